@@ -1,0 +1,167 @@
+# Jazari - hand-written build. `make` builds build/jazarid and build/jz.
+# `make help` lists the targets.
+
+CC        ?= cc
+BUILD     ?= build
+SAN       ?=
+PKGS      := libuv libprotobuf-c hwloc
+PROTOC_C  ?= protoc-c
+
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wpointer-arith -Wformat=2 -Wvla -Wundef -Wcast-align \
+             -Wnull-dereference -Wdouble-promotion -Wno-unused-parameter \
+             -Wno-format-truncation
+ifeq ($(CI),true)
+WARN      += -Werror
+endif
+OPT       ?= -O2
+ifneq ($(SAN),)
+OPT       := -O1
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS  += -D_GNU_SOURCE -DJZ_VERSION='"$(VERSION)"' -DJZ_GIT_REV='"$(GIT_REV)"' \
+             -I$(BUILD)/gen -I. $(PKG_CFLAGS)
+CFLAGS    += -std=c11 -g $(OPT) $(SANFLAGS) -fPIC -MMD -MP
+LDFLAGS   += $(SANFLAGS)
+LDLIBS    += $(PKG_LIBS) -ldl -lm
+
+# --- sources ---------------------------------------------------------------
+PROTO      := proto/jazari.proto
+GEN_C      := $(BUILD)/gen/jazari.pb-c.c
+GEN_H      := $(BUILD)/gen/jazari.pb-c.h
+GEN_O      := $(BUILD)/obj/gen/jazari.pb-c.o
+
+COMMON_SRC := $(wildcard common/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))
+CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c))
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_O   := $(call obj,$(COMMON_SRC)) $(GEN_O)
+DAEMON_O   := $(call obj,$(DAEMON_SRC))
+CLIENT_O   := $(call obj,$(CLIENT_SRC))
+UNIT_O     := $(call obj,$(filter-out tests/unit/fake_%.c,$(UNIT_SRC)))
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+
+JAZARID    := $(BUILD)/jazarid
+JZ         := $(BUILD)/jz
+UNIT       := $(BUILD)/tests/unit
+FAKE_NVML  := $(BUILD)/tests/fake/libnvidia-ml.so.1
+FAKE_CUDA  := $(BUILD)/tests/fake/libcuda.so.1
+REPLAY     := $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZ_NAMES))
+
+.PHONY: all test check lint format fuzz deps demo bench clean help
+all: $(JAZARID) $(JZ)
+
+help:
+	@echo "make            build build/jazarid and build/jz"
+	@echo "make deps       install the Debian packages (as root)"
+	@echo "make demo       show the main thing working"
+	@echo "make test       run every test; last line 'N passed, N failed'"
+	@echo "make check      the same tests under ASan and UBSan (build/san)"
+	@echo "make lint       cppcheck and clang-tidy"
+	@echo "make format     clang-format the sources"
+	@echo "make fuzz       run the libFuzzer drivers (FUZZ_SECONDS=60 each)"
+	@echo "make bench      the benchmarks, as ratios"
+
+# --- generated protobuf code --------------------------------------------------
+$(GEN_C) $(GEN_H) &: $(PROTO)
+	@mkdir -p $(BUILD)/gen
+	$(PROTOC_C) --proto_path=proto --c_out=$(BUILD)/gen $(PROTO)
+
+# The generated code is not ours: compile it without our extra warnings.
+$(GEN_O): $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c $< -o $@
+
+# Every object may include the generated header: make it first.
+$(BUILD)/obj/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+# --- programs ------------------------------------------------------------------
+$(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# jz shows topologies with the daemon's own code (no hwloc calls at run time).
+NODE_O     := $(call obj,$(wildcard daemon/node/*.c))
+$(JZ): $(call obj,client/main.c) $(CLIENT_O) $(NODE_O) $(COMMON_O)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# --- tests ---------------------------------------------------------------------
+$(UNIT): $(UNIT_O) $(DAEMON_O) $(CLIENT_O) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Stand-ins for the NVIDIA driver libraries, to test the dlopen paths here.
+$(BUILD)/tests/fake/lib%.so.1: tests/unit/fake_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -Wl,-soname,$(notdir $@) $< -o $@
+
+# Each fuzz driver also links with a plain main that replays its corpus.
+$(BUILD)/tests/replay-%: $(call obj,tests/fuzz/fuzz_%.c tests/fuzz/replay.c) $(DAEMON_O) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Google's Python protobuf reads our frames in the integration tests.
+PY_PB      := $(BUILD)/py/jazari_pb2.py
+$(PY_PB): $(PROTO)
+	@mkdir -p $(dir $@)
+	protoc --proto_path=proto --python_out=$(dir $@) $(PROTO)
+
+TEST_BINS := $(JAZARID) $(JZ) $(UNIT) $(REPLAY) $(FAKE_NVML) $(FAKE_CUDA) $(PY_PB)
+
+test: $(TEST_BINS)
+	@tests/run $(BUILD)
+
+check:
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 test
+
+# --- fuzzing (clang's libFuzzer) --------------------------------------------------
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	  SANFLAGS='-fsanitize=fuzzer-no-link,address,undefined' $(patsubst %,build/fuzz/fuzz-%,$(FUZZ_NAMES))
+	@set -e; for f in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus-$$f; \
+	  build/fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$f tests/fuzz/corpus/$$f; \
+	done
+
+$(BUILD)/fuzz-%: $(call obj,tests/fuzz/fuzz_%.c) $(DAEMON_O) $(COMMON_O)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+# --- tooling -------------------------------------------------------------------------
+LINT_SRC := $(COMMON_SRC) $(DAEMON_SRC) daemon/main.c $(CLIENT_SRC) client/main.c
+lint: $(GEN_H)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -I. -I$(BUILD)/gen $(LINT_SRC)
+	clang-tidy --quiet $(LINT_SRC) -- $(CPPFLAGS) -std=c11
+
+format:
+	clang-format -i $(LINT_SRC) $(wildcard common/*.h daemon/*.h daemon/*/*.h client/*.h tests/unit/*.[ch] tests/fuzz/*.c)
+
+deps:
+	@deploy/deps.sh
+
+demo: all
+	@deploy/demo.sh $(BUILD)
+
+$(BUILD)/tests/bench-%: $(call obj,tests/bench/bench_%.c) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(BUILD)/tests/bench-wire
+	@tests/bench/run $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,81 @@
+/* args.c - GNU-style option parsing shared by every jz command. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_opt *cli__find(const cli_opt *opts, const char *name, size_t len)
+{
+    for (; opts && opts->name; opts++)
+        if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
+            return opts;
+    return NULL;
+}
+
+int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos)
+{
+    const char *timeout = NULL;
+    const cli_opt common[] = {
+        {"json", CLI_FLAG, &c->json},
+        {"socket", CLI_STRING, &c->socket},
+        {"timeout", CLI_STRING, &timeout},
+        {NULL, CLI_FLAG, NULL},
+    };
+    int npos = 0;
+    bool only_pos = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            if (npos == maxpos) {
+                cli_error(c, "unexpected argument '%.100s' (see jz %s --help)", a, c->command);
+                return -1;
+            }
+            pos[npos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (a[1] != '-') {
+            cli_error(c, "unknown option '%.100s' (see jz %s --help)", a, c->command);
+            return -1;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const cli_opt *o = cli__find(opts, name, len);
+        if (!o)
+            o = cli__find(common, name, len);
+        if (!o) {
+            cli_error(c, "unknown option '--%.*s' (see jz %s --help)", (int)(len > 60 ? 60 : len), name,
+                      c->command);
+            return -1;
+        }
+        if (o->kind == CLI_FLAG) {
+            if (eq) {
+                cli_error(c, "option --%s takes no value", o->name);
+                return -1;
+            }
+            *(bool *)o->target = true;
+        } else {
+            const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) {
+                cli_error(c, "option --%s needs a value", o->name);
+                return -1;
+            }
+            *(const char **)o->target = v;
+        }
+    }
+    if (timeout) {
+        char *end;
+        double t = strtod(timeout, &end);
+        if (*end || !(t > 0 && t <= 86400)) {
+            cli_error(c, "bad --timeout '%.40s': seconds, above 0 and at most 86400", timeout);
+            return -1;
+        }
+        c->timeout_s = t;
+    }
+    return npos;
+}

@@ -1,0 +1,87 @@
+/* cli.h - what every jz command shares: options, the connection to the
+ * local daemon, output, and the exit status convention (INTERFACE.md):
+ * 0 success, 1 the request was refused (reason on stderr), 2 bad usage. */
+#ifndef JZ_CLI_H
+#define JZ_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/buf.h"
+#include "../common/json.h"
+#include "../common/wire.h"
+
+enum { CLI_OK = 0, CLI_REFUSED = 1, CLI_USAGE = 2 };
+
+/* Options every command takes. */
+typedef struct cli {
+    const char *socket;  /* --socket, else $JAZARI_SOCKET, else the default */
+    bool json;           /* --json */
+    double timeout_s;    /* --timeout for the daemon's answer */
+    const char *command; /* the command's name, for messages */
+} cli;
+
+/* --- options ------------------------------------------------------------ */
+
+typedef enum { CLI_FLAG, CLI_STRING } cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    cli_opt_kind kind;
+    void *target;     /* bool * for CLI_FLAG, const char ** for CLI_STRING */
+} cli_opt;
+
+/* Parses argv GNU style (options before or after positionals, `--` ends
+ * them, `--opt=value` or `--opt value`), taking the shared options into
+ * c and the command's own into opts (NULL-name terminated). Positionals
+ * land in pos (at most maxpos). Returns the number of positionals, or -1
+ * after printing one line naming the bad argument. */
+int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos);
+
+/* --- the daemon ------------------------------------------------------------ */
+
+typedef struct cli_conn cli_conn;
+
+/* Connects to the daemon's Unix socket and exchanges hellos. Returns NULL
+ * after printing why (with what to do) on stderr. */
+cli_conn *cli_connect(const cli *c);
+void cli_close(cli_conn *k);
+/* Sends req (its request_id and version are filled in) and waits for the
+ * reply. Returns the reply (free with wire_msg_free); NULL after printing
+ * the transport problem. A reply whose error code is not OK is returned
+ * too: use cli_refused. */
+wire_msg *cli_call(cli_conn *k, Jazari__Envelope *req);
+/* If the reply carries an error, prints it and returns true. */
+bool cli_refused(const cli *c, const wire_msg *reply);
+/* The daemon's hello reply. */
+const char *cli_daemon_name(const cli_conn *k);
+const char *cli_daemon_version(const cli_conn *k);
+const char *cli_daemon_role(const cli_conn *k);
+const char *cli_daemon_site(const cli_conn *k);
+
+/* --- output ----------------------------------------------------------------- */
+
+/* Starts a JSON document on a buffer (pretty-printed). */
+void cli_json_begin(json *j, buf *b);
+/* Writes the buffer to stdout (adding a final newline) and frees it.
+ * Returns CLI_OK, or CLI_REFUSED if stdout failed. */
+int cli_flush(buf *b);
+/* "jz COMMAND: message" on stderr. */
+void cli_error(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- commands: one file per family ------------------------------------------ */
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(cli *c, int argc, char **argv); /* argv: after the command */
+    const char *args;                          /* "[NAME]" */
+    const char *summary;
+} cli_command;
+
+/* client/cmd_node.c */
+int cmd_nodes(cli *c, int argc, char **argv);
+int cmd_node(cli *c, int argc, char **argv);
+/* client/cmd_info.c */
+int cmd_ping(cli *c, int argc, char **argv);
+
+#endif

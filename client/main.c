@@ -1,0 +1,62 @@
+/* main.c - jz, the Jazari client: finds the command and runs it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"nodes", cmd_nodes, "", "list the nodes: name, site, state, GPUs free/total"},
+    {"node", cmd_node, "NAME", "one node in full, with its hardware topology"},
+    {"ping", cmd_ping, "", "check that the local jazarid answers, and which one it is"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: jz COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char left[40];
+        snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
+        fprintf(f, "  %-20s %s\n", left, commands[i].summary);
+    }
+    fprintf(f, "\noptions every command takes:\n"
+               "  --json               one JSON document on stdout\n"
+               "  --socket PATH        the daemon's socket (else $JAZARI_SOCKET, else the default)\n"
+               "  --timeout SECONDS    how long to wait for the daemon [30]\n"
+               "  --help               this help\n"
+               "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("jz %s (%s), protocol %d\n", JZ_VERSION, JZ_GIT_REV, WIRE_PROTOCOL_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(name, commands[i].name) != 0)
+            continue;
+        c.command = commands[i].name;
+        for (int a = 2; a < argc && strcmp(argv[a], "--") != 0; a++) {
+            if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+                printf("usage: jz %s [--json] [--socket PATH] %s\n%s\n", commands[i].name, commands[i].args,
+                       commands[i].summary);
+                return CLI_OK;
+            }
+        }
+        return commands[i].run(&c, argc - 2, argv + 2);
+    }
+    fprintf(stderr, "jz: unknown command '%.60s' (jz --help lists them)\n", name);
+    return CLI_USAGE;
+}

@@ -1,0 +1,140 @@
+/* json.c - a streaming JSON writer. */
+#include "json.h"
+
+#include <math.h>
+
+void json_init(json *j, buf *out, bool pretty)
+{
+    j->out = out;
+    j->depth = 0;
+    j->pretty = pretty;
+    j->first[0] = true;
+    j->after_key = false;
+}
+
+static void json__indent(json *j)
+{
+    if (!j->pretty)
+        return;
+    buf_putc(j->out, '\n');
+    for (int i = 0; i < j->depth; i++)
+        buf_puts(j->out, "  ");
+}
+
+/* Separates this value from the previous one, unless it follows its key. */
+static void json__value(json *j)
+{
+    if (j->after_key) {
+        j->after_key = false;
+        return;
+    }
+    if (!j->first[j->depth])
+        buf_putc(j->out, ',');
+    j->first[j->depth] = false;
+    if (j->depth > 0)
+        json__indent(j);
+}
+
+static void json__open(json *j, char c)
+{
+    json__value(j);
+    buf_putc(j->out, c);
+    if (j->depth + 1 < JSON_MAX_DEPTH)
+        j->depth++;
+    j->first[j->depth] = true;
+}
+
+static void json__close(json *j, char c)
+{
+    bool empty = j->first[j->depth];
+    if (j->depth > 0)
+        j->depth--;
+    if (!empty)
+        json__indent(j);
+    buf_putc(j->out, c);
+}
+
+void json_obj_begin(json *j) { json__open(j, '{'); }
+void json_obj_end(json *j) { json__close(j, '}'); }
+void json_arr_begin(json *j) { json__open(j, '['); }
+void json_arr_end(json *j) { json__close(j, ']'); }
+
+static void json__string(buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': buf_puts(b, "\\\""); break;
+        case '\\': buf_puts(b, "\\\\"); break;
+        case '\n': buf_puts(b, "\\n"); break;
+        case '\r': buf_puts(b, "\\r"); break;
+        case '\t': buf_puts(b, "\\t"); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f) {
+                char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
+                buf_puts(b, e);
+            } else {
+                buf_putc(b, (char)*p);
+            }
+        }
+    }
+    buf_putc(b, '"');
+}
+
+void json_key(json *j, const char *key)
+{
+    json__value(j);
+    json__string(j->out, key);
+    buf_puts(j->out, j->pretty ? ": " : ":");
+    j->after_key = true;
+}
+
+void json_str(json *j, const char *s)
+{
+    if (!s) {
+        json_null(j);
+        return;
+    }
+    json__value(j);
+    json__string(j->out, s);
+}
+
+void json_int(json *j, int64_t v)
+{
+    json__value(j);
+    buf_printf(j->out, "%lld", (long long)v);
+}
+
+void json_uint(json *j, uint64_t v)
+{
+    json__value(j);
+    buf_printf(j->out, "%llu", (unsigned long long)v);
+}
+
+void json_double(json *j, double v)
+{
+    if (!isfinite(v)) {
+        json_null(j);
+        return;
+    }
+    json__value(j);
+    buf_printf(j->out, "%.6g", v);
+}
+
+void json_bool(json *j, bool v)
+{
+    json__value(j);
+    buf_puts(j->out, v ? "true" : "false");
+}
+
+void json_null(json *j)
+{
+    json__value(j);
+    buf_puts(j->out, "null");
+}
+
+void json_kv_str(json *j, const char *key, const char *s) { json_key(j, key); json_str(j, s); }
+void json_kv_int(json *j, const char *key, int64_t v) { json_key(j, key); json_int(j, v); }
+void json_kv_uint(json *j, const char *key, uint64_t v) { json_key(j, key); json_uint(j, v); }
+void json_kv_bool(json *j, const char *key, bool v) { json_key(j, key); json_bool(j, v); }

@@ -1,0 +1,41 @@
+/* json.h - a streaming JSON writer into a buf (no parsing; output only). */
+#ifndef JZ_JSON_H
+#define JZ_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define JSON_MAX_DEPTH 32
+
+typedef struct json {
+    buf *out;
+    int depth;
+    bool pretty;                   /* newlines and two-space indents */
+    bool first[JSON_MAX_DEPTH];    /* no element written yet at this depth */
+    bool after_key;                /* a key was written, its value is next */
+} json;
+
+void json_init(json *j, buf *out, bool pretty);
+void json_obj_begin(json *j);
+void json_obj_end(json *j);
+void json_arr_begin(json *j);
+void json_arr_end(json *j);
+/* The key of the next value inside an object. */
+void json_key(json *j, const char *key);
+/* A string, escaped; NULL writes null. */
+void json_str(json *j, const char *s);
+void json_int(json *j, int64_t v);
+void json_uint(json *j, uint64_t v);
+void json_double(json *j, double v);
+void json_bool(json *j, bool v);
+void json_null(json *j);
+
+/* Shorthands: key and value at once. */
+void json_kv_str(json *j, const char *key, const char *s);
+void json_kv_int(json *j, const char *key, int64_t v);
+void json_kv_uint(json *j, const char *key, uint64_t v);
+void json_kv_bool(json *j, const char *key, bool v);
+
+#endif

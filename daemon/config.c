@@ -1,0 +1,470 @@
+/* config.c - the settings table, the config file and the flags. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/paths.h"
+#include "../common/wire.h"
+
+typedef enum { CT_STRING, CT_NAME, CT_PATH, CT_HOSTPORT, CT_CONTROLLERS, CT_DURATION, CT_SIZE, CT_LEVEL } config__type;
+
+typedef struct config__setting {
+    const char *key;
+    config__type type;
+    size_t offset;      /* of the char * or uint64_t / int field in config */
+    const char *deflt;  /* NULL: computed (see config__defaults) or unset */
+    const char *help;
+} config__setting;
+
+#define OFF(f) offsetof(config, f)
+
+static const config__setting config__table[] = {
+    {"name", CT_NAME, OFF(name), NULL, "node name, unique in the network (default: the host name)"},
+    {"site", CT_NAME, OFF(site), "local", "institute the node belongs to"},
+    {"listen", CT_HOSTPORT, OFF(listen), "127.0.0.1:7070",
+     "the one TCP host:port for agents, Raft peers and remote clients"},
+    {"controllers", CT_CONTROLLERS, OFF(controllers), "",
+     "comma list name@host:port of the Raft voters (empty: a network of one)"},
+    {"state_dir", CT_PATH, OFF(state_dir), NULL,
+     "Raft log, snapshots, job output (default /var/lib/jazari as root, else ~/.local/state/jazari)"},
+    {"socket", CT_PATH, OFF(socket), NULL, "Unix socket for jz (default <state_dir>/jazarid.sock)"},
+    {"topology_xml", CT_PATH, OFF(topology_xml), NULL, "emulate the node in this hwloc XML instead of probing"},
+    {"heartbeat_interval", CT_DURATION, OFF(heartbeat_interval_ms), "1s", "agent to leader liveness period"},
+    {"node_timeout", CT_DURATION, OFF(node_timeout_ms), "5s", "silence after which a node is down"},
+    {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
+    {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
+};
+
+#define CONFIG__N (sizeof config__table / sizeof config__table[0])
+
+static char **config__str(config *c, const config__setting *s)
+{
+    return (char **)((char *)c + s->offset);
+}
+
+static const config__setting *config__find(const char *key, size_t keylen)
+{
+    for (size_t i = 0; i < CONFIG__N; i++) {
+        const char *k = config__table[i].key;
+        if (strlen(k) != keylen)
+            continue;
+        size_t j = 0;
+        /* Flags spell '_' as '-'; accept either everywhere. */
+        while (j < keylen && (key[j] == k[j] || (key[j] == '-' && k[j] == '_')))
+            j++;
+        if (j == keylen)
+            return &config__table[i];
+    }
+    return NULL;
+}
+
+int config_parse_duration_ms(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    uint64_t mult;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return -1;
+    /* A week is the longest any liveness setting could sensibly be. */
+    if (v > 7ull * 24 * 3600 * 1000 / mult)
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"", 1},           {"B", 1},           {"K", 1u << 10}, {"KiB", 1u << 10},
+                 {"M", 1u << 20},   {"MiB", 1u << 20},  {"G", 1u << 30}, {"GiB", 1u << 30},
+                 {"T", 1ull << 40}, {"TiB", 1ull << 40}};
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > UINT64_MAX / units[i].mult)
+                return -1;
+            *out = v * units[i].mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon, *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    const char *p = colon + 1;
+    if (!*p || strlen(p) > 5)
+        return -1;
+    unsigned long v = 0;
+    for (; *p; p++) {
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int config_valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CONFIG_NAME_MAX || !isalnum((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* name@host:port[,...] */
+static int config__valid_controllers(const char *s, char *why, size_t whylen)
+{
+    if (*s == '\0')
+        return 1;
+    char item[512];
+    const char *p = s;
+    int count = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == 0 || n >= sizeof item) {
+            snprintf(why, whylen, "an empty or over-long entry");
+            return 0;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *at = strchr(item, '@');
+        char host[256];
+        uint16_t port;
+        if (!at) {
+            snprintf(why, whylen, "'%.60s' is not name@host:port", item);
+            return 0;
+        }
+        *at = '\0';
+        if (!config_valid_name(item)) {
+            snprintf(why, whylen, "'%.60s' is not a valid node name", item);
+            return 0;
+        }
+        if (config_parse_hostport(at + 1, host, sizeof host, &port) != 0) {
+            snprintf(why, whylen, "'%.60s' is not host:port", at + 1);
+            return 0;
+        }
+        if (++count > 9) {
+            snprintf(why, whylen, "more than 9 controllers");
+            return 0;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 1;
+}
+
+/* Validates and stores one value. `where` names the input for messages. */
+static int config__set(config *c, const config__setting *s, const char *value, const char *where, char *err,
+                       size_t errlen)
+{
+    char why[256] = "";
+    uint64_t u;
+    switch (s->type) {
+    case CT_NAME:
+        if (!config_valid_name(value)) {
+            snprintf(why, sizeof why, "1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit",
+                     CONFIG_NAME_MAX);
+            goto bad;
+        }
+        break;
+    case CT_STRING:
+    case CT_PATH:
+        if (strlen(value) > CONFIG_PATH_MAX || (s->type == CT_PATH && *value == '\0')) {
+            snprintf(why, sizeof why, "a path of 1 to %d bytes", CONFIG_PATH_MAX);
+            goto bad;
+        }
+        break;
+    case CT_HOSTPORT: {
+        char host[256];
+        uint16_t port;
+        if (config_parse_hostport(value, host, sizeof host, &port) != 0) {
+            snprintf(why, sizeof why, "host:port with a port from 1 to 65535");
+            goto bad;
+        }
+        free(c->listen_host);
+        c->listen_host = strdup(host);
+        c->listen_port = port;
+        break;
+    }
+    case CT_CONTROLLERS:
+        if (!config__valid_controllers(value, why, sizeof why))
+            goto bad;
+        break;
+    case CT_DURATION:
+        if (config_parse_duration_ms(value, &u) != 0 || u == 0) {
+            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, above zero");
+            goto bad;
+        }
+        *(uint64_t *)((char *)c + s->offset) = u;
+        return 0;
+    case CT_SIZE:
+        if (config_parse_size(value, &u) != 0 || u < WIRE_MAX_FRAME_MIN || u > WIRE_MAX_FRAME_MAX) {
+            snprintf(why, sizeof why, "a size such as 64KiB or 16MiB, from 1KiB to 1GiB");
+            goto bad;
+        }
+        *(uint64_t *)((char *)c + s->offset) = u;
+        return 0;
+    case CT_LEVEL: {
+        int l = log_level_parse(value);
+        if (l < 0) {
+            snprintf(why, sizeof why, "one of error, warn, info, debug");
+            goto bad;
+        }
+        *(int *)((char *)c + s->offset) = l;
+        return 0;
+    }
+    }
+    char **field = config__str(c, s);
+    free(*field);
+    *field = strdup(value);
+    return 0;
+bad:
+    snprintf(err, errlen, "%s: bad value '%.100s' for %s: expected %s", where, value, s->key, why);
+    return -1;
+}
+
+static int config__defaults(config *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < CONFIG__N; i++)
+        if (config__table[i].deflt &&
+            config__set(c, &config__table[i], config__table[i].deflt, "default", err, errlen) != 0)
+            return -1;
+    char host[256];
+    if (gethostname(host, sizeof host) != 0 || !config_valid_name(host))
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    char *dot = strchr(host, '.');
+    if (dot)
+        *dot = '\0';
+    c->name = strdup(host);
+    return 0;
+}
+
+static void config__trim(char **s)
+{
+    while (isspace((unsigned char)**s))
+        (*s)++;
+    char *e = *s + strlen(*s);
+    while (e > *s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+}
+
+static int config__read_file(config *c, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "config %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
+        snprintf(err, errlen, "config %s: not a regular file of at most %u bytes", path, CONFIG_FILE_MAX);
+        fclose(f);
+        return -1;
+    }
+    char line[CONFIG_LINE_MAX + 2];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        char where[CONFIG_PATH_MAX + 32];
+        lineno++;
+        snprintf(where, sizeof where, "config %s:%d", path, lineno);
+        size_t n = strlen(line);
+        if (n > CONFIG_LINE_MAX) {
+            snprintf(err, errlen, "%s: line longer than %d bytes", where, CONFIG_LINE_MAX);
+            rc = -1;
+            break;
+        }
+        char *p = line;
+        char *hash = strchr(p, '#');
+        if (hash)
+            *hash = '\0';
+        config__trim(&p);
+        if (*p == '\0' || *p == '[') /* blank, comment, or an INI section header */
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s: expected 'key = value', got '%.60s'", where, p);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = p, *value = eq + 1;
+        config__trim(&key);
+        config__trim(&value);
+        const config__setting *s = config__find(key, strlen(key));
+        if (!s) {
+            snprintf(err, errlen, "%s: unknown setting '%.60s' (jazarid --help lists them)", where, key);
+            rc = -1;
+            break;
+        }
+        rc = config__set(c, s, value, where, err, errlen);
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, errlen, "config %s: read error: %s", path, strerror(errno));
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Finds `--config FILE` / `--config=FILE` in argv. */
+static const char *config__file_flag(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    if (config__defaults(c, err, errlen) != 0)
+        return -1;
+    const char *file = config__file_flag(argc, argv);
+    if (file) {
+        c->config_file = strdup(file);
+        if (config__read_file(c, file, err, errlen) != 0)
+            return -1;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%.100s' (jazarid --help shows the usage)", a);
+            return -1;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t klen = eq ? (size_t)(eq - a) : strlen(a);
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        if (klen == 6 && strncmp(a, "config", 6) == 0) {
+            if (!eq)
+                i++;
+            if (!value) {
+                snprintf(err, errlen, "flag --config needs a file");
+                return -1;
+            }
+            continue;
+        }
+        const config__setting *s = config__find(a, klen);
+        if (!s) {
+            snprintf(err, errlen, "unknown flag '--%.*s' (jazarid --help lists the settings)", (int)klen, a);
+            return -1;
+        }
+        if (!value) {
+            snprintf(err, errlen, "flag --%.*s needs a value", (int)klen, a);
+            return -1;
+        }
+        if (!eq)
+            i++;
+        char where[80];
+        snprintf(where, sizeof where, "flag --%.*s", (int)(klen > 60 ? 60 : klen), a);
+        if (config__set(c, s, value, where, err, errlen) != 0)
+            return -1;
+    }
+    if (!c->state_dir)
+        c->state_dir = paths_default_state_dir();
+    if (!c->socket) {
+        buf b = BUF_INIT;
+        buf_printf(&b, "%s/jazarid.sock", c->state_dir);
+        c->socket = b.data;
+    }
+    /* sun_path holds 108 bytes with its NUL. */
+    if (strlen(c->socket) > 107) {
+        snprintf(err, errlen, "socket path '%.60s...' is longer than 107 bytes: set a shorter --socket",
+                 c->socket);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(config *c)
+{
+    for (size_t i = 0; i < CONFIG__N; i++) {
+        config__type t = config__table[i].type;
+        if (t == CT_DURATION || t == CT_SIZE || t == CT_LEVEL)
+            continue;
+        char **f = config__str(c, &config__table[i]);
+        free(*f);
+        *f = NULL;
+    }
+    free(c->listen_host);
+    free(c->config_file);
+    c->listen_host = c->config_file = NULL;
+}
+
+void config_help(buf *out)
+{
+    for (size_t i = 0; i < CONFIG__N; i++) {
+        const config__setting *s = &config__table[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", s->key);
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        buf_printf(out, "  %-22s %s", flag, s->help);
+        if (s->deflt && *s->deflt)
+            buf_printf(out, " [%s]", s->deflt);
+        buf_putc(out, '\n');
+    }
+}

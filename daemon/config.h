@@ -1,0 +1,53 @@
+/* config.h - every setting of jazarid in one table: name, type, default,
+ * validation and help (like redis' config.c). A setting comes from the
+ * built-in default, then the config file (`key = value`), then a flag
+ * (`--key value`, `-` for `_`); the last one wins. */
+#ifndef JZ_CONFIG_H
+#define JZ_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+
+#define CONFIG_NAME_MAX 63
+#define CONFIG_PATH_MAX 4095
+#define CONFIG_FILE_MAX (1u << 20)
+#define CONFIG_LINE_MAX 4096
+
+typedef struct config {
+    char *name;
+    char *site;
+    char *listen;        /* "host:port" as given */
+    char *listen_host;   /* parsed from listen */
+    uint16_t listen_port;
+    char *controllers;   /* comma list name@host:port; "" = a network of one */
+    char *state_dir;
+    char *socket;
+    char *topology_xml;  /* NULL: probe this host */
+    uint64_t heartbeat_interval_ms;
+    uint64_t node_timeout_ms;
+    uint64_t max_frame;
+    int log_level;
+    char *config_file;   /* the file read, if any */
+} config;
+
+/* Fills c with the defaults, then the file named by `--config FILE` (if
+ * any), then the flags in argv[0..argc). Returns 0, or -1 with one line in
+ * err naming the input (flag, file:line) and what is wrong. On failure c
+ * still owns what it allocated: call config_free either way. */
+int config_load(config *c, int argc, char **argv, char *err, size_t errlen);
+void config_free(config *c);
+
+/* The settings and their meaning, for `jazarid --help`. */
+void config_help(buf *out);
+
+/* Parsers shared with the client and tests. Each returns 0 or -1. */
+int config_parse_duration_ms(const char *s, uint64_t *out);
+int config_parse_size(const char *s, uint64_t *out);
+/* "host:port", "[v6]:port"; host copied into host (hostlen bytes). */
+int config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+/* A node or site name: 1-63 of [A-Za-z0-9._-], starting alphanumeric. */
+int config_valid_name(const char *s);
+
+#endif

@@ -1,0 +1,285 @@
+/* daemon.c - jazarid's process: the loop, the listeners, the dispatch. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/log.h"
+#include "../common/wire.h"
+#include "net/net.h"
+#include "node/topo.h"
+#include "node/topo_pb.h"
+
+typedef struct jzd {
+    uv_loop_t loop;
+    const config *cfg;
+    topo *topo;
+    const char *role;
+    net_server server;
+    uv_signal_t sigterm, sigint;
+    int signals_open;
+    bool stopping;
+} jzd;
+
+/* Per connection: the hello exchange comes first. */
+typedef struct jzd_session {
+    bool greeted;
+    Jazari__PeerKind kind;
+} jzd_session;
+
+static const char *jzd__software_version(void)
+{
+    return JZ_VERSION " (" JZ_GIT_REV ")";
+}
+
+static void jzd__reply_error(net_conn *c, uint64_t id, Jazari__ErrorCode code, bool close, const char *msg)
+{
+    wire_reply r;
+    wire_reply_init(&r, id, code, "%s", msg);
+    if (close)
+        net_conn_send_and_close(c, &r.env);
+    else
+        net_conn_send(c, &r.env);
+}
+
+static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Envelope *e)
+{
+    char msg[300];
+    if (e->body_case != JAZARI__ENVELOPE__BODY_HELLO) {
+        snprintf(msg, sizeof msg, "the first frame of a connection must be hello, not %s", wire_body_name(e));
+        log_warn("net", "%s: %s", c->peer, msg);
+        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, true, msg);
+        return;
+    }
+    const Jazari__Hello *h = e->hello;
+    if (h->protocol_version != WIRE_PROTOCOL_VERSION) {
+        snprintf(msg, sizeof msg,
+                 "protocol version %u is not supported: jazarid %s speaks version %u; run the same "
+                 "release on both sides",
+                 h->protocol_version, jzd__software_version(), WIRE_PROTOCOL_VERSION);
+        log_warn("net", "%s (%.60s): %s", c->peer, h->software_version, msg);
+        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED_VERSION, true, msg);
+        return;
+    }
+    s->greeted = true;
+    s->kind = h->kind;
+    wire_reply r;
+    wire_reply_init(&r, e->request_id, JAZARI__ERROR_CODE__OK, NULL);
+    Jazari__HelloReply hr = JAZARI__HELLO_REPLY__INIT;
+    hr.protocol_version = WIRE_PROTOCOL_VERSION;
+    hr.software_version = (char *)jzd__software_version();
+    hr.name = d->cfg->name;
+    hr.site = d->cfg->site;
+    hr.role = (char *)d->role;
+    r.env.body_case = JAZARI__ENVELOPE__BODY_HELLO_REPLY;
+    r.env.hello_reply = &hr;
+    net_conn_send(c, &r.env);
+}
+
+static void jzd__on_topology(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    wire_reply r;
+    wire_reply_init(&r, e->request_id, JAZARI__ERROR_CODE__OK, NULL);
+    Jazari__TopologyReply tr = JAZARI__TOPOLOGY_REPLY__INIT;
+    tr.topology = topo_to_pb(d->topo);
+    r.env.body_case = JAZARI__ENVELOPE__BODY_TOPOLOGY_REPLY;
+    r.env.topology_reply = &tr;
+    net_conn_send(c, &r.env);
+    topo_pb_free(tr.topology);
+}
+
+/* Until the control plane lands, the network this daemon knows is itself. */
+static void jzd__on_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const char *want = e->node_request->name;
+    if (want && *want && strcmp(want, d->cfg->name) != 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "node '%.64s' not found (this network has: %s)", want, d->cfg->name);
+        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, msg);
+        return;
+    }
+    wire_reply r;
+    wire_reply_init(&r, e->request_id, JAZARI__ERROR_CODE__OK, NULL);
+    Jazari__NodeInfo ni = JAZARI__NODE_INFO__INIT;
+    Jazari__NodeReply nr = JAZARI__NODE_REPLY__INIT;
+    ni.name = d->cfg->name;
+    ni.site = d->cfg->site;
+    ni.state = "up";
+    ni.gpus_total = (uint32_t)d->topo->n_gpus;
+    ni.gpus_free = (uint32_t)d->topo->n_gpus;
+    ni.topology = topo_to_pb(d->topo);
+    nr.node = &ni;
+    r.env.body_case = JAZARI__ENVELOPE__BODY_NODE_REPLY;
+    r.env.node_reply = &nr;
+    net_conn_send(c, &r.env);
+    topo_pb_free(ni.topology);
+}
+
+static void jzd__on_message(net_conn *c, wire_msg *m, void *data)
+{
+    jzd *d = data;
+    const Jazari__Envelope *e = wire_msg_env(m);
+    jzd_session *s = c->user;
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            abort();
+        c->user = s;
+    }
+    if (!s->greeted) {
+        jzd__on_hello(d, c, s, e);
+        wire_msg_free(m);
+        return;
+    }
+    log_debug("net", "%s: %s (request %llu)", c->peer, wire_body_name(e), (unsigned long long)e->request_id);
+    char msg[200];
+    switch (e->body_case) {
+    case JAZARI__ENVELOPE__BODY_TOPOLOGY_REQUEST:
+        jzd__on_topology(d, c, e);
+        break;
+    case JAZARI__ENVELOPE__BODY_NODE_REQUEST:
+        jzd__on_node(d, c, e);
+        break;
+    case JAZARI__ENVELOPE__BODY_HELLO:
+        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                         "hello was already exchanged on this connection");
+        break;
+    default:
+        snprintf(msg, sizeof msg, "%s is not a request this daemon serves", wire_body_name(e));
+        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED, false, msg);
+        break;
+    }
+    wire_msg_free(m);
+}
+
+static void jzd__on_conn_close(net_conn *c, void *data)
+{
+    free(c->user);
+    c->user = NULL;
+}
+
+static void jzd__on_signal_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void jzd__stop(jzd *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    uv_close((uv_handle_t *)&d->sigterm, jzd__on_signal_closed);
+    uv_close((uv_handle_t *)&d->sigint, jzd__on_signal_closed);
+    net_server_close(&d->server, NULL);
+}
+
+static void jzd__on_signal(uv_signal_t *h, int signum)
+{
+    jzd *d = h->data;
+    log_info("daemon", "%s received: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    jzd__stop(d);
+}
+
+/* mkdir -p with mode 0700 for the directories we create. */
+static int jzd__mkdirs(const char *path, char *err, size_t errlen)
+{
+    char tmp[CONFIG_PATH_MAX + 1];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "state_dir %s: cannot create %s: %s", path, tmp, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+static void jzd__parent_dir(const char *path, char *out, size_t len)
+{
+    snprintf(out, len, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out)
+        *slash = '\0';
+    else
+        snprintf(out, len, "%s", slash ? "/" : ".");
+}
+
+static bool jzd__is_controller(const config *cfg)
+{
+    if (!cfg->controllers || !*cfg->controllers)
+        return true;
+    size_t n = strlen(cfg->name);
+    for (const char *p = cfg->controllers; (p = strstr(p, cfg->name)) != NULL; p += n) {
+        bool starts = p == cfg->controllers || p[-1] == ',';
+        if (starts && p[n] == '@')
+            return true;
+    }
+    return false;
+}
+
+int daemon_run(const config *cfg)
+{
+    jzd d;
+    char err[512];
+    int status = 1;
+    memset(&d, 0, sizeof d);
+    d.cfg = cfg;
+    d.role = jzd__is_controller(cfg) ? "controller" : "agent";
+    signal(SIGPIPE, SIG_IGN);
+
+    topo_load_opts opts = {.xml_path = cfg->topology_xml, .name = cfg->name, .probe_gpus = true};
+    if (topo_load(&opts, &d.topo, err, sizeof err) != 0) {
+        log_error("topo", "%s", err);
+        return 2;
+    }
+    log_info("daemon", "jazarid %s: node %s (site %s, %s), %zu GPUs, %zu NUMA nodes, %u cores%s%s",
+             jzd__software_version(), cfg->name, cfg->site, d.role, d.topo->n_gpus, d.topo->n_numa,
+             d.topo->cores, cfg->topology_xml ? ", emulating " : "", cfg->topology_xml ? cfg->topology_xml : "");
+
+    char sockdir[CONFIG_PATH_MAX + 1];
+    jzd__parent_dir(cfg->socket, sockdir, sizeof sockdir);
+    if (jzd__mkdirs(cfg->state_dir, err, sizeof err) != 0 || jzd__mkdirs(sockdir, err, sizeof err) != 0) {
+        log_error("daemon", "%s", err);
+        topo_free(d.topo);
+        return 1;
+    }
+
+    uv_loop_init(&d.loop);
+    net_handlers h = {.on_message = jzd__on_message, .on_close = jzd__on_conn_close, .data = &d};
+    net_server_init(&d.server, &d.loop, &h, cfg->max_frame);
+    uv_signal_init(&d.loop, &d.sigterm);
+    uv_signal_init(&d.loop, &d.sigint);
+    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, jzd__on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, jzd__on_signal, SIGINT);
+
+    if (net_server_listen_tcp(&d.server, cfg->listen_host, cfg->listen_port, err, sizeof err) != 0 ||
+        net_server_listen_unix(&d.server, cfg->socket, err, sizeof err) != 0) {
+        log_error("net", "%s", err);
+        jzd__stop(&d);
+    } else {
+        log_info("daemon", "ready");
+        status = 0;
+    }
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&d.loop);
+    if (rc != 0) {
+        log_error("daemon", "the loop did not close cleanly: %s", uv_strerror(rc));
+        status = 1;
+    }
+    topo_free(d.topo);
+    if (status == 0)
+        log_info("daemon", "stopped");
+    return status;
+}

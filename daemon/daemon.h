@@ -1,0 +1,15 @@
+/* daemon.h - jazarid's process: the loop, the listeners, the node's
+ * topology, and the dispatch of requests. */
+#ifndef JZ_DAEMON_H
+#define JZ_DAEMON_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Runs the daemon until SIGTERM or SIGINT. Returns the process exit status:
+ * 0 after a clean shutdown, 2 for a bad input (topology XML, setting), 1 for
+ * other failures (the address is taken, ...); the reason is logged. */
+int daemon_run(const config *cfg);
+
+#endif

@@ -1,0 +1,115 @@
+/* main.c - jazarid's command line: the daemon, `jazarid topology`, help. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/buf.h"
+#include "../common/json.h"
+#include "../common/log.h"
+#include "../common/wire.h"
+#include "config.h"
+#include "daemon.h"
+#include "node/topo.h"
+
+static void usage(FILE *f)
+{
+    buf b = BUF_INIT;
+    config_help(&b);
+    fprintf(f,
+            "usage: jazarid [--config FILE] [--SETTING VALUE ...]\n"
+            "       jazarid topology [--topology-xml FILE] [--name NAME] [--json]\n"
+            "       jazarid --help | --version\n"
+            "\n"
+            "Runs the Jazari daemon in the foreground (logs on stderr; SIGTERM or\n"
+            "SIGINT stops it). Settings, as --flag or as `key = value` in FILE:\n%s",
+            buf_str(&b));
+    buf_free(&b);
+}
+
+/* `jazarid topology`: print the node's hardware and exit. */
+static int cmd_topology(int argc, char **argv)
+{
+    const char *xml = NULL, *name = NULL;
+    bool as_json = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            as_json = true;
+        } else if (strcmp(a, "--topology-xml") == 0 || strcmp(a, "--name") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "jazarid topology: %s needs a value\n", a);
+                return 2;
+            }
+            if (a[2] == 't')
+                xml = argv[++i];
+            else
+                name = argv[++i];
+        } else if (strncmp(a, "--topology-xml=", 15) == 0) {
+            xml = a + 15;
+        } else if (strncmp(a, "--name=", 7) == 0) {
+            name = a + 7;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("usage: jazarid topology [--topology-xml FILE] [--name NAME] [--json]\n"
+                   "Prints this node's hardware as the daemon sees it (or the machine in\n"
+                   "FILE, an hwloc XML) and exits.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "jazarid topology: unknown argument '%.100s' (try --help)\n", a);
+            return 2;
+        }
+    }
+    if (name && !config_valid_name(name)) {
+        fprintf(stderr, "jazarid topology: bad --name '%.100s'\n", name);
+        return 2;
+    }
+    topo *t;
+    char err[512];
+    topo_load_opts opts = {.xml_path = xml, .name = name, .probe_gpus = true};
+    if (topo_load(&opts, &t, err, sizeof err) != 0) {
+        fprintf(stderr, "jazarid topology: %s\n", err);
+        return 2;
+    }
+    buf out = BUF_INIT;
+    if (as_json) {
+        json j;
+        json_init(&j, &out, true);
+        topo_to_json(t, &j);
+        buf_putc(&out, '\n');
+    } else {
+        topo_print(t, &out);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    buf_free(&out);
+    topo_free(t);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "topology") == 0) {
+        log_set_program("jazarid topology");
+        log_set_level(LOG_WARN);
+        return cmd_topology(argc - 2, argv + 2);
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("jazarid %s (%s), protocol %d\n", JZ_VERSION, JZ_GIT_REV, WIRE_PROTOCOL_VERSION);
+            return 0;
+        }
+    }
+    config cfg;
+    char err[512];
+    if (config_load(&cfg, argc - 1, argv + 1, err, sizeof err) != 0) {
+        fprintf(stderr, "jazarid: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    log_set_level((log_level)cfg.log_level);
+    int status = daemon_run(&cfg);
+    config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,150 @@
+/* conn.c - framed envelopes on one libuv stream. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/log.h"
+#include "net.h"
+
+#define NET_READ_BUF (64u << 10)
+
+typedef struct net__write {
+    uv_write_t req;
+    net_conn *conn;
+    size_t len;
+    char data[];
+} net__write;
+
+void net__conn_closed(uv_handle_t *h);
+
+static void net__on_closed(uv_handle_t *h)
+{
+    net__conn_closed(h);
+}
+
+void net_conn_close(net_conn *c, const char *fmt, ...)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (fmt) {
+        char why[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        log_warn("net", "closing connection from %s: %s", c->peer, why);
+    }
+    uv_read_stop(&c->h.stream);
+    uv_close(&c->h.handle, net__on_closed);
+}
+
+static void net__on_write(uv_write_t *req, int status)
+{
+    net__write *w = (net__write *)req;
+    net_conn *c = w->conn;
+    c->pending_write -= w->len;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED)
+        net_conn_close(c, "write failed: %s", uv_strerror(status));
+    else if (c->close_after_write && c->pending_write == 0)
+        net_conn_close(c, NULL);
+}
+
+int net_conn_send(net_conn *c, const Jazari__Envelope *env)
+{
+    if (c->closing)
+        return -1;
+    buf b = BUF_INIT;
+    wire_pack(env, &b);
+    if (c->pending_write + b.len > NET_MAX_PENDING_WRITE) {
+        buf_free(&b);
+        net_conn_close(c, "peer does not read its replies (%zu bytes pending)", c->pending_write);
+        return -1;
+    }
+    net__write *w = malloc(sizeof *w + b.len);
+    if (!w)
+        abort();
+    memcpy(w->data, b.data, b.len);
+    w->len = b.len;
+    w->conn = c;
+    buf_free(&b);
+    uv_buf_t ub = uv_buf_init(w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, &c->h.stream, &ub, 1, net__on_write);
+    if (rc < 0) {
+        free(w);
+        net_conn_close(c, "write failed: %s", uv_strerror(rc));
+        return -1;
+    }
+    c->pending_write += w->len;
+    return 0;
+}
+
+void net_conn_send_and_close(net_conn *c, const Jazari__Envelope *env)
+{
+    if (net_conn_send(c, env) == 0) {
+        c->close_after_write = true;
+        uv_read_stop(&c->h.stream);
+    }
+}
+
+static void net__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    net_conn *c = h->data;
+    (void)suggested;
+    /* Reads are handled one at a time on the loop thread, and each is copied
+     * into the connection's reader: one buffer serves every connection. */
+    out->base = c->server->read_buf;
+    out->len = NET_READ_BUF;
+}
+
+static void net__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    net_conn *c = st->data;
+    if (nread == UV_EOF) {
+        size_t pending = wire_reader_pending(&c->reader);
+        if (pending > 0)
+            net_conn_close(c, "truncated frame: the stream ended after %zu bytes of a frame of %zu", pending,
+                           wire_reader_expected(&c->reader) + WIRE_HEADER_SIZE);
+        else
+            net_conn_close(c, NULL);
+        return;
+    }
+    if (nread < 0) {
+        net_conn_close(c, "read failed: %s", uv_strerror((int)nread));
+        return;
+    }
+    wire_reader_feed(&c->reader, b->base, (size_t)nread);
+    while (!c->closing && !c->close_after_write) {
+        const uint8_t *payload;
+        size_t len;
+        wire_status ws = wire_reader_next(&c->reader, &payload, &len);
+        if (ws == WIRE_NEED_MORE)
+            break;
+        if (ws == WIRE_TOO_LARGE) {
+            net_conn_close(c, "frame of %zu bytes is over the maximum of %zu (setting max_frame)", len,
+                           c->reader.max_frame);
+            return;
+        }
+        char err[160];
+        wire_msg *m = wire_unpack(payload, len, err, sizeof err);
+        if (!m) {
+            net_conn_close(c, "frame %llu: %s", (unsigned long long)c->frames + 1, err);
+            return;
+        }
+        c->frames++;
+        c->server->handlers.on_message(c, m, c->server->handlers.data);
+    }
+}
+
+/* Starts serving a connection accepted on server s (h already accepted). */
+void net__conn_start(net_conn *c);
+void net__conn_start(net_conn *c)
+{
+    wire_reader_init(&c->reader, c->server->max_frame);
+    c->h.handle.data = c;
+    int rc = uv_read_start(&c->h.stream, net__alloc, net__on_read);
+    if (rc < 0)
+        net_conn_close(c, "cannot read: %s", uv_strerror(rc));
+}

@@ -1,0 +1,93 @@
+/* net.h - the daemon's connections: listeners on TCP and a Unix socket, and
+ * framed protobuf envelopes on libuv streams (common/wire.h).
+ *
+ * A connection that sends a frame over the maximum, a truncated frame or
+ * one that does not decode is closed with the reason logged; nothing else
+ * is affected. Callback rule (libuv's): when a function that takes a
+ * callback fails, the callback is never called. */
+#ifndef JZ_NET_H
+#define JZ_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "../../common/wire.h"
+
+typedef struct net_server net_server;
+typedef struct net_conn net_conn;
+
+typedef struct net_handlers {
+    /* A decoded envelope arrived on c. The callee owns msg and frees it with
+     * wire_msg_free. */
+    void (*on_message)(net_conn *c, wire_msg *msg, void *data);
+    /* c is about to be freed (optional). */
+    void (*on_close)(net_conn *c, void *data);
+    void *data;
+} net_handlers;
+
+/* A connection that has not drained this many bytes of replies is closed:
+ * a peer that does not read must not hold the daemon's memory. */
+#define NET_MAX_PENDING_WRITE (64u << 20)
+
+typedef enum { NET_TCP, NET_UNIX } net_kind;
+
+struct net_conn {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    net_server *server;
+    net_kind kind;
+    wire_reader reader;
+    char peer[80];          /* "127.0.0.1:5555" or "unix:uid=1000,pid=42" */
+    uid_t uid;              /* peer credentials, Unix socket only */
+    pid_t pid;
+    bool have_creds;
+    size_t pending_write;   /* bytes handed to uv_write, not yet written */
+    bool closing;
+    bool close_after_write; /* close once pending writes are done */
+    uint64_t frames;        /* frames received */
+    void *user;             /* the daemon's per-connection state */
+    net_conn *prev, *next;
+};
+
+struct net_server {
+    uv_loop_t *loop;
+    net_handlers handlers;
+    size_t max_frame;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    bool tcp_open, pipe_open;
+    char *unix_path;        /* unlinked at close */
+    net_conn *conns;        /* all open connections */
+    size_t n_conns;
+    int open_handles;       /* listeners and connections not yet closed */
+    bool closing;
+    void (*close_cb)(net_server *s);
+    char *read_buf;         /* one read buffer for the whole loop */
+};
+
+void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, size_t max_frame);
+/* Listens on host:port. Returns 0, or a libuv error with one line in err. */
+int net_server_listen_tcp(net_server *s, const char *host, uint16_t port, char *err, size_t errlen);
+/* Listens on a Unix socket at path (mode 0666: the daemon identifies each
+ * caller by its peer credentials). A stale socket file is replaced; a live
+ * one (another daemon answers) is an error. */
+int net_server_listen_unix(net_server *s, const char *path, char *err, size_t errlen);
+/* Closes the listeners and every connection; cb runs once all handles are
+ * closed (the server's memory may then be released). */
+void net_server_close(net_server *s, void (*cb)(net_server *s));
+
+/* Queues env on c. Returns 0, or -1 if c is closing (nothing sent). */
+int net_conn_send(net_conn *c, const Jazari__Envelope *env);
+/* Sends env, then closes c once it is written. */
+void net_conn_send_and_close(net_conn *c, const Jazari__Envelope *env);
+/* Closes c, logging why (a printf format) at warn level; NULL: quietly. */
+void net_conn_close(net_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

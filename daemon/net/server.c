@@ -1,0 +1,254 @@
+/* server.c - the listeners: one TCP address and one Unix socket. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "net.h"
+
+void net__conn_start(net_conn *c);
+void net__conn_closed(uv_handle_t *h);
+
+#define NET_BACKLOG 511
+#define NET_READ_BUF (64u << 10)
+
+void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, size_t max_frame)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->handlers = *h;
+    s->max_frame = max_frame;
+    s->read_buf = malloc(NET_READ_BUF);
+    if (!s->read_buf)
+        abort();
+}
+
+static void net__maybe_closed(net_server *s)
+{
+    if (s->closing && s->open_handles == 0) {
+        free(s->read_buf);
+        s->read_buf = NULL;
+        if (s->close_cb)
+            s->close_cb(s);
+    }
+}
+
+static void net__link(net_server *s, net_conn *c)
+{
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    s->open_handles++;
+}
+
+void net__conn_closed(uv_handle_t *h)
+{
+    net_conn *c = h->data;
+    net_server *s = c->server;
+    if (s->handlers.on_close)
+        s->handlers.on_close(c, s->handlers.data);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    s->open_handles--;
+    wire_reader_free(&c->reader);
+    free(c);
+    net__maybe_closed(s);
+}
+
+/* Closes a handle that was initialised but never became a connection. */
+static void net__free_handle(uv_handle_t *h)
+{
+    net_conn *c = h->data;
+    net_server *s = c->server;
+    free(c);
+    s->open_handles--;
+    net__maybe_closed(s);
+}
+
+static void net__peer_tcp(net_conn *c)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    char host[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&sa, &len) == 0) {
+        if (sa.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+            uv_ip4_name(in, host, sizeof host);
+            port = ntohs(in->sin_port);
+        } else if (sa.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+            uv_ip6_name(in6, host, sizeof host);
+            port = ntohs(in6->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+}
+
+static void net__peer_unix(net_conn *c)
+{
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (uv_fileno(&c->h.handle, &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        c->uid = cred.uid;
+        c->pid = cred.pid;
+        c->have_creds = true;
+        snprintf(c->peer, sizeof c->peer, "unix:uid=%u,pid=%d", (unsigned)cred.uid, (int)cred.pid);
+    } else {
+        snprintf(c->peer, sizeof c->peer, "unix:unknown");
+    }
+}
+
+static void net__on_connection(uv_stream_t *listener, int status)
+{
+    net_server *s = listener->data;
+    if (status < 0) {
+        log_warn("net", "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    if (s->closing)
+        return;
+    net_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->server = s;
+    c->h.handle.data = c;
+    c->kind = (uv_handle_t *)listener == (uv_handle_t *)&s->tcp ? NET_TCP : NET_UNIX;
+    if (c->kind == NET_TCP)
+        uv_tcp_init(s->loop, &c->h.tcp);
+    else
+        uv_pipe_init(s->loop, &c->h.pipe, 0);
+    int rc = uv_accept(listener, &c->h.stream);
+    if (rc < 0) {
+        log_warn("net", "accept failed: %s", uv_strerror(rc));
+        s->open_handles++;
+        uv_close(&c->h.handle, net__free_handle);
+        return;
+    }
+    if (c->kind == NET_TCP) {
+        uv_tcp_nodelay(&c->h.tcp, 1);
+        net__peer_tcp(c);
+    } else {
+        net__peer_unix(c);
+    }
+    net__link(s, c);
+    log_debug("net", "connection from %s", c->peer);
+    net__conn_start(c);
+}
+
+int net_server_listen_tcp(net_server *s, const char *host, uint16_t port, char *err, size_t errlen)
+{
+    struct sockaddr_storage sa;
+    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&sa);
+    if (rc < 0)
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa);
+    if (rc < 0) {
+        snprintf(err, errlen, "listen %s:%u: not a numeric IPv4 or IPv6 address", host, port);
+        return rc;
+    }
+    uv_tcp_init(s->loop, &s->tcp);
+    s->tcp.data = s;
+    s->tcp_open = true;
+    s->open_handles++;
+    rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->tcp, NET_BACKLOG, net__on_connection);
+    if (rc < 0) {
+        snprintf(err, errlen, "listen %s:%u: %s", host, port, uv_strerror(rc));
+        return rc;
+    }
+    log_info("net", "listening on %s:%u", host, port);
+    return 0;
+}
+
+/* Whether a daemon answers on the Unix socket at path. */
+static bool net__socket_live(const char *path)
+{
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool live = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+    close(fd);
+    return live;
+}
+
+int net_server_listen_unix(net_server *s, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "socket %s: exists and is not a socket; remove it or set --socket", path);
+            return UV_EEXIST;
+        }
+        if (net__socket_live(path)) {
+            snprintf(err, errlen, "socket %s: another jazarid is serving it; stop it or set --socket", path);
+            return UV_EADDRINUSE;
+        }
+        unlink(path);
+    }
+    uv_pipe_init(s->loop, &s->pipe, 0);
+    s->pipe.data = s;
+    s->pipe_open = true;
+    s->open_handles++;
+    int rc = uv_pipe_bind(&s->pipe, path);
+    if (rc == 0) {
+        s->unix_path = strdup(path);
+        chmod(path, 0666);
+        rc = uv_listen((uv_stream_t *)&s->pipe, NET_BACKLOG, net__on_connection);
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "socket %s: %s", path, uv_strerror(rc));
+        return rc;
+    }
+    log_info("net", "serving jz on %s", path);
+    return 0;
+}
+
+static void net__listener_closed(uv_handle_t *h)
+{
+    net_server *s = h->data;
+    s->open_handles--;
+    net__maybe_closed(s);
+}
+
+void net_server_close(net_server *s, void (*cb)(net_server *s))
+{
+    s->closing = true;
+    s->close_cb = cb;
+    if (s->tcp_open) {
+        s->tcp_open = false;
+        uv_close((uv_handle_t *)&s->tcp, net__listener_closed);
+    }
+    if (s->pipe_open) {
+        s->pipe_open = false;
+        uv_close((uv_handle_t *)&s->pipe, net__listener_closed);
+    }
+    if (s->unix_path) {
+        unlink(s->unix_path);
+        free(s->unix_path);
+        s->unix_path = NULL;
+    }
+    for (net_conn *c = s->conns; c; c = c->next)
+        net_conn_close(c, NULL);
+    /* Nothing was open: still report closure, asynchronously-safe here
+     * because the caller expects the callback after return. */
+    if (s->open_handles == 0)
+        net__maybe_closed(s);
+}

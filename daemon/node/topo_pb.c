@@ -1,0 +1,169 @@
+/* topo_pb.c - a topo to and from its protobuf message. */
+#include "topo_pb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *topo_pb__calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* protobuf-c treats NULL strings in proto3 as empty; keep them empty. */
+static char *topo_pb__s(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+
+Jazari__Topology *topo_to_pb(const topo *t)
+{
+    Jazari__Topology *m = topo_pb__calloc(1, sizeof *m);
+    jazari__topology__init(m);
+    m->name = topo_pb__s(t->name);
+    m->source = topo_pb__s(t->source);
+    m->cores = t->cores;
+    m->pus = t->pus;
+
+    Jazari__Package *pk = topo_pb__calloc(t->n_packages, sizeof *pk);
+    m->packages = topo_pb__calloc(t->n_packages, sizeof *m->packages);
+    m->n_packages = t->n_packages;
+    for (size_t i = 0; i < t->n_packages; i++) {
+        jazari__package__init(&pk[i]);
+        pk[i].os_index = t->packages[i].os_index;
+        pk[i].cores = t->packages[i].cores;
+        pk[i].pus = t->packages[i].pus;
+        pk[i].cpuset = topo_pb__s(t->packages[i].cpuset);
+        m->packages[i] = &pk[i];
+    }
+
+    Jazari__NumaNode *nn = topo_pb__calloc(t->n_numa, sizeof *nn);
+    m->numa_nodes = topo_pb__calloc(t->n_numa, sizeof *m->numa_nodes);
+    m->n_numa_nodes = t->n_numa;
+    for (size_t i = 0; i < t->n_numa; i++) {
+        jazari__numa_node__init(&nn[i]);
+        nn[i].os_index = t->numa[i].os_index;
+        nn[i].package = t->numa[i].package;
+        nn[i].memory_bytes = t->numa[i].memory_bytes;
+        nn[i].cpuset = topo_pb__s(t->numa[i].cpuset);
+        m->numa_nodes[i] = &nn[i];
+    }
+
+    Jazari__Gpu *g = topo_pb__calloc(t->n_gpus, sizeof *g);
+    m->gpus = topo_pb__calloc(t->n_gpus, sizeof *m->gpus);
+    m->n_gpus = t->n_gpus;
+    for (size_t i = 0; i < t->n_gpus; i++) {
+        const topo_gpu *s = &t->gpus[i];
+        jazari__gpu__init(&g[i]);
+        g[i].index = s->index;
+        g[i].uuid = topo_pb__s(s->uuid);
+        g[i].model = topo_pb__s(s->model);
+        g[i].memory_bytes = s->memory_bytes;
+        g[i].pci_bus_id = topo_pb__s(s->pci_bus_id);
+        g[i].numa = s->numa;
+        g[i].cpuset = topo_pb__s(s->cpuset);
+        m->gpus[i] = &g[i];
+    }
+
+    size_t nl = t->n_gpus * t->n_gpus;
+    Jazari__GpuLink *l = topo_pb__calloc(nl, sizeof *l);
+    m->links = topo_pb__calloc(nl, sizeof *m->links);
+    m->n_links = nl;
+    for (size_t i = 0; i < nl; i++) {
+        jazari__gpu_link__init(&l[i]);
+        l[i].kind = (Jazari__LinkKind)t->links[i].kind;
+        l[i].nvlinks = t->links[i].nvlinks;
+        m->links[i] = &l[i];
+    }
+    return m;
+}
+
+void topo_pb_free(Jazari__Topology *m)
+{
+    if (!m)
+        return;
+    /* Each array of structs was allocated in one piece: its first element. */
+    free(m->n_packages ? m->packages[0] : NULL);
+    free(m->packages);
+    free(m->n_numa_nodes ? m->numa_nodes[0] : NULL);
+    free(m->numa_nodes);
+    free(m->n_gpus ? m->gpus[0] : NULL);
+    free(m->gpus);
+    free(m->n_links ? m->links[0] : NULL);
+    free(m->links);
+    free(m);
+}
+
+/* NULL for an empty string (unknown), else a copy. */
+static char *topo_pb__dup(const char *s)
+{
+    if (!s || !*s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+topo *topo_from_pb(const Jazari__Topology *m, char *err, size_t errlen)
+{
+    if (m->n_gpus > TOPO_PB_MAX_GPUS || m->n_numa_nodes > TOPO_PB_MAX_NUMA ||
+        m->n_packages > TOPO_PB_MAX_NUMA) {
+        snprintf(err, errlen, "topology too large: %zu GPUs, %zu NUMA nodes, %zu packages", m->n_gpus,
+                 m->n_numa_nodes, m->n_packages);
+        return NULL;
+    }
+    if (m->n_links != m->n_gpus * m->n_gpus) {
+        snprintf(err, errlen, "topology link matrix has %zu entries for %zu GPUs", m->n_links, m->n_gpus);
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n_links; i++) {
+        if ((unsigned)m->links[i]->kind > (unsigned)JAZARI__LINK_KIND__LINK_SYS) {
+            snprintf(err, errlen, "topology link %zu has unknown kind %d", i, (int)m->links[i]->kind);
+            return NULL;
+        }
+    }
+    topo *t = topo_pb__calloc(1, sizeof *t);
+    t->name = topo_pb__dup(m->name);
+    t->source = topo_pb__dup(m->source);
+    t->cores = m->cores;
+    t->pus = m->pus;
+    t->n_packages = m->n_packages;
+    t->packages = topo_pb__calloc(m->n_packages, sizeof *t->packages);
+    for (size_t i = 0; i < m->n_packages; i++) {
+        t->packages[i].os_index = m->packages[i]->os_index;
+        t->packages[i].cores = m->packages[i]->cores;
+        t->packages[i].pus = m->packages[i]->pus;
+        t->packages[i].cpuset = topo_pb__dup(m->packages[i]->cpuset);
+    }
+    t->n_numa = m->n_numa_nodes;
+    t->numa = topo_pb__calloc(m->n_numa_nodes, sizeof *t->numa);
+    for (size_t i = 0; i < m->n_numa_nodes; i++) {
+        const Jazari__NumaNode *n = m->numa_nodes[i];
+        t->numa[i].os_index = n->os_index;
+        t->numa[i].package = n->package >= 0 && (size_t)n->package < m->n_packages ? n->package : -1;
+        t->numa[i].memory_bytes = n->memory_bytes;
+        t->numa[i].cpuset = topo_pb__dup(n->cpuset);
+    }
+    t->n_gpus = m->n_gpus;
+    t->gpus = topo_pb__calloc(m->n_gpus, sizeof *t->gpus);
+    for (size_t i = 0; i < m->n_gpus; i++) {
+        const Jazari__Gpu *g = m->gpus[i];
+        t->gpus[i].index = (unsigned)i;
+        t->gpus[i].uuid = topo_pb__dup(g->uuid);
+        t->gpus[i].model = topo_pb__dup(g->model);
+        t->gpus[i].memory_bytes = g->memory_bytes;
+        t->gpus[i].pci_bus_id = topo_pb__dup(g->pci_bus_id);
+        t->gpus[i].numa = g->numa < 0 ? -1 : g->numa;
+        t->gpus[i].cpuset = topo_pb__dup(g->cpuset);
+    }
+    t->links = topo_pb__calloc(m->n_links, sizeof *t->links);
+    for (size_t i = 0; i < m->n_links; i++) {
+        t->links[i].kind = (topo_link_kind)m->links[i]->kind;
+        t->links[i].nvlinks = t->links[i].kind == TOPO_LINK_NV ? m->links[i]->nvlinks : 0;
+    }
+    return t;
+}

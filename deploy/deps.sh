@@ -1,0 +1,35 @@
+#!/bin/sh
+# deploy/deps.sh - installs every Debian 12 package that Jazari's build, tests
+# and benchmarks need. Idempotent: installs only what is missing. As root it
+# runs apt-get; otherwise it prints the command to run.
+set -eu
+
+# Build
+PKGS="gcc make pkg-config libc6-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
+libhwloc-dev hwloc libraft-dev liblz4-dev"
+# Tests: Google's protobuf and pytest as foreign peers, clang's libFuzzer and
+# sanitizer runtimes, the linters, iproute2 for network namespaces.
+PKGS="$PKGS protobuf-compiler python3 python3-protobuf python3-pytest clang
+libclang-rt-14-dev cppcheck clang-tidy clang-format iproute2 procps"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -z "$missing" ]; then
+    echo "deps: all $(echo $PKGS | wc -w) packages are installed"
+    exit 0
+fi
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing:$missing"
+    echo "deps: run as root: apt-get update && $cmd"
+    exit 0
+fi
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Writes the seed corpus of the fuzz drivers (tests/fuzz/corpus/).
+
+Run with Debian's python3 after `make build/py/jazari_pb2.py`:
+    /usr/bin/python3 tests/fuzz/make_corpus.py build/py
+The seeds are committed; rerun when proto/jazari.proto changes."""
+import os
+import struct
+import sys
+
+sys.path.insert(0, sys.argv[1] if len(sys.argv) > 1 else "build/py")
+import jazari_pb2 as pb  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def frame(env):
+    data = env.SerializeToString()
+    return struct.pack(">I", len(data)) + data
+
+
+def topology(n_gpus):
+    t = pb.Topology(name="seed", source="seed.xml", cores=8, pus=16)
+    t.packages.add(os_index=0, cores=8, pus=16, cpuset="0-15")
+    t.numa_nodes.add(os_index=0, package=0, memory_bytes=1 << 34, cpuset="0-15")
+    for i in range(n_gpus):
+        t.gpus.add(index=i, uuid="GPU-%08x" % i, model="Seed GPU", memory_bytes=1 << 35,
+                   pci_bus_id="0000:%02x:00.0" % (i + 1), numa=0, cpuset="0-15")
+    for i in range(n_gpus):
+        for j in range(n_gpus):
+            if i == j:
+                t.links.add(kind=pb.LINK_X)
+            elif i // 2 == j // 2:
+                t.links.add(kind=pb.LINK_NV, nvlinks=12)
+            else:
+                t.links.add(kind=pb.LINK_SYS)
+    return t
+
+
+def envelopes():
+    hello = pb.Envelope(request_id=1, version=1)
+    hello.hello.protocol_version = 1
+    hello.hello.software_version = "0.1.0"
+    hello.hello.kind = pb.PEER_CLIENT
+    yield "hello", hello
+    old = pb.Envelope(request_id=1, version=9)
+    old.hello.protocol_version = 9
+    yield "hello-future-version", old
+    req = pb.Envelope(request_id=2, version=1)
+    req.topology_request.SetInParent()
+    yield "topology-request", req
+    rep = pb.Envelope(request_id=2, version=1)
+    rep.error.code = pb.OK
+    rep.topology_reply.topology.CopyFrom(topology(4))
+    yield "topology-reply", rep
+    node = pb.Envelope(request_id=3, version=1)
+    node.node_reply.node.name = "n1"
+    node.node_reply.node.state = "up"
+    node.node_reply.node.topology.CopyFrom(topology(2))
+    yield "node-reply", node
+    bad = pb.Envelope(request_id=4, version=1)
+    bad.topology_reply.topology.CopyFrom(topology(3))
+    del bad.topology_reply.topology.links[-1]
+    yield "topology-reply-short-matrix", bad
+    err = pb.Envelope(request_id=5, version=1)
+    err.error.code = pb.NOT_FOUND
+    err.error.message = "node 'x' not found"
+    err.node_request.name = "x"
+    yield "error-reply", err
+
+
+def write(sub, name, data):
+    d = os.path.join(HERE, "corpus", sub)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    all_frames = b""
+    for name, env in envelopes():
+        write("envelope", name, env.SerializeToString())
+        f = frame(env)
+        all_frames += f
+        write("frame", name, b"\x00" + f)            # one read of 1 byte
+        write("frame", name + "-bulk", b"\xff" + f)  # reads of 256 bytes
+    write("frame", "coalesced", b"\x07" + all_frames)
+    write("frame", "truncated", b"\x03" + all_frames[:-5])
+    write("frame", "too-large", b"\x10" + struct.pack(">I", 1 << 30) + b"x" * 8)
+    write("frame", "garbage", b"\x04" + struct.pack(">I", 6) + b"\xff\xff\xff\xff\xff\xff")
+    write("frame", "empty-envelope", b"\x04" + struct.pack(">I", 0))
+    write("envelope", "garbage", b"\x0a\xff\xff\xff\xff\x0f")
+
+
+if __name__ == "__main__":
+    main()

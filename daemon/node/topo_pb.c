@@ -19,64 +19,78 @@ static char *topo_pb__s(const char *s)
     return (char *)(s ? s : "");
 }
 
+/* The message and the arrays behind it, freed together. */
+typedef struct topo_pb__holder {
+    Jazari__Topology msg; /* first: the pointer handed out */
+    Jazari__Package *pk;
+    Jazari__NumaNode *nn;
+    Jazari__Gpu *g;
+    Jazari__GpuLink *l;
+} topo_pb__holder;
+
 Jazari__Topology *topo_to_pb(const topo *t)
 {
-    Jazari__Topology *m = topo_pb__calloc(1, sizeof *m);
+    topo_pb__holder *h = topo_pb__calloc(1, sizeof *h);
+    Jazari__Topology *m = &h->msg;
     jazari__topology__init(m);
     m->name = topo_pb__s(t->name);
     m->source = topo_pb__s(t->source);
     m->cores = t->cores;
     m->pus = t->pus;
 
-    Jazari__Package *pk = topo_pb__calloc(t->n_packages, sizeof *pk);
-    m->packages = topo_pb__calloc(t->n_packages, sizeof *m->packages);
+    h->pk = topo_pb__calloc(t->n_packages, sizeof(Jazari__Package));
+    m->packages = topo_pb__calloc(t->n_packages, sizeof(Jazari__Package *));
     m->n_packages = t->n_packages;
     for (size_t i = 0; i < t->n_packages; i++) {
-        jazari__package__init(&pk[i]);
-        pk[i].os_index = t->packages[i].os_index;
-        pk[i].cores = t->packages[i].cores;
-        pk[i].pus = t->packages[i].pus;
-        pk[i].cpuset = topo_pb__s(t->packages[i].cpuset);
-        m->packages[i] = &pk[i];
+        Jazari__Package *pk = &h->pk[i];
+        jazari__package__init(pk);
+        pk->os_index = t->packages[i].os_index;
+        pk->cores = t->packages[i].cores;
+        pk->pus = t->packages[i].pus;
+        pk->cpuset = topo_pb__s(t->packages[i].cpuset);
+        m->packages[i] = pk;
     }
 
-    Jazari__NumaNode *nn = topo_pb__calloc(t->n_numa, sizeof *nn);
-    m->numa_nodes = topo_pb__calloc(t->n_numa, sizeof *m->numa_nodes);
+    h->nn = topo_pb__calloc(t->n_numa, sizeof(Jazari__NumaNode));
+    m->numa_nodes = topo_pb__calloc(t->n_numa, sizeof(Jazari__NumaNode *));
     m->n_numa_nodes = t->n_numa;
     for (size_t i = 0; i < t->n_numa; i++) {
-        jazari__numa_node__init(&nn[i]);
-        nn[i].os_index = t->numa[i].os_index;
-        nn[i].package = t->numa[i].package;
-        nn[i].memory_bytes = t->numa[i].memory_bytes;
-        nn[i].cpuset = topo_pb__s(t->numa[i].cpuset);
-        m->numa_nodes[i] = &nn[i];
+        Jazari__NumaNode *nn = &h->nn[i];
+        jazari__numa_node__init(nn);
+        nn->os_index = t->numa[i].os_index;
+        nn->package = t->numa[i].package;
+        nn->memory_bytes = t->numa[i].memory_bytes;
+        nn->cpuset = topo_pb__s(t->numa[i].cpuset);
+        m->numa_nodes[i] = nn;
     }
 
-    Jazari__Gpu *g = topo_pb__calloc(t->n_gpus, sizeof *g);
-    m->gpus = topo_pb__calloc(t->n_gpus, sizeof *m->gpus);
+    h->g = topo_pb__calloc(t->n_gpus, sizeof(Jazari__Gpu));
+    m->gpus = topo_pb__calloc(t->n_gpus, sizeof(Jazari__Gpu *));
     m->n_gpus = t->n_gpus;
     for (size_t i = 0; i < t->n_gpus; i++) {
         const topo_gpu *s = &t->gpus[i];
-        jazari__gpu__init(&g[i]);
-        g[i].index = s->index;
-        g[i].uuid = topo_pb__s(s->uuid);
-        g[i].model = topo_pb__s(s->model);
-        g[i].memory_bytes = s->memory_bytes;
-        g[i].pci_bus_id = topo_pb__s(s->pci_bus_id);
-        g[i].numa = s->numa;
-        g[i].cpuset = topo_pb__s(s->cpuset);
-        m->gpus[i] = &g[i];
+        Jazari__Gpu *g = &h->g[i];
+        jazari__gpu__init(g);
+        g->index = s->index;
+        g->uuid = topo_pb__s(s->uuid);
+        g->model = topo_pb__s(s->model);
+        g->memory_bytes = s->memory_bytes;
+        g->pci_bus_id = topo_pb__s(s->pci_bus_id);
+        g->numa = s->numa;
+        g->cpuset = topo_pb__s(s->cpuset);
+        m->gpus[i] = g;
     }
 
     size_t nl = t->n_gpus * t->n_gpus;
-    Jazari__GpuLink *l = topo_pb__calloc(nl, sizeof *l);
-    m->links = topo_pb__calloc(nl, sizeof *m->links);
+    h->l = topo_pb__calloc(nl, sizeof(Jazari__GpuLink));
+    m->links = topo_pb__calloc(nl, sizeof(Jazari__GpuLink *));
     m->n_links = nl;
     for (size_t i = 0; i < nl; i++) {
-        jazari__gpu_link__init(&l[i]);
-        l[i].kind = (Jazari__LinkKind)t->links[i].kind;
-        l[i].nvlinks = t->links[i].nvlinks;
-        m->links[i] = &l[i];
+        Jazari__GpuLink *l = &h->l[i];
+        jazari__gpu_link__init(l);
+        l->kind = (Jazari__LinkKind)t->links[i].kind;
+        l->nvlinks = t->links[i].nvlinks;
+        m->links[i] = l;
     }
     return m;
 }
@@ -85,16 +99,16 @@ void topo_pb_free(Jazari__Topology *m)
 {
     if (!m)
         return;
-    /* Each array of structs was allocated in one piece: its first element. */
-    free(m->n_packages ? m->packages[0] : NULL);
+    topo_pb__holder *h = (topo_pb__holder *)m;
+    free(h->pk);
     free(m->packages);
-    free(m->n_numa_nodes ? m->numa_nodes[0] : NULL);
+    free(h->nn);
     free(m->numa_nodes);
-    free(m->n_gpus ? m->gpus[0] : NULL);
+    free(h->g);
     free(m->gpus);
-    free(m->n_links ? m->links[0] : NULL);
+    free(h->l);
     free(m->links);
-    free(m);
+    free(h);
 }
 
 /* NULL for an empty string (unknown), else a copy. */
@@ -132,7 +146,7 @@ topo *topo_from_pb(const Jazari__Topology *m, char *err, size_t errlen)
     t->cores = m->cores;
     t->pus = m->pus;
     t->n_packages = m->n_packages;
-    t->packages = topo_pb__calloc(m->n_packages, sizeof *t->packages);
+    t->packages = topo_pb__calloc(m->n_packages, sizeof(topo_package));
     for (size_t i = 0; i < m->n_packages; i++) {
         t->packages[i].os_index = m->packages[i]->os_index;
         t->packages[i].cores = m->packages[i]->cores;
@@ -140,7 +154,7 @@ topo *topo_from_pb(const Jazari__Topology *m, char *err, size_t errlen)
         t->packages[i].cpuset = topo_pb__dup(m->packages[i]->cpuset);
     }
     t->n_numa = m->n_numa_nodes;
-    t->numa = topo_pb__calloc(m->n_numa_nodes, sizeof *t->numa);
+    t->numa = topo_pb__calloc(m->n_numa_nodes, sizeof(topo_numa));
     for (size_t i = 0; i < m->n_numa_nodes; i++) {
         const Jazari__NumaNode *n = m->numa_nodes[i];
         t->numa[i].os_index = n->os_index;
@@ -149,7 +163,7 @@ topo *topo_from_pb(const Jazari__Topology *m, char *err, size_t errlen)
         t->numa[i].cpuset = topo_pb__dup(n->cpuset);
     }
     t->n_gpus = m->n_gpus;
-    t->gpus = topo_pb__calloc(m->n_gpus, sizeof *t->gpus);
+    t->gpus = topo_pb__calloc(m->n_gpus, sizeof(topo_gpu));
     for (size_t i = 0; i < m->n_gpus; i++) {
         const Jazari__Gpu *g = m->gpus[i];
         t->gpus[i].index = (unsigned)i;
@@ -160,7 +174,7 @@ topo *topo_from_pb(const Jazari__Topology *m, char *err, size_t errlen)
         t->gpus[i].numa = g->numa < 0 ? -1 : g->numa;
         t->gpus[i].cpuset = topo_pb__dup(g->cpuset);
     }
-    t->links = topo_pb__calloc(m->n_links, sizeof *t->links);
+    t->links = topo_pb__calloc(m->n_links, sizeof(topo_link));
     for (size_t i = 0; i < m->n_links; i++) {
         t->links[i].kind = (topo_link_kind)m->links[i]->kind;
         t->links[i].nvlinks = t->links[i].kind == TOPO_LINK_NV ? m->links[i]->nvlinks : 0;

@@ -150,3 +150,17 @@ TEST(config_help_lists_every_setting)
             test_fail(__FILE__, __LINE__, "help lacks %s", keys[i]);
     buf_free(&b);
 }
+
+TEST(config_example_file_is_valid)
+{
+    config c;
+    char err[512];
+    char *argv[] = {"--config", "deploy/jazarid.conf.example"};
+    int rc = load(&c, err, sizeof err, 2, argv);
+    if (rc != 0)
+        printf("    %s\n", err);
+    CHECK(rc == 0);
+    CHECK_EQ_STR(c.name, "gpu-rabat-01");
+    CHECK_EQ_STR(c.site, "rabat");
+    config_free(&c);
+}

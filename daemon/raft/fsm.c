@@ -1,0 +1,550 @@
+/* fsm.c - the replicated state machine. */
+#include "fsm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../node/topo_pb.h"
+
+static void *fsm__xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *fsm__dup(const char *s)
+{
+    if (!s || !*s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+static topo *fsm__empty_topo(void)
+{
+    return fsm__xcalloc(1, sizeof(topo));
+}
+
+void fsm_init(fsm *f)
+{
+    memset(f, 0, sizeof *f);
+    f->next_job_id = 1;
+}
+
+static void fsm__job_free(fsm_job *j)
+{
+    if (!j)
+        return;
+    for (uint32_t i = 0; i < j->n_allocs; i++) {
+        free(j->allocs[i].node);
+        free(j->allocs[i].gpus);
+        free(j->allocs[i].cpus);
+    }
+    free(j->allocs);
+    free(j->user);
+    free(j->reason);
+    free(j->spec);
+    free(j);
+}
+
+static void fsm__node_clear(fsm_node *n)
+{
+    free(n->name);
+    free(n->site);
+    free(n->address);
+    free(n->state);
+    free(n->reason);
+    topo_free(n->topo);
+    memset(n, 0, sizeof *n);
+}
+
+void fsm_free(fsm *f)
+{
+    for (uint64_t i = 0; i < f->jobs_cap; i++)
+        fsm__job_free(f->jobs[i]);
+    free(f->jobs);
+    for (size_t i = 0; i < f->n_nodes; i++)
+        fsm__node_clear(&f->nodes[i]);
+    free(f->nodes);
+    fsm_init(f);
+}
+
+bool fsm_job_active(const fsm_job *j)
+{
+    return j->state == JAZARI__JOB_STATE__JOB_PENDING || j->state == JAZARI__JOB_STATE__JOB_RUNNING;
+}
+
+const char *fsm_state_name(Jazari__JobState s)
+{
+    static const char *const names[] = {"PENDING",   "RUNNING", "COMPLETED", "FAILED",
+                                        "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "UNKNOWN";
+}
+
+const fsm_job *fsm_job_get(const fsm *f, uint64_t id)
+{
+    if (id == 0 || id > f->jobs_cap)
+        return NULL;
+    return f->jobs[id - 1];
+}
+
+const fsm_node *fsm_node_get(const fsm *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_nodes; i++)
+        if (strcmp(f->nodes[i].name, name) == 0)
+            return &f->nodes[i];
+    return NULL;
+}
+
+/* --- validation ---------------------------------------------------------- */
+
+static bool fsm__printable(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; *s; s++, n++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || n >= max)
+            return false;
+    return true;
+}
+
+int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t errlen)
+{
+    uint32_t nodes = s->nodes ? s->nodes : 1;
+    if (s->name && !fsm__printable(s->name, FSM_NAME_MAX)) {
+        snprintf(err, errlen, "job name: at most %d printable characters", FSM_NAME_MAX);
+        return -1;
+    }
+    if (nodes > FSM_NODES_MAX) {
+        snprintf(err, errlen, "--nodes %u: at most %d", nodes, FSM_NODES_MAX);
+        return -1;
+    }
+    if (s->tasks_per_node > FSM_TASKS_MAX || s->cpus_per_task > 4096) {
+        snprintf(err, errlen, "--tasks-per-node %u / --cpus-per-task %u: at most %d and 4096", s->tasks_per_node,
+                 s->cpus_per_task, FSM_TASKS_MAX);
+        return -1;
+    }
+    if (s->time_limit_s > FSM_TIME_MAX_S) {
+        snprintf(err, errlen, "--time %llu s: at most 365 days", (unsigned long long)s->time_limit_s);
+        return -1;
+    }
+    if (s->n_argv == 0 && (!s->script || !*s->script)) {
+        snprintf(err, errlen, "no command: give one after --, or a script");
+        return -1;
+    }
+    if (s->n_argv > FSM_ARGV_MAX) {
+        snprintf(err, errlen, "command has %zu arguments: at most %d", s->n_argv, FSM_ARGV_MAX);
+        return -1;
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < s->n_argv; i++)
+        bytes += strlen(s->argv[i]) + 1;
+    if (bytes > FSM_CMD_BYTES_MAX) {
+        snprintf(err, errlen, "command is %zu bytes long: at most %d", bytes, FSM_CMD_BYTES_MAX);
+        return -1;
+    }
+    if (s->script && strlen(s->script) > FSM_SCRIPT_MAX) {
+        snprintf(err, errlen, "script is over %u bytes", FSM_SCRIPT_MAX);
+        return -1;
+    }
+    if (s->n_env > FSM_ENV_MAX) {
+        snprintf(err, errlen, "%zu --env settings: at most %d", s->n_env, FSM_ENV_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_env; i++) {
+        const char *eq = strchr(s->env[i], '=');
+        if (!eq || eq == s->env[i] || strlen(s->env[i]) > FSM_CMD_BYTES_MAX) {
+            snprintf(err, errlen, "--env '%.60s': expected KEY=VALUE", s->env[i]);
+            return -1;
+        }
+    }
+    const char *paths[] = {s->output, s->error, s->workdir};
+    for (size_t i = 0; i < 3; i++) {
+        if (paths[i] && !fsm__printable(paths[i], FSM_PATH_MAX)) {
+            snprintf(err, errlen, "path '%.60s': at most %d printable bytes", paths[i], FSM_PATH_MAX);
+            return -1;
+        }
+    }
+    /* Against the nodes the network has. */
+    uint32_t fit = 0, most_gpus = 0;
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        const fsm_node *n = &f->nodes[i];
+        if (s->site && *s->site && (!n->site || strcmp(n->site, s->site) != 0))
+            continue;
+        uint32_t g = (uint32_t)n->topo->n_gpus;
+        if (g > most_gpus)
+            most_gpus = g;
+        if (g >= s->gpus_per_node)
+            fit++;
+    }
+    if (f->n_nodes > 0 && s->gpus_per_node > most_gpus) {
+        snprintf(err, errlen, "--gpus-per-node %u: no node%s%s has more than %u GPUs", s->gpus_per_node,
+                 s->site && *s->site ? " at site " : "", s->site && *s->site ? s->site : "", most_gpus);
+        return -1;
+    }
+    if (f->n_nodes > 0 && nodes > fit) {
+        snprintf(err, errlen, "--nodes %u: only %u node%s could ever run it", nodes, fit, fit == 1 ? "" : "s");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- applying entries ------------------------------------------------------ */
+
+static void fsm__grow_jobs(fsm *f, uint64_t need)
+{
+    if (need <= f->jobs_cap)
+        return;
+    uint64_t cap = f->jobs_cap ? f->jobs_cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    fsm_job **p = realloc(f->jobs, cap * sizeof *p);
+    if (!p)
+        abort();
+    memset(p + f->jobs_cap, 0, (cap - f->jobs_cap) * sizeof *p);
+    f->jobs = p;
+    f->jobs_cap = cap;
+}
+
+static void fsm__set_reason(fsm_job *j, const char *reason)
+{
+    free(j->reason);
+    j->reason = fsm__dup(reason);
+}
+
+/* Takes a job message (from an entry or a snapshot) into the table. */
+static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
+{
+    fsm_job *j = fsm__xcalloc(1, sizeof *j);
+    j->id = m->id;
+    j->submit_ms = m->submit_time_ms;
+    j->start_ms = m->start_time_ms;
+    j->end_ms = m->end_time_ms;
+    j->uid = m->uid;
+    j->gid = m->gid;
+    j->exit_code = m->exit_code;
+    j->state = m->state;
+    j->user = fsm__dup(m->user);
+    j->reason = fsm__dup(m->reason);
+    if (m->spec) {
+        j->nodes = m->spec->nodes ? m->spec->nodes : 1;
+        j->gpus_per_node = m->spec->gpus_per_node;
+        j->time_limit_s = m->spec->time_limit_s;
+        size_t n = jazari__job_spec__get_packed_size(m->spec);
+        j->spec = fsm__xcalloc(n, 1);
+        j->spec_len = (uint32_t)jazari__job_spec__pack(m->spec, j->spec);
+    } else {
+        j->nodes = 1;
+    }
+    j->n_allocs = (uint32_t)m->n_allocs;
+    j->allocs = m->n_allocs ? fsm__xcalloc(m->n_allocs, sizeof *j->allocs) : NULL;
+    for (size_t i = 0; i < m->n_allocs; i++) {
+        const Jazari__JobAlloc *a = m->allocs[i];
+        j->allocs[i].node = fsm__dup(a->node);
+        j->allocs[i].cpus = fsm__dup(a->cpus);
+        j->allocs[i].n_gpus = (uint32_t)a->n_gpus;
+        if (a->n_gpus) {
+            j->allocs[i].gpus = fsm__xcalloc(a->n_gpus, sizeof(uint32_t));
+            memcpy(j->allocs[i].gpus, a->gpus, a->n_gpus * sizeof(uint32_t));
+        }
+    }
+    return j;
+}
+
+static void fsm__insert(fsm *f, fsm_job *j)
+{
+    fsm__grow_jobs(f, j->id);
+    fsm__job_free(f->jobs[j->id - 1]);
+    if (!f->jobs[j->id - 1])
+        f->n_jobs++;
+    f->jobs[j->id - 1] = j;
+    if (fsm_job_active(j))
+        f->n_active++;
+}
+
+static void fsm__apply_submit(fsm *f, int64_t now, const Jazari__SubmitCmd *c, fsm_result *res)
+{
+    for (size_t i = 0; i < c->n_jobs; i++) {
+        Jazari__Job *m = c->jobs[i];
+        /* The id and the state are the state machine's to assign. */
+        uint64_t saved_id = m->id;
+        Jazari__JobState saved_state = m->state;
+        m->id = f->next_job_id++;
+        m->state = JAZARI__JOB_STATE__JOB_PENDING;
+        if (!m->submit_time_ms)
+            m->submit_time_ms = now;
+        fsm_job *j = fsm__job_from_pb(m);
+        m->id = saved_id;
+        m->state = saved_state;
+        if (!j->reason)
+            fsm__set_reason(j, "Resources");
+        fsm__insert(f, j);
+        if (res->submitted++ == 0)
+            res->first_id = j->id;
+    }
+}
+
+static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, fsm_result *res)
+{
+    for (size_t i = 0; i < c->n_ids; i++) {
+        fsm_job *j = (fsm_job *)fsm_job_get(f, c->ids[i]);
+        if (!j || !fsm_job_active(j) || (!c->admin && j->uid != c->uid))
+            continue;
+        j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
+        j->end_ms = now;
+        fsm__set_reason(j, NULL);
+        f->n_active--;
+        res->cancelled++;
+    }
+}
+
+static fsm_node *fsm__node_find(fsm *f, const char *name)
+{
+    return (fsm_node *)fsm_node_get(f, name);
+}
+
+static void fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, fsm_result *res)
+{
+    const Jazari__NodeRecord *r = c->node;
+    if (!r || !r->name || !*r->name)
+        return;
+    char err[200];
+    topo *t = r->topology ? topo_from_pb(r->topology, err, sizeof err) : NULL;
+    if (!t)
+        t = fsm__empty_topo();
+    fsm_node *n = fsm__node_find(f, r->name);
+    if (!n) {
+        fsm_node *p = realloc(f->nodes, (f->n_nodes + 1) * sizeof *p);
+        if (!p)
+            abort();
+        f->nodes = p;
+        n = &f->nodes[f->n_nodes++];
+        memset(n, 0, sizeof *n);
+        n->name = fsm__dup(r->name);
+    }
+    free(n->site);
+    free(n->address);
+    free(n->state);
+    free(n->reason);
+    topo_free(n->topo);
+    n->site = fsm__dup(r->site);
+    n->address = fsm__dup(r->address);
+    n->state = fsm__dup(r->state && *r->state ? r->state : "up");
+    n->reason = fsm__dup(r->reason);
+    n->since_ms = r->since_ms ? r->since_ms : now;
+    n->topo = t;
+    res->nodes_changed++;
+}
+
+static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd *c, fsm_result *res)
+{
+    fsm_node *n = c->name ? fsm__node_find(f, c->name) : NULL;
+    if (!n || strcmp(n->state, "down") == 0)
+        return;
+    free(n->state);
+    free(n->reason);
+    n->state = fsm__dup("down");
+    n->reason = fsm__dup(c->reason);
+    n->since_ms = now;
+    res->nodes_changed++;
+}
+
+int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, size_t errlen)
+{
+    fsm_result scratch;
+    if (!res)
+        res = &scratch;
+    memset(res, 0, sizeof *res);
+    Jazari__Entry *e = jazari__entry__unpack(NULL, len, data);
+    if (!e) {
+        snprintf(err, errlen, "log entry of %zu bytes does not decode", len);
+        return -1;
+    }
+    if (e->format == 0 || e->format > FSM_FORMAT) {
+        snprintf(err, errlen, "log entry in format %u: this jazarid reads formats 1 to %d; upgrade it", e->format,
+                 FSM_FORMAT);
+        jazari__entry__free_unpacked(e, NULL);
+        return -1;
+    }
+    /* Time never goes back, even if a new leader's clock is behind. */
+    int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
+    f->time_ms = now;
+    for (size_t i = 0; i < e->n_commands; i++) {
+        const Jazari__Command *c = e->commands[i];
+        switch (c->cmd_case) {
+        case JAZARI__COMMAND__CMD_SUBMIT:
+            fsm__apply_submit(f, now, c->submit, res);
+            break;
+        case JAZARI__COMMAND__CMD_CANCEL:
+            fsm__apply_cancel(f, now, c->cancel, res);
+            break;
+        case JAZARI__COMMAND__CMD_NODE_UP:
+            fsm__apply_node_up(f, now, c->node_up, res);
+            break;
+        case JAZARI__COMMAND__CMD_NODE_DOWN:
+            fsm__apply_node_down(f, now, c->node_down, res);
+            break;
+        default:
+            /* A command of a newer release in an old format: skipped the
+             * same way on every controller. */
+            break;
+        }
+    }
+    f->applied++;
+    jazari__entry__free_unpacked(e, NULL);
+    return 0;
+}
+
+void fsm_entry_encode(int64_t time_ms, Jazari__Command **cmds, size_t n, buf *out)
+{
+    Jazari__Entry e = JAZARI__ENTRY__INIT;
+    e.format = FSM_FORMAT;
+    e.time_ms = time_ms;
+    e.commands = cmds;
+    e.n_commands = n;
+    size_t len = jazari__entry__get_packed_size(&e);
+    jazari__entry__pack(&e, buf_extend(out, len));
+}
+
+/* --- jobs as messages ---------------------------------------------------------- */
+
+Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAlloc *allocs,
+                               Jazari__JobAlloc **alloc_ptrs)
+{
+    jazari__job__init(out);
+    out->id = j->id;
+    out->user = j->user ? j->user : "";
+    out->uid = j->uid;
+    out->gid = j->gid;
+    out->state = j->state;
+    out->reason = j->reason ? j->reason : "";
+    out->exit_code = j->exit_code;
+    out->submit_time_ms = j->submit_ms;
+    out->start_time_ms = j->start_ms;
+    out->end_time_ms = j->end_ms;
+    out->n_allocs = j->n_allocs;
+    out->allocs = alloc_ptrs;
+    for (uint32_t i = 0; i < j->n_allocs; i++) {
+        jazari__job_alloc__init(&allocs[i]);
+        allocs[i].node = j->allocs[i].node ? j->allocs[i].node : "";
+        allocs[i].cpus = j->allocs[i].cpus ? j->allocs[i].cpus : "";
+        allocs[i].n_gpus = j->allocs[i].n_gpus;
+        allocs[i].gpus = j->allocs[i].gpus;
+        alloc_ptrs[i] = &allocs[i];
+    }
+    Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+    out->spec = spec;
+    return spec;
+}
+
+/* --- snapshots -------------------------------------------------------------------- */
+
+/* A snapshot is written field by field: each job is packed on its own (its
+ * stored spec bytes spliced in as field 2), so no copy of the whole state
+ * is ever built in memory as messages. */
+static void fsm__put_varint(buf *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    buf_append(b, tmp, n);
+}
+
+static void fsm__put_field(buf *b, uint32_t field, const void *data, size_t len)
+{
+    fsm__put_varint(b, (uint64_t)field << 3 | 2);
+    fsm__put_varint(b, len);
+    buf_append(b, data, len);
+}
+
+void fsm_snapshot(const fsm *f, buf *out)
+{
+    Jazari__Snapshot head = JAZARI__SNAPSHOT__INIT;
+    head.format = FSM_FORMAT;
+    head.next_job_id = f->next_job_id;
+    head.time_ms = f->time_ms;
+    size_t n = jazari__snapshot__get_packed_size(&head);
+    jazari__snapshot__pack(&head, buf_extend(out, n));
+
+    buf one = BUF_INIT;
+    for (uint64_t i = 0; i < f->jobs_cap; i++) {
+        const fsm_job *j = f->jobs[i];
+        if (!j)
+            continue;
+        Jazari__Job m;
+        Jazari__JobAlloc *allocs = fsm__xcalloc(j->n_allocs, sizeof *allocs);
+        Jazari__JobAlloc **ptrs = fsm__xcalloc(j->n_allocs, sizeof *ptrs);
+        jazari__job__init(&m);
+        fsm_job_to_pb(j, &m, allocs, ptrs);
+        Jazari__JobSpec *spec = m.spec;
+        m.spec = NULL;
+        buf_reset(&one);
+        jazari__job__pack(&m, buf_extend(&one, jazari__job__get_packed_size(&m)));
+        if (j->spec)
+            fsm__put_field(&one, 2, j->spec, j->spec_len);
+        jazari__job_spec__free_unpacked(spec, NULL);
+        free(allocs);
+        free(ptrs);
+        fsm__put_field(out, 4, one.data, one.len);
+    }
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        const fsm_node *nd = &f->nodes[i];
+        Jazari__NodeRecord r = JAZARI__NODE_RECORD__INIT;
+        r.name = nd->name;
+        r.site = nd->site ? nd->site : "";
+        r.address = nd->address ? nd->address : "";
+        r.state = nd->state;
+        r.reason = nd->reason ? nd->reason : "";
+        r.since_ms = nd->since_ms;
+        r.topology = topo_to_pb(nd->topo);
+        buf_reset(&one);
+        jazari__node_record__pack(&r, buf_extend(&one, jazari__node_record__get_packed_size(&r)));
+        topo_pb_free(r.topology);
+        fsm__put_field(out, 5, one.data, one.len);
+    }
+    buf_free(&one);
+}
+
+int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
+{
+    Jazari__Snapshot *s = jazari__snapshot__unpack(NULL, len, data);
+    if (!s) {
+        snprintf(err, errlen, "snapshot of %zu bytes does not decode", len);
+        return -1;
+    }
+    if (s->format == 0 || s->format > FSM_FORMAT) {
+        snprintf(err, errlen, "snapshot in format %u: this jazarid reads formats 1 to %d; upgrade it", s->format,
+                 FSM_FORMAT);
+        jazari__snapshot__free_unpacked(s, NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        if (s->jobs[i]->id == 0 || s->jobs[i]->id >= s->next_job_id) {
+            snprintf(err, errlen, "snapshot job id %llu outside 1..%llu", (unsigned long long)s->jobs[i]->id,
+                     (unsigned long long)s->next_job_id);
+            jazari__snapshot__free_unpacked(s, NULL);
+            return -1;
+        }
+    }
+    fsm_free(f);
+    f->next_job_id = s->next_job_id;
+    f->time_ms = s->time_ms;
+    for (size_t i = 0; i < s->n_jobs; i++)
+        fsm__insert(f, fsm__job_from_pb(s->jobs[i]));
+    fsm_result res;
+    memset(&res, 0, sizeof res);
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
+        up.node = s->nodes[i];
+        fsm__apply_node_up(f, s->time_ms, &up, &res);
+    }
+    jazari__snapshot__free_unpacked(s, NULL);
+    return 0;
+}

@@ -1,0 +1,121 @@
+/* fsm.h - the replicated state machine: nodes and jobs, changed only by
+ * applying log entries (jazari.Entry), saved and restored as snapshots.
+ *
+ * Pure: no I/O, no clock. The leader stamps each entry's time, so every
+ * controller that applies the same entries holds the same state. Raft
+ * (daemon/raft/raft.c) feeds it; tests drive it directly. */
+#ifndef JZ_FSM_H
+#define JZ_FSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../common/buf.h"
+#include "../node/topo.h"
+#include "jazari.pb-c.h"
+
+/* The format of entries and snapshots this code writes; it reads every
+ * format from 1 up to this one. */
+#define FSM_FORMAT 1
+
+/* Bounds checked before anything reaches the log. */
+#define FSM_NAME_MAX 128
+#define FSM_ARGV_MAX 4096      /* arguments */
+#define FSM_CMD_BYTES_MAX 65536 /* all arguments together */
+#define FSM_SCRIPT_MAX (1u << 20)
+#define FSM_ENV_MAX 1024
+#define FSM_PATH_MAX 4095
+#define FSM_NODES_MAX 4096
+#define FSM_TASKS_MAX 1024
+#define FSM_TIME_MAX_S (365u * 24 * 3600)
+
+typedef struct fsm_alloc {
+    char *node;
+    uint32_t *gpus;
+    uint32_t n_gpus;
+    char *cpus;
+} fsm_alloc;
+
+/* A job, kept small: the spec stays in its encoded form (a pending job
+ * costs its few scalar fields plus its encoded spec). */
+typedef struct fsm_job {
+    uint64_t id;
+    int64_t submit_ms, start_ms, end_ms;
+    uint32_t uid, gid;
+    int32_t exit_code;
+    uint32_t nodes, gpus_per_node;
+    uint64_t time_limit_s;
+    Jazari__JobState state;
+    char *user;
+    char *reason;        /* NULL: none */
+    uint8_t *spec;       /* the encoded JobSpec */
+    uint32_t spec_len;
+    fsm_alloc *allocs;
+    uint32_t n_allocs;
+} fsm_job;
+
+typedef struct fsm_node {
+    char *name;
+    char *site;
+    char *address;
+    char *state;         /* "up", "down", "drained" */
+    char *reason;
+    int64_t since_ms;
+    topo *topo;          /* never NULL: an empty topo when unknown */
+} fsm_node;
+
+typedef struct fsm {
+    uint64_t next_job_id;
+    int64_t time_ms;     /* the time of the last applied entry */
+    fsm_job **jobs;      /* by id - 1; NULL where purged */
+    uint64_t jobs_cap;
+    uint64_t n_jobs;     /* live entries in jobs */
+    uint64_t n_active;   /* pending or running */
+    fsm_node *nodes;
+    size_t n_nodes;
+    uint64_t applied;    /* entries applied, for tests and status */
+} fsm;
+
+/* What applying one entry did, for the requests waiting on it. */
+typedef struct fsm_result {
+    uint64_t first_id;   /* the first job id a SubmitCmd assigned (ids are consecutive) */
+    uint32_t submitted;
+    uint32_t cancelled;
+    uint32_t nodes_changed;
+} fsm_result;
+
+void fsm_init(fsm *f);
+void fsm_free(fsm *f);
+
+/* Checks a submission before it is logged: bounds, a time limit, more
+ * GPUs per node than any known node has, more nodes than exist. Returns 0,
+ * or -1 with the reason in err (one line a user can act on). */
+int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *spec, char *err, size_t errlen);
+
+/* Applies one encoded Entry. Returns 0 with what it did in res (may be
+ * NULL), or -1 with the reason in err when the entry does not decode or
+ * its format is newer than FSM_FORMAT: a log this daemon cannot read. */
+int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, size_t errlen);
+
+/* Encodes an entry of commands at time_ms into out (appended). */
+void fsm_entry_encode(int64_t time_ms, Jazari__Command **cmds, size_t n, buf *out);
+
+/* Appends the whole state, encoded as a Snapshot, to out. */
+void fsm_snapshot(const fsm *f, buf *out);
+/* Replaces the state with a snapshot's. Returns 0, or -1 with err (the
+ * state is then unchanged). */
+int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen);
+
+const fsm_job *fsm_job_get(const fsm *f, uint64_t id);
+const fsm_node *fsm_node_get(const fsm *f, const char *name);
+bool fsm_job_active(const fsm_job *j);
+const char *fsm_state_name(Jazari__JobState s);
+
+/* A job as a message for a reply: fills out (caller's storage) and
+ * returns the decoded spec, which the caller frees with
+ * jazari__job_spec__free_unpacked(spec, NULL) after using out. */
+Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAlloc *allocs,
+                               Jazari__JobAlloc **alloc_ptrs);
+
+#endif

@@ -1,0 +1,279 @@
+/* test_fsm.c - the replicated state machine: entries, validation,
+ * determinism, snapshots. */
+#include <stdlib.h>
+
+#include "daemon/node/topo_pb.h"
+#include "daemon/raft/fsm.h"
+#include "test.h"
+
+/* Builds an entry holding one SubmitCmd of n jobs by uid, and applies it. */
+static int submit(fsm *f, int64_t t, uint32_t uid, int n, uint32_t gpus, fsm_result *res)
+{
+    Jazari__Job *jobs = calloc((size_t)n, sizeof *jobs);
+    Jazari__Job **ptrs = calloc((size_t)n, sizeof *ptrs);
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    char *argv[] = {"python3", "train.py", "--epochs", "3"};
+    spec.argv = argv;
+    spec.n_argv = 4;
+    spec.gpus_per_node = gpus;
+    spec.name = "train";
+    for (int i = 0; i < n; i++) {
+        jazari__job__init(&jobs[i]);
+        jobs[i].spec = &spec;
+        jobs[i].uid = uid;
+        jobs[i].user = uid ? "amina" : "root";
+        jobs[i].id = 999; /* ignored: the state machine assigns ids */
+        ptrs[i] = &jobs[i];
+    }
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = ptrs;
+    sc.n_jobs = (size_t)n;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    Jazari__Command *cs[] = {&c};
+    buf b = BUF_INIT;
+    fsm_entry_encode(t, cs, 1, &b);
+    char err[200];
+    int rc = fsm_apply(f, b.data, b.len, res, err, sizeof err);
+    buf_free(&b);
+    free(jobs);
+    free(ptrs);
+    return rc;
+}
+
+static int node_up(fsm *f, int64_t t, const char *name, unsigned gpus)
+{
+    topo tp;
+    memset(&tp, 0, sizeof tp);
+    tp.n_gpus = gpus;
+    tp.gpus = calloc(gpus ? gpus : 1, sizeof *tp.gpus);
+    tp.links = calloc(gpus ? gpus * gpus : 1, sizeof *tp.links);
+    for (unsigned i = 0; i < gpus; i++) {
+        tp.gpus[i].index = i;
+        tp.gpus[i].numa = -1;
+    }
+    Jazari__NodeRecord r = JAZARI__NODE_RECORD__INIT;
+    r.name = (char *)name;
+    r.site = "rabat";
+    r.address = "127.0.0.1:7070";
+    r.topology = topo_to_pb(&tp);
+    Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
+    up.node = &r;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
+    c.node_up = &up;
+    Jazari__Command *cs[] = {&c};
+    buf b = BUF_INIT;
+    fsm_entry_encode(t, cs, 1, &b);
+    char err[200];
+    int rc = fsm_apply(f, b.data, b.len, NULL, err, sizeof err);
+    buf_free(&b);
+    topo_pb_free(r.topology);
+    free(tp.gpus);
+    free(tp.links);
+    return rc;
+}
+
+static int cancel(fsm *f, int64_t t, uint64_t id, uint32_t uid, bool admin, fsm_result *res)
+{
+    Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
+    cc.ids = &id;
+    cc.n_ids = 1;
+    cc.uid = uid;
+    cc.admin = admin;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
+    c.cancel = &cc;
+    Jazari__Command *cs[] = {&c};
+    buf b = BUF_INIT;
+    fsm_entry_encode(t, cs, 1, &b);
+    char err[200];
+    int rc = fsm_apply(f, b.data, b.len, res, err, sizeof err);
+    buf_free(&b);
+    return rc;
+}
+
+TEST(fsm_submit_assigns_consecutive_ids)
+{
+    fsm f;
+    fsm_init(&f);
+    fsm_result res;
+    REQUIRE(submit(&f, 1000, 1000, 3, 0, &res) == 0);
+    CHECK_EQ_INT(res.first_id, 1);
+    CHECK_EQ_INT(res.submitted, 3);
+    REQUIRE(submit(&f, 2000, 1000, 2, 0, &res) == 0);
+    CHECK_EQ_INT(res.first_id, 4);
+    const fsm_job *j = fsm_job_get(&f, 5);
+    REQUIRE(j != NULL);
+    CHECK_EQ_INT(j->state, JAZARI__JOB_STATE__JOB_PENDING);
+    CHECK_EQ_INT(j->submit_ms, 2000);
+    CHECK_EQ_STR(j->user, "amina");
+    CHECK_EQ_STR(j->reason, "Resources");
+    CHECK(fsm_job_get(&f, 6) == NULL && fsm_job_get(&f, 0) == NULL);
+    CHECK_EQ_INT(f.n_active, 5);
+    /* The spec is kept intact. */
+    Jazari__Job m;
+    Jazari__JobAlloc a;
+    Jazari__JobAlloc *ap;
+    Jazari__JobSpec *spec = fsm_job_to_pb(j, &m, &a, &ap);
+    REQUIRE(spec != NULL);
+    CHECK_EQ_INT(spec->n_argv, 4);
+    CHECK_EQ_STR(spec->argv[1], "train.py");
+    jazari__job_spec__free_unpacked(spec, NULL);
+    fsm_free(&f);
+}
+
+TEST(fsm_cancel_owner_or_admin_only)
+{
+    fsm f;
+    fsm_init(&f);
+    fsm_result res;
+    submit(&f, 1000, 1000, 2, 0, &res);
+    REQUIRE(cancel(&f, 1500, 1, 2000, false, &res) == 0);
+    CHECK_EQ_INT(res.cancelled, 0); /* not yours */
+    REQUIRE(cancel(&f, 1600, 1, 1000, false, &res) == 0);
+    CHECK_EQ_INT(res.cancelled, 1);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_CANCELLED);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->end_ms, 1600);
+    REQUIRE(cancel(&f, 1700, 1, 1000, false, &res) == 0);
+    CHECK_EQ_INT(res.cancelled, 0); /* already ended */
+    REQUIRE(cancel(&f, 1800, 2, 0, true, &res) == 0);
+    CHECK_EQ_INT(res.cancelled, 1); /* an admin may */
+    CHECK_EQ_INT(f.n_active, 0);
+    fsm_free(&f);
+}
+
+TEST(fsm_validation_against_the_nodes)
+{
+    fsm f;
+    fsm_init(&f);
+    REQUIRE(node_up(&f, 10, "gpu-01", 8) == 0);
+    REQUIRE(node_up(&f, 11, "gpu-02", 4) == 0);
+    Jazari__JobSpec s = JAZARI__JOB_SPEC__INIT;
+    char *argv[] = {"true"};
+    char err[256];
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) != 0);
+    CHECK(strstr(err, "no command") != NULL);
+    s.argv = argv;
+    s.n_argv = 1;
+    s.gpus_per_node = 8;
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) == 0);
+    s.gpus_per_node = 9;
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) != 0);
+    CHECK(strstr(err, "no node has more than 8 GPUs") != NULL);
+    s.gpus_per_node = 8;
+    s.nodes = 2;
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) != 0);
+    CHECK(strstr(err, "only 1 node could ever run it") != NULL);
+    s.gpus_per_node = 4;
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) == 0);
+    s.time_limit_s = 400ull * 24 * 3600;
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) != 0);
+    s.time_limit_s = 3600;
+    char *env[] = {"NOEQUALS"};
+    s.env = env;
+    s.n_env = 1;
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) != 0);
+    CHECK(strstr(err, "KEY=VALUE") != NULL);
+    s.n_env = 0;
+    char longname[FSM_NAME_MAX + 10];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    s.name = longname;
+    CHECK(fsm_validate_spec(&f, &s, err, sizeof err) != 0);
+    fsm_free(&f);
+}
+
+TEST(fsm_nodes_up_and_down)
+{
+    fsm f;
+    fsm_init(&f);
+    node_up(&f, 10, "gpu-01", 2);
+    CHECK_EQ_STR(fsm_node_get(&f, "gpu-01")->state, "up");
+    CHECK_EQ_INT(fsm_node_get(&f, "gpu-01")->topo->n_gpus, 2);
+    Jazari__NodeDownCmd d = JAZARI__NODE_DOWN_CMD__INIT;
+    d.name = "gpu-01";
+    d.reason = "silent for 5s";
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
+    c.node_down = &d;
+    Jazari__Command *cs[] = {&c};
+    buf b = BUF_INIT;
+    fsm_entry_encode(20, cs, 1, &b);
+    char err[200];
+    fsm_result res;
+    REQUIRE(fsm_apply(&f, b.data, b.len, &res, err, sizeof err) == 0);
+    CHECK_EQ_INT(res.nodes_changed, 1);
+    CHECK_EQ_STR(fsm_node_get(&f, "gpu-01")->state, "down");
+    CHECK_EQ_INT(fsm_node_get(&f, "gpu-01")->since_ms, 20);
+    node_up(&f, 30, "gpu-01", 2);
+    CHECK_EQ_STR(fsm_node_get(&f, "gpu-01")->state, "up");
+    CHECK_EQ_INT(f.n_nodes, 1);
+    buf_free(&b);
+    fsm_free(&f);
+}
+
+TEST(fsm_refuses_unreadable_entries)
+{
+    fsm f;
+    fsm_init(&f);
+    char err[200];
+    CHECK(fsm_apply(&f, "\xff\xff\xff", 3, NULL, err, sizeof err) != 0);
+    CHECK(strstr(err, "does not decode") != NULL);
+    Jazari__Entry e = JAZARI__ENTRY__INIT;
+    e.format = FSM_FORMAT + 1;
+    uint8_t tmp[16];
+    size_t n = jazari__entry__pack(&e, tmp);
+    CHECK(fsm_apply(&f, tmp, n, NULL, err, sizeof err) != 0);
+    CHECK(strstr(err, "upgrade") != NULL);
+    CHECK_EQ_INT(f.applied, 0);
+    fsm_free(&f);
+}
+
+/* The same entries give the same state, byte for byte; a snapshot restores
+ * it exactly; time never runs backwards. */
+TEST(fsm_deterministic_and_snapshots_round_trip)
+{
+    fsm a, b;
+    fsm_init(&a);
+    fsm_init(&b);
+    fsm *both[] = {&a, &b};
+    for (int k = 0; k < 2; k++) {
+        fsm_result res;
+        node_up(both[k], 100, "gpu-01", 8);
+        node_up(both[k], 110, "gpu-02", 8);
+        submit(both[k], 120, 1000, 50, 2, &res);
+        cancel(both[k], 130, 7, 1000, false, &res);
+        submit(both[k], 90, 0, 5, 1, &res); /* a leader whose clock is behind */
+    }
+    CHECK_EQ_INT(fsm_job_get(&a, 52)->submit_ms, 130);
+    buf sa = BUF_INIT, sb = BUF_INIT, sc = BUF_INIT;
+    fsm_snapshot(&a, &sa);
+    fsm_snapshot(&b, &sb);
+    CHECK(sa.len == sb.len && memcmp(sa.data, sb.data, sa.len) == 0);
+
+    fsm c;
+    fsm_init(&c);
+    char err[200];
+    REQUIRE(fsm_restore(&c, sa.data, sa.len, err, sizeof err) == 0);
+    fsm_snapshot(&c, &sc);
+    CHECK(sa.len == sc.len && memcmp(sa.data, sc.data, sa.len) == 0);
+    CHECK_EQ_INT(c.next_job_id, 56);
+    CHECK_EQ_INT(c.n_active, 54);
+    CHECK_EQ_INT(fsm_job_get(&c, 7)->state, JAZARI__JOB_STATE__JOB_CANCELLED);
+    CHECK_EQ_INT(fsm_node_get(&c, "gpu-02")->topo->n_gpus, 8);
+    /* And it goes on from there like the original. */
+    fsm_result r1, r2;
+    submit(&a, 200, 1000, 1, 0, &r1);
+    submit(&c, 200, 1000, 1, 0, &r2);
+    CHECK_EQ_INT(r1.first_id, r2.first_id);
+    CHECK(fsm_restore(&c, "\x08\x63", 2, err, sizeof err) != 0); /* format 99 */
+    CHECK_EQ_INT(c.next_job_id, 57);                             /* unchanged */
+    buf_free(&sa);
+    buf_free(&sb);
+    buf_free(&sc);
+    fsm_free(&a);
+    fsm_free(&b);
+    fsm_free(&c);
+}

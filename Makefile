@@ -4,7 +4,7 @@
 CC        ?= cc
 BUILD     ?= build
 SAN       ?=
-PKGS      := libuv libprotobuf-c hwloc
+PKGS      := libuv libprotobuf-c hwloc raft
 PROTOC_C  ?= protoc-c
 
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)

@@ -24,6 +24,7 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
     };
     int npos = 0;
     bool only_pos = false;
+    c->before_dashdash = -1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (only_pos || a[0] != '-' || a[1] == '\0') {
@@ -36,6 +37,7 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
         }
         if (strcmp(a, "--") == 0) {
             only_pos = true;
+            c->before_dashdash = npos;
             continue;
         }
         if (a[1] != '-') {
@@ -65,7 +67,16 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
                 cli_error(c, "option --%s needs a value", o->name);
                 return -1;
             }
-            *(const char **)o->target = v;
+            if (o->kind == CLI_LIST) {
+                cli_list *l = o->target;
+                if (l->n == CLI_LIST_MAX) {
+                    cli_error(c, "option --%s given more than %d times", o->name, CLI_LIST_MAX);
+                    return -1;
+                }
+                l->items[l->n++] = v;
+            } else {
+                *(const char **)o->target = v;
+            }
         }
     }
     if (timeout) {

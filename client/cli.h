@@ -19,16 +19,24 @@ typedef struct cli {
     bool json;           /* --json */
     double timeout_s;    /* --timeout for the daemon's answer */
     const char *command; /* the command's name, for messages */
+    int before_dashdash; /* positionals before `--`, or -1 if none was given */
 } cli;
 
 /* --- options ------------------------------------------------------------ */
 
-typedef enum { CLI_FLAG, CLI_STRING } cli_opt_kind;
+typedef enum { CLI_FLAG, CLI_STRING, CLI_LIST } cli_opt_kind;
+
+/* Values of a repeatable option. */
+#define CLI_LIST_MAX 1024
+typedef struct cli_list {
+    const char *items[CLI_LIST_MAX];
+    size_t n;
+} cli_list;
 
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
     cli_opt_kind kind;
-    void *target;     /* bool * for CLI_FLAG, const char ** for CLI_STRING */
+    void *target;     /* bool * (CLI_FLAG), const char ** (CLI_STRING), cli_list * (CLI_LIST) */
 } cli_opt;
 
 /* Parses argv GNU style (options before or after positionals, `--` ends
@@ -83,5 +91,16 @@ int cmd_nodes(cli *c, int argc, char **argv);
 int cmd_node(cli *c, int argc, char **argv);
 /* client/cmd_info.c */
 int cmd_ping(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
+/* client/cmd_job.c */
+int cmd_submit(cli *c, int argc, char **argv);
+int cmd_queue(cli *c, int argc, char **argv);
+int cmd_show(cli *c, int argc, char **argv);
+int cmd_cancel(cli *c, int argc, char **argv);
+
+/* Sends one request body on a fresh connection and returns the reply, or
+ * NULL after printing why (*status: the exit status then). A reply of
+ * another body than `want` is refused too. */
+wire_msg *cli_request(cli *c, Jazari__Envelope *req, Jazari__Envelope__BodyCase want, int *status);
 
 #endif

@@ -29,3 +29,53 @@ int cmd_ping(cli *c, int argc, char **argv)
     cli_close(k);
     return cli_flush(&b);
 }
+
+int cmd_status(cli *c, int argc, char **argv)
+{
+    const char *pos[1];
+    if (cli_parse(c, argc, argv, NULL, pos, 0) < 0)
+        return CLI_USAGE;
+    Jazari__StatusRequest sr = JAZARI__STATUS_REQUEST__INIT;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_STATUS_REQUEST;
+    req.status_request = &sr;
+    int status;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_STATUS_REPLY, &status);
+    if (!m)
+        return status;
+    const Jazari__StatusReply *r = wire_msg_env(m)->status_reply;
+    buf b = BUF_INIT;
+    if (c->json) {
+        json j;
+        cli_json_begin(&j, &b);
+        json_obj_begin(&j);
+        json_kv_str(&j, "leader", r->leader && *r->leader ? r->leader : NULL);
+        json_kv_uint(&j, "term", r->term);
+        json_kv_uint(&j, "commit_index", r->commit_index);
+        json_key(&j, "controllers");
+        json_arr_begin(&j);
+        for (size_t i = 0; i < r->n_controllers; i++) {
+            json_obj_begin(&j);
+            json_kv_str(&j, "name", r->controllers[i]->name);
+            json_kv_str(&j, "address", r->controllers[i]->address);
+            json_kv_str(&j, "role", r->controllers[i]->role);
+            json_obj_end(&j);
+        }
+        json_arr_end(&j);
+        json_kv_uint(&j, "nodes_up", r->nodes_up);
+        json_kv_uint(&j, "nodes_total", r->nodes_total);
+        json_kv_uint(&j, "jobs_active", r->jobs_active);
+        json_obj_end(&j);
+    } else {
+        buf_printf(&b, "leader:       %s\nterm:         %llu\ncommit index: %llu\n",
+                   r->leader && *r->leader ? r->leader : "(none elected)", (unsigned long long)r->term,
+                   (unsigned long long)r->commit_index);
+        buf_printf(&b, "nodes:        %u up of %u\njobs:         %llu pending or running\ncontrollers:\n",
+                   r->nodes_up, r->nodes_total, (unsigned long long)r->jobs_active);
+        for (size_t i = 0; i < r->n_controllers; i++)
+            buf_printf(&b, "  %-20s %-22s %s\n", r->controllers[i]->name, r->controllers[i]->address,
+                       r->controllers[i]->role);
+    }
+    wire_msg_free(m);
+    return cli_flush(&b);
+}

@@ -46,12 +46,15 @@ int cmd_nodes(cli *c, int argc, char **argv)
     const char *pos[1];
     if (cli_parse(c, argc, argv, NULL, pos, 0) < 0)
         return CLI_USAGE;
+    Jazari__NodesRequest nr = JAZARI__NODES_REQUEST__INIT;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_NODES_REQUEST;
+    req.nodes_request = &nr;
     int status;
-    /* Until the control plane lands, the network is the local daemon. */
-    wire_msg *m = cmd__node_request(c, NULL, &status);
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_NODES_REPLY, &status);
     if (!m)
         return status;
-    const Jazari__NodeInfo *n = wire_msg_env(m)->node_reply->node;
+    const Jazari__NodesReply *r = wire_msg_env(m)->nodes_reply;
     buf b = BUF_INIT;
     if (c->json) {
         json j;
@@ -59,14 +62,19 @@ int cmd_nodes(cli *c, int argc, char **argv)
         json_obj_begin(&j);
         json_key(&j, "nodes");
         json_arr_begin(&j);
-        json_obj_begin(&j);
-        cmd__node_json_fields(&j, n);
-        json_obj_end(&j);
+        for (size_t i = 0; i < r->n_nodes; i++) {
+            json_obj_begin(&j);
+            cmd__node_json_fields(&j, r->nodes[i]);
+            json_obj_end(&j);
+        }
         json_arr_end(&j);
         json_obj_end(&j);
     } else {
         buf_printf(&b, "%-20s %-12s %-8s %s\n", "NAME", "SITE", "STATE", "GPUS(free/total)");
-        buf_printf(&b, "%-20s %-12s %-8s %u/%u\n", n->name, n->site, n->state, n->gpus_free, n->gpus_total);
+        for (size_t i = 0; i < r->n_nodes; i++) {
+            const Jazari__NodeInfo *n = r->nodes[i];
+            buf_printf(&b, "%-20s %-12s %-8s %u/%u\n", n->name, n->site, n->state, n->gpus_free, n->gpus_total);
+        }
     }
     wire_msg_free(m);
     return cli_flush(&b);

@@ -202,3 +202,26 @@ const char *cli_daemon_name(const cli_conn *k) { return cli__hello(k)->name; }
 const char *cli_daemon_version(const cli_conn *k) { return cli__hello(k)->software_version; }
 const char *cli_daemon_role(const cli_conn *k) { return cli__hello(k)->role; }
 const char *cli_daemon_site(const cli_conn *k) { return cli__hello(k)->site; }
+
+wire_msg *cli_request(cli *c, Jazari__Envelope *req, Jazari__Envelope__BodyCase want, int *status)
+{
+    *status = CLI_REFUSED;
+    cli_conn *k = cli_connect(c);
+    if (!k)
+        return NULL;
+    wire_msg *m = cli_call(k, req);
+    cli_close(k);
+    if (!m)
+        return NULL;
+    if (cli_refused(c, m)) {
+        wire_msg_free(m);
+        return NULL;
+    }
+    if (wire_msg_env(m)->body_case != want) {
+        cli_error(c, "the daemon answered with %s", wire_body_name(wire_msg_env(m)));
+        wire_msg_free(m);
+        return NULL;
+    }
+    *status = CLI_OK;
+    return m;
+}

@@ -5,6 +5,11 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
+    {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
+    {"queue", cmd_queue, "[--all]", "pending and running jobs (--all: finished ones too)"},
+    {"show", cmd_show, "JOB", "one job in full, with why it waits"},
+    {"cancel", cmd_cancel, "JOB...", "cancel jobs"},
+    {"status", cmd_status, "", "the network: controllers, leader, term, nodes up"},
     {"nodes", cmd_nodes, "", "list the nodes: name, site, state, GPUs free/total"},
     {"node", cmd_node, "NAME", "one node in full, with its hardware topology"},
     {"ping", cmd_ping, "", "check that the local jazarid answers, and which one it is"},
@@ -18,13 +23,17 @@ static void usage(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++) {
         char left[40];
         snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
-        fprintf(f, "  %-20s %s\n", left, commands[i].summary);
+        fprintf(f, "  %-44s %s\n", left, commands[i].summary);
     }
     fprintf(f, "\noptions every command takes:\n"
                "  --json               one JSON document on stdout\n"
                "  --socket PATH        the daemon's socket (else $JAZARI_SOCKET, else the default)\n"
                "  --timeout SECONDS    how long to wait for the daemon [30]\n"
                "  --help               this help\n"
+               "\nsubmit options (also as #JZ or #SBATCH lines in a script):\n"
+               "  --name NAME  --nodes N  --tasks-per-node T  --gpus-per-node G  --cpus-per-task C\n"
+               "  --mem SIZE  --time LIMIT (90, 1:30:00, 2-00:00:00)  --gpu-model MODEL  --site SITE\n"
+               "  --output PATH  --error PATH  --workdir DIR  --env KEY=VALUE (repeatable)\n"
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 

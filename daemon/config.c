@@ -14,7 +14,17 @@
 #include "../common/paths.h"
 #include "../common/wire.h"
 
-typedef enum { CT_STRING, CT_NAME, CT_PATH, CT_HOSTPORT, CT_CONTROLLERS, CT_DURATION, CT_SIZE, CT_LEVEL } config__type;
+typedef enum {
+    CT_STRING,
+    CT_NAME,
+    CT_PATH,
+    CT_HOSTPORT,
+    CT_CONTROLLERS,
+    CT_DURATION,
+    CT_SIZE,
+    CT_COUNT,
+    CT_LEVEL
+} config__type;
 
 typedef struct config__setting {
     const char *key;
@@ -39,6 +49,9 @@ static const config__setting config__table[] = {
     {"topology_xml", CT_PATH, OFF(topology_xml), NULL, "emulate the node in this hwloc XML instead of probing"},
     {"heartbeat_interval", CT_DURATION, OFF(heartbeat_interval_ms), "1s", "agent to leader liveness period"},
     {"node_timeout", CT_DURATION, OFF(node_timeout_ms), "5s", "silence after which a node is down"},
+    {"election_timeout", CT_DURATION, OFF(election_timeout_ms), "1s",
+     "Raft election timeout: how soon a new leader takes over (heartbeats are a tenth)"},
+    {"snapshot_threshold", CT_COUNT, OFF(snapshot_threshold), "4096", "log entries between state snapshots"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
@@ -261,6 +274,16 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         }
         *(uint64_t *)((char *)c + s->offset) = u;
         return 0;
+    case CT_COUNT: {
+        char *end;
+        unsigned long long n = strtoull(value, &end, 10);
+        if (!isdigit((unsigned char)*value) || *end || n < 16 || n > 10000000) {
+            snprintf(why, sizeof why, "a whole number from 16 to 10000000");
+            goto bad;
+        }
+        *(uint64_t *)((char *)c + s->offset) = n;
+        return 0;
+    }
     case CT_LEVEL: {
         int l = log_level_parse(value);
         if (l < 0) {
@@ -442,7 +465,7 @@ void config_free(config *c)
 {
     for (size_t i = 0; i < CONFIG__N; i++) {
         config__type t = config__table[i].type;
-        if (t == CT_DURATION || t == CT_SIZE || t == CT_LEVEL)
+        if (t == CT_DURATION || t == CT_SIZE || t == CT_COUNT || t == CT_LEVEL)
             continue;
         char **f = config__str(c, &config__table[i]);
         free(*f);

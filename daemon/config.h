@@ -28,6 +28,8 @@ typedef struct config {
     uint64_t heartbeat_interval_ms;
     uint64_t node_timeout_ms;
     uint64_t max_frame;
+    uint64_t election_timeout_ms;
+    uint64_t snapshot_threshold; /* entries between snapshots */
     int log_level;
     char *config_file;   /* the file read, if any */
 } config;

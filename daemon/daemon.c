@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,33 +14,22 @@
 #include "net/net.h"
 #include "node/topo.h"
 #include "node/topo_pb.h"
+#include "raft/transport.h"
+#include "jzd.h"
 
-typedef struct jzd {
-    uv_loop_t loop;
-    const config *cfg;
-    topo *topo;
-    const char *role;
-    net_server server;
-    uv_signal_t sigterm, sigint;
-    int signals_open;
-    bool stopping;
-} jzd;
-
-/* Per connection: the hello exchange comes first. */
-typedef struct jzd_session {
-    bool greeted;
-    Jazari__PeerKind kind;
-} jzd_session;
-
-static const char *jzd__software_version(void)
+const char *jzd_software_version(void)
 {
     return JZ_VERSION " (" JZ_GIT_REV ")";
 }
 
-static void jzd__reply_error(net_conn *c, uint64_t id, Jazari__ErrorCode code, bool close, const char *msg)
+void jzd_reply_error(net_conn *c, uint64_t id, Jazari__ErrorCode code, bool close, const char *fmt, ...)
 {
     wire_reply r;
-    wire_reply_init(&r, id, code, "%s", msg);
+    va_list ap;
+    wire_reply_init(&r, id, code, NULL);
+    va_start(ap, fmt);
+    vsnprintf(r.message, sizeof r.message, fmt, ap);
+    va_end(ap);
     if (close)
         net_conn_send_and_close(c, &r.env);
     else
@@ -52,7 +42,7 @@ static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Env
     if (e->body_case != JAZARI__ENVELOPE__BODY_HELLO) {
         snprintf(msg, sizeof msg, "the first frame of a connection must be hello, not %s", wire_body_name(e));
         log_warn("net", "%s: %s", c->peer, msg);
-        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, true, msg);
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, true, "%s", msg);
         return;
     }
     const Jazari__Hello *h = e->hello;
@@ -60,9 +50,17 @@ static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Env
         snprintf(msg, sizeof msg,
                  "protocol version %u is not supported: jazarid %s speaks version %u; run the same "
                  "release on both sides",
-                 h->protocol_version, jzd__software_version(), WIRE_PROTOCOL_VERSION);
+                 h->protocol_version, jzd_software_version(), WIRE_PROTOCOL_VERSION);
         log_warn("net", "%s (%.60s): %s", c->peer, h->software_version, msg);
-        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED_VERSION, true, msg);
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED_VERSION, true, "%s", msg);
+        return;
+    }
+    if (h->kind == JAZARI__PEER_KIND__PEER_CONTROLLER) {
+        if (d->ctl_running)
+            rtx_accept(&d->ctl.transport, c, e);
+        else
+            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, true,
+                            "%s is not a controller: check the controllers setting", d->cfg->name);
         return;
     }
     s->greeted = true;
@@ -71,52 +69,13 @@ static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Env
     wire_reply_init(&r, e->request_id, JAZARI__ERROR_CODE__OK, NULL);
     Jazari__HelloReply hr = JAZARI__HELLO_REPLY__INIT;
     hr.protocol_version = WIRE_PROTOCOL_VERSION;
-    hr.software_version = (char *)jzd__software_version();
+    hr.software_version = (char *)jzd_software_version();
     hr.name = d->cfg->name;
     hr.site = d->cfg->site;
-    hr.role = (char *)d->role;
+    hr.role = (char *)(d->is_controller ? "controller" : "agent");
     r.env.body_case = JAZARI__ENVELOPE__BODY_HELLO_REPLY;
     r.env.hello_reply = &hr;
     net_conn_send(c, &r.env);
-}
-
-static void jzd__on_topology(jzd *d, net_conn *c, const Jazari__Envelope *e)
-{
-    wire_reply r;
-    wire_reply_init(&r, e->request_id, JAZARI__ERROR_CODE__OK, NULL);
-    Jazari__TopologyReply tr = JAZARI__TOPOLOGY_REPLY__INIT;
-    tr.topology = topo_to_pb(d->topo);
-    r.env.body_case = JAZARI__ENVELOPE__BODY_TOPOLOGY_REPLY;
-    r.env.topology_reply = &tr;
-    net_conn_send(c, &r.env);
-    topo_pb_free(tr.topology);
-}
-
-/* Until the control plane lands, the network this daemon knows is itself. */
-static void jzd__on_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
-{
-    const char *want = e->node_request->name;
-    if (want && *want && strcmp(want, d->cfg->name) != 0) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "node '%.64s' not found (this network has: %s)", want, d->cfg->name);
-        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, msg);
-        return;
-    }
-    wire_reply r;
-    wire_reply_init(&r, e->request_id, JAZARI__ERROR_CODE__OK, NULL);
-    Jazari__NodeInfo ni = JAZARI__NODE_INFO__INIT;
-    Jazari__NodeReply nr = JAZARI__NODE_REPLY__INIT;
-    ni.name = d->cfg->name;
-    ni.site = d->cfg->site;
-    ni.state = "up";
-    ni.gpus_total = (uint32_t)d->topo->n_gpus;
-    ni.gpus_free = (uint32_t)d->topo->n_gpus;
-    ni.topology = topo_to_pb(d->topo);
-    nr.node = &ni;
-    r.env.body_case = JAZARI__ENVELOPE__BODY_NODE_REPLY;
-    r.env.node_reply = &nr;
-    net_conn_send(c, &r.env);
-    topo_pb_free(ni.topology);
 }
 
 static void jzd__on_message(net_conn *c, wire_msg *m, void *data)
@@ -135,36 +94,26 @@ static void jzd__on_message(net_conn *c, wire_msg *m, void *data)
         wire_msg_free(m);
         return;
     }
-    log_debug("net", "%s: %s (request %llu)", c->peer, wire_body_name(e), (unsigned long long)e->request_id);
-    char msg[200];
-    switch (e->body_case) {
-    case JAZARI__ENVELOPE__BODY_TOPOLOGY_REQUEST:
-        jzd__on_topology(d, c, e);
-        break;
-    case JAZARI__ENVELOPE__BODY_NODE_REQUEST:
-        jzd__on_node(d, c, e);
-        break;
-    case JAZARI__ENVELOPE__BODY_HELLO:
-        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                         "hello was already exchanged on this connection");
-        break;
-    default:
-        snprintf(msg, sizeof msg, "%s is not a request this daemon serves", wire_body_name(e));
-        jzd__reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED, false, msg);
-        break;
-    }
+    api_dispatch(d, c, e);
     wire_msg_free(m);
 }
 
 static void jzd__on_conn_close(net_conn *c, void *data)
 {
+    if (c->user)
+        api_session_closed(c->user);
     free(c->user);
     c->user = NULL;
 }
 
-static void jzd__on_signal_closed(uv_handle_t *h)
+static void jzd__on_handle_closed(uv_handle_t *h)
 {
     (void)h;
+}
+
+static void jzd__on_ctl_closed(ctl *c)
+{
+    (void)c;
 }
 
 static void jzd__stop(jzd *d)
@@ -172,8 +121,13 @@ static void jzd__stop(jzd *d)
     if (d->stopping)
         return;
     d->stopping = true;
-    uv_close((uv_handle_t *)&d->sigterm, jzd__on_signal_closed);
-    uv_close((uv_handle_t *)&d->sigint, jzd__on_signal_closed);
+    uv_close((uv_handle_t *)&d->sigterm, jzd__on_handle_closed);
+    uv_close((uv_handle_t *)&d->sigint, jzd__on_handle_closed);
+    uv_close((uv_handle_t *)&d->tick, jzd__on_handle_closed);
+    if (d->ctl_running) {
+        d->ctl_running = false;
+        ctl_close(&d->ctl, jzd__on_ctl_closed);
+    }
     net_server_close(&d->server, NULL);
 }
 
@@ -182,6 +136,11 @@ static void jzd__on_signal(uv_signal_t *h, int signum)
     jzd *d = h->data;
     log_info("daemon", "%s received: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     jzd__stop(d);
+}
+
+static void jzd__on_tick(uv_timer_t *t)
+{
+    api_tick(t->data);
 }
 
 /* mkdir -p with mode 0700 for the directories we create. */
@@ -232,10 +191,10 @@ int daemon_run(const config *cfg)
 {
     jzd d;
     char err[512];
-    int status = 1;
     memset(&d, 0, sizeof d);
     d.cfg = cfg;
-    d.role = jzd__is_controller(cfg) ? "controller" : "agent";
+    d.status = 1;
+    d.is_controller = jzd__is_controller(cfg);
     signal(SIGPIPE, SIG_IGN);
 
     topo_load_opts opts = {.xml_path = cfg->topology_xml, .name = cfg->name, .probe_gpus = true};
@@ -244,8 +203,9 @@ int daemon_run(const config *cfg)
         return 2;
     }
     log_info("daemon", "jazarid %s: node %s (site %s, %s), %zu GPUs, %zu NUMA nodes, %u cores%s%s",
-             jzd__software_version(), cfg->name, cfg->site, d.role, d.topo->n_gpus, d.topo->n_numa,
-             d.topo->cores, cfg->topology_xml ? ", emulating " : "", cfg->topology_xml ? cfg->topology_xml : "");
+             jzd_software_version(), cfg->name, cfg->site, d.is_controller ? "controller" : "agent",
+             d.topo->n_gpus, d.topo->n_numa, d.topo->cores, cfg->topology_xml ? ", emulating " : "",
+             cfg->topology_xml ? cfg->topology_xml : "");
 
     char sockdir[CONFIG_PATH_MAX + 1];
     jzd__parent_dir(cfg->socket, sockdir, sizeof sockdir);
@@ -260,7 +220,8 @@ int daemon_run(const config *cfg)
     net_server_init(&d.server, &d.loop, &h, cfg->max_frame);
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
-    d.sigterm.data = d.sigint.data = &d;
+    uv_timer_init(&d.loop, &d.tick);
+    d.sigterm.data = d.sigint.data = d.tick.data = &d;
     uv_signal_start(&d.sigterm, jzd__on_signal, SIGTERM);
     uv_signal_start(&d.sigint, jzd__on_signal, SIGINT);
 
@@ -268,18 +229,24 @@ int daemon_run(const config *cfg)
         net_server_listen_unix(&d.server, cfg->socket, err, sizeof err) != 0) {
         log_error("net", "%s", err);
         jzd__stop(&d);
+    } else if (d.is_controller && ctl_start(&d.ctl, &d.loop, cfg, err, sizeof err) != 0) {
+        log_error("raft", "%s", err);
+        d.status = 2;
+        jzd__stop(&d);
     } else {
+        d.ctl_running = d.is_controller;
+        uv_timer_start(&d.tick, jzd__on_tick, 50, cfg->heartbeat_interval_ms);
         log_info("daemon", "ready");
-        status = 0;
+        d.status = 0;
     }
     uv_run(&d.loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&d.loop);
     if (rc != 0) {
         log_error("daemon", "the loop did not close cleanly: %s", uv_strerror(rc));
-        status = 1;
+        d.status = 1;
     }
     topo_free(d.topo);
-    if (status == 0)
+    if (d.status == 0)
         log_info("daemon", "stopped");
-    return status;
+    return d.status;
 }

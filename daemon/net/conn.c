@@ -17,6 +17,7 @@ typedef struct net__write {
 } net__write;
 
 void net__conn_closed(uv_handle_t *h);
+void net__conn_unlink(net_conn *c);
 
 static void net__on_closed(uv_handle_t *h)
 {
@@ -36,8 +37,19 @@ void net_conn_close(net_conn *c, const char *fmt, ...)
         va_end(ap);
         log_warn("net", "closing connection from %s: %s", c->peer, why);
     }
-    uv_read_stop(&c->h.stream);
-    uv_close(&c->h.handle, net__on_closed);
+    uv_read_stop(&c->h->stream);
+    uv_close(&c->h->handle, net__on_closed);
+}
+
+/* Gives the stream away: the connection ends here without closing it. */
+static void net__detach(net_conn *c)
+{
+    uv_stream_t *stream = &c->h->stream;
+    net_detach_cb cb = c->detach_cb;
+    void *arg = c->detach_arg;
+    stream->data = NULL;
+    net__conn_unlink(c);
+    cb(stream, arg);
 }
 
 static void net__on_write(uv_write_t *req, int status)
@@ -50,6 +62,8 @@ static void net__on_write(uv_write_t *req, int status)
         net_conn_close(c, "write failed: %s", uv_strerror(status));
     else if (c->close_after_write && c->pending_write == 0)
         net_conn_close(c, NULL);
+    else if (c->detach_cb && c->pending_write == 0 && !c->closing)
+        net__detach(c);
 }
 
 int net_conn_send(net_conn *c, const Jazari__Envelope *env)
@@ -71,7 +85,7 @@ int net_conn_send(net_conn *c, const Jazari__Envelope *env)
     w->conn = c;
     buf_free(&b);
     uv_buf_t ub = uv_buf_init(w->data, (unsigned)w->len);
-    int rc = uv_write(&w->req, &c->h.stream, &ub, 1, net__on_write);
+    int rc = uv_write(&w->req, &c->h->stream, &ub, 1, net__on_write);
     if (rc < 0) {
         free(w);
         net_conn_close(c, "write failed: %s", uv_strerror(rc));
@@ -85,8 +99,16 @@ void net_conn_send_and_close(net_conn *c, const Jazari__Envelope *env)
 {
     if (net_conn_send(c, env) == 0) {
         c->close_after_write = true;
-        uv_read_stop(&c->h.stream);
+        uv_read_stop(&c->h->stream);
     }
+}
+
+void net_conn_send_and_detach(net_conn *c, const Jazari__Envelope *env, net_detach_cb cb, void *arg)
+{
+    uv_read_stop(&c->h->stream);
+    c->detach_cb = cb;
+    c->detach_arg = arg;
+    net_conn_send(c, env);
 }
 
 static void net__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -116,7 +138,7 @@ static void net__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         return;
     }
     wire_reader_feed(&c->reader, b->base, (size_t)nread);
-    while (!c->closing && !c->close_after_write) {
+    while (!c->closing && !c->close_after_write && !c->detach_cb) {
         const uint8_t *payload;
         size_t len;
         wire_status ws = wire_reader_next(&c->reader, &payload, &len);
@@ -143,8 +165,8 @@ void net__conn_start(net_conn *c);
 void net__conn_start(net_conn *c)
 {
     wire_reader_init(&c->reader, c->server->max_frame);
-    c->h.handle.data = c;
-    int rc = uv_read_start(&c->h.stream, net__alloc, net__on_read);
+    c->h->handle.data = c;
+    int rc = uv_read_start(&c->h->stream, net__alloc, net__on_read);
     if (rc < 0)
         net_conn_close(c, "cannot read: %s", uv_strerror(rc));
 }

@@ -34,13 +34,20 @@ typedef struct net_handlers {
 
 typedef enum { NET_TCP, NET_UNIX } net_kind;
 
+/* The libuv handle of a connection, allocated on its own (malloc) so that
+ * it can outlive the connection: net_conn_send_and_detach hands it to
+ * another owner (libraft takes Raft streams and frees them itself). */
+typedef union net_handle {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+} net_handle;
+
+typedef void (*net_detach_cb)(uv_stream_t *stream, void *arg);
+
 struct net_conn {
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } h;
+    net_handle *h;
     net_server *server;
     net_kind kind;
     wire_reader reader;
@@ -51,6 +58,8 @@ struct net_conn {
     size_t pending_write;   /* bytes handed to uv_write, not yet written */
     bool closing;
     bool close_after_write; /* close once pending writes are done */
+    net_detach_cb detach_cb; /* hand the stream over once writes are done */
+    void *detach_arg;
     uint64_t frames;        /* frames received */
     void *user;             /* the daemon's per-connection state */
     net_conn *prev, *next;
@@ -87,6 +96,11 @@ void net_server_close(net_server *s, void (*cb)(net_server *s));
 int net_conn_send(net_conn *c, const Jazari__Envelope *env);
 /* Sends env, then closes c once it is written. */
 void net_conn_send_and_close(net_conn *c, const Jazari__Envelope *env);
+/* Sends env, stops reading, and once env is written removes c from the
+ * server, frees it and passes its stream to cb, which then owns it (it must
+ * uv_close the stream and free its memory with free()). If c closes first
+ * (a write error), cb is never called. */
+void net_conn_send_and_detach(net_conn *c, const Jazari__Envelope *env, net_detach_cb cb, void *arg);
 /* Closes c, logging why (a printf format) at warn level; NULL: quietly. */
 void net_conn_close(net_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

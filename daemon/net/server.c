@@ -48,9 +48,10 @@ static void net__link(net_server *s, net_conn *c)
     s->open_handles++;
 }
 
-void net__conn_closed(uv_handle_t *h)
+/* Removes c from its server and frees it; its handle is not touched. */
+void net__conn_unlink(net_conn *c);
+void net__conn_unlink(net_conn *c)
 {
-    net_conn *c = h->data;
     net_server *s = c->server;
     if (s->handlers.on_close)
         s->handlers.on_close(c, s->handlers.data);
@@ -67,11 +68,19 @@ void net__conn_closed(uv_handle_t *h)
     net__maybe_closed(s);
 }
 
+void net__conn_closed(uv_handle_t *h)
+{
+    net_conn *c = h->data;
+    free(h);
+    net__conn_unlink(c);
+}
+
 /* Closes a handle that was initialised but never became a connection. */
 static void net__free_handle(uv_handle_t *h)
 {
     net_conn *c = h->data;
     net_server *s = c->server;
+    free(h);
     free(c);
     s->open_handles--;
     net__maybe_closed(s);
@@ -83,7 +92,7 @@ static void net__peer_tcp(net_conn *c)
     int len = sizeof sa;
     char host[64] = "?";
     int port = 0;
-    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&sa, &len) == 0) {
+    if (uv_tcp_getpeername(&c->h->tcp, (struct sockaddr *)&sa, &len) == 0) {
         if (sa.ss_family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&sa;
             uv_ip4_name(in, host, sizeof host);
@@ -102,7 +111,7 @@ static void net__peer_unix(net_conn *c)
     uv_os_fd_t fd;
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (uv_fileno(&c->h.handle, &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    if (uv_fileno(&c->h->handle, &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
         c->uid = cred.uid;
         c->pid = cred.pid;
         c->have_creds = true;
@@ -125,21 +134,24 @@ static void net__on_connection(uv_stream_t *listener, int status)
     if (!c)
         abort();
     c->server = s;
-    c->h.handle.data = c;
+    c->h = calloc(1, sizeof *c->h);
+    if (!c->h)
+        abort();
+    c->h->handle.data = c;
     c->kind = (uv_handle_t *)listener == (uv_handle_t *)&s->tcp ? NET_TCP : NET_UNIX;
     if (c->kind == NET_TCP)
-        uv_tcp_init(s->loop, &c->h.tcp);
+        uv_tcp_init(s->loop, &c->h->tcp);
     else
-        uv_pipe_init(s->loop, &c->h.pipe, 0);
-    int rc = uv_accept(listener, &c->h.stream);
+        uv_pipe_init(s->loop, &c->h->pipe, 0);
+    int rc = uv_accept(listener, &c->h->stream);
     if (rc < 0) {
         log_warn("net", "accept failed: %s", uv_strerror(rc));
         s->open_handles++;
-        uv_close(&c->h.handle, net__free_handle);
+        uv_close(&c->h->handle, net__free_handle);
         return;
     }
     if (c->kind == NET_TCP) {
-        uv_tcp_nodelay(&c->h.tcp, 1);
+        uv_tcp_nodelay(&c->h->tcp, 1);
         net__peer_tcp(c);
     } else {
         net__peer_unix(c);

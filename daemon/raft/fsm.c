@@ -358,7 +358,8 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     fsm_result scratch;
     if (!res)
         res = &scratch;
-    memset(res, 0, sizeof *res);
+    res->first_id = 0;
+    res->submitted = res->cancelled = res->nodes_changed = res->n_cmds = 0;
     Jazari__Entry *e = jazari__entry__unpack(NULL, len, data);
     if (!e) {
         snprintf(err, errlen, "log entry of %zu bytes does not decode", len);
@@ -373,8 +374,14 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     /* Time never goes back, even if a new leader's clock is behind. */
     int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
     f->time_ms = now;
+    if (e->n_commands > FSM_ENTRY_MAX_CMDS) {
+        snprintf(err, errlen, "log entry with %zu commands: at most %d", e->n_commands, FSM_ENTRY_MAX_CMDS);
+        jazari__entry__free_unpacked(e, NULL);
+        return -1;
+    }
     for (size_t i = 0; i < e->n_commands; i++) {
         const Jazari__Command *c = e->commands[i];
+        uint32_t before = res->submitted + res->cancelled + res->nodes_changed;
         switch (c->cmd_case) {
         case JAZARI__COMMAND__CMD_SUBMIT:
             fsm__apply_submit(f, now, c->submit, res);
@@ -393,7 +400,9 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
              * same way on every controller. */
             break;
         }
+        res->counts[i] = res->submitted + res->cancelled + res->nodes_changed - before;
     }
+    res->n_cmds = (uint32_t)e->n_commands;
     f->applied++;
     jazari__entry__free_unpacked(e, NULL);
     return 0;

@@ -77,12 +77,17 @@ typedef struct fsm {
     uint64_t applied;    /* entries applied, for tests and status */
 } fsm;
 
+/* The most commands one entry may carry (the leader's batch). */
+#define FSM_ENTRY_MAX_CMDS 1024
+
 /* What applying one entry did, for the requests waiting on it. */
 typedef struct fsm_result {
-    uint64_t first_id;   /* the first job id a SubmitCmd assigned (ids are consecutive) */
+    uint64_t first_id;   /* the first job id the entry assigned (ids are consecutive) */
     uint32_t submitted;
     uint32_t cancelled;
     uint32_t nodes_changed;
+    uint32_t n_cmds;
+    uint32_t counts[FSM_ENTRY_MAX_CMDS]; /* per command: jobs submitted or cancelled, nodes changed */
 } fsm_result;
 
 void fsm_init(fsm *f);

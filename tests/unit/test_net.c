@@ -190,6 +190,7 @@ TEST(net_unix_socket_refuses_a_live_one)
     uv_run(&g.loop, UV_RUN_DEFAULT);
     CHECK(f.server_closed && g.server_closed);
     CHECK(access(path, F_OK) != 0); /* the socket file is gone */
+    CHECK_EQ_INT(uv_loop_close(&f.loop), 0);
     /* A stale socket file (nobody serving) is replaced. */
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sun = {.sun_family = AF_UNIX};

@@ -1,0 +1,611 @@
+/* cmd_job.c - jz submit, queue, show, cancel: the jobs. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define JOB_SCRIPT_MAX (1u << 20)
+
+/* --- parsing what users type -------------------------------------------------------- */
+
+/* Slurm's time formats: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S". */
+int cli_parse_time_limit(const char *s, uint64_t *seconds);
+int cli_parse_time_limit(const char *s, uint64_t *seconds)
+{
+    unsigned long long f[4] = {0};
+    int nf = 0;
+    unsigned long long days = 0;
+    bool have_days = false;
+    const char *p = s;
+    const char *dash = strchr(s, '-');
+    if (dash) {
+        char *end;
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        days = strtoull(s, &end, 10);
+        if (end != dash)
+            return -1;
+        have_days = true;
+        p = dash + 1;
+    }
+    while (*p) {
+        if (!isdigit((unsigned char)*p) || nf == 3)
+            return -1;
+        char *end;
+        f[nf++] = strtoull(p, &end, 10);
+        if (*end == ':')
+            end++;
+        else if (*end)
+            return -1;
+        if (end[-1] == ':' && !*end)
+            return -1;
+        p = end;
+    }
+    if (nf == 0)
+        return -1;
+    unsigned long long t;
+    if (have_days) {
+        /* D-H, D-H:M, D-H:M:S */
+        t = days * 86400 + f[0] * 3600 + (nf > 1 ? f[1] * 60 : 0) + (nf > 2 ? f[2] : 0);
+    } else if (nf == 1) {
+        t = f[0] * 60; /* minutes */
+    } else if (nf == 2) {
+        t = f[0] * 60 + f[1]; /* M:S */
+    } else {
+        t = f[0] * 3600 + f[1] * 60 + f[2];
+    }
+    if (t == 0 || t > 365ull * 86400 || days > 365)
+        return -1;
+    *seconds = t;
+    return 0;
+}
+
+/* --mem: a bare number is MiB (as in Slurm); K, M, G, T suffixes. */
+static int cli__parse_mem(const char *s, uint64_t *bytes)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long mult = 1ull << 20;
+    if (errno)
+        return -1;
+    if (*end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': mult = 1ull << 10; break;
+        case 'M': mult = 1ull << 20; break;
+        case 'G': mult = 1ull << 30; break;
+        case 'T': mult = 1ull << 40; break;
+        default: return -1;
+        }
+        end++;
+        if (*end == 'i' || *end == 'I')
+            end++;
+        if (*end == 'B' || *end == 'b')
+            end++;
+        if (*end)
+            return -1;
+    }
+    if (v == 0 || v > (1ull << 50) / mult)
+        return -1;
+    *bytes = v * mult;
+    return 0;
+}
+
+static int cli__parse_count(const cli *c, const char *opt, const char *s, uint32_t max, uint32_t *out)
+{
+    char *end;
+    if (!s)
+        return 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!isdigit((unsigned char)*s) || *end || v > max) {
+        cli_error(c, "bad --%s '%.40s': a whole number from 0 to %u", opt, s, max);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* The options of jz submit, from the command line or a script's lines. */
+typedef struct submit_opts {
+    const char *name, *nodes, *tasks, *gpus, *cpus, *mem, *time, *gpu_model, *site;
+    const char *output, *error, *workdir;
+    cli_list env;
+} submit_opts;
+
+static void submit__table(submit_opts *o, cli_opt *t)
+{
+    cli_opt table[] = {
+        {"name", CLI_STRING, &o->name},         {"job-name", CLI_STRING, &o->name},
+        {"nodes", CLI_STRING, &o->nodes},       {"tasks-per-node", CLI_STRING, &o->tasks},
+        {"ntasks-per-node", CLI_STRING, &o->tasks}, {"gpus-per-node", CLI_STRING, &o->gpus},
+        {"cpus-per-task", CLI_STRING, &o->cpus}, {"mem", CLI_STRING, &o->mem},
+        {"time", CLI_STRING, &o->time},         {"gpu-model", CLI_STRING, &o->gpu_model},
+        {"site", CLI_STRING, &o->site},         {"output", CLI_STRING, &o->output},
+        {"error", CLI_STRING, &o->error},       {"workdir", CLI_STRING, &o->workdir},
+        {"chdir", CLI_STRING, &o->workdir},     {"env", CLI_LIST, &o->env},
+        {NULL, CLI_FLAG, NULL},
+    };
+    memcpy(t, table, sizeof table);
+}
+
+#define SUBMIT_NOPTS 17
+
+/* Options in a script: `#JZ --opt value` and `#SBATCH --opt=value` lines
+ * before the first command. Unknown #SBATCH options are ignored (a Slurm
+ * script keeps working); unknown #JZ options are errors. */
+static int submit__script_opts(cli *c, const char *path, char *text, submit_opts *o, char **argv_store,
+                               int *nstore)
+{
+    cli_opt table[SUBMIT_NOPTS];
+    submit__table(o, table);
+    int lineno = 0;
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        bool jz = strncmp(line, "#JZ", 3) == 0 && (line[3] == ' ' || line[3] == '\t');
+        bool sb = strncmp(line, "#SBATCH", 7) == 0 && (line[7] == ' ' || line[7] == '\t');
+        if (jz || sb) {
+            /* Split the rest into words (no quoting: one option a line). */
+            char *words[8];
+            int nw = 0;
+            for (char *w = strtok(line + (jz ? 3 : 7), " \t\r"); w && nw < 8; w = strtok(NULL, " \t\r"))
+                words[nw++] = w;
+            if (nw > 0 && words[0][0] == '-') {
+                bool known = false;
+                const char *opt = words[0] + (words[0][1] == '-' ? 2 : 1);
+                size_t len = strcspn(opt, "=");
+                for (int i = 0; table[i].name; i++)
+                    if (strlen(table[i].name) == len && strncmp(table[i].name, opt, len) == 0)
+                        known = true;
+                if (known || jz) {
+                    const char *saved = c->command;
+                    char where[64];
+                    snprintf(where, sizeof where, "submit: %.30s line %d", path, lineno);
+                    c->command = where;
+                    const char *pos[1];
+                    int rc = cli_parse(c, nw, words, table, pos, 0);
+                    c->command = saved;
+                    if (rc < 0)
+                        return -1;
+                }
+            }
+        } else if (line[0] != '#' && line[strspn(line, " \t\r")] != '\0') {
+            if (nl)
+                *nl = '\n';
+            break; /* the first command ends the options */
+        }
+        if (nl)
+            *nl = '\n';
+        line = nl ? nl + 1 : NULL;
+    }
+    (void)argv_store;
+    (void)nstore;
+    return 0;
+}
+
+static char *submit__read_script(cli *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    if (!f) {
+        cli_error(c, "script %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)JOB_SCRIPT_MAX) {
+        cli_error(c, "script %s: not a regular file of at most %u bytes", path, JOB_SCRIPT_MAX);
+        fclose(f);
+        return NULL;
+    }
+    char *text = calloc((size_t)st.st_size + 1, 1);
+    if (!text)
+        abort();
+    size_t n = fread(text, 1, (size_t)st.st_size, f);
+    fclose(f);
+    text[n] = '\0';
+    if (memchr(text, '\0', n)) {
+        cli_error(c, "script %s: contains NUL bytes (not a text script)", path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int cmd_submit(cli *c, int argc, char **argv)
+{
+    submit_opts cmdline, script;
+    memset(&cmdline, 0, sizeof cmdline);
+    memset(&script, 0, sizeof script);
+    cli_opt table[SUBMIT_NOPTS];
+    submit__table(&cmdline, table);
+    static const char *pos[4096];
+    int npos = cli_parse(c, argc, argv, table, pos, 4096);
+    if (npos < 0)
+        return CLI_USAGE;
+    if (npos == 0) {
+        cli_error(c, "nothing to run: jz submit [OPTIONS] -- CMD [ARGS...], or jz submit [OPTIONS] SCRIPT");
+        return CLI_USAGE;
+    }
+    char *text = NULL;
+    bool is_script = c->before_dashdash != 0 && npos == 1;
+    if (c->before_dashdash > 0) {
+        cli_error(c, "'%.60s' before --: put the command after --", pos[0]);
+        return CLI_USAGE;
+    }
+    if (is_script) {
+        text = submit__read_script(c, pos[0]);
+        if (!text)
+            return CLI_USAGE;
+        if (submit__script_opts(c, pos[0], text, &script, NULL, NULL) != 0) {
+            free(text);
+            return CLI_USAGE;
+        }
+    }
+    /* The command line wins over the script. */
+    submit_opts *o = &cmdline;
+#define TAKE(f)                                                                                                \
+    if (!o->f)                                                                                                 \
+    o->f = script.f
+    TAKE(name);
+    TAKE(nodes);
+    TAKE(tasks);
+    TAKE(gpus);
+    TAKE(cpus);
+    TAKE(mem);
+    TAKE(time);
+    TAKE(gpu_model);
+    TAKE(site);
+    TAKE(output);
+    TAKE(error);
+    TAKE(workdir);
+#undef TAKE
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    int status = CLI_USAGE;
+    const char *envs[2 * CLI_LIST_MAX];
+    size_t nenv = 0;
+    for (size_t i = 0; i < script.env.n; i++)
+        envs[nenv++] = script.env.items[i];
+    for (size_t i = 0; i < cmdline.env.n; i++)
+        envs[nenv++] = cmdline.env.items[i];
+    if (cli__parse_count(c, "nodes", o->nodes, 4096, &spec.nodes) ||
+        cli__parse_count(c, "tasks-per-node", o->tasks, 1024, &spec.tasks_per_node) ||
+        cli__parse_count(c, "gpus-per-node", o->gpus, 1024, &spec.gpus_per_node) ||
+        cli__parse_count(c, "cpus-per-task", o->cpus, 4096, &spec.cpus_per_task))
+        goto out;
+    if (o->nodes && spec.nodes == 0) {
+        cli_error(c, "bad --nodes 0: a job runs on at least one node");
+        goto out;
+    }
+    if (o->time && cli_parse_time_limit(o->time, &spec.time_limit_s) != 0) {
+        cli_error(c, "bad --time '%.40s': minutes (90), H:M:S (1:30:00) or D-H:M:S (2-00:00:00), up to 365 days",
+                  o->time);
+        goto out;
+    }
+    if (o->mem && cli__parse_mem(o->mem, &spec.mem_bytes) != 0) {
+        cli_error(c, "bad --mem '%.40s': a size such as 16G or 512M (a bare number is MiB)", o->mem);
+        goto out;
+    }
+    for (size_t i = 0; i < nenv; i++) {
+        const char *eq = strchr(envs[i], '=');
+        if (!eq || eq == envs[i]) {
+            cli_error(c, "bad --env '%.60s': KEY=VALUE", envs[i]);
+            goto out;
+        }
+    }
+    char cwd[4096];
+    if (!o->workdir && getcwd(cwd, sizeof cwd))
+        o->workdir = cwd;
+    spec.name = (char *)(o->name ? o->name : (is_script ? pos[0] : pos[0]));
+    if (strrchr(spec.name, '/') && !o->name)
+        spec.name = strrchr(spec.name, '/') + 1;
+    spec.gpu_model = (char *)(o->gpu_model ? o->gpu_model : "");
+    spec.site = (char *)(o->site ? o->site : "");
+    spec.output = (char *)(o->output ? o->output : "");
+    spec.error = (char *)(o->error ? o->error : "");
+    spec.workdir = (char *)(o->workdir ? o->workdir : "");
+    spec.env = (char **)envs;
+    spec.n_env = nenv;
+    if (is_script) {
+        spec.script = text;
+    } else {
+        spec.argv = (char **)pos;
+        spec.n_argv = (size_t)npos;
+    }
+    Jazari__SubmitRequest sr = JAZARI__SUBMIT_REQUEST__INIT;
+    sr.spec = &spec;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST;
+    req.submit_request = &sr;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &status);
+    if (m) {
+        buf b = BUF_INIT;
+        uint64_t id = wire_msg_env(m)->submit_reply->id;
+        if (c->json) {
+            json j;
+            cli_json_begin(&j, &b);
+            json_obj_begin(&j);
+            json_kv_uint(&j, "id", id);
+            json_obj_end(&j);
+        } else {
+            buf_printf(&b, "%llu\n", (unsigned long long)id);
+        }
+        wire_msg_free(m);
+        status = cli_flush(&b);
+    }
+out:
+    free(text);
+    return status;
+}
+
+/* --- showing jobs ----------------------------------------------------------------------------- */
+
+/* ISO 8601 in UTC, or NULL when the time is not set. */
+static const char *job__time_str(int64_t ms, char *s, size_t len)
+{
+    if (ms <= 0)
+        return NULL;
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(s, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return s;
+}
+
+static void job__time(json *j, const char *key, int64_t ms)
+{
+    char s[32];
+    json_kv_str(j, key, job__time_str(ms, s, sizeof s));
+}
+
+static const char *job__state(Jazari__JobState s)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&jazari__job_state__descriptor, (int)s);
+    return v ? v->name + 4 : "UNKNOWN"; /* "JOB_PENDING" -> "PENDING" */
+}
+
+static bool job__ended(const Jazari__Job *job)
+{
+    return job->state != JAZARI__JOB_STATE__JOB_PENDING && job->state != JAZARI__JOB_STATE__JOB_RUNNING;
+}
+
+static void job__json(json *j, const Jazari__Job *job)
+{
+    const Jazari__JobSpec *s = job->spec;
+    json_obj_begin(j);
+    json_kv_uint(j, "id", job->id);
+    json_kv_str(j, "name", s && s->name && *s->name ? s->name : NULL);
+    json_kv_str(j, "user", job->user);
+    json_kv_str(j, "state", job__state(job->state));
+    json_kv_str(j, "reason", job->reason && *job->reason ? job->reason : NULL);
+    json_key(j, "nodes");
+    json_arr_begin(j);
+    for (size_t i = 0; i < job->n_allocs; i++) {
+        const Jazari__JobAlloc *a = job->allocs[i];
+        json_obj_begin(j);
+        json_kv_str(j, "name", a->node);
+        json_key(j, "gpus");
+        json_arr_begin(j);
+        for (size_t g = 0; g < a->n_gpus; g++)
+            json_uint(j, a->gpus[g]);
+        json_arr_end(j);
+        json_kv_str(j, "cpus", a->cpus);
+        json_obj_end(j);
+    }
+    json_arr_end(j);
+    json_key(j, "exit_code");
+    if (job__ended(job) && job->state != JAZARI__JOB_STATE__JOB_CANCELLED)
+        json_int(j, job->exit_code);
+    else
+        json_null(j);
+    job__time(j, "submit_time", job->submit_time_ms);
+    job__time(j, "start_time", job->start_time_ms);
+    job__time(j, "end_time", job->end_time_ms);
+    if (s) {
+        json_kv_uint(j, "nodes_requested", s->nodes ? s->nodes : 1);
+        json_kv_uint(j, "gpus_per_node", s->gpus_per_node);
+        json_kv_uint(j, "tasks_per_node", s->tasks_per_node ? s->tasks_per_node : 1);
+        json_key(j, "time_limit");
+        if (s->time_limit_s)
+            json_uint(j, s->time_limit_s);
+        else
+            json_null(j);
+        json_key(j, "command");
+        json_arr_begin(j);
+        for (size_t i = 0; i < s->n_argv; i++)
+            json_str(j, s->argv[i]);
+        json_arr_end(j);
+        json_kv_str(j, "workdir", s->workdir && *s->workdir ? s->workdir : NULL);
+    }
+    json_obj_end(j);
+}
+
+static void job__limit(buf *b, uint64_t s)
+{
+    if (!s)
+        buf_puts(b, "-");
+    else if (s >= 86400)
+        buf_printf(b, "%llu-%02llu:%02llu:%02llu", (unsigned long long)(s / 86400),
+                   (unsigned long long)(s % 86400 / 3600), (unsigned long long)(s % 3600 / 60),
+                   (unsigned long long)(s % 60));
+    else
+        buf_printf(b, "%llu:%02llu:%02llu", (unsigned long long)(s / 3600), (unsigned long long)(s % 3600 / 60),
+                   (unsigned long long)(s % 60));
+}
+
+int cmd_queue(cli *c, int argc, char **argv)
+{
+    bool all = false;
+    const cli_opt opts[] = {{"all", CLI_FLAG, &all}, {NULL, CLI_FLAG, NULL}};
+    const char *pos[1];
+    if (cli_parse(c, argc, argv, opts, pos, 0) < 0)
+        return CLI_USAGE;
+    Jazari__QueueRequest qr = JAZARI__QUEUE_REQUEST__INIT;
+    qr.all = all;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_QUEUE_REQUEST;
+    req.queue_request = &qr;
+    int status;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &status);
+    if (!m)
+        return status;
+    const Jazari__QueueReply *r = wire_msg_env(m)->queue_reply;
+    buf b = BUF_INIT;
+    if (c->json) {
+        json j;
+        cli_json_begin(&j, &b);
+        json_obj_begin(&j);
+        json_key(&j, "jobs");
+        json_arr_begin(&j);
+        for (size_t i = 0; i < r->n_jobs; i++)
+            job__json(&j, r->jobs[i]);
+        json_arr_end(&j);
+        json_obj_end(&j);
+    } else {
+        buf_printf(&b, "%8s  %-20s %-10s %-10s %5s %5s %-12s %s\n", "ID", "NAME", "USER", "STATE", "NODES",
+                   "GPUS", "TIME_LIMIT", "REASON/NODES");
+        for (size_t i = 0; i < r->n_jobs; i++) {
+            const Jazari__Job *job = r->jobs[i];
+            const Jazari__JobSpec *s = job->spec;
+            buf_printf(&b, "%8llu  %-20.20s %-10.10s %-10s %5u %5u ", (unsigned long long)job->id,
+                       s && s->name ? s->name : "", job->user, job__state(job->state), s && s->nodes ? s->nodes : 1,
+                       s ? s->gpus_per_node : 0);
+            size_t at = b.len;
+            job__limit(&b, s ? s->time_limit_s : 0);
+            buf_printf(&b, "%*s ", (int)(12 - (b.len - at) > 0 ? 12 - (b.len - at) : 0), "");
+            if (job->n_allocs)
+                for (size_t k = 0; k < job->n_allocs; k++)
+                    buf_printf(&b, "%s%s", k ? "," : "", job->allocs[k]->node);
+            else if (job->reason && *job->reason)
+                buf_printf(&b, "(%s)", job->reason);
+            buf_putc(&b, '\n');
+        }
+    }
+    wire_msg_free(m);
+    return cli_flush(&b);
+}
+
+static int cli__job_id(cli *c, const char *s, uint64_t *id)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!isdigit((unsigned char)*s) || *end || errno || v == 0) {
+        cli_error(c, "bad job id '%.40s': a number such as 42", s);
+        return -1;
+    }
+    *id = v;
+    return 0;
+}
+
+int cmd_show(cli *c, int argc, char **argv)
+{
+    const char *pos[1];
+    int npos = cli_parse(c, argc, argv, NULL, pos, 1);
+    if (npos < 0)
+        return CLI_USAGE;
+    Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
+    if (npos != 1) {
+        cli_error(c, "which job? usage: jz show JOB");
+        return CLI_USAGE;
+    }
+    if (cli__job_id(c, pos[0], &sr.id) != 0)
+        return CLI_USAGE;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_SHOW_REQUEST;
+    req.show_request = &sr;
+    int status;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &status);
+    if (!m)
+        return status;
+    const Jazari__Job *job = wire_msg_env(m)->show_reply->job;
+    buf b = BUF_INIT;
+    if (!job) {
+        cli_error(c, "the daemon sent no job");
+        wire_msg_free(m);
+        return CLI_REFUSED;
+    }
+    if (c->json) {
+        json j;
+        cli_json_begin(&j, &b);
+        job__json(&j, job);
+    } else {
+        const Jazari__JobSpec *s = job->spec;
+        char t[32];
+        buf_printf(&b, "id:          %llu\n", (unsigned long long)job->id);
+        buf_printf(&b, "name:        %s\n", s && s->name ? s->name : "");
+        buf_printf(&b, "user:        %s (uid %u)\n", job->user, job->uid);
+        buf_printf(&b, "state:       %s\n", job__state(job->state));
+        if (job->reason && *job->reason)
+            buf_printf(&b, "reason:      %s\n", job->reason);
+        if (s) {
+            buf_printf(&b, "request:     %u node(s) x %u GPU(s), %u task(s) per node, time limit ",
+                       s->nodes ? s->nodes : 1, s->gpus_per_node, s->tasks_per_node ? s->tasks_per_node : 1);
+            job__limit(&b, s->time_limit_s);
+            buf_puts(&b, "\ncommand:    ");
+            for (size_t i = 0; i < s->n_argv; i++)
+                buf_printf(&b, " %s", s->argv[i]);
+            if (s->script && *s->script)
+                buf_puts(&b, " (script)");
+            buf_putc(&b, '\n');
+            if (s->workdir && *s->workdir)
+                buf_printf(&b, "workdir:     %s\n", s->workdir);
+        }
+        for (size_t i = 0; i < job->n_allocs; i++)
+            buf_printf(&b, "node:        %s cpus %s\n", job->allocs[i]->node, job->allocs[i]->cpus);
+        const int64_t times[] = {job->submit_time_ms, job->start_time_ms, job->end_time_ms};
+        const char *names[] = {"submitted:", "started:", "ended:"};
+        for (size_t k = 0; k < 3; k++)
+            if (job__time_str(times[k], t, sizeof t))
+                buf_printf(&b, "%-12s %s\n", names[k], t);
+    }
+    wire_msg_free(m);
+    return cli_flush(&b);
+}
+
+int cmd_cancel(cli *c, int argc, char **argv)
+{
+    static const char *pos[1024];
+    int npos = cli_parse(c, argc, argv, NULL, pos, 1024);
+    if (npos < 0)
+        return CLI_USAGE;
+    if (npos == 0) {
+        cli_error(c, "which jobs? usage: jz cancel JOB...");
+        return CLI_USAGE;
+    }
+    uint64_t ids[1024];
+    for (int i = 0; i < npos; i++)
+        if (cli__job_id(c, pos[i], &ids[i]) != 0)
+            return CLI_USAGE;
+    Jazari__CancelRequest cr = JAZARI__CANCEL_REQUEST__INIT;
+    cr.ids = ids;
+    cr.n_ids = (size_t)npos;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
+    req.cancel_request = &cr;
+    int status;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &status);
+    if (!m)
+        return status;
+    uint32_t n = wire_msg_env(m)->cancel_reply->cancelled;
+    buf b = BUF_INIT;
+    if (c->json) {
+        json j;
+        cli_json_begin(&j, &b);
+        json_obj_begin(&j);
+        json_kv_uint(&j, "cancelled", n);
+        json_obj_end(&j);
+    } else {
+        buf_printf(&b, "cancelled %u job%s\n", n, n == 1 ? "" : "s");
+    }
+    wire_msg_free(m);
+    return cli_flush(&b);
+}

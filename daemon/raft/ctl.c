@@ -1,0 +1,427 @@
+/* ctl.c - the controller: libraft, the state machine, batching. */
+#include "ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../../common/log.h"
+#include "transport.h"
+
+struct ctl_pending {
+    uint8_t *cmd;        /* the encoded Command */
+    size_t len;
+    uint32_t jobs;       /* jobs it submits */
+    ctl_done_cb cb;
+    void *arg;
+    ctl_pending *next;
+};
+
+struct ctl_batch {
+    struct raft_apply req;
+    ctl *c;
+    ctl_pending *items;
+    unsigned n;
+};
+
+/* --- the state machine, as libraft sees it ------------------------------------ */
+
+static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, void **result)
+{
+    ctl *c = ops->data;
+    char err[256];
+    const uint8_t *p = b->base;
+    uint32_t len = b->len >= 4 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24 : 0;
+    if (b->len < 4 || len > b->len - 4) {
+        snprintf(err, sizeof err, "log entry of %zu bytes announces %u", b->len, len);
+        log_error("raft", "%s", err);
+        c->result.n_cmds = 0;
+    } else if (fsm_apply(&c->state, p + 4, len, &c->result, err, sizeof err) != 0) {
+        /* Every controller reads the same entry the same way: skipping it
+         * keeps them equal. It means a newer release wrote the log. */
+        log_error("raft", "%s", err);
+        c->result.n_cmds = 0;
+    }
+    /* libraft calls the apply callback right after this returns, so one
+     * result slot serves every entry. */
+    *result = &c->result;
+    return 0;
+}
+
+static int ctl__fsm_snapshot(struct raft_fsm *ops, struct raft_buffer *bufs[], unsigned *n)
+{
+    ctl *c = ops->data;
+    buf b = BUF_INIT;
+    fsm_snapshot(&c->state, &b);
+    struct raft_buffer *rb = raft_malloc(sizeof *rb);
+    void *data = raft_malloc(b.len ? b.len : 1);
+    if (!rb || !data) {
+        raft_free(rb);
+        raft_free(data);
+        buf_free(&b);
+        return RAFT_NOMEM;
+    }
+    memcpy(data, b.data, b.len);
+    rb->base = data;
+    rb->len = b.len;
+    buf_free(&b);
+    *bufs = rb;
+    *n = 1;
+    log_info("raft", "snapshot: %llu jobs, %zu nodes, %zu bytes", (unsigned long long)c->state.n_jobs,
+             c->state.n_nodes, rb->len);
+    return 0;
+}
+
+static int ctl__fsm_restore(struct raft_fsm *ops, struct raft_buffer *b)
+{
+    ctl *c = ops->data;
+    char err[256];
+    int rc = fsm_restore(&c->state, b->base, b->len, err, sizeof err);
+    if (rc != 0)
+        log_error("raft", "cannot restore snapshot: %s", err);
+    else
+        log_info("raft", "restored snapshot: %llu jobs, %zu nodes", (unsigned long long)c->state.n_jobs,
+                 c->state.n_nodes);
+    raft_free(b->base);
+    return rc == 0 ? 0 : RAFT_MALFORMED;
+}
+
+/* --- batching ------------------------------------------------------------------- */
+
+static int64_t ctl__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ctl__finish(ctl_pending *p, const ctl_outcome *o)
+{
+    p->cb(p->arg, o);
+    free(p->cmd);
+    free(p);
+}
+
+static void ctl__fail_all(ctl_pending *list, Jazari__ErrorCode code, const char *msg)
+{
+    ctl_outcome o = {.code = code, .message = msg};
+    while (list) {
+        ctl_pending *next = list->next;
+        ctl__finish(list, &o);
+        list = next;
+    }
+}
+
+static void ctl__flush(ctl *c);
+
+static void ctl__on_applied(struct raft_apply *req, int status, void *result)
+{
+    ctl_batch *b = req->data;
+    ctl *c = b->c;
+    c->in_flight--;
+    if (status != 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "not committed: %s; the request may be retried",
+                 status == RAFT_LEADERSHIPLOST ? "this controller lost the leadership" : raft_strerror(status));
+        ctl__fail_all(b->items, status == RAFT_SHUTDOWN ? JAZARI__ERROR_CODE__UNAVAILABLE
+                                                        : JAZARI__ERROR_CODE__NOT_LEADER,
+                      msg);
+    } else {
+        const fsm_result *res = result;
+        uint64_t next_id = res->first_id;
+        uint32_t i = 0;
+        for (ctl_pending *p = b->items; p;) {
+            ctl_pending *next = p->next;
+            ctl_outcome o = {.code = JAZARI__ERROR_CODE__OK, .res = res, .index = i};
+            if (p->jobs) {
+                o.first_id = next_id;
+                next_id += p->jobs;
+            }
+            if (i >= res->n_cmds) {
+                o.code = JAZARI__ERROR_CODE__INTERNAL;
+                o.message = "the log entry could not be applied (see the controller's log)";
+            }
+            ctl__finish(p, &o);
+            p = next;
+            i++;
+        }
+    }
+    free(b);
+    if (!c->closing)
+        ctl__flush(c);
+}
+
+/* Puts every queued command (up to the entry's limit) into one entry. */
+static void ctl__flush(ctl *c)
+{
+    while (c->queue && c->in_flight < CTL_MAX_IN_FLIGHT) {
+        if (raft_state(&c->raft) != RAFT_LEADER) {
+            ctl_pending *list = c->queue;
+            c->queue = c->queue_tail = NULL;
+            c->queued = 0;
+            ctl__fail_all(list, JAZARI__ERROR_CODE__NOT_LEADER, "this controller is not the leader");
+            return;
+        }
+        ctl_batch *b = calloc(1, sizeof *b);
+        if (!b)
+            abort();
+        b->c = c;
+        /* Entry: format (1), time (2), then each command (3) as is. */
+        buf e = BUF_INIT;
+        Jazari__Entry head = JAZARI__ENTRY__INIT;
+        head.format = FSM_FORMAT;
+        head.time_ms = ctl__now_ms();
+        jazari__entry__pack(&head, buf_extend(&e, jazari__entry__get_packed_size(&head)));
+        ctl_pending **tail = &b->items;
+        while (c->queue && b->n < FSM_ENTRY_MAX_CMDS) {
+            ctl_pending *p = c->queue;
+            c->queue = p->next;
+            c->queued--;
+            p->next = NULL;
+            *tail = p;
+            tail = &p->next;
+            b->n++;
+            uint8_t hdr[11];
+            size_t h = 0;
+            hdr[h++] = 3 << 3 | 2;
+            for (uint64_t v = p->len;; v >>= 7) {
+                hdr[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                if (v <= 0x7f)
+                    break;
+            }
+            buf_append(&e, hdr, h);
+            buf_append(&e, p->cmd, p->len);
+        }
+        if (!c->queue)
+            c->queue_tail = NULL;
+        /* libraft's segments hold entries in multiples of 8 bytes: the
+         * entry goes behind its length and is padded with zeros. */
+        size_t padded = (4 + e.len + 7) & ~(size_t)7;
+        struct raft_buffer rb = {.base = raft_calloc(1, padded), .len = padded};
+        if (!rb.base)
+            abort();
+        uint8_t *out = rb.base;
+        out[0] = (uint8_t)e.len;
+        out[1] = (uint8_t)(e.len >> 8);
+        out[2] = (uint8_t)(e.len >> 16);
+        out[3] = (uint8_t)(e.len >> 24);
+        memcpy(out + 4, e.data, e.len);
+        buf_free(&e);
+        b->req.data = b;
+        int rc = raft_apply(&c->raft, &b->req, &rb, 1, ctl__on_applied);
+        if (rc != 0) {
+            raft_free(rb.base);
+            char msg[200];
+            snprintf(msg, sizeof msg, "cannot append to the log: %s", raft_errmsg(&c->raft));
+            ctl__fail_all(b->items, rc == RAFT_NOTLEADER ? JAZARI__ERROR_CODE__NOT_LEADER
+                                                         : JAZARI__ERROR_CODE__UNAVAILABLE,
+                          msg);
+            free(b);
+            continue;
+        }
+        c->in_flight++;
+        c->entries_proposed++;
+        c->commands_proposed += b->n;
+    }
+}
+
+void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
+{
+    if (c->closing || !c->started || raft_state(&c->raft) != RAFT_LEADER) {
+        ctl_outcome o = {.code = c->closing ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER,
+                         .message = c->closing ? "the controller is stopping" : "this controller is not the leader"};
+        cb(arg, &o);
+        return;
+    }
+    ctl_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->len = jazari__command__get_packed_size(cmd);
+    p->cmd = malloc(p->len ? p->len : 1);
+    if (!p->cmd)
+        abort();
+    jazari__command__pack(cmd, p->cmd);
+    p->jobs = cmd->cmd_case == JAZARI__COMMAND__CMD_SUBMIT ? (uint32_t)cmd->submit->n_jobs : 0;
+    p->cb = cb;
+    p->arg = arg;
+    if (c->queue_tail)
+        c->queue_tail->next = p;
+    else
+        c->queue = p;
+    c->queue_tail = p;
+    c->queued++;
+    ctl__flush(c);
+}
+
+/* --- life ------------------------------------------------------------------------- */
+
+static int ctl__parse_peers(ctl *c, const config *cfg, char *err, size_t errlen)
+{
+    const char *p = cfg->controllers;
+    if (!p || !*p) {
+        c->n_peers = 1;
+        c->peers[0].id = 1;
+        snprintf(c->peers[0].name, sizeof c->peers[0].name, "%s", cfg->name);
+        snprintf(c->peers[0].address, sizeof c->peers[0].address, "%s", cfg->listen);
+        c->id = 1;
+        return 0;
+    }
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *at = memchr(p, '@', n);
+        if (!at || c->n_peers == CTL_MAX_PEERS) {
+            snprintf(err, errlen, "controllers: bad entry '%.*s'", (int)(n > 60 ? 60 : n), p);
+            return -1;
+        }
+        ctl_peer *peer = &c->peers[c->n_peers];
+        peer->id = ++c->n_peers;
+        snprintf(peer->name, sizeof peer->name, "%.*s", (int)(at - p), p);
+        snprintf(peer->address, sizeof peer->address, "%.*s", (int)(n - (size_t)(at - p) - 1), at + 1);
+        for (unsigned i = 0; i + 1 < c->n_peers; i++)
+            if (strcmp(c->peers[i].name, peer->name) == 0 || strcmp(c->peers[i].address, peer->address) == 0) {
+                snprintf(err, errlen, "controllers: '%s' is listed twice", peer->name);
+                return -1;
+            }
+        if (strcmp(peer->name, cfg->name) == 0) {
+            c->id = peer->id;
+            if (strcmp(peer->address, cfg->listen) != 0) {
+                snprintf(err, errlen, "controllers lists %s at %s but this daemon listens on %s", peer->name,
+                         peer->address, cfg->listen);
+                return -1;
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (c->id == 0) {
+        snprintf(err, errlen, "node %s is not in controllers: it is an agent", cfg->name);
+        return -1;
+    }
+    return 0;
+}
+
+static void ctl__on_raft_closed(struct raft *r);
+
+int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    c->loop = loop;
+    c->cfg = cfg;
+    fsm_init(&c->state);
+    if (ctl__parse_peers(c, cfg, err, errlen) != 0)
+        return -1;
+    snprintf(c->raft_dir, sizeof c->raft_dir, "%s/raft", cfg->state_dir);
+    if (mkdir(c->raft_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "state_dir: cannot create %s: %s", c->raft_dir, strerror(errno));
+        return -1;
+    }
+    int rc = rtx_init(&c->transport, loop, cfg->name);
+    if (rc == 0)
+        rc = raft_uv_init(&c->io, loop, c->raft_dir, &c->transport);
+    if (rc != 0) {
+        snprintf(err, errlen, "raft log in %s: %s", c->raft_dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rc));
+        rtx_free(&c->transport);
+        return -1;
+    }
+    c->fsm_ops.version = 1;
+    c->fsm_ops.data = c;
+    c->fsm_ops.apply = ctl__fsm_apply;
+    c->fsm_ops.snapshot = ctl__fsm_snapshot;
+    c->fsm_ops.restore = ctl__fsm_restore;
+    rc = raft_init(&c->raft, &c->io, &c->fsm_ops, c->id, c->peers[c->id - 1].address);
+    if (rc != 0) {
+        snprintf(err, errlen, "raft: %s", raft_errmsg(&c->raft));
+        raft_uv_close(&c->io);
+        rtx_free(&c->transport);
+        return -1;
+    }
+    c->raft.data = c;
+    unsigned election = (unsigned)cfg->election_timeout_ms;
+    raft_set_election_timeout(&c->raft, election);
+    raft_set_heartbeat_timeout(&c->raft, election / 10 ? election / 10 : 1);
+    raft_set_install_snapshot_timeout(&c->raft, 2000);
+    raft_set_snapshot_threshold(&c->raft, (unsigned)cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&c->raft, (unsigned)cfg->snapshot_threshold / 2);
+    raft_set_pre_vote(&c->raft, true);
+
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < c->n_peers; i++)
+        raft_configuration_add(&conf, c->peers[i].id, c->peers[i].address, RAFT_VOTER);
+    rc = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    bool fresh = rc == 0;
+    if (rc != 0 && rc != RAFT_CANTBOOTSTRAP) {
+        snprintf(err, errlen, "raft bootstrap: %s", raft_errmsg(&c->raft));
+        goto fail;
+    }
+    rc = raft_start(&c->raft);
+    if (rc != 0) {
+        snprintf(err, errlen, "raft start: %s", raft_errmsg(&c->raft));
+        goto fail;
+    }
+    c->started = true;
+    log_info("raft", "controller %llu of %u (%s), log in %s", (unsigned long long)c->id, c->n_peers,
+             fresh ? "bootstrapped" : "recovered from disk", c->raft_dir);
+    return 0;
+fail:
+    /* raft_close is the one way back once raft_init succeeded; the caller
+     * runs the loop so that it completes. */
+    c->closing = true;
+    raft_close(&c->raft, ctl__on_raft_closed);
+    return -1;
+}
+
+static void ctl__on_raft_closed(struct raft *r)
+{
+    ctl *c = r->data;
+    raft_uv_close(&c->io);
+    rtx_free(&c->transport);
+    fsm_free(&c->state);
+    if (c->close_cb)
+        c->close_cb(c);
+}
+
+void ctl_close(ctl *c, void (*cb)(ctl *c))
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_cb = cb;
+    ctl_pending *list = c->queue;
+    c->queue = c->queue_tail = NULL;
+    ctl__fail_all(list, JAZARI__ERROR_CODE__UNAVAILABLE, "the controller is stopping");
+    raft_close(&c->raft, ctl__on_raft_closed);
+}
+
+bool ctl_is_leader(ctl *c)
+{
+    return c->started && !c->closing && raft_state(&c->raft) == RAFT_LEADER;
+}
+
+const ctl_peer *ctl_leader(ctl *c)
+{
+    raft_id id;
+    const char *address;
+    if (!c->started || c->closing)
+        return NULL;
+    raft_leader(&c->raft, &id, &address);
+    return id >= 1 && id <= c->n_peers ? &c->peers[id - 1] : NULL;
+}
+
+const char *ctl_role_name(ctl *c)
+{
+    if (!c->started || c->closing)
+        return "stopped";
+    switch (raft_state(&c->raft)) {
+    case RAFT_LEADER: return "leader";
+    case RAFT_CANDIDATE: return "candidate";
+    case RAFT_FOLLOWER: return "follower";
+    default: return "unavailable";
+    }
+}

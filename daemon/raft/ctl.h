@@ -1,0 +1,83 @@
+/* ctl.h - the controller: a libraft voter whose state machine is fsm.h,
+ * and the leader's batching of commands into log entries.
+ *
+ * Many requests ride one entry: while an entry is being appended, new
+ * commands wait and go out together in the next one, so acknowledged
+ * submissions per second are not bounded by fsyncs per second. */
+#ifndef JZ_CTL_H
+#define JZ_CTL_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+
+#include "../config.h"
+#include "fsm.h"
+
+#define CTL_MAX_PEERS 9
+/* Entries appended but not yet committed, at most. */
+#define CTL_MAX_IN_FLIGHT 2
+
+typedef struct ctl_peer {
+    raft_id id;                       /* position in `controllers`, from 1 */
+    char name[CONFIG_NAME_MAX + 1];
+    char address[256];
+} ctl_peer;
+
+typedef struct ctl_pending ctl_pending;
+typedef struct ctl_batch ctl_batch;
+
+/* The outcome of one proposed command: code OK, or why it was not
+ * committed. res is the whole entry's result and index this command's
+ * place in it (counts[index]; a submission's first id is
+ * res->first_id + first_offset). */
+typedef struct ctl_outcome {
+    Jazari__ErrorCode code;
+    const char *message;
+    const fsm_result *res;
+    uint32_t index;
+    uint64_t first_id;                /* submissions: the first id this command got */
+} ctl_outcome;
+
+typedef void (*ctl_done_cb)(void *arg, const ctl_outcome *o);
+
+typedef struct ctl {
+    uv_loop_t *loop;
+    const config *cfg;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm_ops;
+    fsm state;
+    fsm_result result;                /* the last entry applied (filled by the fsm callback) */
+    ctl_peer peers[CTL_MAX_PEERS];
+    unsigned n_peers;
+    raft_id id;
+    char raft_dir[CONFIG_PATH_MAX + 1];
+    ctl_pending *queue, *queue_tail;  /* commands not yet in an entry */
+    unsigned queued;
+    unsigned in_flight;
+    bool started, closing;
+    void (*close_cb)(struct ctl *c);
+    uint64_t entries_proposed, commands_proposed;
+} ctl;
+
+/* Opens the Raft log under state_dir/raft, bootstraps the configuration
+ * on first start (the `controllers` setting, or this node alone) and starts
+ * the voter. Returns 0, or -1 with one line in err. */
+int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, char *err, size_t errlen);
+/* Stops; cb runs once every handle is closed. Pending commands get
+ * UNAVAILABLE. */
+void ctl_close(ctl *c, void (*cb)(ctl *c));
+
+bool ctl_is_leader(ctl *c);
+/* The leader's peer entry, or NULL if none is known. */
+const ctl_peer *ctl_leader(ctl *c);
+const char *ctl_role_name(ctl *c);
+
+/* Proposes cmd (copied) for the log. cb runs exactly once: after the
+ * entry holding it is applied, or with an error (not the leader, leadership
+ * lost, shutting down). Only on the leader. */
+void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg);
+
+#endif

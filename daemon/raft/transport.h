@@ -1,0 +1,32 @@
+/* transport.h - libraft's connections on the daemon's one port.
+ *
+ * A struct raft_uv_transport (raft/uv.h) whose streams are ordinary daemon
+ * connections: the dialer opens a TCP connection to the peer's `listen`
+ * address and sends a hello of kind PEER_CONTROLLER with its Raft id and
+ * address; the peer's daemon answers with a hello reply and hands the
+ * stream to libraft (net_conn_send_and_detach). The dialer passes its end
+ * to libraft only after it has read that reply, so no Raft byte can be in
+ * either side's buffers at the handover. Each Raft connection is one-way, as
+ * libraft expects. */
+#ifndef JZ_TRANSPORT_H
+#define JZ_TRANSPORT_H
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "../net/net.h"
+
+/* A connection attempt that has not completed its hello in this time fails
+ * (a partitioned peer drops packets: TCP alone would wait minutes). */
+#define RTX_CONNECT_TIMEOUT_MS 2000
+
+/* Initialises t. node_name is copied. Returns 0 or a RAFT_* code. */
+int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name);
+/* Frees what rtx_init allocated, after libraft has closed t. */
+void rtx_free(struct raft_uv_transport *t);
+
+/* The daemon received a hello of kind PEER_CONTROLLER on c: answers it and
+ * gives the stream to libraft (or refuses, if raft is not listening). */
+void rtx_accept(struct raft_uv_transport *t, net_conn *c, const Jazari__Envelope *hello);
+
+#endif

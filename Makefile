@@ -158,7 +158,7 @@ $(BUILD)/tests/bench-%: $(call obj,tests/bench/bench_%.c) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(BUILD)/tests/bench-wire
+bench: all $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit
 	@tests/bench/run $(BUILD)
 
 clean:

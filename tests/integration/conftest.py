@@ -125,11 +125,13 @@ class Daemon:
         with open(self.log_path) as f:
             return f.read()
 
-    def jz(self, *args, timeout=30):
-        return run([JZ] + list(args) + ["--socket", self.socket], timeout=timeout)
+    def jz(self, command, *args, timeout=30):
+        # The socket goes right after the command: after `--` every word
+        # belongs to the job.
+        return run([JZ, command, "--socket", self.socket] + list(args), timeout=timeout)
 
-    def jz_json(self, *args):
-        r = self.jz(*(list(args) + ["--json"]))
+    def jz_json(self, command, *args):
+        r = self.jz(command, "--json", *args)
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 

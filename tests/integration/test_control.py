@@ -1,0 +1,165 @@
+"""The control plane with real daemons: a network of one, and three
+controllers replicating through Raft on their one port each."""
+import json
+import os
+import signal
+
+import pytest
+
+from conftest import Daemon, shared_xml, wait_for
+
+
+def submit(d, *args):
+    r = d.jz("submit", "--json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["id"]
+
+
+def test_network_of_one_submit_queue_show_cancel(daemon_factory):
+    d = daemon_factory(name="solo", xml=shared_xml("power8gpudistances.xml"),
+                       extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="its node to register")
+    st = d.jz_json("status")
+    assert st["controllers"] == [{"name": "solo", "address": "127.0.0.1:%d" % d.port, "role": "leader"}]
+    assert st["term"] >= 1 and st["commit_index"] >= 2 and st["nodes_total"] == 1
+
+    a = submit(d, "--name", "train", "--gpus-per-node", "2", "--time", "1:30:00", "--env", "A=1", "--",
+               "python3", "train.py", "--lr", "0.1")
+    b = submit(d, "--", "true")
+    assert b == a + 1
+    job = d.jz_json("show", str(a))
+    assert job["id"] == a and job["name"] == "train" and job["state"] == "PENDING"
+    assert job["reason"] and job["user"] and job["submit_time"].endswith("Z")
+    assert job["nodes"] == [] and job["exit_code"] is None and job["start_time"] is None
+    assert job["command"] == ["python3", "train.py", "--lr", "0.1"] and job["time_limit"] == 5400
+    q = d.jz_json("queue")["jobs"]
+    assert [j["id"] for j in q] == [a, b]
+    assert set(q[0]) >= {"id", "name", "user", "state", "reason", "nodes", "exit_code", "submit_time",
+                         "start_time", "end_time"}
+
+    r = d.jz("cancel", str(b), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"cancelled": 1}
+    assert [j["id"] for j in d.jz_json("queue")["jobs"]] == [a]
+    assert d.jz_json("show", str(b))["state"] == "CANCELLED"
+    assert len(d.jz_json("queue", "--all")["jobs"]) == 2
+    r = d.jz("show", "999")
+    assert r.returncode == 1 and "job 999 not found" in r.stderr
+    r = d.jz("cancel", "999")
+    assert r.returncode == 1 and "not found" in r.stderr
+    nodes = d.jz_json("nodes")["nodes"]
+    assert nodes == [{"name": "solo", "site": "local", "state": "up", "gpus_total": 4, "gpus_free": 4}]
+    assert d.stop() == 0
+
+
+def test_submissions_are_validated_before_the_log(daemon_factory, tmp_path):
+    d = daemon_factory(name="solo", xml=shared_xml("power8gpudistances.xml"),
+                       extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
+    wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="the node to register")
+    before = d.jz_json("status")["commit_index"]
+    for args, code, needle in [
+        (["--gpus-per-node", "5", "--", "true"], 1, "no node has more than 4 GPUs"),
+        (["--nodes", "2", "--", "true"], 1, "only 1 node could ever run it"),
+        (["--nodes", "0", "--", "true"], 2, "at least one node"),
+        (["--time", "soon", "--", "true"], 2, "bad --time 'soon'"),
+        (["--time", "400-00:00:00", "--", "true"], 2, "bad --time"),
+        (["--mem", "lots", "--", "true"], 2, "bad --mem"),
+        (["--name", "x" * 200, "--", "true"], 1, "job name"),
+        (["--env", "NOVALUE", "--", "true"], 2, "KEY=VALUE"),
+        (["true", "--", "x"], 2, "put the command after --"),
+        ([], 2, "nothing to run"),
+        ([str(tmp_path / "missing.sh")], 2, "missing.sh"),
+    ]:
+        r = d.jz("submit", *args)
+        assert r.returncode == code, (args, r.returncode, r.stderr)
+        assert needle in r.stderr, (args, r.stderr)
+    assert d.jz_json("queue", "--all")["jobs"] == []
+    assert d.jz_json("status")["commit_index"] == before  # nothing reached the log
+
+
+def test_script_options(daemon_factory, tmp_path):
+    d = daemon_factory(name="solo", xml=shared_xml("power8gpudistances.xml"),
+                       extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
+    wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="the node to register")
+    script = tmp_path / "train.sh"
+    script.write_text("#!/bin/sh\n#SBATCH --job-name=from-slurm\n#SBATCH --partition=ignored\n"
+                      "#JZ --gpus-per-node 2\n#JZ --time 2:00:00\necho hi\n#JZ --gpus-per-node 3\n")
+    job = d.jz_json("show", str(submit(d, str(script))))
+    assert job["name"] == "from-slurm" and job["gpus_per_node"] == 2 and job["time_limit"] == 7200
+    job = d.jz_json("show", str(submit(d, "--gpus-per-node", "1", str(script))))
+    assert job["gpus_per_node"] == 1  # the command line wins
+    script.write_text("#!/bin/sh\n#JZ --frobnicate 1\necho hi\n")
+    r = d.jz("submit", str(script))
+    assert r.returncode == 2 and "--frobnicate" in r.stderr
+
+
+def test_kill_9_and_restart_keeps_every_acknowledged_job(daemon_factory):
+    d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--snapshot-threshold", "16"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    ids = [submit(d, "--name", "j%d" % i, "--", "true") for i in range(40)]
+    d.jz("cancel", str(ids[3]))
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.logf.close()
+    d.start()
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead again")
+    jobs = d.jz_json("queue", "--all")["jobs"]
+    assert [j["id"] for j in jobs] == ids  # all there, none twice
+    assert [j["name"] for j in jobs] == ["j%d" % i for i in range(40)]
+    assert jobs[3]["state"] == "CANCELLED"
+    assert submit(d, "--", "true") == ids[-1] + 1
+    assert d.stop() == 0
+
+
+def controllers(tmp_path, n=3):
+    ds = [Daemon(tmp_path, name="ctl-%d" % i, extra=["--election-timeout", "300ms"]) for i in range(n)]
+    spec = ",".join("%s@127.0.0.1:%d" % (d.name, d.port) for d in ds)
+    for d in ds:
+        d.args += ["--controllers", spec]
+    return ds
+
+
+def leader_of(ds):
+    for d in ds:
+        if d.proc and d.proc.poll() is None:
+            r = d.jz("status", "--json")
+            if r.returncode == 0:
+                name = json.loads(r.stdout)["leader"]
+                for x in ds:
+                    if x.name == name and x.proc.poll() is None:
+                        return x
+    return None
+
+
+def test_three_controllers_replicate_and_survive_the_leader(tmp_path):
+    ds = controllers(tmp_path)
+    try:
+        for d in ds:
+            d.start()
+        leader = wait_for(lambda: leader_of(ds), what="a leader")
+        ids = [submit(leader, "--", "true") for _ in range(10)]
+        follower = next(d for d in ds if d is not leader)
+        r = follower.jz("submit", "--", "true")
+        assert r.returncode == 1 and "is not the leader: the leader is %s" % leader.name in r.stderr
+        # Every controller holds the same queue.
+        for d in ds:
+            wait_for(lambda: [j["id"] for j in d.jz_json("queue")["jobs"]] == ids, what="replication")
+
+        leader.proc.send_signal(signal.SIGKILL)
+        leader.proc.wait()
+        new = wait_for(lambda: leader_of(ds), what="a new leader")
+        assert new is not leader
+        ids.append(submit(new, "--", "true"))
+        for d in ds:
+            if d is not leader:
+                wait_for(lambda: [j["id"] for j in d.jz_json("queue")["jobs"]] == ids, what="survivors agree")
+        # The old leader comes back and catches up.
+        leader.logf.close()
+        leader.start()
+        wait_for(lambda: [j["id"] for j in leader.jz_json("queue")["jobs"]] == ids, what="catch-up")
+        st = leader.jz_json("status")
+        assert st["leader"] == new.name and len(st["controllers"]) == 3
+    finally:
+        for d in ds:
+            if d.proc and d.proc.poll() is None:
+                assert d.stop() == 0

@@ -140,56 +140,48 @@ static void submit__table(submit_opts *o, cli_opt *t)
 
 /* Options in a script: `#JZ --opt value` and `#SBATCH --opt=value` lines
  * before the first command. Unknown #SBATCH options are ignored (a Slurm
- * script keeps working); unknown #JZ options are errors. */
-static int submit__script_opts(cli *c, const char *path, char *text, submit_opts *o, char **argv_store,
-                               int *nstore)
+ * script keeps working); unknown #JZ options are errors. `text` is a copy
+ * the values will point into: keep it until the options are used. */
+static int submit__script_opts(cli *c, const char *path, char *text, submit_opts *o)
 {
     cli_opt table[SUBMIT_NOPTS];
     submit__table(o, table);
     int lineno = 0;
-    for (char *line = text; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         bool jz = strncmp(line, "#JZ", 3) == 0 && (line[3] == ' ' || line[3] == '\t');
         bool sb = strncmp(line, "#SBATCH", 7) == 0 && (line[7] == ' ' || line[7] == '\t');
-        if (jz || sb) {
-            /* Split the rest into words (no quoting: one option a line). */
-            char *words[8];
-            int nw = 0;
-            for (char *w = strtok(line + (jz ? 3 : 7), " \t\r"); w && nw < 8; w = strtok(NULL, " \t\r"))
-                words[nw++] = w;
-            if (nw > 0 && words[0][0] == '-') {
-                bool known = false;
-                const char *opt = words[0] + (words[0][1] == '-' ? 2 : 1);
-                size_t len = strcspn(opt, "=");
-                for (int i = 0; table[i].name; i++)
-                    if (strlen(table[i].name) == len && strncmp(table[i].name, opt, len) == 0)
-                        known = true;
-                if (known || jz) {
-                    const char *saved = c->command;
-                    char where[64];
-                    snprintf(where, sizeof where, "submit: %.30s line %d", path, lineno);
-                    c->command = where;
-                    const char *pos[1];
-                    int rc = cli_parse(c, nw, words, table, pos, 0);
-                    c->command = saved;
-                    if (rc < 0)
-                        return -1;
-                }
-            }
-        } else if (line[0] != '#' && line[strspn(line, " \t\r")] != '\0') {
-            if (nl)
-                *nl = '\n';
-            break; /* the first command ends the options */
+        if (!jz && !sb) {
+            if (line[0] != '#' && line[strspn(line, " \t\r")] != '\0')
+                break; /* the first command ends the options */
+            continue;
         }
-        if (nl)
-            *nl = '\n';
-        line = nl ? nl + 1 : NULL;
+        /* Split the rest into words (no quoting: one option a line). */
+        char *words[8], *wsave = NULL;
+        int nw = 0;
+        for (char *w = strtok_r(line + (jz ? 3 : 7), " \t\r", &wsave); w && nw < 8; w = strtok_r(NULL, " \t\r", &wsave))
+            words[nw++] = w;
+        if (nw == 0 || words[0][0] != '-')
+            continue;
+        const char *opt = words[0] + (words[0][1] == '-' ? 2 : 1);
+        size_t len = strcspn(opt, "=");
+        bool known = false;
+        for (int i = 0; table[i].name; i++)
+            if (strlen(table[i].name) == len && strncmp(table[i].name, opt, len) == 0)
+                known = true;
+        if (!known && sb)
+            continue;
+        const char *saved = c->command;
+        char where[80];
+        snprintf(where, sizeof where, "submit: %.40s line %d", path, lineno);
+        c->command = where;
+        const char *pos[1];
+        int rc = cli_parse(c, nw, words, table, pos, 0);
+        c->command = saved;
+        if (rc < 0)
+            return -1;
     }
-    (void)argv_store;
-    (void)nstore;
     return 0;
 }
 
@@ -235,7 +227,7 @@ int cmd_submit(cli *c, int argc, char **argv)
         cli_error(c, "nothing to run: jz submit [OPTIONS] -- CMD [ARGS...], or jz submit [OPTIONS] SCRIPT");
         return CLI_USAGE;
     }
-    char *text = NULL;
+    char *text = NULL, *opts_text = NULL;
     bool is_script = c->before_dashdash != 0 && npos == 1;
     if (c->before_dashdash > 0) {
         cli_error(c, "'%.60s' before --: put the command after --", pos[0]);
@@ -245,8 +237,10 @@ int cmd_submit(cli *c, int argc, char **argv)
         text = submit__read_script(c, pos[0]);
         if (!text)
             return CLI_USAGE;
-        if (submit__script_opts(c, pos[0], text, &script, NULL, NULL) != 0) {
+        opts_text = strdup(text);
+        if (!opts_text || submit__script_opts(c, pos[0], opts_text, &script) != 0) {
             free(text);
+            free(opts_text);
             return CLI_USAGE;
         }
     }
@@ -343,6 +337,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     }
 out:
     free(text);
+    free(opts_text);
     return status;
 }
 

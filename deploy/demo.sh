@@ -1,50 +1,52 @@
 #!/usr/bin/env bash
-# deploy/demo.sh BUILD - the first run: a jazarid that believes it is an
-# NVIDIA DGX-2 (emulated from its hwloc XML), asked through jz for its
-# hardware, then stopped. Everything lives in a temporary directory.
+# deploy/demo.sh BUILD - the first run: three controllers on loopback, each
+# believing it is a real GPU server (a DGX-2, an HGX H100, a PCIe box, from
+# hwloc XML); jz asks for the network and a node's hardware, queues jobs,
+# then the leader is killed and the network carries on. Everything lives in
+# a temporary directory and is stopped at the end.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
-shared=${JAZARI_SHARED:-$here/../shared}
-xml=$shared/topologies/nvidiaDGX2.xml
-[ -r "$xml" ] || xml=$here/tests/fixtures/topologies/hgx-h100-8gpu.xml
-tmp=$(mktemp -d /tmp/jazari-demo.XXXXXX)
-pid=
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"
-        wait "$pid" || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# A free loopback port, chosen by the kernel.
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-sock=$tmp/jazarid.sock
+export JAZARI_BUILD=$here/$build
+[ -x "$JAZARI_BUILD/jazarid" ] || JAZARI_BUILD=$build
+dir=$(mktemp -d /tmp/jazari-demo.XXXXXX)
+trap '"$here/deploy/localnet.sh" stop "$dir" >/dev/null; rm -rf "$dir"' EXIT
+jz() { "$JAZARI_BUILD/jz" "$@"; }
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
-step "$build/jazarid --name dgx2-demo --site rabat --topology-xml $(basename "$xml") &"
-"$build/jazarid" --name dgx2-demo --site rabat --listen "127.0.0.1:$port" --state-dir "$tmp/state" \
-    --socket "$sock" --topology-xml "$xml" 2>"$tmp/jazarid.log" &
-pid=$!
-for _ in $(seq 1 200); do
-    [ -S "$sock" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/jazarid.log"; exit 1; }
+step "deploy/localnet.sh start   # 3 controllers, emulated GPU nodes"
+"$here/deploy/localnet.sh" start "$dir" 3
+export JAZARI_SOCKET=$dir/ctl-1.sock
+leader=$(jz status --json | sed -n 's/.*"leader": "\(ctl-[0-9]*\)".*/\1/p')
+export JAZARI_SOCKET=$dir/$leader.sock
+
+step "jz status"
+jz status
+step "jz nodes"
+for _ in $(seq 1 100); do jz nodes | grep -q " up " && break; sleep 0.05; done
+jz nodes
+step "jz node $leader      # its hardware: the tree and the nvidia-smi topo -m matrix"
+jz node "$leader"
+step "jz submit --name train --gpus-per-node 4 --time 1:00:00 -- python3 train.py"
+jz submit --name train --gpus-per-node 4 --time 1:00:00 -- python3 train.py
+step "jz submit --name eval -- python3 eval.py"
+jz submit --name eval -- python3 eval.py
+step "jz queue"
+jz queue
+step "jz show 1"
+jz show 1
+step "kill -9 the leader ($leader), then ask another controller"
+kill -9 "$(cat "$dir/$leader.pid")"
+rm -f "$dir/$leader.pid"
+other=ctl-1
+[ "$leader" = ctl-1 ] && other=ctl-2
+export JAZARI_SOCKET=$dir/$other.sock
+for _ in $(seq 1 100); do
+    jz status --json 2>/dev/null | grep -q "\"leader\": \"ctl-" && ! jz status --json | grep -q "\"leader\": \"$leader\"" && break
     sleep 0.05
 done
-export JAZARI_SOCKET=$sock
-step "jz ping"
-"$build/jz" ping
-step "jz nodes"
-"$build/jz" nodes
-step "jz node dgx2-demo"
-"$build/jz" node dgx2-demo
-step "jz node dgx2-demo --json | head -20"
-"$build/jz" node dgx2-demo --json | head -20
-step "kill -TERM jazarid"
-kill -TERM "$pid"
-wait "$pid"
-pid=
-echo "daemon log:"
-sed 's/^/  /' "$tmp/jazarid.log"
+jz status
+step "jz queue   # every acknowledged job is still there"
+jz queue
+echo
+echo "(jobs wait with reason Resources: running them arrives with the execution milestone)"

@@ -59,6 +59,8 @@ FAKE_CUDA  := $(BUILD)/tests/fake/libcuda.so.1
 REPLAY     := $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZ_NAMES))
 
 .PHONY: all test check lint format fuzz deps demo bench clean help
+# Keep intermediate objects (and keep make quiet about them).
+.SECONDARY:
 all: $(JAZARID) $(JZ)
 
 help:

@@ -46,6 +46,8 @@ typedef struct gpu__nvml_memory { /* nvmlMemory_t */
 } gpu__nvml_memory;
 
 typedef int gpu__nvml_enable_state; /* nvmlEnableState_t: 1 enabled */
+typedef int gpu__nvml_link_type;    /* nvmlIntNvLinkDeviceType_t */
+#define GPU__NVML_LINK_IBMNPU 1     /* the far end is a CPU (POWER), not a GPU or NVSwitch */
 
 typedef struct gpu__nvml {
     void *lib;
@@ -60,6 +62,7 @@ typedef struct gpu__nvml {
     gpu__nvml_ret (*get_memory)(gpu__nvml_device, gpu__nvml_memory *);
     gpu__nvml_ret (*link_state)(gpu__nvml_device, unsigned int, gpu__nvml_enable_state *);
     gpu__nvml_ret (*link_remote_pci)(gpu__nvml_device, unsigned int, gpu__nvml_pci *);
+    gpu__nvml_ret (*link_remote_type)(gpu__nvml_device, unsigned int, gpu__nvml_link_type *); /* optional */
 } gpu__nvml;
 
 /* --- the CUDA driver API, as declared by cuda.h ------------------------- */
@@ -172,36 +175,48 @@ static int gpu__hex(const char **p, unsigned max_digits, unsigned long *out)
     return 0;
 }
 
-int gpu_bus_id_normalize(const char *s, char out[GPU_BUS_ID_LEN])
+int gpu_bus_id_parse(const char *s, unsigned f[4])
 {
-    unsigned long f[4];
-    int nf = 0;
+    unsigned long v[4];
+    int nv = 0;
     const char *p = s;
     if (!s)
         return -1;
     /* Up to four fields: [domain:]bus:dev.fn */
     for (;;) {
-        if (nf == 4 || gpu__hex(&p, 8, &f[nf]) != 0)
+        if (nv == 4 || gpu__hex(&p, 8, &v[nv]) != 0)
             return -1;
-        nf++;
-        if (*p == ':' && nf < 3) {
+        nv++;
+        if (*p == ':' && nv < 3) {
             p++;
             continue;
         }
-        if (*p == '.' && nf >= 2) {
+        if (*p == '.' && nv >= 2) {
             p++;
-            if (gpu__hex(&p, 1, &f[nf]) != 0 || *p != '\0')
+            if (gpu__hex(&p, 1, &v[nv]) != 0 || *p != '\0')
                 return -1;
-            nf++;
+            nv++;
             break;
         }
         return -1;
     }
-    unsigned long dom = nf == 4 ? f[0] : 0;
-    unsigned long bus = f[nf - 3], dev = f[nf - 2], fn = f[nf - 1];
+    unsigned long dom = nv == 4 ? v[0] : 0;
+    unsigned long bus = v[nv - 3], dev = v[nv - 2], fn = v[nv - 1];
     if (dom > 0xffffffffUL || bus > 0xff || dev > 0x1f || fn > 7)
         return -1;
-    snprintf(out, GPU_BUS_ID_LEN, "%04lx:%02lx:%02lx.%lx", dom, bus, dev, fn);
+    f[0] = (unsigned)dom;
+    f[1] = (unsigned)bus;
+    f[2] = (unsigned)dev;
+    f[3] = (unsigned)fn;
+    return 0;
+}
+
+int gpu_bus_id_normalize(const char *s, char out[GPU_BUS_ID_LEN])
+{
+    unsigned f[4];
+    if (gpu_bus_id_parse(s, f) != 0)
+        return -1;
+    snprintf(out, GPU_BUS_ID_LEN, "%04x:%02x:%02x.%x", f[0], f[1], f[2], f[3]);
     return 0;
 }
 
@@ -246,6 +261,7 @@ static int gpu__nvml_open(gpu__nvml *n, const char *path, char *why, size_t whyl
     GPU__SYM(get_memory, "nvmlDeviceGetMemoryInfo");
     GPU__SYM(link_state, "nvmlDeviceGetNvLinkState");
     GPU__SYM(link_remote_pci, "nvmlDeviceGetNvLinkRemotePciInfo_v2");
+    GPU__SYM(link_remote_type, "nvmlDeviceGetNvLinkRemoteDeviceType");
 #undef GPU__SYM
     if (!n->init || !n->shutdown || !n->get_count || !n->get_handle) {
         snprintf(why, whylen, "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
@@ -283,6 +299,12 @@ static void gpu__nvml_links(gpu__ctx *c, gpu__nvml *n, gpu__nvml_device dev, uns
             break; /* no such link: this GPU has fewer */
         if (r != GPU__NVML_SUCCESS || active != 1)
             continue;
+        if (n->link_remote_type) {
+            gpu__nvml_link_type type = -1;
+            GPU__TIMED(c, "nvmlDeviceGetNvLinkRemoteDeviceType", r, n->link_remote_type(dev, l, &type));
+            if (r == GPU__NVML_SUCCESS && type == GPU__NVML_LINK_IBMNPU)
+                continue; /* a link to the CPU joins no GPUs */
+        }
         gpu__nvml_pci pci;
         memset(&pci, 0, sizeof pci);
         GPU__TIMED(c, "nvmlDeviceGetNvLinkRemotePciInfo_v2", r, n->link_remote_pci(dev, l, &pci));
@@ -357,7 +379,7 @@ static size_t gpu__clamp_count(const char *api, unsigned long n)
     return (size_t)n;
 }
 
-/* The GPUs NVML sees. Returns 0 with *out/*nout set (possibly none), or -1
+/* The GPUs NVML sees. Returns 0 with *out and *nout set (possibly none), or -1
  * with why set when NVML is unusable. */
 static int gpu__nvml_probe(gpu__ctx *c, const char *path, gpu_info **out, size_t *nout, char *why,
                            size_t whylen)
@@ -575,11 +597,13 @@ int gpu_probe(const gpu_probe_opts *opts, gpu_list *out)
         out->n = n_nv;
         out->source = n_cu > 0 ? "nvml+cuda" : "nvml";
         nv = NULL;
+        n_nv = 0;
     } else if (rc_cu == 0 && n_cu > 0) {
         out->gpus = cu;
         out->n = n_cu;
         out->source = "cuda";
         cu = NULL;
+        n_cu = 0;
     } else {
         out->source = "none";
     }

@@ -50,5 +50,8 @@ void gpu_list_free(gpu_list *l);
  * "0000:3b:00.0" in out (GPU_BUS_ID_LEN bytes). Returns 0, or -1 when s is
  * not a bus id. */
 int gpu_bus_id_normalize(const char *s, char out[GPU_BUS_ID_LEN]);
+/* The same bus id as numbers: f = {domain, bus, device, function}.
+ * Returns 0, or -1 when s is not a bus id. */
+int gpu_bus_id_parse(const char *s, unsigned f[4]);
 
 #endif

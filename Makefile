@@ -99,7 +99,7 @@ $(JZ): $(call obj,client/main.c) $(CLIENT_O) $(NODE_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # --- tests ---------------------------------------------------------------------
-$(UNIT): $(UNIT_O) $(DAEMON_O) $(CLIENT_O) $(COMMON_O)
+$(UNIT): $(UNIT_O) $(DAEMON_O) $(CLIENT_O) $(COMMON_O) | $(FAKE_NVML) $(FAKE_CUDA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

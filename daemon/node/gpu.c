@@ -175,6 +175,7 @@ static int gpu__hex(const char **p, unsigned max_digits, unsigned long *out)
     return 0;
 }
 
+/* Parses "[domain:]bus:dev.fn" (hex) into f, the caller's; allocates nothing. */
 int gpu_bus_id_parse(const char *s, unsigned f[4])
 {
     unsigned long v[4];
@@ -211,6 +212,7 @@ int gpu_bus_id_parse(const char *s, unsigned f[4])
     return 0;
 }
 
+/* Writes the canonical spelling into out, the caller's; allocates nothing. */
 int gpu_bus_id_normalize(const char *s, char out[GPU_BUS_ID_LEN])
 {
     unsigned f[4];
@@ -578,6 +580,8 @@ static void gpu__merge(gpu_info *nv, size_t n_nv, const gpu_info *cu, size_t n_c
 /* The absence of the driver is normal (a CPU node): say it once. */
 static atomic_flag gpu__absent_logged = ATOMIC_FLAG_INIT;
 
+/* Fills *out (the caller's struct) with GPUs whose strings and array it owns
+ * from now on: free them with gpu_list_free. Never fails. */
 int gpu_probe(const gpu_probe_opts *opts, gpu_list *out)
 {
     gpu__ctx c = {.slow_ms = opts && opts->slow_ms ? opts->slow_ms : 1000, .slow_calls = 0};
@@ -622,6 +626,7 @@ int gpu_probe(const gpu_probe_opts *opts, gpu_list *out)
     return 0;
 }
 
+/* Frees what *l owns (not l itself). */
 void gpu_list_free(gpu_list *l)
 {
     if (!l)

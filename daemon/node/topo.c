@@ -6,10 +6,10 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <hwloc.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +87,8 @@ static int topo__bus_parse(const char *s, uint64_t *key, unsigned f[4])
 
 static const char *const topo__kind_names[] = {"X", "NV", "PIX", "PXB", "PHB", "NODE", "SYS"};
 
+/* The link between GPUs i and j; SYS (nothing better known) when either is
+ * not a GPU of t. Allocates nothing. */
 topo_link topo_link_get(const topo *t, size_t i, size_t j)
 {
     topo_link none = {TOPO_LINK_SYS, 0};
@@ -95,6 +97,8 @@ topo_link topo_link_get(const topo *t, size_t i, size_t j)
     return t->links[i * t->n_gpus + j];
 }
 
+/* Writes the name of l into dst (the caller's, len bytes, truncated to
+ * fit) and returns dst. */
 const char *topo_link_str(topo_link l, char *dst, size_t len)
 {
     if (!dst || len == 0)
@@ -108,6 +112,8 @@ const char *topo_link_str(topo_link l, char *dst, size_t len)
     return dst;
 }
 
+/* Parses "X", "NV<n>" (n >= 1), "PIX", "PXB", "PHB", "NODE" or "SYS" into
+ * *out (the caller's); 0, or -1 for anything else. Allocates nothing. */
 int topo_link_parse(const char *s, topo_link *out)
 {
     if (!s || !out)
@@ -145,6 +151,8 @@ static void topo__gpu_clear(topo_gpu *g)
     free(g->cpuset);
 }
 
+/* Frees t and everything it owns (strings and arrays); NULL is fine. Used
+ * for topos from topo_load and from topo_from_pb alike. */
 void topo_free(topo *t)
 {
     if (!t)
@@ -414,8 +422,13 @@ static void topo__gpu_facts_xml(hwloc_obj_t o, topo_gpu *g)
             g->model = topo__strdup(v);
         if (!g->uuid && (v = hwloc_obj_get_info_by_name(c, "NVIDIAUUID")) && *v)
             g->uuid = topo__strdup(v);
-        if (!g->uuid && (v = hwloc_obj_get_info_by_name(c, "CUDAUUID")) && *v)
-            g->uuid = topo__strdup(v);
+        /* Other backends' spellings: any "...UUID" info holding a GPU UUID. */
+        for (unsigned k = 0; !g->uuid && k < c->infos_count; k++) {
+            const char *name = c->infos[k].name, *val = c->infos[k].value;
+            size_t nl = name ? strlen(name) : 0;
+            if (nl >= 4 && strcmp(name + nl - 4, "UUID") == 0 && val && strncmp(val, "GPU-", 4) == 0)
+                g->uuid = topo__strdup(val);
+        }
         if (!g->memory_bytes && (v = hwloc_obj_get_info_by_name(c, "CUDAGlobalMemorySize"))) {
             char *end;
             errno = 0;
@@ -874,6 +887,9 @@ static void topo__finish_gpus(hwloc_topology_t hw, topo *t, topo__gpu_src *srcs,
     }
 }
 
+/* Loads the topology (an XML file, or this host with the driver's GPUs).
+ * On success *out is a new topo the caller frees with topo_free; on failure
+ * nothing is allocated, *out is untouched and err holds one line. */
 int topo_load(const topo_load_opts *opts, topo **out, char *err, size_t errlen)
 {
     hwloc_topology_t hw = NULL;

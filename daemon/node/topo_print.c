@@ -29,6 +29,8 @@ static void topo__json_index(json *j, const char *key, int v)
         json_null(j);
 }
 
+/* Writes t as one JSON object (INTERFACE.md, `jazarid topology --json`)
+ * into j's buffer, which the caller owns; unknown values are null. */
 void topo_to_json(const topo *t, json *j)
 {
     char s[16];
@@ -211,6 +213,8 @@ static void topo__print_matrix(const topo *t, buf *out)
                   "host bridges of one NUMA node, SYS = across NUMA nodes\n");
 }
 
+/* Appends the view for people to out (the caller's buffer, freed by the
+ * caller with buf_free). */
 void topo_print(const topo *t, buf *out)
 {
     if (!t) {

@@ -154,7 +154,10 @@ TEST(gpu_probe_cuda_only)
         return;
     gpu_probe_opts o = {.nvml_lib = NO_LIB, .cuda_lib = cuda, .slow_ms = 0};
     gpu_list l;
+    log_level saved = log__level;
+    log_set_level(LOG_WARN); /* "NVML unusable" is expected here */
     CHECK_EQ_INT(gpu_probe(&o, &l), 0);
+    log_set_level(saved);
     REQUIRE(l.n == 4);
     CHECK_EQ_STR(l.source, "cuda");
     /* CUDA's order (fastest first), UUIDs from its 16 bytes. */
@@ -176,7 +179,10 @@ TEST(gpu_probe_nvml_init_failure_falls_back_to_cuda)
     setenv("FAKE_NVML_INIT_ERROR", "1", 1);
     gpu_probe_opts o = {.nvml_lib = nvml, .cuda_lib = cuda, .slow_ms = 0};
     gpu_list l;
+    log_level saved = log__level;
+    log_set_level(LOG_WARN); /* "NVML unusable" is expected here */
     CHECK_EQ_INT(gpu_probe(&o, &l), 0);
+    log_set_level(saved);
     unsetenv("FAKE_NVML_INIT_ERROR");
     CHECK_EQ_INT(l.n, 4);
     CHECK_EQ_STR(l.source, "cuda");

@@ -533,6 +533,7 @@ static char *synthetic_xml(unsigned long ab, unsigned long cs, unsigned long fs)
     xml_pcidev(&x, 17, "0000:04:00.0", "0380 [1234:5678] [1234:0000] 00");
     buf_puts(&x, ">\n<object type=\"OSDev\" gp_index=\"18\" name=\"cuda1\" subtype=\"CUDA\" osdev_type=\"5\">\n"
                  "<info name=\"GPUModel\" value=\"Odd GPU\"/>\n"
+                 "<info name=\"CUDAUUID\" value=\"GPU-bbbbbbbb-0000-0000-0000-000000000000\"/>\n"
                  "<info name=\"CUDAGlobalMemorySize\" value=\"1024\"/>\n"
                  "</object>\n</object>\n</object>\n");
     xml_bridge(&x, 19, "0000:02:02.0", "0000:[05-07]");
@@ -618,6 +619,7 @@ TEST(topo_synthetic_gpus_and_links)
     CHECK_EQ_STR(t->gpus[0].uuid, "GPU-aaaaaaaa-0000-0000-0000-000000000000");
     CHECK_EQ_STR(t->gpus[0].model, "NVIDIA H100 80GB HBM3");
     CHECK_EQ_STR(t->gpus[1].model, "Odd GPU");
+    CHECK_EQ_STR(t->gpus[1].uuid, "GPU-bbbbbbbb-0000-0000-0000-000000000000");
     CHECK_EQ_INT(t->gpus[1].memory_bytes, 1024 * 1024);
     CHECK(t->gpus[3].model == NULL && t->gpus[3].uuid == NULL && t->gpus[3].memory_bytes == 0);
     CHECK_EQ_INT(t->gpus[3].numa, 0);

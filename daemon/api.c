@@ -62,60 +62,68 @@ static void api__reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body
 
 /* --- who may write ------------------------------------------------------------------ */
 
-/* The caller's identity for a request that changes state: from the Unix
- * socket's peer credentials. */
-static bool api__caller(net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user, size_t len)
+/* The identity of a local caller, from the Unix socket's peer credentials. */
+static void api__local_caller(const net_conn *c, Jazari__Caller *out, char *user, size_t len)
 {
-    if (c->kind != NET_UNIX || !c->have_creds) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                        "%s needs the daemon's local socket (remote clients need TLS, not yet served)",
-                        wire_body_name(e));
-        return false;
-    }
-    *uid = c->uid;
+    jazari__caller__init(out);
+    out->uid = (uint32_t)c->uid;
     struct passwd pw, *res = NULL;
     char pwbuf[1024];
     if (getpwuid_r(c->uid, &pw, pwbuf, sizeof pwbuf, &res) == 0 && res) {
         snprintf(user, len, "%s", pw.pw_name);
-        *gid = pw.pw_gid;
+        out->gid = (uint32_t)pw.pw_gid;
     } else {
         snprintf(user, len, "uid%u", (unsigned)c->uid);
-        *gid = (gid_t)-1;
+        out->gid = (uint32_t)-1;
     }
-    return true;
+    out->user = user;
 }
 
-/* A write goes to the leader. */
-static bool api__leader(jzd *d, net_conn *c, const Jazari__Envelope *e)
+/* The caller's identity for a request that changes state: the Unix
+ * socket's peer credentials, or the identity a daemon peer forwarded.
+ * (Daemon peers are trusted on their word until the TLS layer proves
+ * they belong to the network.) */
+static bool api__caller(net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user, size_t len)
 {
-    if (!d->ctl_running) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                        "%s is an agent: run jz on a controller (forwarding from agents is not served yet)",
-                        d->cfg->name);
-        return false;
-    }
-    if (!ctl_is_leader(&d->ctl)) {
-        const ctl_peer *l = ctl_leader(&d->ctl);
-        if (l)
-            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_LEADER, false,
-                            "%s is not the leader: the leader is %s at %s", d->cfg->name, l->name, l->address);
-        else
-            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                            "no leader is elected yet: a majority of the controllers must be up; retry");
-        return false;
-    }
-    return true;
-}
-
-/* A read is served from this controller's copy of the state. */
-static bool api__state(jzd *d, net_conn *c, const Jazari__Envelope *e)
-{
-    if (d->ctl_running)
+    const jzd_session *s = c->user;
+    if (c->kind == NET_UNIX && c->have_creds) {
+        Jazari__Caller k;
+        api__local_caller(c, &k, user, len);
+        *uid = k.uid;
+        *gid = k.gid;
         return true;
-    jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                    "%s is an agent: run jz on a controller (forwarding from agents is not served yet)",
-                    d->cfg->name);
+    }
+    if (e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && e->caller->user && *e->caller->user) {
+        *uid = e->caller->uid;
+        *gid = e->caller->gid;
+        snprintf(user, len, "%s", e->caller->user);
+        return true;
+    }
+    jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                    "%s needs the daemon's local socket (remote clients need TLS, not yet served)",
+                    wire_body_name(e));
     return false;
+}
+
+static bool api__is_leader(jzd *d)
+{
+    return d->ctl_running && ctl_is_leader(&d->ctl);
+}
+
+/* NOT_LEADER, naming the leader when one is known. */
+static void api__not_leader(jzd *d, net_conn *c, uint64_t id)
+{
+    const ctl_peer *l = d->ctl_running ? ctl_leader(&d->ctl) : NULL;
+    wire_reply r;
+    if (l) {
+        wire_reply_init(&r, id, JAZARI__ERROR_CODE__NOT_LEADER, "%s is not the leader: the leader is %s at %s",
+                        d->cfg->name, l->name, l->address);
+        r.error.leader = (char *)l->address;
+    } else {
+        wire_reply_init(&r, id, JAZARI__ERROR_CODE__UNAVAILABLE,
+                        "no leader is elected yet: a majority of the controllers must be up; retry");
+    }
+    net_conn_send(c, &r.env);
 }
 
 /* --- jobs -------------------------------------------------------------------------------- */
@@ -142,7 +150,7 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     gid_t gid;
     char user[64];
     const Jazari__JobSpec *spec = e->submit_request->spec;
-    if (!api__caller(c, e, &uid, &gid, user, sizeof user) || !api__leader(d, c, e))
+    if (!api__caller(c, e, &uid, &gid, user, sizeof user))
         return;
     char err[256];
     if (!spec) {
@@ -190,7 +198,7 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     gid_t gid;
     char user[64];
     const Jazari__CancelRequest *req = e->cancel_request;
-    if (!api__caller(c, e, &uid, &gid, user, sizeof user) || !api__leader(d, c, e))
+    if (!api__caller(c, e, &uid, &gid, user, sizeof user))
         return;
     if (req->n_ids == 0 || req->n_ids > 10000) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cancel: give 1 to 10000 job ids");
@@ -265,8 +273,6 @@ static void api__jobs_free(api__jobs *a)
 
 static void api__queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    if (!api__state(d, c, e))
-        return;
     const fsm *f = &d->ctl.state;
     bool all = e->queue_request->all;
     size_t cap = 0, n = 0;
@@ -296,8 +302,6 @@ static void api__queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
 
 static void api__show(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    if (!api__state(d, c, e))
-        return;
     const fsm_job *j = fsm_job_get(&d->ctl.state, e->show_request->id);
     if (!j) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
@@ -385,8 +389,6 @@ static void api__nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
 
 static void api__status(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    if (!api__state(d, c, e))
-        return;
     ctl *k = &d->ctl;
     Jazari__StatusReply r = JAZARI__STATUS_REPLY__INIT;
     Jazari__ControllerInfo infos[CTL_MAX_PEERS], *ptrs[CTL_MAX_PEERS];
@@ -415,6 +417,258 @@ static void api__status(jzd *d, net_conn *c, const Jazari__Envelope *e)
     api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_STATUS_REPLY, &r);
 }
 
+/* --- forwarding to the leader ------------------------------------------------------------------ */
+
+/* A request from a local client that the leader must answer. */
+typedef struct api_fwd {
+    jzd_wait *w;
+    wire_msg *m;          /* the request, kept for retries */
+    Jazari__Caller caller;
+    char user[64];
+    bool has_caller;
+    int tries;
+} api_fwd;
+
+#define API_FORWARD_TRIES 3
+
+static void api__fwd_send(jzd *d, api_fwd *f);
+
+static void api__fwd_finish(api_fwd *f)
+{
+    wire_msg_free(f->m);
+    free(f->w);
+    free(f);
+}
+
+/* Points the uplink at the leader, or at the next controller to ask. */
+static void api__retarget(jzd *d, const char *hint)
+{
+    if (hint && *hint) {
+        /* Remember it, so that the next attempts start from the leader. */
+        for (int i = 0; i < d->n_peers; i++)
+            if (strcmp(d->peers[i].address, hint) == 0)
+                d->target = i;
+        uplink_retarget(&d->up, hint);
+        return;
+    }
+    const ctl_peer *l = d->ctl_running ? ctl_leader(&d->ctl) : NULL;
+    if (l && l->id != d->ctl.id) {
+        uplink_retarget(&d->up, l->address);
+        return;
+    }
+    if (d->n_peers > 0)
+        uplink_retarget(&d->up, d->peers[d->target % d->n_peers].address);
+}
+
+/* After a failed attempt: try the next controller (agents), or wait for
+ * raft to name the leader (followers). */
+static void api__rotate(jzd *d)
+{
+    if (!d->ctl_running && d->n_peers > 0) {
+        d->target = (d->target + 1) % d->n_peers;
+        uplink_retarget(&d->up, d->peers[d->target].address);
+    } else {
+        api__retarget(d, NULL);
+    }
+}
+
+static void api__fwd_done(void *arg, wire_msg *reply, const char *why)
+{
+    api_fwd *f = arg;
+    jzd *d = f->w->d;
+    const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
+    bool retry = false;
+    if (!r) {
+        api__rotate(d);
+        retry = true;
+    } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
+        api__retarget(d, r->error->leader);
+        retry = true;
+    }
+    if (retry && ++f->tries < API_FORWARD_TRIES && !d->stopping) {
+        wire_msg_free(reply);
+        api__fwd_send(d, f);
+        return;
+    }
+    net_conn *c = api__unwait(f->w);
+    if (c && r) {
+        Jazari__Envelope copy = *r;
+        copy.request_id = f->w->request_id;
+        copy.caller = NULL;
+        net_conn_send(c, &copy);
+    } else if (c) {
+        jzd_reply_error(c, f->w->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                        "cannot reach the leader: %s", why ? why : "no answer");
+    }
+    wire_msg_free(reply);
+    api__fwd_finish(f);
+}
+
+static void api__fwd_send(jzd *d, api_fwd *f)
+{
+    Jazari__Envelope copy = *wire_msg_env(f->m);
+    copy.caller = f->has_caller ? &f->caller : NULL;
+    copy.error = NULL;
+    uplink_request(&d->up, &copy, api__fwd_done, f);
+}
+
+/* Sends a local client's request on to the leader and relays the answer.
+ * A request that was itself forwarded is never forwarded again: its sender
+ * hears NOT_LEADER and retries at the leader. */
+static void api__forward(jzd *d, net_conn *c, wire_msg *m)
+{
+    const Jazari__Envelope *e = wire_msg_env(m);
+    if (c->kind != NET_UNIX) {
+        api__not_leader(d, c, e->request_id);
+        wire_msg_free(m);
+        return;
+    }
+    api_fwd *f = calloc(1, sizeof *f);
+    if (!f)
+        abort();
+    f->w = api__wait(d, c, e);
+    f->m = m;
+    if (c->have_creds) {
+        api__local_caller(c, &f->caller, f->user, sizeof f->user);
+        f->caller.node = (char *)d->cfg->name;
+        f->has_caller = true;
+    }
+    api__retarget(d, NULL);
+    api__fwd_send(d, f);
+}
+
+/* --- liveness: heartbeats to the leader, silent nodes marked down ------------------------------ */
+
+static int api__seen_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const jzd_seen *)elem)->name);
+}
+
+/* The leader's record of when it last heard of name (added as now). */
+static jzd_seen *api__seen(jzd *d, const char *name)
+{
+    jzd_seen *s = bsearch(name, d->seen, d->n_seen, sizeof *d->seen, api__seen_cmp);
+    if (s)
+        return s;
+    if (d->n_seen == d->seen_cap) {
+        d->seen_cap = d->seen_cap ? d->seen_cap * 2 : 64;
+        jzd_seen *p = realloc(d->seen, d->seen_cap * sizeof *p);
+        if (!p)
+            abort();
+        d->seen = p;
+    }
+    size_t at = 0;
+    while (at < d->n_seen && strcmp(d->seen[at].name, name) < 0)
+        at++;
+    memmove(&d->seen[at + 1], &d->seen[at], (d->n_seen - at) * sizeof *d->seen);
+    d->n_seen++;
+    s = &d->seen[at];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->last_ms = uv_now(&d->loop);
+    return s;
+}
+
+void api_free(jzd *d)
+{
+    free(d->seen);
+    d->seen = NULL;
+    d->n_seen = d->seen_cap = 0;
+}
+
+static void api__heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const char *name = e->heartbeat_request->name;
+    if (!name || !*name) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "heartbeat without a node name");
+        return;
+    }
+    jzd_seen *s = api__seen(d, name);
+    s->last_ms = uv_now(&d->loop);
+    const fsm_node *n = fsm_node_get(&d->ctl.state, name);
+    Jazari__HeartbeatReply r = JAZARI__HEARTBEAT_REPLY__INIT;
+    r.known = n && strcmp(n->state, "up") == 0;
+    if (r.known)
+        s->down_proposed = false;
+    api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY, &r);
+}
+
+static void api__on_node_registered(void *arg, const ctl_outcome *o)
+{
+    jzd_wait *w = arg;
+    net_conn *c = api__unwait(w);
+    if (c) {
+        if (o->code != JAZARI__ERROR_CODE__OK) {
+            jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
+        } else {
+            Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
+            api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
+        }
+    }
+    free(w);
+}
+
+static void api__register(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    Jazari__NodeRecord *rec = e->register_request->node;
+    char err[200];
+    topo *t = rec && rec->topology ? topo_from_pb(rec->topology, err, sizeof err) : NULL;
+    if (!rec || !rec->name || !config_valid_name(rec->name) || !t) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "register: %s",
+                        !t && rec && rec->topology ? err : "a node name and its topology are needed");
+        topo_free(t);
+        return;
+    }
+    topo_free(t);
+    log_info("api", "node %s (site %s, %zu GPUs) registers from %s", rec->name, rec->site,
+             rec->topology->n_gpus, c->peer);
+    api__seen(d, rec->name)->last_ms = uv_now(&d->loop);
+    Jazari__NodeRecord copy = *rec;
+    copy.state = "up";
+    copy.reason = "";
+    copy.since_ms = 0;
+    Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
+    up.node = &copy;
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
+    cmd.node_up = &up;
+    ctl_propose(&d->ctl, &cmd, api__on_node_registered, api__wait(d, c, e));
+}
+
+static void api__on_marked_down(void *arg, const ctl_outcome *o)
+{
+    (void)arg;
+    (void)o;
+}
+
+/* The leader: nodes silent past node_timeout are committed as down. */
+static void api__check_liveness(jzd *d)
+{
+    uint64_t now = uv_now(&d->loop);
+    const fsm *f = &d->ctl.state;
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        const fsm_node *n = &f->nodes[i];
+        if (strcmp(n->state, "up") != 0)
+            continue;
+        jzd_seen *s = api__seen(d, n->name); /* a new leader starts every clock now */
+        if (strcmp(n->name, d->cfg->name) == 0)
+            s->last_ms = now;
+        if (s->down_proposed || now - s->last_ms <= d->cfg->node_timeout_ms)
+            continue;
+        char reason[96];
+        snprintf(reason, sizeof reason, "no heartbeat for %.1f s", (double)(now - s->last_ms) / 1000.0);
+        log_warn("api", "node %s is down: %s", n->name, reason);
+        Jazari__NodeDownCmd down = JAZARI__NODE_DOWN_CMD__INIT;
+        down.name = n->name;
+        down.reason = reason;
+        Jazari__Command cmd = JAZARI__COMMAND__INIT;
+        cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
+        cmd.node_down = &down;
+        s->down_proposed = true;
+        ctl_propose(&d->ctl, &cmd, api__on_marked_down, NULL);
+    }
+}
+
 /* --- this node in the state --------------------------------------------------------------------- */
 
 static void api__on_registered(void *arg, const ctl_outcome *o)
@@ -425,35 +679,166 @@ static void api__on_registered(void *arg, const ctl_outcome *o)
         log_info("daemon", "node %s registered (%zu GPUs)", d->cfg->name, d->topo->n_gpus);
 }
 
+static Jazari__NodeRecord *api__own_record(jzd *d, Jazari__NodeRecord *rec)
+{
+    jazari__node_record__init(rec);
+    rec->name = d->cfg->name;
+    rec->site = d->cfg->site;
+    rec->address = d->cfg->listen;
+    rec->state = "up";
+    rec->topology = topo_to_pb(d->topo);
+    return rec;
+}
+
+static void api__on_register_reply(void *arg, wire_msg *reply, const char *why)
+{
+    jzd *d = arg;
+    d->beating = false;
+    const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
+    if (!r)
+        api__rotate(d);
+    else if (r->body_case == JAZARI__ENVELOPE__BODY_REGISTER_REPLY)
+        log_info("daemon", "node %s registered with the leader at %s", d->cfg->name, d->up.target);
+    else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER)
+        api__retarget(d, r->error->leader);
+    else if (r->error)
+        log_warn("daemon", "the leader refused to register this node: %s", r->error->message);
+    wire_msg_free(reply);
+    (void)why;
+}
+
+static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why)
+{
+    jzd *d = arg;
+    d->beating = false;
+    const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
+    if (!r) {
+        log_debug("daemon", "heartbeat failed: %s", why);
+        api__rotate(d);
+    } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
+        api__retarget(d, r->error->leader);
+    } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && !r->heartbeat_reply->known &&
+               !d->stopping) {
+        Jazari__NodeRecord rec;
+        api__own_record(d, &rec);
+        Jazari__RegisterRequest rr = JAZARI__REGISTER_REQUEST__INIT;
+        rr.node = &rec;
+        Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
+        env.body_case = JAZARI__ENVELOPE__BODY_REGISTER_REQUEST;
+        env.register_request = &rr;
+        d->beating = true;
+        uplink_request(&d->up, &env, api__on_register_reply, d);
+        topo_pb_free(rec.topology);
+    }
+    wire_msg_free(reply);
+}
+
 void api_tick(jzd *d)
 {
-    if (!d->ctl_running || d->registering || !ctl_is_leader(&d->ctl))
+    if (d->stopping)
         return;
-    const fsm_node *n = fsm_node_get(&d->ctl.state, d->cfg->name);
-    if (n && strcmp(n->state, "up") == 0)
+    if (api__is_leader(d)) {
+        api__check_liveness(d);
+        if (d->registering)
+            return;
+        const fsm_node *n = fsm_node_get(&d->ctl.state, d->cfg->name);
+        if (n && strcmp(n->state, "up") == 0)
+            return;
+        Jazari__NodeRecord rec;
+        api__own_record(d, &rec);
+        Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
+        up.node = &rec;
+        Jazari__Command cmd = JAZARI__COMMAND__INIT;
+        cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
+        cmd.node_up = &up;
+        d->registering = true;
+        ctl_propose(&d->ctl, &cmd, api__on_registered, d);
+        topo_pb_free(rec.topology);
         return;
-    Jazari__NodeRecord rec = JAZARI__NODE_RECORD__INIT;
-    rec.name = d->cfg->name;
-    rec.site = d->cfg->site;
-    rec.address = d->cfg->listen;
-    rec.state = "up";
-    rec.topology = topo_to_pb(d->topo);
-    Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
-    up.node = &rec;
-    Jazari__Command cmd = JAZARI__COMMAND__INIT;
-    cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
-    cmd.node_up = &up;
-    d->registering = true;
-    ctl_propose(&d->ctl, &cmd, api__on_registered, d);
-    topo_pb_free(rec.topology);
+    }
+    /* Every other daemon is an agent of the leader. */
+    if (d->beating)
+        return;
+    api__retarget(d, NULL);
+    Jazari__HeartbeatRequest hb = JAZARI__HEARTBEAT_REQUEST__INIT;
+    hb.name = d->cfg->name;
+    Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
+    env.body_case = JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST;
+    env.heartbeat_request = &hb;
+    d->beating = true;
+    uplink_request(&d->up, &env, api__on_heartbeat_reply, d);
 }
 
 /* --- dispatch ---------------------------------------------------------------------------------------- */
 
-void api_dispatch(jzd *d, net_conn *c, const Jazari__Envelope *e)
+void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
 {
+    const Jazari__Envelope *e = wire_msg_env(m);
+    bool leader = api__is_leader(d);
+    bool forwarded = e->caller != NULL;
     log_debug("api", "%s: %s (request %llu)", c->peer, wire_body_name(e), (unsigned long long)e->request_id);
     switch (e->body_case) {
+    case JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST:
+    case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
+    case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
+    case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
+        /* Writes, and liveness, belong to the leader. */
+        if (!leader) {
+            bool agent_traffic = e->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST ||
+                                 e->body_case == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST;
+            if (forwarded || agent_traffic) {
+                api__not_leader(d, c, e->request_id);
+                break;
+            }
+            api__forward(d, c, m);
+            return;
+        }
+        break;
+    case JAZARI__ENVELOPE__BODY_QUEUE_REQUEST:
+    case JAZARI__ENVELOPE__BODY_SHOW_REQUEST:
+    case JAZARI__ENVELOPE__BODY_STATUS_REQUEST:
+    case JAZARI__ENVELOPE__BODY_NODES_REQUEST:
+        /* Reads: any controller's copy of the state; an agent asks one. */
+        if (!d->ctl_running) {
+            if (forwarded) {
+                api__not_leader(d, c, e->request_id);
+                break;
+            }
+            api__forward(d, c, m);
+            return;
+        }
+        break;
+    case JAZARI__ENVELOPE__BODY_NODE_REQUEST: {
+        const char *want = e->node_request->name;
+        if (!d->ctl_running && !forwarded && want && *want && strcmp(want, d->cfg->name) != 0) {
+            api__forward(d, c, m);
+            return;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    if (c->closing) {
+        wire_msg_free(m);
+        return;
+    }
+    switch (e->body_case) {
+    case JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST:
+    case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
+    case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
+    case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
+        if (!leader)
+            break; /* answered above */
+        if (e->body_case == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST)
+            api__submit(d, c, e);
+        else if (e->body_case == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST)
+            api__cancel(d, c, e);
+        else if (e->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST)
+            api__heartbeat(d, c, e);
+        else
+            api__register(d, c, e);
+        break;
     case JAZARI__ENVELOPE__BODY_TOPOLOGY_REQUEST: {
         Jazari__TopologyReply r = JAZARI__TOPOLOGY_REPLY__INIT;
         r.topology = topo_to_pb(d->topo);
@@ -467,20 +852,17 @@ void api_dispatch(jzd *d, net_conn *c, const Jazari__Envelope *e)
     case JAZARI__ENVELOPE__BODY_NODES_REQUEST:
         api__nodes(d, c, e);
         break;
-    case JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST:
-        api__submit(d, c, e);
-        break;
-    case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
-        api__cancel(d, c, e);
-        break;
     case JAZARI__ENVELOPE__BODY_QUEUE_REQUEST:
-        api__queue(d, c, e);
+        if (d->ctl_running)
+            api__queue(d, c, e);
         break;
     case JAZARI__ENVELOPE__BODY_SHOW_REQUEST:
-        api__show(d, c, e);
+        if (d->ctl_running)
+            api__show(d, c, e);
         break;
     case JAZARI__ENVELOPE__BODY_STATUS_REQUEST:
-        api__status(d, c, e);
+        if (d->ctl_running)
+            api__status(d, c, e);
         break;
     case JAZARI__ENVELOPE__BODY_HELLO:
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
@@ -491,4 +873,5 @@ void api_dispatch(jzd *d, net_conn *c, const Jazari__Envelope *e)
                         "%s is not a request this daemon serves", wire_body_name(e));
         break;
     }
+    wire_msg_free(m);
 }

@@ -491,3 +491,45 @@ void config_help(buf *out)
         buf_putc(out, '\n');
     }
 }
+
+int config_controllers(const config *c, config_peer *out, char *err, size_t errlen)
+{
+    const char *p = c->controllers;
+    int n = 0;
+    if (!p || !*p) {
+        out[0].id = 1;
+        snprintf(out[0].name, sizeof out[0].name, "%s", c->name);
+        snprintf(out[0].address, sizeof out[0].address, "%s", c->listen);
+        return 1;
+    }
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *at = memchr(p, '@', len);
+        if (!at || n == CONFIG_MAX_CONTROLLERS) {
+            snprintf(err, errlen, "controllers: bad entry '%.*s'", (int)(len > 60 ? 60 : len), p);
+            return -1;
+        }
+        config_peer *peer = &out[n];
+        peer->id = (unsigned long long)++n;
+        snprintf(peer->name, sizeof peer->name, "%.*s", (int)(at - p), p);
+        snprintf(peer->address, sizeof peer->address, "%.*s", (int)(len - (size_t)(at - p) - 1), at + 1);
+        for (int i = 0; i + 1 < n; i++)
+            if (strcmp(out[i].name, peer->name) == 0 || strcmp(out[i].address, peer->address) == 0) {
+                snprintf(err, errlen, "controllers: '%s' is listed twice", peer->name);
+                return -1;
+            }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n;
+}
+
+unsigned long long config_controller_id(const config *c, const config_peer *peers, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(peers[i].name, c->name) == 0)
+            return peers[i].id;
+    return 0;
+}

@@ -41,6 +41,21 @@ typedef struct config {
 int config_load(config *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(config *c);
 
+/* One entry of `controllers`: its Raft id is its position, from 1. */
+#define CONFIG_MAX_CONTROLLERS 9
+typedef struct config_peer {
+    unsigned long long id;
+    char name[CONFIG_NAME_MAX + 1];
+    char address[256];
+} config_peer;
+
+/* The controllers, in order: the `controllers` setting, or this node alone
+ * when it is empty. Returns their number, or -1 with err (a name or an
+ * address listed twice). */
+int config_controllers(const config *c, config_peer *out, char *err, size_t errlen);
+/* This node's Raft id among them, 0 if it is not a controller. */
+unsigned long long config_controller_id(const config *c, const config_peer *peers, int n);
+
 /* The settings and their meaning, for `jazarid --help`. */
 void config_help(buf *out);
 

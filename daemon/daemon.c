@@ -94,8 +94,7 @@ static void jzd__on_message(net_conn *c, wire_msg *m, void *data)
         wire_msg_free(m);
         return;
     }
-    api_dispatch(d, c, e);
-    wire_msg_free(m);
+    api_dispatch(d, c, m);
 }
 
 static void jzd__on_conn_close(net_conn *c, void *data)
@@ -116,6 +115,11 @@ static void jzd__on_ctl_closed(ctl *c)
     (void)c;
 }
 
+static void jzd__on_uplink_closed(uplink *l)
+{
+    (void)l;
+}
+
 static void jzd__stop(jzd *d)
 {
     if (d->stopping)
@@ -128,6 +132,7 @@ static void jzd__stop(jzd *d)
         d->ctl_running = false;
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
+    uplink_close(&d->up, jzd__on_uplink_closed);
     net_server_close(&d->server, NULL);
 }
 
@@ -215,7 +220,15 @@ int daemon_run(const config *cfg)
         return 1;
     }
 
+    d.n_peers = config_controllers(cfg, d.peers, err, sizeof err);
+    if (d.n_peers < 0) {
+        log_error("daemon", "%s", err);
+        topo_free(d.topo);
+        return 2;
+    }
+
     uv_loop_init(&d.loop);
+    uplink_init(&d.up, &d.loop, cfg->name);
     net_handlers h = {.on_message = jzd__on_message, .on_close = jzd__on_conn_close, .data = &d};
     net_server_init(&d.server, &d.loop, &h, cfg->max_frame);
     uv_signal_init(&d.loop, &d.sigterm);
@@ -246,6 +259,7 @@ int daemon_run(const config *cfg)
         d.status = 1;
     }
     topo_free(d.topo);
+    api_free(&d);
     if (d.status == 0)
         log_info("daemon", "stopped");
     return d.status;

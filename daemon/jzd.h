@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "net/net.h"
+#include "net/uplink.h"
 #include "node/topo.h"
 #include "raft/ctl.h"
 
@@ -25,6 +26,15 @@ typedef struct jzd {
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;         /* heartbeat_interval: registration, liveness */
     bool registering;        /* a NodeUp of this node is in the log's queue */
+    /* As an agent (every daemon but the leader): the link to the leader. */
+    uplink up;
+    config_peer peers[CONFIG_MAX_CONTROLLERS];
+    int n_peers;
+    int target;              /* the controller the uplink points at */
+    bool beating;            /* a heartbeat or registration is in flight */
+    /* As the leader: when each node was last heard of (soft state). */
+    struct jzd_seen *seen;
+    size_t n_seen, seen_cap;
     bool stopping;
     int status;              /* exit status */
 } jzd;
@@ -46,12 +56,22 @@ struct jzd_wait {
     jzd_wait *prev, *next;
 };
 
-/* Answers a request that came after the hello. */
-void api_dispatch(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* When the leader last heard of a node; not replicated. */
+typedef struct jzd_seen {
+    char name[CONFIG_NAME_MAX + 1];
+    uint64_t last_ms;        /* uv_now */
+    bool down_proposed;
+} jzd_seen;
+
+/* Answers a request that came after the hello; frees m (now or when a
+ * forwarded request completes). */
+void api_dispatch(jzd *d, net_conn *c, wire_msg *m);
 /* The connection of these waits closed. */
 void api_session_closed(jzd_session *s);
-/* Once a heartbeat interval: keeps this node registered in the state. */
+/* Once a heartbeat interval: keeps this node registered in the state, and
+ * on the leader, marks silent nodes down. */
 void api_tick(jzd *d);
+void api_free(jzd *d);
 
 void jzd_reply_error(net_conn *c, uint64_t id, Jazari__ErrorCode code, bool close, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

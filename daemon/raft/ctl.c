@@ -260,46 +260,19 @@ void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
 
 static int ctl__parse_peers(ctl *c, const config *cfg, char *err, size_t errlen)
 {
-    const char *p = cfg->controllers;
-    if (!p || !*p) {
-        c->n_peers = 1;
-        c->peers[0].id = 1;
-        snprintf(c->peers[0].name, sizeof c->peers[0].name, "%s", cfg->name);
-        snprintf(c->peers[0].address, sizeof c->peers[0].address, "%s", cfg->listen);
-        c->id = 1;
-        return 0;
-    }
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        const char *at = memchr(p, '@', n);
-        if (!at || c->n_peers == CTL_MAX_PEERS) {
-            snprintf(err, errlen, "controllers: bad entry '%.*s'", (int)(n > 60 ? 60 : n), p);
-            return -1;
-        }
-        ctl_peer *peer = &c->peers[c->n_peers];
-        peer->id = ++c->n_peers;
-        snprintf(peer->name, sizeof peer->name, "%.*s", (int)(at - p), p);
-        snprintf(peer->address, sizeof peer->address, "%.*s", (int)(n - (size_t)(at - p) - 1), at + 1);
-        for (unsigned i = 0; i + 1 < c->n_peers; i++)
-            if (strcmp(c->peers[i].name, peer->name) == 0 || strcmp(c->peers[i].address, peer->address) == 0) {
-                snprintf(err, errlen, "controllers: '%s' is listed twice", peer->name);
-                return -1;
-            }
-        if (strcmp(peer->name, cfg->name) == 0) {
-            c->id = peer->id;
-            if (strcmp(peer->address, cfg->listen) != 0) {
-                snprintf(err, errlen, "controllers lists %s at %s but this daemon listens on %s", peer->name,
-                         peer->address, cfg->listen);
-                return -1;
-            }
-        }
-        p += n;
-        if (*p == ',')
-            p++;
-    }
+    int n = config_controllers(cfg, c->peers, err, errlen);
+    if (n < 0)
+        return -1;
+    c->n_peers = (unsigned)n;
+    c->id = config_controller_id(cfg, c->peers, n);
     if (c->id == 0) {
         snprintf(err, errlen, "node %s is not in controllers: it is an agent", cfg->name);
+        return -1;
+    }
+    const ctl_peer *self = &c->peers[c->id - 1];
+    if (strcmp(self->address, cfg->listen) != 0) {
+        snprintf(err, errlen, "controllers lists %s at %s but this daemon listens on %s", self->name, self->address,
+                 cfg->listen);
         return -1;
     }
     return 0;

@@ -14,15 +14,11 @@
 #include "../config.h"
 #include "fsm.h"
 
-#define CTL_MAX_PEERS 9
+#define CTL_MAX_PEERS CONFIG_MAX_CONTROLLERS
 /* Entries appended but not yet committed, at most. */
 #define CTL_MAX_IN_FLIGHT 2
 
-typedef struct ctl_peer {
-    raft_id id;                       /* position in `controllers`, from 1 */
-    char name[CONFIG_NAME_MAX + 1];
-    char address[256];
-} ctl_peer;
+typedef config_peer ctl_peer;
 
 typedef struct ctl_pending ctl_pending;
 typedef struct ctl_batch ctl_batch;

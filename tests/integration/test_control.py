@@ -138,9 +138,11 @@ def test_three_controllers_replicate_and_survive_the_leader(tmp_path):
             d.start()
         leader = wait_for(lambda: leader_of(ds), what="a leader")
         ids = [submit(leader, "--", "true") for _ in range(10)]
+        # jz on a follower works too: the follower forwards to the leader.
         follower = next(d for d in ds if d is not leader)
-        r = follower.jz("submit", "--", "true")
-        assert r.returncode == 1 and "is not the leader: the leader is %s" % leader.name in r.stderr
+        ids.append(submit(follower, "--name", "via-follower", "--", "true"))
+        assert ids[-1] == ids[-2] + 1
+        assert leader.jz_json("show", str(ids[-1]))["name"] == "via-follower"
         # Every controller holds the same queue.
         for d in ds:
             wait_for(lambda: [j["id"] for j in d.jz_json("queue")["jobs"]] == ids, what="replication")
@@ -163,3 +165,63 @@ def test_three_controllers_replicate_and_survive_the_leader(tmp_path):
         for d in ds:
             if d.proc and d.proc.poll() is None:
                 assert d.stop() == 0
+
+
+def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
+    ds = controllers(tmp_path)
+    spec = None
+    agents = []
+    try:
+        for d in ds:
+            d.args += ["--heartbeat-interval", "100ms", "--node-timeout", "1s"]
+            d.start()
+        spec = [a for a in ds[0].args if "@" in a][0]
+        for i, xml in enumerate([shared_xml("nvidiaDGX2.xml"), shared_xml("power8gpudistances.xml")]):
+            a = Daemon(tmp_path, name="agent-%d" % i, xml=xml,
+                       extra=["--controllers", spec, "--heartbeat-interval", "100ms", "--site", "fes"])
+            agents.append(a.start())
+        every = {d.name for d in ds + agents}
+
+        def up_nodes():
+            r = ds[0].jz("nodes", "--json")
+            return r.returncode == 0 and {n["name"] for n in json.loads(r.stdout)["nodes"]
+                                          if n["state"] == "up"} == every
+        wait_for(up_nodes, timeout=20, what="every node to register")
+        nodes = {n["name"]: n for n in ds[1].jz_json("nodes")["nodes"]}
+        assert nodes["agent-0"]["gpus_total"] == 16 and nodes["agent-0"]["site"] == "fes"
+        # A node's full picture from any controller, and from an agent.
+        topo = agents[1].jz_json("node", "agent-0")["topology"]
+        assert len(topo["gpus"]) == 16 and topo["gpu_links"][0][1] == "NV6"
+        # jz on an agent: submissions and reads go through the controllers.
+        jid = submit(agents[0], "--gpus-per-node", "16", "--", "nvidia-smi")
+        assert agents[1].jz_json("show", str(jid))["gpus_per_node"] == 16
+        assert jid in [j["id"] for j in agents[0].jz_json("queue")["jobs"]]
+        st = agents[0].jz_json("status")
+        assert st["nodes_up"] == 5 and st["nodes_total"] == 5
+
+        # An agent that goes silent is committed as down, then back up.
+        agents[1].proc.send_signal(signal.SIGKILL)
+        agents[1].proc.wait()
+        agents[1].logf.close()
+
+        def state_of(name):
+            return {n["name"]: n["state"] for n in ds[0].jz_json("nodes")["nodes"]}.get(name)
+        wait_for(lambda: state_of("agent-1") == "down", timeout=20, what="agent-1 to be down")
+        agents[1].start()
+        wait_for(lambda: state_of("agent-1") == "up", timeout=20, what="agent-1 to come back")
+
+        # The leader dies: agents find the new one and stay up.
+        leader = leader_of(ds)
+        leader.proc.send_signal(signal.SIGKILL)
+        leader.proc.wait()
+        survivor = next(d for d in ds if d is not leader)
+        wait_for(lambda: leader_of(ds) not in (None, leader), what="a new leader")
+        jid2 = submit(agents[0], "--", "true")
+        assert jid2 > jid
+        wait_for(lambda: {n["name"]: n["state"] for n in survivor.jz_json("nodes")["nodes"]}[leader.name]
+                 == "down", timeout=20, what="the dead leader's node to be down")
+        assert {n["name"]: n["state"] for n in survivor.jz_json("nodes")["nodes"]}["agent-0"] == "up"
+    finally:
+        for d in ds + agents:
+            if d.proc and d.proc.poll() is None:
+                assert d.stop() == 0, d.log()

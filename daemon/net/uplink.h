@@ -1,0 +1,55 @@
+/* upuplink.h - an outgoing framed connection to another daemon: this node's
+ * uplink to the leader. It says hello as an agent, matches replies to
+ * requests by id, and reconnects on the next request after a failure.
+ * One target address at a time; uplink_retarget moves it. */
+#ifndef JZ_UPLINK_H
+#define JZ_UPLINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../../common/wire.h"
+
+/* A connection or a request that makes no progress in this time fails. */
+#define UPLINK_TIMEOUT_MS 5000
+
+/* reply is the callee's (free with wire_msg_free); NULL with why when the
+ * request failed (no connection, closed, timed out). Called exactly once. */
+typedef void (*uplink_cb)(void *arg, wire_msg *reply, const char *why);
+
+typedef struct uplink_req uplink_req;
+
+typedef enum { UPLINK_IDLE, UPLINK_CONNECTING, UPLINK_HELLO, UPLINK_READY } uplink_state;
+
+typedef struct uplink {
+    uv_loop_t *loop;
+    char name[64];          /* ours, for the hello */
+    char target[256];       /* host:port of the peer */
+    uplink_state state;
+    uv_tcp_t *tcp;          /* the current connection, malloc'd */
+    uv_connect_t connect;
+    uv_timer_t timer;       /* connect and request deadline */
+    wire_reader reader;
+    char rbuf[65536];
+    uint64_t next_id;
+    uplink_req *sent;         /* written, awaiting their replies */
+    uplink_req *queued;       /* waiting for the connection */
+    uplink_req **queued_tail;
+    bool closing;
+    int open;               /* handles not yet closed */
+    void (*close_cb)(struct uplink *l);
+} uplink;
+
+void uplink_init(uplink *l, uv_loop_t *loop, const char *name);
+/* Points the uplink at host:port; an open connection elsewhere is dropped
+ * (its requests fail). */
+void uplink_retarget(uplink *l, const char *target);
+/* Sends env (its request_id is replaced) and calls cb with the reply.
+ * env is encoded at once: the caller may free it when this returns. */
+void uplink_request(uplink *l, Jazari__Envelope *env, uplink_cb cb, void *arg);
+bool uplink_ready(const uplink *l);
+/* Fails every request and closes; cb runs when the handles are closed. */
+void uplink_close(uplink *l, void (*cb)(uplink *l));
+
+#endif

@@ -547,7 +547,7 @@ static int api__seen_cmp(const void *key, const void *elem)
 /* The leader's record of when it last heard of name (added as now). */
 static jzd_seen *api__seen(jzd *d, const char *name)
 {
-    jzd_seen *s = bsearch(name, d->seen, d->n_seen, sizeof *d->seen, api__seen_cmp);
+    jzd_seen *s = d->n_seen ? bsearch(name, d->seen, d->n_seen, sizeof *d->seen, api__seen_cmp) : NULL;
     if (s)
         return s;
     if (d->n_seen == d->seen_cap) {
@@ -560,7 +560,8 @@ static jzd_seen *api__seen(jzd *d, const char *name)
     size_t at = 0;
     while (at < d->n_seen && strcmp(d->seen[at].name, name) < 0)
         at++;
-    memmove(&d->seen[at + 1], &d->seen[at], (d->n_seen - at) * sizeof *d->seen);
+    if (at < d->n_seen)
+        memmove(&d->seen[at + 1], &d->seen[at], (d->n_seen - at) * sizeof *d->seen);
     d->n_seen++;
     s = &d->seen[at];
     memset(s, 0, sizeof *s);

@@ -36,7 +36,7 @@ typedef struct cli_list {
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
     cli_opt_kind kind;
-    void *target;     /* bool * (CLI_FLAG), const char ** (CLI_STRING), cli_list * (CLI_LIST) */
+    void *target; /* bool * (CLI_FLAG), const char ** (CLI_STRING), cli_list * (CLI_LIST) */
 } cli_opt;
 
 /* Parses argv GNU style (options before or after positionals, `--` ends

@@ -23,8 +23,8 @@ int cmd_ping(cli *c, int argc, char **argv)
         json_kv_int(&j, "protocol", WIRE_PROTOCOL_VERSION);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "jazarid %s on %s (site %s, %s), protocol %d\n", cli_daemon_version(k), cli_daemon_name(k),
-                   cli_daemon_site(k), cli_daemon_role(k), WIRE_PROTOCOL_VERSION);
+        buf_printf(&b, "jazarid %s on %s (site %s, %s), protocol %d\n", cli_daemon_version(k),
+                   cli_daemon_name(k), cli_daemon_site(k), cli_daemon_role(k), WIRE_PROTOCOL_VERSION);
     }
     cli_close(k);
     return cli_flush(&b);

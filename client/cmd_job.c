@@ -79,11 +79,20 @@ static int cli__parse_mem(const char *s, uint64_t *bytes)
         return -1;
     if (*end) {
         switch (toupper((unsigned char)*end)) {
-        case 'K': mult = 1ull << 10; break;
-        case 'M': mult = 1ull << 20; break;
-        case 'G': mult = 1ull << 30; break;
-        case 'T': mult = 1ull << 40; break;
-        default: return -1;
+        case 'K':
+            mult = 1ull << 10;
+            break;
+        case 'M':
+            mult = 1ull << 20;
+            break;
+        case 'G':
+            mult = 1ull << 30;
+            break;
+        case 'T':
+            mult = 1ull << 40;
+            break;
+        default:
+            return -1;
         }
         end++;
         if (*end == 'i' || *end == 'I')
@@ -123,14 +132,22 @@ typedef struct submit_opts {
 static void submit__table(submit_opts *o, cli_opt *t)
 {
     cli_opt table[] = {
-        {"name", CLI_STRING, &o->name},         {"job-name", CLI_STRING, &o->name},
-        {"nodes", CLI_STRING, &o->nodes},       {"tasks-per-node", CLI_STRING, &o->tasks},
-        {"ntasks-per-node", CLI_STRING, &o->tasks}, {"gpus-per-node", CLI_STRING, &o->gpus},
-        {"cpus-per-task", CLI_STRING, &o->cpus}, {"mem", CLI_STRING, &o->mem},
-        {"time", CLI_STRING, &o->time},         {"gpu-model", CLI_STRING, &o->gpu_model},
-        {"site", CLI_STRING, &o->site},         {"output", CLI_STRING, &o->output},
-        {"error", CLI_STRING, &o->error},       {"workdir", CLI_STRING, &o->workdir},
-        {"chdir", CLI_STRING, &o->workdir},     {"env", CLI_LIST, &o->env},
+        {"name", CLI_STRING, &o->name},
+        {"job-name", CLI_STRING, &o->name},
+        {"nodes", CLI_STRING, &o->nodes},
+        {"tasks-per-node", CLI_STRING, &o->tasks},
+        {"ntasks-per-node", CLI_STRING, &o->tasks},
+        {"gpus-per-node", CLI_STRING, &o->gpus},
+        {"cpus-per-task", CLI_STRING, &o->cpus},
+        {"mem", CLI_STRING, &o->mem},
+        {"time", CLI_STRING, &o->time},
+        {"gpu-model", CLI_STRING, &o->gpu_model},
+        {"site", CLI_STRING, &o->site},
+        {"output", CLI_STRING, &o->output},
+        {"error", CLI_STRING, &o->error},
+        {"workdir", CLI_STRING, &o->workdir},
+        {"chdir", CLI_STRING, &o->workdir},
+        {"env", CLI_LIST, &o->env},
         {NULL, CLI_FLAG, NULL},
     };
     memcpy(t, table, sizeof table);
@@ -160,7 +177,8 @@ static int submit__script_opts(cli *c, const char *path, char *text, submit_opts
         /* Split the rest into words (no quoting: one option a line). */
         char *words[8], *wsave = NULL;
         int nw = 0;
-        for (char *w = strtok_r(line + (jz ? 3 : 7), " \t\r", &wsave); w && nw < 8; w = strtok_r(NULL, " \t\r", &wsave))
+        for (char *w = strtok_r(line + (jz ? 3 : 7), " \t\r", &wsave); w && nw < 8;
+             w = strtok_r(NULL, " \t\r", &wsave))
             words[nw++] = w;
         if (nw == 0 || words[0][0] != '-')
             continue;
@@ -246,8 +264,8 @@ int cmd_submit(cli *c, int argc, char **argv)
     }
     /* The command line wins over the script. */
     submit_opts *o = &cmdline;
-#define TAKE(f)                                                                                                \
-    if (!o->f)                                                                                                 \
+#define TAKE(f)                                                                                              \
+    if (!o->f)                                                                                               \
     o->f = script.f
     TAKE(name);
     TAKE(nodes);
@@ -280,7 +298,8 @@ int cmd_submit(cli *c, int argc, char **argv)
         goto out;
     }
     if (o->time && cli_parse_time_limit(o->time, &spec.time_limit_s) != 0) {
-        cli_error(c, "bad --time '%.40s': minutes (90), H:M:S (1:30:00) or D-H:M:S (2-00:00:00), up to 365 days",
+        cli_error(c,
+                  "bad --time '%.40s': minutes (90), H:M:S (1:30:00) or D-H:M:S (2-00:00:00), up to 365 days",
                   o->time);
         goto out;
     }
@@ -298,7 +317,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     char cwd[4096];
     if (!o->workdir && getcwd(cwd, sizeof cwd))
         o->workdir = cwd;
-    spec.name = (char *)(o->name ? o->name : (is_script ? pos[0] : pos[0]));
+    spec.name = (char *)(o->name ? o->name : pos[0]);
     if (strrchr(spec.name, '/') && !o->name)
         spec.name = strrchr(spec.name, '/') + 1;
     spec.gpu_model = (char *)(o->gpu_model ? o->gpu_model : "");
@@ -363,7 +382,8 @@ static void job__time(json *j, const char *key, int64_t ms)
 
 static const char *job__state(Jazari__JobState s)
 {
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&jazari__job_state__descriptor, (int)s);
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&jazari__job_state__descriptor, (int)s);
     return v ? v->name + 4 : "UNKNOWN"; /* "JOB_PENDING" -> "PENDING" */
 }
 
@@ -432,8 +452,8 @@ static void job__limit(buf *b, uint64_t s)
                    (unsigned long long)(s % 86400 / 3600), (unsigned long long)(s % 3600 / 60),
                    (unsigned long long)(s % 60));
     else
-        buf_printf(b, "%llu:%02llu:%02llu", (unsigned long long)(s / 3600), (unsigned long long)(s % 3600 / 60),
-                   (unsigned long long)(s % 60));
+        buf_printf(b, "%llu:%02llu:%02llu", (unsigned long long)(s / 3600),
+                   (unsigned long long)(s % 3600 / 60), (unsigned long long)(s % 60));
 }
 
 int cmd_queue(cli *c, int argc, char **argv)
@@ -471,8 +491,8 @@ int cmd_queue(cli *c, int argc, char **argv)
             const Jazari__Job *job = r->jobs[i];
             const Jazari__JobSpec *s = job->spec;
             buf_printf(&b, "%8llu  %-20.20s %-10.10s %-10s %5u %5u ", (unsigned long long)job->id,
-                       s && s->name ? s->name : "", job->user, job__state(job->state), s && s->nodes ? s->nodes : 1,
-                       s ? s->gpus_per_node : 0);
+                       s && s->name ? s->name : "", job->user, job__state(job->state),
+                       s && s->nodes ? s->nodes : 1, s ? s->gpus_per_node : 0);
             size_t at = b.len;
             job__limit(&b, s ? s->time_limit_s : 0);
             buf_printf(&b, "%*s ", (int)(12 - (b.len - at) > 0 ? 12 - (b.len - at) : 0), "");

@@ -73,7 +73,8 @@ int cmd_nodes(cli *c, int argc, char **argv)
         buf_printf(&b, "%-20s %-12s %-8s %s\n", "NAME", "SITE", "STATE", "GPUS(free/total)");
         for (size_t i = 0; i < r->n_nodes; i++) {
             const Jazari__NodeInfo *n = r->nodes[i];
-            buf_printf(&b, "%-20s %-12s %-8s %u/%u\n", n->name, n->site, n->state, n->gpus_free, n->gpus_total);
+            buf_printf(&b, "%-20s %-12s %-8s %u/%u\n", n->name, n->site, n->state, n->gpus_free,
+                       n->gpus_total);
         }
     }
     wire_msg_free(m);

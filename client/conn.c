@@ -149,7 +149,8 @@ cli_conn *cli_connect(const cli *c)
     memset(&sun, 0, sizeof sun);
     sun.sun_family = AF_UNIX;
     if (strlen(k->path) >= sizeof sun.sun_path) {
-        cli_error(c, "socket path '%.60s...' is too long (at most %zu bytes)", k->path, sizeof sun.sun_path - 1);
+        cli_error(c, "socket path '%.60s...' is too long (at most %zu bytes)", k->path,
+                  sizeof sun.sun_path - 1);
         goto fail;
     }
     memcpy(sun.sun_path, k->path, strlen(k->path) + 1);
@@ -198,10 +199,22 @@ static const Jazari__HelloReply *cli__hello(const cli_conn *k)
     return wire_msg_env(k->hello)->hello_reply;
 }
 
-const char *cli_daemon_name(const cli_conn *k) { return cli__hello(k)->name; }
-const char *cli_daemon_version(const cli_conn *k) { return cli__hello(k)->software_version; }
-const char *cli_daemon_role(const cli_conn *k) { return cli__hello(k)->role; }
-const char *cli_daemon_site(const cli_conn *k) { return cli__hello(k)->site; }
+const char *cli_daemon_name(const cli_conn *k)
+{
+    return cli__hello(k)->name;
+}
+const char *cli_daemon_version(const cli_conn *k)
+{
+    return cli__hello(k)->software_version;
+}
+const char *cli_daemon_role(const cli_conn *k)
+{
+    return cli__hello(k)->role;
+}
+const char *cli_daemon_site(const cli_conn *k)
+{
+    return cli__hello(k)->site;
+}
 
 wire_msg *cli_request(cli *c, Jazari__Envelope *req, Jazari__Envelope__BodyCase want, int *status)
 {

@@ -11,7 +11,10 @@ typedef struct buf {
     size_t cap;
 } buf;
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                             \
+    {                                                                                                        \
+        NULL, 0, 0                                                                                           \
+    }
 
 /* Each append aborts the process on allocation failure (like redis' zmalloc):
  * a daemon that cannot allocate a few bytes cannot go on meaningfully. */

@@ -54,10 +54,22 @@ static void json__close(json *j, char c)
     buf_putc(j->out, c);
 }
 
-void json_obj_begin(json *j) { json__open(j, '{'); }
-void json_obj_end(json *j) { json__close(j, '}'); }
-void json_arr_begin(json *j) { json__open(j, '['); }
-void json_arr_end(json *j) { json__close(j, ']'); }
+void json_obj_begin(json *j)
+{
+    json__open(j, '{');
+}
+void json_obj_end(json *j)
+{
+    json__close(j, '}');
+}
+void json_arr_begin(json *j)
+{
+    json__open(j, '[');
+}
+void json_arr_end(json *j)
+{
+    json__close(j, ']');
+}
 
 static void json__string(buf *b, const char *s)
 {
@@ -65,11 +77,21 @@ static void json__string(buf *b, const char *s)
     buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': buf_puts(b, "\\\""); break;
-        case '\\': buf_puts(b, "\\\\"); break;
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\r': buf_puts(b, "\\r"); break;
-        case '\t': buf_puts(b, "\\t"); break;
+        case '"':
+            buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            buf_puts(b, "\\n");
+            break;
+        case '\r':
+            buf_puts(b, "\\r");
+            break;
+        case '\t':
+            buf_puts(b, "\\t");
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f) {
                 char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
@@ -134,7 +156,23 @@ void json_null(json *j)
     buf_puts(j->out, "null");
 }
 
-void json_kv_str(json *j, const char *key, const char *s) { json_key(j, key); json_str(j, s); }
-void json_kv_int(json *j, const char *key, int64_t v) { json_key(j, key); json_int(j, v); }
-void json_kv_uint(json *j, const char *key, uint64_t v) { json_key(j, key); json_uint(j, v); }
-void json_kv_bool(json *j, const char *key, bool v) { json_key(j, key); json_bool(j, v); }
+void json_kv_str(json *j, const char *key, const char *s)
+{
+    json_key(j, key);
+    json_str(j, s);
+}
+void json_kv_int(json *j, const char *key, int64_t v)
+{
+    json_key(j, key);
+    json_int(j, v);
+}
+void json_kv_uint(json *j, const char *key, uint64_t v)
+{
+    json_key(j, key);
+    json_uint(j, v);
+}
+void json_kv_bool(json *j, const char *key, bool v)
+{
+    json_key(j, key);
+    json_bool(j, v);
+}

@@ -12,9 +12,9 @@
 typedef struct json {
     buf *out;
     int depth;
-    bool pretty;                   /* newlines and two-space indents */
-    bool first[JSON_MAX_DEPTH];    /* no element written yet at this depth */
-    bool after_key;                /* a key was written, its value is next */
+    bool pretty;                /* newlines and two-space indents */
+    bool first[JSON_MAX_DEPTH]; /* no element written yet at this depth */
+    bool after_key;             /* a key was written, its value is next */
 } json;
 
 void json_init(json *j, buf *out, bool pretty);

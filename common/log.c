@@ -47,8 +47,8 @@ void log_write(log_level level, const char *subsys, const char *fmt, ...)
         gettimeofday(&tv, NULL);
         gmtime_r(&tv.tv_sec, &tm);
         n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-        n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ %-5s %-5s ",
-                              (int)(tv.tv_usec / 1000), log_names[level], subsys);
+        n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ %-5s %-5s ", (int)(tv.tv_usec / 1000),
+                              log_names[level], subsys);
     }
     if (n < sizeof line) {
         va_list ap;

@@ -25,10 +25,10 @@ void log_set_program(const char *name);
 void log_write(log_level level, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define LOG_AT(lvl, subsys, ...)                                            \
-    do {                                                                    \
-        if ((lvl) <= log__level)                                            \
-            log_write((lvl), (subsys), __VA_ARGS__);                        \
+#define LOG_AT(lvl, subsys, ...)                                                                             \
+    do {                                                                                                     \
+        if ((lvl) <= log__level)                                                                             \
+            log_write((lvl), (subsys), __VA_ARGS__);                                                         \
     } while (0)
 
 #define log_error(subsys, ...) LOG_AT(LOG_ERROR, subsys, __VA_ARGS__)

@@ -83,7 +83,8 @@ static void api__local_caller(const net_conn *c, Jazari__Caller *out, char *user
  * socket's peer credentials, or the identity a daemon peer forwarded.
  * (Daemon peers are trusted on their word until the TLS layer proves
  * they belong to the network.) */
-static bool api__caller(net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user, size_t len)
+static bool api__caller(net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
+                        size_t len)
 {
     const jzd_session *s = c->user;
     if (c->kind == NET_UNIX && c->have_creds) {
@@ -116,8 +117,8 @@ static void api__not_leader(jzd *d, net_conn *c, uint64_t id)
     const ctl_peer *l = d->ctl_running ? ctl_leader(&d->ctl) : NULL;
     wire_reply r;
     if (l) {
-        wire_reply_init(&r, id, JAZARI__ERROR_CODE__NOT_LEADER, "%s is not the leader: the leader is %s at %s",
-                        d->cfg->name, l->name, l->address);
+        wire_reply_init(&r, id, JAZARI__ERROR_CODE__NOT_LEADER,
+                        "%s is not the leader: the leader is %s at %s", d->cfg->name, l->name, l->address);
         r.error.leader = (char *)l->address;
     } else {
         wire_reply_init(&r, id, JAZARI__ERROR_CODE__UNAVAILABLE,
@@ -201,7 +202,8 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (!api__caller(c, e, &uid, &gid, user, sizeof user))
         return;
     if (req->n_ids == 0 || req->n_ids > 10000) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cancel: give 1 to 10000 job ids");
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "cancel: give 1 to 10000 job ids");
         return;
     }
     /* Checked here for a clear answer; checked again when applied. */
@@ -245,9 +247,9 @@ static void api__jobs_fill(api__jobs *a, const fsm_job *const *list, size_t n)
         nallocs += list[i]->n_allocs;
     a->n = n;
     a->jobs = calloc(n ? n : 1, sizeof *a->jobs);
-    a->ptrs = calloc(n ? n : 1, sizeof *a->ptrs);
+    a->ptrs = calloc(n ? n : 1, sizeof(Jazari__Job *));
     a->allocs = calloc(nallocs ? nallocs : 1, sizeof *a->allocs);
-    a->alloc_ptrs = calloc(nallocs ? nallocs : 1, sizeof *a->alloc_ptrs);
+    a->alloc_ptrs = calloc(nallocs ? nallocs : 1, sizeof(Jazari__JobAlloc *));
     if (!a->jobs || !a->ptrs || !a->allocs || !a->alloc_ptrs)
         abort();
     size_t k = 0;
@@ -283,7 +285,7 @@ static void api__queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
-            const fsm_job **p = realloc(list, cap * sizeof *p);
+            const fsm_job **p = realloc(list, cap * sizeof(const fsm_job *));
             if (!p)
                 abort();
             list = p;
@@ -366,7 +368,7 @@ static void api__nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     size_t n = d->ctl_running ? d->ctl.state.n_nodes : 0;
     Jazari__NodeInfo *infos = calloc(n + 1, sizeof *infos);
-    Jazari__NodeInfo **ptrs = calloc(n + 1, sizeof *ptrs);
+    Jazari__NodeInfo **ptrs = calloc(n + 1, sizeof(Jazari__NodeInfo *));
     if (!infos || !ptrs)
         abort();
     for (size_t i = 0; i < n; i++) {
@@ -422,7 +424,7 @@ static void api__status(jzd *d, net_conn *c, const Jazari__Envelope *e)
 /* A request from a local client that the leader must answer. */
 typedef struct api_fwd {
     jzd_wait *w;
-    wire_msg *m;          /* the request, kept for retries */
+    wire_msg *m; /* the request, kept for retries */
     Jazari__Caller caller;
     char user[64];
     bool has_caller;
@@ -581,7 +583,8 @@ static void api__heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *name = e->heartbeat_request->name;
     if (!name || !*name) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "heartbeat without a node name");
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "heartbeat without a node name");
         return;
     }
     jzd_seen *s = api__seen(d, name);

@@ -29,8 +29,8 @@ typedef enum {
 typedef struct config__setting {
     const char *key;
     config__type type;
-    size_t offset;      /* of the char * or uint64_t / int field in config */
-    const char *deflt;  /* NULL: computed (see config__defaults) or unset */
+    size_t offset;     /* of the char * or uint64_t / int field in config */
+    const char *deflt; /* NULL: computed (see config__defaults) or unset */
     const char *help;
 } config__setting;
 
@@ -46,7 +46,8 @@ static const config__setting config__table[] = {
     {"state_dir", CT_PATH, OFF(state_dir), NULL,
      "Raft log, snapshots, job output (default /var/lib/jazari as root, else ~/.local/state/jazari)"},
     {"socket", CT_PATH, OFF(socket), NULL, "Unix socket for jz (default <state_dir>/jazarid.sock)"},
-    {"topology_xml", CT_PATH, OFF(topology_xml), NULL, "emulate the node in this hwloc XML instead of probing"},
+    {"topology_xml", CT_PATH, OFF(topology_xml), NULL,
+     "emulate the node in this hwloc XML instead of probing"},
     {"heartbeat_interval", CT_DURATION, OFF(heartbeat_interval_ms), "1s", "agent to leader liveness period"},
     {"node_timeout", CT_DURATION, OFF(node_timeout_ms), "5s", "silence after which a node is down"},
     {"election_timeout", CT_DURATION, OFF(election_timeout_ms), "1s",
@@ -232,7 +233,8 @@ static int config__set(config *c, const config__setting *s, const char *value, c
     switch (s->type) {
     case CT_NAME:
         if (!config_valid_name(value)) {
-            snprintf(why, sizeof why, "1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit",
+            snprintf(why, sizeof why,
+                     "1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit",
                      CONFIG_NAME_MAX);
             goto bad;
         }

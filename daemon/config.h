@@ -18,20 +18,20 @@
 typedef struct config {
     char *name;
     char *site;
-    char *listen;        /* "host:port" as given */
-    char *listen_host;   /* parsed from listen */
+    char *listen;      /* "host:port" as given */
+    char *listen_host; /* parsed from listen */
     uint16_t listen_port;
-    char *controllers;   /* comma list name@host:port; "" = a network of one */
+    char *controllers; /* comma list name@host:port; "" = a network of one */
     char *state_dir;
     char *socket;
-    char *topology_xml;  /* NULL: probe this host */
+    char *topology_xml; /* NULL: probe this host */
     uint64_t heartbeat_interval_ms;
     uint64_t node_timeout_ms;
     uint64_t max_frame;
     uint64_t election_timeout_ms;
     uint64_t snapshot_threshold; /* entries between snapshots */
     int log_level;
-    char *config_file;   /* the file read, if any */
+    char *config_file; /* the file read, if any */
 } config;
 
 /* Fills c with the defaults, then the file named by `--config FILE` (if

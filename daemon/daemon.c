@@ -2,8 +2,8 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +11,11 @@
 
 #include "../common/log.h"
 #include "../common/wire.h"
+#include "jzd.h"
 #include "net/net.h"
 #include "node/topo.h"
 #include "node/topo_pb.h"
 #include "raft/transport.h"
-#include "jzd.h"
 
 const char *jzd_software_version(void)
 {

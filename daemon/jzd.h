@@ -20,30 +20,30 @@ typedef struct jzd {
     const config *cfg;
     topo *topo;
     bool is_controller;
-    ctl ctl;                 /* when is_controller */
+    ctl ctl; /* when is_controller */
     bool ctl_running;
     net_server server;
     uv_signal_t sigterm, sigint;
-    uv_timer_t tick;         /* heartbeat_interval: registration, liveness */
-    bool registering;        /* a NodeUp of this node is in the log's queue */
+    uv_timer_t tick;  /* heartbeat_interval: registration, liveness */
+    bool registering; /* a NodeUp of this node is in the log's queue */
     /* As an agent (every daemon but the leader): the link to the leader. */
     uplink up;
     config_peer peers[CONFIG_MAX_CONTROLLERS];
     int n_peers;
-    int target;              /* the controller the uplink points at */
-    bool beating;            /* a heartbeat or registration is in flight */
+    int target;   /* the controller the uplink points at */
+    bool beating; /* a heartbeat or registration is in flight */
     /* As the leader: when each node was last heard of (soft state). */
     struct jzd_seen *seen;
     size_t n_seen, seen_cap;
     bool stopping;
-    int status;              /* exit status */
+    int status; /* exit status */
 } jzd;
 
 /* Per connection. */
 typedef struct jzd_session {
     bool greeted;
     Jazari__PeerKind kind;
-    jzd_wait *waits;         /* requests waiting on the log */
+    jzd_wait *waits; /* requests waiting on the log */
 } jzd_session;
 
 /* A request waiting for its entry to commit. If its connection closes
@@ -59,7 +59,7 @@ struct jzd_wait {
 /* When the leader last heard of a node; not replicated. */
 typedef struct jzd_seen {
     char name[CONFIG_NAME_MAX + 1];
-    uint64_t last_ms;        /* uv_now */
+    uint64_t last_ms; /* uv_now */
     bool down_proposed;
 } jzd_seen;
 

@@ -51,17 +51,17 @@ struct net_conn {
     net_server *server;
     net_kind kind;
     wire_reader reader;
-    char peer[80];          /* "127.0.0.1:5555" or "unix:uid=1000,pid=42" */
-    uid_t uid;              /* peer credentials, Unix socket only */
+    char peer[80]; /* "127.0.0.1:5555" or "unix:uid=1000,pid=42" */
+    uid_t uid;     /* peer credentials, Unix socket only */
     pid_t pid;
     bool have_creds;
-    size_t pending_write;   /* bytes handed to uv_write, not yet written */
+    size_t pending_write; /* bytes handed to uv_write, not yet written */
     bool closing;
-    bool close_after_write; /* close once pending writes are done */
+    bool close_after_write;  /* close once pending writes are done */
     net_detach_cb detach_cb; /* hand the stream over once writes are done */
     void *detach_arg;
-    uint64_t frames;        /* frames received */
-    void *user;             /* the daemon's per-connection state */
+    uint64_t frames; /* frames received */
+    void *user;      /* the daemon's per-connection state */
     net_conn *prev, *next;
 };
 
@@ -72,13 +72,13 @@ struct net_server {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
     bool tcp_open, pipe_open;
-    char *unix_path;        /* unlinked at close */
-    net_conn *conns;        /* all open connections */
+    char *unix_path; /* unlinked at close */
+    net_conn *conns; /* all open connections */
     size_t n_conns;
-    int open_handles;       /* listeners and connections not yet closed */
+    int open_handles; /* listeners and connections not yet closed */
     bool closing;
     void (*close_cb)(net_server *s);
-    char *read_buf;         /* one read buffer for the whole loop */
+    char *read_buf; /* one read buffer for the whole loop */
 };
 
 void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, size_t max_frame);

@@ -24,20 +24,20 @@ typedef enum { UPLINK_IDLE, UPLINK_CONNECTING, UPLINK_HELLO, UPLINK_READY } upli
 
 typedef struct uplink {
     uv_loop_t *loop;
-    char name[64];          /* ours, for the hello */
-    char target[256];       /* host:port of the peer */
+    char name[64];    /* ours, for the hello */
+    char target[256]; /* host:port of the peer */
     uplink_state state;
-    uv_tcp_t *tcp;          /* the current connection, malloc'd */
+    uv_tcp_t *tcp; /* the current connection, malloc'd */
     uv_connect_t connect;
-    uv_timer_t timer;       /* connect and request deadline */
+    uv_timer_t timer; /* connect and request deadline */
     wire_reader reader;
     char rbuf[65536];
     uint64_t next_id;
-    uplink_req *sent;         /* written, awaiting their replies */
-    uplink_req *queued;       /* waiting for the connection */
+    uplink_req *sent;   /* written, awaiting their replies */
+    uplink_req *queued; /* waiting for the connection */
     uplink_req **queued_tail;
     bool closing;
-    int open;               /* handles not yet closed */
+    int open; /* handles not yet closed */
     void (*close_cb)(struct uplink *l);
 } uplink;
 

@@ -71,7 +71,7 @@ typedef int gpu__cu_ret; /* CUresult */
 #define GPU__CUDA_SUCCESS 0
 #define GPU__CUDA_ERROR_NO_DEVICE 100
 
-typedef int gpu__cu_device; /* CUdevice */
+typedef int gpu__cu_device;   /* CUdevice */
 typedef struct gpu__cu_uuid { /* CUuuid */
     unsigned char bytes[16];
 } gpu__cu_uuid;
@@ -108,17 +108,17 @@ static void gpu__check_slow(gpu__ctx *c, const char *what, double t0)
     double ms = gpu__now_ms() - t0;
     if (ms > (double)c->slow_ms) {
         c->slow_calls++;
-        log_warn(GPU__SUBSYS, "%s took %.0f ms (more than %u ms): the GPU driver is slow to answer",
-                 what, ms, c->slow_ms);
+        log_warn(GPU__SUBSYS, "%s took %.0f ms (more than %u ms): the GPU driver is slow to answer", what, ms,
+                 c->slow_ms);
     }
 }
 
 /* res = call, timed under the name what. */
-#define GPU__TIMED(ctx, what, res, call)                                                           \
-    do {                                                                                           \
-        double gpu__t0 = gpu__now_ms();                                                            \
-        (res) = (call);                                                                            \
-        gpu__check_slow((ctx), (what), gpu__t0);                                                   \
+#define GPU__TIMED(ctx, what, res, call)                                                                     \
+    do {                                                                                                     \
+        double gpu__t0 = gpu__now_ms();                                                                      \
+        (res) = (call);                                                                                      \
+        gpu__check_slow((ctx), (what), gpu__t0);                                                             \
     } while (0)
 
 /* --- small helpers -------------------------------------------------------- */
@@ -266,8 +266,10 @@ static int gpu__nvml_open(gpu__nvml *n, const char *path, char *why, size_t whyl
     GPU__SYM(link_remote_type, "nvmlDeviceGetNvLinkRemoteDeviceType");
 #undef GPU__SYM
     if (!n->init || !n->shutdown || !n->get_count || !n->get_handle) {
-        snprintf(why, whylen, "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
-                              "nvmlDeviceGetHandleByIndex_v2", path);
+        snprintf(why, whylen,
+                 "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
+                 "nvmlDeviceGetHandleByIndex_v2",
+                 path);
         dlclose(n->lib);
         n->lib = NULL;
         return -1;
@@ -471,9 +473,8 @@ static char *gpu__uuid_str(const gpu__cu_uuid *u)
 {
     char s[48];
     const unsigned char *b = u->bytes;
-    snprintf(s, sizeof s,
-             "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(s, sizeof s, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
     return gpu__strdup(s);
 }
 

@@ -355,11 +355,11 @@ static char *topo__name(hwloc_topology_t hw, const topo_load_opts *opts)
 
 /* A GPU while the picture is assembled. */
 typedef struct topo__gpu_src {
-    topo_gpu g;       /* its facts; the strings move into the topo */
-    hwloc_obj_t pci;  /* its PCI device in hwloc's tree; NULL if hwloc lacks it */
-    size_t drv;       /* its index in the driver's list (live probe) */
-    int has_bus;      /* key is known */
-    uint64_t key;     /* topo__bus_key of its PCI bus id */
+    topo_gpu g;      /* its facts; the strings move into the topo */
+    hwloc_obj_t pci; /* its PCI device in hwloc's tree; NULL if hwloc lacks it */
+    size_t drv;      /* its index in the driver's list (live probe) */
+    int has_bus;     /* key is known */
+    uint64_t key;    /* topo__bus_key of its PCI bus id */
 } topo__gpu_src;
 
 /* PCI bus id order; GPUs without a bus id last, in the driver's order. */
@@ -609,9 +609,9 @@ static topo_link_kind topo__pci_link(hwloc_topology_t hw, hwloc_obj_t a, hwloc_o
 
 /* One GPU's NVLink bandwidth (or link count) to one NVSwitch. */
 typedef struct topo__edge {
-    uint64_t sw;  /* the switch, as a key */
-    size_t gpu;   /* index into the topo's GPUs */
-    uint64_t bw;  /* MB/s, or links when the unit is 1 */
+    uint64_t sw; /* the switch, as a key */
+    size_t gpu;  /* index into the topo's GPUs */
+    uint64_t bw; /* MB/s, or links when the unit is 1 */
 } topo__edge;
 
 typedef struct topo__edges {

@@ -16,13 +16,13 @@
 
 /* The vocabulary of `nvidia-smi topo -m`, best connected first. */
 typedef enum {
-    TOPO_LINK_X = 0,  /* the GPU itself */
-    TOPO_LINK_NV,     /* NVLink: direct, or through shared NVSwitches */
-    TOPO_LINK_PIX,    /* at most one PCIe switch between them */
-    TOPO_LINK_PXB,    /* several PCIe switches, no host bridge */
-    TOPO_LINK_PHB,    /* through a PCIe host bridge */
-    TOPO_LINK_NODE,   /* between host bridges within one NUMA node */
-    TOPO_LINK_SYS,    /* across NUMA nodes (the SMP interconnect) */
+    TOPO_LINK_X = 0, /* the GPU itself */
+    TOPO_LINK_NV,    /* NVLink: direct, or through shared NVSwitches */
+    TOPO_LINK_PIX,   /* at most one PCIe switch between them */
+    TOPO_LINK_PXB,   /* several PCIe switches, no host bridge */
+    TOPO_LINK_PHB,   /* through a PCIe host bridge */
+    TOPO_LINK_NODE,  /* between host bridges within one NUMA node */
+    TOPO_LINK_SYS,   /* across NUMA nodes (the SMP interconnect) */
 } topo_link_kind;
 
 typedef struct topo_link {
@@ -70,9 +70,9 @@ typedef struct topo {
 
 /* Where the picture comes from. */
 typedef struct topo_load_opts {
-    const char *xml_path;   /* emulate this hwloc XML; NULL probes this host */
-    const char *name;       /* overrides the host name; NULL keeps it */
-    bool probe_gpus;        /* on a live probe, ask CUDA and NVML (gpu.h) */
+    const char *xml_path; /* emulate this hwloc XML; NULL probes this host */
+    const char *name;     /* overrides the host name; NULL keeps it */
+    bool probe_gpus;      /* on a live probe, ask CUDA and NVML (gpu.h) */
 } topo_load_opts;
 
 /* Loads the topology. On success returns 0 and *out owns a new topo (free

@@ -50,7 +50,8 @@ void topo_to_json(const topo *t, json *j)
         json_kv_uint(j, "os_index", n->os_index);
         topo__json_bytes(j, "memory_bytes", n->memory_bytes);
         json_kv_str(j, "cpuset", n->cpuset);
-        topo__json_index(j, "package", n->package >= 0 && (size_t)n->package < t->n_packages ? n->package : -1);
+        topo__json_index(j, "package",
+                         n->package >= 0 && (size_t)n->package < t->n_packages ? n->package : -1);
         json_obj_end(j);
     }
     json_arr_end(j);
@@ -141,7 +142,8 @@ static void topo__print_numa(buf *out, const topo *t, size_t pos, int indent)
 
 static void topo__print_tree(const topo *t, buf *out)
 {
-    buf_printf(out, "Machine %s (%s): ", t->name ? t->name : "(unnamed)", t->source ? t->source : "source unknown");
+    buf_printf(out, "Machine %s (%s): ", t->name ? t->name : "(unnamed)",
+               t->source ? t->source : "source unknown");
     topo__print_count(out, t->n_packages, "package", ", ");
     topo__print_count(out, t->n_numa, "NUMA node", ", ");
     topo__print_count(out, t->cores, "core", ", ");

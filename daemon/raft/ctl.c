@@ -12,9 +12,9 @@
 #include "transport.h"
 
 struct ctl_pending {
-    uint8_t *cmd;        /* the encoded Command */
+    uint8_t *cmd; /* the encoded Command */
     size_t len;
-    uint32_t jobs;       /* jobs it submits */
+    uint32_t jobs; /* jobs it submits */
     ctl_done_cb cb;
     void *arg;
     ctl_pending *next;
@@ -34,7 +34,8 @@ static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, voi
     ctl *c = ops->data;
     char err[256];
     const uint8_t *p = b->base;
-    uint32_t len = b->len >= 4 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24 : 0;
+    uint32_t len =
+        b->len >= 4 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24 : 0;
     if (b->len < 4 || len > b->len - 4) {
         snprintf(err, sizeof err, "log entry of %zu bytes announces %u", b->len, len);
         log_error("raft", "%s", err);
@@ -125,10 +126,11 @@ static void ctl__on_applied(struct raft_apply *req, int status, void *result)
     if (status != 0) {
         char msg[200];
         snprintf(msg, sizeof msg, "not committed: %s; the request may be retried",
-                 status == RAFT_LEADERSHIPLOST ? "this controller lost the leadership" : raft_strerror(status));
-        ctl__fail_all(b->items, status == RAFT_SHUTDOWN ? JAZARI__ERROR_CODE__UNAVAILABLE
-                                                        : JAZARI__ERROR_CODE__NOT_LEADER,
-                      msg);
+                 status == RAFT_LEADERSHIPLOST ? "this controller lost the leadership"
+                                               : raft_strerror(status));
+        ctl__fail_all(
+            b->items,
+            status == RAFT_SHUTDOWN ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER, msg);
     } else {
         const fsm_result *res = result;
         uint64_t next_id = res->first_id;
@@ -216,9 +218,9 @@ static void ctl__flush(ctl *c)
             raft_free(rb.base);
             char msg[200];
             snprintf(msg, sizeof msg, "cannot append to the log: %s", raft_errmsg(&c->raft));
-            ctl__fail_all(b->items, rc == RAFT_NOTLEADER ? JAZARI__ERROR_CODE__NOT_LEADER
-                                                         : JAZARI__ERROR_CODE__UNAVAILABLE,
-                          msg);
+            ctl__fail_all(
+                b->items,
+                rc == RAFT_NOTLEADER ? JAZARI__ERROR_CODE__NOT_LEADER : JAZARI__ERROR_CODE__UNAVAILABLE, msg);
             free(b);
             continue;
         }
@@ -231,8 +233,9 @@ static void ctl__flush(ctl *c)
 void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
 {
     if (c->closing || !c->started || raft_state(&c->raft) != RAFT_LEADER) {
-        ctl_outcome o = {.code = c->closing ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER,
-                         .message = c->closing ? "the controller is stopping" : "this controller is not the leader"};
+        ctl_outcome o = {
+            .code = c->closing ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER,
+            .message = c->closing ? "the controller is stopping" : "this controller is not the leader"};
         cb(arg, &o);
         return;
     }
@@ -271,8 +274,8 @@ static int ctl__parse_peers(ctl *c, const config *cfg, char *err, size_t errlen)
     }
     const ctl_peer *self = &c->peers[c->id - 1];
     if (strcmp(self->address, cfg->listen) != 0) {
-        snprintf(err, errlen, "controllers lists %s at %s but this daemon listens on %s", self->name, self->address,
-                 cfg->listen);
+        snprintf(err, errlen, "controllers lists %s at %s but this daemon listens on %s", self->name,
+                 self->address, cfg->listen);
         return -1;
     }
     return 0;
@@ -297,7 +300,8 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, char *err, size_t errl
     if (rc == 0)
         rc = raft_uv_init(&c->io, loop, c->raft_dir, &c->transport);
     if (rc != 0) {
-        snprintf(err, errlen, "raft log in %s: %s", c->raft_dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rc));
+        snprintf(err, errlen, "raft log in %s: %s", c->raft_dir,
+                 c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rc));
         rtx_free(&c->transport);
         return -1;
     }
@@ -392,9 +396,13 @@ const char *ctl_role_name(ctl *c)
     if (!c->started || c->closing)
         return "stopped";
     switch (raft_state(&c->raft)) {
-    case RAFT_LEADER: return "leader";
-    case RAFT_CANDIDATE: return "candidate";
-    case RAFT_FOLLOWER: return "follower";
-    default: return "unavailable";
+    case RAFT_LEADER:
+        return "leader";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_FOLLOWER:
+        return "follower";
+    default:
+        return "unavailable";
     }
 }

@@ -32,7 +32,7 @@ typedef struct ctl_outcome {
     const char *message;
     const fsm_result *res;
     uint32_t index;
-    uint64_t first_id;                /* submissions: the first id this command got */
+    uint64_t first_id; /* submissions: the first id this command got */
 } ctl_outcome;
 
 typedef void (*ctl_done_cb)(void *arg, const ctl_outcome *o);
@@ -45,12 +45,12 @@ typedef struct ctl {
     struct raft_uv_transport transport;
     struct raft_fsm fsm_ops;
     fsm state;
-    fsm_result result;                /* the last entry applied (filled by the fsm callback) */
+    fsm_result result; /* the last entry applied (filled by the fsm callback) */
     ctl_peer peers[CTL_MAX_PEERS];
     unsigned n_peers;
     raft_id id;
     char raft_dir[CONFIG_PATH_MAX + 1];
-    ctl_pending *queue, *queue_tail;  /* commands not yet in an entry */
+    ctl_pending *queue, *queue_tail; /* commands not yet in an entry */
     unsigned queued;
     unsigned in_flight;
     bool started, closing;

@@ -124,8 +124,8 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
         return -1;
     }
     if (s->tasks_per_node > FSM_TASKS_MAX || s->cpus_per_task > 4096) {
-        snprintf(err, errlen, "--tasks-per-node %u / --cpus-per-task %u: at most %d and 4096", s->tasks_per_node,
-                 s->cpus_per_task, FSM_TASKS_MAX);
+        snprintf(err, errlen, "--tasks-per-node %u / --cpus-per-task %u: at most %d and 4096",
+                 s->tasks_per_node, s->cpus_per_task, FSM_TASKS_MAX);
         return -1;
     }
     if (s->time_limit_s > FSM_TIME_MAX_S) {
@@ -187,7 +187,8 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
         return -1;
     }
     if (f->n_nodes > 0 && nodes > fit) {
-        snprintf(err, errlen, "--nodes %u: only %u node%s could ever run it", nodes, fit, fit == 1 ? "" : "s");
+        snprintf(err, errlen, "--nodes %u: only %u node%s could ever run it", nodes, fit,
+                 fit == 1 ? "" : "s");
         return -1;
     }
     return 0;
@@ -202,10 +203,10 @@ static void fsm__grow_jobs(fsm *f, uint64_t need)
     uint64_t cap = f->jobs_cap ? f->jobs_cap : 1024;
     while (cap < need)
         cap *= 2;
-    fsm_job **p = realloc(f->jobs, cap * sizeof *p);
+    fsm_job **p = realloc(f->jobs, cap * sizeof(fsm_job *));
     if (!p)
         abort();
-    memset(p + f->jobs_cap, 0, (cap - f->jobs_cap) * sizeof *p);
+    memset(p + f->jobs_cap, 0, (cap - f->jobs_cap) * sizeof(fsm_job *));
     f->jobs = p;
     f->jobs_cap = cap;
 }
@@ -366,8 +367,8 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         return -1;
     }
     if (e->format == 0 || e->format > FSM_FORMAT) {
-        snprintf(err, errlen, "log entry in format %u: this jazarid reads formats 1 to %d; upgrade it", e->format,
-                 FSM_FORMAT);
+        snprintf(err, errlen, "log entry in format %u: this jazarid reads formats 1 to %d; upgrade it",
+                 e->format, FSM_FORMAT);
         jazari__entry__free_unpacked(e, NULL);
         return -1;
     }
@@ -489,7 +490,7 @@ void fsm_snapshot(const fsm *f, buf *out)
             continue;
         Jazari__Job m;
         Jazari__JobAlloc *allocs = fsm__xcalloc(j->n_allocs, sizeof *allocs);
-        Jazari__JobAlloc **ptrs = fsm__xcalloc(j->n_allocs, sizeof *ptrs);
+        Jazari__JobAlloc **ptrs = fsm__xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
         jazari__job__init(&m);
         fsm_job_to_pb(j, &m, allocs, ptrs);
         Jazari__JobSpec *spec = m.spec;
@@ -529,8 +530,8 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
         return -1;
     }
     if (s->format == 0 || s->format > FSM_FORMAT) {
-        snprintf(err, errlen, "snapshot in format %u: this jazarid reads formats 1 to %d; upgrade it", s->format,
-                 FSM_FORMAT);
+        snprintf(err, errlen, "snapshot in format %u: this jazarid reads formats 1 to %d; upgrade it",
+                 s->format, FSM_FORMAT);
         jazari__snapshot__free_unpacked(s, NULL);
         return -1;
     }

@@ -21,14 +21,14 @@
 
 /* Bounds checked before anything reaches the log. */
 #define FSM_NAME_MAX 128
-#define FSM_ARGV_MAX 4096      /* arguments */
+#define FSM_ARGV_MAX 4096       /* arguments */
 #define FSM_CMD_BYTES_MAX 65536 /* all arguments together */
 #define FSM_SCRIPT_MAX (1u << 20)
 #define FSM_ENV_MAX 1024
 #define FSM_PATH_MAX 4095
 #define FSM_NODES_MAX 4096
 #define FSM_TASKS_MAX 1024
-#define FSM_TIME_MAX_S (365u * 24 * 3600)
+#define FSM_TIME_MAX_S (365ull * 24 * 3600)
 
 typedef struct fsm_alloc {
     char *node;
@@ -48,8 +48,8 @@ typedef struct fsm_job {
     uint64_t time_limit_s;
     Jazari__JobState state;
     char *user;
-    char *reason;        /* NULL: none */
-    uint8_t *spec;       /* the encoded JobSpec */
+    char *reason;  /* NULL: none */
+    uint8_t *spec; /* the encoded JobSpec */
     uint32_t spec_len;
     fsm_alloc *allocs;
     uint32_t n_allocs;
@@ -59,22 +59,22 @@ typedef struct fsm_node {
     char *name;
     char *site;
     char *address;
-    char *state;         /* "up", "down", "drained" */
+    char *state; /* "up", "down", "drained" */
     char *reason;
     int64_t since_ms;
-    topo *topo;          /* never NULL: an empty topo when unknown */
+    topo *topo; /* never NULL: an empty topo when unknown */
 } fsm_node;
 
 typedef struct fsm {
     uint64_t next_job_id;
-    int64_t time_ms;     /* the time of the last applied entry */
-    fsm_job **jobs;      /* by id - 1; NULL where purged */
+    int64_t time_ms; /* the time of the last applied entry */
+    fsm_job **jobs;  /* by id - 1; NULL where purged */
     uint64_t jobs_cap;
-    uint64_t n_jobs;     /* live entries in jobs */
-    uint64_t n_active;   /* pending or running */
+    uint64_t n_jobs;   /* live entries in jobs */
+    uint64_t n_active; /* pending or running */
     fsm_node *nodes;
     size_t n_nodes;
-    uint64_t applied;    /* entries applied, for tests and status */
+    uint64_t applied; /* entries applied, for tests and status */
 } fsm;
 
 /* The most commands one entry may carry (the leader's batch). */
@@ -82,7 +82,7 @@ typedef struct fsm {
 
 /* What applying one entry did, for the requests waiting on it. */
 typedef struct fsm_result {
-    uint64_t first_id;   /* the first job id the entry assigned (ids are consecutive) */
+    uint64_t first_id; /* the first job id the entry assigned (ids are consecutive) */
     uint32_t submitted;
     uint32_t cancelled;
     uint32_t nodes_changed;

@@ -19,8 +19,8 @@ typedef struct rtx {
     bool closing;
     raft_uv_transport_close_cb close_cb;
     struct raft_uv_transport *t;
-    rtx_dial *dials;       /* connection attempts in progress */
-    uv_timer_t closer;     /* fires the close callback asynchronously */
+    rtx_dial *dials;   /* connection attempts in progress */
+    uv_timer_t closer; /* fires the close callback asynchronously */
 } rtx;
 
 struct rtx_dial {
@@ -28,15 +28,15 @@ struct rtx_dial {
     struct raft_uv_connect *req;
     raft_uv_connect_cb cb;
     char address[256];
-    uv_tcp_t *tcp;         /* malloc'd: handed to libraft on success */
+    uv_tcp_t *tcp; /* malloc'd: handed to libraft on success */
     uv_connect_t connect;
     uv_write_t write;
     uv_timer_t timer;
     buf out;
     wire_reader reader;
     char rbuf[4096];
-    int status;            /* 0 while going on, else the RAFT_* result */
-    int open;              /* handles of ours not yet closed */
+    int status; /* 0 while going on, else the RAFT_* result */
+    int open;   /* handles of ours not yet closed */
     rtx_dial *prev, *next;
 };
 
@@ -118,7 +118,8 @@ static void rtx__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     rtx_dial *d = s->data;
     if (n < 0) {
-        rtx__dial_fail(d, RAFT_NOCONNECTION, n == UV_EOF ? "closed before the hello reply" : uv_strerror((int)n));
+        rtx__dial_fail(d, RAFT_NOCONNECTION,
+                       n == UV_EOF ? "closed before the hello reply" : uv_strerror((int)n));
         return;
     }
     wire_reader_feed(&d->reader, b->base, (size_t)n);
@@ -185,8 +186,8 @@ static void rtx__on_timeout(uv_timer_t *t)
     rtx__dial_fail(d, RAFT_NOCONNECTION, "timed out");
 }
 
-static int rtx__connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id, const char *address,
-                        raft_uv_connect_cb cb)
+static int rtx__connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                        const char *address, raft_uv_connect_cb cb)
 {
     rtx *x = t->impl;
     char host[256];
@@ -195,8 +196,8 @@ static int rtx__connect(struct raft_uv_transport *t, struct raft_uv_connect *req
     if (config_parse_hostport(address, host, sizeof host, &port) != 0 ||
         (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
          uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)) {
-        snprintf(t->errmsg, sizeof t->errmsg, "controller %llu address '%s' is not ip:port", (unsigned long long)id,
-                 address);
+        snprintf(t->errmsg, sizeof t->errmsg, "controller %llu address '%s' is not ip:port",
+                 (unsigned long long)id, address);
         return RAFT_NOCONNECTION;
     }
     rtx_dial *d = calloc(1, sizeof *d);
@@ -266,7 +267,7 @@ void rtx_accept(struct raft_uv_transport *t, net_conn *c, const Jazari__Envelope
     const Jazari__Hello *h = e->hello;
     wire_reply r;
     if (c->kind != NET_TCP || x->closing || !x->accept_cb || h->raft_id == 0 || !h->raft_address ||
-        strlen(h->raft_address) >= sizeof ((rtx_accepted *)0)->address) {
+        strlen(h->raft_address) >= sizeof((rtx_accepted *)0)->address) {
         wire_reply_init(&r, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE,
                         "this daemon does not take Raft connections (not a controller, or stopping)");
         net_conn_send_and_close(c, &r.env);

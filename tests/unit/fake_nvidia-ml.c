@@ -48,7 +48,7 @@ struct fake_device {
     unsigned bus;
     const char *uuid;
     int has_memory;
-    int nvlink;                /* 0: NVLink not supported */
+    int nvlink;                     /* 0: NVLink not supported */
     const char *remote[FAKE_LINKS]; /* bus id at the far end of active links */
 };
 

@@ -143,8 +143,9 @@ TEST(config_help_lists_every_setting)
 {
     buf b = BUF_INIT;
     config_help(&b);
-    const char *keys[] = {"--name", "--site", "--listen", "--controllers", "--state-dir", "--socket",
-                          "--topology-xml", "--heartbeat-interval", "--node-timeout"};
+    const char *keys[] = {"--name",        "--site",   "--listen",       "--controllers",
+                          "--state-dir",   "--socket", "--topology-xml", "--heartbeat-interval",
+                          "--node-timeout"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!strstr(buf_str(&b), keys[i]))
             test_fail(__FILE__, __LINE__, "help lacks %s", keys[i]);

@@ -135,7 +135,8 @@ static void check_expect(const char *xml, const char *exp)
                         EXP_FAIL(exp, lineno, "links row %ld: bad entry '%s'", row, tok[j]);
                     else if ((size_t)row < t->n_gpus && j < t->n_gpus &&
                              strcmp(link_str(t, (size_t)row, j, s, sizeof s), tok[j]) != 0)
-                        EXP_FAIL(exp, lineno, "link GPU%ld-GPU%zu: expected %s, loaded %s", row, j, tok[j], s);
+                        EXP_FAIL(exp, lineno, "link GPU%ld-GPU%zu: expected %s, loaded %s", row, j, tok[j],
+                                 s);
                 }
             }
             row++;
@@ -171,7 +172,8 @@ static void check_expect(const char *xml, const char *exp)
             } else {
                 for (size_t i = 0; i < n; i++)
                     if (strtol(tok[i], NULL, 10) != t->gpus[i].numa)
-                        EXP_FAIL(exp, lineno, "GPU%zu NUMA: expected %s, loaded %d", i, tok[i], t->gpus[i].numa);
+                        EXP_FAIL(exp, lineno, "GPU%zu NUMA: expected %s, loaded %d", i, tok[i],
+                                 t->gpus[i].numa);
             }
         } else if (strcmp(key, "gpu_bus") == 0) {
             size_t n = split(rest, tok, MAX_TOK);
@@ -290,7 +292,8 @@ TEST(topo_fixture_xmls_match_expect)
 TEST(topo_link_str_and_parse)
 {
     char s[16];
-    static const char *const good[] = {"X", "NV1", "NV18", "PIX", "PXB", "PHB", "NODE", "SYS", "NV4294967295"};
+    static const char *const good[] = {"X",   "NV1",  "NV18", "PIX",         "PXB",
+                                       "PHB", "NODE", "SYS",  "NV4294967295"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         topo_link l = {TOPO_LINK_SYS, 0};
         CHECK_EQ_INT(topo_link_parse(good[i], &l), 0);
@@ -303,8 +306,8 @@ TEST(topo_link_str_and_parse)
     CHECK_EQ_INT(topo_link_parse("PIX", &l), 0);
     CHECK_EQ_INT(l.kind, TOPO_LINK_PIX);
     CHECK_EQ_INT(l.nvlinks, 0);
-    static const char *const bad[] = {"", "NV", "NV0", "NV-1", "NV4294967296", "nv4", "pix", "X ", "NVLINK",
-                                      "NV1x", "SOC"};
+    static const char *const bad[] = {"",    "NV", "NV0",    "NV-1", "NV4294967296", "nv4",
+                                      "pix", "X ", "NVLINK", "NV1x", "SOC"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK_EQ_INT(topo_link_parse(bad[i], &l), -1);
     CHECK_EQ_INT(topo_link_parse(NULL, &l), -1);
@@ -361,7 +364,8 @@ TEST(topo_dgx2_facts)
     topo_to_json(t, &j);
     const char *js = buf_str(&b);
     CHECK(strstr(js, "\"packages\":2,") != NULL);
-    CHECK(strstr(js, "{\"os_index\":0,\"memory_bytes\":810234351616,\"cpuset\":\"0-1\",\"package\":0}") != NULL);
+    CHECK(strstr(js, "{\"os_index\":0,\"memory_bytes\":810234351616,\"cpuset\":\"0-1\",\"package\":0}") !=
+          NULL);
     CHECK(strstr(js, "{\"index\":0,\"uuid\":\"GPU-d3977428-7a30-086b-2e20-5c1eeed647c6\","
                      "\"model\":\"Tesla V100-SXM3-32GB-H\",\"memory_bytes\":null,"
                      "\"pci_bus_id\":\"0000:34:00.0\",\"numa\":0,\"cpuset\":\"0-1\"}") != NULL);
@@ -455,8 +459,9 @@ TEST(topo_dgx2_pcie_only)
 
 static void xml_pcidev(buf *x, int gp, const char *busid, const char *type)
 {
-    buf_printf(x, "<object type=\"PCIDev\" gp_index=\"%d\" pci_busid=\"%s\" pci_type=\"%s\" pci_link_speed=\"0.0\"", gp,
-               busid, type);
+    buf_printf(
+        x, "<object type=\"PCIDev\" gp_index=\"%d\" pci_busid=\"%s\" pci_type=\"%s\" pci_link_speed=\"0.0\"",
+        gp, busid, type);
 }
 
 static void xml_bridge(buf *x, int gp, const char *busid, const char *range)
@@ -469,34 +474,37 @@ static void xml_bridge(buf *x, int gp, const char *busid, const char *range)
 
 static void xml_host_bridge(buf *x, int gp, const char *range)
 {
-    buf_printf(x, "<object type=\"Bridge\" gp_index=\"%d\" bridge_type=\"0-1\" depth=\"0\" bridge_pci=\"%s\">\n", gp,
-               range);
+    buf_printf(x,
+               "<object type=\"Bridge\" gp_index=\"%d\" bridge_type=\"0-1\" depth=\"0\" bridge_pci=\"%s\">\n",
+               gp, range);
 }
 
 static void xml_package(buf *x, int pk, int gp)
 {
     unsigned set = 1u << pk;
-    buf_printf(x,
-               "<object type=\"Package\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-               "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\">\n"
-               "<object type=\"NUMANode\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-               "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\" local_memory=\"1073741824\"/>\n"
-               "<object type=\"Core\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-               "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\">\n"
-               "<object type=\"PU\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-               "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\"/>\n</object>\n",
-               pk, set, set, set, set, gp, pk, set, set, set, set, gp + 1, pk, set, set, set, set, gp + 2, pk, set,
-               set, set, set, gp + 3);
+    buf_printf(
+        x,
+        "<object type=\"Package\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\">\n"
+        "<object type=\"NUMANode\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\" local_memory=\"1073741824\"/>\n"
+        "<object type=\"Core\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\">\n"
+        "<object type=\"PU\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" gp_index=\"%d\"/>\n</object>\n",
+        pk, set, set, set, set, gp, pk, set, set, set, set, gp + 1, pk, set, set, set, set, gp + 2, pk, set,
+        set, set, set, gp + 3);
 }
 
 static void xml_begin(buf *x)
 {
-    buf_puts(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n"
-                "<topology version=\"2.0\">\n"
-                "<object type=\"Machine\" os_index=\"0\" cpuset=\"0x00000003\" complete_cpuset=\"0x00000003\" "
-                "allowed_cpuset=\"0x00000003\" nodeset=\"0x00000003\" complete_nodeset=\"0x00000003\" "
-                "allowed_nodeset=\"0x00000003\" gp_index=\"1\">\n"
-                "<info name=\"HostName\" value=\"synthetic\"/>\n");
+    buf_puts(x,
+             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n"
+             "<topology version=\"2.0\">\n"
+             "<object type=\"Machine\" os_index=\"0\" cpuset=\"0x00000003\" complete_cpuset=\"0x00000003\" "
+             "allowed_cpuset=\"0x00000003\" nodeset=\"0x00000003\" complete_nodeset=\"0x00000003\" "
+             "allowed_nodeset=\"0x00000003\" gp_index=\"1\">\n"
+             "<info name=\"HostName\" value=\"synthetic\"/>\n");
 }
 
 /* <tag length="N">content</tag>, as hwloc writes it. */
@@ -531,17 +539,18 @@ static char *synthetic_xml(unsigned long ab, unsigned long cs, unsigned long fs)
                  "</object>\n</object>\n</object>\n");
     xml_bridge(&x, 16, "0000:02:01.0", "0000:[04-04]");
     xml_pcidev(&x, 17, "0000:04:00.0", "0380 [1234:5678] [1234:0000] 00");
-    buf_puts(&x, ">\n<object type=\"OSDev\" gp_index=\"18\" name=\"cuda1\" subtype=\"CUDA\" osdev_type=\"5\">\n"
-                 "<info name=\"GPUModel\" value=\"Odd GPU\"/>\n"
-                 "<info name=\"CUDAUUID\" value=\"GPU-bbbbbbbb-0000-0000-0000-000000000000\"/>\n"
-                 "<info name=\"CUDAGlobalMemorySize\" value=\"1024\"/>\n"
-                 "</object>\n</object>\n</object>\n");
+    buf_puts(&x,
+             ">\n<object type=\"OSDev\" gp_index=\"18\" name=\"cuda1\" subtype=\"CUDA\" osdev_type=\"5\">\n"
+             "<info name=\"GPUModel\" value=\"Odd GPU\"/>\n"
+             "<info name=\"CUDAUUID\" value=\"GPU-bbbbbbbb-0000-0000-0000-000000000000\"/>\n"
+             "<info name=\"CUDAGlobalMemorySize\" value=\"1024\"/>\n"
+             "</object>\n</object>\n</object>\n");
     xml_bridge(&x, 19, "0000:02:02.0", "0000:[05-07]");
     xml_bridge(&x, 20, "0000:05:00.0", "0000:[06-07]");
     xml_bridge(&x, 21, "0000:06:00.0", "0000:[07-07]");
     xml_pcidev(&x, 22, "0000:07:00.0", "0302 [10de:2330] [10de:16c1] a1");
     buf_puts(&x, "/>\n</object>\n</object>\n</object>\n"); /* 21, 20, 19 */
-    buf_puts(&x, "</object>\n</object>\n");                 /* 12, 11 */
+    buf_puts(&x, "</object>\n</object>\n");                /* 12, 11 */
     xml_bridge(&x, 23, "0000:00:02.0", "0000:[08-08]");
     xml_pcidev(&x, 24, "0000:08:00.0", "0680 [10de:22a3] [10de:0000] a1");
     buf_puts(&x, "/>\n</object>\n");
@@ -628,12 +637,12 @@ TEST(topo_synthetic_gpus_and_links)
     /* A-E: 50000 MB/s direct = 2 links of 25000; C-F through the switch:
      * min(75000, 50000) = 2 links. The rest from the PCIe tree. */
     static const char *const want[36] = {
-        "X",    "PIX",  "PXB",  "NODE", "NV2",  "SYS",  /* A */
-        "PIX",  "X",    "PXB",  "NODE", "SYS",  "SYS",  /* B */
-        "PXB",  "PXB",  "X",    "NODE", "SYS",  "NV2",  /* C */
-        "NODE", "NODE", "NODE", "X",    "SYS",  "SYS",  /* D */
-        "NV2",  "SYS",  "SYS",  "SYS",  "X",    "PHB",  /* E */
-        "SYS",  "SYS",  "NV2",  "SYS",  "PHB",  "X",    /* F */
+        "X",    "PIX",  "PXB",  "NODE", "NV2", "SYS", /* A */
+        "PIX",  "X",    "PXB",  "NODE", "SYS", "SYS", /* B */
+        "PXB",  "PXB",  "X",    "NODE", "SYS", "NV2", /* C */
+        "NODE", "NODE", "NODE", "X",    "SYS", "SYS", /* D */
+        "NV2",  "SYS",  "SYS",  "SYS",  "X",   "PHB", /* E */
+        "SYS",  "SYS",  "NV2",  "SYS",  "PHB", "X",   /* F */
     };
     check_matrix(t, want, 6);
     topo_free(t);

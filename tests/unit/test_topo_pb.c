@@ -45,7 +45,7 @@ static topo *sample(void)
     t->links = calloc(9, sizeof *t->links);
     for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < 3; j++)
-            t->links[i * 3 + j] = i == j ? (topo_link){TOPO_LINK_X, 0}
+            t->links[i * 3 + j] = i == j             ? (topo_link){TOPO_LINK_X, 0}
                                   : (i < 2 && j < 2) ? (topo_link){TOPO_LINK_NV, 18}
                                                      : (topo_link){TOPO_LINK_SYS, 0};
     return t;

@@ -474,7 +474,7 @@ static void api__rotate(jzd *d)
     }
 }
 
-static void api__fwd_done(void *arg, wire_msg *reply, const char *why)
+static void api__fwd_done(void *arg, wire_msg *reply, const char *why, bool sent)
 {
     api_fwd *f = arg;
     jzd *d = f->w->d;
@@ -482,7 +482,9 @@ static void api__fwd_done(void *arg, wire_msg *reply, const char *why)
     bool retry = false;
     if (!r) {
         api__rotate(d);
-        retry = true;
+        /* A write that reached the leader may have been committed: only a
+         * request that never left is sent again. */
+        retry = !sent;
     } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
         api__retarget(d, r->error->leader);
         retry = true;
@@ -694,7 +696,7 @@ static Jazari__NodeRecord *api__own_record(jzd *d, Jazari__NodeRecord *rec)
     return rec;
 }
 
-static void api__on_register_reply(void *arg, wire_msg *reply, const char *why)
+static void api__on_register_reply(void *arg, wire_msg *reply, const char *why, bool sent)
 {
     jzd *d = arg;
     d->beating = false;
@@ -709,9 +711,10 @@ static void api__on_register_reply(void *arg, wire_msg *reply, const char *why)
         log_warn("daemon", "the leader refused to register this node: %s", r->error->message);
     wire_msg_free(reply);
     (void)why;
+    (void)sent;
 }
 
-static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why)
+static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why, bool sent)
 {
     jzd *d = arg;
     d->beating = false;

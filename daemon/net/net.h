@@ -32,6 +32,12 @@ typedef struct net_handlers {
  * a peer that does not read must not hold the daemon's memory. */
 #define NET_MAX_PENDING_WRITE (64u << 20)
 
+/* A TCP peer that leaves our data unacknowledged, or stops answering
+ * keepalive probes, for this long is dropped: a partition then ends the
+ * connection in seconds (TCP alone retries for many minutes), and Raft
+ * and the uplink reconnect once the network is back. */
+#define NET_TCP_DEAD_MS 5000
+
 typedef enum { NET_TCP, NET_UNIX } net_kind;
 
 /* The libuv handle of a connection, allocated on its own (malloc) so that
@@ -80,6 +86,10 @@ struct net_server {
     void (*close_cb)(net_server *s);
     char *read_buf; /* one read buffer for the whole loop */
 };
+
+/* Nodelay, keepalive probes every second, and NET_TCP_DEAD_MS as the limit
+ * for unacknowledged data, on a connected TCP handle. */
+void net_tcp_tune(uv_tcp_t *tcp);
 
 void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, size_t max_frame);
 /* Listens on host:port. Returns 0, or a libuv error with one line in err. */

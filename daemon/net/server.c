@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -121,6 +123,20 @@ static void net__peer_unix(net_conn *c)
     }
 }
 
+void net_tcp_tune(uv_tcp_t *tcp)
+{
+    uv_os_fd_t fd;
+    uv_tcp_nodelay(tcp, 1);
+    uv_tcp_keepalive(tcp, 1, 1);
+    if (uv_fileno((uv_handle_t *)tcp, &fd) != 0)
+        return;
+    int one = 1, probes = NET_TCP_DEAD_MS / 1000;
+    unsigned dead = NET_TCP_DEAD_MS;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &dead, sizeof dead);
+}
+
 static void net__on_connection(uv_stream_t *listener, int status)
 {
     net_server *s = listener->data;
@@ -151,7 +167,7 @@ static void net__on_connection(uv_stream_t *listener, int status)
         return;
     }
     if (c->kind == NET_TCP) {
-        uv_tcp_nodelay(&c->h->tcp, 1);
+        net_tcp_tune(&c->h->tcp);
         net__peer_tcp(c);
     } else {
         net__peer_unix(c);

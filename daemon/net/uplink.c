@@ -7,6 +7,7 @@
 
 #include "../../common/log.h"
 #include "../config.h"
+#include "net.h"
 
 struct uplink_req {
     uint64_t id;
@@ -22,11 +23,11 @@ typedef struct uplink_write {
     char data[];
 } uplink_write;
 
-static void uplink__fail_list(uplink_req *r, const char *why)
+static void uplink__fail_list(uplink_req *r, const char *why, bool sent)
 {
     while (r) {
         uplink_req *next = r->next;
-        r->cb(r->arg, NULL, why);
+        r->cb(r->arg, NULL, why, sent);
         buf_free(&r->frame);
         free(r);
         r = next;
@@ -54,12 +55,12 @@ static void uplink__drop(uplink *l, const char *why, bool all)
     wire_reader_free(&l->reader);
     uplink_req *sent = l->sent;
     l->sent = NULL;
-    uplink__fail_list(sent, why);
+    uplink__fail_list(sent, why, true);
     if (all) {
         uplink_req *q = l->queued;
         l->queued = NULL;
         l->queued_tail = &l->queued;
-        uplink__fail_list(q, why);
+        uplink__fail_list(q, why, false);
     }
 }
 
@@ -129,7 +130,7 @@ static void uplink__on_message(uplink *l, wire_msg *m)
         *pp = r->next;
         if (!l->sent)
             uv_timer_stop(&l->timer);
-        r->cb(r->arg, m, NULL);
+        r->cb(r->arg, m, NULL, true);
         buf_free(&r->frame);
         free(r);
         return;
@@ -189,7 +190,7 @@ static void uplink__on_connect(uv_connect_t *c, int status)
         uplink__drop(l, why, true);
         return;
     }
-    uv_tcp_nodelay(l->tcp, 1);
+    net_tcp_tune(l->tcp);
     l->state = UPLINK_HELLO;
     wire_reader_init(&l->reader, WIRE_MAX_FRAME_DEFAULT);
     Jazari__Hello h = JAZARI__HELLO__INIT;
@@ -264,7 +265,7 @@ void uplink_retarget(uplink *l, const char *target)
 void uplink_request(uplink *l, Jazari__Envelope *env, uplink_cb cb, void *arg)
 {
     if (l->closing || !l->target[0]) {
-        cb(arg, NULL, l->closing ? "stopping" : "no leader known yet");
+        cb(arg, NULL, l->closing ? "stopping" : "no leader known yet", false);
         return;
     }
     uplink_req *r = calloc(1, sizeof *r);

@@ -15,8 +15,10 @@
 #define UPLINK_TIMEOUT_MS 5000
 
 /* reply is the callee's (free with wire_msg_free); NULL with why when the
- * request failed (no connection, closed, timed out). Called exactly once. */
-typedef void (*uplink_cb)(void *arg, wire_msg *reply, const char *why);
+ * request failed (no connection, closed, timed out). `sent` says whether
+ * the request had been written: if so, the peer may have acted on it, and
+ * a retry of a non-idempotent request could act twice. Called exactly once. */
+typedef void (*uplink_cb)(void *arg, wire_msg *reply, const char *why, bool sent);
 
 typedef struct uplink_req uplink_req;
 

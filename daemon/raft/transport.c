@@ -157,7 +157,7 @@ static void rtx__on_connect(uv_connect_t *c, int status)
         rtx__dial_fail(d, RAFT_NOCONNECTION, uv_strerror(status));
         return;
     }
-    uv_tcp_nodelay(d->tcp, 1);
+    net_tcp_tune(d->tcp);
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     Jazari__Hello h = JAZARI__HELLO__INIT;
     env.request_id = 1;

@@ -225,3 +225,52 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
         for d in ds + agents:
             if d.proc and d.proc.poll() is None:
                 assert d.stop() == 0, d.log()
+
+
+def test_leader_killed_while_clients_submit(tmp_path):
+    """Clients keep submitting through every controller while the leader is
+    killed: every acknowledged job is present exactly once afterwards, and
+    jz on the survivors keeps working."""
+    import threading
+    ds = controllers(tmp_path)
+    acked, errors = [], []
+    stop = threading.Event()
+    try:
+        for d in ds:
+            d.start()
+        leader = wait_for(lambda: leader_of(ds), what="a leader")
+
+        def client(d, n):
+            i = 0
+            while not stop.is_set() and d.proc.poll() is None:
+                r = d.jz("submit", "--json", "--name", "c%d-%d" % (n, i), "--", "true", timeout=30)
+                if r.returncode == 0:
+                    acked.append((json.loads(r.stdout)["id"], "c%d-%d" % (n, i)))
+                else:
+                    errors.append(r.stderr)
+                i += 1
+
+        threads = [threading.Thread(target=client, args=(d, n)) for n, d in enumerate(ds)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(acked) >= 30, what="some submissions")
+        leader.proc.send_signal(signal.SIGKILL)
+        leader.proc.wait()
+        n_at_kill = len(acked)
+        wait_for(lambda: len(acked) >= n_at_kill + 30, timeout=20, what="submissions after the failover")
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        survivor = next(d for d in ds if d is not leader)
+        jobs = {j["id"]: j["name"] for j in survivor.jz_json("queue")["jobs"]}
+        for jid, name in acked:
+            assert jobs.get(jid) == name, (jid, name)
+        names = list(jobs.values())
+        assert len(names) == len(set(names)), "a job appears twice"
+        # Failures were refusals that said why, never silent.
+        assert all(e.strip() for e in errors)
+    finally:
+        stop.set()
+        for d in ds:
+            if d.proc and d.proc.poll() is None:
+                assert d.stop() == 0

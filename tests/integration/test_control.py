@@ -261,10 +261,13 @@ def test_leader_killed_while_clients_submit(tmp_path):
         stop.set()
         for t in threads:
             t.join(timeout=60)
+        # A follower's copy may trail the commit by a heartbeat: wait for it.
         survivor = next(d for d in ds if d is not leader)
-        jobs = {j["id"]: j["name"] for j in survivor.jz_json("queue")["jobs"]}
-        for jid, name in acked:
-            assert jobs.get(jid) == name, (jid, name)
+
+        def survivor_jobs():
+            jobs = {j["id"]: j["name"] for j in survivor.jz_json("queue")["jobs"]}
+            return jobs if all(jobs.get(jid) == name for jid, name in acked) else None
+        jobs = wait_for(survivor_jobs, what="every acknowledged job on a survivor")
         names = list(jobs.values())
         assert len(names) == len(set(names)), "a job appears twice"
         # Failures were refusals that said why, never silent.

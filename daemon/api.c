@@ -402,10 +402,13 @@ static void api__status(jzd *d, net_conn *c, const Jazari__Envelope *e)
         jazari__controller_info__init(&infos[i]);
         infos[i].name = k->peers[i].name;
         infos[i].address = k->peers[i].address;
+        const fsm_node *n = fsm_node_get(&k->state, k->peers[i].name);
         if (k->peers[i].id == k->id)
             infos[i].role = (char *)ctl_role_name(k);
         else if (leader && leader->id == k->peers[i].id)
             infos[i].role = "leader";
+        else if (n && strcmp(n->state, "down") == 0)
+            infos[i].role = "unreachable"; /* its node missed its heartbeats */
         else
             infos[i].role = "follower";
         ptrs[i] = &infos[i];

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# deploy/demo.sh BUILD - the first run: three controllers on loopback, each
-# believing it is a real GPU server (a DGX-2, an HGX H100, a PCIe box, from
-# hwloc XML); jz asks for the network and a node's hardware, queues jobs,
-# then the leader is killed and the network carries on. Everything lives in
+# deploy/demo.sh BUILD - the first run: three controllers and two agents on
+# loopback, each believing it is a real GPU server (a DGX-2, an HGX H100, a
+# PCIe box, A100 pairs, a POWER8, from hwloc XML); jz asks for the network and
+# a node's hardware, queues jobs, then the leader is killed and the network
+# carries on. Everything lives in
 # a temporary directory and is stopped at the end.
 set -euo pipefail
 build=${1:-build}
@@ -14,8 +15,8 @@ trap '"$here/deploy/localnet.sh" stop "$dir" >/dev/null; rm -rf "$dir"' EXIT
 jz() { "$JAZARI_BUILD/jz" "$@"; }
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
-step "deploy/localnet.sh start   # 3 controllers, emulated GPU nodes"
-"$here/deploy/localnet.sh" start "$dir" 3
+step "deploy/localnet.sh start   # 3 controllers + 2 agents, emulated GPU nodes"
+"$here/deploy/localnet.sh" start "$dir" 3 2
 export JAZARI_SOCKET=$dir/ctl-1.sock
 leader=$(jz status --json | sed -n 's/.*"leader": "\(ctl-[0-9]*\)".*/\1/p')
 export JAZARI_SOCKET=$dir/$leader.sock
@@ -23,14 +24,15 @@ export JAZARI_SOCKET=$dir/$leader.sock
 step "jz status"
 jz status
 step "jz nodes"
-for _ in $(seq 1 100); do jz nodes | grep -q " up " && break; sleep 0.05; done
 jz nodes
-step "jz node $leader      # its hardware: the tree and the nvidia-smi topo -m matrix"
-jz node "$leader"
+step "jz node ctl-1      # its hardware: the tree and the nvidia-smi topo -m matrix"
+jz node ctl-1
 step "jz submit --name train --gpus-per-node 4 --time 1:00:00 -- python3 train.py"
 jz submit --name train --gpus-per-node 4 --time 1:00:00 -- python3 train.py
-step "jz submit --name eval -- python3 eval.py"
-jz submit --name eval -- python3 eval.py
+step "JAZARI_SOCKET=agent-1.sock jz submit --name eval -- python3 eval.py   # from an agent"
+JAZARI_SOCKET=$dir/agent-1.sock jz submit --name eval -- python3 eval.py
+step "jz submit --gpus-per-node 32 -- python3 huge.py   # refused before it reaches the log"
+jz submit --gpus-per-node 32 -- python3 huge.py || true
 step "jz queue"
 jz queue
 step "jz show 1"
@@ -48,5 +50,8 @@ done
 jz status
 step "jz queue   # every acknowledged job is still there"
 jz queue
+step "jz nodes   # the dead leader's node is marked down once it misses its heartbeats"
+for _ in $(seq 1 200); do jz nodes | grep -q " down " && break; sleep 0.05; done
+jz nodes
 echo
 echo "(jobs wait with reason Resources: running them arrives with the execution milestone)"

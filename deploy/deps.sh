@@ -11,6 +11,8 @@ libhwloc-dev hwloc libraft-dev liblz4-dev"
 # sanitizer runtimes, the linters, iproute2 for network namespaces.
 PKGS="$PKGS protobuf-compiler python3 python3-protobuf python3-pytest clang
 libclang-rt-14-dev cppcheck clang-tidy clang-format iproute2 procps"
+# Benchmarks: Slurm is the peer we are measured against, in the same run.
+PKGS="$PKGS slurmctld slurmd slurm-client munge"
 
 missing=""
 for p in $PKGS; do

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # deploy/localnet.sh - a Jazari network on this machine, on loopback.
 #
-#   deploy/localnet.sh start [DIR] [N]   N controllers (default 3), each
-#                                       emulating a GPU node from hwloc XML
+#   deploy/localnet.sh start [DIR] [N] [A]   N controllers (default 3) and A
+#                                       agents (default 2), each emulating a
+#                                       GPU node from hwloc XML
 #   deploy/localnet.sh status [DIR]     jz status from the first controller
 #   deploy/localnet.sh stop [DIR]       SIGTERM every daemon, wait for it
 #
@@ -16,6 +17,7 @@ shared=${JAZARI_SHARED:-$here/../shared}
 cmd=${1:-}
 dir=${2:-/tmp/jazari-localnet}
 n=${3:-3}
+agents=${4:-2}
 
 xmls=("$shared/topologies/nvidiaDGX2.xml" "$here/tests/fixtures/topologies/hgx-h100-8gpu.xml"
       "$here/tests/fixtures/topologies/pcie-8gpu-2socket.xml" "$here/tests/fixtures/topologies/a100-pcie-nvbridge-4gpu.xml"
@@ -46,10 +48,19 @@ start() {
             --topology-xml "$xml" --election-timeout 500ms >"$dir/ctl-$i.log" 2>&1 &
         echo $! > "$dir/ctl-$i.pid"
     done
-    # Ready when a leader is elected (a deadline, not a fixed sleep).
-    for _ in $(seq 1 200); do
-        if "$build/jz" status --json --socket "$dir/ctl-1.sock" 2>/dev/null | grep -q '"leader": "ctl-'; then
-            echo "localnet: $n controllers up in $dir"
+    for i in $(seq 1 "$agents"); do
+        xml=${xmls[$(( (n + i - 1) % ${#xmls[@]} ))]}
+        [ -r "$xml" ] || xml=${xmls[1]}
+        "$build/jazarid" --name "agent-$i" --site "site-$i" --listen "127.0.0.1:$(free_port)" \
+            --controllers "$spec" --state-dir "$dir/agent-$i" --socket "$dir/agent-$i.sock" \
+            --topology-xml "$xml" >"$dir/agent-$i.log" 2>&1 &
+        echo $! > "$dir/agent-$i.pid"
+    done
+    # Ready when every node is registered and up (a deadline, not a fixed sleep).
+    want=$((n + agents))
+    for _ in $(seq 1 300); do
+        if "$build/jz" status --json --socket "$dir/ctl-1.sock" 2>/dev/null | grep -q "\"nodes_up\": $want,"; then
+            echo "localnet: $n controllers and $agents agents up in $dir"
             return 0
         fi
         sleep 0.05
@@ -60,12 +71,12 @@ start() {
 }
 
 stop() {
-    for pidf in "$dir"/ctl-*.pid; do
+    for pidf in "$dir"/agent-*.pid "$dir"/ctl-*.pid; do
         [ -e "$pidf" ] || continue
         pid=$(cat "$pidf")
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pidf in "$dir"/ctl-*.pid; do
+    for pidf in "$dir"/agent-*.pid "$dir"/ctl-*.pid; do
         [ -e "$pidf" ] || continue
         pid=$(cat "$pidf")
         for _ in $(seq 1 200); do

@@ -221,6 +221,8 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
         wait_for(lambda: {n["name"]: n["state"] for n in survivor.jz_json("nodes")["nodes"]}[leader.name]
                  == "down", timeout=20, what="the dead leader's node to be down")
         assert {n["name"]: n["state"] for n in survivor.jz_json("nodes")["nodes"]}["agent-0"] == "up"
+        roles = {c["name"]: c["role"] for c in survivor.jz_json("status")["controllers"]}
+        assert roles[leader.name] == "unreachable" and "leader" in roles.values()
     finally:
         for d in ds + agents:
             if d.proc and d.proc.poll() is None:
@@ -277,3 +279,11 @@ def test_leader_killed_while_clients_submit(tmp_path):
         for d in ds:
             if d.proc and d.proc.poll() is None:
                 assert d.stop() == 0
+
+
+def test_over_long_command_is_refused(daemon_factory):
+    d = daemon_factory(name="solo", extra=["--election-timeout", "200ms"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    r = d.jz("submit", "--", "echo", *(["x" * 1000] * 70))
+    assert r.returncode == 1 and "command is" in r.stderr and "at most 65536" in r.stderr
+    assert d.jz_json("queue", "--all")["jobs"] == []

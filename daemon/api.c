@@ -129,18 +129,24 @@ static void api__not_leader(jzd *d, net_conn *c, uint64_t id)
 
 /* --- jobs -------------------------------------------------------------------------------- */
 
-static void api__on_submitted(void *arg, const ctl_outcome *o)
+/* A request's entry was applied (or could not be): answer it. */
+static void api__on_committed(void *arg, const ctl_outcome *o)
 {
     jzd_wait *w = arg;
     net_conn *c = api__unwait(w);
-    if (c) {
-        if (o->code != JAZARI__ERROR_CODE__OK) {
-            jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
-        } else {
-            Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
-            r.id = o->first_id;
-            api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
-        }
+    if (c && o->code != JAZARI__ERROR_CODE__OK) {
+        jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
+    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST) {
+        Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
+        r.id = o->first_id;
+        api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
+    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST) {
+        Jazari__CancelReply r = JAZARI__CANCEL_REPLY__INIT;
+        r.cancelled = o->res->counts[o->index];
+        api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r);
+    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST) {
+        Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
+        api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
     }
     free(w);
 }
@@ -174,23 +180,7 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
     cmd.submit = &sc;
-    ctl_propose(&d->ctl, &cmd, api__on_submitted, api__wait(d, c, e));
-}
-
-static void api__on_cancelled(void *arg, const ctl_outcome *o)
-{
-    jzd_wait *w = arg;
-    net_conn *c = api__unwait(w);
-    if (c) {
-        if (o->code != JAZARI__ERROR_CODE__OK) {
-            jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
-        } else {
-            Jazari__CancelReply r = JAZARI__CANCEL_REPLY__INIT;
-            r.cancelled = o->res->counts[o->index];
-            api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r);
-        }
-    }
-    free(w);
+    ctl_propose(&d->ctl, &cmd, api__on_committed, api__wait(d, c, e));
 }
 
 static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
@@ -228,7 +218,7 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
     cmd.cancel = &cc;
-    ctl_propose(&d->ctl, &cmd, api__on_cancelled, api__wait(d, c, e));
+    ctl_propose(&d->ctl, &cmd, api__on_committed, api__wait(d, c, e));
 }
 
 /* Jobs as messages: each holds a decoded spec to free afterwards. */
@@ -602,21 +592,6 @@ static void api__heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
     api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY, &r);
 }
 
-static void api__on_node_registered(void *arg, const ctl_outcome *o)
-{
-    jzd_wait *w = arg;
-    net_conn *c = api__unwait(w);
-    if (c) {
-        if (o->code != JAZARI__ERROR_CODE__OK) {
-            jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
-        } else {
-            Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
-            api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
-        }
-    }
-    free(w);
-}
-
 static void api__register(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     Jazari__NodeRecord *rec = e->register_request->node;
@@ -641,7 +616,7 @@ static void api__register(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
     cmd.node_up = &up;
-    ctl_propose(&d->ctl, &cmd, api__on_node_registered, api__wait(d, c, e));
+    ctl_propose(&d->ctl, &cmd, api__on_committed, api__wait(d, c, e));
 }
 
 static void api__on_marked_down(void *arg, const ctl_outcome *o)

@@ -1,12 +1,12 @@
 /* server.c - the listeners: one TCP address and one Unix socket. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/un.h>
 #include <unistd.h>
 

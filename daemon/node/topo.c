@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../../common/log.h"
+#include "../../common/xmem.h"
 #include "gpu.h"
 
 #define TOPO__SUBSYS "topo"
@@ -29,24 +30,6 @@
 #define TOPO__PCI_CLASS_DISPLAY 0x03 /* base class: 0300 VGA, 0302 3D */
 
 /* --- small helpers ----------------------------------------------------------- */
-
-static void *topo__calloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *topo__strdup(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 static void topo__err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void topo__err(char *err, size_t errlen, const char *fmt, ...)
@@ -201,7 +184,7 @@ static int topo__read_file(const char *path, char **out, size_t *len, char *err,
     }
     /* Read to the end, even if the file grew since fstat, within the limit. */
     size_t cap = (size_t)st.st_size + 1;
-    data = topo__calloc(cap + 1, 1);
+    data = xcalloc(cap + 1, 1);
     for (;;) {
         if (n == cap) {
             if (cap > TOPO__XML_MAX) {
@@ -303,7 +286,7 @@ static void topo__fill_cpus(hwloc_topology_t hw, topo *t)
     t->pus = npu > 0 ? (unsigned)npu : 0;
 
     t->n_packages = np > 0 ? (size_t)np : 0;
-    t->packages = topo__calloc(t->n_packages, sizeof *t->packages);
+    t->packages = xcalloc(t->n_packages, sizeof *t->packages);
     for (size_t i = 0; i < t->n_packages; i++) {
         hwloc_obj_t o = hwloc_get_obj_by_type(hw, HWLOC_OBJ_PACKAGE, (unsigned)i);
         topo_package *p = &t->packages[i];
@@ -318,7 +301,7 @@ static void topo__fill_cpus(hwloc_topology_t hw, topo *t)
     }
 
     t->n_numa = nn > 0 ? (size_t)nn : 0;
-    t->numa = topo__calloc(t->n_numa, sizeof *t->numa);
+    t->numa = xcalloc(t->n_numa, sizeof *t->numa);
     for (size_t i = 0; i < t->n_numa; i++) {
         hwloc_obj_t o = hwloc_get_obj_by_type(hw, HWLOC_OBJ_NUMANODE, (unsigned)i);
         topo_numa *n = &t->numa[i];
@@ -338,17 +321,17 @@ static void topo__fill_cpus(hwloc_topology_t hw, topo *t)
 static char *topo__name(hwloc_topology_t hw, const topo_load_opts *opts)
 {
     if (opts->name && *opts->name)
-        return topo__strdup(opts->name);
+        return xstrdup(opts->name);
     const char *h = hwloc_obj_get_info_by_name(hwloc_get_root_obj(hw), "HostName");
     if (h && *h)
-        return topo__strdup(h);
+        return xstrdup(h);
     char host[256];
     if (gethostname(host, sizeof host) == 0) {
         host[sizeof host - 1] = '\0';
         if (*host)
-            return topo__strdup(host);
+            return xstrdup(host);
     }
-    return topo__strdup("localhost");
+    return xstrdup("localhost");
 }
 
 /* --- GPUs ------------------------------------------------------------------------------ */
@@ -419,15 +402,15 @@ static void topo__gpu_facts_xml(hwloc_obj_t o, topo_gpu *g)
             continue;
         const char *v;
         if (!g->model && (v = hwloc_obj_get_info_by_name(c, "GPUModel")) && *v)
-            g->model = topo__strdup(v);
+            g->model = xstrdup(v);
         if (!g->uuid && (v = hwloc_obj_get_info_by_name(c, "NVIDIAUUID")) && *v)
-            g->uuid = topo__strdup(v);
+            g->uuid = xstrdup(v);
         /* Other backends' spellings: any "...UUID" info holding a GPU UUID. */
         for (unsigned k = 0; !g->uuid && k < c->infos_count; k++) {
             const char *name = c->infos[k].name, *val = c->infos[k].value;
             size_t nl = name ? strlen(name) : 0;
             if (nl >= 4 && strcmp(name + nl - 4, "UUID") == 0 && val && strncmp(val, "GPU-", 4) == 0)
-                g->uuid = topo__strdup(val);
+                g->uuid = xstrdup(val);
         }
         if (!g->memory_bytes && (v = hwloc_obj_get_info_by_name(c, "CUDAGlobalMemorySize"))) {
             char *end;
@@ -452,7 +435,7 @@ static int topo__gpus_xml(hwloc_topology_t hw, const char *path, topo__gpu_src *
         topo__err(err, errlen, "topology XML %s: %zu GPUs (the limit is %d)", path, n, TOPO__MAX_GPUS);
         return -1;
     }
-    topo__gpu_src *s = topo__calloc(n, sizeof *s);
+    topo__gpu_src *s = xcalloc(n, sizeof *s);
     size_t i = 0;
     o = NULL;
     while ((o = hwloc_get_next_pcidev(hw, o)) != NULL && i < n) {
@@ -465,7 +448,7 @@ static int topo__gpus_xml(hwloc_topology_t hw, const char *path, topo__gpu_src *
         s[i].drv = i;
         s[i].has_bus = 1;
         s[i].key = topo__bus_key(a->domain, a->bus, a->dev, a->func);
-        s[i].g.pci_bus_id = topo__strdup(id);
+        s[i].g.pci_bus_id = xstrdup(id);
         topo__gpu_facts_xml(o, &s[i].g);
         i++;
     }
@@ -480,7 +463,7 @@ static int topo__gpus_xml(hwloc_topology_t hw, const char *path, topo__gpu_src *
 static void topo__gpus_live(hwloc_topology_t hw, gpu_list *gl, topo__gpu_src **out, size_t *nout)
 {
     size_t n = gl->n;
-    topo__gpu_src *s = topo__calloc(n, sizeof *s);
+    topo__gpu_src *s = xcalloc(n, sizeof *s);
     for (size_t i = 0; i < n; i++) {
         gpu_info *d = &gl->gpus[i];
         unsigned f[4];
@@ -784,8 +767,8 @@ static void topo__nvlinks_xml(hwloc_topology_t hw, topo *t, topo__gpu_src *srcs)
     topo__edges es = {NULL, 0, 0};
     if (t->n_gpus < 2 || hwloc_distances_get_by_name(hw, "NVLinkBandwidth", &nd, NULL, 0) != 0 || nd == 0)
         return;
-    d = topo__calloc(nd, sizeof(struct hwloc_distances_s *));
-    m = topo__calloc(nd, sizeof *m);
+    d = xcalloc(nd, sizeof(struct hwloc_distances_s *));
+    m = xcalloc(nd, sizeof *m);
     if (hwloc_distances_get_by_name(hw, "NVLinkBandwidth", &nd, d, 0) != 0)
         goto out;
     for (size_t i = 0; i < t->n_gpus; i++)
@@ -793,8 +776,8 @@ static void topo__nvlinks_xml(hwloc_topology_t hw, topo *t, topo__gpu_src *srcs)
     for (unsigned k = 0; k < nd; k++) {
         unsigned nb = d[k]->nbobjs;
         m[k].d = d[k];
-        m[k].role = topo__calloc(nb, sizeof *m[k].role);
-        m[k].sw = topo__calloc(nb, sizeof(hwloc_obj_t));
+        m[k].role = xcalloc(nb, sizeof *m[k].role);
+        m[k].sw = xcalloc(nb, sizeof(hwloc_obj_t));
         for (unsigned i = 0; i < nb; i++)
             m[k].role[i] = topo__nv_role(d[k]->objs[i], srcs, &m[k].sw[i]);
     }
@@ -860,8 +843,8 @@ static void topo__nvlinks_live(topo *t, const topo__gpu_src *srcs, const gpu_lis
 static void topo__finish_gpus(hwloc_topology_t hw, topo *t, topo__gpu_src *srcs, size_t n, const gpu_list *gl)
 {
     t->n_gpus = n;
-    t->gpus = topo__calloc(n, sizeof *t->gpus);
-    t->links = topo__calloc(n * n, sizeof *t->links);
+    t->gpus = xcalloc(n, sizeof *t->gpus);
+    t->links = xcalloc(n * n, sizeof *t->links);
     for (size_t i = 0; i < n; i++) {
         topo__gpu_locality(hw, &srcs[i]);
         t->gpus[i] = srcs[i].g;
@@ -905,9 +888,9 @@ int topo_load(const topo_load_opts *opts, topo **out, char *err, size_t errlen)
     live = opts->xml_path == NULL;
     if (topo__hwloc_load(opts->xml_path, &hw, err, errlen) != 0)
         return -1;
-    t = topo__calloc(1, sizeof *t);
+    t = xcalloc(1, sizeof *t);
     t->name = topo__name(hw, opts);
-    t->source = topo__strdup(live ? "hwloc" : opts->xml_path);
+    t->source = xstrdup(live ? "hwloc" : opts->xml_path);
     topo__fill_cpus(hw, t);
     if (!live) {
         if (topo__gpus_xml(hw, opts->xml_path, &srcs, &n, err, errlen) != 0)

@@ -1,17 +1,11 @@
 /* topo_pb.c - a topo to and from its protobuf message. */
 #include "topo_pb.h"
 
+#include "../../common/xmem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void *topo_pb__calloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
 
 /* protobuf-c treats NULL strings in proto3 as empty; keep them empty. */
 static char *topo_pb__s(const char *s)
@@ -30,7 +24,7 @@ typedef struct topo_pb__holder {
 
 Jazari__Topology *topo_to_pb(const topo *t)
 {
-    topo_pb__holder *h = topo_pb__calloc(1, sizeof *h);
+    topo_pb__holder *h = xcalloc(1, sizeof *h);
     Jazari__Topology *m = &h->msg;
     jazari__topology__init(m);
     m->name = topo_pb__s(t->name);
@@ -38,8 +32,8 @@ Jazari__Topology *topo_to_pb(const topo *t)
     m->cores = t->cores;
     m->pus = t->pus;
 
-    h->pk = topo_pb__calloc(t->n_packages, sizeof(Jazari__Package));
-    m->packages = topo_pb__calloc(t->n_packages, sizeof(Jazari__Package *));
+    h->pk = xcalloc(t->n_packages, sizeof(Jazari__Package));
+    m->packages = xcalloc(t->n_packages, sizeof(Jazari__Package *));
     m->n_packages = t->n_packages;
     for (size_t i = 0; i < t->n_packages; i++) {
         Jazari__Package *pk = &h->pk[i];
@@ -51,8 +45,8 @@ Jazari__Topology *topo_to_pb(const topo *t)
         m->packages[i] = pk;
     }
 
-    h->nn = topo_pb__calloc(t->n_numa, sizeof(Jazari__NumaNode));
-    m->numa_nodes = topo_pb__calloc(t->n_numa, sizeof(Jazari__NumaNode *));
+    h->nn = xcalloc(t->n_numa, sizeof(Jazari__NumaNode));
+    m->numa_nodes = xcalloc(t->n_numa, sizeof(Jazari__NumaNode *));
     m->n_numa_nodes = t->n_numa;
     for (size_t i = 0; i < t->n_numa; i++) {
         Jazari__NumaNode *nn = &h->nn[i];
@@ -64,8 +58,8 @@ Jazari__Topology *topo_to_pb(const topo *t)
         m->numa_nodes[i] = nn;
     }
 
-    h->g = topo_pb__calloc(t->n_gpus, sizeof(Jazari__Gpu));
-    m->gpus = topo_pb__calloc(t->n_gpus, sizeof(Jazari__Gpu *));
+    h->g = xcalloc(t->n_gpus, sizeof(Jazari__Gpu));
+    m->gpus = xcalloc(t->n_gpus, sizeof(Jazari__Gpu *));
     m->n_gpus = t->n_gpus;
     for (size_t i = 0; i < t->n_gpus; i++) {
         const topo_gpu *s = &t->gpus[i];
@@ -82,8 +76,8 @@ Jazari__Topology *topo_to_pb(const topo *t)
     }
 
     size_t nl = t->n_gpus * t->n_gpus;
-    h->l = topo_pb__calloc(nl, sizeof(Jazari__GpuLink));
-    m->links = topo_pb__calloc(nl, sizeof(Jazari__GpuLink *));
+    h->l = xcalloc(nl, sizeof(Jazari__GpuLink));
+    m->links = xcalloc(nl, sizeof(Jazari__GpuLink *));
     m->n_links = nl;
     for (size_t i = 0; i < nl; i++) {
         Jazari__GpuLink *l = &h->l[i];
@@ -111,17 +105,6 @@ void topo_pb_free(Jazari__Topology *m)
     free(h);
 }
 
-/* NULL for an empty string (unknown), else a copy. */
-static char *topo_pb__dup(const char *s)
-{
-    if (!s || !*s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
 topo *topo_from_pb(const Jazari__Topology *m, char *err, size_t errlen)
 {
     if (m->n_gpus > TOPO_PB_MAX_GPUS || m->n_numa_nodes > TOPO_PB_MAX_NUMA ||
@@ -140,41 +123,41 @@ topo *topo_from_pb(const Jazari__Topology *m, char *err, size_t errlen)
             return NULL;
         }
     }
-    topo *t = topo_pb__calloc(1, sizeof *t);
-    t->name = topo_pb__dup(m->name);
-    t->source = topo_pb__dup(m->source);
+    topo *t = xcalloc(1, sizeof *t);
+    t->name = xstrdup_known(m->name);
+    t->source = xstrdup_known(m->source);
     t->cores = m->cores;
     t->pus = m->pus;
     t->n_packages = m->n_packages;
-    t->packages = topo_pb__calloc(m->n_packages, sizeof(topo_package));
+    t->packages = xcalloc(m->n_packages, sizeof(topo_package));
     for (size_t i = 0; i < m->n_packages; i++) {
         t->packages[i].os_index = m->packages[i]->os_index;
         t->packages[i].cores = m->packages[i]->cores;
         t->packages[i].pus = m->packages[i]->pus;
-        t->packages[i].cpuset = topo_pb__dup(m->packages[i]->cpuset);
+        t->packages[i].cpuset = xstrdup_known(m->packages[i]->cpuset);
     }
     t->n_numa = m->n_numa_nodes;
-    t->numa = topo_pb__calloc(m->n_numa_nodes, sizeof(topo_numa));
+    t->numa = xcalloc(m->n_numa_nodes, sizeof(topo_numa));
     for (size_t i = 0; i < m->n_numa_nodes; i++) {
         const Jazari__NumaNode *n = m->numa_nodes[i];
         t->numa[i].os_index = n->os_index;
         t->numa[i].package = n->package >= 0 && (size_t)n->package < m->n_packages ? n->package : -1;
         t->numa[i].memory_bytes = n->memory_bytes;
-        t->numa[i].cpuset = topo_pb__dup(n->cpuset);
+        t->numa[i].cpuset = xstrdup_known(n->cpuset);
     }
     t->n_gpus = m->n_gpus;
-    t->gpus = topo_pb__calloc(m->n_gpus, sizeof(topo_gpu));
+    t->gpus = xcalloc(m->n_gpus, sizeof(topo_gpu));
     for (size_t i = 0; i < m->n_gpus; i++) {
         const Jazari__Gpu *g = m->gpus[i];
         t->gpus[i].index = (unsigned)i;
-        t->gpus[i].uuid = topo_pb__dup(g->uuid);
-        t->gpus[i].model = topo_pb__dup(g->model);
+        t->gpus[i].uuid = xstrdup_known(g->uuid);
+        t->gpus[i].model = xstrdup_known(g->model);
         t->gpus[i].memory_bytes = g->memory_bytes;
-        t->gpus[i].pci_bus_id = topo_pb__dup(g->pci_bus_id);
+        t->gpus[i].pci_bus_id = xstrdup_known(g->pci_bus_id);
         t->gpus[i].numa = g->numa < 0 ? -1 : g->numa;
-        t->gpus[i].cpuset = topo_pb__dup(g->cpuset);
+        t->gpus[i].cpuset = xstrdup_known(g->cpuset);
     }
-    t->links = topo_pb__calloc(m->n_links, sizeof(topo_link));
+    t->links = xcalloc(m->n_links, sizeof(topo_link));
     for (size_t i = 0; i < m->n_links; i++) {
         t->links[i].kind = (topo_link_kind)m->links[i]->kind;
         t->links[i].nvlinks = t->links[i].kind == TOPO_LINK_NV ? m->links[i]->nvlinks : 0;

@@ -5,29 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/xmem.h"
 #include "../node/topo_pb.h"
-
-static void *fsm__xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *fsm__dup(const char *s)
-{
-    if (!s || !*s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 static topo *fsm__empty_topo(void)
 {
-    return fsm__xcalloc(1, sizeof(topo));
+    return xcalloc(1, sizeof(topo));
 }
 
 void fsm_init(fsm *f)
@@ -214,13 +197,13 @@ static void fsm__grow_jobs(fsm *f, uint64_t need)
 static void fsm__set_reason(fsm_job *j, const char *reason)
 {
     free(j->reason);
-    j->reason = fsm__dup(reason);
+    j->reason = xstrdup_known(reason);
 }
 
 /* Takes a job message (from an entry or a snapshot) into the table. */
 static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
 {
-    fsm_job *j = fsm__xcalloc(1, sizeof *j);
+    fsm_job *j = xcalloc(1, sizeof *j);
     j->id = m->id;
     j->submit_ms = m->submit_time_ms;
     j->start_ms = m->start_time_ms;
@@ -229,27 +212,27 @@ static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
     j->gid = m->gid;
     j->exit_code = m->exit_code;
     j->state = m->state;
-    j->user = fsm__dup(m->user);
-    j->reason = fsm__dup(m->reason);
+    j->user = xstrdup_known(m->user);
+    j->reason = xstrdup_known(m->reason);
     if (m->spec) {
         j->nodes = m->spec->nodes ? m->spec->nodes : 1;
         j->gpus_per_node = m->spec->gpus_per_node;
         j->time_limit_s = m->spec->time_limit_s;
         size_t n = jazari__job_spec__get_packed_size(m->spec);
-        j->spec = fsm__xcalloc(n, 1);
+        j->spec = xcalloc(n, 1);
         j->spec_len = (uint32_t)jazari__job_spec__pack(m->spec, j->spec);
     } else {
         j->nodes = 1;
     }
     j->n_allocs = (uint32_t)m->n_allocs;
-    j->allocs = m->n_allocs ? fsm__xcalloc(m->n_allocs, sizeof *j->allocs) : NULL;
+    j->allocs = m->n_allocs ? xcalloc(m->n_allocs, sizeof *j->allocs) : NULL;
     for (size_t i = 0; i < m->n_allocs; i++) {
         const Jazari__JobAlloc *a = m->allocs[i];
-        j->allocs[i].node = fsm__dup(a->node);
-        j->allocs[i].cpus = fsm__dup(a->cpus);
+        j->allocs[i].node = xstrdup_known(a->node);
+        j->allocs[i].cpus = xstrdup_known(a->cpus);
         j->allocs[i].n_gpus = (uint32_t)a->n_gpus;
         if (a->n_gpus) {
-            j->allocs[i].gpus = fsm__xcalloc(a->n_gpus, sizeof(uint32_t));
+            j->allocs[i].gpus = xcalloc(a->n_gpus, sizeof(uint32_t));
             memcpy(j->allocs[i].gpus, a->gpus, a->n_gpus * sizeof(uint32_t));
         }
     }
@@ -325,17 +308,17 @@ static void fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, 
         f->nodes = p;
         n = &f->nodes[f->n_nodes++];
         memset(n, 0, sizeof *n);
-        n->name = fsm__dup(r->name);
+        n->name = xstrdup_known(r->name);
     }
     free(n->site);
     free(n->address);
     free(n->state);
     free(n->reason);
     topo_free(n->topo);
-    n->site = fsm__dup(r->site);
-    n->address = fsm__dup(r->address);
-    n->state = fsm__dup(r->state && *r->state ? r->state : "up");
-    n->reason = fsm__dup(r->reason);
+    n->site = xstrdup_known(r->site);
+    n->address = xstrdup_known(r->address);
+    n->state = xstrdup_known(r->state && *r->state ? r->state : "up");
+    n->reason = xstrdup_known(r->reason);
     n->since_ms = r->since_ms ? r->since_ms : now;
     n->topo = t;
     res->nodes_changed++;
@@ -348,8 +331,8 @@ static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd 
         return;
     free(n->state);
     free(n->reason);
-    n->state = fsm__dup("down");
-    n->reason = fsm__dup(c->reason);
+    n->state = xstrdup_known("down");
+    n->reason = xstrdup_known(c->reason);
     n->since_ms = now;
     res->nodes_changed++;
 }
@@ -489,8 +472,8 @@ void fsm_snapshot(const fsm *f, buf *out)
         if (!j)
             continue;
         Jazari__Job m;
-        Jazari__JobAlloc *allocs = fsm__xcalloc(j->n_allocs, sizeof *allocs);
-        Jazari__JobAlloc **ptrs = fsm__xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
+        Jazari__JobAlloc *allocs = xcalloc(j->n_allocs, sizeof *allocs);
+        Jazari__JobAlloc **ptrs = xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
         jazari__job__init(&m);
         fsm_job_to_pb(j, &m, allocs, ptrs);
         Jazari__JobSpec *spec = m.spec;

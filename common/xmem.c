@@ -1,0 +1,33 @@
+/* xmem.c - allocation that cannot fail. */
+#include "xmem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fprintf(stderr, "out of memory (%zu x %zu bytes)\n", n, size);
+        abort();
+    }
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d) {
+        fprintf(stderr, "out of memory (a string of %zu bytes)\n", strlen(s));
+        abort();
+    }
+    return d;
+}
+
+char *xstrdup_known(const char *s)
+{
+    return s && *s ? xstrdup(s) : NULL;
+}

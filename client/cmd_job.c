@@ -483,6 +483,7 @@ int cmd_queue(cli *c, int argc, char **argv)
         for (size_t i = 0; i < r->n_jobs; i++)
             job__json(&j, r->jobs[i]);
         json_arr_end(&j);
+        json_kv_bool(&j, "truncated", r->truncated);
         json_obj_end(&j);
     } else {
         buf_printf(&b, "%8s  %-20s %-10s %-10s %5s %5s %-12s %s\n", "ID", "NAME", "USER", "STATE", "NODES",
@@ -503,6 +504,8 @@ int cmd_queue(cli *c, int argc, char **argv)
                 buf_printf(&b, "(%s)", job->reason);
             buf_putc(&b, '\n');
         }
+        if (r->truncated)
+            buf_printf(&b, "(the list stops at %zu jobs: jz show JOB for the others)\n", r->n_jobs);
     }
     wire_msg_free(m);
     return cli_flush(&b);

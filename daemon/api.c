@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/xmem.h"
 #include "jzd.h"
 #include "node/topo_pb.h"
 
@@ -79,11 +80,36 @@ static void api__local_caller(const net_conn *c, Jazari__Caller *out, char *user
     out->user = user;
 }
 
+/* Whether host:port names the host that c comes from. */
+static bool api__same_host(const net_conn *c, const char *address)
+{
+    char host[256];
+    uint16_t port;
+    const char *colon = strrchr(c->peer, ':');
+    if (!address || !colon || config_parse_hostport(address, host, sizeof host, &port) != 0)
+        return false;
+    size_t n = (size_t)(colon - c->peer);
+    return strlen(host) == n && strncmp(host, c->peer, n) == 0;
+}
+
+/* A daemon peer whose word about a caller is taken: one connecting from
+ * the host of a controller or of a registered node. (Until the TLS layer
+ * proves that a peer belongs to the network, its address is the proof.) */
+static bool api__trusted_peer(jzd *d, const net_conn *c)
+{
+    for (int i = 0; i < d->n_peers; i++)
+        if (api__same_host(c, d->peers[i].address))
+            return true;
+    for (size_t i = 0; d->ctl_running && i < d->ctl.state.n_nodes; i++)
+        if (api__same_host(c, d->ctl.state.nodes[i].address))
+            return true;
+    return false;
+}
+
 /* The caller's identity for a request that changes state: the Unix
- * socket's peer credentials, or the identity a daemon peer forwarded.
- * (Daemon peers are trusted on their word until the TLS layer proves
- * they belong to the network.) */
-static bool api__caller(net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
+ * socket's peer credentials, or the identity a trusted daemon peer
+ * forwarded. */
+static bool api__caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
                         size_t len)
 {
     const jzd_session *s = c->user;
@@ -94,7 +120,8 @@ static bool api__caller(net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
         *gid = k.gid;
         return true;
     }
-    if (e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && e->caller->user && *e->caller->user) {
+    if (e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && e->caller->user && *e->caller->user &&
+        api__trusted_peer(d, c)) {
         *uid = e->caller->uid;
         *gid = e->caller->gid;
         snprintf(user, len, "%s", e->caller->user);
@@ -157,7 +184,7 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     gid_t gid;
     char user[64];
     const Jazari__JobSpec *spec = e->submit_request->spec;
-    if (!api__caller(c, e, &uid, &gid, user, sizeof user))
+    if (!api__caller(d, c, e, &uid, &gid, user, sizeof user))
         return;
     char err[256];
     if (!spec) {
@@ -189,7 +216,7 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     gid_t gid;
     char user[64];
     const Jazari__CancelRequest *req = e->cancel_request;
-    if (!api__caller(c, e, &uid, &gid, user, sizeof user))
+    if (!api__caller(d, c, e, &uid, &gid, user, sizeof user))
         return;
     if (req->n_ids == 0 || req->n_ids > 10000) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
@@ -224,19 +251,25 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
 /* Jobs as messages: each holds a decoded spec to free afterwards. */
 typedef struct api__jobs {
     Jazari__Job *jobs;
+    Jazari__JobSpec **specs; /* as decoded, to free */
+    Jazari__JobSpec *brief;  /* shallow copies without script and environment */
     Jazari__Job **ptrs;
     Jazari__JobAlloc *allocs;
     Jazari__JobAlloc **alloc_ptrs;
     size_t n;
 } api__jobs;
 
-static void api__jobs_fill(api__jobs *a, const fsm_job *const *list, size_t n)
+/* Jobs as messages. brief leaves out each job's script and environment,
+ * which only jz show needs (a queue of scripts could be gigabytes). */
+static void api__jobs_fill(api__jobs *a, const fsm_job *const *list, size_t n, bool brief)
 {
     size_t nallocs = 0;
     for (size_t i = 0; i < n; i++)
         nallocs += list[i]->n_allocs;
     a->n = n;
     a->jobs = calloc(n ? n : 1, sizeof *a->jobs);
+    a->specs = xcalloc(n, sizeof(Jazari__JobSpec *));
+    a->brief = xcalloc(n, sizeof *a->brief);
     a->ptrs = calloc(n ? n : 1, sizeof(Jazari__Job *));
     a->allocs = calloc(nallocs ? nallocs : 1, sizeof *a->allocs);
     a->alloc_ptrs = calloc(nallocs ? nallocs : 1, sizeof(Jazari__JobAlloc *));
@@ -244,7 +277,15 @@ static void api__jobs_fill(api__jobs *a, const fsm_job *const *list, size_t n)
         abort();
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
+        Jazari__JobSpec *spec = fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
+        a->specs[i] = spec;
+        if (brief && spec) {
+            a->brief[i] = *spec;
+            a->brief[i].script = "";
+            a->brief[i].env = NULL;
+            a->brief[i].n_env = 0;
+            a->jobs[i].spec = &a->brief[i];
+        }
         k += list[i]->n_allocs;
         a->ptrs[i] = &a->jobs[i];
     }
@@ -253,15 +294,19 @@ static void api__jobs_fill(api__jobs *a, const fsm_job *const *list, size_t n)
 static void api__jobs_free(api__jobs *a)
 {
     for (size_t i = 0; i < a->n; i++)
-        jazari__job_spec__free_unpacked(a->jobs[i].spec, NULL);
+        jazari__job_spec__free_unpacked(a->specs[i], NULL);
+    free(a->specs);
+    free(a->brief);
     free(a->jobs);
     free(a->ptrs);
     free(a->allocs);
     free(a->alloc_ptrs);
 }
 
-/* The largest queue one reply carries (replies are bounded like frames). */
+/* The largest queue one reply carries: replies are bounded like frames,
+ * and must fit an uplink's frame limit when forwarded. */
 #define API_QUEUE_MAX 50000
+#define API_REPLY_BUDGET ((size_t)8 << 20)
 
 static void api__queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
@@ -283,10 +328,20 @@ static void api__queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
         list[n++] = j;
     }
     api__jobs a;
-    api__jobs_fill(&a, list, n);
+    api__jobs_fill(&a, list, n, true);
     Jazari__QueueReply r = JAZARI__QUEUE_REPLY__INIT;
     r.jobs = a.ptrs;
     r.n_jobs = a.n;
+    r.truncated = n == API_QUEUE_MAX;
+    size_t bytes = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        bytes += jazari__job__get_packed_size(&a.jobs[i]) + 8;
+        if (bytes > API_REPLY_BUDGET) {
+            r.n_jobs = i;
+            r.truncated = true;
+            break;
+        }
+    }
     api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &r);
     api__jobs_free(&a);
     free(list);
@@ -301,7 +356,7 @@ static void api__show(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     api__jobs a;
-    api__jobs_fill(&a, &j, 1);
+    api__jobs_fill(&a, &j, 1, false);
     Jazari__ShowReply r = JAZARI__SHOW_REPLY__INIT;
     r.job = &a.jobs[0];
     api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &r);

@@ -627,3 +627,67 @@ int cmd_cancel(cli *c, int argc, char **argv)
     wire_msg_free(m);
     return cli_flush(&b);
 }
+
+/* jz wait JOB [--timeout SECONDS]: polls until the job ends; exits with its
+ * exit code, or 1 if it did not complete (cancelled, timed out, lost, or
+ * the wait itself ran out). */
+int cmd_wait(cli *c, int argc, char **argv)
+{
+    const char *pos[1];
+    int npos = cli_parse(c, argc, argv, NULL, pos, 1);
+    if (npos < 0)
+        return CLI_USAGE;
+    if (npos != 1) {
+        cli_error(c, "which job? usage: jz wait JOB [--timeout SECONDS]");
+        return CLI_USAGE;
+    }
+    Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
+    if (cli__job_id(c, pos[0], &sr.id) != 0)
+        return CLI_USAGE;
+    double limit = c->timeout_s;
+    c->timeout_s = 0; /* each request keeps the default answer time */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long delay_ms = 20;
+    for (;;) {
+        Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+        req.body_case = JAZARI__ENVELOPE__BODY_SHOW_REQUEST;
+        req.show_request = &sr;
+        int status;
+        wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &status);
+        if (!m)
+            return status;
+        const Jazari__Job *job = wire_msg_env(m)->show_reply->job;
+        if (job && job__ended(job)) {
+            int code =
+                job->state == JAZARI__JOB_STATE__JOB_COMPLETED ? 0
+                : job->state == JAZARI__JOB_STATE__JOB_FAILED && job->exit_code > 0 && job->exit_code < 256
+                    ? job->exit_code
+                    : 1;
+            buf b = BUF_INIT;
+            if (c->json) {
+                json j;
+                cli_json_begin(&j, &b);
+                job__json(&j, job);
+            } else if (code != 0) {
+                fprintf(stderr, "jz wait: job %llu %s%s%s\n", (unsigned long long)job->id,
+                        job__state(job->state), job->reason && *job->reason ? ": " : "",
+                        job->reason ? job->reason : "");
+            }
+            wire_msg_free(m);
+            int rc = cli_flush(&b);
+            return rc != CLI_OK ? rc : code;
+        }
+        wire_msg_free(m);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (limit > 0 && waited >= limit) {
+            cli_error(c, "job %llu has not ended after %.0f s", (unsigned long long)sr.id, limit);
+            return CLI_REFUSED;
+        }
+        struct timespec ts = {.tv_sec = delay_ms / 1000, .tv_nsec = (delay_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        if (delay_ms < 500)
+            delay_ms *= 2;
+    }
+}

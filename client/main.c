@@ -9,6 +9,8 @@ static const cli_command commands[] = {
     {"queue", cmd_queue, "[--all]", "pending and running jobs (--all: finished ones too)"},
     {"show", cmd_show, "JOB", "one job in full, with why it waits"},
     {"cancel", cmd_cancel, "JOB...", "cancel jobs"},
+    {"wait", cmd_wait, "JOB [--timeout S]",
+     "wait until the job ends; exit with its exit code (1 if it did not complete)"},
     {"status", cmd_status, "", "the network: controllers, leader, term, nodes up"},
     {"nodes", cmd_nodes, "", "list the nodes: name, site, state, GPUs free/total"},
     {"node", cmd_node, "NAME", "one node in full, with its hardware topology"},

@@ -11,7 +11,7 @@
 
 /* --- waiting for the log -------------------------------------------------------- */
 
-static jzd_wait *api__wait(jzd *d, net_conn *c, const Jazari__Envelope *e)
+jzd_wait *api_wait(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     jzd_session *s = c->user;
     jzd_wait *w = calloc(1, sizeof *w);
@@ -29,7 +29,7 @@ static jzd_wait *api__wait(jzd *d, net_conn *c, const Jazari__Envelope *e)
 }
 
 /* Takes w off its session; returns its connection, or NULL if it closed. */
-static net_conn *api__unwait(jzd_wait *w)
+net_conn *api_unwait(jzd_wait *w)
 {
     net_conn *c = w->conn;
     if (c) {
@@ -160,8 +160,10 @@ static void api__not_leader(jzd *d, net_conn *c, uint64_t id)
 static void api__on_committed(void *arg, const ctl_outcome *o)
 {
     jzd_wait *w = arg;
-    net_conn *c = api__unwait(w);
-    if (c && o->code != JAZARI__ERROR_CODE__OK) {
+    jzd *d = w->d;
+    net_conn *c = api_unwait(w);
+    bool ok = o->code == JAZARI__ERROR_CODE__OK;
+    if (c && !ok) {
         jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
     } else if (c && w->kind == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST) {
         Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
@@ -175,7 +177,13 @@ static void api__on_committed(void *arg, const ctl_outcome *o)
         Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
         api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
     }
+    bool may_start = ok && w->kind != JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
     free(w);
+    /* A cancelled job's processes here go now; a new job, or a new node,
+     * may start something. */
+    run_sync_local(d);
+    if (may_start)
+        run_schedule(d);
 }
 
 static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
@@ -207,7 +215,7 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
     cmd.submit = &sc;
-    ctl_propose(&d->ctl, &cmd, api__on_committed, api__wait(d, c, e));
+    ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
 }
 
 static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
@@ -245,7 +253,7 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
     cmd.cancel = &cc;
-    ctl_propose(&d->ctl, &cmd, api__on_committed, api__wait(d, c, e));
+    ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
 }
 
 /* Jobs as messages: each holds a decoded spec to free afterwards. */
@@ -365,14 +373,15 @@ static void api__show(jzd *d, net_conn *c, const Jazari__Envelope *e)
 
 /* --- nodes and the network ------------------------------------------------------------------ */
 
-static void api__node_info(const fsm_node *n, Jazari__NodeInfo *ni)
+static void api__node_info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
 {
     jazari__node_info__init(ni);
     ni->name = n->name;
     ni->site = n->site ? n->site : "";
     ni->state = n->state;
     ni->gpus_total = (uint32_t)n->topo->n_gpus;
-    ni->gpus_free = (uint32_t)n->topo->n_gpus; /* until jobs hold GPUs */
+    uint32_t used = fsm_node_gpus_used(f, n->name);
+    ni->gpus_free = used < ni->gpus_total ? ni->gpus_total - used : 0;
 }
 
 static void api__local_node_info(jzd *d, Jazari__NodeInfo *ni)
@@ -392,7 +401,7 @@ static void api__node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__NodeInfo ni;
     const topo *t;
     if (n) {
-        api__node_info(n, &ni);
+        api__node_info(&d->ctl.state, n, &ni);
         t = n->topo;
     } else if (!want || !*want || strcmp(want, d->cfg->name) == 0) {
         api__local_node_info(d, &ni);
@@ -417,7 +426,7 @@ static void api__nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (!infos || !ptrs)
         abort();
     for (size_t i = 0; i < n; i++) {
-        api__node_info(&d->ctl.state.nodes[i], &infos[i]);
+        api__node_info(&d->ctl.state, &d->ctl.state.nodes[i], &infos[i]);
         ptrs[i] = &infos[i];
     }
     /* An agent (or a controller before its node is registered) knows itself. */
@@ -542,7 +551,7 @@ static void api__fwd_done(void *arg, wire_msg *reply, const char *why, bool sent
         api__fwd_send(d, f);
         return;
     }
-    net_conn *c = api__unwait(f->w);
+    net_conn *c = api_unwait(f->w);
     if (c && r) {
         Jazari__Envelope copy = *r;
         copy.request_id = f->w->request_id;
@@ -578,7 +587,7 @@ static void api__forward(jzd *d, net_conn *c, wire_msg *m)
     api_fwd *f = calloc(1, sizeof *f);
     if (!f)
         abort();
-    f->w = api__wait(d, c, e);
+    f->w = api_wait(d, c, e);
     f->m = m;
     if (c->have_creds) {
         api__local_caller(c, &f->caller, f->user, sizeof f->user);
@@ -644,7 +653,12 @@ static void api__heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
     r.known = n && strcmp(n->state, "up") == 0;
     if (r.known)
         s->down_proposed = false;
+    size_t nrun = 0;
+    Jazari__Job **run = r.known ? run_jobs_on(d, name, &nrun) : NULL;
+    r.run = run;
+    r.n_run = nrun;
     api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY, &r);
+    run_jobs_free(run, nrun);
 }
 
 static void api__register(jzd *d, net_conn *c, const Jazari__Envelope *e)
@@ -671,7 +685,7 @@ static void api__register(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
     cmd.node_up = &up;
-    ctl_propose(&d->ctl, &cmd, api__on_committed, api__wait(d, c, e));
+    ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
 }
 
 static void api__on_marked_down(void *arg, const ctl_outcome *o)
@@ -757,6 +771,8 @@ static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why,
         api__rotate(d);
     } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
         api__retarget(d, r->error->leader);
+    } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && r->heartbeat_reply->known) {
+        run_sync(d, r->heartbeat_reply->run, r->heartbeat_reply->n_run);
     } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && !r->heartbeat_reply->known &&
                !d->stopping) {
         Jazari__NodeRecord rec;
@@ -777,6 +793,7 @@ void api_tick(jzd *d)
 {
     if (d->stopping)
         return;
+    run_tick(d);
     if (api__is_leader(d)) {
         api__check_liveness(d);
         if (d->registering)
@@ -822,10 +839,12 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
     case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
     case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
+    case JAZARI__ENVELOPE__BODY_JOB_END_REQUEST:
         /* Writes, and liveness, belong to the leader. */
         if (!leader) {
             bool agent_traffic = e->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST ||
-                                 e->body_case == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST;
+                                 e->body_case == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST ||
+                                 e->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;
             if (forwarded || agent_traffic) {
                 api__not_leader(d, c, e->request_id);
                 break;
@@ -868,6 +887,7 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
     case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
     case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
+    case JAZARI__ENVELOPE__BODY_JOB_END_REQUEST:
         if (!leader)
             break; /* answered above */
         if (e->body_case == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST)
@@ -876,6 +896,8 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
             api__cancel(d, c, e);
         else if (e->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST)
             api__heartbeat(d, c, e);
+        else if (e->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REQUEST)
+            run_job_end(d, c, e);
         else
             api__register(d, c, e);
         break;

@@ -120,6 +120,11 @@ static void jzd__on_uplink_closed(uplink *l)
     (void)l;
 }
 
+static void jzd__on_exec_closed(exec *x)
+{
+    (void)x;
+}
+
 static void jzd__stop(jzd *d)
 {
     if (d->stopping)
@@ -133,6 +138,8 @@ static void jzd__stop(jzd *d)
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
     uplink_close(&d->up, jzd__on_uplink_closed);
+    /* Until jobs have supervisors of their own, they do not outlive us. */
+    exec_close(&d->ex, jzd__on_exec_closed);
     net_server_close(&d->server, NULL);
 }
 
@@ -227,8 +234,17 @@ int daemon_run(const config *cfg)
         return 2;
     }
 
+    char spool[CONFIG_PATH_MAX + 8];
+    snprintf(spool, sizeof spool, "%s/jobs", cfg->state_dir);
+    if (jzd__mkdirs(spool, err, sizeof err) != 0) {
+        log_error("daemon", "%s", err);
+        topo_free(d.topo);
+        return 1;
+    }
+
     uv_loop_init(&d.loop);
     uplink_init(&d.up, &d.loop, cfg->name);
+    exec_init(&d.ex, &d.loop);
     net_handlers h = {.on_message = jzd__on_message, .on_close = jzd__on_conn_close, .data = &d};
     net_server_init(&d.server, &d.loop, &h, cfg->max_frame);
     uv_signal_init(&d.loop, &d.sigterm);
@@ -260,6 +276,7 @@ int daemon_run(const config *cfg)
     }
     topo_free(d.topo);
     api_free(&d);
+    run_free(&d);
     if (d.status == 0)
         log_info("daemon", "stopped");
     return d.status;

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "net/net.h"
 #include "net/uplink.h"
+#include "node/exec.h"
 #include "node/topo.h"
 #include "raft/ctl.h"
 
@@ -32,12 +33,23 @@ typedef struct jzd {
     int n_peers;
     int target;   /* the controller the uplink points at */
     bool beating; /* a heartbeat or registration is in flight */
+    /* Running jobs' parts on this node, and the ones that ended here whose
+     * end the leader has not committed yet. */
+    exec ex;
+    struct jzd_ended *ended;
+    size_t n_ended, ended_cap;
+    unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
+    bool schedule_again;
     /* As the leader: when each node was last heard of (soft state). */
     struct jzd_seen *seen;
     size_t n_seen, seen_cap;
     bool stopping;
     int status; /* exit status */
 } jzd;
+
+/* The wait for a request's entry (api.c), shared with run.c. */
+jzd_wait *api_wait(jzd *d, net_conn *c, const Jazari__Envelope *e);
+net_conn *api_unwait(jzd_wait *w);
 
 /* Per connection. */
 typedef struct jzd_session {
@@ -62,6 +74,34 @@ typedef struct jzd_seen {
     uint64_t last_ms; /* uv_now */
     bool down_proposed;
 } jzd_seen;
+
+/* A part that ended here, kept until the leader commits its end. */
+typedef struct jzd_ended {
+    uint64_t id;
+    int exit_code;
+    bool failed_to_start;
+    bool lost;     /* started by an earlier run of this daemon */
+    bool reported; /* the leader acknowledged the report */
+    bool in_flight;
+    char reason[256];
+} jzd_ended;
+
+/* daemon/run.c: placing jobs (leader) and running their parts (every node). */
+void run_schedule(jzd *d);
+/* Starts the parts of these running jobs that belong here and are not
+ * started yet, and forgets ended parts whose end is committed. */
+void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n);
+/* Leader: this node's own parts, straight from the state. */
+void run_sync_local(jzd *d);
+/* Leader: the running jobs with a part on node, for its heartbeat reply.
+ * Returns a list to free with run_jobs_free. */
+Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n);
+void run_jobs_free(Jazari__Job **jobs, size_t n);
+/* Leader: an agent's JobEndRequest. */
+void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* Every tick: report ended parts the leader has not acknowledged. */
+void run_tick(jzd *d);
+void run_free(jzd *d);
 
 /* Answers a request that came after the hello; frees m (now or when a
  * forwarded request completes). */

@@ -27,15 +27,21 @@ step "jz nodes"
 jz nodes
 step "jz node ctl-1      # its hardware: the tree and the nvidia-smi topo -m matrix"
 jz node ctl-1
-step "jz submit --name train --gpus-per-node 4 --time 1:00:00 -- python3 train.py"
-jz submit --name train --gpus-per-node 4 --time 1:00:00 -- python3 train.py
-step "JAZARI_SOCKET=agent-1.sock jz submit --name eval -- python3 eval.py   # from an agent"
-JAZARI_SOCKET=$dir/agent-1.sock jz submit --name eval -- python3 eval.py
+mkdir -p "$dir/work"
+cd "$dir/work"
+step "jz submit --name train --gpus-per-node 4 --time 1:00:00 -- sh -c 'echo training on GPUs \$CUDA_VISIBLE_DEVICES of \$JAZARI_NODELIST; sleep 600'"
+jz submit --name train --gpus-per-node 4 --time 1:00:00 -- sh -c 'echo training on GPUs $CUDA_VISIBLE_DEVICES of $JAZARI_NODELIST; sleep 600'
+step "JAZARI_SOCKET=agent-1.sock jz submit --name eval -- sh -c 'echo evaluated on \$(hostname)'   # from an agent"
+JAZARI_SOCKET=$dir/agent-1.sock jz submit --name eval -- sh -c 'echo evaluated on $JAZARI_NODELIST'
 step "jz submit --gpus-per-node 32 -- python3 huge.py   # refused before it reaches the log"
 jz submit --gpus-per-node 32 -- python3 huge.py || true
+step "jz wait 2; cat jazari-2.out"
+jz wait 2
+cat jazari-2.out
 step "jz queue"
 jz queue
 step "jz show 1"
+for _ in $(seq 1 100); do jz show 1 | grep -q RUNNING && break; sleep 0.05; done
 jz show 1
 step "kill -9 the leader ($leader), then ask another controller"
 kill -9 "$(cat "$dir/$leader.pid")"
@@ -48,10 +54,11 @@ for _ in $(seq 1 100); do
     sleep 0.05
 done
 jz status
-step "jz queue   # every acknowledged job is still there"
-jz queue
+step "jz queue --all   # every acknowledged job is still there"
+jz queue --all
 step "jz nodes   # the dead leader's node is marked down once it misses its heartbeats"
 for _ in $(seq 1 200); do jz nodes | grep -q " down " && break; sleep 0.05; done
 jz nodes
-echo
-echo "(jobs wait with reason Resources: running them arrives with the execution milestone)"
+step "jz cancel 1"
+jz cancel 1
+jz queue --all

@@ -19,16 +19,23 @@ void fsm_init(fsm *f)
     f->next_job_id = 1;
 }
 
-static void fsm__job_free(fsm_job *j)
+static void fsm__allocs_clear(fsm_job *j)
 {
-    if (!j)
-        return;
     for (uint32_t i = 0; i < j->n_allocs; i++) {
         free(j->allocs[i].node);
         free(j->allocs[i].gpus);
         free(j->allocs[i].cpus);
     }
     free(j->allocs);
+    j->allocs = NULL;
+    j->n_allocs = 0;
+}
+
+static void fsm__job_free(fsm_job *j)
+{
+    if (!j)
+        return;
+    fsm__allocs_clear(j);
     free(j->user);
     free(j->reason);
     free(j->spec);
@@ -74,6 +81,20 @@ const fsm_job *fsm_job_get(const fsm *f, uint64_t id)
     if (id == 0 || id > f->jobs_cap)
         return NULL;
     return f->jobs[id - 1];
+}
+
+uint32_t fsm_node_gpus_used(const fsm *f, const char *node)
+{
+    uint32_t used = 0;
+    for (uint64_t k = 0; f->n_active && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+            continue;
+        for (uint32_t a = 0; a < j->n_allocs; a++)
+            if (j->allocs[a].node && strcmp(j->allocs[a].node, node) == 0)
+                used += j->allocs[a].n_gpus;
+    }
+    return used;
 }
 
 const fsm_node *fsm_node_get(const fsm *f, const char *name)
@@ -286,6 +307,44 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
     }
 }
 
+static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm_result *res)
+{
+    fsm_job *j = (fsm_job *)fsm_job_get(f, c->id);
+    if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || c->n_allocs == 0 || c->n_allocs > FSM_NODES_MAX)
+        return;
+    j->state = JAZARI__JOB_STATE__JOB_RUNNING;
+    j->start_ms = now;
+    fsm__set_reason(j, NULL);
+    fsm__allocs_clear(j);
+    j->n_allocs = (uint32_t)c->n_allocs;
+    j->allocs = xcalloc(c->n_allocs, sizeof *j->allocs);
+    for (size_t i = 0; i < c->n_allocs; i++) {
+        const Jazari__JobAlloc *a = c->allocs[i];
+        j->allocs[i].node = xstrdup_known(a->node);
+        j->allocs[i].cpus = xstrdup_known(a->cpus);
+        j->allocs[i].n_gpus = (uint32_t)a->n_gpus;
+        if (a->n_gpus) {
+            j->allocs[i].gpus = xcalloc(a->n_gpus, sizeof(uint32_t));
+            memcpy(j->allocs[i].gpus, a->gpus, a->n_gpus * sizeof(uint32_t));
+        }
+    }
+    res->started++;
+}
+
+static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_result *res)
+{
+    fsm_job *j = (fsm_job *)fsm_job_get(f, c->id);
+    if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || c->state == JAZARI__JOB_STATE__JOB_PENDING ||
+        c->state == JAZARI__JOB_STATE__JOB_RUNNING || (unsigned)c->state > JAZARI__JOB_STATE__JOB_PREEMPTED)
+        return;
+    j->state = c->state;
+    j->end_ms = now;
+    j->exit_code = c->exit_code;
+    fsm__set_reason(j, c->reason);
+    f->n_active--;
+    res->ended++;
+}
+
 static fsm_node *fsm__node_find(fsm *f, const char *name)
 {
     return (fsm_node *)fsm_node_get(f, name);
@@ -344,6 +403,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         res = &scratch;
     res->first_id = 0;
     res->submitted = res->cancelled = res->nodes_changed = res->n_cmds = 0;
+    res->started = res->ended = 0;
     Jazari__Entry *e = jazari__entry__unpack(NULL, len, data);
     if (!e) {
         snprintf(err, errlen, "log entry of %zu bytes does not decode", len);
@@ -365,7 +425,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     }
     for (size_t i = 0; i < e->n_commands; i++) {
         const Jazari__Command *c = e->commands[i];
-        uint32_t before = res->submitted + res->cancelled + res->nodes_changed;
+        uint32_t before = res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended;
         switch (c->cmd_case) {
         case JAZARI__COMMAND__CMD_SUBMIT:
             fsm__apply_submit(f, now, c->submit, res);
@@ -379,12 +439,19 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_NODE_DOWN:
             fsm__apply_node_down(f, now, c->node_down, res);
             break;
+        case JAZARI__COMMAND__CMD_START:
+            fsm__apply_start(f, now, c->start, res);
+            break;
+        case JAZARI__COMMAND__CMD_END:
+            fsm__apply_end(f, now, c->end, res);
+            break;
         default:
             /* A command of a newer release in an old format: skipped the
              * same way on every controller. */
             break;
         }
-        res->counts[i] = res->submitted + res->cancelled + res->nodes_changed - before;
+        res->counts[i] =
+            res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended - before;
     }
     res->n_cmds = (uint32_t)e->n_commands;
     f->applied++;

@@ -86,6 +86,8 @@ typedef struct fsm_result {
     uint32_t submitted;
     uint32_t cancelled;
     uint32_t nodes_changed;
+    uint32_t started;
+    uint32_t ended;
     uint32_t n_cmds;
     uint32_t counts[FSM_ENTRY_MAX_CMDS]; /* per command: jobs submitted or cancelled, nodes changed */
 } fsm_result;
@@ -113,6 +115,9 @@ void fsm_snapshot(const fsm *f, buf *out);
 int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen);
 
 const fsm_job *fsm_job_get(const fsm *f, uint64_t id);
+/* GPUs of node held by running jobs. (A scan of the running jobs: the
+ * scheduler milestone brings the index of free capacity.) */
+uint32_t fsm_node_gpus_used(const fsm *f, const char *node);
 const fsm_node *fsm_node_get(const fsm *f, const char *name);
 bool fsm_job_active(const fsm_job *j);
 const char *fsm_state_name(Jazari__JobState s);

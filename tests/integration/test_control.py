@@ -10,7 +10,8 @@ from conftest import Daemon, shared_xml, wait_for
 
 
 def submit(d, *args):
-    r = d.jz("submit", "--json", *args)
+    # Jobs run now: their output goes to the daemon's test directory.
+    r = d.jz("submit", "--json", "--workdir", d.dir, *args)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["id"]
 
@@ -24,25 +25,40 @@ def test_network_of_one_submit_queue_show_cancel(daemon_factory):
     assert st["controllers"] == [{"name": "solo", "address": "127.0.0.1:%d" % d.port, "role": "leader"}]
     assert st["term"] >= 1 and st["commit_index"] >= 2 and st["nodes_total"] == 1
 
+    pidfile = os.path.join(d.dir, "a.pid")
     a = submit(d, "--name", "train", "--gpus-per-node", "2", "--time", "1:30:00", "--env", "A=1", "--",
-               "python3", "train.py", "--lr", "0.1")
-    b = submit(d, "--", "true")
+               "sh", "-c", "echo $$ > %s; echo A=$A gpus=$CUDA_VISIBLE_DEVICES; exec sleep 60" % pidfile)
+    b = submit(d, "--gpus-per-node", "3", "--", "true")  # 2 of the node's 4 GPUs are taken
     assert b == a + 1
-    job = d.jz_json("show", str(a))
-    assert job["id"] == a and job["name"] == "train" and job["state"] == "PENDING"
-    assert job["reason"] and job["user"] and job["submit_time"].endswith("Z")
-    assert job["nodes"] == [] and job["exit_code"] is None and job["start_time"] is None
-    assert job["command"] == ["python3", "train.py", "--lr", "0.1"] and job["time_limit"] == 5400
+    job = wait_for(lambda: (lambda j: j if j["state"] == "RUNNING" else None)(d.jz_json("show", str(a))),
+                   what="job a to run")
+    assert job["id"] == a and job["name"] == "train" and job["user"] and job["submit_time"].endswith("Z")
+    assert job["nodes"] == [{"name": "solo", "gpus": [0, 1], "cpus": None}] or \
+        [(n["name"], n["gpus"]) for n in job["nodes"]] == [("solo", [0, 1])]
+    assert job["start_time"] and job["exit_code"] is None and job["reason"] is None
+    assert job["command"][:2] == ["sh", "-c"] and job["time_limit"] == 5400
+    assert d.jz_json("nodes")["nodes"][0]["gpus_free"] == 2
+    pend = d.jz_json("show", str(b))
+    assert pend["state"] == "PENDING" and pend["reason"] == "Resources" and pend["nodes"] == []
     q = d.jz_json("queue")["jobs"]
     assert [j["id"] for j in q] == [a, b]
     assert set(q[0]) >= {"id", "name", "user", "state", "reason", "nodes", "exit_code", "submit_time",
                          "start_time", "end_time"}
+    out = os.path.join(d.dir, "jazari-%d.out" % a)
+    wait_for(lambda: os.path.exists(out) and "gpus=0,1" in open(out).read(), what="the job's output")
+    assert "A=1" in open(out).read()
 
-    r = d.jz("cancel", str(b), "--json")
+    # Cancelling the running job kills its processes and frees its GPUs: b runs.
+    pid = int(open(pidfile).read())
+    r = d.jz("cancel", str(a), "--json")
     assert r.returncode == 0 and json.loads(r.stdout) == {"cancelled": 1}
-    assert [j["id"] for j in d.jz_json("queue")["jobs"]] == [a]
-    assert d.jz_json("show", str(b))["state"] == "CANCELLED"
-    assert len(d.jz_json("queue", "--all")["jobs"]) == 2
+    assert d.jz_json("show", str(a))["state"] == "CANCELLED"
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+             what="the cancelled job's process to be killed")
+    r = d.jz("wait", str(b), "--timeout", "20")
+    assert r.returncode == 0, r.stderr
+    assert d.jz_json("show", str(b))["state"] == "COMPLETED"
+    assert len(d.jz_json("queue", "--all")["jobs"]) == 2 and d.jz_json("queue")["jobs"] == []
     r = d.jz("show", "999")
     assert r.returncode == 1 and "job 999 not found" in r.stderr
     r = d.jz("cancel", "999")
@@ -50,6 +66,30 @@ def test_network_of_one_submit_queue_show_cancel(daemon_factory):
     nodes = d.jz_json("nodes")["nodes"]
     assert nodes == [{"name": "solo", "site": "local", "state": "up", "gpus_total": 4, "gpus_free": 4}]
     assert d.stop() == 0
+
+
+def test_jobs_run_and_report_how_they_ended(daemon_factory, tmp_path):
+    d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    ok = submit(d, "--", "sh", "-c", "echo out; echo err >&2")
+    bad = submit(d, "--", "sh", "-c", "exit 7")
+    missing = submit(d, "--", "/nonexistent/program")
+    nodir = d.jz("submit", "--json", "--workdir", str(tmp_path / "nope"), "--", "true")
+    nodir = json.loads(nodir.stdout)["id"]
+    assert d.jz("wait", str(ok)).returncode == 0
+    assert open(os.path.join(d.dir, "jazari-%d.out" % ok)).read() == "out\nerr\n"
+    r = d.jz("wait", str(bad))
+    assert r.returncode == 7 and "FAILED" in r.stderr
+    assert d.jz_json("show", str(bad))["exit_code"] == 7
+    assert d.jz("wait", str(missing)).returncode == 127  # as a shell says: not found
+    job = d.jz_json("show", str(missing))
+    assert job["state"] == "FAILED" and "cannot run '/nonexistent/program'" in job["reason"]
+    d.jz("wait", str(nodir))
+    job = d.jz_json("show", str(nodir))
+    assert job["state"] == "FAILED" and "working directory" in job["reason"] and "does not exist" in job["reason"]
+    # The node stays healthy: the next job runs.
+    assert d.jz("wait", str(submit(d, "--", "true")), "--timeout", "20").returncode == 0
+    assert d.jz_json("nodes")["nodes"][0]["state"] == "up"
 
 
 def test_submissions_are_validated_before_the_log(daemon_factory, tmp_path):
@@ -97,7 +137,6 @@ def test_kill_9_and_restart_keeps_every_acknowledged_job(daemon_factory):
     d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--snapshot-threshold", "16"])
     wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
     ids = [submit(d, "--name", "j%d" % i, "--", "true") for i in range(40)]
-    d.jz("cancel", str(ids[3]))
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
     d.logf.close()
@@ -106,7 +145,9 @@ def test_kill_9_and_restart_keeps_every_acknowledged_job(daemon_factory):
     jobs = d.jz_json("queue", "--all")["jobs"]
     assert [j["id"] for j in jobs] == ids  # all there, none twice
     assert [j["name"] for j in jobs] == ["j%d" % i for i in range(40)]
-    assert jobs[3]["state"] == "CANCELLED"
+    # Each ran at most once: ended normally, or lost with the daemon.
+    wait_for(lambda: all(j["state"] in ("COMPLETED", "NODE_FAIL") for j in d.jz_json("queue", "--all")["jobs"]),
+             what="every job to end")
     assert submit(d, "--", "true") == ids[-1] + 1
     assert d.stop() == 0
 
@@ -145,7 +186,7 @@ def test_three_controllers_replicate_and_survive_the_leader(tmp_path):
         assert leader.jz_json("show", str(ids[-1]))["name"] == "via-follower"
         # Every controller holds the same queue.
         for d in ds:
-            wait_for(lambda: [j["id"] for j in d.jz_json("queue")["jobs"]] == ids, what="replication")
+            wait_for(lambda: [j["id"] for j in d.jz_json("queue", "--all")["jobs"]] == ids, what="replication")
 
         leader.proc.send_signal(signal.SIGKILL)
         leader.proc.wait()
@@ -154,11 +195,11 @@ def test_three_controllers_replicate_and_survive_the_leader(tmp_path):
         ids.append(submit(new, "--", "true"))
         for d in ds:
             if d is not leader:
-                wait_for(lambda: [j["id"] for j in d.jz_json("queue")["jobs"]] == ids, what="survivors agree")
+                wait_for(lambda: [j["id"] for j in d.jz_json("queue", "--all")["jobs"]] == ids, what="survivors agree")
         # The old leader comes back and catches up.
         leader.logf.close()
         leader.start()
-        wait_for(lambda: [j["id"] for j in leader.jz_json("queue")["jobs"]] == ids, what="catch-up")
+        wait_for(lambda: [j["id"] for j in leader.jz_json("queue", "--all")["jobs"]] == ids, what="catch-up")
         st = leader.jz_json("status")
         assert st["leader"] == new.name and len(st["controllers"]) == 3
     finally:
@@ -195,7 +236,7 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
         # jz on an agent: submissions and reads go through the controllers.
         jid = submit(agents[0], "--gpus-per-node", "16", "--", "nvidia-smi")
         assert agents[1].jz_json("show", str(jid))["gpus_per_node"] == 16
-        assert jid in [j["id"] for j in agents[0].jz_json("queue")["jobs"]]
+        assert jid in [j["id"] for j in agents[0].jz_json("queue", "--all")["jobs"]]
         st = agents[0].jz_json("status")
         assert st["nodes_up"] == 5 and st["nodes_total"] == 5
 
@@ -245,7 +286,7 @@ def test_leader_killed_while_clients_submit(tmp_path):
         def client(d, n):
             i = 0
             while not stop.is_set() and d.proc.poll() is None:
-                r = d.jz("submit", "--json", "--name", "c%d-%d" % (n, i), "--", "true", timeout=30)
+                r = d.jz("submit", "--json", "--workdir", d.dir, "--name", "c%d-%d" % (n, i), "--", "true", timeout=30)
                 if r.returncode == 0:
                     acked.append((json.loads(r.stdout)["id"], "c%d-%d" % (n, i)))
                 else:
@@ -267,7 +308,7 @@ def test_leader_killed_while_clients_submit(tmp_path):
         survivor = next(d for d in ds if d is not leader)
 
         def survivor_jobs():
-            jobs = {j["id"]: j["name"] for j in survivor.jz_json("queue")["jobs"]}
+            jobs = {j["id"]: j["name"] for j in survivor.jz_json("queue", "--all")["jobs"]}
             return jobs if all(jobs.get(jid) == name for jid, name in acked) else None
         jobs = wait_for(survivor_jobs, what="every acknowledged job on a survivor")
         names = list(jobs.values())
@@ -287,3 +328,24 @@ def test_over_long_command_is_refused(daemon_factory):
     r = d.jz("submit", "--", "echo", *(["x" * 1000] * 70))
     assert r.returncode == 1 and "command is" in r.stderr and "at most 65536" in r.stderr
     assert d.jz_json("queue", "--all")["jobs"] == []
+
+
+def test_a_job_runs_at_most_once_across_a_daemon_crash(daemon_factory):
+    d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    count = os.path.join(d.dir, "runs")
+    pidfile = os.path.join(d.dir, "pid")
+    jid = submit(d, "--", "sh", "-c", "echo run >> %s; echo $$ > %s; exec sleep 60" % (count, pidfile))
+    wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), what="the job to start")
+    pid = int(open(pidfile).read())
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.logf.close()
+    d.start()
+    job = wait_for(lambda: (lambda j: j if j["state"] != "RUNNING" else None)(d.jz_json("show", str(jid))),
+                   timeout=20, what="the job to be declared lost")
+    assert job["state"] == "NODE_FAIL" and "restarted" in job["reason"]
+    assert open(count).read() == "run\n"  # never started again
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+             what="the orphaned process to be killed")
+    assert d.stop() == 0

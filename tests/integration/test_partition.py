@@ -62,7 +62,13 @@ def leader_name(d):
 
 
 def queue_ids(d):
-    return [j["id"] for j in d.jz_json("queue")["jobs"]]
+    return [j["id"] for j in d.jz_json("queue", "--all")["jobs"]]
+
+
+def submit(d):
+    r = d.jz("submit", "--json", "--workdir", d.dir, "--", "true")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["id"]
 
 
 def test_partitioned_controller_cannot_write_and_catches_up(tmp_path):
@@ -76,7 +82,7 @@ def test_partitioned_controller_cannot_write_and_catches_up(tmp_path):
                 d.args += ["--controllers", spec]
                 d.start()
             wait_for(lambda: leader_name(ds[0]) is not None, timeout=20, what="a leader")
-            before = [json.loads(ds[0].jz("submit", "--json", "--", "true").stdout)["id"] for _ in range(3)]
+            before = [submit(ds[0]) for _ in range(3)]
             for d in ds:
                 wait_for(lambda: queue_ids(d) == before, what="replication to %s" % d.name)
 
@@ -86,9 +92,9 @@ def test_partitioned_controller_cannot_write_and_catches_up(tmp_path):
             rest = [d for i, d in enumerate(ds) if i != cut]
             wait_for(lambda: leader_name(rest[0]) not in (None, ds[cut].name), timeout=20,
                      what="the majority to elect a new leader")
-            r = ds[cut].jz("submit", "--timeout", "15", "--", "true")
+            r = ds[cut].jz("submit", "--timeout", "15", "--workdir", ds[cut].dir, "--", "true")
             assert r.returncode == 1, "the cut-off controller accepted a write: " + r.stdout
-            after = before + [json.loads(rest[0].jz("submit", "--json", "--", "true").stdout)["id"]]
+            after = before + [submit(rest[0])]
             assert after[-1] > before[-1]
             wait_for(lambda: queue_ids(rest[1]) == after, what="the majority to agree")
             assert queue_ids(ds[cut]) == before  # it saw nothing of the majority's writes

@@ -4,6 +4,7 @@
 
 #include "daemon/node/topo_pb.h"
 #include "daemon/raft/fsm.h"
+#include "daemon/sched/sched.h"
 #include "test.h"
 
 /* Builds an entry holding one SubmitCmd of n jobs by uid, and applies it. */
@@ -276,4 +277,110 @@ TEST(fsm_deterministic_and_snapshots_round_trip)
     fsm_free(&a);
     fsm_free(&b);
     fsm_free(&c);
+}
+
+/* Applies one command of start or end. */
+static void apply_cmd(fsm *f, int64_t t, Jazari__Command *c)
+{
+    Jazari__Command *cs[] = {c};
+    buf b = BUF_INIT;
+    fsm_entry_encode(t, cs, 1, &b);
+    char err[200];
+    if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
+        test_fail(__FILE__, __LINE__, "%s", err);
+    buf_free(&b);
+}
+
+/* Commits what a scheduling pass decided, as the leader would. */
+static size_t schedule(fsm *f, int64_t t, uint64_t *blocked)
+{
+    sched_plan plan;
+    sched_pass(f, 100, &plan);
+    for (size_t i = 0; i < plan.n_starts; i++) {
+        const sched_start *s = &plan.starts[i];
+        Jazari__JobAlloc a[8], *ap[8];
+        for (size_t p = 0; p < s->n_parts; p++) {
+            jazari__job_alloc__init(&a[p]);
+            a[p].node = f->nodes[s->parts[p].node].name;
+            a[p].gpus = s->parts[p].gpus;
+            a[p].n_gpus = s->parts[p].n_gpus;
+            ap[p] = &a[p];
+        }
+        Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
+        sc.id = s->id;
+        sc.allocs = ap;
+        sc.n_allocs = s->n_parts;
+        Jazari__Command c = JAZARI__COMMAND__INIT;
+        c.cmd_case = JAZARI__COMMAND__CMD_START;
+        c.start = &sc;
+        apply_cmd(f, t, &c);
+    }
+    size_t n = plan.n_starts;
+    *blocked = plan.blocked;
+    sched_plan_free(&plan);
+    return n;
+}
+
+static void end_job(fsm *f, int64_t t, uint64_t id, int code)
+{
+    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+    ec.id = id;
+    ec.exit_code = code;
+    ec.state = code ? JAZARI__JOB_STATE__JOB_FAILED : JAZARI__JOB_STATE__JOB_COMPLETED;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_END;
+    c.end = &ec;
+    apply_cmd(f, t, &c);
+}
+
+TEST(sched_first_come_first_served_first_fit)
+{
+    fsm f;
+    fsm_init(&f);
+    node_up(&f, 10, "small", 4);
+    node_up(&f, 11, "big", 8);
+    fsm_result r;
+    submit(&f, 20, 1000, 1, 2, &r); /* 1: 2 GPUs -> small 0,1 */
+    submit(&f, 21, 1000, 1, 8, &r); /* 2: 8 GPUs -> big */
+    submit(&f, 22, 1000, 1, 4, &r); /* 3: 4 GPUs: nowhere free; blocks 4 */
+    submit(&f, 23, 1000, 1, 1, &r); /* 4: would fit, but waits its turn */
+    uint64_t blocked;
+    CHECK_EQ_INT(schedule(&f, 30, &blocked), 2);
+    CHECK_EQ_INT(blocked, 3);
+    const fsm_job *j1 = fsm_job_get(&f, 1), *j2 = fsm_job_get(&f, 2);
+    CHECK_EQ_INT(j1->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    REQUIRE(j1->n_allocs == 1 && j2->n_allocs == 1);
+    CHECK_EQ_STR(j1->allocs[0].node, "small");
+    CHECK_EQ_INT(j1->allocs[0].gpus[0], 0);
+    CHECK_EQ_INT(j1->allocs[0].gpus[1], 1);
+    CHECK_EQ_STR(j2->allocs[0].node, "big");
+    CHECK_EQ_INT(j1->start_ms, 30);
+    CHECK_EQ_INT(fsm_node_gpus_used(&f, "small"), 2);
+    CHECK_EQ_INT(fsm_job_get(&f, 4)->state, JAZARI__JOB_STATE__JOB_PENDING);
+    /* The big job ends: 3 and then 4 start; 4 gets small's free GPU 2. */
+    end_job(&f, 40, 2, 0);
+    CHECK_EQ_INT(fsm_job_get(&f, 2)->state, JAZARI__JOB_STATE__JOB_COMPLETED);
+    CHECK_EQ_INT(schedule(&f, 41, &blocked), 2);
+    CHECK_EQ_INT(blocked, 0);
+    CHECK_EQ_STR(fsm_job_get(&f, 3)->allocs[0].node, "big");
+    CHECK_EQ_STR(fsm_job_get(&f, 4)->allocs[0].node, "small");
+    CHECK_EQ_INT(fsm_job_get(&f, 4)->allocs[0].gpus[0], 2);
+    /* An end for a job that is not running changes nothing. */
+    end_job(&f, 50, 2, 9);
+    CHECK_EQ_INT(fsm_job_get(&f, 2)->exit_code, 0);
+    end_job(&f, 51, 4, 3);
+    CHECK_EQ_INT(fsm_job_get(&f, 4)->state, JAZARI__JOB_STATE__JOB_FAILED);
+    CHECK_EQ_INT(fsm_job_get(&f, 4)->exit_code, 3);
+    CHECK_EQ_INT(f.n_active, 2);
+    /* Down nodes take nothing. */
+    Jazari__NodeDownCmd dn = JAZARI__NODE_DOWN_CMD__INIT;
+    dn.name = "small";
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
+    c.node_down = &dn;
+    apply_cmd(&f, 60, &c);
+    submit(&f, 61, 1000, 1, 5, &r); /* 5: small is down, big has 4 free */
+    CHECK_EQ_INT(schedule(&f, 62, &blocked), 0);
+    CHECK_EQ_INT(blocked, 5);
+    fsm_free(&f);
 }

@@ -98,6 +98,7 @@ int cmd_queue(cli *c, int argc, char **argv);
 int cmd_show(cli *c, int argc, char **argv);
 int cmd_cancel(cli *c, int argc, char **argv);
 int cmd_wait(cli *c, int argc, char **argv);
+int cmd_release(cli *c, int argc, char **argv);
 
 /* Sends one request body on a fresh connection and returns the reply, or
  * NULL after printing why (*status: the exit status then). A reply of

@@ -124,10 +124,13 @@ static int cli__parse_count(const cli *c, const char *opt, const char *s, uint32
 
 /* The options of jz submit, from the command line or a script's lines. */
 typedef struct submit_opts {
+    bool hold;
     const char *name, *nodes, *tasks, *gpus, *cpus, *mem, *time, *gpu_model, *site;
     const char *output, *error, *workdir;
     cli_list env;
 } submit_opts;
+
+#define SUBMIT_NOPTS 18
 
 static void submit__table(submit_opts *o, cli_opt *t)
 {
@@ -148,12 +151,12 @@ static void submit__table(submit_opts *o, cli_opt *t)
         {"workdir", CLI_STRING, &o->workdir},
         {"chdir", CLI_STRING, &o->workdir},
         {"env", CLI_LIST, &o->env},
+        {"hold", CLI_FLAG, &o->hold},
         {NULL, CLI_FLAG, NULL},
     };
+    _Static_assert(sizeof table / sizeof table[0] == SUBMIT_NOPTS, "SUBMIT_NOPTS is the table's size");
     memcpy(t, table, sizeof table);
 }
-
-#define SUBMIT_NOPTS 17
 
 /* Options in a script: `#JZ --opt value` and `#SBATCH --opt=value` lines
  * before the first command. Unknown #SBATCH options are ignored (a Slurm
@@ -327,6 +330,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     spec.workdir = (char *)(o->workdir ? o->workdir : "");
     spec.env = (char **)envs;
     spec.n_env = nenv;
+    spec.hold = cmdline.hold || script.hold;
     if (is_script) {
         spec.script = text;
     } else {
@@ -589,14 +593,14 @@ int cmd_show(cli *c, int argc, char **argv)
     return cli_flush(&b);
 }
 
-int cmd_cancel(cli *c, int argc, char **argv)
+static int cmd__cancel_or_release(cli *c, int argc, char **argv, bool release)
 {
     static const char *pos[1024];
     int npos = cli_parse(c, argc, argv, NULL, pos, 1024);
     if (npos < 0)
         return CLI_USAGE;
     if (npos == 0) {
-        cli_error(c, "which jobs? usage: jz cancel JOB...");
+        cli_error(c, "which jobs? usage: jz %s JOB...", release ? "release" : "cancel");
         return CLI_USAGE;
     }
     uint64_t ids[1024];
@@ -604,11 +608,19 @@ int cmd_cancel(cli *c, int argc, char **argv)
         if (cli__job_id(c, pos[i], &ids[i]) != 0)
             return CLI_USAGE;
     Jazari__CancelRequest cr = JAZARI__CANCEL_REQUEST__INIT;
-    cr.ids = ids;
-    cr.n_ids = (size_t)npos;
+    Jazari__ReleaseRequest rr = JAZARI__RELEASE_REQUEST__INIT;
     Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-    req.body_case = JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
-    req.cancel_request = &cr;
+    if (release) {
+        rr.ids = ids;
+        rr.n_ids = (size_t)npos;
+        req.body_case = JAZARI__ENVELOPE__BODY_RELEASE_REQUEST;
+        req.release_request = &rr;
+    } else {
+        cr.ids = ids;
+        cr.n_ids = (size_t)npos;
+        req.body_case = JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
+        req.cancel_request = &cr;
+    }
     int status;
     wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &status);
     if (!m)
@@ -619,13 +631,23 @@ int cmd_cancel(cli *c, int argc, char **argv)
         json j;
         cli_json_begin(&j, &b);
         json_obj_begin(&j);
-        json_kv_uint(&j, "cancelled", n);
+        json_kv_uint(&j, release ? "released" : "cancelled", n);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "cancelled %u job%s\n", n, n == 1 ? "" : "s");
+        buf_printf(&b, "%s %u job%s\n", release ? "released" : "cancelled", n, n == 1 ? "" : "s");
     }
     wire_msg_free(m);
     return cli_flush(&b);
+}
+
+int cmd_cancel(cli *c, int argc, char **argv)
+{
+    return cmd__cancel_or_release(c, argc, argv, false);
+}
+
+int cmd_release(cli *c, int argc, char **argv)
+{
+    return cmd__cancel_or_release(c, argc, argv, true);
 }
 
 /* jz wait JOB [--timeout SECONDS]: polls until the job ends; exits with its

@@ -8,7 +8,8 @@ static const cli_command commands[] = {
     {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
     {"queue", cmd_queue, "[--all]", "pending and running jobs (--all: finished ones too)"},
     {"show", cmd_show, "JOB", "one job in full, with why it waits"},
-    {"cancel", cmd_cancel, "JOB...", "cancel jobs"},
+    {"cancel", cmd_cancel, "JOB...", "cancel jobs (a running job's processes are killed)"},
+    {"release", cmd_release, "JOB...", "let jobs submitted with --hold start"},
     {"wait", cmd_wait, "JOB [--timeout S]",
      "wait until the job ends; exit with its exit code (1 if it did not complete)"},
     {"status", cmd_status, "", "the network: controllers, leader, term, nodes up"},
@@ -35,7 +36,7 @@ static void usage(FILE *f)
                "\nsubmit options (also as #JZ or #SBATCH lines in a script):\n"
                "  --name NAME  --nodes N  --tasks-per-node T  --gpus-per-node G  --cpus-per-task C\n"
                "  --mem SIZE  --time LIMIT (90, 1:30:00, 2-00:00:00)  --gpu-model MODEL  --site SITE\n"
-               "  --output PATH  --error PATH  --workdir DIR  --env KEY=VALUE (repeatable)\n"
+               "  --output PATH  --error PATH  --workdir DIR  --env KEY=VALUE (repeatable)  --hold\n"
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 

@@ -169,7 +169,8 @@ static void api__on_committed(void *arg, const ctl_outcome *o)
         Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
         r.id = o->first_id;
         api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
-    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST) {
+    } else if (c && (w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
+                     w->kind == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)) {
         Jazari__CancelReply r = JAZARI__CANCEL_REPLY__INIT;
         r.cancelled = o->res->counts[o->index];
         api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r);
@@ -177,11 +178,13 @@ static void api__on_committed(void *arg, const ctl_outcome *o)
         Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
         api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
     }
-    bool may_start = ok && w->kind != JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
+    bool cancelled = ok && w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
+    bool may_start = ok && !cancelled;
     free(w);
-    /* A cancelled job's processes here go now; a new job, or a new node,
-     * may start something. */
-    run_sync_local(d);
+    /* A cancelled job's processes here go now; a new job, a released one or
+     * a new node may start something. */
+    if (cancelled)
+        run_sync_local(d);
     if (may_start)
         run_schedule(d);
 }
@@ -218,25 +221,28 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
 }
 
+/* jz cancel and jz release: the same checks, two commands. */
 static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     uid_t uid;
     gid_t gid;
     char user[64];
-    const Jazari__CancelRequest *req = e->cancel_request;
+    bool release = e->body_case == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST;
+    size_t n_ids = release ? e->release_request->n_ids : e->cancel_request->n_ids;
+    uint64_t *ids = release ? e->release_request->ids : e->cancel_request->ids;
     if (!api__caller(d, c, e, &uid, &gid, user, sizeof user))
         return;
-    if (req->n_ids == 0 || req->n_ids > 10000) {
+    if (n_ids == 0 || n_ids > 10000) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                         "cancel: give 1 to 10000 job ids");
         return;
     }
     /* Checked here for a clear answer; checked again when applied. */
-    for (size_t i = 0; i < req->n_ids; i++) {
-        const fsm_job *j = fsm_job_get(&d->ctl.state, req->ids[i]);
+    for (size_t i = 0; i < n_ids; i++) {
+        const fsm_job *j = fsm_job_get(&d->ctl.state, ids[i]);
         if (!j) {
             jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
-                            (unsigned long long)req->ids[i]);
+                            (unsigned long long)ids[i]);
             return;
         }
         if (uid != 0 && j->uid != uid) {
@@ -246,13 +252,18 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
         }
     }
     Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
-    cc.ids = req->ids;
-    cc.n_ids = req->n_ids;
+    cc.ids = ids;
+    cc.n_ids = n_ids;
     cc.uid = (uint32_t)uid;
     cc.admin = uid == 0;
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
-    cmd.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
-    cmd.cancel = &cc;
+    if (release) {
+        cmd.cmd_case = JAZARI__COMMAND__CMD_RELEASE;
+        cmd.release = &cc;
+    } else {
+        cmd.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
+        cmd.cancel = &cc;
+    }
     ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
 }
 
@@ -837,6 +848,7 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     switch (e->body_case) {
     case JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST:
     case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
+    case JAZARI__ENVELOPE__BODY_RELEASE_REQUEST:
     case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
     case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
     case JAZARI__ENVELOPE__BODY_JOB_END_REQUEST:
@@ -885,6 +897,7 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     switch (e->body_case) {
     case JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST:
     case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
+    case JAZARI__ENVELOPE__BODY_RELEASE_REQUEST:
     case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
     case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
     case JAZARI__ENVELOPE__BODY_JOB_END_REQUEST:
@@ -892,7 +905,8 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
             break; /* answered above */
         if (e->body_case == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST)
             api__submit(d, c, e);
-        else if (e->body_case == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST)
+        else if (e->body_case == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
+                 e->body_case == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)
             api__cancel(d, c, e);
         else if (e->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST)
             api__heartbeat(d, c, e);

@@ -197,7 +197,9 @@ Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
     size_t cap = 0;
     Jazari__Job **out = NULL;
     *n = 0;
-    for (uint64_t k = 0; k < f->jobs_cap; k++) {
+    /* A scan of the table, unless nothing runs. (The scheduler milestone
+     * keeps the running jobs in a list of their own.) */
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
         const fsm_job *j = f->jobs[k];
         if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
             continue;

@@ -86,7 +86,7 @@ const fsm_job *fsm_job_get(const fsm *f, uint64_t id)
 uint32_t fsm_node_gpus_used(const fsm *f, const char *node)
 {
     uint32_t used = 0;
-    for (uint64_t k = 0; f->n_active && k < f->jobs_cap; k++) {
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
         const fsm_job *j = f->jobs[k];
         if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
             continue;
@@ -233,6 +233,7 @@ static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
     j->gid = m->gid;
     j->exit_code = m->exit_code;
     j->state = m->state;
+    j->held = m->held && m->state == JAZARI__JOB_STATE__JOB_PENDING;
     j->user = xstrdup_known(m->user);
     j->reason = xstrdup_known(m->reason);
     if (m->spec) {
@@ -269,6 +270,10 @@ static void fsm__insert(fsm *f, fsm_job *j)
     f->jobs[j->id - 1] = j;
     if (fsm_job_active(j))
         f->n_active++;
+    if (j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
+        f->n_ready++;
+    if (j->state == JAZARI__JOB_STATE__JOB_RUNNING)
+        f->n_running++;
 }
 
 static void fsm__apply_submit(fsm *f, int64_t now, const Jazari__SubmitCmd *c, fsm_result *res)
@@ -278,15 +283,18 @@ static void fsm__apply_submit(fsm *f, int64_t now, const Jazari__SubmitCmd *c, f
         /* The id and the state are the state machine's to assign. */
         uint64_t saved_id = m->id;
         Jazari__JobState saved_state = m->state;
+        protobuf_c_boolean saved_held = m->held;
         m->id = f->next_job_id++;
         m->state = JAZARI__JOB_STATE__JOB_PENDING;
+        m->held = m->spec && m->spec->hold;
         if (!m->submit_time_ms)
             m->submit_time_ms = now;
         fsm_job *j = fsm__job_from_pb(m);
         m->id = saved_id;
         m->state = saved_state;
+        m->held = saved_held;
         if (!j->reason)
-            fsm__set_reason(j, "Resources");
+            fsm__set_reason(j, j->held ? "Held" : "Resources");
         fsm__insert(f, j);
         if (res->submitted++ == 0)
             res->first_id = j->id;
@@ -299,6 +307,10 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
         fsm_job *j = (fsm_job *)fsm_job_get(f, c->ids[i]);
         if (!j || !fsm_job_active(j) || (!c->admin && j->uid != c->uid))
             continue;
+        if (j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
+            f->n_ready--;
+        if (j->state == JAZARI__JOB_STATE__JOB_RUNNING)
+            f->n_running--;
         j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
         j->end_ms = now;
         fsm__set_reason(j, NULL);
@@ -310,8 +322,11 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
 static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm_result *res)
 {
     fsm_job *j = (fsm_job *)fsm_job_get(f, c->id);
-    if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || c->n_allocs == 0 || c->n_allocs > FSM_NODES_MAX)
+    if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held || c->n_allocs == 0 ||
+        c->n_allocs > FSM_NODES_MAX)
         return;
+    f->n_ready--;
+    f->n_running++;
     j->state = JAZARI__JOB_STATE__JOB_RUNNING;
     j->start_ms = now;
     fsm__set_reason(j, NULL);
@@ -342,7 +357,21 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
     j->exit_code = c->exit_code;
     fsm__set_reason(j, c->reason);
     f->n_active--;
+    f->n_running--;
     res->ended++;
+}
+
+static void fsm__apply_release(fsm *f, const Jazari__CancelCmd *c, fsm_result *res)
+{
+    for (size_t i = 0; i < c->n_ids; i++) {
+        fsm_job *j = (fsm_job *)fsm_job_get(f, c->ids[i]);
+        if (!j || !j->held || (!c->admin && j->uid != c->uid))
+            continue;
+        j->held = false;
+        fsm__set_reason(j, "Resources");
+        f->n_ready++;
+        res->cancelled++; /* counted like a cancel: the jobs it touched */
+    }
 }
 
 static fsm_node *fsm__node_find(fsm *f, const char *name)
@@ -445,6 +474,9 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_END:
             fsm__apply_end(f, now, c->end, res);
             break;
+        case JAZARI__COMMAND__CMD_RELEASE:
+            fsm__apply_release(f, c->release, res);
+            break;
         default:
             /* A command of a newer release in an old format: skipped the
              * same way on every controller. */
@@ -481,6 +513,7 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->uid = j->uid;
     out->gid = j->gid;
     out->state = j->state;
+    out->held = j->held;
     out->reason = j->reason ? j->reason : "";
     out->exit_code = j->exit_code;
     out->submit_time_ms = j->submit_ms;

@@ -47,6 +47,7 @@ typedef struct fsm_job {
     uint32_t nodes, gpus_per_node;
     uint64_t time_limit_s;
     Jazari__JobState state;
+    bool held; /* pending, not to start until released */
     char *user;
     char *reason;  /* NULL: none */
     uint8_t *spec; /* the encoded JobSpec */
@@ -70,8 +71,10 @@ typedef struct fsm {
     int64_t time_ms; /* the time of the last applied entry */
     fsm_job **jobs;  /* by id - 1; NULL where purged */
     uint64_t jobs_cap;
-    uint64_t n_jobs;   /* live entries in jobs */
-    uint64_t n_active; /* pending or running */
+    uint64_t n_jobs;    /* live entries in jobs */
+    uint64_t n_active;  /* pending or running */
+    uint64_t n_ready;   /* pending and not held: what a scheduling pass looks at */
+    uint64_t n_running; /* running: what the nodes look for */
     fsm_node *nodes;
     size_t n_nodes;
     uint64_t applied; /* entries applied, for tests and status */

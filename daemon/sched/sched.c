@@ -33,7 +33,7 @@ static void sched__usage_build(const fsm *f, sched__usage *u)
         u->free[i] = (uint32_t)f->nodes[i].topo->n_gpus;
     }
     u->taken = xcalloc(total, sizeof *u->taken);
-    for (uint64_t k = 0; k < f->jobs_cap; k++) {
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
         const fsm_job *j = f->jobs[k];
         if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
             continue;
@@ -69,7 +69,7 @@ static bool sched__node_usable(const fsm_node *n, const char *site)
 int sched_pass(const fsm *f, size_t max, sched_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
-    if (f->n_active == 0 || f->n_nodes == 0)
+    if (f->n_ready == 0 || f->n_nodes == 0)
         return 0;
     sched__usage u;
     sched__usage_build(f, &u);
@@ -77,7 +77,7 @@ int sched_pass(const fsm *f, size_t max, sched_plan *plan)
     size_t *chosen = xcalloc(f->n_nodes, sizeof *chosen);
     for (uint64_t k = 0; k < f->jobs_cap && plan->n_starts < max; k++) {
         const fsm_job *j = f->jobs[k];
-        if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING)
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held)
             continue;
         Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
         const char *site = spec ? spec->site : NULL;

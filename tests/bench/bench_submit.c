@@ -55,6 +55,7 @@ static void send_submit(client *c, uint64_t id)
     spec.argv = argv;
     spec.n_argv = 1;
     spec.workdir = "/tmp";
+    spec.hold = 1; /* queued, never run: the benchmark measures the queue */
     Jazari__SubmitRequest sr = JAZARI__SUBMIT_REQUEST__INIT;
     sr.spec = &spec;
     Jazari__Envelope e = JAZARI__ENVELOPE__INIT;

@@ -6,8 +6,8 @@ second through `jz submit` and through `sbatch`, and their ratio.
 
     vs_slurm.py BUILD [JOBS] [WORKERS]
 
-Slurm's jobs are submitted held (-H) and ours are never run: both sides
-measure accepting and recording a job, not executing it. Needs root (munged
+Both sides submit held jobs (sbatch -H, jz submit --hold): they measure
+accepting and recording a job, not executing it. Needs root (munged
 runs as the munge user). Everything lives in a temporary directory and is
 stopped at the end."""
 import concurrent.futures
@@ -140,7 +140,7 @@ def main():
         os.environ["SLURM_CONF"] = env["SLURM_CONF"]
         s_ok, s_secs = load(lambda i: ["sbatch", "-H", "-Q", "-o", "/dev/null", "--wrap", "true"], JOBS, WORKERS)
         jz, sock = start_jazari(tmp, procs)
-        j_ok, j_secs = load(lambda i: [jz, "submit", "--socket", sock, "--", "true"], JOBS, WORKERS)
+        j_ok, j_secs = load(lambda i: [jz, "submit", "--hold", "--socket", sock, "--", "true"], JOBS, WORKERS)
         s_rate, j_rate = s_ok / s_secs, j_ok / j_secs
         print("submit through the client, %d processes at a time: jz %.0f/s (3 controllers, the leader's socket) "
               "vs sbatch %.0f/s (slurmctld); ours / Slurm's = %.2fx%s"

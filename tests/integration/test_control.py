@@ -349,3 +349,26 @@ def test_a_job_runs_at_most_once_across_a_daemon_crash(daemon_factory):
     wait_for(lambda: not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
              what="the orphaned process to be killed")
     assert d.stop() == 0
+
+
+def test_hold_and_release(daemon_factory):
+    d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms",
+                                           "--snapshot-threshold", "16"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    held = submit(d, "--hold", "--", "true")
+    for _ in range(20):  # enough entries for a snapshot to hold the held job
+        submit(d, "--", "true")
+    job = d.jz_json("show", str(held))
+    assert job["state"] == "PENDING" and job["reason"] == "Held"
+    # Held across a crash and a restore from the snapshot.
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.logf.close()
+    d.start()
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead again")
+    assert d.jz_json("show", str(held))["reason"] == "Held"
+    r = d.jz("release", str(held), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"released": 1}
+    assert d.jz("wait", str(held), "--timeout", "20").returncode == 0
+    r = d.jz("release", str(held), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"released": 0}

@@ -657,13 +657,16 @@ static void api__heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
                         "heartbeat without a node name");
         return;
     }
-    jzd_seen *s = api__seen(d, name);
-    s->last_ms = uv_now(&d->loop);
     const fsm_node *n = fsm_node_get(&d->ctl.state, name);
     Jazari__HeartbeatReply r = JAZARI__HEARTBEAT_REPLY__INIT;
     r.known = n && strcmp(n->state, "up") == 0;
-    if (r.known)
+    if (r.known) {
+        /* Only nodes in the state get a clock: names from a stranger do
+         * not grow the table. */
+        jzd_seen *s = api__seen(d, name);
+        s->last_ms = uv_now(&d->loop);
         s->down_proposed = false;
+    }
     size_t nrun = 0;
     Jazari__Job **run = r.known ? run_jobs_on(d, name, &nrun) : NULL;
     r.run = run;

@@ -528,6 +528,24 @@ static int cli__job_id(cli *c, const char *s, uint64_t *id)
     return 0;
 }
 
+/* One job from the daemon: the reply (free it), or NULL after saying why. */
+static wire_msg *cmd__fetch_job(cli *c, uint64_t id, int *status)
+{
+    Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
+    sr.id = id;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_SHOW_REQUEST;
+    req.show_request = &sr;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_SHOW_REPLY, status);
+    if (m && !wire_msg_env(m)->show_reply->job) {
+        cli_error(c, "the daemon sent no job");
+        wire_msg_free(m);
+        *status = CLI_REFUSED;
+        return NULL;
+    }
+    return m;
+}
+
 int cmd_show(cli *c, int argc, char **argv)
 {
     const char *pos[1];
@@ -541,20 +559,12 @@ int cmd_show(cli *c, int argc, char **argv)
     }
     if (cli__job_id(c, pos[0], &sr.id) != 0)
         return CLI_USAGE;
-    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-    req.body_case = JAZARI__ENVELOPE__BODY_SHOW_REQUEST;
-    req.show_request = &sr;
     int status;
-    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &status);
+    wire_msg *m = cmd__fetch_job(c, sr.id, &status);
     if (!m)
         return status;
     const Jazari__Job *job = wire_msg_env(m)->show_reply->job;
     buf b = BUF_INIT;
-    if (!job) {
-        cli_error(c, "the daemon sent no job");
-        wire_msg_free(m);
-        return CLI_REFUSED;
-    }
     if (c->json) {
         json j;
         cli_json_begin(&j, &b);
@@ -672,15 +682,12 @@ int cmd_wait(cli *c, int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long delay_ms = 20;
     for (;;) {
-        Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-        req.body_case = JAZARI__ENVELOPE__BODY_SHOW_REQUEST;
-        req.show_request = &sr;
         int status;
-        wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &status);
+        wire_msg *m = cmd__fetch_job(c, sr.id, &status);
         if (!m)
             return status;
         const Jazari__Job *job = wire_msg_env(m)->show_reply->job;
-        if (job && job__ended(job)) {
+        if (job__ended(job)) {
             int code =
                 job->state == JAZARI__JOB_STATE__JOB_COMPLETED ? 0
                 : job->state == JAZARI__JOB_STATE__JOB_FAILED && job->exit_code > 0 && job->exit_code < 256

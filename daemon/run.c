@@ -68,6 +68,9 @@ void run_schedule(jzd *d)
         free(allocs);
         free(ptrs);
     }
+    /* A full pass may have left ready jobs: go on once these are applied. */
+    if (plan.n_starts == RUN_MAX_STARTS_PER_PASS)
+        d->schedule_again = true;
     sched_plan_free(&plan);
 }
 
@@ -107,9 +110,6 @@ static void run__on_part_done(void *arg, uint64_t id, int exit_code, bool failed
 {
     run__record_end(arg, id, exit_code, failed, false, reason);
 }
-
-static void run__record_end(jzd *d, uint64_t id, int exit_code, bool failed, bool lost, const char *reason);
-static void run__on_part_done(void *arg, uint64_t id, int exit_code, bool failed, const char *reason);
 
 static void run__start_part(jzd *d, const Jazari__Job *job)
 {

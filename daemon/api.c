@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/xmem.h"
@@ -200,6 +201,14 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     char err[256];
     if (!spec) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "submit without a job");
+        return;
+    }
+    /* Jobs run as their user only when the daemons run as root; otherwise
+     * they would run as the daemon's user, so only that user may submit. */
+    if (geteuid() != 0 && uid != geteuid()) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "jazarid runs as uid %u, not as root: only that user may submit (you are %s)",
+                        (unsigned)geteuid(), user);
         return;
     }
     if (fsm_validate_spec(&d->ctl.state, spec, err, sizeof err) != 0) {

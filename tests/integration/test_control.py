@@ -372,3 +372,26 @@ def test_hold_and_release(daemon_factory):
     assert d.jz("wait", str(held), "--timeout", "20").returncode == 0
     r = d.jz("release", str(held), "--json")
     assert r.returncode == 0 and json.loads(r.stdout) == {"released": 0}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a daemon as another user")
+def test_a_daemon_not_root_takes_jobs_only_from_its_user():
+    import pwd
+    import shutil
+    import tempfile
+    nobody = pwd.getpwnam("nobody")
+    home = tempfile.mkdtemp(prefix="jazari-nobody-")  # pytest's own tmp is root's alone
+    os.chmod(home, 0o755)
+    d = Daemon(home, name="plain", extra=["--election-timeout", "200ms"])
+    os.chown(d.dir, nobody.pw_uid, nobody.pw_gid)
+    d.args = ["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid, "--clear-groups", "--"] + d.args
+    tmp_path = home
+    try:
+        d.start()
+        wait_for(lambda: d.jz_json("status")["leader"] == "plain", what="it to lead")
+        r = d.jz("submit", "--workdir", str(tmp_path), "--", "true")
+        assert r.returncode == 1 and "not as root: only that user may submit" in r.stderr
+    finally:
+        if d.proc and d.proc.poll() is None:
+            assert d.stop() == 0
+        shutil.rmtree(home, ignore_errors=True)

@@ -1,6 +1,7 @@
 /* cmd_job.c - jz submit, queue, show, cancel: the jobs. */
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,15 +123,54 @@ static int cli__parse_count(const cli *c, const char *opt, const char *s, uint32
     return 0;
 }
 
+/* --signal [SIG][@SECONDS] (as Slurm's): USR1, SIGUSR1 or a number; 60 s
+ * ahead of the time limit unless said. */
+static int cli__parse_signal(const char *s, uint32_t *sig, uint32_t *secs)
+{
+    static const struct {
+        const char *name;
+        int num;
+    } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+                 {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"URG", SIGURG},  {"ALRM", SIGALRM}, {"KILL", SIGKILL}};
+    char word[16];
+    const char *at = strchr(s, '@');
+    size_t len = at ? (size_t)(at - s) : strlen(s);
+    if (len >= sizeof word)
+        return -1;
+    memcpy(word, s, len);
+    word[len] = '\0';
+    const char *w = strncmp(word, "SIG", 3) == 0 ? word + 3 : word;
+    *sig = len ? 0 : SIGUSR1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && len; i++)
+        if (strcmp(w, names[i].name) == 0)
+            *sig = (uint32_t)names[i].num;
+    char *end;
+    if (len && !*sig) {
+        unsigned long v = strtoul(word, &end, 10);
+        if (!isdigit((unsigned char)word[0]) || *end || v > 64)
+            return -1;
+        *sig = (uint32_t)v;
+    }
+    *secs = 60;
+    if (at) {
+        unsigned long v = strtoul(at + 1, &end, 10);
+        if (!isdigit((unsigned char)at[1]) || *end || v > 365ul * 86400)
+            return -1;
+        *secs = (uint32_t)v;
+    }
+    return *sig >= 1 && *sig <= 64 ? 0 : -1;
+}
+
 /* The options of jz submit, from the command line or a script's lines. */
 typedef struct submit_opts {
-    bool hold;
+    bool hold, no_requeue;
+    const char *signal;
     const char *name, *nodes, *tasks, *gpus, *cpus, *mem, *time, *gpu_model, *site;
     const char *output, *error, *workdir;
     cli_list env;
 } submit_opts;
 
-#define SUBMIT_NOPTS 18
+#define SUBMIT_NOPTS 20
 
 static void submit__table(submit_opts *o, cli_opt *t)
 {
@@ -152,6 +192,8 @@ static void submit__table(submit_opts *o, cli_opt *t)
         {"chdir", CLI_STRING, &o->workdir},
         {"env", CLI_LIST, &o->env},
         {"hold", CLI_FLAG, &o->hold},
+        {"signal", CLI_STRING, &o->signal},
+        {"no-requeue", CLI_FLAG, &o->no_requeue},
         {NULL, CLI_FLAG, NULL},
     };
     _Static_assert(sizeof table / sizeof table[0] == SUBMIT_NOPTS, "SUBMIT_NOPTS is the table's size");
@@ -282,7 +324,9 @@ int cmd_submit(cli *c, int argc, char **argv)
     TAKE(output);
     TAKE(error);
     TAKE(workdir);
+    TAKE(signal);
 #undef TAKE
+    o->no_requeue = o->no_requeue || script.no_requeue;
     Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
     int status = CLI_USAGE;
     const char *envs[2 * CLI_LIST_MAX];
@@ -306,6 +350,16 @@ int cmd_submit(cli *c, int argc, char **argv)
                   o->time);
         goto out;
     }
+    if (o->signal && cli__parse_signal(o->signal, &spec.warn_signal, &spec.warn_secs) != 0) {
+        cli_error(c, "bad --signal '%.40s': [SIG][@SECONDS], e.g. USR1@120 (the signal that many seconds "
+                     "before the time limit; 60 by default)", o->signal);
+        goto out;
+    }
+    if (spec.warn_signal && !spec.time_limit_s) {
+        cli_error(c, "--signal needs a --time limit to be ahead of");
+        goto out;
+    }
+    spec.no_requeue = o->no_requeue;
     if (o->mem && cli__parse_mem(o->mem, &spec.mem_bytes) != 0) {
         cli_error(c, "bad --mem '%.40s': a size such as 16G or 512M (a bare number is MiB)", o->mem);
         goto out;
@@ -428,10 +482,18 @@ static void job__json(json *j, const Jazari__Job *job)
     job__time(j, "submit_time", job->submit_time_ms);
     job__time(j, "start_time", job->start_time_ms);
     job__time(j, "end_time", job->end_time_ms);
+    json_kv_uint(j, "attempt", job->attempt);
     if (s) {
         json_kv_uint(j, "nodes_requested", s->nodes ? s->nodes : 1);
         json_kv_uint(j, "gpus_per_node", s->gpus_per_node);
         json_kv_uint(j, "tasks_per_node", s->tasks_per_node ? s->tasks_per_node : 1);
+        json_kv_uint(j, "cpus_per_task", s->cpus_per_task ? s->cpus_per_task : 1);
+        json_key(j, "mem");
+        if (s->mem_bytes)
+            json_uint(j, s->mem_bytes);
+        else
+            json_null(j);
+        json_kv_bool(j, "requeue", !s->no_requeue);
         json_key(j, "time_limit");
         if (s->time_limit_s)
             json_uint(j, s->time_limit_s);

@@ -680,6 +680,7 @@ static void api__heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Job **run = r.known ? run_jobs_on(d, name, &nrun) : NULL;
     r.run = run;
     r.n_run = nrun;
+    r.applied = raft_last_applied(&d->ctl.raft);
     api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY, &r);
     run_jobs_free(run, nrun);
 }
@@ -795,7 +796,7 @@ static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why,
     } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
         api__retarget(d, r->error->leader);
     } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && r->heartbeat_reply->known) {
-        run_sync(d, r->heartbeat_reply->run, r->heartbeat_reply->n_run);
+        run_sync(d, r->heartbeat_reply->run, r->heartbeat_reply->n_run, r->heartbeat_reply->applied);
     } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && !r->heartbeat_reply->known &&
                !d->stopping) {
         Jazari__NodeRecord rec;

@@ -53,6 +53,10 @@ static const config__setting config__table[] = {
     {"election_timeout", CT_DURATION, OFF(election_timeout_ms), "1s",
      "Raft election timeout: how soon a new leader takes over (heartbeats are a tenth)"},
     {"snapshot_threshold", CT_COUNT, OFF(snapshot_threshold), "4096", "log entries between state snapshots"},
+    {"kill_grace", CT_DURATION, OFF(kill_grace_ms), "30s",
+     "a stopped job's tasks get TERM, then KILL this much later (its time limit, jz cancel)"},
+    {"master_port", CT_COUNT, OFF(master_port), "29500",
+     "distributed jobs get MASTER_PORT = this + (job id mod 1000), on their first node"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };

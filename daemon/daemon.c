@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/wire.h"
@@ -138,7 +139,7 @@ static void jzd__stop(jzd *d)
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
     uplink_close(&d->up, jzd__on_uplink_closed);
-    /* Until jobs have supervisors of their own, they do not outlive us. */
+    /* The jobs' supervisors go on: a restarted daemon adopts them. */
     exec_close(&d->ex, jzd__on_exec_closed);
     net_server_close(&d->server, NULL);
 }
@@ -242,9 +243,18 @@ int daemon_run(const config *cfg)
         return 1;
     }
 
+    /* The job's user reaches its script in <spool>/<id>.<attempt>/ by
+     * search permission alone (nothing here can be listed). */
+    if (geteuid() == 0 && (chmod(cfg->state_dir, 0711) != 0 || chmod(spool, 0711) != 0))
+        log_warn("daemon", "cannot open %s to job scripts: %s", spool, strerror(errno));
     uv_loop_init(&d.loop);
+    if (exec_init(&d.ex, &d.loop, spool, run_part_ended, &d, err, sizeof err) != 0) {
+        log_error("daemon", "%s", err);
+        topo_free(d.topo);
+        uv_loop_close(&d.loop);
+        return 1;
+    }
     uplink_init(&d.up, &d.loop, cfg->name);
-    exec_init(&d.ex, &d.loop);
     net_handlers h = {.on_message = jzd__on_message, .on_close = jzd__on_conn_close, .data = &d};
     net_server_init(&d.server, &d.loop, &h, cfg->max_frame);
     uv_signal_init(&d.loop, &d.sigterm);

@@ -33,11 +33,9 @@ typedef struct jzd {
     int n_peers;
     int target;   /* the controller the uplink points at */
     bool beating; /* a heartbeat or registration is in flight */
-    /* Running jobs' parts on this node, and the ones that ended here whose
-     * end the leader has not committed yet. */
+    /* The parts of jobs on this node, running or ended (node/exec.h). */
     exec ex;
-    struct jzd_ended *ended;
-    size_t n_ended, ended_cap;
+    uint64_t synced_index; /* the state's index of the last run_sync */
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     bool schedule_again;
     /* As the leader: when each node was last heard of (soft state). */
@@ -75,22 +73,14 @@ typedef struct jzd_seen {
     bool down_proposed;
 } jzd_seen;
 
-/* A part that ended here, kept until the leader commits its end. */
-typedef struct jzd_ended {
-    uint64_t id;
-    int exit_code;
-    bool failed_to_start;
-    bool lost;     /* started by an earlier run of this daemon */
-    bool reported; /* the leader acknowledged the report */
-    bool in_flight;
-    char reason[256];
-} jzd_ended;
-
 /* daemon/run.c: placing jobs (leader) and running their parts (every node). */
 void run_schedule(jzd *d);
-/* Starts the parts of these running jobs that belong here and are not
- * started yet, and forgets ended parts whose end is committed. */
-void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n);
+/* The running jobs with a part here, as of the state's index: starts the
+ * parts not started yet, stops the ones no longer listed, and forgets
+ * ended parts whose end is committed. */
+void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index);
+/* exec's callback: a part here ended; reports it at once. */
+void run_part_ended(void *arg, exec_part *p);
 /* Leader: this node's own parts, straight from the state. */
 void run_sync_local(jzd *d);
 /* Leader: the running jobs with a part on node, for its heartbeat reply.

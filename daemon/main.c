@@ -9,6 +9,7 @@
 #include "../common/wire.h"
 #include "config.h"
 #include "daemon.h"
+#include "node/step.h"
 #include "node/topo.h"
 
 static void usage(FILE *f)
@@ -86,6 +87,8 @@ static int cmd_topology(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "step") == 0)
+        return step_main(argv[2]); /* a job's supervisor, started by the daemon */
     if (argc > 1 && strcmp(argv[1], "topology") == 0) {
         log_set_program("jazarid topology");
         log_set_level(LOG_WARN);

@@ -1,10 +1,12 @@
 /* run.c - jobs from queue to process: the leader places pending jobs
  * (sched/) and commits StartCmds; every node starts the parts placed on it
  * (node/exec.c) and reports how they ended; the leader commits EndCmds. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cpulist.h"
 #include "../common/log.h"
 #include "../common/xmem.h"
 #include "jzd.h"
@@ -53,7 +55,8 @@ void run_schedule(jzd *d)
             allocs[p].node = f->nodes[s->parts[p].node].name;
             allocs[p].gpus = s->parts[p].gpus;
             allocs[p].n_gpus = s->parts[p].n_gpus;
-            allocs[p].cpus = "";
+            allocs[p].cpus = s->parts[p].cpus;
+            allocs[p].address = f->nodes[s->parts[p].node].address ? f->nodes[s->parts[p].node].address : "";
             ptrs[p] = &allocs[p];
         }
         Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
@@ -76,119 +79,137 @@ void run_schedule(jzd *d)
 
 /* --- every node: running the parts placed here -------------------------------------- */
 
-static jzd_ended *run__ended(jzd *d, uint64_t id)
-{
-    for (size_t i = 0; i < d->n_ended; i++)
-        if (d->ended[i].id == id)
-            return &d->ended[i];
-    return NULL;
-}
+/* How long an ended part's record is kept after its end is committed and
+ * its job no longer lists it: longer than any state view can lag, so that
+ * a stale heartbeat reply never starts the same run again. */
+#define RUN_RETAIN_MS (120 * 1000)
 
-static void run__report(jzd *d, jzd_ended *e);
+static void run__report(jzd *d, exec_part *p);
 
-static void run__record_end(jzd *d, uint64_t id, int exit_code, bool failed, bool lost, const char *reason)
+void run_part_ended(void *arg, exec_part *p)
 {
-    if (d->n_ended == d->ended_cap) {
-        d->ended_cap = d->ended_cap ? d->ended_cap * 2 : 16;
-        jzd_ended *p = realloc(d->ended, d->ended_cap * sizeof *p);
-        if (!p)
-            abort();
-        d->ended = p;
-    }
-    jzd_ended *e = &d->ended[d->n_ended++];
-    memset(e, 0, sizeof *e);
-    e->id = id;
-    e->exit_code = exit_code;
-    e->failed_to_start = failed;
-    e->lost = lost;
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+    jzd *d = arg;
     if (!d->stopping)
-        run__report(d, e);
+        run__report(d, p);
 }
 
-static void run__on_part_done(void *arg, uint64_t id, int exit_code, bool failed, const char *reason)
+/* The host part of "host:port" into out; "" when there is none. */
+static void run__host_of(const char *address, char *out, size_t len)
 {
-    run__record_end(arg, id, exit_code, failed, false, reason);
+    uint16_t port;
+    out[0] = '\0';
+    if (address && *address && config_parse_hostport(address, out, len, &port) != 0)
+        out[0] = '\0';
 }
 
-static void run__start_part(jzd *d, const Jazari__Job *job)
+/* The part's CPUs on this host. A node that emulates a topology (an XML)
+ * maps the allocation's CPUs onto the ones this process may use, in turn. */
+static void run__host_cpus(jzd *d, const char *cpus, buf *host, buf *mems)
 {
-    const Jazari__JobSpec *s = job->spec;
+    if (!cpus || !*cpus)
+        return;
+    bool *want = xcalloc(CPULIST_MAX + 1, sizeof *want);
+    if (cpulist_parse(cpus, want, CPULIST_MAX + 1) <= 0) {
+        free(want);
+        return;
+    }
+    bool *out = xcalloc(CPULIST_MAX + 1, sizeof *out);
+    if (d->cfg->topology_xml) {
+        cpu_set_t mine;
+        int have[CPU_SETSIZE], n = 0, k = 0;
+        if (sched_getaffinity(0, sizeof mine, &mine) == 0)
+            for (int c = 0; c < CPU_SETSIZE; c++)
+                if (CPU_ISSET(c, &mine))
+                    have[n++] = c;
+        for (int c = 0; n > 0 && c <= CPULIST_MAX; c++)
+            if (want[c])
+                out[have[k++ % n]] = true;
+    } else {
+        memcpy(out, want, (CPULIST_MAX + 1) * sizeof *out);
+        /* The NUMA nodes of those CPUs, for the cpuset's memory. */
+        bool *numa = xcalloc(CPULIST_MAX + 1, sizeof *numa), *one = xcalloc(CPULIST_MAX + 1, sizeof *one);
+        for (size_t i = 0; i < d->topo->n_numa; i++) {
+            if (cpulist_parse(d->topo->numa[i].cpuset, one, CPULIST_MAX + 1) <= 0 ||
+                d->topo->numa[i].os_index > CPULIST_MAX)
+                continue;
+            for (int c = 0; c <= CPULIST_MAX && !numa[d->topo->numa[i].os_index]; c++)
+                numa[d->topo->numa[i].os_index] = one[c] && want[c];
+        }
+        cpulist_format(numa, CPULIST_MAX + 1, mems);
+        free(numa);
+        free(one);
+    }
+    cpulist_format(out, CPULIST_MAX + 1, host);
+    free(want);
+    free(out);
+}
+
+static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
+{
     const Jazari__JobAlloc *mine = NULL;
     uint32_t rank = 0;
-    buf nodelist = BUF_INIT;
-    for (size_t i = 0; i < job->n_allocs; i++) {
-        buf_printf(&nodelist, "%s%s", i ? "," : "", job->allocs[i]->node);
+    for (size_t i = 0; i < job->n_allocs && !mine; i++) {
         if (strcmp(job->allocs[i]->node, d->cfg->name) == 0) {
             mine = job->allocs[i];
             rank = (uint32_t)i;
         }
     }
-    if (!mine || !s) {
-        buf_free(&nodelist);
+    if (!mine || !job->spec || mine->done)
         return;
-    }
-    char spool[CONFIG_PATH_MAX + 8];
-    snprintf(spool, sizeof spool, "%s/jobs", d->cfg->state_dir);
-    if (exec_lost(spool, job->id)) {
-        /* Runs exactly once: what a crashed daemon started is not run again. */
-        buf_free(&nodelist);
-        run__record_end(d, job->id, 128 + 9, true, true, "this node's daemon restarted while the job ran");
-        return;
-    }
-    exec_spec es = {
-        .id = job->id,
-        .name = s->name,
-        .argv = s->argv,
-        .argc = s->n_argv,
-        .script = s->script,
-        .workdir = s->workdir,
-        .output = s->output,
-        .error = s->error,
-        .env = s->env,
-        .n_env = s->n_env,
-        .uid = (uid_t)job->uid,
-        .gid = (gid_t)job->gid,
-        .gpus = mine->gpus,
-        .n_gpus = (uint32_t)mine->n_gpus,
-        .nodelist = buf_str(&nodelist),
-        .nnodes = (uint32_t)job->n_allocs,
-        .node_rank = rank,
-        .spool = spool,
-    };
-    exec_start(&d->ex, &es, run__on_part_done, d);
-    buf_free(&nodelist);
+    char master[256];
+    run__host_of(job->allocs[0]->address, master, sizeof master);
+    if (!master[0] || strcmp(master, "0.0.0.0") == 0 || strcmp(master, "::") == 0)
+        snprintf(master, sizeof master, "%s", job->allocs[0]->node);
+    buf cpus = BUF_INIT, mems = BUF_INIT;
+    run__host_cpus(d, mine->cpus, &cpus, &mems);
+    Jazari__StepSpec sp = JAZARI__STEP_SPEC__INIT;
+    sp.job = (Jazari__Job *)job;
+    sp.node_rank = rank;
+    sp.node_name = (char *)d->cfg->name;
+    sp.host_cpus = (char *)buf_str(&cpus);
+    sp.host_mems = (char *)buf_str(&mems);
+    sp.kill_grace_s = (uint32_t)((d->cfg->kill_grace_ms + 999) / 1000);
+    sp.master_addr = master;
+    sp.master_port = (uint32_t)(d->cfg->master_port + job->id % 1000);
+    exec_part *p = exec_start(&d->ex, &sp);
+    p->start_index = index;
+    buf_free(&cpus);
+    buf_free(&mems);
 }
 
-void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n)
+static bool run__listed(const exec_part *p, Jazari__Job *const *jobs, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        if (jobs[j]->id == p->id && jobs[j]->attempt == p->attempt)
+            return true;
+    return false;
+}
+
+void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
 {
     if (d->stopping)
         return;
+    if (index < d->synced_index)
+        return; /* an older view than one already acted on */
+    d->synced_index = index;
     for (size_t i = 0; i < n; i++)
-        if (!exec_has(&d->ex, jobs[i]->id) && !run__ended(d, jobs[i]->id))
-            run__start_part(d, jobs[i]);
-    /* A part that runs here but whose job no longer runs (cancelled, or
-     * ended elsewhere) is killed: it must not hold the node's GPUs. */
-    uint64_t here[256];
-    size_t nhere = exec_ids(&d->ex, here, 256);
-    for (size_t i = 0; i < nhere; i++) {
-        bool still = false;
-        for (size_t j = 0; j < n && !still; j++)
-            still = jobs[j]->id == here[i];
-        if (!still)
-            exec_kill(&d->ex, here[i], "the job no longer runs");
+        if (!exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt))
+            run__start_part(d, jobs[i], index);
+    uint64_t now = uv_now(&d->loop);
+    exec_part *next;
+    for (exec_part *p = d->ex.parts; p; p = next) {
+        next = p->next;
+        if (run__listed(p, jobs, n))
+            continue;
+        if (p->running && !p->stop_sent && index >= p->start_index) {
+            /* Cancelled, ended elsewhere, requeued: it must not hold the
+             * node's GPUs. */
+            p->stop_sent = true;
+            exec_stop(&d->ex, p, false);
+        } else if (!p->running && p->reported && now - p->ended_ms > RUN_RETAIN_MS) {
+            exec_forget(&d->ex, p);
+        }
     }
-    /* An ended part whose job is no longer running here: its end is in
-     * the state, forget it. */
-    size_t k = 0;
-    for (size_t i = 0; i < d->n_ended; i++) {
-        bool still = false;
-        for (size_t j = 0; j < n && !still; j++)
-            still = jobs[j]->id == d->ended[i].id;
-        if (still || !d->ended[i].reported)
-            d->ended[k++] = d->ended[i];
-    }
-    d->n_ended = k;
 }
 
 Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
@@ -242,28 +263,42 @@ void run_sync_local(jzd *d)
         return;
     size_t n;
     Jazari__Job **jobs = run_jobs_on(d, d->cfg->name, &n);
-    run_sync(d, jobs, n);
+    run_sync(d, jobs, n, raft_last_applied(&d->ctl.raft));
     run_jobs_free(jobs, n);
 }
 
 /* --- ends: reported by the node, committed by the leader --------------------------------- */
 
-static void run__end_cmd(const jzd_ended *e, Jazari__EndCmd *ec)
+static Jazari__JobState run__verdict(const step_end *e)
 {
-    jazari__end_cmd__init(ec);
-    ec->id = e->id;
-    ec->exit_code = e->exit_code;
-    ec->state = e->exit_code == 0 && !e->failed_to_start ? JAZARI__JOB_STATE__JOB_COMPLETED
-                : e->lost                                ? JAZARI__JOB_STATE__JOB_NODE_FAIL
-                                                         : JAZARI__JOB_STATE__JOB_FAILED;
-    ec->reason = (char *)(e->reason[0] ? e->reason : "");
+    if (e->lost)
+        return JAZARI__JOB_STATE__JOB_NODE_FAIL;
+    if (e->failed_to_start)
+        return JAZARI__JOB_STATE__JOB_FAILED;
+    if (e->timed_out)
+        return JAZARI__JOB_STATE__JOB_TIMEOUT;
+    if (e->cancelled)
+        return JAZARI__JOB_STATE__JOB_CANCELLED;
+    return e->exit_code == 0 ? JAZARI__JOB_STATE__JOB_COMPLETED : JAZARI__JOB_STATE__JOB_FAILED;
 }
 
+/* Which part an end is about, for the callbacks: a part is found again by
+ * its run (it may have been forgotten meanwhile). */
 typedef struct run__end_wait {
     jzd *d;
     uint64_t id;
+    uint32_t attempt;
     jzd_wait *w; /* an agent's request, or NULL for this node's own part */
 } run__end_wait;
+
+static void run__acknowledged(jzd *d, uint64_t id, uint32_t attempt, bool ok)
+{
+    exec_part *p = exec_find(&d->ex, id, attempt);
+    if (p) {
+        p->in_flight = false;
+        p->reported = ok;
+    }
+}
 
 static void run__on_end_committed(void *arg, const ctl_outcome *o)
 {
@@ -283,27 +318,22 @@ static void run__on_end_committed(void *arg, const ctl_outcome *o)
         }
         free(ew->w);
     } else {
-        jzd_ended *e = run__ended(d, ew->id);
-        if (e) {
-            e->in_flight = false;
-            e->reported = o->code == JAZARI__ERROR_CODE__OK;
-        }
+        run__acknowledged(d, ew->id, ew->attempt, o->code == JAZARI__ERROR_CODE__OK);
     }
     free(ew);
     if (o->code == JAZARI__ERROR_CODE__OK)
         run_schedule(d);
 }
 
-static void run__propose_end(jzd *d, const jzd_ended *e, jzd_wait *w)
+static void run__propose_end(jzd *d, Jazari__EndCmd *ec, jzd_wait *w)
 {
-    Jazari__EndCmd ec;
-    run__end_cmd(e, &ec);
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_END;
-    cmd.end = &ec;
+    cmd.end = ec;
     run__end_wait *ew = xcalloc(1, sizeof *ew);
     ew->d = d;
-    ew->id = e->id;
+    ew->id = ec->id;
+    ew->attempt = ec->attempt;
     ew->w = w;
     ctl_propose(&d->ctl, &cmd, run__on_end_committed, ew);
 }
@@ -311,37 +341,36 @@ static void run__propose_end(jzd *d, const jzd_ended *e, jzd_wait *w)
 void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const Jazari__JobEndRequest *r = e->job_end_request;
-    jzd_ended tmp;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.id = r->id;
-    tmp.exit_code = r->exit_code;
-    tmp.failed_to_start = r->failed_to_start;
-    tmp.lost = r->lost;
-    snprintf(tmp.reason, sizeof tmp.reason, "%s%s%s", r->node && *r->node ? r->node : "",
+    step_end end;
+    memset(&end, 0, sizeof end);
+    end.exit_code = r->exit_code;
+    end.failed_to_start = r->failed_to_start;
+    end.lost = r->lost;
+    end.timed_out = r->timed_out;
+    char reason[600];
+    snprintf(reason, sizeof reason, "%s%s%s", r->node && *r->node ? r->node : "",
              r->reason && *r->reason ? ": " : "", r->reason ? r->reason : "");
     if (!r->reason || !*r->reason)
-        tmp.reason[0] = '\0';
-    log_info("run", "job %llu ended on %s with %d%s%s", (unsigned long long)r->id, r->node, r->exit_code,
-             tmp.reason[0] ? ": " : "", tmp.reason);
-    run__propose_end(d, &tmp, api_wait(d, c, e));
+        reason[0] = '\0';
+    log_info("run", "job %llu attempt %u ended on %s with %d%s%s", (unsigned long long)r->id, r->attempt, r->node,
+             r->exit_code, reason[0] ? ": " : "", reason);
+    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+    ec.id = r->id;
+    ec.attempt = r->attempt;
+    ec.node = r->node;
+    ec.exit_code = r->exit_code;
+    ec.state = run__verdict(&end);
+    ec.reason = reason;
+    run__propose_end(d, &ec, api_wait(d, c, e));
 }
 
-/* Agents' reports are idempotent (the leader ends a running job once):
- * an unacknowledged one is simply sent again on the next tick. */
-typedef struct run__report_arg {
-    jzd *d;
-    uint64_t id;
-} run__report_arg;
-
+/* Agents' reports are idempotent (the leader ends a run once): an
+ * unacknowledged one is simply sent again on the next tick. */
 static void run__on_report_reply(void *arg, wire_msg *reply, const char *why, bool sent)
 {
-    run__report_arg *a = arg;
-    jzd_ended *e = run__ended(a->d, a->id);
+    run__end_wait *a = arg;
     const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
-    if (e) {
-        e->in_flight = false;
-        e->reported = r && r->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REPLY;
-    }
+    run__acknowledged(a->d, a->id, a->attempt, r && r->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REPLY);
     if (!r)
         log_debug("run", "report of job %llu failed: %s", (unsigned long long)a->id, why);
     (void)sent;
@@ -349,35 +378,49 @@ static void run__on_report_reply(void *arg, wire_msg *reply, const char *why, bo
     wire_msg_free(reply);
 }
 
-static void run__report(jzd *d, jzd_ended *e)
+static void run__report(jzd *d, exec_part *p)
 {
-    if (e->reported || e->in_flight)
+    if (p->running || p->reported || p->in_flight)
         return;
-    e->in_flight = true;
+    p->in_flight = true;
     if (run__is_leader(d)) {
-        run__propose_end(d, e, NULL);
+        char reason[600];
+        snprintf(reason, sizeof reason, "%s%s%s", p->end.reason[0] ? d->cfg->name : "",
+                 p->end.reason[0] ? ": " : "", p->end.reason);
+        Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+        ec.id = p->id;
+        ec.attempt = p->attempt;
+        ec.node = (char *)d->cfg->name;
+        ec.exit_code = p->end.exit_code;
+        ec.state = run__verdict(&p->end);
+        ec.reason = reason;
+        run__propose_end(d, &ec, NULL);
         return;
     }
     Jazari__JobEndRequest r = JAZARI__JOB_END_REQUEST__INIT;
-    r.id = e->id;
+    r.id = p->id;
+    r.attempt = p->attempt;
     r.node = (char *)d->cfg->name;
-    r.exit_code = e->exit_code;
-    r.failed_to_start = e->failed_to_start;
-    r.lost = e->lost;
-    r.reason = e->reason;
+    r.exit_code = p->end.exit_code;
+    r.failed_to_start = p->end.failed_to_start;
+    r.lost = p->end.lost;
+    r.timed_out = p->end.timed_out;
+    r.reason = p->end.reason;
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;
     env.job_end_request = &r;
-    run__report_arg *a = xcalloc(1, sizeof *a);
+    run__end_wait *a = xcalloc(1, sizeof *a);
     a->d = d;
-    a->id = e->id;
+    a->id = p->id;
+    a->attempt = p->attempt;
     uplink_request(&d->up, &env, run__on_report_reply, a);
 }
 
 void run_tick(jzd *d)
 {
-    for (size_t i = 0; i < d->n_ended; i++)
-        run__report(d, &d->ended[i]);
+    exec_poll(&d->ex);
+    for (exec_part *p = d->ex.parts; p; p = p->next)
+        run__report(d, p);
     if (run__is_leader(d)) {
         run_sync_local(d);
         run_schedule(d);
@@ -386,7 +429,5 @@ void run_tick(jzd *d)
 
 void run_free(jzd *d)
 {
-    free(d->ended);
-    d->ended = NULL;
-    d->n_ended = d->ended_cap = 0;
+    (void)d;
 }

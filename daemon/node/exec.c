@@ -1,10 +1,10 @@
-/* exec.c - running a job's part on this node. */
+/* exec.c - the parts of jobs on this node and their supervisors. */
 #include "exec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <pwd.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,322 +12,305 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../common/buf.h"
 #include "../../common/log.h"
 #include "../../common/xmem.h"
 
-struct exec_job {
-    exec *x;
-    uint64_t id;
-    char record[4096]; /* <spool>/<id>.pid while the part runs */
-    uv_process_t proc;
-    uv_timer_t later; /* reports a failure to start from the loop */
-    exec_done_cb cb;
-    void *arg;
-    int exit_code;
-    bool failed;
-    char reason[512];
-    exec_job *prev, *next;
-};
+static exec_part *exec__add(exec *x, uint64_t id, uint32_t attempt)
+{
+    exec_part *p = xcalloc(1, sizeof *p);
+    p->x = x;
+    p->id = id;
+    p->attempt = attempt;
+    snprintf(p->dir, sizeof p->dir, "%s/%" PRIu64 ".%u", x->spool, id, attempt);
+    p->next = x->parts;
+    if (x->parts)
+        x->parts->prev = p;
+    x->parts = p;
+    x->n_parts++;
+    return p;
+}
 
-void exec_init(exec *x, uv_loop_t *loop)
+static void exec__unlink(exec *x, exec_part *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        x->parts = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    x->n_parts--;
+}
+
+/* Removes a part's directory and what is in it (plain files only). */
+static void exec__remove_dir(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    if (dh) {
+        struct dirent *de;
+        char path[PATH_MAX + 256];
+        while ((de = readdir(dh))) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+        closedir(dh);
+    }
+    if (rmdir(dir) != 0 && errno != ENOENT)
+        log_warn("exec", "cannot remove %s: %s", dir, strerror(errno));
+}
+
+/* The part ended: its end from the supervisor's file, or lost. */
+static void exec__ended(exec_part *p, const char *lost_why)
+{
+    p->running = false;
+    p->ended_ms = uv_now(p->x->loop);
+    if (p->end_set) {
+        log_warn("exec", "job %" PRIu64 " attempt %u cannot start: %s", p->id, p->attempt, p->end.reason);
+    } else if (step_end_read(p->dir, &p->end) != 0) {
+        int killed = step_kill_tasks(p->dir);
+        memset(&p->end, 0, sizeof p->end);
+        p->end.lost = true;
+        p->end.exit_code = 128 + SIGKILL;
+        snprintf(p->end.reason, sizeof p->end.reason, "%s", lost_why);
+        log_warn("exec", "job %" PRIu64 " attempt %u lost: %s%s", p->id, p->attempt, lost_why,
+                 killed ? " (its tasks were killed)" : "");
+    } else {
+        log_info("exec", "job %" PRIu64 " attempt %u ended: exit code %d%s%s", p->id, p->attempt,
+                 p->end.exit_code, p->end.reason[0] ? ", " : "", p->end.reason);
+    }
+    if (!p->x->closing && p->x->cb)
+        p->x->cb(p->x->arg, p);
+}
+
+static void exec__closed(uv_handle_t *h)
+{
+    exec_part *p = h->data;
+    exec *x = p->x;
+    x->open--;
+    if (x->closing) {
+        if (x->open == 0) {
+            while (x->parts) {
+                exec_part *q = x->parts;
+                exec__unlink(x, q);
+                free(q);
+            }
+            if (x->close_cb)
+                x->close_cb(x);
+        }
+        return;
+    }
+    exec__ended(p, "the job's supervisor ended without saying how the job ended");
+}
+
+static void exec__on_exit(uv_process_t *proc, int64_t status, int signo)
+{
+    exec_part *p = proc->data;
+    if (status != 0 || signo)
+        log_warn("exec", "job %" PRIu64 ": its supervisor exited with %s %d (see %s/%s)", p->id,
+                 signo ? "signal" : "status", signo ? signo : (int)status, p->dir, STEP_LOG);
+    uv_close((uv_handle_t *)proc, exec__closed);
+}
+
+static void exec__start_failed(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, exec__closed);
+}
+
+int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err, size_t errlen)
 {
     memset(x, 0, sizeof *x);
     x->loop = loop;
-}
-
-bool exec_has(const exec *x, uint64_t id)
-{
-    for (const exec_job *j = x->jobs; j; j = j->next)
-        if (j->id == id)
-            return true;
-    return false;
-}
-
-static void exec__unlink_free(exec_job *j)
-{
-    exec *x = j->x;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        x->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    x->running--;
-    free(j);
-    if (x->closing && x->running == 0 && x->close_cb)
-        x->close_cb(x);
-}
-
-static void exec__on_closed(uv_handle_t *h)
-{
-    exec_job *j = h->data;
-    if (j->record[0])
-        unlink(j->record);
-    j->cb(j->arg, j->id, j->exit_code, j->failed, j->failed || j->reason[0] ? j->reason : NULL);
-    exec__unlink_free(j);
-}
-
-static void exec__on_exit(uv_process_t *p, int64_t status, int signo)
-{
-    exec_job *j = p->data;
-    j->exit_code = signo ? 128 + signo : (int)status;
-    if (signo)
-        snprintf(j->reason, sizeof j->reason, "killed by signal %d", signo);
-    log_info("exec", "job %llu ended: %s %d", (unsigned long long)j->id, signo ? "signal" : "exit status",
-             signo ? signo : (int)status);
-    uv_close((uv_handle_t *)p, exec__on_closed);
-}
-
-static void exec__fail_later(uv_timer_t *t)
-{
-    uv_close((uv_handle_t *)t, exec__on_closed);
-}
-
-/* Opens an output file as the job's user would: created with mode 0644,
- * appended to. Returns the fd or -1 with reason. */
-static int exec__open_output(const exec_spec *s, const char *path, char *reason, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(reason, len, "cannot write the output %s: %s", path, strerror(errno));
+    x->cb = cb;
+    x->arg = arg;
+    snprintf(x->spool, sizeof x->spool, "%s", spool);
+    size_t n = sizeof x->exe;
+    int rc = uv_exepath(x->exe, &n);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot find this program's path: %s", uv_strerror(rc));
         return -1;
     }
-    if (geteuid() == 0 && fchown(fd, s->uid, s->gid) != 0)
-        log_warn("exec", "job %llu: cannot give %s to uid %u: %s", (unsigned long long)s->id, path,
-                 (unsigned)s->uid, strerror(errno));
-    return fd;
-}
-
-static void exec__env(const exec_spec *s, buf *b, char ***out)
-{
-    /* One buffer holds every string; pointers are set after it stops growing. */
-    size_t n = 0;
-    const char *keep[] = {"PATH", "LANG", "TZ"};
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
-        const char *v = getenv(keep[i]);
-        if (v) {
-            buf_printf(b, "%s=%s", keep[i], v);
-            buf_putc(b, '\0');
-            n++;
+    DIR *dh = opendir(spool);
+    if (!dh) {
+        snprintf(err, errlen, "cannot read the job spool %s: %s", spool, strerror(errno));
+        return -1;
+    }
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        uint64_t id;
+        unsigned attempt;
+        char tail;
+        if (sscanf(de->d_name, "%" SCNu64 ".%u%c", &id, &attempt, &tail) != 2 || id == 0)
+            continue;
+        exec_part *p = exec__add(x, id, attempt);
+        p->pid = step_alive(p->dir);
+        if (p->pid) {
+            p->running = true;
+            log_info("exec", "job %" PRIu64 " attempt %u still runs (supervisor %d): adopted", id, attempt,
+                     (int)p->pid);
+            continue;
+        }
+        /* Ended while this daemon was away, or lost: reported at the next tick. */
+        p->running = false;
+        p->ended_ms = uv_now(loop);
+        if (step_end_read(p->dir, &p->end) != 0) {
+            int killed = step_kill_tasks(p->dir);
+            p->end.lost = true;
+            p->end.exit_code = 128 + SIGKILL;
+            snprintf(p->end.reason, sizeof p->end.reason,
+                     "the job's supervisor on this node vanished while the daemon was down");
+            log_warn("exec", "job %" PRIu64 " attempt %u lost%s", id, attempt, killed ? ", tasks killed" : "");
         }
     }
-    struct passwd pw, *res = NULL;
-    char pwbuf[1024];
-    if (getpwuid_r(s->uid, &pw, pwbuf, sizeof pwbuf, &res) == 0 && res) {
-        buf_printf(b, "HOME=%s", pw.pw_dir);
-        buf_putc(b, '\0');
-        buf_printf(b, "USER=%s", pw.pw_name);
-        buf_putc(b, '\0');
-        n += 2;
-    }
-    buf_printf(b, "JAZARI_JOB_ID=%llu", (unsigned long long)s->id);
-    buf_putc(b, '\0');
-    buf_printf(b, "JAZARI_JOB_NAME=%s", s->name ? s->name : "");
-    buf_putc(b, '\0');
-    buf_printf(b, "JAZARI_NODELIST=%s", s->nodelist ? s->nodelist : "");
-    buf_putc(b, '\0');
-    buf_printf(b, "JAZARI_NNODES=%u", s->nnodes);
-    buf_putc(b, '\0');
-    buf_printf(b, "JAZARI_NODE_RANK=%u", s->node_rank);
-    buf_putc(b, '\0');
-    buf_puts(b, "CUDA_DEVICE_ORDER=PCI_BUS_ID");
-    buf_putc(b, '\0');
-    buf_puts(b, "CUDA_VISIBLE_DEVICES=");
-    for (uint32_t g = 0; g < s->n_gpus; g++)
-        buf_printf(b, "%s%u", g ? "," : "", s->gpus[g]);
-    buf_putc(b, '\0');
-    n += 7;
-    for (size_t i = 0; i < s->n_env; i++) {
-        buf_puts(b, s->env[i]);
-        buf_putc(b, '\0');
-        n++;
-    }
-    char **env = xcalloc(n + 1, sizeof *env);
-    char *p = b->data;
-    for (size_t i = 0; i < n; i++) {
-        env[i] = p;
-        p += strlen(p) + 1;
-    }
-    *out = env;
+    closedir(dh);
+    return 0;
 }
 
-void exec_start(exec *x, const exec_spec *s, exec_done_cb cb, void *arg)
+exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt)
 {
-    exec_job *j = xcalloc(1, sizeof *j);
-    j->x = x;
-    j->id = s->id;
-    j->cb = cb;
-    j->arg = arg;
-    j->next = x->jobs;
-    if (x->jobs)
-        x->jobs->prev = j;
-    x->jobs = j;
-    x->running++;
+    for (exec_part *p = x->parts; p; p = p->next)
+        if (p->id == id && p->attempt == attempt)
+            return p;
+    return NULL;
+}
 
-    char path[4096], script[4096];
-    int out = -1, err = -1;
-    char **env = NULL, **argv_copy = NULL;
-    buf envbuf = BUF_INIT;
-    struct stat st;
-    const char *workdir = s->workdir && *s->workdir ? s->workdir : "/";
-    if (stat(workdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(j->reason, sizeof j->reason, "the working directory %s does not exist", workdir);
-        goto fail;
-    }
-    if (geteuid() == 0 && s->uid != 0 && st.st_uid != s->uid && !(st.st_mode & S_IWOTH)) {
-        snprintf(j->reason, sizeof j->reason, "the working directory %s is not the user's (uid %u)", workdir,
-                 (unsigned)s->uid);
-        goto fail;
-    }
-    if (s->output && *s->output)
-        snprintf(path, sizeof path, "%s%s%s", s->output[0] == '/' ? "" : workdir,
-                 s->output[0] == '/' ? "" : "/", s->output);
-    else
-        snprintf(path, sizeof path, "%s/jazari-%llu.out", workdir, (unsigned long long)s->id);
-    if ((out = exec__open_output(s, path, j->reason, sizeof j->reason)) < 0)
-        goto fail;
-    if (s->error && *s->error) {
-        snprintf(path, sizeof path, "%s%s%s", s->error[0] == '/' ? "" : workdir,
-                 s->error[0] == '/' ? "" : "/", s->error);
-        if ((err = exec__open_output(s, path, j->reason, sizeof j->reason)) < 0)
-            goto fail;
-    }
-    char *sh_argv[] = {"/bin/sh", script, NULL};
-    /* The command's words come as a counted array: execvp wants a NULL. */
-    argv_copy = xcalloc(s->argc + 1, sizeof(char *));
-    for (size_t i = 0; i < s->argc; i++)
-        argv_copy[i] = s->argv[i];
-    char *const *argv = argv_copy;
-    if ((!s->script || !*s->script) && s->argc == 0) {
-        snprintf(j->reason, sizeof j->reason, "no command to run");
-        goto fail;
-    }
-    if (s->script && *s->script) {
-        snprintf(script, sizeof script, "%s/%llu.sh", s->spool, (unsigned long long)s->id);
-        int fd = open(script, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-        size_t len = strlen(s->script);
-        if (fd < 0 || write(fd, s->script, len) != (ssize_t)len) {
-            snprintf(j->reason, sizeof j->reason, "cannot write the script to %s: %s", script,
-                     strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            goto fail;
-        }
-        if (geteuid() == 0 && fchown(fd, s->uid, s->gid) != 0)
-            log_warn("exec", "cannot give %s to uid %u", script, (unsigned)s->uid);
+static int exec__write_spec(const exec_part *p, const Jazari__StepSpec *spec, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", p->dir, STEP_SPEC);
+    size_t n = jazari__step_spec__get_packed_size(spec);
+    uint8_t *data = xcalloc(n, 1);
+    jazari__step_spec__pack(spec, data);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = fd >= 0 && write(fd, data, n) == (ssize_t)n ? 0 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0)
         close(fd);
-        argv = sh_argv;
+    free(data);
+    return rc;
+}
+
+exec_part *exec_start(exec *x, const Jazari__StepSpec *spec)
+{
+    const Jazari__Job *job = spec->job;
+    exec_part *p = exec__add(x, job->id, job->attempt);
+    p->running = true;
+    char why[512] = "";
+    int logfd = -1;
+    /* The directory must be new: a run is started once. A leftover of a
+     * run this daemon never adopted (a crash between mkdir and spawn) is
+     * cleared first. */
+    exec__remove_dir(p->dir);
+    if (mkdir(p->dir, 0711) != 0) {
+        snprintf(why, sizeof why, "cannot create %s: %s", p->dir, strerror(errno));
+        goto fail;
     }
-    exec__env(s, &envbuf, &env);
+    if (exec__write_spec(p, spec, why, sizeof why) != 0)
+        goto fail;
+    char logpath[PATH_MAX + 16];
+    snprintf(logpath, sizeof logpath, "%s/%s", p->dir, STEP_LOG);
+    logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        snprintf(why, sizeof why, "cannot write %s: %s", logpath, strerror(errno));
+        goto fail;
+    }
+    char *args[] = {x->exe, "step", p->dir, NULL};
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
-        {.flags = UV_INHERIT_FD, .data.fd = out},
-        {.flags = UV_INHERIT_FD, .data.fd = err >= 0 ? err : out},
+        {.flags = UV_INHERIT_FD, .data.fd = logfd},
+        {.flags = UV_INHERIT_FD, .data.fd = logfd},
     };
     uv_process_options_t o = {
         .exit_cb = exec__on_exit,
-        .file = argv[0],
-        .args = (char **)argv,
-        .env = env,
-        .cwd = workdir,
-        .flags = UV_PROCESS_DETACHED, /* its own process group, to kill the whole tree */
+        .file = x->exe,
+        .args = args,
+        .flags = UV_PROCESS_DETACHED, /* a session of its own: it outlives us */
         .stdio_count = 3,
         .stdio = stdio,
     };
-    if (geteuid() == 0 && s->uid != 0) {
-        o.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
-        o.uid = s->uid;
-        o.gid = s->gid;
+    p->proc.data = p;
+    int rc = uv_spawn(x->loop, &p->proc, &o);
+    close(logfd);
+    x->open++;
+    if (rc != 0) {
+        snprintf(why, sizeof why, "cannot start the job's supervisor %s: %s", x->exe, uv_strerror(rc));
+        p->end.lost = true;
+        p->end.exit_code = 127;
+        snprintf(p->end.reason, sizeof p->end.reason, "%s", why);
+        p->end_set = true;
+        uv_close((uv_handle_t *)&p->proc, exec__closed); /* closed: ended, through the callback */
+        return p;
     }
-    j->proc.data = j;
-    int rc = uv_spawn(x->loop, &j->proc, &o);
-    close(out);
-    if (err >= 0)
-        close(err);
-    free(env);
-    buf_free(&envbuf);
-    if (rc < 0) {
-        snprintf(j->reason, sizeof j->reason, "cannot run '%.200s': %s", argv[0], uv_strerror(rc));
-        free(argv_copy);
-        /* uv_spawn leaves a handle to close even when it fails. */
-        j->failed = true;
-        j->exit_code = 127;
-        uv_close((uv_handle_t *)&j->proc, exec__on_closed);
-        return;
+    p->child = true;
+    p->pid = p->proc.pid;
+    /* The supervisor writes it too; written here as well so that a crash
+     * of this daemon right now cannot hide a part that runs. */
+    char pidline[64];
+    snprintf(pidline, sizeof pidline, "%d %llu\n", (int)p->pid, step_proc_start(p->pid));
+    snprintf(logpath, sizeof logpath, "%s/%s", p->dir, STEP_PID);
+    FILE *f = fopen(logpath, "wx");
+    if (f) {
+        fputs(pidline, f);
+        fclose(f);
     }
-    free(argv_copy);
-    /* A record that outlives this daemon: a restarted one must not run the
-     * part twice (exec_lost). */
-    snprintf(j->record, sizeof j->record, "%s/%llu.pid", s->spool, (unsigned long long)s->id);
-    FILE *rf = fopen(j->record, "w");
-    if (rf) {
-        fprintf(rf, "%d\n", j->proc.pid);
-        fclose(rf);
-    }
-    log_info("exec", "job %llu started: pid %d, GPUs %u", (unsigned long long)s->id, j->proc.pid, s->n_gpus);
-    return;
+    log_info("exec", "job %" PRIu64 " attempt %u: supervisor %d started", p->id, p->attempt, (int)p->pid);
+    return p;
 fail:
-    free(argv_copy);
-    if (out >= 0)
-        close(out);
-    if (err >= 0)
-        close(err);
-    free(env);
-    buf_free(&envbuf);
-    j->failed = true;
-    j->exit_code = 127;
-    log_warn("exec", "job %llu cannot start: %s", (unsigned long long)s->id, j->reason);
-    uv_timer_init(x->loop, &j->later);
-    j->later.data = j;
-    uv_timer_start(&j->later, exec__fail_later, 0, 0);
+    /* Not the job's fault: the node cannot run it (NODE_FAIL, requeued). */
+    p->end.lost = true;
+    p->end.exit_code = 127;
+    snprintf(p->end.reason, sizeof p->end.reason, "%s", why);
+    p->end_set = true;
+    uv_timer_init(x->loop, &p->later);
+    p->later.data = p;
+    x->open++;
+    uv_timer_start(&p->later, exec__start_failed, 0, 0);
+    return p;
 }
 
-bool exec_lost(const char *spool, uint64_t id)
+void exec_stop(exec *x, exec_part *p, bool now)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%llu.pid", spool, (unsigned long long)id);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char line[32] = "";
-    char *end = NULL;
-    long pid = fgets(line, sizeof line, f) ? strtol(line, &end, 10) : 0;
-    if (end != line && pid > 1 && pid < INT_MAX && kill(-(pid_t)pid, 0) == 0) {
-        log_warn("exec", "job %llu: killing what an earlier run of this daemon left (pid %ld)",
-                 (unsigned long long)id, pid);
-        kill(-(pid_t)pid, SIGKILL);
+    (void)x;
+    if (!p->running || p->pid <= 1)
+        return;
+    log_info("exec", "job %" PRIu64 " attempt %u: stopping%s", p->id, p->attempt, now ? " now" : "");
+    if (kill(p->pid, now ? SIGUSR1 : SIGTERM) != 0 && errno != ESRCH)
+        log_warn("exec", "cannot signal supervisor %d: %s", (int)p->pid, strerror(errno));
+}
+
+void exec_forget(exec *x, exec_part *p)
+{
+    if (p->running)
+        return;
+    exec__remove_dir(p->dir);
+    exec__unlink(x, p);
+    free(p);
+}
+
+void exec_poll(exec *x)
+{
+    for (exec_part *p = x->parts; p; p = p->next) {
+        if (p->running && !p->child && !step_alive(p->dir)) {
+            exec__ended(p, "the job's supervisor on this node vanished");
+        }
     }
-    fclose(f);
-    unlink(path);
-    return true;
-}
-
-void exec_kill(exec *x, uint64_t id, const char *why)
-{
-    for (exec_job *j = x->jobs; j; j = j->next) {
-        if (j->id != id || j->failed || !uv_is_active((uv_handle_t *)&j->proc))
-            continue;
-        log_info("exec", "job %llu: killing its processes (%s)", (unsigned long long)id, why);
-        kill(-j->proc.pid, SIGKILL);
-    }
-}
-
-size_t exec_ids(const exec *x, uint64_t *ids, size_t max)
-{
-    size_t n = 0;
-    for (const exec_job *j = x->jobs; j && n < max; j = j->next)
-        ids[n++] = j->id;
-    return n;
 }
 
 void exec_close(exec *x, void (*cb)(exec *x))
 {
     x->closing = true;
     x->close_cb = cb;
-    for (exec_job *j = x->jobs; j; j = j->next)
-        if (!j->failed && uv_is_active((uv_handle_t *)&j->proc))
-            kill(-j->proc.pid, SIGKILL);
-    if (x->running == 0 && cb)
-        cb(x);
+    for (exec_part *p = x->parts; p; p = p->next)
+        if (p->child && p->running && !uv_is_closing((uv_handle_t *)&p->proc))
+            uv_close((uv_handle_t *)&p->proc, exec__closed);
+    if (x->open == 0) {
+        while (x->parts) {
+            exec_part *q = x->parts;
+            exec__unlink(x, q);
+            free(q);
+        }
+        if (cb)
+            cb(x);
+    }
 }

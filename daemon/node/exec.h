@@ -1,68 +1,79 @@
-/* exec.h - running a job's part on this node: the command (or script) as
- * the submitting user, in its working directory, with its environment and
- * GPUs, its output to files, and its exit reported once.
+/* exec.h - the parts of jobs on this node, each run by its own supervisor
+ * (`jazarid step DIR`, node/step.h) in <spool>/<id>.<attempt>/.
  *
- * This release runs one task per node as a child of the daemon. The
- * supervisor per job (so that a restarted daemon finds its jobs), cgroups,
- * CPU binding and the gang's ranks arrive with the execution milestone. */
+ * The supervisors outlive the daemon: a restarted daemon adopts the parts
+ * it finds in the spool (running, or ended while it was away) and reports
+ * them as usual. A part whose supervisor vanished without writing its end
+ * is lost: its tasks are killed and it ends as NODE_FAIL. A part's record
+ * stays after its end (exec_forget removes it), so that a stale view of
+ * the state can never start the same run twice. */
 #ifndef JZ_EXEC_H
 #define JZ_EXEC_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
-typedef struct exec_spec {
+#include "jazari.pb-c.h"
+#include "step.h"
+
+typedef struct exec exec;
+
+typedef struct exec_part {
     uint64_t id;
-    const char *name;
-    char *const *argv; /* the command; NULL when script is set */
-    size_t argc;
-    const char *script; /* a script's text, run with /bin/sh */
-    const char *workdir;
-    const char *output; /* NULL: <workdir>/jazari-<id>.out */
-    const char *error;  /* NULL: with the output */
-    char *const *env;   /* the job's own KEY=VALUE settings */
-    size_t n_env;
-    uid_t uid;
-    gid_t gid;
-    const uint32_t *gpus;
-    uint32_t n_gpus;
-    const char *nodelist; /* comma list of the job's nodes */
-    uint32_t nnodes, node_rank;
-    const char *spool; /* where scripts are written: <state_dir>/jobs */
-} exec_spec;
+    uint32_t attempt;
+    bool running;     /* its supervisor runs */
+    step_end end;     /* once !running */
+    uint64_t ended_ms; /* uv_now when it ended */
+    /* Kept for run.c: the state's index when the part was started, and
+     * whether the leader has committed its end. */
+    uint64_t start_index;
+    bool reported, in_flight, stop_sent;
+    /* private */
+    exec *x;
+    char dir[PATH_MAX];
+    pid_t pid;        /* the supervisor */
+    bool child;       /* started by this daemon: proc watches it */
+    bool end_set;     /* end is known already (it could not start) */
+    uv_process_t proc;
+    uv_timer_t later; /* a failure to start, reported from the loop */
+    struct exec_part *prev, *next;
+} exec_part;
 
-/* How a part ended: exit_code is the status, or 128 + the signal; when
- * failed_to_start, reason says why (it never ran). */
-typedef void (*exec_done_cb)(void *arg, uint64_t id, int exit_code, bool failed_to_start, const char *reason);
+/* Called from the loop when a part ends (its end is in p->end). */
+typedef void (*exec_end_cb)(void *arg, exec_part *p);
 
-typedef struct exec_job exec_job;
-
-typedef struct exec {
+struct exec {
     uv_loop_t *loop;
-    exec_job *jobs;
-    int running;
+    char spool[PATH_MAX];
+    char exe[PATH_MAX]; /* this program, run as `exe step DIR` */
+    exec_end_cb cb;
+    void *arg;
+    exec_part *parts;
+    size_t n_parts;
+    int open; /* handles not yet closed */
     bool closing;
-    void (*close_cb)(struct exec *x);
-} exec;
+    void (*close_cb)(exec *x);
+};
 
-void exec_init(exec *x, uv_loop_t *loop);
-/* Whether the part of job id runs here (started by this daemon). */
-bool exec_has(const exec *x, uint64_t id);
-/* Starts a part. cb runs exactly once, from the loop, even when the part
- * cannot start (then failed_to_start and a reason naming the problem). */
-void exec_start(exec *x, const exec_spec *s, exec_done_cb cb, void *arg);
-/* Whether an earlier run of this daemon started the part of job id (its
- * record is in spool): if so its processes are killed and the record
- * removed, and the part must be reported lost, never started again. */
-bool exec_lost(const char *spool, uint64_t id);
-/* Kills the part of job id (SIGKILL to its process group), if it runs
- * here; its done callback follows as usual. */
-void exec_kill(exec *x, uint64_t id, const char *why);
-/* The ids of the parts running here, into ids (at most max); their count. */
-size_t exec_ids(const exec *x, uint64_t *ids, size_t max);
-/* Kills every part (SIGKILL to their process groups); cb when all exited. */
+/* Adopts the parts in spool (<state_dir>/jobs). Returns 0, or -1 with err. */
+int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err, size_t errlen);
+exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt);
+/* Starts a part described by spec (its job, this node's rank, CPUs...).
+ * Never fails outright: a part that cannot start ends at once, through
+ * the callback, with a reason. */
+exec_part *exec_start(exec *x, const Jazari__StepSpec *spec);
+/* Stops a running part: TERM to its tasks, KILL after the grace (now:
+ * KILL at once). Its end follows through the callback. */
+void exec_stop(exec *x, exec_part *p, bool now);
+/* Removes an ended part's record. */
+void exec_forget(exec *x, exec_part *p);
+/* Once a tick: notices adopted parts whose supervisor ended. */
+void exec_poll(exec *x);
+/* Lets go of every part (their supervisors go on) and closes the handles;
+ * cb once they are closed. */
 void exec_close(exec *x, void (*cb)(exec *x));
 
 #endif

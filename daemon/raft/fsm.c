@@ -25,6 +25,7 @@ static void fsm__allocs_clear(fsm_job *j)
         free(j->allocs[i].node);
         free(j->allocs[i].gpus);
         free(j->allocs[i].cpus);
+        free(j->allocs[i].address);
     }
     free(j->allocs);
     j->allocs = NULL;
@@ -132,6 +133,11 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
                  s->tasks_per_node, s->cpus_per_task, FSM_TASKS_MAX);
         return -1;
     }
+    if (s->warn_signal > 64 || (s->warn_signal && s->warn_secs > FSM_TIME_MAX_S)) {
+        snprintf(err, errlen, "--signal %u@%u: a signal from 1 to 64, at most 365 days ahead", s->warn_signal,
+                 s->warn_secs);
+        return -1;
+    }
     if (s->time_limit_s > FSM_TIME_MAX_S) {
         snprintf(err, errlen, "--time %llu s: at most 365 days", (unsigned long long)s->time_limit_s);
         return -1;
@@ -174,16 +180,24 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
         }
     }
     /* Against the nodes the network has. */
-    uint32_t fit = 0, most_gpus = 0;
+    uint32_t fit = 0, most_gpus = 0, most_cpus = 0;
+    uint32_t cpus = (s->tasks_per_node ? s->tasks_per_node : 1) * (s->cpus_per_task ? s->cpus_per_task : 1);
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fsm_node *n = &f->nodes[i];
         if (s->site && *s->site && (!n->site || strcmp(n->site, s->site) != 0))
             continue;
-        uint32_t g = (uint32_t)n->topo->n_gpus;
+        uint32_t g = (uint32_t)n->topo->n_gpus, c = n->topo->pus;
         if (g > most_gpus)
             most_gpus = g;
-        if (g >= s->gpus_per_node)
+        if (c > most_cpus)
+            most_cpus = c;
+        if (g >= s->gpus_per_node && (c == 0 || c >= cpus))
             fit++;
+    }
+    if (f->n_nodes > 0 && most_cpus > 0 && cpus > most_cpus) {
+        snprintf(err, errlen, "%u CPUs per node (--tasks-per-node x --cpus-per-task): no node has more than %u",
+                 cpus, most_cpus);
+        return -1;
     }
     if (f->n_nodes > 0 && s->gpus_per_node > most_gpus) {
         snprintf(err, errlen, "--gpus-per-node %u: no node%s%s has more than %u GPUs", s->gpus_per_node,
@@ -221,6 +235,25 @@ static void fsm__set_reason(fsm_job *j, const char *reason)
     j->reason = xstrdup_known(reason);
 }
 
+static void fsm__allocs_set(fsm_job *j, Jazari__JobAlloc *const *allocs, size_t n)
+{
+    fsm__allocs_clear(j);
+    j->n_allocs = (uint32_t)n;
+    j->allocs = n ? xcalloc(n, sizeof *j->allocs) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const Jazari__JobAlloc *a = allocs[i];
+        j->allocs[i].node = xstrdup_known(a->node);
+        j->allocs[i].cpus = xstrdup_known(a->cpus);
+        j->allocs[i].address = xstrdup_known(a->address);
+        j->allocs[i].done = a->done;
+        j->allocs[i].n_gpus = (uint32_t)a->n_gpus;
+        if (a->n_gpus) {
+            j->allocs[i].gpus = xcalloc(a->n_gpus, sizeof(uint32_t));
+            memcpy(j->allocs[i].gpus, a->gpus, a->n_gpus * sizeof(uint32_t));
+        }
+    }
+}
+
 /* Takes a job message (from an entry or a snapshot) into the table. */
 static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
 {
@@ -234,30 +267,24 @@ static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
     j->exit_code = m->exit_code;
     j->state = m->state;
     j->held = m->held && m->state == JAZARI__JOB_STATE__JOB_PENDING;
+    j->attempt = m->attempt;
     j->user = xstrdup_known(m->user);
     j->reason = xstrdup_known(m->reason);
     if (m->spec) {
         j->nodes = m->spec->nodes ? m->spec->nodes : 1;
         j->gpus_per_node = m->spec->gpus_per_node;
         j->time_limit_s = m->spec->time_limit_s;
+        j->no_requeue = m->spec->no_requeue;
+        j->cpus_per_node = (m->spec->tasks_per_node ? m->spec->tasks_per_node : 1) *
+                           (m->spec->cpus_per_task ? m->spec->cpus_per_task : 1);
         size_t n = jazari__job_spec__get_packed_size(m->spec);
         j->spec = xcalloc(n, 1);
         j->spec_len = (uint32_t)jazari__job_spec__pack(m->spec, j->spec);
     } else {
         j->nodes = 1;
+        j->cpus_per_node = 1;
     }
-    j->n_allocs = (uint32_t)m->n_allocs;
-    j->allocs = m->n_allocs ? xcalloc(m->n_allocs, sizeof *j->allocs) : NULL;
-    for (size_t i = 0; i < m->n_allocs; i++) {
-        const Jazari__JobAlloc *a = m->allocs[i];
-        j->allocs[i].node = xstrdup_known(a->node);
-        j->allocs[i].cpus = xstrdup_known(a->cpus);
-        j->allocs[i].n_gpus = (uint32_t)a->n_gpus;
-        if (a->n_gpus) {
-            j->allocs[i].gpus = xcalloc(a->n_gpus, sizeof(uint32_t));
-            memcpy(j->allocs[i].gpus, a->gpus, a->n_gpus * sizeof(uint32_t));
-        }
-    }
+    fsm__allocs_set(j, m->allocs, m->n_allocs);
     return j;
 }
 
@@ -330,35 +357,65 @@ static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm
     j->state = JAZARI__JOB_STATE__JOB_RUNNING;
     j->start_ms = now;
     fsm__set_reason(j, NULL);
-    fsm__allocs_clear(j);
-    j->n_allocs = (uint32_t)c->n_allocs;
-    j->allocs = xcalloc(c->n_allocs, sizeof *j->allocs);
-    for (size_t i = 0; i < c->n_allocs; i++) {
-        const Jazari__JobAlloc *a = c->allocs[i];
-        j->allocs[i].node = xstrdup_known(a->node);
-        j->allocs[i].cpus = xstrdup_known(a->cpus);
-        j->allocs[i].n_gpus = (uint32_t)a->n_gpus;
-        if (a->n_gpus) {
-            j->allocs[i].gpus = xcalloc(a->n_gpus, sizeof(uint32_t));
-            memcpy(j->allocs[i].gpus, a->gpus, a->n_gpus * sizeof(uint32_t));
-        }
-    }
+    fsm__allocs_set(j, c->allocs, c->n_allocs);
     res->started++;
+}
+
+/* A running job whose node was lost goes back to the queue as its next
+ * attempt (the nodes kill what is left of the old one), unless it asked
+ * to fail instead. */
+static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
+{
+    char reason[512];
+    f->n_running--;
+    if (j->no_requeue) {
+        snprintf(reason, sizeof reason, "NODE_FAIL: %s", why);
+        j->state = JAZARI__JOB_STATE__JOB_NODE_FAIL;
+        j->end_ms = now;
+        j->exit_code = 0;
+        fsm__set_reason(j, reason);
+        f->n_active--;
+        return;
+    }
+    snprintf(reason, sizeof reason, "Requeued after NODE_FAIL: %s", why);
+    j->state = JAZARI__JOB_STATE__JOB_PENDING;
+    j->attempt++;
+    j->start_ms = 0;
+    fsm__allocs_clear(j);
+    fsm__set_reason(j, reason);
+    if (!j->held)
+        f->n_ready++;
 }
 
 static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_result *res)
 {
     fsm_job *j = (fsm_job *)fsm_job_get(f, c->id);
-    if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || c->state == JAZARI__JOB_STATE__JOB_PENDING ||
-        c->state == JAZARI__JOB_STATE__JOB_RUNNING || (unsigned)c->state > JAZARI__JOB_STATE__JOB_PREEMPTED)
+    if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || c->attempt != j->attempt ||
+        c->state == JAZARI__JOB_STATE__JOB_PENDING || c->state == JAZARI__JOB_STATE__JOB_RUNNING ||
+        (unsigned)c->state > JAZARI__JOB_STATE__JOB_PREEMPTED)
         return;
+    res->ended++;
+    if (c->state == JAZARI__JOB_STATE__JOB_NODE_FAIL) {
+        fsm__lose(f, now, j, c->reason && *c->reason ? c->reason : "a node lost its part");
+        return;
+    }
+    /* A part that completed: the job completes with its last part. */
+    if (c->state == JAZARI__JOB_STATE__JOB_COMPLETED && c->node && *c->node) {
+        uint32_t left = 0;
+        for (uint32_t a = 0; a < j->n_allocs; a++) {
+            if (j->allocs[a].node && strcmp(j->allocs[a].node, c->node) == 0)
+                j->allocs[a].done = true;
+            left += !j->allocs[a].done;
+        }
+        if (left > 0)
+            return;
+    }
     j->state = c->state;
     j->end_ms = now;
     j->exit_code = c->exit_code;
     fsm__set_reason(j, c->reason);
     f->n_active--;
     f->n_running--;
-    res->ended++;
 }
 
 static void fsm__apply_release(fsm *f, const Jazari__CancelCmd *c, fsm_result *res)
@@ -423,6 +480,19 @@ static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd 
     n->reason = xstrdup_known(c->reason);
     n->since_ms = now;
     res->nodes_changed++;
+    char why[300];
+    snprintf(why, sizeof why, "node %s was lost (%s)", n->name, c->reason && *c->reason ? c->reason : "down");
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+        fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+            continue;
+        for (uint32_t a = 0; a < j->n_allocs; a++) {
+            if (j->allocs[a].node && strcmp(j->allocs[a].node, n->name) == 0) {
+                fsm__lose(f, now, j, why);
+                break;
+            }
+        }
+    }
 }
 
 int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, size_t errlen)
@@ -514,6 +584,7 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->gid = j->gid;
     out->state = j->state;
     out->held = j->held;
+    out->attempt = j->attempt;
     out->reason = j->reason ? j->reason : "";
     out->exit_code = j->exit_code;
     out->submit_time_ms = j->submit_ms;
@@ -525,6 +596,8 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
         jazari__job_alloc__init(&allocs[i]);
         allocs[i].node = j->allocs[i].node ? j->allocs[i].node : "";
         allocs[i].cpus = j->allocs[i].cpus ? j->allocs[i].cpus : "";
+        allocs[i].address = j->allocs[i].address ? j->allocs[i].address : "";
+        allocs[i].done = j->allocs[i].done;
         allocs[i].n_gpus = j->allocs[i].n_gpus;
         allocs[i].gpus = j->allocs[i].gpus;
         alloc_ptrs[i] = &allocs[i];

@@ -34,7 +34,9 @@ typedef struct fsm_alloc {
     char *node;
     uint32_t *gpus;
     uint32_t n_gpus;
-    char *cpus;
+    char *cpus;    /* list format; NULL: not bound */
+    char *address; /* the node's daemon when the job was placed */
+    bool done;     /* this part completed; the others still run */
 } fsm_alloc;
 
 /* A job, kept small: the spec stays in its encoded form (a pending job
@@ -45,6 +47,9 @@ typedef struct fsm_job {
     uint32_t uid, gid;
     int32_t exit_code;
     uint32_t nodes, gpus_per_node;
+    uint32_t cpus_per_node; /* tasks per node x CPUs per task */
+    uint32_t attempt;       /* requeues so far: a run is (id, attempt) */
+    bool no_requeue;        /* a lost node fails it instead */
     uint64_t time_limit_s;
     Jazari__JobState state;
     bool held; /* pending, not to start until released */

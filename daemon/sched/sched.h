@@ -20,6 +20,7 @@ typedef struct sched_part {
     size_t node; /* index into fsm.nodes */
     uint32_t n_gpus;
     uint32_t *gpus; /* GPU indexes on that node */
+    char *cpus;     /* the node's CPUs, list format; "" when it does not say */
 } sched_part;
 
 typedef struct sched_start {

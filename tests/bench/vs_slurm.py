@@ -13,35 +13,18 @@ stopped at the end."""
 import concurrent.futures
 import json
 import os
-import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from slurm_local import port, start_slurm, stop, wait  # noqa: E402
+
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 JOBS = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 WORKERS = int(sys.argv[3]) if len(sys.argv) > 3 else 8
-
-
-def port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait(cond, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    sys.exit("vs_slurm: timed out waiting for " + what)
 
 
 def load(cmd_for, n, workers):
@@ -53,61 +36,6 @@ def load(cmd_for, n, workers):
                                                  stderr=subprocess.DEVNULL).returncode, range(n)):
             ok += r == 0
     return ok, time.time() - t0
-
-
-def start_slurm(tmp, procs):
-    munge = pwd.getpwnam("munge")
-    os.makedirs("/run/munge", exist_ok=True)
-    os.chown("/run/munge", munge.pw_uid, munge.pw_gid)
-    if not os.path.exists("/etc/munge/munge.key"):
-        subprocess.run(["runuser", "-u", "munge", "--", "mungekey", "--create"], check=True)
-    mdir = os.path.join(tmp, "munge")
-    os.makedirs(mdir)
-    os.chown(mdir, munge.pw_uid, munge.pw_gid)
-    sock = os.path.join(mdir, "munge.sock")
-    procs.append(subprocess.Popen(["runuser", "-u", "munge", "--", "munged", "-F", "--socket", sock,
-                                   "--pid-file", os.path.join(mdir, "munged.pid"), "--force"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wait(lambda: os.path.exists(sock), 10, "munged")
-    ctl, node = port(), port()
-    conf = os.path.join(tmp, "slurm.conf")
-    with open(conf, "w") as f:
-        f.write("""ClusterName=jzbench
-SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort=%d
-SlurmdPort=%d
-AuthType=auth/munge
-AuthInfo=socket=%s
-CredType=cred/munge
-SlurmUser=root
-SlurmdUser=root
-StateSaveLocation=%s/state
-SlurmdSpoolDir=%s/spool
-SlurmctldPidFile=%s/slurmctld.pid
-SlurmdPidFile=%s/slurmd.pid
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-ReturnToService=2
-MaxJobCount=1000000
-MpiDefault=none
-JobCompType=jobcomp/none
-AccountingStorageType=accounting_storage/none
-SlurmctldLogFile=%s/slurmctld.log
-SlurmdLogFile=%s/slurmd.log
-NodeName=jzbench NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
-PartitionName=bench Nodes=jzbench Default=YES MaxTime=INFINITE State=UP
-""" % (ctl, node, sock, tmp, tmp, tmp, tmp, tmp, tmp))
-    for d in ("state", "spool"):
-        os.makedirs(os.path.join(tmp, d), exist_ok=True)
-    env = dict(os.environ, SLURM_CONF=conf)
-    procs.append(subprocess.Popen(["slurmctld", "-D", "-i", "-f", conf], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    procs.append(subprocess.Popen(["slurmd", "-D", "-N", "jzbench", "-f", conf], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wait(lambda: subprocess.run(["sinfo", "-h"], env=env, capture_output=True).returncode == 0, 30, "slurmctld")
-    return env
 
 
 def start_jazari(tmp, procs):
@@ -147,14 +75,7 @@ def main():
               % (WORKERS, j_rate, s_rate, j_rate / s_rate if s_rate else float("nan"),
                  "" if s_ok == JOBS and j_ok == JOBS else " (refused: jz %d, sbatch %d)" % (JOBS - j_ok, JOBS - s_ok)))
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@ loopback ports, the real jz client, and clean-up whatever happens.
 
 Like h2o's t/Util.pm: a free port, an inline config, wait until ready
 (with a deadline, never a bare sleep), TERM then KILL."""
+import glob
 import json
 import os
 import signal
@@ -143,6 +144,22 @@ class Daemon:
     def connect(self):
         return socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
+    def kill_jobs(self):
+        """Kills the job supervisors this daemon left (they outlive it by
+        design) and their tasks' process groups."""
+        for d in glob.glob(os.path.join(self.dir, "state", "jobs", "*")):
+            for name, group in (("tasks", True), ("pid", False)):
+                try:
+                    with open(os.path.join(d, name)) as f:
+                        pids = [int(l.split()[0]) for l in f if l.strip()]
+                except (OSError, ValueError):
+                    continue
+                for pid in pids:
+                    try:
+                        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+
     def stop(self, timeout=10):
         """SIGTERM, then SIGKILL after the deadline; returns the exit status."""
         if self.proc is None or self.proc.poll() is not None:
@@ -172,6 +189,7 @@ def daemon_factory(tmp_path):
         if d.proc and d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
+        d.kill_jobs()
 
 
 def shared_xml(name):

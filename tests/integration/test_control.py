@@ -330,26 +330,49 @@ def test_over_long_command_is_refused(daemon_factory):
     assert d.jz_json("queue", "--all")["jobs"] == []
 
 
-def test_a_job_runs_at_most_once_across_a_daemon_crash(daemon_factory):
+def test_a_running_job_survives_a_daemon_crash(daemon_factory):
+    """Its supervisor outlives the daemon: the restarted daemon adopts the
+    part, which goes on (same process, never started twice) and whose end
+    is reported as usual."""
     d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
     wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
     count = os.path.join(d.dir, "runs")
     pidfile = os.path.join(d.dir, "pid")
-    jid = submit(d, "--", "sh", "-c", "echo run >> %s; echo $$ > %s; exec sleep 60" % (count, pidfile))
+    go = os.path.join(d.dir, "go")
+    jid = submit(d, "--", "sh", "-c", "echo run >> %s; echo $$ > %s; while [ ! -e %s ]; do sleep 0.05; done; exit 3"
+                 % (count, pidfile, go))
     wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), what="the job to start")
     pid = int(open(pidfile).read())
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
     d.logf.close()
     d.start()
+    wait_for(lambda: "adopted" in d.log(), what="the restarted daemon to adopt the part")
+    assert d.jz_json("show", str(jid))["state"] == "RUNNING"
+    assert os.path.exists("/proc/%d" % pid)  # the same process, still running
+    open(go, "w").close()
     job = wait_for(lambda: (lambda j: j if j["state"] != "RUNNING" else None)(d.jz_json("show", str(jid))),
-                   timeout=20, what="the job to be declared lost")
-    assert job["state"] == "NODE_FAIL" and "restarted" in job["reason"]
+                   timeout=20, what="the job to end")
+    assert job["state"] == "FAILED" and job["exit_code"] == 3, job
     assert open(count).read() == "run\n"  # never started again
-    wait_for(lambda: not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
-             what="the orphaned process to be killed")
-    assert d.stop() == 0
 
+
+def test_a_part_whose_supervisor_dies_is_requeued(daemon_factory):
+    """A node that loses a part (its supervisor killed) reports NODE_FAIL:
+    the job goes back to the queue as its next attempt and runs again."""
+    d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    count = os.path.join(d.dir, "runs")
+    jid = submit(d, "--", "sh", "-c", "echo $JAZARI_RESTART_COUNT >> %s; [ $JAZARI_RESTART_COUNT = 1 ] || sleep 60"
+                 % count)
+    wait_for(lambda: os.path.exists(count), what="the job to start")
+    spool = os.path.join(d.dir, "state", "jobs", "%d.0" % jid)
+    sup = int(open(os.path.join(spool, "pid")).read().split()[0])
+    os.kill(sup, signal.SIGKILL)
+    job = wait_for(lambda: (lambda j: j if j["state"] == "COMPLETED" else None)(d.jz_json("show", str(jid))),
+                   timeout=20, what="the job to run again and complete")
+    assert open(count).read() == "0\n1\n"
+    assert job["attempt"] == 1
 
 def test_hold_and_release(daemon_factory):
     d = daemon_factory(name="solo", extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms",

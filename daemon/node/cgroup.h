@@ -1,0 +1,87 @@
+/* cgroup.h - a control group per job: a memory limit and a cpuset for its
+ * tasks, every process of the job found and killed (also those that left its
+ * process group), its OOM kills counted, the group removed at the end.
+ *
+ * Both hierarchies are handled, found in /proc/self/mountinfo:
+ *   v2: one unified mount (cgroup.controllers lists memory): the group is
+ *       <mount>/<parent>/<name>; +memory +cpuset are enabled in the
+ *       cgroup.subtree_control of the root and of <parent> (which must then
+ *       hold no process of its own).
+ *   v1: a mount per controller: <memory mount>/<parent>/<name> and
+ *       <cpuset mount>/<parent>/<name> (one directory if they share a mount).
+ * <parent> is relative to the root of the hierarchy, one path component.
+ * v2 is preferred when its mount has the memory controller. Asking for
+ * version 2 takes any cgroup2 mount, even one without controllers (a v1
+ * host's "unified"): processes are still grouped and killed, but a memory
+ * limit is refused and cpus/mems fail to be written.
+ *
+ * Used by the job supervisor, a plain process: every call blocks (cg_destroy
+ * for at most about 2 s) and none is thread-safe on the same group.
+ *
+ * For tests, a root directory that is not a cgroup file system (a "fake
+ * root") is laid out as a mount: files are then created when written,
+ * processes are never signalled, and cg_destroy removes the files before the
+ * directories. */
+#ifndef JZ_CGROUP_H
+#define JZ_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct cg_job cg_job; /* one job's group; freed by cg_destroy */
+
+typedef struct cg_opts {
+    /* NULL: the system's cgroup mounts. Else a directory used as the mount:
+     * the unified one (v2), or the parent of memory/ and cpuset/ (v1). */
+    const char *root;
+    int version;        /* 0: found (with root: v2 if root/cgroup.controllers exists), 1 or 2 */
+    const char *parent; /* NULL: "jazari" */
+} cg_opts;
+
+/* Creates <parent>/<name> (and <parent> when missing) and puts the limits in
+ * it. A group of that name left by a crashed run is reused. name: 1 to 64 of
+ * [A-Za-z0-9_.-], not "." or "..". mem_bytes: 0 for no limit; swap is never
+ * allowed (memory.swap.max 0, memory.memsw.limit_in_bytes where it exists).
+ * cpus, mems: list format ("0-3,8"); NULL or "" for the parent's (v1 copies
+ * them, as a v1 cpuset must have both before a task may join).
+ *
+ * Returns 0 and the group in *out (the caller owns it: cg_destroy).
+ * Returns 1 when cgroups are not available here (no memory hierarchy, or not
+ * allowed to create the directories, e.g. not root): *out is NULL and err
+ * says why, and the caller may go on without confinement.
+ * Returns -1 on any other failure, with *out NULL and a line in err naming the
+ * path and the system's reason; a job directory made by this call is removed. */
+int cg_create(const cg_opts *o, const char *name, uint64_t mem_bytes, const char *cpus, const char *mems,
+              cg_job **out, char *err, size_t errlen);
+
+/* Moves pid (0: the caller) into the group, in every hierarchy. Async-signal-
+ * safe (open, write, close on paths built by cg_create), for a forked child
+ * before exec. Returns 0, or -1 with errno set. */
+int cg_attach(const cg_job *g, pid_t pid);
+
+/* Sends sig to every process of the group; returns how many were signalled
+ * (0: none left; sig 0 only counts them). In v2, SIGKILL also writes cgroup.kill where it exists, which
+ * catches processes forked meanwhile. */
+int cg_signal_all(const cg_job *g, int sig);
+
+/* Whether no process is left in the group (in any hierarchy). */
+bool cg_empty(const cg_job *g);
+
+/* How many processes the kernel's OOM killer killed in the group: v2
+ * memory.events "oom_kill"; v1 memory.oom_control "oom_kill" (Linux 4.13+),
+ * on older kernels 1 while "under_oom" is set, else 0 (memory.failcnt is not
+ * used: it grows whenever reclaim hits the limit, with no kill). Read it
+ * before cg_destroy. */
+uint64_t cg_oom_kills(const cg_job *g);
+
+/* The group's directory (v1: the memory one), e.g. for logs. */
+const char *cg_path(const cg_job *g);
+
+/* Kills what is left (SIGKILL, again until the group is empty, for at most
+ * about 2 s), removes the job's directories (never <parent>) and frees g,
+ * even on failure. Returns 0, or -1 with a line in err. NULL g: 0. */
+int cg_destroy(cg_job *g, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,688 @@
+/* step.c - the supervisor of a job's part on one node. A plain process: no
+ * event loop, one thread, signals taken synchronously with sigtimedwait. */
+#include "step.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../common/buf.h"
+#include "../../common/cpulist.h"
+#include "../../common/log.h"
+#include "../../common/outpath.h"
+#include "../../common/xmem.h"
+#include "cgroup.h"
+#include "jazari.pb-c.h"
+
+/* --- the files of a part ------------------------------------------------------- */
+
+static int step__write_file(const char *dir, const char *name, const char *text)
+{
+    char tmp[PATH_MAX], path[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text);
+    int rc = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
+    close(fd);
+    if (rc == 0)
+        rc = rename(tmp, path);
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+int step_end_write(const char *dir, const step_end *e)
+{
+    char text[1024];
+    /* The reason is the last line: it may hold anything but a newline. */
+    char reason[sizeof e->reason];
+    snprintf(reason, sizeof reason, "%s", e->reason);
+    for (char *p = reason; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    snprintf(text, sizeof text, "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nreason %s\n",
+             e->exit_code, e->failed_to_start, e->timed_out, e->cancelled, reason);
+    return step__write_file(dir, STEP_END, text);
+}
+
+int step_end_read(const char *dir, step_end *e)
+{
+    char path[PATH_MAX], line[700];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_END);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    memset(e, 0, sizeof *e);
+    int seen = 0, v;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "exit_code %d", &v) == 1)
+            e->exit_code = v, seen++;
+        else if (sscanf(line, "failed_to_start %d", &v) == 1)
+            e->failed_to_start = v != 0;
+        else if (sscanf(line, "timed_out %d", &v) == 1)
+            e->timed_out = v != 0;
+        else if (sscanf(line, "cancelled %d", &v) == 1)
+            e->cancelled = v != 0;
+        else if (strncmp(line, "reason ", 7) == 0)
+            snprintf(e->reason, sizeof e->reason, "%s", line + 7);
+    }
+    fclose(f);
+    return seen ? 0 : -1;
+}
+
+unsigned long long step_proc_start(pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    /* After the command name in parentheses (which may hold spaces), the
+     * start time is field 22: the 20th after the closing parenthesis. */
+    char *p = strrchr(text, ')');
+    if (!p)
+        return 0;
+    char state = p[2];
+    if (state == 'Z' || state == 'X')
+        return 0;
+    for (int field = 3; p && field <= 22; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+pid_t step_alive(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_PID);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    long pid = 0;
+    unsigned long long start = 0;
+    int n = fscanf(f, "%ld %llu", &pid, &start);
+    fclose(f);
+    if (n != 2 || pid <= 1 || pid > INT_MAX || start == 0)
+        return 0;
+    return step_proc_start((pid_t)pid) == start ? (pid_t)pid : 0;
+}
+
+int step_kill_tasks(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_TASKS);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    long pgid;
+    int n = 0;
+    while (fscanf(f, "%ld", &pgid) == 1)
+        if (pgid > 1 && pgid <= INT_MAX && kill(-(pid_t)pgid, SIGKILL) == 0)
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* --- the supervisor -------------------------------------------------------------- */
+
+typedef struct step_task {
+    pid_t pid; /* also its process group */
+    bool done;
+    int status; /* exit status, or 128 + signal */
+} step_task;
+
+typedef struct step {
+    const char *dir;
+    Jazari__StepSpec *spec;
+    const Jazari__Job *job;
+    const Jazari__JobSpec *js;
+    uint32_t ntasks, cpus_per_task;
+    char **argv;     /* NULL-terminated */
+    buf envbuf;      /* the environment shared by every task, NUL-separated */
+    size_t n_env;
+    bool *cpus;      /* the host CPUs of the part, CPULIST_MAX + 1 flags */
+    int *cpu_order;  /* their indexes, in order */
+    int n_cpus;
+    cg_job *cg;
+    step_task *tasks;
+    uint32_t started, live;
+    step_end end;
+} step;
+
+static int64_t step__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Adds KEY=VALUE to the environment unless KEY is already there: what is
+ * added first wins, so the job's own settings come before the defaults. */
+static void step__setenv(step *s, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    size_t klen = eq ? (size_t)(eq - kv) + 1 : strlen(kv);
+    for (size_t off = 0, i = 0; i < s->n_env; i++) {
+        const char *e = s->envbuf.data + off;
+        if (strncmp(e, kv, klen) == 0)
+            return;
+        off += strlen(e) + 1;
+    }
+    buf_puts(&s->envbuf, kv);
+    buf_putc(&s->envbuf, '\0');
+    s->n_env++;
+}
+
+static void step__setenvf(step *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void step__setenvf(step *s, const char *fmt, ...)
+{
+    char kv[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(kv, sizeof kv, fmt, ap);
+    va_end(ap);
+    step__setenv(s, kv);
+}
+
+/* The environment every task shares: ours (which the job cannot change,
+ * as the ranks depend on them), the job's --env, then the user's basics. */
+static void step__env(step *s, const struct passwd *pw)
+{
+    const Jazari__Job *j = s->job;
+    const Jazari__StepSpec *sp = s->spec;
+    step__setenvf(s, "JAZARI_JOB_ID=%llu", (unsigned long long)j->id);
+    step__setenvf(s, "JAZARI_JOB_NAME=%s", s->js->name ? s->js->name : "");
+    buf nl = BUF_INIT;
+    for (size_t i = 0; i < j->n_allocs; i++)
+        buf_printf(&nl, "%s%s", i ? "," : "", j->allocs[i]->node);
+    step__setenvf(s, "JAZARI_NODELIST=%s", buf_str(&nl));
+    buf_free(&nl);
+    step__setenvf(s, "JAZARI_NNODES=%zu", j->n_allocs);
+    step__setenvf(s, "JAZARI_NODE_RANK=%u", sp->node_rank);
+    step__setenvf(s, "JAZARI_NODENAME=%s", sp->node_name);
+    step__setenvf(s, "JAZARI_RESTART_COUNT=%u", j->attempt);
+    step__setenvf(s, "JAZARI_TASKS_PER_NODE=%u", s->ntasks);
+    if (sp->host_cpus && *sp->host_cpus)
+        step__setenvf(s, "JAZARI_CPUS=%s", sp->host_cpus);
+    const Jazari__JobAlloc *mine = sp->node_rank < j->n_allocs ? j->allocs[sp->node_rank] : NULL;
+    buf g = BUF_INIT;
+    for (size_t i = 0; mine && i < mine->n_gpus; i++)
+        buf_printf(&g, "%s%u", i ? "," : "", mine->gpus[i]);
+    step__setenvf(s, "CUDA_VISIBLE_DEVICES=%s", buf_str(&g));
+    buf_free(&g);
+    step__setenv(s, "CUDA_DEVICE_ORDER=PCI_BUS_ID");
+    step__setenvf(s, "MASTER_ADDR=%s", sp->master_addr);
+    step__setenvf(s, "MASTER_PORT=%u", sp->master_port);
+    step__setenvf(s, "WORLD_SIZE=%zu", j->n_allocs * s->ntasks);
+    step__setenvf(s, "LOCAL_WORLD_SIZE=%u", s->ntasks);
+    step__setenvf(s, "NODE_RANK=%u", sp->node_rank);
+    step__setenvf(s, "GROUP_RANK=%u", sp->node_rank);
+    for (size_t i = 0; i < s->js->n_env; i++)
+        step__setenv(s, s->js->env[i]);
+    if (pw) {
+        step__setenvf(s, "HOME=%s", pw->pw_dir);
+        step__setenvf(s, "USER=%s", pw->pw_name);
+        step__setenvf(s, "LOGNAME=%s", pw->pw_name);
+        step__setenvf(s, "SHELL=%s", pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+    }
+    const char *keep[] = {"PATH", "LANG", "TZ"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (getenv(keep[i]))
+            step__setenvf(s, "%s=%s", keep[i], getenv(keep[i]));
+    step__setenv(s, "PATH=/usr/local/bin:/usr/bin:/bin");
+}
+
+/* The command: the job's words, or its script (run directly when it names
+ * its interpreter with #!, else with /bin/sh). */
+static int step__command(step *s, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    const Jazari__JobSpec *js = s->js;
+    if (js->script && *js->script) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", s->dir, STEP_SCRIPT);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0500);
+        size_t len = strlen(js->script);
+        if (fd < 0 || write(fd, js->script, len) != (ssize_t)len ||
+            (geteuid() == 0 && fchown(fd, uid, gid) != 0)) {
+            snprintf(err, errlen, "cannot write the script to %s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        close(fd);
+        bool shebang = strncmp(js->script, "#!", 2) == 0;
+        s->argv = xcalloc(3, sizeof(char *));
+        s->argv[0] = xstrdup(shebang ? path : "/bin/sh");
+        s->argv[1] = shebang ? NULL : xstrdup(path);
+        return 0;
+    }
+    if (js->n_argv == 0) {
+        snprintf(err, errlen, "no command to run");
+        return -1;
+    }
+    s->argv = xcalloc(js->n_argv + 1, sizeof(char *));
+    for (size_t i = 0; i < js->n_argv; i++)
+        s->argv[i] = xstrdup(js->argv[i]);
+    return 0;
+}
+
+/* Writes a child's failure to the parent and ends the child. */
+static void step__child_fail(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void step__child_fail(int fd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n > 0 && write(fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0)
+        _exit(126);
+    _exit(127);
+}
+
+/* The child of task t: from the supervisor (root) to the user's command. */
+static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
+{
+    const Jazari__Job *j = s->job;
+    const Jazari__StepSpec *sp = s->spec;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    setsid(); /* its own process group: its whole tree is signalled at once */
+    if (s->cg && cg_attach(s->cg, 0) != 0)
+        step__child_fail(efd, "cannot join the job's cgroup %s: %s", cg_path(s->cg), strerror(errno));
+    if (s->n_cpus > 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (uint32_t c = 0; c < s->cpus_per_task; c++) {
+            int cpu = s->cpu_order[(t * s->cpus_per_task + c) % (uint32_t)s->n_cpus];
+            if (cpu < CPU_SETSIZE)
+                CPU_SET(cpu, &set);
+        }
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            log_warn("step", "task %u: cannot bind to its CPUs: %s", t, strerror(errno));
+    }
+    uid_t uid = (uid_t)j->uid;
+    gid_t gid = (gid_t)j->gid;
+    if (geteuid() == 0 && uid != 0) {
+        if ((pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) != 0 || setgid(gid) != 0 ||
+            setuid(uid) != 0)
+            step__child_fail(efd, "cannot become uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
+                             strerror(errno));
+    }
+    const char *workdir = s->js->workdir && *s->js->workdir ? s->js->workdir : "/";
+    struct stat st;
+    if (stat(workdir, &st) != 0 || !S_ISDIR(st.st_mode))
+        step__child_fail(efd, "the working directory %s does not exist", workdir);
+    if (chdir(workdir) != 0)
+        step__child_fail(efd, "cannot enter the working directory %s: %s", workdir, strerror(errno));
+    int in = open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, 0) < 0)
+        step__child_fail(efd, "cannot open /dev/null: %s", strerror(errno));
+    uint32_t rank = sp->node_rank * s->ntasks + t;
+    buf path = BUF_INIT;
+    outpath_expand(s->js->output, workdir, j->id, sp->node_rank, sp->node_name, rank, &path);
+    int out = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (out < 0)
+        step__child_fail(efd, "cannot write the output %s: %s", buf_str(&path), strerror(errno));
+    int err = out;
+    if (s->js->error && *s->js->error) {
+        buf_reset(&path);
+        outpath_expand(s->js->error, workdir, j->id, sp->node_rank, sp->node_name, rank, &path);
+        err = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (err < 0)
+            step__child_fail(efd, "cannot write the error output %s: %s", buf_str(&path), strerror(errno));
+    }
+    if (dup2(out, 1) < 0 || dup2(err, 2) < 0)
+        step__child_fail(efd, "cannot set up the output: %s", strerror(errno));
+    /* The per-task variables, then the shared ones. */
+    char **env = xcalloc(s->n_env + 4, sizeof(char *));
+    char rankv[64], localv[64], procv[64];
+    snprintf(rankv, sizeof rankv, "RANK=%u", rank);
+    snprintf(localv, sizeof localv, "LOCAL_RANK=%u", t);
+    snprintf(procv, sizeof procv, "JAZARI_PROCID=%u", rank);
+    env[0] = rankv;
+    env[1] = localv;
+    env[2] = procv;
+    char *p = s->envbuf.data;
+    for (size_t i = 0; i < s->n_env; i++) {
+        env[3 + i] = p;
+        p += strlen(p) + 1;
+    }
+    execvpe(s->argv[0], s->argv, env);
+    step__child_fail(efd, "cannot run '%.200s': %s", s->argv[0], strerror(errno));
+}
+
+/* Starts task t. Returns 0, or -1 with the reason in s->end. */
+static int step__start_task(step *s, uint32_t t, const struct passwd *pw)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(s->end.reason, sizeof s->end.reason, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        snprintf(s->end.reason, sizeof s->end.reason, "cannot fork task %u: %s", t, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        step__child(s, t, pw, fds[1]);
+    }
+    close(fds[1]);
+    s->tasks[t].pid = pid;
+    s->started++;
+    s->live++;
+    /* The pipe closes on exec (success) or carries why the task failed. */
+    char msg[512];
+    ssize_t n, got = 0;
+    while ((n = read(fds[0], msg + got, sizeof msg - 1 - (size_t)got)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            got += n;
+    close(fds[0]);
+    if (got > 0) {
+        msg[got] = '\0';
+        snprintf(s->end.reason, sizeof s->end.reason, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void step__signal_all(step *s, int sig)
+{
+    for (uint32_t t = 0; t < s->started; t++)
+        if (s->tasks[t].pid > 0)
+            kill(-s->tasks[t].pid, sig);
+    if (s->cg)
+        cg_signal_all(s->cg, sig);
+}
+
+static void step__reap(step *s)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (uint32_t t = 0; t < s->started; t++) {
+            step_task *k = &s->tasks[t];
+            if (k->pid != pid || k->done)
+                continue;
+            k->done = true;
+            k->status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+            s->live--;
+            log_info("step", "task %u (pid %d) ended: %s %d", t, (int)pid,
+                     WIFSIGNALED(status) ? "signal" : "exit status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        }
+    }
+}
+
+static void step__record_tasks(step *s)
+{
+    buf b = BUF_INIT;
+    for (uint32_t t = 0; t < s->started; t++)
+        buf_printf(&b, "%d\n", (int)s->tasks[t].pid);
+    if (step__write_file(s->dir, STEP_TASKS, buf_str(&b)) != 0)
+        log_warn("step", "cannot record the tasks in %s: %s", s->dir, strerror(errno));
+    buf_free(&b);
+}
+
+/* Waits for the tasks, enforcing the time limit and taking stop requests. */
+static void step__supervise(step *s)
+{
+    const Jazari__JobSpec *js = s->js;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    const int64_t never = INT64_MAX;
+    int64_t t0 = step__now_ms();
+    int64_t limit_at = js->time_limit_s ? t0 + (int64_t)js->time_limit_s * 1000 : never;
+    int64_t warn_at = never, kill_at = never;
+    if (js->warn_signal && limit_at != never)
+        warn_at = limit_at - (int64_t)js->warn_secs * 1000;
+    uint32_t grace_s = s->spec->kill_grace_s;
+    bool stopping = false;
+    while (s->live > 0) {
+        int64_t now = step__now_ms();
+        if (warn_at != never && now >= warn_at) {
+            log_info("step", "time limit in %u s: sending signal %u", js->warn_secs, js->warn_signal);
+            step__signal_all(s, (int)js->warn_signal);
+            warn_at = never;
+        }
+        if (!stopping && now >= limit_at) {
+            log_info("step", "time limit of %llu s reached: TERM, KILL in %u s",
+                     (unsigned long long)js->time_limit_s, grace_s);
+            s->end.timed_out = stopping = true;
+            step__signal_all(s, SIGTERM);
+            kill_at = now + (int64_t)grace_s * 1000;
+        }
+        if (now >= kill_at) {
+            step__signal_all(s, SIGKILL);
+            kill_at = now + 1000; /* again, for what a dying task forks */
+        }
+        int64_t next = warn_at < kill_at ? warn_at : kill_at;
+        if (!stopping && limit_at < next)
+            next = limit_at;
+        siginfo_t info;
+        int sig;
+        if (next == never) {
+            sig = sigwaitinfo(&set, &info);
+        } else {
+            int64_t wait = next > now ? next - now : 0;
+            struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
+            sig = sigtimedwait(&set, &info, &ts);
+        }
+        if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+            log_info("step", "asked to stop: TERM, KILL in %u s", grace_s);
+            s->end.cancelled = stopping = true;
+            step__signal_all(s, SIGTERM);
+            kill_at = step__now_ms() + (int64_t)grace_s * 1000;
+        } else if (sig == SIGUSR1) {
+            log_info("step", "asked to stop now: KILL");
+            s->end.cancelled = stopping = true;
+            step__signal_all(s, SIGKILL);
+            kill_at = step__now_ms() + 1000;
+        }
+        step__reap(s);
+    }
+}
+
+/* The verdict, once every task is gone. */
+static void step__verdict(step *s)
+{
+    step_end *e = &s->end;
+    uint64_t ooms = s->cg ? cg_oom_kills(s->cg) : 0;
+    for (uint32_t t = 0; t < s->started && !e->exit_code; t++) {
+        const step_task *k = &s->tasks[t];
+        if (k->status == 0)
+            continue;
+        e->exit_code = k->status;
+        uint32_t rank = s->spec->node_rank * s->ntasks + t;
+        if (k->status > 128)
+            snprintf(e->reason, sizeof e->reason, "task %u killed by signal %d", rank, k->status - 128);
+        else
+            snprintf(e->reason, sizeof e->reason, "task %u exited with status %d", rank, k->status);
+    }
+    if (e->timed_out)
+        snprintf(e->reason, sizeof e->reason, "time limit of %llu s reached",
+                 (unsigned long long)s->js->time_limit_s);
+    else if (e->cancelled)
+        snprintf(e->reason, sizeof e->reason, "cancelled");
+    else if (ooms)
+        snprintf(e->reason, sizeof e->reason, "out of memory: the --mem limit of %llu MiB was reached",
+                 (unsigned long long)(s->js->mem_bytes >> 20));
+}
+
+static Jazari__StepSpec *step__read_spec(const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_SPEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0 || (uint64_t)st.st_size > STEP_SPEC_MAX) {
+        snprintf(err, errlen, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "bad size");
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    uint8_t *data = xcalloc((size_t)st.st_size, 1);
+    ssize_t n = read(fd, data, (size_t)st.st_size);
+    close(fd);
+    Jazari__StepSpec *sp = n == st.st_size ? jazari__step_spec__unpack(NULL, (size_t)n, data) : NULL;
+    free(data);
+    if (!sp || !sp->job || !sp->job->spec || !sp->node_name || !*sp->node_name) {
+        snprintf(err, errlen, "%s does not hold a part's description", path);
+        jazari__step_spec__free_unpacked(sp, NULL);
+        return NULL;
+    }
+    return sp;
+}
+
+/* The part's host CPUs, in order (for binding each task to its share). */
+static void step__cpus(step *s)
+{
+    s->cpus = xcalloc(CPULIST_MAX + 1, sizeof *s->cpus);
+    s->cpu_order = xcalloc(CPULIST_MAX + 1, sizeof *s->cpu_order);
+    if (cpulist_parse(s->spec->host_cpus, s->cpus, CPULIST_MAX + 1) <= 0)
+        return;
+    for (int i = 0; i <= CPULIST_MAX; i++)
+        if (s->cpus[i])
+            s->cpu_order[s->n_cpus++] = i;
+}
+
+static void step__cgroup(step *s)
+{
+    if (geteuid() != 0)
+        return;
+    char name[96], err[512];
+    snprintf(name, sizeof name, "job_%llu.%u.%s", (unsigned long long)s->job->id, s->job->attempt,
+             s->spec->node_name);
+    if (strlen(name) > 64)
+        snprintf(name, sizeof name, "job_%llu.%u.%d", (unsigned long long)s->job->id, s->job->attempt,
+                 (int)getpid());
+    cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = 0, .parent = NULL};
+    int rc = cg_create(&o, name, s->js->mem_bytes, s->spec->host_cpus, s->spec->host_mems, &s->cg, err,
+                       sizeof err);
+    if (rc == 0)
+        log_info("step", "cgroup %s", cg_path(s->cg));
+    else if (s->js->mem_bytes)
+        log_warn("step", "the --mem limit is not enforced: %s", err);
+    else
+        log_info("step", "no cgroup: %s", err);
+}
+
+int step_main(const char *dir)
+{
+    log_set_program("jazarid step");
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+
+    step s;
+    memset(&s, 0, sizeof s);
+    s.dir = dir;
+    char err[512];
+    char pidline[64];
+    snprintf(pidline, sizeof pidline, "%d %llu\n", (int)getpid(), step_proc_start(getpid()));
+    if (step__write_file(dir, STEP_PID, pidline) != 0) {
+        log_error("step", "cannot write %s/%s: %s", dir, STEP_PID, strerror(errno));
+        return 1;
+    }
+    if (!(s.spec = step__read_spec(dir, err, sizeof err))) {
+        log_error("step", "%s", err);
+        s.end.failed_to_start = true;
+        s.end.exit_code = 127;
+        snprintf(s.end.reason, sizeof s.end.reason, "%s", err);
+        return step_end_write(dir, &s.end) == 0 ? 0 : 1;
+    }
+    s.job = s.spec->job;
+    s.js = s.job->spec;
+    s.ntasks = s.js->tasks_per_node ? s.js->tasks_per_node : 1;
+    s.cpus_per_task = s.js->cpus_per_task ? s.js->cpus_per_task : 1;
+    s.tasks = xcalloc(s.ntasks, sizeof *s.tasks);
+    struct passwd pwbuf, *pw = NULL;
+    char pwtext[4096];
+    if (getpwuid_r((uid_t)s.job->uid, &pwbuf, pwtext, sizeof pwtext, &pw) != 0)
+        pw = NULL;
+    step__cpus(&s);
+    step__env(&s, pw);
+    log_info("step", "job %llu attempt %u on %s: %u task%s, CPUs %s", (unsigned long long)s.job->id,
+             s.job->attempt, s.spec->node_name, s.ntasks, s.ntasks == 1 ? "" : "s",
+             s.n_cpus ? s.spec->host_cpus : "unbound");
+    if (step__command(&s, (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) == 0) {
+        step__cgroup(&s);
+        for (uint32_t t = 0; t < s.ntasks; t++) {
+            if (step__start_task(&s, t, pw) != 0) {
+                s.end.failed_to_start = true;
+                break;
+            }
+        }
+    } else {
+        s.end.failed_to_start = true;
+    }
+    step__record_tasks(&s);
+    if (s.end.failed_to_start) {
+        /* All or nothing: the tasks already started go too. */
+        log_warn("step", "cannot start: %s", s.end.reason);
+        s.end.exit_code = 127;
+        step__signal_all(&s, SIGKILL);
+        while (s.live > 0) {
+            siginfo_t info;
+            struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
+            sigtimedwait(&set, &info, &ts);
+            step__reap(&s);
+        }
+    } else {
+        step__supervise(&s);
+        step__verdict(&s);
+    }
+    /* What the tasks left behind goes with them. */
+    for (uint32_t t = 0; t < s.started; t++)
+        kill(-s.tasks[t].pid, SIGKILL);
+    if (s.cg && cg_destroy(s.cg, err, sizeof err) != 0)
+        log_warn("step", "%s", err);
+    int rc = step_end_write(dir, &s.end);
+    if (rc != 0)
+        log_error("step", "cannot write %s/%s: %s", dir, STEP_END, strerror(errno));
+    log_info("step", "ended: exit code %d%s%s", s.end.exit_code, s.end.reason[0] ? ", " : "", s.end.reason);
+    for (size_t i = 0; s.argv && s.argv[i]; i++)
+        free(s.argv[i]);
+    free(s.argv);
+    free(s.tasks);
+    free(s.cpus);
+    free(s.cpu_order);
+    buf_free(&s.envbuf);
+    jazari__step_spec__free_unpacked(s.spec, NULL);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,56 @@
+/* step.h - the supervisor of a job's part on one node, like slurmstepd.
+ *
+ * The daemon writes the part's StepSpec to DIR/spec and starts
+ * `jazarid step DIR` in a session of its own. The supervisor outlives the
+ * daemon: it starts the part's tasks (as the job's user, each in its own
+ * process group, in the job's cgroup, bound to its CPUs), enforces the time
+ * limit (the warning signal, then TERM, then KILL after the grace), and
+ * when every task is gone kills what they left behind and writes DIR/end.
+ * A restarted daemon finds its running parts by DIR/pid.
+ *
+ * Signals to the supervisor: SIGTERM stops the part (TERM to the tasks,
+ * KILL after the grace); SIGUSR1 kills it at once. */
+#ifndef JZ_STEP_H
+#define JZ_STEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The files of a part's directory. */
+#define STEP_SPEC "spec"       /* written by the daemon: an encoded StepSpec */
+#define STEP_PID "pid"         /* "PID START\n": the supervisor, START from /proc/PID/stat */
+#define STEP_TASKS "tasks"     /* the tasks' process groups, one per line */
+#define STEP_END "end"         /* how the part ended (step_end_write) */
+#define STEP_LOG "step.log"    /* the supervisor's own log */
+#define STEP_SCRIPT "script"   /* a submitted script, owned by the job's user */
+#define STEP_SPEC_MAX (8u << 20)
+
+/* How a part ended. exit_code: the first failing task's status, or 128 +
+ * its signal; 127 when it could not start. */
+typedef struct step_end {
+    int exit_code;
+    bool failed_to_start; /* never ran: reason says why */
+    bool timed_out;       /* stopped at its time limit */
+    bool cancelled;       /* stopped on request */
+    bool lost;            /* the supervisor vanished: the daemon's verdict */
+    char reason[512];
+} step_end;
+
+/* The supervisor's process: returns its exit status. */
+int step_main(const char *dir);
+
+/* DIR/end, written atomically (a temporary file renamed over it). 0 or -1. */
+int step_end_write(const char *dir, const step_end *e);
+/* Reads DIR/end: 0, or -1 when there is none (yet) or it is unreadable. */
+int step_end_read(const char *dir, step_end *e);
+/* The start time of process pid (clock ticks since boot), 0 when none:
+ * with the pid, it names one process across pid reuse. */
+unsigned long long step_proc_start(pid_t pid);
+/* The supervisor recorded in DIR/pid, if it still runs: its pid, else 0. */
+pid_t step_alive(const char *dir);
+/* Kills the process groups listed in DIR/tasks (a part whose supervisor
+ * vanished). Returns how many groups were signalled. */
+int step_kill_tasks(const char *dir);
+
+#endif

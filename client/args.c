@@ -40,11 +40,13 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
             c->before_dashdash = npos;
             continue;
         }
-        if (a[1] != '-') {
+        /* A short option is a one-letter name: -f for an option named "f". */
+        bool is_short = a[1] != '-';
+        if (is_short && (a[2] != '\0' || !cli__find(opts, a + 1, 1))) {
             cli_error(c, "unknown option '%.100s' (see jz %s --help)", a, c->command);
             return -1;
         }
-        const char *name = a + 2;
+        const char *name = a + (is_short ? 1 : 2);
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const cli_opt *o = cli__find(opts, name, len);

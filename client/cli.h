@@ -99,6 +99,13 @@ int cmd_show(cli *c, int argc, char **argv);
 int cmd_cancel(cli *c, int argc, char **argv);
 int cmd_wait(cli *c, int argc, char **argv);
 int cmd_release(cli *c, int argc, char **argv);
+/* A job id argument: 0, or -1 after saying what is wrong. */
+int cli_job_id(cli *c, const char *s, uint64_t *id);
+/* One job from the daemon (a show reply: free it), or NULL after saying why. */
+wire_msg *cli_fetch_job(cli *c, uint64_t id, int *status);
+
+/* client/cmd_logs.c */
+int cmd_logs(cli *c, int argc, char **argv);
 
 /* Sends one request body on a fresh connection and returns the reply, or
  * NULL after printing why (*status: the exit status then). A reply of

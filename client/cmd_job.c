@@ -577,7 +577,7 @@ int cmd_queue(cli *c, int argc, char **argv)
     return cli_flush(&b);
 }
 
-static int cli__job_id(cli *c, const char *s, uint64_t *id)
+int cli_job_id(cli *c, const char *s, uint64_t *id)
 {
     char *end;
     errno = 0;
@@ -591,7 +591,7 @@ static int cli__job_id(cli *c, const char *s, uint64_t *id)
 }
 
 /* One job from the daemon: the reply (free it), or NULL after saying why. */
-static wire_msg *cmd__fetch_job(cli *c, uint64_t id, int *status)
+wire_msg *cli_fetch_job(cli *c, uint64_t id, int *status)
 {
     Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
     sr.id = id;
@@ -619,10 +619,10 @@ int cmd_show(cli *c, int argc, char **argv)
         cli_error(c, "which job? usage: jz show JOB");
         return CLI_USAGE;
     }
-    if (cli__job_id(c, pos[0], &sr.id) != 0)
+    if (cli_job_id(c, pos[0], &sr.id) != 0)
         return CLI_USAGE;
     int status;
-    wire_msg *m = cmd__fetch_job(c, sr.id, &status);
+    wire_msg *m = cli_fetch_job(c, sr.id, &status);
     if (!m)
         return status;
     const Jazari__Job *job = wire_msg_env(m)->show_reply->job;
@@ -677,7 +677,7 @@ static int cmd__cancel_or_release(cli *c, int argc, char **argv, bool release)
     }
     uint64_t ids[1024];
     for (int i = 0; i < npos; i++)
-        if (cli__job_id(c, pos[i], &ids[i]) != 0)
+        if (cli_job_id(c, pos[i], &ids[i]) != 0)
             return CLI_USAGE;
     Jazari__CancelRequest cr = JAZARI__CANCEL_REQUEST__INIT;
     Jazari__ReleaseRequest rr = JAZARI__RELEASE_REQUEST__INIT;
@@ -736,7 +736,7 @@ int cmd_wait(cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
-    if (cli__job_id(c, pos[0], &sr.id) != 0)
+    if (cli_job_id(c, pos[0], &sr.id) != 0)
         return CLI_USAGE;
     double limit = c->timeout_s;
     c->timeout_s = 0; /* each request keeps the default answer time */
@@ -745,7 +745,7 @@ int cmd_wait(cli *c, int argc, char **argv)
     long delay_ms = 20;
     for (;;) {
         int status;
-        wire_msg *m = cmd__fetch_job(c, sr.id, &status);
+        wire_msg *m = cli_fetch_job(c, sr.id, &status);
         if (!m)
             return status;
         const Jazari__Job *job = wire_msg_env(m)->show_reply->job;

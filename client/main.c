@@ -10,6 +10,7 @@ static const cli_command commands[] = {
     {"show", cmd_show, "JOB", "one job in full, with why it waits"},
     {"cancel", cmd_cancel, "JOB...", "cancel jobs (a running job's processes are killed)"},
     {"release", cmd_release, "JOB...", "let jobs submitted with --hold start"},
+    {"logs", cmd_logs, "JOB [-f|--follow]", "a job's output, from every node and task (-f: as it grows)"},
     {"wait", cmd_wait, "JOB [--timeout S]",
      "wait until the job ends; exit with its exit code (1 if it did not complete)"},
     {"status", cmd_status, "", "the network: controllers, leader, term, nodes up"},
@@ -36,7 +37,8 @@ static void usage(FILE *f)
                "\nsubmit options (also as #JZ or #SBATCH lines in a script):\n"
                "  --name NAME  --nodes N  --tasks-per-node T  --gpus-per-node G  --cpus-per-task C\n"
                "  --mem SIZE  --time LIMIT (90, 1:30:00, 2-00:00:00)  --gpu-model MODEL  --site SITE\n"
-               "  --output PATH  --error PATH  --workdir DIR  --env KEY=VALUE (repeatable)  --hold\n"
+               "  --output PATH  --error PATH (%%j job, %%n node rank, %%N node, %%t task)  --workdir DIR\n"
+               "  --env KEY=VALUE (repeatable)  --hold  --signal [SIG][@SECS]  --no-requeue\n"
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 

@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <math.h>
+#include <string.h>
 
 void json_init(json *j, buf *out, bool pretty)
 {
@@ -71,11 +72,11 @@ void json_arr_end(json *j)
     json__close(j, ']');
 }
 
-static void json__string(buf *b, const char *s)
+static void json__string(buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s, *end = p + len; p < end; p++) {
         switch (*p) {
         case '"':
             buf_puts(b, "\\\"");
@@ -93,7 +94,7 @@ static void json__string(buf *b, const char *s)
             buf_puts(b, "\\t");
             break;
         default:
-            if (*p < 0x20 || *p == 0x7f) {
+            if (*p < 0x20 || *p == 0x7f) { /* NUL too: a counted string may hold one */
                 char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
                 buf_puts(b, e);
             } else {
@@ -107,7 +108,7 @@ static void json__string(buf *b, const char *s)
 void json_key(json *j, const char *key)
 {
     json__value(j);
-    json__string(j->out, key);
+    json__string(j->out, key, strlen(key));
     buf_puts(j->out, j->pretty ? ": " : ":");
     j->after_key = true;
 }
@@ -119,7 +120,13 @@ void json_str(json *j, const char *s)
         return;
     }
     json__value(j);
-    json__string(j->out, s);
+    json__string(j->out, s, strlen(s));
+}
+
+void json_strn(json *j, const char *s, size_t len)
+{
+    json__value(j);
+    json__string(j->out, s, len);
 }
 
 void json_int(json *j, int64_t v)

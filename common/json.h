@@ -26,6 +26,8 @@ void json_arr_end(json *j);
 void json_key(json *j, const char *key);
 /* A string, escaped; NULL writes null. */
 void json_str(json *j, const char *s);
+/* A string of len bytes (which may hold NULs). */
+void json_strn(json *j, const char *s, size_t len);
 void json_int(json *j, int64_t v);
 void json_uint(json *j, uint64_t v);
 void json_double(json *j, double v);

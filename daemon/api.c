@@ -110,7 +110,7 @@ static bool api__trusted_peer(jzd *d, const net_conn *c)
 /* The caller's identity for a request that changes state: the Unix
  * socket's peer credentials, or the identity a trusted daemon peer
  * forwarded. */
-static bool api__caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
+bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
                         size_t len)
 {
     const jzd_session *s = c->user;
@@ -196,7 +196,7 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     gid_t gid;
     char user[64];
     const Jazari__JobSpec *spec = e->submit_request->spec;
-    if (!api__caller(d, c, e, &uid, &gid, user, sizeof user))
+    if (!api_caller(d, c, e, &uid, &gid, user, sizeof user))
         return;
     char err[256];
     if (!spec) {
@@ -239,7 +239,7 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     bool release = e->body_case == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST;
     size_t n_ids = release ? e->release_request->n_ids : e->cancel_request->n_ids;
     uint64_t *ids = release ? e->release_request->ids : e->cancel_request->ids;
-    if (!api__caller(d, c, e, &uid, &gid, user, sizeof user))
+    if (!api_caller(d, c, e, &uid, &gid, user, sizeof user))
         return;
     if (n_ids == 0 || n_ids > 10000) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
@@ -953,6 +953,9 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
         if (d->ctl_running)
             api__status(d, c, e);
         break;
+    case JAZARI__ENVELOPE__BODY_LOGS_REQUEST:
+        logs_request(d, c, m);
+        return;
     case JAZARI__ENVELOPE__BODY_HELLO:
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                         "hello was already exchanged on this connection");

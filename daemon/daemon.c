@@ -139,6 +139,7 @@ static void jzd__stop(jzd *d)
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
     uplink_close(&d->up, jzd__on_uplink_closed);
+    logs_close(d);
     /* The jobs' supervisors go on: a restarted daemon adopts them. */
     exec_close(&d->ex, jzd__on_exec_closed);
     net_server_close(&d->server, NULL);
@@ -287,6 +288,7 @@ int daemon_run(const config *cfg)
     topo_free(d.topo);
     api_free(&d);
     run_free(&d);
+    free(d.relays);
     if (d.status == 0)
         log_info("daemon", "stopped");
     return d.status;

@@ -41,9 +41,22 @@ typedef struct jzd {
     /* As the leader: when each node was last heard of (soft state). */
     struct jzd_seen *seen;
     size_t n_seen, seen_cap;
+    /* Links to other nodes' daemons, for jz logs (logs.c). */
+    struct jzd_relay *relays;
+    size_t n_relays;
     bool stopping;
     int status; /* exit status */
 } jzd;
+
+/* The caller of a request: the Unix socket's peer credentials, or the
+ * identity a trusted daemon peer forwarded. false after refusing it. */
+bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user, size_t len);
+
+/* daemon/logs.c: jz logs. Serves a LogsRequest (takes m): reads the file
+ * here, or relays the request to the node's daemon. */
+void logs_request(jzd *d, net_conn *c, wire_msg *m);
+/* Closes the relays (at shutdown). */
+void logs_close(jzd *d);
 
 /* The wait for a request's entry (api.c), shared with run.c. */
 jzd_wait *api_wait(jzd *d, net_conn *c, const Jazari__Envelope *e);

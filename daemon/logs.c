@@ -1,0 +1,155 @@
+/* logs.c - jz logs: a job's output files are read on the node that wrote
+ * them. The daemon jz talks to reads its own node's files, and relays a
+ * request about another node to that node's daemon (one link per node,
+ * kept), with the caller's identity. A node serves only files that
+ * belong to the caller (root may read any). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/xmem.h"
+#include "jzd.h"
+
+#define LOGS_CHUNK_MAX (1u << 20)
+#define LOGS_RELAYS_MAX 256
+
+typedef struct jzd_relay {
+    char address[256];
+    uplink up;
+} jzd_relay;
+
+typedef struct logs_relay_req {
+    jzd_wait *w;
+} logs_relay_req;
+
+static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid)
+{
+    const Jazari__LogsRequest *r = e->logs_request;
+    Jazari__LogsReply rep = JAZARI__LOGS_REPLY__INIT;
+    int fd = open(r->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 && errno == ENOENT) {
+        rep.missing = true;
+    } else if (fd < 0 || fstat(fd, &st) != 0) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s", r->path,
+                        strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    } else if (!S_ISREG(st.st_mode) || (uid != 0 && st.st_uid != uid)) {
+        close(fd);
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "%s is not an output file of yours", r->path);
+        return;
+    }
+    uint8_t *data = NULL;
+    if (fd >= 0) {
+        size_t want = r->max_bytes && r->max_bytes < LOGS_CHUNK_MAX ? r->max_bytes : LOGS_CHUNK_MAX;
+        uint64_t size = (uint64_t)st.st_size;
+        if (r->offset >= size)
+            want = 0;
+        else if (size - r->offset < want)
+            want = (size_t)(size - r->offset);
+        data = xcalloc(want ? want : 1, 1);
+        ssize_t n = want ? pread(fd, data, want, (off_t)r->offset) : 0;
+        rep.data.data = data;
+        rep.data.len = n > 0 ? (size_t)n : 0;
+        rep.size = size;
+        close(fd);
+    }
+    wire_reply out;
+    wire_reply_init(&out, e->request_id, JAZARI__ERROR_CODE__OK, NULL);
+    out.env.body_case = JAZARI__ENVELOPE__BODY_LOGS_REPLY;
+    out.env.logs_reply = &rep;
+    net_conn_send(c, &out.env);
+    free(data);
+}
+
+static jzd_relay *logs__relay(jzd *d, const char *address)
+{
+    for (size_t i = 0; i < d->n_relays; i++)
+        if (strcmp(d->relays[i].address, address) == 0)
+            return &d->relays[i];
+    if (!d->relays)
+        d->relays = xcalloc(LOGS_RELAYS_MAX, sizeof *d->relays);
+    jzd_relay *r;
+    if (d->n_relays < LOGS_RELAYS_MAX) {
+        r = &d->relays[d->n_relays++];
+        uplink_init(&r->up, &d->loop, d->cfg->name);
+    } else {
+        r = &d->relays[0]; /* full: the oldest link moves (its requests fail) */
+    }
+    snprintf(r->address, sizeof r->address, "%s", address);
+    uplink_retarget(&r->up, address);
+    return r;
+}
+
+static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent)
+{
+    logs_relay_req *q = arg;
+    (void)sent;
+    net_conn *c = api_unwait(q->w);
+    const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
+    if (c && r) {
+        Jazari__Envelope copy = *r;
+        copy.request_id = q->w->request_id;
+        copy.caller = NULL;
+        net_conn_send(c, &copy);
+    } else if (c) {
+        jzd_reply_error(c, q->w->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                        "cannot reach the node's daemon: %s", why ? why : "no answer");
+    }
+    wire_msg_free(reply);
+    free(q->w);
+    free(q);
+}
+
+void logs_request(jzd *d, net_conn *c, wire_msg *m)
+{
+    const Jazari__Envelope *e = wire_msg_env(m);
+    const Jazari__LogsRequest *r = e->logs_request;
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+    if (!r->path || r->path[0] != '/' || strlen(r->path) > 4095 || !r->node || !*r->node) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "logs: a node and an absolute path are needed");
+    } else if (!api_caller(d, c, e, &uid, &gid, user, sizeof user)) {
+        /* refused */
+    } else if (strcmp(r->node, d->cfg->name) == 0) {
+        logs__read(c, e, uid);
+    } else if (e->caller || !r->address || !*r->address) {
+        /* A relayed request is never relayed again. */
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "logs: this is %s, not %s", d->cfg->name, r->node);
+    } else {
+        Jazari__Caller caller = JAZARI__CALLER__INIT;
+        caller.uid = (uint32_t)uid;
+        caller.gid = (uint32_t)gid;
+        caller.user = user;
+        caller.node = (char *)d->cfg->name;
+        Jazari__Envelope copy = *e;
+        copy.caller = &caller;
+        copy.error = NULL;
+        logs_relay_req *q = xcalloc(1, sizeof *q);
+        q->w = api_wait(d, c, e);
+        uplink_request(&logs__relay(d, r->address)->up, &copy, logs__relayed, q);
+    }
+    wire_msg_free(m);
+}
+
+static void logs__closed(uplink *l)
+{
+    (void)l;
+}
+
+void logs_close(jzd *d)
+{
+    for (size_t i = 0; i < d->n_relays; i++)
+        uplink_close(&d->relays[i].up, logs__closed);
+}

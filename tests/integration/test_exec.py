@@ -1,0 +1,144 @@
+"""Execution on a node with real daemons and real processes: ranks and
+their environment, CPU binding, cgroup memory limits, time limits and
+their signals, cancel of a whole process tree, bad input, jz logs."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import JZ, wait_for
+
+FAST = ["--election-timeout", "200ms", "--heartbeat-interval", "100ms", "--kill-grace", "1s"]
+
+
+def solo(daemon_factory, **kw):
+    d = daemon_factory(name="solo", extra=FAST, **kw)
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="its node to register")
+    return d
+
+
+def submit(d, *args):
+    r = d.jz("submit", "--json", "--workdir", d.dir, *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["id"]
+
+
+def ended(d, jid, timeout=20):
+    return wait_for(lambda: (lambda j: j if j["state"] not in ("PENDING", "RUNNING") else None)(
+        d.jz_json("show", str(jid))), timeout=timeout, what="job %d to end" % jid)
+
+
+def host_cpus():
+    return len(os.sched_getaffinity(0))
+
+
+def test_ranks_get_the_distributed_environment_and_their_own_cpus(daemon_factory):
+    d = solo(daemon_factory)
+    n = min(host_cpus(), 4)
+    jid = submit(d, "--tasks-per-node", str(n), "--output", "out-%t.txt", "--", "sh", "-c",
+                 'echo "R=$RANK L=$LOCAL_RANK W=$WORLD_SIZE NR=$NODE_RANK LW=$LOCAL_WORLD_SIZE '
+                 'M=$MASTER_ADDR P=$MASTER_PORT J=$JAZARI_JOB_ID '
+                 'C=$(grep Cpus_allowed_list /proc/self/status | cut -f2)"')
+    job = ended(d, jid)
+    assert job["state"] == "COMPLETED", job
+    cpus = set()
+    for t in range(n):
+        line = open(os.path.join(d.dir, "out-%d.txt" % t)).read().strip()
+        f = dict(kv.split("=", 1) for kv in line.split())
+        assert f["R"] == f["L"] == str(t) and f["W"] == f["LW"] == str(n) and f["NR"] == "0", line
+        assert f["M"] == "127.0.0.1" and f["P"] == str(29500 + jid % 1000) and f["J"] == str(jid), line
+        cpus.add(f["C"])
+    # Each task bound to a CPU of its own, as the allocation says.
+    assert len(cpus) == n, cpus
+    assert job["nodes"][0]["cpus"], job
+
+    # jz logs reads every task's file, each line labelled with its source.
+    r = d.jz("logs", str(jid))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == n and all(l.startswith("[solo:") and "W=%d" % n in l for l in lines), r.stdout
+
+
+def test_time_limit_warns_then_terms_then_kills(daemon_factory):
+    d = solo(daemon_factory)
+    script = os.path.join(d.dir, "stubborn.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\n#JZ --time 0:2\n#JZ --signal USR1@1\n"
+                "trap 'echo warned' USR1\ntrap 'echo term-ignored' TERM\n"
+                "echo started\nwhile :; do sleep 0.1; done\n")
+    t0 = time.monotonic()
+    jid = submit(d, script)
+    job = ended(d, jid)
+    took = time.monotonic() - t0
+    assert job["state"] == "TIMEOUT" and "time limit" in job["reason"], job
+    out = open(os.path.join(d.dir, "jazari-%d.out" % jid)).read()
+    assert out.index("started") < out.index("warned") < out.index("term-ignored"), out
+    assert 2.0 <= took < 10, took  # the limit, plus the 1 s grace before KILL
+
+
+def test_cancel_kills_the_whole_process_tree(daemon_factory):
+    d = solo(daemon_factory)
+    pids = os.path.join(d.dir, "pids")
+    jid = submit(d, "--", "sh", "-c", "sleep 300 & echo $! > %s; echo $$ >> %s; wait" % (pids, pids))
+    wait_for(lambda: os.path.exists(pids) and len(open(pids).read().split()) == 2, what="the job to start")
+    procs = [int(p) for p in open(pids).read().split()]
+    assert d.jz("cancel", str(jid)).returncode == 0
+    job = ended(d, jid)
+    assert job["state"] == "CANCELLED"
+
+    def gone(pid):
+        try:
+            return open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+        except OSError:
+            return True
+    wait_for(lambda: all(gone(p) for p in procs), what="the job's processes, background ones too, to die")
+
+
+def cgroup_memory_available():
+    if os.geteuid() != 0:
+        return False
+    with open("/proc/self/mountinfo") as f:
+        info = f.read()
+    return " - cgroup cgroup " in info and "memory" in info or " - cgroup2 " in info
+
+
+@pytest.mark.skipif(not cgroup_memory_available(), reason="needs root and a cgroup memory controller")
+def test_memory_limit_is_enforced_by_the_job_cgroup(daemon_factory):
+    d = solo(daemon_factory)
+    jid = submit(d, "--mem", "64M", "--", "/usr/bin/python3", "-c",
+                 "import sys; x = b'x' * (256 << 20); print('survived', len(x))")
+    job = ended(d, jid)
+    assert job["state"] == "FAILED" and "out of memory" in job["reason"], job
+    small = submit(d, "--mem", "64M", "--", "/usr/bin/python3", "-c", "x = b'x' * (8 << 20); print('fits')")
+    assert ended(d, small)["state"] == "COMPLETED"
+
+
+def test_bad_input_fails_the_job_at_once_and_the_node_stays_healthy(daemon_factory):
+    d = solo(daemon_factory)
+    bad_out = submit(d, "--output", "/nonexistent/dir/out.txt", "--", "true")
+    job = ended(d, bad_out)
+    assert job["state"] == "FAILED" and "cannot write the output /nonexistent/dir/out.txt" in job["reason"], job
+    not_mine = submit(d, "--workdir", "/proc/1/fdinfo", "--", "true") if os.geteuid() != 0 else None
+    if not_mine:
+        assert ended(d, not_mine)["state"] == "FAILED"
+    good = submit(d, "--", "true")
+    assert ended(d, good)["state"] == "COMPLETED"
+    assert d.jz_json("nodes")["nodes"][0]["state"] == "up"
+
+
+def test_logs_follow_streams_until_the_job_ends(daemon_factory):
+    d = solo(daemon_factory)
+    jid = submit(d, "--", "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; sleep 0.3; done")
+    r = subprocess.run([JZ, "logs", "--socket", d.socket, str(jid), "-f"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "".join("line %d\n" % i for i in range(1, 6)), r.stdout
+    assert d.jz_json("show", str(jid))["state"] == "COMPLETED"
+    js = d.jz_json("logs", str(jid))
+    assert js["id"] == jid and "".join(c["data"] for c in js["chunks"]).count("line") == 5
+    # Somebody else's file is not served, whatever path is asked for.
+    r = d.jz("logs", "999")
+    assert r.returncode == 1

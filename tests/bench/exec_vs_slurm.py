@@ -146,6 +146,8 @@ def latency(side, m, workdir, deadline_s, gap=0.0):
     for i in range(m):
         time.sleep(pauses.uniform(0, gap))
         path = os.path.join(workdir, "start-%d" % i)
+        if os.path.exists(path):
+            raise Failed("%s exists before its job was submitted" % path)
         cmd = side.submit_cmd(stamp_cmd(path), workdir)
         deadline = time.monotonic() + deadline_s
         t0 = time.time_ns()

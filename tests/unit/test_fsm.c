@@ -304,6 +304,8 @@ static size_t schedule(fsm *f, int64_t t, uint64_t *blocked)
             a[p].node = f->nodes[s->parts[p].node].name;
             a[p].gpus = s->parts[p].gpus;
             a[p].n_gpus = s->parts[p].n_gpus;
+            a[p].cpus = s->parts[p].cpus;
+            a[p].address = f->nodes[s->parts[p].node].address;
             ap[p] = &a[p];
         }
         Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
@@ -379,8 +381,152 @@ TEST(sched_first_come_first_served_first_fit)
     c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
     c.node_down = &dn;
     apply_cmd(&f, 60, &c);
+    /* Job 1 ran there: it is requeued as its next attempt... */
+    const fsm_job *j1b = fsm_job_get(&f, 1);
+    CHECK_EQ_INT(j1b->state, JAZARI__JOB_STATE__JOB_PENDING);
+    CHECK_EQ_INT(j1b->attempt, 1);
+    CHECK(j1b->reason && strstr(j1b->reason, "NODE_FAIL") && strstr(j1b->reason, "small"));
+    CHECK_EQ_INT(j1b->n_allocs, 0);
     submit(&f, 61, 1000, 1, 5, &r); /* 5: small is down, big has 4 free */
-    CHECK_EQ_INT(schedule(&f, 62, &blocked), 0);
+    /* ... and runs again elsewhere, ahead of the newer job, which waits. */
+    CHECK_EQ_INT(schedule(&f, 62, &blocked), 1);
+    CHECK_EQ_STR(fsm_job_get(&f, 1)->allocs[0].node, "big");
     CHECK_EQ_INT(blocked, 5);
+    /* The end of its first attempt, arriving late, changes nothing. */
+    end_job(&f, 63, 1, 0);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    fsm_free(&f);
+}
+
+static void submit_spec(fsm *f, int64_t t, Jazari__JobSpec *spec)
+{
+    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
+    char *argv[] = {"true"};
+    spec->argv = argv;
+    spec->n_argv = 1;
+    job.spec = spec;
+    job.uid = 1000;
+    job.user = "amina";
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = &ptr;
+    sc.n_jobs = 1;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    apply_cmd(f, t, &c);
+    spec->argv = NULL;
+    spec->n_argv = 0;
+}
+
+static void end_part(fsm *f, int64_t t, uint64_t id, uint32_t attempt, const char *node, Jazari__JobState st)
+{
+    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+    ec.id = id;
+    ec.attempt = attempt;
+    ec.node = (char *)node;
+    ec.state = st;
+    ec.reason = "x";
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_END;
+    c.end = &ec;
+    apply_cmd(f, t, &c);
+}
+
+TEST(fsm_gang_completes_with_its_last_part_and_lost_parts_requeue)
+{
+    fsm f;
+    fsm_init(&f);
+    node_up(&f, 1, "a", 2);
+    node_up(&f, 2, "b", 2);
+    Jazari__JobSpec gang = JAZARI__JOB_SPEC__INIT, once = JAZARI__JOB_SPEC__INIT;
+    gang.nodes = 2;
+    gang.gpus_per_node = 1;
+    once.gpus_per_node = 1;
+    once.no_requeue = true;
+    submit_spec(&f, 3, &gang); /* 1 */
+    submit_spec(&f, 4, &once); /* 2 */
+    uint64_t blocked;
+    CHECK_EQ_INT(schedule(&f, 5, &blocked), 2);
+    /* One part completed: the job still runs until the other does. */
+    end_part(&f, 6, 1, 0, "a", JAZARI__JOB_STATE__JOB_COMPLETED);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    CHECK(fsm_job_get(&f, 1)->allocs[0].done && !fsm_job_get(&f, 1)->allocs[1].done);
+    end_part(&f, 7, 1, 0, "b", JAZARI__JOB_STATE__JOB_COMPLETED);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_COMPLETED);
+    /* A part lost by its node: NODE_FAIL, and --no-requeue keeps it so. */
+    end_part(&f, 8, 2, 0, "a", JAZARI__JOB_STATE__JOB_NODE_FAIL);
+    CHECK_EQ_INT(fsm_job_get(&f, 2)->state, JAZARI__JOB_STATE__JOB_NODE_FAIL);
+    CHECK_EQ_INT(f.n_active, 0);
+    CHECK_EQ_INT(f.n_running, 0);
+    /* A gang that loses one part is requeued whole. */
+    submit_spec(&f, 9, &gang); /* 3 */
+    CHECK_EQ_INT(schedule(&f, 10, &blocked), 1);
+    end_part(&f, 11, 3, 0, "b", JAZARI__JOB_STATE__JOB_NODE_FAIL);
+    CHECK_EQ_INT(fsm_job_get(&f, 3)->state, JAZARI__JOB_STATE__JOB_PENDING);
+    CHECK_EQ_INT(f.n_ready, 1);
+    CHECK_EQ_INT(schedule(&f, 12, &blocked), 1);
+    CHECK_EQ_INT(fsm_job_get(&f, 3)->attempt, 1);
+    /* The snapshot keeps attempts and finished parts. */
+    buf snap = BUF_INIT;
+    fsm_snapshot(&f, &snap);
+    fsm g;
+    fsm_init(&g);
+    char err[200];
+    REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
+    CHECK_EQ_INT(fsm_job_get(&g, 3)->attempt, 1);
+    CHECK(fsm_job_get(&g, 1)->allocs[1].done);
+    buf_free(&snap);
+    fsm_free(&g);
+    fsm_free(&f);
+}
+
+TEST(sched_counts_cpus_and_takes_them_near_the_gpu)
+{
+    topo tp;
+    memset(&tp, 0, sizeof tp);
+    topo_package pk[2] = {{.os_index = 0, .cores = 4, .pus = 4, .cpuset = "0-3"},
+                          {.os_index = 1, .cores = 4, .pus = 4, .cpuset = "4-7"}};
+    topo_gpu gpu = {.index = 0, .numa = 1, .cpuset = "4-7"};
+    topo_link self = {TOPO_LINK_X, 0};
+    tp.packages = pk;
+    tp.n_packages = 2;
+    tp.pus = tp.cores = 8;
+    tp.gpus = &gpu;
+    tp.n_gpus = 1;
+    tp.links = &self;
+    Jazari__NodeRecord rec = JAZARI__NODE_RECORD__INIT;
+    rec.name = "n";
+    rec.address = "10.0.0.1:7070";
+    rec.topology = topo_to_pb(&tp);
+    Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
+    up.node = &rec;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
+    c.node_up = &up;
+    fsm f;
+    fsm_init(&f);
+    apply_cmd(&f, 1, &c);
+    topo_pb_free(rec.topology);
+    Jazari__JobSpec a = JAZARI__JOB_SPEC__INIT, b = JAZARI__JOB_SPEC__INIT;
+    a.gpus_per_node = 1;
+    a.tasks_per_node = 2;
+    a.cpus_per_task = 2;
+    b.cpus_per_task = 5;
+    submit_spec(&f, 2, &a); /* 1: 4 CPUs, near its GPU: 4-7 */
+    submit_spec(&f, 3, &b); /* 2: 5 CPUs: only 4 left */
+    char err[200], *argv[] = {"true"};
+    b.argv = argv;
+    b.n_argv = 1;
+    CHECK(fsm_validate_spec(&f, &b, err, sizeof err) == 0);
+    b.cpus_per_task = 9;
+    CHECK(fsm_validate_spec(&f, &b, err, sizeof err) == -1 && strstr(err, "no node has more than 8"));
+    uint64_t blocked;
+    CHECK_EQ_INT(schedule(&f, 4, &blocked), 1);
+    CHECK_EQ_STR(fsm_job_get(&f, 1)->allocs[0].cpus, "4-7");
+    CHECK_EQ_STR(fsm_job_get(&f, 1)->allocs[0].address, "10.0.0.1:7070");
+    CHECK_EQ_INT(blocked, 2);
+    end_job(&f, 5, 1, 0);
+    CHECK_EQ_INT(schedule(&f, 6, &blocked), 1);
+    CHECK_EQ_STR(fsm_job_get(&f, 2)->allocs[0].cpus, "0-4");
     fsm_free(&f);
 }

@@ -1,0 +1,104 @@
+"""Nodes on hosts of their own (network namespaces made by the test, joined
+by a bridge): a gang that loses a node is requeued whole and runs again
+elsewhere, the survivors' old processes are killed, and the lost node,
+when it comes back, kills its stale part before taking new work. All
+addresses live inside this machine; everything is removed at the end."""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import Daemon, wait_for
+from test_partition import SUBNET, Hosts
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+FAST = ["--election-timeout", "400ms", "--heartbeat-interval", "200ms", "--node-timeout", "2s",
+        "--kill-grace", "1s"]
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def pids(dirpath):
+    """{(node, attempt): pid} from the files the job writes."""
+    out = {}
+    for name in os.listdir(dirpath):
+        if name.endswith(".pid"):
+            node, attempt, _ = name.rsplit(".", 2)
+            with open(os.path.join(dirpath, name)) as f:
+                text = f.read().strip()
+            if text:
+                out[(node, int(attempt))] = int(text)
+    return out
+
+
+def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path):
+    with Hosts(4) as net:
+        ctl = Daemon(tmp_path, name="ctl", netns=net.hosts[0], host=SUBNET + "1", port=7070, extra=FAST)
+        spec = "ctl@%s1:7070" % SUBNET
+        agents = [Daemon(tmp_path, name="n%d" % i, netns=net.hosts[i - 1], host=SUBNET + str(i), port=7070,
+                         extra=FAST + ["--controllers", spec]) for i in (2, 3, 4)]
+        ctl.args += ["--controllers", spec]
+        everyone = [ctl] + agents
+        work = os.path.join(str(tmp_path), "work")
+        os.makedirs(work)
+        try:
+            ctl.start()
+            for a in agents:
+                a.start()
+            wait_for(lambda: ctl.jz_json("status")["nodes_up"] == 4, timeout=20, what="four nodes up")
+            r = ctl.jz("submit", "--json", "--nodes", "3", "--workdir", work, "--", "sh", "-c",
+                       "echo $$ > %s/$JAZARI_NODENAME.$JAZARI_RESTART_COUNT.pid; "
+                       "echo $MASTER_ADDR > %s/master.$JAZARI_RESTART_COUNT; exec sleep 300" % (work, work))
+            assert r.returncode == 0, r.stderr
+            jid = json.loads(r.stdout)["id"]
+            wait_for(lambda: len(pids(work)) == 3, timeout=20, what="three parts to start")
+            first = ctl.jz_json("show", str(jid))
+            nodes = [n["name"] for n in first["nodes"]]
+            # MASTER_ADDR is the first node's host, reachable from the others.
+            assert open(os.path.join(work, "master.0")).read().strip() == SUBNET + str(1 + ["ctl", "n2", "n3", "n4"]
+                                                                                     .index(nodes[0]))
+            victim = next(n for n in nodes if n != "ctl")
+            idx = ["ctl", "n2", "n3", "n4"].index(victim)
+            stale = pids(work)[(victim, 0)]
+            net.cut(idx + 1)
+
+            job = wait_for(lambda: (lambda j: j if j["attempt"] == 1 and j["state"] == "RUNNING" else None)(
+                ctl.jz_json("show", str(jid))), timeout=30, what="the job to be requeued and to run again")
+            again = [n["name"] for n in job["nodes"]]
+            assert victim not in again and len(again) == 3
+            wait_for(lambda: len([k for k in pids(work) if k[1] == 1]) == 3, timeout=20,
+                     what="the second attempt to start on three nodes")
+            # The survivors' first-attempt processes are gone: nothing holds their GPUs.
+            for (node, attempt), pid in pids(work).items():
+                if attempt == 0 and node != victim:
+                    wait_for(lambda: not alive(pid), what="%s's stale part to be killed" % node)
+            assert alive(stale)  # cut off, the victim cannot know yet
+            assert ctl.jz_json("node", victim)["state"] == "down"
+
+            net.cut(idx + 1, up=True)
+            wait_for(lambda: not alive(stale), timeout=30, what="the returning node to kill its stale part")
+            wait_for(lambda: ctl.jz_json("node", victim)["state"] == "up", timeout=30,
+                     what="the node to be up again")
+            assert ctl.jz_json("show", str(jid))["state"] == "RUNNING"
+            assert ctl.jz("cancel", str(jid)).returncode == 0
+            for (node, attempt), pid in pids(work).items():
+                wait_for(lambda: not alive(pid), what="every part to be killed by the cancel")
+        finally:
+            for d in everyone:
+                if d.proc and d.proc.poll() is None:
+                    d.proc.send_signal(signal.SIGTERM)
+                    try:
+                        d.proc.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        d.proc.kill()
+                        d.proc.wait()
+                d.kill_jobs()

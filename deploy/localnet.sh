@@ -86,6 +86,14 @@ stop() {
         kill -KILL "$pid" 2>/dev/null || true
         rm -f "$pidf"
     done
+    # Jobs' supervisors outlive their daemon by design (a restart keeps the
+    # jobs): a network that is stopped for good takes its jobs with it.
+    find "$dir" -path '*/jobs/*' \( -name tasks -o -name pid \) 2>/dev/null | while read -r f; do
+        case $f in
+        */tasks) while read -r g; do kill -KILL -- "-$g" 2>/dev/null || true; done <"$f" ;;
+        *) kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null || true ;;
+        esac
+    done
     rm -f "$dir/controllers"
 }
 

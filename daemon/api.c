@@ -134,13 +134,13 @@ bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
     return false;
 }
 
-static bool api__is_leader(jzd *d)
+bool api_is_leader(jzd *d)
 {
     return d->ctl_running && ctl_is_leader(&d->ctl);
 }
 
 /* NOT_LEADER, naming the leader when one is known. */
-static void api__not_leader(jzd *d, net_conn *c, uint64_t id)
+void api_not_leader(jzd *d, net_conn *c, uint64_t id)
 {
     const ctl_peer *l = d->ctl_running ? ctl_leader(&d->ctl) : NULL;
     wire_reply r;
@@ -600,7 +600,7 @@ static void api__forward(jzd *d, net_conn *c, wire_msg *m)
 {
     const Jazari__Envelope *e = wire_msg_env(m);
     if (c->kind != NET_UNIX) {
-        api__not_leader(d, c, e->request_id);
+        api_not_leader(d, c, e->request_id);
         wire_msg_free(m);
         return;
     }
@@ -667,22 +667,14 @@ static void api__heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     const fsm_node *n = fsm_node_get(&d->ctl.state, name);
-    Jazari__HeartbeatReply r = JAZARI__HEARTBEAT_REPLY__INIT;
-    r.known = n && strcmp(n->state, "up") == 0;
-    if (r.known) {
+    if (n && strcmp(n->state, "up") == 0) {
         /* Only nodes in the state get a clock: names from a stranger do
          * not grow the table. */
         jzd_seen *s = api__seen(d, name);
         s->last_ms = uv_now(&d->loop);
         s->down_proposed = false;
     }
-    size_t nrun = 0;
-    Jazari__Job **run = r.known ? run_jobs_on(d, name, &nrun) : NULL;
-    r.run = run;
-    r.n_run = nrun;
-    r.applied = raft_last_applied(&d->ctl.raft);
-    api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY, &r);
-    run_jobs_free(run, nrun);
+    beat_answer(d, c, e);
 }
 
 static void api__register(jzd *d, net_conn *c, const Jazari__Envelope *e)
@@ -785,6 +777,28 @@ static void api__on_register_reply(void *arg, wire_msg *reply, const char *why, 
     (void)sent;
 }
 
+static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why, bool sent);
+
+/* How long the leader may hold our heartbeat: one interval, at most 2 s. */
+static uint64_t api__beat_wait(const jzd *d)
+{
+    return d->cfg->heartbeat_interval_ms < 2000 ? d->cfg->heartbeat_interval_ms : 2000;
+}
+
+static void api__heartbeat_send(jzd *d)
+{
+    Jazari__HeartbeatRequest hb = JAZARI__HEARTBEAT_REQUEST__INIT;
+    hb.name = (char *)d->cfg->name;
+    hb.digest = d->beat_digest;
+    hb.wait_ms = (uint32_t)api__beat_wait(d);
+    Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
+    env.body_case = JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST;
+    env.heartbeat_request = &hb;
+    d->beating = true;
+    d->beat_sent_ms = uv_now(&d->loop);
+    uplink_request(&d->up, &env, api__on_heartbeat_reply, d);
+}
+
 static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why, bool sent)
 {
     jzd *d = arg;
@@ -796,7 +810,14 @@ static void api__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why,
     } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
         api__retarget(d, r->error->leader);
     } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && r->heartbeat_reply->known) {
-        run_sync(d, r->heartbeat_reply->run, r->heartbeat_reply->n_run, r->heartbeat_reply->applied);
+        const Jazari__HeartbeatReply *hr = r->heartbeat_reply;
+        run_sync(d, hr->run, hr->n_run, hr->applied);
+        /* A long poll: ask again at once, unless the answer came too soon
+         * for a held one (a leader that does not hold would spin us). */
+        bool changed = hr->digest != d->beat_digest;
+        d->beat_digest = hr->digest;
+        if (!d->stopping && (changed || uv_now(&d->loop) - d->beat_sent_ms >= api__beat_wait(d) / 2))
+            api__heartbeat_send(d);
     } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && !r->heartbeat_reply->known &&
                !d->stopping) {
         Jazari__NodeRecord rec;
@@ -818,7 +839,7 @@ void api_tick(jzd *d)
     if (d->stopping)
         return;
     run_tick(d);
-    if (api__is_leader(d)) {
+    if (api_is_leader(d)) {
         api__check_liveness(d);
         if (d->registering)
             return;
@@ -841,13 +862,7 @@ void api_tick(jzd *d)
     if (d->beating)
         return;
     api__retarget(d, NULL);
-    Jazari__HeartbeatRequest hb = JAZARI__HEARTBEAT_REQUEST__INIT;
-    hb.name = d->cfg->name;
-    Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
-    env.body_case = JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST;
-    env.heartbeat_request = &hb;
-    d->beating = true;
-    uplink_request(&d->up, &env, api__on_heartbeat_reply, d);
+    api__heartbeat_send(d);
 }
 
 /* --- dispatch ---------------------------------------------------------------------------------------- */
@@ -855,7 +870,7 @@ void api_tick(jzd *d)
 void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
 {
     const Jazari__Envelope *e = wire_msg_env(m);
-    bool leader = api__is_leader(d);
+    bool leader = api_is_leader(d);
     bool forwarded = e->caller != NULL;
     log_debug("api", "%s: %s (request %llu)", c->peer, wire_body_name(e), (unsigned long long)e->request_id);
     switch (e->body_case) {
@@ -871,7 +886,7 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
                                  e->body_case == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST ||
                                  e->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;
             if (forwarded || agent_traffic) {
-                api__not_leader(d, c, e->request_id);
+                api_not_leader(d, c, e->request_id);
                 break;
             }
             api__forward(d, c, m);
@@ -885,7 +900,7 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
         /* Reads: any controller's copy of the state; an agent asks one. */
         if (!d->ctl_running) {
             if (forwarded) {
-                api__not_leader(d, c, e->request_id);
+                api_not_leader(d, c, e->request_id);
                 break;
             }
             api__forward(d, c, m);

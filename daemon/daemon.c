@@ -106,6 +106,15 @@ static void jzd__on_conn_close(net_conn *c, void *data)
     c->user = NULL;
 }
 
+/* An entry that starts, ends or moves jobs: the agents held in a long
+ * poll hear of it now. */
+static void jzd__on_applied(void *arg, const fsm_result *res)
+{
+    jzd *d = arg;
+    if (res->started || res->ended || res->cancelled || res->nodes_changed)
+        beat_wake(d);
+}
+
 static void jzd__on_handle_closed(uv_handle_t *h)
 {
     (void)h;
@@ -134,6 +143,8 @@ static void jzd__stop(jzd *d)
     uv_close((uv_handle_t *)&d->sigterm, jzd__on_handle_closed);
     uv_close((uv_handle_t *)&d->sigint, jzd__on_handle_closed);
     uv_close((uv_handle_t *)&d->tick, jzd__on_handle_closed);
+    beat_close(d);
+    uv_close((uv_handle_t *)&d->beat_timer, jzd__on_handle_closed);
     if (d->ctl_running) {
         d->ctl_running = false;
         ctl_close(&d->ctl, jzd__on_ctl_closed);
@@ -261,6 +272,8 @@ int daemon_run(const config *cfg)
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
     uv_timer_init(&d.loop, &d.tick);
+    uv_timer_init(&d.loop, &d.beat_timer);
+    d.beat_timer.data = &d;
     d.sigterm.data = d.sigint.data = d.tick.data = &d;
     uv_signal_start(&d.sigterm, jzd__on_signal, SIGTERM);
     uv_signal_start(&d.sigint, jzd__on_signal, SIGINT);
@@ -269,7 +282,7 @@ int daemon_run(const config *cfg)
         net_server_listen_unix(&d.server, cfg->socket, err, sizeof err) != 0) {
         log_error("net", "%s", err);
         jzd__stop(&d);
-    } else if (d.is_controller && ctl_start(&d.ctl, &d.loop, cfg, err, sizeof err) != 0) {
+    } else if (d.is_controller && ctl_start(&d.ctl, &d.loop, cfg, jzd__on_applied, &d, err, sizeof err) != 0) {
         log_error("raft", "%s", err);
         d.status = 2;
         jzd__stop(&d);

@@ -33,6 +33,11 @@ typedef struct jzd {
     int n_peers;
     int target;   /* the controller the uplink points at */
     bool beating; /* a heartbeat or registration is in flight */
+    uint64_t beat_digest, beat_sent_ms; /* the long poll (beat.c) */
+    /* As the leader: heartbeats held until their node's run list changes. */
+    struct jzd_held *held;
+    size_t n_held, held_cap;
+    uv_timer_t beat_timer;
     /* The parts of jobs on this node, running or ended (node/exec.h). */
     exec ex;
     uint64_t synced_index; /* the state's index of the last run_sync */
@@ -51,6 +56,17 @@ typedef struct jzd {
 /* The caller of a request: the Unix socket's peer credentials, or the
  * identity a trusted daemon peer forwarded. false after refusing it. */
 bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user, size_t len);
+
+bool api_is_leader(jzd *d);
+/* Answers NOT_LEADER, naming the leader when one is known. */
+void api_not_leader(jzd *d, net_conn *c, uint64_t id);
+
+/* daemon/beat.c: heartbeats as long polls. Answers (or holds) a heartbeat;
+ * answers the held ones whose list changed (after an entry is applied);
+ * answers all (at shutdown). */
+void beat_answer(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void beat_wake(jzd *d);
+void beat_close(jzd *d);
 
 /* daemon/logs.c: jz logs. Serves a LogsRequest (takes m): reads the file
  * here, or relays the request to the node's daemon. */

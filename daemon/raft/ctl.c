@@ -49,6 +49,8 @@ static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, voi
     /* libraft calls the apply callback right after this returns, so one
      * result slot serves every entry. */
     *result = &c->result;
+    if (c->on_applied && c->result.n_cmds)
+        c->on_applied(c->applied_arg, &c->result);
     return 0;
 }
 
@@ -283,9 +285,12 @@ static int ctl__parse_peers(ctl *c, const config *cfg, char *err, size_t errlen)
 
 static void ctl__on_raft_closed(struct raft *r);
 
-int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, char *err, size_t errlen)
+int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_applied, void *arg, char *err,
+              size_t errlen)
 {
     memset(c, 0, sizeof *c);
+    c->on_applied = on_applied;
+    c->applied_arg = arg;
     c->loop = loop;
     c->cfg = cfg;
     fsm_init(&c->state);

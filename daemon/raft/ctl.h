@@ -36,6 +36,8 @@ typedef struct ctl_outcome {
 } ctl_outcome;
 
 typedef void (*ctl_done_cb)(void *arg, const ctl_outcome *o);
+/* After each entry is applied (on every controller), with what it did. */
+typedef void (*ctl_applied_cb)(void *arg, const fsm_result *res);
 
 typedef struct ctl {
     uv_loop_t *loop;
@@ -56,12 +58,15 @@ typedef struct ctl {
     bool started, closing;
     void (*close_cb)(struct ctl *c);
     uint64_t entries_proposed, commands_proposed;
+    ctl_applied_cb on_applied;
+    void *applied_arg;
 } ctl;
 
 /* Opens the Raft log under state_dir/raft, bootstraps the configuration
  * on first start (the `controllers` setting, or this node alone) and starts
  * the voter. Returns 0, or -1 with one line in err. */
-int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, char *err, size_t errlen);
+int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_applied, void *arg, char *err,
+              size_t errlen);
 /* Stops; cb runs once every handle is closed. Pending commands get
  * UNAVAILABLE. */
 void ctl_close(ctl *c, void (*cb)(ctl *c));

@@ -4,31 +4,38 @@ jobs per second each runs to completion, and how long a job takes from the
 submit command to its first instruction.
 
     exec_vs_slurm.py BUILD [--jobs N] [--workers W] [--latency-jobs M]
-                           [--slurm-oversubscribe K] [--deadline S]
+                           [--latency-gap S] [--slurm-oversubscribe K]
+                           [--slurm-cgroup] [--deadline S]
 
 Jazari: one jazarid that is both the (only) controller and the node that runs
 the jobs. Slurm: Debian's munged, slurmctld and slurmd on loopback
 (slurm_local.py), one node with this machine's CPU count, tuned for
-throughput as an admin would (see slurm_local.RUN). One side runs at a time:
-Slurm is measured and stopped, then Jazari, so neither competes with the
-other's idle daemons.
+throughput as an admin would (slurm_local.RUN). Each job takes one CPU on
+both sides, so both run as many jobs at once as the machine has CPUs. One
+side runs at a time: Slurm is measured and stopped, then Jazari, so neither
+competes with the other's idle daemons. Each side first runs one job that
+is not counted (warm-up).
 
 1. Throughput: N jobs running `true`, submitted by W client processes at a
-   time (`jz submit -- true`, `sbatch --wrap true`), each writing its output
-   to a file in a temporary directory. The clock runs from just before the
-   first submit until a poll (every 20 ms) first finds no job pending or
-   running (`jz queue --json`, `squeue`); then every job must be COMPLETED
-   (`jz queue --all --json`, `squeue -t all`).
-2. Submit-to-start latency: M jobs one at a time; each one's command writes
-   `date +%s%N` to a file named by its sequence number; the latency is that
-   time minus the client-side time taken just before starting the submit
-   command. The next job is submitted once the previous one has ended, so
-   each is measured on an idle system. p50 and p99 (nearest rank).
+   time (`jz submit --workdir DIR -- true`; `sbatch --wrap true`, a /bin/sh
+   script), each writing its output to a file in DIR. The clock runs from
+   just before the first submit until a poll (every 20 ms) first finds no
+   job pending or running (`jz queue --json`; `squeue`, which also lists
+   COMPLETING); then every job must be COMPLETED (`jz queue --all --json`;
+   `squeue -t all`).
+2. Submit-to-start latency: M jobs one at a time; each one's command, the
+   same /bin/sh line on both sides, writes `date +%s%N` to a file named by
+   its sequence number; the latency is that time minus the client-side time
+   taken just before starting the submit command. The next job is submitted
+   once the previous one has ended, after a pause drawn uniformly from
+   [0, S) seconds (the same draws for both sides), so that submissions do
+   not fall in step with Slurm's once-a-second scheduler. p50 and p99
+   (nearest rank: with fewer than 100 jobs, p99 is the slowest).
 
-Both sides run the same command through /bin/sh. A side that does not run
-every job before the deadline is a failed measurement: the script says which
-and exits 1. Needs root (munged, slurmd). Everything lives in a temporary
-directory under /var/tmp; every process started here is stopped at the end."""
+A side that does not run every job before the deadline is a failed
+measurement: the script says which side and why, and exits 1. Needs root
+(munged, slurmd). Everything lives in a temporary directory under /var/tmp;
+every process started here is stopped at the end, whatever happens."""
 import argparse
 import concurrent.futures
 import json
@@ -41,7 +48,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from slurm_local import RUN, port, slurm_node_idle, start_slurm, stop  # noqa: E402
+from slurm_local import RUN, port, remove_cgroups, slurm_cgroups, slurm_node_idle, start_slurm, stop  # noqa: E402
 
 PROG = "exec_vs_slurm"
 POLL = 0.02
@@ -271,15 +278,21 @@ def tail(path, n=15):
 def main():
     ap = argparse.ArgumentParser(description="jobs run on one node: Jazari vs Slurm")
     ap.add_argument("build", nargs="?", default="build")
-    ap.add_argument("--jobs", "-n", type=int, default=300, help="jobs for the throughput run [300]")
+    ap.add_argument("--jobs", "-n", type=int, default=100, help="jobs for the throughput run [100]")
     ap.add_argument("--workers", "-w", type=int, default=8, help="client processes submitting at a time [8]")
-    ap.add_argument("--latency-jobs", "-m", type=int, default=50, help="jobs for the latency run [50]")
+    ap.add_argument("--latency-jobs", "-m", type=int, default=40, help="jobs for the latency run [40]")
     ap.add_argument("--latency-gap", type=float, default=1.0, metavar="S",
                     help="pause before each latency job, uniform in [0, S) seconds [1]")
     ap.add_argument("--slurm-oversubscribe", type=int, default=0, metavar="K",
                     help="let Slurm run K jobs on each CPU (OverSubscribe=FORCE:K) [0: one job per CPU]")
-    ap.add_argument("--deadline", type=float, default=180, help="seconds each side has for the throughput run [180]")
+    ap.add_argument("--slurm-cgroup", action="store_true",
+                    help="Slurm confines jobs as Jazari does: proctrack/cgroup, task/cgroup,task/affinity "
+                         "[proctrack/linuxproc, task/none]")
+    ap.add_argument("--deadline", type=float, default=None,
+                    help="seconds each side has for the throughput run [60 + one per job]")
     args = ap.parse_args()
+    if args.deadline is None:
+        args.deadline = 60.0 + args.jobs
     if os.geteuid() != 0:
         print("execution vs Slurm: skipped (needs root to start munged and slurmd)")
         return
@@ -287,13 +300,15 @@ def main():
     os.chmod(tmp, 0o755)
     procs = []
     current = None
+    cgroups_before = slurm_cgroups()
     try:
         # Slurm first, alone.
         current = "slurm"
         stmp = os.path.join(tmp, "slurm")
         os.makedirs(stmp)
         part = "OverSubscribe=FORCE:%d" % args.slurm_oversubscribe if args.slurm_oversubscribe else ""
-        env = start_slurm(stmp, procs, tuning=RUN, scheduler="sched/builtin", partition=part)
+        env = start_slurm(stmp, procs, tuning=RUN, scheduler="sched/builtin", partition=part,
+                          cgroup=args.slurm_cgroup)
         os.environ["SLURM_CONF"] = env["SLURM_CONF"]  # for sbatch, squeue, scancel
         until(lambda: slurm_node_idle(env), time.monotonic() + 30, "slurmd to register its node", pause=0.1)
         s_rate, s_lat = measure(Slurm(env), args, stmp)
@@ -309,11 +324,13 @@ def main():
         procs.clear()
         current = None
 
-        cpus = os.cpu_count()
+        variant = ", ".join(x for x in ("OverSubscribe=FORCE:%d" % args.slurm_oversubscribe
+                                         if args.slurm_oversubscribe else "",
+                                         "cgroup" if args.slurm_cgroup else "") if x)
         print("execution: %d trivial jobs run to completion (1 node, %d CPUs, %d clients): jazari %.1f jobs/s, "
-              "slurm %.1f jobs/s%s = %.2fx"
-              % (args.jobs, cpus, args.workers, j_rate, s_rate,
-                 " (FORCE:%d)" % args.slurm_oversubscribe if args.slurm_oversubscribe else "", j_rate / s_rate))
+              "slurm %.1f jobs/s%s = %.1fx"
+              % (args.jobs, os.cpu_count(), args.workers, j_rate, s_rate,
+                 " (%s)" % variant if variant else "", j_rate / s_rate))
 
         def ms(x):
             return "%.1f ms" % (x * 1e3) if x < 0.1 else "%.0f ms" % (x * 1e3)
@@ -326,10 +343,12 @@ def main():
                  "jazari": os.path.join(tmp, "jazari", "jazarid.log")}.get(current)
         log = tail(where) if where else ""
         sys.stderr.write("%s: failed measurement (%s): %s\n%s" % (PROG, current or "?", e,
-                         ("last lines of %s:\n%s" % (where, log)) if log else ""))
+                         ("last lines of its %s:\n%s" % (os.path.basename(where), log)) if log else ""))
         sys.exit(1)
     finally:
         stop(procs)
+        if args.slurm_cgroup:
+            remove_cgroups(cgroups_before)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

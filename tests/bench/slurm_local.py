@@ -74,13 +74,27 @@ KillWait=1
 """
 
 
-def start_slurm(tmp, procs, cpus=None, tuning="", scheduler="sched/backfill", partition=""):
+# Jobs confined the way Jazari confines them (a cgroup per job with its CPUs
+# and memory, CPU binding): Slurm's own cgroup plugins, cgroup v1 as mounted
+# here. Slurm makes /sys/fs/cgroup/<controller>/slurm_<node> for them;
+# remove_cgroups() takes away those it left, empty, at the end.
+CGROUP = {"proctrack": "proctrack/cgroup", "task": "task/cgroup,task/affinity",
+          "cgroup.conf": "CgroupPlugin=cgroup/v1\nCgroupMountpoint=/sys/fs/cgroup\n"
+                         "ConstrainCores=yes\nConstrainRAMSpace=no\n"}
+
+
+def start_slurm(tmp, procs, cpus=None, tuning="", scheduler="sched/backfill", partition="", cgroup=False):
     """Starts munged, slurmctld and slurmd under tmp; appends their Popen
     objects to procs (each the leader of its own process group) and returns
     the environment (SLURM_CONF) for the Slurm clients. cpus defaults to this
     machine's CPU count; tuning is extra slurm.conf lines; partition extra
-    words on the partition line."""
+    words on the partition line; cgroup: jobs in cgroups (CGROUP) rather
+    than proctrack/linuxproc and task/none."""
     cpus = cpus or os.cpu_count()
+    proctrack, task = (CGROUP["proctrack"], CGROUP["task"]) if cgroup else ("proctrack/linuxproc", "task/none")
+    if cgroup:
+        with open(os.path.join(tmp, "cgroup.conf"), "w") as f:
+            f.write(CGROUP["cgroup.conf"])
     munge = pwd.getpwnam("munge")
     os.makedirs("/run/munge", exist_ok=True)
     os.chown("/run/munge", munge.pw_uid, munge.pw_gid)
@@ -110,8 +124,8 @@ StateSaveLocation=%s/state
 SlurmdSpoolDir=%s/spool
 SlurmctldPidFile=%s/slurmctld.pid
 SlurmdPidFile=%s/slurmd.pid
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+ProctrackType=%s
+TaskPlugin=%s
 SchedulerType=%s
 SelectType=select/cons_tres
 ReturnToService=2
@@ -123,7 +137,7 @@ SlurmctldLogFile=%s/slurmctld.log
 SlurmdLogFile=%s/slurmd.log
 %sNodeName=jzbench NodeAddr=127.0.0.1 CPUs=%d State=UNKNOWN
 PartitionName=bench Nodes=jzbench Default=YES MaxTime=INFINITE State=UP%s
-""" % (ctl, node, sock, tmp, tmp, tmp, tmp, scheduler, tmp, tmp, tuning, cpus,
+""" % (ctl, node, sock, tmp, tmp, tmp, tmp, proctrack, task, scheduler, tmp, tmp, tuning, cpus,
        " " + partition if partition else ""))
     for d in ("state", "spool"):
         os.makedirs(os.path.join(tmp, d), exist_ok=True)
@@ -134,6 +148,26 @@ PartitionName=bench Nodes=jzbench Default=YES MaxTime=INFINITE State=UP%s
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
     wait(lambda: subprocess.run(["sinfo", "-h"], env=env, capture_output=True).returncode == 0, 30, "slurmctld")
     return env
+
+
+def slurm_cgroups():
+    """The cgroup directories a Slurm node named jzbench would use."""
+    return [os.path.join("/sys/fs/cgroup", c, "slurm_jzbench") for c in sorted(os.listdir("/sys/fs/cgroup"))
+            if os.path.isdir(os.path.join("/sys/fs/cgroup", c, "slurm_jzbench"))]
+
+
+def remove_cgroups(before):
+    """Removes, deepest first, the empty cgroup directories under each
+    slurm_jzbench that did not exist before (the list slurm_cgroups() gave
+    then). A directory still holding a process stays."""
+    for top in slurm_cgroups():
+        if top in before:
+            continue
+        for d, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
 
 def slurm_node_idle(env):

@@ -146,19 +146,29 @@ class Daemon:
 
     def kill_jobs(self):
         """Kills the job supervisors this daemon left (they outlive it by
-        design) and their tasks' process groups."""
+        design) and their tasks' process groups. Only a supervisor that
+        still is the process its pid file names (same start time) is
+        touched: a pid reused since is somebody else's."""
         for d in glob.glob(os.path.join(self.dir, "state", "jobs", "*")):
-            for name, group in (("tasks", True), ("pid", False)):
+            try:
+                with open(os.path.join(d, "pid")) as f:
+                    pid, start = (int(x) for x in f.read().split()[:2])
+                with open("/proc/%d/stat" % pid) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[19]) != start:
+                        continue
+                with open(os.path.join(d, "tasks")) as f:
+                    groups = [int(l) for l in f if l.strip()]
+            except (OSError, ValueError, IndexError):
+                continue
+            for g in groups:
                 try:
-                    with open(os.path.join(d, name)) as f:
-                        pids = [int(l.split()[0]) for l in f if l.strip()]
-                except (OSError, ValueError):
-                    continue
-                for pid in pids:
-                    try:
-                        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                    os.killpg(g, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def stop(self, timeout=10):
         """SIGTERM, then SIGKILL after the deadline; returns the exit status."""

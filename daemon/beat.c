@@ -1,0 +1,138 @@
+/* beat.c - the leader's answers to heartbeats, held as long polls: an
+ * agent sends back the digest of the run list it last got, and while its
+ * list is unchanged the leader holds the request (at most its wait_ms).
+ * When an entry that starts, ends or moves jobs is applied, every held
+ * request whose list changed is answered at once: a gang's parts start on
+ * all their nodes within milliseconds, and a job's stop reaches them as
+ * fast, instead of at the next heartbeat. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/xmem.h"
+#include "jzd.h"
+
+#define BEAT_WAIT_MAX_MS 2000 /* well under the uplink's request timeout */
+#define BEAT_CHECK_MS 100
+
+struct jzd_held {
+    jzd_wait *w;
+    char name[CONFIG_NAME_MAX + 1];
+    uint64_t digest;   /* what the agent has */
+    uint64_t deadline; /* uv_now */
+};
+
+static void beat__on_timer(uv_timer_t *t);
+
+/* FNV-1a over the (id, attempt) pairs of the list, in its order. */
+static uint64_t beat__digest(Jazari__Job *const *jobs, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v[2] = {jobs[i]->id, jobs[i]->attempt};
+        const unsigned char *p = (const unsigned char *)v;
+        for (size_t k = 0; k < sizeof v; k++)
+            h = (h ^ p[k]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* Answers with node's run list, unless it still has digest `have` and
+ * hold is set. Returns whether it answered. */
+static bool beat__answer(jzd *d, net_conn *c, uint64_t request_id, const char *name, uint64_t have, bool hold)
+{
+    const fsm_node *n = fsm_node_get(&d->ctl.state, name);
+    Jazari__HeartbeatReply r = JAZARI__HEARTBEAT_REPLY__INIT;
+    r.known = n && strcmp(n->state, "up") == 0;
+    size_t nrun = 0;
+    Jazari__Job **run = r.known ? run_jobs_on(d, name, &nrun) : NULL;
+    r.digest = beat__digest(run, nrun);
+    if (hold && r.known && r.digest == have) {
+        run_jobs_free(run, nrun);
+        return false;
+    }
+    r.run = run;
+    r.n_run = nrun;
+    r.applied = raft_last_applied(&d->ctl.raft);
+    wire_reply out;
+    wire_reply_init(&out, request_id, JAZARI__ERROR_CODE__OK, NULL);
+    out.env.body_case = JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY;
+    out.env.heartbeat_reply = &r;
+    net_conn_send(c, &out.env);
+    run_jobs_free(run, nrun);
+    return true;
+}
+
+void beat_answer(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const Jazari__HeartbeatRequest *hb = e->heartbeat_request;
+    uint32_t wait = hb->wait_ms < BEAT_WAIT_MAX_MS ? hb->wait_ms : BEAT_WAIT_MAX_MS;
+    if (beat__answer(d, c, e->request_id, hb->name, hb->digest, wait > 0 && !d->stopping))
+        return;
+    if (d->n_held == d->held_cap) {
+        d->held_cap = d->held_cap ? d->held_cap * 2 : 16;
+        struct jzd_held *p = realloc(d->held, d->held_cap * sizeof *p);
+        if (!p)
+            abort();
+        d->held = p;
+    }
+    struct jzd_held *h = &d->held[d->n_held++];
+    h->w = api_wait(d, c, e);
+    snprintf(h->name, sizeof h->name, "%s", hb->name);
+    h->digest = hb->digest;
+    h->deadline = uv_now(&d->loop) + wait;
+    if (!uv_is_active((uv_handle_t *)&d->beat_timer))
+        uv_timer_start(&d->beat_timer, beat__on_timer, BEAT_CHECK_MS, BEAT_CHECK_MS);
+}
+
+/* Answers the held requests that are due: all (force), changed lists, or
+ * past their deadline. */
+static void beat__sweep(jzd *d, bool force)
+{
+    uint64_t now = uv_now(&d->loop);
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_held; i++) {
+        struct jzd_held *h = &d->held[i];
+        bool due = force || now >= h->deadline || !api_is_leader(d);
+        net_conn *c = h->w->conn;
+        if (!c) { /* the agent went away */
+            api_unwait(h->w);
+            free(h->w);
+            continue;
+        }
+        if (due && !api_is_leader(d)) {
+            api_unwait(h->w);
+            api_not_leader(d, c, h->w->request_id);
+            free(h->w);
+            continue;
+        }
+        if (beat__answer(d, c, h->w->request_id, h->name, h->digest, !due)) {
+            api_unwait(h->w);
+            free(h->w);
+            continue;
+        }
+        d->held[k++] = *h;
+    }
+    d->n_held = k;
+    if (k == 0 && uv_is_active((uv_handle_t *)&d->beat_timer))
+        uv_timer_stop(&d->beat_timer);
+}
+
+static void beat__on_timer(uv_timer_t *t)
+{
+    beat__sweep(t->data, false);
+}
+
+void beat_wake(jzd *d)
+{
+    if (d->n_held)
+        beat__sweep(d, false);
+}
+
+void beat_close(jzd *d)
+{
+    beat__sweep(d, true);
+    free(d->held);
+    d->held = NULL;
+    d->n_held = d->held_cap = 0;
+}

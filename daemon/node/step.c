@@ -139,6 +139,22 @@ int step_kill_tasks(const char *dir)
         if (pgid > 1 && pgid <= INT_MAX && kill(-(pid_t)pgid, SIGKILL) == 0)
             n++;
     fclose(f);
+    /* The cgroup: found again by its name (cg_create reuses a group). */
+    char name[128] = "", err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_CGROUP);
+    f = geteuid() == 0 ? fopen(path, "re") : NULL;
+    if (f) {
+        if (fgets(name, sizeof name, f))
+            name[strcspn(name, "\n")] = '\0';
+        fclose(f);
+    }
+    cg_job *g = NULL;
+    cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = 0, .parent = NULL};
+    if (name[0] && cg_create(&o, name, 0, NULL, NULL, &g, err, sizeof err) == 0) {
+        n += cg_signal_all(g, SIGKILL);
+        if (cg_destroy(g, err, sizeof err) != 0)
+            log_warn("step", "%s", err);
+    }
     return n;
 }
 
@@ -588,8 +604,11 @@ static void step__cgroup(step *s)
     cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = 0, .parent = NULL};
     int rc = cg_create(&o, name, s->js->mem_bytes, s->spec->host_cpus, s->spec->host_mems, &s->cg, err,
                        sizeof err);
-    if (rc == 0)
+    if (rc == 0) {
         log_info("step", "cgroup %s", cg_path(s->cg));
+        if (step__write_file(s->dir, STEP_CGROUP, name) != 0)
+            log_warn("step", "cannot record the cgroup in %s: %s", s->dir, strerror(errno));
+    }
     else if (s->js->mem_bytes)
         log_warn("step", "the --mem limit is not enforced: %s", err);
     else

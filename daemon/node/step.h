@@ -24,6 +24,7 @@
 #define STEP_END "end"         /* how the part ended (step_end_write) */
 #define STEP_LOG "step.log"    /* the supervisor's own log */
 #define STEP_SCRIPT "script"   /* a submitted script, owned by the job's user */
+#define STEP_CGROUP "cgroup"   /* the name of the part's cgroup, when it has one */
 #define STEP_SPEC_MAX (8u << 20)
 
 /* How a part ended. exit_code: the first failing task's status, or 128 +
@@ -49,8 +50,9 @@ int step_end_read(const char *dir, step_end *e);
 unsigned long long step_proc_start(pid_t pid);
 /* The supervisor recorded in DIR/pid, if it still runs: its pid, else 0. */
 pid_t step_alive(const char *dir);
-/* Kills the process groups listed in DIR/tasks (a part whose supervisor
- * vanished). Returns how many groups were signalled. */
+/* Kills the process groups listed in DIR/tasks and what is left in the
+ * part's cgroup, and removes the cgroup (a part whose supervisor vanished).
+ * Returns how many groups were signalled. */
 int step_kill_tasks(const char *dir);
 
 #endif

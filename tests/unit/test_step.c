@@ -1,0 +1,67 @@
+/* test_step.c - the supervisor's files and the output path patterns. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../common/outpath.h"
+#include "../../daemon/node/step.h"
+#include "test.h"
+
+TEST(outpath_patterns)
+{
+    buf b = BUF_INIT;
+    outpath_expand(NULL, "/home/amina/run", 42, 1, "gpu-01", 5, &b);
+    CHECK(strcmp(buf_str(&b), "/home/amina/run/jazari-42.out") == 0);
+    buf_reset(&b);
+    outpath_expand("logs/%j-%n-%N-%t.%x%%", "/w/", 7, 2, "n3", 9, &b);
+    CHECK(strcmp(buf_str(&b), "/w/logs/7-2-n3-9.%x%") == 0);
+    buf_reset(&b);
+    outpath_expand("/abs/out.%j", "/ignored", 3, 0, "n", 0, &b);
+    CHECK(strcmp(buf_str(&b), "/abs/out.3") == 0);
+    buf_reset(&b);
+    outpath_expand("trailing%", "", 3, 0, "n", 0, &b);
+    CHECK(strcmp(buf_str(&b), "/trailing%") == 0);
+    buf_free(&b);
+    CHECK(outpath_per_task("out-%t.txt"));
+    CHECK(!outpath_per_task("out-%%t.txt"));
+    CHECK(!outpath_per_task(NULL));
+}
+
+TEST(step_end_round_trip_and_liveness)
+{
+    char dir[] = "/tmp/jazari-step-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    step_end e, r;
+    memset(&e, 0, sizeof e);
+    CHECK(step_end_read(dir, &r) == -1); /* none yet */
+    e.exit_code = 137;
+    e.timed_out = true;
+    snprintf(e.reason, sizeof e.reason, "time limit\nreached"); /* a newline cannot split the file */
+    REQUIRE(step_end_write(dir, &e) == 0);
+    REQUIRE(step_end_read(dir, &r) == 0);
+    CHECK(r.exit_code == 137 && r.timed_out && !r.cancelled && !r.failed_to_start);
+    CHECK(strcmp(r.reason, "time limit reached") == 0);
+
+    /* A pid file naming this process (with its start time) is alive; the
+     * same pid with another start time is a reused pid, not ours. */
+    char path[256], line[64];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_PID);
+    unsigned long long start = step_proc_start(getpid());
+    CHECK(start > 0);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    snprintf(line, sizeof line, "%d %llu\n", (int)getpid(), start);
+    fputs(line, f);
+    fclose(f);
+    CHECK(step_alive(dir) == getpid());
+    f = fopen(path, "w");
+    REQUIRE(f);
+    fprintf(f, "%d %llu\n", (int)getpid(), start + 1);
+    fclose(f);
+    CHECK(step_alive(dir) == 0);
+    CHECK(step_kill_tasks(dir) == 0); /* no tasks file: nothing to kill */
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_END);
+    unlink(path);
+    CHECK(rmdir(dir) == 0);
+}

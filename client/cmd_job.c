@@ -130,8 +130,9 @@ static int cli__parse_signal(const char *s, uint32_t *sig, uint32_t *secs)
     static const struct {
         const char *name;
         int num;
-    } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-                 {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"URG", SIGURG},  {"ALRM", SIGALRM}, {"KILL", SIGKILL}};
+    } names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+                 {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"URG", SIGURG},
+                 {"ALRM", SIGALRM}, {"KILL", SIGKILL}};
     char word[16];
     const char *at = strchr(s, '@');
     size_t len = at ? (size_t)(at - s) : strlen(s);
@@ -351,8 +352,10 @@ int cmd_submit(cli *c, int argc, char **argv)
         goto out;
     }
     if (o->signal && cli__parse_signal(o->signal, &spec.warn_signal, &spec.warn_secs) != 0) {
-        cli_error(c, "bad --signal '%.40s': [SIG][@SECONDS], e.g. USR1@120 (the signal that many seconds "
-                     "before the time limit; 60 by default)", o->signal);
+        cli_error(c,
+                  "bad --signal '%.40s': [SIG][@SECONDS], e.g. USR1@120 (the signal that many seconds "
+                  "before the time limit; 60 by default)",
+                  o->signal);
         goto out;
     }
     if (spec.warn_signal && !spec.time_limit_s) {

@@ -12,7 +12,7 @@
 #include "../common/outpath.h"
 #include "cli.h"
 
-#define LOGS_CHUNK (256u * 1024)
+#define LOGS_CHUNK ((size_t)256 * 1024)
 #define LOGS_MAX_SOURCES 4096
 #define LOGS_POLL_MS 200
 
@@ -37,6 +37,8 @@ typedef struct logs {
 
 static bool logs__host_eq(const char *a, const char *b)
 {
+    if (!a || !b)
+        return false;
     size_t la = strcspn(a, ":"), lb = strcspn(b, ":");
     return la == lb && strncmp(a, b, la) == 0;
 }
@@ -45,7 +47,7 @@ static void logs__add(logs *l, const char *node, const char *address, const char
 {
     /* Two nodes on one host that name the same path share the file. */
     for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->src[i].path, path) == 0 && logs__host_eq(l->src[i].address, address))
+        if (l->src[i].path && strcmp(l->src[i].path, path) == 0 && logs__host_eq(l->src[i].address, address))
             return;
     if (l->n == LOGS_MAX_SOURCES)
         return;
@@ -201,7 +203,8 @@ int cmd_logs(cli *c, int argc, char **argv)
     const Jazari__Job *job = wire_msg_env(jm)->show_reply->job;
     if (job->n_allocs == 0 || !job->spec) {
         cli_error(c, "job %llu has not run%s", (unsigned long long)l.id,
-                  job->state == JAZARI__JOB_STATE__JOB_PENDING ? " yet: nothing to show (-f waits for it)" : "");
+                  job->state == JAZARI__JOB_STATE__JOB_PENDING ? " yet: nothing to show (-f waits for it)"
+                                                               : "");
         wire_msg_free(jm);
         return CLI_REFUSED;
     }

@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-void outpath_expand(const char *pattern, const char *workdir, uint64_t id, uint32_t node_rank, const char *node,
-                    uint32_t task, buf *out)
+void outpath_expand(const char *pattern, const char *workdir, uint64_t id, uint32_t node_rank,
+                    const char *node, uint32_t task, buf *out)
 {
     const char *p = pattern && *pattern ? pattern : OUTPATH_DEFAULT;
     if (p[0] != '/') {

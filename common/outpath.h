@@ -15,8 +15,8 @@
 
 /* Appends the path of task `task` (its rank in the job) on node node_rank
  * (named node) to out. pattern NULL or "" means the default. */
-void outpath_expand(const char *pattern, const char *workdir, uint64_t id, uint32_t node_rank, const char *node,
-                    uint32_t task, buf *out);
+void outpath_expand(const char *pattern, const char *workdir, uint64_t id, uint32_t node_rank,
+                    const char *node, uint32_t task, buf *out);
 /* Whether each task of a node has a file of its own (%t). */
 bool outpath_per_task(const char *pattern);
 

@@ -111,7 +111,7 @@ static bool api__trusted_peer(jzd *d, const net_conn *c)
  * socket's peer credentials, or the identity a trusted daemon peer
  * forwarded. */
 bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
-                        size_t len)
+                size_t len)
 {
     const jzd_session *s = c->user;
     if (c->kind == NET_UNIX && c->have_creds) {

@@ -29,10 +29,9 @@ static uint64_t beat__digest(Jazari__Job *const *jobs, size_t n)
 {
     uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < n; i++) {
-        uint64_t v[2] = {jobs[i]->id, jobs[i]->attempt};
-        const unsigned char *p = (const unsigned char *)v;
-        for (size_t k = 0; k < sizeof v; k++)
-            h = (h ^ p[k]) * 1099511628211ull;
+        uint64_t v = jobs[i]->id ^ ((uint64_t)jobs[i]->attempt << 48);
+        for (int k = 0; k < 64; k += 8)
+            h = (h ^ ((v >> k) & 0xff)) * 1099511628211ull;
     }
     return h;
 }

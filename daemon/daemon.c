@@ -282,7 +282,8 @@ int daemon_run(const config *cfg)
         net_server_listen_unix(&d.server, cfg->socket, err, sizeof err) != 0) {
         log_error("net", "%s", err);
         jzd__stop(&d);
-    } else if (d.is_controller && ctl_start(&d.ctl, &d.loop, cfg, jzd__on_applied, &d, err, sizeof err) != 0) {
+    } else if (d.is_controller &&
+               ctl_start(&d.ctl, &d.loop, cfg, jzd__on_applied, &d, err, sizeof err) != 0) {
         log_error("raft", "%s", err);
         d.status = 2;
         jzd__stop(&d);

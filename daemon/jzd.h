@@ -31,8 +31,8 @@ typedef struct jzd {
     uplink up;
     config_peer peers[CONFIG_MAX_CONTROLLERS];
     int n_peers;
-    int target;   /* the controller the uplink points at */
-    bool beating; /* a heartbeat or registration is in flight */
+    int target;                         /* the controller the uplink points at */
+    bool beating;                       /* a heartbeat or registration is in flight */
     uint64_t beat_digest, beat_sent_ms; /* the long poll (beat.c) */
     /* As the leader: heartbeats held until their node's run list changes. */
     struct jzd_held *held;
@@ -40,7 +40,7 @@ typedef struct jzd {
     uv_timer_t beat_timer;
     /* The parts of jobs on this node, running or ended (node/exec.h). */
     exec ex;
-    uint64_t synced_index; /* the state's index of the last run_sync */
+    uint64_t synced_index;     /* the state's index of the last run_sync */
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     bool schedule_again;
     /* As the leader: when each node was last heard of (soft state). */
@@ -55,7 +55,8 @@ typedef struct jzd {
 
 /* The caller of a request: the Unix socket's peer credentials, or the
  * identity a trusted daemon peer forwarded. false after refusing it. */
-bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user, size_t len);
+bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
+                size_t len);
 
 bool api_is_leader(jzd *d);
 /* Answers NOT_LEADER, naming the leader when one is known. */

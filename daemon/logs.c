@@ -36,8 +36,8 @@ static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid)
     if (fd < 0 && errno == ENOENT) {
         rep.missing = true;
     } else if (fd < 0 || fstat(fd, &st) != 0) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s", r->path,
-                        strerror(errno));
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s",
+                        r->path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return;
@@ -125,8 +125,8 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         logs__read(c, e, uid);
     } else if (e->caller || !r->address || !*r->address) {
         /* A relayed request is never relayed again. */
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                        "logs: this is %s, not %s", d->cfg->name, r->node);
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
+                        d->cfg->name, r->node);
     } else {
         Jazari__Caller caller = JAZARI__CALLER__INIT;
         caller.uid = (uint32_t)uid;

@@ -82,7 +82,7 @@ void run_schedule(jzd *d)
 /* How long an ended part's record is kept after its end is committed and
  * its job no longer lists it: longer than any state view can lag, so that
  * a stale heartbeat reply never starts the same run again. */
-#define RUN_RETAIN_MS (120 * 1000)
+#define RUN_RETAIN_MS (120ull * 1000)
 
 static void run__report(jzd *d, exec_part *p);
 
@@ -352,8 +352,8 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
              r->reason && *r->reason ? ": " : "", r->reason ? r->reason : "");
     if (!r->reason || !*r->reason)
         reason[0] = '\0';
-    log_info("run", "job %llu attempt %u ended on %s with %d%s%s", (unsigned long long)r->id, r->attempt, r->node,
-             r->exit_code, reason[0] ? ": " : "", reason);
+    log_info("run", "job %llu attempt %u ended on %s with %d%s%s", (unsigned long long)r->id, r->attempt,
+             r->node, r->exit_code, reason[0] ? ": " : "", reason);
     Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
     ec.id = r->id;
     ec.attempt = r->attempt;

@@ -41,6 +41,20 @@ static void exec__unlink(exec *x, exec_part *p)
     x->n_parts--;
 }
 
+/* After exec_close, once no handle is open. */
+static void exec__free_all(exec *x)
+{
+    exec_part *next;
+    for (exec_part *p = x->parts; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    x->parts = NULL;
+    x->n_parts = 0;
+    if (x->close_cb)
+        x->close_cb(x);
+}
+
 /* Removes a part's directory and what is in it (plain files only). */
 static void exec__remove_dir(const char *dir)
 {
@@ -89,15 +103,8 @@ static void exec__closed(uv_handle_t *h)
     exec *x = p->x;
     x->open--;
     if (x->closing) {
-        if (x->open == 0) {
-            while (x->parts) {
-                exec_part *q = x->parts;
-                exec__unlink(x, q);
-                free(q);
-            }
-            if (x->close_cb)
-                x->close_cb(x);
-        }
+        if (x->open == 0)
+            exec__free_all(x);
         return;
     }
     exec__ended(p, "the job's supervisor ended without saying how the job ended");
@@ -117,7 +124,8 @@ static void exec__start_failed(uv_timer_t *t)
     uv_close((uv_handle_t *)t, exec__closed);
 }
 
-int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err, size_t errlen)
+int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err,
+              size_t errlen)
 {
     memset(x, 0, sizeof *x);
     x->loop = loop;
@@ -137,17 +145,23 @@ int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void 
     }
     struct dirent *de;
     while ((de = readdir(dh))) {
-        uint64_t id;
-        unsigned attempt;
-        char tail;
-        if (sscanf(de->d_name, "%" SCNu64 ".%u%c", &id, &attempt, &tail) != 2 || id == 0)
+        /* <id>.<attempt>, nothing else */
+        char *end;
+        const char *name = de->d_name;
+        if (name[0] < '1' || name[0] > '9')
             continue;
-        exec_part *p = exec__add(x, id, attempt);
+        uint64_t id = strtoull(name, &end, 10);
+        if (*end != '.' || end[1] < '0' || end[1] > '9')
+            continue;
+        unsigned long attempt = strtoul(end + 1, &end, 10);
+        if (*end || attempt > UINT32_MAX)
+            continue;
+        exec_part *p = exec__add(x, id, (uint32_t)attempt);
         p->pid = step_alive(p->dir);
         if (p->pid) {
             p->running = true;
-            log_info("exec", "job %" PRIu64 " attempt %u still runs (supervisor %d): adopted", id, attempt,
-                     (int)p->pid);
+            log_info("exec", "job %" PRIu64 " attempt %u still runs (supervisor %d): adopted", id,
+                     (unsigned)attempt, (int)p->pid);
             continue;
         }
         /* Ended while this daemon was away, or lost: reported at the next tick. */
@@ -159,7 +173,8 @@ int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void 
             p->end.exit_code = 128 + SIGKILL;
             snprintf(p->end.reason, sizeof p->end.reason,
                      "the job's supervisor on this node vanished while the daemon was down");
-            log_warn("exec", "job %" PRIu64 " attempt %u lost%s", id, attempt, killed ? ", tasks killed" : "");
+            log_warn("exec", "job %" PRIu64 " attempt %u lost%s", id, (unsigned)attempt,
+                     killed ? ", tasks killed" : "");
         }
     }
     closedir(dh);
@@ -304,13 +319,6 @@ void exec_close(exec *x, void (*cb)(exec *x))
     for (exec_part *p = x->parts; p; p = p->next)
         if (p->child && p->running && !uv_is_closing((uv_handle_t *)&p->proc))
             uv_close((uv_handle_t *)&p->proc, exec__closed);
-    if (x->open == 0) {
-        while (x->parts) {
-            exec_part *q = x->parts;
-            exec__unlink(x, q);
-            free(q);
-        }
-        if (cb)
-            cb(x);
-    }
+    if (x->open == 0)
+        exec__free_all(x);
 }

@@ -24,8 +24,8 @@ typedef struct exec exec;
 typedef struct exec_part {
     uint64_t id;
     uint32_t attempt;
-    bool running;     /* its supervisor runs */
-    step_end end;     /* once !running */
+    bool running;      /* its supervisor runs */
+    step_end end;      /* once !running */
     uint64_t ended_ms; /* uv_now when it ended */
     /* Kept for run.c: the state's index when the part was started, and
      * whether the leader has committed its end. */
@@ -34,9 +34,9 @@ typedef struct exec_part {
     /* private */
     exec *x;
     char dir[PATH_MAX];
-    pid_t pid;        /* the supervisor */
-    bool child;       /* started by this daemon: proc watches it */
-    bool end_set;     /* end is known already (it could not start) */
+    pid_t pid;    /* the supervisor */
+    bool child;   /* started by this daemon: proc watches it */
+    bool end_set; /* end is known already (it could not start) */
     uv_process_t proc;
     uv_timer_t later; /* a failure to start, reported from the loop */
     struct exec_part *prev, *next;
@@ -59,7 +59,8 @@ struct exec {
 };
 
 /* Adopts the parts in spool (<state_dir>/jobs). Returns 0, or -1 with err. */
-int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err, size_t errlen);
+int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err,
+              size_t errlen);
 exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt);
 /* Starts a part described by spec (its job, this node's rank, CPUs...).
  * Never fails outright: a part that cannot start ends at once, through

@@ -67,19 +67,29 @@ int step_end_read(const char *dir, step_end *e)
     if (!f)
         return -1;
     memset(e, 0, sizeof *e);
-    int seen = 0, v;
+    int seen = 0;
+    long v;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
-        if (sscanf(line, "exit_code %d", &v) == 1)
-            e->exit_code = v, seen++;
-        else if (sscanf(line, "failed_to_start %d", &v) == 1)
-            e->failed_to_start = v != 0;
-        else if (sscanf(line, "timed_out %d", &v) == 1)
-            e->timed_out = v != 0;
-        else if (sscanf(line, "cancelled %d", &v) == 1)
-            e->cancelled = v != 0;
-        else if (strncmp(line, "reason ", 7) == 0)
+        if (strncmp(line, "reason ", 7) == 0) {
             snprintf(e->reason, sizeof e->reason, "%s", line + 7);
+            continue;
+        }
+        char *sp = strchr(line, ' '), *end;
+        if (!sp)
+            continue;
+        *sp = '\0';
+        v = strtol(sp + 1, &end, 10);
+        if (end == sp + 1 || *end || v < INT_MIN || v > INT_MAX)
+            continue;
+        if (strcmp(line, "exit_code") == 0)
+            e->exit_code = (int)v, seen++;
+        else if (strcmp(line, "failed_to_start") == 0)
+            e->failed_to_start = v != 0;
+        else if (strcmp(line, "timed_out") == 0)
+            e->timed_out = v != 0;
+        else if (strcmp(line, "cancelled") == 0)
+            e->cancelled = v != 0;
     }
     fclose(f);
     return seen ? 0 : -1;
@@ -117,11 +127,12 @@ pid_t step_alive(const char *dir)
     FILE *f = fopen(path, "re");
     if (!f)
         return 0;
-    long pid = 0;
-    unsigned long long start = 0;
-    int n = fscanf(f, "%ld %llu", &pid, &start);
+    char line[64] = "", *end;
+    bool got = fgets(line, sizeof line, f) != NULL;
     fclose(f);
-    if (n != 2 || pid <= 1 || pid > INT_MAX || start == 0)
+    long pid = got ? strtol(line, &end, 10) : 0;
+    unsigned long long start = got && *end == ' ' ? strtoull(end + 1, &end, 10) : 0;
+    if (pid <= 1 || pid > INT_MAX || start == 0)
         return 0;
     return step_proc_start((pid_t)pid) == start ? (pid_t)pid : 0;
 }
@@ -133,11 +144,13 @@ int step_kill_tasks(const char *dir)
     FILE *f = fopen(path, "re");
     if (!f)
         return 0;
-    long pgid;
+    char line[32];
     int n = 0;
-    while (fscanf(f, "%ld", &pgid) == 1)
+    while (fgets(line, sizeof line, f)) {
+        long pgid = strtol(line, NULL, 10);
         if (pgid > 1 && pgid <= INT_MAX && kill(-(pid_t)pgid, SIGKILL) == 0)
             n++;
+    }
     fclose(f);
     /* The cgroup: found again by its name (cg_create reuses a group). */
     char name[128] = "", err[512];
@@ -172,11 +185,11 @@ typedef struct step {
     const Jazari__Job *job;
     const Jazari__JobSpec *js;
     uint32_t ntasks, cpus_per_task;
-    char **argv;     /* NULL-terminated */
-    buf envbuf;      /* the environment shared by every task, NUL-separated */
+    char **argv; /* NULL-terminated */
+    buf envbuf;  /* the environment shared by every task, NUL-separated */
     size_t n_env;
-    bool *cpus;      /* the host CPUs of the part, CPULIST_MAX + 1 flags */
-    int *cpu_order;  /* their indexes, in order */
+    bool *cpus;     /* the host CPUs of the part, CPULIST_MAX + 1 flags */
+    int *cpu_order; /* their indexes, in order */
     int n_cpus;
     cg_job *cg;
     step_task *tasks;
@@ -199,7 +212,7 @@ static void step__setenv(step *s, const char *kv)
     size_t klen = eq ? (size_t)(eq - kv) + 1 : strlen(kv);
     for (size_t off = 0, i = 0; i < s->n_env; i++) {
         const char *e = s->envbuf.data + off;
-        if (strncmp(e, kv, klen) == 0)
+        if (strlen(e) >= klen && memcmp(e, kv, klen) == 0)
             return;
         off += strlen(e) + 1;
     }
@@ -608,8 +621,7 @@ static void step__cgroup(step *s)
         log_info("step", "cgroup %s", cg_path(s->cg));
         if (step__write_file(s->dir, STEP_CGROUP, name) != 0)
             log_warn("step", "cannot record the cgroup in %s: %s", s->dir, strerror(errno));
-    }
-    else if (s->js->mem_bytes)
+    } else if (s->js->mem_bytes)
         log_warn("step", "the --mem limit is not enforced: %s", err);
     else
         log_info("step", "no cgroup: %s", err);

@@ -195,8 +195,9 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
             fit++;
     }
     if (f->n_nodes > 0 && most_cpus > 0 && cpus > most_cpus) {
-        snprintf(err, errlen, "%u CPUs per node (--tasks-per-node x --cpus-per-task): no node has more than %u",
-                 cpus, most_cpus);
+        snprintf(err, errlen,
+                 "%u CPUs per node (--tasks-per-node x --cpus-per-task): no node has more than %u", cpus,
+                 most_cpus);
         return -1;
     }
     if (f->n_nodes > 0 && s->gpus_per_node > most_gpus) {

@@ -361,6 +361,8 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
     }
     const char *workdir = s->js->workdir && *s->js->workdir ? s->js->workdir : "/";
     struct stat st;
+    if (stat(workdir, &st) != 0 && errno != ENOENT && errno != ENOTDIR)
+        step__child_fail(efd, "cannot enter the working directory %s: %s", workdir, strerror(errno));
     if (stat(workdir, &st) != 0 || !S_ISDIR(st.st_mode))
         step__child_fail(efd, "the working directory %s does not exist", workdir);
     if (chdir(workdir) != 0)

@@ -90,14 +90,15 @@ def hello_env(request_id=1, version=1):
 class Daemon:
     """One real jazarid process."""
 
-    def __init__(self, tmp, name="node-a", xml=None, extra=(), netns=None, host="127.0.0.1", port=None):
+    def __init__(self, tmp, name="node-a", xml=None, extra=(), netns=None, host="127.0.0.1", port=None,
+                 socket=None):
         self.name = name
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
         self.host = host
         self.port = port or free_port()
         self.netns = netns
-        self.socket = os.path.join(self.dir, "jz.sock")
+        self.socket = socket or os.path.join(self.dir, "jz.sock")
         self.log_path = os.path.join(self.dir, "jazarid.log")
         prefix = ["ip", "netns", "exec", netns] if netns else []
         self.args = prefix + [JAZARID, "--name", name, "--listen", "%s:%d" % (host, self.port),

@@ -13,8 +13,8 @@ from conftest import JZ, wait_for
 FAST = ["--election-timeout", "200ms", "--heartbeat-interval", "100ms", "--kill-grace", "1s"]
 
 
-def solo(daemon_factory, **kw):
-    d = daemon_factory(name="solo", extra=FAST, **kw)
+def solo(daemon_factory, extra=(), **kw):
+    d = daemon_factory(name="solo", extra=FAST + list(extra), **kw)
     wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
     wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="its node to register")
     return d
@@ -142,3 +142,41 @@ def test_logs_follow_streams_until_the_job_ends(daemon_factory):
     # Somebody else's file is not served, whatever path is asked for.
     r = d.jz("logs", "999")
     assert r.returncode == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to submit as another user")
+def test_a_users_job_cannot_use_what_is_not_theirs(daemon_factory, tmp_path):
+    """A root daemon runs a user's job as that user: a working directory or
+    an output path the user may not use fails the job with the reason."""
+    import pwd
+    import tempfile
+    nobody = pwd.getpwnam("nobody")
+    sockdir = tempfile.mkdtemp(prefix="jazari-sock-", dir="/tmp")
+    os.chmod(sockdir, 0o755)
+    try:
+        d = solo(daemon_factory, socket=os.path.join(sockdir, "jz.sock"))
+        open_dir = tempfile.mkdtemp(prefix="jazari-open-", dir="/tmp")
+        os.chmod(open_dir, 0o777)
+        as_nobody = ["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                     JZ, "submit", "--socket", d.socket, "--json"]
+
+        def submit_as_nobody(*args):
+            r = subprocess.run(as_nobody + list(args), capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            return json.loads(r.stdout)["id"]
+        private = str(tmp_path)  # root's, mode 0700
+        job = ended(d, submit_as_nobody("--workdir", private, "--", "true"))
+        assert job["state"] == "FAILED" and "working directory %s" % private in job["reason"] \
+            and "Permission denied" in job["reason"], job
+        job = ended(d, submit_as_nobody("--workdir", open_dir, "--output", os.path.join(private, "x.out"),
+                                        "--", "true"))
+        assert job["state"] == "FAILED" and "cannot write the output" in job["reason"], job
+        ok = ended(d, submit_as_nobody("--workdir", open_dir, "--", "sh", "-c", "id -u"))
+        assert ok["state"] == "COMPLETED" and ok["user"] == "nobody", ok
+        out = os.path.join(open_dir, "jazari-%d.out" % ok["id"])
+        assert open(out).read().strip() == str(nobody.pw_uid) and os.stat(out).st_uid == nobody.pw_uid
+        import shutil
+        shutil.rmtree(open_dir)
+    finally:
+        import shutil
+        shutil.rmtree(sockdir, ignore_errors=True)

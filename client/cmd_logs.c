@@ -15,6 +15,7 @@
 #define LOGS_CHUNK ((size_t)256 * 1024)
 #define LOGS_MAX_SOURCES 4096
 #define LOGS_POLL_MS 200
+#define LOGS_MAX_RUNS 16
 
 /* One output file on one node. */
 typedef struct logs_src {
@@ -213,6 +214,8 @@ int cmd_logs(cli *c, int argc, char **argv)
         abort();
     logs__sources(&l, job);
     bool ended = logs__ended(job->state);
+    wire_msg *runs[LOGS_MAX_RUNS]; /* the job as of each later attempt followed */
+    size_t n_runs = 0;
     l.k = cli_connect(c);
     buf out = BUF_INIT;
     json j;
@@ -244,11 +247,21 @@ int cmd_logs(cli *c, int argc, char **argv)
             if (!m)
                 break;
             const Jazari__Job *now = wire_msg_env(m)->show_reply->job;
-            /* A requeued job runs elsewhere: follow its new run. */
-            ended = logs__ended(now->state) || now->attempt != job->attempt;
+            ended = logs__ended(now->state);
+            if (!ended && now->attempt != job->attempt && now->n_allocs > 0 && now->spec &&
+                n_runs < LOGS_MAX_RUNS) {
+                /* Requeued and running again, elsewhere perhaps: follow its
+                 * new run's files too (the sources point into m: kept). */
+                runs[n_runs++] = m;
+                job = now;
+                logs__sources(&l, job);
+                continue;
+            }
             wire_msg_free(m);
         }
     }
+    for (size_t i = 0; i < n_runs; i++)
+        wire_msg_free(runs[i]);
     if (l.j) {
         json_arr_end(&j);
         json_obj_end(&j);

@@ -107,6 +107,13 @@ static bool api__trusted_peer(jzd *d, const net_conn *c)
     return false;
 }
 
+/* A daemon of the network speaking as an agent (not a client). */
+static bool api__agent_peer(jzd *d, const net_conn *c)
+{
+    const jzd_session *s = c->user;
+    return c->kind != NET_UNIX && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && api__trusted_peer(d, c);
+}
+
 /* The caller's identity for a request that changes state: the Unix
  * socket's peer credentials, or the identity a trusted daemon peer
  * forwarded. */
@@ -938,6 +945,9 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
             api__cancel(d, c, e);
         else if (e->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST)
             api__heartbeat(d, c, e);
+        else if (e->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REQUEST && !api__agent_peer(d, c))
+            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                            "job ends are reported by the nodes' daemons only");
         else if (e->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REQUEST)
             run_job_end(d, c, e);
         else

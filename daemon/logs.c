@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,24 +28,58 @@ typedef struct logs_relay_req {
     jzd_wait *w;
 } logs_relay_req;
 
-static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid)
+/* Opens path for reading on behalf of uid:gid. The name is resolved with
+ * the caller's file-system identity (no peeking into directories they
+ * cannot search) and only as a path (O_PATH: opening a device has effects);
+ * the file is opened for reading only once it is known to be a regular
+ * file of theirs. Returns the fd, or -1 with errno (EPERM: not theirs). */
+static int logs__open(const char *path, uid_t uid, gid_t gid, struct stat *st)
+{
+    bool root = geteuid() == 0;
+    int old_uid = 0, old_gid = 0;
+    if (root) {
+        old_gid = setfsgid(gid);
+        old_uid = setfsuid(uid);
+    }
+    int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int saved = errno;
+    if (root) {
+        setfsuid((uid_t)old_uid);
+        setfsgid((gid_t)old_gid);
+    }
+    if (pfd < 0) {
+        errno = saved;
+        return -1;
+    }
+    if (fstat(pfd, st) != 0 || !S_ISREG(st->st_mode) || (uid != 0 && st->st_uid != uid)) {
+        close(pfd);
+        errno = EPERM;
+        return -1;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    int fd = open(proc, O_RDONLY | O_CLOEXEC);
+    saved = errno;
+    close(pfd);
+    errno = saved;
+    return fd;
+}
+
+static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t gid)
 {
     const Jazari__LogsRequest *r = e->logs_request;
     Jazari__LogsReply rep = JAZARI__LOGS_REPLY__INIT;
-    int fd = open(r->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
+    int fd = logs__open(r->path, uid, gid, &st);
     if (fd < 0 && errno == ENOENT) {
         rep.missing = true;
-    } else if (fd < 0 || fstat(fd, &st) != 0) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s",
-                        r->path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return;
-    } else if (!S_ISREG(st.st_mode) || (uid != 0 && st.st_uid != uid)) {
-        close(fd);
+    } else if (fd < 0 && (errno == EPERM || errno == EACCES || errno == ELOOP)) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                         "%s is not an output file of yours", r->path);
+        return;
+    } else if (fd < 0) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s", r->path,
+                        strerror(errno));
         return;
     }
     uint8_t *data = NULL;
@@ -122,7 +157,7 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
     } else if (!api_caller(d, c, e, &uid, &gid, user, sizeof user)) {
         /* refused */
     } else if (strcmp(r->node, d->cfg->name) == 0) {
-        logs__read(c, e, uid);
+        logs__read(c, e, uid, gid);
     } else if (e->caller || !r->address || !*r->address) {
         /* A relayed request is never relayed again. */
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",

@@ -338,15 +338,40 @@ static void run__propose_end(jzd *d, Jazari__EndCmd *ec, jzd_wait *w)
     ctl_propose(&d->ctl, &cmd, run__on_end_committed, ew);
 }
 
+static void run__end_ack(net_conn *c, uint64_t request_id)
+{
+    wire_reply out;
+    Jazari__JobEndReply jr = JAZARI__JOB_END_REPLY__INIT;
+    wire_reply_init(&out, request_id, JAZARI__ERROR_CODE__OK, NULL);
+    out.env.body_case = JAZARI__ENVELOPE__BODY_JOB_END_REPLY;
+    out.env.job_end_reply = &jr;
+    net_conn_send(c, &out.env);
+}
+
 void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const Jazari__JobEndRequest *r = e->job_end_request;
+    const fsm_job *j = fsm_job_get(&d->ctl.state, r->id);
+    if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || j->attempt != r->attempt) {
+        run__end_ack(c, e->request_id); /* that run is over already: nothing to commit */
+        return;
+    }
+    bool part = false;
+    for (uint32_t a = 0; a < j->n_allocs && !part; a++)
+        part = j->allocs[a].node && r->node && strcmp(j->allocs[a].node, r->node) == 0;
+    if (!part) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "node %.64s has no part of job %llu", r->node ? r->node : "(none)",
+                        (unsigned long long)r->id);
+        return;
+    }
     step_end end;
     memset(&end, 0, sizeof end);
     end.exit_code = r->exit_code;
     end.failed_to_start = r->failed_to_start;
     end.lost = r->lost;
     end.timed_out = r->timed_out;
+    end.cancelled = r->cancelled;
     char reason[600];
     snprintf(reason, sizeof reason, "%s%s%s", r->node && *r->node ? r->node : "",
              r->reason && *r->reason ? ": " : "", r->reason ? r->reason : "");
@@ -405,6 +430,7 @@ static void run__report(jzd *d, exec_part *p)
     r.failed_to_start = p->end.failed_to_start;
     r.lost = p->end.lost;
     r.timed_out = p->end.timed_out;
+    r.cancelled = p->end.cancelled;
     r.reason = p->end.reason;
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;

@@ -217,7 +217,7 @@ exec_part *exec_start(exec *x, const Jazari__StepSpec *spec)
      * run this daemon never adopted (a crash between mkdir and spawn) is
      * cleared first. */
     exec__remove_dir(p->dir);
-    if (mkdir(p->dir, 0711) != 0) {
+    if (mkdir(p->dir, 0711) != 0 || chmod(p->dir, 0711) != 0) { /* whatever the umask */
         snprintf(why, sizeof why, "cannot create %s: %s", p->dir, strerror(errno));
         goto fail;
     }
@@ -261,8 +261,8 @@ exec_part *exec_start(exec *x, const Jazari__StepSpec *spec)
     p->pid = p->proc.pid;
     /* The supervisor writes it too; written here as well so that a crash
      * of this daemon right now cannot hide a part that runs. */
-    char pidline[64];
-    snprintf(pidline, sizeof pidline, "%d %llu\n", (int)p->pid, step_proc_start(p->pid));
+    char pidline[160];
+    step_pid_line(p->pid, pidline, sizeof pidline);
     snprintf(logpath, sizeof logpath, "%s/%s", p->dir, STEP_PID);
     FILE *f = fopen(logpath, "wx");
     if (f) {
@@ -287,8 +287,13 @@ fail:
 void exec_stop(exec *x, exec_part *p, bool now)
 {
     (void)x;
-    if (!p->running || p->pid <= 1)
-        return;
+    if (!p->running || p->pid <= 1 || (!p->child && step_alive(p->dir) != p->pid))
+        return; /* an adopted supervisor that is gone: its pid may be another's now */
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/%s", p->dir, STEP_STOP);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     log_info("exec", "job %" PRIu64 " attempt %u: stopping%s", p->id, p->attempt, now ? " now" : "");
     if (kill(p->pid, now ? SIGUSR1 : SIGTERM) != 0 && errno != ESRCH)
         log_warn("exec", "cannot signal supervisor %d: %s", (int)p->pid, strerror(errno));

@@ -54,8 +54,9 @@ int step_end_write(const char *dir, const step_end *e)
     for (char *p = reason; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    snprintf(text, sizeof text, "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nreason %s\n",
-             e->exit_code, e->failed_to_start, e->timed_out, e->cancelled, reason);
+    snprintf(text, sizeof text,
+             "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nlost %d\nreason %s\n", e->exit_code,
+             e->failed_to_start, e->timed_out, e->cancelled, e->lost, reason);
     return step__write_file(dir, STEP_END, text);
 }
 
@@ -90,6 +91,8 @@ int step_end_read(const char *dir, step_end *e)
             e->timed_out = v != 0;
         else if (strcmp(line, "cancelled") == 0)
             e->cancelled = v != 0;
+        else if (strcmp(line, "lost") == 0)
+            e->lost = v != 0;
     }
     fclose(f);
     return seen ? 0 : -1;
@@ -120,19 +123,49 @@ unsigned long long step_proc_start(pid_t pid)
     return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
-pid_t step_alive(const char *dir)
+/* This boot's id: pids and process groups of another boot mean nothing. */
+static void step__boot_id(char *out, size_t len)
 {
-    char path[PATH_MAX];
+    out[0] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (f) {
+        if (fgets(out, (int)len, f))
+            out[strcspn(out, "\n")] = '\0';
+        fclose(f);
+    }
+}
+
+void step_pid_line(pid_t pid, char *out, size_t len)
+{
+    char boot[64];
+    step__boot_id(boot, sizeof boot);
+    snprintf(out, len, "%d %llu %s\n", (int)pid, step_proc_start(pid), boot);
+}
+
+/* DIR/pid of this boot: the supervisor's pid and start time, else 0. */
+static long step__pid_record(const char *dir, unsigned long long *start)
+{
+    char path[PATH_MAX], line[160] = "", boot[64], *end;
     snprintf(path, sizeof path, "%s/%s", dir, STEP_PID);
     FILE *f = fopen(path, "re");
     if (!f)
         return 0;
-    char line[64] = "", *end;
     bool got = fgets(line, sizeof line, f) != NULL;
     fclose(f);
+    line[strcspn(line, "\n")] = '\0';
     long pid = got ? strtol(line, &end, 10) : 0;
-    unsigned long long start = got && *end == ' ' ? strtoull(end + 1, &end, 10) : 0;
-    if (pid <= 1 || pid > INT_MAX || start == 0)
+    *start = got && *end == ' ' ? strtoull(end + 1, &end, 10) : 0;
+    step__boot_id(boot, sizeof boot);
+    if (pid <= 1 || pid > INT_MAX || *start == 0 || *end != ' ' || strcmp(end + 1, boot) != 0)
+        return 0;
+    return pid;
+}
+
+pid_t step_alive(const char *dir)
+{
+    unsigned long long start;
+    long pid = step__pid_record(dir, &start);
+    if (!pid)
         return 0;
     return step_proc_start((pid_t)pid) == start ? (pid_t)pid : 0;
 }
@@ -141,17 +174,18 @@ int step_kill_tasks(const char *dir)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, STEP_TASKS);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
+    unsigned long long start;
+    /* Process groups recorded in another boot are other processes now. */
+    FILE *f = step__pid_record(dir, &start) ? fopen(path, "re") : NULL;
     char line[32];
     int n = 0;
-    while (fgets(line, sizeof line, f)) {
+    while (f && fgets(line, sizeof line, f)) {
         long pgid = strtol(line, NULL, 10);
         if (pgid > 1 && pgid <= INT_MAX && kill(-(pid_t)pgid, SIGKILL) == 0)
             n++;
     }
-    fclose(f);
+    if (f)
+        fclose(f);
     /* The cgroup: found again by its name (cg_create reuses a group). */
     char name[128] = "", err[512];
     snprintf(path, sizeof path, "%s/%s", dir, STEP_CGROUP);
@@ -224,12 +258,13 @@ static void step__setenv(step *s, const char *kv)
 static void step__setenvf(step *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void step__setenvf(step *s, const char *fmt, ...)
 {
-    char kv[8192];
+    buf kv = BUF_INIT; /* as long as it needs: a big gang's node list */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(kv, sizeof kv, fmt, ap);
+    buf_vprintf(&kv, fmt, ap);
     va_end(ap);
-    step__setenv(s, kv);
+    step__setenv(s, buf_str(&kv));
+    buf_free(&kv);
 }
 
 /* The environment every task shares: ours (which the job cannot change,
@@ -337,6 +372,7 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     setsid(); /* its own process group: its whole tree is signalled at once */
     if (s->cg && cg_attach(s->cg, 0) != 0)
         step__child_fail(efd, "cannot join the job's cgroup %s: %s", cg_path(s->cg), strerror(errno));
@@ -386,6 +422,12 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
     }
     if (dup2(out, 1) < 0 || dup2(err, 2) < 0)
         step__child_fail(efd, "cannot set up the output: %s", strerror(errno));
+    if (in > 2)
+        close(in);
+    if (err > 2 && err != out)
+        close(err);
+    if (out > 2)
+        close(out);
     /* The per-task variables, then the shared ones. */
     char **env = xcalloc(s->n_env + 4, sizeof(char *));
     char rankv[64], localv[64], procv[64];
@@ -400,7 +442,9 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
         env[3 + i] = p;
         p += strlen(p) + 1;
     }
-    execvpe(s->argv[0], s->argv, env);
+    /* execvp searches the job's PATH (execvpe would search ours). */
+    environ = env;
+    execvp(s->argv[0], s->argv);
     step__child_fail(efd, "cannot run '%.200s': %s", s->argv[0], strerror(errno));
 }
 
@@ -442,13 +486,15 @@ static int step__start_task(step *s, uint32_t t, const struct passwd *pw)
     return 0;
 }
 
+/* Each process of the part once: through the cgroup (which also holds
+ * what left the process groups), else to each task's process group. */
 static void step__signal_all(step *s, int sig)
 {
+    if (s->cg && cg_signal_all(s->cg, sig) > 0)
+        return;
     for (uint32_t t = 0; t < s->started; t++)
         if (s->tasks[t].pid > 0)
             kill(-s->tasks[t].pid, sig);
-    if (s->cg)
-        cg_signal_all(s->cg, sig);
 }
 
 static void step__reap(step *s)
@@ -478,6 +524,13 @@ static void step__record_tasks(step *s)
     if (step__write_file(s->dir, STEP_TASKS, buf_str(&b)) != 0)
         log_warn("step", "cannot record the tasks in %s: %s", s->dir, strerror(errno));
     buf_free(&b);
+}
+
+static bool step__stop_requested(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_STOP);
+    return access(path, F_OK) == 0;
 }
 
 /* Waits for the tasks, enforcing the time limit and taking stop requests. */
@@ -529,13 +582,19 @@ static void step__supervise(step *s)
             sig = sigtimedwait(&set, &info, &ts);
         }
         if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-            log_info("step", "asked to stop: TERM, KILL in %u s", grace_s);
-            s->end.cancelled = stopping = true;
+            /* The daemon leaves DIR/stop before it asks; a TERM from anyone
+             * else (the node shutting down) loses the part: requeued. */
+            s->end.cancelled = step__stop_requested(s->dir);
+            s->end.lost = !s->end.cancelled;
+            log_info("step", "%s: TERM, KILL in %u s",
+                     s->end.cancelled ? "asked to stop" : "terminated by the system", grace_s);
+            stopping = true;
             step__signal_all(s, SIGTERM);
             kill_at = step__now_ms() + (int64_t)grace_s * 1000;
         } else if (sig == SIGUSR1) {
             log_info("step", "asked to stop now: KILL");
             s->end.cancelled = stopping = true;
+            s->end.lost = false;
             step__signal_all(s, SIGKILL);
             kill_at = step__now_ms() + 1000;
         }
@@ -559,7 +618,9 @@ static void step__verdict(step *s)
         else
             snprintf(e->reason, sizeof e->reason, "task %u exited with status %d", rank, k->status);
     }
-    if (e->timed_out)
+    if (e->lost)
+        snprintf(e->reason, sizeof e->reason, "the node's system terminated the job (SIGTERM): it is shutting down");
+    else if (e->timed_out)
         snprintf(e->reason, sizeof e->reason, "time limit of %llu s reached",
                  (unsigned long long)s->js->time_limit_s);
     else if (e->cancelled)
@@ -646,8 +707,8 @@ int step_main(const char *dir)
     memset(&s, 0, sizeof s);
     s.dir = dir;
     char err[512];
-    char pidline[64];
-    snprintf(pidline, sizeof pidline, "%d %llu\n", (int)getpid(), step_proc_start(getpid()));
+    char pidline[160];
+    step_pid_line(getpid(), pidline, sizeof pidline);
     if (step__write_file(dir, STEP_PID, pidline) != 0) {
         log_error("step", "cannot write %s/%s: %s", dir, STEP_PID, strerror(errno));
         return 1;

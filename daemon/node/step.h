@@ -9,7 +9,9 @@
  * A restarted daemon finds its running parts by DIR/pid.
  *
  * Signals to the supervisor: SIGTERM stops the part (TERM to the tasks,
- * KILL after the grace); SIGUSR1 kills it at once. */
+ * KILL after the grace); SIGUSR1 kills it at once. The daemon creates
+ * DIR/stop first: a SIGTERM without it comes from the system (a shutdown)
+ * and the part ends lost, to be requeued. */
 #ifndef JZ_STEP_H
 #define JZ_STEP_H
 
@@ -19,12 +21,13 @@
 
 /* The files of a part's directory. */
 #define STEP_SPEC "spec"     /* written by the daemon: an encoded StepSpec */
-#define STEP_PID "pid"       /* "PID START\n": the supervisor, START from /proc/PID/stat */
+#define STEP_PID "pid"       /* "PID START BOOT": the supervisor, START from /proc/PID/stat, BOOT the boot id */
 #define STEP_TASKS "tasks"   /* the tasks' process groups, one per line */
 #define STEP_END "end"       /* how the part ended (step_end_write) */
 #define STEP_LOG "step.log"  /* the supervisor's own log */
 #define STEP_SCRIPT "script" /* a submitted script, owned by the job's user */
 #define STEP_CGROUP "cgroup" /* the name of the part's cgroup, when it has one */
+#define STEP_STOP "stop"     /* left by the daemon before it asks the supervisor to stop */
 #define STEP_SPEC_MAX (8u << 20)
 
 /* How a part ended. exit_code: the first failing task's status, or 128 +
@@ -34,7 +37,7 @@ typedef struct step_end {
     bool failed_to_start; /* never ran: reason says why */
     bool timed_out;       /* stopped at its time limit */
     bool cancelled;       /* stopped on request */
-    bool lost;            /* the supervisor vanished: the daemon's verdict */
+    bool lost;            /* the node lost it: its supervisor vanished, or the system stopped it */
     char reason[512];
 } step_end;
 
@@ -48,6 +51,8 @@ int step_end_read(const char *dir, step_end *e);
 /* The start time of process pid (clock ticks since boot), 0 when none:
  * with the pid, it names one process across pid reuse. */
 unsigned long long step_proc_start(pid_t pid);
+/* "PID START BOOT\n" for DIR/pid. */
+void step_pid_line(pid_t pid, char *out, size_t len);
 /* The supervisor recorded in DIR/pid, if it still runs: its pid, else 0. */
 pid_t step_alive(const char *dir);
 /* Kills the process groups listed in DIR/tasks and what is left in the

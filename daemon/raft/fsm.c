@@ -353,6 +353,13 @@ static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm
     if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held || c->n_allocs == 0 ||
         c->n_allocs > FSM_NODES_MAX)
         return;
+    /* Planned while a node was up, applied after it went down: not started
+     * (it stays pending for the next pass). */
+    for (size_t i = 0; i < c->n_allocs && f->format >= 2; i++) {
+        const fsm_node *n = fsm_node_get(f, c->allocs[i]->node);
+        if (!n || strcmp(n->state, "up") != 0)
+            return;
+    }
     f->n_ready--;
     f->n_running++;
     j->state = JAZARI__JOB_STATE__JOB_RUNNING;
@@ -369,8 +376,9 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
 {
     char reason[512];
     f->n_running--;
-    if (j->no_requeue) {
-        snprintf(reason, sizeof reason, "NODE_FAIL: %s", why);
+    if (j->no_requeue || j->attempt + 1 >= FSM_MAX_ATTEMPTS) {
+        snprintf(reason, sizeof reason, "NODE_FAIL: %s%s", why,
+                 j->no_requeue ? "" : " (lost too many times: not requeued again)");
         j->state = JAZARI__JOB_STATE__JOB_NODE_FAIL;
         j->end_ms = now;
         j->exit_code = 0;
@@ -396,12 +404,12 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         (unsigned)c->state > JAZARI__JOB_STATE__JOB_PREEMPTED)
         return;
     res->ended++;
-    if (c->state == JAZARI__JOB_STATE__JOB_NODE_FAIL) {
+    if (c->state == JAZARI__JOB_STATE__JOB_NODE_FAIL && f->format >= 2) {
         fsm__lose(f, now, j, c->reason && *c->reason ? c->reason : "a node lost its part");
         return;
     }
     /* A part that completed: the job completes with its last part. */
-    if (c->state == JAZARI__JOB_STATE__JOB_COMPLETED && c->node && *c->node) {
+    if (c->state == JAZARI__JOB_STATE__JOB_COMPLETED && c->node && *c->node && f->format >= 2) {
         uint32_t left = 0;
         for (uint32_t a = 0; a < j->n_allocs; a++) {
             if (j->allocs[a].node && strcmp(j->allocs[a].node, c->node) == 0)
@@ -487,8 +495,9 @@ static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd 
         fsm_job *j = f->jobs[k];
         if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
             continue;
-        for (uint32_t a = 0; a < j->n_allocs; a++) {
-            if (j->allocs[a].node && strcmp(j->allocs[a].node, n->name) == 0) {
+        for (uint32_t a = 0; a < j->n_allocs && f->format >= 2; a++) {
+            /* A part that already completed there is not lost. */
+            if (!j->allocs[a].done && j->allocs[a].node && strcmp(j->allocs[a].node, n->name) == 0) {
                 fsm__lose(f, now, j, why);
                 break;
             }
@@ -515,6 +524,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         jazari__entry__free_unpacked(e, NULL);
         return -1;
     }
+    f->format = e->format;
     /* Time never goes back, even if a new leader's clock is behind. */
     int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
     f->time_ms = now;

@@ -17,7 +17,14 @@
 
 /* The format of entries and snapshots this code writes; it reads every
  * format from 1 up to this one. */
-#define FSM_FORMAT 1
+#define FSM_FORMAT 2
+/* Format 2 (execution): a lost node requeues its jobs, ends name their run
+ * (attempt) and node, a job completes with its last part, starts go only
+ * to nodes that are up. Entries of format 1 are applied as they were. */
+
+/* A job lost this many times fails instead of going back to the queue: a
+ * node that cannot start anything must not bounce it forever. */
+#define FSM_MAX_ATTEMPTS 10
 
 /* Bounds checked before anything reaches the log. */
 #define FSM_NAME_MAX 128
@@ -83,6 +90,7 @@ typedef struct fsm {
     fsm_node *nodes;
     size_t n_nodes;
     uint64_t applied; /* entries applied, for tests and status */
+    uint32_t format;  /* of the entry being applied */
 } fsm;
 
 /* The most commands one entry may carry (the leader's batch). */

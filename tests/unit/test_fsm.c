@@ -530,3 +530,36 @@ TEST(sched_counts_cpus_and_takes_them_near_the_gpu)
     CHECK_EQ_STR(fsm_job_get(&f, 2)->allocs[0].cpus, "0-4");
     fsm_free(&f);
 }
+
+TEST(fsm_entries_of_format_1_apply_as_they_did)
+{
+    /* A log written before execution (format 1): a node going down left
+     * its jobs as they were; the same log must give the same state. */
+    fsm f;
+    fsm_init(&f);
+    node_up(&f, 1, "a", 2);
+    fsm_result r;
+    submit(&f, 2, 1000, 1, 1, &r);
+    uint64_t blocked;
+    CHECK_EQ_INT(schedule(&f, 3, &blocked), 1);
+    Jazari__NodeDownCmd dn = JAZARI__NODE_DOWN_CMD__INIT;
+    dn.name = "a";
+    Jazari__Command c = JAZARI__COMMAND__INIT, *cs[] = {&c};
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
+    c.node_down = &dn;
+    Jazari__Entry e = JAZARI__ENTRY__INIT;
+    e.format = 1;
+    e.time_ms = 4;
+    e.commands = cs;
+    e.n_commands = 1;
+    uint8_t data[256];
+    size_t len = jazari__entry__pack(&e, data);
+    char err[200];
+    REQUIRE(fsm_apply(&f, data, len, NULL, err, sizeof err) == 0);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->attempt, 0);
+    /* The same in format 2 requeues it. */
+    apply_cmd(&f, 5, &c); /* already down: nothing changes */
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    fsm_free(&f);
+}

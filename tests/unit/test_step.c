@@ -44,19 +44,24 @@ TEST(step_end_round_trip_and_liveness)
 
     /* A pid file naming this process (with its start time) is alive; the
      * same pid with another start time is a reused pid, not ours. */
-    char path[256], line[64];
+    char path[256], line[160];
     snprintf(path, sizeof path, "%s/%s", dir, STEP_PID);
     unsigned long long start = step_proc_start(getpid());
     CHECK(start > 0);
     FILE *f = fopen(path, "w");
     REQUIRE(f);
-    snprintf(line, sizeof line, "%d %llu\n", (int)getpid(), start);
+    step_pid_line(getpid(), line, sizeof line);
     fputs(line, f);
     fclose(f);
     CHECK(step_alive(dir) == getpid());
     f = fopen(path, "w");
     REQUIRE(f);
-    fprintf(f, "%d %llu\n", (int)getpid(), start + 1);
+    fprintf(f, "%d %llu %s", (int)getpid(), start + 1, strchr(strchr(line, ' ') + 1, ' ') + 1);
+    fclose(f);
+    CHECK(step_alive(dir) == 0);
+    f = fopen(path, "w"); /* another boot's record */
+    REQUIRE(f);
+    fprintf(f, "%d %llu 00000000-0000-0000-0000-000000000000\n", (int)getpid(), start);
     fclose(f);
     CHECK(step_alive(dir) == 0);
     CHECK(step_kill_tasks(dir) == 0); /* no tasks file: nothing to kill */

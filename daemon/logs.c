@@ -1,8 +1,9 @@
 /* logs.c - jz logs: a job's output files are read on the node that wrote
  * them. The daemon jz talks to reads its own node's files, and relays a
- * request about another node to that node's daemon (one link per node,
- * kept), with the caller's identity. A node serves only files that
- * belong to the caller (root may read any). */
+ * request about another node, with the caller's identity: a controller to
+ * that node's daemon, an agent through a controller (one link per peer,
+ * kept; at most two hops). A node serves only regular files that belong to
+ * the caller (root may read any of its own node's). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -158,22 +159,37 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         /* refused */
     } else if (strcmp(r->node, d->cfg->name) == 0) {
         logs__read(c, e, uid, gid);
-    } else if (e->caller || !r->address || !*r->address) {
-        /* A relayed request is never relayed again. */
+    } else if (!r->address || !*r->address || r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
                         d->cfg->name, r->node);
     } else {
+        /* Nodes take relayed requests from controllers only (until TLS,
+         * a peer is trusted by its host): a controller relays to the node
+         * itself, an agent through the controller it talks to. */
+        const char *to = r->address;
+        if (!d->ctl_running) {
+            if (d->n_peers == 0) {
+                jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                                "logs: no controller known to relay through");
+                wire_msg_free(m);
+                return;
+            }
+            to = d->peers[d->target % d->n_peers].address;
+        }
         Jazari__Caller caller = JAZARI__CALLER__INIT;
         caller.uid = (uint32_t)uid;
         caller.gid = (uint32_t)gid;
         caller.user = user;
         caller.node = (char *)d->cfg->name;
+        Jazari__LogsRequest fwd = *r;
+        fwd.hops = r->hops + 1;
         Jazari__Envelope copy = *e;
-        copy.caller = &caller;
+        copy.caller = e->caller ? e->caller : &caller;
         copy.error = NULL;
+        copy.logs_request = &fwd;
         logs_relay_req *q = xcalloc(1, sizeof *q);
         q->w = api_wait(d, c, e);
-        uplink_request(&logs__relay(d, r->address)->up, &copy, logs__relayed, q);
+        uplink_request(&logs__relay(d, to)->up, &copy, logs__relayed, q);
     }
     wire_msg_free(m);
 }

@@ -92,6 +92,18 @@ def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path):
             assert ctl.jz("cancel", str(jid)).returncode == 0
             for (node, attempt), pid in pids(work).items():
                 wait_for(lambda: not alive(pid), what="every part to be killed by the cancel")
+
+            # jz logs on an agent: each node's own file, read on that node,
+            # relayed through the controller (one file per node: %N).
+            r = agents[0].jz("submit", "--json", "--nodes", "4", "--workdir", work, "--output", "out-%N.txt",
+                             "--", "sh", "-c", "echo hello from $JAZARI_NODENAME")
+            assert r.returncode == 0, r.stderr
+            hid = json.loads(r.stdout)["id"]
+            assert agents[0].jz("wait", str(hid), "--timeout", "30").returncode == 0
+            r = agents[0].jz("logs", str(hid))
+            assert r.returncode == 0, r.stderr
+            assert sorted(r.stdout.splitlines()) == sorted("[%s] hello from %s" % (n, n)
+                                                           for n in ("ctl", "n2", "n3", "n4")), r.stdout
         finally:
             for d in everyone:
                 if d.proc and d.proc.poll() is None:

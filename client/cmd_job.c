@@ -656,8 +656,16 @@ int cmd_show(cli *c, int argc, char **argv)
             if (s->workdir && *s->workdir)
                 buf_printf(&b, "workdir:     %s\n", s->workdir);
         }
-        for (size_t i = 0; i < job->n_allocs; i++)
-            buf_printf(&b, "node:        %s cpus %s\n", job->allocs[i]->node, job->allocs[i]->cpus);
+        for (size_t i = 0; i < job->n_allocs; i++) {
+            buf_printf(&b, "node:        %s cpus %s gpus ", job->allocs[i]->node,
+                       *job->allocs[i]->cpus ? job->allocs[i]->cpus : "-");
+            for (size_t g = 0; g < job->allocs[i]->n_gpus; g++)
+                buf_printf(&b, "%s%u", g ? "," : "", job->allocs[i]->gpus[g]);
+            buf_puts(&b, job->allocs[i]->n_gpus ? "\n" : "-\n");
+        }
+        if (job->attempt)
+            buf_printf(&b, "attempt:     %u (requeued %u time%s)\n", job->attempt, job->attempt,
+                       job->attempt == 1 ? "" : "s");
         const int64_t times[] = {job->submit_time_ms, job->start_time_ms, job->end_time_ms};
         const char *names[] = {"submitted:", "started:", "ended:"};
         for (size_t k = 0; k < 3; k++)

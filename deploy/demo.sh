@@ -39,7 +39,7 @@ step "jz wait 2; cat jazari-2.out"
 jz wait 2
 cat jazari-2.out
 step "jz submit --nodes 2 --tasks-per-node 2 -- sh -c 'echo rank \$RANK of \$WORLD_SIZE on \$JAZARI_NODENAME, master \$MASTER_ADDR:\$MASTER_PORT'"
-gang=$(jz submit --json --name gang --nodes 2 --tasks-per-node 2 -- sh -c 'echo rank $RANK of $WORLD_SIZE on $JAZARI_NODENAME, master $MASTER_ADDR:$MASTER_PORT' | sed 's/[^0-9]//g')
+gang=$(jz submit --json --name gang --nodes 2 --tasks-per-node 2 -- sh -c 'echo rank $RANK of $WORLD_SIZE on $JAZARI_NODENAME, master $MASTER_ADDR:$MASTER_PORT' | tr -dc 0-9)
 jz wait "$gang" >/dev/null
 step "jz logs $gang   # read on each node through the daemons"
 jz logs "$gang"

@@ -135,6 +135,8 @@ bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
         snprintf(user, len, "%s", e->caller->user);
         return true;
     }
+    log_info("api", "%s from %s refused: not a local client, nor a trusted daemon speaking for one%s",
+             wire_body_name(e), c->peer, e->caller ? "" : " (no caller)");
     jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                     "%s needs the daemon's local socket (remote clients need TLS, not yet served)",
                     wire_body_name(e));

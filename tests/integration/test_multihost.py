@@ -104,6 +104,24 @@ def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path):
             assert r.returncode == 0, r.stderr
             assert sorted(r.stdout.splitlines()) == sorted("[%s] hello from %s" % (n, n)
                                                            for n in ("ctl", "n2", "n3", "n4")), r.stdout
+
+            # All or nothing: one node cannot open its output (its directory
+            # is missing there), so the gang fails with that node's reason
+            # and the parts that did start are killed.
+            for n in ("ctl", "n2", "n3"):
+                os.makedirs(os.path.join(work, "per-node", n))
+            r = ctl.jz("submit", "--json", "--nodes", "4", "--workdir", work, "--output", "per-node/%N/out",
+                       "--", "sh", "-c", "echo $$ > %s/gang.$JAZARI_NODENAME.pid; exec sleep 300" % work)
+            assert r.returncode == 0, r.stderr
+            gid = json.loads(r.stdout)["id"]
+            job = wait_for(lambda: (lambda j: j if j["state"] not in ("PENDING", "RUNNING") else None)(
+                ctl.jz_json("show", str(gid))), timeout=20, what="the gang to fail")
+            assert job["state"] == "FAILED" and job["reason"].startswith("n4: cannot write the output"), job
+            for n in ("ctl", "n2", "n3"):
+                f = os.path.join(work, "gang.%s.pid" % n)
+                if os.path.exists(f) and open(f).read().strip():
+                    pid = int(open(f).read())
+                    wait_for(lambda: not alive(pid), what="%s's part of the failed gang to be killed" % n)
         finally:
             for d in everyone:
                 if d.proc and d.proc.poll() is None:

@@ -486,6 +486,11 @@ static void job__json(json *j, const Jazari__Job *job)
     job__time(j, "start_time", job->start_time_ms);
     job__time(j, "end_time", job->end_time_ms);
     json_kv_uint(j, "attempt", job->attempt);
+    json_key(j, "master_port");
+    if (job->state == JAZARI__JOB_STATE__JOB_RUNNING && job->master_port)
+        json_uint(j, job->master_port);
+    else
+        json_null(j);
     if (s) {
         json_kv_uint(j, "nodes_requested", s->nodes ? s->nodes : 1);
         json_kv_uint(j, "gpus_per_node", s->gpus_per_node);

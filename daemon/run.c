@@ -34,6 +34,39 @@ static void run__on_started(void *arg, const ctl_outcome *o)
     }
 }
 
+/* Whether a running job, or a start earlier in this plan, whose first node
+ * is `node` uses port. */
+static bool run__port_taken(const fsm *f, const sched_plan *plan, size_t upto, const char *node, uint32_t port)
+{
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (j && j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->n_allocs && j->allocs[0].node &&
+            j->master_port == port && strcmp(j->allocs[0].node, node) == 0)
+            return true;
+    }
+    for (size_t i = 0; i < upto; i++)
+        if (plan->starts[i].master_port == port && plan->starts[i].n_parts &&
+            strcmp(f->nodes[plan->starts[i].parts[0].node].name, node) == 0)
+            return true;
+    return false;
+}
+
+/* MASTER_PORT for the i-th start: master_port + id mod 1000, or the next
+ * one not used by another job whose first node is the same. */
+static uint32_t run__master_port(jzd *d, sched_plan *plan, size_t i)
+{
+    const fsm *f = &d->ctl.state;
+    sched_start *s = &plan->starts[i];
+    uint32_t base = (uint32_t)d->cfg->master_port;
+    const char *node = f->nodes[s->parts[0].node].name;
+    for (uint32_t k = 0; k < 1000; k++) {
+        uint32_t port = base + (uint32_t)((s->id + k) % 1000);
+        if (!run__port_taken(f, plan, i, node, port))
+            return s->master_port = port;
+    }
+    return s->master_port = base + (uint32_t)(s->id % 1000);
+}
+
 void run_schedule(jzd *d)
 {
     if (d->stopping || !run__is_leader(d))
@@ -61,6 +94,7 @@ void run_schedule(jzd *d)
         }
         Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
         sc.id = s->id;
+        sc.master_port = run__master_port(d, &plan, i);
         sc.allocs = ptrs;
         sc.n_allocs = s->n_parts;
         Jazari__Command cmd = JAZARI__COMMAND__INIT;
@@ -170,7 +204,7 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
     sp.host_mems = (char *)buf_str(&mems);
     sp.kill_grace_s = (uint32_t)((d->cfg->kill_grace_ms + 999) / 1000);
     sp.master_addr = master;
-    sp.master_port = (uint32_t)(d->cfg->master_port + job->id % 1000);
+    sp.master_port = job->master_port ? job->master_port : (uint32_t)(d->cfg->master_port + job->id % 1000);
     exec_part *p = exec_start(&d->ex, &sp);
     p->start_index = index;
     buf_free(&cpus);

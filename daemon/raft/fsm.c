@@ -269,6 +269,7 @@ static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
     j->state = m->state;
     j->held = m->held && m->state == JAZARI__JOB_STATE__JOB_PENDING;
     j->attempt = m->attempt;
+    j->master_port = m->master_port;
     j->user = xstrdup_known(m->user);
     j->reason = xstrdup_known(m->reason);
     if (m->spec) {
@@ -366,6 +367,7 @@ static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm
     j->start_ms = now;
     fsm__set_reason(j, NULL);
     fsm__allocs_set(j, c->allocs, c->n_allocs);
+    j->master_port = c->master_port;
     res->started++;
 }
 
@@ -596,6 +598,7 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->state = j->state;
     out->held = j->held;
     out->attempt = j->attempt;
+    out->master_port = j->master_port;
     out->reason = j->reason ? j->reason : "";
     out->exit_code = j->exit_code;
     out->submit_time_ms = j->submit_ms;

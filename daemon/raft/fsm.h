@@ -56,6 +56,7 @@ typedef struct fsm_job {
     uint32_t nodes, gpus_per_node;
     uint32_t cpus_per_node; /* tasks per node x CPUs per task */
     uint32_t attempt;       /* requeues so far: a run is (id, attempt) */
+    uint32_t master_port;   /* of the running attempt; 0: the default */
     bool no_requeue;        /* a lost node fails it instead */
     uint64_t time_limit_s;
     Jazari__JobState state;

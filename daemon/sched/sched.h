@@ -25,6 +25,7 @@ typedef struct sched_part {
 
 typedef struct sched_start {
     uint64_t id;
+    uint32_t master_port; /* filled by the leader (run.c) */
     size_t n_parts;
     sched_part *parts;
 } sched_start;

@@ -180,3 +180,26 @@ def test_a_users_job_cannot_use_what_is_not_theirs(daemon_factory, tmp_path):
     finally:
         import shutil
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_jobs_sharing_a_first_node_get_different_master_ports(daemon_factory):
+    """MASTER_PORT is master_port + id mod 1000 unless another running job
+    on the same first node has it: jobs 1 and 1001 both run on solo."""
+    d = solo(daemon_factory)
+    first = submit(d, "--", "sh", "-c", "echo $MASTER_PORT; exec sleep 60")
+    # Ids 2..1000 are taken by held jobs, cancelled at once.
+    held = [submit(d, "--hold", "--", "true") for _ in range(999)]
+    assert held[-1] == 1000
+    assert d.jz("cancel", *map(str, held)).returncode == 0
+    second = submit(d, "--", "sh", "-c", "echo $MASTER_PORT; exec sleep 60")
+    assert second == 1001
+    ports = []
+    for jid in (first, second):
+        job = wait_for(lambda: (lambda j: j if j["state"] == "RUNNING" else None)(d.jz_json("show", str(jid))),
+                       what="job %d to run" % jid)
+        out = os.path.join(d.dir, "jazari-%d.out" % jid)
+        wait_for(lambda: os.path.exists(out) and open(out).read().strip(), what="its port")
+        assert int(open(out).read()) == job["master_port"]
+        ports.append(job["master_port"])
+    assert ports == [29501, 29502], ports
+    assert d.jz("cancel", str(first), str(second)).returncode == 0

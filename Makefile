@@ -52,6 +52,8 @@ UNIT_O     := $(call obj,$(filter-out tests/unit/fake_%.c,$(UNIT_SRC)))
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 
 JAZARID    := $(BUILD)/jazarid
+SIM        := $(BUILD)/jazari-sim
+SIM_SRC    := $(wildcard sim/*.c)
 JZ         := $(BUILD)/jz
 UNIT       := $(BUILD)/tests/unit
 FAKE_NVML  := $(BUILD)/tests/fake/libnvidia-ml.so.1
@@ -61,7 +63,7 @@ REPLAY     := $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZ_NAMES))
 .PHONY: all test check lint format fuzz deps demo bench clean help
 # Keep intermediate objects (and keep make quiet about them).
 .SECONDARY:
-all: $(JAZARID) $(JZ)
+all: $(JAZARID) $(JZ) $(SIM)
 
 help:
 	@echo "make            build build/jazarid and build/jz"
@@ -93,6 +95,10 @@ $(BUILD)/obj/%.o: %.c | $(GEN_H)
 $(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The simulator runs the scheduler's own core on traces.
+$(SIM): $(call obj,$(SIM_SRC) daemon/sched/plan.c) $(COMMON_O)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # jz shows topologies with the daemon's own code (no hwloc calls at run time).
 NODE_O     := $(call obj,$(wildcard daemon/node/*.c))
 $(JZ): $(call obj,client/main.c) $(CLIENT_O) $(NODE_O) $(COMMON_O)
@@ -119,7 +125,7 @@ $(PY_PB): $(PROTO)
 	@mkdir -p $(dir $@)
 	protoc --proto_path=proto --python_out=$(dir $@) $(PROTO)
 
-TEST_BINS := $(JAZARID) $(JZ) $(UNIT) $(REPLAY) $(FAKE_NVML) $(FAKE_CUDA) $(PY_PB)
+TEST_BINS := $(JAZARID) $(JZ) $(SIM) $(UNIT) $(REPLAY) $(FAKE_NVML) $(FAKE_CUDA) $(PY_PB)
 
 test: $(TEST_BINS)
 	@tests/run $(BUILD)
@@ -141,14 +147,14 @@ $(BUILD)/fuzz-%: $(call obj,tests/fuzz/fuzz_%.c) $(DAEMON_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 # --- tooling -------------------------------------------------------------------------
-LINT_SRC := $(COMMON_SRC) $(DAEMON_SRC) daemon/main.c $(CLIENT_SRC) client/main.c
+LINT_SRC := $(COMMON_SRC) $(DAEMON_SRC) daemon/main.c $(CLIENT_SRC) client/main.c $(SIM_SRC)
 lint: $(GEN_H)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -I. -I$(BUILD)/gen $(LINT_SRC)
 	clang-tidy --quiet $(LINT_SRC) -- $(CPPFLAGS) -std=c11
 
 format:
-	clang-format -i $(LINT_SRC) $(wildcard common/*.h daemon/*.h daemon/*/*.h client/*.h tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format -i $(LINT_SRC) $(wildcard common/*.h daemon/*.h daemon/*/*.h client/*.h sim/*.h tests/unit/*.[ch] tests/fuzz/*.c)
 
 deps:
 	@deploy/deps.sh

@@ -148,7 +148,7 @@ void json_double(json *j, double v)
         return;
     }
     json__value(j);
-    buf_printf(j->out, "%.6g", v);
+    buf_printf(j->out, "%.12g", v);
 }
 
 void json_bool(json *j, bool v)

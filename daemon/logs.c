@@ -79,8 +79,8 @@ static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t 
                         "%s is not an output file of yours", r->path);
         return;
     } else if (fd < 0) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s", r->path,
-                        strerror(errno));
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s",
+                        r->path, strerror(errno));
         return;
     }
     uint8_t *data = NULL;

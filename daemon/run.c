@@ -36,7 +36,8 @@ static void run__on_started(void *arg, const ctl_outcome *o)
 
 /* Whether a running job, or a start earlier in this plan, whose first node
  * is `node` uses port. */
-static bool run__port_taken(const fsm *f, const sched_plan *plan, size_t upto, const char *node, uint32_t port)
+static bool run__port_taken(const fsm *f, const sched_plan *plan, size_t upto, const char *node,
+                            uint32_t port)
 {
     for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
         const fsm_job *j = f->jobs[k];

@@ -57,8 +57,8 @@ int step_end_write(const char *dir, const step_end *e)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
     snprintf(text, sizeof text,
-             "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nlost %d\nreason %s\n", e->exit_code,
-             e->failed_to_start, e->timed_out, e->cancelled, e->lost, reason);
+             "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nlost %d\nreason %s\n",
+             e->exit_code, e->failed_to_start, e->timed_out, e->cancelled, e->lost, reason);
     return step__write_file(dir, STEP_END, text);
 }
 
@@ -621,7 +621,8 @@ static void step__verdict(step *s)
             snprintf(e->reason, sizeof e->reason, "task %u exited with status %d", rank, k->status);
     }
     if (e->lost)
-        snprintf(e->reason, sizeof e->reason, "the node's system terminated the job (SIGTERM): it is shutting down");
+        snprintf(e->reason, sizeof e->reason,
+                 "the node's system terminated the job (SIGTERM): it is shutting down");
     else if (e->timed_out)
         snprintf(e->reason, sizeof e->reason, "time limit of %llu s reached",
                  (unsigned long long)s->js->time_limit_s);

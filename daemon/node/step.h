@@ -20,10 +20,10 @@
 #include <sys/types.h>
 
 /* The files of a part's directory. */
-#define STEP_SPEC "spec"     /* written by the daemon: an encoded StepSpec */
-#define STEP_PID "pid"       /* "PID START BOOT": the supervisor, START from /proc/PID/stat, BOOT the boot id */
-#define STEP_TASKS "tasks"   /* the tasks' process groups, one per line */
-#define STEP_END "end"       /* how the part ended (step_end_write) */
+#define STEP_SPEC "spec"   /* written by the daemon: an encoded StepSpec */
+#define STEP_PID "pid"     /* "PID START BOOT": the supervisor, START from /proc/PID/stat, BOOT the boot id */
+#define STEP_TASKS "tasks" /* the tasks' process groups, one per line */
+#define STEP_END "end"     /* how the part ended (step_end_write) */
 #define STEP_LOG "step.log"  /* the supervisor's own log */
 #define STEP_SCRIPT "script" /* a submitted script, owned by the job's user */
 #define STEP_CGROUP "cgroup" /* the name of the part's cgroup, when it has one */

@@ -1,0 +1,263 @@
+/* plan.c - priority order, a sticky head reservation, EASY backfilling,
+ * best-fit node choice. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/xmem.h"
+
+int plan_policy_parse(const char *name, plan_policy *p)
+{
+    static const struct {
+        const char *name;
+        plan_order order;
+        bool backfill;
+    } known[] = {{"fcfs", PLAN_FCFS, false},
+                 {"fcfs-easy", PLAN_FCFS, true},
+                 {"sjf", PLAN_SJF, false},
+                 {"sjf-easy", PLAN_SJF, true}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(name, known[i].name) == 0) {
+            p->order = known[i].order;
+            p->backfill = known[i].backfill;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *plan_policy_name(const plan_policy *p)
+{
+    if (p->order == PLAN_SJF)
+        return p->backfill ? "sjf-easy" : "sjf";
+    return p->backfill ? "fcfs-easy" : "fcfs";
+}
+
+void plan_init(plan *p, const plan_policy *policy, size_t n_nodes, uint32_t slots)
+{
+    memset(p, 0, sizeof *p);
+    p->policy = *policy;
+    p->n_nodes = n_nodes;
+    p->nodes = xcalloc(n_nodes, sizeof *p->nodes);
+    for (size_t i = 0; i < n_nodes; i++) {
+        p->nodes[i].slots = p->nodes[i].free = slots;
+        p->nodes[i].up = true;
+    }
+}
+
+void plan_free(plan *p)
+{
+    for (size_t i = 0; i < p->n_running; i++) {
+        free(p->running[i]->where);
+        p->running[i]->where = NULL;
+    }
+    free(p->nodes);
+    free(p->queue);
+    free(p->running);
+    memset(p, 0, sizeof *p);
+}
+
+static void plan__push(plan_job ***arr, size_t *n, size_t *cap, plan_job *j)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        plan_job **a = realloc(*arr, *cap * sizeof(plan_job *));
+        if (!a)
+            abort();
+        *arr = a;
+    }
+    (*arr)[(*n)++] = j;
+}
+
+void plan_submit(plan *p, plan_job *j)
+{
+    j->start = -1;
+    plan__push(&p->queue, &p->n_queue, &p->queue_cap, j);
+}
+
+bool plan_feasible(const plan *p, const plan_job *j)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        n += p->nodes[i].slots >= j->per_node;
+    return n >= j->nodes;
+}
+
+/* --- order ------------------------------------------------------------------------ */
+
+/* Ties go to the earlier job: the order is total, so a pass is the same
+ * wherever it runs. */
+static int plan__cmp_fcfs(const plan_job *a, const plan_job *b)
+{
+    if (a->submit != b->submit)
+        return a->submit < b->submit ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int plan__cmp_sjf(const plan_job *a, const plan_job *b)
+{
+    if (a->limit != b->limit)
+        return a->limit < b->limit ? -1 : 1;
+    return plan__cmp_fcfs(a, b);
+}
+
+static int plan__qsort_fcfs(const void *x, const void *y)
+{
+    return plan__cmp_fcfs(*(plan_job *const *)x, *(plan_job *const *)y);
+}
+
+static int plan__qsort_sjf(const void *x, const void *y)
+{
+    return plan__cmp_sjf(*(plan_job *const *)x, *(plan_job *const *)y);
+}
+
+static void plan__sort(plan *p, plan_order order)
+{
+    qsort(p->queue, p->n_queue, sizeof(plan_job *), order == PLAN_SJF ? plan__qsort_sjf : plan__qsort_fcfs);
+}
+
+/* --- placement ------------------------------------------------------------------- */
+
+/* Whether j fits on the free slots now. */
+static bool plan__fits(const plan *p, const plan_job *j)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < p->n_nodes && n < j->nodes; i++)
+        n += p->nodes[i].up && p->nodes[i].free >= j->per_node;
+    return n >= j->nodes;
+}
+
+/* Takes the nodes for j: those with the fewest free slots that fit first
+ * (then the lowest index). */
+static void plan__take(plan *p, plan_job *j, int64_t now)
+{
+    j->where = xcalloc(j->nodes, sizeof *j->where);
+    for (uint32_t k = 0; k < j->nodes; k++) {
+        size_t best = p->n_nodes;
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            const plan_node *n = &p->nodes[i];
+            if (!n->up || n->free < j->per_node)
+                continue;
+            if (best == p->n_nodes || n->free < p->nodes[best].free)
+                best = i;
+        }
+        j->where[k] = (uint32_t)best;
+        p->nodes[best].free -= j->per_node;
+    }
+    j->start = now;
+}
+
+static void plan__start(plan *p, size_t qi, int64_t now, void (*started)(void *, plan_job *), void *arg)
+{
+    plan_job *j = p->queue[qi];
+    memmove(&p->queue[qi], &p->queue[qi + 1], (p->n_queue - qi - 1) * sizeof(plan_job *));
+    p->n_queue--;
+    plan__take(p, j, now);
+    plan__push(&p->running, &p->n_running, &p->running_cap, j);
+    if (j == p->head)
+        p->head = NULL;
+    if (started)
+        started(arg, j);
+}
+
+void plan_end(plan *p, plan_job *j)
+{
+    for (uint32_t k = 0; j->where && k < j->nodes; k++)
+        p->nodes[j->where[k]].free += j->per_node;
+    free(j->where);
+    j->where = NULL;
+    for (size_t i = 0; i < p->n_running; i++) {
+        if (p->running[i] == j) {
+            p->running[i] = p->running[--p->n_running];
+            break;
+        }
+    }
+}
+
+/* --- the reservation ----------------------------------------------------------- */
+
+static int plan__cmp_expected_end(const void *x, const void *y)
+{
+    const plan_job *a = *(plan_job *const *)x, *b = *(plan_job *const *)y;
+    int64_t ea = a->start + a->limit, eb = b->start + b->limit;
+    if (ea != eb)
+        return ea < eb ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* The earliest time j fits, counting each running job as gone at its
+ * start + limit: a copy of the free slots, the running jobs released in
+ * that order until j fits. */
+static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
+{
+    plan_job **order = xcalloc(p->n_running ? p->n_running : 1, sizeof(plan_job *));
+    memcpy(order, p->running, p->n_running * sizeof(plan_job *));
+    qsort(order, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
+    uint32_t *free_now = xcalloc(p->n_nodes, sizeof *free_now);
+    for (size_t i = 0; i < p->n_nodes; i++)
+        free_now[i] = p->nodes[i].free;
+    int64_t t = INT64_MAX;
+    for (size_t r = 0; r < p->n_running; r++) {
+        const plan_job *x = order[r];
+        for (uint32_t k = 0; k < x->nodes; k++)
+            p->nodes[x->where[k]].free += x->per_node;
+        if (plan__fits(p, j)) {
+            t = x->start + x->limit;
+            break;
+        }
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        p->nodes[i].free = free_now[i];
+    free(free_now);
+    free(order);
+    return t < now ? now : t;
+}
+
+/* --- a pass --------------------------------------------------------------------- */
+
+size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), void *arg)
+{
+    size_t n = 0;
+    p->passes++;
+    while (p->n_queue > 0) {
+        size_t hi = 0;
+        if (p->head) {
+            while (hi < p->n_queue && p->queue[hi] != p->head)
+                hi++;
+            if (hi == p->n_queue)
+                p->head = NULL; /* gone (cancelled): choose again */
+        }
+        if (!p->head) {
+            plan__sort(p, p->policy.order);
+            hi = 0;
+        }
+        plan_job *head = p->queue[hi];
+        if (plan__fits(p, head)) {
+            plan__start(p, hi, now, started, arg);
+            n++;
+            continue;
+        }
+        if (!p->head) {
+            p->head = head;
+            p->shadow = plan__shadow(p, head, now);
+        }
+        if (!p->policy.backfill)
+            break;
+        /* EASY: in submit order, whatever fits now and is done before the
+         * head's reservation. */
+        plan__sort(p, PLAN_FCFS);
+        for (size_t i = 0; i < p->n_queue;) {
+            plan_job *j = p->queue[i];
+            if (j != p->head && now + j->limit < p->shadow && plan__fits(p, j)) {
+                plan__start(p, i, now, started, arg);
+                p->backfilled++;
+                n++;
+                continue;
+            }
+            i++;
+        }
+        break;
+    }
+    return n;
+}

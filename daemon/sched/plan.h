@@ -1,0 +1,83 @@
+/* plan.h - the scheduler's core: nodes with slots (GPUs, or processors), a
+ * queue, the running jobs with the time they are expected to end; a pass
+ * decides what starts now. Pure: no I/O and no clock (the caller gives
+ * `now`), so the leader and the simulator (sim/) run the same decisions.
+ *
+ * A pass: order the queue by the policy's key and take the head. If it
+ * fits, start it and take the next. If not, the head is *reserved*: it
+ * stays the head until it starts (a later, higher-ranked arrival does not
+ * push it back), its reservation is the earliest time enough slots free
+ * up, counting running jobs until start + their time limit, and, with
+ * backfilling (EASY), every queued job in submit order that fits now and
+ * ends (now + its limit) before that time starts now. The head is never
+ * delayed by what is backfilled.
+ *
+ * A job takes `nodes` nodes with `per_node` free slots each; among the
+ * nodes that fit, the fullest are taken first (best fit: a 1-GPU job
+ * does not break an empty node when a busy one has room). */
+#ifndef JZ_PLAN_H
+#define JZ_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    PLAN_FCFS, /* first come, first served: submit time */
+    PLAN_SJF,  /* shortest (requested) job first, then submit time */
+} plan_order;
+
+typedef struct plan_policy {
+    plan_order order;
+    bool backfill; /* EASY */
+} plan_policy;
+
+/* "fcfs", "fcfs-easy", "sjf", "sjf-easy" into p; 0, or -1 if unknown. */
+int plan_policy_parse(const char *name, plan_policy *p);
+const char *plan_policy_name(const plan_policy *p);
+
+typedef struct plan_node {
+    uint32_t slots; /* capacity */
+    uint32_t free;
+    bool up;
+} plan_node;
+
+typedef struct plan_job {
+    uint64_t id;
+    int64_t submit;    /* s */
+    int64_t limit;     /* requested time, s (> 0) */
+    uint32_t nodes;    /* how many nodes */
+    uint32_t per_node; /* slots on each */
+    /* Set by a pass when it starts the job: */
+    int64_t start;   /* -1 while queued */
+    uint32_t *where; /* the nodes (nodes of them), owned by the plan until plan_end */
+    void *user;      /* the caller's */
+} plan_job;
+
+typedef struct plan {
+    plan_policy policy;
+    plan_node *nodes;
+    size_t n_nodes;
+    plan_job **queue; /* pending, in arrival order until a pass sorts them */
+    size_t n_queue, queue_cap;
+    plan_job **running;
+    size_t n_running, running_cap;
+    plan_job *head; /* reserved: stays the head until it starts */
+    int64_t shadow; /* its reservation: the earliest start the running jobs allow */
+    uint64_t passes, backfilled;
+} plan;
+
+/* n_nodes nodes of `slots` slots each, all up. */
+void plan_init(plan *p, const plan_policy *policy, size_t n_nodes, uint32_t slots);
+void plan_free(plan *p);
+/* Queues j (its start must be -1). */
+void plan_submit(plan *p, plan_job *j);
+/* Starts what may start at `now`, calling started(arg, job) for each, in
+ * order. Returns how many started. */
+size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), void *arg);
+/* A running job ended: its slots are free again. */
+void plan_end(plan *p, plan_job *j);
+/* Whether j could ever run here (enough nodes of enough slots). */
+bool plan_feasible(const plan *p, const plan_job *j);
+
+#endif

@@ -1,0 +1,34 @@
+/* swf.h - traces in the Standard Workload Format (Parallel Workloads
+ * Archive): `;` header lines (MaxNodes, MaxProcs), then 18 numbers per job:
+ * 1 id, 2 submit, 3 wait, 4 run time, 5 allocated processors, 8 requested
+ * processors, 9 requested time, ...; -1 is unknown. */
+#ifndef JZ_SWF_H
+#define JZ_SWF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SWF_MAX_JOBS 10000000
+#define SWF_LINE_MAX 4096
+
+typedef struct swf_job {
+    uint64_t id;
+    int64_t submit;  /* s */
+    int64_t run;     /* actual run time, s */
+    int64_t request; /* requested time, s; the run time when the trace says -1 */
+    uint32_t procs;  /* max(allocated, requested) */
+} swf_job;
+
+typedef struct swf {
+    swf_job *jobs; /* run time > 0 only, sorted by id */
+    size_t n;
+    uint32_t max_nodes, max_procs; /* from the header; 0 when absent */
+    size_t skipped;                /* jobs dropped: run time <= 0 or no processors */
+} swf;
+
+/* Reads path. Returns 0, or -1 with one line in err naming the file, the
+ * line and what is wrong. */
+int swf_load(const char *path, swf *out, char *err, size_t errlen);
+void swf_free(swf *t);
+
+#endif

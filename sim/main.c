@@ -198,7 +198,8 @@ static void sim__usage(FILE *f)
     fprintf(f, "usage: jazari-sim --trace FILE.swf [--policy NAME] [--windows rlscheduler] [--json]\n"
                "                  [--nodes N --procs-per-node P]\n"
                "Replays a trace with the scheduler's own core, in simulated time.\n"
-               "  --policy     fcfs, fcfs-easy (default), sjf, sjf-easy\n"
+               "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
+               "               fcfs-easy, sjf, sjf-easy\n"
                "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol\n"
                "  --nodes, --procs-per-node   the cluster (default: the trace's MaxNodes and\n"
                "               MaxProcs/MaxNodes)\n");
@@ -219,7 +220,7 @@ static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *o
 
 int main(int argc, char **argv)
 {
-    const char *trace = NULL, *windows = NULL, *policy_name = "fcfs-easy";
+    const char *trace = NULL, *windows = NULL, *policy_name = "jazari";
     bool as_json = false;
     uint32_t nodes = 0, ppn = 0;
     for (int i = 1; i < argc; i++) {
@@ -253,7 +254,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (plan_policy_parse(policy_name, &policy) != 0) {
-        fprintf(stderr, "jazari-sim: unknown --policy '%.40s': fcfs, fcfs-easy, sjf or sjf-easy\n",
+        fprintf(stderr, "jazari-sim: unknown --policy '%.40s': jazari, fcfs, fcfs-easy, sjf or sjf-easy\n",
                 policy_name);
         return 2;
     }

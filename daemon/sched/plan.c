@@ -16,11 +16,13 @@ int plan_policy_parse(const char *name, plan_policy *p)
     } known[] = {{"fcfs", PLAN_FCFS, false},
                  {"fcfs-easy", PLAN_FCFS, true},
                  {"sjf", PLAN_SJF, false},
-                 {"sjf-easy", PLAN_SJF, true}};
+                 {"sjf-easy", PLAN_SJF, true},
+                 {"jazari", PLAN_JAZARI, true}};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(name, known[i].name) == 0) {
             p->order = known[i].order;
             p->backfill = known[i].backfill;
+            p->by_rank = known[i].order == PLAN_JAZARI;
             return 0;
         }
     }
@@ -29,6 +31,8 @@ int plan_policy_parse(const char *name, plan_policy *p)
 
 const char *plan_policy_name(const plan_policy *p)
 {
+    if (p->order == PLAN_JAZARI)
+        return "jazari";
     if (p->order == PLAN_SJF)
         return p->backfill ? "sjf-easy" : "sjf";
     return p->backfill ? "fcfs-easy" : "fcfs";
@@ -102,6 +106,31 @@ static int plan__cmp_sjf(const plan_job *a, const plan_job *b)
     return plan__cmp_fcfs(a, b);
 }
 
+/* Aged smallest area first: a job's area (limit x nodes) is divided by
+ * 1 + its wait counted in its own limits, so short small jobs go first and
+ * a big one ranks first after a bounded wait (its limit x (its area / the
+ * smallest area - 1)); once first, its reservation holds. */
+static int64_t plan__now; /* for the aging key: set by plan__sort */
+
+static double plan__aged_area(const plan_job *j)
+{
+    double wait = (double)(plan__now > j->submit ? plan__now - j->submit : 0);
+    return (double)j->limit * j->nodes / (1.0 + wait / (double)j->limit);
+}
+
+static int plan__cmp_jazari(const plan_job *a, const plan_job *b)
+{
+    double x = plan__aged_area(a), y = plan__aged_area(b);
+    if (x != y)
+        return x < y ? -1 : 1;
+    return plan__cmp_fcfs(a, b);
+}
+
+static int plan__qsort_jazari(const void *x, const void *y)
+{
+    return plan__cmp_jazari(*(plan_job *const *)x, *(plan_job *const *)y);
+}
+
 static int plan__qsort_fcfs(const void *x, const void *y)
 {
     return plan__cmp_fcfs(*(plan_job *const *)x, *(plan_job *const *)y);
@@ -112,9 +141,13 @@ static int plan__qsort_sjf(const void *x, const void *y)
     return plan__cmp_sjf(*(plan_job *const *)x, *(plan_job *const *)y);
 }
 
-static void plan__sort(plan *p, plan_order order)
+static void plan__sort(plan *p, plan_order order, int64_t now)
 {
-    qsort(p->queue, p->n_queue, sizeof(plan_job *), order == PLAN_SJF ? plan__qsort_sjf : plan__qsort_fcfs);
+    plan__now = now;
+    qsort(p->queue, p->n_queue, sizeof(plan_job *),
+          order == PLAN_SJF      ? plan__qsort_sjf
+          : order == PLAN_JAZARI ? plan__qsort_jazari
+                                 : plan__qsort_fcfs);
 }
 
 /* --- placement ------------------------------------------------------------------- */
@@ -229,7 +262,7 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
                 p->head = NULL; /* gone (cancelled): choose again */
         }
         if (!p->head) {
-            plan__sort(p, p->policy.order);
+            plan__sort(p, p->policy.order, now);
             hi = 0;
         }
         plan_job *head = p->queue[hi];
@@ -244,9 +277,9 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
         }
         if (!p->policy.backfill)
             break;
-        /* EASY: in submit order, whatever fits now and is done before the
-         * head's reservation. */
-        plan__sort(p, PLAN_FCFS);
+        /* EASY: whatever fits now and is done before the head's
+         * reservation, in submit order (or in rank order). */
+        plan__sort(p, p->policy.by_rank ? p->policy.order : PLAN_FCFS, now);
         for (size_t i = 0; i < p->n_queue;) {
             plan_job *j = p->queue[i];
             if (j != p->head && now + j->limit < p->shadow && plan__fits(p, j)) {

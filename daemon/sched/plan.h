@@ -6,7 +6,7 @@
  * A pass: order the queue by the policy's key and take the head. If it
  * fits, start it and take the next. If not, the head is *reserved*: it
  * stays the head until it starts (a later, higher-ranked arrival does not
- * push it back), its reservation is the earliest time enough slots free
+ * push it back: nothing starves), its reservation is the earliest time enough slots free
  * up, counting running jobs until start + their time limit, and, with
  * backfilling (EASY), every queued job in submit order that fits now and
  * ends (now + its limit) before that time starts now. The head is never
@@ -23,16 +23,21 @@
 #include <stdint.h>
 
 typedef enum {
-    PLAN_FCFS, /* first come, first served: submit time */
-    PLAN_SJF,  /* shortest (requested) job first, then submit time */
+    PLAN_FCFS,   /* first come, first served: submit time */
+    PLAN_SJF,    /* shortest (requested) job first, then submit time */
+    PLAN_JAZARI, /* smallest area (limit x nodes) first, aged: area / (1 + wait / limit) */
 } plan_order;
 
 typedef struct plan_policy {
     plan_order order;
     bool backfill; /* EASY */
+    /* Backfills in rank order; else in submit order, as RLScheduler's
+     * protocol does. */
+    bool by_rank;
 } plan_policy;
 
-/* "fcfs", "fcfs-easy", "sjf", "sjf-easy" into p; 0, or -1 if unknown. */
+/* "fcfs", "fcfs-easy", "sjf", "sjf-easy", "jazari" (aged smallest area
+ * first, EASY backfilling in that order) into p; 0, or -1 if unknown. */
 int plan_policy_parse(const char *name, plan_policy *p);
 const char *plan_policy_name(const plan_policy *p);
 

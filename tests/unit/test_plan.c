@@ -26,7 +26,7 @@ static void count_started(void *arg, plan_job *j)
 
 TEST(plan_fcfs_head_blocks_and_easy_backfills_only_before_its_reservation)
 {
-    plan_policy fcfs = {PLAN_FCFS, false}, easy = {PLAN_FCFS, true};
+    plan_policy fcfs = {PLAN_FCFS, false, false}, easy = {PLAN_FCFS, true, false};
     for (int pass = 0; pass < 2; pass++) {
         plan p;
         plan_init(&p, pass ? &easy : &fcfs, 4, 1);
@@ -55,7 +55,7 @@ TEST(plan_fcfs_head_blocks_and_easy_backfills_only_before_its_reservation)
 
 TEST(plan_easy_starts_short_jobs_in_the_hole)
 {
-    plan_policy easy = {PLAN_FCFS, true};
+    plan_policy easy = {PLAN_FCFS, true, false};
     plan p;
     plan_init(&p, &easy, 4, 1);
     plan_job a = job(1, 0, 100, 3, 1), b = job(2, 1, 50, 4, 1), c = job(3, 2, 90, 1, 1),
@@ -81,7 +81,7 @@ TEST(plan_the_reserved_head_stays_the_head)
 {
     /* SJF: once the long head waits with a reservation, a shorter arrival
      * does not push it back (it would starve otherwise). */
-    plan_policy sjf = {PLAN_SJF, false};
+    plan_policy sjf = {PLAN_SJF, false, false};
     plan p;
     plan_init(&p, &sjf, 2, 1);
     plan_job a = job(1, 0, 100, 2, 1), big = job(2, 1, 500, 2, 1), small = job(3, 2, 5, 1, 1);
@@ -101,7 +101,7 @@ TEST(plan_the_reserved_head_stays_the_head)
 
 TEST(plan_best_fit_keeps_empty_nodes_whole)
 {
-    plan_policy fcfs = {PLAN_FCFS, false};
+    plan_policy fcfs = {PLAN_FCFS, false, false};
     plan p;
     plan_init(&p, &fcfs, 3, 8); /* three 8-GPU nodes */
     plan_job six = job(1, 0, 10, 1, 6), one = job(2, 1, 10, 1, 1), eight = job(3, 2, 10, 1, 8);
@@ -122,7 +122,7 @@ TEST(plan_best_fit_keeps_empty_nodes_whole)
  * no later than the reservation it got when it first had to wait. */
 TEST(plan_easy_never_delays_the_head)
 {
-    plan_policy easy = {PLAN_FCFS, true};
+    plan_policy easy = {PLAN_FCFS, true, false};
     srand(7);
     for (int round = 0; round < 20; round++) {
         enum { N = 200 };
@@ -169,6 +169,80 @@ TEST(plan_easy_never_delays_the_head)
             if (promised[i] >= 0 && jobs[i].start > promised[i])
                 test_fail(__FILE__, __LINE__, "round %d: job %d promised %lld, started %lld", round, i + 1,
                           (long long)promised[i], (long long)jobs[i].start);
+        plan_free(&p);
+    }
+}
+
+/* A big job among an endless stream of small ones: once it ranks first
+ * and cannot start, its reservation holds, so it starts as soon as its
+ * two nodes drain, however many small ones keep coming. */
+TEST(plan_jazari_big_jobs_do_not_starve_behind_small_ones)
+{
+    plan_policy jz;
+    REQUIRE(plan_policy_parse("jazari", &jz) == 0);
+    CHECK(jz.by_rank && jz.backfill && strcmp(plan_policy_name(&jz), "jazari") == 0);
+    plan p;
+    plan_init(&p, &jz, 2, 1);
+    enum { SMALL = 200 };
+    plan_job big = job(1, 0, 20, 2, 1), small[SMALL];
+    plan_job *running[SMALL + 1];
+    for (int i = 0; i < SMALL; i++)
+        small[i] = job((uint64_t)i + 2, 5 * i, 10, 1, 1);
+    plan_submit(&p, &small[0]);
+    plan_submit(&p, &big);
+    int next = 1;
+    for (int64_t now = 0; now < 5 * SMALL && big.start < 0; now++) {
+        /* ends at their limit, arrivals every 5 s */
+        size_t nr = 0;
+        for (size_t i = 0; i < p.n_running; i++)
+            running[nr++] = p.running[i];
+        for (size_t i = 0; i < nr; i++)
+            if (running[i]->start + running[i]->limit == now)
+                plan_end(&p, running[i]);
+        while (next < SMALL && small[next].submit == now)
+            plan_submit(&p, &small[next++]);
+        plan_pass(&p, now, NULL, NULL);
+    }
+    CHECK(big.start == 10); /* when small 0 ends; small 2 (at 10) waits for it */
+    plan_free(&p);
+}
+
+/* Aging: of two waiting jobs, the one with the smaller area goes first,
+ * unless the other has waited long against its own limit. */
+TEST(plan_jazari_ranks_by_area_aged_by_wait)
+{
+    plan_policy jz;
+    REQUIRE(plan_policy_parse("jazari", &jz) == 0);
+    for (int old = 0; old < 2; old++) {
+        plan p;
+        plan_init(&p, &jz, 2, 1);
+        plan_job a = job(1, 0, 100, 2, 1), h = job(2, 1, 50, 2, 1);
+        plan_job big = job(3, old ? 1 : 90, 20, 2, 1), small = job(4, 99, 10, 1, 1);
+        plan_submit(&p, &a);
+        CHECK(plan_pass(&p, 0, NULL, NULL) == 1 && a.start == 0);
+        plan_submit(&p, &h);
+        CHECK(plan_pass(&p, 1, NULL, NULL) == 0 && p.head == &h);
+        plan_submit(&p, &big);
+        plan_submit(&p, &small);
+        plan_end(&p, &a);
+        CHECK(plan_pass(&p, 100, NULL, NULL) == 1 && h.start == 100);
+        plan_end(&p, &h);
+        plan_pass(&p, 150, NULL, NULL);
+        if (old) {
+            /* waited 149 s, 7.5 of its limits: 40 / 8.45 = 4.7 < 10 / 6.1 */
+            if (!(big.start == 150 && small.start == -1))
+                test_fail(__FILE__, __LINE__, "big %lld small %lld", (long long)big.start,
+                          (long long)small.start);
+            plan_end(&p, &big);
+            CHECK(plan_pass(&p, 170, NULL, NULL) == 1 && small.start == 170);
+            plan_end(&p, &small);
+        } else {
+            /* waited 60 s, 3 of its limits: 40 / 4 = 10 > 10 / 6.1 */
+            CHECK(small.start == 150 && big.start == -1);
+            plan_end(&p, &small);
+            CHECK(plan_pass(&p, 160, NULL, NULL) == 1 && big.start == 160);
+            plan_end(&p, &big);
+        }
         plan_free(&p);
     }
 }

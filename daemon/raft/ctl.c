@@ -120,11 +120,24 @@ static void ctl__fail_all(ctl_pending *list, Jazari__ErrorCode code, const char 
 
 static void ctl__flush(ctl *c);
 
+/* Whether this controller leads and may append. libraft fails the
+ * requests in flight while it steps down, when its state still says
+ * leader but its replication state is gone: an append from one of those
+ * callbacks would crash it. A failure marks the term as lost. */
+static bool ctl__leads(ctl *c)
+{
+    return raft_state(&c->raft) == RAFT_LEADER && !(c->lost && c->lost_term == c->raft.current_term);
+}
+
 static void ctl__on_applied(struct raft_apply *req, int status, void *result)
 {
     ctl_batch *b = req->data;
     ctl *c = b->c;
     c->in_flight--;
+    if (status != 0 && status != RAFT_SHUTDOWN) {
+        c->lost = true;
+        c->lost_term = c->raft.current_term;
+    }
     if (status != 0) {
         char msg[200];
         snprintf(msg, sizeof msg, "not committed: %s; the request may be retried",
@@ -162,7 +175,7 @@ static void ctl__on_applied(struct raft_apply *req, int status, void *result)
 static void ctl__flush(ctl *c)
 {
     while (c->queue && c->in_flight < CTL_MAX_IN_FLIGHT) {
-        if (raft_state(&c->raft) != RAFT_LEADER) {
+        if (!ctl__leads(c)) {
             ctl_pending *list = c->queue;
             c->queue = c->queue_tail = NULL;
             c->queued = 0;
@@ -234,7 +247,7 @@ static void ctl__flush(ctl *c)
 
 void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
 {
-    if (c->closing || !c->started || raft_state(&c->raft) != RAFT_LEADER) {
+    if (c->closing || !c->started || !ctl__leads(c)) {
         ctl_outcome o = {
             .code = c->closing ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER,
             .message = c->closing ? "the controller is stopping" : "this controller is not the leader"};
@@ -383,7 +396,7 @@ void ctl_close(ctl *c, void (*cb)(ctl *c))
 
 bool ctl_is_leader(ctl *c)
 {
-    return c->started && !c->closing && raft_state(&c->raft) == RAFT_LEADER;
+    return c->started && !c->closing && ctl__leads(c);
 }
 
 const ctl_peer *ctl_leader(ctl *c)

@@ -57,6 +57,8 @@ static const config__setting config__table[] = {
      "a stopped job's tasks get TERM, then KILL this much later (its time limit, jz cancel)"},
     {"master_port", CT_COUNT, OFF(master_port), "29500",
      "distributed jobs get MASTER_PORT = this + (job id mod 1000), on their first node"},
+    {"scheduler", CT_NAME, OFF(scheduler), "fcfs-easy",
+     "the leader's policy: fcfs-easy, fcfs, sjf-easy, sjf or jazari (aged smallest area first, EASY)"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };

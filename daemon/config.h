@@ -32,6 +32,7 @@ typedef struct config {
     uint64_t snapshot_threshold; /* entries between snapshots */
     uint64_t kill_grace_ms;      /* TERM to KILL when a job is stopped */
     uint64_t master_port;        /* MASTER_PORT = this + job id mod 1000 */
+    char *scheduler;             /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */
     int log_level;
     char *config_file; /* the file read, if any */
 } config;

@@ -240,6 +240,11 @@ int daemon_run(const config *cfg)
         return 1;
     }
 
+    if (plan_policy_parse(cfg->scheduler, &d.sched.policy) != 0) {
+        log_error("daemon", "scheduler '%s': one of fcfs, fcfs-easy, sjf, sjf-easy, jazari", cfg->scheduler);
+        topo_free(d.topo);
+        return 2;
+    }
     d.n_peers = config_controllers(cfg, d.peers, err, sizeof err);
     if (d.n_peers < 0) {
         log_error("daemon", "%s", err);

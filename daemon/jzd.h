@@ -13,6 +13,7 @@
 #include "node/exec.h"
 #include "node/topo.h"
 #include "raft/ctl.h"
+#include "sched/sched.h"
 
 typedef struct jzd_wait jzd_wait;
 
@@ -42,6 +43,7 @@ typedef struct jzd {
     exec ex;
     uint64_t synced_index;     /* the state's index of the last run_sync */
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
+    sched_state sched;         /* leader: the policy and the reserved head */
     bool schedule_again;
     /* As the leader: when each node was last heard of (soft state). */
     struct jzd_seen *seen;

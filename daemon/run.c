@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/cpulist.h"
 #include "../common/log.h"
@@ -34,9 +35,9 @@ static void run__on_started(void *arg, const ctl_outcome *o)
     }
 }
 
-/* Whether a running job, or a start earlier in this plan, whose first node
+/* Whether a running job, or a start decided earlier in this pass, whose first node
  * is `node` uses port. */
-static bool run__port_taken(const fsm *f, const sched_plan *plan, size_t upto, const char *node,
+static bool run__port_taken(const fsm *f, const sched_plan *decided, size_t upto, const char *node,
                             uint32_t port)
 {
     for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
@@ -46,26 +47,33 @@ static bool run__port_taken(const fsm *f, const sched_plan *plan, size_t upto, c
             return true;
     }
     for (size_t i = 0; i < upto; i++)
-        if (plan->starts[i].master_port == port && plan->starts[i].n_parts &&
-            strcmp(f->nodes[plan->starts[i].parts[0].node].name, node) == 0)
+        if (decided->starts[i].master_port == port && decided->starts[i].n_parts &&
+            strcmp(f->nodes[decided->starts[i].parts[0].node].name, node) == 0)
             return true;
     return false;
 }
 
 /* MASTER_PORT for the i-th start: master_port + id mod 1000, or the next
  * one not used by another job whose first node is the same. */
-static uint32_t run__master_port(jzd *d, sched_plan *plan, size_t i)
+static uint32_t run__master_port(jzd *d, sched_plan *decided, size_t i)
 {
     const fsm *f = &d->ctl.state;
-    sched_start *s = &plan->starts[i];
+    sched_start *s = &decided->starts[i];
     uint32_t base = (uint32_t)d->cfg->master_port;
     const char *node = f->nodes[s->parts[0].node].name;
     for (uint32_t k = 0; k < 1000; k++) {
         uint32_t port = base + (uint32_t)((s->id + k) % 1000);
-        if (!run__port_taken(f, plan, i, node, port))
+        if (!run__port_taken(f, decided, i, node, port))
             return s->master_port = port;
     }
     return s->master_port = base + (uint32_t)(s->id % 1000);
+}
+
+static int64_t run__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void run_schedule(jzd *d)
@@ -78,10 +86,10 @@ void run_schedule(jzd *d)
     }
     d->schedule_again = false;
     const fsm *f = &d->ctl.state;
-    sched_plan plan;
-    sched_pass(f, RUN_MAX_STARTS_PER_PASS, &plan);
-    for (size_t i = 0; i < plan.n_starts; i++) {
-        const sched_start *s = &plan.starts[i];
+    sched_plan decided;
+    sched_pass(f, &d->sched, run__wall_ms(), RUN_MAX_STARTS_PER_PASS, &decided);
+    for (size_t i = 0; i < decided.n_starts; i++) {
+        const sched_start *s = &decided.starts[i];
         Jazari__JobAlloc *allocs = xcalloc(s->n_parts, sizeof *allocs);
         Jazari__JobAlloc **ptrs = xcalloc(s->n_parts, sizeof(Jazari__JobAlloc *));
         for (size_t p = 0; p < s->n_parts; p++) {
@@ -95,7 +103,7 @@ void run_schedule(jzd *d)
         }
         Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
         sc.id = s->id;
-        sc.master_port = run__master_port(d, &plan, i);
+        sc.master_port = run__master_port(d, &decided, i);
         sc.allocs = ptrs;
         sc.n_allocs = s->n_parts;
         Jazari__Command cmd = JAZARI__COMMAND__INIT;
@@ -107,9 +115,9 @@ void run_schedule(jzd *d)
         free(ptrs);
     }
     /* A full pass may have left ready jobs: go on once these are applied. */
-    if (plan.n_starts == RUN_MAX_STARTS_PER_PASS)
+    if (decided.n_starts == RUN_MAX_STARTS_PER_PASS)
         d->schedule_again = true;
-    sched_plan_free(&plan);
+    sched_plan_free(&decided);
 }
 
 /* --- every node: running the parts placed here -------------------------------------- */

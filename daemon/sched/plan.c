@@ -46,6 +46,7 @@ void plan_init(plan *p, const plan_policy *policy, size_t n_nodes, uint32_t slot
     p->nodes = xcalloc(n_nodes, sizeof *p->nodes);
     for (size_t i = 0; i < n_nodes; i++) {
         p->nodes[i].slots = p->nodes[i].free = slots;
+        p->nodes[i].cpus = p->nodes[i].cpus_free = PLAN_UNCOUNTED;
         p->nodes[i].up = true;
     }
 }
@@ -80,12 +81,38 @@ void plan_submit(plan *p, plan_job *j)
     plan__push(&p->queue, &p->n_queue, &p->queue_cap, j);
 }
 
+static bool plan__node_ok(const plan_node *n, const plan_job *j)
+{
+    return (!j->tag || n->tag == j->tag) && n->slots >= j->per_node &&
+           (n->cpus == PLAN_UNCOUNTED || n->cpus >= j->cpus_per_node);
+}
+
+static bool plan__node_free(const plan_node *n, const plan_job *j)
+{
+    return n->up && plan__node_ok(n, j) && n->free >= j->per_node &&
+           (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node);
+}
+
+static void plan__node_take(plan_node *n, const plan_job *j, int sign)
+{
+    n->free = (uint32_t)((int64_t)n->free - sign * (int64_t)j->per_node);
+    if (n->cpus != PLAN_UNCOUNTED)
+        n->cpus_free = (uint32_t)((int64_t)n->cpus_free - sign * (int64_t)j->cpus_per_node);
+}
+
 bool plan_feasible(const plan *p, const plan_job *j)
 {
     uint32_t n = 0;
     for (size_t i = 0; i < p->n_nodes; i++)
-        n += p->nodes[i].slots >= j->per_node;
+        n += plan__node_ok(&p->nodes[i], j);
     return n >= j->nodes;
+}
+
+void plan_add_running(plan *p, plan_job *j)
+{
+    for (uint32_t k = 0; k < j->nodes; k++)
+        plan__node_take(&p->nodes[j->where[k]], j, 1);
+    plan__push(&p->running, &p->n_running, &p->running_cap, j);
 }
 
 /* --- order ------------------------------------------------------------------------ */
@@ -157,7 +184,7 @@ static bool plan__fits(const plan *p, const plan_job *j)
 {
     uint32_t n = 0;
     for (size_t i = 0; i < p->n_nodes && n < j->nodes; i++)
-        n += p->nodes[i].up && p->nodes[i].free >= j->per_node;
+        n += plan__node_free(&p->nodes[i], j);
     return n >= j->nodes;
 }
 
@@ -170,13 +197,17 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
         size_t best = p->n_nodes;
         for (size_t i = 0; i < p->n_nodes; i++) {
             const plan_node *n = &p->nodes[i];
-            if (!n->up || n->free < j->per_node)
+            bool chosen = false; /* a part per node */
+            for (uint32_t c = 0; c < k && !chosen; c++)
+                chosen = j->where[c] == i;
+            if (chosen || !plan__node_free(n, j))
                 continue;
-            if (best == p->n_nodes || n->free < p->nodes[best].free)
+            if (best == p->n_nodes || n->free < p->nodes[best].free ||
+                (n->free == p->nodes[best].free && n->cpus_free < p->nodes[best].cpus_free))
                 best = i;
         }
         j->where[k] = (uint32_t)best;
-        p->nodes[best].free -= j->per_node;
+        plan__node_take(&p->nodes[best], j, 1);
     }
     j->start = now;
 }
@@ -197,7 +228,7 @@ static void plan__start(plan *p, size_t qi, int64_t now, void (*started)(void *,
 void plan_end(plan *p, plan_job *j)
 {
     for (uint32_t k = 0; j->where && k < j->nodes; k++)
-        p->nodes[j->where[k]].free += j->per_node;
+        plan__node_take(&p->nodes[j->where[k]], j, -1);
     free(j->where);
     j->where = NULL;
     for (size_t i = 0; i < p->n_running; i++) {
@@ -227,22 +258,20 @@ static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
     plan_job **order = xcalloc(p->n_running ? p->n_running : 1, sizeof(plan_job *));
     memcpy(order, p->running, p->n_running * sizeof(plan_job *));
     qsort(order, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
-    uint32_t *free_now = xcalloc(p->n_nodes, sizeof *free_now);
-    for (size_t i = 0; i < p->n_nodes; i++)
-        free_now[i] = p->nodes[i].free;
+    plan_node *saved = xcalloc(p->n_nodes, sizeof *saved);
+    memcpy(saved, p->nodes, p->n_nodes * sizeof *saved);
     int64_t t = INT64_MAX;
     for (size_t r = 0; r < p->n_running; r++) {
         const plan_job *x = order[r];
         for (uint32_t k = 0; k < x->nodes; k++)
-            p->nodes[x->where[k]].free += x->per_node;
+            plan__node_take(&p->nodes[x->where[k]], x, -1);
         if (plan__fits(p, j)) {
             t = x->start + x->limit;
             break;
         }
     }
-    for (size_t i = 0; i < p->n_nodes; i++)
-        p->nodes[i].free = free_now[i];
-    free(free_now);
+    memcpy(p->nodes, saved, p->n_nodes * sizeof *saved);
+    free(saved);
     free(order);
     return t < now ? now : t;
 }
@@ -253,7 +282,7 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
 {
     size_t n = 0;
     p->passes++;
-    while (p->n_queue > 0) {
+    while (p->n_queue > 0 && (!p->max_starts || n < p->max_starts)) {
         size_t hi = 0;
         if (p->head) {
             while (hi < p->n_queue && p->queue[hi] != p->head)
@@ -280,7 +309,7 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
         /* EASY: whatever fits now and is done before the head's
          * reservation, in submit order (or in rank order). */
         plan__sort(p, p->policy.by_rank ? p->policy.order : PLAN_FCFS, now);
-        for (size_t i = 0; i < p->n_queue;) {
+        for (size_t i = 0; i < p->n_queue && (!p->max_starts || n < p->max_starts);) {
             plan_job *j = p->queue[i];
             if (j != p->head && now + j->limit < p->shadow && plan__fits(p, j)) {
                 plan__start(p, i, now, started, arg);

@@ -41,9 +41,13 @@ typedef struct plan_policy {
 int plan_policy_parse(const char *name, plan_policy *p);
 const char *plan_policy_name(const plan_policy *p);
 
+#define PLAN_UNCOUNTED UINT32_MAX /* a node whose CPUs are not counted */
+
 typedef struct plan_node {
-    uint32_t slots; /* capacity */
+    uint32_t slots; /* capacity: GPUs (or processors) */
     uint32_t free;
+    uint32_t cpus, cpus_free; /* PLAN_UNCOUNTED: not a constraint */
+    uint32_t tag;             /* e.g. its site; a job asking for a tag gets only such nodes */
     bool up;
 } plan_node;
 
@@ -53,6 +57,8 @@ typedef struct plan_job {
     int64_t limit;     /* requested time, s (> 0) */
     uint32_t nodes;    /* how many nodes */
     uint32_t per_node; /* slots on each */
+    uint32_t cpus_per_node;
+    uint32_t tag; /* 0: any node */
     /* Set by a pass when it starts the job: */
     int64_t start;   /* -1 while queued */
     uint32_t *where; /* the nodes (nodes of them), owned by the plan until plan_end */
@@ -69,6 +75,7 @@ typedef struct plan {
     size_t n_running, running_cap;
     plan_job *head; /* reserved: stays the head until it starts */
     int64_t shadow; /* its reservation: the earliest start the running jobs allow */
+    size_t max_starts; /* per pass; 0: no bound */
     uint64_t passes, backfilled;
 } plan;
 
@@ -77,6 +84,9 @@ void plan_init(plan *p, const plan_policy *policy, size_t n_nodes, uint32_t slot
 void plan_free(plan *p);
 /* Queues j (its start must be -1). */
 void plan_submit(plan *p, plan_job *j);
+/* A job already running (j->start, j->where set; where is the plan's to
+ * free from now on): its slots are taken. */
+void plan_add_running(plan *p, plan_job *j);
 /* Starts what may start at `now`, calling started(arg, job) for each, in
  * order. Returns how many started. */
 size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), void *arg);

@@ -1,4 +1,5 @@
-/* sched.c - first come, first served, first fit. */
+/* sched.c - the leader's scheduling pass: the state as a plan (plan.h), its
+ * decisions as GPU indexes and CPUs on the chosen nodes. */
 #include "sched.h"
 
 #include <stdbool.h>
@@ -7,6 +8,7 @@
 
 #include "../../common/cpulist.h"
 #include "../../common/xmem.h"
+#include "plan.h"
 
 /* A node's CPUs: which exist (its packages' cpusets) and which are taken. */
 typedef struct sched__cpus {
@@ -143,88 +145,172 @@ static void sched__usage_free(sched__usage *u, size_t n_nodes)
     free(u->free);
 }
 
-static bool sched__node_usable(const fsm_node *n, const char *site)
+/* The site of a node or a job as a plan tag: 1 + the index of the first
+ * node of that site; UINT32_MAX for a site no node has. */
+static uint32_t sched__site_tag(const fsm *f, const char *site)
 {
-    if (strcmp(n->state, "up") != 0)
-        return false;
-    return !site || !*site || (n->site && strcmp(n->site, site) == 0);
+    if (!site || !*site)
+        return 0;
+    for (size_t i = 0; i < f->n_nodes; i++)
+        if (f->nodes[i].site && strcmp(f->nodes[i].site, site) == 0)
+            return (uint32_t)i + 1;
+    return UINT32_MAX;
 }
 
-int sched_pass(const fsm *f, size_t max, sched_plan *plan)
+static int64_t sched__limit(const fsm_job *j)
 {
-    memset(plan, 0, sizeof *plan);
+    return j->time_limit_s ? (int64_t)j->time_limit_s : (int64_t)FSM_TIME_MAX_S;
+}
+
+static void sched__on_started(void *arg, plan_job *pj)
+{
+    sched_plan *out = arg;
+    out->starts[out->n_starts++].id = pj->id; /* parts filled after the pass */
+}
+
+/* The GPU indexes and CPUs of a started job's part on node n. */
+static void sched__part(const fsm *f, sched__usage *u, const fsm_job *j, size_t n, sched_part *part)
+{
+    part->node = n;
+    part->n_gpus = j->gpus_per_node;
+    part->gpus = xcalloc(j->gpus_per_node ? j->gpus_per_node : 1, sizeof(uint32_t));
+    uint32_t g = 0;
+    for (uint32_t gi = 0; g < j->gpus_per_node && gi < f->nodes[n].topo->n_gpus; gi++) {
+        if (!u->taken[u->offset[n] + gi]) {
+            u->taken[u->offset[n] + gi] = true;
+            part->gpus[g++] = gi;
+        }
+    }
+    u->free[n] -= j->gpus_per_node;
+    /* CPUs near the first of its GPUs, when that is known. */
+    sched__cpus *c = &u->cpus[n];
+    bool *near = NULL;
+    const topo *t = f->nodes[n].topo;
+    if (c->n && part->n_gpus && part->gpus[0] < t->n_gpus && t->gpus[part->gpus[0]].cpuset) {
+        near = xcalloc(c->n, sizeof *near);
+        if (cpulist_parse(t->gpus[part->gpus[0]].cpuset, near, c->n) < 0) {
+            free(near);
+            near = NULL;
+        }
+    }
+    buf cl = BUF_INIT;
+    sched__cpus_take(c, j->cpus_per_node ? j->cpus_per_node : 1, near, &cl);
+    part->cpus = xstrdup(buf_str(&cl));
+    buf_free(&cl);
+    free(near);
+}
+
+int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_plan *out)
+{
+    memset(out, 0, sizeof *out);
     if (f->n_ready == 0 || f->n_nodes == 0)
         return 0;
     sched__usage u;
     sched__usage_build(f, &u);
-    plan->starts = xcalloc(max, sizeof *plan->starts);
-    size_t *chosen = xcalloc(f->n_nodes, sizeof *chosen);
-    for (uint64_t k = 0; k < f->jobs_cap && plan->n_starts < max; k++) {
-        const fsm_job *j = f->jobs[k];
-        if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held)
-            continue;
-        Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
-        const char *site = spec ? spec->site : NULL;
-        size_t want = j->nodes ? j->nodes : 1, got = 0;
-        for (size_t n = 0; n < f->n_nodes && got < want; n++)
-            if (sched__node_usable(&f->nodes[n], site) && u.free[n] >= j->gpus_per_node &&
-                (u.cpus[n].free == UINT32_MAX || u.cpus[n].free >= j->cpus_per_node))
-                chosen[got++] = n;
-        jazari__job_spec__free_unpacked(spec, NULL);
-        if (got < want) {
-            plan->blocked = j->id; /* first come, first served: it holds the line */
-            break;
+    plan p;
+    plan_init(&p, &st->policy, f->n_nodes, 0);
+    p.max_starts = max;
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        plan_node *pn = &p.nodes[i];
+        pn->slots = pn->free = (uint32_t)f->nodes[i].topo->n_gpus;
+        if (u.cpus[i].free != UINT32_MAX) {
+            uint32_t exists = 0;
+            for (size_t c = 0; c < u.cpus[i].n; c++)
+                exists += u.cpus[i].exists[c];
+            pn->cpus = pn->cpus_free = exists;
         }
-        sched_start *s = &plan->starts[plan->n_starts++];
-        s->id = j->id;
-        s->n_parts = want;
-        s->parts = xcalloc(want, sizeof *s->parts);
-        for (size_t p = 0; p < want; p++) {
-            size_t n = chosen[p];
-            sched_part *part = &s->parts[p];
-            part->node = n;
-            part->n_gpus = j->gpus_per_node;
-            part->gpus = xcalloc(j->gpus_per_node, sizeof(uint32_t));
-            uint32_t g = 0;
-            for (uint32_t gi = 0; g < j->gpus_per_node && gi < f->nodes[n].topo->n_gpus; gi++) {
-                if (!u.taken[u.offset[n] + gi]) {
-                    u.taken[u.offset[n] + gi] = true;
-                    part->gpus[g++] = gi;
-                }
-            }
-            u.free[n] -= j->gpus_per_node;
-            /* CPUs near the first of its GPUs, when that is known. */
-            sched__cpus *c = &u.cpus[n];
-            bool *near = NULL;
-            const topo *t = f->nodes[n].topo;
-            if (c->n && part->n_gpus && part->gpus[0] < t->n_gpus && t->gpus[part->gpus[0]].cpuset) {
-                near = xcalloc(c->n, sizeof *near);
-                if (cpulist_parse(t->gpus[part->gpus[0]].cpuset, near, c->n) < 0) {
-                    free(near);
-                    near = NULL;
-                }
-            }
-            buf cl = BUF_INIT;
-            sched__cpus_take(c, j->cpus_per_node ? j->cpus_per_node : 1, near, &cl);
-            part->cpus = xstrdup(buf_str(&cl));
-            buf_free(&cl);
-            free(near);
-        }
+        pn->tag = sched__site_tag(f, f->nodes[i].site);
+        pn->up = strcmp(f->nodes[i].state, "up") == 0;
     }
-    free(chosen);
+    /* Every active job as a plan job: the running ones hold their nodes
+     * until start + limit, the ready ones queue in id (submit) order. */
+    plan_job *jobs = xcalloc(f->n_running + f->n_ready, sizeof *jobs);
+    const fsm_job **of = xcalloc(f->n_running + f->n_ready, sizeof *of);
+    size_t nj = 0;
+    for (uint64_t k = 0; k < f->jobs_cap && nj < f->n_running + f->n_ready; k++) {
+        const fsm_job *j = f->jobs[k];
+        bool running = j && j->state == JAZARI__JOB_STATE__JOB_RUNNING;
+        bool ready = j && j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held;
+        if (!running && !ready)
+            continue;
+        plan_job *pj = &jobs[nj];
+        pj->id = j->id;
+        pj->submit = j->submit_ms / 1000;
+        pj->limit = sched__limit(j);
+        pj->nodes = running ? j->n_allocs : (j->nodes ? j->nodes : 1);
+        pj->per_node = j->gpus_per_node;
+        pj->cpus_per_node = j->cpus_per_node ? j->cpus_per_node : 1;
+        if (running) {
+            pj->start = j->start_ms / 1000;
+            pj->where = xcalloc(pj->nodes ? pj->nodes : 1, sizeof(uint32_t));
+            bool known = pj->nodes > 0;
+            for (uint32_t a = 0; a < j->n_allocs && known; a++) {
+                long n = sched__node_index(f, j->allocs[a].node);
+                known = n >= 0;
+                pj->where[a] = known ? (uint32_t)n : 0;
+            }
+            if (!known) {
+                free(pj->where);
+                continue;
+            }
+            plan_add_running(&p, pj);
+        } else {
+            Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+            pj->tag = sched__site_tag(f, spec ? spec->site : NULL);
+            jazari__job_spec__free_unpacked(spec, NULL);
+            plan_submit(&p, pj);
+            if (pj->id == st->head) {
+                p.head = pj;
+                p.shadow = st->shadow;
+            }
+        }
+        of[nj++] = j;
+    }
+    /* Free slots as the allocations' GPU indexes and CPU lists say (what
+     * plan_add_running subtracted is the same, counted per job). */
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        p.nodes[i].free = u.free[i];
+        if (p.nodes[i].cpus != PLAN_UNCOUNTED)
+            p.nodes[i].cpus_free = u.cpus[i].free;
+    }
+    out->starts = xcalloc(max ? max : 1, sizeof *out->starts);
+    plan_pass(&p, now_ms / 1000, sched__on_started, out);
+    for (size_t i = 0; i < out->n_starts; i++) {
+        sched_start *s = &out->starts[i];
+        const plan_job *pj = NULL;
+        const fsm_job *j = NULL;
+        for (size_t k = 0; k < nj && !pj; k++) {
+            if (jobs[k].id == s->id) {
+                pj = &jobs[k];
+                j = of[k];
+            }
+        }
+        if (!pj)
+            continue; /* cannot be: every start is one of these jobs */
+        s->n_parts = pj->nodes;
+        s->parts = xcalloc(pj->nodes, sizeof *s->parts);
+        for (uint32_t k = 0; k < pj->nodes; k++)
+            sched__part(f, &u, j, pj->where[k], &s->parts[k]);
+    }
+    st->head = p.head ? p.head->id : 0;
+    st->shadow = p.shadow;
+    out->blocked = st->head;
+    plan_free(&p);
+    free(jobs);
+    free(of);
     sched__usage_free(&u, f->n_nodes);
     return 0;
 }
 
-void sched_plan_free(sched_plan *plan)
+void sched_plan_free(sched_plan *decided)
 {
-    for (size_t i = 0; i < plan->n_starts; i++) {
-        for (size_t p = 0; p < plan->starts[i].n_parts; p++) {
-            free(plan->starts[i].parts[p].gpus);
-            free(plan->starts[i].parts[p].cpus);
+    for (size_t i = 0; i < decided->n_starts; i++) {
+        for (size_t p = 0; p < decided->starts[i].n_parts; p++) {
+            free(decided->starts[i].parts[p].gpus);
+            free(decided->starts[i].parts[p].cpus);
         }
-        free(plan->starts[i].parts);
+        free(decided->starts[i].parts);
     }
-    free(plan->starts);
-    memset(plan, 0, sizeof *plan);
+    free(decided->starts);
+    memset(decided, 0, sizeof *decided);
 }

@@ -2,10 +2,12 @@
  * start now, and where. Pure: no I/O and no clock; the leader calls it and
  * commits its decisions as StartCmd entries.
  *
- * This release: first come, first served (the oldest pending job that does
- * not fit blocks the ones behind it), first fit over the nodes that are up,
- * the lowest free GPU indexes of each node. Topology-aware placement,
- * priorities and backfill replace it in the scheduler milestone. */
+ * The decisions are the core's (plan.h, the same code the simulator runs):
+ * the policy's order, a sticky reservation for the head, EASY backfilling
+ * with the jobs' time limits (a job without one counts as running for a
+ * year: it is never backfilled), best-fit nodes. Here they become GPU
+ * indexes (the lowest free ones; topology-aware sets come next) and CPUs
+ * near the job's first GPU. */
 #ifndef JZ_SCHED_H
 #define JZ_SCHED_H
 
@@ -13,6 +15,7 @@
 #include <stdint.h>
 
 #include "../raft/fsm.h"
+#include "plan.h"
 
 #define SCHED_MAX_GPUS_PER_NODE 1024
 
@@ -33,12 +36,19 @@ typedef struct sched_start {
 typedef struct sched_plan {
     sched_start *starts;
     size_t n_starts;
-    uint64_t blocked; /* the job at the head that waits for resources, or 0 */
+    uint64_t blocked; /* the head that waits for resources (its reservation), or 0 */
 } sched_plan;
 
-/* Decides up to max starts. Returns 0 and fills plan (free it with
- * sched_plan_free). */
-int sched_pass(const fsm *f, size_t max, sched_plan *plan);
+/* What a leader keeps between passes: the policy and the reserved head. */
+typedef struct sched_state {
+    plan_policy policy;
+    uint64_t head; /* the job holding the reservation, or 0 */
+    int64_t shadow;
+} sched_state;
+
+/* Decides up to max starts at now_ms (wall clock). Returns 0 and fills
+ * plan (free it with sched_plan_free); plan->blocked is the reserved head. */
+int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_plan *plan);
 void sched_plan_free(sched_plan *plan);
 
 #endif

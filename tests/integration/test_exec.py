@@ -203,3 +203,20 @@ def test_jobs_sharing_a_first_node_get_different_master_ports(daemon_factory):
         ports.append(job["master_port"])
     assert ports == [29501, 29502], ports
     assert d.jz("cancel", str(first), str(second)).returncode == 0
+
+
+def test_the_leader_backfills_short_jobs_without_delaying_the_head(daemon_factory):
+    """FCFS + EASY in the leader (the simulator's own core): with 12 of 16
+    GPUs busy for a minute, an 8-GPU job waits at the head; a 4-GPU job
+    that ends before then runs at once; one without a time limit waits."""
+    from conftest import shared_xml
+    d = solo(daemon_factory, xml=shared_xml("nvidiaDGX2.xml"))
+    a = submit(d, "--gpus-per-node", "12", "--time", "1:00", "--", "sleep", "60")
+    wait_for(lambda: d.jz_json("show", str(a))["state"] == "RUNNING", what="the big job to run")
+    head = submit(d, "--gpus-per-node", "8", "--", "true")
+    short = submit(d, "--gpus-per-node", "4", "--time", "0:10", "--", "sleep", "5")
+    endless = submit(d, "--gpus-per-node", "4", "--", "true")
+    wait_for(lambda: d.jz_json("show", str(short))["state"] == "RUNNING", what="the short job to be backfilled")
+    assert d.jz_json("show", str(head))["state"] == "PENDING"
+    assert d.jz_json("show", str(endless))["state"] == "PENDING"  # it could delay the head
+    assert d.jz("cancel", str(a), str(head), str(short), str(endless)).returncode == 0

@@ -294,10 +294,13 @@ static void apply_cmd(fsm *f, int64_t t, Jazari__Command *c)
 /* Commits what a scheduling pass decided, as the leader would. */
 static size_t schedule(fsm *f, int64_t t, uint64_t *blocked)
 {
-    sched_plan plan;
-    sched_pass(f, 100, &plan);
-    for (size_t i = 0; i < plan.n_starts; i++) {
-        const sched_start *s = &plan.starts[i];
+    sched_plan decided;
+    static sched_state st; /* FCFS + EASY, as the leader by default */
+    st.policy.order = PLAN_FCFS;
+    st.policy.backfill = true;
+    sched_pass(f, &st, t, 100, &decided);
+    for (size_t i = 0; i < decided.n_starts; i++) {
+        const sched_start *s = &decided.starts[i];
         Jazari__JobAlloc a[8], *ap[8];
         for (size_t p = 0; p < s->n_parts; p++) {
             jazari__job_alloc__init(&a[p]);
@@ -317,9 +320,9 @@ static size_t schedule(fsm *f, int64_t t, uint64_t *blocked)
         c.start = &sc;
         apply_cmd(f, t, &c);
     }
-    size_t n = plan.n_starts;
-    *blocked = plan.blocked;
-    sched_plan_free(&plan);
+    size_t n = decided.n_starts;
+    *blocked = decided.blocked;
+    sched_plan_free(&decided);
     return n;
 }
 

@@ -60,7 +60,7 @@ typedef struct ctl {
     uint64_t entries_proposed, commands_proposed;
     ctl_applied_cb on_applied;
     void *applied_arg;
-    bool lost;               /* an append of lost_term failed: not the leader of that term */
+    bool lost; /* an append of lost_term failed: not the leader of that term */
     raft_term lost_term;
 } ctl;
 

@@ -73,8 +73,8 @@ typedef struct plan {
     size_t n_queue, queue_cap;
     plan_job **running;
     size_t n_running, running_cap;
-    plan_job *head; /* reserved: stays the head until it starts */
-    int64_t shadow; /* its reservation: the earliest start the running jobs allow */
+    plan_job *head;    /* reserved: stays the head until it starts */
+    int64_t shadow;    /* its reservation: the earliest start the running jobs allow */
     size_t max_starts; /* per pass; 0: no bound */
     uint64_t passes, backfilled;
 } plan;

@@ -225,7 +225,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     /* Every active job as a plan job: the running ones hold their nodes
      * until start + limit, the ready ones queue in id (submit) order. */
     plan_job *jobs = xcalloc(f->n_running + f->n_ready, sizeof *jobs);
-    const fsm_job **of = xcalloc(f->n_running + f->n_ready, sizeof *of);
+    const fsm_job **of = xcalloc(f->n_running + f->n_ready, sizeof(const fsm_job *));
     size_t nj = 0;
     for (uint64_t k = 0; k < f->jobs_cap && nj < f->n_running + f->n_ready; k++) {
         const fsm_job *j = f->jobs[k];

@@ -8,6 +8,7 @@
 
 #include "../../common/cpulist.h"
 #include "../../common/xmem.h"
+#include "gpuset.h"
 #include "plan.h"
 
 /* A node's CPUs: which exist (its packages' cpusets) and which are taken. */
@@ -174,14 +175,13 @@ static void sched__part(const fsm *f, sched__usage *u, const fsm_job *j, size_t 
     part->node = n;
     part->n_gpus = j->gpus_per_node;
     part->gpus = xcalloc(j->gpus_per_node ? j->gpus_per_node : 1, sizeof(uint32_t));
-    uint32_t g = 0;
-    for (uint32_t gi = 0; g < j->gpus_per_node && gi < f->nodes[n].topo->n_gpus; gi++) {
-        if (!u->taken[u->offset[n] + gi]) {
-            u->taken[u->offset[n] + gi] = true;
-            part->gpus[g++] = gi;
-        }
-    }
-    u->free[n] -= j->gpus_per_node;
+    /* The best-connected free GPUs of the node (the core made sure there
+     * are enough). */
+    if (gpuset_pick(f->nodes[n].topo, &u->taken[u->offset[n]], j->gpus_per_node, part->gpus) != 0)
+        part->n_gpus = 0;
+    for (uint32_t g = 0; g < part->n_gpus; g++)
+        u->taken[u->offset[n] + part->gpus[g]] = true;
+    u->free[n] -= part->n_gpus;
     /* CPUs near the first of its GPUs, when that is known. */
     sched__cpus *c = &u->cpus[n];
     bool *near = NULL;

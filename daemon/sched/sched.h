@@ -6,8 +6,8 @@
  * the policy's order, a sticky reservation for the head, EASY backfilling
  * with the jobs' time limits (a job without one counts as running for a
  * year: it is never backfilled), best-fit nodes. Here they become GPU
- * indexes (the lowest free ones; topology-aware sets come next) and CPUs
- * near the job's first GPU. */
+ * indexes (the best-connected free set, gpuset.h) and CPUs near the
+ * job's first GPU. */
 #ifndef JZ_SCHED_H
 #define JZ_SCHED_H
 

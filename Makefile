@@ -166,7 +166,12 @@ $(BUILD)/tests/bench-%: $(call obj,tests/bench/bench_%.c) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit
+# The scheduler's pass links its core.
+$(BUILD)/tests/bench-sched: $(call obj,tests/bench/bench_sched.c daemon/sched/plan.c) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched
 	@tests/bench/run $(BUILD)
 
 clean:

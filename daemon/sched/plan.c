@@ -60,6 +60,7 @@ void plan_free(plan *p)
     free(p->nodes);
     free(p->queue);
     free(p->running);
+    free(p->by_free);
     memset(p, 0, sizeof *p);
 }
 
@@ -93,9 +94,13 @@ static bool plan__node_free(const plan_node *n, const plan_job *j)
            (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node);
 }
 
-static void plan__node_take(plan_node *n, const plan_job *j, int sign)
+static void plan__node_take(plan *p, plan_node *n, const plan_job *j, int sign)
 {
+    if (p->indexed && n->up && n->free <= p->max_slots)
+        p->by_free[n->free]--;
     n->free = (uint32_t)((int64_t)n->free - sign * (int64_t)j->per_node);
+    if (p->indexed && n->up && n->free <= p->max_slots)
+        p->by_free[n->free]++;
     if (n->cpus != PLAN_UNCOUNTED)
         n->cpus_free = (uint32_t)((int64_t)n->cpus_free - sign * (int64_t)j->cpus_per_node);
 }
@@ -111,7 +116,7 @@ bool plan_feasible(const plan *p, const plan_job *j)
 void plan_add_running(plan *p, plan_job *j)
 {
     for (uint32_t k = 0; k < j->nodes; k++)
-        plan__node_take(&p->nodes[j->where[k]], j, 1);
+        plan__node_take(p, &p->nodes[j->where[k]], j, 1);
     plan__push(&p->running, &p->n_running, &p->running_cap, j);
 }
 
@@ -182,6 +187,12 @@ static void plan__sort(plan *p, plan_order order, int64_t now)
 /* Whether j fits on the free slots now. */
 static bool plan__fits(const plan *p, const plan_job *j)
 {
+    if (p->indexed && !j->tag) {
+        uint64_t n = 0;
+        for (uint32_t l = j->per_node; l <= p->max_slots && n < j->nodes; l++)
+            n += p->by_free[l];
+        return n >= j->nodes;
+    }
     uint32_t n = 0;
     for (size_t i = 0; i < p->n_nodes && n < j->nodes; i++)
         n += plan__node_free(&p->nodes[i], j);
@@ -195,6 +206,24 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
     j->where = xcalloc(j->nodes, sizeof *j->where);
     for (uint32_t k = 0; k < j->nodes; k++) {
         size_t best = p->n_nodes;
+        /* With the index: the fullest level that fits, its first node. */
+        for (uint32_t l = j->per_node; p->indexed && !j->tag && l <= p->max_slots && best == p->n_nodes;
+             l++) {
+            if (!p->by_free[l])
+                continue;
+            for (size_t i = 0; i < p->n_nodes && best == p->n_nodes; i++) {
+                bool chosen = false;
+                for (uint32_t c = 0; c < k && !chosen; c++)
+                    chosen = j->where[c] == i;
+                if (!chosen && p->nodes[i].up && p->nodes[i].free == l)
+                    best = i;
+            }
+        }
+        if (best != p->n_nodes) {
+            j->where[k] = (uint32_t)best;
+            plan__node_take(p, &p->nodes[best], j, 1);
+            continue;
+        }
         for (size_t i = 0; i < p->n_nodes; i++) {
             const plan_node *n = &p->nodes[i];
             bool chosen = false; /* a part per node */
@@ -207,16 +236,14 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
                 best = i;
         }
         j->where[k] = (uint32_t)best;
-        plan__node_take(&p->nodes[best], j, 1);
+        plan__node_take(p, &p->nodes[best], j, 1);
     }
     j->start = now;
 }
 
-static void plan__start(plan *p, size_t qi, int64_t now, void (*started)(void *, plan_job *), void *arg)
+/* Starts queued j (it leaves the queue at the end of the pass). */
+static void plan__start(plan *p, plan_job *j, int64_t now, void (*started)(void *, plan_job *), void *arg)
 {
-    plan_job *j = p->queue[qi];
-    memmove(&p->queue[qi], &p->queue[qi + 1], (p->n_queue - qi - 1) * sizeof(plan_job *));
-    p->n_queue--;
     plan__take(p, j, now);
     plan__push(&p->running, &p->n_running, &p->running_cap, j);
     if (j == p->head)
@@ -228,7 +255,7 @@ static void plan__start(plan *p, size_t qi, int64_t now, void (*started)(void *,
 void plan_end(plan *p, plan_job *j)
 {
     for (uint32_t k = 0; j->where && k < j->nodes; k++)
-        plan__node_take(&p->nodes[j->where[k]], j, -1);
+        plan__node_take(p, &p->nodes[j->where[k]], j, -1);
     free(j->where);
     j->where = NULL;
     for (size_t i = 0; i < p->n_running; i++) {
@@ -260,11 +287,16 @@ static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
     qsort(order, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
     plan_node *saved = xcalloc(p->n_nodes, sizeof *saved);
     memcpy(saved, p->nodes, p->n_nodes * sizeof *saved);
+    uint32_t *saved_index = NULL;
+    if (p->indexed) {
+        saved_index = xcalloc(p->max_slots + 1, sizeof *saved_index);
+        memcpy(saved_index, p->by_free, (p->max_slots + 1) * sizeof *saved_index);
+    }
     int64_t t = INT64_MAX;
     for (size_t r = 0; r < p->n_running; r++) {
         const plan_job *x = order[r];
         for (uint32_t k = 0; k < x->nodes; k++)
-            plan__node_take(&p->nodes[x->where[k]], x, -1);
+            plan__node_take(p, &p->nodes[x->where[k]], x, -1);
         if (plan__fits(p, j)) {
             t = x->start + x->limit;
             break;
@@ -272,54 +304,105 @@ static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
     }
     memcpy(p->nodes, saved, p->n_nodes * sizeof *saved);
     free(saved);
+    if (saved_index) {
+        memcpy(p->by_free, saved_index, (p->max_slots + 1) * sizeof *saved_index);
+        free(saved_index);
+    }
     free(order);
     return t < now ? now : t;
 }
 
 /* --- a pass --------------------------------------------------------------------- */
 
+/* Takes the queue back to the jobs still waiting, in their order. */
+static void plan__compact(plan *p)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < p->n_queue; i++)
+        if (p->queue[i]->start < 0)
+            p->queue[k++] = p->queue[i];
+    p->n_queue = k;
+}
+
+/* One pass: the queue is sorted once (the keys do not change within a
+ * pass), walked in order, and compacted at the end: a pass costs a sort
+ * and a walk, not a sort per start. */
+/* (Re)builds the index from the nodes as the caller left them. */
+static void plan__index(plan *p)
+{
+    uint32_t most = 0;
+    bool cpus = false;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        most = p->nodes[i].slots > most ? p->nodes[i].slots : most;
+        cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED;
+    }
+    p->indexed = false;
+    if (cpus)
+        return;
+    if (most > p->max_slots || !p->by_free) {
+        free(p->by_free);
+        p->by_free = xcalloc((size_t)most + 1, sizeof *p->by_free);
+        p->max_slots = most;
+    }
+    memset(p->by_free, 0, ((size_t)p->max_slots + 1) * sizeof *p->by_free);
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].up && p->nodes[i].free <= p->max_slots)
+            p->by_free[p->nodes[i].free]++;
+    p->indexed = true;
+}
+
 size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), void *arg)
 {
     size_t n = 0;
     p->passes++;
-    while (p->n_queue > 0 && (!p->max_starts || n < p->max_starts)) {
+    plan__index(p);
+    if (p->head) {
         size_t hi = 0;
-        if (p->head) {
-            while (hi < p->n_queue && p->queue[hi] != p->head)
-                hi++;
-            if (hi == p->n_queue)
-                p->head = NULL; /* gone (cancelled): choose again */
-        }
-        if (!p->head) {
-            plan__sort(p, p->policy.order, now);
-            hi = 0;
-        }
-        plan_job *head = p->queue[hi];
-        if (plan__fits(p, head)) {
-            plan__start(p, hi, now, started, arg);
-            n++;
-            continue;
-        }
-        if (!p->head) {
-            p->head = head;
-            p->shadow = plan__shadow(p, head, now);
-        }
-        if (!p->policy.backfill)
-            break;
-        /* EASY: whatever fits now and is done before the head's
-         * reservation, in submit order (or in rank order). */
-        plan__sort(p, p->policy.by_rank ? p->policy.order : PLAN_FCFS, now);
-        for (size_t i = 0; i < p->n_queue && (!p->max_starts || n < p->max_starts);) {
+        while (hi < p->n_queue && p->queue[hi] != p->head)
+            hi++;
+        if (hi == p->n_queue)
+            p->head = NULL; /* gone (cancelled): choose again */
+    }
+    /* The reserved head first: it starts as soon as it fits. */
+    if (p->head && plan__fits(p, p->head)) {
+        plan__start(p, p->head, now, started, arg);
+        n++;
+    }
+    /* Then in rank order, until one does not fit: the new head. */
+    bool ranked = false;
+    if (!p->head) {
+        plan__sort(p, p->policy.order, now);
+        ranked = true;
+        for (size_t i = 0; i < p->n_queue && (!p->max_starts || n < p->max_starts); i++) {
             plan_job *j = p->queue[i];
-            if (j != p->head && now + j->limit < p->shadow && plan__fits(p, j)) {
-                plan__start(p, i, now, started, arg);
-                p->backfilled++;
+            if (j->start >= 0)
+                continue;
+            if (plan__fits(p, j)) {
+                plan__start(p, j, now, started, arg);
                 n++;
                 continue;
             }
-            i++;
+            p->head = j;
+            p->shadow = plan__shadow(p, j, now);
+            break;
         }
-        break;
     }
+    /* EASY: whatever fits now and is done before the head's reservation,
+     * in submit order (or in rank order). */
+    if (p->head && p->policy.backfill && (!p->max_starts || n < p->max_starts)) {
+        if (!p->policy.by_rank)
+            plan__sort(p, PLAN_FCFS, now);
+        else if (!ranked)
+            plan__sort(p, p->policy.order, now);
+        for (size_t i = 0; i < p->n_queue && (!p->max_starts || n < p->max_starts); i++) {
+            plan_job *j = p->queue[i];
+            if (j->start < 0 && j != p->head && now + j->limit < p->shadow && plan__fits(p, j)) {
+                plan__start(p, j, now, started, arg);
+                p->backfilled++;
+                n++;
+            }
+        }
+    }
+    plan__compact(p);
     return n;
 }

@@ -76,6 +76,13 @@ typedef struct plan {
     plan_job *head;    /* reserved: stays the head until it starts */
     int64_t shadow;    /* its reservation: the earliest start the running jobs allow */
     size_t max_starts; /* per pass; 0: no bound */
+    /* The index of free capacity (rebuilt at each pass, kept as jobs
+     * start and end): how many up nodes have each number of free slots.
+     * A job that asks for no site, where no node counts CPUs, fits in
+     * O(slots) instead of O(nodes). */
+    uint32_t *by_free; /* max_slots + 1 counters */
+    uint32_t max_slots;
+    bool indexed;
     uint64_t passes, backfilled;
 } plan;
 

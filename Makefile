@@ -54,6 +54,7 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 JAZARID    := $(BUILD)/jazarid
 SIM        := $(BUILD)/jazari-sim
 SIM_SRC    := $(wildcard sim/*.c)
+NODE_O     = $(call obj,$(wildcard daemon/node/*.c))
 JZ         := $(BUILD)/jz
 UNIT       := $(BUILD)/tests/unit
 FAKE_NVML  := $(BUILD)/tests/fake/libnvidia-ml.so.1
@@ -96,11 +97,10 @@ $(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # The simulator runs the scheduler's own core on traces.
-$(SIM): $(call obj,$(SIM_SRC) daemon/sched/plan.c) $(COMMON_O)
+$(SIM): $(call obj,$(SIM_SRC) daemon/sched/plan.c daemon/sched/gpuset.c) $(NODE_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # jz shows topologies with the daemon's own code (no hwloc calls at run time).
-NODE_O     := $(call obj,$(wildcard daemon/node/*.c))
 $(JZ): $(call obj,client/main.c) $(CLIENT_O) $(NODE_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -176,6 +176,8 @@ static int plan__qsort_sjf(const void *x, const void *y)
 static void plan__sort(plan *p, plan_order order, int64_t now)
 {
     plan__now = now;
+    if (p->n_queue < 2)
+        return; /* qsort wants a base even for none */
     qsort(p->queue, p->n_queue, sizeof(plan_job *),
           order == PLAN_SJF      ? plan__qsort_sjf
           : order == PLAN_JAZARI ? plan__qsort_jazari

@@ -67,3 +67,35 @@ def test_bad_input_is_refused_with_the_reason(tmp_path):
     short.write_text("; MaxNodes: 4\n1 0 -1 10 1 -1 -1 -1 -1 -1 1 -1 -1 -1 0 -1 -1 -1\n")
     r = sim("--trace", str(short), "--windows", "rlscheduler")
     assert r.returncode == 2 and "window" in r.stderr
+
+
+PHILLY = os.path.join(SHARED, "traces", "philly.csv")
+PCIE8 = os.path.join(os.path.dirname(__file__), "..", "fixtures", "topologies", "pcie-8gpu-2socket.xml")
+
+
+def test_philly_virtual_cluster_on_8_gpu_nodes():
+    """A GPU trace: jobs share 8-GPU nodes; each node has a real PCIe tree
+    (two sockets, switches), so where a multi-GPU job lands matters."""
+    figures = {}
+    for policy in ("fcfs", "fcfs-easy", "jazari"):
+        r = sim("--trace", PHILLY, "--vc", "11cb48", "--policy", policy, "--node-xml", PCIE8, "--json")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["virtual_cluster"] == "11cb48" and out["gpus_per_node"] == 8 and out["jobs"] > 10000
+        assert 0 <= out["fragmentation"] <= 1 and 0 < out["best_connected_share"] <= 1
+        figures[policy] = out
+    # Backfilling and our order both cut the time jobs take, on the same cluster.
+    assert figures["jazari"]["mean_jct"] < figures["fcfs-easy"]["mean_jct"] < figures["fcfs"]["mean_jct"]
+    again = sim("--trace", PHILLY, "--vc", "11cb48", "--node-xml", PCIE8, "--json")
+    assert json.loads(again.stdout) == figures["jazari"]
+
+
+def test_bad_gpu_trace_is_refused(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,duration,num_gpus,gpu_time,cluster\n2017-10-09 07:01:55,66.0,one,66.0,vc\n")
+    r = sim("--trace", str(bad))
+    assert r.returncode == 2 and "line 2" in r.stderr and "num_gpus" in r.stderr
+    r = sim("--trace", PHILLY, "--vc", "nosuchvc")
+    assert r.returncode == 2 and "no job of virtual cluster" in r.stderr
+    r = sim("--trace", PHILLY, "--vc", "11cb48", "--gpus-per-node", "4", "--node-xml", PCIE8)
+    assert r.returncode == 2 and "has 8 GPUs" in r.stderr

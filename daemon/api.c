@@ -296,10 +296,47 @@ typedef struct api__jobs {
     size_t n;
 } api__jobs;
 
+/* Why a ready job waits, computed when asked (not replicated): its nodes
+ * are down, it holds the reservation (Resources), or it is behind the job
+ * that does (Priority). A requeued job keeps saying why it was. */
+static const char *api__why_pending(jzd *d, const fsm_job *j, uint64_t head)
+{
+    if (j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held)
+        return NULL;
+    if (j->reason && strncmp(j->reason, "Requeued", 8) == 0)
+        return NULL;
+    const fsm *f = &d->ctl.state;
+    uint32_t up = 0, any = 0;
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        bool fits = f->nodes[i].topo->n_gpus >= j->gpus_per_node;
+        any += fits;
+        up += fits && strcmp(f->nodes[i].state, "up") == 0;
+    }
+    uint32_t want = j->nodes ? j->nodes : 1;
+    if (up < want && any >= want)
+        return "NodeDown";
+    return !head || head == j->id ? "Resources" : "Priority";
+}
+
+/* The job holding the reservation: the leader's, else the first ready one. */
+static uint64_t api__head(jzd *d)
+{
+    if (api_is_leader(d))
+        return d->sched.head;
+    const fsm *f = &d->ctl.state;
+    for (uint64_t k = 0; f->n_ready && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (j && j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
+            return j->id;
+    }
+    return 0;
+}
+
 /* Jobs as messages. brief leaves out each job's script and environment,
  * which only jz show needs (a queue of scripts could be gigabytes). */
-static void api__jobs_fill(api__jobs *a, const fsm_job *const *list, size_t n, bool brief)
+static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, size_t n, bool brief)
 {
+    uint64_t head = api__head(d);
     size_t nallocs = 0;
     for (size_t i = 0; i < n; i++)
         nallocs += list[i]->n_allocs;
@@ -315,6 +352,9 @@ static void api__jobs_fill(api__jobs *a, const fsm_job *const *list, size_t n, b
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         Jazari__JobSpec *spec = fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
+        const char *why = api__why_pending(d, list[i], head);
+        if (why)
+            a->jobs[i].reason = (char *)why;
         a->specs[i] = spec;
         if (brief && spec) {
             a->brief[i] = *spec;
@@ -365,7 +405,7 @@ static void api__queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
         list[n++] = j;
     }
     api__jobs a;
-    api__jobs_fill(&a, list, n, true);
+    api__jobs_fill(d, &a, list, n, true);
     Jazari__QueueReply r = JAZARI__QUEUE_REPLY__INIT;
     r.jobs = a.ptrs;
     r.n_jobs = a.n;
@@ -393,7 +433,7 @@ static void api__show(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     api__jobs a;
-    api__jobs_fill(&a, &j, 1, false);
+    api__jobs_fill(d, &a, &j, 1, false);
     Jazari__ShowReply r = JAZARI__SHOW_REPLY__INIT;
     r.job = &a.jobs[0];
     api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &r);

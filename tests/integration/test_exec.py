@@ -217,6 +217,8 @@ def test_the_leader_backfills_short_jobs_without_delaying_the_head(daemon_factor
     short = submit(d, "--gpus-per-node", "4", "--time", "0:10", "--", "sleep", "5")
     endless = submit(d, "--gpus-per-node", "4", "--", "true")
     wait_for(lambda: d.jz_json("show", str(short))["state"] == "RUNNING", what="the short job to be backfilled")
-    assert d.jz_json("show", str(head))["state"] == "PENDING"
-    assert d.jz_json("show", str(endless))["state"] == "PENDING"  # it could delay the head
+    h = d.jz_json("show", str(head))
+    assert h["state"] == "PENDING" and h["reason"] == "Resources", h  # it holds the reservation
+    e = d.jz_json("show", str(endless))
+    assert e["state"] == "PENDING" and e["reason"] == "Priority", e  # it could delay the head
     assert d.jz("cancel", str(a), str(head), str(short), str(endless)).returncode == 0

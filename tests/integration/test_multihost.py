@@ -83,6 +83,11 @@ def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path):
                     wait_for(lambda: not alive(pid), what="%s's stale part to be killed" % node)
             assert alive(stale)  # cut off, the victim cannot know yet
             assert ctl.jz_json("node", victim)["state"] == "down"
+            r = ctl.jz("submit", "--json", "--nodes", "4", "--hold", "--workdir", work, "--", "true")
+            four = json.loads(r.stdout)["id"]
+            assert ctl.jz("release", str(four)).returncode == 0
+            assert ctl.jz_json("show", str(four))["reason"] == "NodeDown"  # 4 nodes, 3 up
+            assert ctl.jz("cancel", str(four)).returncode == 0
 
             net.cut(idx + 1, up=True)
             wait_for(lambda: not alive(stale), timeout=30, what="the returning node to kill its stale part")

@@ -11,6 +11,8 @@
 
 #include "cli.h"
 
+#define JOB_DEPS_MAX 128 /* as the daemon allows (FSM_DEPS_MAX) */
+
 #define JOB_SCRIPT_MAX (1u << 20)
 
 /* --- parsing what users type -------------------------------------------------------- */
@@ -123,6 +125,64 @@ static int cli__parse_count(const cli *c, const char *opt, const char *s, uint32
     return 0;
 }
 
+/* Job ids "12" or "12:13" into ids (at most max); how many, or -1. */
+static int cli__parse_ids(const char *s, uint64_t *ids, size_t *n, size_t max)
+{
+    const char *p = s;
+    while (*p) {
+        char *end;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (!isdigit((unsigned char)*p) || v == 0 || (*end && *end != ':') || *n == max)
+            return -1;
+        ids[(*n)++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return p == s ? -1 : 0;
+}
+
+/* Dependencies: --after-ok IDS, --after-any IDS, and Slurm's --dependency
+ * afterok:IDS,afterany:IDS. */
+static int cli__deps(cli *c, const cli_list *const *lists, Jazari__JobSpec *spec, uint64_t *ok, uint64_t *any,
+                     size_t max)
+{
+    size_t nok = 0, nany = 0;
+    for (int l = 0; l < 6; l++) {
+        const cli_list *list = lists[l];
+        for (size_t i = 0; list && i < list->n; i++) {
+            const char *v = list->items[i];
+            int kind = l % 3; /* 0 after-ok, 1 after-any, 2 --dependency */
+            char word[1024];
+            snprintf(word, sizeof word, "%s", v);
+            for (char *save = NULL, *part = strtok_r(word, ",", &save); part;
+                 part = strtok_r(NULL, ",", &save)) {
+                const char *ids = part;
+                int k = kind;
+                if (kind == 2) {
+                    if (strncmp(part, "afterok:", 8) == 0)
+                        k = 0, ids = part + 8;
+                    else if (strncmp(part, "afterany:", 9) == 0)
+                        k = 1, ids = part + 9;
+                    else
+                        k = -1;
+                }
+                if (k < 0 || cli__parse_ids(ids, k ? any : ok, k ? &nany : &nok, max) != 0) {
+                    cli_error(
+                        c,
+                        "bad dependency '%.60s': job ids such as 12 or 12:13 (--after-ok, --after-any), "
+                        "or afterok:IDS / afterany:IDS (--dependency)",
+                        part);
+                    return -1;
+                }
+            }
+        }
+    }
+    spec->after_ok = ok;
+    spec->n_after_ok = nok;
+    spec->after_any = any;
+    spec->n_after_any = nany;
+    return 0;
+}
+
 /* --signal [SIG][@SECONDS] (as Slurm's): USR1, SIGUSR1 or a number; 60 s
  * ahead of the time limit unless said. */
 static int cli__parse_signal(const char *s, uint32_t *sig, uint32_t *secs)
@@ -168,10 +228,10 @@ typedef struct submit_opts {
     const char *signal;
     const char *name, *nodes, *tasks, *gpus, *cpus, *mem, *time, *gpu_model, *site;
     const char *output, *error, *workdir;
-    cli_list env;
+    cli_list env, after_ok, after_any, dependency;
 } submit_opts;
 
-#define SUBMIT_NOPTS 20
+#define SUBMIT_NOPTS 23
 
 static void submit__table(submit_opts *o, cli_opt *t)
 {
@@ -195,6 +255,9 @@ static void submit__table(submit_opts *o, cli_opt *t)
         {"hold", CLI_FLAG, &o->hold},
         {"signal", CLI_STRING, &o->signal},
         {"no-requeue", CLI_FLAG, &o->no_requeue},
+        {"after-ok", CLI_LIST, &o->after_ok},
+        {"after-any", CLI_LIST, &o->after_any},
+        {"dependency", CLI_LIST, &o->dependency},
         {NULL, CLI_FLAG, NULL},
     };
     _Static_assert(sizeof table / sizeof table[0] == SUBMIT_NOPTS, "SUBMIT_NOPTS is the table's size");
@@ -363,6 +426,11 @@ int cmd_submit(cli *c, int argc, char **argv)
         goto out;
     }
     spec.no_requeue = o->no_requeue;
+    static uint64_t dep_ok[JOB_DEPS_MAX], dep_any[JOB_DEPS_MAX];
+    const cli_list *dep_lists[6] = {&script.after_ok,  &script.after_any,  &script.dependency,
+                                    &cmdline.after_ok, &cmdline.after_any, &cmdline.dependency};
+    if (cli__deps(c, dep_lists, &spec, dep_ok, dep_any, JOB_DEPS_MAX) != 0)
+        goto out;
     if (o->mem && cli__parse_mem(o->mem, &spec.mem_bytes) != 0) {
         cli_error(c, "bad --mem '%.40s': a size such as 16G or 512M (a bare number is MiB)", o->mem);
         goto out;
@@ -502,6 +570,16 @@ static void job__json(json *j, const Jazari__Job *job)
         else
             json_null(j);
         json_kv_bool(j, "requeue", !s->no_requeue);
+        json_key(j, "after_ok");
+        json_arr_begin(j);
+        for (size_t i = 0; i < s->n_after_ok; i++)
+            json_uint(j, s->after_ok[i]);
+        json_arr_end(j);
+        json_key(j, "after_any");
+        json_arr_begin(j);
+        for (size_t i = 0; i < s->n_after_any; i++)
+            json_uint(j, s->after_any[i]);
+        json_arr_end(j);
         json_key(j, "time_limit");
         if (s->time_limit_s)
             json_uint(j, s->time_limit_s);

@@ -39,6 +39,7 @@ static void usage(FILE *f)
                "  --mem SIZE  --time LIMIT (90, 1:30:00, 2-00:00:00)  --gpu-model MODEL  --site SITE\n"
                "  --output PATH  --error PATH (%%j job, %%n node rank, %%N node, %%t task)  --workdir DIR\n"
                "  --env KEY=VALUE (repeatable)  --hold  --signal [SIG][@SECS]  --no-requeue\n"
+               "  --after-ok JOB[:JOB]  --after-any JOB[:JOB]  --dependency afterok:JOB,afterany:JOB\n"
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 

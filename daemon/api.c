@@ -305,6 +305,15 @@ static const char *api__why_pending(jzd *d, const fsm_job *j, uint64_t head)
         return NULL;
     if (j->reason && strncmp(j->reason, "Requeued", 8) == 0)
         return NULL;
+    if (j->spec) {
+        Jazari__JobSpec *spec = jazari__job_spec__unpack(NULL, j->spec_len, j->spec);
+        int deps = fsm_deps_ready(&d->ctl.state, spec);
+        jazari__job_spec__free_unpacked(spec, NULL);
+        if (deps < 0)
+            return "DependencyNeverSatisfied";
+        if (deps == 0)
+            return "Dependency";
+    }
     const fsm *f = &d->ctl.state;
     uint32_t up = 0, any = 0;
     for (size_t i = 0; i < f->n_nodes; i++) {

@@ -138,6 +138,18 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
                  s->warn_secs);
         return -1;
     }
+    if (s->n_after_ok + s->n_after_any > FSM_DEPS_MAX) {
+        snprintf(err, errlen, "%zu dependencies: at most %d", s->n_after_ok + s->n_after_any, FSM_DEPS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_after_ok + s->n_after_any; i++) {
+        uint64_t id = i < s->n_after_ok ? s->after_ok[i] : s->after_any[i - s->n_after_ok];
+        if (id == 0 || id >= f->next_job_id) {
+            snprintf(err, errlen, "--after-%s %llu: no such job", i < s->n_after_ok ? "ok" : "any",
+                     (unsigned long long)id);
+            return -1;
+        }
+    }
     if (s->time_limit_s > FSM_TIME_MAX_S) {
         snprintf(err, errlen, "--time %llu s: at most 365 days", (unsigned long long)s->time_limit_s);
         return -1;
@@ -211,6 +223,28 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
         return -1;
     }
     return 0;
+}
+
+int fsm_deps_ready(const fsm *f, const Jazari__JobSpec *spec)
+{
+    if (!spec)
+        return 1;
+    int ready = 1;
+    for (size_t i = 0; i < spec->n_after_ok; i++) {
+        const fsm_job *d = fsm_job_get(f, spec->after_ok[i]);
+        if (!d) /* purged: it ended long ago, how is not known any more */
+            continue;
+        if (fsm_job_active(d))
+            ready = 0;
+        else if (d->state != JAZARI__JOB_STATE__JOB_COMPLETED)
+            return -1;
+    }
+    for (size_t i = 0; i < spec->n_after_any; i++) {
+        const fsm_job *d = fsm_job_get(f, spec->after_any[i]);
+        if (d && fsm_job_active(d))
+            ready = 0;
+    }
+    return ready;
 }
 
 /* --- applying entries ------------------------------------------------------ */

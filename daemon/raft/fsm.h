@@ -36,6 +36,7 @@
 #define FSM_NODES_MAX 4096
 #define FSM_TASKS_MAX 1024
 #define FSM_TIME_MAX_S (365ull * 24 * 3600)
+#define FSM_DEPS_MAX 128
 
 typedef struct fsm_alloc {
     char *node;
@@ -138,6 +139,10 @@ uint32_t fsm_node_gpus_used(const fsm *f, const char *node);
 const fsm_node *fsm_node_get(const fsm *f, const char *name);
 bool fsm_job_active(const fsm_job *j);
 const char *fsm_state_name(Jazari__JobState s);
+
+/* Whether a pending job's dependencies (--after-ok, --after-any) allow it
+ * to start: 1 yes, 0 not yet, -1 never (an --after-ok job ended otherwise). */
+int fsm_deps_ready(const fsm *f, const Jazari__JobSpec *spec);
 
 /* A job as a message for a reply: fills out (caller's storage) and
  * returns the decoded spec, which the caller frees with

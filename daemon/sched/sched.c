@@ -257,7 +257,10 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         } else {
             Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
             pj->tag = sched__site_tag(f, spec ? spec->site : NULL);
+            bool deps = fsm_deps_ready(f, spec) == 1;
             jazari__job_spec__free_unpacked(spec, NULL);
+            if (!deps)
+                continue; /* waits for its dependencies: not in the queue */
             plan_submit(&p, pj);
             if (pj->id == st->head) {
                 p.head = pj;

@@ -222,3 +222,25 @@ def test_the_leader_backfills_short_jobs_without_delaying_the_head(daemon_factor
     e = d.jz_json("show", str(endless))
     assert e["state"] == "PENDING" and e["reason"] == "Priority", e  # it could delay the head
     assert d.jz("cancel", str(a), str(head), str(short), str(endless)).returncode == 0
+
+
+def test_dependencies_after_ok_and_after_any(daemon_factory):
+    d = solo(daemon_factory)
+    gate = os.path.join(d.dir, "gate")
+    first = submit(d, "--", "sh", "-c", "while [ ! -e %s ]; do sleep 0.05; done; exit 4" % gate)
+    ok = submit(d, "--after-ok", str(first), "--", "true")
+    anyway = submit(d, "--dependency", "afterany:%d" % first, "--", "true")
+    wait_for(lambda: d.jz_json("show", str(first))["state"] == "RUNNING", what="the first job to run")
+    assert d.jz_json("show", str(ok))["reason"] == "Dependency"
+    assert d.jz_json("show", str(anyway))["reason"] == "Dependency"
+    open(gate, "w").close()
+    assert ended(d, first)["state"] == "FAILED"
+    assert ended(d, anyway)["state"] == "COMPLETED"  # after any end
+    never = d.jz_json("show", str(ok))
+    assert never["state"] == "PENDING" and never["reason"] == "DependencyNeverSatisfied", never
+    assert never["after_ok"] == [first]
+    r = d.jz("submit", "--after-ok", "999", "--workdir", d.dir, "--", "true")
+    assert r.returncode == 1 and "no such job" in r.stderr
+    r = d.jz("submit", "--after-ok", "x1", "--workdir", d.dir, "--", "true")
+    assert r.returncode == 2 and "bad dependency" in r.stderr
+    assert d.jz("cancel", str(ok)).returncode == 0

@@ -225,13 +225,13 @@ static int cli__parse_signal(const char *s, uint32_t *sig, uint32_t *secs)
 /* The options of jz submit, from the command line or a script's lines. */
 typedef struct submit_opts {
     bool hold, no_requeue;
-    const char *signal;
+    const char *signal, *array;
     const char *name, *nodes, *tasks, *gpus, *cpus, *mem, *time, *gpu_model, *site;
     const char *output, *error, *workdir;
     cli_list env, after_ok, after_any, dependency;
 } submit_opts;
 
-#define SUBMIT_NOPTS 23
+#define SUBMIT_NOPTS 24
 
 static void submit__table(submit_opts *o, cli_opt *t)
 {
@@ -255,6 +255,7 @@ static void submit__table(submit_opts *o, cli_opt *t)
         {"hold", CLI_FLAG, &o->hold},
         {"signal", CLI_STRING, &o->signal},
         {"no-requeue", CLI_FLAG, &o->no_requeue},
+        {"array", CLI_STRING, &o->array},
         {"after-ok", CLI_LIST, &o->after_ok},
         {"after-any", CLI_LIST, &o->after_any},
         {"dependency", CLI_LIST, &o->dependency},
@@ -389,6 +390,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     TAKE(error);
     TAKE(workdir);
     TAKE(signal);
+    TAKE(array);
 #undef TAKE
     o->no_requeue = o->no_requeue || script.no_requeue;
     Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
@@ -426,6 +428,7 @@ int cmd_submit(cli *c, int argc, char **argv)
         goto out;
     }
     spec.no_requeue = o->no_requeue;
+    spec.array = (char *)(o->array ? o->array : "");
     static uint64_t dep_ok[JOB_DEPS_MAX], dep_any[JOB_DEPS_MAX];
     const cli_list *dep_lists[6] = {&script.after_ok,  &script.after_any,  &script.dependency,
                                     &cmdline.after_ok, &cmdline.after_any, &cmdline.dependency};
@@ -471,12 +474,18 @@ int cmd_submit(cli *c, int argc, char **argv)
     if (m) {
         buf b = BUF_INIT;
         uint64_t id = wire_msg_env(m)->submit_reply->id;
+        uint32_t count = wire_msg_env(m)->submit_reply->count;
         if (c->json) {
             json j;
             cli_json_begin(&j, &b);
             json_obj_begin(&j);
             json_kv_uint(&j, "id", id);
+            if (o->array)
+                json_kv_uint(&j, "count", count);
             json_obj_end(&j);
+        } else if (o->array) {
+            buf_printf(&b, "%llu (array of %u: jobs %llu to %llu)\n", (unsigned long long)id, count,
+                       (unsigned long long)id, (unsigned long long)(id + count - 1));
         } else {
             buf_printf(&b, "%llu\n", (unsigned long long)id);
         }
@@ -554,6 +563,16 @@ static void job__json(json *j, const Jazari__Job *job)
     job__time(j, "start_time", job->start_time_ms);
     job__time(j, "end_time", job->end_time_ms);
     json_kv_uint(j, "attempt", job->attempt);
+    json_key(j, "array_job_id");
+    if (job->array_job_id)
+        json_uint(j, job->array_job_id);
+    else
+        json_null(j);
+    json_key(j, "array_task_id");
+    if (job->array_job_id && s)
+        json_uint(j, s->array_index);
+    else
+        json_null(j);
     json_key(j, "master_port");
     if (job->state == JAZARI__JOB_STATE__JOB_RUNNING && job->master_port)
         json_uint(j, job->master_port);

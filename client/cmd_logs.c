@@ -78,7 +78,8 @@ static void logs__sources(logs *l, const Jazari__Job *job)
             for (uint32_t t = 0; t < per; t++) {
                 buf path = BUF_INIT;
                 uint32_t rank = (uint32_t)n * tasks + t;
-                outpath_expand(patterns[p], s->workdir, job->id, (uint32_t)n, a->node, rank, &path);
+                outpath_job oj = {job->id, job->array_job_id, s->array_index};
+                outpath_expand(patterns[p], s->workdir, &oj, (uint32_t)n, a->node, rank, &path);
                 char label[96];
                 if (per > 1)
                     snprintf(label, sizeof label, "%s:%u%s", a->node, rank, p ? " err" : "");

@@ -40,6 +40,7 @@ static void usage(FILE *f)
                "  --output PATH  --error PATH (%%j job, %%n node rank, %%N node, %%t task)  --workdir DIR\n"
                "  --env KEY=VALUE (repeatable)  --hold  --signal [SIG][@SECS]  --no-requeue\n"
                "  --after-ok JOB[:JOB]  --after-any JOB[:JOB]  --dependency afterok:JOB,afterany:JOB\n"
+               "  --array 0-99%%8 (a job per index, at most 8 at once; %%A %%a in --output)\n"
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-void outpath_expand(const char *pattern, const char *workdir, uint64_t id, uint32_t node_rank,
+void outpath_expand(const char *pattern, const char *workdir, const outpath_job *job, uint32_t node_rank,
                     const char *node, uint32_t task, buf *out)
 {
     const char *p = pattern && *pattern ? pattern : OUTPATH_DEFAULT;
@@ -20,7 +20,13 @@ void outpath_expand(const char *pattern, const char *workdir, uint64_t id, uint3
         }
         switch (*++p) {
         case 'j':
-            buf_printf(out, "%llu", (unsigned long long)id);
+            buf_printf(out, "%llu", (unsigned long long)job->id);
+            break;
+        case 'A':
+            buf_printf(out, "%llu", (unsigned long long)(job->array_id ? job->array_id : job->id));
+            break;
+        case 'a':
+            buf_printf(out, "%u", job->array_index);
             break;
         case 'n':
             buf_printf(out, "%u", node_rank);

@@ -1,8 +1,7 @@
 /* outpath.h - where a job's output goes: --output/--error patterns with
- * %j (job id), %n (node rank), %N (node name), %t (task rank in the job)
- * and %%, relative to the working directory; jazari-%j.out by default.
- * Shared by the supervisor that writes the files and `jz logs` that reads
- * them. */
+ * %j (job id), %n (node rank), %N (node name), %t (task rank in the job),
+ * %A and %a (an array's first job id and the task's index) and %%, relative to the working directory;
+ * jazari-%j.out by default. Shared by the supervisor that writes the files and `jz logs` that reads them. */
 #ifndef JZ_OUTPATH_H
 #define JZ_OUTPATH_H
 
@@ -13,9 +12,15 @@
 
 #define OUTPATH_DEFAULT "jazari-%j.out"
 
+typedef struct outpath_job {
+    uint64_t id;
+    uint64_t array_id; /* 0: not an array task (%A is then the job id, %a 0) */
+    uint32_t array_index;
+} outpath_job;
+
 /* Appends the path of task `task` (its rank in the job) on node node_rank
  * (named node) to out. pattern NULL or "" means the default. */
-void outpath_expand(const char *pattern, const char *workdir, uint64_t id, uint32_t node_rank,
+void outpath_expand(const char *pattern, const char *workdir, const outpath_job *job, uint32_t node_rank,
                     const char *node, uint32_t task, buf *out);
 /* Whether each task of a node has a file of its own (%t). */
 bool outpath_per_task(const char *pattern);

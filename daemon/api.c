@@ -178,6 +178,7 @@ static void api__on_committed(void *arg, const ctl_outcome *o)
     } else if (c && w->kind == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST) {
         Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
         r.id = o->first_id;
+        r.count = o->res->counts[o->index];
         api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
     } else if (c && (w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
                      w->kind == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)) {
@@ -224,19 +225,51 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
         return;
     }
-    Jazari__Job job = JAZARI__JOB__INIT;
-    job.spec = (Jazari__JobSpec *)spec;
-    job.user = user;
-    job.uid = (uint32_t)uid;
-    job.gid = (uint32_t)gid;
-    Jazari__Job *jobs[] = {&job};
+    /* An array is one job per index, submitted in one command. */
+    static uint32_t idx[FSM_ARRAY_MAX];
+    size_t n = 1;
+    uint32_t throttle = 0;
+    bool array = spec->array && *spec->array;
+    if (array && fsm_array_parse(spec->array, idx, FSM_ARRAY_MAX, &n, &throttle, err, sizeof err) != 0) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
+        return;
+    }
+    if (array && jazari__job_spec__get_packed_size(spec) * n > FSM_ARRAY_BYTES_MAX) {
+        jzd_reply_error(
+            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+            "job refused: %zu tasks of this job are over %u MiB: a smaller array, or a script that "
+            "reads its task id",
+            n, FSM_ARRAY_BYTES_MAX >> 20);
+        return;
+    }
+    Jazari__Job *jobs = xcalloc(n, sizeof *jobs);
+    Jazari__Job **ptrs = xcalloc(n, sizeof(Jazari__Job *));
+    Jazari__JobSpec *specs = xcalloc(n, sizeof *specs);
+    for (size_t i = 0; i < n; i++) {
+        jazari__job__init(&jobs[i]);
+        specs[i] = *spec;
+        if (array) {
+            specs[i].array = "";
+            specs[i].array_task = true;
+            specs[i].array_index = idx[i];
+            specs[i].array_max = throttle;
+        }
+        jobs[i].spec = &specs[i];
+        jobs[i].user = user;
+        jobs[i].uid = (uint32_t)uid;
+        jobs[i].gid = (uint32_t)gid;
+        ptrs[i] = &jobs[i];
+    }
     Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
-    sc.jobs = jobs;
-    sc.n_jobs = 1;
+    sc.jobs = ptrs;
+    sc.n_jobs = n;
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
     cmd.submit = &sc;
     ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
+    free(jobs);
+    free(ptrs);
+    free(specs);
 }
 
 /* jz cancel and jz release: the same checks, two commands. */

@@ -286,6 +286,10 @@ static void step__env(step *s, const struct passwd *pw)
     step__setenvf(s, "JAZARI_NODE_RANK=%u", sp->node_rank);
     step__setenvf(s, "JAZARI_NODENAME=%s", sp->node_name);
     step__setenvf(s, "JAZARI_RESTART_COUNT=%u", j->attempt);
+    if (j->array_job_id) {
+        step__setenvf(s, "JAZARI_ARRAY_JOB_ID=%llu", (unsigned long long)j->array_job_id);
+        step__setenvf(s, "JAZARI_ARRAY_TASK_ID=%u", s->js->array_index);
+    }
     step__setenvf(s, "JAZARI_TASKS_PER_NODE=%u", s->ntasks);
     if (sp->host_cpus && *sp->host_cpus)
         step__setenvf(s, "JAZARI_CPUS=%s", sp->host_cpus);
@@ -410,14 +414,15 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
         step__child_fail(efd, "cannot open /dev/null: %s", strerror(errno));
     uint32_t rank = sp->node_rank * s->ntasks + t;
     buf path = BUF_INIT;
-    outpath_expand(s->js->output, workdir, j->id, sp->node_rank, sp->node_name, rank, &path);
+    outpath_job oj = {j->id, j->array_job_id, s->js->array_index};
+    outpath_expand(s->js->output, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
     int out = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (out < 0)
         step__child_fail(efd, "cannot write the output %s: %s", buf_str(&path), strerror(errno));
     int err = out;
     if (s->js->error && *s->js->error) {
         buf_reset(&path);
-        outpath_expand(s->js->error, workdir, j->id, sp->node_rank, sp->node_name, rank, &path);
+        outpath_expand(s->js->error, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
         err = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (err < 0)
             step__child_fail(efd, "cannot write the error output %s: %s", buf_str(&path), strerror(errno));

@@ -138,6 +138,10 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
                  s->warn_secs);
         return -1;
     }
+    if (s->array && strlen(s->array) > 256) {
+        snprintf(err, errlen, "--array: at most 256 characters");
+        return -1;
+    }
     if (s->n_after_ok + s->n_after_any > FSM_DEPS_MAX) {
         snprintf(err, errlen, "%zu dependencies: at most %d", s->n_after_ok + s->n_after_any, FSM_DEPS_MAX);
         return -1;
@@ -225,6 +229,64 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     return 0;
 }
 
+static const char *fsm__number(const char *p, unsigned long max, unsigned long *out)
+{
+    if (*p < '0' || *p > '9')
+        return NULL;
+    unsigned long v = 0;
+    while (*p >= '0' && *p <= '9') {
+        v = v * 10 + (unsigned long)(*p++ - '0');
+        if (v > max)
+            return NULL;
+    }
+    *out = v;
+    return p;
+}
+
+int fsm_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_t *throttle, char *err,
+                    size_t errlen)
+{
+    const char *p = s;
+    *n = 0;
+    *throttle = 0;
+    while (*p && *p != '%') {
+        unsigned long a, b, step = 1;
+        if (!(p = fsm__number(p, FSM_ARRAY_INDEX_MAX, &a)))
+            goto bad;
+        b = a;
+        if (*p == '-' && !(p = fsm__number(p + 1, FSM_ARRAY_INDEX_MAX, &b)))
+            goto bad;
+        if (*p == ':' && (!(p = fsm__number(p + 1, FSM_ARRAY_INDEX_MAX, &step)) || step == 0))
+            goto bad;
+        if (b < a)
+            goto bad;
+        for (unsigned long v = a; v <= b; v += step) {
+            if (*n == max) {
+                snprintf(err, errlen, "--array %.60s: more than %zu tasks", s, max);
+                return -1;
+            }
+            idx[(*n)++] = (uint32_t)v;
+        }
+        if (*p == ',')
+            p++;
+        else if (*p && *p != '%')
+            goto bad;
+    }
+    if (*p == '%') {
+        unsigned long t;
+        if (!(p = fsm__number(p + 1, FSM_ARRAY_MAX, &t)) || *p || t == 0)
+            goto bad;
+        *throttle = (uint32_t)t;
+    }
+    if (*n == 0)
+        goto bad;
+    return 0;
+bad:
+    snprintf(err, errlen, "--array '%.60s': indexes such as 0-99, 1,3,5-11:2, with %%N for at most N at once",
+             s);
+    return -1;
+}
+
 int fsm_deps_ready(const fsm *f, const Jazari__JobSpec *spec)
 {
     if (!spec)
@@ -304,6 +366,7 @@ static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
     j->held = m->held && m->state == JAZARI__JOB_STATE__JOB_PENDING;
     j->attempt = m->attempt;
     j->master_port = m->master_port;
+    j->array_job_id = m->array_job_id;
     j->user = xstrdup_known(m->user);
     j->reason = xstrdup_known(m->reason);
     if (m->spec) {
@@ -341,6 +404,7 @@ static void fsm__insert(fsm *f, fsm_job *j)
 
 static void fsm__apply_submit(fsm *f, int64_t now, const Jazari__SubmitCmd *c, fsm_result *res)
 {
+    uint64_t array_first = 0;
     for (size_t i = 0; i < c->n_jobs; i++) {
         Jazari__Job *m = c->jobs[i];
         /* The id and the state are the state machine's to assign. */
@@ -350,12 +414,19 @@ static void fsm__apply_submit(fsm *f, int64_t now, const Jazari__SubmitCmd *c, f
         m->id = f->next_job_id++;
         m->state = JAZARI__JOB_STATE__JOB_PENDING;
         m->held = m->spec && m->spec->hold;
+        uint64_t saved_array = m->array_job_id;
+        if (m->spec && m->spec->array_task) {
+            if (!array_first)
+                array_first = m->id; /* the tasks of a command are one array */
+            m->array_job_id = array_first;
+        }
         if (!m->submit_time_ms)
             m->submit_time_ms = now;
         fsm_job *j = fsm__job_from_pb(m);
         m->id = saved_id;
         m->state = saved_state;
         m->held = saved_held;
+        m->array_job_id = saved_array;
         if (!j->reason)
             fsm__set_reason(j, j->held ? "Held" : "Resources");
         fsm__insert(f, j);
@@ -633,6 +704,7 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->held = j->held;
     out->attempt = j->attempt;
     out->master_port = j->master_port;
+    out->array_job_id = j->array_job_id;
     out->reason = j->reason ? j->reason : "";
     out->exit_code = j->exit_code;
     out->submit_time_ms = j->submit_ms;

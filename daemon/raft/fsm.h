@@ -37,6 +37,9 @@
 #define FSM_TASKS_MAX 1024
 #define FSM_TIME_MAX_S (365ull * 24 * 3600)
 #define FSM_DEPS_MAX 128
+#define FSM_ARRAY_MAX 10000             /* tasks of one array */
+#define FSM_ARRAY_INDEX_MAX 1000000     /* the largest task index */
+#define FSM_ARRAY_BYTES_MAX (64u << 20) /* its specs together, in one entry */
 
 typedef struct fsm_alloc {
     char *node;
@@ -58,6 +61,7 @@ typedef struct fsm_job {
     uint32_t cpus_per_node; /* tasks per node x CPUs per task */
     uint32_t attempt;       /* requeues so far: a run is (id, attempt) */
     uint32_t master_port;   /* of the running attempt; 0: the default */
+    uint64_t array_job_id;  /* an array task: the array's first task's id; else 0 */
     bool no_requeue;        /* a lost node fails it instead */
     uint64_t time_limit_s;
     Jazari__JobState state;
@@ -139,6 +143,12 @@ uint32_t fsm_node_gpus_used(const fsm *f, const char *node);
 const fsm_node *fsm_node_get(const fsm *f, const char *name);
 bool fsm_job_active(const fsm_job *j);
 const char *fsm_state_name(Jazari__JobState s);
+
+/* An array's indexes ("0-99%8", "1,3,5-11:2"): into idx (at most max, in
+ * the order given), their count into n, the bound after % into throttle
+ * (0: none). Returns 0, or -1 with the reason in err. */
+int fsm_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_t *throttle, char *err,
+                    size_t errlen);
 
 /* Whether a pending job's dependencies (--after-ok, --after-any) allow it
  * to start: 1 yes, 0 not yet, -1 never (an --after-ok job ended otherwise). */

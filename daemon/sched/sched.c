@@ -146,6 +146,43 @@ static void sched__usage_free(sched__usage *u, size_t n_nodes)
     free(u->free);
 }
 
+/* Tasks of each array running or queued in this pass (arrays in flight
+ * are few: a list). */
+typedef struct sched__arrays {
+    struct {
+        uint64_t id;
+        uint32_t n;
+    } * a;
+    size_t n, cap;
+} sched__arrays;
+
+static uint32_t sched__array_slot(const sched__arrays *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->a[i].id == id)
+            return s->a[i].n;
+    return 0;
+}
+
+static void sched__array_count(sched__arrays *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->a[i].id == id) {
+            s->a[i].n++;
+            return;
+        }
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        void *p = realloc(s->a, s->cap * sizeof *s->a);
+        if (!p)
+            abort();
+        s->a = p;
+    }
+    s->a[s->n].id = id;
+    s->a[s->n++].n = 1;
+}
+
 /* The site of a node or a job as a plan tag: 1 + the index of the first
  * node of that site; UINT32_MAX for a site no node has. */
 static uint32_t sched__site_tag(const fsm *f, const char *site)
@@ -224,6 +261,11 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     }
     /* Every active job as a plan job: the running ones hold their nodes
      * until start + limit, the ready ones queue in id (submit) order. */
+    /* The running tasks of each array first: a throttle counts them all. */
+    sched__arrays arrays = {NULL, 0, 0};
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++)
+        if (f->jobs[k] && f->jobs[k]->state == JAZARI__JOB_STATE__JOB_RUNNING && f->jobs[k]->array_job_id)
+            sched__array_count(&arrays, f->jobs[k]->array_job_id);
     plan_job *jobs = xcalloc(f->n_running + f->n_ready, sizeof *jobs);
     const fsm_job **of = xcalloc(f->n_running + f->n_ready, sizeof(const fsm_job *));
     size_t nj = 0;
@@ -258,9 +300,14 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
             Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
             pj->tag = sched__site_tag(f, spec ? spec->site : NULL);
             bool deps = fsm_deps_ready(f, spec) == 1;
+            uint32_t array_max = spec && spec->array_task ? spec->array_max : 0;
             jazari__job_spec__free_unpacked(spec, NULL);
             if (!deps)
                 continue; /* waits for its dependencies: not in the queue */
+            if (array_max && sched__array_slot(&arrays, j->array_job_id) >= array_max)
+                continue; /* its array runs (or will) as many tasks as it may */
+            if (array_max)
+                sched__array_count(&arrays, j->array_job_id);
             plan_submit(&p, pj);
             if (pj->id == st->head) {
                 p.head = pj;
@@ -301,6 +348,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     plan_free(&p);
     free(jobs);
     free(of);
+    free(arrays.a);
     sched__usage_free(&u, f->n_nodes);
     return 0;
 }

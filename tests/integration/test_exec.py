@@ -244,3 +244,32 @@ def test_dependencies_after_ok_and_after_any(daemon_factory):
     r = d.jz("submit", "--after-ok", "x1", "--workdir", d.dir, "--", "true")
     assert r.returncode == 2 and "bad dependency" in r.stderr
     assert d.jz("cancel", str(ok)).returncode == 0
+
+
+def test_job_array_with_a_throttle(daemon_factory):
+    """--array 0-5%2: six jobs, never more than two running, each with its
+    index; the output patterns name them."""
+    from conftest import shared_xml
+    d = solo(daemon_factory, xml=shared_xml("nvidiaDGX2.xml"))
+    r = d.jz("submit", "--json", "--array", "0-5%2", "--workdir", d.dir, "--output", "arr-%A_%a.out", "--",
+             "sh", "-c", "echo task $JAZARI_ARRAY_TASK_ID of $JAZARI_ARRAY_JOB_ID; sleep 0.5")
+    assert r.returncode == 0, r.stderr
+    sub = json.loads(r.stdout)
+    first, count = sub["id"], sub["count"]
+    assert count == 6
+    ids = list(range(first, first + count))
+    most = 0
+    def done():
+        nonlocal most
+        jobs = [d.jz_json("show", str(i)) for i in ids]
+        most = max(most, sum(j["state"] == "RUNNING" for j in jobs))
+        return all(j["state"] == "COMPLETED" for j in jobs) and jobs
+    jobs = wait_for(done, timeout=30, what="the array to complete")
+    assert most <= 2, most
+    assert [j["array_task_id"] for j in jobs] == list(range(6))
+    assert all(j["array_job_id"] == first for j in jobs)
+    for k in range(6):
+        with open(os.path.join(d.dir, "arr-%d_%d.out" % (first, k))) as f:
+            assert f.read() == "task %d of %d\n" % (k, first)
+    r = d.jz("submit", "--array", "5-1", "--workdir", d.dir, "--", "true")
+    assert r.returncode == 1 and "--array" in r.stderr

@@ -566,3 +566,20 @@ TEST(fsm_entries_of_format_1_apply_as_they_did)
     CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
     fsm_free(&f);
 }
+
+TEST(fsm_array_specs)
+{
+    uint32_t idx[16];
+    size_t n;
+    uint32_t thr;
+    char err[200];
+    CHECK(fsm_array_parse("0-3%2", idx, 16, &n, &thr, err, sizeof err) == 0 && n == 4 && thr == 2);
+    CHECK(idx[0] == 0 && idx[3] == 3);
+    CHECK(fsm_array_parse("1,3,5-11:3", idx, 16, &n, &thr, err, sizeof err) == 0 && n == 5 && thr == 0);
+    CHECK(idx[0] == 1 && idx[1] == 3 && idx[2] == 5 && idx[3] == 8 && idx[4] == 11);
+    CHECK(fsm_array_parse("0-99", idx, 16, &n, &thr, err, sizeof err) == -1 && strstr(err, "more than 16"));
+    const char *bad[] = {"", "5-1", "a", "1,,2", "0-3%0", "0-3%", "1:0", "0-2000000", "1-3:0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (fsm_array_parse(bad[i], idx, 16, &n, &thr, err, sizeof err) != -1)
+            test_fail(__FILE__, __LINE__, "'%s' accepted", bad[i]);
+}

@@ -10,17 +10,21 @@
 TEST(outpath_patterns)
 {
     buf b = BUF_INIT;
-    outpath_expand(NULL, "/home/amina/run", 42, 1, "gpu-01", 5, &b);
+    outpath_job j42 = {42, 0, 0}, j7 = {7, 0, 0}, j3 = {3, 0, 0}, task = {12, 10, 2};
+    outpath_expand(NULL, "/home/amina/run", &j42, 1, "gpu-01", 5, &b);
     CHECK(strcmp(buf_str(&b), "/home/amina/run/jazari-42.out") == 0);
     buf_reset(&b);
-    outpath_expand("logs/%j-%n-%N-%t.%x%%", "/w/", 7, 2, "n3", 9, &b);
+    outpath_expand("logs/%j-%n-%N-%t.%x%%", "/w/", &j7, 2, "n3", 9, &b);
     CHECK(strcmp(buf_str(&b), "/w/logs/7-2-n3-9.%x%") == 0);
     buf_reset(&b);
-    outpath_expand("/abs/out.%j", "/ignored", 3, 0, "n", 0, &b);
+    outpath_expand("/abs/out.%j", "/ignored", &j3, 0, "n", 0, &b);
     CHECK(strcmp(buf_str(&b), "/abs/out.3") == 0);
     buf_reset(&b);
-    outpath_expand("trailing%", "", 3, 0, "n", 0, &b);
+    outpath_expand("trailing%", "", &j3, 0, "n", 0, &b);
     CHECK(strcmp(buf_str(&b), "/trailing%") == 0);
+    buf_reset(&b);
+    outpath_expand("out-%A_%a.txt", "/w", &task, 0, "n", 0, &b);
+    CHECK(strcmp(buf_str(&b), "/w/out-10_2.txt") == 0);
     buf_free(&b);
     CHECK(outpath_per_task("out-%t.txt"));
     CHECK(!outpath_per_task("out-%%t.txt"));

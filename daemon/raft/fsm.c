@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../../common/xmem.h"
 #include "../node/topo_pb.h"
@@ -117,6 +118,20 @@ static bool fsm__printable(const char *s, size_t max)
     return true;
 }
 
+bool fsm_node_has_model(const fsm_node *n, const char *model)
+{
+    if (!model || !*model)
+        return true;
+    size_t len = strlen(model);
+    for (size_t g = 0; g < n->topo->n_gpus; g++) {
+        const char *m = n->topo->gpus[g].model;
+        for (; m && *m; m++)
+            if (strncasecmp(m, model, len) == 0)
+                return true;
+    }
+    return false;
+}
+
 int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t errlen)
 {
     uint32_t nodes = s->nodes ? s->nodes : 1;
@@ -198,10 +213,14 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     /* Against the nodes the network has. */
     uint32_t fit = 0, most_gpus = 0, most_cpus = 0;
     uint32_t cpus = (s->tasks_per_node ? s->tasks_per_node : 1) * (s->cpus_per_task ? s->cpus_per_task : 1);
+    bool model_seen = false;
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fsm_node *n = &f->nodes[i];
         if (s->site && *s->site && (!n->site || strcmp(n->site, s->site) != 0))
             continue;
+        if (!fsm_node_has_model(n, s->gpu_model))
+            continue;
+        model_seen = true;
         uint32_t g = (uint32_t)n->topo->n_gpus, c = n->topo->pus;
         if (g > most_gpus)
             most_gpus = g;
@@ -209,6 +228,11 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
             most_cpus = c;
         if (g >= s->gpus_per_node && (c == 0 || c >= cpus))
             fit++;
+    }
+    if (f->n_nodes > 0 && s->gpu_model && *s->gpu_model && !model_seen) {
+        snprintf(err, errlen, "--gpu-model %.60s: no node%s%s has such GPUs (jz nodes lists them)",
+                 s->gpu_model, s->site && *s->site ? " at site " : "", s->site && *s->site ? s->site : "");
+        return -1;
     }
     if (f->n_nodes > 0 && most_cpus > 0 && cpus > most_cpus) {
         snprintf(err, errlen,

@@ -150,6 +150,10 @@ const char *fsm_state_name(Jazari__JobState s);
 int fsm_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_t *throttle, char *err,
                     size_t errlen);
 
+/* Whether node n has GPUs of this model: the words as they appear in the
+ * model's name, in any case ("V100", "h100 80gb"); NULL or "": any. */
+bool fsm_node_has_model(const fsm_node *n, const char *model);
+
 /* Whether a pending job's dependencies (--after-ok, --after-any) allow it
  * to start: 1 yes, 0 not yet, -1 never (an --after-ok job ended otherwise). */
 int fsm_deps_ready(const fsm *f, const Jazari__JobSpec *spec);

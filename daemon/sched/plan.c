@@ -47,6 +47,7 @@ void plan_init(plan *p, const plan_policy *policy, size_t n_nodes, uint32_t slot
     for (size_t i = 0; i < n_nodes; i++) {
         p->nodes[i].slots = p->nodes[i].free = slots;
         p->nodes[i].cpus = p->nodes[i].cpus_free = PLAN_UNCOUNTED;
+        p->nodes[i].index = (uint32_t)i;
         p->nodes[i].up = true;
     }
 }
@@ -84,8 +85,8 @@ void plan_submit(plan *p, plan_job *j)
 
 static bool plan__node_ok(const plan_node *n, const plan_job *j)
 {
-    return (!j->tag || n->tag == j->tag) && n->slots >= j->per_node &&
-           (n->cpus == PLAN_UNCOUNTED || n->cpus >= j->cpus_per_node);
+    return (!j->tag || n->tag == j->tag) && (!j->allowed || j->allowed[n->index]) &&
+           n->slots >= j->per_node && (n->cpus == PLAN_UNCOUNTED || n->cpus >= j->cpus_per_node);
 }
 
 static bool plan__node_free(const plan_node *n, const plan_job *j)
@@ -189,7 +190,7 @@ static void plan__sort(plan *p, plan_order order, int64_t now)
 /* Whether j fits on the free slots now. */
 static bool plan__fits(const plan *p, const plan_job *j)
 {
-    if (p->indexed && !j->tag) {
+    if (p->indexed && !j->tag && !j->allowed) {
         uint64_t n = 0;
         for (uint32_t l = j->per_node; l <= p->max_slots && n < j->nodes; l++)
             n += p->by_free[l];
@@ -209,8 +210,8 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
     for (uint32_t k = 0; k < j->nodes; k++) {
         size_t best = p->n_nodes;
         /* With the index: the fullest level that fits, its first node. */
-        for (uint32_t l = j->per_node; p->indexed && !j->tag && l <= p->max_slots && best == p->n_nodes;
-             l++) {
+        for (uint32_t l = j->per_node;
+             p->indexed && !j->tag && !j->allowed && l <= p->max_slots && best == p->n_nodes; l++) {
             if (!p->by_free[l])
                 continue;
             for (size_t i = 0; i < p->n_nodes && best == p->n_nodes; i++) {

@@ -48,6 +48,7 @@ typedef struct plan_node {
     uint32_t free;
     uint32_t cpus, cpus_free; /* PLAN_UNCOUNTED: not a constraint */
     uint32_t tag;             /* e.g. its site; a job asking for a tag gets only such nodes */
+    uint32_t index;           /* its place in plan.nodes */
     bool up;
 } plan_node;
 
@@ -58,7 +59,8 @@ typedef struct plan_job {
     uint32_t nodes;    /* how many nodes */
     uint32_t per_node; /* slots on each */
     uint32_t cpus_per_node;
-    uint32_t tag; /* 0: any node */
+    uint32_t tag;        /* 0: any node */
+    const bool *allowed; /* NULL: any node; else which nodes may take it (by index), e.g. a GPU model */
     /* Set by a pass when it starts the job: */
     int64_t start;   /* -1 while queued */
     uint32_t *where; /* the nodes (nodes of them), owned by the plan until plan_end */

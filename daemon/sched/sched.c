@@ -183,6 +183,36 @@ static void sched__array_count(sched__arrays *s, uint64_t id)
     s->a[s->n++].n = 1;
 }
 
+/* The nodes of each GPU model asked for in this pass (a few models: a
+ * list), shared by the jobs that ask for it. */
+typedef struct sched__masks {
+    struct {
+        char *model;
+        bool *allowed;
+    } * m;
+    size_t n, cap;
+} sched__masks;
+
+static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->m[i].model, model) == 0)
+            return s->m[i].allowed;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4;
+        void *p = realloc(s->m, s->cap * sizeof *s->m);
+        if (!p)
+            abort();
+        s->m = p;
+    }
+    bool *allowed = xcalloc(f->n_nodes, sizeof *allowed);
+    for (size_t i = 0; i < f->n_nodes; i++)
+        allowed[i] = fsm_node_has_model(&f->nodes[i], model);
+    s->m[s->n].model = xstrdup(model);
+    s->m[s->n++].allowed = allowed;
+    return allowed;
+}
+
 /* The site of a node or a job as a plan tag: 1 + the index of the first
  * node of that site; UINT32_MAX for a site no node has. */
 static uint32_t sched__site_tag(const fsm *f, const char *site)
@@ -263,6 +293,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
      * until start + limit, the ready ones queue in id (submit) order. */
     /* The running tasks of each array first: a throttle counts them all. */
     sched__arrays arrays = {NULL, 0, 0};
+    sched__masks masks = {NULL, 0, 0};
     for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++)
         if (f->jobs[k] && f->jobs[k]->state == JAZARI__JOB_STATE__JOB_RUNNING && f->jobs[k]->array_job_id)
             sched__array_count(&arrays, f->jobs[k]->array_job_id);
@@ -299,6 +330,9 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         } else {
             Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
             pj->tag = sched__site_tag(f, spec ? spec->site : NULL);
+            pj->allowed = spec && spec->gpu_model && *spec->gpu_model
+                              ? sched__model_mask(f, &masks, spec->gpu_model)
+                              : NULL;
             bool deps = fsm_deps_ready(f, spec) == 1;
             uint32_t array_max = spec && spec->array_task ? spec->array_max : 0;
             jazari__job_spec__free_unpacked(spec, NULL);
@@ -349,6 +383,11 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     free(jobs);
     free(of);
     free(arrays.a);
+    for (size_t i = 0; i < masks.n; i++) {
+        free(masks.m[i].model);
+        free(masks.m[i].allowed);
+    }
+    free(masks.m);
     sched__usage_free(&u, f->n_nodes);
     return 0;
 }

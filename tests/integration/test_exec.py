@@ -275,3 +275,23 @@ def test_job_array_with_a_throttle(daemon_factory):
             assert f.read() == "task %d of %d\n" % (k, first)
     r = d.jz("submit", "--array", "5-1", "--workdir", d.dir, "--", "true")
     assert r.returncode == 1 and "--array" in r.stderr
+
+
+def test_gpu_model_constraint_picks_the_nodes_that_have_it(daemon_factory):
+    """A DGX-2 (V100) and an HGX H100 node: --gpu-model goes by the words of
+    the model's name; a model no node has is refused at submit."""
+    from conftest import fixture_xml, free_port, shared_xml
+    port = free_port()
+    spec = "ctl@127.0.0.1:%d" % port
+    ctl = daemon_factory(name="ctl", port=port, xml=shared_xml("nvidiaDGX2.xml"),
+                         extra=["--controllers", spec] + FAST)
+    daemon_factory(name="hgx", xml=fixture_xml("hgx-h100-8gpu.xml"), extra=["--controllers", spec] + FAST)
+    wait_for(lambda: ctl.jz_json("status")["nodes_up"] == 2, what="both nodes up")
+    h100 = submit(ctl, "--gpu-model", "h100", "--gpus-per-node", "2", "--", "true")
+    v100 = submit(ctl, "--gpu-model", "V100", "--gpus-per-node", "2", "--", "true")
+    assert ended(ctl, h100)["nodes"][0]["name"] == "hgx"
+    assert ended(ctl, v100)["nodes"][0]["name"] == "ctl"
+    r = ctl.jz("submit", "--gpu-model", "A100", "--workdir", ctl.dir, "--", "true")
+    assert r.returncode == 1 and "--gpu-model A100: no node" in r.stderr
+    r = ctl.jz("submit", "--gpu-model", "H100", "--gpus-per-node", "12", "--workdir", ctl.dir, "--", "true")
+    assert r.returncode == 1  # H100 nodes have 8

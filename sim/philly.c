@@ -144,14 +144,7 @@ int philly_load(const char *path, const char *vc, swf *out, char *vc_out, size_t
                 out->skipped++;
                 continue;
             }
-            if (out->n == cap) {
-                cap = cap ? cap * 2 : 4096;
-                swf_job *j = realloc(out->jobs, cap * sizeof *j);
-                if (!j)
-                    abort();
-                out->jobs = j;
-            }
-            swf_job *j = &out->jobs[out->n++];
+            swf_job *j = swf_add(out, &cap);
             j->id = lineno;
             j->submit = t;
             j->run = (int64_t)dur;

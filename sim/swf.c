@@ -82,14 +82,7 @@ int swf_load(const char *path, swf *out, char *err, size_t errlen)
             rc = -1;
             break;
         }
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 4096;
-            swf_job *j = realloc(out->jobs, cap * sizeof *j);
-            if (!j)
-                abort();
-            out->jobs = j;
-        }
-        swf_job *j = &out->jobs[out->n++];
+        swf_job *j = swf_add(out, &cap);
         j->id = (uint64_t)v[0];
         j->submit = (int64_t)v[1];
         j->run = run;
@@ -112,6 +105,18 @@ int swf_load(const char *path, swf *out, char *err, size_t errlen)
     }
     qsort(out->jobs, out->n, sizeof *out->jobs, swf__cmp_id);
     return 0;
+}
+
+swf_job *swf_add(swf *t, size_t *cap)
+{
+    if (t->n == *cap) {
+        *cap = *cap ? *cap * 2 : 4096;
+        swf_job *j = realloc(t->jobs, *cap * sizeof *j);
+        if (!j)
+            abort();
+        t->jobs = j;
+    }
+    return &t->jobs[t->n++];
 }
 
 void swf_free(swf *t)

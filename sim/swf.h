@@ -29,6 +29,8 @@ typedef struct swf {
 /* Reads path. Returns 0, or -1 with one line in err naming the file, the
  * line and what is wrong. */
 int swf_load(const char *path, swf *out, char *err, size_t errlen);
+/* A new record at the end of t->jobs (cap: its room, grown as needed). */
+swf_job *swf_add(swf *t, size_t *cap);
 void swf_free(swf *t);
 
 #endif

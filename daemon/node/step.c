@@ -540,16 +540,22 @@ static bool step__stop_requested(const char *dir)
     return access(path, F_OK) == 0;
 }
 
+/* The signals the supervisor takes with sigtimedwait (blocked otherwise). */
+static void step__signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+}
+
 /* Waits for the tasks, enforcing the time limit and taking stop requests. */
 static void step__supervise(step *s)
 {
     const Jazari__JobSpec *js = s->js;
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
+    step__signal_set(&set);
     const int64_t never = INT64_MAX;
     int64_t t0 = step__now_ms();
     int64_t limit_at = js->time_limit_s ? t0 + (int64_t)js->time_limit_s * 1000 : never;
@@ -704,11 +710,7 @@ int step_main(const char *dir)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
+    step__signal_set(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     step s;

@@ -171,6 +171,18 @@ class Daemon:
             except OSError:
                 pass
 
+    def shutdown(self):
+        """Whatever state the test left it in: SIGTERM, SIGKILL after 15 s,
+        and the jobs it left behind."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.kill_jobs()
+
     def stop(self, timeout=10):
         """SIGTERM, then SIGKILL after the deadline; returns the exit status."""
         if self.proc is None or self.proc.poll() is not None:

@@ -5,8 +5,6 @@ when it comes back, kills its stale part before taking new work. All
 addresses live inside this machine; everything is removed at the end."""
 import json
 import os
-import signal
-import subprocess
 
 import pytest
 
@@ -129,11 +127,4 @@ def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path):
                     wait_for(lambda: not alive(pid), what="%s's part of the failed gang to be killed" % n)
         finally:
             for d in everyone:
-                if d.proc and d.proc.poll() is None:
-                    d.proc.send_signal(signal.SIGTERM)
-                    try:
-                        d.proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        d.proc.kill()
-                        d.proc.wait()
-                d.kill_jobs()
+                d.shutdown()

@@ -6,7 +6,6 @@ back, the controller catches up. The namespaces and their addresses exist
 only inside this machine and are removed whatever happens."""
 import json
 import os
-import signal
 import subprocess
 
 import pytest
@@ -104,10 +103,4 @@ def test_partitioned_controller_cannot_write_and_catches_up(tmp_path):
             assert leader_name(ds[cut]) == leader_name(rest[0])
         finally:
             for d in ds:
-                if d.proc and d.proc.poll() is None:
-                    d.proc.send_signal(signal.SIGTERM)
-                    try:
-                        d.proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        d.proc.kill()
-                        d.proc.wait()
+                d.shutdown()

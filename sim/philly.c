@@ -144,6 +144,12 @@ int philly_load(const char *path, const char *vc, swf *out, char *vc_out, size_t
                 out->skipped++;
                 continue;
             }
+            if (out->n == SWF_MAX_JOBS) {
+                snprintf(err, errlen, "trace %s: more than %d jobs", path, SWF_MAX_JOBS);
+                fclose(f);
+                swf_free(out);
+                return -1;
+            }
             swf_job *j = swf_add(out, &cap);
             j->id = lineno;
             j->submit = t;

@@ -228,7 +228,9 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
             return r.returncode == 0 and {n["name"] for n in json.loads(r.stdout)["nodes"]
                                           if n["state"] == "up"} == every
         wait_for(up_nodes, timeout=20, what="every node to register")
-        nodes = {n["name"]: n for n in ds[1].jz_json("nodes")["nodes"]}
+        # A follower's reads may trail the commit by a heartbeat (README): wait for it too.
+        nodes = wait_for(lambda: (lambda ns: ns if "agent-0" in ns else None)(
+            {n["name"]: n for n in ds[1].jz_json("nodes")["nodes"]}), what="the follower to see agent-0")
         assert nodes["agent-0"]["gpus_total"] == 16 and nodes["agent-0"]["site"] == "fes"
         # A node's full picture from any controller, and from an agent.
         topo = agents[1].jz_json("node", "agent-0")["topology"]

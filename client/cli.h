@@ -104,6 +104,15 @@ int cli_job_id(cli *c, const char *s, uint64_t *id);
 /* One job from the daemon (a show reply: free it), or NULL after saying why. */
 wire_msg *cli_fetch_job(cli *c, uint64_t id, int *status);
 
+/* Slurm's time formats: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S". */
+int cli_parse_time_limit(const char *s, uint64_t *seconds);
+
+/* client/cmd_admin.c */
+int cmd_reserve(cli *c, int argc, char **argv);
+int cmd_unreserve(cli *c, int argc, char **argv);
+int cmd_reservations(cli *c, int argc, char **argv);
+int cmd_shares(cli *c, int argc, char **argv);
+
 /* client/cmd_logs.c */
 int cmd_logs(cli *c, int argc, char **argv);
 

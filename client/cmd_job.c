@@ -17,8 +17,6 @@
 
 /* --- parsing what users type -------------------------------------------------------- */
 
-/* Slurm's time formats: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S". */
-int cli_parse_time_limit(const char *s, uint64_t *seconds);
 int cli_parse_time_limit(const char *s, uint64_t *seconds)
 {
     unsigned long long f[4] = {0};
@@ -227,11 +225,12 @@ typedef struct submit_opts {
     bool hold, no_requeue;
     const char *signal, *array;
     const char *name, *nodes, *tasks, *gpus, *cpus, *mem, *time, *gpu_model, *site;
+    const char *account, *qos, *reservation, *gpu_mem;
     const char *output, *error, *workdir;
     cli_list env, after_ok, after_any, dependency;
 } submit_opts;
 
-#define SUBMIT_NOPTS 24
+#define SUBMIT_NOPTS 28
 
 static void submit__table(submit_opts *o, cli_opt *t)
 {
@@ -259,6 +258,10 @@ static void submit__table(submit_opts *o, cli_opt *t)
         {"after-ok", CLI_LIST, &o->after_ok},
         {"after-any", CLI_LIST, &o->after_any},
         {"dependency", CLI_LIST, &o->dependency},
+        {"account", CLI_STRING, &o->account},
+        {"qos", CLI_STRING, &o->qos},
+        {"reservation", CLI_STRING, &o->reservation},
+        {"gpu-mem", CLI_STRING, &o->gpu_mem},
         {NULL, CLI_FLAG, NULL},
     };
     _Static_assert(sizeof table / sizeof table[0] == SUBMIT_NOPTS, "SUBMIT_NOPTS is the table's size");
@@ -391,6 +394,10 @@ int cmd_submit(cli *c, int argc, char **argv)
     TAKE(workdir);
     TAKE(signal);
     TAKE(array);
+    TAKE(account);
+    TAKE(qos);
+    TAKE(reservation);
+    TAKE(gpu_mem);
 #undef TAKE
     o->no_requeue = o->no_requeue || script.no_requeue;
     Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
@@ -438,6 +445,13 @@ int cmd_submit(cli *c, int argc, char **argv)
         cli_error(c, "bad --mem '%.40s': a size such as 16G or 512M (a bare number is MiB)", o->mem);
         goto out;
     }
+    if (o->gpu_mem && cli__parse_mem(o->gpu_mem, &spec.min_gpu_mem) != 0) {
+        cli_error(c, "bad --gpu-mem '%.40s': a size such as 40G (each GPU's memory, at least)", o->gpu_mem);
+        goto out;
+    }
+    spec.account = (char *)(o->account ? o->account : "");
+    spec.qos = (char *)(o->qos ? o->qos : "");
+    spec.reservation = (char *)(o->reservation ? o->reservation : "");
     for (size_t i = 0; i < nenv; i++) {
         const char *eq = strchr(envs[i], '=');
         if (!eq || eq == envs[i]) {
@@ -527,7 +541,9 @@ static const char *job__state(Jazari__JobState s)
 
 static bool job__ended(const Jazari__Job *job)
 {
-    return job->state != JAZARI__JOB_STATE__JOB_PENDING && job->state != JAZARI__JOB_STATE__JOB_RUNNING;
+    /* A preempted job comes back: it has not ended. */
+    return job->state != JAZARI__JOB_STATE__JOB_PENDING && job->state != JAZARI__JOB_STATE__JOB_RUNNING &&
+           job->state != JAZARI__JOB_STATE__JOB_PREEMPTED;
 }
 
 static void job__json(json *j, const Jazari__Job *job)
@@ -573,8 +589,15 @@ static void job__json(json *j, const Jazari__Job *job)
         json_uint(j, s->array_index);
     else
         json_null(j);
+    json_key(j, "priority");
+    if (job->state == JAZARI__JOB_STATE__JOB_PENDING)
+        json_uint(j, job->priority);
+    else
+        json_null(j);
+    json_kv_uint(j, "preemptions", job->preemptions);
     json_key(j, "master_port");
-    if (job->state == JAZARI__JOB_STATE__JOB_RUNNING && job->master_port)
+    if ((job->state == JAZARI__JOB_STATE__JOB_RUNNING || job->state == JAZARI__JOB_STATE__JOB_PREEMPTED) &&
+        job->master_port)
         json_uint(j, job->master_port);
     else
         json_null(j);
@@ -589,6 +612,14 @@ static void job__json(json *j, const Jazari__Job *job)
         else
             json_null(j);
         json_kv_bool(j, "requeue", !s->no_requeue);
+        json_kv_str(j, "account", s->account && *s->account ? s->account : NULL);
+        json_kv_str(j, "qos", s->qos && *s->qos ? s->qos : "normal");
+        json_kv_str(j, "reservation", s->reservation && *s->reservation ? s->reservation : NULL);
+        json_key(j, "gpu_mem");
+        if (s->min_gpu_mem)
+            json_uint(j, s->min_gpu_mem);
+        else
+            json_null(j);
         json_key(j, "after_ok");
         json_arr_begin(j);
         for (size_t i = 0; i < s->n_after_ok; i++)

@@ -172,7 +172,8 @@ static long logs__read(logs *l, logs_src *s, bool flush)
 
 static bool logs__ended(Jazari__JobState s)
 {
-    return s != JAZARI__JOB_STATE__JOB_PENDING && s != JAZARI__JOB_STATE__JOB_RUNNING;
+    return s != JAZARI__JOB_STATE__JOB_PENDING && s != JAZARI__JOB_STATE__JOB_RUNNING &&
+           s != JAZARI__JOB_STATE__JOB_PREEMPTED;
 }
 
 int cmd_logs(cli *c, int argc, char **argv)

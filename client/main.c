@@ -14,6 +14,11 @@ static const cli_command commands[] = {
     {"wait", cmd_wait, "JOB [--timeout S]",
      "wait until the job ends; exit with its exit code (1 if it did not complete)"},
     {"status", cmd_status, "", "the network: controllers, leader, term, nodes up"},
+    {"shares", cmd_shares, "", "fair share: each institute, project and user's shares, usage, factor"},
+    {"reserve", cmd_reserve, "NAME --gpus N|--nodes N ...",
+     "(admin) book GPUs or nodes for a time window for an account or users"},
+    {"reservations", cmd_reservations, "", "advance reservations: whose, when, which nodes"},
+    {"unreserve", cmd_unreserve, "NAME", "(admin) delete a reservation"},
     {"nodes", cmd_nodes, "", "list the nodes: name, site, state, GPUs free/total"},
     {"node", cmd_node, "NAME", "one node in full, with its hardware topology"},
     {"ping", cmd_ping, "", "check that the local jazarid answers, and which one it is"},
@@ -41,6 +46,9 @@ static void usage(FILE *f)
                "  --env KEY=VALUE (repeatable)  --hold  --signal [SIG][@SECS]  --no-requeue\n"
                "  --after-ok JOB[:JOB]  --after-any JOB[:JOB]  --dependency afterok:JOB,afterany:JOB\n"
                "  --array 0-99%%8 (a job per index, at most 8 at once; %%A %%a in --output)\n"
+               "  --account INSTITUTE/PROJECT  --qos NAME  --reservation NAME  --gpu-mem SIZE (per GPU)\n"
+               "\nreserve options: --gpus N | --nodes N  --start now|+DURATION|YYYY-MM-DDTHH:MM  --duration\n"
+               "  LIMIT  --account A | --users U,V  --gpu-model MODEL  --site SITE\n"
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 

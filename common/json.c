@@ -183,3 +183,9 @@ void json_kv_bool(json *j, const char *key, bool v)
     json_key(j, key);
     json_bool(j, v);
 }
+
+void json_kv_double(json *j, const char *key, double v)
+{
+    json_key(j, key);
+    json_double(j, v);
+}

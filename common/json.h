@@ -39,5 +39,6 @@ void json_kv_str(json *j, const char *key, const char *s);
 void json_kv_int(json *j, const char *key, int64_t v);
 void json_kv_uint(json *j, const char *key, uint64_t v);
 void json_kv_bool(json *j, const char *key, bool v);
+void json_kv_double(json *j, const char *key, double v);
 
 #endif

@@ -52,7 +52,7 @@ void api_session_closed(jzd_session *s)
     s->waits = NULL;
 }
 
-static void api__reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg)
+void api_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg)
 {
     wire_reply r;
     wire_reply_init(&r, id, JAZARI__ERROR_CODE__OK, NULL);
@@ -179,15 +179,15 @@ static void api__on_committed(void *arg, const ctl_outcome *o)
         Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
         r.id = o->first_id;
         r.count = o->res->counts[o->index];
-        api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
+        api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
     } else if (c && (w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
                      w->kind == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)) {
         Jazari__CancelReply r = JAZARI__CANCEL_REPLY__INIT;
         r.cancelled = o->res->counts[o->index];
-        api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r);
+        api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r);
     } else if (c && w->kind == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST) {
         Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
-        api__reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
+        api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
     }
     bool cancelled = ok && w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
     bool may_start = ok && !cancelled;
@@ -198,6 +198,44 @@ static void api__on_committed(void *arg, const ctl_outcome *o)
         run_sync_local(d);
     if (may_start)
         run_schedule(d);
+}
+
+/* The policy's word on a submission: its account, QoS and reservation. */
+static int api__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, const Jazari__JobSpec *spec,
+                             const char *account, uid_t uid, const char *user)
+{
+    const pol *po = d->cfg->pol;
+    if (!pol_account_known(po, account)) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "job refused: account '%.100s' is not in the policy file (jz shares lists the accounts)",
+                        account);
+        return -1;
+    }
+    if (pol_qos_find(po, spec->qos) < 0) {
+        buf names = BUF_INIT;
+        for (size_t i = 0; i < po->n_qos; i++)
+            buf_printf(&names, "%s%s", i ? ", " : "", po->qos[i].name);
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "job refused: no QoS '%.64s': one of %s", spec->qos, buf_str(&names));
+        buf_free(&names);
+        return -1;
+    }
+    if (spec->reservation && *spec->reservation) {
+        const fsm_resv *r = fsm_resv_get(&d->ctl.state, spec->reservation);
+        if (!r) {
+            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                            "job refused: no reservation '%.64s' (jz reservations lists them)", spec->reservation);
+            return -1;
+        }
+        if (uid != 0 && !fsm_resv_member(r, account, user)) {
+            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                            "job refused: reservation %s is for account '%s'%s, not for %s in '%s'", r->name,
+                            r->account ? r->account : "", r->n_users ? " and its listed users" : "", user,
+                            account);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
@@ -225,6 +263,9 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
         return;
     }
+    const char *account = spec->account && *spec->account ? spec->account : d->cfg->pol->default_account;
+    if (api__policy_check(d, c, e, spec, account, uid, user) != 0)
+        return;
     /* An array is one job per index, submitted in one command. */
     static uint32_t idx[FSM_ARRAY_MAX];
     size_t n = 1;
@@ -248,6 +289,7 @@ static void api__submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     for (size_t i = 0; i < n; i++) {
         jazari__job__init(&jobs[i]);
         specs[i] = *spec;
+        specs[i].account = (char *)account;
         if (array) {
             specs[i].array = "";
             specs[i].array_task = true;
@@ -318,6 +360,13 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
 }
 
+static int64_t api__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Jobs as messages: each holds a decoded spec to free afterwards. */
 typedef struct api__jobs {
     Jazari__Job *jobs;
@@ -332,20 +381,24 @@ typedef struct api__jobs {
 /* Why a ready job waits, computed when asked (not replicated): its nodes
  * are down, it holds the reservation (Resources), or it is behind the job
  * that does (Priority). A requeued job keeps saying why it was. */
-static const char *api__why_pending(jzd *d, const fsm_job *j, uint64_t head)
+static const char *api__why_pending(jzd *d, const fsm_job *j, const Jazari__JobSpec *spec, uint64_t head)
 {
     if (j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held)
         return NULL;
-    if (j->reason && strncmp(j->reason, "Requeued", 8) == 0)
+    if (j->reason && (strncmp(j->reason, "Requeued", 8) == 0 || strncmp(j->reason, "Preempted", 9) == 0))
         return NULL;
-    if (j->spec) {
-        Jazari__JobSpec *spec = jazari__job_spec__unpack(NULL, j->spec_len, j->spec);
+    if (spec) {
         int deps = fsm_deps_ready(&d->ctl.state, spec);
-        jazari__job_spec__free_unpacked(spec, NULL);
         if (deps < 0)
             return "DependencyNeverSatisfied";
         if (deps == 0)
             return "Dependency";
+        const char *resv = sched_resv_wait(&d->ctl.state, spec, api__now_ms());
+        if (resv)
+            return resv;
+        if (sched_qos_over(&d->ctl.state, d->cfg->pol, j->user, sched_qos_of(d->cfg->pol, spec),
+                           j->nodes * j->gpus_per_node))
+            return "QOSLimit";
     }
     const fsm *f = &d->ctl.state;
     uint32_t up = 0, any = 0;
@@ -379,6 +432,12 @@ static uint64_t api__head(jzd *d)
 static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, size_t n, bool brief)
 {
     uint64_t head = api__head(d);
+    sched_prio prio;
+    bool ranking = false; /* pending jobs get their priority now */
+    for (size_t i = 0; i < n && !ranking; i++)
+        ranking = list[i]->state == JAZARI__JOB_STATE__JOB_PENDING;
+    if (ranking)
+        sched_prio_init(&prio, &d->ctl.state, d->cfg->pol, api__now_ms());
     size_t nallocs = 0;
     for (size_t i = 0; i < n; i++)
         nallocs += list[i]->n_allocs;
@@ -394,9 +453,13 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         Jazari__JobSpec *spec = fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
-        const char *why = api__why_pending(d, list[i], head);
+        const char *why = api__why_pending(d, list[i], spec, head);
         if (why)
             a->jobs[i].reason = (char *)why;
+        if (list[i]->state == JAZARI__JOB_STATE__JOB_PENDING)
+            a->jobs[i].priority = sched_prio_job(&prio, list[i], spec, NULL);
+        if (list[i]->preempt_ms) /* stopping, then back to the queue */
+            a->jobs[i].state = JAZARI__JOB_STATE__JOB_PREEMPTED;
         a->specs[i] = spec;
         if (brief && spec) {
             a->brief[i] = *spec;
@@ -408,6 +471,8 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
         k += list[i]->n_allocs;
         a->ptrs[i] = &a->jobs[i];
     }
+    if (ranking)
+        sched_prio_free(&prio);
 }
 
 static void api__jobs_free(api__jobs *a)
@@ -461,7 +526,7 @@ static void api__queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
             break;
         }
     }
-    api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &r);
+    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &r);
     api__jobs_free(&a);
     free(list);
 }
@@ -478,7 +543,7 @@ static void api__show(jzd *d, net_conn *c, const Jazari__Envelope *e)
     api__jobs_fill(d, &a, &j, 1, false);
     Jazari__ShowReply r = JAZARI__SHOW_REPLY__INIT;
     r.job = &a.jobs[0];
-    api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &r);
+    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &r);
     api__jobs_free(&a);
 }
 
@@ -525,7 +590,7 @@ static void api__node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ni.topology = topo_to_pb(t);
     Jazari__NodeReply r = JAZARI__NODE_REPLY__INIT;
     r.node = &ni;
-    api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODE_REPLY, &r);
+    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODE_REPLY, &r);
     topo_pb_free(ni.topology);
 }
 
@@ -549,7 +614,7 @@ static void api__nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__NodesReply r = JAZARI__NODES_REPLY__INIT;
     r.nodes = ptrs;
     r.n_nodes = n;
-    api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &r);
+    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &r);
     free(infos);
     free(ptrs);
 }
@@ -584,7 +649,7 @@ static void api__status(jzd *d, net_conn *c, const Jazari__Envelope *e)
         r.nodes_up += strcmp(k->state.nodes[i].state, "up") == 0;
     r.nodes_total = (uint32_t)k->state.n_nodes;
     r.jobs_active = k->state.n_active;
-    api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_STATUS_REPLY, &r);
+    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_STATUS_REPLY, &r);
 }
 
 /* --- forwarding to the leader ------------------------------------------------------------------ */
@@ -968,6 +1033,8 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     case JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST:
     case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
     case JAZARI__ENVELOPE__BODY_RELEASE_REQUEST:
+    case JAZARI__ENVELOPE__BODY_RESERVE_REQUEST:
+    case JAZARI__ENVELOPE__BODY_UNRESERVE_REQUEST:
     case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
     case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
     case JAZARI__ENVELOPE__BODY_JOB_END_REQUEST:
@@ -988,6 +1055,8 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     case JAZARI__ENVELOPE__BODY_SHOW_REQUEST:
     case JAZARI__ENVELOPE__BODY_STATUS_REQUEST:
     case JAZARI__ENVELOPE__BODY_NODES_REQUEST:
+    case JAZARI__ENVELOPE__BODY_RESERVATIONS_REQUEST:
+    case JAZARI__ENVELOPE__BODY_SHARES_REQUEST:
         /* Reads: any controller's copy of the state; an agent asks one. */
         if (!d->ctl_running) {
             if (forwarded) {
@@ -1017,6 +1086,8 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     case JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST:
     case JAZARI__ENVELOPE__BODY_CANCEL_REQUEST:
     case JAZARI__ENVELOPE__BODY_RELEASE_REQUEST:
+    case JAZARI__ENVELOPE__BODY_RESERVE_REQUEST:
+    case JAZARI__ENVELOPE__BODY_UNRESERVE_REQUEST:
     case JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST:
     case JAZARI__ENVELOPE__BODY_REGISTER_REQUEST:
     case JAZARI__ENVELOPE__BODY_JOB_END_REQUEST:
@@ -1024,6 +1095,10 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
             break; /* answered above */
         if (e->body_case == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST)
             api__submit(d, c, e);
+        else if (e->body_case == JAZARI__ENVELOPE__BODY_RESERVE_REQUEST)
+            admin_reserve(d, c, e);
+        else if (e->body_case == JAZARI__ENVELOPE__BODY_UNRESERVE_REQUEST)
+            admin_unreserve(d, c, e);
         else if (e->body_case == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
                  e->body_case == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)
             api__cancel(d, c, e);
@@ -1040,7 +1115,7 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     case JAZARI__ENVELOPE__BODY_TOPOLOGY_REQUEST: {
         Jazari__TopologyReply r = JAZARI__TOPOLOGY_REPLY__INIT;
         r.topology = topo_to_pb(d->topo);
-        api__reply(c, e->request_id, JAZARI__ENVELOPE__BODY_TOPOLOGY_REPLY, &r);
+        api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_TOPOLOGY_REPLY, &r);
         topo_pb_free(r.topology);
         break;
     }
@@ -1061,6 +1136,14 @@ void api_dispatch(jzd *d, net_conn *c, wire_msg *m)
     case JAZARI__ENVELOPE__BODY_STATUS_REQUEST:
         if (d->ctl_running)
             api__status(d, c, e);
+        break;
+    case JAZARI__ENVELOPE__BODY_RESERVATIONS_REQUEST:
+        if (d->ctl_running)
+            admin_reservations(d, c, e);
+        break;
+    case JAZARI__ENVELOPE__BODY_SHARES_REQUEST:
+        if (d->ctl_running)
+            admin_shares(d, c, e);
         break;
     case JAZARI__ENVELOPE__BODY_LOGS_REQUEST:
         logs_request(d, c, m);

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "../common/log.h"
 #include "../common/paths.h"
 #include "../common/wire.h"
+#include "../common/xmem.h"
+#include "sched/policy.h"
 
 typedef enum {
     CT_STRING,
@@ -58,7 +61,10 @@ static const config__setting config__table[] = {
     {"master_port", CT_COUNT, OFF(master_port), "29500",
      "distributed jobs get MASTER_PORT = this + (job id mod 1000), on their first node"},
     {"scheduler", CT_NAME, OFF(scheduler), "fcfs-easy",
-     "the leader's policy: fcfs-easy, fcfs, sjf-easy, sjf or jazari (aged smallest area first, EASY)"},
+     "the leader's policy: fcfs-easy, fcfs, sjf-easy, sjf, jazari (aged smallest area first, EASY) or "
+     "multifactor (priority: age, fair share, QoS, size; EASY)"},
+    {"policy", CT_PATH, OFF(policy), NULL,
+     "the scheduling policy file: accounts and fair shares, QoS, priority weights (sched/policy.h)"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
@@ -337,6 +343,36 @@ static void config__trim(char **s)
         *--e = '\0';
 }
 
+/* The policy file, read whole and parsed (sched/policy.c). */
+static int config__load_policy(config *c, char *err, size_t errlen)
+{
+    c->pol = xcalloc(1, sizeof *c->pol);
+    pol_init(c->pol);
+    if (!c->policy)
+        return 0;
+    int fd = open(c->policy, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)POL_FILE_MAX) {
+        snprintf(err, errlen, "policy %s: %s", c->policy,
+                 fd < 0 ? strerror(errno) : "not a regular file of at most 4 MiB");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char *text = xcalloc((size_t)st.st_size + 1, 1);
+    ssize_t n = read(fd, text, (size_t)st.st_size);
+    close(fd);
+    int rc = -1;
+    char where[CONFIG_PATH_MAX + 8];
+    snprintf(where, sizeof where, "policy %s", c->policy);
+    if (n != st.st_size)
+        snprintf(err, errlen, "%s: cannot read it whole", where);
+    else
+        rc = pol_parse(c->pol, where, text, (size_t)n, err, errlen);
+    free(text);
+    return rc;
+}
+
 static int config__read_file(config *c, const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -466,7 +502,7 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
                  c->socket);
         return -1;
     }
-    return 0;
+    return config__load_policy(c, err, errlen);
 }
 
 void config_free(config *c)
@@ -482,6 +518,10 @@ void config_free(config *c)
     free(c->listen_host);
     free(c->config_file);
     c->listen_host = c->config_file = NULL;
+    if (c->pol)
+        pol_free(c->pol);
+    free(c->pol);
+    c->pol = NULL;
 }
 
 void config_help(buf *out)

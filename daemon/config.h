@@ -33,6 +33,8 @@ typedef struct config {
     uint64_t kill_grace_ms;      /* TERM to KILL when a job is stopped */
     uint64_t master_port;        /* MASTER_PORT = this + job id mod 1000 */
     char *scheduler;             /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */
+    char *policy;                /* the policy file, or NULL */
+    struct pol *pol;             /* read from it (the defaults without one); never NULL once loaded */
     int log_level;
     char *config_file; /* the file read, if any */
 } config;
@@ -67,7 +69,7 @@ int config_parse_duration_ms(const char *s, uint64_t *out);
 int config_parse_size(const char *s, uint64_t *out);
 /* "host:port", "[v6]:port"; host copied into host (hostlen bytes). */
 int config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
-/* A node or site name: 1-63 of [A-Za-z0-9._-], starting alphanumeric. */
+/* A node or site name: 1-63 of [A-Za-z0-9._-], starting alphanumeric: 1 if so, else 0. */
 int config_valid_name(const char *s);
 
 #endif

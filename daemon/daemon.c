@@ -240,8 +240,10 @@ int daemon_run(const config *cfg)
         return 1;
     }
 
+    d.sched.pol = cfg->pol;
     if (plan_policy_parse(cfg->scheduler, &d.sched.policy) != 0) {
-        log_error("daemon", "scheduler '%s': one of fcfs, fcfs-easy, sjf, sjf-easy, jazari", cfg->scheduler);
+        log_error("daemon", "scheduler '%s': one of fcfs, fcfs-easy, sjf, sjf-easy, jazari, multifactor",
+                  cfg->scheduler);
         topo_free(d.topo);
         return 2;
     }

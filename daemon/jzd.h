@@ -61,6 +61,8 @@ bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
                 size_t len);
 
 bool api_is_leader(jzd *d);
+/* Sends a reply: body is the message of that body case. */
+void api_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg);
 /* Answers NOT_LEADER, naming the leader when one is known. */
 void api_not_leader(jzd *d, net_conn *c, uint64_t id);
 
@@ -76,6 +78,13 @@ void beat_close(jzd *d);
 void logs_request(jzd *d, net_conn *c, wire_msg *m);
 /* Closes the relays (at shutdown). */
 void logs_close(jzd *d);
+
+/* daemon/admin.c: advance reservations (jz reserve, reservations,
+ * unreserve) and the fair-share tree (jz shares). */
+void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* The wait for a request's entry (api.c), shared with run.c. */
 jzd_wait *api_wait(jzd *d, net_conn *c, const Jazari__Envelope *e);

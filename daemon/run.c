@@ -114,6 +114,21 @@ void run_schedule(jzd *d)
         free(allocs);
         free(ptrs);
     }
+    for (size_t i = 0; i < decided.n_preempts; i++) {
+        const sched_preempt *x = &decided.preempts[i];
+        Jazari__PreemptCmd pc = JAZARI__PREEMPT_CMD__INIT;
+        pc.id = x->id;
+        pc.attempt = x->attempt;
+        pc.grace_s = x->grace_s;
+        pc.reason = (char *)x->reason;
+        Jazari__Command cmd = JAZARI__COMMAND__INIT;
+        cmd.cmd_case = JAZARI__COMMAND__CMD_PREEMPT;
+        cmd.preempt = &pc;
+        log_info("run", "job %llu attempt %u: %s; grace %u s", (unsigned long long)x->id, x->attempt, x->reason,
+                 x->grace_s);
+        d->starts_in_flight++; /* the next pass waits for it, so it is not decided twice */
+        ctl_propose(&d->ctl, &cmd, run__on_started, d);
+    }
     /* A full pass may have left ready jobs: go on once these are applied. */
     if (decided.n_starts == RUN_MAX_STARTS_PER_PASS)
         d->schedule_again = true;
@@ -235,9 +250,20 @@ void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
     if (index < d->synced_index)
         return; /* an older view than one already acted on */
     d->synced_index = index;
-    for (size_t i = 0; i < n; i++)
-        if (!exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt))
+    for (size_t i = 0; i < n; i++) {
+        exec_part *p = exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt);
+        if (!p && !jobs[i]->preempt_time_ms) {
             run__start_part(d, jobs[i], index);
+        } else if (!p) {
+            exec_skip(&d->ex, jobs[i]->id, jobs[i]->attempt, "preempted before it started");
+        } else if (p && jobs[i]->preempt_time_ms && p->running && !p->stop_sent) {
+            /* Preempted: its warning signal (or TERM), KILL after the grace. */
+            const Jazari__JobSpec *s = jobs[i]->spec;
+            p->stop_sent = true;
+            exec_preempt(&d->ex, p, s && s->warn_signal ? (int)s->warn_signal : SIGTERM,
+                         jobs[i]->preempt_grace_s);
+        }
+    }
     uint64_t now = uv_now(&d->loop);
     exec_part *next;
     for (exec_part *p = d->ex.parts; p; p = next) {

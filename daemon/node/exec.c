@@ -124,6 +124,16 @@ static void exec__start_failed(uv_timer_t *t)
     uv_close((uv_handle_t *)t, exec__closed);
 }
 
+/* A part that never runs: its end (set) is reported from the loop. */
+static void exec__end_soon(exec *x, exec_part *p)
+{
+    p->end_set = true;
+    uv_timer_init(x->loop, &p->later);
+    p->later.data = p;
+    x->open++;
+    uv_timer_start(&p->later, exec__start_failed, 0, 0);
+}
+
 int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err,
               size_t errlen)
 {
@@ -276,28 +286,54 @@ fail:
     p->end.lost = true;
     p->end.exit_code = 127;
     snprintf(p->end.reason, sizeof p->end.reason, "%s", why);
-    p->end_set = true;
-    uv_timer_init(x->loop, &p->later);
-    p->later.data = p;
-    x->open++;
-    uv_timer_start(&p->later, exec__start_failed, 0, 0);
+    exec__end_soon(x, p);
     return p;
+}
+
+exec_part *exec_skip(exec *x, uint64_t id, uint32_t attempt, const char *why)
+{
+    exec_part *p = exec__add(x, id, attempt);
+    p->running = true;
+    p->end.cancelled = true;
+    snprintf(p->end.reason, sizeof p->end.reason, "%s", why);
+    exec__end_soon(x, p);
+    return p;
+}
+
+/* Leaves DIR/stop (with what it says) and signals the supervisor. */
+static void exec__stop(exec_part *p, const char *what, int sig)
+{
+    if (!p->running || p->pid <= 1 || (!p->child && step_alive(p->dir) != p->pid))
+        return; /* an adopted supervisor that is gone: its pid may be another's now */
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/%s", p->dir, STEP_STOP);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if (write(fd, what, strlen(what)) != (ssize_t)strlen(what))
+            log_warn("exec", "cannot write %s: %s", path, strerror(errno));
+        close(fd);
+    }
+    if (kill(p->pid, sig) != 0 && errno != ESRCH)
+        log_warn("exec", "cannot signal supervisor %d: %s", (int)p->pid, strerror(errno));
+}
+
+void exec_preempt(exec *x, exec_part *p, int sig, uint32_t grace_s)
+{
+    (void)x;
+    char what[64];
+    snprintf(what, sizeof what, "preempt %d %u\n", sig, grace_s);
+    log_info("exec", "job %" PRIu64 " attempt %u: preempted: signal %d, KILL in %u s", p->id, p->attempt, sig,
+             grace_s);
+    exec__stop(p, what, SIGTERM);
 }
 
 void exec_stop(exec *x, exec_part *p, bool now)
 {
     (void)x;
-    if (!p->running || p->pid <= 1 || (!p->child && step_alive(p->dir) != p->pid))
-        return; /* an adopted supervisor that is gone: its pid may be another's now */
-    char path[PATH_MAX + 8];
-    snprintf(path, sizeof path, "%s/%s", p->dir, STEP_STOP);
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
     log_info("exec", "job %" PRIu64 " attempt %u: stopping%s", p->id, p->attempt, now ? " now" : "");
-    if (kill(p->pid, now ? SIGUSR1 : SIGTERM) != 0 && errno != ESRCH)
-        log_warn("exec", "cannot signal supervisor %d: %s", (int)p->pid, strerror(errno));
+    exec__stop(p, "", now ? SIGUSR1 : SIGTERM);
 }
+
 
 void exec_forget(exec *x, exec_part *p)
 {

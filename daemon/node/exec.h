@@ -66,9 +66,14 @@ exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt);
  * Never fails outright: a part that cannot start ends at once, through
  * the callback, with a reason. */
 exec_part *exec_start(exec *x, const Jazari__StepSpec *spec);
+/* Records a part that will not run (preempted before it started): it
+ * ends at once, cancelled, through the callback. */
+exec_part *exec_skip(exec *x, uint64_t id, uint32_t attempt, const char *why);
 /* Stops a running part: TERM to its tasks, KILL after the grace (now:
  * KILL at once). Its end follows through the callback. */
 void exec_stop(exec *x, exec_part *p, bool now);
+/* Preempts a running part: its tasks get sig, then KILL grace_s later. */
+void exec_preempt(exec *x, exec_part *p, int sig, uint32_t grace_s);
 /* Removes an ended part's record. */
 void exec_forget(exec *x, exec_part *p);
 /* Once a tick: notices adopted parts whose supervisor ended. */

@@ -533,11 +533,29 @@ static void step__record_tasks(step *s)
     buf_free(&b);
 }
 
-static bool step__stop_requested(const char *dir)
+/* DIR/stop: absent (the system's TERM), empty (a cancel), or "preempt SIG
+ * GRACE" (that signal, KILL GRACE seconds later). 0 absent, 1 cancel, 2
+ * preempt. */
+static int step__stop_requested(const char *dir, int *sig, uint32_t *grace_s)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], text[64];
     snprintf(path, sizeof path, "%s/%s", dir, STEP_STOP);
-    return access(path, F_OK) == 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    if (strncmp(text, "preempt ", 8) != 0)
+        return 1;
+    char *end;
+    long s = strtol(text + 8, &end, 10);
+    long g = *end == ' ' ? strtol(end + 1, &end, 10) : -1;
+    if (s <= 0 || s >= NSIG || g < 0 || g > 86400)
+        return 1;
+    *sig = (int)s;
+    *grace_s = (uint32_t)g;
+    return 2;
 }
 
 /* The signals the supervisor takes with sigtimedwait (blocked otherwise). */
@@ -597,12 +615,17 @@ static void step__supervise(step *s)
         if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
             /* The daemon leaves DIR/stop before it asks; a TERM from anyone
              * else (the node shutting down) loses the part: requeued. */
-            s->end.cancelled = step__stop_requested(s->dir);
+            int warn = SIGTERM;
+            int why = step__stop_requested(s->dir, &warn, &grace_s);
+            s->end.cancelled = why > 0;
+            s->end.preempted = why == 2;
             s->end.lost = !s->end.cancelled;
-            log_info("step", "%s: TERM, KILL in %u s",
-                     s->end.cancelled ? "asked to stop" : "terminated by the system", grace_s);
+            log_info("step", "%s: signal %d, KILL in %u s",
+                     why == 2 ? "preempted" : why ? "asked to stop" : "terminated by the system", warn, grace_s);
             stopping = true;
-            step__signal_all(s, SIGTERM);
+            step__signal_all(s, warn);
+            if (warn != SIGTERM && grace_s == 0)
+                step__signal_all(s, SIGTERM);
             kill_at = step__now_ms() + (int64_t)grace_s * 1000;
         } else if (sig == SIGUSR1) {
             log_info("step", "asked to stop now: KILL");
@@ -637,6 +660,8 @@ static void step__verdict(step *s)
     else if (e->timed_out)
         snprintf(e->reason, sizeof e->reason, "time limit of %llu s reached",
                  (unsigned long long)s->js->time_limit_s);
+    else if (e->preempted)
+        snprintf(e->reason, sizeof e->reason, "preempted");
     else if (e->cancelled)
         snprintf(e->reason, sizeof e->reason, "cancelled");
     else if (ooms)

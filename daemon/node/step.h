@@ -11,7 +11,8 @@
  * Signals to the supervisor: SIGTERM stops the part (TERM to the tasks,
  * KILL after the grace); SIGUSR1 kills it at once. The daemon creates
  * DIR/stop first: a SIGTERM without it comes from the system (a shutdown)
- * and the part ends lost, to be requeued. */
+ * and the part ends lost, to be requeued. A preemption writes "preempt SIG
+ * GRACE" in DIR/stop: the tasks get SIG, then KILL GRACE seconds later. */
 #ifndef JZ_STEP_H
 #define JZ_STEP_H
 
@@ -38,6 +39,7 @@ typedef struct step_end {
     bool timed_out;       /* stopped at its time limit */
     bool cancelled;       /* stopped on request */
     bool lost;            /* the node lost it: its supervisor vanished, or the system stopped it */
+    bool preempted;       /* stopped because it was preempted (not written to DIR/end) */
     char reason[512];
 } step_end;
 

@@ -1,6 +1,7 @@
 /* fsm.c - the replicated state machine. */
 #include "fsm.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,27 @@ static topo *fsm__empty_topo(void)
     return xcalloc(1, sizeof(topo));
 }
 
+#define FSM__HALF_LIFE_MS (7ll * 24 * 3600 * 1000)
+
 void fsm_init(fsm *f)
 {
     memset(f, 0, sizeof *f);
     f->next_job_id = 1;
+    f->half_life_ms = FSM__HALF_LIFE_MS;
+}
+
+static void fsm__resv_clear(fsm_resv *r)
+{
+    free(r->name);
+    free(r->account);
+    for (size_t i = 0; i < r->n_users; i++)
+        free(r->users[i]);
+    free(r->users);
+    for (size_t i = 0; i < r->n_parts; i++)
+        free(r->parts[i].node);
+    free(r->parts);
+    free(r->msg);
+    memset(r, 0, sizeof *r);
 }
 
 static void fsm__allocs_clear(fsm_job *j)
@@ -63,7 +81,151 @@ void fsm_free(fsm *f)
     for (size_t i = 0; i < f->n_nodes; i++)
         fsm__node_clear(&f->nodes[i]);
     free(f->nodes);
+    for (size_t i = 0; i < f->n_usage; i++)
+        free(f->usage[i].path);
+    free(f->usage);
+    for (size_t i = 0; i < f->n_resv; i++)
+        fsm__resv_clear(&f->resv[i]);
+    free(f->resv);
+    int64_t half_life = f->half_life_ms;
     fsm_init(f);
+    f->half_life_ms = half_life;
+}
+
+/* --- fair-share usage ------------------------------------------------------------ */
+
+double fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms)
+{
+    if (now_ms <= u->as_of_ms || f->half_life_ms <= 0)
+        return u->gpu_s;
+    return u->gpu_s * exp2(-(double)(now_ms - u->as_of_ms) / (double)f->half_life_ms);
+}
+
+double fsm_job_rate(const fsm_job *j)
+{
+    if (j->gpus_per_node)
+        return (double)j->nodes * j->gpus_per_node;
+    return (double)j->nodes * j->cpus_per_node / FSM_CPUS_PER_GPU;
+}
+
+static void fsm__usage_add(fsm *f, const char *path, int64_t now, double amount, int64_t as_of)
+{
+    fsm_usage *u = NULL;
+    for (size_t i = 0; i < f->n_usage && !u; i++)
+        if (strcmp(f->usage[i].path, path) == 0)
+            u = &f->usage[i];
+    if (!u) {
+        if (f->n_usage == f->usage_cap) {
+            f->usage_cap = f->usage_cap ? f->usage_cap * 2 : 16;
+            fsm_usage *a = realloc(f->usage, f->usage_cap * sizeof *a);
+            if (!a)
+                abort();
+            f->usage = a;
+        }
+        u = &f->usage[f->n_usage++];
+        u->path = xstrdup_known(path);
+        u->gpu_s = 0;
+        u->as_of_ms = as_of;
+    }
+    u->gpu_s = fsm_usage_at(f, u, now) + amount;
+    u->as_of_ms = now > u->as_of_ms ? now : u->as_of_ms;
+}
+
+/* A run ends (or goes back to the queue): its account's user is charged
+ * its GPU-seconds. */
+static void fsm__charge(fsm *f, int64_t now, const fsm_job *j)
+{
+    if (j->state != JAZARI__JOB_STATE__JOB_RUNNING || !j->start_ms || now <= j->start_ms)
+        return;
+    Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", spec && spec->account && *spec->account ? spec->account : "default",
+             j->user ? j->user : "?");
+    jazari__job_spec__free_unpacked(spec, NULL);
+    fsm__usage_add(f, path, now, fsm_job_rate(j) * (double)(now - j->start_ms) / 1000.0, now);
+}
+
+/* --- reservations ------------------------------------------------------------- */
+
+const fsm_resv *fsm_resv_get(const fsm *f, const char *name)
+{
+    for (size_t i = 0; name && i < f->n_resv; i++)
+        if (strcmp(f->resv[i].name, name) == 0)
+            return &f->resv[i];
+    return NULL;
+}
+
+bool fsm_resv_member(const fsm_resv *r, const char *account, const char *user)
+{
+    for (size_t i = 0; user && i < r->n_users; i++)
+        if (strcmp(r->users[i], user) == 0)
+            return true;
+    if (!r->account || !*r->account || !account)
+        return false;
+    /* "startup" owns "startup/train"; "startup/train" only itself. */
+    size_t n = strlen(r->account);
+    return strncmp(account, r->account, n) == 0 && (account[n] == '\0' || account[n] == '/');
+}
+
+/* Reservations past their end go (every controller at the same entry). */
+static void fsm__resv_expire(fsm *f, int64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_resv; i++) {
+        if (f->resv[i].end_ms <= now)
+            fsm__resv_clear(&f->resv[i]);
+        else
+            f->resv[k++] = f->resv[i];
+    }
+    f->n_resv = k;
+}
+
+static void fsm__resv_add(fsm *f, const Jazari__Reservation *m)
+{
+    if (!m || !m->name || !*m->name || fsm_resv_get(f, m->name) || f->n_resv >= FSM_RESV_MAX ||
+        m->end_ms <= m->start_ms || m->n_parts == 0 || m->n_parts > FSM_NODES_MAX)
+        return;
+    fsm_resv *a = realloc(f->resv, (f->n_resv + 1) * sizeof *a);
+    if (!a)
+        abort();
+    f->resv = a;
+    fsm_resv *r = &f->resv[f->n_resv++];
+    memset(r, 0, sizeof *r);
+    r->name = xstrdup_known(m->name);
+    r->account = xstrdup_known(m->account);
+    r->users = xcalloc(m->n_users ? m->n_users : 1, sizeof(char *));
+    for (size_t i = 0; i < m->n_users; i++)
+        r->users[r->n_users++] = xstrdup_known(m->users[i]);
+    r->start_ms = m->start_ms;
+    r->end_ms = m->end_ms;
+    r->parts = xcalloc(m->n_parts, sizeof *r->parts);
+    for (size_t i = 0; i < m->n_parts; i++) {
+        r->parts[i].node = xstrdup_known(m->parts[i]->node);
+        r->parts[i].gpus = m->parts[i]->gpus;
+    }
+    r->n_parts = m->n_parts;
+    r->msg_len = jazari__reservation__get_packed_size(m);
+    r->msg = xcalloc(r->msg_len ? r->msg_len : 1, 1);
+    jazari__reservation__pack(m, r->msg);
+}
+
+static void fsm__apply_reserve(fsm *f, const Jazari__ReserveCmd *c, fsm_result *res)
+{
+    size_t before = f->n_resv;
+    fsm__resv_add(f, c->reservation);
+    res->nodes_changed += f->n_resv != before;
+}
+
+static void fsm__apply_unreserve(fsm *f, const Jazari__UnreserveCmd *c, fsm_result *res)
+{
+    for (size_t i = 0; c->name && i < f->n_resv; i++) {
+        if (strcmp(f->resv[i].name, c->name) == 0) {
+            fsm__resv_clear(&f->resv[i]);
+            f->resv[i] = f->resv[--f->n_resv];
+            res->nodes_changed++;
+            return;
+        }
+    }
 }
 
 bool fsm_job_active(const fsm_job *j)
@@ -130,6 +292,16 @@ bool fsm_node_has_model(const fsm_node *n, const char *model)
                 return true;
     }
     return false;
+}
+
+bool fsm_node_gpu_mem_ok(const fsm_node *n, uint64_t min_bytes)
+{
+    if (!min_bytes)
+        return true;
+    for (size_t g = 0; g < n->topo->n_gpus; g++)
+        if (n->topo->gpus[g].memory_bytes < min_bytes)
+            return false;
+    return n->topo->n_gpus > 0;
 }
 
 int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t errlen)
@@ -203,6 +375,14 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
             return -1;
         }
     }
+    const char *names[] = {s->account, s->qos, s->reservation};
+    for (size_t i = 0; i < 3; i++) {
+        if (names[i] && !fsm__printable(names[i], FSM_NAME_MAX)) {
+            snprintf(err, errlen, "--%s: at most %d printable characters",
+                     i == 0 ? "account" : i == 1 ? "qos" : "reservation", FSM_NAME_MAX);
+            return -1;
+        }
+    }
     const char *paths[] = {s->output, s->error, s->workdir};
     for (size_t i = 0; i < 3; i++) {
         if (paths[i] && !fsm__printable(paths[i], FSM_PATH_MAX)) {
@@ -218,7 +398,7 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
         const fsm_node *n = &f->nodes[i];
         if (s->site && *s->site && (!n->site || strcmp(n->site, s->site) != 0))
             continue;
-        if (!fsm_node_has_model(n, s->gpu_model))
+        if (!fsm_node_has_model(n, s->gpu_model) || !fsm_node_gpu_mem_ok(n, s->min_gpu_mem))
             continue;
         model_seen = true;
         uint32_t g = (uint32_t)n->topo->n_gpus, c = n->topo->pus;
@@ -228,6 +408,13 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
             most_cpus = c;
         if (g >= s->gpus_per_node && (c == 0 || c >= cpus))
             fit++;
+    }
+    if (f->n_nodes > 0 && s->min_gpu_mem && !model_seen) {
+        snprintf(err, errlen, "--gpu-mem %llu MiB%s%s: no node%s%s has GPUs with that much memory (jz nodes)",
+                 (unsigned long long)(s->min_gpu_mem >> 20), s->gpu_model && *s->gpu_model ? " of model " : "",
+                 s->gpu_model ? s->gpu_model : "", s->site && *s->site ? " at site " : "",
+                 s->site && *s->site ? s->site : "");
+        return -1;
     }
     if (f->n_nodes > 0 && s->gpu_model && *s->gpu_model && !model_seen) {
         snprintf(err, errlen, "--gpu-model %.60s: no node%s%s has such GPUs (jz nodes lists them)",
@@ -391,6 +578,9 @@ static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
     j->attempt = m->attempt;
     j->master_port = m->master_port;
     j->array_job_id = m->array_job_id;
+    j->preempt_ms = m->state == JAZARI__JOB_STATE__JOB_RUNNING ? m->preempt_time_ms : 0;
+    j->preempt_grace_s = m->preempt_grace_s;
+    j->preemptions = m->preemptions;
     j->user = xstrdup_known(m->user);
     j->reason = xstrdup_known(m->reason);
     if (m->spec) {
@@ -469,6 +659,7 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
             f->n_ready--;
         if (j->state == JAZARI__JOB_STATE__JOB_RUNNING)
             f->n_running--;
+        fsm__charge(f, now, j);
         j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
         j->end_ms = now;
         fsm__set_reason(j, NULL);
@@ -507,7 +698,9 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
 {
     char reason[512];
     f->n_running--;
-    if (j->no_requeue || j->attempt + 1 >= FSM_MAX_ATTEMPTS) {
+    fsm__charge(f, now, j);
+    j->preempt_ms = 0;
+    if (j->no_requeue || j->attempt - j->preemptions + 1 >= FSM_MAX_ATTEMPTS) {
         snprintf(reason, sizeof reason, "NODE_FAIL: %s%s", why,
                  j->no_requeue ? "" : " (lost too many times: not requeued again)");
         j->state = JAZARI__JOB_STATE__JOB_NODE_FAIL;
@@ -527,6 +720,43 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
         f->n_ready++;
 }
 
+/* A part of a preempted run ended: once every part has, the job goes back
+ * to the queue as its next attempt. */
+static void fsm__preempted_part_end(fsm *f, int64_t now, fsm_job *j, const char *node)
+{
+    uint32_t left = 0;
+    for (uint32_t a = 0; a < j->n_allocs; a++) {
+        if (!node || !*node || (j->allocs[a].node && strcmp(j->allocs[a].node, node) == 0))
+            j->allocs[a].done = true;
+        left += !j->allocs[a].done;
+    }
+    if (left > 0)
+        return;
+    fsm__charge(f, now, j);
+    f->n_running--;
+    j->state = JAZARI__JOB_STATE__JOB_PENDING;
+    j->attempt++;
+    j->preemptions++;
+    j->preempt_ms = 0;
+    j->start_ms = 0;
+    fsm__allocs_clear(j);
+    if (!j->held)
+        f->n_ready++;
+}
+
+static void fsm__apply_preempt(fsm *f, int64_t now, const Jazari__PreemptCmd *c, fsm_result *res)
+{
+    fsm_job *j = (fsm_job *)fsm_job_get(f, c->id);
+    if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || c->attempt != j->attempt || j->preempt_ms)
+        return;
+    j->preempt_ms = now;
+    j->preempt_grace_s = c->grace_s;
+    fsm__set_reason(j, c->reason && *c->reason ? c->reason : "Preempted");
+    for (uint32_t a = 0; a < j->n_allocs; a++)
+        j->allocs[a].done = false; /* every part stops, and reports */
+    res->ended++;
+}
+
 static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_result *res)
 {
     fsm_job *j = (fsm_job *)fsm_job_get(f, c->id);
@@ -535,6 +765,10 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         (unsigned)c->state > JAZARI__JOB_STATE__JOB_PREEMPTED)
         return;
     res->ended++;
+    if (j->preempt_ms) {
+        fsm__preempted_part_end(f, now, j, c->node);
+        return;
+    }
     if (c->state == JAZARI__JOB_STATE__JOB_NODE_FAIL && f->format >= 2) {
         fsm__lose(f, now, j, c->reason && *c->reason ? c->reason : "a node lost its part");
         return;
@@ -550,6 +784,7 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         if (left > 0)
             return;
     }
+    fsm__charge(f, now, j);
     j->state = c->state;
     j->end_ms = now;
     j->exit_code = c->exit_code;
@@ -689,6 +924,15 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_RELEASE:
             fsm__apply_release(f, c->release, res);
             break;
+        case JAZARI__COMMAND__CMD_PREEMPT:
+            fsm__apply_preempt(f, now, c->preempt, res);
+            break;
+        case JAZARI__COMMAND__CMD_RESERVE:
+            fsm__apply_reserve(f, c->reserve, res);
+            break;
+        case JAZARI__COMMAND__CMD_UNRESERVE:
+            fsm__apply_unreserve(f, c->unreserve, res);
+            break;
         default:
             /* A command of a newer release in an old format: skipped the
              * same way on every controller. */
@@ -698,6 +942,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
             res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended - before;
     }
     res->n_cmds = (uint32_t)e->n_commands;
+    fsm__resv_expire(f, now);
     f->applied++;
     jazari__entry__free_unpacked(e, NULL);
     return 0;
@@ -729,6 +974,9 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->attempt = j->attempt;
     out->master_port = j->master_port;
     out->array_job_id = j->array_job_id;
+    out->preempt_time_ms = j->preempt_ms;
+    out->preempt_grace_s = j->preempt_grace_s;
+    out->preemptions = j->preemptions;
     out->reason = j->reason ? j->reason : "";
     out->exit_code = j->exit_code;
     out->submit_time_ms = j->submit_ms;
@@ -819,6 +1067,17 @@ void fsm_snapshot(const fsm *f, buf *out)
         topo_pb_free(r.topology);
         fsm__put_field(out, 5, one.data, one.len);
     }
+    for (size_t i = 0; i < f->n_usage; i++) {
+        Jazari__Usage u = JAZARI__USAGE__INIT;
+        u.path = f->usage[i].path;
+        u.gpu_seconds = f->usage[i].gpu_s;
+        u.as_of_ms = f->usage[i].as_of_ms;
+        buf_reset(&one);
+        jazari__usage__pack(&u, buf_extend(&one, jazari__usage__get_packed_size(&u)));
+        fsm__put_field(out, 6, one.data, one.len);
+    }
+    for (size_t i = 0; i < f->n_resv; i++)
+        fsm__put_field(out, 7, f->resv[i].msg, f->resv[i].msg_len);
     buf_free(&one);
 }
 
@@ -855,6 +1114,12 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
         up.node = s->nodes[i];
         fsm__apply_node_up(f, s->time_ms, &up, &res);
     }
+    for (size_t i = 0; i < s->n_usage; i++)
+        if (s->usage[i]->path && *s->usage[i]->path)
+            fsm__usage_add(f, s->usage[i]->path, s->usage[i]->as_of_ms, s->usage[i]->gpu_seconds,
+                           s->usage[i]->as_of_ms);
+    for (size_t i = 0; i < s->n_reservations; i++)
+        fsm__resv_add(f, s->reservations[i]);
     jazari__snapshot__free_unpacked(s, NULL);
     return 0;
 }

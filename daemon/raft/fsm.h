@@ -17,10 +17,13 @@
 
 /* The format of entries and snapshots this code writes; it reads every
  * format from 1 up to this one. */
-#define FSM_FORMAT 2
+#define FSM_FORMAT 3
 /* Format 2 (execution): a lost node requeues its jobs, ends name their run
  * (attempt) and node, a job completes with its last part, starts go only
  * to nodes that are up. Entries of format 1 are applied as they were. */
+
+/* Format 3 (policy): preemption (a preempted run goes back to the queue
+ * once its parts end), advance reservations, fair-share usage. */
 
 /* A job lost this many times fails instead of going back to the queue: a
  * node that cannot start anything must not bounce it forever. */
@@ -62,6 +65,9 @@ typedef struct fsm_job {
     uint32_t attempt;       /* requeues so far: a run is (id, attempt) */
     uint32_t master_port;   /* of the running attempt; 0: the default */
     uint64_t array_job_id;  /* an array task: the array's first task's id; else 0 */
+    int64_t preempt_ms;     /* running: when it was preempted (its parts are stopping); 0: not */
+    uint32_t preempt_grace_s;
+    uint32_t preemptions; /* requeues that were preemptions, not losses */
     bool no_requeue;        /* a lost node fails it instead */
     uint64_t time_limit_s;
     Jazari__JobState state;
@@ -84,6 +90,34 @@ typedef struct fsm_node {
     topo *topo; /* never NULL: an empty topo when unknown */
 } fsm_node;
 
+/* Fair share: an account's user's usage, GPU-seconds decayed by the
+ * half-life to as_of_ms. */
+typedef struct fsm_usage {
+    char *path; /* "account/user" */
+    double gpu_s;
+    int64_t as_of_ms;
+} fsm_usage;
+
+#define FSM_RESV_MAX 1024
+#define FSM_CPUS_PER_GPU 16 /* usage: a job without GPUs is charged its CPUs / this */
+
+typedef struct fsm_resv_part {
+    char *node;
+    uint32_t gpus;
+} fsm_resv_part;
+
+typedef struct fsm_resv {
+    char *name;
+    char *account; /* whose jobs may use it (a prefix of theirs) */
+    char **users;  /* or these */
+    size_t n_users;
+    int64_t start_ms, end_ms;
+    fsm_resv_part *parts;
+    size_t n_parts;
+    uint8_t *msg; /* the Reservation as applied, for listing and snapshots */
+    size_t msg_len;
+} fsm_resv;
+
 typedef struct fsm {
     uint64_t next_job_id;
     int64_t time_ms; /* the time of the last applied entry */
@@ -97,6 +131,11 @@ typedef struct fsm {
     size_t n_nodes;
     uint64_t applied; /* entries applied, for tests and status */
     uint32_t format;  /* of the entry being applied */
+    fsm_usage *usage;
+    size_t n_usage, usage_cap;
+    int64_t half_life_ms; /* of usage; kept by fsm_free (a setting, not state) */
+    fsm_resv *resv;
+    size_t n_resv;
 } fsm;
 
 /* The most commands one entry may carry (the leader's batch). */
@@ -137,6 +176,13 @@ void fsm_snapshot(const fsm *f, buf *out);
 int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen);
 
 const fsm_job *fsm_job_get(const fsm *f, uint64_t id);
+/* The usage of account/user ("a/b/user") decayed to now_ms; 0 if none. */
+double fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms);
+/* What one job costs per second of run: GPUs, or CPUs / FSM_CPUS_PER_GPU. */
+double fsm_job_rate(const fsm_job *j);
+const fsm_resv *fsm_resv_get(const fsm *f, const char *name);
+/* Whether a job (its spec's account, its user) may use reservation r. */
+bool fsm_resv_member(const fsm_resv *r, const char *account, const char *user);
 /* GPUs of node held by running jobs. (A scan of the running jobs: the
  * scheduler milestone brings the index of free capacity.) */
 uint32_t fsm_node_gpus_used(const fsm *f, const char *node);
@@ -153,6 +199,9 @@ int fsm_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_
 /* Whether node n has GPUs of this model: the words as they appear in the
  * model's name, in any case ("V100", "h100 80gb"); NULL or "": any. */
 bool fsm_node_has_model(const fsm_node *n, const char *model);
+/* Whether every GPU of node n has at least min_bytes of memory (0: any
+ * node, GPUs or not). */
+bool fsm_node_gpu_mem_ok(const fsm_node *n, uint64_t min_bytes);
 
 /* Whether a pending job's dependencies (--after-ok, --after-any) allow it
  * to start: 1 yes, 0 not yet, -1 never (an --after-ok job ended otherwise). */

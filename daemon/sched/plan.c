@@ -17,12 +17,15 @@ int plan_policy_parse(const char *name, plan_policy *p)
                  {"fcfs-easy", PLAN_FCFS, true},
                  {"sjf", PLAN_SJF, false},
                  {"sjf-easy", PLAN_SJF, true},
-                 {"jazari", PLAN_JAZARI, true}};
+                 {"jazari", PLAN_JAZARI, true},
+                 {"multifactor", PLAN_PRIORITY, true},
+                 {"jazari-noback", PLAN_JAZARI, false},
+                 {"jazari-ect", PLAN_SOONEST, false}};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(name, known[i].name) == 0) {
             p->order = known[i].order;
             p->backfill = known[i].backfill;
-            p->by_rank = known[i].order == PLAN_JAZARI;
+            p->by_rank = known[i].order == PLAN_JAZARI || known[i].order == PLAN_PRIORITY;
             return 0;
         }
     }
@@ -32,7 +35,11 @@ int plan_policy_parse(const char *name, plan_policy *p)
 const char *plan_policy_name(const plan_policy *p)
 {
     if (p->order == PLAN_JAZARI)
-        return "jazari";
+        return p->backfill ? "jazari" : "jazari-noback";
+    if (p->order == PLAN_SOONEST)
+        return "jazari-ect";
+    if (p->order == PLAN_PRIORITY)
+        return "multifactor";
     if (p->order == PLAN_SJF)
         return p->backfill ? "sjf-easy" : "sjf";
     return p->backfill ? "fcfs-easy" : "fcfs";
@@ -89,10 +96,39 @@ static bool plan__node_ok(const plan_node *n, const plan_job *j)
            n->slots >= j->per_node && (n->cpus == PLAN_UNCOUNTED || n->cpus >= j->cpus_per_node);
 }
 
-static bool plan__node_free(const plan_node *n, const plan_job *j)
+/* The slots of n that j may take at now: a reservation's job only its
+ * reservation's (while it is on), a scavenger all that are free, any other
+ * job those free that no reservation overlapping its run keeps (the
+ * scavengers' slots count as reserved ones first). */
+static uint32_t plan__avail(const plan_node *n, const plan_job *j, int64_t now)
 {
-    return n->up && plan__node_ok(n, j) && n->free >= j->per_node &&
-           (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node);
+    if (j->resv) {
+        for (uint32_t w = 0; w < n->n_windows; w++) {
+            const plan_window *x = &n->windows[w];
+            if (x->owner == j->resv && x->from <= now && now < x->until) {
+                uint32_t left = x->slots > x->used ? x->slots - x->used : 0;
+                return n->free < left ? n->free : left;
+            }
+        }
+        return 0;
+    }
+    if (!n->n_windows || j->scavenger)
+        return n->free;
+    uint64_t held = 0;
+    for (uint32_t w = 0; w < n->n_windows; w++) {
+        const plan_window *x = &n->windows[w];
+        if (x->from < now + j->limit && x->until > now && x->slots > x->used)
+            held += x->slots - x->used;
+    }
+    held = held > n->scav_used ? held - n->scav_used : 0;
+    return n->free > held ? (uint32_t)(n->free - held) : 0;
+}
+
+static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j)
+{
+    return n->up && plan__node_ok(n, j) && plan__avail(n, j, p->now) >= j->per_node &&
+           (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node) &&
+           (!p->node_rank || p->node_rank(p->rank_arg, n, j) != PLAN_NO_FIT);
 }
 
 static void plan__node_take(plan *p, plan_node *n, const plan_job *j, int sign)
@@ -104,6 +140,11 @@ static void plan__node_take(plan *p, plan_node *n, const plan_job *j, int sign)
         p->by_free[n->free]++;
     if (n->cpus != PLAN_UNCOUNTED)
         n->cpus_free = (uint32_t)((int64_t)n->cpus_free - sign * (int64_t)j->cpus_per_node);
+    if (j->scavenger)
+        n->scav_used = (uint32_t)((int64_t)n->scav_used + sign * (int64_t)j->per_node);
+    for (uint32_t w = 0; j->resv && w < n->n_windows; w++)
+        if (n->windows[w].owner == j->resv)
+            n->windows[w].used = (uint32_t)((int64_t)n->windows[w].used + sign * (int64_t)j->per_node);
 }
 
 bool plan_feasible(const plan *p, const plan_job *j)
@@ -159,6 +200,18 @@ static int plan__cmp_jazari(const plan_job *a, const plan_job *b)
     return plan__cmp_fcfs(a, b);
 }
 
+static int plan__cmp_priority(const plan_job *a, const plan_job *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority ? -1 : 1;
+    return plan__cmp_fcfs(a, b);
+}
+
+static int plan__qsort_priority(const void *x, const void *y)
+{
+    return plan__cmp_priority(*(plan_job *const *)x, *(plan_job *const *)y);
+}
+
 static int plan__qsort_jazari(const void *x, const void *y)
 {
     return plan__cmp_jazari(*(plan_job *const *)x, *(plan_job *const *)y);
@@ -180,9 +233,10 @@ static void plan__sort(plan *p, plan_order order, int64_t now)
     if (p->n_queue < 2)
         return; /* qsort wants a base even for none */
     qsort(p->queue, p->n_queue, sizeof(plan_job *),
-          order == PLAN_SJF      ? plan__qsort_sjf
-          : order == PLAN_JAZARI ? plan__qsort_jazari
-                                 : plan__qsort_fcfs);
+          order == PLAN_SJF        ? plan__qsort_sjf
+          : order == PLAN_JAZARI   ? plan__qsort_jazari
+          : order == PLAN_PRIORITY ? plan__qsort_priority
+                                   : plan__qsort_fcfs);
 }
 
 /* --- placement ------------------------------------------------------------------- */
@@ -190,7 +244,7 @@ static void plan__sort(plan *p, plan_order order, int64_t now)
 /* Whether j fits on the free slots now. */
 static bool plan__fits(const plan *p, const plan_job *j)
 {
-    if (p->indexed && !j->tag && !j->allowed) {
+    if (p->indexed && !j->tag && !j->allowed && !j->resv) {
         uint64_t n = 0;
         for (uint32_t l = j->per_node; l <= p->max_slots && n < j->nodes; l++)
             n += p->by_free[l];
@@ -198,20 +252,34 @@ static bool plan__fits(const plan *p, const plan_job *j)
     }
     uint32_t n = 0;
     for (size_t i = 0; i < p->n_nodes && n < j->nodes; i++)
-        n += plan__node_free(&p->nodes[i], j);
+        n += plan__node_free(p, &p->nodes[i], j);
     return n >= j->nodes;
 }
 
-/* Takes the nodes for j: those with the fewest free slots that fit first
- * (then the lowest index). */
+/* How much plan__take wants n for j, the lowest first: the lowest index
+ * (first fit), or the caller's rank, or the fullest node (fewest free
+ * slots, then fewest free CPUs: best fit). */
+static uint64_t plan__rank(const plan *p, const plan_node *n, const plan_job *j)
+{
+    if (p->policy.first_fit)
+        return n->index;
+    if (p->node_rank)
+        return p->node_rank(p->rank_arg, n, j);
+    return (uint64_t)n->free << 32 | n->cpus_free;
+}
+
+/* Takes the nodes for j: those of the lowest rank that fit first (then
+ * the lowest index). */
 static void plan__take(plan *p, plan_job *j, int64_t now)
 {
     j->where = xcalloc(j->nodes, sizeof *j->where);
     for (uint32_t k = 0; k < j->nodes; k++) {
         size_t best = p->n_nodes;
+        uint64_t best_rank = 0;
         /* With the index: the fullest level that fits, its first node. */
-        for (uint32_t l = j->per_node;
-             p->indexed && !j->tag && !j->allowed && l <= p->max_slots && best == p->n_nodes; l++) {
+        for (uint32_t l = j->per_node; p->indexed && !p->policy.first_fit && !j->tag && !j->allowed &&
+                                       !j->resv && l <= p->max_slots && best == p->n_nodes;
+             l++) {
             if (!p->by_free[l])
                 continue;
             for (size_t i = 0; i < p->n_nodes && best == p->n_nodes; i++) {
@@ -232,11 +300,13 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
             bool chosen = false; /* a part per node */
             for (uint32_t c = 0; c < k && !chosen; c++)
                 chosen = j->where[c] == i;
-            if (chosen || !plan__node_free(n, j))
+            if (chosen || !plan__node_free(p, n, j))
                 continue;
-            if (best == p->n_nodes || n->free < p->nodes[best].free ||
-                (n->free == p->nodes[best].free && n->cpus_free < p->nodes[best].cpus_free))
+            uint64_t rank = plan__rank(p, n, j);
+            if (best == p->n_nodes || rank < best_rank) {
                 best = i;
+                best_rank = rank;
+            }
         }
         j->where[k] = (uint32_t)best;
         plan__node_take(p, &p->nodes[best], j, 1);
@@ -280,6 +350,45 @@ static int plan__cmp_expected_end(const void *x, const void *y)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* A copy of what releasing jobs changes (the nodes, the windows' use, the
+ * index), to try things and put them back. */
+typedef struct plan__saved {
+    plan_node *nodes;
+    uint32_t *used; /* every window's, node by node */
+    uint32_t *by_free;
+} plan__saved;
+
+static void plan__save(const plan *p, plan__saved *s)
+{
+    s->nodes = xcalloc(p->n_nodes ? p->n_nodes : 1, sizeof *s->nodes);
+    memcpy(s->nodes, p->nodes, p->n_nodes * sizeof *s->nodes);
+    size_t n_win = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        n_win += p->nodes[i].n_windows;
+    s->used = xcalloc(n_win ? n_win : 1, sizeof *s->used);
+    for (size_t i = 0, k = 0; i < p->n_nodes; i++)
+        for (uint32_t w = 0; w < p->nodes[i].n_windows; w++)
+            s->used[k++] = p->nodes[i].windows[w].used;
+    s->by_free = NULL;
+    if (p->indexed) {
+        s->by_free = xcalloc(p->max_slots + 1, sizeof *s->by_free);
+        memcpy(s->by_free, p->by_free, (p->max_slots + 1) * sizeof *s->by_free);
+    }
+}
+
+static void plan__restore(plan *p, plan__saved *s)
+{
+    memcpy(p->nodes, s->nodes, p->n_nodes * sizeof *s->nodes);
+    for (size_t i = 0, k = 0; i < p->n_nodes; i++)
+        for (uint32_t w = 0; w < p->nodes[i].n_windows; w++)
+            p->nodes[i].windows[w].used = s->used[k++];
+    if (s->by_free)
+        memcpy(p->by_free, s->by_free, (p->max_slots + 1) * sizeof *s->by_free);
+    free(s->nodes);
+    free(s->used);
+    free(s->by_free);
+}
+
 /* The earliest time j fits, counting each running job as gone at its
  * start + limit: a copy of the free slots, the running jobs released in
  * that order until j fits. */
@@ -288,13 +397,8 @@ static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
     plan_job **order = xcalloc(p->n_running ? p->n_running : 1, sizeof(plan_job *));
     memcpy(order, p->running, p->n_running * sizeof(plan_job *));
     qsort(order, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
-    plan_node *saved = xcalloc(p->n_nodes, sizeof *saved);
-    memcpy(saved, p->nodes, p->n_nodes * sizeof *saved);
-    uint32_t *saved_index = NULL;
-    if (p->indexed) {
-        saved_index = xcalloc(p->max_slots + 1, sizeof *saved_index);
-        memcpy(saved_index, p->by_free, (p->max_slots + 1) * sizeof *saved_index);
-    }
+    plan__saved saved;
+    plan__save(p, &saved);
     int64_t t = INT64_MAX;
     for (size_t r = 0; r < p->n_running; r++) {
         const plan_job *x = order[r];
@@ -305,12 +409,7 @@ static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
             break;
         }
     }
-    memcpy(p->nodes, saved, p->n_nodes * sizeof *saved);
-    free(saved);
-    if (saved_index) {
-        memcpy(p->by_free, saved_index, (p->max_slots + 1) * sizeof *saved_index);
-        free(saved_index);
-    }
+    plan__restore(p, &saved);
     free(order);
     return t < now ? now : t;
 }
@@ -337,10 +436,11 @@ static void plan__index(plan *p)
     bool cpus = false;
     for (size_t i = 0; i < p->n_nodes; i++) {
         most = p->nodes[i].slots > most ? p->nodes[i].slots : most;
-        cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED;
+        /* Reservations make a node's free slots depend on the job. */
+        cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED || p->nodes[i].n_windows;
     }
     p->indexed = false;
-    if (cpus)
+    if (cpus || p->node_rank) /* the caller's fit is not in the index */
         return;
     if (most > p->max_slots || !p->by_free) {
         free(p->by_free);
@@ -354,10 +454,53 @@ static void plan__index(plan *p)
     p->indexed = true;
 }
 
+/* PLAN_SOONEST. Without backfilling the head holds every node it waits
+ * for, so the next job is the one expected to end first: the key is its
+ * earliest start (now if it fits, else when the running jobs' limits free
+ * enough room) - now + its limit, less 0.003 x its wait. A key is at least
+ * 1 - 0.003 x wait, so only jobs submitted less than 333 x (its key) after
+ * a job can ever go before it: no job starves. (0.003 was the best of 0,
+ * 0.001, 0.003, 0.01, 0.03 on Lublin-1 windows other than RLScheduler's.)
+ * Starts such jobs while they fit; the first that does not is the head
+ * (sticky, as in any order). A shadow per queued job per start: for a
+ * simulator's queue, not a national one. Returns how many started. */
+static size_t plan__soonest(plan *p, int64_t now, size_t n, void (*started)(void *, plan_job *), void *arg)
+{
+    size_t k = 0;
+    while (!p->max_starts || n + k < p->max_starts) {
+        plan_job *best = NULL;
+        double best_key = 0;
+        int64_t best_at = now;
+        for (size_t i = 0; i < p->n_queue; i++) {
+            plan_job *j = p->queue[i];
+            if (j->start >= 0)
+                continue;
+            int64_t at = plan__fits(p, j) ? now : plan__shadow(p, j, now);
+            double key = ((double)at - (double)now) + (double)j->limit - 0.003 * (double)(now - j->submit);
+            if (!best || key < best_key || (key == best_key && plan__cmp_fcfs(j, best) < 0)) {
+                best = j;
+                best_key = key;
+                best_at = at;
+            }
+        }
+        if (!best)
+            break;
+        if (best_at > now) {
+            p->head = best;
+            p->shadow = best_at;
+            break;
+        }
+        plan__start(p, best, now, started, arg);
+        k++;
+    }
+    return k;
+}
+
 size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), void *arg)
 {
     size_t n = 0;
     p->passes++;
+    p->now = now;
     plan__index(p);
     if (p->head) {
         size_t hi = 0;
@@ -371,6 +514,8 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
         plan__start(p, p->head, now, started, arg);
         n++;
     }
+    if (!p->head && p->policy.order == PLAN_SOONEST)
+        n += plan__soonest(p, now, n, started, arg);
     /* Then in rank order, until one does not fit: the new head. */
     bool ranked = false;
     if (!p->head) {
@@ -385,9 +530,20 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
                 n++;
                 continue;
             }
+            if (j->resv || j->scavenger)
+                continue; /* a reservation's job, or a scavenger: never the head */
             p->head = j;
             p->shadow = plan__shadow(p, j, now);
             break;
+        }
+    }
+    /* A reservation's jobs are a lane of their own: what they take is kept
+     * from the others (the head included) anyway. */
+    for (size_t i = 0; p->head && i < p->n_queue && (!p->max_starts || n < p->max_starts); i++) {
+        plan_job *j = p->queue[i];
+        if (j->resv && j->start < 0 && plan__fits(p, j)) {
+            plan__start(p, j, now, started, arg);
+            n++;
         }
     }
     /* EASY: whatever fits now and is done before the head's reservation,
@@ -408,4 +564,46 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
     }
     plan__compact(p);
     return n;
+}
+
+bool plan_fits_now(plan *p, const plan_job *j, int64_t now)
+{
+    p->now = now;
+    plan__index(p);
+    return plan__fits(p, j);
+}
+
+size_t plan_victims(plan *p, const plan_job *j, int64_t now, plan_job *const *cand, size_t n, plan_job **out)
+{
+    p->now = now;
+    plan__index(p);
+    plan__saved saved;
+    plan__save(p, &saved);
+    size_t k = 0;
+    bool fits = plan__fits(p, j);
+    for (size_t i = 0; i < n && !fits; i++) {
+        for (uint32_t c = 0; c < cand[i]->nodes; c++)
+            plan__node_take(p, &p->nodes[cand[i]->where[c]], cand[i], -1);
+        out[k++] = cand[i];
+        fits = plan__fits(p, j);
+    }
+    if (!fits) {
+        k = 0;
+    } else {
+        /* Keep back those it fits without, the last released first. */
+        for (size_t i = k; i-- > 0;) {
+            plan_job *v = out[i];
+            for (uint32_t c = 0; c < v->nodes; c++)
+                plan__node_take(p, &p->nodes[v->where[c]], v, 1);
+            if (plan__fits(p, j)) {
+                memmove(&out[i], &out[i + 1], (k - i - 1) * sizeof *out);
+                k--;
+            } else {
+                for (uint32_t c = 0; c < v->nodes; c++)
+                    plan__node_take(p, &p->nodes[v->where[c]], v, -1);
+            }
+        }
+    }
+    plan__restore(p, &saved);
+    return k;
 }

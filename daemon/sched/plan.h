@@ -26,6 +26,8 @@ typedef enum {
     PLAN_FCFS,   /* first come, first served: submit time */
     PLAN_SJF,    /* shortest (requested) job first, then submit time */
     PLAN_JAZARI, /* smallest area (limit x nodes) first, aged: area / (1 + wait / limit) */
+    PLAN_PRIORITY, /* the caller's priority (plan_job.priority) first, then submit time */
+    PLAN_SOONEST,  /* without backfilling: the job expected to end first (see plan_pass) */
 } plan_order;
 
 typedef struct plan_policy {
@@ -34,14 +36,28 @@ typedef struct plan_policy {
     /* Backfills in rank order; else in submit order, as RLScheduler's
      * protocol does. */
     bool by_rank;
+    bool first_fit; /* placement: the lowest-index nodes that fit, not the fullest */
 } plan_policy;
 
 /* "fcfs", "fcfs-easy", "sjf", "sjf-easy", "jazari" (aged smallest area
- * first, EASY backfilling in that order) into p; 0, or -1 if unknown. */
+ * first, EASY backfilling in that order) into p; 0, or -1 if unknown.
+ * Without backfilling: "jazari-noback" (the same order), "jazari-ect"
+ * (PLAN_SOONEST). Sets the order only: p->first_fit is left as it is. */
 int plan_policy_parse(const char *name, plan_policy *p);
 const char *plan_policy_name(const plan_policy *p);
 
 #define PLAN_UNCOUNTED UINT32_MAX /* a node whose CPUs are not counted */
+#define PLAN_NO_FIT UINT64_MAX    /* plan.node_rank: the job does not fit there now */
+
+/* Slots of a node kept for the jobs of one advance reservation from
+ * `from` to `until`: others may use them only if they end before `from`
+ * (or if they are scavengers, which the owner's jobs may preempt). */
+typedef struct plan_window {
+    int64_t from, until; /* s */
+    uint32_t slots;
+    uint32_t used;  /* by the owner's running jobs (kept by the plan) */
+    uint32_t owner; /* the reservation: plan_job.resv of its jobs */
+} plan_window;
 
 typedef struct plan_node {
     uint32_t slots; /* capacity: GPUs (or processors) */
@@ -50,6 +66,9 @@ typedef struct plan_node {
     uint32_t tag;             /* e.g. its site; a job asking for a tag gets only such nodes */
     uint32_t index;           /* its place in plan.nodes */
     bool up;
+    plan_window *windows; /* the caller's; none: NULL */
+    uint32_t n_windows;
+    uint32_t scav_used; /* slots held by scavengers (kept by the plan): they use reserved ones first */
 } plan_node;
 
 typedef struct plan_job {
@@ -61,6 +80,9 @@ typedef struct plan_job {
     uint32_t cpus_per_node;
     uint32_t tag;        /* 0: any node */
     const bool *allowed; /* NULL: any node; else which nodes may take it (by index), e.g. a GPU model */
+    uint32_t priority;   /* PLAN_PRIORITY: higher first */
+    uint32_t resv;       /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own; 0: none */
+    bool scavenger;      /* may use reserved slots nobody uses (and is preempted for them); never the head */
     /* Set by a pass when it starts the job: */
     int64_t start;   /* -1 while queued */
     uint32_t *where; /* the nodes (nodes of them), owned by the plan until plan_end */
@@ -86,6 +108,16 @@ typedef struct plan {
     uint32_t max_slots;
     bool indexed;
     uint64_t passes, backfilled;
+    int64_t now; /* of the pass under way */
+    /* Optional, for what slots cannot say (a fraction of a GPU must fit in
+     * what one GPU has left, which the caller tracks): whether j fits on n
+     * now (PLAN_NO_FIT if not), and how well: a rank, the lowest taken
+     * first (instead of the fullest node). Set, it turns the index off. The
+     * reservation's shadow asks it of nodes whose slots it has freed in
+     * thought (n->free above what the caller knows): it should say yes when
+     * the slots are enough, so that the shadow is never late. */
+    uint64_t (*node_rank)(void *arg, const plan_node *n, const plan_job *j);
+    void *rank_arg;
 } plan;
 
 /* n_nodes nodes of `slots` slots each, all up. */
@@ -103,5 +135,12 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
 void plan_end(plan *p, plan_job *j);
 /* Whether j could ever run here (enough nodes of enough slots). */
 bool plan_feasible(const plan *p, const plan_job *j);
+/* Whether queued j fits now. */
+bool plan_fits_now(plan *p, const plan_job *j, int64_t now);
+/* Preemption: which of the running candidates (in the order given: the
+ * first are released first) must go for queued j to fit now. Releases
+ * them in order until j fits, then keeps back any not needed. Returns how
+ * many went into out (room for n), 0 if even all of them would not do. */
+size_t plan_victims(plan *p, const plan_job *j, int64_t now, plan_job *const *cand, size_t n, plan_job **out);
 
 #endif

@@ -3,6 +3,7 @@
 #include "sched.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,15 +189,18 @@ static void sched__array_count(sched__arrays *s, uint64_t id)
 typedef struct sched__masks {
     struct {
         char *model;
+        uint64_t mem;
         bool *allowed;
     } * m;
     size_t n, cap;
 } sched__masks;
 
-static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model)
+/* The nodes with GPUs of that model ("": any) and at least mem bytes
+ * each (0: any). */
+static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model, uint64_t mem)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->m[i].model, model) == 0)
+        if (strcmp(s->m[i].model, model) == 0 && s->m[i].mem == mem)
             return s->m[i].allowed;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4;
@@ -207,8 +211,9 @@ static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *
     }
     bool *allowed = xcalloc(f->n_nodes, sizeof *allowed);
     for (size_t i = 0; i < f->n_nodes; i++)
-        allowed[i] = fsm_node_has_model(&f->nodes[i], model);
+        allowed[i] = fsm_node_has_model(&f->nodes[i], model) && fsm_node_gpu_mem_ok(&f->nodes[i], mem);
     s->m[s->n].model = xstrdup(model);
+    s->m[s->n].mem = mem;
     s->m[s->n++].allowed = allowed;
     return allowed;
 }
@@ -223,6 +228,262 @@ static uint32_t sched__site_tag(const fsm *f, const char *site)
         if (f->nodes[i].site && strcmp(f->nodes[i].site, site) == 0)
             return (uint32_t)i + 1;
     return UINT32_MAX;
+}
+
+/* --- policy: priorities, QoS, reservations --------------------------------------- */
+
+static const pol *sched__pol(const pol *p)
+{
+    static pol defaults;
+    static bool ready;
+    if (p)
+        return p;
+    if (!ready) {
+        pol_init(&defaults);
+        ready = true;
+    }
+    return &defaults;
+}
+
+int sched_qos_of(const pol *p, const Jazari__JobSpec *spec)
+{
+    int q = pol_qos_find(sched__pol(p), spec ? spec->qos : NULL);
+    return q < 0 ? 0 : q;
+}
+
+static const char *sched__account(const pol *p, const Jazari__JobSpec *spec)
+{
+    return spec && spec->account && *spec->account ? spec->account : sched__pol(p)->default_account;
+}
+
+void sched_prio_init(sched_prio *sp, const fsm *f, const pol *p, int64_t now_ms)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->pol = sched__pol(p);
+    sp->now_ms = now_ms;
+    sp->tree = prio_tree_new(sp->pol);
+    for (size_t i = 0; i < f->n_usage; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s", f->usage[i].path);
+        char *slash = strrchr(path, '/');
+        if (!slash)
+            continue;
+        *slash = '\0';
+        prio_tree_use(sp->tree, path, slash + 1, fsm_usage_at(f, &f->usage[i], now_ms));
+    }
+    for (uint64_t k = 0; f->n_active && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || !fsm_job_active(j))
+            continue;
+        Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+        double used = 0; /* a pending job's user joins the tree too */
+        if (j->state == JAZARI__JOB_STATE__JOB_RUNNING && now_ms > j->start_ms)
+            used = fsm_job_rate(j) * (double)(now_ms - j->start_ms) / 1000.0;
+        prio_tree_use(sp->tree, sched__account(p, spec), j->user, used);
+        jazari__job_spec__free_unpacked(spec, NULL);
+    }
+    prio_tree_finish(sp->tree);
+    sp->net_nodes = (uint32_t)f->n_nodes;
+    for (size_t i = 0; i < f->n_nodes; i++)
+        sp->net_gpus += (uint32_t)f->nodes[i].topo->n_gpus;
+}
+
+void sched_prio_free(sched_prio *sp)
+{
+    prio_tree_free(sp->tree);
+    memset(sp, 0, sizeof *sp);
+}
+
+uint32_t sched_prio_job(sched_prio *sp, const fsm_job *j, const Jazari__JobSpec *spec, prio_factors *out)
+{
+    double fs = prio_fairshare(sp->tree, sched__account(sp->pol, spec), j->user);
+    prio_factors pf = prio_factors_of(sp->pol, sp->now_ms - j->submit_ms, sched_qos_of(sp->pol, spec),
+                                      j->nodes * j->gpus_per_node, sp->net_gpus, j->nodes, sp->net_nodes, fs);
+    if (out)
+        *out = pf;
+    return prio_value(sp->pol, &pf);
+}
+
+const char *sched_resv_wait(const fsm *f, const Jazari__JobSpec *spec, int64_t now_ms)
+{
+    if (!spec || !spec->reservation || !*spec->reservation)
+        return NULL;
+    const fsm_resv *r = fsm_resv_get(f, spec->reservation);
+    if (!r)
+        return "ReservationGone";
+    return now_ms < r->start_ms ? "Reservation" : NULL;
+}
+
+/* GPUs held by one user's running jobs of one QoS. */
+typedef struct sched__held {
+    const char *user;
+    int qos;
+    uint64_t gpus;
+} sched__held;
+
+static uint64_t *sched__held_slot(sched__held **a, size_t *n, const char *user, int qos)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*a)[i].qos == qos && strcmp((*a)[i].user, user) == 0)
+            return &(*a)[i].gpus;
+    if ((*n & (*n - 1)) == 0) {
+        sched__held *p = realloc(*a, (*n ? *n * 2 : 8) * sizeof *p);
+        if (!p)
+            abort();
+        *a = p;
+    }
+    (*a)[*n].user = user;
+    (*a)[*n].qos = qos;
+    (*a)[*n].gpus = 0;
+    return &(*a)[(*n)++].gpus;
+}
+
+bool sched_qos_over(const fsm *f, const pol *p, const char *user, int q, uint32_t gpus)
+{
+    p = sched__pol(p);
+    uint32_t limit = q >= 0 && (size_t)q < p->n_qos ? p->qos[q].max_gpus_user : 0;
+    if (!limit || !user)
+        return false;
+    uint64_t held = 0;
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || !j->user || strcmp(j->user, user) != 0)
+            continue;
+        Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+        if (sched_qos_of(p, spec) == q)
+            held += (uint64_t)j->n_allocs * j->gpus_per_node;
+        jazari__job_spec__free_unpacked(spec, NULL);
+    }
+    return held + gpus > limit;
+}
+
+/* Reservation r's tag in the plan: 1 + its index. */
+static uint32_t sched__resv_tag(const fsm *f, const Jazari__JobSpec *spec)
+{
+    for (size_t i = 0; spec && spec->reservation && *spec->reservation && i < f->n_resv; i++)
+        if (strcmp(f->resv[i].name, spec->reservation) == 0)
+            return (uint32_t)i + 1;
+    return 0;
+}
+
+/* The reservations' windows on the plan's nodes (one array, each node
+ * pointing at its part). */
+static plan_window *sched__windows(const fsm *f, plan *p)
+{
+    size_t total = 0;
+    for (size_t r = 0; r < f->n_resv; r++)
+        total += f->resv[r].n_parts;
+    if (!total)
+        return NULL;
+    plan_window *w = xcalloc(total, sizeof *w);
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        p->nodes[i].windows = &w[k];
+        for (size_t r = 0; r < f->n_resv; r++) {
+            const fsm_resv *v = &f->resv[r];
+            for (size_t x = 0; x < v->n_parts; x++) {
+                if (strcmp(v->parts[x].node, f->nodes[i].name) != 0)
+                    continue;
+                w[k].from = v->start_ms / 1000;
+                w[k].until = (v->end_ms + 999) / 1000;
+                w[k].slots = v->parts[x].gpus;
+                w[k].owner = (uint32_t)r + 1;
+                k++;
+                p->nodes[i].n_windows++;
+            }
+        }
+        if (!p->nodes[i].n_windows)
+            p->nodes[i].windows = NULL;
+    }
+    return w;
+}
+
+/* What the pass knows of each job beyond the plan's fields. */
+typedef struct sched__meta {
+    int qos;
+    bool preempting; /* running, being preempted already */
+} sched__meta;
+
+/* The running jobs that preemptor pj may preempt, those already stopping
+ * first, then the latest started (the least work lost). */
+static size_t sched__candidates(const pol *po, plan_job *jobs, const sched__meta *meta, size_t nj,
+                                size_t self, plan_job **out)
+{
+    uint64_t mask = po->qos[meta[self].qos].preempts;
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t first = n;
+        for (size_t k = 0; k < nj; k++) {
+            const plan_job *v = &jobs[k];
+            bool eligible = (mask >> meta[k].qos & 1) || (jobs[self].resv && v->scavenger);
+            if (k == self || v->start < 0 || !v->where || !eligible || meta[k].preempting != (pass == 0))
+                continue;
+            out[n++] = &jobs[k];
+        }
+        /* Latest start first, then the higher id. */
+        for (size_t a = first + 1; a < n; a++) {
+            plan_job *x = out[a];
+            size_t b = a;
+            while (b > first && (out[b - 1]->start < x->start ||
+                                 (out[b - 1]->start == x->start && out[b - 1]->id < x->id))) {
+                out[b] = out[b - 1];
+                b--;
+            }
+            out[b] = x;
+        }
+    }
+    return n;
+}
+
+/* After the pass: the first waiting job that may preempt (by its QoS, or
+ * a reservation's job kept out by scavengers) and would then fit gets its
+ * victims preempted, and becomes the head, so that what they free is its. */
+static void sched__preempt(const fsm *f, const pol *po, sched_state *st, plan *p, plan_job *jobs,
+                           const sched__meta *meta, size_t nj, int64_t now, sched_plan *out)
+{
+    plan_job **cand = xcalloc(nj ? nj : 1, sizeof(plan_job *));
+    plan_job **victims = xcalloc(nj ? nj : 1, sizeof(plan_job *));
+    size_t tried = 0;
+    for (size_t i = 0; i < p->n_queue && tried < SCHED_MAX_PREEMPTORS; i++) {
+        plan_job *pj = p->queue[i];
+        size_t self = (size_t)(pj - jobs);
+        if (pj->start >= 0 || (!po->qos[meta[self].qos].preempts && !pj->resv))
+            continue;
+        tried++;
+        size_t nc = sched__candidates(po, jobs, meta, nj, self, cand);
+        size_t nv = nc ? plan_victims(p, pj, now, cand, nc, victims) : 0;
+        if (!nv)
+            continue;
+        int64_t ready = now;
+        out->preempts = xcalloc(nv, sizeof *out->preempts);
+        for (size_t v = 0; v < nv; v++) {
+            size_t k = (size_t)(victims[v] - jobs);
+            const fsm_job *vj = fsm_job_get(f, victims[v]->id);
+            uint32_t grace = po->qos[meta[self].qos].grace_s;
+            if (meta[k].preempting) {
+                if (vj && vj->preempt_ms / 1000 + vj->preempt_grace_s > ready)
+                    ready = vj->preempt_ms / 1000 + vj->preempt_grace_s;
+                continue;
+            }
+            sched_preempt *x = &out->preempts[out->n_preempts++];
+            x->id = victims[v]->id;
+            x->attempt = vj ? vj->attempt : 0;
+            x->grace_s = grace;
+            snprintf(x->reason, sizeof x->reason, "Preempted by job %llu (%s)", (unsigned long long)pj->id,
+                     pj->resv ? "its reservation" : po->qos[meta[self].qos].name);
+            if (now + grace > ready)
+                ready = now + grace;
+        }
+        /* What the victims free is the preemptor's: it is the head, its
+         * reservation when the last of them is gone. */
+        st->head = st->preemptor = pj->id;
+        st->shadow = ready;
+        p->head = pj;
+        p->shadow = ready;
+        break;
+    }
+    free(cand);
+    free(victims);
 }
 
 static int64_t sched__limit(const fsm_job *j)
@@ -289,15 +550,38 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         pn->tag = sched__site_tag(f, f->nodes[i].site);
         pn->up = strcmp(f->nodes[i].state, "up") == 0;
     }
+    const pol *po = sched__pol(st->pol);
+    plan_window *windows = sched__windows(f, &p);
+    sched_prio prio;
+    bool ranked = st->policy.order == PLAN_PRIORITY;
+    if (ranked)
+        sched_prio_init(&prio, f, po, now_ms);
     /* Every active job as a plan job: the running ones hold their nodes
      * until start + limit, the ready ones queue in id (submit) order. */
-    /* The running tasks of each array first: a throttle counts them all. */
+    /* The running tasks of each array first: a throttle counts them all;
+     * and the GPUs each user's running jobs hold in each QoS. */
     sched__arrays arrays = {NULL, 0, 0};
     sched__masks masks = {NULL, 0, 0};
-    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++)
-        if (f->jobs[k] && f->jobs[k]->state == JAZARI__JOB_STATE__JOB_RUNNING && f->jobs[k]->array_job_id)
-            sched__array_count(&arrays, f->jobs[k]->array_job_id);
+    sched__held *held = NULL;
+    size_t n_held = 0;
+    bool limits = false;
+    for (size_t q = 0; q < po->n_qos; q++)
+        limits = limits || po->qos[q].max_gpus_user;
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+            continue;
+        if (j->array_job_id)
+            sched__array_count(&arrays, j->array_job_id);
+        if (limits && j->user) {
+            Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+            *sched__held_slot(&held, &n_held, j->user, sched_qos_of(po, spec)) +=
+                (uint64_t)j->n_allocs * j->gpus_per_node;
+            jazari__job_spec__free_unpacked(spec, NULL);
+        }
+    }
     plan_job *jobs = xcalloc(f->n_running + f->n_ready, sizeof *jobs);
+    sched__meta *meta = xcalloc(f->n_running + f->n_ready, sizeof *meta);
     const fsm_job **of = xcalloc(f->n_running + f->n_ready, sizeof(const fsm_job *));
     size_t nj = 0;
     for (uint64_t k = 0; k < f->jobs_cap && nj < f->n_running + f->n_ready; k++) {
@@ -313,7 +597,13 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         pj->nodes = running ? j->n_allocs : (j->nodes ? j->nodes : 1);
         pj->per_node = j->gpus_per_node;
         pj->cpus_per_node = j->cpus_per_node ? j->cpus_per_node : 1;
+        Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+        meta[nj].qos = sched_qos_of(po, spec);
+        meta[nj].preempting = j->preempt_ms != 0;
+        pj->resv = sched__resv_tag(f, spec);
+        pj->scavenger = po->qos[meta[nj].qos].preemptible && !pj->resv;
         if (running) {
+            jazari__job_spec__free_unpacked(spec, NULL);
             pj->start = j->start_ms / 1000;
             pj->where = xcalloc(pj->nodes ? pj->nodes : 1, sizeof(uint32_t));
             bool known = pj->nodes > 0;
@@ -328,22 +618,36 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
             }
             plan_add_running(&p, pj);
         } else {
-            Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
             pj->tag = sched__site_tag(f, spec ? spec->site : NULL);
-            pj->allowed = spec && spec->gpu_model && *spec->gpu_model
-                              ? sched__model_mask(f, &masks, spec->gpu_model)
+            pj->allowed = spec && ((spec->gpu_model && *spec->gpu_model) || spec->min_gpu_mem)
+                              ? sched__model_mask(f, &masks, spec->gpu_model ? spec->gpu_model : "",
+                                                  spec->min_gpu_mem)
                               : NULL;
-            bool deps = fsm_deps_ready(f, spec) == 1;
+            bool deps = fsm_deps_ready(f, spec) == 1 && !sched_resv_wait(f, spec, now_ms);
             uint32_t array_max = spec && spec->array_task ? spec->array_max : 0;
+            if (ranked && deps)
+                pj->priority = sched_prio_job(&prio, j, spec, NULL);
             jazari__job_spec__free_unpacked(spec, NULL);
             if (!deps)
-                continue; /* waits for its dependencies: not in the queue */
+                continue; /* waits for its dependencies or its reservation: not in the queue */
+            uint32_t limit = po->qos[meta[nj].qos].max_gpus_user;
+            if (limit) {
+                /* Counted as if it started: the pass never passes the bound. */
+                uint64_t *h = sched__held_slot(&held, &n_held, j->user ? j->user : "?", meta[nj].qos);
+                uint64_t want = (uint64_t)pj->nodes * pj->per_node;
+                if (*h + want > limit)
+                    continue; /* QOSLimit */
+                *h += want;
+            }
             if (array_max && sched__array_slot(&arrays, j->array_job_id) >= array_max)
                 continue; /* its array runs (or will) as many tasks as it may */
             if (array_max)
                 sched__array_count(&arrays, j->array_job_id);
             plan_submit(&p, pj);
-            if (pj->id == st->head) {
+            /* Multifactor ranks again every pass (the age factor is what
+             * keeps a job from starving), as Slurm does; other orders, and a
+             * preemptor, keep their head. */
+            if (pj->id == st->head && (st->policy.order != PLAN_PRIORITY || pj->id == st->preemptor)) {
                 p.head = pj;
                 p.shadow = st->shadow;
             }
@@ -359,6 +663,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     }
     out->starts = xcalloc(max ? max : 1, sizeof *out->starts);
     plan_pass(&p, now_ms / 1000, sched__on_started, out);
+    sched__preempt(f, po, st, &p, jobs, meta, nj, now_ms / 1000, out);
     for (size_t i = 0; i < out->n_starts; i++) {
         sched_start *s = &out->starts[i];
         const plan_job *pj = NULL;
@@ -381,8 +686,13 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     out->blocked = st->head;
     plan_free(&p);
     free(jobs);
+    free(meta);
     free(of);
     free(arrays.a);
+    free(held);
+    free(windows);
+    if (ranked)
+        sched_prio_free(&prio);
     for (size_t i = 0; i < masks.n; i++) {
         free(masks.m[i].model);
         free(masks.m[i].allowed);
@@ -402,5 +712,6 @@ void sched_plan_free(sched_plan *decided)
         free(decided->starts[i].parts);
     }
     free(decided->starts);
+    free(decided->preempts);
     memset(decided, 0, sizeof *decided);
 }

@@ -16,6 +16,8 @@
 
 #include "../raft/fsm.h"
 #include "plan.h"
+#include "policy.h"
+#include "prio.h"
 
 #define SCHED_MAX_GPUS_PER_NODE 1024
 
@@ -33,22 +35,59 @@ typedef struct sched_start {
     sched_part *parts;
 } sched_start;
 
+/* A running job to preempt (PreemptCmd). */
+typedef struct sched_preempt {
+    uint64_t id;
+    uint32_t attempt;
+    uint32_t grace_s;
+    char reason[160];
+} sched_preempt;
+
+#define SCHED_MAX_PREEMPTORS 8 /* blocked jobs that may preempt, per pass */
+
 typedef struct sched_plan {
     sched_start *starts;
     size_t n_starts;
+    sched_preempt *preempts;
+    size_t n_preempts;
     uint64_t blocked; /* the head that waits for resources (its reservation), or 0 */
 } sched_plan;
 
 /* What a leader keeps between passes: the policy and the reserved head. */
 typedef struct sched_state {
     plan_policy policy;
+    const pol *pol; /* accounts, QoS, weights; NULL: the defaults */
     uint64_t head; /* the job holding the reservation, or 0 */
     int64_t shadow;
+    uint64_t preemptor; /* the head that preempted for what it waits (sticky under multifactor too) */
 } sched_state;
 
 /* Decides up to max starts at now_ms (wall clock). Returns 0 and fills
  * plan (free it with sched_plan_free); plan->blocked is the reserved head. */
 int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_plan *plan);
 void sched_plan_free(sched_plan *plan);
+
+/* Priorities as the leader computes them at now_ms: the fair-share tree
+ * of the usage in f (decayed, running jobs included) and every pending
+ * job's user. */
+typedef struct sched_prio {
+    const pol *pol;
+    prio_tree *tree;
+    int64_t now_ms;
+    uint32_t net_gpus, net_nodes;
+} sched_prio;
+
+void sched_prio_init(sched_prio *sp, const fsm *f, const pol *p, int64_t now_ms);
+void sched_prio_free(sched_prio *sp);
+/* A pending job's priority and its factors (f may be NULL). */
+uint32_t sched_prio_job(sched_prio *sp, const fsm_job *j, const Jazari__JobSpec *spec, prio_factors *f);
+/* The QoS index of a spec (unknown: normal). */
+int sched_qos_of(const pol *p, const Jazari__JobSpec *spec);
+/* Whether the job waits for its reservation (not begun, or gone): its
+ * reason then, else NULL. */
+const char *sched_resv_wait(const fsm *f, const Jazari__JobSpec *spec, int64_t now_ms);
+/* Whether user's running jobs of QoS q hold so many GPUs that one more job
+ * of `gpus` would pass the QoS's max_gpus_per_user. */
+bool sched_qos_over(const fsm *f, const pol *p, const char *user, int q, uint32_t gpus);
 
 #endif

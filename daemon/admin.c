@@ -1,0 +1,239 @@
+/* admin.c - advance reservations (how startups rent compute slots) and the
+ * fair-share tree, as requests: jz reserve / unreserve (root), jz
+ * reservations, jz shares. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "../common/xmem.h"
+#include "jzd.h"
+#include "sched/resv.h"
+
+#define ADMIN_USERS_MAX 256
+
+static int64_t admin__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Root only: the network's capacity is the admins' to hand out. */
+static bool admin__root(jzd *d, net_conn *c, const Jazari__Envelope *e, const char *what)
+{
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+    if (!api_caller(d, c, e, &uid, &gid, user, sizeof user))
+        return false;
+    if (uid != 0) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "%s is for admins (root), not for %s", what, user);
+        return false;
+    }
+    return true;
+}
+
+/* A request waiting for its reservation entry, with the name it is about. */
+typedef struct admin__wait {
+    jzd_wait *w;
+    char name[CONFIG_NAME_MAX + 1];
+} admin__wait;
+
+static admin__wait *admin__wait_new(jzd *d, net_conn *c, const Jazari__Envelope *e, const char *name)
+{
+    admin__wait *a = xcalloc(1, sizeof *a);
+    a->w = api_wait(d, c, e);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    return a;
+}
+
+/* The reservation as applied, or why not. */
+static void admin__on_reserved(void *arg, const ctl_outcome *o)
+{
+    admin__wait *a = arg;
+    jzd_wait *w = a->w;
+    jzd *d = w->d;
+    net_conn *c = api_unwait(w);
+    if (c && o->code != JAZARI__ERROR_CODE__OK) {
+        jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
+    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_UNRESERVE_REQUEST) {
+        Jazari__UnreserveReply r = JAZARI__UNRESERVE_REPLY__INIT;
+        api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_UNRESERVE_REPLY, &r);
+    } else if (c && o->res->counts[o->index] == 0) {
+        jzd_reply_error(c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "reservation %s was not made: one of that name was made meanwhile", a->name);
+    } else if (c) {
+        Jazari__ReserveReply r = JAZARI__RESERVE_REPLY__INIT;
+        const fsm_resv *v = fsm_resv_get(&d->ctl.state, a->name);
+        r.reservation = v ? jazari__reservation__unpack(NULL, v->msg_len, v->msg) : NULL;
+        api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_RESERVE_REPLY, &r);
+        if (r.reservation)
+            jazari__reservation__free_unpacked(r.reservation, NULL);
+    }
+    free(w);
+    free(a);
+    run_schedule(d); /* a reservation changes what may start where */
+}
+
+/* Checks a jz reserve request: one line of what is wrong, or NULL. */
+static const char *admin__check(jzd *d, const Jazari__ReserveRequest *q, char *why, size_t len)
+{
+    if (!q->name || !config_valid_name(q->name))
+        return "a reservation's name: 1-63 of [A-Za-z0-9._-], starting with a letter or digit";
+    if (fsm_resv_get(&d->ctl.state, q->name)) {
+        snprintf(why, len, "reservation %s exists already (jz unreserve %s first)", q->name, q->name);
+        return why;
+    }
+    if ((q->gpus == 0) == (q->nodes == 0))
+        return "give --gpus N or --nodes N (one of them)";
+    if (q->gpus > 1000000 || q->nodes > FSM_NODES_MAX)
+        return "--gpus at most 1000000, --nodes at most 4096";
+    if (q->duration_s == 0 || q->duration_s > FSM_TIME_MAX_S)
+        return "--duration: from a second to 365 days";
+    if (q->n_users > ADMIN_USERS_MAX)
+        return "--users: at most 256";
+    if ((!q->account || !*q->account) && q->n_users == 0)
+        return "whose is it? give --account ACCOUNT or --users USER,...";
+    if (q->account && *q->account && !pol_account_known(d->cfg->pol, q->account)) {
+        snprintf(why, len, "account '%.100s' is not in the policy file (jz shares lists them)", q->account);
+        return why;
+    }
+    for (size_t i = 0; i < q->n_users; i++)
+        if (!config_valid_name(q->users[i]))
+            return "--users: user names of [A-Za-z0-9._-]";
+    int64_t now = admin__now_ms();
+    if (q->start_ms && q->start_ms < now - 60000)
+        return "--start is in the past";
+    if (q->start_ms > now + (int64_t)FSM_TIME_MAX_S * 1000)
+        return "--start is more than a year ahead";
+    const char *strs[] = {q->gpu_model, q->site};
+    for (size_t i = 0; i < 2; i++)
+        if (strs[i] && strlen(strs[i]) > FSM_NAME_MAX)
+            return "--gpu-model and --site: at most 128 characters";
+    return NULL;
+}
+
+void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const Jazari__ReserveRequest *q = e->reserve_request;
+    if (!admin__root(d, c, e, "jz reserve"))
+        return;
+    char why[300], err[300];
+    const char *bad = admin__check(d, q, why, sizeof why);
+    if (bad) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s", bad);
+        return;
+    }
+    const fsm *f = &d->ctl.state;
+    resv_ask ask = {.gpus = q->gpus, .nodes = q->nodes, .gpu_model = q->gpu_model, .site = q->site};
+    ask.start_ms = q->start_ms ? q->start_ms : admin__now_ms();
+    ask.end_ms = ask.start_ms + (int64_t)q->duration_s * 1000;
+    resv_part *parts = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *parts);
+    int n = resv_pick(f, &ask, parts, err, sizeof err);
+    if (n <= 0) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
+                        n < 0 ? err : "no node fits");
+        free(parts);
+        return;
+    }
+    Jazari__ReservationPart *rp = xcalloc((size_t)n, sizeof *rp);
+    Jazari__ReservationPart **ptrs = xcalloc((size_t)n, sizeof(Jazari__ReservationPart *));
+    uint32_t total = 0;
+    for (int i = 0; i < n; i++) {
+        jazari__reservation_part__init(&rp[i]);
+        rp[i].node = f->nodes[parts[i].node].name;
+        rp[i].gpus = parts[i].gpus;
+        total += parts[i].gpus;
+        ptrs[i] = &rp[i];
+    }
+    Jazari__Reservation r = JAZARI__RESERVATION__INIT;
+    r.name = q->name;
+    r.account = q->account;
+    r.users = q->users;
+    r.n_users = q->n_users;
+    r.start_ms = ask.start_ms;
+    r.end_ms = ask.end_ms;
+    r.parts = ptrs;
+    r.n_parts = (size_t)n;
+    r.gpu_model = q->gpu_model;
+    r.site = q->site;
+    r.gpus = total;
+    r.nodes = q->nodes;
+    r.created_by = "root";
+    Jazari__ReserveCmd rc = JAZARI__RESERVE_CMD__INIT;
+    rc.reservation = &r;
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    cmd.cmd_case = JAZARI__COMMAND__CMD_RESERVE;
+    cmd.reserve = &rc;
+    log_info("admin", "reservation %s: %u GPUs on %d nodes for %s", q->name, total, n,
+             q->account && *q->account ? q->account : "its users");
+    ctl_propose(&d->ctl, &cmd, admin__on_reserved, admin__wait_new(d, c, e, q->name));
+    free(rp);
+    free(ptrs);
+    free(parts);
+}
+
+void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const char *name = e->unreserve_request->name;
+    if (!admin__root(d, c, e, "jz unreserve"))
+        return;
+    if (!fsm_resv_get(&d->ctl.state, name)) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
+                        "no reservation '%.64s' (jz reservations lists them)", name ? name : "");
+        return;
+    }
+    Jazari__UnreserveCmd uc = JAZARI__UNRESERVE_CMD__INIT;
+    uc.name = (char *)name;
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    cmd.cmd_case = JAZARI__COMMAND__CMD_UNRESERVE;
+    cmd.unreserve = &uc;
+    ctl_propose(&d->ctl, &cmd, admin__on_reserved, admin__wait_new(d, c, e, name));
+}
+
+void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const fsm *f = &d->ctl.state;
+    Jazari__ReservationsReply r = JAZARI__RESERVATIONS_REPLY__INIT;
+    r.reservations = xcalloc(f->n_resv ? f->n_resv : 1, sizeof(Jazari__Reservation *));
+    for (size_t i = 0; i < f->n_resv; i++) {
+        Jazari__Reservation *m = jazari__reservation__unpack(NULL, f->resv[i].msg_len, f->resv[i].msg);
+        if (m)
+            r.reservations[r.n_reservations++] = m;
+    }
+    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_RESERVATIONS_REPLY, &r);
+    for (size_t i = 0; i < r.n_reservations; i++)
+        jazari__reservation__free_unpacked(r.reservations[i], NULL);
+    free(r.reservations);
+}
+
+void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    sched_prio sp;
+    sched_prio_init(&sp, &d->ctl.state, d->cfg->pol, admin__now_ms());
+    size_t n;
+    const prio_row *rows = prio_tree_rows(sp.tree, &n);
+    Jazari__ShareRow *m = xcalloc(n ? n : 1, sizeof *m);
+    Jazari__ShareRow **ptrs = xcalloc(n ? n : 1, sizeof(Jazari__ShareRow *));
+    for (size_t i = 0; i < n; i++) {
+        jazari__share_row__init(&m[i]);
+        m[i].path = (char *)rows[i].path;
+        m[i].shares = rows[i].shares;
+        m[i].norm_shares = rows[i].norm_shares;
+        m[i].gpu_seconds = rows[i].usage;
+        m[i].norm_usage = rows[i].norm_usage;
+        m[i].effective_usage = rows[i].effective_usage;
+        m[i].fairshare = rows[i].fairshare;
+        ptrs[i] = &m[i];
+    }
+    Jazari__SharesReply r = JAZARI__SHARES_REPLY__INIT;
+    r.rows = ptrs;
+    r.n_rows = n;
+    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHARES_REPLY, &r);
+    free(m);
+    free(ptrs);
+    sched_prio_free(&sp);
+}

@@ -1,0 +1,326 @@
+/* policy.c - the policy file: accounts, shares, QoS, priority weights. */
+#include "policy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/xmem.h"
+
+void pol_init(pol *p)
+{
+    memset(p, 0, sizeof *p);
+    p->w_age = 1000;
+    p->w_fairshare = 10000;
+    p->w_qos = 2000;
+    p->w_size = 500;
+    p->max_age_ms = 7ll * 24 * 3600 * 1000;
+    p->half_life_ms = 7ll * 24 * 3600 * 1000;
+    snprintf(p->default_account, sizeof p->default_account, "default");
+    snprintf(p->qos[0].name, sizeof p->qos[0].name, "normal");
+    p->n_qos = 1;
+}
+
+void pol_free(pol *p)
+{
+    free(p->accounts);
+    p->accounts = NULL;
+    p->n_accounts = 0;
+}
+
+static bool pol__name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+/* 1..levels names joined by '/'. */
+static bool pol__path_valid(const char *path, int levels)
+{
+    size_t len = strlen(path);
+    if (len == 0 || len > POL_PATH_MAX)
+        return false;
+    int n = 1;
+    size_t run = 0;
+    for (const char *c = path; *c; c++) {
+        if (*c == '/') {
+            if (run == 0)
+                return false;
+            n++;
+            run = 0;
+        } else if (!pol__name_char(*c) || ++run > POL_NAME_MAX || (run == 1 && !isalnum((unsigned char)*c))) {
+            return false; /* each name starts with a letter or digit: no "..", no ".hidden" */
+        }
+    }
+    return run > 0 && n <= levels;
+}
+
+bool pol_account_valid(const char *path)
+{
+    return path && pol__path_valid(path, 2);
+}
+
+int pol_qos_find(const pol *p, const char *name)
+{
+    if (!name || !*name)
+        return 0;
+    for (size_t i = 0; i < p->n_qos; i++)
+        if (strcmp(p->qos[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+uint32_t pol_shares(const pol *p, const char *path)
+{
+    for (size_t i = 0; i < p->n_accounts; i++)
+        if (strcmp(p->accounts[i].path, path) == 0)
+            return p->accounts[i].shares;
+    return 0;
+}
+
+bool pol_account_known(const pol *p, const char *path)
+{
+    if (!pol_account_valid(path))
+        return false;
+    if (strcmp(path, p->default_account) == 0)
+        return true;
+    /* With accounts configured, only those; else any name. */
+    return p->n_accounts == 0 || pol_shares(p, path) > 0;
+}
+
+/* A duration: digits then s, m, h or d (no suffix: seconds). */
+static int pol__duration_ms(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    int64_t mult = 1000;
+    if (*end == 'm')
+        mult = 60000;
+    else if (*end == 'h')
+        mult = 3600000;
+    else if (*end == 'd')
+        mult = 86400000;
+    else if (*end && *end != 's')
+        return -1;
+    if (errno || (*end && end[1]) || v > 3650ull * 86400000 / (unsigned long long)mult)
+        return -1;
+    *out = (int64_t)v * mult;
+    return 0;
+}
+
+static int pol__number(const char *s, unsigned long max, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Splits a line into at most max words (in place). */
+static size_t pol__words(char *line, char **w, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(line, " \t\r", &save); t && n < max; t = strtok_r(NULL, " \t\r", &save))
+        w[n++] = t;
+    return n;
+}
+
+static int pol__weight(pol *p, char **w, size_t n, char *why, size_t whylen)
+{
+    static const char *names[] = {"age", "fairshare", "qos", "size"};
+    uint32_t *fields[] = {&p->w_age, &p->w_fairshare, &p->w_qos, &p->w_size};
+    for (size_t i = 0; n == 3 && i < 4; i++) {
+        if (strcmp(w[1], names[i]) != 0)
+            continue;
+        if (pol__number(w[2], POL_WEIGHT_MAX, fields[i]) == 0)
+            return 0;
+        snprintf(why, whylen, "weight '%s': a number from 0 to %d", w[2], POL_WEIGHT_MAX);
+        return -1;
+    }
+    snprintf(why, whylen, "write 'weight age|fairshare|qos|size N'");
+    return -1;
+}
+
+static int pol__account(pol *p, char **w, size_t n, char *why, size_t whylen)
+{
+    uint32_t shares;
+    if (n != 3 || !pol__path_valid(w[1], 3) || pol__number(w[2], POL_SHARES_MAX, &shares) != 0 || !shares) {
+        snprintf(why, whylen,
+                 "write 'account INSTITUTE[/PROJECT[/USER]] SHARES', names of [A-Za-z0-9._-], shares 1 to %d",
+                 POL_SHARES_MAX);
+        return -1;
+    }
+    if (pol_shares(p, w[1])) {
+        snprintf(why, whylen, "account '%s' is listed twice", w[1]);
+        return -1;
+    }
+    if (strchr(w[1], '/')) {
+        char parent[POL_PATH_MAX + 1];
+        snprintf(parent, sizeof parent, "%s", w[1]);
+        *strrchr(parent, '/') = '\0';
+        if (!pol_shares(p, parent)) {
+            snprintf(why, whylen, "account '%s' comes before its parent '%s': list the parent first", w[1],
+                     parent);
+            return -1;
+        }
+    }
+    if (p->n_accounts >= POL_ACCOUNTS_MAX) {
+        snprintf(why, whylen, "more than %d accounts", POL_ACCOUNTS_MAX);
+        return -1;
+    }
+    if ((p->n_accounts & (p->n_accounts - 1)) == 0) {
+        size_t cap = p->n_accounts ? p->n_accounts * 2 : 16;
+        pol_account *a = realloc(p->accounts, cap * sizeof *a);
+        if (!a)
+            abort();
+        p->accounts = a;
+    }
+    pol_account *a = &p->accounts[p->n_accounts++];
+    snprintf(a->path, sizeof a->path, "%s", w[1]);
+    a->shares = shares;
+    return 0;
+}
+
+/* preempt=a,b: QoS listed before this one. */
+static int pol__preempts(const pol *p, char *list, uint64_t *out, char *why, size_t whylen)
+{
+    char *save = NULL;
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int q = pol_qos_find(p, t);
+        if (q < 0) {
+            snprintf(why, whylen, "preempt=%s: no such QoS above this line", t);
+            return -1;
+        }
+        *out |= 1ull << q;
+    }
+    return 0;
+}
+
+static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
+{
+    if (n < 2 || !pol__path_valid(w[1], 1)) {
+        snprintf(why, whylen, "write 'qos NAME [priority=N] [preempt=Q,...] [grace=DUR] "
+                              "[max_gpus_per_user=N] [preemptible]'");
+        return -1;
+    }
+    int found = pol_qos_find(p, w[1]);
+    if (found < 0 && p->n_qos >= POL_QOS_MAX) {
+        snprintf(why, whylen, "more than %d QoS", POL_QOS_MAX);
+        return -1;
+    }
+    pol_qos q;
+    memset(&q, 0, sizeof q);
+    snprintf(q.name, sizeof q.name, "%s", w[1]);
+    q.grace_s = 60;
+    for (size_t i = 2; i < n; i++) {
+        char *eq = strchr(w[i], '=');
+        if (eq)
+            *eq++ = '\0';
+        int64_t ms;
+        int bad = 0;
+        if (strcmp(w[i], "preemptible") == 0 && !eq)
+            q.preemptible = true;
+        else if (strcmp(w[i], "priority") == 0 && eq)
+            bad = pol__number(eq, POL_WEIGHT_MAX, &q.priority);
+        else if (strcmp(w[i], "max_gpus_per_user") == 0 && eq)
+            bad = pol__number(eq, 1000000, &q.max_gpus_user);
+        else if (strcmp(w[i], "grace") == 0 && eq) {
+            bad = pol__duration_ms(eq, &ms) != 0 || ms > 86400000ll;
+            q.grace_s = (uint32_t)(ms / 1000);
+        } else if (strcmp(w[i], "preempt") == 0 && eq) {
+            if (pol__preempts(p, eq, &q.preempts, why, whylen) != 0)
+                return -1;
+        } else {
+            snprintf(why, whylen, "qos %s: unknown attribute '%s'", w[1], w[i]);
+            return -1;
+        }
+        if (bad) {
+            snprintf(why, whylen, "qos %s: %s=%s is not valid", w[1], w[i], eq);
+            return -1;
+        }
+    }
+    if (found >= 0 && (q.preempts >> found & 1)) {
+        snprintf(why, whylen, "qos %s may not preempt itself", w[1]);
+        return -1;
+    }
+    p->qos[found >= 0 ? (size_t)found : p->n_qos++] = q;
+    return 0;
+}
+
+static int pol__line(pol *p, char *line, char *why, size_t whylen)
+{
+    char *hash = strchr(line, '#');
+    if (hash)
+        *hash = '\0';
+    char *w[16];
+    size_t n = pol__words(line, w, 16);
+    if (n == 0)
+        return 0;
+    if (n == 16) {
+        snprintf(why, whylen, "too many words");
+        return -1;
+    }
+    if (strcmp(w[0], "weight") == 0)
+        return pol__weight(p, w, n, why, whylen);
+    if (strcmp(w[0], "account") == 0)
+        return pol__account(p, w, n, why, whylen);
+    if (strcmp(w[0], "qos") == 0)
+        return pol__qos(p, w, n, why, whylen);
+    if ((strcmp(w[0], "max_age") == 0 || strcmp(w[0], "half_life") == 0) && n == 2) {
+        int64_t ms;
+        if (pol__duration_ms(w[1], &ms) != 0 || ms < 1000) {
+            snprintf(why, whylen, "%s '%s': a duration such as 7d, 12h, 90m (at least 1s)", w[0], w[1]);
+            return -1;
+        }
+        *(w[0][0] == 'm' ? &p->max_age_ms : &p->half_life_ms) = ms;
+        return 0;
+    }
+    if (strcmp(w[0], "default_account") == 0 && n == 2 && pol_account_valid(w[1])) {
+        snprintf(p->default_account, sizeof p->default_account, "%s", w[1]);
+        return 0;
+    }
+    snprintf(why, whylen,
+             "'%s': expected weight, max_age, half_life, default_account, account or qos lines", w[0]);
+    return -1;
+}
+
+int pol_parse(pol *p, const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+    if (len > POL_FILE_MAX) {
+        snprintf(err, errlen, "%s: larger than %u bytes", name, POL_FILE_MAX);
+        return -1;
+    }
+    size_t lineno = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+        lineno++;
+        char line[1024], why[256];
+        if (n >= sizeof line) {
+            snprintf(err, errlen, "%s:%zu: line longer than %zu bytes", name, lineno, sizeof line - 1);
+            return -1;
+        }
+        memcpy(line, text + at, n);
+        line[n] = '\0';
+        if (memchr(line, '\0', n)) {
+            snprintf(err, errlen, "%s:%zu: a NUL byte: not a text file", name, lineno);
+            return -1;
+        }
+        if (pol__line(p, line, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s:%zu: %s", name, lineno, why);
+            return -1;
+        }
+        at += n + 1;
+    }
+    return 0;
+}

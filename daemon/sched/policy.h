@@ -1,0 +1,81 @@
+/* policy.h - the site's scheduling policy, from the file named by the
+ * `policy` setting: the accounts and their fair shares, the qualities of
+ * service, the weights of the priority factors. Pure text in, a table
+ * out; every controller reads the same file (like slurm.conf).
+ *
+ *   # priority = the sum of weight x factor, each factor in [0, 1]
+ *   weight age 1000            # wait / max_age, at most 1
+ *   weight fairshare 10000     # 2^(-effective usage / shares)
+ *   weight qos 2000            # the QoS's priority / the largest one
+ *   weight size 500            # the job's GPUs / the network's
+ *   max_age 7d
+ *   half_life 7d               # usage decays by half in this time
+ *   default_account default
+ *   account um6p 40            # an institute and its shares
+ *   account um6p/nlp 3         # a project in it
+ *   account um6p/nlp/alice 2   # a user in it (others: 1 each)
+ *   qos normal priority=0
+ *   qos high priority=100 preempt=normal,scavenger grace=60s max_gpus_per_user=32
+ *   qos scavenger priority=0 preemptible
+ *
+ * `preemptible`: its jobs may also run on reserved GPUs nobody uses, and
+ * give them back (preempted) when the reservation's owner needs them. */
+#ifndef JZ_POLICY_H
+#define JZ_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POL_NAME_MAX 63
+#define POL_PATH_MAX 191 /* institute/project/user */
+#define POL_ACCOUNTS_MAX 10000
+#define POL_QOS_MAX 64
+#define POL_SHARES_MAX 1000000
+#define POL_WEIGHT_MAX 1000000
+#define POL_FILE_MAX (4u << 20)
+
+typedef struct pol_account {
+    char path[POL_PATH_MAX + 1];
+    uint32_t shares;
+} pol_account;
+
+typedef struct pol_qos {
+    char name[POL_NAME_MAX + 1];
+    uint32_t priority;
+    uint64_t preempts;      /* bit i: may preempt jobs of qos[i] */
+    uint32_t grace_s;       /* a job it preempts gets this long after its warning */
+    uint32_t max_gpus_user; /* GPUs one user's running jobs of this QoS may hold; 0: no bound */
+    bool preemptible;       /* may run on idle reserved GPUs */
+} pol_qos;
+
+typedef struct pol {
+    uint32_t w_age, w_fairshare, w_qos, w_size;
+    int64_t max_age_ms, half_life_ms;
+    char default_account[POL_PATH_MAX + 1];
+    pol_account *accounts;
+    size_t n_accounts;
+    pol_qos qos[POL_QOS_MAX]; /* qos[0] is "normal", always there */
+    size_t n_qos;
+} pol;
+
+/* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,
+ * max_age and half_life 7 days, account "default", qos "normal". */
+void pol_init(pol *p);
+void pol_free(pol *p);
+/* Reads the policy text (name: the file, for messages) into p, which
+ * pol_init set. Returns 0, or -1 with "FILE:LINE: what is wrong" in err
+ * (p then holds what came before that line: pol_free it). */
+int pol_parse(pol *p, const char *name, const char *text, size_t len, char *err, size_t errlen);
+
+/* The QoS of that name (NULL or "": normal), or -1. */
+int pol_qos_find(const pol *p, const char *name);
+/* An account path's configured shares, 0 when not configured. */
+uint32_t pol_shares(const pol *p, const char *path);
+/* Whether an account is known: configured, or the default; with no
+ * accounts configured at all, any valid name is. */
+bool pol_account_known(const pol *p, const char *path);
+/* "a", "a/b": 1-2 names of [A-Za-z0-9._-] joined by '/'. */
+bool pol_account_valid(const char *path);
+
+#endif

@@ -1,0 +1,234 @@
+/* prio.c - the fair-share tree and the priority sum. */
+#include "prio.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/xmem.h"
+
+typedef struct prio__node {
+    char *path;
+    size_t parent; /* SIZE_MAX: a child of the root */
+    uint32_t shares;
+    double usage;    /* its own, then its subtree's after finish */
+    double siblings; /* shares of it and its siblings, after finish */
+    prio_row row;
+} prio__node;
+
+struct prio_tree {
+    const pol *p;
+    prio__node *nodes; /* parents before children */
+    size_t n, cap;
+    size_t *slots; /* open addressing: index + 1, 0 empty */
+    size_t n_slots;
+    prio_row *rows;
+    double total;
+};
+
+static uint64_t prio__hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static size_t prio__find(const prio_tree *t, const char *path, size_t len)
+{
+    for (size_t i = prio__hash(path, len) & (t->n_slots - 1);; i = (i + 1) & (t->n_slots - 1)) {
+        size_t k = t->slots[i];
+        if (!k)
+            return SIZE_MAX;
+        const char *q = t->nodes[k - 1].path;
+        if (strlen(q) == len && memcmp(q, path, len) == 0)
+            return k - 1;
+    }
+}
+
+static void prio__rehash(prio_tree *t)
+{
+    free(t->slots);
+    t->n_slots = t->n_slots ? t->n_slots * 2 : 64;
+    t->slots = xcalloc(t->n_slots, sizeof *t->slots);
+    for (size_t k = 0; k < t->n; k++) {
+        size_t i = prio__hash(t->nodes[k].path, strlen(t->nodes[k].path)) & (t->n_slots - 1);
+        while (t->slots[i])
+            i = (i + 1) & (t->n_slots - 1);
+        t->slots[i] = k + 1;
+    }
+}
+
+/* The node of path[0..len), made (with its parents) if new. */
+static size_t prio__get(prio_tree *t, const char *path, size_t len)
+{
+    size_t k = prio__find(t, path, len);
+    if (k != SIZE_MAX)
+        return k;
+    size_t parent = SIZE_MAX;
+    for (size_t i = len; i-- > 0;) {
+        if (path[i] == '/') {
+            parent = prio__get(t, path, i);
+            break;
+        }
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 32;
+        prio__node *a = realloc(t->nodes, t->cap * sizeof *a);
+        if (!a)
+            abort();
+        t->nodes = a;
+    }
+    prio__node *n = &t->nodes[t->n++];
+    memset(n, 0, sizeof *n);
+    n->path = xcalloc(len + 1, 1);
+    memcpy(n->path, path, len);
+    n->parent = parent;
+    n->shares = pol_shares(t->p, n->path);
+    if (!n->shares)
+        n->shares = 1;
+    if (t->n * 2 > t->n_slots) {
+        prio__rehash(t);
+    } else {
+        size_t i = prio__hash(path, len) & (t->n_slots - 1);
+        while (t->slots[i])
+            i = (i + 1) & (t->n_slots - 1);
+        t->slots[i] = t->n;
+    }
+    return t->n - 1;
+}
+
+prio_tree *prio_tree_new(const pol *p)
+{
+    prio_tree *t = xcalloc(1, sizeof *t);
+    t->p = p;
+    prio__rehash(t);
+    for (size_t i = 0; i < p->n_accounts; i++)
+        prio__get(t, p->accounts[i].path, strlen(p->accounts[i].path));
+    return t;
+}
+
+void prio_tree_free(prio_tree *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        free(t->nodes[i].path);
+    free(t->nodes);
+    free(t->slots);
+    free(t->rows);
+    free(t);
+}
+
+static size_t prio__user(prio_tree *t, const char *account, const char *user)
+{
+    char path[POL_PATH_MAX * 2 + 2];
+    int len = snprintf(path, sizeof path, "%s/%s", account && *account ? account : t->p->default_account,
+                       user && *user ? user : "?");
+    if (len < 0 || (size_t)len >= sizeof path)
+        len = (int)strlen(path);
+    return prio__get(t, path, (size_t)len);
+}
+
+void prio_tree_use(prio_tree *t, const char *account, const char *user, double gpu_seconds)
+{
+    size_t k = prio__user(t, account, user);
+    if (gpu_seconds > 0)
+        t->nodes[k].usage += gpu_seconds;
+}
+
+void prio_tree_finish(prio_tree *t)
+{
+    double *subtree = xcalloc(t->n ? t->n : 1, sizeof *subtree);
+    double root_shares = 0;
+    for (size_t k = 0; k < t->n; k++)
+        subtree[k] = t->nodes[k].usage;
+    for (size_t k = t->n; k-- > 0;) /* children come after parents */
+        if (t->nodes[k].parent != SIZE_MAX)
+            subtree[t->nodes[k].parent] += subtree[k];
+    double *kids = xcalloc(t->n ? t->n : 1, sizeof *kids); /* shares of each node's children */
+    t->total = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        const prio__node *n = &t->nodes[k];
+        if (n->parent == SIZE_MAX) {
+            root_shares += n->shares;
+            t->total += subtree[k];
+        } else {
+            kids[n->parent] += n->shares;
+        }
+    }
+    for (size_t k = 0; k < t->n; k++) {
+        prio__node *n = &t->nodes[k];
+        const prio_row *up = n->parent == SIZE_MAX ? NULL : &t->nodes[n->parent].row;
+        n->siblings = up ? kids[n->parent] : root_shares;
+        double within = (double)n->shares / n->siblings;
+        prio_row *r = &n->row;
+        r->path = n->path;
+        r->shares = n->shares;
+        r->usage = subtree[k];
+        r->norm_shares = (up ? up->norm_shares : 1.0) * within;
+        r->norm_usage = t->total > 0 ? subtree[k] / t->total : 0;
+        /* Slurm's classic effective usage: pulled towards the parent's by
+         * this node's share among its siblings. */
+        r->effective_usage =
+            up ? r->norm_usage + (up->effective_usage - r->norm_usage) * within : r->norm_usage;
+        r->fairshare = r->norm_shares > 0 ? exp2(-r->effective_usage / r->norm_shares) : 0;
+    }
+    free(subtree);
+    free(kids);
+}
+
+double prio_fairshare(prio_tree *t, const char *account, const char *user)
+{
+    char path[POL_PATH_MAX * 2 + 2];
+    int len = snprintf(path, sizeof path, "%s/%s", account && *account ? account : t->p->default_account,
+                       user && *user ? user : "?");
+    if (len < 0 || (size_t)len >= sizeof path)
+        return 1.0;
+    size_t k = prio__find(t, path, (size_t)len);
+    return k == SIZE_MAX ? 1.0 : t->nodes[k].row.fairshare;
+}
+
+/* Depth first, parents first; siblings in the order they joined. */
+static void prio__walk(prio_tree *t, size_t parent, size_t *n)
+{
+    for (size_t k = 0; k < t->n; k++) {
+        if (t->nodes[k].parent == parent) {
+            t->rows[(*n)++] = t->nodes[k].row;
+            prio__walk(t, k, n);
+        }
+    }
+}
+
+const prio_row *prio_tree_rows(prio_tree *t, size_t *n)
+{
+    free(t->rows);
+    t->rows = xcalloc(t->n ? t->n : 1, sizeof *t->rows);
+    *n = 0;
+    prio__walk(t, SIZE_MAX, n);
+    return t->rows;
+}
+
+prio_factors prio_factors_of(const pol *p, int64_t wait_ms, int qos, uint32_t gpus, uint32_t net_gpus,
+                             uint32_t nodes, uint32_t net_nodes, double fairshare)
+{
+    prio_factors f;
+    f.age = wait_ms <= 0 ? 0 : wait_ms >= p->max_age_ms ? 1.0 : (double)wait_ms / (double)p->max_age_ms;
+    f.fairshare = fairshare < 0 ? 0 : fairshare > 1 ? 1 : fairshare;
+    uint32_t top = 0;
+    for (size_t i = 0; i < p->n_qos; i++)
+        top = p->qos[i].priority > top ? p->qos[i].priority : top;
+    f.qos = top && qos >= 0 && (size_t)qos < p->n_qos ? (double)p->qos[qos].priority / top : 0;
+    if (gpus && net_gpus)
+        f.size = gpus >= net_gpus ? 1.0 : (double)gpus / net_gpus;
+    else
+        f.size = net_nodes ? (nodes >= net_nodes ? 1.0 : (double)nodes / net_nodes) : 0;
+    return f;
+}
+
+uint32_t prio_value(const pol *p, const prio_factors *f)
+{
+    double v = p->w_age * f->age + p->w_fairshare * f->fairshare + p->w_qos * f->qos + p->w_size * f->size;
+    return v >= 4e9 ? 4000000000u : (uint32_t)llround(v);
+}

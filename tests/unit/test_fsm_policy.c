@@ -1,0 +1,296 @@
+/* test_fsm_policy.c - the replicated side of the site policy: fair-share
+ * usage and its decay, preemption (PREEMPTED, then PENDING), reservations
+ * and where they go; the leader's pass deciding preemptions. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "daemon/node/topo_pb.h"
+#include "daemon/raft/fsm.h"
+#include "daemon/sched/resv.h"
+#include "daemon/sched/sched.h"
+#include "test.h"
+
+static void apply(fsm *f, int64_t t, Jazari__Command *c)
+{
+    Jazari__Command *cs[] = {c};
+    buf b = BUF_INIT;
+    fsm_entry_encode(t, cs, 1, &b);
+    char err[200];
+    if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
+        test_fail(__FILE__, __LINE__, "%s", err);
+    buf_free(&b);
+}
+
+static void up(fsm *f, int64_t t, const char *name, unsigned gpus)
+{
+    topo tp;
+    memset(&tp, 0, sizeof tp);
+    tp.n_gpus = gpus;
+    tp.gpus = calloc(gpus, sizeof *tp.gpus);
+    tp.links = calloc(gpus * gpus, sizeof *tp.links);
+    for (unsigned i = 0; i < gpus; i++) {
+        tp.gpus[i].index = i;
+        tp.gpus[i].numa = -1;
+        tp.gpus[i].model = "H100";
+        tp.gpus[i].memory_bytes = 80ull << 30;
+    }
+    Jazari__NodeRecord r = JAZARI__NODE_RECORD__INIT;
+    r.name = (char *)name;
+    r.site = "rabat";
+    r.address = "127.0.0.1:7070";
+    r.topology = topo_to_pb(&tp);
+    Jazari__NodeUpCmd u = JAZARI__NODE_UP_CMD__INIT;
+    u.node = &r;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
+    c.node_up = &u;
+    apply(f, t, &c);
+    topo_pb_free(r.topology);
+    free(tp.gpus);
+    free(tp.links);
+}
+
+static void submit(fsm *f, int64_t t, const char *account, const char *qos, uint32_t gpus, const char *resv)
+{
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    char *argv[] = {"true"};
+    spec.argv = argv;
+    spec.n_argv = 1;
+    spec.gpus_per_node = gpus;
+    spec.account = (char *)account;
+    spec.qos = (char *)qos;
+    spec.reservation = (char *)resv;
+    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
+    job.spec = &spec;
+    job.uid = 1000;
+    job.user = "amina";
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = &ptr;
+    sc.n_jobs = 1;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    apply(f, t, &c);
+}
+
+/* A pass as the leader makes it, its starts and preemptions committed. */
+static void pass(fsm *f, sched_state *st, int64_t t, size_t *starts, size_t *preempts)
+{
+    sched_plan d;
+    sched_pass(f, st, t, 100, &d);
+    for (size_t i = 0; i < d.n_starts; i++) {
+        const sched_start *s = &d.starts[i];
+        Jazari__JobAlloc a[4], *ap[4];
+        for (size_t p = 0; p < s->n_parts && p < 4; p++) {
+            jazari__job_alloc__init(&a[p]);
+            a[p].node = f->nodes[s->parts[p].node].name;
+            a[p].gpus = s->parts[p].gpus;
+            a[p].n_gpus = s->parts[p].n_gpus;
+            ap[p] = &a[p];
+        }
+        Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
+        sc.id = s->id;
+        sc.allocs = ap;
+        sc.n_allocs = s->n_parts;
+        Jazari__Command c = JAZARI__COMMAND__INIT;
+        c.cmd_case = JAZARI__COMMAND__CMD_START;
+        c.start = &sc;
+        apply(f, t, &c);
+    }
+    for (size_t i = 0; i < d.n_preempts; i++) {
+        Jazari__PreemptCmd pc = JAZARI__PREEMPT_CMD__INIT;
+        pc.id = d.preempts[i].id;
+        pc.attempt = d.preempts[i].attempt;
+        pc.grace_s = d.preempts[i].grace_s;
+        pc.reason = d.preempts[i].reason;
+        Jazari__Command c = JAZARI__COMMAND__INIT;
+        c.cmd_case = JAZARI__COMMAND__CMD_PREEMPT;
+        c.preempt = &pc;
+        apply(f, t, &c);
+    }
+    *starts = d.n_starts;
+    *preempts = d.n_preempts;
+    sched_plan_free(&d);
+}
+
+static void end(fsm *f, int64_t t, uint64_t id, uint32_t attempt, const char *node, Jazari__JobState st)
+{
+    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+    ec.id = id;
+    ec.attempt = attempt;
+    ec.node = (char *)node;
+    ec.state = st;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_END;
+    c.end = &ec;
+    apply(f, t, &c);
+}
+
+static void reserve(fsm *f, int64_t t, const char *name, const char *account, int64_t from, int64_t to,
+                    const resv_part *parts, int n)
+{
+    Jazari__ReservationPart rp[8], *ptrs[8];
+    for (int i = 0; i < n; i++) {
+        jazari__reservation_part__init(&rp[i]);
+        rp[i].node = f->nodes[parts[i].node].name;
+        rp[i].gpus = parts[i].gpus;
+        ptrs[i] = &rp[i];
+    }
+    Jazari__Reservation r = JAZARI__RESERVATION__INIT;
+    r.name = (char *)name;
+    r.account = (char *)account;
+    r.start_ms = from;
+    r.end_ms = to;
+    r.parts = ptrs;
+    r.n_parts = (size_t)n;
+    Jazari__ReserveCmd rc = JAZARI__RESERVE_CMD__INIT;
+    rc.reservation = &r;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_RESERVE;
+    c.reserve = &rc;
+    apply(f, t, &c);
+}
+
+TEST(fsm_charges_gpu_seconds_decayed_by_the_half_life)
+{
+    fsm f;
+    fsm_init(&f);
+    f.half_life_ms = 100000;
+    up(&f, 1, "a", 8);
+    submit(&f, 2, "um6p/nlp", "", 2, "");
+    sched_state st = {.policy = {.order = PLAN_FCFS, .backfill = true}};
+    size_t s, pr;
+    pass(&f, &st, 1000, &s, &pr);
+    REQUIRE(s == 1);
+    end(&f, 11000, 1, 0, "a", JAZARI__JOB_STATE__JOB_COMPLETED);
+    REQUIRE(f.n_usage == 1);
+    CHECK_EQ_STR(f.usage[0].path, "um6p/nlp/amina");
+    CHECK(fabs(fsm_usage_at(&f, &f.usage[0], 11000) - 20.0) < 1e-9); /* 2 GPUs x 10 s */
+    CHECK(fabs(fsm_usage_at(&f, &f.usage[0], 111000) - 10.0) < 1e-9);
+    /* A second run decays the first to its end, then adds. */
+    submit(&f, 111000, "um6p/nlp", "", 1, "");
+    pass(&f, &st, 111000, &s, &pr);
+    end(&f, 121000, 2, 0, "a", JAZARI__JOB_STATE__JOB_COMPLETED);
+    CHECK(fabs(fsm_usage_at(&f, &f.usage[0], 121000) - (20.0 * exp2(-1.1) + 10.0)) < 1e-9);
+    /* Kept by snapshots, with reservations. */
+    resv_part part = {0, 4};
+    reserve(&f, 122000, "r1", "startup", 200000, 300000, &part, 1);
+    buf snap = BUF_INIT;
+    fsm_snapshot(&f, &snap);
+    fsm g;
+    fsm_init(&g);
+    g.half_life_ms = 100000;
+    char err[200];
+    REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
+    REQUIRE(g.n_usage == 1 && g.n_resv == 1);
+    CHECK(fabs(fsm_usage_at(&g, &g.usage[0], 121000) - fsm_usage_at(&f, &f.usage[0], 121000)) < 1e-9);
+    CHECK(fsm_resv_get(&g, "r1") && fsm_resv_get(&g, "r1")->parts[0].gpus == 4);
+    CHECK(fsm_resv_member(fsm_resv_get(&g, "r1"), "startup/train", "x"));
+    CHECK(!fsm_resv_member(fsm_resv_get(&g, "r1"), "startupx", "x"));
+    /* A reservation past its end goes at the next entry. */
+    submit(&f, 300000, "uir", "", 0, "");
+    CHECK(fsm_resv_get(&f, "r1") == NULL);
+    buf_free(&snap);
+    fsm_free(&g);
+    fsm_free(&f);
+}
+
+TEST(sched_preempts_the_lower_qos_then_the_victim_comes_back)
+{
+    pol p;
+    pol_init(&p);
+    const char *text = "qos scavenger preemptible\nqos high priority=100 preempt=normal grace=30s\n";
+    char err[200];
+    REQUIRE(pol_parse(&p, "t", text, strlen(text), err, sizeof err) == 0);
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 4);
+    sched_state st = {.policy = {.order = PLAN_PRIORITY, .backfill = true, .by_rank = true}, .pol = &p};
+    size_t s, pr;
+    submit(&f, 2, "", "", 4, "");
+    pass(&f, &st, 1000, &s, &pr);
+    REQUIRE(s == 1);
+    submit(&f, 2000, "", "high", 4, "");
+    pass(&f, &st, 2000, &s, &pr);
+    CHECK(s == 0 && pr == 1);
+    const fsm_job *victim = fsm_job_get(&f, 1);
+    CHECK(victim->state == JAZARI__JOB_STATE__JOB_RUNNING && victim->preempt_ms == 2000 &&
+          victim->preempt_grace_s == 30);
+    CHECK(strstr(victim->reason, "Preempted by job 2 (high)") != NULL);
+    CHECK(st.head == 2 && st.preemptor == 2);
+    /* While it stops, nothing more is preempted or started. */
+    pass(&f, &st, 3000, &s, &pr);
+    CHECK(s == 0 && pr == 0);
+    end(&f, 4000, 1, 0, "a", JAZARI__JOB_STATE__JOB_CANCELLED);
+    CHECK(victim->state == JAZARI__JOB_STATE__JOB_PENDING && victim->attempt == 1 && victim->preemptions == 1);
+    CHECK(victim->preempt_ms == 0 && victim->n_allocs == 0);
+    pass(&f, &st, 4000, &s, &pr);
+    CHECK(s == 1 && fsm_job_get(&f, 2)->state == JAZARI__JOB_STATE__JOB_RUNNING);
+    /* The same QoS does not preempt its own kind. */
+    submit(&f, 5000, "", "high", 4, "");
+    pass(&f, &st, 5000, &s, &pr);
+    CHECK(s == 0 && pr == 0);
+    fsm_free(&f);
+    pol_free(&p);
+}
+
+TEST(sched_a_reservations_job_preempts_scavengers_on_its_gpus)
+{
+    pol p;
+    pol_init(&p);
+    const char *text = "qos scavenger preemptible\n";
+    char err[200];
+    REQUIRE(pol_parse(&p, "t", text, strlen(text), err, sizeof err) == 0);
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    resv_part part = {0, 4};
+    reserve(&f, 2, "r1", "startup", 1000, 1000000, &part, 1);
+    sched_state st = {.policy = {.order = PLAN_PRIORITY, .backfill = true, .by_rank = true}, .pol = &p};
+    size_t s, pr;
+    submit(&f, 3, "uir", "scavenger", 8, ""); /* 1: all 8, 4 of them reserved and idle */
+    pass(&f, &st, 2000, &s, &pr);
+    CHECK(s == 1);
+    submit(&f, 3000, "uir", "", 1, ""); /* 2: no scavenger: waits (no limit: overlaps r1) */
+    submit(&f, 3000, "startup/train", "", 4, "r1"); /* 3 */
+    pass(&f, &st, 3000, &s, &pr);
+    CHECK(s == 0 && pr == 1 && fsm_job_get(&f, 1)->preempt_ms == 3000);
+    CHECK(strstr(fsm_job_get(&f, 1)->reason, "its reservation") != NULL);
+    end(&f, 4000, 1, 0, "a", JAZARI__JOB_STATE__JOB_CANCELLED);
+    pass(&f, &st, 4000, &s, &pr);
+    CHECK(fsm_job_get(&f, 3)->state == JAZARI__JOB_STATE__JOB_RUNNING);
+    CHECK(fsm_job_get(&f, 2)->state == JAZARI__JOB_STATE__JOB_RUNNING); /* the 4 unreserved */
+    fsm_free(&f);
+    pol_free(&p);
+}
+
+TEST(resv_pick_fills_idle_roomy_nodes_and_counts_other_reservations)
+{
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    up(&f, 2, "b", 8);
+    resv_part out[2];
+    char err[200];
+    resv_ask ask = {.gpus = 4, .start_ms = 1000, .end_ms = 5000};
+    REQUIRE(resv_pick(&f, &ask, out, err, sizeof err) == 1);
+    CHECK(out[0].node == 0 && out[0].gpus == 4);
+    reserve(&f, 3, "one", "x", 1000, 5000, out, 1);
+    /* 12 more: b whole, then the 4 left on a. */
+    ask.gpus = 12;
+    REQUIRE(resv_pick(&f, &ask, out, err, sizeof err) == 2);
+    CHECK(out[0].node == 1 && out[0].gpus == 8 && out[1].node == 0 && out[1].gpus == 4);
+    /* Too many, or whole nodes where something is kept: refused, saying
+     * how much there is. */
+    ask.gpus = 13;
+    CHECK(resv_pick(&f, &ask, out, err, sizeof err) == -1 && strstr(err, "12 free") != NULL);
+    resv_ask whole = {.nodes = 2, .start_ms = 2000, .end_ms = 3000};
+    CHECK(resv_pick(&f, &whole, out, err, sizeof err) == -1 && strstr(err, "2 whole nodes") != NULL);
+    /* After the window, all is free again; a model no node has, nothing. */
+    whole.start_ms = 5000;
+    whole.end_ms = 6000;
+    CHECK(resv_pick(&f, &whole, out, err, sizeof err) == 2);
+    resv_ask v100 = {.gpus = 1, .gpu_model = "V100", .start_ms = 1000, .end_ms = 2000};
+    CHECK(resv_pick(&f, &v100, out, err, sizeof err) == -1);
+    fsm_free(&f);
+}

@@ -225,12 +225,12 @@ typedef struct submit_opts {
     bool hold, no_requeue;
     const char *signal, *array;
     const char *name, *nodes, *tasks, *gpus, *cpus, *mem, *time, *gpu_model, *site;
-    const char *account, *qos, *reservation, *gpu_mem;
+    const char *account, *qos, *reservation, *gpu_mem, *constraint;
     const char *output, *error, *workdir;
     cli_list env, after_ok, after_any, dependency;
 } submit_opts;
 
-#define SUBMIT_NOPTS 28
+#define SUBMIT_NOPTS 29
 
 static void submit__table(submit_opts *o, cli_opt *t)
 {
@@ -262,6 +262,7 @@ static void submit__table(submit_opts *o, cli_opt *t)
         {"qos", CLI_STRING, &o->qos},
         {"reservation", CLI_STRING, &o->reservation},
         {"gpu-mem", CLI_STRING, &o->gpu_mem},
+        {"constraint", CLI_STRING, &o->constraint},
         {NULL, CLI_FLAG, NULL},
     };
     _Static_assert(sizeof table / sizeof table[0] == SUBMIT_NOPTS, "SUBMIT_NOPTS is the table's size");
@@ -398,6 +399,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     TAKE(qos);
     TAKE(reservation);
     TAKE(gpu_mem);
+    TAKE(constraint);
 #undef TAKE
     o->no_requeue = o->no_requeue || script.no_requeue;
     Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
@@ -452,6 +454,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     spec.account = (char *)(o->account ? o->account : "");
     spec.qos = (char *)(o->qos ? o->qos : "");
     spec.reservation = (char *)(o->reservation ? o->reservation : "");
+    spec.constraint = (char *)(o->constraint ? o->constraint : "");
     for (size_t i = 0; i < nenv; i++) {
         const char *eq = strchr(envs[i], '=');
         if (!eq || eq == envs[i]) {
@@ -615,6 +618,7 @@ static void job__json(json *j, const Jazari__Job *job)
         json_kv_str(j, "account", s->account && *s->account ? s->account : NULL);
         json_kv_str(j, "qos", s->qos && *s->qos ? s->qos : "normal");
         json_kv_str(j, "reservation", s->reservation && *s->reservation ? s->reservation : NULL);
+        json_kv_str(j, "constraint", s->constraint && *s->constraint ? s->constraint : NULL);
         json_key(j, "gpu_mem");
         if (s->min_gpu_mem)
             json_uint(j, s->min_gpu_mem);

@@ -1,6 +1,7 @@
 /* cmd_node.c - jz nodes, jz node NAME: the nodes and their hardware. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../daemon/node/topo.h"
 #include "../daemon/node/topo_pb.h"
@@ -39,6 +40,17 @@ static void cmd__node_json_fields(json *j, const Jazari__NodeInfo *n)
     json_kv_str(j, "state", n->state);
     json_kv_uint(j, "gpus_total", n->gpus_total);
     json_kv_uint(j, "gpus_free", n->gpus_free);
+    json_kv_str(j, "group", n->group && *n->group ? n->group : NULL);
+    json_key(j, "labels");
+    json_arr_begin(j);
+    for (const char *p = n->labels; p && *p;) {
+        size_t len = strcspn(p, ",");
+        char one[128];
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
+        json_str(j, one);
+        p += len + (p[len] == ',');
+    }
+    json_arr_end(j);
 }
 
 int cmd_nodes(cli *c, int argc, char **argv)

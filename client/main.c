@@ -47,6 +47,7 @@ static void usage(FILE *f)
                "  --after-ok JOB[:JOB]  --after-any JOB[:JOB]  --dependency afterok:JOB,afterany:JOB\n"
                "  --array 0-99%%8 (a job per index, at most 8 at once; %%A %%a in --output)\n"
                "  --account INSTITUTE/PROJECT  --qos NAME  --reservation NAME  --gpu-mem SIZE (per GPU)\n"
+               "  --constraint LABEL[,LABEL] (nodes with all these labels)\n"
                "\nreserve options: --gpus N | --nodes N  --start now|+DURATION|YYYY-MM-DDTHH:MM  --duration\n"
                "  LIMIT  --account A | --users U,V  --gpu-model MODEL  --site SITE\n"
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");

@@ -554,6 +554,8 @@ static void api__node_info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni
     jazari__node_info__init(ni);
     ni->name = n->name;
     ni->site = n->site ? n->site : "";
+    ni->group = n->group ? n->group : "";
+    ni->labels = n->labels ? n->labels : "";
     ni->state = n->state;
     ni->gpus_total = (uint32_t)n->topo->n_gpus;
     uint32_t used = fsm_node_gpus_used(f, n->name);
@@ -909,6 +911,8 @@ static Jazari__NodeRecord *api__own_record(jzd *d, Jazari__NodeRecord *rec)
     jazari__node_record__init(rec);
     rec->name = d->cfg->name;
     rec->site = d->cfg->site;
+    rec->group = d->cfg->group;
+    rec->labels = d->cfg->labels;
     rec->address = d->cfg->listen;
     rec->state = "up";
     rec->topology = topo_to_pb(d->topo);

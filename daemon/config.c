@@ -20,6 +20,7 @@
 typedef enum {
     CT_STRING,
     CT_NAME,
+    CT_NAMES, /* "", or a comma list of names */
     CT_PATH,
     CT_HOSTPORT,
     CT_CONTROLLERS,
@@ -42,6 +43,9 @@ typedef struct config__setting {
 static const config__setting config__table[] = {
     {"name", CT_NAME, OFF(name), NULL, "node name, unique in the network (default: the host name)"},
     {"site", CT_NAME, OFF(site), "local", "institute the node belongs to"},
+    {"group", CT_NAMES, OFF(group), "",
+     "network group within the site (a switch, a rack): a multi-node job stays in one when it can"},
+    {"labels", CT_NAMES, OFF(labels), "", "comma list of this node's features, for jz submit --constraint"},
     {"listen", CT_HOSTPORT, OFF(listen), "127.0.0.1:7070",
      "the one TCP host:port for agents, Raft peers and remote clients"},
     {"controllers", CT_CONTROLLERS, OFF(controllers), "",
@@ -236,6 +240,26 @@ static int config__valid_controllers(const char *s, char *why, size_t whylen)
     return 1;
 }
 
+/* "" or up to max names joined by ','. 0 or -1. */
+static int config__valid_names(const char *s, int max)
+{
+    int n = 0;
+    char one[CONFIG_NAME_MAX + 2];
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len > CONFIG_NAME_MAX || ++n > max)
+            return -1;
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (!config_valid_name(one))
+            return -1;
+        p += len + (p[len] == ',');
+        if (p[-1] == ',' && !*p)
+            return -1;
+    }
+    return 0;
+}
+
 /* Validates and stores one value. `where` names the input for messages. */
 static int config__set(config *c, const config__setting *s, const char *value, const char *where, char *err,
                        size_t errlen)
@@ -248,6 +272,13 @@ static int config__set(config *c, const config__setting *s, const char *value, c
             snprintf(why, sizeof why,
                      "1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit",
                      CONFIG_NAME_MAX);
+            goto bad;
+        }
+        break;
+    case CT_NAMES:
+        if (config__valid_names(value, s->offset == OFF(group) ? 1 : CONFIG_LABELS_MAX) != 0) {
+            snprintf(why, sizeof why, "%s of letters, digits, '.', '_' or '-' (each starting with a letter or digit)",
+                     s->offset == OFF(group) ? "empty, or one name" : "empty, or a comma list of up to 32 names");
             goto bad;
         }
         break;

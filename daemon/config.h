@@ -14,10 +14,13 @@
 #define CONFIG_PATH_MAX 4095
 #define CONFIG_FILE_MAX (1u << 20)
 #define CONFIG_LINE_MAX 4096
+#define CONFIG_LABELS_MAX 32
 
 typedef struct config {
     char *name;
     char *site;
+    char *group;  /* network group, "" none */
+    char *labels; /* comma list, "" none */
     char *listen;      /* "host:port" as given */
     char *listen_host; /* parsed from listen */
     uint16_t listen_port;

@@ -66,6 +66,8 @@ static void fsm__node_clear(fsm_node *n)
 {
     free(n->name);
     free(n->site);
+    free(n->group);
+    free(n->labels);
     free(n->address);
     free(n->state);
     free(n->reason);
@@ -294,6 +296,23 @@ bool fsm_node_has_model(const fsm_node *n, const char *model)
     return false;
 }
 
+bool fsm_node_has_labels(const fsm_node *n, const char *constraint)
+{
+    for (const char *p = constraint; p && *p;) {
+        size_t len = strcspn(p, ",");
+        bool found = false;
+        for (const char *q = n->labels; q && *q && !found;) {
+            size_t ql = strcspn(q, ",");
+            found = ql == len && strncmp(p, q, len) == 0;
+            q += ql + (q[ql] == ',');
+        }
+        if (len && !found)
+            return false;
+        p += len + (p[len] == ',');
+    }
+    return true;
+}
+
 bool fsm_node_gpu_mem_ok(const fsm_node *n, uint64_t min_bytes)
 {
     if (!min_bytes)
@@ -375,6 +394,10 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
             return -1;
         }
     }
+    if (s->constraint && !fsm__printable(s->constraint, 1024)) {
+        snprintf(err, errlen, "--constraint: at most 1024 printable characters");
+        return -1;
+    }
     const char *names[] = {s->account, s->qos, s->reservation};
     for (size_t i = 0; i < 3; i++) {
         if (names[i] && !fsm__printable(names[i], FSM_NAME_MAX)) {
@@ -393,7 +416,7 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     /* Against the nodes the network has. */
     uint32_t fit = 0, most_gpus = 0, most_cpus = 0;
     uint32_t cpus = (s->tasks_per_node ? s->tasks_per_node : 1) * (s->cpus_per_task ? s->cpus_per_task : 1);
-    bool model_seen = false;
+    bool model_seen = false, labels_seen = false;
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fsm_node *n = &f->nodes[i];
         if (s->site && *s->site && (!n->site || strcmp(n->site, s->site) != 0))
@@ -401,6 +424,9 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
         if (!fsm_node_has_model(n, s->gpu_model) || !fsm_node_gpu_mem_ok(n, s->min_gpu_mem))
             continue;
         model_seen = true;
+        if (!fsm_node_has_labels(n, s->constraint))
+            continue;
+        labels_seen = true;
         uint32_t g = (uint32_t)n->topo->n_gpus, c = n->topo->pus;
         if (g > most_gpus)
             most_gpus = g;
@@ -408,6 +434,11 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
             most_cpus = c;
         if (g >= s->gpus_per_node && (c == 0 || c >= cpus))
             fit++;
+    }
+    if (f->n_nodes > 0 && model_seen && s->constraint && *s->constraint && !labels_seen) {
+        snprintf(err, errlen, "--constraint %.100s: no node%s%s has all these labels (jz nodes lists them)",
+                 s->constraint, s->site && *s->site ? " at site " : "", s->site && *s->site ? s->site : "");
+        return -1;
     }
     if (f->n_nodes > 0 && s->min_gpu_mem && !model_seen) {
         snprintf(err, errlen, "--gpu-mem %llu MiB%s%s: no node%s%s has GPUs with that much memory (jz nodes)",
@@ -831,11 +862,15 @@ static void fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, 
         n->name = xstrdup_known(r->name);
     }
     free(n->site);
+    free(n->group);
+    free(n->labels);
     free(n->address);
     free(n->state);
     free(n->reason);
     topo_free(n->topo);
     n->site = xstrdup_known(r->site);
+    n->group = r->group && *r->group ? xstrdup_known(r->group) : NULL;
+    n->labels = r->labels && *r->labels ? xstrdup_known(r->labels) : NULL;
     n->address = xstrdup_known(r->address);
     n->state = xstrdup_known(r->state && *r->state ? r->state : "up");
     n->reason = xstrdup_known(r->reason);
@@ -1057,6 +1092,8 @@ void fsm_snapshot(const fsm *f, buf *out)
         Jazari__NodeRecord r = JAZARI__NODE_RECORD__INIT;
         r.name = nd->name;
         r.site = nd->site ? nd->site : "";
+        r.group = nd->group ? nd->group : "";
+        r.labels = nd->labels ? nd->labels : "";
         r.address = nd->address ? nd->address : "";
         r.state = nd->state;
         r.reason = nd->reason ? nd->reason : "";

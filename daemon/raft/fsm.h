@@ -83,6 +83,8 @@ typedef struct fsm_job {
 typedef struct fsm_node {
     char *name;
     char *site;
+    char *group;  /* network group, NULL: none */
+    char *labels; /* comma list, NULL: none */
     char *address;
     char *state; /* "up", "down", "drained" */
     char *reason;
@@ -202,6 +204,8 @@ bool fsm_node_has_model(const fsm_node *n, const char *model);
 /* Whether every GPU of node n has at least min_bytes of memory (0: any
  * node, GPUs or not). */
 bool fsm_node_gpu_mem_ok(const fsm_node *n, uint64_t min_bytes);
+/* Whether node n has every label of the comma list (NULL or "": yes). */
+bool fsm_node_has_labels(const fsm_node *n, const char *constraint);
 
 /* Whether a pending job's dependencies (--after-ok, --after-any) allow it
  * to start: 1 yes, 0 not yet, -1 never (an --after-ok job ended otherwise). */

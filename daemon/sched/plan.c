@@ -126,7 +126,7 @@ static uint32_t plan__avail(const plan_node *n, const plan_job *j, int64_t now)
 
 static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j)
 {
-    return n->up && plan__node_ok(n, j) && plan__avail(n, j, p->now) >= j->per_node &&
+    return n->up && (!p->only_group || n->group == p->only_group) && plan__node_ok(n, j) && plan__avail(n, j, p->now) >= j->per_node &&
            (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node) &&
            (!p->node_rank || p->node_rank(p->rank_arg, n, j) != PLAN_NO_FIT);
 }
@@ -314,10 +314,43 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
     j->start = now;
 }
 
+static void plan__index(plan *p);
+
+/* A gang's group, when one group can hold it: of those, the one with the
+ * fewest nodes that fit (best fit again, keeping big groups for big
+ * gangs); 0 when none can (it spreads) or nodes are not grouped. */
+static uint32_t plan__gang_group(const plan *p, const plan_job *j)
+{
+    if (j->nodes < 2 || !p->grouped)
+        return 0;
+    uint32_t *count = xcalloc(p->n_nodes + 1, sizeof *count);
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].group <= p->n_nodes && plan__node_free(p, &p->nodes[i], j))
+            count[p->nodes[i].group]++;
+    uint32_t best = 0;
+    for (uint32_t g = 1; g <= p->n_nodes; g++)
+        if (count[g] >= j->nodes && (!best || count[g] < count[best]))
+            best = g;
+    free(count);
+    return best;
+}
+
 /* Starts queued j (it leaves the queue at the end of the pass). */
 static void plan__start(plan *p, plan_job *j, int64_t now, void (*started)(void *, plan_job *), void *arg)
 {
-    plan__take(p, j, now);
+    uint32_t g = plan__gang_group(p, j);
+    if (g) {
+        /* Placed by a scan of the group's nodes; the index is rebuilt after. */
+        bool indexed = p->indexed;
+        p->indexed = false;
+        p->only_group = g;
+        plan__take(p, j, now);
+        p->only_group = 0;
+        if (indexed)
+            plan__index(p);
+    } else {
+        plan__take(p, j, now);
+    }
     plan__push(&p->running, &p->n_running, &p->running_cap, j);
     if (j == p->head)
         p->head = NULL;
@@ -440,6 +473,9 @@ static void plan__index(plan *p)
         cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED || p->nodes[i].n_windows;
     }
     p->indexed = false;
+    p->grouped = false;
+    for (size_t i = 1; i < p->n_nodes && !p->grouped; i++)
+        p->grouped = p->nodes[i].group != p->nodes[0].group;
     if (cpus || p->node_rank) /* the caller's fit is not in the index */
         return;
     if (most > p->max_slots || !p->by_free) {
@@ -471,21 +507,26 @@ static size_t plan__soonest(plan *p, int64_t now, size_t n, void (*started)(void
         plan_job *best = NULL;
         double best_key = 0;
         int64_t best_at = now;
+        bool best_fits = false;
         for (size_t i = 0; i < p->n_queue; i++) {
             plan_job *j = p->queue[i];
             if (j->start >= 0)
                 continue;
-            int64_t at = plan__fits(p, j) ? now : plan__shadow(p, j, now);
+            /* (A running job past its limit, not yet ended, makes a
+             * shadow of now for a job that does not fit.) */
+            bool fits = plan__fits(p, j);
+            int64_t at = fits ? now : plan__shadow(p, j, now);
             double key = ((double)at - (double)now) + (double)j->limit - 0.003 * (double)(now - j->submit);
             if (!best || key < best_key || (key == best_key && plan__cmp_fcfs(j, best) < 0)) {
                 best = j;
                 best_key = key;
                 best_at = at;
+                best_fits = fits;
             }
         }
         if (!best)
             break;
-        if (best_at > now) {
+        if (!best_fits) {
             p->head = best;
             p->shadow = best_at;
             break;

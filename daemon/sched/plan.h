@@ -69,6 +69,7 @@ typedef struct plan_node {
     plan_window *windows; /* the caller's; none: NULL */
     uint32_t n_windows;
     uint32_t scav_used; /* slots held by scavengers (kept by the plan): they use reserved ones first */
+    uint32_t group;     /* its network group (site, switch): a gang stays in one when one can hold it; 0 none */
 } plan_node;
 
 typedef struct plan_job {
@@ -108,7 +109,9 @@ typedef struct plan {
     uint32_t max_slots;
     bool indexed;
     uint64_t passes, backfilled;
-    int64_t now; /* of the pass under way */
+    int64_t now;         /* of the pass under way */
+    bool grouped;        /* nodes are in more than one group */
+    uint32_t only_group; /* while placing a gang: the group it goes to (0: any) */
     /* Optional, for what slots cannot say (a fraction of a GPU must fit in
      * what one GPU has left, which the caller tracks): whether j fits on n
      * now (PLAN_NO_FIT if not), and how well: a rank, the lowest taken

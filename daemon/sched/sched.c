@@ -188,7 +188,7 @@ static void sched__array_count(sched__arrays *s, uint64_t id)
  * list), shared by the jobs that ask for it. */
 typedef struct sched__masks {
     struct {
-        char *model;
+        char *model, *labels;
         uint64_t mem;
         bool *allowed;
     } * m;
@@ -196,11 +196,12 @@ typedef struct sched__masks {
 } sched__masks;
 
 /* The nodes with GPUs of that model ("": any) and at least mem bytes
- * each (0: any). */
-static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model, uint64_t mem)
+ * each (0: any), and all these labels ("": any). */
+static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model, uint64_t mem,
+                                     const char *labels)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->m[i].model, model) == 0 && s->m[i].mem == mem)
+        if (strcmp(s->m[i].model, model) == 0 && s->m[i].mem == mem && strcmp(s->m[i].labels, labels) == 0)
             return s->m[i].allowed;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4;
@@ -211,8 +212,10 @@ static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *
     }
     bool *allowed = xcalloc(f->n_nodes, sizeof *allowed);
     for (size_t i = 0; i < f->n_nodes; i++)
-        allowed[i] = fsm_node_has_model(&f->nodes[i], model) && fsm_node_gpu_mem_ok(&f->nodes[i], mem);
+        allowed[i] = fsm_node_has_model(&f->nodes[i], model) && fsm_node_gpu_mem_ok(&f->nodes[i], mem) &&
+                     fsm_node_has_labels(&f->nodes[i], labels);
     s->m[s->n].model = xstrdup(model);
+    s->m[s->n].labels = xstrdup(labels);
     s->m[s->n].mem = mem;
     s->m[s->n++].allowed = allowed;
     return allowed;
@@ -486,6 +489,21 @@ static void sched__preempt(const fsm *f, const pol *po, sched_state *st, plan *p
     free(victims);
 }
 
+/* A node's (site, group) as a plan group: 1 + the index of the first node
+ * with the same pair. */
+static uint32_t sched__group_tag(const fsm *f, size_t i)
+{
+    const fsm_node *n = &f->nodes[i];
+    for (size_t k = 0; k <= i; k++) {
+        const fsm_node *m = &f->nodes[k];
+        bool site = (!m->site && !n->site) || (m->site && n->site && strcmp(m->site, n->site) == 0);
+        bool group = (!m->group && !n->group) || (m->group && n->group && strcmp(m->group, n->group) == 0);
+        if (site && group)
+            return (uint32_t)k + 1;
+    }
+    return (uint32_t)i + 1;
+}
+
 static int64_t sched__limit(const fsm_job *j)
 {
     return j->time_limit_s ? (int64_t)j->time_limit_s : (int64_t)FSM_TIME_MAX_S;
@@ -548,6 +566,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
             pn->cpus = pn->cpus_free = exists;
         }
         pn->tag = sched__site_tag(f, f->nodes[i].site);
+        pn->group = sched__group_tag(f, i);
         pn->up = strcmp(f->nodes[i].state, "up") == 0;
     }
     const pol *po = sched__pol(st->pol);
@@ -619,10 +638,11 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
             plan_add_running(&p, pj);
         } else {
             pj->tag = sched__site_tag(f, spec ? spec->site : NULL);
-            pj->allowed = spec && ((spec->gpu_model && *spec->gpu_model) || spec->min_gpu_mem)
-                              ? sched__model_mask(f, &masks, spec->gpu_model ? spec->gpu_model : "",
-                                                  spec->min_gpu_mem)
-                              : NULL;
+            bool narrowed = spec && ((spec->gpu_model && *spec->gpu_model) || spec->min_gpu_mem ||
+                                     (spec->constraint && *spec->constraint));
+            pj->allowed = narrowed ? sched__model_mask(f, &masks, spec->gpu_model ? spec->gpu_model : "",
+                                                       spec->min_gpu_mem, spec->constraint ? spec->constraint : "")
+                                   : NULL;
             bool deps = fsm_deps_ready(f, spec) == 1 && !sched_resv_wait(f, spec, now_ms);
             uint32_t array_max = spec && spec->array_task ? spec->array_max : 0;
             if (ranked && deps)
@@ -695,6 +715,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         sched_prio_free(&prio);
     for (size_t i = 0; i < masks.n; i++) {
         free(masks.m[i].model);
+        free(masks.m[i].labels);
         free(masks.m[i].allowed);
     }
     free(masks.m);

@@ -31,12 +31,12 @@ qos high priority=100 preempt=normal,scavenger grace=3s
 """
 
 
-def node(daemon_factory, tmp_path, policy=POLICY, scheduler="multifactor", **kw):
+def node(daemon_factory, tmp_path, policy=POLICY, scheduler="multifactor", extra_args=(), **kw):
     path = os.path.join(str(tmp_path), "policy.conf")
     with open(path, "w") as f:
         f.write(policy)
     d = daemon_factory(name="gpu", xml=fixture_xml("hgx-h100-8gpu.xml"),
-                       extra=FAST + ["--policy", path, "--scheduler", scheduler], **kw)
+                       extra=FAST + ["--policy", path, "--scheduler", scheduler] + list(extra_args), **kw)
     wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="the node to register")
     return d
 
@@ -203,9 +203,16 @@ def test_a_future_reservation_lets_jobs_in_that_end_before_it(daemon_factory, tm
         d.kill_jobs()
 
 
-def test_minimum_gpu_memory(daemon_factory, tmp_path):
-    d = node(daemon_factory, tmp_path)
+def test_constraints_gpu_memory_and_labels(daemon_factory, tmp_path):
+    d = node(daemon_factory, tmp_path, extra_args=["--group", "sw1", "--labels", "ib,nvme"])
     try:
+        n = d.jz_json("nodes")["nodes"][0]
+        assert n["group"] == "sw1" and n["labels"] == ["ib", "nvme"], n
+        r = d.jz("submit", "--constraint", "ib,gpudirect", "--", "true")
+        assert r.returncode == 1 and "--constraint ib,gpudirect: no node has all these labels" in r.stderr, r.stderr
+        lab = submit(d, "--constraint", "nvme", "--", "true")
+        wait_for(state_is(d, lab, "COMPLETED"), what="a job on a labelled node")
+        assert show(d, lab)["constraint"] == "nvme"
         r = d.jz("submit", "--gpu-mem", "200G", "--", "true")
         assert r.returncode == 1 and "--gpu-mem" in r.stderr, r.stderr
         ok = submit(d, "--gpu-mem", "40G", "--gpus-per-node", "1", "--", "true")
@@ -228,3 +235,10 @@ def test_bad_policy_files_are_refused_with_their_line(tmp_path):
         r = subprocess.run([JAZARID, "--policy", path, "--state-dir", str(tmp_path / "s")], capture_output=True,
                            text=True, timeout=10)
         assert r.returncode == 2 and "bad.conf:2:" in r.stderr and want in r.stderr, (text, r.stderr)
+
+
+def test_bad_group_and_labels_settings_are_refused(tmp_path):
+    for flag, value in (("--labels", "ib,"), ("--labels", "has space"), ("--group", "a,b")):
+        r = subprocess.run([JAZARID, flag, value, "--state-dir", str(tmp_path / "s")], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 2 and ("for %s" % flag[2:]) in r.stderr, (flag, value, r.stderr)

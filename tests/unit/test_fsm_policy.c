@@ -21,7 +21,7 @@ static void apply(fsm *f, int64_t t, Jazari__Command *c)
     buf_free(&b);
 }
 
-static void up(fsm *f, int64_t t, const char *name, unsigned gpus)
+static void up_in(fsm *f, int64_t t, const char *name, unsigned gpus, const char *group, const char *labels)
 {
     topo tp;
     memset(&tp, 0, sizeof tp);
@@ -38,6 +38,8 @@ static void up(fsm *f, int64_t t, const char *name, unsigned gpus)
     r.name = (char *)name;
     r.site = "rabat";
     r.address = "127.0.0.1:7070";
+    r.group = (char *)group;
+    r.labels = (char *)labels;
     r.topology = topo_to_pb(&tp);
     Jazari__NodeUpCmd u = JAZARI__NODE_UP_CMD__INIT;
     u.node = &r;
@@ -48,6 +50,11 @@ static void up(fsm *f, int64_t t, const char *name, unsigned gpus)
     topo_pb_free(r.topology);
     free(tp.gpus);
     free(tp.links);
+}
+
+static void up(fsm *f, int64_t t, const char *name, unsigned gpus)
+{
+    up_in(f, t, name, gpus, "", "");
 }
 
 static void submit(fsm *f, int64_t t, const char *account, const char *qos, uint32_t gpus, const char *resv)
@@ -292,5 +299,77 @@ TEST(resv_pick_fills_idle_roomy_nodes_and_counts_other_reservations)
     CHECK(resv_pick(&f, &whole, out, err, sizeof err) == 2);
     resv_ask v100 = {.gpus = 1, .gpu_model = "V100", .start_ms = 1000, .end_ms = 2000};
     CHECK(resv_pick(&f, &v100, out, err, sizeof err) == -1);
+    fsm_free(&f);
+}
+
+static void submit_gang(fsm *f, int64_t t, uint32_t nodes, const char *constraint)
+{
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    char *argv[] = {"true"};
+    spec.argv = argv;
+    spec.n_argv = 1;
+    spec.nodes = nodes;
+    spec.gpus_per_node = 8;
+    spec.constraint = (char *)constraint;
+    char err[200];
+    if (fsm_validate_spec(f, &spec, err, sizeof err) != 0)
+        test_fail(__FILE__, __LINE__, "%s", err);
+    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
+    job.spec = &spec;
+    job.user = "amina";
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = &ptr;
+    sc.n_jobs = 1;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    apply(f, t, &c);
+}
+
+static const char *node_of(const fsm *f, uint64_t id, uint32_t part)
+{
+    const fsm_job *j = fsm_job_get(f, id);
+    return j && part < j->n_allocs ? j->allocs[part].node : "";
+}
+
+TEST(sched_gangs_stay_in_one_group_and_constraints_pick_labelled_nodes)
+{
+    fsm f;
+    fsm_init(&f);
+    up_in(&f, 1, "a", 8, "sw1", "ib");
+    up_in(&f, 2, "b", 8, "sw2", "");
+    up_in(&f, 3, "c", 8, "sw1", "ib,nvme");
+    up_in(&f, 4, "d", 8, "sw2", "nvme");
+    up_in(&f, 5, "e", 8, "sw3", "");
+    sched_state st = {.policy = {.order = PLAN_FCFS, .backfill = true}};
+    size_t s, pr;
+    /* Labels: only nodes that have them all. */
+    submit_gang(&f, 10, 1, "ib,nvme");
+    pass(&f, &st, 1000, &s, &pr);
+    CHECK(s == 1 && strcmp(node_of(&f, 1, 0), "c") == 0);
+    /* A 2-node gang: both parts behind one switch (sw2: sw1 has one node left). */
+    submit_gang(&f, 11, 2, "");
+    pass(&f, &st, 1001, &s, &pr);
+    REQUIRE(s == 1);
+    const fsm_node *x = fsm_node_get(&f, node_of(&f, 2, 0)), *y = fsm_node_get(&f, node_of(&f, 2, 1));
+    REQUIRE(x && y);
+    CHECK(x->group && y->group && strcmp(x->group, "sw2") == 0 && strcmp(y->group, "sw2") == 0);
+    /* No group holds 3 free nodes: it spreads rather than waits. */
+    for (uint64_t id = 1; id <= 2; id++)
+        for (uint32_t p = 0; p < fsm_job_get(&f, id)->n_allocs; p++)
+            end(&f, 2000, id, 0, node_of(&f, id, p), JAZARI__JOB_STATE__JOB_COMPLETED);
+    CHECK_EQ_INT(f.n_running, 0);
+    submit_gang(&f, 2001, 3, "");
+    pass(&f, &st, 2001, &s, &pr);
+    CHECK(s == 1 && fsm_job_get(&f, 3)->n_allocs == 3);
+    /* A label no node has is refused at submit. */
+    Jazari__JobSpec bad = JAZARI__JOB_SPEC__INIT;
+    char *argv[] = {"true"};
+    bad.argv = argv;
+    bad.n_argv = 1;
+    bad.constraint = "ib,gpu-direct";
+    char err[200];
+    CHECK(fsm_validate_spec(&f, &bad, err, sizeof err) == -1);
+    CHECK(strstr(err, "--constraint ib,gpu-direct: no node has all these labels") != NULL);
     fsm_free(&f);
 }

@@ -171,7 +171,12 @@ $(BUILD)/tests/bench-sched: $(call obj,tests/bench/bench_sched.c daemon/sched/pl
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched
+# The leader's whole pass, from the replicated state.
+$(BUILD)/tests/bench-leader: $(call obj,tests/bench/bench_leader.c) $(DAEMON_O) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader
 	@tests/bench/run $(BUILD)
 
 clean:

@@ -393,10 +393,10 @@ static const char *api__why_pending(jzd *d, const fsm_job *j, const Jazari__JobS
             return "DependencyNeverSatisfied";
         if (deps == 0)
             return "Dependency";
-        const char *resv = sched_resv_wait(&d->ctl.state, spec, api__now_ms());
+        const char *resv = sched_resv_wait(&d->ctl.state, j->cls->reservation, api__now_ms());
         if (resv)
             return resv;
-        if (sched_qos_over(&d->ctl.state, d->cfg->pol, j->user, sched_qos_of(d->cfg->pol, spec),
+        if (sched_qos_over(&d->ctl.state, d->cfg->pol, j->user, sched_qos_of(d->cfg->pol, j->cls->qos),
                            j->nodes * j->gpus_per_node))
             return "QOSLimit";
     }
@@ -457,7 +457,7 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
         if (why)
             a->jobs[i].reason = (char *)why;
         if (list[i]->state == JAZARI__JOB_STATE__JOB_PENDING)
-            a->jobs[i].priority = sched_prio_job(&prio, list[i], spec, NULL);
+            a->jobs[i].priority = sched_prio_job(&prio, list[i], NULL);
         if (list[i]->preempt_ms) /* stopping, then back to the queue */
             a->jobs[i].state = JAZARI__JOB_STATE__JOB_PREEMPTED;
         a->specs[i] = spec;

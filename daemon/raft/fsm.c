@@ -51,10 +51,74 @@ static void fsm__allocs_clear(fsm_job *j)
     j->n_allocs = 0;
 }
 
-static void fsm__job_free(fsm_job *j)
+/* The class of a spec, shared (a reference taken). */
+static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
+{
+    const char *parts[6] = {s ? s->account : NULL,    s ? s->qos : NULL,        s ? s->site : NULL,
+                            s ? s->gpu_model : NULL, s ? s->constraint : NULL, s ? s->reservation : NULL};
+    buf key = BUF_INIT;
+    for (size_t i = 0; i < 6; i++) {
+        buf_puts(&key, parts[i] ? parts[i] : "");
+        buf_putc(&key, '\0');
+    }
+    buf_printf(&key, "%llu:%u", (unsigned long long)(s ? s->min_gpu_mem : 0),
+               s && s->array_task ? s->array_max : 0);
+    /* The lookup key: the fields with their NULs made visible. */
+    size_t flat_len = key.len;
+    char *flat = xcalloc(flat_len + 1, 1);
+    for (size_t i = 0; i < flat_len; i++)
+        flat[i] = key.data[i] ? key.data[i] : '\x1f';
+    size_t v;
+    if (strmap_get(&f->classes, flat, &v)) {
+        fsm_class *c = (fsm_class *)v;
+        c->refs++;
+        free(flat);
+        buf_free(&key);
+        return c;
+    }
+    fsm_class *c = xcalloc(1, sizeof *c);
+    c->key = flat;
+    /* The fields point into a copy of the NUL-separated key. */
+    char *fields = xcalloc(key.len + 1, 1);
+    memcpy(fields, key.data, key.len);
+    const char **dst[6] = {&c->account, &c->qos, &c->site, &c->gpu_model, &c->constraint, &c->reservation};
+    const char *at = fields;
+    for (size_t i = 0; i < 6; i++) {
+        *dst[i] = at;
+        at += strlen(at) + 1;
+    }
+    c->min_gpu_mem = s ? s->min_gpu_mem : 0;
+    c->array_max = s && s->array_task ? s->array_max : 0;
+    c->refs = 1;
+    strmap_put(&f->classes, c->key, (size_t)c);
+    buf_free(&key);
+    return c;
+}
+
+/* Drops a reference; the last one frees it. The map keeps no dangling key:
+ * a class is removed by rebuilding the map without it (rare: a kind of job
+ * nobody has any more). */
+static void fsm__class_put(fsm *f, const fsm_class *cc)
+{
+    fsm_class *c = (fsm_class *)cc;
+    if (!c || --c->refs > 0)
+        return;
+    strmap old = f->classes;
+    strmap_init(&f->classes);
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.keys[i] && (fsm_class *)old.vals[i] != c)
+            strmap_put(&f->classes, old.keys[i], old.vals[i]);
+    strmap_free(&old);
+    free((char *)c->account); /* the fields' copy */
+    free(c->key);
+    free(c);
+}
+
+static void fsm__job_free(fsm *f, fsm_job *j)
 {
     if (!j)
         return;
+    fsm__class_put(f, j->cls);
     fsm__allocs_clear(j);
     free(j->user);
     free(j->reason);
@@ -78,11 +142,13 @@ static void fsm__node_clear(fsm_node *n)
 void fsm_free(fsm *f)
 {
     for (uint64_t i = 0; i < f->jobs_cap; i++)
-        fsm__job_free(f->jobs[i]);
+        fsm__job_free(f, f->jobs[i]);
     free(f->jobs);
     for (size_t i = 0; i < f->n_nodes; i++)
         fsm__node_clear(&f->nodes[i]);
     free(f->nodes);
+    strmap_free(&f->node_index);
+    strmap_free(&f->classes);
     for (size_t i = 0; i < f->n_usage; i++)
         free(f->usage[i].path);
     free(f->usage);
@@ -139,11 +205,8 @@ static void fsm__charge(fsm *f, int64_t now, const fsm_job *j)
 {
     if (j->state != JAZARI__JOB_STATE__JOB_RUNNING || !j->start_ms || now <= j->start_ms)
         return;
-    Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", spec && spec->account && *spec->account ? spec->account : "default",
-             j->user ? j->user : "?");
-    jazari__job_spec__free_unpacked(spec, NULL);
+    snprintf(path, sizeof path, "%s/%s", *j->cls->account ? j->cls->account : "default", j->user ? j->user : "?");
     fsm__usage_add(f, path, now, fsm_job_rate(j) * (double)(now - j->start_ms) / 1000.0, now);
 }
 
@@ -265,10 +328,8 @@ uint32_t fsm_node_gpus_used(const fsm *f, const char *node)
 
 const fsm_node *fsm_node_get(const fsm *f, const char *name)
 {
-    for (size_t i = 0; i < f->n_nodes; i++)
-        if (strcmp(f->nodes[i].name, name) == 0)
-            return &f->nodes[i];
-    return NULL;
+    size_t i;
+    return strmap_get(&f->node_index, name, &i) && i < f->n_nodes ? &f->nodes[i] : NULL;
 }
 
 /* --- validation ---------------------------------------------------------- */
@@ -594,9 +655,11 @@ static void fsm__allocs_set(fsm_job *j, Jazari__JobAlloc *const *allocs, size_t 
 }
 
 /* Takes a job message (from an entry or a snapshot) into the table. */
-static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
+static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
 {
     fsm_job *j = xcalloc(1, sizeof *j);
+    j->cls = fsm__class_get(f, m->spec);
+    j->has_deps = m->spec && m->spec->n_after_ok + m->spec->n_after_any > 0;
     j->id = m->id;
     j->submit_ms = m->submit_time_ms;
     j->start_ms = m->start_time_ms;
@@ -635,7 +698,7 @@ static fsm_job *fsm__job_from_pb(const Jazari__Job *m)
 static void fsm__insert(fsm *f, fsm_job *j)
 {
     fsm__grow_jobs(f, j->id);
-    fsm__job_free(f->jobs[j->id - 1]);
+    fsm__job_free(f, f->jobs[j->id - 1]);
     if (!f->jobs[j->id - 1])
         f->n_jobs++;
     f->jobs[j->id - 1] = j;
@@ -667,7 +730,7 @@ static void fsm__apply_submit(fsm *f, int64_t now, const Jazari__SubmitCmd *c, f
         }
         if (!m->submit_time_ms)
             m->submit_time_ms = now;
-        fsm_job *j = fsm__job_from_pb(m);
+        fsm_job *j = fsm__job_from_pb(f, m);
         m->id = saved_id;
         m->state = saved_state;
         m->held = saved_held;
@@ -860,6 +923,7 @@ static void fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, 
         n = &f->nodes[f->n_nodes++];
         memset(n, 0, sizeof *n);
         n->name = xstrdup_known(r->name);
+        strmap_put(&f->node_index, n->name, f->n_nodes - 1);
     }
     free(n->site);
     free(n->group);
@@ -1143,7 +1207,7 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
     f->next_job_id = s->next_job_id;
     f->time_ms = s->time_ms;
     for (size_t i = 0; i < s->n_jobs; i++)
-        fsm__insert(f, fsm__job_from_pb(s->jobs[i]));
+        fsm__insert(f, fsm__job_from_pb(f, s->jobs[i]));
     fsm_result res;
     memset(&res, 0, sizeof res);
     for (size_t i = 0; i < s->n_nodes; i++) {

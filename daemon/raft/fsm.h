@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../../common/buf.h"
+#include "../../common/strmap.h"
 #include "../node/topo.h"
 #include "jazari.pb-c.h"
 
@@ -53,6 +54,17 @@ typedef struct fsm_alloc {
     bool done;     /* this part completed; the others still run */
 } fsm_alloc;
 
+/* What the scheduler needs of a spec beyond its numbers, shared by the
+ * jobs that ask alike (a queue of 100,000 jobs has a few dozen of these):
+ * a pass reads it instead of decoding every job's spec. */
+typedef struct fsm_class {
+    char *key; /* the fields joined, for the lookup */
+    const char *account, *qos, *site, *gpu_model, *constraint, *reservation; /* into key; "" none */
+    uint64_t min_gpu_mem;
+    uint32_t array_max; /* an array's throttle (0: none) */
+    uint32_t refs;
+} fsm_class;
+
 /* A job, kept small: the spec stays in its encoded form (a pending job
  * costs its few scalar fields plus its encoded spec). */
 typedef struct fsm_job {
@@ -69,6 +81,8 @@ typedef struct fsm_job {
     uint32_t preempt_grace_s;
     uint32_t preemptions; /* requeues that were preemptions, not losses */
     bool no_requeue;        /* a lost node fails it instead */
+    bool has_deps;          /* --after-ok / --after-any: its spec says which */
+    const fsm_class *cls;   /* never NULL */
     uint64_t time_limit_s;
     Jazari__JobState state;
     bool held; /* pending, not to start until released */
@@ -131,6 +145,8 @@ typedef struct fsm {
     uint64_t n_running; /* running: what the nodes look for */
     fsm_node *nodes;
     size_t n_nodes;
+    strmap node_index; /* name -> index into nodes */
+    strmap classes;    /* fsm_class.key -> fsm_class * */
     uint64_t applied; /* entries applied, for tests and status */
     uint32_t format;  /* of the entry being applied */
     fsm_usage *usage;

@@ -490,16 +490,18 @@ static void plan__index(plan *p)
     p->indexed = true;
 }
 
-/* PLAN_SOONEST. Without backfilling the head holds every node it waits
- * for, so the next job is the one expected to end first: the key is its
- * earliest start (now if it fits, else when the running jobs' limits free
- * enough room) - now + its limit, less 0.003 x its wait. A key is at least
- * 1 - 0.003 x wait, so only jobs submitted less than 333 x (its key) after
- * a job can ever go before it: no job starves. (0.003 was the best of 0,
- * 0.001, 0.003, 0.01, 0.03 on Lublin-1 windows other than RLScheduler's.)
- * Starts such jobs while they fit; the first that does not is the head
- * (sticky, as in any order). A shadow per queued job per start: for a
- * simulator's queue, not a national one. Returns how many started. */
+/* PLAN_SOONEST. Without backfilling a head that must wait for room holds
+ * the nodes it waits for, and everyone behind it waits too; so the next
+ * job is the one expected to end first, its wait for room counted three
+ * times: the key is 3 x (its earliest start - now) + its limit - 0.001 x
+ * its wait, the earliest start being now if it fits, else when the running
+ * jobs' limits free enough room. A new job's key is at least 1 (its limit),
+ * so only jobs submitted less than 1,000 x (a job's key) after it can ever
+ * go before it: no job starves. (3 and 0.001: the best of 1-5 and
+ * 0-0.01 on 18 Lublin-1 windows other than RLScheduler's 10.) Starts such
+ * jobs while they fit; the first that does not is the head (sticky, as in
+ * any order). A shadow per queued job per start: for a simulator's queue,
+ * not a national one. Returns how many started. */
 static size_t plan__soonest(plan *p, int64_t now, size_t n, void (*started)(void *, plan_job *), void *arg)
 {
     size_t k = 0;
@@ -516,7 +518,8 @@ static size_t plan__soonest(plan *p, int64_t now, size_t n, void (*started)(void
              * shadow of now for a job that does not fit.) */
             bool fits = plan__fits(p, j);
             int64_t at = fits ? now : plan__shadow(p, j, now);
-            double key = ((double)at - (double)now) + (double)j->limit - 0.003 * (double)(now - j->submit);
+            double key =
+                3.0 * ((double)at - (double)now) + (double)j->limit - 0.001 * (double)(now - j->submit);
             if (!best || key < best_key || (key == best_key && plan__cmp_fcfs(j, best) < 0)) {
                 best = j;
                 best_key = key;

@@ -121,14 +121,25 @@ void prio_tree_free(prio_tree *t)
     free(t);
 }
 
+/* "account/user" into path (a pass makes one per job: no printf).
+ * Returns its length. */
+static size_t prio__path(const prio_tree *t, const char *account, const char *user, char *path, size_t max)
+{
+    const char *a = account && *account ? account : t->p->default_account;
+    const char *u = user && *user ? user : "?";
+    size_t la = strnlen(a, max / 2 - 1), lu = strnlen(u, max / 2 - 1);
+    memcpy(path, a, la);
+    path[la] = '/';
+    memcpy(path + la + 1, u, lu);
+    path[la + 1 + lu] = '\0';
+    return la + 1 + lu;
+}
+
 static size_t prio__user(prio_tree *t, const char *account, const char *user)
 {
     char path[POL_PATH_MAX * 2 + 2];
-    int len = snprintf(path, sizeof path, "%s/%s", account && *account ? account : t->p->default_account,
-                       user && *user ? user : "?");
-    if (len < 0 || (size_t)len >= sizeof path)
-        len = (int)strlen(path);
-    return prio__get(t, path, (size_t)len);
+    size_t len = prio__path(t, account, user, path, sizeof path);
+    return prio__get(t, path, len);
 }
 
 void prio_tree_use(prio_tree *t, const char *account, const char *user, double gpu_seconds)
@@ -182,11 +193,8 @@ void prio_tree_finish(prio_tree *t)
 double prio_fairshare(prio_tree *t, const char *account, const char *user)
 {
     char path[POL_PATH_MAX * 2 + 2];
-    int len = snprintf(path, sizeof path, "%s/%s", account && *account ? account : t->p->default_account,
-                       user && *user ? user : "?");
-    if (len < 0 || (size_t)len >= sizeof path)
-        return 1.0;
-    size_t k = prio__find(t, path, (size_t)len);
+    size_t len = prio__path(t, account, user, path, sizeof path);
+    size_t k = prio__find(t, path, len);
     return k == SIZE_MAX ? 1.0 : t->nodes[k].row.fairshare;
 }
 

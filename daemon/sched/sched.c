@@ -29,10 +29,8 @@ typedef struct sched__usage {
 
 static long sched__node_index(const fsm *f, const char *name)
 {
-    for (size_t i = 0; name && i < f->n_nodes; i++)
-        if (strcmp(f->nodes[i].name, name) == 0)
-            return (long)i;
-    return -1;
+    const fsm_node *n = name ? fsm_node_get(f, name) : NULL;
+    return n ? (long)(n - f->nodes) : -1;
 }
 
 static void sched__cpus_init(const topo *t, sched__cpus *c)
@@ -221,16 +219,53 @@ static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *
     return allowed;
 }
 
-/* The site of a node or a job as a plan tag: 1 + the index of the first
- * node of that site; UINT32_MAX for a site no node has. */
-static uint32_t sched__site_tag(const fsm *f, const char *site)
+/* Sites and (site, group) pairs as plan tags, for one pass: 1 + the index
+ * of the first node with it. */
+typedef struct sched__tags {
+    strmap sites, groups;
+    buf pairs; /* "site\x1fgroup\0" per node, the groups' keys */
+} sched__tags;
+
+static void sched__tags_init(sched__tags *t, const fsm *f, plan *p)
 {
+    strmap_init(&t->sites);
+    strmap_init(&t->groups);
+    t->pairs = (buf)BUF_INIT;
+    size_t *at = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *at);
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        at[i] = t->pairs.len;
+        buf_printf(&t->pairs, "%s\x1f%s", f->nodes[i].site ? f->nodes[i].site : "",
+                   f->nodes[i].group ? f->nodes[i].group : "");
+        buf_putc(&t->pairs, '\0');
+    }
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        size_t first;
+        const char *site = f->nodes[i].site ? f->nodes[i].site : "";
+        if (!strmap_get(&t->sites, site, &first))
+            strmap_put(&t->sites, site, first = i);
+        p->nodes[i].tag = (uint32_t)first + 1;
+        const char *pair = t->pairs.data + at[i];
+        if (!strmap_get(&t->groups, pair, &first))
+            strmap_put(&t->groups, pair, first = i);
+        p->nodes[i].group = (uint32_t)first + 1;
+    }
+    free(at);
+}
+
+static void sched__tags_free(sched__tags *t)
+{
+    strmap_free(&t->sites);
+    strmap_free(&t->groups);
+    buf_free(&t->pairs);
+}
+
+/* A job's site as a plan tag: 0 any; UINT32_MAX for a site no node has. */
+static uint32_t sched__site_tag(const sched__tags *t, const char *site)
+{
+    size_t first;
     if (!site || !*site)
         return 0;
-    for (size_t i = 0; i < f->n_nodes; i++)
-        if (f->nodes[i].site && strcmp(f->nodes[i].site, site) == 0)
-            return (uint32_t)i + 1;
-    return UINT32_MAX;
+    return strmap_get(&t->sites, site, &first) ? (uint32_t)first + 1 : UINT32_MAX;
 }
 
 /* --- policy: priorities, QoS, reservations --------------------------------------- */
@@ -248,15 +283,15 @@ static const pol *sched__pol(const pol *p)
     return &defaults;
 }
 
-int sched_qos_of(const pol *p, const Jazari__JobSpec *spec)
+int sched_qos_of(const pol *p, const char *qos)
 {
-    int q = pol_qos_find(sched__pol(p), spec ? spec->qos : NULL);
+    int q = pol_qos_find(sched__pol(p), qos);
     return q < 0 ? 0 : q;
 }
 
-static const char *sched__account(const pol *p, const Jazari__JobSpec *spec)
+static const char *sched__account(const pol *p, const fsm_job *j)
 {
-    return spec && spec->account && *spec->account ? spec->account : sched__pol(p)->default_account;
+    return *j->cls->account ? j->cls->account : sched__pol(p)->default_account;
 }
 
 void sched_prio_init(sched_prio *sp, const fsm *f, const pol *p, int64_t now_ms)
@@ -278,12 +313,10 @@ void sched_prio_init(sched_prio *sp, const fsm *f, const pol *p, int64_t now_ms)
         const fsm_job *j = f->jobs[k];
         if (!j || !fsm_job_active(j))
             continue;
-        Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
         double used = 0; /* a pending job's user joins the tree too */
         if (j->state == JAZARI__JOB_STATE__JOB_RUNNING && now_ms > j->start_ms)
             used = fsm_job_rate(j) * (double)(now_ms - j->start_ms) / 1000.0;
-        prio_tree_use(sp->tree, sched__account(p, spec), j->user, used);
-        jazari__job_spec__free_unpacked(spec, NULL);
+        prio_tree_use(sp->tree, sched__account(p, j), j->user, used);
     }
     prio_tree_finish(sp->tree);
     sp->net_nodes = (uint32_t)f->n_nodes;
@@ -297,21 +330,21 @@ void sched_prio_free(sched_prio *sp)
     memset(sp, 0, sizeof *sp);
 }
 
-uint32_t sched_prio_job(sched_prio *sp, const fsm_job *j, const Jazari__JobSpec *spec, prio_factors *out)
+uint32_t sched_prio_job(sched_prio *sp, const fsm_job *j, prio_factors *out)
 {
-    double fs = prio_fairshare(sp->tree, sched__account(sp->pol, spec), j->user);
-    prio_factors pf = prio_factors_of(sp->pol, sp->now_ms - j->submit_ms, sched_qos_of(sp->pol, spec),
+    double fs = prio_fairshare(sp->tree, sched__account(sp->pol, j), j->user);
+    prio_factors pf = prio_factors_of(sp->pol, sp->now_ms - j->submit_ms, sched_qos_of(sp->pol, j->cls->qos),
                                       j->nodes * j->gpus_per_node, sp->net_gpus, j->nodes, sp->net_nodes, fs);
     if (out)
         *out = pf;
     return prio_value(sp->pol, &pf);
 }
 
-const char *sched_resv_wait(const fsm *f, const Jazari__JobSpec *spec, int64_t now_ms)
+const char *sched_resv_wait(const fsm *f, const char *reservation, int64_t now_ms)
 {
-    if (!spec || !spec->reservation || !*spec->reservation)
+    if (!reservation || !*reservation)
         return NULL;
-    const fsm_resv *r = fsm_resv_get(f, spec->reservation);
+    const fsm_resv *r = fsm_resv_get(f, reservation);
     if (!r)
         return "ReservationGone";
     return now_ms < r->start_ms ? "Reservation" : NULL;
@@ -352,19 +385,17 @@ bool sched_qos_over(const fsm *f, const pol *p, const char *user, int q, uint32_
         const fsm_job *j = f->jobs[k];
         if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || !j->user || strcmp(j->user, user) != 0)
             continue;
-        Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
-        if (sched_qos_of(p, spec) == q)
+        if (sched_qos_of(p, j->cls->qos) == q)
             held += (uint64_t)j->n_allocs * j->gpus_per_node;
-        jazari__job_spec__free_unpacked(spec, NULL);
     }
     return held + gpus > limit;
 }
 
 /* Reservation r's tag in the plan: 1 + its index. */
-static uint32_t sched__resv_tag(const fsm *f, const Jazari__JobSpec *spec)
+static uint32_t sched__resv_tag(const fsm *f, const char *reservation)
 {
-    for (size_t i = 0; spec && spec->reservation && *spec->reservation && i < f->n_resv; i++)
-        if (strcmp(f->resv[i].name, spec->reservation) == 0)
+    for (size_t i = 0; *reservation && i < f->n_resv; i++)
+        if (strcmp(f->resv[i].name, reservation) == 0)
             return (uint32_t)i + 1;
     return 0;
 }
@@ -489,21 +520,6 @@ static void sched__preempt(const fsm *f, const pol *po, sched_state *st, plan *p
     free(victims);
 }
 
-/* A node's (site, group) as a plan group: 1 + the index of the first node
- * with the same pair. */
-static uint32_t sched__group_tag(const fsm *f, size_t i)
-{
-    const fsm_node *n = &f->nodes[i];
-    for (size_t k = 0; k <= i; k++) {
-        const fsm_node *m = &f->nodes[k];
-        bool site = (!m->site && !n->site) || (m->site && n->site && strcmp(m->site, n->site) == 0);
-        bool group = (!m->group && !n->group) || (m->group && n->group && strcmp(m->group, n->group) == 0);
-        if (site && group)
-            return (uint32_t)k + 1;
-    }
-    return (uint32_t)i + 1;
-}
-
 static int64_t sched__limit(const fsm_job *j)
 {
     return j->time_limit_s ? (int64_t)j->time_limit_s : (int64_t)FSM_TIME_MAX_S;
@@ -565,11 +581,11 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
                 exists += u.cpus[i].exists[c];
             pn->cpus = pn->cpus_free = exists;
         }
-        pn->tag = sched__site_tag(f, f->nodes[i].site);
-        pn->group = sched__group_tag(f, i);
         pn->up = strcmp(f->nodes[i].state, "up") == 0;
     }
     const pol *po = sched__pol(st->pol);
+    sched__tags tags;
+    sched__tags_init(&tags, f, &p);
     plan_window *windows = sched__windows(f, &p);
     sched_prio prio;
     bool ranked = st->policy.order == PLAN_PRIORITY;
@@ -592,12 +608,9 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
             continue;
         if (j->array_job_id)
             sched__array_count(&arrays, j->array_job_id);
-        if (limits && j->user) {
-            Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
-            *sched__held_slot(&held, &n_held, j->user, sched_qos_of(po, spec)) +=
+        if (limits && j->user)
+            *sched__held_slot(&held, &n_held, j->user, sched_qos_of(po, j->cls->qos)) +=
                 (uint64_t)j->n_allocs * j->gpus_per_node;
-            jazari__job_spec__free_unpacked(spec, NULL);
-        }
     }
     plan_job *jobs = xcalloc(f->n_running + f->n_ready, sizeof *jobs);
     sched__meta *meta = xcalloc(f->n_running + f->n_ready, sizeof *meta);
@@ -616,13 +629,12 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         pj->nodes = running ? j->n_allocs : (j->nodes ? j->nodes : 1);
         pj->per_node = j->gpus_per_node;
         pj->cpus_per_node = j->cpus_per_node ? j->cpus_per_node : 1;
-        Jazari__JobSpec *spec = j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
-        meta[nj].qos = sched_qos_of(po, spec);
+        const fsm_class *cls = j->cls;
+        meta[nj].qos = sched_qos_of(po, cls->qos);
         meta[nj].preempting = j->preempt_ms != 0;
-        pj->resv = sched__resv_tag(f, spec);
+        pj->resv = sched__resv_tag(f, cls->reservation);
         pj->scavenger = po->qos[meta[nj].qos].preemptible && !pj->resv;
         if (running) {
-            jazari__job_spec__free_unpacked(spec, NULL);
             pj->start = j->start_ms / 1000;
             pj->where = xcalloc(pj->nodes ? pj->nodes : 1, sizeof(uint32_t));
             bool known = pj->nodes > 0;
@@ -637,17 +649,19 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
             }
             plan_add_running(&p, pj);
         } else {
-            pj->tag = sched__site_tag(f, spec ? spec->site : NULL);
-            bool narrowed = spec && ((spec->gpu_model && *spec->gpu_model) || spec->min_gpu_mem ||
-                                     (spec->constraint && *spec->constraint));
-            pj->allowed = narrowed ? sched__model_mask(f, &masks, spec->gpu_model ? spec->gpu_model : "",
-                                                       spec->min_gpu_mem, spec->constraint ? spec->constraint : "")
-                                   : NULL;
-            bool deps = fsm_deps_ready(f, spec) == 1 && !sched_resv_wait(f, spec, now_ms);
-            uint32_t array_max = spec && spec->array_task ? spec->array_max : 0;
+            pj->tag = sched__site_tag(&tags, cls->site);
+            bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint;
+            pj->allowed =
+                narrowed ? sched__model_mask(f, &masks, cls->gpu_model, cls->min_gpu_mem, cls->constraint) : NULL;
+            bool deps = !sched_resv_wait(f, cls->reservation, now_ms);
+            if (deps && j->has_deps) { /* the one case that needs the spec itself */
+                Jazari__JobSpec *spec = jazari__job_spec__unpack(NULL, j->spec_len, j->spec);
+                deps = fsm_deps_ready(f, spec) == 1;
+                jazari__job_spec__free_unpacked(spec, NULL);
+            }
+            uint32_t array_max = cls->array_max;
             if (ranked && deps)
-                pj->priority = sched_prio_job(&prio, j, spec, NULL);
-            jazari__job_spec__free_unpacked(spec, NULL);
+                pj->priority = sched_prio_job(&prio, j, NULL);
             if (!deps)
                 continue; /* waits for its dependencies or its reservation: not in the queue */
             uint32_t limit = po->qos[meta[nj].qos].max_gpus_user;
@@ -711,6 +725,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     free(arrays.a);
     free(held);
     free(windows);
+    sched__tags_free(&tags);
     if (ranked)
         sched_prio_free(&prio);
     for (size_t i = 0; i < masks.n; i++) {

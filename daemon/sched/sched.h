@@ -80,12 +80,12 @@ typedef struct sched_prio {
 void sched_prio_init(sched_prio *sp, const fsm *f, const pol *p, int64_t now_ms);
 void sched_prio_free(sched_prio *sp);
 /* A pending job's priority and its factors (f may be NULL). */
-uint32_t sched_prio_job(sched_prio *sp, const fsm_job *j, const Jazari__JobSpec *spec, prio_factors *f);
-/* The QoS index of a spec (unknown: normal). */
-int sched_qos_of(const pol *p, const Jazari__JobSpec *spec);
-/* Whether the job waits for its reservation (not begun, or gone): its
- * reason then, else NULL. */
-const char *sched_resv_wait(const fsm *f, const Jazari__JobSpec *spec, int64_t now_ms);
+uint32_t sched_prio_job(sched_prio *sp, const fsm_job *j, prio_factors *f);
+/* The index of a QoS by name (unknown or "": normal). */
+int sched_qos_of(const pol *p, const char *qos);
+/* Whether a job of that reservation ("": none) waits for it (not begun,
+ * or gone): its reason then, else NULL. */
+const char *sched_resv_wait(const fsm *f, const char *reservation, int64_t now_ms);
 /* Whether user's running jobs of QoS q hold so many GPUs that one more job
  * of `gpus` would pass the QoS's max_gpus_per_user. */
 bool sched_qos_over(const fsm *f, const pol *p, const char *user, int q, uint32_t gpus);

@@ -64,7 +64,8 @@ def test_network_of_one_submit_queue_show_cancel(daemon_factory):
     r = d.jz("cancel", "999")
     assert r.returncode == 1 and "not found" in r.stderr
     nodes = d.jz_json("nodes")["nodes"]
-    assert nodes == [{"name": "solo", "site": "local", "state": "up", "gpus_total": 4, "gpus_free": 4}]
+    assert nodes == [{"name": "solo", "site": "local", "state": "up", "gpus_total": 4, "gpus_free": 4, "group": None,
+                      "labels": []}]
     assert d.stop() == 0
 
 

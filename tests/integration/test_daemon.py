@@ -20,7 +20,8 @@ def test_ping_node_and_nodes(daemon_factory):
     assert p["name"] == "gpu-01" and p["role"] == "controller" and p["protocol"] == 1
 
     nodes = d.jz_json("nodes")["nodes"]
-    assert nodes == [{"name": "gpu-01", "site": "rabat", "state": "up", "gpus_total": 16, "gpus_free": 16}]
+    assert nodes == [{"name": "gpu-01", "site": "rabat", "state": "up", "gpus_total": 16, "gpus_free": 16,
+                      "group": None, "labels": []}]
 
     node = d.jz_json("node", "gpu-01")
     assert node["name"] == "gpu-01" and node["gpus_total"] == 16

@@ -428,8 +428,10 @@ static void plan__restore(plan *p, plan__saved *s)
 static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
 {
     plan_job **order = xcalloc(p->n_running ? p->n_running : 1, sizeof(plan_job *));
-    memcpy(order, p->running, p->n_running * sizeof(plan_job *));
-    qsort(order, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
+    if (p->n_running) /* none: a job kept out by a reservation alone */
+        memcpy(order, p->running, p->n_running * sizeof(plan_job *));
+    if (p->n_running > 1)
+        qsort(order, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
     plan__saved saved;
     plan__save(p, &saved);
     int64_t t = INT64_MAX;

@@ -17,6 +17,8 @@
 #include "../daemon/node/topo.h"
 #include "../daemon/sched/gpuset.h"
 #include "../daemon/sched/plan.h"
+#include "alibaba.h"
+#include "gpushare.h"
 #include "philly.h"
 #include "swf.h"
 
@@ -29,20 +31,36 @@ typedef struct sim_metrics {
     double utilization, mean_wait, mean_bsld, p95_bsld, makespan, mean_jct;
     double best_connected_share; /* < 0: not measured */
     double fragmentation;        /* < 0: not measured */
+    double stranded_share;       /* < 0: not measured */
 } sim_metrics;
+
+/* Where jobs go: the plan core's nodes, then which GPUs of them. */
+typedef enum {
+    SIM_JAZARI,    /* what the leader does: the fullest nodes, the best-connected GPUs
+                    * (gpuset.c); shared GPUs: least added fragmentation, then fullest */
+    SIM_BEST_FIT,  /* the fullest nodes; the lowest-index GPUs, or the fullest GPU for a fraction */
+    SIM_FIRST_FIT, /* the lowest-index nodes and GPUs that fit */
+} sim_placement;
+
+static const char *const sim_placements[] = {"jazari", "best-fit", "first-fit"};
 
 /* The virtual cluster. */
 typedef struct sim_cluster {
-    uint32_t nodes, per_node; /* processors or GPUs per node */
+    uint32_t nodes, per_node; /* processors or GPUs per node (the Alibaba trace: the most thousandths) */
     bool whole_nodes;         /* SWF: a job takes whole nodes; GPU traces share them */
     const topo *node_topo;    /* each node's GPUs and links, or NULL */
+    sim_placement placement;
+    /* The Alibaba trace: nodes of their own sizes, GPUs shared in
+     * thousandths (gpushare.h); else NULL. */
+    const alibaba *ali;
+    const uint32_t *ali_nodes; /* which of ali->nodes make the cluster: nodes of them */
 } sim_cluster;
 
 typedef struct sim_job {
     plan_job pj;
     const swf_job *t;
     uint64_t seq;   /* start order: ends at the same time go in it */
-    uint32_t *gpus; /* with a node topology: its GPU indexes, per_node per node */
+    uint32_t *gpus; /* with a node topology: its GPU indexes, per_node per node; shared GPUs: procs of them */
 } sim_job;
 
 /* Running jobs by actual end, then start order: a binary heap. */
@@ -96,7 +114,40 @@ typedef struct sim_run {
     bool *taken;             /* nodes x per_node GPU flags, with a topology */
     unsigned best[65];       /* the weakest link of the best set of k GPUs on an empty node */
     size_t multi, connected; /* multi-GPU single-node jobs, and those on a best set */
+    gpushare share;          /* the Alibaba trace's GPUs */
+    bool *allowed;           /* the Alibaba trace: per gpu_spec, the nodes of its models */
+    size_t stranded;         /* jobs that did not start on arrival though enough GPUs were free */
 } sim_run;
+
+/* plan.node_rank for shared GPUs: whether the pod fits in what the node's
+ * GPUs have left (a fraction in one GPU), and, placing as the leader
+ * would, the node that gains the least fragmentation first, then the
+ * fullest (fewest free thousandths, then CPUs). */
+static uint64_t sim__node_rank(void *arg, const plan_node *n, const plan_job *pj)
+{
+    const sim_run *r = arg;
+    const swf_job *t = ((const sim_job *)pj->user)->t;
+    uint32_t i = n->index;
+    if (n->free > r->share.n_free[i])
+        return 0; /* the reservation's shadow freed slots in thought: enough is enough */
+    if (!gpushare_fits(&r->share, i, t->procs, t->milli))
+        return PLAN_NO_FIT;
+    uint64_t grows = 0; /* the growth, -65536 to 65535 thousandths, shifted above 0 */
+    if (r->share.mode == GPUSHARE_LEAST_FRAG)
+        grows = (uint64_t)llround(gpushare_growth(&r->share, i, t->procs, t->milli) + 65536.0);
+    return grows << 40 | (uint64_t)n->free << 24 | (n->cpus_free & 0xffffffu);
+}
+
+/* The lowest-index free GPUs of a node row (want of them) into set. */
+static void sim__first_free(const bool *row, uint32_t per, uint32_t want, uint32_t *set)
+{
+    uint32_t k = 0;
+    for (uint32_t g = 0; g < per && k < want; g++)
+        if (!row[g])
+            set[k++] = g;
+    if (k < want)
+        abort(); /* the core counted them free */
+}
 
 static void sim__started(void *arg, plan_job *pj)
 {
@@ -104,6 +155,13 @@ static void sim__started(void *arg, plan_job *pj)
     sim_job *j = pj->user;
     j->seq = r->seq++;
     sim__heap_push(&r->heap, j);
+    if (r->c->ali) {
+        j->gpus = calloc(j->t->procs, sizeof *j->gpus);
+        if (!j->gpus)
+            abort();
+        gpushare_take(&r->share, pj->where[0], j->t->procs, j->t->milli, j->gpus);
+        return;
+    }
     if (!r->c->node_topo)
         return;
     /* Which GPUs of each node, as the leader picks them (gpuset.c). */
@@ -114,7 +172,9 @@ static void sim__started(void *arg, plan_job *pj)
     for (uint32_t k = 0; k < pj->nodes; k++) {
         bool *row = &r->taken[(size_t)pj->where[k] * per];
         uint32_t *set = &j->gpus[(size_t)k * pj->per_node];
-        if (gpuset_pick(r->c->node_topo, row, pj->per_node, set) != 0)
+        if (r->c->placement != SIM_JAZARI)
+            sim__first_free(row, per, pj->per_node, set);
+        else if (gpuset_pick(r->c->node_topo, row, pj->per_node, set) != 0)
             abort(); /* the core counted them free */
         for (uint32_t g = 0; g < pj->per_node; g++)
             row[set[g]] = true;
@@ -127,7 +187,11 @@ static void sim__started(void *arg, plan_job *pj)
 
 static void sim__ended(sim_run *r, plan *p, sim_job *j)
 {
-    if (j->gpus) {
+    if (j->gpus && r->c->ali) {
+        gpushare_give(&r->share, j->pj.where[0], j->t->procs, j->t->milli, j->gpus);
+        free(j->gpus);
+        j->gpus = NULL;
+    } else if (j->gpus) {
         for (uint32_t k = 0; k < j->pj.nodes; k++)
             for (uint32_t g = 0; g < j->pj.per_node; g++)
                 r->taken[(size_t)j->pj.where[k] * r->c->per_node + j->gpus[(size_t)k * j->pj.per_node + g]] =
@@ -151,6 +215,73 @@ static double sim__fragmentation(const plan *p)
     return free_all ? (double)scattered / (double)free_all : 0;
 }
 
+/* Whether j could start now, order aside: enough nodes with room (for
+ * shared GPUs, a GPU with room for a fraction). */
+static bool sim__could_start(const sim_run *r, const plan *p, const plan_job *j)
+{
+    const swf_job *t = ((const sim_job *)j->user)->t;
+    uint32_t n = 0;
+    for (size_t i = 0; i < p->n_nodes && n < j->nodes; i++) {
+        const plan_node *x = &p->nodes[i];
+        n += x->up && (!j->allowed || j->allowed[i]) && x->free >= j->per_node &&
+             (x->cpus == PLAN_UNCOUNTED || x->cpus_free >= j->cpus_per_node) &&
+             (!r->c->ali || gpushare_fits(&r->share, (uint32_t)i, t->procs, t->milli));
+    }
+    return n >= j->nodes;
+}
+
+/* Whether j, just arrived, is stranded: it did not start, the free GPUs
+ * summed over the cluster were enough for it, but no nodes could take it
+ * (the free capacity is in the wrong places: fragmentation). One that
+ * could start but waits its turn is not. */
+static bool sim__stranded(const sim_run *r, const plan *p, const plan_job *j)
+{
+    if (j->start >= 0)
+        return false;
+    uint64_t free_all = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        free_all += p->nodes[i].up ? p->nodes[i].free : 0;
+    return free_all >= (uint64_t)j->nodes * j->per_node && !sim__could_start(r, p, j);
+}
+
+/* The Alibaba trace's cluster: each node its GPUs (in thousandths) and
+ * CPUs, the GPU-level state and placement (gpushare.c), the fragmentation
+ * weighed by the pods of jobs[first, first + n), and which nodes each
+ * gpu_spec allows. */
+static void sim__ali_setup(plan *p, sim_run *run, const swf *t, size_t first, size_t n)
+{
+    const sim_cluster *c = run->c;
+    const alibaba *a = c->ali;
+    uint32_t *gpus = calloc(c->nodes, sizeof *gpus);
+    if (!gpus)
+        abort();
+    for (uint32_t i = 0; i < c->nodes; i++) {
+        const alibaba_node *x = &a->nodes[c->ali_nodes[i]];
+        gpus[i] = x->gpus;
+        p->nodes[i].slots = p->nodes[i].free = x->gpus * GPUSHARE_GPU;
+        p->nodes[i].cpus = p->nodes[i].cpus_free = x->cpu_milli;
+    }
+    static const gpushare_mode modes[] = {[SIM_JAZARI] = GPUSHARE_LEAST_FRAG,
+                                          [SIM_BEST_FIT] = GPUSHARE_BEST_FIT,
+                                          [SIM_FIRST_FIT] = GPUSHARE_FIRST_FIT};
+    gpushare_init(&run->share, modes[c->placement], c->nodes, gpus);
+    free(gpus);
+    for (size_t i = 0; i < n; i++)
+        gpushare_count(&run->share, t->jobs[first + i].procs, t->jobs[first + i].milli);
+    gpushare_kinds_done(&run->share);
+    p->node_rank = sim__node_rank;
+    p->rank_arg = run;
+    if (a->n_specs) {
+        run->allowed = calloc(a->n_specs * c->nodes, sizeof *run->allowed);
+        if (!run->allowed)
+            abort();
+        for (size_t k = 0; k < a->n_specs; k++)
+            for (uint32_t i = 0; i < c->nodes; i++)
+                run->allowed[k * c->nodes + i] =
+                    alibaba_spec_has(a->specs[k], a->nodes[c->ali_nodes[i]].model);
+    }
+}
+
 static int sim__cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -171,6 +302,8 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     sim_run run = {.heap = {.a = calloc(n, sizeof(sim_job *)), .n = 0}, .seq = 0, .c = c};
     if (!jobs || !run.heap.a)
         abort();
+    if (c->ali)
+        sim__ali_setup(&p, &run, t, first, n);
     if (c->node_topo) {
         run.taken = calloc((size_t)nodes * per_node, sizeof *run.taken);
         bool *none = calloc(per_node, sizeof *none);
@@ -196,17 +329,27 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
         j->pj.per_node = c->whole_nodes ? per_node : (s->procs + j->pj.nodes - 1) / j->pj.nodes;
         if (j->pj.per_node > per_node)
             j->pj.per_node = per_node;
+        if (c->ali) { /* one node: whole GPUs, or a fraction of one */
+            j->pj.nodes = 1;
+            j->pj.per_node = s->milli ? s->milli : s->procs * GPUSHARE_GPU;
+            j->pj.cpus_per_node = s->cpu_milli;
+            j->pj.allowed = s->models ? &run.allowed[(size_t)(s->models - 1) * nodes] : NULL;
+        }
         j->pj.user = j;
     }
     int64_t now = jobs[0].pj.submit;
-    size_t next = 0, started = 0;
+    size_t next = 0, started = 0, arrived = 0;
     double frag_area = 0, frag_time = 0, frag = 0;
     plan_submit(&p, &jobs[next++].pj);
     while (started < n) {
         started += plan_pass(&p, now, sim__started, &run);
+        for (; !c->whole_nodes && arrived < next; arrived++) /* the pass of its arrival */
+            run.stranded += sim__stranded(&run, &p, &jobs[arrived].pj);
         if (started == n)
             break;
-        if (!c->whole_nodes)
+        if (c->ali)
+            frag = gpushare_fragmentation(&run.share);
+        else if (!c->whole_nodes)
             frag = sim__fragmentation(&p);
         int64_t arrival = next < n ? jobs[next].pj.submit : INT64_MAX;
         int64_t end = run.heap.n ? run.heap.a[0]->pj.start + run.heap.a[0]->t->run : INT64_MAX;
@@ -231,7 +374,9 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     double *bsld = calloc(n, sizeof *bsld);
     if (!bsld)
         abort();
-    double wait = 0, jct = 0, area = 0;
+    double wait = 0, jct = 0, area = 0, capacity = 0;
+    for (size_t i = 0; i < p.n_nodes; i++)
+        capacity += p.nodes[i].slots;
     int64_t t0 = jobs[0].pj.submit, t1 = t0;
     for (size_t i = 0; i < n; i++) {
         const sim_job *j = &jobs[i];
@@ -253,10 +398,14 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     m->mean_bsld = sum / (double)n;
     m->p95_bsld = bsld[(size_t)ceil(0.95 * (double)n) - 1];
     m->makespan = (double)(t1 - t0);
-    m->utilization = t1 > t0 ? area / ((double)(t1 - t0) * nodes * per_node) : 0;
+    m->utilization = t1 > t0 ? area / ((double)(t1 - t0) * capacity) : 0;
     m->best_connected_share = c->node_topo && run.multi ? (double)run.connected / (double)run.multi : -1;
     m->fragmentation = c->whole_nodes ? -1 : (frag_time > 0 ? frag_area / frag_time : 0);
+    m->stranded_share = c->whole_nodes ? -1 : (double)run.stranded / (double)n;
     free(run.taken);
+    free(run.allowed);
+    if (c->ali)
+        gpushare_free(&run.share);
     free(bsld);
     free(run.heap.a);
     plan_free(&p);
@@ -290,24 +439,41 @@ static void sim__metrics_json(json *j, const sim_metrics *m)
         json_double(j, m->fragmentation);
     else
         json_null(j);
+    json_key(j, "stranded_share");
+    if (m->stranded_share >= 0)
+        json_double(j, m->stranded_share);
+    else
+        json_null(j);
 }
 
 static void sim__usage(FILE *f)
 {
-    fprintf(f,
-            "usage: jazari-sim --trace FILE.swf|FILE.csv [--policy NAME] [--windows rlscheduler] [--json]\n"
-            "                  [--nodes N] [--procs-per-node P] [--vc NAME] [--gpus-per-node G]\n"
-            "                  [--node-xml FILE]\n"
-            "Replays a trace with the scheduler's own core, in simulated time.\n"
-            "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
-            "               fcfs-easy, sjf, sjf-easy\n"
-            "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol\n"
-            "  --nodes, --procs-per-node   the cluster (default: the trace's MaxNodes and\n"
-            "               MaxProcs/MaxNodes)\n"
-            "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
-            "  busiest), --gpus-per-node G (8), --nodes (default: an 80%% offered load), and\n"
-            "  --node-xml FILE (an hwloc XML) gives each node its GPU links, to measure\n"
-            "  the share of multi-GPU jobs on their best-connected set.\n");
+    fprintf(f, "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
+               "                  [--windows rlscheduler] [--nodes N] [--procs-per-node P]\n"
+               "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
+               "Replays a trace with the scheduler's own core, in simulated time.\n"
+               "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
+               "               fcfs-easy, sjf, sjf-easy; without backfilling: jazari-noback (our\n"
+               "               order), jazari-ect (the job expected to end first, aged)\n"
+               "  --placement  jazari (the default, as the leader: the fullest nodes, the\n"
+               "               best-connected GPUs; shared GPUs: the least added fragmentation),\n"
+               "               best-fit (the fullest nodes, the fullest GPU for a fraction),\n"
+               "               first-fit (the lowest-index nodes and GPUs)\n"
+               "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol\n"
+               "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
+               "  MaxProcs/MaxNodes).\n"
+               "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
+               "  busiest), --gpus-per-node G (8), --nodes (default: an 80%% offered load), and\n"
+               "  --node-xml FILE (an hwloc XML) gives each node its GPU links, to measure\n"
+               "  the share of multi-GPU jobs on their best-connected set.\n"
+               "  A .csv that begins with the Alibaba pod list's header (name,cpu_milli,...) is\n"
+               "  the Alibaba GPU trace (FGD): its nodes from --nodes-csv FILE (default: the\n"
+               "  openb_node_list_gpu_node.csv beside it), GPUs and CPUs as listed, a GPU\n"
+               "  shared in thousandths (a fraction fits in one GPU); --nodes N takes N nodes\n"
+               "  spread over the list (default: all). Pods without GPUs, and pods without a\n"
+               "  run time (never scheduled), are dropped and counted; run time = deletion -\n"
+               "  scheduled time; no limits in the trace: the run time is the limit.\n"
+               "  GPU traces also give fragmentation and stranded_share (see the README).\n");
 }
 
 static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *out)
@@ -323,138 +489,353 @@ static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *o
     return 0;
 }
 
-int main(int argc, char **argv)
+typedef struct sim_opts {
+    const char *trace, *windows, *policy, *placement, *vc, *node_xml, *nodes_csv;
+    bool json;
+    uint32_t nodes, ppn, gpn;
+} sim_opts;
+
+/* The command line into o. Returns 0, 1 after --help, or 2 (said why). */
+static int sim__args(int argc, char **argv, sim_opts *o)
 {
-    const char *trace = NULL, *windows = NULL, *policy_name = "jazari", *vc = NULL, *node_xml = NULL;
-    bool as_json = false;
-    uint32_t nodes = 0, ppn = 0, gpn = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             sim__usage(stdout);
-            return 0;
+            return 1;
         } else if (strcmp(a, "--json") == 0) {
-            as_json = true;
+            o->json = true;
         } else if (strcmp(a, "--trace") == 0 && has) {
-            trace = argv[++i];
+            o->trace = argv[++i];
         } else if (strcmp(a, "--policy") == 0 && has) {
-            policy_name = argv[++i];
+            o->policy = argv[++i];
+        } else if (strcmp(a, "--placement") == 0 && has) {
+            o->placement = argv[++i];
         } else if (strcmp(a, "--windows") == 0 && has) {
-            windows = argv[++i];
+            o->windows = argv[++i];
         } else if (strcmp(a, "--nodes") == 0 && has) {
-            if (sim__count(a, argv[++i], 1u << 20, &nodes) != 0)
+            if (sim__count(a, argv[++i], 1u << 20, &o->nodes) != 0)
                 return 2;
         } else if (strcmp(a, "--procs-per-node") == 0 && has) {
-            if (sim__count(a, argv[++i], 1u << 16, &ppn) != 0)
+            if (sim__count(a, argv[++i], 1u << 16, &o->ppn) != 0)
                 return 2;
         } else if (strcmp(a, "--gpus-per-node") == 0 && has) {
-            if (sim__count(a, argv[++i], 64, &gpn) != 0)
+            if (sim__count(a, argv[++i], 64, &o->gpn) != 0)
                 return 2;
         } else if (strcmp(a, "--vc") == 0 && has) {
-            vc = argv[++i];
+            o->vc = argv[++i];
         } else if (strcmp(a, "--node-xml") == 0 && has) {
-            node_xml = argv[++i];
+            o->node_xml = argv[++i];
+        } else if (strcmp(a, "--nodes-csv") == 0 && has) {
+            o->nodes_csv = argv[++i];
         } else {
             fprintf(stderr, "jazari-sim: unknown or incomplete argument '%.60s' (try --help)\n", a);
             return 2;
         }
     }
-    plan_policy policy;
-    if (!trace) {
+    if (!o->trace) {
         fprintf(stderr, "jazari-sim: which trace? --trace FILE.swf (try --help)\n");
         return 2;
     }
-    if (plan_policy_parse(policy_name, &policy) != 0) {
-        fprintf(stderr, "jazari-sim: unknown --policy '%.40s': jazari, fcfs, fcfs-easy, sjf or sjf-easy\n",
-                policy_name);
+    if (o->windows && strcmp(o->windows, "rlscheduler") != 0) {
+        fprintf(stderr, "jazari-sim: unknown --windows '%.40s': rlscheduler\n", o->windows);
         return 2;
     }
-    if (windows && strcmp(windows, "rlscheduler") != 0) {
-        fprintf(stderr, "jazari-sim: unknown --windows '%.40s': rlscheduler\n", windows);
+    return 0;
+}
+
+/* What main loaded and built; sim__done frees it. */
+typedef struct sim_input {
+    swf swf;         /* an SWF or Philly trace */
+    alibaba ali;     /* the Alibaba trace (ali.pods the jobs) */
+    const swf *jobs; /* &swf or &ali.pods */
+    topo *node_topo; /* --node-xml */
+    uint32_t *ali_nodes;
+    size_t unplaceable; /* Alibaba pods no node of the cluster can ever hold, dropped */
+    char vc[64];
+} sim_input;
+
+static void sim__done(sim_input *in)
+{
+    swf_free(&in->swf);
+    alibaba_free(&in->ali);
+    topo_free(in->node_topo);
+    free(in->ali_nodes);
+}
+
+/* Keeps the pods some node of the cluster could hold (enough GPUs and
+ * CPUs, a model of its gpu_spec); counts the others. */
+static void sim__ali_placeable(sim_input *in, uint32_t nodes)
+{
+    swf *t = &in->ali.pods;
+    size_t k = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const swf_job *j = &t->jobs[i];
+        bool fits = false;
+        for (uint32_t c = 0; c < nodes && !fits; c++) {
+            const alibaba_node *x = &in->ali.nodes[in->ali_nodes[c]];
+            fits = x->gpus >= j->procs && x->cpu_milli >= j->cpu_milli &&
+                   (!j->models || alibaba_spec_has(in->ali.specs[j->models - 1], x->model));
+        }
+        if (fits)
+            t->jobs[k++] = *j;
+    }
+    in->unplaceable = t->n - k;
+    t->n = k;
+}
+
+/* The Alibaba trace: its pods and nodes, N of them spread over the list
+ * (every list-size/N-th, so the models' mix stays). Returns 0 or 2 (said why). */
+static int sim__load_alibaba(const sim_opts *o, sim_input *in, sim_cluster *c)
+{
+    char err[512], nodes_csv[4096];
+    if (o->vc || o->gpn || o->ppn || o->node_xml) {
+        fprintf(stderr, "jazari-sim: --vc, --gpus-per-node, --procs-per-node and --node-xml are not for the "
+                        "Alibaba trace (its nodes are in --nodes-csv)\n");
         return 2;
     }
-    swf t;
-    char err[512], vc_name[64] = "";
-    size_t tlen = strlen(trace);
-    bool gpu_trace = tlen > 4 && strcmp(trace + tlen - 4, ".csv") == 0;
-    if (gpu_trace ? philly_load(trace, vc, &t, vc_name, sizeof vc_name, err, sizeof err) != 0
-                  : swf_load(trace, &t, err, sizeof err) != 0) {
+    if (o->nodes_csv) {
+        snprintf(nodes_csv, sizeof nodes_csv, "%s", o->nodes_csv);
+    } else {
+        const char *slash = strrchr(o->trace, '/');
+        int dir = slash ? (int)(slash - o->trace + 1) : 0;
+        snprintf(nodes_csv, sizeof nodes_csv, "%.*sopenb_node_list_gpu_node.csv", dir, o->trace);
+    }
+    if (alibaba_load(o->trace, nodes_csv, &in->ali, err, sizeof err) != 0) {
+        fprintf(stderr, "jazari-sim: %s%s\n", err,
+                o->nodes_csv ? "" : " (give the node list: --nodes-csv FILE)");
+        return 2;
+    }
+    /* All the nodes by default. Its pods use at most 66 GPUs at once of the
+     * 6,212 listed, though: on them all no pod waits. */
+    uint32_t n = o->nodes ? o->nodes : (uint32_t)in->ali.n_nodes;
+    if (n > in->ali.n_nodes) {
+        fprintf(stderr, "jazari-sim: --nodes %u but %s lists %zu nodes\n", n, nodes_csv, in->ali.n_nodes);
+        return 2;
+    }
+    in->ali_nodes = calloc(n, sizeof *in->ali_nodes);
+    if (!in->ali_nodes)
+        abort();
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        in->ali_nodes[i] = (uint32_t)((uint64_t)i * in->ali.n_nodes / n);
+        uint32_t g = in->ali.nodes[in->ali_nodes[i]].gpus;
+        most = g > most ? g : most;
+    }
+    sim__ali_placeable(in, n);
+    if (in->ali.pods.n == 0) {
+        fprintf(stderr, "jazari-sim: no pod of %s fits any of the %u nodes: more --nodes\n", o->trace, n);
+        return 2;
+    }
+    in->jobs = &in->ali.pods;
+    c->ali = &in->ali;
+    c->ali_nodes = in->ali_nodes;
+    c->nodes = n;
+    c->per_node = most * GPUSHARE_GPU;
+    return 0;
+}
+
+/* --node-xml into in->node_topo and c (gpn: its GPUs unless given).
+ * Returns 0 or 2 (said why). */
+static int sim__load_topology(const sim_opts *o, sim_input *in, sim_cluster *c, uint32_t *gpn)
+{
+    char err[512];
+    topo_load_opts t = {.xml_path = o->node_xml, .name = NULL, .probe_gpus = false};
+    if (topo_load(&t, &in->node_topo, err, sizeof err) != 0 || in->node_topo->n_gpus == 0 ||
+        in->node_topo->n_gpus > 64) {
+        fprintf(stderr, "jazari-sim: --node-xml: %s\n",
+                in->node_topo ? "a node of 1 to 64 GPUs is needed" : err);
+        return 2;
+    }
+    if (!*gpn)
+        *gpn = (uint32_t)in->node_topo->n_gpus;
+    if (*gpn != in->node_topo->n_gpus) {
+        fprintf(stderr, "jazari-sim: --gpus-per-node %u but %s has %zu GPUs\n", *gpn, o->node_xml,
+                in->node_topo->n_gpus);
+        return 2;
+    }
+    c->node_topo = in->node_topo;
+    return 0;
+}
+
+/* An SWF or Philly trace, and its cluster. Returns 0 or 2 (said why). */
+static int sim__load_jobs(const sim_opts *o, bool gpu_trace, sim_input *in, sim_cluster *c)
+{
+    char err[512];
+    if (o->nodes_csv) {
+        fprintf(stderr, "jazari-sim: --nodes-csv is for the Alibaba trace (a pod list)\n");
+        return 2;
+    }
+    if (gpu_trace ? philly_load(o->trace, o->vc, &in->swf, in->vc, sizeof in->vc, err, sizeof err) != 0
+                  : swf_load(o->trace, &in->swf, err, sizeof err) != 0) {
         fprintf(stderr, "jazari-sim: %s\n", err);
         return 2;
     }
-    sim_cluster cluster = {.whole_nodes = !gpu_trace};
-    topo *node_topo = NULL;
-    if (node_xml) {
-        topo_load_opts o = {.xml_path = node_xml, .name = NULL, .probe_gpus = false};
-        if (topo_load(&o, &node_topo, err, sizeof err) != 0 || node_topo->n_gpus == 0 ||
-            node_topo->n_gpus > 64) {
-            fprintf(stderr, "jazari-sim: --node-xml: %s\n",
-                    node_topo ? "a node of 1 to 64 GPUs is needed" : err);
-            topo_free(node_topo);
-            swf_free(&t);
-            return 2;
-        }
-        if (!gpn)
-            gpn = (uint32_t)node_topo->n_gpus;
-        if (gpn != node_topo->n_gpus) {
-            fprintf(stderr, "jazari-sim: --gpus-per-node %u but %s has %zu GPUs\n", gpn, node_xml,
-                    node_topo->n_gpus);
-            topo_free(node_topo);
-            swf_free(&t);
-            return 2;
-        }
-        cluster.node_topo = node_topo;
-    }
+    const swf *t = in->jobs = &in->swf;
+    uint32_t nodes = o->nodes, ppn = o->ppn, gpn = o->gpn;
+    if (o->node_xml && sim__load_topology(o, in, c, &gpn) != 0)
+        return 2;
     if (gpu_trace) {
         ppn = gpn ? gpn : 8;
         if (!nodes) {
             /* As many nodes as an 80% offered load needs: the GPU time of the
              * trace over its span. */
             double gpu_s = 0;
-            for (size_t i = 0; i < t.n; i++)
-                gpu_s += (double)t.jobs[i].run * t.jobs[i].procs;
-            double span = (double)(t.jobs[t.n - 1].submit - t.jobs[0].submit) + 1;
+            for (size_t i = 0; i < t->n; i++)
+                gpu_s += (double)t->jobs[i].run * t->jobs[i].procs;
+            double span = (double)(t->jobs[t->n - 1].submit - t->jobs[0].submit) + 1;
             nodes = (uint32_t)(gpu_s / (span * ppn * 0.8)) + 1;
             uint32_t most = 0;
-            for (size_t i = 0; i < t.n; i++)
-                most = t.jobs[i].procs > most ? t.jobs[i].procs : most;
+            for (size_t i = 0; i < t->n; i++)
+                most = t->jobs[i].procs > most ? t->jobs[i].procs : most;
             if (nodes < (most + ppn - 1) / ppn)
                 nodes = (most + ppn - 1) / ppn;
         }
     } else {
         if (!nodes)
-            nodes = t.max_nodes ? t.max_nodes : t.max_procs;
+            nodes = t->max_nodes ? t->max_nodes : t->max_procs;
         if (!ppn)
-            ppn = t.max_nodes && t.max_procs >= t.max_nodes ? t.max_procs / t.max_nodes : 1;
+            ppn = t->max_nodes && t->max_procs >= t->max_nodes ? t->max_procs / t->max_nodes : 1;
     }
     if (!nodes) {
-        fprintf(stderr, "jazari-sim: %s does not say its size (MaxNodes): give --nodes\n", trace);
-        topo_free(node_topo);
-        swf_free(&t);
+        fprintf(stderr, "jazari-sim: %s does not say its size (MaxNodes): give --nodes\n", o->trace);
         return 2;
     }
-    if (node_topo && ppn != node_topo->n_gpus) {
+    if (in->node_topo && ppn != in->node_topo->n_gpus) {
         fprintf(stderr, "jazari-sim: --node-xml is for GPU traces (.csv)\n");
-        topo_free(node_topo);
-        swf_free(&t);
         return 2;
     }
-    cluster.nodes = nodes;
-    cluster.per_node = ppn;
-    size_t nwin = windows ? sizeof sim_rl_starts / sizeof sim_rl_starts[0] : 1;
+    c->whole_nodes = !gpu_trace;
+    c->nodes = nodes;
+    c->per_node = ppn;
+    return 0;
+}
+
+static void sim__json(buf *out, const sim_opts *o, const sim_input *in, const sim_cluster *c,
+                      const plan_policy *policy, const sim_metrics *avg, const sim_metrics *per, size_t nwin)
+{
+    json j;
+    json_init(&j, out, true);
+    json_obj_begin(&j);
+    json_kv_str(&j, "trace", o->trace);
+    json_kv_str(&j, "policy", plan_policy_name(policy));
+    json_kv_str(&j, "placement", sim_placements[c->placement]);
+    json_kv_uint(&j, "nodes", c->nodes);
+    if (c->ali) {
+        uint64_t gpus = 0;
+        for (uint32_t i = 0; i < c->nodes; i++)
+            gpus += in->ali.nodes[c->ali_nodes[i]].gpus;
+        json_kv_uint(&j, "gpus", gpus);
+        json_kv_uint(&j, "pods_without_gpus", in->ali.no_gpu);
+        json_kv_uint(&j, "pods_without_run_time", in->ali.no_run_time);
+        json_kv_uint(&j, "pods_unplaceable", in->unplaceable);
+    } else {
+        json_kv_uint(&j, c->whole_nodes ? "procs_per_node" : "gpus_per_node", c->per_node);
+        if (!c->whole_nodes)
+            json_kv_str(&j, "virtual_cluster", in->vc);
+    }
+    sim__metrics_json(&j, avg);
+    if (o->windows) {
+        json_key(&j, "windows");
+        json_arr_begin(&j);
+        for (size_t w = 0; w < nwin; w++) {
+            json_obj_begin(&j);
+            json_kv_uint(&j, "first", sim_rl_starts[w]);
+            sim__metrics_json(&j, &per[w]);
+            json_obj_end(&j);
+        }
+        json_arr_end(&j);
+    }
+    json_obj_end(&j);
+    buf_putc(out, '\n');
+}
+
+static void sim__text(buf *out, const sim_opts *o, const sim_input *in, const sim_cluster *c,
+                      const plan_policy *policy, const sim_metrics *avg)
+{
+    if (c->ali) {
+        uint64_t gpus = 0;
+        for (uint32_t i = 0; i < c->nodes; i++)
+            gpus += in->ali.nodes[c->ali_nodes[i]].gpus;
+        buf_printf(out,
+                   "trace %s: %zu pods (dropped: %zu without GPUs, %zu without a run time, %zu that no node "
+                   "here can hold), %u nodes, %llu GPUs shared in thousandths, policy %s, placement %s\n",
+                   o->trace, avg->jobs, in->ali.no_gpu, in->ali.no_run_time, in->unplaceable, c->nodes,
+                   (unsigned long long)gpus, plan_policy_name(policy), sim_placements[c->placement]);
+    } else {
+        buf_printf(out, "trace %s: %zu jobs%s, %u nodes x %u, policy %s, placement %s\n", o->trace, avg->jobs,
+                   o->windows ? " (10 windows of 1,024, RLScheduler's protocol: means over windows)" : "",
+                   c->nodes, c->per_node, plan_policy_name(policy), sim_placements[c->placement]);
+    }
+    buf_printf(
+        out,
+        "mean bounded slowdown  %.2f\np95 bounded slowdown   %.2f\nmean wait              %.0f s\n"
+        "mean job completion    %.0f s\nmakespan               %.0f s\nutilization            %.1f%%\n",
+        avg->mean_bsld, avg->p95_bsld, avg->mean_wait, avg->mean_jct, avg->makespan, 100 * avg->utilization);
+    if (c->ali)
+        buf_printf(out, "fragmentation          %.1f%% of free GPU thousandths (FGD's measure)\n",
+                   100 * avg->fragmentation);
+    else if (!c->whole_nodes)
+        buf_printf(
+            out,
+            "virtual cluster        %s\nfragmentation          %.1f%% of free GPUs on partly used nodes\n",
+            in->vc, 100 * avg->fragmentation);
+    if (avg->stranded_share >= 0)
+        buf_printf(out,
+                   "stranded               %.1f%% of jobs could not start on arrival though enough GPUs "
+                   "were free\n",
+                   100 * avg->stranded_share);
+    if (avg->best_connected_share >= 0)
+        buf_printf(out, "best-connected share   %.1f%% of multi-GPU jobs on their best-connected set\n",
+                   100 * avg->best_connected_share);
+}
+
+int main(int argc, char **argv)
+{
+    sim_opts o = {.policy = "jazari", .placement = "jazari"};
+    int rc = sim__args(argc, argv, &o);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    plan_policy policy = {.order = PLAN_FCFS}; /* parsed next */
+    if (plan_policy_parse(o.policy, &policy) != 0) {
+        fprintf(stderr,
+                "jazari-sim: unknown --policy '%.40s': jazari, fcfs, fcfs-easy, sjf, sjf-easy, jazari-noback "
+                "or jazari-ect\n",
+                o.policy);
+        return 2;
+    }
+    sim_cluster cluster = {.placement = SIM_JAZARI};
+    while (cluster.placement <= SIM_FIRST_FIT && strcmp(sim_placements[cluster.placement], o.placement) != 0)
+        cluster.placement++;
+    if (cluster.placement > SIM_FIRST_FIT) {
+        fprintf(stderr, "jazari-sim: unknown --placement '%.40s': jazari, best-fit or first-fit\n",
+                o.placement);
+        return 2;
+    }
+    policy.first_fit = cluster.placement == SIM_FIRST_FIT;
+    sim_input in;
+    memset(&in, 0, sizeof in);
+    size_t tlen = strlen(o.trace);
+    bool csv = tlen > 4 && strcmp(o.trace + tlen - 4, ".csv") == 0;
+    if (csv && alibaba_is_pod_list(o.trace) ? sim__load_alibaba(&o, &in, &cluster) != 0
+                                            : sim__load_jobs(&o, csv, &in, &cluster) != 0) {
+        sim__done(&in);
+        return 2;
+    }
+    const swf *t = in.jobs;
+    size_t nwin = o.windows ? sizeof sim_rl_starts / sizeof sim_rl_starts[0] : 1;
     sim_metrics per[sizeof sim_rl_starts / sizeof sim_rl_starts[0]], avg;
     memset(&avg, 0, sizeof avg);
     for (size_t w = 0; w < nwin; w++) {
-        size_t first = windows ? sim_rl_starts[w] : 0, n = windows ? SIM_RL_WINDOW : t.n;
-        if (first + n > t.n) {
-            fprintf(stderr, "jazari-sim: %s has %zu jobs: window %zu needs jobs %zu to %zu\n", trace, t.n, w,
-                    first, first + n - 1);
-            topo_free(node_topo);
-            swf_free(&t);
+        size_t first = o.windows ? sim_rl_starts[w] : 0, n = o.windows ? SIM_RL_WINDOW : t->n;
+        if (first + n > t->n) {
+            fprintf(stderr, "jazari-sim: %s has %zu jobs: window %zu needs jobs %zu to %zu\n", o.trace, t->n,
+                    w, first, first + n - 1);
+            sim__done(&in);
             return 2;
         }
-        sim_replay(&t, first, n, &policy, &cluster, &per[w]);
+        sim_replay(t, first, n, &policy, &cluster, &per[w]);
         avg.jobs += per[w].jobs;
         avg.utilization += per[w].utilization / (double)nwin;
         avg.mean_wait += per[w].mean_wait / (double)nwin;
@@ -464,53 +845,15 @@ int main(int argc, char **argv)
         avg.mean_jct += per[w].mean_jct / (double)nwin;
         avg.best_connected_share = per[w].best_connected_share; /* GPU traces: one run */
         avg.fragmentation = per[w].fragmentation;
+        avg.stranded_share = per[w].stranded_share;
     }
     buf out = BUF_INIT;
-    if (as_json) {
-        json j;
-        json_init(&j, &out, true);
-        json_obj_begin(&j);
-        json_kv_str(&j, "trace", trace);
-        json_kv_str(&j, "policy", plan_policy_name(&policy));
-        json_kv_uint(&j, "nodes", nodes);
-        json_kv_uint(&j, gpu_trace ? "gpus_per_node" : "procs_per_node", ppn);
-        if (gpu_trace)
-            json_kv_str(&j, "virtual_cluster", vc_name);
-        sim__metrics_json(&j, &avg);
-        if (windows) {
-            json_key(&j, "windows");
-            json_arr_begin(&j);
-            for (size_t w = 0; w < nwin; w++) {
-                json_obj_begin(&j);
-                json_kv_uint(&j, "first", sim_rl_starts[w]);
-                sim__metrics_json(&j, &per[w]);
-                json_obj_end(&j);
-            }
-            json_arr_end(&j);
-        }
-        json_obj_end(&j);
-        buf_putc(&out, '\n');
-    } else {
-        buf_printf(&out, "trace %s: %zu jobs%s, %u nodes x %u, policy %s\n", trace, avg.jobs,
-                   windows ? " (10 windows of 1,024, RLScheduler's protocol: means over windows)" : "", nodes,
-                   ppn, plan_policy_name(&policy));
-        buf_printf(
-            &out,
-            "mean bounded slowdown  %.2f\np95 bounded slowdown   %.2f\nmean wait              %.0f s\n"
-            "mean job completion    %.0f s\nmakespan               %.0f s\nutilization            %.1f%%\n",
-            avg.mean_bsld, avg.p95_bsld, avg.mean_wait, avg.mean_jct, avg.makespan, 100 * avg.utilization);
-        if (gpu_trace)
-            buf_printf(&out,
-                       "virtual cluster        %s\nfragmentation          %.1f%% of free GPUs on partly used "
-                       "nodes\n",
-                       vc_name, 100 * avg.fragmentation);
-        if (avg.best_connected_share >= 0)
-            buf_printf(&out, "best-connected share   %.1f%% of multi-GPU jobs on their best-connected set\n",
-                       100 * avg.best_connected_share);
-    }
+    if (o.json)
+        sim__json(&out, &o, &in, &cluster, &policy, &avg, per, nwin);
+    else
+        sim__text(&out, &o, &in, &cluster, &policy, &avg);
     fwrite(out.data, 1, out.len, stdout);
     buf_free(&out);
-    topo_free(node_topo);
-    swf_free(&t);
+    sim__done(&in);
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -116,6 +116,7 @@ swf_job *swf_add(swf *t, size_t *cap)
             abort();
         t->jobs = j;
     }
+    memset(&t->jobs[t->n], 0, sizeof t->jobs[t->n]); /* fields a format lacks stay 0 */
     return &t->jobs[t->n++];
 }
 

@@ -16,7 +16,11 @@ typedef struct swf_job {
     int64_t submit;  /* s */
     int64_t run;     /* actual run time, s */
     int64_t request; /* requested time, s; the run time when the trace says -1 */
-    uint32_t procs;  /* max(allocated, requested) */
+    uint32_t procs;  /* max(allocated, requested); GPU traces: GPUs */
+    /* GPU traces that share GPUs (alibaba.h); 0 elsewhere: */
+    uint32_t milli;     /* a fraction of one GPU in thousandths (procs is then 1); 0: whole GPUs */
+    uint32_t cpu_milli; /* CPUs in thousandths; 0: not counted */
+    uint32_t models;    /* the GPU models it may run on (a 1-based index into the trace's list); 0: any */
 } swf_job;
 
 typedef struct swf {
@@ -29,7 +33,7 @@ typedef struct swf {
 /* Reads path. Returns 0, or -1 with one line in err naming the file, the
  * line and what is wrong. */
 int swf_load(const char *path, swf *out, char *err, size_t errlen);
-/* A new record at the end of t->jobs (cap: its room, grown as needed). */
+/* A new record, zeroed, at the end of t->jobs (cap: its room, grown as needed). */
 swf_job *swf_add(swf *t, size_t *cap);
 void swf_free(swf *t);
 

@@ -36,7 +36,7 @@ static int cmp_submit(const void *a, const void *b)
 
 static double one(const char *policy_name, double *sort_s, size_t *started, size_t *backfilled)
 {
-    plan_policy policy;
+    plan_policy policy = {0};
     plan_policy_parse(policy_name, &policy);
     plan p;
     plan_init(&p, &policy, NODES, 8);

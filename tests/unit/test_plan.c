@@ -26,7 +26,7 @@ static void count_started(void *arg, plan_job *j)
 
 TEST(plan_fcfs_head_blocks_and_easy_backfills_only_before_its_reservation)
 {
-    plan_policy fcfs = {PLAN_FCFS, false, false}, easy = {PLAN_FCFS, true, false};
+    plan_policy fcfs = {.order = PLAN_FCFS}, easy = {.order = PLAN_FCFS, .backfill = true};
     for (int pass = 0; pass < 2; pass++) {
         plan p;
         plan_init(&p, pass ? &easy : &fcfs, 4, 1);
@@ -55,7 +55,7 @@ TEST(plan_fcfs_head_blocks_and_easy_backfills_only_before_its_reservation)
 
 TEST(plan_easy_starts_short_jobs_in_the_hole)
 {
-    plan_policy easy = {PLAN_FCFS, true, false};
+    plan_policy easy = {.order = PLAN_FCFS, .backfill = true};
     plan p;
     plan_init(&p, &easy, 4, 1);
     plan_job a = job(1, 0, 100, 3, 1), b = job(2, 1, 50, 4, 1), c = job(3, 2, 90, 1, 1),
@@ -81,7 +81,7 @@ TEST(plan_the_reserved_head_stays_the_head)
 {
     /* SJF: once the long head waits with a reservation, a shorter arrival
      * does not push it back (it would starve otherwise). */
-    plan_policy sjf = {PLAN_SJF, false, false};
+    plan_policy sjf = {.order = PLAN_SJF};
     plan p;
     plan_init(&p, &sjf, 2, 1);
     plan_job a = job(1, 0, 100, 2, 1), big = job(2, 1, 500, 2, 1), small = job(3, 2, 5, 1, 1);
@@ -101,7 +101,7 @@ TEST(plan_the_reserved_head_stays_the_head)
 
 TEST(plan_best_fit_keeps_empty_nodes_whole)
 {
-    plan_policy fcfs = {PLAN_FCFS, false, false};
+    plan_policy fcfs = {.order = PLAN_FCFS};
     plan p;
     plan_init(&p, &fcfs, 3, 8); /* three 8-GPU nodes */
     plan_job six = job(1, 0, 10, 1, 6), one = job(2, 1, 10, 1, 1), eight = job(3, 2, 10, 1, 8);
@@ -122,7 +122,7 @@ TEST(plan_best_fit_keeps_empty_nodes_whole)
  * no later than the reservation it got when it first had to wait. */
 TEST(plan_easy_never_delays_the_head)
 {
-    plan_policy easy = {PLAN_FCFS, true, false};
+    plan_policy easy = {.order = PLAN_FCFS, .backfill = true};
     srand(7);
     for (int round = 0; round < 20; round++) {
         enum { N = 200 };
@@ -178,7 +178,7 @@ TEST(plan_easy_never_delays_the_head)
  * two nodes drain, however many small ones keep coming. */
 TEST(plan_jazari_big_jobs_do_not_starve_behind_small_ones)
 {
-    plan_policy jz;
+    plan_policy jz = {0};
     REQUIRE(plan_policy_parse("jazari", &jz) == 0);
     CHECK(jz.by_rank && jz.backfill && strcmp(plan_policy_name(&jz), "jazari") == 0);
     plan p;
@@ -211,7 +211,7 @@ TEST(plan_jazari_big_jobs_do_not_starve_behind_small_ones)
  * unless the other has waited long against its own limit. */
 TEST(plan_jazari_ranks_by_area_aged_by_wait)
 {
-    plan_policy jz;
+    plan_policy jz = {0};
     REQUIRE(plan_policy_parse("jazari", &jz) == 0);
     for (int old = 0; old < 2; old++) {
         plan p;
@@ -245,4 +245,136 @@ TEST(plan_jazari_ranks_by_area_aged_by_wait)
         }
         plan_free(&p);
     }
+}
+
+/* Placement: first fit takes the lowest-index node with room, best fit
+ * the fullest. */
+TEST(plan_first_fit_takes_the_lowest_index_node)
+{
+    for (int ff = 0; ff < 2; ff++) {
+        plan_policy pol = {.order = PLAN_FCFS};
+        pol.first_fit = ff;
+        plan p;
+        plan_init(&p, &pol, 3, 8);
+        plan_job four = job(1, 0, 10, 1, 4), six = job(2, 0, 10, 1, 6), two = job(3, 1, 10, 1, 2);
+        plan_submit(&p, &four);
+        plan_submit(&p, &six);
+        CHECK(plan_pass(&p, 0, NULL, NULL) == 2 && four.where[0] == 0 && six.where[0] == 1);
+        plan_submit(&p, &two);
+        CHECK(plan_pass(&p, 1, NULL, NULL) == 1);
+        CHECK(two.where[0] == (ff ? 0u : 1u)); /* node 0 has 4 free, node 1 (the fullest) 2 */
+        plan_end(&p, &four);
+        plan_end(&p, &six);
+        plan_end(&p, &two);
+        plan_free(&p);
+    }
+}
+
+/* A caller's node_rank: node 0 never fits (say, its GPUs are split too
+ * finely), node 2 before node 1; the free-slot index is off. */
+static uint64_t rank_two_first(void *arg, const plan_node *n, const plan_job *j)
+{
+    (void)j;
+    (*(int *)arg)++;
+    return n->index == 0 ? PLAN_NO_FIT : n->index == 2 ? 1 : 2;
+}
+
+TEST(plan_node_rank_decides_where_a_job_fits_and_goes)
+{
+    plan_policy fcfs = {.order = PLAN_FCFS};
+    plan p;
+    plan_init(&p, &fcfs, 3, 4);
+    int asked = 0;
+    p.node_rank = rank_two_first;
+    p.rank_arg = &asked;
+    plan_job a = job(1, 0, 10, 1, 1), b = job(2, 0, 10, 1, 4), c = job(3, 0, 10, 2, 1);
+    plan_submit(&p, &a);
+    plan_submit(&p, &b);
+    plan_submit(&p, &c);
+    /* a on node 2 (ranked first); b (4 slots) on node 1, since node 2 has
+     * 3 left; c needs two nodes that fit, and node 0 never does: it
+     * waits as the head until both others are free again. */
+    CHECK(plan_pass(&p, 0, NULL, NULL) == 2 && a.where[0] == 2 && b.where[0] == 1);
+    CHECK(!p.indexed && asked > 0);
+    CHECK(c.start == -1 && p.head == &c);
+    plan_end(&p, &a);
+    CHECK(plan_pass(&p, 10, NULL, NULL) == 0 && c.start == -1);
+    plan_end(&p, &b);
+    CHECK(plan_pass(&p, 10, NULL, NULL) == 1 && c.start == 10);
+    CHECK(c.where[0] == 2 && c.where[1] == 1);
+    plan_end(&p, &c);
+    plan_free(&p);
+}
+
+TEST(plan_no_backfilling_variants_are_named)
+{
+    plan_policy p = {0};
+    REQUIRE(plan_policy_parse("jazari-noback", &p) == 0);
+    CHECK(p.order == PLAN_JAZARI && !p.backfill && strcmp(plan_policy_name(&p), "jazari-noback") == 0);
+    REQUIRE(plan_policy_parse("jazari-ect", &p) == 0);
+    CHECK(p.order == PLAN_SOONEST && !p.backfill && strcmp(plan_policy_name(&p), "jazari-ect") == 0);
+}
+
+/* PLAN_SOONEST: the job expected to end first goes first. A 2-node job
+ * (limit 10) waits for a running one (until 100): it would end at 110;
+ * a 1-node job (limit 50) fits now and ends at 51. FCFS and SJF would
+ * both make the 2-node job the head and leave a node idle. */
+TEST(plan_ect_starts_the_job_expected_to_end_first)
+{
+    plan_policy ect = {0};
+    REQUIRE(plan_policy_parse("jazari-ect", &ect) == 0);
+    plan p;
+    plan_init(&p, &ect, 2, 1);
+    plan_job a = job(1, 0, 100, 1, 1), wide = job(2, 1, 10, 2, 1), narrow = job(3, 1, 50, 1, 1);
+    plan_submit(&p, &a);
+    CHECK(plan_pass(&p, 0, NULL, NULL) == 1);
+    plan_submit(&p, &wide);
+    plan_submit(&p, &narrow);
+    CHECK(plan_pass(&p, 1, NULL, NULL) == 1 && narrow.start == 1);
+    CHECK(p.head == &wide && p.shadow == 100);
+    plan_end(&p, &narrow);
+    plan_end(&p, &a);
+    CHECK(plan_pass(&p, 100, NULL, NULL) == 1 && wide.start == 100);
+    plan_end(&p, &wide);
+    plan_free(&p);
+}
+
+/* ... and a job that never ends first still starts: its key falls with
+ * its wait, below that of any job submitted long enough after it. */
+TEST(plan_ect_does_not_starve_a_wide_job)
+{
+    plan_policy ect = {0};
+    REQUIRE(plan_policy_parse("jazari-ect", &ect) == 0);
+    plan p;
+    plan_init(&p, &ect, 2, 1);
+    enum { MAX = 40000 };
+    plan_job wide = job(1, 0, 100, 2, 1), *narrow = calloc(MAX, sizeof *narrow), *ending[2];
+    REQUIRE(narrow != NULL);
+    size_t n = 0;
+    plan_submit(&p, &wide);
+    /* Three 1-node jobs (limit 10) always waiting: one of them is always
+     * expected to end before the wide job could. */
+    for (int64_t now = 0; now < 200000 && wide.start < 0 && n < MAX; now++) {
+        size_t e = 0;
+        for (size_t i = 0; i < p.n_running; i++)
+            if (p.running[i]->start + p.running[i]->limit == now)
+                ending[e++] = p.running[i];
+        for (size_t i = 0; i < e; i++)
+            plan_end(&p, ending[i]);
+        size_t waiting = 0;
+        for (size_t i = n > 3 ? n - 3 : 0; i < n; i++)
+            waiting += narrow[i].start < 0;
+        for (; waiting < 3; waiting++) {
+            narrow[n] = job(n + 2, now, 10, 1, 1);
+            plan_submit(&p, &narrow[n++]);
+        }
+        plan_pass(&p, now, NULL, NULL);
+    }
+    /* Its key, 3 x (at most 10) + 100 - 0.001 x wait, falls below a new
+     * job's 10 after 90,000 to 120,000 s. */
+    CHECK(wide.start > 90000 && wide.start <= 120010);
+    while (p.n_running)
+        plan_end(&p, p.running[0]);
+    plan_free(&p);
+    free(narrow);
 }

@@ -27,7 +27,7 @@ static void none(void *arg, plan_job *j)
 
 TEST(plan_multifactor_goes_by_priority_then_submit_time)
 {
-    plan_policy pol;
+    plan_policy pol = {0};
     REQUIRE(plan_policy_parse("multifactor", &pol) == 0);
     CHECK_EQ_STR(plan_policy_name(&pol), "multifactor");
     plan p;

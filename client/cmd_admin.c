@@ -123,17 +123,17 @@ static void admin__resv_line(buf *b, const Jazari__Reservation *r)
     buf_putc(b, '\n');
 }
 
-#define ADMIN_RESV_HEADER "NAME             ACCOUNT              START               END                  GPUS NODES\n"
+#define ADMIN_RESV_HEADER                                                                                    \
+    "NAME             ACCOUNT              START               END                  GPUS NODES\n"
 
 int cmd_reserve(cli *c, int argc, char **argv)
 {
     const char *gpus = NULL, *nodes = NULL, *start = NULL, *duration = NULL, *account = NULL, *users = NULL,
                *model = NULL, *site = NULL;
-    const cli_opt opts[] = {{"gpus", CLI_STRING, &gpus},          {"nodes", CLI_STRING, &nodes},
-                            {"start", CLI_STRING, &start},        {"duration", CLI_STRING, &duration},
-                            {"account", CLI_STRING, &account},    {"users", CLI_STRING, &users},
-                            {"gpu-model", CLI_STRING, &model},    {"site", CLI_STRING, &site},
-                            {NULL, CLI_FLAG, NULL}};
+    const cli_opt opts[] = {
+        {"gpus", CLI_STRING, &gpus},         {"nodes", CLI_STRING, &nodes},     {"start", CLI_STRING, &start},
+        {"duration", CLI_STRING, &duration}, {"account", CLI_STRING, &account}, {"users", CLI_STRING, &users},
+        {"gpu-model", CLI_STRING, &model},   {"site", CLI_STRING, &site},       {NULL, CLI_FLAG, NULL}};
     const char *pos[1];
     int n = cli_parse(c, argc, argv, opts, pos, 1);
     if (n < 0)
@@ -159,9 +159,15 @@ int cmd_reserve(cli *c, int argc, char **argv)
         return CLI_USAGE;
     char *list[ADMIN_USERS_MAX];
     char *copy = users ? strdup(users) : NULL, *save = NULL;
-    for (char *u = copy ? strtok_r(copy, ",", &save) : NULL; u && q.n_users < ADMIN_USERS_MAX;
-         u = strtok_r(NULL, ",", &save))
+    for (char *u = copy ? strtok_r(copy, ",", &save) : NULL; u; u = strtok_r(NULL, ",", &save)) {
+        if (q.n_users == ADMIN_USERS_MAX) {
+            cli_error(c, "bad --users: at most %d users (give the reservation to their account instead)",
+                      ADMIN_USERS_MAX);
+            free(copy);
+            return CLI_USAGE;
+        }
         list[q.n_users++] = u;
+    }
     q.name = (char *)pos[0];
     q.duration_s = secs;
     q.account = (char *)(account ? account : "");
@@ -297,8 +303,8 @@ int cmd_shares(cli *c, int argc, char **argv)
                 depth += *p == '/';
             const char *leaf = strrchr(x->path, '/') ? strrchr(x->path, '/') + 1 : x->path;
             buf_printf(&b, "%*s%-*.*s %7u %9.4f %12.1f %9.4f %9.4f %9.4f\n", 2 * depth, "", 36 - 2 * depth,
-                       36 - 2 * depth, leaf, x->shares, x->norm_shares, x->gpu_seconds / 3600.0, x->norm_usage,
-                       x->effective_usage, x->fairshare);
+                       36 - 2 * depth, leaf, x->shares, x->norm_shares, x->gpu_seconds / 3600.0,
+                       x->norm_usage, x->effective_usage, x->fairshare);
         }
     }
     wire_msg_free(m);

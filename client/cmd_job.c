@@ -592,8 +592,8 @@ static void job__json(json *j, const Jazari__Job *job)
         json_uint(j, s->array_index);
     else
         json_null(j);
-    json_key(j, "priority");
-    if (job->state == JAZARI__JOB_STATE__JOB_PENDING)
+    json_key(j, "priority"); /* the leader's, under multifactor */
+    if (job->state == JAZARI__JOB_STATE__JOB_PENDING && job->priority)
         json_uint(j, job->priority);
     else
         json_null(j);

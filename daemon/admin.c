@@ -63,8 +63,10 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
         Jazari__UnreserveReply r = JAZARI__UNRESERVE_REPLY__INIT;
         api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_UNRESERVE_REPLY, &r);
     } else if (c && o->res->counts[o->index] == 0) {
-        jzd_reply_error(c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                        "reservation %s was not made: one of that name was made meanwhile", a->name);
+        jzd_reply_error(
+            c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+            "reservation %s was not made: another one took its name or its GPUs meanwhile; try again",
+            a->name);
     } else if (c) {
         Jazari__ReserveReply r = JAZARI__RESERVE_REPLY__INIT;
         const fsm_resv *v = fsm_resv_get(&d->ctl.state, a->name);
@@ -124,7 +126,8 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     char why[300], err[300];
     const char *bad = admin__check(d, q, why, sizeof why);
     if (bad) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s", bad);
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
+                        bad);
         return;
     }
     const fsm *f = &d->ctl.state;
@@ -133,9 +136,15 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ask.end_ms = ask.start_ms + (int64_t)q->duration_s * 1000;
     resv_part *parts = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *parts);
     int n = resv_pick(f, &ask, parts, err, sizeof err);
-    if (n <= 0) {
+    if (n <= 0 || n > FSM_NODES_MAX || f->n_resv >= FSM_RESV_MAX) {
+        if (n > FSM_NODES_MAX)
+            snprintf(err, sizeof err, "it would span %d nodes: at most %d (ask for fewer GPUs)", n,
+                     FSM_NODES_MAX);
+        else if (n > 0)
+            snprintf(err, sizeof err, "%d reservations exist already: at most %d", FSM_RESV_MAX,
+                     FSM_RESV_MAX);
         jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
-                        n < 0 ? err : "no node fits");
+                        n == 0 ? "no node fits" : err);
         free(parts);
         return;
     }

@@ -200,18 +200,40 @@ static void api__on_committed(void *arg, const ctl_outcome *o)
         run_schedule(d);
 }
 
+static int64_t api__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* The policy's word on a submission: its account, QoS and reservation. */
 static int api__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, const Jazari__JobSpec *spec,
                              const char *account, uid_t uid, const char *user)
 {
     const pol *po = d->cfg->pol;
     if (!pol_account_known(po, account)) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                        "job refused: account '%.100s' is not in the policy file (jz shares lists the accounts)",
-                        account);
+        jzd_reply_error(
+            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+            "job refused: account '%.100s' is not in the policy file (jz shares lists the accounts)",
+            account);
         return -1;
     }
-    if (pol_qos_find(po, spec->qos) < 0) {
+    if (!pol_account_allows(po, account, user, uid == 0)) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "job refused: %s may not charge account '%.100s' (its users are listed in the policy "
+                        "file: ask your admins)",
+                        user, account);
+        return -1;
+    }
+    int q = pol_qos_find(po, spec->qos);
+    if (q >= 0 && !pol_qos_allows(po, q, account, uid == 0)) {
+        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "job refused: QoS %s is for the accounts %s, not for '%.100s'", po->qos[q].name,
+                        po->qos[q].accounts, account);
+        return -1;
+    }
+    if (q < 0) {
         buf names = BUF_INIT;
         for (size_t i = 0; i < po->n_qos; i++)
             buf_printf(&names, "%s%s", i ? ", " : "", po->qos[i].name);
@@ -224,7 +246,8 @@ static int api__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, con
         const fsm_resv *r = fsm_resv_get(&d->ctl.state, spec->reservation);
         if (!r) {
             jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                            "job refused: no reservation '%.64s' (jz reservations lists them)", spec->reservation);
+                            "job refused: no reservation '%.64s' (jz reservations lists them)",
+                            spec->reservation);
             return -1;
         }
         if (uid != 0 && !fsm_resv_member(r, account, user)) {
@@ -232,6 +255,26 @@ static int api__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, con
                             "job refused: reservation %s is for account '%s'%s, not for %s in '%s'", r->name,
                             r->account ? r->account : "", r->n_users ? " and its listed users" : "", user,
                             account);
+            return -1;
+        }
+        uint32_t most = 0;
+        for (size_t i = 0; i < r->n_parts; i++)
+            most = r->parts[i].gpus > most ? r->parts[i].gpus : most;
+        int64_t from = r->start_ms > api__now_ms() ? r->start_ms : api__now_ms();
+        const char *bad = NULL;
+        char why[200];
+        if (!spec->time_limit_s || (int64_t)spec->time_limit_s * 1000 > r->end_ms - from) {
+            snprintf(why, sizeof why,
+                     "a job in reservation %s needs a --time of at most %lld s (when it ends)", r->name,
+                     (long long)((r->end_ms - from) / 1000));
+            bad = why;
+        } else if (spec->gpus_per_node > most || (spec->nodes ? spec->nodes : 1) > r->n_parts) {
+            snprintf(why, sizeof why, "reservation %s holds %zu nodes with at most %u GPUs each", r->name,
+                     r->n_parts, most);
+            bad = why;
+        }
+        if (bad) {
+            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", bad);
             return -1;
         }
     }
@@ -360,13 +403,6 @@ static void api__cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ctl_propose(&d->ctl, &cmd, api__on_committed, api_wait(d, c, e));
 }
 
-static int64_t api__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Jobs as messages: each holds a decoded spec to free afterwards. */
 typedef struct api__jobs {
     Jazari__Job *jobs;
@@ -433,8 +469,8 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
 {
     uint64_t head = api__head(d);
     sched_prio prio;
-    bool ranking = false; /* pending jobs get their priority now */
-    for (size_t i = 0; i < n && !ranking; i++)
+    bool ranking = false; /* pending jobs get their priority now (multifactor only: else it is not used) */
+    for (size_t i = 0; i < n && !ranking && d->sched.policy.order == PLAN_PRIORITY; i++)
         ranking = list[i]->state == JAZARI__JOB_STATE__JOB_PENDING;
     if (ranking)
         sched_prio_init(&prio, &d->ctl.state, d->cfg->pol, api__now_ms());
@@ -456,7 +492,7 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
         const char *why = api__why_pending(d, list[i], spec, head);
         if (why)
             a->jobs[i].reason = (char *)why;
-        if (list[i]->state == JAZARI__JOB_STATE__JOB_PENDING)
+        if (ranking && list[i]->state == JAZARI__JOB_STATE__JOB_PENDING)
             a->jobs[i].priority = sched_prio_job(&prio, list[i], NULL);
         if (list[i]->preempt_ms) /* stopping, then back to the queue */
             a->jobs[i].state = JAZARI__JOB_STATE__JOB_PREEMPTED;
@@ -847,6 +883,15 @@ static void api__register(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     topo_free(t);
+    if ((rec->site && *rec->site && !config_valid_name(rec->site)) ||
+        (rec->group && config_valid_names(rec->group, 1) != 0) ||
+        (rec->labels && config_valid_names(rec->labels, CONFIG_LABELS_MAX) != 0)) {
+        jzd_reply_error(
+            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+            "register %s: a bad site, group or labels (names of [A-Za-z0-9._-], at most %d labels)",
+            rec->name, CONFIG_LABELS_MAX);
+        return;
+    }
     log_info("api", "node %s (site %s, %zu GPUs) registers from %s", rec->name, rec->site,
              rec->topology->n_gpus, c->peer);
     api__seen(d, rec->name)->last_ms = uv_now(&d->loop);

@@ -241,7 +241,7 @@ static int config__valid_controllers(const char *s, char *why, size_t whylen)
 }
 
 /* "" or up to max names joined by ','. 0 or -1. */
-static int config__valid_names(const char *s, int max)
+int config_valid_names(const char *s, int max)
 {
     int n = 0;
     char one[CONFIG_NAME_MAX + 2];
@@ -276,9 +276,11 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         }
         break;
     case CT_NAMES:
-        if (config__valid_names(value, s->offset == OFF(group) ? 1 : CONFIG_LABELS_MAX) != 0) {
-            snprintf(why, sizeof why, "%s of letters, digits, '.', '_' or '-' (each starting with a letter or digit)",
-                     s->offset == OFF(group) ? "empty, or one name" : "empty, or a comma list of up to 32 names");
+        if (config_valid_names(value, s->offset == OFF(group) ? 1 : CONFIG_LABELS_MAX) != 0) {
+            snprintf(why, sizeof why,
+                     "%s of letters, digits, '.', '_' or '-' (each starting with a letter or digit)",
+                     s->offset == OFF(group) ? "empty, or one name"
+                                             : "empty, or a comma list of up to 32 names");
             goto bad;
         }
         break;

@@ -19,8 +19,8 @@
 typedef struct config {
     char *name;
     char *site;
-    char *group;  /* network group, "" none */
-    char *labels; /* comma list, "" none */
+    char *group;       /* network group, "" none */
+    char *labels;      /* comma list, "" none */
     char *listen;      /* "host:port" as given */
     char *listen_host; /* parsed from listen */
     uint16_t listen_port;
@@ -74,5 +74,7 @@ int config_parse_size(const char *s, uint64_t *out);
 int config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 /* A node or site name: 1-63 of [A-Za-z0-9._-], starting alphanumeric: 1 if so, else 0. */
 int config_valid_name(const char *s);
+/* "" or up to max such names joined by ',': 0, else -1. */
+int config_valid_names(const char *s, int max);
 
 #endif

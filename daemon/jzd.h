@@ -45,6 +45,7 @@ typedef struct jzd {
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     sched_state sched;         /* leader: the policy and the reserved head */
     bool schedule_again;
+    bool policy_in_flight; /* leader: a PolicyCmd proposed, not applied */
     /* As the leader: when each node was last heard of (soft state). */
     struct jzd_seen *seen;
     size_t n_seen, seen_cap;

@@ -35,6 +35,14 @@ static void run__on_started(void *arg, const ctl_outcome *o)
     }
 }
 
+static void run__on_policy(void *arg, const ctl_outcome *o)
+{
+    jzd *d = arg;
+    d->policy_in_flight = false;
+    if (o->code != JAZARI__ERROR_CODE__OK)
+        log_warn("run", "the policy's half-life was not committed: %s", o->message);
+}
+
 /* Whether a running job, or a start decided earlier in this pass, whose first node
  * is `node` uses port. */
 static bool run__port_taken(const fsm *f, const sched_plan *decided, size_t upto, const char *node,
@@ -86,6 +94,17 @@ void run_schedule(jzd *d)
     }
     d->schedule_again = false;
     const fsm *f = &d->ctl.state;
+    if (f->half_life_ms != d->cfg->pol->half_life_ms && !d->policy_in_flight) {
+        /* This leader's policy file says another half-life: committed, so
+         * that every controller charges usage alike. */
+        Jazari__PolicyCmd pc = JAZARI__POLICY_CMD__INIT;
+        pc.half_life_ms = d->cfg->pol->half_life_ms;
+        Jazari__Command cmd = JAZARI__COMMAND__INIT;
+        cmd.cmd_case = JAZARI__COMMAND__CMD_POLICY;
+        cmd.policy = &pc;
+        d->policy_in_flight = true;
+        ctl_propose(&d->ctl, &cmd, run__on_policy, d);
+    }
     sched_plan decided;
     sched_pass(f, &d->sched, run__wall_ms(), RUN_MAX_STARTS_PER_PASS, &decided);
     for (size_t i = 0; i < decided.n_starts; i++) {
@@ -124,8 +143,8 @@ void run_schedule(jzd *d)
         Jazari__Command cmd = JAZARI__COMMAND__INIT;
         cmd.cmd_case = JAZARI__COMMAND__CMD_PREEMPT;
         cmd.preempt = &pc;
-        log_info("run", "job %llu attempt %u: %s; grace %u s", (unsigned long long)x->id, x->attempt, x->reason,
-                 x->grace_s);
+        log_info("run", "job %llu attempt %u: %s; grace %u s", (unsigned long long)x->id, x->attempt,
+                 x->reason, x->grace_s);
         d->starts_in_flight++; /* the next pass waits for it, so it is not decided twice */
         ctl_propose(&d->ctl, &cmd, run__on_started, d);
     }

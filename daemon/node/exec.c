@@ -334,7 +334,6 @@ void exec_stop(exec *x, exec_part *p, bool now)
     exec__stop(p, "", now ? SIGUSR1 : SIGTERM);
 }
 
-
 void exec_forget(exec *x, exec_part *p)
 {
     if (p->running)

@@ -621,7 +621,10 @@ static void step__supervise(step *s)
             s->end.preempted = why == 2;
             s->end.lost = !s->end.cancelled;
             log_info("step", "%s: signal %d, KILL in %u s",
-                     why == 2 ? "preempted" : why ? "asked to stop" : "terminated by the system", warn, grace_s);
+                     why == 2 ? "preempted"
+                     : why    ? "asked to stop"
+                              : "terminated by the system",
+                     warn, grace_s);
             stopping = true;
             step__signal_all(s, warn);
             if (warn != SIGTERM && grace_s == 0)

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "../../common/log.h"
-#include "../sched/policy.h"
 #include "transport.h"
 
 struct ctl_pending {
@@ -308,8 +307,6 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
     c->loop = loop;
     c->cfg = cfg;
     fsm_init(&c->state);
-    if (cfg->pol)
-        c->state.half_life_ms = cfg->pol->half_life_ms;
     if (ctl__parse_peers(c, cfg, err, errlen) != 0)
         return -1;
     snprintf(c->raft_dir, sizeof c->raft_dir, "%s/raft", cfg->state_dir);

@@ -54,7 +54,7 @@ static void fsm__allocs_clear(fsm_job *j)
 /* The class of a spec, shared (a reference taken). */
 static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
 {
-    const char *parts[6] = {s ? s->account : NULL,    s ? s->qos : NULL,        s ? s->site : NULL,
+    const char *parts[6] = {s ? s->account : NULL,   s ? s->qos : NULL,        s ? s->site : NULL,
                             s ? s->gpu_model : NULL, s ? s->constraint : NULL, s ? s->reservation : NULL};
     buf key = BUF_INIT;
     for (size_t i = 0; i < 6; i++) {
@@ -66,11 +66,13 @@ static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
     /* The lookup key: the fields with their NULs made visible. */
     size_t flat_len = key.len;
     char *flat = xcalloc(flat_len + 1, 1);
+    memcpy(flat, key.data, flat_len);
     for (size_t i = 0; i < flat_len; i++)
-        flat[i] = key.data[i] ? key.data[i] : '\x1f';
+        if (!flat[i])
+            flat[i] = '\x1f';
     size_t v;
     if (strmap_get(&f->classes, flat, &v)) {
-        fsm_class *c = (fsm_class *)v;
+        fsm_class *c = f->class_pool[v];
         c->refs++;
         free(flat);
         buf_free(&key);
@@ -90,7 +92,19 @@ static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
     c->min_gpu_mem = s ? s->min_gpu_mem : 0;
     c->array_max = s && s->array_task ? s->array_max : 0;
     c->refs = 1;
-    strmap_put(&f->classes, c->key, (size_t)c);
+    size_t slot = 0;
+    while (slot < f->n_class_pool && f->class_pool[slot])
+        slot++; /* classes are few: a scan for a free slot */
+    if (slot == f->n_class_pool) {
+        fsm_class **pool = realloc(f->class_pool, (f->n_class_pool + 1) * sizeof(fsm_class *));
+        if (!pool)
+            abort();
+        f->class_pool = pool;
+        f->n_class_pool++;
+    }
+    f->class_pool[slot] = c;
+    c->slot = slot;
+    strmap_put(&f->classes, c->key, slot);
     buf_free(&key);
     return c;
 }
@@ -106,9 +120,10 @@ static void fsm__class_put(fsm *f, const fsm_class *cc)
     strmap old = f->classes;
     strmap_init(&f->classes);
     for (size_t i = 0; i < old.cap; i++)
-        if (old.keys[i] && (fsm_class *)old.vals[i] != c)
+        if (old.keys[i] && old.vals[i] != c->slot)
             strmap_put(&f->classes, old.keys[i], old.vals[i]);
     strmap_free(&old);
+    f->class_pool[c->slot] = NULL;
     free((char *)c->account); /* the fields' copy */
     free(c->key);
     free(c);
@@ -149,15 +164,14 @@ void fsm_free(fsm *f)
     free(f->nodes);
     strmap_free(&f->node_index);
     strmap_free(&f->classes);
+    free(f->class_pool);
     for (size_t i = 0; i < f->n_usage; i++)
         free(f->usage[i].path);
     free(f->usage);
     for (size_t i = 0; i < f->n_resv; i++)
         fsm__resv_clear(&f->resv[i]);
     free(f->resv);
-    int64_t half_life = f->half_life_ms;
     fsm_init(f);
-    f->half_life_ms = half_life;
 }
 
 /* --- fair-share usage ------------------------------------------------------------ */
@@ -206,7 +220,8 @@ static void fsm__charge(fsm *f, int64_t now, const fsm_job *j)
     if (j->state != JAZARI__JOB_STATE__JOB_RUNNING || !j->start_ms || now <= j->start_ms)
         return;
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", *j->cls->account ? j->cls->account : "default", j->user ? j->user : "?");
+    snprintf(path, sizeof path, "%s/%s", *j->cls->account ? j->cls->account : "default",
+             j->user ? j->user : "?");
     fsm__usage_add(f, path, now, fsm_job_rate(j) * (double)(now - j->start_ms) / 1000.0, now);
 }
 
@@ -232,17 +247,64 @@ bool fsm_resv_member(const fsm_resv *r, const char *account, const char *user)
     return strncmp(account, r->account, n) == 0 && (account[n] == '\0' || account[n] == '/');
 }
 
+static void fsm__set_reason(fsm_job *j, const char *reason);
+
+/* A reservation goes: its jobs still waiting can never run, and end
+ * (the running ones go on). */
+static void fsm__resv_drop_jobs(fsm *f, int64_t now, const char *name, const char *why)
+{
+    char reason[200];
+    snprintf(reason, sizeof reason, "reservation %s %s", name, why);
+    for (uint64_t k = 0; f->n_active && k < f->jobs_cap; k++) {
+        fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || strcmp(j->cls->reservation, name) != 0)
+            continue;
+        if (!j->held)
+            f->n_ready--;
+        f->n_active--;
+        j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
+        j->end_ms = now;
+        fsm__set_reason(j, reason);
+    }
+}
+
 /* Reservations past their end go (every controller at the same entry). */
 static void fsm__resv_expire(fsm *f, int64_t now)
 {
     size_t k = 0;
     for (size_t i = 0; i < f->n_resv; i++) {
-        if (f->resv[i].end_ms <= now)
+        if (f->resv[i].end_ms <= now) {
+            fsm__resv_drop_jobs(f, now, f->resv[i].name, "ended");
             fsm__resv_clear(&f->resv[i]);
-        else
+        } else {
             f->resv[k++] = f->resv[i];
+        }
     }
     f->n_resv = k;
+}
+
+/* Whether the GPUs a reservation asks for are free of the others kept in
+ * an overlapping window (checked again here: two made at once by the
+ * leader's view must not both get the same GPUs). */
+static bool fsm__resv_fits(const fsm *f, const Jazari__Reservation *m)
+{
+    for (size_t p = 0; p < m->n_parts; p++) {
+        const fsm_node *n = m->parts[p]->node ? fsm_node_get(f, m->parts[p]->node) : NULL;
+        if (!n)
+            return false;
+        uint64_t kept = m->parts[p]->gpus;
+        for (size_t r = 0; r < f->n_resv; r++) {
+            const fsm_resv *v = &f->resv[r];
+            if (v->start_ms >= m->end_ms || v->end_ms <= m->start_ms)
+                continue;
+            for (size_t x = 0; x < v->n_parts; x++)
+                if (strcmp(v->parts[x].node, n->name) == 0)
+                    kept += v->parts[x].gpus;
+        }
+        if (kept > n->topo->n_gpus)
+            return false;
+    }
+    return true;
 }
 
 static void fsm__resv_add(fsm *f, const Jazari__Reservation *m)
@@ -277,14 +339,16 @@ static void fsm__resv_add(fsm *f, const Jazari__Reservation *m)
 static void fsm__apply_reserve(fsm *f, const Jazari__ReserveCmd *c, fsm_result *res)
 {
     size_t before = f->n_resv;
-    fsm__resv_add(f, c->reservation);
+    if (c->reservation && fsm__resv_fits(f, c->reservation))
+        fsm__resv_add(f, c->reservation);
     res->nodes_changed += f->n_resv != before;
 }
 
-static void fsm__apply_unreserve(fsm *f, const Jazari__UnreserveCmd *c, fsm_result *res)
+static void fsm__apply_unreserve(fsm *f, int64_t now, const Jazari__UnreserveCmd *c, fsm_result *res)
 {
     for (size_t i = 0; c->name && i < f->n_resv; i++) {
         if (strcmp(f->resv[i].name, c->name) == 0) {
+            fsm__resv_drop_jobs(f, now, f->resv[i].name, "was deleted");
             fsm__resv_clear(&f->resv[i]);
             f->resv[i] = f->resv[--f->n_resv];
             res->nodes_changed++;
@@ -463,7 +527,10 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     for (size_t i = 0; i < 3; i++) {
         if (names[i] && !fsm__printable(names[i], FSM_NAME_MAX)) {
             snprintf(err, errlen, "--%s: at most %d printable characters",
-                     i == 0 ? "account" : i == 1 ? "qos" : "reservation", FSM_NAME_MAX);
+                     i == 0   ? "account"
+                     : i == 1 ? "qos"
+                              : "reservation",
+                     FSM_NAME_MAX);
             return -1;
         }
     }
@@ -503,9 +570,9 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     }
     if (f->n_nodes > 0 && s->min_gpu_mem && !model_seen) {
         snprintf(err, errlen, "--gpu-mem %llu MiB%s%s: no node%s%s has GPUs with that much memory (jz nodes)",
-                 (unsigned long long)(s->min_gpu_mem >> 20), s->gpu_model && *s->gpu_model ? " of model " : "",
-                 s->gpu_model ? s->gpu_model : "", s->site && *s->site ? " at site " : "",
-                 s->site && *s->site ? s->site : "");
+                 (unsigned long long)(s->min_gpu_mem >> 20),
+                 s->gpu_model && *s->gpu_model ? " of model " : "", s->gpu_model ? s->gpu_model : "",
+                 s->site && *s->site ? " at site " : "", s->site && *s->site ? s->site : "");
         return -1;
     }
     if (f->n_nodes > 0 && s->gpu_model && *s->gpu_model && !model_seen) {
@@ -845,9 +912,9 @@ static void fsm__apply_preempt(fsm *f, int64_t now, const Jazari__PreemptCmd *c,
         return;
     j->preempt_ms = now;
     j->preempt_grace_s = c->grace_s;
+    /* The parts still running stop and report; one that completed already
+     * reported (and will not again). */
     fsm__set_reason(j, c->reason && *c->reason ? c->reason : "Preempted");
-    for (uint32_t a = 0; a < j->n_allocs; a++)
-        j->allocs[a].done = false; /* every part stops, and reports */
     res->ended++;
 }
 
@@ -1029,8 +1096,13 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_RESERVE:
             fsm__apply_reserve(f, c->reserve, res);
             break;
+        case JAZARI__COMMAND__CMD_POLICY:
+            if (c->policy->half_life_ms >= FSM_HALF_LIFE_MIN_MS &&
+                c->policy->half_life_ms <= FSM_HALF_LIFE_MAX_MS)
+                f->half_life_ms = c->policy->half_life_ms;
+            break;
         case JAZARI__COMMAND__CMD_UNRESERVE:
-            fsm__apply_unreserve(f, c->unreserve, res);
+            fsm__apply_unreserve(f, now, c->unreserve, res);
             break;
         default:
             /* A command of a newer release in an old format: skipped the
@@ -1127,6 +1199,7 @@ void fsm_snapshot(const fsm *f, buf *out)
     head.format = FSM_FORMAT;
     head.next_job_id = f->next_job_id;
     head.time_ms = f->time_ms;
+    head.usage_half_life_ms = f->half_life_ms;
     size_t n = jazari__snapshot__get_packed_size(&head);
     jazari__snapshot__pack(&head, buf_extend(out, n));
 
@@ -1206,6 +1279,8 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
     fsm_free(f);
     f->next_job_id = s->next_job_id;
     f->time_ms = s->time_ms;
+    if (s->usage_half_life_ms >= FSM_HALF_LIFE_MIN_MS && s->usage_half_life_ms <= FSM_HALF_LIFE_MAX_MS)
+        f->half_life_ms = s->usage_half_life_ms;
     for (size_t i = 0; i < s->n_jobs; i++)
         fsm__insert(f, fsm__job_from_pb(f, s->jobs[i]));
     fsm_result res;

@@ -63,6 +63,7 @@ typedef struct fsm_class {
     uint64_t min_gpu_mem;
     uint32_t array_max; /* an array's throttle (0: none) */
     uint32_t refs;
+    size_t slot; /* in fsm.class_pool */
 } fsm_class;
 
 /* A job, kept small: the spec stays in its encoded form (a pending job
@@ -80,9 +81,9 @@ typedef struct fsm_job {
     int64_t preempt_ms;     /* running: when it was preempted (its parts are stopping); 0: not */
     uint32_t preempt_grace_s;
     uint32_t preemptions; /* requeues that were preemptions, not losses */
-    bool no_requeue;        /* a lost node fails it instead */
-    bool has_deps;          /* --after-ok / --after-any: its spec says which */
-    const fsm_class *cls;   /* never NULL */
+    bool no_requeue;      /* a lost node fails it instead */
+    bool has_deps;        /* --after-ok / --after-any: its spec says which */
+    const fsm_class *cls; /* never NULL */
     uint64_t time_limit_s;
     Jazari__JobState state;
     bool held; /* pending, not to start until released */
@@ -115,6 +116,8 @@ typedef struct fsm_usage {
 } fsm_usage;
 
 #define FSM_RESV_MAX 1024
+#define FSM_HALF_LIFE_MIN_MS 1000ll
+#define FSM_HALF_LIFE_MAX_MS (3650ll * 86400 * 1000)
 #define FSM_CPUS_PER_GPU 16 /* usage: a job without GPUs is charged its CPUs / this */
 
 typedef struct fsm_resv_part {
@@ -146,12 +149,14 @@ typedef struct fsm {
     fsm_node *nodes;
     size_t n_nodes;
     strmap node_index; /* name -> index into nodes */
-    strmap classes;    /* fsm_class.key -> fsm_class * */
-    uint64_t applied; /* entries applied, for tests and status */
-    uint32_t format;  /* of the entry being applied */
+    strmap classes;    /* fsm_class.key -> its slot in class_pool */
+    fsm_class **class_pool;
+    size_t n_class_pool; /* slots used so far (a freed one is NULL until reused) */
+    uint64_t applied;    /* entries applied, for tests and status */
+    uint32_t format;     /* of the entry being applied */
     fsm_usage *usage;
     size_t n_usage, usage_cap;
-    int64_t half_life_ms; /* of usage; kept by fsm_free (a setting, not state) */
+    int64_t half_life_ms; /* of usage: replicated (PolicyCmd), the default until one is applied */
     fsm_resv *resv;
     size_t n_resv;
 } fsm;
@@ -194,7 +199,7 @@ void fsm_snapshot(const fsm *f, buf *out);
 int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen);
 
 const fsm_job *fsm_job_get(const fsm *f, uint64_t id);
-/* The usage of account/user ("a/b/user") decayed to now_ms; 0 if none. */
+/* A usage record's GPU-seconds decayed to now_ms by the state's half-life. */
 double fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms);
 /* What one job costs per second of run: GPUs, or CPUs / FSM_CPUS_PER_GPU. */
 double fsm_job_rate(const fsm_job *j);

@@ -105,7 +105,9 @@ static uint32_t plan__avail(const plan_node *n, const plan_job *j, int64_t now)
     if (j->resv) {
         for (uint32_t w = 0; w < n->n_windows; w++) {
             const plan_window *x = &n->windows[w];
-            if (x->owner == j->resv && x->from <= now && now < x->until) {
+            /* Within its window, and done by its end: the GPUs are kept for
+             * another tenant after it. */
+            if (x->owner == j->resv && x->from <= now && now + j->limit <= x->until) {
                 uint32_t left = x->slots > x->used ? x->slots - x->used : 0;
                 return n->free < left ? n->free : left;
             }
@@ -126,7 +128,8 @@ static uint32_t plan__avail(const plan_node *n, const plan_job *j, int64_t now)
 
 static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j)
 {
-    return n->up && (!p->only_group || n->group == p->only_group) && plan__node_ok(n, j) && plan__avail(n, j, p->now) >= j->per_node &&
+    return n->up && (!p->only_group || n->group == p->only_group) && plan__node_ok(n, j) &&
+           plan__avail(n, j, p->now) >= j->per_node &&
            (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node) &&
            (!p->node_rank || p->node_rank(p->rank_arg, n, j) != PLAN_NO_FIT);
 }
@@ -642,7 +645,7 @@ size_t plan_victims(plan *p, const plan_job *j, int64_t now, plan_job *const *ca
             for (uint32_t c = 0; c < v->nodes; c++)
                 plan__node_take(p, &p->nodes[v->where[c]], v, 1);
             if (plan__fits(p, j)) {
-                memmove(&out[i], &out[i + 1], (k - i - 1) * sizeof *out);
+                memmove(&out[i], &out[i + 1], (k - i - 1) * sizeof(plan_job *));
                 k--;
             } else {
                 for (uint32_t c = 0; c < v->nodes; c++)

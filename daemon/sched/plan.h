@@ -23,9 +23,9 @@
 #include <stdint.h>
 
 typedef enum {
-    PLAN_FCFS,   /* first come, first served: submit time */
-    PLAN_SJF,    /* shortest (requested) job first, then submit time */
-    PLAN_JAZARI, /* smallest area (limit x nodes) first, aged: area / (1 + wait / limit) */
+    PLAN_FCFS,     /* first come, first served: submit time */
+    PLAN_SJF,      /* shortest (requested) job first, then submit time */
+    PLAN_JAZARI,   /* smallest area (limit x nodes) first, aged: area / (1 + wait / limit) */
     PLAN_PRIORITY, /* the caller's priority (plan_job.priority) first, then submit time */
     PLAN_SOONEST,  /* without backfilling: the job expected to end first (see plan_pass) */
 } plan_order;
@@ -69,7 +69,7 @@ typedef struct plan_node {
     plan_window *windows; /* the caller's; none: NULL */
     uint32_t n_windows;
     uint32_t scav_used; /* slots held by scavengers (kept by the plan): they use reserved ones first */
-    uint32_t group;     /* its network group (site, switch): a gang stays in one when one can hold it; 0 none */
+    uint32_t group; /* its network group (site, switch): a gang stays in one when one can hold it; 0 none */
 } plan_node;
 
 typedef struct plan_job {
@@ -82,8 +82,9 @@ typedef struct plan_job {
     uint32_t tag;        /* 0: any node */
     const bool *allowed; /* NULL: any node; else which nodes may take it (by index), e.g. a GPU model */
     uint32_t priority;   /* PLAN_PRIORITY: higher first */
-    uint32_t resv;       /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own; 0: none */
-    bool scavenger;      /* may use reserved slots nobody uses (and is preempted for them); never the head */
+    uint32_t resv;  /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own;
+                       0: none */
+    bool scavenger; /* may use reserved slots nobody uses (and is preempted for them); never the head */
     /* Set by a pass when it starts the job: */
     int64_t start;   /* -1 while queued */
     uint32_t *where; /* the nodes (nodes of them), owned by the plan until plan_end */

@@ -25,6 +25,12 @@ void pol_init(pol *p)
 
 void pol_free(pol *p)
 {
+    for (size_t i = 0; i < p->n_accounts; i++)
+        free(p->accounts[i].users);
+    for (size_t i = 0; i < p->n_qos; i++) {
+        free(p->qos[i].accounts);
+        p->qos[i].accounts = NULL;
+    }
     free(p->accounts);
     p->accounts = NULL;
     p->n_accounts = 0;
@@ -77,6 +83,64 @@ uint32_t pol_shares(const pol *p, const char *path)
         if (strcmp(p->accounts[i].path, path) == 0)
             return p->accounts[i].shares;
     return 0;
+}
+
+static bool pol__listed(const char *list, const char *name, size_t len);
+
+/* The rules of pol_account_allows, for one account's row. */
+static int pol__allows_row(const pol *p, const char *path, const char *user)
+{
+    const pol_account *a = NULL;
+    for (size_t i = 0; i < p->n_accounts && !a; i++)
+        if (strcmp(p->accounts[i].path, path) == 0)
+            a = &p->accounts[i];
+    if (!a)
+        return -1; /* not configured: says nothing */
+    size_t len = strlen(path), ulen = strlen(user);
+    bool rows = false; /* user rows under it */
+    for (size_t i = 0; i < p->n_accounts; i++) {
+        const char *q = p->accounts[i].path;
+        if (strncmp(q, path, len) == 0 && q[len] == '/' && !strchr(q + len + 1, '/') &&
+            strchr(path, '/')) { /* a row path/user under a project */
+            rows = true;
+            if (strcmp(q + len + 1, user) == 0)
+                return 1;
+        }
+    }
+    if (a->users)
+        return pol__listed(a->users, user, ulen) ? 1 : 0;
+    return rows ? 0 : -1;
+}
+
+bool pol_account_allows(const pol *p, const char *account, const char *user, bool root)
+{
+    if (root || p->n_accounts == 0)
+        return true;
+    if (!user)
+        return false;
+    int own = pol__allows_row(p, account, user);
+    if (own >= 0)
+        return own == 1;
+    const char *slash = strchr(account, '/');
+    if (!slash)
+        return true; /* an institute that does not say who: open */
+    char inst[POL_PATH_MAX + 1];
+    snprintf(inst, sizeof inst, "%.*s", (int)(slash - account), account);
+    int parent = pol__allows_row(p, inst, user);
+    return parent != 0; /* the institute's list, or open */
+}
+
+bool pol_qos_allows(const pol *p, int q, const char *account, bool root)
+{
+    if (root || q < 0 || (size_t)q >= p->n_qos || !p->qos[q].accounts)
+        return true;
+    for (const char *s = p->qos[q].accounts; *s;) {
+        size_t l = strcspn(s, ",");
+        if (strncmp(account, s, l) == 0 && (account[l] == '\0' || account[l] == '/'))
+            return true;
+        s += l + (s[l] == ',');
+    }
+    return false;
 }
 
 bool pol_account_known(const pol *p, const char *path)
@@ -151,16 +215,54 @@ static int pol__weight(pol *p, char **w, size_t n, char *why, size_t whylen)
     return -1;
 }
 
+/* A comma list of 1..max paths of `levels` levels, into a copy. */
+static char *pol__list(const char *s, int levels)
+{
+    if (!*s || strlen(s) > 4096)
+        return NULL;
+    char *copy = xstrdup(s), *save = NULL;
+    char *check = xstrdup(s);
+    bool ok = check[strlen(check) - 1] != ',';
+    for (char *t = strtok_r(check, ",", &save); t && ok; t = strtok_r(NULL, ",", &save))
+        ok = pol__path_valid(t, levels);
+    free(check);
+    if (!ok || strstr(s, ",,") || s[0] == ',') {
+        free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+/* Whether the comma list holds name. */
+static bool pol__listed(const char *list, const char *name, size_t len)
+{
+    for (const char *q = list; q && *q;) {
+        size_t l = strcspn(q, ",");
+        if (l == len && strncmp(q, name, len) == 0)
+            return true;
+        q += l + (q[l] == ',');
+    }
+    return false;
+}
+
 static int pol__account(pol *p, char **w, size_t n, char *why, size_t whylen)
 {
     uint32_t shares;
-    if (n != 3 || !pol__path_valid(w[1], 3) || pol__number(w[2], POL_SHARES_MAX, &shares) != 0 || !shares) {
-        snprintf(why, whylen,
-                 "write 'account INSTITUTE[/PROJECT[/USER]] SHARES', names of [A-Za-z0-9._-], shares 1 to %d",
-                 POL_SHARES_MAX);
+    char *users = NULL;
+    if (n == 4 && strncmp(w[3], "users=", 6) == 0 && strchr(w[1], '/') == strrchr(w[1], '/'))
+        users = pol__list(w[3] + 6, 1);
+    if ((n != 3 && !users) || n > 4 || !pol__path_valid(w[1], 3) ||
+        pol__number(w[2], POL_SHARES_MAX, &shares) != 0 || !shares) {
+        free(users);
+        snprintf(
+            why, whylen,
+            "write 'account INSTITUTE[/PROJECT[/USER]] SHARES [users=NAME,...]', names of [A-Za-z0-9._-], "
+            "shares 1 to %d (users= on institutes and projects)",
+            POL_SHARES_MAX);
         return -1;
     }
     if (pol_shares(p, w[1])) {
+        free(users);
         snprintf(why, whylen, "account '%s' is listed twice", w[1]);
         return -1;
     }
@@ -169,12 +271,14 @@ static int pol__account(pol *p, char **w, size_t n, char *why, size_t whylen)
         snprintf(parent, sizeof parent, "%s", w[1]);
         *strrchr(parent, '/') = '\0';
         if (!pol_shares(p, parent)) {
+            free(users);
             snprintf(why, whylen, "account '%s' comes before its parent '%s': list the parent first", w[1],
                      parent);
             return -1;
         }
     }
     if (p->n_accounts >= POL_ACCOUNTS_MAX) {
+        free(users);
         snprintf(why, whylen, "more than %d accounts", POL_ACCOUNTS_MAX);
         return -1;
     }
@@ -188,6 +292,7 @@ static int pol__account(pol *p, char **w, size_t n, char *why, size_t whylen)
     pol_account *a = &p->accounts[p->n_accounts++];
     snprintf(a->path, sizeof a->path, "%s", w[1]);
     a->shares = shares;
+    a->users = users;
     return 0;
 }
 
@@ -206,14 +311,38 @@ static int pol__preempts(const pol *p, char *list, uint64_t *out, char *why, siz
     return 0;
 }
 
+/* Whether QoS `from` can reach itself through preempt= lists. Only
+ * "normal" (defined before any other) can make one: the others name
+ * QoS above them. */
+static bool pol__preempt_cycle(const pol *p, size_t from)
+{
+    uint64_t seen = 0, frontier = p->qos[from].preempts;
+    while (frontier & ~seen) {
+        uint64_t next = 0;
+        for (size_t i = 0; i < POL_QOS_MAX; i++)
+            if ((frontier >> i & 1) && !(seen >> i & 1))
+                next |= p->qos[i].preempts;
+        seen |= frontier;
+        frontier = next;
+        if (seen >> from & 1)
+            return true;
+    }
+    return (seen >> from & 1) != 0;
+}
+
 static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
 {
     if (n < 2 || !pol__path_valid(w[1], 1)) {
-        snprintf(why, whylen, "write 'qos NAME [priority=N] [preempt=Q,...] [grace=DUR] "
-                              "[max_gpus_per_user=N] [preemptible]'");
+        snprintf(why, whylen,
+                 "write 'qos NAME [priority=N] [preempt=Q,...] [grace=DUR] "
+                 "[max_gpus_per_user=N] [preemptible]'");
         return -1;
     }
     int found = pol_qos_find(p, w[1]);
+    if (found > 0 || (found == 0 && p->normal_set)) {
+        snprintf(why, whylen, "qos %s is defined twice", w[1]);
+        return -1;
+    }
     if (found < 0 && p->n_qos >= POL_QOS_MAX) {
         snprintf(why, whylen, "more than %d QoS", POL_QOS_MAX);
         return -1;
@@ -226,7 +355,7 @@ static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
         char *eq = strchr(w[i], '=');
         if (eq)
             *eq++ = '\0';
-        int64_t ms;
+        int64_t ms = 0;
         int bad = 0;
         if (strcmp(w[i], "preemptible") == 0 && !eq)
             q.preemptible = true;
@@ -238,22 +367,42 @@ static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
             bad = pol__duration_ms(eq, &ms) != 0 || ms > 86400000ll;
             q.grace_s = (uint32_t)(ms / 1000);
         } else if (strcmp(w[i], "preempt") == 0 && eq) {
-            if (pol__preempts(p, eq, &q.preempts, why, whylen) != 0)
+            if (pol__preempts(p, eq, &q.preempts, why, whylen) != 0) {
+                free(q.accounts);
                 return -1;
+            }
+        } else if (strcmp(w[i], "accounts") == 0 && eq && !q.accounts) {
+            q.accounts = pol__list(eq, 2);
+            bad = !q.accounts;
         } else {
+            free(q.accounts);
             snprintf(why, whylen, "qos %s: unknown attribute '%s'", w[1], w[i]);
             return -1;
         }
         if (bad) {
+            free(q.accounts);
             snprintf(why, whylen, "qos %s: %s=%s is not valid", w[1], w[i], eq);
             return -1;
         }
     }
     if (found >= 0 && (q.preempts >> found & 1)) {
+        free(q.accounts);
         snprintf(why, whylen, "qos %s may not preempt itself", w[1]);
         return -1;
     }
-    p->qos[found >= 0 ? (size_t)found : p->n_qos++] = q;
+    size_t at = found >= 0 ? (size_t)found : p->n_qos;
+    pol_qos before = p->qos[at];
+    p->qos[at] = q;
+    if (pol__preempt_cycle(p, at)) {
+        free(q.accounts);
+        p->qos[at] = before;
+        snprintf(why, whylen, "qos %s: its preempt= list makes a cycle (QoS preempting each other)", w[1]);
+        return -1;
+    }
+    if (found < 0)
+        p->n_qos++;
+    else
+        p->normal_set = true;
     return 0;
 }
 
@@ -289,8 +438,8 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         snprintf(p->default_account, sizeof p->default_account, "%s", w[1]);
         return 0;
     }
-    snprintf(why, whylen,
-             "'%s': expected weight, max_age, half_life, default_account, account or qos lines", w[0]);
+    snprintf(why, whylen, "'%s': expected weight, max_age, half_life, default_account, account or qos lines",
+             w[0]);
     return -1;
 }
 

@@ -12,7 +12,7 @@
  *   half_life 7d               # usage decays by half in this time
  *   default_account default
  *   account um6p 40            # an institute and its shares
- *   account um6p/nlp 3         # a project in it
+ *   account um6p/nlp 3 users=amina,omar  # a project, and who may use it
  *   account um6p/nlp/alice 2   # a user in it (others: 1 each)
  *   qos normal priority=0
  *   qos high priority=100 preempt=normal,scavenger grace=60s max_gpus_per_user=32
@@ -38,6 +38,7 @@
 typedef struct pol_account {
     char path[POL_PATH_MAX + 1];
     uint32_t shares;
+    char *users; /* users=a,b: who may charge it (and its projects); NULL: not said */
 } pol_account;
 
 typedef struct pol_qos {
@@ -47,6 +48,7 @@ typedef struct pol_qos {
     uint32_t grace_s;       /* a job it preempts gets this long after its warning */
     uint32_t max_gpus_user; /* GPUs one user's running jobs of this QoS may hold; 0: no bound */
     bool preemptible;       /* may run on idle reserved GPUs */
+    char *accounts;         /* accounts=a,b/c: whose jobs may ask for it; NULL: anyone's */
 } pol_qos;
 
 typedef struct pol {
@@ -57,6 +59,7 @@ typedef struct pol {
     size_t n_accounts;
     pol_qos qos[POL_QOS_MAX]; /* qos[0] is "normal", always there */
     size_t n_qos;
+    bool normal_set; /* "normal" was defined by a line (once only) */
 } pol;
 
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,
@@ -75,6 +78,12 @@ uint32_t pol_shares(const pol *p, const char *path);
 /* Whether an account is known: configured, or the default; with no
  * accounts configured at all, any valid name is. */
 bool pol_account_known(const pol *p, const char *path);
+/* Whether user may charge account ("inst" or "inst/project"): it or its
+ * institute lists the user (users=, or a row account/user), or neither
+ * says who may (an open account). Root may always. */
+bool pol_account_allows(const pol *p, const char *account, const char *user, bool root);
+/* Whether a job of that account may ask for QoS q (its accounts=). */
+bool pol_qos_allows(const pol *p, int q, const char *account, bool root);
 /* "a", "a/b": 1-2 names of [A-Za-z0-9._-] joined by '/'. */
 bool pol_account_valid(const char *path);
 

@@ -89,8 +89,9 @@ int resv_pick(const fsm *f, const resv_ask *a, resv_part *out, char *err, size_t
     if (a->nodes) {
         if (n < a->nodes) {
             snprintf(err, errlen, "%u whole nodes asked for, %zu up%s%s%s%s with nothing else reserved then",
-                     a->nodes, n, a->gpu_model && *a->gpu_model ? " with " : "", a->gpu_model ? a->gpu_model : "",
-                     a->site && *a->site ? " at site " : "", a->site ? a->site : "");
+                     a->nodes, n, a->gpu_model && *a->gpu_model ? " with " : "",
+                     a->gpu_model ? a->gpu_model : "", a->site && *a->site ? " at site " : "",
+                     a->site ? a->site : "");
             free(c);
             return -1;
         }

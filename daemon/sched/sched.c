@@ -435,6 +435,7 @@ static plan_window *sched__windows(const fsm *f, plan *p)
 /* What the pass knows of each job beyond the plan's fields. */
 typedef struct sched__meta {
     int qos;
+    bool running;    /* before this pass (a job started by it is no victim) */
     bool preempting; /* running, being preempted already */
 } sched__meta;
 
@@ -450,7 +451,7 @@ static size_t sched__candidates(const pol *po, plan_job *jobs, const sched__meta
         for (size_t k = 0; k < nj; k++) {
             const plan_job *v = &jobs[k];
             bool eligible = (mask >> meta[k].qos & 1) || (jobs[self].resv && v->scavenger);
-            if (k == self || v->start < 0 || !v->where || !eligible || meta[k].preempting != (pass == 0))
+            if (k == self || !meta[k].running || !v->where || !eligible || meta[k].preempting != (pass == 0))
                 continue;
             out[n++] = &jobs[k];
         }
@@ -631,6 +632,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         pj->cpus_per_node = j->cpus_per_node ? j->cpus_per_node : 1;
         const fsm_class *cls = j->cls;
         meta[nj].qos = sched_qos_of(po, cls->qos);
+        meta[nj].running = running;
         meta[nj].preempting = j->preempt_ms != 0;
         pj->resv = sched__resv_tag(f, cls->reservation);
         pj->scavenger = po->qos[meta[nj].qos].preemptible && !pj->resv;
@@ -652,7 +654,8 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
             pj->tag = sched__site_tag(&tags, cls->site);
             bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint;
             pj->allowed =
-                narrowed ? sched__model_mask(f, &masks, cls->gpu_model, cls->min_gpu_mem, cls->constraint) : NULL;
+                narrowed ? sched__model_mask(f, &masks, cls->gpu_model, cls->min_gpu_mem, cls->constraint)
+                         : NULL;
             bool deps = !sched_resv_wait(f, cls->reservation, now_ms);
             if (deps && j->has_deps) { /* the one case that needs the spec itself */
                 Jazari__JobSpec *spec = jazari__job_spec__unpack(NULL, j->spec_len, j->spec);

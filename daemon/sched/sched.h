@@ -57,7 +57,7 @@ typedef struct sched_plan {
 typedef struct sched_state {
     plan_policy policy;
     const pol *pol; /* accounts, QoS, weights; NULL: the defaults */
-    uint64_t head; /* the job holding the reservation, or 0 */
+    uint64_t head;  /* the job holding the reservation, or 0 */
     int64_t shadow;
     uint64_t preemptor; /* the head that preempted for what it waits (sticky under multifactor too) */
 } sched_state;

@@ -24,10 +24,12 @@ account um6p/nlp 1
 account uir 1
 account startup 1
 account startup/train 1
+account closed 1 users=alice
 qos normal priority=0
 qos scavenger priority=0 preemptible
 qos capped priority=0 max_gpus_per_user=4
 qos high priority=100 preempt=normal,scavenger grace=3s
+qos vip priority=50 accounts=startup
 """
 
 
@@ -72,7 +74,7 @@ def test_fair_share_puts_the_institute_that_used_less_first(daemon_factory, tmp_
         shares = {r["path"]: r for r in d.jz_json("shares")["accounts"]}
         assert shares["um6p/nlp/root"]["gpu_seconds"] > 8, shares
         assert shares["um6p"]["fairshare"] < shares["uir"]["fairshare"], shares
-        assert abs(shares["um6p"]["norm_shares"] - 3 / 5) < 1e-9, shares  # um6p 3 of 3+1+1
+        assert abs(shares["um6p"]["norm_shares"] - 3 / 6) < 1e-9, shares  # um6p 3 of 3+1+1+1
         wait_for(state_is(d, first, "COMPLETED"), timeout=20, what="um6p's job")
         a, b = show(d, first), show(d, second)
         assert b["state"] == "COMPLETED" and a["start_time"] >= b["end_time"], (a, b)
@@ -155,8 +157,13 @@ def test_reservation_keeps_gpus_for_its_account_and_lends_them_to_scavengers(dae
                       "--", "sleep", "30")
         wait_for(state_is(d, scav, "RUNNING"), what="the scavenger on reserved GPUs")
         # ...until the owner needs them: it is preempted, the owner's job runs.
+        r = d.jz("submit", "--account", "startup/train", "--reservation", "r1", "--", "true")
+        assert r.returncode == 1 and "needs a --time of at most" in r.stderr, r.stderr
+        r = d.jz("submit", "--account", "startup/train", "--reservation", "r1", "--time", "5",
+                 "--gpus-per-node", "8", "--", "true")
+        assert r.returncode == 1 and "holds 1 nodes with at most 4 GPUs" in r.stderr, r.stderr
         mine = submit(d, "--account", "startup/train", "--reservation", "r1", "--gpus-per-node", "4",
-                      "--", "sleep", "1")
+                      "--time", "5", "--", "sleep", "1")
         wait_for(state_is(d, mine, "RUNNING", "COMPLETED"), timeout=15, what="the reservation's job")
         j = show(d, scav)
         assert j["preemptions"] == 1 and j["state"] in ("PENDING", "PREEMPTED"), j
@@ -169,6 +176,13 @@ def test_reservation_keeps_gpus_for_its_account_and_lends_them_to_scavengers(dae
                             "--reservation", "r1", "--workdir", "/tmp", "--", "true"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 1 and "reservation r1 is for account 'startup'" in r.stderr, r.stderr
+        # Accounts and QoS that say who may use them.
+        for extra, want in ((["--account", "closed"], "nobody may not charge account 'closed'"),
+                            (["--account", "uir", "--qos", "vip"], "QoS vip is for the accounts startup")):
+            r = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
+                                "--clear-groups", JZ, "submit", "--socket", d.socket, "--workdir", "/tmp"] + extra +
+                               ["--", "true"], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 1 and want in r.stderr, (extra, r.stderr)
         r = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
                             "--clear-groups", JZ, "reserve", "--socket", d.socket, "x", "--gpus", "1",
                             "--duration", "5", "--account", "uir"], capture_output=True, text=True, timeout=30)
@@ -195,10 +209,14 @@ def test_a_future_reservation_lets_jobs_in_that_end_before_it(daemon_factory, tm
         wait_for(state_is(d, short, "RUNNING"), what="a job that ends before the reservation")
         d.jz("cancel", str(short))
         long_ = submit(d, "--account", "uir", "--gpus-per-node", "1", "--time", "5", "--", "true")
-        early = submit(d, "--account", "startup", "--reservation", "later", "--", "true")
+        early = submit(d, "--account", "startup", "--reservation", "later", "--time", "10", "--", "true")
         time.sleep(0.5)
         assert show(d, long_)["state"] == "PENDING", show(d, long_)
         assert show(d, early)["state"] == "PENDING" and show(d, early)["reason"] == "Reservation"
+        # Deleted before it began: its waiting jobs can never run, and end.
+        assert d.jz("unreserve", "later").returncode == 0
+        j = show(d, early)
+        assert j["state"] == "CANCELLED" and j["reason"] == "reservation later was deleted", j
     finally:
         d.kill_jobs()
 

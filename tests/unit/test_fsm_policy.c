@@ -67,6 +67,8 @@ static void submit(fsm *f, int64_t t, const char *account, const char *qos, uint
     spec.account = (char *)account;
     spec.qos = (char *)qos;
     spec.reservation = (char *)resv;
+    if (*resv)
+        spec.time_limit_s = 60; /* a reservation's job must end by its end */
     Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
     job.spec = &spec;
     job.uid = 1000;
@@ -229,7 +231,8 @@ TEST(sched_preempts_the_lower_qos_then_the_victim_comes_back)
     pass(&f, &st, 3000, &s, &pr);
     CHECK(s == 0 && pr == 0);
     end(&f, 4000, 1, 0, "a", JAZARI__JOB_STATE__JOB_CANCELLED);
-    CHECK(victim->state == JAZARI__JOB_STATE__JOB_PENDING && victim->attempt == 1 && victim->preemptions == 1);
+    CHECK(victim->state == JAZARI__JOB_STATE__JOB_PENDING && victim->attempt == 1 &&
+          victim->preemptions == 1);
     CHECK(victim->preempt_ms == 0 && victim->n_allocs == 0);
     pass(&f, &st, 4000, &s, &pr);
     CHECK(s == 1 && fsm_job_get(&f, 2)->state == JAZARI__JOB_STATE__JOB_RUNNING);
@@ -258,7 +261,7 @@ TEST(sched_a_reservations_job_preempts_scavengers_on_its_gpus)
     submit(&f, 3, "uir", "scavenger", 8, ""); /* 1: all 8, 4 of them reserved and idle */
     pass(&f, &st, 2000, &s, &pr);
     CHECK(s == 1);
-    submit(&f, 3000, "uir", "", 1, ""); /* 2: no scavenger: waits (no limit: overlaps r1) */
+    submit(&f, 3000, "uir", "", 1, "");             /* 2: no scavenger: waits (no limit: overlaps r1) */
     submit(&f, 3000, "startup/train", "", 4, "r1"); /* 3 */
     pass(&f, &st, 3000, &s, &pr);
     CHECK(s == 0 && pr == 1 && fsm_job_get(&f, 1)->preempt_ms == 3000);
@@ -371,5 +374,84 @@ TEST(sched_gangs_stay_in_one_group_and_constraints_pick_labelled_nodes)
     char err[200];
     CHECK(fsm_validate_spec(&f, &bad, err, sizeof err) == -1);
     CHECK(strstr(err, "--constraint ib,gpu-direct: no node has all these labels") != NULL);
+    fsm_free(&f);
+}
+
+static void preempt(fsm *f, int64_t t, uint64_t id, uint32_t attempt)
+{
+    Jazari__PreemptCmd pc = JAZARI__PREEMPT_CMD__INIT;
+    pc.id = id;
+    pc.attempt = attempt;
+    pc.grace_s = 5;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_PREEMPT;
+    c.preempt = &pc;
+    apply(f, t, &c);
+}
+
+/* A gang whose part on a completed before the preemption: only b must
+ * report; then the whole job goes back to the queue. */
+TEST(fsm_preempted_gang_requeues_once_its_running_parts_end)
+{
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    up(&f, 2, "b", 8);
+    submit_gang(&f, 3, 2, "");
+    sched_state st = {.policy = {.order = PLAN_FCFS, .backfill = true}};
+    size_t s, pr;
+    pass(&f, &st, 1000, &s, &pr);
+    REQUIRE(s == 1);
+    end(&f, 2000, 1, 0, node_of(&f, 1, 0), JAZARI__JOB_STATE__JOB_COMPLETED);
+    preempt(&f, 3000, 1, 0);
+    CHECK(fsm_job_get(&f, 1)->state == JAZARI__JOB_STATE__JOB_RUNNING && fsm_job_get(&f, 1)->preempt_ms);
+    end(&f, 4000, 1, 0, node_of(&f, 1, 1), JAZARI__JOB_STATE__JOB_CANCELLED);
+    const fsm_job *j = fsm_job_get(&f, 1);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_PENDING && j->attempt == 1 && j->preemptions == 1);
+    CHECK(f.n_running == 0 && f.n_ready == 1 && f.n_active == 1);
+    /* A preemption of another run is ignored. */
+    preempt(&f, 5000, 1, 0);
+    CHECK(fsm_job_get(&f, 1)->preempt_ms == 0);
+    fsm_free(&f);
+}
+
+TEST(fsm_half_life_is_replicated_and_reservations_cannot_double_book)
+{
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    Jazari__PolicyCmd pc = JAZARI__POLICY_CMD__INIT;
+    pc.half_life_ms = 3600000;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_POLICY;
+    c.policy = &pc;
+    apply(&f, 2, &c);
+    CHECK_EQ_INT(f.half_life_ms, 3600000);
+    pc.half_life_ms = 5; /* out of bounds: ignored the same way everywhere */
+    apply(&f, 3, &c);
+    CHECK_EQ_INT(f.half_life_ms, 3600000);
+    /* Two reservations decided on the same view: the second does not fit. */
+    resv_part six = {0, 6};
+    reserve(&f, 4, "first", "x", 10000, 20000, &six, 1);
+    reserve(&f, 5, "second", "y", 15000, 30000, &six, 1);
+    CHECK(fsm_resv_get(&f, "first") && !fsm_resv_get(&f, "second"));
+    reserve(&f, 6, "after", "y", 20000, 30000, &six, 1); /* no overlap: fine */
+    CHECK(fsm_resv_get(&f, "after") != NULL);
+    /* Its waiting jobs end with it. */
+    submit(&f, 7, "x", "", 1, "first");
+    CHECK(f.n_ready == 1);
+    submit(&f, 20000, "x", "", 0, ""); /* an entry after its end */
+    CHECK(!fsm_resv_get(&f, "first") && fsm_job_get(&f, 1)->state == JAZARI__JOB_STATE__JOB_CANCELLED);
+    CHECK_EQ_STR(fsm_job_get(&f, 1)->reason, "reservation first ended");
+    CHECK(f.n_ready == 1 && f.n_active == 1);
+    buf snap = BUF_INIT;
+    fsm_snapshot(&f, &snap);
+    fsm g;
+    fsm_init(&g);
+    char err[200];
+    REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
+    CHECK_EQ_INT(g.half_life_ms, 3600000);
+    buf_free(&snap);
+    fsm_free(&g);
     fsm_free(&f);
 }

@@ -47,6 +47,33 @@ TEST(policy_file_reads_accounts_qos_and_weights)
     pol_free(&p);
 }
 
+TEST(policy_accounts_and_qos_say_who_may_use_them)
+{
+    pol p;
+    char err[256] = "";
+    REQUIRE(parse(&p,
+                  "account open 1\naccount open/p 1\n"
+                  "account um6p 4 users=amina\naccount um6p/nlp 1\naccount um6p/cv 1 users=omar\n"
+                  "account uir 1\naccount uir/x 1\naccount uir/x/salma 1\n"
+                  "qos vip priority=9 accounts=um6p/nlp,uir\n",
+                  err, sizeof err) == 0);
+    CHECK_EQ_STR(err, "");
+    CHECK(pol_account_allows(&p, "open", "anyone", false) &&
+          pol_account_allows(&p, "open/p", "anyone", false));
+    CHECK(pol_account_allows(&p, "um6p", "amina", false) && !pol_account_allows(&p, "um6p", "omar", false));
+    CHECK(pol_account_allows(&p, "um6p/nlp", "amina", false)); /* the institute's list */
+    CHECK(!pol_account_allows(&p, "um6p/nlp", "omar", false));
+    CHECK(pol_account_allows(&p, "um6p/cv", "omar", false) &&
+          !pol_account_allows(&p, "um6p/cv", "amina", false));
+    CHECK(pol_account_allows(&p, "uir/x", "salma", false) && !pol_account_allows(&p, "uir/x", "omar", false));
+    CHECK(pol_account_allows(&p, "um6p/cv", "root", true));
+    int vip = pol_qos_find(&p, "vip");
+    CHECK(pol_qos_allows(&p, vip, "um6p/nlp", false) && pol_qos_allows(&p, vip, "uir/x", false));
+    CHECK(!pol_qos_allows(&p, vip, "um6p/cv", false) && !pol_qos_allows(&p, vip, "uirx", false));
+    CHECK(pol_qos_allows(&p, 0, "um6p/cv", false));
+    pol_free(&p);
+}
+
 TEST(policy_file_errors_name_the_line)
 {
     static const struct {
@@ -59,10 +86,18 @@ TEST(policy_file_errors_name_the_line)
         {"qos q grace=2x\n", "policy.conf:1: qos q: grace=2x is not valid"},
         {"qos normal preempt=normal\n", "policy.conf:1: qos normal may not preempt itself"},
         {"weight speed 3\n", "policy.conf:1: write 'weight age|fairshare|qos|size N'"},
-        {"half_life soon\n", "policy.conf:1: half_life 'soon': a duration such as 7d, 12h, 90m (at least 1s)"},
+        {"half_life soon\n",
+         "policy.conf:1: half_life 'soon': a duration such as 7d, 12h, 90m (at least 1s)"},
         {"account a/../b 1\n", "policy.conf:1: write 'account INSTITUTE"},
         {"account bad!name 1\n", "policy.conf:1: write 'account INSTITUTE"},
         {"nonsense\n", "policy.conf:1: 'nonsense': expected"},
+        {"qos a\nqos a priority=3\n", "policy.conf:2: qos a is defined twice"},
+        {"qos high preempt=normal\nqos normal preempt=high\n",
+         "policy.conf:2: qos normal: its preempt= list makes a cycle"},
+        {"qos normal\nqos normal\n", "policy.conf:2: qos normal is defined twice"},
+        {"account a 1 users=x,\n", "policy.conf:1: write 'account INSTITUTE"},
+        {"account a 1\naccount a/b/c 1 users=x\n", "policy.conf:2: write 'account INSTITUTE"},
+        {"qos q accounts=a,,b\n", "policy.conf:1: qos q: accounts=a,,b is not valid"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pol p;
@@ -113,7 +148,8 @@ TEST(fairshare_follows_shares_and_usage)
     CHECK_EQ_STR(rows[0].path, "A");
     CHECK_EQ_STR(rows[1].path, "A/alice");
     CHECK_EQ_STR(rows[2].path, "B");
-    CHECK(NEAR(rows[0].norm_shares, 0.75) && NEAR(rows[1].norm_shares, 0.75) && NEAR(rows[0].norm_usage, 0.5));
+    CHECK(NEAR(rows[0].norm_shares, 0.75) && NEAR(rows[1].norm_shares, 0.75) &&
+          NEAR(rows[0].norm_usage, 0.5));
     prio_tree_free(t);
     pol_free(&p);
 }
@@ -124,7 +160,8 @@ TEST(fairshare_effective_usage_follows_the_project)
 {
     pol p;
     char err[256];
-    REQUIRE(parse(&p, "account I 1\naccount I/heavy 1\naccount I/light 1\naccount J 1\n", err, sizeof err) == 0);
+    REQUIRE(parse(&p, "account I 1\naccount I/heavy 1\naccount I/light 1\naccount J 1\n", err, sizeof err) ==
+            0);
     prio_tree *t = prio_tree_new(&p);
     prio_tree_use(t, "I/heavy", "u1", 900);
     prio_tree_use(t, "I/heavy", "u2", 0);

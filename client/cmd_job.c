@@ -792,6 +792,13 @@ int cmd_show(cli *c, int argc, char **argv)
             buf_putc(&b, '\n');
             if (s->workdir && *s->workdir)
                 buf_printf(&b, "workdir:     %s\n", s->workdir);
+            buf_printf(&b, "account:     %s  qos %s", s->account && *s->account ? s->account : "-",
+                       s->qos && *s->qos ? s->qos : "normal");
+            if (s->reservation && *s->reservation)
+                buf_printf(&b, "  reservation %s", s->reservation);
+            if (job->state == JAZARI__JOB_STATE__JOB_PENDING && job->priority)
+                buf_printf(&b, "  priority %u", job->priority);
+            buf_putc(&b, '\n');
         }
         for (size_t i = 0; i < job->n_allocs; i++) {
             buf_printf(&b, "node:        %s cpus %s gpus ", job->allocs[i]->node,
@@ -801,8 +808,8 @@ int cmd_show(cli *c, int argc, char **argv)
             buf_puts(&b, job->allocs[i]->n_gpus ? "\n" : "-\n");
         }
         if (job->attempt)
-            buf_printf(&b, "attempt:     %u (requeued %u time%s)\n", job->attempt, job->attempt,
-                       job->attempt == 1 ? "" : "s");
+            buf_printf(&b, "attempt:     %u (requeued %u time%s, %u for preemption)\n", job->attempt,
+                       job->attempt, job->attempt == 1 ? "" : "s", job->preemptions);
         const int64_t times[] = {job->submit_time_ms, job->start_time_ms, job->end_time_ms};
         const char *names[] = {"submitted:", "started:", "ended:"};
         for (size_t k = 0; k < 3; k++)

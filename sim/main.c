@@ -44,11 +44,23 @@ typedef enum {
 
 static const char *const sim_placements[] = {"jazari", "best-fit", "first-fit"};
 
+/* A kind of node: how many of the cluster's nodes (they come in the
+ * order of the kinds), their processors or GPUs, their GPUs' links. */
+typedef struct sim_type {
+    uint32_t nodes, per_node;
+    topo *topo; /* their GPUs and links, or NULL (unknown; processors) */
+    char *what; /* --cluster: the XML's path (beside the config unless absolute), or NULL */
+} sim_type;
+
 /* The virtual cluster. */
 typedef struct sim_cluster {
-    uint32_t nodes, per_node; /* processors or GPUs per node (the Alibaba trace: the most thousandths) */
+    uint32_t nodes, per_node; /* all nodes; the most processors or GPUs a node has (the Alibaba trace: the
+                                 most thousandths) */
     bool whole_nodes;         /* SWF: a job takes whole nodes; GPU traces share them */
-    const topo *node_topo;    /* each node's GPUs and links, or NULL */
+    const sim_type *types;    /* SWF and Philly: the nodes' kinds (n_types), else NULL */
+    size_t n_types;
+    bool uniform;       /* every node has per_node processors or GPUs */
+    const char *config; /* --cluster FILE, or NULL */
     sim_placement placement;
     /* The Alibaba trace: nodes of their own sizes, GPUs shared in
      * thousandths (gpushare.h); else NULL. */
@@ -60,7 +72,9 @@ typedef struct sim_job {
     plan_job pj;
     const swf_job *t;
     uint64_t seq;   /* start order: ends at the same time go in it */
-    uint32_t *gpus; /* with a node topology: its GPU indexes, per_node per node; shared GPUs: procs of them */
+    uint32_t *gpus; /* with node topologies: its GPU indexes, per_node per node (where the node has one);
+                     * shared GPUs: procs of them */
+    uint64_t held;  /* the slots it holds: a whole node's all (SWF) */
 } sim_job;
 
 /* Running jobs by actual end, then start order: a binary heap. */
@@ -111,8 +125,10 @@ typedef struct sim_run {
     sim_heap heap;
     uint64_t seq;
     const sim_cluster *c;
-    bool *taken;             /* nodes x per_node GPU flags, with a topology */
-    unsigned best[65];       /* the weakest link of the best set of k GPUs on an empty node */
+    uint32_t *type_of;       /* SWF and Philly: each node's kind (c->types) */
+    bool *taken;             /* the GPU flags of the nodes with a topology, if any has one */
+    size_t *row;             /* where each node's flags begin in taken (SIZE_MAX: none) */
+    unsigned (*best)[65];    /* per kind: the weakest link of the best set of k GPUs on an empty node */
     size_t multi, connected; /* multi-GPU single-node jobs, and those on a best set */
     gpushare share;          /* the Alibaba trace's GPUs */
     bool *allowed;           /* the Alibaba trace: per gpu_spec, the nodes of its models */
@@ -162,26 +178,35 @@ static void sim__started(void *arg, plan_job *pj)
         gpushare_take(&r->share, pj->where[0], j->t->procs, j->t->milli, j->gpus);
         return;
     }
-    if (!r->c->node_topo)
+    if (r->c->whole_nodes) { /* whole nodes: all their processors */
+        j->held = 0;
+        for (uint32_t k = 0; k < pj->nodes; k++)
+            j->held += r->c->types[r->type_of[pj->where[k]]].per_node;
+    }
+    if (!r->taken)
         return;
     /* Which GPUs of each node, as the leader picks them (gpuset.c). */
-    uint32_t per = r->c->per_node;
     j->gpus = calloc((size_t)pj->nodes * pj->per_node + 1, sizeof *j->gpus);
     if (!j->gpus)
         abort();
     for (uint32_t k = 0; k < pj->nodes; k++) {
-        bool *row = &r->taken[(size_t)pj->where[k] * per];
+        const sim_type *y = &r->c->types[r->type_of[pj->where[k]]];
+        if (!y->topo)
+            continue; /* links unknown: GPUs not tracked */
+        bool *row = &r->taken[r->row[pj->where[k]]];
         uint32_t *set = &j->gpus[(size_t)k * pj->per_node];
         if (r->c->placement != SIM_JAZARI)
-            sim__first_free(row, per, pj->per_node, set);
-        else if (gpuset_pick(r->c->node_topo, row, pj->per_node, set) != 0)
+            sim__first_free(row, y->per_node, pj->per_node, set);
+        else if (gpuset_pick(y->topo, row, pj->per_node, set) != 0)
             abort(); /* the core counted them free */
         for (uint32_t g = 0; g < pj->per_node; g++)
             row[set[g]] = true;
     }
-    if (pj->nodes == 1 && pj->per_node >= 2 && pj->per_node <= 64) {
+    uint32_t t = r->type_of[pj->where[0]];
+    if (pj->nodes == 1 && pj->per_node >= 2 && pj->per_node <= 64 && r->c->types[t].topo) {
         r->multi++;
-        r->connected += gpuset_weakest(r->c->node_topo, j->gpus, pj->per_node) >= r->best[pj->per_node];
+        r->connected +=
+            gpuset_weakest(r->c->types[t].topo, j->gpus, pj->per_node) >= r->best[t][pj->per_node];
     }
 }
 
@@ -193,9 +218,8 @@ static void sim__ended(sim_run *r, plan *p, sim_job *j)
         j->gpus = NULL;
     } else if (j->gpus) {
         for (uint32_t k = 0; k < j->pj.nodes; k++)
-            for (uint32_t g = 0; g < j->pj.per_node; g++)
-                r->taken[(size_t)j->pj.where[k] * r->c->per_node + j->gpus[(size_t)k * j->pj.per_node + g]] =
-                    false;
+            for (uint32_t g = 0; g < j->pj.per_node && r->row[j->pj.where[k]] != SIZE_MAX; g++)
+                r->taken[r->row[j->pj.where[k]] + j->gpus[(size_t)k * j->pj.per_node + g]] = false;
         free(j->gpus);
         j->gpus = NULL;
     }
@@ -282,6 +306,101 @@ static void sim__ali_setup(plan *p, sim_run *run, const swf *t, size_t first, si
     }
 }
 
+/* The nodes' kinds: each node's slots (a whole node for one job at a time
+ * when they differ on a processor trace: its CPUs count 1), which kind it
+ * is, where its GPU flags are, and per kind the best sets' links. */
+static void sim__types_setup(plan *p, sim_run *run)
+{
+    const sim_cluster *c = run->c;
+    run->type_of = calloc(c->nodes, sizeof *run->type_of);
+    run->row = calloc(c->nodes, sizeof *run->row);
+    run->best = calloc(c->n_types, sizeof *run->best);
+    if (!run->type_of || !run->row || !run->best)
+        abort();
+    size_t flags = 0;
+    uint32_t i = 0;
+    for (size_t t = 0; t < c->n_types; t++) {
+        const sim_type *y = &c->types[t];
+        for (uint32_t k = 0; k < y->nodes && i < c->nodes; k++, i++) {
+            run->type_of[i] = (uint32_t)t;
+            run->row[i] = y->topo ? flags : SIZE_MAX;
+            flags += y->topo ? y->per_node : 0;
+            if (!c->uniform) {
+                p->nodes[i].slots = p->nodes[i].free = y->per_node;
+                if (c->whole_nodes)
+                    p->nodes[i].cpus = p->nodes[i].cpus_free = 1;
+            }
+        }
+        if (!y->topo)
+            continue;
+        bool *none = calloc(y->per_node, sizeof *none);
+        uint32_t set[64];
+        if (!none)
+            abort();
+        for (uint32_t k = 2; k <= y->per_node && k <= 64; k++)
+            run->best[t][k] = gpuset_pick(y->topo, none, k, set) == 0 ? gpuset_weakest(y->topo, set, k) : 0;
+        free(none);
+    }
+    if (i != c->nodes)
+        abort(); /* the kinds add up to the nodes */
+    if (flags) {
+        run->taken = calloc(flags, sizeof *run->taken);
+        if (!run->taken)
+            abort();
+    }
+}
+
+/* A size of node, the largest first, and how many nodes have at least it. */
+typedef struct sim_level {
+    uint32_t size, nodes;
+} sim_level;
+
+static int sim__cmp_level(const void *a, const void *b)
+{
+    uint32_t x = ((const sim_level *)a)->size, y = ((const sim_level *)b)->size;
+    return x > y ? -1 : x < y;
+}
+
+/* The cluster's sizes of node into lv (room for n_types); returns how many. */
+static size_t sim__levels(const sim_cluster *c, sim_level *lv)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < c->n_types; t++) {
+        size_t i = 0;
+        while (i < n && lv[i].size != c->types[t].per_node)
+            i++;
+        if (i == n)
+            lv[n++] = (sim_level){.size = c->types[t].per_node, .nodes = 0};
+    }
+    qsort(lv, n, sizeof *lv, sim__cmp_level);
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < c->n_types; t++)
+            lv[i].nodes += c->types[t].per_node >= lv[i].size ? c->types[t].nodes : 0;
+    return n;
+}
+
+/* A job of procs processors or GPUs: the fewest nodes that can hold it
+ * with the same share on each (*nodes of *per), the largest nodes first;
+ * more than the cluster ever holds at once: the most it can (all nodes of
+ * the size that gives the most slots). */
+static void sim__shape(const sim_level *lv, size_t n, uint32_t procs, uint32_t *nodes, uint32_t *per)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = ((uint64_t)procs + lv[i].size - 1) / lv[i].size;
+        if (k <= lv[i].nodes) {
+            *nodes = k ? (uint32_t)k : 1;
+            *per = (uint32_t)(((uint64_t)procs + *nodes - 1) / *nodes);
+            return;
+        }
+    }
+    size_t b = 0;
+    for (size_t i = 1; i < n; i++)
+        if ((uint64_t)lv[i].size * lv[i].nodes > (uint64_t)lv[b].size * lv[b].nodes)
+            b = i;
+    *nodes = lv[b].nodes;
+    *per = lv[b].size;
+}
+
 static int sim__cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -294,7 +413,7 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
                        sim_metrics *m)
 {
     uint32_t nodes = c->nodes, per_node = c->per_node;
-    if (n == 0 || nodes == 0 || per_node == 0)
+    if (n == 0 || nodes == 0 || per_node == 0 || (!c->ali && !c->n_types))
         abort(); /* main checks them */
     plan p;
     plan_init(&p, policy, nodes, per_node);
@@ -302,18 +421,15 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     sim_run run = {.heap = {.a = calloc(n, sizeof(sim_job *)), .n = 0}, .seq = 0, .c = c};
     if (!jobs || !run.heap.a)
         abort();
+    sim_level *lv = calloc(c->n_types + 1, sizeof *lv);
+    if (!lv)
+        abort();
+    size_t n_lv = 0;
     if (c->ali)
         sim__ali_setup(&p, &run, t, first, n);
-    if (c->node_topo) {
-        run.taken = calloc((size_t)nodes * per_node, sizeof *run.taken);
-        bool *none = calloc(per_node, sizeof *none);
-        uint32_t set[64];
-        if (!run.taken || !none)
-            abort();
-        for (uint32_t k = 2; k <= per_node && k <= 64; k++)
-            run.best[k] =
-                gpuset_pick(c->node_topo, none, k, set) == 0 ? gpuset_weakest(c->node_topo, set, k) : 0;
-        free(none);
+    else {
+        sim__types_setup(&p, &run);
+        n_lv = sim__levels(c, lv);
     }
     for (size_t i = 0; i < n; i++) {
         const swf_job *s = &t->jobs[first + i];
@@ -322,13 +438,16 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
         j->pj.id = s->id;
         j->pj.submit = s->submit;
         j->pj.limit = s->request;
-        /* ceil(procs / per node) nodes, never more than there are: whole
-         * ones (SWF), or that many GPUs of shared ones (GPU traces). */
-        uint32_t need = (s->procs + per_node - 1) / per_node;
-        j->pj.nodes = need > nodes ? nodes : need ? need : 1;
-        j->pj.per_node = c->whole_nodes ? per_node : (s->procs + j->pj.nodes - 1) / j->pj.nodes;
-        if (j->pj.per_node > per_node)
+        /* ceil(procs / per node) nodes of the largest size that has that
+         * many, never more than there are: whole ones (SWF; when nodes
+         * differ, the job's share of each, one job a node), or that many
+         * GPUs of shared ones (GPU traces). */
+        if (!c->ali)
+            sim__shape(lv, n_lv, s->procs, &j->pj.nodes, &j->pj.per_node);
+        if (c->whole_nodes && c->uniform)
             j->pj.per_node = per_node;
+        else if (c->whole_nodes)
+            j->pj.cpus_per_node = 1;
         if (c->ali) { /* one node: whole GPUs, or a fraction of one */
             j->pj.nodes = 1;
             j->pj.per_node = s->milli ? s->milli : s->procs * GPUSHARE_GPU;
@@ -336,7 +455,9 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
             j->pj.allowed = s->models ? &run.allowed[(size_t)(s->models - 1) * nodes] : NULL;
         }
         j->pj.user = j;
+        j->held = (uint64_t)j->pj.nodes * j->pj.per_node; /* whole nodes: when started */
     }
+    free(lv);
     int64_t now = jobs[0].pj.submit;
     size_t next = 0, started = 0, arrived = 0;
     double frag_area = 0, frag_time = 0, frag = 0;
@@ -384,7 +505,7 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
         wait += w;
         jct += w + r;
         bsld[i] = fmax(1.0, (w + r) / fmax(r, 10.0));
-        area += r * j->pj.nodes * j->pj.per_node;
+        area += r * (double)j->held;
         if (j->pj.start + j->t->run > t1)
             t1 = j->pj.start + j->t->run;
     }
@@ -399,10 +520,13 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     m->p95_bsld = bsld[(size_t)ceil(0.95 * (double)n) - 1];
     m->makespan = (double)(t1 - t0);
     m->utilization = t1 > t0 ? area / ((double)(t1 - t0) * capacity) : 0;
-    m->best_connected_share = c->node_topo && run.multi ? (double)run.connected / (double)run.multi : -1;
+    m->best_connected_share = run.taken && run.multi ? (double)run.connected / (double)run.multi : -1;
     m->fragmentation = c->whole_nodes ? -1 : (frag_time > 0 ? frag_area / frag_time : 0);
     m->stranded_share = c->whole_nodes ? -1 : (double)run.stranded / (double)n;
     free(run.taken);
+    free(run.row);
+    free(run.type_of);
+    free(run.best);
     free(run.allowed);
     if (c->ali)
         gpushare_free(&run.share);
@@ -448,32 +572,43 @@ static void sim__metrics_json(json *j, const sim_metrics *m)
 
 static void sim__usage(FILE *f)
 {
-    fprintf(f, "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
-               "                  [--windows rlscheduler] [--nodes N] [--procs-per-node P]\n"
-               "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
-               "Replays a trace with the scheduler's own core, in simulated time.\n"
-               "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
-               "               fcfs-easy, sjf, sjf-easy; without backfilling: jazari-noback (our\n"
-               "               order), jazari-ect (the job expected to end first, aged)\n"
-               "  --placement  jazari (the default, as the leader: the fullest nodes, the\n"
-               "               best-connected GPUs; shared GPUs: the least added fragmentation),\n"
-               "               best-fit (the fullest nodes, the fullest GPU for a fraction),\n"
-               "               first-fit (the lowest-index nodes and GPUs)\n"
-               "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol\n"
-               "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
-               "  MaxProcs/MaxNodes).\n"
-               "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
-               "  busiest), --gpus-per-node G (8), --nodes (default: an 80%% offered load), and\n"
-               "  --node-xml FILE (an hwloc XML) gives each node its GPU links, to measure\n"
-               "  the share of multi-GPU jobs on their best-connected set.\n"
-               "  A .csv that begins with the Alibaba pod list's header (name,cpu_milli,...) is\n"
-               "  the Alibaba GPU trace (FGD): its nodes from --nodes-csv FILE (default: the\n"
-               "  openb_node_list_gpu_node.csv beside it), GPUs and CPUs as listed, a GPU\n"
-               "  shared in thousandths (a fraction fits in one GPU); --nodes N takes N nodes\n"
-               "  spread over the list (default: all). Pods without GPUs, and pods without a\n"
-               "  run time (never scheduled), are dropped and counted; run time = deletion -\n"
-               "  scheduled time; no limits in the trace: the run time is the limit.\n"
-               "  GPU traces also give fragmentation and stranded_share (see the README).\n");
+    fprintf(f,
+            "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
+            "                  [--windows rlscheduler] [--cluster CONFIG] [--nodes N] [--procs-per-node P]\n"
+            "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
+            "Replays a trace with the scheduler's own core, in simulated time.\n"
+            "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
+            "               fcfs-easy, sjf, sjf-easy; without backfilling: jazari-noback (our\n"
+            "               order), jazari-ect (the job expected to end first, aged)\n"
+            "  --placement  jazari (the default, as the leader: the fullest nodes, the\n"
+            "               best-connected GPUs; shared GPUs: the least added fragmentation),\n"
+            "               best-fit (the fullest nodes, the fullest GPU for a fraction),\n"
+            "               first-fit (the lowest-index nodes and GPUs)\n"
+            "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol\n"
+            "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
+            "  MaxProcs/MaxNodes).\n"
+            "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
+            "  busiest), --gpus-per-node G (8), --nodes (default: an 80%% offered load), and\n"
+            "  --node-xml FILE (an hwloc XML) gives each node its GPU links, to measure\n"
+            "  the share of multi-GPU jobs on their best-connected set.\n"
+            "  A .csv that begins with the Alibaba pod list's header (name,cpu_milli,...) is\n"
+            "  the Alibaba GPU trace (FGD): its nodes from --nodes-csv FILE (default: the\n"
+            "  openb_node_list_gpu_node.csv beside it), GPUs and CPUs as listed, a GPU\n"
+            "  shared in thousandths (a fraction fits in one GPU); --nodes N takes N nodes\n"
+            "  spread over the list (default: all). Pods without GPUs, and pods without a\n"
+            "  run time (never scheduled), are dropped and counted; run time = deletion -\n"
+            "  scheduled time; no limits in the trace: the run time is the limit.\n"
+            "  GPU traces also give fragmentation and stranded_share (see the README).\n"
+            "  --cluster CONFIG describes the nodes instead of --nodes, --procs-per-node,\n"
+            "  --gpus-per-node and --node-xml (not for the Alibaba trace): a line per kind of\n"
+            "  node, COUNT then what each node is; '#' starts a comment:\n"
+            "    16 hgx-h100-8gpu.xml   # 16 nodes of this hwloc XML (beside CONFIG, or absolute)\n"
+            "    8  gpus=8              # 8 nodes of 8 GPUs, links unknown\n"
+            "    4  procs=64            # a .swf trace: 4 nodes of 64 processors\n"
+            "  GPU traces take XML and gpus= lines, .swf traces procs= lines; 1 to 100000\n"
+            "  nodes in all, gpus= and procs= 1 to 4096, an XML 1 to 64 GPUs. A job takes the\n"
+            "  fewest nodes that hold it, the same share on each (the largest nodes first);\n"
+            "  on a .swf trace with nodes of several sizes, one job a node.\n");
 }
 
 static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *out)
@@ -490,7 +625,7 @@ static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *o
 }
 
 typedef struct sim_opts {
-    const char *trace, *windows, *policy, *placement, *vc, *node_xml, *nodes_csv;
+    const char *trace, *windows, *policy, *placement, *vc, *node_xml, *nodes_csv, *cluster;
     bool json;
     uint32_t nodes, ppn, gpn;
 } sim_opts;
@@ -529,6 +664,8 @@ static int sim__args(int argc, char **argv, sim_opts *o)
             o->node_xml = argv[++i];
         } else if (strcmp(a, "--nodes-csv") == 0 && has) {
             o->nodes_csv = argv[++i];
+        } else if (strcmp(a, "--cluster") == 0 && has) {
+            o->cluster = argv[++i];
         } else {
             fprintf(stderr, "jazari-sim: unknown or incomplete argument '%.60s' (try --help)\n", a);
             return 2;
@@ -536,6 +673,12 @@ static int sim__args(int argc, char **argv, sim_opts *o)
     }
     if (!o->trace) {
         fprintf(stderr, "jazari-sim: which trace? --trace FILE.swf (try --help)\n");
+        return 2;
+    }
+    if (o->cluster && (o->nodes || o->ppn || o->gpn || o->node_xml)) {
+        fprintf(stderr,
+                "jazari-sim: --cluster describes the nodes: give it without --nodes, --procs-per-node, "
+                "--gpus-per-node and --node-xml\n");
         return 2;
     }
     if (o->windows && strcmp(o->windows, "rlscheduler") != 0) {
@@ -550,7 +693,8 @@ typedef struct sim_input {
     swf swf;         /* an SWF or Philly trace */
     alibaba ali;     /* the Alibaba trace (ali.pods the jobs) */
     const swf *jobs; /* &swf or &ali.pods */
-    topo *node_topo; /* --node-xml */
+    sim_type *types; /* SWF and Philly: the nodes' kinds (--cluster's lines; else one) */
+    size_t n_types;
     uint32_t *ali_nodes;
     size_t unplaceable; /* Alibaba pods no node of the cluster can ever hold, dropped */
     char vc[64];
@@ -560,7 +704,11 @@ static void sim__done(sim_input *in)
 {
     swf_free(&in->swf);
     alibaba_free(&in->ali);
-    topo_free(in->node_topo);
+    for (size_t i = 0; i < in->n_types; i++) {
+        topo_free(in->types[i].topo);
+        free(in->types[i].what);
+    }
+    free(in->types);
     free(in->ali_nodes);
 }
 
@@ -590,6 +738,11 @@ static void sim__ali_placeable(sim_input *in, uint32_t nodes)
 static int sim__load_alibaba(const sim_opts *o, sim_input *in, sim_cluster *c)
 {
     char err[512], nodes_csv[4096];
+    if (o->cluster) {
+        fprintf(stderr, "jazari-sim: --cluster is not for the Alibaba trace: its nodes are its node list "
+                        "(--nodes-csv, --nodes N of them)\n");
+        return 2;
+    }
     if (o->vc || o->gpn || o->ppn || o->node_xml) {
         fprintf(stderr, "jazari-sim: --vc, --gpus-per-node, --procs-per-node and --node-xml are not for the "
                         "Alibaba trace (its nodes are in --nodes-csv)\n");
@@ -636,27 +789,179 @@ static int sim__load_alibaba(const sim_opts *o, sim_input *in, sim_cluster *c)
     return 0;
 }
 
-/* --node-xml into in->node_topo and c (gpn: its GPUs unless given).
- * Returns 0 or 2 (said why). */
-static int sim__load_topology(const sim_opts *o, sim_input *in, sim_cluster *c, uint32_t *gpn)
+/* --node-xml into *out (gpn: its GPUs unless given). Returns 0 or 2 (said why). */
+static int sim__load_topology(const sim_opts *o, topo **out, uint32_t *gpn)
 {
     char err[512];
     topo_load_opts t = {.xml_path = o->node_xml, .name = NULL, .probe_gpus = false};
-    if (topo_load(&t, &in->node_topo, err, sizeof err) != 0 || in->node_topo->n_gpus == 0 ||
-        in->node_topo->n_gpus > 64) {
-        fprintf(stderr, "jazari-sim: --node-xml: %s\n",
-                in->node_topo ? "a node of 1 to 64 GPUs is needed" : err);
+    if (topo_load(&t, out, err, sizeof err) != 0 || (*out)->n_gpus == 0 || (*out)->n_gpus > 64) {
+        fprintf(stderr, "jazari-sim: --node-xml: %s\n", *out ? "a node of 1 to 64 GPUs is needed" : err);
         return 2;
     }
     if (!*gpn)
-        *gpn = (uint32_t)in->node_topo->n_gpus;
-    if (*gpn != in->node_topo->n_gpus) {
+        *gpn = (uint32_t)(*out)->n_gpus;
+    if (*gpn != (*out)->n_gpus) {
         fprintf(stderr, "jazari-sim: --gpus-per-node %u but %s has %zu GPUs\n", *gpn, o->node_xml,
-                in->node_topo->n_gpus);
+                (*out)->n_gpus);
         return 2;
     }
-    c->node_topo = in->node_topo;
     return 0;
+}
+
+#define SIM_MAX_NODES 100000u  /* --cluster: nodes of a line, and in all */
+#define SIM_MAX_PER_NODE 4096u /* --cluster: gpus= and procs= */
+
+/* A whole number from 1 to max in *out; 0, or -1 if s is not one. */
+static int sim__number(const char *s, uint32_t max, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end || errno || v == 0 || v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* One line of --cluster (its comment cut, not blank) into y; *procs: a
+ * procs= line. Returns 0, or -1 with why (the line's problem). */
+static int sim__cluster_line(const char *path, char *line, sim_type *y, bool *procs, char *why, size_t len)
+{
+    const char *sep = " \t\r\n\v\f";
+    char *save = NULL, *count = strtok_r(line, sep, &save), *spec = strtok_r(NULL, sep, &save);
+    if (!spec || strtok_r(NULL, sep, &save)) {
+        snprintf(why, len, "expected COUNT and what a node is ('16 node.xml', '8 gpus=8' or '4 procs=64')");
+        return -1;
+    }
+    if (sim__number(count, SIM_MAX_NODES, &y->nodes) != 0) {
+        snprintf(why, len, "bad node count '%.40s': a whole number from 1 to %u", count, SIM_MAX_NODES);
+        return -1;
+    }
+    *procs = strncmp(spec, "procs=", 6) == 0;
+    if (*procs || strncmp(spec, "gpus=", 5) == 0) {
+        const char *v = spec + (*procs ? 6 : 5);
+        if (sim__number(v, SIM_MAX_PER_NODE, &y->per_node) != 0) {
+            snprintf(why, len, "bad %s '%.40s': a whole number from 1 to %u", *procs ? "procs=" : "gpus=", v,
+                     SIM_MAX_PER_NODE);
+            return -1;
+        }
+        return 0;
+    }
+    if (strchr(spec, '=') && !strchr(spec, '/')) {
+        snprintf(why, len, "unknown '%.40s': gpus=N, procs=N or an hwloc XML file", spec);
+        return -1;
+    }
+    /* An hwloc XML: beside the config unless absolute. */
+    const char *slash = strrchr(path, '/');
+    int dir = spec[0] != '/' && slash ? (int)(slash - path + 1) : 0;
+    size_t n = (size_t)dir + strlen(spec) + 1;
+    char *xml = malloc(n), err[512];
+    if (!xml)
+        abort();
+    snprintf(xml, n, "%.*s%s", dir, path, spec);
+    topo_load_opts t = {.xml_path = xml, .name = NULL, .probe_gpus = false};
+    if (topo_load(&t, &y->topo, err, sizeof err) != 0) {
+        snprintf(why, len, "%s", err);
+        free(xml);
+        return -1;
+    }
+    y->what = xml;
+    if (y->topo->n_gpus == 0 || y->topo->n_gpus > 64) {
+        snprintf(why, len, "%.300s has %zu GPUs: a node of 1 to 64 is needed", spec, y->topo->n_gpus);
+        return -1;
+    }
+    y->per_node = (uint32_t)y->topo->n_gpus;
+    return 0;
+}
+
+/* --cluster FILE into in->types: one kind of node a line (gpu_trace: GPU
+ * lines, else procs= lines). Returns 0 or 2 (said why, FILE:LINE). */
+static int sim__load_cluster(const char *path, bool gpu_trace, sim_input *in)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "jazari-sim: --cluster %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    char *line = NULL, why[640];
+    size_t cap = 0, lineno = 0, cap_types = 0;
+    uint64_t total = 0;
+    size_t first_right = 0; /* a line of the kind the trace needs */
+    int rc = 0;
+    for (ssize_t got; rc == 0 && (got = getline(&line, &cap, f)) >= 0;) {
+        lineno++;
+        if (memchr(line, '\0', (size_t)got)) {
+            fprintf(stderr, "jazari-sim: %s:%zu: not text (a NUL byte)\n", path, lineno);
+            rc = 2;
+            break;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        if (line[strspn(line, " \t\r\n\v\f")] == '\0')
+            continue;
+        if (in->n_types == cap_types) {
+            cap_types = cap_types ? 2 * cap_types : 8;
+            sim_type *a = realloc(in->types, cap_types * sizeof *a);
+            if (!a)
+                abort();
+            in->types = a;
+        }
+        sim_type *y = &in->types[in->n_types++];
+        memset(y, 0, sizeof *y);
+        bool procs = false;
+        if (sim__cluster_line(path, line, y, &procs, why, sizeof why) != 0) {
+            fprintf(stderr, "jazari-sim: %s:%zu: %s\n", path, lineno, why);
+            rc = 2;
+        } else if (procs == gpu_trace) {
+            if (first_right)
+                fprintf(stderr,
+                        "jazari-sim: %s:%zu: procs= lines and GPU lines (gpus= or an XML) cannot be mixed "
+                        "(line %zu)\n",
+                        path, lineno, first_right);
+            else if (procs)
+                fprintf(stderr,
+                        "jazari-sim: %s:%zu: procs= is for .swf traces; a GPU trace (.csv) needs gpus= or "
+                        "hwloc XML lines\n",
+                        path, lineno);
+            else
+                fprintf(stderr,
+                        "jazari-sim: %s:%zu: a .swf trace needs procs= lines (gpus= and XML lines are for "
+                        "GPU traces)\n",
+                        path, lineno);
+            rc = 2;
+        } else if ((total += y->nodes) > SIM_MAX_NODES) {
+            fprintf(stderr, "jazari-sim: %s:%zu: more than %u nodes in all\n", path, lineno, SIM_MAX_NODES);
+            rc = 2;
+        }
+        if (rc == 0 && !first_right)
+            first_right = lineno;
+    }
+    if (rc == 0 && ferror(f)) {
+        fprintf(stderr, "jazari-sim: %s: read error after line %zu\n", path, lineno);
+        rc = 2;
+    }
+    if (rc == 0 && in->n_types == 0) {
+        fprintf(stderr, "jazari-sim: %s: no nodes (lines of COUNT and what a node is: see --help)\n", path);
+        rc = 2;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* The nodes' kinds of in into c. */
+static void sim__cluster_of(const sim_input *in, sim_cluster *c)
+{
+    c->types = in->types;
+    c->n_types = in->n_types;
+    c->nodes = c->per_node = 0;
+    c->uniform = true;
+    for (size_t i = 0; i < in->n_types; i++) {
+        c->nodes += in->types[i].nodes;
+        c->uniform = c->uniform && in->types[i].per_node == in->types[0].per_node;
+        c->per_node = in->types[i].per_node > c->per_node ? in->types[i].per_node : c->per_node;
+    }
 }
 
 /* An SWF or Philly trace, and its cluster. Returns 0 or 2 (said why). */
@@ -667,15 +972,26 @@ static int sim__load_jobs(const sim_opts *o, bool gpu_trace, sim_input *in, sim_
         fprintf(stderr, "jazari-sim: --nodes-csv is for the Alibaba trace (a pod list)\n");
         return 2;
     }
+    if (o->cluster && sim__load_cluster(o->cluster, gpu_trace, in) != 0)
+        return 2;
     if (gpu_trace ? philly_load(o->trace, o->vc, &in->swf, in->vc, sizeof in->vc, err, sizeof err) != 0
                   : swf_load(o->trace, &in->swf, err, sizeof err) != 0) {
         fprintf(stderr, "jazari-sim: %s\n", err);
         return 2;
     }
     const swf *t = in->jobs = &in->swf;
+    c->whole_nodes = !gpu_trace;
+    if (o->cluster) {
+        c->config = o->cluster;
+        sim__cluster_of(in, c);
+        return 0;
+    }
     uint32_t nodes = o->nodes, ppn = o->ppn, gpn = o->gpn;
-    if (o->node_xml && sim__load_topology(o, in, c, &gpn) != 0)
+    topo *node_topo = NULL;
+    if (o->node_xml && sim__load_topology(o, &node_topo, &gpn) != 0) {
+        topo_free(node_topo);
         return 2;
+    }
     if (gpu_trace) {
         ppn = gpn ? gpn : 8;
         if (!nodes) {
@@ -700,15 +1016,20 @@ static int sim__load_jobs(const sim_opts *o, bool gpu_trace, sim_input *in, sim_
     }
     if (!nodes) {
         fprintf(stderr, "jazari-sim: %s does not say its size (MaxNodes): give --nodes\n", o->trace);
+        topo_free(node_topo);
         return 2;
     }
-    if (in->node_topo && ppn != in->node_topo->n_gpus) {
+    if (node_topo && ppn != node_topo->n_gpus) {
         fprintf(stderr, "jazari-sim: --node-xml is for GPU traces (.csv)\n");
+        topo_free(node_topo);
         return 2;
     }
-    c->whole_nodes = !gpu_trace;
-    c->nodes = nodes;
-    c->per_node = ppn;
+    in->types = calloc(1, sizeof *in->types);
+    if (!in->types)
+        abort();
+    in->types[0] = (sim_type){.nodes = nodes, .per_node = ppn, .topo = node_topo, .what = NULL};
+    in->n_types = 1;
+    sim__cluster_of(in, c);
     return 0;
 }
 
@@ -731,9 +1052,37 @@ static void sim__json(buf *out, const sim_opts *o, const sim_input *in, const si
         json_kv_uint(&j, "pods_without_run_time", in->ali.no_run_time);
         json_kv_uint(&j, "pods_unplaceable", in->unplaceable);
     } else {
-        json_kv_uint(&j, c->whole_nodes ? "procs_per_node" : "gpus_per_node", c->per_node);
+        const char *unit = c->whole_nodes ? "procs" : "gpus";
+        json_key(&j, c->whole_nodes ? "procs_per_node" : "gpus_per_node");
+        if (c->uniform)
+            json_uint(&j, c->per_node);
+        else
+            json_null(&j); /* see node_types */
         if (!c->whole_nodes)
             json_kv_str(&j, "virtual_cluster", in->vc);
+        if (c->config) {
+            uint64_t all = 0;
+            for (size_t i = 0; i < c->n_types; i++)
+                all += (uint64_t)c->types[i].nodes * c->types[i].per_node;
+            json_kv_str(&j, "cluster", c->config);
+            json_kv_uint(&j, unit, all);
+            json_key(&j, "node_types");
+            json_arr_begin(&j);
+            for (size_t i = 0; i < c->n_types; i++) {
+                json_obj_begin(&j);
+                json_kv_uint(&j, "nodes", c->types[i].nodes);
+                json_kv_uint(&j, unit, c->types[i].per_node);
+                if (!c->whole_nodes) {
+                    json_key(&j, "topology");
+                    if (c->types[i].what)
+                        json_str(&j, c->types[i].what);
+                    else
+                        json_null(&j);
+                }
+                json_obj_end(&j);
+            }
+            json_arr_end(&j);
+        }
     }
     sim__metrics_json(&j, avg);
     if (o->windows) {
@@ -763,10 +1112,19 @@ static void sim__text(buf *out, const sim_opts *o, const sim_input *in, const si
                    "here can hold), %u nodes, %llu GPUs shared in thousandths, policy %s, placement %s\n",
                    o->trace, avg->jobs, in->ali.no_gpu, in->ali.no_run_time, in->unplaceable, c->nodes,
                    (unsigned long long)gpus, plan_policy_name(policy), sim_placements[c->placement]);
-    } else {
+    } else if (c->n_types == 1) {
         buf_printf(out, "trace %s: %zu jobs%s, %u nodes x %u, policy %s, placement %s\n", o->trace, avg->jobs,
                    o->windows ? " (10 windows of 1,024, RLScheduler's protocol: means over windows)" : "",
                    c->nodes, c->per_node, plan_policy_name(policy), sim_placements[c->placement]);
+    } else {
+        buf_printf(out, "trace %s: %zu jobs%s, %u nodes (", o->trace, avg->jobs,
+                   o->windows ? " (10 windows of 1,024, RLScheduler's protocol: means over windows)" : "",
+                   c->nodes);
+        for (size_t i = 0; i < c->n_types; i++)
+            buf_printf(out, "%s%u x %u%s%s", i ? ", " : "", c->types[i].nodes, c->types[i].per_node,
+                       c->types[i].what ? " " : "", c->types[i].what ? c->types[i].what : "");
+        buf_printf(out, "), policy %s, placement %s\n", plan_policy_name(policy),
+                   sim_placements[c->placement]);
     }
     buf_printf(
         out,

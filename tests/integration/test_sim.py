@@ -213,3 +213,105 @@ def test_no_backfilling_policies_on_lublin():
         assert out["policy"] == policy
         got[policy] = out["mean_bounded_slowdown"]
     assert got["jazari-ect"] < 254.67 < got["jazari-noback"], got
+
+
+TOPOLOGIES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "topologies")
+
+
+def philly_csv(path, jobs):
+    """A tiny Philly-like trace: (second, duration, gpus) per job, one virtual cluster."""
+    path.write_text("timestamp,duration,num_gpus,gpu_time,cluster\n" + "".join(
+        "2017-10-09 00:%02d:%02d,%d.0,%d,%d.0,vc1\n" % (t // 60, t % 60, d, g, d * g) for t, d, g in jobs))
+    return str(path)
+
+
+def test_cluster_config_of_several_node_types(tmp_path):
+    """Two 8-GPU nodes of two topologies and two 4-GPU nodes without one. At
+    0: three 8-GPU jobs and two short 4-GPU ones; the 4-GPU nodes cannot hold
+    the third 8-GPU job (though 8 GPUs are free: stranded), it waits 100 s
+    while the 4-GPU jobs backfill there; at 1000 a 6-GPU job fits an 8-GPU
+    node only."""
+    xml = os.path.abspath(os.path.join(TOPOLOGIES, "pcie-8gpu-2socket.xml"))
+    (tmp_path / "hgx-h100-8gpu.xml").write_text(open(os.path.join(TOPOLOGIES, "hgx-h100-8gpu.xml")).read())
+    config = tmp_path / "cluster.conf"
+    config.write_text("# two kinds of 8-GPU node, and 4-GPU ones\n"
+                      "1 hgx-h100-8gpu.xml   # beside the config\n"
+                      "  1\t%s\n\n2 gpus=4\n" % xml)
+    trace = philly_csv(tmp_path / "t.csv", [(0, 100, 8), (0, 100, 8), (0, 100, 8), (0, 50, 4), (0, 50, 4),
+                                            (1000, 100, 6)])
+    r = sim("--trace", trace, "--cluster", str(config), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["nodes"] == 4 and out["gpus"] == 24 and out["gpus_per_node"] is None and out["jobs"] == 6
+    assert [(t["nodes"], t["gpus"]) for t in out["node_types"]] == [(1, 8), (1, 8), (2, 4)]
+    assert out["node_types"][1]["topology"] == xml and out["node_types"][2]["topology"] is None
+    assert out["mean_wait"] == pytest.approx(100 / 6) and out["stranded_share"] == pytest.approx(1 / 6)
+    assert out["best_connected_share"] == 1 and 0 <= out["fragmentation"] <= 1
+    assert out["utilization"] == pytest.approx((3 * 800 + 2 * 200 + 600) / (1100 * 24))
+    again = sim("--trace", trace, "--cluster", str(config), "--json")
+    assert again.stdout == r.stdout
+    text = sim("--trace", trace, "--cluster", str(config))
+    assert text.returncode == 0 and "4 nodes (1 x 8 " in text.stdout and ", 2 x 4)" in text.stdout
+    # One kind is the same cluster as the flags say.
+    config.write_text("3 %s\n" % xml)
+    a = json.loads(sim("--trace", trace, "--cluster", str(config), "--json").stdout)
+    b = json.loads(sim("--trace", trace, "--nodes", "3", "--node-xml", xml, "--json").stdout)
+    assert a.pop("cluster") == str(config) and a.pop("gpus") == 24 and len(a.pop("node_types")) == 1
+    assert a == b
+
+
+def test_cluster_config_of_processor_nodes(tmp_path):
+    """A .swf on nodes of 4 and 2 processors, a job a node: 4 procs take the
+    big one, 2 and 2 the small ones, 1 waits 100 s and takes the first node
+    freed (the big one: ends at one time go in start order), all of it."""
+    config = tmp_path / "cluster.conf"
+    config.write_text("1 procs=4\n2 procs=2\n")
+    trace = tmp_path / "t.swf"
+    trace.write_text("".join("%d 0 -1 100 %d -1 -1 -1 100 -1 1 -1 -1 -1 0 -1 -1 -1\n" % (i + 1, p)
+                             for i, p in enumerate((4, 2, 2, 1))))
+    r = sim("--trace", str(trace), "--cluster", str(config), "--policy", "fcfs-easy", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["nodes"] == 3 and out["procs"] == 8 and out["procs_per_node"] is None
+    assert out["mean_wait"] == pytest.approx(25) and out["utilization"] == pytest.approx((800 + 400) / 1600)
+
+
+@pytest.mark.parametrize("lines,bad,why", [
+    ("8 gpus=8\n0 gpus=8\n", 2, "node count"),
+    ("8 gpus=8\n100001 gpus=8\n", 2, "node count"),
+    ("60000 gpus=8\n# more\n50000 gpus=8\n", 3, "more than 100000 nodes"),
+    ("8 gpus=4097\n", 1, "gpus="),
+    ("8 gpus=eight\n", 1, "gpus="),
+    ("8\n", 1, "COUNT"),
+    ("8 gpus=8 gpus=4\n", 1, "COUNT"),
+    ("8 gpu=8\n", 1, "unknown 'gpu=8'"),
+    ("8 missing.xml\n", 1, "No such file"),
+    ("8 gpus=8\n4 procs=64\n", 2, "cannot be mixed"),
+    ("4 procs=64\n", 1, "procs= is for .swf"),
+])
+def test_cluster_config_bad_line_names_it(tmp_path, lines, bad, why):
+    config = tmp_path / "cluster.conf"
+    config.write_text(lines)
+    trace = philly_csv(tmp_path / "t.csv", [(0, 100, 8)])
+    r = sim("--trace", trace, "--cluster", str(config))
+    assert r.returncode == 2 and "%s:%d: " % (config, bad) in r.stderr and why in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_cluster_config_misuse_is_refused(tmp_path):
+    config = tmp_path / "cluster.conf"
+    config.write_text("8 gpus=8\n")
+    trace = philly_csv(tmp_path / "t.csv", [(0, 100, 8)])
+    for flags in (["--nodes", "4"], ["--gpus-per-node", "8"], ["--node-xml", PCIE8]):
+        r = sim("--trace", trace, "--cluster", str(config), *flags)
+        assert r.returncode == 2 and "--cluster" in r.stderr and flags[0] in r.stderr, r.stderr
+    r = sim("--trace", LUBLIN, "--cluster", str(config))
+    assert r.returncode == 2 and "%s:1: " % config in r.stderr and "procs=" in r.stderr
+    r = sim("--trace", trace, "--cluster", str(tmp_path / "missing.conf"))
+    assert r.returncode == 2 and "No such file" in r.stderr
+    config.write_text("# nothing\n\n")
+    r = sim("--trace", trace, "--cluster", str(config))
+    assert r.returncode == 2 and "no nodes" in r.stderr
+    pods, nodes = alibaba_pair(tmp_path, ["a,1000,1024,1,500,,LS,Running,0,100,0"])
+    r = sim("--trace", pods, "--nodes-csv", nodes, "--cluster", str(config))
+    assert r.returncode == 2 and "Alibaba" in r.stderr

@@ -69,6 +69,7 @@ void plan_free(plan *p)
     free(p->queue);
     free(p->running);
     free(p->by_free);
+    free(p->by_end);
     memset(p, 0, sizeof *p);
 }
 
@@ -163,6 +164,7 @@ void plan_add_running(plan *p, plan_job *j)
     for (uint32_t k = 0; k < j->nodes; k++)
         plan__node_take(p, &p->nodes[j->where[k]], j, 1);
     plan__push(&p->running, &p->n_running, &p->running_cap, j);
+    p->by_end_ok = false;
 }
 
 /* --- order ------------------------------------------------------------------------ */
@@ -338,8 +340,8 @@ static uint32_t plan__gang_group(const plan *p, const plan_job *j)
     return best;
 }
 
-/* Starts queued j (it leaves the queue at the end of the pass). */
-static void plan__start(plan *p, plan_job *j, int64_t now, void (*started)(void *, plan_job *), void *arg)
+/* Takes j's nodes: a gang within one group when one can hold it. */
+static void plan__place(plan *p, plan_job *j, int64_t now)
 {
     uint32_t g = plan__gang_group(p, j);
     if (g) {
@@ -354,7 +356,14 @@ static void plan__start(plan *p, plan_job *j, int64_t now, void (*started)(void 
     } else {
         plan__take(p, j, now);
     }
+}
+
+/* Starts queued j (it leaves the queue at the end of the pass). */
+static void plan__start(plan *p, plan_job *j, int64_t now, void (*started)(void *, plan_job *), void *arg)
+{
+    plan__place(p, j, now);
     plan__push(&p->running, &p->n_running, &p->running_cap, j);
+    p->by_end_ok = false;
     if (j == p->head)
         p->head = NULL;
     if (started)
@@ -370,6 +379,7 @@ void plan_end(plan *p, plan_job *j)
     for (size_t i = 0; i < p->n_running; i++) {
         if (p->running[i] == j) {
             p->running[i] = p->running[--p->n_running];
+            p->by_end_ok = false;
             break;
         }
     }
@@ -428,28 +438,72 @@ static void plan__restore(plan *p, plan__saved *s)
 /* The earliest time j fits, counting each running job as gone at its
  * start + limit: a copy of the free slots, the running jobs released in
  * that order until j fits. */
-static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
+/* The running jobs by expected end, kept between shadows until the
+ * running set changes. */
+static plan_job *const *plan__by_end(plan *p)
 {
-    plan_job **order = xcalloc(p->n_running ? p->n_running : 1, sizeof(plan_job *));
-    if (p->n_running) /* none: a job kept out by a reservation alone */
-        memcpy(order, p->running, p->n_running * sizeof(plan_job *));
-    if (p->n_running > 1)
-        qsort(order, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
+    if (!p->by_end_ok) {
+        free(p->by_end);
+        p->by_end = xcalloc(p->n_running ? p->n_running : 1, sizeof(plan_job *));
+        if (p->n_running) /* none: a job kept out by a reservation alone */
+            memcpy(p->by_end, p->running, p->n_running * sizeof(plan_job *));
+        if (p->n_running > 1)
+            qsort(p->by_end, p->n_running, sizeof(plan_job *), plan__cmp_expected_end);
+        p->by_end_ok = true;
+    }
+    return p->by_end;
+}
+
+static void plan__release(plan *p, const plan_job *x)
+{
+    for (uint32_t k = 0; k < x->nodes; k++)
+        plan__node_take(p, &p->nodes[x->where[k]], x, -1);
+}
+
+/* The earliest time j fits, counting each running job (and extra, placed
+ * in thought but not running: may be NULL) as gone at its start + limit:
+ * a copy of the free slots, the jobs released in that order until j fits. */
+static int64_t plan__shadow_with(plan *p, const plan_job *j, int64_t now, const plan_job *extra)
+{
+    plan_job *const *order = plan__by_end(p);
     plan__saved saved;
     plan__save(p, &saved);
     int64_t t = INT64_MAX;
-    for (size_t r = 0; r < p->n_running; r++) {
-        const plan_job *x = order[r];
-        for (uint32_t k = 0; k < x->nodes; k++)
-            plan__node_take(p, &p->nodes[x->where[k]], x, -1);
-        if (plan__fits(p, j)) {
-            t = x->start + x->limit;
-            break;
+    for (size_t r = 0; r <= p->n_running && t == INT64_MAX; r++) {
+        const plan_job *x = r < p->n_running ? order[r] : NULL;
+        if (extra && (!x || plan__cmp_expected_end(&extra, &x) < 0)) {
+            plan__release(p, extra);
+            if (plan__fits(p, j))
+                t = extra->start + extra->limit;
+            extra = NULL;
         }
+        if (!x || t != INT64_MAX)
+            continue;
+        plan__release(p, x);
+        if (plan__fits(p, j))
+            t = x->start + x->limit;
     }
     plan__restore(p, &saved);
-    free(order);
     return t < now ? now : t;
+}
+
+static int64_t plan__shadow(plan *p, const plan_job *j, int64_t now)
+{
+    return plan__shadow_with(p, j, now, NULL);
+}
+
+/* Whether j, started now and running its whole limit, leaves the head's
+ * reservation where it is: placed in thought, the shadow computed again,
+ * then taken back. */
+static bool plan__spares_head(plan *p, plan_job *j, int64_t now)
+{
+    plan__place(p, j, now);
+    int64_t shadow = plan__shadow_with(p, p->head, now, j);
+    plan__release(p, j);
+    free(j->where);
+    j->where = NULL;
+    j->start = -1;
+    return shadow <= p->shadow;
 }
 
 /* --- a pass --------------------------------------------------------------------- */
@@ -602,9 +656,17 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
             plan__sort(p, PLAN_FCFS, now);
         else if (!ranked)
             plan__sort(p, p->policy.order, now);
+        size_t checks = 0;
         for (size_t i = 0; i < p->n_queue && (!p->max_starts || n < p->max_starts); i++) {
             plan_job *j = p->queue[i];
-            if (j->start < 0 && j != p->head && now + j->limit < p->shadow && plan__fits(p, j)) {
+            if (j->start >= 0 || j == p->head || !plan__fits(p, j))
+                continue;
+            bool ok = now + j->limit < p->shadow;
+            if (!ok && p->policy.exact && checks < PLAN_EXACT_CHECKS) {
+                checks++;
+                ok = plan__spares_head(p, j, now);
+            }
+            if (ok) {
                 plan__start(p, j, now, started, arg);
                 p->backfilled++;
                 n++;

@@ -37,7 +37,16 @@ typedef struct plan_policy {
      * protocol does. */
     bool by_rank;
     bool first_fit; /* placement: the lowest-index nodes that fit, not the fullest */
+    /* EASY, exactly: a job that would end after the head's reservation may
+     * still backfill if, placed now, it leaves that reservation where it
+     * was (it takes slots the head cannot use: another site, a model the
+     * head did not ask for, reserved GPUs). Checked for at most
+     * PLAN_EXACT_CHECKS jobs a pass. Off in the simulator's published
+     * protocols (which backfill by time alone). */
+    bool exact;
 } plan_policy;
+
+#define PLAN_EXACT_CHECKS 32
 
 /* "fcfs", "fcfs-easy", "sjf", "sjf-easy", "jazari" (aged smallest area
  * first, EASY backfilling in that order) into p; 0, or -1 if unknown.
@@ -113,6 +122,8 @@ typedef struct plan {
     int64_t now;         /* of the pass under way */
     bool grouped;        /* nodes are in more than one group */
     uint32_t only_group; /* while placing a gang: the group it goes to (0: any) */
+    plan_job **by_end;   /* running jobs by expected end (for shadows), while by_end_ok */
+    bool by_end_ok;
     /* Optional, for what slots cannot say (a fraction of a GPU must fit in
      * what one GPU has left, which the caller tracks): whether j fits on n
      * now (PLAN_NO_FIT if not), and how well: a rank, the lowest taken

@@ -572,6 +572,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     sched__usage_build(f, &u);
     plan p;
     plan_init(&p, &st->policy, f->n_nodes, 0);
+    p.policy.exact = true; /* the leader checks the head's guarantee itself, not only by time */
     p.max_starts = max;
     for (size_t i = 0; i < f->n_nodes; i++) {
         plan_node *pn = &p.nodes[i];

@@ -347,10 +347,11 @@ TEST(sched_first_come_first_served_first_fit)
     fsm_result r;
     submit(&f, 20, 1000, 1, 2, &r); /* 1: 2 GPUs -> small 0,1 */
     submit(&f, 21, 1000, 1, 8, &r); /* 2: 8 GPUs -> big */
-    submit(&f, 22, 1000, 1, 4, &r); /* 3: 4 GPUs: nowhere free; blocks 4 */
-    submit(&f, 23, 1000, 1, 1, &r); /* 4: would fit, but waits its turn */
+    submit(&f, 22, 1000, 1, 4, &r); /* 3: 4 GPUs: nowhere free; waits for big */
+    submit(&f, 23, 1000, 1, 1, &r); /* 4: fits small; 3 will never use small */
     uint64_t blocked;
-    CHECK_EQ_INT(schedule(&f, 30, &blocked), 2);
+    /* 4 backfills: it leaves 3's reservation (big, once 2 ends) where it is. */
+    CHECK_EQ_INT(schedule(&f, 30, &blocked), 3);
     CHECK_EQ_INT(blocked, 3);
     const fsm_job *j1 = fsm_job_get(&f, 1), *j2 = fsm_job_get(&f, 2);
     CHECK_EQ_INT(j1->state, JAZARI__JOB_STATE__JOB_RUNNING);
@@ -360,12 +361,12 @@ TEST(sched_first_come_first_served_first_fit)
     CHECK_EQ_INT(j1->allocs[0].gpus[1], 1);
     CHECK_EQ_STR(j2->allocs[0].node, "big");
     CHECK_EQ_INT(j1->start_ms, 30);
-    CHECK_EQ_INT(fsm_node_gpus_used(&f, "small"), 2);
-    CHECK_EQ_INT(fsm_job_get(&f, 4)->state, JAZARI__JOB_STATE__JOB_PENDING);
-    /* The big job ends: 3 and then 4 start; 4 gets small's free GPU 2. */
+    CHECK_EQ_INT(fsm_node_gpus_used(&f, "small"), 3);
+    CHECK_EQ_INT(fsm_job_get(&f, 4)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    /* The big job ends: 3 starts there; 4 has small's free GPU 2. */
     end_job(&f, 40, 2, 0);
     CHECK_EQ_INT(fsm_job_get(&f, 2)->state, JAZARI__JOB_STATE__JOB_COMPLETED);
-    CHECK_EQ_INT(schedule(&f, 41, &blocked), 2);
+    CHECK_EQ_INT(schedule(&f, 41, &blocked), 1);
     CHECK_EQ_INT(blocked, 0);
     CHECK_EQ_STR(fsm_job_get(&f, 3)->allocs[0].node, "big");
     CHECK_EQ_STR(fsm_job_get(&f, 4)->allocs[0].node, "small");

@@ -168,3 +168,36 @@ TEST(plan_victims_are_the_fewest_that_make_room)
     plan_end(&p, &c);
     plan_free(&p);
 }
+
+/* EASY by time alone would not start a long job; checked exactly, one
+ * that takes slots the head cannot use does not delay it, and starts. */
+TEST(plan_exact_easy_backfills_long_jobs_the_head_cannot_be_delayed_by)
+{
+    for (int exact = 0; exact < 2; exact++) {
+        plan_policy pol = {.order = PLAN_FCFS, .backfill = true, .exact = exact};
+        plan p;
+        plan_init(&p, &pol, 2, 8);
+        plan_job run = pjob(1, 0, 100, 8), head = pjob(2, 1, 50, 8), other = pjob(3, 2, 1000, 8),
+                 wide = pjob(4, 3, 1000, 8);
+        static const bool only0[2] = {true, false};
+        run.allowed = head.allowed = only0; /* both want node 0 */
+        plan_submit(&p, &run);
+        CHECK(plan_pass(&p, 0, none, NULL) == 1);
+        plan_submit(&p, &head);
+        plan_submit(&p, &other);
+        plan_pass(&p, 5, none, NULL);
+        CHECK(p.head == &head && p.shadow == 100);
+        /* other (1000 s) would end long after 100, but on node 1, which
+         * the head cannot use. */
+        CHECK(other.start == (exact ? 5 : -1));
+        /* One that would take the head's node (both free now, but the head
+         * waits for node 0) is never started early. */
+        plan_submit(&p, &wide);
+        plan_pass(&p, 6, none, NULL);
+        CHECK(wide.start == -1);
+        plan_end(&p, &run);
+        if (exact)
+            plan_end(&p, &other);
+        plan_free(&p);
+    }
+}

@@ -257,9 +257,11 @@ static int api__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, con
                             account);
             return -1;
         }
-        uint32_t most = 0;
-        for (size_t i = 0; i < r->n_parts; i++)
+        uint32_t most = 0, wide = 0; /* its biggest part; parts as big as the job asks */
+        for (size_t i = 0; i < r->n_parts; i++) {
             most = r->parts[i].gpus > most ? r->parts[i].gpus : most;
+            wide += r->parts[i].gpus >= spec->gpus_per_node;
+        }
         int64_t from = r->start_ms > api__now_ms() ? r->start_ms : api__now_ms();
         const char *bad = NULL;
         char why[200];
@@ -268,9 +270,9 @@ static int api__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, con
                      "a job in reservation %s needs a --time of at most %lld s (when it ends)", r->name,
                      (long long)((r->end_ms - from) / 1000));
             bad = why;
-        } else if (spec->gpus_per_node > most || (spec->nodes ? spec->nodes : 1) > r->n_parts) {
-            snprintf(why, sizeof why, "reservation %s holds %zu nodes with at most %u GPUs each", r->name,
-                     r->n_parts, most);
+        } else if (spec->gpus_per_node > most || (spec->nodes ? spec->nodes : 1) > wide) {
+            snprintf(why, sizeof why, "reservation %s holds %zu nodes with at most %u GPUs each (%u with %u)",
+                     r->name, r->n_parts, most, wide, spec->gpus_per_node);
             bad = why;
         }
         if (bad) {

@@ -249,6 +249,31 @@ bool fsm_resv_member(const fsm_resv *r, const char *account, const char *user)
 
 static void fsm__set_reason(fsm_job *j, const char *reason);
 
+/* A pending job that can never run ends, CANCELLED with the reason. */
+static void fsm__end_pending(fsm *f, int64_t now, fsm_job *j, const char *reason)
+{
+    if (!j->held)
+        f->n_ready--;
+    f->n_active--;
+    j->held = false;
+    j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
+    j->end_ms = now;
+    fsm__set_reason(j, reason);
+}
+
+/* A job that is (again) pending in a reservation that is gone can never
+ * run: it ends (a requeue after the reservation ended, a submission the
+ * leader checked against a view before an unreserve). */
+static void fsm__resv_check(fsm *f, int64_t now, fsm_job *j)
+{
+    if (j->state != JAZARI__JOB_STATE__JOB_PENDING || !*j->cls->reservation || f->format < 3 ||
+        fsm_resv_get(f, j->cls->reservation))
+        return;
+    char reason[200];
+    snprintf(reason, sizeof reason, "reservation %s ended", j->cls->reservation);
+    fsm__end_pending(f, now, j, reason);
+}
+
 /* A reservation goes: its jobs still waiting can never run, and end
  * (the running ones go on). */
 static void fsm__resv_drop_jobs(fsm *f, int64_t now, const char *name, const char *why)
@@ -259,12 +284,7 @@ static void fsm__resv_drop_jobs(fsm *f, int64_t now, const char *name, const cha
         fsm_job *j = f->jobs[k];
         if (!j || j->state != JAZARI__JOB_STATE__JOB_PENDING || strcmp(j->cls->reservation, name) != 0)
             continue;
-        if (!j->held)
-            f->n_ready--;
-        f->n_active--;
-        j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
-        j->end_ms = now;
-        fsm__set_reason(j, reason);
+        fsm__end_pending(f, now, j, reason);
     }
 }
 
@@ -805,6 +825,7 @@ static void fsm__apply_submit(fsm *f, int64_t now, const Jazari__SubmitCmd *c, f
         if (!j->reason)
             fsm__set_reason(j, j->held ? "Held" : "Resources");
         fsm__insert(f, j);
+        fsm__resv_check(f, now, j);
         if (res->submitted++ == 0)
             res->first_id = j->id;
     }
@@ -821,6 +842,7 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
         if (j->state == JAZARI__JOB_STATE__JOB_RUNNING)
             f->n_running--;
         fsm__charge(f, now, j);
+        j->held = false; /* a release of it must change nothing */
         j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
         j->end_ms = now;
         fsm__set_reason(j, NULL);
@@ -879,6 +901,7 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
     fsm__set_reason(j, reason);
     if (!j->held)
         f->n_ready++;
+    fsm__resv_check(f, now, j);
 }
 
 /* A part of a preempted run ended: once every part has, the job goes back
@@ -903,6 +926,7 @@ static void fsm__preempted_part_end(fsm *f, int64_t now, fsm_job *j, const char 
     fsm__allocs_clear(j);
     if (!j->held)
         f->n_ready++;
+    fsm__resv_check(f, now, j);
 }
 
 static void fsm__apply_preempt(fsm *f, int64_t now, const Jazari__PreemptCmd *c, fsm_result *res)
@@ -958,7 +982,7 @@ static void fsm__apply_release(fsm *f, const Jazari__CancelCmd *c, fsm_result *r
 {
     for (size_t i = 0; i < c->n_ids; i++) {
         fsm_job *j = (fsm_job *)fsm_job_get(f, c->ids[i]);
-        if (!j || !j->held || (!c->admin && j->uid != c->uid))
+        if (!j || !j->held || j->state != JAZARI__JOB_STATE__JOB_PENDING || (!c->admin && j->uid != c->uid))
             continue;
         j->held = false;
         fsm__set_reason(j, "Resources");

@@ -97,19 +97,16 @@ static int pol__allows_row(const pol *p, const char *path, const char *user)
     if (!a)
         return -1; /* not configured: says nothing */
     size_t len = strlen(path), ulen = strlen(user);
-    bool rows = false; /* user rows under it */
-    for (size_t i = 0; i < p->n_accounts; i++) {
+    /* A row path/user under a project grants (it gives shares; it closes
+     * nothing to others). */
+    for (size_t i = 0; i < p->n_accounts && strchr(path, '/'); i++) {
         const char *q = p->accounts[i].path;
-        if (strncmp(q, path, len) == 0 && q[len] == '/' && !strchr(q + len + 1, '/') &&
-            strchr(path, '/')) { /* a row path/user under a project */
-            rows = true;
-            if (strcmp(q + len + 1, user) == 0)
-                return 1;
-        }
+        if (strncmp(q, path, len) == 0 && q[len] == '/' && strcmp(q + len + 1, user) == 0)
+            return 1;
     }
     if (a->users)
         return pol__listed(a->users, user, ulen) ? 1 : 0;
-    return rows ? 0 : -1;
+    return -1;
 }
 
 bool pol_account_allows(const pol *p, const char *account, const char *user, bool root)
@@ -119,15 +116,17 @@ bool pol_account_allows(const pol *p, const char *account, const char *user, boo
     if (!user)
         return false;
     int own = pol__allows_row(p, account, user);
-    if (own >= 0)
-        return own == 1;
+    if (own == 1)
+        return true;
     const char *slash = strchr(account, '/');
     if (!slash)
-        return true; /* an institute that does not say who: open */
+        return own != 0; /* an institute that does not say who: open */
     char inst[POL_PATH_MAX + 1];
     snprintf(inst, sizeof inst, "%.*s", (int)(slash - account), account);
     int parent = pol__allows_row(p, inst, user);
-    return parent != 0; /* the institute's list, or open */
+    /* The institute's users= covers its projects; a project's own users=
+     * adds to it; with neither, the project is open. */
+    return parent == 1 || (own == -1 && parent == -1);
 }
 
 bool pol_qos_allows(const pol *p, int q, const char *account, bool root)
@@ -330,6 +329,21 @@ static bool pol__preempt_cycle(const pol *p, size_t from)
     return (seen >> from & 1) != 0;
 }
 
+/* Whether every account of a comma list is listed above (any, when none
+ * is listed: the file may not list accounts at all). */
+static bool pol__all_known(const pol *p, const char *list)
+{
+    for (const char *s = list; *s && p->n_accounts;) {
+        size_t l = strcspn(s, ",");
+        char one[POL_PATH_MAX + 1];
+        snprintf(one, sizeof one, "%.*s", (int)(l < POL_PATH_MAX ? l : POL_PATH_MAX), s);
+        if (!pol_shares(p, one))
+            return false;
+        s += l + (s[l] == ',');
+    }
+    return true;
+}
+
 static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
 {
     if (n < 2 || !pol__path_valid(w[1], 1)) {
@@ -371,9 +385,14 @@ static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
                 free(q.accounts);
                 return -1;
             }
-        } else if (strcmp(w[i], "accounts") == 0 && eq && !q.accounts) {
+        } else if (strcmp(w[i], "accounts") == 0 && eq) {
+            if (q.accounts) {
+                free(q.accounts);
+                snprintf(why, whylen, "qos %s: accounts= given twice", w[1]);
+                return -1;
+            }
             q.accounts = pol__list(eq, 2);
-            bad = !q.accounts;
+            bad = !q.accounts || !pol__all_known(p, q.accounts);
         } else {
             free(q.accounts);
             snprintf(why, whylen, "qos %s: unknown attribute '%s'", w[1], w[i]);

@@ -509,6 +509,15 @@ static void sched__preempt(const fsm *f, const pol *po, sched_state *st, plan *p
             if (now + grace > ready)
                 ready = now + grace;
         }
+        if (pj->resv && (size_t)pj->resv <= f->n_resv &&
+            ready + pj->limit > f->resv[pj->resv - 1].end_ms / 1000) {
+            /* It could not end by its reservation's end once they are gone:
+             * nobody is stopped for nothing. */
+            free(out->preempts);
+            out->preempts = NULL;
+            out->n_preempts = 0;
+            continue;
+        }
         /* What the victims free is the preemptor's: it is the head, its
          * reservation when the last of them is gone. */
         st->head = st->preemptor = pj->id;

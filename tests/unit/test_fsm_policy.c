@@ -455,3 +455,43 @@ TEST(fsm_half_life_is_replicated_and_reservations_cannot_double_book)
     fsm_free(&g);
     fsm_free(&f);
 }
+
+/* A job requeued after its reservation ended, or submitted in one deleted
+ * meanwhile, can never run: it ends. A released cancelled job changes
+ * nothing. */
+TEST(fsm_jobs_of_a_gone_reservation_end_and_releases_touch_only_pending_jobs)
+{
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    resv_part four = {0, 4};
+    reserve(&f, 2, "r", "x", 1000, 100000, &four, 1);
+    sched_state st = {.policy = {.order = PLAN_FCFS, .backfill = true}};
+    size_t s, pr;
+    submit(&f, 3, "x", "", 4, "r");
+    pass(&f, &st, 2000, &s, &pr);
+    REQUIRE(s == 1);
+    Jazari__UnreserveCmd uc = JAZARI__UNRESERVE_CMD__INIT;
+    uc.name = "r";
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_UNRESERVE;
+    c.unreserve = &uc;
+    apply(&f, 3000, &c);
+    CHECK(fsm_job_get(&f, 1)->state == JAZARI__JOB_STATE__JOB_RUNNING);   /* runs on */
+    end(&f, 4000, 1, 0, "a", JAZARI__JOB_STATE__JOB_NODE_FAIL);           /* lost: requeued... */
+    CHECK(fsm_job_get(&f, 1)->state == JAZARI__JOB_STATE__JOB_CANCELLED); /* ...into nothing */
+    CHECK_EQ_STR(fsm_job_get(&f, 1)->reason, "reservation r ended");
+    submit(&f, 5000, "x", "", 1, "r"); /* checked by the leader before the unreserve */
+    CHECK(fsm_job_get(&f, 2)->state == JAZARI__JOB_STATE__JOB_CANCELLED);
+    CHECK(f.n_ready == 0 && f.n_active == 0 && f.n_running == 0);
+    Jazari__CancelCmd rel = JAZARI__CANCEL_CMD__INIT;
+    uint64_t id = 2;
+    rel.ids = &id;
+    rel.n_ids = 1;
+    rel.admin = true;
+    c.cmd_case = JAZARI__COMMAND__CMD_RELEASE;
+    c.release = &rel;
+    apply(&f, 6000, &c);
+    CHECK(f.n_ready == 0);
+    fsm_free(&f);
+}

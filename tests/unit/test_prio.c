@@ -63,9 +63,12 @@ TEST(policy_accounts_and_qos_say_who_may_use_them)
     CHECK(pol_account_allows(&p, "um6p", "amina", false) && !pol_account_allows(&p, "um6p", "omar", false));
     CHECK(pol_account_allows(&p, "um6p/nlp", "amina", false)); /* the institute's list */
     CHECK(!pol_account_allows(&p, "um6p/nlp", "omar", false));
+    /* A project's users= adds to its institute's; a user row gives shares
+     * and grants, closing nothing to others. */
     CHECK(pol_account_allows(&p, "um6p/cv", "omar", false) &&
-          !pol_account_allows(&p, "um6p/cv", "amina", false));
-    CHECK(pol_account_allows(&p, "uir/x", "salma", false) && !pol_account_allows(&p, "uir/x", "omar", false));
+          pol_account_allows(&p, "um6p/cv", "amina", false));
+    CHECK(!pol_account_allows(&p, "um6p/cv", "youssef", false));
+    CHECK(pol_account_allows(&p, "uir/x", "salma", false) && pol_account_allows(&p, "uir/x", "omar", false));
     CHECK(pol_account_allows(&p, "um6p/cv", "root", true));
     int vip = pol_qos_find(&p, "vip");
     CHECK(pol_qos_allows(&p, vip, "um6p/nlp", false) && pol_qos_allows(&p, vip, "uir/x", false));
@@ -98,6 +101,8 @@ TEST(policy_file_errors_name_the_line)
         {"account a 1 users=x,\n", "policy.conf:1: write 'account INSTITUTE"},
         {"account a 1\naccount a/b/c 1 users=x\n", "policy.conf:2: write 'account INSTITUTE"},
         {"qos q accounts=a,,b\n", "policy.conf:1: qos q: accounts=a,,b is not valid"},
+        {"account a 1\nqos q accounts=b\n", "policy.conf:2: qos q: accounts=b is not valid"},
+        {"qos q accounts=a accounts=b\n", "policy.conf:1: qos q: accounts= given twice"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pol p;

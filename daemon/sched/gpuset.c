@@ -58,9 +58,25 @@ static int gpuset__cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Whether set a (n) is better than set b: weakest pair, sum, then the
- * lower indexes (both sorted). */
-static bool gpuset__better(const topo *t, const uint32_t *a, const uint32_t *b, uint32_t n)
+/* How strongly a set (sorted) is tied to the free GPUs it leaves: taking
+ * GPUs whose good links go to busy ones keeps whole free domains (a free
+ * NVLink board, a free pair) for the jobs that need them. */
+static unsigned long gpuset__ties(const topo *t, const bool *taken, const uint32_t *set, uint32_t n)
+{
+    unsigned long ties = 0;
+    for (uint32_t h = 0; h < (uint32_t)t->n_gpus; h++) {
+        bool in = false;
+        for (uint32_t i = 0; i < n && !in; i++)
+            in = set[i] == h;
+        for (uint32_t i = 0; i < n && !taken[h] && !in; i++)
+            ties += gpuset_link_quality(topo_link_get(t, set[i], h));
+    }
+    return ties;
+}
+
+/* Whether set a (n) is better than set b: weakest pair, sum, the fewest
+ * ties to the GPUs left free, then the lower indexes (both sorted). */
+static bool gpuset__better(const topo *t, const bool *taken, const uint32_t *a, const uint32_t *b, uint32_t n)
 {
     unsigned wa = gpuset_weakest(t, a, n), wb = gpuset_weakest(t, b, n);
     if (wa != wb)
@@ -68,6 +84,9 @@ static bool gpuset__better(const topo *t, const uint32_t *a, const uint32_t *b, 
     unsigned long sa = gpuset__sum(t, a, n), sb = gpuset__sum(t, b, n);
     if (sa != sb)
         return sa > sb;
+    unsigned long ta = gpuset__ties(t, taken, a, n), tb = gpuset__ties(t, taken, b, n);
+    if (ta != tb)
+        return ta < tb;
     for (uint32_t i = 0; i < n; i++)
         if (a[i] != b[i])
             return a[i] < b[i];
@@ -115,7 +134,7 @@ int gpuset_pick(const topo *t, const bool *taken, uint32_t want, uint32_t *out)
             in[pick] = true;
         }
         qsort(cur, want, sizeof *cur, gpuset__cmp_u32);
-        if (!have || gpuset__better(t, cur, best, want)) {
+        if (!have || gpuset__better(t, taken, cur, best, want)) {
             memcpy(best, cur, want * sizeof *best);
             have = true;
         }

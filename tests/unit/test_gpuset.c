@@ -52,6 +52,23 @@ TEST(gpuset_dgx2_keeps_a_job_on_one_baseboard)
     topo_free(t);
 }
 
+/* A small job goes where GPUs are busy already: a whole free board (or
+ * pair) stays whole for a job that needs it. */
+TEST(gpuset_small_jobs_keep_free_domains_whole)
+{
+    topo *t = load(test_shared_dir(), "topologies/nvidiaDGX2.xml");
+    REQUIRE(t && t->n_gpus == 16);
+    char b[128];
+    CHECK_EQ_STR(pick(t, "8", 1, b, sizeof b), "9");
+    CHECK_EQ_STR(pick(t, "8", 2, b, sizeof b), "9,10");
+    CHECK_EQ_STR(pick(t, "0,1,2,3,4,5,6", 1, b, sizeof b), "7");
+    topo_free(t);
+    t = load(test_fixtures_dir(), "topologies/a100-pcie-nvbridge-4gpu.xml");
+    REQUIRE(t && t->n_gpus == 4);
+    CHECK_EQ_STR(pick(t, "2", 1, b, sizeof b), "3"); /* 0,1 stay a pair */
+    topo_free(t);
+}
+
 TEST(gpuset_nvlink_pairs_stay_pairs)
 {
     topo *t = load(test_shared_dir(), "topologies/power8gpudistances.xml");

@@ -137,10 +137,10 @@ static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j
 
 static void plan__node_take(plan *p, plan_node *n, const plan_job *j, int sign)
 {
-    if (p->indexed && n->up && n->free <= p->max_slots)
+    if (p->counted && n->up && n->free <= p->max_slots)
         p->by_free[n->free]--;
     n->free = (uint32_t)((int64_t)n->free - sign * (int64_t)j->per_node);
-    if (p->indexed && n->up && n->free <= p->max_slots)
+    if (p->counted && n->up && n->free <= p->max_slots)
         p->by_free[n->free]++;
     if (n->cpus != PLAN_UNCOUNTED)
         n->cpus_free = (uint32_t)((int64_t)n->cpus_free - sign * (int64_t)j->cpus_per_node);
@@ -159,12 +159,50 @@ bool plan_feasible(const plan *p, const plan_job *j)
     return n >= j->nodes;
 }
 
+static int plan__cmp_expected_end(const void *x, const void *y);
+
+/* The order of the running jobs by expected end is kept as they start and
+ * end (a binary search and a move, not a sort at every shadow). by_end
+ * has room for every running job (the running array's capacity). */
+static void plan__by_end_add(plan *p, plan_job *j)
+{
+    if (!p->by_end_ok)
+        return;
+    plan_job **a = realloc(p->by_end, p->running_cap * sizeof(plan_job *));
+    if (!a)
+        abort();
+    p->by_end = a;
+    size_t lo = 0, hi = p->n_running - 1; /* j is counted in n_running already */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (plan__cmp_expected_end(&a[mid], &j) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(&a[lo + 1], &a[lo], (p->n_running - 1 - lo) * sizeof(plan_job *));
+    a[lo] = j;
+}
+
+static void plan__by_end_remove(plan *p, const plan_job *j)
+{
+    if (!p->by_end_ok)
+        return;
+    for (size_t i = 0; i <= p->n_running; i++) { /* j is gone from n_running already */
+        if (p->by_end[i] == j) {
+            memmove(&p->by_end[i], &p->by_end[i + 1], (p->n_running - i) * sizeof(plan_job *));
+            return;
+        }
+    }
+    p->by_end_ok = false; /* cannot be: sort again next time */
+}
+
 void plan_add_running(plan *p, plan_job *j)
 {
     for (uint32_t k = 0; k < j->nodes; k++)
         plan__node_take(p, &p->nodes[j->where[k]], j, 1);
     plan__push(&p->running, &p->n_running, &p->running_cap, j);
-    p->by_end_ok = false;
+    plan__by_end_add(p, j);
 }
 
 /* --- order ------------------------------------------------------------------------ */
@@ -246,14 +284,20 @@ static void plan__sort(plan *p, plan_order order, int64_t now)
 
 /* --- placement ------------------------------------------------------------------- */
 
-/* Whether j fits on the free slots now. */
+/* Whether j fits on the free slots now. The index first: too few nodes
+ * with enough free slots is a no at O(slots), whatever else j asks (CPUs,
+ * a site, reserved slots only lower what is free); without anything else
+ * to check, enough is a yes. Else a scan of the nodes. */
 static bool plan__fits(const plan *p, const plan_job *j)
 {
-    if (p->indexed && !j->tag && !j->allowed && !j->resv) {
+    if (p->counted) {
         uint64_t n = 0;
         for (uint32_t l = j->per_node; l <= p->max_slots && n < j->nodes; l++)
             n += p->by_free[l];
-        return n >= j->nodes;
+        if (n < j->nodes)
+            return false;
+        if (p->indexed && !j->tag && !j->allowed && !j->resv)
+            return true;
     }
     uint32_t n = 0;
     for (size_t i = 0; i < p->n_nodes && n < j->nodes; i++)
@@ -346,12 +390,12 @@ static void plan__place(plan *p, plan_job *j, int64_t now)
     uint32_t g = plan__gang_group(p, j);
     if (g) {
         /* Placed by a scan of the group's nodes; the index is rebuilt after. */
-        bool indexed = p->indexed;
-        p->indexed = false;
+        bool counted = p->counted;
+        p->indexed = p->counted = false;
         p->only_group = g;
         plan__take(p, j, now);
         p->only_group = 0;
-        if (indexed)
+        if (counted)
             plan__index(p);
     } else {
         plan__take(p, j, now);
@@ -363,7 +407,7 @@ static void plan__start(plan *p, plan_job *j, int64_t now, void (*started)(void 
 {
     plan__place(p, j, now);
     plan__push(&p->running, &p->n_running, &p->running_cap, j);
-    p->by_end_ok = false;
+    plan__by_end_add(p, j);
     if (j == p->head)
         p->head = NULL;
     if (started)
@@ -379,7 +423,7 @@ void plan_end(plan *p, plan_job *j)
     for (size_t i = 0; i < p->n_running; i++) {
         if (p->running[i] == j) {
             p->running[i] = p->running[--p->n_running];
-            p->by_end_ok = false;
+            plan__by_end_remove(p, j);
             break;
         }
     }
@@ -416,7 +460,7 @@ static void plan__save(const plan *p, plan__saved *s)
         for (uint32_t w = 0; w < p->nodes[i].n_windows; w++)
             s->used[k++] = p->nodes[i].windows[w].used;
     s->by_free = NULL;
-    if (p->indexed) {
+    if (p->counted) {
         s->by_free = xcalloc(p->max_slots + 1, sizeof *s->by_free);
         memcpy(s->by_free, p->by_free, (p->max_slots + 1) * sizeof *s->by_free);
     }
@@ -460,6 +504,20 @@ static void plan__release(plan *p, const plan_job *x)
         plan__node_take(p, &p->nodes[x->where[k]], x, -1);
 }
 
+/* Releases x, keeping *fit (how many nodes j fits on) up to date from the
+ * nodes x frees alone: a shadow costs the nodes once plus its releases,
+ * not the nodes at every release. */
+static void plan__release_counting(plan *p, const plan_job *x, const plan_job *j, uint64_t *fit)
+{
+    for (uint32_t k = 0; k < x->nodes; k++) {
+        plan_node *n = &p->nodes[x->where[k]];
+        bool was = plan__node_free(p, n, j);
+        plan__node_take(p, n, x, -1);
+        if (!was && plan__node_free(p, n, j))
+            (*fit)++;
+    }
+}
+
 /* The earliest time j fits, counting each running job (and extra, placed
  * in thought but not running: may be NULL) as gone at its start + limit:
  * a copy of the free slots, the jobs released in that order until j fits. */
@@ -469,18 +527,30 @@ static int64_t plan__shadow_with(plan *p, const plan_job *j, int64_t now, const 
     plan__saved saved;
     plan__save(p, &saved);
     int64_t t = INT64_MAX;
+    /* Where the index alone answers, it does; else the nodes j fits on are
+     * counted once and kept up to date release by release. */
+    bool counting = !(p->indexed && !j->tag && !j->allowed && !j->resv);
+    uint64_t fit = 0;
+    for (size_t i = 0; counting && i < p->n_nodes; i++)
+        fit += plan__node_free(p, &p->nodes[i], j);
     for (size_t r = 0; r <= p->n_running && t == INT64_MAX; r++) {
         const plan_job *x = r < p->n_running ? order[r] : NULL;
         if (extra && (!x || plan__cmp_expected_end(&extra, &x) < 0)) {
-            plan__release(p, extra);
-            if (plan__fits(p, j))
+            if (counting)
+                plan__release_counting(p, extra, j, &fit);
+            else
+                plan__release(p, extra);
+            if (counting ? fit >= j->nodes : plan__fits(p, j))
                 t = extra->start + extra->limit;
             extra = NULL;
         }
         if (!x || t != INT64_MAX)
             continue;
-        plan__release(p, x);
-        if (plan__fits(p, j))
+        if (counting)
+            plan__release_counting(p, x, j, &fit);
+        else
+            plan__release(p, x);
+        if (counting ? fit >= j->nodes : plan__fits(p, j))
             t = x->start + x->limit;
     }
     plan__restore(p, &saved);
@@ -531,11 +601,11 @@ static void plan__index(plan *p)
         /* Reservations make a node's free slots depend on the job. */
         cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED || p->nodes[i].n_windows;
     }
-    p->indexed = false;
+    p->indexed = p->counted = false;
     p->grouped = false;
     for (size_t i = 1; i < p->n_nodes && !p->grouped; i++)
         p->grouped = p->nodes[i].group != p->nodes[0].group;
-    if (cpus || p->node_rank) /* the caller's fit is not in the index */
+    if (p->node_rank) /* the caller's fit is not in slots */
         return;
     if (most > p->max_slots || !p->by_free) {
         free(p->by_free);
@@ -546,7 +616,8 @@ static void plan__index(plan *p)
     for (size_t i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].up && p->nodes[i].free <= p->max_slots)
             p->by_free[p->nodes[i].free]++;
-    p->indexed = true;
+    p->counted = true;
+    p->indexed = !cpus; /* CPUs or reservations: slots are a bound, not the answer */
 }
 
 /* PLAN_SOONEST. Without backfilling a head that must wait for room holds

@@ -117,7 +117,8 @@ typedef struct plan {
      * O(slots) instead of O(nodes). */
     uint32_t *by_free; /* max_slots + 1 counters */
     uint32_t max_slots;
-    bool indexed;
+    bool counted; /* by_free is kept (always, but with a caller's node_rank) */
+    bool indexed; /* and it alone says whether a job fits (no CPUs, no reservations) */
     uint64_t passes, backfilled;
     int64_t now;         /* of the pass under way */
     bool grouped;        /* nodes are in more than one group */

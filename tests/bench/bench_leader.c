@@ -1,6 +1,8 @@
 /* bench_leader.c - the leader's whole pass as it runs in jazarid: from the
- * replicated state (fsm) of 10,000 nodes of 8 GPUs, most of them busy, and 100,000
- * pending jobs of 40 users in 8 projects, to its decisions: multifactor
+ * replicated state (fsm) of 10,000 nodes of 8 GPUs (with their CPUs),
+ * most of them busy, and 100,000 pending jobs of 40 users in 8 projects,
+ * the oldest a gang of 2,000 nodes that cannot start (so the whole queue
+ * is walked for backfilling), to its decisions: multifactor
  * priorities (the fair-share tree of the usage and of every job's user),
  * the order, placement, GPU sets, EASY backfilling, preemption. Its time
  * is given against the time to merely sort those jobs by a key in the
@@ -42,6 +44,12 @@ static void nodes_up(fsm *f)
     topo tp;
     memset(&tp, 0, sizeof tp);
     tp.n_gpus = 8;
+    /* Two packages of 32 CPUs, as real nodes report: the leader counts CPUs. */
+    topo_package pk[2] = {{.os_index = 0, .cores = 32, .pus = 32, .cpuset = "0-31"},
+                          {.os_index = 1, .cores = 32, .pus = 32, .cpuset = "32-63"}};
+    tp.packages = pk;
+    tp.n_packages = 2;
+    tp.cores = tp.pus = 64;
     tp.gpus = calloc(8, sizeof *tp.gpus);
     tp.links = calloc(64, sizeof *tp.links);
     for (unsigned i = 0; i < 8; i++) {
@@ -124,6 +132,27 @@ static void submit(fsm *f, int64_t t, size_t n)
     free(ptrs);
 }
 
+static void submit_wide(fsm *f, int64_t t, uint32_t nodes)
+{
+    char *argv[] = {"python3", "pretrain.py"};
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    spec.argv = argv;
+    spec.n_argv = 2;
+    spec.nodes = nodes;
+    spec.gpus_per_node = 8;
+    spec.time_limit_s = 7 * 86400;
+    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
+    job.spec = &spec;
+    job.user = "user00";
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = &ptr;
+    sc.n_jobs = 1;
+    Jazari__Command c = JAZARI__COMMAND__INIT, *cp = &c;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    apply(f, t, &cp, 1);
+}
+
 /* Fills the nodes towards 95% with running single-node jobs, in submit
  * order, as StartCmds (a job that does not fit the node's rest moves on to
  * the next node). Returns how many; their GPUs into *busy. */
@@ -180,6 +209,9 @@ int main(void)
     fsm f;
     fsm_init(&f);
     nodes_up(&f);
+    /* The oldest (and largest) pending job, a gang of 2,000 whole nodes:
+     * it cannot start, so the pass backfills the whole queue behind it. */
+    submit_wide(&f, 1500, 2000);
     uint32_t busy;
     size_t running = fill(&f, &busy);
     uint64_t pending_before = f.n_ready;

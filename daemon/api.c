@@ -419,7 +419,8 @@ typedef struct api__jobs {
 /* Why a ready job waits, computed when asked (not replicated): its nodes
  * are down, it holds the reservation (Resources), or it is behind the job
  * that does (Priority). A requeued job keeps saying why it was. */
-static const char *api__why_pending(jzd *d, const fsm_job *j, const Jazari__JobSpec *spec, uint64_t head)
+static const char *api__why_pending(jzd *d, const fsm_job *j, const Jazari__JobSpec *spec, uint64_t head,
+                                    sched_limits *limits)
 {
     if (j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held)
         return NULL;
@@ -434,8 +435,8 @@ static const char *api__why_pending(jzd *d, const fsm_job *j, const Jazari__JobS
         const char *resv = sched_resv_wait(&d->ctl.state, j->cls->reservation, api__now_ms());
         if (resv)
             return resv;
-        if (sched_qos_over(&d->ctl.state, d->cfg->pol, j->user, sched_qos_of(d->cfg->pol, j->cls->qos),
-                           j->nodes * j->gpus_per_node))
+        if (!sched_limits_take(limits, j->user, sched_qos_of(d->cfg->pol, j->cls->qos),
+                               (uint64_t)j->nodes * j->gpus_per_node, false))
             return "QOSLimit";
     }
     const fsm *f = &d->ctl.state;
@@ -476,6 +477,8 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
         ranking = list[i]->state == JAZARI__JOB_STATE__JOB_PENDING;
     if (ranking)
         sched_prio_init(&prio, &d->ctl.state, d->cfg->pol, api__now_ms());
+    sched_limits limits; /* the running jobs counted once for the whole list */
+    sched_limits_init(&limits, &d->ctl.state, d->cfg->pol);
     size_t nallocs = 0;
     for (size_t i = 0; i < n; i++)
         nallocs += list[i]->n_allocs;
@@ -491,7 +494,7 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         Jazari__JobSpec *spec = fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
-        const char *why = api__why_pending(d, list[i], spec, head);
+        const char *why = api__why_pending(d, list[i], spec, head, &limits);
         if (why)
             a->jobs[i].reason = (char *)why;
         if (ranking && list[i]->state == JAZARI__JOB_STATE__JOB_PENDING)
@@ -511,6 +514,7 @@ static void api__jobs_fill(jzd *d, api__jobs *a, const fsm_job *const *list, siz
     }
     if (ranking)
         sched_prio_free(&prio);
+    sched_limits_free(&limits);
 }
 
 static void api__jobs_free(api__jobs *a)

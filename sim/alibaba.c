@@ -244,31 +244,75 @@ static int alibaba__pod(alibaba *a, char **f, size_t lineno, size_t *cap, char *
     return 0;
 }
 
-static int alibaba__pods(alibaba *a, const char *path, char *err, size_t errlen)
+/* One node line (split into f) into a. Returns 0, or -1 with why. */
+static int alibaba__node(alibaba *a, char **f, size_t lineno, size_t *cap, char *why, size_t whylen)
+{
+    (void)lineno;
+    long long cpu, mem, gpus;
+    const char *bad = !alibaba__name(f[NODE_NAME], 128, false) ? "bad sn (the node's name)"
+                      : alibaba__num(f[NODE_CPU], 10000000, &cpu) != 0 || cpu == 0
+                          ? "bad cpu_milli: thousandths of a CPU, more than 0"
+                      : alibaba__num(f[NODE_MEM], 1LL << 40, &mem) != 0          ? "bad memory_mib"
+                      : alibaba__num(f[NODE_GPUS], ALIBABA_GPUS_MAX, &gpus) != 0 ? "bad gpu: 0 to 64 GPUs"
+                      : !alibaba__name(f[NODE_MODEL], ALIBABA_MODEL_MAX, false)
+                          ? "bad model: a GPU model's name, up to 31 characters"
+                      : a->n_nodes == ALIBABA_NODES_MAX ? "too many nodes"
+                                                        : NULL;
+    if (bad)
+        return alibaba__bad(why, whylen, "%s", bad);
+    if (a->n_nodes == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        alibaba_node *grown = realloc(a->nodes, *cap * sizeof *grown);
+        if (!grown)
+            abort();
+        a->nodes = grown;
+    }
+    alibaba_node *x = &a->nodes[a->n_nodes++];
+    x->gpus = (uint32_t)gpus;
+    x->cpu_milli = (uint32_t)cpu;
+    snprintf(x->model, sizeof x->model, "%s", f[NODE_MODEL]);
+    return 0;
+}
+
+#define ALIBABA__FIELDS_MAX 16 /* of either file */
+
+typedef int (*alibaba__row_fn)(alibaba *a, char **f, size_t lineno, size_t *cap, char *why, size_t whylen);
+
+/* Reads every row of a CSV with that header (what: for messages), each
+ * split into `fields` fields and given to row. 0, or -1 with err naming
+ * FILE:LINE. */
+static int alibaba__rows(alibaba *a, const char *path, const char *header, const char *what, int fields,
+                         alibaba__row_fn row, char *err, size_t errlen)
 {
     alibaba__csv c;
-    if (alibaba__open(&c, path, ALIBABA_POD_HEADER, "pod list", err, errlen) != 0)
+    if (fields > ALIBABA__FIELDS_MAX || alibaba__open(&c, path, header, what, err, errlen) != 0)
         return -1;
     size_t cap = 0;
     int rc;
     while ((rc = alibaba__next(&c, err, errlen)) == 1) {
         if (!c.line[0])
             continue;
-        char *f[POD_FIELDS], why[256];
-        int n = alibaba__split(c.line, f, POD_FIELDS);
-        if (n != POD_FIELDS) {
-            snprintf(err, errlen, "%s:%zu: expected %d fields (%s), got %s%d", path, c.lineno, POD_FIELDS,
-                     ALIBABA_POD_HEADER, n > POD_FIELDS ? "more than " : "", n > POD_FIELDS ? POD_FIELDS : n);
+        char *f[ALIBABA__FIELDS_MAX], why[256];
+        int n = alibaba__split(c.line, f, fields);
+        if (n != fields) {
+            snprintf(err, errlen, "%s:%zu: expected %d fields (%s), got %s%d", path, c.lineno, fields, header,
+                     n > fields ? "more than " : "", n > fields ? fields : n);
             rc = -1;
             break;
         }
-        if (alibaba__pod(a, f, c.lineno, &cap, why, sizeof why) != 0) {
+        if (row(a, f, c.lineno, &cap, why, sizeof why) != 0) {
             snprintf(err, errlen, "%s:%zu: %s", path, c.lineno, why);
             rc = -1;
             break;
         }
     }
     fclose(c.f);
+    return rc;
+}
+
+static int alibaba__pods(alibaba *a, const char *path, char *err, size_t errlen)
+{
+    int rc = alibaba__rows(a, path, ALIBABA_POD_HEADER, "pod list", POD_FIELDS, alibaba__pod, err, errlen);
     if (rc == 0 && a->pods.n == 0) {
         snprintf(err, errlen, "%s: no pod with GPUs and a run time", path);
         rc = -1;
@@ -278,45 +322,8 @@ static int alibaba__pods(alibaba *a, const char *path, char *err, size_t errlen)
 
 static int alibaba__nodes(alibaba *a, const char *path, char *err, size_t errlen)
 {
-    alibaba__csv c;
-    if (alibaba__open(&c, path, ALIBABA_NODE_HEADER, "node list", err, errlen) != 0)
-        return -1;
-    size_t cap = 0;
-    int rc;
-    while ((rc = alibaba__next(&c, err, errlen)) == 1) {
-        if (!c.line[0])
-            continue;
-        char *f[NODE_FIELDS];
-        long long cpu, mem, gpus;
-        int n = alibaba__split(c.line, f, NODE_FIELDS);
-        const char *why = n != NODE_FIELDS ? "expected 5 fields (" ALIBABA_NODE_HEADER ")"
-                          : !alibaba__name(f[NODE_NAME], 128, false) ? "bad sn (the node's name)"
-                          : alibaba__num(f[NODE_CPU], 10000000, &cpu) != 0 || cpu == 0
-                              ? "bad cpu_milli: thousandths of a CPU, more than 0"
-                          : alibaba__num(f[NODE_MEM], 1LL << 40, &mem) != 0          ? "bad memory_mib"
-                          : alibaba__num(f[NODE_GPUS], ALIBABA_GPUS_MAX, &gpus) != 0 ? "bad gpu: 0 to 64 GPUs"
-                          : !alibaba__name(f[NODE_MODEL], ALIBABA_MODEL_MAX, false)
-                              ? "bad model: a GPU model's name, up to 31 characters"
-                          : a->n_nodes == ALIBABA_NODES_MAX ? "too many nodes"
-                                                            : NULL;
-        if (why) {
-            snprintf(err, errlen, "%s:%zu: %s", path, c.lineno, why);
-            rc = -1;
-            break;
-        }
-        if (a->n_nodes == cap) {
-            cap = cap ? cap * 2 : 1024;
-            alibaba_node *grown = realloc(a->nodes, cap * sizeof *grown);
-            if (!grown)
-                abort();
-            a->nodes = grown;
-        }
-        alibaba_node *x = &a->nodes[a->n_nodes++];
-        x->gpus = (uint32_t)gpus;
-        x->cpu_milli = (uint32_t)cpu;
-        snprintf(x->model, sizeof x->model, "%s", f[NODE_MODEL]);
-    }
-    fclose(c.f);
+    int rc =
+        alibaba__rows(a, path, ALIBABA_NODE_HEADER, "node list", NODE_FIELDS, alibaba__node, err, errlen);
     if (rc == 0 && a->n_nodes == 0) {
         snprintf(err, errlen, "%s: no node", path);
         rc = -1;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/strmap.h"
 #include "../../common/xmem.h"
 
 typedef struct prio__node {
@@ -21,57 +22,29 @@ struct prio_tree {
     const pol *p;
     prio__node *nodes; /* parents before children */
     size_t n, cap;
-    size_t *slots; /* open addressing: index + 1, 0 empty */
-    size_t n_slots;
+    strmap index; /* path -> its node */
     prio_row *rows;
     double total;
 };
 
-static uint64_t prio__hash(const char *s, size_t len)
+static size_t prio__find(const prio_tree *t, const char *path)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h;
+    size_t k;
+    return strmap_get(&t->index, path, &k) ? k : SIZE_MAX;
 }
 
-static size_t prio__find(const prio_tree *t, const char *path, size_t len)
+/* The node of path ("a", "a/b", "a/b/u"), made (with its parents) if new. */
+static size_t prio__get(prio_tree *t, const char *path)
 {
-    for (size_t i = prio__hash(path, len) & (t->n_slots - 1);; i = (i + 1) & (t->n_slots - 1)) {
-        size_t k = t->slots[i];
-        if (!k)
-            return SIZE_MAX;
-        const char *q = t->nodes[k - 1].path;
-        if (strlen(q) == len && memcmp(q, path, len) == 0)
-            return k - 1;
-    }
-}
-
-static void prio__rehash(prio_tree *t)
-{
-    free(t->slots);
-    t->n_slots = t->n_slots ? t->n_slots * 2 : 64;
-    t->slots = xcalloc(t->n_slots, sizeof *t->slots);
-    for (size_t k = 0; k < t->n; k++) {
-        size_t i = prio__hash(t->nodes[k].path, strlen(t->nodes[k].path)) & (t->n_slots - 1);
-        while (t->slots[i])
-            i = (i + 1) & (t->n_slots - 1);
-        t->slots[i] = k + 1;
-    }
-}
-
-/* The node of path[0..len), made (with its parents) if new. */
-static size_t prio__get(prio_tree *t, const char *path, size_t len)
-{
-    size_t k = prio__find(t, path, len);
+    size_t k = prio__find(t, path);
     if (k != SIZE_MAX)
         return k;
     size_t parent = SIZE_MAX;
-    for (size_t i = len; i-- > 0;) {
-        if (path[i] == '/') {
-            parent = prio__get(t, path, i);
-            break;
-        }
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        char up[POL_PATH_MAX * 2 + 2];
+        snprintf(up, sizeof up, "%.*s", (int)(slash - path), path);
+        parent = prio__get(t, up);
     }
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 32;
@@ -82,20 +55,12 @@ static size_t prio__get(prio_tree *t, const char *path, size_t len)
     }
     prio__node *n = &t->nodes[t->n++];
     memset(n, 0, sizeof *n);
-    n->path = xcalloc(len + 1, 1);
-    memcpy(n->path, path, len);
+    n->path = xstrdup(path);
     n->parent = parent;
     n->shares = pol_shares(t->p, n->path);
     if (!n->shares)
         n->shares = 1;
-    if (t->n * 2 > t->n_slots) {
-        prio__rehash(t);
-    } else {
-        size_t i = prio__hash(path, len) & (t->n_slots - 1);
-        while (t->slots[i])
-            i = (i + 1) & (t->n_slots - 1);
-        t->slots[i] = t->n;
-    }
+    strmap_put(&t->index, n->path, t->n - 1);
     return t->n - 1;
 }
 
@@ -103,9 +68,8 @@ prio_tree *prio_tree_new(const pol *p)
 {
     prio_tree *t = xcalloc(1, sizeof *t);
     t->p = p;
-    prio__rehash(t);
     for (size_t i = 0; i < p->n_accounts; i++)
-        prio__get(t, p->accounts[i].path, strlen(p->accounts[i].path));
+        prio__get(t, p->accounts[i].path);
     return t;
 }
 
@@ -116,14 +80,13 @@ void prio_tree_free(prio_tree *t)
     for (size_t i = 0; i < t->n; i++)
         free(t->nodes[i].path);
     free(t->nodes);
-    free(t->slots);
+    strmap_free(&t->index);
     free(t->rows);
     free(t);
 }
 
-/* "account/user" into path (a pass makes one per job: no printf).
- * Returns its length. */
-static size_t prio__path(const prio_tree *t, const char *account, const char *user, char *path, size_t max)
+/* "account/user" into path (a pass makes one per job: no printf). */
+static void prio__path(const prio_tree *t, const char *account, const char *user, char *path, size_t max)
 {
     const char *a = account && *account ? account : t->p->default_account;
     const char *u = user && *user ? user : "?";
@@ -132,14 +95,13 @@ static size_t prio__path(const prio_tree *t, const char *account, const char *us
     path[la] = '/';
     memcpy(path + la + 1, u, lu);
     path[la + 1 + lu] = '\0';
-    return la + 1 + lu;
 }
 
 static size_t prio__user(prio_tree *t, const char *account, const char *user)
 {
     char path[POL_PATH_MAX * 2 + 2];
-    size_t len = prio__path(t, account, user, path, sizeof path);
-    return prio__get(t, path, len);
+    prio__path(t, account, user, path, sizeof path);
+    return prio__get(t, path);
 }
 
 void prio_tree_use(prio_tree *t, const char *account, const char *user, double gpu_seconds)
@@ -193,8 +155,8 @@ void prio_tree_finish(prio_tree *t)
 double prio_fairshare(prio_tree *t, const char *account, const char *user)
 {
     char path[POL_PATH_MAX * 2 + 2];
-    size_t len = prio__path(t, account, user, path, sizeof path);
-    size_t k = prio__find(t, path, len);
+    prio__path(t, account, user, path, sizeof path);
+    size_t k = prio__find(t, path);
     return k == SIZE_MAX ? 1.0 : t->nodes[k].row.fairshare;
 }
 

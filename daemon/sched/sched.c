@@ -351,44 +351,61 @@ const char *sched_resv_wait(const fsm *f, const char *reservation, int64_t now_m
 }
 
 /* GPUs held by one user's running jobs of one QoS. */
-typedef struct sched__held {
+struct sched_held {
     const char *user;
     int qos;
     uint64_t gpus;
-} sched__held;
+};
 
-static uint64_t *sched__held_slot(sched__held **a, size_t *n, const char *user, int qos)
+static uint64_t *sched__held_slot(sched_limits *l, const char *user, int qos)
 {
-    for (size_t i = 0; i < *n; i++)
-        if ((*a)[i].qos == qos && strcmp((*a)[i].user, user) == 0)
-            return &(*a)[i].gpus;
-    if ((*n & (*n - 1)) == 0) {
-        sched__held *p = realloc(*a, (*n ? *n * 2 : 8) * sizeof *p);
+    for (size_t i = 0; i < l->n; i++)
+        if (l->held[i].qos == qos && strcmp(l->held[i].user, user) == 0)
+            return &l->held[i].gpus;
+    if ((l->n & (l->n - 1)) == 0) {
+        struct sched_held *p = realloc(l->held, (l->n ? l->n * 2 : 8) * sizeof *p);
         if (!p)
             abort();
-        *a = p;
+        l->held = p;
     }
-    (*a)[*n].user = user;
-    (*a)[*n].qos = qos;
-    (*a)[*n].gpus = 0;
-    return &(*a)[(*n)++].gpus;
+    l->held[l->n].user = user;
+    l->held[l->n].qos = qos;
+    l->held[l->n].gpus = 0;
+    return &l->held[l->n++].gpus;
 }
 
-bool sched_qos_over(const fsm *f, const pol *p, const char *user, int q, uint32_t gpus)
+void sched_limits_init(sched_limits *l, const fsm *f, const pol *p)
 {
-    p = sched__pol(p);
-    uint32_t limit = q >= 0 && (size_t)q < p->n_qos ? p->qos[q].max_gpus_user : 0;
-    if (!limit || !user)
-        return false;
-    uint64_t held = 0;
-    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+    memset(l, 0, sizeof *l);
+    l->pol = sched__pol(p);
+    bool any = false;
+    for (size_t q = 0; q < l->pol->n_qos; q++)
+        any = any || l->pol->qos[q].max_gpus_user;
+    for (uint64_t k = 0; any && f->n_running && k < f->jobs_cap; k++) {
         const fsm_job *j = f->jobs[k];
-        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || !j->user || strcmp(j->user, user) != 0)
-            continue;
-        if (sched_qos_of(p, j->cls->qos) == q)
-            held += (uint64_t)j->n_allocs * j->gpus_per_node;
+        if (j && j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->user)
+            *sched__held_slot(l, j->user, sched_qos_of(l->pol, j->cls->qos)) +=
+                (uint64_t)j->n_allocs * j->gpus_per_node;
     }
-    return held + gpus > limit;
+}
+
+bool sched_limits_take(sched_limits *l, const char *user, int q, uint64_t gpus, bool take)
+{
+    uint32_t limit = q >= 0 && (size_t)q < l->pol->n_qos ? l->pol->qos[q].max_gpus_user : 0;
+    if (!limit)
+        return true;
+    uint64_t *h = sched__held_slot(l, user ? user : "?", q);
+    if (*h + gpus > limit)
+        return false;
+    if (take)
+        *h += gpus;
+    return true;
+}
+
+void sched_limits_free(sched_limits *l)
+{
+    free(l->held);
+    memset(l, 0, sizeof *l);
 }
 
 /* Reservation r's tag in the plan: 1 + its index. */
@@ -608,20 +625,14 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
      * and the GPUs each user's running jobs hold in each QoS. */
     sched__arrays arrays = {NULL, 0, 0};
     sched__masks masks = {NULL, 0, 0};
-    sched__held *held = NULL;
-    size_t n_held = 0;
-    bool limits = false;
-    for (size_t q = 0; q < po->n_qos; q++)
-        limits = limits || po->qos[q].max_gpus_user;
+    sched_limits limits;
+    sched_limits_init(&limits, f, po);
     for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
         const fsm_job *j = f->jobs[k];
         if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
             continue;
         if (j->array_job_id)
             sched__array_count(&arrays, j->array_job_id);
-        if (limits && j->user)
-            *sched__held_slot(&held, &n_held, j->user, sched_qos_of(po, j->cls->qos)) +=
-                (uint64_t)j->n_allocs * j->gpus_per_node;
     }
     plan_job *jobs = xcalloc(f->n_running + f->n_ready, sizeof *jobs);
     sched__meta *meta = xcalloc(f->n_running + f->n_ready, sizeof *meta);
@@ -677,15 +688,9 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
                 pj->priority = sched_prio_job(&prio, j, NULL);
             if (!deps)
                 continue; /* waits for its dependencies or its reservation: not in the queue */
-            uint32_t limit = po->qos[meta[nj].qos].max_gpus_user;
-            if (limit) {
-                /* Counted as if it started: the pass never passes the bound. */
-                uint64_t *h = sched__held_slot(&held, &n_held, j->user ? j->user : "?", meta[nj].qos);
-                uint64_t want = (uint64_t)pj->nodes * pj->per_node;
-                if (*h + want > limit)
-                    continue; /* QOSLimit */
-                *h += want;
-            }
+            /* Counted as if it started: the pass never passes the bound. */
+            if (!sched_limits_take(&limits, j->user, meta[nj].qos, (uint64_t)pj->nodes * pj->per_node, true))
+                continue; /* QOSLimit */
             if (array_max && sched__array_slot(&arrays, j->array_job_id) >= array_max)
                 continue; /* its array runs (or will) as many tasks as it may */
             if (array_max)
@@ -736,7 +741,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     free(meta);
     free(of);
     free(arrays.a);
-    free(held);
+    sched_limits_free(&limits);
     free(windows);
     sched__tags_free(&tags);
     if (ranked)

@@ -86,8 +86,18 @@ int sched_qos_of(const pol *p, const char *qos);
 /* Whether a job of that reservation ("": none) waits for it (not begun,
  * or gone): its reason then, else NULL. */
 const char *sched_resv_wait(const fsm *f, const char *reservation, int64_t now_ms);
-/* Whether user's running jobs of QoS q hold so many GPUs that one more job
- * of `gpus` would pass the QoS's max_gpus_per_user. */
-bool sched_qos_over(const fsm *f, const pol *p, const char *user, int q, uint32_t gpus);
+/* The GPUs each user's running jobs hold in each QoS with a
+ * max_gpus_per_user (counted once, for a pass or a listing). */
+typedef struct sched_limits {
+    const pol *pol;
+    struct sched_held *held;
+    size_t n;
+} sched_limits;
+
+void sched_limits_init(sched_limits *l, const fsm *f, const pol *p);
+/* Whether one more job of user in QoS q with `gpus` GPUs stays within the
+ * QoS's bound; with take, it is counted as running. */
+bool sched_limits_take(sched_limits *l, const char *user, int q, uint64_t gpus, bool take);
+void sched_limits_free(sched_limits *l);
 
 #endif

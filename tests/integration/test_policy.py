@@ -8,7 +8,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 
 from conftest import JAZARID, JZ, fixture_xml, wait_for
 
@@ -118,12 +117,12 @@ def test_a_qos_bounds_one_users_gpus(daemon_factory, tmp_path):
         one = submit(d, "--qos", "capped", "--gpus-per-node", "4", "--", "sleep", "30")
         two = submit(d, "--qos", "capped", "--gpus-per-node", "2", "--", "sleep", "30")
         wait_for(state_is(d, one, "RUNNING"), what="the first capped job")
-        time.sleep(0.5)  # a few passes: the second must still wait
-        j = show(d, two)
-        assert j["state"] == "PENDING" and j["reason"] == "QOSLimit", j
-        # Another QoS is not bound by it.
+        # Another QoS is not bound by it; the pass that starts it has seen
+        # the second capped job too, which must still wait.
         free = submit(d, "--gpus-per-node", "2", "--", "sleep", "30")
         wait_for(state_is(d, free, "RUNNING"), what="a normal job next to it")
+        j = show(d, two)
+        assert j["state"] == "PENDING" and j["reason"] == "QOSLimit", j
         d.jz("cancel", str(one))
         wait_for(state_is(d, two, "RUNNING"), what="the second capped job once the first is gone")
     finally:
@@ -149,13 +148,12 @@ def test_reservation_keeps_gpus_for_its_account_and_lends_them_to_scavengers(dae
         other = submit(d, "--account", "uir", "--gpus-per-node", "4", "--", "sleep", "30")
         wait_for(state_is(d, other, "RUNNING"), what="a job on the unreserved GPUs")
         more = submit(d, "--account", "uir", "--gpus-per-node", "4", "--", "sleep", "30")
-        time.sleep(0.5)
-        assert show(d, more)["state"] == "PENDING", show(d, more)
         # A scavenger may use the idle reserved GPUs (backfilled: with a
         # limit, it ends before the waiting job's turn)...
         scav = submit(d, "--qos", "scavenger", "--account", "uir", "--gpus-per-node", "4", "--time", "5",
                       "--", "sleep", "30")
         wait_for(state_is(d, scav, "RUNNING"), what="the scavenger on reserved GPUs")
+        assert show(d, more)["state"] == "PENDING", show(d, more)  # seen by that pass, kept out
         # ...until the owner needs them: it is preempted, the owner's job runs.
         r = d.jz("submit", "--account", "startup/train", "--reservation", "r1", "--", "true")
         assert r.returncode == 1 and "needs a --time of at most" in r.stderr, r.stderr
@@ -210,7 +208,9 @@ def test_a_future_reservation_lets_jobs_in_that_end_before_it(daemon_factory, tm
         d.jz("cancel", str(short))
         long_ = submit(d, "--account", "uir", "--gpus-per-node", "1", "--time", "5", "--", "true")
         early = submit(d, "--account", "startup", "--reservation", "later", "--time", "10", "--", "true")
-        time.sleep(0.5)
+        # A short job after them starts: that pass saw both, and kept them.
+        probe = submit(d, "--account", "uir", "--gpus-per-node", "1", "--time", "0:05", "--", "true")
+        wait_for(state_is(d, probe, "RUNNING", "COMPLETED"), what="a short job before the window")
         assert show(d, long_)["state"] == "PENDING", show(d, long_)
         assert show(d, early)["state"] == "PENDING" and show(d, early)["reason"] == "Reservation"
         # Deleted before it began: its waiting jobs can never run, and end.

@@ -5,6 +5,7 @@
 #include "daemon/node/topo_pb.h"
 #include "daemon/raft/fsm.h"
 #include "daemon/sched/sched.h"
+#include "fsm_steps.h"
 #include "test.h"
 
 /* Builds an entry holding one SubmitCmd of n jobs by uid, and applies it. */
@@ -280,62 +281,22 @@ TEST(fsm_deterministic_and_snapshots_round_trip)
 }
 
 /* Applies one command of start or end. */
-static void apply_cmd(fsm *f, int64_t t, Jazari__Command *c)
-{
-    Jazari__Command *cs[] = {c};
-    buf b = BUF_INIT;
-    fsm_entry_encode(t, cs, 1, &b);
-    char err[200];
-    if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
-        test_fail(__FILE__, __LINE__, "%s", err);
-    buf_free(&b);
-}
-
-/* Commits what a scheduling pass decided, as the leader would. */
+/* Commits what a scheduling pass decided, as the leader would (FCFS +
+ * EASY, the leader's default). */
 static size_t schedule(fsm *f, int64_t t, uint64_t *blocked)
 {
-    sched_plan decided;
-    static sched_state st; /* FCFS + EASY, as the leader by default */
+    static sched_state st;
     st.policy.order = PLAN_FCFS;
     st.policy.backfill = true;
-    sched_pass(f, &st, t, 100, &decided);
-    for (size_t i = 0; i < decided.n_starts; i++) {
-        const sched_start *s = &decided.starts[i];
-        Jazari__JobAlloc a[8], *ap[8];
-        for (size_t p = 0; p < s->n_parts; p++) {
-            jazari__job_alloc__init(&a[p]);
-            a[p].node = f->nodes[s->parts[p].node].name;
-            a[p].gpus = s->parts[p].gpus;
-            a[p].n_gpus = s->parts[p].n_gpus;
-            a[p].cpus = s->parts[p].cpus;
-            a[p].address = f->nodes[s->parts[p].node].address;
-            ap[p] = &a[p];
-        }
-        Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
-        sc.id = s->id;
-        sc.allocs = ap;
-        sc.n_allocs = s->n_parts;
-        Jazari__Command c = JAZARI__COMMAND__INIT;
-        c.cmd_case = JAZARI__COMMAND__CMD_START;
-        c.start = &sc;
-        apply_cmd(f, t, &c);
-    }
-    size_t n = decided.n_starts;
-    *blocked = decided.blocked;
-    sched_plan_free(&decided);
+    size_t n;
+    fsm_step_pass(f, &st, t, &n, NULL, blocked);
     return n;
 }
 
 static void end_job(fsm *f, int64_t t, uint64_t id, int code)
 {
-    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
-    ec.id = id;
-    ec.exit_code = code;
-    ec.state = code ? JAZARI__JOB_STATE__JOB_FAILED : JAZARI__JOB_STATE__JOB_COMPLETED;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_END;
-    c.end = &ec;
-    apply_cmd(f, t, &c);
+    fsm_step_end(f, t, id, 0, NULL, code ? JAZARI__JOB_STATE__JOB_FAILED : JAZARI__JOB_STATE__JOB_COMPLETED,
+                 code, NULL);
 }
 
 TEST(sched_first_come_first_served_first_fit)
@@ -384,7 +345,7 @@ TEST(sched_first_come_first_served_first_fit)
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
     c.node_down = &dn;
-    apply_cmd(&f, 60, &c);
+    fsm_step_apply(&f, 60, &c);
     /* Job 1 ran there: it is requeued as its next attempt... */
     const fsm_job *j1b = fsm_job_get(&f, 1);
     CHECK_EQ_INT(j1b->state, JAZARI__JOB_STATE__JOB_PENDING);
@@ -402,38 +363,9 @@ TEST(sched_first_come_first_served_first_fit)
     fsm_free(&f);
 }
 
-static void submit_spec(fsm *f, int64_t t, Jazari__JobSpec *spec)
-{
-    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
-    char *argv[] = {"true"};
-    spec->argv = argv;
-    spec->n_argv = 1;
-    job.spec = spec;
-    job.uid = 1000;
-    job.user = "amina";
-    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
-    sc.jobs = &ptr;
-    sc.n_jobs = 1;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
-    c.submit = &sc;
-    apply_cmd(f, t, &c);
-    spec->argv = NULL;
-    spec->n_argv = 0;
-}
-
 static void end_part(fsm *f, int64_t t, uint64_t id, uint32_t attempt, const char *node, Jazari__JobState st)
 {
-    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
-    ec.id = id;
-    ec.attempt = attempt;
-    ec.node = (char *)node;
-    ec.state = st;
-    ec.reason = "x";
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_END;
-    c.end = &ec;
-    apply_cmd(f, t, &c);
+    fsm_step_end(f, t, id, attempt, node, st, 0, "x");
 }
 
 TEST(fsm_gang_completes_with_its_last_part_and_lost_parts_requeue)
@@ -447,8 +379,8 @@ TEST(fsm_gang_completes_with_its_last_part_and_lost_parts_requeue)
     gang.gpus_per_node = 1;
     once.gpus_per_node = 1;
     once.no_requeue = true;
-    submit_spec(&f, 3, &gang); /* 1 */
-    submit_spec(&f, 4, &once); /* 2 */
+    fsm_step_submit(&f, 3, &gang); /* 1 */
+    fsm_step_submit(&f, 4, &once); /* 2 */
     uint64_t blocked;
     CHECK_EQ_INT(schedule(&f, 5, &blocked), 2);
     /* One part completed: the job still runs until the other does. */
@@ -463,7 +395,7 @@ TEST(fsm_gang_completes_with_its_last_part_and_lost_parts_requeue)
     CHECK_EQ_INT(f.n_active, 0);
     CHECK_EQ_INT(f.n_running, 0);
     /* A gang that loses one part is requeued whole. */
-    submit_spec(&f, 9, &gang); /* 3 */
+    fsm_step_submit(&f, 9, &gang); /* 3 */
     CHECK_EQ_INT(schedule(&f, 10, &blocked), 1);
     end_part(&f, 11, 3, 0, "b", JAZARI__JOB_STATE__JOB_NODE_FAIL);
     CHECK_EQ_INT(fsm_job_get(&f, 3)->state, JAZARI__JOB_STATE__JOB_PENDING);
@@ -509,15 +441,15 @@ TEST(sched_counts_cpus_and_takes_them_near_the_gpu)
     c.node_up = &up;
     fsm f;
     fsm_init(&f);
-    apply_cmd(&f, 1, &c);
+    fsm_step_apply(&f, 1, &c);
     topo_pb_free(rec.topology);
     Jazari__JobSpec a = JAZARI__JOB_SPEC__INIT, b = JAZARI__JOB_SPEC__INIT;
     a.gpus_per_node = 1;
     a.tasks_per_node = 2;
     a.cpus_per_task = 2;
     b.cpus_per_task = 5;
-    submit_spec(&f, 2, &a); /* 1: 4 CPUs, near its GPU: 4-7 */
-    submit_spec(&f, 3, &b); /* 2: 5 CPUs: only 4 left */
+    fsm_step_submit(&f, 2, &a); /* 1: 4 CPUs, near its GPU: 4-7 */
+    fsm_step_submit(&f, 3, &b); /* 2: 5 CPUs: only 4 left */
     char err[200], *argv[] = {"true"};
     b.argv = argv;
     b.n_argv = 1;
@@ -563,7 +495,7 @@ TEST(fsm_entries_of_format_1_apply_as_they_did)
     CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
     CHECK_EQ_INT(fsm_job_get(&f, 1)->attempt, 0);
     /* The same in format 2 requeues it. */
-    apply_cmd(&f, 5, &c); /* already down: nothing changes */
+    fsm_step_apply(&f, 5, &c); /* already down: nothing changes */
     CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
     fsm_free(&f);
 }

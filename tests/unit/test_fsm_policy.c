@@ -8,18 +8,8 @@
 #include "daemon/raft/fsm.h"
 #include "daemon/sched/resv.h"
 #include "daemon/sched/sched.h"
+#include "fsm_steps.h"
 #include "test.h"
-
-static void apply(fsm *f, int64_t t, Jazari__Command *c)
-{
-    Jazari__Command *cs[] = {c};
-    buf b = BUF_INIT;
-    fsm_entry_encode(t, cs, 1, &b);
-    char err[200];
-    if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
-        test_fail(__FILE__, __LINE__, "%s", err);
-    buf_free(&b);
-}
 
 static void up_in(fsm *f, int64_t t, const char *name, unsigned gpus, const char *group, const char *labels)
 {
@@ -46,7 +36,7 @@ static void up_in(fsm *f, int64_t t, const char *name, unsigned gpus, const char
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
     c.node_up = &u;
-    apply(f, t, &c);
+    fsm_step_apply(f, t, &c);
     topo_pb_free(r.topology);
     free(tp.gpus);
     free(tp.links);
@@ -69,70 +59,17 @@ static void submit(fsm *f, int64_t t, const char *account, const char *qos, uint
     spec.reservation = (char *)resv;
     if (*resv)
         spec.time_limit_s = 60; /* a reservation's job must end by its end */
-    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
-    job.spec = &spec;
-    job.uid = 1000;
-    job.user = "amina";
-    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
-    sc.jobs = &ptr;
-    sc.n_jobs = 1;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
-    c.submit = &sc;
-    apply(f, t, &c);
+    fsm_step_submit(f, t, &spec);
 }
 
-/* A pass as the leader makes it, its starts and preemptions committed. */
 static void pass(fsm *f, sched_state *st, int64_t t, size_t *starts, size_t *preempts)
 {
-    sched_plan d;
-    sched_pass(f, st, t, 100, &d);
-    for (size_t i = 0; i < d.n_starts; i++) {
-        const sched_start *s = &d.starts[i];
-        Jazari__JobAlloc a[4], *ap[4];
-        for (size_t p = 0; p < s->n_parts && p < 4; p++) {
-            jazari__job_alloc__init(&a[p]);
-            a[p].node = f->nodes[s->parts[p].node].name;
-            a[p].gpus = s->parts[p].gpus;
-            a[p].n_gpus = s->parts[p].n_gpus;
-            ap[p] = &a[p];
-        }
-        Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
-        sc.id = s->id;
-        sc.allocs = ap;
-        sc.n_allocs = s->n_parts;
-        Jazari__Command c = JAZARI__COMMAND__INIT;
-        c.cmd_case = JAZARI__COMMAND__CMD_START;
-        c.start = &sc;
-        apply(f, t, &c);
-    }
-    for (size_t i = 0; i < d.n_preempts; i++) {
-        Jazari__PreemptCmd pc = JAZARI__PREEMPT_CMD__INIT;
-        pc.id = d.preempts[i].id;
-        pc.attempt = d.preempts[i].attempt;
-        pc.grace_s = d.preempts[i].grace_s;
-        pc.reason = d.preempts[i].reason;
-        Jazari__Command c = JAZARI__COMMAND__INIT;
-        c.cmd_case = JAZARI__COMMAND__CMD_PREEMPT;
-        c.preempt = &pc;
-        apply(f, t, &c);
-    }
-    *starts = d.n_starts;
-    *preempts = d.n_preempts;
-    sched_plan_free(&d);
+    fsm_step_pass(f, st, t, starts, preempts, NULL);
 }
 
 static void end(fsm *f, int64_t t, uint64_t id, uint32_t attempt, const char *node, Jazari__JobState st)
 {
-    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
-    ec.id = id;
-    ec.attempt = attempt;
-    ec.node = (char *)node;
-    ec.state = st;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_END;
-    c.end = &ec;
-    apply(f, t, &c);
+    fsm_step_end(f, t, id, attempt, node, st, 0, NULL);
 }
 
 static void reserve(fsm *f, int64_t t, const char *name, const char *account, int64_t from, int64_t to,
@@ -157,7 +94,7 @@ static void reserve(fsm *f, int64_t t, const char *name, const char *account, in
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_RESERVE;
     c.reserve = &rc;
-    apply(f, t, &c);
+    fsm_step_apply(f, t, &c);
 }
 
 TEST(fsm_charges_gpu_seconds_decayed_by_the_half_life)
@@ -317,16 +254,7 @@ static void submit_gang(fsm *f, int64_t t, uint32_t nodes, const char *constrain
     char err[200];
     if (fsm_validate_spec(f, &spec, err, sizeof err) != 0)
         test_fail(__FILE__, __LINE__, "%s", err);
-    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
-    job.spec = &spec;
-    job.user = "amina";
-    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
-    sc.jobs = &ptr;
-    sc.n_jobs = 1;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
-    c.submit = &sc;
-    apply(f, t, &c);
+    fsm_step_submit(f, t, &spec);
 }
 
 static const char *node_of(const fsm *f, uint64_t id, uint32_t part)
@@ -386,7 +314,7 @@ static void preempt(fsm *f, int64_t t, uint64_t id, uint32_t attempt)
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_PREEMPT;
     c.preempt = &pc;
-    apply(f, t, &c);
+    fsm_step_apply(f, t, &c);
 }
 
 /* A gang whose part on a completed before the preemption: only b must
@@ -425,10 +353,10 @@ TEST(fsm_half_life_is_replicated_and_reservations_cannot_double_book)
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_POLICY;
     c.policy = &pc;
-    apply(&f, 2, &c);
+    fsm_step_apply(&f, 2, &c);
     CHECK_EQ_INT(f.half_life_ms, 3600000);
     pc.half_life_ms = 5; /* out of bounds: ignored the same way everywhere */
-    apply(&f, 3, &c);
+    fsm_step_apply(&f, 3, &c);
     CHECK_EQ_INT(f.half_life_ms, 3600000);
     /* Two reservations decided on the same view: the second does not fit. */
     resv_part six = {0, 6};
@@ -476,7 +404,7 @@ TEST(fsm_jobs_of_a_gone_reservation_end_and_releases_touch_only_pending_jobs)
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_UNRESERVE;
     c.unreserve = &uc;
-    apply(&f, 3000, &c);
+    fsm_step_apply(&f, 3000, &c);
     CHECK(fsm_job_get(&f, 1)->state == JAZARI__JOB_STATE__JOB_RUNNING);   /* runs on */
     end(&f, 4000, 1, 0, "a", JAZARI__JOB_STATE__JOB_NODE_FAIL);           /* lost: requeued... */
     CHECK(fsm_job_get(&f, 1)->state == JAZARI__JOB_STATE__JOB_CANCELLED); /* ...into nothing */
@@ -491,7 +419,7 @@ TEST(fsm_jobs_of_a_gone_reservation_end_and_releases_touch_only_pending_jobs)
     rel.admin = true;
     c.cmd_case = JAZARI__COMMAND__CMD_RELEASE;
     c.release = &rel;
-    apply(&f, 6000, &c);
+    fsm_step_apply(&f, 6000, &c);
     CHECK(f.n_ready == 0);
     fsm_free(&f);
 }

@@ -1,0 +1,103 @@
+/* fsm_steps.c - the leader's steps on the state, for tests. */
+#include "fsm_steps.h"
+
+#include <stdio.h>
+
+#include "test.h"
+
+void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c)
+{
+    Jazari__Command *cs[] = {c};
+    buf b = BUF_INIT;
+    fsm_entry_encode(t, cs, 1, &b);
+    char err[200];
+    if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
+        test_fail(__FILE__, __LINE__, "%s", err);
+    buf_free(&b);
+}
+
+void fsm_step_submit(fsm *f, int64_t t, Jazari__JobSpec *spec)
+{
+    char *argv[] = {"true"};
+    bool bare = spec->n_argv == 0;
+    if (bare) {
+        spec->argv = argv;
+        spec->n_argv = 1;
+    }
+    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
+    job.spec = spec;
+    job.uid = 1000;
+    job.user = "amina";
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = &ptr;
+    sc.n_jobs = 1;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    fsm_step_apply(f, t, &c);
+    if (bare) {
+        spec->argv = NULL;
+        spec->n_argv = 0;
+    }
+}
+
+void fsm_step_pass(fsm *f, sched_state *st, int64_t t, size_t *starts, size_t *preempts, uint64_t *blocked)
+{
+    sched_plan d;
+    sched_pass(f, st, t, 100, &d);
+    for (size_t i = 0; i < d.n_starts; i++) {
+        const sched_start *s = &d.starts[i];
+        Jazari__JobAlloc a[8], *ap[8];
+        for (size_t p = 0; p < s->n_parts && p < 8; p++) {
+            jazari__job_alloc__init(&a[p]);
+            a[p].node = f->nodes[s->parts[p].node].name;
+            a[p].gpus = s->parts[p].gpus;
+            a[p].n_gpus = s->parts[p].n_gpus;
+            a[p].cpus = s->parts[p].cpus;
+            a[p].address = f->nodes[s->parts[p].node].address;
+            ap[p] = &a[p];
+        }
+        Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
+        sc.id = s->id;
+        sc.allocs = ap;
+        sc.n_allocs = s->n_parts < 8 ? s->n_parts : 8;
+        Jazari__Command c = JAZARI__COMMAND__INIT;
+        c.cmd_case = JAZARI__COMMAND__CMD_START;
+        c.start = &sc;
+        fsm_step_apply(f, t, &c);
+    }
+    for (size_t i = 0; i < d.n_preempts; i++) {
+        Jazari__PreemptCmd pc = JAZARI__PREEMPT_CMD__INIT;
+        pc.id = d.preempts[i].id;
+        pc.attempt = d.preempts[i].attempt;
+        pc.grace_s = d.preempts[i].grace_s;
+        pc.reason = d.preempts[i].reason;
+        Jazari__Command c = JAZARI__COMMAND__INIT;
+        c.cmd_case = JAZARI__COMMAND__CMD_PREEMPT;
+        c.preempt = &pc;
+        fsm_step_apply(f, t, &c);
+    }
+    if (starts)
+        *starts = d.n_starts;
+    if (preempts)
+        *preempts = d.n_preempts;
+    if (blocked)
+        *blocked = d.blocked;
+    sched_plan_free(&d);
+}
+
+void fsm_step_end(fsm *f, int64_t t, uint64_t id, uint32_t attempt, const char *node, Jazari__JobState st,
+                  int exit_code, const char *reason)
+{
+    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+    ec.id = id;
+    ec.attempt = attempt;
+    ec.node = (char *)node;
+    ec.state = st;
+    ec.exit_code = exit_code;
+    ec.reason = (char *)reason;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_END;
+    c.end = &ec;
+    fsm_step_apply(f, t, &c);
+}

@@ -1,0 +1,23 @@
+/* fsm_steps.h - what the leader does to the state, as tests do it: an
+ * entry applied, a scheduling pass committed, a part's end. Shared by the
+ * state machine's and the policy's tests. */
+#ifndef JZ_FSM_STEPS_H
+#define JZ_FSM_STEPS_H
+
+#include "daemon/raft/fsm.h"
+#include "daemon/sched/sched.h"
+
+/* Applies an entry of one command at t (a failure fails the test). */
+void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c);
+/* Submits one job of spec by amina (uid 1000); `true` when it has no
+ * command. */
+void fsm_step_submit(fsm *f, int64_t t, Jazari__JobSpec *spec);
+/* A pass as the leader makes it, its starts and preemptions committed;
+ * how many of each (either may be NULL), and the reserved head. */
+void fsm_step_pass(fsm *f, sched_state *st, int64_t t, size_t *starts, size_t *preempts, uint64_t *blocked);
+/* A part of run (id, attempt) ended on node (NULL: no node named), with
+ * reason (may be NULL). */
+void fsm_step_end(fsm *f, int64_t t, uint64_t id, uint32_t attempt, const char *node, Jazari__JobState st,
+                  int exit_code, const char *reason);
+
+#endif

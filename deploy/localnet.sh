@@ -13,15 +13,15 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${JAZARI_BUILD:-$here/build}
-shared=${JAZARI_SHARED:-$here/../shared}
+fixtures=$here/tests/fixtures
 cmd=${1:-}
 dir=${2:-/tmp/jazari-localnet}
 n=${3:-3}
 agents=${4:-2}
 
-xmls=("$shared/topologies/nvidiaDGX2.xml" "$here/tests/fixtures/topologies/hgx-h100-8gpu.xml"
+xmls=("$fixtures/hwloc/nvidiaDGX2.xml" "$here/tests/fixtures/topologies/hgx-h100-8gpu.xml"
       "$here/tests/fixtures/topologies/pcie-8gpu-2socket.xml" "$here/tests/fixtures/topologies/a100-pcie-nvbridge-4gpu.xml"
-      "$shared/topologies/power8gpudistances.xml")
+      "$fixtures/hwloc/power8gpudistances.xml")
 
 free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

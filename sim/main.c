@@ -5,7 +5,7 @@
  * Time moves one event at a time (an arrival, or a job's end; at equal
  * times the arrival first), and after each event the scheduler makes a
  * pass: the event model of the RLScheduler protocol that published
- * figures use (../shared/traces/README.md), so ours sit beside theirs. */
+ * figures use (tests/fixtures/traces/README.md), so ours sit beside theirs. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

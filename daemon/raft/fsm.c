@@ -1,12 +1,12 @@
 /* fsm.c - the replicated state machine. */
 #include "fsm.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "../../common/decay.h"
 #include "../../common/xmem.h"
 #include "../node/topo_pb.h"
 
@@ -176,21 +176,24 @@ void fsm_free(fsm *f)
 
 /* --- fair-share usage ------------------------------------------------------------ */
 
-double fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms)
+uint64_t fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms)
 {
     if (now_ms <= u->as_of_ms || f->half_life_ms <= 0)
-        return u->gpu_s;
-    return u->gpu_s * exp2(-(double)(now_ms - u->as_of_ms) / (double)f->half_life_ms);
+        return u->gpu_ms;
+    return decay_halflife(u->gpu_ms, (uint64_t)(now_ms - u->as_of_ms), (uint64_t)f->half_life_ms);
 }
 
-double fsm_job_rate(const fsm_job *j)
+uint64_t fsm_job_gpu_ms(const fsm_job *j, int64_t from_ms, int64_t to_ms)
 {
+    if (to_ms <= from_ms)
+        return 0;
+    uint64_t ms = (uint64_t)(to_ms - from_ms);
     if (j->gpus_per_node)
-        return (double)j->nodes * j->gpus_per_node;
-    return (double)j->nodes * j->cpus_per_node / FSM_CPUS_PER_GPU;
+        return (uint64_t)j->nodes * j->gpus_per_node * ms;
+    return (uint64_t)j->nodes * j->cpus_per_node * ms / FSM_CPUS_PER_GPU;
 }
 
-static void fsm__usage_add(fsm *f, const char *path, int64_t now, double amount, int64_t as_of)
+static void fsm__usage_add(fsm *f, const char *path, int64_t now, uint64_t amount, int64_t as_of)
 {
     fsm_usage *u = NULL;
     for (size_t i = 0; i < f->n_usage && !u; i++)
@@ -206,10 +209,10 @@ static void fsm__usage_add(fsm *f, const char *path, int64_t now, double amount,
         }
         u = &f->usage[f->n_usage++];
         u->path = xstrdup_known(path);
-        u->gpu_s = 0;
+        u->gpu_ms = 0;
         u->as_of_ms = as_of;
     }
-    u->gpu_s = fsm_usage_at(f, u, now) + amount;
+    u->gpu_ms = fsm_usage_at(f, u, now) + amount;
     u->as_of_ms = now > u->as_of_ms ? now : u->as_of_ms;
 }
 
@@ -222,7 +225,16 @@ static void fsm__charge(fsm *f, int64_t now, const fsm_job *j)
     char path[512];
     snprintf(path, sizeof path, "%s/%s", *j->cls->account ? j->cls->account : "default",
              j->user ? j->user : "?");
-    fsm__usage_add(f, path, now, fsm_job_rate(j) * (double)(now - j->start_ms) / 1000.0, now);
+    fsm__usage_add(f, path, now, fsm_job_gpu_ms(j, j->start_ms, now), now);
+}
+
+/* A snapshot's usage record in GPU-milliseconds: format 4 on holds them as
+ * integers; format 3 held GPU-seconds as a double, converted once here. */
+static uint64_t fsm__usage_ms(const Jazari__Usage *u)
+{
+    if (u->gpu_ms || !(u->gpu_seconds > 0) || u->gpu_seconds > 1e15)
+        return u->gpu_ms;
+    return (uint64_t)(u->gpu_seconds * 1000.0);
 }
 
 /* --- reservations ------------------------------------------------------------- */
@@ -1268,7 +1280,8 @@ void fsm_snapshot(const fsm *f, buf *out)
     for (size_t i = 0; i < f->n_usage; i++) {
         Jazari__Usage u = JAZARI__USAGE__INIT;
         u.path = f->usage[i].path;
-        u.gpu_seconds = f->usage[i].gpu_s;
+        u.gpu_ms = f->usage[i].gpu_ms;
+        u.gpu_seconds = (double)f->usage[i].gpu_ms / 1000.0; /* for a format-3 reader */
         u.as_of_ms = f->usage[i].as_of_ms;
         buf_reset(&one);
         jazari__usage__pack(&u, buf_extend(&one, jazari__usage__get_packed_size(&u)));
@@ -1316,7 +1329,7 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
     }
     for (size_t i = 0; i < s->n_usage; i++)
         if (s->usage[i]->path && *s->usage[i]->path)
-            fsm__usage_add(f, s->usage[i]->path, s->usage[i]->as_of_ms, s->usage[i]->gpu_seconds,
+            fsm__usage_add(f, s->usage[i]->path, s->usage[i]->as_of_ms, fsm__usage_ms(s->usage[i]),
                            s->usage[i]->as_of_ms);
     for (size_t i = 0; i < s->n_reservations; i++)
         fsm__resv_add(f, s->reservations[i]);

@@ -111,7 +111,7 @@ typedef struct fsm_node {
  * half-life to as_of_ms. */
 typedef struct fsm_usage {
     char *path; /* "account/user" */
-    double gpu_s;
+    uint64_t gpu_ms; /* GPU-milliseconds: integers, so every replica agrees */
     int64_t as_of_ms;
 } fsm_usage;
 
@@ -199,10 +199,12 @@ void fsm_snapshot(const fsm *f, buf *out);
 int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen);
 
 const fsm_job *fsm_job_get(const fsm *f, uint64_t id);
-/* A usage record's GPU-seconds decayed to now_ms by the state's half-life. */
-double fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms);
-/* What one job costs per second of run: GPUs, or CPUs / FSM_CPUS_PER_GPU. */
-double fsm_job_rate(const fsm_job *j);
+/* A usage record's GPU-milliseconds decayed to now_ms by the state's
+ * half-life (integer arithmetic: the same on every replica). */
+uint64_t fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms);
+/* What a job's run from from_ms to to_ms costs in GPU-milliseconds: its
+ * GPUs, or its CPUs / FSM_CPUS_PER_GPU, times the time. */
+uint64_t fsm_job_gpu_ms(const fsm_job *j, int64_t from_ms, int64_t to_ms);
 const fsm_resv *fsm_resv_get(const fsm *f, const char *name);
 /* Whether a job (its spec's account, its user) may use reservation r. */
 bool fsm_resv_member(const fsm_resv *r, const char *account, const char *user);

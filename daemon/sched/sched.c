@@ -307,15 +307,15 @@ void sched_prio_init(sched_prio *sp, const fsm *f, const pol *p, int64_t now_ms)
         if (!slash)
             continue;
         *slash = '\0';
-        prio_tree_use(sp->tree, path, slash + 1, fsm_usage_at(f, &f->usage[i], now_ms));
+        prio_tree_use(sp->tree, path, slash + 1, (double)fsm_usage_at(f, &f->usage[i], now_ms) / 1000.0);
     }
     for (uint64_t k = 0; f->n_active && k < f->jobs_cap; k++) {
         const fsm_job *j = f->jobs[k];
         if (!j || !fsm_job_active(j))
             continue;
         double used = 0; /* a pending job's user joins the tree too */
-        if (j->state == JAZARI__JOB_STATE__JOB_RUNNING && now_ms > j->start_ms)
-            used = fsm_job_rate(j) * (double)(now_ms - j->start_ms) / 1000.0;
+        if (j->state == JAZARI__JOB_STATE__JOB_RUNNING)
+            used = (double)fsm_job_gpu_ms(j, j->start_ms, now_ms) / 1000.0;
         prio_tree_use(sp->tree, sched__account(p, j), j->user, used);
     }
     prio_tree_finish(sp->tree);

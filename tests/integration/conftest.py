@@ -17,7 +17,6 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("JAZARI_BUILD", "build"))
-SHARED = os.environ.get("JAZARI_SHARED", os.path.join(ROOT, "..", "shared"))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 JAZARID = os.path.join(BUILD, "jazarid")
 JZ = os.path.join(BUILD, "jz")
@@ -215,8 +214,14 @@ def daemon_factory(tmp_path):
         d.kill_jobs()
 
 
-def shared_xml(name):
-    return os.path.join(SHARED, "topologies", name)
+def hwloc_xml(name):
+    """A real machine's hwloc XML, copied from hwloc's tests (tests/fixtures/hwloc)."""
+    return os.path.join(FIXTURES, "hwloc", name)
+
+
+def trace(name):
+    """A real workload trace (tests/fixtures/traces)."""
+    return os.path.join(FIXTURES, "traces", name)
 
 
 def fixture_xml(name):

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from conftest import Daemon, shared_xml, wait_for
+from conftest import Daemon, hwloc_xml, wait_for
 
 
 def submit(d, *args):
@@ -17,7 +17,7 @@ def submit(d, *args):
 
 
 def test_network_of_one_submit_queue_show_cancel(daemon_factory):
-    d = daemon_factory(name="solo", xml=shared_xml("power8gpudistances.xml"),
+    d = daemon_factory(name="solo", xml=hwloc_xml("power8gpudistances.xml"),
                        extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
     wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
     wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="its node to register")
@@ -94,7 +94,7 @@ def test_jobs_run_and_report_how_they_ended(daemon_factory, tmp_path):
 
 
 def test_submissions_are_validated_before_the_log(daemon_factory, tmp_path):
-    d = daemon_factory(name="solo", xml=shared_xml("power8gpudistances.xml"),
+    d = daemon_factory(name="solo", xml=hwloc_xml("power8gpudistances.xml"),
                        extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
     wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="the node to register")
     before = d.jz_json("status")["commit_index"]
@@ -119,7 +119,7 @@ def test_submissions_are_validated_before_the_log(daemon_factory, tmp_path):
 
 
 def test_script_options(daemon_factory, tmp_path):
-    d = daemon_factory(name="solo", xml=shared_xml("power8gpudistances.xml"),
+    d = daemon_factory(name="solo", xml=hwloc_xml("power8gpudistances.xml"),
                        extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
     wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="the node to register")
     script = tmp_path / "train.sh"
@@ -218,7 +218,7 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
             d.args += ["--heartbeat-interval", "100ms", "--node-timeout", "1s"]
             d.start()
         spec = [a for a in ds[0].args if "@" in a][0]
-        for i, xml in enumerate([shared_xml("nvidiaDGX2.xml"), shared_xml("power8gpudistances.xml")]):
+        for i, xml in enumerate([hwloc_xml("nvidiaDGX2.xml"), hwloc_xml("power8gpudistances.xml")]):
             a = Daemon(tmp_path, name="agent-%d" % i, xml=xml,
                        extra=["--controllers", spec, "--heartbeat-interval", "100ms", "--site", "fes"])
             agents.append(a.start())

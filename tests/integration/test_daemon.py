@@ -7,12 +7,12 @@ import socket
 import struct
 import subprocess
 
-from conftest import (JAZARID, JZ, Daemon, frame, hello_env, pb, read_frame, run, shared_xml,
+from conftest import (JAZARID, JZ, Daemon, frame, hello_env, pb, read_frame, run, hwloc_xml,
                       wait_for, fixture_xml)
 
 
 def test_ping_node_and_nodes(daemon_factory):
-    d = daemon_factory(name="gpu-01", xml=shared_xml("nvidiaDGX2.xml"), extra=["--site", "rabat"])
+    d = daemon_factory(name="gpu-01", xml=hwloc_xml("nvidiaDGX2.xml"), extra=["--site", "rabat"])
     r = d.jz("ping")
     assert r.returncode == 0, r.stderr
     assert "gpu-01" in r.stdout and "rabat" in r.stdout
@@ -27,7 +27,7 @@ def test_ping_node_and_nodes(daemon_factory):
     assert node["name"] == "gpu-01" and node["gpus_total"] == 16
     topo = node["topology"]
     # The client shows exactly what `jazarid topology` prints for that XML.
-    r = run([JAZARID, "topology", "--topology-xml", shared_xml("nvidiaDGX2.xml"), "--json",
+    r = run([JAZARID, "topology", "--topology-xml", hwloc_xml("nvidiaDGX2.xml"), "--json",
              "--name", "gpu-01"])
     assert json.loads(r.stdout) == topo
 
@@ -59,7 +59,7 @@ def test_jz_usage_and_unreachable_daemon(tmp_path):
 
 
 def test_google_protobuf_reads_our_frames(daemon_factory):
-    d = daemon_factory(xml=shared_xml("power8gpudistances.xml"))
+    d = daemon_factory(xml=hwloc_xml("power8gpudistances.xml"))
     with d.connect() as s:
         s.sendall(frame(hello_env(request_id=7)))
         rep = read_frame(s)

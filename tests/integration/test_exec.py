@@ -209,8 +209,8 @@ def test_the_leader_backfills_short_jobs_without_delaying_the_head(daemon_factor
     """FCFS + EASY in the leader (the simulator's own core): with 12 of 16
     GPUs busy for a minute, an 8-GPU job waits at the head; a 4-GPU job
     that ends before then runs at once; one without a time limit waits."""
-    from conftest import shared_xml
-    d = solo(daemon_factory, xml=shared_xml("nvidiaDGX2.xml"))
+    from conftest import hwloc_xml
+    d = solo(daemon_factory, xml=hwloc_xml("nvidiaDGX2.xml"))
     a = submit(d, "--gpus-per-node", "12", "--time", "1:00", "--", "sleep", "60")
     wait_for(lambda: d.jz_json("show", str(a))["state"] == "RUNNING", what="the big job to run")
     head = submit(d, "--gpus-per-node", "8", "--", "true")
@@ -249,8 +249,8 @@ def test_dependencies_after_ok_and_after_any(daemon_factory):
 def test_job_array_with_a_throttle(daemon_factory):
     """--array 0-5%2: six jobs, never more than two running, each with its
     index; the output patterns name them."""
-    from conftest import shared_xml
-    d = solo(daemon_factory, xml=shared_xml("nvidiaDGX2.xml"))
+    from conftest import hwloc_xml
+    d = solo(daemon_factory, xml=hwloc_xml("nvidiaDGX2.xml"))
     r = d.jz("submit", "--json", "--array", "0-5%2", "--workdir", d.dir, "--output", "arr-%A_%a.out", "--",
              "sh", "-c", "echo task $JAZARI_ARRAY_TASK_ID of $JAZARI_ARRAY_JOB_ID; sleep 0.5")
     assert r.returncode == 0, r.stderr
@@ -280,10 +280,10 @@ def test_job_array_with_a_throttle(daemon_factory):
 def test_gpu_model_constraint_picks_the_nodes_that_have_it(daemon_factory):
     """A DGX-2 (V100) and an HGX H100 node: --gpu-model goes by the words of
     the model's name; a model no node has is refused at submit."""
-    from conftest import fixture_xml, free_port, shared_xml
+    from conftest import fixture_xml, free_port, hwloc_xml
     port = free_port()
     spec = "ctl@127.0.0.1:%d" % port
-    ctl = daemon_factory(name="ctl", port=port, xml=shared_xml("nvidiaDGX2.xml"),
+    ctl = daemon_factory(name="ctl", port=port, xml=hwloc_xml("nvidiaDGX2.xml"),
                          extra=["--controllers", spec] + FAST)
     daemon_factory(name="hgx", xml=fixture_xml("hgx-h100-8gpu.xml"), extra=["--controllers", spec] + FAST)
     wait_for(lambda: ctl.jz_json("status")["nodes_up"] == 2, what="both nodes up")

@@ -1,6 +1,6 @@
 """jazari-sim: the scheduler's own core replaying real traces. On Lublin-1
 with RLScheduler's protocol it must reproduce the published FCFS and SJF
-rows (../shared/traces/README.md) - the proof that the simulator is
+rows (tests/fixtures/traces/README.md) - the proof that the simulator is
 right - and give the same figures every time."""
 import json
 import os
@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, SHARED
+from conftest import BUILD, trace
 
 SIM = os.path.join(BUILD, "jazari-sim")
-LUBLIN = os.path.join(SHARED, "traces", "lublin_256.swf")
+LUBLIN = trace("lublin_256.swf")
 
 PUBLISHED = {"fcfs": 7273.77, "fcfs-easy": 235.82, "sjf": 277.35, "sjf-easy": 73.31}
 
@@ -40,7 +40,7 @@ def test_our_policy_beats_the_best_published_backfilling_figure():
     out = json.loads(r.stdout)
     assert out["policy"] == "jazari" and out["mean_bounded_slowdown"] < 58.64, out["mean_bounded_slowdown"]
     # ... and it is not a Lublin trick: on KTH's SP2 it beats SJF and FCFS with EASY too.
-    kth = os.path.join(SHARED, "traces", "KTH-SP2-1996-2.1-cln.swf")
+    kth = trace("KTH-SP2-1996-2.1-cln.swf")
     figures = {p: json.loads(sim("--trace", kth, "--policy", p, "--json").stdout)["mean_bounded_slowdown"]
                for p in ("jazari", "sjf-easy", "fcfs-easy")}
     assert figures["jazari"] < min(figures["sjf-easy"], figures["fcfs-easy"]), figures
@@ -69,7 +69,7 @@ def test_bad_input_is_refused_with_the_reason(tmp_path):
     assert r.returncode == 2 and "window" in r.stderr
 
 
-PHILLY = os.path.join(SHARED, "traces", "philly.csv")
+PHILLY = trace("philly.csv")
 PCIE8 = os.path.join(os.path.dirname(__file__), "..", "fixtures", "topologies", "pcie-8gpu-2socket.xml")
 
 
@@ -101,7 +101,7 @@ def test_bad_gpu_trace_is_refused(tmp_path):
     assert r.returncode == 2 and "has 8 GPUs" in r.stderr
 
 
-ALIBABA = os.path.join(SHARED, "traces", "openb_pod_list_default.csv")
+ALIBABA = trace("openb_pod_list_default.csv")
 POD_HEADER = ("name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
               "deletion_time,scheduled_time\n")
 

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from conftest import JAZARID, SHARED, FIXTURES, run, shared_xml, fixture_xml
+from conftest import JAZARID, FIXTURES, run, hwloc_xml, fixture_xml
 
-ALL_XML = sorted(glob.glob(os.path.join(SHARED, "topologies", "*.xml")) +
+ALL_XML = sorted(glob.glob(os.path.join(FIXTURES, "hwloc", "*.xml")) +
                  glob.glob(os.path.join(FIXTURES, "topologies", "*.xml")))
 LINK_WORDS = {"X", "PIX", "PXB", "PHB", "NODE", "SYS"}
 
@@ -49,7 +49,7 @@ def test_every_fixture_gives_the_promised_keys(xml):
 
 
 def test_dgx2_sixteen_gpus_nvlink_per_baseboard():
-    t = topology_json(shared_xml("nvidiaDGX2.xml"))
+    t = topology_json(hwloc_xml("nvidiaDGX2.xml"))
     gpus = t["gpus"]
     assert len(gpus) == 16
     assert t["packages"] == 2
@@ -69,7 +69,7 @@ def test_dgx2_sixteen_gpus_nvlink_per_baseboard():
 
 
 def test_power8_nvlink_pairs():
-    t = topology_json(shared_xml("power8gpudistances.xml"))
+    t = topology_json(hwloc_xml("power8gpudistances.xml"))
     assert len(t["gpus"]) == 4  # each seen as cuda, opencl and nvml: still 4
     links = t["gpu_links"]
     assert links[0][1] == links[2][3] == "NV2"
@@ -80,7 +80,7 @@ def test_power8_nvlink_pairs():
 
 
 def test_name_override_and_default():
-    r = run([JAZARID, "topology", "--topology-xml", shared_xml("16amd64-4distances.xml"), "--json",
+    r = run([JAZARID, "topology", "--topology-xml", hwloc_xml("16amd64-4distances.xml"), "--json",
              "--name", "emulated-1"])
     assert r.returncode == 0, r.stderr
     t = json.loads(r.stdout)
@@ -112,7 +112,7 @@ def test_bad_input_one_line_exit_2(args, needle):
 
 
 def test_truncated_xml_is_refused(tmp_path):
-    src = open(shared_xml("nvidiaDGX2.xml")).read()
+    src = open(hwloc_xml("nvidiaDGX2.xml")).read()
     bad = tmp_path / "half.xml"
     bad.write_text(src[: len(src) // 2])
     r = run([JAZARID, "topology", "--topology-xml", str(bad)])

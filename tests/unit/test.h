@@ -13,10 +13,10 @@ void test_register(const char *name, const char *file, test_fn fn);
 /* Records a failed check in the running test; the test goes on. */
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* The directory of the fixtures (tests/fixtures) and of ../shared, set by
- * the runner from the environment (JAZARI_FIXTURES, JAZARI_SHARED). */
+/* The directory of the fixtures (tests/fixtures, set by the runner as
+ * JAZARI_FIXTURES) and of the real machines' hwloc XML in it. */
 const char *test_fixtures_dir(void);
-const char *test_shared_dir(void);
+const char *test_hwloc_dir(void);
 
 #define TEST(name)                                                                                           \
     static void test_##name(void);                                                                           \

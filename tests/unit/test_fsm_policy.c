@@ -111,13 +111,14 @@ TEST(fsm_charges_gpu_seconds_decayed_by_the_half_life)
     end(&f, 11000, 1, 0, "a", JAZARI__JOB_STATE__JOB_COMPLETED);
     REQUIRE(f.n_usage == 1);
     CHECK_EQ_STR(f.usage[0].path, "um6p/nlp/amina");
-    CHECK(fabs(fsm_usage_at(&f, &f.usage[0], 11000) - 20.0) < 1e-9); /* 2 GPUs x 10 s */
-    CHECK(fabs(fsm_usage_at(&f, &f.usage[0], 111000) - 10.0) < 1e-9);
+    CHECK_EQ_INT(fsm_usage_at(&f, &f.usage[0], 11000), 20000); /* 2 GPUs x 10 s, in GPU-ms */
+    CHECK_EQ_INT(fsm_usage_at(&f, &f.usage[0], 111000), 10000);
     /* A second run decays the first to its end, then adds. */
     submit(&f, 111000, "um6p/nlp", "", 1, "");
     pass(&f, &st, 111000, &s, &pr);
     end(&f, 121000, 2, 0, "a", JAZARI__JOB_STATE__JOB_COMPLETED);
-    CHECK(fabs(fsm_usage_at(&f, &f.usage[0], 121000) - (20.0 * exp2(-1.1) + 10.0)) < 1e-9);
+    /* Integers: within 2e-5 of 20 s x 2^-1.1 + 10 s. */
+    CHECK(fabs((double)fsm_usage_at(&f, &f.usage[0], 121000) - (20000.0 * exp2(-1.1) + 10000.0)) < 0.5);
     /* Kept by snapshots, with reservations. */
     resv_part part = {0, 4};
     reserve(&f, 122000, "r1", "startup", 200000, 300000, &part, 1);
@@ -129,7 +130,7 @@ TEST(fsm_charges_gpu_seconds_decayed_by_the_half_life)
     char err[200];
     REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
     REQUIRE(g.n_usage == 1 && g.n_resv == 1);
-    CHECK(fabs(fsm_usage_at(&g, &g.usage[0], 121000) - fsm_usage_at(&f, &f.usage[0], 121000)) < 1e-9);
+    CHECK_EQ_INT(fsm_usage_at(&g, &g.usage[0], 121000), fsm_usage_at(&f, &f.usage[0], 121000));
     CHECK(fsm_resv_get(&g, "r1") && fsm_resv_get(&g, "r1")->parts[0].gpus == 4);
     CHECK(fsm_resv_member(fsm_resv_get(&g, "r1"), "startup/train", "x"));
     CHECK(!fsm_resv_member(fsm_resv_get(&g, "r1"), "startupx", "x"));

@@ -39,7 +39,7 @@ static const char *pick(const topo *t, const char *busy, uint32_t want, char *ou
 
 TEST(gpuset_dgx2_keeps_a_job_on_one_baseboard)
 {
-    topo *t = load(test_shared_dir(), "topologies/nvidiaDGX2.xml");
+    topo *t = load(test_hwloc_dir(), "nvidiaDGX2.xml");
     REQUIRE(t && t->n_gpus == 16);
     char b[128];
     CHECK_EQ_STR(pick(t, "", 8, b, sizeof b), "0,1,2,3,4,5,6,7");
@@ -56,7 +56,7 @@ TEST(gpuset_dgx2_keeps_a_job_on_one_baseboard)
  * pair) stays whole for a job that needs it. */
 TEST(gpuset_small_jobs_keep_free_domains_whole)
 {
-    topo *t = load(test_shared_dir(), "topologies/nvidiaDGX2.xml");
+    topo *t = load(test_hwloc_dir(), "nvidiaDGX2.xml");
     REQUIRE(t && t->n_gpus == 16);
     char b[128];
     CHECK_EQ_STR(pick(t, "8", 1, b, sizeof b), "9");
@@ -71,7 +71,7 @@ TEST(gpuset_small_jobs_keep_free_domains_whole)
 
 TEST(gpuset_nvlink_pairs_stay_pairs)
 {
-    topo *t = load(test_shared_dir(), "topologies/power8gpudistances.xml");
+    topo *t = load(test_hwloc_dir(), "power8gpudistances.xml");
     REQUIRE(t && t->n_gpus == 4);
     char b[128];
     CHECK_EQ_STR(pick(t, "", 2, b, sizeof b), "0,1");

@@ -49,9 +49,11 @@ const char *test_fixtures_dir(void)
     return env_or("JAZARI_FIXTURES", "tests/fixtures");
 }
 
-const char *test_shared_dir(void)
+const char *test_hwloc_dir(void)
 {
-    return env_or("JAZARI_SHARED", "../shared");
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s/hwloc", test_fixtures_dir());
+    return dir;
 }
 
 static int selected(const char *name, int argc, char **argv)

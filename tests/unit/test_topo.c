@@ -1,5 +1,5 @@
 /* test_topo.c - topologies from hwloc XML: every XML of tests/fixtures and of
- * ../shared/topologies against its hand-written .expect, the GPU and link
+ * tests/fixtures/hwloc against its hand-written .expect, the GPU and link
  * rules on small XMLs built here, the refusals, and the printed forms. */
 #include <dirent.h>
 #include <errno.h>
@@ -272,12 +272,9 @@ static int check_dir(const char *dir, const char *exp_dir)
     return (int)n;
 }
 
-TEST(topo_shared_xmls_match_expect)
+TEST(topo_hwloc_xmls_match_expect)
 {
-    char dir[1024], exp[1024];
-    snprintf(dir, sizeof dir, "%s/topologies", test_shared_dir());
-    snprintf(exp, sizeof exp, "%s/topologies/shared", test_fixtures_dir());
-    CHECK(check_dir(dir, exp) >= 6);
+    CHECK(check_dir(test_hwloc_dir(), NULL) >= 6);
 }
 
 TEST(topo_fixture_xmls_match_expect)
@@ -320,12 +317,12 @@ TEST(topo_link_str_and_parse)
     CHECK_EQ_INT(topo_link_get(NULL, 0, 0).kind, TOPO_LINK_SYS);
 }
 
-/* --- facts from the shared XMLs ------------------------------------------------------- */
+/* --- facts from the real machines' XMLs ------------------------------------------------------- */
 
-static topo *load_shared(const char *name)
+static topo *load_hwloc(const char *name)
 {
     char path[1024], err[512] = "";
-    snprintf(path, sizeof path, "%s/topologies/%s", test_shared_dir(), name);
+    snprintf(path, sizeof path, "%s/%s", test_hwloc_dir(), name);
     topo *t = load_xml(path, err, sizeof err);
     if (!t)
         test_fail(__FILE__, __LINE__, "%s: %s", path, err);
@@ -334,7 +331,7 @@ static topo *load_shared(const char *name)
 
 TEST(topo_dgx2_facts)
 {
-    topo *t = load_shared("nvidiaDGX2.xml");
+    topo *t = load_hwloc("nvidiaDGX2.xml");
     REQUIRE(t);
     REQUIRE(t->n_gpus == 16);
     /* No HostName in this XML: this host's name. */
@@ -389,7 +386,7 @@ TEST(topo_dgx2_facts)
 
 TEST(topo_power8_and_conan_facts)
 {
-    topo *t = load_shared("power8gpudistances.xml");
+    topo *t = load_hwloc("power8gpudistances.xml");
     REQUIRE(t);
     CHECK_EQ_STR(t->name, "drac-12.grenoble.grid5000.fr");
     REQUIRE(t->n_gpus == 4);
@@ -399,13 +396,13 @@ TEST(topo_power8_and_conan_facts)
     topo_free(t);
 
     char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/topologies/32em64t-2n8c2t-pci-normalio.xml", test_shared_dir());
+    snprintf(path, sizeof path, "%s/32em64t-2n8c2t-pci-normalio.xml", test_hwloc_dir());
     topo_load_opts o = {.xml_path = path, .name = "renamed", .probe_gpus = true};
     t = NULL;
     REQUIRE(topo_load(&o, &t, err, sizeof err) == 0);
     CHECK_EQ_STR(t->name, "renamed");
     topo_free(t);
-    t = load_shared("32em64t-2n8c2t-pci-normalio.xml");
+    t = load_hwloc("32em64t-2n8c2t-pci-normalio.xml");
     REQUIRE(t);
     CHECK_EQ_STR(t->name, "conan");
     REQUIRE(t->n_gpus == 3);
@@ -421,7 +418,7 @@ TEST(topo_dgx2_pcie_only)
 {
     char path[1024];
     size_t len;
-    snprintf(path, sizeof path, "%s/topologies/nvidiaDGX2.xml", test_shared_dir());
+    snprintf(path, sizeof path, "%s/nvidiaDGX2.xml", test_hwloc_dir());
     char *x = read_all(path, &len);
     REQUIRE(x);
     char *a = strstr(x, "<distances2hetero");
@@ -733,7 +730,7 @@ TEST(topo_bad_inputs_are_refused_with_one_line)
     /* Half of a real file. */
     char path[1024];
     size_t len;
-    snprintf(path, sizeof path, "%s/topologies/power8gpudistances.xml", test_shared_dir());
+    snprintf(path, sizeof path, "%s/power8gpudistances.xml", test_hwloc_dir());
     char *x = read_all(path, &len);
     REQUIRE(x);
     tmp = write_tmp(x, len / 2);

@@ -13,23 +13,16 @@
 
 #define ADMIN_USERS_MAX 256
 
-static int64_t admin__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Root only: the network's capacity is the admins' to hand out. */
 static bool admin__root(jzd *d, net_conn *c, const Jazari__Envelope *e, const char *what)
 {
     uid_t uid;
     gid_t gid;
     char user[64];
-    if (!api_caller(d, c, e, &uid, &gid, user, sizeof user))
+    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
         return false;
     if (uid != 0) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                         "%s is for admins (root), not for %s", what, user);
         return false;
     }
@@ -45,7 +38,7 @@ typedef struct admin__wait {
 static admin__wait *admin__wait_new(jzd *d, net_conn *c, const Jazari__Envelope *e, const char *name)
 {
     admin__wait *a = xcalloc(1, sizeof *a);
-    a->w = api_wait(d, c, e);
+    a->w = req_wait(d, c, e);
     snprintf(a->name, sizeof a->name, "%s", name);
     return a;
 }
@@ -56,14 +49,14 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
     admin__wait *a = arg;
     jzd_wait *w = a->w;
     jzd *d = w->d;
-    net_conn *c = api_unwait(w);
+    net_conn *c = req_unwait(w);
     if (c && o->code != JAZARI__ERROR_CODE__OK) {
-        jzd_reply_error(c, w->request_id, o->code, false, "%s", o->message);
+        req_error(c, w->request_id, o->code, false, "%s", o->message);
     } else if (c && w->kind == JAZARI__ENVELOPE__BODY_UNRESERVE_REQUEST) {
         Jazari__UnreserveReply r = JAZARI__UNRESERVE_REPLY__INIT;
-        api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_UNRESERVE_REPLY, &r);
+        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_UNRESERVE_REPLY, &r);
     } else if (c && o->res->counts[o->index] == 0) {
-        jzd_reply_error(
+        req_error(
             c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
             "reservation %s was not made: another one took its name or its GPUs meanwhile; try again",
             a->name);
@@ -71,7 +64,7 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
         Jazari__ReserveReply r = JAZARI__RESERVE_REPLY__INIT;
         const fsm_resv *v = fsm_resv_get(&d->ctl.state, a->name);
         r.reservation = v ? jazari__reservation__unpack(NULL, v->msg_len, v->msg) : NULL;
-        api_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_RESERVE_REPLY, &r);
+        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_RESERVE_REPLY, &r);
         if (r.reservation)
             jazari__reservation__free_unpacked(r.reservation, NULL);
     }
@@ -106,7 +99,7 @@ static const char *admin__check(jzd *d, const Jazari__ReserveRequest *q, char *w
     for (size_t i = 0; i < q->n_users; i++)
         if (!config_valid_name(q->users[i]))
             return "--users: user names of [A-Za-z0-9._-]";
-    int64_t now = admin__now_ms();
+    int64_t now = ctl_now_ms(&d->ctl);
     if (q->start_ms && q->start_ms < now - 60000)
         return "--start is in the past";
     if (q->start_ms > now + (int64_t)FSM_TIME_MAX_S * 1000)
@@ -126,13 +119,13 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     char why[300], err[300];
     const char *bad = admin__check(d, q, why, sizeof why);
     if (bad) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
                         bad);
         return;
     }
     const fsm *f = &d->ctl.state;
     resv_ask ask = {.gpus = q->gpus, .nodes = q->nodes, .gpu_model = q->gpu_model, .site = q->site};
-    ask.start_ms = q->start_ms ? q->start_ms : admin__now_ms();
+    ask.start_ms = q->start_ms ? q->start_ms : ctl_now_ms(&d->ctl);
     ask.end_ms = ask.start_ms + (int64_t)q->duration_s * 1000;
     resv_part *parts = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *parts);
     int n = resv_pick(f, &ask, parts, err, sizeof err);
@@ -143,7 +136,7 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
         else if (n > 0)
             snprintf(err, sizeof err, "%d reservations exist already: at most %d", FSM_RESV_MAX,
                      FSM_RESV_MAX);
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
                         n == 0 ? "no node fits" : err);
         free(parts);
         return;
@@ -191,7 +184,7 @@ void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (!admin__root(d, c, e, "jz unreserve"))
         return;
     if (!fsm_resv_get(&d->ctl.state, name)) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
                         "no reservation '%.64s' (jz reservations lists them)", name ? name : "");
         return;
     }
@@ -213,7 +206,7 @@ void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e)
         if (m)
             r.reservations[r.n_reservations++] = m;
     }
-    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_RESERVATIONS_REPLY, &r);
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_RESERVATIONS_REPLY, &r);
     for (size_t i = 0; i < r.n_reservations; i++)
         jazari__reservation__free_unpacked(r.reservations[i], NULL);
     free(r.reservations);
@@ -222,7 +215,7 @@ void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e)
 void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     sched_prio sp;
-    sched_prio_init(&sp, &d->ctl.state, d->cfg->pol, admin__now_ms());
+    sched_prio_init(&sp, &d->ctl.state, d->cfg->pol, ctl_now_ms(&d->ctl));
     size_t n;
     const prio_row *rows = prio_tree_rows(sp.tree, &n);
     Jazari__ShareRow *m = xcalloc(n ? n : 1, sizeof *m);
@@ -241,7 +234,7 @@ void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__SharesReply r = JAZARI__SHARES_REPLY__INIT;
     r.rows = ptrs;
     r.n_rows = n;
-    api_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHARES_REPLY, &r);
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHARES_REPLY, &r);
     free(m);
     free(ptrs);
     sched_prio_free(&sp);

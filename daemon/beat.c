@@ -76,7 +76,7 @@ void beat_answer(jzd *d, net_conn *c, const Jazari__Envelope *e)
         d->held = p;
     }
     struct jzd_held *h = &d->held[d->n_held++];
-    h->w = api_wait(d, c, e);
+    h->w = req_wait(d, c, e);
     snprintf(h->name, sizeof h->name, "%s", hb->name);
     h->digest = hb->digest;
     h->deadline = uv_now(&d->loop) + wait;
@@ -92,21 +92,21 @@ static void beat__sweep(jzd *d, bool force)
     size_t k = 0;
     for (size_t i = 0; i < d->n_held; i++) {
         struct jzd_held *h = &d->held[i];
-        bool due = force || now >= h->deadline || !api_is_leader(d);
+        bool due = force || now >= h->deadline || !req_is_leader(d);
         net_conn *c = h->w->conn;
         if (!c) { /* the agent went away */
-            api_unwait(h->w);
+            req_unwait(h->w);
             free(h->w);
             continue;
         }
-        if (due && !api_is_leader(d)) {
-            api_unwait(h->w);
-            api_not_leader(d, c, h->w->request_id);
+        if (due && !req_is_leader(d)) {
+            req_unwait(h->w);
+            req_not_leader(d, c, h->w->request_id);
             free(h->w);
             continue;
         }
         if (beat__answer(d, c, h->w->request_id, h->name, h->digest, !due)) {
-            api_unwait(h->w);
+            req_unwait(h->w);
             free(h->w);
             continue;
         }

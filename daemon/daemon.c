@@ -23,27 +23,13 @@ const char *jzd_software_version(void)
     return JZ_VERSION " (" JZ_GIT_REV ")";
 }
 
-void jzd_reply_error(net_conn *c, uint64_t id, Jazari__ErrorCode code, bool close, const char *fmt, ...)
-{
-    wire_reply r;
-    va_list ap;
-    wire_reply_init(&r, id, code, NULL);
-    va_start(ap, fmt);
-    vsnprintf(r.message, sizeof r.message, fmt, ap);
-    va_end(ap);
-    if (close)
-        net_conn_send_and_close(c, &r.env);
-    else
-        net_conn_send(c, &r.env);
-}
-
 static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Envelope *e)
 {
     char msg[300];
     if (e->body_case != JAZARI__ENVELOPE__BODY_HELLO) {
         snprintf(msg, sizeof msg, "the first frame of a connection must be hello, not %s", wire_body_name(e));
         log_warn("net", "%s: %s", c->peer, msg);
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, true, "%s", msg);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, true, "%s", msg);
         return;
     }
     const Jazari__Hello *h = e->hello;
@@ -53,14 +39,14 @@ static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Env
                  "release on both sides",
                  h->protocol_version, jzd_software_version(), WIRE_PROTOCOL_VERSION);
         log_warn("net", "%s (%.60s): %s", c->peer, h->software_version, msg);
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED_VERSION, true, "%s", msg);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED_VERSION, true, "%s", msg);
         return;
     }
     if (h->kind == JAZARI__PEER_KIND__PEER_CONTROLLER) {
         if (d->ctl_running)
             rtx_accept(&d->ctl.transport, c, e);
         else
-            jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, true,
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, true,
                             "%s is not a controller: check the controllers setting", d->cfg->name);
         return;
     }
@@ -95,13 +81,13 @@ static void jzd__on_message(net_conn *c, wire_msg *m, void *data)
         wire_msg_free(m);
         return;
     }
-    api_dispatch(d, c, m);
+    routes_dispatch(d, c, m);
 }
 
 static void jzd__on_conn_close(net_conn *c, void *data)
 {
     if (c->user)
-        api_session_closed(c->user);
+        req_session_closed(c->user);
     free(c->user);
     c->user = NULL;
 }
@@ -165,7 +151,7 @@ static void jzd__on_signal(uv_signal_t *h, int signum)
 
 static void jzd__on_tick(uv_timer_t *t)
 {
-    api_tick(t->data);
+    routes_tick(t->data);
 }
 
 /* mkdir -p with mode 0700 for the directories we create. */
@@ -307,7 +293,7 @@ int daemon_run(const config *cfg)
         d.status = 1;
     }
     topo_free(d.topo);
-    api_free(&d);
+    seen_free(&d.seen);
     run_free(&d);
     free(d.relays);
     if (d.status == 0)

@@ -1,5 +1,10 @@
-/* jzd.h - the daemon's own state, shared by daemon.c (life, hello) and
- * api.c (the requests). Internal to daemon/. */
+/* jzd.h - the daemon's own state and its modules, lowest first:
+ *   req.c     the request layer: callers, replies, waits (calls no module)
+ *   beat.c run.c logs.c admin.c jobs.c nodes.c fwd.c live.c agent.c
+ *             one concern each, above req.c, never calling back up
+ *   routes.c  the route table and the tick, above them all
+ *   daemon.c  the process: loop, listeners, hello, shutdown
+ * Internal to daemon/. */
 #ifndef JZ_JZD_H
 #define JZ_JZD_H
 
@@ -14,8 +19,10 @@
 #include "node/topo.h"
 #include "raft/ctl.h"
 #include "sched/sched.h"
+#include "seen.h"
 
 typedef struct jzd_wait jzd_wait;
+typedef struct jzd_session jzd_session;
 
 typedef struct jzd {
     uv_loop_t loop;
@@ -47,8 +54,7 @@ typedef struct jzd {
     bool schedule_again;
     bool policy_in_flight; /* leader: a PolicyCmd proposed, not applied */
     /* As the leader: when each node was last heard of (soft state). */
-    struct jzd_seen *seen;
-    size_t n_seen, seen_cap;
+    seen seen;
     /* Links to other nodes' daemons, for jz logs (logs.c). */
     struct jzd_relay *relays;
     size_t n_relays;
@@ -56,16 +62,81 @@ typedef struct jzd {
     int status; /* exit status */
 } jzd;
 
-/* The caller of a request: the Unix socket's peer credentials, or the
- * identity a trusted daemon peer forwarded. false after refusing it. */
-bool api_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
-                size_t len);
+/* --- daemon/req.c: the request layer ---------------------------------------------- */
 
-bool api_is_leader(jzd *d);
+/* The caller of a request that changes state: the Unix socket's peer
+ * credentials, or the identity a trusted daemon peer forwarded. false
+ * after refusing it (the reply is sent). */
+bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
+                size_t len);
+/* The identity of a local caller, from the Unix socket's peer credentials. */
+void req_local_caller(const net_conn *c, Jazari__Caller *out, char *user, size_t len);
+/* A daemon of the network speaking as an agent (not a client). */
+bool req_agent_peer(jzd *d, const net_conn *c);
+bool req_is_leader(jzd *d);
 /* Sends a reply: body is the message of that body case. */
-void api_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg);
+void req_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg);
 /* Answers NOT_LEADER, naming the leader when one is known. */
-void api_not_leader(jzd *d, net_conn *c, uint64_t id);
+void req_not_leader(jzd *d, net_conn *c, uint64_t id);
+/* Answers an error; closes the connection after it when close is set. */
+void req_error(net_conn *c, uint64_t id, Jazari__ErrorCode code, bool close, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* A request waiting for its entry (or for the leader's answer). */
+jzd_wait *req_wait(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* Takes w off its session; returns its connection, or NULL if it closed. */
+net_conn *req_unwait(jzd_wait *w);
+/* The connection of these waits closed. */
+void req_session_closed(jzd_session *s);
+
+/* daemon/daemon.c: this release, "0.3.0 (abc1234)". */
+const char *jzd_software_version(void);
+
+/* --- daemon/routes.c: the route table ------------------------------------------------- */
+
+/* Answers a request that came after the hello; frees m (now or when a
+ * forwarded request completes). */
+void routes_dispatch(jzd *d, net_conn *c, wire_msg *m);
+/* Once a heartbeat interval: run.c's reports, liveness, this node's
+ * registration and heartbeat. */
+void routes_tick(jzd *d);
+
+/* --- daemon/jobs.c ---------------------------------------------------------------------- */
+
+void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e); /* and release */
+void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* ctl_propose's callback for a request's entry (arg: its jzd_wait):
+ * answers it, then starts what may start. */
+void jobs_on_committed(void *arg, const ctl_outcome *o);
+
+/* --- daemon/nodes.c --------------------------------------------------------------------- */
+
+void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void nodes_topology(jzd *d, net_conn *c, const Jazari__Envelope *e);
+
+/* --- daemon/fwd.c: to the leader ---------------------------------------------------------- */
+
+/* Sends a local client's request on to the leader and relays the answer
+ * (takes m). */
+void fwd_request(jzd *d, net_conn *c, wire_msg *m);
+/* Points the uplink at hint, else at the leader, else the next controller. */
+void fwd_retarget(jzd *d, const char *hint);
+/* After a failed attempt: the next controller (agents), or the leader. */
+void fwd_rotate(jzd *d);
+
+/* --- daemon/live.c: the leader's liveness ------------------------------------------------- */
+
+void live_heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* Every tick, in any role: silent nodes are committed down (leader). */
+void live_check(jzd *d);
+
+/* --- daemon/agent.c: this node in the state ----------------------------------------------- */
+
+void agent_tick(jzd *d);
 
 /* daemon/beat.c: heartbeats as long polls. Answers (or holds) a heartbeat;
  * answers the held ones whose list changed (after an entry is applied);
@@ -87,16 +158,13 @@ void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
-/* The wait for a request's entry (api.c), shared with run.c. */
-jzd_wait *api_wait(jzd *d, net_conn *c, const Jazari__Envelope *e);
-net_conn *api_unwait(jzd_wait *w);
 
 /* Per connection. */
-typedef struct jzd_session {
+struct jzd_session {
     bool greeted;
     Jazari__PeerKind kind;
     jzd_wait *waits; /* requests waiting on the log */
-} jzd_session;
+};
 
 /* A request waiting for its entry to commit. If its connection closes
  * first, conn becomes NULL and the reply is dropped. */
@@ -108,12 +176,6 @@ struct jzd_wait {
     jzd_wait *prev, *next;
 };
 
-/* When the leader last heard of a node; not replicated. */
-typedef struct jzd_seen {
-    char name[CONFIG_NAME_MAX + 1];
-    uint64_t last_ms; /* uv_now */
-    bool down_proposed;
-} jzd_seen;
 
 /* daemon/run.c: placing jobs (leader) and running their parts (every node). */
 void run_schedule(jzd *d);
@@ -134,19 +196,5 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* Every tick: report ended parts the leader has not acknowledged. */
 void run_tick(jzd *d);
 void run_free(jzd *d);
-
-/* Answers a request that came after the hello; frees m (now or when a
- * forwarded request completes). */
-void api_dispatch(jzd *d, net_conn *c, wire_msg *m);
-/* The connection of these waits closed. */
-void api_session_closed(jzd_session *s);
-/* Once a heartbeat interval: keeps this node registered in the state, and
- * on the leader, marks silent nodes down. */
-void api_tick(jzd *d);
-void api_free(jzd *d);
-
-void jzd_reply_error(net_conn *c, uint64_t id, Jazari__ErrorCode code, bool close, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-const char *jzd_software_version(void);
 
 #endif

@@ -75,11 +75,11 @@ static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t 
     if (fd < 0 && errno == ENOENT) {
         rep.missing = true;
     } else if (fd < 0 && (errno == EPERM || errno == EACCES || errno == ELOOP)) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                         "%s is not an output file of yours", r->path);
         return;
     } else if (fd < 0) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s",
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s",
                         r->path, strerror(errno));
         return;
     }
@@ -129,7 +129,7 @@ static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent
 {
     logs_relay_req *q = arg;
     (void)sent;
-    net_conn *c = api_unwait(q->w);
+    net_conn *c = req_unwait(q->w);
     const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
     if (c && r) {
         Jazari__Envelope copy = *r;
@@ -137,7 +137,7 @@ static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent
         copy.caller = NULL;
         net_conn_send(c, &copy);
     } else if (c) {
-        jzd_reply_error(c, q->w->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+        req_error(c, q->w->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
                         "cannot reach the node's daemon: %s", why ? why : "no answer");
     }
     wire_msg_free(reply);
@@ -153,14 +153,14 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
     gid_t gid;
     char user[64];
     if (!r->path || r->path[0] != '/' || strlen(r->path) > 4095 || !r->node || !*r->node) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                         "logs: a node and an absolute path are needed");
-    } else if (!api_caller(d, c, e, &uid, &gid, user, sizeof user)) {
+    } else if (!req_caller(d, c, e, &uid, &gid, user, sizeof user)) {
         /* refused */
     } else if (strcmp(r->node, d->cfg->name) == 0) {
         logs__read(c, e, uid, gid);
     } else if (!r->address || !*r->address || r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
                         d->cfg->name, r->node);
     } else {
         /* Nodes take relayed requests from controllers only (until TLS,
@@ -169,7 +169,7 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         const char *to = r->address;
         if (!d->ctl_running) {
             if (d->n_peers == 0) {
-                jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
                                 "logs: no controller known to relay through");
                 wire_msg_free(m);
                 return;
@@ -188,7 +188,7 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         copy.error = NULL;
         copy.logs_request = &fwd;
         logs_relay_req *q = xcalloc(1, sizeof *q);
-        q->w = api_wait(d, c, e);
+        q->w = req_wait(d, c, e);
         uplink_request(&logs__relay(d, to)->up, &copy, logs__relayed, q);
     }
     wire_msg_free(m);

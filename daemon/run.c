@@ -77,13 +77,6 @@ static uint32_t run__master_port(jzd *d, sched_plan *decided, size_t i)
     return s->master_port = base + (uint32_t)(s->id % 1000);
 }
 
-static int64_t run__wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void run_schedule(jzd *d)
 {
     if (d->stopping || !run__is_leader(d))
@@ -106,7 +99,7 @@ void run_schedule(jzd *d)
         ctl_propose(&d->ctl, &cmd, run__on_policy, d);
     }
     sched_plan decided;
-    sched_pass(f, &d->sched, run__wall_ms(), RUN_MAX_STARTS_PER_PASS, &decided);
+    sched_pass(f, &d->sched, ctl_now_ms(&d->ctl), RUN_MAX_STARTS_PER_PASS, &decided);
     for (size_t i = 0; i < decided.n_starts; i++) {
         const sched_start *s = &decided.starts[i];
         Jazari__JobAlloc *allocs = xcalloc(s->n_parts, sizeof *allocs);
@@ -393,9 +386,9 @@ static void run__on_end_committed(void *arg, const ctl_outcome *o)
     run__end_wait *ew = arg;
     jzd *d = ew->d;
     if (ew->w) {
-        net_conn *c = api_unwait(ew->w);
+        net_conn *c = req_unwait(ew->w);
         if (c && o->code != JAZARI__ERROR_CODE__OK) {
-            jzd_reply_error(c, ew->w->request_id, o->code, false, "%s", o->message);
+            req_error(c, ew->w->request_id, o->code, false, "%s", o->message);
         } else if (c) {
             wire_reply r;
             Jazari__JobEndReply jr = JAZARI__JOB_END_REPLY__INIT;
@@ -448,7 +441,7 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
     for (uint32_t a = 0; a < j->n_allocs && !part; a++)
         part = j->allocs[a].node && r->node && strcmp(j->allocs[a].node, r->node) == 0;
     if (!part) {
-        jzd_reply_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                         "node %.64s has no part of job %llu", r->node ? r->node : "(none)",
                         (unsigned long long)r->id);
         return;
@@ -474,7 +467,7 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ec.exit_code = r->exit_code;
     ec.state = run__verdict(&end);
     ec.reason = reason;
-    run__propose_end(d, &ec, api_wait(d, c, e));
+    run__propose_end(d, &ec, req_wait(d, c, e));
 }
 
 /* Agents' reports are idempotent (the leader ends a run once): an

@@ -16,12 +16,11 @@ typedef struct net__write {
     char data[];
 } net__write;
 
-void net__conn_closed(uv_handle_t *h);
-void net__conn_unlink(net_conn *c);
-
 static void net__on_closed(uv_handle_t *h)
 {
-    net__conn_closed(h);
+    net_conn *c = h->data;
+    free(h);
+    c->gone(c);
 }
 
 void net_conn_close(net_conn *c, const char *fmt, ...)
@@ -48,7 +47,7 @@ static void net__detach(net_conn *c)
     net_detach_cb cb = c->detach_cb;
     void *arg = c->detach_arg;
     stream->data = NULL;
-    net__conn_unlink(c);
+    c->gone(c);
     cb(stream, arg);
 }
 

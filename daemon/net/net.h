@@ -68,6 +68,10 @@ struct net_conn {
     void *detach_arg;
     uint64_t frames; /* frames received */
     void *user;      /* the daemon's per-connection state */
+    /* The server's: the connection is over (its handle closed or given
+     * away); the server unlinks and frees it. A pointer, so that conn.c
+     * never calls back into server.c. */
+    void (*gone)(net_conn *c);
     net_conn *prev, *next;
 };
 

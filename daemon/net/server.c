@@ -14,7 +14,6 @@
 #include "net.h"
 
 void net__conn_start(net_conn *c);
-void net__conn_closed(uv_handle_t *h);
 
 #define NET_BACKLOG 511
 #define NET_READ_BUF (64u << 10)
@@ -51,8 +50,8 @@ static void net__link(net_server *s, net_conn *c)
 }
 
 /* Removes c from its server and frees it; its handle is not touched. */
-void net__conn_unlink(net_conn *c);
-void net__conn_unlink(net_conn *c)
+/* A connection is over: unlinked, then freed. */
+static void net__conn_unlink(net_conn *c)
 {
     net_server *s = c->server;
     if (s->handlers.on_close)
@@ -68,13 +67,6 @@ void net__conn_unlink(net_conn *c)
     wire_reader_free(&c->reader);
     free(c);
     net__maybe_closed(s);
-}
-
-void net__conn_closed(uv_handle_t *h)
-{
-    net_conn *c = h->data;
-    free(h);
-    net__conn_unlink(c);
 }
 
 /* Closes a handle that was initialised but never became a connection. */
@@ -150,6 +142,7 @@ static void net__on_connection(uv_stream_t *listener, int status)
     if (!c)
         abort();
     c->server = s;
+    c->gone = net__conn_unlink;
     c->h = calloc(1, sizeof *c->h);
     if (!c->h)
         abort();

@@ -94,11 +94,16 @@ static int ctl__fsm_restore(struct raft_fsm *ops, struct raft_buffer *b)
 
 /* --- batching ------------------------------------------------------------------- */
 
-static int64_t ctl__now_ms(void)
+int64_t ctl_now_ms(ctl *c)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    bool jumped, believed;
+    int64_t now = clock_guard_now(&c->clock, clock_wall_ms(), clock_mono_ms(), &jumped, &believed);
+    if (jumped)
+        log_warn("raft", "the wall clock jumped %+.1f s: entries keep the monotonic clock's time until it "
+                 "lasts %d s (check NTP)", (double)c->clock.jump_ms / 1000.0, CLOCK_BELIEVE_MS / 1000);
+    if (believed)
+        log_warn("raft", "the wall clock's jump lasted: following it (times in the state never go back)");
+    return now;
 }
 
 static void ctl__finish(ctl_pending *p, const ctl_outcome *o)
@@ -190,7 +195,7 @@ static void ctl__flush(ctl *c)
         buf e = BUF_INIT;
         Jazari__Entry head = JAZARI__ENTRY__INIT;
         head.format = FSM_FORMAT;
-        head.time_ms = ctl__now_ms();
+        head.time_ms = ctl_now_ms(c);
         jazari__entry__pack(&head, buf_extend(&e, jazari__entry__get_packed_size(&head)));
         ctl_pending **tail = &b->items;
         while (c->queue && b->n < FSM_ENTRY_MAX_CMDS) {

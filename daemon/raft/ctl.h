@@ -11,6 +11,7 @@
 #include <raft/uv.h>
 #include <stdbool.h>
 
+#include "../../common/clock.h"
 #include "../config.h"
 #include "fsm.h"
 
@@ -62,6 +63,7 @@ typedef struct ctl {
     void *applied_arg;
     bool lost; /* an append of lost_term failed: not the leader of that term */
     raft_term lost_term;
+    clock_guard clock; /* the wall clock entries are stamped with */
 } ctl;
 
 /* Opens the Raft log under state_dir/raft, bootstraps the configuration
@@ -74,6 +76,9 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
 void ctl_close(ctl *c, void (*cb)(ctl *c));
 
 bool ctl_is_leader(ctl *c);
+/* This controller's wall time: the clock entries are stamped with, which
+ * ignores a jump of the wall clock until it lasts (common/clock.h). */
+int64_t ctl_now_ms(ctl *c);
 /* The leader's peer entry, or NULL if none is known. */
 const ctl_peer *ctl_leader(ctl *c);
 const char *ctl_role_name(ctl *c);

@@ -76,6 +76,7 @@ def main():
         print("cycles: no objects under %s: build first" % root)
         return 2
     print("cycles: %d files, %d cycles" % (len(uses), len(comps)))
+    print("%d passed, %d failed" % (0 if comps else 1, 1 if comps else 0))
     return 1 if comps else 0
 
 

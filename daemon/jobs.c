@@ -1,0 +1,428 @@
+/* jobs.c - the requests about jobs: submit, cancel and release (the
+ * leader's), queue and show (any controller's copy of the state). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/xmem.h"
+#include "jzd.h"
+
+
+/* A request's entry was applied (or could not be): answers it, and
+ * starts what may start now. */
+void jobs_on_committed(void *arg, const ctl_outcome *o)
+{
+    jzd_wait *w = arg;
+    jzd *d = w->d;
+    net_conn *c = req_unwait(w);
+    bool ok = o->code == JAZARI__ERROR_CODE__OK;
+    if (c && !ok) {
+        req_error(c, w->request_id, o->code, false, "%s", o->message);
+    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_SUBMIT_REQUEST) {
+        Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
+        r.id = o->first_id;
+        r.count = o->res->counts[o->index];
+        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
+    } else if (c && (w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
+                     w->kind == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)) {
+        Jazari__CancelReply r = JAZARI__CANCEL_REPLY__INIT;
+        r.cancelled = o->res->counts[o->index];
+        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r);
+    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST) {
+        Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
+        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
+    }
+    bool cancelled = ok && w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
+    bool may_start = ok && !cancelled;
+    free(w);
+    /* A cancelled job's processes here go now; a new job, a released one or
+     * a new node may start something. */
+    if (cancelled)
+        run_sync_local(d);
+    if (may_start)
+        run_schedule(d);
+}
+
+/* The policy's word on a submission: its account, QoS and reservation. */
+static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, const Jazari__JobSpec *spec,
+                             const char *account, uid_t uid, const char *user)
+{
+    const pol *po = d->cfg->pol;
+    if (!pol_account_known(po, account)) {
+        req_error(
+            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+            "job refused: account '%.100s' is not in the policy file (jz shares lists the accounts)",
+            account);
+        return -1;
+    }
+    if (!pol_account_allows(po, account, user, uid == 0)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "job refused: %s may not charge account '%.100s' (its users are listed in the policy "
+                        "file: ask your admins)",
+                        user, account);
+        return -1;
+    }
+    int q = pol_qos_find(po, spec->qos);
+    if (q >= 0 && !pol_qos_allows(po, q, account, uid == 0)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "job refused: QoS %s is for the accounts %s, not for '%.100s'", po->qos[q].name,
+                        po->qos[q].accounts, account);
+        return -1;
+    }
+    if (q < 0) {
+        buf names = BUF_INIT;
+        for (size_t i = 0; i < po->n_qos; i++)
+            buf_printf(&names, "%s%s", i ? ", " : "", po->qos[i].name);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "job refused: no QoS '%.64s': one of %s", spec->qos, buf_str(&names));
+        buf_free(&names);
+        return -1;
+    }
+    if (spec->reservation && *spec->reservation) {
+        const fsm_resv *r = fsm_resv_get(&d->ctl.state, spec->reservation);
+        if (!r) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                            "job refused: no reservation '%.64s' (jz reservations lists them)",
+                            spec->reservation);
+            return -1;
+        }
+        if (uid != 0 && !fsm_resv_member(r, account, user)) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                            "job refused: reservation %s is for account '%s'%s, not for %s in '%s'", r->name,
+                            r->account ? r->account : "", r->n_users ? " and its listed users" : "", user,
+                            account);
+            return -1;
+        }
+        uint32_t most = 0, wide = 0; /* its biggest part; parts as big as the job asks */
+        for (size_t i = 0; i < r->n_parts; i++) {
+            most = r->parts[i].gpus > most ? r->parts[i].gpus : most;
+            wide += r->parts[i].gpus >= spec->gpus_per_node;
+        }
+        int64_t from = r->start_ms > ctl_now_ms(&d->ctl) ? r->start_ms : ctl_now_ms(&d->ctl);
+        const char *bad = NULL;
+        char why[200];
+        if (!spec->time_limit_s || (int64_t)spec->time_limit_s * 1000 > r->end_ms - from) {
+            snprintf(why, sizeof why,
+                     "a job in reservation %s needs a --time of at most %lld s (when it ends)", r->name,
+                     (long long)((r->end_ms - from) / 1000));
+            bad = why;
+        } else if (spec->gpus_per_node > most || (spec->nodes ? spec->nodes : 1) > wide) {
+            snprintf(why, sizeof why, "reservation %s holds %zu nodes with at most %u GPUs each (%u with %u)",
+                     r->name, r->n_parts, most, wide, spec->gpus_per_node);
+            bad = why;
+        }
+        if (bad) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", bad);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+    const Jazari__JobSpec *spec = e->submit_request->spec;
+    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
+        return;
+    char err[256];
+    if (!spec) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "submit without a job");
+        return;
+    }
+    /* Jobs run as their user only when the daemons run as root; otherwise
+     * they would run as the daemon's user, so only that user may submit. */
+    if (geteuid() != 0 && uid != geteuid()) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                        "jazarid runs as uid %u, not as root: only that user may submit (you are %s)",
+                        (unsigned)geteuid(), user);
+        return;
+    }
+    if (fsm_validate_spec(&d->ctl.state, spec, err, sizeof err) != 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
+        return;
+    }
+    const char *account = spec->account && *spec->account ? spec->account : d->cfg->pol->default_account;
+    if (jobs__policy_check(d, c, e, spec, account, uid, user) != 0)
+        return;
+    /* An array is one job per index, submitted in one command. */
+    static uint32_t idx[FSM_ARRAY_MAX];
+    size_t n = 1;
+    uint32_t throttle = 0;
+    bool array = spec->array && *spec->array;
+    if (array && fsm_array_parse(spec->array, idx, FSM_ARRAY_MAX, &n, &throttle, err, sizeof err) != 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
+        return;
+    }
+    if (array && jazari__job_spec__get_packed_size(spec) * n > FSM_ARRAY_BYTES_MAX) {
+        req_error(
+            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+            "job refused: %zu tasks of this job are over %u MiB: a smaller array, or a script that "
+            "reads its task id",
+            n, FSM_ARRAY_BYTES_MAX >> 20);
+        return;
+    }
+    Jazari__Job *jobs = xcalloc(n, sizeof *jobs);
+    Jazari__Job **ptrs = xcalloc(n, sizeof(Jazari__Job *));
+    Jazari__JobSpec *specs = xcalloc(n, sizeof *specs);
+    for (size_t i = 0; i < n; i++) {
+        jazari__job__init(&jobs[i]);
+        specs[i] = *spec;
+        specs[i].account = (char *)account;
+        if (array) {
+            specs[i].array = "";
+            specs[i].array_task = true;
+            specs[i].array_index = idx[i];
+            specs[i].array_max = throttle;
+        }
+        jobs[i].spec = &specs[i];
+        jobs[i].user = user;
+        jobs[i].uid = (uint32_t)uid;
+        jobs[i].gid = (uint32_t)gid;
+        ptrs[i] = &jobs[i];
+    }
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = ptrs;
+    sc.n_jobs = n;
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    cmd.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    cmd.submit = &sc;
+    ctl_propose(&d->ctl, &cmd, jobs_on_committed, req_wait(d, c, e));
+    free(jobs);
+    free(ptrs);
+    free(specs);
+}
+
+/* jz cancel and jz release: the same checks, two commands. */
+void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+    bool release = e->body_case == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST;
+    size_t n_ids = release ? e->release_request->n_ids : e->cancel_request->n_ids;
+    uint64_t *ids = release ? e->release_request->ids : e->cancel_request->ids;
+    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
+        return;
+    if (n_ids == 0 || n_ids > 10000) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                        "cancel: give 1 to 10000 job ids");
+        return;
+    }
+    /* Checked here for a clear answer; checked again when applied. */
+    for (size_t i = 0; i < n_ids; i++) {
+        const fsm_job *j = fsm_job_get(&d->ctl.state, ids[i]);
+        if (!j) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
+                            (unsigned long long)ids[i]);
+            return;
+        }
+        if (uid != 0 && j->uid != uid) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                            "job %llu belongs to %s, not to %s", (unsigned long long)j->id, j->user, user);
+            return;
+        }
+    }
+    Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
+    cc.ids = ids;
+    cc.n_ids = n_ids;
+    cc.uid = (uint32_t)uid;
+    cc.admin = uid == 0;
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    if (release) {
+        cmd.cmd_case = JAZARI__COMMAND__CMD_RELEASE;
+        cmd.release = &cc;
+    } else {
+        cmd.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
+        cmd.cancel = &cc;
+    }
+    ctl_propose(&d->ctl, &cmd, jobs_on_committed, req_wait(d, c, e));
+}
+
+/* Jobs as messages: each holds a decoded spec to free afterwards. */
+typedef struct jobs__list {
+    Jazari__Job *jobs;
+    Jazari__JobSpec **specs; /* as decoded, to free */
+    Jazari__JobSpec *brief;  /* shallow copies without script and environment */
+    Jazari__Job **ptrs;
+    Jazari__JobAlloc *allocs;
+    Jazari__JobAlloc **alloc_ptrs;
+    size_t n;
+} jobs__list;
+
+/* Why a ready job waits, computed when asked (not replicated): its nodes
+ * are down, it holds the reservation (Resources), or it is behind the job
+ * that does (Priority). A requeued job keeps saying why it was. */
+static const char *jobs__why_pending(jzd *d, const fsm_job *j, const Jazari__JobSpec *spec, uint64_t head,
+                                    sched_limits *limits)
+{
+    if (j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held)
+        return NULL;
+    if (j->reason && (strncmp(j->reason, "Requeued", 8) == 0 || strncmp(j->reason, "Preempted", 9) == 0))
+        return NULL;
+    if (spec) {
+        int deps = fsm_deps_ready(&d->ctl.state, spec);
+        if (deps < 0)
+            return "DependencyNeverSatisfied";
+        if (deps == 0)
+            return "Dependency";
+        const char *resv = sched_resv_wait(&d->ctl.state, j->cls->reservation, ctl_now_ms(&d->ctl));
+        if (resv)
+            return resv;
+        if (!sched_limits_take(limits, j->user, sched_qos_of(d->cfg->pol, j->cls->qos),
+                               (uint64_t)j->nodes * j->gpus_per_node, false))
+            return "QOSLimit";
+    }
+    const fsm *f = &d->ctl.state;
+    uint32_t up = 0, any = 0;
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        bool fits = f->nodes[i].topo->n_gpus >= j->gpus_per_node;
+        any += fits;
+        up += fits && strcmp(f->nodes[i].state, "up") == 0;
+    }
+    uint32_t want = j->nodes ? j->nodes : 1;
+    if (up < want && any >= want)
+        return "NodeDown";
+    return !head || head == j->id ? "Resources" : "Priority";
+}
+
+/* The job holding the reservation: the leader's, else the first ready one. */
+static uint64_t jobs__head(jzd *d)
+{
+    if (req_is_leader(d))
+        return d->sched.head;
+    const fsm *f = &d->ctl.state;
+    for (uint64_t k = 0; f->n_ready && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (j && j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
+            return j->id;
+    }
+    return 0;
+}
+
+/* Jobs as messages. brief leaves out each job's script and environment,
+ * which only jz show needs (a queue of scripts could be gigabytes). */
+static void jobs__fill(jzd *d, jobs__list *a, const fsm_job *const *list, size_t n, bool brief)
+{
+    uint64_t head = jobs__head(d);
+    sched_prio prio;
+    bool ranking = false; /* pending jobs get their priority now (multifactor only: else it is not used) */
+    for (size_t i = 0; i < n && !ranking && d->sched.policy.order == PLAN_PRIORITY; i++)
+        ranking = list[i]->state == JAZARI__JOB_STATE__JOB_PENDING;
+    if (ranking)
+        sched_prio_init(&prio, &d->ctl.state, d->cfg->pol, ctl_now_ms(&d->ctl));
+    sched_limits limits; /* the running jobs counted once for the whole list */
+    sched_limits_init(&limits, &d->ctl.state, d->cfg->pol);
+    size_t nallocs = 0;
+    for (size_t i = 0; i < n; i++)
+        nallocs += list[i]->n_allocs;
+    a->n = n;
+    a->jobs = calloc(n ? n : 1, sizeof *a->jobs);
+    a->specs = xcalloc(n, sizeof(Jazari__JobSpec *));
+    a->brief = xcalloc(n, sizeof *a->brief);
+    a->ptrs = calloc(n ? n : 1, sizeof(Jazari__Job *));
+    a->allocs = calloc(nallocs ? nallocs : 1, sizeof *a->allocs);
+    a->alloc_ptrs = calloc(nallocs ? nallocs : 1, sizeof(Jazari__JobAlloc *));
+    if (!a->jobs || !a->ptrs || !a->allocs || !a->alloc_ptrs)
+        abort();
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        Jazari__JobSpec *spec = fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
+        const char *why = jobs__why_pending(d, list[i], spec, head, &limits);
+        if (why)
+            a->jobs[i].reason = (char *)why;
+        if (ranking && list[i]->state == JAZARI__JOB_STATE__JOB_PENDING)
+            a->jobs[i].priority = sched_prio_job(&prio, list[i], NULL);
+        if (list[i]->preempt_ms) /* stopping, then back to the queue */
+            a->jobs[i].state = JAZARI__JOB_STATE__JOB_PREEMPTED;
+        a->specs[i] = spec;
+        if (brief && spec) {
+            a->brief[i] = *spec;
+            a->brief[i].script = "";
+            a->brief[i].env = NULL;
+            a->brief[i].n_env = 0;
+            a->jobs[i].spec = &a->brief[i];
+        }
+        k += list[i]->n_allocs;
+        a->ptrs[i] = &a->jobs[i];
+    }
+    if (ranking)
+        sched_prio_free(&prio);
+    sched_limits_free(&limits);
+}
+
+static void jobs__free(jobs__list *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        jazari__job_spec__free_unpacked(a->specs[i], NULL);
+    free(a->specs);
+    free(a->brief);
+    free(a->jobs);
+    free(a->ptrs);
+    free(a->allocs);
+    free(a->alloc_ptrs);
+}
+
+/* The largest queue one reply carries: replies are bounded like frames,
+ * and must fit an uplink's frame limit when forwarded. */
+#define JOBS_QUEUE_MAX 50000
+#define JOBS_REPLY_BUDGET ((size_t)8 << 20)
+
+void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const fsm *f = &d->ctl.state;
+    bool all = e->queue_request->all;
+    size_t cap = 0, n = 0;
+    const fsm_job **list = NULL;
+    for (uint64_t i = 0; i < f->jobs_cap && n < JOBS_QUEUE_MAX; i++) {
+        const fsm_job *j = f->jobs[i];
+        if (!j || (!all && !fsm_job_active(j)))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            const fsm_job **p = realloc(list, cap * sizeof(const fsm_job *));
+            if (!p)
+                abort();
+            list = p;
+        }
+        list[n++] = j;
+    }
+    jobs__list a;
+    jobs__fill(d, &a, list, n, true);
+    Jazari__QueueReply r = JAZARI__QUEUE_REPLY__INIT;
+    r.jobs = a.ptrs;
+    r.n_jobs = a.n;
+    r.truncated = n == JOBS_QUEUE_MAX;
+    size_t bytes = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        bytes += jazari__job__get_packed_size(&a.jobs[i]) + 8;
+        if (bytes > JOBS_REPLY_BUDGET) {
+            r.n_jobs = i;
+            r.truncated = true;
+            break;
+        }
+    }
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &r);
+    jobs__free(&a);
+    free(list);
+}
+
+void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const fsm_job *j = fsm_job_get(&d->ctl.state, e->show_request->id);
+    if (!j) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
+                        (unsigned long long)e->show_request->id);
+        return;
+    }
+    jobs__list a;
+    jobs__fill(d, &a, &j, 1, false);
+    Jazari__ShowReply r = JAZARI__SHOW_REPLY__INIT;
+    r.job = &a.jobs[0];
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &r);
+    jobs__free(&a);
+}

@@ -1,0 +1,67 @@
+/* test_seen.c - the leader's liveness on a made-up clock. */
+#include <string.h>
+
+#include "../../daemon/seen.h"
+#include "test.h"
+
+typedef struct downs {
+    char names[8][CONFIG_NAME_MAX + 1];
+    int n;
+} downs;
+
+static void on_down(void *arg, const char *name, uint64_t silent_ms)
+{
+    downs *d = arg;
+    (void)silent_ms;
+    if (d->n < 8)
+        snprintf(d->names[d->n++], sizeof d->names[0], "%s", name);
+}
+
+static const char *const up[] = {"n1", "n2"};
+
+/* Every 100 ms from `from` to `to`: n1 and n2 heartbeat (while `beat`),
+ * and the tick checks them in `term` (0: following). */
+static void run(seen *s, uint64_t term, uint64_t from, uint64_t to, bool beat, downs *d)
+{
+    for (uint64_t t = from; t < to; t += 100) {
+        if (beat && term) /* a follower answers heartbeats NOT_LEADER: it hears nothing */
+            for (int i = 0; i < 2; i++)
+                seen_heard(s, up[i], t);
+        seen_check(s, term, t, 1000, up, 2, on_down, d);
+    }
+}
+
+TEST(seen_a_silent_node_is_reported_once)
+{
+    seen s = {0};
+    downs d = {0};
+    run(&s, 1, 0, 3000, true, &d);
+    CHECK_EQ_INT(d.n, 0);
+    seen_heard(&s, "n1", 3000);
+    for (uint64_t t = 3000; t < 6000; t += 100) {
+        seen_heard(&s, "n1", t);
+        seen_check(&s, 1, t, 1000, up, 2, on_down, &d);
+    }
+    REQUIRE(d.n == 1);
+    CHECK_EQ_STR(d.names[0], "n2");
+    seen_free(&s);
+}
+
+/* The bug a re-elected leader had: it led, followed for longer than the
+ * timeout, led again, and found every live node silent since it last led. */
+TEST(seen_a_reelected_leader_does_not_find_live_nodes_silent)
+{
+    seen s = {0};
+    downs d = {0};
+    run(&s, 1, 0, 2000, true, &d);       /* leads term 1 */
+    run(&s, 0, 2000, 22000, true, &d);   /* follows for 20 s: hears nothing */
+    run(&s, 5, 22000, 30000, true, &d);  /* leads again, in term 5 */
+    CHECK_EQ_INT(d.n, 0);
+    /* Lost and won again between two ticks (no tick saw it follow). */
+    run(&s, 7, 40000, 41000, true, &d);
+    CHECK_EQ_INT(d.n, 0);
+    /* Still, a node that stops is found. */
+    run(&s, 7, 41000, 43000, false, &d);
+    CHECK_EQ_INT(d.n, 2);
+    seen_free(&s);
+}

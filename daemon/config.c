@@ -27,6 +27,7 @@ typedef enum {
     CT_DURATION,
     CT_SIZE,
     CT_COUNT,
+    CT_FORMAT,
     CT_LEVEL
 } config__type;
 
@@ -69,11 +70,30 @@ static const config__setting config__table[] = {
      "multifactor (priority: age, fair share, QoS, size; EASY)"},
     {"policy", CT_PATH, OFF(policy), NULL,
      "the scheduling policy file: accounts and fair shares, QoS, priority weights (sched/policy.h)"},
+    {"log_format", CT_FORMAT, OFF(log_format), "newest",
+     "the newest Raft log format this controller announces: hold a new format back while the "
+     "controllers are upgraded one by one (newest, or a number)"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
 
 #define CONFIG__N (sizeof config__table / sizeof config__table[0])
+
+/* Whether a setting is held as a char * (freed by config_free); the
+ * others are numbers. */
+static bool config__is_string(config__type t)
+{
+    switch (t) {
+    case CT_DURATION:
+    case CT_SIZE:
+    case CT_COUNT:
+    case CT_FORMAT:
+    case CT_LEVEL:
+        return false;
+    default:
+        return true;
+    }
+}
 
 static char **config__str(config *c, const config__setting *s)
 {
@@ -331,6 +351,20 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         *(uint64_t *)((char *)c + s->offset) = n;
         return 0;
     }
+    case CT_FORMAT: {
+        char *end;
+        unsigned long long n = strcmp(value, "newest") == 0 ? 0 : strtoull(value, &end, 10);
+        if (n == 0 && strcmp(value, "newest") != 0) {
+            snprintf(why, sizeof why, "newest, or a log format number from 1");
+            goto bad;
+        }
+        if (n != 0 && (!isdigit((unsigned char)*value) || *end || n > 1000)) {
+            snprintf(why, sizeof why, "newest, or a log format number from 1");
+            goto bad;
+        }
+        *(uint64_t *)((char *)c + s->offset) = n;
+        return 0;
+    }
     case CT_LEVEL: {
         int l = log_level_parse(value);
         if (l < 0) {
@@ -541,8 +575,7 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
 void config_free(config *c)
 {
     for (size_t i = 0; i < CONFIG__N; i++) {
-        config__type t = config__table[i].type;
-        if (t == CT_DURATION || t == CT_SIZE || t == CT_COUNT || t == CT_LEVEL)
+        if (!config__is_string(config__table[i].type))
             continue;
         char **f = config__str(c, &config__table[i]);
         free(*f);

@@ -151,7 +151,16 @@ static void jzd__on_signal(uv_signal_t *h, int signum)
 
 static void jzd__on_tick(uv_timer_t *t)
 {
-    routes_tick(t->data);
+    jzd *d = t->data;
+    if (d->ctl_running && d->ctl.broken && !d->stopping) {
+        /* An entry this release cannot apply: stop rather than diverge. */
+        log_error("daemon", "stopping: %s. Start a release that reads it (the same as the other "
+                  "controllers); the log is kept and replayed", d->ctl.broken_why);
+        d->status = 1;
+        jzd__stop(d);
+        return;
+    }
+    routes_tick(d);
 }
 
 /* mkdir -p with mode 0700 for the directories we create. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../../common/log.h"
+#include "codec.h"
 #include "transport.h"
 
 struct ctl_pending {
@@ -32,19 +33,23 @@ struct ctl_batch {
 static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, void **result)
 {
     ctl *c = ops->data;
-    char err[256];
-    const uint8_t *p = b->base;
-    uint32_t len =
-        b->len >= 4 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24 : 0;
-    if (b->len < 4 || len > b->len - 4) {
-        snprintf(err, sizeof err, "log entry of %zu bytes announces %u", b->len, len);
-        log_error("raft", "%s", err);
-        c->result.n_cmds = 0;
-    } else if (fsm_apply(&c->state, p + 4, len, &c->result, err, sizeof err) != 0) {
-        /* Every controller reads the same entry the same way: skipping it
-         * keeps them equal. It means a newer release wrote the log. */
-        log_error("raft", "%s", err);
-        c->result.n_cmds = 0;
+    char err[300];
+    const uint8_t *p;
+    size_t len;
+    c->result.n_cmds = 0;
+    if (c->broken) {
+        /* Stopping: nothing after an entry it could not apply. */
+    } else if (codec_unframe(b, &p, &len, err, sizeof err) != 0 ||
+               fsm_apply(&c->state, p, len, &c->result, err, sizeof err) != 0) {
+        /* Skipping it would leave this controller's state apart from the
+         * others' (an older release among newer ones): it stops instead,
+         * and takes no snapshot of a state it knows is wrong. */
+        c->broken = true;
+        snprintf(c->broken_why, sizeof c->broken_why, "log entry %llu cannot be applied: %s",
+                 (unsigned long long)raft_last_applied(&c->raft) + 1, err);
+        log_error("raft", "%s; this controller stops rather than diverge from the others", c->broken_why);
+        if (c->on_broken)
+            c->on_broken(c->applied_arg, c->broken_why);
     }
     /* libraft calls the apply callback right after this returns, so one
      * result slot serves every entry. */
@@ -57,6 +62,8 @@ static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, voi
 static int ctl__fsm_snapshot(struct raft_fsm *ops, struct raft_buffer *bufs[], unsigned *n)
 {
     ctl *c = ops->data;
+    if (c->broken)
+        return RAFT_CANCELED;
     buf b = BUF_INIT;
     fsm_snapshot(&c->state, &b);
     struct raft_buffer *rb = raft_malloc(sizeof *rb);
@@ -191,14 +198,10 @@ static void ctl__flush(ctl *c)
         if (!b)
             abort();
         b->c = c;
-        /* Entry: format (1), time (2), then each command (3) as is. */
         buf e = BUF_INIT;
-        Jazari__Entry head = JAZARI__ENTRY__INIT;
-        head.format = FSM_FORMAT;
-        head.time_ms = ctl_now_ms(c);
-        jazari__entry__pack(&head, buf_extend(&e, jazari__entry__get_packed_size(&head)));
+        codec_entry_begin(&e, ctl_log_format(c), ctl_now_ms(c));
         ctl_pending **tail = &b->items;
-        while (c->queue && b->n < FSM_ENTRY_MAX_CMDS) {
+        while (c->queue && b->n < CODEC_ENTRY_MAX_CMDS) {
             ctl_pending *p = c->queue;
             c->queue = p->next;
             c->queued--;
@@ -206,31 +209,13 @@ static void ctl__flush(ctl *c)
             *tail = p;
             tail = &p->next;
             b->n++;
-            uint8_t hdr[11];
-            size_t h = 0;
-            hdr[h++] = 3 << 3 | 2;
-            for (uint64_t v = p->len;; v >>= 7) {
-                hdr[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-                if (v <= 0x7f)
-                    break;
-            }
-            buf_append(&e, hdr, h);
-            buf_append(&e, p->cmd, p->len);
+            codec_entry_add(&e, p->cmd, p->len);
         }
         if (!c->queue)
             c->queue_tail = NULL;
-        /* libraft's segments hold entries in multiples of 8 bytes: the
-         * entry goes behind its length and is padded with zeros. */
-        size_t padded = (4 + e.len + 7) & ~(size_t)7;
-        struct raft_buffer rb = {.base = raft_calloc(1, padded), .len = padded};
-        if (!rb.base)
+        struct raft_buffer rb;
+        if (codec_frame(&e, &rb) != 0)
             abort();
-        uint8_t *out = rb.base;
-        out[0] = (uint8_t)e.len;
-        out[1] = (uint8_t)(e.len >> 8);
-        out[2] = (uint8_t)(e.len >> 16);
-        out[3] = (uint8_t)(e.len >> 24);
-        memcpy(out + 4, e.data, e.len);
         buf_free(&e);
         b->req.data = b;
         int rc = raft_apply(&c->raft, &b->req, &rb, 1, ctl__on_applied);
@@ -252,10 +237,21 @@ static void ctl__flush(ctl *c)
 
 void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
 {
-    if (c->closing || !c->started || !ctl__leads(c)) {
-        ctl_outcome o = {
-            .code = c->closing ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER,
-            .message = c->closing ? "the controller is stopping" : "this controller is not the leader"};
+    if (c->closing || c->broken || !c->started || !ctl__leads(c)) {
+        bool down = c->closing || c->broken;
+        ctl_outcome o = {.code = down ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER,
+                         .message = down ? "the controller is stopping" : "this controller is not the leader"};
+        cb(arg, &o);
+        return;
+    }
+    uint32_t need = codec_cmd_format(cmd->cmd_case), have = ctl_log_format(c);
+    if (need > have) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "not every controller reads log format %u yet (the controllers agree on %u): upgrade "
+                 "every controller (jz status shows them), then retry",
+                 need, have);
+        ctl_outcome o = {.code = JAZARI__ERROR_CODE__UNAVAILABLE, .message = msg};
         cb(arg, &o);
         return;
     }
@@ -319,7 +315,14 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
         snprintf(err, errlen, "state_dir: cannot create %s: %s", c->raft_dir, strerror(errno));
         return -1;
     }
-    int rc = rtx_init(&c->transport, loop, cfg->name);
+    if (cfg->log_format > CODEC_FORMAT) {
+        snprintf(err, errlen, "log_format %llu: this jazarid writes formats 1 to %d",
+                 (unsigned long long)cfg->log_format, CODEC_FORMAT);
+        return -1;
+    }
+    c->format = cfg->log_format ? (uint32_t)cfg->log_format : CODEC_FORMAT;
+    c->agreed = c->format;
+    int rc = rtx_init(&c->transport, loop, cfg->name, c->format);
     if (rc == 0)
         rc = raft_uv_init(&c->io, loop, c->raft_dir, &c->transport);
     if (rc != 0) {
@@ -397,6 +400,23 @@ void ctl_close(ctl *c, void (*cb)(ctl *c))
     c->queue = c->queue_tail = NULL;
     ctl__fail_all(list, JAZARI__ERROR_CODE__UNAVAILABLE, "the controller is stopping");
     raft_close(&c->raft, ctl__on_raft_closed);
+}
+
+uint32_t ctl_log_format(ctl *c)
+{
+    uint32_t f = c->format;
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        if (c->peers[i].id == c->id)
+            continue;
+        uint32_t p = rtx_peer_format(&c->transport, c->peers[i].id);
+        p = p ? p : CODEC_FORMAT_ASSUMED;
+        f = p < f ? p : f;
+    }
+    if (f != c->agreed) {
+        log_info("raft", "the controllers agree on log format %u (was %u)", f, c->agreed);
+        c->agreed = f;
+    }
+    return f;
 }
 
 bool ctl_is_leader(ctl *c)

@@ -64,6 +64,12 @@ typedef struct ctl {
     bool lost; /* an append of lost_term failed: not the leader of that term */
     raft_term lost_term;
     clock_guard clock; /* the wall clock entries are stamped with */
+    uint32_t format;   /* the newest log format this controller announces */
+    uint32_t agreed;   /* the last ctl_log_format, to log changes */
+    /* An entry could not be applied: the controller stops, not diverges. */
+    bool broken;
+    char broken_why[400];
+    void (*on_broken)(void *arg, const char *why); /* with applied_arg */
 } ctl;
 
 /* Opens the Raft log under state_dir/raft, bootstraps the configuration
@@ -76,6 +82,10 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
 void ctl_close(ctl *c, void (*cb)(ctl *c));
 
 bool ctl_is_leader(ctl *c);
+/* The log format the leader writes: the newest every voter has announced
+ * (a voter that has not said is taken to read CODEC_FORMAT_ASSUMED). A
+ * command that needs a newer one is refused, not written. */
+uint32_t ctl_log_format(ctl *c);
 /* This controller's wall time: the clock entries are stamped with, which
  * ignores a jump of the wall clock until it lasts (common/clock.h). */
 int64_t ctl_now_ms(ctl *c);

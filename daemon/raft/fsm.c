@@ -1081,26 +1081,13 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     res->first_id = 0;
     res->submitted = res->cancelled = res->nodes_changed = res->n_cmds = 0;
     res->started = res->ended = 0;
-    Jazari__Entry *e = jazari__entry__unpack(NULL, len, data);
-    if (!e) {
-        snprintf(err, errlen, "log entry of %zu bytes does not decode", len);
-        return -1;
-    }
-    if (e->format == 0 || e->format > FSM_FORMAT) {
-        snprintf(err, errlen, "log entry in format %u: this jazarid reads formats 1 to %d; upgrade it",
-                 e->format, FSM_FORMAT);
-        jazari__entry__free_unpacked(e, NULL);
-        return -1;
-    }
+    Jazari__Entry *e = codec_entry_decode(data, len, err, errlen);
+    if (!e)
+        return -1; /* checked whole before any command is applied */
     f->format = e->format;
     /* Time never goes back, even if a new leader's clock is behind. */
     int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
     f->time_ms = now;
-    if (e->n_commands > FSM_ENTRY_MAX_CMDS) {
-        snprintf(err, errlen, "log entry with %zu commands: at most %d", e->n_commands, FSM_ENTRY_MAX_CMDS);
-        jazari__entry__free_unpacked(e, NULL);
-        return -1;
-    }
     for (size_t i = 0; i < e->n_commands; i++) {
         const Jazari__Command *c = e->commands[i];
         uint32_t before = res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended;
@@ -1140,9 +1127,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_UNRESERVE:
             fsm__apply_unreserve(f, now, c->unreserve, res);
             break;
-        default:
-            /* A command of a newer release in an old format: skipped the
-             * same way on every controller. */
+        default: /* refused by codec_entry_decode */
             break;
         }
         res->counts[i] =
@@ -1153,17 +1138,6 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     f->applied++;
     jazari__entry__free_unpacked(e, NULL);
     return 0;
-}
-
-void fsm_entry_encode(int64_t time_ms, Jazari__Command **cmds, size_t n, buf *out)
-{
-    Jazari__Entry e = JAZARI__ENTRY__INIT;
-    e.format = FSM_FORMAT;
-    e.time_ms = time_ms;
-    e.commands = cmds;
-    e.n_commands = n;
-    size_t len = jazari__entry__get_packed_size(&e);
-    jazari__entry__pack(&e, buf_extend(out, len));
 }
 
 /* --- jobs as messages ---------------------------------------------------------- */
@@ -1211,33 +1185,14 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
 /* A snapshot is written field by field: each job is packed on its own (its
  * stored spec bytes spliced in as field 2), so no copy of the whole state
  * is ever built in memory as messages. */
-static void fsm__put_varint(buf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    buf_append(b, tmp, n);
-}
-
-static void fsm__put_field(buf *b, uint32_t field, const void *data, size_t len)
-{
-    fsm__put_varint(b, (uint64_t)field << 3 | 2);
-    fsm__put_varint(b, len);
-    buf_append(b, data, len);
-}
-
 void fsm_snapshot(const fsm *f, buf *out)
 {
     Jazari__Snapshot head = JAZARI__SNAPSHOT__INIT;
-    head.format = FSM_FORMAT;
+    head.format = CODEC_FORMAT;
     head.next_job_id = f->next_job_id;
     head.time_ms = f->time_ms;
     head.usage_half_life_ms = f->half_life_ms;
-    size_t n = jazari__snapshot__get_packed_size(&head);
-    jazari__snapshot__pack(&head, buf_extend(out, n));
+    codec_snapshot_begin(out, &head);
 
     buf one = BUF_INIT;
     for (uint64_t i = 0; i < f->jobs_cap; i++) {
@@ -1254,11 +1209,11 @@ void fsm_snapshot(const fsm *f, buf *out)
         buf_reset(&one);
         jazari__job__pack(&m, buf_extend(&one, jazari__job__get_packed_size(&m)));
         if (j->spec)
-            fsm__put_field(&one, 2, j->spec, j->spec_len);
+            codec_put_field(&one, 2, j->spec, j->spec_len);
         jazari__job_spec__free_unpacked(spec, NULL);
         free(allocs);
         free(ptrs);
-        fsm__put_field(out, 4, one.data, one.len);
+        codec_put_field(out, 4, one.data, one.len);
     }
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fsm_node *nd = &f->nodes[i];
@@ -1275,7 +1230,7 @@ void fsm_snapshot(const fsm *f, buf *out)
         buf_reset(&one);
         jazari__node_record__pack(&r, buf_extend(&one, jazari__node_record__get_packed_size(&r)));
         topo_pb_free(r.topology);
-        fsm__put_field(out, 5, one.data, one.len);
+        codec_put_field(out, 5, one.data, one.len);
     }
     for (size_t i = 0; i < f->n_usage; i++) {
         Jazari__Usage u = JAZARI__USAGE__INIT;
@@ -1285,26 +1240,18 @@ void fsm_snapshot(const fsm *f, buf *out)
         u.as_of_ms = f->usage[i].as_of_ms;
         buf_reset(&one);
         jazari__usage__pack(&u, buf_extend(&one, jazari__usage__get_packed_size(&u)));
-        fsm__put_field(out, 6, one.data, one.len);
+        codec_put_field(out, 6, one.data, one.len);
     }
     for (size_t i = 0; i < f->n_resv; i++)
-        fsm__put_field(out, 7, f->resv[i].msg, f->resv[i].msg_len);
+        codec_put_field(out, 7, f->resv[i].msg, f->resv[i].msg_len);
     buf_free(&one);
 }
 
 int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
 {
-    Jazari__Snapshot *s = jazari__snapshot__unpack(NULL, len, data);
-    if (!s) {
-        snprintf(err, errlen, "snapshot of %zu bytes does not decode", len);
+    Jazari__Snapshot *s = codec_snapshot_decode(data, len, err, errlen);
+    if (!s)
         return -1;
-    }
-    if (s->format == 0 || s->format > FSM_FORMAT) {
-        snprintf(err, errlen, "snapshot in format %u: this jazarid reads formats 1 to %d; upgrade it",
-                 s->format, FSM_FORMAT);
-        jazari__snapshot__free_unpacked(s, NULL);
-        return -1;
-    }
     for (size_t i = 0; i < s->n_jobs; i++) {
         if (s->jobs[i]->id == 0 || s->jobs[i]->id >= s->next_job_id) {
             snprintf(err, errlen, "snapshot job id %llu outside 1..%llu", (unsigned long long)s->jobs[i]->id,

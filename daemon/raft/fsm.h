@@ -14,12 +14,11 @@
 #include "../../common/buf.h"
 #include "../../common/strmap.h"
 #include "../node/topo.h"
+#include "codec.h"
 #include "jazari.pb-c.h"
 
-/* The format of entries and snapshots this code writes; it reads every
- * format from 1 up to this one. */
-#define FSM_FORMAT 3
-/* Format 2 (execution): a lost node requeues its jobs, ends name their run
+/* The formats of entries and snapshots are codec.h's (CODEC_FORMAT).
+ * Format 2 (execution): a lost node requeues its jobs, ends name their run
  * (attempt) and node, a job completes with its last part, starts go only
  * to nodes that are up. Entries of format 1 are applied as they were. */
 
@@ -161,8 +160,6 @@ typedef struct fsm {
     size_t n_resv;
 } fsm;
 
-/* The most commands one entry may carry (the leader's batch). */
-#define FSM_ENTRY_MAX_CMDS 1024
 
 /* What applying one entry did, for the requests waiting on it. */
 typedef struct fsm_result {
@@ -173,7 +170,7 @@ typedef struct fsm_result {
     uint32_t started;
     uint32_t ended;
     uint32_t n_cmds;
-    uint32_t counts[FSM_ENTRY_MAX_CMDS]; /* per command: jobs submitted or cancelled, nodes changed */
+    uint32_t counts[CODEC_ENTRY_MAX_CMDS]; /* per command: jobs submitted or cancelled, nodes changed */
 } fsm_result;
 
 void fsm_init(fsm *f);
@@ -185,12 +182,12 @@ void fsm_free(fsm *f);
 int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *spec, char *err, size_t errlen);
 
 /* Applies one encoded Entry. Returns 0 with what it did in res (may be
- * NULL), or -1 with the reason in err when the entry does not decode or
- * its format is newer than FSM_FORMAT: a log this daemon cannot read. */
+ * NULL), or -1 with the reason in err, the state unchanged, when the entry
+ * does not decode or holds what this release cannot apply (a newer format
+ * or command: codec_entry_decode). The caller must then stop, not skip it:
+ * a controller that skips what others apply diverges from them. */
 int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, size_t errlen);
 
-/* Encodes an entry of commands at time_ms into out (appended). */
-void fsm_entry_encode(int64_t time_ms, Jazari__Command **cmds, size_t n, buf *out);
 
 /* Appends the whole state, encoded as a Snapshot, to out. */
 void fsm_snapshot(const fsm *f, buf *out);

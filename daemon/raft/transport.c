@@ -20,11 +20,17 @@ typedef struct rtx {
     raft_uv_transport_close_cb close_cb;
     struct raft_uv_transport *t;
     rtx_dial *dials;   /* connection attempts in progress */
+    uint32_t format;   /* the log format we announce */
+    struct {
+        raft_id id;
+        uint32_t format;
+    } heard[CONFIG_MAX_CONTROLLERS]; /* what the other controllers announced */
     uv_timer_t closer; /* fires the close callback asynchronously */
 } rtx;
 
 struct rtx_dial {
     rtx *x;
+    raft_id id;
     struct raft_uv_connect *req;
     raft_uv_connect_cb cb;
     char address[256];
@@ -39,6 +45,27 @@ struct rtx_dial {
     int open;   /* handles of ours not yet closed */
     rtx_dial *prev, *next;
 };
+
+/* --- what the others read --------------------------------------------------- */
+
+/* Controller id announced format (ids are 1..CONFIG_MAX_CONTROLLERS). */
+static void rtx__heard(rtx *x, raft_id id, uint32_t format)
+{
+    if (id == 0 || id > CONFIG_MAX_CONTROLLERS)
+        return;
+    if (x->heard[id - 1].format != format || x->heard[id - 1].id != id)
+        log_info("raft", "controller %llu reads log formats up to %u", (unsigned long long)id, format);
+    x->heard[id - 1].id = id;
+    x->heard[id - 1].format = format;
+}
+
+uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id)
+{
+    rtx *x = t->impl;
+    if (!x || id == 0 || id > CONFIG_MAX_CONTROLLERS || x->heard[id - 1].id != id)
+        return 0;
+    return x->heard[id - 1].format;
+}
 
 /* --- connecting -------------------------------------------------------------- */
 
@@ -136,6 +163,7 @@ static void rtx__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             log_warn("raft", "controller at %s refused us: %s", d->address, e->error->message);
         rtx__dial_fail(d, RAFT_NOCONNECTION, "no valid hello reply");
     } else {
+        rtx__heard(d->x, d->id, e->hello_reply->log_format);
         rtx__dial_succeed(d);
     }
     wire_msg_free(m);
@@ -170,6 +198,7 @@ static void rtx__on_connect(uv_connect_t *c, int status)
     h.name = d->x->name;
     h.raft_id = d->x->id;
     h.raft_address = d->x->address;
+    h.log_format = d->x->format;
     wire_pack(&env, &d->out);
     uv_buf_t b = uv_buf_init(d->out.data, (unsigned)d->out.len);
     d->write.data = d;
@@ -204,6 +233,7 @@ static int rtx__connect(struct raft_uv_transport *t, struct raft_uv_connect *req
     if (!d)
         return RAFT_NOMEM;
     d->x = x;
+    d->id = id;
     d->req = req;
     d->cb = cb;
     snprintf(d->address, sizeof d->address, "%s", address);
@@ -285,6 +315,8 @@ void rtx_accept(struct raft_uv_transport *t, net_conn *c, const Jazari__Envelope
     hr.software_version = JZ_VERSION;
     hr.name = x->name;
     hr.role = "controller";
+    hr.log_format = x->format;
+    rtx__heard(x, h->raft_id, h->log_format);
     r.env.body_case = JAZARI__ENVELOPE__BODY_HELLO_REPLY;
     r.env.hello_reply = &hr;
     log_debug("raft", "Raft stream from controller %llu (%s)", (unsigned long long)a->id, a->address);
@@ -337,7 +369,7 @@ static void rtx__close(struct raft_uv_transport *t, raft_uv_transport_close_cb c
     rtx__maybe_closed(x);
 }
 
-int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name)
+int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name, uint32_t log_format)
 {
     rtx *x = calloc(1, sizeof *x);
     if (!x)
@@ -346,6 +378,7 @@ int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name
     x->loop = loop;
     x->t = t;
     snprintf(x->name, sizeof x->name, "%s", node_name);
+    x->format = log_format;
     t->impl = x;
     t->init = rtx__init;
     t->listen = rtx__listen;

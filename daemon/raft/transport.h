@@ -14,14 +14,19 @@
 #include <raft.h>
 #include <raft/uv.h>
 
+#include "../config.h"
 #include "../net/net.h"
 
 /* A connection attempt that has not completed its hello in this time fails
  * (a partitioned peer drops packets: TCP alone would wait minutes). */
 #define RTX_CONNECT_TIMEOUT_MS 2000
 
-/* Initialises t. node_name is copied. Returns 0 or a RAFT_* code. */
-int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name);
+/* Initialises t. node_name is copied; log_format is the newest log format
+ * this controller announces to the others. Returns 0 or a RAFT_* code. */
+int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name, uint32_t log_format);
+/* The log format controller id announced in its last hello or hello
+ * reply; 0 if it has said nothing yet (or runs a release that does not). */
+uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id);
 /* Frees what rtx_init allocated, after libraft has closed t. */
 void rtx_free(struct raft_uv_transport *t);
 

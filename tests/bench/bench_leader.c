@@ -30,7 +30,7 @@ static double now_s(void)
 static void apply(fsm *f, int64_t t, Jazari__Command **cs, size_t n)
 {
     buf b = BUF_INIT;
-    fsm_entry_encode(t, cs, n, &b);
+    codec_entry_encode(CODEC_FORMAT, t, cs, n, &b);
     char err[200];
     if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "bench-leader: %s\n", err);

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from conftest import Daemon, hwloc_xml, wait_for
+from conftest import Daemon, fixture_xml, hwloc_xml, wait_for
 
 
 def submit(d, *args):
@@ -421,3 +421,37 @@ def test_a_daemon_not_root_takes_jobs_only_from_its_user():
         if d.proc and d.proc.poll() is None:
             assert d.stop() == 0
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_log_format_is_written_only_once_every_controller_reads_it(tmp_path):
+    """A rolling upgrade: a controller that announces only log format 2 (as
+    a release without reservations would) keeps the leader from writing
+    format 3's commands; once it announces 3, they are written."""
+    ds = controllers(tmp_path)
+    old = ds[2]
+    old.args += ["--log-format", "2"]
+    for d in ds:
+        d.args += ["--topology-xml", fixture_xml("hgx-h100-8gpu.xml")]
+    try:
+        for d in ds:
+            d.start()
+        leader = wait_for(lambda: leader_of(ds), what="a leader")
+        wait_for(lambda: leader.jz_json("status")["nodes_total"] == 3, what="the controllers' nodes")
+        ask = ["reserve", "r1", "--gpus", "2", "--duration", "60", "--users", "root"]
+        # Until the leader has heard the old controller announce, it takes it
+        # for the oldest release that did not say; either way: refused.
+        r = wait_for(lambda: (lambda r: r if "log format 3" in r.stderr else None)(leader.jz(*ask)),
+                     what="the reservation refused for the old controller's sake")
+        assert r.returncode == 1 and "upgrade every controller" in r.stderr, r.stderr
+        assert submit(leader, "--", "true") > 0  # format 1's commands still go
+        # The old controller is upgraded: restarted without the limit.
+        assert old.stop() == 0
+        i = old.args.index("--log-format")
+        del old.args[i:i + 2]
+        old.start()
+        wait_for(lambda: leader_of(ds) and leader_of(ds).jz(*ask).returncode == 0,
+                 what="the reservation once every controller reads format 3")
+    finally:
+        for d in ds:
+            if d.proc and d.proc.poll() is None:
+                assert d.stop() == 0

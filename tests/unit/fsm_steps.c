@@ -9,7 +9,7 @@ void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c)
 {
     Jazari__Command *cs[] = {c};
     buf b = BUF_INIT;
-    fsm_entry_encode(t, cs, 1, &b);
+    codec_entry_encode(CODEC_FORMAT, t, cs, 1, &b);
     char err[200];
     if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
         test_fail(__FILE__, __LINE__, "%s", err);

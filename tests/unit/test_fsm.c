@@ -35,7 +35,7 @@ static int submit(fsm *f, int64_t t, uint32_t uid, int n, uint32_t gpus, fsm_res
     c.submit = &sc;
     Jazari__Command *cs[] = {&c};
     buf b = BUF_INIT;
-    fsm_entry_encode(t, cs, 1, &b);
+    codec_entry_encode(CODEC_FORMAT, t, cs, 1, &b);
     char err[200];
     int rc = fsm_apply(f, b.data, b.len, res, err, sizeof err);
     buf_free(&b);
@@ -67,7 +67,7 @@ static int node_up(fsm *f, int64_t t, const char *name, unsigned gpus)
     c.node_up = &up;
     Jazari__Command *cs[] = {&c};
     buf b = BUF_INIT;
-    fsm_entry_encode(t, cs, 1, &b);
+    codec_entry_encode(CODEC_FORMAT, t, cs, 1, &b);
     char err[200];
     int rc = fsm_apply(f, b.data, b.len, NULL, err, sizeof err);
     buf_free(&b);
@@ -89,7 +89,7 @@ static int cancel(fsm *f, int64_t t, uint64_t id, uint32_t uid, bool admin, fsm_
     c.cancel = &cc;
     Jazari__Command *cs[] = {&c};
     buf b = BUF_INIT;
-    fsm_entry_encode(t, cs, 1, &b);
+    codec_entry_encode(CODEC_FORMAT, t, cs, 1, &b);
     char err[200];
     int rc = fsm_apply(f, b.data, b.len, res, err, sizeof err);
     buf_free(&b);
@@ -202,7 +202,7 @@ TEST(fsm_nodes_up_and_down)
     c.node_down = &d;
     Jazari__Command *cs[] = {&c};
     buf b = BUF_INIT;
-    fsm_entry_encode(20, cs, 1, &b);
+    codec_entry_encode(CODEC_FORMAT, 20, cs, 1, &b);
     char err[200];
     fsm_result res;
     REQUIRE(fsm_apply(&f, b.data, b.len, &res, err, sizeof err) == 0);
@@ -224,12 +224,52 @@ TEST(fsm_refuses_unreadable_entries)
     CHECK(fsm_apply(&f, "\xff\xff\xff", 3, NULL, err, sizeof err) != 0);
     CHECK(strstr(err, "does not decode") != NULL);
     Jazari__Entry e = JAZARI__ENTRY__INIT;
-    e.format = FSM_FORMAT + 1;
+    e.format = CODEC_FORMAT + 1;
     uint8_t tmp[16];
     size_t n = jazari__entry__pack(&e, tmp);
     CHECK(fsm_apply(&f, tmp, n, NULL, err, sizeof err) != 0);
     CHECK(strstr(err, "upgrade") != NULL);
     CHECK_EQ_INT(f.applied, 0);
+    fsm_free(&f);
+}
+
+/* An entry this release cannot wholly apply is refused whole: before, a
+ * command of an unknown kind was skipped while the rest applied, and a
+ * controller of an older release diverged from the newer ones. */
+TEST(fsm_refuses_an_entry_with_a_command_it_does_not_know)
+{
+    fsm f;
+    fsm_init(&f);
+    char err[300];
+    Jazari__NodeDownCmd down = JAZARI__NODE_DOWN_CMD__INIT;
+    down.name = "n1";
+    down.reason = "test";
+    Jazari__Command known = JAZARI__COMMAND__INIT;
+    known.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
+    known.node_down = &down;
+    buf b = BUF_INIT, one = BUF_INIT;
+    codec_entry_begin(&b, CODEC_FORMAT, 1000);
+    jazari__command__pack(&known, buf_extend(&one, jazari__command__get_packed_size(&known)));
+    codec_entry_add(&b, one.data, one.len);
+    static const uint8_t future[] = {0x90, 0x03, 0x01}; /* field 50: a command of a later release */
+    codec_entry_add(&b, future, sizeof future);
+    CHECK(fsm_apply(&f, b.data, b.len, NULL, err, sizeof err) != 0);
+    CHECK(strstr(err, "does not know") != NULL && strstr(err, "upgrade") != NULL);
+    CHECK_EQ_INT(f.applied, 0);
+    CHECK_EQ_INT(f.time_ms, 0); /* nothing of it applied */
+    /* A reservation in format 2, which has none: refused too. */
+    Jazari__ReserveCmd rc = JAZARI__RESERVE_CMD__INIT;
+    Jazari__Command resv = JAZARI__COMMAND__INIT;
+    resv.cmd_case = JAZARI__COMMAND__CMD_RESERVE;
+    resv.reserve = &rc;
+    Jazari__Command *cs[] = {&resv};
+    buf_reset(&b);
+    codec_entry_encode(2, 1000, cs, 1, &b);
+    CHECK(fsm_apply(&f, b.data, b.len, NULL, err, sizeof err) != 0);
+    CHECK(strstr(err, "later format") != NULL);
+    CHECK_EQ_INT(f.applied, 0);
+    buf_free(&b);
+    buf_free(&one);
     fsm_free(&f);
 }
 

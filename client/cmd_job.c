@@ -50,6 +50,14 @@ int cli_parse_time_limit(const char *s, uint64_t *seconds)
     }
     if (nf == 0)
         return -1;
+    /* As Slurm: the fields after the first are minutes and seconds (of an
+     * hour, of a minute), hours after days are of a day. 1:99:99 is a typo,
+     * not 2 hours 40 minutes 39 seconds. */
+    for (int i = 1; i < nf; i++)
+        if (f[i] > 59)
+            return -1;
+    if (have_days && f[0] > 23)
+        return -1;
     unsigned long long t;
     if (have_days) {
         /* D-H, D-H:M, D-H:M:S */

@@ -1,6 +1,7 @@
 /* config.c - the settings table, the config file and the flags. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -314,8 +315,11 @@ static int config__set(config *c, const config__setting *s, const char *value, c
     case CT_HOSTPORT: {
         char host[256];
         uint16_t port;
-        if (config_parse_hostport(value, host, sizeof host, &port) != 0) {
-            snprintf(why, sizeof why, "host:port with a port from 1 to 65535");
+        unsigned char addr[sizeof(struct in6_addr)];
+        if (config_parse_hostport(value, host, sizeof host, &port) != 0 ||
+            (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)) {
+            snprintf(why, sizeof why, "a numeric IPv4 or IPv6 address and a port from 1 to 65535, such as "
+                                      "127.0.0.1:7070 or [::1]:7070");
             goto bad;
         }
         free(c->listen_host);
@@ -440,6 +444,26 @@ static int config__load_policy(config *c, char *err, size_t errlen)
     return rc;
 }
 
+/* A config file is text: a NUL byte would end a line early, unseen.
+ * Reads f (at most CONFIG_FILE_MAX bytes) and rewinds it. */
+static int config__check_text(FILE *f, const char *path, char *err, size_t errlen)
+{
+    char chunk[4096];
+    size_t n, line = 1;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        const char *nul = memchr(chunk, '\0', n);
+        for (const char *p = chunk; p < (nul ? nul : chunk + n); p++)
+            line += *p == '\n';
+        if (nul) {
+            snprintf(err, errlen, "config %s:%zu: a NUL byte: a config file is text (is this the right file?)",
+                     path, line);
+            return -1;
+        }
+    }
+    rewind(f);
+    return 0;
+}
+
 static int config__read_file(config *c, const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -453,8 +477,13 @@ static int config__read_file(config *c, const char *path, char *err, size_t errl
         fclose(f);
         return -1;
     }
+    if (config__check_text(f, path, err, errlen) != 0) {
+        fclose(f);
+        return -1;
+    }
     char line[CONFIG_LINE_MAX + 2];
     int lineno = 0, rc = 0;
+    int set_on[CONFIG__N] = {0}; /* the line each setting was set on */
     while (rc == 0 && fgets(line, sizeof line, f)) {
         char where[CONFIG_PATH_MAX + 32];
         lineno++;
@@ -465,6 +494,7 @@ static int config__read_file(config *c, const char *path, char *err, size_t errl
             rc = -1;
             break;
         }
+
         char *p = line;
         char *hash = strchr(p, '#');
         if (hash)
@@ -488,6 +518,13 @@ static int config__read_file(config *c, const char *path, char *err, size_t errl
             rc = -1;
             break;
         }
+        size_t k = (size_t)(s - config__table);
+        if (set_on[k]) {
+            snprintf(err, errlen, "%s: %s is set twice (first on line %d): keep one", where, s->key, set_on[k]);
+            rc = -1;
+            break;
+        }
+        set_on[k] = lineno;
         rc = config__set(c, s, value, where, err, errlen);
     }
     if (rc == 0 && ferror(f)) {

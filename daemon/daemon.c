@@ -280,9 +280,15 @@ int daemon_run(const config *cfg)
     uv_signal_start(&d.sigterm, jzd__on_signal, SIGTERM);
     uv_signal_start(&d.sigint, jzd__on_signal, SIGINT);
 
-    if (net_server_listen_tcp(&d.server, cfg->listen_host, cfg->listen_port, err, sizeof err) != 0 ||
-        net_server_listen_unix(&d.server, cfg->socket, err, sizeof err) != 0) {
-        log_error("net", "%s", err);
+    int lrc = net_server_listen_tcp(&d.server, cfg->listen_host, cfg->listen_port, err, sizeof err);
+    if (lrc == 0)
+        lrc = net_server_listen_unix(&d.server, cfg->socket, err, sizeof err);
+    if (lrc != 0) {
+        /* An address this machine does not have is a bad setting (2);
+         * one that is taken is a failure of the moment (1). */
+        log_error("net", "%s%s", err,
+                  lrc == UV_EADDRNOTAVAIL ? ": not an address of this machine (check the listen setting)" : "");
+        d.status = lrc == UV_EADDRNOTAVAIL || lrc == UV_EINVAL ? 2 : 1;
         jzd__stop(&d);
     } else if (d.is_controller &&
                ctl_start(&d.ctl, &d.loop, cfg, jzd__on_applied, &d, err, sizeof err) != 0) {

@@ -104,6 +104,8 @@ def test_submissions_are_validated_before_the_log(daemon_factory, tmp_path):
         (["--nodes", "0", "--", "true"], 2, "at least one node"),
         (["--time", "soon", "--", "true"], 2, "bad --time 'soon'"),
         (["--time", "400-00:00:00", "--", "true"], 2, "bad --time"),
+        (["--time", "1:99:99", "--", "true"], 2, "bad --time"),
+        (["--time", "1-25:00:00", "--", "true"], 2, "bad --time"),
         (["--mem", "lots", "--", "true"], 2, "bad --mem"),
         (["--name", "x" * 200, "--", "true"], 1, "job name"),
         (["--env", "NOVALUE", "--", "true"], 2, "KEY=VALUE"),

@@ -148,6 +148,7 @@ def test_many_frames_in_one_write_and_byte_by_byte(daemon_factory):
 def test_bad_settings_exit_2(tmp_path):
     for args, needle in [
         (["--listen", "nowhere"], "flag --listen: bad value 'nowhere'"),
+        (["--listen", "localhost:7070"], "a numeric IPv4 or IPv6 address"),
         (["--frobnicate", "1"], "unknown flag '--frobnicate'"),
         (["--config", str(tmp_path / "missing.conf")], "missing.conf"),
     ]:
@@ -157,6 +158,9 @@ def test_bad_settings_exit_2(tmp_path):
     r = run([JAZARID, "--topology-xml", str(tmp_path / "nope.xml"), "--state-dir", str(tmp_path / "s"),
              "--listen", "127.0.0.1:1"])
     assert r.returncode == 2 and "nope.xml" in r.stderr
+    # An address this machine does not have (TEST-NET-1, never local).
+    r = run([JAZARID, "--listen", "192.0.2.1:7070", "--state-dir", str(tmp_path / "s")])
+    assert r.returncode == 2 and "not an address of this machine" in r.stderr, r.stderr
     r = run([JAZARID, "--help"])
     assert r.returncode == 0 and "--topology-xml" in r.stdout and "--node-timeout" in r.stdout
 

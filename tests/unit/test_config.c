@@ -112,6 +112,18 @@ TEST(config_file_errors_name_the_line)
     fclose(f);
     snprintf(want, sizeof want, "config %s:1: expected 'key = value'", path);
     expect_refused(2, argv, want);
+    /* A key given twice does not silently win. */
+    f = fopen(path, "w");
+    fputs("site = rabat\nname = a\n site = fes\n", f);
+    fclose(f);
+    snprintf(want, sizeof want, "config %s:3: site is set twice (first on line 1)", path);
+    expect_refused(2, argv, want);
+    /* A NUL byte does not silently end the file. */
+    f = fopen(path, "w");
+    fwrite("name = a\nsite = x\0\ncolour = blue\n", 1, 33, f);
+    fclose(f);
+    snprintf(want, sizeof want, "config %s:2: a NUL byte", path);
+    expect_refused(2, argv, want);
     unlink(path);
 }
 

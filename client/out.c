@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "../common/utf8.h"
 #include "cli.h"
 
 void cli_json_begin(json *j, buf *b)
@@ -9,12 +10,18 @@ void cli_json_begin(json *j, buf *b)
     json_init(j, b, true);
 }
 
+/* Whatever a command shows may hold other people's text (a job's name,
+ * its command, a reason): its control characters and bytes that are not
+ * UTF-8 are shown as escapes, never sent to the terminal to act. */
 int cli_flush(buf *b)
 {
     if (b->len && b->data[b->len - 1] != '\n')
         buf_putc(b, '\n');
-    size_t n = b->len ? fwrite(b->data, 1, b->len, stdout) : 0;
-    bool ok = n == b->len && fflush(stdout) == 0;
+    buf safe = BUF_INIT;
+    utf8_term(&safe, b->data, b->len, true);
+    size_t n = safe.len ? fwrite(safe.data, 1, safe.len, stdout) : 0;
+    bool ok = n == safe.len && fflush(stdout) == 0;
+    buf_free(&safe);
     buf_free(b);
     return ok ? CLI_OK : CLI_REFUSED;
 }
@@ -22,9 +29,13 @@ int cli_flush(buf *b)
 void cli_error(const cli *c, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "jz%s%s: ", c->command ? " " : "", c->command ? c->command : "");
+    buf msg = BUF_INIT, safe = BUF_INIT;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    buf_vprintf(&msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    utf8_term(&safe, msg.data, msg.len, false);
+    fprintf(stderr, "jz%s%s: %s\n", c->command ? " " : "", c->command ? c->command : "",
+            buf_str(&safe));
+    buf_free(&msg);
+    buf_free(&safe);
 }

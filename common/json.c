@@ -2,7 +2,10 @@
 #include "json.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "utf8.h"
 
 void json_init(json *j, buf *out, bool pretty)
 {
@@ -72,35 +75,38 @@ void json_arr_end(json *j)
     json__close(j, ']');
 }
 
+/* A JSON string: quotes, backslashes and control characters (C1 too)
+ * escaped; bytes that are not UTF-8 become U+FFFD, so the document stays
+ * valid whatever a stranger put in a job's name. */
 static void json__string(buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    char e[8];
     buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s, *end = p + len; p < end; p++) {
-        switch (*p) {
-        case '"':
-            buf_puts(b, "\\\"");
-            break;
-        case '\\':
-            buf_puts(b, "\\\\");
-            break;
-        case '\n':
-            buf_puts(b, "\\n");
-            break;
-        case '\r':
-            buf_puts(b, "\\r");
-            break;
-        case '\t':
-            buf_puts(b, "\\t");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f) { /* NUL too: a counted string may hold one */
-                char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
-                buf_puts(b, e);
-            } else {
-                buf_putc(b, (char)*p);
-            }
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_seq(p + i, len - i, &cp);
+        if (n == 0) {
+            buf_puts(b, "\\ufffd");
+            i++;
+            continue;
         }
+        if (cp == '"' || cp == '\\') {
+            buf_putc(b, '\\');
+            buf_putc(b, (char)cp);
+        } else if (cp == '\n') {
+            buf_puts(b, "\\n");
+        } else if (cp == '\r') {
+            buf_puts(b, "\\r");
+        } else if (cp == '\t') {
+            buf_puts(b, "\\t");
+        } else if (utf8_is_control(cp, false)) { /* NUL too: a counted string may hold one */
+            snprintf(e, sizeof e, "\\u%04x", (unsigned)cp);
+            buf_puts(b, e);
+        } else {
+            buf_append(b, s + i, n);
+        }
+        i += n;
     }
     buf_putc(b, '"');
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "../../common/decay.h"
+#include "../../common/utf8.h"
 #include "../../common/xmem.h"
 #include "../node/topo_pb.h"
 
@@ -430,11 +431,17 @@ const fsm_node *fsm_node_get(const fsm *f, const char *name)
 
 /* --- validation ---------------------------------------------------------- */
 
+/* At most max bytes of UTF-8 without control characters (C1 either:
+ * what others' terminals would act on). */
 static bool fsm__printable(const char *s, size_t max)
 {
-    size_t n = 0;
-    for (; *s; s++, n++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f || n >= max)
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    uint32_t cp;
+    if (len > max)
+        return false;
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = utf8_seq(p + i, len - i, &cp)) == 0 || utf8_is_control(cp, false))
             return false;
     return true;
 }
@@ -484,7 +491,8 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
 {
     uint32_t nodes = s->nodes ? s->nodes : 1;
     if (s->name && !fsm__printable(s->name, FSM_NAME_MAX)) {
-        snprintf(err, errlen, "job name: at most %d printable characters", FSM_NAME_MAX);
+        snprintf(err, errlen, "job name: at most %d bytes of printable UTF-8 (no control characters)",
+                 FSM_NAME_MAX);
         return -1;
     }
     if (nodes > FSM_NODES_MAX) {
@@ -530,8 +538,13 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
         return -1;
     }
     size_t bytes = 0;
-    for (size_t i = 0; i < s->n_argv; i++)
+    for (size_t i = 0; i < s->n_argv; i++) {
         bytes += strlen(s->argv[i]) + 1;
+        if (!utf8_valid(s->argv[i], strlen(s->argv[i]))) {
+            snprintf(err, errlen, "the command's argument %zu is not UTF-8 text", i + 1);
+            return -1;
+        }
+    }
     if (bytes > FSM_CMD_BYTES_MAX) {
         snprintf(err, errlen, "command is %zu bytes long: at most %d", bytes, FSM_CMD_BYTES_MAX);
         return -1;
@@ -550,26 +563,28 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
             snprintf(err, errlen, "--env '%.60s': expected KEY=VALUE", s->env[i]);
             return -1;
         }
+        if (!utf8_valid(s->env[i], strlen(s->env[i]))) {
+            snprintf(err, errlen, "--env setting %zu is not UTF-8 text", i + 1);
+            return -1;
+        }
     }
     if (s->constraint && !fsm__printable(s->constraint, 1024)) {
         snprintf(err, errlen, "--constraint: at most 1024 printable characters");
         return -1;
     }
-    const char *names[] = {s->account, s->qos, s->reservation};
-    for (size_t i = 0; i < 3; i++) {
+    const char *names[] = {s->account, s->qos, s->reservation, s->site, s->gpu_model};
+    static const char *const flags[] = {"account", "qos", "reservation", "site", "gpu-model"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (names[i] && !fsm__printable(names[i], FSM_NAME_MAX)) {
-            snprintf(err, errlen, "--%s: at most %d printable characters",
-                     i == 0   ? "account"
-                     : i == 1 ? "qos"
-                              : "reservation",
-                     FSM_NAME_MAX);
+            snprintf(err, errlen, "--%s: at most %d printable characters of UTF-8", flags[i], FSM_NAME_MAX);
             return -1;
         }
     }
     const char *paths[] = {s->output, s->error, s->workdir};
     for (size_t i = 0; i < 3; i++) {
         if (paths[i] && !fsm__printable(paths[i], FSM_PATH_MAX)) {
-            snprintf(err, errlen, "path '%.60s': at most %d printable bytes", paths[i], FSM_PATH_MAX);
+            snprintf(err, errlen, "path %zu (--output, --error, --workdir): at most %d bytes of printable UTF-8",
+                     i + 1, FSM_PATH_MAX);
             return -1;
         }
     }

@@ -108,6 +108,9 @@ def test_submissions_are_validated_before_the_log(daemon_factory, tmp_path):
         (["--time", "1-25:00:00", "--", "true"], 2, "bad --time"),
         (["--mem", "lots", "--", "true"], 2, "bad --mem"),
         (["--name", "x" * 200, "--", "true"], 1, "job name"),
+        (["--name", b"caf\xe9", "--", "true"], 1, "printable UTF-8"),
+        (["--name", "ok\x1b[2J", "--", "true"], 1, "no control characters"),
+        (["--", "echo", b"\xff\xfe"], 1, "not UTF-8"),
         (["--env", "NOVALUE", "--", "true"], 2, "KEY=VALUE"),
         (["true", "--", "x"], 2, "put the command after --"),
         ([], 2, "nothing to run"),
@@ -118,6 +121,11 @@ def test_submissions_are_validated_before_the_log(daemon_factory, tmp_path):
         assert needle in r.stderr, (args, r.stderr)
     assert d.jz_json("queue", "--all")["jobs"] == []
     assert d.jz_json("status")["commit_index"] == before  # nothing reached the log
+    # A command may print escapes; others' terminals are shown them, inert.
+    job = int(d.jz("submit", "--", "printf", "\x1b]0;owned\x07\x1b[2J").stdout)
+    shown = d.jz("show", str(job)).stdout
+    assert "\x1b" not in shown and "\\x1b]0;owned\\x07" in shown, shown
+    assert json.loads(d.jz("show", "--json", str(job)).stdout)["command"][1].startswith("\x1b]0;")
 
 
 def test_script_options(daemon_factory, tmp_path):

@@ -54,7 +54,7 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
         req_error(c, w->request_id, o->code, false, "%s", o->message);
     } else if (c && w->kind == JAZARI__ENVELOPE__BODY_UNRESERVE_REQUEST) {
         Jazari__UnreserveReply r = JAZARI__UNRESERVE_REPLY__INIT;
-        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_UNRESERVE_REPLY, &r);
+        req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_UNRESERVE_REPLY, &r, o->log_index);
     } else if (c && o->res->counts[o->index] == 0) {
         req_error(
             c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
@@ -64,7 +64,7 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
         Jazari__ReserveReply r = JAZARI__RESERVE_REPLY__INIT;
         const fsm_resv *v = fsm_resv_get(&d->ctl.state, a->name);
         r.reservation = v ? jazari__reservation__unpack(NULL, v->msg_len, v->msg) : NULL;
-        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_RESERVE_REPLY, &r);
+        req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_RESERVE_REPLY, &r, o->log_index);
         if (r.reservation)
             jazari__reservation__free_unpacked(r.reservation, NULL);
     }

@@ -97,6 +97,7 @@ static void jzd__on_conn_close(net_conn *c, void *data)
 static void jzd__on_applied(void *arg, const fsm_result *res)
 {
     jzd *d = arg;
+    fwd_applied(d, false);
     if (res->started || res->ended || res->cancelled || res->nodes_changed)
         beat_wake(d);
 }
@@ -135,6 +136,7 @@ static void jzd__stop(jzd *d)
         d->ctl_running = false;
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
+    fwd_applied(d, true);
     uplink_close(&d->up, jzd__on_uplink_closed);
     logs_close(d);
     /* The jobs' supervisors go on: a restarted daemon adopts them. */

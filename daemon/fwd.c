@@ -14,7 +14,15 @@ typedef struct fwd__req {
     char user[64];
     bool has_caller;
     int tries;
+    /* A write's answer, held until this controller has applied its entry. */
+    wire_msg *reply;
+    uint64_t index, deadline;
+    struct fwd__req *next;
 } fwd__req;
+
+/* How long an answer waits for this controller to apply its entry: past
+ * it, the client hears the answer anyway (this controller trails). */
+#define FWD_READ_WAIT_MS 2000
 
 #define FWD_TRIES 3
 
@@ -25,6 +33,25 @@ static void fwd__finish(fwd__req *f)
     wire_msg_free(f->m);
     free(f->w);
     free(f);
+}
+
+/* Relays the leader's answer (or why there is none) to the client, and
+ * ends the forwarded request. Takes reply. */
+static void fwd__answer(fwd__req *f, wire_msg *reply, const char *why)
+{
+    const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
+    net_conn *c = req_unwait(f->w);
+    if (c && r) {
+        Jazari__Envelope copy = *r;
+        copy.request_id = f->w->request_id;
+        copy.caller = NULL;
+        net_conn_send(c, &copy);
+    } else if (c) {
+        req_error(c, f->w->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false, "cannot reach the leader: %s",
+                  why ? why : "no answer");
+    }
+    wire_msg_free(reply);
+    fwd__finish(f);
 }
 
 /* Points the uplink at the leader, or at the next controller to ask. */
@@ -79,18 +106,31 @@ static void fwd__done(void *arg, wire_msg *reply, const char *why, bool sent)
         fwd__send(d, f);
         return;
     }
-    net_conn *c = req_unwait(f->w);
-    if (c && r) {
-        Jazari__Envelope copy = *r;
-        copy.request_id = f->w->request_id;
-        copy.caller = NULL;
-        net_conn_send(c, &copy);
-    } else if (c) {
-        req_error(c, f->w->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                        "cannot reach the leader: %s", why ? why : "no answer");
+    if (r && r->applied_index > req_applied(d) && d->ctl_running && !d->stopping) {
+        /* The client will read here next: answer once this controller
+         * has applied the write (fwd_applied). */
+        f->reply = reply;
+        f->index = r->applied_index;
+        f->deadline = uv_now(&d->loop) + FWD_READ_WAIT_MS;
+        f->next = d->parked;
+        d->parked = f;
+        return;
     }
-    wire_msg_free(reply);
-    fwd__finish(f);
+    fwd__answer(f, reply, why);
+}
+
+void fwd_applied(jzd *d, bool all)
+{
+    uint64_t applied = req_applied(d), now = uv_now(&d->loop);
+    for (fwd__req **p = &d->parked; *p;) {
+        fwd__req *f = *p;
+        if (!all && f->index > applied && now < f->deadline) {
+            p = &f->next;
+            continue;
+        }
+        *p = f->next;
+        fwd__answer(f, f->reply, NULL);
+    }
 }
 
 static void fwd__send(jzd *d, fwd__req *f)

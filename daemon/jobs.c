@@ -24,15 +24,15 @@ void jobs_on_committed(void *arg, const ctl_outcome *o)
         Jazari__SubmitReply r = JAZARI__SUBMIT_REPLY__INIT;
         r.id = o->first_id;
         r.count = o->res->counts[o->index];
-        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r);
+        req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r, o->log_index);
     } else if (c && (w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
                      w->kind == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)) {
         Jazari__CancelReply r = JAZARI__CANCEL_REPLY__INIT;
         r.cancelled = o->res->counts[o->index];
-        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r);
+        req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r, o->log_index);
     } else if (c && w->kind == JAZARI__ENVELOPE__BODY_REGISTER_REQUEST) {
         Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
-        req_reply(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r);
+        req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r, o->log_index);
     }
     bool cancelled = ok && w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
     bool may_start = ok && !cancelled;

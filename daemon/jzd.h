@@ -55,6 +55,9 @@ typedef struct jzd {
     bool policy_in_flight; /* leader: a PolicyCmd proposed, not applied */
     /* As the leader: when each node was last heard of (soft state). */
     seen seen;
+    /* Forwarded writes' answers waiting for this controller to apply them
+     * (fwd.c), so that its client reads its own write here next. */
+    struct fwd__req *parked;
     /* Links to other nodes' daemons, for jz logs (logs.c). */
     struct jzd_relay *relays;
     size_t n_relays;
@@ -76,6 +79,11 @@ bool req_agent_peer(jzd *d, const net_conn *c);
 bool req_is_leader(jzd *d);
 /* Sends a reply: body is the message of that body case. */
 void req_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg);
+/* The reply to a committed write: applied_index is where it can be read
+ * (req_applied when its entry was applied). */
+void req_reply_at(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg, uint64_t applied_index);
+/* The index of the last entry this controller applied; 0 on an agent. */
+uint64_t req_applied(jzd *d);
 /* Answers NOT_LEADER, naming the leader when one is known. */
 void req_not_leader(jzd *d, net_conn *c, uint64_t id);
 /* Answers an error; closes the connection after it when close is set. */
@@ -126,6 +134,9 @@ void fwd_request(jzd *d, net_conn *c, wire_msg *m);
 void fwd_retarget(jzd *d, const char *hint);
 /* After a failed attempt: the next controller (agents), or the leader. */
 void fwd_rotate(jzd *d);
+/* After an entry is applied, and every tick: answers the held replies of
+ * writes now applied here, or held too long; all of them when all. */
+void fwd_applied(jzd *d, bool all);
 
 /* --- daemon/live.c: the leader's liveness ------------------------------------------------- */
 

@@ -56,12 +56,23 @@ void req_session_closed(jzd_session *s)
 
 void req_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg)
 {
+    req_reply_at(c, id, body, msg, 0);
+}
+
+void req_reply_at(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg, uint64_t applied_index)
+{
     wire_reply r;
     wire_reply_init(&r, id, JAZARI__ERROR_CODE__OK, NULL);
     r.env.body_case = body;
+    r.env.applied_index = applied_index;
     /* Every body is a pointer in the same union. */
     r.env.hello = msg;
     net_conn_send(c, &r.env);
+}
+
+uint64_t req_applied(jzd *d)
+{
+    return d->ctl_running ? ctl_applied(&d->ctl) : 0;
 }
 /* --- who may write ------------------------------------------------------------------ */
 

@@ -121,6 +121,7 @@ void routes_tick(jzd *d)
     if (d->stopping)
         return;
     run_tick(d);
+    fwd_applied(d, false);
     live_check(d);
     agent_tick(d);
 }

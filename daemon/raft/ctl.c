@@ -37,6 +37,9 @@ static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, voi
     const uint8_t *p;
     size_t len;
     c->result.n_cmds = 0;
+    /* libraft counts the entry applied once this returns: the callbacks
+     * below must already see it applied (ctl_applied). */
+    c->applying = raft_last_applied(&c->raft) + 1;
     if (c->broken) {
         /* Stopping: nothing after an entry it could not apply. */
     } else if (codec_unframe(b, &p, &len, err, sizeof err) != 0 ||
@@ -164,7 +167,7 @@ static void ctl__on_applied(struct raft_apply *req, int status, void *result)
         uint32_t i = 0;
         for (ctl_pending *p = b->items; p;) {
             ctl_pending *next = p->next;
-            ctl_outcome o = {.code = JAZARI__ERROR_CODE__OK, .res = res, .index = i};
+            ctl_outcome o = {.code = JAZARI__ERROR_CODE__OK, .res = res, .index = i, .log_index = req->index};
             if (p->jobs) {
                 o.first_id = next_id;
                 next_id += p->jobs;
@@ -400,6 +403,12 @@ void ctl_close(ctl *c, void (*cb)(ctl *c))
     c->queue = c->queue_tail = NULL;
     ctl__fail_all(list, JAZARI__ERROR_CODE__UNAVAILABLE, "the controller is stopping");
     raft_close(&c->raft, ctl__on_raft_closed);
+}
+
+uint64_t ctl_applied(ctl *c)
+{
+    uint64_t r = raft_last_applied(&c->raft);
+    return c->applying > r ? c->applying : r;
 }
 
 uint32_t ctl_log_format(ctl *c)

@@ -33,7 +33,8 @@ typedef struct ctl_outcome {
     const char *message;
     const fsm_result *res;
     uint32_t index;
-    uint64_t first_id; /* submissions: the first id this command got */
+    uint64_t first_id;  /* submissions: the first id this command got */
+    uint64_t log_index; /* the entry's index in the log (when committed) */
 } ctl_outcome;
 
 typedef void (*ctl_done_cb)(void *arg, const ctl_outcome *o);
@@ -66,6 +67,7 @@ typedef struct ctl {
     clock_guard clock; /* the wall clock entries are stamped with */
     uint32_t format;   /* the newest log format this controller announces */
     uint32_t agreed;   /* the last ctl_log_format, to log changes */
+    uint64_t applying; /* the index of the entry being (or last) applied */
     /* An entry could not be applied: the controller stops, not diverges. */
     bool broken;
     char broken_why[400];
@@ -86,6 +88,9 @@ bool ctl_is_leader(ctl *c);
  * (a voter that has not said is taken to read CODEC_FORMAT_ASSUMED). A
  * command that needs a newer one is refused, not written. */
 uint32_t ctl_log_format(ctl *c);
+/* The index of the last entry applied to the state (already counting the
+ * one being applied, for the callbacks it makes). */
+uint64_t ctl_applied(ctl *c);
 /* This controller's wall time: the clock entries are stamped with, which
  * ignores a jump of the wall clock until it lasts (common/clock.h). */
 int64_t ctl_now_ms(ctl *c);

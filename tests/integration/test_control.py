@@ -465,3 +465,25 @@ def test_a_log_format_is_written_only_once_every_controller_reads_it(tmp_path):
         for d in ds:
             if d.proc and d.proc.poll() is None:
                 assert d.stop() == 0
+
+
+def test_a_client_reads_its_own_writes_on_a_follower(tmp_path):
+    """jz show right after jz submit, both on a follower's socket: the
+    follower answers the submit only once it has applied it."""
+    ds = controllers(tmp_path)
+    try:
+        for d in ds:
+            d.start()
+        leader = wait_for(lambda: leader_of(ds), what="a leader")
+        for follower in (d for d in ds if d is not leader):
+            for i in range(15):
+                job = submit(follower, "--name", "ryw-%d" % i, "--", "true")
+                r = follower.jz("show", str(job))
+                assert r.returncode == 0, (job, r.stderr)
+                r = follower.jz("cancel", str(job))
+                assert r.returncode == 0, r.stderr
+                assert follower.jz_json("show", str(job))["state"] in ("CANCELLED", "COMPLETED")
+    finally:
+        for d in ds:
+            if d.proc and d.proc.poll() is None:
+                assert d.stop() == 0

@@ -72,8 +72,12 @@ const char *cli_daemon_site(const cli_conn *k);
 /* Starts a JSON document on a buffer (pretty-printed). */
 void cli_json_begin(json *j, buf *b);
 /* Writes the buffer to stdout (adding a final newline) and frees it.
- * Returns CLI_OK, or CLI_REFUSED if stdout failed. */
+ * Returns CLI_OK, or CLI_REFUSED if stdout failed. What it writes has its
+ * control characters and bytes that are not UTF-8 escaped (utf8_term):
+ * other people's text never acts on the terminal. */
 int cli_flush(buf *b);
+/* The same, without the newline, leaving b empty for more: 0 or -1. */
+int cli_write(buf *b);
 /* "jz COMMAND: message" on stderr. */
 void cli_error(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

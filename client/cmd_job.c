@@ -670,6 +670,24 @@ static void job__limit(buf *b, uint64_t s)
                    (unsigned long long)(s % 3600 / 60), (unsigned long long)(s % 60));
 }
 
+/* One line of jz queue. */
+static void job__row(buf *b, const Jazari__Job *job)
+{
+    const Jazari__JobSpec *s = job->spec;
+    buf_printf(b, "%8llu  %-20.20s %-10.10s %-10s %5u %5u ", (unsigned long long)job->id,
+               s && s->name ? s->name : "", job->user, job__state(job->state), s && s->nodes ? s->nodes : 1,
+               s ? s->gpus_per_node : 0);
+    size_t at = b->len;
+    job__limit(b, s ? s->time_limit_s : 0);
+    buf_printf(b, "%*s ", (int)(12 - (b->len - at) > 0 ? 12 - (b->len - at) : 0), "");
+    if (job->n_allocs)
+        for (size_t k = 0; k < job->n_allocs; k++)
+            buf_printf(b, "%s%s", k ? "," : "", job->allocs[k]->node);
+    else if (job->reason && *job->reason)
+        buf_printf(b, "(%s)", job->reason);
+    buf_putc(b, '\n');
+}
+
 int cmd_queue(cli *c, int argc, char **argv)
 {
     bool all = false;
@@ -677,51 +695,55 @@ int cmd_queue(cli *c, int argc, char **argv)
     const char *pos[1];
     if (cli_parse(c, argc, argv, opts, pos, 0) < 0)
         return CLI_USAGE;
-    Jazari__QueueRequest qr = JAZARI__QUEUE_REQUEST__INIT;
-    qr.all = all;
-    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-    req.body_case = JAZARI__ENVELOPE__BODY_QUEUE_REQUEST;
-    req.queue_request = &qr;
-    int status;
-    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &status);
-    if (!m)
-        return status;
-    const Jazari__QueueReply *r = wire_msg_env(m)->queue_reply;
+    /* Page after page, so that the newest jobs of a deep queue are shown
+     * too; each page is printed as it comes. */
     buf b = BUF_INIT;
+    json j;
     if (c->json) {
-        json j;
         cli_json_begin(&j, &b);
         json_obj_begin(&j);
         json_key(&j, "jobs");
         json_arr_begin(&j);
-        for (size_t i = 0; i < r->n_jobs; i++)
-            job__json(&j, r->jobs[i]);
-        json_arr_end(&j);
-        json_kv_bool(&j, "truncated", r->truncated);
-        json_obj_end(&j);
     } else {
         buf_printf(&b, "%8s  %-20s %-10s %-10s %5s %5s %-12s %s\n", "ID", "NAME", "USER", "STATE", "NODES",
                    "GPUS", "TIME_LIMIT", "REASON/NODES");
-        for (size_t i = 0; i < r->n_jobs; i++) {
-            const Jazari__Job *job = r->jobs[i];
-            const Jazari__JobSpec *s = job->spec;
-            buf_printf(&b, "%8llu  %-20.20s %-10.10s %-10s %5u %5u ", (unsigned long long)job->id,
-                       s && s->name ? s->name : "", job->user, job__state(job->state),
-                       s && s->nodes ? s->nodes : 1, s ? s->gpus_per_node : 0);
-            size_t at = b.len;
-            job__limit(&b, s ? s->time_limit_s : 0);
-            buf_printf(&b, "%*s ", (int)(12 - (b.len - at) > 0 ? 12 - (b.len - at) : 0), "");
-            if (job->n_allocs)
-                for (size_t k = 0; k < job->n_allocs; k++)
-                    buf_printf(&b, "%s%s", k ? "," : "", job->allocs[k]->node);
-            else if (job->reason && *job->reason)
-                buf_printf(&b, "(%s)", job->reason);
-            buf_putc(&b, '\n');
-        }
-        if (r->truncated)
-            buf_printf(&b, "(the list stops at %zu jobs: jz show JOB for the others)\n", r->n_jobs);
     }
-    wire_msg_free(m);
+    uint64_t after = 0;
+    for (;;) {
+        Jazari__QueueRequest qr = JAZARI__QUEUE_REQUEST__INIT;
+        qr.all = all;
+        qr.after_id = after;
+        Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+        req.body_case = JAZARI__ENVELOPE__BODY_QUEUE_REQUEST;
+        req.queue_request = &qr;
+        int status;
+        wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &status);
+        if (!m) {
+            buf_free(&b);
+            return status;
+        }
+        const Jazari__QueueReply *r = wire_msg_env(m)->queue_reply;
+        for (size_t i = 0; i < r->n_jobs; i++) {
+            if (c->json)
+                job__json(&j, r->jobs[i]);
+            else
+                job__row(&b, r->jobs[i]);
+        }
+        bool more = r->truncated && r->next_after > after;
+        after = r->next_after;
+        wire_msg_free(m);
+        if (!more)
+            break;
+        if (!c->json && cli_write(&b) != 0) { /* a table streams; a JSON document is one */
+            buf_free(&b);
+            return CLI_REFUSED;
+        }
+    }
+    if (c->json) {
+        json_arr_end(&j);
+        json_kv_bool(&j, "truncated", false);
+        json_obj_end(&j);
+    }
     return cli_flush(&b);
 }
 

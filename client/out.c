@@ -13,17 +13,24 @@ void cli_json_begin(json *j, buf *b)
 /* Whatever a command shows may hold other people's text (a job's name,
  * its command, a reason): its control characters and bytes that are not
  * UTF-8 are shown as escapes, never sent to the terminal to act. */
-int cli_flush(buf *b)
+int cli_write(buf *b)
 {
-    if (b->len && b->data[b->len - 1] != '\n')
-        buf_putc(b, '\n');
     buf safe = BUF_INIT;
     utf8_term(&safe, b->data, b->len, true);
     size_t n = safe.len ? fwrite(safe.data, 1, safe.len, stdout) : 0;
     bool ok = n == safe.len && fflush(stdout) == 0;
     buf_free(&safe);
+    buf_reset(b);
+    return ok ? 0 : -1;
+}
+
+int cli_flush(buf *b)
+{
+    if (b->len && b->data[b->len - 1] != '\n')
+        buf_putc(b, '\n');
+    int rc = cli_write(b);
     buf_free(b);
-    return ok ? CLI_OK : CLI_REFUSED;
+    return rc == 0 ? CLI_OK : CLI_REFUSED;
 }
 
 void cli_error(const cli *c, const char *fmt, ...)

@@ -367,21 +367,29 @@ static void jobs__free(jobs__list *a)
     free(a->alloc_ptrs);
 }
 
-/* The largest queue one reply carries: replies are bounded like frames,
- * and must fit an uplink's frame limit when forwarded. */
-#define JOBS_QUEUE_MAX 50000
+/* A page of the queue: replies are bounded like frames, and must fit an
+ * uplink's frame limit when forwarded. jz asks for page after page. */
+#define JOBS_PAGE_MAX 10000
 #define JOBS_REPLY_BUDGET ((size_t)8 << 20)
 
 void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const fsm *f = &d->ctl.state;
-    bool all = e->queue_request->all;
+    const Jazari__QueueRequest *q = e->queue_request;
+    bool all = q->all;
+    size_t want = q->limit && q->limit < JOBS_PAGE_MAX ? q->limit : JOBS_PAGE_MAX;
     size_t cap = 0, n = 0;
     const fsm_job **list = NULL;
-    for (uint64_t i = 0; i < f->jobs_cap && n < JOBS_QUEUE_MAX; i++) {
+    uint64_t i = q->after_id < f->jobs_cap ? q->after_id : f->jobs_cap; /* jobs[id - 1] */
+    bool more = false;
+    for (; i < f->jobs_cap; i++) {
         const fsm_job *j = f->jobs[i];
         if (!j || (!all && !fsm_job_active(j)))
             continue;
+        if (n == want) {
+            more = true;
+            break;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
             const fsm_job **p = realloc(list, cap * sizeof(const fsm_job *));
@@ -396,16 +404,18 @@ void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__QueueReply r = JAZARI__QUEUE_REPLY__INIT;
     r.jobs = a.ptrs;
     r.n_jobs = a.n;
-    r.truncated = n == JOBS_QUEUE_MAX;
+    r.truncated = more;
     size_t bytes = 0;
-    for (size_t i = 0; i < a.n; i++) {
-        bytes += jazari__job__get_packed_size(&a.jobs[i]) + 8;
-        if (bytes > JOBS_REPLY_BUDGET) {
-            r.n_jobs = i;
+    for (size_t k = 0; k < a.n; k++) {
+        bytes += jazari__job__get_packed_size(&a.jobs[k]) + 8;
+        if (bytes > JOBS_REPLY_BUDGET && k > 0) {
+            r.n_jobs = k;
             r.truncated = true;
             break;
         }
     }
+    if (r.truncated)
+        r.next_after = r.jobs[r.n_jobs - 1]->id;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &r);
     jobs__free(&a);
     free(list);

@@ -487,3 +487,19 @@ def test_a_client_reads_its_own_writes_on_a_follower(tmp_path):
         for d in ds:
             if d.proc and d.proc.poll() is None:
                 assert d.stop() == 0
+
+
+def test_a_deep_queue_is_listed_whole_newest_included(daemon_factory):
+    """jz queue once stopped at the oldest 50,000 jobs; it now reads the
+    queue page by page (10,000 jobs a page), so the newest are shown."""
+    d = daemon_factory(name="solo", extra=["--election-timeout", "200ms"])
+    wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+    for _ in range(9):
+        r = d.jz("submit", "--hold", "--array", "0-5999", "--", "true")
+        assert r.returncode == 0, r.stderr
+    newest = submit(d, "--hold", "--name", "newest", "--", "true")
+    jobs = d.jz_json("queue")["jobs"]
+    assert len(jobs) == 54001 and jobs[-1]["id"] == newest and jobs[-1]["name"] == "newest"
+    assert [j["id"] for j in jobs] == sorted({j["id"] for j in jobs})  # each once, in order
+    table = d.jz("queue").stdout.splitlines()
+    assert len(table) == 54002 and "newest" in table[-1]

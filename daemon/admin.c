@@ -214,10 +214,11 @@ void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e)
 
 void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    sched_prio sp;
-    sched_prio_init(&sp, &d->ctl.state, d->cfg->pol, ctl_now_ms(&d->ctl));
+    sched_view sv; /* the tree the pass ranks by, running jobs included */
+    sched_view_build(&d->ctl.state, d->cfg->pol, ctl_now_ms(&d->ctl), &sv);
+    prio_tree *tree = pass_tree(&sv.v);
     size_t n;
-    const prio_row *rows = prio_tree_rows(sp.tree, &n);
+    const prio_row *rows = prio_tree_rows(tree, &n);
     Jazari__ShareRow *m = xcalloc(n ? n : 1, sizeof *m);
     Jazari__ShareRow **ptrs = xcalloc(n ? n : 1, sizeof(Jazari__ShareRow *));
     for (size_t i = 0; i < n; i++) {
@@ -237,5 +238,6 @@ void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e)
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHARES_REPLY, &r);
     free(m);
     free(ptrs);
-    sched_prio_free(&sp);
+    prio_tree_free(tree);
+    sched_view_free(&sv, &d->ctl.state);
 }

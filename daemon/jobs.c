@@ -254,69 +254,18 @@ typedef struct jobs__list {
     size_t n;
 } jobs__list;
 
-/* Why a ready job waits, computed when asked (not replicated): its nodes
- * are down, it holds the reservation (Resources), or it is behind the job
- * that does (Priority). A requeued job keeps saying why it was. */
-static const char *jobs__why_pending(jzd *d, const fsm_job *j, const Jazari__JobSpec *spec, uint64_t head,
-                                    sched_limits *limits)
-{
-    if (j->state != JAZARI__JOB_STATE__JOB_PENDING || j->held)
-        return NULL;
-    if (j->reason && (strncmp(j->reason, "Requeued", 8) == 0 || strncmp(j->reason, "Preempted", 9) == 0))
-        return NULL;
-    if (spec) {
-        int deps = fsm_deps_ready(&d->ctl.state, spec);
-        if (deps < 0)
-            return "DependencyNeverSatisfied";
-        if (deps == 0)
-            return "Dependency";
-        const char *resv = sched_resv_wait(&d->ctl.state, j->cls->reservation, ctl_now_ms(&d->ctl));
-        if (resv)
-            return resv;
-        if (!sched_limits_take(limits, j->user, sched_qos_of(d->cfg->pol, j->cls->qos),
-                               (uint64_t)j->nodes * j->gpus_per_node, false))
-            return "QOSLimit";
-    }
-    const fsm *f = &d->ctl.state;
-    uint32_t up = 0, any = 0;
-    for (size_t i = 0; i < f->n_nodes; i++) {
-        bool fits = f->nodes[i].topo->n_gpus >= j->gpus_per_node;
-        any += fits;
-        up += fits && strcmp(f->nodes[i].state, "up") == 0;
-    }
-    uint32_t want = j->nodes ? j->nodes : 1;
-    if (up < want && any >= want)
-        return "NodeDown";
-    return !head || head == j->id ? "Resources" : "Priority";
-}
-
-/* The job holding the reservation: the leader's, else the first ready one. */
-static uint64_t jobs__head(jzd *d)
-{
-    if (req_is_leader(d))
-        return d->sched.head;
-    const fsm *f = &d->ctl.state;
-    for (uint64_t k = 0; f->n_ready && k < f->jobs_cap; k++) {
-        const fsm_job *j = f->jobs[k];
-        if (j && j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
-            return j->id;
-    }
-    return 0;
-}
-
 /* Jobs as messages. brief leaves out each job's script and environment,
  * which only jz show needs (a queue of scripts could be gigabytes). */
 static void jobs__fill(jzd *d, jobs__list *a, const fsm_job *const *list, size_t n, bool brief)
 {
-    uint64_t head = jobs__head(d);
-    sched_prio prio;
-    bool ranking = false; /* pending jobs get their priority now (multifactor only: else it is not used) */
-    for (size_t i = 0; i < n && !ranking && d->sched.policy.order == PLAN_PRIORITY; i++)
-        ranking = list[i]->state == JAZARI__JOB_STATE__JOB_PENDING;
-    if (ranking)
-        sched_prio_init(&prio, &d->ctl.state, d->cfg->pol, ctl_now_ms(&d->ctl));
-    sched_limits limits; /* the running jobs counted once for the whole list */
-    sched_limits_init(&limits, &d->ctl.state, d->cfg->pol);
+    /* Why each pending job waits, and its priority: the scheduling pass's
+     * own answer from the state, the same on every controller. */
+    bool pending = false;
+    for (size_t i = 0; i < n && !pending; i++)
+        pending = list[i]->state == JAZARI__JOB_STATE__JOB_PENDING;
+    sched_why why;
+    if (pending)
+        sched_why_init(&why, &d->ctl.state, d->cfg->pol, &d->sched.policy, ctl_now_ms(&d->ctl));
     size_t nallocs = 0;
     for (size_t i = 0; i < n; i++)
         nallocs += list[i]->n_allocs;
@@ -332,11 +281,11 @@ static void jobs__fill(jzd *d, jobs__list *a, const fsm_job *const *list, size_t
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         Jazari__JobSpec *spec = fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
-        const char *why = jobs__why_pending(d, list[i], spec, head, &limits);
-        if (why)
-            a->jobs[i].reason = (char *)why;
-        if (ranking && list[i]->state == JAZARI__JOB_STATE__JOB_PENDING)
-            a->jobs[i].priority = sched_prio_job(&prio, list[i], NULL);
+        if (pending && list[i]->state == JAZARI__JOB_STATE__JOB_PENDING) {
+            const char *reason = sched_why_job(&why, list[i]->id, &a->jobs[i].priority);
+            if (reason)
+                a->jobs[i].reason = (char *)reason;
+        }
         if (list[i]->preempt_ms) /* stopping, then back to the queue */
             a->jobs[i].state = JAZARI__JOB_STATE__JOB_PREEMPTED;
         a->specs[i] = spec;
@@ -350,9 +299,8 @@ static void jobs__fill(jzd *d, jobs__list *a, const fsm_job *const *list, size_t
         k += list[i]->n_allocs;
         a->ptrs[i] = &a->jobs[i];
     }
-    if (ranking)
-        sched_prio_free(&prio);
-    sched_limits_free(&limits);
+    if (pending)
+        sched_why_free(&why);
 }
 
 static void jobs__free(jobs__list *a)

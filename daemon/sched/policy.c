@@ -23,6 +23,24 @@ void pol_init(pol *p)
     p->n_qos = 1;
 }
 
+/* What pol_init sets, as a constant (no state kept between calls). */
+static const pol pol__defaults = {
+    .w_age = 1000,
+    .w_fairshare = 10000,
+    .w_qos = 2000,
+    .w_size = 500,
+    .max_age_ms = 7ll * 24 * 3600 * 1000,
+    .half_life_ms = 7ll * 24 * 3600 * 1000,
+    .default_account = "default",
+    .qos = {{.name = "normal"}},
+    .n_qos = 1,
+};
+
+const pol *pol_default(void)
+{
+    return &pol__defaults;
+}
+
 void pol_free(pol *p)
 {
     for (size_t i = 0; i < p->n_accounts; i++)

@@ -65,6 +65,8 @@ typedef struct pol {
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,
  * max_age and half_life 7 days, account "default", qos "normal". */
 void pol_init(pol *p);
+/* Those defaults, read-only (for a caller without a policy file). */
+const pol *pol_default(void);
 void pol_free(pol *p);
 /* Reads the policy text (name: the file, for messages) into p, which
  * pol_init set. Returns 0, or -1 with "FILE:LINE: what is wrong" in err

@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "../raft/fsm.h"
+#include "../../common/strmap.h"
+#include "pass.h"
 #include "plan.h"
 #include "policy.h"
 #include "prio.h"
@@ -67,37 +69,74 @@ typedef struct sched_state {
 int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_plan *plan);
 void sched_plan_free(sched_plan *plan);
 
-/* Priorities as the leader computes them at now_ms: the fair-share tree
- * of the usage in f (decayed, running jobs included) and every pending
- * job's user. */
-typedef struct sched_prio {
-    const pol *pol;
-    prio_tree *tree;
-    int64_t now_ms;
-    uint32_t net_gpus, net_nodes;
-} sched_prio;
-
-void sched_prio_init(sched_prio *sp, const fsm *f, const pol *p, int64_t now_ms);
-void sched_prio_free(sched_prio *sp);
-/* A pending job's priority and its factors (f may be NULL). */
-uint32_t sched_prio_job(sched_prio *sp, const fsm_job *j, prio_factors *f);
 /* The index of a QoS by name (unknown or "": normal). */
 int sched_qos_of(const pol *p, const char *qos);
 /* Whether a job of that reservation ("": none) waits for it (not begun,
  * or gone): its reason then, else NULL. */
 const char *sched_resv_wait(const fsm *f, const char *reservation, int64_t now_ms);
-/* The GPUs each user's running jobs hold in each QoS with a
- * max_gpus_per_user (counted once, for a pass or a listing). */
-typedef struct sched_limits {
-    const pol *pol;
-    struct sched_held *held;
-    size_t n;
-} sched_limits;
 
-void sched_limits_init(sched_limits *l, const fsm *f, const pol *p);
-/* Whether one more job of user in QoS q with `gpus` GPUs stays within the
- * QoS's bound; with take, it is counted as running. */
-bool sched_limits_take(sched_limits *l, const char *user, int q, uint64_t gpus, bool take);
-void sched_limits_free(sched_limits *l);
+/* Which GPUs and CPUs of each node are taken by running jobs. */
+typedef struct sched__cpus {
+    bool *exists, *taken; /* by OS index, n entries */
+    size_t n;
+    uint32_t free; /* UINT32_MAX: the node's CPUs are unknown, not counted */
+} sched__cpus;
+
+typedef struct sched__usage {
+    bool *taken; /* per node: n_gpus flags, node i at offset[i] */
+    size_t *offset;
+    uint32_t *free;
+    sched__cpus *cpus;
+} sched__usage;
+
+/* The nodes of each GPU model asked for (a few models: a list). */
+typedef struct sched__masks {
+    struct {
+        char *model, *labels;
+        uint64_t mem;
+        bool *allowed;
+    } * m;
+    size_t n, cap;
+} sched__masks;
+
+/* Sites and (site, group) pairs as plan tags. */
+typedef struct sched__tags {
+    strmap sites, groups;
+    buf pairs; /* "site\x1fgroup\0" per node, the groups' keys */
+} sched__tags;
+
+/* The state as the pass's view at a time, and what it is made of. */
+typedef struct sched_view {
+    pass_view v;
+    pass_job *jobs;       /* v.jobs */
+    const fsm_job **of;   /* the state's job of each */
+    uint32_t **where;     /* running jobs' nodes */
+    pass_usage *usage;    /* v.usage */
+    char **paths;         /* their account/user strings, per f->usage */
+    int64_t *resv_end;    /* v.resv_end_s */
+    plan_window *windows; /* the nodes' */
+    sched__usage u;
+    sched__masks masks;
+    sched__tags tags;
+} sched_view;
+
+/* Builds the view of f at now_ms under policy file p (NULL: the
+ * defaults): sched_view_free it, with the same f. */
+int sched_view_build(const fsm *f, const pol *p, int64_t now_ms, sched_view *sv);
+void sched_view_free(sched_view *sv, const fsm *f);
+
+/* Why each job waits and its priority, as the pass says from the state
+ * alone (no leader's memory): the same answer on every controller. */
+typedef struct sched_why {
+    const fsm *f;
+    sched_view view;
+    pass_out out;
+} sched_why;
+
+int sched_why_init(sched_why *w, const fsm *f, const pol *p, const plan_policy *policy, int64_t now_ms);
+/* A pending job's reason (NULL: not pending, or its own stored reason
+ * stands) and priority; "None" for one the next pass starts. */
+const char *sched_why_job(const sched_why *w, uint64_t id, uint32_t *priority);
+void sched_why_free(sched_why *w);
 
 #endif

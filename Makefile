@@ -96,8 +96,11 @@ $(BUILD)/obj/%.o: %.c | $(GEN_H)
 $(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# The simulator runs the scheduler's own core on traces.
-$(SIM): $(call obj,$(SIM_SRC) daemon/sched/plan.c daemon/sched/gpuset.c) $(NODE_O) $(COMMON_O)
+# The scheduler's pure core: placement (plan), the pass with its policy
+# (pass, prio, policy), GPU sets. The simulator runs it on traces.
+SCHED_CORE := daemon/sched/plan.c daemon/sched/pass.c daemon/sched/prio.c daemon/sched/policy.c \
+              daemon/sched/gpuset.c
+$(SIM): $(call obj,$(SIM_SRC) $(SCHED_CORE)) $(NODE_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # jz shows topologies with the daemon's own code (no hwloc calls at run time).

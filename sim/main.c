@@ -17,6 +17,7 @@
 #include "../daemon/node/topo.h"
 #include "../daemon/sched/gpuset.h"
 #include "../daemon/sched/plan.h"
+#include "mf.h"
 #include "alibaba.h"
 #include "gpushare.h"
 #include "philly.h"
@@ -32,6 +33,8 @@ typedef struct sim_metrics {
     double best_connected_share; /* < 0: not measured */
     double fragmentation;        /* < 0: not measured */
     double stranded_share;       /* < 0: not measured */
+    double fairness;             /* Jain's index of the users' mean bounded slowdowns (1: even) */
+    size_t users;
 } sim_metrics;
 
 /* Where jobs go: the plan core's nodes, then which GPUs of them. */
@@ -133,6 +136,7 @@ typedef struct sim_run {
     gpushare share;          /* the Alibaba trace's GPUs */
     bool *allowed;           /* the Alibaba trace: per gpu_spec, the nodes of its models */
     size_t stranded;         /* jobs that did not start on arrival though enough GPUs were free */
+    mf *mf;                  /* multifactor: the leader's pass decides (mf.h); else NULL */
 } sim_run;
 
 /* plan.node_rank for shared GPUs: whether the pod fits in what the node's
@@ -210,8 +214,10 @@ static void sim__started(void *arg, plan_job *pj)
     }
 }
 
-static void sim__ended(sim_run *r, plan *p, sim_job *j)
+static void sim__ended(sim_run *r, plan *p, sim_job *j, int64_t now)
 {
+    if (r->mf)
+        mf_ended(r->mf, &j->pj, now);
     if (j->gpus && r->c->ali) {
         gpushare_give(&r->share, j->pj.where[0], j->t->procs, j->t->milli, j->gpus);
         free(j->gpus);
@@ -407,6 +413,54 @@ static int sim__cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int sim__cmp_user(const void *a, const void *b)
+{
+    const sim_job *x = *(const sim_job *const *)a, *y = *(const sim_job *const *)b;
+    return x->t->user < y->t->user ? -1 : x->t->user > y->t->user;
+}
+
+/* Jain's fairness index of the users' mean bounded slowdowns:
+ * (sum x)^2 / (n sum x^2), 1 when every user fares alike, 1/n when one
+ * user takes all the slowdown. Jobs without a user count as one user. */
+static void sim__fairness(sim_job *jobs, size_t n, sim_metrics *m)
+{
+    sim_job **by = calloc(n, sizeof *by);
+    if (!by)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        by[i] = &jobs[i];
+    qsort(by, n, sizeof *by, sim__cmp_user);
+    double sum = 0, sq = 0;
+    size_t users = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = i;
+        double b = 0;
+        for (; k < n && by[k]->t->user == by[i]->t->user; k++) {
+            double w = (double)(by[k]->pj.start - by[k]->pj.submit), r = (double)by[k]->t->run;
+            b += fmax(1.0, (w + r) / fmax(r, 10.0));
+        }
+        double mean = b / (double)(k - i);
+        sum += mean;
+        sq += mean * mean;
+        users++;
+        i = k;
+    }
+    m->users = users;
+    m->fairness = sq > 0 ? sum * sum / ((double)users * sq) : 1;
+    free(by);
+}
+
+/* A job arrives: in the plan's queue, or the multifactor pass's. */
+static void sim__submit(sim_run *r, plan *p, sim_job *j)
+{
+    if (r->mf) {
+        j->pj.start = -1;
+        mf_submit(r->mf, &j->pj, j->t->user, j->t->group);
+    } else {
+        plan_submit(p, &j->pj);
+    }
+}
+
 /* Replays jobs [first, first + n) of t on the cluster c, from an empty
  * cluster at the first one's submit time. */
 static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *policy, const sim_cluster *c,
@@ -419,6 +473,11 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     plan_init(&p, policy, nodes, per_node);
     sim_job *jobs = calloc(n, sizeof *jobs);
     sim_run run = {.heap = {.a = calloc(n, sizeof(sim_job *)), .n = 0}, .seq = 0, .c = c};
+    mf fair; /* multifactor: the leader's own pass, with fair share between the trace's users */
+    if (policy->order == PLAN_PRIORITY) {
+        mf_init(&fair, policy);
+        run.mf = &fair;
+    }
     if (!jobs || !run.heap.a)
         abort();
     sim_level *lv = calloc(c->n_types + 1, sizeof *lv);
@@ -461,9 +520,9 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     int64_t now = jobs[0].pj.submit;
     size_t next = 0, started = 0, arrived = 0;
     double frag_area = 0, frag_time = 0, frag = 0;
-    plan_submit(&p, &jobs[next++].pj);
+    sim__submit(&run, &p, &jobs[next++]);
     while (started < n) {
-        started += plan_pass(&p, now, sim__started, &run);
+        started += run.mf ? mf_pass(run.mf, &p, now, sim__started, &run) : plan_pass(&p, now, sim__started, &run);
         for (; !c->whole_nodes && arrived < next; arrived++) /* the pass of its arrival */
             run.stranded += sim__stranded(&run, &p, &jobs[arrived].pj);
         if (started == n)
@@ -483,14 +542,16 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
         }
         if (arrival <= end) {
             now = arrival > now ? arrival : now;
-            plan_submit(&p, &jobs[next++].pj);
+            sim__submit(&run, &p, &jobs[next++]);
         } else {
             now = end > now ? end : now;
-            sim__ended(&run, &p, sim__heap_pop(&run.heap));
+            sim__ended(&run, &p, sim__heap_pop(&run.heap), now);
         }
     }
-    while (run.heap.n) /* what still runs, for the GPU bookkeeping */
-        sim__ended(&run, &p, sim__heap_pop(&run.heap));
+    while (run.heap.n) { /* what still runs, for the GPU bookkeeping */
+        sim_job *j = sim__heap_pop(&run.heap);
+        sim__ended(&run, &p, j, j->pj.start + j->t->run);
+    }
     /* The figures. */
     double *bsld = calloc(n, sizeof *bsld);
     if (!bsld)
@@ -523,6 +584,7 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     m->best_connected_share = run.taken && run.multi ? (double)run.connected / (double)run.multi : -1;
     m->fragmentation = c->whole_nodes ? -1 : (frag_time > 0 ? frag_area / frag_time : 0);
     m->stranded_share = c->whole_nodes ? -1 : (double)run.stranded / (double)n;
+    sim__fairness(jobs, n, m);
     free(run.taken);
     free(run.row);
     free(run.type_of);
@@ -530,6 +592,8 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     free(run.allowed);
     if (c->ali)
         gpushare_free(&run.share);
+    if (run.mf)
+        mf_free(run.mf);
     free(bsld);
     free(run.heap.a);
     plan_free(&p);
@@ -568,6 +632,8 @@ static void sim__metrics_json(json *j, const sim_metrics *m)
         json_double(j, m->stranded_share);
     else
         json_null(j);
+    json_kv_double(j, "fairness", m->fairness);
+    json_kv_uint(j, "users", m->users);
 }
 
 static void sim__usage(FILE *f)
@@ -578,8 +644,10 @@ static void sim__usage(FILE *f)
             "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
             "Replays a trace with the scheduler's own core, in simulated time.\n"
             "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
-            "               fcfs-easy, sjf, sjf-easy; without backfilling: jazari-noback (our\n"
-            "               order), jazari-ect (the job expected to end first, aged)\n"
+            "               fcfs-easy, sjf, sjf-easy, multifactor (the leader's own pass: age, fair\n"
+            "               share between the trace's groups and users, size; EASY); without\n"
+            "               backfilling: jazari-noback (our order), jazari-ect (the job expected\n"
+            "               to end first, aged)\n"
             "  --placement  jazari (the default, as the leader: the fullest nodes, the\n"
             "               best-connected GPUs; shared GPUs: the least added fragmentation),\n"
             "               best-fit (the fullest nodes, the fullest GPU for a fraction),\n"
@@ -599,6 +667,7 @@ static void sim__usage(FILE *f)
             "  run time (never scheduled), are dropped and counted; run time = deletion -\n"
             "  scheduled time; no limits in the trace: the run time is the limit.\n"
             "  GPU traces also give fragmentation and stranded_share (see the README).\n"
+            "  fairness is Jain's index of the users' mean bounded slowdowns (1: all alike).\n"
             "  --cluster CONFIG describes the nodes instead of --nodes, --procs-per-node,\n"
             "  --gpus-per-node and --node-xml (not for the Alibaba trace): a line per kind of\n"
             "  node, COUNT then what each node is; '#' starts a comment:\n"
@@ -1181,6 +1250,12 @@ int main(int argc, char **argv)
         sim__done(&in);
         return 2;
     }
+    if (cluster.ali && policy.order == PLAN_PRIORITY) {
+        fprintf(stderr, "jazari-sim: --policy multifactor runs SWF and Philly traces; the Alibaba trace's "
+                        "shared GPUs need a placement it does not make: use jazari, fcfs-easy or sjf-easy\n");
+        sim__done(&in);
+        return 2;
+    }
     const swf *t = in.jobs;
     size_t nwin = o.windows ? sizeof sim_rl_starts / sizeof sim_rl_starts[0] : 1;
     sim_metrics per[sizeof sim_rl_starts / sizeof sim_rl_starts[0]], avg;
@@ -1204,6 +1279,8 @@ int main(int argc, char **argv)
         avg.best_connected_share = per[w].best_connected_share; /* GPU traces: one run */
         avg.fragmentation = per[w].fragmentation;
         avg.stranded_share = per[w].stranded_share;
+        avg.fairness += per[w].fairness / (double)nwin;
+        avg.users += per[w].users;
     }
     buf out = BUF_INIT;
     if (o.json)

@@ -88,6 +88,9 @@ int swf_load(const char *path, swf *out, char *err, size_t errlen)
         j->run = run;
         j->request = v[8] > 0 ? (int64_t)v[8] : run;
         j->procs = procs > UINT32_MAX ? UINT32_MAX : (uint32_t)procs;
+        /* Fields 12 and 13: who ran it, in which group (fair share). */
+        j->user = v[11] >= 0 && v[11] < 1e9 ? (uint32_t)v[11] + 1 : 0;
+        j->group = v[12] >= 0 && v[12] < 1e9 ? (uint32_t)v[12] + 1 : 0;
     }
     if (rc == 0 && ferror(f)) {
         snprintf(err, errlen, "trace %s: read error", path);

@@ -39,11 +39,52 @@ def wait_for(cond, timeout=10.0, what="condition"):
         delay = min(delay * 2, 0.1)
 
 
+_given_ports = set()
+
+
 def free_port():
-    """A loopback port free right now (bound then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free right now, below the kernel's ephemeral range
+    (32768 and up) so that no outgoing connection of another test takes it
+    before our daemon binds it, never the same twice in this run, and
+    spread by process id so that parallel runs do not pick alike."""
+    import random
+    rng = random.Random(os.getpid() ^ int(time.monotonic() * 1e6))
+    for _ in range(1000):
+        port = rng.randrange(20000, 32000)
+        if port in _given_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
+    raise AssertionError("no free loopback port in 20000-32000")
+
+
+# Every test ends within its time (a hang fails that test, named, instead of
+# the whole run): TEST_TIMEOUT_S, or @pytest.mark.timeout(SECONDS).
+TEST_TIMEOUT_S = int(os.environ.get("JAZARI_TEST_TIMEOUT", "300"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "timeout(seconds): this test's time limit")
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request):
+    mark = request.node.get_closest_marker("timeout")
+    limit = int(mark.args[0]) if mark else TEST_TIMEOUT_S
+
+    def expired(signum, frame):
+        raise AssertionError("%s ran past its %d s limit" % (request.node.name, limit))
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(limit)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
 
 
 def run(args, **kw):
@@ -207,11 +248,23 @@ def daemon_factory(tmp_path):
         return d.start()
 
     yield make
+    # SIGTERM first, so that the shutdown path runs (and, under make check,
+    # ASan reports its leaks); a daemon that does not stop cleanly fails
+    # the test.
+    bad = []
     for d in started:
         if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
+            d.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = d.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                d.proc.wait()
+                rc = "no exit 20 s after SIGTERM"
+            if rc != 0:
+                bad.append("%s: %s\n%s" % (d.name, rc, d.log()[-3000:]))
         d.kill_jobs()
+    assert not bad, "a daemon did not shut down cleanly:\n" + "\n".join(bad)
 
 
 def hwloc_xml(name):

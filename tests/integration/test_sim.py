@@ -315,3 +315,34 @@ def test_cluster_config_misuse_is_refused(tmp_path):
     pods, nodes = alibaba_pair(tmp_path, ["a,1000,1024,1,500,,LS,Running,0,100,0"])
     r = sim("--trace", pods, "--nodes-csv", nodes, "--cluster", str(config))
     assert r.returncode == 2 and "Alibaba" in r.stderr
+
+
+def _swf(path, rows, nodes=4):
+    lines = ["; MaxNodes: %d" % nodes, "; MaxProcs: %d" % nodes]
+    for i, (submit, run, procs, user, group) in enumerate(rows, 1):
+        f = [i, submit, -1, run, procs, -1, -1, procs, run, -1, 1, user, group, -1, 0, -1, -1, -1]
+        lines.append(" ".join(str(x) for x in f))
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_multifactor_is_simulated_for_real_with_fair_share(tmp_path):
+    """One group's ten jobs, then another group's ten: FCFS makes the
+    latecomers wait behind all of the first; multifactor's fair share (the
+    leader's own pass, sched/pass.c) takes turns once the first user has
+    used the machine, so both fare alike (Jain's index near 1)."""
+    rows = [(i, 100, 4, 1, 1) for i in range(10)] + [(20 + i, 100, 4, 2, 2) for i in range(10)]
+    t = _swf(tmp_path / "flood.swf", rows)
+    out = {p: json.loads(sim("--trace", t, "--policy", p, "--json").stdout)
+           for p in ("fcfs-easy", "multifactor")}
+    assert out["multifactor"]["policy"] == "multifactor"
+    assert out["fcfs-easy"]["users"] == out["multifactor"]["users"] == 2
+    assert out["fcfs-easy"]["fairness"] < 0.85 and out["multifactor"]["fairness"] > 0.99, out
+    # Same work, same machine: only the order changed.
+    assert out["multifactor"]["makespan"] == out["fcfs-easy"]["makespan"]
+    # On a real trace with users, it is not fcfs-easy in disguise either.
+    kth = trace("KTH-SP2-1996-2.1-cln.swf")
+    figures = {p: json.loads(sim("--trace", kth, "--windows", "rlscheduler", "--policy", p, "--json").stdout)
+               for p in ("fcfs-easy", "multifactor")}
+    assert figures["multifactor"]["mean_bounded_slowdown"] != figures["fcfs-easy"]["mean_bounded_slowdown"]
+    assert 0 < figures["multifactor"]["fairness"] <= 1

@@ -2,8 +2,11 @@
  * command line) and prints "N passed, N failed". */
 #include "test.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define TEST_MAX 1024
 
@@ -66,15 +69,34 @@ static int selected(const char *name, int argc, char **argv)
     return 0;
 }
 
+/* A test that runs past its time is a failure, not a hang of the suite:
+ * the alarm names it and ends the run. */
+#define TEST_TIMEOUT_S 120
+static const char *running_test;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "FAIL (timed out after 120 s): ";
+    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0 ||
+        write(STDOUT_FILENO, running_test, strlen(running_test)) < 0 || write(STDOUT_FILENO, "\n", 1) < 0)
+        _exit(1);
+    _exit(1);
+}
+
 int main(int argc, char **argv)
 {
     int passed = 0, failed = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGALRM, on_alarm);
     for (int i = 0; i < ntests; i++) {
         if (!selected(tests[i].name, argc, argv))
             continue;
         current_failures = 0;
+        running_test = tests[i].name;
+        alarm(TEST_TIMEOUT_S);
         tests[i].fn();
+        alarm(0);
         if (current_failures == 0) {
             passed++;
             printf("ok   %s\n", tests[i].name);

@@ -54,7 +54,10 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 JAZARID    := $(BUILD)/jazarid
 SIM        := $(BUILD)/jazari-sim
 SIM_SRC    := $(wildcard sim/*.c)
-NODE_O     = $(call obj,$(wildcard daemon/node/*.c))
+# Hardware discovery (hwloc; CUDA and NVML by dlopen), shared by all three
+# programs; execution (exec, step, cgroup) is jazarid's alone.
+HW_SRC     := daemon/node/topo.c daemon/node/topo_pb.c daemon/node/topo_print.c daemon/node/gpu.c
+NODE_O     = $(call obj,$(HW_SRC))
 JZ         := $(BUILD)/jz
 UNIT       := $(BUILD)/tests/unit
 FAKE_NVML  := $(BUILD)/tests/fake/libnvidia-ml.so.1

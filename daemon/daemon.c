@@ -139,6 +139,7 @@ static void jzd__stop(jzd *d)
     fwd_applied(d, true);
     uplink_close(&d->up, jzd__on_uplink_closed);
     logs_close(d);
+    run_close(d);
     /* The jobs' supervisors go on: a restarted daemon adopts them. */
     exec_close(&d->ex, jzd__on_exec_closed);
     net_server_close(&d->server, NULL);
@@ -271,6 +272,7 @@ int daemon_run(const config *cfg)
         return 1;
     }
     uplink_init(&d.up, &d.loop, cfg->name);
+    run_init(&d);
     net_handlers h = {.on_message = jzd__on_message, .on_close = jzd__on_conn_close, .data = &d};
     net_server_init(&d.server, &d.loop, &h, cfg->max_frame);
     uv_signal_init(&d.loop, &d.sigterm);

@@ -52,6 +52,8 @@ typedef struct jzd {
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     sched_state sched;         /* leader: the policy and the reserved head */
     bool schedule_again;
+    uv_timer_t pass_timer;    /* leader: the next pass, when the last was long */
+    uint64_t pass_at, pass_ms; /* leader: when the last pass ended (uv_now), how long it took */
     bool policy_in_flight; /* leader: a PolicyCmd proposed, not applied */
     /* As the leader: when each node was last heard of (soft state). */
     seen seen;
@@ -207,5 +209,8 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* Every tick: report ended parts the leader has not acknowledged. */
 void run_tick(jzd *d);
 void run_free(jzd *d);
+/* The pass's timer: made at start, closed at shutdown. */
+void run_init(jzd *d);
+void run_close(jzd *d);
 
 #endif

@@ -77,6 +77,29 @@ static uint32_t run__master_port(jzd *d, sched_plan *decided, size_t i)
     return s->master_port = base + (uint32_t)(s->id % 1000);
 }
 
+/* A pass may take at most 1 / (1 + RUN_PASS_GAP) of the leader's time:
+ * after a pass of t ms, the next waits RUN_PASS_GAP * t ms, and what asks
+ * for one meanwhile (a submission, an end) is served by that one. A deep
+ * queue then does not slow the front door: submissions are acknowledged
+ * while the pass waits, and it sees them all at once. */
+#define RUN_PASS_GAP 4
+
+static void run__on_pass_timer(uv_timer_t *t)
+{
+    run_schedule(t->data);
+}
+
+void run_init(jzd *d)
+{
+    uv_timer_init(&d->loop, &d->pass_timer);
+    d->pass_timer.data = d;
+}
+
+void run_close(jzd *d)
+{
+    uv_close((uv_handle_t *)&d->pass_timer, NULL);
+}
+
 void run_schedule(jzd *d)
 {
     if (d->stopping || !run__is_leader(d))
@@ -85,7 +108,15 @@ void run_schedule(jzd *d)
         d->schedule_again = true; /* after the starts in flight are applied */
         return;
     }
+    uint64_t now = uv_now(&d->loop), due = d->pass_at + RUN_PASS_GAP * d->pass_ms;
+    if (d->pass_at && now < due) {
+        if (!uv_is_active((uv_handle_t *)&d->pass_timer))
+            uv_timer_start(&d->pass_timer, run__on_pass_timer, due - now, 0);
+        return;
+    }
+    uv_timer_stop(&d->pass_timer);
     d->schedule_again = false;
+    uint64_t t0 = uv_hrtime();
     const fsm *f = &d->ctl.state;
     if (f->half_life_ms != d->cfg->pol->half_life_ms && !d->policy_in_flight) {
         /* This leader's policy file says another half-life: committed, so
@@ -145,6 +176,9 @@ void run_schedule(jzd *d)
     if (decided.n_starts == RUN_MAX_STARTS_PER_PASS)
         d->schedule_again = true;
     sched_plan_free(&decided);
+    uv_update_time(&d->loop);
+    d->pass_at = uv_now(&d->loop);
+    d->pass_ms = (uv_hrtime() - t0) / 1000000;
 }
 
 /* --- every node: running the parts placed here -------------------------------------- */

@@ -640,7 +640,7 @@ static void sim__usage(FILE *f)
 {
     fprintf(f,
             "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
-            "                  [--windows rlscheduler] [--cluster CONFIG] [--nodes N] [--procs-per-node P]\n"
+            "                  [--windows rlscheduler|random:SEED] [--load F] [--cluster CONFIG] [--nodes N] [--procs-per-node P]\n"
             "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
             "Replays a trace with the scheduler's own core, in simulated time.\n"
             "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
@@ -652,7 +652,9 @@ static void sim__usage(FILE *f)
             "               best-connected GPUs; shared GPUs: the least added fragmentation),\n"
             "               best-fit (the fullest nodes, the fullest GPU for a fraction),\n"
             "               first-fit (the lowest-index nodes and GPUs)\n"
-            "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol\n"
+            "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol;\n"
+            "               random:SEED: 10 other windows of 1,024, drawn from SEED\n"
+            "  --load F     arrivals F times as dense (0.1 to 10), the same jobs\n"
             "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
             "  MaxProcs/MaxNodes).\n"
             "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
@@ -697,6 +699,8 @@ typedef struct sim_opts {
     const char *trace, *windows, *policy, *placement, *vc, *node_xml, *nodes_csv, *cluster;
     bool json;
     uint32_t nodes, ppn, gpn;
+    uint64_t seed;     /* --windows random:SEED */
+    double load;       /* --load F: arrivals F times as dense; 0: as in the trace */
 } sim_opts;
 
 /* The command line into o. Returns 0, 1 after --help, or 2 (said why). */
@@ -718,6 +722,14 @@ static int sim__args(int argc, char **argv, sim_opts *o)
             o->placement = argv[++i];
         } else if (strcmp(a, "--windows") == 0 && has) {
             o->windows = argv[++i];
+        } else if (strcmp(a, "--load") == 0 && has) {
+            char *end;
+            o->load = strtod(argv[++i], &end);
+            if (*end || !(o->load >= 0.1 && o->load <= 10)) {
+                fprintf(stderr, "jazari-sim: --load '%.40s': a factor from 0.1 to 10 (2: arrivals twice as dense)\n",
+                        argv[i]);
+                return 2;
+            }
         } else if (strcmp(a, "--nodes") == 0 && has) {
             if (sim__count(a, argv[++i], 1u << 20, &o->nodes) != 0)
                 return 2;
@@ -750,8 +762,15 @@ static int sim__args(int argc, char **argv, sim_opts *o)
                 "--gpus-per-node and --node-xml\n");
         return 2;
     }
-    if (o->windows && strcmp(o->windows, "rlscheduler") != 0) {
-        fprintf(stderr, "jazari-sim: unknown --windows '%.40s': rlscheduler\n", o->windows);
+    if (o->windows && strncmp(o->windows, "random:", 7) == 0) {
+        char *end;
+        o->seed = strtoull(o->windows + 7, &end, 10);
+        if (*end || !o->windows[7]) {
+            fprintf(stderr, "jazari-sim: --windows random:SEED takes a number\n");
+            return 2;
+        }
+    } else if (o->windows && strcmp(o->windows, "rlscheduler") != 0) {
+        fprintf(stderr, "jazari-sim: unknown --windows '%.40s': rlscheduler, or random:SEED\n", o->windows);
         return 2;
     }
     return 0;
@@ -761,7 +780,7 @@ static int sim__args(int argc, char **argv, sim_opts *o)
 typedef struct sim_input {
     swf swf;         /* an SWF or Philly trace */
     alibaba ali;     /* the Alibaba trace (ali.pods the jobs) */
-    const swf *jobs; /* &swf or &ali.pods */
+    swf *jobs; /* &swf or &ali.pods (--load rescales its arrivals) */
     sim_type *types; /* SWF and Philly: the nodes' kinds (--cluster's lines; else one) */
     size_t n_types;
     uint32_t *ali_nodes;
@@ -1257,11 +1276,23 @@ int main(int argc, char **argv)
         return 2;
     }
     const swf *t = in.jobs;
+    if (o.load > 0 && t->n) /* arrivals load times as dense, the same jobs */
+        for (size_t i = 0; i < t->n; i++)
+            in.jobs->jobs[i].submit = t->jobs[0].submit + (int64_t)((double)(t->jobs[i].submit - t->jobs[0].submit) / o.load);
     size_t nwin = o.windows ? sizeof sim_rl_starts / sizeof sim_rl_starts[0] : 1;
     sim_metrics per[sizeof sim_rl_starts / sizeof sim_rl_starts[0]], avg;
+    size_t starts[sizeof sim_rl_starts / sizeof sim_rl_starts[0]];
+    memcpy(starts, sim_rl_starts, sizeof starts);
+    if (o.seed && t->n > SIM_RL_WINDOW) { /* other windows than the protocol's, the same size */
+        uint64_t x = o.seed * 6364136223846793005ull + 1442695040888963407ull;
+        for (size_t w = 0; w < nwin; w++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            starts[w] = (size_t)((x >> 33) % (t->n - SIM_RL_WINDOW));
+        }
+    }
     memset(&avg, 0, sizeof avg);
     for (size_t w = 0; w < nwin; w++) {
-        size_t first = o.windows ? sim_rl_starts[w] : 0, n = o.windows ? SIM_RL_WINDOW : t->n;
+        size_t first = o.windows ? starts[w] : 0, n = o.windows ? SIM_RL_WINDOW : t->n;
         if (first + n > t->n) {
             fprintf(stderr, "jazari-sim: %s has %zu jobs: window %zu needs jobs %zu to %zu\n", o.trace, t->n,
                     w, first, first + n - 1);

@@ -236,6 +236,16 @@ static void topo__pin_pciaccess(void)
     (void)dlopen("libpciaccess.so.0", RTLD_NOW | RTLD_LOCAL); /* absent: nothing to pin */
 }
 
+/* Whether an XML export ends with its closing </topology> tag (then
+ * whitespace only). */
+static bool topo__xml_complete(const char *xml, size_t len)
+{
+    static const char tag[] = "</topology>";
+    while (len > 0 && (xml[len - 1] == ' ' || xml[len - 1] == '\n' || xml[len - 1] == '\r' || xml[len - 1] == '\t'))
+        len--;
+    return len >= sizeof tag - 1 && memcmp(xml + len - (sizeof tag - 1), tag, sizeof tag - 1) == 0;
+}
+
 /* A new hwloc topology with every I/O object kept: this host's, or the one
  * described by the XML at xml_path. */
 static int topo__hwloc_load(const char *xml_path, hwloc_topology_t *out, char *err, size_t errlen)
@@ -247,6 +257,13 @@ static int topo__hwloc_load(const char *xml_path, hwloc_topology_t *out, char *e
         return -1;
     if (!xml_path)
         pthread_once(&topo__pciaccess_once, topo__pin_pciaccess);
+    if (xml && strstr(xml, "<topology") && !topo__xml_complete(xml, xml_len)) {
+        /* A cut file (a copy that stopped, a full disk) is said as such,
+         * and never reaches hwloc's parser, which leaks on it. */
+        topo__err(err, errlen, "topology XML %s: ends before </topology>: the file is cut short", xml_path);
+        free(xml);
+        return -1;
+    }
     if (hwloc_topology_init(&hw) != 0) {
         topo__err(err, errlen, "hwloc: cannot initialise a topology: %s", strerror(errno));
         goto fail;

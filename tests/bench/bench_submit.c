@@ -3,7 +3,11 @@
  * requests in flight; and the fsync rate of the same disk, measured in the
  * same run, to print jobs per fsync.
  *
- *   bench-submit SOCKET STATE_DIR [CONNECTIONS] [JOBS] [WINDOW] */
+ *   bench-submit SOCKET STATE_DIR [CONNECTIONS] [JOBS] [WINDOW] [GPUS]
+ *
+ * Jobs are held (queued, never run: the queue is measured), or, with GPUS
+ * above 0, ready jobs asking that many GPUs for an hour (the network may
+ * have none free: a queue the scheduler walks). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -47,6 +51,8 @@ static void send_env(int fd, Jazari__Envelope *e)
     buf_free(&b);
 }
 
+static unsigned bench_gpus; /* 0: held jobs */
+
 static void send_submit(client *c, uint64_t id)
 {
     static char *argv[] = {"true"};
@@ -55,7 +61,9 @@ static void send_submit(client *c, uint64_t id)
     spec.argv = argv;
     spec.n_argv = 1;
     spec.workdir = "/tmp";
-    spec.hold = 1; /* queued, never run: the benchmark measures the queue */
+    spec.hold = bench_gpus == 0; /* queued, never run: the benchmark measures the queue */
+    spec.gpus_per_node = bench_gpus;
+    spec.time_limit_s = bench_gpus ? 3600 : 0;
     Jazari__SubmitRequest sr = JAZARI__SUBMIT_REQUEST__INIT;
     sr.spec = &spec;
     Jazari__Envelope e = JAZARI__ENVELOPE__INIT;
@@ -101,6 +109,7 @@ int main(int argc, char **argv)
     int nconn = argc > 3 ? atoi(argv[3]) : 32;
     long total = argc > 4 ? atol(argv[4]) : 50000;
     int window = argc > 5 ? atoi(argv[5]) : 64;
+    bench_gpus = argc > 6 ? (unsigned)atoi(argv[6]) : 0;
     client *cs = calloc((size_t)nconn, sizeof *cs);
     struct pollfd *pfd = calloc((size_t)nconn, sizeof *pfd);
     long per = total / nconn;

@@ -184,14 +184,16 @@ def test_a_users_job_cannot_use_what_is_not_theirs(daemon_factory, tmp_path):
 
 def test_jobs_sharing_a_first_node_get_different_master_ports(daemon_factory):
     """MASTER_PORT is master_port + id mod 1000 unless another running job
-    on the same first node has it: jobs 1 and 1001 both run on solo."""
+    on the same first node has it: jobs 1 and 1001 both run on solo. (Job 1
+    sleeps long enough to outlast 999 submissions under ASan; both are
+    cancelled at the end.)"""
     d = solo(daemon_factory)
-    first = submit(d, "--", "sh", "-c", "echo $MASTER_PORT; exec sleep 60")
+    first = submit(d, "--", "sh", "-c", "echo $MASTER_PORT; exec sleep 900")
     # Ids 2..1000 are taken by held jobs, cancelled at once.
     held = [submit(d, "--hold", "--", "true") for _ in range(999)]
     assert held[-1] == 1000
     assert d.jz("cancel", *map(str, held)).returncode == 0
-    second = submit(d, "--", "sh", "-c", "echo $MASTER_PORT; exec sleep 60")
+    second = submit(d, "--", "sh", "-c", "echo $MASTER_PORT; exec sleep 900")
     assert second == 1001
     ports = []
     for jid in (first, second):

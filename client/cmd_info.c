@@ -65,6 +65,7 @@ int cmd_status(cli *c, int argc, char **argv)
         json_kv_uint(&j, "nodes_up", r->nodes_up);
         json_kv_uint(&j, "nodes_total", r->nodes_total);
         json_kv_uint(&j, "jobs_active", r->jobs_active);
+        json_kv_str(&j, "problem", r->problem && *r->problem ? r->problem : NULL);
         json_obj_end(&j);
     } else {
         buf_printf(&b, "leader:       %s\nterm:         %llu\ncommit index: %llu\n",
@@ -75,6 +76,8 @@ int cmd_status(cli *c, int argc, char **argv)
         for (size_t i = 0; i < r->n_controllers; i++)
             buf_printf(&b, "  %-20s %-22s %s\n", r->controllers[i]->name, r->controllers[i]->address,
                        r->controllers[i]->role);
+        if (r->problem && *r->problem)
+            buf_printf(&b, "problem:      %s\n", r->problem);
     }
     wire_msg_free(m);
     return cli_flush(&b);

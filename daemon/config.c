@@ -74,6 +74,9 @@ static const config__setting config__table[] = {
     {"log_format", CT_FORMAT, OFF(log_format), "newest",
      "the newest Raft log format this controller announces: hold a new format back while the "
      "controllers are upgraded one by one (newest, or a number)"},
+    {"min_free_disk", CT_SIZE, OFF(min_free_disk), "64MiB",
+     "a controller whose state_dir has less free space refuses writes (and a follower sends reads to the "
+     "leader) until there is twice this much again"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };

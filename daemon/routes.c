@@ -11,7 +11,8 @@ typedef enum route_where {
     ROUTE_HERE,       /* this node answers */
     ROUTE_LEADER,     /* a write: the leader; a local client's is forwarded to it */
     ROUTE_LEADER_NOW, /* agents' traffic: the leader, never forwarded (they retarget) */
-    ROUTE_STATE,      /* a read of the state: any controller; an agent forwards it */
+    ROUTE_STATE,      /* a read of the state: any controller whose copy is current; else forwarded */
+    ROUTE_CONTROLLER, /* about the controllers: any controller, whatever its state; an agent forwards it */
     ROUTE_NODE,       /* about one node: a controller, or the node itself */
 } route_where;
 
@@ -39,7 +40,7 @@ static const route routes[] = {
     {JAZARI__ENVELOPE__BODY_JOB_END_REQUEST, ROUTE_LEADER_NOW, ROUTE_DAEMON, run_job_end, NULL},
     {JAZARI__ENVELOPE__BODY_QUEUE_REQUEST, ROUTE_STATE, ROUTE_ANYONE, jobs_queue, NULL},
     {JAZARI__ENVELOPE__BODY_SHOW_REQUEST, ROUTE_STATE, ROUTE_ANYONE, jobs_show, NULL},
-    {JAZARI__ENVELOPE__BODY_STATUS_REQUEST, ROUTE_STATE, ROUTE_ANYONE, nodes_status, NULL},
+    {JAZARI__ENVELOPE__BODY_STATUS_REQUEST, ROUTE_CONTROLLER, ROUTE_ANYONE, nodes_status, NULL},
     {JAZARI__ENVELOPE__BODY_NODES_REQUEST, ROUTE_STATE, ROUTE_ANYONE, nodes_nodes, NULL},
     {JAZARI__ENVELOPE__BODY_RESERVATIONS_REQUEST, ROUTE_STATE, ROUTE_ANYONE, admin_reservations, NULL},
     {JAZARI__ENVELOPE__BODY_SHARES_REQUEST, ROUTE_STATE, ROUTE_ANYONE, admin_shares, NULL},
@@ -68,7 +69,13 @@ static int routes__elsewhere(jzd *d, const route *r, const Jazari__Envelope *e)
         return req_is_leader(d) ? 0 : forwarded ? -1 : 1;
     case ROUTE_LEADER_NOW:
         return req_is_leader(d) ? 0 : -1;
-    case ROUTE_STATE:
+    case ROUTE_STATE: {
+        /* A follower whose disk is full may have stopped taking the log:
+         * the leader answers for it. */
+        bool current = d->ctl_running && !(d->ctl.disk_full && !req_is_leader(d));
+        return current ? 0 : forwarded ? -1 : 1;
+    }
+    case ROUTE_CONTROLLER:
         return d->ctl_running ? 0 : forwarded ? -1 : 1;
     case ROUTE_NODE: {
         const char *want = e->node_request->name;
@@ -120,6 +127,8 @@ void routes_tick(jzd *d)
 {
     if (d->stopping)
         return;
+    if (d->ctl_running)
+        ctl_check_disk(&d->ctl);
     run_tick(d);
     fwd_applied(d, false);
     live_check(d);

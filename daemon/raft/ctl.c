@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "../../common/log.h"
@@ -247,6 +248,11 @@ void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
         cb(arg, &o);
         return;
     }
+    if (c->disk_full) {
+        ctl_outcome o = {.code = JAZARI__ERROR_CODE__UNAVAILABLE, .message = c->disk_why};
+        cb(arg, &o);
+        return;
+    }
     uint32_t need = codec_cmd_format(cmd->cmd_case), have = ctl_log_format(c);
     if (need > have) {
         char msg[300];
@@ -372,6 +378,7 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
         goto fail;
     }
     c->started = true;
+    ctl_check_disk(c); /* a controller that starts on a full disk says so at once */
     log_info("raft", "controller %llu of %u (%s), log in %s", (unsigned long long)c->id, c->n_peers,
              fresh ? "bootstrapped" : "recovered from disk", c->raft_dir);
     return 0;
@@ -403,6 +410,28 @@ void ctl_close(ctl *c, void (*cb)(ctl *c))
     c->queue = c->queue_tail = NULL;
     ctl__fail_all(list, JAZARI__ERROR_CODE__UNAVAILABLE, "the controller is stopping");
     raft_close(&c->raft, ctl__on_raft_closed);
+}
+
+void ctl_check_disk(ctl *c)
+{
+    struct statvfs sv;
+    if (!c->started || statvfs(c->raft_dir, &sv) != 0)
+        return;
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize, need = c->cfg->min_free_disk;
+    if (!c->disk_full && avail < need) {
+        c->disk_full = true;
+        snprintf(c->disk_why, sizeof c->disk_why,
+                 "the disk holding %s is full: %llu MiB free, min_free_disk is %llu MiB; writes are refused "
+                 "until %llu MiB are free",
+                 c->raft_dir, (unsigned long long)(avail >> 20), (unsigned long long)(need >> 20),
+                 (unsigned long long)(2 * need >> 20));
+        log_error("raft", "%s", c->disk_why);
+    } else if (c->disk_full && avail >= 2 * need) {
+        c->disk_full = false;
+        c->disk_why[0] = '\0';
+        log_info("raft", "the disk holding %s has %llu MiB free again: serving writes", c->raft_dir,
+                 (unsigned long long)(avail >> 20));
+    }
 }
 
 uint64_t ctl_applied(ctl *c)

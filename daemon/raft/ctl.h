@@ -72,6 +72,9 @@ typedef struct ctl {
     bool broken;
     char broken_why[400];
     void (*on_broken)(void *arg, const char *why); /* with applied_arg */
+    /* The disk of the log (ctl_check_disk): full, refusing writes. */
+    bool disk_full;
+    char disk_why[300];
 } ctl;
 
 /* Opens the Raft log under state_dir/raft, bootstraps the configuration
@@ -88,6 +91,10 @@ bool ctl_is_leader(ctl *c);
  * (a voter that has not said is taken to read CODEC_FORMAT_ASSUMED). A
  * command that needs a newer one is refused, not written. */
 uint32_t ctl_log_format(ctl *c);
+/* Checks the free space under the log (statvfs): below min_free_disk the
+ * controller is disk_full (logged, said in disk_why) and refuses every
+ * proposal; with twice that much again, it serves again. Once a tick. */
+void ctl_check_disk(ctl *c);
 /* The index of the last entry applied to the state (already counting the
  * one being applied, for the callbacks it makes). */
 uint64_t ctl_applied(ctl *c);

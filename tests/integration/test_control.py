@@ -3,6 +3,7 @@ controllers replicating through Raft on their one port each."""
 import json
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -503,3 +504,43 @@ def test_a_deep_queue_is_listed_whole_newest_included(daemon_factory):
     assert [j["id"] for j in jobs] == sorted({j["id"] for j in jobs})  # each once, in order
     table = d.jz("queue").stdout.splitlines()
     assert len(table) == 54002 and "newest" in table[-1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_is_said_plainly_and_service_comes_back(daemon_factory, tmp_path):
+    """The state_dir on a 160 MiB tmpfs: filled to 2 MiB free, the controller
+    refuses writes with a message that says so (in its log, in jz status, to
+    the client) and nothing is lost; when space is freed it serves again by
+    itself."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(mnt)], check=True)
+    try:
+        d = Daemon(tmp_path, name="solo", extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
+        d.args[d.args.index("--state-dir") + 1] = str(mnt / "state")
+        d.start()
+        try:
+            wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
+            before = submit(d, "--hold", "--", "true")
+            free = os.statvfs(str(mnt)).f_bavail * os.statvfs(str(mnt)).f_frsize
+            with open(mnt / "filler", "wb") as f:
+                f.truncate(0)
+                f.write(b"\0" * (free - (2 << 20)))
+            r = wait_for(lambda: (lambda r: r if r.returncode != 0 else None)(
+                d.jz("submit", "--hold", "--", "true")), what="a submission refused")
+            assert r.returncode == 1 and "is full" in r.stderr and "MiB free" in r.stderr, r.stderr
+            st = d.jz_json("status")
+            assert "is full" in (st["problem"] or ""), st
+            assert "is full" in d.jz("status").stdout
+            assert "is full" in d.log()
+            assert [j["id"] for j in d.jz_json("queue")["jobs"]] == [before]  # reads still served
+            os.unlink(mnt / "filler")
+            after = wait_for(lambda: (lambda r: int(r.stdout) if r.returncode == 0 else None)(
+                d.jz("submit", "--hold", "--", "true")), what="writes to come back")
+            assert after == before + 1  # no id lost, none reused
+            assert d.jz_json("status")["problem"] is None
+            assert "free again" in d.log()
+        finally:
+            assert d.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])

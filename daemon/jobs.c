@@ -186,6 +186,7 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
         ptrs[i] = &jobs[i];
     }
     Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.min_id = ctl_min_job_id(&d->ctl); /* never an id issued before (format 4) */
     sc.jobs = ptrs;
     sc.n_jobs = n;
     Jazari__Command cmd = JAZARI__COMMAND__INIT;

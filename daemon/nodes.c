@@ -108,7 +108,7 @@ void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e)
         r.nodes_up += strcmp(k->state.nodes[i].state, "up") == 0;
     r.nodes_total = (uint32_t)k->state.n_nodes;
     r.jobs_active = k->state.n_active;
-    r.problem = k->broken ? k->broken_why : k->disk_full ? k->disk_why : "";
+    r.problem = k->broken ? k->broken_why : k->disk_full ? k->disk_why : k->ids_lost ? k->ids_why : "";
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_STATUS_REPLY, &r);
 }
 

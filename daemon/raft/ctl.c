@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -28,6 +29,9 @@ struct ctl_batch {
     ctl_pending *items;
     unsigned n;
 };
+
+static void ctl__ids_note(ctl *c);
+static void ctl__ids_load(ctl *c);
 
 /* --- the state machine, as libraft sees it ------------------------------------ */
 
@@ -55,6 +59,8 @@ static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, voi
         if (c->on_broken)
             c->on_broken(c->applied_arg, c->broken_why);
     }
+    if (c->result.submitted)
+        ctl__ids_note(c);
     /* libraft calls the apply callback right after this returns, so one
      * result slot serves every entry. */
     *result = &c->result;
@@ -94,6 +100,8 @@ static int ctl__fsm_restore(struct raft_fsm *ops, struct raft_buffer *b)
     ctl *c = ops->data;
     char err[256];
     int rc = fsm_restore(&c->state, b->base, b->len, err, sizeof err);
+    if (rc == 0)
+        ctl__ids_note(c);
     if (rc != 0)
         log_error("raft", "cannot restore snapshot: %s", err);
     else
@@ -331,6 +339,7 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
     }
     c->format = cfg->log_format ? (uint32_t)cfg->log_format : CODEC_FORMAT;
     c->agreed = c->format;
+    c->ids_fd = -1;
     int rc = rtx_init(&c->transport, loop, cfg->name, c->format);
     if (rc == 0)
         rc = raft_uv_init(&c->io, loop, c->raft_dir, &c->transport);
@@ -353,6 +362,7 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
         return -1;
     }
     c->raft.data = c;
+    ctl__ids_load(c); /* before the log is replayed: each applied entry notes its ids */
     unsigned election = (unsigned)cfg->election_timeout_ms;
     raft_set_election_timeout(&c->raft, election);
     raft_set_heartbeat_timeout(&c->raft, election / 10 ? election / 10 : 1);
@@ -374,7 +384,10 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
     }
     rc = raft_start(&c->raft);
     if (rc != 0) {
-        snprintf(err, errlen, "raft start: %s", raft_errmsg(&c->raft));
+        snprintf(err, errlen,
+                 "the Raft log or snapshot in %s cannot be read: %s. If it is damaged and other controllers "
+                 "hold the log, move %s aside and start this controller again: it copies the log from them",
+                 c->raft_dir, raft_errmsg(&c->raft), c->raft_dir);
         goto fail;
     }
     c->started = true;
@@ -393,6 +406,9 @@ fail:
 static void ctl__on_raft_closed(struct raft *r)
 {
     ctl *c = r->data;
+    if (c->ids_fd >= 0)
+        close(c->ids_fd);
+    c->ids_fd = -1;
     raft_uv_close(&c->io);
     rtx_free(&c->transport);
     fsm_free(&c->state);
@@ -432,6 +448,57 @@ void ctl_check_disk(ctl *c)
         log_info("raft", "the disk holding %s has %llu MiB free again: serving writes", c->raft_dir,
                  (unsigned long long)(avail >> 20));
     }
+}
+
+/* --- job ids never issued twice ---------------------------------------------------- */
+
+static void ctl__ids_load(ctl *c)
+{
+    char path[CONFIG_PATH_MAX + 16], text[32] = "";
+    snprintf(path, sizeof path, "%s/job-ids", c->cfg->state_dir);
+    c->ids_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (c->ids_fd < 0) {
+        log_warn("raft", "%s: %s: job ids are then only as safe as the log", path, strerror(errno));
+        return;
+    }
+    ssize_t n = pread(c->ids_fd, text, sizeof text - 1, 0);
+    char *end;
+    unsigned long long v = n > 0 ? strtoull(text, &end, 10) : 0;
+    if (n > 0 && (end == text || (*end && *end != '\n'))) {
+        log_warn("raft", "%s does not hold a number: ignored", path);
+        v = 0;
+    }
+    c->ids_hwm = v;
+}
+
+/* The state reached next_job_id: remembered outside the log (a write, not
+ * an fsync: it survives a crash of the process and a damaged log). */
+static void ctl__ids_note(ctl *c)
+{
+    if (c->state.next_job_id <= c->ids_hwm)
+        return;
+    c->ids_hwm = c->state.next_job_id;
+    if (c->ids_fd < 0)
+        return;
+    char text[32];
+    int len = snprintf(text, sizeof text, "%020llu\n", (unsigned long long)c->ids_hwm);
+    if (pwrite(c->ids_fd, text, (size_t)len, 0) != len)
+        log_warn("raft", "cannot write %s/job-ids: %s", c->cfg->state_dir, strerror(errno));
+}
+
+uint64_t ctl_min_job_id(ctl *c)
+{
+    bool whole = ctl__leads(c) && ctl_applied(c) >= raft_last_index(&c->raft);
+    if (whole && !c->ids_lost && c->state.next_job_id < c->ids_hwm) {
+        c->ids_lost = true;
+        snprintf(c->ids_why, sizeof c->ids_why,
+                 "this controller issued job ids up to %llu, but its log now holds ids up to %llu only: "
+                 "log entries were lost (a damaged log?); new jobs get ids from %llu on",
+                 (unsigned long long)c->ids_hwm - 1, (unsigned long long)c->state.next_job_id - 1,
+                 (unsigned long long)c->ids_hwm);
+        log_error("raft", "%s", c->ids_why);
+    }
+    return c->ids_hwm;
 }
 
 uint64_t ctl_applied(ctl *c)

@@ -75,6 +75,13 @@ typedef struct ctl {
     /* The disk of the log (ctl_check_disk): full, refusing writes. */
     bool disk_full;
     char disk_why[300];
+    /* The next job id this controller ever saw the state reach, kept in
+     * state_dir/job-ids (outside the log): no id is issued twice, even
+     * when a damaged log loses the entries that issued it. */
+    uint64_t ids_hwm;
+    int ids_fd;
+    bool ids_lost; /* said once: the log holds fewer ids than were issued */
+    char ids_why[300];
 } ctl;
 
 /* Opens the Raft log under state_dir/raft, bootstraps the configuration
@@ -95,6 +102,10 @@ uint32_t ctl_log_format(ctl *c);
  * controller is disk_full (logged, said in disk_why) and refuses every
  * proposal; with twice that much again, it serves again. Once a tick. */
 void ctl_check_disk(ctl *c);
+/* The lowest id the next submission may get (SubmitCmd.min_id); on the
+ * leader, with its whole log applied, says loudly (once) if the state's
+ * ids fall short of those issued: entries were lost. */
+uint64_t ctl_min_job_id(ctl *c);
 /* The index of the last entry applied to the state (already counting the
  * one being applied, for the callbacks it makes). */
 uint64_t ctl_applied(ctl *c);

@@ -1100,6 +1100,14 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     if (!e)
         return -1; /* checked whole before any command is applied */
     f->format = e->format;
+    /* Format 4: no id below the leader's high-water mark, for the whole
+     * entry at once (its ids stay consecutive); a jump is bounded (the
+     * jobs are indexed by id). */
+    for (size_t i = 0; e->format >= 4 && i < e->n_commands; i++) {
+        uint64_t min = e->commands[i]->cmd_case == JAZARI__COMMAND__CMD_SUBMIT ? e->commands[i]->submit->min_id : 0;
+        if (min > f->next_job_id && min - f->next_job_id <= FSM_ID_JUMP_MAX)
+            f->next_job_id = min;
+    }
     /* Time never goes back, even if a new leader's clock is behind. */
     int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
     f->time_ms = now;

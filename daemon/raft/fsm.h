@@ -23,7 +23,8 @@
  * to nodes that are up. Entries of format 1 are applied as they were. */
 
 /* Format 3 (policy): preemption (a preempted run goes back to the queue
- * once its parts end), advance reservations, fair-share usage. */
+ * once its parts end), advance reservations, fair-share usage.
+ * Format 4: a submission's min_id: job ids are never issued twice. */
 
 /* A job lost this many times fails instead of going back to the queue: a
  * node that cannot start anything must not bounce it forever. */
@@ -41,6 +42,7 @@
 #define FSM_TIME_MAX_S (365ull * 24 * 3600)
 #define FSM_DEPS_MAX 128
 #define FSM_ARRAY_MAX 10000             /* tasks of one array */
+#define FSM_ID_JUMP_MAX 10000000        /* a submission's min_id skips at most this many ids */
 #define FSM_ARRAY_INDEX_MAX 1000000     /* the largest task index */
 #define FSM_ARRAY_BYTES_MAX (64u << 20) /* its specs together, in one entry */
 

@@ -567,3 +567,55 @@ def test_a_damaged_log_is_said_loudly_and_no_job_id_is_issued_twice(daemon_facto
     problem = d.jz_json("status")["problem"] or ""
     assert "issued job ids up to 40" in problem and "lost" in problem, problem
     assert "log entries were lost" in d.log()
+
+
+@pytest.mark.timeout(180)
+def test_a_reelected_leader_does_not_mark_live_nodes_down(tmp_path):
+    """The reproduction of the issue: 3 controllers and an agent; the leader
+    is paused (SIGSTOP) until it steps down, follows for a while, then
+    whoever leads is paused until the first one leads again. Before, it
+    found every live node silent since it last led ('no heartbeat for 19.8
+    s') and committed them down."""
+    import re
+    import time
+    ds = controllers(tmp_path)
+    agent = None
+    try:
+        for d in ds:
+            d.args += ["--election-timeout", "300ms", "--heartbeat-interval", "100ms", "--node-timeout", "1s"]
+            d.start()
+        spec = [a for a in ds[0].args if "@" in a][0]
+        agent = Daemon(tmp_path, name="n1", extra=["--controllers", spec, "--heartbeat-interval", "100ms"]).start()
+        every = {d.name for d in ds} | {"n1"}
+
+        def all_up():
+            lead = leader_of(ds)
+            r = lead.jz("nodes", "--json") if lead else None
+            return r is not None and r.returncode == 0 and \
+                {n["name"] for n in json.loads(r.stdout)["nodes"] if n["state"] == "up"} == every
+        wait_for(all_up, timeout=30, what="every node up")
+        first = wait_for(lambda: leader_of(ds), what="a leader")
+
+        def pause(d, secs=0.6):
+            d.proc.send_signal(signal.SIGSTOP)
+            time.sleep(secs)  # the pause itself is the test's input, not a wait for a condition
+            d.proc.send_signal(signal.SIGCONT)
+
+        pause(first)
+        wait_for(lambda: (lambda l: l if l and l is not first else None)(leader_of(ds)), what="another leader")
+        time.sleep(5)  # the scenario, not a wait: the first one follows for 5 s, past node_timeout
+        for _ in range(20):
+            lead = wait_for(lambda: leader_of(ds), what="a leader")
+            if lead is first:
+                break
+            pause(lead)
+        assert leader_of(ds) is first, "the first controller never led again"
+        time.sleep(3)  # the scenario: it leads again for several node timeouts
+        silences = [float(x) for x in re.findall(r"is down: no heartbeat for ([0-9.]+) s", first.log())]
+        assert not [s for s in silences if s > 3], silences
+        wait_for(all_up, timeout=10, what="every node up after it all")
+    finally:
+        for d in ds + ([agent] if agent else []):
+            if d.proc and d.proc.poll() is None:
+                d.proc.send_signal(signal.SIGCONT)
+                assert d.stop() == 0

@@ -1,6 +1,7 @@
 /* xmem.c - allocation that cannot fail. */
 #include "xmem.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,4 +31,10 @@ char *xstrdup(const char *s)
 char *xstrdup_known(const char *s)
 {
     return s && *s ? xstrdup(s) : NULL;
+}
+
+void xmem_keep_heap(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }

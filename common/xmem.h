@@ -11,5 +11,10 @@ void *xcalloc(size_t n, size_t size);
 char *xstrdup(const char *s);
 /* A copy of s; NULL for NULL or "" (protobuf's empty string means unknown). */
 char *xstrdup_known(const char *s);
+/* For a long-running process that allocates and frees tens of megabytes a
+ * second (the leader's scheduling pass): large blocks come from the heap
+ * and freed memory stays mapped, so each pass does not pay the kernel's
+ * page faults again. */
+void xmem_keep_heap(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include "../common/json.h"
 #include "../common/log.h"
 #include "../common/wire.h"
+#include "../common/xmem.h"
 #include "config.h"
 #include "daemon.h"
 #include "node/step.h"
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level((log_level)cfg.log_level);
+    xmem_keep_heap(); /* the leader's pass allocates and frees tens of MiB a pass */
     int status = daemon_run(&cfg);
     config_free(&cfg);
     return status;

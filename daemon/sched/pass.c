@@ -34,17 +34,28 @@ prio_tree *pass_tree(const pass_view *v)
     return t;
 }
 
-uint32_t pass_priority(const pass_view *v, prio_tree *t, const pass_job *j, prio_factors *out)
+static uint32_t pass__net_gpus(const pass_view *v)
 {
     uint32_t net_gpus = 0;
     for (size_t i = 0; i < v->n_nodes; i++)
         net_gpus += v->nodes[i].slots;
+    return net_gpus;
+}
+
+static uint32_t pass__priority(const pass_view *v, prio_tree *t, const pass_job *j, uint32_t net_gpus,
+                               prio_factors *out)
+{
     double fs = prio_fairshare(t, pass__account(v, j), j->user ? j->user : "?");
     prio_factors pf = prio_factors_of(v->pol, (v->now_s - j->submit_s) * 1000, j->qos, j->nodes * j->per_node,
                                       net_gpus, j->nodes, (uint32_t)v->n_nodes, fs);
     if (out)
         *out = pf;
     return prio_value(v->pol, &pf);
+}
+
+uint32_t pass_priority(const pass_view *v, prio_tree *t, const pass_job *j, prio_factors *out)
+{
+    return pass__priority(v, t, j, pass__net_gpus(v), out);
 }
 
 /* --- QoS limits ------------------------------------------------------------------- */
@@ -247,7 +258,7 @@ static void pass__on_started(void *arg, plan_job *j)
 }
 
 /* NodeDown: fewer nodes are up that could hold the job than it needs, though
- * enough exist. */
+ * enough exist. (Only asked when some node is down.) */
 static bool pass__nodes_down(const pass_view *v, const pass_job *j)
 {
     uint32_t up = 0, any = 0;
@@ -259,6 +270,31 @@ static bool pass__nodes_down(const pass_view *v, const pass_job *j)
     }
     uint32_t want = j->nodes ? j->nodes : 1;
     return up < want && any >= want;
+}
+
+/* pass__nodes_down for a pass's many jobs: the answer per kind of job
+ * (GPUs per node, site, allowed nodes, nodes), remembered for a few kinds. */
+typedef struct pass__downs {
+    struct {
+        uint32_t per_node, tag, nodes;
+        const bool *allowed;
+        bool down;
+    } k[16];
+    size_t n, next;
+} pass__downs;
+
+static bool pass__nodes_down_cached(const pass_view *v, const pass_job *j, pass__downs *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->k[i].per_node == j->per_node && c->k[i].tag == j->tag && c->k[i].allowed == j->allowed &&
+            c->k[i].nodes == j->nodes)
+            return c->k[i].down;
+    size_t at = c->n < 16 ? c->n++ : c->next++ % 16;
+    c->k[at].per_node = j->per_node;
+    c->k[at].tag = j->tag;
+    c->k[at].nodes = j->nodes;
+    c->k[at].allowed = j->allowed;
+    return c->k[at].down = pass__nodes_down(v, j);
 }
 
 static const char *pass__gate_reason(pass_gate g)
@@ -305,6 +341,11 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         any_pending = !v->jobs[k].running;
     if (ranked && any_pending)
         tree = pass_tree(v);
+    uint32_t net_gpus = pass__net_gpus(v);
+    pass__downs downs = {.n = 0, .next = 0};
+    bool any_down = false;
+    for (size_t i = 0; i < v->n_nodes && !any_down; i++)
+        any_down = !v->nodes[i].up;
     pass__arrays arrays = {NULL, 0, 0};
     pass_limits limits;
     pass_limits_init(&limits, v);
@@ -342,7 +383,7 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         q->tag = j->tag;
         q->allowed = j->allowed;
         if (ranked)
-            out->priority[k] = pass_priority(v, tree, j, NULL);
+            out->priority[k] = pass__priority(v, tree, j, net_gpus, NULL);
         q->priority = out->priority[k];
         if (j->gate != PASS_READY) {
             out->reasons[k] = pass__gate_reason(j->gate);
@@ -392,7 +433,7 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
             pj[k].where = NULL;
             out->reasons[k] = NULL;
         } else if (!out->reasons[k]) {
-            out->reasons[k] = pass__nodes_down(v, &v->jobs[k]) ? "NodeDown"
+            out->reasons[k] = any_down && pass__nodes_down_cached(v, &v->jobs[k], &downs) ? "NodeDown"
                               : !head || head == pj[k].id     ? "Resources"
                                                               : "Priority";
         }

@@ -363,7 +363,7 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
     }
     v->usage = sv->usage;
     /* Every running job, and every pending one in id (submit) order. */
-    size_t cap = f->n_running + f->n_ready + f->n_active + 1;
+    size_t cap = f->n_active + 1; /* running and pending */
     sv->jobs = xcalloc(cap, sizeof *sv->jobs);
     sv->of = xcalloc(cap, sizeof *sv->of);
     sv->where = xcalloc(cap, sizeof *sv->where);

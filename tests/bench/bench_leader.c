@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../common/xmem.h"
 #include "../../daemon/node/topo_pb.h"
 #include "../../daemon/raft/fsm.h"
 #include "../../daemon/sched/sched.h"
@@ -205,6 +206,7 @@ static int cmp_u32(const void *a, const void *b)
 
 int main(void)
 {
+    xmem_keep_heap(); /* as jazarid runs */
     srand(7);
     fsm f;
     fsm_init(&f);

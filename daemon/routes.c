@@ -127,8 +127,10 @@ void routes_tick(jzd *d)
 {
     if (d->stopping)
         return;
-    if (d->ctl_running)
+    if (d->ctl_running) {
         ctl_check_disk(&d->ctl);
+        ctl_check_ids(&d->ctl);
+    }
     run_tick(d);
     fwd_applied(d, false);
     live_check(d);

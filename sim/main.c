@@ -424,12 +424,12 @@ static int sim__cmp_user(const void *a, const void *b)
  * user takes all the slowdown. Jobs without a user count as one user. */
 static void sim__fairness(sim_job *jobs, size_t n, sim_metrics *m)
 {
-    sim_job **by = calloc(n, sizeof *by);
+    sim_job **by = calloc(n, sizeof(sim_job *));
     if (!by)
         abort();
     for (size_t i = 0; i < n; i++)
         by[i] = &jobs[i];
-    qsort(by, n, sizeof *by, sim__cmp_user);
+    qsort(by, n, sizeof(sim_job *), sim__cmp_user);
     double sum = 0, sq = 0;
     size_t users = 0;
     for (size_t i = 0; i < n;) {

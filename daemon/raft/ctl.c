@@ -486,7 +486,7 @@ static void ctl__ids_note(ctl *c)
         log_warn("raft", "cannot write %s/job-ids: %s", c->cfg->state_dir, strerror(errno));
 }
 
-uint64_t ctl_min_job_id(ctl *c)
+void ctl_check_ids(ctl *c)
 {
     bool whole = ctl__leads(c) && ctl_applied(c) >= raft_last_index(&c->raft);
     if (whole && !c->ids_lost && c->state.next_job_id < c->ids_hwm) {
@@ -498,6 +498,11 @@ uint64_t ctl_min_job_id(ctl *c)
                  (unsigned long long)c->ids_hwm);
         log_error("raft", "%s", c->ids_why);
     }
+}
+
+uint64_t ctl_min_job_id(ctl *c)
+{
+    ctl_check_ids(c);
     return c->ids_hwm;
 }
 

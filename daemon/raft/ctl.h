@@ -102,9 +102,11 @@ uint32_t ctl_log_format(ctl *c);
  * controller is disk_full (logged, said in disk_why) and refuses every
  * proposal; with twice that much again, it serves again. Once a tick. */
 void ctl_check_disk(ctl *c);
-/* The lowest id the next submission may get (SubmitCmd.min_id); on the
- * leader, with its whole log applied, says loudly (once) if the state's
- * ids fall short of those issued: entries were lost. */
+/* On the leader, with its whole log applied: says loudly (once, and in
+ * ids_why) if the state's ids fall short of those this controller saw
+ * issued: entries were lost. Once a tick, and before each submission. */
+void ctl_check_ids(ctl *c);
+/* The lowest id the next submission may get (SubmitCmd.min_id). */
 uint64_t ctl_min_job_id(ctl *c);
 /* The index of the last entry applied to the state (already counting the
  * one being applied, for the callbacks it makes). */

@@ -365,7 +365,7 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
     /* Every running job, and every pending one in id (submit) order. */
     size_t cap = f->n_active + 1; /* running and pending */
     sv->jobs = xcalloc(cap, sizeof *sv->jobs);
-    sv->of = xcalloc(cap, sizeof *sv->of);
+    sv->of = xcalloc(cap, sizeof(const fsm_job *));
     sv->where = xcalloc(cap, sizeof *sv->where);
     for (uint64_t k = 0; k < f->jobs_cap && v->n_jobs < cap; k++) {
         const fsm_job *j = f->jobs[k];

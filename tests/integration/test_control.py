@@ -576,7 +576,7 @@ def test_a_damaged_log_is_said_loudly_and_no_job_id_is_issued_twice(daemon_facto
     wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead again")
     new = submit(d, "--hold", "--", "true")
     assert new == ids[-1] + 1, (new, ids[-1])
-    problem = d.jz_json("status")["problem"] or ""
+    problem = wait_for(lambda: d.jz_json("status")["problem"], what="the loss said in jz status")
     assert "issued job ids up to 40" in problem and "lost" in problem, problem
     assert "log entries were lost" in d.log()
 
@@ -631,3 +631,34 @@ def test_a_reelected_leader_does_not_mark_live_nodes_down(tmp_path):
             if d.proc and d.proc.poll() is None:
                 d.proc.send_signal(signal.SIGCONT)
                 assert d.stop() == 0
+
+
+def test_every_controller_says_why_a_job_waits_as_the_pass_does(tmp_path):
+    """Under sjf-easy the short job holds the reservation: every controller,
+    followers included, says so (the scheduling pass's own answer). Before,
+    a follower guessed the first ready job by id was the head."""
+    ds = controllers(tmp_path)
+    for d in ds:
+        d.args += ["--scheduler", "sjf-easy", "--heartbeat-interval", "100ms"]
+    ds[0].args += ["--topology-xml", fixture_xml("hgx-h100-8gpu.xml")]
+    try:
+        for d in ds:
+            d.start()
+        leader = wait_for(lambda: leader_of(ds), what="a leader")
+        wait_for(lambda: leader.jz_json("status")["nodes_up"] == 3, what="the nodes")
+        busy = submit(leader, "--gpus-per-node", "8", "--time", "10:00:00", "--", "sleep", "600")
+        wait_for(lambda: leader.jz_json("show", str(busy))["state"] == "RUNNING", what="the GPUs taken")
+        long = submit(leader, "--gpus-per-node", "8", "--time", "10:00:00", "--", "true")
+        short = submit(leader, "--gpus-per-node", "8", "--time", "10", "--", "true")
+        for d in ds:
+            def says(d=d):
+                jobs = {j["id"]: j for j in d.jz_json("queue")["jobs"]}
+                return long in jobs and short in jobs and \
+                    (jobs[short]["reason"], jobs[long]["reason"]) == ("Resources", "Priority")
+            wait_for(says, what="%s to say the short job holds the reservation" % d.name)
+        assert leader.jz("cancel", str(busy), str(long), str(short)).returncode == 0
+    finally:
+        for d in ds:
+            if d.proc and d.proc.poll() is None:
+                assert d.stop() == 0
+            d.kill_jobs()

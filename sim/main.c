@@ -1311,7 +1311,7 @@ int main(int argc, char **argv)
         avg.fragmentation = per[w].fragmentation;
         avg.stranded_share = per[w].stranded_share;
         avg.fairness += per[w].fairness / (double)nwin;
-        avg.users += per[w].users;
+        avg.users = per[w].users > avg.users ? per[w].users : avg.users; /* the most in a window */
     }
     buf out = BUF_INIT;
     if (o.json)

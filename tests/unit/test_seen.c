@@ -55,10 +55,12 @@ TEST(seen_a_reelected_leader_does_not_find_live_nodes_silent)
     downs d = {0};
     run(&s, 1, 0, 2000, true, &d);       /* leads term 1 */
     run(&s, 0, 2000, 22000, true, &d);   /* follows for 20 s: hears nothing */
-    run(&s, 5, 22000, 30000, true, &d);  /* leads again, in term 5 */
+    run(&s, 5, 22000, 22500, false, &d); /* leads again, in term 5: the agents find it */
+    run(&s, 5, 22500, 30000, true, &d);  /* ... and heartbeat to it */
     CHECK_EQ_INT(d.n, 0);
     /* Lost and won again between two ticks (no tick saw it follow). */
-    run(&s, 7, 40000, 41000, true, &d);
+    run(&s, 7, 40000, 40500, false, &d);
+    run(&s, 7, 40500, 41000, true, &d);
     CHECK_EQ_INT(d.n, 0);
     /* Still, a node that stops is found. */
     run(&s, 7, 41000, 43000, false, &d);

@@ -76,7 +76,48 @@ def write(sub, name, data):
         f.write(data)
 
 
+def entry(fmt, t, cmds):
+    """A log entry as libraft stores it: length, Entry, zeros to 8 bytes."""
+    e = pb.Entry(format=fmt, time_ms=t)
+    for c in cmds:
+        e.commands.add().CopyFrom(c)
+    data = e.SerializeToString()
+    raw = struct.pack("<I", len(data)) + data
+    return raw + b"\0" * (-len(raw) % 8)
+
+
+def entries():
+    up = pb.Command()
+    up.node_up.node.name = "n1"
+    up.node_up.node.state = "up"
+    up.node_up.node.topology.CopyFrom(topology(2))
+    sub = pb.Command()
+    job = sub.submit.jobs.add(user="amina", uid=1000)
+    job.spec.argv.append("true")
+    job.spec.gpus_per_node = 1
+    job.spec.time_limit_s = 60
+    sub.submit.min_id = 5
+    cancel = pb.Command()
+    cancel.cancel.ids.append(5)
+    cancel.cancel.admin = True
+    down = pb.Command()
+    down.node_down.name = "n1"
+    down.node_down.reason = "seed"
+    yield "node-up-submit", entry(4, 1000, [up, sub])
+    yield "submit-cancel", entry(4, 2000, [up, sub, sub, cancel])
+    yield "node-down", entry(3, 3000, [up, sub, down])
+    yield "format-3-min-id", entry(3, 1000, [sub])
+    yield "future-format", entry(99, 1000, [sub])
+    data = pb.Entry(format=4, time_ms=1000).SerializeToString() + b"\x1a\x03\x90\x03\x01"  # a field-50 command
+    raw = struct.pack("<I", len(data)) + data
+    yield "unknown-command", raw + b"\0" * (-len(raw) % 8)
+    yield "announces-too-much", struct.pack("<I", 1 << 20) + b"\0" * 12
+
+
 def main():
+    for name, raw in entries():
+        for times in (0, 3):
+            write("entry", "%s-x%d" % (name, times + 1), bytes([times]) + raw)
     all_frames = b""
     for name, env in envelopes():
         write("envelope", name, env.SerializeToString())

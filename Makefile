@@ -39,7 +39,10 @@ GEN_H      := $(BUILD)/gen/jazari.pb-c.h
 GEN_O      := $(BUILD)/obj/gen/jazari.pb-c.o
 
 COMMON_SRC := $(wildcard common/*.c)
-DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))
+# lib/: what jz, jazari-sim and jazarid share (hardware discovery, the
+# scheduler's pure core); daemon/: jazarid's alone (execution included).
+LIB_SRC    := $(wildcard lib/*/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c)) $(LIB_SRC)
 CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
@@ -56,7 +59,7 @@ SIM        := $(BUILD)/jazari-sim
 SIM_SRC    := $(wildcard sim/*.c)
 # Hardware discovery (hwloc; CUDA and NVML by dlopen), shared by all three
 # programs; execution (exec, step, cgroup) is jazarid's alone.
-HW_SRC     := daemon/node/topo.c daemon/node/topo_pb.c daemon/node/topo_print.c daemon/node/gpu.c
+HW_SRC     := $(wildcard lib/hw/*.c)
 NODE_O     = $(call obj,$(HW_SRC))
 JZ         := $(BUILD)/jz
 UNIT       := $(BUILD)/tests/unit
@@ -101,8 +104,7 @@ $(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
 
 # The scheduler's pure core: placement (plan), the pass with its policy
 # (pass, prio, policy), GPU sets. The simulator runs it on traces.
-SCHED_CORE := daemon/sched/plan.c daemon/sched/pass.c daemon/sched/prio.c daemon/sched/policy.c \
-              daemon/sched/gpuset.c
+SCHED_CORE := $(wildcard lib/sched/*.c)
 $(SIM): $(call obj,$(SIM_SRC) $(SCHED_CORE)) $(NODE_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -160,7 +162,7 @@ lint: $(GEN_H)
 	clang-tidy --quiet $(LINT_SRC) -- $(CPPFLAGS) -std=c11
 
 format:
-	clang-format -i $(LINT_SRC) $(wildcard common/*.h daemon/*.h daemon/*/*.h client/*.h sim/*.h tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format -i $(LINT_SRC) $(wildcard common/*.h lib/*/*.h daemon/*.h daemon/*/*.h client/*.h sim/*.h tests/unit/*.[ch] tests/fuzz/*.c)
 
 deps:
 	@deploy/deps.sh
@@ -173,7 +175,7 @@ $(BUILD)/tests/bench-%: $(call obj,tests/bench/bench_%.c) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # The scheduler's pass links its core.
-$(BUILD)/tests/bench-sched: $(call obj,tests/bench/bench_sched.c daemon/sched/plan.c) $(COMMON_O)
+$(BUILD)/tests/bench-sched: $(call obj,tests/bench/bench_sched.c lib/sched/plan.c) $(COMMON_O)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../daemon/node/topo.h"
-#include "../daemon/node/topo_pb.h"
+#include "../lib/hw/topo.h"
+#include "../lib/hw/topo_pb.h"
 #include "cli.h"
 
 /* Asks for one node (name NULL: the daemon's own). Returns the reply, or

@@ -6,7 +6,7 @@
 
 #include "../common/log.h"
 #include "jzd.h"
-#include "node/topo_pb.h"
+#include "../lib/hw/topo_pb.h"
 
 static void agent__on_registered(void *arg, const ctl_outcome *o)
 {

@@ -16,7 +16,7 @@
 #include "../common/paths.h"
 #include "../common/wire.h"
 #include "../common/xmem.h"
-#include "sched/policy.h"
+#include "../lib/sched/policy.h"
 
 typedef enum {
     CT_STRING,

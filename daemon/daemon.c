@@ -14,8 +14,8 @@
 #include "../common/wire.h"
 #include "jzd.h"
 #include "net/net.h"
-#include "node/topo.h"
-#include "node/topo_pb.h"
+#include "../lib/hw/topo.h"
+#include "../lib/hw/topo_pb.h"
 #include "raft/transport.h"
 
 const char *jzd_software_version(void)

@@ -15,8 +15,8 @@
 #include "config.h"
 #include "net/net.h"
 #include "net/uplink.h"
-#include "node/exec.h"
-#include "node/topo.h"
+#include "exec/exec.h"
+#include "../lib/hw/topo.h"
 #include "raft/ctl.h"
 #include "sched/sched.h"
 #include "seen.h"
@@ -46,7 +46,7 @@ typedef struct jzd {
     struct jzd_held *held;
     size_t n_held, held_cap;
     uv_timer_t beat_timer;
-    /* The parts of jobs on this node, running or ended (node/exec.h). */
+    /* The parts of jobs on this node, running or ended (exec/exec.h). */
     exec ex;
     uint64_t synced_index;     /* the state's index of the last run_sync */
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
@@ -54,6 +54,7 @@ typedef struct jzd {
     bool schedule_again;
     uv_timer_t pass_timer;    /* leader: the next pass, when the last was long */
     uint64_t pass_at, pass_ms; /* leader: when the last pass ended (uv_now), how long it took */
+    uint64_t led_term;         /* the term this controller leads, 0 when it does not (routes.c's hook) */
     bool policy_in_flight; /* leader: a PolicyCmd proposed, not applied */
     /* As the leader: when each node was last heard of (soft state). */
     seen seen;
@@ -209,6 +210,9 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* Every tick: report ended parts the leader has not acknowledged. */
 void run_tick(jzd *d);
 void run_free(jzd *d);
+/* This controller started or stopped leading: the reserved head, the
+ * pass's pacing, anything decided in another term, are forgotten. */
+void run_role_changed(jzd *d);
 /* The pass's timer: made at start, closed at shutdown. */
 void run_init(jzd *d);
 void run_close(jzd *d);

@@ -8,7 +8,7 @@
 #include "../common/log.h"
 #include "../common/xmem.h"
 #include "jzd.h"
-#include "node/topo_pb.h"
+#include "../lib/hw/topo_pb.h"
 
 void live_heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {

@@ -10,8 +10,8 @@
 #include "../common/xmem.h"
 #include "config.h"
 #include "daemon.h"
-#include "node/step.h"
-#include "node/topo.h"
+#include "exec/step.h"
+#include "../lib/hw/topo.h"
 
 static void usage(FILE *f)
 {

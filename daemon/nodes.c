@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "jzd.h"
-#include "node/topo_pb.h"
+#include "../lib/hw/topo_pb.h"
 
 static void nodes__info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
 {

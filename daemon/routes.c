@@ -88,9 +88,28 @@ static int routes__elsewhere(jzd *d, const route *r, const Jazari__Envelope *e)
     return 0;
 }
 
+/* The role-change hook: the one place where the leader's soft state is
+ * reset when this controller starts leading, stops, or leads a new term
+ * (seen.c resets its clocks by the same term). Checked on every request
+ * and every tick, before anything uses that state. */
+static void routes__role(jzd *d)
+{
+    uint64_t term = req_is_leader(d) ? d->ctl.raft.current_term : 0;
+    if (term == d->led_term)
+        return;
+    if (term)
+        log_info("daemon", "%s leads (term %llu)", d->cfg->name, (unsigned long long)term);
+    else if (d->led_term)
+        log_info("daemon", "%s no longer leads", d->cfg->name);
+    d->led_term = term;
+    run_role_changed(d);
+    beat_wake(d); /* held heartbeats are answered (NOT_LEADER, when it stepped down) */
+}
+
 void routes_dispatch(jzd *d, net_conn *c, wire_msg *m)
 {
     const Jazari__Envelope *e = wire_msg_env(m);
+    routes__role(d);
     log_debug("api", "%s: %s (request %llu)", c->peer, wire_body_name(e), (unsigned long long)e->request_id);
     const route *r = routes__find(e->body_case);
     if (!r) {
@@ -127,6 +146,7 @@ void routes_tick(jzd *d)
 {
     if (d->stopping)
         return;
+    routes__role(d);
     if (d->ctl_running) {
         ctl_check_disk(&d->ctl);
         ctl_check_ids(&d->ctl);

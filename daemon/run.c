@@ -1,6 +1,6 @@
 /* run.c - jobs from queue to process: the leader places pending jobs
  * (sched/) and commits StartCmds; every node starts the parts placed on it
- * (node/exec.c) and reports how they ended; the leader commits EndCmds. */
+ * (exec/exec.c) and reports how they ended; the leader commits EndCmds. */
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +87,16 @@ static uint32_t run__master_port(jzd *d, sched_plan *decided, size_t i)
 static void run__on_pass_timer(uv_timer_t *t)
 {
     run_schedule(t->data);
+}
+
+void run_role_changed(jzd *d)
+{
+    d->sched.head = d->sched.preemptor = 0;
+    d->sched.shadow = 0;
+    d->pass_at = d->pass_ms = 0;
+    d->schedule_again = false;
+    if (uv_is_active((uv_handle_t *)&d->pass_timer))
+        uv_timer_stop(&d->pass_timer);
 }
 
 void run_init(jzd *d)

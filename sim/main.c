@@ -1,5 +1,5 @@
 /* main.c - jazari-sim: replays a trace on a virtual cluster in simulated
- * time with the scheduler's own core (daemon/sched/plan.c), and prints
+ * time with the scheduler's own core (lib/sched/plan.c), and prints
  * what users would feel: waits, bounded slowdowns, utilization.
  *
  * Time moves one event at a time (an arrival, or a job's end; at equal
@@ -14,9 +14,9 @@
 
 #include "../common/buf.h"
 #include "../common/json.h"
-#include "../daemon/node/topo.h"
-#include "../daemon/sched/gpuset.h"
-#include "../daemon/sched/plan.h"
+#include "../lib/hw/topo.h"
+#include "../lib/sched/gpuset.h"
+#include "../lib/sched/plan.h"
 #include "mf.h"
 #include "alibaba.h"
 #include "gpushare.h"

@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../daemon/sched/pass.h"
-#include "../daemon/sched/plan.h"
-#include "../daemon/sched/policy.h"
+#include "../lib/sched/pass.h"
+#include "../lib/sched/plan.h"
+#include "../lib/sched/policy.h"
 
 typedef struct mf_entry {
     plan_job *pj;

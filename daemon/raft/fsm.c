@@ -9,7 +9,7 @@
 #include "../../common/decay.h"
 #include "../../common/utf8.h"
 #include "../../common/xmem.h"
-#include "../node/topo_pb.h"
+#include "../../lib/hw/topo_pb.h"
 
 static topo *fsm__empty_topo(void)
 {

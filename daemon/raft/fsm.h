@@ -13,7 +13,7 @@
 
 #include "../../common/buf.h"
 #include "../../common/strmap.h"
-#include "../node/topo.h"
+#include "../../lib/hw/topo.h"
 #include "codec.h"
 #include "jazari.pb-c.h"
 

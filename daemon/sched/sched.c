@@ -10,8 +10,8 @@
 
 #include "../../common/cpulist.h"
 #include "../../common/xmem.h"
-#include "gpuset.h"
-#include "plan.h"
+#include "../../lib/sched/gpuset.h"
+#include "../../lib/sched/plan.h"
 
 static long sched__node_index(const fsm *f, const char *name)
 {

@@ -16,10 +16,10 @@
 
 #include "../raft/fsm.h"
 #include "../../common/strmap.h"
-#include "pass.h"
-#include "plan.h"
-#include "policy.h"
-#include "prio.h"
+#include "../../lib/sched/pass.h"
+#include "../../lib/sched/plan.h"
+#include "../../lib/sched/policy.h"
+#include "../../lib/sched/prio.h"
 
 #define SCHED_MAX_GPUS_PER_NODE 1024
 

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "../../common/xmem.h"
-#include "../../daemon/node/topo_pb.h"
+#include "../../lib/hw/topo_pb.h"
 #include "../../daemon/raft/fsm.h"
 #include "../../daemon/sched/sched.h"
 

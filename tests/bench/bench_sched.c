@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../daemon/sched/plan.h"
+#include "../../lib/sched/plan.h"
 
 #define NODES 10000
 #define JOBS 100000

@@ -5,8 +5,8 @@
 
 #include "common/json.h"
 #include "common/wire.h"
-#include "daemon/node/topo.h"
-#include "daemon/node/topo_pb.h"
+#include "../../lib/hw/topo.h"
+#include "../../lib/hw/topo_pb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

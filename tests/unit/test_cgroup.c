@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/node/cgroup.h"
+#include "../../daemon/exec/cgroup.h"
 #include "test.h"
 
 #define MIB ((uint64_t)1024 * 1024)

@@ -2,7 +2,7 @@
  * determinism, snapshots. */
 #include <stdlib.h>
 
-#include "daemon/node/topo_pb.h"
+#include "../../lib/hw/topo_pb.h"
 #include "daemon/raft/fsm.h"
 #include "daemon/sched/sched.h"
 #include "fsm_steps.h"

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "daemon/node/gpu.h"
-#include "daemon/node/topo.h"
+#include "../../lib/hw/gpu.h"
+#include "../../lib/hw/topo.h"
 #include "test.h"
 
 #define NO_LIB "/nonexistent/jazari-test/libnone.so.1"

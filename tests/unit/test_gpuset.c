@@ -1,7 +1,7 @@
 /* test_gpuset.c - the best-connected free GPUs, on real machines. */
 #include <stdlib.h>
 
-#include "../../daemon/sched/gpuset.h"
+#include "../../lib/sched/gpuset.h"
 #include "test.h"
 
 static topo *load(const char *dir, const char *name)

@@ -2,7 +2,7 @@
  * guarantee, best fit. */
 #include <stdlib.h>
 
-#include "../../daemon/sched/plan.h"
+#include "../../lib/sched/plan.h"
 #include "test.h"
 
 static plan_job job(uint64_t id, int64_t submit, int64_t limit, uint32_t nodes, uint32_t per_node)

@@ -3,7 +3,7 @@
  * victims. */
 #include <stdlib.h>
 
-#include "../../daemon/sched/plan.h"
+#include "../../lib/sched/plan.h"
 #include "test.h"
 
 static plan_job pjob(uint64_t id, int64_t submit, int64_t limit, uint32_t per_node)

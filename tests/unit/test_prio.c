@@ -2,8 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../../daemon/sched/policy.h"
-#include "../../daemon/sched/prio.h"
+#include "../../lib/sched/policy.h"
+#include "../../lib/sched/prio.h"
 #include "test.h"
 
 static int parse(pol *p, const char *text, char *err, size_t len)

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "../../common/outpath.h"
-#include "../../daemon/node/step.h"
+#include "../../daemon/exec/step.h"
 #include "test.h"
 
 TEST(outpath_patterns)

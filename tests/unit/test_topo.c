@@ -11,7 +11,7 @@
 
 #include "common/buf.h"
 #include "common/json.h"
-#include "daemon/node/topo.h"
+#include "../../lib/hw/topo.h"
 #include "test.h"
 
 /* --- helpers ------------------------------------------------------------------ */

@@ -1,8 +1,8 @@
 /* test_topo_pb.c - a topology survives the wire, and a bad one is refused. */
 #include <stdlib.h>
 
-#include "daemon/node/topo.h"
-#include "daemon/node/topo_pb.h"
+#include "../../lib/hw/topo.h"
+#include "../../lib/hw/topo_pb.h"
 #include "test.h"
 
 static char *dup_s(const char *s)

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../node/topo.h"
+#include "../hw/topo.h"
 
 /* Picks want GPUs of t that are not taken (taken has t->n_gpus flags) into
  * out, in index order. Returns 0, or -1 when fewer than want are free. */

@@ -131,7 +131,7 @@ class Daemon:
     """One real jazarid process."""
 
     def __init__(self, tmp, name="node-a", xml=None, extra=(), netns=None, host="127.0.0.1", port=None,
-                 socket=None):
+                 socket=None, env=None):
         self.name = name
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
@@ -146,11 +146,12 @@ class Daemon:
         if xml:
             self.args += ["--topology-xml", xml]
         self.args += list(extra)
+        self.env = dict(os.environ, **env) if env else None  # added to this process's environment
         self.proc = None
 
     def start(self):
         self.logf = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=subprocess.STDOUT, env=self.env)
         wait_for(self.ready, what="jazarid %s to serve" % self.name)
         return self
 

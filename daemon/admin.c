@@ -23,7 +23,7 @@ static bool admin__root(jzd *d, net_conn *c, const Jazari__Envelope *e, const ch
         return false;
     if (uid != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                        "%s is for admins (root), not for %s", what, user);
+                  "%s is for admins (root), not for %s", what, user);
         return false;
     }
     return true;
@@ -56,10 +56,9 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
         Jazari__UnreserveReply r = JAZARI__UNRESERVE_REPLY__INIT;
         req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_UNRESERVE_REPLY, &r, o->log_index);
     } else if (c && o->res->counts[o->index] == 0) {
-        req_error(
-            c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-            "reservation %s was not made: another one took its name or its GPUs meanwhile; try again",
-            a->name);
+        req_error(c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "reservation %s was not made: another one took its name or its GPUs meanwhile; try again",
+                  a->name);
     } else if (c) {
         Jazari__ReserveReply r = JAZARI__RESERVE_REPLY__INIT;
         const fsm_resv *v = fsm_resv_get(&d->ctl.state, a->name);
@@ -119,8 +118,7 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     char why[300], err[300];
     const char *bad = admin__check(d, q, why, sizeof why);
     if (bad) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
-                        bad);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s", bad);
         return;
     }
     const fsm *f = &d->ctl.state;
@@ -137,7 +135,7 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
             snprintf(err, sizeof err, "%d reservations exist already: at most %d", FSM_RESV_MAX,
                      FSM_RESV_MAX);
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s",
-                        n == 0 ? "no node fits" : err);
+                  n == 0 ? "no node fits" : err);
         free(parts);
         return;
     }
@@ -185,7 +183,7 @@ void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     if (!fsm_resv_get(&d->ctl.state, name)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
-                        "no reservation '%.64s' (jz reservations lists them)", name ? name : "");
+                  "no reservation '%.64s' (jz reservations lists them)", name ? name : "");
         return;
     }
     Jazari__UnreserveCmd uc = JAZARI__UNRESERVE_CMD__INIT;

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "../common/log.h"
-#include "jzd.h"
 #include "../lib/hw/topo_pb.h"
+#include "jzd.h"
 
 static void agent__on_registered(void *arg, const ctl_outcome *o)
 {

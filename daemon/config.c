@@ -321,8 +321,9 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         unsigned char addr[sizeof(struct in6_addr)];
         if (config_parse_hostport(value, host, sizeof host, &port) != 0 ||
             (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)) {
-            snprintf(why, sizeof why, "a numeric IPv4 or IPv6 address and a port from 1 to 65535, such as "
-                                      "127.0.0.1:7070 or [::1]:7070");
+            snprintf(why, sizeof why,
+                     "a numeric IPv4 or IPv6 address and a port from 1 to 65535, such as "
+                     "127.0.0.1:7070 or [::1]:7070");
             goto bad;
         }
         free(c->listen_host);
@@ -458,8 +459,9 @@ static int config__check_text(FILE *f, const char *path, char *err, size_t errle
         for (const char *p = chunk; p < (nul ? nul : chunk + n); p++)
             line += *p == '\n';
         if (nul) {
-            snprintf(err, errlen, "config %s:%zu: a NUL byte: a config file is text (is this the right file?)",
-                     path, line);
+            snprintf(err, errlen,
+                     "config %s:%zu: a NUL byte: a config file is text (is this the right file?)", path,
+                     line);
             return -1;
         }
     }
@@ -523,7 +525,8 @@ static int config__read_file(config *c, const char *path, char *err, size_t errl
         }
         size_t k = (size_t)(s - config__table);
         if (set_on[k]) {
-            snprintf(err, errlen, "%s: %s is set twice (first on line %d): keep one", where, s->key, set_on[k]);
+            snprintf(err, errlen, "%s: %s is set twice (first on line %d): keep one", where, s->key,
+                     set_on[k]);
             rc = -1;
             break;
         }

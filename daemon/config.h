@@ -36,10 +36,13 @@ typedef struct config {
     uint64_t kill_grace_ms;      /* TERM to KILL when a job is stopped */
     uint64_t master_port;        /* MASTER_PORT = this + job id mod 1000 */
     uint64_t log_format;
-    uint64_t min_free_disk;      /* below this much free under state_dir, a controller refuses writes */         /* the newest log format announced; 0: the newest this release writes */
-    char *scheduler;             /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */
-    char *policy;                /* the policy file, or NULL */
-    struct pol *pol;             /* read from it (the defaults without one); never NULL once loaded */
+    uint64_t min_free_disk;
+        /* below this much free under state_dir, a controller refuses writes */ /* the newest log format
+                                                                                   announced; 0: the newest
+                                                                                   this release writes */
+    char *scheduler; /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */
+    char *policy;    /* the policy file, or NULL */
+    struct pol *pol; /* read from it (the defaults without one); never NULL once loaded */
     int log_level;
     char *config_file; /* the file read, if any */
 } config;

@@ -12,10 +12,10 @@
 
 #include "../common/log.h"
 #include "../common/wire.h"
-#include "jzd.h"
-#include "net/net.h"
 #include "../lib/hw/topo.h"
 #include "../lib/hw/topo_pb.h"
+#include "jzd.h"
+#include "net/net.h"
 #include "raft/transport.h"
 
 const char *jzd_software_version(void)
@@ -47,7 +47,7 @@ static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Env
             rtx_accept(&d->ctl.transport, c, e);
         else
             req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, true,
-                            "%s is not a controller: check the controllers setting", d->cfg->name);
+                      "%s is not a controller: check the controllers setting", d->cfg->name);
         return;
     }
     s->greeted = true;
@@ -157,8 +157,10 @@ static void jzd__on_tick(uv_timer_t *t)
     jzd *d = t->data;
     if (d->ctl_running && d->ctl.broken && !d->stopping) {
         /* An entry this release cannot apply: stop rather than diverge. */
-        log_error("daemon", "stopping: %s. Start a release that reads it (the same as the other "
-                  "controllers); the log is kept and replayed", d->ctl.broken_why);
+        log_error("daemon",
+                  "stopping: %s. Start a release that reads it (the same as the other "
+                  "controllers); the log is kept and replayed",
+                  d->ctl.broken_why);
         d->status = 1;
         jzd__stop(d);
         return;
@@ -291,7 +293,8 @@ int daemon_run(const config *cfg)
         /* An address this machine does not have is a bad setting (2);
          * one that is taken is a failure of the moment (1). */
         log_error("net", "%s%s", err,
-                  lrc == UV_EADDRNOTAVAIL ? ": not an address of this machine (check the listen setting)" : "");
+                  lrc == UV_EADDRNOTAVAIL ? ": not an address of this machine (check the listen setting)"
+                                          : "");
         d.status = lrc == UV_EADDRNOTAVAIL || lrc == UV_EINVAL ? 2 : 1;
         jzd__stop(&d);
     } else if (d.is_controller &&

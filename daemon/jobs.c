@@ -9,7 +9,6 @@
 #include "../common/xmem.h"
 #include "jzd.h"
 
-
 /* A request's entry was applied (or could not be): answers it, and
  * starts what may start now. */
 void jobs_on_committed(void *arg, const ctl_outcome *o)
@@ -47,28 +46,27 @@ void jobs_on_committed(void *arg, const ctl_outcome *o)
 
 /* The policy's word on a submission: its account, QoS and reservation. */
 static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, const Jazari__JobSpec *spec,
-                             const char *account, uid_t uid, const char *user)
+                              const char *account, uid_t uid, const char *user)
 {
     const pol *po = d->cfg->pol;
     if (!pol_account_known(po, account)) {
-        req_error(
-            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-            "job refused: account '%.100s' is not in the policy file (jz shares lists the accounts)",
-            account);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job refused: account '%.100s' is not in the policy file (jz shares lists the accounts)",
+                  account);
         return -1;
     }
     if (!pol_account_allows(po, account, user, uid == 0)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                        "job refused: %s may not charge account '%.100s' (its users are listed in the policy "
-                        "file: ask your admins)",
-                        user, account);
+                  "job refused: %s may not charge account '%.100s' (its users are listed in the policy "
+                  "file: ask your admins)",
+                  user, account);
         return -1;
     }
     int q = pol_qos_find(po, spec->qos);
     if (q >= 0 && !pol_qos_allows(po, q, account, uid == 0)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                        "job refused: QoS %s is for the accounts %s, not for '%.100s'", po->qos[q].name,
-                        po->qos[q].accounts, account);
+                  "job refused: QoS %s is for the accounts %s, not for '%.100s'", po->qos[q].name,
+                  po->qos[q].accounts, account);
         return -1;
     }
     if (q < 0) {
@@ -76,7 +74,7 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
         for (size_t i = 0; i < po->n_qos; i++)
             buf_printf(&names, "%s%s", i ? ", " : "", po->qos[i].name);
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                        "job refused: no QoS '%.64s': one of %s", spec->qos, buf_str(&names));
+                  "job refused: no QoS '%.64s': one of %s", spec->qos, buf_str(&names));
         buf_free(&names);
         return -1;
     }
@@ -84,15 +82,13 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
         const fsm_resv *r = fsm_resv_get(&d->ctl.state, spec->reservation);
         if (!r) {
             req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                            "job refused: no reservation '%.64s' (jz reservations lists them)",
-                            spec->reservation);
+                      "job refused: no reservation '%.64s' (jz reservations lists them)", spec->reservation);
             return -1;
         }
         if (uid != 0 && !fsm_resv_member(r, account, user)) {
             req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                            "job refused: reservation %s is for account '%s'%s, not for %s in '%s'", r->name,
-                            r->account ? r->account : "", r->n_users ? " and its listed users" : "", user,
-                            account);
+                      "job refused: reservation %s is for account '%s'%s, not for %s in '%s'", r->name,
+                      r->account ? r->account : "", r->n_users ? " and its listed users" : "", user, account);
             return -1;
         }
         uint32_t most = 0, wide = 0; /* its biggest part; parts as big as the job asks */
@@ -138,8 +134,8 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
      * they would run as the daemon's user, so only that user may submit. */
     if (geteuid() != 0 && uid != geteuid()) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                        "jazarid runs as uid %u, not as root: only that user may submit (you are %s)",
-                        (unsigned)geteuid(), user);
+                  "jazarid runs as uid %u, not as root: only that user may submit (you are %s)",
+                  (unsigned)geteuid(), user);
         return;
     }
     if (fsm_validate_spec(&d->ctl.state, spec, err, sizeof err) != 0) {
@@ -159,11 +155,10 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     if (array && jazari__job_spec__get_packed_size(spec) * n > FSM_ARRAY_BYTES_MAX) {
-        req_error(
-            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-            "job refused: %zu tasks of this job are over %u MiB: a smaller array, or a script that "
-            "reads its task id",
-            n, FSM_ARRAY_BYTES_MAX >> 20);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job refused: %zu tasks of this job are over %u MiB: a smaller array, or a script that "
+                  "reads its task id",
+                  n, FSM_ARRAY_BYTES_MAX >> 20);
         return;
     }
     Jazari__Job *jobs = xcalloc(n, sizeof *jobs);
@@ -211,7 +206,7 @@ void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     if (n_ids == 0 || n_ids > 10000) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                        "cancel: give 1 to 10000 job ids");
+                  "cancel: give 1 to 10000 job ids");
         return;
     }
     /* Checked here for a clear answer; checked again when applied. */
@@ -219,12 +214,12 @@ void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
         const fsm_job *j = fsm_job_get(&d->ctl.state, ids[i]);
         if (!j) {
             req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
-                            (unsigned long long)ids[i]);
+                      (unsigned long long)ids[i]);
             return;
         }
         if (uid != 0 && j->uid != uid) {
             req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                            "job %llu belongs to %s, not to %s", (unsigned long long)j->id, j->user, user);
+                      "job %llu belongs to %s, not to %s", (unsigned long long)j->id, j->user, user);
             return;
         }
     }
@@ -375,7 +370,7 @@ void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const fsm_job *j = fsm_job_get(&d->ctl.state, e->show_request->id);
     if (!j) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
-                        (unsigned long long)e->show_request->id);
+                  (unsigned long long)e->show_request->id);
         return;
     }
     jobs__list a;

@@ -12,11 +12,11 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "../lib/hw/topo.h"
 #include "config.h"
+#include "exec/exec.h"
 #include "net/net.h"
 #include "net/uplink.h"
-#include "exec/exec.h"
-#include "../lib/hw/topo.h"
 #include "raft/ctl.h"
 #include "sched/sched.h"
 #include "seen.h"
@@ -52,10 +52,10 @@ typedef struct jzd {
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     sched_state sched;         /* leader: the policy and the reserved head */
     bool schedule_again;
-    uv_timer_t pass_timer;    /* leader: the next pass, when the last was long */
+    uv_timer_t pass_timer;     /* leader: the next pass, when the last was long */
     uint64_t pass_at, pass_ms; /* leader: when the last pass ended (uv_now), how long it took */
     uint64_t led_term;         /* the term this controller leads, 0 when it does not (routes.c's hook) */
-    bool policy_in_flight; /* leader: a PolicyCmd proposed, not applied */
+    bool policy_in_flight;     /* leader: a PolicyCmd proposed, not applied */
     /* As the leader: when each node was last heard of (soft state). */
     seen seen;
     /* Forwarded writes' answers waiting for this controller to apply them
@@ -84,7 +84,8 @@ bool req_is_leader(jzd *d);
 void req_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg);
 /* The reply to a committed write: applied_index is where it can be read
  * (req_applied when its entry was applied). */
-void req_reply_at(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg, uint64_t applied_index);
+void req_reply_at(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg,
+                  uint64_t applied_index);
 /* The index of the last entry this controller applied; 0 on an agent. */
 uint64_t req_applied(jzd *d);
 /* Answers NOT_LEADER, naming the leader when one is known. */
@@ -172,7 +173,6 @@ void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
-
 /* Per connection. */
 struct jzd_session {
     bool greeted;
@@ -189,7 +189,6 @@ struct jzd_wait {
     Jazari__Envelope__BodyCase kind;
     jzd_wait *prev, *next;
 };
-
 
 /* daemon/run.c: placing jobs (leader) and running their parts (every node). */
 void run_schedule(jzd *d);

@@ -7,15 +7,14 @@
 
 #include "../common/log.h"
 #include "../common/xmem.h"
-#include "jzd.h"
 #include "../lib/hw/topo_pb.h"
+#include "jzd.h"
 
 void live_heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *name = e->heartbeat_request->name;
     if (!name || !*name) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                        "heartbeat without a node name");
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "heartbeat without a node name");
         return;
     }
     const fsm_node *n = fsm_node_get(&d->ctl.state, name);
@@ -34,7 +33,7 @@ void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e)
     topo *t = rec && rec->topology ? topo_from_pb(rec->topology, err, sizeof err) : NULL;
     if (!rec || !rec->name || !config_valid_name(rec->name) || !t) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "register: %s",
-                        !t && rec && rec->topology ? err : "a node name and its topology are needed");
+                  !t && rec && rec->topology ? err : "a node name and its topology are needed");
         topo_free(t);
         return;
     }
@@ -42,10 +41,9 @@ void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if ((rec->site && *rec->site && !config_valid_name(rec->site)) ||
         (rec->group && config_valid_names(rec->group, 1) != 0) ||
         (rec->labels && config_valid_names(rec->labels, CONFIG_LABELS_MAX) != 0)) {
-        req_error(
-            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-            "register %s: a bad site, group or labels (names of [A-Za-z0-9._-], at most %d labels)",
-            rec->name, CONFIG_LABELS_MAX);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "register %s: a bad site, group or labels (names of [A-Za-z0-9._-], at most %d labels)",
+                  rec->name, CONFIG_LABELS_MAX);
         return;
     }
     log_info("api", "node %s (site %s, %zu GPUs) registers from %s", rec->name, rec->site,

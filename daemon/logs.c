@@ -76,11 +76,11 @@ static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t 
         rep.missing = true;
     } else if (fd < 0 && (errno == EPERM || errno == EACCES || errno == ELOOP)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                        "%s is not an output file of yours", r->path);
+                  "%s is not an output file of yours", r->path);
         return;
     } else if (fd < 0) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s",
-                        r->path, strerror(errno));
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s", r->path,
+                  strerror(errno));
         return;
     }
     uint8_t *data = NULL;
@@ -138,7 +138,7 @@ static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent
         net_conn_send(c, &copy);
     } else if (c) {
         req_error(c, q->w->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                        "cannot reach the node's daemon: %s", why ? why : "no answer");
+                  "cannot reach the node's daemon: %s", why ? why : "no answer");
     }
     wire_msg_free(reply);
     free(q->w);
@@ -154,14 +154,14 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
     char user[64];
     if (!r->path || r->path[0] != '/' || strlen(r->path) > 4095 || !r->node || !*r->node) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                        "logs: a node and an absolute path are needed");
+                  "logs: a node and an absolute path are needed");
     } else if (!req_caller(d, c, e, &uid, &gid, user, sizeof user)) {
         /* refused */
     } else if (strcmp(r->node, d->cfg->name) == 0) {
         logs__read(c, e, uid, gid);
     } else if (!r->address || !*r->address || r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
-                        d->cfg->name, r->node);
+                  d->cfg->name, r->node);
     } else {
         /* Nodes take relayed requests from controllers only (until TLS,
          * a peer is trusted by its host): a controller relays to the node
@@ -170,7 +170,7 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         if (!d->ctl_running) {
             if (d->n_peers == 0) {
                 req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                                "logs: no controller known to relay through");
+                          "logs: no controller known to relay through");
                 wire_msg_free(m);
                 return;
             }

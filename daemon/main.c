@@ -8,10 +8,10 @@
 #include "../common/log.h"
 #include "../common/wire.h"
 #include "../common/xmem.h"
+#include "../lib/hw/topo.h"
 #include "config.h"
 #include "daemon.h"
 #include "exec/step.h"
-#include "../lib/hw/topo.h"
 
 static void usage(FILE *f)
 {

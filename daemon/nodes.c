@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jzd.h"
 #include "../lib/hw/topo_pb.h"
+#include "jzd.h"
 
 static void nodes__info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
 {
@@ -43,7 +43,7 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
         t = d->topo;
     } else {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
-                        "node '%.64s' not found (jz nodes lists them)", want);
+                  "node '%.64s' not found (jz nodes lists them)", want);
         return;
     }
     ni.topology = topo_to_pb(t);

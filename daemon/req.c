@@ -59,7 +59,8 @@ void req_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *
     req_reply_at(c, id, body, msg, 0);
 }
 
-void req_reply_at(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg, uint64_t applied_index)
+void req_reply_at(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg,
+                  uint64_t applied_index)
 {
     wire_reply r;
     wire_reply_init(&r, id, JAZARI__ERROR_CODE__OK, NULL);
@@ -150,8 +151,8 @@ bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
     log_info("api", "%s from %s refused: not a local client, nor a trusted daemon speaking for one%s",
              wire_body_name(e), c->peer, e->caller ? "" : " (no caller)");
     req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                    "%s needs the daemon's local socket (remote clients need TLS, not yet served)",
-                    wire_body_name(e));
+              "%s needs the daemon's local socket (remote clients need TLS, not yet served)",
+              wire_body_name(e));
     return false;
 }
 

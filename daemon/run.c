@@ -486,8 +486,8 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
         part = j->allocs[a].node && r->node && strcmp(j->allocs[a].node, r->node) == 0;
     if (!part) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                        "node %.64s has no part of job %llu", r->node ? r->node : "(none)",
-                        (unsigned long long)r->id);
+                  "node %.64s has no part of job %llu", r->node ? r->node : "(none)",
+                  (unsigned long long)r->id);
         return;
     }
     step_end end;

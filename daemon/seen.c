@@ -53,8 +53,8 @@ void seen_heard(seen *s, const char *name, uint64_t now)
     e->down_proposed = false;
 }
 
-void seen_check(seen *s, uint64_t leading_term, uint64_t now, uint64_t timeout_ms, const char *const *up, size_t n_up,
-                seen_down_cb down, void *arg)
+void seen_check(seen *s, uint64_t leading_term, uint64_t now, uint64_t timeout_ms, const char *const *up,
+                size_t n_up, seen_down_cb down, void *arg)
 {
     if (leading_term != s->term) {
         for (size_t i = 0; i < s->n; i++) {

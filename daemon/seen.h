@@ -37,7 +37,7 @@ typedef void (*seen_down_cb)(void *arg, const char *name, uint64_t silent_ms);
  * all silent, even when it lost and won again between two ticks). A node
  * not yet in the table starts its clock now. Calls down once per
  * silence. */
-void seen_check(seen *s, uint64_t leading_term, uint64_t now, uint64_t timeout_ms, const char *const *up, size_t n_up,
-                seen_down_cb down, void *arg);
+void seen_check(seen *s, uint64_t leading_term, uint64_t now, uint64_t timeout_ms, const char *const *up,
+                size_t n_up, seen_down_cb down, void *arg);
 
 #endif

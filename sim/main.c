@@ -17,9 +17,9 @@
 #include "../lib/hw/topo.h"
 #include "../lib/sched/gpuset.h"
 #include "../lib/sched/plan.h"
-#include "mf.h"
 #include "alibaba.h"
 #include "gpushare.h"
+#include "mf.h"
 #include "philly.h"
 #include "swf.h"
 
@@ -522,7 +522,8 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     double frag_area = 0, frag_time = 0, frag = 0;
     sim__submit(&run, &p, &jobs[next++]);
     while (started < n) {
-        started += run.mf ? mf_pass(run.mf, &p, now, sim__started, &run) : plan_pass(&p, now, sim__started, &run);
+        started +=
+            run.mf ? mf_pass(run.mf, &p, now, sim__started, &run) : plan_pass(&p, now, sim__started, &run);
         for (; !c->whole_nodes && arrived < next; arrived++) /* the pass of its arrival */
             run.stranded += sim__stranded(&run, &p, &jobs[arrived].pj);
         if (started == n)
@@ -638,48 +639,48 @@ static void sim__metrics_json(json *j, const sim_metrics *m)
 
 static void sim__usage(FILE *f)
 {
-    fprintf(f,
-            "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
-            "                  [--windows rlscheduler|random:SEED] [--load F] [--cluster CONFIG] [--nodes N] [--procs-per-node P]\n"
-            "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
-            "Replays a trace with the scheduler's own core, in simulated time.\n"
-            "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
-            "               fcfs-easy, sjf, sjf-easy, multifactor (the leader's own pass: age, fair\n"
-            "               share between the trace's groups and users, size; EASY); without\n"
-            "               backfilling: jazari-noback (our order), jazari-ect (the job expected\n"
-            "               to end first, aged)\n"
-            "  --placement  jazari (the default, as the leader: the fullest nodes, the\n"
-            "               best-connected GPUs; shared GPUs: the least added fragmentation),\n"
-            "               best-fit (the fullest nodes, the fullest GPU for a fraction),\n"
-            "               first-fit (the lowest-index nodes and GPUs)\n"
-            "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol;\n"
-            "               random:SEED: 10 other windows of 1,024, drawn from SEED\n"
-            "  --load F     arrivals F times as dense (0.1 to 10), the same jobs\n"
-            "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
-            "  MaxProcs/MaxNodes).\n"
-            "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
-            "  busiest), --gpus-per-node G (8), --nodes (default: an 80%% offered load), and\n"
-            "  --node-xml FILE (an hwloc XML) gives each node its GPU links, to measure\n"
-            "  the share of multi-GPU jobs on their best-connected set.\n"
-            "  A .csv that begins with the Alibaba pod list's header (name,cpu_milli,...) is\n"
-            "  the Alibaba GPU trace (FGD): its nodes from --nodes-csv FILE (default: the\n"
-            "  openb_node_list_gpu_node.csv beside it), GPUs and CPUs as listed, a GPU\n"
-            "  shared in thousandths (a fraction fits in one GPU); --nodes N takes N nodes\n"
-            "  spread over the list (default: all). Pods without GPUs, and pods without a\n"
-            "  run time (never scheduled), are dropped and counted; run time = deletion -\n"
-            "  scheduled time; no limits in the trace: the run time is the limit.\n"
-            "  GPU traces also give fragmentation and stranded_share (see the README).\n"
-            "  fairness is Jain's index of the users' mean bounded slowdowns (1: all alike).\n"
-            "  --cluster CONFIG describes the nodes instead of --nodes, --procs-per-node,\n"
-            "  --gpus-per-node and --node-xml (not for the Alibaba trace): a line per kind of\n"
-            "  node, COUNT then what each node is; '#' starts a comment:\n"
-            "    16 hgx-h100-8gpu.xml   # 16 nodes of this hwloc XML (beside CONFIG, or absolute)\n"
-            "    8  gpus=8              # 8 nodes of 8 GPUs, links unknown\n"
-            "    4  procs=64            # a .swf trace: 4 nodes of 64 processors\n"
-            "  GPU traces take XML and gpus= lines, .swf traces procs= lines; 1 to 100000\n"
-            "  nodes in all, gpus= and procs= 1 to 4096, an XML 1 to 64 GPUs. A job takes the\n"
-            "  fewest nodes that hold it, the same share on each (the largest nodes first);\n"
-            "  on a .swf trace with nodes of several sizes, one job a node.\n");
+    fprintf(f, "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
+               "                  [--windows rlscheduler|random:SEED] [--load F] [--cluster CONFIG] [--nodes "
+               "N] [--procs-per-node P]\n"
+               "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
+               "Replays a trace with the scheduler's own core, in simulated time.\n"
+               "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
+               "               fcfs-easy, sjf, sjf-easy, multifactor (the leader's own pass: age, fair\n"
+               "               share between the trace's groups and users, size; EASY); without\n"
+               "               backfilling: jazari-noback (our order), jazari-ect (the job expected\n"
+               "               to end first, aged)\n"
+               "  --placement  jazari (the default, as the leader: the fullest nodes, the\n"
+               "               best-connected GPUs; shared GPUs: the least added fragmentation),\n"
+               "               best-fit (the fullest nodes, the fullest GPU for a fraction),\n"
+               "               first-fit (the lowest-index nodes and GPUs)\n"
+               "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol;\n"
+               "               random:SEED: 10 other windows of 1,024, drawn from SEED\n"
+               "  --load F     arrivals F times as dense (0.1 to 10), the same jobs\n"
+               "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
+               "  MaxProcs/MaxNodes).\n"
+               "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
+               "  busiest), --gpus-per-node G (8), --nodes (default: an 80%% offered load), and\n"
+               "  --node-xml FILE (an hwloc XML) gives each node its GPU links, to measure\n"
+               "  the share of multi-GPU jobs on their best-connected set.\n"
+               "  A .csv that begins with the Alibaba pod list's header (name,cpu_milli,...) is\n"
+               "  the Alibaba GPU trace (FGD): its nodes from --nodes-csv FILE (default: the\n"
+               "  openb_node_list_gpu_node.csv beside it), GPUs and CPUs as listed, a GPU\n"
+               "  shared in thousandths (a fraction fits in one GPU); --nodes N takes N nodes\n"
+               "  spread over the list (default: all). Pods without GPUs, and pods without a\n"
+               "  run time (never scheduled), are dropped and counted; run time = deletion -\n"
+               "  scheduled time; no limits in the trace: the run time is the limit.\n"
+               "  GPU traces also give fragmentation and stranded_share (see the README).\n"
+               "  fairness is Jain's index of the users' mean bounded slowdowns (1: all alike).\n"
+               "  --cluster CONFIG describes the nodes instead of --nodes, --procs-per-node,\n"
+               "  --gpus-per-node and --node-xml (not for the Alibaba trace): a line per kind of\n"
+               "  node, COUNT then what each node is; '#' starts a comment:\n"
+               "    16 hgx-h100-8gpu.xml   # 16 nodes of this hwloc XML (beside CONFIG, or absolute)\n"
+               "    8  gpus=8              # 8 nodes of 8 GPUs, links unknown\n"
+               "    4  procs=64            # a .swf trace: 4 nodes of 64 processors\n"
+               "  GPU traces take XML and gpus= lines, .swf traces procs= lines; 1 to 100000\n"
+               "  nodes in all, gpus= and procs= 1 to 4096, an XML 1 to 64 GPUs. A job takes the\n"
+               "  fewest nodes that hold it, the same share on each (the largest nodes first);\n"
+               "  on a .swf trace with nodes of several sizes, one job a node.\n");
 }
 
 static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *out)
@@ -699,8 +700,8 @@ typedef struct sim_opts {
     const char *trace, *windows, *policy, *placement, *vc, *node_xml, *nodes_csv, *cluster;
     bool json;
     uint32_t nodes, ppn, gpn;
-    uint64_t seed;     /* --windows random:SEED */
-    double load;       /* --load F: arrivals F times as dense; 0: as in the trace */
+    uint64_t seed; /* --windows random:SEED */
+    double load;   /* --load F: arrivals F times as dense; 0: as in the trace */
 } sim_opts;
 
 /* The command line into o. Returns 0, 1 after --help, or 2 (said why). */
@@ -726,7 +727,8 @@ static int sim__args(int argc, char **argv, sim_opts *o)
             char *end;
             o->load = strtod(argv[++i], &end);
             if (*end || !(o->load >= 0.1 && o->load <= 10)) {
-                fprintf(stderr, "jazari-sim: --load '%.40s': a factor from 0.1 to 10 (2: arrivals twice as dense)\n",
+                fprintf(stderr,
+                        "jazari-sim: --load '%.40s': a factor from 0.1 to 10 (2: arrivals twice as dense)\n",
                         argv[i]);
                 return 2;
             }
@@ -780,7 +782,7 @@ static int sim__args(int argc, char **argv, sim_opts *o)
 typedef struct sim_input {
     swf swf;         /* an SWF or Philly trace */
     alibaba ali;     /* the Alibaba trace (ali.pods the jobs) */
-    swf *jobs; /* &swf or &ali.pods (--load rescales its arrivals) */
+    swf *jobs;       /* &swf or &ali.pods (--load rescales its arrivals) */
     sim_type *types; /* SWF and Philly: the nodes' kinds (--cluster's lines; else one) */
     size_t n_types;
     uint32_t *ali_nodes;
@@ -1278,7 +1280,8 @@ int main(int argc, char **argv)
     const swf *t = in.jobs;
     if (o.load > 0 && t->n) /* arrivals load times as dense, the same jobs */
         for (size_t i = 0; i < t->n; i++)
-            in.jobs->jobs[i].submit = t->jobs[0].submit + (int64_t)((double)(t->jobs[i].submit - t->jobs[0].submit) / o.load);
+            in.jobs->jobs[i].submit =
+                t->jobs[0].submit + (int64_t)((double)(t->jobs[i].submit - t->jobs[0].submit) / o.load);
     size_t nwin = o.windows ? sizeof sim_rl_starts / sizeof sim_rl_starts[0] : 1;
     sim_metrics per[sizeof sim_rl_starts / sizeof sim_rl_starts[0]], avg;
     size_t starts[sizeof sim_rl_starts / sizeof sim_rl_starts[0]];

@@ -18,9 +18,9 @@ typedef struct swf_job {
     int64_t request; /* requested time, s; the run time when the trace says -1 */
     uint32_t procs;  /* max(allocated, requested); GPU traces: GPUs */
     /* GPU traces that share GPUs (alibaba.h); 0 elsewhere: */
-    uint32_t milli;     /* a fraction of one GPU in thousandths (procs is then 1); 0: whole GPUs */
-    uint32_t cpu_milli; /* CPUs in thousandths; 0: not counted */
-    uint32_t models;    /* the GPU models it may run on (a 1-based index into the trace's list); 0: any */
+    uint32_t milli;       /* a fraction of one GPU in thousandths (procs is then 1); 0: whole GPUs */
+    uint32_t cpu_milli;   /* CPUs in thousandths; 0: not counted */
+    uint32_t models;      /* the GPU models it may run on (a 1-based index into the trace's list); 0: any */
     uint32_t user, group; /* SWF fields 12 and 13, plus one; 0: unknown */
 } swf_job;
 

@@ -150,8 +150,8 @@ Jazari__Snapshot *codec_snapshot_decode(const void *data, size_t len, char *err,
         return NULL;
     }
     if (s->format == 0 || s->format > CODEC_FORMAT) {
-        snprintf(err, errlen, "snapshot in format %u: this jazarid reads formats 1 to %d; upgrade it", s->format,
-                 CODEC_FORMAT);
+        snprintf(err, errlen, "snapshot in format %u: this jazarid reads formats 1 to %d; upgrade it",
+                 s->format, CODEC_FORMAT);
         jazari__snapshot__free_unpacked(s, NULL);
         return NULL;
     }

@@ -2,10 +2,10 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -118,8 +118,10 @@ int64_t ctl_now_ms(ctl *c)
     bool jumped, believed;
     int64_t now = clock_guard_now(&c->clock, clock_wall_ms(), clock_mono_ms(), &jumped, &believed);
     if (jumped)
-        log_warn("raft", "the wall clock jumped %+.1f s: entries keep the monotonic clock's time until it "
-                 "lasts %d s (check NTP)", (double)c->clock.jump_ms / 1000.0, CLOCK_BELIEVE_MS / 1000);
+        log_warn("raft",
+                 "the wall clock jumped %+.1f s: entries keep the monotonic clock's time until it "
+                 "lasts %d s (check NTP)",
+                 (double)c->clock.jump_ms / 1000.0, CLOCK_BELIEVE_MS / 1000);
     if (believed)
         log_warn("raft", "the wall clock's jump lasted: following it (times in the state never go back)");
     return now;
@@ -252,7 +254,8 @@ void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
     if (c->closing || c->broken || !c->started || !ctl__leads(c)) {
         bool down = c->closing || c->broken;
         ctl_outcome o = {.code = down ? JAZARI__ERROR_CODE__UNAVAILABLE : JAZARI__ERROR_CODE__NOT_LEADER,
-                         .message = down ? "the controller is stopping" : "this controller is not the leader"};
+                         .message =
+                             down ? "the controller is stopping" : "this controller is not the leader"};
         cb(arg, &o);
         return;
     }

@@ -583,8 +583,9 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     const char *paths[] = {s->output, s->error, s->workdir};
     for (size_t i = 0; i < 3; i++) {
         if (paths[i] && !fsm__printable(paths[i], FSM_PATH_MAX)) {
-            snprintf(err, errlen, "path %zu (--output, --error, --workdir): at most %d bytes of printable UTF-8",
-                     i + 1, FSM_PATH_MAX);
+            snprintf(err, errlen,
+                     "path %zu (--output, --error, --workdir): at most %d bytes of printable UTF-8", i + 1,
+                     FSM_PATH_MAX);
             return -1;
         }
     }
@@ -1104,7 +1105,8 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
      * entry at once (its ids stay consecutive); a jump is bounded (the
      * jobs are indexed by id). */
     for (size_t i = 0; e->format >= 4 && i < e->n_commands; i++) {
-        uint64_t min = e->commands[i]->cmd_case == JAZARI__COMMAND__CMD_SUBMIT ? e->commands[i]->submit->min_id : 0;
+        uint64_t min =
+            e->commands[i]->cmd_case == JAZARI__COMMAND__CMD_SUBMIT ? e->commands[i]->submit->min_id : 0;
         if (min > f->next_job_id && min - f->next_job_id <= FSM_ID_JUMP_MAX)
             f->next_job_id = min;
     }

@@ -111,7 +111,7 @@ typedef struct fsm_node {
 /* Fair share: an account's user's usage, GPU-seconds decayed by the
  * half-life to as_of_ms. */
 typedef struct fsm_usage {
-    char *path; /* "account/user" */
+    char *path;      /* "account/user" */
     uint64_t gpu_ms; /* GPU-milliseconds: integers, so every replica agrees */
     int64_t as_of_ms;
 } fsm_usage;
@@ -162,7 +162,6 @@ typedef struct fsm {
     size_t n_resv;
 } fsm;
 
-
 /* What applying one entry did, for the requests waiting on it. */
 typedef struct fsm_result {
     uint64_t first_id; /* the first job id the entry assigned (ids are consecutive) */
@@ -189,7 +188,6 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *spec, char *err, size
  * or command: codec_entry_decode). The caller must then stop, not skip it:
  * a controller that skips what others apply diverges from them. */
 int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, size_t errlen);
-
 
 /* Appends the whole state, encoded as a Snapshot, to out. */
 void fsm_snapshot(const fsm *f, buf *out);

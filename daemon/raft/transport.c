@@ -19,13 +19,13 @@ typedef struct rtx {
     bool closing;
     raft_uv_transport_close_cb close_cb;
     struct raft_uv_transport *t;
-    rtx_dial *dials;   /* connection attempts in progress */
-    uint32_t format;   /* the log format we announce */
+    rtx_dial *dials; /* connection attempts in progress */
+    uint32_t format; /* the log format we announce */
     struct {
         raft_id id;
         uint32_t format;
     } heard[CONFIG_MAX_CONTROLLERS]; /* what the other controllers announced */
-    uv_timer_t closer; /* fires the close callback asynchronously */
+    uv_timer_t closer;               /* fires the close callback asynchronously */
 } rtx;
 
 struct rtx_dial {

@@ -410,9 +410,9 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
         } else {
             pj->tag = sched__site_tag(&sv->tags, cls->site);
             bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint;
-            pj->allowed = narrowed ? sched__model_mask(f, &sv->masks, cls->gpu_model, cls->min_gpu_mem,
-                                                       cls->constraint)
-                                   : NULL;
+            pj->allowed =
+                narrowed ? sched__model_mask(f, &sv->masks, cls->gpu_model, cls->min_gpu_mem, cls->constraint)
+                         : NULL;
             pj->gate = sched__gate(f, j, now_ms);
             if (j->reason &&
                 (strncmp(j->reason, "Requeued", 8) == 0 || strncmp(j->reason, "Preempted", 9) == 0))
@@ -547,4 +547,3 @@ void sched_plan_free(sched_plan *decided)
     free(decided->preempts);
     memset(decided, 0, sizeof *decided);
 }
-

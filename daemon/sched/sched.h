@@ -14,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../raft/fsm.h"
 #include "../../common/strmap.h"
 #include "../../lib/sched/pass.h"
 #include "../../lib/sched/plan.h"
 #include "../../lib/sched/policy.h"
 #include "../../lib/sched/prio.h"
+#include "../raft/fsm.h"
 
 #define SCHED_MAX_GPUS_PER_NODE 1024
 

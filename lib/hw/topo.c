@@ -241,7 +241,8 @@ static void topo__pin_pciaccess(void)
 static bool topo__xml_complete(const char *xml, size_t len)
 {
     static const char tag[] = "</topology>";
-    while (len > 0 && (xml[len - 1] == ' ' || xml[len - 1] == '\n' || xml[len - 1] == '\r' || xml[len - 1] == '\t'))
+    while (len > 0 &&
+           (xml[len - 1] == ' ' || xml[len - 1] == '\n' || xml[len - 1] == '\r' || xml[len - 1] == '\t'))
         len--;
     return len >= sizeof tag - 1 && memcmp(xml + len - (sizeof tag - 1), tag, sizeof tag - 1) == 0;
 }

@@ -264,7 +264,8 @@ static bool pass__nodes_down(const pass_view *v, const pass_job *j)
     uint32_t up = 0, any = 0;
     for (size_t i = 0; i < v->n_nodes; i++) {
         const plan_node *n = &v->nodes[i];
-        bool fits = n->slots >= j->per_node && (!j->tag || n->tag == j->tag) && (!j->allowed || j->allowed[i]);
+        bool fits =
+            n->slots >= j->per_node && (!j->tag || n->tag == j->tag) && (!j->allowed || j->allowed[i]);
         any += fits;
         up += fits && n->up;
     }
@@ -434,8 +435,8 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
             out->reasons[k] = NULL;
         } else if (!out->reasons[k]) {
             out->reasons[k] = any_down && pass__nodes_down_cached(v, &v->jobs[k], &downs) ? "NodeDown"
-                              : !head || head == pj[k].id     ? "Resources"
-                                                              : "Priority";
+                              : !head || head == pj[k].id                                 ? "Resources"
+                                                                                          : "Priority";
         }
     }
     if (st) {

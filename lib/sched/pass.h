@@ -25,11 +25,11 @@
  * (what only the caller's records say). */
 typedef enum pass_gate {
     PASS_READY = 0,
-    PASS_HELD,            /* Held */
-    PASS_DEPENDENCY,      /* Dependency */
+    PASS_HELD,       /* Held */
+    PASS_DEPENDENCY, /* Dependency */
     PASS_DEPENDENCY_NEVER /* DependencyNeverSatisfied */,
-    PASS_RESV_NOT_BEGUN,  /* Reservation */
-    PASS_RESV_GONE,       /* ReservationGone */
+    PASS_RESV_NOT_BEGUN, /* Reservation */
+    PASS_RESV_GONE,      /* ReservationGone */
 } pass_gate;
 
 typedef struct pass_job {
@@ -38,9 +38,9 @@ typedef struct pass_job {
     const char *account; /* "" or NULL: the policy's default account */
     int qos;             /* index in the policy */
     int64_t submit_s;
-    int64_t limit_s;    /* > 0 */
-    uint32_t nodes;     /* asked for (running: held) */
-    uint32_t per_node;  /* GPUs (or slots) on each */
+    int64_t limit_s;   /* > 0 */
+    uint32_t nodes;    /* asked for (running: held) */
+    uint32_t per_node; /* GPUs (or slots) on each */
     uint32_t cpus_per_node;
     uint32_t tag;        /* site as a plan tag; 0 any */
     const bool *allowed; /* which nodes may take it; NULL any */
@@ -85,8 +85,8 @@ typedef struct pass_state {
 } pass_state;
 
 typedef struct pass_start {
-    size_t job;       /* index into view.jobs */
-    uint32_t *where;  /* its nodes (job's nodes of them) */
+    size_t job;      /* index into view.jobs */
+    uint32_t *where; /* its nodes (job's nodes of them) */
 } pass_start;
 
 typedef struct pass_preempt {

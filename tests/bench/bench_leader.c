@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include "../../common/xmem.h"
-#include "../../lib/hw/topo_pb.h"
 #include "../../daemon/raft/fsm.h"
 #include "../../daemon/sched/sched.h"
+#include "../../lib/hw/topo_pb.h"
 
 #define NODES 10000
 #define JOBS 100000
@@ -251,8 +251,8 @@ int main(void)
         free(keys);
         printf("leader pass (%s, from the replicated state): %llu pending, %zu running on %d nodes x 8 GPUs "
                "(%.0f%% busy): %.1f ms (%zu starts, %zu preemptions) = %.1fx sorting them (%.1f ms)\n",
-               names[k], (unsigned long long)f.n_ready, running, NODES, 100.0 * busy / (NODES * 8), best * 1e3,
-               starts, preempts, best / s, s * 1e3);
+               names[k], (unsigned long long)f.n_ready, running, NODES, 100.0 * busy / (NODES * 8),
+               best * 1e3, starts, preempts, best / s, s * 1e3);
     }
     (void)pending_before;
     pol_free(&p);

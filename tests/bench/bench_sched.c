@@ -114,8 +114,9 @@ int main(void)
                "(%zu backfilled); %.1fx the time to sort the jobs (%.1f ms)\n",
                policies[i], JOBS, NODES, best * 1e3, started, backfilled, best / best_sort, best_sort * 1e3);
     }
-    printf("scheduler memory: %zu bytes per job, %zu bytes per node (core structures, plus 4 bytes per node a "
-           "running job spans)\n",
-           sizeof(plan_job) + sizeof(plan_job *), sizeof(plan_node));
+    printf(
+        "scheduler memory: %zu bytes per job, %zu bytes per node (core structures, plus 4 bytes per node a "
+        "running job spans)\n",
+        sizeof(plan_job) + sizeof(plan_job *), sizeof(plan_node));
     return 0;
 }

@@ -161,7 +161,8 @@ int main(int argc, char **argv)
                 wire_msg *m = wire_unpack(p, len, err, sizeof err);
                 if (m && wire_msg_env(m)->body_case == JAZARI__ENVELOPE__BODY_SUBMIT_REPLY)
                     acked++;
-                else if (cs[i].acked >= 0 || !m || wire_msg_env(m)->body_case != JAZARI__ENVELOPE__BODY_HELLO_REPLY)
+                else if (cs[i].acked >= 0 || !m ||
+                         wire_msg_env(m)->body_case != JAZARI__ENVELOPE__BODY_HELLO_REPLY)
                     refused++;
                 cs[i].acked++;
                 wire_msg_free(m);

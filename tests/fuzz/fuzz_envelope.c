@@ -3,10 +3,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "common/json.h"
-#include "common/wire.h"
 #include "../../lib/hw/topo.h"
 #include "../../lib/hw/topo_pb.h"
+#include "common/json.h"
+#include "common/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

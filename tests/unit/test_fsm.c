@@ -594,8 +594,8 @@ TEST(fsm_min_id_never_reissues_an_id)
     fsm_init(&f);
     CHECK_EQ_INT(submit_min(&f, 4, 0), 1);
     CHECK_EQ_INT(submit_min(&f, 4, 41), 41);
-    CHECK_EQ_INT(submit_min(&f, 4, 10), 42); /* below: no effect */
-    CHECK_EQ_INT(submit_min(&f, 3, 100), 43); /* format 3 has no min_id */
+    CHECK_EQ_INT(submit_min(&f, 4, 10), 42);                       /* below: no effect */
+    CHECK_EQ_INT(submit_min(&f, 3, 100), 43);                      /* format 3 has no min_id */
     CHECK_EQ_INT(submit_min(&f, 4, 44 + FSM_ID_JUMP_MAX + 1), 44); /* an absurd jump is not taken */
     CHECK(fsm_job_get(&f, 41) != NULL && fsm_job_get(&f, 2) == NULL);
     fsm_free(&f);

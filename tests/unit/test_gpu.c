@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "../../lib/hw/gpu.h"
 #include "../../lib/hw/topo.h"
+#include "common/log.h"
 #include "test.h"
 
 #define NO_LIB "/nonexistent/jazari-test/libnone.so.1"

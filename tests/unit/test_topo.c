@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../lib/hw/topo.h"
 #include "common/buf.h"
 #include "common/json.h"
-#include "../../lib/hw/topo.h"
 #include "test.h"
 
 /* --- helpers ------------------------------------------------------------------ */

@@ -19,7 +19,8 @@ TEST(utf8_valid_and_not)
 TEST(utf8_term_escapes_what_would_act)
 {
     buf b = BUF_INIT;
-    const char *evil = "ok\x1b]0;pwned\x07 \xc2\x9b" "2J\xff\n\tend";
+    const char *evil = "ok\x1b]0;pwned\x07 \xc2\x9b"
+                       "2J\xff\n\tend";
     utf8_term(&b, evil, strlen(evil), true);
     CHECK_EQ_STR(buf_str(&b), "ok\\x1b]0;pwned\\x07 \\u009b2J\\xff\n\tend");
     buf_reset(&b);

@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../lib/hw/topo.h"
-#include "../../lib/hw/topo_pb.h"
+#include "lib/hw/topo.h"
+#include "lib/hw/topo_pb.h"
 #include "common/json.h"
 #include "common/wire.h"
 

@@ -16,6 +16,32 @@ void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c)
     buf_free(&b);
 }
 
+void fsm_step_held_entry(buf *out, uint32_t format, int64_t t, uint32_t n, uint64_t min_id)
+{
+    static char *argv[] = {"true"};
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    spec.argv = argv;
+    spec.n_argv = 1;
+    spec.hold = true;
+    Jazari__Job job[8], *ptrs[8];
+    n = n < 8 ? n : 8;
+    for (uint32_t i = 0; i < n; i++) {
+        jazari__job__init(&job[i]);
+        job[i].spec = &spec;
+        job[i].user = "amina";
+        ptrs[i] = &job[i];
+    }
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = ptrs;
+    sc.n_jobs = n;
+    sc.min_id = min_id;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    Jazari__Command *cs[] = {&c};
+    codec_entry_encode(format, t, cs, 1, out);
+}
+
 void fsm_step_submit(fsm *f, int64_t t, Jazari__JobSpec *spec)
 {
     char *argv[] = {"true"};

@@ -9,6 +9,9 @@
 
 /* Applies an entry of one command at t (a failure fails the test). */
 void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c);
+/* An entry (appended to out) that submits n held jobs (`true`, by amina)
+ * with that min_id, in that log format. n at most 8. */
+void fsm_step_held_entry(buf *out, uint32_t format, int64_t t, uint32_t n, uint64_t min_id);
 /* Submits one job of spec by amina (uid 1000); `true` when it has no
  * command. */
 void fsm_step_submit(fsm *f, int64_t t, Jazari__JobSpec *spec);

@@ -13,6 +13,7 @@
 #include "../../daemon/raft/codec.h"
 #include "../../daemon/raft/fsm.h"
 #include "../../daemon/seen.h"
+#include "fsm_steps.h"
 #include "test.h"
 
 #define N 3
@@ -66,30 +67,10 @@ static int cl_restore(struct raft_fsm *ops, struct raft_buffer *b)
 }
 
 /* An entry of one submission of `jobs` held jobs, framed for the log. */
-static struct raft_buffer cl_entry(int64_t t, uint32_t jobs, uint64_t min_id)
+static struct raft_buffer cl_entry(int64_t t, uint32_t jobs)
 {
-    static char *argv[] = {"true"};
-    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
-    spec.argv = argv;
-    spec.n_argv = 1;
-    spec.hold = true;
-    Jazari__Job job[8], *ptrs[8];
-    for (uint32_t i = 0; i < jobs; i++) {
-        jazari__job__init(&job[i]);
-        job[i].spec = &spec;
-        job[i].user = "amina";
-        ptrs[i] = &job[i];
-    }
-    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
-    sc.jobs = ptrs;
-    sc.n_jobs = jobs;
-    sc.min_id = min_id;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
-    c.submit = &sc;
-    Jazari__Command *cs[] = {&c};
     buf e = BUF_INIT;
-    codec_entry_encode(CODEC_FORMAT, t, cs, 1, &e);
+    fsm_step_held_entry(&e, CODEC_FORMAT, t, jobs, 0);
     struct raft_buffer rb;
     if (codec_frame(&e, &rb) != 0)
         abort();
@@ -114,7 +95,7 @@ static bool cl_propose(struct raft_fixture *f, int64_t t, uint32_t jobs)
     struct raft_apply *req = calloc(1, sizeof *req);
     int done = 0;
     req->data = &done;
-    struct raft_buffer b = cl_entry(t, jobs, 0);
+    struct raft_buffer b = cl_entry(t, jobs);
     if (raft_apply(r, req, &b, 1, cl_applied_cb) != 0) {
         raft_free(b.base);
         free(req);

@@ -2,10 +2,10 @@
  * determinism, snapshots. */
 #include <stdlib.h>
 
-#include "../../lib/hw/topo_pb.h"
 #include "daemon/raft/fsm.h"
 #include "daemon/sched/sched.h"
 #include "fsm_steps.h"
+#include "lib/hw/topo_pb.h"
 #include "test.h"
 
 /* Builds an entry holding one SubmitCmd of n jobs by uid, and applies it. */
@@ -562,25 +562,8 @@ TEST(fsm_array_specs)
  * (every replica alike), and a jump is bounded. */
 static uint64_t submit_min(fsm *f, uint32_t format, uint64_t min_id)
 {
-    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
-    static char *argv[] = {"true"};
-    spec.argv = argv;
-    spec.n_argv = 1;
-    spec.hold = true;
-    Jazari__Job job = JAZARI__JOB__INIT;
-    job.spec = &spec;
-    job.user = "amina";
-    Jazari__Job *ptrs[] = {&job};
-    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
-    sc.jobs = ptrs;
-    sc.n_jobs = 1;
-    sc.min_id = min_id;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
-    c.submit = &sc;
-    Jazari__Command *cs[] = {&c};
     buf b = BUF_INIT;
-    codec_entry_encode(format, 1000, cs, 1, &b);
+    fsm_step_held_entry(&b, format, 1000, 1, min_id);
     char err[200];
     fsm_result res;
     int rc = fsm_apply(f, b.data, b.len, &res, err, sizeof err);

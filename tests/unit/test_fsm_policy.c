@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../../lib/hw/topo_pb.h"
+#include "lib/hw/topo_pb.h"
 #include "daemon/raft/fsm.h"
 #include "daemon/sched/resv.h"
 #include "daemon/sched/sched.h"

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../lib/hw/gpu.h"
-#include "../../lib/hw/topo.h"
+#include "lib/hw/gpu.h"
+#include "lib/hw/topo.h"
 #include "common/log.h"
 #include "test.h"
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../lib/hw/topo.h"
+#include "lib/hw/topo.h"
 #include "common/buf.h"
 #include "common/json.h"
 #include "test.h"

@@ -46,6 +46,8 @@ names = ["ctl-a", "ctl-b", "ctl-c"]
 ports = [port() for _ in names]
 spec = ",".join("%s@127.0.0.1:%d" % (n, p) for n, p in zip(names, ports))
 procs = []
+busy = []  # the jobs that hold every GPU: cancelled at the end (their supervisors outlive the daemons)
+sock = None
 try:
     for n, p in zip(names, ports):
         procs.append(subprocess.Popen(
@@ -67,8 +69,8 @@ try:
     state = os.path.join(tmp, leader)
     # Every GPU taken by a job that outlasts the benchmark.
     for _ in range(3):
-        subprocess.run([jz, "submit", "--socket", sock, "--gpus-per-node", "8", "--time", "2:00:00", "--",
-                        "sleep", "7200"], check=True, capture_output=True)
+        busy.append(subprocess.run([jz, "submit", "--socket", sock, "--gpus-per-node", "8", "--time", "2:00:00",
+                                    "--", "sleep", "7200"], check=True, capture_output=True, text=True).stdout.strip())
     deadline = time.time() + 30
     while time.time() < deadline:
         r = subprocess.run([jz, "queue", "--json", "--socket", sock], capture_output=True, text=True)
@@ -85,6 +87,14 @@ try:
           "with the queue nearly empty = %.2fx slower (aim: at most 2x; median of %d rounds of %d jobs)"
           % (pending, md, min(deep), max(deep), ms, min(shallow), max(shallow), ms / md if md else 0, rounds, MEASURE))
 finally:
+    if busy and sock:
+        subprocess.run([jz, "cancel", "--socket", sock] + busy, capture_output=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            r = subprocess.run([jz, "queue", "--json", "--socket", sock], capture_output=True, text=True)
+            if r.returncode != 0 or not any(j["state"] == "RUNNING" for j in json.loads(r.stdout)["jobs"]):
+                break
+            time.sleep(0.2)
     for p in procs:
         p.send_signal(signal.SIGTERM)
     for p in procs:
@@ -92,5 +102,4 @@ finally:
             p.wait(timeout=60)
         except subprocess.TimeoutExpired:
             p.kill()
-    subprocess.run(["pkill", "-f", "sleep 7200"], capture_output=True)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -4,7 +4,7 @@
 CC        ?= cc
 BUILD     ?= build
 SAN       ?=
-PKGS      := libuv libprotobuf-c hwloc raft
+PKGS      := libuv libprotobuf-c hwloc raft openssl
 PROTOC_C  ?= protoc-c
 
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)

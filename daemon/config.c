@@ -77,6 +77,12 @@ static const config__setting config__table[] = {
     {"min_free_disk", CT_SIZE, OFF(min_free_disk), "64MiB",
      "a controller whose state_dir has less free space refuses writes (and a follower sends reads to the "
      "leader) until there is twice this much again"},
+    {"join_token", CT_STRING, OFF(join_token), "",
+     "a token to join the network with (jz token create --join on a controller), or a new network's "
+     "token (jazarid token generate) given to every daemon of it; needed only until this node has its "
+     "certificate (in <state_dir>/tls)"},
+    {"cert_ttl", CT_DURATION, OFF(cert_ttl_ms), "30d",
+     "how long the certificates this network issues last; a daemon renews its own at two thirds"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
@@ -138,10 +144,12 @@ int config_parse_duration_ms(const char *s, uint64_t *out)
         mult = 60000;
     else if (strcmp(end, "h") == 0)
         mult = 3600000;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400000;
     else
         return -1;
-    /* A week is the longest any liveness setting could sensibly be. */
-    if (v > 7ull * 24 * 3600 * 1000 / mult)
+    /* Ten years: longer than any certificate or liveness setting needs. */
+    if (v > 3650ull * 24 * 3600 * 1000 / mult)
         return -1;
     *out = v * mult;
     return 0;

@@ -31,6 +31,8 @@ typedef struct config {
     uint64_t heartbeat_interval_ms;
     uint64_t node_timeout_ms;
     uint64_t max_frame;
+    char *join_token;     /* "" none */
+    uint64_t cert_ttl_ms; /* certificates issued last this long */
     uint64_t election_timeout_ms;
     uint64_t snapshot_threshold; /* entries between snapshots */
     uint64_t kill_grace_ms;      /* TERM to KILL when a job is stopped */

@@ -23,6 +23,19 @@ const char *jzd_software_version(void)
     return JZ_VERSION " (" JZ_GIT_REV ")";
 }
 
+/* A Raft hello from who: a controller's certificate, for the Raft id and
+ * address the controllers setting gives that controller's name. */
+static bool jzd__is_peer_controller(const jzd *d, const pki_id *who, const Jazari__Hello *h)
+{
+    if (!trust_is_controller(who))
+        return false;
+    for (int i = 0; i < d->n_peers; i++)
+        if (d->peers[i].id == h->raft_id)
+            return strcmp(d->peers[i].name, who->name) == 0 && h->raft_address &&
+                   strcmp(d->peers[i].address, h->raft_address) == 0;
+    return false;
+}
+
 static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Envelope *e)
 {
     char msg[300];
@@ -41,6 +54,28 @@ static void jzd__on_hello(jzd *d, net_conn *c, jzd_session *s, const Jazari__Env
         log_warn("net", "%s (%.60s): %s", c->peer, h->software_version, msg);
         req_error(c, e->request_id, JAZARI__ERROR_CODE__UNSUPPORTED_VERSION, true, "%s", msg);
         return;
+    }
+    /* Over TLS, the certificate says who the peer is; the hello must agree. */
+    const pki_id *who = net_conn_peer_id(c);
+    if (c->kind == NET_TCP && trust_on(d)) {
+        const char *bad = NULL;
+        if (!who)
+            bad = "no certificate";
+        else if (h->kind == JAZARI__PEER_KIND__PEER_CONTROLLER && !jzd__is_peer_controller(d, who, h))
+            bad = "a Raft hello whose certificate is not that controller's";
+        else if (h->kind == JAZARI__PEER_KIND__PEER_AGENT &&
+                 (!trust_is_daemon(who) || !h->name || strcmp(h->name, who->name) != 0))
+            bad = "an agent's hello whose name is not its certificate's";
+        else if (h->kind == JAZARI__PEER_KIND__PEER_CLIENT && trust_is_daemon(who))
+            bad = "a daemon's certificate speaking as a client";
+        else if (h->kind != JAZARI__PEER_KIND__PEER_CONTROLLER && h->kind != JAZARI__PEER_KIND__PEER_AGENT &&
+                 h->kind != JAZARI__PEER_KIND__PEER_CLIENT)
+            bad = "an unknown kind of peer";
+        if (bad) {
+            /* Nothing for a stranger, not even an error to learn from. */
+            net_conn_close(c, "refused: %s", bad);
+            return;
+        }
     }
     if (h->kind == JAZARI__PEER_KIND__PEER_CONTROLLER) {
         if (d->ctl_running)
@@ -266,17 +301,25 @@ int daemon_run(const config *cfg)
      * search permission alone (nothing here can be listed). */
     if (geteuid() == 0 && (chmod(cfg->state_dir, 0711) != 0 || chmod(spool, 0711) != 0))
         log_warn("daemon", "cannot open %s to job scripts: %s", spool, strerror(errno));
+    if (trust_init(&d, err, sizeof err) != 0) {
+        log_error("trust", "%s", err);
+        trust_free(&d);
+        topo_free(d.topo);
+        return 1;
+    }
     uv_loop_init(&d.loop);
     if (exec_init(&d.ex, &d.loop, spool, run_part_ended, &d, err, sizeof err) != 0) {
         log_error("daemon", "%s", err);
         topo_free(d.topo);
+        trust_free(&d);
         uv_loop_close(&d.loop);
         return 1;
     }
-    uplink_init(&d.up, &d.loop, cfg->name);
+    uplink_init(&d.up, &d.loop, cfg->name, &d.sec);
     run_init(&d);
-    net_handlers h = {.on_message = jzd__on_message, .on_close = jzd__on_conn_close, .data = &d};
-    net_server_init(&d.server, &d.loop, &h, cfg->max_frame);
+    net_handlers h = {
+        .on_message = jzd__on_message, .on_secure = trust_on_secure, .on_close = jzd__on_conn_close, .data = &d};
+    net_server_init(&d.server, &d.loop, &h, &d.sec, cfg->max_frame);
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
     uv_timer_init(&d.loop, &d.tick);
@@ -298,7 +341,7 @@ int daemon_run(const config *cfg)
         d.status = lrc == UV_EADDRNOTAVAIL || lrc == UV_EINVAL ? 2 : 1;
         jzd__stop(&d);
     } else if (d.is_controller &&
-               ctl_start(&d.ctl, &d.loop, cfg, jzd__on_applied, &d, err, sizeof err) != 0) {
+               ctl_start(&d.ctl, &d.loop, cfg, &d.sec, jzd__on_applied, &d, err, sizeof err) != 0) {
         log_error("raft", "%s", err);
         d.status = 2;
         jzd__stop(&d);
@@ -315,6 +358,7 @@ int daemon_run(const config *cfg)
         d.status = 1;
     }
     topo_free(d.topo);
+    trust_free(&d);
     seen_free(&d.seen);
     run_free(&d);
     free(d.relays);

@@ -24,8 +24,20 @@
 typedef struct jzd_wait jzd_wait;
 typedef struct jzd_session jzd_session;
 
+/* This daemon's certificates (trust.c). */
+typedef struct trust {
+    X509 *ca;
+    EVP_PKEY *ca_key; /* controllers only */
+    X509 *cert;
+    EVP_PKEY *key;
+    pki_id me; /* what our certificate says */
+    char ca_hash[PKI_HASH_HEX + 1];
+} trust;
+
 typedef struct jzd {
     uv_loop_t loop;
+    trust trust;
+    sec_ctx sec; /* the TLS contexts of every connection (both NULL: plaintext, benchmarks only) */
     const config *cfg;
     topo *topo;
     bool is_controller;
@@ -77,8 +89,10 @@ bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
                 size_t len);
 /* The identity of a local caller, from the Unix socket's peer credentials. */
 void req_local_caller(const net_conn *c, Jazari__Caller *out, char *user, size_t len);
-/* A daemon of the network speaking as an agent (not a client). */
+/* A daemon of the network (its certificate says so) speaking as an agent. */
 bool req_agent_peer(jzd *d, const net_conn *c);
+/* That, and the daemon of node itself (its certificate's name). */
+bool req_peer_is_node(jzd *d, const net_conn *c, const char *node);
 bool req_is_leader(jzd *d);
 /* Sends a reply: body is the message of that body case. */
 void req_reply(net_conn *c, uint64_t id, Jazari__Envelope__BodyCase body, void *msg);
@@ -102,6 +116,24 @@ void req_session_closed(jzd_session *s);
 
 /* daemon/daemon.c: this release, "0.3.0 (abc1234)". */
 const char *jzd_software_version(void);
+
+/* --- daemon/trust.c: certificates and who a peer is --------------------------------------- */
+
+/* At start, before the loop: loads this daemon's certificate, or makes it
+ * (a new network's token; the first controller makes the CA). 0, or -1
+ * with one line in err saying what to do. */
+int trust_init(jzd *d, char *err, size_t errlen);
+void trust_free(jzd *d);
+/* Whether the network runs TLS (always, but for JAZARI_TEST_PLAINTEXT). */
+bool trust_on(const jzd *d);
+/* Every tick: renews our certificate at two thirds of its life. */
+void trust_tick(jzd *d);
+/* net's on_secure: whom this daemon takes connections from. */
+bool trust_on_secure(net_conn *c, void *data);
+bool trust_is_daemon(const pki_id *p);
+bool trust_is_controller(const pki_id *p);
+/* A person's role: researcher, coordinator, tenant-admin, admin. */
+bool trust_role_valid(const char *role);
 
 /* --- daemon/routes.c: the route table ------------------------------------------------- */
 

@@ -17,6 +17,11 @@ void live_heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "heartbeat without a node name");
         return;
     }
+    if (!req_peer_is_node(d, c, name)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "a heartbeat of %s comes from that node's daemon only", name);
+        return;
+    }
     const fsm_node *n = fsm_node_get(&d->ctl.state, name);
     if (n && strcmp(n->state, "up") == 0) {
         /* Only nodes in the state get a clock: names from a stranger do
@@ -38,6 +43,11 @@ void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     topo_free(t);
+    if (!req_peer_is_node(d, c, rec->name)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "node %s registers itself, with its own certificate", rec->name);
+        return;
+    }
     if ((rec->site && *rec->site && !config_valid_name(rec->site)) ||
         (rec->group && config_valid_names(rec->group, 1) != 0) ||
         (rec->labels && config_valid_names(rec->labels, CONFIG_LABELS_MAX) != 0)) {

@@ -106,20 +106,24 @@ static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t 
     free(data);
 }
 
-static jzd_relay *logs__relay(jzd *d, const char *address)
+/* The link to the daemon at address, which must prove to be node (NULL: a
+ * controller). */
+static jzd_relay *logs__relay(jzd *d, const char *address, const char *node)
 {
     for (size_t i = 0; i < d->n_relays; i++)
-        if (strcmp(d->relays[i].address, address) == 0)
+        if (strcmp(d->relays[i].address, address) == 0 &&
+            strcmp(d->relays[i].up.expect_node, node ? node : "") == 0)
             return &d->relays[i];
     if (!d->relays)
         d->relays = xcalloc(LOGS_RELAYS_MAX, sizeof *d->relays);
     jzd_relay *r;
     if (d->n_relays < LOGS_RELAYS_MAX) {
         r = &d->relays[d->n_relays++];
-        uplink_init(&r->up, &d->loop, d->cfg->name);
+        uplink_init(&r->up, &d->loop, d->cfg->name, &d->sec);
     } else {
         r = &d->relays[0]; /* full: the oldest link moves (its requests fail) */
     }
+    uplink_expect(&r->up, node);
     snprintf(r->address, sizeof r->address, "%s", address);
     uplink_retarget(&r->up, address);
     return r;
@@ -159,15 +163,28 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         /* refused */
     } else if (strcmp(r->node, d->cfg->name) == 0) {
         logs__read(c, e, uid, gid);
-    } else if (!r->address || !*r->address || r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
+    } else if (r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
                   d->cfg->name, r->node);
     } else {
-        /* Nodes take relayed requests from controllers only (until TLS,
-         * a peer is trusted by its host): a controller relays to the node
-         * itself, an agent through the controller it talks to. */
-        const char *to = r->address;
-        if (!d->ctl_running) {
+        /* A controller relays to the node itself, at the address the
+         * state records for it (never one the request names), and only to
+         * a daemon whose certificate is that node's; an agent relays
+         * through the controller it talks to. */
+        const char *to = NULL, *node = NULL;
+        if (d->ctl_running) {
+            const fsm_node *n = fsm_node_get(&d->ctl.state, r->node);
+            if (n) {
+                to = n->address;
+                node = r->node;
+            }
+            if (!to) {
+                req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "logs: no node is named %s",
+                          r->node);
+                wire_msg_free(m);
+                return;
+            }
+        } else {
             if (d->n_peers == 0) {
                 req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
                           "logs: no controller known to relay through");
@@ -189,7 +206,7 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         copy.logs_request = &fwd;
         logs_relay_req *q = xcalloc(1, sizeof *q);
         q->w = req_wait(d, c, e);
-        uplink_request(&logs__relay(d, to)->up, &copy, logs__relayed, q);
+        uplink_request(&logs__relay(d, to, node)->up, &copy, logs__relayed, q);
     }
     wire_msg_free(m);
 }

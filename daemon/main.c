@@ -6,6 +6,7 @@
 #include "../common/buf.h"
 #include "../common/json.h"
 #include "../common/log.h"
+#include "../common/pki.h"
 #include "../common/wire.h"
 #include "../common/xmem.h"
 #include "../lib/hw/topo.h"
@@ -20,6 +21,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: jazarid [--config FILE] [--SETTING VALUE ...]\n"
             "       jazarid topology [--topology-xml FILE] [--name NAME] [--json]\n"
+            "       jazarid token generate   (a new network's token, for --join-token)\n"
             "       jazarid --help | --version\n"
             "\n"
             "Runs the Jazari daemon in the foreground (logs on stderr; SIGTERM or\n"
@@ -86,10 +88,36 @@ static int cmd_topology(int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* `jazarid token generate`: a new network's token, made offline. */
+static int cmd_token(int argc, char **argv)
+{
+    if (argc == 1 && strcmp(argv[0], "generate") == 0) {
+        pki_token t;
+        char s[PKI_TOKEN_MAX + 1];
+        pki_token_new_network(&t);
+        pki_token_format(&t, s, sizeof s);
+        printf("%s\n", s);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    if (argc == 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        printf("usage: jazarid token generate\n"
+               "Prints a new network's token. Start every daemon of the new network (controllers and\n"
+               "agents) with it as --join-token (or join_token in the config file): they make the\n"
+               "network's CA from it and talk TLS from the first byte. Whoever holds it can make\n"
+               "certificates of the network: keep it like a private key, and join later nodes with\n"
+               "tokens from `jz token create --join`.\n");
+        return 0;
+    }
+    fprintf(stderr, "usage: jazarid token generate\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "step") == 0)
         return step_main(argv[2]); /* a job's supervisor, started by the daemon */
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return cmd_token(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "topology") == 0) {
         log_set_program("jazarid topology");
         log_set_level(LOG_WARN);

@@ -106,11 +106,15 @@ static bool req__same_host(const net_conn *c, const char *address)
     return strlen(host) == n && strncmp(host, c->peer, n) == 0;
 }
 
-/* A daemon peer whose word about a caller is taken: one connecting from
- * the host of a controller or of a registered node. (Until the TLS layer
- * proves that a peer belongs to the network, its address is the proof.) */
-static bool req__trusted_peer(jzd *d, const net_conn *c)
+/* A daemon of the network: its certificate says so (a controller's or a
+ * node's). Only when the network runs without TLS (benchmarks) is a peer
+ * believed by the host it connects from. */
+static bool req__daemon_peer(jzd *d, const net_conn *c)
 {
+    if (c->kind != NET_TCP)
+        return false;
+    if (trust_on(d))
+        return trust_is_daemon(net_conn_peer_id(c));
     for (int i = 0; i < d->n_peers; i++)
         if (req__same_host(c, d->peers[i].address))
             return true;
@@ -120,16 +124,47 @@ static bool req__trusted_peer(jzd *d, const net_conn *c)
     return false;
 }
 
-/* A daemon of the network speaking as an agent (not a client). */
 bool req_agent_peer(jzd *d, const net_conn *c)
 {
     const jzd_session *s = c->user;
-    return c->kind != NET_UNIX && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && req__trusted_peer(d, c);
+    return s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && req__daemon_peer(d, c);
+}
+
+bool req_peer_is_node(jzd *d, const net_conn *c, const char *node)
+{
+    if (!req_agent_peer(d, c))
+        return false;
+    const pki_id *p = net_conn_peer_id(c);
+    return !trust_on(d) || (p && node && strcmp(p->name, node) == 0);
+}
+
+/* A person with a credentials file, over TLS: the certificate's name. */
+static bool req__remote_user(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
+                             size_t len)
+{
+    const pki_id *p = net_conn_peer_id(c);
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+    if (getpwnam_r(p->name, &pw, pwbuf, sizeof pwbuf, &res) != 0 || !res) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "user %s has no account on controller %s: ask an admin to create it", p->name, d->cfg->name);
+        return false;
+    }
+    if (res->pw_uid == 0 && strcmp(p->kind, "admin") != 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "%s is root here, and root needs admin credentials", p->name);
+        return false;
+    }
+    /* An admin acts as root; the others as their own account. */
+    *uid = strcmp(p->kind, "admin") == 0 ? 0 : res->pw_uid;
+    *gid = res->pw_gid;
+    snprintf(user, len, "%s", p->name);
+    return true;
 }
 
 /* The caller's identity for a request that changes state: the Unix
- * socket's peer credentials, or the identity a trusted daemon peer
- * forwarded. */
+ * socket's peer credentials, a person's certificate, or the identity a
+ * daemon of the network forwarded (never a person's word about another). */
 bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
                 size_t len)
 {
@@ -141,17 +176,21 @@ bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
         *gid = k.gid;
         return true;
     }
+    const pki_id *p = net_conn_peer_id(c);
+    if (p && !trust_is_daemon(p) && !e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_CLIENT)
+        return req__remote_user(d, c, e, uid, gid, user, len);
     if (e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && e->caller->user && *e->caller->user &&
-        req__trusted_peer(d, c)) {
+        req__daemon_peer(d, c)) {
         *uid = e->caller->uid;
         *gid = e->caller->gid;
         snprintf(user, len, "%s", e->caller->user);
         return true;
     }
-    log_info("api", "%s from %s refused: not a local client, nor a trusted daemon speaking for one%s",
+    log_info("api", "%s from %s refused: not a local client, a person with credentials, nor a daemon of the "
+                    "network speaking for one%s",
              wire_body_name(e), c->peer, e->caller ? "" : " (no caller)");
     req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-              "%s needs the daemon's local socket (remote clients need TLS, not yet served)",
+              "%s needs the daemon's local socket, or credentials (jz --server HOST:PORT --credentials FILE)",
               wire_body_name(e));
     return false;
 }

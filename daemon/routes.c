@@ -147,6 +147,7 @@ void routes_tick(jzd *d)
     if (d->stopping)
         return;
     routes__role(d);
+    trust_tick(d);
     if (d->ctl_running) {
         ctl_check_disk(&d->ctl);
         ctl_check_ids(&d->ctl);

@@ -476,6 +476,11 @@ static void run__end_ack(net_conn *c, uint64_t request_id)
 void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const Jazari__JobEndRequest *r = e->job_end_request;
+    if (!req_peer_is_node(d, c, r->node)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "a job's end on %s comes from that node's daemon only", r->node ? r->node : "?");
+        return;
+    }
     const fsm_job *j = fsm_job_get(&d->ctl.state, r->id);
     if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || j->attempt != r->attempt) {
         run__end_ack(c, e->request_id); /* that run is over already: nothing to commit */

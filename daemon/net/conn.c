@@ -9,17 +9,12 @@
 
 #define NET_READ_BUF (64u << 10)
 
-typedef struct net__write {
-    uv_write_t req;
-    net_conn *conn;
-    size_t len;
-    char data[];
-} net__write;
-
 static void net__on_closed(uv_handle_t *h)
 {
     net_conn *c = h->data;
     free(h);
+    tls_free(c->tls);
+    c->tls = NULL;
     c->gone(c);
 }
 
@@ -46,17 +41,20 @@ static void net__detach(net_conn *c)
     uv_stream_t *stream = &c->h->stream;
     net_detach_cb cb = c->detach_cb;
     void *arg = c->detach_arg;
+    tls *t = c->tls;
+    buf rest = BUF_INIT;
+    buf_append(&rest, c->reader.in.data + c->reader.pos, wire_reader_pending(&c->reader));
+    c->tls = NULL;
     stream->data = NULL;
     c->gone(c);
-    cb(stream, arg);
+    cb(stream, t, &rest, arg);
+    buf_free(&rest);
 }
 
-static void net__on_write(uv_write_t *req, int status)
+static void net__on_write(void *arg, size_t len, int status)
 {
-    net__write *w = (net__write *)req;
-    net_conn *c = w->conn;
-    c->pending_write -= w->len;
-    free(w);
+    net_conn *c = arg;
+    c->pending_write -= len;
     if (status < 0 && status != UV_ECANCELED)
         net_conn_close(c, "write failed: %s", uv_strerror(status));
     else if (c->close_after_write && c->pending_write == 0)
@@ -76,21 +74,13 @@ int net_conn_send(net_conn *c, const Jazari__Envelope *env)
         net_conn_close(c, "peer does not read its replies (%zu bytes pending)", c->pending_write);
         return -1;
     }
-    net__write *w = malloc(sizeof *w + b.len);
-    if (!w)
-        abort();
-    memcpy(w->data, b.data, b.len);
-    w->len = b.len;
-    w->conn = c;
+    long rc = sec_send(&c->h->stream, c->tls, b.data, b.len, net__on_write, c);
     buf_free(&b);
-    uv_buf_t ub = uv_buf_init(w->data, (unsigned)w->len);
-    int rc = uv_write(&w->req, &c->h->stream, &ub, 1, net__on_write);
     if (rc < 0) {
-        free(w);
-        net_conn_close(c, "write failed: %s", uv_strerror(rc));
+        net_conn_close(c, "write failed: %s", c->tls ? tls_error(c->tls) : uv_strerror((int)rc));
         return -1;
     }
-    c->pending_write += w->len;
+    c->pending_write += (size_t)rc;
     return 0;
 }
 
@@ -108,6 +98,15 @@ void net_conn_send_and_detach(net_conn *c, const Jazari__Envelope *env, net_deta
     c->detach_cb = cb;
     c->detach_arg = arg;
     net_conn_send(c, env);
+}
+
+/* Handshake bytes: not counted against the peer's replies. */
+static void net__on_write_quiet(void *arg, size_t len, int status)
+{
+    net_conn *c = arg;
+    (void)len;
+    if (status < 0 && status != UV_ECANCELED)
+        net_conn_close(c, "write failed: %s", uv_strerror(status));
 }
 
 static void net__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -136,7 +135,24 @@ static void net__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         net_conn_close(c, "read failed: %s", uv_strerror((int)nread));
         return;
     }
-    wire_reader_feed(&c->reader, b->base, (size_t)nread);
+    buf plain = BUF_INIT;
+    bool was_ready = !c->tls || tls_ready(c->tls);
+    int rc = sec_recv(st, c->tls, b->base, (size_t)nread, &plain, net__on_write_quiet, c);
+    if (rc != 0) {
+        buf_free(&plain);
+        if (rc > 0)
+            net_conn_close(c, NULL);
+        else
+            net_conn_close(c, "%s", tls_error(c->tls));
+        return;
+    }
+    if (!was_ready && tls_ready(c->tls) && c->server->handlers.on_secure &&
+        !c->server->handlers.on_secure(c, c->server->handlers.data)) {
+        buf_free(&plain);
+        return;
+    }
+    wire_reader_feed(&c->reader, plain.data, plain.len);
+    buf_free(&plain);
     while (!c->closing && !c->close_after_write && !c->detach_cb) {
         const uint8_t *payload;
         size_t len;
@@ -164,6 +180,8 @@ void net__conn_start(net_conn *c);
 void net__conn_start(net_conn *c)
 {
     wire_reader_init(&c->reader, c->server->max_frame);
+    if (c->kind == NET_TCP)
+        c->tls = sec_engine(c->server->sec, true);
     c->h->handle.data = c;
     int rc = uv_read_start(&c->h->stream, net__alloc, net__on_read);
     if (rc < 0)

@@ -14,7 +14,9 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "../../common/tls.h"
 #include "../../common/wire.h"
+#include "sec.h"
 
 typedef struct net_server net_server;
 typedef struct net_conn net_conn;
@@ -23,6 +25,9 @@ typedef struct net_handlers {
     /* A decoded envelope arrived on c. The callee owns msg and frees it with
      * wire_msg_free. */
     void (*on_message)(net_conn *c, wire_msg *msg, void *data);
+    /* A TCP connection finished its TLS handshake (tls_peer(c->tls) says
+     * who it is, NULL if anonymous): false after closing it (optional). */
+    bool (*on_secure)(net_conn *c, void *data);
     /* c is about to be freed (optional). */
     void (*on_close)(net_conn *c, void *data);
     void *data;
@@ -50,13 +55,16 @@ typedef union net_handle {
     uv_pipe_t pipe;
 } net_handle;
 
-typedef void (*net_detach_cb)(uv_stream_t *stream, void *arg);
+/* The stream handed over, with its TLS engine (NULL: plaintext), which the
+ * callee now owns, and the plaintext already read past the last frame. */
+typedef void (*net_detach_cb)(uv_stream_t *stream, tls *t, buf *rest, void *arg);
 
 struct net_conn {
     net_handle *h;
     net_server *server;
     net_kind kind;
     wire_reader reader;
+    tls *tls; /* TCP: the TLS engine (NULL only when the network runs plaintext) */
     char peer[80]; /* "127.0.0.1:5555" or "unix:uid=1000,pid=42" */
     uid_t uid;     /* peer credentials, Unix socket only */
     pid_t pid;
@@ -78,6 +86,7 @@ struct net_conn {
 struct net_server {
     uv_loop_t *loop;
     net_handlers handlers;
+    const sec_ctx *sec; /* TLS for accepted TCP connections */
     size_t max_frame;
     uv_tcp_t tcp;
     uv_pipe_t pipe;
@@ -95,7 +104,10 @@ struct net_server {
  * for unacknowledged data, on a connected TCP handle. */
 void net_tcp_tune(uv_tcp_t *tcp);
 
-void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, size_t max_frame);
+/* sec: the TLS contexts (the server keeps the pointer; its contents may change). */
+void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, const sec_ctx *sec, size_t max_frame);
+/* The peer's certificate identity, NULL for a local or anonymous peer. */
+const pki_id *net_conn_peer_id(const net_conn *c);
 /* Listens on host:port. Returns 0, or a libuv error with one line in err. */
 int net_server_listen_tcp(net_server *s, const char *host, uint16_t port, char *err, size_t errlen);
 /* Listens on a Unix socket at path (mode 0666: the daemon identifies each
@@ -111,9 +123,10 @@ int net_conn_send(net_conn *c, const Jazari__Envelope *env);
 /* Sends env, then closes c once it is written. */
 void net_conn_send_and_close(net_conn *c, const Jazari__Envelope *env);
 /* Sends env, stops reading, and once env is written removes c from the
- * server, frees it and passes its stream to cb, which then owns it (it must
- * uv_close the stream and free its memory with free()). If c closes first
- * (a write error), cb is never called. */
+ * server, frees it and passes its stream and TLS engine to cb, which then
+ * owns them (it must uv_close the stream and free its memory with free(),
+ * and tls_free the engine). If c closes first (a write error), cb is never
+ * called. */
 void net_conn_send_and_detach(net_conn *c, const Jazari__Envelope *env, net_detach_cb cb, void *arg);
 /* Closes c, logging why (a printf format) at warn level; NULL: quietly. */
 void net_conn_close(net_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

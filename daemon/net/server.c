@@ -18,10 +18,11 @@ void net__conn_start(net_conn *c);
 #define NET_BACKLOG 511
 #define NET_READ_BUF (64u << 10)
 
-void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, size_t max_frame)
+void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, const sec_ctx *sec, size_t max_frame)
 {
     memset(s, 0, sizeof *s);
     s->loop = loop;
+    s->sec = sec;
     s->handlers = *h;
     s->max_frame = max_frame;
     s->read_buf = malloc(NET_READ_BUF);
@@ -113,6 +114,11 @@ static void net__peer_unix(net_conn *c)
     } else {
         snprintf(c->peer, sizeof c->peer, "unix:unknown");
     }
+}
+
+const pki_id *net_conn_peer_id(const net_conn *c)
+{
+    return c->kind == NET_TCP && c->tls ? tls_peer(c->tls) : NULL;
 }
 
 void net_tcp_tune(uv_tcp_t *tcp)

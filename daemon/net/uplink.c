@@ -17,12 +17,6 @@ struct uplink_req {
     uplink_req *next;
 };
 
-typedef struct uplink_write {
-    uv_write_t req;
-    size_t len;
-    char data[];
-} uplink_write;
-
 static void uplink__fail_list(uplink_req *r, const char *why, bool sent)
 {
     while (r) {
@@ -50,6 +44,8 @@ static void uplink__drop(uplink *l, const char *why, bool all)
         uv_close((uv_handle_t *)l->tcp, uplink__on_tcp_closed);
         l->tcp = NULL;
     }
+    tls_free(l->tls);
+    l->tls = NULL;
     uv_timer_stop(&l->timer);
     l->state = UPLINK_IDLE;
     wire_reader_free(&l->reader);
@@ -64,22 +60,26 @@ static void uplink__drop(uplink *l, const char *why, bool all)
     }
 }
 
-static void uplink__on_written(uv_write_t *w, int status)
-{
-    (void)status; /* a failed write shows up as a failed read */
-    free(w);
-}
-
+/* A failed write shows up as a failed read. */
 static void uplink__write(uplink *l, const buf *b)
 {
-    uplink_write *w = malloc(sizeof *w + b->len);
-    if (!w)
-        abort();
-    memcpy(w->data, b->data, b->len);
-    w->len = b->len;
-    uv_buf_t ub = uv_buf_init(w->data, (unsigned)w->len);
-    if (uv_write(&w->req, (uv_stream_t *)l->tcp, &ub, 1, uplink__on_written) < 0)
-        free(w);
+    sec_send((uv_stream_t *)l->tcp, l->tls, b->data, b->len, NULL, NULL);
+}
+
+/* Whether the peer's certificate is what we dialled: a controller (the
+ * leader), or the node named expect_node (a relay). */
+static bool uplink__peer_ok(uplink *l, char *why, size_t len)
+{
+    if (!l->tls)
+        return true;
+    const pki_id *p = tls_peer(l->tls);
+    bool daemon = p && (strcmp(p->kind, "controller") == 0 || strcmp(p->kind, "agent") == 0);
+    if (daemon && (l->expect_node[0] ? strcmp(p->name, l->expect_node) == 0 : strcmp(p->kind, "controller") == 0))
+        return true;
+    snprintf(why, len, "%s is not %s%s (its certificate says %s %s)", l->target,
+             l->expect_node[0] ? "node " : "a controller of this network", l->expect_node, p ? p->kind : "nothing",
+             p ? p->name : "");
+    return false;
 }
 
 static void uplink__flush(uplink *l)
@@ -157,7 +157,20 @@ static void uplink__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         uplink__drop(l, why, false);
         return;
     }
-    wire_reader_feed(&l->reader, b->base, (size_t)n);
+    buf plain = BUF_INIT;
+    bool was_ready = !l->tls || tls_ready(l->tls);
+    int rc = sec_recv(s, l->tls, b->base, (size_t)n, &plain, NULL, NULL);
+    wire_reader_feed(&l->reader, plain.data, plain.len);
+    buf_free(&plain);
+    char why[400];
+    if (rc != 0 || (!was_ready && tls_ready(l->tls) && !uplink__peer_ok(l, why, sizeof why))) {
+        if (rc != 0)
+            snprintf(why, sizeof why, "connection to %s: %s", l->target,
+                     rc > 0 ? "closed by the peer" : tls_error(l->tls));
+        log_warn("uplink", "%s", why);
+        uplink__drop(l, why, true);
+        return;
+    }
     for (;;) {
         const uint8_t *p;
         size_t len;
@@ -167,7 +180,6 @@ static void uplink__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         char err[200];
         wire_msg *m = ws == WIRE_FRAME ? wire_unpack(p, len, err, sizeof err) : NULL;
         if (!m) {
-            char why[300];
             snprintf(why, sizeof why, "%s sent a bad frame", l->target);
             uplink__drop(l, why, true);
             return;
@@ -192,6 +204,7 @@ static void uplink__on_connect(uv_connect_t *c, int status)
     }
     net_tcp_tune(l->tcp);
     l->state = UPLINK_HELLO;
+    l->tls = sec_engine(l->sec, false);
     wire_reader_init(&l->reader, WIRE_MAX_FRAME_DEFAULT);
     Jazari__Hello h = JAZARI__HELLO__INIT;
     h.protocol_version = WIRE_PROTOCOL_VERSION;
@@ -239,10 +252,11 @@ static void uplink__connect(uplink *l)
     }
 }
 
-void uplink_init(uplink *l, uv_loop_t *loop, const char *name)
+void uplink_init(uplink *l, uv_loop_t *loop, const char *name, const sec_ctx *sec)
 {
     memset(l, 0, sizeof *l);
     l->loop = loop;
+    l->sec = sec;
     snprintf(l->name, sizeof l->name, "%s", name);
     l->queued_tail = &l->queued;
     uv_timer_init(loop, &l->timer);
@@ -260,6 +274,11 @@ void uplink_retarget(uplink *l, const char *target)
         uplink__drop(l, why, false);
     }
     snprintf(l->target, sizeof l->target, "%s", target);
+}
+
+void uplink_expect(uplink *l, const char *node)
+{
+    snprintf(l->expect_node, sizeof l->expect_node, "%s", node ? node : "");
 }
 
 void uplink_request(uplink *l, Jazari__Envelope *env, uplink_cb cb, void *arg)

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "../../common/wire.h"
+#include "sec.h"
 
 /* A connection or a request that makes no progress in this time fails. */
 #define UPLINK_TIMEOUT_MS 5000
@@ -30,6 +31,9 @@ typedef struct uplink {
     char target[256]; /* host:port of the peer */
     uplink_state state;
     uv_tcp_t *tcp; /* the current connection, malloc'd */
+    const sec_ctx *sec;
+    tls *tls;           /* the current connection's TLS (NULL: plaintext) */
+    char expect_node[64]; /* "": the peer must be a controller; else this node */
     uv_connect_t connect;
     uv_timer_t timer; /* connect and request deadline */
     wire_reader reader;
@@ -43,7 +47,9 @@ typedef struct uplink {
     void (*close_cb)(struct uplink *l);
 } uplink;
 
-void uplink_init(uplink *l, uv_loop_t *loop, const char *name);
+void uplink_init(uplink *l, uv_loop_t *loop, const char *name, const sec_ctx *sec);
+/* The peer must be this node (its certificate's name); NULL: a controller. */
+void uplink_expect(uplink *l, const char *node);
 /* Points the uplink at host:port; an open connection elsewhere is dropped
  * (its requests fail). */
 void uplink_retarget(uplink *l, const char *target);

@@ -319,7 +319,7 @@ static int ctl__parse_peers(ctl *c, const config *cfg, char *err, size_t errlen)
 
 static void ctl__on_raft_closed(struct raft *r);
 
-int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_applied, void *arg, char *err,
+int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, const sec_ctx *sec, ctl_applied_cb on_applied, void *arg, char *err,
               size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -343,7 +343,7 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, ctl_applied_cb on_appl
     c->format = cfg->log_format ? (uint32_t)cfg->log_format : CODEC_FORMAT;
     c->agreed = c->format;
     c->ids_fd = -1;
-    int rc = rtx_init(&c->transport, loop, cfg->name, c->format);
+    int rc = rtx_init(&c->transport, loop, cfg->name, c->format, sec);
     if (rc == 0)
         rc = raft_uv_init(&c->io, loop, c->raft_dir, &c->transport);
     if (rc != 0) {

@@ -1,12 +1,14 @@
 /* transport.c - libraft's connections on the daemon's one port. */
 #include "transport.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../common/log.h"
 #include "../config.h"
+#include "../net/bridge.h"
 
 typedef struct rtx_dial rtx_dial;
 
@@ -26,6 +28,9 @@ typedef struct rtx {
         uint32_t format;
     } heard[CONFIG_MAX_CONTROLLERS]; /* what the other controllers announced */
     uv_timer_t closer;               /* fires the close callback asynchronously */
+    const sec_ctx *sec;              /* TLS for our dials */
+    bridge_set bridges;              /* TLS streams made plain for libraft */
+    bool bridges_closed;
 } rtx;
 
 struct rtx_dial {
@@ -34,11 +39,10 @@ struct rtx_dial {
     struct raft_uv_connect *req;
     raft_uv_connect_cb cb;
     char address[256];
-    uv_tcp_t *tcp; /* malloc'd: handed to libraft on success */
+    uv_tcp_t *tcp; /* malloc'd: handed to libraft (or its bridge) on success */
+    tls *tls;      /* NULL: plaintext */
     uv_connect_t connect;
-    uv_write_t write;
     uv_timer_t timer;
-    buf out;
     wire_reader reader;
     char rbuf[4096];
     int status; /* 0 while going on, else the RAFT_* result */
@@ -88,8 +92,8 @@ static void rtx__dial_done(rtx_dial *d)
     rtx__unlink(x, d);
     if (d->status != 0 && d->cb)
         d->cb(d->req, NULL, d->status);
-    buf_free(&d->out);
     wire_reader_free(&d->reader);
+    tls_free(d->tls);
     free(d);
     rtx__maybe_closed(x);
 }
@@ -126,7 +130,22 @@ static void rtx__dial_succeed(rtx_dial *d)
     uv_stream_t *stream = (uv_stream_t *)d->tcp;
     stream->data = NULL;
     d->tcp = NULL;
-    d->open--; /* the stream is libraft's now */
+    d->open--; /* the stream is libraft's now, or its bridge's */
+    if (d->tls) {
+        char err[200];
+        tls *t = d->tls;
+        d->tls = NULL;
+        stream = bridge_start(&d->x->bridges, stream, t, d->reader.in.data + d->reader.pos,
+                              wire_reader_pending(&d->reader), err, sizeof err);
+        if (!stream) {
+            log_warn("raft", "connect to %s: %s", d->address, err);
+            d->cb(d->req, NULL, RAFT_NOCONNECTION);
+            d->status = -1;
+            d->cb = NULL;
+            uv_close((uv_handle_t *)&d->timer, rtx__on_timer_closed);
+            return;
+        }
+    }
     d->cb(d->req, stream, 0);
     d->status = -1; /* reported: nothing more to say when done */
     d->cb = NULL;
@@ -149,7 +168,23 @@ static void rtx__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                        n == UV_EOF ? "closed before the hello reply" : uv_strerror((int)n));
         return;
     }
-    wire_reader_feed(&d->reader, b->base, (size_t)n);
+    buf plain = BUF_INIT;
+    int rc = sec_recv(s, d->tls, b->base, (size_t)n, &plain, NULL, NULL);
+    wire_reader_feed(&d->reader, plain.data, plain.len);
+    buf_free(&plain);
+    if (rc != 0) {
+        if (rc < 0)
+            log_warn("raft", "controller at %s: %s", d->address, tls_error(d->tls));
+        rtx__dial_fail(d, RAFT_NOCONNECTION, rc > 0 ? "closed before the hello reply" : tls_error(d->tls));
+        return;
+    }
+    const pki_id *who = d->tls && tls_ready(d->tls) ? tls_peer(d->tls) : NULL;
+    if (d->tls && tls_ready(d->tls) && (!who || strcmp(who->kind, "controller") != 0)) {
+        log_warn("raft", "%s is not a controller of this network (its certificate says %s %s)", d->address,
+                 who ? who->kind : "nothing", who ? who->name : "");
+        rtx__dial_fail(d, RAFT_NOCONNECTION, "not a controller");
+        return;
+    }
     const uint8_t *p;
     size_t len;
     wire_status ws = wire_reader_next(&d->reader, &p, &len);
@@ -158,7 +193,7 @@ static void rtx__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     char err[160];
     wire_msg *m = ws == WIRE_FRAME ? wire_unpack(p, len, err, sizeof err) : NULL;
     const Jazari__Envelope *e = m ? wire_msg_env(m) : NULL;
-    if (!e || e->body_case != JAZARI__ENVELOPE__BODY_HELLO_REPLY || wire_reader_pending(&d->reader) != 0) {
+    if (!e || e->body_case != JAZARI__ENVELOPE__BODY_HELLO_REPLY) {
         if (e && e->error && e->error->code != JAZARI__ERROR_CODE__OK)
             log_warn("raft", "controller at %s refused us: %s", d->address, e->error->message);
         rtx__dial_fail(d, RAFT_NOCONNECTION, "no valid hello reply");
@@ -169,12 +204,6 @@ static void rtx__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     wire_msg_free(m);
 }
 
-static void rtx__on_written(uv_write_t *w, int status)
-{
-    rtx_dial *d = w->data;
-    if (status < 0 && d->status == 0)
-        rtx__dial_fail(d, RAFT_NOCONNECTION, uv_strerror(status));
-}
 
 static void rtx__on_connect(uv_connect_t *c, int status)
 {
@@ -199,14 +228,15 @@ static void rtx__on_connect(uv_connect_t *c, int status)
     h.raft_id = d->x->id;
     h.raft_address = d->x->address;
     h.log_format = d->x->format;
-    wire_pack(&env, &d->out);
-    uv_buf_t b = uv_buf_init(d->out.data, (unsigned)d->out.len);
-    d->write.data = d;
-    int rc = uv_write(&d->write, (uv_stream_t *)d->tcp, &b, 1, rtx__on_written);
-    if (rc == 0)
+    buf out = BUF_INIT;
+    wire_pack(&env, &out);
+    d->tls = sec_engine(d->x->sec, false);
+    long rc = sec_send((uv_stream_t *)d->tcp, d->tls, out.data, out.len, NULL, NULL);
+    buf_free(&out);
+    if (rc >= 0)
         rc = uv_read_start((uv_stream_t *)d->tcp, rtx__alloc, rtx__on_read);
     if (rc < 0)
-        rtx__dial_fail(d, RAFT_NOCONNECTION, uv_strerror(rc));
+        rtx__dial_fail(d, RAFT_NOCONNECTION, d->tls ? tls_error(d->tls) : uv_strerror((int)rc));
 }
 
 static void rtx__on_timeout(uv_timer_t *t)
@@ -280,14 +310,22 @@ static void rtx__free_stream(uv_handle_t *h)
     free(h);
 }
 
-static void rtx__on_detached(uv_stream_t *stream, void *arg)
+static void rtx__on_detached(uv_stream_t *stream, tls *t, buf *rest, void *arg)
 {
     rtx_accepted *a = arg;
     rtx *x = a->x;
-    if (x->closing || !x->accept_cb)
+    if (x->closing || !x->accept_cb) {
         uv_close((uv_handle_t *)stream, rtx__free_stream);
-    else
-        x->accept_cb(x->t, a->id, a->address, stream);
+        tls_free(t);
+    } else {
+        char err[200];
+        if (t)
+            stream = bridge_start(&x->bridges, stream, t, rest->data, rest->len, err, sizeof err);
+        if (stream)
+            x->accept_cb(x->t, a->id, a->address, stream);
+        else
+            log_warn("raft", "Raft stream from controller %llu: %s", (unsigned long long)a->id, err);
+    }
     free(a);
 }
 
@@ -349,8 +387,15 @@ static void rtx__on_closer_closed(uv_handle_t *h)
 
 static void rtx__maybe_closed(rtx *x)
 {
-    if (x->closing && !x->dials && !uv_is_closing((uv_handle_t *)&x->closer))
+    if (x->closing && !x->dials && x->bridges_closed && !uv_is_closing((uv_handle_t *)&x->closer))
         uv_close((uv_handle_t *)&x->closer, rtx__on_closer_closed);
+}
+
+static void rtx__on_bridges_closed(bridge_set *s)
+{
+    rtx *x = (rtx *)((char *)s - offsetof(rtx, bridges));
+    x->bridges_closed = true;
+    rtx__maybe_closed(x);
 }
 
 static void rtx__close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
@@ -365,11 +410,13 @@ static void rtx__close(struct raft_uv_transport *t, raft_uv_transport_close_cb c
     for (rtx_dial *d = x->dials; d; d = d->next)
         if (d->status == 0)
             rtx__dial_fail(d, RAFT_CANCELED, NULL);
+    bridge_close_all(&x->bridges, rtx__on_bridges_closed);
     /* The callback comes from the loop, after this returns. */
     rtx__maybe_closed(x);
 }
 
-int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name, uint32_t log_format)
+int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name, uint32_t log_format,
+             const sec_ctx *sec)
 {
     rtx *x = calloc(1, sizeof *x);
     if (!x)
@@ -379,6 +426,8 @@ int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name
     x->t = t;
     snprintf(x->name, sizeof x->name, "%s", node_name);
     x->format = log_format;
+    x->sec = sec;
+    bridge_set_init(&x->bridges, loop);
     t->impl = x;
     t->init = rtx__init;
     t->listen = rtx__listen;

@@ -4,7 +4,9 @@
  * connections: the dialer opens a TCP connection to the peer's `listen`
  * address and sends a hello of kind PEER_CONTROLLER with its Raft id and
  * address; the peer's daemon answers with a hello reply and hands the
- * stream to libraft (net_conn_send_and_detach). The dialer passes its end
+ * stream to libraft (net_conn_send_and_detach). Over TLS, each side gives
+ * libraft a bridge to the TLS connection instead (net/bridge.h): both
+ * sides' certificates must be controllers'. The dialer passes its end
  * to libraft only after it has read that reply, so no Raft byte can be in
  * either side's buffers at the handover. Each Raft connection is one-way, as
  * libraft expects. */
@@ -23,7 +25,8 @@
 
 /* Initialises t. node_name is copied; log_format is the newest log format
  * this controller announces to the others. Returns 0 or a RAFT_* code. */
-int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name, uint32_t log_format);
+int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name, uint32_t log_format,
+             const sec_ctx *sec);
 /* The log format controller id announced in its last hello or hello
  * reply; 0 if it has said nothing yet (or runs a release that does not). */
 uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id);

@@ -127,11 +127,25 @@ def hello_env(request_id=1, version=1):
     return env
 
 
+_network_token = []
+
+
+def network_token():
+    """The token every daemon of this test run forms its network with
+    (`jazarid token generate`): TLS with one CA from the first byte."""
+    if not _network_token:
+        r = run([JAZARID, "token", "generate"])
+        assert r.returncode == 0 and r.stdout.startswith("jzn1."), r.stderr
+        _network_token.append(r.stdout.strip())
+    return _network_token[0]
+
+
 class Daemon:
-    """One real jazarid process."""
+    """One real jazarid process. Every daemon gets the run's network token
+    (token=None: none, for the tests of joining itself)."""
 
     def __init__(self, tmp, name="node-a", xml=None, extra=(), netns=None, host="127.0.0.1", port=None,
-                 socket=None, env=None):
+                 socket=None, env=None, token=True):
         self.name = name
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
@@ -146,6 +160,10 @@ class Daemon:
         if xml:
             self.args += ["--topology-xml", xml]
         self.args += list(extra)
+        if token is True and "--join-token" not in self.args:
+            self.args += ["--join-token", network_token()]
+        elif token:
+            self.args += ["--join-token", token]
         self.env = dict(os.environ, **env) if env else None  # added to this process's environment
         self.proc = None
 
@@ -183,8 +201,39 @@ class Daemon:
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
-    def connect(self):
-        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+    def tls_files(self, user="root", role="admin", ca_of=None):
+        """A person's certificate signed with this controller's CA key (as
+        the network issues them), by the openssl command: returns the paths
+        (cert, key, ca). ca_of: another daemon whose CA signs it instead."""
+        src = ca_of or self
+        tlsdir = os.path.join(src.dir, "state", "tls")
+        out = os.path.join(self.dir, "client-%s-%s" % (user, id(ca_of)))
+        os.makedirs(out, exist_ok=True)
+        key, csr, cert = (os.path.join(out, n) for n in ("key.pem", "req.csr", "cert.pem"))
+        if not os.path.exists(cert):
+            for args in (["genpkey", "-algorithm", "ed25519", "-out", key],
+                         ["req", "-new", "-key", key, "-subj", "/O=jazari/OU=%s/CN=%s" % (role, user), "-out", csr],
+                         ["x509", "-req", "-in", csr, "-CA", os.path.join(tlsdir, "ca.crt"),
+                          "-CAkey", os.path.join(tlsdir, "ca.key"), "-days", "1",
+                          "-set_serial", "0x%x" % (int.from_bytes(os.urandom(8), "big") or 1), "-out", cert]):
+                r = run(["openssl"] + args)
+                assert r.returncode == 0, r.stderr
+        return cert, key, os.path.join(tlsdir, "ca.crt")
+
+    def connect(self, user="root", role="admin", plaintext=False, ca_of=None):
+        """A TCP connection to the daemon: TLS as a person with credentials
+        (plaintext=True: a raw socket, which the daemon must refuse)."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        if plaintext:
+            return s
+        import ssl
+        cert, key, ca = self.tls_files(user, role, ca_of)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.check_hostname = False
+        ctx.load_verify_locations(ca)
+        ctx.load_cert_chain(cert, key)
+        return ctx.wrap_socket(s)
 
     def kill_jobs(self):
         """Kills the job supervisors this daemon left (they outlive it by

@@ -102,7 +102,7 @@ TEST(net_serves_and_closes_bad_peers_alone)
     log_set_level(LOG_ERROR);
     REQUIRE(uv_loop_init(&f.loop) == 0);
     net_handlers h = {.on_message = on_message, .on_close = on_close, .data = &f};
-    net_server_init(&f.server, &f.loop, &h, 4096);
+    net_server_init(&f.server, &f.loop, &h, NULL, 4096);
     char err[256];
     REQUIRE(net_server_listen_tcp(&f.server, "127.0.0.1", 0, err, sizeof err) == 0);
     struct sockaddr_in sa;
@@ -178,8 +178,8 @@ TEST(net_unix_socket_refuses_a_live_one)
     uv_loop_init(&f.loop);
     uv_loop_init(&g.loop);
     net_handlers h = {.on_message = on_message, .on_close = on_close, .data = &f};
-    net_server_init(&f.server, &f.loop, &h, 4096);
-    net_server_init(&g.server, &g.loop, &h, 4096);
+    net_server_init(&f.server, &f.loop, &h, NULL, 4096);
+    net_server_init(&g.server, &g.loop, &h, NULL, 4096);
     char err[256];
     REQUIRE(net_server_listen_unix(&f.server, path, err, sizeof err) == 0);
     CHECK(net_server_listen_unix(&g.server, path, err, sizeof err) != 0);
@@ -199,7 +199,7 @@ TEST(net_unix_socket_refuses_a_live_one)
     close(fd);
     memset(&f, 0, sizeof f);
     uv_loop_init(&f.loop);
-    net_server_init(&f.server, &f.loop, &h, 4096);
+    net_server_init(&f.server, &f.loop, &h, NULL, 4096);
     CHECK(net_server_listen_unix(&f.server, path, err, sizeof err) == 0);
     net_server_close(&f.server, on_server_closed);
     uv_run(&f.loop, UV_RUN_DEFAULT);

@@ -40,10 +40,14 @@ start() {
         spec="${spec:+$spec,}ctl-$i@127.0.0.1:$port"
     done
     echo "$spec" > "$dir/controllers"
+    # One token for the whole new network: every daemon derives the CA from
+    # it and talks TLS from the first byte. Kept in a private config file,
+    # not on the command lines that ps shows.
+    (umask 077 && echo "join_token = $("$build/jazarid" token generate)" > "$dir/network.conf")
     for i in $(seq 1 "$n"); do
         xml=${xmls[$(( (i - 1) % ${#xmls[@]} ))]}
         [ -r "$xml" ] || xml=${xmls[1]}
-        "$build/jazarid" --name "ctl-$i" --site "site-$i" --listen "127.0.0.1:$(cat "$dir/port-$i")" \
+        "$build/jazarid" --config "$dir/network.conf" --name "ctl-$i" --site "site-$i" --listen "127.0.0.1:$(cat "$dir/port-$i")" \
             --controllers "$spec" --state-dir "$dir/ctl-$i" --socket "$dir/ctl-$i.sock" \
             --topology-xml "$xml" --election-timeout 500ms >"$dir/ctl-$i.log" 2>&1 &
         echo $! > "$dir/ctl-$i.pid"
@@ -51,7 +55,7 @@ start() {
     for i in $(seq 1 "$agents"); do
         xml=${xmls[$(( (n + i - 1) % ${#xmls[@]} ))]}
         [ -r "$xml" ] || xml=${xmls[1]}
-        "$build/jazarid" --name "agent-$i" --site "site-$i" --listen "127.0.0.1:$(free_port)" \
+        "$build/jazarid" --config "$dir/network.conf" --name "agent-$i" --site "site-$i" --listen "127.0.0.1:$(free_port)" \
             --controllers "$spec" --state-dir "$dir/agent-$i" --socket "$dir/agent-$i.sock" \
             --topology-xml "$xml" >"$dir/agent-$i.log" 2>&1 &
         echo $! > "$dir/agent-$i.pid"

@@ -19,6 +19,8 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
     const cli_opt common[] = {
         {"json", CLI_FLAG, &c->json},
         {"socket", CLI_STRING, &c->socket},
+        {"server", CLI_STRING, &c->server},
+        {"credentials", CLI_STRING, &c->credentials},
         {"timeout", CLI_STRING, &timeout},
         {NULL, CLI_FLAG, NULL},
     };

@@ -16,6 +16,8 @@ enum { CLI_OK = 0, CLI_REFUSED = 1, CLI_USAGE = 2 };
 /* Options every command takes. */
 typedef struct cli {
     const char *socket;  /* --socket, else $JAZARI_SOCKET, else the default */
+    const char *server;      /* --server HOST:PORT, else $JAZARI_SERVER: TLS to a controller */
+    const char *credentials; /* --credentials FILE, else $JAZARI_CREDENTIALS */
     bool json;           /* --json */
     double timeout_s;    /* --timeout for the daemon's answer */
     const char *command; /* the command's name, for messages */
@@ -50,8 +52,10 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
 
 typedef struct cli_conn cli_conn;
 
-/* Connects to the daemon's Unix socket and exchanges hellos. Returns NULL
- * after printing why (with what to do) on stderr. */
+/* Connects to the daemon and exchanges hellos: over TLS, with a person's
+ * credentials, when --credentials (or $JAZARI_CREDENTIALS) is set; else on
+ * the local Unix socket. Returns NULL after printing why (with what to do)
+ * on stderr. */
 cli_conn *cli_connect(const cli *c);
 void cli_close(cli_conn *k);
 /* Sends req (its request_id and version are filled in) and waits for the
@@ -90,6 +94,9 @@ typedef struct cli_command {
     const char *summary;
 } cli_command;
 
+/* client/cmd_trust.c */
+int cmd_token(cli *c, int argc, char **argv);
+int cmd_node_revoke(cli *c, const char *name);
 /* client/cmd_node.c */
 int cmd_nodes(cli *c, int argc, char **argv);
 int cmd_node(cli *c, int argc, char **argv);

@@ -95,10 +95,16 @@ int cmd_nodes(cli *c, int argc, char **argv)
 
 int cmd_node(cli *c, int argc, char **argv)
 {
-    const char *pos[1];
-    int npos = cli_parse(c, argc, argv, NULL, pos, 1);
+    const char *pos[2];
+    int npos = cli_parse(c, argc, argv, NULL, pos, 2);
     if (npos < 0)
         return CLI_USAGE;
+    if (npos == 2 && strcmp(pos[0], "revoke") == 0)
+        return cmd_node_revoke(c, pos[1]);
+    if (npos == 2) {
+        cli_error(c, "usage: jz node NAME | jz node revoke NAME");
+        return CLI_USAGE;
+    }
     if (npos == 0) {
         cli_error(c, "which node? usage: jz node NAME (jz nodes lists them)");
         return CLI_USAGE;

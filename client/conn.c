@@ -1,4 +1,5 @@
-/* conn.c - jz's blocking connection to the local daemon's Unix socket. */
+/* conn.c - jz's blocking connection to the local daemon's Unix socket, or
+ * over TLS to a controller with a person's credentials. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -9,7 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "../common/cred.h"
 #include "../common/paths.h"
+#include "../common/tlsio.h"
 #include "cli.h"
 
 /* Replies bigger than this are refused: the client trusts its daemon, but
@@ -20,7 +25,9 @@
 struct cli_conn {
     const cli *cli;
     int fd;
-    char *path;
+    char *path; /* the socket, or the server's host:port */
+    tls *tls;   /* remote: the TLS session */
+    cred cred;  /* remote: the credentials */
     uint64_t next_id;
     wire_reader reader;
     wire_msg *hello;
@@ -35,16 +42,10 @@ static double cli__now(void)
 
 static int cli__write_all(cli_conn *k, const char *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = send(k->fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            cli_error(k->cli, "cannot send to jazarid at %s: %s", k->path, strerror(errno));
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
+    char err[300];
+    if (tlsio_send(k->fd, k->tls, p, n, err, sizeof err) != 0) {
+        cli_error(k->cli, "cannot send to jazarid at %s: %s", k->path, err);
+        return -1;
     }
     return 0;
 }
@@ -75,22 +76,23 @@ static wire_msg *cli__read_msg(cli_conn *k)
             cli_error(k->cli, "jazarid at %s did not answer within %.0f s (--timeout)", k->path, timeout);
             return NULL;
         }
-        struct pollfd pfd = {.fd = k->fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, (int)(left * 1000) + 1);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0)
-            continue;
-        char tmp[65536];
-        ssize_t r = recv(k->fd, tmp, sizeof tmp, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            cli_error(k->cli, "jazarid at %s closed the connection%s%s", k->path, r < 0 ? ": " : "",
-                      r < 0 ? strerror(errno) : " (see its log)");
+        buf plain = BUF_INIT;
+        char err[300];
+        int rc = tlsio_recv(k->fd, k->tls, &plain, (int)(left * 1000) + 1, err, sizeof err);
+        wire_reader_feed(&k->reader, plain.data, plain.len);
+        buf_free(&plain);
+        if (rc > 0 && k->tls && !k->hello) {
+            cli_error(k->cli,
+                      "jazarid at %s closed the connection before answering: it refused the credentials "
+                      "(revoked, expired, or not of its network; ask an admin for new ones)",
+                      k->path);
             return NULL;
         }
-        wire_reader_feed(&k->reader, tmp, (size_t)r);
+        if (rc != 0) {
+            cli_error(k->cli, "jazarid at %s closed the connection%s%s", k->path, rc < 0 ? ": " : "",
+                      rc < 0 ? err : " (see its log)");
+            return NULL;
+        }
     }
 }
 
@@ -129,6 +131,99 @@ bool cli_refused(const cli *c, const wire_msg *reply)
     return true;
 }
 
+/* Exchanges hellos. 0, or -1 after printing why. */
+static int cli__greet(cli_conn *k)
+{
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    Jazari__Hello h = JAZARI__HELLO__INIT;
+    h.protocol_version = WIRE_PROTOCOL_VERSION;
+    h.software_version = JZ_VERSION " (" JZ_GIT_REV ")";
+    h.kind = JAZARI__PEER_KIND__PEER_CLIENT;
+    req.body_case = JAZARI__ENVELOPE__BODY_HELLO;
+    req.hello = &h;
+    k->hello = cli_call(k, &req);
+    if (!k->hello || cli_refused(k->cli, k->hello))
+        return -1;
+    if (wire_msg_env(k->hello)->body_case != JAZARI__ENVELOPE__BODY_HELLO_REPLY) {
+        cli_error(k->cli, "jazarid at %s answered hello with %s", k->path, wire_body_name(wire_msg_env(k->hello)));
+        return -1;
+    }
+    return 0;
+}
+
+/* Drops the connection (to dial another daemon with the same credentials). */
+static void cli__reset(cli_conn *k)
+{
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = -1;
+    tls_free(k->tls);
+    k->tls = NULL;
+    wire_msg_free(k->hello);
+    k->hello = NULL;
+    wire_reader_free(&k->reader);
+    wire_reader_init(&k->reader, CLI_MAX_FRAME);
+}
+
+/* The credentials file named by --credentials or $JAZARI_CREDENTIALS, if any. */
+static const char *cli__cred_path(const cli *c)
+{
+    const char *env = getenv("JAZARI_CREDENTIALS");
+    return c->credentials ? c->credentials : env && *env ? env : NULL;
+}
+
+/* A TLS connection to server (a controller's host:port), as the person of
+ * the credentials file. 0, or -1 after printing why. */
+static int cli__dial(cli_conn *k, const char *server)
+{
+    char err[400];
+    free(k->path);
+    k->path = strdup(server);
+    k->fd = tlsio_dial(server, 5000, err, sizeof err);
+    if (k->fd < 0) {
+        cli_error(k->cli, "%s (is the server right? --server or JAZARI_SERVER)", err);
+        return -1;
+    }
+    tls_ctx *ctx = tls_ctx_new(false, k->cred.ca, k->cred.cert, k->cred.key, NULL, err, sizeof err);
+    if (!ctx) {
+        cli_error(k->cli, "credentials: %s", err);
+        return -1;
+    }
+    k->tls = tls_new(ctx);
+    tls_ctx_free(ctx);
+    return 0;
+}
+
+/* Remote: the credentials file, then the server (--server, $JAZARI_SERVER,
+ * else the file's first). 0, or -1 after printing why. */
+static int cli__remote(cli_conn *k, const char *path)
+{
+    const cli *c = k->cli;
+    char err[300];
+    buf text = BUF_INIT;
+    int rc = pki_read_file(path, CRED_FILE_MAX, &text, err, sizeof err);
+    if (rc != 0) {
+        cli_error(c, "credentials %s: %s", path, rc > 0 ? "no such file" : err);
+        buf_free(&text);
+        return -1;
+    }
+    rc = cred_parse(text.data ? text.data : "", text.len, &k->cred, err, sizeof err);
+    OPENSSL_cleanse(text.data, text.len);
+    buf_free(&text);
+    if (rc != 0) {
+        cli_error(c, "credentials %s: %s (make them again with jz token create --user)", path, err);
+        return -1;
+    }
+    if (k->cred.expires && k->cred.expires < (int64_t)time(NULL)) {
+        cli_error(c, "credentials %s expired: ask an admin for new ones (jz token create --user %s)", path,
+                  k->cred.user);
+        return -1;
+    }
+    const char *env = getenv("JAZARI_SERVER");
+    const char *server = c->server ? c->server : env && *env ? env : k->cred.servers[0];
+    return cli__dial(k, server);
+}
+
 cli_conn *cli_connect(const cli *c)
 {
     cli_conn *k = calloc(1, sizeof *k);
@@ -137,6 +232,17 @@ cli_conn *cli_connect(const cli *c)
     k->cli = c;
     k->fd = -1;
     wire_reader_init(&k->reader, CLI_MAX_FRAME);
+    const char *credpath = cli__cred_path(c);
+    if (credpath || c->server) {
+        if (!credpath) {
+            cli_error(c, "--server needs --credentials FILE (or JAZARI_CREDENTIALS): made by an admin with "
+                         "jz token create --user NAME");
+            goto fail;
+        }
+        if (cli__remote(k, credpath) != 0)
+            goto fail;
+        goto hello;
+    }
     const char *env = getenv("JAZARI_SOCKET");
     if (c->socket)
         k->path = strdup(c->socket);
@@ -160,22 +266,9 @@ cli_conn *cli_connect(const cli *c)
                   k->path, strerror(errno));
         goto fail;
     }
-    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-    Jazari__Hello h = JAZARI__HELLO__INIT;
-    h.protocol_version = WIRE_PROTOCOL_VERSION;
-    h.software_version = JZ_VERSION " (" JZ_GIT_REV ")";
-    h.kind = JAZARI__PEER_KIND__PEER_CLIENT;
-    req.body_case = JAZARI__ENVELOPE__BODY_HELLO;
-    req.hello = &h;
-    k->hello = cli_call(k, &req);
-    if (!k->hello)
+hello:
+    if (cli__greet(k) != 0)
         goto fail;
-    if (cli_refused(c, k->hello))
-        goto fail;
-    if (wire_msg_env(k->hello)->body_case != JAZARI__ENVELOPE__BODY_HELLO_REPLY) {
-        cli_error(c, "jazarid at %s answered hello with %s", k->path, wire_body_name(wire_msg_env(k->hello)));
-        goto fail;
-    }
     return k;
 fail:
     cli_close(k);
@@ -188,6 +281,8 @@ void cli_close(cli_conn *k)
         return;
     if (k->fd >= 0)
         close(k->fd);
+    tls_free(k->tls);
+    cred_free(&k->cred);
     wire_msg_free(k->hello);
     wire_reader_free(&k->reader);
     free(k->path);
@@ -223,6 +318,20 @@ wire_msg *cli_request(cli *c, Jazari__Envelope *req, Jazari__Envelope__BodyCase 
     if (!k)
         return NULL;
     wire_msg *m = cli_call(k, req);
+    /* Remote: a write goes to the leader; a follower names it. */
+    for (int hop = 0; m && k->tls && hop < 3; hop++) {
+        const Jazari__Envelope *e = wire_msg_env(m);
+        if (!e->error || e->error->code != JAZARI__ERROR_CODE__NOT_LEADER || !e->error->leader ||
+            !*e->error->leader)
+            break;
+        char leader[256];
+        snprintf(leader, sizeof leader, "%s", e->error->leader);
+        wire_msg_free(m);
+        m = NULL;
+        cli__reset(k);
+        if (cli__dial(k, leader) == 0 && cli__greet(k) == 0)
+            m = cli_call(k, req);
+    }
     cli_close(k);
     if (!m)
         return NULL;

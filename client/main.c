@@ -20,7 +20,9 @@ static const cli_command commands[] = {
     {"reservations", cmd_reservations, "", "advance reservations: whose, when, which nodes"},
     {"unreserve", cmd_unreserve, "NAME", "(admin) delete a reservation"},
     {"nodes", cmd_nodes, "", "list the nodes: name, site, state, GPUs free/total"},
-    {"node", cmd_node, "NAME", "one node in full, with its hardware topology"},
+    {"node", cmd_node, "NAME | revoke NAME", "one node in full, with its topology; (admin) revoke: remove it for good"},
+    {"token", cmd_token, "create|list|revoke ...",
+     "(admin) join tokens (--join) and people's credentials (--user NAME --role ROLE)"},
     {"ping", cmd_ping, "", "check that the local jazarid answers, and which one it is"},
 };
 
@@ -37,6 +39,9 @@ static void usage(FILE *f)
     fprintf(f, "\noptions every command takes:\n"
                "  --json               one JSON document on stdout\n"
                "  --socket PATH        the daemon's socket (else $JAZARI_SOCKET, else the default)\n"
+               "  --credentials FILE   from another machine: a credentials file from an admin\n"
+               "                       (jz token create --user); else $JAZARI_CREDENTIALS\n"
+               "  --server HOST:PORT   the controller to reach with them (else $JAZARI_SERVER, else the file's)\n"
                "  --timeout SECONDS    how long to wait for the daemon [30]\n"
                "  --help               this help\n"
                "\nsubmit options (also as #JZ or #SBATCH lines in a script):\n"
@@ -53,9 +58,37 @@ static void usage(FILE *f)
                "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 
+/* Whether a is a global option, and whether it takes a value. */
+static bool global_opt(const char *a, bool *takes_value)
+{
+    static const char *const with[] = {"--socket", "--server", "--credentials", "--timeout"};
+    *takes_value = false;
+    if (strcmp(a, "--json") == 0)
+        return true;
+    for (size_t i = 0; i < sizeof with / sizeof *with; i++) {
+        size_t n = strlen(with[i]);
+        if (strncmp(a, with[i], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+            *takes_value = a[n] == '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
+    /* Global options may stand before the command: jz --socket S queue. They
+     * move after it, where every command takes them. */
+    int first = 1;
+    bool takes;
+    while (first < argc && global_opt(argv[first], &takes))
+        first += takes && first + 1 < argc ? 2 : 1;
+    if (first > 1 && first < argc) {
+        char *cmd = argv[first];
+        memmove(&argv[2], &argv[1], (size_t)(first - 1) * sizeof *argv);
+        argv[1] = cmd;
+    }
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;

@@ -13,22 +13,6 @@
 
 #define ADMIN_USERS_MAX 256
 
-/* Root only: the network's capacity is the admins' to hand out. */
-static bool admin__root(jzd *d, net_conn *c, const Jazari__Envelope *e, const char *what)
-{
-    uid_t uid;
-    gid_t gid;
-    char user[64];
-    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
-        return false;
-    if (uid != 0) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                  "%s is for admins (root), not for %s", what, user);
-        return false;
-    }
-    return true;
-}
-
 /* A request waiting for its reservation entry, with the name it is about. */
 typedef struct admin__wait {
     jzd_wait *w;
@@ -113,7 +97,7 @@ static const char *admin__check(jzd *d, const Jazari__ReserveRequest *q, char *w
 void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const Jazari__ReserveRequest *q = e->reserve_request;
-    if (!admin__root(d, c, e, "jz reserve"))
+    if (!req_admin(d, c, e, NULL, "jz reserve"))
         return;
     char why[300], err[300];
     const char *bad = admin__check(d, q, why, sizeof why);
@@ -179,7 +163,7 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
 void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *name = e->unreserve_request->name;
-    if (!admin__root(d, c, e, "jz unreserve"))
+    if (!req_admin(d, c, e, NULL, "jz unreserve"))
         return;
     if (!fsm_resv_get(&d->ctl.state, name)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,

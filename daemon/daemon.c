@@ -111,6 +111,18 @@ static void jzd__on_message(net_conn *c, wire_msg *m, void *data)
             abort();
         c->user = s;
     }
+    if (c->kind == NET_TCP && trust_on(d) && !net_conn_peer_id(c)) {
+        /* Anonymous: a daemon joining may ask to join, once; anything
+         * else ends the connection with nothing said. */
+        if (!s->greeted && e->body_case == JAZARI__ENVELOPE__BODY_JOIN_REQUEST && d->ctl_running) {
+            s->greeted = true;
+            tokens_join(d, c, e);
+        } else {
+            net_conn_close(c, "no certificate, and not a join: refused");
+        }
+        wire_msg_free(m);
+        return;
+    }
     if (!s->greeted) {
         jzd__on_hello(d, c, s, e);
         wire_msg_free(m);
@@ -135,6 +147,8 @@ static void jzd__on_applied(void *arg, const fsm_result *res)
     fwd_applied(d, false);
     if (res->started || res->ended || res->cancelled || res->nodes_changed)
         beat_wake(d);
+    if (res->trust_changed)
+        trust_drop_revoked(d);
 }
 
 static void jzd__on_handle_closed(uv_handle_t *h)

@@ -31,6 +31,8 @@ typedef struct trust {
     X509 *cert;
     EVP_PKEY *key;
     pki_id me; /* what our certificate says */
+    bool renewing;       /* an agent's RenewRequest is in flight */
+    EVP_PKEY *renew_key; /* its new key */
     char ca_hash[PKI_HASH_HEX + 1];
 } trust;
 
@@ -87,6 +89,10 @@ typedef struct jzd {
  * after refusing it (the reply is sent). */
 bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
                 size_t len);
+/* The caller is an admin (root on the local socket, or admin credentials):
+ * true with their name in who (64 bytes; may be NULL); else false after
+ * refusing (what: the request, for the message). */
+bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, char *who, const char *what);
 /* The identity of a local caller, from the Unix socket's peer credentials. */
 void req_local_caller(const net_conn *c, Jazari__Caller *out, char *user, size_t len);
 /* A daemon of the network (its certificate says so) speaking as an agent. */
@@ -134,6 +140,24 @@ bool trust_is_daemon(const pki_id *p);
 bool trust_is_controller(const pki_id *p);
 /* A person's role: researcher, coordinator, tenant-admin, admin. */
 bool trust_role_valid(const char *role);
+/* A certificate signed with the CA key this controller holds. NULL with err. */
+X509 *trust_issue(jzd *d, EVP_PKEY *pub, const char *name, const char *kind, uint64_t gen, int64_t ttl_s,
+                  char *err, size_t errlen);
+/* After an entry that revoked something: drops the connections of revoked
+ * nodes and credentials. */
+void trust_drop_revoked(jzd *d);
+/* Whether a person's certificate is one the state knows, unrevoked. */
+bool trust_cred_valid(jzd *d, const pki_id *p);
+
+/* --- daemon/tokens.c: join tokens, credentials, revocation, joining ------------------------ */
+
+void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void tokens_list(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void tokens_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void tokens_node_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void tokens_renew(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* The one request of an anonymous TLS peer: a daemon joining. Answers and closes. */
+void tokens_join(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* --- daemon/routes.c: the route table ------------------------------------------------- */
 

@@ -195,6 +195,23 @@ bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
     return false;
 }
 
+bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, char *who, const char *what)
+{
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
+        return false;
+    if (uid != 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "%s is for admins (root, or admin credentials), not for %s", what, user);
+        return false;
+    }
+    if (who)
+        snprintf(who, 64, "%s", user);
+    return true;
+}
+
 bool req_is_leader(jzd *d)
 {
     return d->ctl_running && ctl_is_leader(&d->ctl);

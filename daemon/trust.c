@@ -14,8 +14,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
 
 #include "../common/log.h"
+#include "../common/tlsio.h"
 #include "jzd.h"
 
 #define TRUST_FILE_MAX (64u << 10)
@@ -113,6 +118,163 @@ static int trust__contexts(jzd *d, char *err, size_t errlen)
     return 0;
 }
 
+/* --- joining -------------------------------------------------------------------------------- */
+
+/* One blocking exchange with a controller: TLS pinned to the token's CA
+ * hash, a JoinRequest, its reply. 0 with *reply, -1 with err. */
+static int trust__join_at(jzd *d, const pki_token *tok, const char *address, EVP_PKEY *key, wire_msg **reply,
+                          char *err, size_t errlen)
+{
+    tls_ctx *ctx = tls_ctx_new(false, NULL, NULL, NULL, tok->ca_hash, err, errlen);
+    if (!ctx)
+        return -1;
+    tls *t = tls_new(ctx);
+    tls_ctx_free(ctx);
+    int fd = tlsio_dial(address, 3000, err, errlen), rc = -1;
+    buf pub = BUF_INIT, frame = BUF_INIT, plain = BUF_INIT;
+    wire_reader r;
+    wire_reader_init(&r, 1u << 20);
+    if (fd < 0)
+        goto done;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *p;
+    if (!bio || !PEM_write_bio_PUBKEY(bio, key))
+        abort();
+    long n = BIO_get_mem_data(bio, &p);
+    buf_append(&pub, p, (size_t)n);
+    BIO_free(bio);
+    char secret[33];
+    pki_hex(tok->secret, 16, secret);
+    Jazari__JoinRequest jr = JAZARI__JOIN_REQUEST__INIT;
+    jr.token_id = (char *)tok->id;
+    jr.secret = secret;
+    jr.name = d->cfg->name;
+    jr.kind = (char *)trust__kind(d);
+    jr.public_key = (char *)buf_str(&pub);
+    Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
+    env.request_id = 1;
+    env.version = WIRE_PROTOCOL_VERSION;
+    env.body_case = JAZARI__ENVELOPE__BODY_JOIN_REQUEST;
+    env.join_request = &jr;
+    wire_pack(&env, &frame);
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (tlsio_send(fd, t, frame.data, frame.len, err, errlen) != 0)
+        goto done;
+    for (int waited = 0; waited < 10000; waited += 200) {
+        const uint8_t *payload;
+        size_t len;
+        wire_status ws = wire_reader_next(&r, &payload, &len);
+        if (ws == WIRE_FRAME) {
+            char e[160];
+            *reply = wire_unpack(payload, len, e, sizeof e);
+            if (!*reply)
+                snprintf(err, errlen, "%s sent a bad reply: %s", address, e);
+            rc = *reply ? 0 : -1;
+            goto done;
+        }
+        int got = tlsio_recv(fd, t, &plain, 200, err, errlen);
+        if (got != 0) {
+            if (got > 0)
+                snprintf(err, errlen, "%s closed the connection without an answer", address);
+            goto done;
+        }
+        wire_reader_feed(&r, plain.data, plain.len);
+        buf_reset(&plain);
+    }
+    snprintf(err, errlen, "%s did not answer the join within 10 s", address);
+done:
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_cleanse(frame.data, frame.len);
+    tls_free(t);
+    wire_reader_free(&r);
+    buf_free(&pub);
+    buf_free(&frame);
+    buf_free(&plain);
+    return rc;
+}
+
+/* What a controller's JoinReply holds, checked: 0 with the certificates
+ * taken into the trust state, -1 with err. */
+static int trust__take_join(jzd *d, const pki_token *tok, const Jazari__JoinReply *jr, EVP_PKEY *key, char *err,
+                            size_t errlen)
+{
+    trust *t = &d->trust;
+    char e[300], hash[PKI_HASH_HEX + 1] = "";
+    X509 *cert = jr->certificate ? pki_cert_from_pem(jr->certificate, strlen(jr->certificate), e, sizeof e) : NULL;
+    X509 *ca = jr->ca ? pki_cert_from_pem(jr->ca, strlen(jr->ca), e, sizeof e) : NULL;
+    EVP_PKEY *ca_key = jr->ca_key && *jr->ca_key ? pki_key_from_pem(jr->ca_key, strlen(jr->ca_key), e, sizeof e) : NULL;
+    bool ok = cert && ca && pki_cert_hash(ca, hash) == 0 && pki_equal(hash, tok->ca_hash) && pki_signed_by(cert, ca) &&
+              X509_check_private_key(cert, key) == 1 && (!d->is_controller || ca_key);
+    if (ok && ca_key) {
+        /* The CA key must be the CA's. */
+        X509 *again = pki_ca_make(ca_key);
+        char h2[PKI_HASH_HEX + 1] = "";
+        ok = again && pki_cert_hash(again, h2) == 0 && pki_equal(h2, hash);
+        X509_free(again);
+    }
+    if (!ok) {
+        snprintf(err, errlen, "the join's answer does not hold a certificate of this network%s",
+                 d->is_controller && !ca_key ? " for a controller" : "");
+        X509_free(cert);
+        X509_free(ca);
+        EVP_PKEY_free(ca_key);
+        return -1;
+    }
+    t->ca = ca;
+    t->cert = cert;
+    EVP_PKEY_up_ref(key);
+    t->key = key;
+    t->ca_key = ca_key;
+    if (trust__save(d, "ca.crt", ca, NULL, err, errlen) || trust__save(d, "node.key", NULL, key, err, errlen) ||
+        trust__save(d, "node.crt", cert, NULL, err, errlen) ||
+        (ca_key && trust__save(d, "ca.key", NULL, ca_key, err, errlen)))
+        return -1;
+    return 0;
+}
+
+/* Joins with a join token: asks the controllers in turn (for up to a
+ * minute, while they start) for a certificate. A refusal is final. */
+static int trust__join(jzd *d, const pki_token *tok, char *err, size_t errlen)
+{
+    if (d->n_peers == 0) {
+        snprintf(err, errlen, "join_token: no controller to join through (set controllers)");
+        return -1;
+    }
+    EVP_PKEY *key = pki_key_new();
+    int64_t deadline = (int64_t)time(NULL) + 60;
+    int rc = -1;
+    for (int attempt = 0;; attempt++) {
+        const config_peer *p = &d->peers[attempt % d->n_peers];
+        char e[400] = "";
+        wire_msg *m = NULL;
+        if (strcmp(p->name, d->cfg->name) != 0 && trust__join_at(d, tok, p->address, key, &m, e, sizeof e) == 0) {
+            const Jazari__Envelope *env = wire_msg_env(m);
+            if (env->error && env->error->code != JAZARI__ERROR_CODE__OK)
+                snprintf(err, errlen, "joining through %s: %s", p->name, env->error->message);
+            else if (env->body_case != JAZARI__ENVELOPE__BODY_JOIN_REPLY)
+                snprintf(err, errlen, "joining through %s: it answered %s", p->name, wire_body_name(env));
+            else if (trust__take_join(d, tok, env->join_reply, key, err, errlen) == 0) {
+                log_info("trust", "joined the network through %s: certificate for %s %s", p->name, trust__kind(d),
+                         d->cfg->name);
+                rc = 0;
+            }
+            wire_msg_free(m);
+            break;
+        }
+        if ((int64_t)time(NULL) > deadline) {
+            snprintf(err, errlen, "cannot join: %s", e[0] ? e : "no controller reachable");
+            break;
+        }
+        if (e[0])
+            log_info("trust", "join through %s: %s; retrying", p->name, e);
+        if (attempt % d->n_peers == d->n_peers - 1)
+            sleep(1);
+    }
+    EVP_PKEY_free(key);
+    return rc;
+}
+
 /* --- start -------------------------------------------------------------------------------- */
 
 int trust_init(jzd *d, char *err, size_t errlen)
@@ -186,10 +348,8 @@ int trust_init(jzd *d, char *err, size_t errlen)
         log_info("trust", "certificate for %s %s from the new network's token (CA %.12s)", trust__kind(d),
                  cfg->name, want_hash);
     } else if (have_tok) {
-        snprintf(err, errlen,
-                 "join tokens (jzj1...) are not served by this release yet: start every daemon of the network "
-                 "with the same token from `jazarid token generate`");
-        goto done;
+        if (trust__join(d, &tok, err, errlen) != 0)
+            goto done;
     } else if (d->is_controller && (d->n_peers <= 1 || strcmp(d->peers[0].name, cfg->name) == 0)) {
         /* The first controller, with no token: it makes the network's CA. */
         t->ca_key = pki_key_new();
@@ -242,6 +402,7 @@ void trust_free(jzd *d)
     X509_free(t->cert);
     EVP_PKEY_free(t->key);
     EVP_PKEY_free(t->ca_key);
+    EVP_PKEY_free(t->renew_key);
     memset(t, 0, sizeof *t);
 }
 
@@ -250,18 +411,96 @@ bool trust_on(const jzd *d)
     return d->sec.server != NULL;
 }
 
+/* --- issuing ------------------------------------------------------------------------------ */
+
+X509 *trust_issue(jzd *d, EVP_PKEY *pub, const char *name, const char *kind, uint64_t gen, int64_t ttl_s,
+                  char *err, size_t errlen)
+{
+    trust *t = &d->trust;
+    if (!t->ca_key) {
+        snprintf(err, errlen, "%s does not hold the network's CA key (a controller does)", d->cfg->name);
+        return NULL;
+    }
+    return pki_issue(t->ca_key, t->ca, pub, name, kind, gen, (int64_t)time(NULL), ttl_s, err, errlen);
+}
+
 /* --- renewal ------------------------------------------------------------------------------- */
+
+/* The leader's answer to our RenewRequest: the new certificate replaces
+ * ours (on disk, then for new connections). */
+static void trust__on_renewed(void *arg, wire_msg *reply, const char *why, bool sent)
+{
+    jzd *d = arg;
+    trust *t = &d->trust;
+    (void)sent;
+    t->renewing = false;
+    EVP_PKEY *key = t->renew_key;
+    t->renew_key = NULL;
+    const Jazari__Envelope *e = reply ? wire_msg_env(reply) : NULL;
+    char err[300] = "";
+    X509 *cert = NULL;
+    if (!e)
+        snprintf(err, sizeof err, "%s", why ? why : "no answer");
+    else if (e->error && e->error->code != JAZARI__ERROR_CODE__OK)
+        snprintf(err, sizeof err, "%s", e->error->message);
+    else if (e->body_case != JAZARI__ENVELOPE__BODY_RENEW_REPLY || !e->renew_reply->certificate)
+        snprintf(err, sizeof err, "the leader answered %s", wire_body_name(e));
+    else if (!(cert = pki_cert_from_pem(e->renew_reply->certificate, strlen(e->renew_reply->certificate), err,
+                                         sizeof err)) ||
+             !pki_signed_by(cert, t->ca) || X509_check_private_key(cert, key) != 1)
+        snprintf(err, sizeof err, "%s", err[0] ? err : "the new certificate is not ours or not of this network");
+    if (!err[0] && trust__save(d, "node.key", NULL, key, err, sizeof err) == 0)
+        trust__save(d, "node.crt", cert, NULL, err, sizeof err);
+    if (err[0]) {
+        if (!d->stopping)
+            log_warn("trust", "cannot renew our certificate yet: %s", err);
+        X509_free(cert);
+        EVP_PKEY_free(key);
+    } else {
+        X509_free(t->cert);
+        EVP_PKEY_free(t->key);
+        t->cert = cert;
+        t->key = key;
+        if (trust__contexts(d, err, sizeof err) != 0)
+            log_error("trust", "renewed certificate: %s", err);
+        else
+            log_info("trust", "renewed our certificate through the leader: valid until %lld",
+                     (long long)t->me.not_after);
+    }
+    wire_msg_free(reply);
+}
 
 void trust_tick(jzd *d)
 {
     trust *t = &d->trust;
-    if (!trust_on(d) || !t->ca_key)
+    if (!trust_on(d) || t->renewing)
         return;
     int64_t now = (int64_t)time(NULL);
     int64_t life = t->me.not_after - (t->me.not_before + 3600);
     if (life <= 0 || now < t->me.not_before + 3600 + life * 2 / 3)
         return;
     char err[300];
+    if (!t->ca_key) {
+        /* An agent asks the leader, over its own (still valid) certificate. */
+        buf pub = BUF_INIT;
+        t->renew_key = pki_key_new();
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *p;
+        if (!t->renew_key || !bio || !PEM_write_bio_PUBKEY(bio, t->renew_key))
+            abort();
+        long n = BIO_get_mem_data(bio, &p);
+        buf_append(&pub, p, (size_t)n);
+        BIO_free(bio);
+        Jazari__RenewRequest q = JAZARI__RENEW_REQUEST__INIT;
+        q.public_key = (char *)buf_str(&pub);
+        Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
+        env.body_case = JAZARI__ENVELOPE__BODY_RENEW_REQUEST;
+        env.renew_request = &q;
+        t->renewing = true;
+        uplink_request(&d->up, &env, trust__on_renewed, d);
+        buf_free(&pub);
+        return;
+    }
     if (trust__issue_own(d, t->ca_key, err, sizeof err) != 0 || trust__contexts(d, err, sizeof err) != 0) {
         log_error("trust", "cannot renew our certificate: %s", err);
         return;
@@ -291,11 +530,25 @@ bool trust_is_controller(const pki_id *p)
 }
 
 /* A node's certificates older than its revocation are refused. */
-static bool trust__revoked(const jzd *d, const pki_id *p)
+bool trust_cred_valid(jzd *d, const pki_id *p)
 {
-    (void)d;
-    (void)p;
-    return false; /* revocation by name: the next change (jz node revoke) */
+    if (!d->ctl_running)
+        return false;
+    const Jazari__CredRecord *r = tdb_cred(&d->ctl.state.trust, p->serial);
+    return r && !r->revoked && strcmp(r->user, p->name) == 0 && strcmp(r->role, p->kind) == 0;
+}
+
+/* A node's certificates older than its revocation, and people's
+ * credentials the state does not hold (revoked, expired, or never issued),
+ * are refused. Only controllers hold the state: agents take controllers
+ * alone. */
+static bool trust__revoked(jzd *d, const pki_id *p)
+{
+    if (!d->ctl_running)
+        return false;
+    if (trust_is_daemon(p))
+        return p->gen < tdb_min_gen(&d->ctl.state.trust, p->name);
+    return !trust_cred_valid(d, p);
 }
 
 bool trust_on_secure(net_conn *c, void *data)
@@ -314,15 +567,25 @@ bool trust_on_secure(net_conn *c, void *data)
                        p->name);
         return false;
     }
-    if (trust__revoked(d, p)) {
-        net_conn_close(c, "%s %s presents a revoked certificate", p->kind, p->name);
-        return false;
-    }
     if (!trust_is_daemon(p) && !trust_role_valid(p->kind)) {
         net_conn_close(c, "a certificate of kind '%s' is not one this release knows", p->kind);
+        return false;
+    }
+    if (trust__revoked(d, p)) {
+        net_conn_close(c, "%s %s presents a revoked or unknown certificate (serial %s)", p->kind, p->name,
+                       p->serial);
         return false;
     }
     snprintf(c->peer + strlen(c->peer), sizeof c->peer - strlen(c->peer), "(%s)", p->name);
     return true;
 }
 
+
+void trust_drop_revoked(jzd *d)
+{
+    for (net_conn *c = d->server.conns; c; c = c->next) {
+        const pki_id *p = net_conn_peer_id(c);
+        if (p && !c->closing && trust__revoked(d, p))
+            net_conn_close(c, "%s %s was revoked", p->kind, p->name);
+    }
+}

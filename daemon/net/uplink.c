@@ -153,7 +153,15 @@ static void uplink__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     uplink *l = s->data;
     if (n < 0) {
         char why[300];
-        snprintf(why, sizeof why, "connection to %s lost: %s", l->target, uv_strerror((int)n));
+        if (l->tls && tls_ready(l->tls) && l->state == UPLINK_HELLO) {
+            snprintf(why, sizeof why,
+                     "%s closed the connection after the TLS handshake: it refuses this node's certificate "
+                     "(revoked? then remove <state_dir>/tls and join again with a new token)",
+                     l->target);
+            log_warn("uplink", "%s", why);
+        } else {
+            snprintf(why, sizeof why, "connection to %s lost: %s", l->target, uv_strerror((int)n));
+        }
         uplink__drop(l, why, false);
         return;
     }

@@ -20,6 +20,8 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
     case JAZARI__COMMAND__CMD_UNRESERVE:
     case JAZARI__COMMAND__CMD_POLICY:
         return 3;
+    case JAZARI__COMMAND__CMD_TRUST:
+        return 5;
     case JAZARI__COMMAND__CMD__NOT_SET:
     default:
         return 0;

@@ -172,6 +172,7 @@ void fsm_free(fsm *f)
     for (size_t i = 0; i < f->n_resv; i++)
         fsm__resv_clear(&f->resv[i]);
     free(f->resv);
+    tdb_free(&f->trust);
     fsm_init(f);
 }
 
@@ -1096,7 +1097,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         res = &scratch;
     res->first_id = 0;
     res->submitted = res->cancelled = res->nodes_changed = res->n_cmds = 0;
-    res->started = res->ended = 0;
+    res->started = res->ended = res->trust_changed = 0;
     Jazari__Entry *e = codec_entry_decode(data, len, err, errlen);
     if (!e)
         return -1; /* checked whole before any command is applied */
@@ -1152,6 +1153,19 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_UNRESERVE:
             fsm__apply_unreserve(f, now, c->unreserve, res);
             break;
+        case JAZARI__COMMAND__CMD_TRUST: {
+            const char *revoked = tdb_apply(&f->trust, c->trust, now);
+            res->trust_changed++;
+            if (revoked) {
+                char why[200];
+                Jazari__NodeDownCmd down = JAZARI__NODE_DOWN_CMD__INIT;
+                snprintf(why, sizeof why, "revoked by %s", c->trust->by && *c->trust->by ? c->trust->by : "an admin");
+                down.name = (char *)revoked;
+                down.reason = why;
+                fsm__apply_node_down(f, now, &down, res);
+            }
+            break;
+        }
         default: /* refused by codec_entry_decode */
             break;
         }
@@ -1269,6 +1283,7 @@ void fsm_snapshot(const fsm *f, buf *out)
     }
     for (size_t i = 0; i < f->n_resv; i++)
         codec_put_field(out, 7, f->resv[i].msg, f->resv[i].msg_len);
+    tdb_snapshot(&f->trust, out);
     buf_free(&one);
 }
 
@@ -1305,6 +1320,7 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
                            s->usage[i]->as_of_ms);
     for (size_t i = 0; i < s->n_reservations; i++)
         fsm__resv_add(f, s->reservations[i]);
+    tdb_restore(&f->trust, s);
     jazari__snapshot__free_unpacked(s, NULL);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "../../common/strmap.h"
 #include "../../lib/hw/topo.h"
 #include "codec.h"
+#include "tdb.h"
 #include "jazari.pb-c.h"
 
 /* The formats of entries and snapshots are codec.h's (CODEC_FORMAT).
@@ -160,6 +161,7 @@ typedef struct fsm {
     int64_t half_life_ms; /* of usage: replicated (PolicyCmd), the default until one is applied */
     fsm_resv *resv;
     size_t n_resv;
+    tdb trust; /* join tokens, credentials, revoked nodes */
 } fsm;
 
 /* What applying one entry did, for the requests waiting on it. */
@@ -170,6 +172,7 @@ typedef struct fsm_result {
     uint32_t nodes_changed;
     uint32_t started;
     uint32_t ended;
+    uint32_t trust_changed; /* TrustCmds applied */
     uint32_t n_cmds;
     uint32_t counts[CODEC_ENTRY_MAX_CMDS]; /* per command: jobs submitted or cancelled, nodes changed */
 } fsm_result;

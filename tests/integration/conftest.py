@@ -201,33 +201,43 @@ class Daemon:
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
-    def tls_files(self, user="root", role="admin", ca_of=None):
-        """A person's certificate signed with this controller's CA key (as
-        the network issues them), by the openssl command: returns the paths
-        (cert, key, ca). ca_of: another daemon whose CA signs it instead."""
-        src = ca_of or self
-        tlsdir = os.path.join(src.dir, "state", "tls")
-        out = os.path.join(self.dir, "client-%s-%s" % (user, id(ca_of)))
-        os.makedirs(out, exist_ok=True)
-        key, csr, cert = (os.path.join(out, n) for n in ("key.pem", "req.csr", "cert.pem"))
-        if not os.path.exists(cert):
-            for args in (["genpkey", "-algorithm", "ed25519", "-out", key],
-                         ["req", "-new", "-key", key, "-subj", "/O=jazari/OU=%s/CN=%s" % (role, user), "-out", csr],
-                         ["x509", "-req", "-in", csr, "-CA", os.path.join(tlsdir, "ca.crt"),
-                          "-CAkey", os.path.join(tlsdir, "ca.key"), "-days", "1",
-                          "-set_serial", "0x%x" % (int.from_bytes(os.urandom(8), "big") or 1), "-out", cert]):
-                r = run(["openssl"] + args)
-                assert r.returncode == 0, r.stderr
-        return cert, key, os.path.join(tlsdir, "ca.crt")
+    def credentials(self, user="root", role="admin", ttl=None):
+        """A person's credentials file, made by this controller (jz token
+        create --user, as root on its socket); returns its path."""
+        path = os.path.join(self.dir, "%s-%s%s.jzcred" % (user, role, "-" + ttl if ttl else ""))
+        if not os.path.exists(path):
+            r = self.jz("token", "create", "--user", user, "--role", role, *(["--ttl", ttl] if ttl else []))
+            assert r.returncode == 0, r.stderr
+            with open(path, "w") as f:
+                f.write(r.stdout)
+            os.chmod(path, 0o600)
+        return path
 
-    def connect(self, user="root", role="admin", plaintext=False, ca_of=None):
+    def tls_files(self, user="root", role="admin", issuer=None):
+        """The PEM files of a person's credentials for Python's ssl: (cert,
+        key, ca). issuer: another network's controller makes them instead."""
+        import re
+        path = (issuer or self).credentials(user, role)
+        text = open(path).read()
+        certs = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", text, re.S)
+        key = re.search(r"-----BEGIN PRIVATE KEY-----.*?-----END PRIVATE KEY-----\n", text, re.S).group(0)
+        out = []
+        for name, data in (("cert", certs[0]), ("key", key), ("ca", certs[1])):
+            out.append(path + "." + name)
+            with open(out[-1], "w") as f:
+                f.write(data)
+        return tuple(out)
+
+    def connect(self, user="root", role="admin", plaintext=False, issuer=None, verify=None):
         """A TCP connection to the daemon: TLS as a person with credentials
-        (plaintext=True: a raw socket, which the daemon must refuse)."""
+        (plaintext=True: a raw socket, which the daemon must refuse).
+        verify: the CA file to check the daemon with (default: the creds')."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         if plaintext:
             return s
         import ssl
-        cert, key, ca = self.tls_files(user, role, ca_of)
+        cert, key, ca = self.tls_files(user, role, issuer)
+        ca = verify or ca
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.check_hostname = False

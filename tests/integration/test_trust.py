@@ -1,0 +1,274 @@
+"""Trust across institutes: TLS on the one port, join tokens, people's
+credentials, revocation, renewal. Real daemons, real TLS (OpenSSL on both
+sides: our C client and server, and Python's ssl module as a stranger)."""
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import struct
+
+import pytest
+
+from conftest import JAZARID, JZ, Daemon, fixture_xml, frame, hello_env, pb, read_frame, run, wait_for
+
+FAST = ["--heartbeat-interval", "200ms", "--node-timeout", "2s", "--election-timeout", "500ms"]
+
+
+def three_controllers(daemon_factory, tmp_path, token=True, extra=()):
+    ports = [Daemon(tmp_path, name="probe%d" % i).port for i in range(3)]
+    spec = ",".join("c%d@127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(ports))
+    ctls = [daemon_factory(name="c%d" % (i + 1), port=ports[i], xml=fixture_xml("hgx-h100-8gpu.xml"),
+                           token=token, extra=FAST + ["--controllers", spec] + list(extra)) for i in range(3)]
+    wait_for(lambda: leader_of(ctls[0]), timeout=20, what="a leader")
+    return ctls, spec
+
+
+def leader_of(d):
+    r = d.jz("status", "--json")
+    if r.returncode != 0:
+        return None
+    import json
+    return json.loads(r.stdout).get("leader") or None
+
+
+def nodes_up(d):
+    import json
+    r = d.jz("nodes", "--json")
+    if r.returncode != 0:
+        return {}
+    return {n["name"]: n["state"] for n in json.loads(r.stdout)["nodes"]}
+
+
+def assert_serving(d):
+    r = d.jz("ping")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_stranger_gets_nothing(daemon_factory, tmp_path):
+    """Plaintext, no certificate, another network's certificate: each is
+    cut off without one byte of our protocol, and the daemon serves on."""
+    d = daemon_factory(name="solo")
+    # A well-formed frame in plaintext: no TLS, no answer.
+    with d.connect(plaintext=True) as s:
+        s.sendall(frame(hello_env()))
+        s.settimeout(10)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        assert b"hello" not in data and b"jazarid" not in data and len(data) < 64
+    wait_for(lambda: "TLS handshake failed" in d.log(), what="the plaintext peer logged")
+    # TLS with no certificate: the handshake may finish (a joiner's way in)
+    # but a hello gets nothing back.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.port), timeout=10)) as s:
+        s.sendall(frame(hello_env()))
+        assert read_frame(s) is None
+    wait_for(lambda: "no certificate, and not a join" in d.log(), what="the anonymous hello logged")
+    # A person's credentials of another network (its own CA).
+    other = daemon_factory(name="other", token=None)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        with d.connect(issuer=other, verify=d.tls_files()[2]) as s:
+            s.sendall(frame(hello_env()))
+            assert read_frame(s) is None
+            raise ConnectionResetError("closed")
+    wait_for(lambda: "not from this network's CA" in d.log(), what="the other network's certificate logged")
+    # Our own credentials work, and the daemon never noticed the rest.
+    with d.connect() as s:
+        s.sendall(frame(hello_env(request_id=5)))
+        assert read_frame(s).hello_reply.name == "solo"
+    assert_serving(d)
+
+
+def test_a_person_cannot_speak_for_another(daemon_factory):
+    """Over TLS with a researcher's credentials: a forged caller in the
+    envelope, an agent's hello, a node's registration and a job's end are
+    all refused; the person acts as themself only."""
+    d = daemon_factory(name="solo")
+    with d.connect(user="nobody", role="researcher") as s:
+        s.sendall(frame(hello_env()))
+        assert read_frame(s).WhichOneof("body") == "hello_reply"
+        # A submit whose envelope says it comes from root.
+        req = pb.Envelope(request_id=2, version=1)
+        req.caller.uid = 0
+        req.caller.user = "root"
+        req.submit_request.spec.argv.extend(["/bin/cat", "/etc/shadow"])
+        s.sendall(frame(req))
+        rep = read_frame(s)
+        assert rep.error.code == pb.PERMISSION_DENIED
+        # A heartbeat, a registration and a job end as node "solo".
+        for i, body in enumerate(("heartbeat_request", "register_request", "job_end_request")):
+            req = pb.Envelope(request_id=10 + i, version=1)
+            getattr(req, body).SetInParent()
+            if body == "heartbeat_request":
+                req.heartbeat_request.name = "solo"
+            elif body == "register_request":
+                req.register_request.node.name = "solo"
+            else:
+                req.job_end_request.node = "solo"
+                req.job_end_request.id = 1
+            s.sendall(frame(req))
+            rep = read_frame(s)
+            assert rep is None or rep.error.code in (pb.PERMISSION_DENIED, pb.BAD_REQUEST), rep
+            if rep is None:
+                break
+    # An agent's hello from a person's certificate: cut off.
+    with d.connect(user="nobody", role="researcher") as s:
+        h = hello_env()
+        h.hello.kind = pb.PEER_AGENT
+        h.hello.name = "solo"
+        s.sendall(frame(h))
+        assert read_frame(s) is None
+    # A Raft hello from a person's certificate: cut off before libraft.
+    with d.connect() as s:
+        h = hello_env()
+        h.hello.kind = pb.PEER_CONTROLLER
+        h.hello.raft_id = 1
+        h.hello.raft_address = "127.0.0.1:%d" % d.port
+        s.sendall(frame(h))
+        assert read_frame(s) is None
+    # Nothing ran as root, the daemon serves on.
+    r = d.jz("queue", "--all", "--json")
+    assert r.returncode == 0 and '"/bin/cat"' not in r.stdout
+    assert_serving(d)
+
+
+def test_remote_user_with_credentials(daemon_factory, tmp_path):
+    """jz --server --credentials from "another machine": a researcher's
+    job runs as their own account; revoked or expired credentials fail."""
+    d = daemon_factory(name="solo")
+    cred = d.credentials(user="nobody", role="researcher")
+    env = dict(os.environ, JAZARI_CREDENTIALS=cred, JAZARI_SERVER="127.0.0.1:%d" % d.port)
+    import tempfile
+    out = tempfile.mkdtemp(prefix="jazari-nobody-")  # pytest's own tmp is root's alone
+    try:
+        os.chmod(out, 0o777)
+        r = run([JZ, "submit", "--output", os.path.join(out, "%j.out"), "--workdir", out, "--",
+                 "/usr/bin/id", "-un"], env=env)
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.strip()
+        r = run([JZ, "wait", job, "--timeout", "30"], env=env)
+        assert r.returncode == 0, r.stderr
+        assert open(os.path.join(out, "%s.out" % job)).read().strip() == "nobody"
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    # Global options before the command, as promised.
+    r = run([JZ, "--credentials", cred, "--server", "127.0.0.1:%d" % d.port, "show", job])
+    assert r.returncode == 0 and "nobody" in r.stdout, r.stderr
+    # A researcher cannot make credentials.
+    r = run([JZ, "token", "create", "--user", "root", "--role", "admin"], env=env)
+    assert r.returncode == 1 and "admins" in r.stderr
+    # Revoked: refused at the next connection, with a line that says so.
+    r = d.jz("token", "revoke", "user:nobody")
+    assert r.returncode == 0, r.stderr
+    r = run([JZ, "queue"], env=env)
+    assert r.returncode == 1 and "refused the credentials" in r.stderr
+    # Expired credentials (a one-second life): refused by the client itself.
+    short = d.credentials(user="nobody", role="researcher", ttl="1s")
+    wait_for(lambda: run([JZ, "queue", "--credentials", short]).returncode == 1, timeout=10,
+             what="the credentials to expire")
+    r = run([JZ, "queue", "--credentials", short])
+    assert "expired" in r.stderr or "refused" in r.stderr
+    # A file that is not credentials: one line, exit 1.
+    bad = tmp_path / "bad.jzcred"
+    bad.write_text("server = 127.0.0.1:1\nuser = x\n-----BEGIN CERTIFICATE-----\nnope\n")
+    r = run([JZ, "queue", "--credentials", str(bad)])
+    assert r.returncode == 1 and "credentials" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert_serving(d)
+
+
+@pytest.mark.timeout(240)
+def test_join_revoke_rejoin(daemon_factory, tmp_path):
+    """A node joins with a join token (no key copied), runs a job; a wrong
+    or expired token fails with one line; a revoked node is dropped and
+    cannot come back with its old certificate; with a new token it can."""
+    ctls, spec = three_controllers(daemon_factory, tmp_path)
+    c1 = ctls[0]
+    r = c1.jz("token", "create", "--join")
+    assert r.returncode == 0 and r.stdout.startswith("jzj1."), r.stderr
+    token = r.stdout.strip()
+
+    # A wrong secret, and an expired token: refused, the daemon says why.
+    wrong = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+    bad = Daemon(tmp_path, name="bad", extra=FAST + ["--controllers", spec], token=wrong)
+    r = run(bad.args, timeout=60)
+    assert r.returncode == 1 and "unknown or expired" in r.stderr, r.stderr
+    import json
+    import time
+    r = c1.jz("token", "create", "--join", "--ttl", "1s", "--json")
+    short = json.loads(r.stdout)
+    wait_for(lambda: time.time() * 1000 > short["expires_ms"] + 200, what="the short token to expire")
+    short = short["token"]
+    late = Daemon(tmp_path, name="late", extra=FAST + ["--controllers", spec], token=short)
+    r = run(late.args, timeout=60)
+    assert r.returncode == 1 and "unknown or expired" in r.stderr, r.stderr
+
+    a = daemon_factory(name="a1", xml=fixture_xml("hgx-h100-8gpu.xml"), token=token,
+                       extra=FAST + ["--controllers", spec])
+    wait_for(lambda: nodes_up(c1).get("a1") == "up", timeout=20, what="a1 up")
+    assert not os.path.exists(os.path.join(a.dir, "state", "tls", "ca.key")), "an agent holds no CA key"
+    r = a.jz("submit", "--gpus-per-node", "8", "--", "true")
+    assert r.returncode == 0, r.stderr
+
+    r = c1.jz("node", "revoke", "a1")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: nodes_up(c1).get("a1") == "down", timeout=10, what="a1 down")
+    wait_for(lambda: "refuses this node's certificate" in a.log(), timeout=10, what="a1 told why")
+    # Restarted with its old certificate: still refused, still down.
+    a.stop()
+    a.start()
+    wait_for(lambda: a.log().count("refuses this node's certificate") >= 1, timeout=10, what="refused again")
+    assert nodes_up(c1).get("a1") == "down"
+    a.stop()
+    # A new token, a fresh key: back.
+    shutil.rmtree(os.path.join(a.dir, "state", "tls"))
+    token2 = c1.jz("token", "create", "--join").stdout.strip()
+    a.args[a.args.index("--join-token") + 1] = token2
+    a.start()
+    wait_for(lambda: nodes_up(c1).get("a1") == "up", timeout=20, what="a1 up again")
+
+
+@pytest.mark.timeout(240)
+def test_certificates_renew_while_jobs_run(daemon_factory, tmp_path):
+    """With certificates that live 30 s, a controller and an agent renew
+    theirs (the agent through the leader) while a job runs; the network
+    never notices."""
+    ctls, spec = three_controllers(daemon_factory, tmp_path, extra=["--cert-ttl", "30s"])
+    c1 = ctls[0]
+    a = daemon_factory(name="a1", xml=fixture_xml("hgx-h100-8gpu.xml"),
+                       extra=FAST + ["--controllers", spec, "--cert-ttl", "30s"])
+    wait_for(lambda: nodes_up(c1).get("a1") == "up", timeout=20, what="a1 up")
+    crt = os.path.join(a.dir, "state", "tls", "node.crt")
+    before = open(crt).read()
+    r = a.jz("submit", "--time", "5:00", "--", "sleep", "40")
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip()
+    wait_for(lambda: "renewed our certificate through the leader" in a.log(), timeout=60, what="the agent renews")
+    wait_for(lambda: any("renewed our certificate" in c.log() for c in ctls), timeout=30, what="a controller renews")
+    assert open(crt).read() != before
+    # New connections use the new certificate; the job goes on to the end.
+    r = a.jz("wait", job, "--timeout", "90", timeout=100)
+    assert r.returncode == 0, r.stderr
+    assert nodes_up(c1).get("a1") == "up"
+
+
+def test_token_generate_and_bad_tokens(tmp_path):
+    r = run([JAZARID, "token", "generate"])
+    assert r.returncode == 0 and r.stdout.startswith("jzn1.") and len(r.stdout.strip()) == 69
+    assert run([JAZARID, "token", "generate"]).stdout != r.stdout
+    for bad, needle in [("nope", "not a Jazari token"), ("jzn1." + "Z" * 64, "hex digit")]:
+        r = run([JAZARID, "--state-dir", str(tmp_path / "s"), "--listen", "127.0.0.1:1",
+                 "--join-token", bad], timeout=30)
+        assert r.returncode == 1 and needle in r.stderr, r.stderr
+    # An agent with no token and no certificate: one line saying what to do.
+    r = run([JAZARID, "--name", "lonely", "--state-dir", str(tmp_path / "t"), "--listen", "127.0.0.1:1",
+             "--controllers", "c1@127.0.0.1:2"], timeout=30)
+    assert r.returncode == 1 and "--join-token" in r.stderr, r.stderr

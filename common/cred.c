@@ -62,7 +62,7 @@ int cred_parse(const char *text, size_t len, cred *out, char *err, size_t errlen
     }
     const char *p = text, *end = text + len;
     int lineno = 0;
-    while (p < end && strncmp(p, "-----BEGIN", 10) != 0) {
+    while (p < end && !(end - p >= 10 && memcmp(p, "-----BEGIN", 10) == 0)) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         char line[600];
@@ -125,8 +125,9 @@ int cred_parse(const char *text, size_t len, cred *out, char *err, size_t errlen
     out->ca = out->cert ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
     char e[200];
-    const char *k = p ? strstr(p, "-----BEGIN PRIVATE KEY-----") : NULL;
-    const char *kend = k ? strstr(k, "-----END PRIVATE KEY-----") : NULL;
+    /* The text is not NUL-terminated: bounded searches only. */
+    const char *k = memmem(p, rest, "-----BEGIN PRIVATE KEY-----", 27);
+    const char *kend = k ? memmem(k, (size_t)(end - k), "-----END PRIVATE KEY-----", 25) : NULL;
     if (kend)
         kend += strlen("-----END PRIVATE KEY-----");
     out->key = k && kend ? pki_key_from_pem(k, (size_t)(kend - k), e, sizeof e) : NULL;

@@ -239,7 +239,11 @@ int tls_step(tls *t, buf *plain)
                 return tls__fail(t, "TLS handshake refused by the peer (%s): our certificate is not of its network, "
                                     "expired or revoked",
                                  es);
-            return tls__fail(t, "TLS handshake failed: %s", *es ? es : "not a TLS peer (plaintext?)");
+            if (!*es || strstr(es, "wrong version number") || strstr(es, "http request") ||
+                strstr(es, "packet length too long") || strstr(es, "unexpected message"))
+                return tls__fail(t, "TLS handshake failed: not TLS (a plaintext peer? this port speaks TLS only)%s%s",
+                                 *es ? ": " : "", es);
+            return tls__fail(t, "TLS handshake failed: %s", es);
         }
         if (tls__handshake_done(t) != 0)
             return -1;

@@ -83,6 +83,14 @@ static const config__setting config__table[] = {
      "certificate (in <state_dir>/tls)"},
     {"cert_ttl", CT_DURATION, OFF(cert_ttl_ms), "30d",
      "how long the certificates this network issues last; a daemon renews its own at two thirds"},
+    {"max_connections", CT_COUNT, OFF(max_connections), "0",
+     "TCP connections at once (0: the descriptor limit less 256 kept for the local socket and peers)"},
+    {"idle_timeout", CT_DURATION, OFF(idle_timeout_ms), "10m",
+     "a person's connection that sends nothing (and waits for nothing) this long is closed"},
+    {"frame_timeout", CT_DURATION, OFF(frame_timeout_ms), "60s",
+     "a frame must arrive whole within this of its first byte"},
+    {"max_buffered", CT_SIZE, OFF(max_buffered), "256MiB",
+     "bytes of incomplete frames held for all connections together; past it the sender is cut off"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
@@ -360,8 +368,9 @@ static int config__set(config *c, const config__setting *s, const char *value, c
     case CT_COUNT: {
         char *end;
         unsigned long long n = strtoull(value, &end, 10);
-        if (!isdigit((unsigned char)*value) || *end || n < 16 || n > 10000000) {
-            snprintf(why, sizeof why, "a whole number from 16 to 10000000");
+        bool zero_ok = strcmp(s->key, "max_connections") == 0; /* 0: from the descriptor limit */
+        if (!isdigit((unsigned char)*value) || *end || (n < 16 && !(n == 0 && zero_ok)) || n > 10000000) {
+            snprintf(why, sizeof why, "a whole number from 16 to 10000000%s", zero_ok ? ", or 0" : "");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = n;

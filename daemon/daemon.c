@@ -131,6 +131,15 @@ static void jzd__on_message(net_conn *c, wire_msg *m, void *data)
     routes_dispatch(d, c, m);
 }
 
+/* A person's idle connection may go, unless a request of theirs still
+ * waits for its answer (jz wait, jz logs -f). */
+static bool jzd__may_idle_close(net_conn *c, void *data)
+{
+    const jzd_session *s = c->user;
+    (void)data;
+    return !s || !s->waits;
+}
+
 static void jzd__on_conn_close(net_conn *c, void *data)
 {
     if (c->user)
@@ -332,8 +341,17 @@ int daemon_run(const config *cfg)
     uplink_init(&d.up, &d.loop, cfg->name, &d.sec);
     run_init(&d);
     net_handlers h = {
-        .on_message = jzd__on_message, .on_secure = trust_on_secure, .on_close = jzd__on_conn_close, .data = &d};
+        .on_message = jzd__on_message,
+        .on_secure = trust_on_secure,
+        .may_idle_close = jzd__may_idle_close,
+        .on_close = jzd__on_conn_close,
+        .data = &d};
     net_server_init(&d.server, &d.loop, &h, &d.sec, cfg->max_frame);
+    net_limits lim = {.max_tcp = (unsigned)cfg->max_connections,
+                      .idle_ms = cfg->idle_timeout_ms,
+                      .frame_ms = cfg->frame_timeout_ms,
+                      .buffered_max = cfg->max_buffered};
+    net_server_limits(&d.server, &lim);
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
     uv_timer_init(&d.loop, &d.tick);

@@ -43,6 +43,28 @@ gang=$(jz submit --json --name gang --nodes 2 --tasks-per-node 2 -- sh -c 'echo 
 jz wait "$gang" >/dev/null
 step "jz logs $gang   # read on each node through the daemons"
 jz logs "$gang"
+port=$(cat "$dir/port-1")
+step "a stranger at the port: a well-formed frame in plaintext, no certificate"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf '\0\0\0\4\x52\x02\x18\x01' >&3
+reply=$(timeout 5 cat <&3 | head -c 64 | od -An -c | head -2 || true)
+exec 3>&-
+echo "the daemon answered: ${reply:-nothing}"
+for _ in $(seq 1 100); do grep -q "TLS handshake failed" "$dir"/ctl-1.log && break; sleep 0.05; done
+grep -h "TLS handshake failed" "$dir"/ctl-1.log | tail -1
+who=$(id -un)
+[ "$(id -u)" = 0 ] && who=nobody
+mkdir -p "$dir/shared" && chmod 711 "$dir" && chmod 1777 "$dir/shared"
+step "jz token create --user $who --role researcher > $who.jzcred   # (admin) credentials for a person"
+jz token create --user "$who" --role researcher > "$dir/$who.jzcred"
+sed -n '1,7p' "$dir/$who.jzcred"
+step "jz --credentials $who.jzcred submit -- id -un   # from 'another machine': TLS, no socket"
+(cd "$dir/shared" && env -u JAZARI_SOCKET "$JAZARI_BUILD/jz" --credentials "$dir/$who.jzcred" submit --name remote -- id -un) | tee "$dir/remote.id"
+env -u JAZARI_SOCKET "$JAZARI_BUILD/jz" --credentials "$dir/$who.jzcred" wait "$(cat "$dir/remote.id")" >/dev/null
+cat "$dir/shared/jazari-$(cat "$dir/remote.id").out"
+step "jz token revoke user:$who; jz --credentials $who.jzcred queue   # revoked: refused at once"
+jz token revoke "user:$who"
+env -u JAZARI_SOCKET "$JAZARI_BUILD/jz" --credentials "$dir/$who.jzcred" queue || true
 step "jz queue"
 jz queue
 step "jz show 1"

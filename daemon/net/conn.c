@@ -100,6 +100,19 @@ void net_conn_send_and_detach(net_conn *c, const Jazari__Envelope *env, net_deta
     net_conn_send(c, env);
 }
 
+/* The connection's incomplete frame, in the server's budget and clock. */
+static void net__account(net_conn *c)
+{
+    net_server *s = c->server;
+    size_t pending = c->closing ? 0 : wire_reader_pending(&c->reader);
+    s->buffered = s->buffered - c->buffered + pending;
+    c->buffered = pending;
+    if (pending == 0)
+        c->frame_from_ms = 0;
+    else if (!c->frame_from_ms)
+        c->frame_from_ms = uv_now(s->loop);
+}
+
 /* Handshake bytes: not counted against the peer's replies. */
 static void net__on_write_quiet(void *arg, size_t len, int status)
 {
@@ -146,13 +159,27 @@ static void net__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
             net_conn_close(c, "%s", tls_error(c->tls));
         return;
     }
-    if (!was_ready && tls_ready(c->tls) && c->server->handlers.on_secure &&
-        !c->server->handlers.on_secure(c, c->server->handlers.data)) {
-        buf_free(&plain);
-        return;
+    net_server *s = c->server;
+    if (!was_ready && tls_ready(c->tls)) {
+        if (c->unproven && tls_peer(c->tls)) {
+            c->unproven = false;
+            s->n_unproven--;
+        }
+        if (s->handlers.on_secure && !s->handlers.on_secure(c, s->handlers.data)) {
+            buf_free(&plain);
+            return;
+        }
     }
     wire_reader_feed(&c->reader, plain.data, plain.len);
     buf_free(&plain);
+    /* The bytes of incomplete frames count against one budget. */
+    size_t pending = wire_reader_pending(&c->reader);
+    if (pending > c->buffered && s->limits.buffered_max &&
+        s->buffered + (pending - c->buffered) > s->limits.buffered_max) {
+        net_conn_close(c, "the daemon's budget for incomplete frames (%llu bytes) is spent",
+                       (unsigned long long)s->limits.buffered_max);
+        return;
+    }
     while (!c->closing && !c->close_after_write && !c->detach_cb) {
         const uint8_t *payload;
         size_t len;
@@ -171,8 +198,10 @@ static void net__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
             return;
         }
         c->frames++;
-        c->server->handlers.on_message(c, m, c->server->handlers.data);
+        c->last_frame_ms = uv_now(s->loop);
+        s->handlers.on_message(c, m, s->handlers.data);
     }
+    net__account(c);
 }
 
 /* Starts serving a connection accepted on server s (h already accepted). */

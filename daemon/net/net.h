@@ -28,6 +28,9 @@ typedef struct net_handlers {
     /* A TCP connection finished its TLS handshake (tls_peer(c->tls) says
      * who it is, NULL if anonymous): false after closing it (optional). */
     bool (*on_secure)(net_conn *c, void *data);
+    /* Whether c, idle past the limit, may be closed (optional: it may be
+     * waiting for a long answer). */
+    bool (*may_idle_close)(net_conn *c, void *data);
     /* c is about to be freed (optional). */
     void (*on_close)(net_conn *c, void *data);
     void *data;
@@ -42,6 +45,22 @@ typedef struct net_handlers {
  * connection in seconds (TCP alone retries for many minutes), and Raft
  * and the uplink reconnect once the network is back. */
 #define NET_TCP_DEAD_MS 5000
+
+/* What a stranger at the port can make the daemon spend (net_limits):
+ * descriptors kept back for the local socket and the network's own peers,
+ * a cap on connections that have not proved who they are, deadlines for a
+ * handshake, an idle connection and a frame that trickles in, and one
+ * budget for the bytes of incomplete frames across all connections. */
+typedef struct net_limits {
+    unsigned max_tcp;           /* TCP connections at once (0: from RLIMIT_NOFILE) */
+    unsigned max_unproven;      /* TCP connections without a certificate yet */
+    uint64_t handshake_ms;      /* TLS handshake done within this */
+    uint64_t idle_ms;           /* a person's connection with no frame for this long */
+    uint64_t frame_ms;          /* a frame's bytes all arrived within this of its first */
+    uint64_t buffered_max;      /* bytes of incomplete frames, all connections together */
+} net_limits;
+
+#define NET_FD_RESERVE 256 /* descriptors never given to TCP peers */
 
 typedef enum { NET_TCP, NET_UNIX } net_kind;
 
@@ -75,6 +94,11 @@ struct net_conn {
     net_detach_cb detach_cb; /* hand the stream over once writes are done */
     void *detach_arg;
     uint64_t frames; /* frames received */
+    uint64_t since_ms;       /* accepted (uv_now) */
+    uint64_t last_frame_ms;  /* the last whole frame, or since_ms */
+    uint64_t frame_from_ms;  /* the first byte of the frame in progress, 0 if none */
+    size_t buffered;         /* bytes of the incomplete frame, counted in the server's budget */
+    bool unproven;           /* counted in the server's n_unproven */
     void *user;      /* the daemon's per-connection state */
     /* The server's: the connection is over (its handle closed or given
      * away); the server unlinks and frees it. A pointer, so that conn.c
@@ -94,6 +118,13 @@ struct net_server {
     char *unix_path; /* unlinked at close */
     net_conn *conns; /* all open connections */
     size_t n_conns;
+    size_t n_tcp;      /* of them, TCP */
+    net_limits limits;
+    size_t buffered;   /* bytes of incomplete frames, all connections */
+    uv_timer_t sweep;  /* once a second: the deadlines */
+    bool sweep_on;
+    size_t n_unproven; /* TCP connections that have shown no certificate yet */
+    uint64_t refused;  /* TCP connections refused for a limit (logged now and then) */
     int open_handles; /* listeners and connections not yet closed */
     bool closing;
     void (*close_cb)(net_server *s);
@@ -114,6 +145,8 @@ int net_server_listen_tcp(net_server *s, const char *host, uint16_t port, char *
  * caller by its peer credentials). A stale socket file is replaced; a live
  * one (another daemon answers) is an error. */
 int net_server_listen_unix(net_server *s, const char *path, char *err, size_t errlen);
+/* Sets the limits (zeros: the defaults); call before listening. */
+void net_server_limits(net_server *s, const net_limits *l);
 /* Closes the listeners and every connection; cb runs once all handles are
  * closed (the server's memory may then be released). */
 void net_server_close(net_server *s, void (*cb)(net_server *s));

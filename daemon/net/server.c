@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,6 +31,65 @@ void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, cons
         abort();
 }
 
+void net_server_limits(net_server *s, const net_limits *l)
+{
+    s->limits = *l;
+    if (!s->limits.max_tcp) {
+        struct rlimit rl;
+        rlim_t n = 1024;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            /* Take what the system allows: the soft limit up to the hard one. */
+            if (rl.rlim_cur < rl.rlim_max && rl.rlim_max != RLIM_INFINITY) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+            }
+            n = rl.rlim_cur == RLIM_INFINITY ? 65536 : rl.rlim_cur;
+        }
+        s->limits.max_tcp = n > 2 * NET_FD_RESERVE ? (unsigned)(n - NET_FD_RESERVE) : (unsigned)(n / 2);
+    }
+    if (!s->limits.max_unproven)
+        s->limits.max_unproven = s->limits.max_tcp / 4 > 256 ? 256 : s->limits.max_tcp / 4 + 1;
+    if (!s->limits.handshake_ms)
+        s->limits.handshake_ms = 10000;
+    if (!s->limits.idle_ms)
+        s->limits.idle_ms = 600000;
+    if (!s->limits.frame_ms)
+        s->limits.frame_ms = 60000;
+    if (!s->limits.buffered_max)
+        s->limits.buffered_max = 4 * (uint64_t)s->max_frame > (256u << 20) ? 4 * (uint64_t)s->max_frame : (256u << 20);
+}
+
+/* Whether c has shown a certificate (or is local, or the network runs
+ * plaintext). */
+static bool net__proven(const net_conn *c)
+{
+    return c->kind == NET_UNIX || !c->tls || (tls_ready(c->tls) && tls_peer(c->tls));
+}
+
+/* Once a second: connections past a deadline are closed. */
+static void net__on_sweep(uv_timer_t *t)
+{
+    net_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    const net_limits *l = &s->limits;
+    for (net_conn *c = s->conns; c; c = c->next) {
+        if (c->closing || c->kind != NET_TCP)
+            continue;
+        const pki_id *p = net_conn_peer_id(c);
+        bool daemon = p && (strcmp(p->kind, "controller") == 0 || strcmp(p->kind, "agent") == 0);
+        if (c->tls && !tls_ready(c->tls) && now - c->since_ms > l->handshake_ms)
+            net_conn_close(c, "no TLS handshake within %llu ms", (unsigned long long)l->handshake_ms);
+        else if (!net__proven(c) && now - c->since_ms > l->handshake_ms)
+            net_conn_close(c, "no certificate, and nothing asked within %llu ms", (unsigned long long)l->handshake_ms);
+        else if (c->frame_from_ms && now - c->frame_from_ms > l->frame_ms)
+            net_conn_close(c, "a frame still incomplete after %llu ms (%zu bytes of it)",
+                           (unsigned long long)l->frame_ms, c->buffered);
+        else if (!daemon && !c->pending_write && now - c->last_frame_ms > l->idle_ms &&
+                 (!s->handlers.may_idle_close || s->handlers.may_idle_close(c, s->handlers.data)))
+            net_conn_close(c, "idle for %llu ms", (unsigned long long)l->idle_ms);
+    }
+}
+
 static void net__maybe_closed(net_server *s)
 {
     if (s->closing && s->open_handles == 0) {
@@ -42,6 +102,8 @@ static void net__maybe_closed(net_server *s)
 
 static void net__link(net_server *s, net_conn *c)
 {
+    if (c->kind == NET_TCP)
+        s->n_tcp++;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -63,6 +125,11 @@ static void net__conn_unlink(net_conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->kind == NET_TCP)
+        s->n_tcp--;
+    if (c->unproven)
+        s->n_unproven--;
+    s->buffered -= c->buffered;
     s->n_conns--;
     s->open_handles--;
     wire_reader_free(&c->reader);
@@ -168,9 +235,25 @@ static void net__on_connection(uv_stream_t *listener, int status)
     if (c->kind == NET_TCP) {
         net_tcp_tune(&c->h->tcp);
         net__peer_tcp(c);
+        /* Past a limit, the connection is closed at once: the descriptors
+         * kept back serve the local socket and the network's own peers. */
+        const char *full = s->n_tcp >= s->limits.max_tcp          ? "TCP connections"
+                           : s->n_unproven >= s->limits.max_unproven ? "connections without a certificate yet"
+                                                                      : NULL;
+        if (full) {
+            if (s->refused++ % 100 == 0)
+                log_warn("net", "refusing %s: at the limit of %s (%llu refused so far)", c->peer, full,
+                         (unsigned long long)s->refused);
+            s->open_handles++;
+            uv_close(&c->h->handle, net__free_handle);
+            return;
+        }
+        c->unproven = s->sec && s->sec->server;
+        s->n_unproven += c->unproven;
     } else {
         net__peer_unix(c);
     }
+    c->since_ms = c->last_frame_ms = uv_now(s->loop);
     net__link(s, c);
     log_debug("net", "connection from %s", c->peer);
     net__conn_start(c);
@@ -197,6 +280,13 @@ int net_server_listen_tcp(net_server *s, const char *host, uint16_t port, char *
         snprintf(err, errlen, "listen %s:%u: %s", host, port, uv_strerror(rc));
         return rc;
     }
+    if (!s->limits.max_tcp)
+        net_server_limits(s, &s->limits);
+    uv_timer_init(s->loop, &s->sweep);
+    s->sweep.data = s;
+    s->sweep_on = true;
+    s->open_handles++;
+    uv_timer_start(&s->sweep, net__on_sweep, 1000, 1000);
     log_info("net", "listening on %s:%u", host, port);
     return 0;
 }
@@ -266,6 +356,10 @@ void net_server_close(net_server *s, void (*cb)(net_server *s))
     if (s->pipe_open) {
         s->pipe_open = false;
         uv_close((uv_handle_t *)&s->pipe, net__listener_closed);
+    }
+    if (s->sweep_on) {
+        s->sweep_on = false;
+        uv_close((uv_handle_t *)&s->sweep, net__listener_closed);
     }
     if (s->unix_path) {
         unlink(s->unix_path);

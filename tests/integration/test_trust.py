@@ -272,3 +272,55 @@ def test_token_generate_and_bad_tokens(tmp_path):
     r = run([JAZARID, "--name", "lonely", "--state-dir", str(tmp_path / "t"), "--listen", "127.0.0.1:1",
              "--controllers", "c1@127.0.0.1:2"], timeout=30)
     assert r.returncode == 1 and "--join-token" in r.stderr, r.stderr
+
+
+@pytest.mark.timeout(180)
+def test_what_a_stranger_can_make_us_spend_is_bounded(daemon_factory):
+    """Hundreds of idle connections that never finish a handshake, frames
+    that never finish, more bytes of them than the budget: the stranger is
+    cut off, the local socket and the network's own peers keep working."""
+    d = daemon_factory(name="solo", extra=["--max-connections", "200", "--frame-timeout", "3s",
+                                           "--max-buffered", "4MiB", "--idle-timeout", "4s"])
+    # 400 plain connections that say nothing: at most the limit are kept,
+    # and those are dropped at the handshake's deadline.
+    idle = []
+    for _ in range(400):
+        try:
+            idle.append(socket.create_connection(("127.0.0.1", d.port), timeout=5))
+        except OSError:
+            break
+    assert_serving(d)
+    wait_for(lambda: "refusing" in d.log(), what="connections refused past the limit")
+    # A person with credentials still gets in, and so does jz on the socket.
+    with d.connect() as s:
+        s.sendall(frame(hello_env()))
+        assert read_frame(s).WhichOneof("body") == "hello_reply"
+    wait_for(lambda: d.log().count("no TLS handshake within") + d.log().count("idle for") >= 40, timeout=30,
+             what="the silent connections dropped at their deadline")
+    for s in idle:
+        s.close()
+    # A frame announced at 1 MiB that never completes: dropped after 3 s.
+    with d.connect() as s:
+        s.sendall(frame(hello_env()))
+        assert read_frame(s).WhichOneof("body") == "hello_reply"
+        s.sendall(struct.pack(">I", 1 << 20) + b"x" * 1000)
+        assert read_frame(s, timeout=20) is None
+    wait_for(lambda: "still incomplete after" in d.log(), what="the slow frame logged")
+    # Several incomplete frames past the 4 MiB budget: the one that overflows is cut.
+    conns = []
+    for _ in range(6):
+        s = d.connect()
+        s.sendall(frame(hello_env()))
+        assert read_frame(s).WhichOneof("body") == "hello_reply"
+        s.sendall(struct.pack(">I", 8 << 20) + b"y" * (1 << 20))
+        conns.append(s)
+    wait_for(lambda: "budget for incomplete frames" in d.log(), what="the budget enforced")
+    for s in conns:
+        s.close()
+    # An idle person's connection is closed; the daemon serves on.
+    with d.connect() as s:
+        s.sendall(frame(hello_env()))
+        assert read_frame(s).WhichOneof("body") == "hello_reply"
+        assert read_frame(s, timeout=20) is None
+    wait_for(lambda: "idle for" in d.log(), what="the idle connection logged")
+    assert_serving(d)

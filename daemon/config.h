@@ -33,6 +33,7 @@ typedef struct config {
     uint64_t max_frame;
     char *join_token;     /* "" none */
     uint64_t max_connections, idle_timeout_ms, frame_timeout_ms, max_buffered; /* net_limits */
+    uint64_t max_jobs_per_user, max_spec_bytes_per_user;
     uint64_t cert_ttl_ms; /* certificates issued last this long */
     uint64_t election_timeout_ms;
     uint64_t snapshot_threshold; /* entries between snapshots */

@@ -161,6 +161,26 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   n, FSM_ARRAY_BYTES_MAX >> 20);
         return;
     }
+    /* What one user may hold in the queue (a stranger with an account must
+     * not grow every controller's memory without bound). */
+    const fsm_user *held = fsm_user_get(&d->ctl.state, user);
+    uint64_t bytes = (uint64_t)jazari__job_spec__get_packed_size(spec) * n;
+    if (uid != 0 && held && held->active + n > d->cfg->max_jobs_per_user) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job refused: %s has %u jobs pending or running, and may have at most %llu "
+                  "(setting max_jobs_per_user): wait for some to end, or cancel some",
+                  user, held->active, (unsigned long long)d->cfg->max_jobs_per_user);
+        return;
+    }
+    if (uid != 0 && (held ? held->spec_bytes : 0) + bytes > d->cfg->max_spec_bytes_per_user) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job refused: %s's jobs in the queue would hold %llu bytes of commands, environments and "
+                  "scripts, over the %llu allowed (setting max_spec_bytes_per_user): send less environment, "
+                  "or wait",
+                  user, (unsigned long long)((held ? held->spec_bytes : 0) + bytes),
+                  (unsigned long long)d->cfg->max_spec_bytes_per_user);
+        return;
+    }
     Jazari__Job *jobs = xcalloc(n, sizeof *jobs);
     Jazari__Job **ptrs = xcalloc(n, sizeof(Jazari__Job *));
     Jazari__JobSpec *specs = xcalloc(n, sizeof *specs);

@@ -142,6 +142,48 @@ static void fsm__job_free(fsm *f, fsm_job *j)
     free(j);
 }
 
+/* --- per-user counts ---------------------------------------------------------------- */
+
+const fsm_user *fsm_user_get(const fsm *f, const char *name)
+{
+    size_t i;
+    return name && strmap_get(&f->user_index, name, &i) ? &f->users[i] : NULL;
+}
+
+static fsm_user *fsm__user(fsm *f, const char *name)
+{
+    size_t i;
+    if (strmap_get(&f->user_index, name, &i))
+        return &f->users[i];
+    if (f->n_users == f->users_cap) {
+        f->users_cap = f->users_cap ? 2 * f->users_cap : 16;
+        fsm_user *grown = realloc(f->users, f->users_cap * sizeof *grown);
+        if (!grown)
+            abort();
+        f->users = grown;
+    }
+    fsm_user *u = &f->users[f->n_users];
+    memset(u, 0, sizeof *u);
+    u->name = xstrdup_known(name);
+    strmap_put(&f->user_index, u->name, f->n_users++);
+    return u;
+}
+
+/* A job enters (sign 1) or leaves (-1) the active part of the queue. */
+static void fsm__count(fsm *f, const fsm_job *j, int sign)
+{
+    fsm_user *u = fsm__user(f, j->user ? j->user : "");
+    if (sign > 0) {
+        f->n_active++;
+        u->active++;
+        u->spec_bytes += j->spec_len;
+    } else {
+        f->n_active--;
+        u->active--;
+        u->spec_bytes -= j->spec_len;
+    }
+}
+
 static void fsm__node_clear(fsm_node *n)
 {
     free(n->name);
@@ -173,6 +215,10 @@ void fsm_free(fsm *f)
         fsm__resv_clear(&f->resv[i]);
     free(f->resv);
     tdb_free(&f->trust);
+    for (size_t i = 0; i < f->n_users; i++)
+        free(f->users[i].name);
+    free(f->users);
+    strmap_free(&f->user_index);
     fsm_init(f);
 }
 
@@ -268,7 +314,7 @@ static void fsm__end_pending(fsm *f, int64_t now, fsm_job *j, const char *reason
 {
     if (!j->held)
         f->n_ready--;
-    f->n_active--;
+    fsm__count(f, j, -1);
     j->held = false;
     j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
     j->end_ms = now;
@@ -560,7 +606,11 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     }
     for (size_t i = 0; i < s->n_env; i++) {
         const char *eq = strchr(s->env[i], '=');
-        if (!eq || eq == s->env[i] || strlen(s->env[i]) > FSM_CMD_BYTES_MAX) {
+        if (strlen(s->env[i]) > FSM_CMD_BYTES_MAX) {
+            snprintf(err, errlen, "--env '%.40s...': one setting is at most %d bytes", s->env[i], FSM_CMD_BYTES_MAX);
+            return -1;
+        }
+        if (!eq || eq == s->env[i]) {
             snprintf(err, errlen, "--env '%.60s': expected KEY=VALUE", s->env[i]);
             return -1;
         }
@@ -819,7 +869,7 @@ static void fsm__insert(fsm *f, fsm_job *j)
         f->n_jobs++;
     f->jobs[j->id - 1] = j;
     if (fsm_job_active(j))
-        f->n_active++;
+        fsm__count(f, j, 1);
     if (j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
         f->n_ready++;
     if (j->state == JAZARI__JOB_STATE__JOB_RUNNING)
@@ -875,7 +925,7 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
         j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
         j->end_ms = now;
         fsm__set_reason(j, NULL);
-        f->n_active--;
+        fsm__count(f, j, -1);
         res->cancelled++;
     }
 }
@@ -919,7 +969,7 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
         j->end_ms = now;
         j->exit_code = 0;
         fsm__set_reason(j, reason);
-        f->n_active--;
+        fsm__count(f, j, -1);
         return;
     }
     snprintf(reason, sizeof reason, "Requeued after NODE_FAIL: %s", why);
@@ -1003,7 +1053,7 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
     j->end_ms = now;
     j->exit_code = c->exit_code;
     fsm__set_reason(j, c->reason);
-    f->n_active--;
+    fsm__count(f, j, -1);
     f->n_running--;
 }
 

@@ -139,6 +139,14 @@ typedef struct fsm_resv {
     size_t msg_len;
 } fsm_resv;
 
+/* What one user holds in the queue (pending or running), for the limits
+ * per user the leader checks at submit. */
+typedef struct fsm_user {
+    char *name;
+    uint32_t active;     /* jobs pending or running */
+    uint64_t spec_bytes; /* the bytes of their specs (command, environment, script) */
+} fsm_user;
+
 typedef struct fsm {
     uint64_t next_job_id;
     int64_t time_ms; /* the time of the last applied entry */
@@ -162,6 +170,9 @@ typedef struct fsm {
     fsm_resv *resv;
     size_t n_resv;
     tdb trust; /* join tokens, credentials, revoked nodes */
+    fsm_user *users; /* every user ever seen (never many: people, not jobs) */
+    size_t n_users, users_cap;
+    strmap user_index; /* name -> index into users */
 } fsm;
 
 /* What applying one entry did, for the requests waiting on it. */
@@ -212,6 +223,8 @@ bool fsm_resv_member(const fsm_resv *r, const char *account, const char *user);
  * scheduler milestone brings the index of free capacity.) */
 uint32_t fsm_node_gpus_used(const fsm *f, const char *node);
 const fsm_node *fsm_node_get(const fsm *f, const char *name);
+/* What user holds in the queue; NULL if nothing ever. */
+const fsm_user *fsm_user_get(const fsm *f, const char *name);
 bool fsm_job_active(const fsm_job *j);
 const char *fsm_state_name(Jazari__JobState s);
 

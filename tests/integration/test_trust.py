@@ -324,3 +324,32 @@ def test_what_a_stranger_can_make_us_spend_is_bounded(daemon_factory):
         assert read_frame(s, timeout=20) is None
     wait_for(lambda: "idle for" in d.log(), what="the idle connection logged")
     assert_serving(d)
+
+
+def test_limits_per_user(daemon_factory):
+    """One user cannot fill every controller's memory: jobs and bytes of
+    job specs in the queue are bounded per user (root is not)."""
+    d = daemon_factory(name="solo", extra=["--max-jobs-per-user", "16", "--max-spec-bytes-per-user", "1MiB"])
+    env = dict(os.environ, JAZARI_CREDENTIALS=d.credentials(user="nobody", role="researcher"))
+    env.pop("JAZARI_SOCKET", None)
+    for i in range(16):
+        r = run([JZ, "submit", "--hold", "--workdir", "/tmp", "--", "true"], env=env)
+        assert r.returncode == 0, r.stderr
+    r = run([JZ, "submit", "--hold", "--workdir", "/tmp", "--", "true"], env=env)
+    assert r.returncode == 1 and "max_jobs_per_user" in r.stderr, r.stderr
+    # Root is not held to it.
+    r = d.jz("submit", "--hold", "--", "true")
+    assert r.returncode == 0, r.stderr
+    # Cancelling frees the room.
+    ids = [j["id"] for j in __import__("json").loads(d.jz("queue", "--json").stdout)["jobs"]
+           if j["user"] == "nobody"]
+    r = d.jz("cancel", *[str(i) for i in ids])
+    assert r.returncode == 0, r.stderr
+    big = []  # 600 KiB of environment, in words the kernel passes (each under 128 KiB)
+    for i in range(12):
+        big += ["--env", "BIG%d=%s" % (i, "X" * (50 << 10))]
+    r = run([JZ, "submit", "--hold", "--workdir", "/tmp"] + big + ["--", "true"], env=env)
+    assert r.returncode == 0, r.stderr
+    r = run([JZ, "submit", "--hold", "--workdir", "/tmp"] + big + ["--", "true"], env=env)
+    assert r.returncode == 1 and "max_spec_bytes_per_user" in r.stderr, r.stderr
+    assert_serving(d)

@@ -1,7 +1,9 @@
 /* args.c - GNU-style option parsing shared by every jz command. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -17,12 +19,9 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
 {
     const char *timeout = NULL;
     const cli_opt common[] = {
-        {"json", CLI_FLAG, &c->json},
-        {"socket", CLI_STRING, &c->socket},
-        {"server", CLI_STRING, &c->server},
-        {"credentials", CLI_STRING, &c->credentials},
-        {"timeout", CLI_STRING, &timeout},
-        {NULL, CLI_FLAG, NULL},
+        {"json", CLI_FLAG, &c->json},       {"socket", CLI_STRING, &c->socket},
+        {"server", CLI_STRING, &c->server}, {"credentials", CLI_STRING, &c->credentials},
+        {"timeout", CLI_STRING, &timeout},  {NULL, CLI_FLAG, NULL},
     };
     int npos = 0;
     bool only_pos = false;
@@ -93,4 +92,44 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
         c->timeout_s = t;
     }
     return npos;
+}
+
+/* A moment: "now" (0), "+DURATION" or "-DURATION" from now (as --time),
+ * "YYYY-MM-DDTHH:MM[:SS]" in local time, or "@UNIX_SECONDS". */
+int cli_parse_when(const char *s, int64_t *out)
+{
+    time_t now = time(NULL);
+    if (strcmp(s, "now") == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (s[0] == '+' || s[0] == '-') {
+        uint64_t secs;
+        if (cli_parse_time_limit(s + 1, &secs) != 0 || secs > (uint64_t)now)
+            return -1;
+        *out = ((int64_t)now + (s[0] == '+' ? 1 : -1) * (int64_t)secs) * 1000;
+        return 0;
+    }
+    if (s[0] == '@') {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s + 1, &end, 10);
+        if (errno || *end || end == s + 1 || v <= 0)
+            return -1;
+        *out = v * 1000;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+    if (end && *end == ':')
+        end = strptime(end, ":%S", &tm);
+    if (!end || *end)
+        return -1;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *out = (int64_t)t * 1000;
+    return 0;
 }

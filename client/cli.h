@@ -15,13 +15,13 @@ enum { CLI_OK = 0, CLI_REFUSED = 1, CLI_USAGE = 2 };
 
 /* Options every command takes. */
 typedef struct cli {
-    const char *socket;  /* --socket, else $JAZARI_SOCKET, else the default */
+    const char *socket;      /* --socket, else $JAZARI_SOCKET, else the default */
     const char *server;      /* --server HOST:PORT, else $JAZARI_SERVER: TLS to a controller */
     const char *credentials; /* --credentials FILE, else $JAZARI_CREDENTIALS */
-    bool json;           /* --json */
-    double timeout_s;    /* --timeout for the daemon's answer */
-    const char *command; /* the command's name, for messages */
-    int before_dashdash; /* positionals before `--`, or -1 if none was given */
+    bool json;               /* --json */
+    double timeout_s;        /* --timeout for the daemon's answer */
+    const char *command;     /* the command's name, for messages */
+    int before_dashdash;     /* positionals before `--`, or -1 if none was given */
 } cli;
 
 /* --- options ------------------------------------------------------------ */
@@ -96,6 +96,7 @@ typedef struct cli_command {
 
 /* client/cmd_trust.c */
 int cmd_token(cli *c, int argc, char **argv);
+int cmd_audit(cli *c, int argc, char **argv);
 int cmd_node_revoke(cli *c, const char *name);
 /* client/cmd_node.c */
 int cmd_nodes(cli *c, int argc, char **argv);
@@ -117,6 +118,10 @@ wire_msg *cli_fetch_job(cli *c, uint64_t id, int *status);
 
 /* Slurm's time formats: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S". */
 int cli_parse_time_limit(const char *s, uint64_t *seconds);
+/* A moment: "now" (0), "+DURATION" or "-DURATION" from now (DURATION as
+ * --time), "YYYY-MM-DDTHH:MM[:SS]" in local time, or "@UNIX_SECONDS".
+ * Unix ms into out; 0, or -1 when it does not parse. */
+int cli_parse_when(const char *s, int64_t *out);
 
 /* client/cmd_admin.c */
 int cmd_reserve(cli *c, int argc, char **argv);

@@ -11,46 +11,6 @@
 
 #define ADMIN_USERS_MAX 256
 
-/* --start: "now", "+DURATION" (as --time), "YYYY-MM-DDTHH:MM[:SS]" in
- * local time, or "@UNIX_SECONDS". Unix ms into out; 0 or -1. */
-static int admin__start(const char *s, int64_t *out)
-{
-    time_t now = time(NULL);
-    if (strcmp(s, "now") == 0) {
-        *out = 0;
-        return 0;
-    }
-    if (s[0] == '+') {
-        uint64_t secs;
-        if (cli_parse_time_limit(s + 1, &secs) != 0)
-            return -1;
-        *out = ((int64_t)now + (int64_t)secs) * 1000;
-        return 0;
-    }
-    if (s[0] == '@') {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s + 1, &end, 10);
-        if (errno || *end || end == s + 1 || v <= 0)
-            return -1;
-        *out = v * 1000;
-        return 0;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
-    if (end && *end == ':')
-        end = strptime(end, ":%S", &tm);
-    if (!end || *end)
-        return -1;
-    tm.tm_isdst = -1;
-    time_t t = mktime(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *out = (int64_t)t * 1000;
-    return 0;
-}
-
 static int admin__count(cli *c, const char *opt, const char *s, uint32_t *out)
 {
     char *end;
@@ -150,7 +110,7 @@ int cmd_reserve(cli *c, int argc, char **argv)
                   duration);
         return CLI_USAGE;
     }
-    if (start && admin__start(start, &q.start_ms) != 0) {
+    if (start && cli_parse_when(start, &q.start_ms) != 0) {
         cli_error(c, "bad --start '%.40s': now, +DURATION (+2:00:00), YYYY-MM-DDTHH:MM[:SS] or @UNIX_SECONDS",
                   start);
         return CLI_USAGE;

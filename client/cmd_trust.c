@@ -47,8 +47,9 @@ static int trust__create(cli *c, int argc, char **argv)
     bool join = false, controller = false;
     const char *user = NULL, *role = NULL, *ttl = NULL;
     const cli_opt opts[] = {
-        {"join", CLI_FLAG, &join},  {"controller", CLI_FLAG, &controller}, {"user", CLI_STRING, &user},
-        {"role", CLI_STRING, &role}, {"ttl", CLI_STRING, &ttl},            {NULL, CLI_FLAG, NULL},
+        {"join", CLI_FLAG, &join},   {"controller", CLI_FLAG, &controller},
+        {"user", CLI_STRING, &user}, {"role", CLI_STRING, &role},
+        {"ttl", CLI_STRING, &ttl},   {NULL, CLI_FLAG, NULL},
     };
     const char *pos[1];
     int npos = cli_parse(c, argc, argv, opts, pos, 1);
@@ -148,14 +149,14 @@ static int trust__list(cli *c, int argc, char **argv)
         buf_printf(&b, "%-34s %-12s %-16s %-12s %-17s %s\n", "ID", "KIND", "USER", "ROLE", "EXPIRES", "BY");
         for (size_t i = 0; i < r->n_tokens; i++) {
             trust__when(r->tokens[i]->expires_ms, when, sizeof when);
-            buf_printf(&b, "%-34s %-12s %-16s %-12s %-17s %s\n", r->tokens[i]->id, "join", "-", r->tokens[i]->kind,
-                       when, r->tokens[i]->by);
+            buf_printf(&b, "%-34s %-12s %-16s %-12s %-17s %s\n", r->tokens[i]->id, "join", "-",
+                       r->tokens[i]->kind, when, r->tokens[i]->by);
         }
         for (size_t i = 0; i < r->n_creds; i++) {
             trust__when(r->creds[i]->expires_ms, when, sizeof when);
             buf_printf(&b, "%-34s %-12s %-16s %-12s %-17s %s\n", r->creds[i]->serial,
-                       r->creds[i]->revoked ? "revoked" : "credentials", r->creds[i]->user, r->creds[i]->role, when,
-                       r->creds[i]->by);
+                       r->creds[i]->revoked ? "revoked" : "credentials", r->creds[i]->user, r->creds[i]->role,
+                       when, r->creds[i]->by);
         }
         for (size_t i = 0; i < r->n_node_gens; i++)
             buf_printf(&b, "%-34s %-12s %-16s\n", r->node_gens[i]->name, "node", "(revoked)");
@@ -238,4 +239,95 @@ int cmd_node_revoke(cli *c, const char *name)
     else
         printf("node %s revoked: its connections are dropped and its certificates refused\n", name);
     return CLI_OK;
+}
+
+/* jz audit [--since WHEN] [--user NAME] [--limit N]: the trail of changes,
+ * oldest first, page after page. */
+int cmd_audit(cli *c, int argc, char **argv)
+{
+    const char *since = NULL, *user = NULL, *limit = NULL;
+    const cli_opt opts[] = {{"since", CLI_STRING, &since},
+                            {"user", CLI_STRING, &user},
+                            {"limit", CLI_STRING, &limit},
+                            {NULL, 0, NULL}};
+    const char *pos[1];
+    if (cli_parse(c, argc, argv, opts, pos, 0) < 0)
+        return CLI_USAGE;
+    Jazari__AuditRequest q = JAZARI__AUDIT_REQUEST__INIT;
+    if (since && cli_parse_when(since, &q.since_ms) != 0) {
+        cli_error(c,
+                  "bad --since '%.40s': -DURATION (-2:00:00, -90 for minutes, -7-00:00:00), "
+                  "YYYY-MM-DDTHH:MM[:SS] or @UNIX_SECONDS",
+                  since);
+        return CLI_USAGE;
+    }
+    unsigned long most = 0;
+    if (limit) {
+        char *end;
+        errno = 0;
+        most = strtoul(limit, &end, 10);
+        if (errno || *end || most == 0 || most > 1000000) {
+            cli_error(c, "bad --limit '%.40s': a number of records, 1 to 1000000", limit);
+            return CLI_USAGE;
+        }
+    }
+    q.user = (char *)(user ? user : "");
+    buf b = BUF_INIT;
+    json j;
+    if (c->json) {
+        cli_json_begin(&j, &b);
+        json_obj_begin(&j);
+        json_key(&j, "records");
+        json_arr_begin(&j);
+    } else {
+        buf_printf(&b, "%-19s %-16s %-12s %-28s %s => %s\n", "TIME", "USER", "ROLE", "FROM", "WHAT",
+                   "RESULT");
+    }
+    unsigned long shown = 0;
+    for (bool more = true; more && (!most || shown < most);) {
+        q.limit = most ? (uint32_t)(most - shown < 10000 ? most - shown : 10000) : 0;
+        Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+        req.body_case = JAZARI__ENVELOPE__BODY_AUDIT_REQUEST;
+        req.audit_request = &q;
+        int status;
+        wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_AUDIT_REPLY, &status);
+        if (!m) {
+            buf_free(&b);
+            return status;
+        }
+        const Jazari__AuditReply *r = wire_msg_env(m)->audit_reply;
+        for (size_t i = 0; i < r->n_records; i++) {
+            const Jazari__AuditRecord *k = r->records[i];
+            if (c->json) {
+                json_obj_begin(&j);
+                json_kv_int(&j, "seq", (int64_t)k->seq);
+                json_kv_int(&j, "at_ms", k->at_ms);
+                json_kv_str(&j, "user", k->user);
+                json_kv_str(&j, "role", k->role);
+                json_kv_str(&j, "from", k->from);
+                json_kv_str(&j, "what", k->what);
+                json_kv_str(&j, "result", k->result);
+                json_obj_end(&j);
+            } else {
+                char when[40];
+                time_t t = (time_t)(k->at_ms / 1000);
+                struct tm tm;
+                if (!localtime_r(&t, &tm) || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+                    snprintf(when, sizeof when, "?");
+                /* cli_flush escapes what could act on the terminal. */
+                buf_printf(&b, "%-19s %-16s %-12s %-28s %s => %s\n", when, k->user, k->role, k->from, k->what,
+                           k->result);
+            }
+        }
+        shown += r->n_records;
+        more = r->truncated && r->n_records > 0;
+        if (more)
+            q.after_seq = r->records[r->n_records - 1]->seq;
+        wire_msg_free(m);
+    }
+    if (c->json) {
+        json_arr_end(&j);
+        json_obj_end(&j);
+    }
+    return cli_flush(&b);
 }

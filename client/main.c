@@ -20,9 +20,12 @@ static const cli_command commands[] = {
     {"reservations", cmd_reservations, "", "advance reservations: whose, when, which nodes"},
     {"unreserve", cmd_unreserve, "NAME", "(admin) delete a reservation"},
     {"nodes", cmd_nodes, "", "list the nodes: name, site, state, GPUs free/total"},
-    {"node", cmd_node, "NAME | revoke NAME", "one node in full, with its topology; (admin) revoke: remove it for good"},
+    {"node", cmd_node, "NAME | revoke NAME",
+     "one node in full, with its topology; (admin) revoke: remove it for good"},
     {"token", cmd_token, "create|list|revoke ...",
      "(admin) join tokens (--join) and people's credentials (--user NAME --role ROLE)"},
+    {"audit", cmd_audit, "[--since WHEN] [--user NAME]",
+     "(admin) who changed what, from where and when: submits, cancels, reservations, credentials"},
     {"ping", cmd_ping, "", "check that the local jazarid answers, and which one it is"},
 };
 
@@ -36,26 +39,27 @@ static void usage(FILE *f)
         snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
         fprintf(f, "  %-44s %s\n", left, commands[i].summary);
     }
-    fprintf(f, "\noptions every command takes:\n"
-               "  --json               one JSON document on stdout\n"
-               "  --socket PATH        the daemon's socket (else $JAZARI_SOCKET, else the default)\n"
-               "  --credentials FILE   from another machine: a credentials file from an admin\n"
-               "                       (jz token create --user); else $JAZARI_CREDENTIALS\n"
-               "  --server HOST:PORT   the controller to reach with them (else $JAZARI_SERVER, else the file's)\n"
-               "  --timeout SECONDS    how long to wait for the daemon [30]\n"
-               "  --help               this help\n"
-               "\nsubmit options (also as #JZ or #SBATCH lines in a script):\n"
-               "  --name NAME  --nodes N  --tasks-per-node T  --gpus-per-node G  --cpus-per-task C\n"
-               "  --mem SIZE  --time LIMIT (90, 1:30:00, 2-00:00:00)  --gpu-model MODEL  --site SITE\n"
-               "  --output PATH  --error PATH (%%j job, %%n node rank, %%N node, %%t task)  --workdir DIR\n"
-               "  --env KEY=VALUE (repeatable)  --hold  --signal [SIG][@SECS]  --no-requeue\n"
-               "  --after-ok JOB[:JOB]  --after-any JOB[:JOB]  --dependency afterok:JOB,afterany:JOB\n"
-               "  --array 0-99%%8 (a job per index, at most 8 at once; %%A %%a in --output)\n"
-               "  --account INSTITUTE/PROJECT  --qos NAME  --reservation NAME  --gpu-mem SIZE (per GPU)\n"
-               "  --constraint LABEL[,LABEL] (nodes with all these labels)\n"
-               "\nreserve options: --gpus N | --nodes N  --start now|+DURATION|YYYY-MM-DDTHH:MM  --duration\n"
-               "  LIMIT  --account A | --users U,V  --gpu-model MODEL  --site SITE\n"
-               "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
+    fprintf(
+        f, "\noptions every command takes:\n"
+           "  --json               one JSON document on stdout\n"
+           "  --socket PATH        the daemon's socket (else $JAZARI_SOCKET, else the default)\n"
+           "  --credentials FILE   from another machine: a credentials file from an admin\n"
+           "                       (jz token create --user); else $JAZARI_CREDENTIALS\n"
+           "  --server HOST:PORT   the controller to reach with them (else $JAZARI_SERVER, else the file's)\n"
+           "  --timeout SECONDS    how long to wait for the daemon [30]\n"
+           "  --help               this help\n"
+           "\nsubmit options (also as #JZ or #SBATCH lines in a script):\n"
+           "  --name NAME  --nodes N  --tasks-per-node T  --gpus-per-node G  --cpus-per-task C\n"
+           "  --mem SIZE  --time LIMIT (90, 1:30:00, 2-00:00:00)  --gpu-model MODEL  --site SITE\n"
+           "  --output PATH  --error PATH (%%j job, %%n node rank, %%N node, %%t task)  --workdir DIR\n"
+           "  --env KEY=VALUE (repeatable)  --hold  --signal [SIG][@SECS]  --no-requeue\n"
+           "  --after-ok JOB[:JOB]  --after-any JOB[:JOB]  --dependency afterok:JOB,afterany:JOB\n"
+           "  --array 0-99%%8 (a job per index, at most 8 at once; %%A %%a in --output)\n"
+           "  --account INSTITUTE/PROJECT  --qos NAME  --reservation NAME  --gpu-mem SIZE (per GPU)\n"
+           "  --constraint LABEL[,LABEL] (nodes with all these labels)\n"
+           "\nreserve options: --gpus N | --nodes N  --start now|+DURATION|YYYY-MM-DDTHH:MM  --duration\n"
+           "  LIMIT  --account A | --users U,V  --gpu-model MODEL  --site SITE\n"
+           "\nexit status: 0 done, 1 refused (the reason on stderr), 2 bad usage\n");
 }
 
 /* Whether a is a global option, and whether it takes a value. */

@@ -56,6 +56,17 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
     run_schedule(d); /* a reservation changes what may start where */
 }
 
+/* Whether w may know of reservation r: who may see its account, and its
+ * listed users. */
+static bool admin__resv_sees(jzd *d, const authz_who *w, const fsm_resv *r)
+{
+    if (r->account && *r->account && authz_account_sees(d->cfg->pol, w, r->account))
+        return true;
+    if (authz_is_admin(w))
+        return true;
+    return fsm_resv_member(r, NULL, w->user);
+}
+
 /* Checks a jz reserve request: one line of what is wrong, or NULL. */
 static const char *admin__check(jzd *d, const Jazari__ReserveRequest *q, char *why, size_t len)
 {
@@ -97,8 +108,17 @@ static const char *admin__check(jzd *d, const Jazari__ReserveRequest *q, char *w
 void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const Jazari__ReserveRequest *q = e->reserve_request;
-    if (!req_admin(d, c, e, NULL, "jz reserve"))
+    authz_who w;
+    if (!req_who(d, c, e, &w))
         return;
+    /* Admins, and a startup's admins for its own accounts. */
+    if (!authz_account_admin(d->cfg->pol, &w, q->account) || w.via_node) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "jz reserve is for admins, and for tenant admins with --account one of their startup's "
+                  "accounts; not for %s%s%s",
+                  w.user, q->account && *q->account ? " in " : "", q->account ? q->account : "");
+        return;
+    }
     char why[300], err[300];
     const char *bad = admin__check(d, q, why, sizeof why);
     if (bad) {
@@ -146,12 +166,17 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     r.site = q->site;
     r.gpus = total;
     r.nodes = q->nodes;
-    r.created_by = "root";
+    r.created_by = w.user;
     Jazari__ReserveCmd rc = JAZARI__RESERVE_CMD__INIT;
     rc.reservation = &r;
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_RESERVE;
     cmd.reserve = &rc;
+    Jazari__AuditRecord audit;
+    char what[200];
+    req_audit(&audit, what, sizeof what, &w, "reserve %s: %u GPUs on %d nodes for %s, %llu s", q->name, total,
+              n, q->account && *q->account ? q->account : "its users", (unsigned long long)q->duration_s);
+    cmd.audit = &audit;
     log_info("admin", "reservation %s: %u GPUs on %d nodes for %s", q->name, total, n,
              q->account && *q->account ? q->account : "its users");
     ctl_propose(&d->ctl, &cmd, admin__on_reserved, admin__wait_new(d, c, e, q->name));
@@ -163,9 +188,19 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
 void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *name = e->unreserve_request->name;
-    if (!req_admin(d, c, e, NULL, "jz unreserve"))
+    authz_who w;
+    if (!req_who(d, c, e, &w))
         return;
-    if (!fsm_resv_get(&d->ctl.state, name)) {
+    const fsm_resv *v = fsm_resv_get(&d->ctl.state, name);
+    if (v && !admin__resv_sees(d, &w, v)) /* not theirs to know of */
+        v = NULL;
+    if (v && (!authz_account_admin(d->cfg->pol, &w, v->account) || w.via_node)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "reservation %s is for %s: only admins and its tenant's admins may remove it", v->name,
+                  v->account ? v->account : "its users");
+        return;
+    }
+    if (!v) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
                   "no reservation '%.64s' (jz reservations lists them)", name ? name : "");
         return;
@@ -175,15 +210,24 @@ void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_UNRESERVE;
     cmd.unreserve = &uc;
+    Jazari__AuditRecord audit;
+    char what[100];
+    req_audit(&audit, what, sizeof what, &w, "unreserve %s", name);
+    cmd.audit = &audit;
     ctl_propose(&d->ctl, &cmd, admin__on_reserved, admin__wait_new(d, c, e, name));
 }
 
 void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const fsm *f = &d->ctl.state;
+    authz_who w;
+    if (!req_who(d, c, e, &w))
+        return;
     Jazari__ReservationsReply r = JAZARI__RESERVATIONS_REPLY__INIT;
     r.reservations = xcalloc(f->n_resv ? f->n_resv : 1, sizeof(Jazari__Reservation *));
     for (size_t i = 0; i < f->n_resv; i++) {
+        if (!admin__resv_sees(d, &w, &f->resv[i]))
+            continue;
         Jazari__Reservation *m = jazari__reservation__unpack(NULL, f->resv[i].msg_len, f->resv[i].msg);
         if (m)
             r.reservations[r.n_reservations++] = m;
@@ -194,8 +238,36 @@ void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e)
     free(r.reservations);
 }
 
+/* Whether w may see a row of the fair-share tree: an account they may see
+ * (or one above such an account), and of the users' rows their own, or
+ * those of accounts whose jobs they see in full. */
+static bool admin__row_sees(jzd *d, const authz_who *w, const char *path)
+{
+    const pol *p = d->cfg->pol;
+    if (authz_is_admin(w))
+        return true;
+    const char *a = strchr(path, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+    if (b) { /* institute/project/user */
+        char acct[POL_PATH_MAX + 1];
+        snprintf(acct, sizeof acct, "%.*s", (int)(b - path), path);
+        return strcmp(b + 1, w->user) == 0 || authz_others_job(p, w, acct) == AUTHZ_FULL || p->open;
+    }
+    if (authz_account_sees(p, w, path))
+        return true;
+    /* An institute is seen by who sees one of its projects. */
+    size_t len = strlen(path);
+    for (size_t i = 0; !a && i < p->n_accounts; i++)
+        if (strncmp(p->accounts[i].path, path, len) == 0 && p->accounts[i].path[len] == '/' &&
+            !strchr(p->accounts[i].path + len + 1, '/') && authz_account_sees(p, w, p->accounts[i].path))
+            return true;
+    return false;
+}
+
 void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
+    authz_who w;
+    if (!req_who(d, c, e, &w))
+        return;
     sched_view sv; /* the tree the pass ranks by, running jobs included */
     sched_view_build(&d->ctl.state, d->cfg->pol, ctl_now_ms(&d->ctl), &sv);
     prio_tree *tree = pass_tree(&sv.v);
@@ -203,20 +275,24 @@ void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const prio_row *rows = prio_tree_rows(tree, &n);
     Jazari__ShareRow *m = xcalloc(n ? n : 1, sizeof *m);
     Jazari__ShareRow **ptrs = xcalloc(n ? n : 1, sizeof(Jazari__ShareRow *));
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        jazari__share_row__init(&m[i]);
-        m[i].path = (char *)rows[i].path;
-        m[i].shares = rows[i].shares;
-        m[i].norm_shares = rows[i].norm_shares;
-        m[i].gpu_seconds = rows[i].usage;
-        m[i].norm_usage = rows[i].norm_usage;
-        m[i].effective_usage = rows[i].effective_usage;
-        m[i].fairshare = rows[i].fairshare;
-        ptrs[i] = &m[i];
+        if (!admin__row_sees(d, &w, rows[i].path))
+            continue;
+        jazari__share_row__init(&m[k]);
+        m[k].path = (char *)rows[i].path;
+        m[k].shares = rows[i].shares;
+        m[k].norm_shares = rows[i].norm_shares;
+        m[k].gpu_seconds = rows[i].usage;
+        m[k].norm_usage = rows[i].norm_usage;
+        m[k].effective_usage = rows[i].effective_usage;
+        m[k].fairshare = rows[i].fairshare;
+        ptrs[k] = &m[k];
+        k++;
     }
     Jazari__SharesReply r = JAZARI__SHARES_REPLY__INIT;
     r.rows = ptrs;
-    r.n_rows = n;
+    r.n_rows = k;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHARES_REPLY, &r);
     free(m);
     free(ptrs);

@@ -158,8 +158,7 @@ void fwd_request(jzd *d, net_conn *c, wire_msg *m)
     f->w = req_wait(d, c, e);
     f->m = m;
     if (c->have_creds) {
-        req_local_caller(c, &f->caller, f->user, sizeof f->user);
-        f->caller.node = (char *)d->cfg->name;
+        req_local_caller(d, c, &f->caller, f->user, sizeof f->user);
         f->has_caller = true;
     }
     fwd_retarget(d, NULL);

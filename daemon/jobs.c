@@ -44,10 +44,48 @@ void jobs_on_committed(void *arg, const ctl_outcome *o)
         run_schedule(d);
 }
 
+/* What w may see of each job, remembered per kind of job (a queue of
+ * 100,000 jobs has a few dozen kinds, and the verdict for another's job
+ * depends on its account alone). */
+typedef struct jobs__seen {
+    const authz_who *w;
+    const pol *p;
+    const fsm_class *cls[32];
+    authz_level level[32];
+    size_t n;
+} jobs__seen;
+
+static authz_level jobs__level(jobs__seen *s, const fsm_job *j)
+{
+    if (strcmp(j->user, s->w->user) == 0)
+        return AUTHZ_FULL;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->cls[i] == j->cls)
+            return s->level[i];
+    authz_level l = authz_others_job(s->p, s->w, j->cls->account);
+    size_t at = s->n < 32 ? s->n++ : (size_t)(j->id % 32);
+    s->cls[at] = j->cls;
+    s->level[at] = l;
+    return l;
+}
+
+/* The job of that id as w may see it (NULL: none, or not theirs to know
+ * of); its level in *level when not NULL. */
+static const fsm_job *jobs__visible(jzd *d, const authz_who *w, uint64_t id, authz_level *level)
+{
+    const fsm_job *j = fsm_job_get(&d->ctl.state, id);
+    authz_level l = j ? authz_job(d->cfg->pol, w, j->user, j->cls->account) : AUTHZ_NONE;
+    if (level)
+        *level = l;
+    return l == AUTHZ_NONE ? NULL : j;
+}
+
 /* The policy's word on a submission: its account, QoS and reservation. */
 static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, const Jazari__JobSpec *spec,
-                              const char *account, uid_t uid, const char *user)
+                              const char *account, const authz_who *w)
 {
+    uid_t uid = w->uid;
+    const char *user = w->user;
     const pol *po = d->cfg->pol;
     if (!pol_account_known(po, account)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
@@ -119,12 +157,13 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
 
 void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    uid_t uid;
-    gid_t gid;
-    char user[64];
+    authz_who w;
     const Jazari__JobSpec *spec = e->submit_request->spec;
-    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
+    if (!req_who(d, c, e, &w) || !req_runs_as(c, e, &w, "a job as root"))
         return;
+    uid_t uid = w.uid;
+    gid_t gid = w.gid;
+    const char *user = w.user;
     char err[256];
     if (!spec) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "submit without a job");
@@ -143,7 +182,7 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     const char *account = spec->account && *spec->account ? spec->account : d->cfg->pol->default_account;
-    if (jobs__policy_check(d, c, e, spec, account, uid, user) != 0)
+    if (jobs__policy_check(d, c, e, spec, account, &w) != 0)
         return;
     /* An array is one job per index, submitted in one command. */
     static uint32_t idx[FSM_ARRAY_MAX];
@@ -195,7 +234,7 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
             specs[i].array_max = throttle;
         }
         jobs[i].spec = &specs[i];
-        jobs[i].user = user;
+        jobs[i].user = (char *)user;
         jobs[i].uid = (uint32_t)uid;
         jobs[i].gid = (uint32_t)gid;
         ptrs[i] = &jobs[i];
@@ -207,6 +246,13 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
     cmd.submit = &sc;
+    Jazari__AuditRecord audit;
+    char what[200];
+    req_audit(&audit, what, sizeof what, &w, "submit%s%s: %u GPUs x %u nodes in %s%s%s",
+              array ? " array " : "", array ? spec->array : "", spec->gpus_per_node,
+              spec->nodes ? spec->nodes : 1, account, spec->hold ? ", held" : "",
+              spec->reservation && *spec->reservation ? ", in a reservation" : "");
+    cmd.audit = &audit;
     ctl_propose(&d->ctl, &cmd, jobs_on_committed, req_wait(d, c, e));
     free(jobs);
     free(ptrs);
@@ -216,39 +262,49 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
 /* jz cancel and jz release: the same checks, two commands. */
 void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    uid_t uid;
-    gid_t gid;
-    char user[64];
+    authz_who w;
     bool release = e->body_case == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST;
     size_t n_ids = release ? e->release_request->n_ids : e->cancel_request->n_ids;
     uint64_t *ids = release ? e->release_request->ids : e->cancel_request->ids;
-    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
+    if (!req_who(d, c, e, &w))
         return;
     if (n_ids == 0 || n_ids > 10000) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "cancel: give 1 to 10000 job ids");
         return;
     }
-    /* Checked here for a clear answer; checked again when applied. */
+    /* Decided here, for every job (a job is never handed to another owner
+     * or account, so the verdict holds when the entry is applied). */
     for (size_t i = 0; i < n_ids; i++) {
-        const fsm_job *j = fsm_job_get(&d->ctl.state, ids[i]);
+        const fsm_job *j = jobs__visible(d, &w, ids[i], NULL);
         if (!j) {
             req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
                       (unsigned long long)ids[i]);
             return;
         }
-        if (uid != 0 && j->uid != uid) {
+        if (authz_job(d->cfg->pol, &w, j->user, j->cls->account) != AUTHZ_FULL) {
             req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                      "job %llu belongs to %s, not to %s", (unsigned long long)j->id, j->user, user);
+                      "job %llu belongs to %s, not to %s (coordinators and tenant admins may act on their "
+                      "accounts' jobs)",
+                      (unsigned long long)j->id, j->user, w.user);
             return;
         }
     }
     Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
     cc.ids = ids;
     cc.n_ids = n_ids;
-    cc.uid = (uint32_t)uid;
-    cc.admin = uid == 0;
+    cc.uid = (uint32_t)w.uid;
+    cc.admin = true; /* authorized above, job by job */
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    char ids_text[160] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < n_ids && at + 24 < sizeof ids_text; i++)
+        at += (size_t)snprintf(ids_text + at, sizeof ids_text - at, " %llu", (unsigned long long)ids[i]);
+    Jazari__AuditRecord audit;
+    char what[200];
+    req_audit(&audit, what, sizeof what, &w, "%s job%s%s%s", release ? "release" : "cancel",
+              n_ids > 1 ? "s" : "", ids_text, at + 24 >= sizeof ids_text ? " ..." : "");
+    cmd.audit = &audit;
     if (release) {
         cmd.cmd_case = JAZARI__COMMAND__CMD_RELEASE;
         cmd.release = &cc;
@@ -271,8 +327,11 @@ typedef struct jobs__list {
 } jobs__list;
 
 /* Jobs as messages. brief leaves out each job's script and environment,
- * which only jz show needs (a queue of scripts could be gigabytes). */
-static void jobs__fill(jzd *d, jobs__list *a, const fsm_job *const *list, size_t n, bool brief)
+ * which only jz show needs (a queue of scripts could be gigabytes); a job
+ * w may see only briefly also loses its command, working directory and
+ * output paths. */
+static void jobs__fill(jzd *d, const authz_who *w, jobs__list *a, const fsm_job *const *list, size_t n,
+                       bool brief)
 {
     /* Why each pending job waits, and its priority: the scheduling pass's
      * own answer from the state, the same on every controller. */
@@ -285,6 +344,7 @@ static void jobs__fill(jzd *d, jobs__list *a, const fsm_job *const *list, size_t
     size_t nallocs = 0;
     for (size_t i = 0; i < n; i++)
         nallocs += list[i]->n_allocs;
+    jobs__seen vis = {.w = w, .p = d->cfg->pol};
     a->n = n;
     a->jobs = calloc(n ? n : 1, sizeof *a->jobs);
     a->specs = xcalloc(n, sizeof(Jazari__JobSpec *));
@@ -305,12 +365,20 @@ static void jobs__fill(jzd *d, jobs__list *a, const fsm_job *const *list, size_t
         if (list[i]->preempt_ms) /* stopping, then back to the queue */
             a->jobs[i].state = JAZARI__JOB_STATE__JOB_PREEMPTED;
         a->specs[i] = spec;
-        if (brief && spec) {
+        bool private = jobs__level(&vis, list[i]) != AUTHZ_FULL;
+        if ((brief || private) && spec) {
             a->brief[i] = *spec;
             a->brief[i].script = "";
             a->brief[i].env = NULL;
             a->brief[i].n_env = 0;
             a->jobs[i].spec = &a->brief[i];
+        }
+        if (private && spec) {
+            a->brief[i].argv = NULL;
+            a->brief[i].n_argv = 0;
+            a->brief[i].workdir = "";
+            a->brief[i].output = "";
+            a->brief[i].error = "";
         }
         k += list[i]->n_allocs;
         a->ptrs[i] = &a->jobs[i];
@@ -339,6 +407,10 @@ static void jobs__free(jobs__list *a)
 void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const fsm *f = &d->ctl.state;
+    authz_who w;
+    if (!req_who(d, c, e, &w))
+        return;
+    jobs__seen vis = {.w = &w, .p = d->cfg->pol};
     const Jazari__QueueRequest *q = e->queue_request;
     bool all = q->all;
     size_t want = q->limit && q->limit < JOBS_PAGE_MAX ? q->limit : JOBS_PAGE_MAX;
@@ -348,7 +420,7 @@ void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
     bool more = false;
     for (; i < f->jobs_cap; i++) {
         const fsm_job *j = f->jobs[i];
-        if (!j || (!all && !fsm_job_active(j)))
+        if (!j || (!all && !fsm_job_active(j)) || jobs__level(&vis, j) == AUTHZ_NONE)
             continue;
         if (n == want) {
             more = true;
@@ -364,7 +436,7 @@ void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
         list[n++] = j;
     }
     jobs__list a;
-    jobs__fill(d, &a, list, n, true);
+    jobs__fill(d, &w, &a, list, n, true);
     Jazari__QueueReply r = JAZARI__QUEUE_REPLY__INIT;
     r.jobs = a.ptrs;
     r.n_jobs = a.n;
@@ -387,14 +459,18 @@ void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
 
 void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    const fsm_job *j = fsm_job_get(&d->ctl.state, e->show_request->id);
+    authz_who w;
+    if (!req_who(d, c, e, &w))
+        return;
+    /* Another's job that is not the caller's to know of: as if none. */
+    const fsm_job *j = jobs__visible(d, &w, e->show_request->id, NULL);
     if (!j) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "job %llu not found",
                   (unsigned long long)e->show_request->id);
         return;
     }
     jobs__list a;
-    jobs__fill(d, &a, &j, 1, false);
+    jobs__fill(d, &w, &a, &j, 1, false);
     Jazari__ShowReply r = JAZARI__SHOW_REPLY__INIT;
     r.job = &a.jobs[0];
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_SHOW_REPLY, &r);

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "../lib/hw/topo.h"
+#include "authz.h"
 #include "config.h"
 #include "exec/exec.h"
 #include "net/net.h"
@@ -30,7 +31,7 @@ typedef struct trust {
     EVP_PKEY *ca_key; /* controllers only */
     X509 *cert;
     EVP_PKEY *key;
-    pki_id me; /* what our certificate says */
+    pki_id me;           /* what our certificate says */
     bool renewing;       /* an agent's RenewRequest is in flight */
     EVP_PKEY *renew_key; /* its new key */
     char ca_hash[PKI_HASH_HEX + 1];
@@ -84,17 +85,23 @@ typedef struct jzd {
 
 /* --- daemon/req.c: the request layer ---------------------------------------------- */
 
-/* The caller of a request that changes state: the Unix socket's peer
- * credentials, or the identity a trusted daemon peer forwarded. false
- * after refusing it (the reply is sent). */
-bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
-                size_t len);
-/* The caller is an admin (root on the local socket, or admin credentials):
- * true with their name in who (64 bytes; may be NULL); else false after
- * refusing (what: the request, for the message). */
-bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, char *who, const char *what);
+/* Who asks: the Unix socket's peer credentials, a person's certificate, or
+ * the identity a daemon of the network forwarded (never a person's word
+ * about another). false after refusing (the reply is sent). What they may
+ * do is authz.h's to say. */
+bool req_who(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w);
+/* That, and an admin of the network (root on a controller, or admin
+ * credentials); else false after refusing (what: the request). */
+bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w, const char *what);
+/* false after refusing, when w is root forwarded by a node: what runs or
+ * reads as root elsewhere needs an admin of the network. */
+bool req_runs_as(net_conn *c, const Jazari__Envelope *e, const authz_who *w, const char *what);
+/* The audit record of a change w asks for (what: a buffer of len for the
+ * formatted text), to set as the command's audit; also logged. */
+void req_audit(Jazari__AuditRecord *a, char *what, size_t len, const authz_who *w, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* The identity of a local caller, from the Unix socket's peer credentials. */
-void req_local_caller(const net_conn *c, Jazari__Caller *out, char *user, size_t len);
+void req_local_caller(jzd *d, const net_conn *c, Jazari__Caller *out, char *user, size_t len);
 /* A daemon of the network (its certificate says so) speaking as an agent. */
 bool req_agent_peer(jzd *d, const net_conn *c);
 /* That, and the daemon of node itself (its certificate's name). */
@@ -138,8 +145,7 @@ void trust_tick(jzd *d);
 bool trust_on_secure(net_conn *c, void *data);
 bool trust_is_daemon(const pki_id *p);
 bool trust_is_controller(const pki_id *p);
-/* A person's role: researcher, coordinator, tenant-admin, admin. */
-bool trust_role_valid(const char *role);
+
 /* A certificate signed with the CA key this controller holds. NULL with err. */
 X509 *trust_issue(jzd *d, EVP_PKEY *pub, const char *name, const char *kind, uint64_t gen, int64_t ttl_s,
                   char *err, size_t errlen);
@@ -158,6 +164,10 @@ void tokens_node_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void tokens_renew(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* The one request of an anonymous TLS peer: a daemon joining. Answers and closes. */
 void tokens_join(jzd *d, net_conn *c, const Jazari__Envelope *e);
+
+/* --- daemon/audit.c: jz audit ---------------------------------------------------------- */
+
+void audit_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* --- daemon/routes.c: the route table ------------------------------------------------- */
 

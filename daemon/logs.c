@@ -153,16 +153,14 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
 {
     const Jazari__Envelope *e = wire_msg_env(m);
     const Jazari__LogsRequest *r = e->logs_request;
-    uid_t uid;
-    gid_t gid;
-    char user[64];
+    authz_who w;
     if (!r->path || r->path[0] != '/' || strlen(r->path) > 4095 || !r->node || !*r->node) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "logs: a node and an absolute path are needed");
-    } else if (!req_caller(d, c, e, &uid, &gid, user, sizeof user)) {
+    } else if (!req_who(d, c, e, &w) || !req_runs_as(c, e, &w, "reading another node's files as root")) {
         /* refused */
     } else if (strcmp(r->node, d->cfg->name) == 0) {
-        logs__read(c, e, uid, gid);
+        logs__read(c, e, w.uid, w.gid);
     } else if (r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
                   d->cfg->name, r->node);
@@ -193,15 +191,18 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
             }
             to = d->peers[d->target % d->n_peers].address;
         }
+        /* The caller as this daemon decided it, never as it was told. */
         Jazari__Caller caller = JAZARI__CALLER__INIT;
-        caller.uid = (uint32_t)uid;
-        caller.gid = (uint32_t)gid;
-        caller.user = user;
+        caller.uid = (uint32_t)w.uid;
+        caller.gid = (uint32_t)w.gid;
+        caller.user = w.user;
         caller.node = (char *)d->cfg->name;
+        caller.role = (char *)authz_role_name(w.role);
+        caller.from = w.from;
         Jazari__LogsRequest fwd = *r;
         fwd.hops = r->hops + 1;
         Jazari__Envelope copy = *e;
-        copy.caller = e->caller ? e->caller : &caller;
+        copy.caller = &caller;
         copy.error = NULL;
         copy.logs_request = &fwd;
         logs_relay_req *q = xcalloc(1, sizeof *q);

@@ -77,8 +77,9 @@ uint64_t req_applied(jzd *d)
 }
 /* --- who may write ------------------------------------------------------------------ */
 
-/* The identity of a local caller, from the Unix socket's peer credentials. */
-void req_local_caller(const net_conn *c, Jazari__Caller *out, char *user, size_t len)
+/* The identity of a local caller, from the Unix socket's peer credentials:
+ * root on a controller is an admin, anyone else what the policy says. */
+void req_local_caller(jzd *d, const net_conn *c, Jazari__Caller *out, char *user, size_t len)
 {
     jazari__caller__init(out);
     out->uid = (uint32_t)c->uid;
@@ -92,6 +93,8 @@ void req_local_caller(const net_conn *c, Jazari__Caller *out, char *user, size_t
         out->gid = (uint32_t)-1;
     }
     out->user = user;
+    out->role = c->uid == 0 ? "admin" : "";
+    out->node = (char *)d->cfg->name;
 }
 
 /* Whether host:port names the host that c comes from. */
@@ -138,56 +141,100 @@ bool req_peer_is_node(jzd *d, const net_conn *c, const char *node)
     return !trust_on(d) || (p && node && strcmp(p->name, node) == 0);
 }
 
-/* A person with a credentials file, over TLS: the certificate's name. */
-static bool req__remote_user(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
-                             size_t len)
+/* A person with a credentials file, over TLS: the certificate's name and
+ * role. */
+static bool req__remote_user(jzd *d, net_conn *c, const Jazari__Envelope *e, const pki_id *p, authz_who *w)
 {
-    const pki_id *p = net_conn_peer_id(c);
     struct passwd pw, *res = NULL;
     char pwbuf[1024];
-    if (getpwnam_r(p->name, &pw, pwbuf, sizeof pwbuf, &res) != 0 || !res) {
+    int role = authz_role_parse(p->kind);
+    if (role < 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                  "user %s has no account on controller %s: ask an admin to create it", p->name, d->cfg->name);
+                  "these credentials carry no role this network knows ('%s')", p->kind);
         return false;
     }
-    if (res->pw_uid == 0 && strcmp(p->kind, "admin") != 0) {
+    if (getpwnam_r(p->name, &pw, pwbuf, sizeof pwbuf, &res) != 0 || !res) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "user %s has no account on controller %s: ask an admin to create it", p->name,
+                  d->cfg->name);
+        return false;
+    }
+    if (res->pw_uid == 0 && role != AUTHZ_ADMIN) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                   "%s is root here, and root needs admin credentials", p->name);
         return false;
     }
     /* An admin acts as root; the others as their own account. */
-    *uid = strcmp(p->kind, "admin") == 0 ? 0 : res->pw_uid;
-    *gid = res->pw_gid;
-    snprintf(user, len, "%s", p->name);
+    w->uid = role == AUTHZ_ADMIN ? 0 : res->pw_uid;
+    w->gid = res->pw_gid;
+    w->role = (authz_role)role;
+    snprintf(w->user, sizeof w->user, "%s", p->name);
+    size_t host = strcspn(c->peer, "("); /* the address, without the name the peer proved */
+    snprintf(w->from, sizeof w->from, "%.*s (credentials %s)", (int)(host < 64 ? host : 64), c->peer,
+             p->serial);
     return true;
 }
 
-/* The caller's identity for a request that changes state: the Unix
- * socket's peer credentials, a person's certificate, or the identity a
- * daemon of the network forwarded (never a person's word about another). */
-bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_t *gid, char *user,
-                size_t len)
+/* An identity a daemon forwarded. A controller's is believed as it says
+ * (root on a controller is an admin); a node's is believed for that node's
+ * people only: never an admin, and never root for what runs or reads as
+ * root elsewhere (via_node). */
+static bool req__forwarded(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w)
+{
+    const Jazari__Caller *k = e->caller;
+    const pki_id *p = net_conn_peer_id(c);
+    bool controller = trust_on(d) ? trust_is_controller(p) : true;
+    int role = k->role && *k->role ? authz_role_parse(k->role) : AUTHZ_TENANT_ADMIN;
+    if (!controller && !d->ctl_running) {
+        /* A node takes others' requests from controllers only (relays). */
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "a node takes requests for its people from the controllers only");
+        return false;
+    }
+    if (role < 0 || !config_valid_name(k->user)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "a forwarded caller that does not parse");
+        return false;
+    }
+    w->uid = k->uid;
+    w->gid = k->gid;
+    w->role = (authz_role)role;
+    w->via_node = !controller;
+    if (!controller && w->role > AUTHZ_TENANT_ADMIN)
+        w->role = AUTHZ_TENANT_ADMIN;
+    snprintf(w->user, sizeof w->user, "%s", k->user);
+    if (k->from && *k->from)
+        snprintf(w->from, sizeof w->from, "%.150s", k->from);
+    else
+        snprintf(w->from, sizeof w->from, "node %.64s (socket)", p ? p->name : k->node ? k->node : c->peer);
+    return true;
+}
+
+bool req_who(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w)
 {
     const jzd_session *s = c->user;
+    memset(w, 0, sizeof *w);
     if (c->kind == NET_UNIX && c->have_creds) {
         Jazari__Caller k;
-        req_local_caller(c, &k, user, len);
-        *uid = k.uid;
-        *gid = k.gid;
+        req_local_caller(d, c, &k, w->user, sizeof w->user);
+        w->uid = k.uid;
+        w->gid = k.gid;
+        /* Root on a node's own socket is that node's admin (its files, its
+         * topology); for the network, its requests go to a controller, which
+         * does not make it an admin. */
+        w->role = c->uid == 0 ? AUTHZ_ADMIN : AUTHZ_TENANT_ADMIN;
+        snprintf(w->from, sizeof w->from, "%s (socket)", d->cfg->name);
         return true;
     }
     const pki_id *p = net_conn_peer_id(c);
     if (p && !trust_is_daemon(p) && !e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_CLIENT)
-        return req__remote_user(d, c, e, uid, gid, user, len);
-    if (e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && e->caller->user && *e->caller->user &&
-        req__daemon_peer(d, c)) {
-        *uid = e->caller->uid;
-        *gid = e->caller->gid;
-        snprintf(user, len, "%s", e->caller->user);
-        return true;
-    }
-    log_info("api", "%s from %s refused: not a local client, a person with credentials, nor a daemon of the "
-                    "network speaking for one%s",
+        return req__remote_user(d, c, e, p, w);
+    if (e->caller && s && s->kind == JAZARI__PEER_KIND__PEER_AGENT && e->caller->user &&
+        req__daemon_peer(d, c))
+        return req__forwarded(d, c, e, w);
+    log_info("api",
+             "%s from %s refused: not a local client, a person with credentials, nor a daemon of the "
+             "network speaking for one%s",
              wire_body_name(e), c->peer, e->caller ? "" : " (no caller)");
     req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
               "%s needs the daemon's local socket, or credentials (jz --server HOST:PORT --credentials FILE)",
@@ -195,21 +242,41 @@ bool req_caller(jzd *d, net_conn *c, const Jazari__Envelope *e, uid_t *uid, gid_
     return false;
 }
 
-bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, char *who, const char *what)
+bool req_runs_as(net_conn *c, const Jazari__Envelope *e, const authz_who *w, const char *what)
 {
-    uid_t uid;
-    gid_t gid;
-    char user[64];
-    if (!req_caller(d, c, e, &uid, &gid, user, sizeof user))
+    if (w->uid != 0 || !w->via_node)
+        return true;
+    req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+              "%s: root on a node is not the network's admin; use admin credentials (jz --server HOST:PORT "
+              "--credentials FILE) or a controller's socket, or act as a user",
+              what);
+    return false;
+}
+
+bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w, const char *what)
+{
+    if (!req_who(d, c, e, w))
         return false;
-    if (uid != 0) {
+    if (!authz_is_admin(w) || w->via_node) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                  "%s is for admins (root, or admin credentials), not for %s", what, user);
+                  "%s is for admins (root on a controller, or admin credentials), not for %s", what, w->user);
         return false;
     }
-    if (who)
-        snprintf(who, 64, "%s", user);
     return true;
+}
+
+void req_audit(Jazari__AuditRecord *a, char *what, size_t len, const authz_who *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, len, fmt, ap);
+    va_end(ap);
+    jazari__audit_record__init(a);
+    a->user = (char *)w->user;
+    a->role = (char *)authz_role_name(w->role);
+    a->from = (char *)w->from;
+    a->what = what;
+    log_info("audit", "%s (%s) from %s asks: %s", w->user, a->role, w->from, what);
 }
 
 bool req_is_leader(jzd *d)

@@ -52,6 +52,7 @@ static const route routes[] = {
     {JAZARI__ENVELOPE__BODY_TOKEN_REVOKE_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, tokens_revoke, NULL},
     {JAZARI__ENVELOPE__BODY_NODE_REVOKE_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, tokens_node_revoke, NULL},
     {JAZARI__ENVELOPE__BODY_RENEW_REQUEST, ROUTE_LEADER_NOW, ROUTE_DAEMON, tokens_renew, NULL},
+    {JAZARI__ENVELOPE__BODY_AUDIT_REQUEST, ROUTE_STATE, ROUTE_ANYONE, audit_request, NULL},
 };
 
 static const route *routes__find(Jazari__Envelope__BodyCase body)

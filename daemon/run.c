@@ -136,6 +136,13 @@ void run_schedule(jzd *d)
         Jazari__Command cmd = JAZARI__COMMAND__INIT;
         cmd.cmd_case = JAZARI__COMMAND__CMD_POLICY;
         cmd.policy = &pc;
+        authz_who file = {.role = AUTHZ_ADMIN, .user = "policy-file"};
+        snprintf(file.from, sizeof file.from, "%s (its policy file)", d->cfg->name);
+        Jazari__AuditRecord audit;
+        char what[100];
+        req_audit(&audit, what, sizeof what, &file, "policy: usage half-life %lld s",
+                  (long long)(pc.half_life_ms / 1000));
+        cmd.audit = &audit;
         d->policy_in_flight = true;
         ctl_propose(&d->ctl, &cmd, run__on_policy, d);
     }

@@ -16,9 +16,9 @@
 #include "../common/xmem.h"
 #include "jzd.h"
 
-#define TOKENS_JOIN_TTL_S 3600                    /* a join token: an hour */
-#define TOKENS_CRED_TTL_S (30 * 86400)            /* credentials: 30 days */
-#define TOKENS_TTL_MAX_S (3650LL * 86400)         /* ten years at most */
+#define TOKENS_JOIN_TTL_S 3600            /* a join token: an hour */
+#define TOKENS_CRED_TTL_S (30 * 86400)    /* credentials: 30 days */
+#define TOKENS_TTL_MAX_S (3650LL * 86400) /* ten years at most */
 #define TOKENS_PUBKEY_MAX 1024
 
 /* A request waiting for its TrustCmd, with the reply to give once it is
@@ -59,8 +59,8 @@ static void tokens__on_committed(void *arg, const ctl_outcome *o)
     (void)d;
 }
 
-static void tokens__propose(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__TrustCmd *tc, char *text,
-                            const char *id, int64_t expires_ms)
+static void tokens__propose(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *w,
+                            Jazari__TrustCmd *tc, char *text, const char *id, int64_t expires_ms)
 {
     tokens__wait *t = xcalloc(1, sizeof *t);
     t->w = req_wait(d, c, e);
@@ -70,6 +70,19 @@ static void tokens__propose(jzd *d, net_conn *c, const Jazari__Envelope *e, Jaza
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_TRUST;
     cmd.trust = tc;
+    Jazari__AuditRecord audit;
+    char what[200];
+    static const char *const ops[] = {[JAZARI__TRUST_CMD__OP_ADD_TOKEN] = "join token create",
+                                      [JAZARI__TRUST_CMD__OP_ADD_CRED] = "credentials create",
+                                      [JAZARI__TRUST_CMD__OP_REVOKE_CRED] = "credentials revoke",
+                                      [JAZARI__TRUST_CMD__OP_REVOKE_NODE] = "node revoke",
+                                      [JAZARI__TRUST_CMD__OP_REVOKE_TOKEN] = "join token revoke"};
+    const char *op =
+        (size_t)tc->op_case < sizeof ops / sizeof *ops && ops[tc->op_case] ? ops[tc->op_case] : "trust";
+    const char *user =
+        tc->op_case == JAZARI__TRUST_CMD__OP_ADD_CRED && tc->add_cred->user ? tc->add_cred->user : "";
+    req_audit(&audit, what, sizeof what, w, "%s %s%s%s", op, id ? id : "", *user ? " for " : "", user);
+    cmd.audit = &audit;
     ctl_propose(&d->ctl, &cmd, tokens__on_committed, t);
 }
 
@@ -91,8 +104,9 @@ static bool tokens__ttl(const Jazari__TokenCreateRequest *q, int64_t deflt, int6
 void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const Jazari__TokenCreateRequest *q = e->token_create_request;
-    char who[64], err[300];
-    if (!req_admin(d, c, e, who, "jz token create"))
+    authz_who who;
+    char err[300];
+    if (!req_admin(d, c, e, &who, "jz token create"))
         return;
     if (!trust_on(d) || !d->trust.ca_key) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
@@ -101,7 +115,7 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
     }
     int64_t now_ms = ctl_now_ms(&d->ctl), ttl;
     Jazari__TrustCmd tc = JAZARI__TRUST_CMD__INIT;
-    tc.by = who;
+    tc.by = who.user;
     if (q->join) {
         const char *kind = q->join_kind && *q->join_kind ? q->join_kind : "agent";
         if (strcmp(kind, "agent") != 0 && strcmp(kind, "controller") != 0) {
@@ -125,18 +139,19 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
         rec.secret_hash = hash;
         rec.kind = (char *)kind;
         rec.expires_ms = now_ms + ttl * 1000;
-        rec.by = who;
+        rec.by = who.user;
         rec.created_ms = now_ms;
         tc.op_case = JAZARI__TRUST_CMD__OP_ADD_TOKEN;
         tc.add_token = &rec;
-        log_info("trust", "%s makes join token %s for a %s, valid %lld s", who, tok.id, kind, (long long)ttl);
-        tokens__propose(d, c, e, &tc, xstrdup(text), tok.id, rec.expires_ms);
+        log_info("trust", "%s makes join token %s for a %s, valid %lld s", who.user, tok.id, kind,
+                 (long long)ttl);
+        tokens__propose(d, c, e, &who, &tc, xstrdup(text), tok.id, rec.expires_ms);
         OPENSSL_cleanse(&tok, sizeof tok);
         OPENSSL_cleanse(text, sizeof text);
         return;
     }
     const char *role = q->role && *q->role ? q->role : "researcher";
-    if (!q->user || !config_valid_name(q->user) || !trust_role_valid(role)) {
+    if (!q->user || !config_valid_name(q->user) || authz_role_parse(role) < 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "credentials need --user NAME (of [A-Za-z0-9._-]) and a --role: researcher, coordinator, "
                   "tenant-admin or admin");
@@ -169,13 +184,13 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
     rec.user = q->user;
     rec.role = (char *)role;
     rec.expires_ms = id.not_after * 1000;
-    rec.by = who;
+    rec.by = who.user;
     rec.created_ms = now_ms;
     tc.op_case = JAZARI__TRUST_CMD__OP_ADD_CRED;
     tc.add_cred = &rec;
-    log_info("trust", "%s makes credentials %s for %s (%s), valid %lld s", who, id.serial, q->user, role,
+    log_info("trust", "%s makes credentials %s for %s (%s), valid %lld s", who.user, id.serial, q->user, role,
              (long long)ttl);
-    tokens__propose(d, c, e, &tc, xstrdup(buf_str(&text)), id.serial, rec.expires_ms);
+    tokens__propose(d, c, e, &who, &tc, xstrdup(buf_str(&text)), id.serial, rec.expires_ms);
     OPENSSL_cleanse(text.data, text.len);
     buf_free(&text);
     buf_free(&servers);
@@ -185,7 +200,8 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
 
 void tokens_list(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    if (!req_admin(d, c, e, NULL, "jz token list"))
+    authz_who who;
+    if (!req_admin(d, c, e, &who, "jz token list"))
         return;
     const tdb *t = &d->ctl.state.trust;
     Jazari__TokenListReply r = JAZARI__TOKEN_LIST_REPLY__INIT;
@@ -221,12 +237,12 @@ static bool tokens__hex(const char *s, size_t n)
 void tokens_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *id = e->token_revoke_request->id;
-    char who[64];
-    if (!req_admin(d, c, e, who, "jz token revoke"))
+    authz_who who;
+    if (!req_admin(d, c, e, &who, "jz token revoke"))
         return;
     const tdb *t = &d->ctl.state.trust;
     Jazari__TrustCmd tc = JAZARI__TRUST_CMD__INIT;
-    tc.by = who;
+    tc.by = who.user;
     if (tokens__hex(id, 16) && tdb_token(t, id)) {
         tc.op_case = JAZARI__TRUST_CMD__OP_REVOKE_TOKEN;
         tc.revoke_token = (char *)id;
@@ -241,18 +257,19 @@ void tokens_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   id ? id : "");
         return;
     }
-    log_info("trust", "%s revokes %s", who, id);
-    tokens__propose(d, c, e, &tc, NULL, id, 0);
+    log_info("trust", "%s revokes %s", who.user, id);
+    tokens__propose(d, c, e, &who, &tc, NULL, id, 0);
 }
 
 void tokens_node_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *name = e->node_revoke_request->name;
-    char who[64];
-    if (!req_admin(d, c, e, who, "jz node revoke"))
+    authz_who who;
+    if (!req_admin(d, c, e, &who, "jz node revoke"))
         return;
     if (!name || !config_valid_name(name)) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "jz node revoke NAME: a node's name");
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "jz node revoke NAME: a node's name");
         return;
     }
     for (int i = 0; i < d->n_peers; i++)
@@ -262,11 +279,11 @@ void tokens_node_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e)
             return;
         }
     Jazari__TrustCmd tc = JAZARI__TRUST_CMD__INIT;
-    tc.by = who;
+    tc.by = who.user;
     tc.op_case = JAZARI__TRUST_CMD__OP_REVOKE_NODE;
     tc.revoke_node = (char *)name;
-    log_info("trust", "%s revokes node %s", who, name);
-    tokens__propose(d, c, e, &tc, NULL, name, 0);
+    log_info("trust", "%s revokes node %s", who.user, name);
+    tokens__propose(d, c, e, &who, &tc, NULL, name, 0);
 }
 
 /* A public key in PEM, bounded, Ed25519. */
@@ -365,8 +382,8 @@ void tokens_renew(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     EVP_PKEY *pub = tokens__pubkey(e->renew_request->public_key);
-    X509 *cert = pub ? trust_issue(d, pub, p->name, p->kind, p->gen, (int64_t)(d->cfg->cert_ttl_ms / 1000), err,
-                                   sizeof err)
+    X509 *cert = pub ? trust_issue(d, pub, p->name, p->kind, p->gen, (int64_t)(d->cfg->cert_ttl_ms / 1000),
+                                   err, sizeof err)
                      : NULL;
     EVP_PKEY_free(pub);
     if (!cert) {

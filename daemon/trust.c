@@ -79,8 +79,8 @@ static int trust__issue_own(jzd *d, EVP_PKEY *ca_key, char *err, size_t errlen)
     EVP_PKEY *key = pki_key_new();
     int64_t ttl = (int64_t)(d->cfg->cert_ttl_ms / 1000);
     uint64_t gen = t->me.gen;
-    X509 *cert = key ? pki_issue(ca_key, t->ca, key, d->cfg->name, trust__kind(d), gen, (int64_t)time(NULL), ttl,
-                                 err, errlen)
+    X509 *cert = key ? pki_issue(ca_key, t->ca, key, d->cfg->name, trust__kind(d), gen, (int64_t)time(NULL),
+                                 ttl, err, errlen)
                      : NULL;
     if (!cert || trust__save(d, "node.key", NULL, key, err, errlen) != 0 ||
         trust__save(d, "node.crt", cert, NULL, err, errlen) != 0) {
@@ -196,16 +196,19 @@ done:
 
 /* What a controller's JoinReply holds, checked: 0 with the certificates
  * taken into the trust state, -1 with err. */
-static int trust__take_join(jzd *d, const pki_token *tok, const Jazari__JoinReply *jr, EVP_PKEY *key, char *err,
-                            size_t errlen)
+static int trust__take_join(jzd *d, const pki_token *tok, const Jazari__JoinReply *jr, EVP_PKEY *key,
+                            char *err, size_t errlen)
 {
     trust *t = &d->trust;
     char e[300], hash[PKI_HASH_HEX + 1] = "";
-    X509 *cert = jr->certificate ? pki_cert_from_pem(jr->certificate, strlen(jr->certificate), e, sizeof e) : NULL;
+    X509 *cert =
+        jr->certificate ? pki_cert_from_pem(jr->certificate, strlen(jr->certificate), e, sizeof e) : NULL;
     X509 *ca = jr->ca ? pki_cert_from_pem(jr->ca, strlen(jr->ca), e, sizeof e) : NULL;
-    EVP_PKEY *ca_key = jr->ca_key && *jr->ca_key ? pki_key_from_pem(jr->ca_key, strlen(jr->ca_key), e, sizeof e) : NULL;
-    bool ok = cert && ca && pki_cert_hash(ca, hash) == 0 && pki_equal(hash, tok->ca_hash) && pki_signed_by(cert, ca) &&
-              X509_check_private_key(cert, key) == 1 && (!d->is_controller || ca_key);
+    EVP_PKEY *ca_key =
+        jr->ca_key && *jr->ca_key ? pki_key_from_pem(jr->ca_key, strlen(jr->ca_key), e, sizeof e) : NULL;
+    bool ok = cert && ca && pki_cert_hash(ca, hash) == 0 && pki_equal(hash, tok->ca_hash) &&
+              pki_signed_by(cert, ca) && X509_check_private_key(cert, key) == 1 &&
+              (!d->is_controller || ca_key);
     if (ok && ca_key) {
         /* The CA key must be the CA's. */
         X509 *again = pki_ca_make(ca_key);
@@ -226,7 +229,8 @@ static int trust__take_join(jzd *d, const pki_token *tok, const Jazari__JoinRepl
     EVP_PKEY_up_ref(key);
     t->key = key;
     t->ca_key = ca_key;
-    if (trust__save(d, "ca.crt", ca, NULL, err, errlen) || trust__save(d, "node.key", NULL, key, err, errlen) ||
+    if (trust__save(d, "ca.crt", ca, NULL, err, errlen) ||
+        trust__save(d, "node.key", NULL, key, err, errlen) ||
         trust__save(d, "node.crt", cert, NULL, err, errlen) ||
         (ca_key && trust__save(d, "ca.key", NULL, ca_key, err, errlen)))
         return -1;
@@ -248,15 +252,16 @@ static int trust__join(jzd *d, const pki_token *tok, char *err, size_t errlen)
         const config_peer *p = &d->peers[attempt % d->n_peers];
         char e[400] = "";
         wire_msg *m = NULL;
-        if (strcmp(p->name, d->cfg->name) != 0 && trust__join_at(d, tok, p->address, key, &m, e, sizeof e) == 0) {
+        if (strcmp(p->name, d->cfg->name) != 0 &&
+            trust__join_at(d, tok, p->address, key, &m, e, sizeof e) == 0) {
             const Jazari__Envelope *env = wire_msg_env(m);
             if (env->error && env->error->code != JAZARI__ERROR_CODE__OK)
                 snprintf(err, errlen, "joining through %s: %s", p->name, env->error->message);
             else if (env->body_case != JAZARI__ENVELOPE__BODY_JOIN_REPLY)
                 snprintf(err, errlen, "joining through %s: it answered %s", p->name, wire_body_name(env));
             else if (trust__take_join(d, tok, env->join_reply, key, err, errlen) == 0) {
-                log_info("trust", "joined the network through %s: certificate for %s %s", p->name, trust__kind(d),
-                         d->cfg->name);
+                log_info("trust", "joined the network through %s: certificate for %s %s", p->name,
+                         trust__kind(d), d->cfg->name);
                 rc = 0;
             }
             wire_msg_free(m);
@@ -315,14 +320,16 @@ int trust_init(jzd *d, char *err, size_t errlen)
         char have[PKI_HASH_HEX + 1];
         pki_cert_hash(t->ca, have);
         if (want_hash[0] && !pki_equal(have, want_hash)) {
-            snprintf(err, errlen,
-                     "%s holds the certificate of another network than the join token's (CA %.12s, the token's "
-                     "%.12s): remove that directory to join anew",
-                     dir, have, want_hash);
+            snprintf(
+                err, errlen,
+                "%s holds the certificate of another network than the join token's (CA %.12s, the token's "
+                "%.12s): remove that directory to join anew",
+                dir, have, want_hash);
             goto done;
         }
         if (!pki_signed_by(t->cert, t->ca)) {
-            snprintf(err, errlen, "%s/node.crt was not issued by %s/ca.crt: remove %s to join anew", dir, dir, dir);
+            snprintf(err, errlen, "%s/node.crt was not issued by %s/ca.crt: remove %s to join anew", dir, dir,
+                     dir);
             goto done;
         }
         if (d->is_controller && !t->ca_key && derived) {
@@ -360,15 +367,17 @@ int trust_init(jzd *d, char *err, size_t errlen)
             goto done;
         char h[PKI_HASH_HEX + 1];
         pki_cert_hash(t->ca, h);
-        log_info("trust", "made the network's CA (%.12s) in %s; other daemons join with a token from "
-                          "`jz token create --join`",
+        log_info("trust",
+                 "made the network's CA (%.12s) in %s; other daemons join with a token from "
+                 "`jz token create --join`",
                  h, dir);
     } else {
-        snprintf(err, errlen,
-                 "%s %s has no certificate yet: start it with --join-token TOKEN (from `jz token create --join` "
-                 "on a controller), or start every daemon of a new network with the same token from "
-                 "`jazarid token generate`",
-                 trust__kind(d), cfg->name);
+        snprintf(
+            err, errlen,
+            "%s %s has no certificate yet: start it with --join-token TOKEN (from `jz token create --join` "
+            "on a controller), or start every daemon of a new network with the same token from "
+            "`jazarid token generate`",
+            trust__kind(d), cfg->name);
         goto done;
     }
     if (trust__contexts(d, err, errlen) != 0)
@@ -376,9 +385,10 @@ int trust_init(jzd *d, char *err, size_t errlen)
     pki_cert_hash(t->ca, t->ca_hash);
     if (strcmp(t->me.name, cfg->name) != 0 || strcmp(t->me.kind, trust__kind(d)) != 0) {
         if (!t->ca_key) {
-            snprintf(err, errlen,
-                     "our certificate is for %s %s, but this daemon is %s %s: remove %s and join with a token",
-                     t->me.kind, t->me.name, trust__kind(d), cfg->name, dir);
+            snprintf(
+                err, errlen,
+                "our certificate is for %s %s, but this daemon is %s %s: remove %s and join with a token",
+                t->me.kind, t->me.name, trust__kind(d), cfg->name, dir);
             goto done;
         }
         /* A controller renamed or promoted: it holds the CA, it reissues. */
@@ -446,9 +456,10 @@ static void trust__on_renewed(void *arg, wire_msg *reply, const char *why, bool 
     else if (e->body_case != JAZARI__ENVELOPE__BODY_RENEW_REPLY || !e->renew_reply->certificate)
         snprintf(err, sizeof err, "the leader answered %s", wire_body_name(e));
     else if (!(cert = pki_cert_from_pem(e->renew_reply->certificate, strlen(e->renew_reply->certificate), err,
-                                         sizeof err)) ||
+                                        sizeof err)) ||
              !pki_signed_by(cert, t->ca) || X509_check_private_key(cert, key) != 1)
-        snprintf(err, sizeof err, "%s", err[0] ? err : "the new certificate is not ours or not of this network");
+        snprintf(err, sizeof err, "%s",
+                 err[0] ? err : "the new certificate is not ours or not of this network");
     if (!err[0] && trust__save(d, "node.key", NULL, key, err, sizeof err) == 0)
         trust__save(d, "node.crt", cert, NULL, err, sizeof err);
     if (err[0]) {
@@ -510,15 +521,6 @@ void trust_tick(jzd *d)
 
 /* --- who a peer is ------------------------------------------------------------------------- */
 
-bool trust_role_valid(const char *role)
-{
-    static const char *const roles[] = {"researcher", "coordinator", "tenant-admin", "admin"};
-    for (size_t i = 0; i < sizeof roles / sizeof *roles; i++)
-        if (strcmp(role, roles[i]) == 0)
-            return true;
-    return false;
-}
-
 bool trust_is_daemon(const pki_id *p)
 {
     return p && (strcmp(p->kind, "controller") == 0 || strcmp(p->kind, "agent") == 0);
@@ -567,7 +569,7 @@ bool trust_on_secure(net_conn *c, void *data)
                        p->name);
         return false;
     }
-    if (!trust_is_daemon(p) && !trust_role_valid(p->kind)) {
+    if (!trust_is_daemon(p) && authz_role_parse(p->kind) < 0) {
         net_conn_close(c, "a certificate of kind '%s' is not one this release knows", p->kind);
         return false;
     }
@@ -579,7 +581,6 @@ bool trust_on_secure(net_conn *c, void *data)
     snprintf(c->peer + strlen(c->peer), sizeof c->peer - strlen(c->peer), "(%s)", p->name);
     return true;
 }
-
 
 void trust_drop_revoked(jzd *d)
 {

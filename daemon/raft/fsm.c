@@ -23,6 +23,7 @@ void fsm_init(fsm *f)
     memset(f, 0, sizeof *f);
     f->next_job_id = 1;
     f->half_life_ms = FSM__HALF_LIFE_MS;
+    adb_init(&f->audit);
 }
 
 static void fsm__resv_clear(fsm_resv *r)
@@ -215,6 +216,7 @@ void fsm_free(fsm *f)
         fsm__resv_clear(&f->resv[i]);
     free(f->resv);
     tdb_free(&f->trust);
+    adb_free(&f->audit);
     for (size_t i = 0; i < f->n_users; i++)
         free(f->users[i].name);
     free(f->users);
@@ -607,7 +609,8 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     for (size_t i = 0; i < s->n_env; i++) {
         const char *eq = strchr(s->env[i], '=');
         if (strlen(s->env[i]) > FSM_CMD_BYTES_MAX) {
-            snprintf(err, errlen, "--env '%.40s...': one setting is at most %d bytes", s->env[i], FSM_CMD_BYTES_MAX);
+            snprintf(err, errlen, "--env '%.40s...': one setting is at most %d bytes", s->env[i],
+                     FSM_CMD_BYTES_MAX);
             return -1;
         }
         if (!eq || eq == s->env[i]) {
@@ -1140,6 +1143,24 @@ static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd 
     }
 }
 
+/* A person's command joins the audit trail, with what came of it. */
+static void fsm__audit(fsm *f, int64_t now, const Jazari__Command *c, uint64_t first_id, uint32_t count)
+{
+    char result[64];
+    if (c->cmd_case == JAZARI__COMMAND__CMD_SUBMIT && count > 1)
+        snprintf(result, sizeof result, "jobs %llu-%llu", (unsigned long long)first_id,
+                 (unsigned long long)(first_id + count - 1));
+    else if (c->cmd_case == JAZARI__COMMAND__CMD_SUBMIT && count == 1)
+        snprintf(result, sizeof result, "job %llu", (unsigned long long)first_id);
+    else if (c->cmd_case == JAZARI__COMMAND__CMD_TRUST || c->cmd_case == JAZARI__COMMAND__CMD_POLICY)
+        snprintf(result, sizeof result, "done");
+    else if (count)
+        snprintf(result, sizeof result, "%u changed", count);
+    else
+        snprintf(result, sizeof result, "nothing changed");
+    adb_add(&f->audit, c->audit, now, result);
+}
+
 int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, size_t errlen)
 {
     fsm_result scratch;
@@ -1167,6 +1188,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     for (size_t i = 0; i < e->n_commands; i++) {
         const Jazari__Command *c = e->commands[i];
         uint32_t before = res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended;
+        uint64_t first_id = f->next_job_id;
         switch (c->cmd_case) {
         case JAZARI__COMMAND__CMD_SUBMIT:
             fsm__apply_submit(f, now, c->submit, res);
@@ -1209,7 +1231,8 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
             if (revoked) {
                 char why[200];
                 Jazari__NodeDownCmd down = JAZARI__NODE_DOWN_CMD__INIT;
-                snprintf(why, sizeof why, "revoked by %s", c->trust->by && *c->trust->by ? c->trust->by : "an admin");
+                snprintf(why, sizeof why, "revoked by %s",
+                         c->trust->by && *c->trust->by ? c->trust->by : "an admin");
                 down.name = (char *)revoked;
                 down.reason = why;
                 fsm__apply_node_down(f, now, &down, res);
@@ -1221,6 +1244,8 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         }
         res->counts[i] =
             res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended - before;
+        if (c->audit)
+            fsm__audit(f, now, c, first_id, res->counts[i]);
     }
     res->n_cmds = (uint32_t)e->n_commands;
     fsm__resv_expire(f, now);
@@ -1334,6 +1359,7 @@ void fsm_snapshot(const fsm *f, buf *out)
     for (size_t i = 0; i < f->n_resv; i++)
         codec_put_field(out, 7, f->resv[i].msg, f->resv[i].msg_len);
     tdb_snapshot(&f->trust, out);
+    adb_snapshot(&f->audit, out);
     buf_free(&one);
 }
 
@@ -1371,6 +1397,7 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
     for (size_t i = 0; i < s->n_reservations; i++)
         fsm__resv_add(f, s->reservations[i]);
     tdb_restore(&f->trust, s);
+    adb_restore(&f->audit, s);
     jazari__snapshot__free_unpacked(s, NULL);
     return 0;
 }

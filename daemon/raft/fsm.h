@@ -15,6 +15,7 @@
 #include "../../common/strmap.h"
 #include "../../lib/hw/topo.h"
 #include "codec.h"
+#include "adb.h"
 #include "tdb.h"
 #include "jazari.pb-c.h"
 
@@ -170,6 +171,7 @@ typedef struct fsm {
     fsm_resv *resv;
     size_t n_resv;
     tdb trust; /* join tokens, credentials, revoked nodes */
+    adb audit; /* who asked for what */
     fsm_user *users; /* every user ever seen (never many: people, not jobs) */
     size_t n_users, users_cap;
     strmap user_index; /* name -> index into users */

@@ -43,8 +43,17 @@ const pol *pol_default(void)
 
 void pol_free(pol *p)
 {
-    for (size_t i = 0; i < p->n_accounts; i++)
+    for (size_t i = 0; i < p->n_accounts; i++) {
         free(p->accounts[i].users);
+        free(p->accounts[i].coordinators);
+    }
+    for (size_t i = 0; i < p->n_tenants; i++) {
+        free(p->tenants[i].accounts);
+        free(p->tenants[i].admins);
+    }
+    free(p->tenants);
+    p->tenants = NULL;
+    p->n_tenants = 0;
     for (size_t i = 0; i < p->n_qos; i++) {
         free(p->qos[i].accounts);
         p->qos[i].accounts = NULL;
@@ -147,17 +156,58 @@ bool pol_account_allows(const pol *p, const char *account, const char *user, boo
     return parent == 1 || (own == -1 && parent == -1);
 }
 
-bool pol_qos_allows(const pol *p, int q, const char *account, bool root)
+bool pol_account_member(const pol *p, const char *account, const char *user)
 {
-    if (root || q < 0 || (size_t)q >= p->n_qos || !p->qos[q].accounts)
-        return true;
-    for (const char *s = p->qos[q].accounts; *s;) {
+    if (!user || !account || pol__allows_row(p, account, user) == 1)
+        return user && account;
+    const char *slash = strchr(account, '/');
+    if (!slash)
+        return false;
+    char inst[POL_PATH_MAX + 1];
+    snprintf(inst, sizeof inst, "%.*s", (int)(slash - account), account);
+    return pol__allows_row(p, inst, user) == 1;
+}
+
+/* Whether the comma list of accounts covers account: it, or its institute. */
+static bool pol__covers(const char *list, const char *account)
+{
+    for (const char *s = list; s && *s;) {
         size_t l = strcspn(s, ",");
         if (strncmp(account, s, l) == 0 && (account[l] == '\0' || account[l] == '/'))
             return true;
         s += l + (s[l] == ',');
     }
     return false;
+}
+
+bool pol_account_coordinator(const pol *p, const char *account, const char *user)
+{
+    if (!user || !account)
+        return false;
+    size_t ulen = strlen(user);
+    for (size_t i = 0; i < p->n_accounts; i++)
+        if (p->accounts[i].coordinators && pol__covers(p->accounts[i].path, account) &&
+            pol__listed(p->accounts[i].coordinators, user, ulen))
+            return true;
+    return false;
+}
+
+bool pol_tenant_admin(const pol *p, const char *account, const char *user)
+{
+    if (!user || !account)
+        return false;
+    size_t ulen = strlen(user);
+    for (size_t i = 0; i < p->n_tenants; i++)
+        if (pol__listed(p->tenants[i].admins, user, ulen) && pol__covers(p->tenants[i].accounts, account))
+            return true;
+    return false;
+}
+
+bool pol_qos_allows(const pol *p, int q, const char *account, bool root)
+{
+    if (root || q < 0 || (size_t)q >= p->n_qos || !p->qos[q].accounts)
+        return true;
+    return pol__covers(p->qos[q].accounts, account);
 }
 
 bool pol_account_known(const pol *p, const char *path)
@@ -262,41 +312,57 @@ static bool pol__listed(const char *list, const char *name, size_t len)
     return false;
 }
 
+/* users= and coordinators= of an account line (institutes and projects). */
+static int pol__account_lists(char **w, size_t n, char **users, char **coords)
+{
+    bool user_row = strchr(w[1], '/') != strrchr(w[1], '/');
+    for (size_t i = 3; i < n; i++) {
+        char **to = strncmp(w[i], "users=", 6) == 0           ? users
+                    : strncmp(w[i], "coordinators=", 13) == 0 ? coords
+                                                              : NULL;
+        if (!to || *to || user_row)
+            return -1;
+        *to = pol__list(strchr(w[i], '=') + 1, 1);
+        if (!*to)
+            return -1;
+    }
+    return 0;
+}
+
 static int pol__account(pol *p, char **w, size_t n, char *why, size_t whylen)
 {
     uint32_t shares;
-    char *users = NULL;
-    if (n == 4 && strncmp(w[3], "users=", 6) == 0 && strchr(w[1], '/') == strrchr(w[1], '/'))
-        users = pol__list(w[3] + 6, 1);
-    if ((n != 3 && !users) || n > 4 || !pol__path_valid(w[1], 3) ||
-        pol__number(w[2], POL_SHARES_MAX, &shares) != 0 || !shares) {
-        free(users);
+    char *users = NULL, *coords = NULL;
+    int bad = n < 3 || n > 5 || !pol__path_valid(w[1], 3) ||
+              pol__number(w[2], POL_SHARES_MAX, &shares) != 0 || !shares ||
+              pol__account_lists(w, n, &users, &coords) != 0;
+    if (bad) {
         snprintf(
             why, whylen,
-            "write 'account INSTITUTE[/PROJECT[/USER]] SHARES [users=NAME,...]', names of [A-Za-z0-9._-], "
-            "shares 1 to %d (users= on institutes and projects)",
+            "write 'account INSTITUTE[/PROJECT[/USER]] SHARES [users=NAME,...] [coordinators=NAME,...]', "
+            "names of [A-Za-z0-9._-], shares 1 to %d (users= and coordinators= on institutes and projects, "
+            "once each)",
             POL_SHARES_MAX);
-        return -1;
-    }
-    if (pol_shares(p, w[1])) {
-        free(users);
+    } else if (pol_shares(p, w[1])) {
         snprintf(why, whylen, "account '%s' is listed twice", w[1]);
-        return -1;
-    }
-    if (strchr(w[1], '/')) {
+        bad = 1;
+    } else if (strchr(w[1], '/')) {
         char parent[POL_PATH_MAX + 1];
         snprintf(parent, sizeof parent, "%s", w[1]);
         *strrchr(parent, '/') = '\0';
         if (!pol_shares(p, parent)) {
-            free(users);
             snprintf(why, whylen, "account '%s' comes before its parent '%s': list the parent first", w[1],
                      parent);
-            return -1;
+            bad = 1;
         }
     }
-    if (p->n_accounts >= POL_ACCOUNTS_MAX) {
-        free(users);
+    if (!bad && p->n_accounts >= POL_ACCOUNTS_MAX) {
         snprintf(why, whylen, "more than %d accounts", POL_ACCOUNTS_MAX);
+        bad = 1;
+    }
+    if (bad) {
+        free(users);
+        free(coords);
         return -1;
     }
     if ((p->n_accounts & (p->n_accounts - 1)) == 0) {
@@ -310,6 +376,54 @@ static int pol__account(pol *p, char **w, size_t n, char *why, size_t whylen)
     snprintf(a->path, sizeof a->path, "%s", w[1]);
     a->shares = shares;
     a->users = users;
+    a->coordinators = coords;
+    return 0;
+}
+
+static bool pol__all_known(const pol *p, const char *list);
+
+/* tenant NAME accounts=A,B admins=U,V: a startup's accounts, listed above
+ * (when the file lists accounts), and who administers them. */
+static int pol__tenant(pol *p, char **w, size_t n, char *why, size_t whylen)
+{
+    char *accounts = NULL, *admins = NULL;
+    bool bad = n != 4 || !pol__path_valid(w[1], 1);
+    for (size_t i = 2; i < n && !bad; i++) {
+        if (strncmp(w[i], "accounts=", 9) == 0 && !accounts)
+            bad = !(accounts = pol__list(w[i] + 9, 2)) || !pol__all_known(p, accounts);
+        else if (strncmp(w[i], "admins=", 7) == 0 && !admins)
+            bad = !(admins = pol__list(w[i] + 7, 1));
+        else
+            bad = true;
+    }
+    for (size_t i = 0; i < p->n_tenants && !bad; i++)
+        if (strcmp(p->tenants[i].name, w[1]) == 0) {
+            snprintf(why, whylen, "tenant %s is defined twice", w[1]);
+            free(accounts);
+            free(admins);
+            return -1;
+        }
+    if (bad || !accounts || !admins || p->n_tenants >= POL_TENANTS_MAX) {
+        free(accounts);
+        free(admins);
+        snprintf(
+            why, whylen,
+            "write 'tenant NAME accounts=ACCOUNT,... admins=USER,...' (accounts listed above; at most %d "
+            "tenants)",
+            POL_TENANTS_MAX);
+        return -1;
+    }
+    if ((p->n_tenants & (p->n_tenants - 1)) == 0) {
+        size_t cap = p->n_tenants ? p->n_tenants * 2 : 4;
+        pol_tenant *t = realloc(p->tenants, cap * sizeof *t);
+        if (!t)
+            abort();
+        p->tenants = t;
+    }
+    pol_tenant *t = &p->tenants[p->n_tenants++];
+    snprintf(t->name, sizeof t->name, "%s", w[1]);
+    t->accounts = accounts;
+    t->admins = admins;
     return 0;
 }
 
@@ -462,6 +576,13 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return pol__account(p, w, n, why, whylen);
     if (strcmp(w[0], "qos") == 0)
         return pol__qos(p, w, n, why, whylen);
+    if (strcmp(w[0], "tenant") == 0)
+        return pol__tenant(p, w, n, why, whylen);
+    if (strcmp(w[0], "privacy") == 0 && n == 2 &&
+        (strcmp(w[1], "open") == 0 || strcmp(w[1], "private") == 0)) {
+        p->open = strcmp(w[1], "open") == 0;
+        return 0;
+    }
     if ((strcmp(w[0], "max_age") == 0 || strcmp(w[0], "half_life") == 0) && n == 2) {
         int64_t ms;
         if (pol__duration_ms(w[1], &ms) != 0 || ms < 1000) {
@@ -475,7 +596,9 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         snprintf(p->default_account, sizeof p->default_account, "%s", w[1]);
         return 0;
     }
-    snprintf(why, whylen, "'%s': expected weight, max_age, half_life, default_account, account or qos lines",
+    snprintf(why, whylen,
+             "'%s': expected weight, max_age, half_life, default_account, account, qos, tenant or "
+             "privacy (open|private) lines",
              w[0]);
     return -1;
 }

@@ -17,6 +17,9 @@
  *   qos normal priority=0
  *   qos high priority=100 preempt=normal,scavenger grace=60s max_gpus_per_user=32
  *   qos scavenger priority=0 preemptible
+ *   account um6p/cv 2 users=sara coordinators=karim  # karim manages its jobs
+ *   tenant acme accounts=acme,acme-labs/x admins=lea # a startup and its admins
+ *   privacy private            # or open: everyone sees everyone's jobs (briefly)
  *
  * `preemptible`: its jobs may also run on reserved GPUs nobody uses, and
  * give them back (preempted) when the reservation's owner needs them. */
@@ -34,12 +37,22 @@
 #define POL_SHARES_MAX 1000000
 #define POL_WEIGHT_MAX 1000000
 #define POL_FILE_MAX (4u << 20)
+#define POL_TENANTS_MAX 1000
 
 typedef struct pol_account {
     char path[POL_PATH_MAX + 1];
     uint32_t shares;
-    char *users; /* users=a,b: who may charge it (and its projects); NULL: not said */
+    char *users;        /* users=a,b: who may charge it (and its projects); NULL: not said */
+    char *coordinators; /* coordinators=a,b: who manage its jobs (and its projects'); NULL: none */
 } pol_account;
+
+/* A startup renting compute: its accounts (and their projects) and the
+ * people who administer them. */
+typedef struct pol_tenant {
+    char name[POL_NAME_MAX + 1];
+    char *accounts; /* a,b/c */
+    char *admins;   /* user names */
+} pol_tenant;
 
 typedef struct pol_qos {
     char name[POL_NAME_MAX + 1];
@@ -60,6 +73,9 @@ typedef struct pol {
     pol_qos qos[POL_QOS_MAX]; /* qos[0] is "normal", always there */
     size_t n_qos;
     bool normal_set; /* "normal" was defined by a line (once only) */
+    pol_tenant *tenants;
+    size_t n_tenants;
+    bool open; /* privacy open: anyone sees every job's brief record */
 } pol;
 
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,
@@ -84,6 +100,14 @@ bool pol_account_known(const pol *p, const char *path);
  * institute lists the user (users=, or a row account/user), or neither
  * says who may (an open account). Root may always. */
 bool pol_account_allows(const pol *p, const char *account, const char *user, bool root);
+/* Whether user is named as a member of account, or of its institute
+ * (users=, or a row account/user): a teammate. An open account makes
+ * nobody a member. */
+bool pol_account_member(const pol *p, const char *account, const char *user);
+/* Whether user coordinates account: coordinators= of it or its institute. */
+bool pol_account_coordinator(const pol *p, const char *account, const char *user);
+/* Whether user administers a tenant that holds account (or its institute). */
+bool pol_tenant_admin(const pol *p, const char *account, const char *user);
 /* Whether a job of that account may ask for QoS q (its accounts=). */
 bool pol_qos_allows(const pol *p, int q, const char *account, bool root);
 /* "a", "a/b": 1-2 names of [A-Za-z0-9._-] joined by '/'. */

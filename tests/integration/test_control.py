@@ -220,7 +220,7 @@ def test_three_controllers_replicate_and_survive_the_leader(tmp_path):
                 assert d.stop() == 0
 
 
-def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
+def test_agents_register_heartbeat_go_down_and_come_back(tmp_path, public_dir):
     ds = controllers(tmp_path)
     spec = None
     agents = []
@@ -230,7 +230,7 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
             d.start()
         spec = [a for a in ds[0].args if "@" in a][0]
         for i, xml in enumerate([hwloc_xml("nvidiaDGX2.xml"), hwloc_xml("power8gpudistances.xml")]):
-            a = Daemon(tmp_path, name="agent-%d" % i, xml=xml,
+            a = Daemon(tmp_path, name="agent-%d" % i, xml=xml, socket=os.path.join(public_dir, "agent-%d.sock" % i),
                        extra=["--controllers", spec, "--heartbeat-interval", "100ms", "--site", "fes"])
             agents.append(a.start())
         every = {d.name for d in ds + agents}
@@ -247,10 +247,18 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
         # A node's full picture from any controller, and from an agent.
         topo = agents[1].jz_json("node", "agent-0")["topology"]
         assert len(topo["gpus"]) == 16 and topo["gpu_links"][0][1] == "NV6"
-        # jz on an agent: submissions and reads go through the controllers.
-        jid = submit(agents[0], "--gpus-per-node", "16", "--", "nvidia-smi")
-        assert agents[1].jz_json("show", str(jid))["gpus_per_node"] == 16
-        assert jid in [j["id"] for j in agents[0].jz_json("queue", "--all")["jobs"]]
+        # jz on an agent: a person's submissions and reads go through the
+        # controllers (root on an agent is not the network's admin).
+        r = agents[0].jz_as("nobody", "submit", "--json", "--workdir", public_dir, "--gpus-per-node", "16", "--",
+                            "nvidia-smi")
+        assert r.returncode == 0, r.stderr
+        jid = json.loads(r.stdout)["id"]
+        assert agents[1].jz_as("nobody", "show", "--json", str(jid)).returncode == 0
+        assert ds[1].jz_json("show", str(jid))["gpus_per_node"] == 16
+        r = agents[0].jz_as("nobody", "queue", "--all", "--json")
+        assert jid in [j["id"] for j in json.loads(r.stdout)["jobs"]]
+        r = agents[0].jz("submit", "--", "true")
+        assert r.returncode == 1 and "not the network's admin" in r.stderr, r.stderr
         st = agents[0].jz_json("status")
         assert st["nodes_up"] == 5 and st["nodes_total"] == 5
 
@@ -271,7 +279,9 @@ def test_agents_register_heartbeat_go_down_and_come_back(tmp_path):
         leader.proc.wait()
         survivor = next(d for d in ds if d is not leader)
         wait_for(lambda: leader_of(ds) not in (None, leader), what="a new leader")
-        jid2 = submit(agents[0], "--", "true")
+        r = agents[0].jz_as("nobody", "submit", "--json", "--workdir", public_dir, "--", "true")
+        assert r.returncode == 0, r.stderr
+        jid2 = json.loads(r.stdout)["id"]
         assert jid2 > jid
         wait_for(lambda: {n["name"]: n["state"] for n in survivor.jz_json("nodes")["nodes"]}[leader.name]
                  == "down", timeout=20, what="the dead leader's node to be down")

@@ -38,12 +38,13 @@ def pids(dirpath):
     return out
 
 
-def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path):
+def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path, public_dir):
     with Hosts(4) as net:
         ctl = Daemon(tmp_path, name="ctl", netns=net.hosts[0], host=SUBNET + "1", port=7070, extra=FAST)
         spec = "ctl@%s1:7070" % SUBNET
         agents = [Daemon(tmp_path, name="n%d" % i, netns=net.hosts[i - 1], host=SUBNET + str(i), port=7070,
-                         extra=FAST + ["--controllers", spec]) for i in (2, 3, 4)]
+                         socket=os.path.join(public_dir, "n%d.sock" % i), extra=FAST + ["--controllers", spec])
+                  for i in (2, 3, 4)]
         ctl.args += ["--controllers", spec]
         everyone = [ctl] + agents
         work = os.path.join(str(tmp_path), "work")
@@ -96,14 +97,14 @@ def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path):
             for (node, attempt), pid in pids(work).items():
                 wait_for(lambda: not alive(pid), what="every part to be killed by the cancel")
 
-            # jz logs on an agent: each node's own file, read on that node,
+            # jz logs on an agent: a person's files, each read on its node,
             # relayed through the controller (one file per node: %N).
-            r = agents[0].jz("submit", "--json", "--nodes", "4", "--workdir", work, "--output", "out-%N.txt",
-                             "--", "sh", "-c", "echo hello from $JAZARI_NODENAME")
+            r = agents[0].jz_as("nobody", "submit", "--json", "--nodes", "4", "--workdir", public_dir, "--output",
+                                "out-%N.txt", "--", "sh", "-c", "echo hello from $JAZARI_NODENAME")
             assert r.returncode == 0, r.stderr
             hid = json.loads(r.stdout)["id"]
-            assert agents[0].jz("wait", str(hid), "--timeout", "30").returncode == 0
-            r = agents[0].jz("logs", str(hid))
+            assert agents[0].jz_as("nobody", "wait", str(hid), "--timeout", "30").returncode == 0
+            r = agents[0].jz_as("nobody", "logs", str(hid))
             assert r.returncode == 0, r.stderr
             assert sorted(r.stdout.splitlines()) == sorted("[%s] hello from %s" % (n, n)
                                                            for n in ("ctl", "n2", "n3", "n4")), r.stdout

@@ -47,7 +47,7 @@ def test_torch_all_reduce_over_two_nodes_of_two_tasks(daemon_factory, tmp_path):
     # Both nodes share this machine's file system: both write to one file.
     work = tmp_path / "work"
     work.mkdir()
-    r = agent.jz("submit", "--json", "--name", "allreduce", "--nodes", "2", "--tasks-per-node", "2",
+    r = ctl.jz("submit", "--json", "--name", "allreduce", "--nodes", "2", "--tasks-per-node", "2",
                  "--workdir", str(work), "--", PYTHON, SCRIPT)
     assert r.returncode == 0, r.stderr
     jid = json.loads(r.stdout)["id"]

@@ -215,7 +215,7 @@ def test_join_revoke_rejoin(daemon_factory, tmp_path):
                        extra=FAST + ["--controllers", spec])
     wait_for(lambda: nodes_up(c1).get("a1") == "up", timeout=20, what="a1 up")
     assert not os.path.exists(os.path.join(a.dir, "state", "tls", "ca.key")), "an agent holds no CA key"
-    r = a.jz("submit", "--gpus-per-node", "8", "--", "true")
+    r = c1.jz("submit", "--gpus-per-node", "8", "--", "true")
     assert r.returncode == 0, r.stderr
 
     r = c1.jz("node", "revoke", "a1")
@@ -248,14 +248,14 @@ def test_certificates_renew_while_jobs_run(daemon_factory, tmp_path):
     wait_for(lambda: nodes_up(c1).get("a1") == "up", timeout=20, what="a1 up")
     crt = os.path.join(a.dir, "state", "tls", "node.crt")
     before = open(crt).read()
-    r = a.jz("submit", "--time", "5:00", "--", "sleep", "40")
+    r = c1.jz("submit", "--time", "5:00", "--", "sleep", "40")
     assert r.returncode == 0, r.stderr
     job = r.stdout.strip()
     wait_for(lambda: "renewed our certificate through the leader" in a.log(), timeout=60, what="the agent renews")
     wait_for(lambda: any("renewed our certificate" in c.log() for c in ctls), timeout=30, what="a controller renews")
     assert open(crt).read() != before
     # New connections use the new certificate; the job goes on to the end.
-    r = a.jz("wait", job, "--timeout", "90", timeout=100)
+    r = c1.jz("wait", job, "--timeout", "90", timeout=100)
     assert r.returncode == 0, r.stderr
     assert nodes_up(c1).get("a1") == "up"
 

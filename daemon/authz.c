@@ -1,0 +1,63 @@
+/* authz.c - who may see and do what: roles capped by credentials, and
+ * the policy's accounts, coordinators and tenants. */
+#include "authz.h"
+
+#include <string.h>
+
+static const char *const authz__names[] = {"researcher", "coordinator", "tenant-admin", "admin"};
+
+int authz_role_parse(const char *s)
+{
+    for (int i = 0; s && i < 4; i++)
+        if (strcmp(s, authz__names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *authz_role_name(authz_role r)
+{
+    return (unsigned)r < 4 ? authz__names[r] : "researcher";
+}
+
+bool authz_is_admin(const authz_who *w)
+{
+    return w->role == AUTHZ_ADMIN;
+}
+
+/* Whether w manages the jobs of account: a coordinator of it, or an admin
+ * of its tenant, when their role lets them be. */
+static bool authz__manages(const pol *p, const authz_who *w, const char *account)
+{
+    if (!account || !*account)
+        return false;
+    return (w->role >= AUTHZ_COORDINATOR && pol_account_coordinator(p, account, w->user)) ||
+           (w->role >= AUTHZ_TENANT_ADMIN && pol_tenant_admin(p, account, w->user));
+}
+
+authz_level authz_job(const pol *p, const authz_who *w, const char *owner, const char *account)
+{
+    if (owner && strcmp(owner, w->user) == 0)
+        return AUTHZ_FULL;
+    return authz_others_job(p, w, account);
+}
+
+authz_level authz_others_job(const pol *p, const authz_who *w, const char *account)
+{
+    if (authz_is_admin(w) || authz__manages(p, w, account))
+        return AUTHZ_FULL;
+    if (p->open || (account && pol_account_member(p, account, w->user)))
+        return AUTHZ_BRIEF;
+    return AUTHZ_NONE;
+}
+
+bool authz_account_sees(const pol *p, const authz_who *w, const char *account)
+{
+    return authz_is_admin(w) || p->open || (account && pol_account_member(p, account, w->user)) ||
+           authz__manages(p, w, account);
+}
+
+bool authz_account_admin(const pol *p, const authz_who *w, const char *account)
+{
+    return authz_is_admin(w) ||
+           (account && w->role >= AUTHZ_TENANT_ADMIN && pol_tenant_admin(p, account, w->user));
+}

@@ -1,0 +1,309 @@
+"""Who may see and do what, with a real daemon and real TLS: every request
+about jobs, reservations, fair share and credentials, as each role, against
+objects of the caller's own, a teammate's, another tenant's and an admin's,
+over the Unix socket and over TCP with credentials. A refusal leaks nothing:
+another's private job answers exactly as a job that does not exist."""
+import json
+import re
+import os
+import pwd
+import shutil
+import tempfile
+
+import pytest
+
+from conftest import JZ, fixture_xml, run, wait_for
+
+# People are this machine's accounts (a remote person must have one on the
+# controller): who is who in the policy below.
+RESEARCHER, TEAMMATE, COORDINATOR, TENANT_MEMBER, TENANT_ADMIN, OUTSIDER = (
+    "daemon", "bin", "sys", "games", "man", "lp")
+POLICY = """
+account lab 10 users=%s,%s coordinators=%s
+account acme 10 users=%s,%s
+tenant acme accounts=acme admins=%s
+""" % (RESEARCHER, TEAMMATE, COORDINATOR, TENANT_MEMBER, TENANT_ADMIN, TENANT_ADMIN)
+
+# The jobs of each row: (name, owner, account).
+OWNERS = [("own", RESEARCHER, "lab"), ("teammate", TEAMMATE, "lab"), ("tenant", TENANT_MEMBER, "acme"),
+          ("admin", "root", "default")]
+# caller -> (role in credentials, what they see of each job: FULL, BRIEF or NONE).
+CALLERS = {
+    RESEARCHER: ("researcher", {"own": "FULL", "teammate": "BRIEF", "tenant": "NONE", "admin": "NONE"}),
+    COORDINATOR: ("coordinator", {"own": "FULL", "teammate": "FULL", "tenant": "NONE", "admin": "NONE"}),
+    TENANT_ADMIN: ("tenant-admin", {"own": "NONE", "teammate": "NONE", "tenant": "FULL", "admin": "NONE"}),
+    "root": ("admin", {"own": "FULL", "teammate": "FULL", "tenant": "FULL", "admin": "FULL"}),
+    OUTSIDER: ("researcher", {"own": "NONE", "teammate": "NONE", "tenant": "NONE", "admin": "NONE"}),
+}
+
+
+def as_user(name):
+    """preexec_fn: become that account (the Unix socket's credentials)."""
+    pw = pwd.getpwnam(name)
+
+    def become():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return become
+
+
+class Person:
+    """Runs jz as a person: over the socket (as their Unix account) or over
+    TCP (their credentials file, made by the controller)."""
+
+    def __init__(self, d, user, role, tcp):
+        self.d, self.user, self.tcp = d, user, tcp
+        self.env = dict(os.environ)
+        self.env.pop("JAZARI_SOCKET", None)
+        if tcp:
+            cred = d.credentials(user=user, role=role)
+            os.chmod(cred, 0o644)  # readable by the test's other accounts
+            self.env["JAZARI_CREDENTIALS"] = cred
+
+    def jz(self, command, *args):
+        where = [] if self.tcp else ["--socket", self.d.socket]
+        pre = None if self.tcp or self.user == "root" else as_user(self.user)
+        return run([JZ, command] + where + list(args), env=self.env, preexec_fn=pre, timeout=30)
+
+
+@pytest.fixture
+def sockdir():
+    """A directory every account may reach a daemon's socket in."""
+    path = tempfile.mkdtemp(prefix="jazari-sock-", dir="/tmp")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, True)
+
+
+@pytest.fixture
+def network(daemon_factory, tmp_path, sockdir):
+    for u in (RESEARCHER, TEAMMATE, COORDINATOR, TENANT_MEMBER, TENANT_ADMIN, OUTSIDER):
+        pwd.getpwnam(u)  # the accounts this test plays with exist on Debian
+    path = os.path.join(str(tmp_path), "policy.conf")
+    with open(path, "w") as f:
+        f.write(POLICY)
+    os.chmod(str(tmp_path), 0o755)
+    d = daemon_factory(name="solo", xml=fixture_xml("hgx-h100-8gpu.xml"), extra=["--policy", path],
+                       socket=os.path.join(sockdir, "solo.sock"))
+    os.chmod(d.socket, 0o666)
+    from test_trust import nodes_up
+    wait_for(lambda: nodes_up(d).get("solo") == "up", timeout=20, what="solo up")
+    return d
+
+
+def submit(d, owner, account, marker):
+    """A held job of owner's, with a command and environment that must stay
+    private; its id."""
+    p = Person(d, owner, None, tcp=False)
+    r = p.jz("submit", "--hold", "--account", account, "--workdir", "/tmp", "--env", "SECRET=" + marker,
+             "--", "/bin/echo", marker)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.strip())
+
+
+def seen(p, job, marker):
+    """What p sees of a job: FULL, BRIEF or NONE, from jz show; a NONE must
+    read exactly as a job that does not exist."""
+    r = p.jz("show", "--json", str(job))
+    if r.returncode != 0:
+        assert r.returncode == 1, r.stderr
+        assert r.stderr.strip() == ("jz: job %d not found" % job) or ("job %d not found" % job) in r.stderr, r.stderr
+        return "NONE", r.stderr.replace(str(job), "N")
+    assert marker not in r.stdout or ("/bin/echo" in r.stdout), r.stdout
+    return ("FULL" if marker in r.stdout else "BRIEF"), None
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("tcp", [False, True], ids=["socket", "tcp"])
+def test_jobs_matrix(network, tcp):
+    d = network
+    absent = 10 ** 9
+    for caller, (role, want) in CALLERS.items():
+        p = Person(d, caller, role, tcp)
+        jobs = {}
+        for name, owner, account in OWNERS:
+            marker = "m-%s-%s-%s" % (caller, name, "tcp" if tcp else "sock")
+            jobs[name] = (submit(d, owner, account, marker), marker)
+        # A job that does not exist: the answer a private job must match.
+        r = p.jz("show", "--json", str(absent))
+        assert r.returncode == 1
+        nothing = r.stderr.replace(str(absent), "N")
+        r = p.jz("cancel", str(absent))
+        no_cancel = r.stderr.replace(str(absent), "N")
+        # jz show and jz queue.
+        queue = json.loads(p.jz("queue", "--json").stdout)["jobs"]
+        in_queue = {j["id"]: j for j in queue}
+        for name, (job, marker) in jobs.items():
+            got, msg = seen(p, job, marker)
+            assert got == want[name], "%s sees %s's job as %s, not %s" % (caller, name, got, want[name])
+            if got == "NONE":
+                assert msg == nothing, (msg, nothing)
+                assert job not in in_queue
+            else:
+                assert job in in_queue
+                assert (marker in json.dumps(in_queue[job])) == (got == "FULL") or got == "FULL"
+                assert "SECRET" not in json.dumps(in_queue[job])  # the queue never carries environments
+        # No one else's job shows up in their queue either.
+        for j in queue:
+            owner_ok = j["user"] == caller or caller == "root" or any(
+                j["id"] == job for name, (job, _) in jobs.items() if want[name] != "NONE")
+            assert owner_ok or j.get("account") in ("lab",) and caller in (RESEARCHER, COORDINATOR) or \
+                j.get("account") == "acme" and caller == TENANT_ADMIN, (caller, j)
+        # jz cancel: allowed exactly where they see in full.
+        for name, (job, marker) in jobs.items():
+            r = p.jz("cancel", str(job))
+            if want[name] == "FULL":
+                assert r.returncode == 0, (caller, name, r.stderr)
+            elif want[name] == "BRIEF":
+                assert r.returncode == 1 and "belongs to" in r.stderr, (caller, name, r.stderr)
+            else:
+                assert r.returncode == 1 and r.stderr.replace(str(job), "N") == no_cancel, (caller, name, r.stderr)
+        # Whatever was not theirs to cancel is still there.
+        for name, (job, marker) in jobs.items():
+            if want[name] != "FULL":
+                state = json.loads(d.jz("show", "--json", str(job)).stdout)
+                assert state["state"] == "PENDING", (caller, name, state)
+                d.jz("cancel", str(job))
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("tcp", [False, True], ids=["socket", "tcp"])
+def test_reservations_shares_and_tokens_matrix(network, tcp):
+    d = network
+    for acct in ("lab", "acme"):
+        wait_for(lambda: d.jz("reserve", "r-" + acct, "--gpus", "1", "--duration", "60", "--account",
+                              acct).returncode == 0, what="reservation r-" + acct)
+    sees = {RESEARCHER: {"r-lab"}, COORDINATOR: {"r-lab"}, TENANT_ADMIN: {"r-acme"},
+            "root": {"r-lab", "r-acme"}, OUTSIDER: set()}
+    for caller, (role, _) in CALLERS.items():
+        p = Person(d, caller, role, tcp)
+        r = p.jz("reservations", "--json")
+        assert r.returncode == 0, r.stderr
+        names = {x["name"] for x in json.loads(r.stdout)["reservations"]}
+        assert names == sees[caller], (caller, names)
+        # Removing one they do not see reads as one that does not exist.
+        for acct in ("lab", "acme"):
+            name = "r-" + acct
+            r = p.jz("unreserve", name)
+            if caller == "root" or (caller == TENANT_ADMIN and acct == "acme"):
+                assert r.returncode == 0, r.stderr
+                assert d.jz("reserve", name, "--gpus", "1", "--duration", "60", "--account", acct).returncode == 0
+            elif name in sees[caller]:
+                assert r.returncode == 1 and "only admins" in r.stderr, (caller, r.stderr)
+            else:
+                assert r.returncode == 1 and "no reservation" in r.stderr, (caller, r.stderr)
+        # Making one: admins, and a tenant's admins for their accounts.
+        for acct in ("lab", "acme"):
+            name = "new-%s-%s" % (caller, acct)
+            r = p.jz("reserve", name, "--gpus", "1", "--duration", "10", "--account", acct)
+            allowed = caller == "root" or (caller == TENANT_ADMIN and acct == "acme")
+            assert (r.returncode == 0) == allowed, (caller, acct, r.stderr)
+            if allowed:
+                assert d.jz("unreserve", name).returncode == 0
+        # The fair-share tree: their accounts' rows only.
+        r = p.jz("shares", "--json")
+        assert r.returncode == 0, r.stderr
+        rows = {x["path"] for x in json.loads(r.stdout)["accounts"]}
+        top = {x.split("/")[0] for x in rows}
+        want_top = {"root": {"lab", "acme", "default"}, RESEARCHER: {"lab"}, COORDINATOR: {"lab"},
+                    TENANT_ADMIN: {"acme"}, OUTSIDER: set()}[caller]
+        assert top <= want_top and (caller != "root" or top >= {"lab", "acme"}), (caller, rows)
+        # Credentials and nodes: admins only.
+        for args in (["token", "create", "--join"], ["token", "list"], ["token", "revoke", "user:" + OUTSIDER],
+                     ["node", "revoke", "nosuchnode"]):
+            r = p.jz(*args)
+            if caller == "root":
+                assert r.returncode in (0, 1) and "for admins" not in r.stderr, (args, r.stderr)
+            else:
+                assert r.returncode == 1 and "for admins" in r.stderr, (caller, args, r.stderr)
+
+
+def test_privacy_open_shows_brief_records(daemon_factory, tmp_path, sockdir):
+    """`privacy open`: everyone sees every job, never its contents."""
+    path = os.path.join(str(tmp_path), "policy.conf")
+    with open(path, "w") as f:
+        f.write(POLICY + "privacy open\n")
+    os.chmod(str(tmp_path), 0o755)
+    d = daemon_factory(name="solo", extra=["--policy", path], socket=os.path.join(sockdir, "solo.sock"))
+    os.chmod(d.socket, 0o666)
+    job = submit(d, TENANT_MEMBER, "acme", "m-open")
+    p = Person(d, OUTSIDER, "researcher", tcp=False)
+    assert seen(p, job, "m-open")[0] == "BRIEF"
+    r = p.jz("cancel", str(job))
+    assert r.returncode == 1 and "belongs to" in r.stderr
+
+
+def test_identities_forwarded_by_a_node(daemon_factory, tmp_path, sockdir):
+    """A node vouches for its own people, never for an admin: root on an
+    agent's socket is not the network's root."""
+    from test_trust import FAST, nodes_up
+    c = daemon_factory(name="c1", xml=fixture_xml("hgx-h100-8gpu.xml"), extra=FAST)
+    a = daemon_factory(name="a1", xml=fixture_xml("hgx-h100-8gpu.xml"),
+                       extra=FAST + ["--controllers", "c1@127.0.0.1:%d" % c.port],
+                       socket=os.path.join(sockdir, "a1.sock"))
+    wait_for(lambda: nodes_up(c).get("a1") == "up", timeout=20, what="a1 up")
+    r = a.jz("submit", "--", "true")
+    assert r.returncode == 1 and "root on a node is not the network's admin" in r.stderr, r.stderr
+    r = a.jz("token", "create", "--join")
+    assert r.returncode == 1 and "for admins" in r.stderr, r.stderr
+    os.chmod(a.socket, 0o666)
+    p = Person(a, "nobody", None, tcp=False)
+    r = p.jz("submit", "--hold", "--workdir", "/tmp", "--", "true")
+    assert r.returncode == 0, r.stderr
+    job = int(r.stdout)
+    assert json.loads(c.jz("show", "--json", str(job)).stdout)["user"] == "nobody"
+
+
+def test_audit_trail_says_who_from_where_and_survives_a_restart(network):
+    """Every change is recorded with who asked, from where, when and what
+    came of it; admins read it (jz audit), nobody else; it outlives a
+    restart."""
+    d = network
+    researcher = Person(d, RESEARCHER, "researcher", tcp=True)
+    job = int(researcher.jz("submit", "--hold", "--account", "lab", "--workdir", "/tmp", "--", "sleep", "60").stdout)
+    assert researcher.jz("release", str(job)).returncode == 0
+    assert researcher.jz("cancel", str(job)).returncode == 0
+    local = Person(d, TEAMMATE, None, tcp=False)
+    assert local.jz("submit", "--hold", "--account", "lab", "--workdir", "/tmp", "--", "true").returncode == 0
+    assert d.jz("token", "create", "--join").returncode == 0
+    r = TENANT_ADMIN
+    boss = Person(d, r, "tenant-admin", tcp=True)
+    wait_for(lambda: boss.jz("reserve", "acme-slot", "--gpus", "1", "--duration", "30", "--account",
+                             "acme").returncode == 0, what="the tenant's reservation")
+    # Refused requests change nothing and are not changes.
+    assert researcher.jz("cancel", "999999").returncode == 1
+
+    def trail(*args):
+        r = d.jz("audit", "--json", *args)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["records"]
+    recs = trail()
+    mine = [x for x in recs if x["user"] == RESEARCHER]
+    assert [x["what"].split()[0].rstrip(":") for x in mine] == ["submit", "release", "cancel"], mine
+    assert mine[0]["result"] == "job %d" % job and mine[0]["role"] == "researcher", mine
+    assert re.fullmatch(r"127\.0\.0\.1:\d+ \(credentials [0-9a-f]{32}\)", mine[0]["from"]), mine
+    assert mine[2]["result"] == "1 changed"
+    theirs = [x for x in recs if x["user"] == TEAMMATE]
+    assert len(theirs) == 1 and theirs[0]["from"] == "solo (socket)", theirs
+    assert any(x["user"] == "root" and x["what"].startswith("join token create") for x in recs), recs
+    assert any(x["user"] == TENANT_ADMIN and x["what"].startswith("reserve acme-slot") and x["result"] == "1 changed"
+               for x in recs), recs
+    seqs = [x["seq"] for x in recs]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert [x["seq"] for x in trail("--user", TEAMMATE)] == [theirs[0]["seq"]]
+    assert trail("--since", "+60") == []  # nothing from the future
+    assert len(trail("--limit", "2")) == 2
+    # Not for anyone else.
+    for p in (researcher, boss, Person(d, COORDINATOR, None, tcp=False)):
+        r = p.jz("audit")
+        assert r.returncode == 1 and "for admins" in r.stderr, r.stderr
+    # Kept across a restart.
+    d.stop()
+    d.start()
+    wait_for(lambda: d.jz("audit", "--json").returncode == 0, timeout=20, what="the daemon back")
+    after = trail()
+    assert after[:len(recs)] == recs
+    # The text output names the same.
+    out = d.jz("audit", "--user", RESEARCHER).stdout
+    assert "submit" in out and "credentials" in out and "job %d" % job in out, out

@@ -96,6 +96,14 @@ bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w, con
 /* false after refusing, when w is root forwarded by a node: what runs or
  * reads as root elsewhere needs an admin of the network. */
 bool req_runs_as(net_conn *c, const Jazari__Envelope *e, const authz_who *w, const char *what);
+/* The uid of a person with no account on the controller (never a file's
+ * owner: each node finds their account by name). */
+#define REQ_UID_NONE ((uid_t)-2)
+/* The account a person's name has on this node (institutes do not share
+ * uid spaces): 0 with it, or -1 with why. decided_uid is the uid the
+ * controllers decided (0: root, or an admin): a name that is root here is
+ * refused unless they did. */
+int req_account(const char *user, uint32_t decided_uid, uid_t *uid, gid_t *gid, char *why, size_t len);
 /* The audit record of a change w asks for (what: a buffer of len for the
  * formatted text), to set as the command's audit; also logged. */
 void req_audit(Jazari__AuditRecord *a, char *what, size_t len, const authz_who *w, const char *fmt, ...)

@@ -160,7 +160,14 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
     } else if (!req_who(d, c, e, &w) || !req_runs_as(c, e, &w, "reading another node's files as root")) {
         /* refused */
     } else if (strcmp(r->node, d->cfg->name) == 0) {
-        logs__read(c, e, w.uid, w.gid);
+        /* Read as the caller's account here, found by name (root's: root). */
+        uid_t uid = 0;
+        gid_t gid = 0;
+        char why[300];
+        if (w.uid != 0 && req_account(w.user, w.uid, &uid, &gid, why, sizeof why) != 0)
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "logs: %s", why);
+        else
+            logs__read(c, e, uid, gid);
     } else if (r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
                   d->cfg->name, r->node);

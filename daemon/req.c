@@ -153,20 +153,17 @@ static bool req__remote_user(jzd *d, net_conn *c, const Jazari__Envelope *e, con
                   "these credentials carry no role this network knows ('%s')", p->kind);
         return false;
     }
-    if (getpwnam_r(p->name, &pw, pwbuf, sizeof pwbuf, &res) != 0 || !res) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                  "user %s has no account on controller %s: ask an admin to create it", p->name,
-                  d->cfg->name);
-        return false;
-    }
-    if (res->pw_uid == 0 && role != AUTHZ_ADMIN) {
+    if (getpwnam_r(p->name, &pw, pwbuf, sizeof pwbuf, &res) != 0)
+        res = NULL;
+    if (res && res->pw_uid == 0 && role != AUTHZ_ADMIN) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                   "%s is root here, and root needs admin credentials", p->name);
         return false;
     }
-    /* An admin acts as root; the others as their own account. */
-    w->uid = role == AUTHZ_ADMIN ? 0 : res->pw_uid;
-    w->gid = res->pw_gid;
+    /* An admin acts as root; the others as their own account, which each
+     * node finds by name (a person need not have one on the controller). */
+    w->uid = role == AUTHZ_ADMIN ? 0 : res ? res->pw_uid : REQ_UID_NONE;
+    w->gid = res ? res->pw_gid : REQ_UID_NONE;
     w->role = (authz_role)role;
     snprintf(w->user, sizeof w->user, "%s", p->name);
     size_t host = strcspn(c->peer, "("); /* the address, without the name the peer proved */
@@ -263,6 +260,24 @@ bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w, con
         return false;
     }
     return true;
+}
+
+int req_account(const char *user, uint32_t decided_uid, uid_t *uid, gid_t *gid, char *why, size_t len)
+{
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+    if (!user || !*user || getpwnam_r(user, &pw, pwbuf, sizeof pwbuf, &res) != 0 || !res) {
+        snprintf(why, len, "user %s has no account on this node", user && *user ? user : "(none)");
+        return -1;
+    }
+    if (res->pw_uid == 0 && decided_uid != 0) {
+        snprintf(why, len, "the account %s is root on this node, and the network did not say this is root",
+                 user);
+        return -1;
+    }
+    *uid = res->pw_uid;
+    *gid = res->pw_gid;
+    return 0;
 }
 
 void req_audit(Jazari__AuditRecord *a, char *what, size_t len, const authz_who *w, const char *fmt, ...)

@@ -277,6 +277,21 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
     }
     if (!mine || !job->spec || mine->done)
         return;
+    /* The job runs as its user's account here, found by name. */
+    Jazari__Job local = *job;
+    uid_t uid;
+    gid_t gid;
+    char why[300];
+    if (req_account(job->user, job->uid, &uid, &gid, why, sizeof why) != 0) {
+        char reason[400];
+        snprintf(reason, sizeof reason,
+                 "%s: its jobs go to other nodes (ask this site's admins for an account)", why);
+        log_warn("run", "job %llu: %s", (unsigned long long)job->id, why);
+        exec_no_account(&d->ex, job->id, job->attempt, reason)->start_index = index;
+        return;
+    }
+    local.uid = (uint32_t)uid;
+    local.gid = (uint32_t)gid;
     char master[256];
     run__host_of(job->allocs[0]->address, master, sizeof master);
     if (!master[0] || strcmp(master, "0.0.0.0") == 0 || strcmp(master, "::") == 0)
@@ -284,7 +299,7 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
     buf cpus = BUF_INIT, mems = BUF_INIT;
     run__host_cpus(d, mine->cpus, &cpus, &mems);
     Jazari__StepSpec sp = JAZARI__STEP_SPEC__INIT;
-    sp.job = (Jazari__Job *)job;
+    sp.job = &local;
     sp.node_rank = rank;
     sp.node_name = (char *)d->cfg->name;
     sp.host_cpus = (char *)buf_str(&cpus);
@@ -523,6 +538,7 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ec.exit_code = r->exit_code;
     ec.state = run__verdict(&end);
     ec.reason = reason;
+    ec.no_account = r->no_account;
     run__propose_end(d, &ec, req_wait(d, c, e));
 }
 
@@ -556,6 +572,7 @@ static void run__report(jzd *d, exec_part *p)
         ec.exit_code = p->end.exit_code;
         ec.state = run__verdict(&p->end);
         ec.reason = reason;
+        ec.no_account = p->end.no_account;
         run__propose_end(d, &ec, NULL);
         return;
     }
@@ -568,6 +585,7 @@ static void run__report(jzd *d, exec_part *p)
     r.lost = p->end.lost;
     r.timed_out = p->end.timed_out;
     r.cancelled = p->end.cancelled;
+    r.no_account = p->end.no_account;
     r.reason = p->end.reason;
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;

@@ -290,6 +290,18 @@ fail:
     return p;
 }
 
+exec_part *exec_no_account(exec *x, uint64_t id, uint32_t attempt, const char *why)
+{
+    exec_part *p = exec__add(x, id, attempt);
+    p->running = true;
+    p->end.lost = true; /* not the job's fault: placed elsewhere */
+    p->end.no_account = true;
+    p->end.exit_code = 127;
+    snprintf(p->end.reason, sizeof p->end.reason, "%s", why);
+    exec__end_soon(x, p);
+    return p;
+}
+
 exec_part *exec_skip(exec *x, uint64_t id, uint32_t attempt, const char *why)
 {
     exec_part *p = exec__add(x, id, attempt);

@@ -69,6 +69,10 @@ exec_part *exec_start(exec *x, const Jazari__StepSpec *spec);
 /* Records a part that will not run (preempted before it started): it
  * ends at once, cancelled, through the callback. */
 exec_part *exec_skip(exec *x, uint64_t id, uint32_t attempt, const char *why);
+/* Records a part that cannot run here because its user has no account on
+ * this node: it ends at once, not started (no_account), through the
+ * callback. */
+exec_part *exec_no_account(exec *x, uint64_t id, uint32_t attempt, const char *why);
 /* Stops a running part: TERM to its tasks, KILL after the grace (now:
  * KILL at once). Its end follows through the callback. */
 void exec_stop(exec *x, exec_part *p, bool now);

@@ -40,6 +40,7 @@ typedef struct step_end {
     bool cancelled;       /* stopped on request */
     bool lost;            /* the node lost it: its supervisor vanished, or the system stopped it */
     bool preempted;       /* stopped because it was preempted (not written to DIR/end) */
+    bool no_account;      /* never started: the job's user has no account on this node */
     char reason[512];
 } step_end;
 

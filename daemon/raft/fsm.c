@@ -217,6 +217,11 @@ void fsm_free(fsm *f)
     free(f->resv);
     tdb_free(&f->trust);
     adb_free(&f->audit);
+    for (size_t i = 0; i < f->n_lacks; i++) {
+        free(f->lacks[i].node);
+        free(f->lacks[i].user);
+    }
+    free(f->lacks);
     for (size_t i = 0; i < f->n_users; i++)
         free(f->users[i].name);
     free(f->users);
@@ -506,6 +511,44 @@ bool fsm_node_has_model(const fsm_node *n, const char *model)
             if (strncasecmp(m, model, len) == 0)
                 return true;
     }
+    return false;
+}
+
+/* Remembers that node has no account for user (again: its time moves). */
+static void fsm__lack_add(fsm *f, int64_t now, const char *node, const char *user)
+{
+    size_t i = 0;
+    while (i < f->n_lacks && (strcmp(f->lacks[i].node, node) != 0 || strcmp(f->lacks[i].user, user) != 0))
+        i++;
+    fsm_lack k = {NULL, NULL, now};
+    if (i < f->n_lacks) {
+        k = f->lacks[i];
+    } else if (f->n_lacks == FSM_LACKS_MAX) {
+        free(f->lacks[0].node);
+        free(f->lacks[0].user);
+        i = 0;
+    } else {
+        fsm_lack *p = realloc(f->lacks, (f->n_lacks + 1) * sizeof *p);
+        if (!p)
+            abort();
+        f->lacks = p;
+        f->n_lacks++;
+    }
+    if (!k.node) {
+        k.node = xstrdup(node);
+        k.user = xstrdup(user);
+    }
+    k.at_ms = now;
+    /* Oldest first: the entry moves to the end. */
+    memmove(&f->lacks[i], &f->lacks[i + 1], (f->n_lacks - i - 1) * sizeof *f->lacks);
+    f->lacks[f->n_lacks - 1] = k;
+}
+
+bool fsm_node_lacks(const fsm *f, const char *node, const char *user, int64_t now_ms)
+{
+    for (size_t i = f->n_lacks; i-- > 0 && now_ms - f->lacks[i].at_ms < FSM_LACK_MS;)
+        if (strcmp(f->lacks[i].user, user) == 0 && strcmp(f->lacks[i].node, node) == 0)
+            return true;
     return false;
 }
 
@@ -1036,6 +1079,8 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         fsm__preempted_part_end(f, now, j, c->node);
         return;
     }
+    if (c->no_account && c->node && *c->node && j->user && *j->user)
+        fsm__lack_add(f, now, c->node, j->user);
     if (c->state == JAZARI__JOB_STATE__JOB_NODE_FAIL && f->format >= 2) {
         fsm__lose(f, now, j, c->reason && *c->reason ? c->reason : "a node lost its part");
         return;
@@ -1360,6 +1405,15 @@ void fsm_snapshot(const fsm *f, buf *out)
         codec_put_field(out, 7, f->resv[i].msg, f->resv[i].msg_len);
     tdb_snapshot(&f->trust, out);
     adb_snapshot(&f->audit, out);
+    for (size_t i = 0; i < f->n_lacks; i++) {
+        Jazari__Lack k = JAZARI__LACK__INIT;
+        k.node = f->lacks[i].node;
+        k.user = f->lacks[i].user;
+        k.at_ms = f->lacks[i].at_ms;
+        buf_reset(&one);
+        jazari__lack__pack(&k, buf_extend(&one, jazari__lack__get_packed_size(&k)));
+        codec_put_field(out, 13, one.data, one.len);
+    }
     buf_free(&one);
 }
 
@@ -1398,6 +1452,9 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
         fsm__resv_add(f, s->reservations[i]);
     tdb_restore(&f->trust, s);
     adb_restore(&f->audit, s);
+    for (size_t i = 0; i < s->n_lacks; i++)
+        if (s->lacks[i]->node && *s->lacks[i]->node && s->lacks[i]->user && *s->lacks[i]->user)
+            fsm__lack_add(f, s->lacks[i]->at_ms, s->lacks[i]->node, s->lacks[i]->user);
     jazari__snapshot__free_unpacked(s, NULL);
     return 0;
 }

@@ -119,9 +119,17 @@ typedef struct fsm_usage {
 } fsm_usage;
 
 #define FSM_RESV_MAX 1024
+#define FSM_LACKS_MAX 4096              /* (node, user) pairs remembered; the oldest go first */
+#define FSM_LACK_MS (10ll * 60 * 1000) /* how long a node is avoided for a user it has no account for */
 #define FSM_HALF_LIFE_MIN_MS 1000ll
 #define FSM_HALF_LIFE_MAX_MS (3650ll * 86400 * 1000)
 #define FSM_CPUS_PER_GPU 16 /* usage: a job without GPUs is charged its CPUs / this */
+
+/* A node where a user has no account, learnt at when_ms. */
+typedef struct fsm_lack {
+    char *node, *user;
+    int64_t at_ms;
+} fsm_lack;
 
 typedef struct fsm_resv_part {
     char *node;
@@ -172,6 +180,8 @@ typedef struct fsm {
     size_t n_resv;
     tdb trust; /* join tokens, credentials, revoked nodes */
     adb audit; /* who asked for what */
+    fsm_lack *lacks; /* nodes where a user has no account, oldest first */
+    size_t n_lacks;
     fsm_user *users; /* every user ever seen (never many: people, not jobs) */
     size_t n_users, users_cap;
     strmap user_index; /* name -> index into users */
@@ -244,6 +254,9 @@ bool fsm_node_has_model(const fsm_node *n, const char *model);
 bool fsm_node_gpu_mem_ok(const fsm_node *n, uint64_t min_bytes);
 /* Whether node n has every label of the comma list (NULL or "": yes). */
 bool fsm_node_has_labels(const fsm_node *n, const char *constraint);
+/* Whether node lacks an account for user, as learnt less than
+ * FSM_LACK_MS before now_ms. */
+bool fsm_node_lacks(const fsm *f, const char *node, const char *user, int64_t now_ms);
 
 /* Whether a pending job's dependencies (--after-ok, --after-any) allow it
  * to start: 1 yes, 0 not yet, -1 never (an --after-ok job ended otherwise). */

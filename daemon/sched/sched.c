@@ -136,10 +136,11 @@ static void sched__usage_free(sched__usage *u, size_t n_nodes)
 /* The nodes with GPUs of that model ("": any) and at least mem bytes
  * each (0: any), and all these labels ("": any). */
 static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model, uint64_t mem,
-                                     const char *labels)
+                                     const char *labels, const char *user, int64_t now_ms)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->m[i].model, model) == 0 && s->m[i].mem == mem && strcmp(s->m[i].labels, labels) == 0)
+        if (strcmp(s->m[i].model, model) == 0 && s->m[i].mem == mem && strcmp(s->m[i].labels, labels) == 0 &&
+            strcmp(s->m[i].user, user) == 0)
             return s->m[i].allowed;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4;
@@ -151,8 +152,10 @@ static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *
     bool *allowed = xcalloc(f->n_nodes, sizeof *allowed);
     for (size_t i = 0; i < f->n_nodes; i++)
         allowed[i] = fsm_node_has_model(&f->nodes[i], model) && fsm_node_gpu_mem_ok(&f->nodes[i], mem) &&
-                     fsm_node_has_labels(&f->nodes[i], labels);
+                     fsm_node_has_labels(&f->nodes[i], labels) &&
+                     !(*user && fsm_node_lacks(f, f->nodes[i].name, user, now_ms));
     s->m[s->n].model = xstrdup(model);
+    s->m[s->n].user = xstrdup(user);
     s->m[s->n].labels = xstrdup(labels);
     s->m[s->n].mem = mem;
     s->m[s->n++].allowed = allowed;
@@ -367,6 +370,11 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
     sv->jobs = xcalloc(cap, sizeof *sv->jobs);
     sv->of = xcalloc(cap, sizeof(const fsm_job *));
     sv->where = xcalloc(cap, sizeof *sv->where);
+    strmap lacking; /* users some node has no account for, lately */
+    strmap_init(&lacking);
+    for (size_t i = 0; i < f->n_lacks; i++)
+        if (now_ms - f->lacks[i].at_ms < FSM_LACK_MS)
+            strmap_put(&lacking, f->lacks[i].user, 1);
     for (uint64_t k = 0; k < f->jobs_cap && v->n_jobs < cap; k++) {
         const fsm_job *j = f->jobs[k];
         bool running = j && j->state == JAZARI__JOB_STATE__JOB_RUNNING;
@@ -409,10 +417,13 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
             pj->stop_by_s = j->preempt_ms / 1000 + j->preempt_grace_s;
         } else {
             pj->tag = sched__site_tag(&sv->tags, cls->site);
-            bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint;
-            pj->allowed =
-                narrowed ? sched__model_mask(f, &sv->masks, cls->gpu_model, cls->min_gpu_mem, cls->constraint)
-                         : NULL;
+            /* A user some node has no account for: not there. */
+            size_t one;
+            const char *lacked = f->n_lacks && strmap_get(&lacking, j->user, &one) ? j->user : "";
+            bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint || *lacked;
+            pj->allowed = narrowed ? sched__model_mask(f, &sv->masks, cls->gpu_model, cls->min_gpu_mem,
+                                                       cls->constraint, lacked, now_ms)
+                                   : NULL;
             pj->gate = sched__gate(f, j, now_ms);
             if (j->reason &&
                 (strncmp(j->reason, "Requeued", 8) == 0 || strncmp(j->reason, "Preempted", 9) == 0))
@@ -421,6 +432,7 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
         sv->of[n] = j;
         v->n_jobs++;
     }
+    strmap_free(&lacking);
     v->jobs = sv->jobs;
     return 0;
 }
@@ -443,6 +455,7 @@ void sched_view_free(sched_view *sv, const fsm *f)
     for (size_t i = 0; i < sv->masks.n; i++) {
         free(sv->masks.m[i].model);
         free(sv->masks.m[i].labels);
+        free(sv->masks.m[i].user);
         free(sv->masks.m[i].allowed);
     }
     free(sv->masks.m);

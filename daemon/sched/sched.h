@@ -92,7 +92,7 @@ typedef struct sched__usage {
 /* The nodes of each GPU model asked for (a few models: a list). */
 typedef struct sched__masks {
     struct {
-        char *model, *labels;
+        char *model, *labels, *user; /* user: "" or one that some nodes lack */
         uint64_t mem;
         bool *allowed;
     } * m;

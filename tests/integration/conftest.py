@@ -154,7 +154,7 @@ class Daemon:
     (token=None: none, for the tests of joining itself)."""
 
     def __init__(self, tmp, name="node-a", xml=None, extra=(), netns=None, host="127.0.0.1", port=None,
-                 socket=None, env=None, token=True):
+                 socket=None, env=None, token=True, passwd=None):
         self.name = name
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
@@ -164,6 +164,8 @@ class Daemon:
         self.socket = socket or os.path.join(self.dir, "jz.sock")
         self.log_path = os.path.join(self.dir, "jazarid.log")
         prefix = ["ip", "netns", "exec", netns] if netns else []
+        if passwd:  # a machine of its own accounts: /etc/passwd replaced in a mount namespace
+            prefix = ["unshare", "-m", "--", "sh", "-c", 'mount --bind "$0" /etc/passwd && exec "$@"', passwd] + prefix
         self.args = prefix + [JAZARID, "--name", name, "--listen", "%s:%d" % (host, self.port),
                      "--state-dir", os.path.join(self.dir, "state"), "--socket", self.socket]
         if xml:

@@ -307,3 +307,33 @@ def test_audit_trail_says_who_from_where_and_survives_a_restart(network):
     # The text output names the same.
     out = d.jz("audit", "--user", RESEARCHER).stdout
     assert "submit" in out and "credentials" in out and "job %d" % job in out, out
+
+
+@pytest.mark.timeout(180)
+def test_a_name_is_mapped_on_each_node_and_jobs_go_where_it_exists(daemon_factory, tmp_path, public_dir):
+    """Institutes do not share uid spaces: a person is a name, which each
+    node maps to its own account. A job of a user who has no account on a
+    node is not run there: it goes back to the queue, that node is avoided
+    for that user, and it runs where the name exists, as that node's uid."""
+    from test_trust import FAST, nodes_up
+    passwd = os.path.join(str(tmp_path), "passwd")
+    with open("/etc/passwd") as f, open(passwd, "w") as out:
+        out.write(f.read() + "ghost:x:4242:4242:a user of one site only:/tmp:/bin/sh\n")
+    xml = fixture_xml("hgx-h100-8gpu.xml")
+    c = daemon_factory(name="c1", xml=xml, extra=FAST)
+    a = daemon_factory(name="a1", xml=xml, passwd=passwd, extra=FAST + ["--controllers", "c1@127.0.0.1:%d" % c.port])
+    wait_for(lambda: nodes_up(c).get("a1") == "up" and nodes_up(c).get("c1") == "up", timeout=20, what="both up")
+    ghost = Person(c, "ghost", "researcher", tcp=True)  # no account on the controller: none needed
+    jobs = []
+    for i in range(2):  # two whole-node jobs: one lands on c1 first
+        r = ghost.jz("submit", "--json", "--gpus-per-node", "8", "--workdir", public_dir, "--output", "g%d.out" % i,
+                     "--", "sh", "-c", "id -u; sleep 2")
+        assert r.returncode == 0, r.stderr
+        jobs.append(json.loads(r.stdout)["id"])
+    ends = [json.loads(c.jz("wait", str(j), "--timeout", "90", "--json", timeout=100).stdout) for j in jobs]
+    for e in ends:
+        assert e["state"] == "COMPLETED" and [n["name"] for n in e["nodes"]] == ["a1"], e
+    assert sorted(e["attempt"] for e in ends) == [0, 1], ends
+    for i in range(2):
+        assert open(os.path.join(public_dir, "g%d.out" % i)).read().split()[0] == "4242"
+    assert "ghost has no account on this node" in c.log()

@@ -583,3 +583,55 @@ TEST(fsm_min_id_never_reissues_an_id)
     CHECK(fsm_job_get(&f, 41) != NULL && fsm_job_get(&f, 2) == NULL);
     fsm_free(&f);
 }
+
+/* A part that could not start for want of the user's account on its node:
+ * the job goes back to the queue and is placed elsewhere; that node is
+ * avoided for that user (not for others) until the memory of it expires,
+ * and the memory survives a snapshot. */
+TEST(fsm_no_account_requeues_and_the_node_is_avoided_for_that_user)
+{
+    fsm f;
+    fsm_init(&f);
+    node_up(&f, 10, "a", 8);
+    node_up(&f, 11, "b", 8);
+    fsm_result r;
+    submit(&f, 20, 1000, 1, 8, &r); /* 1 -> a, the first that fits */
+    uint64_t blocked;
+    CHECK_EQ_INT(schedule(&f, 30, &blocked), 1);
+    const fsm_job *j = fsm_job_get(&f, 1);
+    REQUIRE(j->n_allocs == 1);
+    char *first = strdup(j->allocs[0].node);
+    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+    ec.id = 1;
+    ec.attempt = 0;
+    ec.node = first;
+    ec.state = JAZARI__JOB_STATE__JOB_NODE_FAIL;
+    ec.reason = "user amina has no account on this node";
+    ec.no_account = true;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_END;
+    c.end = &ec;
+    fsm_step_apply(&f, 40, &c);
+    CHECK_EQ_INT(j->state, JAZARI__JOB_STATE__JOB_PENDING);
+    CHECK(fsm_node_lacks(&f, first, j->user, 41));
+    CHECK(!fsm_node_lacks(&f, first, "someone-else", 41));
+    CHECK(!fsm_node_lacks(&f, first, j->user, 40 + FSM_LACK_MS));
+    /* Through a snapshot. */
+    buf snap = BUF_INIT;
+    fsm_snapshot(&f, &snap);
+    fsm g;
+    fsm_init(&g);
+    char err[200];
+    REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
+    CHECK(fsm_node_lacks(&g, first, j->user, 41));
+    /* Placed on the other node, though the first is free. */
+    CHECK_EQ_INT(schedule(&g, 50, &blocked), 1);
+    const fsm_job *k = fsm_job_get(&g, 1);
+    REQUIRE(k->n_allocs == 1);
+    CHECK(strcmp(k->allocs[0].node, first) != 0);
+    CHECK_EQ_INT(k->attempt, 1);
+    buf_free(&snap);
+    free(first);
+    fsm_free(&g);
+    fsm_free(&f);
+}

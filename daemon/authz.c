@@ -56,6 +56,22 @@ bool authz_account_sees(const pol *p, const authz_who *w, const char *account)
            authz__manages(p, w, account);
 }
 
+bool authz_person_admin(const pol *p, const authz_who *w, const char *user, const char *role)
+{
+    if (w->via_node || !user)
+        return false;
+    if (authz_is_admin(w))
+        return true;
+    if (w->role < AUTHZ_TENANT_ADMIN || authz_role_parse(role) != AUTHZ_RESEARCHER)
+        return false;
+    for (size_t i = 0; i < p->n_accounts; i++)
+        if (!strchr(strchr(p->accounts[i].path, '/') ? strchr(p->accounts[i].path, '/') + 1 : "", '/') &&
+            pol_tenant_admin(p, p->accounts[i].path, w->user) &&
+            pol_account_member(p, p->accounts[i].path, user))
+            return true;
+    return false;
+}
+
 bool authz_account_admin(const pol *p, const authz_who *w, const char *account)
 {
     return authz_is_admin(w) ||

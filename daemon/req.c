@@ -203,7 +203,7 @@ static bool req__forwarded(jzd *d, net_conn *c, const Jazari__Envelope *e, authz
     if (k->from && *k->from)
         snprintf(w->from, sizeof w->from, "%.150s", k->from);
     else
-        snprintf(w->from, sizeof w->from, "node %.64s (socket)", p ? p->name : k->node ? k->node : c->peer);
+        snprintf(w->from, sizeof w->from, "%.64s (socket)", p ? p->name : k->node ? k->node : c->peer);
     return true;
 }
 

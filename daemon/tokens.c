@@ -106,8 +106,19 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const Jazari__TokenCreateRequest *q = e->token_create_request;
     authz_who who;
     char err[300];
-    if (!req_admin(d, c, e, &who, "jz token create"))
+    const char *role = q->role && *q->role ? q->role : "researcher";
+    if (q->join && !req_admin(d, c, e, &who, "jz token create --join"))
         return;
+    if (!q->join && !req_who(d, c, e, &who))
+        return;
+    if (!q->join && !authz_person_admin(d->cfg->pol, &who, q->user, role)) {
+        req_error(
+            c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+            "jz token create --user is for admins, and for tenant admins making researchers' credentials "
+            "for the members of their startup's accounts; not for %s",
+            who.user);
+        return;
+    }
     if (!trust_on(d) || !d->trust.ca_key) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
                   "this controller runs without TLS or without the CA's key: no token can be made here");
@@ -150,7 +161,6 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
         OPENSSL_cleanse(text, sizeof text);
         return;
     }
-    const char *role = q->role && *q->role ? q->role : "researcher";
     if (!q->user || !config_valid_name(q->user) || authz_role_parse(role) < 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "credentials need --user NAME (of [A-Za-z0-9._-]) and a --role: researcher, coordinator, "
@@ -201,8 +211,15 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
 void tokens_list(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     authz_who who;
-    if (!req_admin(d, c, e, &who, "jz token list"))
+    if (!req_who(d, c, e, &who))
         return;
+    bool admin = authz_is_admin(&who) && !who.via_node;
+    if (!admin &&
+        (who.role < AUTHZ_TENANT_ADMIN || who.via_node || !pol_is_tenant_admin(d->cfg->pol, who.user))) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "jz token list is for admins (and tenant admins, for their members), not for %s", who.user);
+        return;
+    }
     const tdb *t = &d->ctl.state.trust;
     Jazari__TokenListReply r = JAZARI__TOKEN_LIST_REPLY__INIT;
     /* The records as they are, but never a secret's hash. */
@@ -213,15 +230,20 @@ void tokens_list(jzd *d, net_conn *c, const Jazari__Envelope *e)
         toks[i].secret_hash = "";
         tp[i] = &toks[i];
     }
-    r.n_tokens = t->n_tokens;
+    /* A tenant admin: their members' credentials only. */
+    Jazari__CredRecord **cp = xcalloc(t->n_creds + 1, sizeof *cp);
+    for (size_t i = 0; i < t->n_creds; i++)
+        if (admin || authz_person_admin(d->cfg->pol, &who, t->creds[i]->user, t->creds[i]->role))
+            cp[r.n_creds++] = t->creds[i];
+    r.n_tokens = admin ? t->n_tokens : 0;
     r.tokens = tp;
-    r.n_creds = t->n_creds;
-    r.creds = t->creds;
-    r.n_node_gens = t->n_gens;
+    r.creds = cp;
+    r.n_node_gens = admin ? t->n_gens : 0;
     r.node_gens = t->gens;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_TOKEN_LIST_REPLY, &r);
     free(toks);
     free(tp);
+    free(cp);
 }
 
 static bool tokens__hex(const char *s, size_t n)
@@ -238,9 +260,28 @@ void tokens_revoke(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *id = e->token_revoke_request->id;
     authz_who who;
-    if (!req_admin(d, c, e, &who, "jz token revoke"))
+    if (!req_who(d, c, e, &who))
         return;
     const tdb *t = &d->ctl.state.trust;
+    /* Admins revoke anything; a tenant admin their members' researcher
+     * credentials (user:NAME for a member of theirs). */
+    const Jazari__CredRecord *one = tokens__hex(id, 32) ? tdb_cred(t, id) : NULL;
+    bool user_form = id && strncmp(id, "user:", 5) == 0;
+    for (size_t i = 0; user_form && i < t->n_creds; i++) /* all of a user's: only if all are theirs */
+        if (strcmp(t->creds[i]->user, id + 5) == 0 && !t->creds[i]->revoked &&
+            !authz_person_admin(d->cfg->pol, &who, t->creds[i]->user, t->creds[i]->role))
+            user_form = authz_is_admin(&who) && !who.via_node;
+    bool allowed = (authz_is_admin(&who) && !who.via_node) ||
+                   (one && authz_person_admin(d->cfg->pol, &who, one->user, one->role)) ||
+                   (user_form && authz_person_admin(d->cfg->pol, &who, id + 5, "researcher"));
+    if (!allowed) {
+        req_error(
+            c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+            "jz token revoke is for admins (and tenant admins, for their members' credentials), not for "
+            "%s",
+            who.user);
+        return;
+    }
     Jazari__TrustCmd tc = JAZARI__TRUST_CMD__INIT;
     tc.by = who.user;
     if (tokens__hex(id, 16) && tdb_token(t, id)) {

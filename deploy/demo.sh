@@ -31,8 +31,15 @@ mkdir -p "$dir/work"
 cd "$dir/work"
 step "jz submit --name train --gpus-per-node 4 --time 1:00:00 -- sh -c 'echo training on GPUs \$CUDA_VISIBLE_DEVICES of \$JAZARI_NODELIST; sleep 600'"
 jz submit --name train --gpus-per-node 4 --time 1:00:00 -- sh -c 'echo training on GPUs $CUDA_VISIBLE_DEVICES of $JAZARI_NODELIST; sleep 600'
-step "JAZARI_SOCKET=agent-1.sock jz submit --name eval -- sh -c 'echo evaluated on \$(hostname)'   # from an agent"
-JAZARI_SOCKET=$dir/agent-1.sock jz submit --name eval -- sh -c 'echo evaluated on $JAZARI_NODELIST'
+if [ "$(id -u)" = 0 ]; then
+    step "JAZARI_SOCKET=agent-1.sock jz submit -- true   # root on an agent is not the network's admin"
+    JAZARI_SOCKET=$dir/agent-1.sock jz submit -- true || true
+    step "jz submit --name eval -- sh -c 'echo evaluated on \$JAZARI_NODELIST'   # root on a controller is"
+    jz submit --name eval -- sh -c 'echo evaluated on $JAZARI_NODELIST'
+else
+    step "JAZARI_SOCKET=agent-1.sock jz submit --name eval -- sh -c 'echo evaluated on \$JAZARI_NODELIST'   # from an agent"
+    JAZARI_SOCKET=$dir/agent-1.sock jz submit --name eval -- sh -c 'echo evaluated on $JAZARI_NODELIST'
+fi
 step "jz submit --gpus-per-node 32 -- python3 huge.py   # refused before it reaches the log"
 jz submit --gpus-per-node 32 -- python3 huge.py || true
 step "jz wait 2; cat jazari-2.out"
@@ -62,6 +69,8 @@ step "jz --credentials $who.jzcred submit -- id -un   # from 'another machine': 
 (cd "$dir/shared" && env -u JAZARI_SOCKET "$JAZARI_BUILD/jz" --credentials "$dir/$who.jzcred" submit --name remote -- id -un) | tee "$dir/remote.id"
 env -u JAZARI_SOCKET "$JAZARI_BUILD/jz" --credentials "$dir/$who.jzcred" wait "$(cat "$dir/remote.id")" >/dev/null
 cat "$dir/shared/jazari-$(cat "$dir/remote.id").out"
+step "jz --credentials $who.jzcred show 1   # someone else's job: private, as if it did not exist"
+env -u JAZARI_SOCKET "$JAZARI_BUILD/jz" --credentials "$dir/$who.jzcred" show 1 || true
 step "jz token revoke user:$who; jz --credentials $who.jzcred queue   # revoked: refused at once"
 jz token revoke "user:$who"
 env -u JAZARI_SOCKET "$JAZARI_BUILD/jz" --credentials "$dir/$who.jzcred" queue || true
@@ -89,3 +98,5 @@ jz nodes
 step "jz cancel 1"
 jz cancel 1
 jz queue --all
+step "jz audit   # (admin) who changed what, from where, when"
+jz audit

@@ -203,6 +203,14 @@ bool pol_tenant_admin(const pol *p, const char *account, const char *user)
     return false;
 }
 
+bool pol_is_tenant_admin(const pol *p, const char *user)
+{
+    for (size_t i = 0; user && i < p->n_tenants; i++)
+        if (pol__listed(p->tenants[i].admins, user, strlen(user)))
+            return true;
+    return false;
+}
+
 bool pol_qos_allows(const pol *p, int q, const char *account, bool root)
 {
     if (root || q < 0 || (size_t)q >= p->n_qos || !p->qos[q].accounts)

@@ -108,6 +108,8 @@ bool pol_account_member(const pol *p, const char *account, const char *user);
 bool pol_account_coordinator(const pol *p, const char *account, const char *user);
 /* Whether user administers a tenant that holds account (or its institute). */
 bool pol_tenant_admin(const pol *p, const char *account, const char *user);
+/* Whether user administers any tenant. */
+bool pol_is_tenant_admin(const pol *p, const char *user);
 /* Whether a job of that account may ask for QoS q (its accounts=). */
 bool pol_qos_allows(const pol *p, int q, const char *account, bool root);
 /* "a", "a/b": 1-2 names of [A-Za-z0-9._-] joined by '/'. */

@@ -209,14 +209,42 @@ def test_reservations_shares_and_tokens_matrix(network, tcp):
         want_top = {"root": {"lab", "acme", "default"}, RESEARCHER: {"lab"}, COORDINATOR: {"lab"},
                     TENANT_ADMIN: {"acme"}, OUTSIDER: set()}[caller]
         assert top <= want_top and (caller != "root" or top >= {"lab", "acme"}), (caller, rows)
-        # Credentials and nodes: admins only.
-        for args in (["token", "create", "--join"], ["token", "list"], ["token", "revoke", "user:" + OUTSIDER],
-                     ["node", "revoke", "nosuchnode"]):
+        # Join tokens, nodes, others' credentials: admins only (a tenant
+        # admin lists their members' credentials: below).
+        for args in (["token", "create", "--join"], ["token", "revoke", "user:" + OUTSIDER],
+                     ["node", "revoke", "nosuchnode"], ["token", "create", "--user", OUTSIDER]) + \
+                (() if caller == TENANT_ADMIN else (["token", "list"],)):
             r = p.jz(*args)
             if caller == "root":
                 assert r.returncode in (0, 1) and "for admins" not in r.stderr, (args, r.stderr)
             else:
                 assert r.returncode == 1 and "for admins" in r.stderr, (caller, args, r.stderr)
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["socket", "tcp"])
+def test_a_tenant_admin_manages_their_members_credentials(network, tcp):
+    """A startup's admin makes, lists and revokes researchers' credentials
+    for the members of the startup's accounts, and nobody else's."""
+    d = network
+    boss = Person(d, TENANT_ADMIN, "tenant-admin", tcp)
+    r = boss.jz("token", "create", "--user", TENANT_MEMBER, "--json")
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)["id"]
+    for user, role in ((OUTSIDER, "researcher"), (RESEARCHER, "researcher"), (TENANT_MEMBER, "coordinator"),
+                       (TENANT_MEMBER, "admin")):
+        r = boss.jz("token", "create", "--user", user, "--role", role)
+        assert r.returncode == 1 and "for admins" in r.stderr, (user, role, r.stderr)
+    assert d.jz("token", "create", "--user", OUTSIDER).returncode == 0  # the admin's
+    listed = json.loads(boss.jz("token", "list", "--json").stdout)
+    assert {c["user"] for c in listed["credentials"]} == {TENANT_MEMBER}, listed
+    assert listed["tokens"] == [] and listed["revoked_nodes"] == []
+    outsider = [c["id"] for c in json.loads(d.jz("token", "list", "--json").stdout)["credentials"]
+                if c["user"] == OUTSIDER][0]
+    r = boss.jz("token", "revoke", outsider)
+    assert r.returncode == 1 and "for admins" in r.stderr, r.stderr
+    assert boss.jz("token", "revoke", made).returncode == 0
+    revoked = [c for c in json.loads(d.jz("token", "list", "--json").stdout)["credentials"] if c["id"] == made]
+    assert revoked and revoked[0]["revoked"], revoked
 
 
 def test_privacy_open_shows_brief_records(daemon_factory, tmp_path, sockdir):

@@ -125,6 +125,7 @@ struct net_server {
     bool sweep_on;
     size_t n_unproven; /* TCP connections that have shown no certificate yet */
     uint64_t refused;  /* TCP connections refused for a limit (logged now and then) */
+    uint64_t evicted;  /* connections without a certificate closed to make room */
     int open_handles; /* listeners and connections not yet closed */
     bool closing;
     void (*close_cb)(net_server *s);

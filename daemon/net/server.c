@@ -90,6 +90,23 @@ static void net__on_sweep(uv_timer_t *t)
     }
 }
 
+/* Closes the oldest connection without a certificate (the list is newest
+ * first); whether there was one. */
+static bool net__evict_unproven(net_server *s)
+{
+    net_conn *old = NULL;
+    for (net_conn *c = s->conns; c; c = c->next)
+        if (c->kind == NET_TCP && c->unproven && !c->closing)
+            old = c;
+    if (!old)
+        return false;
+    if (s->evicted++ % 100 == 0)
+        log_warn("net", "%zu connections without a certificate: the oldest ones make room (%llu so far)",
+                 s->n_unproven, (unsigned long long)s->evicted);
+    net_conn_close(old, NULL);
+    return true;
+}
+
 static void net__maybe_closed(net_server *s)
 {
     if (s->closing && s->open_handles == 0) {
@@ -240,6 +257,11 @@ static void net__on_connection(uv_stream_t *listener, int status)
         const char *full = s->n_tcp >= s->limits.max_tcp          ? "TCP connections"
                            : s->n_unproven >= s->limits.max_unproven ? "connections without a certificate yet"
                                                                       : NULL;
+        /* Connections without a certificate are many at most for a while: the
+         * oldest makes room for the newest, so strangers holding every slot
+         * cannot keep a person or a peer from completing a handshake. */
+        if (full && s->n_tcp < s->limits.max_tcp && net__evict_unproven(s))
+            full = NULL;
         if (full) {
             if (s->refused++ % 100 == 0)
                 log_warn("net", "refusing %s: at the limit of %s (%llu refused so far)", c->peer, full,

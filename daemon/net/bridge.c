@@ -181,9 +181,11 @@ uv_stream_t *bridge_start(bridge_set *s, uv_stream_t *tcp, tls *t, const void *r
         return NULL;
     }
     bridge *b = calloc(1, sizeof *b);
+    if (!b)
+        abort();
     b->ours = malloc(sizeof *b->ours);
     theirs = malloc(sizeof *theirs);
-    if (!b || !b->ours || !theirs)
+    if (!b->ours || !theirs)
         abort();
     b->set = s;
     b->tcp = tcp;

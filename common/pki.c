@@ -40,7 +40,7 @@ void pki_hex(const uint8_t *p, size_t n, char *out)
 }
 
 /* n bytes from 2n hex digits; -1 on anything else. */
-static int pki__unhex(const char *s, size_t n, uint8_t *out)
+int pki_unhex(const char *s, size_t n, uint8_t *out)
 {
     for (size_t i = 0; i < 2 * n; i++) {
         int c = (unsigned char)s[i], v;
@@ -451,7 +451,7 @@ int pki_token_parse(const char *s, pki_token *t, char *err, size_t errlen)
         return -1;
     }
     if (n == 69 && strncmp(s, "jzn1.", 5) == 0) {
-        if (pki__unhex(s + 5, 32, t->secret) != 0)
+        if (pki_unhex(s + 5, 32, t->secret) != 0)
             goto bad_hex;
         t->kind = PKI_TOKEN_NETWORK;
         return 0;
@@ -459,8 +459,8 @@ int pki_token_parse(const char *s, pki_token *t, char *err, size_t errlen)
     /* jzj1. + 64 + . + 16 + . + 32 */
     if (n == 5 + 64 + 1 + 16 + 1 + 32 && strncmp(s, "jzj1.", 5) == 0 && s[69] == '.' && s[86] == '.') {
         uint8_t tmp[32];
-        if (pki__unhex(s + 5, 32, tmp) != 0 || pki__unhex(s + 70, 8, tmp) != 0 ||
-            pki__unhex(s + 87, 16, t->secret) != 0)
+        if (pki_unhex(s + 5, 32, tmp) != 0 || pki_unhex(s + 70, 8, tmp) != 0 ||
+            pki_unhex(s + 87, 16, t->secret) != 0)
             goto bad_hex;
         memcpy(t->ca_hash, s + 5, 64);
         memcpy(t->id, s + 70, 16);

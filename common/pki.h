@@ -98,6 +98,9 @@ void pki_token_new_network(pki_token *t);
 void pki_token_new_join(pki_token *t, const char *ca_hash);
 void pki_token_format(const pki_token *t, char *out, size_t len);
 /* Parses a token. 0, or -1 with one line in err saying what is wrong with it. */
+/* n bytes from 2n lowercase hex digits into out; -1 on anything else. */
+int pki_unhex(const char *s, size_t n, uint8_t *out);
+
 int pki_token_parse(const char *s, pki_token *t, char *err, size_t errlen);
 /* SHA-256 of a join token's secret, hex: what the controllers keep. */
 void pki_token_secret_hash(const pki_token *t, char out[PKI_HASH_HEX + 1]);

@@ -18,7 +18,7 @@ void audit_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const adb *a = &d->ctl.state.audit;
     size_t want = q->limit && q->limit < AUDIT_PAGE_MAX ? q->limit : AUDIT_PAGE_MAX;
     Jazari__AuditReply r = JAZARI__AUDIT_REPLY__INIT;
-    r.records = xcalloc(want, sizeof *r.records);
+    r.records = xcalloc(want, sizeof(Jazari__AuditRecord *));
     Jazari__AuditRecord *first = adb_get(a, 0);
     r.oldest_seq = first ? first->seq : 0;
     /* Records are numbered without gaps: skip to the one after after_seq. */

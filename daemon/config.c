@@ -29,7 +29,8 @@ typedef enum {
     CT_SIZE,
     CT_COUNT,
     CT_FORMAT,
-    CT_LEVEL
+    CT_LEVEL,
+    CT_CHOICE /* one of the words of choices, held as its index */
 } config__type;
 
 typedef struct config__setting {
@@ -95,11 +96,26 @@ static const config__setting config__table[] = {
      "a frame must arrive whole within this of its first byte"},
     {"max_buffered", CT_SIZE, OFF(max_buffered), "256MiB",
      "bytes of incomplete frames held for all connections together; past it the sender is cut off"},
+    {"gpu_isolation", CT_CHOICE, OFF(gpu_isolation), "on",
+     "on: a job opens only its own GPUs' devices (the devices cgroup); off: every job sees every GPU"},
+    {"cgroup_version", CT_CHOICE, OFF(cgroup_version), "auto",
+     "which cgroup hierarchy confines jobs: auto (v2 when it has the memory controller, else v1), 1 or 2"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
 
 #define CONFIG__N (sizeof config__table / sizeof config__table[0])
+
+/* The words a CT_CHOICE setting takes, space-separated; it holds the index
+ * of the one given. */
+static const char *config__choices(const config__setting *s)
+{
+    if (strcmp(s->key, "gpu_isolation") == 0)
+        return "off on";
+    if (strcmp(s->key, "cgroup_version") == 0)
+        return "auto 1 2";
+    return "";
+}
 
 /* Whether a setting is held as a char * (freed by config_free); the
  * others are numbers. */
@@ -111,6 +127,7 @@ static bool config__is_string(config__type t)
     case CT_COUNT:
     case CT_FORMAT:
     case CT_LEVEL:
+    case CT_CHOICE:
         return false;
     default:
         return true;
@@ -393,6 +410,20 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         }
         *(uint64_t *)((char *)c + s->offset) = n;
         return 0;
+    }
+    case CT_CHOICE: {
+        size_t len = strlen(value);
+        uint64_t k = 0;
+        for (const char *w = config__choices(s); *w; k++) {
+            size_t wl = strcspn(w, " ");
+            if (wl == len && strncmp(w, value, len) == 0) {
+                *(uint64_t *)((char *)c + s->offset) = k;
+                return 0;
+            }
+            w += wl + (w[wl] == ' ');
+        }
+        snprintf(why, sizeof why, "one of: %s", config__choices(s));
+        goto bad;
     }
     case CT_LEVEL: {
         int l = log_level_parse(value);

@@ -216,7 +216,7 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   "job refused: %s's jobs in the queue would hold %llu bytes of commands, environments and "
                   "scripts, over the %llu allowed (setting max_spec_bytes_per_user): send less environment, "
                   "or wait",
-                  user, (unsigned long long)((held ? held->spec_bytes : 0) + bytes),
+                  user, (unsigned long long)(held ? held->spec_bytes : 0) + bytes,
                   (unsigned long long)d->cfg->max_spec_bytes_per_user);
         return;
     }

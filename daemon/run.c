@@ -265,6 +265,14 @@ static void run__host_cpus(jzd *d, const char *cpus, buf *host, buf *mems)
     free(out);
 }
 
+/* The /dev/nvidiaN number of this host's GPU at index i: the driver's (a
+ * live probe), else i (an emulated node's GPUs are numbered in order). */
+static uint32_t run__gpu_minor(const jzd *d, uint32_t i)
+{
+    const topo_gpu *g = i < d->topo->n_gpus ? &d->topo->gpus[i] : NULL;
+    return g && g->has_minor ? g->minor : i;
+}
+
 static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
 {
     const Jazari__JobAlloc *mine = NULL;
@@ -307,7 +315,15 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
     sp.kill_grace_s = (uint32_t)((d->cfg->kill_grace_ms + 999) / 1000);
     sp.master_addr = master;
     sp.master_port = job->master_port ? job->master_port : (uint32_t)(d->cfg->master_port + job->id % 1000);
+    sp.cgroup_version = (uint32_t)d->cfg->cgroup_version;
+    sp.gpu_fence = d->cfg->gpu_isolation != 0;
+    uint32_t *minors = xcalloc(mine->n_gpus + 1, sizeof *minors);
+    for (size_t i = 0; i < mine->n_gpus; i++)
+        minors[i] = run__gpu_minor(d, mine->gpus[i]);
+    sp.gpu_minors = minors;
+    sp.n_gpu_minors = mine->n_gpus;
     exec_part *p = exec_start(&d->ex, &sp);
+    free(minors);
     p->start_index = index;
     buf_free(&cpus);
     buf_free(&mems);

@@ -17,7 +17,7 @@
 #include "jzd.h"
 
 #define TOKENS_JOIN_TTL_S 3600            /* a join token: an hour */
-#define TOKENS_CRED_TTL_S (30 * 86400)    /* credentials: 30 days */
+#define TOKENS_CRED_TTL_S (30LL * 86400)  /* credentials: 30 days */
 #define TOKENS_TTL_MAX_S (3650LL * 86400) /* ten years at most */
 #define TOKENS_PUBKEY_MAX 1024
 
@@ -224,14 +224,14 @@ void tokens_list(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__TokenListReply r = JAZARI__TOKEN_LIST_REPLY__INIT;
     /* The records as they are, but never a secret's hash. */
     Jazari__TokenRecord *toks = xcalloc(t->n_tokens + 1, sizeof *toks);
-    Jazari__TokenRecord **tp = xcalloc(t->n_tokens + 1, sizeof *tp);
+    Jazari__TokenRecord **tp = xcalloc(t->n_tokens + 1, sizeof(Jazari__TokenRecord *));
     for (size_t i = 0; i < t->n_tokens; i++) {
         toks[i] = *t->tokens[i];
         toks[i].secret_hash = "";
         tp[i] = &toks[i];
     }
     /* A tenant admin: their members' credentials only. */
-    Jazari__CredRecord **cp = xcalloc(t->n_creds + 1, sizeof *cp);
+    Jazari__CredRecord **cp = xcalloc(t->n_creds + 1, sizeof(Jazari__CredRecord *));
     for (size_t i = 0; i < t->n_creds; i++)
         if (admin || authz_person_admin(d->cfg->pol, &who, t->creds[i]->user, t->creds[i]->role))
             cp[r.n_creds++] = t->creds[i];
@@ -355,11 +355,7 @@ void tokens_join(jzd *d, net_conn *c, const Jazari__Envelope *e)
     } else {
         pki_token tok;
         memset(&tok, 0, sizeof tok);
-        for (int i = 0; i < 16; i++) {
-            unsigned v;
-            sscanf(q->secret + 2 * i, "%2x", &v);
-            tok.secret[i] = (uint8_t)v;
-        }
+        (void)pki_unhex(q->secret, 16, tok.secret); /* its digits checked above */
         char hash[PKI_HASH_HEX + 1];
         pki_token_secret_hash(&tok, hash);
         OPENSSL_cleanse(&tok, sizeof tok);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/bpf.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,13 +31,17 @@
 #define CG__WAIT_MS 2000 /* how long cg_destroy waits for the group to empty */
 #define CG__POLL_MS 10
 
+#define CG__DIRS 3 /* v1: memory, cpuset, devices */
+
 struct cg_job {
     int version; /* 1 or 2 */
     bool fake;   /* not a cgroup file system: plain files, no signals */
     bool mem;    /* the memory controller is in the group */
-    int ndirs;   /* v2: 1; v1: memory then cpuset, 1 when they share a mount */
-    char dir[2][CG__PATH];
-    char procs[2][CG__PATH];
+    int ndirs;   /* v2: 1; v1: memory, cpuset, devices, those sharing a mount once */
+    int cs;      /* v1: the index of the cpuset directory */
+    int dev;     /* v1: the index of the devices directory; -1 without that hierarchy */
+    char dir[CG__DIRS][CG__PATH];
+    char procs[CG__DIRS][CG__PATH];
 };
 
 __attribute__((format(printf, 3, 4))) static int cg__fail(char *err, size_t errlen, const char *fmt, ...)
@@ -183,9 +189,10 @@ static void cg__pids(const cg_job *g, buf *b)
 /* --- finding the hierarchies ----------------------------------------------------- */
 
 /* The mounts of /proc/self/mountinfo: the first cgroup2 one, the first whose
- * cgroup.controllers has memory, and the v1 memory and cpuset ones. */
-static void cg__mounts(char v2any[CG__PATH], char v2mem[CG__PATH], char mem[CG__PATH], char cs[CG__PATH])
+ * cgroup.controllers has memory, and the v1 memory, cpuset and devices ones. */
+static void cg__mounts(char v2any[CG__PATH], char v2mem[CG__PATH], char v1[CG__DIRS][CG__PATH])
 {
+    static const char *const want[CG__DIRS] = {"memory", "cpuset", "devices"};
     FILE *f = fopen("/proc/self/mountinfo", "re");
     char line[4096], mnt[CG__PATH], type[64], opts[1024], ctl[CG__TEXT];
     while (f && fgets(line, sizeof line, f)) {
@@ -200,39 +207,61 @@ static void cg__mounts(char v2any[CG__PATH], char v2mem[CG__PATH], char mem[CG__
             if (!v2mem[0] && cg__read(mnt, "cgroup.controllers", ctl) == 0 && cg__has_word(ctl, "memory"))
                 snprintf(v2mem, CG__PATH, "%s", mnt);
         } else if (strcmp(type, "cgroup") == 0) {
-            if (!mem[0] && cg__has_word(opts, "memory"))
-                snprintf(mem, CG__PATH, "%s", mnt);
-            if (!cs[0] && cg__has_word(opts, "cpuset"))
-                snprintf(cs, CG__PATH, "%s", mnt);
+            for (int i = 0; i < CG__DIRS; i++)
+                if (!v1[i][0] && cg__has_word(opts, want[i]))
+                    snprintf(v1[i], CG__PATH, "%s", mnt);
         }
     }
     if (f)
         fclose(f);
 }
 
-/* Sets g->version, ndirs and fake, and the hierarchies' roots in base. */
-static int cg__find(const cg_opts *o, cg_job *g, char base[2][CG__PATH], char *err, size_t errlen)
+/* v1: the hierarchies' roots in v1 (memory, cpuset, devices; devices may
+ * be "") into base, each mount once; sets ndirs, cs and dev. */
+static void cg__v1_bases(cg_job *g, char v1[CG__DIRS][CG__PATH], char base[CG__DIRS][CG__PATH])
+{
+    int at[CG__DIRS];
+    g->ndirs = 0;
+    for (int i = 0; i < CG__DIRS; i++) {
+        at[i] = -1;
+        for (int k = 0; v1[i][0] && k < g->ndirs && at[i] < 0; k++)
+            if (strcmp(base[k], v1[i]) == 0)
+                at[i] = k;
+        if (v1[i][0] && at[i] < 0) {
+            snprintf(base[g->ndirs], CG__PATH, "%s", v1[i]);
+            at[i] = g->ndirs++;
+        }
+    }
+    g->cs = at[1];
+    g->dev = at[2];
+}
+
+/* Sets g->version, ndirs (cs, dev) and fake, and the hierarchies' roots in base. */
+static int cg__find(const cg_opts *o, cg_job *g, char base[CG__DIRS][CG__PATH], char *err, size_t errlen)
 {
     int version = o ? o->version : 0;
-    char path[CG__PATH];
+    char path[CG__PATH], v1[CG__DIRS][CG__PATH] = {"", "", ""};
+    struct stat st;
     if (version < 0 || version > 2)
         return cg__fail(err, errlen, "unknown cgroup version %d", version);
+    g->dev = -1;
     if (o && o->root) {
         if (version == 0)
             version = cg__join(path, o->root, "cgroup.controllers") == 0 && access(path, F_OK) == 0 ? 2 : 1;
         if ((version == 2 && snprintf(base[0], CG__PATH, "%s", o->root) >= CG__PATH) ||
-            (version == 1 && (cg__join(base[0], o->root, "memory") || cg__join(base[1], o->root, "cpuset"))))
+            (version == 1 && (cg__join(v1[0], o->root, "memory") || cg__join(v1[1], o->root, "cpuset") ||
+                              cg__join(v1[2], o->root, "devices"))))
             return cg__fail(err, errlen, "root path too long: %s", o->root);
+        if (version == 1 && (stat(v1[2], &st) != 0 || !S_ISDIR(st.st_mode)))
+            v1[2][0] = '\0'; /* a fake root without devices/ */
     } else {
-        char v2any[CG__PATH] = "", v2mem[CG__PATH] = "", mem[CG__PATH] = "", cs[CG__PATH] = "";
-        cg__mounts(v2any, v2mem, mem, cs);
+        char v2any[CG__PATH] = "", v2mem[CG__PATH] = "";
+        cg__mounts(v2any, v2mem, v1);
         if ((version == 0 && v2mem[0]) || (version == 2 && (v2mem[0] || v2any[0]))) {
             version = 2;
             snprintf(base[0], CG__PATH, "%s", v2mem[0] ? v2mem : v2any);
-        } else if (version != 2 && mem[0] && cs[0]) {
+        } else if (version != 2 && v1[0][0] && v1[1][0]) {
             version = 1;
-            snprintf(base[0], CG__PATH, "%s", mem);
-            snprintf(base[1], CG__PATH, "%s", cs);
         } else {
             cg__fail(err, errlen, "no cgroup v%s mount in /proc/self/mountinfo",
                      version == 2   ? "2"
@@ -242,7 +271,11 @@ static int cg__find(const cg_opts *o, cg_job *g, char base[2][CG__PATH], char *e
         }
     }
     g->version = version;
-    g->ndirs = version == 1 && strcmp(base[0], base[1]) != 0 ? 2 : 1;
+    g->ndirs = 1;
+    if (version == 1)
+        cg__v1_bases(g, v1, base);
+    if (g->ndirs < 1 || (version == 1 && g->cs < 0))
+        return cg__fail(err, errlen, "no cgroup v1 memory and cpuset hierarchies");
     struct statfs sf;
     for (int i = 0; i < g->ndirs; i++)
         if (statfs(base[i], &sf) != 0) {
@@ -271,11 +304,11 @@ static int cg__cpuset_v1(const cg_job *g, const char *from, const char *dir, con
     return cg__set(g, dir, file, cur[0] ? cur : "\n", false, err, errlen);
 }
 
-static int cg__create_v1(cg_job *g, char base[2][CG__PATH], const char *parent, const char *name,
+static int cg__create_v1(cg_job *g, char base[CG__DIRS][CG__PATH], const char *parent, const char *name,
                          uint64_t mem_bytes, const char *cpus, const char *mems, char *err, size_t errlen)
 {
-    char pdir[2][CG__PATH], limit[32];
-    int rc, cs = g->ndirs - 1; /* the cpuset directory's index */
+    char pdir[CG__DIRS][CG__PATH], limit[32];
+    int rc, cs = g->cs;
     for (int i = 0; i < g->ndirs; i++) {
         if (cg__join(pdir[i], base[i], parent) || cg__join(g->dir[i], pdir[i], name) ||
             cg__join(g->procs[i], g->dir[i], "cgroup.procs"))
@@ -344,8 +377,10 @@ static int cg__create_v2(cg_job *g, const char *base, const char *parent, const 
     if (g->mem && (cg__set(g, g->dir[0], "memory.max", limit, false, err, errlen) ||
                    cg__set(g, g->dir[0], "memory.swap.max", "0", true, err, errlen)))
         return -1;
-    if ((cpus && *cpus && cg__set(g, g->dir[0], "cpuset.cpus", cpus, false, err, errlen)) ||
-        (mems && *mems && cg__set(g, g->dir[0], "cpuset.mems", mems, false, err, errlen)))
+    /* Without the cpuset controller the tasks are still pinned (sched_setaffinity, by the step). */
+    bool cs = cg__has_word(ctl, "cpuset");
+    if (cs && ((cpus && *cpus && cg__set(g, g->dir[0], "cpuset.cpus", cpus, false, err, errlen)) ||
+               (mems && *mems && cg__set(g, g->dir[0], "cpuset.mems", mems, false, err, errlen))))
         return -1;
     return 0;
 }
@@ -393,7 +428,7 @@ int cg_create(const cg_opts *o, const char *name, uint64_t mem_bytes, const char
               cg_job **out, char *err, size_t errlen)
 {
     const char *parent = o && o->parent ? o->parent : "jazari";
-    char base[2][CG__PATH] = {"", ""}, scratch[8];
+    char base[CG__DIRS][CG__PATH] = {"", "", ""}, scratch[8];
     *out = NULL;
     if (!cg__name_ok(name) || !cg__name_ok(parent))
         return cg__fail(err, errlen, "invalid group name \"%.80s\" (1 to %d of A-Z a-z 0-9 _ . -)",
@@ -498,4 +533,172 @@ int cg_destroy(cg_job *g, char *err, size_t errlen)
     int rc = cg__remove(g, CG__WAIT_MS, err, errlen);
     free(g);
     return rc;
+}
+
+/* --- GPU fences ------------------------------------------------------------------------ */
+
+/* One instruction (linux/bpf.h's encoding; the kernel's BPF_* macros that
+ * build them live in a header that is not exported). */
+static struct bpf_insn cg__insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
+{
+    struct bpf_insn i;
+    memset(&i, 0, sizeof i);
+    i.code = code;
+    i.dst_reg = dst & 0xf;
+    i.src_reg = src & 0xf;
+    i.off = off;
+    i.imm = imm;
+    return i;
+}
+
+size_t cg_gpu_prog(const uint32_t *minors, size_t n, struct bpf_insn *out, size_t cap)
+{
+    size_t m = 0; /* the minors to let through, each once, only GPUs' */
+    uint32_t keep[CG_GPU_MINOR_MAX + 1];
+    for (size_t i = 0; i < n; i++) {
+        bool seen = minors[i] > CG_GPU_MINOR_MAX;
+        for (size_t k = 0; k < m && !seen; k++)
+            seen = keep[k] == minors[i];
+        if (!seen)
+            keep[m++] = minors[i];
+    }
+    size_t len = 11 + m;
+    if (!out || cap < len)
+        return len;
+    /* allow: the last two instructions; each jump counts from the next one. */
+#define CG__TO_ALLOW(at) ((int16_t)(len - 2 - (size_t)(at) - 1))
+    size_t k = 0;
+    /* r2 = ctx->access_type & 0xffff (the device type) */
+    out[k++] = cg__insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0);
+    out[k++] = cg__insn(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_2, 0, 0, 0xffff);
+    out[k] = cg__insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, CG__TO_ALLOW(k), BPF_DEVCG_DEV_CHAR);
+    k++;
+    out[k++] = cg__insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_3, BPF_REG_1, 4, 0); /* major */
+    out[k] = cg__insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_3, 0, CG__TO_ALLOW(k), CG_NVIDIA_MAJOR);
+    k++;
+    out[k++] = cg__insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_4, BPF_REG_1, 8, 0); /* minor */
+    /* nvidiactl (255) and nvidia-modeset (254): every job's */
+    out[k] = cg__insn(BPF_JMP | BPF_JGT | BPF_K, BPF_REG_4, 0, CG__TO_ALLOW(k), CG_GPU_MINOR_MAX);
+    k++;
+    for (size_t i = 0; i < m; i++, k++)
+        out[k] = cg__insn(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_4, 0, CG__TO_ALLOW(k), (int32_t)keep[i]);
+    out[k++] = cg__insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0); /* another GPU: refused */
+    out[k++] = cg__insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    out[k++] = cg__insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1); /* allow */
+    out[k++] = cg__insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+#undef CG__TO_ALLOW
+    return k;
+}
+
+static bool cg__listed(const uint32_t *minors, size_t n, uint32_t m)
+{
+    for (size_t i = 0; i < n; i++)
+        if (minors[i] == m)
+            return true;
+    return false;
+}
+
+/* v1: a deny rule per GPU minor not the job's, one write each (the kernel
+ * takes one rule per write). A fake group gets them as lines of one file. */
+static int cg__fence_v1(const cg_job *g, const uint32_t *minors, size_t n, char *err, size_t errlen)
+{
+    char path[CG__PATH], rule[40];
+    if (g->dev < 0)
+        return cg__fail(err, errlen, "no v1 devices hierarchy is mounted (mount -t cgroup -o devices)");
+    if (cg__join(path, g->dir[g->dev], "devices.deny") != 0)
+        return cg__fail(err, errlen, "path too long: %s/devices.deny", g->dir[g->dev]);
+    int fd = g->fake ? open(path, O_WRONLY | O_CLOEXEC | O_CREAT | O_TRUNC, 0644) : -1;
+    if (g->fake && fd < 0)
+        return cg__fail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    for (uint32_t m = 0; m <= CG_GPU_MINOR_MAX; m++) {
+        if (cg__listed(minors, n, m))
+            continue;
+        snprintf(rule, sizeof rule, "c %u:%u rwm%s", CG_NVIDIA_MAJOR, m, g->fake ? "\n" : "");
+        if (g->fake) {
+            if (write(fd, rule, strlen(rule)) != (ssize_t)strlen(rule)) {
+                int e = errno;
+                close(fd);
+                return cg__fail(err, errlen, "cannot write %s: %s", path, strerror(e));
+            }
+        } else if (cg__set(g, g->dir[g->dev], "devices.deny", rule, false, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
+/* v2: a device program attached to the group, beside any the parents have
+ * (BPF_F_ALLOW_MULTI: every one must allow). The group holds it; it goes
+ * with the group. A fake group gets the minors let through, in a file. */
+static int cg__fence_v2(const cg_job *g, const uint32_t *minors, size_t n, char *err, size_t errlen)
+{
+    if (g->fake) {
+        buf b = BUF_INIT;
+        for (size_t i = 0; i < n; i++)
+            buf_printf(&b, "%s%u", i ? "," : "", minors[i]);
+        int rc = cg__set(g, g->dir[0], "jazari.gpu_minors", b.len ? buf_str(&b) : "none", false, err, errlen);
+        buf_free(&b);
+        return rc;
+    }
+    struct bpf_insn prog[CG_GPU_MINOR_MAX + 1 + 11];
+    size_t len = cg_gpu_prog(minors, n, prog, sizeof prog / sizeof prog[0]);
+    static char log[65536]; /* the verifier's words, asked for only when it refuses */
+    int pfd = -1, e = 0;
+    union bpf_attr a;
+    for (int verbose = 0; verbose < 2 && pfd < 0; verbose++) {
+        memset(&a, 0, sizeof a);
+        a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+        a.insns = (uint64_t)(uintptr_t)prog;
+        a.insn_cnt = (uint32_t)len;
+        a.license = (uint64_t)(uintptr_t) "GPL";
+        if (verbose) {
+            log[0] = '\0';
+            a.log_buf = (uint64_t)(uintptr_t)log;
+            a.log_size = sizeof log;
+            a.log_level = 1;
+        }
+        snprintf(a.prog_name, sizeof a.prog_name, "jazari_gpus");
+        pfd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+        e = pfd < 0 && !e ? errno : e;
+    }
+    if (pfd < 0) {
+        /* The verifier's verdict: its log's last line but its statistics ("processed N insns"). */
+        const char *last = log;
+        for (int pass = 0; pass < 2; pass++) {
+            size_t end = strlen(log);
+            while (end > 0 && log[end - 1] == '\n')
+                log[--end] = '\0';
+            char *nl = strrchr(log, '\n');
+            last = nl ? nl + 1 : log;
+            if (pass == 0 && nl && strncmp(last, "processed ", 10) == 0)
+                *nl = '\0';
+            else
+                break;
+        }
+        return cg__fail(err, errlen, "cannot load the device program: %s%s%.200s", strerror(e),
+                        *last ? ": " : "", last);
+    }
+    int cfd = open(g->dir[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = 0;
+    if (cfd < 0) {
+        rc = cg__fail(err, errlen, "cannot open %s: %s", g->dir[0], strerror(errno));
+    } else {
+        memset(&a, 0, sizeof a);
+        a.target_fd = (uint32_t)cfd;
+        a.attach_bpf_fd = (uint32_t)pfd;
+        a.attach_type = BPF_CGROUP_DEVICE;
+        a.attach_flags = BPF_F_ALLOW_MULTI;
+        if (syscall(__NR_bpf, BPF_PROG_ATTACH, &a, sizeof a) != 0)
+            rc = cg__fail(err, errlen, "cannot attach the device program to %s: %s", g->dir[0], strerror(errno));
+        close(cfd);
+    }
+    close(pfd); /* the group holds the program now */
+    return rc;
+}
+
+int cg_fence_gpus(const cg_job *g, const uint32_t *minors, size_t n, char *err, size_t errlen)
+{
+    return g->version == 1 ? cg__fence_v1(g, minors, n, err, errlen) : cg__fence_v2(g, minors, n, err, errlen);
 }

@@ -13,7 +13,8 @@
  * v2 is preferred when its mount has the memory controller. Asking for
  * version 2 takes any cgroup2 mount, even one without controllers (a v1
  * host's "unified"): processes are still grouped and killed, but a memory
- * limit is refused and cpus/mems fail to be written.
+ * limit is refused and cpus/mems are not written (the tasks are pinned to
+ * their CPUs by the step all the same).
  *
  * Used by the job supervisor, a plain process: every call blocks (cg_destroy
  * for at most about 2 s) and none is thread-safe on the same group.
@@ -75,6 +76,26 @@ bool cg_empty(const cg_job *g);
  * used: it grows whenever reclaim hits the limit, with no kill). Read it
  * before cg_destroy. */
 uint64_t cg_oom_kills(const cg_job *g);
+
+/* GPU fences: a job opens only its own GPUs. NVIDIA's GPUs are character
+ * devices 195:N (/dev/nvidiaN, N up to 253); 254 (nvidia-modeset) and 255
+ * (nvidiactl) every job needs, as it needs nvidia-uvm (another major).
+ * cg_fence_gpus lets the group's processes open 195:N only for N in minors
+ * (n may be 0: no GPU), refusing the others with EPERM; call it before the
+ * first process joins. v1: "c 195:N rwm" written to devices.deny for every
+ * other N (needs the devices hierarchy); v2: a BPF_PROG_TYPE_CGROUP_DEVICE
+ * program (cg_gpu_prog) attached beside any its parents have. A fake group
+ * gets the rules in files (v1 devices.deny, one per line; v2
+ * jazari.gpu_minors). Returns 0, or -1 with a line in err. */
+#define CG_NVIDIA_MAJOR 195u
+#define CG_GPU_MINOR_MAX 253u
+int cg_fence_gpus(const cg_job *g, const uint32_t *minors, size_t n, char *err, size_t errlen);
+
+/* The device program: char 195:N refused unless N is in minors or above
+ * CG_GPU_MINOR_MAX, everything else allowed. Writes it to out when it fits
+ * in cap instructions; returns its length either way. */
+struct bpf_insn;
+size_t cg_gpu_prog(const uint32_t *minors, size_t n, struct bpf_insn *out, size_t cap);
 
 /* The group's directory (v1: the memory one), e.g. for logs. */
 const char *cg_path(const cg_job *g);

@@ -190,15 +190,22 @@ int step_kill_tasks(const char *dir)
         fclose(f);
     /* The cgroup: found again by its name (cg_create reuses a group). */
     char name[128] = "", err[512];
+    int version = 0;
     snprintf(path, sizeof path, "%s/%s", dir, STEP_CGROUP);
     f = geteuid() == 0 ? fopen(path, "re") : NULL;
     if (f) {
-        if (fgets(name, sizeof name, f))
+        if (fgets(name, sizeof name, f)) {
             name[strcspn(name, "\n")] = '\0';
+            char *sp = strchr(name, ' '); /* "NAME VERSION"; before 0.5 the name alone */
+            if (sp) {
+                *sp = '\0';
+                version = sp[1] == '1' ? 1 : sp[1] == '2' ? 2 : 0;
+            }
+        }
         fclose(f);
     }
     cg_job *g = NULL;
-    cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = 0, .parent = NULL};
+    cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = version, .parent = NULL};
     if (name[0] && cg_create(&o, name, 0, NULL, NULL, &g, err, sizeof err) == 0) {
         n += cg_signal_all(g, SIGKILL);
         if (cg_destroy(g, err, sizeof err) != 0)
@@ -709,27 +716,45 @@ static void step__cpus(step *s)
             s->cpu_order[s->n_cpus++] = i;
 }
 
-static void step__cgroup(step *s)
+/* The job's group: its memory limit, its CPUs, and its GPUs fenced. Without
+ * cgroups (not root, none mounted) the job runs unconfined; a group whose
+ * GPU fence cannot be set fails the start (-1, why in s->end.reason): a
+ * job must never see another job's GPUs because a rule did not take. */
+static int step__cgroup(step *s)
 {
     if (geteuid() != 0)
-        return;
+        return 0;
     char name[96], err[512];
     snprintf(name, sizeof name, "job_%llu.%u.%s", (unsigned long long)s->job->id, s->job->attempt,
              s->spec->node_name);
     if (strlen(name) > 64)
         snprintf(name, sizeof name, "job_%llu.%u.%d", (unsigned long long)s->job->id, s->job->attempt,
                  (int)getpid());
-    cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = 0, .parent = NULL};
+    cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = (int)s->spec->cgroup_version, .parent = NULL};
     int rc = cg_create(&o, name, s->js->mem_bytes, s->spec->host_cpus, s->spec->host_mems, &s->cg, err,
                        sizeof err);
     if (rc == 0) {
         log_info("step", "cgroup %s", cg_path(s->cg));
-        if (step__write_file(s->dir, STEP_CGROUP, name) != 0)
+        char line[128];
+        snprintf(line, sizeof line, "%s %u", name, s->spec->cgroup_version); /* the version asked */
+        if (step__write_file(s->dir, STEP_CGROUP, line) != 0)
             log_warn("step", "cannot record the cgroup in %s: %s", s->dir, strerror(errno));
-    } else if (s->js->mem_bytes)
-        log_warn("step", "the --mem limit is not enforced: %s", err);
-    else
+    } else if (s->js->mem_bytes || s->spec->gpu_fence) {
+        log_warn("step", "%s%s not enforced: %s", s->js->mem_bytes ? "the --mem limit" : "",
+                 s->spec->gpu_fence ? s->js->mem_bytes ? " and GPU isolation" : "GPU isolation" : "", err);
+    } else {
         log_info("step", "no cgroup: %s", err);
+    }
+    if (rc != 0 || !s->spec->gpu_fence)
+        return 0;
+    if (cg_fence_gpus(s->cg, s->spec->gpu_minors, s->spec->n_gpu_minors, err, sizeof err) != 0) {
+        snprintf(s->end.reason, sizeof s->end.reason,
+                 "GPU isolation cannot be set on %s, so the job was not started: %s (an admin may run this "
+                 "node with gpu_isolation = off)",
+                 s->spec->node_name, err);
+        return -1;
+    }
+    return 0;
 }
 
 int step_main(const char *dir)
@@ -772,8 +797,8 @@ int step_main(const char *dir)
     log_info("step", "job %llu attempt %u on %s: %u task%s, CPUs %s", (unsigned long long)s.job->id,
              s.job->attempt, s.spec->node_name, s.ntasks, s.ntasks == 1 ? "" : "s",
              s.n_cpus ? s.spec->host_cpus : "unbound");
-    if (step__command(&s, (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) == 0) {
-        step__cgroup(&s);
+    if (step__command(&s, (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) == 0 &&
+        step__cgroup(&s) == 0) {
         for (uint32_t t = 0; t < s.ntasks; t++) {
             if (step__start_task(&s, t, pw) != 0) {
                 s.end.failed_to_start = true;

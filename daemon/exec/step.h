@@ -27,7 +27,7 @@
 #define STEP_END "end"     /* how the part ended (step_end_write) */
 #define STEP_LOG "step.log"  /* the supervisor's own log */
 #define STEP_SCRIPT "script" /* a submitted script, owned by the job's user */
-#define STEP_CGROUP "cgroup" /* the name of the part's cgroup, when it has one */
+#define STEP_CGROUP "cgroup" /* "NAME VERSION" of the part's cgroup (version 0: found), when it has one */
 #define STEP_STOP "stop"     /* left by the daemon before it asks the supervisor to stop */
 #define STEP_SPEC_MAX (8u << 20)
 

@@ -45,7 +45,7 @@ void net_server_limits(net_server *s, const net_limits *l)
             }
             n = rl.rlim_cur == RLIM_INFINITY ? 65536 : rl.rlim_cur;
         }
-        s->limits.max_tcp = n > 2 * NET_FD_RESERVE ? (unsigned)(n - NET_FD_RESERVE) : (unsigned)(n / 2);
+        s->limits.max_tcp = n > 2 * (rlim_t)NET_FD_RESERVE ? (unsigned)(n - NET_FD_RESERVE) : (unsigned)(n / 2);
     }
     if (!s->limits.max_unproven)
         s->limits.max_unproven = s->limits.max_tcp / 4 > 256 ? 256 : s->limits.max_tcp / 4 + 1;

@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ typedef struct gpu__nvml {
     gpu__nvml_ret (*get_name)(gpu__nvml_device, char *, unsigned int);
     gpu__nvml_ret (*get_pci)(gpu__nvml_device, gpu__nvml_pci *);
     gpu__nvml_ret (*get_memory)(gpu__nvml_device, gpu__nvml_memory *);
+    gpu__nvml_ret (*get_minor)(gpu__nvml_device, unsigned int *);
     gpu__nvml_ret (*link_state)(gpu__nvml_device, unsigned int, gpu__nvml_enable_state *);
     gpu__nvml_ret (*link_remote_pci)(gpu__nvml_device, unsigned int, gpu__nvml_pci *);
     gpu__nvml_ret (*link_remote_type)(gpu__nvml_device, unsigned int, gpu__nvml_link_type *); /* optional */
@@ -261,6 +263,7 @@ static int gpu__nvml_open(gpu__nvml *n, const char *path, char *why, size_t whyl
     if (!GPU__SYM(get_pci, "nvmlDeviceGetPciInfo_v3"))
         GPU__SYM(get_pci, "nvmlDeviceGetPciInfo_v2");
     GPU__SYM(get_memory, "nvmlDeviceGetMemoryInfo");
+    GPU__SYM(get_minor, "nvmlDeviceGetMinorNumber");
     GPU__SYM(link_state, "nvmlDeviceGetNvLinkState");
     GPU__SYM(link_remote_pci, "nvmlDeviceGetNvLinkRemotePciInfo_v2");
     GPU__SYM(link_remote_type, "nvmlDeviceGetNvLinkRemoteDeviceType");
@@ -355,6 +358,12 @@ static void gpu__nvml_one(gpu__ctx *c, gpu__nvml *n, gpu__nvml_device dev, unsig
         if (r == GPU__NVML_SUCCESS)
             g->memory_bytes = mem.total;
     }
+    if (n->get_minor) {
+        unsigned minor = 0;
+        GPU__TIMED(c, "nvmlDeviceGetMinorNumber", r, n->get_minor(dev, &minor));
+        if (r == GPU__NVML_SUCCESS && minor <= INT_MAX)
+            g->minor = (int)minor;
+    }
     gpu__nvml_links(c, n, dev, idx, g);
 }
 
@@ -410,6 +419,8 @@ static int gpu__nvml_probe(gpu__ctx *c, const char *path, gpu_info **out, size_t
     g = count ? calloc(count, sizeof *g) : NULL;
     if (count && !g)
         abort();
+    for (size_t i = 0; i < count; i++)
+        g[i].minor = -1;
     for (size_t i = 0; i < count; i++) {
         gpu__nvml_device dev = NULL;
         GPU__TIMED(c, "nvmlDeviceGetHandleByIndex_v2", r, n.get_handle((unsigned)i, &dev));
@@ -539,6 +550,8 @@ static int gpu__cuda_probe(gpu__ctx *c, const char *path, gpu_info **out, size_t
     gpu_info *g = count ? calloc(count, sizeof *g) : NULL;
     if (count && !g)
         abort();
+    for (size_t i = 0; i < count; i++)
+        g[i].minor = -1;
     for (size_t i = 0; i < count; i++) {
         gpu__cu_device dev = 0;
         GPU__TIMED(c, "cuDeviceGet", r, cu.get(&dev, (int)i));
@@ -576,6 +589,25 @@ static void gpu__merge(gpu_info *nv, size_t n_nv, const gpu_info *cu, size_t n_c
             break;
         }
     }
+}
+
+/* The driver's minor number of the GPU at this bus id, from
+ * /proc/driver/nvidia/gpus/<bus id>/information ("Device Minor: N"); -1 when
+ * that does not say. */
+static int gpu__proc_minor(const char *bus_id)
+{
+    char path[128], line[256];
+    int minor = -1;
+    snprintf(path, sizeof path, "/proc/driver/nvidia/gpus/%s/information", bus_id);
+    FILE *f = fopen(path, "re");
+    while (f && minor < 0 && fgets(line, sizeof line, f)) {
+        unsigned v;
+        if (sscanf(line, "Device Minor: %u", &v) == 1 && v <= INT_MAX) /* NOLINT(cert-err34-c): checked */
+            minor = (int)v;
+    }
+    if (f)
+        fclose(f);
+    return minor;
 }
 
 /* The absence of the driver is normal (a CPU node): say it once. */
@@ -621,6 +653,9 @@ int gpu_probe(const gpu_probe_opts *opts, gpu_list *out)
     } else if (rc_cu != 0 && out->n > 0) {
         log_debug(GPU__SUBSYS, "CUDA unusable (%s): GPUs from NVML only", why_cu);
     }
+    for (size_t i = 0; i < out->n; i++)
+        if (out->gpus[i].minor < 0 && out->gpus[i].pci_bus_id)
+            out->gpus[i].minor = gpu__proc_minor(out->gpus[i].pci_bus_id);
     gpu__infos_free(nv, n_nv);
     gpu__infos_free(cu, n_cu);
     out->slow_calls = c.slow_calls;

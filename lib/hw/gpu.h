@@ -19,6 +19,7 @@ typedef struct gpu_info {
     char *model;           /* "NVIDIA H100 80GB HBM3"; NULL when unknown; owned */
     uint64_t memory_bytes; /* 0 when unknown */
     char *pci_bus_id;      /* "0000:34:00.0" (lower case); NULL when unknown; owned */
+    int minor;             /* N of its /dev/nvidiaN (NVML, else /proc/driver/nvidia); -1 unknown */
     /* The PCI bus id at the far end of each active NVLink (another GPU, or
      * an NVSwitch when it is none of the GPUs), in link order. */
     unsigned n_nvlinks;

@@ -490,6 +490,8 @@ static void topo__gpus_live(hwloc_topology_t hw, gpu_list *gl, topo__gpu_src **o
         s[i].g.model = d->model;
         s[i].g.memory_bytes = d->memory_bytes;
         s[i].g.pci_bus_id = d->pci_bus_id;
+        s[i].g.has_minor = d->minor >= 0;
+        s[i].g.minor = d->minor >= 0 ? (unsigned)d->minor : 0;
         d->uuid = d->model = d->pci_bus_id = NULL;
         if (topo__bus_parse(s[i].g.pci_bus_id, &s[i].key, f) == 0) {
             s[i].has_bus = 1;

@@ -52,6 +52,8 @@ typedef struct topo_gpu {
     char *pci_bus_id;      /* "0000:34:00.0" (lower case); NULL when unknown */
     int numa;              /* os_index of the nearest NUMA node, -1 unknown */
     char *cpuset;          /* cpuset of that locality; NULL when unknown */
+    bool has_minor;        /* the driver said which /dev/nvidiaN it is (live probe) */
+    unsigned minor;        /* that N */
 } topo_gpu;
 
 typedef struct topo {

@@ -1,6 +1,7 @@
 """Execution on a node with real daemons and real processes: ranks and
 their environment, CPU binding, cgroup memory limits, time limits and
 their signals, cancel of a whole process tree, bad input, jz logs."""
+import errno
 import json
 import os
 import subprocess
@@ -297,3 +298,90 @@ def test_gpu_model_constraint_picks_the_nodes_that_have_it(daemon_factory):
     assert r.returncode == 1 and "--gpu-model A100: no node" in r.stderr
     r = ctl.jz("submit", "--gpu-model", "H100", "--gpus-per-node", "12", "--workdir", ctl.dir, "--", "true")
     assert r.returncode == 1  # H100 nodes have 8
+
+
+PROBE_GPUS = r"""
+import errno, json, os, sys
+dev, n = sys.argv[1], int(sys.argv[2])
+seen = {}
+for i in range(n):
+    try:
+        os.close(os.open("%s/nvidia%d" % (dev, i), os.O_RDWR))
+        seen[i] = "opened"
+    except OSError as e:
+        seen[i] = errno.errorcode.get(e.errno, str(e.errno))
+print(json.dumps({"visible": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "open": seen}))
+"""
+
+
+def gpu_fence_available():
+    if os.geteuid() != 0:
+        return False
+    with open("/proc/self/mountinfo") as f:
+        info = f.read()
+    return (" - cgroup cgroup " in info and "devices" in info) or " - cgroup2 " in info
+
+
+def fake_gpu_devices(tmp_path, n):
+    """Device nodes for GPUs 0..n-1 (char 195:N, as NVIDIA's) in a directory
+    of the test's: without the driver, opening one that is let through
+    fails with ENXIO; one that is fenced off, with EPERM."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    os.chmod(str(tmp_path), 0o755)
+    os.chmod(str(dev), 0o755)
+    for i in list(range(n)) + [255]:
+        os.mknod(str(dev / ("nvidia%d" % i if i < 255 else "nvidiactl")), 0o20666, os.makedev(195, i))
+        os.chmod(str(dev / ("nvidia%d" % i if i < 255 else "nvidiactl")), 0o666)
+    return str(dev)
+
+
+def probe_job(d, dev, gpus, hold=None):
+    cmd = PROBE_GPUS if not hold else PROBE_GPUS + "\nimport time\nwhile not os.path.exists(%r): time.sleep(0.05)\n" % hold
+    return submit(d, "--gpus-per-node", str(gpus), "--", "/usr/bin/python3", "-c", cmd, dev, "16")
+
+
+def probe_result(d, jid):
+    job = ended(d, jid)
+    assert job["state"] == "COMPLETED", job
+    out = open(os.path.join(d.dir, "jazari-%d.out" % jid)).read()
+    return json.loads(out.splitlines()[0])
+
+
+@pytest.mark.skipif(not gpu_fence_available(), reason="needs root and a devices cgroup (v1) or cgroup2")
+@pytest.mark.parametrize("version", ["auto", "2"])
+def test_a_job_opens_only_its_own_gpus(daemon_factory, tmp_path, version):
+    """CUDA_VISIBLE_DEVICES is a hint a job may ignore: the devices cgroup
+    (v1 devices.deny; v2 a device program) is what keeps two jobs on one
+    node off each other's GPUs. Two 4-GPU jobs run at once on a 16-GPU node;
+    each opens its own /dev/nvidiaN and nvidiactl, and every other GPU is
+    refused (EPERM) while the job runs."""
+    from conftest import hwloc_xml
+    dev = fake_gpu_devices(tmp_path, 16)
+    d = solo(daemon_factory, xml=hwloc_xml("nvidiaDGX2.xml"), extra=["--cgroup-version", version])
+    release = str(tmp_path / "release")
+    first = probe_job(d, dev, 4, hold=release)
+    wait_for(lambda: d.jz_json("show", str(first))["state"] == "RUNNING", what="the first job to run")
+    second = probe_job(d, dev, 4)
+    two = probe_result(d, second)
+    open(release, "w").close()
+    one = probe_result(d, first)
+    for r in (one, two):
+        mine = {int(x) for x in r["visible"].split(",")}
+        assert len(mine) == 4, r
+        for i, what in r["open"].items():
+            assert what == ("ENXIO" if int(i) in mine else "EPERM"), (i, r)
+    assert not set(one["visible"].split(",")) & set(two["visible"].split(","))
+    # Outside every job nothing is fenced.
+    with pytest.raises(OSError) as e:
+        os.open(os.path.join(dev, "nvidia0"), os.O_RDWR)
+    assert e.value.errno == errno.ENXIO
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make device nodes")
+def test_gpu_isolation_off_leaves_every_gpu_open(daemon_factory, tmp_path):
+    from conftest import hwloc_xml
+    dev = fake_gpu_devices(tmp_path, 16)
+    d = solo(daemon_factory, xml=hwloc_xml("nvidiaDGX2.xml"), extra=["--gpu-isolation", "off"])
+    r = probe_result(d, probe_job(d, dev, 2))
+    assert len(r["visible"].split(",")) == 2 and set(r["open"].values()) == {"ENXIO"}, r

@@ -9,6 +9,7 @@
  *   GPU3 00000042:4E:00.0: no NVLink; NVML cannot tell its memory
  *
  * so nvidia-smi would show GPU0-GPU1 NV6, GPU0/1-GPU2 NV2, GPU3 PCIe only.
+ * Their minor numbers (/dev/nvidiaN) are 3, 1, 2, 0.
  * Environment: FAKE_NVML_DELAY_MS makes nvmlDeviceGetCount_v2 that slow;
  * FAKE_NVML_INIT_ERROR=1 makes nvmlInit_v2 fail (driver not loaded). */
 #include <stdio.h>
@@ -76,6 +77,7 @@ nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t dev, char *uuid, unsigned int len);
 nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t dev, char *name, unsigned int len);
 nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t dev, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t dev, nvmlMemory_t *mem);
+nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t dev, unsigned int *minor);
 nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t dev, unsigned int link, nvmlEnableState_t *active);
 nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t dev, unsigned int link, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlDeviceGetNvLinkRemoteDeviceType(nvmlDevice_t dev, unsigned int link, int *type);
@@ -194,6 +196,17 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t dev, nvmlMemory_t *mem)
     mem->total = 85899345920ULL; /* 80 GiB */
     mem->used = 1ULL << 20;
     mem->free = mem->total - mem->used;
+    return NVML_SUCCESS;
+}
+
+/* The driver numbers its devices in its own probe order, not the bus's:
+ * the fake's are 3, 1, 2 and 0 (GPU3 as /dev/nvidia0). */
+nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t dev, unsigned int *minor)
+{
+    static const unsigned minors[FAKE_GPUS] = {3, 1, 2, 0};
+    if (!fake_valid(dev))
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *minor = minors[dev - fake_devs];
     return NVML_SUCCESS;
 }
 

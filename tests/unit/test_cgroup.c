@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/bpf.h>
 
 #include "../../daemon/exec/cgroup.h"
 #include "test.h"
@@ -319,9 +322,12 @@ static void remove_parent(const char *job_path)
     *slash = '\0';
     rmdir(p);
     char *m = strstr(p, "/memory/");
-    if (m) { /* v1: .../memory/jazari-test -> .../cpuset/jazari-test */
-        memcpy(m, "/cpuset/", 8);
-        rmdir(p);
+    if (m) { /* v1: .../memory/jazari-test -> .../cpuset/, .../devices/ */
+        char q[1100];
+        snprintf(q, sizeof q, "%.*s/cpuset/%s", (int)(m - p), p, m + 8);
+        rmdir(q);
+        snprintf(q, sizeof q, "%.*s/devices/%s", (int)(m - p), p, m + 8);
+        rmdir(q);
     }
 }
 
@@ -467,4 +473,177 @@ TEST(cgroup_real_oom)
     CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
     CHECK(!exists(path));
     remove_parent(path);
+}
+
+/* --- GPU fences ------------------------------------------------------------------ */
+
+/* How many lines of text there are, and whether line is one of them. */
+static int count_lines(const char *text, const char *line, bool *has)
+{
+    int n = 0;
+    size_t len = strlen(line);
+    *has = false;
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        n++;
+        if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
+            *has = true;
+    }
+    return n;
+}
+
+TEST(cgroup_fake_gpu_fence)
+{
+    char root[64], d[1024], err[256] = "";
+    bool has;
+    const uint32_t mine[] = {1, 3};
+    REQUIRE(fake_root(root));
+    snprintf(d, sizeof d, "%s/memory", root);
+    mkdir(d, 0755);
+    snprintf(d, sizeof d, "%s/cpuset", root);
+    mkdir(d, 0755);
+    put(d, "cpuset.cpus", "0-7\n");
+    put(d, "cpuset.mems", "0\n");
+
+    /* v1 without a devices hierarchy: the fence cannot be set, and says so. */
+    cg_opts o = {.root = root, .version = 1, .parent = "jz"};
+    cg_job *g = NULL;
+    REQUIRE(cg_create(&o, "job_1", 0, NULL, NULL, &g, err, sizeof err) == 0);
+    CHECK_EQ_INT(cg_fence_gpus(g, mine, 2, err, sizeof err), -1);
+    CHECK(strstr(err, "no v1 devices hierarchy") != NULL);
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+
+    /* With one: every other GPU minor denied, one rule each; the job joins it too. */
+    snprintf(d, sizeof d, "%s/devices", root);
+    mkdir(d, 0755);
+    REQUIRE(cg_create(&o, "job_2", 0, NULL, NULL, &g, err, sizeof err) == 0);
+    CHECK_EQ_INT(cg_fence_gpus(g, mine, 2, err, sizeof err), 0);
+    snprintf(d, sizeof d, "%s/devices/jz/job_2", root);
+    const char *deny = get(d, "devices.deny");
+    REQUIRE(deny != NULL);
+    CHECK_EQ_INT(count_lines(deny, "c 195:0 rwm", &has), CG_GPU_MINOR_MAX + 1 - 2);
+    CHECK(has);
+    count_lines(deny, "c 195:253 rwm", &has);
+    CHECK(has);
+    count_lines(deny, "c 195:1 rwm", &has);
+    CHECK(!has);
+    count_lines(deny, "c 195:255 rwm", &has); /* nvidiactl: every job's */
+    CHECK(!has);
+    CHECK_EQ_INT(cg_attach(g, 4321), 0);
+    CHECK_EQ_STR(get(d, "cgroup.procs"), "4321");
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+    CHECK(!exists(d));
+    rm_tree(root);
+
+    /* v2: the minors let through, for the program. */
+    REQUIRE(fake_root(root));
+    put(root, "cgroup.controllers", "cpuset memory\n");
+    cg_opts o2 = {.root = root, .version = 0, .parent = NULL};
+    REQUIRE(cg_create(&o2, "job_3", 0, NULL, NULL, &g, err, sizeof err) == 0);
+    CHECK_EQ_INT(cg_fence_gpus(g, mine, 2, err, sizeof err), 0);
+    CHECK_EQ_STR(get(cg_path(g), "jazari.gpu_minors"), "1,3");
+    CHECK_EQ_INT(cg_fence_gpus(g, NULL, 0, err, sizeof err), 0);
+    CHECK_EQ_STR(get(cg_path(g), "jazari.gpu_minors"), "none");
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+    rm_tree(root);
+}
+
+/* The device program: its checks in order, each jump landing on "allow". */
+TEST(cgroup_gpu_prog)
+{
+    struct bpf_insn p[300];
+    const uint32_t minors[] = {5, 2, 5, 254, 7};     /* 5 twice; 254 is everyone's anyway */
+    size_t len = cg_gpu_prog(minors, 5, NULL, 0);    /* its length alone */
+    CHECK_EQ_INT(len, 11 + 3);
+    CHECK_EQ_INT(cg_gpu_prog(minors, 5, p, 4), len); /* too small: nothing written */
+    REQUIRE(cg_gpu_prog(minors, 5, p, 300) == len);
+    size_t allow = len - 2;
+    CHECK_EQ_INT(p[allow].code, BPF_ALU64 | BPF_MOV | BPF_K);
+    CHECK_EQ_INT(p[allow].imm, 1);
+    CHECK_EQ_INT(p[allow + 1].code, BPF_JMP | BPF_EXIT);
+    CHECK_EQ_INT(p[allow - 2].imm, 0); /* the fall-through: refused */
+    CHECK_EQ_INT(p[2].imm, BPF_DEVCG_DEV_CHAR);
+    CHECK_EQ_INT(p[4].imm, CG_NVIDIA_MAJOR);
+    CHECK_EQ_INT(p[6].code, BPF_JMP | BPF_JGT | BPF_K);
+    CHECK_EQ_INT(p[6].imm, CG_GPU_MINOR_MAX);
+    const int32_t want[] = {5, 2, 7};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_EQ_INT(p[7 + i].code, BPF_JMP | BPF_JEQ | BPF_K);
+        CHECK_EQ_INT(p[7 + i].imm, want[i]);
+    }
+    for (size_t i = 0; i < len; i++)
+        if (BPF_CLASS(p[i].code) == BPF_JMP && BPF_OP(p[i].code) != BPF_EXIT)
+            CHECK_EQ_INT((long)i + 1 + p[i].off, (long)allow);
+    CHECK_EQ_INT(cg_gpu_prog(NULL, 0, p, 300), 11); /* no GPU: every GPU minor refused */
+}
+
+/* A real group fenced to GPU 1 (version 0: the one found): 195:0 refused
+ * (EPERM), 195:1 and nvidiactl let through to the driver, which is not
+ * here (ENXIO); outside the group 195:0 reaches the driver too. */
+static void real_fence(int version)
+{
+    char name[64], dir[64], path[3][1100], err[512] = "";
+    static const unsigned minors[3] = {0, 1, 255};
+    static const int want[3] = {EPERM, ENXIO, ENXIO};
+    snprintf(dir, sizeof dir, "/tmp/jazari-test-dev-XXXXXX");
+    REQUIRE(mkdtemp(dir) != NULL);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path[i], sizeof path[i], "%s/nvidia%u", dir, minors[i]);
+        if (mknod(path[i], S_IFCHR | 0666, makedev(CG_NVIDIA_MAJOR, minors[i])) != 0) {
+            printf("     skip the GPU fence (v%d): cannot make device nodes: %s\n", version, strerror(errno));
+            rm_tree(dir);
+            return;
+        }
+    }
+    snprintf(name, sizeof name, "test_fence_v%d_%ld", version, (long)getpid());
+    cg_job *g = real_group(version, name, 0, NULL);
+    if (!g) {
+        rm_tree(dir);
+        return;
+    }
+    uint32_t mine[65] = {1}; /* and 100..163: a long program, as on a big node */
+    for (uint32_t i = 1; i < 65; i++)
+        mine[i] = 99 + i;
+    if (cg_fence_gpus(g, mine, 65, err, sizeof err) != 0) {
+        printf("     skip the GPU fence (v%d): %s\n", version, err);
+    } else {
+        int fds[2];
+        REQUIRE(pipe(fds) == 0);
+        pid_t child = fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            int got[3] = {0, 0, 0};
+            if (cg_attach(g, 0) != 0)
+                _exit(3);
+            for (int i = 0; i < 3; i++) {
+                int fd = open(path[i], O_RDWR);
+                got[i] = fd < 0 ? errno : 0;
+            }
+            _exit(write(fds[1], got, sizeof got) == sizeof got ? 0 : 4);
+        }
+        int got[3] = {-1, -1, -1}, ws = 0;
+        close(fds[1]);
+        CHECK_EQ_INT(read(fds[0], got, sizeof got), (long)sizeof got);
+        close(fds[0]);
+        CHECK_EQ_INT(waitpid(child, &ws, 0), child);
+        CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ_INT(got[i], want[i]);
+        CHECK(open(path[0], O_RDWR) < 0 && errno == ENXIO); /* outside: no fence */
+    }
+    char path0[1024];
+    snprintf(path0, sizeof path0, "%s", cg_path(g));
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+    remove_parent(path0);
+    rm_tree(dir);
+}
+
+TEST(cgroup_real_gpu_fence)
+{
+    real_fence(0);
+}
+
+/* The device program, in a cgroup2 group (on a v1 host, the "unified" mount). */
+TEST(cgroup_real_gpu_fence_v2)
+{
+    real_fence(2);
 }

@@ -93,6 +93,10 @@ TEST(config_refuses_bad_input)
     expect_refused(1, a10, "unexpected argument");
     char *a11[] = {"--log-level", "loud"};
     expect_refused(2, a11, "one of error, warn, info, debug");
+    char *a12[] = {"--gpu-isolation", "yes"};
+    expect_refused(2, a12, "bad value 'yes' for gpu_isolation: expected one of: off on");
+    char *a13[] = {"--cgroup-version", "3"};
+    expect_refused(2, a13, "expected one of: auto 1 2");
 }
 
 TEST(config_file_errors_name_the_line)

@@ -133,6 +133,10 @@ TEST(gpu_probe_nvml_and_cuda)
         CHECK_EQ_STR(l.gpus[i].pci_bus_id, buses[i]);
         CHECK_EQ_STR(l.gpus[i].model, "NVIDIA A100-SXM4-80GB");
     }
+    /* The driver's minor numbers, not the bus order (GPU3 is /dev/nvidia0). */
+    CHECK_EQ_INT(l.gpus[0].minor, 3);
+    CHECK_EQ_INT(l.gpus[1].minor, 1);
+    CHECK_EQ_INT(l.gpus[3].minor, 0);
     /* NVML's total; for GPU3 NVML cannot tell, so CUDA's (same bus id). */
     CHECK_EQ_INT(l.gpus[0].memory_bytes, 85899345920LL);
     CHECK_EQ_INT(l.gpus[3].memory_bytes, 85097971712LL);
@@ -167,6 +171,7 @@ TEST(gpu_probe_cuda_only)
         CHECK_EQ_STR(l.gpus[i].pci_bus_id, buses[order[i]]);
         CHECK_EQ_INT(l.gpus[i].memory_bytes, 85097971712LL);
         CHECK_EQ_INT(l.gpus[i].n_nvlinks, 0);
+        CHECK_EQ_INT(l.gpus[i].minor, -1); /* CUDA cannot tell, nor /proc/driver/nvidia here */
     }
     gpu_list_free(&l);
 }
@@ -250,7 +255,10 @@ TEST(gpu_probe_env_paths_and_live_topology)
         CHECK_EQ_STR(t->gpus[i].pci_bus_id, buses[i]);
         CHECK_EQ_INT(t->gpus[i].numa, -1);
         CHECK(t->gpus[i].cpuset == NULL);
+        CHECK(t->gpus[i].has_minor);
     }
+    CHECK_EQ_INT(t->gpus[0].minor, 3);
+    CHECK_EQ_INT(t->gpus[3].minor, 0);
     static const char *const want[4][4] = {{"X", "NV6", "NV2", "SYS"},
                                            {"NV6", "X", "NV2", "SYS"},
                                            {"NV2", "NV2", "X", "SYS"},

@@ -11,6 +11,8 @@ libhwloc-dev hwloc libraft-dev liblz4-dev"
 # sanitizer runtimes, the linters, iproute2 for network namespaces.
 PKGS="$PKGS protobuf-compiler python3 python3-protobuf python3-pytest clang
 libclang-rt-14-dev cppcheck clang-tidy clang-format iproute2 procps"
+# A clock far off, for one process (tests/integration/test_trust.py).
+PKGS="$PKGS faketime"
 # A researcher's multi-node job: PyTorch's gloo all_reduce across the ranks a
 # job is given (tests/integration/test_torch.py; ~170 packages, ~640 MB).
 PKGS="$PKGS python3-torch"

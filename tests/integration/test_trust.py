@@ -354,3 +354,20 @@ def test_limits_per_user(daemon_factory):
     r = run([JZ, "submit", "--hold", "--workdir", "/tmp"] + big + ["--", "true"], env=env)
     assert r.returncode == 1 and "max_spec_bytes_per_user" in r.stderr, r.stderr
     assert_serving(d)
+
+
+@pytest.mark.skipif(not shutil.which("faketime"), reason="needs faketime (make deps)")
+def test_a_clock_far_off_is_named(daemon_factory):
+    """A machine whose clock is days off cannot check certificates: jz
+    says so in one line that names the clocks, and the daemon is unharmed."""
+    d = daemon_factory(name="solo")
+    cred = d.credentials(user="nobody", role="researcher")
+    env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    for offset in ("-3d", "+400d"):
+        r = run(["faketime", "-f", offset, JZ, "--credentials", cred, "--server", "127.0.0.1:%d" % d.port,
+                 "queue"], env=env)
+        assert r.returncode == 1, (offset, r.stdout, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "clock" in r.stderr, (offset, r.stderr)
+    r = run([JZ, "--credentials", cred, "--server", "127.0.0.1:%d" % d.port, "queue"])
+    assert r.returncode == 0, r.stderr
+    assert_serving(d)

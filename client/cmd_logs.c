@@ -62,33 +62,31 @@ static void logs__add(logs *l, const char *node, const char *address, const char
     snprintf(s->label, sizeof s->label, "%s", label);
 }
 
-/* Every file the job writes: per node, per task when the pattern says %t,
- * and the error files when they are separate. */
+typedef struct logs_node {
+    logs *l;
+    const Jazari__JobAlloc *a;
+} logs_node;
+
+static void logs__file(void *arg, uint32_t task, bool per_task, bool err, const char *path)
+{
+    logs_node *n = arg;
+    char label[96];
+    if (per_task)
+        snprintf(label, sizeof label, "%s:%u%s", n->a->node, task, err ? " err" : "");
+    else
+        snprintf(label, sizeof label, "%s%s", n->a->node, err ? " err" : "");
+    logs__add(n->l, n->a->node, n->a->address, path, label);
+}
+
+/* Every file the job writes, node by node (outpath_each). */
 static void logs__sources(logs *l, const Jazari__Job *job)
 {
     const Jazari__JobSpec *s = job->spec;
-    uint32_t tasks = s->tasks_per_node ? s->tasks_per_node : 1;
-    const char *patterns[2] = {s->output, s->error && *s->error ? s->error : NULL};
-    for (size_t n = 0; n < job->n_allocs; n++) {
-        const Jazari__JobAlloc *a = job->allocs[n];
-        for (int p = 0; p < 2; p++) {
-            if (p == 1 && !patterns[1])
-                continue;
-            uint32_t per = outpath_per_task(patterns[p]) ? tasks : 1;
-            for (uint32_t t = 0; t < per; t++) {
-                buf path = BUF_INIT;
-                uint32_t rank = (uint32_t)n * tasks + t;
-                outpath_job oj = {job->id, job->array_job_id, s->array_index};
-                outpath_expand(patterns[p], s->workdir, &oj, (uint32_t)n, a->node, rank, &path);
-                char label[96];
-                if (per > 1)
-                    snprintf(label, sizeof label, "%s:%u%s", a->node, rank, p ? " err" : "");
-                else
-                    snprintf(label, sizeof label, "%s%s", a->node, p ? " err" : "");
-                logs__add(l, a->node, a->address, buf_str(&path), label);
-                buf_free(&path);
-            }
-        }
+    outpath_files f = {s->output, s->error, s->workdir, s->tasks_per_node,
+                       {job->id, job->array_job_id, s->array_index}};
+    for (size_t i = 0; i < job->n_allocs; i++) {
+        logs_node n = {l, job->allocs[i]};
+        outpath_each(&f, (uint32_t)i, job->allocs[i]->node, logs__file, &n);
     }
     l->labels = l->n > 1;
 }
@@ -208,6 +206,12 @@ int cmd_logs(cli *c, int argc, char **argv)
         cli_error(c, "job %llu has not run%s", (unsigned long long)l.id,
                   job->state == JAZARI__JOB_STATE__JOB_PENDING ? " yet: nothing to show (-f waits for it)"
                                                                : "");
+        wire_msg_free(jm);
+        return CLI_REFUSED;
+    }
+    if (!*job->spec->workdir) { /* seen briefly: a teammate's, whose files are theirs */
+        cli_error(c, "job %llu belongs to %s: its output is theirs to read (and their account's coordinators')",
+                  (unsigned long long)l.id, job->user);
         wire_msg_free(jm);
         return CLI_REFUSED;
     }

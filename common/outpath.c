@@ -57,3 +57,21 @@ bool outpath_per_task(const char *pattern)
     }
     return false;
 }
+
+void outpath_each(const outpath_files *f, uint32_t node_rank, const char *node, outpath_fn fn, void *arg)
+{
+    const char *patterns[2] = {f->output, f->error && *f->error ? f->error : NULL};
+    uint32_t tasks = f->tasks ? f->tasks : 1;
+    for (int p = 0; p < 2; p++) {
+        if (p == 1 && !patterns[1])
+            continue;
+        bool per_task = outpath_per_task(patterns[p]);
+        for (uint32_t t = 0; t < (per_task ? tasks : 1); t++) {
+            buf path = BUF_INIT;
+            uint32_t rank = node_rank * tasks + t;
+            outpath_expand(patterns[p], f->workdir, &f->job, node_rank, node, rank, &path);
+            fn(arg, rank, per_task, p == 1, buf_str(&path));
+            buf_free(&path);
+        }
+    }
+}

@@ -25,4 +25,19 @@ void outpath_expand(const char *pattern, const char *workdir, const outpath_job 
 /* Whether each task of a node has a file of its own (%t). */
 bool outpath_per_task(const char *pattern);
 
+/* What a job writes its output with. */
+typedef struct outpath_files {
+    const char *output, *error; /* patterns; error NULL or "": with the output */
+    const char *workdir;
+    uint32_t tasks; /* per node; 0 is 1 */
+    outpath_job job;
+} outpath_files;
+
+/* Calls fn with every file the job writes on node node_rank (named node):
+ * the output, each task's when the pattern says %t (per_task), then the
+ * error files when they are separate (err). The supervisor writes these,
+ * `jz logs` reads them and a node serves no other to anyone but their owner. */
+typedef void (*outpath_fn)(void *arg, uint32_t task, bool per_task, bool err, const char *path);
+void outpath_each(const outpath_files *f, uint32_t node_rank, const char *node, outpath_fn fn, void *arg);
+
 #endif

@@ -3,7 +3,10 @@
  * request about another node, with the caller's identity: a controller to
  * that node's daemon, an agent through a controller (one link per peer,
  * kept; at most two hops). A node serves only regular files that belong to
- * the caller (root may read any of its own node's). */
+ * the caller (root may read any of its own node's). Someone who may act on
+ * a job they do not own (its account's coordinator, its tenant's admin, an
+ * admin) reads the files that job writes as its owner: a controller, which
+ * knows the job, decides it and relays the request as the owner's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/outpath.h"
 #include "../common/xmem.h"
 #include "jzd.h"
 
@@ -66,7 +70,9 @@ static int logs__open(const char *path, uid_t uid, gid_t gid, struct stat *st)
     return fd;
 }
 
-static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t gid)
+/* Answers with what the file holds from the offset asked. Returns 0, or -1
+ * without answering when it is not the caller's file (EPERM). */
+static int logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t gid)
 {
     const Jazari__LogsRequest *r = e->logs_request;
     Jazari__LogsReply rep = JAZARI__LOGS_REPLY__INIT;
@@ -75,13 +81,12 @@ static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t 
     if (fd < 0 && errno == ENOENT) {
         rep.missing = true;
     } else if (fd < 0 && (errno == EPERM || errno == EACCES || errno == ELOOP)) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
-                  "%s is not an output file of yours", r->path);
-        return;
+        errno = EPERM;
+        return -1;
     } else if (fd < 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "cannot read %s: %s", r->path,
                   strerror(errno));
-        return;
+        return 0;
     }
     uint8_t *data = NULL;
     if (fd >= 0) {
@@ -104,6 +109,49 @@ static void logs__read(net_conn *c, const Jazari__Envelope *e, uid_t uid, gid_t 
     out.env.logs_reply = &rep;
     net_conn_send(c, &out.env);
     free(data);
+    return 0;
+}
+
+typedef struct logs_match {
+    const char *path;
+    bool found;
+} logs_match;
+
+static void logs__match(void *arg, uint32_t task, bool per_task, bool err, const char *path)
+{
+    logs_match *m = arg;
+    (void)task, (void)per_task, (void)err;
+    m->found = m->found || strcmp(path, m->path) == 0;
+}
+
+/* A controller: when w may act on job r->id (a coordinator, a tenant admin,
+ * an admin) but does not own it, and r asks for one of the files that job
+ * writes on r->node, the file is read as its owner, who is then w. Never
+ * for a job of root's. */
+static void logs__as_owner(jzd *d, const Jazari__LogsRequest *r, authz_who *w)
+{
+    const fsm_job *j = d->ctl_running && r->id ? fsm_job_get(&d->ctl.state, r->id) : NULL;
+    if (!j || strcmp(j->user, w->user) == 0 || j->uid == 0 || strcmp(j->user, "root") == 0 ||
+        authz_job(d->cfg->pol, w, j->user, j->cls->account) != AUTHZ_FULL)
+        return;
+    uint32_t rank = 0;
+    while (rank < j->n_allocs && strcmp(j->allocs[rank].node, r->node) != 0)
+        rank++;
+    Jazari__JobSpec *s = rank < j->n_allocs ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+    if (!s)
+        return;
+    outpath_files f = {s->output, s->error, s->workdir, s->tasks_per_node, {j->id, j->array_job_id, s->array_index}};
+    logs_match m = {r->path, false};
+    outpath_each(&f, rank, r->node, logs__match, &m);
+    jazari__job_spec__free_unpacked(s, NULL);
+    if (!m.found)
+        return;
+    log_debug("logs", "%s reads %s on %s as %s, the owner of job %llu", w->user, r->path, r->node, j->user,
+              (unsigned long long)j->id);
+    snprintf(w->user, sizeof w->user, "%s", j->user);
+    w->uid = j->uid;
+    w->gid = j->gid;
+    w->role = AUTHZ_RESEARCHER;
 }
 
 /* The link to the daemon at address, which must prove to be node (NULL: a
@@ -149,6 +197,78 @@ static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent
     free(q);
 }
 
+/* A file of this node, read as w's account here, found by name (root's:
+ * root). Returns false when answered; true when w is not its owner but a
+ * controller may find that w acts for the owner of the job it belongs to
+ * (an agent's caller, asking first: then relay). */
+static bool logs__local(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *w)
+{
+    const Jazari__LogsRequest *r = e->logs_request;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    char why[300];
+    if (w->uid != 0 && req_account(w->user, w->uid, &uid, &gid, why, sizeof why) != 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "logs: %s", why);
+        return false;
+    }
+    if (logs__read(c, e, uid, gid) == 0)
+        return false;
+    if (r->id && r->hops == 0 && !d->ctl_running && d->n_peers > 0)
+        return true;
+    req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "%s is not an output file of yours",
+              r->path);
+    return false;
+}
+
+/* Relays a request about another node (or about this one, for a
+ * controller to decide whose file it is): a controller to the node itself,
+ * at the address the state records for it (never one the request names),
+ * and only to a daemon whose certificate is that node's; an agent through
+ * the controller it talks to. */
+static void logs__forward(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *w)
+{
+    const Jazari__LogsRequest *r = e->logs_request;
+    const char *to = NULL, *node = NULL;
+    if (r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
+                  d->cfg->name, r->node);
+        return;
+    }
+    if (d->ctl_running) {
+        const fsm_node *n = fsm_node_get(&d->ctl.state, r->node);
+        if (!n || !n->address) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "logs: no node is named %s",
+                      r->node);
+            return;
+        }
+        to = n->address;
+        node = r->node;
+    } else if (d->n_peers == 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                  "logs: no controller known to relay through");
+        return;
+    } else {
+        to = d->peers[d->target % d->n_peers].address;
+    }
+    /* The caller as this daemon decided it, never as it was told. */
+    Jazari__Caller caller = JAZARI__CALLER__INIT;
+    caller.uid = (uint32_t)w->uid;
+    caller.gid = (uint32_t)w->gid;
+    caller.user = (char *)w->user;
+    caller.node = (char *)d->cfg->name;
+    caller.role = (char *)authz_role_name(w->role);
+    caller.from = (char *)w->from;
+    Jazari__LogsRequest fwd = *r;
+    fwd.hops = r->hops + 1;
+    Jazari__Envelope copy = *e;
+    copy.caller = &caller;
+    copy.error = NULL;
+    copy.logs_request = &fwd;
+    logs_relay_req *q = xcalloc(1, sizeof *q);
+    q->w = req_wait(d, c, e);
+    uplink_request(&logs__relay(d, to, node)->up, &copy, logs__relayed, q);
+}
+
 void logs_request(jzd *d, net_conn *c, wire_msg *m)
 {
     const Jazari__Envelope *e = wire_msg_env(m);
@@ -157,64 +277,10 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
     if (!r->path || r->path[0] != '/' || strlen(r->path) > 4095 || !r->node || !*r->node) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "logs: a node and an absolute path are needed");
-    } else if (!req_who(d, c, e, &w) || !req_runs_as(c, e, &w, "reading another node's files as root")) {
-        /* refused */
-    } else if (strcmp(r->node, d->cfg->name) == 0) {
-        /* Read as the caller's account here, found by name (root's: root). */
-        uid_t uid = 0;
-        gid_t gid = 0;
-        char why[300];
-        if (w.uid != 0 && req_account(w.user, w.uid, &uid, &gid, why, sizeof why) != 0)
-            req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "logs: %s", why);
-        else
-            logs__read(c, e, uid, gid);
-    } else if (r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
-                  d->cfg->name, r->node);
-    } else {
-        /* A controller relays to the node itself, at the address the
-         * state records for it (never one the request names), and only to
-         * a daemon whose certificate is that node's; an agent relays
-         * through the controller it talks to. */
-        const char *to = NULL, *node = NULL;
-        if (d->ctl_running) {
-            const fsm_node *n = fsm_node_get(&d->ctl.state, r->node);
-            if (n) {
-                to = n->address;
-                node = r->node;
-            }
-            if (!to) {
-                req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "logs: no node is named %s",
-                          r->node);
-                wire_msg_free(m);
-                return;
-            }
-        } else {
-            if (d->n_peers == 0) {
-                req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                          "logs: no controller known to relay through");
-                wire_msg_free(m);
-                return;
-            }
-            to = d->peers[d->target % d->n_peers].address;
-        }
-        /* The caller as this daemon decided it, never as it was told. */
-        Jazari__Caller caller = JAZARI__CALLER__INIT;
-        caller.uid = (uint32_t)w.uid;
-        caller.gid = (uint32_t)w.gid;
-        caller.user = w.user;
-        caller.node = (char *)d->cfg->name;
-        caller.role = (char *)authz_role_name(w.role);
-        caller.from = w.from;
-        Jazari__LogsRequest fwd = *r;
-        fwd.hops = r->hops + 1;
-        Jazari__Envelope copy = *e;
-        copy.caller = &caller;
-        copy.error = NULL;
-        copy.logs_request = &fwd;
-        logs_relay_req *q = xcalloc(1, sizeof *q);
-        q->w = req_wait(d, c, e);
-        uplink_request(&logs__relay(d, to, node)->up, &copy, logs__relayed, q);
+    } else if (req_who(d, c, e, &w) && req_runs_as(c, e, &w, "reading another node's files as root")) {
+        logs__as_owner(d, r, &w);
+        if (strcmp(r->node, d->cfg->name) != 0 || logs__local(d, c, e, &w))
+            logs__forward(d, c, e, &w);
     }
     wire_msg_free(m);
 }

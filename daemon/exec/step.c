@@ -725,8 +725,11 @@ static int step__cgroup(step *s)
     if (geteuid() != 0)
         return 0;
     char name[96], err[512];
-    snprintf(name, sizeof name, "job_%llu.%u.%s", (unsigned long long)s->job->id, s->job->attempt,
-             s->spec->node_name);
+    /* The supervisor's pid makes it unique on this host: two daemons here
+     * (tests, two networks) may have a node of the same name and a job of
+     * the same id, and each group's end kills all that is in it. */
+    snprintf(name, sizeof name, "job_%llu.%u.%s.%d", (unsigned long long)s->job->id, s->job->attempt,
+             s->spec->node_name, (int)getpid());
     if (strlen(name) > 64)
         snprintf(name, sizeof name, "job_%llu.%u.%d", (unsigned long long)s->job->id, s->job->attempt,
                  (int)getpid());

@@ -51,6 +51,7 @@ static void uplink__drop(uplink *l, const char *why, bool all)
     wire_reader_free(&l->reader);
     uplink_req *sent = l->sent;
     l->sent = NULL;
+    l->sent_tail = &l->sent;
     uplink__fail_list(sent, why, true);
     if (all) {
         uplink_req *q = l->queued;
@@ -90,8 +91,9 @@ static void uplink__flush(uplink *l)
         if (!l->queued)
             l->queued_tail = &l->queued;
         uplink__write(l, &r->frame);
-        r->next = l->sent;
-        l->sent = r;
+        r->next = NULL;
+        *l->sent_tail = r;
+        l->sent_tail = &r->next;
     }
     if (l->sent)
         uv_timer_again(&l->timer);
@@ -128,6 +130,8 @@ static void uplink__on_message(uplink *l, wire_msg *m)
         if (r->id != e->request_id)
             continue;
         *pp = r->next;
+        if (l->sent_tail == &r->next)
+            l->sent_tail = pp;
         if (!l->sent)
             uv_timer_stop(&l->timer);
         r->cb(r->arg, m, NULL, true);
@@ -267,6 +271,7 @@ void uplink_init(uplink *l, uv_loop_t *loop, const char *name, const sec_ctx *se
     l->sec = sec;
     snprintf(l->name, sizeof l->name, "%s", name);
     l->queued_tail = &l->queued;
+    l->sent_tail = &l->sent;
     uv_timer_init(loop, &l->timer);
     l->timer.data = l;
     l->open = 1;

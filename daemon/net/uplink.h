@@ -39,7 +39,11 @@ typedef struct uplink {
     wire_reader reader;
     char rbuf[65536];
     uint64_t next_id;
-    uplink_req *sent;   /* written, awaiting their replies */
+    /* Written, awaiting their replies, oldest first: the leader answers
+     * mostly in order, so a reply finds its request at the head (newest
+     * first, each reply walked every request in flight). */
+    uplink_req *sent;
+    uplink_req **sent_tail;
     uplink_req *queued; /* waiting for the connection */
     uplink_req **queued_tail;
     bool closing;

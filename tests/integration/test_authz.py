@@ -169,6 +169,57 @@ def test_jobs_matrix(network, tcp):
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("tcp", [False, True], ids=["socket", "tcp"])
+def test_logs_matrix(network, tcp, public_dir):
+    """jz logs reads a job's output on its node as the job's owner for those
+    who may act on the job (a coordinator, the tenant's admin, an admin);
+    anyone else gets nothing, and nobody reads a file the job does not write."""
+    d = network
+    jobs = {}
+    for name, owner, account in OWNERS[:3]:
+        marker = "out-%s-%s" % (name, "tcp" if tcp else "sock")
+        p = Person(d, owner, None, tcp=False)
+        r = p.jz("submit", "--account", account, "--workdir", public_dir, "--", "/bin/echo", marker)
+        assert r.returncode == 0, r.stderr
+        jobs[name] = (int(r.stdout.strip()), marker)
+    for job, _ in jobs.values():
+        wait_for(lambda: json.loads(d.jz("show", "--json", str(job)).stdout)["state"] == "COMPLETED", timeout=30,
+                 what="job %d to complete" % job)
+    for caller, (role, want) in CALLERS.items():
+        p = Person(d, caller, role, tcp)
+        for name, (job, marker) in jobs.items():
+            r = p.jz("logs", str(job))
+            if want[name] == "FULL":
+                assert r.returncode == 0 and r.stdout.strip() == marker, (caller, name, r.stdout, r.stderr)
+            else:
+                assert r.returncode == 1 and marker not in r.stdout, (caller, name, r.stdout, r.stderr)
+    # A coordinator asking, in a job's name, for a file that job does not write
+    # (a raw request over TLS with their credentials) gets nothing of it.
+    if tcp:
+        from conftest import frame, hello_env, pb, read_frame
+        job, marker = jobs["teammate"]
+        secret = os.path.join(public_dir, "private.txt")
+        with open(secret, "w") as f:
+            f.write("not the job's")
+        os.chown(secret, pwd.getpwnam(TEAMMATE).pw_uid, -1)
+        os.chmod(secret, 0o600)
+        with d.connect(user=COORDINATOR, role="coordinator") as s:
+            s.sendall(frame(hello_env()))
+            assert read_frame(s).hello_reply.name == "solo"
+            for path in (secret, os.path.join(public_dir, "jazari-%d.out" % job)):
+                env = pb.Envelope(request_id=2, version=1)
+                env.logs_request.id = job
+                env.logs_request.node = "solo"
+                env.logs_request.path = path
+                s.sendall(frame(env))
+                got = read_frame(s)
+                if path == secret:
+                    assert got.error.code != 0 and b"not the job" not in got.SerializeToString(), got
+                else:
+                    assert got.logs_reply.data.strip() == marker.encode(), got
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("tcp", [False, True], ids=["socket", "tcp"])
 def test_reservations_shares_and_tokens_matrix(network, tcp):
     d = network
     for acct in ("lab", "acme"):
@@ -281,6 +332,37 @@ def test_identities_forwarded_by_a_node(daemon_factory, tmp_path, sockdir):
     assert r.returncode == 0, r.stderr
     job = int(r.stdout)
     assert json.loads(c.jz("show", "--json", str(job)).stdout)["user"] == "nobody"
+
+
+def test_a_coordinator_reads_a_members_logs_on_another_node(daemon_factory, tmp_path, sockdir, public_dir):
+    """The member's job ran on an agent; its coordinator asks on that very
+    agent (whose daemon cannot tell whose job it is: a controller decides)
+    and on the controller (which relays): both read it as the member."""
+    from test_trust import FAST, nodes_up
+    path = os.path.join(str(tmp_path), "policy.conf")
+    with open(path, "w") as f:
+        f.write(POLICY)
+    os.chmod(str(tmp_path), 0o755)
+    c = daemon_factory(name="c1", xml=fixture_xml("hgx-h100-8gpu.xml"), extra=FAST + ["--policy", path],
+                       socket=os.path.join(sockdir, "c1.sock"))
+    a = daemon_factory(name="a1", xml=fixture_xml("hgx-h100-8gpu.xml"),
+                       extra=FAST + ["--controllers", "c1@127.0.0.1:%d" % c.port, "--labels", "far"],
+                       socket=os.path.join(sockdir, "a1.sock"))
+    wait_for(lambda: nodes_up(c).get("a1") == "up", timeout=20, what="a1 up")
+    os.chmod(a.socket, 0o666)
+    os.chmod(c.socket, 0o666)
+    r = Person(a, TEAMMATE, None, tcp=False).jz("submit", "--account", "lab", "--constraint", "far", "--workdir",
+                                                 public_dir, "--", "/bin/echo", "the member's words")
+    assert r.returncode == 0, r.stderr
+    job = int(r.stdout)
+    wait_for(lambda: json.loads(c.jz("show", "--json", str(job)).stdout)["state"] == "COMPLETED", timeout=30,
+             what="the job to complete")
+    assert [n["name"] for n in json.loads(c.jz("show", "--json", str(job)).stdout)["nodes"]] == ["a1"]
+    for d in (a, c):
+        r = Person(d, COORDINATOR, None, tcp=False).jz("logs", str(job))
+        assert r.returncode == 0 and r.stdout == "the member's words\n", (d.name, r.stdout, r.stderr)
+        r = Person(d, OUTSIDER, None, tcp=False).jz("logs", str(job))
+        assert r.returncode == 1 and "words" not in r.stdout, (d.name, r.stdout, r.stderr)
 
 
 def test_audit_trail_says_who_from_where_and_survives_a_restart(network):

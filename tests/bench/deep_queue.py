@@ -45,6 +45,8 @@ tmp = tempfile.mkdtemp(prefix="jazari-deep-", dir=os.environ.get("JAZARI_BENCH_D
 names = ["ctl-a", "ctl-b", "ctl-c"]
 ports = [port() for _ in names]
 spec = ",".join("%s@127.0.0.1:%d" % (n, p) for n, p in zip(names, ports))
+# Every daemon of a new network gets the same token (TLS from the first byte).
+token = subprocess.run([jazarid, "token", "generate"], check=True, capture_output=True, text=True).stdout.strip()
 procs = []
 busy = []  # the jobs that hold every GPU: cancelled at the end (their supervisors outlive the daemons)
 sock = None
@@ -53,7 +55,7 @@ try:
         procs.append(subprocess.Popen(
             [jazarid, "--name", n, "--listen", "127.0.0.1:%d" % p, "--controllers", spec,
              "--state-dir", os.path.join(tmp, n), "--socket", os.path.join(tmp, n + ".sock"),
-             "--topology-xml", xml, "--election-timeout", "500ms", "--log-level", "warn"],
+             "--topology-xml", xml, "--election-timeout", "500ms", "--log-level", "warn", "--join-token", token],
             stderr=subprocess.DEVNULL))
     sock = os.path.join(tmp, "ctl-a.sock")
 

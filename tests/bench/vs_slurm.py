@@ -43,10 +43,12 @@ def start_jazari(tmp, procs):
     names = ["ctl-a", "ctl-b", "ctl-c"]
     ports = [port() for _ in names]
     spec = ",".join("%s@127.0.0.1:%d" % (n, p) for n, p in zip(names, ports))
+    # Every daemon of a new network gets the same token (TLS from the first byte).
+    token = subprocess.run([jazarid, "token", "generate"], check=True, capture_output=True, text=True).stdout.strip()
     for n, p in zip(names, ports):
         procs.append(subprocess.Popen([jazarid, "--name", n, "--listen", "127.0.0.1:%d" % p, "--controllers", spec,
                                        "--state-dir", os.path.join(tmp, n), "--socket", os.path.join(tmp, n + ".sock"),
-                                       "--log-level", "warn"], stderr=subprocess.DEVNULL))
+                                       "--log-level", "warn", "--join-token", token], stderr=subprocess.DEVNULL))
 
     def leader():
         r = subprocess.run([jz, "status", "--json", "--socket", os.path.join(tmp, "ctl-a.sock")],

@@ -316,7 +316,7 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
     sp.master_addr = master;
     sp.master_port = job->master_port ? job->master_port : (uint32_t)(d->cfg->master_port + job->id % 1000);
     sp.cgroup_version = (uint32_t)d->cfg->cgroup_version;
-    sp.gpu_fence = d->cfg->gpu_isolation != 0;
+    sp.gpu_fence = d->cfg->gpu_isolation != 0 && d->topo->n_gpus > 0; /* nothing to fence without GPUs */
     uint32_t *minors = xcalloc(mine->n_gpus + 1, sizeof *minors);
     for (size_t i = 0; i < mine->n_gpus; i++)
         minors[i] = run__gpu_minor(d, mine->gpus[i]);

@@ -31,7 +31,15 @@ struct cli_conn {
     uint64_t next_id;
     wire_reader reader;
     wire_msg *hello;
+    bool quiet; /* trying a server of several: its failure is not the last word */
 };
+
+/* cli_error, unless another server is still to be tried. */
+#define cli__err(k, ...)                                                                                          \
+    do {                                                                                                         \
+        if (!(k)->quiet)                                                                                         \
+            cli_error((k)->cli, __VA_ARGS__);                                                                    \
+    } while (0)
 
 static double cli__now(void)
 {
@@ -44,7 +52,7 @@ static int cli__write_all(cli_conn *k, const char *p, size_t n)
 {
     char err[300];
     if (tlsio_send(k->fd, k->tls, p, n, err, sizeof err) != 0) {
-        cli_error(k->cli, "cannot send to jazarid at %s: %s", k->path, err);
+        cli__err(k, "cannot send to jazarid at %s: %s", k->path, err);
         return -1;
     }
     return 0;
@@ -63,17 +71,17 @@ static wire_msg *cli__read_msg(cli_conn *k)
             char err[160];
             wire_msg *m = wire_unpack(payload, len, err, sizeof err);
             if (!m)
-                cli_error(k->cli, "jazarid at %s sent a bad reply: %s", k->path, err);
+                cli__err(k, "jazarid at %s sent a bad reply: %s", k->path, err);
             return m;
         }
         if (ws == WIRE_TOO_LARGE) {
-            cli_error(k->cli, "jazarid at %s sent a reply of %zu bytes, over the limit of %u", k->path, len,
+            cli__err(k, "jazarid at %s sent a reply of %zu bytes, over the limit of %u", k->path, len,
                       CLI_MAX_FRAME);
             return NULL;
         }
         double left = deadline - cli__now();
         if (left <= 0) {
-            cli_error(k->cli, "jazarid at %s did not answer within %.0f s (--timeout)", k->path, timeout);
+            cli__err(k, "jazarid at %s did not answer within %.0f s (--timeout)", k->path, timeout);
             return NULL;
         }
         buf plain = BUF_INIT;
@@ -82,14 +90,14 @@ static wire_msg *cli__read_msg(cli_conn *k)
         wire_reader_feed(&k->reader, plain.data, plain.len);
         buf_free(&plain);
         if (rc > 0 && k->tls && !k->hello) {
-            cli_error(k->cli,
+            cli__err(k,
                       "jazarid at %s closed the connection before answering: it refused the credentials "
                       "(revoked, expired, or not of its network; ask an admin for new ones)",
                       k->path);
             return NULL;
         }
         if (rc != 0) {
-            cli_error(k->cli, "jazarid at %s closed the connection%s%s", k->path, rc < 0 ? ": " : "",
+            cli__err(k, "jazarid at %s closed the connection%s%s", k->path, rc < 0 ? ": " : "",
                       rc < 0 ? err : " (see its log)");
             return NULL;
         }
@@ -108,7 +116,7 @@ wire_msg *cli_call(cli_conn *k, Jazari__Envelope *req)
         return NULL;
     wire_msg *m = cli__read_msg(k);
     if (m && wire_msg_env(m)->request_id != req->request_id) {
-        cli_error(k->cli, "jazarid at %s answered request %llu instead of %llu", k->path,
+        cli__err(k, "jazarid at %s answered request %llu instead of %llu", k->path,
                   (unsigned long long)wire_msg_env(m)->request_id, (unsigned long long)req->request_id);
         wire_msg_free(m);
         return NULL;
@@ -142,10 +150,13 @@ static int cli__greet(cli_conn *k)
     req.body_case = JAZARI__ENVELOPE__BODY_HELLO;
     req.hello = &h;
     k->hello = cli_call(k, &req);
-    if (!k->hello || cli_refused(k->cli, k->hello))
+    if (!k->hello)
         return -1;
+    const Jazari__Error *err = wire_msg_env(k->hello)->error;
+    if (err && err->code != JAZARI__ERROR_CODE__OK)
+        return k->quiet ? -1 : (cli_refused(k->cli, k->hello), -1);
     if (wire_msg_env(k->hello)->body_case != JAZARI__ENVELOPE__BODY_HELLO_REPLY) {
-        cli_error(k->cli, "jazarid at %s answered hello with %s", k->path, wire_body_name(wire_msg_env(k->hello)));
+        cli__err(k, "jazarid at %s answered hello with %s", k->path, wire_body_name(wire_msg_env(k->hello)));
         return -1;
     }
     return 0;
@@ -181,12 +192,12 @@ static int cli__dial(cli_conn *k, const char *server)
     k->path = strdup(server);
     k->fd = tlsio_dial(server, 5000, err, sizeof err);
     if (k->fd < 0) {
-        cli_error(k->cli, "%s (is the server right? --server or JAZARI_SERVER)", err);
+        cli__err(k, "%s (is the server right? --server or JAZARI_SERVER)", err);
         return -1;
     }
     tls_ctx *ctx = tls_ctx_new(false, k->cred.ca, k->cred.cert, k->cred.key, NULL, err, sizeof err);
     if (!ctx) {
-        cli_error(k->cli, "credentials: %s", err);
+        cli__err(k, "credentials: %s", err);
         return -1;
     }
     k->tls = tls_new(ctx);
@@ -220,8 +231,22 @@ static int cli__remote(cli_conn *k, const char *path)
         return -1;
     }
     const char *env = getenv("JAZARI_SERVER");
-    const char *server = c->server ? c->server : env && *env ? env : k->cred.servers[0];
-    return cli__dial(k, server);
+    const char *server = c->server ? c->server : env && *env ? env : NULL;
+    if (server)
+        return cli__dial(k, server) == 0 && cli__greet(k) == 0 ? 0 : -1;
+    /* The file's controllers in turn: one may be down, or a follower that has
+     * not yet applied credentials made a moment ago (it refuses them). Only
+     * the last failure is said. */
+    for (int i = 0; i < k->cred.n_servers; i++) {
+        k->quiet = i + 1 < k->cred.n_servers;
+        if (cli__dial(k, k->cred.servers[i]) == 0 && cli__greet(k) == 0) {
+            k->quiet = false;
+            return 0;
+        }
+        cli__reset(k);
+    }
+    k->quiet = false;
+    return -1;
 }
 
 cli_conn *cli_connect(const cli *c)
@@ -241,7 +266,7 @@ cli_conn *cli_connect(const cli *c)
         }
         if (cli__remote(k, credpath) != 0)
             goto fail;
-        goto hello;
+        return k;
     }
     const char *env = getenv("JAZARI_SOCKET");
     if (c->socket)
@@ -266,7 +291,6 @@ cli_conn *cli_connect(const cli *c)
                   k->path, strerror(errno));
         goto fail;
     }
-hello:
     if (cli__greet(k) != 0)
         goto fail;
     return k;

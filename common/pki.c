@@ -168,7 +168,7 @@ X509 *pki_issue(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *pub, const char *name, con
     uint64_t low;
     pki_random(&low, sizeof low);
     if (!cert || !X509_set_version(cert, 2) || pki__serial(cert, gen, low) != 0 ||
-        !ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)(now_s - 3600)) ||
+        !ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)(now_s - PKI_BACKDATE_S)) ||
         !ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)(now_s + ttl_s)) ||
         pki__name(X509_get_subject_name(cert), name, kind) ||
         !X509_set_issuer_name(cert, X509_get_subject_name(ca)) || !X509_set_pubkey(cert, pub) ||

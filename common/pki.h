@@ -37,6 +37,10 @@
 #define PKI_PEM_MAX (16u << 10) /* one PEM object; bounded before parsing */
 
 /* What a certificate says about its holder (the fields we read). */
+/* Certificates are valid from this long before they are made: clocks a
+ * little behind the issuer's still take them. */
+#define PKI_BACKDATE_S 3600
+
 typedef struct pki_id {
     char name[PKI_NAME_MAX + 1]; /* CN */
     char kind[32];               /* OU: "controller", "agent", or a role */

@@ -371,3 +371,25 @@ def test_a_clock_far_off_is_named(daemon_factory):
     r = run([JZ, "--credentials", cred, "--server", "127.0.0.1:%d" % d.port, "queue"])
     assert r.returncode == 0, r.stderr
     assert_serving(d)
+
+
+def test_credentials_reach_any_controller(daemon_factory, tmp_path):
+    """A credentials file names every controller: jz tries them in turn, so
+    fresh credentials work at once (a follower may not have applied them
+    yet) and a controller that is down is passed over."""
+    ctls, spec = three_controllers(daemon_factory, tmp_path)
+    for i in range(3):
+        cred = ctls[0].credentials(user="nobody", role="researcher", ttl="%dh" % (i + 1))
+        r = run([JZ, "--credentials", cred, "queue"])
+        assert r.returncode == 0, r.stderr
+    servers = [l for l in open(cred) if l.startswith("server = ")][0]
+    assert servers.strip() == "server = " + ",".join(s.split("@")[1] for s in spec.split(",")), servers
+    ctls[0].stop()
+    r = run([JZ, "--credentials", cred, "queue"])
+    assert r.returncode == 0, r.stderr
+    # Revoked: every controller refuses, and jz says so once.
+    assert ctls[1].jz("token", "revoke", "user:nobody").returncode == 0
+    wait_for(lambda: run([JZ, "--credentials", cred, "queue"]).returncode == 1, timeout=10,
+             what="the revocation to reach every controller")
+    r = run([JZ, "--credentials", cred, "queue"])
+    assert len(r.stderr.strip().splitlines()) == 1 and "refused the credentials" in r.stderr, r.stderr

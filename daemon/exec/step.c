@@ -716,10 +716,13 @@ static void step__cpus(step *s)
             s->cpu_order[s->n_cpus++] = i;
 }
 
-/* The job's group: its memory limit, its CPUs, and its GPUs fenced. Without
- * cgroups (not root, none mounted) the job runs unconfined; a group whose
- * GPU fence cannot be set fails the start (-1, why in s->end.reason): a
- * job must never see another job's GPUs because a rule did not take. */
+/* The job's group: its memory limit, its CPUs, and its GPUs fenced. A
+ * daemon that is not root runs jobs unconfined; otherwise a job to be
+ * fenced (a node with GPUs, gpu_isolation on) whose group or fence cannot
+ * be made does not start (-1, why in s->end.reason): a job must never see
+ * another job's GPUs because a rule did not take — whatever it asked for
+ * (an unenforceable --mem fails the group). Other jobs run unconfined, with
+ * a warning when they asked for a limit. */
 static int step__cgroup(step *s)
 {
     if (geteuid() != 0)
@@ -742,15 +745,14 @@ static int step__cgroup(step *s)
         snprintf(line, sizeof line, "%s %u", name, s->spec->cgroup_version); /* the version asked */
         if (step__write_file(s->dir, STEP_CGROUP, line) != 0)
             log_warn("step", "cannot record the cgroup in %s: %s", s->dir, strerror(errno));
-    } else if (s->js->mem_bytes || s->spec->gpu_fence) {
-        log_warn("step", "%s%s not enforced: %s", s->js->mem_bytes ? "the --mem limit" : "",
-                 s->spec->gpu_fence ? s->js->mem_bytes ? " and GPU isolation" : "GPU isolation" : "", err);
+    } else if (s->js->mem_bytes && !s->spec->gpu_fence) {
+        log_warn("step", "the --mem limit is not enforced: %s", err);
     } else {
         log_info("step", "no cgroup: %s", err);
     }
-    if (rc != 0 || !s->spec->gpu_fence)
+    if (!s->spec->gpu_fence)
         return 0;
-    if (cg_fence_gpus(s->cg, s->spec->gpu_minors, s->spec->n_gpu_minors, err, sizeof err) != 0) {
+    if (rc != 0 || cg_fence_gpus(s->cg, s->spec->gpu_minors, s->spec->n_gpu_minors, err, sizeof err) != 0) {
         snprintf(s->end.reason, sizeof s->end.reason,
                  "GPU isolation cannot be set on %s, so the job was not started: %s (an admin may run this "
                  "node with gpu_isolation = off)",

@@ -385,3 +385,34 @@ def test_gpu_isolation_off_leaves_every_gpu_open(daemon_factory, tmp_path):
     d = solo(daemon_factory, xml=hwloc_xml("nvidiaDGX2.xml"), extra=["--gpu-isolation", "off"])
     r = probe_result(d, probe_job(d, dev, 2))
     assert len(r["visible"].split(",")) == 2 and set(r["open"].values()) == {"ENXIO"}, r
+
+
+def cgroup2_without_memory():
+    """The path of a cgroup2 mount that lacks the memory controller (a v1
+    host's "unified"), or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if " - cgroup2 " in line:
+                mnt = line.split()[4]
+                try:
+                    if "memory" not in open(os.path.join(mnt, "cgroup.controllers")).read().split():
+                        return mnt
+                except OSError:
+                    pass
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not cgroup2_without_memory(),
+                    reason="needs root and a cgroup2 mount without the memory controller")
+def test_a_job_whose_group_cannot_be_made_does_not_run_unfenced(daemon_factory, tmp_path):
+    """On cgroup v2 without the memory controller a --mem limit cannot be
+    kept, so the job's group is not made: on a GPU node the job must then
+    not start at all, rather than start seeing every GPU."""
+    from conftest import hwloc_xml
+    dev = fake_gpu_devices(tmp_path, 16)
+    d = solo(daemon_factory, xml=hwloc_xml("nvidiaDGX2.xml"), extra=["--cgroup-version", "2"])
+    jid = submit(d, "--gpus-per-node", "2", "--mem", "64M", "--", "/usr/bin/python3", "-c", PROBE_GPUS, dev, "16")
+    job = ended(d, jid)
+    assert job["state"] == "FAILED" and "GPU isolation cannot be set" in job["reason"], job
+    assert not os.path.exists(os.path.join(d.dir, "jazari-%d.out" % jid)) or \
+        "opened" not in open(os.path.join(d.dir, "jazari-%d.out" % jid)).read()

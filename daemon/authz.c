@@ -34,15 +34,29 @@ static bool authz__manages(const pol *p, const authz_who *w, const char *account
            (w->role >= AUTHZ_TENANT_ADMIN && pol_tenant_admin(p, account, w->user));
 }
 
+/* Root on a node, relayed by that node's daemon: not the network's root,
+ * nor anyone else of the policy — a name nobody owns. */
+static bool authz__nameless(const authz_who *w)
+{
+    return w->via_node && (w->uid == 0 || strcmp(w->user, "root") == 0);
+}
+
+bool authz_owns(const authz_who *w, const char *owner)
+{
+    return owner && strcmp(owner, w->user) == 0 && !authz__nameless(w);
+}
+
 authz_level authz_job(const pol *p, const authz_who *w, const char *owner, const char *account)
 {
-    if (owner && strcmp(owner, w->user) == 0)
+    if (authz_owns(w, owner))
         return AUTHZ_FULL;
     return authz_others_job(p, w, account);
 }
 
 authz_level authz_others_job(const pol *p, const authz_who *w, const char *account)
 {
+    if (authz__nameless(w))
+        return p->open ? AUTHZ_BRIEF : AUTHZ_NONE;
     if (authz_is_admin(w) || authz__manages(p, w, account))
         return AUTHZ_FULL;
     if (p->open || (account && pol_account_member(p, account, w->user)))
@@ -52,6 +66,8 @@ authz_level authz_others_job(const pol *p, const authz_who *w, const char *accou
 
 bool authz_account_sees(const pol *p, const authz_who *w, const char *account)
 {
+    if (authz__nameless(w))
+        return p->open;
     return authz_is_admin(w) || p->open || (account && pol_account_member(p, account, w->user)) ||
            authz__manages(p, w, account);
 }

@@ -51,6 +51,8 @@ const char *authz_role_name(authz_role r);
 
 /* What w may see of a job of owner's in account (FULL: and act on it). */
 authz_level authz_job(const pol *p, const authz_who *w, const char *owner, const char *account);
+/* Whether w is owner (root relayed by a node owns nothing). */
+bool authz_owns(const authz_who *w, const char *owner);
 /* The same for a job that is not w's own: it depends on the account only
  * (for callers that look at many jobs of few accounts). */
 authz_level authz_others_job(const pol *p, const authz_who *w, const char *account);

@@ -57,7 +57,7 @@ typedef struct jobs__seen {
 
 static authz_level jobs__level(jobs__seen *s, const fsm_job *j)
 {
-    if (strcmp(j->user, s->w->user) == 0)
+    if (authz_owns(s->w, j->user))
         return AUTHZ_FULL;
     for (size_t i = 0; i < s->n; i++)
         if (s->cls[i] == j->cls)

@@ -326,6 +326,16 @@ def test_identities_forwarded_by_a_node(daemon_factory, tmp_path, sockdir):
     assert r.returncode == 1 and "root on a node is not the network's admin" in r.stderr, r.stderr
     r = a.jz("token", "create", "--join")
     assert r.returncode == 1 and "for admins" in r.stderr, r.stderr
+    # Nor may it see or touch the admin's jobs: root on the node owns nothing.
+    r = c.jz("submit", "--hold", "--env", "ADMIN_TOKEN=s3cr3t", "--", "true")
+    assert r.returncode == 0, r.stderr
+    admins = r.stdout.strip()
+    for cmd in ("show", "release", "cancel"):
+        r = a.jz(cmd, admins)
+        assert r.returncode == 1 and "s3cr3t" not in r.stdout + r.stderr, (cmd, r.stdout, r.stderr)
+    assert admins not in a.jz("queue").stdout
+    assert json.loads(c.jz("show", "--json", admins).stdout)["state"] == "PENDING"
+    c.jz("cancel", admins)
     os.chmod(a.socket, 0o666)
     p = Person(a, "nobody", None, tcp=False)
     r = p.jz("submit", "--hold", "--workdir", "/tmp", "--", "true")

@@ -58,6 +58,16 @@ TEST(authz_roles_and_accounts_decide_what_is_seen)
     CHECK_EQ_INT(authz_job(&p, &stranger, "dave", "acme"), AUTHZ_NONE);
     CHECK(!authz_account_sees(&p, &stranger, "lab"));
     CHECK(authz_account_sees(&p, &vic, "lab/vision"));
+    /* Root on a node, relayed by its daemon, owns nothing: not root's jobs. */
+    authz_who node_root = who("root", AUTHZ_TENANT_ADMIN);
+    node_root.via_node = true;
+    node_root.uid = 0;
+    CHECK_EQ_INT(authz_job(&p, &node_root, "root", "default"), AUTHZ_NONE);
+    CHECK_EQ_INT(authz_job(&p, &node_root, "alice", "lab"), AUTHZ_NONE);
+    CHECK(!authz_account_sees(&p, &node_root, "lab"));
+    authz_who node_alice = who("alice", AUTHZ_TENANT_ADMIN);
+    node_alice.via_node = true;
+    CHECK_EQ_INT(authz_job(&p, &node_alice, "alice", "lab"), AUTHZ_FULL); /* a node's people: theirs */
     /* privacy open: everyone sees briefly, acts on nothing of others'. */
     p.open = true;
     CHECK_EQ_INT(authz_job(&p, &stranger, "dave", "acme"), AUTHZ_BRIEF);

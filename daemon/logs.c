@@ -198,23 +198,24 @@ static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent
 }
 
 /* A file of this node, read as w's account here, found by name (root's:
- * root). Returns false when answered; true when w is not its owner but a
- * controller may find that w acts for the owner of the job it belongs to
- * (an agent's caller, asking first: then relay). */
+ * root). Returns false when answered; true when a controller must decide
+ * first: on an agent, a request about a job's files (r->id), whose owner
+ * only a controller knows — read as the caller here, a member could make
+ * their coordinator's `jz logs` show the coordinator's own files. */
 static bool logs__local(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *w)
 {
     const Jazari__LogsRequest *r = e->logs_request;
     uid_t uid = 0;
     gid_t gid = 0;
     char why[300];
+    if (r->id && r->hops == 0 && !d->ctl_running && d->n_peers > 0)
+        return true;
     if (w->uid != 0 && req_account(w->user, w->uid, &uid, &gid, why, sizeof why) != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "logs: %s", why);
         return false;
     }
     if (logs__read(c, e, uid, gid) == 0)
         return false;
-    if (r->id && r->hops == 0 && !d->ctl_running && d->n_peers > 0)
-        return true;
     req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "%s is not an output file of yours",
               r->path);
     return false;

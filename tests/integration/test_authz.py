@@ -373,6 +373,22 @@ def test_a_coordinator_reads_a_members_logs_on_another_node(daemon_factory, tmp_
         assert r.returncode == 0 and r.stdout == "the member's words\n", (d.name, r.stdout, r.stderr)
         r = Person(d, OUTSIDER, None, tcp=False).jz("logs", str(job))
         assert r.returncode == 1 and "words" not in r.stdout, (d.name, r.stdout, r.stderr)
+    # A member who names their coordinator's own file as the output cannot
+    # make the coordinator's jz logs show it (it is read as the member).
+    mine = os.path.join(public_dir, "coordinator-only.txt")
+    with open(mine, "w") as f:
+        f.write("COORDINATOR PRIVATE")
+    os.chown(mine, pwd.getpwnam(COORDINATOR).pw_uid, -1)
+    os.chmod(mine, 0o600)
+    r = Person(a, TEAMMATE, None, tcp=False).jz("submit", "--account", "lab", "--constraint", "far", "--workdir",
+                                                 public_dir, "--output", mine, "--", "true")
+    assert r.returncode == 0, r.stderr
+    bait = int(r.stdout)
+    wait_for(lambda: json.loads(c.jz("show", "--json", str(bait)).stdout)["state"] not in ("PENDING", "RUNNING"),
+             timeout=30, what="the bait to end")
+    for d in (a, c):
+        r = Person(d, COORDINATOR, None, tcp=False).jz("logs", str(bait))
+        assert "COORDINATOR PRIVATE" not in r.stdout, (d.name, r.stdout, r.stderr)
 
 
 def test_audit_trail_says_who_from_where_and_survives_a_restart(network):

@@ -30,6 +30,13 @@ typedef struct tokens__wait {
     int64_t expires_ms;
 } tokens__wait;
 
+/* Whether the state holds the token (16 hex) or credentials (32) of id. */
+static bool tokens__held(jzd *d, const char *id)
+{
+    const tdb *t = &d->ctl.state.trust;
+    return strlen(id) == 32 ? tdb_cred(t, id) != NULL : tdb_token(t, id) != NULL;
+}
+
 static void tokens__on_committed(void *arg, const ctl_outcome *o)
 {
     tokens__wait *t = arg;
@@ -38,6 +45,13 @@ static void tokens__on_committed(void *arg, const ctl_outcome *o)
     net_conn *c = req_unwait(w);
     if (c && o->code != JAZARI__ERROR_CODE__OK) {
         req_error(c, w->request_id, o->code, false, "%s", o->message);
+    } else if (c && w->kind == JAZARI__ENVELOPE__BODY_TOKEN_CREATE_REQUEST && !tokens__held(d, t->id)) {
+        /* Committed but not applied: a limit was reached meanwhile. What
+         * was made is never handed out. */
+        req_error(c, w->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "not made: the network holds as many join tokens (%d) or credentials (%d, %d a person) as it "
+                  "may; revoke some first",
+                  TDB_MAX_TOKENS, TDB_MAX_CREDS, TDB_MAX_CREDS_PER_USER);
     } else if (c && w->kind == JAZARI__ENVELOPE__BODY_TOKEN_CREATE_REQUEST) {
         Jazari__TokenCreateReply r = JAZARI__TOKEN_CREATE_REPLY__INIT;
         r.text = t->text;
@@ -170,6 +184,13 @@ void tokens_create(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (!tokens__ttl(q, TOKENS_CRED_TTL_S, &ttl) || d->ctl.state.trust.n_creds >= TDB_MAX_CREDS) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "--ttl: at most ten years; and at most %d live credentials", TDB_MAX_CREDS);
+        return;
+    }
+    if (tdb_user_creds(&d->ctl.state.trust, q->user) >= TDB_MAX_CREDS_PER_USER) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "%s holds %d live credentials already, the most one person may: revoke some first (jz token "
+                  "list, jz token revoke ID)",
+                  q->user, TDB_MAX_CREDS_PER_USER);
         return;
     }
     if (strcmp(q->user, "root") == 0 && strcmp(role, "admin") != 0) {

@@ -24,7 +24,6 @@
 #include "jzd.h"
 
 #define TRUST_FILE_MAX (64u << 10)
-#define TRUST_CRED_LAG_S 600       /* how long credentials just made may be unknown to a controller */
 
 static int trust__path(const jzd *d, const char *file, char *out, size_t len)
 {
@@ -544,7 +543,7 @@ bool trust_cred_valid(jzd *d, const pki_id *p)
 /* A node's certificates older than its revocation, and people's
  * credentials the state holds as revoked or for someone else, are refused.
  * Credentials the state does not hold are refused too, unless they were made
- * in the last TRUST_CRED_LAG_S: they are handed out only once their record is
+ * in the last TDB_CRED_LAG_MS: they are handed out only once their record is
  * committed, so a controller that does not know them yet is catching up (a
  * follower, a leader just elected), and it applies a revocation only after
  * the record anyway. Only controllers hold the state: agents take
@@ -558,7 +557,7 @@ static bool trust__revoked(jzd *d, const pki_id *p)
     if (tdb_cred(&d->ctl.state.trust, p->serial))
         return !trust_cred_valid(d, p);
     int64_t made = p->not_before + PKI_BACKDATE_S, now = (int64_t)time(NULL);
-    return !(made <= now + 60 && now - made < TRUST_CRED_LAG_S);
+    return !(made <= now + 60 && (now - made) * 1000 < TDB_CRED_LAG_MS);
 }
 
 bool trust_on_secure(net_conn *c, void *data)

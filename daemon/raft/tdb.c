@@ -89,7 +89,10 @@ const char *tdb_apply(tdb *t, const Jazari__TrustCmd *c, int64_t now_ms)
                       tdb__copy(c->add_token));
         break;
     case JAZARI__TRUST_CMD__OP_ADD_CRED:
-        if (tdb__text(c->add_cred->serial, 32) && !tdb_cred(t, c->add_cred->serial) && t->n_creds < TDB_MAX_CREDS)
+        /* Past a limit the record is not added: the leader then refuses
+         * (tokens.c), and the credentials it made are never handed out. */
+        if (tdb__text(c->add_cred->serial, 32) && !tdb_cred(t, c->add_cred->serial) && t->n_creds < TDB_MAX_CREDS &&
+            c->add_cred->user && tdb_user_creds(t, c->add_cred->user) < TDB_MAX_CREDS_PER_USER)
             tdb__push((void ***)&t->creds, &t->n_creds, tdb__copy(c->add_cred));
         break;
     case JAZARI__TRUST_CMD__OP_REVOKE_CRED: {
@@ -128,6 +131,14 @@ const char *tdb_apply(tdb *t, const Jazari__TrustCmd *c, int64_t now_ms)
     return NULL;
 }
 
+size_t tdb_user_creds(const tdb *t, const char *user)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_creds; i++)
+        n += !t->creds[i]->revoked && strcmp(t->creds[i]->user, user) == 0;
+    return n;
+}
+
 void tdb_expire(tdb *t, int64_t now_ms)
 {
     size_t k = 0;
@@ -140,7 +151,8 @@ void tdb_expire(tdb *t, int64_t now_ms)
     t->n_tokens = k;
     k = 0;
     for (size_t i = 0; i < t->n_creds; i++) {
-        if (t->creds[i]->expires_ms <= now_ms)
+        const Jazari__CredRecord *r = t->creds[i];
+        if (r->expires_ms <= now_ms || (r->revoked && r->created_ms + TDB_CRED_LAG_MS <= now_ms))
             jazari__cred_record__free_unpacked(t->creds[i], NULL);
         else
             t->creds[k++] = t->creds[i];

@@ -18,6 +18,15 @@
 #define TDB_MAX_TOKENS 1024
 #define TDB_MAX_CREDS 65536
 #define TDB_MAX_NODE_GENS 65536
+/* Live (unrevoked) credentials one person may hold: a tenant admin making
+ * them for a member cannot fill the table. */
+#define TDB_MAX_CREDS_PER_USER 32
+/* Credentials are handed out once their record is committed; a controller
+ * may not have applied it yet for a while. For this long after they are
+ * made, credentials unknown to a controller are believed (trust.c), so a
+ * revoked record is kept at least this long after its credentials were
+ * made, and dropped then (unknown and older: refused anyway). */
+#define TDB_CRED_LAG_MS (600 * 1000)
 
 typedef struct tdb {
     Jazari__TokenRecord **tokens;
@@ -40,6 +49,8 @@ void tdb_expire(tdb *t, int64_t now_ms);
 /* Lookups. */
 const Jazari__TokenRecord *tdb_token(const tdb *t, const char *id);
 const Jazari__CredRecord *tdb_cred(const tdb *t, const char *serial);
+/* How many live, unrevoked credentials user holds. */
+size_t tdb_user_creds(const tdb *t, const char *user);
 /* The lowest certificate generation of node name still accepted (0: never revoked). */
 uint64_t tdb_min_gen(const tdb *t, const char *name);
 

@@ -388,6 +388,7 @@ def test_credentials_reach_any_controller(daemon_factory, tmp_path):
     r = run([JZ, "--credentials", cred, "queue"])
     assert r.returncode == 0, r.stderr
     # Revoked: every controller refuses, and jz says so once.
+    wait_for(lambda: leader_of(ctls[1]) not in (None, "c1"), timeout=20, what="a leader among the others")
     assert ctls[1].jz("token", "revoke", "user:nobody").returncode == 0
     wait_for(lambda: run([JZ, "--credentials", cred, "queue"]).returncode == 1, timeout=10,
              what="the revocation to reach every controller")

@@ -333,3 +333,43 @@ TEST(tdb_records_apply_expire_and_survive_a_snapshot)
     tdb_free(&t);
     tdb_free(&u);
 }
+
+/* One person holds at most TDB_MAX_CREDS_PER_USER live credentials (past it
+ * the record is not added, whoever proposed it); revoked ones stop counting
+ * and are dropped once they are older than the lag during which a
+ * controller believes credentials it does not know yet. */
+TEST(tdb_credentials_are_bounded_per_person)
+{
+    tdb t;
+    tdb_init(&t);
+    Jazari__TrustCmd c = JAZARI__TRUST_CMD__INIT;
+    Jazari__CredRecord cr = JAZARI__CRED_RECORD__INIT;
+    char serial[40];
+    c.op_case = JAZARI__TRUST_CMD__OP_ADD_CRED;
+    c.add_cred = &cr;
+    cr.serial = serial;
+    cr.user = "games";
+    cr.role = "researcher";
+    cr.expires_ms = INT64_C(1) << 50;
+    cr.created_ms = 1000;
+    for (int i = 0; i < TDB_MAX_CREDS_PER_USER + 5; i++) {
+        snprintf(serial, sizeof serial, "%032x", i + 1);
+        tdb_apply(&t, &c, 1000);
+    }
+    CHECK_EQ_INT(tdb_user_creds(&t, "games"), TDB_MAX_CREDS_PER_USER);
+    CHECK_EQ_INT(t.n_creds, TDB_MAX_CREDS_PER_USER);
+    snprintf(serial, sizeof serial, "%032x", 1000);
+    cr.user = "man"; /* someone else is not held back */
+    tdb_apply(&t, &c, 1000);
+    CHECK(tdb_cred(&t, serial) != NULL);
+    c.op_case = JAZARI__TRUST_CMD__OP_REVOKE_CRED;
+    c.revoke_cred = "user:games";
+    tdb_apply(&t, &c, 2000);
+    CHECK_EQ_INT(tdb_user_creds(&t, "games"), 0);
+    CHECK_EQ_INT(t.n_creds, TDB_MAX_CREDS_PER_USER + 1); /* still known: revoked */
+    tdb_expire(&t, 1000 + TDB_CRED_LAG_MS - 1);
+    CHECK_EQ_INT(t.n_creds, TDB_MAX_CREDS_PER_USER + 1);
+    tdb_expire(&t, 1000 + TDB_CRED_LAG_MS);
+    CHECK_EQ_INT(t.n_creds, 1); /* man's */
+    tdb_free(&t);
+}

@@ -100,9 +100,11 @@ bool req_runs_as(net_conn *c, const Jazari__Envelope *e, const authz_who *w, con
  * owner: each node finds their account by name). */
 #define REQ_UID_NONE ((uid_t)-2)
 /* The account a person's name has on this node (institutes do not share
- * uid spaces): 0 with it, or -1 with why. decided_uid is the uid the
- * controllers decided (0: root, or an admin): a name that is root here is
- * refused unless they did. */
+ * uid spaces): 0 with it; -1 with why when there is none (or it is root and
+ * not decided so); -2 with why when it could not be looked up (EMFILE, a
+ * directory service down: nothing is known of the account). decided_uid is
+ * the uid the controllers decided (0: root, or an admin): a name that is
+ * root here is refused unless they did. */
 int req_account(const char *user, uint32_t decided_uid, uid_t *uid, gid_t *gid, char *why, size_t len);
 /* The audit record of a change w asks for (what: a buffer of len for the
  * formatted text), to set as the command's audit; also logged. */

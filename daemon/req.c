@@ -77,20 +77,45 @@ uint64_t req_applied(jzd *d)
 }
 /* --- who may write ------------------------------------------------------------------ */
 
+/* What getpwnam_r or getpwuid_r said (its return, its result): the account,
+ * no such account, or a failure to look (EMFILE, ENFILE, EIO, ENOMEM, a
+ * directory service that times out), which says nothing about the account
+ * and must never be taken for its lack. */
+typedef enum { REQ__PW_FOUND, REQ__PW_NONE, REQ__PW_ERROR } req__pw;
+
+static req__pw req__pw_result(int rc, const struct passwd *res)
+{
+    if (rc != 0)
+        return REQ__PW_ERROR;
+    return res ? REQ__PW_FOUND : REQ__PW_NONE;
+}
+
 /* The identity of a local caller, from the Unix socket's peer credentials:
- * root on a controller is an admin, anyone else what the policy says. */
+ * root on a controller is an admin, anyone else what the policy says. An
+ * account that cannot be looked up right now leaves user empty: no name is
+ * made up for it (req_who refuses; a controller refuses it forwarded). */
 void req_local_caller(jzd *d, const net_conn *c, Jazari__Caller *out, char *user, size_t len)
 {
     jazari__caller__init(out);
     out->uid = (uint32_t)c->uid;
     struct passwd pw, *res = NULL;
     char pwbuf[1024];
-    if (getpwuid_r(c->uid, &pw, pwbuf, sizeof pwbuf, &res) == 0 && res) {
+    int rc = getpwuid_r(c->uid, &pw, pwbuf, sizeof pwbuf, &res);
+    switch (req__pw_result(rc, res)) {
+    case REQ__PW_FOUND:
         snprintf(user, len, "%s", pw.pw_name);
         out->gid = (uint32_t)pw.pw_gid;
-    } else {
+        break;
+    case REQ__PW_NONE:
         snprintf(user, len, "uid%u", (unsigned)c->uid);
         out->gid = (uint32_t)-1;
+        break;
+    case REQ__PW_ERROR:
+        log_warn("api", "cannot look up the account of uid %u (%s): %s; its request is refused",
+                 (unsigned)c->uid, c->peer, strerror(rc));
+        user[0] = '\0';
+        out->gid = (uint32_t)-1;
+        break;
     }
     out->user = user;
     out->role = c->uid == 0 ? "admin" : "";
@@ -153,8 +178,14 @@ static bool req__remote_user(jzd *d, net_conn *c, const Jazari__Envelope *e, con
                   "these credentials carry no role this network knows ('%s')", p->kind);
         return false;
     }
-    if (getpwnam_r(p->name, &pw, pwbuf, sizeof pwbuf, &res) != 0)
-        res = NULL;
+    int rc = getpwnam_r(p->name, &pw, pwbuf, sizeof pwbuf, &res);
+    if (req__pw_result(rc, res) == REQ__PW_ERROR) {
+        log_warn("api", "cannot look up the account %s: %s", p->name, strerror(rc));
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                  "%s cannot look up the account %s right now (%s): retry", d->cfg->name, p->name,
+                  strerror(rc));
+        return false;
+    }
     if (res && res->pw_uid == 0 && role != AUTHZ_ADMIN) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
                   "%s is root here, and root needs admin credentials", p->name);
@@ -214,6 +245,12 @@ bool req_who(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w)
     if (c->kind == NET_UNIX && c->have_creds) {
         Jazari__Caller k;
         req_local_caller(d, c, &k, w->user, sizeof w->user);
+        if (!w->user[0]) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                      "%s cannot look up your account (uid %u) right now (see its log): retry", d->cfg->name,
+                      (unsigned)c->uid);
+            return false;
+        }
         w->uid = k.uid;
         w->gid = k.gid;
         /* Root on a node's own socket is that node's admin (its files, its
@@ -262,13 +299,23 @@ bool req_admin(jzd *d, net_conn *c, const Jazari__Envelope *e, authz_who *w, con
     return true;
 }
 
+/* -1: no such account (or root's, not decided); -2: it could not be looked
+ * up (EMFILE, EIO, ...), which says nothing of the account: a failure of
+ * this node, not a lack to remember. why names the error. */
 int req_account(const char *user, uint32_t decided_uid, uid_t *uid, gid_t *gid, char *why, size_t len)
 {
     struct passwd pw, *res = NULL;
     char pwbuf[1024];
-    if (!user || !*user || getpwnam_r(user, &pw, pwbuf, sizeof pwbuf, &res) != 0 || !res) {
+    int rc = user && *user ? getpwnam_r(user, &pw, pwbuf, sizeof pwbuf, &res) : 0;
+    switch (req__pw_result(rc, res)) {
+    case REQ__PW_ERROR:
+        snprintf(why, len, "cannot look up the account %s on this node: %s", user, strerror(rc));
+        return -2;
+    case REQ__PW_NONE:
         snprintf(why, len, "user %s has no account on this node", user && *user ? user : "(none)");
         return -1;
+    case REQ__PW_FOUND:
+        break;
     }
     if (res->pw_uid == 0 && decided_uid != 0) {
         snprintf(why, len, "the account %s is root on this node, and the network did not say this is root",

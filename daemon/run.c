@@ -290,7 +290,18 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
     uid_t uid;
     gid_t gid;
     char why[300];
-    if (req_account(job->user, job->uid, &uid, &gid, why, sizeof why) != 0) {
+    int rc = req_account(job->user, job->uid, &uid, &gid, why, sizeof why);
+    if (rc == -2) {
+        /* The lookup failed (EMFILE, a directory service down): nothing is
+         * known of the account. The part is lost like any failure of the
+         * node, and requeued; the node is not remembered as lacking it. */
+        log_warn("run", "job %llu: %s: the part is lost and requeued", (unsigned long long)job->id, why);
+        exec_part *p = exec_no_account(&d->ex, job->id, job->attempt, why);
+        p->end.no_account = false;
+        p->start_index = index;
+        return;
+    }
+    if (rc != 0) {
         char reason[400];
         snprintf(reason, sizeof reason,
                  "%s: its jobs go to other nodes (ask this site's admins for an account)", why);

@@ -199,6 +199,15 @@ static void net__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         }
         c->frames++;
         c->last_frame_ms = uv_now(s->loop);
+        if (c->refusal) {
+            /* Refused for a limit (server.c): the request hears why. */
+            wire_reply r;
+            wire_reply_init(&r, wire_msg_env(m)->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, "%s",
+                            c->refusal);
+            wire_msg_free(m);
+            net_conn_send_and_close(c, &r.env);
+            break;
+        }
         s->handlers.on_message(c, m, s->handlers.data);
     }
     net__account(c);

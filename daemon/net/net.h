@@ -46,21 +46,33 @@ typedef struct net_handlers {
  * and the uplink reconnect once the network is back. */
 #define NET_TCP_DEAD_MS 5000
 
-/* What a stranger at the port can make the daemon spend (net_limits):
- * descriptors kept back for the local socket and the network's own peers,
- * a cap on connections that have not proved who they are, deadlines for a
- * handshake, an idle connection and a frame that trickles in, and one
- * budget for the bytes of incomplete frames across all connections. */
+/* What a stranger at the port, or a user of the machine at the socket, can
+ * make the daemon spend (net_limits): descriptors kept back for the local
+ * socket and the network's own peers, a cap on connections that have not
+ * proved who they are, a cap on each local user's connections, deadlines
+ * for a handshake, a first request, an idle connection and a frame that
+ * trickles in, and one budget for the bytes of incomplete frames across all
+ * connections. */
 typedef struct net_limits {
     unsigned max_tcp;           /* TCP connections at once (0: from RLIMIT_NOFILE) */
     unsigned max_unproven;      /* TCP connections without a certificate yet */
+    unsigned max_local;         /* Unix-socket connections at once (0: the descriptors TCP leaves) */
+    unsigned max_local_per_uid; /* of them, one uid's (0: NET_LOCAL_PER_UID); root is not held to it */
     uint64_t handshake_ms;      /* TLS handshake done within this */
     uint64_t idle_ms;           /* a person's connection with no frame for this long */
-    uint64_t frame_ms;          /* a frame's bytes all arrived within this of its first */
+    uint64_t frame_ms;          /* a frame's bytes all arrived within this of its first; a local
+                                 * connection's first frame within this of its connecting */
     uint64_t buffered_max;      /* bytes of incomplete frames, all connections together */
 } net_limits;
 
 #define NET_FD_RESERVE 256 /* descriptors never given to TCP peers */
+/* Of those, never given to any connection: the daemon's own files (its
+ * state and Raft log, Raft's links, job supervisors, account lookups). */
+#define NET_FD_OWN 64
+#define NET_LOCAL_PER_UID 64 /* a local user's connections at once, by default */
+/* A local connection refused for a limit waits this long at most for its
+ * first request, to answer it with the reason. */
+#define NET_REFUSAL_MS 2000
 
 typedef enum { NET_TCP, NET_UNIX } net_kind;
 
@@ -99,6 +111,7 @@ struct net_conn {
     uint64_t frame_from_ms;  /* the first byte of the frame in progress, 0 if none */
     size_t buffered;         /* bytes of the incomplete frame, counted in the server's budget */
     bool unproven;           /* counted in the server's n_unproven */
+    char *refusal;           /* refused (a local limit): its first request is answered with this */
     void *user;      /* the daemon's per-connection state */
     /* The server's: the connection is over (its handle closed or given
      * away); the server unlinks and frees it. A pointer, so that conn.c
@@ -119,6 +132,10 @@ struct net_server {
     net_conn *conns; /* all open connections */
     size_t n_conns;
     size_t n_tcp;      /* of them, TCP */
+    size_t n_local;    /* of them, on the Unix socket */
+    size_t max_conns;  /* connections of both kinds at once: the descriptors less NET_FD_OWN */
+    struct net_uid_count *uids; /* local connections per peer uid (those with some) */
+    size_t n_uids, cap_uids;
     net_limits limits;
     size_t buffered;   /* bytes of incomplete frames, all connections */
     uv_timer_t sweep;  /* once a second: the deadlines */
@@ -126,6 +143,8 @@ struct net_server {
     size_t n_unproven; /* TCP connections that have shown no certificate yet */
     uint64_t refused;  /* TCP connections refused for a limit (logged now and then) */
     uint64_t evicted;  /* connections without a certificate closed to make room */
+    uint64_t refused_local; /* local connections refused for a limit */
+    uint64_t evicted_local; /* idle local connections closed to make room */
     int open_handles; /* listeners and connections not yet closed */
     bool closing;
     void (*close_cb)(net_server *s);
@@ -144,7 +163,9 @@ const pki_id *net_conn_peer_id(const net_conn *c);
 int net_server_listen_tcp(net_server *s, const char *host, uint16_t port, char *err, size_t errlen);
 /* Listens on a Unix socket at path (mode 0666: the daemon identifies each
  * caller by its peer credentials). A stale socket file is replaced; a live
- * one (another daemon answers) is an error. */
+ * one (another daemon answers) is an error. Each uid but root may have
+ * max_local_per_uid connections, all of them together max_local: past
+ * that a connection is refused, its first request answered with why. */
 int net_server_listen_unix(net_server *s, const char *path, char *err, size_t errlen);
 /* Sets the limits (zeros: the defaults); call before listening. */
 void net_server_limits(net_server *s, const net_limits *l);

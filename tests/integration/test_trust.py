@@ -394,3 +394,186 @@ def test_credentials_reach_any_controller(daemon_factory, tmp_path):
              what="the revocation to reach every controller")
     r = run([JZ, "--credentials", cred, "queue"])
     assert len(r.stderr.strip().splitlines()) == 1 and "refused the credentials" in r.stderr, r.stderr
+
+
+# Run as another account: opens N connections to the socket at argv[1],
+# says nothing on any, and prints one JSON line once the daemon has closed
+# WANT of them (or 10 s passed): how many it closed, with the first one's
+# bytes; then holds the others until its stdin closes.
+LOCAL_FLOOD = r"""
+import json, os, select, socket, sys, time
+path, n, want = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    socks.append(s)
+poller = select.poll()
+for s in socks:
+    poller.register(s, select.POLLIN)
+by_fd = {s.fileno(): s for s in socks}
+refused, first = set(), b""
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline and len(refused) < want:
+    for fd, _ in poller.poll(100):
+        data = by_fd[fd].recv(4096)
+        first = first or data
+        while data:
+            data = by_fd[fd].recv(4096)
+        poller.unregister(fd)
+        refused.add(fd)
+print(json.dumps({"refused": len(refused), "first": first.decode("latin-1")}), flush=True)
+sys.stdin.read()
+for s in socks:
+    s.close()
+"""
+
+
+def flood_as(user, sock, n, want):
+    """LOCAL_FLOOD as user: (the process, what it printed)."""
+    import json
+    import subprocess
+    import sys
+    pw = pwd.getpwnam(user)
+
+    def become():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    p = subprocess.Popen([sys.executable, "-c", LOCAL_FLOOD, sock, str(n), str(want)], preexec_fn=become,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/")
+    line = p.stdout.readline()
+    assert line, "the flood as %s printed nothing" % user
+    return p, json.loads(line)
+
+
+def end_flood(p):
+    p.stdin.close()
+    p.stdout.close()
+    assert p.wait(timeout=10) == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_local_user_cannot_starve_the_socket(daemon_factory, public_dir):
+    """A user of the machine opens 500 connections to the socket and says
+    nothing: 64 are kept, the rest refused at once with the reason (which jz
+    prints); root's jz works throughout; the silent ones go at the deadline."""
+    d = daemon_factory(name="solo", socket=os.path.join(public_dir, "solo.sock"), extra=["--frame-timeout", "5s"])
+    lp = pwd.getpwnam("lp").pw_uid
+    # The daemon keeps the newest refused connection a moment, to answer
+    # its first request: the others are closed at once.
+    p, got = flood_as("lp", d.socket, 500, 500 - 64 - 1)
+    try:
+        assert got["refused"] == 500 - 64 - 1, got
+        assert "too many connections from uid %d (at most 64 at once)" % lp in got["first"], got
+        assert_serving(d)
+        r = d.jz("status")
+        assert r.returncode == 0, r.stderr
+        r = d.jz_as("lp", "ping")
+        assert r.returncode == 1 and "too many connections from uid %d" % lp in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "refusing unix:uid=%d" % lp in d.log()
+        # Connections that ask nothing are closed at the deadline
+        # (frame_timeout): the user gets in again.
+        wait_for(lambda: d.jz_as("lp", "ping").returncode == 0, timeout=15, what="lp's silent connections dropped")
+        assert "nothing asked within 5000 ms" in d.log()
+    finally:
+        end_flood(p)
+    assert_serving(d)
+
+
+@pytest.mark.timeout(90)
+def test_local_users_together_leave_the_daemon_its_descriptors(daemon_factory, public_dir):
+    """Three users flood the socket of a daemon with 400 descriptors: each
+    keeps its share, past the socket's limit the oldest silent connections
+    make room, and root still looks, submits and runs a job (the daemon's
+    own files, its lookups of accounts, never run out of descriptors)."""
+    import json
+    import resource
+    # The soft limit, which a daemon with max_connections set keeps as it is.
+    old = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (400, old[1]))
+    try:
+        d = daemon_factory(name="solo", socket=os.path.join(public_dir, "solo.sock"),
+                           extra=FAST + ["--max-connections", "200"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, old)
+    wait_for(lambda: leader_of(d) == "solo", what="solo to lead")
+    # 400 descriptors: TCP 200, all connections 336, the socket 136, a user 64.
+    floods = []
+    try:
+        for user in ("lp", "news", "uucp"):
+            p, got = flood_as(user, d.socket, 200, 200 - 64 - 1)
+            floods.append(p)
+            assert got["refused"] >= 200 - 64 - 1 and "too many connections from uid" in got["first"], (user, got)
+        wait_for(lambda: "the oldest idle ones make room" in d.log(), what="silent connections evicted")
+        assert_serving(d)
+        r = d.jz("status")
+        assert r.returncode == 0, r.stderr
+        r = d.jz("submit", "--json", "--workdir", d.dir, "--", "true")
+        assert r.returncode == 0, r.stderr
+        jid = json.loads(r.stdout)["id"]
+        wait_for(lambda: json.loads(d.jz("show", "--json", str(jid)).stdout)["state"] == "COMPLETED", timeout=30,
+                 what="root's job to complete")
+    finally:
+        for p in floods:
+            end_flood(p)
+    assert "Too many open files" not in d.log()
+    assert_serving(d)
+
+
+# getpwnam_r failing once with EMFILE for the user named by
+# $JZ_TEST_PW_FAIL_USER, while the file $JZ_TEST_PW_FAIL_FILE exists (it is
+# removed then): the daemon's lookup fails the way it does when it runs out
+# of descriptors.
+PW_FAIL_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t len, struct passwd **res)
+{
+    const char *who = getenv("JZ_TEST_PW_FAIL_USER"), *flag = getenv("JZ_TEST_PW_FAIL_FILE");
+    if (who && flag && name && strcmp(name, who) == 0 && unlink(flag) == 0) {
+        *res = NULL;
+        return EMFILE;
+    }
+    int (*real)(const char *, struct passwd *, char *, size_t, struct passwd **) =
+        (int (*)(const char *, struct passwd *, char *, size_t, struct passwd **))dlsym(RTLD_NEXT, "getpwnam_r");
+    return real(name, pw, buf, len, res);
+}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="needs a C compiler for the getpwnam_r shim")
+@pytest.mark.timeout(90)
+def test_a_failed_account_lookup_is_not_a_missing_account(daemon_factory, tmp_path, public_dir):
+    """The node cannot look the job's user up (EMFILE): the part is lost and
+    requeued, and the node is not remembered as lacking the account (it
+    would be avoided for that user for ten minutes): the job runs there at
+    its next attempt."""
+    import json
+    import subprocess
+    src, shim = str(tmp_path / "pwfail.c"), str(tmp_path / "pwfail.so")
+    with open(src, "w") as f:
+        f.write(PW_FAIL_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
+    flag = str(tmp_path / "fail-once")
+    open(flag, "w").close()
+    env = {"LD_PRELOAD": shim, "JZ_TEST_PW_FAIL_USER": "lp", "JZ_TEST_PW_FAIL_FILE": flag,
+           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    d = daemon_factory(name="solo", socket=os.path.join(public_dir, "solo.sock"), extra=FAST, env=env)
+    wait_for(lambda: nodes_up(d).get("solo") == "up", timeout=20, what="solo up")
+    r = d.jz_as("lp", "submit", "--json", "--workdir", public_dir, "--", "true")
+    assert r.returncode == 0, r.stderr
+    jid = json.loads(r.stdout)["id"]
+    job = wait_for(lambda: (lambda j: j if j["state"] not in ("PENDING", "RUNNING") else None)(
+        json.loads(d.jz("show", "--json", str(jid)).stdout)), timeout=30, what="lp's job to end")
+    assert job["state"] == "COMPLETED", job
+    assert not os.path.exists(flag), "the lookup never failed"
+    log = d.log()
+    assert "cannot look up the account lp on this node: Too many open files" in log, log[-3000:]
+    assert "has no account" not in log, log[-3000:]

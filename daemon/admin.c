@@ -57,8 +57,9 @@ static void admin__on_reserved(void *arg, const ctl_outcome *o)
 }
 
 /* Whether w may know of reservation r: who may see its account, and its
- * listed users. */
-static bool admin__resv_sees(jzd *d, const authz_who *w, const fsm_resv *r)
+ * listed users. The one rule: jz reservations, unreserve, reserve and
+ * submit --reservation (jobs.c) answer of another's as of none. */
+bool admin_resv_sees(jzd *d, const authz_who *w, const fsm_resv *r)
 {
     if (r->account && *r->account && authz_account_sees(d->cfg->pol, w, r->account))
         return true;
@@ -67,13 +68,21 @@ static bool admin__resv_sees(jzd *d, const authz_who *w, const fsm_resv *r)
     return fsm_resv_member(r, NULL, w->user);
 }
 
-/* Checks a jz reserve request: one line of what is wrong, or NULL. */
-static const char *admin__check(jzd *d, const Jazari__ReserveRequest *q, char *why, size_t len)
+/* Checks a jz reserve request by w: one line of what is wrong, or NULL. */
+static const char *admin__check(jzd *d, const authz_who *w, const Jazari__ReserveRequest *q, char *why,
+                                size_t len)
 {
     if (!q->name || !config_valid_name(q->name))
         return "a reservation's name: 1-63 of [A-Za-z0-9._-], starting with a letter or digit";
-    if (fsm_resv_get(&d->ctl.state, q->name)) {
+    /* Names are the network's, one of each: another tenant's that w may
+     * not know of is refused without a word of it (whose, when, where). */
+    const fsm_resv *taken = fsm_resv_get(&d->ctl.state, q->name);
+    if (taken && admin_resv_sees(d, w, taken)) {
         snprintf(why, len, "reservation %s exists already (jz unreserve %s first)", q->name, q->name);
+        return why;
+    }
+    if (taken) {
+        snprintf(why, len, "the name %s cannot be used: choose another", q->name);
         return why;
     }
     if ((q->gpus == 0) == (q->nodes == 0))
@@ -120,7 +129,7 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     char why[300], err[300];
-    const char *bad = admin__check(d, q, why, sizeof why);
+    const char *bad = admin__check(d, &w, q, why, sizeof why);
     if (bad) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "reservation refused: %s", bad);
         return;
@@ -192,7 +201,7 @@ void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (!req_who(d, c, e, &w))
         return;
     const fsm_resv *v = fsm_resv_get(&d->ctl.state, name);
-    if (v && !admin__resv_sees(d, &w, v)) /* not theirs to know of */
+    if (v && !admin_resv_sees(d, &w, v)) /* not theirs to know of */
         v = NULL;
     if (v && (!authz_account_admin(d->cfg->pol, &w, v->account) || w.via_node)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
@@ -226,7 +235,7 @@ void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__ReservationsReply r = JAZARI__RESERVATIONS_REPLY__INIT;
     r.reservations = xcalloc(f->n_resv ? f->n_resv : 1, sizeof(Jazari__Reservation *));
     for (size_t i = 0; i < f->n_resv; i++) {
-        if (!admin__resv_sees(d, &w, &f->resv[i]))
+        if (!admin_resv_sees(d, &w, &f->resv[i]))
             continue;
         Jazari__Reservation *m = jazari__reservation__unpack(NULL, f->resv[i].msg_len, f->resv[i].msg);
         if (m)
@@ -246,8 +255,11 @@ static bool admin__row_sees(jzd *d, const authz_who *w, const char *path)
     const pol *p = d->cfg->pol;
     if (authz_is_admin(w))
         return true;
-    const char *a = strchr(path, '/'), *b = a ? strchr(a + 1, '/') : NULL;
-    if (b) { /* institute/project/user */
+    const char *a = strchr(path, '/'), *b = strrchr(path, '/');
+    bool account = false;
+    for (size_t i = 0; i < p->n_accounts && !account; i++)
+        account = strcmp(p->accounts[i].path, path) == 0;
+    if (b && !account) { /* account/user, the account of one level or two */
         char acct[POL_PATH_MAX + 1];
         snprintf(acct, sizeof acct, "%.*s", (int)(b - path), path);
         return strcmp(b + 1, w->user) == 0 || authz_others_job(p, w, acct) == AUTHZ_FULL || p->open;

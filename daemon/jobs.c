@@ -80,6 +80,8 @@ static const fsm_job *jobs__visible(jzd *d, const authz_who *w, uint64_t id, aut
     return l == AUTHZ_NONE ? NULL : j;
 }
 
+/* admin.c's rule: whether w may know of reservation r. */
+
 /* The policy's word on a submission: its account, QoS and reservation. */
 static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, const Jazari__JobSpec *spec,
                               const char *account, const authz_who *w)
@@ -118,6 +120,8 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
     }
     if (spec->reservation && *spec->reservation) {
         const fsm_resv *r = fsm_resv_get(&d->ctl.state, spec->reservation);
+        if (r && !admin_resv_sees(d, w, r))
+            r = NULL; /* another tenant's: as if there were none */
         if (!r) {
             req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                       "job refused: no reservation '%.64s' (jz reservations lists them)", spec->reservation);
@@ -155,6 +159,34 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
     return 0;
 }
 
+/* A submitter, for the state's checks of what they name. */
+typedef struct jobs__who_of {
+    jzd *d;
+    const authz_who *w;
+} jobs__who_of;
+
+/* Whether the submitter may know of job j (a dependency on one they may
+ * not must tell nothing of it). */
+static bool jobs__sees(void *arg, const fsm_job *j)
+{
+    const jobs__who_of *o = arg;
+    return authz_job(o->d->cfg->pol, o->w, j->user, j->cls->account) != AUTHZ_NONE;
+}
+
+/* Task i of a submission: spec with its account, and its array index. */
+static void jobs__task_spec(Jazari__JobSpec *out, const Jazari__JobSpec *spec, const char *account,
+                            bool array, uint32_t index, uint32_t throttle)
+{
+    *out = *spec;
+    out->account = (char *)account;
+    if (array) {
+        out->array = "";
+        out->array_task = true;
+        out->array_index = index;
+        out->array_max = throttle;
+    }
+}
+
 void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     authz_who w;
@@ -177,7 +209,8 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   (unsigned)geteuid(), user);
         return;
     }
-    if (fsm_validate_spec(&d->ctl.state, spec, err, sizeof err) != 0) {
+    jobs__who_of who = {.d = d, .w = &w};
+    if (fsm_validate_spec_for(&d->ctl.state, spec, jobs__sees, &who, err, sizeof err) != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
         return;
     }
@@ -220,19 +253,27 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   (unsigned long long)d->cfg->max_spec_bytes_per_user);
         return;
     }
+    /* The kinds of job one user may have waiting (every task of an array
+     * is of one kind): a pass works per kind, on the loop that also
+     * keeps the nodes' heartbeats. */
+    Jazari__JobSpec task;
+    jobs__task_spec(&task, spec, account, array, idx[0], throttle);
+    uint32_t kinds = fsm_user_classes_with(&d->ctl.state, user, &task);
+    if (uid != 0 && kinds > FSM_CLASSES_PER_USER) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job refused: %s's jobs pending or running are of %u kinds already (account, QoS, site, "
+                  "--gpu-model, --min-gpu-mem, --constraint, reservation, array throttle), the most one "
+                  "user may have is %u: give this job the same options as some of those, or wait for some "
+                  "to end",
+                  user, kinds - 1, FSM_CLASSES_PER_USER);
+        return;
+    }
     Jazari__Job *jobs = xcalloc(n, sizeof *jobs);
     Jazari__Job **ptrs = xcalloc(n, sizeof(Jazari__Job *));
     Jazari__JobSpec *specs = xcalloc(n, sizeof *specs);
     for (size_t i = 0; i < n; i++) {
         jazari__job__init(&jobs[i]);
-        specs[i] = *spec;
-        specs[i].account = (char *)account;
-        if (array) {
-            specs[i].array = "";
-            specs[i].array_task = true;
-            specs[i].array_index = idx[i];
-            specs[i].array_max = throttle;
-        }
+        jobs__task_spec(&specs[i], spec, account, array, idx[i], throttle);
         jobs[i].spec = &specs[i];
         jobs[i].user = (char *)user;
         jobs[i].uid = (uint32_t)uid;
@@ -323,8 +364,38 @@ typedef struct jobs__list {
     Jazari__Job **ptrs;
     Jazari__JobAlloc *allocs;
     Jazari__JobAlloc **alloc_ptrs;
+    char **reasons; /* brief views' reasons cut short, to free (NULL where none) */
     size_t n;
 } jobs__list;
+
+/* What a brief view says of an ended job's reason. */
+#define JOBS_REASON_HIDDEN "hidden (for the job's owner)"
+
+/* A job's reason as a brief view gives it (the one rule). The controllers'
+ * own words stand: why a job waits (Resources, Priority, Dependency,
+ * QOSLimit...), what preempted it, that it was requeued. What a node
+ * reported of a run does not: how it ended or why it could not start
+ * ("cannot run '/opt/x/train'", "the working directory ... does not
+ * exist") quotes the job's command, working directory and output paths.
+ * So a waiting or running job's reason stops at its first ": " (after
+ * which only a node's report comes: "Requeued after NODE_FAIL: ..."), and
+ * an ended job's, always a node's or its end's account, is hidden: its
+ * state says how it went. Returns the reason to give; a copy made goes to
+ * *copy, to free. */
+static const char *jobs__brief_reason(const fsm_job *j, const char *reason, char **copy)
+{
+    if (!reason || !*reason)
+        return reason;
+    if (!fsm_job_active(j))
+        return JOBS_REASON_HIDDEN;
+    const char *colon = strstr(reason, ": ");
+    if (!colon)
+        return reason;
+    size_t len = (size_t)(colon - reason);
+    *copy = xcalloc(len + 1, 1);
+    memcpy(*copy, reason, len);
+    return *copy;
+}
 
 /* Jobs as messages. brief leaves out each job's script and environment,
  * which only jz show needs (a queue of scripts could be gigabytes); a job
@@ -334,13 +405,14 @@ static void jobs__fill(jzd *d, const authz_who *w, jobs__list *a, const fsm_job 
                        bool brief)
 {
     /* Why each pending job waits, and its priority: the scheduling pass's
-     * own answer from the state, the same on every controller. */
+     * own answer from the state, the same on every controller; one pass
+     * per state and second, whatever the number of requests. */
     bool pending = false;
     for (size_t i = 0; i < n && !pending; i++)
         pending = list[i]->state == JAZARI__JOB_STATE__JOB_PENDING;
-    sched_why why;
+    const sched_why *why = NULL;
     if (pending)
-        sched_why_init(&why, &d->ctl.state, d->cfg->pol, &d->sched.policy, ctl_now_ms(&d->ctl));
+        why = sched_why_get(&d->ctl.state, d->cfg->pol, &d->sched.policy, ctl_now_ms(&d->ctl));
     size_t nallocs = 0;
     for (size_t i = 0; i < n; i++)
         nallocs += list[i]->n_allocs;
@@ -352,13 +424,14 @@ static void jobs__fill(jzd *d, const authz_who *w, jobs__list *a, const fsm_job 
     a->ptrs = calloc(n ? n : 1, sizeof(Jazari__Job *));
     a->allocs = calloc(nallocs ? nallocs : 1, sizeof *a->allocs);
     a->alloc_ptrs = calloc(nallocs ? nallocs : 1, sizeof(Jazari__JobAlloc *));
+    a->reasons = xcalloc(n, sizeof(char *));
     if (!a->jobs || !a->ptrs || !a->allocs || !a->alloc_ptrs)
         abort();
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         Jazari__JobSpec *spec = fsm_job_to_pb(list[i], &a->jobs[i], &a->allocs[k], &a->alloc_ptrs[k]);
-        if (pending && list[i]->state == JAZARI__JOB_STATE__JOB_PENDING) {
-            const char *reason = sched_why_job(&why, list[i]->id, &a->jobs[i].priority);
+        if (why && list[i]->state == JAZARI__JOB_STATE__JOB_PENDING) {
+            const char *reason = sched_why_job(why, list[i]->id, &a->jobs[i].priority);
             if (reason)
                 a->jobs[i].reason = (char *)reason;
         }
@@ -380,17 +453,20 @@ static void jobs__fill(jzd *d, const authz_who *w, jobs__list *a, const fsm_job 
             a->brief[i].output = "";
             a->brief[i].error = "";
         }
+        if (private)
+            a->jobs[i].reason = (char *)jobs__brief_reason(list[i], a->jobs[i].reason, &a->reasons[i]);
         k += list[i]->n_allocs;
         a->ptrs[i] = &a->jobs[i];
     }
-    if (pending)
-        sched_why_free(&why);
 }
 
 static void jobs__free(jobs__list *a)
 {
-    for (size_t i = 0; i < a->n; i++)
+    for (size_t i = 0; i < a->n; i++) {
         jazari__job_spec__free_unpacked(a->specs[i], NULL);
+        free(a->reasons[i]);
+    }
+    free(a->reasons);
     free(a->specs);
     free(a->brief);
     free(a->jobs);

@@ -248,6 +248,9 @@ void admin_reserve(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void admin_unreserve(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void admin_reservations(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void admin_shares(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* Whether w may know of reservation r (the one rule; jobs.c's submit
+ * --reservation answers of another's as of none). */
+bool admin_resv_sees(jzd *d, const authz_who *w, const fsm_resv *r);
 
 /* Per connection. */
 struct jzd_session {

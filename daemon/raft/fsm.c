@@ -53,25 +53,31 @@ static void fsm__allocs_clear(fsm_job *j)
     j->n_allocs = 0;
 }
 
-/* The class of a spec, shared (a reference taken). */
-static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
+/* A spec's class key: its fields, NUL-separated, into key; returned, the
+ * lookup's text (the NULs made visible), to free. */
+static char *fsm__class_key(const Jazari__JobSpec *s, buf *key)
 {
     const char *parts[6] = {s ? s->account : NULL,   s ? s->qos : NULL,        s ? s->site : NULL,
                             s ? s->gpu_model : NULL, s ? s->constraint : NULL, s ? s->reservation : NULL};
-    buf key = BUF_INIT;
     for (size_t i = 0; i < 6; i++) {
-        buf_puts(&key, parts[i] ? parts[i] : "");
-        buf_putc(&key, '\0');
+        buf_puts(key, parts[i] ? parts[i] : "");
+        buf_putc(key, '\0');
     }
-    buf_printf(&key, "%llu:%u", (unsigned long long)(s ? s->min_gpu_mem : 0),
+    buf_printf(key, "%llu:%u", (unsigned long long)(s ? s->min_gpu_mem : 0),
                s && s->array_task ? s->array_max : 0);
-    /* The lookup key: the fields with their NULs made visible. */
-    size_t flat_len = key.len;
-    char *flat = xcalloc(flat_len + 1, 1);
-    memcpy(flat, key.data, flat_len);
-    for (size_t i = 0; i < flat_len; i++)
+    char *flat = xcalloc(key->len + 1, 1);
+    memcpy(flat, key->data, key->len);
+    for (size_t i = 0; i < key->len; i++)
         if (!flat[i])
             flat[i] = '\x1f';
+    return flat;
+}
+
+/* The class of a spec, shared (a reference taken). */
+static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
+{
+    buf key = BUF_INIT;
+    char *flat = fsm__class_key(s, &key);
     size_t v;
     if (strmap_get(&f->classes, flat, &v)) {
         fsm_class *c = f->class_pool[v];
@@ -94,9 +100,10 @@ static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
     c->min_gpu_mem = s ? s->min_gpu_mem : 0;
     c->array_max = s && s->array_task ? s->array_max : 0;
     c->refs = 1;
-    size_t slot = 0;
-    while (slot < f->n_class_pool && f->class_pool[slot])
-        slot++; /* classes are few: a scan for a free slot */
+    size_t slot = f->n_class_pool;
+    if (f->classes.n < f->n_class_pool) /* a slot was freed (rare): found by a scan */
+        for (slot = 0; f->class_pool[slot]; slot++)
+            ;
     if (slot == f->n_class_pool) {
         fsm_class **pool = realloc(f->class_pool, (f->n_class_pool + 1) * sizeof(fsm_class *));
         if (!pool)
@@ -109,6 +116,14 @@ static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
     strmap_put(&f->classes, c->key, slot);
     buf_free(&key);
     return c;
+}
+
+static void fsm__class_free(fsm_class *c)
+{
+    free((char *)c->account); /* the fields' copy */
+    free(c->key);
+    free(c->holders);
+    free(c);
 }
 
 /* Drops a reference; the last one frees it. The map keeps no dangling key:
@@ -126,9 +141,41 @@ static void fsm__class_put(fsm *f, const fsm_class *cc)
             strmap_put(&f->classes, old.keys[i], old.vals[i]);
     strmap_free(&old);
     f->class_pool[c->slot] = NULL;
-    free((char *)c->account); /* the fields' copy */
-    free(c->key);
-    free(c);
+    fsm__class_free(c);
+}
+
+/* User u's job of class cc enters (sign 1) or leaves (-1) the active part
+ * of the queue: the class's holders, and u's count of classes, follow. */
+static void fsm__class_hold(fsm *f, const fsm_class *cc, size_t u, int sign)
+{
+    fsm_class *c = (fsm_class *)cc;
+    size_t i = 0;
+    while (i < c->n_holders && c->holders[i].user != u)
+        i++; /* the users with jobs of one class: people, not jobs */
+    if (sign > 0) {
+        if (i == c->n_holders) {
+            struct fsm_class_holder *h = realloc(c->holders, (c->n_holders + 1) * sizeof *h);
+            if (!h)
+                abort();
+            c->holders = h;
+            c->holders[c->n_holders++] = (struct fsm_class_holder){.user = u, .jobs = 0};
+            f->users[u].classes++;
+        }
+        c->holders[i].jobs++;
+    } else if (i < c->n_holders && --c->holders[i].jobs == 0) {
+        c->holders[i] = c->holders[--c->n_holders];
+        f->users[u].classes--;
+    }
+}
+
+/* A job's own memory (its class is the caller's business). */
+static void fsm__job_release(fsm_job *j)
+{
+    fsm__allocs_clear(j);
+    free(j->user);
+    free(j->reason);
+    free(j->spec);
+    free(j);
 }
 
 static void fsm__job_free(fsm *f, fsm_job *j)
@@ -136,11 +183,7 @@ static void fsm__job_free(fsm *f, fsm_job *j)
     if (!j)
         return;
     fsm__class_put(f, j->cls);
-    fsm__allocs_clear(j);
-    free(j->user);
-    free(j->reason);
-    free(j->spec);
-    free(j);
+    fsm__job_release(j);
 }
 
 /* --- per-user counts ---------------------------------------------------------------- */
@@ -170,10 +213,29 @@ static fsm_user *fsm__user(fsm *f, const char *name)
     return u;
 }
 
+uint32_t fsm_user_classes_with(const fsm *f, const char *user, const Jazari__JobSpec *spec)
+{
+    const fsm_user *u = fsm_user_get(f, user);
+    uint32_t n = u ? u->classes : 0;
+    if (!u)
+        return n + 1;
+    buf key = BUF_INIT;
+    char *flat = fsm__class_key(spec, &key);
+    size_t v;
+    const fsm_class *c = strmap_get(&f->classes, flat, &v) ? f->class_pool[v] : NULL;
+    bool held = false;
+    for (size_t i = 0; c && i < c->n_holders && !held; i++)
+        held = c->holders[i].user == (size_t)(u - f->users);
+    free(flat);
+    buf_free(&key);
+    return held ? n : n + 1;
+}
+
 /* A job enters (sign 1) or leaves (-1) the active part of the queue. */
 static void fsm__count(fsm *f, const fsm_job *j, int sign)
 {
     fsm_user *u = fsm__user(f, j->user ? j->user : "");
+    fsm__class_hold(f, j->cls, (size_t)(u - f->users), sign);
     if (sign > 0) {
         f->n_active++;
         u->active++;
@@ -198,11 +260,40 @@ static void fsm__node_clear(fsm_node *n)
     memset(n, 0, sizeof *n);
 }
 
+/* --- a reader's memo ------------------------------------------------------------- */
+
+static void fsm__memo_drop(fsm *f)
+{
+    if (f->memo_free)
+        f->memo_free(f->memo);
+    f->memo = NULL;
+    f->memo_free = NULL;
+}
+
+void fsm_memo_set(fsm *f, void *data, void (*data_free)(void *data))
+{
+    fsm__memo_drop(f);
+    f->memo = data;
+    f->memo_free = data_free;
+}
+
+void *fsm_memo_get(const fsm *f, void (*data_free)(void *data))
+{
+    return f->memo_free == data_free ? f->memo : NULL;
+}
+
 void fsm_free(fsm *f)
 {
+    fsm__memo_drop(f);
+    /* The jobs, then every class at once (a class put job by job would
+     * rebuild the map per class: seconds for thousands). */
     for (uint64_t i = 0; i < f->jobs_cap; i++)
-        fsm__job_free(f, f->jobs[i]);
+        if (f->jobs[i])
+            fsm__job_release(f->jobs[i]);
     free(f->jobs);
+    for (size_t i = 0; i < f->n_class_pool; i++)
+        if (f->class_pool[i])
+            fsm__class_free(f->class_pool[i]);
     for (size_t i = 0; i < f->n_nodes; i++)
         fsm__node_clear(&f->nodes[i]);
     free(f->nodes);
@@ -581,6 +672,12 @@ bool fsm_node_gpu_mem_ok(const fsm_node *n, uint64_t min_bytes)
 
 int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t errlen)
 {
+    return fsm_validate_spec_for(f, s, NULL, NULL, err, errlen);
+}
+
+int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees sees, void *arg, char *err,
+                          size_t errlen)
+{
     uint32_t nodes = s->nodes ? s->nodes : 1;
     if (s->name && !fsm__printable(s->name, FSM_NAME_MAX)) {
         snprintf(err, errlen, "job name: at most %d bytes of printable UTF-8 (no control characters)",
@@ -611,7 +708,8 @@ int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *s, char *err, size_t 
     }
     for (size_t i = 0; i < s->n_after_ok + s->n_after_any; i++) {
         uint64_t id = i < s->n_after_ok ? s->after_ok[i] : s->after_any[i - s->n_after_ok];
-        if (id == 0 || id >= f->next_job_id) {
+        const fsm_job *dep = sees ? fsm_job_get(f, id) : NULL;
+        if (id == 0 || id >= f->next_job_id || (dep && !sees(arg, dep))) {
             snprintf(err, errlen, "--after-%s %llu: no such job", i < s->n_after_ok ? "ok" : "any",
                      (unsigned long long)id);
             return -1;
@@ -1208,6 +1306,7 @@ static void fsm__audit(fsm *f, int64_t now, const Jazari__Command *c, uint64_t f
 
 int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, size_t errlen)
 {
+    fsm__memo_drop(f); /* before anything it points into changes */
     fsm_result scratch;
     if (!res)
         res = &scratch;

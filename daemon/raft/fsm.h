@@ -67,6 +67,13 @@ typedef struct fsm_class {
     uint32_t array_max; /* an array's throttle (0: none) */
     uint32_t refs;
     size_t slot; /* in fsm.class_pool */
+    /* Whose pending or running jobs are of it, and how many: each user's
+     * count of classes (fsm_user.classes) follows from these. */
+    struct fsm_class_holder {
+        size_t user; /* index into fsm.users */
+        uint32_t jobs;
+    } * holders;
+    size_t n_holders;
 } fsm_class;
 
 /* A job, kept small: the spec stays in its encoded form (a pending job
@@ -154,7 +161,13 @@ typedef struct fsm_user {
     char *name;
     uint32_t active;     /* jobs pending or running */
     uint64_t spec_bytes; /* the bytes of their specs (command, environment, script) */
+    uint32_t classes;    /* the classes of those jobs: what a scheduling pass works through */
 } fsm_user;
+
+/* The most classes one user's pending and running jobs may be of (checked
+ * at submit): a pass works per class, so a user who gives every job other
+ * options must not make every pass, and so the leader's loop, slow. */
+#define FSM_CLASSES_PER_USER 64
 
 typedef struct fsm {
     uint64_t next_job_id;
@@ -185,6 +198,9 @@ typedef struct fsm {
     fsm_user *users; /* every user ever seen (never many: people, not jobs) */
     size_t n_users, users_cap;
     strmap user_index; /* name -> index into users */
+    /* A reader's memo of the state (fsm_memo_set): not replicated. */
+    void *memo;
+    void (*memo_free)(void *memo);
 } fsm;
 
 /* What applying one entry did, for the requests waiting on it. */
@@ -207,6 +223,13 @@ void fsm_free(fsm *f);
  * GPUs per node than any known node has, more nodes than exist. Returns 0,
  * or -1 with the reason in err (one line a user can act on). */
 int fsm_validate_spec(const fsm *f, const Jazari__JobSpec *spec, char *err, size_t errlen);
+/* Whether the person submitting may know of job j (arg: theirs). */
+typedef bool (*fsm_job_sees)(void *arg, const fsm_job *j);
+/* The same for a person: a dependency (--after-ok, --after-any) on a job
+ * sees(arg, job) says is not theirs to know of is refused exactly as one
+ * on an id never issued, so that it tells nothing of that job. */
+int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *spec, fsm_job_sees sees, void *arg, char *err,
+                          size_t errlen);
 
 /* Applies one encoded Entry. Returns 0 with what it did in res (may be
  * NULL), or -1 with the reason in err, the state unchanged, when the entry
@@ -237,6 +260,19 @@ uint32_t fsm_node_gpus_used(const fsm *f, const char *node);
 const fsm_node *fsm_node_get(const fsm *f, const char *name);
 /* What user holds in the queue; NULL if nothing ever. */
 const fsm_user *fsm_user_get(const fsm *f, const char *name);
+/* How many classes user's pending and running jobs would be of with one
+ * more job of spec (the one a submission makes: its account set). */
+uint32_t fsm_user_classes_with(const fsm *f, const char *user, const Jazari__JobSpec *spec);
+
+/* What a reader derives from the state and keeps while the state stays as
+ * it is (sched.c: why each job waits, for every jz show and jz queue until
+ * the next change). The state drops it, with data_free(data), before it
+ * applies an entry or restores a snapshot, and when freed: a memo never
+ * outlives what it points into. One at a time: setting one drops the last. */
+void fsm_memo_set(fsm *f, void *data, void (*data_free)(void *data));
+/* The memo, when it was set with this data_free (its owner's); else NULL. */
+void *fsm_memo_get(const fsm *f, void (*data_free)(void *data));
+
 bool fsm_job_active(const fsm_job *j);
 const char *fsm_state_name(Jazari__JobState s);
 

@@ -131,17 +131,17 @@ static void sched__usage_free(sched__usage *u, size_t n_nodes)
     free(u->free);
 }
 
-/* Tasks of each array running or queued in this pass (arrays in flight
- * are few: a list). */
 /* The nodes with GPUs of that model ("": any) and at least mem bytes
- * each (0: any), and all these labels ("": any). */
+ * each (0: any), and all these labels ("": any), and an account for user
+ * ("": anyone's), made once per such kind in a pass. */
 static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model, uint64_t mem,
                                      const char *labels, const char *user, int64_t now_ms)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->m[i].model, model) == 0 && s->m[i].mem == mem && strcmp(s->m[i].labels, labels) == 0 &&
-            strcmp(s->m[i].user, user) == 0)
-            return s->m[i].allowed;
+    buf_reset(&s->scratch);
+    buf_printf(&s->scratch, "%s\x1f%llu\x1f%s\x1f%s", model, (unsigned long long)mem, labels, user);
+    size_t at;
+    if (strmap_get(&s->index, buf_str(&s->scratch), &at))
+        return s->m[at].allowed;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4;
         void *p = realloc(s->m, s->cap * sizeof *s->m);
@@ -149,17 +149,15 @@ static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *
             abort();
         s->m = p;
     }
-    bool *allowed = xcalloc(f->n_nodes, sizeof *allowed);
+    bool *allowed = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *allowed);
     for (size_t i = 0; i < f->n_nodes; i++)
         allowed[i] = fsm_node_has_model(&f->nodes[i], model) && fsm_node_gpu_mem_ok(&f->nodes[i], mem) &&
                      fsm_node_has_labels(&f->nodes[i], labels) &&
                      !(*user && fsm_node_lacks(f, f->nodes[i].name, user, now_ms));
-    s->m[s->n].model = xstrdup(model);
-    s->m[s->n].user = xstrdup(user);
-    s->m[s->n].labels = xstrdup(labels);
-    s->m[s->n].mem = mem;
-    s->m[s->n++].allowed = allowed;
-    return allowed;
+    s->m[s->n].key = xstrdup(buf_str(&s->scratch));
+    s->m[s->n].allowed = allowed;
+    strmap_put(&s->index, s->m[s->n].key, s->n); /* the map borrows the entry's key */
+    return s->m[s->n++].allowed;
 }
 
 static void sched__tags_init(sched__tags *t, const fsm *f, plan *p)
@@ -452,10 +450,10 @@ void sched_view_free(sched_view *sv, const fsm *f)
     free(sv->windows);
     free(sv->v.nodes);
     sched__tags_free(&sv->tags);
+    strmap_free(&sv->masks.index);
+    buf_free(&sv->masks.scratch);
     for (size_t i = 0; i < sv->masks.n; i++) {
-        free(sv->masks.m[i].model);
-        free(sv->masks.m[i].labels);
-        free(sv->masks.m[i].user);
+        free(sv->masks.m[i].key);
         free(sv->masks.m[i].allowed);
     }
     free(sv->masks.m);
@@ -545,6 +543,46 @@ void sched_why_free(sched_why *w)
 {
     pass_out_free(&w->out, w->view.v.n_jobs);
     sched_view_free(&w->view, w->f);
+}
+
+/* The answer kept with the state, and what it was made for. */
+typedef struct sched__why_memo {
+    sched_why why;
+    const pol *pol;
+    const plan_policy *policy;
+    int64_t second;
+} sched__why_memo;
+
+static uint64_t sched__why_passes;
+
+static void sched__why_memo_free(void *data)
+{
+    sched__why_memo *m = data;
+    sched_why_free(&m->why);
+    free(m);
+}
+
+const sched_why *sched_why_get(fsm *f, const pol *p, const plan_policy *policy, int64_t now_ms)
+{
+    int64_t second = now_ms / 1000;
+    sched__why_memo *m = fsm_memo_get(f, sched__why_memo_free);
+    if (m && m->second == second && m->pol == p && m->policy == policy)
+        return &m->why;
+    m = xcalloc(1, sizeof *m);
+    m->pol = p;
+    m->policy = policy;
+    m->second = second;
+    /* At the second's start: the answer is the state's and the second's
+     * alone, whichever request asked first. */
+    sched_why_init(&m->why, f, p, policy, second * 1000);
+    sched__why_passes++;
+    fsm_memo_set(f, m, sched__why_memo_free);
+    return &m->why;
+}
+
+uint64_t sched_why_passes(void)
+{
+    return sched__why_passes;
 }
 
 void sched_plan_free(sched_plan *decided)

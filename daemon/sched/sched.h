@@ -89,14 +89,17 @@ typedef struct sched__usage {
     sched__cpus *cpus;
 } sched__usage;
 
-/* The nodes of each GPU model asked for (a few models: a list). */
+/* The nodes each narrowed kind of job may go to (model, memory, labels,
+ * and a user some nodes lack), found by their key: a queue may hold
+ * thousands of kinds, looked up once per pending job. */
 typedef struct sched__masks {
     struct {
-        char *model, *labels, *user; /* user: "" or one that some nodes lack */
-        uint64_t mem;
+        char *key; /* the fields joined: the index's */
         bool *allowed;
     } * m;
     size_t n, cap;
+    strmap index; /* key -> m's index */
+    buf scratch;  /* the key being looked up */
 } sched__masks;
 
 /* Sites and (site, group) pairs as plan tags. */
@@ -138,5 +141,15 @@ int sched_why_init(sched_why *w, const fsm *f, const pol *p, const plan_policy *
  * stands) and priority; "None" for one the next pass starts. */
 const char *sched_why_job(const sched_why *w, uint64_t id, uint32_t *priority);
 void sched_why_free(sched_why *w);
+
+/* The same answer, made at most once per state and second: kept with f
+ * (fsm_memo_set) until an entry is applied, and reused by every jz show
+ * and jz queue in between. A pass over a long queue costs milliseconds
+ * on the loop that also keeps the nodes' heartbeats: N requests must
+ * cost one pass, not N. The answer is f's at the start of now_ms's
+ * second, valid until f changes: the caller does not free it. */
+const sched_why *sched_why_get(fsm *f, const pol *p, const plan_policy *policy, int64_t now_ms);
+/* Passes sched_why_get made since the start, for tests and status. */
+uint64_t sched_why_passes(void);
 
 #endif

@@ -222,6 +222,7 @@ def test_logs_matrix(network, tcp, public_dir):
 @pytest.mark.parametrize("tcp", [False, True], ids=["socket", "tcp"])
 def test_reservations_shares_and_tokens_matrix(network, tcp):
     d = network
+    submit(d, TEAMMATE, "lab", "m-shares")  # a teammate's row in the fair-share tree
     for acct in ("lab", "acme"):
         wait_for(lambda: d.jz("reserve", "r-" + acct, "--gpus", "1", "--duration", "60", "--account",
                               acct).returncode == 0, what="reservation r-" + acct)
@@ -260,6 +261,10 @@ def test_reservations_shares_and_tokens_matrix(network, tcp):
         want_top = {"root": {"lab", "acme", "default"}, RESEARCHER: {"lab"}, COORDINATOR: {"lab"},
                     TENANT_ADMIN: {"acme"}, OUTSIDER: set()}[caller]
         assert top <= want_top and (caller != "root" or top >= {"lab", "acme"}), (caller, rows)
+        if caller == RESEARCHER:  # of the users' rows, their own alone
+            assert all(x.count("/") == 0 or x.rsplit("/", 1)[1] == RESEARCHER for x in rows), rows
+        if caller == "root":
+            assert "lab/" + TEAMMATE in rows, rows  # the row a researcher must not see exists
         # Join tokens, nodes, others' credentials: admins only (a tenant
         # admin lists their members' credentials: below).
         for args in (["token", "create", "--join"], ["token", "revoke", "user:" + OUTSIDER],
@@ -473,3 +478,157 @@ def test_a_name_is_mapped_on_each_node_and_jobs_go_where_it_exists(daemon_factor
     for i in range(2):
         assert open(os.path.join(public_dir, "g%d.out" % i)).read().split()[0] == "4242"
     assert "ghost has no account on this node" in c.log()
+
+
+def test_a_dependency_on_a_job_one_may_not_see_reads_as_none(network):
+    """--after-ok / --after-any on another tenant's job is refused exactly as
+    on an id never issued: the dependent job would otherwise tell whether
+    that job exists, and how it ended."""
+    d = network
+    theirs = submit(d, TENANT_MEMBER, "acme", "m-dep-theirs")
+    teammates = submit(d, TEAMMATE, "lab", "m-dep-teammate")
+    absent = 10 ** 6  # an id never issued
+    p = Person(d, RESEARCHER, None, tcp=False)
+    for flag in ("--after-ok", "--after-any"):
+        r = p.jz("submit", "--hold", "--account", "lab", flag, str(absent), "--", "true")
+        assert r.returncode == 1, r.stdout
+        nothing = r.stderr.replace(str(absent), "N")
+        r = p.jz("submit", "--hold", "--account", "lab", flag, str(theirs), "--", "true")
+        assert r.returncode == 1 and r.stderr.replace(str(theirs), "N") == nothing, (flag, r.stdout, r.stderr)
+        # A job they see (their teammate's, briefly) may be waited for.
+        r = p.jz("submit", "--hold", "--account", "lab", flag, str(teammates), "--", "true")
+        assert r.returncode == 0, (flag, r.stderr)
+        p.jz("cancel", r.stdout.strip())
+    # Its tenant's people may wait for it.
+    r = Person(d, TENANT_ADMIN, None, tcp=False).jz("submit", "--hold", "--account", "acme", "--after-ok",
+                                                      str(theirs), "--", "true")
+    assert r.returncode == 0, r.stderr
+    d.jz("cancel", r.stdout.strip(), str(theirs), str(teammates))
+
+
+def test_another_tenants_reservation_reads_as_none(network):
+    """A reservation the caller may not see: submitting into it answers as
+    for one that does not exist, and reserving its name says nothing of it."""
+    d = network
+    for name, acct in (("r-acme-secret", "acme"), ("r-lab-secret", "lab")):
+        wait_for(lambda: d.jz("reserve", name, "--gpus", "1", "--duration", "120", "--account",
+                              acct).returncode == 0, what="reservation " + name)
+    outsider = Person(d, OUTSIDER, None, tcp=False)
+    researcher = Person(d, RESEARCHER, None, tcp=False)
+    for p, acct in ((outsider, "default"), (researcher, "lab")):
+        args = ["submit", "--hold", "--time", "60", "--account", acct, "--reservation"]
+        r = p.jz(*args + ["r-none-such", "--", "true"])
+        assert r.returncode == 1, r.stdout
+        nothing = r.stderr.replace("r-none-such", "NAME")
+        r = p.jz(*args + ["r-acme-secret", "--", "true"])
+        assert r.returncode == 1 and r.stderr.replace("r-acme-secret", "NAME") == nothing, (p.user, r.stderr)
+    # One they see but may not use still says whose it is.
+    r = Person(d, TENANT_MEMBER, None, tcp=False).jz("submit", "--hold", "--time", "60", "--account", "acme",
+                                                       "--reservation", "r-lab-secret", "--", "true")
+    assert r.returncode == 1 and "no reservation" in r.stderr, r.stderr
+    # jz reserve: a tenant's admin taking another tenant's name learns
+    # nothing of that reservation; their own name is said to exist.
+    boss = Person(d, TENANT_ADMIN, None, tcp=False)
+    r = boss.jz("reserve", "r-lab-secret", "--gpus", "1", "--duration", "60", "--account", "acme")
+    assert r.returncode == 1 and "cannot be used" in r.stderr, r.stderr
+    assert "exists" not in r.stderr and "lab" not in r.stderr.replace("r-lab-secret", ""), r.stderr
+    r = boss.jz("reserve", "r-acme-secret", "--gpus", "1", "--duration", "60", "--account", "acme")
+    assert r.returncode == 1 and "exists already" in r.stderr, r.stderr
+    for name in ("r-acme-secret", "r-lab-secret"):
+        assert d.jz("unreserve", name).returncode == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_brief_view_hides_what_a_failed_start_quotes(network, public_dir):
+    """A job that could not start has a reason quoting its command or its
+    working directory: its owner reads it; a teammate, who sees the job
+    briefly, reads its state and no more."""
+    d = network
+    owner = Person(d, TEAMMATE, None, tcp=False)
+    r = owner.jz("submit", "--account", "lab", "--workdir", public_dir, "--", "/opt/secret-tool-x/train")
+    assert r.returncode == 0, r.stderr
+    bad_cmd = int(r.stdout)
+    r = owner.jz("submit", "--account", "lab", "--workdir", "/nonexistent/secret-dir-x", "--", "true")
+    assert r.returncode == 0, r.stderr
+    bad_dir = int(r.stdout)
+    for job, secret in ((bad_cmd, "secret-tool-x"), (bad_dir, "secret-dir-x")):
+        wait_for(lambda: json.loads(d.jz("show", "--json", str(job)).stdout)["state"] == "FAILED", timeout=30,
+                 what="job %d to fail" % job)
+        mine = json.loads(owner.jz("show", "--json", str(job)).stdout)
+        assert secret in mine.get("reason", ""), mine
+        for viewer in (Person(d, RESEARCHER, None, tcp=False), Person(d, RESEARCHER, "researcher", tcp=True)):
+            r = viewer.jz("show", "--json", str(job))
+            assert r.returncode == 0, r.stderr
+            brief = json.loads(r.stdout)
+            assert brief["state"] == "FAILED" and secret not in r.stdout, r.stdout
+            r = viewer.jz("queue", "--all", "--json")
+            assert r.returncode == 0 and secret not in r.stdout, r.stdout
+            assert any(j["id"] == job for j in json.loads(r.stdout)["jobs"])
+
+
+@pytest.mark.timeout(180)
+def test_one_user_may_have_jobs_of_a_bounded_number_of_kinds(network):
+    """Each job with other options is a kind the scheduling pass works
+    through: one user may have 64 kinds waiting or running, and is told
+    so, while more jobs of those kinds are still welcome."""
+    d = network
+    p = Person(d, RESEARCHER, None, tcp=False)
+    ids = []
+    for i in range(64):
+        r = p.jz("submit", "--hold", "--account", "lab", "--gpu-mem", "%dM" % (i + 1), "--", "true")
+        assert r.returncode == 0, (i, r.stderr)
+        ids.append(r.stdout.strip())
+    r = p.jz("submit", "--hold", "--account", "lab", "--gpu-mem", "65M", "--", "true")
+    assert r.returncode == 1 and "64" in r.stderr and "kinds" in r.stderr, r.stderr
+    # The same options as one of those: welcome.
+    r = p.jz("submit", "--hold", "--account", "lab", "--gpu-mem", "7M", "--", "true")
+    assert r.returncode == 0, r.stderr
+    ids.append(r.stdout.strip())
+    # Another person is not held to this one's count.
+    r = Person(d, TEAMMATE, None, tcp=False).jz("submit", "--hold", "--account", "lab", "--gpu-mem", "65M",
+                                               "--", "true")
+    assert r.returncode == 0, r.stderr
+    ids.append(r.stdout.strip())
+    # A kind that ends makes room for another.
+    assert p.jz("cancel", ids[0]).returncode == 0
+    r = p.jz("submit", "--hold", "--account", "lab", "--gpu-mem", "65M", "--", "true")
+    assert r.returncode == 0, r.stderr
+    ids.append(r.stdout.strip())
+    assert d.jz("cancel", *ids).returncode == 0
+
+
+@pytest.mark.timeout(300)
+def test_pipelined_shows_cost_one_pass(network):
+    """Why a job waits is one scheduling pass per change of the state, not
+    one per request: 200 pipelined jz show of a job waiting among thousands
+    of jobs of as many kinds are answered well within the node timeout."""
+    import time
+    from conftest import frame, hello_env, pb, read_frame
+    d = network
+    n = 5000
+    with d.connect() as s:  # an admin: no bound on kinds
+        s.sendall(frame(hello_env()))
+        assert read_frame(s).WhichOneof("body") == "hello_reply"
+        first = None
+        for start in range(0, n, 500):
+            for i in range(start, min(n, start + 500)):
+                req = pb.Envelope(request_id=100 + i, version=1)
+                spec = req.submit_request.spec
+                spec.argv.extend(["true"])
+                spec.hold = True
+                spec.min_gpu_mem = i + 1  # bytes: every job its own kind
+                s.sendall(frame(req))
+            for i in range(start, min(n, start + 500)):
+                rep = read_frame(s, timeout=120)
+                assert rep.WhichOneof("body") == "submit_reply", rep
+                first = first or rep.submit_reply.id
+        began = time.monotonic()
+        for i in range(200):
+            req = pb.Envelope(request_id=10 ** 6 + i, version=1)
+            req.show_request.id = first
+            s.sendall(frame(req))
+        for i in range(200):
+            rep = read_frame(s, timeout=120)
+            assert rep.WhichOneof("body") == "show_reply" and rep.show_reply.job.reason == "Held", rep
+        took = time.monotonic() - began
+    assert took < 3.0, "200 shows took %.1f s" % took

@@ -424,3 +424,163 @@ TEST(fsm_jobs_of_a_gone_reservation_end_and_releases_touch_only_pending_jobs)
     CHECK(f.n_ready == 0);
     fsm_free(&f);
 }
+
+/* A held job of user's asking each GPU for mem bytes (a kind of its own). */
+static void submit_kind(fsm *f, int64_t t, const char *user, uint64_t mem)
+{
+    char *argv[] = {"true"};
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    spec.argv = argv;
+    spec.n_argv = 1;
+    spec.account = "x";
+    spec.hold = true;
+    spec.min_gpu_mem = mem;
+    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
+    job.spec = &spec;
+    job.uid = 1000;
+    job.user = (char *)user;
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = &ptr;
+    sc.n_jobs = 1;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    fsm_step_apply(f, t, &c);
+}
+
+static void cancel_one(fsm *f, int64_t t, uint64_t id)
+{
+    Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
+    cc.ids = &id;
+    cc.n_ids = 1;
+    cc.admin = true;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
+    c.cancel = &cc;
+    fsm_step_apply(f, t, &c);
+}
+
+TEST(sched_why_is_one_pass_per_state_and_second)
+{
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    for (uint64_t i = 0; i < 50; i++)
+        submit_kind(&f, 2, "amina", (i + 1) << 20);
+    plan_policy policy = {.order = PLAN_FCFS, .backfill = true};
+    uint64_t before = sched_why_passes();
+    /* Many requests in one second of one state: one pass. */
+    const sched_why *w = sched_why_get(&f, NULL, &policy, 5000);
+    for (int i = 0; i < 100; i++)
+        CHECK(sched_why_get(&f, NULL, &policy, 5000 + i) == w);
+    CHECK_EQ_INT(sched_why_passes() - before, 1);
+    CHECK_EQ_STR(sched_why_job(w, 7, NULL), "Held");
+    /* The next second: another (a reservation may begin, usage decays). */
+    sched_why_get(&f, NULL, &policy, 6000);
+    CHECK_EQ_INT(sched_why_passes() - before, 2);
+    /* A change of the state: another, which says what changed. */
+    cancel_one(&f, 6100, 7);
+    CHECK(f.memo == NULL); /* dropped before the change */
+    w = sched_why_get(&f, NULL, &policy, 6200);
+    CHECK_EQ_INT(sched_why_passes() - before, 3);
+    CHECK(sched_why_job(w, 7, NULL) == NULL); /* not pending any more */
+    CHECK_EQ_STR(sched_why_job(w, 8, NULL), "Held");
+    fsm_free(&f); /* frees the memo (ASan says so) */
+}
+
+TEST(fsm_counts_the_kinds_of_each_users_waiting_and_running_jobs)
+{
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    for (uint64_t i = 0; i < 5; i++)
+        submit_kind(&f, 2, "amina", (i + 1) << 20);
+    submit_kind(&f, 2, "amina", 1 << 20); /* a kind she has */
+    submit_kind(&f, 2, "bilal", 1 << 20); /* hers too, his own count */
+    CHECK_EQ_INT(fsm_user_get(&f, "amina")->classes, 5);
+    CHECK_EQ_INT(fsm_user_get(&f, "bilal")->classes, 1);
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    spec.account = "x";
+    spec.min_gpu_mem = 1 << 20;
+    CHECK_EQ_INT(fsm_user_classes_with(&f, "amina", &spec), 5);
+    CHECK_EQ_INT(fsm_user_classes_with(&f, "chen", &spec), 1);
+    spec.min_gpu_mem = 9 << 20;
+    CHECK_EQ_INT(fsm_user_classes_with(&f, "amina", &spec), 6);
+    spec.min_gpu_mem = 2 << 20;
+    spec.account = "y"; /* another account: another kind */
+    CHECK_EQ_INT(fsm_user_classes_with(&f, "amina", &spec), 6);
+    /* A kind is hers while one of its jobs waits or runs. */
+    cancel_one(&f, 3, 1);
+    CHECK_EQ_INT(fsm_user_get(&f, "amina")->classes, 5); /* job 6 is of it */
+    cancel_one(&f, 3, 6);
+    CHECK_EQ_INT(fsm_user_get(&f, "amina")->classes, 4);
+    CHECK_EQ_INT(fsm_user_get(&f, "bilal")->classes, 1);
+    /* A snapshot restored counts the same. */
+    buf b = BUF_INIT;
+    fsm_snapshot(&f, &b);
+    fsm g;
+    fsm_init(&g);
+    char err[200];
+    REQUIRE(fsm_restore(&g, b.data, b.len, err, sizeof err) == 0);
+    CHECK_EQ_INT(fsm_user_get(&g, "amina")->classes, 4);
+    CHECK_EQ_INT(fsm_user_get(&g, "bilal")->classes, 1);
+    buf_free(&b);
+    fsm_free(&g);
+    fsm_free(&f);
+}
+
+static bool sees_none(void *arg, const fsm_job *j)
+{
+    (void)arg;
+    return strcmp(j->user, "amina") != 0;
+}
+
+TEST(fsm_a_dependency_on_a_job_not_seen_reads_as_one_never_issued)
+{
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8);
+    submit_kind(&f, 2, "amina", 0); /* job 1 */
+    char *argv[] = {"true"};
+    uint64_t dep = 1, never = 2;
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    spec.argv = argv;
+    spec.n_argv = 1;
+    spec.after_ok = &never;
+    spec.n_after_ok = 1;
+    char err[256], nothing[256];
+    REQUIRE(fsm_validate_spec_for(&f, &spec, sees_none, NULL, nothing, sizeof nothing) == -1);
+    CHECK_EQ_STR(nothing, "--after-ok 2: no such job");
+    spec.after_ok = &dep;
+    CHECK(fsm_validate_spec(&f, &spec, err, sizeof err) == 0); /* for the state alone, it exists */
+    REQUIRE(fsm_validate_spec_for(&f, &spec, sees_none, NULL, err, sizeof err) == -1);
+    CHECK_EQ_STR(err, "--after-ok 1: no such job");
+    spec.after_ok = NULL;
+    spec.n_after_ok = 0;
+    spec.after_any = &dep;
+    spec.n_after_any = 1;
+    REQUIRE(fsm_validate_spec_for(&f, &spec, sees_none, NULL, err, sizeof err) == -1);
+    CHECK_EQ_STR(err, "--after-any 1: no such job");
+    fsm_free(&f);
+}
+
+TEST(sched_thousands_of_kinds_each_get_their_nodes)
+{
+    /* Kinds are found by key (a list made a pass quadratic in them): each
+     * still gets the nodes it fits. */
+    fsm f;
+    fsm_init(&f);
+    up(&f, 1, "a", 8); /* 80 GB GPUs */
+    for (uint64_t i = 0; i < 3000; i++)
+        submit_kind(&f, 2, "amina", (i + 1) << 20);
+    submit_kind(&f, 2, "amina", 81ull << 30); /* more than any GPU here has */
+    sched_view sv;
+    sched_view_build(&f, NULL, 3000, &sv);
+    REQUIRE(sv.v.n_jobs == 3001);
+    CHECK_EQ_INT(sv.masks.n, 3001);
+    for (size_t i = 0; i < 3000; i++)
+        CHECK(sv.v.jobs[i].allowed && sv.v.jobs[i].allowed[0]);
+    CHECK(sv.v.jobs[3000].allowed && !sv.v.jobs[3000].allowed[0]);
+    sched_view_free(&sv, &f);
+    fsm_free(&f);
+}

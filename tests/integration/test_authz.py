@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from conftest import JZ, fixture_xml, run, wait_for
+from conftest import JZ, JZ_ANYONE, fixture_xml, run, wait_for
 
 # People are this machine's accounts (a remote person must have one on the
 # controller): who is who in the policy below.
@@ -64,7 +64,8 @@ class Person:
     def jz(self, command, *args):
         where = [] if self.tcp else ["--socket", self.d.socket]
         pre = None if self.tcp or self.user == "root" else as_user(self.user)
-        return run([JZ, command] + where + list(args), env=self.env, preexec_fn=pre, timeout=30)
+        return run([JZ_ANYONE if pre else JZ, command] + where + list(args), env=self.env, preexec_fn=pre,
+                   timeout=30)
 
 
 @pytest.fixture

@@ -621,13 +621,18 @@ def test_a_reelected_leader_does_not_mark_live_nodes_down(tmp_path):
         wait_for(all_up, timeout=30, what="every node up")
         first = wait_for(lambda: leader_of(ds), what="a leader")
 
-        def pause(d, secs=0.6):
+        def pause(d):
+            """Stops d until another controller leads (asked of the others:
+            a stopped daemon answers nobody), then lets it go on."""
+            others = [x for x in ds if x is not d]
             d.proc.send_signal(signal.SIGSTOP)
-            time.sleep(secs)  # the pause itself is the test's input, not a wait for a condition
-            d.proc.send_signal(signal.SIGCONT)
+            try:
+                wait_for(lambda: (lambda l: l if l and l is not d else None)(leader_of(others)),
+                         what="another leader than %s" % d.name)
+            finally:
+                d.proc.send_signal(signal.SIGCONT)
 
         pause(first)
-        wait_for(lambda: (lambda l: l if l and l is not first else None)(leader_of(ds)), what="another leader")
         time.sleep(5)  # the scenario, not a wait: the first one follows for 5 s, past node_timeout
         for _ in range(20):
             lead = wait_for(lambda: leader_of(ds), what="a leader")

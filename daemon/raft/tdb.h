@@ -26,7 +26,7 @@
  * made, credentials unknown to a controller are believed (trust.c), so a
  * revoked record is kept at least this long after its credentials were
  * made, and dropped then (unknown and older: refused anyway). */
-#define TDB_CRED_LAG_MS (600 * 1000)
+#define TDB_CRED_LAG_MS (600LL * 1000)
 
 typedef struct tdb {
     Jazari__TokenRecord **tokens;

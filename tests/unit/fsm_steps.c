@@ -44,6 +44,11 @@ void fsm_step_held_entry(buf *out, uint32_t format, int64_t t, uint32_t n, uint6
 
 void fsm_step_submit(fsm *f, int64_t t, Jazari__JobSpec *spec)
 {
+    fsm_step_submit_as(f, t, spec, "amina");
+}
+
+void fsm_step_submit_as(fsm *f, int64_t t, Jazari__JobSpec *spec, const char *user)
+{
     char *argv[] = {"true"};
     bool bare = spec->n_argv == 0;
     if (bare) {
@@ -53,7 +58,7 @@ void fsm_step_submit(fsm *f, int64_t t, Jazari__JobSpec *spec)
     Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
     job.spec = spec;
     job.uid = 1000;
-    job.user = "amina";
+    job.user = (char *)user;
     Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
     sc.jobs = &ptr;
     sc.n_jobs = 1;

@@ -15,6 +15,8 @@ void fsm_step_held_entry(buf *out, uint32_t format, int64_t t, uint32_t n, uint6
 /* Submits one job of spec by amina (uid 1000); `true` when it has no
  * command. */
 void fsm_step_submit(fsm *f, int64_t t, Jazari__JobSpec *spec);
+/* The same, by user. */
+void fsm_step_submit_as(fsm *f, int64_t t, Jazari__JobSpec *spec, const char *user);
 /* A pass as the leader makes it, its starts and preemptions committed;
  * how many of each (either may be NULL), and the reserved head. */
 void fsm_step_pass(fsm *f, sched_state *st, int64_t t, size_t *starts, size_t *preempts, uint64_t *blocked);

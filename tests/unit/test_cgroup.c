@@ -87,6 +87,18 @@ static char *fake_root(char dir[64])
     return mkdtemp(dir);
 }
 
+/* A fake v1 root's memory and cpuset hierarchies: CPUs 0-7, mems. */
+static void fake_v1(const char *root, const char *mems)
+{
+    char d[1024];
+    snprintf(d, sizeof d, "%s/memory", root);
+    mkdir(d, 0755);
+    snprintf(d, sizeof d, "%s/cpuset", root);
+    mkdir(d, 0755);
+    put(d, "cpuset.cpus", "0-7\n");
+    put(d, "cpuset.mems", mems);
+}
+
 static long ms_since(const struct timespec *t0)
 {
     struct timespec now;
@@ -113,12 +125,7 @@ TEST(cgroup_fake_v1)
 {
     char root[64], d[1024], err[256] = "";
     REQUIRE(fake_root(root));
-    snprintf(d, sizeof d, "%s/memory", root);
-    mkdir(d, 0755);
-    snprintf(d, sizeof d, "%s/cpuset", root);
-    mkdir(d, 0755);
-    put(d, "cpuset.cpus", "0-7\n");
-    put(d, "cpuset.mems", "0-1\n");
+    fake_v1(root, "0-1\n");
 
     cg_opts o = {.root = root, .version = 1, .parent = "jz"};
     cg_job *g = NULL;
@@ -497,12 +504,7 @@ TEST(cgroup_fake_gpu_fence)
     bool has;
     const uint32_t mine[] = {1, 3};
     REQUIRE(fake_root(root));
-    snprintf(d, sizeof d, "%s/memory", root);
-    mkdir(d, 0755);
-    snprintf(d, sizeof d, "%s/cpuset", root);
-    mkdir(d, 0755);
-    put(d, "cpuset.cpus", "0-7\n");
-    put(d, "cpuset.mems", "0\n");
+    fake_v1(root, "0\n");
 
     /* v1 without a devices hierarchy: the fence cannot be set, and says so. */
     cg_opts o = {.root = root, .version = 1, .parent = "jz"};

@@ -428,24 +428,11 @@ TEST(fsm_jobs_of_a_gone_reservation_end_and_releases_touch_only_pending_jobs)
 /* A held job of user's asking each GPU for mem bytes (a kind of its own). */
 static void submit_kind(fsm *f, int64_t t, const char *user, uint64_t mem)
 {
-    char *argv[] = {"true"};
     Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
-    spec.argv = argv;
-    spec.n_argv = 1;
     spec.account = "x";
     spec.hold = true;
     spec.min_gpu_mem = mem;
-    Jazari__Job job = JAZARI__JOB__INIT, *ptr = &job;
-    job.spec = &spec;
-    job.uid = 1000;
-    job.user = (char *)user;
-    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
-    sc.jobs = &ptr;
-    sc.n_jobs = 1;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
-    c.submit = &sc;
-    fsm_step_apply(f, t, &c);
+    fsm_step_submit_as(f, t, &spec, user);
 }
 
 static void cancel_one(fsm *f, int64_t t, uint64_t id)

@@ -62,6 +62,7 @@ SIM_SRC    := $(wildcard sim/*.c)
 HW_SRC     := $(wildcard lib/hw/*.c)
 NODE_O     = $(call obj,$(HW_SRC))
 JZ         := $(BUILD)/jz
+SLURM_CMDS := $(addprefix $(BUILD)/slurm/,jz srun)
 UNIT       := $(BUILD)/tests/unit
 FAKE_NVML  := $(BUILD)/tests/fake/libnvidia-ml.so.1
 FAKE_CUDA  := $(BUILD)/tests/fake/libcuda.so.1
@@ -70,7 +71,7 @@ REPLAY     := $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZ_NAMES))
 .PHONY: all test check lint format fuzz deps demo bench clean help
 # Keep intermediate objects (and keep make quiet about them).
 .SECONDARY:
-all: $(JAZARID) $(JZ) $(SIM)
+all: $(JAZARID) $(JZ) $(SIM) $(SLURM_CMDS)
 
 help:
 	@echo "make            build build/jazarid and build/jz"
@@ -111,6 +112,12 @@ $(SIM): $(call obj,$(SIM_SRC) $(SCHED_CORE)) $(NODE_O) $(COMMON_O)
 # jz shows topologies with the daemon's own code (no hwloc calls at run time).
 $(JZ): $(call obj,client/main.c) $(CLIENT_O) $(NODE_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The Slurm commands: jz under their names, with jz itself, in the directory
+# jobs find first on their PATH (the daemon looks for <its dir>/slurm).
+$(BUILD)/slurm/%: | $(JZ)
+	@mkdir -p $(BUILD)/slurm
+	ln -sf ../jz $@
 
 # --- tests ---------------------------------------------------------------------
 $(UNIT): $(UNIT_O) $(DAEMON_O) $(CLIENT_O) $(COMMON_O) | $(FAKE_NVML) $(FAKE_CUDA)

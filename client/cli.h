@@ -129,6 +129,9 @@ int cmd_unreserve(cli *c, int argc, char **argv);
 int cmd_reservations(cli *c, int argc, char **argv);
 int cmd_shares(cli *c, int argc, char **argv);
 
+/* client/cmd_step.c */
+int cmd_run(cli *c, int argc, char **argv);
+
 /* client/cmd_logs.c */
 int cmd_logs(cli *c, int argc, char **argv);
 

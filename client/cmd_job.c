@@ -486,6 +486,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     spec.hold = cmdline.hold || script.hold;
     if (is_script) {
         spec.script = text;
+        spec.batch = true; /* run once, on the first node, as sbatch does */
     } else {
         spec.argv = (char **)pos;
         spec.n_argv = (size_t)npos;

@@ -24,7 +24,7 @@ struct jzd_held {
 
 static void beat__on_timer(uv_timer_t *t);
 
-/* FNV-1a over the (id, attempt) pairs of the list, in its order. */
+/* FNV-1a over the (id, attempt) pairs of the list and their running steps, in order. */
 static uint64_t beat__digest(Jazari__Job *const *jobs, size_t n)
 {
     uint64_t h = 14695981039346656037ull;
@@ -32,6 +32,10 @@ static uint64_t beat__digest(Jazari__Job *const *jobs, size_t n)
         uint64_t v = jobs[i]->id ^ ((uint64_t)jobs[i]->attempt << 48);
         for (int k = 0; k < 64; k += 8)
             h = (h ^ ((v >> k) & 0xff)) * 1099511628211ull;
+        /* and the steps it runs (the list holds the running ones) */
+        for (size_t s = 0; s < jobs[i]->n_steps; s++)
+            for (int k = 0; k < 32; k += 8)
+                h = (h ^ ((jobs[i]->steps[s]->id >> k) & 0xff)) * 1099511628211ull;
     }
     return h;
 }

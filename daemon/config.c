@@ -67,6 +67,10 @@ static const config__setting config__table[] = {
      "a stopped job's tasks get TERM, then KILL this much later (its time limit, jz cancel)"},
     {"master_port", CT_COUNT, OFF(master_port), "29500",
      "distributed jobs get MASTER_PORT = this + (job id mod 1000), on their first node"},
+    {"tmp_dir", CT_PATH, OFF(tmp_dir), "/tmp",
+     "each job gets a private directory under it (its TMPDIR), removed when the job ends on the node"},
+    {"cluster_name", CT_NAME, OFF(cluster_name), "jazari",
+     "the network's name, as jobs see it (SLURM_CLUSTER_NAME)"},
     {"scheduler", CT_NAME, OFF(scheduler), "fcfs-easy",
      "the leader's policy: fcfs-easy, fcfs, sjf-easy, sjf, jazari (aged smallest area first, EASY) or "
      "multifactor (priority: age, fair share, QoS, size; EASY)"},

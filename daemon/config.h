@@ -46,6 +46,8 @@ typedef struct config {
         /* below this much free under state_dir, a controller refuses writes */ /* the newest log format
                                                                                    announced; 0: the newest
                                                                                    this release writes */
+    char *tmp_dir;      /* jobs' private directories go under it */
+    char *cluster_name; /* SLURM_CLUSTER_NAME */
     char *scheduler; /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */
     char *policy;    /* the policy file, or NULL */
     struct pol *pol; /* read from it (the defaults without one); never NULL once loaded */

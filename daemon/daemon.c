@@ -150,6 +150,23 @@ static void jzd__on_conn_close(net_conn *c, void *data)
 
 /* An entry that starts, ends or moves jobs: the agents held in a long
  * poll hear of it now. */
+/* Where jobs find jz and the Slurm commands: <this program's directory>/slurm
+ * when it holds srun (the build's build/slurm, the package's), else this
+ * program's directory (where jz is installed beside it). */
+static void jzd__bin_dir(jzd *d)
+{
+    char dir[PATH_MAX], probe[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s", d->ex.exe);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(probe, sizeof probe, "%s/slurm/srun", dir);
+    if (access(probe, X_OK) == 0)
+        snprintf(d->bin_dir, sizeof d->bin_dir, "%s/slurm", dir);
+    else
+        snprintf(d->bin_dir, sizeof d->bin_dir, "%s", dir);
+}
+
 static void jzd__on_applied(void *arg, const fsm_result *res)
 {
     jzd *d = arg;
@@ -338,6 +355,7 @@ int daemon_run(const config *cfg)
         uv_loop_close(&d.loop);
         return 1;
     }
+    jzd__bin_dir(&d);
     uplink_init(&d.up, &d.loop, cfg->name, &d.sec);
     run_init(&d);
     net_handlers h = {

@@ -365,8 +365,37 @@ typedef struct jobs__list {
     Jazari__JobAlloc *allocs;
     Jazari__JobAlloc **alloc_ptrs;
     char **reasons; /* brief views' reasons cut short, to free (NULL where none) */
+    void **steps;   /* per job, its steps' copies without their environment (to free) */
     size_t n;
 } jobs__list;
+
+/* The job's steps as `jz show` gives them to those who may act on it:
+ * without the environment (the state keeps it while a step runs). One
+ * block to free, in *block. */
+static void jobs__steps_view(Jazari__Job *m, void **block)
+{
+    size_t n = m->n_steps;
+    *block = NULL;
+    if (n == 0)
+        return;
+    char *b = xcalloc(1, n * (sizeof(Jazari__JobStep *) + sizeof(Jazari__JobStep) +
+                              sizeof(Jazari__StepRequestSpec)));
+    Jazari__JobStep **ptrs = (Jazari__JobStep **)b;
+    Jazari__JobStep *steps = (Jazari__JobStep *)(b + n * sizeof *ptrs);
+    Jazari__StepRequestSpec *specs = (Jazari__StepRequestSpec *)(steps + n);
+    for (size_t i = 0; i < n; i++) {
+        steps[i] = *m->steps[i];
+        if (steps[i].spec) {
+            specs[i] = *steps[i].spec;
+            specs[i].env = NULL;
+            specs[i].n_env = 0;
+            steps[i].spec = &specs[i];
+        }
+        ptrs[i] = &steps[i];
+    }
+    m->steps = ptrs;
+    *block = b;
+}
 
 /* What a brief view says of an ended job's reason. */
 #define JOBS_REASON_HIDDEN "hidden (for the job's owner)"
@@ -425,6 +454,7 @@ static void jobs__fill(jzd *d, const authz_who *w, jobs__list *a, const fsm_job 
     a->allocs = calloc(nallocs ? nallocs : 1, sizeof *a->allocs);
     a->alloc_ptrs = calloc(nallocs ? nallocs : 1, sizeof(Jazari__JobAlloc *));
     a->reasons = xcalloc(n, sizeof(char *));
+    a->steps = xcalloc(n, sizeof(void *));
     if (!a->jobs || !a->ptrs || !a->allocs || !a->alloc_ptrs)
         abort();
     size_t k = 0;
@@ -455,6 +485,12 @@ static void jobs__fill(jzd *d, const authz_who *w, jobs__list *a, const fsm_job 
         }
         if (private)
             a->jobs[i].reason = (char *)jobs__brief_reason(list[i], a->jobs[i].reason, &a->reasons[i]);
+        if (brief || private) {
+            a->jobs[i].steps = NULL; /* what each step runs is for those who may act on the job */
+            a->jobs[i].n_steps = 0;
+        } else {
+            jobs__steps_view(&a->jobs[i], &a->steps[i]);
+        }
         k += list[i]->n_allocs;
         a->ptrs[i] = &a->jobs[i];
     }
@@ -465,8 +501,10 @@ static void jobs__free(jobs__list *a)
     for (size_t i = 0; i < a->n; i++) {
         jazari__job_spec__free_unpacked(a->specs[i], NULL);
         free(a->reasons[i]);
+        free(a->steps[i]);
     }
     free(a->reasons);
+    free(a->steps);
     free(a->specs);
     free(a->brief);
     free(a->jobs);

@@ -63,6 +63,7 @@ typedef struct jzd {
     uv_timer_t beat_timer;
     /* The parts of jobs on this node, running or ended (exec/exec.h). */
     exec ex;
+    char bin_dir[PATH_MAX];    /* first on jobs' PATH: jz and the Slurm commands (build/slurm) */
     uint64_t synced_index;     /* the state's index of the last run_sync */
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     sched_state sched;         /* leader: the policy and the reserved head */
@@ -197,6 +198,10 @@ void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* ctl_propose's callback for a request's entry (arg: its jzd_wait):
  * answers it, then starts what may start. */
 void jobs_on_committed(void *arg, const ctl_outcome *o);
+
+/* --- daemon/steps.c: srun inside a job ------------------------------------------------------ */
+
+void steps_launch(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* --- daemon/nodes.c --------------------------------------------------------------------- */
 

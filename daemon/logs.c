@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/jobdir.h"
 #include "../common/outpath.h"
 #include "../common/xmem.h"
 #include "jzd.h"
@@ -275,6 +276,18 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
     const Jazari__Envelope *e = wire_msg_env(m);
     const Jazari__LogsRequest *r = e->logs_request;
     authz_who w;
+    buf io = BUF_INIT;
+    Jazari__LogsRequest step_req, *orig = e->logs_request;
+    if (r->step && r->node && strcmp(r->node, d->cfg->name) == 0) {
+        /* A step's relayed output: this node knows where it keeps it. */
+        jobdir_step_io(&io, d->cfg->tmp_dir, d->cfg->name, r->step_job, r->step_attempt, r->step - 1,
+                       r->step_rank, r->step_err);
+        step_req = *r;
+        step_req.path = (char *)buf_str(&io);
+        step_req.id = 0;
+        r = &step_req;
+        ((Jazari__Envelope *)e)->logs_request = &step_req;
+    }
     if (!r->path || r->path[0] != '/' || strlen(r->path) > 4095 || !r->node || !*r->node) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "logs: a node and an absolute path are needed");
@@ -283,6 +296,8 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
         if (strcmp(r->node, d->cfg->name) != 0 || logs__local(d, c, e, &w))
             logs__forward(d, c, e, &w);
     }
+    ((Jazari__Envelope *)e)->logs_request = orig; /* the message frees what it holds */
+    buf_free(&io);
     wire_msg_free(m);
 }
 

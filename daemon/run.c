@@ -273,7 +273,8 @@ static uint32_t run__gpu_minor(const jzd *d, uint32_t i)
     return g && g->has_minor ? g->minor : i;
 }
 
-static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
+/* Starts this node's part of job (step 0), or of its step `step` (id + 1). */
+static void run__start_part(jzd *d, const Jazari__Job *job, uint32_t step, uint64_t index)
 {
     const Jazari__JobAlloc *mine = NULL;
     uint32_t rank = 0;
@@ -296,6 +297,8 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
          * known of the account. The part is lost like any failure of the
          * node, and requeued; the node is not remembered as lacking it. */
         log_warn("run", "job %llu: %s: the part is lost and requeued", (unsigned long long)job->id, why);
+        if (step) /* a step's part: it fails, the job goes on */
+            return;
         exec_part *p = exec_no_account(&d->ex, job->id, job->attempt, why);
         p->end.no_account = false;
         p->start_index = index;
@@ -306,7 +309,8 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
         snprintf(reason, sizeof reason,
                  "%s: its jobs go to other nodes (ask this site's admins for an account)", why);
         log_warn("run", "job %llu: %s", (unsigned long long)job->id, why);
-        exec_no_account(&d->ex, job->id, job->attempt, reason)->start_index = index;
+        if (!step)
+            exec_no_account(&d->ex, job->id, job->attempt, reason)->start_index = index;
         return;
     }
     local.uid = (uint32_t)uid;
@@ -327,6 +331,11 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
     sp.master_addr = master;
     sp.master_port = job->master_port ? job->master_port : (uint32_t)(d->cfg->master_port + job->id % 1000);
     sp.cgroup_version = (uint32_t)d->cfg->cgroup_version;
+    sp.step = step;
+    sp.tmp_base = d->cfg->tmp_dir;
+    sp.socket = d->cfg->socket;
+    sp.bin_dir = d->bin_dir;
+    sp.cluster = d->cfg->cluster_name;
     sp.gpu_fence = d->cfg->gpu_isolation != 0 && d->topo->n_gpus > 0; /* nothing to fence without GPUs */
     uint32_t *minors = xcalloc(mine->n_gpus + 1, sizeof *minors);
     for (size_t i = 0; i < mine->n_gpus; i++)
@@ -342,10 +351,39 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint64_t index)
 
 static bool run__listed(const exec_part *p, Jazari__Job *const *jobs, size_t n)
 {
-    for (size_t j = 0; j < n; j++)
-        if (jobs[j]->id == p->id && jobs[j]->attempt == p->attempt)
+    for (size_t j = 0; j < n; j++) {
+        if (jobs[j]->id != p->id || jobs[j]->attempt != p->attempt)
+            continue;
+        if (p->step == 0)
             return true;
+        for (size_t s = 0; s < jobs[j]->n_steps; s++)
+            if (jobs[j]->steps[s]->id + 1 == p->step)
+                return jobs[j]->steps[s]->state == JAZARI__JOB_STATE__JOB_RUNNING;
+    }
     return false;
+}
+
+/* The job's running steps that have a part on this node and none here
+ * yet: started once the job's own part runs (it makes the job's group and
+ * directory), unless the job is being preempted. */
+static void run__start_steps(jzd *d, const Jazari__Job *job, const exec_part *own, uint64_t index)
+{
+    if (!own || !own->running || job->preempt_time_ms)
+        return;
+    uint32_t rank = UINT32_MAX;
+    for (size_t i = 0; i < job->n_allocs && rank == UINT32_MAX; i++)
+        if (strcmp(job->allocs[i]->node, d->cfg->name) == 0)
+            rank = (uint32_t)i;
+    for (size_t s = 0; s < job->n_steps; s++) {
+        const Jazari__JobStep *st = job->steps[s];
+        bool here = false;
+        for (size_t r = 0; r < st->n_ranks && !here; r++)
+            here = st->ranks[r] == rank && !(r < st->n_ended && st->ended[r]);
+        if (!here || st->state != JAZARI__JOB_STATE__JOB_RUNNING || st->id >= UINT32_MAX - 1)
+            continue;
+        if (!exec_find(&d->ex, job->id, job->attempt, st->id + 1))
+            run__start_part(d, job, st->id + 1, index);
+    }
 }
 
 void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
@@ -356,9 +394,10 @@ void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
         return; /* an older view than one already acted on */
     d->synced_index = index;
     for (size_t i = 0; i < n; i++) {
-        exec_part *p = exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt);
+        exec_part *p = exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt, 0);
+        run__start_steps(d, jobs[i], p, index);
         if (!p && !jobs[i]->preempt_time_ms) {
-            run__start_part(d, jobs[i], index);
+            run__start_part(d, jobs[i], 0, index);
         } else if (!p) {
             exec_skip(&d->ex, jobs[i]->id, jobs[i]->attempt, "preempted before it started");
         } else if (p && jobs[i]->preempt_time_ms && p->running && !p->stop_sent) {
@@ -415,6 +454,14 @@ Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
         Jazari__JobAlloc *allocs = xcalloc(j->n_allocs, sizeof *allocs);
         Jazari__JobAlloc **ptrs = xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
         fsm_job_to_pb(j, m, allocs, ptrs);
+        /* Only the running steps: what the node has to start or keep. */
+        Jazari__JobStep **steps = xcalloc(m->n_steps + 1, sizeof *steps);
+        size_t ns = 0;
+        for (size_t s = 0; s < m->n_steps; s++)
+            if (m->steps[s]->state == JAZARI__JOB_STATE__JOB_RUNNING)
+                steps[ns++] = m->steps[s];
+        m->steps = steps;
+        m->n_steps = ns;
         out[(*n)++] = m;
     }
     return out;
@@ -426,6 +473,7 @@ void run_jobs_free(Jazari__Job **jobs, size_t n)
         jazari__job_spec__free_unpacked(jobs[i]->spec, NULL);
         free(jobs[i]->n_allocs ? jobs[i]->allocs[0] : NULL);
         free(jobs[i]->allocs);
+        free(jobs[i]->steps); /* the array: the steps are the state's */
         free(jobs[i]);
     }
     free(jobs);
@@ -461,13 +509,13 @@ static Jazari__JobState run__verdict(const step_end *e)
 typedef struct run__end_wait {
     jzd *d;
     uint64_t id;
-    uint32_t attempt;
+    uint32_t attempt, step;
     jzd_wait *w; /* an agent's request, or NULL for this node's own part */
 } run__end_wait;
 
-static void run__acknowledged(jzd *d, uint64_t id, uint32_t attempt, bool ok)
+static void run__acknowledged(jzd *d, uint64_t id, uint32_t attempt, uint32_t step, bool ok)
 {
-    exec_part *p = exec_find(&d->ex, id, attempt);
+    exec_part *p = exec_find(&d->ex, id, attempt, step);
     if (p) {
         p->in_flight = false;
         p->reported = ok;
@@ -492,7 +540,7 @@ static void run__on_end_committed(void *arg, const ctl_outcome *o)
         }
         free(ew->w);
     } else {
-        run__acknowledged(d, ew->id, ew->attempt, o->code == JAZARI__ERROR_CODE__OK);
+        run__acknowledged(d, ew->id, ew->attempt, ew->step, o->code == JAZARI__ERROR_CODE__OK);
     }
     free(ew);
     if (o->code == JAZARI__ERROR_CODE__OK)
@@ -508,6 +556,7 @@ static void run__propose_end(jzd *d, Jazari__EndCmd *ec, jzd_wait *w)
     ew->d = d;
     ew->id = ec->id;
     ew->attempt = ec->attempt;
+    ew->step = ec->step;
     ew->w = w;
     ctl_propose(&d->ctl, &cmd, run__on_end_committed, ew);
 }
@@ -565,7 +614,8 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ec.exit_code = r->exit_code;
     ec.state = run__verdict(&end);
     ec.reason = reason;
-    ec.no_account = r->no_account;
+    ec.no_account = r->no_account && r->step == 0;
+    ec.step = r->step;
     run__propose_end(d, &ec, req_wait(d, c, e));
 }
 
@@ -575,7 +625,7 @@ static void run__on_report_reply(void *arg, wire_msg *reply, const char *why, bo
 {
     run__end_wait *a = arg;
     const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
-    run__acknowledged(a->d, a->id, a->attempt, r && r->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REPLY);
+    run__acknowledged(a->d, a->id, a->attempt, a->step, r && r->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REPLY);
     if (!r)
         log_debug("run", "report of job %llu failed: %s", (unsigned long long)a->id, why);
     (void)sent;
@@ -600,6 +650,7 @@ static void run__report(jzd *d, exec_part *p)
         ec.state = run__verdict(&p->end);
         ec.reason = reason;
         ec.no_account = p->end.no_account;
+        ec.step = p->step;
         run__propose_end(d, &ec, NULL);
         return;
     }
@@ -614,6 +665,7 @@ static void run__report(jzd *d, exec_part *p)
     r.cancelled = p->end.cancelled;
     r.no_account = p->end.no_account;
     r.reason = p->end.reason;
+    r.step = p->step;
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;
     env.job_end_request = &r;
@@ -621,6 +673,7 @@ static void run__report(jzd *d, exec_part *p)
     a->d = d;
     a->id = p->id;
     a->attempt = p->attempt;
+    a->step = p->step;
     uplink_request(&d->up, &env, run__on_report_reply, a);
 }
 

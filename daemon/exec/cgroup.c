@@ -449,6 +449,11 @@ int cg_create(const cg_opts *o, const char *name, uint64_t mem_bytes, const char
     return 0;
 }
 
+void cg_release(cg_job *g)
+{
+    free(g);
+}
+
 int cg_attach(const cg_job *g, pid_t pid)
 {
     char num[24];

@@ -104,5 +104,8 @@ const char *cg_path(const cg_job *g);
  * about 2 s), removes the job's directories (never <parent>) and frees g,
  * even on failure. Returns 0, or -1 with a line in err. NULL g: 0. */
 int cg_destroy(cg_job *g, char *err, size_t errlen);
+/* Frees g and leaves the group as it is (a step's part joined its job's,
+ * which the job's own part removes). NULL g: nothing. */
+void cg_release(cg_job *g);
 
 #endif

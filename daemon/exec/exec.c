@@ -15,13 +15,17 @@
 #include "../../common/log.h"
 #include "../../common/xmem.h"
 
-static exec_part *exec__add(exec *x, uint64_t id, uint32_t attempt)
+static exec_part *exec__add(exec *x, uint64_t id, uint32_t attempt, uint32_t step)
 {
     exec_part *p = xcalloc(1, sizeof *p);
     p->x = x;
     p->id = id;
     p->attempt = attempt;
-    snprintf(p->dir, sizeof p->dir, "%s/%" PRIu64 ".%u", x->spool, id, attempt);
+    p->step = step;
+    if (step)
+        snprintf(p->dir, sizeof p->dir, "%s/%" PRIu64 ".%u.%u", x->spool, id, attempt, step);
+    else
+        snprintf(p->dir, sizeof p->dir, "%s/%" PRIu64 ".%u", x->spool, id, attempt);
     p->next = x->parts;
     if (x->parts)
         x->parts->prev = p;
@@ -155,7 +159,7 @@ int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void 
     }
     struct dirent *de;
     while ((de = readdir(dh))) {
-        /* <id>.<attempt>, nothing else */
+        /* <id>.<attempt>, or <id>.<attempt>.<step> for a step's part; nothing else */
         char *end;
         const char *name = de->d_name;
         if (name[0] < '1' || name[0] > '9')
@@ -163,10 +167,12 @@ int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void 
         uint64_t id = strtoull(name, &end, 10);
         if (*end != '.' || end[1] < '0' || end[1] > '9')
             continue;
-        unsigned long attempt = strtoul(end + 1, &end, 10);
-        if (*end || attempt > UINT32_MAX)
+        unsigned long attempt = strtoul(end + 1, &end, 10), step = 0;
+        if (*end == '.' && end[1] >= '1' && end[1] <= '9')
+            step = strtoul(end + 1, &end, 10);
+        if (*end || attempt > UINT32_MAX || step > UINT32_MAX)
             continue;
-        exec_part *p = exec__add(x, id, (uint32_t)attempt);
+        exec_part *p = exec__add(x, id, (uint32_t)attempt, (uint32_t)step);
         p->pid = step_alive(p->dir);
         if (p->pid) {
             p->running = true;
@@ -191,10 +197,10 @@ int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void 
     return 0;
 }
 
-exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt)
+exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt, uint32_t step)
 {
     for (exec_part *p = x->parts; p; p = p->next)
-        if (p->id == id && p->attempt == attempt)
+        if (p->id == id && p->attempt == attempt && p->step == step)
             return p;
     return NULL;
 }
@@ -219,7 +225,7 @@ static int exec__write_spec(const exec_part *p, const Jazari__StepSpec *spec, ch
 exec_part *exec_start(exec *x, const Jazari__StepSpec *spec)
 {
     const Jazari__Job *job = spec->job;
-    exec_part *p = exec__add(x, job->id, job->attempt);
+    exec_part *p = exec__add(x, job->id, job->attempt, spec->step);
     p->running = true;
     char why[512] = "";
     int logfd = -1;
@@ -292,7 +298,7 @@ fail:
 
 exec_part *exec_no_account(exec *x, uint64_t id, uint32_t attempt, const char *why)
 {
-    exec_part *p = exec__add(x, id, attempt);
+    exec_part *p = exec__add(x, id, attempt, 0);
     p->running = true;
     p->end.lost = true; /* not the job's fault: placed elsewhere */
     p->end.no_account = true;
@@ -304,7 +310,7 @@ exec_part *exec_no_account(exec *x, uint64_t id, uint32_t attempt, const char *w
 
 exec_part *exec_skip(exec *x, uint64_t id, uint32_t attempt, const char *why)
 {
-    exec_part *p = exec__add(x, id, attempt);
+    exec_part *p = exec__add(x, id, attempt, 0);
     p->running = true;
     p->end.cancelled = true;
     snprintf(p->end.reason, sizeof p->end.reason, "%s", why);

@@ -1,5 +1,6 @@
 /* exec.h - the parts of jobs on this node, each run by its own supervisor
- * (`jazarid step DIR`, node/step.h) in <spool>/<id>.<attempt>/.
+ * (`jazarid step DIR`, node/step.h) in <spool>/<id>.<attempt>/, a step's
+ * in <spool>/<id>.<attempt>.<step id + 1>/.
  *
  * The supervisors outlive the daemon: a restarted daemon adopts the parts
  * it finds in the spool (running, or ended while it was away) and reports
@@ -24,6 +25,7 @@ typedef struct exec exec;
 typedef struct exec_part {
     uint64_t id;
     uint32_t attempt;
+    uint32_t step;     /* 0: the job's own part; else a step's, its id + 1 */
     bool running;      /* its supervisor runs */
     step_end end;      /* once !running */
     uint64_t ended_ms; /* uv_now when it ended */
@@ -61,7 +63,7 @@ struct exec {
 /* Adopts the parts in spool (<state_dir>/jobs). Returns 0, or -1 with err. */
 int exec_init(exec *x, uv_loop_t *loop, const char *spool, exec_end_cb cb, void *arg, char *err,
               size_t errlen);
-exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt);
+exec_part *exec_find(exec *x, uint64_t id, uint32_t attempt, uint32_t step);
 /* Starts a part described by spec (its job, this node's rank, CPUs...).
  * Never fails outright: a part that cannot start ends at once, through
  * the callback, with a reason. */

@@ -20,8 +20,10 @@
 #include "../../common/buf.h"
 #include "../../common/cpulist.h"
 #include "../../common/log.h"
+#include "../../common/jobdir.h"
 #include "../../common/outpath.h"
 #include "../../common/xmem.h"
+#include "../raft/fstep.h"
 #include "cgroup.h"
 #include "jazari.pb-c.h"
 
@@ -227,7 +229,15 @@ typedef struct step {
     Jazari__StepSpec *spec;
     const Jazari__Job *job;
     const Jazari__JobSpec *js;
+    const Jazari__JobStep *jstep; /* a step's part: the step; NULL for the job's own */
+    bool batch;                   /* the job's own part runs the batch script (first node) */
+    bool hold;                    /* the job's own part without tasks: it holds the node for steps */
     uint32_t ntasks, cpus_per_task;
+    uint32_t first_rank, world;   /* the global rank of task 0 here; tasks in all */
+    uint32_t node_index, nnodes;  /* this node among the step's (the job's for its own part) */
+    buf gpus;                     /* CUDA_VISIBLE_DEVICES */
+    buf jobdir;                   /* the job's private directory here (jobdir.h) */
+    bool cg_shared;               /* a step's part in the job's group: never signal the group */
     char **argv; /* NULL-terminated */
     buf envbuf;  /* the environment shared by every task, NUL-separated */
     size_t n_env;
@@ -276,45 +286,198 @@ static void step__setenvf(step *s, const char *fmt, ...)
     buf_free(&kv);
 }
 
+/* Slurm's compressed form of nodes first..first+n-1 of the job. */
+static void step__nodelist(buf *out, const Jazari__Job *j, uint32_t first, uint32_t n)
+{
+    for (uint32_t i = 0; i < n && first + i < j->n_allocs; i++)
+        buf_printf(out, "%s%s", i ? "," : "", j->allocs[first + i]->node);
+}
+
+/* Slurm's "2(x3),1" form of tasks per node. */
+static void step__tasks_per_node(buf *out, uint32_t ntasks, uint32_t nnodes)
+{
+    uint32_t prev = 0, run = 0;
+    for (uint32_t i = 0; i <= nnodes; i++) {
+        uint32_t count = 0, first;
+        if (i < nnodes)
+            fstep_tasks(ntasks, nnodes, i, &count, &first);
+        if (i < nnodes && run && count == prev) {
+            run++;
+            continue;
+        }
+        if (run)
+            buf_printf(out, "%s%u%s", out->len ? "," : "", prev, "");
+        if (run > 1)
+            buf_printf(out, "(x%u)", run);
+        prev = count;
+        run = 1;
+    }
+}
+
+/* Whether KEY=VALUE names a variable only we set: Slurm's and ours, and
+ * the ranks, from the shell srun or sbatch was called in (a batch script's
+ * own, another job's) must not leak into the tasks. */
+static bool step__ours(const char *kv)
+{
+    static const char *const per_task[] = {"RANK=", "LOCAL_RANK=", "WORLD_SIZE=", "LOCAL_WORLD_SIZE=",
+                                           "NODE_RANK=", "GROUP_RANK=", "MASTER_ADDR=", "MASTER_PORT=",
+                                           "CUDA_VISIBLE_DEVICES=", "TMPDIR="};
+    if (strncmp(kv, "SLURM_", 6) == 0 || strncmp(kv, "SLURMD_", 7) == 0 || strncmp(kv, "JAZARI_", 7) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof per_task / sizeof *per_task; i++)
+        if (strncmp(kv, per_task[i], strlen(per_task[i])) == 0)
+            return true;
+    return false;
+}
+
 /* The environment every task shares: ours (which the job cannot change,
- * as the ranks depend on them), the job's --env, then the user's basics. */
+ * as the ranks depend on them), the job's --env (the submitting shell's,
+ * with --export=ALL), then the user's basics. Slurm's variables as sbatch
+ * and srun set them: a job's in its batch step, a step's in its tasks. */
 static void step__env(step *s, const struct passwd *pw)
 {
     const Jazari__Job *j = s->job;
+    const Jazari__JobSpec *js = s->js;
     const Jazari__StepSpec *sp = s->spec;
+    const Jazari__StepRequestSpec *ss = s->jstep ? s->jstep->spec : NULL;
+    uint32_t job_tasks = js->ntasks ? js->ntasks : (uint32_t)j->n_allocs * (js->tasks_per_node ? js->tasks_per_node : 1);
+    buf v = BUF_INIT;
     step__setenvf(s, "JAZARI_JOB_ID=%llu", (unsigned long long)j->id);
-    step__setenvf(s, "JAZARI_JOB_NAME=%s", s->js->name ? s->js->name : "");
-    buf nl = BUF_INIT;
+    step__setenvf(s, "JAZARI_JOB_NAME=%s", js->name ? js->name : "");
     for (size_t i = 0; i < j->n_allocs; i++)
-        buf_printf(&nl, "%s%s", i ? "," : "", j->allocs[i]->node);
-    step__setenvf(s, "JAZARI_NODELIST=%s", buf_str(&nl));
-    buf_free(&nl);
+        buf_printf(&v, "%s%s", i ? "," : "", j->allocs[i]->node);
+    step__setenvf(s, "JAZARI_NODELIST=%s", buf_str(&v));
     step__setenvf(s, "JAZARI_NNODES=%zu", j->n_allocs);
     step__setenvf(s, "JAZARI_NODE_RANK=%u", sp->node_rank);
     step__setenvf(s, "JAZARI_NODENAME=%s", sp->node_name);
     step__setenvf(s, "JAZARI_RESTART_COUNT=%u", j->attempt);
+    if (sp->socket && *sp->socket)
+        step__setenvf(s, "JAZARI_SOCKET=%s", sp->socket);
     if (j->array_job_id) {
         step__setenvf(s, "JAZARI_ARRAY_JOB_ID=%llu", (unsigned long long)j->array_job_id);
-        step__setenvf(s, "JAZARI_ARRAY_TASK_ID=%u", s->js->array_index);
+        step__setenvf(s, "JAZARI_ARRAY_TASK_ID=%u", js->array_index);
     }
     step__setenvf(s, "JAZARI_TASKS_PER_NODE=%u", s->ntasks);
     if (sp->host_cpus && *sp->host_cpus)
         step__setenvf(s, "JAZARI_CPUS=%s", sp->host_cpus);
+    /* Slurm's: the job's */
+    step__setenvf(s, "SLURM_JOB_ID=%llu", (unsigned long long)j->id);
+    step__setenvf(s, "SLURM_JOBID=%llu", (unsigned long long)j->id);
+    step__setenvf(s, "SLURM_JOB_NAME=%s", js->name ? js->name : "");
+    buf_reset(&v);
+    step__nodelist(&v, j, 0, (uint32_t)j->n_allocs);
+    step__setenvf(s, "SLURM_JOB_NODELIST=%s", buf_str(&v));
+    step__setenvf(s, "SLURM_JOB_NUM_NODES=%zu", j->n_allocs);
+    step__setenvf(s, "SLURM_JOB_USER=%s", j->user ? j->user : "");
+    step__setenvf(s, "SLURM_JOB_UID=%u", j->uid);
+    step__setenvf(s, "SLURM_JOB_GID=%u", j->gid);
+    step__setenvf(s, "SLURM_CPUS_ON_NODE=%d", s->n_cpus ? s->n_cpus : 1);
+    step__setenvf(s, "SLURM_JOB_CPUS_PER_NODE=%d", s->n_cpus ? s->n_cpus : 1);
     const Jazari__JobAlloc *mine = sp->node_rank < j->n_allocs ? j->allocs[sp->node_rank] : NULL;
-    buf g = BUF_INIT;
-    for (size_t i = 0; mine && i < mine->n_gpus; i++)
-        buf_printf(&g, "%s%u", i ? "," : "", mine->gpus[i]);
-    step__setenvf(s, "CUDA_VISIBLE_DEVICES=%s", buf_str(&g));
-    buf_free(&g);
+    step__setenvf(s, "SLURM_GPUS_ON_NODE=%zu", mine ? mine->n_gpus : 0);
+    if (js->gpus_per_node)
+        step__setenvf(s, "SLURM_GPUS_PER_NODE=%u", js->gpus_per_node);
+    if (js->gpus_per_task)
+        step__setenvf(s, "SLURM_GPUS_PER_TASK=%u", js->gpus_per_task);
+    if (js->cpus_per_gpu)
+        step__setenvf(s, "SLURM_CPUS_PER_GPU=%u", js->cpus_per_gpu);
+    if (js->mem_bytes)
+        step__setenvf(s, "SLURM_MEM_PER_NODE=%llu", (unsigned long long)(js->mem_bytes >> 20));
+    const char *submit_dir = js->submit_dir && *js->submit_dir ? js->submit_dir : js->workdir;
+    if (submit_dir && *submit_dir)
+        step__setenvf(s, "SLURM_SUBMIT_DIR=%s", submit_dir);
+    if (js->submit_host && *js->submit_host)
+        step__setenvf(s, "SLURM_SUBMIT_HOST=%s", js->submit_host);
+    if (js->account && *js->account)
+        step__setenvf(s, "SLURM_JOB_ACCOUNT=%s", js->account);
+    step__setenvf(s, "SLURM_JOB_QOS=%s", js->qos && *js->qos ? js->qos : "normal");
+    buf_reset(&v);
+    buf_printf(&v, "%s", js->partition && *js->partition ? js->partition : "default");
+    if (strchr(buf_str(&v), ','))
+        v.data[strcspn(v.data, ",")] = '\0', v.len = strlen(v.data);
+    step__setenvf(s, "SLURM_JOB_PARTITION=%s", buf_str(&v));
+    if (j->array_job_id) {
+        step__setenvf(s, "SLURM_ARRAY_JOB_ID=%llu", (unsigned long long)j->array_job_id);
+        step__setenvf(s, "SLURM_ARRAY_TASK_ID=%u", js->array_index);
+        if (js->array_count) {
+            step__setenvf(s, "SLURM_ARRAY_TASK_COUNT=%u", js->array_count);
+            step__setenvf(s, "SLURM_ARRAY_TASK_MIN=%u", js->array_min);
+            step__setenvf(s, "SLURM_ARRAY_TASK_MAX=%u", js->array_max_index);
+        }
+    }
+    step__setenvf(s, "SLURMD_NODENAME=%s", sp->node_name);
+    step__setenvf(s, "SLURM_TOPOLOGY_ADDR=%s", sp->node_name);
+    step__setenvf(s, "SLURM_CLUSTER_NAME=%s", sp->cluster && *sp->cluster ? sp->cluster : "jazari");
+    step__setenvf(s, "SLURM_RESTART_COUNT=%u", j->attempt);
+    step__setenvf(s, "SLURM_CPUS_PER_TASK=%u", s->cpus_per_task);
+    /* ... and what depends on the step: the batch script sees the job's */
+    uint32_t ntasks = ss ? s->world : job_tasks;
+    buf_reset(&v);
+    if (ss)
+        step__nodelist(&v, j, s->jstep->n_ranks ? s->jstep->ranks[0] : 0, s->nnodes);
+    else
+        step__nodelist(&v, j, 0, (uint32_t)j->n_allocs);
+    step__setenvf(s, "SLURM_NODELIST=%s", buf_str(&v));
+    step__setenvf(s, "SLURM_NNODES=%u", ss ? s->nnodes : (uint32_t)j->n_allocs);
+    step__setenvf(s, "SLURM_NTASKS=%u", ntasks);
+    step__setenvf(s, "SLURM_NPROCS=%u", ntasks);
+    buf tpn = BUF_INIT;
+    step__tasks_per_node(&tpn, ntasks, ss ? s->nnodes : (uint32_t)j->n_allocs);
+    step__setenvf(s, "SLURM_TASKS_PER_NODE=%s", buf_str(&tpn));
+    if (!strchr(buf_str(&tpn), ',') && !strchr(buf_str(&tpn), '('))
+        step__setenvf(s, "SLURM_NTASKS_PER_NODE=%s", buf_str(&tpn));
+    else if (js->tasks_per_node && !ss)
+        step__setenvf(s, "SLURM_NTASKS_PER_NODE=%u", js->tasks_per_node);
+    step__setenvf(s, "SLURM_NODEID=%u", s->node_index);
+    if (ss) {
+        step__setenvf(s, "SLURM_STEP_ID=%u", s->jstep->id);
+        step__setenvf(s, "SLURM_STEPID=%u", s->jstep->id);
+        step__setenvf(s, "SLURM_STEP_NODELIST=%s", buf_str(&v));
+        step__setenvf(s, "SLURM_STEP_NUM_NODES=%u", s->nnodes);
+        step__setenvf(s, "SLURM_STEP_NUM_TASKS=%u", s->world);
+        step__setenvf(s, "SLURM_STEP_TASKS_PER_NODE=%s", buf_str(&tpn));
+        buf_reset(&v);
+        for (uint32_t t = 0; t < s->ntasks; t++)
+            buf_printf(&v, "%s%u", t ? "," : "", s->first_rank + t);
+        step__setenvf(s, "SLURM_GTIDS=%s", buf_str(&v));
+    }
+    buf_free(&tpn);
+    buf_free(&v);
+    if (s->jobdir.len) {
+        step__setenvf(s, "TMPDIR=%s/tmp", buf_str(&s->jobdir));
+        step__setenvf(s, "JAZARI_TMPDIR=%s/tmp", buf_str(&s->jobdir));
+    }
+    step__setenvf(s, "CUDA_VISIBLE_DEVICES=%s", buf_str(&s->gpus));
     step__setenv(s, "CUDA_DEVICE_ORDER=PCI_BUS_ID");
     step__setenvf(s, "MASTER_ADDR=%s", sp->master_addr);
     step__setenvf(s, "MASTER_PORT=%u", sp->master_port);
-    step__setenvf(s, "WORLD_SIZE=%zu", j->n_allocs * s->ntasks);
-    step__setenvf(s, "LOCAL_WORLD_SIZE=%u", s->ntasks);
-    step__setenvf(s, "NODE_RANK=%u", sp->node_rank);
-    step__setenvf(s, "GROUP_RANK=%u", sp->node_rank);
-    for (size_t i = 0; i < s->js->n_env; i++)
-        step__setenv(s, s->js->env[i]);
+    step__setenvf(s, "NODE_RANK=%u", s->node_index);
+    step__setenvf(s, "GROUP_RANK=%u", s->node_index);
+    if (!s->batch) { /* the batch script is not one of the ranks */
+        step__setenvf(s, "WORLD_SIZE=%u", s->world);
+        step__setenvf(s, "LOCAL_WORLD_SIZE=%u", s->ntasks);
+    }
+    /* jz and the Slurm commands first on the PATH, before the caller's own */
+    const char *path = NULL;
+    size_t plen = strlen("PATH=");
+    for (size_t i = 0; ss && i < ss->n_env; i++)
+        if (strncmp(ss->env[i], "PATH=", plen) == 0)
+            path = ss->env[i] + plen;
+    for (size_t i = 0; !path && i < js->n_env; i++)
+        if (strncmp(js->env[i], "PATH=", plen) == 0)
+            path = js->env[i] + plen;
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    if (sp->bin_dir && *sp->bin_dir)
+        step__setenvf(s, "PATH=%s:%s", sp->bin_dir, path);
+    /* A step runs in the environment srun was called in; a job's part in
+     * its submitter's. */
+    for (size_t i = 0; ss && i < ss->n_env; i++)
+        if (!step__ours(ss->env[i]))
+            step__setenv(s, ss->env[i]);
+    for (size_t i = 0; !ss && i < js->n_env; i++)
+        if (!step__ours(js->env[i]))
+            step__setenv(s, js->env[i]);
     if (pw) {
         step__setenvf(s, "HOME=%s", pw->pw_dir);
         step__setenvf(s, "USER=%s", pw->pw_name);
@@ -333,6 +496,15 @@ static void step__env(step *s, const struct passwd *pw)
 static int step__command(step *s, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     const Jazari__JobSpec *js = s->js;
+    if (s->hold)
+        return 0;
+    if (s->jstep) { /* a step: the words srun was given */
+        const Jazari__StepRequestSpec *ss = s->jstep->spec;
+        s->argv = xcalloc(ss->n_argv + 1, sizeof(char *));
+        for (size_t i = 0; i < ss->n_argv; i++)
+            s->argv[i] = xstrdup(ss->argv[i]);
+        return 0;
+    }
     if (js->script && *js->script) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", s->dir, STEP_SCRIPT);
@@ -346,10 +518,15 @@ static int step__command(step *s, uid_t uid, gid_t gid, char *err, size_t errlen
             return -1;
         }
         close(fd);
+        /* A batch script's own arguments follow it (sbatch SCRIPT ARGS). */
         bool shebang = strncmp(js->script, "#!", 2) == 0;
-        s->argv = xcalloc(3, sizeof(char *));
-        s->argv[0] = xstrdup(shebang ? path : "/bin/sh");
-        s->argv[1] = shebang ? NULL : xstrdup(path);
+        size_t nargs = s->batch ? js->n_argv : 0, k = 0;
+        s->argv = xcalloc(nargs + 3, sizeof(char *));
+        if (!shebang)
+            s->argv[k++] = xstrdup("/bin/sh");
+        s->argv[k++] = xstrdup(path);
+        for (size_t i = 0; i < nargs; i++)
+            s->argv[k++] = xstrdup(js->argv[i]);
         return 0;
     }
     if (js->n_argv == 0) {
@@ -409,6 +586,8 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
                              strerror(errno));
     }
     const char *workdir = s->js->workdir && *s->js->workdir ? s->js->workdir : "/";
+    if (s->jstep && s->jstep->spec->workdir && *s->jstep->spec->workdir)
+        workdir = s->jstep->spec->workdir;
     struct stat st;
     if (stat(workdir, &st) != 0 && errno != ENOENT && errno != ENOTDIR)
         step__child_fail(efd, "cannot enter the working directory %s: %s", workdir, strerror(errno));
@@ -419,21 +598,40 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
     int in = open("/dev/null", O_RDONLY);
     if (in < 0 || dup2(in, 0) < 0)
         step__child_fail(efd, "cannot open /dev/null: %s", strerror(errno));
-    uint32_t rank = sp->node_rank * s->ntasks + t;
+    uint32_t rank = s->first_rank + t;
     buf path = BUF_INIT;
     outpath_job oj = {j->id, j->array_job_id, s->js->array_index};
-    outpath_expand(s->js->output, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
-    int out = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    const char *opat = s->js->output, *epat = s->js->error;
+    const Jazari__StepRequestSpec *ss = s->jstep ? s->jstep->spec : NULL;
+    if (ss) {
+        opat = ss->output;
+        epat = ss->error;
+    }
+    int out, err;
+    /* --open-mode=truncate: a run's outputs start empty (the batch script's
+     * own, opened as the user) */
+    int trunc = s->batch && s->js->output_truncate ? O_TRUNC : 0;
+    if (ss && (!opat || !*opat)) {
+        /* Relayed to srun: the job's directory keeps it until srun read it. */
+        jobdir_step_io(&path, sp->tmp_base, sp->node_name, j->id, j->attempt, s->jstep->id, sp->node_rank, false);
+        out = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+    } else {
+        outpath_expand(opat, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
+        out = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | trunc, 0644);
+    }
     if (out < 0)
         step__child_fail(efd, "cannot write the output %s: %s", buf_str(&path), strerror(errno));
-    int err = out;
-    if (s->js->error && *s->js->error) {
+    err = out;
+    if (ss && (!opat || !*opat) && (!epat || !*epat)) {
+        jobdir_step_io(&path, sp->tmp_base, sp->node_name, j->id, j->attempt, s->jstep->id, sp->node_rank, true);
+        err = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+    } else if (epat && *epat) {
         buf_reset(&path);
-        outpath_expand(s->js->error, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
-        err = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (err < 0)
-            step__child_fail(efd, "cannot write the error output %s: %s", buf_str(&path), strerror(errno));
+        outpath_expand(epat, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
+        err = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | trunc, 0644);
     }
+    if (err < 0)
+        step__child_fail(efd, "cannot write the error output %s: %s", buf_str(&path), strerror(errno));
     if (dup2(out, 1) < 0 || dup2(err, 2) < 0)
         step__child_fail(efd, "cannot set up the output: %s", strerror(errno));
     if (in > 2)
@@ -443,17 +641,26 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
     if (out > 2)
         close(out);
     /* The per-task variables, then the shared ones. */
-    char **env = xcalloc(s->n_env + 4, sizeof(char *));
-    char rankv[64], localv[64], procv[64];
-    snprintf(rankv, sizeof rankv, "RANK=%u", rank);
-    snprintf(localv, sizeof localv, "LOCAL_RANK=%u", t);
-    snprintf(procv, sizeof procv, "JAZARI_PROCID=%u", rank);
-    env[0] = rankv;
-    env[1] = localv;
-    env[2] = procv;
+    char **env = xcalloc(s->n_env + 8, sizeof(char *));
+    char vars[6][64];
+    size_t k = 0;
+    if (!s->batch) { /* the batch script is no task of the job's ranks */
+        snprintf(vars[0], sizeof vars[0], "RANK=%u", rank);
+        snprintf(vars[1], sizeof vars[1], "LOCAL_RANK=%u", t);
+        snprintf(vars[2], sizeof vars[2], "JAZARI_PROCID=%u", rank);
+        snprintf(vars[3], sizeof vars[3], "SLURM_PROCID=%u", rank);
+        snprintf(vars[4], sizeof vars[4], "SLURM_LOCALID=%u", t);
+        for (; k < 5; k++)
+            env[k] = vars[k];
+    } else {
+        snprintf(vars[0], sizeof vars[0], "SLURM_PROCID=0");
+        snprintf(vars[1], sizeof vars[1], "SLURM_LOCALID=0");
+        for (; k < 2; k++)
+            env[k] = vars[k];
+    }
     char *p = s->envbuf.data;
     for (size_t i = 0; i < s->n_env; i++) {
-        env[3 + i] = p;
+        env[k + i] = p;
         p += strlen(p) + 1;
     }
     /* execvp searches the job's PATH (execvpe would search ours). */
@@ -504,7 +711,7 @@ static int step__start_task(step *s, uint32_t t, const struct passwd *pw)
  * what left the process groups), else to each task's process group. */
 static void step__signal_all(step *s, int sig)
 {
-    if (s->cg && cg_signal_all(s->cg, sig) > 0)
+    if (s->cg && !s->cg_shared && cg_signal_all(s->cg, sig) > 0)
         return;
     for (uint32_t t = 0; t < s->started; t++)
         if (s->tasks[t].pid > 0)
@@ -583,13 +790,22 @@ static void step__supervise(step *s)
     step__signal_set(&set);
     const int64_t never = INT64_MAX;
     int64_t t0 = step__now_ms();
+    if (s->jstep && s->job->start_time_ms) { /* a step counts from the job's start */
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        int64_t since = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 - s->job->start_time_ms;
+        if (since > 0)
+            t0 -= since;
+    }
     int64_t limit_at = js->time_limit_s ? t0 + (int64_t)js->time_limit_s * 1000 : never;
     int64_t warn_at = never, kill_at = never;
-    if (js->warn_signal && limit_at != never)
+    /* --signal: a batch job's steps get it, or its script alone with B: */
+    bool warned = s->batch ? js->signal_batch_only : s->jstep ? !js->signal_batch_only : true;
+    if (js->warn_signal && limit_at != never && warned && !s->hold)
         warn_at = limit_at - (int64_t)js->warn_secs * 1000;
     uint32_t grace_s = s->spec->kill_grace_s;
     bool stopping = false;
-    while (s->live > 0) {
+    while (s->live > 0 || (s->hold && !stopping)) {
         int64_t now = step__now_ms();
         if (warn_at != never && now >= warn_at) {
             log_info("step", "time limit in %u s: sending signal %u", js->warn_secs, js->warn_signal);
@@ -658,7 +874,7 @@ static void step__verdict(step *s)
         if (k->status == 0)
             continue;
         e->exit_code = k->status;
-        uint32_t rank = s->spec->node_rank * s->ntasks + t;
+        uint32_t rank = s->first_rank + t;
         if (k->status > 128)
             snprintf(e->reason, sizeof e->reason, "task %u killed by signal %d", rank, k->status - 128);
         else
@@ -728,6 +944,42 @@ static int step__cgroup(step *s)
     if (geteuid() != 0)
         return 0;
     char name[96], err[512];
+    if (s->jstep) {
+        /* A step's tasks join the job's group (its limits and GPU fence),
+         * which the job's own part on this node made and will remove. */
+        char path[PATH_MAX + 16], line[128] = "";
+        snprintf(path, sizeof path, "%s", s->dir);
+        char *dot = strrchr(path, '.');
+        if (dot)
+            *dot = '\0';
+        size_t len = strlen(path);
+        snprintf(path + len, sizeof path - len, "/%s", STEP_CGROUP);
+        FILE *f = fopen(path, "r");
+        unsigned version = 0;
+        if (f) {
+            if (fscanf(f, "%95s %u", name, &version) != 2)
+                name[0] = '\0';
+            fclose(f);
+        }
+        (void)line;
+        if (!f || !name[0]) {
+            if (s->spec->gpu_fence) {
+                snprintf(s->end.reason, sizeof s->end.reason,
+                         "the job's group on %s is not there (%s): the step cannot be fenced to its GPUs",
+                         s->spec->node_name, path);
+                return -1;
+            }
+            return 0;
+        }
+        cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = (int)version, .parent = NULL};
+        if (cg_create(&o, name, s->js->mem_bytes, s->spec->host_cpus, s->spec->host_mems, &s->cg, err,
+                      sizeof err) != 0) {
+            snprintf(s->end.reason, sizeof s->end.reason, "cannot join the job's group %s: %s", name, err);
+            return -1;
+        }
+        s->cg_shared = true;
+        return 0;
+    }
     /* The supervisor's pid makes it unique on this host: two daemons here
      * (tests, two networks) may have a node of the same name and a job of
      * the same id, and each group's end kills all that is in it. */
@@ -762,6 +1014,66 @@ static int step__cgroup(step *s)
     return 0;
 }
 
+/* What this part runs: the job's tasks, its batch script (first node) or
+ * nothing (the batch job's other nodes), or a step's tasks here; and with
+ * which GPUs. 0, or -1 with the reason in s->end. */
+static int step__layout(step *s)
+{
+    const Jazari__Job *j = s->job;
+    const Jazari__JobSpec *js = s->js;
+    const Jazari__StepSpec *sp = s->spec;
+    const Jazari__JobAlloc *mine = sp->node_rank < j->n_allocs ? j->allocs[sp->node_rank] : NULL;
+    uint32_t ngpus = mine ? (uint32_t)mine->n_gpus : 0;
+    s->cpus_per_task = js->cpus_per_task ? js->cpus_per_task : 1;
+    if (sp->step) {
+        for (size_t i = 0; i < j->n_steps && !s->jstep; i++)
+            if (j->steps[i]->id + 1 == sp->step)
+                s->jstep = j->steps[i];
+        const Jazari__JobStep *st = s->jstep;
+        if (!st || !st->spec || st->n_ranks == 0) {
+            snprintf(s->end.reason, sizeof s->end.reason, "step %u is not in the part's description", sp->step - 1);
+            return -1;
+        }
+        s->nnodes = (uint32_t)st->n_ranks;
+        s->node_index = UINT32_MAX;
+        for (uint32_t i = 0; i < s->nnodes && s->node_index == UINT32_MAX; i++)
+            if (st->ranks[i] == sp->node_rank)
+                s->node_index = i;
+        if (s->node_index == UINT32_MAX) {
+            snprintf(s->end.reason, sizeof s->end.reason, "step %u has no part on %s", st->id, sp->node_name);
+            return -1;
+        }
+        s->world = st->spec->ntasks;
+        fstep_tasks(s->world, s->nnodes, s->node_index, &s->ntasks, &s->first_rank);
+        if (st->spec->cpus_per_task)
+            s->cpus_per_task = st->spec->cpus_per_task;
+        if (st->spec->gpus_none)
+            ngpus = 0;
+        else if (st->spec->gpus_per_node && st->spec->gpus_per_node < ngpus)
+            ngpus = st->spec->gpus_per_node;
+    } else if (js->batch) {
+        s->batch = sp->node_rank == 0;
+        s->hold = !s->batch;
+        s->ntasks = s->batch ? 1 : 0;
+        s->world = s->ntasks;
+        s->node_index = sp->node_rank;
+        s->nnodes = (uint32_t)j->n_allocs;
+        /* The script may use every CPU of the job here. */
+        s->cpus_per_task = s->n_cpus ? (uint32_t)s->n_cpus : 1;
+    } else {
+        uint32_t tpn = js->tasks_per_node ? js->tasks_per_node : 1;
+        s->ntasks = tpn;
+        s->first_rank = sp->node_rank * tpn;
+        s->world = (uint32_t)j->n_allocs * tpn;
+        s->node_index = sp->node_rank;
+        s->nnodes = (uint32_t)j->n_allocs;
+    }
+    for (uint32_t i = 0; mine && i < ngpus; i++)
+        buf_printf(&s->gpus, "%s%u", i ? "," : "", mine->gpus[i]);
+    jobdir_path(&s->jobdir, sp->tmp_base, sp->node_name, j->id, j->attempt);
+    return 0;
+}
+
 int step_main(const char *dir)
 {
     log_set_program("jazarid step");
@@ -790,19 +1102,24 @@ int step_main(const char *dir)
     }
     s.job = s.spec->job;
     s.js = s.job->spec;
-    s.ntasks = s.js->tasks_per_node ? s.js->tasks_per_node : 1;
-    s.cpus_per_task = s.js->cpus_per_task ? s.js->cpus_per_task : 1;
-    s.tasks = xcalloc(s.ntasks, sizeof *s.tasks);
     struct passwd pwbuf, *pw = NULL;
     char pwtext[4096];
     if (getpwuid_r((uid_t)s.job->uid, &pwbuf, pwtext, sizeof pwtext, &pw) != 0)
         pw = NULL;
     step__cpus(&s);
+    int laid = step__layout(&s);
+    s.tasks = xcalloc(s.ntasks + 1, sizeof *s.tasks);
+    /* The job's own part makes its private directory; a step's uses it. */
+    if (laid == 0 && !s.jstep &&
+        jobdir_make(buf_str(&s.jobdir), (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) != 0)
+        laid = -1;
     step__env(&s, pw);
-    log_info("step", "job %llu attempt %u on %s: %u task%s, CPUs %s", (unsigned long long)s.job->id,
-             s.job->attempt, s.spec->node_name, s.ntasks, s.ntasks == 1 ? "" : "s",
-             s.n_cpus ? s.spec->host_cpus : "unbound");
-    if (step__command(&s, (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) == 0 &&
+    if (laid == 0)
+        log_info("step", "job %llu attempt %u%s%.0u on %s: %u task%s, CPUs %s", (unsigned long long)s.job->id,
+                 s.job->attempt, s.jstep ? " step " : "", s.jstep ? s.jstep->id : 0, s.spec->node_name,
+                 s.ntasks, s.ntasks == 1 ? "" : "s", s.n_cpus ? s.spec->host_cpus : "unbound");
+    if (laid == 0 &&
+        step__command(&s, (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) == 0 &&
         step__cgroup(&s) == 0) {
         for (uint32_t t = 0; t < s.ntasks; t++) {
             if (step__start_task(&s, t, pw) != 0) {
@@ -832,9 +1149,15 @@ int step_main(const char *dir)
     /* What the tasks left behind goes with them. */
     for (uint32_t t = 0; t < s.started; t++)
         kill(-s.tasks[t].pid, SIGKILL);
-    if (s.cg && cg_destroy(s.cg, err, sizeof err) != 0)
+    if (s.cg && s.cg_shared)
+        cg_release(s.cg);
+    else if (s.cg && cg_destroy(s.cg, err, sizeof err) != 0)
         log_warn("step", "%s", err);
     int rc = step_end_write(dir, &s.end);
+    /* The job's private directory goes with its own part, after its end
+     * is known (a big TMPDIR must not hold the end back). */
+    if (!s.jstep && s.jobdir.len && jobdir_remove(buf_str(&s.jobdir), (uid_t)s.job->uid, (gid_t)s.job->gid, 10000) != 0)
+        log_warn("step", "cannot remove %s (left for the system's /tmp cleaning)", buf_str(&s.jobdir));
     if (rc != 0)
         log_error("step", "cannot write %s/%s: %s", dir, STEP_END, strerror(errno));
     log_info("step", "ended: exit code %d%s%s", s.end.exit_code, s.end.reason[0] ? ", " : "", s.end.reason);
@@ -845,6 +1168,8 @@ int step_main(const char *dir)
     free(s.cpus);
     free(s.cpu_order);
     buf_free(&s.envbuf);
+    buf_free(&s.gpus);
+    buf_free(&s.jobdir);
     jazari__step_spec__free_unpacked(s.spec, NULL);
     return rc == 0 ? 0 : 1;
 }

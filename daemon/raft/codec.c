@@ -22,6 +22,8 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
         return 3;
     case JAZARI__COMMAND__CMD_TRUST:
         return 5;
+    case JAZARI__COMMAND__CMD_STEP:
+        return 6;
     case JAZARI__COMMAND__CMD__NOT_SET:
     default:
         return 0;

@@ -1,5 +1,6 @@
 /* fsm.c - the replicated state machine. */
 #include "fsm.h"
+#include "fstep.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,7 @@ static void fsm__class_hold(fsm *f, const fsm_class *cc, size_t u, int sign)
 /* A job's own memory (its class is the caller's business). */
 static void fsm__job_release(fsm_job *j)
 {
+    fstep_clear(j);
     fsm__allocs_clear(j);
     free(j->user);
     free(j->reason);
@@ -992,6 +994,7 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
         j->gpus_per_node = m->spec->gpus_per_node;
         j->time_limit_s = m->spec->time_limit_s;
         j->no_requeue = m->spec->no_requeue;
+        j->batch = m->spec->batch;
         j->cpus_per_node = (m->spec->tasks_per_node ? m->spec->tasks_per_node : 1) *
                            (m->spec->cpus_per_task ? m->spec->cpus_per_task : 1);
         size_t n = jazari__job_spec__get_packed_size(m->spec);
@@ -1002,6 +1005,7 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
         j->cpus_per_node = 1;
     }
     fsm__allocs_set(j, m->allocs, m->n_allocs);
+    fstep_copy_in(j, m->steps, m->n_steps, m->steps_started);
     return j;
 }
 
@@ -1062,8 +1066,10 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
             continue;
         if (j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
             f->n_ready--;
-        if (j->state == JAZARI__JOB_STATE__JOB_RUNNING)
+        if (j->state == JAZARI__JOB_STATE__JOB_RUNNING) {
             f->n_running--;
+            fstep_run_ended(j, now);
+        }
         fsm__charge(f, now, j);
         j->held = false; /* a release of it must change nothing */
         j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
@@ -1112,6 +1118,7 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
         j->state = JAZARI__JOB_STATE__JOB_NODE_FAIL;
         j->end_ms = now;
         j->exit_code = 0;
+        fstep_run_ended(j, now);
         fsm__set_reason(j, reason);
         fsm__count(f, j, -1);
         return;
@@ -1121,6 +1128,7 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
     j->attempt++;
     j->start_ms = 0;
     fsm__allocs_clear(j);
+    fstep_clear(j);
     fsm__set_reason(j, reason);
     if (!j->held)
         f->n_ready++;
@@ -1147,6 +1155,7 @@ static void fsm__preempted_part_end(fsm *f, int64_t now, fsm_job *j, const char 
     j->preempt_ms = 0;
     j->start_ms = 0;
     fsm__allocs_clear(j);
+    fstep_clear(j);
     if (!j->held)
         f->n_ready++;
     fsm__resv_check(f, now, j);
@@ -1172,6 +1181,12 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         c->state == JAZARI__JOB_STATE__JOB_PENDING || c->state == JAZARI__JOB_STATE__JOB_RUNNING ||
         (unsigned)c->state > JAZARI__JOB_STATE__JOB_PREEMPTED)
         return;
+    if (c->step > 0) { /* a step's part: the job goes on */
+        if (!j->preempt_ms &&
+            fstep_part_end(j, now, c->step - 1, c->node, c->state, c->exit_code, c->reason))
+            res->ended++;
+        return;
+    }
     res->ended++;
     if (j->preempt_ms) {
         fsm__preempted_part_end(f, now, j, c->node);
@@ -1183,8 +1198,16 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         fsm__lose(f, now, j, c->reason && *c->reason ? c->reason : "a node lost its part");
         return;
     }
+    /* A batch job ends with its script, on its first node; the other
+     * nodes' parts only hold the allocation for its steps. */
+    if (j->batch && c->node && j->n_allocs > 0 && j->allocs[0].node && strcmp(c->node, j->allocs[0].node) != 0) {
+        for (uint32_t a = 0; a < j->n_allocs; a++)
+            if (j->allocs[a].node && strcmp(j->allocs[a].node, c->node) == 0)
+                j->allocs[a].done = true;
+        return;
+    }
     /* A part that completed: the job completes with its last part. */
-    if (c->state == JAZARI__JOB_STATE__JOB_COMPLETED && c->node && *c->node && f->format >= 2) {
+    if (!j->batch && c->state == JAZARI__JOB_STATE__JOB_COMPLETED && c->node && *c->node && f->format >= 2) {
         uint32_t left = 0;
         for (uint32_t a = 0; a < j->n_allocs; a++) {
             if (j->allocs[a].node && strcmp(j->allocs[a].node, c->node) == 0)
@@ -1195,6 +1218,7 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
             return;
     }
     fsm__charge(f, now, j);
+    fstep_run_ended(j, now);
     j->state = c->state;
     j->end_ms = now;
     j->exit_code = c->exit_code;
@@ -1333,6 +1357,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         const Jazari__Command *c = e->commands[i];
         uint32_t before = res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended;
         uint64_t first_id = f->next_job_id;
+        res->steps[i] = 0;
         switch (c->cmd_case) {
         case JAZARI__COMMAND__CMD_SUBMIT:
             fsm__apply_submit(f, now, c->submit, res);
@@ -1369,6 +1394,14 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_UNRESERVE:
             fsm__apply_unreserve(f, now, c->unreserve, res);
             break;
+        case JAZARI__COMMAND__CMD_STEP: {
+            fsm_job *j = (fsm_job *)fsm_job_get(f, c->step->id);
+            const Jazari__JobStep *st =
+                j && j->attempt == c->step->attempt ? fstep_launch(j, now, c->step->spec) : NULL;
+            res->steps[i] = st ? st->id + 1 : 0;
+            res->started += st != NULL;
+            break;
+        }
         case JAZARI__COMMAND__CMD_TRUST: {
             const char *revoked = tdb_apply(&f->trust, c->trust, now);
             res->trust_changed++;
@@ -1423,6 +1456,9 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->end_time_ms = j->end_ms;
     out->n_allocs = j->n_allocs;
     out->allocs = alloc_ptrs;
+    out->steps = j->steps; /* borrowed: j owns them */
+    out->n_steps = j->n_steps;
+    out->steps_started = j->steps_started;
     for (uint32_t i = 0; i < j->n_allocs; i++) {
         jazari__job_alloc__init(&allocs[i]);
         allocs[i].node = j->allocs[i].node ? j->allocs[i].node : "";

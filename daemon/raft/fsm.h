@@ -103,6 +103,10 @@ typedef struct fsm_job {
     uint32_t spec_len;
     fsm_alloc *allocs;
     uint32_t n_allocs;
+    bool batch;                /* the script runs once, on the first node (fstep.h) */
+    Jazari__JobStep **steps;   /* of the running (or last) attempt, owned: fstep.h */
+    uint32_t n_steps;
+    uint32_t steps_started;    /* in this attempt: the next step's id */
 } fsm_job;
 
 typedef struct fsm_node {
@@ -214,6 +218,7 @@ typedef struct fsm_result {
     uint32_t trust_changed; /* TrustCmds applied */
     uint32_t n_cmds;
     uint32_t counts[CODEC_ENTRY_MAX_CMDS]; /* per command: jobs submitted or cancelled, nodes changed */
+    uint32_t steps[CODEC_ENTRY_MAX_CMDS];  /* per command: the step it launched, its id + 1 (0: none) */
 } fsm_result;
 
 void fsm_init(fsm *f);

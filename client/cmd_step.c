@@ -1,0 +1,257 @@
+/* cmd_step.c - jz run (srun) inside a job: launches a step over the job's
+ * allocation through the daemons, relays its output (kept by each node in
+ * the job's private directory, read through the local daemon) to our
+ * standard output and error, and exits with the step's exit code. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/buf.h"
+#include "cli.h"
+
+extern char **environ;
+
+#define STEP_CHUNK ((uint32_t)256 * 1024)
+#define STEP_POLL_MIN_MS 50
+#define STEP_POLL_MAX_MS 500
+
+typedef struct step_src {
+    uint32_t rank; /* the node's rank in the job */
+    const char *node;
+    bool err;
+    uint64_t offset;
+} step_src;
+
+static int step__count(cli *c, const char *opt, const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = s ? strtoul(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v > 65536) {
+        cli_error(c, "bad --%s '%.40s': a number", opt, s ? s : "");
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* The job the caller runs in: --jobid, else $SLURM_JOB_ID / $JAZARI_JOB_ID. */
+static const char *step__job_env(void)
+{
+    const char *v = getenv("JAZARI_JOB_ID");
+    if (!v || !*v)
+        v = getenv("SLURM_JOB_ID");
+    return v && *v ? v : NULL;
+}
+
+/* Reads what is new in src; returns bytes read, -1 on a refusal. */
+static long step__pull(cli *c, cli_conn *k, uint64_t job, uint32_t attempt, uint32_t step, step_src *src)
+{
+    Jazari__LogsRequest lr = JAZARI__LOGS_REQUEST__INIT;
+    lr.node = (char *)src->node;
+    lr.path = "/";
+    lr.offset = src->offset;
+    lr.max_bytes = STEP_CHUNK;
+    lr.step_job = job;
+    lr.step_attempt = attempt;
+    lr.step = step + 1;
+    lr.step_rank = src->rank;
+    lr.step_err = src->err;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_LOGS_REQUEST;
+    req.logs_request = &lr;
+    wire_msg *m = cli_call(k, &req);
+    if (!m)
+        return -1;
+    const Jazari__Envelope *e = wire_msg_env(m);
+    long got = 0;
+    if (e->error && e->error->code != JAZARI__ERROR_CODE__OK) {
+        got = 0; /* not there yet (or already gone): nothing to relay */
+    } else if (e->body_case == JAZARI__ENVELOPE__BODY_LOGS_REPLY && !e->logs_reply->missing) {
+        const ProtobufCBinaryData *d = &e->logs_reply->data;
+        if (d->len) {
+            fwrite(d->data, 1, d->len, src->err ? stderr : stdout);
+            fflush(src->err ? stderr : stdout);
+        }
+        src->offset += d->len;
+        got = (long)d->len;
+    }
+    (void)c;
+    wire_msg_free(m);
+    return got;
+}
+
+static void step__sleep(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+int cmd_run(cli *c, int argc, char **argv)
+{
+    const char *nodes = NULL, *ntasks = NULL, *cpus = NULL, *gpus = NULL, *jobid = NULL, *output = NULL;
+    const char *error = NULL, *name = NULL, *relative = NULL, *exportv = NULL, *tpn = NULL;
+    bool overlap = false, unbuffered = false, label = false;
+    cli_opt table[] = {
+        {"nodes", CLI_STRING, &nodes},
+        {"ntasks", CLI_STRING, &ntasks},
+        {"ntasks-per-node", CLI_STRING, &tpn},
+        {"cpus-per-task", CLI_STRING, &cpus},
+        {"gpus-per-node", CLI_STRING, &gpus},
+        {"jobid", CLI_STRING, &jobid},
+        {"output", CLI_STRING, &output},
+        {"error", CLI_STRING, &error},
+        {"job-name", CLI_STRING, &name},
+        {"relative", CLI_STRING, &relative},
+        {"export", CLI_STRING, &exportv},
+        {"overlap", CLI_FLAG, &overlap},
+        {"unbuffered", CLI_FLAG, &unbuffered},
+        {"label", CLI_FLAG, &label},
+        {NULL, CLI_FLAG, NULL},
+    };
+    static const char *pos[4096];
+    int npos = cli_parse(c, argc, argv, table, pos, 4096);
+    if (npos < 0)
+        return CLI_USAGE;
+    if (npos == 0) {
+        cli_error(c, "nothing to run: jz run [OPTIONS] CMD [ARGS...]");
+        return CLI_USAGE;
+    }
+    if (!jobid)
+        jobid = step__job_env();
+    if (!jobid) {
+        cli_error(c, "not inside a job: run it in a batch script or a jz alloc session, or name the job "
+                     "with --jobid JOB (jz submit -- CMD queues a command of its own)");
+        return CLI_USAGE;
+    }
+    uint64_t id;
+    if (cli_job_id(c, jobid, &id) != 0)
+        return CLI_USAGE;
+    if (label)
+        fprintf(stderr, "jz run: --label has no effect here: the output of each node comes whole\n");
+    Jazari__StepRequestSpec s = JAZARI__STEP_REQUEST_SPEC__INIT;
+    uint32_t per_node = 0;
+    if ((nodes && step__count(c, "nodes", nodes, &s.nodes)) || (ntasks && step__count(c, "ntasks", ntasks, &s.ntasks)) ||
+        (cpus && step__count(c, "cpus-per-task", cpus, &s.cpus_per_task)) ||
+        (gpus && step__count(c, "gpus-per-node", gpus, &s.gpus_per_node)) ||
+        (relative && step__count(c, "relative", relative, &s.relative)) ||
+        (tpn && step__count(c, "ntasks-per-node", tpn, &per_node)))
+        return CLI_USAGE;
+    s.gpus_none = gpus && s.gpus_per_node == 0;
+    if (per_node && !s.ntasks)
+        s.ntasks = per_node * (s.nodes ? s.nodes : 1);
+    if (s.ntasks && s.nodes > s.ntasks) {
+        fprintf(stderr, "jz run: warning: %u tasks cannot run on %u nodes: on %u\n", s.ntasks, s.nodes, s.ntasks);
+        s.nodes = s.ntasks;
+    }
+    s.argv = (char **)pos;
+    s.n_argv = (size_t)npos;
+    char cwd[4096];
+    s.workdir = getcwd(cwd, sizeof cwd) ? cwd : "";
+    s.output = (char *)(output ? output : "");
+    s.error = (char *)(error ? error : "");
+    s.name = (char *)(name ? name : pos[0]);
+    /* --export: ALL (the default) passes our environment on, NONE nothing. */
+    size_t nenv = 0;
+    if (!exportv || strcmp(exportv, "ALL") == 0)
+        while (environ[nenv])
+            nenv++;
+    else if (strcmp(exportv, "NONE") != 0) {
+        cli_error(c, "--export takes ALL or NONE here");
+        return CLI_USAGE;
+    }
+    s.env = environ;
+    s.n_env = nenv;
+    Jazari__StepRequest r = JAZARI__STEP_REQUEST__INIT;
+    r.id = id;
+    r.spec = &s;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_STEP_REQUEST;
+    req.step_request = &r;
+    int status = CLI_REFUSED;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_STEP_REPLY, &status);
+    if (!m)
+        return status;
+    uint32_t step = wire_msg_env(m)->step_reply->step_id;
+    wire_msg_free(m);
+    /* Follow it: its nodes' outputs until it has ended and all is read. */
+    cli_conn *k = cli_connect(c);
+    if (!k)
+        return CLI_REFUSED;
+    step_src *src = NULL;
+    size_t nsrc = 0;
+    uint32_t attempt = 0;
+    int wait_ms = STEP_POLL_MIN_MS, rc = CLI_REFUSED;
+    for (;;) {
+        Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
+        sr.id = id;
+        Jazari__Envelope q = JAZARI__ENVELOPE__INIT;
+        q.body_case = JAZARI__ENVELOPE__BODY_SHOW_REQUEST;
+        q.show_request = &sr;
+        wire_msg *sm = cli_call(k, &q);
+        if (!sm || cli_refused(c, sm)) {
+            wire_msg_free(sm);
+            break;
+        }
+        const Jazari__Job *job = wire_msg_env(sm)->show_reply->job;
+        const Jazari__JobStep *st = NULL;
+        for (size_t i = 0; job && i < job->n_steps && !st; i++)
+            if (job->steps[i]->id == step)
+                st = job->steps[i];
+        if (!st) {
+            cli_error(c, "step %llu.%u is gone: the job ended or was requeued", (unsigned long long)id, step);
+            wire_msg_free(sm);
+            break;
+        }
+        if (!src) {
+            attempt = job->attempt;
+            nsrc = st->n_ranks * 2;
+            src = calloc(nsrc ? nsrc : 1, sizeof *src);
+            if (!src)
+                abort();
+            for (size_t i = 0; i < st->n_ranks; i++) {
+                for (int e = 0; e < 2; e++) {
+                    step_src *x = &src[i * 2 + (size_t)e];
+                    x->rank = st->ranks[i];
+                    x->node = st->ranks[i] < job->n_allocs ? strdup(job->allocs[st->ranks[i]]->node) : strdup("");
+                    x->err = e == 1;
+                }
+            }
+        }
+        bool over = st->state != JAZARI__JOB_STATE__JOB_RUNNING;
+        Jazari__JobState state = st->state;
+        int code = st->exit_code;
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", st->reason ? st->reason : "");
+        wire_msg_free(sm);
+        long got = 0;
+        for (size_t i = 0; i < nsrc; i++) {
+            long n;
+            while ((n = step__pull(c, k, id, attempt, step, &src[i])) >= (long)STEP_CHUNK)
+                got += n;
+            got += n > 0 ? n : 0;
+        }
+        if (over) {
+            if (state == JAZARI__JOB_STATE__JOB_COMPLETED) {
+                rc = 0;
+            } else {
+                if (reason[0])
+                    fprintf(stderr, "jz run: step %llu.%u: %s\n", (unsigned long long)id, step, reason);
+                rc = code > 0 && code < 256 ? code : 1;
+            }
+            break;
+        }
+        wait_ms = got ? STEP_POLL_MIN_MS : wait_ms * 2 > STEP_POLL_MAX_MS ? STEP_POLL_MAX_MS : wait_ms * 2;
+        step__sleep(wait_ms);
+    }
+    for (size_t i = 0; i < nsrc; i++)
+        free((char *)src[i].node);
+    free(src);
+    cli_close(k);
+    (void)overlap;
+    (void)unbuffered;
+    return rc;
+}

@@ -421,7 +421,7 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
         step__child_fail(efd, "cannot open /dev/null: %s", strerror(errno));
     uint32_t rank = sp->node_rank * s->ntasks + t;
     buf path = BUF_INIT;
-    outpath_job oj = {j->id, j->array_job_id, s->js->array_index};
+    outpath_job oj = {j->id, j->array_job_id, s->js->array_index, s->js->name, j->user};
     outpath_expand(s->js->output, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
     int out = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (out < 0)

@@ -205,6 +205,12 @@ int cmd_submit(cli *c, int argc, char **argv)
         default_name = submit__base(o.pos[0]);
     } else if (o.npos > 0 && strcmp(o.pos[0], "-") != 0) {
         script_path = o.pos[0];
+        struct stat st;
+        for (int i = 1; i < o.npos && stat(script_path, &st) != 0; i++)
+            if (strcmp(o.pos[i], "--") == 0) {
+                cli_error(c, "'%.60s' before --: put the command after --", script_path);
+                goto out;
+            }
         if (!(text = submit__read_script(c, script_path)))
             goto out;
         default_name = submit__base(script_path);

@@ -799,7 +799,7 @@ static int so__dep_ids(slurmopt *o, const slurmopt_occ *oc, const char *ids, int
     }
     return 0;
 bad:
-    return so__fail(o, oc->line, "bad %s '%.60s': job ids such as 12, 12:13, or 12_3 for task 3 of array 12",
+    return so__fail(o, oc->line, "bad dependency %s '%.60s': job ids such as 12, 12:13, or 12_3 for task 3 of array 12",
                     oc->name, oc->value);
 }
 
@@ -996,7 +996,7 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
             *dash = '\0';
         if (so__uint(copy, 1, 4096, &nodes) != 0 || (dash && so__uint(dash + 1, 1, 4096, &nodes_max) != 0) ||
             (dash && nodes_max < nodes))
-            return so__fail(o, oc->line, "bad %s '%.40s': a node count N or MIN-MAX (1 to 4096)", oc->name,
+            return so__fail(o, oc->line, "bad %s '%.40s': a node count N or MIN-MAX, at least one node, at most 4096", oc->name,
                             oc->value);
         if (nodes_max == nodes)
             nodes_max = 0;

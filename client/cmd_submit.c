@@ -93,7 +93,8 @@ static int submit__task(submit_resolver *r, uint64_t id, uint64_t array_id, uint
     if ((!e->error || e->error->code == JAZARI__ERROR_CODE__OK) &&
         e->body_case == JAZARI__ENVELOPE__BODY_SHOW_REPLY && e->show_reply->job) {
         const Jazari__Job *j = e->show_reply->job;
-        if ((j->array_job_id == array_id || (j->id == array_id && j->spec && j->spec->array_task)) && j->spec) {
+        if ((j->array_job_id == array_id || (j->id == array_id && j->spec && j->spec->array_task)) &&
+            j->spec) {
             *index = j->spec->array_index;
             *count = j->spec->array_count;
             rc = 1;
@@ -103,7 +104,8 @@ static int submit__task(submit_resolver *r, uint64_t id, uint64_t array_id, uint
     return rc;
 }
 
-static int submit__resolve(void *arg, uint64_t array_id, uint32_t index, uint64_t *id, char *err, size_t errlen)
+static int submit__resolve(void *arg, uint64_t array_id, uint32_t index, uint64_t *id, char *err,
+                           size_t errlen)
 {
     submit_resolver *r = arg;
     if (!r->k && !(r->k = cli_connect(r->c))) {
@@ -181,7 +183,7 @@ static const char *submit__base(const char *path)
 
 int cmd_submit(cli *c, int argc, char **argv)
 {
-    static const slurmopt_extra extra[] = {{"json", false},       {"socket", true}, {"server", true},
+    static const slurmopt_extra extra[] = {{"json", false},       {"socket", true},  {"server", true},
                                            {"credentials", true}, {"timeout", true}, {NULL, false}};
     slurmopt o;
     slurmopt_init(&o);

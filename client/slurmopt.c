@@ -362,8 +362,9 @@ static const so_def *so__short(char c)
 static int so__take(slurmopt *o, const so_def *d, const char *written, const char *value, int line)
 {
     if (d->id == SO_UNSUPPORTED)
-        return so__fail(o, line, "%s is not supported here (it would change the job's resources, limits or "
-                                 "placement, which jz cannot honour): remove it",
+        return so__fail(o, line,
+                        "%s is not supported here (it would change the job's resources, limits or "
+                        "placement, which jz cannot honour): remove it",
                         written);
     if (d->id == SO_NOEFFECT) {
         so__warn(o, line, "warning: %s has no effect here (ignored)", written);
@@ -378,8 +379,8 @@ static int so__take(slurmopt *o, const so_def *d, const char *written, const cha
 /* Options in words[0..n): until the first positional (*stop: its index)
  * or `--` (*stop: the index after it, *dashdash). In a script (line > 0)
  * a positional is an error. */
-static int so__options(slurmopt *o, int n, char *const *words, const slurmopt_extra *extra, int line, int *stop,
-                       bool *dashdash)
+static int so__options(slurmopt *o, int n, char *const *words, const slurmopt_extra *extra, int line,
+                       int *stop, bool *dashdash)
 {
     *dashdash = false;
     int i = 0;
@@ -392,8 +393,9 @@ static int so__options(slurmopt *o, int n, char *const *words, const slurmopt_ex
         }
         if (a[0] != '-' || a[1] == '\0') {
             if (line > 0)
-                return so__fail(o, line, "unexpected argument '%.60s' in an option line: options only (quote "
-                                         "a value with spaces)",
+                return so__fail(o, line,
+                                "unexpected argument '%.60s' in an option line: options only (quote "
+                                "a value with spaces)",
                                 a);
             break;
         }
@@ -777,7 +779,8 @@ static int so__dep_ids(slurmopt *o, const slurmopt_occ *oc, const char *ids, int
             goto bad;
         uint64_t job = v;
         if (*end == '+')
-            return so__fail(o, oc->line, "%s '%.60s': a delay after a dependency (+MINUTES) is not supported here",
+            return so__fail(o, oc->line,
+                            "%s '%.60s': a delay after a dependency (+MINUTES) is not supported here",
                             oc->name, oc->value);
         if (*end == '_') {
             uint32_t index;
@@ -799,7 +802,8 @@ static int so__dep_ids(slurmopt *o, const slurmopt_occ *oc, const char *ids, int
     }
     return 0;
 bad:
-    return so__fail(o, oc->line, "bad dependency %s '%.60s': job ids such as 12, 12:13, or 12_3 for task 3 of array 12",
+    return so__fail(o, oc->line,
+                    "bad dependency %s '%.60s': job ids such as 12, 12:13, or 12_3 for task 3 of array 12",
                     oc->name, oc->value);
 }
 
@@ -820,7 +824,8 @@ static int so__dependency(slurmopt *o, const slurmopt_occ *oc, so_deps *d, bool 
         char *colon = strchr(part, ':');
         int kind = -1;
         for (int k = 0; k < 4 && colon; k++)
-            if (strlen(kinds[k]) == (size_t)(colon - part) && strncmp(part, kinds[k], (size_t)(colon - part)) == 0)
+            if (strlen(kinds[k]) == (size_t)(colon - part) &&
+                strncmp(part, kinds[k], (size_t)(colon - part)) == 0)
                 kind = k;
         if (kind < 0)
             return so__fail(o, oc->line,
@@ -842,13 +847,15 @@ static int so__env_add(slurmopt *o, char **env, size_t *n, size_t *bytes, const 
         if (strncmp(env[i], kv, klen) == 0)
             return 0;
     if (*n == SLURMOPT_ENV_MAX)
-        return so__fail(o, line, "more than %d environment variables to export: --export=NONE, or "
-                                 "--export=VAR,VAR=VALUE for the ones the job needs",
+        return so__fail(o, line,
+                        "more than %d environment variables to export: --export=NONE, or "
+                        "--export=VAR,VAR=VALUE for the ones the job needs",
                         SLURMOPT_ENV_MAX);
     *bytes += strlen(kv) + 1;
     if (*bytes > SLURMOPT_ENV_BYTES_MAX)
-        return so__fail(o, line, "the environment to export is over %u KiB: --export=NONE, or "
-                                 "--export=VAR,VAR=VALUE for the ones the job needs",
+        return so__fail(o, line,
+                        "the environment to export is over %u KiB: --export=NONE, or "
+                        "--export=VAR,VAR=VALUE for the ones the job needs",
                         SLURMOPT_ENV_BYTES_MAX >> 10);
     env[(*n)++] = (char *)kv;
     return 0;
@@ -912,7 +919,8 @@ static int so__export(slurmopt *o, const slurmopt_ctx *ctx)
         if (!eq || eq == *e)
             continue;
         if (!utf8_valid(*e, strlen(*e))) {
-            so__warn(o, line, "warning: the variable %.*s is not UTF-8 text: not exported", (int)(eq - *e), *e);
+            so__warn(o, line, "warning: the variable %.*s is not UTF-8 text: not exported", (int)(eq - *e),
+                     *e);
             continue;
         }
         if (so__env_add(o, env, &n, &bytes, *e, line) != 0)
@@ -971,8 +979,7 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
     oc = so__get(o, SO_PARTITION);
     if (*s->partition && (s->partition[0] == ',' || strstr(s->partition, ",,") ||
                           s->partition[strlen(s->partition) - 1] == ','))
-        return so__fail(o, oc ? oc->line : 0, "bad --partition '%.60s': NAME[,NAME...]",
-                        s->partition);
+        return so__fail(o, oc ? oc->line : 0, "bad --partition '%.60s': NAME[,NAME...]", s->partition);
     if ((oc = so__get(o, SO_CONSTRAINT))) {
         if (strpbrk(oc->value, "|[]*"))
             return so__fail(o, oc->line,
@@ -996,8 +1003,9 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
             *dash = '\0';
         if (so__uint(copy, 1, 4096, &nodes) != 0 || (dash && so__uint(dash + 1, 1, 4096, &nodes_max) != 0) ||
             (dash && nodes_max < nodes))
-            return so__fail(o, oc->line, "bad %s '%.40s': a node count N or MIN-MAX, at least one node, at most 4096", oc->name,
-                            oc->value);
+            return so__fail(o, oc->line,
+                            "bad %s '%.40s': a node count N or MIN-MAX, at least one node, at most 4096",
+                            oc->name, oc->value);
         if (nodes_max == nodes)
             nodes_max = 0;
     }
@@ -1006,17 +1014,20 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
         return so__fail(o, ontasks->line, "bad %s '%.40s': a task count, at least 1", ontasks->name,
                         ontasks->value);
     if (otpn && so__uint(otpn->value, 1, 1024, &tpn) != 0)
-        return so__fail(o, otpn->line, "bad %s '%.40s': tasks on each node, 1 to 1024", otpn->name, otpn->value);
+        return so__fail(o, otpn->line, "bad %s '%.40s': tasks on each node, 1 to 1024", otpn->name,
+                        otpn->value);
     if (ntasks) {
         if (nodes && tpn) {
             if ((uint64_t)nodes * tpn < ntasks)
-                return so__fail(o, ontasks->line,
-                                "--ntasks %u is more than --nodes %u x --ntasks-per-node %u: raise one of them",
-                                ntasks, nodes, tpn);
+                return so__fail(
+                    o, ontasks->line,
+                    "--ntasks %u is more than --nodes %u x --ntasks-per-node %u: raise one of them", ntasks,
+                    nodes, tpn);
         } else if (nodes) {
             if (ntasks < nodes)
-                return so__fail(o, ontasks->line, "--ntasks %u is fewer than --nodes %u: a task on each node at "
-                                                  "least",
+                return so__fail(o, ontasks->line,
+                                "--ntasks %u is fewer than --nodes %u: a task on each node at "
+                                "least",
                                 ntasks, nodes);
             tpn = (ntasks + nodes - 1) / nodes;
         } else if (tpn) {
@@ -1026,8 +1037,8 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
             tpn = ntasks;
         }
         if (tpn > 1024)
-            return so__fail(o, ontasks->line, "--ntasks %u: %u tasks on a node, at most 1024: add --nodes", ntasks,
-                            tpn);
+            return so__fail(o, ontasks->line, "--ntasks %u: %u tasks on a node, at most 1024: add --nodes",
+                            ntasks, tpn);
         if (nodes > 4096)
             return so__fail(o, ontasks->line, "--ntasks %u: more than 4096 nodes", ntasks);
     }
@@ -1078,8 +1089,8 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
             return -1;
         s->gpus_per_task = count;
         if ((uint64_t)count * tasks_here > 1024)
-            return so__fail(o, g[3]->line, "%s %u x %u tasks on a node: more than 1024 GPUs", g[3]->name, count,
-                            tasks_here);
+            return so__fail(o, g[3]->line, "%s %u x %u tasks on a node: more than 1024 GPUs", g[3]->name,
+                            count, tasks_here);
         s->gpus_per_node = count * tasks_here;
     }
     const slurmopt_occ *model = so__get(o, SO_GPU_MODEL);
@@ -1120,7 +1131,8 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
     if (mem_opt) {
         uint64_t size;
         if (slurmopt_parse_size(mem_opt->value, &size) != 0)
-            return so__fail(o, mem_opt->line, "bad %s '%.40s': a size such as 16G or 512M (a bare number is MiB)",
+            return so__fail(o, mem_opt->line,
+                            "bad %s '%.40s': a size such as 16G or 512M (a bare number is MiB)",
                             mem_opt->name, mem_opt->value);
         if (mem_opt == m[0]) {
             s->mem_bytes = size;
@@ -1132,14 +1144,15 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
             s->mem_bytes = size * (s->cpus_per_task ? s->cpus_per_task : 1) * tasks_here;
         } else {
             if (!s->gpus_per_node)
-                return so__fail(o, mem_opt->line, "%s needs GPUs: add --gpus, --gpus-per-node or --gres=gpu:N",
-                                mem_opt->name);
+                return so__fail(o, mem_opt->line,
+                                "%s needs GPUs: add --gpus, --gpus-per-node or --gres=gpu:N", mem_opt->name);
             s->mem_bytes = size * s->gpus_per_node;
         }
     }
-    if ((oc = so__get(o, SO_GPU_MEM)) && (slurmopt_parse_size(oc->value, &s->min_gpu_mem) != 0 || !s->min_gpu_mem))
-        return so__fail(o, oc->line, "bad --gpu-mem '%.40s': a size such as 40G (each GPU's memory, at least)",
-                        oc->value);
+    if ((oc = so__get(o, SO_GPU_MEM)) &&
+        (slurmopt_parse_size(oc->value, &s->min_gpu_mem) != 0 || !s->min_gpu_mem))
+        return so__fail(o, oc->line,
+                        "bad --gpu-mem '%.40s': a size such as 40G (each GPU's memory, at least)", oc->value);
     if ((oc = so__get(o, SO_EXCLUSIVE))) {
         if (oc->value && strcmp(oc->value, "exclusive") != 0)
             return so__fail(o, oc->line, "%s=%.20s is not supported here: --exclusive (whole nodes) only",
@@ -1149,10 +1162,11 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
 
     /* Limits and lifecycle. */
     if ((oc = so__get(o, SO_TIME)) && slurmopt_parse_time(oc->value, &s->time_limit_s) != 0)
-        return so__fail(o, oc->line,
-                        "bad %s '%.40s': minutes (90), M:S, H:M:S (1:30:00), D-H, D-H:M, D-H:M:S (2-00:00:00) up "
-                        "to 365 days, or UNLIMITED",
-                        oc->name, oc->value);
+        return so__fail(
+            o, oc->line,
+            "bad %s '%.40s': minutes (90), M:S, H:M:S (1:30:00), D-H, D-H:M, D-H:M:S (2-00:00:00) up "
+            "to 365 days, or UNLIMITED",
+            oc->name, oc->value);
     s->hold = so__get(o, SO_HOLD) != NULL;
     oc = so__get2(o, SO_REQUEUE, SO_NO_REQUEUE);
     s->no_requeue = oc && oc->id == SO_NO_REQUEUE;
@@ -1165,10 +1179,11 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
         int rc = so__signal(oc->value, &s->warn_signal, &s->warn_secs, &batch_only);
         s->signal_batch_only = batch_only;
         if (rc != 0)
-            return so__fail(o, oc->line,
-                            "bad %s '%.40s': [B:][SIG][@SECONDS], e.g. USR1@120 (the signal that many seconds "
-                            "before the time limit; 60 by default)",
-                            oc->name, oc->value);
+            return so__fail(
+                o, oc->line,
+                "bad %s '%.40s': [B:][SIG][@SECONDS], e.g. USR1@120 (the signal that many seconds "
+                "before the time limit; 60 by default)",
+                oc->name, oc->value);
         if (!s->time_limit_s)
             return so__fail(o, oc->line, "%s needs a --time limit to be ahead of", oc->name);
     }

@@ -54,10 +54,10 @@ typedef struct slurmopt_extra {
 
 typedef struct slurmopt {
     /* What parsing found. */
-    char **pos;        /* the positionals: SCRIPT [ARGS...], or CMD [ARGS...] after `--` */
+    char **pos; /* the positionals: SCRIPT [ARGS...], or CMD [ARGS...] after `--` */
     int npos;
-    bool dashdash;     /* a `--` came first: a command, not a script */
-    char **passed;     /* the caller's own options (slurmopt_extra) */
+    bool dashdash; /* a `--` came first: a command, not a script */
+    char **passed; /* the caller's own options (slurmopt_extra) */
     int npassed;
     /* What slurmopt_build made (pointing into this slurmopt). */
     Jazari__JobSpec spec;

@@ -67,9 +67,10 @@ TEST(slurmopt_short_long_forms)
 TEST(slurmopt_names_places_outputs)
 {
     slurmopt o;
-    REQUIRE(so_run(&o, NULL,
-                   ARGS("-o", "logs/%x-%j.out", "-e", "err-%A_%a.txt", "--open-mode=truncate", "-D", "/scratch",
-                        "-A", "lab", "-q", "high", "-p", "gpu,debug", "--reservation=r1", "-C", "ib&nvme")) == 0);
+    REQUIRE(
+        so_run(&o, NULL,
+               ARGS("-o", "logs/%x-%j.out", "-e", "err-%A_%a.txt", "--open-mode=truncate", "-D", "/scratch",
+                    "-A", "lab", "-q", "high", "-p", "gpu,debug", "--reservation=r1", "-C", "ib&nvme")) == 0);
     CHECK_EQ_STR(o.spec.name, "job.sh");
     CHECK_EQ_STR(o.spec.output, "logs/%x-%j.out");
     CHECK_EQ_STR(o.spec.error, "err-%A_%a.txt");
@@ -221,8 +222,14 @@ TEST(slurmopt_time_forms)
     static const struct {
         const char *s;
         uint64_t secs;
-    } ok[] = {{"90", 5400},       {"5:30", 330},          {"1:30:00", 5400},   {"2-0", 172800},
-              {"1-12", 129600},   {"1-2:30", 95400},      {"1-2:30:15", 95415}, {"UNLIMITED", JOB_TIME_UNLIMITED},
+    } ok[] = {{"90", 5400},
+              {"5:30", 330},
+              {"1:30:00", 5400},
+              {"2-0", 172800},
+              {"1-12", 129600},
+              {"1-2:30", 95400},
+              {"1-2:30:15", 95415},
+              {"UNLIMITED", JOB_TIME_UNLIMITED},
               {"infinite", JOB_TIME_UNLIMITED}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         uint64_t t = 0;
@@ -421,9 +428,10 @@ TEST(slurmopt_errors_and_warnings)
     CHECK_EQ_INT(so_run(&o, NULL, ARGS("-Z")), -1);
     CHECK(strstr(o.err, "invalid option -- 'Z'"));
     slurmopt_free(&o);
-    const char *unsupported[] = {"--licenses=matlab", "--tmp=10G", "-w", "--exclude=n1", "--begin=now+1h",
-                                 "--deadline=now", "--mincpus=4", "--uid=0", "--test-only", "-M",
-                                 "--priority=10", "--bb=x", "--network=x", "--container=x"};
+    const char *unsupported[] = {
+        "--licenses=matlab", "--tmp=10G",   "-w",          "--exclude=n1", "--begin=now+1h",
+        "--deadline=now",    "--mincpus=4", "--uid=0",     "--test-only",  "-M",
+        "--priority=10",     "--bb=x",      "--network=x", "--container=x"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         const char *const words[] = {unsupported[i], "v", NULL};
         CHECK_EQ_INT(so_run(&o, NULL, words), -1);
@@ -431,12 +439,14 @@ TEST(slurmopt_errors_and_warnings)
         slurmopt_free(&o);
     }
     CHECK_EQ_INT(so_run(&o, "#SBATCH --nodelist=gpu[01-04]\n", NULL), -1);
-    CHECK_EQ_STR(o.err, "job.sh line 1: --nodelist is not supported here (it would change the job's resources, "
-                        "limits or placement, which jz cannot honour): remove it");
+    CHECK_EQ_STR(o.err,
+                 "job.sh line 1: --nodelist is not supported here (it would change the job's resources, "
+                 "limits or placement, which jz cannot honour): remove it");
     slurmopt_free(&o);
     REQUIRE(so_run(&o, NULL,
                    ARGS("--mail-type=END,FAIL", "--mail-user=a@b", "--mail-type=ALL", "--nice=10", "-k",
-                        "--hint=nomultithread", "-m", "block", "--oversubscribe", "--gpu-bind=closest")) == 0);
+                        "--hint=nomultithread", "-m", "block", "--oversubscribe", "--gpu-bind=closest")) ==
+            0);
     CHECK_EQ_INT(o.nwarnings, 8); /* one per option */
     CHECK_EQ_STR(o.warnings[0], "warning: --mail-type has no effect here (ignored)");
     slurmopt_free(&o);

@@ -83,7 +83,7 @@ static void logs__sources(logs *l, const Jazari__Job *job)
 {
     const Jazari__JobSpec *s = job->spec;
     outpath_files f = {s->output, s->error, s->workdir, s->tasks_per_node,
-                       {job->id, job->array_job_id, s->array_index}};
+                       {job->id, job->array_job_id, s->array_index, s->name, job->user}};
     for (size_t i = 0; i < job->n_allocs; i++) {
         logs_node n = {l, job->allocs[i]};
         outpath_each(&f, (uint32_t)i, job->allocs[i]->node, logs__file, &n);

@@ -28,6 +28,12 @@ void outpath_expand(const char *pattern, const char *workdir, const outpath_job 
         case 'a':
             buf_printf(out, "%u", job->array_index);
             break;
+        case 'x':
+            buf_puts(out, job->name ? job->name : "");
+            break;
+        case 'u':
+            buf_puts(out, job->user ? job->user : "");
+            break;
         case 'n':
             buf_printf(out, "%u", node_rank);
             break;

@@ -1,6 +1,7 @@
 /* outpath.h - where a job's output goes: --output/--error patterns with
- * %j (job id), %n (node rank), %N (node name), %t (task rank in the job),
- * %A and %a (an array's first job id and the task's index) and %%, relative to the working directory;
+ * %j (job id), %x (job name), %u (user name), %n (node rank), %N (node name),
+ * %t (task rank in the job), %A and %a (an array's first job id and the
+ * task's index) and %% (as sbatch's --output), relative to the working directory;
  * jazari-%j.out by default. Shared by the supervisor that writes the files and `jz logs` that reads them. */
 #ifndef JZ_OUTPATH_H
 #define JZ_OUTPATH_H
@@ -16,6 +17,8 @@ typedef struct outpath_job {
     uint64_t id;
     uint64_t array_id; /* 0: not an array task (%A is then the job id, %a 0) */
     uint32_t array_index;
+    const char *name; /* %x: the job's name (NULL: "") */
+    const char *user; /* %u: its owner's name (NULL: "") */
 } outpath_job;
 
 /* Appends the path of task `task` (its rank in the job) on node node_rank

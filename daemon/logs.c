@@ -141,7 +141,7 @@ static void logs__as_owner(jzd *d, const Jazari__LogsRequest *r, authz_who *w)
     Jazari__JobSpec *s = rank < j->n_allocs ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
     if (!s)
         return;
-    outpath_files f = {s->output, s->error, s->workdir, s->tasks_per_node, {j->id, j->array_job_id, s->array_index}};
+    outpath_files f = {s->output, s->error, s->workdir, s->tasks_per_node, {j->id, j->array_job_id, s->array_index, s->name, j->user}};
     logs_match m = {r->path, false};
     outpath_each(&f, rank, r->node, logs__match, &m);
     jazari__job_spec__free_unpacked(s, NULL);

@@ -600,7 +600,7 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
         step__child_fail(efd, "cannot open /dev/null: %s", strerror(errno));
     uint32_t rank = s->first_rank + t;
     buf path = BUF_INIT;
-    outpath_job oj = {j->id, j->array_job_id, s->js->array_index};
+    outpath_job oj = {j->id, j->array_job_id, s->js->array_index, s->js->name, j->user};
     const char *opat = s->js->output, *epat = s->js->error;
     const Jazari__StepRequestSpec *ss = s->jstep ? s->jstep->spec : NULL;
     if (ss) {

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "../../common/decay.h"
+#include "../../common/jobspec.h"
 #include "../../common/utf8.h"
 #include "../../common/xmem.h"
 #include "../../lib/hw/topo_pb.h"
@@ -844,62 +845,12 @@ int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees s
     return 0;
 }
 
-static const char *fsm__number(const char *p, unsigned long max, unsigned long *out)
-{
-    if (*p < '0' || *p > '9')
-        return NULL;
-    unsigned long v = 0;
-    while (*p >= '0' && *p <= '9') {
-        v = v * 10 + (unsigned long)(*p++ - '0');
-        if (v > max)
-            return NULL;
-    }
-    *out = v;
-    return p;
-}
-
 int fsm_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_t *throttle, char *err,
                     size_t errlen)
 {
-    const char *p = s;
-    *n = 0;
-    *throttle = 0;
-    while (*p && *p != '%') {
-        unsigned long a, b, step = 1;
-        if (!(p = fsm__number(p, FSM_ARRAY_INDEX_MAX, &a)))
-            goto bad;
-        b = a;
-        if (*p == '-' && !(p = fsm__number(p + 1, FSM_ARRAY_INDEX_MAX, &b)))
-            goto bad;
-        if (*p == ':' && (!(p = fsm__number(p + 1, FSM_ARRAY_INDEX_MAX, &step)) || step == 0))
-            goto bad;
-        if (b < a)
-            goto bad;
-        for (unsigned long v = a; v <= b; v += step) {
-            if (*n == max) {
-                snprintf(err, errlen, "--array %.60s: more than %zu tasks", s, max);
-                return -1;
-            }
-            idx[(*n)++] = (uint32_t)v;
-        }
-        if (*p == ',')
-            p++;
-        else if (*p && *p != '%')
-            goto bad;
-    }
-    if (*p == '%') {
-        unsigned long t;
-        if (!(p = fsm__number(p + 1, FSM_ARRAY_MAX, &t)) || *p || t == 0)
-            goto bad;
-        *throttle = (uint32_t)t;
-    }
-    if (*n == 0)
-        goto bad;
-    return 0;
-bad:
-    snprintf(err, errlen, "--array '%.60s': indexes such as 0-99, 1,3,5-11:2, with %%N for at most N at once",
-             s);
-    return -1;
+    _Static_assert(FSM_ARRAY_MAX == JOB_ARRAY_MAX && FSM_ARRAY_INDEX_MAX == JOB_ARRAY_INDEX_MAX,
+                   "the leader and jz submit agree on arrays");
+    return jobspec_array_parse(s, idx, max, n, throttle, err, errlen);
 }
 
 int fsm_deps_ready(const fsm *f, const Jazari__JobSpec *spec)

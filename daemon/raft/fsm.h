@@ -281,7 +281,7 @@ void *fsm_memo_get(const fsm *f, void (*data_free)(void *data));
 bool fsm_job_active(const fsm_job *j);
 const char *fsm_state_name(Jazari__JobState s);
 
-/* An array's indexes ("0-99%8", "1,3,5-11:2"): into idx (at most max, in
+/* An array's indexes ("0-99%8", "1,3,5-11:2"; jobspec_array_parse): into idx (at most max, in
  * the order given), their count into n, the bound after % into throttle
  * (0: none). Returns 0, or -1 with the reason in err. */
 int fsm_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_t *throttle, char *err,

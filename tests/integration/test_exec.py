@@ -277,7 +277,7 @@ def test_job_array_with_a_throttle(daemon_factory):
         with open(os.path.join(d.dir, "arr-%d_%d.out" % (first, k))) as f:
             assert f.read() == "task %d of %d\n" % (k, first)
     r = d.jz("submit", "--array", "5-1", "--workdir", d.dir, "--", "true")
-    assert r.returncode == 1 and "--array" in r.stderr
+    assert r.returncode == 2 and "--array" in r.stderr  # jz submit checks it first, with the leader's parser
 
 
 def test_gpu_model_constraint_picks_the_nodes_that_have_it(daemon_factory):
@@ -416,3 +416,31 @@ def test_a_job_whose_group_cannot_be_made_does_not_run_unfenced(daemon_factory, 
     assert job["state"] == "FAILED" and "GPU isolation cannot be set" in job["reason"], job
     assert not os.path.exists(os.path.join(d.dir, "jazari-%d.out" % jid)) or \
         "opened" not in open(os.path.join(d.dir, "jazari-%d.out" % jid)).read()
+
+
+def test_sbatch_script_options_and_errors(daemon_factory, tmp_path):
+    """A Slurm script's #SBATCH lines (quotes, trailing comments) become the
+    job's options; --parsable prints the id alone; an option without effect
+    warns once; an unknown one is refused with its line, nothing submitted."""
+    d = solo(daemon_factory)
+    script = tmp_path / "train.sh"
+    script.write_text("#!/bin/sh\n"
+                      "#SBATCH --job-name=\"my run\"   # a comment\n"
+                      "#SBATCH -o %x-%j.out --mail-type=END\n"
+                      "#SBATCH --export=NONE,GREETING=hello\n"
+                      "echo \"$GREETING from the batch script\"\n")
+    r = d.jz("submit", "--parsable", "-D", d.dir, str(script))
+    assert r.returncode == 0, r.stderr
+    assert "--mail-type has no effect here" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    job = int(r.stdout)
+    shown = ended(d, job)
+    assert shown["state"] == "COMPLETED" and shown["name"] == "my run", shown
+    with open(os.path.join(d.dir, "my run-%d.out" % job)) as f:
+        assert f.read() == "hello from the batch script\n"
+    before = d.jz_json("queue", "--all")["jobs"]
+    script.write_text("#!/bin/sh\n#SBATCH -N 1\n#SBATCH --frobnicate\ntrue\n")
+    r = d.jz("submit", str(script))
+    assert r.returncode == 2 and "train.sh line 3: unrecognized option '--frobnicate'" in r.stderr, r.stderr
+    r = d.jz("submit", "--nodelist=n1", "--", "true")
+    assert r.returncode == 2 and "--nodelist is not supported here" in r.stderr, r.stderr
+    assert d.jz_json("queue", "--all")["jobs"] == before

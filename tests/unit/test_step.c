@@ -10,12 +10,16 @@
 TEST(outpath_patterns)
 {
     buf b = BUF_INIT;
-    outpath_job j42 = {42, 0, 0}, j7 = {7, 0, 0}, j3 = {3, 0, 0}, task = {12, 10, 2};
+    outpath_job j42 = {42, 0, 0, NULL, NULL}, j7 = {7, 0, 0, "train", "amina"}, j3 = {3, 0, 0, NULL, NULL},
+                task = {12, 10, 2, NULL, NULL};
     outpath_expand(NULL, "/home/amina/run", &j42, 1, "gpu-01", 5, &b);
     CHECK(strcmp(buf_str(&b), "/home/amina/run/jazari-42.out") == 0);
     buf_reset(&b);
-    outpath_expand("logs/%j-%n-%N-%t.%x%%", "/w/", &j7, 2, "n3", 9, &b);
-    CHECK(strcmp(buf_str(&b), "/w/logs/7-2-n3-9.%x%") == 0);
+    outpath_expand("logs/%j-%n-%N-%t.%x.%u%%%y", "/w/", &j7, 2, "n3", 9, &b);
+    CHECK(strcmp(buf_str(&b), "/w/logs/7-2-n3-9.train.amina%%y") == 0);
+    buf_reset(&b);
+    outpath_expand("%x-%u.out", "/w", &j42, 0, "n", 0, &b); /* no name, no user: empty */
+    CHECK(strcmp(buf_str(&b), "/w/-.out") == 0);
     buf_reset(&b);
     outpath_expand("/abs/out.%j", "/ignored", &j3, 0, "n", 0, &b);
     CHECK(strcmp(buf_str(&b), "/abs/out.3") == 0);

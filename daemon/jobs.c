@@ -172,7 +172,7 @@ static int jobs__partition_check(jzd *d, net_conn *c, const Jazari__Envelope *e,
                                  const char *account, const authz_who *w, buf *keep)
 {
     const pol *po = d->cfg->pol;
-    bool root = w->uid == 0;
+    (void)w; /* accounts= binds root too, as Slurm's AllowAccounts */
     const char *asked = s->partition && *s->partition ? s->partition : NULL;
     int def = pol_partition_default(po);
     if (!asked && def < 0) { /* no partitions in play: every node, as before */
@@ -209,7 +209,7 @@ static int jobs__partition_check(jzd *d, net_conn *c, const Jazari__Envelope *e,
         }
         const pol_partition *pt = &po->partitions[k];
         uint64_t limit = s->time_limit_s;
-        if (!pol_partition_allows_account(pt, account, root)) {
+        if (!pol_partition_allows_account(pt, account, false)) {
             if (!*why)
                 snprintf(why, sizeof why, "partition %s does not allow account '%.100s' (only %s)", pt->name,
                          account, pt->accounts);

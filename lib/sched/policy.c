@@ -708,8 +708,10 @@ static int pol__partition_nodes(pol_partition *pt, const char *list, char *why, 
         snprintf(why, whylen, "partition %s: nodes= given twice", pt->name);
         return -1;
     }
-    if (hostlist_expand(list, 0, &hl, err, sizeof err) != 0 || hl.n == 0) {
-        snprintf(why, whylen, "partition %s: nodes=%.60s: %s", pt->name, list, hl.n ? err : "no names");
+    int rc = hostlist_expand(list, 0, &hl, err, sizeof err);
+    if (rc != 0 || hl.n == 0) {
+        snprintf(why, whylen, "partition %s: nodes=%.60s: %s", pt->name, list, rc ? err : "no names");
+        hostlist_free(&hl);
         return -1;
     }
     pt->names = xcalloc(hl.n, sizeof(char *));

@@ -165,3 +165,43 @@ TEST(hostlist_globs)
     CHECK(!hostlist_glob("n?", "n10"));
     CHECK(hostlist_glob("a*b*c", "axxbyyc"));
 }
+
+#include "../../lib/sched/policy.h"
+
+TEST(policy_partitions_parse)
+{
+    pol p;
+    pol_init(&p);
+    const char *text = "account inst 1\naccount inst/a 1\nqos high priority=1\n"
+                       "partition gpu nodes=gpu[01-03],dgx* default_time=1:00:00 max_time=2-00:00:00 "
+                       "accounts=inst/a qos=normal,high default=yes\n"
+                       "partition cpu site=casa label=cpu max_time=UNLIMITED\n";
+    char err[300];
+    CHECK(pol_parse(&p, "t", text, strlen(text), err, sizeof err) == 0);
+    CHECK(p.n_partitions == 2 && pol_partition_default(&p) == 0 && pol_partition_find(&p, "cpu") == 1);
+    const pol_partition *g = &p.partitions[0];
+    CHECK(g->default_time_s == 3600 && g->max_time_s == 2 * 86400);
+    CHECK(pol_partition_has_node(g, "gpu02", NULL, NULL) && pol_partition_has_node(g, "dgx7", NULL, NULL));
+    CHECK(!pol_partition_has_node(g, "gpu04", NULL, NULL));
+    CHECK(pol_partition_allows_account(g, "inst/a", false) && !pol_partition_allows_account(g, "inst", false));
+    CHECK(pol_partition_allows_qos(g, "") && pol_partition_allows_qos(g, "high"));
+    const pol_partition *c = &p.partitions[1];
+    CHECK(c->max_time_s == 0 && pol_partition_has_node(c, "x", "casa", NULL));
+    CHECK(pol_partition_has_node(c, "y", "rabat", "a,cpu") && !pol_partition_has_node(c, "y", "rabat", "a"));
+    pol_free(&p);
+    static const char *bad[] = {"partition a nodes=n[1-\n", "partition a default_time=x\n",
+                                "partition a qos=nope\n", "partition a default=yes\npartition b default=yes\n",
+                                "partition a\npartition a\n", "partition a max_time=1 default_time=2\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        pol_init(&p);
+        CHECK(pol_parse(&p, "t", bad[i], strlen(bad[i]), err, sizeof err) == -1);
+        CHECK(strstr(err, "t:") == err);
+        pol_free(&p);
+    }
+    uint64_t t;
+    CHECK(pol_time_parse("90", &t) == 0 && t == 5400);
+    CHECK(pol_time_parse("1:30", &t) == 0 && t == 90);
+    CHECK(pol_time_parse("1-12", &t) == 0 && t == 86400 + 12 * 3600);
+    CHECK(pol_time_parse("12h", &t) == 0 && t == 43200);
+    CHECK(pol_time_parse("1:2:3:4", &t) == -1 && pol_time_parse("", &t) == -1);
+}

@@ -6,8 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* time_limit_s of --time=UNLIMITED (or INFINITE): no limit of the job's
- * own; the daemon clamps it to the partition's or the site's maximum. */
+/* JobSpec.time_limit_s: as long as allowed (--time=UNLIMITED, Slurm's
+ * INFINITE): the partition's max_time, else no limit. The leader replaces
+ * it at submit. */
 #define JOB_TIME_UNLIMITED 4294967295ull
 
 /* The largest script, in bytes (as FSM_SCRIPT_MAX). */

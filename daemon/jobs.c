@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/jobspec.h"
 #include "../common/log.h"
 #include "../common/xmem.h"
 #include "jzd.h"
@@ -159,6 +160,90 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
     return 0;
 }
 
+/* The partitions' word on a submission (Slurm's rules, at submit): each
+ * named partition must exist; those that refuse the account, the QoS or
+ * the time limit are dropped, and the job is refused when none is left,
+ * saying why. None named: the default partition, when the policy has one.
+ * Sets s->partition (the partitions kept, into keep, which outlives s's
+ * use) and s->time_limit_s (the partition's default_time, else its
+ * max_time, when none was given; JOB_TIME_UNLIMITED: its max_time, else no
+ * limit). */
+static int jobs__partition_check(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__JobSpec *s,
+                                 const char *account, const authz_who *w, buf *keep)
+{
+    const pol *po = d->cfg->pol;
+    (void)w; /* accounts= binds root too, as Slurm's AllowAccounts */
+    const char *asked = s->partition && *s->partition ? s->partition : NULL;
+    int def = pol_partition_default(po);
+    if (!asked && def < 0) { /* no partitions in play: every node, as before */
+        if (s->time_limit_s == JOB_TIME_UNLIMITED)
+            s->time_limit_s = 0;
+        return 0;
+    }
+    if (!asked)
+        asked = po->partitions[def].name;
+    if (strlen(asked) > 1024) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job refused: --partition: at most 1024 characters");
+        return -1;
+    }
+    char why[300] = "";
+    const pol_partition *first = NULL;
+    buf_reset(keep);
+    for (const char *p = asked; *p;) {
+        size_t l = strcspn(p, ",");
+        char name[POL_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%.*s", (int)(l < POL_NAME_MAX ? l : POL_NAME_MAX), p);
+        p += l + (p[l] == ',');
+        int k = l && l <= POL_NAME_MAX ? pol_partition_find(po, name) : -1;
+        if (k < 0) {
+            buf names = BUF_INIT;
+            for (size_t i = 0; i < po->n_partitions; i++)
+                buf_printf(&names, "%s%s", i ? ", " : "", po->partitions[i].name);
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                      "job refused: invalid partition '%.64s': %s%s", name,
+                      po->n_partitions ? "the partitions are " : "the policy defines no partitions",
+                      buf_str(&names));
+            buf_free(&names);
+            return -1;
+        }
+        const pol_partition *pt = &po->partitions[k];
+        uint64_t limit = s->time_limit_s;
+        if (!pol_partition_allows_account(pt, account, false)) {
+            if (!*why)
+                snprintf(why, sizeof why, "partition %s does not allow account '%.100s' (only %s)", pt->name,
+                         account, pt->accounts);
+            continue;
+        }
+        if (!pol_partition_allows_qos(pt, s->qos)) {
+            if (!*why)
+                snprintf(why, sizeof why, "partition %s does not allow QoS '%.64s' (only %s)", pt->name,
+                         s->qos && *s->qos ? s->qos : "normal", pt->qos);
+            continue;
+        }
+        if (limit && limit != JOB_TIME_UNLIMITED && pt->max_time_s && limit > pt->max_time_s) {
+            if (!*why)
+                snprintf(why, sizeof why,
+                         "PartitionTimeLimit: --time %llu s is over partition %s's max_time of %llu s",
+                         (unsigned long long)limit, pt->name, (unsigned long long)pt->max_time_s);
+            continue;
+        }
+        if (!first)
+            first = pt;
+        buf_printf(keep, "%s%s", keep->len ? "," : "", pt->name);
+    }
+    if (!first) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "job refused: %s", why);
+        return -1;
+    }
+    s->partition = (char *)buf_str(keep);
+    if (s->time_limit_s == JOB_TIME_UNLIMITED)
+        s->time_limit_s = first->max_time_s; /* 0: no limit */
+    else if (!s->time_limit_s)
+        s->time_limit_s = first->default_time_s ? first->default_time_s : first->max_time_s;
+    return 0;
+}
+
 /* A submitter, for the state's checks of what they name. */
 typedef struct jobs__who_of {
     jzd *d;
@@ -187,20 +272,35 @@ static void jobs__task_spec(Jazari__JobSpec *out, const Jazari__JobSpec *spec, c
     }
 }
 
+static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *wp,
+                              Jazari__JobSpec *spec, buf *partitions);
+
 void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     authz_who w;
     const Jazari__JobSpec *spec = e->submit_request->spec;
     if (!req_who(d, c, e, &w) || !req_runs_as(c, e, &w, "a job as root"))
         return;
-    uid_t uid = w.uid;
-    gid_t gid = w.gid;
-    const char *user = w.user;
-    char err[256];
     if (!spec) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "submit without a job");
         return;
     }
+    /* The spec as the partitions complete it (its partition, its time). */
+    Jazari__JobSpec adjusted = *spec;
+    buf partitions = BUF_INIT;
+    jobs__submit_spec(d, c, e, &w, &adjusted, &partitions);
+    buf_free(&partitions);
+}
+
+/* jobs_submit with the spec the caller may complete. */
+static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *wp,
+                              Jazari__JobSpec *spec, buf *partitions)
+{
+    authz_who w = *wp;
+    uid_t uid = w.uid;
+    gid_t gid = w.gid;
+    const char *user = w.user;
+    char err[256];
     /* Jobs run as their user only when the daemons run as root; otherwise
      * they would run as the daemon's user, so only that user may submit. */
     if (geteuid() != 0 && uid != geteuid()) {
@@ -209,12 +309,14 @@ void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   (unsigned)geteuid(), user);
         return;
     }
+    const char *account = spec->account && *spec->account ? spec->account : d->cfg->pol->default_account;
+    if (jobs__partition_check(d, c, e, spec, account, &w, partitions) != 0)
+        return;
     jobs__who_of who = {.d = d, .w = &w};
     if (fsm_validate_spec_for(&d->ctl.state, spec, jobs__sees, &who, err, sizeof err) != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
         return;
     }
-    const char *account = spec->account && *spec->account ? spec->account : d->cfg->pol->default_account;
     if (jobs__policy_check(d, c, e, spec, account, &w) != 0)
         return;
     /* An array is one job per index, submitted in one command. */

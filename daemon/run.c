@@ -164,6 +164,7 @@ void run_schedule(jzd *d)
         Jazari__StartCmd sc = JAZARI__START_CMD__INIT;
         sc.id = s->id;
         sc.master_port = run__master_port(d, &decided, i);
+        sc.partition = (char *)(s->partition ? s->partition : ""); /* SLURM_JOB_PARTITION */
         sc.allocs = ptrs;
         sc.n_allocs = s->n_parts;
         Jazari__Command cmd = JAZARI__COMMAND__INIT;

@@ -59,14 +59,15 @@ static void fsm__allocs_clear(fsm_job *j)
  * lookup's text (the NULs made visible), to free. */
 static char *fsm__class_key(const Jazari__JobSpec *s, buf *key)
 {
-    const char *parts[6] = {s ? s->account : NULL,   s ? s->qos : NULL,        s ? s->site : NULL,
-                            s ? s->gpu_model : NULL, s ? s->constraint : NULL, s ? s->reservation : NULL};
-    for (size_t i = 0; i < 6; i++) {
+    const char *parts[7] = {s ? s->account : NULL,   s ? s->qos : NULL,        s ? s->site : NULL,
+                            s ? s->gpu_model : NULL, s ? s->constraint : NULL, s ? s->reservation : NULL,
+                            s ? s->partition : NULL};
+    for (size_t i = 0; i < 7; i++) {
         buf_puts(key, parts[i] ? parts[i] : "");
         buf_putc(key, '\0');
     }
-    buf_printf(key, "%llu:%u", (unsigned long long)(s ? s->min_gpu_mem : 0),
-               s && s->array_task ? s->array_max : 0);
+    buf_printf(key, "%llu:%u%s", (unsigned long long)(s ? s->min_gpu_mem : 0),
+               s && s->array_task ? s->array_max : 0, s && s->exclusive ? ":x" : "");
     char *flat = xcalloc(key->len + 1, 1);
     memcpy(flat, key->data, key->len);
     for (size_t i = 0; i < key->len; i++)
@@ -93,13 +94,15 @@ static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
     /* The fields point into a copy of the NUL-separated key. */
     char *fields = xcalloc(key.len + 1, 1);
     memcpy(fields, key.data, key.len);
-    const char **dst[6] = {&c->account, &c->qos, &c->site, &c->gpu_model, &c->constraint, &c->reservation};
+    const char **dst[7] = {&c->account,    &c->qos,         &c->site,     &c->gpu_model,
+                           &c->constraint, &c->reservation, &c->partition};
     const char *at = fields;
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < 7; i++) {
         *dst[i] = at;
         at += strlen(at) + 1;
     }
     c->min_gpu_mem = s ? s->min_gpu_mem : 0;
+    c->exclusive = s && s->exclusive;
     c->array_max = s && s->array_task ? s->array_max : 0;
     c->refs = 1;
     size_t slot = f->n_class_pool;
@@ -177,6 +180,7 @@ static void fsm__job_release(fsm_job *j)
     fsm__allocs_clear(j);
     free(j->user);
     free(j->reason);
+    free(j->partition);
     free(j->spec);
     free(j);
 }
@@ -705,18 +709,27 @@ int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees s
         snprintf(err, errlen, "--array: at most 256 characters");
         return -1;
     }
-    if (s->n_after_ok + s->n_after_any > FSM_DEPS_MAX) {
-        snprintf(err, errlen, "%zu dependencies: at most %d", s->n_after_ok + s->n_after_any, FSM_DEPS_MAX);
+    const uint64_t *dep_ids[4] = {s->after_ok, s->after_any, s->after_notok, s->after};
+    const size_t n_deps[4] = {s->n_after_ok, s->n_after_any, s->n_after_notok, s->n_after};
+    static const char *const dep_kinds[4] = {"--after-ok", "--after-any", "--after-notok", "--after"};
+    if (n_deps[0] + n_deps[1] + n_deps[2] + n_deps[3] > FSM_DEPS_MAX) {
+        snprintf(err, errlen, "%zu dependencies: at most %d", n_deps[0] + n_deps[1] + n_deps[2] + n_deps[3],
+                 FSM_DEPS_MAX);
         return -1;
     }
-    for (size_t i = 0; i < s->n_after_ok + s->n_after_any; i++) {
-        uint64_t id = i < s->n_after_ok ? s->after_ok[i] : s->after_any[i - s->n_after_ok];
-        const fsm_job *dep = sees ? fsm_job_get(f, id) : NULL;
-        if (id == 0 || id >= f->next_job_id || (dep && !sees(arg, dep))) {
-            snprintf(err, errlen, "--after-%s %llu: no such job", i < s->n_after_ok ? "ok" : "any",
-                     (unsigned long long)id);
-            return -1;
+    for (size_t k = 0; k < 4; k++) {
+        for (size_t i = 0; i < n_deps[k]; i++) {
+            uint64_t id = dep_ids[k][i];
+            const fsm_job *dep = sees ? fsm_job_get(f, id) : NULL;
+            if (id == 0 || id >= f->next_job_id || (dep && !sees(arg, dep))) {
+                snprintf(err, errlen, "%s %llu: no such job", dep_kinds[k], (unsigned long long)id);
+                return -1;
+            }
         }
+    }
+    if (s->nodes_max && s->nodes_max < nodes) {
+        snprintf(err, errlen, "--nodes %u-%u: the most is below the least", nodes, s->nodes_max);
+        return -1;
     }
     if (s->time_limit_s > FSM_TIME_MAX_S) {
         snprintf(err, errlen, "--time %llu s: at most 365 days", (unsigned long long)s->time_limit_s);
@@ -853,26 +866,96 @@ int fsm_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_
     return jobspec_array_parse(s, idx, max, n, throttle, err, errlen);
 }
 
+/* How the jobs a dependency names stand: id, or every task of the array
+ * whose first task id is. A purged job ended long ago (how is not known
+ * any more): it counts as ended, neither way. */
+typedef struct fsm__dep_state {
+    uint32_t pending, running, completed, failed;
+} fsm__dep_state;
+
+static void fsm__dep_count(const fsm_job *d, fsm__dep_state *st)
+{
+    if (d->state == JAZARI__JOB_STATE__JOB_PENDING)
+        st->pending++;
+    else if (d->state == JAZARI__JOB_STATE__JOB_RUNNING)
+        st->running++;
+    else if (d->state == JAZARI__JOB_STATE__JOB_COMPLETED)
+        st->completed++;
+    else
+        st->failed++;
+}
+
+static fsm__dep_state fsm__dep(const fsm *f, uint64_t id)
+{
+    fsm__dep_state st = {0, 0, 0, 0};
+    const fsm_job *d = fsm_job_get(f, id);
+    if (!d)
+        return st;
+    fsm__dep_count(d, &st);
+    if (d->array_job_id != id)
+        return st;
+    /* An array's tasks have consecutive ids from its first. */
+    for (uint64_t t = id + 1; t < id + FSM_ARRAY_MAX && t < f->next_job_id; t++) {
+        const fsm_job *x = fsm_job_get(f, t);
+        if (x && x->array_job_id != id)
+            break;
+        if (x)
+            fsm__dep_count(x, &st);
+    }
+    return st;
+}
+
 int fsm_deps_ready(const fsm *f, const Jazari__JobSpec *spec)
 {
     if (!spec)
         return 1;
     int ready = 1;
     for (size_t i = 0; i < spec->n_after_ok; i++) {
-        const fsm_job *d = fsm_job_get(f, spec->after_ok[i]);
-        if (!d) /* purged: it ended long ago, how is not known any more */
-            continue;
-        if (fsm_job_active(d))
-            ready = 0;
-        else if (d->state != JAZARI__JOB_STATE__JOB_COMPLETED)
+        fsm__dep_state d = fsm__dep(f, spec->after_ok[i]);
+        if (d.failed)
             return -1;
+        if (d.pending || d.running)
+            ready = 0;
     }
     for (size_t i = 0; i < spec->n_after_any; i++) {
-        const fsm_job *d = fsm_job_get(f, spec->after_any[i]);
-        if (d && fsm_job_active(d))
+        fsm__dep_state d = fsm__dep(f, spec->after_any[i]);
+        if (d.pending || d.running)
             ready = 0;
     }
+    /* afternotok: once all have ended, at least one not COMPLETED (Slurm:
+     * an array all of whose tasks completed never satisfies it). */
+    for (size_t i = 0; i < spec->n_after_notok; i++) {
+        fsm__dep_state d = fsm__dep(f, spec->after_notok[i]);
+        if (d.pending || d.running)
+            ready = 0;
+        else if (d.completed && !d.failed)
+            return -1;
+    }
+    for (size_t i = 0; i < spec->n_after; i++) /* after: each started (or ended) */
+        if (fsm__dep(f, spec->after[i]).pending)
+            ready = 0;
     return ready;
+}
+
+int fsm_job_deps_ready(const fsm *f, const fsm_job *j, const Jazari__JobSpec *spec)
+{
+    int ready = fsm_deps_ready(f, spec);
+    if (ready <= 0 || !spec || !spec->singleton)
+        return ready;
+    const char *name = spec->name ? spec->name : "";
+    for (uint64_t k = 0; k < f->jobs_cap; k++) {
+        const fsm_job *o = f->jobs[k];
+        if (!o || o == j || !fsm_job_active(o) || !o->user || !j->user || strcmp(o->user, j->user) != 0)
+            continue;
+        if (o->state == JAZARI__JOB_STATE__JOB_PENDING && o->id > j->id)
+            continue;
+        Jazari__JobSpec *os = jazari__job_spec__unpack(NULL, o->spec_len, o->spec);
+        bool same = os && strcmp(os->name ? os->name : "", name) == 0;
+        jazari__job_spec__free_unpacked(os, NULL);
+        if (same)
+            return 0;
+    }
+    return 1;
 }
 
 /* --- applying entries ------------------------------------------------------ */
@@ -922,7 +1005,11 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
 {
     fsm_job *j = xcalloc(1, sizeof *j);
     j->cls = fsm__class_get(f, m->spec);
-    j->has_deps = m->spec && m->spec->n_after_ok + m->spec->n_after_any > 0;
+    j->has_deps = m->spec && (m->spec->n_after_ok + m->spec->n_after_any + m->spec->n_after_notok +
+                                  m->spec->n_after >
+                              0 ||
+                              m->spec->singleton);
+    j->partition = m->partition && *m->partition ? xstrdup(m->partition) : NULL;
     j->id = m->id;
     j->submit_ms = m->submit_time_ms;
     j->start_ms = m->start_time_ms;
@@ -1051,6 +1138,8 @@ static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm
     fsm__set_reason(j, NULL);
     fsm__allocs_set(j, c->allocs, c->n_allocs);
     j->master_port = c->master_port;
+    free(j->partition);
+    j->partition = c->partition && *c->partition ? xstrdup(c->partition) : NULL;
     res->started++;
 }
 
@@ -1401,6 +1490,7 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->preempt_grace_s = j->preempt_grace_s;
     out->preemptions = j->preemptions;
     out->reason = j->reason ? j->reason : "";
+    out->partition = j->partition ? j->partition : "";
     out->exit_code = j->exit_code;
     out->submit_time_ms = j->submit_ms;
     out->start_time_ms = j->start_ms;

@@ -63,6 +63,8 @@ typedef struct fsm_alloc {
 typedef struct fsm_class {
     char *key; /* the fields joined, for the lookup */
     const char *account, *qos, *site, *gpu_model, *constraint, *reservation; /* into key; "" none */
+    const char *partition; /* into key: the partitions asked for, a comma list; "" none */
+    bool exclusive;        /* whole nodes */
     uint64_t min_gpu_mem;
     uint32_t array_max; /* an array's throttle (0: none) */
     uint32_t refs;
@@ -92,13 +94,14 @@ typedef struct fsm_job {
     uint32_t preempt_grace_s;
     uint32_t preemptions; /* requeues that were preemptions, not losses */
     bool no_requeue;      /* a lost node fails it instead */
-    bool has_deps;        /* --after-ok / --after-any: its spec says which */
+    bool has_deps;        /* --after-ok, --after-any, --after-notok, --after, singleton: its spec says which */
     const fsm_class *cls; /* never NULL */
     uint64_t time_limit_s;
     Jazari__JobState state;
     bool held; /* pending, not to start until released */
     char *user;
     char *reason;  /* NULL: none */
+    char *partition; /* the partition its run started in; NULL: none */
     uint8_t *spec; /* the encoded JobSpec */
     uint32_t spec_len;
     fsm_alloc *allocs;
@@ -299,9 +302,15 @@ bool fsm_node_has_labels(const fsm_node *n, const char *constraint);
  * FSM_LACK_MS before now_ms. */
 bool fsm_node_lacks(const fsm *f, const char *node, const char *user, int64_t now_ms);
 
-/* Whether a pending job's dependencies (--after-ok, --after-any) allow it
- * to start: 1 yes, 0 not yet, -1 never (an --after-ok job ended otherwise). */
+/* Whether a pending job's dependencies (--after-ok, --after-any,
+ * --after-notok, --after) allow it to start: 1 yes, 0 not yet, -1 never
+ * (an --after-ok job ended otherwise, an --after-notok one COMPLETED). A
+ * dependency on an array's first task (its id is its array_job_id) is on
+ * every task of the array (their ids follow it). */
 int fsm_deps_ready(const fsm *f, const Jazari__JobSpec *spec);
+/* fsm_deps_ready, and singleton: not while another job of j's user and
+ * name is running, or pending with a lower id (Slurm's rule). */
+int fsm_job_deps_ready(const fsm *f, const fsm_job *j, const Jazari__JobSpec *spec);
 
 /* A job as a message for a reply: fills out (caller's storage) and
  * returns the decoded spec, which the caller frees with

@@ -131,17 +131,51 @@ static void sched__usage_free(sched__usage *u, size_t n_nodes)
     free(u->free);
 }
 
+/* The partition a job asks for ("": the default, if any) holding node i:
+ * any of its comma list. */
+static bool sched__in_partitions(const fsm *f, const pol *po, const char *parts, size_t i)
+{
+    const fsm_node *n = &f->nodes[i];
+    if (!*parts) {
+        int def = pol_partition_default(po);
+        return def < 0 || pol_partition_has_node(&po->partitions[def], n->name, n->site, n->labels);
+    }
+    for (const char *p = parts; *p;) {
+        size_t l = strcspn(p, ",");
+        char name[POL_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%.*s", (int)(l < POL_NAME_MAX ? l : POL_NAME_MAX), p);
+        int k = pol_partition_find(po, name);
+        /* A partition gone from the policy since: none of its nodes. */
+        if (k >= 0 && pol_partition_has_node(&po->partitions[k], n->name, n->site, n->labels))
+            return true;
+        p += l + (p[l] == ',');
+    }
+    return false;
+}
+
+/* Whether the partitions play a part for a job asking for parts. */
+static bool sched__partitioned(const pol *po, const char *parts)
+{
+    return *parts || pol_partition_default(po) >= 0;
+}
+
 /* The nodes with GPUs of that model ("": any) and at least mem bytes
  * each (0: any), and all these labels ("": any), and an account for user
- * ("": anyone's), made once per such kind in a pass. */
-static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *model, uint64_t mem,
-                                     const char *labels, const char *user, int64_t now_ms)
+ * ("": anyone's), in these partitions (sched__in_partitions), made once per
+ * such kind in a pass; their count into *count (may be NULL). */
+static const bool *sched__model_mask(const fsm *f, const pol *po, sched__masks *s, const char *model,
+                                     uint64_t mem, const char *labels, const char *user, const char *parts,
+                                     int64_t now_ms, size_t *count)
 {
     buf_reset(&s->scratch);
-    buf_printf(&s->scratch, "%s\x1f%llu\x1f%s\x1f%s", model, (unsigned long long)mem, labels, user);
+    buf_printf(&s->scratch, "%s\x1f%llu\x1f%s\x1f%s\x1f%s", model, (unsigned long long)mem, labels, user,
+               parts);
     size_t at;
-    if (strmap_get(&s->index, buf_str(&s->scratch), &at))
+    if (strmap_get(&s->index, buf_str(&s->scratch), &at)) {
+        if (count)
+            *count = s->m[at].count;
         return s->m[at].allowed;
+    }
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4;
         void *p = realloc(s->m, s->cap * sizeof *s->m);
@@ -150,12 +184,20 @@ static const bool *sched__model_mask(const fsm *f, sched__masks *s, const char *
         s->m = p;
     }
     bool *allowed = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *allowed);
-    for (size_t i = 0; i < f->n_nodes; i++)
+    bool partitioned = sched__partitioned(po, parts);
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_nodes; i++) {
         allowed[i] = fsm_node_has_model(&f->nodes[i], model) && fsm_node_gpu_mem_ok(&f->nodes[i], mem) &&
                      fsm_node_has_labels(&f->nodes[i], labels) &&
-                     !(*user && fsm_node_lacks(f, f->nodes[i].name, user, now_ms));
+                     !(*user && fsm_node_lacks(f, f->nodes[i].name, user, now_ms)) &&
+                     (!partitioned || sched__in_partitions(f, po, parts, i));
+        n += allowed[i];
+    }
+    if (count)
+        *count = n;
     s->m[s->n].key = xstrdup(buf_str(&s->scratch));
     s->m[s->n].allowed = allowed;
+    s->m[s->n].count = n;
     strmap_put(&s->index, s->m[s->n].key, s->n); /* the map borrows the entry's key */
     return s->m[s->n++].allowed;
 }
@@ -247,12 +289,16 @@ static plan_window *sched__windows(const fsm *f, plan *p)
 /* The GPU indexes and CPUs of a started job's part on node n. */
 static void sched__part(const fsm *f, sched__usage *u, const fsm_job *j, size_t n, sched_part *part)
 {
+    /* An exclusive job holds every GPU and CPU of its nodes (the core gave
+     * it nodes with nothing else on them). */
+    bool whole = j->cls->exclusive;
+    uint32_t want = whole ? (uint32_t)f->nodes[n].topo->n_gpus : j->gpus_per_node;
     part->node = n;
-    part->n_gpus = j->gpus_per_node;
-    part->gpus = xcalloc(j->gpus_per_node ? j->gpus_per_node : 1, sizeof(uint32_t));
+    part->n_gpus = want;
+    part->gpus = xcalloc(want ? want : 1, sizeof(uint32_t));
     /* The best-connected free GPUs of the node (the core made sure there
      * are enough). */
-    if (gpuset_pick(f->nodes[n].topo, &u->taken[u->offset[n]], j->gpus_per_node, part->gpus) != 0)
+    if (gpuset_pick(f->nodes[n].topo, &u->taken[u->offset[n]], want, part->gpus) != 0)
         part->n_gpus = 0;
     for (uint32_t g = 0; g < part->n_gpus; g++)
         u->taken[u->offset[n] + part->gpus[g]] = true;
@@ -269,7 +315,7 @@ static void sched__part(const fsm *f, sched__usage *u, const fsm_job *j, size_t 
         }
     }
     buf cl = BUF_INIT;
-    sched__cpus_take(c, j->cpus_per_node ? j->cpus_per_node : 1, near, &cl);
+    sched__cpus_take(c, whole ? c->free : j->cpus_per_node ? j->cpus_per_node : 1, near, &cl);
     part->cpus = xstrdup(buf_str(&cl));
     buf_free(&cl);
     free(near);
@@ -294,16 +340,18 @@ const char *sched_resv_wait(const fsm *f, const char *reservation, int64_t now_m
 }
 
 /* Why a pending job cannot start at all, by the state's records. */
-static pass_gate sched__gate(const fsm *f, const fsm_job *j, int64_t now_ms)
+static pass_gate sched__gate(const fsm *f, const fsm_job *j, int64_t now_ms, size_t partition_nodes)
 {
     if (j->held)
         return PASS_HELD;
+    if (partition_nodes < (j->nodes ? j->nodes : 1))
+        return PASS_PARTITION_NODES;
     const char *resv = sched_resv_wait(f, j->cls->reservation, now_ms);
     if (resv)
         return strcmp(resv, "Reservation") == 0 ? PASS_RESV_NOT_BEGUN : PASS_RESV_GONE;
     if (j->has_deps) { /* the one case that needs the spec itself */
         Jazari__JobSpec *spec = jazari__job_spec__unpack(NULL, j->spec_len, j->spec);
-        int deps = spec ? fsm_deps_ready(f, spec) : -1;
+        int deps = spec ? fsm_job_deps_ready(f, j, spec) : -1;
         jazari__job_spec__free_unpacked(spec, NULL);
         if (deps <= 0)
             return deps < 0 ? PASS_DEPENDENCY_NEVER : PASS_DEPENDENCY;
@@ -392,6 +440,7 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
         pj->per_node = j->gpus_per_node;
         pj->cpus_per_node = j->cpus_per_node ? j->cpus_per_node : 1;
         pj->resv = sched__resv_tag(f, cls->reservation);
+        pj->exclusive = cls->exclusive;
         pj->array_id = j->array_job_id;
         pj->array_max = cls->array_max;
         pj->attempt = j->attempt;
@@ -418,11 +467,16 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
             /* A user some node has no account for: not there. */
             size_t one;
             const char *lacked = f->n_lacks && strmap_get(&lacking, j->user, &one) ? j->user : "";
-            bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint || *lacked;
-            pj->allowed = narrowed ? sched__model_mask(f, &sv->masks, cls->gpu_model, cls->min_gpu_mem,
-                                                       cls->constraint, lacked, now_ms)
+            bool partitioned = sched__partitioned(po, cls->partition);
+            bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint || *lacked || partitioned;
+            pj->allowed = narrowed ? sched__model_mask(f, po, &sv->masks, cls->gpu_model, cls->min_gpu_mem,
+                                                       cls->constraint, lacked, cls->partition, now_ms, NULL)
                                    : NULL;
-            pj->gate = sched__gate(f, j, now_ms);
+            /* The partitions' nodes alone (PartitionNodeLimit). */
+            size_t in_partition = SIZE_MAX;
+            if (partitioned)
+                sched__model_mask(f, po, &sv->masks, "", 0, "", "", cls->partition, now_ms, &in_partition);
+            pj->gate = sched__gate(f, j, now_ms, in_partition);
             if (j->reason &&
                 (strncmp(j->reason, "Requeued", 8) == 0 || strncmp(j->reason, "Preempted", 9) == 0))
                 pj->note = j->reason;
@@ -463,6 +517,41 @@ void sched_view_free(sched_view *sv, const fsm *f)
 
 /* --- the leader's pass ---------------------------------------------------------------- */
 
+/* The partition a job placed on where (n nodes) runs in: the first of
+ * those it asked for (none: the default) that holds all its nodes, else
+ * the first that holds its first node; NULL when partitions play no part. */
+static const char *sched__chosen_partition(const fsm *f, const pol *po, const char *parts, const uint32_t *where,
+                                           size_t n)
+{
+    const char *first_node = NULL;
+    int def = pol_partition_default(po);
+    if (!*parts && def >= 0)
+        parts = po->partitions[def].name;
+    for (const char *p = parts; *p;) {
+        size_t l = strcspn(p, ",");
+        char name[POL_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%.*s", (int)(l < POL_NAME_MAX ? l : POL_NAME_MAX), p);
+        p += l + (p[l] == ',');
+        int k = pol_partition_find(po, name);
+        if (k < 0)
+            continue;
+        const pol_partition *pt = &po->partitions[k];
+        size_t in = 0;
+        for (size_t i = 0; i < n; i++) {
+            const fsm_node *x = &f->nodes[where[i]];
+            in += pol_partition_has_node(pt, x->name, x->site, x->labels);
+        }
+        if (in == n)
+            return pt->name;
+        if (!first_node && n) {
+            const fsm_node *x = &f->nodes[where[0]];
+            if (pol_partition_has_node(pt, x->name, x->site, x->labels))
+                first_node = pt->name;
+        }
+    }
+    return first_node;
+}
+
 int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_plan *out)
 {
     memset(out, 0, sizeof *out);
@@ -489,6 +578,7 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
         s->parts = xcalloc(s->n_parts ? s->n_parts : 1, sizeof *s->parts);
         for (uint32_t k = 0; k < s->n_parts; k++)
             sched__part(f, &sv.u, j, ps1->where[k], &s->parts[k]);
+        s->partition = sched__chosen_partition(f, sv.v.pol, j->cls->partition, ps1->where, s->n_parts);
     }
     out->preempts = xcalloc(po.n_preempts ? po.n_preempts : 1, sizeof *out->preempts);
     for (size_t i = 0; i < po.n_preempts; i++) {

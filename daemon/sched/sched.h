@@ -32,6 +32,7 @@ typedef struct sched_part {
 
 typedef struct sched_start {
     uint64_t id;
+    const char *partition; /* the partition it starts in (the policy's name), or NULL */
     uint32_t master_port; /* filled by the leader (run.c) */
     size_t n_parts;
     sched_part *parts;
@@ -96,6 +97,7 @@ typedef struct sched__masks {
     struct {
         char *key; /* the fields joined: the index's */
         bool *allowed;
+        size_t count; /* nodes allowed */
     } * m;
     size_t n, cap;
     strmap index; /* key -> m's index */

@@ -311,6 +311,8 @@ static const char *pass__gate_reason(pass_gate g)
         return "Reservation";
     case PASS_RESV_GONE:
         return "ReservationGone";
+    case PASS_PARTITION_NODES:
+        return "PartitionNodeLimit";
     case PASS_READY:
         break;
     }
@@ -372,6 +374,7 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         q->per_node = j->per_node;
         q->cpus_per_node = j->cpus_per_node ? j->cpus_per_node : 1;
         q->resv = j->resv;
+        q->exclusive = j->exclusive;
         q->scavenger = po->qos[j->qos].preemptible && !j->resv;
         q->start = -1;
         if (j->running) {

@@ -30,6 +30,7 @@ typedef enum pass_gate {
     PASS_DEPENDENCY_NEVER /* DependencyNeverSatisfied */,
     PASS_RESV_NOT_BEGUN, /* Reservation */
     PASS_RESV_GONE,      /* ReservationGone */
+    PASS_PARTITION_NODES, /* PartitionNodeLimit: its partitions have fewer nodes than it asks */
 } pass_gate;
 
 typedef struct pass_job {
@@ -45,6 +46,7 @@ typedef struct pass_job {
     uint32_t tag;        /* site as a plan tag; 0 any */
     const bool *allowed; /* which nodes may take it; NULL any */
     uint32_t resv;       /* 1 + the reservation's index, 0 none */
+    bool exclusive;      /* whole nodes */
     uint64_t array_id;   /* 0: not an array task */
     uint32_t array_max;  /* its array's throttle; 0 none */
     pass_gate gate;      /* pending jobs only */

@@ -129,6 +129,9 @@ static uint32_t plan__avail(const plan_node *n, const plan_job *j, int64_t now)
 
 static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j)
 {
+    if (j->exclusive ? n->jobs > 0 || n->free < n->slots || (n->cpus != PLAN_UNCOUNTED && n->cpus_free < n->cpus)
+                     : n->whole > 0)
+        return false;
     return n->up && (!p->only_group || n->group == p->only_group) && plan__node_ok(n, j) &&
            plan__avail(n, j, p->now) >= j->per_node &&
            (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node) &&
@@ -137,13 +140,21 @@ static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j
 
 static void plan__node_take(plan *p, plan_node *n, const plan_job *j, int sign)
 {
+    /* An exclusive job takes (and gives back) the whole node. */
+    uint32_t slots = j->exclusive ? n->slots : j->per_node;
+    uint32_t cpus = j->exclusive ? n->cpus : j->cpus_per_node;
     if (p->counted && n->up && n->free <= p->max_slots)
         p->by_free[n->free]--;
-    n->free = (uint32_t)((int64_t)n->free - sign * (int64_t)j->per_node);
+    n->free = (uint32_t)((int64_t)n->free - sign * (int64_t)slots);
     if (p->counted && n->up && n->free <= p->max_slots)
         p->by_free[n->free]++;
     if (n->cpus != PLAN_UNCOUNTED)
-        n->cpus_free = (uint32_t)((int64_t)n->cpus_free - sign * (int64_t)j->cpus_per_node);
+        n->cpus_free = (uint32_t)((int64_t)n->cpus_free - sign * (int64_t)cpus);
+    n->jobs = (uint32_t)((int64_t)n->jobs + sign);
+    if (j->exclusive) {
+        n->whole = (uint32_t)((int64_t)n->whole + sign);
+        p->indexed = false; /* slots alone no longer say what fits */
+    }
     if (j->scavenger)
         n->scav_used = (uint32_t)((int64_t)n->scav_used + sign * (int64_t)j->per_node);
     for (uint32_t w = 0; j->resv && w < n->n_windows; w++)
@@ -296,7 +307,7 @@ static bool plan__fits(const plan *p, const plan_job *j)
             n += p->by_free[l];
         if (n < j->nodes)
             return false;
-        if (p->indexed && !j->tag && !j->allowed && !j->resv)
+        if (p->indexed && !j->tag && !j->allowed && !j->resv && !j->exclusive)
             return true;
     }
     uint32_t n = 0;
@@ -327,7 +338,7 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
         uint64_t best_rank = 0;
         /* With the index: the fullest level that fits, its first node. */
         for (uint32_t l = j->per_node; p->indexed && !p->policy.first_fit && !j->tag && !j->allowed &&
-                                       !j->resv && l <= p->max_slots && best == p->n_nodes;
+                                       !j->resv && !j->exclusive && l <= p->max_slots && best == p->n_nodes;
              l++) {
             if (!p->by_free[l])
                 continue;
@@ -529,7 +540,7 @@ static int64_t plan__shadow_with(plan *p, const plan_job *j, int64_t now, const 
     int64_t t = INT64_MAX;
     /* Where the index alone answers, it does; else the nodes j fits on are
      * counted once and kept up to date release by release. */
-    bool counting = !(p->indexed && !j->tag && !j->allowed && !j->resv);
+    bool counting = !(p->indexed && !j->tag && !j->allowed && !j->resv && !j->exclusive);
     uint64_t fit = 0;
     for (size_t i = 0; counting && i < p->n_nodes; i++)
         fit += plan__node_free(p, &p->nodes[i], j);
@@ -599,7 +610,7 @@ static void plan__index(plan *p)
     for (size_t i = 0; i < p->n_nodes; i++) {
         most = p->nodes[i].slots > most ? p->nodes[i].slots : most;
         /* Reservations make a node's free slots depend on the job. */
-        cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED || p->nodes[i].n_windows;
+        cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED || p->nodes[i].n_windows || p->nodes[i].whole;
     }
     p->indexed = p->counted = false;
     p->grouped = false;

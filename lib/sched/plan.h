@@ -79,6 +79,8 @@ typedef struct plan_node {
     uint32_t n_windows;
     uint32_t scav_used; /* slots held by scavengers (kept by the plan): they use reserved ones first */
     uint32_t group; /* its network group (site, switch): a gang stays in one when one can hold it; 0 none */
+    uint32_t jobs;  /* running jobs on it (kept by the plan) */
+    uint32_t whole; /* of which exclusive: it holds the whole node (kept by the plan) */
 } plan_node;
 
 typedef struct plan_job {
@@ -94,6 +96,7 @@ typedef struct plan_job {
     uint32_t resv;  /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own;
                        0: none */
     bool scavenger; /* may use reserved slots nobody uses (and is preempted for them); never the head */
+    bool exclusive; /* whole nodes: only nodes with no job, and it takes all their slots and CPUs */
     /* Set by a pass when it starts the job: */
     int64_t start;   /* -1 while queued */
     uint32_t *where; /* the nodes (nodes of them), owned by the plan until plan_end */

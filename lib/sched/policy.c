@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/hostlist.h"
 #include "../../common/xmem.h"
 
 void pol_init(pol *p)
@@ -61,6 +62,22 @@ void pol_free(pol *p)
     free(p->accounts);
     p->accounts = NULL;
     p->n_accounts = 0;
+    for (size_t i = 0; i < p->n_partitions; i++) {
+        pol_partition *pt = &p->partitions[i];
+        for (size_t k = 0; k < pt->n_names; k++)
+            free(pt->names[k]);
+        for (size_t k = 0; k < pt->n_globs; k++)
+            free(pt->globs[k]);
+        free(pt->names);
+        free(pt->globs);
+        free(pt->sites);
+        free(pt->labels);
+        free(pt->accounts);
+        free(pt->qos);
+    }
+    free(p->partitions);
+    p->partitions = NULL;
+    p->n_partitions = 0;
 }
 
 static bool pol__name_char(char c)
@@ -565,6 +582,266 @@ static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
     return 0;
 }
 
+/* --- partitions ------------------------------------------------------------------ */
+
+int pol_time_parse(const char *s, uint64_t *out_s)
+{
+    if (strcmp(s, "UNLIMITED") == 0 || strcmp(s, "INFINITE") == 0 || strcmp(s, "unlimited") == 0) {
+        *out_s = 0;
+        return 0;
+    }
+    size_t len = strlen(s);
+    if (len && strchr("smhd", s[len - 1]) && !strchr(s, ':') && !strchr(s, '-')) {
+        int64_t ms;
+        if (pol__duration_ms(s, &ms) != 0)
+            return -1;
+        *out_s = (uint64_t)ms / 1000;
+        return 0;
+    }
+    /* Slurm: MINUTES, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS. */
+    unsigned long v[4] = {0, 0, 0, 0};
+    size_t n = 0;
+    bool days = false;
+    const char *p = s;
+    for (;;) {
+        if (!isdigit((unsigned char)*p) || n == 4)
+            return -1;
+        char *end;
+        errno = 0;
+        v[n++] = strtoul(p, &end, 10);
+        if (errno || v[n - 1] > 3650ul * 24 * 60)
+            return -1;
+        p = end;
+        if (*p == '-' && n == 1 && !days) {
+            days = true;
+        } else if (*p != ':') {
+            break;
+        }
+        p++;
+    }
+    if (*p)
+        return -1;
+    uint64_t t;
+    if (days) { /* D-HH[:MM[:SS]] */
+        if (n < 2)
+            return -1;
+        t = v[0] * 86400ull + v[1] * 3600ull + (n > 2 ? v[2] * 60ull : 0) + (n > 3 ? v[3] : 0);
+    } else if (n == 1) {
+        t = v[0] * 60ull;
+    } else if (n == 2) {
+        t = v[0] * 60ull + v[1];
+    } else if (n == 3) {
+        t = v[0] * 3600ull + v[1] * 60ull + v[2];
+    } else {
+        return -1;
+    }
+    if (t > 3650ull * 86400)
+        return -1;
+    *out_s = t;
+    return 0;
+}
+
+int pol_partition_find(const pol *p, const char *name)
+{
+    for (size_t i = 0; name && i < p->n_partitions; i++)
+        if (strcmp(p->partitions[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int pol_partition_default(const pol *p)
+{
+    for (size_t i = 0; i < p->n_partitions; i++)
+        if (p->partitions[i].is_default)
+            return (int)i;
+    return -1;
+}
+
+static int pol__strcmp_p(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether the comma lists a and b share a name. */
+static bool pol__lists_meet(const char *a, const char *b)
+{
+    for (const char *s = a; s && *s && b;) {
+        size_t l = strcspn(s, ",");
+        if (l && pol__listed(b, s, l))
+            return true;
+        s += l + (s[l] == ',');
+    }
+    return false;
+}
+
+bool pol_partition_has_node(const pol_partition *pt, const char *node, const char *site, const char *labels)
+{
+    if (!pt->n_names && !pt->n_globs && !pt->sites && !pt->labels)
+        return true;
+    if (node && pt->n_names && bsearch(&node, pt->names, pt->n_names, sizeof(char *), pol__strcmp_p))
+        return true;
+    for (size_t i = 0; node && i < pt->n_globs; i++)
+        if (hostlist_glob(pt->globs[i], node))
+            return true;
+    if (pt->sites && site && *site && pol__listed(pt->sites, site, strlen(site)))
+        return true;
+    return pt->labels && labels && pol__lists_meet(labels, pt->labels);
+}
+
+bool pol_partition_allows_account(const pol_partition *pt, const char *account, bool root)
+{
+    return root || !pt->accounts || (account && pol__covers(pt->accounts, account));
+}
+
+bool pol_partition_allows_qos(const pol_partition *pt, const char *qos)
+{
+    const char *q = qos && *qos ? qos : "normal";
+    return !pt->qos || pol__listed(pt->qos, q, strlen(q));
+}
+
+/* nodes=HOSTLIST: its names (sorted) and its patterns. */
+static int pol__partition_nodes(pol_partition *pt, const char *list, char *why, size_t whylen)
+{
+    hostlist hl;
+    char err[200];
+    if (pt->n_names || pt->n_globs) {
+        snprintf(why, whylen, "partition %s: nodes= given twice", pt->name);
+        return -1;
+    }
+    int rc = hostlist_expand(list, 0, &hl, err, sizeof err);
+    if (rc != 0 || hl.n == 0) {
+        snprintf(why, whylen, "partition %s: nodes=%.60s: %s", pt->name, list, rc ? err : "no names");
+        hostlist_free(&hl);
+        return -1;
+    }
+    pt->names = xcalloc(hl.n, sizeof(char *));
+    pt->globs = xcalloc(hl.n, sizeof(char *));
+    for (size_t i = 0; i < hl.n; i++) {
+        if (strpbrk(hl.names[i], "*?"))
+            pt->globs[pt->n_globs++] = hl.names[i];
+        else
+            pt->names[pt->n_names++] = hl.names[i];
+    }
+    free(hl.names); /* the names are the partition's now */
+    qsort(pt->names, pt->n_names, sizeof(char *), pol__strcmp_p);
+    return 0;
+}
+
+/* A comma list of names of [A-Za-z0-9._-] (sites, labels, QoS). */
+static char *pol__names(const char *s)
+{
+    return pol__list(s, 1);
+}
+
+static void pol__partition_free(pol_partition *pt)
+{
+    pol tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.partitions = xcalloc(1, sizeof *pt);
+    tmp.partitions[0] = *pt;
+    tmp.n_partitions = 1;
+    pol_free(&tmp);
+}
+
+/* partition NAME [nodes=HOSTLIST] [site=A,B] [label=A,B] [default_time=T]
+ * [max_time=T] [accounts=A,B] [qos=A,B] [default=yes|no] */
+static int pol__partition(pol *p, char **w, size_t n, char *why, size_t whylen)
+{
+    if (n < 2 || !pol__path_valid(w[1], 1)) {
+        snprintf(why, whylen,
+                 "write 'partition NAME [nodes=HOSTLIST] [site=SITE,...] [label=LABEL,...] [default_time=TIME] "
+                 "[max_time=TIME] [accounts=ACCOUNT,...] [qos=QOS,...] [default=yes]'");
+        return -1;
+    }
+    if (pol_partition_find(p, w[1]) >= 0) {
+        snprintf(why, whylen, "partition %s is defined twice", w[1]);
+        return -1;
+    }
+    if (p->n_partitions >= POL_PARTITIONS_MAX) {
+        snprintf(why, whylen, "more than %d partitions", POL_PARTITIONS_MAX);
+        return -1;
+    }
+    pol_partition pt;
+    memset(&pt, 0, sizeof pt);
+    snprintf(pt.name, sizeof pt.name, "%s", w[1]);
+    for (size_t i = 2; i < n; i++) {
+        char *eq = strchr(w[i], '=');
+        if (!eq || eq[1] == '\0') {
+            snprintf(why, whylen, "partition %s: '%s': expected NAME=VALUE", pt.name, w[i]);
+            goto bad;
+        }
+        *eq++ = '\0';
+        char **list = strcmp(w[i], "site") == 0       ? &pt.sites
+                      : strcmp(w[i], "label") == 0    ? &pt.labels
+                      : strcmp(w[i], "accounts") == 0 ? &pt.accounts
+                      : strcmp(w[i], "qos") == 0      ? &pt.qos
+                                                      : NULL;
+        if (list) {
+            if (*list) {
+                snprintf(why, whylen, "partition %s: %s= given twice", pt.name, w[i]);
+                goto bad;
+            }
+            *list = list == &pt.accounts ? pol__list(eq, 2) : pol__names(eq);
+            if (!*list) {
+                snprintf(why, whylen, "partition %s: %s=%.60s: a comma list of names", pt.name, w[i], eq);
+                goto bad;
+            }
+            if (list == &pt.accounts && !pol__all_known(p, pt.accounts)) {
+                snprintf(why, whylen, "partition %s: accounts=%.60s: list the accounts above it", pt.name, eq);
+                goto bad;
+            }
+            for (const char *q = pt.qos; list == &pt.qos && *q;) {
+                size_t l = strcspn(q, ",");
+                char one[POL_NAME_MAX + 1];
+                snprintf(one, sizeof one, "%.*s", (int)(l < POL_NAME_MAX ? l : POL_NAME_MAX), q);
+                if (pol_qos_find(p, one) < 0) {
+                    snprintf(why, whylen, "partition %s: qos=%s: no such QoS above this line", pt.name, one);
+                    goto bad;
+                }
+                q += l + (q[l] == ',');
+            }
+        } else if (strcmp(w[i], "nodes") == 0) {
+            if (pol__partition_nodes(&pt, eq, why, whylen) != 0)
+                goto bad;
+        } else if (strcmp(w[i], "default_time") == 0 || strcmp(w[i], "max_time") == 0) {
+            uint64_t t;
+            bool is_max = w[i][0] == 'm';
+            if (pol_time_parse(eq, &t) != 0 || (!is_max && t == 0)) {
+                snprintf(why, whylen,
+                         "partition %s: %s=%.40s: a time such as 90 (minutes), 1:30:00, 2-00:00:00, 12h%s",
+                         pt.name, w[i], eq, is_max ? " or UNLIMITED" : "");
+                goto bad;
+            }
+            *(is_max ? &pt.max_time_s : &pt.default_time_s) = t;
+        } else if (strcmp(w[i], "default") == 0 && (strcmp(eq, "yes") == 0 || strcmp(eq, "no") == 0)) {
+            pt.is_default = strcmp(eq, "yes") == 0;
+        } else {
+            snprintf(why, whylen, "partition %s: unknown attribute '%s=%.40s'", pt.name, w[i], eq);
+            goto bad;
+        }
+    }
+    if (pt.max_time_s && pt.default_time_s > pt.max_time_s) {
+        snprintf(why, whylen, "partition %s: default_time is longer than max_time", pt.name);
+        goto bad;
+    }
+    if (pt.is_default && pol_partition_default(p) >= 0) {
+        snprintf(why, whylen, "partition %s: partition %s is the default already (one default=yes)", pt.name,
+                 p->partitions[pol_partition_default(p)].name);
+        goto bad;
+    }
+    if ((p->n_partitions & (p->n_partitions - 1)) == 0) {
+        pol_partition *a = realloc(p->partitions, (p->n_partitions ? p->n_partitions * 2 : 4) * sizeof *a);
+        if (!a)
+            abort();
+        p->partitions = a;
+    }
+    p->partitions[p->n_partitions++] = pt;
+    return 0;
+bad:
+    pol__partition_free(&pt);
+    return -1;
+}
+
 static int pol__line(pol *p, char *line, char *why, size_t whylen)
 {
     char *hash = strchr(line, '#');
@@ -586,6 +863,8 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return pol__qos(p, w, n, why, whylen);
     if (strcmp(w[0], "tenant") == 0)
         return pol__tenant(p, w, n, why, whylen);
+    if (strcmp(w[0], "partition") == 0)
+        return pol__partition(p, w, n, why, whylen);
     if (strcmp(w[0], "privacy") == 0 && n == 2 &&
         (strcmp(w[1], "open") == 0 || strcmp(w[1], "private") == 0)) {
         p->open = strcmp(w[1], "open") == 0;
@@ -605,8 +884,8 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return 0;
     }
     snprintf(why, whylen,
-             "'%s': expected weight, max_age, half_life, default_account, account, qos, tenant or "
-             "privacy (open|private) lines",
+             "'%s': expected weight, max_age, half_life, default_account, account, qos, tenant, "
+             "partition or privacy (open|private) lines",
              w[0]);
     return -1;
 }

@@ -21,8 +21,20 @@
  *   tenant acme accounts=acme,acme-labs/x admins=lea # a startup and its admins
  *   privacy private            # or open: everyone sees everyone's jobs (briefly)
  *
+ *   partition gpu nodes=gpu[01-10],dgx* default_time=1:00:00 max_time=2-00:00:00
+ *             accounts=inst/a,inst/b qos=normal,high default=yes
+ *   partition cpu site=casa label=cpu max_time=UNLIMITED
+ *
  * `preemptible`: its jobs may also run on reserved GPUs nobody uses, and
- * give them back (preempted) when the reservation's owner needs them. */
+ * give them back (preempted) when the reservation's owner needs them.
+ *
+ * A partition (Slurm's): the nodes named by nodes= (a host list; '*' and
+ * '?' match any characters), or of a site= or with a label= (any of them;
+ * none of the three: every node). A job asks for one or several
+ * (--partition a,b); none asked, it goes to the default= one when there is
+ * one, else anywhere. Times: MINUTES, MM:SS, HH:MM:SS, D-HH[:MM[:SS]], or
+ * 90m, 12h, 7d; UNLIMITED. accounts= and qos=: who may use it (else
+ * anyone). */
 #ifndef JZ_POLICY_H
 #define JZ_POLICY_H
 
@@ -38,6 +50,7 @@
 #define POL_WEIGHT_MAX 1000000
 #define POL_FILE_MAX (4u << 20)
 #define POL_TENANTS_MAX 1000
+#define POL_PARTITIONS_MAX 64
 
 typedef struct pol_account {
     char path[POL_PATH_MAX + 1];
@@ -64,6 +77,21 @@ typedef struct pol_qos {
     char *accounts;         /* accounts=a,b/c: whose jobs may ask for it; NULL: anyone's */
 } pol_qos;
 
+typedef struct pol_partition {
+    char name[POL_NAME_MAX + 1];
+    char **names;    /* nodes=: exact names, sorted */
+    size_t n_names;
+    char **globs;    /* nodes=: patterns with '*' or '?' */
+    size_t n_globs;
+    char *sites;     /* site=a,b; NULL: none */
+    char *labels;    /* label=a,b: nodes with any of them; NULL: none */
+    uint64_t default_time_s; /* 0: not said */
+    uint64_t max_time_s;     /* 0: no bound (UNLIMITED, or not said) */
+    char *accounts;  /* accounts=a,b/c: whose jobs may use it; NULL: anyone's */
+    char *qos;       /* qos=a,b: the QoS its jobs may ask for; NULL: any */
+    bool is_default;
+} pol_partition;
+
 typedef struct pol {
     uint32_t w_age, w_fairshare, w_qos, w_size;
     int64_t max_age_ms, half_life_ms;
@@ -76,6 +104,8 @@ typedef struct pol {
     pol_tenant *tenants;
     size_t n_tenants;
     bool open; /* privacy open: anyone sees every job's brief record */
+    pol_partition *partitions;
+    size_t n_partitions;
 } pol;
 
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,
@@ -112,6 +142,21 @@ bool pol_tenant_admin(const pol *p, const char *account, const char *user);
 bool pol_is_tenant_admin(const pol *p, const char *user);
 /* Whether a job of that account may ask for QoS q (its accounts=). */
 bool pol_qos_allows(const pol *p, int q, const char *account, bool root);
+/* The partition of that name, or -1. */
+int pol_partition_find(const pol *p, const char *name);
+/* The default partition (default=yes), or -1. */
+int pol_partition_default(const pol *p);
+/* Whether node (its name, site and comma list of labels; NULL: none) is
+ * in partition pt. */
+bool pol_partition_has_node(const pol_partition *pt, const char *node, const char *site, const char *labels);
+/* Whether a job of that account may use pt (its accounts=). */
+bool pol_partition_allows_account(const pol_partition *pt, const char *account, bool root);
+/* Whether a job of that QoS (NULL or "": normal) may use pt (its qos=). */
+bool pol_partition_allows_qos(const pol_partition *pt, const char *qos);
+/* A Slurm time ("90", "1:30:00", "2-00:00:00", "UNLIMITED") or a duration
+ * (90m, 12h, 7d) in seconds: 0 for UNLIMITED. Returns 0, or -1. */
+int pol_time_parse(const char *s, uint64_t *out_s);
+
 /* "a", "a/b": 1-2 names of [A-Za-z0-9._-] joined by '/'. */
 bool pol_account_valid(const char *path);
 

@@ -6,9 +6,11 @@
 
 static const cli_command commands[] = {
     {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
-    {"queue", cmd_queue, "[--all]", "pending and running jobs (--all: finished ones too)"},
-    {"show", cmd_show, "JOB", "one job in full, with why it waits"},
-    {"cancel", cmd_cancel, "JOB...", "cancel jobs (a running job's processes are killed)"},
+    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [--format F]",
+     "pending and running jobs (--all: finished ones too), filtered; --format as squeue -o"},
+    {"show", cmd_show, "JOB", "one job in full (JOB: an id, or ARRAYID_INDEX), with why it waits"},
+    {"cancel", cmd_cancel, "[JOB...] [--me] [-u USER] [--state S] [--name N]",
+     "cancel jobs (an array's id: all its tasks; a running job's processes are killed)"},
     {"release", cmd_release, "JOB...", "let jobs submitted with --hold start"},
     {"logs", cmd_logs, "JOB [-f|--follow]", "a job's output, from every node and task (-f: as it grows)"},
     {"wait", cmd_wait, "JOB [--timeout S]",
@@ -19,7 +21,7 @@ static const cli_command commands[] = {
      "(admin) book GPUs or nodes for a time window for an account or users"},
     {"reservations", cmd_reservations, "", "advance reservations: whose, when, which nodes"},
     {"unreserve", cmd_unreserve, "NAME", "(admin) delete a reservation"},
-    {"nodes", cmd_nodes, "", "list the nodes: name, site, state, GPUs free/total"},
+    {"nodes", cmd_nodes, "", "list the nodes: state, idle/mixed/allocated, GPUs free/total, GPU model, CPUs, memory"},
     {"node", cmd_node, "NAME | revoke NAME",
      "one node in full, with its topology; (admin) revoke: remove it for good"},
     {"token", cmd_token, "create|list|revoke ...",

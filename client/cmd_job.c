@@ -778,8 +778,9 @@ static int job__filter_ready(cli *c, job_filter *f)
 /* Whether the filters ask for jobs that have ended (they must be listed). */
 static bool job__filter_wants_ended(const job_filter *f)
 {
-    return (f->state_mask & ~((1u << JAZARI__JOB_STATE__JOB_PENDING) | (1u << JAZARI__JOB_STATE__JOB_RUNNING) |
-                              (1u << JAZARI__JOB_STATE__JOB_PREEMPTED))) != 0;
+    return (f->state_mask &
+            ~((1u << JAZARI__JOB_STATE__JOB_PENDING) | (1u << JAZARI__JOB_STATE__JOB_RUNNING) |
+              (1u << JAZARI__JOB_STATE__JOB_PREEMPTED))) != 0;
 }
 
 static bool job__match(const job_filter *f, const Jazari__Job *job)
@@ -837,10 +838,13 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
     static const struct {
         char type;
         const char *header;
-    } headers[] = {{'i', "JOBID"},     {'j', "NAME"},      {'u', "USER"},      {'t', "ST"},
-                   {'T', "STATE"},     {'M', "TIME"},      {'l', "TIME_LIMIT"}, {'D', "NODES"},
-                   {'N', "NODELIST"},  {'R', "NODELIST(REASON)"},             {'a', "ACCOUNT"},
-                   {'P', "PARTITION"}, {'C', "CPUS"},      {'b', "TRES_PER_NODE"}};
+    } headers[] = {{'i', "JOBID"},      {'j', "NAME"},
+                   {'u', "USER"},       {'t', "ST"},
+                   {'T', "STATE"},      {'M', "TIME"},
+                   {'l', "TIME_LIMIT"}, {'D', "NODES"},
+                   {'N', "NODELIST"},   {'R', "NODELIST(REASON)"},
+                   {'a', "ACCOUNT"},    {'P', "PARTITION"},
+                   {'C', "CPUS"},       {'b', "TRES_PER_NODE"}};
     if (!job) {
         for (size_t i = 0; i < sizeof headers / sizeof *headers; i++)
             if (headers[i].type == type) {
@@ -902,7 +906,8 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
     case 'C': {
         uint32_t cpt = s && s->cpus_per_task ? s->cpus_per_task : 1;
         uint32_t nodes = job->n_allocs ? (uint32_t)job->n_allocs : s && s->nodes ? s->nodes : 1;
-        uint32_t tasks = s && s->ntasks ? s->ntasks : nodes * (s && s->tasks_per_node ? s->tasks_per_node : 1);
+        uint32_t tasks =
+            s && s->ntasks ? s->ntasks : nodes * (s && s->tasks_per_node ? s->tasks_per_node : 1);
         buf_printf(b, "%llu", (unsigned long long)tasks * cpt);
         break;
     }
@@ -989,9 +994,9 @@ static void job__row(buf *b, const Jazari__Job *job)
 static size_t job__filter_opts(job_filter *f, cli_opt *opts, size_t n)
 {
     const cli_opt more[] = {
-        {"me", CLI_FLAG, &f->me},           {"user", CLI_LIST, &f->users},     {"u", CLI_LIST, &f->users},
-        {"state", CLI_LIST, &f->states},    {"t", CLI_LIST, &f->states},       {"name", CLI_LIST, &f->names},
-        {"n", CLI_LIST, &f->names},         {"account", CLI_LIST, &f->accounts}, {"A", CLI_LIST, &f->accounts},
+        {"me", CLI_FLAG, &f->me},        {"user", CLI_LIST, &f->users},       {"u", CLI_LIST, &f->users},
+        {"state", CLI_LIST, &f->states}, {"t", CLI_LIST, &f->states},         {"name", CLI_LIST, &f->names},
+        {"n", CLI_LIST, &f->names},      {"account", CLI_LIST, &f->accounts}, {"A", CLI_LIST, &f->accounts},
     };
     for (size_t i = 0; i < sizeof more / sizeof *more; i++)
         opts[n++] = more[i];
@@ -1351,7 +1356,8 @@ static int cancel__send(cli *c, const uint64_t *ids, size_t n, bool release, boo
         return status;
     const Jazari__Envelope *e = wire_msg_env(m);
     if (one_by_one && n > 1 && e->error &&
-        (e->error->code == JAZARI__ERROR_CODE__PERMISSION_DENIED || e->error->code == JAZARI__ERROR_CODE__NOT_FOUND)) {
+        (e->error->code == JAZARI__ERROR_CODE__PERMISSION_DENIED ||
+         e->error->code == JAZARI__ERROR_CODE__NOT_FOUND)) {
         /* Matched by a filter: another's job the caller sees but may not
          * cancel, or one that ended meanwhile, does not stop the others. */
         wire_msg_free(m);
@@ -1487,7 +1493,6 @@ int cmd_release(cli *c, int argc, char **argv)
 {
     return cmd__cancel_or_release(c, argc, argv, true);
 }
-
 
 /* jz wait JOB [--timeout SECONDS]: polls until the job ends; exits with its
  * exit code, or 1 if it did not complete (cancelled, timed out, lost, or

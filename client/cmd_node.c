@@ -56,9 +56,9 @@ static void cmd__node_json_fields(json *j, const Jazari__NodeInfo *n)
 /* What jz nodes adds from a node's brief topology (daemons from 0.4 on
  * send one with each node): its GPU models, CPUs and memory. */
 typedef struct node__hw {
-    char model[128]; /* "A100-SXM4-80GB", "A100,V100" for a mix; "" none */
-    uint32_t cpus;   /* logical CPUs; 0 unknown */
-    uint64_t mem;    /* bytes; 0 unknown */
+    char model[128];    /* "A100-SXM4-80GB", "A100,V100" for a mix; "" none */
+    uint32_t cpus;      /* logical CPUs; 0 unknown */
+    uint64_t mem;       /* bytes; 0 unknown */
     uint32_t cpus_used; /* by the running jobs the caller sees */
 } node__hw;
 
@@ -118,7 +118,8 @@ static int node__use_one(const Jazari__Job *job, void *arg)
     if (job->state != JAZARI__JOB_STATE__JOB_RUNNING && job->state != JAZARI__JOB_STATE__JOB_PREEMPTED)
         return 0;
     const Jazari__JobSpec *s = job->spec;
-    uint32_t per_node = (s && s->tasks_per_node ? s->tasks_per_node : 1) * (s && s->cpus_per_task ? s->cpus_per_task : 1);
+    uint32_t per_node =
+        (s && s->tasks_per_node ? s->tasks_per_node : 1) * (s && s->cpus_per_task ? s->cpus_per_task : 1);
     for (size_t a = 0; a < job->n_allocs; a++)
         for (size_t i = 0; i < u->r->n_nodes; i++)
             if (strcmp(u->r->nodes[i]->name, job->allocs[a]->node) == 0) {
@@ -205,8 +206,8 @@ int cmd_nodes(cli *c, int argc, char **argv)
         json_arr_end(&j);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s\n", "NAME", "SITE", "STATE", "ALLOC", "GPUS",
-                   "GPU_MODEL", "CPUS", "MEMORY");
+        buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s\n", "NAME", "SITE", "STATE", "ALLOC",
+                   "GPUS", "GPU_MODEL", "CPUS", "MEMORY");
         for (size_t i = 0; i < r->n_nodes; i++) {
             const Jazari__NodeInfo *n = r->nodes[i];
             char gpus[32], cpus[16], mem[32];

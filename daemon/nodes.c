@@ -61,7 +61,7 @@ static Jazari__Topology *nodes__brief_topology(const topo *t)
     if (!t)
         return NULL;
     Jazari__Topology *m = topo_to_pb(t);
-    m->n_links = 0;    /* topo_pb_free frees the arrays whatever the counts */
+    m->n_links = 0; /* topo_pb_free frees the arrays whatever the counts */
     m->n_packages = 0;
     for (size_t g = 0; g < m->n_gpus; g++) {
         m->gpus[g]->cpuset = "";

@@ -113,6 +113,10 @@ int cmd_wait(cli *c, int argc, char **argv);
 int cmd_release(cli *c, int argc, char **argv);
 /* A job id argument: 0, or -1 after saying what is wrong. */
 int cli_job_id(cli *c, const char *s, uint64_t *id);
+/* Calls fn on every job the daemon lists to the caller (all: ended ones
+ * too) with an id above `after`, page by page, until fn returns nonzero.
+ * CLI_OK, or the exit status after saying why. */
+int cli_each_job(cli *c, bool all, uint64_t after, int (*fn)(const Jazari__Job *job, void *arg), void *arg);
 /* One job from the daemon (a show reply: free it), or NULL after saying why. */
 wire_msg *cli_fetch_job(cli *c, uint64_t id, int *status);
 
@@ -139,5 +143,8 @@ int cmd_logs(cli *c, int argc, char **argv);
  * NULL after printing why (*status: the exit status then). A reply of
  * another body than `want` is refused too. */
 wire_msg *cli_request(cli *c, Jazari__Envelope *req, Jazari__Envelope__BodyCase want, int *status);
+/* The same, returning a refusal too (its error unprinted: the caller reads
+ * wire_msg_env(m)->error); NULL only after printing a transport problem. */
+wire_msg *cli_request_raw(cli *c, Jazari__Envelope *req, int *status);
 
 #endif

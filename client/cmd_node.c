@@ -53,6 +53,106 @@ static void cmd__node_json_fields(json *j, const Jazari__NodeInfo *n)
     json_arr_end(j);
 }
 
+/* What jz nodes adds from a node's brief topology (daemons from 0.4 on
+ * send one with each node): its GPU models, CPUs and memory. */
+typedef struct node__hw {
+    char model[128];    /* "A100-SXM4-80GB", "A100,V100" for a mix; "" none */
+    uint32_t cpus;      /* logical CPUs; 0 unknown */
+    uint64_t mem;       /* bytes; 0 unknown */
+    uint32_t cpus_used; /* by the running jobs the caller sees */
+} node__hw;
+
+static void node__hw_of(const Jazari__NodeInfo *n, node__hw *h)
+{
+    memset(h, 0, sizeof *h);
+    const Jazari__Topology *t = n->topology;
+    if (!t)
+        return;
+    h->cpus = t->pus;
+    for (size_t k = 0; k < t->n_numa_nodes; k++)
+        h->mem += t->numa_nodes[k]->memory_bytes;
+    size_t at = 0;
+    for (size_t g = 0; g < t->n_gpus; g++) {
+        const char *m = t->gpus[g]->model;
+        if (!m || !*m)
+            continue;
+        bool seen = false;
+        for (size_t e = 0; e < g && !seen; e++)
+            seen = t->gpus[e]->model && strcmp(t->gpus[e]->model, m) == 0;
+        if (!seen && at + strlen(m) + 2 < sizeof h->model)
+            at += (size_t)snprintf(h->model + at, sizeof h->model - at, "%s%s", at ? "," : "", m);
+    }
+}
+
+/* Logical CPUs in a list "0-3,8,10-11". */
+static uint32_t node__count_cpus(const char *s)
+{
+    uint32_t n = 0;
+    while (s && *s) {
+        char *end;
+        unsigned long a = strtoul(s, &end, 10), b = a;
+        if (end == s)
+            break;
+        if (*end == '-') {
+            const char *q = end + 1;
+            b = strtoul(q, &end, 10);
+            if (end == q || b < a)
+                break;
+        }
+        n += (uint32_t)(b - a + 1);
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            break;
+    }
+    return n;
+}
+
+typedef struct node__use {
+    const Jazari__NodesReply *r;
+    node__hw *hw;
+} node__use;
+
+static int node__use_one(const Jazari__Job *job, void *arg)
+{
+    node__use *u = arg;
+    if (job->state != JAZARI__JOB_STATE__JOB_RUNNING && job->state != JAZARI__JOB_STATE__JOB_PREEMPTED)
+        return 0;
+    const Jazari__JobSpec *s = job->spec;
+    uint32_t per_node =
+        (s && s->tasks_per_node ? s->tasks_per_node : 1) * (s && s->cpus_per_task ? s->cpus_per_task : 1);
+    for (size_t a = 0; a < job->n_allocs; a++)
+        for (size_t i = 0; i < u->r->n_nodes; i++)
+            if (strcmp(u->r->nodes[i]->name, job->allocs[a]->node) == 0) {
+                const char *cpus = job->allocs[a]->cpus;
+                u->hw[i].cpus_used += cpus && *cpus ? node__count_cpus(cpus) : per_node;
+                break;
+            }
+    return 0;
+}
+
+/* idle, mixed or allocated: from free and total GPUs, and the CPUs of the
+ * running jobs the caller sees. */
+static const char *node__alloc_state(const Jazari__NodeInfo *n, const node__hw *h)
+{
+    bool gpus_full = n->gpus_total && n->gpus_free == 0;
+    bool cpus_full = h->cpus && h->cpus_used >= h->cpus;
+    if (gpus_full || cpus_full)
+        return "allocated";
+    if (n->gpus_free < n->gpus_total || h->cpus_used)
+        return "mixed";
+    return "idle";
+}
+
+static void node__mem_str(uint64_t bytes, char *s, size_t len)
+{
+    if (!bytes)
+        snprintf(s, len, "-");
+    else if (bytes >= (1ull << 30))
+        snprintf(s, len, "%.0fG", (double)bytes / (double)(1ull << 30));
+    else
+        snprintf(s, len, "%lluM", (unsigned long long)(bytes >> 20));
+}
+
 int cmd_nodes(cli *c, int argc, char **argv)
 {
     const char *pos[1];
@@ -67,6 +167,18 @@ int cmd_nodes(cli *c, int argc, char **argv)
     if (!m)
         return status;
     const Jazari__NodesReply *r = wire_msg_env(m)->nodes_reply;
+    node__hw *hw = calloc(r->n_nodes + 1, sizeof *hw);
+    if (!hw)
+        abort();
+    for (size_t i = 0; i < r->n_nodes; i++)
+        node__hw_of(r->nodes[i], &hw[i]);
+    node__use use = {r, hw};
+    status = cli_each_job(c, false, 0, node__use_one, &use);
+    if (status != CLI_OK) {
+        free(hw);
+        wire_msg_free(m);
+        return status;
+    }
     buf b = BUF_INIT;
     if (c->json) {
         json j;
@@ -77,18 +189,39 @@ int cmd_nodes(cli *c, int argc, char **argv)
         for (size_t i = 0; i < r->n_nodes; i++) {
             json_obj_begin(&j);
             cmd__node_json_fields(&j, r->nodes[i]);
+            json_kv_str(&j, "gpu_model", hw[i].model[0] ? hw[i].model : NULL);
+            json_key(&j, "cpus_total");
+            if (hw[i].cpus)
+                json_uint(&j, hw[i].cpus);
+            else
+                json_null(&j);
+            json_key(&j, "mem_bytes");
+            if (hw[i].mem)
+                json_uint(&j, hw[i].mem);
+            else
+                json_null(&j);
+            json_kv_str(&j, "alloc_state", node__alloc_state(r->nodes[i], &hw[i]));
             json_obj_end(&j);
         }
         json_arr_end(&j);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "%-20s %-12s %-8s %s\n", "NAME", "SITE", "STATE", "GPUS(free/total)");
+        buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s\n", "NAME", "SITE", "STATE", "ALLOC",
+                   "GPUS", "GPU_MODEL", "CPUS", "MEMORY");
         for (size_t i = 0; i < r->n_nodes; i++) {
             const Jazari__NodeInfo *n = r->nodes[i];
-            buf_printf(&b, "%-20s %-12s %-8s %u/%u\n", n->name, n->site, n->state, n->gpus_free,
-                       n->gpus_total);
+            char gpus[32], cpus[16], mem[32];
+            snprintf(gpus, sizeof gpus, "%u/%u", n->gpus_free, n->gpus_total);
+            if (hw[i].cpus)
+                snprintf(cpus, sizeof cpus, "%u", hw[i].cpus);
+            else
+                snprintf(cpus, sizeof cpus, "-");
+            node__mem_str(hw[i].mem, mem, sizeof mem);
+            buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s\n", n->name, n->site, n->state,
+                       node__alloc_state(n, &hw[i]), gpus, hw[i].model[0] ? hw[i].model : "-", cpus, mem);
         }
     }
+    free(hw);
     wire_msg_free(m);
     return cli_flush(&b);
 }

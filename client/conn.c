@@ -337,6 +337,25 @@ const char *cli_daemon_site(const cli_conn *k)
 
 wire_msg *cli_request(cli *c, Jazari__Envelope *req, Jazari__Envelope__BodyCase want, int *status)
 {
+    wire_msg *m = cli_request_raw(c, req, status);
+    *status = CLI_REFUSED;
+    if (!m)
+        return NULL;
+    if (cli_refused(c, m)) {
+        wire_msg_free(m);
+        return NULL;
+    }
+    if (wire_msg_env(m)->body_case != want) {
+        cli_error(c, "the daemon answered with %s", wire_body_name(wire_msg_env(m)));
+        wire_msg_free(m);
+        return NULL;
+    }
+    *status = CLI_OK;
+    return m;
+}
+
+wire_msg *cli_request_raw(cli *c, Jazari__Envelope *req, int *status)
+{
     *status = CLI_REFUSED;
     cli_conn *k = cli_connect(c);
     if (!k)
@@ -357,17 +376,7 @@ wire_msg *cli_request(cli *c, Jazari__Envelope *req, Jazari__Envelope__BodyCase 
             m = cli_call(k, req);
     }
     cli_close(k);
-    if (!m)
-        return NULL;
-    if (cli_refused(c, m)) {
-        wire_msg_free(m);
-        return NULL;
-    }
-    if (wire_msg_env(m)->body_case != want) {
-        cli_error(c, "the daemon answered with %s", wire_body_name(wire_msg_env(m)));
-        wire_msg_free(m);
-        return NULL;
-    }
-    *status = CLI_OK;
+    if (m)
+        *status = CLI_OK;
     return m;
 }

@@ -53,6 +53,26 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     topo_pb_free(ni.topology);
 }
 
+/* What jz nodes shows of a node's hardware (CPUs, memory, GPU models):
+ * its topology without the GPU link matrix and the packages, which only
+ * jz node NAME shows. */
+static Jazari__Topology *nodes__brief_topology(const topo *t)
+{
+    if (!t)
+        return NULL;
+    Jazari__Topology *m = topo_to_pb(t);
+    m->n_links = 0; /* topo_pb_free frees the arrays whatever the counts */
+    m->n_packages = 0;
+    for (size_t g = 0; g < m->n_gpus; g++) {
+        m->gpus[g]->cpuset = "";
+        m->gpus[g]->pci_bus_id = "";
+        m->gpus[g]->uuid = "";
+    }
+    for (size_t k = 0; k < m->n_numa_nodes; k++)
+        m->numa_nodes[k]->cpuset = "";
+    return m;
+}
+
 void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     size_t n = d->ctl_running ? d->ctl.state.n_nodes : 0;
@@ -62,11 +82,13 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
         abort();
     for (size_t i = 0; i < n; i++) {
         nodes__info(&d->ctl.state, &d->ctl.state.nodes[i], &infos[i]);
+        infos[i].topology = nodes__brief_topology(d->ctl.state.nodes[i].topo);
         ptrs[i] = &infos[i];
     }
     /* An agent (or a controller before its node is registered) knows itself. */
     if (n == 0) {
         nodes__local_info(d, &infos[0]);
+        infos[0].topology = nodes__brief_topology(d->topo);
         ptrs[0] = &infos[0];
         n = 1;
     }
@@ -74,6 +96,8 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
     r.nodes = ptrs;
     r.n_nodes = n;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &r);
+    for (size_t i = 0; i < n; i++)
+        topo_pb_free(infos[i].topology);
     free(infos);
     free(ptrs);
 }

@@ -21,7 +21,10 @@ def test_ping_node_and_nodes(daemon_factory):
 
     nodes = d.jz_json("nodes")["nodes"]
     assert nodes == [{"name": "gpu-01", "site": "rabat", "state": "up", "gpus_total": 16, "gpus_free": 16,
-                      "group": None, "labels": []}]
+                      "group": None, "labels": [], "gpu_model": "Tesla V100-SXM3-32GB-H",
+                      "cpus_total": nodes[0]["cpus_total"], "mem_bytes": nodes[0]["mem_bytes"],
+                      "alloc_state": "idle"}]
+    assert nodes[0]["cpus_total"] > 0 and nodes[0]["mem_bytes"] > 0
 
     node = d.jz_json("node", "gpu-01")
     assert node["name"] == "gpu-01" and node["gpus_total"] == 16

@@ -136,12 +136,15 @@ def test_script_options(daemon_factory, tmp_path):
                        extra=["--election-timeout", "200ms", "--heartbeat-interval", "100ms"])
     wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="the node to register")
     script = tmp_path / "train.sh"
-    script.write_text("#!/bin/sh\n#SBATCH --job-name=from-slurm\n#SBATCH --partition=ignored\n"
+    script.write_text("#!/bin/sh\n#SBATCH --job-name=from-slurm   # a trailing comment\n"
                       "#JZ --gpus-per-node 2\n#JZ --time 2:00:00\necho hi\n#JZ --gpus-per-node 3\n")
     job = d.jz_json("show", str(submit(d, str(script))))
     assert job["name"] == "from-slurm" and job["gpus_per_node"] == 2 and job["time_limit"] == 7200
     job = d.jz_json("show", str(submit(d, "--gpus-per-node", "1", str(script))))
     assert job["gpus_per_node"] == 1  # the command line wins
+    # A partition that does not exist is refused, naming what there is.
+    r = d.jz("submit", "--partition", "nowhere", str(script))
+    assert r.returncode == 1 and "nowhere" in r.stderr, r.stderr
     script.write_text("#!/bin/sh\n#JZ --frobnicate 1\necho hi\n")
     r = d.jz("submit", str(script))
     assert r.returncode == 2 and "--frobnicate" in r.stderr

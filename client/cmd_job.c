@@ -109,6 +109,44 @@ static bool job__ended(const Jazari__Job *job)
 
 static const char *job__id_str(const Jazari__Job *job, char *s, size_t len);
 
+/* The steps of the job's run (to those who may act on it). */
+static void job__steps_json(json *j, const Jazari__Job *job)
+{
+    json_key(j, "steps");
+    json_arr_begin(j);
+    for (size_t i = 0; i < job->n_steps; i++) {
+        const Jazari__JobStep *st = job->steps[i];
+        json_obj_begin(j);
+        json_kv_uint(j, "id", st->id);
+        char sid[48];
+        snprintf(sid, sizeof sid, "%llu.%u", (unsigned long long)job->id, st->id);
+        json_kv_str(j, "step_id", sid);
+        json_kv_str(j, "name", st->spec && st->spec->name && *st->spec->name ? st->spec->name : NULL);
+        json_kv_str(j, "state", job__state(st->state));
+        json_key(j, "exit_code");
+        if (st->state == JAZARI__JOB_STATE__JOB_RUNNING)
+            json_null(j);
+        else
+            json_int(j, st->exit_code);
+        json_kv_str(j, "reason", st->reason && *st->reason ? st->reason : NULL);
+        json_kv_uint(j, "ntasks", st->spec ? st->spec->ntasks : 0);
+        json_key(j, "nodes");
+        json_arr_begin(j);
+        for (size_t r = 0; r < st->n_ranks; r++)
+            json_str(j, st->ranks[r] < job->n_allocs ? job->allocs[st->ranks[r]]->node : "?");
+        json_arr_end(j);
+        json_key(j, "command");
+        json_arr_begin(j);
+        for (size_t a = 0; st->spec && a < st->spec->n_argv; a++)
+            json_str(j, st->spec->argv[a]);
+        json_arr_end(j);
+        job__time(j, "start_time", st->start_time_ms);
+        job__time(j, "end_time", st->end_time_ms);
+        json_obj_end(j);
+    }
+    json_arr_end(j);
+}
+
 static void job__json(json *j, const Jazari__Job *job)
 {
     const Jazari__JobSpec *s = job->spec;
@@ -208,6 +246,7 @@ static void job__json(json *j, const Jazari__Job *job)
         json_arr_end(j);
         json_kv_str(j, "workdir", s->workdir && *s->workdir ? s->workdir : NULL);
     }
+    job__steps_json(j, job);
     json_obj_end(j);
 }
 
@@ -817,6 +856,15 @@ int cmd_show(cli *c, int argc, char **argv)
             for (size_t g = 0; g < job->allocs[i]->n_gpus; g++)
                 buf_printf(&b, "%s%u", g ? "," : "", job->allocs[i]->gpus[g]);
             buf_puts(&b, job->allocs[i]->n_gpus ? "\n" : "-\n");
+        }
+        for (size_t i = 0; i < job->n_steps; i++) {
+            const Jazari__JobStep *st = job->steps[i];
+            buf_printf(&b, "step:        %llu.%u %s %s", (unsigned long long)job->id, st->id,
+                       job__state(st->state), st->spec && st->spec->n_argv ? st->spec->argv[0] : "");
+            if (st->state != JAZARI__JOB_STATE__JOB_RUNNING)
+                buf_printf(&b, " exit code %d", st->exit_code);
+            buf_printf(&b, " (%u task%s on %zu node%s)\n", st->spec ? st->spec->ntasks : 0,
+                       st->spec && st->spec->ntasks == 1 ? "" : "s", st->n_ranks, st->n_ranks == 1 ? "" : "s");
         }
         if (job->attempt)
             buf_printf(&b, "attempt:     %u (requeued %u time%s, %u for preemption)\n", job->attempt,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/buf.h"
+#include "../common/jobspec.h"
 #include "cli.h"
 
 extern char **environ;
@@ -18,11 +19,13 @@ extern char **environ;
 #define STEP_POLL_MIN_MS 50
 #define STEP_POLL_MAX_MS 500
 
+/* One task's standard output or error, on its node. */
 typedef struct step_src {
-    uint32_t rank; /* the node's rank in the job */
-    const char *node;
+    uint32_t task; /* its rank in the step */
+    char *node;
     bool err;
     uint64_t offset;
+    buf partial; /* a line not finished yet */
 } step_src;
 
 static int step__count(cli *c, const char *opt, const char *s, uint32_t *out)
@@ -58,7 +61,7 @@ static long step__pull(cli *c, cli_conn *k, uint64_t job, uint32_t attempt, uint
     lr.step_job = job;
     lr.step_attempt = attempt;
     lr.step = step + 1;
-    lr.step_rank = src->rank;
+    lr.step_rank = src->task;
     lr.step_err = src->err;
     Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
     req.body_case = JAZARI__ENVELOPE__BODY_LOGS_REQUEST;
@@ -72,16 +75,37 @@ static long step__pull(cli *c, cli_conn *k, uint64_t job, uint32_t attempt, uint
         got = 0; /* not there yet (or already gone): nothing to relay */
     } else if (e->body_case == JAZARI__ENVELOPE__BODY_LOGS_REPLY && !e->logs_reply->missing) {
         const ProtobufCBinaryData *d = &e->logs_reply->data;
-        if (d->len) {
-            fwrite(d->data, 1, d->len, src->err ? stderr : stdout);
-            fflush(src->err ? stderr : stdout);
-        }
+        buf_append(&src->partial, d->data, d->len);
         src->offset += d->len;
         got = (long)d->len;
     }
     (void)c;
     wire_msg_free(m);
     return got;
+}
+
+/* Writes src's complete lines (all it has, with flush), each whole, so
+ * that tasks' lines never mix; with label, after the task's rank. */
+static void step__lines(step_src *src, bool label, bool flush)
+{
+    FILE *f = src->err ? stderr : stdout;
+    size_t start = 0;
+    for (size_t i = 0; i <= src->partial.len; i++) {
+        bool end = i < src->partial.len ? src->partial.data[i] == '\n' : flush && i > start;
+        if (!end)
+            continue;
+        if (label)
+            fprintf(f, "%u: ", src->task);
+        fwrite(src->partial.data + start, 1, i - start, f);
+        fputc('\n', f);
+        start = i + 1;
+    }
+    size_t rest = start < src->partial.len ? src->partial.len - start : 0;
+    if (start) {
+        memmove(src->partial.data, src->partial.data + src->partial.len - rest, rest);
+        src->partial.len = rest;
+    }
+    fflush(f);
 }
 
 static void step__sleep(int ms)
@@ -130,8 +154,6 @@ int cmd_run(cli *c, int argc, char **argv)
     uint64_t id;
     if (cli_job_id(c, jobid, &id) != 0)
         return CLI_USAGE;
-    if (label)
-        fprintf(stderr, "jz run: --label has no effect here: the output of each node comes whole\n");
     Jazari__StepRequestSpec s = JAZARI__STEP_REQUEST_SPEC__INIT;
     uint32_t per_node = 0;
     if ((nodes && step__count(c, "nodes", nodes, &s.nodes)) || (ntasks && step__count(c, "ntasks", ntasks, &s.ntasks)) ||
@@ -207,17 +229,26 @@ int cmd_run(cli *c, int argc, char **argv)
             break;
         }
         if (!src) {
+            /* Each task's files, on its node (the block distribution). */
             attempt = job->attempt;
-            nsrc = st->n_ranks * 2;
+            uint32_t st_tasks = st->spec ? st->spec->ntasks : 0;
+            nsrc = (size_t)st_tasks * 2;
             src = calloc(nsrc ? nsrc : 1, sizeof *src);
             if (!src)
                 abort();
-            for (size_t i = 0; i < st->n_ranks; i++) {
-                for (int e = 0; e < 2; e++) {
-                    step_src *x = &src[i * 2 + (size_t)e];
-                    x->rank = st->ranks[i];
-                    x->node = st->ranks[i] < job->n_allocs ? strdup(job->allocs[st->ranks[i]]->node) : strdup("");
-                    x->err = e == 1;
+            for (uint32_t i = 0; i < st->n_ranks; i++) {
+                uint32_t count, first;
+                jobspec_tasks(st_tasks, (uint32_t)st->n_ranks, i, &count, &first);
+                const char *node = st->ranks[i] < job->n_allocs ? job->allocs[st->ranks[i]]->node : "";
+                for (uint32_t t = first; t < first + count && (size_t)t * 2 + 1 < nsrc; t++) {
+                    for (int e = 0; e < 2; e++) {
+                        step_src *x = &src[t * 2 + (size_t)e];
+                        x->task = t;
+                        x->node = strdup(node);
+                        x->err = e == 1;
+                        if (!x->node)
+                            abort();
+                    }
                 }
             }
         }
@@ -230,9 +261,12 @@ int cmd_run(cli *c, int argc, char **argv)
         long got = 0;
         for (size_t i = 0; i < nsrc; i++) {
             long n;
+            if (!src[i].node)
+                continue;
             while ((n = step__pull(c, k, id, attempt, step, &src[i])) >= (long)STEP_CHUNK)
                 got += n;
             got += n > 0 ? n : 0;
+            step__lines(&src[i], label, over);
         }
         if (over) {
             if (state == JAZARI__JOB_STATE__JOB_COMPLETED) {
@@ -247,8 +281,10 @@ int cmd_run(cli *c, int argc, char **argv)
         wait_ms = got ? STEP_POLL_MIN_MS : wait_ms * 2 > STEP_POLL_MAX_MS ? STEP_POLL_MAX_MS : wait_ms * 2;
         step__sleep(wait_ms);
     }
-    for (size_t i = 0; i < nsrc; i++)
-        free((char *)src[i].node);
+    for (size_t i = 0; i < nsrc; i++) {
+        free(src[i].node);
+        buf_free(&src[i].partial);
+    }
     free(src);
     cli_close(k);
     (void)overlap;

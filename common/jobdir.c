@@ -22,10 +22,10 @@ void jobdir_path(buf *out, const char *base, const char *node, uint64_t id, uint
 }
 
 void jobdir_step_io(buf *out, const char *base, const char *node, uint64_t id, uint32_t attempt, uint32_t step,
-                    uint32_t rank, bool err)
+                    uint32_t task, bool err)
 {
     jobdir_path(out, base, node, id, attempt);
-    buf_printf(out, "/io/%u.%u.%s", step, rank, err ? "err" : "out");
+    buf_printf(out, "/io/%u.%u.%s", step, task, err ? "err" : "out");
 }
 
 /* A directory of uid's at path (not a link), made now or found. */

@@ -2,8 +2,9 @@
  * gives one: <base>/jazari.<node>.<job id>.<attempt>/, owned by the job's
  * user and no one else (mode 0700), holding
  *   tmp/  the job's TMPDIR
- *   io/   the output of steps relayed to srun: <step id>.<node rank>.out
- *         and .err, read back through the daemons by `jz run`
+ *   io/   the output of steps relayed to srun: <step id>.<task rank>.out
+ *         and .err, each task's own, read back through the daemons by
+ *         `jz run` line by line
  * Made by the job's own part before any task starts, removed (as the user,
  * never following a link) when that part ends. The supervisor writes it,
  * the daemon serves the step outputs from it. */
@@ -18,9 +19,10 @@
 
 /* The directory's path into out (reset first). */
 void jobdir_path(buf *out, const char *base, const char *node, uint64_t id, uint32_t attempt);
-/* A step's relayed output on node rank `rank` (err: its standard error). */
+/* The relayed output of task `task` (its rank in the step) of a step
+ * (err: its standard error). */
 void jobdir_step_io(buf *out, const char *base, const char *node, uint64_t id, uint32_t attempt, uint32_t step,
-                    uint32_t rank, bool err);
+                    uint32_t task, bool err);
 
 /* Makes the directory and its tmp/ and io/ for uid:gid. Run as root, the
  * three are made while only root may enter the top one, and handed over

@@ -62,3 +62,14 @@ bad:
              s);
     return -1;
 }
+
+void jobspec_tasks(uint32_t ntasks, uint32_t nnodes, uint32_t i, uint32_t *count, uint32_t *first)
+{
+    if (nnodes == 0 || i >= nnodes) {
+        *count = *first = 0;
+        return;
+    }
+    uint32_t base = ntasks / nnodes, extra = ntasks % nnodes;
+    *count = base + (i < extra ? 1 : 0);
+    *first = i * base + (i < extra ? i : extra);
+}

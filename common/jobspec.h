@@ -25,4 +25,10 @@
 int jobspec_array_parse(const char *s, uint32_t *idx, size_t max, size_t *n, uint32_t *throttle, char *err,
                         size_t errlen);
 
+/* A step's tasks spread in blocks over its nodes (Slurm's block
+ * distribution): of ntasks over nnodes, the node at index i runs *count,
+ * the first of rank *first; the first nodes get one more when the tasks do
+ * not divide evenly. */
+void jobspec_tasks(uint32_t ntasks, uint32_t nnodes, uint32_t i, uint32_t *count, uint32_t *first);
+
 #endif

@@ -260,7 +260,7 @@ static bool jobs__sees(void *arg, const fsm_job *j)
 
 /* Task i of a submission: spec with its account, and its array index. */
 static void jobs__task_spec(Jazari__JobSpec *out, const Jazari__JobSpec *spec, const char *account,
-                            bool array, uint32_t index, uint32_t throttle)
+                            bool array, uint32_t index, uint32_t throttle, const uint32_t *idx, size_t n)
 {
     *out = *spec;
     out->account = (char *)account;
@@ -269,6 +269,13 @@ static void jobs__task_spec(Jazari__JobSpec *out, const Jazari__JobSpec *spec, c
         out->array_task = true;
         out->array_index = index;
         out->array_max = throttle;
+        /* SLURM_ARRAY_TASK_COUNT, _MIN and _MAX */
+        out->array_count = (uint32_t)n;
+        out->array_min = out->array_max_index = n ? idx[0] : 0;
+        for (size_t i = 1; i < n; i++) {
+            out->array_min = idx[i] < out->array_min ? idx[i] : out->array_min;
+            out->array_max_index = idx[i] > out->array_max_index ? idx[i] : out->array_max_index;
+        }
     }
 }
 
@@ -359,7 +366,7 @@ static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, co
      * is of one kind): a pass works per kind, on the loop that also
      * keeps the nodes' heartbeats. */
     Jazari__JobSpec task;
-    jobs__task_spec(&task, spec, account, array, idx[0], throttle);
+    jobs__task_spec(&task, spec, account, array, idx[0], throttle, idx, n);
     uint32_t kinds = fsm_user_classes_with(&d->ctl.state, user, &task);
     if (uid != 0 && kinds > FSM_CLASSES_PER_USER) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
@@ -375,7 +382,7 @@ static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, co
     Jazari__JobSpec *specs = xcalloc(n, sizeof *specs);
     for (size_t i = 0; i < n; i++) {
         jazari__job__init(&jobs[i]);
-        jobs__task_spec(&specs[i], spec, account, array, idx[i], throttle);
+        jobs__task_spec(&specs[i], spec, account, array, idx[i], throttle, idx, n);
         jobs[i].spec = &specs[i];
         jobs[i].user = (char *)user;
         jobs[i].uid = (uint32_t)uid;

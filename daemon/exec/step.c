@@ -20,7 +20,9 @@
 #include "../../common/buf.h"
 #include "../../common/cpulist.h"
 #include "../../common/log.h"
+#include "../../common/hostlist.h"
 #include "../../common/jobdir.h"
+#include "../../common/jobspec.h"
 #include "../../common/outpath.h"
 #include "../../common/xmem.h"
 #include "../raft/fstep.h"
@@ -289,8 +291,12 @@ static void step__setenvf(step *s, const char *fmt, ...)
 /* Slurm's compressed form of nodes first..first+n-1 of the job. */
 static void step__nodelist(buf *out, const Jazari__Job *j, uint32_t first, uint32_t n)
 {
+    const char **names = xcalloc(n + 1, sizeof *names);
+    size_t k = 0;
     for (uint32_t i = 0; i < n && first + i < j->n_allocs; i++)
-        buf_printf(out, "%s%s", i ? "," : "", j->allocs[first + i]->node);
+        names[k++] = j->allocs[first + i]->node;
+    hostlist_compress(names, k, false, out);
+    free(names);
 }
 
 /* Slurm's "2(x3),1" form of tasks per node. */
@@ -300,7 +306,7 @@ static void step__tasks_per_node(buf *out, uint32_t ntasks, uint32_t nnodes)
     for (uint32_t i = 0; i <= nnodes; i++) {
         uint32_t count = 0, first;
         if (i < nnodes)
-            fstep_tasks(ntasks, nnodes, i, &count, &first);
+            jobspec_tasks(ntasks, nnodes, i, &count, &first);
         if (i < nnodes && run && count == prev) {
             run++;
             continue;
@@ -391,11 +397,8 @@ static void step__env(step *s, const struct passwd *pw)
     if (js->account && *js->account)
         step__setenvf(s, "SLURM_JOB_ACCOUNT=%s", js->account);
     step__setenvf(s, "SLURM_JOB_QOS=%s", js->qos && *js->qos ? js->qos : "normal");
-    buf_reset(&v);
-    buf_printf(&v, "%s", js->partition && *js->partition ? js->partition : "default");
-    if (strchr(buf_str(&v), ','))
-        v.data[strcspn(v.data, ",")] = '\0', v.len = strlen(v.data);
-    step__setenvf(s, "SLURM_JOB_PARTITION=%s", buf_str(&v));
+    if (j->partition && *j->partition)
+        step__setenvf(s, "SLURM_JOB_PARTITION=%s", j->partition);
     if (j->array_job_id) {
         step__setenvf(s, "SLURM_ARRAY_JOB_ID=%llu", (unsigned long long)j->array_job_id);
         step__setenvf(s, "SLURM_ARRAY_TASK_ID=%u", js->array_index);
@@ -409,7 +412,8 @@ static void step__env(step *s, const struct passwd *pw)
     step__setenvf(s, "SLURM_TOPOLOGY_ADDR=%s", sp->node_name);
     step__setenvf(s, "SLURM_CLUSTER_NAME=%s", sp->cluster && *sp->cluster ? sp->cluster : "jazari");
     step__setenvf(s, "SLURM_RESTART_COUNT=%u", j->attempt);
-    step__setenvf(s, "SLURM_CPUS_PER_TASK=%u", s->cpus_per_task);
+    if (s->jstep || js->cpus_per_task) /* as asked: the batch script may use all the node's */
+        step__setenvf(s, "SLURM_CPUS_PER_TASK=%u", s->jstep ? s->cpus_per_task : js->cpus_per_task);
     /* ... and what depends on the step: the batch script sees the job's */
     uint32_t ntasks = ss ? s->world : job_tasks;
     buf_reset(&v);
@@ -613,7 +617,7 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
     int trunc = s->batch && s->js->output_truncate ? O_TRUNC : 0;
     if (ss && (!opat || !*opat)) {
         /* Relayed to srun: the job's directory keeps it until srun read it. */
-        jobdir_step_io(&path, sp->tmp_base, sp->node_name, j->id, j->attempt, s->jstep->id, sp->node_rank, false);
+        jobdir_step_io(&path, sp->tmp_base, sp->node_name, j->id, j->attempt, s->jstep->id, rank, false);
         out = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
     } else {
         outpath_expand(opat, workdir, &oj, sp->node_rank, sp->node_name, rank, &path);
@@ -623,7 +627,7 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
         step__child_fail(efd, "cannot write the output %s: %s", buf_str(&path), strerror(errno));
     err = out;
     if (ss && (!opat || !*opat) && (!epat || !*epat)) {
-        jobdir_step_io(&path, sp->tmp_base, sp->node_name, j->id, j->attempt, s->jstep->id, sp->node_rank, true);
+        jobdir_step_io(&path, sp->tmp_base, sp->node_name, j->id, j->attempt, s->jstep->id, rank, true);
         err = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
     } else if (epat && *epat) {
         buf_reset(&path);
@@ -1044,7 +1048,7 @@ static int step__layout(step *s)
             return -1;
         }
         s->world = st->spec->ntasks;
-        fstep_tasks(s->world, s->nnodes, s->node_index, &s->ntasks, &s->first_rank);
+        jobspec_tasks(s->world, s->nnodes, s->node_index, &s->ntasks, &s->first_rank);
         if (st->spec->cpus_per_task)
             s->cpus_per_task = st->spec->cpus_per_task;
         if (st->spec->gpus_none)

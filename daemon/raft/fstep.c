@@ -6,18 +6,8 @@
 #include <string.h>
 
 #include "../../common/cpulist.h"
+#include "../../common/jobspec.h"
 #include "../../common/xmem.h"
-
-void fstep_tasks(uint32_t ntasks, uint32_t nnodes, uint32_t i, uint32_t *count, uint32_t *first)
-{
-    if (nnodes == 0 || i >= nnodes) {
-        *count = *first = 0;
-        return;
-    }
-    uint32_t base = ntasks / nnodes, extra = ntasks % nnodes;
-    *count = base + (i < extra ? 1 : 0);
-    *first = i * base + (i < extra ? i : extra);
-}
 
 /* CPUs the job holds on its node at index a. */
 static uint32_t fstep__cpus_on(const fsm_job *j, uint32_t a)
@@ -68,7 +58,7 @@ int fstep_validate(const fsm_job *j, const Jazari__StepRequestSpec *s, char *err
     uint32_t cpt = s->cpus_per_task ? s->cpus_per_task : 1;
     for (uint32_t i = 0; i < s->nodes; i++) {
         uint32_t a = s->relative + i, count, first;
-        fstep_tasks(s->ntasks, s->nodes, i, &count, &first);
+        jobspec_tasks(s->ntasks, s->nodes, i, &count, &first);
         uint64_t want = (uint64_t)count * cpt, have = fstep__cpus_on(j, a);
         if (want > have) {
             snprintf(err, errlen,

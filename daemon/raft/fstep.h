@@ -50,10 +50,6 @@ void fstep_clear(fsm_job *j);
 /* Takes copies of a message's steps (a snapshot's job). */
 void fstep_copy_in(fsm_job *j, Jazari__JobStep *const *steps, size_t n, uint32_t started);
 
-/* The block distribution: of ntasks over nnodes, the node at index i runs
- * *count tasks, the first of rank *first. */
-void fstep_tasks(uint32_t ntasks, uint32_t nnodes, uint32_t i, uint32_t *count, uint32_t *first);
-
 /* A step by id, or NULL. */
 const Jazari__JobStep *fstep_find(const fsm_job *j, uint32_t id);
 

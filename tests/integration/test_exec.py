@@ -67,7 +67,7 @@ def test_time_limit_warns_then_terms_then_kills(daemon_factory):
     d = solo(daemon_factory)
     script = os.path.join(d.dir, "stubborn.sh")
     with open(script, "w") as f:
-        f.write("#!/bin/sh\n#JZ --time 0:2\n#JZ --signal USR1@1\n"
+        f.write("#!/bin/sh\n#JZ --time 0:2\n#JZ --signal B:USR1@1\n"
                 "trap 'echo warned' USR1\ntrap 'echo term-ignored' TERM\n"
                 "echo started\nwhile :; do sleep 0.1; done\n")
     t0 = time.monotonic()

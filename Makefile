@@ -140,7 +140,7 @@ $(PY_PB): $(PROTO)
 	@mkdir -p $(dir $@)
 	protoc --proto_path=proto --python_out=$(dir $@) $(PROTO)
 
-TEST_BINS := $(JAZARID) $(JZ) $(SIM) $(UNIT) $(REPLAY) $(FAKE_NVML) $(FAKE_CUDA) $(PY_PB)
+TEST_BINS := $(JAZARID) $(JZ) $(SLURM_CMDS) $(SIM) $(UNIT) $(REPLAY) $(FAKE_NVML) $(FAKE_CUDA) $(PY_PB)
 
 test: $(TEST_BINS)
 	@tests/run $(BUILD)

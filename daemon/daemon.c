@@ -165,6 +165,10 @@ static void jzd__bin_dir(jzd *d)
         snprintf(d->bin_dir, sizeof d->bin_dir, "%s/slurm", dir);
     else
         snprintf(d->bin_dir, sizeof d->bin_dir, "%s", dir);
+    snprintf(probe, sizeof probe, "%s/srun", d->bin_dir);
+    if (access(probe, X_OK) != 0)
+        log_warn("daemon", "no srun in %s/slurm: jobs' srun will be whatever their PATH finds (build "
+                 "build/slurm, or install jazari's slurm commands there)", dir);
 }
 
 static void jzd__on_applied(void *arg, const fsm_result *res)

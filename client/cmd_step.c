@@ -242,7 +242,7 @@ int cmd_run(cli *c, int argc, char **argv)
                 const char *node = st->ranks[i] < job->n_allocs ? job->allocs[st->ranks[i]]->node : "";
                 for (uint32_t t = first; t < first + count && (size_t)t * 2 + 1 < nsrc; t++) {
                     for (int e = 0; e < 2; e++) {
-                        step_src *x = &src[t * 2 + (size_t)e];
+                        step_src *x = &src[(size_t)t * 2 + (size_t)e];
                         x->task = t;
                         x->node = strdup(node);
                         x->err = e == 1;

@@ -108,7 +108,7 @@ int jobdir_remove(const char *path, uid_t uid, gid_t gid, int wait_ms)
             return -1;
         if (waited >= wait_ms)
             return -1; /* it goes on alone */
-        struct timespec ts = {0, 10 * 1000000};
+        struct timespec ts = {0, 10L * 1000000};
         nanosleep(&ts, NULL);
     }
 }

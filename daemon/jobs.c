@@ -490,7 +490,7 @@ static void jobs__steps_view(Jazari__Job *m, void **block)
     char *b = xcalloc(1, n * (sizeof(Jazari__JobStep *) + sizeof(Jazari__JobStep) +
                               sizeof(Jazari__StepRequestSpec)));
     Jazari__JobStep **ptrs = (Jazari__JobStep **)b;
-    Jazari__JobStep *steps = (Jazari__JobStep *)(b + n * sizeof *ptrs);
+    Jazari__JobStep *steps = (Jazari__JobStep *)(b + n * sizeof(Jazari__JobStep *));
     Jazari__StepRequestSpec *specs = (Jazari__StepRequestSpec *)(steps + n);
     for (size_t i = 0; i < n; i++) {
         steps[i] = *m->steps[i];

@@ -456,7 +456,7 @@ Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
         Jazari__JobAlloc **ptrs = xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
         fsm_job_to_pb(j, m, allocs, ptrs);
         /* Only the running steps: what the node has to start or keep. */
-        Jazari__JobStep **steps = xcalloc(m->n_steps + 1, sizeof *steps);
+        Jazari__JobStep **steps = xcalloc(m->n_steps + 1, sizeof(Jazari__JobStep *));
         size_t ns = 0;
         for (size_t s = 0; s < m->n_steps; s++)
             if (m->steps[s]->state == JAZARI__JOB_STATE__JOB_RUNNING)

@@ -9,6 +9,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -952,6 +953,7 @@ static int step__cgroup(step *s)
         /* A step's tasks join the job's group (its limits and GPU fence),
          * which the job's own part on this node made and will remove. */
         char path[PATH_MAX + 16], line[128] = "";
+        /* "NAME VERSION", as step__cgroup of the job's own part wrote it */
         snprintf(path, sizeof path, "%s", s->dir);
         char *dot = strrchr(path, '.');
         if (dot)
@@ -959,13 +961,18 @@ static int step__cgroup(step *s)
         size_t len = strlen(path);
         snprintf(path + len, sizeof path - len, "/%s", STEP_CGROUP);
         FILE *f = fopen(path, "r");
-        unsigned version = 0;
+        unsigned long version = 0;
+        name[0] = '\0';
         if (f) {
-            if (fscanf(f, "%95s %u", name, &version) != 2)
-                name[0] = '\0';
+            char *sp = fgets(line, sizeof line, f) ? strchr(line, ' ') : NULL;
+            char *end;
+            if (sp && sp - line < (ptrdiff_t)sizeof name) {
+                version = strtoul(sp + 1, &end, 10);
+                if (version <= 2 && (*end == '\n' || *end == '\0'))
+                    snprintf(name, sizeof name, "%.*s", (int)(sp - line), line);
+            }
             fclose(f);
         }
-        (void)line;
         if (!f || !name[0]) {
             if (s->spec->gpu_fence) {
                 snprintf(s->end.reason, sizeof s->end.reason,

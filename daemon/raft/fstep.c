@@ -107,7 +107,7 @@ static bool fstep__room(fsm_job *j)
     for (uint32_t i = 0; i < j->n_steps; i++) {
         if (j->steps[i]->state != JAZARI__JOB_STATE__JOB_RUNNING) {
             jazari__job_step__free_unpacked(j->steps[i], NULL);
-            memmove(&j->steps[i], &j->steps[i + 1], (j->n_steps - i - 1) * sizeof *j->steps);
+            memmove(&j->steps[i], &j->steps[i + 1], (j->n_steps - i - 1) * sizeof(Jazari__JobStep *));
             j->n_steps--;
             return true;
         }
@@ -133,7 +133,7 @@ const Jazari__JobStep *fstep_launch(fsm_job *j, int64_t now, const Jazari__StepR
     m.ended = ended;
     m.n_ended = s->nodes;
     m.start_time_ms = now;
-    Jazari__JobStep **p = realloc(j->steps, (j->n_steps + 1) * sizeof *p);
+    Jazari__JobStep **p = realloc(j->steps, (j->n_steps + 1) * sizeof(Jazari__JobStep *));
     if (!p)
         abort();
     j->steps = p;
@@ -233,7 +233,7 @@ void fstep_copy_in(fsm_job *j, Jazari__JobStep *const *steps, size_t n, uint32_t
     fstep_clear(j);
     if (n > FSTEP_MAX)
         n = FSTEP_MAX;
-    j->steps = n ? xcalloc(n, sizeof *j->steps) : NULL;
+    j->steps = n ? xcalloc(n, sizeof(Jazari__JobStep *)) : NULL;
     for (size_t i = 0; i < n; i++)
         j->steps[j->n_steps++] = fstep__copy(steps[i]);
     j->steps_started = started;

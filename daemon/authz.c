@@ -24,6 +24,11 @@ bool authz_is_admin(const authz_who *w)
     return w->role == AUTHZ_ADMIN;
 }
 
+bool authz_time_extend(const authz_who *w)
+{
+    return authz_is_admin(w) && !w->via_node;
+}
+
 /* Whether w manages the jobs of account: a coordinator of it, or an admin
  * of its tenant, when their role lets them be. */
 static bool authz__manages(const pol *p, const authz_who *w, const char *account)

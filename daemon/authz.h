@@ -63,6 +63,9 @@ bool authz_account_sees(const pol *p, const authz_who *w, const char *account);
  * admins). */
 bool authz_account_admin(const pol *p, const authz_who *w, const char *account);
 bool authz_is_admin(const authz_who *w);
+/* Whether w may lengthen a running job's time limit (jz update --time):
+ * admins only; anyone who may act on the job may shorten it. */
+bool authz_time_extend(const authz_who *w);
 /* Whether w may make, list and revoke credentials of role for person user:
  * admins any; a tenant admin a researcher's, for the members of their
  * startup's accounts (the policy's users=). Never through a node. */

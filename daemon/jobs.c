@@ -26,7 +26,9 @@ void jobs_on_committed(void *arg, const ctl_outcome *o)
         r.count = o->res->counts[o->index];
         req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_SUBMIT_REPLY, &r, o->log_index);
     } else if (c && (w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
-                     w->kind == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST)) {
+                     w->kind == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST ||
+                     w->kind == JAZARI__ENVELOPE__BODY_HOLD_REQUEST ||
+                     w->kind == JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST)) {
         Jazari__CancelReply r = JAZARI__CANCEL_REPLY__INIT;
         r.cancelled = o->res->counts[o->index];
         req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &r, o->log_index);
@@ -34,8 +36,10 @@ void jobs_on_committed(void *arg, const ctl_outcome *o)
         Jazari__RegisterReply r = JAZARI__REGISTER_REPLY__INIT;
         req_reply_at(c, w->request_id, JAZARI__ENVELOPE__BODY_REGISTER_REPLY, &r, o->log_index);
     }
-    bool cancelled = ok && w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
-    bool may_start = ok && !cancelled;
+    /* A requeued run stops here as a cancelled one does. */
+    bool cancelled = ok && (w->kind == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST ||
+                            w->kind == JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST);
+    bool may_start = ok && w->kind != JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
     free(w);
     /* A cancelled job's processes here go now; a new job, a released one or
      * a new node may start something. */
@@ -282,6 +286,21 @@ static void jobs__task_spec(Jazari__JobSpec *out, const Jazari__JobSpec *spec, c
 static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *wp,
                               Jazari__JobSpec *spec, buf *partitions);
 
+int jobs_check_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__JobSpec *spec, const authz_who *w,
+                    buf *partitions)
+{
+    char err[256];
+    const char *account = spec->account && *spec->account ? spec->account : d->cfg->pol->default_account;
+    if (jobs__partition_check(d, c, e, spec, account, w, partitions) != 0)
+        return -1;
+    jobs__who_of who = {.d = d, .w = w};
+    if (fsm_validate_spec_for(&d->ctl.state, spec, jobs__sees, &who, err, sizeof err) != 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
+        return -1;
+    }
+    return jobs__policy_check(d, c, e, spec, account, w);
+}
+
 void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     authz_who w;
@@ -409,18 +428,58 @@ static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, co
     free(specs);
 }
 
-/* jz cancel and jz release: the same checks, two commands. */
+/* Why a job may not be held or requeued as it is now (NULL: it may). */
+static const char *jobs__state_refusal(const fsm_job *j, Jazari__Envelope__BodyCase body, char *why, size_t len)
+{
+    bool pending = j->state == JAZARI__JOB_STATE__JOB_PENDING;
+    if (body == JAZARI__ENVELOPE__BODY_HOLD_REQUEST && !pending) {
+        snprintf(why, len, "job %llu is %s, not pending: only a pending job can be held", (unsigned long long)j->id,
+                 fsm_state_name(j->state));
+        return why;
+    }
+    if (body == JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST && pending) {
+        snprintf(why, len,
+                 "job %llu is pending already: requeue takes a running or ended job (jz hold keeps a pending one "
+                 "from starting)",
+                 (unsigned long long)j->id);
+        return why;
+    }
+    if (body == JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST && j->no_requeue) {
+        snprintf(why, len, "job %llu was submitted with --no-requeue: it is never requeued (submit it again)",
+                 (unsigned long long)j->id);
+        return why;
+    }
+    return NULL;
+}
+
+/* jz cancel, release, hold and requeue: the same checks, four commands. */
 void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     authz_who w;
-    bool release = e->body_case == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST;
-    size_t n_ids = release ? e->release_request->n_ids : e->cancel_request->n_ids;
-    uint64_t *ids = release ? e->release_request->ids : e->cancel_request->ids;
+    Jazari__Envelope__BodyCase body = e->body_case;
+    size_t n_ids;
+    uint64_t *ids;
+    const char *verb;
+    switch (body) {
+    case JAZARI__ENVELOPE__BODY_RELEASE_REQUEST:
+        n_ids = e->release_request->n_ids, ids = e->release_request->ids, verb = "release";
+        break;
+    case JAZARI__ENVELOPE__BODY_HOLD_REQUEST:
+        n_ids = e->hold_request->n_ids, ids = e->hold_request->ids, verb = "hold";
+        break;
+    case JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST:
+        n_ids = e->requeue_request->n_ids, ids = e->requeue_request->ids;
+        verb = e->requeue_request->hold ? "requeue (held)" : "requeue";
+        break;
+    default:
+        n_ids = e->cancel_request->n_ids, ids = e->cancel_request->ids, verb = "cancel";
+        break;
+    }
     if (!req_who(d, c, e, &w))
         return;
     if (n_ids == 0 || n_ids > 10000) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                  "cancel: give 1 to 10000 job ids");
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "%s: give 1 to 10000 job ids",
+                  verb);
         return;
     }
     /* Decided here, for every job (a job is never handed to another owner
@@ -439,12 +498,18 @@ void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
                       (unsigned long long)j->id, j->user, w.user);
             return;
         }
+        char why[300];
+        if (jobs__state_refusal(j, body, why, sizeof why)) {
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "%s", why);
+            return;
+        }
     }
     Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
     cc.ids = ids;
     cc.n_ids = n_ids;
     cc.uid = (uint32_t)w.uid;
     cc.admin = true; /* authorized above, job by job */
+    Jazari__RequeueCmd rc = JAZARI__REQUEUE_CMD__INIT;
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     char ids_text[160] = "";
     size_t at = 0;
@@ -452,12 +517,21 @@ void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
         at += (size_t)snprintf(ids_text + at, sizeof ids_text - at, " %llu", (unsigned long long)ids[i]);
     Jazari__AuditRecord audit;
     char what[200];
-    req_audit(&audit, what, sizeof what, &w, "%s job%s%s%s", release ? "release" : "cancel",
-              n_ids > 1 ? "s" : "", ids_text, at + 24 >= sizeof ids_text ? " ..." : "");
+    req_audit(&audit, what, sizeof what, &w, "%s job%s%s%s", verb, n_ids > 1 ? "s" : "", ids_text,
+              at + 24 >= sizeof ids_text ? " ..." : "");
     cmd.audit = &audit;
-    if (release) {
+    if (body == JAZARI__ENVELOPE__BODY_RELEASE_REQUEST) {
         cmd.cmd_case = JAZARI__COMMAND__CMD_RELEASE;
         cmd.release = &cc;
+    } else if (body == JAZARI__ENVELOPE__BODY_HOLD_REQUEST) {
+        cmd.cmd_case = JAZARI__COMMAND__CMD_HOLD;
+        cmd.hold = &cc;
+    } else if (body == JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST) {
+        rc.ids = ids;
+        rc.n_ids = n_ids;
+        rc.hold = e->requeue_request->hold;
+        cmd.cmd_case = JAZARI__COMMAND__CMD_REQUEUE;
+        cmd.requeue = &rc;
     } else {
         cmd.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
         cmd.cancel = &cc;

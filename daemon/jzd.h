@@ -192,7 +192,12 @@ void routes_tick(jzd *d);
 /* --- daemon/jobs.c ---------------------------------------------------------------------- */
 
 void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e);
-void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e); /* and release */
+void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e); /* and release, hold, requeue */
+/* A submission's checks on spec, for w (partitions, which complete its
+ * partition and time limit, into partitions; bounds; the policy's
+ * account, QoS and reservation): 0, or -1 with c answered. */
+int jobs_check_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__JobSpec *spec, const authz_who *w,
+                    buf *partitions);
 void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* ctl_propose's callback for a request's entry (arg: its jzd_wait):
@@ -202,6 +207,12 @@ void jobs_on_committed(void *arg, const ctl_outcome *o);
 /* --- daemon/steps.c: srun inside a job ------------------------------------------------------ */
 
 void steps_launch(jzd *d, net_conn *c, const Jazari__Envelope *e);
+
+/* --- daemon/jobops.c: jz update, and jz cancel JOB.STEP ------------------------------------ */
+
+void jobops_update(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* jz cancel: one step (JOB.STEP) here, whole jobs by jobs_cancel. */
+void jobops_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* --- daemon/nodes.c --------------------------------------------------------------------- */
 

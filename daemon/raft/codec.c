@@ -24,6 +24,11 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
         return 5;
     case JAZARI__COMMAND__CMD_STEP:
         return 6;
+    case JAZARI__COMMAND__CMD_HOLD:
+    case JAZARI__COMMAND__CMD_REQUEUE:
+    case JAZARI__COMMAND__CMD_UPDATE:
+    case JAZARI__COMMAND__CMD_STEP_CANCEL:
+        return 7;
     case JAZARI__COMMAND__CMD__NOT_SET:
     default:
         return 0;

@@ -1280,6 +1280,115 @@ static void fsm__apply_release(fsm *f, const Jazari__CancelCmd *c, fsm_result *r
     }
 }
 
+/* Format 7: jz hold: pending jobs wait until released (same shape as a
+ * release; the leader authorized each job). */
+static void fsm__apply_hold(fsm *f, const Jazari__CancelCmd *c, fsm_result *res)
+{
+    for (size_t i = 0; i < c->n_ids; i++) {
+        fsm_job *j = (fsm_job *)fsm_job_get(f, c->ids[i]);
+        if (!j || j->held || j->state != JAZARI__JOB_STATE__JOB_PENDING || (!c->admin && j->uid != c->uid))
+            continue;
+        j->held = true;
+        fsm__set_reason(j, "Held");
+        f->n_ready--;
+        res->cancelled++; /* counted like a cancel: the jobs it touched */
+    }
+}
+
+/* Format 7: jz requeue. A running job's run ends here (its nodes stop
+ * what is left of it: its attempt is no longer listed), an ended job comes
+ * back; either way it is pending again as its next attempt, with its steps
+ * forgotten, held when asked. A requeue asked for is not a loss: it counts
+ * with the preemptions, not towards FSM_MAX_ATTEMPTS. */
+static void fsm__apply_requeue(fsm *f, int64_t now, const Jazari__RequeueCmd *c, fsm_result *res)
+{
+    for (size_t i = 0; i < c->n_ids; i++) {
+        fsm_job *j = (fsm_job *)fsm_job_get(f, c->ids[i]);
+        if (!j || j->state == JAZARI__JOB_STATE__JOB_PENDING)
+            continue;
+        if (j->state == JAZARI__JOB_STATE__JOB_RUNNING) {
+            f->n_running--;
+            fsm__charge(f, now, j);
+        } else {
+            fsm__count(f, j, 1); /* back in the active part of the queue */
+            j->end_ms = 0;
+            j->exit_code = 0;
+        }
+        j->state = JAZARI__JOB_STATE__JOB_PENDING;
+        j->attempt++;
+        j->preemptions++;
+        j->preempt_ms = 0;
+        j->start_ms = 0;
+        fsm__allocs_clear(j);
+        fstep_clear(j);
+        free(j->partition);
+        j->partition = NULL;
+        j->held = c->hold;
+        fsm__set_reason(j, c->hold ? "Held (requeued)" : "Requeued by request");
+        if (!j->held)
+            f->n_ready++;
+        res->cancelled++;
+        fsm__resv_check(f, now, j);
+    }
+}
+
+/* A job's spec is replaced (its class, counts and numbers follow). */
+static void fsm__spec_set(fsm *f, fsm_job *j, const Jazari__JobSpec *spec)
+{
+    fsm__count(f, j, -1);
+    fsm__class_put(f, j->cls);
+    j->cls = fsm__class_get(f, spec);
+    j->has_deps = spec->n_after_ok + spec->n_after_any + spec->n_after_notok + spec->n_after > 0 ||
+                  spec->singleton;
+    j->nodes = spec->nodes ? spec->nodes : 1;
+    j->gpus_per_node = spec->gpus_per_node;
+    j->time_limit_s = spec->time_limit_s;
+    j->no_requeue = spec->no_requeue;
+    j->batch = spec->batch;
+    j->cpus_per_node = (spec->tasks_per_node ? spec->tasks_per_node : 1) *
+                       (spec->cpus_per_task ? spec->cpus_per_task : 1);
+    size_t n = jazari__job_spec__get_packed_size(spec);
+    free(j->spec);
+    j->spec = xcalloc(n ? n : 1, 1);
+    j->spec_len = (uint32_t)jazari__job_spec__pack(spec, j->spec);
+    fsm__count(f, j, 1);
+}
+
+/* Format 7: jz update. A pending job takes the new spec whole (the leader
+ * checked it as a submission); a running one only a new time limit, for
+ * the run it was asked for. */
+static void fsm__apply_update(fsm *f, int64_t now, const Jazari__UpdateCmd *c, fsm_result *res)
+{
+    fsm_job *j = (fsm_job *)fsm_job_get(f, c->id);
+    if (!j)
+        return;
+    if (j->state == JAZARI__JOB_STATE__JOB_PENDING && c->spec) {
+        fsm__spec_set(f, j, c->spec);
+        res->cancelled++;
+        fsm__resv_check(f, now, j);
+        return;
+    }
+    if (j->state != JAZARI__JOB_STATE__JOB_RUNNING || c->spec || c->attempt != j->attempt ||
+        !c->time_limit_s || c->time_limit_s > FSM_TIME_MAX_S || !j->spec)
+        return;
+    Jazari__JobSpec *spec = jazari__job_spec__unpack(NULL, j->spec_len, j->spec);
+    if (!spec)
+        return;
+    spec->time_limit_s = c->time_limit_s;
+    j->time_limit_s = c->time_limit_s;
+    size_t n = jazari__job_spec__get_packed_size(spec);
+    uint8_t *packed = xcalloc(n ? n : 1, 1);
+    uint32_t len = (uint32_t)jazari__job_spec__pack(spec, packed);
+    jazari__job_spec__free_unpacked(spec, NULL);
+    /* The user's bytes in the queue follow the spec's size. */
+    fsm_user *u = fsm__user(f, j->user ? j->user : "");
+    u->spec_bytes = u->spec_bytes - j->spec_len + len;
+    free(j->spec);
+    j->spec = packed;
+    j->spec_len = len;
+    res->cancelled++;
+}
+
 static fsm_node *fsm__node_find(fsm *f, const char *name)
 {
     return (fsm_node *)fsm_node_get(f, name);
@@ -1440,6 +1549,22 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
                 j && j->attempt == c->step->attempt ? fstep_launch(j, now, c->step->spec) : NULL;
             res->steps[i] = st ? st->id + 1 : 0;
             res->started += st != NULL;
+            break;
+        }
+        case JAZARI__COMMAND__CMD_HOLD:
+            fsm__apply_hold(f, c->hold, res);
+            break;
+        case JAZARI__COMMAND__CMD_REQUEUE:
+            fsm__apply_requeue(f, now, c->requeue, res);
+            break;
+        case JAZARI__COMMAND__CMD_UPDATE:
+            fsm__apply_update(f, now, c->update, res);
+            break;
+        case JAZARI__COMMAND__CMD_STEP_CANCEL: {
+            fsm_job *j = (fsm_job *)fsm_job_get(f, c->step_cancel->id);
+            if (j && j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->attempt == c->step_cancel->attempt &&
+                fstep_cancel(j, now, c->step_cancel->step, c->step_cancel->reason))
+                res->cancelled++;
             break;
         }
         case JAZARI__COMMAND__CMD_TRUST: {

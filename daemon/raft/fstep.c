@@ -204,6 +204,19 @@ bool fstep_part_end(fsm_job *j, int64_t now, uint32_t id, const char *node, Jaza
     return true;
 }
 
+bool fstep_cancel(fsm_job *j, int64_t now, uint32_t id, const char *reason)
+{
+    Jazari__JobStep *st = (Jazari__JobStep *)fstep_find(j, id);
+    if (!st || st->state != JAZARI__JOB_STATE__JOB_RUNNING)
+        return false;
+    st->state = JAZARI__JOB_STATE__JOB_CANCELLED;
+    st->verdict = JAZARI__JOB_STATE__JOB_CANCELLED;
+    st->end_time_ms = now;
+    fstep__set_reason(st, reason && *reason ? reason : "cancelled");
+    fstep__forget_env(st);
+    return true;
+}
+
 void fstep_run_ended(fsm_job *j, int64_t now)
 {
     for (uint32_t i = 0; i < j->n_steps; i++) {

@@ -43,6 +43,11 @@ const Jazari__JobStep *fstep_launch(fsm_job *j, int64_t now, const Jazari__StepR
 bool fstep_part_end(fsm_job *j, int64_t now, uint32_t id, const char *node, Jazari__JobState state,
                     int32_t exit_code, const char *reason);
 
+/* Step id, running, is cancelled (jz cancel JOB.STEP): it ends CANCELLED
+ * now, with reason ("" : "cancelled"); its nodes stop its parts, whose
+ * reports then change nothing. Returns whether it was running. */
+bool fstep_cancel(fsm_job *j, int64_t now, uint32_t id, const char *reason);
+
 /* The job's run ended: its running steps end CANCELLED. */
 void fstep_run_ended(fsm_job *j, int64_t now);
 /* A new attempt (or the job's end of life): the steps are forgotten. */

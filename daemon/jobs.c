@@ -647,6 +647,7 @@ static void jobs__fill(jzd *d, const authz_who *w, jobs__list *a, const fsm_job 
             const char *reason = sched_why_job(why, list[i]->id, &a->jobs[i].priority);
             if (reason)
                 a->jobs[i].reason = (char *)reason;
+            a->jobs[i].est_start_time_ms = sched_why_start(why, list[i]->id);
         }
         if (list[i]->preempt_ms) /* stopping, then back to the queue */
             a->jobs[i].state = JAZARI__JOB_STATE__JOB_PREEMPTED;

@@ -387,6 +387,24 @@ static void run__start_steps(jzd *d, const Jazari__Job *job, const exec_part *ow
     }
 }
 
+/* The job's time limit changed (jz update --time): its supervisors here,
+ * the job's own and its steps', learn it. */
+static void run__limits(jzd *d, const Jazari__Job *job, exec_part *own)
+{
+    uint64_t limit = job->spec ? job->spec->time_limit_s : 0;
+    if (!limit)
+        return;
+    if (own && own->running && !own->stop_sent && own->limit_s != limit)
+        exec_set_limit(&d->ex, own, limit);
+    for (size_t s = 0; s < job->n_steps; s++) {
+        exec_part *p = job->steps[s]->id < UINT32_MAX - 1
+                           ? exec_find(&d->ex, job->id, job->attempt, job->steps[s]->id + 1)
+                           : NULL;
+        if (p && p->running && !p->stop_sent && p->limit_s != limit)
+            exec_set_limit(&d->ex, p, limit);
+    }
+}
+
 void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
 {
     if (d->stopping)
@@ -396,6 +414,7 @@ void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
     d->synced_index = index;
     for (size_t i = 0; i < n; i++) {
         exec_part *p = exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt, 0);
+        run__limits(d, jobs[i], p);
         run__start_steps(d, jobs[i], p, index);
         if (!p && !jobs[i]->preempt_time_ms) {
             run__start_part(d, jobs[i], 0, index);

@@ -227,6 +227,7 @@ exec_part *exec_start(exec *x, const Jazari__StepSpec *spec)
     const Jazari__Job *job = spec->job;
     exec_part *p = exec__add(x, job->id, job->attempt, spec->step);
     p->running = true;
+    p->limit_s = job->spec ? job->spec->time_limit_s : 0;
     char why[512] = "";
     int logfd = -1;
     /* The directory must be new: a run is started once. A leftover of a
@@ -350,6 +351,31 @@ void exec_stop(exec *x, exec_part *p, bool now)
     (void)x;
     log_info("exec", "job %" PRIu64 " attempt %u: stopping%s", p->id, p->attempt, now ? " now" : "");
     exec__stop(p, "", now ? SIGUSR1 : SIGTERM);
+}
+
+void exec_set_limit(exec *x, exec_part *p, uint64_t limit_s)
+{
+    (void)x;
+    p->limit_s = limit_s;
+    if (!p->running || p->pid <= 1 || (!p->child && step_alive(p->dir) != p->pid))
+        return;
+    char path[PATH_MAX + 8], text[32];
+    snprintf(path, sizeof path, "%s/%s.new", p->dir, STEP_LIMIT);
+    snprintf(text, sizeof text, "%llu\n", (unsigned long long)limit_s);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    if (fd >= 0)
+        close(fd);
+    char final[PATH_MAX + 8];
+    snprintf(final, sizeof final, "%s/%s", p->dir, STEP_LIMIT);
+    if (!ok || rename(path, final) != 0) {
+        log_warn("exec", "job %" PRIu64 ": cannot write %s: %s", p->id, final, strerror(errno));
+        return;
+    }
+    log_info("exec", "job %" PRIu64 " attempt %u: time limit now %llu s", p->id, p->attempt,
+             (unsigned long long)limit_s);
+    if (kill(p->pid, SIGUSR2) != 0 && errno != ESRCH)
+        log_warn("exec", "cannot signal supervisor %d: %s", (int)p->pid, strerror(errno));
 }
 
 void exec_forget(exec *x, exec_part *p)

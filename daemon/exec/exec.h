@@ -33,6 +33,7 @@ typedef struct exec_part {
      * whether the leader has committed its end. */
     uint64_t start_index;
     bool reported, in_flight, stop_sent;
+    uint64_t limit_s; /* the time limit its supervisor was last told (0: none, or not known) */
     /* private */
     exec *x;
     char dir[PATH_MAX];
@@ -80,6 +81,9 @@ exec_part *exec_no_account(exec *x, uint64_t id, uint32_t attempt, const char *w
 void exec_stop(exec *x, exec_part *p, bool now);
 /* Preempts a running part: its tasks get sig, then KILL grace_s later. */
 void exec_preempt(exec *x, exec_part *p, int sig, uint32_t grace_s);
+/* The job's time limit is now limit_s (jz update --time): written where
+ * the part's supervisor reads it, which is then woken (SIGUSR2). */
+void exec_set_limit(exec *x, exec_part *p, uint64_t limit_s);
 /* Removes an ended part's record. */
 void exec_forget(exec *x, exec_part *p);
 /* Once a tick: notices adopted parts whose supervisor ended. */

@@ -785,6 +785,28 @@ static void step__signal_set(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+}
+
+/* DIR/limit: the job's time limit as changed since it started (jz update
+ * --time). 0 with it in *secs, or -1 when there is none (or it is bad). */
+static int step__limit_read(const char *dir, uint64_t *secs)
+{
+    char path[PATH_MAX], text[32];
+    snprintf(path, sizeof path, "%s/%s", dir, STEP_LIMIT);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (n <= 0 || errno || end == text || (*end && *end != '\n') || v == 0 || v > 366ull * 86400)
+        return -1;
+    *secs = v;
+    return 0;
 }
 
 /* Waits for the tasks, enforcing the time limit and taking stop requests. */
@@ -802,10 +824,14 @@ static void step__supervise(step *s)
         if (since > 0)
             t0 -= since;
     }
+    uint64_t changed;
+    if (step__limit_read(s->dir, &changed) == 0) /* changed before this supervisor listened */
+        ((Jazari__JobSpec *)js)->time_limit_s = changed;
     int64_t limit_at = js->time_limit_s ? t0 + (int64_t)js->time_limit_s * 1000 : never;
     int64_t warn_at = never, kill_at = never;
     /* --signal: a batch job's steps get it, or its script alone with B: */
     bool warned = s->batch ? js->signal_batch_only : s->jstep ? !js->signal_batch_only : true;
+    bool warn_sent = false;
     if (js->warn_signal && limit_at != never && warned && !s->hold)
         warn_at = limit_at - (int64_t)js->warn_secs * 1000;
     uint32_t grace_s = s->spec->kill_grace_s;
@@ -816,6 +842,7 @@ static void step__supervise(step *s)
             log_info("step", "time limit in %u s: sending signal %u", js->warn_secs, js->warn_signal);
             step__signal_all(s, (int)js->warn_signal);
             warn_at = never;
+            warn_sent = true;
         }
         if (!stopping && now >= limit_at) {
             log_info("step", "time limit of %llu s reached: TERM, KILL in %u s",
@@ -858,6 +885,16 @@ static void step__supervise(step *s)
             if (warn != SIGTERM && grace_s == 0)
                 step__signal_all(s, SIGTERM);
             kill_at = step__now_ms() + (int64_t)grace_s * 1000;
+        } else if (sig == SIGUSR2 && step__limit_read(s->dir, &changed) == 0) {
+            /* The limit changed (jz update --time): from the same start. */
+            log_info("step", "time limit now %llu s (was %llu s)", (unsigned long long)changed,
+                     (unsigned long long)js->time_limit_s);
+            ((Jazari__JobSpec *)js)->time_limit_s = changed;
+            if (!stopping) {
+                limit_at = t0 + (int64_t)changed * 1000;
+                if (js->warn_signal && warned && !s->hold && !warn_sent)
+                    warn_at = limit_at - (int64_t)js->warn_secs * 1000;
+            }
         } else if (sig == SIGUSR1) {
             log_info("step", "asked to stop now: KILL");
             s->end.cancelled = stopping = true;

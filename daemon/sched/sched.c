@@ -601,12 +601,34 @@ int sched_why_init(sched_why *w, const fsm *f, const pol *p, const plan_policy *
     memset(w, 0, sizeof *w);
     w->f = f;
     sched_view_build(f, p, now_ms, &w->view);
+    w->view.v.estimate = true;
     plan_policy pp = *policy;
     pp.exact = true;
     /* A fresh state: what the pass says of the queue from the state
      * alone, so every controller says the same. */
     pass_run(&w->view.v, NULL, &pp, 0, &w->out);
     return 0;
+}
+
+static size_t sched__why_index(const sched_why *w, uint64_t id)
+{
+    size_t lo = 0, hi = w->view.v.n_jobs; /* the view's jobs are in id order */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w->view.jobs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < w->view.v.n_jobs && w->view.jobs[lo].id == id ? lo : SIZE_MAX;
+}
+
+int64_t sched_why_start(const sched_why *w, uint64_t id)
+{
+    size_t k = sched__why_index(w, id);
+    if (k == SIZE_MAX || !w->out.est_start_s || !w->out.est_start_s[k])
+        return 0;
+    return w->out.est_start_s[k] * 1000;
 }
 
 const char *sched_why_job(const sched_why *w, uint64_t id, uint32_t *priority)

@@ -142,6 +142,8 @@ int sched_why_init(sched_why *w, const fsm *f, const pol *p, const plan_policy *
 /* A pending job's reason (NULL: not pending, or its own stored reason
  * stands) and priority; "None" for one the next pass starts. */
 const char *sched_why_job(const sched_why *w, uint64_t id, uint32_t *priority);
+/* A pending job's expected start (Unix ms) from the plan; 0: not known. */
+int64_t sched_why_start(const sched_why *w, uint64_t id);
 void sched_why_free(sched_why *w);
 
 /* The same answer, made at most once per state and second: kept with f

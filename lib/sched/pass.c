@@ -319,6 +319,25 @@ static const char *pass__gate_reason(pass_gate g)
     return NULL;
 }
 
+/* When each job still waiting for room is expected to start: the plan's
+ * own shadow (the head's is its reservation), and a job behind the head
+ * not before the head's. */
+static void pass__estimate(const pass_view *v, plan *p, plan_job *pj, const bool *queued, pass_out *out)
+{
+    size_t nj = v->n_jobs, done = 0;
+    out->est_start_s = xcalloc(nj ? nj : 1, sizeof *out->est_start_s);
+    for (size_t k = 0; k < nj && done < PASS_ESTIMATE_MAX; k++) {
+        const char *r = out->reasons[k];
+        if (!queued[k] || pj[k].start >= 0 || !r || (strcmp(r, "Resources") != 0 && strcmp(r, "Priority") != 0))
+            continue;
+        done++;
+        int64_t at = &pj[k] == p->head ? p->shadow : plan_earliest(p, &pj[k], v->now_s);
+        if (at != INT64_MAX && p->head && &pj[k] != p->head && at < p->shadow && strcmp(r, "Priority") == 0)
+            at = p->shadow;
+        out->est_start_s[k] = at == INT64_MAX ? 0 : at;
+    }
+}
+
 void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, size_t max, pass_out *out)
 {
     memset(out, 0, sizeof *out);
@@ -447,6 +466,8 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         st->shadow = p.shadow;
     }
     out->blocked = head;
+    if (v->estimate)
+        pass__estimate(v, &p, pj, queued, out);
     for (size_t i = 0; i < v->n_nodes; i++)
         free(p.nodes[i].windows);
     plan_free(&p);
@@ -469,5 +490,6 @@ void pass_out_free(pass_out *out, size_t n_jobs)
     free(out->preempts);
     free(out->reasons);
     free(out->priority);
+    free(out->est_start_s);
     memset(out, 0, sizeof *out);
 }

@@ -76,6 +76,7 @@ typedef struct pass_view {
     size_t n_resv;
     const pol *pol; /* never NULL: pol_default() for the defaults */
     int64_t now_s;
+    bool estimate; /* fill pass_out.est_start_s (jz queue --start) */
 } pass_view;
 
 /* What the caller keeps between passes (the leader; a simulator too). */
@@ -107,7 +108,16 @@ typedef struct pass_out {
     uint64_t blocked;     /* the head that waits for resources, or 0 */
     const char **reasons; /* per job: why a pending job that did not start waits; NULL for the others */
     uint32_t *priority;   /* per job: a pending job's priority (multifactor), else 0 */
+    /* With view.estimate, per job: when a pending job that waits for room
+     * (Resources, Priority) is expected to start, from the plan: the
+     * earliest time the running jobs' limits free enough for it, and not
+     * before the head's reservation for a job ranked behind the head.
+     * 0: not known (held, dependencies, limits, or never). At most
+     * PASS_ESTIMATE_MAX jobs, the first in the queue's order. */
+    int64_t *est_start_s;
 } pass_out;
+
+#define PASS_ESTIMATE_MAX 2000
 
 /* Decides up to max starts (0: none, only the reasons) at view->now_s.
  * st may be NULL (a fresh state: what a controller that does not lead

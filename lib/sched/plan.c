@@ -759,6 +759,15 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
     return n;
 }
 
+int64_t plan_earliest(plan *p, const plan_job *j, int64_t now)
+{
+    p->now = now;
+    plan__index(p);
+    if (plan__fits(p, j))
+        return now;
+    return plan__shadow(p, j, now);
+}
+
 bool plan_fits_now(plan *p, const plan_job *j, int64_t now)
 {
     p->now = now;

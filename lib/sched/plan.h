@@ -154,6 +154,11 @@ size_t plan_pass(plan *p, int64_t now, void (*started)(void *arg, plan_job *j), 
 void plan_end(plan *p, plan_job *j);
 /* Whether j could ever run here (enough nodes of enough slots). */
 bool plan_feasible(const plan *p, const plan_job *j);
+/* The earliest time queued j could start (s), counting each running job
+ * as gone at its start + limit (what the head's reservation is made of):
+ * now when it fits now; INT64_MAX when the running jobs' ends never make
+ * room for it. */
+int64_t plan_earliest(plan *p, const plan_job *j, int64_t now);
 /* Whether queued j fits now. */
 bool plan_fits_now(plan *p, const plan_job *j, int64_t now);
 /* Preemption: which of the running candidates (in the order given: the

@@ -111,6 +111,17 @@ int cmd_show(cli *c, int argc, char **argv);
 int cmd_cancel(cli *c, int argc, char **argv);
 int cmd_wait(cli *c, int argc, char **argv);
 int cmd_release(cli *c, int argc, char **argv);
+/* "ID" or "ARRAYID_INDEX" into a job id: 0, or -1 after saying why (*status). */
+int cli_job_ref(cli *c, const char *s, uint64_t *id, int *status);
+/* client/cmd_jobops.c */
+int cmd_hold(cli *c, int argc, char **argv);
+int cmd_requeue(cli *c, int argc, char **argv);
+int cmd_update(cli *c, int argc, char **argv);
+/* jz cancel JOB.STEP...: one step of a running job each. */
+int cli_cancel_steps(cli *c, int argc, char **argv);
+/* Asks for step `step` of job `id` to be cancelled, on a fresh connection:
+ * CLI_OK, or the exit status after saying why (quiet: without a word). */
+int cli_cancel_step(cli *c, uint64_t id, uint32_t step, bool quiet);
 /* A job id argument: 0, or -1 after saying what is wrong. */
 int cli_job_id(cli *c, const char *s, uint64_t *id);
 /* Calls fn on every job the daemon lists to the caller (all: ended ones

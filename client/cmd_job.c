@@ -771,6 +771,11 @@ static int job__resolve(cli *c, const char *s, uint64_t *id, int *status)
     return 0;
 }
 
+int cli_job_ref(cli *c, const char *s, uint64_t *id, int *status)
+{
+    return job__resolve(c, s, id, status);
+}
+
 /* One job from the daemon: the reply (free it), or NULL after saying why. */
 wire_msg *cli_fetch_job(cli *c, uint64_t id, int *status)
 {
@@ -1082,6 +1087,10 @@ static int cmd__cancel_or_release(cli *c, int argc, char **argv, bool release)
 
 int cmd_cancel(cli *c, int argc, char **argv)
 {
+    /* JOB.STEP: one step of a running job (cmd_jobops.c). */
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (argv[i][0] != '-' && isdigit((unsigned char)argv[i][0]) && strchr(argv[i], '.'))
+            return cli_cancel_steps(c, argc, argv);
     return cmd__cancel_or_release(c, argc, argv, false);
 }
 

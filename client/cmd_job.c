@@ -87,6 +87,20 @@ static const char *job__time_str(int64_t ms, char *s, size_t len)
     return s;
 }
 
+/* As squeue prints times: local, to the second; "N/A" when not set. */
+static const char *job__local_time(int64_t ms, char *s, size_t len)
+{
+    if (ms <= 0) {
+        snprintf(s, len, "N/A");
+        return s;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(s, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    return s;
+}
+
 static void job__time(json *j, const char *key, int64_t ms)
 {
     char s[32];
@@ -198,6 +212,8 @@ static void job__json(json *j, const Jazari__Job *job)
     else
         json_null(j);
     json_kv_uint(j, "preemptions", job->preemptions);
+    /* Pending: when the scheduler's plan expects it to start (null: not known). */
+    job__time(j, "est_start_time", job->state == JAZARI__JOB_STATE__JOB_PENDING ? job->est_start_time_ms : 0);
     json_key(j, "master_port");
     if ((job->state == JAZARI__JOB_STATE__JOB_RUNNING || job->state == JAZARI__JOB_STATE__JOB_PREEMPTED) &&
         job->master_port)
@@ -431,7 +447,8 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
                    {'l', "TIME_LIMIT"}, {'D', "NODES"},
                    {'N', "NODELIST"},   {'R', "NODELIST(REASON)"},
                    {'a', "ACCOUNT"},    {'P', "PARTITION"},
-                   {'C', "CPUS"},       {'b', "TRES_PER_NODE"}};
+                   {'C', "CPUS"},       {'b', "TRES_PER_NODE"},
+                   {'S', "START_TIME"}};
     if (!job) {
         for (size_t i = 0; i < sizeof headers / sizeof *headers; i++)
             if (headers[i].type == type) {
@@ -496,6 +513,13 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
         uint32_t tasks =
             s && s->ntasks ? s->ntasks : nodes * (s && s->tasks_per_node ? s->tasks_per_node : 1);
         buf_printf(b, "%llu", (unsigned long long)tasks * cpt);
+        break;
+    }
+    case 'S': { /* pending: the plan's estimate; else when it started */
+        char when[40];
+        buf_puts(b, job__local_time(job->state == JAZARI__JOB_STATE__JOB_PENDING ? job->est_start_time_ms
+                                                                                 : job->start_time_ms,
+                                    when, sizeof when));
         break;
     }
     case 'b':
@@ -598,12 +622,13 @@ typedef struct queue__out {
     buf *b;
     int64_t now_ms;
     int status;
+    bool pending_only; /* --start */
 } queue__out;
 
 static int queue__one(const Jazari__Job *job, void *arg)
 {
     queue__out *q = arg;
-    if (!job__match(q->f, job))
+    if (!job__match(q->f, job) || (q->pending_only && job->state != JAZARI__JOB_STATE__JOB_PENDING))
         return 0;
     if (q->c->json)
         job__json(q->j, job);
@@ -621,25 +646,29 @@ static int queue__one(const Jazari__Job *job, void *arg)
 
 int cmd_queue(cli *c, int argc, char **argv)
 {
-    bool all = false, noheader = false;
+    bool all = false, noheader = false, start = false;
     const char *format = NULL;
     job_filter f;
     memset(&f, 0, sizeof f);
     cli_opt opts[20] = {{"all", CLI_FLAG, &all},
                         {"format", CLI_STRING, &format},
                         {"o", CLI_STRING, &format},
-                        {"noheader", CLI_FLAG, &noheader}};
-    size_t n = job__filter_opts(&f, opts, 4);
+                        {"noheader", CLI_FLAG, &noheader},
+                        {"start", CLI_FLAG, &start}};
+    size_t n = job__filter_opts(&f, opts, 5);
     opts[n] = (cli_opt){NULL, CLI_FLAG, NULL};
     const char *pos[1];
     if (cli_parse(c, argc, argv, opts, pos, 0) < 0 || job__filter_ready(c, &f) != 0) {
         free((char *)f.me_name);
         return CLI_USAGE;
     }
+    /* squeue --start: the pending jobs, with when each is expected to start. */
+    if (start && !format)
+        format = "%.18i %.9P %.8j %.8u %.2t %.19S %.6D %R";
     buf b = BUF_INIT;
     if (format && job__format(&b, format, NULL, 0) != 0) {
         cli_error(c,
-                  "bad --format '%.60s': fields %%[.][WIDTH]TYPE, TYPE one of i j u t T M l D N R a P C b "
+                  "bad --format '%.60s': fields %%[.][WIDTH]TYPE, TYPE one of i j u t T M l D N R a P C b S "
                   "(see docs/researcher.md)",
                   format);
         buf_free(&b);
@@ -661,7 +690,7 @@ int cmd_queue(cli *c, int argc, char **argv)
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    queue__out q = {c, &f, format, &j, &b, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, CLI_OK};
+    queue__out q = {c, &f, format, &j, &b, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, CLI_OK, start};
     int status = cli_each_job(c, all || job__filter_wants_ended(&f), 0, queue__one, &q);
     free((char *)f.me_name);
     if (status == CLI_OK)
@@ -830,6 +859,10 @@ int cmd_show(cli *c, int argc, char **argv)
         buf_printf(&b, "state:       %s\n", job__state(job->state));
         if (job->reason && *job->reason)
             buf_printf(&b, "reason:      %s\n", job->reason);
+        if (job->state == JAZARI__JOB_STATE__JOB_PENDING) {
+            char when[40];
+            buf_printf(&b, "est. start:  %s\n", job__local_time(job->est_start_time_ms, when, sizeof when));
+        }
         /* Always there: '-' until the job has ended with a code. */
         if (job__ended(job) && job->state != JAZARI__JOB_STATE__JOB_CANCELLED)
             buf_printf(&b, "exit code:   %d\n", job->exit_code);

@@ -8,8 +8,9 @@ static const cli_command commands[] = {
     {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
     {"run", cmd_run, "[-N NODES] [-n TASKS] [-c CPUS] [--gpus-per-node G] CMD [ARGS...]",
      "inside a job (srun): run CMD as a step over the job's nodes; its output comes here"},
-    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [--format F]",
-     "pending and running jobs (--all: finished ones too), filtered; --format as squeue -o"},
+    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [--format F] [--start]",
+     "pending and running jobs (--all: finished ones too), filtered; --format as squeue -o; --start: when "
+     "pending jobs are expected to start"},
     {"show", cmd_show, "JOB", "one job in full (JOB: an id, or ARRAYID_INDEX), with why it waits"},
     {"cancel", cmd_cancel, "[JOB...|JOB.STEP] [--me] [-u USER] [--state S] [--name N]",
      "cancel jobs (an array's id: all its tasks; a running job's processes are killed), or one step"},

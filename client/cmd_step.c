@@ -3,6 +3,7 @@
  * the job's private directory, read through the local daemon) to our
  * standard output and error, and exits with the step's exit code. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,26 @@ static void step__lines(step_src *src, bool label, bool flush)
     fflush(f);
 }
 
+/* SIGINT or SIGTERM to jz run: the step is cancelled, and its output
+ * relayed until it has ended (srun's way). */
+static volatile sig_atomic_t step__signalled;
+
+static void step__on_signal(int sig)
+{
+    step__signalled = sig;
+}
+
+static void step__catch(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = step__on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static void step__sleep(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -199,6 +220,8 @@ int cmd_run(cli *c, int argc, char **argv)
         return status;
     uint32_t step = wire_msg_env(m)->step_reply->step_id;
     wire_msg_free(m);
+    step__catch();
+    int asked = 0; /* the signal for which the step's cancel was asked */
     /* Follow it: its nodes' outputs until it has ended and all is read. */
     cli_conn *k = cli_connect(c);
     if (!k)
@@ -253,6 +276,12 @@ int cmd_run(cli *c, int argc, char **argv)
             }
         }
         bool over = st->state != JAZARI__JOB_STATE__JOB_RUNNING;
+        if (step__signalled && !asked && !over) {
+            asked = step__signalled;
+            fprintf(stderr, "jz run: %s: cancelling step %llu.%u\n", asked == SIGINT ? "interrupted" : "terminated",
+                    (unsigned long long)id, step);
+            cli_cancel_step(c, id, step, true); /* it may have ended meanwhile: its end says */
+        }
         Jazari__JobState state = st->state;
         int code = st->exit_code;
         char reason[512];
@@ -271,6 +300,21 @@ int cmd_run(cli *c, int argc, char **argv)
         if (over) {
             if (state == JAZARI__JOB_STATE__JOB_COMPLETED) {
                 rc = 0;
+            } else if (state == JAZARI__JOB_STATE__JOB_CANCELLED) {
+                /* What is left of its output (its tasks were stopping). */
+                for (int round = 0; round < 3; round++) {
+                    step__sleep(STEP_POLL_MIN_MS * 2);
+                    for (size_t i = 0; i < nsrc; i++)
+                        if (src[i].node) {
+                            while (step__pull(c, k, id, attempt, step, &src[i]) >= (long)STEP_CHUNK)
+                                ;
+                            step__lines(&src[i], label, true);
+                        }
+                }
+                fprintf(stderr, "jz run: step %llu.%u cancelled%s%s\n", (unsigned long long)id, step,
+                        reason[0] ? ": " : "", reason);
+                /* As a shell reports a command the signal stopped: 128 + it. */
+                rc = 128 + (asked ? asked : SIGTERM);
             } else {
                 if (reason[0])
                     fprintf(stderr, "jz run: step %llu.%u: %s\n", (unsigned long long)id, step, reason);

@@ -113,16 +113,36 @@ int cmd_update(cli *c, int argc, char **argv)
 {
     static const slurmopt_extra extra[] = {{"json", false},       {"socket", true},  {"server", true},
                                            {"credentials", true}, {"timeout", true}, {NULL, false}};
-    if (argc < 1 || argv[0][0] == '-') {
+    /* JOB: the first word that is neither an option nor an option's value
+     * (every option jz update takes has a value, --json aside). */
+    int at = -1;
+    for (int i = 0; i < argc && at < 0; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (argv[i][0] != '-')
+            at = i;
+        else if (!strchr(argv[i], '=') && strcmp(argv[i], "--json") != 0)
+            i++; /* its value */
+    }
+    if (at < 0) {
         cli_error(c, "which job? usage: jz update JOB [--time T] [--job-name N] [--qos Q] [--account A] "
                      "[--partition P] [--nodes N] [--gpus-per-node G] [--cpus-per-task C] [--mem SIZE] "
                      "[--dependency D] [--constraint C]");
         return CLI_USAGE;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--nice", 6) == 0 && (argv[i][6] == '\0' || argv[i][6] == '=')) {
+    const char *job_ref = argv[at];
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest)
+        abort();
+    int nrest = 0;
+    for (int i = 0; i < argc; i++)
+        if (i != at)
+            rest[nrest++] = argv[i];
+    for (int i = 0; i < nrest; i++) {
+        if (strncmp(rest[i], "--nice", 6) == 0 && (rest[i][6] == '\0' || rest[i][6] == '=')) {
             cli_error(c, "--nice: Jazari has no nice value (jobs are ordered by the policy's priority: "
                          "--qos changes it)");
+            free(rest);
             return CLI_USAGE;
         }
     }
@@ -131,7 +151,7 @@ int cmd_update(cli *c, int argc, char **argv)
     int status = CLI_USAGE;
     const char *fields[32];
     size_t nf = 0;
-    if (slurmopt_parse_args(&o, argc - 1, argv + 1, extra) != 0) {
+    if (slurmopt_parse_args(&o, nrest, rest, extra) != 0) {
         cli_error(c, "%s", o.err);
         goto out;
     }
@@ -168,7 +188,7 @@ int cmd_update(cli *c, int argc, char **argv)
         goto out;
     }
     Jazari__UpdateRequest ur = JAZARI__UPDATE_REQUEST__INIT;
-    if (cli_job_ref(c, argv[0], &ur.id, &status) != 0)
+    if (cli_job_ref(c, job_ref, &ur.id, &status) != 0)
         goto out;
     ur.spec = &o.spec;
     ur.fields = (char **)fields;
@@ -202,6 +222,7 @@ int cmd_update(cli *c, int argc, char **argv)
     status = cli_flush(&b);
 out:
     slurmopt_free(&o);
+    free(rest);
     return status;
 }
 

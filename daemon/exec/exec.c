@@ -228,6 +228,7 @@ exec_part *exec_start(exec *x, const Jazari__StepSpec *spec)
     exec_part *p = exec__add(x, job->id, job->attempt, spec->step);
     p->running = true;
     p->limit_s = job->spec ? job->spec->time_limit_s : 0;
+    p->limit_known = true;
     char why[512] = "";
     int logfd = -1;
     /* The directory must be new: a run is started once. A leftover of a
@@ -356,7 +357,16 @@ void exec_stop(exec *x, exec_part *p, bool now)
 void exec_set_limit(exec *x, exec_part *p, uint64_t limit_s)
 {
     (void)x;
+    bool first = p->limit_s == 0; /* an adopted part's first view of its job */
     p->limit_s = limit_s;
+    if (!p->limit_known && first)
+        return;
+    if (!p->limit_known) {
+        log_warn("exec", "job %" PRIu64 " attempt %u: its time limit is now %llu s, but its supervisor was "
+                 "started before this daemon: it keeps the limit it had",
+                 p->id, p->attempt, (unsigned long long)limit_s);
+        return;
+    }
     if (!p->running || p->pid <= 1 || (!p->child && step_alive(p->dir) != p->pid))
         return;
     char path[PATH_MAX + 8], text[32];

@@ -33,7 +33,9 @@ typedef struct exec_part {
      * whether the leader has committed its end. */
     uint64_t start_index;
     bool reported, in_flight, stop_sent;
-    uint64_t limit_s; /* the time limit its supervisor was last told (0: none, or not known) */
+    uint64_t limit_s; /* the time limit its supervisor was last told (0: none) */
+    bool limit_known; /* started by this daemon (an adopted one's supervisor may be of an older release,
+                         which a SIGUSR2 would kill: it is never signalled) */
     /* private */
     exec *x;
     char dir[PATH_MAX];
@@ -82,7 +84,8 @@ void exec_stop(exec *x, exec_part *p, bool now);
 /* Preempts a running part: its tasks get sig, then KILL grace_s later. */
 void exec_preempt(exec *x, exec_part *p, int sig, uint32_t grace_s);
 /* The job's time limit is now limit_s (jz update --time): written where
- * the part's supervisor reads it, which is then woken (SIGUSR2). */
+ * the part's supervisor reads it, which is then woken (SIGUSR2). A part
+ * this daemon adopted is left as it is (said in the log). */
 void exec_set_limit(exec *x, exec_part *p, uint64_t limit_s);
 /* Removes an ended part's record. */
 void exec_forget(exec *x, exec_part *p);

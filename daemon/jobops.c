@@ -374,9 +374,17 @@ static void jobops__update_pending(jzd *d, net_conn *c, const Jazari__Envelope *
         s.account = d->cfg->pol->default_account;
     /* Held or not is the job's state, not its request. */
     s.hold = false;
+    /* Checked for the job's owner, whoever asks: the account must take
+     * them, the QoS their account, the reservation them. */
+    authz_who owner = *w;
+    snprintf(owner.user, sizeof owner.user, "%s", j->user ? j->user : "");
+    owner.uid = (uid_t)j->uid;
+    owner.gid = (gid_t)j->gid;
+    owner.role = AUTHZ_RESEARCHER;
+    owner.via_node = false;
     buf partitions = BUF_INIT;
     jobops__wait *ow = NULL;
-    if (jobs_check_spec(d, c, e, &s, w, &partitions) != 0)
+    if (jobs_check_spec(d, c, e, &s, &owner, &partitions) != 0)
         goto done;
     ow = xcalloc(1, sizeof *ow);
     jobops__diff(old, &s, ow);

@@ -12,6 +12,7 @@ import subprocess
 import time
 
 from conftest import JZ, hwloc_xml, wait_for
+from test_authz import network, sockdir  # noqa: F401 (fixtures)
 
 
 def solo(daemon_factory):
@@ -265,3 +266,39 @@ def test_estimated_start_of_a_job_blocked_behind_a_running_one(daemon_factory):
     assert "%d %s" % (b, local) in r.stdout, r.stdout
     assert "est. start:  %s" % local in d.jz("show", str(b)).stdout
     assert d.jz("cancel", str(a), str(b), str(h)).returncode == 0
+
+
+def test_who_may_hold_requeue_and_update(network):
+    """The owner and their account's coordinator may; a teammate who sees
+    the job only briefly may not; only an admin lengthens a running job."""
+    from test_authz import COORDINATOR, RESEARCHER, TEAMMATE, Person
+    d = network
+    owner = Person(d, RESEARCHER, None, tcp=False)
+    mate = Person(d, TEAMMATE, None, tcp=False)
+    coord = Person(d, COORDINATOR, None, tcp=False)
+    r = owner.jz("submit", "--hold", "--account", "lab", "--workdir", "/tmp", "--time", "10:00", "--", "true")
+    assert r.returncode == 0, r.stderr
+    held = int(r.stdout.strip())
+    for args in (["release", str(held)], ["hold", str(held)], ["requeue", str(held)],
+                 ["update", str(held), "--time", "1:00"]):
+        r = mate.jz(*args)
+        assert r.returncode == 1 and "belongs to %s" % RESEARCHER in r.stderr, (args, r.stderr)
+    assert show(d, held)["time_limit"] == 600
+    r = coord.jz("update", str(held), "--time", "5:00")
+    assert r.returncode == 0 and "TimeLimit" in r.stdout, r.stderr
+    assert show(d, held)["time_limit"] == 300
+    # A running job of theirs: shorter yes, longer only by an admin.
+    r = owner.jz("submit", "--json", "--account", "lab", "--workdir", "/tmp", "--time", "10:00", "--",
+                 "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    run = json.loads(r.stdout)["id"]
+    state_is(d, run, "RUNNING")
+    r = owner.jz("update", str(run), "--time", "20:00")
+    assert r.returncode == 1 and "only an admin may lengthen" in r.stderr, r.stderr
+    assert show(d, run)["time_limit"] == 600
+    r = owner.jz("update", str(run), "--time", "8:00")
+    assert r.returncode == 0, r.stderr
+    r = d.jz("update", str(run), "--time", "30:00")  # root on the controller: an admin
+    assert r.returncode == 0 and "TimeLimit 0-00:08:00 -> 0-00:30:00" in r.stdout, r.stdout + r.stderr
+    assert show(d, run)["time_limit"] == 1800
+    assert d.jz("cancel", str(run), str(held)).returncode == 0

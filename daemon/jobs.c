@@ -530,6 +530,7 @@ void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
         rc.ids = ids;
         rc.n_ids = n_ids;
         rc.hold = e->requeue_request->hold;
+        rc.grace_s = (uint32_t)((d->cfg->kill_grace_ms + 999) / 1000); /* as a cancel's */
         cmd.cmd_case = JAZARI__COMMAND__CMD_REQUEUE;
         cmd.requeue = &rc;
     } else {

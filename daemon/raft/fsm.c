@@ -1018,7 +1018,9 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
     j->gid = m->gid;
     j->exit_code = m->exit_code;
     j->state = m->state;
-    j->held = m->held && m->state == JAZARI__JOB_STATE__JOB_PENDING;
+    /* Pending, or a running job requeued held (held once it is pending). */
+    j->held = m->held && (m->state == JAZARI__JOB_STATE__JOB_PENDING ||
+                          (m->state == JAZARI__JOB_STATE__JOB_RUNNING && m->preempt_time_ms));
     j->attempt = m->attempt;
     j->master_port = m->master_port;
     j->array_job_id = m->array_job_id;
@@ -1295,11 +1297,12 @@ static void fsm__apply_hold(fsm *f, const Jazari__CancelCmd *c, fsm_result *res)
     }
 }
 
-/* Format 7: jz requeue. A running job's run ends here (its nodes stop
- * what is left of it: its attempt is no longer listed), an ended job comes
- * back; either way it is pending again as its next attempt, with its steps
- * forgotten, held when asked. A requeue asked for is not a loss: it counts
- * with the preemptions, not towards FSM_MAX_ATTEMPTS. */
+/* Format 7: jz requeue. A running job is stopped as a preempted one is
+ * (fsm__preempted_part_end brings it back once its parts have ended: its
+ * GPUs are free before its next attempt may take them), held then if
+ * asked; an ended job comes back at once. Either way it is pending again as
+ * its next attempt, its steps forgotten. A requeue asked for is not a loss:
+ * it counts with the preemptions, not towards FSM_MAX_ATTEMPTS. */
 static void fsm__apply_requeue(fsm *f, int64_t now, const Jazari__RequeueCmd *c, fsm_result *res)
 {
     for (size_t i = 0; i < c->n_ids; i++) {
@@ -1307,13 +1310,18 @@ static void fsm__apply_requeue(fsm *f, int64_t now, const Jazari__RequeueCmd *c,
         if (!j || j->state == JAZARI__JOB_STATE__JOB_PENDING)
             continue;
         if (j->state == JAZARI__JOB_STATE__JOB_RUNNING) {
-            f->n_running--;
-            fsm__charge(f, now, j);
-        } else {
-            fsm__count(f, j, 1); /* back in the active part of the queue */
-            j->end_ms = 0;
-            j->exit_code = 0;
+            if (!j->preempt_ms) {
+                j->preempt_ms = now;
+                j->preempt_grace_s = c->grace_s;
+            }
+            j->held = j->held || c->hold; /* kept until it is pending again */
+            fsm__set_reason(j, j->held ? "Held (requeued)" : "Requeued by request");
+            res->cancelled++;
+            continue;
         }
+        fsm__count(f, j, 1); /* back in the active part of the queue */
+        j->end_ms = 0;
+        j->exit_code = 0;
         j->state = JAZARI__JOB_STATE__JOB_PENDING;
         j->attempt++;
         j->preemptions++;

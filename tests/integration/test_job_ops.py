@@ -85,6 +85,12 @@ def test_requeue_a_running_and_an_ended_job(daemon_factory):
     j = state_is(d, a, "RUNNING", attempt=1)
     assert j["preemptions"] == 1, j
     wait_for(lambda: open(marks).read().count("run") == 2, what="the second run")
+    # Requeued held while it runs: stopped, then pending and held.
+    r = d.jz("requeue", "--hold", str(a))
+    assert r.returncode == 0, r.stderr
+    j = state_is(d, a, "PENDING", attempt=2)
+    assert j["reason"].startswith("Held"), j
+    assert open(marks).read().count("run") == 2
     # A pending job: refused.
     b = submit(d, "--hold", "--", "true")
     r = d.jz("requeue", str(b))

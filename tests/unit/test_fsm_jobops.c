@@ -146,34 +146,62 @@ TEST(fsm_requeue_runs_a_running_or_ended_job_again_as_its_next_attempt)
     fsm_step_apply(&f, 11, &c);
     CHECK_EQ_INT(j->n_steps, 1);
 
+    /* Stopped as a preempted run is: pending once its part has ended. */
     ids_cmd(&f, 20, JAZARI__COMMAND__CMD_REQUEUE, 1, false);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->preempt_ms == 20 && j->attempt == 0);
+    CHECK_EQ_STR(j->reason, "Requeued by request");
+    CHECK_EQ_INT(f.n_running, 1);
+    end_job(&f, 21, 1, 0, JAZARI__JOB_STATE__JOB_CANCELLED);
     CHECK(j->state == JAZARI__JOB_STATE__JOB_PENDING && j->attempt == 1 && !j->held);
     CHECK(j->n_allocs == 0 && j->n_steps == 0 && j->steps_started == 0 && j->start_ms == 0);
     CHECK_EQ_INT(f.n_running, 0);
     CHECK_EQ_INT(f.n_ready, 1);
     CHECK_EQ_INT(f.n_active, 1);
     CHECK_EQ_STR(j->reason, "Requeued by request");
-    /* The old run's end changes nothing. */
-    end_job(&f, 21, 1, 0, JAZARI__JOB_STATE__JOB_CANCELLED);
-    CHECK(j->state == JAZARI__JOB_STATE__JOB_PENDING);
+    /* The old run's end again changes nothing. */
+    end_job(&f, 22, 1, 0, JAZARI__JOB_STATE__JOB_CANCELLED);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_PENDING && j->attempt == 1);
     /* A pending job is not requeued. */
     ids_cmd(&f, 22, JAZARI__COMMAND__CMD_REQUEUE, 1, false);
     CHECK_EQ_INT(j->attempt, 1);
 
-    /* Runs again, completes, and is requeued held. */
+    /* Runs again; requeued held while it runs: held through a snapshot,
+     * and once pending. */
     fsm_step_pass(&f, &st, 30, &starts, NULL, NULL);
     REQUIRE(j->state == JAZARI__JOB_STATE__JOB_RUNNING);
-    end_job(&f, 40, 1, 1, JAZARI__JOB_STATE__JOB_COMPLETED);
+    ids_cmd(&f, 31, JAZARI__COMMAND__CMD_REQUEUE, 1, true);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->held);
+    {
+        buf snap = BUF_INIT;
+        fsm_snapshot(&f, &snap);
+        fsm g;
+        fsm_init(&g);
+        char err[200];
+        REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
+        CHECK(fsm_job_get(&g, 1)->held && fsm_job_get(&g, 1)->preempt_ms == 31);
+        buf_free(&snap);
+        fsm_free(&g);
+    }
+    end_job(&f, 32, 1, 1, JAZARI__JOB_STATE__JOB_CANCELLED);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_PENDING && j->attempt == 2 && j->held);
+    CHECK_EQ_INT(f.n_ready, 0);
+    ids_cmd(&f, 33, JAZARI__COMMAND__CMD_RELEASE, 1, false);
+    CHECK_EQ_INT(f.n_ready, 1);
+
+    /* Runs again, completes, and is requeued held. */
+    fsm_step_pass(&f, &st, 34, &starts, NULL, NULL);
+    REQUIRE(j->state == JAZARI__JOB_STATE__JOB_RUNNING);
+    end_job(&f, 40, 1, 2, JAZARI__JOB_STATE__JOB_COMPLETED);
     REQUIRE(j->state == JAZARI__JOB_STATE__JOB_COMPLETED);
     CHECK_EQ_INT(f.n_active, 0);
     ids_cmd(&f, 50, JAZARI__COMMAND__CMD_REQUEUE, 1, true);
-    CHECK(j->state == JAZARI__JOB_STATE__JOB_PENDING && j->attempt == 2 && j->held);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_PENDING && j->attempt == 3 && j->held);
     CHECK(j->end_ms == 0 && j->exit_code == 0);
     CHECK_EQ_INT(f.n_active, 1);
     CHECK_EQ_INT(f.n_ready, 0);
     CHECK_EQ_INT(fsm_user_get(&f, "amina")->active, 1);
     /* Requeues asked for are not losses. */
-    CHECK_EQ_INT(j->preemptions, 2);
+    CHECK_EQ_INT(j->preemptions, 3);
     ids_cmd(&f, 51, JAZARI__COMMAND__CMD_RELEASE, 1, false);
     CHECK_EQ_INT(f.n_ready, 1);
 
@@ -184,7 +212,7 @@ TEST(fsm_requeue_runs_a_running_or_ended_job_again_as_its_next_attempt)
     fsm_init(&g);
     char err[200];
     REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
-    CHECK(fsm_job_get(&g, 1)->attempt == 2 && g.n_ready == 1 && g.n_active == 1);
+    CHECK(fsm_job_get(&g, 1)->attempt == 3 && g.n_ready == 1 && g.n_active == 1);
     buf_free(&snap);
     fsm_free(&g);
     fsm_free(&f);

@@ -113,6 +113,10 @@ int cmd_wait(cli *c, int argc, char **argv);
 int cmd_release(cli *c, int argc, char **argv);
 /* "ID" or "ARRAYID_INDEX" into a job id: 0, or -1 after saying why (*status). */
 int cli_job_ref(cli *c, const char *s, uint64_t *id, int *status);
+/* jz cancel, release, hold, requeue [--hold]: jobs by id (an array's id:
+ * its tasks) and by the queue's filters. */
+enum { CLI_JOBS_CANCEL, CLI_JOBS_RELEASE, CLI_JOBS_HOLD, CLI_JOBS_REQUEUE, CLI_JOBS_REQUEUE_HOLD };
+int cli_jobs_op(cli *c, int argc, char **argv, int op);
 /* client/cmd_jobops.c */
 int cmd_hold(cli *c, int argc, char **argv);
 int cmd_requeue(cli *c, int argc, char **argv);

@@ -968,21 +968,33 @@ static int cancel__matching(const Jazari__Job *job, void *arg)
 /* Sends one cancel (or release) of ids; the count into *done. On a refusal
  * of the whole request for one job's sake (permission), each job alone,
  * saying which were refused. The exit status. */
-static int cancel__send(cli *c, const uint64_t *ids, size_t n, bool release, bool one_by_one, uint32_t *done)
+static int cancel__send(cli *c, const uint64_t *ids, size_t n, int op, bool one_by_one, uint32_t *done)
 {
     Jazari__CancelRequest cr = JAZARI__CANCEL_REQUEST__INIT;
     Jazari__ReleaseRequest rr = JAZARI__RELEASE_REQUEST__INIT;
+    Jazari__RequeueRequest qr = JAZARI__REQUEUE_REQUEST__INIT;
     Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-    if (release) {
-        rr.ids = (uint64_t *)ids;
-        rr.n_ids = n;
+    cr.ids = rr.ids = qr.ids = (uint64_t *)ids;
+    cr.n_ids = rr.n_ids = qr.n_ids = n;
+    switch (op) {
+    case CLI_JOBS_RELEASE:
         req.body_case = JAZARI__ENVELOPE__BODY_RELEASE_REQUEST;
         req.release_request = &rr;
-    } else {
-        cr.ids = (uint64_t *)ids;
-        cr.n_ids = n;
+        break;
+    case CLI_JOBS_HOLD:
+        req.body_case = JAZARI__ENVELOPE__BODY_HOLD_REQUEST;
+        req.hold_request = &rr;
+        break;
+    case CLI_JOBS_REQUEUE:
+    case CLI_JOBS_REQUEUE_HOLD:
+        qr.hold = op == CLI_JOBS_REQUEUE_HOLD;
+        req.body_case = JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST;
+        req.requeue_request = &qr;
+        break;
+    default:
         req.body_case = JAZARI__ENVELOPE__BODY_CANCEL_REQUEST;
         req.cancel_request = &cr;
+        break;
     }
     int status;
     wire_msg *m = cli_request_raw(c, &req, &status);
@@ -991,13 +1003,15 @@ static int cancel__send(cli *c, const uint64_t *ids, size_t n, bool release, boo
     const Jazari__Envelope *e = wire_msg_env(m);
     if (one_by_one && n > 1 && e->error &&
         (e->error->code == JAZARI__ERROR_CODE__PERMISSION_DENIED ||
-         e->error->code == JAZARI__ERROR_CODE__NOT_FOUND)) {
+         e->error->code == JAZARI__ERROR_CODE__NOT_FOUND ||
+         (op != CLI_JOBS_CANCEL && e->error->code == JAZARI__ERROR_CODE__BAD_REQUEST))) {
         /* Matched by a filter: another's job the caller sees but may not
-         * cancel, or one that ended meanwhile, does not stop the others. */
+         * cancel, one that ended meanwhile, or (hold, requeue) one not in
+         * the state for it, does not stop the others. */
         wire_msg_free(m);
         int worst = CLI_OK;
         for (size_t i = 0; i < n; i++) {
-            int rc = cancel__send(c, ids + i, 1, release, false, done);
+            int rc = cancel__send(c, ids + i, 1, op, false, done);
             if (rc != CLI_OK)
                 worst = rc;
         }
@@ -1017,25 +1031,37 @@ static int cancel__send(cli *c, const uint64_t *ids, size_t n, bool release, boo
     return CLI_OK;
 }
 
-static int cmd__cancel_or_release(cli *c, int argc, char **argv, bool release)
+/* The names of cli_jobs_op's operations: the command, what it did. */
+static const char *const job__op_verb[] = {"cancel", "release", "hold", "requeue", "requeue"};
+static const char *const job__op_done[] = {"cancelled", "released", "held", "requeued", "requeued (held)"};
+static const char *const job__op_key[] = {"cancelled", "released", "held", "requeued", "requeued"};
+
+int cli_jobs_op(cli *c, int argc, char **argv, int op)
 {
     static const char *pos[1024];
     job_filter f;
     memset(&f, 0, sizeof f);
-    cli_opt opts[12];
+    bool hold = false;
+    cli_opt opts[13];
     size_t no = job__filter_opts(&f, opts, 0);
+    if (op == CLI_JOBS_REQUEUE)
+        opts[no++] = (cli_opt){"hold", CLI_FLAG, &hold};
     opts[no] = (cli_opt){NULL, CLI_FLAG, NULL};
+    bool release = op == CLI_JOBS_RELEASE;
     int npos = cli_parse(c, argc, argv, opts, pos, 1024);
     if (npos < 0 || job__filter_ready(c, &f) != 0) {
         free((char *)f.me_name);
         return CLI_USAGE;
     }
+    if (hold)
+        op = CLI_JOBS_REQUEUE_HOLD;
+    (void)release;
     bool filtering = job__filtering(&f);
     if (npos == 0 && !filtering) {
         cli_error(c,
                   "which jobs? usage: jz %s JOB... (ids, ARRAYID_INDEX) and/or --me, --user U, --state S, "
                   "--name N, --account A",
-                  release ? "release" : "cancel");
+                  job__op_verb[op]);
         return CLI_USAGE;
     }
     cancel__set set = {.f = &f};
@@ -1076,7 +1102,8 @@ static int cmd__cancel_or_release(cli *c, int argc, char **argv, bool release)
             abort();
         t.ids = tasks;
         t.max = 65536;
-        status = cli_each_job(c, false, id - 1, job__task_one, &t);
+        /* A requeue takes ended tasks too. */
+        status = cli_each_job(c, op >= CLI_JOBS_REQUEUE, id - 1, job__task_one, &t);
         for (size_t k = 0; k < t.n; k++)
             cancel__add(&set, tasks[k]);
         free(tasks);
@@ -1097,7 +1124,7 @@ static int cmd__cancel_or_release(cli *c, int argc, char **argv, bool release)
     uint32_t n = 0;
     for (size_t at = 0; status == CLI_OK && at < set.n; at += JOB_CANCEL_MAX) {
         size_t k = set.n - at < JOB_CANCEL_MAX ? set.n - at : JOB_CANCEL_MAX;
-        status = cancel__send(c, set.ids + at, k, release, filtering, &n);
+        status = cancel__send(c, set.ids + at, k, op, filtering, &n);
     }
     free(set.ids);
     free(given);
@@ -1109,10 +1136,10 @@ static int cmd__cancel_or_release(cli *c, int argc, char **argv, bool release)
         json j;
         cli_json_begin(&j, &b);
         json_obj_begin(&j);
-        json_kv_uint(&j, release ? "released" : "cancelled", n);
+        json_kv_uint(&j, job__op_key[op], n);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "%s %u job%s\n", release ? "released" : "cancelled", n, n == 1 ? "" : "s");
+        buf_printf(&b, "%s %u job%s\n", job__op_done[op], n, n == 1 ? "" : "s");
     }
     int rc = cli_flush(&b);
     return status != CLI_OK ? status : rc;
@@ -1124,12 +1151,12 @@ int cmd_cancel(cli *c, int argc, char **argv)
     for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (argv[i][0] != '-' && isdigit((unsigned char)argv[i][0]) && strchr(argv[i], '.'))
             return cli_cancel_steps(c, argc, argv);
-    return cmd__cancel_or_release(c, argc, argv, false);
+    return cli_jobs_op(c, argc, argv, CLI_JOBS_CANCEL);
 }
 
 int cmd_release(cli *c, int argc, char **argv)
 {
-    return cmd__cancel_or_release(c, argc, argv, true);
+    return cli_jobs_op(c, argc, argv, CLI_JOBS_RELEASE);
 }
 
 /* jz wait JOB [--timeout SECONDS]: polls until the job ends; exits with its

@@ -10,81 +10,14 @@
 #include "cli.h"
 #include "slurmopt.h"
 
-#define JOBOPS_IDS_MAX 10000
-
-/* The ids of pos, resolved (ARRAYID_INDEX too): 0, or -1 after saying why. */
-static int jobops__ids(cli *c, const char **pos, int npos, uint64_t *ids, int *status)
-{
-    for (int i = 0; i < npos; i++)
-        if (cli_job_ref(c, pos[i], &ids[i], status) != 0)
-            return -1;
-    return 0;
-}
-
-/* hold and requeue: one request for every job given, all or nothing. */
-static int jobops__many(cli *c, int argc, char **argv, bool requeue)
-{
-    static const char *pos[JOBOPS_IDS_MAX];
-    bool hold = false;
-    cli_opt opts[] = {{"hold", CLI_FLAG, &hold}, {NULL, CLI_FLAG, NULL}};
-    int npos = cli_parse(c, argc, argv, requeue ? opts : opts + 1, pos, JOBOPS_IDS_MAX);
-    if (npos < 0)
-        return CLI_USAGE;
-    if (npos == 0) {
-        cli_error(c, "which jobs? usage: jz %s JOB...%s", requeue ? "requeue" : "hold", requeue ? " [--hold]" : "");
-        return CLI_USAGE;
-    }
-    uint64_t *ids = calloc((size_t)npos, sizeof *ids);
-    if (!ids)
-        abort();
-    int status;
-    if (jobops__ids(c, pos, npos, ids, &status) != 0) {
-        free(ids);
-        return status;
-    }
-    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-    Jazari__ReleaseRequest hr = JAZARI__RELEASE_REQUEST__INIT;
-    Jazari__RequeueRequest rr = JAZARI__REQUEUE_REQUEST__INIT;
-    if (requeue) {
-        rr.ids = ids;
-        rr.n_ids = (size_t)npos;
-        rr.hold = hold;
-        req.body_case = JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST;
-        req.requeue_request = &rr;
-    } else {
-        hr.ids = ids;
-        hr.n_ids = (size_t)npos;
-        req.body_case = JAZARI__ENVELOPE__BODY_HOLD_REQUEST;
-        req.hold_request = &hr;
-    }
-    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_CANCEL_REPLY, &status);
-    free(ids);
-    if (!m)
-        return status;
-    uint32_t n = wire_msg_env(m)->cancel_reply->cancelled;
-    wire_msg_free(m);
-    const char *verb = requeue ? (hold ? "requeued (held)" : "requeued") : "held";
-    buf b = BUF_INIT;
-    if (c->json) {
-        json j;
-        cli_json_begin(&j, &b);
-        json_obj_begin(&j);
-        json_kv_uint(&j, requeue ? "requeued" : "held", n);
-        json_obj_end(&j);
-    } else {
-        buf_printf(&b, "%s %u job%s\n", verb, n, n == 1 ? "" : "s");
-    }
-    return cli_flush(&b);
-}
-
 int cmd_hold(cli *c, int argc, char **argv)
 {
-    return jobops__many(c, argc, argv, false);
+    return cli_jobs_op(c, argc, argv, CLI_JOBS_HOLD);
 }
 
 int cmd_requeue(cli *c, int argc, char **argv)
 {
-    return jobops__many(c, argc, argv, true);
+    return cli_jobs_op(c, argc, argv, CLI_JOBS_REQUEUE);
 }
 
 /* --- jz update ------------------------------------------------------------------------- */

@@ -66,6 +66,19 @@ def test_hold_and_release_and_what_cannot_be_held(daemon_factory):
     r = d.jz("hold", str(b), "999")
     assert r.returncode == 1 and "999" in r.stderr, r.stderr
     assert show(d, a)["state"] == "RUNNING"
+    # An array's id: every task of it; the filters as jz cancel's.
+    r = d.jz("submit", "--json", "--workdir", d.dir, "--array", "0-2", "--name", "arr", "--gpus-per-node",
+             str(gpus(d)), "--time", "1:00", "--", "true")
+    arr = json.loads(r.stdout)["id"]
+    r = d.jz("hold", str(arr))
+    assert r.returncode == 0 and "held 3 jobs" in r.stdout, r.stdout + r.stderr
+    assert all(j["reason"] == "Held" for j in d.jz_json("queue", "--name", "arr")["jobs"])
+    r = d.jz("release", "--name", "arr")
+    assert r.returncode == 0 and "released 3 jobs" in r.stdout, r.stdout + r.stderr
+    # The running one is skipped, said on stderr (exit 1); b was held already.
+    r = d.jz("hold", "--state", "PD,R")
+    assert r.returncode == 1 and "held 3 jobs" in r.stdout and "not pending" in r.stderr, r.stdout + r.stderr
+    assert d.jz("cancel", "--name", "arr").returncode == 0
     # Released, it runs once the GPUs are free.
     assert d.jz("release", str(b)).returncode == 0
     assert show(d, b)["reason"] != "Held"

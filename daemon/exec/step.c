@@ -1026,7 +1026,7 @@ static int step__cgroup(step *s)
 }
 
 /* What this part runs: the job's tasks, its batch script (first node) or
- * nothing (the batch job's other nodes), or a step's tasks here; and with
+ * nothing (the batch job's other nodes, an allocation's), or a step's tasks here; and with
  * which GPUs. 0, or -1 with the reason in s->end. */
 static int step__layout(step *s)
 {
@@ -1062,6 +1062,10 @@ static int step__layout(step *s)
             ngpus = 0;
         else if (st->spec->gpus_per_node && st->spec->gpus_per_node < ngpus)
             ngpus = st->spec->gpus_per_node;
+    } else if (js->alloc) { /* an allocation: every node only holds it */
+        s->hold = true;
+        s->node_index = sp->node_rank;
+        s->nnodes = (uint32_t)j->n_allocs;
     } else if (js->batch) {
         s->batch = sp->node_rank == 0;
         s->hold = !s->batch;

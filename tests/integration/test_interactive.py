@@ -1,0 +1,168 @@
+"""Interactive work with real daemons on two nodes: salloc (jz alloc) runs a
+command here with an allocation whose steps srun launches, and ends it
+COMPLETED when the command exits, with the command's exit status; salloc
+interrupted while pending cancels its request; srun from outside a job
+makes an allocation of its own for one step; jz attach (sattach) follows a
+running step from another terminal; srun --pty gives a terminal on a node,
+driven here through a pseudo-terminal of Python's."""
+import json
+import os
+import re
+import signal
+import subprocess
+
+from conftest import BUILD, JZ, RUN_DIR, wait_for
+from test_steps import two_nodes
+
+SLURM = os.path.join(BUILD, "slurm")
+
+
+def slurm_env(d, **extra):
+    """Our Slurm commands first on the PATH, the daemon's socket known."""
+    env = dict(os.environ, PATH=SLURM + ":" + os.environ.get("PATH", ""), JAZARI_SOCKET=d.socket, **extra)
+    for k in [k for k in env if k.startswith("SLURM_") or k.startswith("JAZARI_JOB")]:
+        del env[k]
+    return env
+
+
+def slurm(d, prog, *args, timeout=60, **kw):
+    return subprocess.run([os.path.join(SLURM, prog)] + list(args), capture_output=True, text=True,
+                          timeout=timeout, cwd=RUN_DIR, env=slurm_env(d), **kw)
+
+
+def jobs(d):
+    return d.jz_json("queue", "--all")["jobs"]
+
+
+def job_show(d, jid):
+    return d.jz_json("show", str(jid))
+
+
+def test_salloc_runs_a_command_whose_srun_spans_the_allocation(daemon_factory):
+    ctl, agent = two_nodes(daemon_factory)
+    body = ("echo ENV JOB=$SLURM_JOB_ID NN=$SLURM_NNODES NT=$SLURM_NTASKS NL=$SLURM_JOB_NODELIST "
+            "NAME=$SLURM_JOB_NAME\n"
+            "srun sh -c 'echo HOST $SLURMD_NODENAME $SLURM_PROCID $SLURM_STEP_ID'\n"
+            "echo SRUN rc=$?\n"
+            "exit 3\n")
+    r = slurm(ctl, "salloc", "-N", "2", "-J", "inter", "-t", "5", "sh", "-c", body)
+    story = "rc=%s\n%s\n%s" % (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == 3, story  # the command's exit status
+    m = re.search(r"^salloc: Pending job allocation (\d+)$", r.stderr, re.M)
+    assert m, story
+    jid = int(m.group(1))
+    assert "salloc: Granted job allocation %d" % jid in r.stderr, story
+    assert "salloc: Relinquishing job allocation %d" % jid in r.stderr, story
+    env = dict(kv.split("=", 1) for kv in re.search(r"^ENV (.*)$", r.stdout, re.M).group(1).split())
+    assert env["JOB"] == str(jid) and env["NN"] == "2" and env["NT"] == "2" and env["NAME"] == "inter", story
+    assert sorted(env["NL"].split(",")) == ["agent", "ctl"], story
+    hosts = sorted(re.findall(r"^HOST (\S+) (\d) (\d)$", r.stdout, re.M))
+    assert [h[0] for h in hosts] == ["agent", "ctl"] and {h[2] for h in hosts} == {"0"}, story
+    assert "SRUN rc=0" in r.stdout, story
+    # The allocation ended with the command: COMPLETED (its client released it).
+    job = job_show(ctl, jid)
+    assert job["state"] == "COMPLETED" and job["exit_code"] == 0, json.dumps(job)
+    assert [s["state"] for s in job["steps"]] == ["COMPLETED"], json.dumps(job)
+    # The nodes hold nothing any more: both free for a job of two nodes.
+    r2 = ctl.jz("submit", "--json", "-N", "2", "--", "true")
+    jid2 = json.loads(r2.stdout)["id"]
+    assert ctl.jz("wait", str(jid2), "--timeout", "30", timeout=60).returncode == 0
+    # An allocation runs no command of its own: jz alloc refuses sbatch's script options.
+    bad = slurm(ctl, "salloc", "--wrap", "true")
+    assert bad.returncode == 2 and "--wrap" in bad.stderr, bad.stderr
+    assert agent.stop() == 0, agent.log()
+    assert ctl.stop() == 0, ctl.log()
+
+
+def test_salloc_interrupted_while_pending_cancels_its_request(daemon_factory):
+    ctl, agent = two_nodes(daemon_factory)
+    p = subprocess.Popen([os.path.join(SLURM, "salloc"), "--hold", "-N", "1", "true"], stderr=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True, cwd=RUN_DIR, env=slurm_env(ctl))
+    try:
+        line = p.stderr.readline()
+        m = re.match(r"salloc: Pending job allocation (\d+)$", line.strip())
+        assert m, line
+        jid = int(m.group(1))
+        assert job_show(ctl, jid)["state"] == "PENDING"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, err
+    assert "salloc: Job allocation %d has been revoked." % jid in err, err
+    assert job_show(ctl, jid)["state"] == "CANCELLED"
+    assert "Granted" not in err
+    assert agent.stop() == 0
+    assert ctl.stop() == 0
+
+
+def test_srun_outside_a_job_allocates_for_its_step(daemon_factory):
+    ctl, agent = two_nodes(daemon_factory)
+    r = slurm(ctl, "srun", "-N", "2", "-l", "-t", "2", "-J", "outside", "sh", "-c",
+              "echo OUT $SLURMD_NODENAME $SLURM_NNODES; echo ERR $SLURM_PROCID >&2; exit 4")
+    story = "rc=%s\n%s\n%s" % (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == 4, story
+    assert sorted(re.findall(r"^(\d): OUT (\S+) 2$", r.stdout, re.M)) == [("0", "ctl"), ("1", "agent")] or \
+        sorted(re.findall(r"^(\d): OUT (\S+) 2$", r.stdout, re.M)) == [("0", "agent"), ("1", "ctl")], story
+    assert sorted(re.findall(r"^\d: ERR (\d)$", r.stderr, re.M)) == ["0", "1"], story
+    done = [j for j in jobs(ctl) if j["name"] == "outside"]
+    assert len(done) == 1, jobs(ctl)
+    job = job_show(ctl, done[0]["id"])
+    # The allocation ended with its step; the step's failure is the step's.
+    assert job["state"] == "COMPLETED" and job["steps"][0]["exit_code"] == 4, json.dumps(job)
+    # A command that exits 0, through jz run (its long options).
+    ok = ctl.jz("run", "--nodes", "1", "--", "sh", "-c", "echo fine")
+    assert ok.returncode == 0 and ok.stdout == "fine\n", ok.stdout + ok.stderr
+    # A command that cannot start: 127, and the allocation still released.
+    nx = ctl.jz("run", "--", "/no/such/program")
+    assert nx.returncode not in (0, 2), nx.stderr
+    wait_for(lambda: all(j["state"] not in ("PENDING", "RUNNING") for j in jobs(ctl)), timeout=20,
+             what="every allocation released")
+    assert agent.stop() == 0, agent.log()
+    assert ctl.stop() == 0, ctl.log()
+
+
+def test_attach_follows_a_running_step(daemon_factory, tmp_path):
+    ctl, agent = two_nodes(daemon_factory)
+    gate = tmp_path / "gate"
+    body = ("echo START $SLURM_PROCID; while [ ! -e %s ]; do sleep 0.1; done; echo END $SLURM_PROCID" % gate)
+    p = subprocess.Popen([os.path.join(SLURM, "srun"), "-N", "2", "-J", "followed", "sh", "-c", body],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+                         env=slurm_env(ctl))
+    att = None
+    try:
+        def running_step():
+            js = [j for j in jobs(ctl) if j["name"] == "followed" and j["state"] == "RUNNING"]
+            return js and job_show(ctl, js[0]["id"])["steps"] and js[0]["id"]
+        jid = wait_for(running_step, timeout=20, what="the step to run")
+        att = subprocess.Popen([os.path.join(SLURM, "sattach"), "--label", "%d.0" % jid], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=RUN_DIR, env=slurm_env(ctl))
+        # Both tasks' first lines come while the step still runs.
+        first = [att.stdout.readline(), att.stdout.readline()]
+        assert sorted(first) == ["0: START 0\n", "1: START 1\n"], first
+        # jz attach JOB: its running step, the same lines so far.
+        again = subprocess.Popen([JZ, "attach", str(jid), "--socket", ctl.socket], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, cwd=RUN_DIR)
+        gate.write_text("")
+        out, err = att.communicate(timeout=30)
+        story = "%s\n%s" % (out, err)
+        assert att.returncode == 0, story
+        aout, aerr = again.communicate(timeout=30)
+        assert again.returncode == 0 and sorted(aout.split("\n")) == ["", "END 0", "END 1", "START 0", "START 1"], \
+            aout + aerr
+        assert sorted(re.findall(r"^(\d): END \1$", out, re.M)) == ["0", "1"], story
+        pout, perr = p.communicate(timeout=30)
+        assert p.returncode == 0, perr
+        assert pout.count("START") == 2 and pout.count("END") == 2, pout
+    finally:
+        for q in (p, att):
+            if q and q.poll() is None:
+                q.kill()
+    # A step that is not there: one line saying so.
+    r = ctl.jz("attach", "%d.7" % jid)
+    assert r.returncode == 1 and "no step 7" in r.stderr, r.stderr
+    r = ctl.jz("attach", "x.y")
+    assert r.returncode == 2, r.stderr
+    assert agent.stop() == 0
+    assert ctl.stop() == 0

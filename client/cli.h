@@ -136,18 +136,22 @@ int cmd_shares(cli *c, int argc, char **argv);
 /* client/cmd_step.c */
 int cmd_run(cli *c, int argc, char **argv);
 int cmd_attach(cli *c, int argc, char **argv);
-/* Waits up to ms between two polls of a step's output; returns true when
- * there was activity (input sent) so that the next poll comes soon. */
-typedef bool (*step_wait_fn)(void *arg, int ms);
-bool step_plain_wait(void *arg, int ms); /* sleeps */
+/* How step_follow follows. */
+typedef struct step_follow_opts {
+    bool label;          /* each line after its task's rank (srun --label) */
+    bool raw;            /* bytes as they come (a terminal's), not whole lines */
+    bool stop_on_signal; /* alloc_interrupted() ends the following: STEP_STOPPED */
+    /* Between two polls, for up to ms (NULL: a sleep): >0 when there was
+     * activity (keys sent: poll again soon), 0 none, <0 stop (STEP_STOPPED). */
+    int (*wait)(void *arg, int ms);
+    void *arg;
+} step_follow_opts;
 /* Follows step `step` of job id: every task's output and error, from the
- * start, relayed whole line by line (with label, after the task's rank;
- * raw, as it comes, with raw: a terminal's), until the step has ended and
- * all is read. The step's exit status (0 when it COMPLETED), or
- * CLI_REFUSED after saying why; 130 when stop_on_signal and
- * alloc_interrupted() (the caller then ends it). */
-int step_follow(cli *c, uint64_t id, uint32_t step, bool label, bool stop_on_signal, step_wait_fn wait,
-                void *warg);
+ * start, relayed whole line by line, until the step has ended and all is
+ * read. The step's exit status (0 when it COMPLETED), CLI_REFUSED after
+ * saying why, or STEP_STOPPED when stopped (o) before the step ended. */
+#define STEP_STOPPED 1000
+int step_follow(cli *c, uint64_t id, uint32_t step, const step_follow_opts *o);
 
 /* client/cmd_pty.c: srun --pty, the step's one task on a terminal; own:
  * the allocation is ours (ended by the caller). The exit status. */

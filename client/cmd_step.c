@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,9 +90,15 @@ static long step__pull(cli *c, cli_conn *k, uint64_t job, uint32_t attempt, uint
 
 /* Writes src's complete lines (all it has, with flush), each whole, so
  * that tasks' lines never mix; with label, after the task's rank. */
-static void step__lines(step_src *src, bool label, bool flush)
+static void step__lines(step_src *src, bool label, bool flush, bool raw)
 {
     FILE *f = src->err ? stderr : stdout;
+    if (raw) { /* a terminal's bytes: as they come */
+        fwrite(src->partial.data, 1, src->partial.len, f);
+        src->partial.len = 0;
+        fflush(f);
+        return;
+    }
     size_t start = 0;
     for (size_t i = 0; i <= src->partial.len; i++) {
         bool end = i < src->partial.len ? src->partial.data[i] == '\n' : flush && i > start;
@@ -117,15 +124,7 @@ static void step__sleep(int ms)
     nanosleep(&ts, NULL);
 }
 
-bool step_plain_wait(void *arg, int ms)
-{
-    (void)arg;
-    step__sleep(ms);
-    return false;
-}
-
-int step_follow(cli *c, uint64_t id, uint32_t step, bool label, bool stop_on_signal, step_wait_fn wait,
-                        void *warg)
+int step_follow(cli *c, uint64_t id, uint32_t step, const step_follow_opts *o)
 {
     cli_conn *k = cli_connect(c);
     if (!k)
@@ -135,8 +134,8 @@ int step_follow(cli *c, uint64_t id, uint32_t step, bool label, bool stop_on_sig
     uint32_t attempt = 0;
     int wait_ms = STEP_POLL_MIN_MS, rc = CLI_REFUSED;
     for (;;) {
-        if (stop_on_signal && alloc_interrupted()) {
-            rc = 130;
+        if (o->stop_on_signal && alloc_interrupted()) {
+            rc = STEP_STOPPED;
             break;
         }
         Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
@@ -197,7 +196,7 @@ int step_follow(cli *c, uint64_t id, uint32_t step, bool label, bool stop_on_sig
             while ((n = step__pull(c, k, id, attempt, step, &src[i])) >= (long)STEP_CHUNK)
                 got += n;
             got += n > 0 ? n : 0;
-            step__lines(&src[i], label, over);
+            step__lines(&src[i], o->label, over, o->raw);
         }
         if (over) {
             if (state == JAZARI__JOB_STATE__JOB_COMPLETED) {
@@ -210,7 +209,12 @@ int step_follow(cli *c, uint64_t id, uint32_t step, bool label, bool stop_on_sig
             break;
         }
         wait_ms = got ? STEP_POLL_MIN_MS : wait_ms * 2 > STEP_POLL_MAX_MS ? STEP_POLL_MAX_MS : wait_ms * 2;
-        if (wait(warg, wait_ms))
+        int w = o->wait ? o->wait(o->arg, wait_ms) : (step__sleep(wait_ms), 0);
+        if (w < 0) {
+            rc = STEP_STOPPED;
+            break;
+        }
+        if (w > 0)
             wait_ms = STEP_POLL_MIN_MS;
     }
     for (size_t i = 0; i < nsrc; i++) {
@@ -300,6 +304,11 @@ int cmd_run(cli *c, int argc, char **argv)
         s.ntasks = 1;
         s.nodes = 1;
         s.pty = true;
+        struct winsize ws;
+        if (isatty(0) && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+            s.pty_rows = ws.ws_row;
+            s.pty_cols = ws.ws_col;
+        }
     }
     s.argv = (char **)pos;
     s.n_argv = (size_t)npos;
@@ -379,9 +388,9 @@ int cmd_run(cli *c, int argc, char **argv)
     if (pty)
         rc = step_pty(c, id, step, own);
     else
-        rc = step_follow(c, id, step, label, own, step_plain_wait, NULL);
+        rc = step_follow(c, id, step, &(step_follow_opts){.label = label, .stop_on_signal = own});
     if (own) {
-        if (rc == 130 && alloc_interrupted()) {
+        if (rc == STEP_STOPPED) {
             fprintf(stderr, "srun: interrupted: cancelling job %llu\n", (unsigned long long)id);
             alloc_cancel(c, id);
         } else if (alloc_complete(c, id) != CLI_OK) {
@@ -391,7 +400,7 @@ int cmd_run(cli *c, int argc, char **argv)
     }
     (void)overlap;
     (void)unbuffered;
-    return rc;
+    return rc == STEP_STOPPED ? 130 : rc;
 }
 
 /* JOB[.STEP]: the job, and the step (without one: the newest running). */
@@ -447,5 +456,6 @@ int cmd_attach(cli *c, int argc, char **argv)
                       (unsigned long long)id, running ? "" : " (it is not running)", (unsigned long long)id);
         return CLI_REFUSED;
     }
-    return step_follow(c, id, step, label, false, step_plain_wait, NULL);
+    int rc = step_follow(c, id, step, &(step_follow_opts){.label = label});
+    return rc == STEP_STOPPED ? 130 : rc;
 }

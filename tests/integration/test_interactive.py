@@ -166,3 +166,84 @@ def test_attach_follows_a_running_step(daemon_factory, tmp_path):
     assert r.returncode == 2, r.stderr
     assert agent.stop() == 0
     assert ctl.stop() == 0
+
+
+def _read_until(fd, want, buf, timeout=20):
+    """Reads the pty's master until want (a regex) matches what came."""
+    import select
+    import time
+    end = time.monotonic() + timeout
+    while not re.search(want, buf[0]):
+        left = end - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no %r in %r" % (want, buf[0]))
+        r, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # EIO: the other side closed
+                data = b""
+            if not data:
+                raise AssertionError("terminal closed without %r in %r" % (want, buf[0]))
+            buf[0] += data.decode("utf-8", "replace")
+    return buf[0]
+
+
+def test_srun_pty_gives_a_terminal_on_a_node(daemon_factory):
+    import fcntl
+    import struct
+    import termios
+    ctl, agent = two_nodes(daemon_factory)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    before = termios.tcgetattr(slave)
+
+    def controlling_tty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = slurm_env(ctl, TERM="dumb", PS1="$ ")
+    p = subprocess.Popen([os.path.join(SLURM, "srun"), "--pty", "-J", "term", "sh"], stdin=slave, stdout=slave,
+                         stderr=slave, cwd=RUN_DIR, env=env, preexec_fn=controlling_tty)
+    buf = [""]
+    try:
+        os.write(master, b"echo h''i; stty size\n")
+        # Its output, with the size of our window; the remote terminal echoes what we typed.
+        _read_until(master, r"\r\nhi\r\n30 100\r\n", buf)
+        # The client's terminal is raw while it runs.
+        assert not termios.tcgetattr(slave)[3] & termios.ICANON
+        # A new window size reaches the terminal there (SIGWINCH -> TIOCSWINSZ).
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.kill(p.pid, signal.SIGWINCH)  # as the kernel does for the foreground group
+
+        def resized():
+            os.write(master, b"stty size\n")
+            try:
+                _read_until(master, r"\r\n40 120\r\n", buf, timeout=1)
+                return True
+            except AssertionError:
+                return False
+        wait_for(resized, timeout=20, what="the new window size on the node")
+        # Ctrl-C goes through as a byte: it interrupts the command there, not us.
+        os.write(master, b"sleep 30; echo NOT_INTERRUPTED\n")
+        _read_until(master, r"sleep 30; echo NOT_INTERRUPTED\r\n", buf)
+        os.write(master, b"\x03")
+        os.write(master, b"echo after-$((40+2))\n")
+        _read_until(master, r"after-42", buf)
+        assert "NOT_INTERRUPTED\r\n" not in buf[0].replace("echo NOT_INTERRUPTED", "")
+        os.write(master, b"exit 3\n")
+        rc = p.wait(timeout=30)
+        after = termios.tcgetattr(slave)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+        os.close(slave)
+    assert rc == 3, buf[0]
+    # Our terminal is back as it was.
+    assert after[3] == before[3] and after[0] == before[0] and after[1] == before[1], (before, after)
+    done = [j for j in jobs(ctl) if j["name"] == "term"]
+    assert len(done) == 1 and job_show(ctl, done[0]["id"])["state"] == "COMPLETED", jobs(ctl)
+    assert job_show(ctl, done[0]["id"])["steps"][0]["exit_code"] == 3
+    assert agent.stop() == 0, agent.log()
+    assert ctl.stop() == 0, ctl.log()

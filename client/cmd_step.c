@@ -94,6 +94,8 @@ static void step__lines(step_src *src, bool label, bool flush, bool raw)
 {
     FILE *f = src->err ? stderr : stdout;
     if (raw) { /* a terminal's bytes: as they come */
+        if (src->partial.len == 0)
+            return;
         fwrite(src->partial.data, 1, src->partial.len, f);
         src->partial.len = 0;
         fflush(f);

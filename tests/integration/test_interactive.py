@@ -11,10 +11,28 @@ import re
 import signal
 import subprocess
 
-from conftest import BUILD, JZ, RUN_DIR, wait_for
-from test_steps import two_nodes
+from conftest import BUILD, JZ, RUN_DIR, free_port, wait_for
+from test_steps import FAST
 
 SLURM = os.path.join(BUILD, "slurm")
+
+
+def two_nodes(daemon_factory, tmp_path):
+    """A controller and an agent, each with a private directory for its
+    jobs' (a job's dir is named by node and id: tests must not share one)."""
+    for d in ("tmp-ctl", "tmp-agent"):
+        (tmp_path / d).mkdir()
+        os.chmod(str(tmp_path / d), 0o1777)
+    port = free_port()
+    spec = "ctl@127.0.0.1:%d" % port
+    ctl = daemon_factory(name="ctl", port=port,
+                         extra=["--controllers", spec, "--election-timeout", "200ms",
+                                "--tmp-dir", str(tmp_path / "tmp-ctl")] + FAST)
+    wait_for(lambda: ctl.jz_json("status")["leader"] == "ctl", what="ctl to lead")
+    agent = daemon_factory(name="agent", extra=["--controllers", spec, "--tmp-dir", str(tmp_path / "tmp-agent")] + FAST)
+    wait_for(lambda: {n["name"] for n in ctl.jz_json("nodes")["nodes"] if n["state"] == "up"} == {"ctl", "agent"},
+             timeout=20, what="both nodes up")
+    return ctl, agent
 
 
 def slurm_env(d, **extra):
@@ -38,8 +56,8 @@ def job_show(d, jid):
     return d.jz_json("show", str(jid))
 
 
-def test_salloc_runs_a_command_whose_srun_spans_the_allocation(daemon_factory):
-    ctl, agent = two_nodes(daemon_factory)
+def test_salloc_runs_a_command_whose_srun_spans_the_allocation(daemon_factory, tmp_path):
+    ctl, agent = two_nodes(daemon_factory, tmp_path)
     body = ("echo ENV JOB=$SLURM_JOB_ID NN=$SLURM_NNODES NT=$SLURM_NTASKS NL=$SLURM_JOB_NODELIST "
             "NAME=$SLURM_JOB_NAME\n"
             "srun sh -c 'echo HOST $SLURMD_NODENAME $SLURM_PROCID $SLURM_STEP_ID'\n"
@@ -74,8 +92,8 @@ def test_salloc_runs_a_command_whose_srun_spans_the_allocation(daemon_factory):
     assert ctl.stop() == 0, ctl.log()
 
 
-def test_salloc_interrupted_while_pending_cancels_its_request(daemon_factory):
-    ctl, agent = two_nodes(daemon_factory)
+def test_salloc_interrupted_while_pending_cancels_its_request(daemon_factory, tmp_path):
+    ctl, agent = two_nodes(daemon_factory, tmp_path)
     p = subprocess.Popen([os.path.join(SLURM, "salloc"), "--hold", "-N", "1", "true"], stderr=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True, cwd=RUN_DIR, env=slurm_env(ctl))
     try:
@@ -97,8 +115,8 @@ def test_salloc_interrupted_while_pending_cancels_its_request(daemon_factory):
     assert ctl.stop() == 0
 
 
-def test_srun_outside_a_job_allocates_for_its_step(daemon_factory):
-    ctl, agent = two_nodes(daemon_factory)
+def test_srun_outside_a_job_allocates_for_its_step(daemon_factory, tmp_path):
+    ctl, agent = two_nodes(daemon_factory, tmp_path)
     r = slurm(ctl, "srun", "-N", "2", "-l", "-t", "2", "-J", "outside", "sh", "-c",
               "echo OUT $SLURMD_NODENAME $SLURM_NNODES; echo ERR $SLURM_PROCID >&2; exit 4")
     story = "rc=%s\n%s\n%s" % (r.returncode, r.stdout, r.stderr)
@@ -124,13 +142,16 @@ def test_srun_outside_a_job_allocates_for_its_step(daemon_factory):
 
 
 def test_attach_follows_a_running_step(daemon_factory, tmp_path):
-    ctl, agent = two_nodes(daemon_factory)
-    gate = tmp_path / "gate"
-    body = ("echo START $SLURM_PROCID; while [ ! -e %s ]; do sleep 0.1; done; echo END $SLURM_PROCID" % gate)
-    p = subprocess.Popen([os.path.join(SLURM, "srun"), "-N", "2", "-J", "followed", "sh", "-c", body],
+    ctl, agent = two_nodes(daemon_factory, tmp_path)
+    gate, held = tmp_path / "gate", tmp_path / "held"
+    body = "echo START $SLURM_PROCID; while [ ! -e %s ]; do sleep 0.1; done; echo END $SLURM_PROCID" % gate
+    # The allocation outlives the step until the test is done reading: a
+    # job's step output goes with the job.
+    p = subprocess.Popen([os.path.join(SLURM, "salloc"), "-N", "2", "-J", "followed", "sh", "-c",
+                          "srun sh -c '%s'; echo SRUN rc=$?; while [ ! -e %s ]; do sleep 0.1; done" % (body, held)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
                          env=slurm_env(ctl))
-    att = None
+    att = again = None
     try:
         def running_step():
             js = [j for j in jobs(ctl) if j["name"] == "followed" and j["state"] == "RUNNING"]
@@ -144,24 +165,27 @@ def test_attach_follows_a_running_step(daemon_factory, tmp_path):
         # jz attach JOB: its running step, the same lines so far.
         again = subprocess.Popen([JZ, "attach", str(jid), "--socket", ctl.socket], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, cwd=RUN_DIR)
+        assert sorted([again.stdout.readline(), again.stdout.readline()]) == ["START 0\n", "START 1\n"]
         gate.write_text("")
         out, err = att.communicate(timeout=30)
         story = "%s\n%s" % (out, err)
         assert att.returncode == 0, story
-        aout, aerr = again.communicate(timeout=30)
-        assert again.returncode == 0 and sorted(aout.split("\n")) == ["", "END 0", "END 1", "START 0", "START 1"], \
-            aout + aerr
         assert sorted(re.findall(r"^(\d): END \1$", out, re.M)) == ["0", "1"], story
+        aout, aerr = again.communicate(timeout=30)
+        assert again.returncode == 0 and sorted(aout.split("\n")) == ["", "END 0", "END 1"], aout + aerr
+        held.write_text("")
         pout, perr = p.communicate(timeout=30)
         assert p.returncode == 0, perr
-        assert pout.count("START") == 2 and pout.count("END") == 2, pout
+        assert pout.count("START") == 2 and pout.count("END") == 2 and "SRUN rc=0" in pout, pout
     finally:
-        for q in (p, att):
+        for q in (p, att, again):
             if q and q.poll() is None:
                 q.kill()
     # A step that is not there: one line saying so.
     r = ctl.jz("attach", "%d.7" % jid)
     assert r.returncode == 1 and "no step 7" in r.stderr, r.stderr
+    r = ctl.jz("attach", str(jid))
+    assert r.returncode == 1 and "no running step" in r.stderr, r.stderr
     r = ctl.jz("attach", "x.y")
     assert r.returncode == 2, r.stderr
     assert agent.stop() == 0
@@ -189,27 +213,38 @@ def _read_until(fd, want, buf, timeout=20):
     return buf[0]
 
 
-def test_srun_pty_gives_a_terminal_on_a_node(daemon_factory):
+def srun_pty(d, name, rows=30, cols=100):
+    """srun --pty sh on a pseudo-terminal of ours (its controlling one):
+    (process, master, slave)."""
     import fcntl
     import struct
     import termios
-    ctl, agent = two_nodes(daemon_factory)
     master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    before = termios.tcgetattr(slave)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    srun_pty.before = termios.tcgetattr(slave)
 
     def controlling_tty():
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    env = slurm_env(ctl, TERM="dumb", PS1="$ ")
-    p = subprocess.Popen([os.path.join(SLURM, "srun"), "--pty", "-J", "term", "sh"], stdin=slave, stdout=slave,
+    env = slurm_env(d, TERM="dumb", PS1="$ ")
+    p = subprocess.Popen([os.path.join(SLURM, "srun"), "--pty", "-J", name, "sh"], stdin=slave, stdout=slave,
                          stderr=slave, cwd=RUN_DIR, env=env, preexec_fn=controlling_tty)
+    return p, master, slave
+
+
+def test_srun_pty_gives_a_terminal_on_a_node(daemon_factory, tmp_path):
+    import fcntl
+    import struct
+    import termios
+    ctl, agent = two_nodes(daemon_factory, tmp_path)
+    p, master, slave = srun_pty(ctl, "term")
+    before = srun_pty.before
     buf = [""]
     try:
         os.write(master, b"echo h''i; stty size\n")
         # Its output, with the size of our window; the remote terminal echoes what we typed.
-        _read_until(master, r"\r\nhi\r\n30 100\r\n", buf)
+        _read_until(master, r"hi\r\n30 100\r\n", buf)
         # The client's terminal is raw while it runs.
         assert not termios.tcgetattr(slave)[3] & termios.ICANON
         # A new window size reaches the terminal there (SIGWINCH -> TIOCSWINSZ).
@@ -219,7 +254,7 @@ def test_srun_pty_gives_a_terminal_on_a_node(daemon_factory):
         def resized():
             os.write(master, b"stty size\n")
             try:
-                _read_until(master, r"\r\n40 120\r\n", buf, timeout=1)
+                _read_until(master, r"(^|\n|\$ )40 120\r\n", buf, timeout=1)
                 return True
             except AssertionError:
                 return False
@@ -245,5 +280,49 @@ def test_srun_pty_gives_a_terminal_on_a_node(daemon_factory):
     done = [j for j in jobs(ctl) if j["name"] == "term"]
     assert len(done) == 1 and job_show(ctl, done[0]["id"])["state"] == "COMPLETED", jobs(ctl)
     assert job_show(ctl, done[0]["id"])["steps"][0]["exit_code"] == 3
+    assert agent.stop() == 0, agent.log()
+    assert ctl.stop() == 0, ctl.log()
+
+
+def test_only_the_owner_types_into_a_terminal(daemon_factory, tmp_path):
+    """Keys for root's terminal from another person (over TLS, with their
+    credentials) are refused, wherever the terminal's node is; a bad
+    request is one line; the terminal is unaffected."""
+    from conftest import frame, hello_env, pb, read_frame
+    ctl, agent = two_nodes(daemon_factory, tmp_path)
+    p, master, slave = srun_pty(ctl, "mine")
+    buf = [""]
+    try:
+        os.write(master, b"echo rea''dy\n")
+        _read_until(master, r"ready\r\n", buf)
+        job = [j for j in jobs(ctl) if j["name"] == "mine"][0]
+        node = job_show(ctl, job["id"])["steps"][0]["nodes"][0]
+        with ctl.connect(user="nobody", role="researcher") as s:
+            s.sendall(frame(hello_env()))
+            assert read_frame(s).WhichOneof("body") == "hello_reply"
+            req = pb.Envelope(request_id=2, version=1)
+            r = req.pty_input_request
+            r.job, r.attempt, r.step, r.node, r.data = job["id"], 0, 1, node, b"echo IN''TRUDER\r"
+            s.sendall(frame(req))
+            rep = read_frame(s)
+            assert rep.error.code == pb.PERMISSION_DENIED, rep
+            assert "only the owner" in rep.error.message, rep
+            # Too many keys in one request: refused before anything.
+            req = pb.Envelope(request_id=3, version=1)
+            r = req.pty_input_request
+            r.job, r.attempt, r.step, r.node, r.data = job["id"], 0, 1, node, b"x" * 1025
+            s.sendall(frame(req))
+            rep = read_frame(s)
+            assert rep.error.code == pb.BAD_REQUEST and "1024" in rep.error.message, rep
+        os.write(master, b"echo do''ne\n")
+        _read_until(master, r"done\r\n", buf)
+        assert "INTRUDER" not in buf[0], buf[0]
+        os.write(master, b"exit\n")
+        assert p.wait(timeout=30) == 0, buf[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+        os.close(slave)
     assert agent.stop() == 0, agent.log()
     assert ctl.stop() == 0, ctl.log()

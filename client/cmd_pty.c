@@ -143,7 +143,7 @@ static int pty__wait(void *arg, int ms)
             p->n_keys -= (size_t)taken;
             activity = 1;
         } else {
-            struct timespec ts = {0, 20 * 1000000}; /* busy: the task reads slowly */
+            struct timespec ts = {0, 20L * 1000000}; /* busy: the task reads slowly */
             nanosleep(&ts, NULL);
         }
     } else if (p->eof || p->gone) {

@@ -272,6 +272,13 @@ static int alloc__run(cli *c, char **argv)
     sigemptyset(&ign.sa_mask);
     sigaction(SIGINT, &ign, &oint);
     sigaction(SIGQUIT, &ign, &oquit);
+    /* TERM and HUP cut the wait short, to be passed on to the command. */
+    struct sigaction fwd;
+    memset(&fwd, 0, sizeof fwd);
+    fwd.sa_handler = alloc__on_signal;
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGTERM, &fwd, NULL);
+    sigaction(SIGHUP, &fwd, NULL);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {

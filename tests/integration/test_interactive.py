@@ -326,3 +326,25 @@ def test_only_the_owner_types_into_a_terminal(daemon_factory, tmp_path):
         os.close(slave)
     assert agent.stop() == 0, agent.log()
     assert ctl.stop() == 0, ctl.log()
+
+
+def test_salloc_passes_a_sigterm_on_and_still_releases(daemon_factory, tmp_path):
+    """salloc terminated (its terminal gone): the command gets the signal,
+    and the allocation is still released, not left to its time limit."""
+    ctl, agent = two_nodes(daemon_factory, tmp_path)
+    p = subprocess.Popen([os.path.join(SLURM, "salloc"), "-J", "termed", "sh", "-c",
+                          "trap 'echo GOT_TERM; exit 7' TERM; echo UP; while :; do sleep 0.1; done"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+                         env=slurm_env(ctl))
+    try:
+        assert p.stdout.readline() == "UP\n"
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 7 and "GOT_TERM" in out, out + err
+    jid = [j for j in jobs(ctl) if j["name"] == "termed"][0]["id"]
+    assert job_show(ctl, jid)["state"] == "COMPLETED"
+    assert agent.stop() == 0
+    assert ctl.stop() == 0

@@ -150,6 +150,43 @@ int cmd_shares(cli *c, int argc, char **argv);
 
 /* client/cmd_step.c */
 int cmd_run(cli *c, int argc, char **argv);
+int cmd_attach(cli *c, int argc, char **argv);
+/* How step_follow follows. */
+typedef struct step_follow_opts {
+    bool label;          /* each line after its task's rank (srun --label) */
+    bool raw;            /* bytes as they come (a terminal's), not whole lines */
+    bool stop_on_signal; /* alloc_interrupted() ends the following: STEP_STOPPED */
+    bool cancel_on_signal; /* SIGINT or SIGTERM cancels the step (jz run inside a job); followed until it ends */
+    /* Between two polls, for up to ms (NULL: a sleep): >0 when there was
+     * activity (keys sent: poll again soon), 0 none, <0 stop (STEP_STOPPED). */
+    int (*wait)(void *arg, int ms);
+    void *arg;
+} step_follow_opts;
+/* Follows step `step` of job id: every task's output and error, from the
+ * start, relayed whole line by line, until the step has ended and all is
+ * read. The step's exit status (0 when it COMPLETED), CLI_REFUSED after
+ * saying why, or STEP_STOPPED when stopped (o) before the step ended. */
+#define STEP_STOPPED 1000
+int step_follow(cli *c, uint64_t id, uint32_t step, const step_follow_opts *o);
+
+/* client/cmd_pty.c: srun --pty, the step's one task on a terminal; own:
+ * the allocation is ours (ended by the caller). The exit status. */
+int step_pty(cli *c, uint64_t id, uint32_t step, bool own);
+
+/* client/cmd_alloc.c */
+int cmd_alloc(cli *c, int argc, char **argv);
+/* The Slurm front ends of this file (salloc, sattach) by argv[0]'s base
+ * name: true when base is one (its exit status in *rc). */
+bool alloc_front_end(cli *c, const char *base, int argc, char **argv, int *rc);
+/* An allocation from sbatch's options in argv (no command), granted: its
+ * id, after saying so on stderr as prog (salloc, srun) does; 0 after
+ * saying why (exit status in *status), cancelled if it was queued. From
+ * then on SIGINT, SIGTERM and SIGHUP only set alloc_interrupted. */
+uint64_t alloc_create(cli *c, const char *prog, int argc, char **argv, int *status);
+bool alloc_interrupted(void);
+/* Ends a running allocation COMPLETED (a pending one: cancelled). */
+int alloc_complete(cli *c, uint64_t id);
+int alloc_cancel(cli *c, uint64_t id);
 
 /* client/cmd_logs.c */
 int cmd_logs(cli *c, int argc, char **argv);

@@ -1,12 +1,16 @@
-/* cmd_step.c - jz run (srun) inside a job: launches a step over the job's
- * allocation through the daemons, relays its output (kept by each node in
- * the job's private directory, read through the local daemon) to our
- * standard output and error, and exits with the step's exit code. */
+/* cmd_step.c - jz run (srun): launches a step over the allocation of the
+ * job we run in (or, outside a job, of one of its own: cmd_alloc.c)
+ * through the daemons, relays its output (kept by each node in the job's
+ * private directory, read through the local daemon) to our standard output
+ * and error, and exits with the step's exit code. jz attach (sattach)
+ * follows a running step's output the same way; --pty's terminal is in
+ * cmd_pty.c. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,9 +91,17 @@ static long step__pull(cli *c, cli_conn *k, uint64_t job, uint32_t attempt, uint
 
 /* Writes src's complete lines (all it has, with flush), each whole, so
  * that tasks' lines never mix; with label, after the task's rank. */
-static void step__lines(step_src *src, bool label, bool flush)
+static void step__lines(step_src *src, bool label, bool flush, bool raw)
 {
     FILE *f = src->err ? stderr : stdout;
+    if (raw) { /* a terminal's bytes: as they come */
+        if (src->partial.len == 0)
+            return;
+        fwrite(src->partial.data, 1, src->partial.len, f);
+        src->partial.len = 0;
+        fflush(f);
+        return;
+    }
     size_t start = 0;
     for (size_t i = 0; i <= src->partial.len; i++) {
         bool end = i < src->partial.len ? src->partial.data[i] == '\n' : flush && i > start;
@@ -109,8 +121,8 @@ static void step__lines(step_src *src, bool label, bool flush)
     fflush(f);
 }
 
-/* SIGINT or SIGTERM to jz run: the step is cancelled, and its output
- * relayed until it has ended (srun's way). */
+/* jz run inside a job: SIGINT or SIGTERM cancels its step, whose output
+ * is relayed until the step has ended (srun's way). */
 static volatile sig_atomic_t step__signalled;
 
 static void step__on_signal(int sig)
@@ -135,94 +147,8 @@ static void step__sleep(int ms)
     nanosleep(&ts, NULL);
 }
 
-int cmd_run(cli *c, int argc, char **argv)
+int step_follow(cli *c, uint64_t id, uint32_t step, const step_follow_opts *o)
 {
-    const char *nodes = NULL, *ntasks = NULL, *cpus = NULL, *gpus = NULL, *jobid = NULL, *output = NULL;
-    const char *error = NULL, *name = NULL, *relative = NULL, *exportv = NULL, *tpn = NULL;
-    bool overlap = false, unbuffered = false, label = false;
-    cli_opt table[] = {
-        {"nodes", CLI_STRING, &nodes},
-        {"ntasks", CLI_STRING, &ntasks},
-        {"ntasks-per-node", CLI_STRING, &tpn},
-        {"cpus-per-task", CLI_STRING, &cpus},
-        {"gpus-per-node", CLI_STRING, &gpus},
-        {"jobid", CLI_STRING, &jobid},
-        {"output", CLI_STRING, &output},
-        {"error", CLI_STRING, &error},
-        {"job-name", CLI_STRING, &name},
-        {"relative", CLI_STRING, &relative},
-        {"export", CLI_STRING, &exportv},
-        {"overlap", CLI_FLAG, &overlap},
-        {"unbuffered", CLI_FLAG, &unbuffered},
-        {"label", CLI_FLAG, &label},
-        {NULL, CLI_FLAG, NULL},
-    };
-    static const char *pos[4096];
-    int npos = cli_parse(c, argc, argv, table, pos, 4096);
-    if (npos < 0)
-        return CLI_USAGE;
-    if (npos == 0) {
-        cli_error(c, "nothing to run: jz run [OPTIONS] CMD [ARGS...]");
-        return CLI_USAGE;
-    }
-    if (!jobid)
-        jobid = step__job_env();
-    if (!jobid) {
-        cli_error(c, "not inside a job: run it in a batch script or a jz alloc session, or name the job "
-                     "with --jobid JOB (jz submit -- CMD queues a command of its own)");
-        return CLI_USAGE;
-    }
-    uint64_t id;
-    if (cli_job_id(c, jobid, &id) != 0)
-        return CLI_USAGE;
-    Jazari__StepRequestSpec s = JAZARI__STEP_REQUEST_SPEC__INIT;
-    uint32_t per_node = 0;
-    if ((nodes && step__count(c, "nodes", nodes, &s.nodes)) || (ntasks && step__count(c, "ntasks", ntasks, &s.ntasks)) ||
-        (cpus && step__count(c, "cpus-per-task", cpus, &s.cpus_per_task)) ||
-        (gpus && step__count(c, "gpus-per-node", gpus, &s.gpus_per_node)) ||
-        (relative && step__count(c, "relative", relative, &s.relative)) ||
-        (tpn && step__count(c, "ntasks-per-node", tpn, &per_node)))
-        return CLI_USAGE;
-    s.gpus_none = gpus && s.gpus_per_node == 0;
-    if (per_node && !s.ntasks)
-        s.ntasks = per_node * (s.nodes ? s.nodes : 1);
-    if (s.ntasks && s.nodes > s.ntasks) {
-        fprintf(stderr, "jz run: warning: %u tasks cannot run on %u nodes: on %u\n", s.ntasks, s.nodes, s.ntasks);
-        s.nodes = s.ntasks;
-    }
-    s.argv = (char **)pos;
-    s.n_argv = (size_t)npos;
-    char cwd[4096];
-    s.workdir = getcwd(cwd, sizeof cwd) ? cwd : "";
-    s.output = (char *)(output ? output : "");
-    s.error = (char *)(error ? error : "");
-    s.name = (char *)(name ? name : pos[0]);
-    /* --export: ALL (the default) passes our environment on, NONE nothing. */
-    size_t nenv = 0;
-    if (!exportv || strcmp(exportv, "ALL") == 0)
-        while (environ[nenv])
-            nenv++;
-    else if (strcmp(exportv, "NONE") != 0) {
-        cli_error(c, "--export takes ALL or NONE here");
-        return CLI_USAGE;
-    }
-    s.env = environ;
-    s.n_env = nenv;
-    Jazari__StepRequest r = JAZARI__STEP_REQUEST__INIT;
-    r.id = id;
-    r.spec = &s;
-    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
-    req.body_case = JAZARI__ENVELOPE__BODY_STEP_REQUEST;
-    req.step_request = &r;
-    int status = CLI_REFUSED;
-    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_STEP_REPLY, &status);
-    if (!m)
-        return status;
-    uint32_t step = wire_msg_env(m)->step_reply->step_id;
-    wire_msg_free(m);
-    step__catch();
-    int asked = 0; /* the signal for which the step's cancel was asked */
-    /* Follow it: its nodes' outputs until it has ended and all is read. */
     cli_conn *k = cli_connect(c);
     if (!k)
         return CLI_REFUSED;
@@ -230,7 +156,14 @@ int cmd_run(cli *c, int argc, char **argv)
     size_t nsrc = 0;
     uint32_t attempt = 0;
     int wait_ms = STEP_POLL_MIN_MS, rc = CLI_REFUSED;
+    int asked = 0; /* the signal for which the step's cancel was asked */
+    if (o->cancel_on_signal)
+        step__catch();
     for (;;) {
+        if (o->stop_on_signal && alloc_interrupted()) {
+            rc = STEP_STOPPED;
+            break;
+        }
         Jazari__ShowRequest sr = JAZARI__SHOW_REQUEST__INIT;
         sr.id = id;
         Jazari__Envelope q = JAZARI__ENVELOPE__INIT;
@@ -276,10 +209,10 @@ int cmd_run(cli *c, int argc, char **argv)
             }
         }
         bool over = st->state != JAZARI__JOB_STATE__JOB_RUNNING;
-        if (step__signalled && !asked && !over) {
+        if (o->cancel_on_signal && step__signalled && !asked && !over) {
             asked = step__signalled;
-            fprintf(stderr, "jz run: %s: cancelling step %llu.%u\n", asked == SIGINT ? "interrupted" : "terminated",
-                    (unsigned long long)id, step);
+            fprintf(stderr, "jz %s: %s: cancelling step %llu.%u\n", c->command,
+                    asked == SIGINT ? "interrupted" : "terminated", (unsigned long long)id, step);
             cli_cancel_step(c, id, step, true); /* it may have ended meanwhile: its end says */
         }
         Jazari__JobState state = st->state;
@@ -295,7 +228,7 @@ int cmd_run(cli *c, int argc, char **argv)
             while ((n = step__pull(c, k, id, attempt, step, &src[i])) >= (long)STEP_CHUNK)
                 got += n;
             got += n > 0 ? n : 0;
-            step__lines(&src[i], label, over);
+            step__lines(&src[i], o->label, over, o->raw);
         }
         if (over) {
             if (state == JAZARI__JOB_STATE__JOB_COMPLETED) {
@@ -308,22 +241,28 @@ int cmd_run(cli *c, int argc, char **argv)
                         if (src[i].node) {
                             while (step__pull(c, k, id, attempt, step, &src[i]) >= (long)STEP_CHUNK)
                                 ;
-                            step__lines(&src[i], label, true);
+                            step__lines(&src[i], o->label, true, o->raw);
                         }
                 }
-                fprintf(stderr, "jz run: step %llu.%u cancelled%s%s\n", (unsigned long long)id, step,
+                fprintf(stderr, "jz %s: step %llu.%u cancelled%s%s\n", c->command, (unsigned long long)id, step,
                         reason[0] ? ": " : "", reason);
                 /* As a shell reports a command the signal stopped: 128 + it. */
                 rc = 128 + (asked ? asked : SIGTERM);
             } else {
                 if (reason[0])
-                    fprintf(stderr, "jz run: step %llu.%u: %s\n", (unsigned long long)id, step, reason);
+                    fprintf(stderr, "jz %s: step %llu.%u: %s\n", c->command, (unsigned long long)id, step, reason);
                 rc = code > 0 && code < 256 ? code : 1;
             }
             break;
         }
         wait_ms = got ? STEP_POLL_MIN_MS : wait_ms * 2 > STEP_POLL_MAX_MS ? STEP_POLL_MAX_MS : wait_ms * 2;
-        step__sleep(wait_ms);
+        int w = o->wait ? o->wait(o->arg, wait_ms) : (step__sleep(wait_ms), 0);
+        if (w < 0) {
+            rc = STEP_STOPPED;
+            break;
+        }
+        if (w > 0)
+            wait_ms = STEP_POLL_MIN_MS;
     }
     for (size_t i = 0; i < nsrc; i++) {
         free(src[i].node);
@@ -331,7 +270,240 @@ int cmd_run(cli *c, int argc, char **argv)
     }
     free(src);
     cli_close(k);
+    return rc;
+}
+
+/* srun's options that size an allocation of its own (outside a job), as
+ * sbatch words for alloc_create. */
+typedef struct step_alloc_opt {
+    const char *name; /* srun's and sbatch's long name */
+    const char **value;
+} step_alloc_opt;
+
+int cmd_run(cli *c, int argc, char **argv)
+{
+    const char *nodes = NULL, *ntasks = NULL, *cpus = NULL, *gpus = NULL, *jobid = NULL, *output = NULL;
+    const char *error = NULL, *name = NULL, *relative = NULL, *exportv = NULL, *tpn = NULL;
+    const char *time_limit = NULL, *partition = NULL, *account = NULL, *gpus_total = NULL, *qos = NULL;
+    const char *mem = NULL, *constraint = NULL, *gpus_per_task = NULL;
+    bool overlap = false, unbuffered = false, label = false, pty = false, exclusive = false;
+    cli_opt table[] = {
+        {"nodes", CLI_STRING, &nodes},
+        {"ntasks", CLI_STRING, &ntasks},
+        {"ntasks-per-node", CLI_STRING, &tpn},
+        {"cpus-per-task", CLI_STRING, &cpus},
+        {"gpus-per-node", CLI_STRING, &gpus},
+        {"jobid", CLI_STRING, &jobid},
+        {"output", CLI_STRING, &output},
+        {"error", CLI_STRING, &error},
+        {"job-name", CLI_STRING, &name},
+        {"relative", CLI_STRING, &relative},
+        {"export", CLI_STRING, &exportv},
+        {"overlap", CLI_FLAG, &overlap},
+        {"unbuffered", CLI_FLAG, &unbuffered},
+        {"label", CLI_FLAG, &label},
+        {"pty", CLI_FLAG, &pty},
+        /* Outside a job only: the allocation's. */
+        {"time", CLI_STRING, &time_limit},
+        {"partition", CLI_STRING, &partition},
+        {"account", CLI_STRING, &account},
+        {"gpus", CLI_STRING, &gpus_total},
+        {"gpus-per-task", CLI_STRING, &gpus_per_task},
+        {"qos", CLI_STRING, &qos},
+        {"mem", CLI_STRING, &mem},
+        {"constraint", CLI_STRING, &constraint},
+        {"exclusive", CLI_FLAG, &exclusive},
+        {NULL, CLI_FLAG, NULL},
+    };
+    static const char *pos[4096];
+    int npos = cli_parse(c, argc, argv, table, pos, 4096);
+    if (npos < 0)
+        return CLI_USAGE;
+    if (npos == 0) {
+        cli_error(c, "nothing to run: jz run [OPTIONS] CMD [ARGS...]");
+        return CLI_USAGE;
+    }
+    if (!jobid)
+        jobid = step__job_env();
+    uint64_t id = 0;
+    if (jobid && cli_job_id(c, jobid, &id) != 0)
+        return CLI_USAGE;
+    Jazari__StepRequestSpec s = JAZARI__STEP_REQUEST_SPEC__INIT;
+    uint32_t per_node = 0;
+    if ((nodes && step__count(c, "nodes", nodes, &s.nodes)) || (ntasks && step__count(c, "ntasks", ntasks, &s.ntasks)) ||
+        (cpus && step__count(c, "cpus-per-task", cpus, &s.cpus_per_task)) ||
+        (gpus && step__count(c, "gpus-per-node", gpus, &s.gpus_per_node)) ||
+        (relative && step__count(c, "relative", relative, &s.relative)) ||
+        (tpn && step__count(c, "ntasks-per-node", tpn, &per_node)))
+        return CLI_USAGE;
+    s.gpus_none = gpus && s.gpus_per_node == 0;
+    if (per_node && !s.ntasks)
+        s.ntasks = per_node * (s.nodes ? s.nodes : 1);
+    if (s.ntasks && s.nodes > s.ntasks) {
+        fprintf(stderr, "jz run: warning: %u tasks cannot run on %u nodes: on %u\n", s.ntasks, s.nodes, s.ntasks);
+        s.nodes = s.ntasks;
+    }
+    if (pty && ((s.ntasks && s.ntasks != 1) || s.nodes > 1)) {
+        cli_error(c, "--pty runs one task: drop -n/-N (or give -n 1)");
+        return CLI_USAGE;
+    }
+    if (pty) {
+        s.ntasks = 1;
+        s.nodes = 1;
+        s.pty = true;
+        struct winsize ws;
+        if (isatty(0) && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+            s.pty_rows = ws.ws_row;
+            s.pty_cols = ws.ws_col;
+        }
+    }
+    s.argv = (char **)pos;
+    s.n_argv = (size_t)npos;
+    char cwd[4096];
+    s.workdir = getcwd(cwd, sizeof cwd) ? cwd : "";
+    s.output = (char *)(output ? output : "");
+    s.error = (char *)(error ? error : "");
+    s.name = (char *)(name ? name : pos[0]);
+    /* --export: ALL (the default) passes our environment on, NONE nothing. */
+    size_t nenv = 0;
+    if (!exportv || strcmp(exportv, "ALL") == 0)
+        while (environ[nenv])
+            nenv++;
+    else if (strcmp(exportv, "NONE") != 0) {
+        cli_error(c, "--export takes ALL or NONE here");
+        return CLI_USAGE;
+    }
+    s.env = environ;
+    s.n_env = nenv;
+    /* Outside a job: an allocation of our own, for this one step. */
+    bool own = id == 0;
+    if (own) {
+        const step_alloc_opt map[] = {
+            {"nodes", &nodes},         {"ntasks", &ntasks},
+            {"ntasks-per-node", &tpn}, {"cpus-per-task", &cpus},
+            {"gpus-per-node", &gpus},  {"gpus", &gpus_total},
+            {"gpus-per-task", &gpus_per_task}, {"job-name", &name},
+            {"time", &time_limit},     {"partition", &partition},
+            {"account", &account},     {"qos", &qos},
+            {"mem", &mem},             {"constraint", &constraint},
+        };
+        char words[sizeof map / sizeof *map + 2][320];
+        char *wargv[sizeof map / sizeof *map + 2];
+        int wn = 0;
+        for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+            if (!*map[i].value)
+                continue;
+            snprintf(words[wn], sizeof words[wn], "--%s=%s", map[i].name, *map[i].value);
+            wargv[wn] = words[wn];
+            wn++;
+        }
+        if (!name) {
+            snprintf(words[wn], sizeof words[wn], "--job-name=%s", pty ? "interactive" : pos[0]);
+            wargv[wn] = words[wn];
+            wn++;
+        }
+        if (exclusive) {
+            snprintf(words[wn], sizeof words[wn], "--exclusive");
+            wargv[wn] = words[wn];
+            wn++;
+        }
+        int status;
+        if (!(id = alloc_create(c, "srun", wn, wargv, &status)))
+            return status;
+    } else if (time_limit || partition || account || gpus_total || gpus_per_task || qos || mem || constraint ||
+               exclusive) {
+        fprintf(stderr, "jz %s: warning: inside job %llu, --time --partition --account --gpus --qos --mem "
+                        "--constraint --exclusive are the job's: ignored for this step\n",
+                c->command, (unsigned long long)id);
+    }
+    Jazari__StepRequest r = JAZARI__STEP_REQUEST__INIT;
+    r.id = id;
+    r.spec = &s;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_STEP_REQUEST;
+    req.step_request = &r;
+    int status = CLI_REFUSED;
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_STEP_REPLY, &status);
+    if (!m) {
+        if (own)
+            alloc_cancel(c, id);
+        return status;
+    }
+    uint32_t step = wire_msg_env(m)->step_reply->step_id;
+    wire_msg_free(m);
+    int rc;
+    if (pty)
+        rc = step_pty(c, id, step, own);
+    else
+        rc = step_follow(c, id, step,
+                         &(step_follow_opts){.label = label, .stop_on_signal = own, .cancel_on_signal = !own});
+    if (own) {
+        if (rc == STEP_STOPPED) {
+            fprintf(stderr, "srun: interrupted: cancelling job %llu\n", (unsigned long long)id);
+            alloc_cancel(c, id);
+        } else if (alloc_complete(c, id) != CLI_OK) {
+            fprintf(stderr, "jz %s: allocation %llu was not released: it ends at its time limit\n", c->command,
+                    (unsigned long long)id);
+        }
+    }
     (void)overlap;
     (void)unbuffered;
-    return rc;
+    return rc == STEP_STOPPED ? 130 : rc;
+}
+
+/* JOB[.STEP]: the job, and the step (without one: the newest running). */
+int cmd_attach(cli *c, int argc, char **argv)
+{
+    bool label = false;
+    cli_opt table[] = {{"label", CLI_FLAG, &label}, {NULL, CLI_FLAG, NULL}};
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "-l") == 0)
+            argv[i] = "--label";
+    const char *pos[1];
+    int npos = cli_parse(c, argc, argv, table, pos, 1);
+    if (npos < 0)
+        return CLI_USAGE;
+    if (npos != 1) {
+        cli_error(c, "which step? usage: jz attach JOB[.STEP] [--label]");
+        return CLI_USAGE;
+    }
+    char jobpart[64];
+    const char *dot = strchr(pos[0], '.');
+    size_t jl = dot ? (size_t)(dot - pos[0]) : strlen(pos[0]);
+    if (jl == 0 || jl >= sizeof jobpart) {
+        cli_error(c, "bad step '%.60s': JOB or JOB.STEP (jz show JOB lists its steps)", pos[0]);
+        return CLI_USAGE;
+    }
+    memcpy(jobpart, pos[0], jl);
+    jobpart[jl] = '\0';
+    uint64_t id;
+    uint32_t step = UINT32_MAX;
+    if (cli_job_id(c, jobpart, &id) != 0 || (dot && step__count(c, "step", dot + 1, &step) != 0))
+        return CLI_USAGE;
+    int status;
+    wire_msg *m = cli_fetch_job(c, id, &status);
+    if (!m)
+        return status;
+    const Jazari__Job *job = wire_msg_env(m)->show_reply->job;
+    bool found = false;
+    for (size_t i = 0; i < job->n_steps; i++) {
+        const Jazari__JobStep *st = job->steps[i];
+        if (dot ? st->id == step : st->state == JAZARI__JOB_STATE__JOB_RUNNING && (!found || st->id > step)) {
+            step = st->id;
+            found = true;
+        }
+    }
+    bool running = job->state == JAZARI__JOB_STATE__JOB_RUNNING;
+    wire_msg_free(m);
+    if (!found) {
+        if (dot)
+            cli_error(c, "job %llu has no step %u%s (jz show %llu lists its steps)", (unsigned long long)id, step,
+                      running ? "" : " in its last run", (unsigned long long)id);
+        else
+            cli_error(c, "job %llu has no running step%s: name one, JOB.STEP (jz show %llu lists them)",
+                      (unsigned long long)id, running ? "" : " (it is not running)", (unsigned long long)id);
+        return CLI_REFUSED;
+    }
+    int rc = step_follow(c, id, step, &(step_follow_opts){.label = label});
+    return rc == STEP_STOPPED ? 130 : rc;
 }

@@ -282,11 +282,9 @@ int cmd_submit(cli *c, int argc, char **argv)
         if (array)
             json_kv_uint(&j, "count", count);
         json_obj_end(&j);
-    } else if (o.parsable) {
-        buf_printf(&b, "%llu\n", (unsigned long long)id);
     } else if (o.quiet) {
         /* -Q: nothing but errors */
-    } else if (array) {
+    } else if (array && !o.parsable) {
         buf_printf(&b, "%llu (array of %u: jobs %llu to %llu)\n", (unsigned long long)id, count,
                    (unsigned long long)id, (unsigned long long)(id + count - 1));
     } else {

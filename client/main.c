@@ -6,8 +6,12 @@
 
 static const cli_command commands[] = {
     {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
-    {"run", cmd_run, "[-N NODES] [-n TASKS] [-c CPUS] [--gpus-per-node G] CMD [ARGS...]",
-     "inside a job (srun): run CMD as a step over the job's nodes; its output comes here"},
+    {"run", cmd_run, "[-N NODES] [-n TASKS] [-c CPUS] [-t TIME] [--pty] CMD [ARGS...]",
+     "(srun) CMD as a step of the job we are in (else of an allocation of its own); --pty: a terminal"},
+    {"alloc", cmd_alloc, "[sbatch options] [CMD [ARGS...]]",
+     "(salloc) an allocation; runs CMD (else $SHELL) here in it, srun inside runs steps on it"},
+    {"attach", cmd_attach, "JOB[.STEP] [--label]",
+     "(sattach) a running step's output, all tasks, from the start until it ends"},
     {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [--format F] [--start]",
      "pending and running jobs (--all: finished ones too), filtered; --format as squeue -o; --start: when "
      "pending jobs are expected to start"},
@@ -90,6 +94,16 @@ static bool global_opt(const char *a, bool *takes_value)
     return false;
 }
 
+/* srun's options that take no value. */
+static bool srun_flag(const char *a)
+{
+    static const char *const flags[] = {"--label", "--unbuffered", "--overlap", "--pty", "--exclusive"};
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+        if (strcmp(a, flags[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Slurm's short options of srun, as jz run's long ones (in place). */
 static void srun_short_opts(int argc, char **argv)
 {
@@ -97,7 +111,8 @@ static void srun_short_opts(int argc, char **argv)
         const char *s, *l;
     } map[] = {{"-N", "--nodes"}, {"-n", "--ntasks"}, {"-c", "--cpus-per-task"}, {"-J", "--job-name"},
                {"-o", "--output"}, {"-e", "--error"}, {"-r", "--relative"}, {"-l", "--label"},
-               {"-u", "--unbuffered"}};
+               {"-u", "--unbuffered"}, {"-t", "--time"}, {"-p", "--partition"}, {"-A", "--account"},
+               {"-G", "--gpus"}, {"-q", "--qos"}, {"-C", "--constraint"}};
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] != '-' || strcmp(argv[i], "--") == 0)
             break; /* the command starts: its own options are its own */
@@ -105,8 +120,7 @@ static void srun_short_opts(int argc, char **argv)
             if (strcmp(argv[i], map[k].s) == 0)
                 argv[i] = (char *)map[k].l;
         if (strncmp(argv[i], "--", 2) == 0 && !strchr(argv[i], '=') && i + 1 < argc &&
-            strcmp(argv[i], "--label") != 0 && strcmp(argv[i], "--unbuffered") != 0 &&
-            strcmp(argv[i], "--overlap") != 0)
+            !srun_flag(argv[i]))
             i++; /* its value */
     }
 }
@@ -116,16 +130,16 @@ int main(int argc, char **argv)
     cli c = {0};
     /* The Slurm commands are this program under their names (build/slurm). */
     const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    int rc;
+    if (alloc_front_end(&c, base, argc, argv, &rc))
+        return rc;
     if (strcmp(base, "srun") == 0) {
         c.command = "srun";
         srun_short_opts(argc, argv);
         /* The command's own options stay its own: options end at the command. */
         int first = 1;
         while (first < argc && argv[first][0] == '-' && strcmp(argv[first], "--") != 0)
-            first += strchr(argv[first], '=') || strcmp(argv[first], "--label") == 0 ||
-                             strcmp(argv[first], "--unbuffered") == 0 || strcmp(argv[first], "--overlap") == 0
-                         ? 1
-                         : 2;
+            first += strchr(argv[first], '=') || srun_flag(argv[first]) ? 1 : 2;
         if (first < argc && strcmp(argv[first], "--") != 0) {
             static char *args[4100];
             int n = 0;

@@ -469,7 +469,7 @@ static int so__options(slurmopt *o, int n, char *const *words, const slurmopt_ex
 
 int slurmopt_parse_args(slurmopt *o, int argc, char *const *argv, const slurmopt_extra *extra)
 {
-    int stop;
+    int stop = argc;
     bool dashdash;
     if (so__options(o, argc, argv, extra, 0, &stop, &dashdash) != 0)
         return -1;
@@ -567,9 +567,13 @@ int slurmopt_parse_script(slurmopt *o, const char *path, const char *text)
         char **words = NULL;
         int n = so__split(o, line + skip, lineno, &words);
         free(line);
+        if (n < 0)
+            return -1;
+        if (n == 0 || !words)
+            continue;
         int stop;
         bool dashdash;
-        if (n < 0 || so__options(o, n, words, NULL, lineno, &stop, &dashdash) != 0)
+        if (so__options(o, n, words, NULL, lineno, &stop, &dashdash) != 0)
             return -1;
         if (dashdash)
             return so__fail(o, lineno, "'--' in an option line: options only");

@@ -155,7 +155,7 @@ static int hostlist__token(hostlist__expander *x, const char *t, const char *end
 {
     static hostlist__range ranges[HOSTLIST__BRACKETS_MAX][HOSTLIST__RANGES_MAX];
     const hostlist__range *rp[HOSTLIST__BRACKETS_MAX];
-    size_t n_ranges[HOSTLIST__BRACKETS_MAX];
+    size_t n_ranges[HOSTLIST__BRACKETS_MAX] = {0};
     size_t depth = 0;
     unsigned long long total = 1;
     char why[160];

@@ -51,6 +51,11 @@ bool authz_owns(const authz_who *w, const char *owner)
     return owner && strcmp(owner, w->user) == 0 && !authz__nameless(w);
 }
 
+bool authz_pty_input(const authz_who *w, uid_t owner)
+{
+    return w->uid == owner && !authz__nameless(w);
+}
+
 authz_level authz_job(const pol *p, const authz_who *w, const char *owner, const char *account)
 {
     if (authz_owns(w, owner))

@@ -53,6 +53,10 @@ const char *authz_role_name(authz_role r);
 authz_level authz_job(const pol *p, const authz_who *w, const char *owner, const char *account);
 /* Whether w is owner (root relayed by a node owns nothing). */
 bool authz_owns(const authz_who *w, const char *owner);
+/* Whether w may type into the terminal of a job step (srun --pty) whose
+ * owner is the account uid: its owner alone, never anyone on their behalf
+ * (keys in someone's shell act as them); root relayed by a node is no one. */
+bool authz_pty_input(const authz_who *w, uid_t owner);
 /* The same for a job that is not w's own: it depends on the account only
  * (for callers that look at many jobs of few accounts). */
 authz_level authz_others_job(const pol *p, const authz_who *w, const char *account);

@@ -452,6 +452,55 @@ static const char *jobs__state_refusal(const fsm_job *j, Jazari__Envelope__BodyC
     return NULL;
 }
 
+/* An allocation's client is done with it (jz alloc's command exited, srun
+ * from outside a job saw its step end): it ends COMPLETED, as a batch job
+ * whose script exited 0 does, through its first node's part (EndCmd). A
+ * pending one is cancelled instead. The caller is authorized (FULL). */
+static void jobs__complete(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *w)
+{
+    const Jazari__CancelRequest *r = e->cancel_request;
+    if (r->n_ids != 1) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "complete: give one allocation's id (%zu given)", r->n_ids);
+        return;
+    }
+    const fsm_job *j = fsm_job_get(&d->ctl.state, r->ids[0]);
+    Jazari__JobSpec *js = j && j->spec ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
+    bool alloc = js && js->alloc;
+    jazari__job_spec__free_unpacked(js, NULL);
+    if (!j || !alloc) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job %llu is not an allocation (jz alloc): only an allocation is completed by its client; "
+                  "cancel it with jz cancel", (unsigned long long)r->ids[0]);
+        return;
+    }
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    Jazari__AuditRecord audit;
+    char what[200];
+    Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
+    Jazari__EndCmd ec = JAZARI__END_CMD__INIT;
+    if (j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->n_allocs > 0 && j->allocs[0].node) {
+        ec.id = j->id;
+        ec.state = JAZARI__JOB_STATE__JOB_COMPLETED;
+        ec.attempt = j->attempt;
+        ec.node = j->allocs[0].node;
+        ec.reason = "";
+        cmd.cmd_case = JAZARI__COMMAND__CMD_END;
+        cmd.end = &ec;
+        req_audit(&audit, what, sizeof what, w, "complete allocation %llu", (unsigned long long)j->id);
+    } else {
+        cc.ids = r->ids;
+        cc.n_ids = 1;
+        cc.uid = (uint32_t)w->uid;
+        cc.admin = true;
+        cmd.cmd_case = JAZARI__COMMAND__CMD_CANCEL;
+        cmd.cancel = &cc;
+        req_audit(&audit, what, sizeof what, w, "cancel job %llu", (unsigned long long)j->id);
+    }
+    cmd.audit = &audit;
+    ctl_propose(&d->ctl, &cmd, jobs_on_committed, req_wait(d, c, e));
+}
+
 /* jz cancel, release, hold and requeue: the same checks, four commands. */
 void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
@@ -503,6 +552,10 @@ void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e)
             req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "%s", why);
             return;
         }
+    }
+    if (body == JAZARI__ENVELOPE__BODY_CANCEL_REQUEST && e->cancel_request->complete) {
+        jobs__complete(d, c, e, &w);
+        return;
     }
     Jazari__CancelCmd cc = JAZARI__CANCEL_CMD__INIT;
     cc.ids = ids;

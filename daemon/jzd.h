@@ -257,6 +257,18 @@ void beat_close(jzd *d);
 void logs_request(jzd *d, net_conn *c, wire_msg *m);
 /* Closes the relays (at shutdown). */
 void logs_close(jzd *d);
+/* Relays e to node to_node's daemon as w (copy: e with its body's hops
+ * raised, the caller's to fill in): a controller to the node itself, at
+ * the address the state records for it, only to a daemon whose
+ * certificate is that node's; an agent through its controller. hops: the
+ * request's so far (at most 2). The node's reply goes back to c. what
+ * names the request in errors. */
+void logs_relay(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__Envelope *copy, const authz_who *w,
+                const char *what, const char *to_node, uint32_t hops);
+
+/* daemon/ptyin.c: srun --pty's keys and window sizes, for the terminal of
+ * a step's task on this node (exec/pty.h), or relayed to its node. */
+void ptyin_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* daemon/admin.c: advance reservations (jz reserve, reservations,
  * unreserve) and the fair-share tree (jz shares). */

@@ -227,27 +227,27 @@ static bool logs__local(jzd *d, net_conn *c, const Jazari__Envelope *e, const au
  * at the address the state records for it (never one the request names),
  * and only to a daemon whose certificate is that node's; an agent through
  * the controller it talks to. */
-static void logs__forward(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *w)
+void logs_relay(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__Envelope *copy, const authz_who *w,
+                const char *what, const char *to_node, uint32_t hops)
 {
-    const Jazari__LogsRequest *r = e->logs_request;
     const char *to = NULL, *node = NULL;
-    if (r->hops > 1 || (r->hops == 1 && !d->ctl_running)) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "logs: this is %s, not %s",
-                  d->cfg->name, r->node);
+    if (hops > 1 || (hops == 1 && !d->ctl_running)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "%s: this is %s, not %s", what,
+                  d->cfg->name, to_node);
         return;
     }
     if (d->ctl_running) {
-        const fsm_node *n = fsm_node_get(&d->ctl.state, r->node);
+        const fsm_node *n = fsm_node_get(&d->ctl.state, to_node);
         if (!n || !n->address) {
-            req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "logs: no node is named %s",
-                      r->node);
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "%s: no node is named %s", what,
+                      to_node);
             return;
         }
         to = n->address;
-        node = r->node;
+        node = to_node;
     } else if (d->n_peers == 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
-                  "logs: no controller known to relay through");
+                  "%s: no controller known to relay through", what);
         return;
     } else {
         to = d->peers[d->target % d->n_peers].address;
@@ -260,15 +260,21 @@ static void logs__forward(jzd *d, net_conn *c, const Jazari__Envelope *e, const 
     caller.node = (char *)d->cfg->name;
     caller.role = (char *)authz_role_name(w->role);
     caller.from = (char *)w->from;
+    copy->caller = &caller;
+    copy->error = NULL;
+    logs_relay_req *q = xcalloc(1, sizeof *q);
+    q->w = req_wait(d, c, e);
+    uplink_request(&logs__relay(d, to, node)->up, copy, logs__relayed, q);
+}
+
+static void logs__forward(jzd *d, net_conn *c, const Jazari__Envelope *e, const authz_who *w)
+{
+    const Jazari__LogsRequest *r = e->logs_request;
     Jazari__LogsRequest fwd = *r;
     fwd.hops = r->hops + 1;
     Jazari__Envelope copy = *e;
-    copy.caller = &caller;
-    copy.error = NULL;
     copy.logs_request = &fwd;
-    logs_relay_req *q = xcalloc(1, sizeof *q);
-    q->w = req_wait(d, c, e);
-    uplink_request(&logs__relay(d, to, node)->up, &copy, logs__relayed, q);
+    logs_relay(d, c, e, &copy, w, "logs", r->node, r->hops);
 }
 
 void logs_request(jzd *d, net_conn *c, wire_msg *m)

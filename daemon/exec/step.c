@@ -1,5 +1,6 @@
 /* step.c - the supervisor of a job's part on one node. A plain process: no
  * event loop, one thread, signals taken synchronously with sigtimedwait. */
+#include "pty.h"
 #include "step.h"
 
 #include <errno.h>
@@ -251,7 +252,12 @@ typedef struct step {
     step_task *tasks;
     uint32_t started, live;
     step_end end;
+    bool has_pty;  /* srun --pty: its one task on a terminal (pty.h) */
+    spty pty;
+    int pty_slave; /* until the task has started */
 } step;
+
+#define STEP_PTY_POLL_MS 10 /* a terminal's keys and output wait at most this */
 
 static int64_t step__now_ms(void)
 {
@@ -558,48 +564,12 @@ static void step__child_fail(int fd, const char *fmt, ...)
     _exit(127);
 }
 
-/* The child of task t: from the supervisor (root) to the user's command. */
-static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
+/* The child of task t: /dev/null for its input; its output and error to
+ * the files asked for, or to those the job's directory keeps for srun. */
+static void step__child_io(step *s, uint32_t t, int efd, const char *workdir)
 {
     const Jazari__Job *j = s->job;
     const Jazari__StepSpec *sp = s->spec;
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    setsid(); /* its own process group: its whole tree is signalled at once */
-    if (s->cg && cg_attach(s->cg, 0) != 0)
-        step__child_fail(efd, "cannot join the job's cgroup %s: %s", cg_path(s->cg), strerror(errno));
-    if (s->n_cpus > 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        for (uint32_t c = 0; c < s->cpus_per_task; c++) {
-            int cpu = s->cpu_order[(t * s->cpus_per_task + c) % (uint32_t)s->n_cpus];
-            if (cpu < CPU_SETSIZE)
-                CPU_SET(cpu, &set);
-        }
-        if (sched_setaffinity(0, sizeof set, &set) != 0)
-            log_warn("step", "task %u: cannot bind to its CPUs: %s", t, strerror(errno));
-    }
-    uid_t uid = (uid_t)j->uid;
-    gid_t gid = (gid_t)j->gid;
-    if (geteuid() == 0 && uid != 0) {
-        if ((pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) != 0 || setgid(gid) != 0 ||
-            setuid(uid) != 0)
-            step__child_fail(efd, "cannot become uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
-                             strerror(errno));
-    }
-    const char *workdir = s->js->workdir && *s->js->workdir ? s->js->workdir : "/";
-    if (s->jstep && s->jstep->spec->workdir && *s->jstep->spec->workdir)
-        workdir = s->jstep->spec->workdir;
-    struct stat st;
-    if (stat(workdir, &st) != 0 && errno != ENOENT && errno != ENOTDIR)
-        step__child_fail(efd, "cannot enter the working directory %s: %s", workdir, strerror(errno));
-    if (stat(workdir, &st) != 0 || !S_ISDIR(st.st_mode))
-        step__child_fail(efd, "the working directory %s does not exist", workdir);
-    if (chdir(workdir) != 0)
-        step__child_fail(efd, "cannot enter the working directory %s: %s", workdir, strerror(errno));
     int in = open("/dev/null", O_RDONLY);
     if (in < 0 || dup2(in, 0) < 0)
         step__child_fail(efd, "cannot open /dev/null: %s", strerror(errno));
@@ -645,6 +615,56 @@ static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
         close(err);
     if (out > 2)
         close(out);
+}
+
+/* The child of task t: from the supervisor (root) to the user's command. */
+static void step__child(step *s, uint32_t t, const struct passwd *pw, int efd)
+{
+    const Jazari__Job *j = s->job;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    setsid(); /* its own process group: its whole tree is signalled at once */
+    if (s->cg && cg_attach(s->cg, 0) != 0)
+        step__child_fail(efd, "cannot join the job's cgroup %s: %s", cg_path(s->cg), strerror(errno));
+    if (s->n_cpus > 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (uint32_t c = 0; c < s->cpus_per_task; c++) {
+            int cpu = s->cpu_order[(t * s->cpus_per_task + c) % (uint32_t)s->n_cpus];
+            if (cpu < CPU_SETSIZE)
+                CPU_SET(cpu, &set);
+        }
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            log_warn("step", "task %u: cannot bind to its CPUs: %s", t, strerror(errno));
+    }
+    uid_t uid = (uid_t)j->uid;
+    gid_t gid = (gid_t)j->gid;
+    if (geteuid() == 0 && uid != 0) {
+        if ((pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) != 0 || setgid(gid) != 0 ||
+            setuid(uid) != 0)
+            step__child_fail(efd, "cannot become uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
+                             strerror(errno));
+    }
+    const char *workdir = s->js->workdir && *s->js->workdir ? s->js->workdir : "/";
+    if (s->jstep && s->jstep->spec->workdir && *s->jstep->spec->workdir)
+        workdir = s->jstep->spec->workdir;
+    struct stat st;
+    if (stat(workdir, &st) != 0 && errno != ENOENT && errno != ENOTDIR)
+        step__child_fail(efd, "cannot enter the working directory %s: %s", workdir, strerror(errno));
+    if (stat(workdir, &st) != 0 || !S_ISDIR(st.st_mode))
+        step__child_fail(efd, "the working directory %s does not exist", workdir);
+    if (chdir(workdir) != 0)
+        step__child_fail(efd, "cannot enter the working directory %s: %s", workdir, strerror(errno));
+    uint32_t rank = s->first_rank + t;
+    if (s->has_pty) {
+        if (spty_child(s->pty_slave) != 0)
+            step__child_fail(efd, "cannot take the pseudo-terminal: %s", strerror(errno));
+    } else {
+        step__child_io(s, t, efd, workdir);
+    }
     /* The per-task variables, then the shared ones. */
     char **env = xcalloc(s->n_env + 8, sizeof(char *));
     char vars[6][64];
@@ -860,6 +880,11 @@ static void step__supervise(step *s)
             next = limit_at;
         siginfo_t info;
         int sig;
+        if (s->has_pty) { /* its keys and output move between signals */
+            spty_pump(&s->pty);
+            if (next == never || next - now > STEP_PTY_POLL_MS)
+                next = now + STEP_PTY_POLL_MS;
+        }
         if (next == never) {
             sig = sigwaitinfo(&set, &info);
         } else {
@@ -1062,8 +1087,27 @@ static int step__cgroup(step *s)
     return 0;
 }
 
+/* srun --pty: the terminal of the step's one task, before it starts. 0,
+ * or -1 with the reason in s->end. */
+static int step__pty(step *s)
+{
+    s->pty_slave = -1;
+    const Jazari__StepRequestSpec *ss = s->jstep ? s->jstep->spec : NULL;
+    if (!ss || !ss->pty || s->ntasks != 1 || (ss->output && *ss->output))
+        return 0;
+    buf path = BUF_INIT;
+    const Jazari__StepSpec *sp = s->spec;
+    jobdir_step_io(&path, sp->tmp_base, sp->node_name, s->job->id, s->job->attempt, s->jstep->id, s->first_rank,
+                   false);
+    int rc = spty_open(&s->pty, s->dir, buf_str(&path), (uid_t)s->job->uid, (gid_t)s->job->gid, ss->pty_rows,
+                       ss->pty_cols, &s->pty_slave, s->end.reason, sizeof s->end.reason);
+    buf_free(&path);
+    s->has_pty = rc == 0;
+    return rc;
+}
+
 /* What this part runs: the job's tasks, its batch script (first node) or
- * nothing (the batch job's other nodes), or a step's tasks here; and with
+ * nothing (the batch job's other nodes, an allocation's), or a step's tasks here; and with
  * which GPUs. 0, or -1 with the reason in s->end. */
 static int step__layout(step *s)
 {
@@ -1099,6 +1143,10 @@ static int step__layout(step *s)
             ngpus = 0;
         else if (st->spec->gpus_per_node && st->spec->gpus_per_node < ngpus)
             ngpus = st->spec->gpus_per_node;
+    } else if (js->alloc) { /* an allocation: every node only holds it */
+        s->hold = true;
+        s->node_index = sp->node_rank;
+        s->nnodes = (uint32_t)j->n_allocs;
     } else if (js->batch) {
         s->batch = sp->node_rank == 0;
         s->hold = !s->batch;
@@ -1168,12 +1216,16 @@ int step_main(const char *dir)
                  s.ntasks, s.ntasks == 1 ? "" : "s", s.n_cpus ? s.spec->host_cpus : "unbound");
     if (laid == 0 &&
         step__command(&s, (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) == 0 &&
-        step__cgroup(&s) == 0) {
+        step__cgroup(&s) == 0 && step__pty(&s) == 0) {
         for (uint32_t t = 0; t < s.ntasks; t++) {
             if (step__start_task(&s, t, pw) != 0) {
                 s.end.failed_to_start = true;
                 break;
             }
+        }
+        if (s.has_pty) { /* the task's side only now: its end reads as EIO */
+            close(s.pty_slave);
+            s.pty_slave = -1;
         }
     } else {
         s.end.failed_to_start = true;
@@ -1194,6 +1246,8 @@ int step_main(const char *dir)
         step__supervise(&s);
         step__verdict(&s);
     }
+    if (s.has_pty)
+        spty_close(&s.pty, dir);
     /* What the tasks left behind goes with them. */
     for (uint32_t t = 0; t < s.started; t++)
         kill(-s.tasks[t].pid, SIGKILL);

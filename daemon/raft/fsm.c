@@ -735,7 +735,12 @@ int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees s
         snprintf(err, errlen, "--time %llu s: at most 365 days", (unsigned long long)s->time_limit_s);
         return -1;
     }
-    if (s->n_argv == 0 && (!s->script || !*s->script)) {
+    if (s->alloc && (s->n_argv || (s->script && *s->script) || s->batch || (s->array && *s->array))) {
+        snprintf(err, errlen, "an allocation (jz alloc) runs no command, script or array: its client runs "
+                              "steps in it");
+        return -1;
+    }
+    if (!s->alloc && s->n_argv == 0 && (!s->script || !*s->script)) {
         snprintf(err, errlen, "no command: give one after --, or a script");
         return -1;
     }
@@ -1034,7 +1039,7 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
         j->gpus_per_node = m->spec->gpus_per_node;
         j->time_limit_s = m->spec->time_limit_s;
         j->no_requeue = m->spec->no_requeue;
-        j->batch = m->spec->batch;
+        j->batch = m->spec->batch || m->spec->alloc; /* an allocation ends as a batch job does */
         j->cpus_per_node = (m->spec->tasks_per_node ? m->spec->tasks_per_node : 1) *
                            (m->spec->cpus_per_task ? m->spec->cpus_per_task : 1);
         size_t n = jazari__job_spec__get_packed_size(m->spec);

@@ -55,6 +55,15 @@ int fstep_validate(const fsm_job *j, const Jazari__StepRequestSpec *s, char *err
                  s->ntasks, s->ntasks == 1 ? "" : "s", s->nodes);
         return -1;
     }
+    if (s->pty && s->ntasks != 1) {
+        snprintf(err, errlen, "--pty runs one task: %u asked (drop -n, or give -n 1)", s->ntasks);
+        return -1;
+    }
+    if (s->pty_rows > FSTEP_PTY_SIDE_MAX || s->pty_cols > FSTEP_PTY_SIDE_MAX) {
+        snprintf(err, errlen, "--pty: a window of %u x %u characters; at most %u each way", s->pty_rows,
+                 s->pty_cols, FSTEP_PTY_SIDE_MAX);
+        return -1;
+    }
     uint32_t cpt = s->cpus_per_task ? s->cpus_per_task : 1;
     for (uint32_t i = 0; i < s->nodes; i++) {
         uint32_t a = s->relative + i, count, first;

@@ -28,6 +28,7 @@
 #define FSTEP_SPEC_MAX (256u << 10) /* bytes of one step's request (its environment included) */
 #define FSTEP_ARGV_MAX 4096
 #define FSTEP_TASKS_MAX 65536
+#define FSTEP_PTY_SIDE_MAX 10000 /* --pty: rows or columns of its window */
 
 /* Whether request s may run inside j now. 0, or -1 with one line in err
  * naming what does not fit and what the job has. */

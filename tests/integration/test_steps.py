@@ -139,9 +139,7 @@ def test_what_a_step_may_not_ask(daemon_factory, tmp_path):
     assert "TOO_MANY rc=1" in out and "TOO_WIDE rc=1" in out and "NO_GPU rc=1" in out, story
     assert "BAD rc=2" in out and "--no-such-option" in out, story
     assert job["steps"] == [], story  # nothing refused was launched
-    # Outside a job, srun says what to do instead.
-    r = ctl.jz("run", "--", "true")
-    assert r.returncode == 2 and "not inside a job" in r.stderr, r.stderr
+    # Outside a job, srun makes an allocation of its own (test_interactive.py).
     assert agent.stop() == 0
     assert ctl.stop() == 0
 

@@ -193,3 +193,60 @@ TEST(fstep_a_requeue_forgets_the_steps_and_the_oldest_ended_go_first)
     CHECK(j->n_steps == 0 && j->steps_started == 0);
     fsm_free(&f);
 }
+
+TEST(fstep_an_allocation_holds_its_nodes_until_completed)
+{
+    fsm f;
+    fsm_init(&f);
+    sched_state st = {.policy = {.order = PLAN_FCFS, .backfill = true}};
+    up(&f, 1, "a", 4);
+    up(&f, 2, "b", 4);
+    char err[300];
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    spec.alloc = true;
+    spec.nodes = 2;
+    CHECK_EQ_INT(fsm_validate_spec(&f, &spec, err, sizeof err), 0); /* no command: an allocation */
+    char *argv[] = {"true"};
+    spec.argv = argv;
+    spec.n_argv = 1;
+    CHECK_EQ_INT(fsm_validate_spec(&f, &spec, err, sizeof err), -1);
+    CHECK(strstr(err, "allocation") != NULL);
+    spec.argv = NULL;
+    spec.n_argv = 0;
+    spec.script = "#!/bin/sh\n";
+    CHECK_EQ_INT(fsm_validate_spec(&f, &spec, err, sizeof err), -1);
+    spec.script = "";
+    Jazari__JobSpec plain = JAZARI__JOB_SPEC__INIT; /* nothing to run and no allocation */
+    CHECK_EQ_INT(fsm_validate_spec(&f, &plain, err, sizeof err), -1);
+    fsm_step_submit(&f, 10, &spec);
+    size_t starts = 0;
+    fsm_step_pass(&f, &st, 20, &starts, NULL, NULL);
+    CHECK_EQ_INT(starts, 1);
+    const fsm_job *j = fsm_job_get(&f, 1);
+    REQUIRE(j && j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->n_allocs == 2 && j->batch);
+    /* A step of a pty: one task only. */
+    Jazari__StepRequestSpec s = JAZARI__STEP_REQUEST_SPEC__INIT;
+    char *sh[] = {"sh"};
+    s.argv = sh;
+    s.n_argv = 1;
+    s.nodes = 1;
+    s.ntasks = 1;
+    s.pty = true;
+    s.pty_rows = 50;
+    s.pty_cols = 200;
+    CHECK_EQ_INT(fstep_validate(j, &s, err, sizeof err), 0);
+    s.nodes = 2;
+    s.ntasks = 2;
+    CHECK_EQ_INT(fstep_validate(j, &s, err, sizeof err), -1);
+    CHECK(strstr(err, "--pty") != NULL);
+    s.nodes = s.ntasks = 1;
+    s.pty_cols = FSTEP_PTY_SIDE_MAX + 1;
+    CHECK_EQ_INT(fstep_validate(j, &s, err, sizeof err), -1);
+    /* The second node's hold part ending changes nothing; the client's
+     * completion is the first node's part ending COMPLETED. */
+    part_end(&f, 30, 0, "b", JAZARI__JOB_STATE__JOB_CANCELLED, 0);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_RUNNING);
+    part_end(&f, 31, 0, "a", JAZARI__JOB_STATE__JOB_COMPLETED, 0);
+    CHECK(j->state == JAZARI__JOB_STATE__JOB_COMPLETED && j->exit_code == 0);
+    fsm_free(&f);
+}

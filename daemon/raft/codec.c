@@ -35,6 +35,23 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
     }
 }
 
+uint32_t codec_command_format(const Jazari__Command *cmd)
+{
+    uint32_t need = codec_cmd_format(cmd->cmd_case);
+    if (cmd->cmd_case != JAZARI__COMMAND__CMD_SUBMIT || !cmd->submit || need == 0)
+        return need;
+    /* Jobs the state machine ends differently: a batch job ends with its
+     * first node's part (format 6), an allocation too (format 7). */
+    for (size_t i = 0; i < cmd->submit->n_jobs; i++) {
+        const Jazari__JobSpec *s = cmd->submit->jobs[i] ? cmd->submit->jobs[i]->spec : NULL;
+        if (s && s->alloc && need < 7)
+            need = 7;
+        else if (s && s->batch && need < 6)
+            need = 6;
+    }
+    return need;
+}
+
 static void codec__put_varint(buf *b, uint64_t v)
 {
     uint8_t tmp[10];

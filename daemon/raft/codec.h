@@ -33,6 +33,9 @@
  * does not know. A leader writes a command only in a format every voter
  * reads. */
 uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case);
+/* The oldest format that holds cmd whole: its kind's, or later where a
+ * submit asks for what older releases would apply differently. */
+uint32_t codec_command_format(const Jazari__Command *cmd);
 
 /* Starts an entry in out: its head. */
 void codec_entry_begin(buf *out, uint32_t format, int64_t time_ms);

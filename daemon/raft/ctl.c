@@ -264,7 +264,7 @@ void ctl_propose(ctl *c, const Jazari__Command *cmd, ctl_done_cb cb, void *arg)
         cb(arg, &o);
         return;
     }
-    uint32_t need = codec_cmd_format(cmd->cmd_case), have = ctl_log_format(c);
+    uint32_t need = codec_command_format(cmd), have = ctl_log_format(c);
     if (need > have) {
         char msg[300];
         snprintf(msg, sizeof msg,

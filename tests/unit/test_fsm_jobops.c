@@ -405,3 +405,25 @@ TEST(sched_estimates_when_a_job_waiting_for_room_starts)
     sched_why_free(&w);
     fsm_free(&f);
 }
+
+TEST(codec_a_submit_of_an_allocation_needs_format_7)
+{
+    Jazari__JobSpec spec = JAZARI__JOB_SPEC__INIT;
+    Jazari__Job job = JAZARI__JOB__INIT;
+    job.spec = &spec;
+    Jazari__Job *jobs[] = {&job};
+    Jazari__SubmitCmd sc = JAZARI__SUBMIT_CMD__INIT;
+    sc.jobs = jobs;
+    sc.n_jobs = 1;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_SUBMIT;
+    c.submit = &sc;
+    CHECK_EQ_INT(codec_command_format(&c), 1);
+    spec.batch = true;
+    CHECK_EQ_INT(codec_command_format(&c), 6); /* ends with its first part */
+    spec.alloc = true;
+    CHECK_EQ_INT(codec_command_format(&c), 7);
+    c.cmd_case = JAZARI__COMMAND__CMD_HOLD;
+    c.hold = NULL;
+    CHECK_EQ_INT(codec_command_format(&c), 7);
+}

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "slurm.h"
 
 static const cli_command commands[] = {
     {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
@@ -84,54 +85,15 @@ static bool global_opt(const char *a, bool *takes_value)
     return false;
 }
 
-/* Slurm's short options of srun, as jz run's long ones (in place). */
-static void srun_short_opts(int argc, char **argv)
-{
-    static const struct {
-        const char *s, *l;
-    } map[] = {{"-N", "--nodes"}, {"-n", "--ntasks"}, {"-c", "--cpus-per-task"}, {"-J", "--job-name"},
-               {"-o", "--output"}, {"-e", "--error"}, {"-r", "--relative"}, {"-l", "--label"},
-               {"-u", "--unbuffered"}};
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] != '-' || strcmp(argv[i], "--") == 0)
-            break; /* the command starts: its own options are its own */
-        for (size_t k = 0; k < sizeof map / sizeof *map; k++)
-            if (strcmp(argv[i], map[k].s) == 0)
-                argv[i] = (char *)map[k].l;
-        if (strncmp(argv[i], "--", 2) == 0 && !strchr(argv[i], '=') && i + 1 < argc &&
-            strcmp(argv[i], "--label") != 0 && strcmp(argv[i], "--unbuffered") != 0 &&
-            strcmp(argv[i], "--overlap") != 0)
-            i++; /* its value */
-    }
-}
-
 int main(int argc, char **argv)
 {
     cli c = {0};
     /* The Slurm commands are this program under their names (build/slurm). */
     const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    if (strcmp(base, "srun") == 0) {
-        c.command = "srun";
-        srun_short_opts(argc, argv);
-        /* The command's own options stay its own: options end at the command. */
-        int first = 1;
-        while (first < argc && argv[first][0] == '-' && strcmp(argv[first], "--") != 0)
-            first += strchr(argv[first], '=') || strcmp(argv[first], "--label") == 0 ||
-                             strcmp(argv[first], "--unbuffered") == 0 || strcmp(argv[first], "--overlap") == 0
-                         ? 1
-                         : 2;
-        if (first < argc && strcmp(argv[first], "--") != 0) {
-            static char *args[4100];
-            int n = 0;
-            for (int i = 1; i < first && n < 4090; i++)
-                args[n++] = argv[i];
-            args[n++] = "--";
-            for (int i = first; i < argc && n < 4099; i++)
-                args[n++] = argv[i];
-            return cmd_run(&c, n, args);
-        }
-        return cmd_run(&c, argc - 1, argv + 1);
-    }
+    bool handled;
+    int rc = slurm_main(base, argc, argv, &handled);
+    if (handled)
+        return rc;
     /* Global options may stand before the command: jz --socket S queue. They
      * move after it, where every command takes them. */
     int first = 1;

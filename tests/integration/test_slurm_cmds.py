@@ -139,7 +139,7 @@ def test_snakemake_runs_a_workflow_through_the_front_ends(daemon_factory, tmp_pa
     work.mkdir()
     (work / "Snakefile").write_text(SNAKEFILE)
     env = dict(env, USER=os.environ.get("USER", "root"), HOME=str(tmp_path))
-    r = sl(env, snakemake, "--slurm", "--jobs", "3", "--default-resources", "runtime=10", "mem_mb=100",
+    r = sl(env, snakemake, "--slurm", "--jobs", "3", "--default-resources", "runtime=10", "mem_mb=2000",
            "--latency-wait", "5", "--max-status-checks-per-second", "5", cwd=str(work), timeout=240)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (work / "c.txt").read_text() == "a\nb\n"

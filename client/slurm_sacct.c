@@ -322,7 +322,7 @@ static int sacct__format(sacct *a, const char *spec)
         }
         int w = sacct__fields[f].width;
         if (nlen < len && p[nlen] == '%')
-            w = atoi(p + nlen + 1);
+            w = (int)strtol(p + nlen + 1, NULL, 10);
         if (w < 1 || w > 1000)
             w = sacct__fields[f].width;
         a->cols[a->ncols] = f;
@@ -396,12 +396,12 @@ int slurm_sacct(cli *c, int argc, char **argv)
     buf b = BUF_INIT;
     a.b = &b;
     if (!a.noheader) {
-        sacct_row none = {0};
-        (void)none;
         for (size_t i = 0; i < a.ncols; i++) {
             const char *h = sacct__fields[a.cols[i]].name;
             if (a.parsable || a.parsable2)
                 buf_printf(&b, "%s%s", i ? "|" : "", h);
+            else if (a.cols[i] == SA_JOBID || a.cols[i] == SA_JOBIDRAW)
+                buf_printf(&b, "%s%-*.*s", i ? " " : "", a.widths[i], a.widths[i], h);
             else
                 buf_printf(&b, "%s%*.*s", i ? " " : "", a.widths[i], a.widths[i], h);
         }

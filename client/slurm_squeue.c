@@ -28,6 +28,8 @@ static const struct {
 /* "JobID:10,Name:.20" into "%10i %.20j": 0, or -1 after saying what is wrong. */
 static int squeue__Format(cli *c, const char *spec, buf *out)
 {
+    if (!spec)
+        return -1;
     for (const char *p = spec; *p;) {
         size_t len = strcspn(p, ",");
         size_t nlen = strcspn(p, ":,");

@@ -104,7 +104,7 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
     char **node_parts = calloc(n * np + 1, sizeof *node_parts);
     char **part_nodes = calloc(n * np + 1, sizeof *part_nodes);
     Jazari__PartitionInfo *pinfo = calloc(np + 1, sizeof *pinfo);
-    Jazari__PartitionInfo **pptrs = calloc(np + 1, sizeof *pptrs);
+    Jazari__PartitionInfo **pptrs = calloc(np + 1, sizeof(Jazari__PartitionInfo *));
     if (!infos || !ptrs || !node_parts || !part_nodes || !pinfo || !pptrs)
         abort();
     for (size_t k = 0; k < np; k++) {

@@ -9,7 +9,7 @@ static const cli_command commands[] = {
     {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
     {"run", cmd_run, "[-N NODES] [-n TASKS] [-c CPUS] [--gpus-per-node G] CMD [ARGS...]",
      "inside a job (srun): run CMD as a step over the job's nodes; its output comes here"},
-    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [--format F]",
+    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [-j JOBS] [-p PART] [--format F]",
      "pending and running jobs (--all: finished ones too), filtered; --format as squeue -o"},
     {"show", cmd_show, "JOB", "one job in full (JOB: an id, or ARRAYID_INDEX), with why it waits"},
     {"cancel", cmd_cancel, "[JOB...] [--me] [-u USER] [--state S] [--name N]",

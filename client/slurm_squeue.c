@@ -25,7 +25,7 @@ static const struct {
     {"timeleft", 'L'},  {"priority", 'Q'},   {"reservation", 'v'}, {"feature", 'f'}, {"dependency", 'E'},
 };
 
-/* "JobID:10,Name:.20" into "%10i %.20j": 0, or -1 after saying what is wrong. */
+/* "JobID:10,Name:.20" into "%10i%.20j": 0, or -1 after saying what is wrong. */
 static int squeue__Format(cli *c, const char *spec, buf *out)
 {
     if (!spec)
@@ -48,11 +48,9 @@ static int squeue__Format(cli *c, const char *spec, buf *out)
             w++;
         if (*w >= '0' && *w <= '9')
             width = (unsigned)strtoul(w, NULL, 10) % 1000;
-        buf_printf(out, "%%%s%u%c ", right ? "." : "", width, type);
+        buf_printf(out, "%%%s%u%c", right ? "." : "", width, type); /* as squeue -O: no separator */
         p += len + (p[len] == ',');
     }
-    if (out->len)
-        out->len--; /* the last blank */
     return 0;
 }
 

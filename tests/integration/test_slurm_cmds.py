@@ -98,6 +98,13 @@ def test_front_ends_in_the_formats_tools_parse(daemon_factory, tmp_path):
         ["gpu01", "gpu02", "gpu03", "cpu5"]
     assert ok(sl(env, "scontrol", "show", "hostlist", "n1,n2,n3,m7")).strip() == "n[1-3],m7"
 
+    out = ok(sl(env, "squeue", "-h", "-t", "all", "-O", "JobID:8,State:.12,Partition:6", "-j", jid))
+    assert out == "%-8s%12s%-6s\n" % (jid, "COMPLETED", "main"), repr(out)
+    out = ok(sl(env, "sacct", "-S", "now-1hours", "-E", "now", "-n", "-X", "-o", "JobID%8,State", "-s", "CA"))
+    assert out.split() == [long_id, "CANCELLED"], out
+    out = ok(sl(dict(env, SLURM_JOB_NODELIST="n[1-2]"), "scontrol", "show", "hostnames"))
+    assert out.split() == ["n1", "n2"]
+
     # Failures: Slurm's "PROG: error: ..." and exit status 1.
     r = sl(env, "squeue", "-o", "%i %Y")
     assert r.returncode == 1 and r.stderr.startswith("squeue: error: "), r.stderr

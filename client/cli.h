@@ -22,6 +22,7 @@ typedef struct cli {
     double timeout_s;        /* --timeout for the daemon's answer */
     const char *command;     /* the command's name, for messages */
     int before_dashdash;     /* positionals before `--`, or -1 if none was given */
+    bool slurm;              /* a Slurm front end (client/slurm.c): "CMD: error: ..." and Slurm's output */
 } cli;
 
 /* --- options ------------------------------------------------------------ */
@@ -101,6 +102,18 @@ int cmd_node_revoke(cli *c, const char *name);
 /* client/cmd_node.c */
 int cmd_nodes(cli *c, int argc, char **argv);
 int cmd_node(cli *c, int argc, char **argv);
+/* What jz nodes adds to a node from its brief topology and the jobs. */
+typedef struct cli_node_hw {
+    char model[128];    /* "A100-SXM4-80GB", "A100,V100" for a mix; "" none */
+    uint32_t cpus;      /* logical CPUs; 0 unknown */
+    uint64_t mem;       /* bytes; 0 unknown */
+    uint32_t cpus_used; /* by the running jobs the caller sees */
+} cli_node_hw;
+/* The nodes (a nodes reply: free it), with each one's hardware and use
+ * into *hw (parallel to the reply's nodes: free it); NULL after saying why. */
+wire_msg *cli_fetch_nodes(cli *c, cli_node_hw **hw, int *status);
+/* "idle", "mixed" or "allocated". */
+const char *cli_node_alloc_state(const Jazari__NodeInfo *n, const cli_node_hw *h);
 /* client/cmd_info.c */
 int cmd_ping(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
@@ -134,6 +147,18 @@ int cli_job_id(cli *c, const char *s, uint64_t *id);
 int cli_each_job(cli *c, bool all, uint64_t after, int (*fn)(const Jazari__Job *job, void *arg), void *arg);
 /* One job from the daemon (a show reply: free it), or NULL after saying why. */
 wire_msg *cli_fetch_job(cli *c, uint64_t id, int *status);
+
+/* jz queue's --format engine (squeue -o): "%[.|-][WIDTH]TYPE" fields,
+ * "%%", other characters as they are; job NULL: the header line. 0, or -1
+ * on a bad field (b then holds nothing useful). */
+int cli_job_format(buf *b, const char *fmt, const Jazari__Job *job, int64_t now_ms);
+/* A job's state as Slurm names it ("PENDING"), its id as Slurm shows it
+ * ("ARRAYID_INDEX" for an array's task), whether it has ended. */
+const char *cli_job_state(Jazari__JobState s);
+const char *cli_job_id_str(const Jazari__Job *job, char *s, size_t len);
+bool cli_job_ended(const Jazari__Job *job);
+/* Now, in Unix ms. */
+int64_t cli_now_ms(void);
 
 /* Slurm's time formats: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S". */
 int cli_parse_time_limit(const char *s, uint64_t *seconds);
@@ -175,9 +200,6 @@ int step_pty(cli *c, uint64_t id, uint32_t step, bool own);
 
 /* client/cmd_alloc.c */
 int cmd_alloc(cli *c, int argc, char **argv);
-/* The Slurm front ends of this file (salloc, sattach) by argv[0]'s base
- * name: true when base is one (its exit status in *rc). */
-bool alloc_front_end(cli *c, const char *base, int argc, char **argv, int *rc);
 /* An allocation from sbatch's options in argv (no command), granted: its
  * id, after saying so on stderr as prog (salloc, srun) does; 0 after
  * saying why (exit status in *status), cancelled if it was queued. From

@@ -341,18 +341,3 @@ int cmd_alloc(cli *c, int argc, char **argv)
     alloc__catch(false);
     return rc;
 }
-
-bool alloc_front_end(cli *c, const char *base, int argc, char **argv, int *rc)
-{
-    if (strcmp(base, "salloc") == 0) {
-        c->command = "salloc";
-        *rc = cmd_alloc(c, argc - 1, argv + 1);
-        return true;
-    }
-    if (strcmp(base, "sattach") == 0) {
-        c->command = "sattach";
-        *rc = cmd_attach(c, argc - 1, argv + 1);
-        return true;
-    }
-    return false;
-}

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/hostlist.h"
 #include "cli.h"
 
 /* --- parsing what users type -------------------------------------------------------- */
@@ -309,18 +310,56 @@ static void job__secs(buf *b, uint64_t s)
         buf_printf(b, "%llu:%02llu", m, x);
 }
 
+const char *cli_job_state(Jazari__JobState s)
+{
+    return job__state(s);
+}
+
+const char *cli_job_id_str(const Jazari__Job *job, char *s, size_t len)
+{
+    return job__id_str(job, s, len);
+}
+
+bool cli_job_ended(const Jazari__Job *job)
+{
+    return job__ended(job);
+}
+
+int64_t cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A moment as Slurm's commands show it: local time, 2026-12-05T15:04:05;
+ * "N/A" when not set. */
+static void job__slurm_time(buf *b, int64_t ms)
+{
+    if (ms <= 0) {
+        buf_puts(b, "N/A");
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char s[32];
+    localtime_r(&t, &tm);
+    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+    buf_puts(b, s);
+}
+
 /* --- choosing jobs: jz queue's and jz cancel's filters ------------------------------------------ */
 
 typedef struct job_filter {
     bool me;
     const char *me_name; /* the caller's user name, when --me */
-    cli_list users, states, names, accounts;
+    cli_list users, states, names, accounts, jobs, partitions;
     unsigned state_mask; /* bit per JobState; 0: any */
 } job_filter;
 
 static bool job__filtering(const job_filter *f)
 {
-    return f->me || f->users.n || f->states.n || f->names.n || f->accounts.n;
+    return f->me || f->users.n || f->states.n || f->names.n || f->accounts.n || f->jobs.n || f->partitions.n;
 }
 
 /* Whether v is one of the comma lists' words (an empty list: yes). */
@@ -400,6 +439,29 @@ static bool job__match(const job_filter *f, const Jazari__Job *job)
         return false;
     if (!job__in_lists(&f->accounts, s ? s->account : ""))
         return false;
+    if (f->jobs.n) {
+        /* An id, an array's id (all its tasks) or ARRAYID_INDEX. */
+        char id[48], arr[32];
+        snprintf(arr, sizeof arr, "%llu", (unsigned long long)job->array_job_id);
+        snprintf(id, sizeof id, "%llu", (unsigned long long)job->id);
+        if (!job__in_lists(&f->jobs, id) && !(job->array_job_id && job__in_lists(&f->jobs, arr)) &&
+            !(job->array_job_id && job__in_lists(&f->jobs, job__id_str(job, id, sizeof id))))
+            return false;
+    }
+    if (f->partitions.n) {
+        /* The partition it runs in, else any of those it asked for. */
+        const char *part = job->partition && *job->partition ? job->partition : s ? s->partition : "";
+        bool any = false;
+        for (const char *p = part ? part : ""; *p && !any;) {
+            size_t len = strcspn(p, ",");
+            char one[128];
+            snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
+            any = job__in_lists(&f->partitions, one);
+            p += len + (p[len] == ',');
+        }
+        if (!any)
+            return false;
+    }
     return true;
 }
 
@@ -448,7 +510,15 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
                    {'N', "NODELIST"},   {'R', "NODELIST(REASON)"},
                    {'a', "ACCOUNT"},    {'P', "PARTITION"},
                    {'C', "CPUS"},       {'b', "TRES_PER_NODE"},
-                   {'S', "START_TIME"}};
+                   {'q', "QOS"},        {'S', "START_TIME"},
+                   {'V', "SUBMIT_TIME"}, {'e', "END_TIME"},
+                   {'r', "REASON"},     {'Z', "WORK_DIR"},
+                   {'o', "COMMAND"},    {'A', "JOBID"},
+                   {'F', "ARRAY_JOB_ID"}, {'K', "ARRAY_TASK_ID"},
+                   {'L', "TIME_LEFT"},  {'Q', "PRIORITY"},
+                   {'p', "PRIORITY"},   {'v', "RESERVATION"},
+                   {'f', "FEATURES"},   {'m', "MIN_MEMORY"},
+                   {'E', "DEPENDENCY"}};
     if (!job) {
         for (size_t i = 0; i < sizeof headers / sizeof *headers; i++)
             if (headers[i].type == type) {
@@ -495,17 +565,101 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
         break;
     case 'N':
     case 'R':
-        if (job->n_allocs)
+        if (job->n_allocs) { /* as Slurm: node[1-2] */
+            const char **names = calloc(job->n_allocs, sizeof *names);
+            if (!names)
+                abort();
             for (size_t k = 0; k < job->n_allocs; k++)
-                buf_printf(b, "%s%s", k ? "," : "", job->allocs[k]->node);
-        else if (type == 'R')
+                names[k] = job->allocs[k]->node;
+            hostlist_compress(names, job->n_allocs, true, b);
+            free(names);
+        } else if (type == 'R') {
             buf_printf(b, "(%s)", job->reason && *job->reason ? job->reason : "None");
+        }
         break;
+    case 'r':
+        buf_puts(b, job->reason && *job->reason ? job->reason : "None");
+        break;
+    case 'q':
+        buf_puts(b, s && s->qos && *s->qos ? s->qos : "normal");
+        break;
+    case 'S': /* pending: the plan's estimate (N/A: none); else when it started */
+        job__slurm_time(b, job->state == JAZARI__JOB_STATE__JOB_PENDING ? job->est_start_time_ms
+                                                                        : job->start_time_ms);
+        break;
+    case 'V':
+        job__slurm_time(b, job->submit_time_ms);
+        break;
+    case 'e':
+        job__slurm_time(b, job__ended(job) ? job->end_time_ms : 0);
+        break;
+    case 'Z':
+        buf_puts(b, s && s->workdir && *s->workdir ? s->workdir : "N/A");
+        break;
+    case 'o':
+        if (s && s->batch && s->script && *s->script)
+            buf_puts(b, s->name && *s->name ? s->name : "(script)");
+        for (size_t k = 0; s && k < s->n_argv; k++)
+            buf_printf(b, "%s%s", k || (s->batch && s->script && *s->script) ? " " : "", s->argv[k]);
+        break;
+    case 'A':
+        buf_printf(b, "%llu", (unsigned long long)job->id);
+        break;
+    case 'F':
+        buf_printf(b, "%llu", (unsigned long long)(job->array_job_id ? job->array_job_id : job->id));
+        break;
+    case 'K':
+        if (job->array_job_id && s)
+            buf_printf(b, "%u", s->array_index);
+        else
+            buf_puts(b, "N/A");
+        break;
+    case 'L': {
+        if (!s || !s->time_limit_s) {
+            buf_puts(b, "UNLIMITED");
+            break;
+        }
+        int64_t left = (int64_t)s->time_limit_s;
+        if (job->start_time_ms > 0 && !job__ended(job))
+            left -= (now_ms - job->start_time_ms) / 1000;
+        else if (job__ended(job))
+            left = 0;
+        job__secs(b, left > 0 ? (uint64_t)left : 0);
+        break;
+    }
+    case 'Q':
+    case 'p':
+        buf_printf(b, "%u", job->priority);
+        break;
+    case 'v':
+        buf_puts(b, s && s->reservation && *s->reservation ? s->reservation : "(null)");
+        break;
+    case 'f':
+        buf_puts(b, s && s->constraint && *s->constraint ? s->constraint : "(null)");
+        break;
+    case 'm':
+        if (s && s->mem_bytes)
+            buf_printf(b, "%lluM", (unsigned long long)(s->mem_bytes >> 20));
+        else
+            buf_puts(b, "0");
+        break;
+    case 'E': {
+        size_t at = b->len;
+        for (size_t k = 0; s && k < s->n_after_ok; k++)
+            buf_printf(b, "%safterok:%llu", b->len > at ? "," : "", (unsigned long long)s->after_ok[k]);
+        for (size_t k = 0; s && k < s->n_after_any; k++)
+            buf_printf(b, "%safterany:%llu", b->len > at ? "," : "", (unsigned long long)s->after_any[k]);
+        if (b->len == at)
+            buf_puts(b, "(null)");
+        break;
+    }
     case 'a':
         buf_puts(b, s && s->account && *s->account ? s->account : "-");
         break;
     case 'P':
-        buf_puts(b, s && s->partition && *s->partition ? s->partition : "-");
+        buf_puts(b, job->partition && *job->partition   ? job->partition
+                    : s && s->partition && *s->partition ? s->partition
+                                                         : "-");
         break;
     case 'C': {
         uint32_t cpt = s && s->cpus_per_task ? s->cpus_per_task : 1;
@@ -513,13 +667,6 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
         uint32_t tasks =
             s && s->ntasks ? s->ntasks : nodes * (s && s->tasks_per_node ? s->tasks_per_node : 1);
         buf_printf(b, "%llu", (unsigned long long)tasks * cpt);
-        break;
-    }
-    case 'S': { /* pending: the plan's estimate; else when it started */
-        char when[40];
-        buf_puts(b, job__local_time(job->state == JAZARI__JOB_STATE__JOB_PENDING ? job->est_start_time_ms
-                                                                                 : job->start_time_ms,
-                                    when, sizeof when));
         break;
     }
     case 'b':
@@ -539,7 +686,7 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
 /* One line of a --format (squeue -o): "%[.|-][WIDTH]TYPE" fields, "%%",
  * other characters as they are. job NULL: the header. -1 on a bad field
  * (nothing useful written). */
-static int job__format(buf *b, const char *fmt, const Jazari__Job *job, int64_t now_ms)
+int cli_job_format(buf *b, const char *fmt, const Jazari__Job *job, int64_t now_ms)
 {
     for (const char *p = fmt; *p;) {
         if (*p != '%') {
@@ -608,6 +755,8 @@ static size_t job__filter_opts(job_filter *f, cli_opt *opts, size_t n)
         {"me", CLI_FLAG, &f->me},        {"user", CLI_LIST, &f->users},       {"u", CLI_LIST, &f->users},
         {"state", CLI_LIST, &f->states}, {"t", CLI_LIST, &f->states},         {"name", CLI_LIST, &f->names},
         {"n", CLI_LIST, &f->names},      {"account", CLI_LIST, &f->accounts}, {"A", CLI_LIST, &f->accounts},
+        {"jobs", CLI_LIST, &f->jobs},    {"j", CLI_LIST, &f->jobs},           {"partition", CLI_LIST, &f->partitions},
+        {"p", CLI_LIST, &f->partitions},
     };
     for (size_t i = 0; i < sizeof more / sizeof *more; i++)
         opts[n++] = more[i];
@@ -633,7 +782,7 @@ static int queue__one(const Jazari__Job *job, void *arg)
     if (q->c->json)
         job__json(q->j, job);
     else if (q->format)
-        job__format(q->b, q->format, job, q->now_ms);
+        cli_job_format(q->b, q->format, job, q->now_ms);
     else
         job__row(q->b, job);
     /* A table streams; a JSON document is one. */
@@ -650,7 +799,7 @@ int cmd_queue(cli *c, int argc, char **argv)
     const char *format = NULL;
     job_filter f;
     memset(&f, 0, sizeof f);
-    cli_opt opts[20] = {{"all", CLI_FLAG, &all},
+    cli_opt opts[24] = {{"all", CLI_FLAG, &all},
                         {"format", CLI_STRING, &format},
                         {"o", CLI_STRING, &format},
                         {"noheader", CLI_FLAG, &noheader},
@@ -666,9 +815,10 @@ int cmd_queue(cli *c, int argc, char **argv)
     if (start && !format)
         format = "%.18i %.9P %.8j %.8u %.2t %.19S %.6D %R";
     buf b = BUF_INIT;
-    if (format && job__format(&b, format, NULL, 0) != 0) {
+    if (format && cli_job_format(&b, format, NULL, 0) != 0) {
         cli_error(c,
-                  "bad --format '%.60s': fields %%[.][WIDTH]TYPE, TYPE one of i j u t T M l D N R a P C b S "
+                  "bad --format '%.60s': fields %%[.][WIDTH]TYPE, TYPE one of i j u t T M l D N R a P C b q "
+                  "S V e r Z o A F K L Q p v f m E "
                   "(see docs/researcher.md)",
                   format);
         buf_free(&b);
@@ -1042,7 +1192,7 @@ int cli_jobs_op(cli *c, int argc, char **argv, int op)
     job_filter f;
     memset(&f, 0, sizeof f);
     bool hold = false;
-    cli_opt opts[13];
+    cli_opt opts[17];
     size_t no = job__filter_opts(&f, opts, 0);
     if (op == CLI_JOBS_REQUEUE)
         opts[no++] = (cli_opt){"hold", CLI_FLAG, &hold};
@@ -1139,7 +1289,8 @@ int cli_jobs_op(cli *c, int argc, char **argv, int op)
         json_kv_uint(&j, job__op_key[op], n);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "%s %u job%s\n", job__op_done[op], n, n == 1 ? "" : "s");
+        if (!c->slurm) /* scancel, scontrol release/hold/requeue say nothing */
+            buf_printf(&b, "%s %u job%s\n", job__op_done[op], n, n == 1 ? "" : "s");
     }
     int rc = cli_flush(&b);
     return status != CLI_OK ? status : rc;

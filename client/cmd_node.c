@@ -55,12 +55,7 @@ static void cmd__node_json_fields(json *j, const Jazari__NodeInfo *n)
 
 /* What jz nodes adds from a node's brief topology (daemons from 0.4 on
  * send one with each node): its GPU models, CPUs and memory. */
-typedef struct node__hw {
-    char model[128];    /* "A100-SXM4-80GB", "A100,V100" for a mix; "" none */
-    uint32_t cpus;      /* logical CPUs; 0 unknown */
-    uint64_t mem;       /* bytes; 0 unknown */
-    uint32_t cpus_used; /* by the running jobs the caller sees */
-} node__hw;
+typedef cli_node_hw node__hw;
 
 static void node__hw_of(const Jazari__NodeInfo *n, node__hw *h)
 {
@@ -132,7 +127,7 @@ static int node__use_one(const Jazari__Job *job, void *arg)
 
 /* idle, mixed or allocated: from free and total GPUs, and the CPUs of the
  * running jobs the caller sees. */
-static const char *node__alloc_state(const Jazari__NodeInfo *n, const node__hw *h)
+const char *cli_node_alloc_state(const Jazari__NodeInfo *n, const cli_node_hw *h)
 {
     bool gpus_full = n->gpus_total && n->gpus_free == 0;
     bool cpus_full = h->cpus && h->cpus_used >= h->cpus;
@@ -153,19 +148,15 @@ static void node__mem_str(uint64_t bytes, char *s, size_t len)
         snprintf(s, len, "%lluM", (unsigned long long)(bytes >> 20));
 }
 
-int cmd_nodes(cli *c, int argc, char **argv)
+wire_msg *cli_fetch_nodes(cli *c, cli_node_hw **hw_out, int *status)
 {
-    const char *pos[1];
-    if (cli_parse(c, argc, argv, NULL, pos, 0) < 0)
-        return CLI_USAGE;
     Jazari__NodesRequest nr = JAZARI__NODES_REQUEST__INIT;
     Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
     req.body_case = JAZARI__ENVELOPE__BODY_NODES_REQUEST;
     req.nodes_request = &nr;
-    int status;
-    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_NODES_REPLY, &status);
+    wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_NODES_REPLY, status);
     if (!m)
-        return status;
+        return NULL;
     const Jazari__NodesReply *r = wire_msg_env(m)->nodes_reply;
     node__hw *hw = calloc(r->n_nodes + 1, sizeof *hw);
     if (!hw)
@@ -173,12 +164,27 @@ int cmd_nodes(cli *c, int argc, char **argv)
     for (size_t i = 0; i < r->n_nodes; i++)
         node__hw_of(r->nodes[i], &hw[i]);
     node__use use = {r, hw};
-    status = cli_each_job(c, false, 0, node__use_one, &use);
-    if (status != CLI_OK) {
+    *status = cli_each_job(c, false, 0, node__use_one, &use);
+    if (*status != CLI_OK) {
         free(hw);
         wire_msg_free(m);
-        return status;
+        return NULL;
     }
+    *hw_out = hw;
+    return m;
+}
+
+int cmd_nodes(cli *c, int argc, char **argv)
+{
+    const char *pos[1];
+    if (cli_parse(c, argc, argv, NULL, pos, 0) < 0)
+        return CLI_USAGE;
+    int status;
+    node__hw *hw;
+    wire_msg *m = cli_fetch_nodes(c, &hw, &status);
+    if (!m)
+        return status;
+    const Jazari__NodesReply *r = wire_msg_env(m)->nodes_reply;
     buf b = BUF_INIT;
     if (c->json) {
         json j;
@@ -200,7 +206,7 @@ int cmd_nodes(cli *c, int argc, char **argv)
                 json_uint(&j, hw[i].mem);
             else
                 json_null(&j);
-            json_kv_str(&j, "alloc_state", node__alloc_state(r->nodes[i], &hw[i]));
+            json_kv_str(&j, "alloc_state", cli_node_alloc_state(r->nodes[i], &hw[i]));
             json_obj_end(&j);
         }
         json_arr_end(&j);
@@ -218,7 +224,7 @@ int cmd_nodes(cli *c, int argc, char **argv)
                 snprintf(cpus, sizeof cpus, "-");
             node__mem_str(hw[i].mem, mem, sizeof mem);
             buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s\n", n->name, n->site, n->state,
-                       node__alloc_state(n, &hw[i]), gpus, hw[i].model[0] ? hw[i].model : "-", cpus, mem);
+                       cli_node_alloc_state(n, &hw[i]), gpus, hw[i].model[0] ? hw[i].model : "-", cpus, mem);
         }
     }
     free(hw);

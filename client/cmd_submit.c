@@ -250,7 +250,7 @@ int cmd_submit(cli *c, int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < o.nwarnings && !o.quiet; i++)
-        fprintf(stderr, "jz %s: %s\n", c->command, o.warnings[i]);
+        fprintf(stderr, "%s%s: %s\n", c->slurm ? "" : "jz ", c->command, o.warnings[i]);
     Jazari__JobSpec *spec = &o.spec;
     if (o.dashdash) {
         spec->argv = o.pos;
@@ -282,9 +282,13 @@ int cmd_submit(cli *c, int argc, char **argv)
         if (array)
             json_kv_uint(&j, "count", count);
         json_obj_end(&j);
+    } else if (o.parsable) {
+        buf_printf(&b, "%llu%s%s\n", (unsigned long long)id, o.cluster ? ";" : "", o.cluster ? o.cluster : "");
     } else if (o.quiet) {
         /* -Q: nothing but errors */
-    } else if (array && !o.parsable) {
+    } else if (c->slurm) {
+        buf_printf(&b, "Submitted batch job %llu\n", (unsigned long long)id);
+    } else if (array) {
         buf_printf(&b, "%llu (array of %u: jobs %llu to %llu)\n", (unsigned long long)id, count,
                    (unsigned long long)id, (unsigned long long)(id + count - 1));
     } else {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "slurm.h"
 
 static const cli_command commands[] = {
     {"submit", cmd_submit, "[OPTIONS] -- CMD [ARGS...] | SCRIPT", "queue a job; prints its id"},
@@ -12,7 +13,7 @@ static const cli_command commands[] = {
      "(salloc) an allocation; runs CMD (else $SHELL) here in it, srun inside runs steps on it"},
     {"attach", cmd_attach, "JOB[.STEP] [--label]",
      "(sattach) a running step's output, all tasks, from the start until it ends"},
-    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [--format F] [--start]",
+    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [-j JOBS] [-p PART] [--format F] [--start]",
      "pending and running jobs (--all: finished ones too), filtered; --format as squeue -o; --start: when "
      "pending jobs are expected to start"},
     {"show", cmd_show, "JOB", "one job in full (JOB: an id, or ARRAYID_INDEX), with why it waits"},
@@ -94,64 +95,15 @@ static bool global_opt(const char *a, bool *takes_value)
     return false;
 }
 
-/* srun's options that take no value. */
-static bool srun_flag(const char *a)
-{
-    static const char *const flags[] = {"--label", "--unbuffered", "--overlap", "--pty", "--exclusive"};
-    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
-        if (strcmp(a, flags[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Slurm's short options of srun, as jz run's long ones (in place). */
-static void srun_short_opts(int argc, char **argv)
-{
-    static const struct {
-        const char *s, *l;
-    } map[] = {{"-N", "--nodes"}, {"-n", "--ntasks"}, {"-c", "--cpus-per-task"}, {"-J", "--job-name"},
-               {"-o", "--output"}, {"-e", "--error"}, {"-r", "--relative"}, {"-l", "--label"},
-               {"-u", "--unbuffered"}, {"-t", "--time"}, {"-p", "--partition"}, {"-A", "--account"},
-               {"-G", "--gpus"}, {"-q", "--qos"}, {"-C", "--constraint"}};
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] != '-' || strcmp(argv[i], "--") == 0)
-            break; /* the command starts: its own options are its own */
-        for (size_t k = 0; k < sizeof map / sizeof *map; k++)
-            if (strcmp(argv[i], map[k].s) == 0)
-                argv[i] = (char *)map[k].l;
-        if (strncmp(argv[i], "--", 2) == 0 && !strchr(argv[i], '=') && i + 1 < argc &&
-            !srun_flag(argv[i]))
-            i++; /* its value */
-    }
-}
-
 int main(int argc, char **argv)
 {
     cli c = {0};
     /* The Slurm commands are this program under their names (build/slurm). */
     const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    int rc;
-    if (alloc_front_end(&c, base, argc, argv, &rc))
+    bool handled;
+    int rc = slurm_main(base, argc, argv, &handled);
+    if (handled)
         return rc;
-    if (strcmp(base, "srun") == 0) {
-        c.command = "srun";
-        srun_short_opts(argc, argv);
-        /* The command's own options stay its own: options end at the command. */
-        int first = 1;
-        while (first < argc && argv[first][0] == '-' && strcmp(argv[first], "--") != 0)
-            first += strchr(argv[first], '=') || srun_flag(argv[first]) ? 1 : 2;
-        if (first < argc && strcmp(argv[first], "--") != 0) {
-            static char *args[4100];
-            int n = 0;
-            for (int i = 1; i < first && n < 4090; i++)
-                args[n++] = argv[i];
-            args[n++] = "--";
-            for (int i = first; i < argc && n < 4099; i++)
-                args[n++] = argv[i];
-            return cmd_run(&c, n, args);
-        }
-        return cmd_run(&c, argc - 1, argv + 1);
-    }
     /* Global options may stand before the command: jz --socket S queue. They
      * move after it, where every command takes them. */
     int first = 1;

@@ -41,7 +41,10 @@ void cli_error(const cli *c, const char *fmt, ...)
     buf_vprintf(&msg, fmt, ap);
     va_end(ap);
     utf8_term(&safe, msg.data, msg.len, false);
-    fprintf(stderr, "jz%s%s: %s\n", c->command ? " " : "", c->command ? c->command : "", buf_str(&safe));
+    if (c->slurm) /* as Slurm's commands say it */
+        fprintf(stderr, "%s: error: %s\n", c->command, buf_str(&safe));
+    else
+        fprintf(stderr, "jz%s%s: %s\n", c->command ? " " : "", c->command ? c->command : "", buf_str(&safe));
     buf_free(&msg);
     buf_free(&safe);
 }

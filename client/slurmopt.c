@@ -51,6 +51,7 @@ enum {
     SO_DEPENDENCY,
     SO_WRAP,
     SO_PARSABLE,
+    SO_CLUSTERS,
     SO_WAIT,
     SO_EXPORT,
     SO_QUIET,
@@ -177,7 +178,7 @@ static const so_def so_table[] = {
     {"uid", 0, ARG_REQ, SO_UNSUPPORTED},
     {"gid", 0, ARG_REQ, SO_UNSUPPORTED},
     {"test-only", 0, ARG_NONE, SO_UNSUPPORTED},
-    {"clusters", 'M', ARG_REQ, SO_UNSUPPORTED},
+    {"clusters", 'M', ARG_REQ, SO_CLUSTERS},
     {"cluster-constraint", 0, ARG_REQ, SO_UNSUPPORTED},
     {"batch", 0, ARG_REQ, SO_UNSUPPORTED},
     {"network", 0, ARG_REQ, SO_UNSUPPORTED},
@@ -959,6 +960,16 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
     o->parsable = so__get(o, SO_PARSABLE) != NULL;
     o->wait = so__get(o, SO_WAIT) != NULL;
     o->quiet = so__get(o, SO_QUIET) != NULL;
+    oc = so__get(o, SO_CLUSTERS);
+    o->cluster = NULL;
+    if (oc) {
+        /* One cluster: this network (its name is the leader's, unknown here). */
+        size_t len = strlen(oc->value);
+        if (len == 0 || len > 64 || strpbrk(oc->value, ", \t") || strcmp(oc->value, "all") == 0)
+            return so__fail(o, oc->line, "%s '%.64s': one cluster name only (this network is one cluster)",
+                            oc->name, oc->value);
+        o->cluster = oc->value;
+    }
 
     /* Names and places. */
     oc = so__get(o, SO_JOB_NAME);

@@ -62,6 +62,7 @@ typedef struct slurmopt {
     /* What slurmopt_build made (pointing into this slurmopt). */
     Jazari__JobSpec spec;
     bool parsable, wait, quiet, wrap;
+    const char *cluster; /* -M NAME: sbatch --parsable prints ID;NAME (NULL: not given) */
     /* Warnings (one line each: an option without effect here), and the
      * last error (one line: what is wrong, where, and the fix). */
     char **warnings;

@@ -6,6 +6,17 @@
 #include "../lib/hw/topo_pb.h"
 #include "jzd.h"
 
+/* The policy's partitions that hold n, into names (room for every
+ * partition; they point into the policy): how many. */
+static size_t nodes__partitions(const pol *po, const fsm_node *n, char **names)
+{
+    size_t k = 0;
+    for (size_t i = 0; po && i < po->n_partitions; i++)
+        if (pol_partition_has_node(&po->partitions[i], n->name, n->site, n->labels))
+            names[k++] = (char *)po->partitions[i].name;
+    return k;
+}
+
 static void nodes__info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
 {
     jazari__node_info__init(ni);
@@ -35,8 +46,14 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const fsm_node *n = d->ctl_running && want && *want ? fsm_node_get(&d->ctl.state, want) : NULL;
     Jazari__NodeInfo ni;
     const topo *t;
+    const pol *po = d->cfg->pol;
+    char **parts = calloc((po ? po->n_partitions : 0) + 1, sizeof *parts);
+    if (!parts)
+        abort();
     if (n) {
         nodes__info(&d->ctl.state, n, &ni);
+        ni.partitions = parts;
+        ni.n_partitions = nodes__partitions(po, n, parts);
         t = n->topo;
     } else if (!want || !*want || strcmp(want, d->cfg->name) == 0) {
         nodes__local_info(d, &ni);
@@ -44,6 +61,7 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     } else {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
                   "node '%.64s' not found (jz nodes lists them)", want);
+        free(parts);
         return;
     }
     ni.topology = topo_to_pb(t);
@@ -51,6 +69,7 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     r.node = &ni;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODE_REPLY, &r);
     topo_pb_free(ni.topology);
+    free(parts);
 }
 
 /* What jz nodes shows of a node's hardware (CPUs, memory, GPU models):
@@ -76,13 +95,38 @@ static Jazari__Topology *nodes__brief_topology(const topo *t)
 void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     size_t n = d->ctl_running ? d->ctl.state.n_nodes : 0;
+    const pol *po = d->cfg->pol;
+    size_t np = po ? po->n_partitions : 0;
     Jazari__NodeInfo *infos = calloc(n + 1, sizeof *infos);
     Jazari__NodeInfo **ptrs = calloc(n + 1, sizeof(Jazari__NodeInfo *));
-    if (!infos || !ptrs)
+    /* Each node's partitions, and each partition's nodes (names point
+     * into the state and the policy). */
+    char **node_parts = calloc(n * np + 1, sizeof *node_parts);
+    char **part_nodes = calloc(n * np + 1, sizeof *part_nodes);
+    Jazari__PartitionInfo *pinfo = calloc(np + 1, sizeof *pinfo);
+    Jazari__PartitionInfo **pptrs = calloc(np + 1, sizeof(Jazari__PartitionInfo *));
+    if (!infos || !ptrs || !node_parts || !part_nodes || !pinfo || !pptrs)
         abort();
+    for (size_t k = 0; k < np; k++) {
+        const pol_partition *pt = &po->partitions[k];
+        jazari__partition_info__init(&pinfo[k]);
+        pinfo[k].name = (char *)pt->name;
+        pinfo[k].default_time_s = pt->default_time_s;
+        pinfo[k].max_time_s = pt->max_time_s;
+        pinfo[k].is_default = pt->is_default;
+        pinfo[k].state = "up";
+        pinfo[k].nodes = part_nodes + k * n;
+        pptrs[k] = &pinfo[k];
+    }
     for (size_t i = 0; i < n; i++) {
-        nodes__info(&d->ctl.state, &d->ctl.state.nodes[i], &infos[i]);
-        infos[i].topology = nodes__brief_topology(d->ctl.state.nodes[i].topo);
+        const fsm_node *fn = &d->ctl.state.nodes[i];
+        nodes__info(&d->ctl.state, fn, &infos[i]);
+        infos[i].topology = nodes__brief_topology(fn->topo);
+        infos[i].partitions = node_parts + i * np;
+        infos[i].n_partitions = nodes__partitions(po, fn, infos[i].partitions);
+        for (size_t k = 0; k < np; k++)
+            if (pol_partition_has_node(&po->partitions[k], fn->name, fn->site, fn->labels))
+                pinfo[k].nodes[pinfo[k].n_nodes++] = fn->name;
         ptrs[i] = &infos[i];
     }
     /* An agent (or a controller before its node is registered) knows itself. */
@@ -95,11 +139,17 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__NodesReply r = JAZARI__NODES_REPLY__INIT;
     r.nodes = ptrs;
     r.n_nodes = n;
+    r.partitions = pptrs;
+    r.n_partitions = np;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &r);
     for (size_t i = 0; i < n; i++)
         topo_pb_free(infos[i].topology);
     free(infos);
     free(ptrs);
+    free(node_parts);
+    free(part_nodes);
+    free(pinfo);
+    free(pptrs);
 }
 
 void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e)

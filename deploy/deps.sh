@@ -16,6 +16,10 @@ PKGS="$PKGS faketime"
 # A researcher's multi-node job: PyTorch's gloo all_reduce across the ranks a
 # job is given (tests/integration/test_torch.py; ~170 packages, ~640 MB).
 PKGS="$PKGS python3-torch"
+# A real Slurm client of our front ends: Debian's snakemake 7.x runs a
+# workflow with --slurm through build/slurm's sbatch, sacct and scancel
+# (tests/integration/test_slurm_cmds.py; skipped without it).
+PKGS="$PKGS snakemake"
 # Benchmarks: Slurm is the peer we are measured against, in the same run.
 PKGS="$PKGS slurmctld slurmd slurm-client munge"
 

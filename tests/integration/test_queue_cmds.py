@@ -76,7 +76,7 @@ def test_queue_filters_format_and_array_tasks(daemon_factory):
     assert r.returncode == 0 and r.stdout.startswith("%d " % b) and r.stdout.rstrip().endswith(" solo"), r.stdout
     r = d.jz("queue", "--format", "%.3j", "--noheader", "--name", "alpha")
     assert r.stdout == "alp\n"  # a field is cut to its width
-    r = d.jz("queue", "--format", "%i %Z")
+    r = d.jz("queue", "--format", "%i %Y")
     assert r.returncode == 2 and "--format" in r.stderr
 
     # jz show ARRAYID_INDEX.

@@ -430,12 +430,23 @@ TEST(slurmopt_errors_and_warnings)
     slurmopt_free(&o);
     const char *unsupported[] = {
         "--licenses=matlab", "--tmp=10G",   "-w",          "--exclude=n1", "--begin=now+1h",
-        "--deadline=now",    "--mincpus=4", "--uid=0",     "--test-only",  "-M",
+        "--deadline=now",    "--mincpus=4", "--uid=0",     "--test-only",  "-x",
         "--priority=10",     "--bb=x",      "--network=x", "--container=x"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         const char *const words[] = {unsupported[i], "v", NULL};
         CHECK_EQ_INT(so_run(&o, NULL, words), -1);
         CHECK(strstr(o.err, "is not supported here"));
+        slurmopt_free(&o);
+    }
+    /* -M: one cluster (this network), its name for --parsable's ID;CLUSTER. */
+    {
+        const char *const words[] = {"-M", "c1", NULL};
+        CHECK_EQ_INT(so_run(&o, NULL, words), 0);
+        CHECK_EQ_STR(o.cluster, "c1");
+        slurmopt_free(&o);
+        const char *const two[] = {"--clusters=c1,c2", NULL};
+        CHECK_EQ_INT(so_run(&o, NULL, two), -1);
+        CHECK(strstr(o.err, "one cluster name only"));
         slurmopt_free(&o);
     }
     CHECK_EQ_INT(so_run(&o, "#SBATCH --nodelist=gpu[01-04]\n", NULL), -1);

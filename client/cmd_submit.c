@@ -261,6 +261,9 @@ int cmd_submit(cli *c, int argc, char **argv)
         spec->argv = o.npos > 1 ? o.pos + 1 : NULL;
         spec->n_argv = o.npos > 1 ? (size_t)o.npos - 1 : 0;
     }
+    /* sbatch's own default, where tools look for a job's output. */
+    if (c->slurm && spec->batch && (!spec->output || !*spec->output))
+        spec->output = spec->array && *spec->array ? "slurm-%A_%a.out" : "slurm-%j.out";
     Jazari__SubmitRequest sr = JAZARI__SUBMIT_REQUEST__INIT;
     sr.spec = spec;
     Jazari__Envelope req = JAZARI__ENVELOPE__INIT;

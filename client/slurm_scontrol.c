@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "../common/hostlist.h"
+#include "../common/outpath.h"
 #include "slurm.h"
 
 static void scontrol__job(buf *b, const Jazari__Job *job, bool oneliner)
@@ -20,10 +21,11 @@ static void scontrol__job(buf *b, const Jazari__Job *job, bool oneliner)
         buf_printf(b, "%sArrayJobId=%llu ArrayTaskId=%u", sep, (unsigned long long)job->array_job_id,
                    s->array_index);
     buf_printf(b, "%sUserId=%s(%u) GroupId=(%u)", sep, job->user ? job->user : "", job->uid, job->gid);
-    buf_printf(b, "%sPriority=%u Account=%s QOS=%s", sep, job->priority, s && s->account ? s->account : "",
+    bool held = job->held && job->state == JAZARI__JOB_STATE__JOB_PENDING; /* as Slurm: priority 0 */
+    buf_printf(b, "%sPriority=%u Account=%s QOS=%s", sep, held ? 0 : job->priority, s && s->account ? s->account : "",
                s && s->qos && *s->qos ? s->qos : "normal");
     buf_printf(b, "%sJobState=%s Reason=%s", sep, cli_job_state(job->state),
-               job->reason && *job->reason ? job->reason : "None");
+               held ? "JobHeldUser" : job->reason && *job->reason ? job->reason : "None");
     buf_printf(b, "%sRequeue=%d Restarts=%u BatchFlag=%d ExitCode=", sep, s && !s->no_requeue, job->attempt,
                s && s->batch);
     if (cli_job_ended(job) && job->exit_code < 0)
@@ -63,8 +65,14 @@ static void scontrol__job(buf *b, const Jazari__Job *job, bool oneliner)
     if (s && !s->n_argv)
         buf_puts(b, s->batch ? "(script)" : "(null)");
     buf_printf(b, "%sWorkDir=%s", sep, s && s->workdir && *s->workdir ? s->workdir : "(null)");
-    buf_printf(b, "%sStdOut=%s", sep, s && s->output && *s->output ? s->output : "(null)");
-    buf_printf(b, "%sStdErr=%s", sep, s && s->error && *s->error ? s->error : s && s->output && *s->output ? s->output : "(null)");
+    /* The files, as the batch step's node names them (tools read them from here). */
+    outpath_job oj = {job->id, job->array_job_id, s ? s->array_index : 0, s ? s->name : NULL, job->user};
+    const char *node = job->n_allocs ? job->allocs[0]->node : "";
+    const char *wd = s && s->workdir && *s->workdir ? s->workdir : "/";
+    buf_printf(b, "%sStdOut=", sep);
+    outpath_expand(s ? s->output : NULL, wd, &oj, 0, node, 0, b);
+    buf_printf(b, "%sStdErr=", sep);
+    outpath_expand(s && s->error && *s->error ? s->error : s ? s->output : NULL, wd, &oj, 0, node, 0, b);
     buf_puts(b, "\n");
     if (!oneliner)
         buf_puts(b, "\n");

@@ -69,8 +69,7 @@ def test_front_ends_in_the_formats_tools_parse(daemon_factory, tmp_path):
     assert rows[0] == [jid, "first", "COMPLETED", "0:0", "main", "1"], rows
     assert rows[1][0] == jid + ".batch" and rows[1][2] == "COMPLETED", rows
     assert ok(sl(env, "sacct", "-X", "-P", "-n", "-o", "JobID", "-j", jid)).split() == [jid]
-    assert (work / ("jazari-%s.out" % jid)).read_text() == "hi\n" or \
-        (work / ("slurm-%s.out" % jid)).read_text() == "hi\n"
+    assert (work / ("slurm-%s.out" % jid)).read_text() == "hi\n"  # sbatch's default name
 
     wait_for(lambda: ok(sl(env, "squeue", "-h", "-o", "%i %j %T", "-j", long_id)).split() ==
              [long_id, "fromstdin", "RUNNING"], timeout=20, what="squeue to show the running job")
@@ -115,6 +114,40 @@ def test_front_ends_in_the_formats_tools_parse(daemon_factory, tmp_path):
     r = sl(env, "sbatch", "--nodelist=x", "--wrap", "true")
     assert r.returncode == 1 and r.stderr.startswith("sbatch: error: "), r.stderr
     r = sl(env, "scontrol", "show", "job", "99999")
+    assert r.returncode == 1 and r.stderr.startswith("scontrol: error: "), r.stderr
+
+
+def test_scontrol_hold_release_update_requeue(daemon_factory, tmp_path):
+    ctl, env = cluster(daemon_factory, tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    jid = ok(sl(env, "sbatch", "--parsable", "-H", "-t", "30", "-D", str(work), "--wrap", "echo run")).strip()
+    assert ok(sl(env, "squeue", "-h", "-o", "%i %T %l", "-j", jid)).split() == [jid, "PENDING", "30:00"]
+
+    # update: what the job asked for changes, while it is pending; nonsense changes nothing.
+    ok(sl(env, "scontrol", "update", "JobId=" + jid, "TimeLimit=10", "JobName=renamed"))
+    assert ok(sl(env, "squeue", "-h", "-o", "%j %l", "-j", jid)).split() == ["renamed", "10:00"]
+    r = sl(env, "scontrol", "update", "JobId=" + jid, "TimeLimit=soon")
+    assert r.returncode == 1 and r.stderr.startswith("scontrol: error: "), r.stderr
+    r = sl(env, "scontrol", "update", "JobId=" + jid, "Gres=gpu:2")
+    assert r.returncode == 1 and "cannot be changed here" in r.stderr, r.stderr
+    assert ok(sl(env, "squeue", "-h", "-o", "%j %l", "-j", jid)).split() == ["renamed", "10:00"]
+
+    # release: it runs; requeuehold: it comes back held as a new attempt; release again: it runs again.
+    ok(sl(env, "scontrol", "release", jid))
+    wait_for(lambda: sacct_state(env, jid) == "COMPLETED", timeout=30, what="the released job to complete")
+    ok(sl(env, "scontrol", "requeuehold", jid))
+    wait_for(lambda: ok(sl(env, "squeue", "-h", "-o", "%T %r", "-j", jid)).split()[:1] == ["PENDING"],
+             timeout=20, what="the requeued job to be pending")
+    assert "Reason=JobHeldUser" in ok(sl(env, "scontrol", "show", "job", jid))
+    ok(sl(env, "scontrol", "release", jid))
+    wait_for(lambda: sacct_state(env, jid) == "COMPLETED", timeout=30, what="the second run to complete")
+    show = ok(sl(env, "scontrol", "show", "job", jid))
+    assert "Restarts=1" in show and "StdOut=%s/slurm-%s.out" % (work, jid) in show, show
+    assert (work / ("slurm-%s.out" % jid)).read_text() == "run\nrun\n"  # appended, as sbatch does
+
+    # hold: only a pending job.
+    r = sl(env, "scontrol", "hold", jid)
     assert r.returncode == 1 and r.stderr.startswith("scontrol: error: "), r.stderr
 
 

@@ -15,6 +15,21 @@ static const cli_opt *cli__find(const cli_opt *opts, const char *name, size_t le
     return NULL;
 }
 
+void cli_describe_opts(const cli_opt *opts)
+{
+    for (; opts && opts->name; opts++)
+        printf("  %s%s%s\n", opts->name[1] ? "--" : "-", opts->name, opts->kind == CLI_FLAG ? "" : " VALUE");
+}
+
+void cli_describe_shared(void)
+{
+    static const cli_opt shared[] = {{"json", CLI_FLAG, NULL},         {"socket", CLI_STRING, NULL},
+                                     {"server", CLI_STRING, NULL},     {"credentials", CLI_STRING, NULL},
+                                     {"timeout", CLI_STRING, NULL},    {"help", CLI_FLAG, NULL},
+                                     {NULL, CLI_FLAG, NULL}};
+    cli_describe_opts(shared);
+}
+
 int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos)
 {
     const char *timeout = NULL;
@@ -23,6 +38,12 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
         {"server", CLI_STRING, &c->server}, {"credentials", CLI_STRING, &c->credentials},
         {"timeout", CLI_STRING, &timeout},  {NULL, CLI_FLAG, NULL},
     };
+    if (c->describe) {
+        printf("options:\n");
+        cli_describe_opts(opts);
+        cli_describe_shared();
+        return -1;
+    }
     int npos = 0;
     bool only_pos = false;
     c->before_dashdash = -1;

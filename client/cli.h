@@ -23,6 +23,7 @@ typedef struct cli {
     const char *command;     /* the command's name, for messages */
     int before_dashdash;     /* positionals before `--`, or -1 if none was given */
     bool slurm;              /* a Slurm front end (client/slurm.c): "CMD: error: ..." and Slurm's output */
+    bool describe;           /* jz CMD --help: cli_parse lists the options instead */
 } cli;
 
 /* --- options ------------------------------------------------------------ */
@@ -48,6 +49,14 @@ typedef struct cli_opt {
  * land in pos (at most maxpos). Returns the number of positionals, or -1
  * after printing one line naming the bad argument. */
 int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos);
+/* With c->describe set (jz CMD --help), cli_parse parses nothing: it
+ * prints the command's options and the shared ones on stdout, one per
+ * line, in the form "  --name", "  --name VALUE" or "  -f", and returns
+ * -1. The form is stable: the shell completion and the man pages' test
+ * read it. */
+void cli_describe_opts(const cli_opt *opts);
+/* The options every command takes, in that form. */
+void cli_describe_shared(void);
 
 /* --- the daemon ------------------------------------------------------------ */
 

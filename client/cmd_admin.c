@@ -159,7 +159,10 @@ int cmd_reserve(cli *c, int argc, char **argv)
 int cmd_unreserve(cli *c, int argc, char **argv)
 {
     const char *pos[1];
-    if (cli_parse(c, argc, argv, NULL, pos, 1) != 1) {
+    int n = cli_parse(c, argc, argv, NULL, pos, 1);
+    if (n < 0)
+        return CLI_USAGE;
+    if (n != 1) {
         cli_error(c, "usage: jz unreserve NAME");
         return CLI_USAGE;
     }

@@ -234,6 +234,8 @@ int cmd_nodes(cli *c, int argc, char **argv)
 
 int cmd_node(cli *c, int argc, char **argv)
 {
+    if (c->describe)
+        printf("subcommands:\n  revoke\n");
     const char *pos[2];
     int npos = cli_parse(c, argc, argv, NULL, pos, 2);
     if (npos < 0)

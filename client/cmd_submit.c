@@ -190,6 +190,19 @@ int cmd_submit(cli *c, int argc, char **argv)
     submit_resolver res = {c, NULL};
     char *text = NULL;
     int status = CLI_USAGE;
+    if (c->describe) { /* jz submit --help: sbatch's options, and the shared ones */
+        printf("options:\n");
+        slurmopt_info in;
+        for (size_t i = 0; slurmopt_option(i, &in); i++) {
+            if (!in.effective)
+                continue;
+            printf("  --%s%s\n", in.name, in.has_value ? " VALUE" : "");
+            if (in.shrt)
+                printf("  -%c%s\n", in.shrt, in.has_value ? " VALUE" : "");
+        }
+        cli_describe_shared();
+        goto out;
+    }
     if (slurmopt_parse_args(&o, argc, argv, extra) != 0) {
         cli_error(c, "%s", o.err);
         goto out;

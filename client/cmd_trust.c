@@ -217,6 +217,10 @@ int cmd_token(cli *c, int argc, char **argv)
         return trust__list(c, argc, argv);
     if (strcmp(sub, "revoke") == 0)
         return trust__revoke(c, argc, argv);
+    if (c->describe) {
+        printf("subcommands:\n  create\n  list\n  revoke\n");
+        return CLI_OK;
+    }
     cli_error(c, "usage: jz token create --join [--controller] [--ttl 1h] | create --user NAME [--role ROLE] "
                  "[--ttl 30d] | list | revoke ID");
     return CLI_USAGE;

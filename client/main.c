@@ -134,8 +134,16 @@ int main(int argc, char **argv)
         c.command = commands[i].name;
         for (int a = 2; a < argc && strcmp(argv[a], "--") != 0; a++) {
             if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
-                printf("usage: jz %s [--json] [--socket PATH] %s\n%s\n", commands[i].name, commands[i].args,
+                printf("usage: jz %s [--json] [--socket PATH] %s\n%s\n\n", commands[i].name, commands[i].args,
                        commands[i].summary);
+                fflush(stdout);
+                /* The command lists its own options (cli_parse in describe
+                 * mode: nothing parsed, nothing sent), with the words
+                 * before --help, so that jz token create --help lists
+                 * create's. */
+                memmove(&argv[a], &argv[a + 1], (size_t)(argc - a - 1) * sizeof *argv);
+                c.describe = true;
+                (void)commands[i].run(&c, a - 2, argv + 2);
                 return CLI_OK;
             }
         }

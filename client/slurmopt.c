@@ -936,6 +936,18 @@ static int so__export(slurmopt *o, const slurmopt_ctx *ctx)
     return 0;
 }
 
+bool slurmopt_option(size_t i, slurmopt_info *out)
+{
+    if (i >= sizeof so_table / sizeof *so_table)
+        return false;
+    const so_def *d = &so_table[i];
+    out->name = d->name;
+    out->shrt = d->shrt;
+    out->has_value = d->arg == ARG_REQ;
+    out->effective = d->id != SO_NOEFFECT && d->id != SO_UNSUPPORTED && d->id != SO_EXTRA;
+    return true;
+}
+
 bool slurmopt_given(const slurmopt *o, const char *long_name)
 {
     for (size_t i = 0; i < SO_TABLE_N; i++)

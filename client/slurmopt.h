@@ -104,6 +104,17 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx);
  * command line or in the script. */
 bool slurmopt_given(const slurmopt *o, const char *long_name);
 
+/* The table's option i, for help and completion: its long name (without
+ * "--"), short letter (or 0), whether it takes a value (an optional value
+ * counts as none), and whether it does something here (not an option
+ * without effect, nor one refused). false past the end. */
+typedef struct slurmopt_info {
+    const char *name;
+    char shrt;
+    bool has_value, effective;
+} slurmopt_info;
+bool slurmopt_option(size_t i, slurmopt_info *out);
+
 /* Parsers of values, for the front ends and the tests. 0, or -1. */
 /* --time: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S; UNLIMITED or INFINITE is
  * JOB_TIME_UNLIMITED. */

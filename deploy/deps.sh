@@ -11,6 +11,8 @@ libhwloc-dev hwloc libraft-dev liblz4-dev"
 # sanitizer runtimes, the linters, iproute2 for network namespaces.
 PKGS="$PKGS protobuf-compiler python3 python3-protobuf python3-pytest clang
 libclang-rt-14-dev cppcheck clang-tidy clang-format iproute2 procps"
+# The man pages, read with warnings on (tests/integration/test_man_pages.py).
+PKGS="$PKGS groff-base"
 # A clock far off, for one process (tests/integration/test_trust.py).
 PKGS="$PKGS faketime"
 # A researcher's multi-node job: PyTorch's gloo all_reduce across the ranks a

@@ -23,9 +23,9 @@ void cli_describe_opts(const cli_opt *opts)
 
 void cli_describe_shared(void)
 {
-    static const cli_opt shared[] = {{"json", CLI_FLAG, NULL},         {"socket", CLI_STRING, NULL},
-                                     {"server", CLI_STRING, NULL},     {"credentials", CLI_STRING, NULL},
-                                     {"timeout", CLI_STRING, NULL},    {"help", CLI_FLAG, NULL},
+    static const cli_opt shared[] = {{"json", CLI_FLAG, NULL},      {"socket", CLI_STRING, NULL},
+                                     {"server", CLI_STRING, NULL},  {"credentials", CLI_STRING, NULL},
+                                     {"timeout", CLI_STRING, NULL}, {"help", CLI_FLAG, NULL},
                                      {NULL, CLI_FLAG, NULL}};
     cli_describe_opts(shared);
 }

@@ -552,3 +552,44 @@ TEST(slurmopt_real_world_headers)
     CHECK_EQ_INT(o.spec.n_env, 0);
     slurmopt_free(&o);
 }
+
+/* The table as jz submit --help lists it: names, short forms, values, and
+ * whether an option acts here; every option listed parses as listed. */
+TEST(slurmopt_option_table_for_help)
+{
+    slurmopt_info in;
+    bool saw_nodes = false, saw_mail = false, saw_hold = false;
+    size_t n = 0;
+    for (size_t i = 0; slurmopt_option(i, &in); i++, n++) {
+        CHECK(in.name && in.name[0] != '\0' && in.name[0] != '-');
+        if (strcmp(in.name, "nodes") == 0) {
+            saw_nodes = true;
+            CHECK(in.shrt == 'N' && in.has_value && in.effective);
+        } else if (strcmp(in.name, "mail-type") == 0) {
+            saw_mail = true;
+            CHECK(!in.effective); /* a warning, no effect */
+        } else if (strcmp(in.name, "hold") == 0) {
+            saw_hold = true;
+            CHECK(in.shrt == 'H' && !in.has_value && in.effective);
+        }
+        if (!in.effective)
+            continue;
+        char opt[80];
+        snprintf(opt, sizeof opt, "--%s", in.name);
+        slurmopt o;
+        slurmopt_init(&o);
+        const char *words[4];
+        int nwords = 0;
+        words[nwords++] = opt;
+        if (in.has_value)
+            words[nwords++] = "1";
+        words[nwords++] = "--";
+        words[nwords++] = "true";
+        if (slurmopt_parse_args(&o, nwords, (char *const *)words, NULL) != 0)
+            test_fail(__FILE__, __LINE__, "%s as listed does not parse: %s", opt, o.err);
+        slurmopt_free(&o);
+    }
+    CHECK(saw_nodes && saw_mail && saw_hold);
+    CHECK(n > 40);
+    CHECK(!slurmopt_option(n, &in)); /* false past the end */
+}

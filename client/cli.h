@@ -128,6 +128,10 @@ int cmd_ping(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
 /* client/cmd_job.c */
 int cmd_submit(cli *c, int argc, char **argv);
+/* (cmd_submit.c) jz submit --help's list: "options:", sbatch's options
+ * that act here but those named in except (NULL-terminated, may be NULL),
+ * and the shared ones, in cli_describe_opts's form. */
+void cli_describe_sbatch(const char *const *except);
 int cmd_queue(cli *c, int argc, char **argv);
 int cmd_show(cli *c, int argc, char **argv);
 int cmd_cancel(cli *c, int argc, char **argv);

@@ -148,6 +148,11 @@ static int alloc__spec(cli *c, slurmopt *o, int argc, char **argv, const char *d
 {
     static const slurmopt_extra extra[] = {{"json", false},       {"socket", true},  {"server", true},
                                            {"credentials", true}, {"timeout", true}, {NULL, false}};
+    if (c->describe) { /* jz alloc --help: sbatch's options, less a batch job's own */
+        static const char *const batch_only[] = {"wrap", "array", NULL};
+        cli_describe_sbatch(batch_only);
+        return CLI_USAGE;
+    }
     if (slurmopt_parse_args(o, argc, argv, extra) != 0) {
         cli_error(c, "%s", o->err);
         return CLI_USAGE;

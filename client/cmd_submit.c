@@ -181,6 +181,23 @@ static const char *submit__base(const char *path)
     return slash && slash[1] ? slash + 1 : path;
 }
 
+void cli_describe_sbatch(const char *const *except)
+{
+    printf("options:\n");
+    slurmopt_info in;
+    for (size_t i = 0; slurmopt_option(i, &in); i++) {
+        bool skip = !in.effective;
+        for (size_t k = 0; except && except[k] && !skip; k++)
+            skip = strcmp(in.name, except[k]) == 0;
+        if (skip)
+            continue;
+        printf("  --%s%s\n", in.name, in.has_value ? " VALUE" : "");
+        if (in.shrt)
+            printf("  -%c%s\n", in.shrt, in.has_value ? " VALUE" : "");
+    }
+    cli_describe_shared();
+}
+
 int cmd_submit(cli *c, int argc, char **argv)
 {
     static const slurmopt_extra extra[] = {{"json", false},       {"socket", true},  {"server", true},
@@ -190,17 +207,8 @@ int cmd_submit(cli *c, int argc, char **argv)
     submit_resolver res = {c, NULL};
     char *text = NULL;
     int status = CLI_USAGE;
-    if (c->describe) { /* jz submit --help: sbatch's options, and the shared ones */
-        printf("options:\n");
-        slurmopt_info in;
-        for (size_t i = 0; slurmopt_option(i, &in); i++) {
-            if (!in.effective)
-                continue;
-            printf("  --%s%s\n", in.name, in.has_value ? " VALUE" : "");
-            if (in.shrt)
-                printf("  -%c%s\n", in.shrt, in.has_value ? " VALUE" : "");
-        }
-        cli_describe_shared();
+    if (c->describe) { /* jz submit --help */
+        cli_describe_sbatch(NULL);
         goto out;
     }
     if (slurmopt_parse_args(&o, argc, argv, extra) != 0) {

@@ -69,8 +69,8 @@ _jz()
             ((npos++))
         fi
     done
-    # After `--` (jz submit -- CMD, jz run CMD): a command, then its files.
-    if ((dashdash)) || [[ $cmd == run && $npos -gt 0 ]]; then
+    # After `--` (jz submit -- CMD) or a command (jz run CMD, jz alloc CMD): its words.
+    if ((dashdash)) || [[ ($cmd == run || $cmd == alloc) && $npos -gt 0 ]]; then
         compopt -o default 2>/dev/null
         return 0
     fi
@@ -110,6 +110,9 @@ _jz()
     cancel | release)
         words+=" $(_jz_ask queue --noheader --format %i)"
         ;;
+    attach)
+        words+=" $(_jz_ask queue --state RUNNING --noheader --format %i)"
+        ;;
     node)
         ((npos == 0)) || [[ $prev == revoke ]] && words+=" $(_jz_ask nodes | awk 'NR > 1 { print $1 }')"
         ;;
@@ -118,7 +121,7 @@ _jz()
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return 0
         ;;
-    run)
+    run | alloc)
         mapfile -t COMPREPLY < <(compgen -c -- "$cur")
         return 0
         ;;

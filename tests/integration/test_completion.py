@@ -39,6 +39,9 @@ def test_commands_and_options_come_from_jz_itself():
     assert complete("jz queue --st") == ["--state"]
     assert complete("jz submit --gpus-p") == ["--gpus-per-node", "--gpus-per-task"]
     assert complete("jz logs --fo") == ["--follow"]
+    assert complete("jz alloc --gpus-per-n") == ["--gpus-per-node"]  # sbatch's options
+    assert "--array" not in complete("jz alloc --ar")  # refused by jz alloc: not offered
+    assert "bash" in complete("jz alloc -N 2 bas") and "bash" in complete("jz run bas")  # a command
     assert "--socket" in complete("jz wait --")
     # Every option --help lists is offered, and nothing else.
     help_opts = [line.split()[0] for line in run([JZ, "cancel", "--help"]).stdout.split("options:\n")[1].splitlines()]
@@ -73,6 +76,14 @@ def test_job_ids_and_node_names_from_the_daemon(daemon_factory):
     assert complete("jz logs --socket %s " % sock) == sorted([held, done])
     assert complete("jz cancel --socket %s " % sock) == [held]
     assert complete("jz release --socket %s %s" % (sock, held[:1])) == [held]
+    # attach: running jobs only.
+    assert complete("jz attach --socket %s " % sock) == []
+    running = d.jz("submit", "--parsable", "--", "sleep", "60")
+    assert running.returncode == 0, running.stderr
+    running = running.stdout.strip()
+    wait_for(lambda: d.jz_json("show", running)["state"] == "RUNNING", what="the job to run")
+    assert complete("jz attach --socket %s " % sock) == [running]
+    assert d.jz("cancel", running).returncode == 0
     # node: its name, and the subcommand.
     assert complete("jz node --socket %s " % sock) == ["gpu-node-7", "revoke"]
     assert complete("jz node --socket %s revoke g" % sock) == ["gpu-node-7"]

@@ -13,6 +13,9 @@ import pytest
 from conftest import JAZARID, JZ, ROOT, run
 
 MAN = os.path.join(ROOT, "man")
+# Commands whose pages their authors are writing: each must still lack one
+# (take it out of here with its page), and every other command must have one.
+PENDING = {"alloc", "attach", "hold", "requeue", "update"}
 
 
 def commands():
@@ -62,7 +65,8 @@ def test_every_command_has_a_page_and_every_page_a_command():
     names = commands()
     assert len(names) >= 15 and "submit" in names
     have = {f[len("jz-"):-len(".1")] for f in os.listdir(os.path.join(MAN, "man1")) if f.startswith("jz-")}
-    assert sorted(set(names) - have) == [], "commands without a page in man/man1"
+    assert sorted(set(names) - have - PENDING) == [], "commands without a page in man/man1"
+    assert sorted(PENDING & have) == [], "a page was written: take its command out of PENDING"
     assert sorted(have - set(names)) == [], "pages of commands jz does not have"
     assert os.path.exists(os.path.join(MAN, "man1", "jz.1"))
     assert os.path.exists(os.path.join(MAN, "man8", "jazarid.8"))
@@ -72,7 +76,7 @@ def test_every_command_has_a_page_and_every_page_a_command():
         assert "jz-%s" % n in top, n
 
 
-@pytest.mark.parametrize("cmd", commands())
+@pytest.mark.parametrize("cmd", [c for c in commands() if c not in PENDING])
 def test_each_page_documents_its_commands_options(cmd):
     page = source(os.path.join(MAN, "man1", "jz-%s.1" % cmd))
     assert re.search(r"^\.SH NAME\njz-%s - \S" % re.escape(cmd), page, re.M), "NAME line"

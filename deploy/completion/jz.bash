@@ -55,7 +55,7 @@ _jz()
             grep -qxF -- "  $w" <<<"$subs" && sub=$w
             break
         done
-        opts=$(_jz_section options "$cmd" $sub)
+        opts=$(_jz_section options "$cmd" ${sub:+"$sub"})
     fi
     # The positionals after it (not the values of its options), and `--`.
     for ((i = at + 1; at > 0 && i < COMP_CWORD; i++)); do

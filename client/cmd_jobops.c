@@ -46,6 +46,16 @@ int cmd_update(cli *c, int argc, char **argv)
 {
     static const slurmopt_extra extra[] = {{"json", false},       {"socket", true},  {"server", true},
                                            {"credentials", true}, {"timeout", true}, {NULL, false}};
+    if (c->describe) { /* jz update --help: what it may change, in cli_describe_opts's form */
+        printf("options:\n");
+        for (size_t i = 0; i < sizeof jobops__updatable / sizeof *jobops__updatable; i++) {
+            printf("  %s VALUE\n", jobops__updatable[i].lng);
+            if (jobops__updatable[i].shrt)
+                printf("  %s VALUE\n", jobops__updatable[i].shrt);
+        }
+        cli_describe_shared();
+        return CLI_USAGE;
+    }
     /* JOB: the first word that is neither an option nor an option's value
      * (every option jz update takes has a value, --json aside). */
     int at = -1;

@@ -104,10 +104,10 @@ _jz()
     local words=''
     ((npos == 0)) && words=$(awk '{ print $1 }' <<<"$subs")
     case $cmd in
-    show | logs | wait)
+    show | logs | wait | requeue)
         words+=" $(_jz_ask queue --all --noheader --format %i)"
         ;;
-    cancel | release)
+    cancel | release | hold | update)
         words+=" $(_jz_ask queue --noheader --format %i)"
         ;;
     attach)

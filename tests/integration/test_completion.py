@@ -36,7 +36,7 @@ def test_commands_and_options_come_from_jz_itself():
     assert complete("jz qu") == ["queue"]
     assert complete("jz --socket /nowhere que") == ["queue"]
     # Options, from each command's --help.
-    assert complete("jz queue --st") == ["--state"]
+    assert complete("jz queue --stat") == ["--state"]
     assert complete("jz submit --gpus-p") == ["--gpus-per-node", "--gpus-per-task"]
     assert complete("jz logs --fo") == ["--follow"]
     assert complete("jz alloc --gpus-per-n") == ["--gpus-per-node"]  # sbatch's options
@@ -75,6 +75,9 @@ def test_job_ids_and_node_names_from_the_daemon(daemon_factory):
     assert complete("jz show --socket %s " % sock) == sorted([held, done])
     assert complete("jz logs --socket %s " % sock) == sorted([held, done])
     assert complete("jz cancel --socket %s " % sock) == [held]
+    assert complete("jz hold --socket %s " % sock) == [held]
+    assert complete("jz requeue --socket %s " % sock) == sorted([held, done])  # ended ones too
+    assert complete("jz update %s --q" % held) == ["--qos"]
     assert complete("jz release --socket %s %s" % (sock, held[:1])) == [held]
     # attach: running jobs only.
     assert complete("jz attach --socket %s " % sock) == []

@@ -343,6 +343,16 @@ static bool step__ours(const char *kv)
     return false;
 }
 
+/* KEY's value in env (KEY=VALUE strings), or NULL. */
+static const char *step__env_get(char *const *env, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (env[i] && strncmp(env[i], key, kl) == 0 && env[i][kl] == '=')
+            return env[i] + kl + 1;
+    return NULL;
+}
+
 /* The environment every task shares: ours (which the job cannot change,
  * as the ranks depend on them), the job's --env (the submitting shell's,
  * with --export=ALL), then the user's basics. Slurm's variables as sbatch
@@ -460,8 +470,18 @@ static void step__env(step *s, const struct passwd *pw)
     }
     step__setenvf(s, "CUDA_VISIBLE_DEVICES=%s", buf_str(&s->gpus));
     step__setenv(s, "CUDA_DEVICE_ORDER=PCI_BUS_ID");
-    step__setenvf(s, "MASTER_ADDR=%s", sp->master_addr);
-    step__setenvf(s, "MASTER_PORT=%u", sp->master_port);
+    /* A step keeps a rendezvous its script chose (as under Slurm, which
+     * sets none): MASTER_ADDR and MASTER_PORT from srun's environment. */
+    const char *addr = ss ? step__env_get(ss->env, ss->n_env, "MASTER_ADDR") : NULL;
+    const char *port = ss ? step__env_get(ss->env, ss->n_env, "MASTER_PORT") : NULL;
+    if (addr && *addr)
+        step__setenvf(s, "MASTER_ADDR=%s", addr);
+    else
+        step__setenvf(s, "MASTER_ADDR=%s", sp->master_addr);
+    if (port && *port)
+        step__setenvf(s, "MASTER_PORT=%s", port);
+    else
+        step__setenvf(s, "MASTER_PORT=%u", sp->master_port);
     step__setenvf(s, "NODE_RANK=%u", s->node_index);
     step__setenvf(s, "GROUP_RANK=%u", s->node_index);
     if (!s->batch) { /* the batch script is not one of the ranks */

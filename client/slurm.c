@@ -265,11 +265,22 @@ static int slurm_sattach(cli *c, int argc, char **argv)
 static const struct {
     const char *name;
     int (*run)(cli *c, int argc, char **argv);
-    bool own_status; /* exits with what it ran, not 0 or 1 */
+    bool own_status;   /* exits with what it ran, not 0 or 1 */
+    const char *usage; /* for --help */
 } slurm_cmds[] = {
-    {"srun", slurm_srun, true},       {"salloc", slurm_salloc, true}, {"sattach", slurm_sattach, true},
-    {"sbatch", slurm_sbatch, false},  {"squeue", slurm_squeue, false}, {"scancel", slurm_scancel, false},
-    {"sacct", slurm_sacct, false},    {"sinfo", slurm_sinfo, false},   {"scontrol", slurm_scontrol, false},
+    {"srun", slurm_srun, true, "[OPTIONS] CMD [ARGS...]: a step of the job we are in, else an allocation of its own "
+                               "(jz run)"},
+    {"salloc", slurm_salloc, true, "[OPTIONS] [CMD [ARGS...]]: an allocation, CMD run here in it (jz alloc)"},
+    {"sattach", slurm_sattach, true, "JOB.STEP: a running step's output (jz attach)"},
+    {"sbatch", slurm_sbatch, false, "[OPTIONS] [SCRIPT [ARGS...]] | --wrap CMD: a batch job (jz submit)"},
+    {"squeue", slurm_squeue, false, "[-h] [-o FORMAT] [-u USER] [--me] [-j JOBS] [-t STATES] [-p PART] [--start] "
+                                    "(jz queue)"},
+    {"scancel", slurm_scancel, false, "[JOB[.STEP]...] [-u USER] [-t STATE] [-n NAME] [--me] (jz cancel)"},
+    {"sacct", slurm_sacct, false, "[-j JOBS] [-u USER] [-S START] [-E END] [-s STATES] [-X] [-P] [-n] "
+                                  "[-o FIELDS]: jobs the queue still holds"},
+    {"sinfo", slurm_sinfo, false, "[-N] [-h] [-o FORMAT] [-p PART] [-s] [-l]: partitions and nodes (jz nodes)"},
+    {"scontrol", slurm_scontrol, false, "show job|node|partition|hostnames|hostlist, hold, release, requeue, "
+                                        "requeuehold, update JobId=N KEY=VALUE..."},
 };
 
 int slurm_main(const char *base, int argc, char **argv, bool *handled)
@@ -279,6 +290,12 @@ int slurm_main(const char *base, int argc, char **argv, bool *handled)
         if (strcmp(base, slurm_cmds[i].name) != 0)
             continue;
         *handled = true;
+        if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "--usage") == 0)) {
+            printf("Usage: %s %s\nJazari's %s, with Slurm's options and output formats; what each supports: "
+                   "docs/researcher.md (Coming from Slurm).\n",
+                   slurm_cmds[i].name, slurm_cmds[i].usage, slurm_cmds[i].name);
+            return 0;
+        }
         cli c = {0};
         c.command = slurm_cmds[i].name;
         c.slurm = true;

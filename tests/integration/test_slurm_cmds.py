@@ -104,6 +104,9 @@ def test_front_ends_in_the_formats_tools_parse(daemon_factory, tmp_path):
     out = ok(sl(dict(env, SLURM_JOB_NODELIST="n[1-2]"), "scontrol", "show", "hostnames"))
     assert out.split() == ["n1", "n2"]
 
+    for prog in ("sbatch", "srun", "salloc", "sattach", "squeue", "scancel", "sacct", "sinfo", "scontrol"):
+        assert ok(sl(env, prog, "--help")).startswith("Usage: %s " % prog)
+
     # Failures: Slurm's "PROG: error: ..." and exit status 1.
     r = sl(env, "squeue", "-o", "%i %Y")
     assert r.returncode == 1 and r.stderr.startswith("squeue: error: "), r.stderr

@@ -415,12 +415,17 @@ void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
     for (size_t i = 0; i < n; i++) {
         exec_part *p = exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt, 0);
         run__limits(d, jobs[i], p);
-        run__start_steps(d, jobs[i], p, index);
         if (!p && !jobs[i]->preempt_time_ms) {
+            /* The job's own part first: a step the same view lists (srun
+             * right after the allocation came) starts with it, not at the
+             * next view. */
             run__start_part(d, jobs[i], 0, index);
+            run__start_steps(d, jobs[i], exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt, 0), index);
         } else if (!p) {
             exec_skip(&d->ex, jobs[i]->id, jobs[i]->attempt, "preempted before it started");
-        } else if (p && jobs[i]->preempt_time_ms && p->running && !p->stop_sent) {
+        } else if (!jobs[i]->preempt_time_ms || !p->running || p->stop_sent) {
+            run__start_steps(d, jobs[i], p, index);
+        } else {
             /* Preempted: its warning signal (or TERM), KILL after the grace. */
             const Jazari__JobSpec *s = jobs[i]->spec;
             p->stop_sent = true;

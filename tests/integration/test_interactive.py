@@ -141,6 +141,23 @@ def test_srun_outside_a_job_allocates_for_its_step(daemon_factory, tmp_path):
     assert ctl.stop() == 0, ctl.log()
 
 
+def _lines(proc, n, story, timeout=30):
+    """n lines of proc's output within timeout, else a failure that tells
+    what came and what the daemons logged (never a read that hangs)."""
+    import select
+    import time
+    fd, got = proc.stdout.fileno(), b""
+    end = time.monotonic() + timeout
+    while got.count(b"\n") < n:
+        left = end - time.monotonic()
+        ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
+        chunk = os.read(fd, 4096) if ready else b""
+        if not chunk:
+            raise AssertionError("%d lines expected, got %r (exit %s)\n%s" % (n, got, proc.poll(), story()))
+        got += chunk
+    return [l + "\n" for l in got.decode().split("\n")[:n]]
+
+
 def test_attach_follows_a_running_step(daemon_factory, tmp_path):
     ctl, agent = two_nodes(daemon_factory, tmp_path)
     gate, held = tmp_path / "gate", tmp_path / "held"
@@ -157,21 +174,24 @@ def test_attach_follows_a_running_step(daemon_factory, tmp_path):
             js = [j for j in jobs(ctl) if j["name"] == "followed" and j["state"] == "RUNNING"]
             return js and job_show(ctl, js[0]["id"])["steps"] and js[0]["id"]
         jid = wait_for(running_step, timeout=20, what="the step to run")
+        story = lambda: "job: %s\n--- ctl\n%s\n--- agent\n%s" % (
+            json.dumps(job_show(ctl, jid)), ctl.log()[-4000:], agent.log()[-4000:])
+        # Unbuffered bytes: the lines are read with a deadline (select).
         att = subprocess.Popen([os.path.join(SLURM, "sattach"), "--label", "%d.0" % jid], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=RUN_DIR, env=slurm_env(ctl))
+                               stderr=subprocess.PIPE, cwd=RUN_DIR, env=slurm_env(ctl), bufsize=0)
         # Both tasks' first lines come while the step still runs.
-        first = [att.stdout.readline(), att.stdout.readline()]
+        first = _lines(att, 2, story)
         assert sorted(first) == ["0: START 0\n", "1: START 1\n"], first
         # jz attach JOB: its running step, the same lines so far.
         again = subprocess.Popen([JZ, "attach", str(jid), "--socket", ctl.socket], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, cwd=RUN_DIR)
-        assert sorted([again.stdout.readline(), again.stdout.readline()]) == ["START 0\n", "START 1\n"]
+                                 stderr=subprocess.PIPE, cwd=RUN_DIR, bufsize=0)
+        assert sorted(_lines(again, 2, story)) == ["START 0\n", "START 1\n"]
         gate.write_text("")
-        out, err = att.communicate(timeout=30)
-        story = "%s\n%s" % (out, err)
-        assert att.returncode == 0, story
-        assert sorted(re.findall(r"^(\d): END \1$", out, re.M)) == ["0", "1"], story
-        aout, aerr = again.communicate(timeout=30)
+        out, err = (x.decode() for x in att.communicate(timeout=30))
+        said = "%s\n%s" % (out, err)
+        assert att.returncode == 0, said
+        assert sorted(re.findall(r"^(\d): END \1$", out, re.M)) == ["0", "1"], said
+        aout, aerr = (x.decode() for x in again.communicate(timeout=30))
         assert again.returncode == 0 and sorted(aout.split("\n")) == ["", "END 0", "END 1"], aout + aerr
         held.write_text("")
         pout, perr = p.communicate(timeout=30)

@@ -111,6 +111,8 @@ int cmd_node_revoke(cli *c, const char *name);
 /* client/cmd_node.c */
 int cmd_nodes(cli *c, int argc, char **argv);
 int cmd_node(cli *c, int argc, char **argv);
+/* A node as jz nodes --json shows it (one object). */
+void cli_node_json(json *j, const Jazari__NodeInfo *n);
 /* What jz nodes adds to a node from its brief topology and the jobs. */
 typedef struct cli_node_hw {
     char model[128];    /* "A100-SXM4-80GB", "A100,V100" for a mix; "" none */
@@ -170,6 +172,10 @@ int cli_job_format(buf *b, const char *fmt, const Jazari__Job *job, int64_t now_
 const char *cli_job_state(Jazari__JobState s);
 const char *cli_job_id_str(const Jazari__Job *job, char *s, size_t len);
 bool cli_job_ended(const Jazari__Job *job);
+/* A moment as UTC ISO 8601 ("2026-12-06T10:00:00Z"), or NULL when unset
+ * (ms <= 0); as local time to the second ("-" when unset). */
+const char *cli_utc_time(int64_t ms, char *s, size_t len);
+const char *cli_local_time(int64_t ms, char *s, size_t len);
 /* Now, in Unix ms. */
 int64_t cli_now_ms(void);
 
@@ -179,6 +185,11 @@ int cli_parse_time_limit(const char *s, uint64_t *seconds);
  * --time), "YYYY-MM-DDTHH:MM[:SS]" in local time, or "@UNIX_SECONDS".
  * Unix ms into out; 0, or -1 when it does not parse. */
 int cli_parse_when(const char *s, int64_t *out);
+
+/* client/cmd_health.c */
+int cmd_drain(cli *c, int argc, char **argv);
+int cmd_resume(cli *c, int argc, char **argv);
+int cmd_events(cli *c, int argc, char **argv);
 
 /* client/cmd_admin.c */
 int cmd_reserve(cli *c, int argc, char **argv);

@@ -35,11 +35,32 @@ static wire_msg *cmd__node_request(cli *c, const char *name, int *status)
 
 static void cmd__node_json_fields(json *j, const Jazari__NodeInfo *n)
 {
+    char when[40];
     json_kv_str(j, "name", n->name);
     json_kv_str(j, "site", n->site);
     json_kv_str(j, "state", n->state);
+    json_kv_str(j, "reason", n->reason && *n->reason ? n->reason : NULL);
+    json_kv_str(j, "reason_by", n->by && *n->by ? n->by : NULL);
+    json_kv_str(j, "since", cli_utc_time(n->since_ms, when, sizeof when));
     json_kv_uint(j, "gpus_total", n->gpus_total);
     json_kv_uint(j, "gpus_free", n->gpus_free);
+    json_kv_uint(j, "gpus_drained", n->gpus_drained);
+    json_key(j, "gpu_drains");
+    json_arr_begin(j);
+    for (size_t i = 0; i < n->n_gpu_drains; i++) {
+        const Jazari__GpuDrain *g = n->gpu_drains[i];
+        if (g->gpu < 0)
+            continue;
+        json_obj_begin(j);
+        json_kv_uint(j, "gpu", (uint64_t)g->gpu);
+        json_kv_str(j, "state", g->state);
+        json_kv_str(j, "reason", g->reason);
+        json_kv_str(j, "by", g->by);
+        json_kv_str(j, "source", g->source);
+        json_kv_str(j, "since", cli_utc_time(g->since_ms, when, sizeof when));
+        json_obj_end(j);
+    }
+    json_arr_end(j);
     json_kv_str(j, "group", n->group && *n->group ? n->group : NULL);
     json_key(j, "labels");
     json_arr_begin(j);
@@ -51,6 +72,13 @@ static void cmd__node_json_fields(json *j, const Jazari__NodeInfo *n)
         p += len + (p[len] == ',');
     }
     json_arr_end(j);
+}
+
+void cli_node_json(json *j, const Jazari__NodeInfo *n)
+{
+    json_obj_begin(j);
+    cmd__node_json_fields(j, n);
+    json_obj_end(j);
 }
 
 /* What jz nodes adds from a node's brief topology (daemons from 0.4 on
@@ -174,6 +202,25 @@ wire_msg *cli_fetch_nodes(cli *c, cli_node_hw **hw_out, int *status)
     return m;
 }
 
+/* Why a node is as it is, for a person: its reason (and who), and its
+ * drained GPUs'. */
+static void node__reason(const Jazari__NodeInfo *n, char *s, size_t len)
+{
+    size_t at = 0;
+    s[0] = '\0';
+    if (n->reason && *n->reason)
+        at += (size_t)snprintf(s, len, "%s%s%s%s", n->reason, n->by && *n->by ? " (" : "", n->by ? n->by : "",
+                               n->by && *n->by ? ")" : "");
+    for (size_t i = 0; i < n->n_gpu_drains && at < len; i++) {
+        const Jazari__GpuDrain *g = n->gpu_drains[i];
+        if (g->gpu >= 0)
+            at += (size_t)snprintf(s + at, len - at, "%sgpu%d %s: %s", at ? "; " : "", g->gpu, g->state,
+                                   g->reason);
+    }
+    if (!s[0])
+        snprintf(s, len, "-");
+}
+
 int cmd_nodes(cli *c, int argc, char **argv)
 {
     const char *pos[1];
@@ -212,8 +259,8 @@ int cmd_nodes(cli *c, int argc, char **argv)
         json_arr_end(&j);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s\n", "NAME", "SITE", "STATE", "ALLOC",
-                   "GPUS", "GPU_MODEL", "CPUS", "MEMORY");
+        buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s  %s\n", "NAME", "SITE", "STATE", "ALLOC",
+                   "GPUS", "GPU_MODEL", "CPUS", "MEMORY", "REASON");
         for (size_t i = 0; i < r->n_nodes; i++) {
             const Jazari__NodeInfo *n = r->nodes[i];
             char gpus[32], cpus[16], mem[32];
@@ -223,8 +270,11 @@ int cmd_nodes(cli *c, int argc, char **argv)
             else
                 snprintf(cpus, sizeof cpus, "-");
             node__mem_str(hw[i].mem, mem, sizeof mem);
-            buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s\n", n->name, n->site, n->state,
-                       cli_node_alloc_state(n, &hw[i]), gpus, hw[i].model[0] ? hw[i].model : "-", cpus, mem);
+            char why[600];
+            node__reason(n, why, sizeof why);
+            buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s  %s\n", n->name, n->site, n->state,
+                       cli_node_alloc_state(n, &hw[i]), gpus, hw[i].model[0] ? hw[i].model : "-", cpus, mem,
+                       why);
         }
     }
     free(hw);
@@ -272,8 +322,15 @@ int cmd_node(cli *c, int argc, char **argv)
         topo_to_json(t, &j);
         json_obj_end(&j);
     } else {
-        buf_printf(&b, "node %s  site %s  state %s  GPUs %u free of %u\n\n", n->name, n->site, n->state,
-                   n->gpus_free, n->gpus_total);
+        char why[600];
+        node__reason(n, why, sizeof why);
+        buf_printf(&b, "node %s  site %s  state %s  GPUs %u free of %u%s%s\n", n->name, n->site, n->state,
+                   n->gpus_free, n->gpus_total, why[0] != '-' ? "\n  why: " : "", why[0] != '-' ? why : "");
+        if (n->since_ms > 0 && strcmp(n->state, "up") != 0) {
+            char when[40];
+            buf_printf(&b, "  since: %s\n", cli_local_time(n->since_ms, when, sizeof when));
+        }
+        buf_puts(&b, "\n");
         topo_print(t, &b);
     }
     topo_free(t);

@@ -1,6 +1,7 @@
 /* out.c - output shared by every jz command. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "../common/utf8.h"
 #include "cli.h"
@@ -47,4 +48,22 @@ void cli_error(const cli *c, const char *fmt, ...)
         fprintf(stderr, "jz%s%s: %s\n", c->command ? " " : "", c->command ? c->command : "", buf_str(&safe));
     buf_free(&msg);
     buf_free(&safe);
+}
+
+const char *cli_utc_time(int64_t ms, char *s, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !gmtime_r(&t, &tm) || strftime(s, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return NULL;
+    return s;
+}
+
+const char *cli_local_time(int64_t ms, char *s, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !localtime_r(&t, &tm) || strftime(s, len, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(s, len, "-");
+    return s;
 }

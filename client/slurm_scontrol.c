@@ -22,10 +22,12 @@ static void scontrol__job(buf *b, const Jazari__Job *job, bool oneliner)
                    s->array_index);
     buf_printf(b, "%sUserId=%s(%u) GroupId=(%u)", sep, job->user ? job->user : "", job->uid, job->gid);
     bool held = job->held && job->state == JAZARI__JOB_STATE__JOB_PENDING; /* as Slurm: priority 0 */
-    buf_printf(b, "%sPriority=%u Account=%s QOS=%s", sep, held ? 0 : job->priority, s && s->account ? s->account : "",
-               s && s->qos && *s->qos ? s->qos : "normal");
+    buf_printf(b, "%sPriority=%u Account=%s QOS=%s", sep, held ? 0 : job->priority,
+               s && s->account ? s->account : "", s && s->qos && *s->qos ? s->qos : "normal");
     buf_printf(b, "%sJobState=%s Reason=%s", sep, cli_job_state(job->state),
-               held ? "JobHeldUser" : job->reason && *job->reason ? job->reason : "None");
+               held                          ? "JobHeldUser"
+               : job->reason && *job->reason ? job->reason
+                                             : "None");
     buf_printf(b, "%sRequeue=%d Restarts=%u BatchFlag=%d ExitCode=", sep, s && !s->no_requeue, job->attempt,
                s && s->batch);
     if (cli_job_ended(job) && job->exit_code < 0)
@@ -33,10 +35,11 @@ static void scontrol__job(buf *b, const Jazari__Job *job, bool oneliner)
     else
         buf_printf(b, "%d:0", cli_job_ended(job) ? job->exit_code : 0);
     int64_t now = cli_now_ms();
-    int64_t run = job->start_time_ms > 0
-                      ? ((cli_job_ended(job) && job->end_time_ms > 0 ? job->end_time_ms : now) - job->start_time_ms) /
-                            1000
-                      : 0;
+    int64_t run =
+        job->start_time_ms > 0
+            ? ((cli_job_ended(job) && job->end_time_ms > 0 ? job->end_time_ms : now) - job->start_time_ms) /
+                  1000
+            : 0;
     buf_printf(b, "%sRunTime=", sep);
     slurm_duration(b, run > 0 ? (uint64_t)run : 0, false);
     buf_puts(b, " TimeLimit=");
@@ -50,11 +53,15 @@ static void scontrol__job(buf *b, const Jazari__Job *job, bool oneliner)
     buf_puts(b, " EndTime=");
     slurm_time(b, cli_job_ended(job) ? job->end_time_ms : 0, "Unknown");
     buf_printf(b, "%sPartition=%s", sep,
-               job->partition && *job->partition ? job->partition : s && s->partition && *s->partition ? s->partition : "(null)");
+               job->partition && *job->partition    ? job->partition
+               : s && s->partition && *s->partition ? s->partition
+                                                    : "(null)");
     buf_printf(b, "%sNodeList=", sep);
     slurm_job_nodes(b, job, "(null)");
     buf_printf(b, "%sNumNodes=%u NumCPUs=%llu NumTasks=%u CPUs/Task=%u", sep,
-               job->n_allocs ? (unsigned)job->n_allocs : s && s->nodes ? s->nodes : 1,
+               job->n_allocs   ? (unsigned)job->n_allocs
+               : s && s->nodes ? s->nodes
+                               : 1,
                (unsigned long long)slurm_job_cpus(job), s && s->ntasks ? s->ntasks : 1,
                s && s->cpus_per_task ? s->cpus_per_task : 1);
     if (s && s->gpus_per_node)
@@ -133,7 +140,8 @@ static int scontrol__show_nodes(cli *c, const char *name, bool partitions, bool 
             if (name && strcmp(name, p->name) != 0)
                 continue;
             found = true;
-            buf_printf(&b, "PartitionName=%s%sDefault=%s State=UP", p->name, sep, p->is_default ? "YES" : "NO");
+            buf_printf(&b, "PartitionName=%s%sDefault=%s State=UP", p->name, sep,
+                       p->is_default ? "YES" : "NO");
             buf_printf(&b, "%sMaxTime=", sep);
             if (p->max_time_s)
                 slurm_duration(&b, p->max_time_s, true);
@@ -173,8 +181,10 @@ static int scontrol__show_nodes(cli *c, const char *name, bool partitions, bool 
             buf_printf(&b, "%sPartitions=", sep);
             for (size_t k = 0; k < n->n_partitions; k++)
                 buf_printf(&b, "%s%s", k ? "," : "", n->partitions[k]);
-            buf_printf(&b, "%sFeatures=%s\n%s", sep, n->labels && *n->labels ? n->labels : "(null)",
-                       oneliner ? "" : "\n");
+            buf_printf(&b, "%sFeatures=%s", sep, n->labels && *n->labels ? n->labels : "(null)");
+            if (n->reason && *n->reason) /* Slurm's: Reason=TEXT [USER@TIME] */
+                buf_printf(&b, "%sReason=%s [%s]", sep, n->reason, n->by && *n->by ? n->by : "jazari");
+            buf_printf(&b, "\n%s", oneliner ? "" : "\n");
         }
     }
     free(hw);
@@ -219,9 +229,15 @@ static int scontrol__update(cli *c, int argc, char **argv)
 {
     static const struct {
         const char *key, *opt;
-    } keys[] = {{"timelimit", "--time"}, {"jobname", "--name"},        {"name", "--name"},
-                {"qos", "--qos"},        {"account", "--account"},     {"partition", "--partition"},
-                {"numnodes", "--nodes"}, {"nice", "--nice"},          {"dependency", "--dependency"},
+    } keys[] = {{"timelimit", "--time"},
+                {"jobname", "--name"},
+                {"name", "--name"},
+                {"qos", "--qos"},
+                {"account", "--account"},
+                {"partition", "--partition"},
+                {"numnodes", "--nodes"},
+                {"nice", "--nice"},
+                {"dependency", "--dependency"},
                 {"features", "--constraint"}};
     char *args[64];
     int n = 0;
@@ -233,7 +249,8 @@ static int scontrol__update(cli *c, int argc, char **argv)
             return CLI_USAGE;
         }
         size_t kl = (size_t)(eq - argv[i]);
-        if ((kl == 5 && strncasecmp(argv[i], "jobid", 5) == 0) || (kl == 3 && strncasecmp(argv[i], "job", 3) == 0)) {
+        if ((kl == 5 && strncasecmp(argv[i], "jobid", 5) == 0) ||
+            (kl == 3 && strncasecmp(argv[i], "job", 3) == 0)) {
             job = eq + 1;
             continue;
         }
@@ -242,8 +259,10 @@ static int scontrol__update(cli *c, int argc, char **argv)
             if (strlen(keys[k].key) == kl && strncasecmp(argv[i], keys[k].key, kl) == 0)
                 opt = keys[k].opt;
         if (!opt) {
-            cli_error(c, "update: %.*s cannot be changed here (TimeLimit, JobName, QOS, Account, Partition, "
-                         "NumNodes, Dependency, Features can)", (int)(kl > 40 ? 40 : kl), argv[i]);
+            cli_error(c,
+                      "update: %.*s cannot be changed here (TimeLimit, JobName, QOS, Account, Partition, "
+                      "NumNodes, Dependency, Features can)",
+                      (int)(kl > 40 ? 40 : kl), argv[i]);
             return CLI_USAGE;
         }
         if (n > 60)
@@ -262,16 +281,23 @@ static int scontrol__update(cli *c, int argc, char **argv)
 int slurm_scontrol(cli *c, int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"details", no_argument, NULL, 'd'}, {"oneliner", no_argument, NULL, 'o'},
-        {"quiet", no_argument, NULL, 'Q'},   {NULL, 0, NULL, 0},
+        {"details", no_argument, NULL, 'd'},
+        {"oneliner", no_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'Q'},
+        {NULL, 0, NULL, 0},
     };
     bool oneliner = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "+doQ", longs, NULL)) != -1) {
         switch (opt) {
-        case 'd': case 'Q': break;
-        case 'o': oneliner = true; break;
-        default: return CLI_USAGE;
+        case 'd':
+        case 'Q':
+            break;
+        case 'o':
+            oneliner = true;
+            break;
+        default:
+            return CLI_USAGE;
         }
     }
     /* Options may follow the command too: scontrol show jobid -dd 5. */
@@ -319,7 +345,8 @@ int slurm_scontrol(cli *c, int argc, char **argv)
             cli_error(c, "%s: which jobs?", cmd);
             return CLI_USAGE;
         }
-        return strcasecmp(cmd, "release") == 0 ? cmd_release(c, nw - 1, words + 1) : cmd_cancel(c, nw - 1, words + 1);
+        return strcasecmp(cmd, "release") == 0 ? cmd_release(c, nw - 1, words + 1)
+                                               : cmd_cancel(c, nw - 1, words + 1);
     }
     if (strcasecmp(cmd, "update") == 0) {
         return scontrol__update(c, nw - 1, words + 1);

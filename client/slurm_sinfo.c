@@ -24,9 +24,10 @@ static int sinfo__field(buf *b, char type, const void *arg, void *ctx)
     static const struct {
         char type;
         const char *header;
-    } headers[] = {{'P', "PARTITION"}, {'R', "PARTITION"}, {'a', "AVAIL"},  {'l', "TIMELIMIT"}, {'D', "NODES"},
-                   {'t', "STATE"},     {'T', "STATE"},     {'N', "NODELIST"}, {'n', "HOSTNAMES"}, {'c', "CPUS"},
-                   {'C', "CPUS(A/I/O/T)"}, {'F', "NODES(A/I/O/T)"}, {'G', "GRES"}};
+    } headers[] = {{'P', "PARTITION"}, {'R', "PARTITION"}, {'a', "AVAIL"},         {'l', "TIMELIMIT"},
+                   {'D', "NODES"},     {'t', "STATE"},     {'T', "STATE"},         {'N', "NODELIST"},
+                   {'n', "HOSTNAMES"}, {'c', "CPUS"},      {'C', "CPUS(A/I/O/T)"}, {'F', "NODES(A/I/O/T)"},
+                   {'G', "GRES"}};
     const sinfo_row *r = arg;
     (void)ctx;
     if (!r) {
@@ -90,9 +91,9 @@ static int sinfo__field(buf *b, char type, const void *arg, void *ctx)
 static void sinfo__state(const Jazari__NodeInfo *n, const cli_node_hw *h, const char **lng, const char **shrt)
 {
     if (n->state && strcmp(n->state, "up") != 0) {
-        bool drained = strcmp(n->state, "drained") == 0;
-        *lng = drained ? "drained" : "down";
-        *shrt = drained ? "drain" : "down";
+        bool drained = strcmp(n->state, "drained") == 0, draining = strcmp(n->state, "draining") == 0;
+        *lng = drained ? "drained" : draining ? "draining" : "down";
+        *shrt = drained ? "drain" : draining ? "drng" : "down";
         return;
     }
     const char *a = cli_node_alloc_state(n, h);
@@ -127,9 +128,12 @@ static bool sinfo__in(const char *list, const char *v)
 int slurm_sinfo(cli *c, int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"Node", no_argument, NULL, 'N'},         {"noheader", no_argument, NULL, 'h'},
-        {"format", required_argument, NULL, 'o'}, {"partition", required_argument, NULL, 'p'},
-        {"summarize", no_argument, NULL, 's'},    {"long", no_argument, NULL, 'l'},
+        {"Node", no_argument, NULL, 'N'},
+        {"noheader", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'o'},
+        {"partition", required_argument, NULL, 'p'},
+        {"summarize", no_argument, NULL, 's'},
+        {"long", no_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
     bool by_node = false, noheader = false, summarize = false, lng = false;
@@ -137,13 +141,26 @@ int slurm_sinfo(cli *c, int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "Nho:p:sl", longs, NULL)) != -1) {
         switch (opt) {
-        case 'N': by_node = true; break;
-        case 'h': noheader = true; break;
-        case 'o': format = optarg; break;
-        case 'p': parts = optarg; break;
-        case 's': summarize = true; break;
-        case 'l': lng = true; break;
-        default: return CLI_USAGE;
+        case 'N':
+            by_node = true;
+            break;
+        case 'h':
+            noheader = true;
+            break;
+        case 'o':
+            format = optarg;
+            break;
+        case 'p':
+            parts = optarg;
+            break;
+        case 's':
+            summarize = true;
+            break;
+        case 'l':
+            lng = true;
+            break;
+        default:
+            return CLI_USAGE;
         }
     }
     if (optind < argc) {
@@ -187,8 +204,10 @@ int slurm_sinfo(cli *c, int argc, char **argv)
         for (size_t i = 0; i < r->n_nodes; i++) {
             if (used[i] || !sinfo__has(r->nodes[i], pname, none))
                 continue;
-            sinfo_row row = {.partition = pname, .is_default = pi && pi->is_default,
-                             .max_time_s = pi ? pi->max_time_s : 0, .nodes = names};
+            sinfo_row row = {.partition = pname,
+                             .is_default = pi && pi->is_default,
+                             .max_time_s = pi ? pi->max_time_s : 0,
+                             .nodes = names};
             const char *sl, *ss;
             sinfo__state(r->nodes[i], &hw[i], &sl, &ss);
             row.state_long = sl;

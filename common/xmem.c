@@ -2,6 +2,7 @@
 #include "xmem.h"
 
 #include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,17 @@ void *xcalloc(size_t n, size_t size)
         abort();
     }
     return p;
+}
+
+void *xrealloc_array(void *p, size_t n, size_t size)
+{
+    n = n ? n : 1;
+    void *q = n <= SIZE_MAX / size ? realloc(p, n * size) : NULL;
+    if (!q) {
+        fprintf(stderr, "out of memory (%zu x %zu bytes)\n", n, size);
+        abort();
+    }
+    return q;
 }
 
 char *xstrdup(const char *s)

@@ -7,6 +7,8 @@
 
 /* calloc of n elements, at least one, so that the result is never NULL. */
 void *xcalloc(size_t n, size_t size);
+/* realloc to n elements (at least one); never NULL. */
+void *xrealloc_array(void *p, size_t n, size_t size);
 /* A copy of s; NULL for NULL. */
 char *xstrdup(const char *s);
 /* A copy of s; NULL for NULL or "" (protobuf's empty string means unknown). */

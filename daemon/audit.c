@@ -26,7 +26,7 @@ void audit_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (first)
         jazari__audit_record__free_unpacked(first, NULL);
     size_t bytes = 0;
-    for (; i < a->n; i++) {
+    for (; i < a->ring.n; i++) {
         Jazari__AuditRecord *k = adb_get(a, i);
         if (!k)
             continue;

@@ -84,6 +84,20 @@ typedef struct jzd {
     int status; /* exit status */
 } jzd;
 
+/* --- daemon/drains.c: drain, resume, events ---------------------------------------- */
+
+/* jz drain / jz resume (admins; the leader's). */
+void drains_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* jz events (admins; any controller's state). */
+void drains_events(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* The leader's own drain or resume, for a health check (source "health",
+ * "burnin"): logged, nobody waits. gpu -1: the node. */
+void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
+                    const char *reason);
+/* The leader's own event (a leader change, a GPU health warning). */
+void drains_event(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,
+                  const char *text);
+
 /* --- daemon/req.c: the request layer ---------------------------------------------- */
 
 /* Who asks: the Unix socket's peer credentials, a person's certificate, or
@@ -217,6 +231,10 @@ void jobops_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* --- daemon/nodes.c --------------------------------------------------------------------- */
 
 void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* What jz nodes says of n, pointing into the state (and arrays of its own:
+ * nodes_info_free). */
+void nodes_fill_info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni);
+void nodes_info_free(Jazari__NodeInfo *ni);
 void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void nodes_topology(jzd *d, net_conn *c, const Jazari__Envelope *e);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/xmem.h"
 #include "../lib/hw/topo_pb.h"
 #include "jzd.h"
 
@@ -17,17 +18,63 @@ static size_t nodes__partitions(const pol *po, const fsm_node *n, char **names)
     return k;
 }
 
-static void nodes__info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
+/* A drain's reason, who and since; the drains of its GPUs. */
+static void nodes__drains(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
+{
+    ni->state = (char *)fsm_node_state(f, n);
+    const fsm_drain *whole = fsm_drain_get(n, -1);
+    if (strcmp(n->state, "up") != 0 || !whole) {
+        ni->reason = n->reason ? n->reason : "";
+        ni->by = "";
+        ni->since_ms = n->since_ms;
+    } else {
+        ni->reason = whole->reason;
+        ni->by = whole->by;
+        ni->since_ms = whole->since_ms;
+    }
+    if (!n->n_drains)
+        return;
+    Jazari__GpuDrain *gd = xcalloc(n->n_drains, sizeof *gd);
+    ni->gpu_drains = xcalloc(n->n_drains, sizeof *ni->gpu_drains);
+    for (uint32_t k = 0; k < n->n_drains; k++) {
+        const fsm_drain *d = &n->drains[k];
+        jazari__gpu_drain__init(&gd[k]);
+        gd[k].gpu = d->gpu;
+        gd[k].state = (char *)fsm_drain_state(f, n, d);
+        gd[k].reason = d->reason;
+        gd[k].by = d->by;
+        gd[k].source = d->source;
+        gd[k].since_ms = d->since_ms;
+        ni->gpu_drains[ni->n_gpu_drains++] = &gd[k];
+        if (d->gpu >= 0) {
+            ni->gpus_drained++;
+            /* Drained and idle: not free either. */
+            if (ni->gpus_free > 0 && !fsm_node_busy(f, n->name, d->gpu))
+                ni->gpus_free--;
+        }
+    }
+}
+
+void nodes_info_free(Jazari__NodeInfo *ni)
+{
+    if (ni->n_gpu_drains)
+        free(ni->gpu_drains[0]); /* the block of them all */
+    free(ni->gpu_drains);
+    ni->gpu_drains = NULL;
+    ni->n_gpu_drains = 0;
+}
+
+void nodes_fill_info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
 {
     jazari__node_info__init(ni);
     ni->name = n->name;
     ni->site = n->site ? n->site : "";
     ni->group = n->group ? n->group : "";
     ni->labels = n->labels ? n->labels : "";
-    ni->state = n->state;
     ni->gpus_total = (uint32_t)n->topo->n_gpus;
     uint32_t used = fsm_node_gpus_used(f, n->name);
     ni->gpus_free = used < ni->gpus_total ? ni->gpus_total - used : 0;
+    nodes__drains(f, n, ni);
 }
 
 static void nodes__local_info(jzd *d, Jazari__NodeInfo *ni)
@@ -51,7 +98,7 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (!parts)
         abort();
     if (n) {
-        nodes__info(&d->ctl.state, n, &ni);
+        nodes_fill_info(&d->ctl.state, n, &ni);
         ni.partitions = parts;
         ni.n_partitions = nodes__partitions(po, n, parts);
         t = n->topo;
@@ -69,6 +116,7 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
     r.node = &ni;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODE_REPLY, &r);
     topo_pb_free(ni.topology);
+    nodes_info_free(&ni);
     free(parts);
 }
 
@@ -120,7 +168,7 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
     }
     for (size_t i = 0; i < n; i++) {
         const fsm_node *fn = &d->ctl.state.nodes[i];
-        nodes__info(&d->ctl.state, fn, &infos[i]);
+        nodes_fill_info(&d->ctl.state, fn, &infos[i]);
         infos[i].topology = nodes__brief_topology(fn->topo);
         infos[i].partitions = node_parts + i * np;
         infos[i].n_partitions = nodes__partitions(po, fn, infos[i].partitions);
@@ -142,8 +190,10 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
     r.partitions = pptrs;
     r.n_partitions = np;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &r);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         topo_pb_free(infos[i].topology);
+        nodes_info_free(&infos[i]);
+    }
     free(infos);
     free(ptrs);
     free(node_parts);

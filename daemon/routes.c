@@ -2,6 +2,7 @@
  * must be served (the leader, any controller, this node) and who may send
  * it; and the dispatch that applies the table before any handler runs.
  * The top of the request modules: it calls them, none calls it back. */
+#include <stdio.h>
 #include <string.h>
 
 #include "../common/log.h"
@@ -58,6 +59,8 @@ static const route routes[] = {
     {JAZARI__ENVELOPE__BODY_NODE_REVOKE_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, tokens_node_revoke, NULL},
     {JAZARI__ENVELOPE__BODY_RENEW_REQUEST, ROUTE_LEADER_NOW, ROUTE_DAEMON, tokens_renew, NULL},
     {JAZARI__ENVELOPE__BODY_AUDIT_REQUEST, ROUTE_STATE, ROUTE_ANYONE, audit_request, NULL},
+    {JAZARI__ENVELOPE__BODY_DRAIN_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, drains_request, NULL},
+    {JAZARI__ENVELOPE__BODY_EVENTS_REQUEST, ROUTE_STATE, ROUTE_ANYONE, drains_events, NULL},
 };
 
 static const route *routes__find(Jazari__Envelope__BodyCase body)
@@ -108,9 +111,12 @@ static void routes__role(jzd *d)
     uint64_t term = req_is_leader(d) ? d->ctl.raft.current_term : 0;
     if (term == d->led_term)
         return;
-    if (term)
-        log_info("daemon", "%s leads (term %llu)", d->cfg->name, (unsigned long long)term);
-    else if (d->led_term)
+    if (term) {
+        char what[128];
+        snprintf(what, sizeof what, "%s leads (term %llu)", d->cfg->name, (unsigned long long)term);
+        log_info("daemon", "%s", what);
+        drains_event(d, "leader", "info", d->cfg->name, -1, what);
+    } else if (d->led_term)
         log_info("daemon", "%s no longer leads", d->cfg->name);
     d->led_term = term;
     run_role_changed(d);

@@ -128,11 +128,15 @@ void run_schedule(jzd *d)
     d->schedule_again = false;
     uint64_t t0 = uv_hrtime();
     const fsm *f = &d->ctl.state;
-    if (f->half_life_ms != d->cfg->pol->half_life_ms && !d->policy_in_flight) {
+    bool retention =
+        f->events.retention_ms != d->cfg->pol->events_retention_ms && ctl_log_format(&d->ctl) >= 8;
+    if ((f->half_life_ms != d->cfg->pol->half_life_ms || retention) && !d->policy_in_flight) {
         /* This leader's policy file says another half-life: committed, so
-         * that every controller charges usage alike. */
+         * that every controller charges usage alike (and keeps events as
+         * long). */
         Jazari__PolicyCmd pc = JAZARI__POLICY_CMD__INIT;
         pc.half_life_ms = d->cfg->pol->half_life_ms;
+        pc.events_retention_ms = retention ? d->cfg->pol->events_retention_ms : 0;
         Jazari__Command cmd = JAZARI__COMMAND__INIT;
         cmd.cmd_case = JAZARI__COMMAND__CMD_POLICY;
         cmd.policy = &pc;
@@ -140,8 +144,10 @@ void run_schedule(jzd *d)
         snprintf(file.from, sizeof file.from, "%s (its policy file)", d->cfg->name);
         Jazari__AuditRecord audit;
         char what[100];
-        req_audit(&audit, what, sizeof what, &file, "policy: usage half-life %lld s",
-                  (long long)(pc.half_life_ms / 1000));
+        req_audit(
+            &audit, what, sizeof what, &file, "policy: usage half-life %lld s, events kept %lld s",
+            (long long)(pc.half_life_ms / 1000),
+            (long long)((pc.events_retention_ms ? pc.events_retention_ms : f->events.retention_ms) / 1000));
         cmd.audit = &audit;
         d->policy_in_flight = true;
         ctl_propose(&d->ctl, &cmd, run__on_policy, d);
@@ -650,7 +656,8 @@ static void run__on_report_reply(void *arg, wire_msg *reply, const char *why, bo
 {
     run__end_wait *a = arg;
     const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
-    run__acknowledged(a->d, a->id, a->attempt, a->step, r && r->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REPLY);
+    run__acknowledged(a->d, a->id, a->attempt, a->step,
+                      r && r->body_case == JAZARI__ENVELOPE__BODY_JOB_END_REPLY);
     if (!r)
         log_debug("run", "report of job %llu failed: %s", (unsigned long long)a->id, why);
     (void)sent;

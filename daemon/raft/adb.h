@@ -12,14 +12,13 @@
 
 #include "../../common/buf.h"
 #include "jazari.pb-c.h"
+#include "mring.h"
 
 #define ADB_MAX 50000
 #define ADB_WHAT_MAX 300 /* bytes of each text field kept */
 
 typedef struct adb {
-    uint8_t **msg; /* a ring of encoded AuditRecords */
-    uint32_t *len;
-    size_t head, n; /* the oldest at head */
+    mring ring; /* of encoded AuditRecords; ring.n of them */
     uint64_t next_seq;
 } adb;
 

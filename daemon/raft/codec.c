@@ -29,6 +29,9 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
     case JAZARI__COMMAND__CMD_UPDATE:
     case JAZARI__COMMAND__CMD_STEP_CANCEL:
         return 7;
+    case JAZARI__COMMAND__CMD_DRAIN:
+    case JAZARI__COMMAND__CMD_EVENT:
+        return 8;
     case JAZARI__COMMAND__CMD__NOT_SET:
     default:
         return 0;
@@ -38,6 +41,9 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
 uint32_t codec_command_format(const Jazari__Command *cmd)
 {
     uint32_t need = codec_cmd_format(cmd->cmd_case);
+    /* An older release would drop the events' retention. */
+    if (cmd->cmd_case == JAZARI__COMMAND__CMD_POLICY && cmd->policy && cmd->policy->events_retention_ms)
+        return 8;
     if (cmd->cmd_case != JAZARI__COMMAND__CMD_SUBMIT || !cmd->submit || need == 0)
         return need;
     /* Jobs the state machine ends differently: a batch job ends with its

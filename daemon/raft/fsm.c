@@ -26,6 +26,7 @@ void fsm_init(fsm *f)
     f->next_job_id = 1;
     f->half_life_ms = FSM__HALF_LIFE_MS;
     adb_init(&f->audit);
+    edb_init(&f->events);
 }
 
 static void fsm__resv_clear(fsm_resv *r)
@@ -264,6 +265,12 @@ static void fsm__node_clear(fsm_node *n)
     free(n->state);
     free(n->reason);
     topo_free(n->topo);
+    for (uint32_t i = 0; i < n->n_drains; i++) {
+        free(n->drains[i].reason);
+        free(n->drains[i].by);
+        free(n->drains[i].source);
+    }
+    free(n->drains);
     memset(n, 0, sizeof *n);
 }
 
@@ -315,6 +322,7 @@ void fsm_free(fsm *f)
     free(f->resv);
     tdb_free(&f->trust);
     adb_free(&f->audit);
+    edb_free(&f->events);
     for (size_t i = 0; i < f->n_lacks; i++) {
         free(f->lacks[i].node);
         free(f->lacks[i].user);
@@ -581,11 +589,57 @@ const fsm_node *fsm_node_get(const fsm *f, const char *name)
     return strmap_get(&f->node_index, name, &i) && i < f->n_nodes ? &f->nodes[i] : NULL;
 }
 
+bool fsm_node_busy(const fsm *f, const char *node, int32_t gpu)
+{
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+            continue;
+        for (uint32_t a = 0; a < j->n_allocs; a++) {
+            const fsm_alloc *al = &j->allocs[a];
+            if (al->done || !al->node || strcmp(al->node, node) != 0)
+                continue;
+            if (gpu < 0)
+                return true;
+            for (uint32_t g = 0; g < al->n_gpus; g++)
+                if (al->gpus[g] == (uint32_t)gpu)
+                    return true;
+        }
+    }
+    return false;
+}
+
+const fsm_drain *fsm_drain_get(const fsm_node *n, int32_t gpu)
+{
+    for (uint32_t i = 0; i < n->n_drains; i++)
+        if (n->drains[i].gpu == gpu)
+            return &n->drains[i];
+    return NULL;
+}
+
+const char *fsm_drain_state(const fsm *f, const fsm_node *n, const fsm_drain *d)
+{
+    return fsm_node_busy(f, n->name, d->gpu) ? "draining" : "drained";
+}
+
+bool fsm_node_usable(const fsm_node *n)
+{
+    return strcmp(n->state, "up") == 0 && !fsm_drain_get(n, -1);
+}
+
+const char *fsm_node_state(const fsm *f, const fsm_node *n)
+{
+    if (strcmp(n->state, "up") != 0)
+        return n->state;
+    const fsm_drain *d = fsm_drain_get(n, -1);
+    return d ? fsm_drain_state(f, n, d) : "up";
+}
+
 /* --- validation ---------------------------------------------------------- */
 
 /* At most max bytes of UTF-8 without control characters (C1 either:
  * what others' terminals would act on). */
-static bool fsm__printable(const char *s, size_t max)
+bool fsm_printable(const char *s, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s);
@@ -686,7 +740,7 @@ int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees s
                           size_t errlen)
 {
     uint32_t nodes = s->nodes ? s->nodes : 1;
-    if (s->name && !fsm__printable(s->name, FSM_NAME_MAX)) {
+    if (s->name && !fsm_printable(s->name, FSM_NAME_MAX)) {
         snprintf(err, errlen, "job name: at most %d bytes of printable UTF-8 (no control characters)",
                  FSM_NAME_MAX);
         return -1;
@@ -736,8 +790,9 @@ int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees s
         return -1;
     }
     if (s->alloc && (s->n_argv || (s->script && *s->script) || s->batch || (s->array && *s->array))) {
-        snprintf(err, errlen, "an allocation (jz alloc) runs no command, script or array: its client runs "
-                              "steps in it");
+        snprintf(err, errlen,
+                 "an allocation (jz alloc) runs no command, script or array: its client runs "
+                 "steps in it");
         return -1;
     }
     if (!s->alloc && s->n_argv == 0 && (!s->script || !*s->script)) {
@@ -784,21 +839,21 @@ int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees s
             return -1;
         }
     }
-    if (s->constraint && !fsm__printable(s->constraint, 1024)) {
+    if (s->constraint && !fsm_printable(s->constraint, 1024)) {
         snprintf(err, errlen, "--constraint: at most 1024 printable characters");
         return -1;
     }
     const char *names[] = {s->account, s->qos, s->reservation, s->site, s->gpu_model};
     static const char *const flags[] = {"account", "qos", "reservation", "site", "gpu-model"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        if (names[i] && !fsm__printable(names[i], FSM_NAME_MAX)) {
+        if (names[i] && !fsm_printable(names[i], FSM_NAME_MAX)) {
             snprintf(err, errlen, "--%s: at most %d printable characters of UTF-8", flags[i], FSM_NAME_MAX);
             return -1;
         }
     }
     const char *paths[] = {s->output, s->error, s->workdir};
     for (size_t i = 0; i < 3; i++) {
-        if (paths[i] && !fsm__printable(paths[i], FSM_PATH_MAX)) {
+        if (paths[i] && !fsm_printable(paths[i], FSM_PATH_MAX)) {
             snprintf(err, errlen,
                      "path %zu (--output, --error, --workdir): at most %d bytes of printable UTF-8", i + 1,
                      FSM_PATH_MAX);
@@ -1010,10 +1065,10 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
 {
     fsm_job *j = xcalloc(1, sizeof *j);
     j->cls = fsm__class_get(f, m->spec);
-    j->has_deps = m->spec && (m->spec->n_after_ok + m->spec->n_after_any + m->spec->n_after_notok +
-                                  m->spec->n_after >
-                              0 ||
-                              m->spec->singleton);
+    j->has_deps =
+        m->spec &&
+        (m->spec->n_after_ok + m->spec->n_after_any + m->spec->n_after_notok + m->spec->n_after > 0 ||
+         m->spec->singleton);
     j->partition = m->partition && *m->partition ? xstrdup(m->partition) : NULL;
     j->id = m->id;
     j->submit_ms = m->submit_time_ms;
@@ -1135,8 +1190,12 @@ static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm
      * (it stays pending for the next pass). */
     for (size_t i = 0; i < c->n_allocs && f->format >= 2; i++) {
         const fsm_node *n = fsm_node_get(f, c->allocs[i]->node);
-        if (!n || strcmp(n->state, "up") != 0)
+        if (!n || !fsm_node_usable(n))
             return;
+        /* Nor on a GPU drained meanwhile. */
+        for (size_t g = 0; g < c->allocs[i]->n_gpus && n->n_drains; g++)
+            if (c->allocs[i]->gpus[g] <= INT32_MAX && fsm_drain_get(n, (int32_t)c->allocs[i]->gpus[g]))
+                return;
     }
     f->n_ready--;
     f->n_running++;
@@ -1153,6 +1212,12 @@ static void fsm__apply_start(fsm *f, int64_t now, const Jazari__StartCmd *c, fsm
 /* A running job whose node was lost goes back to the queue as its next
  * attempt (the nodes kill what is left of the old one), unless it asked
  * to fail instead. */
+/* The job's first node, for an event about it. */
+static const char *fsm__job_node(const fsm_job *j)
+{
+    return j->n_allocs > 0 && j->allocs[0].node ? j->allocs[0].node : "";
+}
+
 static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
 {
     char reason[512];
@@ -1167,10 +1232,12 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
         j->exit_code = 0;
         fstep_run_ended(j, now);
         fsm__set_reason(j, reason);
+        edb_note(&f->events, now, "job_failed", "warning", fsm__job_node(j), -1, j->id, "", reason);
         fsm__count(f, j, -1);
         return;
     }
     snprintf(reason, sizeof reason, "Requeued after NODE_FAIL: %s", why);
+    edb_note(&f->events, now, "job_requeued", "warning", fsm__job_node(j), -1, j->id, "", reason);
     j->state = JAZARI__JOB_STATE__JOB_PENDING;
     j->attempt++;
     j->start_ms = 0;
@@ -1218,6 +1285,7 @@ static void fsm__apply_preempt(fsm *f, int64_t now, const Jazari__PreemptCmd *c,
     /* The parts still running stop and report; one that completed already
      * reported (and will not again). */
     fsm__set_reason(j, c->reason && *c->reason ? c->reason : "Preempted");
+    edb_note(&f->events, now, "job_preempted", "info", fsm__job_node(j), -1, j->id, "", j->reason);
     res->ended++;
 }
 
@@ -1229,8 +1297,7 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         (unsigned)c->state > JAZARI__JOB_STATE__JOB_PREEMPTED)
         return;
     if (c->step > 0) { /* a step's part: the job goes on */
-        if (!j->preempt_ms &&
-            fstep_part_end(j, now, c->step - 1, c->node, c->state, c->exit_code, c->reason))
+        if (!j->preempt_ms && fstep_part_end(j, now, c->step - 1, c->node, c->state, c->exit_code, c->reason))
             res->ended++;
         return;
     }
@@ -1247,7 +1314,8 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
     }
     /* A batch job ends with its script, on its first node; the other
      * nodes' parts only hold the allocation for its steps. */
-    if (j->batch && c->node && j->n_allocs > 0 && j->allocs[0].node && strcmp(c->node, j->allocs[0].node) != 0) {
+    if (j->batch && c->node && j->n_allocs > 0 && j->allocs[0].node &&
+        strcmp(c->node, j->allocs[0].node) != 0) {
         for (uint32_t a = 0; a < j->n_allocs; a++)
             if (j->allocs[a].node && strcmp(j->allocs[a].node, c->node) == 0)
                 j->allocs[a].done = true;
@@ -1302,6 +1370,19 @@ static void fsm__apply_hold(fsm *f, const Jazari__CancelCmd *c, fsm_result *res)
     }
 }
 
+/* A running job stopped as a preempted one is, to come back as its next
+ * attempt once its parts have ended (fsm__preempted_part_end). */
+static void fsm__requeue_running(fsm *f, int64_t now, fsm_job *j, uint32_t grace_s, const char *reason,
+                                 const char *by)
+{
+    if (!j->preempt_ms) {
+        j->preempt_ms = now;
+        j->preempt_grace_s = grace_s;
+    }
+    fsm__set_reason(j, reason);
+    edb_note(&f->events, now, "job_requeued", "info", fsm__job_node(j), -1, j->id, by, reason);
+}
+
 /* Format 7: jz requeue. A running job is stopped as a preempted one is
  * (fsm__preempted_part_end brings it back once its parts have ended: its
  * GPUs are free before its next attempt may take them), held then if
@@ -1315,12 +1396,9 @@ static void fsm__apply_requeue(fsm *f, int64_t now, const Jazari__RequeueCmd *c,
         if (!j || j->state == JAZARI__JOB_STATE__JOB_PENDING)
             continue;
         if (j->state == JAZARI__JOB_STATE__JOB_RUNNING) {
-            if (!j->preempt_ms) {
-                j->preempt_ms = now;
-                j->preempt_grace_s = c->grace_s;
-            }
             j->held = j->held || c->hold; /* kept until it is pending again */
-            fsm__set_reason(j, j->held ? "Held (requeued)" : "Requeued by request");
+            fsm__requeue_running(f, now, j, c->grace_s, j->held ? "Held (requeued)" : "Requeued by request",
+                                 "");
             res->cancelled++;
             continue;
         }
@@ -1351,15 +1429,15 @@ static void fsm__spec_set(fsm *f, fsm_job *j, const Jazari__JobSpec *spec)
     fsm__count(f, j, -1);
     fsm__class_put(f, j->cls);
     j->cls = fsm__class_get(f, spec);
-    j->has_deps = spec->n_after_ok + spec->n_after_any + spec->n_after_notok + spec->n_after > 0 ||
-                  spec->singleton;
+    j->has_deps =
+        spec->n_after_ok + spec->n_after_any + spec->n_after_notok + spec->n_after > 0 || spec->singleton;
     j->nodes = spec->nodes ? spec->nodes : 1;
     j->gpus_per_node = spec->gpus_per_node;
     j->time_limit_s = spec->time_limit_s;
     j->no_requeue = spec->no_requeue;
     j->batch = spec->batch;
-    j->cpus_per_node = (spec->tasks_per_node ? spec->tasks_per_node : 1) *
-                       (spec->cpus_per_task ? spec->cpus_per_task : 1);
+    j->cpus_per_node =
+        (spec->tasks_per_node ? spec->tasks_per_node : 1) * (spec->cpus_per_task ? spec->cpus_per_task : 1);
     size_t n = jazari__job_spec__get_packed_size(spec);
     free(j->spec);
     j->spec = xcalloc(n ? n : 1, 1);
@@ -1407,16 +1485,18 @@ static fsm_node *fsm__node_find(fsm *f, const char *name)
     return (fsm_node *)fsm_node_get(f, name);
 }
 
-static void fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, fsm_result *res)
+/* Returns 1 when the node joined, 2 when it came back up, else 0. */
+static int fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, fsm_result *res)
 {
     const Jazari__NodeRecord *r = c->node;
     if (!r || !r->name || !*r->name)
-        return;
+        return 0;
     char err[200];
     topo *t = r->topology ? topo_from_pb(r->topology, err, sizeof err) : NULL;
     if (!t)
         t = fsm__empty_topo();
     fsm_node *n = fsm__node_find(f, r->name);
+    int came = !n ? 1 : strcmp(n->state, "up") != 0 ? 2 : 0;
     if (!n) {
         fsm_node *p = realloc(f->nodes, (f->n_nodes + 1) * sizeof *p);
         if (!p)
@@ -1443,6 +1523,7 @@ static void fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, 
     n->since_ms = r->since_ms ? r->since_ms : now;
     n->topo = t;
     res->nodes_changed++;
+    return strcmp(n->state, "up") == 0 ? came : 0;
 }
 
 static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd *c, fsm_result *res)
@@ -1456,6 +1537,8 @@ static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd 
     n->reason = xstrdup_known(c->reason);
     n->since_ms = now;
     res->nodes_changed++;
+    edb_note(&f->events, now, "node_down", "error", n->name, -1, 0, "",
+             c->reason && *c->reason ? c->reason : "down");
     char why[300];
     snprintf(why, sizeof why, "node %s was lost (%s)", n->name, c->reason && *c->reason ? c->reason : "down");
     for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
@@ -1469,6 +1552,98 @@ static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd 
                 break;
             }
         }
+    }
+}
+
+/* Format 8: what a drain --now does to the jobs on what it drains: each
+ * goes back to the queue (stopped as a requeue stops it), or, if it asked
+ * never to be requeued, fails as on a lost node. */
+static void fsm__drain_jobs(fsm *f, int64_t now, const fsm_node *n, const Jazari__DrainCmd *c,
+                            const char *why)
+{
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+        fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || j->preempt_ms)
+            continue;
+        bool hit = false;
+        for (uint32_t a = 0; a < j->n_allocs && !hit; a++) {
+            const fsm_alloc *al = &j->allocs[a];
+            if (al->done || !al->node || strcmp(al->node, n->name) != 0)
+                continue;
+            for (uint32_t g = 0; g < al->n_gpus && c->gpu >= 0 && !hit; g++)
+                hit = al->gpus[g] == (uint32_t)c->gpu;
+            hit = hit || c->gpu < 0;
+        }
+        if (!hit)
+            continue;
+        if (j->no_requeue)
+            fsm__lose(f, now, j, why);
+        else
+            fsm__requeue_running(f, now, j, c->grace_s, why, c->by ? c->by : "");
+    }
+}
+
+/* Format 8: a drain or a resume, of a node or one GPU. A drain by an admin
+ * takes over any other; an automatic one (health, burn-in) leaves an
+ * admin's in place. An admin's resume of a node resumes its GPUs too;
+ * another source resumes only what it drained itself. */
+static void fsm__apply_drain(fsm *f, int64_t now, const Jazari__DrainCmd *c, fsm_result *res)
+{
+    fsm_node *n = c->node ? fsm__node_find(f, c->node) : NULL;
+    if (!n || c->gpu < -1 || (c->gpu >= 0 && (size_t)c->gpu >= n->topo->n_gpus))
+        return;
+    char t[3][FSM_DRAIN_TEXT_MAX + 1];
+    const char *source =
+        mring_text(c->source && *c->source ? c->source : "admin", FSM_DRAIN_SOURCE_MAX, t[0]);
+    const char *reason = mring_text(c->reason, FSM_DRAIN_TEXT_MAX, t[1]);
+    const char *by = mring_text(c->by, FSM_DRAIN_TEXT_MAX, t[2]);
+    bool admin = strcmp(source, "admin") == 0;
+    if (c->resume) {
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < n->n_drains; i++) {
+            fsm_drain *d = &n->drains[i];
+            bool hit = (c->gpu < 0 ? admin || d->gpu < 0 : d->gpu == c->gpu) &&
+                       (admin || strcmp(d->source, source) == 0);
+            if (!hit) {
+                n->drains[kept++] = *d;
+                continue;
+            }
+            edb_note(&f->events, now, d->gpu < 0 ? "node_resume" : "gpu_resume", "info", n->name, d->gpu, 0,
+                     by, *reason ? reason : "back in service");
+            free(d->reason);
+            free(d->by);
+            free(d->source);
+            res->nodes_changed++;
+        }
+        n->n_drains = kept;
+        return;
+    }
+    fsm_drain *d = (fsm_drain *)fsm_drain_get(n, c->gpu);
+    if (!d || admin || strcmp(d->source, "admin") != 0) {
+        if (!d) {
+            n->drains = xrealloc_array(n->drains, n->n_drains + 1, sizeof *n->drains);
+            d = &n->drains[n->n_drains++];
+            memset(d, 0, sizeof *d);
+            d->gpu = c->gpu;
+            d->since_ms = now;
+        }
+        free(d->reason);
+        free(d->by);
+        free(d->source);
+        d->reason = xstrdup(reason);
+        d->by = xstrdup(by);
+        d->source = xstrdup(source);
+        res->nodes_changed++;
+    }
+    edb_note(&f->events, now, c->gpu < 0 ? "node_drain" : "gpu_drain", "warning", n->name, c->gpu, 0, by,
+             reason);
+    if (c->now) {
+        char why[FSM_DRAIN_TEXT_MAX + 200];
+        if (c->gpu < 0)
+            snprintf(why, sizeof why, "node %s drained: %s", n->name, reason);
+        else
+            snprintf(why, sizeof why, "GPU %d of node %s drained: %s", c->gpu, n->name, reason);
+        fsm__drain_jobs(f, now, n, c, why);
     }
 }
 
@@ -1527,8 +1702,19 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
         case JAZARI__COMMAND__CMD_CANCEL:
             fsm__apply_cancel(f, now, c->cancel, res);
             break;
-        case JAZARI__COMMAND__CMD_NODE_UP:
-            fsm__apply_node_up(f, now, c->node_up, res);
+        case JAZARI__COMMAND__CMD_NODE_UP: {
+            int came = fsm__apply_node_up(f, now, c->node_up, res);
+            if (came)
+                edb_note(&f->events, now, "node_up", "info", c->node_up->node->name, -1, 0, "",
+                         came == 1 ? "joined the network" : "back up");
+            break;
+        }
+        case JAZARI__COMMAND__CMD_DRAIN:
+            fsm__apply_drain(f, now, c->drain, res);
+            break;
+        case JAZARI__COMMAND__CMD_EVENT:
+            if (c->event->event)
+                edb_add(&f->events, c->event->event, now);
             break;
         case JAZARI__COMMAND__CMD_NODE_DOWN:
             fsm__apply_node_down(f, now, c->node_down, res);
@@ -1552,6 +1738,9 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
             if (c->policy->half_life_ms >= FSM_HALF_LIFE_MIN_MS &&
                 c->policy->half_life_ms <= FSM_HALF_LIFE_MAX_MS)
                 f->half_life_ms = c->policy->half_life_ms;
+            if (c->policy->events_retention_ms >= EDB_RETENTION_MIN_MS &&
+                c->policy->events_retention_ms <= EDB_RETENTION_MAX_MS)
+                f->events.retention_ms = c->policy->events_retention_ms;
             break;
         case JAZARI__COMMAND__CMD_UNRESERVE:
             fsm__apply_unreserve(f, now, c->unreserve, res);
@@ -1604,6 +1793,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     }
     res->n_cmds = (uint32_t)e->n_commands;
     fsm__resv_expire(f, now);
+    edb_expire(&f->events, now);
     f->applied++;
     jazari__entry__free_unpacked(e, NULL);
     return 0;
@@ -1665,6 +1855,7 @@ void fsm_snapshot(const fsm *f, buf *out)
     head.next_job_id = f->next_job_id;
     head.time_ms = f->time_ms;
     head.usage_half_life_ms = f->half_life_ms;
+    head.events_retention_ms = f->events.retention_ms;
     codec_snapshot_begin(out, &head);
 
     buf one = BUF_INIT;
@@ -1728,6 +1919,32 @@ void fsm_snapshot(const fsm *f, buf *out)
         jazari__lack__pack(&k, buf_extend(&one, jazari__lack__get_packed_size(&k)));
         codec_put_field(out, 13, one.data, one.len);
     }
+    edb_snapshot(&f->events, out);
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        const fsm_node *nd = &f->nodes[i];
+        if (!nd->n_drains)
+            continue;
+        Jazari__NodeDrains nds = JAZARI__NODE_DRAINS__INIT;
+        Jazari__GpuDrain *gd = xcalloc(nd->n_drains, sizeof *gd);
+        Jazari__GpuDrain **gp = xcalloc(nd->n_drains, sizeof *gp);
+        for (uint32_t k = 0; k < nd->n_drains; k++) {
+            jazari__gpu_drain__init(&gd[k]);
+            gd[k].gpu = nd->drains[k].gpu;
+            gd[k].reason = nd->drains[k].reason;
+            gd[k].by = nd->drains[k].by;
+            gd[k].source = nd->drains[k].source;
+            gd[k].since_ms = nd->drains[k].since_ms;
+            gp[k] = &gd[k];
+        }
+        nds.node = nd->name;
+        nds.drains = gp;
+        nds.n_drains = nd->n_drains;
+        buf_reset(&one);
+        jazari__node_drains__pack(&nds, buf_extend(&one, jazari__node_drains__get_packed_size(&nds)));
+        codec_put_field(out, 15, one.data, one.len);
+        free(gd);
+        free(gp);
+    }
     buf_free(&one);
 }
 
@@ -1766,6 +1983,22 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
         fsm__resv_add(f, s->reservations[i]);
     tdb_restore(&f->trust, s);
     adb_restore(&f->audit, s);
+    edb_restore(&f->events, s);
+    for (size_t i = 0; i < s->n_drains; i++) {
+        fsm_node *n = fsm__node_find(f, s->drains[i]->node ? s->drains[i]->node : "");
+        for (size_t k = 0; n && k < s->drains[i]->n_drains; k++) {
+            const Jazari__GpuDrain *g = s->drains[i]->drains[k];
+            if (g->gpu < -1 || fsm_drain_get(n, g->gpu))
+                continue;
+            n->drains = xrealloc_array(n->drains, n->n_drains + 1, sizeof *n->drains);
+            fsm_drain *d = &n->drains[n->n_drains++];
+            d->gpu = g->gpu;
+            d->reason = xstrdup(g->reason ? g->reason : "");
+            d->by = xstrdup(g->by ? g->by : "");
+            d->source = xstrdup(g->source && *g->source ? g->source : "admin");
+            d->since_ms = g->since_ms;
+        }
+    }
     for (size_t i = 0; i < s->n_lacks; i++)
         if (s->lacks[i]->node && *s->lacks[i]->node && s->lacks[i]->user && *s->lacks[i]->user)
             fsm__lack_add(f, s->lacks[i]->at_ms, s->lacks[i]->node, s->lacks[i]->user);

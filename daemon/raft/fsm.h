@@ -16,6 +16,7 @@
 #include "../../lib/hw/topo.h"
 #include "codec.h"
 #include "adb.h"
+#include "edb.h"
 #include "tdb.h"
 #include "jazari.pb-c.h"
 
@@ -112,16 +113,29 @@ typedef struct fsm_job {
     uint32_t steps_started;    /* in this attempt: the next step's id */
 } fsm_job;
 
+/* Format 8: a node, or one GPU of it, out of service (DrainCmd). */
+typedef struct fsm_drain {
+    int32_t gpu; /* -1: the whole node */
+    char *reason, *by;
+    char *source; /* "admin", "health", "burnin": who may resume it besides an admin */
+    int64_t since_ms;
+} fsm_drain;
+
+#define FSM_DRAIN_SOURCE_MAX 32
+#define FSM_DRAIN_TEXT_MAX 400
+
 typedef struct fsm_node {
     char *name;
     char *site;
     char *group;  /* network group, NULL: none */
     char *labels; /* comma list, NULL: none */
     char *address;
-    char *state; /* "up", "down", "drained" */
+    char *state; /* its liveness: "up" or "down" (fsm_node_state: as shown) */
     char *reason;
     int64_t since_ms;
     topo *topo; /* never NULL: an empty topo when unknown */
+    fsm_drain *drains; /* at most one per target (the node, each GPU) */
+    uint32_t n_drains;
 } fsm_node;
 
 /* Fair share: an account's user's usage, GPU-seconds decayed by the
@@ -200,6 +214,7 @@ typedef struct fsm {
     size_t n_resv;
     tdb trust; /* join tokens, credentials, revoked nodes */
     adb audit; /* who asked for what */
+    edb events; /* what an admin watches */
     fsm_lack *lacks; /* nodes where a user has no account, oldest first */
     size_t n_lacks;
     fsm_user *users; /* every user ever seen (never many: people, not jobs) */
@@ -280,6 +295,22 @@ uint32_t fsm_user_classes_with(const fsm *f, const char *user, const Jazari__Job
 void fsm_memo_set(fsm *f, void *data, void (*data_free)(void *data));
 /* The memo, when it was set with this data_free (its owner's); else NULL. */
 void *fsm_memo_get(const fsm *f, void (*data_free)(void *data));
+
+/* The node as shown: "down" (not heard from), "draining" (drained with
+ * jobs still on it), "drained", or "up". */
+const char *fsm_node_state(const fsm *f, const fsm_node *n);
+/* Whether a start may use the node: up and not drained as a whole. */
+bool fsm_node_usable(const fsm_node *n);
+/* The node's drain of gpu (-1: the whole node), or NULL. */
+const fsm_drain *fsm_drain_get(const fsm_node *n, int32_t gpu);
+/* "draining" while a running job holds the drained target, else "drained". */
+const char *fsm_drain_state(const fsm *f, const fsm_node *n, const fsm_drain *d);
+/* Whether a running job's part on node uses gpu (-1: any part there). */
+bool fsm_node_busy(const fsm *f, const char *node, int32_t gpu);
+
+/* At most max bytes of UTF-8 without control characters (C1 either:
+ * what others' terminals would act on). */
+bool fsm_printable(const char *s, size_t max);
 
 bool fsm_job_active(const fsm_job *j);
 const char *fsm_state_name(Jazari__JobState s);

@@ -64,7 +64,7 @@ int resv_pick(const fsm *f, const resv_ask *a, resv_part *out, char *err, size_t
     uint64_t room_all = 0;
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fsm_node *nd = &f->nodes[i];
-        if (strcmp(nd->state, "drained") == 0 || strcmp(nd->state, "down") == 0)
+        if (!fsm_node_usable(nd))
             continue;
         if (a->site && *a->site && (!nd->site || strcmp(nd->site, a->site) != 0))
             continue;

@@ -117,6 +117,16 @@ static void sched__usage_build(const fsm *f, sched__usage *u)
             }
         }
     }
+    /* A drained GPU is never free: nothing new is placed on it. */
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        for (uint32_t k = 0; k < f->nodes[i].n_drains; k++) {
+            int32_t gi = f->nodes[i].drains[k].gpu;
+            if (gi >= 0 && (size_t)gi < f->nodes[i].topo->n_gpus && !u->taken[u->offset[i] + (size_t)gi]) {
+                u->taken[u->offset[i] + (size_t)gi] = true;
+                u->free[i]--;
+            }
+        }
+    }
 }
 
 static void sched__usage_free(sched__usage *u, size_t n_nodes)
@@ -382,7 +392,9 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
             pn->cpus = exists;
             pn->cpus_free = sv->u.cpus[i].free;
         }
-        pn->up = strcmp(f->nodes[i].state, "up") == 0;
+        /* A drained GPU stays in slots (its job's end frees it in the
+         * plan's future, where it is harmless); it is never free now. */
+        pn->up = fsm_node_usable(&f->nodes[i]);
     }
     sched__tags_init(&sv->tags, f, &p);
     sv->windows = sched__windows(f, &p);
@@ -520,8 +532,8 @@ void sched_view_free(sched_view *sv, const fsm *f)
 /* The partition a job placed on where (n nodes) runs in: the first of
  * those it asked for (none: the default) that holds all its nodes, else
  * the first that holds its first node; NULL when partitions play no part. */
-static const char *sched__chosen_partition(const fsm *f, const pol *po, const char *parts, const uint32_t *where,
-                                           size_t n)
+static const char *sched__chosen_partition(const fsm *f, const pol *po, const char *parts,
+                                           const uint32_t *where, size_t n)
 {
     const char *first_node = NULL;
     int def = pol_partition_default(po);

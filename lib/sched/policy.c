@@ -19,6 +19,7 @@ void pol_init(pol *p)
     p->w_size = 500;
     p->max_age_ms = 7ll * 24 * 3600 * 1000;
     p->half_life_ms = 7ll * 24 * 3600 * 1000;
+    p->events_retention_ms = POL_EVENTS_RETENTION_MS;
     snprintf(p->default_account, sizeof p->default_account, "default");
     snprintf(p->qos[0].name, sizeof p->qos[0].name, "normal");
     p->n_qos = 1;
@@ -32,6 +33,7 @@ static const pol pol__defaults = {
     .w_size = 500,
     .max_age_ms = 7ll * 24 * 3600 * 1000,
     .half_life_ms = 7ll * 24 * 3600 * 1000,
+    .events_retention_ms = POL_EVENTS_RETENTION_MS,
     .default_account = "default",
     .qos = {{.name = "normal"}},
     .n_qos = 1,
@@ -748,9 +750,10 @@ static void pol__partition_free(pol_partition *pt)
 static int pol__partition(pol *p, char **w, size_t n, char *why, size_t whylen)
 {
     if (n < 2 || !pol__path_valid(w[1], 1)) {
-        snprintf(why, whylen,
-                 "write 'partition NAME [nodes=HOSTLIST] [site=SITE,...] [label=LABEL,...] [default_time=TIME] "
-                 "[max_time=TIME] [accounts=ACCOUNT,...] [qos=QOS,...] [default=yes]'");
+        snprintf(
+            why, whylen,
+            "write 'partition NAME [nodes=HOSTLIST] [site=SITE,...] [label=LABEL,...] [default_time=TIME] "
+            "[max_time=TIME] [accounts=ACCOUNT,...] [qos=QOS,...] [default=yes]'");
         return -1;
     }
     if (pol_partition_find(p, w[1]) >= 0) {
@@ -787,7 +790,8 @@ static int pol__partition(pol *p, char **w, size_t n, char *why, size_t whylen)
                 goto bad;
             }
             if (list == &pt.accounts && !pol__all_known(p, pt.accounts)) {
-                snprintf(why, whylen, "partition %s: accounts=%.60s: list the accounts above it", pt.name, eq);
+                snprintf(why, whylen, "partition %s: accounts=%.60s: list the accounts above it", pt.name,
+                         eq);
                 goto bad;
             }
             for (const char *q = pt.qos; list == &pt.qos && *q;) {
@@ -879,13 +883,22 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         *(w[0][0] == 'm' ? &p->max_age_ms : &p->half_life_ms) = ms;
         return 0;
     }
+    if (strcmp(w[0], "events_retention") == 0 && n == 2) {
+        int64_t ms;
+        if (pol__duration_ms(w[1], &ms) != 0 || ms < 60000 || ms > 3650ll * 24 * 3600 * 1000) {
+            snprintf(why, whylen, "events_retention '%s': a duration from 1m to 3650d, such as 30d", w[1]);
+            return -1;
+        }
+        p->events_retention_ms = ms;
+        return 0;
+    }
     if (strcmp(w[0], "default_account") == 0 && n == 2 && pol_account_valid(w[1])) {
         snprintf(p->default_account, sizeof p->default_account, "%s", w[1]);
         return 0;
     }
     snprintf(why, whylen,
-             "'%s': expected weight, max_age, half_life, default_account, account, qos, tenant, "
-             "partition or privacy (open|private) lines",
+             "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
+             "tenant, partition or privacy (open|private) lines",
              w[0]);
     return -1;
 }

@@ -10,6 +10,7 @@
  *   weight size 500            # the job's GPUs / the network's
  *   max_age 7d
  *   half_life 7d               # usage decays by half in this time
+ *   events_retention 30d       # jz events keeps this long
  *   default_account default
  *   account um6p 40            # an institute and its shares
  *   account um6p/nlp 3 users=amina,omar  # a project, and who may use it
@@ -92,9 +93,12 @@ typedef struct pol_partition {
     bool is_default;
 } pol_partition;
 
+#define POL_EVENTS_RETENTION_MS (30ll * 24 * 3600 * 1000)
+
 typedef struct pol {
     uint32_t w_age, w_fairshare, w_qos, w_size;
     int64_t max_age_ms, half_life_ms;
+    int64_t events_retention_ms; /* jz events keeps this long */
     char default_account[POL_PATH_MAX + 1];
     pol_account *accounts;
     size_t n_accounts;

@@ -1,6 +1,11 @@
 /* fsm_steps.c - the leader's steps on the state, for tests. */
 #include "fsm_steps.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/hw/topo_pb.h"
+
 #include <stdio.h>
 
 #include "test.h"
@@ -14,6 +19,33 @@ void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c)
     if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
         test_fail(__FILE__, __LINE__, "%s", err);
     buf_free(&b);
+}
+
+void fsm_step_node_up(fsm *f, int64_t t, const char *name, unsigned gpus)
+{
+    topo tp;
+    memset(&tp, 0, sizeof tp);
+    tp.n_gpus = gpus;
+    tp.gpus = calloc(gpus ? gpus : 1, sizeof *tp.gpus);
+    tp.links = calloc(gpus ? gpus * gpus : 1, sizeof *tp.links);
+    for (unsigned i = 0; i < gpus; i++) {
+        tp.gpus[i].index = i;
+        tp.gpus[i].numa = -1;
+    }
+    Jazari__NodeRecord r = JAZARI__NODE_RECORD__INIT;
+    r.name = (char *)name;
+    r.site = "rabat";
+    r.address = "127.0.0.1:7070";
+    r.topology = topo_to_pb(&tp);
+    Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
+    up.node = &r;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
+    c.node_up = &up;
+    fsm_step_apply(f, t, &c);
+    topo_pb_free(r.topology);
+    free(tp.gpus);
+    free(tp.links);
 }
 
 void fsm_step_held_entry(buf *out, uint32_t format, int64_t t, uint32_t n, uint64_t min_id)

@@ -9,6 +9,8 @@
 
 /* Applies an entry of one command at t (a failure fails the test). */
 void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c);
+/* Node name comes up (site rabat) with gpus GPUs and no links. */
+void fsm_step_node_up(fsm *f, int64_t t, const char *name, unsigned gpus);
 /* An entry (appended to out) that submits n held jobs (`true`, by amina)
  * with that min_id, in that log format. n at most 8. */
 void fsm_step_held_entry(buf *out, uint32_t format, int64_t t, uint32_t n, uint64_t min_id);

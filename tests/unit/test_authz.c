@@ -130,7 +130,7 @@ TEST(adb_keeps_a_bounded_numbered_trail_through_snapshots)
     r.what = what; /* cut to ADB_WHAT_MAX */
     for (int i = 0; i < ADB_MAX + 5; i++)
         adb_add(&a, &r, 1000 + i, "job 1");
-    CHECK_EQ_INT(a.n, ADB_MAX);
+    CHECK_EQ_INT(a.ring.n, ADB_MAX);
     Jazari__AuditRecord *first = adb_get(&a, 0);
     REQUIRE(first);
     CHECK_EQ_INT(first->seq, 6); /* the five oldest rolled off */
@@ -145,9 +145,9 @@ TEST(adb_keeps_a_bounded_numbered_trail_through_snapshots)
     adb b;
     adb_init(&b);
     adb_restore(&b, s);
-    CHECK_EQ_INT(b.n, ADB_MAX);
+    CHECK_EQ_INT(b.ring.n, ADB_MAX);
     adb_add(&b, &r, 9999, "done");
-    Jazari__AuditRecord *last = adb_get(&b, b.n - 1);
+    Jazari__AuditRecord *last = adb_get(&b, b.ring.n - 1);
     REQUIRE(last);
     CHECK_EQ_INT(last->seq, ADB_MAX + 6);
     CHECK_EQ_STR(last->result, "done");

@@ -46,35 +46,8 @@ static int submit(fsm *f, int64_t t, uint32_t uid, int n, uint32_t gpus, fsm_res
 
 static int node_up(fsm *f, int64_t t, const char *name, unsigned gpus)
 {
-    topo tp;
-    memset(&tp, 0, sizeof tp);
-    tp.n_gpus = gpus;
-    tp.gpus = calloc(gpus ? gpus : 1, sizeof *tp.gpus);
-    tp.links = calloc(gpus ? gpus * gpus : 1, sizeof *tp.links);
-    for (unsigned i = 0; i < gpus; i++) {
-        tp.gpus[i].index = i;
-        tp.gpus[i].numa = -1;
-    }
-    Jazari__NodeRecord r = JAZARI__NODE_RECORD__INIT;
-    r.name = (char *)name;
-    r.site = "rabat";
-    r.address = "127.0.0.1:7070";
-    r.topology = topo_to_pb(&tp);
-    Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;
-    up.node = &r;
-    Jazari__Command c = JAZARI__COMMAND__INIT;
-    c.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
-    c.node_up = &up;
-    Jazari__Command *cs[] = {&c};
-    buf b = BUF_INIT;
-    codec_entry_encode(CODEC_FORMAT, t, cs, 1, &b);
-    char err[200];
-    int rc = fsm_apply(f, b.data, b.len, NULL, err, sizeof err);
-    buf_free(&b);
-    topo_pb_free(r.topology);
-    free(tp.gpus);
-    free(tp.links);
-    return rc;
+    fsm_step_node_up(f, t, name, gpus);
+    return 0;
 }
 
 static int cancel(fsm *f, int64_t t, uint64_t id, uint32_t uid, bool admin, fsm_result *res)

@@ -1,0 +1,202 @@
+/* drains.c - the admins' hands on nodes: jz drain and jz resume (DrainCmd,
+ * log format 8), the drains the health checks ask for, and jz events (the
+ * events the state keeps: raft/edb.h). Who may drain is decided here:
+ * admins of the network, and the leader itself for the health checks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/xmem.h"
+#include "jzd.h"
+
+#define EVENTS_PAGE_MAX 10000
+#define EVENTS_REPLY_BUDGET ((size_t)4 << 20)
+
+typedef struct drains__wait {
+    jzd_wait *w;
+    char node[FSM_NAME_MAX + 1];
+} drains__wait;
+
+static void drains__on_committed(void *arg, const ctl_outcome *o)
+{
+    drains__wait *dw = arg;
+    jzd *d = dw->w->d;
+    net_conn *c = req_unwait(dw->w);
+    const fsm_node *n = fsm_node_get(&d->ctl.state, dw->node);
+    if (c && o->code != JAZARI__ERROR_CODE__OK) {
+        req_error(c, dw->w->request_id, o->code, false, "%s", o->message);
+    } else if (c && !n) {
+        req_error(c, dw->w->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false, "node %s is gone", dw->node);
+    } else if (c) {
+        Jazari__NodeInfo ni;
+        nodes_fill_info(&d->ctl.state, n, &ni);
+        Jazari__DrainReply r = JAZARI__DRAIN_REPLY__INIT;
+        r.node = &ni;
+        req_reply_at(c, dw->w->request_id, JAZARI__ENVELOPE__BODY_DRAIN_REPLY, &r, o->log_index);
+        nodes_info_free(&ni);
+    }
+    free(dw->w);
+    free(dw);
+    if (o->code == JAZARI__ERROR_CODE__OK) {
+        run_sync_local(d); /* jobs requeued by --now stop here too */
+        run_schedule(d);   /* a resumed node takes work */
+    }
+}
+
+void drains_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const Jazari__DrainRequest *q = e->drain_request;
+    authz_who w;
+    const char *verb = q->resume ? "jz resume" : "jz drain";
+    if (!req_admin(d, c, e, &w, verb))
+        return;
+    const fsm_node *n = q->node && *q->node ? fsm_node_get(&d->ctl.state, q->node) : NULL;
+    if (!n) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
+                  "%s: no node is named '%.64s' (jz nodes lists them)", verb, q->node ? q->node : "");
+        return;
+    }
+    if (q->has_gpu && q->gpu >= n->topo->n_gpus) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "%s: node %s has %zu GPU%s (0-%zu): no GPU %u", verb, n->name, n->topo->n_gpus,
+                  n->topo->n_gpus == 1 ? "" : "s", n->topo->n_gpus ? n->topo->n_gpus - 1 : 0, q->gpu);
+        return;
+    }
+    const char *reason = q->reason ? q->reason : "";
+    if (!q->resume && !*reason) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "jz drain: say why with --reason TEXT (others read it in jz nodes)");
+        return;
+    }
+    if (!fsm_printable(reason, FSM_DRAIN_TEXT_MAX)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "%s: the reason must be printable text of at most %d bytes", verb, FSM_DRAIN_TEXT_MAX);
+        return;
+    }
+    int32_t gpu = q->has_gpu ? (int32_t)q->gpu : -1;
+    if (q->resume && !(gpu < 0 ? n->n_drains : fsm_drain_get(n, gpu) != NULL)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "jz resume: %s%s is not drained (state %s)", gpu < 0 ? "node " : "GPU ", n->name,
+                  fsm_node_state(&d->ctl.state, n));
+        return;
+    }
+    char by[FSM_NAME_MAX + 16];
+    snprintf(by, sizeof by, "%s", w.user);
+    Jazari__DrainCmd dc = JAZARI__DRAIN_CMD__INIT;
+    dc.node = n->name;
+    dc.resume = q->resume;
+    dc.gpu = gpu;
+    dc.reason = (char *)reason;
+    dc.by = by;
+    dc.source = "admin";
+    dc.now = q->now && !q->resume;
+    dc.grace_s = (uint32_t)((d->cfg->kill_grace_ms + 999) / 1000);
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    cmd.cmd_case = JAZARI__COMMAND__CMD_DRAIN;
+    cmd.drain = &dc;
+    Jazari__AuditRecord audit;
+    char what[FSM_DRAIN_TEXT_MAX + 200], target[FSM_NAME_MAX + 32];
+    if (gpu < 0)
+        snprintf(target, sizeof target, "node %s", n->name);
+    else
+        snprintf(target, sizeof target, "GPU %d of node %s", gpu, n->name);
+    if (q->resume)
+        req_audit(&audit, what, sizeof what, &w, "resume %s", target);
+    else
+        req_audit(&audit, what, sizeof what, &w, "drain %s%s: %s", target, dc.now ? " now" : "", reason);
+    cmd.audit = &audit;
+    drains__wait *dw = xcalloc(1, sizeof *dw);
+    snprintf(dw->node, sizeof dw->node, "%s", n->name);
+    dw->w = req_wait(d, c, e);
+    ctl_propose(&d->ctl, &cmd, drains__on_committed, dw);
+}
+
+static void drains__on_own(void *arg, const ctl_outcome *o)
+{
+    (void)arg;
+    if (o->code != JAZARI__ERROR_CODE__OK)
+        log_warn("health", "not logged: %s", o->message);
+}
+
+void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
+                    const char *reason)
+{
+    Jazari__DrainCmd dc = JAZARI__DRAIN_CMD__INIT;
+    dc.node = (char *)node;
+    dc.resume = resume;
+    dc.gpu = gpu;
+    dc.reason = (char *)reason;
+    dc.by = (char *)source;
+    dc.source = (char *)source;
+    dc.now = now && !resume;
+    dc.grace_s = (uint32_t)((d->cfg->kill_grace_ms + 999) / 1000);
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    cmd.cmd_case = JAZARI__COMMAND__CMD_DRAIN;
+    cmd.drain = &dc;
+    ctl_propose(&d->ctl, &cmd, drains__on_own, NULL);
+}
+
+void drains_event(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,
+                  const char *text)
+{
+    Jazari__Event ev = JAZARI__EVENT__INIT;
+    ev.kind = (char *)kind;
+    ev.severity = (char *)severity;
+    ev.node = (char *)(node ? node : "");
+    ev.gpu = gpu;
+    ev.text = (char *)text;
+    ev.by = d->cfg->name;
+    Jazari__EventCmd ec = JAZARI__EVENT_CMD__INIT;
+    ec.event = &ev;
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    cmd.cmd_case = JAZARI__COMMAND__CMD_EVENT;
+    cmd.event = &ec;
+    ctl_propose(&d->ctl, &cmd, drains__on_own, NULL);
+}
+
+void drains_events(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    const Jazari__EventsRequest *q = e->events_request;
+    authz_who w;
+    if (!req_admin(d, c, e, &w, "jz events"))
+        return;
+    const edb *v = &d->ctl.state.events;
+    size_t want = q->max && q->max < EVENTS_PAGE_MAX ? q->max : EVENTS_PAGE_MAX;
+    Jazari__EventsReply r = JAZARI__EVENTS_REPLY__INIT;
+    Jazari__Event *last = v->ring.n ? edb_get(v, v->ring.n - 1) : NULL;
+    r.last_seq = last ? last->seq : 0;
+    if (last)
+        jazari__event__free_unpacked(last, NULL);
+    /* The newest `want` that match, oldest first: walked back from the
+     * newest, to the one after after_seq. */
+    Jazari__Event **found = xcalloc(want, sizeof *found);
+    size_t n = 0, bytes = 0;
+    for (size_t i = v->ring.n; i-- > 0 && n < want;) {
+        Jazari__Event *ev = edb_get(v, i);
+        if (!ev)
+            continue;
+        if (ev->seq <= q->after_seq || ev->time_ms < q->since_ms) {
+            jazari__event__free_unpacked(ev, NULL);
+            break; /* numbered and timed in order: none older matches */
+        }
+        bool match = !q->node || !*q->node || strcmp(q->node, ev->node) == 0;
+        bytes += match ? jazari__event__get_packed_size(ev) + 8 : 0;
+        if (!match || bytes > EVENTS_REPLY_BUDGET) {
+            jazari__event__free_unpacked(ev, NULL);
+            if (bytes > EVENTS_REPLY_BUDGET)
+                break;
+            continue;
+        }
+        found[n++] = ev;
+    }
+    r.events = xcalloc(n, sizeof *r.events);
+    for (size_t i = 0; i < n; i++)
+        r.events[i] = found[n - 1 - i];
+    r.n_events = n;
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_EVENTS_REPLY, &r);
+    for (size_t i = 0; i < n; i++)
+        jazari__event__free_unpacked(found[i], NULL);
+    free(found);
+    free(r.events);
+}

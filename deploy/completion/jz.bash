@@ -116,6 +116,9 @@ _jz()
     node)
         ((npos == 0)) || [[ $prev == revoke ]] && words+=" $(_jz_ask nodes | awk 'NR > 1 { print $1 }')"
         ;;
+    drain | resume)
+        ((npos == 0)) && words+=" $(_jz_ask nodes | awk 'NR > 1 { print $1 }')"
+        ;;
     submit)
         compopt -o filenames 2>/dev/null
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")

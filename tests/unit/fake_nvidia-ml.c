@@ -101,12 +101,18 @@ static struct fake_device fake_devs[FAKE_GPUS_MAX] = {
     {0x8f, "GPU-7a1c0e52-0000-4000-8000-00000000000f", 1, 0, {NULL}},
 };
 
-/* The GPUs this process sees: 4, or FAKE_NVML_GPUS. */
+/* The GPUs this process sees: 4, or FAKE_NVML_GPUS as nvmlInit_v2 found it. */
+static unsigned fake_n = FAKE_GPUS;
 static unsigned fake_count(void)
+{
+    return fake_n;
+}
+
+static void fake_count_init(void)
 {
     const char *e = getenv("FAKE_NVML_GPUS");
     long n = e && *e ? atol(e) : FAKE_GPUS;
-    return n < FAKE_GPUS ? FAKE_GPUS : n > FAKE_GPUS_MAX ? FAKE_GPUS_MAX : (unsigned)n;
+    fake_n = n < FAKE_GPUS ? FAKE_GPUS : n > FAKE_GPUS_MAX ? FAKE_GPUS_MAX : (unsigned)n;
 }
 
 static int fake_initialized;
@@ -158,6 +164,8 @@ nvmlReturn_t nvmlInit_v2(void)
     const char *e = getenv("FAKE_NVML_INIT_ERROR");
     if (e && *e == '1')
         return NVML_ERROR_DRIVER_NOT_LOADED;
+    if (!fake_initialized)
+        fake_count_init();
     fake_initialized++;
     return NVML_SUCCESS;
 }

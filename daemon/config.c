@@ -392,13 +392,16 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         if (!config__valid_controllers(value, why, sizeof why))
             goto bad;
         break;
-    case CT_DURATION:
-        if (config_parse_duration_ms(value, &u) != 0 || u == 0) {
-            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, above zero");
+    case CT_DURATION: {
+        /* 0 turns these off (health.c) */
+        bool zero_ok = strcmp(s->key, "gpu_health_interval") == 0 || strcmp(s->key, "gpu_xid_hold") == 0;
+        if (config_parse_duration_ms(value, &u) != 0 || (u == 0 && !zero_ok)) {
+            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, %s", zero_ok ? "or 0" : "above zero");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = u;
         return 0;
+    }
     case CT_SIZE:
         if (config_parse_size(value, &u) != 0 || u < WIRE_MAX_FRAME_MIN || u > WIRE_MAX_FRAME_MAX) {
             snprintf(why, sizeof why, "a size such as 64KiB or 16MiB, from 1KiB to 1GiB");

@@ -104,6 +104,22 @@ static const config__setting config__table[] = {
      "on: a job opens only its own GPUs' devices (the devices cgroup); off: every job sees every GPU"},
     {"cgroup_version", CT_CHOICE, OFF(cgroup_version), "auto",
      "which cgroup hierarchy confines jobs: auto (v2 when it has the memory controller, else v1), 1 or 2"},
+    {"gpu_health_interval", CT_DURATION, OFF(gpu_health_interval_ms), "10s",
+     "how often each GPU's health is read through NVML (temperature, power, ECC, row remapping, throttling; "
+     "XIDs are seen as they come); 0: off"},
+    {"gpu_temp_limit", CT_COUNT, OFF(gpu_temp_limit), "0",
+     "a GPU hotter than this many degrees C raises temp_high (the policy's health lines say what it does); "
+     "0: none (temp_slowdown, at NVIDIA's own threshold, is always on)"},
+    {"gpu_xid_hold", CT_DURATION, OFF(gpu_xid_hold_ms), "1h",
+     "an XID condition stays this long after its last event, unless the GPU is reset first; 0: until a reset"},
+    {"health_program", CT_STRING, OFF(health_program), "",
+     "the site's own health check (as NHC): run every health_interval without a shell; a non-zero exit "
+     "(or running past health_timeout) raises the node condition health_program with its first line of "
+     "output; \"\": none"},
+    {"health_interval", CT_DURATION, OFF(health_interval_ms), "60s",
+     "time between the end of one health_program run and the start of the next"},
+    {"health_timeout", CT_DURATION, OFF(health_timeout_ms), "30s",
+     "a health_program run longer than this is killed (its process group) and counted as failing"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
@@ -376,13 +392,16 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         if (!config__valid_controllers(value, why, sizeof why))
             goto bad;
         break;
-    case CT_DURATION:
-        if (config_parse_duration_ms(value, &u) != 0 || u == 0) {
-            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, above zero");
+    case CT_DURATION: {
+        /* 0 turns these off (health.c) */
+        bool zero_ok = strcmp(s->key, "gpu_health_interval") == 0 || strcmp(s->key, "gpu_xid_hold") == 0;
+        if (config_parse_duration_ms(value, &u) != 0 || (u == 0 && !zero_ok)) {
+            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, %s", zero_ok ? "or 0" : "above zero");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = u;
         return 0;
+    }
     case CT_SIZE:
         if (config_parse_size(value, &u) != 0 || u < WIRE_MAX_FRAME_MIN || u > WIRE_MAX_FRAME_MAX) {
             snprintf(why, sizeof why, "a size such as 64KiB or 16MiB, from 1KiB to 1GiB");
@@ -393,9 +412,12 @@ static int config__set(config *c, const config__setting *s, const char *value, c
     case CT_COUNT: {
         char *end;
         unsigned long long n = strtoull(value, &end, 10);
-        bool zero_ok = strcmp(s->key, "max_connections") == 0; /* 0: from the descriptor limit */
-        if (!isdigit((unsigned char)*value) || *end || (n < 16 && !(n == 0 && zero_ok)) || n > 10000000) {
-            snprintf(why, sizeof why, "a whole number from 16 to 10000000%s", zero_ok ? ", or 0" : "");
+        /* max_connections 0: from the descriptor limit; gpu_temp_limit 0: none */
+        bool temp = strcmp(s->key, "gpu_temp_limit") == 0;
+        bool zero_ok = strcmp(s->key, "max_connections") == 0 || temp;
+        unsigned long long max = temp ? 200 : 10000000;
+        if (!isdigit((unsigned char)*value) || *end || (n < 16 && !(n == 0 && zero_ok)) || n > max) {
+            snprintf(why, sizeof why, "a whole number from 16 to %llu%s", max, zero_ok ? ", or 0" : "");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = n;

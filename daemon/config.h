@@ -46,6 +46,11 @@ typedef struct config {
         /* below this much free under state_dir, a controller refuses writes */ /* the newest log format
                                                                                    announced; 0: the newest
                                                                                    this release writes */
+    uint64_t gpu_health_interval_ms; /* NVML health samples; 0: off (daemon/health.c) */
+    uint64_t gpu_temp_limit;         /* degrees C for temp_high; 0: none */
+    uint64_t gpu_xid_hold_ms;        /* an XID condition outlives its event this long; 0: until a reset */
+    char *health_program;            /* the site's check; "" none */
+    uint64_t health_interval_ms, health_timeout_ms;
     char *tmp_dir;      /* jobs' private directories go under it */
     char *cluster_name; /* SLURM_CLUSTER_NAME */
     char *scheduler; /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */

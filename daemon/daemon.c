@@ -219,6 +219,7 @@ static void jzd__stop(jzd *d)
     uplink_close(&d->up, jzd__on_uplink_closed);
     logs_close(d);
     run_close(d);
+    ghealth_close(d);
     /* The jobs' supervisors go on: a restarted daemon adopts them. */
     exec_close(&d->ex, jzd__on_exec_closed);
     net_server_close(&d->server, NULL);
@@ -362,6 +363,7 @@ int daemon_run(const config *cfg)
     jzd__bin_dir(&d);
     uplink_init(&d.up, &d.loop, cfg->name, &d.sec);
     run_init(&d);
+    ghealth_init(&d);
     net_handlers h = {
         .on_message = jzd__on_message,
         .on_secure = trust_on_secure,
@@ -415,6 +417,7 @@ int daemon_run(const config *cfg)
     trust_free(&d);
     seen_free(&d.seen);
     run_free(&d);
+    ghealth_free(&d);
     free(d.relays);
     if (d.status == 0)
         log_info("daemon", "stopped");

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "../lib/hw/health.h"
 #include "../lib/hw/topo.h"
 #include "authz.h"
 #include "config.h"
@@ -77,6 +78,8 @@ typedef struct jzd {
     /* Forwarded writes' answers waiting for this controller to apply them
      * (fwd.c), so that its client reads its own write here next. */
     struct fwd__req *parked;
+    /* This node's GPU health and health program (health.c). */
+    struct ghealth *health;
     /* Links to other nodes' daemons, for jz logs (logs.c). */
     struct jzd_relay *relays;
     size_t n_relays;
@@ -283,6 +286,30 @@ void logs_close(jzd *d);
  * names the request in errors. */
 void logs_relay(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__Envelope *copy, const authz_who *w,
                 const char *what, const char *to_node, uint32_t hops);
+
+/* daemon/health.c: this node's health, agent-local (calls no other
+ * module but req.c). GPU samples through NVML every gpu_health_interval,
+ * XIDs as they come, the site's health_program; the active conditions
+ * they make (health_cond of lib/hw/health.h: name, gpu (-1: the node),
+ * text, since_ms). Init after the loop, close at shutdown, free after
+ * the loop ended. */
+void ghealth_init(jzd *d);
+void ghealth_close(jzd *d);
+void ghealth_free(jzd *d);
+/* The active conditions now, GPU ones and health_program ("health_program",
+ * gpu -1), in a stable order; *out stays valid until the loop runs again
+ * (copy what is kept). Returns their number. */
+size_t ghealth_conditions(const jzd *d, const health_cond **out);
+/* A hash of the conditions' names, GPUs and texts (0: none): send them in
+ * a heartbeat when it differs from the one last sent. */
+uint64_t ghealth_digest(const jzd *d);
+/* Bumped whenever the set changes. */
+uint64_t ghealth_changes(const jzd *d);
+/* The per-GPU Prometheus gauges and counters (jazari_gpu_*), with their
+ * HELP and TYPE lines, appended to out; nothing without NVML sampling. */
+void ghealth_metrics(const jzd *d, buf *out);
+/* HealthRequest: this node's samples and conditions (jz health). */
+void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* daemon/ptyin.c: srun --pty's keys and window sizes, for the terminal of
  * a step's task on this node (exec/pty.h), or relayed to its node. */

@@ -9,6 +9,7 @@
 
 #include "../../common/hostlist.h"
 #include "../../common/xmem.h"
+#include "../hw/health.h"
 
 void pol_init(pol *p)
 {
@@ -846,6 +847,122 @@ bad:
     return -1;
 }
 
+/* --- health ------------------------------------------------------------------------ */
+
+static const char *const pol__actions[] = {"none", "warn", "drain-gpu", "drain-node"};
+
+const char *pol_health_action_name(pol_health_action a)
+{
+    return (unsigned)a < 4 ? pol__actions[a] : "?";
+}
+
+#define R(c, a, rq, ra) {c, POL_HEALTH_##a, rq, ra, false}
+/* NVIDIA's guidance (policy.h says why each). */
+static const pol_hrule pol__health_defaults[] = {
+    R("xid_48", DRAIN_GPU, true, false),        R("xid_64", DRAIN_GPU, true, false),
+    R("xid_95", DRAIN_GPU, true, false),        R("xid_74", DRAIN_GPU, true, false),
+    R("ecc_dbe", DRAIN_GPU, true, false),       R("row_remap_failed", DRAIN_GPU, true, false),
+    R("xid_79", DRAIN_NODE, true, true),        R("gpu_lost", DRAIN_NODE, true, true),
+    R("row_remap_pending", DRAIN_GPU, false, false), R("retired_pages_pending", DRAIN_GPU, false, false),
+    R("temp_slowdown", DRAIN_GPU, false, true), R("temp_high", DRAIN_GPU, false, true),
+    R("health_program", DRAIN_NODE, false, true),
+    R("xid_63", WARN, false, false),            R("xid_92", WARN, false, false),
+    R("power_brake", WARN, false, false),
+    R("xid_13", NONE, false, false),            R("xid_31", NONE, false, false),
+    R("xid_43", NONE, false, false),            R("xid_45", NONE, false, false),
+    R("xid_68", NONE, false, false),            R("xid_*", WARN, false, false),
+};
+#undef R
+
+static const pol_hrule *pol__hfind(const pol_hrule *r, size_t n, const char *condition)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r[i].condition, condition) == 0)
+            return &r[i];
+    return NULL;
+}
+
+pol_hrule pol_health_rule(const pol *p, const char *condition)
+{
+    size_t nd = sizeof pol__health_defaults / sizeof *pol__health_defaults;
+    const char *c = condition ? condition : "";
+    const pol_hrule *r = pol__hfind(p->health, p->n_health, c);
+    if (!r)
+        r = pol__hfind(pol__health_defaults, nd, c);
+    if (!r && strncmp(c, "xid_", 4) == 0)
+        r = pol__hfind(p->health, p->n_health, "xid_*");
+    pol_hrule out = {.condition = "", .action = POL_HEALTH_WARN}; /* as the default xid_* */
+    if (r)
+        out = *r;
+    snprintf(out.condition, sizeof out.condition, "%.*s", POL_HEALTH_NAME_MAX, c);
+    return out;
+}
+
+/* health CONDITION ACTION [jobs=requeue|finish] [resume=auto|manual] */
+static int pol__health(pol *p, char **w, size_t n, char *why, size_t whylen)
+{
+    static const char usage[] = "write 'health CONDITION none|warn|drain-gpu|drain-node [jobs=requeue|finish] "
+                                "[resume=auto|manual]'";
+    if (n < 3 || n > 5) {
+        snprintf(why, whylen, "%s", usage);
+        return -1;
+    }
+    if (strcmp(w[1], "xid_*") != 0 && !health_cond_name_valid(w[1])) {
+        snprintf(why, whylen,
+                 "health '%.40s': not a condition; one of ecc_dbe, row_remap_failed, row_remap_pending, "
+                 "retired_pages_pending, temp_slowdown, temp_high, gpu_lost, power_brake, health_program, "
+                 "xid_N (N from 1 to 65535) or xid_*",
+                 w[1]);
+        return -1;
+    }
+    if (pol__hfind(p->health, p->n_health, w[1])) {
+        snprintf(why, whylen, "health %s is given twice: keep one line", w[1]);
+        return -1;
+    }
+    if (p->n_health >= POL_HEALTH_MAX) {
+        snprintf(why, whylen, "more than %d health lines", POL_HEALTH_MAX);
+        return -1;
+    }
+    pol_hrule r = {.from_file = true};
+    snprintf(r.condition, sizeof r.condition, "%s", w[1]);
+    int a = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(w[2], pol__actions[i]) == 0)
+            a = i;
+    if (a < 0) {
+        snprintf(why, whylen, "health %s: action '%.40s': one of none, warn, drain-gpu, drain-node", w[1], w[2]);
+        return -1;
+    }
+    r.action = (pol_health_action)a;
+    bool jobs = false, resume = false;
+    for (size_t i = 3; i < n; i++) {
+        if (strncmp(w[i], "jobs=", 5) == 0 && !jobs &&
+            (strcmp(w[i] + 5, "requeue") == 0 || strcmp(w[i] + 5, "finish") == 0)) {
+            jobs = true;
+            r.requeue = strcmp(w[i] + 5, "requeue") == 0;
+        } else if (strncmp(w[i], "resume=", 7) == 0 && !resume &&
+                   (strcmp(w[i] + 7, "auto") == 0 || strcmp(w[i] + 7, "manual") == 0)) {
+            resume = true;
+            r.resume_auto = strcmp(w[i] + 7, "auto") == 0;
+        } else {
+            snprintf(why, whylen, "health %s: '%.40s': expected jobs=requeue|finish or resume=auto|manual (once each)",
+                     w[1], w[i]);
+            return -1;
+        }
+    }
+    if ((jobs || resume) && r.action < POL_HEALTH_DRAIN_GPU) {
+        snprintf(why, whylen, "health %s %s: jobs= and resume= go with drain-gpu or drain-node only", w[1], w[2]);
+        return -1;
+    }
+    if (r.action == POL_HEALTH_DRAIN_GPU && strcmp(w[1], "health_program") == 0) {
+        snprintf(why, whylen, "health health_program: the site's program speaks for the whole node: write "
+                              "none, warn or drain-node");
+        return -1;
+    }
+    p->health[p->n_health++] = r;
+    return 0;
+}
+
 static int pol__line(pol *p, char *line, char *why, size_t whylen)
 {
     char *hash = strchr(line, '#');
@@ -869,6 +986,8 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return pol__tenant(p, w, n, why, whylen);
     if (strcmp(w[0], "partition") == 0)
         return pol__partition(p, w, n, why, whylen);
+    if (strcmp(w[0], "health") == 0)
+        return pol__health(p, w, n, why, whylen);
     if (strcmp(w[0], "privacy") == 0 && n == 2 &&
         (strcmp(w[1], "open") == 0 || strcmp(w[1], "private") == 0)) {
         p->open = strcmp(w[1], "open") == 0;
@@ -898,7 +1017,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     }
     snprintf(why, whylen,
              "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
-             "tenant, partition or privacy (open|private) lines",
+             "tenant, partition, health or privacy (open|private) lines",
              w[0]);
     return -1;
 }

@@ -35,7 +35,44 @@
  * (--partition a,b); none asked, it goes to the default= one when there is
  * one, else anywhere. Times: MINUTES, MM:SS, HH:MM:SS, D-HH[:MM[:SS]], or
  * 90m, 12h, 7d; UNLIMITED. accounts= and qos=: who may use it (else
- * anyone). */
+ * anyone).
+ *
+ * GPU health: what each health condition of a node (lib/hw/health.h, and
+ * the site's health_program) does, and to the jobs on it:
+ *
+ *   health CONDITION ACTION [jobs=requeue|finish] [resume=auto|manual]
+ *
+ *   health xid_63 drain-gpu jobs=finish resume=manual
+ *   health temp_high warn
+ *   health xid_* none          # any XID not named by a line or a default
+ *
+ * ACTION: none (nothing), warn (an event, a log line), drain-gpu (that GPU
+ * takes no new job; the rest of the node works on), drain-node. jobs=: the
+ * jobs on what is drained are requeued now, or let finish (the default).
+ * resume=: when the condition clears, the GPU or node returns to service
+ * by itself (auto), or waits for `jz resume` (manual, the default).
+ * jobs= and resume= go with the drains only. CONDITION: ecc_dbe,
+ * row_remap_failed, row_remap_pending, retired_pages_pending,
+ * temp_slowdown, temp_high, gpu_lost, power_brake, health_program (a node
+ * condition: none, warn or drain-node), xid_N, or xid_* (the XIDs that
+ * neither a line nor a default below names). A condition named twice is
+ * an error.
+ *
+ * Defaults (NVIDIA's XID guidance), for what the file does not say:
+ *   xid_48 xid_64 xid_95 xid_74 ecc_dbe row_remap_failed
+ *                       drain-gpu jobs=requeue resume=manual
+ *   xid_79 gpu_lost     drain-node jobs=requeue resume=auto (a GPU off the
+ *                       bus takes a node reset; once it answers again the
+ *                       node may return)
+ *   row_remap_pending retired_pages_pending
+ *                       drain-gpu jobs=finish resume=manual (a GPU reset
+ *                       applies them; then jz resume)
+ *   temp_slowdown temp_high
+ *                       drain-gpu jobs=finish resume=auto
+ *   health_program      drain-node jobs=finish resume=auto
+ *   xid_63 xid_92 power_brake   warn
+ *   xid_13 xid_31 xid_43 xid_45 xid_68   none (the application's fault)
+ *   xid_* (any other)   warn */
 #ifndef JZ_POLICY_H
 #define JZ_POLICY_H
 
@@ -94,6 +131,23 @@ typedef struct pol_partition {
 } pol_partition;
 
 #define POL_EVENTS_RETENTION_MS (30ll * 24 * 3600 * 1000)
+/* What a health condition does (the `health` lines). */
+#define POL_HEALTH_MAX 128
+#define POL_HEALTH_NAME_MAX 31
+typedef enum pol_health_action {
+    POL_HEALTH_NONE,
+    POL_HEALTH_WARN,
+    POL_HEALTH_DRAIN_GPU,
+    POL_HEALTH_DRAIN_NODE,
+} pol_health_action;
+
+typedef struct pol_hrule {
+    char condition[POL_HEALTH_NAME_MAX + 1]; /* "ecc_dbe", "xid_79", "xid_*" */
+    pol_health_action action;
+    bool requeue;     /* jobs=requeue: the jobs on it are requeued now; else they finish */
+    bool resume_auto; /* resume=auto: back in service when the condition clears */
+    bool from_file;   /* a line of the file said so (else a default) */
+} pol_hrule;
 
 typedef struct pol {
     uint32_t w_age, w_fairshare, w_qos, w_size;
@@ -110,6 +164,8 @@ typedef struct pol {
     bool open; /* privacy open: anyone sees every job's brief record */
     pol_partition *partitions;
     size_t n_partitions;
+    pol_hrule health[POL_HEALTH_MAX]; /* the file's health lines, in order */
+    size_t n_health;
 } pol;
 
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,
@@ -160,6 +216,14 @@ bool pol_partition_allows_qos(const pol_partition *pt, const char *qos);
 /* A Slurm time ("90", "1:30:00", "2-00:00:00", "UNLIMITED") or a duration
  * (90m, 12h, 7d) in seconds: 0 for UNLIMITED. Returns 0, or -1. */
 int pol_time_parse(const char *s, uint64_t *out_s);
+
+/* What the health condition (a name of lib/hw/health.h, "xid_N" or
+ * "health_program") does: the file's line for it, else the default for
+ * it, else the file's xid_* line (for an XID), else the default (warn).
+ * Never fails; an unknown name gets warn. */
+pol_hrule pol_health_rule(const pol *p, const char *condition);
+/* "none", "warn", "drain-gpu", "drain-node". */
+const char *pol_health_action_name(pol_health_action a);
 
 /* "a", "a/b": 1-2 names of [A-Za-z0-9._-] joined by '/'. */
 bool pol_account_valid(const char *path);

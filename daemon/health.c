@@ -1,0 +1,747 @@
+/* health.c - this node's health, agent-local: the GPUs' NVML samples every
+ * gpu_health_interval (taken in libuv's thread pool: a slow driver never
+ * stalls the loop), their XIDs as they come (lib/hw/health.c's thread
+ * wakes the loop through a uv_async_t), the site's health_program, and
+ * the active conditions they make. The leader's closed loop reads the
+ * conditions (ghealth_conditions, ghealth_digest) from the heartbeat; the
+ * policy (pol_health_rule) says what each does there. This file decides
+ * nothing: it observes, logs and reports. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "../lib/hw/health.h"
+#include "jzd.h"
+
+#define GHEALTH__SUBSYS "health"
+#define GHEALTH__OUT_MAX 4096    /* bytes of the program's output kept */
+#define GHEALTH__DRAIN_MS 1000   /* after the program exits, its output may still come this long */
+#define GHEALTH__FIRST_MS 200    /* the first sample and the first run, after start */
+
+typedef enum ghealth__prog_phase {
+    GHEALTH__IDLE,    /* waiting for health_interval */
+    GHEALTH__RUNNING, /* the timer is the timeout */
+    GHEALTH__DRAIN,   /* exited; its output may still come */
+} ghealth__prog_phase;
+
+struct ghealth {
+    jzd *d;
+    /* NVML */
+    health *nv; /* NULL: no sampling */
+    size_t n_gpus;
+    uv_timer_t sample_timer;
+    uv_work_t work;
+    bool working;
+    health_sample work_out[HEALTH_MAX_GPUS]; /* the pool thread's, while working */
+    unsigned work_slow;
+    uint64_t work_us; /* how long the last sample took */
+    health_sample last[HEALTH_MAX_GPUS];
+    bool have_last;
+    int64_t sampled_ms;
+    uv_async_t wake;
+    bool wake_on;
+    health_cfg cfg;
+    health_state st;
+    /* the health program */
+    uv_timer_t prog_timer;
+    bool prog_on;
+    ghealth__prog_phase phase;
+    uv_process_t proc;
+    uv_pipe_t out;
+    bool proc_open, out_open, exited, eof, timed_out, spawn_failed;
+    int64_t exit_status;
+    int term_signal;
+    char out_buf[GHEALTH__OUT_MAX + 1];
+    size_t out_len;
+    char read_buf[1024];
+    char spawn_err[200];
+    bool prog_failing;
+    health_cond prog_cond;
+    uint64_t prog_runs;
+    /* the merged view the leader reads */
+    health_cond all[HEALTH_MAX_CONDS + 1];
+    size_t n_all;
+    uint64_t changes, digest;
+    bool closing;
+};
+
+static int64_t ghealth__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ghealth__on_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* --- the merged set -------------------------------------------------------- */
+
+/* FNV-1a over the conditions' names, GPUs and texts. */
+static uint64_t ghealth__hash(const health_cond *c, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        char gpu[16];
+        snprintf(gpu, sizeof gpu, "|%d|", c[i].gpu);
+        const char *parts[3] = {c[i].name, gpu, c[i].text};
+        for (int k = 0; k < 3; k++)
+            for (const char *p = parts[k]; *p; p++) {
+                h ^= (unsigned char)*p;
+                h *= 1099511628211ull;
+            }
+        h ^= '\n';
+        h *= 1099511628211ull;
+    }
+    return n ? h : 0;
+}
+
+/* Rebuilds the view from the GPUs' set and the program's condition; logs
+ * what appeared and what cleared. */
+static void ghealth__merge(struct ghealth *g)
+{
+    health_cond *now = calloc(HEALTH_MAX_CONDS + 1, sizeof *now);
+    if (!now)
+        abort();
+    size_t n = 0;
+    if (g->prog_failing)
+        now[n++] = g->prog_cond;
+    for (size_t i = 0; i < g->st.n_conds && n < HEALTH_MAX_CONDS + 1; i++)
+        now[n++] = g->st.conds[i];
+    for (size_t i = 0; i < n; i++) {
+        bool was = false;
+        for (size_t k = 0; k < g->n_all && !was; k++)
+            was = g->all[k].gpu == now[i].gpu && strcmp(g->all[k].name, now[i].name) == 0;
+        if (was)
+            continue;
+        if (now[i].gpu < 0)
+            log_warn(GHEALTH__SUBSYS, "node condition %s: %s", now[i].name, now[i].text);
+        else
+            log_warn(GHEALTH__SUBSYS, "GPU %d: condition %s: %s", now[i].gpu, now[i].name, now[i].text);
+    }
+    for (size_t k = 0; k < g->n_all; k++) {
+        bool stays = false;
+        for (size_t i = 0; i < n && !stays; i++)
+            stays = g->all[k].gpu == now[i].gpu && strcmp(g->all[k].name, now[i].name) == 0;
+        if (stays)
+            continue;
+        if (g->all[k].gpu < 0)
+            log_info(GHEALTH__SUBSYS, "node condition %s cleared", g->all[k].name);
+        else
+            log_info(GHEALTH__SUBSYS, "GPU %d: condition %s cleared", g->all[k].gpu, g->all[k].name);
+    }
+    uint64_t digest = ghealth__hash(now, n);
+    if (digest != g->digest || n != g->n_all)
+        g->changes++;
+    g->digest = digest;
+    memcpy(g->all, now, n * sizeof *now);
+    g->n_all = n;
+    free(now);
+}
+
+/* --- NVML samples and XIDs ------------------------------------------------- */
+
+/* The conditions again, with the XIDs that came (the loop's thread). */
+static void ghealth__derive(struct ghealth *g)
+{
+    health_xid xids[64];
+    bool derived = false;
+    for (;;) {
+        uint64_t dropped = 0;
+        size_t nx = health_xids_take(g->nv, xids, sizeof xids / sizeof *xids, &dropped);
+        if (dropped)
+            log_warn(GHEALTH__SUBSYS, "%llu XID events were dropped (more than %d came at once)",
+                     (unsigned long long)dropped, HEALTH_XID_QUEUE);
+        if (nx == 0)
+            break;
+        for (size_t i = 0; i < nx; i++)
+            log_info(GHEALTH__SUBSYS, "GPU %u: XID %llu", xids[i].gpu, (unsigned long long)xids[i].xid);
+        /* Before the first sample, the XIDs are noted: they show with it. */
+        health_derive(&g->st, &g->cfg, g->last, g->have_last ? g->n_gpus : 0, xids, nx, ghealth__wall_ms());
+        derived = true;
+    }
+    if (!derived && g->have_last)
+        health_derive(&g->st, &g->cfg, g->last, g->n_gpus, NULL, 0, ghealth__wall_ms());
+    ghealth__merge(g);
+}
+
+static void ghealth__on_wake(uv_async_t *a)
+{
+    struct ghealth *g = a->data;
+    if (!g->closing)
+        ghealth__derive(g);
+}
+
+/* libuv's thread: the XID thread's wake. */
+static void ghealth__wake(void *arg)
+{
+    uv_async_send(arg);
+}
+
+/* In the thread pool: nothing here touches the loop or g but work_*. */
+static void ghealth__sample_work(uv_work_t *w)
+{
+    struct ghealth *g = w->data;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    g->work_slow = health_sample_all(g->nv, g->work_out, g->n_gpus);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    g->work_us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+}
+
+static void ghealth__sample_done(uv_work_t *w, int status)
+{
+    struct ghealth *g = w->data;
+    g->working = false;
+    if (status != 0 || g->closing)
+        return;
+    memcpy(g->last, g->work_out, g->n_gpus * sizeof *g->last);
+    g->have_last = true;
+    g->sampled_ms = ghealth__wall_ms();
+    log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
+    ghealth__derive(g);
+}
+
+static void ghealth__on_sample_timer(uv_timer_t *t)
+{
+    struct ghealth *g = t->data;
+    if (g->working || g->closing)
+        return; /* the last one is still at the driver: never two at once */
+    g->working = true;
+    g->work.data = g;
+    int rc = uv_queue_work(&g->d->loop, &g->work, ghealth__sample_work, ghealth__sample_done);
+    if (rc != 0) {
+        g->working = false;
+        log_warn(GHEALTH__SUBSYS, "cannot queue a GPU sample: %s", uv_strerror(rc));
+    }
+}
+
+static void ghealth__nvml_start(struct ghealth *g)
+{
+    const config *cfg = g->d->cfg;
+    char err[300];
+    if (cfg->gpu_health_interval_ms == 0) {
+        log_info(GHEALTH__SUBSYS, "GPU health sampling is off (gpu_health_interval = 0)");
+        return;
+    }
+    health_opts o = {NULL, 0, 0};
+    g->nv = health_open(&o, err, sizeof err);
+    if (!g->nv) {
+        log_debug(GHEALTH__SUBSYS, "no GPU health sampling: %s", err);
+        return;
+    }
+    g->n_gpus = health_gpu_count(g->nv);
+    g->cfg.temp_limit_c = (uint32_t)cfg->gpu_temp_limit;
+    g->cfg.xid_hold_ms = (int64_t)cfg->gpu_xid_hold_ms;
+    uv_async_init(&g->d->loop, &g->wake, ghealth__on_wake);
+    g->wake.data = g;
+    g->wake_on = true;
+    if (health_xids_start(g->nv, ghealth__wake, &g->wake, err, sizeof err) != 0)
+        log_warn(GHEALTH__SUBSYS, "%s", err);
+    uv_timer_init(&g->d->loop, &g->sample_timer);
+    g->sample_timer.data = g;
+    uv_timer_start(&g->sample_timer, ghealth__on_sample_timer, GHEALTH__FIRST_MS, cfg->gpu_health_interval_ms);
+    log_info(GHEALTH__SUBSYS, "sampling the health of %zu GPUs every %llu ms", g->n_gpus,
+             (unsigned long long)cfg->gpu_health_interval_ms);
+}
+
+/* --- the health program ---------------------------------------------------- */
+
+static void ghealth__prog_schedule(struct ghealth *g, uint64_t ms);
+static void ghealth__on_prog_timer(uv_timer_t *t);
+
+/* The first line of the output, printable, or a description of the end. */
+static void ghealth__prog_text(struct ghealth *g, char *text, size_t len)
+{
+    const config *cfg = g->d->cfg;
+    if (g->timed_out) {
+        snprintf(text, len, "health program timed out after %llu s",
+                 (unsigned long long)((cfg->health_timeout_ms + 999) / 1000));
+        return;
+    }
+    if (g->spawn_failed) {
+        snprintf(text, len, "health program %s cannot start: %s", cfg->health_program, g->spawn_err);
+        return;
+    }
+    size_t n = 0;
+    const char *p = g->out_buf;
+    while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
+        p++;
+    for (; *p && *p != '\n' && n + 1 < len; p++)
+        text[n++] = (*p >= 0x20 && *p < 0x7f) || (unsigned char)*p >= 0x80 ? *p : ' ';
+    while (n && (text[n - 1] == ' ' || text[n - 1] == '\r'))
+        n--;
+    text[n] = '\0';
+    if (n)
+        return;
+    if (g->term_signal)
+        snprintf(text, len, "health program killed by signal %d, without output", g->term_signal);
+    else
+        snprintf(text, len, "health program exited with status %lld, without output", (long long)g->exit_status);
+}
+
+/* The run is over (exited, output read or given up): its verdict. */
+static void ghealth__prog_finish(struct ghealth *g)
+{
+    if (g->out_open) {
+        uv_close((uv_handle_t *)&g->out, ghealth__on_closed);
+        g->out_open = false;
+    }
+    if (g->proc_open) {
+        uv_close((uv_handle_t *)&g->proc, ghealth__on_closed);
+        g->proc_open = false;
+    }
+    g->out_buf[g->out_len] = '\0';
+    g->prog_runs++;
+    bool failed = g->timed_out || g->spawn_failed || g->exit_status != 0 || g->term_signal != 0;
+    if (failed) {
+        health_cond c;
+        memset(&c, 0, sizeof c);
+        snprintf(c.name, sizeof c.name, "health_program");
+        c.gpu = -1;
+        ghealth__prog_text(g, c.text, sizeof c.text);
+        c.since_ms = g->prog_failing ? g->prog_cond.since_ms : ghealth__wall_ms();
+        if (g->prog_failing && strcmp(c.text, g->prog_cond.text) != 0)
+            log_warn(GHEALTH__SUBSYS, "node condition health_program: %s", c.text);
+        g->prog_cond = c;
+        g->prog_failing = true;
+    } else {
+        g->prog_failing = false;
+        log_debug(GHEALTH__SUBSYS, "health program passed");
+    }
+    ghealth__merge(g);
+    g->phase = GHEALTH__IDLE;
+    if (!g->closing)
+        ghealth__prog_schedule(g, g->d->cfg->health_interval_ms);
+}
+
+static void ghealth__prog_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct ghealth *g = h->data;
+    (void)suggested;
+    *b = uv_buf_init(g->read_buf, sizeof g->read_buf);
+}
+
+static void ghealth__prog_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct ghealth *g = s->data;
+    if (n > 0) {
+        size_t room = GHEALTH__OUT_MAX - g->out_len, take = (size_t)n < room ? (size_t)n : room;
+        memcpy(g->out_buf + g->out_len, b->base, take); /* the rest is read and dropped */
+        g->out_len += take;
+        return;
+    }
+    if (n == 0)
+        return;
+    g->eof = true;
+    uv_read_stop(s);
+    if (g->phase == GHEALTH__DRAIN) {
+        uv_timer_stop(&g->prog_timer);
+        ghealth__prog_finish(g);
+    }
+}
+
+static void ghealth__prog_exit(uv_process_t *p, int64_t status, int sig)
+{
+    struct ghealth *g = p->data;
+    g->exited = true;
+    g->exit_status = status;
+    g->term_signal = sig;
+    uv_timer_stop(&g->prog_timer);
+    if (g->eof || !g->out_open) {
+        ghealth__prog_finish(g);
+        return;
+    }
+    /* Its output may still be in the pipe; a child it left holding the
+     * pipe open is not waited for long. */
+    g->phase = GHEALTH__DRAIN;
+    uv_timer_start(&g->prog_timer, ghealth__on_prog_timer, GHEALTH__DRAIN_MS, 0);
+}
+
+static void ghealth__prog_start(struct ghealth *g);
+
+static void ghealth__on_prog_timer(uv_timer_t *t)
+{
+    struct ghealth *g = t->data;
+    switch (g->phase) {
+    case GHEALTH__IDLE:
+        ghealth__prog_start(g);
+        break;
+    case GHEALTH__RUNNING:
+        /* Past health_timeout: its whole process group goes; the exit
+         * callback ends the run, counted as failing. */
+        g->timed_out = true;
+        log_warn(GHEALTH__SUBSYS, "health program %s runs past health_timeout (%llu ms): killing it",
+                 g->d->cfg->health_program, (unsigned long long)g->d->cfg->health_timeout_ms);
+        if (g->proc.pid > 0 && kill(-g->proc.pid, SIGKILL) != 0)
+            (void)uv_process_kill(&g->proc, SIGKILL);
+        break;
+    case GHEALTH__DRAIN:
+        ghealth__prog_finish(g);
+        break;
+    }
+}
+
+static void ghealth__prog_schedule(struct ghealth *g, uint64_t ms)
+{
+    g->phase = GHEALTH__IDLE;
+    uv_timer_start(&g->prog_timer, ghealth__on_prog_timer, ms, 0);
+}
+
+static void ghealth__prog_start(struct ghealth *g)
+{
+    const config *cfg = g->d->cfg;
+    g->exited = g->eof = g->timed_out = g->spawn_failed = false;
+    g->exit_status = 0;
+    g->term_signal = 0;
+    g->out_len = 0;
+    g->out_buf[0] = '\0';
+    char node[CONFIG_NAME_MAX + 16];
+    snprintf(node, sizeof node, "JAZARI_NODE=%s", cfg->name);
+    char *args[] = {cfg->health_program, NULL};
+    char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", node, NULL};
+    uv_pipe_init(&g->d->loop, &g->out, 0);
+    g->out.data = g;
+    g->out_open = true;
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[1].data.stream = (uv_stream_t *)&g->out;
+    stdio[2].flags = UV_IGNORE;
+    uv_process_options_t o;
+    memset(&o, 0, sizeof o);
+    o.file = cfg->health_program;
+    o.args = args;
+    o.env = env;
+    o.cwd = "/";
+    /* Its own session, so its process group is its own to kill. */
+    o.flags = UV_PROCESS_DETACHED;
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    o.exit_cb = ghealth__prog_exit;
+    g->proc.data = g;
+    int rc = uv_spawn(&g->d->loop, &g->proc, &o);
+    if (rc != 0) {
+        snprintf(g->spawn_err, sizeof g->spawn_err, "%s", uv_strerror(rc));
+        g->spawn_failed = true;
+        g->proc_open = true; /* uv_spawn inits the handle even when it fails: it must be closed */
+        ghealth__prog_finish(g);
+        return;
+    }
+    g->proc_open = true;
+    g->phase = GHEALTH__RUNNING;
+    uv_read_start((uv_stream_t *)&g->out, ghealth__prog_alloc, ghealth__prog_read);
+    uv_timer_start(&g->prog_timer, ghealth__on_prog_timer, cfg->health_timeout_ms, 0);
+    log_debug(GHEALTH__SUBSYS, "health program %s started (pid %d)", cfg->health_program, g->proc.pid);
+}
+
+/* --- the module ------------------------------------------------------------ */
+
+void ghealth_init(jzd *d)
+{
+    struct ghealth *g = calloc(1, sizeof *g);
+    if (!g)
+        abort();
+    g->d = d;
+    d->health = g;
+    ghealth__nvml_start(g);
+    const char *prog = d->cfg->health_program;
+    if (prog && *prog) {
+        uv_timer_init(&d->loop, &g->prog_timer);
+        g->prog_timer.data = g;
+        g->prog_on = true;
+        ghealth__prog_schedule(g, GHEALTH__FIRST_MS);
+        log_info(GHEALTH__SUBSYS, "health program %s every %llu ms (timeout %llu ms)", prog,
+                 (unsigned long long)d->cfg->health_interval_ms, (unsigned long long)d->cfg->health_timeout_ms);
+    }
+}
+
+void ghealth_close(jzd *d)
+{
+    struct ghealth *g = d->health;
+    if (!g || g->closing)
+        return;
+    g->closing = true;
+    if (g->nv) {
+        health_xids_stop(g->nv); /* before the async handle goes: the thread sends to it */
+        uv_close((uv_handle_t *)&g->sample_timer, ghealth__on_closed);
+        if (g->working)
+            (void)uv_cancel((uv_req_t *)&g->work); /* else it ends by itself: the loop waits */
+    }
+    if (g->wake_on)
+        uv_close((uv_handle_t *)&g->wake, ghealth__on_closed);
+    if (g->prog_on) {
+        if (g->proc_open && !g->exited && g->proc.pid > 0)
+            (void)kill(-g->proc.pid, SIGKILL);
+        uv_close((uv_handle_t *)&g->prog_timer, ghealth__on_closed);
+        if (g->out_open)
+            uv_close((uv_handle_t *)&g->out, ghealth__on_closed);
+        if (g->proc_open)
+            uv_close((uv_handle_t *)&g->proc, ghealth__on_closed);
+        g->out_open = g->proc_open = false;
+    }
+}
+
+void ghealth_free(jzd *d)
+{
+    struct ghealth *g = d->health;
+    if (!g)
+        return;
+    health_close(g->nv);
+    free(g);
+    d->health = NULL;
+}
+
+size_t ghealth_conditions(const jzd *d, const health_cond **out)
+{
+    const struct ghealth *g = d->health;
+    *out = g ? g->all : NULL;
+    return g ? g->n_all : 0;
+}
+
+uint64_t ghealth_digest(const jzd *d)
+{
+    return d->health ? d->health->digest : 0;
+}
+
+uint64_t ghealth_changes(const jzd *d)
+{
+    return d->health ? d->health->changes : 0;
+}
+
+/* --- Prometheus ------------------------------------------------------------ */
+
+/* A label value: backslash, quote and newline escaped. */
+static void ghealth__label(buf *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            buf_putc(out, '\\');
+        if (*s == '\n') {
+            buf_puts(out, "\\n");
+            continue;
+        }
+        buf_putc(out, *s);
+    }
+}
+
+static void ghealth__labels(buf *out, const jzd *d, const health_sample *s)
+{
+    buf_puts(out, "{node=\"");
+    ghealth__label(out, d->cfg->name);
+    buf_printf(out, "\",gpu=\"%u\",uuid=\"", s->index);
+    ghealth__label(out, s->uuid);
+    buf_puts(out, "\",model=\"");
+    ghealth__label(out, s->model);
+    buf_putc(out, '"');
+}
+
+typedef enum { GHEALTH__GAUGE, GHEALTH__COUNTER } ghealth__kind;
+
+static void ghealth__family(buf *out, const char *name, ghealth__kind k, const char *help)
+{
+    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, k == GHEALTH__GAUGE ? "gauge" : "counter");
+}
+
+/* One line: name{labels[,extra]} value. */
+static void ghealth__line(buf *out, const jzd *d, const health_sample *s, const char *name, const char *extra,
+                          const char *value)
+{
+    buf_puts(out, name);
+    ghealth__labels(out, d, s);
+    if (extra)
+        buf_printf(out, ",%s", extra);
+    buf_printf(out, "} %s\n", value);
+}
+
+void ghealth_metrics(const jzd *d, buf *out)
+{
+    const struct ghealth *g = d->health;
+    if (!g || !g->nv || !g->have_last)
+        return;
+    static const struct {
+        const char *name;
+        ghealth__kind kind;
+        const char *help;
+    } fam[] = {
+        {"jazari_gpu_lost", GHEALTH__GAUGE, "1 when NVML says the GPU has fallen off the bus"},
+        {"jazari_gpu_temperature_celsius", GHEALTH__GAUGE, "GPU temperature"},
+        {"jazari_gpu_power_watts", GHEALTH__GAUGE, "GPU power draw"},
+        {"jazari_gpu_utilization_ratio", GHEALTH__GAUGE, "fraction of time the GPU was busy (0-1)"},
+        {"jazari_gpu_memory_used_bytes", GHEALTH__GAUGE, "GPU memory in use"},
+        {"jazari_gpu_ecc_errors_total", GHEALTH__COUNTER,
+         "ECC errors; type volatile (since the last reset) or aggregate (the GPU's life), bits single or double"},
+        {"jazari_gpu_retired_pages_pending", GHEALTH__GAUGE, "1 when retired pages wait for a GPU reset"},
+        {"jazari_gpu_remapped_rows_total", GHEALTH__COUNTER, "memory rows remapped, by kind of error"},
+        {"jazari_gpu_throttle", GHEALTH__GAUGE, "1 while the clocks are held down for that reason"},
+        {"jazari_gpu_xid_events_total", GHEALTH__COUNTER, "XID events seen since the daemon started"},
+    };
+    static const struct {
+        uint64_t bit;
+        const char *reason;
+    } thr[] = {
+        {HEALTH_THROTTLE_GPU_IDLE, "gpu_idle"},           {HEALTH_THROTTLE_APP_CLOCKS, "applications_clocks"},
+        {HEALTH_THROTTLE_SW_POWER_CAP, "sw_power_cap"},   {HEALTH_THROTTLE_HW_SLOWDOWN, "hw_slowdown"},
+        {HEALTH_THROTTLE_SYNC_BOOST, "sync_boost"},       {HEALTH_THROTTLE_SW_THERMAL, "sw_thermal"},
+        {HEALTH_THROTTLE_HW_THERMAL, "hw_thermal"},       {HEALTH_THROTTLE_HW_POWER_BRAKE, "hw_power_brake"},
+    };
+    char v[64], extra[64];
+    for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
+        ghealth__family(out, fam[f].name, fam[f].kind, fam[f].help);
+        for (size_t i = 0; i < g->n_gpus; i++) {
+            const health_sample *s = &g->last[i];
+            uint32_t k = s->known;
+            switch (f) {
+            case 0:
+                ghealth__line(out, d, s, fam[f].name, NULL, s->lost ? "1" : "0");
+                break;
+            case 1:
+                if (k & HEALTH_K_TEMP) {
+                    snprintf(v, sizeof v, "%u", s->temp_c);
+                    ghealth__line(out, d, s, fam[f].name, NULL, v);
+                }
+                break;
+            case 2:
+                if (k & HEALTH_K_POWER) {
+                    snprintf(v, sizeof v, "%.3f", (double)s->power_mw / 1000.0);
+                    ghealth__line(out, d, s, fam[f].name, NULL, v);
+                }
+                break;
+            case 3:
+                if (k & HEALTH_K_UTIL) {
+                    snprintf(v, sizeof v, "%.2f", (double)s->util_gpu_pct / 100.0);
+                    ghealth__line(out, d, s, fam[f].name, NULL, v);
+                }
+                break;
+            case 4:
+                if (k & HEALTH_K_MEMORY) {
+                    snprintf(v, sizeof v, "%llu", (unsigned long long)s->mem_used);
+                    ghealth__line(out, d, s, fam[f].name, NULL, v);
+                }
+                break;
+            case 5:
+                for (int t = 0; t < 2; t++) {
+                    if (!(k & (t ? HEALTH_K_ECC_AGGREGATE : HEALTH_K_ECC_VOLATILE)))
+                        continue;
+                    for (int b = 0; b < 2; b++) {
+                        snprintf(extra, sizeof extra, "type=\"%s\",bits=\"%s\"", t ? "aggregate" : "volatile",
+                                 b ? "double" : "single");
+                        snprintf(v, sizeof v, "%llu",
+                                 (unsigned long long)(t ? s->ecc_aggregate[b] : s->ecc_volatile[b]));
+                        ghealth__line(out, d, s, fam[f].name, extra, v);
+                    }
+                }
+                break;
+            case 6:
+                if (k & HEALTH_K_RETIRED)
+                    ghealth__line(out, d, s, fam[f].name, NULL, s->retired_pending ? "1" : "0");
+                break;
+            case 7:
+                if (k & HEALTH_K_REMAP) {
+                    snprintf(v, sizeof v, "%u", s->remap_corrected);
+                    ghealth__line(out, d, s, fam[f].name, "kind=\"corrected\"", v);
+                    snprintf(v, sizeof v, "%u", s->remap_uncorrected);
+                    ghealth__line(out, d, s, fam[f].name, "kind=\"uncorrected\"", v);
+                }
+                break;
+            case 8:
+                for (size_t t = 0; (k & HEALTH_K_THROTTLE) && t < sizeof thr / sizeof *thr; t++) {
+                    snprintf(extra, sizeof extra, "reason=\"%s\"", thr[t].reason);
+                    ghealth__line(out, d, s, fam[f].name, extra, (s->throttle & thr[t].bit) ? "1" : "0");
+                }
+                break;
+            default:
+                snprintf(v, sizeof v, "%llu", (unsigned long long)health_xid_total(&g->st, s->index));
+                ghealth__line(out, d, s, fam[f].name, NULL, v);
+                break;
+            }
+        }
+    }
+}
+
+/* --- jz's local request ---------------------------------------------------- */
+
+void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    static const char *const known_names[] = {"temp",          "temp_slowdown", "temp_shutdown", "power",
+                                              "power_limit",   "util",          "memory",        "ecc_volatile",
+                                              "ecc_aggregate", "retired",       "remap",         "throttle"};
+    authz_who w;
+    if (!req_who(d, c, e, &w))
+        return;
+    const struct ghealth *g = d->health;
+    Jazari__HealthReply r = JAZARI__HEALTH_REPLY__INIT;
+    r.node = d->cfg->name;
+    size_t ng = g && g->nv && g->have_last ? g->n_gpus : 0;
+    size_t nc = g ? g->n_all : 0;
+    Jazari__GpuSample *gs = ng ? calloc(ng, sizeof *gs) : NULL;
+    Jazari__GpuSample **gp = ng ? calloc(ng, sizeof *gp) : NULL;
+    char *(*known)[12] = ng ? calloc(ng, sizeof *known) : NULL;
+    Jazari__HealthCondition *cs = nc ? calloc(nc, sizeof *cs) : NULL;
+    Jazari__HealthCondition **cp = nc ? calloc(nc, sizeof *cp) : NULL;
+    if ((ng && (!gs || !gp || !known)) || (nc && (!cs || !cp)))
+        abort();
+    for (size_t i = 0; i < ng; i++) {
+        const health_sample *s = &g->last[i];
+        Jazari__GpuSample *o = &gs[i];
+        jazari__gpu_sample__init(o);
+        o->gpu = (int32_t)s->index;
+        o->uuid = (char *)s->uuid;
+        o->model = (char *)s->model;
+        o->lost = s->lost;
+        for (size_t k = 0; k < 12; k++)
+            if (s->known & (1u << k))
+                known[i][o->n_known++] = (char *)known_names[k];
+        o->known = known[i];
+        o->temp_c = s->temp_c;
+        o->temp_slowdown_c = s->temp_slowdown_c;
+        o->temp_shutdown_c = s->temp_shutdown_c;
+        o->power_mw = s->power_mw;
+        o->power_limit_mw = s->power_limit_mw;
+        o->util_gpu_pct = s->util_gpu_pct;
+        o->util_mem_pct = s->util_mem_pct;
+        o->mem_used = s->mem_used;
+        o->mem_total = s->mem_total;
+        o->ecc_sbe_volatile = s->ecc_volatile[0];
+        o->ecc_dbe_volatile = s->ecc_volatile[1];
+        o->ecc_sbe_aggregate = s->ecc_aggregate[0];
+        o->ecc_dbe_aggregate = s->ecc_aggregate[1];
+        o->retired_pages_pending = s->retired_pending;
+        o->remapped_rows_corrected = s->remap_corrected;
+        o->remapped_rows_uncorrected = s->remap_uncorrected;
+        o->remap_pending = s->remap_pending;
+        o->remap_failed = s->remap_failed;
+        o->throttle_reasons = s->throttle;
+        o->xid_events = health_xid_total(&g->st, s->index);
+        o->sampled_ms = g->sampled_ms;
+        gp[i] = o;
+    }
+    for (size_t i = 0; i < nc; i++) {
+        jazari__health_condition__init(&cs[i]);
+        cs[i].name = (char *)g->all[i].name;
+        cs[i].gpu = g->all[i].gpu;
+        cs[i].text = (char *)g->all[i].text;
+        cs[i].since_ms = g->all[i].since_ms;
+        cp[i] = &cs[i];
+    }
+    r.sampling = g && g->nv;
+    r.n_gpus = ng;
+    r.gpus = gp;
+    r.n_conditions = nc;
+    r.conditions = cp;
+    r.changes = g ? g->changes : 0;
+    r.program_running = g && g->phase != GHEALTH__IDLE;
+    r.program_runs = g ? g->prog_runs : 0;
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_HEALTH_REPLY, &r);
+    free(gs);
+    free(gp);
+    free(known);
+    free(cs);
+    free(cp);
+}

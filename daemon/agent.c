@@ -8,6 +8,10 @@
 #include "../lib/hw/topo_pb.h"
 #include "jzd.h"
 
+/* Health conditions go whole at least this often (a new leader knows
+ * nothing of them). */
+#define AGENT_HEALTH_REFRESH_MS 30000
+
 static void agent__on_registered(void *arg, const ctl_outcome *o)
 {
     jzd *d = arg;
@@ -55,18 +59,74 @@ static uint64_t agent__beat_wait(const jzd *d)
     return d->cfg->heartbeat_interval_ms < 2000 ? d->cfg->heartbeat_interval_ms : 2000;
 }
 
+/* This node's health conditions as the leader takes them (GPUs by the
+ * scheduler's index), into store and ptrs (HLOOP_CONDS_MAX each). */
+static size_t agent__health(jzd *d, Jazari__HealthCondition *store, Jazari__HealthCondition **ptrs)
+{
+    const health_cond *c;
+    size_t n = ghealth_conditions(d, &c), k = 0;
+    for (size_t i = 0; i < n && k < HLOOP_CONDS_MAX; i++) {
+        int32_t gpu = c[i].gpu < 0 ? -1 : ghealth_topo_gpu(d, c[i].gpu);
+        if (c[i].gpu >= 0 && gpu < 0)
+            continue; /* a GPU the scheduler does not know of */
+        jazari__health_condition__init(&store[k]);
+        store[k].name = (char *)c[i].name;
+        store[k].gpu = gpu;
+        store[k].text = (char *)c[i].text;
+        store[k].since_ms = c[i].since_ms;
+        ptrs[k] = &store[k];
+        k++;
+    }
+    return k;
+}
+
+/* Whether the conditions go whole with this report: they changed since
+ * the leader acknowledged them, or a while passed (a new leader learns
+ * them within that). */
+static bool agent__health_due(const jzd *d, uint64_t acked, uint64_t now)
+{
+    return acked != ghealth_changes(d) + 1 || now - d->health_sent_ms >= AGENT_HEALTH_REFRESH_MS;
+}
+
 static void agent__heartbeat_send(jzd *d)
 {
     Jazari__HeartbeatRequest hb = JAZARI__HEARTBEAT_REQUEST__INIT;
     hb.name = (char *)d->cfg->name;
     hb.digest = d->beat_digest;
     hb.wait_ms = (uint32_t)agent__beat_wait(d);
+    static Jazari__HealthCondition store[HLOOP_CONDS_MAX];
+    static Jazari__HealthCondition *ptrs[HLOOP_CONDS_MAX];
+    uint64_t now = uv_now(&d->loop);
+    if (agent__health_due(d, d->health_acked, now)) {
+        hb.health_sent = true;
+        hb.health = ptrs;
+        hb.n_health = agent__health(d, store, ptrs);
+        d->health_sent_ms = now;
+        d->health_inflight = ghealth_changes(d) + 1;
+    } else {
+        d->health_inflight = 0;
+    }
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_HEARTBEAT_REQUEST;
     env.heartbeat_request = &hb;
     d->beating = true;
-    d->beat_sent_ms = uv_now(&d->loop);
+    d->beat_sent_ms = now;
     uplink_request(&d->up, &env, agent__on_heartbeat_reply, d);
+}
+
+/* The leader's own node: its conditions straight into the loop. */
+static void agent__health_own(jzd *d)
+{
+    static Jazari__HealthCondition store[HLOOP_CONDS_MAX];
+    static Jazari__HealthCondition *ptrs[HLOOP_CONDS_MAX];
+    uint64_t now = uv_now(&d->loop), term = d->ctl.raft.current_term;
+    if (d->health_term == term && !agent__health_due(d, d->health_own, now))
+        return;
+    size_t n = agent__health(d, store, ptrs);
+    d->health_term = term;
+    d->health_own = ghealth_changes(d) + 1;
+    d->health_sent_ms = now;
+    hloop_report(d, d->cfg->name, ptrs, n);
 }
 
 static void agent__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why, bool sent)
@@ -76,11 +136,15 @@ static void agent__on_heartbeat_reply(void *arg, wire_msg *reply, const char *wh
     const Jazari__Envelope *r = reply ? wire_msg_env(reply) : NULL;
     if (!r) {
         log_debug("daemon", "heartbeat failed: %s", why);
+        d->health_acked = 0; /* another leader may answer next */
         fwd_rotate(d);
     } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
+        d->health_acked = 0;
         fwd_retarget(d, r->error->leader);
     } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && r->heartbeat_reply->known) {
         const Jazari__HeartbeatReply *hr = r->heartbeat_reply;
+        if (d->health_inflight)
+            d->health_acked = d->health_inflight;
         run_sync(d, hr->run, hr->n_run, hr->applied);
         /* A long poll: ask again at once, unless the answer came too soon
          * for a held one (a leader that does not hold would spin us). */
@@ -112,8 +176,10 @@ void agent_tick(jzd *d)
         if (d->registering)
             return;
         const fsm_node *n = fsm_node_get(&d->ctl.state, d->cfg->name);
-        if (n && strcmp(n->state, "up") == 0)
+        if (n && strcmp(n->state, "up") == 0) {
+            agent__health_own(d);
             return;
+        }
         Jazari__NodeRecord rec;
         agent__own_record(d, &rec);
         Jazari__NodeUpCmd up = JAZARI__NODE_UP_CMD__INIT;

@@ -418,6 +418,7 @@ int daemon_run(const config *cfg)
     seen_free(&d.seen);
     run_free(&d);
     ghealth_free(&d);
+    hloop_free(&d);
     free(d.relays);
     if (d.status == 0)
         log_info("daemon", "stopped");

@@ -745,3 +745,19 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     free(cs);
     free(cp);
 }
+
+int32_t ghealth_topo_gpu(const jzd *d, int nvml_index)
+{
+    const struct ghealth *g = d->health;
+    const topo *t = d->topo;
+    if (nvml_index < 0)
+        return -1;
+    /* By UUID when both know it: NVML's order and the topology's may
+     * differ (a GPU hidden from one of them). */
+    const char *uuid = g && g->have_last && (size_t)nvml_index < g->n_gpus ? g->last[nvml_index].uuid : "";
+    for (size_t i = 0; uuid[0] && t && i < t->n_gpus; i++)
+        if (t->gpus[i].uuid && strcmp(t->gpus[i].uuid, uuid) == 0)
+            return (int32_t)i;
+    /* Else both go by PCI bus id order. */
+    return t && (size_t)nvml_index < t->n_gpus ? (int32_t)nvml_index : -1;
+}

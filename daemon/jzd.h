@@ -80,6 +80,12 @@ typedef struct jzd {
     struct fwd__req *parked;
     /* This node's GPU health and health program (health.c). */
     struct ghealth *health;
+    uint64_t health_acked;    /* ghealth_changes the leader acknowledged (+1; 0: none) */
+    uint64_t health_sent_ms;  /* when the conditions were last sent whole */
+    uint64_t health_inflight; /* what the heartbeat in flight carries (+1; 0: none) */
+    uint64_t health_term;     /* leader: the term of its own node's last report */
+    uint64_t health_own;      /* leader: ghealth_changes of that report (+1) */
+    struct hloop *hloop;      /* leader: what each node last reported (hloop.c) */
     /* Links to other nodes' daemons, for jz logs (logs.c). */
     struct jzd_relay *relays;
     size_t n_relays;
@@ -100,6 +106,14 @@ void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now
 /* The leader's own event (a leader change, a GPU health warning). */
 void drains_event(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,
                   const char *text);
+
+/* --- daemon/hloop.c: the leader's closed loop of health ----------------------------- */
+
+#define HLOOP_CONDS_MAX 256
+/* node's active health conditions, whole (its heartbeat's, or the
+ * leader's own node's): drains, resumes and events as the policy says. */
+void hloop_report(jzd *d, const char *node, Jazari__HealthCondition *const *conds, size_t n);
+void hloop_free(jzd *d);
 
 /* --- daemon/req.c: the request layer ---------------------------------------------- */
 
@@ -308,6 +322,9 @@ uint64_t ghealth_changes(const jzd *d);
 /* The per-GPU Prometheus gauges and counters (jazari_gpu_*), with their
  * HELP and TYPE lines, appended to out; nothing without NVML sampling. */
 void ghealth_metrics(const jzd *d, buf *out);
+/* The scheduler's index (the topology's) of the GPU NVML numbers
+ * nvml_index; -1 when the topology has none such. */
+int32_t ghealth_topo_gpu(const jzd *d, int nvml_index);
 /* HealthRequest: this node's samples and conditions (jz health). */
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 

@@ -27,6 +27,8 @@ void live_heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
         /* Only nodes in the state get a clock: names from a stranger do
          * not grow the table. */
         seen_heard(&d->seen, name, uv_now(&d->loop));
+        if (e->heartbeat_request->health_sent)
+            hloop_report(d, name, e->heartbeat_request->health, e->heartbeat_request->n_health);
     }
     beat_answer(d, c, e);
 }

@@ -225,9 +225,13 @@ static void metrics__process(jzd *d, buf *out)
                     "User and system CPU time spent in seconds.");
         prom_f64(out, "process_cpu_seconds_total", NULL, cpu);
     }
+    /* statm: size, then resident, in pages. */
     FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size, resident;
-    if (f && fscanf(f, "%llu %llu", &size, &resident) == 2) {
+    char line[128];
+    if (f && fgets(line, sizeof line, f)) {
+        char *end;
+        (void)strtoull(line, &end, 10);
+        unsigned long long resident = strtoull(end, NULL, 10);
         long page = sysconf(_SC_PAGESIZE);
         prom_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
         prom_u64(out, "process_resident_memory_bytes", NULL,

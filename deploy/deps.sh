@@ -56,7 +56,8 @@ if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\n# deploy/deps.sh: no service starts while it installs packages\nexit 101\n' > "$policy"
     chmod 755 "$policy"
     made_policy=1
-    trap 'rm -f "$policy"' EXIT INT TERM
+    trap 'rm -f "$policy"' EXIT
+    trap 'exit 130' INT TERM # through the EXIT trap
 fi
 apt-get update -q
 # shellcheck disable=SC2086

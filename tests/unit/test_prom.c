@@ -33,9 +33,13 @@ TEST(prom_family_and_samples)
 TEST(prom_escapes_label_values)
 {
     buf b = BUF_INIT;
-    const char *l[] = {"node", "a\"b\\c\nd\xff" "e \xe2\x9c\x93", NULL};
+    const char *l[] = {"node",
+                       "a\"b\\c\nd\xff"
+                       "e \xe2\x9c\x93",
+                       NULL};
     prom_u64(&b, "m", l, 0);
-    CHECK_EQ_STR(buf_str(&b), "m{node=\"a\\\"b\\\\c\\nd\xef\xbf\xbd" "e \xe2\x9c\x93\"} 0\n");
+    CHECK_EQ_STR(buf_str(&b), "m{node=\"a\\\"b\\\\c\\nd\xef\xbf\xbd"
+                              "e \xe2\x9c\x93\"} 0\n");
     buf_reset(&b);
     prom_family(&b, "m", "counter", "say \"hi\"");
     CHECK_EQ_STR(buf_str(&b), "# HELP m say \"hi\"\n# TYPE m counter\n");

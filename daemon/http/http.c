@@ -255,8 +255,8 @@ int http_listen(http_server *s, const char *host, uint16_t port, char *err, size
                  strchr(host, ':') ? "]" : "", port, uv_strerror(rc));
         return rc;
     }
-    log_info("http", "serving http://%s%s%s:%u/metrics", strchr(host, ':') ? "[" : "", host,
-             strchr(host, ':') ? "]" : "", port);
+    log_info("http", "listening on http://%s%s%s:%u/ (%zu pages)", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", port, s->n_routes);
     return 0;
 }
 

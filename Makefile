@@ -25,9 +25,13 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# h2o (Debian's libh2o, built for libuv) serves jazarid's HTTP listener:
+# only what links the daemon's objects needs it, not jz or the simulator.
+H2O_CFLAGS := $(shell pkg-config --cflags libh2o 2>/dev/null)
+H2O_LIBS   := $(shell pkg-config --libs libh2o 2>/dev/null || echo -lh2o)
 
 CPPFLAGS  += -D_GNU_SOURCE -DJZ_VERSION='"$(VERSION)"' -DJZ_GIT_REV='"$(GIT_REV)"' \
-             -I$(BUILD)/gen -I. $(PKG_CFLAGS)
+             -I$(BUILD)/gen -I. $(PKG_CFLAGS) $(H2O_CFLAGS)
 CFLAGS    += -std=c11 -g $(OPT) $(SANFLAGS) -fPIC -MMD -MP
 LDFLAGS   += $(SANFLAGS)
 LDLIBS    += $(PKG_LIBS) -ldl -lm
@@ -100,6 +104,10 @@ $(BUILD)/obj/%.o: %.c | $(GEN_H)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
 # --- programs ------------------------------------------------------------------
+# What links daemon/ links h2o.
+$(JAZARID) $(UNIT) $(REPLAY) $(BUILD)/tests/bench-leader: LDLIBS += $(H2O_LIBS)
+$(BUILD)/fuzz-%: LDLIBS += $(H2O_LIBS)
+
 $(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -51,6 +51,8 @@ static const config__setting config__table[] = {
     {"labels", CT_NAMES, OFF(labels), "", "comma list of this node's features, for jz submit --constraint"},
     {"listen", CT_HOSTPORT, OFF(listen), "127.0.0.1:7070",
      "the one TCP host:port for agents, Raft peers and remote clients"},
+    {"http_listen", CT_HOSTPORT, OFF(http_listen), "",
+     "host:port of the HTTP listener serving GET /metrics (Prometheus text); empty: none"},
     {"controllers", CT_CONTROLLERS, OFF(controllers), "",
      "comma list name@host:port of the Raft voters (empty: a network of one)"},
     {"state_dir", CT_PATH, OFF(state_dir), NULL,
@@ -376,16 +378,25 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         char host[256];
         uint16_t port;
         unsigned char addr[sizeof(struct in6_addr)];
+        bool http = s->offset == OFF(http_listen);
+        if (http && *value == '\0') { /* off */
+            free(c->http_host);
+            c->http_host = NULL;
+            c->http_port = 0;
+            break;
+        }
         if (config_parse_hostport(value, host, sizeof host, &port) != 0 ||
             (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)) {
             snprintf(why, sizeof why,
                      "a numeric IPv4 or IPv6 address and a port from 1 to 65535, such as "
-                     "127.0.0.1:7070 or [::1]:7070");
+                     "127.0.0.1:%s or [::1]:%s%s",
+                     http ? "7071" : "7070", http ? "7071" : "7070", http ? ", or empty for none" : "");
             goto bad;
         }
-        free(c->listen_host);
-        c->listen_host = strdup(host);
-        c->listen_port = port;
+        char **h = http ? &c->http_host : &c->listen_host;
+        free(*h);
+        *h = strdup(host);
+        *(http ? &c->http_port : &c->listen_port) = port;
         break;
     }
     case CT_CONTROLLERS:
@@ -703,8 +714,9 @@ void config_free(config *c)
         *f = NULL;
     }
     free(c->listen_host);
+    free(c->http_host);
     free(c->config_file);
-    c->listen_host = c->config_file = NULL;
+    c->listen_host = c->http_host = c->config_file = NULL;
     if (c->pol)
         pol_free(c->pol);
     free(c->pol);

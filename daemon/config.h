@@ -24,6 +24,9 @@ typedef struct config {
     char *listen;      /* "host:port" as given */
     char *listen_host; /* parsed from listen */
     uint16_t listen_port;
+    char *http_listen; /* "host:port" of the metrics listener, "" none */
+    char *http_host;   /* parsed from http_listen; NULL when off */
+    uint16_t http_port;
     char *controllers; /* comma list name@host:port; "" = a network of one */
     char *state_dir;
     char *socket;

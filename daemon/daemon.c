@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -174,6 +175,7 @@ static void jzd__bin_dir(jzd *d)
 static void jzd__on_applied(void *arg, const fsm_result *res)
 {
     jzd *d = arg;
+    metrics_applied(&d->metrics, res);
     fwd_applied(d, false);
     if (res->started || res->ended || res->cancelled || res->nodes_changed)
         beat_wake(d);
@@ -223,6 +225,7 @@ static void jzd__stop(jzd *d)
     /* The jobs' supervisors go on: a restarted daemon adopts them. */
     exec_close(&d->ex, jzd__on_exec_closed);
     net_server_close(&d->server, NULL);
+    http_close(d->http);
 }
 
 static void jzd__on_signal(uv_signal_t *h, int signum)
@@ -292,6 +295,18 @@ static bool jzd__is_controller(const config *cfg)
     return false;
 }
 
+/* The HTTP listener (http_listen) and its pages. 0, or a libuv error
+ * with err. */
+static int jzd__http_start(jzd *d, char *err, size_t errlen)
+{
+    d->http = http_new(&d->loop, NULL);
+    if (http_route(d->http, "/metrics", metrics_page, d) != 0) {
+        snprintf(err, errlen, "http: cannot route /metrics");
+        return UV_EINVAL;
+    }
+    return http_listen(d->http, d->cfg->http_host, d->cfg->http_port, err, errlen);
+}
+
 int daemon_run(const config *cfg)
 {
     jzd d;
@@ -300,6 +315,7 @@ int daemon_run(const config *cfg)
     d.cfg = cfg;
     d.status = 1;
     d.is_controller = jzd__is_controller(cfg);
+    d.metrics.start_s = (uint64_t)time(NULL);
     signal(SIGPIPE, SIG_IGN);
 
     topo_load_opts opts = {.xml_path = cfg->topology_xml, .name = cfg->name, .probe_gpus = true};
@@ -388,11 +404,14 @@ int daemon_run(const config *cfg)
     int lrc = net_server_listen_tcp(&d.server, cfg->listen_host, cfg->listen_port, err, sizeof err);
     if (lrc == 0)
         lrc = net_server_listen_unix(&d.server, cfg->socket, err, sizeof err);
+    if (lrc == 0 && cfg->http_host)
+        lrc = jzd__http_start(&d, err, sizeof err);
     if (lrc != 0) {
         /* An address this machine does not have is a bad setting (2);
          * one that is taken is a failure of the moment (1). */
         log_error("net", "%s%s", err,
-                  lrc == UV_EADDRNOTAVAIL ? ": not an address of this machine (check the listen setting)"
+                  lrc == UV_EADDRNOTAVAIL ? ": not an address of this machine (check the listen and "
+                                            "http_listen settings)"
                                           : "");
         d.status = lrc == UV_EADDRNOTAVAIL || lrc == UV_EINVAL ? 2 : 1;
         jzd__stop(&d);
@@ -408,6 +427,8 @@ int daemon_run(const config *cfg)
         d.status = 0;
     }
     uv_run(&d.loop, UV_RUN_DEFAULT);
+    http_free(d.http); /* closes h2o's own handles, on the loop */
+    d.http = NULL;
     int rc = uv_loop_close(&d.loop);
     if (rc != 0) {
         log_error("daemon", "the loop did not close cleanly: %s", uv_strerror(rc));

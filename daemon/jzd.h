@@ -1,6 +1,6 @@
 /* jzd.h - the daemon's own state and its modules, lowest first:
  *   req.c     the request layer: callers, replies, waits (calls no module)
- *   beat.c run.c logs.c admin.c jobs.c nodes.c fwd.c live.c agent.c
+ *   beat.c run.c logs.c admin.c jobs.c nodes.c fwd.c live.c agent.c metrics.c
  *             one concern each, above req.c, never calling back up
  *   routes.c  the route table and the tick, above them all
  *   daemon.c  the process: loop, listeners, hello, shutdown
@@ -17,6 +17,7 @@
 #include "authz.h"
 #include "config.h"
 #include "exec/exec.h"
+#include "http/http.h"
 #include "net/net.h"
 #include "net/uplink.h"
 #include "raft/ctl.h"
@@ -37,6 +38,16 @@ typedef struct trust {
     EVP_PKEY *renew_key; /* its new key */
     char ca_hash[PKI_HASH_HEX + 1];
 } trust;
+
+/* What metrics.c counts as the daemon goes (the rest it reads from the
+ * state when scraped). */
+#define METRICS_PASS_BUCKETS 15
+typedef struct jzd_metrics {
+    uint64_t pass_counts[METRICS_PASS_BUCKETS + 1]; /* scheduler passes per bucket, the last above them all */
+    double pass_sum;                                /* their seconds */
+    uint64_t submitted, started;                    /* jobs, in the entries this controller applied */
+    uint64_t start_s;                               /* when this process started (Unix time) */
+} jzd_metrics;
 
 typedef struct jzd {
     uv_loop_t loop;
@@ -89,6 +100,9 @@ typedef struct jzd {
     /* Links to other nodes' daemons, for jz logs (logs.c). */
     struct jzd_relay *relays;
     size_t n_relays;
+    /* The HTTP listener (http_listen; NULL: none) and what it shows. */
+    http_server *http;
+    jzd_metrics metrics;
     bool stopping;
     int status; /* exit status */
 } jzd;
@@ -327,6 +341,17 @@ void ghealth_metrics(const jzd *d, buf *out);
 int32_t ghealth_topo_gpu(const jzd *d, int nvml_index);
 /* HealthRequest: this node's samples and conditions (jz health). */
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
+
+/* daemon/metrics.c: GET /metrics (the Prometheus text format). */
+/* Appends the metrics of this daemon, and of the network when it is a
+ * running controller, to out. */
+void metrics_render(jzd *d, buf *out);
+/* The page's http_handler (arg: the jzd). */
+int metrics_page(void *arg, buf *body, const char **content_type);
+/* A scheduling pass took ns nanoseconds. */
+void metrics_pass_observe(jzd_metrics *m, uint64_t ns);
+/* An entry was applied on this controller (what it did: res). */
+void metrics_applied(jzd_metrics *m, const fsm_result *res);
 
 /* daemon/ptyin.c: srun --pty's keys and window sizes, for the terminal of
  * a step's task on this node (exec/pty.h), or relayed to its node. */

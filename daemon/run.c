@@ -202,7 +202,9 @@ void run_schedule(jzd *d)
     sched_plan_free(&decided);
     uv_update_time(&d->loop);
     d->pass_at = uv_now(&d->loop);
-    d->pass_ms = (uv_hrtime() - t0) / 1000000;
+    uint64_t took = uv_hrtime() - t0;
+    d->pass_ms = took / 1000000;
+    metrics_pass_observe(&d->metrics, took);
 }
 
 /* --- every node: running the parts placed here -------------------------------------- */

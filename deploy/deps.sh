@@ -6,7 +6,7 @@ set -eu
 
 # Build
 PKGS="gcc make pkg-config libc6-dev libuv1-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
-libhwloc-dev hwloc libraft-dev liblz4-dev"
+libhwloc-dev hwloc libraft-dev liblz4-dev libh2o-dev"
 # Tests: Google's protobuf and pytest as foreign peers, clang's libFuzzer and
 # sanitizer runtimes, the linters, iproute2 for network namespaces.
 PKGS="$PKGS protobuf-compiler python3 python3-protobuf python3-pytest clang
@@ -22,6 +22,9 @@ PKGS="$PKGS python3-torch"
 # workflow with --slurm through build/slurm's sbatch, sacct and scancel
 # (tests/integration/test_slurm_cmds.py; skipped without it).
 PKGS="$PKGS snakemake"
+# Prometheus: promtool checks our /metrics, and a real server scrapes a
+# running network (tests/integration/test_metrics.py).
+PKGS="$PKGS prometheus"
 # Benchmarks: Slurm is the peer we are measured against, in the same run.
 PKGS="$PKGS slurmctld slurmd slurm-client munge"
 
@@ -43,6 +46,23 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as prometheus start a service when installed: the tests
+# start their own servers, on ports of their own. A policy-rc.d that
+# answers 101 ("action forbidden") keeps invoke-rc.d from starting any;
+# ours only, removed afterwards (one the admin had is left as it is).
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# deploy/deps.sh: no service starts while it installs packages\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    made_policy=1
+    trap 'rm -f "$policy"' EXIT
+    trap 'exit 130' INT TERM # through the EXIT trap
+fi
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
+if [ -n "$made_policy" ]; then
+    rm -f "$policy"
+    trap - EXIT INT TERM
+fi

@@ -11,6 +11,7 @@ import os
 from conftest import BUILD, wait_for
 from test_drain import events, job, node, submit
 from test_health import write_state
+from test_metrics import fetch, parse, promtool_check, value
 from test_steps import FAST
 
 
@@ -23,14 +24,16 @@ def network(daemon_factory, tmp_path, policy="", program=None):
     pol.write_text(policy)
     state = str(tmp_path / "nvml.state")
     write_state(state, "")
-    port = free_port()
+    port, ctl_http, agent_http = free_port(), free_port(), free_port()
     spec = "ctl@127.0.0.1:%d" % port
     common = ["--controllers", spec, "--gpu-isolation", "off", "--policy", str(pol)] + FAST
     ctl = daemon_factory(name="ctl", port=port,
-                         extra=common + ["--election-timeout", "200ms", "--tmp-dir", str(tmp_path / "tmp-ctl")])
+                         extra=common + ["--election-timeout", "200ms", "--tmp-dir", str(tmp_path / "tmp-ctl"),
+                                         "--http-listen", "127.0.0.1:%d" % ctl_http])
     wait_for(lambda: ctl.jz_json("status")["leader"] == "ctl", what="ctl to lead")
     fake = os.path.join(BUILD, "tests", "fake", "libnvidia-ml.so.1")
     extra = common + ["--tmp-dir", str(tmp_path / "tmp-gpu1"), "--gpu-health-interval", "200ms",
+                      "--http-listen", "127.0.0.1:%d" % agent_http,
                       "--gpu-xid-hold", "0", "--gpu-temp-limit", "80"]
     if program:
         extra += ["--health-program", program, "--health-interval", "1s", "--health-timeout", "5s"]
@@ -39,6 +42,7 @@ def network(daemon_factory, tmp_path, policy="", program=None):
                                 "FAKE_NVML_STATE": state})
     wait_for(lambda: node(ctl, "gpu1") and node(ctl, "gpu1")["state"] == "up", what="gpu1 up")
     assert node(ctl, "gpu1")["gpus_total"] == 4
+    ctl.http, agent.http = ctl_http, agent_http
     return ctl, agent, state
 
 
@@ -70,6 +74,17 @@ def test_gpu_faults_drain_requeue_and_recover_as_the_policy_says(daemon_factory,
     other = [g for g in range(4) if on[g] != on[1]]
     assert all(job(ctl, on[i])["state"] == "RUNNING" for i in other)
     assert node(ctl, "gpu1")["state"] == "up"
+    # The metrics say it too: the GPU drained on the controller's page, its
+    # ECC count on the node's.
+    page = fetch(ctl.http)
+    promtool_check(page)
+    wait_for(lambda: value(parse(fetch(ctl.http)), "jazari_gpus", state="drained") == 1,
+             what="jazari_gpus{state=drained} 1")
+    node_page = fetch(agent.http)
+    promtool_check(node_page)
+    ecc = [v for (name, labels), v in parse(node_page).items()
+           if name == "jazari_gpu_ecc_errors_total" and ("gpu", "1") in labels and ("bits", "double") in labels]
+    assert ecc and max(ecc) >= 1, node_page
     # An over-temperature on a GPU of the other job (temp_high: drain-gpu
     # jobs=finish resume=auto): its job goes on, nothing new there.
     hot = other[0]

@@ -181,3 +181,30 @@ TEST(config_example_file_is_valid)
     CHECK_EQ_STR(c.site, "rabat");
     config_free(&c);
 }
+
+/* http_listen: off by default and when empty; a numeric host:port
+ * otherwise, named in the message when it is not one. */
+TEST(config_http_listen)
+{
+    config c;
+    char err[512];
+    REQUIRE(load(&c, err, sizeof err, 0, NULL) == 0);
+    CHECK_EQ_STR(c.http_listen, "");
+    CHECK(c.http_host == NULL);
+    config_free(&c);
+    char *a1[] = {"--http-listen", "[::1]:7071", "--listen", "127.0.0.1:7171"};
+    REQUIRE(load(&c, err, sizeof err, 4, a1) == 0);
+    CHECK_EQ_STR(c.http_host, "::1");
+    CHECK_EQ_INT(c.http_port, 7071);
+    CHECK_EQ_STR(c.listen_host, "127.0.0.1"); /* each its own */
+    CHECK_EQ_INT(c.listen_port, 7171);
+    config_free(&c);
+    char *a2[] = {"--http-listen", "127.0.0.1:7071", "--http-listen", ""};
+    REQUIRE(load(&c, err, sizeof err, 4, a2) == 0);
+    CHECK(c.http_host == NULL);
+    config_free(&c);
+    char *a3[] = {"--http-listen", "localhost:80"};
+    expect_refused(2, a3, "flag --http-listen: bad value 'localhost:80' for http_listen");
+    char *a4[] = {"--http-listen", "127.0.0.1"};
+    expect_refused(2, a4, "or empty for none");
+}

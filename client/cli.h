@@ -172,6 +172,13 @@ int cli_job_format(buf *b, const char *fmt, const Jazari__Job *job, int64_t now_
 const char *cli_job_state(Jazari__JobState s);
 const char *cli_job_id_str(const Jazari__Job *job, char *s, size_t len);
 bool cli_job_ended(const Jazari__Job *job);
+/* One line of a "%[.|-][WIDTH]TYPE" format (squeue -o, sinfo -o): other
+ * characters as they are, "%%" a percent sign; field(b, type, arg, ctx)
+ * appends a field's value (arg NULL: its header) and returns 0, or -1 for
+ * an unknown type. A value is cut to its width, padded on the right (or on
+ * the left after "."). 0, or -1 on a bad format. */
+typedef int (*cli_field_fn)(buf *b, char type, const void *arg, void *ctx);
+int cli_format(buf *b, const char *fmt, cli_field_fn field, const void *arg, void *ctx);
 /* A moment as UTC ISO 8601 ("2026-12-06T10:00:00Z"), or NULL when unset
  * (ms <= 0); as local time to the second ("-" when unset). */
 const char *cli_utc_time(int64_t ms, char *s, size_t len);

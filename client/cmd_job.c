@@ -503,21 +503,21 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
     static const struct {
         char type;
         const char *header;
-    } headers[] = {{'i', "JOBID"},      {'j', "NAME"},
-                   {'u', "USER"},       {'t', "ST"},
-                   {'T', "STATE"},      {'M', "TIME"},
-                   {'l', "TIME_LIMIT"}, {'D', "NODES"},
-                   {'N', "NODELIST"},   {'R', "NODELIST(REASON)"},
-                   {'a', "ACCOUNT"},    {'P', "PARTITION"},
-                   {'C', "CPUS"},       {'b', "TRES_PER_NODE"},
-                   {'q', "QOS"},        {'S', "START_TIME"},
-                   {'V', "SUBMIT_TIME"}, {'e', "END_TIME"},
-                   {'r', "REASON"},     {'Z', "WORK_DIR"},
-                   {'o', "COMMAND"},    {'A', "JOBID"},
+    } headers[] = {{'i', "JOBID"},        {'j', "NAME"},
+                   {'u', "USER"},         {'t', "ST"},
+                   {'T', "STATE"},        {'M', "TIME"},
+                   {'l', "TIME_LIMIT"},   {'D', "NODES"},
+                   {'N', "NODELIST"},     {'R', "NODELIST(REASON)"},
+                   {'a', "ACCOUNT"},      {'P', "PARTITION"},
+                   {'C', "CPUS"},         {'b', "TRES_PER_NODE"},
+                   {'q', "QOS"},          {'S', "START_TIME"},
+                   {'V', "SUBMIT_TIME"},  {'e', "END_TIME"},
+                   {'r', "REASON"},       {'Z', "WORK_DIR"},
+                   {'o', "COMMAND"},      {'A', "JOBID"},
                    {'F', "ARRAY_JOB_ID"}, {'K', "ARRAY_TASK_ID"},
-                   {'L', "TIME_LEFT"},  {'Q', "PRIORITY"},
-                   {'p', "PRIORITY"},   {'v', "RESERVATION"},
-                   {'f', "FEATURES"},   {'m', "MIN_MEMORY"},
+                   {'L', "TIME_LEFT"},    {'Q', "PRIORITY"},
+                   {'p', "PRIORITY"},     {'v', "RESERVATION"},
+                   {'f', "FEATURES"},     {'m', "MIN_MEMORY"},
                    {'E', "DEPENDENCY"}};
     if (!job) {
         for (size_t i = 0; i < sizeof headers / sizeof *headers; i++)
@@ -657,7 +657,7 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
         buf_puts(b, s && s->account && *s->account ? s->account : "-");
         break;
     case 'P':
-        buf_puts(b, job->partition && *job->partition   ? job->partition
+        buf_puts(b, job->partition && *job->partition    ? job->partition
                     : s && s->partition && *s->partition ? s->partition
                                                          : "-");
         break;
@@ -686,47 +686,15 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
 /* One line of a --format (squeue -o): "%[.|-][WIDTH]TYPE" fields, "%%",
  * other characters as they are. job NULL: the header. -1 on a bad field
  * (nothing useful written). */
+/* job__field as cli_format calls a field (ctx: the time, in ms). */
+static int job__format_field(buf *b, char type, const void *arg, void *ctx)
+{
+    return job__field(b, type, arg, *(const int64_t *)ctx);
+}
+
 int cli_job_format(buf *b, const char *fmt, const Jazari__Job *job, int64_t now_ms)
 {
-    for (const char *p = fmt; *p;) {
-        if (*p != '%') {
-            buf_putc(b, *p++);
-            continue;
-        }
-        p++;
-        if (*p == '%') {
-            buf_putc(b, *p++);
-            continue;
-        }
-        bool right = false;
-        if (*p == '.')
-            right = true, p++;
-        else if (*p == '-')
-            p++;
-        unsigned width = 0;
-        while (isdigit((unsigned char)*p) && width < 1000)
-            width = width * 10 + (unsigned)(*p++ - '0');
-        if (!*p)
-            return -1;
-        buf v = BUF_INIT;
-        int rc = job__field(&v, *p++, job, now_ms);
-        if (rc != 0) {
-            buf_free(&v);
-            return -1;
-        }
-        size_t len = v.len;
-        if (width && len > width)
-            len = width; /* as squeue: a field is cut to its width */
-        size_t pad = width > len ? width - len : 0;
-        if (right)
-            buf_printf(b, "%*s", (int)pad, "");
-        buf_printf(b, "%.*s", (int)len, v.data ? v.data : "");
-        if (!right)
-            buf_printf(b, "%*s", (int)pad, "");
-        buf_free(&v);
-    }
-    buf_putc(b, '\n');
-    return 0;
+    return cli_format(b, fmt, job__format_field, job, &now_ms);
 }
 
 /* One line of jz queue. */
@@ -752,10 +720,12 @@ static void job__row(buf *b, const Jazari__Job *job)
 static size_t job__filter_opts(job_filter *f, cli_opt *opts, size_t n)
 {
     const cli_opt more[] = {
-        {"me", CLI_FLAG, &f->me},        {"user", CLI_LIST, &f->users},       {"u", CLI_LIST, &f->users},
-        {"state", CLI_LIST, &f->states}, {"t", CLI_LIST, &f->states},         {"name", CLI_LIST, &f->names},
-        {"n", CLI_LIST, &f->names},      {"account", CLI_LIST, &f->accounts}, {"A", CLI_LIST, &f->accounts},
-        {"jobs", CLI_LIST, &f->jobs},    {"j", CLI_LIST, &f->jobs},           {"partition", CLI_LIST, &f->partitions},
+        {"me", CLI_FLAG, &f->me},        {"user", CLI_LIST, &f->users},
+        {"u", CLI_LIST, &f->users},      {"state", CLI_LIST, &f->states},
+        {"t", CLI_LIST, &f->states},     {"name", CLI_LIST, &f->names},
+        {"n", CLI_LIST, &f->names},      {"account", CLI_LIST, &f->accounts},
+        {"A", CLI_LIST, &f->accounts},   {"jobs", CLI_LIST, &f->jobs},
+        {"j", CLI_LIST, &f->jobs},       {"partition", CLI_LIST, &f->partitions},
         {"p", CLI_LIST, &f->partitions},
     };
     for (size_t i = 0; i < sizeof more / sizeof *more; i++)
@@ -1052,7 +1022,8 @@ int cmd_show(cli *c, int argc, char **argv)
             if (st->state != JAZARI__JOB_STATE__JOB_RUNNING)
                 buf_printf(&b, " exit code %d", st->exit_code);
             buf_printf(&b, " (%u task%s on %zu node%s)\n", st->spec ? st->spec->ntasks : 0,
-                       st->spec && st->spec->ntasks == 1 ? "" : "s", st->n_ranks, st->n_ranks == 1 ? "" : "s");
+                       st->spec && st->spec->ntasks == 1 ? "" : "s", st->n_ranks,
+                       st->n_ranks == 1 ? "" : "s");
         }
         if (job->attempt)
             buf_printf(&b, "attempt:     %u (requeued %u time%s, %u for preemption)\n", job->attempt,

@@ -67,3 +67,45 @@ const char *cli_local_time(int64_t ms, char *s, size_t len)
         snprintf(s, len, "-");
     return s;
 }
+
+int cli_format(buf *b, const char *fmt, cli_field_fn field, const void *arg, void *ctx)
+{
+    for (const char *p = fmt; *p;) {
+        if (*p != '%') {
+            buf_putc(b, *p++);
+            continue;
+        }
+        p++;
+        if (*p == '%') {
+            buf_putc(b, *p++);
+            continue;
+        }
+        bool right = false;
+        if (*p == '.')
+            right = true, p++;
+        else if (*p == '-')
+            p++;
+        unsigned width = 0;
+        while (*p >= '0' && *p <= '9' && width < 1000)
+            width = width * 10 + (unsigned)(*p++ - '0');
+        if (!*p)
+            return -1;
+        buf v = BUF_INIT;
+        if (field(&v, *p++, arg, ctx) != 0) {
+            buf_free(&v);
+            return -1;
+        }
+        size_t len = v.len;
+        if (width && len > width)
+            len = width;
+        size_t pad = width > len ? width - len : 0;
+        if (right)
+            buf_printf(b, "%*s", (int)pad, "");
+        buf_printf(b, "%.*s", (int)len, v.data ? v.data : "");
+        if (!right)
+            buf_printf(b, "%*s", (int)pad, "");
+        buf_free(&v);
+    }
+    buf_putc(b, '\n');
+    return 0;
+}

@@ -11,48 +11,6 @@
 
 /* --- shared ------------------------------------------------------------------------------------ */
 
-int slurm_format(buf *b, const char *fmt, slurm_field_fn field, const void *arg, void *ctx)
-{
-    for (const char *p = fmt; *p;) {
-        if (*p != '%') {
-            buf_putc(b, *p++);
-            continue;
-        }
-        p++;
-        if (*p == '%') {
-            buf_putc(b, *p++);
-            continue;
-        }
-        bool right = false;
-        if (*p == '.')
-            right = true, p++;
-        else if (*p == '-')
-            p++;
-        unsigned width = 0;
-        while (*p >= '0' && *p <= '9' && width < 1000)
-            width = width * 10 + (unsigned)(*p++ - '0');
-        if (!*p)
-            return -1;
-        buf v = BUF_INIT;
-        if (field(&v, *p++, arg, ctx) != 0) {
-            buf_free(&v);
-            return -1;
-        }
-        size_t len = v.len;
-        if (width && len > width)
-            len = width;
-        size_t pad = width > len ? width - len : 0;
-        if (right)
-            buf_printf(b, "%*s", (int)pad, "");
-        buf_printf(b, "%.*s", (int)len, v.data ? v.data : "");
-        if (!right)
-            buf_printf(b, "%*s", (int)pad, "");
-        buf_free(&v);
-    }
-    buf_putc(b, '\n');
-    return 0;
-}
-
 void slurm_hostlist(buf *b, const char *const *names, size_t n)
 {
     hostlist_compress(names, n, true, b);
@@ -114,7 +72,19 @@ uint64_t slurm_job_cpus(const Jazari__Job *job)
 /* srun's options onto jz run's: the command and its own options follow. */
 static int slurm_srun(cli *c, int argc, char **argv)
 {
-    enum { O_NTPN = 256, O_GPN, O_GPT, O_MEM, O_JOBID, O_EXPORT, O_OVERLAP, O_PTY, O_EXCL, O_IGNORE, O_IGNORE_ARG };
+    enum {
+        O_NTPN = 256,
+        O_GPN,
+        O_GPT,
+        O_MEM,
+        O_JOBID,
+        O_EXPORT,
+        O_OVERLAP,
+        O_PTY,
+        O_EXCL,
+        O_IGNORE,
+        O_IGNORE_ARG
+    };
     static const struct option longs[] = {
         {"nodes", required_argument, NULL, 'N'},
         {"ntasks", required_argument, NULL, 'n'},
@@ -156,32 +126,84 @@ static int slurm_srun(cli *c, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "+N:n:c:J:o:e:r:luK::t:p:A:G:q:C:", longs, NULL)) != -1) {
         const char *name = NULL;
         switch (opt) {
-        case 'N': name = "nodes"; break;
-        case 'n': name = "ntasks"; break;
-        case 'c': name = "cpus-per-task"; break;
-        case 'J': name = "job-name"; break;
-        case 'o': name = "output"; break;
-        case 'e': name = "error"; break;
-        case 'r': name = "relative"; break;
-        case O_NTPN: name = "ntasks-per-node"; break;
-        case O_GPN: name = "gpus-per-node"; break;
-        case O_JOBID: name = "jobid"; break;
-        case O_EXPORT: name = "export"; break;
-        case 't': name = "time"; break;
-        case 'p': name = "partition"; break;
-        case 'A': name = "account"; break;
-        case 'G': name = "gpus"; break;
-        case O_GPT: name = "gpus-per-task"; break;
-        case 'q': name = "qos"; break;
-        case O_MEM: name = "mem"; break;
-        case 'C': name = "constraint"; break;
-        case O_PTY: args[n++] = "--pty"; continue;
-        case O_EXCL: args[n++] = "--exclusive"; continue;
-        case 'l': args[n++] = "--label"; continue;
-        case 'u': args[n++] = "--unbuffered"; continue;
-        case O_OVERLAP: args[n++] = "--overlap"; continue;
-        case O_IGNORE: case O_IGNORE_ARG: case 'K': continue;
-        default: return CLI_USAGE; /* getopt said what */
+        case 'N':
+            name = "nodes";
+            break;
+        case 'n':
+            name = "ntasks";
+            break;
+        case 'c':
+            name = "cpus-per-task";
+            break;
+        case 'J':
+            name = "job-name";
+            break;
+        case 'o':
+            name = "output";
+            break;
+        case 'e':
+            name = "error";
+            break;
+        case 'r':
+            name = "relative";
+            break;
+        case O_NTPN:
+            name = "ntasks-per-node";
+            break;
+        case O_GPN:
+            name = "gpus-per-node";
+            break;
+        case O_JOBID:
+            name = "jobid";
+            break;
+        case O_EXPORT:
+            name = "export";
+            break;
+        case 't':
+            name = "time";
+            break;
+        case 'p':
+            name = "partition";
+            break;
+        case 'A':
+            name = "account";
+            break;
+        case 'G':
+            name = "gpus";
+            break;
+        case O_GPT:
+            name = "gpus-per-task";
+            break;
+        case 'q':
+            name = "qos";
+            break;
+        case O_MEM:
+            name = "mem";
+            break;
+        case 'C':
+            name = "constraint";
+            break;
+        case O_PTY:
+            args[n++] = "--pty";
+            continue;
+        case O_EXCL:
+            args[n++] = "--exclusive";
+            continue;
+        case 'l':
+            args[n++] = "--label";
+            continue;
+        case 'u':
+            args[n++] = "--unbuffered";
+            continue;
+        case O_OVERLAP:
+            args[n++] = "--overlap";
+            continue;
+        case O_IGNORE:
+        case O_IGNORE_ARG:
+        case 'K':
+            continue;
+        default:
+            return CLI_USAGE; /* getopt said what */
         }
         if (nw == 64 || n > 200) {
             cli_error(c, "too many options");
@@ -216,18 +238,35 @@ static int slurm_scancel(cli *c, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "u:t:n:A:p:s:q", longs, NULL)) != -1) {
         const char *name = NULL;
         switch (opt) {
-        case 'u': name = "user"; break;
-        case 't': name = "state"; break;
-        case 'n': name = "name"; break;
-        case 'A': name = "account"; break;
-        case 'p': name = "partition"; break;
-        case 'q': continue; /* we say nothing on success anyway */
-        case O_ME: args[n++] = "--me"; continue;
+        case 'u':
+            name = "user";
+            break;
+        case 't':
+            name = "state";
+            break;
+        case 'n':
+            name = "name";
+            break;
+        case 'A':
+            name = "account";
+            break;
+        case 'p':
+            name = "partition";
+            break;
+        case 'q':
+            continue; /* we say nothing on success anyway */
+        case O_ME:
+            args[n++] = "--me";
+            continue;
         case 's':
-            cli_error(c, "--signal=%.20s: sending a signal to a job is not supported here; scancel without -s ends "
-                         "it (its processes get TERM, then KILL)", optarg);
+            cli_error(
+                c,
+                "--signal=%.20s: sending a signal to a job is not supported here; scancel without -s ends "
+                "it (its processes get TERM, then KILL)",
+                optarg);
             return CLI_REFUSED;
-        default: return CLI_USAGE;
+        default:
+            return CLI_USAGE;
         }
         if (nw == 64) {
             cli_error(c, "too many options");
@@ -268,19 +307,24 @@ static const struct {
     bool own_status;   /* exits with what it ran, not 0 or 1 */
     const char *usage; /* for --help */
 } slurm_cmds[] = {
-    {"srun", slurm_srun, true, "[OPTIONS] CMD [ARGS...]: a step of the job we are in, else an allocation of its own "
-                               "(jz run)"},
+    {"srun", slurm_srun, true,
+     "[OPTIONS] CMD [ARGS...]: a step of the job we are in, else an allocation of its own "
+     "(jz run)"},
     {"salloc", slurm_salloc, true, "[OPTIONS] [CMD [ARGS...]]: an allocation, CMD run here in it (jz alloc)"},
     {"sattach", slurm_sattach, true, "JOB.STEP: a running step's output (jz attach)"},
     {"sbatch", slurm_sbatch, false, "[OPTIONS] [SCRIPT [ARGS...]] | --wrap CMD: a batch job (jz submit)"},
-    {"squeue", slurm_squeue, false, "[-h] [-o FORMAT] [-u USER] [--me] [-j JOBS] [-t STATES] [-p PART] [--start] "
-                                    "(jz queue)"},
+    {"squeue", slurm_squeue, false,
+     "[-h] [-o FORMAT] [-u USER] [--me] [-j JOBS] [-t STATES] [-p PART] [--start] "
+     "(jz queue)"},
     {"scancel", slurm_scancel, false, "[JOB[.STEP]...] [-u USER] [-t STATE] [-n NAME] [--me] (jz cancel)"},
-    {"sacct", slurm_sacct, false, "[-j JOBS] [-u USER] [-S START] [-E END] [-s STATES] [-X] [-P] [-n] "
-                                  "[-o FIELDS]: jobs the queue still holds"},
-    {"sinfo", slurm_sinfo, false, "[-N] [-h] [-o FORMAT] [-p PART] [-s] [-l]: partitions and nodes (jz nodes)"},
-    {"scontrol", slurm_scontrol, false, "show job|node|partition|hostnames|hostlist, hold, release, requeue, "
-                                        "requeuehold, update JobId=N KEY=VALUE..."},
+    {"sacct", slurm_sacct, false,
+     "[-j JOBS] [-u USER] [-S START] [-E END] [-s STATES] [-X] [-P] [-n] "
+     "[-o FIELDS]: jobs the queue still holds"},
+    {"sinfo", slurm_sinfo, false,
+     "[-N] [-h] [-o FORMAT] [-p PART] [-s] [-l]: partitions and nodes (jz nodes)"},
+    {"scontrol", slurm_scontrol, false,
+     "show job|node|partition|hostnames|hostlist, hold, release, requeue, "
+     "requeuehold, update JobId=N KEY=VALUE..."},
 };
 
 int slurm_main(const char *base, int argc, char **argv, bool *handled)

@@ -12,11 +12,6 @@
  * *handled false: base is not one of them (jz itself). The exit status. */
 int slurm_main(const char *base, int argc, char **argv, bool *handled);
 
-/* One line of a "%[.|-][WIDTH]TYPE" format: field(b, type, arg) appends a
- * field's value (arg NULL: its header) and returns 0, or -1 for an unknown
- * type. 0, or -1 on a bad format. */
-typedef int (*slurm_field_fn)(buf *b, char type, const void *arg, void *ctx);
-int slurm_format(buf *b, const char *fmt, slurm_field_fn field, const void *arg, void *ctx);
 /* Names in Slurm's compressed form, sorted: "node[1-2]". */
 void slurm_hostlist(buf *b, const char *const *names, size_t n);
 /* A job's nodes, compressed ("None assigned" when it has none: none). */

@@ -173,7 +173,7 @@ int slurm_sinfo(cli *c, int argc, char **argv)
                  : lng       ? "%9P %.5a %.10l %.6D %.11T %N"
                              : "%9P %.5a %.10l %.6D %.6t %N";
     buf b = BUF_INIT;
-    if (slurm_format(&b, format, sinfo__field, NULL, NULL) != 0) {
+    if (cli_format(&b, format, sinfo__field, NULL, NULL) != 0) {
         cli_error(c, "bad --format '%.60s': fields %%[.][WIDTH]TYPE, TYPE one of P R a l D t T N n c C F G",
                   format);
         buf_free(&b);
@@ -234,7 +234,7 @@ int slurm_sinfo(cli *c, int argc, char **argv)
                 else
                     row.n_other++;
             }
-            slurm_format(&b, format, sinfo__field, &row, NULL);
+            cli_format(&b, format, sinfo__field, &row, NULL);
         }
     }
     free(names);

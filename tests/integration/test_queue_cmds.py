@@ -139,8 +139,8 @@ def test_show_exit_code_and_nodes_columns(daemon_factory):
     running(d, full)
     assert d.jz_json("nodes")["nodes"][0]["alloc_state"] == "allocated"
     text = d.jz("nodes").stdout.splitlines()
-    assert text[0].split() == ["NAME", "SITE", "STATE", "ALLOC", "GPUS", "GPU_MODEL", "CPUS", "MEMORY"]
-    assert text[1].split()[:5] == ["solo", "local", "up", "allocated", "0/4"]
+    assert text[0].split() == ["NAME", "SITE", "STATE", "ALLOC", "GPUS", "GPU_MODEL", "CPUS", "MEMORY", "REASON"]
+    assert text[1].split()[:5] == ["solo", "local", "up", "allocated", "0/4"] and text[1].split()[-1] == "-"
     # Global options before the command, filters after it.
     r = d.jz("cancel", "--state", "running")
     assert r.returncode == 0 and r.stdout == "cancelled 2 jobs\n", r.stderr

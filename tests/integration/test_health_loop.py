@@ -170,3 +170,28 @@ def test_a_failing_health_program_drains_the_node_until_it_passes(daemon_factory
     wait_for(lambda: any(e["kind"] == "health_clear" for e in events(ctl)[-3:]), what="the condition cleared")
     assert node(ctl, "gpu1")["reason"] == "checking the disk myself"
     assert ctl.jz("cancel", str(running)).returncode == 0
+
+
+def test_the_grafana_dashboard_asks_for_metrics_that_exist(daemon_factory, tmp_path):
+    """deploy/grafana/jazari.json: every query is valid PromQL (promtool
+    check rules) and names only metrics the daemons serve."""
+    import json
+    import re
+    import subprocess
+    from conftest import ROOT
+    dash = json.load(open(os.path.join(ROOT, "deploy", "grafana", "jazari.json")))
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 15
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups:\n- name: grafana\n  rules:\n" + "".join(
+        "  - record: jazari_grafana_%d\n    expr: %s\n" % (i, json.dumps(e)) for i, e in enumerate(exprs)))
+    r = subprocess.run(["/usr/bin/promtool", "check", "rules", str(rules)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ctl, agent, state = network(daemon_factory, tmp_path)
+    write_state(state, "gpu 0 temp=50\n")
+    wait_for(lambda: "jazari_gpu_temperature_celsius" in fetch(agent.http), what="the GPU gauges")
+    served = {name for page in (fetch(ctl.http), fetch(agent.http)) for (name, _l) in parse(page)}
+    served |= {n[:-len(s)] for n in served for s in ("_bucket", "_sum", "_count") if n.endswith(s)}
+    asked = {m for e in exprs for m in re.findall(r"\b((?:jazari|process)_[a-z_]+)\b", e)}
+    asked = {m[:-len("_bucket")] if m.endswith("_bucket") else m for m in asked}
+    assert asked <= served, sorted(asked - served)

@@ -199,7 +199,7 @@ $(BUILD)/tests/bench-leader: $(call obj,tests/bench/bench_leader.c) $(DAEMON_O) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader
+bench: all $(FAKE_NVML) $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader
 	@tests/bench/run $(BUILD)
 
 clean:

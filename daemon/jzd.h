@@ -265,8 +265,13 @@ void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* What jz nodes says of n, pointing into the state (and arrays of its own:
  * nodes_info_free). */
 void nodes_fill_info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni);
+/* The same, the GPUs its running jobs hold known (fsm_gpus_used). */
+void nodes_fill_info_used(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni, uint32_t used);
 void nodes_info_free(Jazari__NodeInfo *ni);
 void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* jz nodes' reply (NodesReply) as nodes_nodes sends it, appended to out
+ * encoded: its size (benchmarks). */
+size_t nodes_encode(jzd *d, buf *out);
 void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void nodes_topology(jzd *d, net_conn *c, const Jazari__Envelope *e);
 

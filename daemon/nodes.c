@@ -66,13 +66,17 @@ void nodes_info_free(Jazari__NodeInfo *ni)
 
 void nodes_fill_info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
 {
+    nodes_fill_info_used(f, n, ni, fsm_node_gpus_used(f, n->name));
+}
+
+void nodes_fill_info_used(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni, uint32_t used)
+{
     jazari__node_info__init(ni);
     ni->name = n->name;
     ni->site = n->site ? n->site : "";
     ni->group = n->group ? n->group : "";
     ni->labels = n->labels ? n->labels : "";
     ni->gpus_total = (uint32_t)n->topo->n_gpus;
-    uint32_t used = fsm_node_gpus_used(f, n->name);
     ni->gpus_free = used < ni->gpus_total ? ni->gpus_total - used : 0;
     nodes__drains(f, n, ni);
 }
@@ -140,21 +144,30 @@ static Jazari__Topology *nodes__brief_topology(const topo *t)
     return m;
 }
 
-void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
+/* jz nodes' reply, built from the state (names point into it and the
+ * policy), with what it allocated; nodes__free_reply frees that. */
+typedef struct nodes__reply {
+    Jazari__NodesReply r;
+    Jazari__NodeInfo *infos;
+    Jazari__NodeInfo **ptrs;
+    char **node_parts, **part_nodes;
+    Jazari__PartitionInfo *pinfo;
+    Jazari__PartitionInfo **pptrs;
+} nodes__reply;
+
+static void nodes__build(jzd *d, nodes__reply *out)
 {
     size_t n = d->ctl_running ? d->ctl.state.n_nodes : 0;
     const pol *po = d->cfg->pol;
     size_t np = po ? po->n_partitions : 0;
-    Jazari__NodeInfo *infos = calloc(n + 1, sizeof *infos);
-    Jazari__NodeInfo **ptrs = calloc(n + 1, sizeof(Jazari__NodeInfo *));
+    Jazari__NodeInfo *infos = xcalloc(n + 1, sizeof *infos);
+    Jazari__NodeInfo **ptrs = xcalloc(n + 1, sizeof(Jazari__NodeInfo *));
     /* Each node's partitions, and each partition's nodes (names point
      * into the state and the policy). */
-    char **node_parts = calloc(n * np + 1, sizeof *node_parts);
-    char **part_nodes = calloc(n * np + 1, sizeof *part_nodes);
-    Jazari__PartitionInfo *pinfo = calloc(np + 1, sizeof *pinfo);
-    Jazari__PartitionInfo **pptrs = calloc(np + 1, sizeof(Jazari__PartitionInfo *));
-    if (!infos || !ptrs || !node_parts || !part_nodes || !pinfo || !pptrs)
-        abort();
+    char **node_parts = xcalloc(n * np + 1, sizeof *node_parts);
+    char **part_nodes = xcalloc(n * np + 1, sizeof *part_nodes);
+    Jazari__PartitionInfo *pinfo = xcalloc(np + 1, sizeof *pinfo);
+    Jazari__PartitionInfo **pptrs = xcalloc(np + 1, sizeof(Jazari__PartitionInfo *));
     for (size_t k = 0; k < np; k++) {
         const pol_partition *pt = &po->partitions[k];
         jazari__partition_info__init(&pinfo[k]);
@@ -166,9 +179,12 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
         pinfo[k].nodes = part_nodes + k * n;
         pptrs[k] = &pinfo[k];
     }
+    uint32_t *used = xcalloc(n + 1, sizeof *used);
+    if (n)
+        fsm_gpus_used(&d->ctl.state, used);
     for (size_t i = 0; i < n; i++) {
         const fsm_node *fn = &d->ctl.state.nodes[i];
-        nodes_fill_info(&d->ctl.state, fn, &infos[i]);
+        nodes_fill_info_used(&d->ctl.state, fn, &infos[i], used[i]);
         infos[i].topology = nodes__brief_topology(fn->topo);
         infos[i].partitions = node_parts + i * np;
         infos[i].n_partitions = nodes__partitions(po, fn, infos[i].partitions);
@@ -177,6 +193,7 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
                 pinfo[k].nodes[pinfo[k].n_nodes++] = fn->name;
         ptrs[i] = &infos[i];
     }
+    free(used);
     /* An agent (or a controller before its node is registered) knows itself. */
     if (n == 0) {
         nodes__local_info(d, &infos[0]);
@@ -184,22 +201,49 @@ void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
         ptrs[0] = &infos[0];
         n = 1;
     }
-    Jazari__NodesReply r = JAZARI__NODES_REPLY__INIT;
-    r.nodes = ptrs;
-    r.n_nodes = n;
-    r.partitions = pptrs;
-    r.n_partitions = np;
-    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &r);
-    for (size_t i = 0; i < n; i++) {
-        topo_pb_free(infos[i].topology);
-        nodes_info_free(&infos[i]);
+    jazari__nodes_reply__init(&out->r);
+    out->r.nodes = ptrs;
+    out->r.n_nodes = n;
+    out->r.partitions = pptrs;
+    out->r.n_partitions = np;
+    out->infos = infos;
+    out->ptrs = ptrs;
+    out->node_parts = node_parts;
+    out->part_nodes = part_nodes;
+    out->pinfo = pinfo;
+    out->pptrs = pptrs;
+}
+
+static void nodes__free_reply(nodes__reply *x)
+{
+    for (size_t i = 0; i < x->r.n_nodes; i++) {
+        topo_pb_free(x->infos[i].topology);
+        nodes_info_free(&x->infos[i]);
     }
-    free(infos);
-    free(ptrs);
-    free(node_parts);
-    free(part_nodes);
-    free(pinfo);
-    free(pptrs);
+    free(x->infos);
+    free(x->ptrs);
+    free(x->node_parts);
+    free(x->part_nodes);
+    free(x->pinfo);
+    free(x->pptrs);
+}
+
+void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    nodes__reply x;
+    nodes__build(d, &x);
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &x.r);
+    nodes__free_reply(&x);
+}
+
+size_t nodes_encode(jzd *d, buf *out)
+{
+    nodes__reply x;
+    nodes__build(d, &x);
+    size_t n = jazari__nodes_reply__get_packed_size(&x.r);
+    jazari__nodes_reply__pack(&x.r, buf_extend(out, n));
+    nodes__free_reply(&x);
+    return n;
 }
 
 void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e)

@@ -583,6 +583,21 @@ uint32_t fsm_node_gpus_used(const fsm *f, const char *node)
     return used;
 }
 
+void fsm_gpus_used(const fsm *f, uint32_t *used)
+{
+    memset(used, 0, f->n_nodes * sizeof *used);
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+            continue;
+        for (uint32_t a = 0; a < j->n_allocs; a++) {
+            size_t i;
+            if (j->allocs[a].node && strmap_get(&f->node_index, j->allocs[a].node, &i) && i < f->n_nodes)
+                used[i] += j->allocs[a].n_gpus;
+        }
+    }
+}
+
 const fsm_node *fsm_node_get(const fsm *f, const char *name)
 {
     size_t i;

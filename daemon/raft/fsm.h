@@ -280,6 +280,9 @@ bool fsm_resv_member(const fsm_resv *r, const char *account, const char *user);
 /* GPUs of node held by running jobs. (A scan of the running jobs: the
  * scheduler milestone brings the index of free capacity.) */
 uint32_t fsm_node_gpus_used(const fsm *f, const char *node);
+/* The same for every node at once, into used (f->n_nodes entries, by the
+ * nodes' order): one scan of the running jobs. */
+void fsm_gpus_used(const fsm *f, uint32_t *used);
 const fsm_node *fsm_node_get(const fsm *f, const char *name);
 /* What user holds in the queue; NULL if nothing ever. */
 const fsm_user *fsm_user_get(const fsm *f, const char *name);

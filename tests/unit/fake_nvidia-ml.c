@@ -673,7 +673,12 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
 {
     if (!fake_initialized || !set)
         return NVML_ERROR_UNINITIALIZED;
-    for (unsigned waited = 0;; waited += 10) {
+    /* The driver blocks in the kernel; this looks for new XIDs every
+     * FAKE_NVML_POLL_MS (10: the tests see them at once; a benchmark sets
+     * more, so that the fake's polling is not what it measures). */
+    const char *poll = getenv("FAKE_NVML_POLL_MS");
+    unsigned step = poll && atoi(poll) > 0 ? (unsigned)atoi(poll) : 10;
+    for (unsigned waited = 0;; waited += step) {
         pthread_mutex_lock(&fake_mu);
         fake_reload();
         int got = fake_next_xid(set, data);
@@ -682,7 +687,8 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
             return NVML_SUCCESS;
         if (waited >= timeoutms)
             return NVML_ERROR_TIMEOUT;
-        struct timespec ts = {0, 10 * 1000000L};
+        unsigned ms = step < timeoutms - waited ? step : timeoutms - waited;
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
 }

@@ -182,7 +182,7 @@ format:
 deps:
 	@deploy/deps.sh
 
-demo: all
+demo: all $(FAKE_NVML)
 	@deploy/demo.sh $(BUILD)
 
 $(BUILD)/tests/bench-%: $(call obj,tests/bench/bench_%.c) $(COMMON_O)

@@ -122,8 +122,10 @@ static bool hloop__wanted(const pol *po, const hloop_cond *c, size_t n, int32_t 
     return false;
 }
 
-/* A new condition: what the policy says it does. */
-static void hloop__raise(jzd *d, const fsm_node *n, const hloop_cond *c)
+/* A new condition: what the policy says it does. drained: the targets
+ * this report drains already (-1 the node, GPUs from 0), at most
+ * HLOOP_CONDS_MAX, *nd of them: one drain each, whatever else asks. */
+static void hloop__raise(jzd *d, const fsm_node *n, const hloop_cond *c, int32_t *drained, size_t *nd)
 {
     const pol *po = d->cfg->pol;
     pol_hrule r = pol_health_rule(po, c->name);
@@ -140,6 +142,11 @@ static void hloop__raise(jzd *d, const fsm_node *n, const hloop_cond *c)
         return;
     }
     int32_t target = r.action == POL_HEALTH_DRAIN_NODE ? -1 : c->gpu;
+    for (size_t i = 0; i < *nd; i++)
+        if (drained[i] == target || drained[i] == -1) {
+            drains_event(d, "health", "warning", n->name, c->gpu, reason);
+            return;
+        }
     const fsm_drain *have = fsm_drain_get(n, target);
     if (have && strcmp(have->source, "health") == 0 && strcmp(have->reason, reason) == 0)
         return; /* its drain is in the state: heard again by a new leader */
@@ -150,6 +157,8 @@ static void hloop__raise(jzd *d, const fsm_node *n, const hloop_cond *c)
         return;
     }
     drains_propose(d, n->name, target, false, r.requeue, "health", reason);
+    if (*nd < HLOOP_CONDS_MAX)
+        drained[(*nd)++] = target;
 }
 
 void hloop_report(jzd *d, const char *node, Jazari__HealthCondition *const *in, size_t n_in)
@@ -168,12 +177,18 @@ void hloop_report(jzd *d, const char *node, Jazari__HealthCondition *const *in, 
     hloop_node *h = hloop__node(d, node);
     bool first = h->n == SIZE_MAX;
     bool changed = first || h->n != k;
-    for (size_t i = 0; i < k; i++) {
-        if (hloop__has(h->c, h->n, &now[i]))
-            continue;
-        changed = true;
-        hloop__raise(d, n, &now[i]);
-    }
+    int32_t drained[HLOOP_CONDS_MAX];
+    size_t nd = 0;
+    /* The node's drains first: a GPU's would be noise beside it. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < k; i++) {
+            bool node_wide =
+                now[i].gpu < 0 || pol_health_rule(d->cfg->pol, now[i].name).action == POL_HEALTH_DRAIN_NODE;
+            if (hloop__has(h->c, h->n, &now[i]) || node_wide != (pass == 0))
+                continue;
+            changed = true;
+            hloop__raise(d, n, &now[i], drained, &nd);
+        }
     for (size_t i = 0; !first && i < h->n; i++) {
         if (hloop__has(now, k, &h->c[i]))
             continue;

@@ -79,6 +79,44 @@ jz queue
 step "jz show 1"
 for _ in $(seq 1 100); do jz show 1 | grep -q RUNNING && break; sleep 0.05; done
 jz show 1
+# An admin's half: a GPU node whose NVML is the tests' stand-in library
+# (four A100s, driven by a file), a job on it, then XID 79 injected: the
+# health loop drains the node and requeues the job; jz events tells it.
+fake_nvml=$JAZARI_BUILD/tests/fake/libnvidia-ml.so.1
+if [ -r "$fake_nvml" ]; then
+    echo "" > "$dir/nvml.state"
+    JAZARI_NVML_LIB=$fake_nvml JAZARI_CUDA_LIB=/nonexistent FAKE_NVML_STATE=$dir/nvml.state \
+        "$JAZARI_BUILD/jazarid" --config "$dir/network.conf" --name gpu-a100 --site site-1 --labels a100box \
+        --listen "127.0.0.1:$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
+        --controllers "$(cat "$dir/controllers")" --state-dir "$dir/gpu-a100" --socket "$dir/gpu-a100.sock" \
+        --gpu-health-interval 1s --heartbeat-interval 200ms >"$dir/agent-9.log" 2>&1 &
+    echo $! > "$dir/agent-9.pid"
+    for _ in $(seq 1 200); do jz nodes 2>/dev/null | grep -q "^gpu-a100 .* up " && break; sleep 0.05; done
+    step "jz submit --name finetune --constraint a100box --gpus-per-node 2 -- sleep 600   # on gpu-a100"
+    ft=$(jz submit --name finetune --constraint a100box --gpus-per-node 2 -- sleep 600)
+    echo "$ft"
+    for _ in $(seq 1 200); do jz show "$ft" --json | grep -q '"state": "RUNNING"' && break; sleep 0.05; done
+    step "echo 'gpu 1 lost=1' 'xid 1 79 1' > nvml.state   # inject: GPU 1 of gpu-a100 falls off the bus (XID 79)"
+    printf 'gpu 1 lost=1\nxid 1 79 1\n' > "$dir/nvml.state"
+    for _ in $(seq 1 200); do jz nodes | grep -q "^gpu-a100 .* drain" && break; sleep 0.05; done
+    for _ in $(seq 1 200); do jz show "$ft" --json | grep -q '"state": "PENDING"' && break; sleep 0.05; done
+    step "jz nodes   # drained by the health checks, with the reason"
+    jz nodes
+    step "jz show $ft   # requeued: it waits for a healthy node"
+    jz show "$ft" | head -8
+    step "jz events --max 6"
+    jz events --max 6
+    step "printf '' > nvml.state   # the GPU is back after a reset: the node returns by itself (resume=auto)"
+    printf '' > "$dir/nvml.state"
+    for _ in $(seq 1 200); do jz nodes | grep -q "^gpu-a100 .* up " && break; sleep 0.05; done
+    jz nodes | grep -E "^(NAME|gpu-a100) "
+    jz cancel "$ft" >/dev/null
+fi
+http=$(cat "$dir/http-${leader#ctl-}")
+step "curl -s http://127.0.0.1:$http/metrics | grep '^jazari_nodes'   # Prometheus metrics"
+/usr/bin/python3 -c 'import sys, urllib.request; print("".join(l for l in urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines(True) if l.startswith("jazari_nodes")), end="")' "http://127.0.0.1:$http/metrics"
+echo "the dashboard: http://127.0.0.1:$http/ (jz web prints the address with a sign-in token)"
+
 step "kill -9 the leader ($leader), then ask another controller"
 kill -9 "$(cat "$dir/$leader.pid")"
 rm -f "$dir/$leader.pid"

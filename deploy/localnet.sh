@@ -47,7 +47,9 @@ start() {
     for i in $(seq 1 "$n"); do
         xml=${xmls[$(( (i - 1) % ${#xmls[@]} ))]}
         [ -r "$xml" ] || xml=${xmls[1]}
+        free_port > "$dir/http-$i" # its /metrics and dashboard
         "$build/jazarid" --config "$dir/network.conf" --name "ctl-$i" --site "site-$i" --listen "127.0.0.1:$(cat "$dir/port-$i")" \
+            --http-listen "127.0.0.1:$(cat "$dir/http-$i")" \
             --controllers "$spec" --state-dir "$dir/ctl-$i" --socket "$dir/ctl-$i.sock" \
             --topology-xml "$xml" --election-timeout 500ms >"$dir/ctl-$i.log" 2>&1 &
         echo $! > "$dir/ctl-$i.pid"

@@ -14,18 +14,18 @@ static int ts_field(buf *b, char type, const void *arg, void *ctx)
     return 0;
 }
 
-TEST(slurm_format_widths_and_alignment)
+TEST(cli_format_widths_and_alignment)
 {
     buf b = BUF_INIT;
-    CHECK_EQ_INT(slurm_format(&b, "%.8x|%-3y|%2x|%%", ts_field, NULL, NULL), 0);
+    CHECK_EQ_INT(cli_format(&b, "%.8x|%-3y|%2x|%%", ts_field, NULL, NULL), 0);
     CHECK_EQ_STR(buf_str(&b), "    HEAD|H  |HE|%\n");
     buf_reset(&b);
-    CHECK_EQ_INT(slurm_format(&b, "%x %y", ts_field, "job", NULL), 0);
+    CHECK_EQ_INT(cli_format(&b, "%x %y", ts_field, "job", NULL), 0);
     CHECK_EQ_STR(buf_str(&b), "value v\n");
     buf_reset(&b);
-    CHECK_EQ_INT(slurm_format(&b, "%x %z", ts_field, "job", NULL), -1);
+    CHECK_EQ_INT(cli_format(&b, "%x %z", ts_field, "job", NULL), -1);
     buf_reset(&b);
-    CHECK_EQ_INT(slurm_format(&b, "%5", ts_field, "job", NULL), -1);
+    CHECK_EQ_INT(cli_format(&b, "%5", ts_field, "job", NULL), -1);
     buf_free(&b);
 }
 

@@ -224,9 +224,63 @@ static int scontrol__hostnames(cli *c, const char *list, bool compress)
     return cli_flush(&b);
 }
 
+/* "update NodeName=N State=DRAIN|RESUME [Reason=TEXT]" onto jz drain or
+ * jz resume (an admin's; Slurm's DOWN is a drain --now here: the node's
+ * daemon, not the admin, says whether it is down). */
+static int scontrol__update_node(cli *c, int argc, char **argv)
+{
+    const char *node = NULL, *state = NULL, *reason = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        size_t kl = eq ? (size_t)(eq - argv[i]) : 0;
+        if (eq && kl == 8 && strncasecmp(argv[i], "nodename", 8) == 0)
+            node = eq + 1;
+        else if (eq && kl == 5 && strncasecmp(argv[i], "state", 5) == 0)
+            state = eq + 1;
+        else if (eq && kl == 6 && strncasecmp(argv[i], "reason", 6) == 0)
+            reason = eq + 1;
+        else {
+            cli_error(
+                c, "update: '%.60s': a node takes NodeName=, State=DRAIN|DOWN|RESUME and Reason=", argv[i]);
+            return CLI_USAGE;
+        }
+    }
+    if (!node || !state) {
+        cli_error(c, "update: NodeName=NODE State=DRAIN|RESUME [Reason=TEXT]");
+        return CLI_USAGE;
+    }
+    if (strchr(node, ',') || strchr(node, '[')) {
+        cli_error(c, "update: one node at a time here (NodeName=%.60s)", node);
+        return CLI_USAGE;
+    }
+    char *args[6] = {(char *)node};
+    int n = 1;
+    if (strcasecmp(state, "resume") == 0 || strcasecmp(state, "undrain") == 0 ||
+        strcasecmp(state, "idle") == 0)
+        return cmd_resume(c, n, args);
+    bool down = strcasecmp(state, "down") == 0;
+    if (!down && strcasecmp(state, "drain") != 0) {
+        cli_error(c, "update: State=%.20s: DRAIN, DOWN or RESUME", state);
+        return CLI_USAGE;
+    }
+    if (!reason || !*reason) {
+        cli_error(c, "update: you must specify a reason when changing a node's state to %s (Reason=TEXT)",
+                  down ? "DOWN" : "DRAIN");
+        return CLI_USAGE;
+    }
+    args[n++] = "--reason";
+    args[n++] = (char *)reason;
+    if (down)
+        args[n++] = "--now";
+    return cmd_drain(c, n, args);
+}
+
 /* "update JobId=5 TimeLimit=10 ..." onto cmd_update's {"5","--time","10",...}. */
 static int scontrol__update(cli *c, int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (strncasecmp(argv[i], "nodename=", 9) == 0)
+            return scontrol__update_node(c, argc, argv);
     static const struct {
         const char *key, *opt;
     } keys[] = {{"timelimit", "--time"},

@@ -174,3 +174,23 @@ def test_drain_bad_input_is_refused_with_one_line(daemon_factory, tmp_path):
     r = ctl.jz("events", "--since", "yesterday-ish")
     assert r.returncode == 2 and "bad --since" in r.stderr, r.stderr
     assert node(ctl, "gpu1")["state"] == "up"
+
+
+def test_slurm_admins_drain_with_scontrol_and_see_it_in_sinfo(daemon_factory, tmp_path):
+    from conftest import BUILD, run
+    ctl, agent = network(daemon_factory, tmp_path)
+    slurm = lambda prog, *a: run([os.path.join(BUILD, "slurm", prog)] + list(a),
+                                 env=dict(os.environ, JAZARI_SOCKET=ctl.socket))
+    r = slurm("scontrol", "update", "NodeName=gpu1", "State=DRAIN")
+    assert r.returncode == 1 and "Reason=" in r.stderr, r.stderr  # scontrol exits 1, as Slurm
+    r = slurm("scontrol", "update", "NodeName=gpu1", "State=DRAIN", "Reason=bad fan")
+    assert r.returncode == 0, r.stderr
+    assert node(ctl, "gpu1")["state"] == "drained" and node(ctl, "gpu1")["reason"] == "bad fan"
+    r = slurm("sinfo", "-h", "-N", "-o", "%N %t")
+    assert "gpu1 drain" in r.stdout, r.stdout + r.stderr
+    r = slurm("scontrol", "show", "node", "gpu1")
+    assert "State=DRAINED" in r.stdout and "Reason=bad fan [root]" in r.stdout, r.stdout
+    r = slurm("scontrol", "update", "NodeName=gpu1", "State=RESUME")
+    assert r.returncode == 0 and node(ctl, "gpu1")["state"] == "up", r.stderr
+    r = slurm("scontrol", "update", "NodeName=gpu1", "State=FUTURE", "Reason=x")
+    assert r.returncode == 1 and "DRAIN, DOWN or RESUME" in r.stderr, r.stderr

@@ -201,8 +201,20 @@ static bool health__handle(health *h, size_t i, unsigned *slow)
     if (h->dev_ok[i])
         return true;
     health__ret r;
-    HEALTH__TIMED(h, *slow, "nvmlDeviceGetHandleByIndex_v2", r, h->n.get_handle((unsigned)i, &h->dev[i]));
+    health__dev dev = NULL;
+    HEALTH__TIMED(h, *slow, "nvmlDeviceGetHandleByIndex_v2", r, h->n.get_handle((unsigned)i, &dev));
+    /* The XID thread maps events to GPUs by these handles. */
+    pthread_mutex_lock(&h->mu);
+    h->dev[i] = dev;
     h->dev_ok[i] = r == HEALTH__OK;
+    bool reregister = h->dev_ok[i] && h->set && h->thread_on;
+    pthread_mutex_unlock(&h->mu);
+    if (reregister) {
+        /* Back after a reset: its XIDs again (a new handle is a new registration). */
+        r = h->n.register_events(dev, HEALTH__EVENT_XID, h->set);
+        if (r != HEALTH__OK)
+            log_info(HEALTH__SUBSYS, "GPU %zu: no XID events (nvmlDeviceRegisterEvents: %s)", i, health__err(h, r));
+    }
     if (h->dev_ok[i] && !h->uuid[i][0] && h->n.get_uuid)
         (void)h->n.get_uuid(h->dev[i], h->uuid[i], (unsigned)sizeof h->uuid[i]);
     if (h->dev_ok[i] && !h->model[i][0] && h->n.get_name)
@@ -400,9 +412,11 @@ static void *health__xid_main(void *arg)
         if (!(ev.type & HEALTH__EVENT_XID))
             continue;
         unsigned gpu = (unsigned)h->n_gpus;
+        pthread_mutex_lock(&h->mu);
         for (size_t i = 0; i < h->n_gpus; i++)
             if (h->dev[i] == ev.device)
                 gpu = (unsigned)i;
+        pthread_mutex_unlock(&h->mu);
         if (gpu == h->n_gpus) {
             log_warn(HEALTH__SUBSYS, "XID %llu on a GPU NVML did not list: ignored", ev.data);
             continue;
@@ -446,7 +460,9 @@ int health_xids_start(health *h, void (*wake)(void *arg), void *arg, char *err, 
         snprintf(err, errlen, "cannot start the XID thread: %s", strerror(e));
         goto fail;
     }
+    pthread_mutex_lock(&h->mu);
     h->thread_on = true;
+    pthread_mutex_unlock(&h->mu);
     return 0;
 fail:
     h->n.set_free(h->set);
@@ -476,7 +492,9 @@ void health_xids_stop(health *h)
         return;
     atomic_store(&h->stop, true);
     pthread_join(h->thread, NULL);
+    pthread_mutex_lock(&h->mu);
     h->thread_on = false;
+    pthread_mutex_unlock(&h->mu);
 }
 
 void health_close(health *h)

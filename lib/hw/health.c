@@ -730,9 +730,7 @@ void health_derive(health_state *st, const health_cfg *cfg, const health_sample 
                    const health_xid *xids, size_t n_xids, int64_t now_ms)
 {
     static const health_cfg none = {0, 0, 0};
-    health_cond *out = calloc(HEALTH_MAX_CONDS, sizeof *out);
-    if (!out)
-        abort();
+    health_cond *out = st->scratch;
     size_t nout = 0;
     if (!cfg)
         cfg = &none;
@@ -750,7 +748,6 @@ void health_derive(health_state *st, const health_cfg *cfg, const health_sample 
     st->n_conds = nout;
     if (changed)
         st->changes++;
-    free(out);
 }
 
 uint64_t health_xid_total(const health_state *st, unsigned gpu)

@@ -147,6 +147,7 @@ typedef struct health_state {
     health_cond conds[HEALTH_MAX_CONDS]; /* the active ones, by GPU then name */
     size_t n_conds;
     uint64_t changes; /* bumped whenever the set (names, GPUs or texts) changes */
+    health_cond scratch[HEALTH_MAX_CONDS]; /* health_derive's, so that it allocates nothing */
 } health_state;
 
 /* The set of active conditions from the latest samples (n GPUs) and the

@@ -185,8 +185,10 @@ static int health__load(health__nvml *n, const char *path, char *err, size_t err
         HEALTH__SYM(set_wait, "nvmlEventSetWait");
 #undef HEALTH__SYM
     if (!n->init || !n->shutdown || !n->get_count || !n->get_handle) {
-        snprintf(err, errlen, "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
-                              "nvmlDeviceGetHandleByIndex_v2", path);
+        snprintf(err, errlen,
+                 "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
+                 "nvmlDeviceGetHandleByIndex_v2",
+                 path);
         dlclose(n->lib);
         n->lib = NULL;
         return -1;
@@ -213,7 +215,8 @@ static bool health__handle(health *h, size_t i, unsigned *slow)
         /* Back after a reset: its XIDs again (a new handle is a new registration). */
         r = h->n.register_events(dev, HEALTH__EVENT_XID, h->set);
         if (r != HEALTH__OK)
-            log_info(HEALTH__SUBSYS, "GPU %zu: no XID events (nvmlDeviceRegisterEvents: %s)", i, health__err(h, r));
+            log_info(HEALTH__SUBSYS, "GPU %zu: no XID events (nvmlDeviceRegisterEvents: %s)", i,
+                     health__err(h, r));
     }
     if (h->dev_ok[i] && !h->uuid[i][0] && h->n.get_uuid)
         (void)h->n.get_uuid(h->dev[i], h->uuid[i], (unsigned)sizeof h->uuid[i]);
@@ -661,7 +664,8 @@ static void health__gpu(health_state *st, const health_cfg *cfg, const health_sa
     if (s->lost) {
         if (lost79)
             health__add(st, out, n, "xid_79", g, now_ms, "XID 79: %s", health__xid_what(79));
-        health__add(st, out, n, "gpu_lost", g, now_ms, "GPU %d has fallen off the bus (NVML: GPU is lost)", g);
+        health__add(st, out, n, "gpu_lost", g, now_ms, "GPU %d has fallen off the bus (NVML: GPU is lost)",
+                    g);
         m->was_lost = true;
         m->seen = true;
         return; /* nothing else of it is known */
@@ -677,8 +681,8 @@ static void health__gpu(health_state *st, const health_cfg *cfg, const health_sa
         m->ecc_volatile_dbe = vdbe;
     if (vdbe > 0 || m->dbe_grew)
         health__add(st, out, n, "ecc_dbe", g, now_ms,
-                    "double-bit ECC errors: %" PRIu64 " since the last reset, %" PRIu64 " in the GPU's life", vdbe,
-                    m->ecc_aggregate_dbe);
+                    "double-bit ECC errors: %" PRIu64 " since the last reset, %" PRIu64 " in the GPU's life",
+                    vdbe, m->ecc_aggregate_dbe);
     if ((s->known & HEALTH_K_REMAP) && s->remap_failed)
         health__add(st, out, n, "row_remap_failed", g, now_ms,
                     "row remapping failed (%u rows remapped for uncorrectable errors): replace the GPU",
@@ -701,11 +705,11 @@ static void health__gpu(health_state *st, const health_cfg *cfg, const health_sa
     } else if (!hw_thermal) {
         m->hot = false;
     }
-    if (m->hot || hw_thermal)
-    {
+    if (m->hot || hw_thermal) {
         if (m->hot)
-            health__add(st, out, n, "temp_slowdown", g, now_ms, "%u C, at or above its slowdown threshold (%u C)%s",
-                        s->temp_c, s->temp_slowdown_c, hw_thermal ? "; clocks throttled by the hardware for heat" : "");
+            health__add(st, out, n, "temp_slowdown", g, now_ms,
+                        "%u C, at or above its slowdown threshold (%u C)%s", s->temp_c, s->temp_slowdown_c,
+                        hw_thermal ? "; clocks throttled by the hardware for heat" : "");
         else
             health__add(st, out, n, "temp_slowdown", g, now_ms, "clocks throttled by the hardware for heat");
     }

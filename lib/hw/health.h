@@ -122,14 +122,14 @@ typedef struct health_cond {
 } health_cond;
 
 typedef struct health_cfg {
-    uint32_t temp_limit_c;  /* temp_high above this; 0: none */
-    uint32_t hysteresis_c;  /* a temperature condition clears this far under its threshold; 0: 5 */
-    int64_t xid_hold_ms;    /* an XID stays active this long after its last event; 0: until a reset */
+    uint32_t temp_limit_c; /* temp_high above this; 0: none */
+    uint32_t hysteresis_c; /* a temperature condition clears this far under its threshold; 0: 5 */
+    int64_t xid_hold_ms;   /* an XID stays active this long after its last event; 0: until a reset */
 } health_cfg;
 
 /* What health_derive remembers of each GPU between two calls. */
 typedef struct health_gpu_memo {
-    bool seen;      /* a sample came before */
+    bool seen; /* a sample came before */
     bool was_lost;
     uint64_t ecc_volatile_dbe, ecc_aggregate_dbe;
     bool dbe_grew;  /* the aggregate count grew since the last reset */
@@ -146,7 +146,7 @@ typedef struct health_state {
     health_gpu_memo gpu[HEALTH_MAX_GPUS];
     health_cond conds[HEALTH_MAX_CONDS]; /* the active ones, by GPU then name */
     size_t n_conds;
-    uint64_t changes; /* bumped whenever the set (names, GPUs or texts) changes */
+    uint64_t changes;                      /* bumped whenever the set (names, GPUs or texts) changes */
     health_cond scratch[HEALTH_MAX_CONDS]; /* health_derive's, so that it allocates nothing */
 } health_state;
 

@@ -66,7 +66,7 @@ typedef int nvmlEnableState_t;
 
 #define FAKE_GPUS 4      /* the default */
 #define FAKE_GPUS_MAX 16 /* with FAKE_NVML_GPUS */
-#define FAKE_LINKS 12 /* links per GPU, as on an A100 */
+#define FAKE_LINKS 12    /* links per GPU, as on an A100 */
 
 struct fake_device {
     unsigned bus;
@@ -327,8 +327,18 @@ typedef struct nvmlEventData_st {
 } nvmlEventData_t;
 #define FAKE_EVENT_XID 0x8ull
 
-enum { U_TEMP = 1, U_THRESH = 2, U_POWER = 4, U_UTIL = 8, U_MEMORY = 16, U_ECC = 32, U_RETIRED = 64,
-       U_REMAP = 128, U_THROTTLE = 256, U_EVENTS = 512 };
+enum {
+    U_TEMP = 1,
+    U_THRESH = 2,
+    U_POWER = 4,
+    U_UTIL = 8,
+    U_MEMORY = 16,
+    U_ECC = 32,
+    U_RETIRED = 64,
+    U_REMAP = 128,
+    U_THROTTLE = 256,
+    U_EVENTS = 512
+};
 
 typedef struct fake_health {
     unsigned temp, slowdown, shutdown, power, power_limit, util, mem_util;
@@ -372,7 +382,7 @@ static void fake_defaults(void)
 
 static unsigned fake_unsupported(const char *list)
 {
-    static const char *names[] = {"temp", "threshold", "power", "util", "memory",
+    static const char *names[] = {"temp", "threshold", "power", "util",     "memory",
                                   "ecc",  "retired",   "remap", "throttle", "events"};
     unsigned bits = 0;
     for (unsigned i = 0; i < sizeof names / sizeof *names; i++) {

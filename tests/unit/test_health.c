@@ -432,7 +432,8 @@ TEST(health_policy_lines)
         {"\nhealth ecc_dbe\n", "policy p.conf:2: write 'health CONDITION"},
         {"health ecc_dbx drain-gpu\n", "policy p.conf:1: health 'ecc_dbx': not a condition"},
         {"health xid_0 warn\n", "policy p.conf:1: health 'xid_0': not a condition"},
-        {"health xid_48 drain\n", "policy p.conf:1: health xid_48: action 'drain': one of none, warn, drain-gpu"},
+        {"health xid_48 drain\n",
+         "policy p.conf:1: health xid_48: action 'drain': one of none, warn, drain-gpu"},
         {"health xid_48 warn jobs=requeue\n", "jobs= and resume= go with drain-gpu or drain-node only"},
         {"health xid_48 drain-gpu jobs=later\n", "expected jobs=requeue|finish or resume=auto|manual"},
         {"health xid_48 drain-gpu jobs=finish jobs=requeue\n", "(once each)"},
@@ -445,7 +446,8 @@ TEST(health_policy_lines)
         err[0] = '\0';
         int rc = pol_parse(&p, "policy p.conf", bad[i].text, strlen(bad[i].text), err, sizeof err);
         if (rc == 0 || !strstr(err, bad[i].want))
-            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\" lacks \"%s\"", bad[i].text, rc, err, bad[i].want);
+            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\" lacks \"%s\"", bad[i].text, rc, err,
+                      bad[i].want);
         pol_free(&p);
     }
 }
@@ -508,11 +510,13 @@ TEST(health_daemon_side_conditions_and_metrics)
 {
     char lib[512], err[512];
     fake_nvml(lib, sizeof lib);
-    state_write("gpu 2 temp=91 power=301250 util=50 mem_used=1024 dbe_volatile=1 dbe_aggregate=4 throttle=0x40\n"
-                "gpu 3 lost=1\nxid 1 74 5001\n");
+    state_write(
+        "gpu 2 temp=91 power=301250 util=50 mem_used=1024 dbe_volatile=1 dbe_aggregate=4 throttle=0x40\n"
+        "gpu 3 lost=1\nxid 1 74 5001\n");
     setenv("JAZARI_NVML_LIB", lib, 1);
     config cfg;
-    char *argv[] = {"--name", "gpu-node\"1", "--gpu-health-interval", "50ms", "--state-dir", "/nonexistent/x"};
+    char *argv[] = {"--name", "gpu-node\"1", "--gpu-health-interval",
+                    "50ms",   "--state-dir", "/nonexistent/x"};
     memset(&cfg, 0, sizeof cfg);
     int rc = config_load(&cfg, 6, argv, err, sizeof err);
     if (rc != 0) {
@@ -550,8 +554,9 @@ TEST(health_daemon_side_conditions_and_metrics)
     ghealth_metrics(d, &out);
     const char *m = buf_str(&out);
     CHECK(strstr(m, "# TYPE jazari_gpu_temperature_celsius gauge\n") != NULL);
-    CHECK(strstr(m, "jazari_gpu_temperature_celsius{node=\"gpu-node1\",gpu=\"2\",uuid=\"GPU-7a1c0e52-0000-4000-"
-                    "8000-000000000002\",model=\"NVIDIA A100-SXM4-80GB\"} 91\n") != NULL);
+    CHECK(strstr(m,
+                 "jazari_gpu_temperature_celsius{node=\"gpu-node1\",gpu=\"2\",uuid=\"GPU-7a1c0e52-0000-4000-"
+                 "8000-000000000002\",model=\"NVIDIA A100-SXM4-80GB\"} 91\n") != NULL);
     CHECK(strstr(m, "jazari_gpu_power_watts{node=\"gpu-node1\",gpu=\"2\"") != NULL);
     CHECK(strstr(m, "} 301.250\n") != NULL);
     CHECK(strstr(m, "jazari_gpu_utilization_ratio{node=\"gpu-node1\",gpu=\"2\"") != NULL);
@@ -560,8 +565,8 @@ TEST(health_daemon_side_conditions_and_metrics)
     CHECK(strstr(m, ",reason=\"hw_thermal\"} 1\n") != NULL);
     CHECK(strstr(m, "# TYPE jazari_gpu_xid_events_total counter\n") != NULL);
     CHECK(strstr(m, "jazari_gpu_lost{node=\"gpu-node1\",gpu=\"3\",uuid=\"\",model=\"\"} 1\n") != NULL ||
-          strstr(m, "jazari_gpu_lost{node=\"gpu-node1\",gpu=\"3\",uuid=\"GPU-7a1c0e52-0000-4000-8000-000000000003\"") !=
-              NULL);
+          strstr(m, "jazari_gpu_lost{node=\"gpu-node1\",gpu=\"3\",uuid=\"GPU-7a1c0e52-0000-4000-8000-"
+                    "000000000003\"") != NULL);
     CHECK(strstr(m, "jazari_gpu_remapped_rows_total{") != NULL);
     /* Prometheus' own checker, where it is installed. */
     if (access("/usr/bin/promtool", X_OK) == 0) {

@@ -35,38 +35,33 @@ struct ghealth {
     size_t n_gpus;
     uv_timer_t sample_timer;
     uv_work_t work;
-    bool working;
-    health_sample work_out[HEALTH_MAX_GPUS]; /* the pool thread's, while working */
-    unsigned work_slow;
-    uint64_t work_us; /* how long the last sample took */
-    health_sample last[HEALTH_MAX_GPUS];
-    bool have_last;
-    int64_t sampled_ms;
     uv_async_t wake;
-    bool wake_on;
+    health_sample work_out[HEALTH_MAX_GPUS]; /* the pool thread's, while working */
+    uint64_t work_us;                        /* how long the last sample took */
+    health_sample last[HEALTH_MAX_GPUS];
+    int64_t sampled_ms;
     health_cfg cfg;
     health_state st;
     /* the health program */
     uv_timer_t prog_timer;
-    bool prog_on;
-    ghealth__prog_phase phase;
     uv_process_t proc;
     uv_pipe_t out;
-    bool proc_open, out_open, exited, eof, timed_out, spawn_failed;
-    int64_t exit_status;
+    ghealth__prog_phase phase;
     int term_signal;
-    char out_buf[GHEALTH__OUT_MAX + 1];
+    int64_t exit_status;
     size_t out_len;
+    uint64_t prog_runs;
+    health_cond prog_cond;
+    char out_buf[GHEALTH__OUT_MAX + 1];
     char read_buf[1024];
     char spawn_err[200];
-    bool prog_failing;
-    health_cond prog_cond;
-    uint64_t prog_runs;
     /* the merged view the leader reads */
     health_cond all[HEALTH_MAX_CONDS + 1];
     size_t n_all;
     uint64_t changes, digest;
-    bool closing;
+    unsigned work_slow;
+    bool working, have_last, wake_on, prog_on, prog_failing, closing;
+    bool proc_open, out_open, exited, eof, timed_out, spawn_failed;
 };
 
 static int64_t ghealth__wall_ms(void)
@@ -275,7 +270,9 @@ static void ghealth__prog_text(struct ghealth *g, char *text, size_t len)
     while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
         p++;
     for (; *p && *p != '\n' && n + 1 < len; p++)
-        text[n++] = (*p >= 0x20 && *p < 0x7f) || (unsigned char)*p >= 0x80 ? *p : ' ';
+        text[n++] = *p;
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        text[n - 1] = ' '; /* a control character */
     while (n && (text[n - 1] == ' ' || text[n - 1] == '\r'))
         n--;
     text[n] = '\0';
@@ -686,10 +683,10 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     size_t ng = g && g->nv && g->have_last ? g->n_gpus : 0;
     size_t nc = g ? g->n_all : 0;
     Jazari__GpuSample *gs = ng ? calloc(ng, sizeof *gs) : NULL;
-    Jazari__GpuSample **gp = ng ? calloc(ng, sizeof *gp) : NULL;
+    Jazari__GpuSample **gp = ng ? calloc(ng, sizeof(Jazari__GpuSample *)) : NULL;
     char *(*known)[12] = ng ? calloc(ng, sizeof *known) : NULL;
     Jazari__HealthCondition *cs = nc ? calloc(nc, sizeof *cs) : NULL;
-    Jazari__HealthCondition **cp = nc ? calloc(nc, sizeof *cp) : NULL;
+    Jazari__HealthCondition **cp = nc ? calloc(nc, sizeof(Jazari__HealthCondition *)) : NULL;
     if ((ng && (!gs || !gp || !known)) || (nc && (!cs || !cp)))
         abort();
     for (size_t i = 0; i < ng; i++) {

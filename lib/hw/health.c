@@ -534,10 +534,13 @@ bool health_cond_name_valid(const char *name)
     size_t len = strlen(d);
     if (len == 0 || len > 5 || d[0] == '0')
         return false;
-    for (size_t i = 0; i < len; i++)
+    unsigned long v = 0;
+    for (size_t i = 0; i < len; i++) {
         if (d[i] < '0' || d[i] > '9')
             return false;
-    return atol(d) <= 65535;
+        v = v * 10 + (unsigned long)(d[i] - '0');
+    }
+    return v <= 65535;
 }
 
 /* What NVIDIA's XID catalogue says of the common ones, for the text. */

@@ -15,6 +15,7 @@
 
 #include "../common/log.h"
 #include "../lib/hw/health.h"
+#include "../lib/hw/health_print.h"
 #include "jzd.h"
 
 #define GHEALTH__SUBSYS "health"
@@ -269,10 +270,11 @@ static void ghealth__prog_text(struct ghealth *g, char *text, size_t len)
     const char *p = g->out_buf;
     while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
         p++;
-    for (; *p && *p != '\n' && n + 1 < len; p++)
+    for (; *p && *p != '\n' && n + 1 < len; p++) {
         text[n++] = *p;
-    if ((unsigned char)*p < 0x20 || *p == 0x7f)
-        text[n - 1] = ' '; /* a control character */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            text[n - 1] = ' '; /* a control character */
+    }
     while (n && (text[n - 1] == ' ' || text[n - 1] == '\r'))
         n--;
     text[n] = '\0';
@@ -671,9 +673,6 @@ void ghealth_metrics(const jzd *d, buf *out)
 
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    static const char *const known_names[] = {
-        "temp",   "temp_slowdown", "temp_shutdown", "power",   "power_limit", "util",
-        "memory", "ecc_volatile",  "ecc_aggregate", "retired", "remap",       "throttle"};
     authz_who w;
     if (!req_who(d, c, e, &w))
         return;
@@ -684,7 +683,7 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     size_t nc = g ? g->n_all : 0;
     Jazari__GpuSample *gs = ng ? calloc(ng, sizeof *gs) : NULL;
     Jazari__GpuSample **gp = ng ? calloc(ng, sizeof(Jazari__GpuSample *)) : NULL;
-    char *(*known)[12] = ng ? calloc(ng, sizeof *known) : NULL;
+    char *(*known)[HEALTH_K_COUNT] = ng ? calloc(ng, sizeof *known) : NULL;
     Jazari__HealthCondition *cs = nc ? calloc(nc, sizeof *cs) : NULL;
     Jazari__HealthCondition **cp = nc ? calloc(nc, sizeof(Jazari__HealthCondition *)) : NULL;
     if ((ng && (!gs || !gp || !known)) || (nc && (!cs || !cp)))
@@ -697,9 +696,9 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
         o->uuid = (char *)s->uuid;
         o->model = (char *)s->model;
         o->lost = s->lost;
-        for (size_t k = 0; k < 12; k++)
+        for (size_t k = 0; k < HEALTH_K_COUNT; k++)
             if (s->known & (1u << k))
-                known[i][o->n_known++] = (char *)known_names[k];
+                known[i][o->n_known++] = (char *)health_known_name((unsigned)k);
         o->known = known[i];
         o->temp_c = s->temp_c;
         o->temp_slowdown_c = s->temp_slowdown_c;

@@ -43,6 +43,7 @@ enum {
     HEALTH_K_REMAP = 1u << 10,
     HEALTH_K_THROTTLE = 1u << 11,
 };
+#define HEALTH_K_COUNT 12 /* the bits above */
 
 /* nvmlClocksThrottleReasons (the bits of health_sample.throttle). */
 #define HEALTH_THROTTLE_GPU_IDLE 0x1ull

@@ -35,10 +35,8 @@ struct ghealth {
     health *nv; /* NULL: no sampling */
     size_t n_gpus;
     uv_timer_t sample_timer;
-    uv_work_t work;
-    uv_async_t wake;
-    health_sample work_out[HEALTH_MAX_GPUS]; /* the pool thread's, while working */
-    uint64_t work_us;                        /* how long the last sample took */
+    uv_async_t wake;  /* from the sampler and XID threads */
+    uint64_t work_us; /* how long the last sample took */
     health_sample last[HEALTH_MAX_GPUS];
     int64_t sampled_ms;
     health_cfg cfg;
@@ -61,7 +59,7 @@ struct ghealth {
     size_t n_all;
     uint64_t changes, digest;
     unsigned work_slow;
-    bool working, have_last, wake_on, prog_on, prog_failing, closing;
+    bool have_last, wake_on, prog_on, prog_failing, closing;
     bool proc_open, out_open, exited, eof, timed_out, spawn_failed;
 };
 
@@ -167,55 +165,32 @@ static void ghealth__derive(struct ghealth *g)
     ghealth__merge(g);
 }
 
+/* A sample was taken, or XIDs came. */
 static void ghealth__on_wake(uv_async_t *a)
 {
     struct ghealth *g = a->data;
-    if (!g->closing)
-        ghealth__derive(g);
+    if (g->closing)
+        return;
+    if (health_sampler_take(g->nv, g->last, g->n_gpus, &g->work_us, &g->work_slow)) {
+        g->have_last = true;
+        g->sampled_ms = ghealth__wall_ms();
+        log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
+    }
+    ghealth__derive(g);
 }
 
-/* libuv's thread: the XID thread's wake. */
+/* From the sampler and XID threads (uv_async_send is the one libuv call
+ * that may come from another thread). */
 static void ghealth__wake(void *arg)
 {
     uv_async_send(arg);
 }
 
-/* In the thread pool: nothing here touches the loop or g but work_*. */
-static void ghealth__sample_work(uv_work_t *w)
-{
-    struct ghealth *g = w->data;
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    g->work_slow = health_sample_all(g->nv, g->work_out, g->n_gpus);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    g->work_us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
-}
-
-static void ghealth__sample_done(uv_work_t *w, int status)
-{
-    struct ghealth *g = w->data;
-    g->working = false;
-    if (status != 0 || g->closing)
-        return;
-    memcpy(g->last, g->work_out, g->n_gpus * sizeof *g->last);
-    g->have_last = true;
-    g->sampled_ms = ghealth__wall_ms();
-    log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
-    ghealth__derive(g);
-}
-
 static void ghealth__on_sample_timer(uv_timer_t *t)
 {
     struct ghealth *g = t->data;
-    if (g->working || g->closing)
-        return; /* the last one is still at the driver: never two at once */
-    g->working = true;
-    g->work.data = g;
-    int rc = uv_queue_work(&g->d->loop, &g->work, ghealth__sample_work, ghealth__sample_done);
-    if (rc != 0) {
-        g->working = false;
-        log_warn(GHEALTH__SUBSYS, "cannot queue a GPU sample: %s", uv_strerror(rc));
-    }
+    if (!g->closing && !health_sampler_request(g->nv))
+        log_debug(GHEALTH__SUBSYS, "the last GPU sample is still at the driver: none taken this time");
 }
 
 static void ghealth__nvml_start(struct ghealth *g)
@@ -226,7 +201,7 @@ static void ghealth__nvml_start(struct ghealth *g)
         log_info(GHEALTH__SUBSYS, "GPU health sampling is off (gpu_health_interval = 0)");
         return;
     }
-    health_opts o = {NULL, 0, 0};
+    health_opts o = {NULL, 0, 250}; /* the XID thread looks for stop 4 times a second */
     g->nv = health_open(&o, err, sizeof err);
     if (!g->nv) {
         log_debug(GHEALTH__SUBSYS, "no GPU health sampling: %s", err);
@@ -238,6 +213,12 @@ static void ghealth__nvml_start(struct ghealth *g)
     uv_async_init(&g->d->loop, &g->wake, ghealth__on_wake);
     g->wake.data = g;
     g->wake_on = true;
+    if (health_sampler_start(g->nv, ghealth__wake, &g->wake, err, sizeof err) != 0) {
+        log_warn(GHEALTH__SUBSYS, "no GPU health sampling: %s", err);
+        health_close(g->nv);
+        g->nv = NULL;
+        return;
+    }
     if (health_xids_start(g->nv, ghealth__wake, &g->wake, err, sizeof err) != 0)
         log_warn(GHEALTH__SUBSYS, "%s", err);
     uv_timer_init(&g->d->loop, &g->sample_timer);
@@ -471,10 +452,10 @@ void ghealth_close(jzd *d)
         return;
     g->closing = true;
     if (g->nv) {
-        health_xids_stop(g->nv); /* before the async handle goes: the thread sends to it */
+        /* Before the async handle goes: the threads send to it. */
+        health_xids_stop(g->nv);
+        health_sampler_stop(g->nv);
         uv_close((uv_handle_t *)&g->sample_timer, ghealth__on_closed);
-        if (g->working)
-            (void)uv_cancel((uv_req_t *)&g->work); /* else it ends by itself: the loop waits */
     }
     if (g->wake_on)
         uv_close((uv_handle_t *)&g->wake, ghealth__on_closed);

@@ -103,6 +103,17 @@ struct health {
     void (*wake)(void *);
     void *wake_arg;
     pthread_mutex_t mu;
+    /* The sampler thread: one sample at a time, on request. */
+    pthread_t sampler;
+    bool sampler_on, sampler_stop, want_sample, sampling, sample_ready;
+    pthread_cond_t cv;
+    void (*s_wake)(void *);
+    void *s_arg;
+    health_sample res[HEALTH_MAX_GPUS]; /* the last sample, under mu */
+    uint64_t res_us;
+    unsigned res_slow;
+    health_sample work[HEALTH_MAX_GPUS]; /* the sampler's own */
+    bool abandoned;                      /* a thread did not stop (stuck in the driver): h is never freed */
     health_xid queue[HEALTH_XID_QUEUE];
     size_t q_head, q_len;
     uint64_t dropped;
@@ -237,6 +248,7 @@ health *health_open(const health_opts *opts, char *err, size_t errlen)
     h->slow_ms = opts && opts->slow_ms ? opts->slow_ms : 1000;
     h->wait_ms = opts && opts->wait_ms ? opts->wait_ms : 500;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
     atomic_init(&h->stop, false);
     if (health__load(&h->n, path, err, errlen) != 0)
         goto fail;
@@ -264,6 +276,7 @@ health *health_open(const health_opts *opts, char *err, size_t errlen)
         (void)health__handle(h, i, &slow);
     return h;
 fail:
+    pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     free(h);
     return NULL;
@@ -489,15 +502,130 @@ size_t health_xids_take(health *h, health_xid *out, size_t max, uint64_t *droppe
     return n;
 }
 
+/* Joins t within ms; false (and t detached) when it does not end: it is
+ * stuck in the driver, and what it uses must never be freed. */
+static bool health__join(pthread_t t, unsigned ms, const char *what)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)(ms / 1000);
+    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(t, NULL, &dl) == 0)
+        return true;
+    log_warn(HEALTH__SUBSYS, "the %s thread is stuck in the GPU driver: left behind", what);
+    pthread_detach(t);
+    return false;
+}
+
+/* How long a thread may take to stop: its wait, and a slow driver call. */
+static unsigned health__stop_ms(const health *h)
+{
+    return h->wait_ms + h->slow_ms + 1000;
+}
+
 void health_xids_stop(health *h)
 {
-    if (!h || !h->thread_on)
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    bool on = h->thread_on;
+    pthread_mutex_unlock(&h->mu);
+    if (!on)
         return;
     atomic_store(&h->stop, true);
-    pthread_join(h->thread, NULL);
+    if (!health__join(h->thread, health__stop_ms(h), "XID"))
+        h->abandoned = true;
     pthread_mutex_lock(&h->mu);
     h->thread_on = false;
     pthread_mutex_unlock(&h->mu);
+}
+
+/* The sampler thread: a sample whenever asked, then wake. */
+static void *health__sampler_main(void *arg)
+{
+    health *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->want_sample && !h->sampler_stop)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (h->sampler_stop)
+            break;
+        h->want_sample = false;
+        h->sampling = true;
+        pthread_mutex_unlock(&h->mu);
+        double t0 = health__now_ms();
+        unsigned slow = health_sample_all(h, h->work, h->n_gpus);
+        double us = (health__now_ms() - t0) * 1000.0;
+        pthread_mutex_lock(&h->mu);
+        memcpy(h->res, h->work, h->n_gpus * sizeof *h->res);
+        h->res_us = (uint64_t)us;
+        h->res_slow = slow;
+        h->sample_ready = true;
+        h->sampling = false;
+        pthread_mutex_unlock(&h->mu);
+        h->s_wake(h->s_arg);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+int health_sampler_start(health *h, void (*wake)(void *arg), void *arg, char *err, size_t errlen)
+{
+    h->s_wake = wake;
+    h->s_arg = arg;
+    int e = pthread_create(&h->sampler, NULL, health__sampler_main, h);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot start the GPU sampler thread: %s", strerror(e));
+        return -1;
+    }
+    h->sampler_on = true;
+    return 0;
+}
+
+bool health_sampler_request(health *h)
+{
+    pthread_mutex_lock(&h->mu);
+    bool busy = h->sampling || h->want_sample;
+    if (!busy) {
+        h->want_sample = true;
+        pthread_cond_signal(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return !busy;
+}
+
+bool health_sampler_take(health *h, health_sample *out, size_t n, uint64_t *took_us, unsigned *slow)
+{
+    pthread_mutex_lock(&h->mu);
+    bool ready = h->sample_ready;
+    if (ready) {
+        memcpy(out, h->res, (n < h->n_gpus ? n : h->n_gpus) * sizeof *out);
+        if (took_us)
+            *took_us = h->res_us;
+        if (slow)
+            *slow = h->res_slow;
+        h->sample_ready = false;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return ready;
+}
+
+void health_sampler_stop(health *h)
+{
+    if (!h || !h->sampler_on)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->sampler_stop = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (!health__join(h->sampler, health__stop_ms(h), "GPU sampler"))
+        h->abandoned = true;
+    h->sampler_on = false;
 }
 
 void health_close(health *h)
@@ -505,12 +633,16 @@ void health_close(health *h)
     if (!h)
         return;
     health_xids_stop(h);
+    health_sampler_stop(h);
+    if (h->abandoned)
+        return; /* a thread still inside NVML may use all of it: the process ends soon */
     if (h->set)
         h->n.set_free(h->set);
     if (h->n.lib) {
         h->n.shutdown();
         dlclose(h->n.lib);
     }
+    pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }

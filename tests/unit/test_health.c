@@ -188,6 +188,33 @@ TEST(health_xids_through_the_thread)
     state_done();
 }
 
+TEST(health_sampler_thread)
+{
+    state_write("gpu 1 temp=66 delay_ms=300\n");
+    health *h = open_fake();
+    REQUIRE(h);
+    char err[256];
+    atomic_store(&wakes, 0);
+    REQUIRE(health_sampler_start(h, on_wake, NULL, err, sizeof err) == 0);
+    health_sample s[4];
+    CHECK(!health_sampler_take(h, s, 4, NULL, NULL)); /* none asked yet */
+    CHECK(health_sampler_request(h));
+    CHECK(!health_sampler_request(h)); /* one under way (300 ms): never two */
+    for (int i = 0; i < 500 && atomic_load(&wakes) == 0; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ_INT(atomic_load(&wakes), 1);
+    uint64_t us = 0;
+    REQUIRE(health_sampler_take(h, s, 4, &us, NULL));
+    CHECK_EQ_INT(s[1].temp_c, 66);
+    CHECK(us >= 300000);
+    CHECK(!health_sampler_take(h, s, 4, NULL, NULL)); /* once per sample */
+    CHECK(health_sampler_request(h));
+    health_close(h); /* stops it, mid-sample */
+    state_done();
+}
+
 TEST(health_events_unsupported)
 {
     state_write("gpu 0 unsupported=events\ngpu 1 unsupported=events\ngpu 2 unsupported=events\n"

@@ -498,6 +498,34 @@ uint64_t ghealth_changes(const jzd *d)
     return d->health ? d->health->changes : 0;
 }
 
+Jazari__HealthCondition **ghealth_pb(const jzd *d, size_t *n)
+{
+    const struct ghealth *g = d->health;
+    *n = g ? g->n_all : 0;
+    if (*n == 0)
+        return NULL;
+    /* One block: the pointers, then the messages they point at. */
+    Jazari__HealthCondition **p =
+        malloc(*n * (sizeof(Jazari__HealthCondition *) + sizeof(Jazari__HealthCondition)));
+    if (!p)
+        abort();
+    Jazari__HealthCondition *cs = (Jazari__HealthCondition *)(void *)(p + *n);
+    for (size_t i = 0; i < *n; i++) {
+        jazari__health_condition__init(&cs[i]);
+        cs[i].name = (char *)g->all[i].name;
+        cs[i].gpu = g->all[i].gpu;
+        cs[i].text = (char *)g->all[i].text;
+        cs[i].since_ms = g->all[i].since_ms;
+        p[i] = &cs[i];
+    }
+    return p;
+}
+
+void ghealth_pb_free(Jazari__HealthCondition **p)
+{
+    free(p);
+}
+
 /* --- Prometheus ------------------------------------------------------------ */
 
 /* A label value: backslash, quote and newline escaped. */
@@ -661,13 +689,12 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__HealthReply r = JAZARI__HEALTH_REPLY__INIT;
     r.node = d->cfg->name;
     size_t ng = g && g->nv && g->have_last ? g->n_gpus : 0;
-    size_t nc = g ? g->n_all : 0;
+    size_t nc = 0;
     Jazari__GpuSample *gs = ng ? calloc(ng, sizeof *gs) : NULL;
     Jazari__GpuSample **gp = ng ? calloc(ng, sizeof(Jazari__GpuSample *)) : NULL;
     char *(*known)[HEALTH_K_COUNT] = ng ? calloc(ng, sizeof *known) : NULL;
-    Jazari__HealthCondition *cs = nc ? calloc(nc, sizeof *cs) : NULL;
-    Jazari__HealthCondition **cp = nc ? calloc(nc, sizeof(Jazari__HealthCondition *)) : NULL;
-    if ((ng && (!gs || !gp || !known)) || (nc && (!cs || !cp)))
+    Jazari__HealthCondition **cp = ghealth_pb(d, &nc);
+    if (ng && (!gs || !gp || !known))
         abort();
     for (size_t i = 0; i < ng; i++) {
         const health_sample *s = &g->last[i];
@@ -704,14 +731,6 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
         o->sampled_ms = g->sampled_ms;
         gp[i] = o;
     }
-    for (size_t i = 0; i < nc; i++) {
-        jazari__health_condition__init(&cs[i]);
-        cs[i].name = (char *)g->all[i].name;
-        cs[i].gpu = g->all[i].gpu;
-        cs[i].text = (char *)g->all[i].text;
-        cs[i].since_ms = g->all[i].since_ms;
-        cp[i] = &cs[i];
-    }
     r.sampling = g && g->nv;
     r.n_gpus = ng;
     r.gpus = gp;
@@ -724,6 +743,5 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     free(gs);
     free(gp);
     free(known);
-    free(cs);
-    free(cp);
+    ghealth_pb_free(cp);
 }

@@ -15,12 +15,13 @@
 
 #include "../common/log.h"
 #include "../lib/hw/health.h"
+#include "../lib/hw/health_print.h"
 #include "jzd.h"
 
 #define GHEALTH__SUBSYS "health"
-#define GHEALTH__OUT_MAX 4096    /* bytes of the program's output kept */
-#define GHEALTH__DRAIN_MS 1000   /* after the program exits, its output may still come this long */
-#define GHEALTH__FIRST_MS 200    /* the first sample and the first run, after start */
+#define GHEALTH__OUT_MAX 4096  /* bytes of the program's output kept */
+#define GHEALTH__DRAIN_MS 1000 /* after the program exits, its output may still come this long */
+#define GHEALTH__FIRST_MS 200  /* the first sample and the first run, after start */
 
 typedef enum ghealth__prog_phase {
     GHEALTH__IDLE,    /* waiting for health_interval */
@@ -34,39 +35,32 @@ struct ghealth {
     health *nv; /* NULL: no sampling */
     size_t n_gpus;
     uv_timer_t sample_timer;
-    uv_work_t work;
-    bool working;
-    health_sample work_out[HEALTH_MAX_GPUS]; /* the pool thread's, while working */
-    unsigned work_slow;
+    uv_async_t wake;  /* from the sampler and XID threads */
     uint64_t work_us; /* how long the last sample took */
     health_sample last[HEALTH_MAX_GPUS];
-    bool have_last;
     int64_t sampled_ms;
-    uv_async_t wake;
-    bool wake_on;
     health_cfg cfg;
     health_state st;
     /* the health program */
     uv_timer_t prog_timer;
-    bool prog_on;
-    ghealth__prog_phase phase;
     uv_process_t proc;
     uv_pipe_t out;
-    bool proc_open, out_open, exited, eof, timed_out, spawn_failed;
-    int64_t exit_status;
+    ghealth__prog_phase phase;
     int term_signal;
-    char out_buf[GHEALTH__OUT_MAX + 1];
+    int64_t exit_status;
     size_t out_len;
+    uint64_t prog_runs;
+    health_cond prog_cond;
+    char out_buf[GHEALTH__OUT_MAX + 1];
     char read_buf[1024];
     char spawn_err[200];
-    bool prog_failing;
-    health_cond prog_cond;
-    uint64_t prog_runs;
     /* the merged view the leader reads */
     health_cond all[HEALTH_MAX_CONDS + 1];
     size_t n_all;
     uint64_t changes, digest;
-    bool closing;
+    unsigned work_slow;
+    bool have_last, wake_on, prog_on, prog_failing, closing;
+    bool proc_open, out_open, exited, eof, timed_out, spawn_failed;
 };
 
 static int64_t ghealth__wall_ms(void)
@@ -171,55 +165,32 @@ static void ghealth__derive(struct ghealth *g)
     ghealth__merge(g);
 }
 
+/* A sample was taken, or XIDs came. */
 static void ghealth__on_wake(uv_async_t *a)
 {
     struct ghealth *g = a->data;
-    if (!g->closing)
-        ghealth__derive(g);
+    if (g->closing)
+        return;
+    if (health_sampler_take(g->nv, g->last, g->n_gpus, &g->work_us, &g->work_slow)) {
+        g->have_last = true;
+        g->sampled_ms = ghealth__wall_ms();
+        log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
+    }
+    ghealth__derive(g);
 }
 
-/* libuv's thread: the XID thread's wake. */
+/* From the sampler and XID threads (uv_async_send is the one libuv call
+ * that may come from another thread). */
 static void ghealth__wake(void *arg)
 {
     uv_async_send(arg);
 }
 
-/* In the thread pool: nothing here touches the loop or g but work_*. */
-static void ghealth__sample_work(uv_work_t *w)
-{
-    struct ghealth *g = w->data;
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    g->work_slow = health_sample_all(g->nv, g->work_out, g->n_gpus);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    g->work_us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
-}
-
-static void ghealth__sample_done(uv_work_t *w, int status)
-{
-    struct ghealth *g = w->data;
-    g->working = false;
-    if (status != 0 || g->closing)
-        return;
-    memcpy(g->last, g->work_out, g->n_gpus * sizeof *g->last);
-    g->have_last = true;
-    g->sampled_ms = ghealth__wall_ms();
-    log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
-    ghealth__derive(g);
-}
-
 static void ghealth__on_sample_timer(uv_timer_t *t)
 {
     struct ghealth *g = t->data;
-    if (g->working || g->closing)
-        return; /* the last one is still at the driver: never two at once */
-    g->working = true;
-    g->work.data = g;
-    int rc = uv_queue_work(&g->d->loop, &g->work, ghealth__sample_work, ghealth__sample_done);
-    if (rc != 0) {
-        g->working = false;
-        log_warn(GHEALTH__SUBSYS, "cannot queue a GPU sample: %s", uv_strerror(rc));
-    }
+    if (!g->closing && !health_sampler_request(g->nv))
+        log_debug(GHEALTH__SUBSYS, "the last GPU sample is still at the driver: none taken this time");
 }
 
 static void ghealth__nvml_start(struct ghealth *g)
@@ -230,7 +201,7 @@ static void ghealth__nvml_start(struct ghealth *g)
         log_info(GHEALTH__SUBSYS, "GPU health sampling is off (gpu_health_interval = 0)");
         return;
     }
-    health_opts o = {NULL, 0, 0};
+    health_opts o = {NULL, 0, 250}; /* the XID thread looks for stop 4 times a second */
     g->nv = health_open(&o, err, sizeof err);
     if (!g->nv) {
         log_debug(GHEALTH__SUBSYS, "no GPU health sampling: %s", err);
@@ -242,11 +213,18 @@ static void ghealth__nvml_start(struct ghealth *g)
     uv_async_init(&g->d->loop, &g->wake, ghealth__on_wake);
     g->wake.data = g;
     g->wake_on = true;
+    if (health_sampler_start(g->nv, ghealth__wake, &g->wake, err, sizeof err) != 0) {
+        log_warn(GHEALTH__SUBSYS, "no GPU health sampling: %s", err);
+        health_close(g->nv);
+        g->nv = NULL;
+        return;
+    }
     if (health_xids_start(g->nv, ghealth__wake, &g->wake, err, sizeof err) != 0)
         log_warn(GHEALTH__SUBSYS, "%s", err);
     uv_timer_init(&g->d->loop, &g->sample_timer);
     g->sample_timer.data = g;
-    uv_timer_start(&g->sample_timer, ghealth__on_sample_timer, GHEALTH__FIRST_MS, cfg->gpu_health_interval_ms);
+    uv_timer_start(&g->sample_timer, ghealth__on_sample_timer, GHEALTH__FIRST_MS,
+                   cfg->gpu_health_interval_ms);
     log_info(GHEALTH__SUBSYS, "sampling the health of %zu GPUs every %llu ms", g->n_gpus,
              (unsigned long long)cfg->gpu_health_interval_ms);
 }
@@ -273,8 +251,11 @@ static void ghealth__prog_text(struct ghealth *g, char *text, size_t len)
     const char *p = g->out_buf;
     while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
         p++;
-    for (; *p && *p != '\n' && n + 1 < len; p++)
-        text[n++] = (*p >= 0x20 && *p < 0x7f) || (unsigned char)*p >= 0x80 ? *p : ' ';
+    for (; *p && *p != '\n' && n + 1 < len; p++) {
+        text[n++] = *p;
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            text[n - 1] = ' '; /* a control character */
+    }
     while (n && (text[n - 1] == ' ' || text[n - 1] == '\r'))
         n--;
     text[n] = '\0';
@@ -283,7 +264,8 @@ static void ghealth__prog_text(struct ghealth *g, char *text, size_t len)
     if (g->term_signal)
         snprintf(text, len, "health program killed by signal %d, without output", g->term_signal);
     else
-        snprintf(text, len, "health program exited with status %lld, without output", (long long)g->exit_status);
+        snprintf(text, len, "health program exited with status %lld, without output",
+                 (long long)g->exit_status);
 }
 
 /* The run is over (exited, output read or given up): its verdict. */
@@ -458,7 +440,8 @@ void ghealth_init(jzd *d)
         g->prog_on = true;
         ghealth__prog_schedule(g, GHEALTH__FIRST_MS);
         log_info(GHEALTH__SUBSYS, "health program %s every %llu ms (timeout %llu ms)", prog,
-                 (unsigned long long)d->cfg->health_interval_ms, (unsigned long long)d->cfg->health_timeout_ms);
+                 (unsigned long long)d->cfg->health_interval_ms,
+                 (unsigned long long)d->cfg->health_timeout_ms);
     }
 }
 
@@ -469,10 +452,10 @@ void ghealth_close(jzd *d)
         return;
     g->closing = true;
     if (g->nv) {
-        health_xids_stop(g->nv); /* before the async handle goes: the thread sends to it */
+        /* Before the async handle goes: the threads send to it. */
+        health_xids_stop(g->nv);
+        health_sampler_stop(g->nv);
         uv_close((uv_handle_t *)&g->sample_timer, ghealth__on_closed);
-        if (g->working)
-            (void)uv_cancel((uv_req_t *)&g->work); /* else it ends by itself: the loop waits */
     }
     if (g->wake_on)
         uv_close((uv_handle_t *)&g->wake, ghealth__on_closed);
@@ -515,6 +498,34 @@ uint64_t ghealth_changes(const jzd *d)
     return d->health ? d->health->changes : 0;
 }
 
+Jazari__HealthCondition **ghealth_pb(const jzd *d, size_t *n)
+{
+    const struct ghealth *g = d->health;
+    *n = g ? g->n_all : 0;
+    if (*n == 0)
+        return NULL;
+    /* One block: the pointers, then the messages they point at. */
+    Jazari__HealthCondition **p =
+        malloc(*n * (sizeof(Jazari__HealthCondition *) + sizeof(Jazari__HealthCondition)));
+    if (!p)
+        abort();
+    Jazari__HealthCondition *cs = (Jazari__HealthCondition *)(void *)(p + *n);
+    for (size_t i = 0; i < *n; i++) {
+        jazari__health_condition__init(&cs[i]);
+        cs[i].name = (char *)g->all[i].name;
+        cs[i].gpu = g->all[i].gpu;
+        cs[i].text = (char *)g->all[i].text;
+        cs[i].since_ms = g->all[i].since_ms;
+        p[i] = &cs[i];
+    }
+    return p;
+}
+
+void ghealth_pb_free(Jazari__HealthCondition **p)
+{
+    free(p);
+}
+
 /* --- Prometheus ------------------------------------------------------------ */
 
 /* A label value: backslash, quote and newline escaped. */
@@ -546,7 +557,8 @@ typedef enum { GHEALTH__GAUGE, GHEALTH__COUNTER } ghealth__kind;
 
 static void ghealth__family(buf *out, const char *name, ghealth__kind k, const char *help)
 {
-    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, k == GHEALTH__GAUGE ? "gauge" : "counter");
+    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+               k == GHEALTH__GAUGE ? "gauge" : "counter");
 }
 
 /* One line: name{labels[,extra]} value. */
@@ -576,7 +588,8 @@ void ghealth_metrics(const jzd *d, buf *out)
         {"jazari_gpu_utilization_ratio", GHEALTH__GAUGE, "fraction of time the GPU was busy (0-1)"},
         {"jazari_gpu_memory_used_bytes", GHEALTH__GAUGE, "GPU memory in use"},
         {"jazari_gpu_ecc_errors_total", GHEALTH__COUNTER,
-         "ECC errors; type volatile (since the last reset) or aggregate (the GPU's life), bits single or double"},
+         "ECC errors; type volatile (since the last reset) or aggregate (the GPU's life), bits single or "
+         "double"},
         {"jazari_gpu_retired_pages_pending", GHEALTH__GAUGE, "1 when retired pages wait for a GPU reset"},
         {"jazari_gpu_remapped_rows_total", GHEALTH__COUNTER, "memory rows remapped, by kind of error"},
         {"jazari_gpu_throttle", GHEALTH__GAUGE, "1 while the clocks are held down for that reason"},
@@ -586,10 +599,10 @@ void ghealth_metrics(const jzd *d, buf *out)
         uint64_t bit;
         const char *reason;
     } thr[] = {
-        {HEALTH_THROTTLE_GPU_IDLE, "gpu_idle"},           {HEALTH_THROTTLE_APP_CLOCKS, "applications_clocks"},
-        {HEALTH_THROTTLE_SW_POWER_CAP, "sw_power_cap"},   {HEALTH_THROTTLE_HW_SLOWDOWN, "hw_slowdown"},
-        {HEALTH_THROTTLE_SYNC_BOOST, "sync_boost"},       {HEALTH_THROTTLE_SW_THERMAL, "sw_thermal"},
-        {HEALTH_THROTTLE_HW_THERMAL, "hw_thermal"},       {HEALTH_THROTTLE_HW_POWER_BRAKE, "hw_power_brake"},
+        {HEALTH_THROTTLE_GPU_IDLE, "gpu_idle"},         {HEALTH_THROTTLE_APP_CLOCKS, "applications_clocks"},
+        {HEALTH_THROTTLE_SW_POWER_CAP, "sw_power_cap"}, {HEALTH_THROTTLE_HW_SLOWDOWN, "hw_slowdown"},
+        {HEALTH_THROTTLE_SYNC_BOOST, "sync_boost"},     {HEALTH_THROTTLE_SW_THERMAL, "sw_thermal"},
+        {HEALTH_THROTTLE_HW_THERMAL, "hw_thermal"},     {HEALTH_THROTTLE_HW_POWER_BRAKE, "hw_power_brake"},
     };
     char v[64], extra[64];
     for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
@@ -669,9 +682,6 @@ void ghealth_metrics(const jzd *d, buf *out)
 
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    static const char *const known_names[] = {"temp",          "temp_slowdown", "temp_shutdown", "power",
-                                              "power_limit",   "util",          "memory",        "ecc_volatile",
-                                              "ecc_aggregate", "retired",       "remap",         "throttle"};
     authz_who w;
     if (!req_who(d, c, e, &w))
         return;
@@ -679,13 +689,12 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__HealthReply r = JAZARI__HEALTH_REPLY__INIT;
     r.node = d->cfg->name;
     size_t ng = g && g->nv && g->have_last ? g->n_gpus : 0;
-    size_t nc = g ? g->n_all : 0;
+    size_t nc = 0;
     Jazari__GpuSample *gs = ng ? calloc(ng, sizeof *gs) : NULL;
-    Jazari__GpuSample **gp = ng ? calloc(ng, sizeof *gp) : NULL;
-    char *(*known)[12] = ng ? calloc(ng, sizeof *known) : NULL;
-    Jazari__HealthCondition *cs = nc ? calloc(nc, sizeof *cs) : NULL;
-    Jazari__HealthCondition **cp = nc ? calloc(nc, sizeof *cp) : NULL;
-    if ((ng && (!gs || !gp || !known)) || (nc && (!cs || !cp)))
+    Jazari__GpuSample **gp = ng ? calloc(ng, sizeof(Jazari__GpuSample *)) : NULL;
+    char *(*known)[HEALTH_K_COUNT] = ng ? calloc(ng, sizeof *known) : NULL;
+    Jazari__HealthCondition **cp = ghealth_pb(d, &nc);
+    if (ng && (!gs || !gp || !known))
         abort();
     for (size_t i = 0; i < ng; i++) {
         const health_sample *s = &g->last[i];
@@ -695,9 +704,9 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
         o->uuid = (char *)s->uuid;
         o->model = (char *)s->model;
         o->lost = s->lost;
-        for (size_t k = 0; k < 12; k++)
+        for (size_t k = 0; k < HEALTH_K_COUNT; k++)
             if (s->known & (1u << k))
-                known[i][o->n_known++] = (char *)known_names[k];
+                known[i][o->n_known++] = (char *)health_known_name((unsigned)k);
         o->known = known[i];
         o->temp_c = s->temp_c;
         o->temp_slowdown_c = s->temp_slowdown_c;
@@ -722,14 +731,6 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
         o->sampled_ms = g->sampled_ms;
         gp[i] = o;
     }
-    for (size_t i = 0; i < nc; i++) {
-        jazari__health_condition__init(&cs[i]);
-        cs[i].name = (char *)g->all[i].name;
-        cs[i].gpu = g->all[i].gpu;
-        cs[i].text = (char *)g->all[i].text;
-        cs[i].since_ms = g->all[i].since_ms;
-        cp[i] = &cs[i];
-    }
     r.sampling = g && g->nv;
     r.n_gpus = ng;
     r.gpus = gp;
@@ -742,8 +743,7 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     free(gs);
     free(gp);
     free(known);
-    free(cs);
-    free(cp);
+    ghealth_pb_free(cp);
 }
 
 int32_t ghealth_topo_gpu(const jzd *d, int nvml_index)

@@ -338,6 +338,12 @@ size_t ghealth_conditions(const jzd *d, const health_cond **out);
 uint64_t ghealth_digest(const jzd *d);
 /* Bumped whenever the set changes. */
 uint64_t ghealth_changes(const jzd *d);
+/* The same conditions as messages, for a heartbeat's repeated
+ * HealthCondition: an array of *n pointers (NULL when none) to free with
+ * ghealth_pb_free; its strings are the module's (valid until the loop
+ * runs again: send, then free). */
+Jazari__HealthCondition **ghealth_pb(const jzd *d, size_t *n);
+void ghealth_pb_free(Jazari__HealthCondition **p);
 /* The per-GPU Prometheus gauges and counters (jazari_gpu_*), with their
  * HELP and TYPE lines, appended to out; nothing without NVML sampling. */
 void ghealth_metrics(const jzd *d, buf *out);

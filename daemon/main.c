@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/buf.h"
 #include "../common/json.h"
@@ -9,6 +10,8 @@
 #include "../common/pki.h"
 #include "../common/wire.h"
 #include "../common/xmem.h"
+#include "../lib/hw/health.h"
+#include "../lib/hw/health_print.h"
 #include "../lib/hw/topo.h"
 #include "config.h"
 #include "daemon.h"
@@ -21,6 +24,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: jazarid [--config FILE] [--SETTING VALUE ...]\n"
             "       jazarid topology [--topology-xml FILE] [--name NAME] [--json]\n"
+            "       jazarid health [--json] [--xids SECONDS]   (this node's GPU health, once)\n"
             "       jazarid token generate   (a new network's token, for --join-token)\n"
             "       jazarid --help | --version\n"
             "\n"
@@ -88,6 +92,76 @@ static int cmd_topology(int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static void health_no_wake(void *arg)
+{
+    (void)arg;
+}
+
+/* `jazarid health`: every GPU's health through NVML, once, as the daemon
+ * samples it (and the XIDs of the next SECONDS with --xids): the real
+ * NVML path, checked by hand on a GPU machine. */
+static int cmd_health(int argc, char **argv)
+{
+    bool as_json = false;
+    long xid_s = 0;
+    for (int i = 0; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else if (strcmp(argv[i], "--xids") == 0 && i + 1 < argc &&
+                   (xid_s = strtol(argv[i + 1], &end, 10)) >= 0 && xid_s <= 3600 && end && !*end) {
+            i++;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: jazarid health [--json] [--xids SECONDS]\n"
+                   "Prints every GPU's health as the daemon samples it through NVML (temperature, power,\n"
+                   "utilisation, memory, ECC, row remapping, retired pages, throttling) and the conditions\n"
+                   "it makes; --xids waits that long for XID events first. $JAZARI_NVML_LIB names the\n"
+                   "library (default libnvidia-ml.so.1). Exit status 1 when NVML is unusable.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "jazarid health: unknown or incomplete argument '%.100s' (try --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    char err[512];
+    health *h = health_open(NULL, err, sizeof err);
+    if (!h) {
+        fprintf(stderr, "jazarid health: no GPU health: %s\n", err);
+        return 1;
+    }
+    size_t n = health_gpu_count(h);
+    health_xid xids[HEALTH_XID_QUEUE];
+    size_t nx = 0;
+    if (xid_s > 0) {
+        if (health_xids_start(h, health_no_wake, NULL, err, sizeof err) != 0)
+            fprintf(stderr, "jazarid health: %s\n", err);
+        struct timespec ts = {xid_s, 0};
+        nanosleep(&ts, NULL);
+        nx = health_xids_take(h, xids, HEALTH_XID_QUEUE, NULL);
+    }
+    health_sample *s = xcalloc(n, sizeof *s);
+    health_state *st = xcalloc(1, sizeof *st);
+    health_sample_all(h, s, n);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    health_derive(st, NULL, s, n, xids, nx, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    buf out = BUF_INIT;
+    if (as_json) {
+        json j;
+        json_init(&j, &out, true);
+        health_to_json(s, n, st->conds, st->n_conds, &j);
+        buf_putc(&out, '\n');
+    } else {
+        health_print(s, n, st->conds, st->n_conds, &out);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    buf_free(&out);
+    free(s);
+    free(st);
+    health_close(h);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* `jazarid token generate`: a new network's token, made offline. */
 static int cmd_token(int argc, char **argv)
 {
@@ -118,6 +192,11 @@ int main(int argc, char **argv)
         return step_main(argv[2]); /* a job's supervisor, started by the daemon */
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return cmd_token(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "health") == 0) {
+        log_set_program("jazarid health");
+        log_set_level(LOG_WARN);
+        return cmd_health(argc - 2, argv + 2);
+    }
     if (argc > 1 && strcmp(argv[1], "topology") == 0) {
         log_set_program("jazarid topology");
         log_set_level(LOG_WARN);

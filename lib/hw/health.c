@@ -103,6 +103,17 @@ struct health {
     void (*wake)(void *);
     void *wake_arg;
     pthread_mutex_t mu;
+    /* The sampler thread: one sample at a time, on request. */
+    pthread_t sampler;
+    bool sampler_on, sampler_stop, want_sample, sampling, sample_ready;
+    pthread_cond_t cv;
+    void (*s_wake)(void *);
+    void *s_arg;
+    health_sample res[HEALTH_MAX_GPUS]; /* the last sample, under mu */
+    uint64_t res_us;
+    unsigned res_slow;
+    health_sample work[HEALTH_MAX_GPUS]; /* the sampler's own */
+    bool abandoned;                      /* a thread did not stop (stuck in the driver): h is never freed */
     health_xid queue[HEALTH_XID_QUEUE];
     size_t q_head, q_len;
     uint64_t dropped;
@@ -185,8 +196,10 @@ static int health__load(health__nvml *n, const char *path, char *err, size_t err
         HEALTH__SYM(set_wait, "nvmlEventSetWait");
 #undef HEALTH__SYM
     if (!n->init || !n->shutdown || !n->get_count || !n->get_handle) {
-        snprintf(err, errlen, "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
-                              "nvmlDeviceGetHandleByIndex_v2", path);
+        snprintf(err, errlen,
+                 "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
+                 "nvmlDeviceGetHandleByIndex_v2",
+                 path);
         dlclose(n->lib);
         n->lib = NULL;
         return -1;
@@ -201,8 +214,21 @@ static bool health__handle(health *h, size_t i, unsigned *slow)
     if (h->dev_ok[i])
         return true;
     health__ret r;
-    HEALTH__TIMED(h, *slow, "nvmlDeviceGetHandleByIndex_v2", r, h->n.get_handle((unsigned)i, &h->dev[i]));
+    health__dev dev = NULL;
+    HEALTH__TIMED(h, *slow, "nvmlDeviceGetHandleByIndex_v2", r, h->n.get_handle((unsigned)i, &dev));
+    /* The XID thread maps events to GPUs by these handles. */
+    pthread_mutex_lock(&h->mu);
+    h->dev[i] = dev;
     h->dev_ok[i] = r == HEALTH__OK;
+    bool reregister = h->dev_ok[i] && h->set && h->thread_on;
+    pthread_mutex_unlock(&h->mu);
+    if (reregister) {
+        /* Back after a reset: its XIDs again (a new handle is a new registration). */
+        r = h->n.register_events(dev, HEALTH__EVENT_XID, h->set);
+        if (r != HEALTH__OK)
+            log_info(HEALTH__SUBSYS, "GPU %zu: no XID events (nvmlDeviceRegisterEvents: %s)", i,
+                     health__err(h, r));
+    }
     if (h->dev_ok[i] && !h->uuid[i][0] && h->n.get_uuid)
         (void)h->n.get_uuid(h->dev[i], h->uuid[i], (unsigned)sizeof h->uuid[i]);
     if (h->dev_ok[i] && !h->model[i][0] && h->n.get_name)
@@ -222,6 +248,7 @@ health *health_open(const health_opts *opts, char *err, size_t errlen)
     h->slow_ms = opts && opts->slow_ms ? opts->slow_ms : 1000;
     h->wait_ms = opts && opts->wait_ms ? opts->wait_ms : 500;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
     atomic_init(&h->stop, false);
     if (health__load(&h->n, path, err, errlen) != 0)
         goto fail;
@@ -249,6 +276,7 @@ health *health_open(const health_opts *opts, char *err, size_t errlen)
         (void)health__handle(h, i, &slow);
     return h;
 fail:
+    pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     free(h);
     return NULL;
@@ -400,9 +428,11 @@ static void *health__xid_main(void *arg)
         if (!(ev.type & HEALTH__EVENT_XID))
             continue;
         unsigned gpu = (unsigned)h->n_gpus;
+        pthread_mutex_lock(&h->mu);
         for (size_t i = 0; i < h->n_gpus; i++)
             if (h->dev[i] == ev.device)
                 gpu = (unsigned)i;
+        pthread_mutex_unlock(&h->mu);
         if (gpu == h->n_gpus) {
             log_warn(HEALTH__SUBSYS, "XID %llu on a GPU NVML did not list: ignored", ev.data);
             continue;
@@ -446,7 +476,9 @@ int health_xids_start(health *h, void (*wake)(void *arg), void *arg, char *err, 
         snprintf(err, errlen, "cannot start the XID thread: %s", strerror(e));
         goto fail;
     }
+    pthread_mutex_lock(&h->mu);
     h->thread_on = true;
+    pthread_mutex_unlock(&h->mu);
     return 0;
 fail:
     h->n.set_free(h->set);
@@ -470,13 +502,130 @@ size_t health_xids_take(health *h, health_xid *out, size_t max, uint64_t *droppe
     return n;
 }
 
+/* Joins t within ms; false (and t detached) when it does not end: it is
+ * stuck in the driver, and what it uses must never be freed. */
+static bool health__join(pthread_t t, unsigned ms, const char *what)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)(ms / 1000);
+    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(t, NULL, &dl) == 0)
+        return true;
+    log_warn(HEALTH__SUBSYS, "the %s thread is stuck in the GPU driver: left behind", what);
+    pthread_detach(t);
+    return false;
+}
+
+/* How long a thread may take to stop: its wait, and a slow driver call. */
+static unsigned health__stop_ms(const health *h)
+{
+    return h->wait_ms + h->slow_ms + 1000;
+}
+
 void health_xids_stop(health *h)
 {
-    if (!h || !h->thread_on)
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    bool on = h->thread_on;
+    pthread_mutex_unlock(&h->mu);
+    if (!on)
         return;
     atomic_store(&h->stop, true);
-    pthread_join(h->thread, NULL);
+    if (!health__join(h->thread, health__stop_ms(h), "XID"))
+        h->abandoned = true;
+    pthread_mutex_lock(&h->mu);
     h->thread_on = false;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The sampler thread: a sample whenever asked, then wake. */
+static void *health__sampler_main(void *arg)
+{
+    health *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->want_sample && !h->sampler_stop)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (h->sampler_stop)
+            break;
+        h->want_sample = false;
+        h->sampling = true;
+        pthread_mutex_unlock(&h->mu);
+        double t0 = health__now_ms();
+        unsigned slow = health_sample_all(h, h->work, h->n_gpus);
+        double us = (health__now_ms() - t0) * 1000.0;
+        pthread_mutex_lock(&h->mu);
+        memcpy(h->res, h->work, h->n_gpus * sizeof *h->res);
+        h->res_us = (uint64_t)us;
+        h->res_slow = slow;
+        h->sample_ready = true;
+        h->sampling = false;
+        pthread_mutex_unlock(&h->mu);
+        h->s_wake(h->s_arg);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+int health_sampler_start(health *h, void (*wake)(void *arg), void *arg, char *err, size_t errlen)
+{
+    h->s_wake = wake;
+    h->s_arg = arg;
+    int e = pthread_create(&h->sampler, NULL, health__sampler_main, h);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot start the GPU sampler thread: %s", strerror(e));
+        return -1;
+    }
+    h->sampler_on = true;
+    return 0;
+}
+
+bool health_sampler_request(health *h)
+{
+    pthread_mutex_lock(&h->mu);
+    bool busy = h->sampling || h->want_sample;
+    if (!busy) {
+        h->want_sample = true;
+        pthread_cond_signal(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return !busy;
+}
+
+bool health_sampler_take(health *h, health_sample *out, size_t n, uint64_t *took_us, unsigned *slow)
+{
+    pthread_mutex_lock(&h->mu);
+    bool ready = h->sample_ready;
+    if (ready) {
+        memcpy(out, h->res, (n < h->n_gpus ? n : h->n_gpus) * sizeof *out);
+        if (took_us)
+            *took_us = h->res_us;
+        if (slow)
+            *slow = h->res_slow;
+        h->sample_ready = false;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return ready;
+}
+
+void health_sampler_stop(health *h)
+{
+    if (!h || !h->sampler_on)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->sampler_stop = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (!health__join(h->sampler, health__stop_ms(h), "GPU sampler"))
+        h->abandoned = true;
+    h->sampler_on = false;
 }
 
 void health_close(health *h)
@@ -484,12 +633,16 @@ void health_close(health *h)
     if (!h)
         return;
     health_xids_stop(h);
+    health_sampler_stop(h);
+    if (h->abandoned)
+        return; /* a thread still inside NVML may use all of it: the process ends soon */
     if (h->set)
         h->n.set_free(h->set);
     if (h->n.lib) {
         h->n.shutdown();
         dlclose(h->n.lib);
     }
+    pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -513,10 +666,13 @@ bool health_cond_name_valid(const char *name)
     size_t len = strlen(d);
     if (len == 0 || len > 5 || d[0] == '0')
         return false;
-    for (size_t i = 0; i < len; i++)
+    unsigned long v = 0;
+    for (size_t i = 0; i < len; i++) {
         if (d[i] < '0' || d[i] > '9')
             return false;
-    return atol(d) <= 65535;
+        v = v * 10 + (unsigned long)(d[i] - '0');
+    }
+    return v <= 65535;
 }
 
 /* What NVIDIA's XID catalogue says of the common ones, for the text. */
@@ -643,7 +799,8 @@ static void health__gpu(health_state *st, const health_cfg *cfg, const health_sa
     if (s->lost) {
         if (lost79)
             health__add(st, out, n, "xid_79", g, now_ms, "XID 79: %s", health__xid_what(79));
-        health__add(st, out, n, "gpu_lost", g, now_ms, "GPU %d has fallen off the bus (NVML: GPU is lost)", g);
+        health__add(st, out, n, "gpu_lost", g, now_ms, "GPU %d has fallen off the bus (NVML: GPU is lost)",
+                    g);
         m->was_lost = true;
         m->seen = true;
         return; /* nothing else of it is known */
@@ -659,8 +816,8 @@ static void health__gpu(health_state *st, const health_cfg *cfg, const health_sa
         m->ecc_volatile_dbe = vdbe;
     if (vdbe > 0 || m->dbe_grew)
         health__add(st, out, n, "ecc_dbe", g, now_ms,
-                    "double-bit ECC errors: %" PRIu64 " since the last reset, %" PRIu64 " in the GPU's life", vdbe,
-                    m->ecc_aggregate_dbe);
+                    "double-bit ECC errors: %" PRIu64 " since the last reset, %" PRIu64 " in the GPU's life",
+                    vdbe, m->ecc_aggregate_dbe);
     if ((s->known & HEALTH_K_REMAP) && s->remap_failed)
         health__add(st, out, n, "row_remap_failed", g, now_ms,
                     "row remapping failed (%u rows remapped for uncorrectable errors): replace the GPU",
@@ -683,11 +840,11 @@ static void health__gpu(health_state *st, const health_cfg *cfg, const health_sa
     } else if (!hw_thermal) {
         m->hot = false;
     }
-    if (m->hot || hw_thermal)
-    {
+    if (m->hot || hw_thermal) {
         if (m->hot)
-            health__add(st, out, n, "temp_slowdown", g, now_ms, "%u C, at or above its slowdown threshold (%u C)%s",
-                        s->temp_c, s->temp_slowdown_c, hw_thermal ? "; clocks throttled by the hardware for heat" : "");
+            health__add(st, out, n, "temp_slowdown", g, now_ms,
+                        "%u C, at or above its slowdown threshold (%u C)%s", s->temp_c, s->temp_slowdown_c,
+                        hw_thermal ? "; clocks throttled by the hardware for heat" : "");
         else
             health__add(st, out, n, "temp_slowdown", g, now_ms, "clocks throttled by the hardware for heat");
     }
@@ -712,9 +869,7 @@ void health_derive(health_state *st, const health_cfg *cfg, const health_sample 
                    const health_xid *xids, size_t n_xids, int64_t now_ms)
 {
     static const health_cfg none = {0, 0, 0};
-    health_cond *out = calloc(HEALTH_MAX_CONDS, sizeof *out);
-    if (!out)
-        abort();
+    health_cond *out = st->scratch;
     size_t nout = 0;
     if (!cfg)
         cfg = &none;
@@ -732,7 +887,6 @@ void health_derive(health_state *st, const health_cfg *cfg, const health_sample 
     st->n_conds = nout;
     if (changed)
         st->changes++;
-    free(out);
 }
 
 uint64_t health_xid_total(const health_state *st, unsigned gpu)

@@ -4,11 +4,13 @@
  * reasons), XID events on a thread of their own, and the pure derivation
  * of the active health conditions from the samples and the XIDs seen.
  *
- * Threads: health_sample may be called from any one thread at a time (the
- * daemon calls it from libuv's thread pool); the XID thread only queues
- * events under a mutex and calls the wake callback it was given (the
- * daemon's uv_async_send); health_xids_take drains that queue from any
- * thread. health_derive is pure: state in, state out.
+ * Threads: health_sample_all may be called from one thread at a time;
+ * the daemon has it called on a sampler thread of this module's
+ * (health_sampler_*), so that a driver that stalls never holds its loop.
+ * The XID thread only queues events under a mutex and calls the wake
+ * callback it was given (the daemon's uv_async_send); health_xids_take
+ * drains that queue from any thread. health_derive is pure: state in,
+ * state out.
  *
  * What NVML cannot tell (NOT_SUPPORTED, a missing symbol, an older driver)
  * is unknown, not an error: its bit in health_sample.known stays clear.
@@ -43,6 +45,7 @@ enum {
     HEALTH_K_REMAP = 1u << 10,
     HEALTH_K_THROTTLE = 1u << 11,
 };
+#define HEALTH_K_COUNT 12 /* the bits above */
 
 /* nvmlClocksThrottleReasons (the bits of health_sample.throttle). */
 #define HEALTH_THROTTLE_GPU_IDLE 0x1ull
@@ -106,10 +109,23 @@ int health_xids_start(health *h, void (*wake)(void *arg), void *arg, char *err, 
 /* Moves up to max queued XIDs into out; returns how many; *dropped (may be
  * NULL) gets how many were dropped since the last call (queue full). */
 size_t health_xids_take(health *h, health_xid *out, size_t max, uint64_t *dropped);
-/* Stops the XID thread (waits for it: at most wait_ms); wake is never
- * called again. Nothing when it does not run. */
+/* Stops the XID thread; wake is never called again. Nothing when it does
+ * not run. A thread that does not end in time (stuck in the driver) is
+ * left behind, logged, and h is then never freed. */
 void health_xids_stop(health *h);
-/* Stops the XID thread, shuts NVML down and frees h. NULL is fine. */
+
+/* The sampler thread, so that a slow or wedged driver never holds the
+ * caller's loop (nor its shutdown): health_sampler_request asks for one
+ * sample (false, and nothing asked, while one is under way: never two at
+ * once); when it is taken, wake(arg) is called from that thread and
+ * health_sampler_take copies it out (true once per sample), with how long
+ * it took and its slow calls (either may be NULL). */
+int health_sampler_start(health *h, void (*wake)(void *arg), void *arg, char *err, size_t errlen);
+bool health_sampler_request(health *h);
+bool health_sampler_take(health *h, health_sample *out, size_t n, uint64_t *took_us, unsigned *slow);
+/* Stops the sampler thread (as health_xids_stop). */
+void health_sampler_stop(health *h);
+/* Stops both threads, shuts NVML down and frees h. NULL is fine. */
 void health_close(health *h);
 
 /* --- conditions ------------------------------------------------------------ */
@@ -122,14 +138,14 @@ typedef struct health_cond {
 } health_cond;
 
 typedef struct health_cfg {
-    uint32_t temp_limit_c;  /* temp_high above this; 0: none */
-    uint32_t hysteresis_c;  /* a temperature condition clears this far under its threshold; 0: 5 */
-    int64_t xid_hold_ms;    /* an XID stays active this long after its last event; 0: until a reset */
+    uint32_t temp_limit_c; /* temp_high above this; 0: none */
+    uint32_t hysteresis_c; /* a temperature condition clears this far under its threshold; 0: 5 */
+    int64_t xid_hold_ms;   /* an XID stays active this long after its last event; 0: until a reset */
 } health_cfg;
 
 /* What health_derive remembers of each GPU between two calls. */
 typedef struct health_gpu_memo {
-    bool seen;      /* a sample came before */
+    bool seen; /* a sample came before */
     bool was_lost;
     uint64_t ecc_volatile_dbe, ecc_aggregate_dbe;
     bool dbe_grew;  /* the aggregate count grew since the last reset */
@@ -146,7 +162,8 @@ typedef struct health_state {
     health_gpu_memo gpu[HEALTH_MAX_GPUS];
     health_cond conds[HEALTH_MAX_CONDS]; /* the active ones, by GPU then name */
     size_t n_conds;
-    uint64_t changes; /* bumped whenever the set (names, GPUs or texts) changes */
+    uint64_t changes;                      /* bumped whenever the set (names, GPUs or texts) changes */
+    health_cond scratch[HEALTH_MAX_CONDS]; /* health_derive's, so that it allocates nothing */
 } health_state;
 
 /* The set of active conditions from the latest samples (n GPUs) and the

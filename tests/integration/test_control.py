@@ -65,9 +65,10 @@ def test_network_of_one_submit_queue_show_cancel(daemon_factory):
     r = d.jz("cancel", "999")
     assert r.returncode == 1 and "not found" in r.stderr
     nodes = d.jz_json("nodes")["nodes"]
-    assert [{k: v for k, v in n.items() if k not in ("gpu_model", "cpus_total", "mem_bytes", "alloc_state")}
+    assert [{k: v for k, v in n.items() if k not in ("gpu_model", "cpus_total", "mem_bytes", "alloc_state", "since")}
             for n in nodes] == [{"name": "solo", "site": "local", "state": "up", "gpus_total": 4, "gpus_free": 4,
-                                 "group": None, "labels": []}]
+                                 "group": None, "labels": [], "reason": None, "reason_by": None,
+                                 "gpus_drained": 0, "gpu_drains": []}]
     assert nodes[0]["alloc_state"] == "idle" and nodes[0]["cpus_total"] > 0
     assert d.stop() == 0
 

@@ -54,7 +54,7 @@ def write_program(path, mode_file, pids_file):
 mode=$(cat %(mode)s)
 case "$mode" in
 fail)
-    echo "disk /scratch is 99%% full on $JAZARI_NODE"
+    printf 'disk\t/scratch is 99%%%% full on %%s\n' "$JAZARI_NODE"  # a tab: shown as a space
     echo "second line, not the reason"
     echo "to stderr" >&2
     exit 3 ;;
@@ -172,3 +172,35 @@ def test_gpu_health_through_the_fake_nvml(daemon_factory, tmp_path):
     write_state(state, "gpu 1 temp=55 dbe_aggregate=3\ngpu 0 temp=70\nxid 2 48 1\n")
     wait_for(lambda: set(conditions(d)) == {("xid_48", 2)}, what="all but xid_48 to clear")
     assert "GPU 3: condition gpu_lost cleared" in d.log()
+
+
+def test_jazarid_health_prints_every_gpu(tmp_path):
+    """`jazarid health`: the one-shot view an admin (or the GPU machine's
+    check) runs; the same sampling and conditions as the daemon's."""
+    import json
+    import subprocess
+    from conftest import JAZARID
+    state = str(tmp_path / "nvml.state")
+    write_state(state, "gpu 0 temp=88\ngpu 2 remap_failed=1 remap_unc=3\n")
+    env = dict(os.environ, JAZARI_NVML_LIB=os.path.join(BUILD, "tests", "fake", "libnvidia-ml.so.1"),
+               FAKE_NVML_STATE=state)
+    r = subprocess.run([JAZARID, "health"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "GPU 0: temp_slowdown: 88 C" in r.stdout
+    assert "GPU 2: row_remap_failed" in r.stdout
+    assert "GPU-7a1c0e52-0000-4000-8000-000000000003" in r.stdout
+    # --xids waits for XID events first.
+    write_state(state, "gpu 0 temp=40\nxid 1 31 7\n")
+    r = subprocess.run([JAZARID, "health", "--json", "--xids", "1"], env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["gpus"]) == 4 and out["gpus"][0]["temp_c"] == 40
+    assert "ecc_dbe_volatile" in out["gpus"][0] and "mem_used" not in out["gpus"][3]
+    assert [(c["name"], c["gpu"]) for c in out["conditions"]] == [("xid_31", 1)]
+    # Without NVML: exit 1 and why.
+    env["JAZARI_NVML_LIB"] = "/nonexistent/libnvidia-ml.so.1"
+    r = subprocess.run([JAZARID, "health"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "no GPU health" in r.stderr
+    r = subprocess.run([JAZARID, "health", "--xids"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2

@@ -24,6 +24,7 @@
  *       util mem_util mem_used sbe_volatile dbe_volatile sbe_aggregate
  *       dbe_aggregate remap_corr remap_unc remap_pending remap_failed
  *       retired_pending throttle (a number, 0x.. allowed) lost (0/1)
+ *       delay_ms (its temperature takes that long: a slow driver)
  *       unsupported (a comma list of: temp threshold power util memory ecc
  *       retired remap throttle events: NOT_SUPPORTED for those calls)
  *   xid GPU N SEQ         XID N on GPU, delivered once to the event set
@@ -66,7 +67,7 @@ typedef int nvmlEnableState_t;
 
 #define FAKE_GPUS 4      /* the default */
 #define FAKE_GPUS_MAX 16 /* with FAKE_NVML_GPUS */
-#define FAKE_LINKS 12 /* links per GPU, as on an A100 */
+#define FAKE_LINKS 12    /* links per GPU, as on an A100 */
 
 struct fake_device {
     unsigned bus;
@@ -327,14 +328,25 @@ typedef struct nvmlEventData_st {
 } nvmlEventData_t;
 #define FAKE_EVENT_XID 0x8ull
 
-enum { U_TEMP = 1, U_THRESH = 2, U_POWER = 4, U_UTIL = 8, U_MEMORY = 16, U_ECC = 32, U_RETIRED = 64,
-       U_REMAP = 128, U_THROTTLE = 256, U_EVENTS = 512 };
+enum {
+    U_TEMP = 1,
+    U_THRESH = 2,
+    U_POWER = 4,
+    U_UTIL = 8,
+    U_MEMORY = 16,
+    U_ECC = 32,
+    U_RETIRED = 64,
+    U_REMAP = 128,
+    U_THROTTLE = 256,
+    U_EVENTS = 512
+};
 
 typedef struct fake_health {
     unsigned temp, slowdown, shutdown, power, power_limit, util, mem_util;
     unsigned long long mem_used, ecc[2][2]; /* [volatile, aggregate][sbe, dbe] */
     unsigned remap_corr, remap_unc, remap_pending, remap_failed, retired_pending, lost, unsupported;
     unsigned long long throttle;
+    unsigned delay_ms; /* nvmlDeviceGetTemperature takes this long (a slow driver) */
 } fake_health;
 
 #define FAKE_XIDS_MAX 256
@@ -372,7 +384,7 @@ static void fake_defaults(void)
 
 static unsigned fake_unsupported(const char *list)
 {
-    static const char *names[] = {"temp", "threshold", "power", "util", "memory",
+    static const char *names[] = {"temp", "threshold", "power", "util",     "memory",
                                   "ecc",  "retired",   "remap", "throttle", "events"};
     unsigned bits = 0;
     for (unsigned i = 0; i < sizeof names / sizeof *names; i++) {
@@ -411,6 +423,7 @@ static void fake_set(fake_health *h, const char *key, const char *val)
         {"retired_pending", &h->retired_pending, NULL},
         {"throttle", NULL, &h->throttle},
         {"lost", &h->lost, NULL},
+        {"delay_ms", &h->delay_ms, NULL},
     };
     if (strcmp(key, "unsupported") == 0) {
         h->unsupported = fake_unsupported(val);
@@ -527,6 +540,10 @@ nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t dev, int sensor, unsigned int
 {
     fake_health h;
     nvmlReturn_t r = fake_get(dev, U_TEMP, 1, &h);
+    if (h.delay_ms) {
+        struct timespec ts = {h.delay_ms / 1000, (long)(h.delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (r == NVML_SUCCESS && sensor != 0)
         return NVML_ERROR_INVALID_ARGUMENT;
     if (r == NVML_SUCCESS)

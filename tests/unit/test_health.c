@@ -188,6 +188,33 @@ TEST(health_xids_through_the_thread)
     state_done();
 }
 
+TEST(health_sampler_thread)
+{
+    state_write("gpu 1 temp=66 delay_ms=300\n");
+    health *h = open_fake();
+    REQUIRE(h);
+    char err[256];
+    atomic_store(&wakes, 0);
+    REQUIRE(health_sampler_start(h, on_wake, NULL, err, sizeof err) == 0);
+    health_sample s[4];
+    CHECK(!health_sampler_take(h, s, 4, NULL, NULL)); /* none asked yet */
+    CHECK(health_sampler_request(h));
+    CHECK(!health_sampler_request(h)); /* one under way (300 ms): never two */
+    for (int i = 0; i < 500 && atomic_load(&wakes) == 0; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ_INT(atomic_load(&wakes), 1);
+    uint64_t us = 0;
+    REQUIRE(health_sampler_take(h, s, 4, &us, NULL));
+    CHECK_EQ_INT(s[1].temp_c, 66);
+    CHECK(us >= 300000);
+    CHECK(!health_sampler_take(h, s, 4, NULL, NULL)); /* once per sample */
+    CHECK(health_sampler_request(h));
+    health_close(h); /* stops it, mid-sample */
+    state_done();
+}
+
 TEST(health_events_unsupported)
 {
     state_write("gpu 0 unsupported=events\ngpu 1 unsupported=events\ngpu 2 unsupported=events\n"
@@ -432,7 +459,8 @@ TEST(health_policy_lines)
         {"\nhealth ecc_dbe\n", "policy p.conf:2: write 'health CONDITION"},
         {"health ecc_dbx drain-gpu\n", "policy p.conf:1: health 'ecc_dbx': not a condition"},
         {"health xid_0 warn\n", "policy p.conf:1: health 'xid_0': not a condition"},
-        {"health xid_48 drain\n", "policy p.conf:1: health xid_48: action 'drain': one of none, warn, drain-gpu"},
+        {"health xid_48 drain\n",
+         "policy p.conf:1: health xid_48: action 'drain': one of none, warn, drain-gpu"},
         {"health xid_48 warn jobs=requeue\n", "jobs= and resume= go with drain-gpu or drain-node only"},
         {"health xid_48 drain-gpu jobs=later\n", "expected jobs=requeue|finish or resume=auto|manual"},
         {"health xid_48 drain-gpu jobs=finish jobs=requeue\n", "(once each)"},
@@ -445,7 +473,8 @@ TEST(health_policy_lines)
         err[0] = '\0';
         int rc = pol_parse(&p, "policy p.conf", bad[i].text, strlen(bad[i].text), err, sizeof err);
         if (rc == 0 || !strstr(err, bad[i].want))
-            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\" lacks \"%s\"", bad[i].text, rc, err, bad[i].want);
+            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\" lacks \"%s\"", bad[i].text, rc, err,
+                      bad[i].want);
         pol_free(&p);
     }
 }
@@ -482,5 +511,130 @@ TEST(health_sample_cost_8_gpus)
     CHECK(us_derive < 2000);
     free(st);
     health_close(h);
+    state_done();
+}
+
+/* --- the daemon's side (daemon/health.c) on a real loop -------------------- */
+
+#include "daemon/jzd.h"
+
+static void stop_loop(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void loop_for(uv_loop_t *loop, uint64_t ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, stop_loop, ms, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+TEST(health_daemon_side_conditions_and_metrics)
+{
+    char lib[512], err[512];
+    fake_nvml(lib, sizeof lib);
+    state_write(
+        "gpu 2 temp=91 power=301250 util=50 mem_used=1024 dbe_volatile=1 dbe_aggregate=4 throttle=0x40\n"
+        "gpu 3 lost=1\nxid 1 74 5001\n");
+    setenv("JAZARI_NVML_LIB", lib, 1);
+    config cfg;
+    char *argv[] = {"--name", "gpu-node\"1", "--gpu-health-interval",
+                    "50ms",   "--state-dir", "/nonexistent/x"};
+    memset(&cfg, 0, sizeof cfg);
+    int rc = config_load(&cfg, 6, argv, err, sizeof err);
+    if (rc != 0) {
+        /* a name with a quote is refused: the label escaping is then tested with a plain one */
+        config_free(&cfg);
+        memset(&cfg, 0, sizeof cfg);
+        argv[1] = "gpu-node1";
+        rc = config_load(&cfg, 6, argv, err, sizeof err);
+    }
+    REQUIRE(rc == 0);
+    jzd *d = calloc(1, sizeof *d);
+    REQUIRE(d);
+    d->cfg = &cfg;
+    REQUIRE(uv_loop_init(&d->loop) == 0);
+    ghealth_init(d);
+    const health_cond *c = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 100; i++) {
+        loop_for(&d->loop, 50);
+        n = ghealth_conditions(d, &c);
+        bool xid = false;
+        for (size_t k = 0; k < n; k++)
+            xid |= strcmp(c[k].name, "xid_74") == 0;
+        if (xid && n >= 4)
+            break;
+    }
+    /* GPU 1: xid_74; GPU 2: ecc_dbe, temp_slowdown; GPU 3: xid_79, gpu_lost. */
+    CHECK_EQ_INT(n, 5);
+    CHECK(ghealth_digest(d) != 0 && ghealth_changes(d) >= 1);
+    uint64_t digest = ghealth_digest(d), changes = ghealth_changes(d);
+    loop_for(&d->loop, 150); /* samples again: nothing new */
+    CHECK(ghealth_digest(d) == digest && ghealth_changes(d) == changes);
+
+    buf out = BUF_INIT;
+    ghealth_metrics(d, &out);
+    const char *m = buf_str(&out);
+    CHECK(strstr(m, "# TYPE jazari_gpu_temperature_celsius gauge\n") != NULL);
+    CHECK(strstr(m,
+                 "jazari_gpu_temperature_celsius{node=\"gpu-node1\",gpu=\"2\",uuid=\"GPU-7a1c0e52-0000-4000-"
+                 "8000-000000000002\",model=\"NVIDIA A100-SXM4-80GB\"} 91\n") != NULL);
+    CHECK(strstr(m, "jazari_gpu_power_watts{node=\"gpu-node1\",gpu=\"2\"") != NULL);
+    CHECK(strstr(m, "} 301.250\n") != NULL);
+    CHECK(strstr(m, "jazari_gpu_utilization_ratio{node=\"gpu-node1\",gpu=\"2\"") != NULL);
+    CHECK(strstr(m, ",type=\"volatile\",bits=\"double\"} 1\n") != NULL);
+    CHECK(strstr(m, ",type=\"aggregate\",bits=\"double\"} 4\n") != NULL);
+    CHECK(strstr(m, ",reason=\"hw_thermal\"} 1\n") != NULL);
+    CHECK(strstr(m, "# TYPE jazari_gpu_xid_events_total counter\n") != NULL);
+    CHECK(strstr(m, "jazari_gpu_lost{node=\"gpu-node1\",gpu=\"3\",uuid=\"\",model=\"\"} 1\n") != NULL ||
+          strstr(m, "jazari_gpu_lost{node=\"gpu-node1\",gpu=\"3\",uuid=\"GPU-7a1c0e52-0000-4000-8000-"
+                    "000000000003\"") != NULL);
+    CHECK(strstr(m, "jazari_gpu_remapped_rows_total{") != NULL);
+    /* Prometheus' own checker, where it is installed. */
+    if (access("/usr/bin/promtool", X_OK) == 0) {
+        char path[64], cmd[160];
+        snprintf(path, sizeof path, "/tmp/jazari-health-%d.prom", (int)getpid());
+        FILE *f = fopen(path, "w");
+        REQUIRE(f);
+        fputs(m, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < %s > /dev/null 2>&1", path);
+        CHECK_EQ_INT(system(cmd), 0);
+        unlink(path);
+    }
+    buf_free(&out);
+
+    /* Recovery: all clear. */
+    state_write("xid 1 74 5001\n");
+    for (int i = 0; i < 100 && n > 1; i++) {
+        loop_for(&d->loop, 50);
+        n = ghealth_conditions(d, &c);
+    }
+    CHECK_EQ_INT(n, 1); /* the XID: until its hold time (1h) or a reset */
+    CHECK_EQ_STR(c[0].name, "xid_74");
+    CHECK_EQ_INT(c[0].gpu, 1);
+    CHECK(ghealth_changes(d) > changes);
+    /* GPU 3, lost at start, came back: its XIDs are seen now. */
+    state_write("xid 1 74 5001\nxid 3 48 5002\n");
+    for (int i = 0; i < 100 && n < 2; i++) {
+        loop_for(&d->loop, 50);
+        n = ghealth_conditions(d, &c);
+    }
+    REQUIRE(n == 2);
+    CHECK_EQ_STR(c[1].name, "xid_48");
+    CHECK_EQ_INT(c[1].gpu, 3);
+
+    ghealth_close(d);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(uv_loop_close(&d->loop), 0);
+    ghealth_free(d);
+    free(d);
+    config_free(&cfg);
+    unsetenv("JAZARI_NVML_LIB");
     state_done();
 }

@@ -122,6 +122,12 @@ static const config__setting config__table[] = {
      "time between the end of one health_program run and the start of the next"},
     {"health_timeout", CT_DURATION, OFF(health_timeout_ms), "30s",
      "a health_program run longer than this is killed (its process group) and counted as failing"},
+    {"burnin_program", CT_STRING, OFF(burnin_program), "",
+     "the burn-in jz node check runs (and the policy's burnin on-join): a GPU memory pattern test and a "
+     "matrix multiply checked against the CPU; exit 0 passes, else its first line of output is the reason; "
+     "\"\": jazari-burnin beside jazarid (built when the CUDA toolkit's nvcc is found)"},
+    {"burnin_timeout", CT_DURATION, OFF(burnin_timeout_ms), "10m",
+     "a burn-in run longer than this is killed (its process group) and counts as failing"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };

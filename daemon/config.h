@@ -54,6 +54,8 @@ typedef struct config {
     uint64_t gpu_xid_hold_ms;        /* an XID condition outlives its event this long; 0: until a reset */
     char *health_program;            /* the site's check; "" none */
     uint64_t health_interval_ms, health_timeout_ms;
+    char *burnin_program;            /* jz node check's; "": jazari-burnin beside jazarid (daemon/burnin.c) */
+    uint64_t burnin_timeout_ms;
     char *tmp_dir;      /* jobs' private directories go under it */
     char *cluster_name; /* SLURM_CLUSTER_NAME */
     char *scheduler; /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */

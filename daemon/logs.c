@@ -178,6 +178,11 @@ static jzd_relay *logs__relay(jzd *d, const char *address, const char *node)
     return r;
 }
 
+uplink *logs_link(jzd *d, const char *address, const char *node)
+{
+    return &logs__relay(d, address, node)->up;
+}
+
 static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent)
 {
     logs_relay_req *q = arg;

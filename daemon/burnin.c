@@ -101,6 +101,16 @@ static size_t burnin__busy(const jzd *d)
 
 /* --- the leader: verdicts ------------------------------------------------- */
 
+/* Leader: node may be asked at once the next time it is pending (a
+ * verdict came, or it joined anew). */
+static void burnin__forget(jzd *d, const char *node)
+{
+    struct burnin *b = d->burnin;
+    for (size_t i = 0; b && i < b->n_asked; i++)
+        if (strcmp(b->asked[i].name, node) == 0)
+            b->asked[i].next = 0;
+}
+
 typedef struct burnin__verdict {
     jzd *d;
     jzd_wait *w; /* a node's BurnInResult; NULL: the leader's own node */
@@ -163,6 +173,7 @@ static void burnin__decide(jzd *d, const char *node, bool passed, const char *re
     const fsm_drain *dr = fsm_drain_get(n, -1);
     bool ours = dr && strcmp(dr->source, "burnin") == 0;
     log_info(BURNIN_SUBSYS, "%s %s its burn-in: %s", node, passed ? "passed" : "failed", text);
+    burnin__forget(d, node);
     if (passed && ours) {
         v->resumed = true;
         snprintf(v->note, sizeof v->note, "its burn-in drain (%s) is resumed", dr->reason);
@@ -428,6 +439,7 @@ void burnin_joined(jzd *d, const char *node)
                             "on-join)",
              node);
     drains_propose(d, node, -1, false, false, "burnin", BURNIN_PENDING);
+    burnin__forget(d, node);
 }
 
 static burnin__asked *burnin__asked_get(struct burnin *b, const char *name)

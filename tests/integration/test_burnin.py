@@ -167,6 +167,24 @@ def test_burnin_on_join_drains_until_it_passes(daemon_factory, tmp_path):
         wait_for(lambda: node(ctl, "gpu1")["state"] == "up", what="gpu1 back")
         n = node(ctl, "gpu1")
         assert not n["reason_by"] and "burn-in" not in (n["reason"] or ""), n
+        # Repaired with other boards (another set of GPUs): burned in again,
+        # and returned to service when it passes.
+        assert again.stop() == 0
+        wait_for(lambda: node(ctl, "gpu1")["state"] == "down", what="gpu1 down again")
+        resumes = len([e for e in events(ctl) if e["kind"] == "node_resume" and e["node"] == "gpu1"])
+        other = Daemon(tmp_path, name="gpu1", port=agent.port)
+        at = agent.args.index("--topology-xml") + 1
+        other.args = agent.args[:at] + [fixture_xml("a100-pcie-nvbridge-4gpu.xml")] + agent.args[at + 1:]
+        other.start()
+        try:
+            wait_for(lambda: node(ctl, "gpu1")["gpus_total"] == 4, what="gpu1 with its new GPUs")
+            wait_for(lambda: len([e for e in events(ctl) if e["kind"] == "node_resume" and e["node"] == "gpu1"])
+                     > resumes, what="the new boards' burn-in to pass")
+            assert ("node_drain", "burn-in pending") in [(e["kind"], e["text"]) for e in events(ctl)
+                                                         if e["node"] == "gpu1"][-3:]
+            assert node(ctl, "gpu1")["state"] == "up"
+        finally:
+            other.shutdown()
     finally:
         again.shutdown()
 

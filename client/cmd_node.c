@@ -310,8 +310,8 @@ static int node__check(cli *c, const char *name)
     uint64_t run = r->run, timeout_ms = r->timeout_ms;
     bool tty = isatty(2);
     if (!c->json)
-        fprintf(stderr, "jz node check: burn-in %llu of %s running (at most %llu s)%s", (unsigned long long)run,
-                name, (unsigned long long)(timeout_ms / 1000), tty ? "" : "\n");
+        fprintf(stderr, "jz node check: burn-in %llu of %s running (at most %llu s)%s",
+                (unsigned long long)run, name, (unsigned long long)(timeout_ms / 1000), tty ? "" : "\n");
     /* The node's timeout, then a while for its verdict to reach the leader. */
     int64_t deadline = cli_now_ms() + (int64_t)timeout_ms + 120000;
     while (!wire_msg_env(m)->burn_in_reply->done) {
@@ -334,7 +334,8 @@ static int node__check(cli *c, const char *name)
         r = wire_msg_env(m)->burn_in_reply;
         if (tty && !c->json)
             fprintf(stderr, "\rjz node check: burn-in %llu of %s: %s %llu s ", (unsigned long long)run, name,
-                    r->running ? "running" : "ended, telling the leader,", (unsigned long long)(r->elapsed_ms / 1000));
+                    r->running ? "running" : "ended, telling the leader,",
+                    (unsigned long long)(r->elapsed_ms / 1000));
     }
     if (tty && !c->json)
         fputc('\n', stderr);

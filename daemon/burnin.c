@@ -31,10 +31,10 @@
 #include "prog.h"
 
 #define BURNIN_SUBSYS "burnin"
-#define BURNIN_OUT_MAX 8192        /* bytes of the program's output kept and shown */
-#define BURNIN_TELL_TRIES 30       /* the verdict is sent to the leader this many times at most */
-#define BURNIN_RETRY_MS 30000      /* leader: a pending node that refused is asked again after this */
-#define BURNIN_SLACK_MS 60000      /* leader: and one that took it, after its timeout and this */
+#define BURNIN_OUT_MAX 8192   /* bytes of the program's output kept and shown */
+#define BURNIN_TELL_TRIES 30  /* the verdict is sent to the leader this many times at most */
+#define BURNIN_RETRY_MS 30000 /* leader: a pending node that refused is asked again after this */
+#define BURNIN_SLACK_MS 60000 /* leader: and one that took it, after its timeout and this */
 #define BURNIN_PENDING "burn-in pending"
 #define BURNIN_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -46,9 +46,9 @@ typedef struct burnin__asked {
 
 struct burnin {
     /* This node's runs. */
-    prog *run;          /* the run in progress, NULL when none */
-    uint64_t run_id;    /* the last run's number (0: none since the daemon started) */
-    uint64_t started;   /* uv_now */
+    prog *run;        /* the run in progress, NULL when none */
+    uint64_t run_id;  /* the last run's number (0: none since the daemon started) */
+    uint64_t started; /* uv_now */
     uint64_t elapsed_ms;
     bool ended, passed;
     char reason[FSM_DRAIN_TEXT_MAX + 1];
@@ -167,9 +167,10 @@ static void burnin__decide(jzd *d, const char *node, bool passed, const char *re
         return;
     }
     char text[FSM_DRAIN_TEXT_MAX + 1];
-    snprintf(text, sizeof text, "%s", reason && fsm_printable(reason, FSM_DRAIN_TEXT_MAX) && *reason ? reason
-                                      : passed                                                       ? "passed"
-                                                                                                     : "failed");
+    snprintf(text, sizeof text, "%s",
+             reason && fsm_printable(reason, FSM_DRAIN_TEXT_MAX) && *reason ? reason
+             : passed                                                       ? "passed"
+                                                                            : "failed");
     const fsm_drain *dr = fsm_drain_get(n, -1);
     bool ours = dr && strcmp(dr->source, "burnin") == 0;
     log_info(BURNIN_SUBSYS, "%s %s its burn-in: %s", node, passed ? "passed" : "failed", text);
@@ -177,7 +178,8 @@ static void burnin__decide(jzd *d, const char *node, bool passed, const char *re
     if (passed && ours) {
         v->resumed = true;
         snprintf(v->note, sizeof v->note, "its burn-in drain (%s) is resumed", dr->reason);
-        drains_propose_then(d, node, -1, true, false, "burnin", "burn-in passed", burnin__verdict_committed, v);
+        drains_propose_then(d, node, -1, true, false, "burnin", "burn-in passed", burnin__verdict_committed,
+                            v);
         return;
     }
     if (!passed && (!dr || ours)) {
@@ -224,13 +226,16 @@ static void burnin__told(void *arg, wire_msg *reply, const char *why, bool sent)
         if (r && r->error && r->error->code == JAZARI__ERROR_CODE__OK &&
             r->body_case == JAZARI__ENVELOPE__BODY_BURN_IN_RESULT_REPLY) {
             b->told = true;
-            snprintf(b->note, sizeof b->note, "%s", r->burn_in_result_reply->note ? r->burn_in_result_reply->note : "");
+            snprintf(b->note, sizeof b->note, "%s",
+                     r->burn_in_result_reply->note ? r->burn_in_result_reply->note : "");
             log_info(BURNIN_SUBSYS, "the leader took the verdict: %s", b->note);
         } else {
             if (r && r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER)
                 fwd_retarget(d, r->error->leader);
             snprintf(b->note, sizeof b->note, "the leader was not told: %s",
-                     r && r->error && r->error->message ? r->error->message : why ? why : "no answer");
+                     r && r->error && r->error->message ? r->error->message
+                     : why                              ? why
+                                                        : "no answer");
             if (++b->tries >= BURNIN_TELL_TRIES) {
                 b->gave_up = true;
                 log_warn(BURNIN_SUBSYS, "%s (gave up after %u tries)", b->note, b->tries);
@@ -325,10 +330,11 @@ static int burnin__start(jzd *d, const char *by, Jazari__ErrorCode *code, char *
     }
     size_t busy = burnin__busy(d);
     if (busy) {
-        snprintf(why, len,
-                 "node %s runs %zu job part%s: drain it first (jz drain %s --reason TEXT), then check it once "
-                 "nothing runs there",
-                 me, busy, busy == 1 ? "" : "s", me);
+        snprintf(
+            why, len,
+            "node %s runs %zu job part%s: drain it first (jz drain %s --reason TEXT), then check it once "
+            "nothing runs there",
+            me, busy, busy == 1 ? "" : "s", me);
         return -1;
     }
     char node[CONFIG_NAME_MAX + 16], budget[64];
@@ -345,7 +351,8 @@ static int burnin__start(jzd *d, const char *by, Jazari__ErrorCode *code, char *
     b->output_len = 0;
     b->elapsed_ms = 0;
     b->started = uv_now(&d->loop);
-    b->run = prog_start(&d->loop, path, args, env, d->cfg->burnin_timeout_ms, BURNIN_OUT_MAX, burnin__done, d);
+    b->run =
+        prog_start(&d->loop, path, args, env, d->cfg->burnin_timeout_ms, BURNIN_OUT_MAX, burnin__done, d);
     log_info(BURNIN_SUBSYS, "burn-in %llu started by %s: %s (pid %d, timeout %llu s)",
              (unsigned long long)b->run_id, by, path, prog_pid(b->run),
              (unsigned long long)(d->cfg->burnin_timeout_ms / 1000));
@@ -382,6 +389,16 @@ void burnin_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
          * the node; an agent relays it through a controller. */
         if (d->ctl_running ? !req_admin(d, c, e, &w, "jz node check") : !req_who(d, c, e, &w))
             return;
+        /* A job placed there that the node has not started yet is as
+         * much in the way as one it runs. */
+        if (q->start && d->ctl_running && fsm_node_busy(&d->ctl.state, q->node, -1)) {
+            req_error(
+                c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                "node %s runs jobs: drain it first (jz drain %s --reason TEXT), then check it once nothing "
+                "runs there",
+                q->node, q->node);
+            return;
+        }
         Jazari__BurnInRequest fwd = *q;
         fwd.hops = q->hops + 1;
         Jazari__Envelope copy = *e;
@@ -435,8 +452,9 @@ bool burnin_wants(jzd *d, const Jazari__NodeRecord *rec)
 
 void burnin_joined(jzd *d, const char *node)
 {
-    log_info(BURNIN_SUBSYS, "%s joins with GPUs new to the network: drained until its burn-in passes (burnin "
-                            "on-join)",
+    log_info(BURNIN_SUBSYS,
+             "%s joins with GPUs new to the network: drained until its burn-in passes (burnin "
+             "on-join)",
              node);
     drains_propose(d, node, -1, false, false, "burnin", BURNIN_PENDING);
     burnin__forget(d, node);
@@ -472,7 +490,9 @@ static void burnin__asked_reply(void *arg, wire_msg *reply, const char *why, boo
     struct burnin *b = d->burnin;
     if (!ok && b && !b->closing) {
         log_warn(BURNIN_SUBSYS, "%s did not start its burn-in: %s (asked again in %d s)", k->name,
-                 r && r->error && r->error->message ? r->error->message : why ? why : "no answer",
+                 r && r->error && r->error->message ? r->error->message
+                 : why                              ? why
+                                                    : "no answer",
                  BURNIN_RETRY_MS / 1000);
         for (size_t i = 0; i < b->n_asked; i++)
             if (strcmp(b->asked[i].name, k->name) == 0)

@@ -113,7 +113,8 @@ static const config__setting config__table[] = {
      "a GPU hotter than this many degrees C raises temp_high (the policy's health lines say what it does); "
      "0: none (temp_slowdown, at NVIDIA's own threshold, is always on)"},
     {"gpu_xid_hold", CT_DURATION, OFF(gpu_xid_hold_ms), "1h",
-     "an XID condition stays this long after its last event, unless the GPU is reset first; 0: until a reset"},
+     "an XID condition stays this long after its last event, unless the GPU is reset first; 0: until a "
+     "reset"},
     {"health_program", CT_STRING, OFF(health_program), "",
      "the site's own health check (as NHC): run every health_interval without a shell; a non-zero exit "
      "(or running past health_timeout) raises the node condition health_program with its first line of "
@@ -413,7 +414,8 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         /* 0 turns these off (health.c) */
         bool zero_ok = strcmp(s->key, "gpu_health_interval") == 0 || strcmp(s->key, "gpu_xid_hold") == 0;
         if (config_parse_duration_ms(value, &u) != 0 || (u == 0 && !zero_ok)) {
-            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, %s", zero_ok ? "or 0" : "above zero");
+            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, %s",
+                     zero_ok ? "or 0" : "above zero");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = u;

@@ -17,8 +17,8 @@
 #include "prog.h"
 
 #define GHEALTH__SUBSYS "health"
-#define GHEALTH__OUT_MAX 4096    /* bytes of the program's output kept */
-#define GHEALTH__FIRST_MS 200    /* the first sample and the first run, after start */
+#define GHEALTH__OUT_MAX 4096 /* bytes of the program's output kept */
+#define GHEALTH__FIRST_MS 200 /* the first sample and the first run, after start */
 
 struct ghealth {
     jzd *d;
@@ -229,7 +229,8 @@ static void ghealth__nvml_start(struct ghealth *g)
         log_warn(GHEALTH__SUBSYS, "%s", err);
     uv_timer_init(&g->d->loop, &g->sample_timer);
     g->sample_timer.data = g;
-    uv_timer_start(&g->sample_timer, ghealth__on_sample_timer, GHEALTH__FIRST_MS, cfg->gpu_health_interval_ms);
+    uv_timer_start(&g->sample_timer, ghealth__on_sample_timer, GHEALTH__FIRST_MS,
+                   cfg->gpu_health_interval_ms);
     log_info(GHEALTH__SUBSYS, "sampling the health of %zu GPUs every %llu ms", g->n_gpus,
              (unsigned long long)cfg->gpu_health_interval_ms);
 }
@@ -303,7 +304,8 @@ void ghealth_init(jzd *d)
         g->prog_on = true;
         ghealth__prog_schedule(g, GHEALTH__FIRST_MS);
         log_info(GHEALTH__SUBSYS, "health program %s every %llu ms (timeout %llu ms)", program,
-                 (unsigned long long)d->cfg->health_interval_ms, (unsigned long long)d->cfg->health_timeout_ms);
+                 (unsigned long long)d->cfg->health_interval_ms,
+                 (unsigned long long)d->cfg->health_timeout_ms);
     }
 }
 
@@ -386,7 +388,8 @@ typedef enum { GHEALTH__GAUGE, GHEALTH__COUNTER } ghealth__kind;
 
 static void ghealth__family(buf *out, const char *name, ghealth__kind k, const char *help)
 {
-    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, k == GHEALTH__GAUGE ? "gauge" : "counter");
+    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+               k == GHEALTH__GAUGE ? "gauge" : "counter");
 }
 
 /* One line: name{labels[,extra]} value. */
@@ -416,7 +419,8 @@ void ghealth_metrics(const jzd *d, buf *out)
         {"jazari_gpu_utilization_ratio", GHEALTH__GAUGE, "fraction of time the GPU was busy (0-1)"},
         {"jazari_gpu_memory_used_bytes", GHEALTH__GAUGE, "GPU memory in use"},
         {"jazari_gpu_ecc_errors_total", GHEALTH__COUNTER,
-         "ECC errors; type volatile (since the last reset) or aggregate (the GPU's life), bits single or double"},
+         "ECC errors; type volatile (since the last reset) or aggregate (the GPU's life), bits single or "
+         "double"},
         {"jazari_gpu_retired_pages_pending", GHEALTH__GAUGE, "1 when retired pages wait for a GPU reset"},
         {"jazari_gpu_remapped_rows_total", GHEALTH__COUNTER, "memory rows remapped, by kind of error"},
         {"jazari_gpu_throttle", GHEALTH__GAUGE, "1 while the clocks are held down for that reason"},
@@ -426,10 +430,10 @@ void ghealth_metrics(const jzd *d, buf *out)
         uint64_t bit;
         const char *reason;
     } thr[] = {
-        {HEALTH_THROTTLE_GPU_IDLE, "gpu_idle"},           {HEALTH_THROTTLE_APP_CLOCKS, "applications_clocks"},
-        {HEALTH_THROTTLE_SW_POWER_CAP, "sw_power_cap"},   {HEALTH_THROTTLE_HW_SLOWDOWN, "hw_slowdown"},
-        {HEALTH_THROTTLE_SYNC_BOOST, "sync_boost"},       {HEALTH_THROTTLE_SW_THERMAL, "sw_thermal"},
-        {HEALTH_THROTTLE_HW_THERMAL, "hw_thermal"},       {HEALTH_THROTTLE_HW_POWER_BRAKE, "hw_power_brake"},
+        {HEALTH_THROTTLE_GPU_IDLE, "gpu_idle"},         {HEALTH_THROTTLE_APP_CLOCKS, "applications_clocks"},
+        {HEALTH_THROTTLE_SW_POWER_CAP, "sw_power_cap"}, {HEALTH_THROTTLE_HW_SLOWDOWN, "hw_slowdown"},
+        {HEALTH_THROTTLE_SYNC_BOOST, "sync_boost"},     {HEALTH_THROTTLE_SW_THERMAL, "sw_thermal"},
+        {HEALTH_THROTTLE_HW_THERMAL, "hw_thermal"},     {HEALTH_THROTTLE_HW_POWER_BRAKE, "hw_power_brake"},
     };
     char v[64], extra[64];
     for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
@@ -509,9 +513,9 @@ void ghealth_metrics(const jzd *d, buf *out)
 
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    static const char *const known_names[] = {"temp",          "temp_slowdown", "temp_shutdown", "power",
-                                              "power_limit",   "util",          "memory",        "ecc_volatile",
-                                              "ecc_aggregate", "retired",       "remap",         "throttle"};
+    static const char *const known_names[] = {
+        "temp",   "temp_slowdown", "temp_shutdown", "power",   "power_limit", "util",
+        "memory", "ecc_volatile",  "ecc_aggregate", "retired", "remap",       "throttle"};
     authz_who w;
     if (!req_who(d, c, e, &w))
         return;

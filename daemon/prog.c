@@ -205,7 +205,8 @@ void prog_summary(const prog_result *r, const char *what, const char *path, uint
                   size_t len)
 {
     if (r->timed_out) {
-        snprintf(text, len, "%s timed out after %llu s", what, (unsigned long long)((timeout_ms + 999) / 1000));
+        snprintf(text, len, "%s timed out after %llu s", what,
+                 (unsigned long long)((timeout_ms + 999) / 1000));
         return;
     }
     if (r->spawn_failed) {

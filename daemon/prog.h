@@ -15,9 +15,9 @@ typedef struct prog prog;
 
 /* How a run ended. out is NUL-terminated, valid during the callback only. */
 typedef struct prog_result {
-    bool spawn_failed;  /* it never started: spawn_err says why */
+    bool spawn_failed; /* it never started: spawn_err says why */
     char spawn_err[200];
-    bool timed_out;     /* killed at the timeout (counted as failing) */
+    bool timed_out; /* killed at the timeout (counted as failing) */
     int64_t exit_status;
     int term_signal;
     const char *out;

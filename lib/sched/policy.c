@@ -856,21 +856,34 @@ const char *pol_health_action_name(pol_health_action a)
     return (unsigned)a < 4 ? pol__actions[a] : "?";
 }
 
-#define R(c, a, rq, ra) {c, POL_HEALTH_##a, rq, ra, false}
+#define R(c, a, rq, ra)                                                                                      \
+    {                                                                                                        \
+        c, POL_HEALTH_##a, rq, ra, false                                                                     \
+    }
 /* NVIDIA's guidance (policy.h says why each). */
 static const pol_hrule pol__health_defaults[] = {
-    R("xid_48", DRAIN_GPU, true, false),        R("xid_64", DRAIN_GPU, true, false),
-    R("xid_95", DRAIN_GPU, true, false),        R("xid_74", DRAIN_GPU, true, false),
-    R("ecc_dbe", DRAIN_GPU, true, false),       R("row_remap_failed", DRAIN_GPU, true, false),
-    R("xid_79", DRAIN_NODE, true, true),        R("gpu_lost", DRAIN_NODE, true, true),
-    R("row_remap_pending", DRAIN_GPU, false, false), R("retired_pages_pending", DRAIN_GPU, false, false),
-    R("temp_slowdown", DRAIN_GPU, false, true), R("temp_high", DRAIN_GPU, false, true),
+    R("xid_48", DRAIN_GPU, true, false),
+    R("xid_64", DRAIN_GPU, true, false),
+    R("xid_95", DRAIN_GPU, true, false),
+    R("xid_74", DRAIN_GPU, true, false),
+    R("ecc_dbe", DRAIN_GPU, true, false),
+    R("row_remap_failed", DRAIN_GPU, true, false),
+    R("xid_79", DRAIN_NODE, true, true),
+    R("gpu_lost", DRAIN_NODE, true, true),
+    R("row_remap_pending", DRAIN_GPU, false, false),
+    R("retired_pages_pending", DRAIN_GPU, false, false),
+    R("temp_slowdown", DRAIN_GPU, false, true),
+    R("temp_high", DRAIN_GPU, false, true),
     R("health_program", DRAIN_NODE, false, true),
-    R("xid_63", WARN, false, false),            R("xid_92", WARN, false, false),
+    R("xid_63", WARN, false, false),
+    R("xid_92", WARN, false, false),
     R("power_brake", WARN, false, false),
-    R("xid_13", NONE, false, false),            R("xid_31", NONE, false, false),
-    R("xid_43", NONE, false, false),            R("xid_45", NONE, false, false),
-    R("xid_68", NONE, false, false),            R("xid_*", WARN, false, false),
+    R("xid_13", NONE, false, false),
+    R("xid_31", NONE, false, false),
+    R("xid_43", NONE, false, false),
+    R("xid_45", NONE, false, false),
+    R("xid_68", NONE, false, false),
+    R("xid_*", WARN, false, false),
 };
 #undef R
 
@@ -901,8 +914,9 @@ pol_hrule pol_health_rule(const pol *p, const char *condition)
 /* health CONDITION ACTION [jobs=requeue|finish] [resume=auto|manual] */
 static int pol__health(pol *p, char **w, size_t n, char *why, size_t whylen)
 {
-    static const char usage[] = "write 'health CONDITION none|warn|drain-gpu|drain-node [jobs=requeue|finish] "
-                                "[resume=auto|manual]'";
+    static const char usage[] =
+        "write 'health CONDITION none|warn|drain-gpu|drain-node [jobs=requeue|finish] "
+        "[resume=auto|manual]'";
     if (n < 3 || n > 5) {
         snprintf(why, whylen, "%s", usage);
         return -1;
@@ -930,7 +944,8 @@ static int pol__health(pol *p, char **w, size_t n, char *why, size_t whylen)
         if (strcmp(w[2], pol__actions[i]) == 0)
             a = i;
     if (a < 0) {
-        snprintf(why, whylen, "health %s: action '%.40s': one of none, warn, drain-gpu, drain-node", w[1], w[2]);
+        snprintf(why, whylen, "health %s: action '%.40s': one of none, warn, drain-gpu, drain-node", w[1],
+                 w[2]);
         return -1;
     }
     r.action = (pol_health_action)a;
@@ -945,18 +960,21 @@ static int pol__health(pol *p, char **w, size_t n, char *why, size_t whylen)
             resume = true;
             r.resume_auto = strcmp(w[i] + 7, "auto") == 0;
         } else {
-            snprintf(why, whylen, "health %s: '%.40s': expected jobs=requeue|finish or resume=auto|manual (once each)",
+            snprintf(why, whylen,
+                     "health %s: '%.40s': expected jobs=requeue|finish or resume=auto|manual (once each)",
                      w[1], w[i]);
             return -1;
         }
     }
     if ((jobs || resume) && r.action < POL_HEALTH_DRAIN_GPU) {
-        snprintf(why, whylen, "health %s %s: jobs= and resume= go with drain-gpu or drain-node only", w[1], w[2]);
+        snprintf(why, whylen, "health %s %s: jobs= and resume= go with drain-gpu or drain-node only", w[1],
+                 w[2]);
         return -1;
     }
     if (r.action == POL_HEALTH_DRAIN_GPU && strcmp(w[1], "health_program") == 0) {
-        snprintf(why, whylen, "health health_program: the site's program speaks for the whole node: write "
-                              "none, warn or drain-node");
+        snprintf(why, whylen,
+                 "health health_program: the site's program speaks for the whole node: write "
+                 "none, warn or drain-node");
         return -1;
     }
     p->health[p->n_health++] = r;
@@ -990,8 +1008,9 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return pol__health(p, w, n, why, whylen);
     if (strcmp(w[0], "burnin") == 0) {
         if (n != 2 || (strcmp(w[1], "on-join") != 0 && strcmp(w[1], "manual") != 0)) {
-            snprintf(why, whylen, "burnin: on-join (a GPU node that joins is drained until it passes the "
-                                  "burn-in) or manual (only jz node check runs it)");
+            snprintf(why, whylen,
+                     "burnin: on-join (a GPU node that joins is drained until it passes the "
+                     "burn-in) or manual (only jz node check runs it)");
             return -1;
         }
         p->burnin_on_join = strcmp(w[1], "on-join") == 0;

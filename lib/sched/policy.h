@@ -131,16 +131,16 @@ typedef struct pol_qos {
 
 typedef struct pol_partition {
     char name[POL_NAME_MAX + 1];
-    char **names;    /* nodes=: exact names, sorted */
+    char **names; /* nodes=: exact names, sorted */
     size_t n_names;
-    char **globs;    /* nodes=: patterns with '*' or '?' */
+    char **globs; /* nodes=: patterns with '*' or '?' */
     size_t n_globs;
-    char *sites;     /* site=a,b; NULL: none */
-    char *labels;    /* label=a,b: nodes with any of them; NULL: none */
+    char *sites;             /* site=a,b; NULL: none */
+    char *labels;            /* label=a,b: nodes with any of them; NULL: none */
     uint64_t default_time_s; /* 0: not said */
     uint64_t max_time_s;     /* 0: no bound (UNLIMITED, or not said) */
-    char *accounts;  /* accounts=a,b/c: whose jobs may use it; NULL: anyone's */
-    char *qos;       /* qos=a,b: the QoS its jobs may ask for; NULL: any */
+    char *accounts;          /* accounts=a,b/c: whose jobs may use it; NULL: anyone's */
+    char *qos;               /* qos=a,b: the QoS its jobs may ask for; NULL: any */
     bool is_default;
 } pol_partition;
 

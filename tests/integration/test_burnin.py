@@ -108,10 +108,19 @@ def test_node_check_passes_fails_drains_and_resumes(daemon_factory, tmp_path):
 def test_node_check_refusals(daemon_factory, tmp_path):
     ctl, agent, mode, seen = network(daemon_factory, tmp_path)
     # A job runs on the node, which is not drained: drain it first.
-    jid = submit(ctl, "--gpus-per-node", "1", "--", "sleep", "600")
-    wait_for(lambda: job(ctl, jid)["state"] == "RUNNING", what="the job to run")
+    started = tmp_path / "tmp-gpu1" / "started"
+    jid = submit(ctl, "--gpus-per-node", "1", "--", "sh", "-c", "touch %s; sleep 600" % started)
+    wait_for(started.exists, what="the job to run on gpu1")
+    # Refused by the controller, which knows the job is placed there...
     r = check(ctl)
+    assert r.returncode == 1 and "node gpu1 runs jobs: drain it first (jz drain gpu1" in r.stderr, r.stderr
+    # ... and by the node, which runs it.
+    r = check(agent)
     assert r.returncode == 1 and "runs 1 job part: drain it first (jz drain gpu1" in r.stderr, r.stderr
+    # Drained (and the job still running): still refused.
+    assert ctl.jz("drain", "gpu1", "--reason", "burn-in").returncode == 0
+    r = check(agent)
+    assert r.returncode == 1 and "drain it first" in r.stderr, r.stderr
     assert not seen.exists()
     assert ctl.jz("cancel", str(jid)).returncode == 0
     # No such node; a node with no GPU (the controller's own, probed here).
@@ -129,11 +138,16 @@ def test_node_check_without_a_program(daemon_factory, tmp_path):
     assert "no burn-in program on gpu1: burnin_program %s cannot be run" % (tmp_path / "missing") in r.stderr
     assert node(ctl, "gpu1")["state"] == "up"  # a refusal is no verdict
     # The default, jazari-burnin beside jazarid: built only with nvcc.
+    bare = daemon_factory(name="gpu2", xml=fixture_xml("hgx-h100-8gpu.xml"))
+    r = bare.jz("node", "check", "gpu2", timeout=60)
     if not os.path.exists(os.path.join(os.path.dirname(JAZARID), "jazari-burnin")):
-        bare = daemon_factory(name="gpu2", xml=fixture_xml("hgx-h100-8gpu.xml"))
-        r = bare.jz("node", "check", "gpu2")
         assert r.returncode == 1
         assert "no burn-in program on gpu2: build with the CUDA toolkit (nvcc)" in r.stderr, r.stderr
+    elif not os.path.exists("/dev/nvidia0"):
+        # Built, on a machine with no GPU (its topology emulated): the real
+        # program runs and says so (exit 2), which fails the node's check.
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "FAILED the burn-in" in r.stdout and "no GPU: " in r.stdout, r.stdout
 
 
 def test_burnin_on_join_drains_until_it_passes(daemon_factory, tmp_path):

@@ -322,7 +322,7 @@ static int node__check(cli *c, const char *name)
             wire_msg_free(m);
             return CLI_REFUSED;
         }
-        struct timespec ts = {0, 500 * 1000 * 1000};
+        struct timespec ts = {0, 500000000L};
         nanosleep(&ts, NULL);
         wire_msg_free(m);
         m = node__burnin_call(c, name, false, run, &status);

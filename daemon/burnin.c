@@ -340,8 +340,8 @@ static int burnin__start(jzd *d, const char *by, Jazari__ErrorCode *code, char *
     char node[CONFIG_NAME_MAX + 16], budget[64];
     snprintf(node, sizeof node, "JAZARI_NODE=%s", me);
     /* The program paces itself to finish well within the timeout. */
-    snprintf(budget, sizeof budget, "JAZARI_BURNIN_BUDGET_S=%llu",
-             (unsigned long long)(d->cfg->burnin_timeout_ms * 8 / 10 / 1000 + 1));
+    uint64_t budget_s = d->cfg->burnin_timeout_ms / 1000 * 8 / 10 + 1;
+    snprintf(budget, sizeof budget, "JAZARI_BURNIN_BUDGET_S=%llu", (unsigned long long)budget_s);
     char *args[] = {path, NULL};
     char *env[] = {BURNIN_PATH, node, budget, NULL};
     b->run_id++;

@@ -217,8 +217,12 @@ void prog_summary(const prog_result *r, const char *what, const char *path, uint
     const char *s = r->out ? r->out : "";
     while (*s == '\n' || *s == '\r' || *s == ' ' || *s == '\t')
         s++;
-    for (; *s && *s != '\n' && n + 1 < len; s++)
-        text[n++] = (*s >= 0x20 && *s < 0x7f) || (unsigned char)*s >= 0x80 ? *s : ' ';
+    for (; *s && *s != '\n' && n + 1 < len; s++) {
+        if ((*s >= 0x20 && *s < 0x7f) || (unsigned char)*s >= 0x80)
+            text[n++] = *s;
+        else
+            text[n++] = ' '; /* a control character */
+    }
     while (n && (text[n - 1] == ' ' || text[n - 1] == '\r'))
         n--;
     text[n] = '\0';

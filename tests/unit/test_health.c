@@ -432,7 +432,8 @@ TEST(health_policy_lines)
         {"\nhealth ecc_dbe\n", "policy p.conf:2: write 'health CONDITION"},
         {"health ecc_dbx drain-gpu\n", "policy p.conf:1: health 'ecc_dbx': not a condition"},
         {"health xid_0 warn\n", "policy p.conf:1: health 'xid_0': not a condition"},
-        {"health xid_48 drain\n", "policy p.conf:1: health xid_48: action 'drain': one of none, warn, drain-gpu"},
+        {"health xid_48 drain\n",
+         "policy p.conf:1: health xid_48: action 'drain': one of none, warn, drain-gpu"},
         {"health xid_48 warn jobs=requeue\n", "jobs= and resume= go with drain-gpu or drain-node only"},
         {"health xid_48 drain-gpu jobs=later\n", "expected jobs=requeue|finish or resume=auto|manual"},
         {"health xid_48 drain-gpu jobs=finish jobs=requeue\n", "(once each)"},
@@ -445,7 +446,8 @@ TEST(health_policy_lines)
         err[0] = '\0';
         int rc = pol_parse(&p, "policy p.conf", bad[i].text, strlen(bad[i].text), err, sizeof err);
         if (rc == 0 || !strstr(err, bad[i].want))
-            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\" lacks \"%s\"", bad[i].text, rc, err, bad[i].want);
+            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\" lacks \"%s\"", bad[i].text, rc, err,
+                      bad[i].want);
         pol_free(&p);
     }
 }

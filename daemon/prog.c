@@ -185,7 +185,9 @@ void prog_cancel(prog *p)
     p->cancelled = true;
     if (p->phase == PROG__DONE)
         return; /* closing already */
-    if ((p->phase == PROG__RUNNING || p->phase == PROG__DRAIN) && !p->exited && p->proc.pid > 0)
+    /* Running, or exited with a child of its session still holding the
+     * pipe (the group lives on while it does: its id is not reused). */
+    if ((p->phase == PROG__RUNNING || p->phase == PROG__DRAIN) && p->proc.pid > 0)
         (void)kill(-p->proc.pid, SIGKILL);
     p->phase = PROG__DONE;
     prog__close(p);

@@ -18,7 +18,7 @@ FAIL_LINE = "GPU 3 (NVIDIA H100 80GB HBM3): walking ones: first bad address 0x7f
 SCRIPT = """#!/bin/sh
 mode=$(cat %(mode)s)
 while [ "$mode" = wait ]; do sleep 0.05; mode=$(cat %(mode)s); done
-echo "$JAZARI_NODE budget=$JAZARI_BURNIN_BUDGET_S" > %(seen)s
+echo "$JAZARI_NODE budget=$JAZARI_BURNIN_BUDGET_S $$" > %(seen)s
 case "$mode" in
 pass) echo "burn-in passed on $JAZARI_NODE: 8 GPUs, memory and SGEMM checked"
       echo "GPU 0: memory ok (72 GiB, 4 patterns), sgemm ok (max rel err 1e-6)"; exit 0 ;;
@@ -71,7 +71,7 @@ def test_node_check_passes_fails_drains_and_resumes(daemon_factory, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "burn-in passed on gpu1" in r.stdout and "node gpu1 passed the burn-in" in r.stdout, r.stdout
     assert "burn-in 1 of gpu1 running" in r.stderr
-    assert seen.read_text().split() == ["gpu1", "budget=3"]  # 80% of burnin_timeout, rounded up
+    assert seen.read_text().split()[:2] == ["gpu1", "budget=3"]  # 80% of burnin_timeout, rounded up
     assert node(ctl, "gpu1")["state"] == "up"
     # A failure: exit 1, the node drained by burnin with the first line.
     mode.write_text("fail")
@@ -148,6 +148,33 @@ def test_node_check_without_a_program(daemon_factory, tmp_path):
         # program runs and says so (exit 2), which fails the node's check.
         assert r.returncode == 1, r.stdout + r.stderr
         assert "FAILED the burn-in" in r.stdout and "no GPU: " in r.stdout, r.stdout
+
+
+def test_a_run_in_progress_dies_with_its_daemon(daemon_factory, tmp_path):
+    import subprocess
+    from conftest import JZ
+    ctl, agent, mode, seen = network(daemon_factory, tmp_path, mode="hang", timeout="60s")
+    client = subprocess.Popen([JZ, "node", "--socket", agent.socket, "check", "gpu1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: seen.exists() and len(seen.read_text().split()) == 3, what="the burn-in to run")
+        pid = int(seen.read_text().split()[2])
+        # The daemon stops cleanly (no leak under ASan) and takes the run's
+        # process group with it; the client says it lost the daemon.
+        assert agent.stop() == 0
+        def gone():
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                return True
+        wait_for(gone, what="the burn-in program killed")
+        out, err = client.communicate(timeout=30)
+        assert client.returncode == 1, out + err
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
 
 
 def test_burnin_on_join_drains_until_it_passes(daemon_factory, tmp_path):

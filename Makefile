@@ -137,9 +137,12 @@ BURNIN     := $(BUILD)/jazari-burnin
 ifneq ($(NVCC),)
 NVCC_ARCH  ?= $(addprefix -arch=,$(shell $(NVCC) --list-gpu-arch 2>/dev/null | head -1))
 all: $(BURNIN)
+# A toolkit that cannot build it (a host compiler too new for this nvcc)
+# costs the burn-in only, not the build: said in one line.
 $(BURNIN): tools/burnin/jazari-burnin.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -Wall,-Wextra -o $@ $<
+	$(NVCC) -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -Wall,-Wextra -o $@ $< || \
+	  { rm -f $@; echo "note: $(NVCC) could not build $@ (above): jz node check will say there is no burn-in program"; }
 else
 .PHONY: burnin-skipped
 all: burnin-skipped

@@ -127,6 +127,29 @@ $(BUILD)/slurm/%: | $(JZ)
 	@mkdir -p $(BUILD)/slurm
 	ln -sf ../jz $@
 
+# --- the burn-in (CUDA) ---------------------------------------------------------
+# jazari-burnin (tools/burnin), beside jazarid, where jz node check finds it:
+# built with nvcc when the CUDA toolkit is here, else skipped with one line.
+# The lowest GPU architecture this nvcc knows, as PTX: the driver compiles
+# it for the GPU it finds (set NVCC_ARCH for SASS, e.g. -arch=sm_90).
+NVCC       ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+BURNIN     := $(BUILD)/jazari-burnin
+ifneq ($(NVCC),)
+NVCC_ARCH  ?= $(addprefix -arch=,$(shell $(NVCC) --list-gpu-arch 2>/dev/null | head -1))
+all: $(BURNIN)
+# A toolkit that cannot build it (a host compiler too new for this nvcc)
+# costs the burn-in only, not the build: said in one line.
+$(BURNIN): tools/burnin/jazari-burnin.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -Wall,-Wextra -o $@ $< || \
+	  { rm -f $@; echo "note: $(NVCC) could not build $@ (above): jz node check will say there is no burn-in program"; }
+else
+.PHONY: burnin-skipped
+all: burnin-skipped
+burnin-skipped:
+	@echo "note: no nvcc (the CUDA toolkit): $(BURNIN) is not built, and jz node check will say so (set NVCC=PATH)"
+endif
+
 # --- tests ---------------------------------------------------------------------
 $(UNIT): $(UNIT_O) $(DAEMON_O) $(CLIENT_O) $(COMMON_O) | $(FAKE_NVML) $(FAKE_CUDA)
 	@mkdir -p $(dir $@)

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../lib/hw/topo.h"
 #include "../lib/hw/topo_pb.h"
@@ -282,18 +284,104 @@ int cmd_nodes(cli *c, int argc, char **argv)
     return cli_flush(&b);
 }
 
+/* One BurnInRequest; the reply's message, or NULL after printing why. */
+static wire_msg *node__burnin_call(cli *c, const char *name, bool start, uint64_t run, int *status)
+{
+    Jazari__BurnInRequest q = JAZARI__BURN_IN_REQUEST__INIT;
+    q.node = (char *)name;
+    q.start = start;
+    q.run = run;
+    Jazari__Envelope req = JAZARI__ENVELOPE__INIT;
+    req.body_case = JAZARI__ENVELOPE__BODY_BURN_IN_REQUEST;
+    req.burn_in_request = &q;
+    return cli_request(c, &req, JAZARI__ENVELOPE__BODY_BURN_IN_REPLY, status);
+}
+
+/* jz node check NAME: runs the node's burn-in (its daemon runs
+ * burnin_program), waits for it with a progress line on standard error,
+ * and prints the verdict: 0 passed, 1 failed (or refused). */
+static int node__check(cli *c, const char *name)
+{
+    int status;
+    wire_msg *m = node__burnin_call(c, name, true, 0, &status);
+    if (!m)
+        return status;
+    const Jazari__BurnInReply *r = wire_msg_env(m)->burn_in_reply;
+    uint64_t run = r->run, timeout_ms = r->timeout_ms;
+    bool tty = isatty(2);
+    if (!c->json)
+        fprintf(stderr, "jz node check: burn-in %llu of %s running (at most %llu s)%s",
+                (unsigned long long)run, name, (unsigned long long)(timeout_ms / 1000), tty ? "" : "\n");
+    /* The node's timeout, then a while for its verdict to reach the leader. */
+    int64_t deadline = cli_now_ms() + (int64_t)timeout_ms + 120000;
+    while (!wire_msg_env(m)->burn_in_reply->done) {
+        if (cli_now_ms() > deadline) {
+            if (tty && !c->json)
+                fputc('\n', stderr);
+            cli_error(c, "burn-in %llu of %s gave no verdict in time", (unsigned long long)run, name);
+            wire_msg_free(m);
+            return CLI_REFUSED;
+        }
+        struct timespec ts = {0, 500000000L};
+        nanosleep(&ts, NULL);
+        wire_msg_free(m);
+        m = node__burnin_call(c, name, false, run, &status);
+        if (!m) {
+            if (tty && !c->json)
+                fputc('\n', stderr);
+            return status;
+        }
+        r = wire_msg_env(m)->burn_in_reply;
+        if (tty && !c->json)
+            fprintf(stderr, "\rjz node check: burn-in %llu of %s: %s %llu s ", (unsigned long long)run, name,
+                    r->running ? "running" : "ended, telling the leader,",
+                    (unsigned long long)(r->elapsed_ms / 1000));
+    }
+    if (tty && !c->json)
+        fputc('\n', stderr);
+    r = wire_msg_env(m)->burn_in_reply;
+    buf b = BUF_INIT;
+    if (c->json) {
+        json j;
+        cli_json_begin(&j, &b);
+        json_obj_begin(&j);
+        json_kv_str(&j, "node", r->node);
+        json_kv_uint(&j, "run", r->run);
+        json_kv_bool(&j, "passed", r->passed);
+        json_kv_str(&j, "reason", r->reason);
+        json_kv_uint(&j, "elapsed_ms", r->elapsed_ms);
+        json_kv_str(&j, "leader", r->leader_note);
+        json_kv_str(&j, "output", r->output);
+        json_obj_end(&j);
+    } else {
+        buf_puts(&b, r->output ? r->output : "");
+        if (b.len && b.data[b.len - 1] != '\n')
+            buf_putc(&b, '\n');
+        buf_printf(&b, "node %s %s the burn-in in %.1f s: %s", r->node, r->passed ? "passed" : "FAILED",
+                   (double)r->elapsed_ms / 1000.0, r->reason);
+        if (r->leader_note && *r->leader_note)
+            buf_printf(&b, "\n  leader: %s", r->leader_note);
+    }
+    bool passed = r->passed;
+    wire_msg_free(m);
+    int out = cli_flush(&b);
+    return out != CLI_OK ? out : passed ? CLI_OK : CLI_REFUSED;
+}
+
 int cmd_node(cli *c, int argc, char **argv)
 {
     if (c->describe)
-        printf("subcommands:\n  revoke\n");
+        printf("subcommands:\n  check\n  revoke\n");
     const char *pos[2];
     int npos = cli_parse(c, argc, argv, NULL, pos, 2);
     if (npos < 0)
         return CLI_USAGE;
     if (npos == 2 && strcmp(pos[0], "revoke") == 0)
         return cmd_node_revoke(c, pos[1]);
+    if (npos == 2 && strcmp(pos[0], "check") == 0)
+        return node__check(c, pos[1]);
     if (npos == 2) {
-        cli_error(c, "usage: jz node NAME | jz node revoke NAME");
+        cli_error(c, "usage: jz node NAME | jz node check NAME | jz node revoke NAME");
         return CLI_USAGE;
     }
     if (npos == 0) {

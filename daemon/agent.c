@@ -188,7 +188,10 @@ void agent_tick(jzd *d)
         cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
         cmd.node_up = &up;
         d->registering = true;
+        bool burn = burnin_wants(d, &rec);
         ctl_propose(&d->ctl, &cmd, agent__on_registered, d);
+        if (burn)
+            burnin_joined(d, rec.name);
         topo_pb_free(rec.topology);
         return;
     }

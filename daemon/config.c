@@ -113,7 +113,8 @@ static const config__setting config__table[] = {
      "a GPU hotter than this many degrees C raises temp_high (the policy's health lines say what it does); "
      "0: none (temp_slowdown, at NVIDIA's own threshold, is always on)"},
     {"gpu_xid_hold", CT_DURATION, OFF(gpu_xid_hold_ms), "1h",
-     "an XID condition stays this long after its last event, unless the GPU is reset first; 0: until a reset"},
+     "an XID condition stays this long after its last event, unless the GPU is reset first; 0: until a "
+     "reset"},
     {"health_program", CT_STRING, OFF(health_program), "",
      "the site's own health check (as NHC): run every health_interval without a shell; a non-zero exit "
      "(or running past health_timeout) raises the node condition health_program with its first line of "
@@ -122,6 +123,12 @@ static const config__setting config__table[] = {
      "time between the end of one health_program run and the start of the next"},
     {"health_timeout", CT_DURATION, OFF(health_timeout_ms), "30s",
      "a health_program run longer than this is killed (its process group) and counted as failing"},
+    {"burnin_program", CT_STRING, OFF(burnin_program), "",
+     "the burn-in jz node check runs (and the policy's burnin on-join): a GPU memory pattern test and a "
+     "matrix multiply checked against the CPU; exit 0 passes, else its first line of output is the reason; "
+     "\"\": jazari-burnin beside jazarid (built when the CUDA toolkit's nvcc is found)"},
+    {"burnin_timeout", CT_DURATION, OFF(burnin_timeout_ms), "10m",
+     "a burn-in run longer than this is killed (its process group) and counts as failing"},
     {"max_frame", CT_SIZE, OFF(max_frame), "16MiB", "largest protocol frame accepted (1KiB..1GiB)"},
     {"log_level", CT_LEVEL, OFF(log_level), "info", "error, warn, info or debug"},
 };
@@ -407,7 +414,8 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         /* 0 turns these off (health.c) */
         bool zero_ok = strcmp(s->key, "gpu_health_interval") == 0 || strcmp(s->key, "gpu_xid_hold") == 0;
         if (config_parse_duration_ms(value, &u) != 0 || (u == 0 && !zero_ok)) {
-            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, %s", zero_ok ? "or 0" : "above zero");
+            snprintf(why, sizeof why, "a duration such as 500ms, 5s, 2m or 1h, %s",
+                     zero_ok ? "or 0" : "above zero");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = u;

@@ -34,7 +34,7 @@ typedef struct config {
     uint64_t heartbeat_interval_ms;
     uint64_t node_timeout_ms;
     uint64_t max_frame;
-    char *join_token;     /* "" none */
+    char *join_token;                                                          /* "" none */
     uint64_t max_connections, idle_timeout_ms, frame_timeout_ms, max_buffered; /* net_limits */
     uint64_t max_jobs_per_user, max_spec_bytes_per_user;
     uint64_t cert_ttl_ms; /* certificates issued last this long */
@@ -46,19 +46,21 @@ typedef struct config {
     uint64_t master_port;        /* MASTER_PORT = this + job id mod 1000 */
     uint64_t log_format;
     uint64_t min_free_disk;
-        /* below this much free under state_dir, a controller refuses writes */ /* the newest log format
-                                                                                   announced; 0: the newest
-                                                                                   this release writes */
+    /* below this much free under state_dir, a controller refuses writes */ /* the newest log format
+                                                                               announced; 0: the newest
+                                                                               this release writes */
     uint64_t gpu_health_interval_ms; /* NVML health samples; 0: off (daemon/health.c) */
     uint64_t gpu_temp_limit;         /* degrees C for temp_high; 0: none */
     uint64_t gpu_xid_hold_ms;        /* an XID condition outlives its event this long; 0: until a reset */
     char *health_program;            /* the site's check; "" none */
     uint64_t health_interval_ms, health_timeout_ms;
+    char *burnin_program; /* jz node check's; "": jazari-burnin beside jazarid (daemon/burnin.c) */
+    uint64_t burnin_timeout_ms;
     char *tmp_dir;      /* jobs' private directories go under it */
     char *cluster_name; /* SLURM_CLUSTER_NAME */
-    char *scheduler; /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */
-    char *policy;    /* the policy file, or NULL */
-    struct pol *pol; /* read from it (the defaults without one); never NULL once loaded */
+    char *scheduler;    /* the policy: fcfs-easy, jazari, ... (sched/plan.h) */
+    char *policy;       /* the policy file, or NULL */
+    struct pol *pol;    /* read from it (the defaults without one); never NULL once loaded */
     int log_level;
     char *config_file; /* the file read, if any */
 } config;

@@ -222,6 +222,7 @@ static void jzd__stop(jzd *d)
     logs_close(d);
     run_close(d);
     ghealth_close(d);
+    burnin_close(d);
     /* The jobs' supervisors go on: a restarted daemon adopts them. */
     exec_close(&d->ex, jzd__on_exec_closed);
     net_server_close(&d->server, NULL);
@@ -439,6 +440,7 @@ int daemon_run(const config *cfg)
     seen_free(&d.seen);
     run_free(&d);
     ghealth_free(&d);
+    burnin_free(&d);
     hloop_free(&d);
     free(d.relays);
     if (d.status == 0)

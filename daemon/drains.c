@@ -122,6 +122,12 @@ static void drains__on_own(void *arg, const ctl_outcome *o)
 void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
                     const char *reason)
 {
+    drains_propose_then(d, node, gpu, resume, now, source, reason, drains__on_own, NULL);
+}
+
+void drains_propose_then(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
+                         const char *reason, ctl_done_cb cb, void *arg)
+{
     Jazari__DrainCmd dc = JAZARI__DRAIN_CMD__INIT;
     dc.node = (char *)node;
     dc.resume = resume;
@@ -134,7 +140,7 @@ void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_DRAIN;
     cmd.drain = &dc;
-    ctl_propose(&d->ctl, &cmd, drains__on_own, NULL);
+    ctl_propose(&d->ctl, &cmd, cb, arg);
 }
 
 void drains_event(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,

@@ -6,8 +6,6 @@
  * conditions (ghealth_conditions, ghealth_digest) from the heartbeat; the
  * policy (pol_health_rule) says what each does there. This file decides
  * nothing: it observes, logs and reports. */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +15,11 @@
 #include "../lib/hw/health.h"
 #include "../lib/hw/health_print.h"
 #include "jzd.h"
+#include "prog.h"
 
 #define GHEALTH__SUBSYS "health"
-#define GHEALTH__OUT_MAX 4096  /* bytes of the program's output kept */
-#define GHEALTH__DRAIN_MS 1000 /* after the program exits, its output may still come this long */
-#define GHEALTH__FIRST_MS 200  /* the first sample and the first run, after start */
-
-typedef enum ghealth__prog_phase {
-    GHEALTH__IDLE,    /* waiting for health_interval */
-    GHEALTH__RUNNING, /* the timer is the timeout */
-    GHEALTH__DRAIN,   /* exited; its output may still come */
-} ghealth__prog_phase;
+#define GHEALTH__OUT_MAX 4096 /* bytes of the program's output kept */
+#define GHEALTH__FIRST_MS 200 /* the first sample and the first run, after start */
 
 struct ghealth {
     jzd *d;
@@ -43,24 +35,17 @@ struct ghealth {
     health_state st;
     /* the health program */
     uv_timer_t prog_timer;
-    uv_process_t proc;
-    uv_pipe_t out;
-    ghealth__prog_phase phase;
-    int term_signal;
-    int64_t exit_status;
-    size_t out_len;
-    uint64_t prog_runs;
+    bool prog_on;
+    prog *run; /* the run in progress, NULL between runs */
+    bool prog_failing;
     health_cond prog_cond;
-    char out_buf[GHEALTH__OUT_MAX + 1];
-    char read_buf[1024];
-    char spawn_err[200];
+    uint64_t prog_runs;
     /* the merged view the leader reads */
     health_cond all[HEALTH_MAX_CONDS + 1];
     size_t n_all;
     uint64_t changes, digest;
     unsigned work_slow;
-    bool have_last, wake_on, prog_on, prog_failing, closing;
-    bool proc_open, out_open, exited, eof, timed_out, spawn_failed;
+    bool have_last, wake_on, closing;
 };
 
 static int64_t ghealth__wall_ms(void)
@@ -231,63 +216,29 @@ static void ghealth__nvml_start(struct ghealth *g)
 
 /* --- the health program ---------------------------------------------------- */
 
-static void ghealth__prog_schedule(struct ghealth *g, uint64_t ms);
 static void ghealth__on_prog_timer(uv_timer_t *t);
 
-/* The first line of the output, printable, or a description of the end. */
-static void ghealth__prog_text(struct ghealth *g, char *text, size_t len)
+static void ghealth__prog_schedule(struct ghealth *g, uint64_t ms)
 {
-    const config *cfg = g->d->cfg;
-    if (g->timed_out) {
-        snprintf(text, len, "health program timed out after %llu s",
-                 (unsigned long long)((cfg->health_timeout_ms + 999) / 1000));
-        return;
-    }
-    if (g->spawn_failed) {
-        snprintf(text, len, "health program %s cannot start: %s", cfg->health_program, g->spawn_err);
-        return;
-    }
-    size_t n = 0;
-    const char *p = g->out_buf;
-    while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
-        p++;
-    for (; *p && *p != '\n' && n + 1 < len; p++) {
-        text[n++] = *p;
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            text[n - 1] = ' '; /* a control character */
-    }
-    while (n && (text[n - 1] == ' ' || text[n - 1] == '\r'))
-        n--;
-    text[n] = '\0';
-    if (n)
-        return;
-    if (g->term_signal)
-        snprintf(text, len, "health program killed by signal %d, without output", g->term_signal);
-    else
-        snprintf(text, len, "health program exited with status %lld, without output",
-                 (long long)g->exit_status);
+    uv_timer_start(&g->prog_timer, ghealth__on_prog_timer, ms, 0);
 }
 
-/* The run is over (exited, output read or given up): its verdict. */
-static void ghealth__prog_finish(struct ghealth *g)
+/* The run is over (prog.c): its verdict. */
+static void ghealth__prog_done(void *arg, const prog_result *r)
 {
-    if (g->out_open) {
-        uv_close((uv_handle_t *)&g->out, ghealth__on_closed);
-        g->out_open = false;
-    }
-    if (g->proc_open) {
-        uv_close((uv_handle_t *)&g->proc, ghealth__on_closed);
-        g->proc_open = false;
-    }
-    g->out_buf[g->out_len] = '\0';
+    struct ghealth *g = arg;
+    const config *cfg = g->d->cfg;
+    g->run = NULL;
     g->prog_runs++;
-    bool failed = g->timed_out || g->spawn_failed || g->exit_status != 0 || g->term_signal != 0;
-    if (failed) {
+    if (r->timed_out)
+        log_warn(GHEALTH__SUBSYS, "health program %s runs past health_timeout (%llu ms): killed it",
+                 cfg->health_program, (unsigned long long)cfg->health_timeout_ms);
+    if (!prog_passed(r)) {
         health_cond c;
         memset(&c, 0, sizeof c);
         snprintf(c.name, sizeof c.name, "health_program");
         c.gpu = -1;
-        ghealth__prog_text(g, c.text, sizeof c.text);
+        prog_summary(r, "health program", cfg->health_program, cfg->health_timeout_ms, c.text, sizeof c.text);
         c.since_ms = g->prog_failing ? g->prog_cond.since_ms : ghealth__wall_ms();
         if (g->prog_failing && strcmp(c.text, g->prog_cond.text) != 0)
             log_warn(GHEALTH__SUBSYS, "node condition health_program: %s", c.text);
@@ -298,129 +249,21 @@ static void ghealth__prog_finish(struct ghealth *g)
         log_debug(GHEALTH__SUBSYS, "health program passed");
     }
     ghealth__merge(g);
-    g->phase = GHEALTH__IDLE;
     if (!g->closing)
-        ghealth__prog_schedule(g, g->d->cfg->health_interval_ms);
+        ghealth__prog_schedule(g, cfg->health_interval_ms);
 }
-
-static void ghealth__prog_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    struct ghealth *g = h->data;
-    (void)suggested;
-    *b = uv_buf_init(g->read_buf, sizeof g->read_buf);
-}
-
-static void ghealth__prog_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    struct ghealth *g = s->data;
-    if (n > 0) {
-        size_t room = GHEALTH__OUT_MAX - g->out_len, take = (size_t)n < room ? (size_t)n : room;
-        memcpy(g->out_buf + g->out_len, b->base, take); /* the rest is read and dropped */
-        g->out_len += take;
-        return;
-    }
-    if (n == 0)
-        return;
-    g->eof = true;
-    uv_read_stop(s);
-    if (g->phase == GHEALTH__DRAIN) {
-        uv_timer_stop(&g->prog_timer);
-        ghealth__prog_finish(g);
-    }
-}
-
-static void ghealth__prog_exit(uv_process_t *p, int64_t status, int sig)
-{
-    struct ghealth *g = p->data;
-    g->exited = true;
-    g->exit_status = status;
-    g->term_signal = sig;
-    uv_timer_stop(&g->prog_timer);
-    if (g->eof || !g->out_open) {
-        ghealth__prog_finish(g);
-        return;
-    }
-    /* Its output may still be in the pipe; a child it left holding the
-     * pipe open is not waited for long. */
-    g->phase = GHEALTH__DRAIN;
-    uv_timer_start(&g->prog_timer, ghealth__on_prog_timer, GHEALTH__DRAIN_MS, 0);
-}
-
-static void ghealth__prog_start(struct ghealth *g);
 
 static void ghealth__on_prog_timer(uv_timer_t *t)
 {
     struct ghealth *g = t->data;
-    switch (g->phase) {
-    case GHEALTH__IDLE:
-        ghealth__prog_start(g);
-        break;
-    case GHEALTH__RUNNING:
-        /* Past health_timeout: its whole process group goes; the exit
-         * callback ends the run, counted as failing. */
-        g->timed_out = true;
-        log_warn(GHEALTH__SUBSYS, "health program %s runs past health_timeout (%llu ms): killing it",
-                 g->d->cfg->health_program, (unsigned long long)g->d->cfg->health_timeout_ms);
-        if (g->proc.pid > 0 && kill(-g->proc.pid, SIGKILL) != 0)
-            (void)uv_process_kill(&g->proc, SIGKILL);
-        break;
-    case GHEALTH__DRAIN:
-        ghealth__prog_finish(g);
-        break;
-    }
-}
-
-static void ghealth__prog_schedule(struct ghealth *g, uint64_t ms)
-{
-    g->phase = GHEALTH__IDLE;
-    uv_timer_start(&g->prog_timer, ghealth__on_prog_timer, ms, 0);
-}
-
-static void ghealth__prog_start(struct ghealth *g)
-{
     const config *cfg = g->d->cfg;
-    g->exited = g->eof = g->timed_out = g->spawn_failed = false;
-    g->exit_status = 0;
-    g->term_signal = 0;
-    g->out_len = 0;
-    g->out_buf[0] = '\0';
     char node[CONFIG_NAME_MAX + 16];
     snprintf(node, sizeof node, "JAZARI_NODE=%s", cfg->name);
     char *args[] = {cfg->health_program, NULL};
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", node, NULL};
-    uv_pipe_init(&g->d->loop, &g->out, 0);
-    g->out.data = g;
-    g->out_open = true;
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[1].data.stream = (uv_stream_t *)&g->out;
-    stdio[2].flags = UV_IGNORE;
-    uv_process_options_t o;
-    memset(&o, 0, sizeof o);
-    o.file = cfg->health_program;
-    o.args = args;
-    o.env = env;
-    o.cwd = "/";
-    /* Its own session, so its process group is its own to kill. */
-    o.flags = UV_PROCESS_DETACHED;
-    o.stdio_count = 3;
-    o.stdio = stdio;
-    o.exit_cb = ghealth__prog_exit;
-    g->proc.data = g;
-    int rc = uv_spawn(&g->d->loop, &g->proc, &o);
-    if (rc != 0) {
-        snprintf(g->spawn_err, sizeof g->spawn_err, "%s", uv_strerror(rc));
-        g->spawn_failed = true;
-        g->proc_open = true; /* uv_spawn inits the handle even when it fails: it must be closed */
-        ghealth__prog_finish(g);
-        return;
-    }
-    g->proc_open = true;
-    g->phase = GHEALTH__RUNNING;
-    uv_read_start((uv_stream_t *)&g->out, ghealth__prog_alloc, ghealth__prog_read);
-    uv_timer_start(&g->prog_timer, ghealth__on_prog_timer, cfg->health_timeout_ms, 0);
-    log_debug(GHEALTH__SUBSYS, "health program %s started (pid %d)", cfg->health_program, g->proc.pid);
+    g->run = prog_start(&g->d->loop, cfg->health_program, args, env, cfg->health_timeout_ms, GHEALTH__OUT_MAX,
+                        ghealth__prog_done, g);
+    log_debug(GHEALTH__SUBSYS, "health program %s started (pid %d)", cfg->health_program, prog_pid(g->run));
 }
 
 /* --- the module ------------------------------------------------------------ */
@@ -433,13 +276,13 @@ void ghealth_init(jzd *d)
     g->d = d;
     d->health = g;
     ghealth__nvml_start(g);
-    const char *prog = d->cfg->health_program;
-    if (prog && *prog) {
+    const char *program = d->cfg->health_program;
+    if (program && *program) {
         uv_timer_init(&d->loop, &g->prog_timer);
         g->prog_timer.data = g;
         g->prog_on = true;
         ghealth__prog_schedule(g, GHEALTH__FIRST_MS);
-        log_info(GHEALTH__SUBSYS, "health program %s every %llu ms (timeout %llu ms)", prog,
+        log_info(GHEALTH__SUBSYS, "health program %s every %llu ms (timeout %llu ms)", program,
                  (unsigned long long)d->cfg->health_interval_ms,
                  (unsigned long long)d->cfg->health_timeout_ms);
     }
@@ -460,14 +303,9 @@ void ghealth_close(jzd *d)
     if (g->wake_on)
         uv_close((uv_handle_t *)&g->wake, ghealth__on_closed);
     if (g->prog_on) {
-        if (g->proc_open && !g->exited && g->proc.pid > 0)
-            (void)kill(-g->proc.pid, SIGKILL);
+        prog_cancel(g->run); /* its process group is killed */
+        g->run = NULL;
         uv_close((uv_handle_t *)&g->prog_timer, ghealth__on_closed);
-        if (g->out_open)
-            uv_close((uv_handle_t *)&g->out, ghealth__on_closed);
-        if (g->proc_open)
-            uv_close((uv_handle_t *)&g->proc, ghealth__on_closed);
-        g->out_open = g->proc_open = false;
     }
 }
 
@@ -737,7 +575,7 @@ void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     r.n_conditions = nc;
     r.conditions = cp;
     r.changes = g ? g->changes : 0;
-    r.program_running = g && g->phase != GHEALTH__IDLE;
+    r.program_running = g && g->run != NULL;
     r.program_runs = g ? g->prog_runs : 0;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_HEALTH_REPLY, &r);
     free(gs);

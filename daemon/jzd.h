@@ -97,6 +97,7 @@ typedef struct jzd {
     uint64_t health_term;     /* leader: the term of its own node's last report */
     uint64_t health_own;      /* leader: ghealth_changes of that report (+1) */
     struct hloop *hloop;      /* leader: what each node last reported (hloop.c) */
+    struct burnin *burnin;    /* this node's burn-in runs; leader: the pending nodes asked (burnin.c) */
     /* Links to other nodes' daemons, for jz logs (logs.c). */
     struct jzd_relay *relays;
     size_t n_relays;
@@ -117,6 +118,10 @@ void drains_events(jzd *d, net_conn *c, const Jazari__Envelope *e);
  * "burnin"): logged, nobody waits. gpu -1: the node. */
 void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
                     const char *reason);
+/* The same, calling cb (ctl_propose's) once the entry is committed, or
+ * failed. */
+void drains_propose_then(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
+                         const char *reason, ctl_done_cb cb, void *arg);
 /* The leader's own event (a leader change, a GPU health warning). */
 void drains_event(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,
                   const char *text);
@@ -319,6 +324,31 @@ void logs_close(jzd *d);
  * names the request in errors. */
 void logs_relay(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__Envelope *copy, const authz_who *w,
                 const char *what, const char *to_node, uint32_t hops);
+/* The kept link to the daemon at address, which must prove to be node
+ * (NULL: a controller): for a request of this daemon's own. */
+uplink *logs_link(jzd *d, const char *address, const char *node);
+
+/* daemon/burnin.c: the burn-in of a new or repaired node (jz node check,
+ * the policy's burnin on-join). Above req.c, logs.c, drains.c, run.c and
+ * fwd.c; live.c and agent.c call it when a node registers. */
+/* BurnInRequest: starts this node's burn-in, or says how it goes; another
+ * node's is relayed (a controller decides who may: admins). */
+void burnin_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* Leader: a node's BurnInResult: drains it on a failure, resumes the
+ * burn-in's own drain on a pass. */
+void burnin_result(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* Leader, before proposing the NodeUp of rec: whether the policy wants
+ * this node burned in (on-join, a node with GPUs new to the network or
+ * with other GPUs than the state records); if so, burnin_joined after
+ * the NodeUp is proposed drains it until its burn-in passes. */
+bool burnin_wants(jzd *d, const Jazari__NodeRecord *rec);
+void burnin_joined(jzd *d, const char *node);
+/* Every tick: the node's verdict to the leader until it is taken; the
+ * leader asks the pending nodes. */
+void burnin_tick(jzd *d);
+/* At shutdown (a run in progress is killed), and after the loop. */
+void burnin_close(jzd *d);
+void burnin_free(jzd *d);
 
 /* daemon/health.c: this node's health, agent-local (calls no other
  * module but req.c). GPU samples through NVML every gpu_health_interval,

@@ -62,6 +62,7 @@ void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e)
              rec->topology->n_gpus, c->peer);
     if (fsm_node_get(&d->ctl.state, rec->name))
         seen_heard(&d->seen, rec->name, uv_now(&d->loop));
+    bool burn = burnin_wants(d, rec);
     Jazari__NodeRecord copy = *rec;
     copy.state = "up";
     copy.reason = "";
@@ -72,6 +73,8 @@ void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e)
     cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_UP;
     cmd.node_up = &up;
     ctl_propose(&d->ctl, &cmd, jobs_on_committed, req_wait(d, c, e));
+    if (burn)
+        burnin_joined(d, rec->name); /* the next entry: no job lands there first */
 }
 
 static void live__on_marked_down(void *arg, const ctl_outcome *o)

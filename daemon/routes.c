@@ -62,6 +62,8 @@ static const route routes[] = {
     {JAZARI__ENVELOPE__BODY_AUDIT_REQUEST, ROUTE_STATE, ROUTE_ANYONE, audit_request, NULL},
     {JAZARI__ENVELOPE__BODY_DRAIN_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, drains_request, NULL},
     {JAZARI__ENVELOPE__BODY_EVENTS_REQUEST, ROUTE_STATE, ROUTE_ANYONE, drains_events, NULL},
+    {JAZARI__ENVELOPE__BODY_BURN_IN_REQUEST, ROUTE_HERE, ROUTE_ANYONE, burnin_request, NULL},
+    {JAZARI__ENVELOPE__BODY_BURN_IN_RESULT, ROUTE_LEADER_NOW, ROUTE_DAEMON, burnin_result, NULL},
 };
 
 static const route *routes__find(Jazari__Envelope__BodyCase body)
@@ -174,4 +176,5 @@ void routes_tick(jzd *d)
     fwd_applied(d, false);
     live_check(d);
     agent_tick(d);
+    burnin_tick(d);
 }

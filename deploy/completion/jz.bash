@@ -114,7 +114,7 @@ _jz()
         words+=" $(_jz_ask queue --state RUNNING --noheader --format %i)"
         ;;
     node)
-        ((npos == 0)) || [[ $prev == revoke ]] && words+=" $(_jz_ask nodes | awk 'NR > 1 { print $1 }')"
+        ((npos == 0)) || [[ $prev == revoke || $prev == check ]] && words+=" $(_jz_ask nodes | awk 'NR > 1 { print $1 }')"
         ;;
     drain | resume)
         ((npos == 0)) && words+=" $(_jz_ask nodes | awk 'NR > 1 { print $1 }')"

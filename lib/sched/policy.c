@@ -1002,6 +1002,16 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return pol__partition(p, w, n, why, whylen);
     if (strcmp(w[0], "health") == 0)
         return pol__health(p, w, n, why, whylen);
+    if (strcmp(w[0], "burnin") == 0) {
+        if (n != 2 || (strcmp(w[1], "on-join") != 0 && strcmp(w[1], "manual") != 0)) {
+            snprintf(why, whylen,
+                     "burnin: on-join (a GPU node that joins is drained until it passes the "
+                     "burn-in) or manual (only jz node check runs it)");
+            return -1;
+        }
+        p->burnin_on_join = strcmp(w[1], "on-join") == 0;
+        return 0;
+    }
     if (strcmp(w[0], "privacy") == 0 && n == 2 &&
         (strcmp(w[1], "open") == 0 || strcmp(w[1], "private") == 0)) {
         p->open = strcmp(w[1], "open") == 0;
@@ -1031,7 +1041,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     }
     snprintf(why, whylen,
              "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
-             "tenant, partition, health or privacy (open|private) lines",
+             "tenant, partition, health, burnin or privacy (open|private) lines",
              w[0]);
     return -1;
 }

@@ -72,7 +72,21 @@
  *   health_program      drain-node jobs=finish resume=auto
  *   xid_63 xid_92 power_brake   warn
  *   xid_13 xid_31 xid_43 xid_45 xid_68   none (the application's fault)
- *   xid_* (any other)   warn */
+ *   xid_* (any other)   warn
+ *
+ * Burn-in (daemon/burnin.c, the node's burnin_program: a GPU memory test
+ * and a matrix multiply checked against the CPU):
+ *
+ *   burnin on-join             # or manual, the default
+ *
+ * on-join: a node with GPUs that joins the network for the first time, or
+ * comes back with another set of GPUs (by UUID: a repaired node whose
+ * boards were replaced), is drained by the leader (source "burnin",
+ * reason "burn-in pending") and asked to run its burn-in: a pass resumes
+ * it, a failure keeps it drained with the program's first line as the
+ * reason. A node that merely restarts or was down, and a node an admin
+ * resumes after a health drain, are not burned in again by themselves:
+ * `jz node check NAME` runs it by hand (manual: only that). */
 #ifndef JZ_POLICY_H
 #define JZ_POLICY_H
 
@@ -117,16 +131,16 @@ typedef struct pol_qos {
 
 typedef struct pol_partition {
     char name[POL_NAME_MAX + 1];
-    char **names;    /* nodes=: exact names, sorted */
+    char **names; /* nodes=: exact names, sorted */
     size_t n_names;
-    char **globs;    /* nodes=: patterns with '*' or '?' */
+    char **globs; /* nodes=: patterns with '*' or '?' */
     size_t n_globs;
-    char *sites;     /* site=a,b; NULL: none */
-    char *labels;    /* label=a,b: nodes with any of them; NULL: none */
+    char *sites;             /* site=a,b; NULL: none */
+    char *labels;            /* label=a,b: nodes with any of them; NULL: none */
     uint64_t default_time_s; /* 0: not said */
     uint64_t max_time_s;     /* 0: no bound (UNLIMITED, or not said) */
-    char *accounts;  /* accounts=a,b/c: whose jobs may use it; NULL: anyone's */
-    char *qos;       /* qos=a,b: the QoS its jobs may ask for; NULL: any */
+    char *accounts;          /* accounts=a,b/c: whose jobs may use it; NULL: anyone's */
+    char *qos;               /* qos=a,b: the QoS its jobs may ask for; NULL: any */
     bool is_default;
 } pol_partition;
 
@@ -166,6 +180,7 @@ typedef struct pol {
     size_t n_partitions;
     pol_hrule health[POL_HEALTH_MAX]; /* the file's health lines, in order */
     size_t n_health;
+    bool burnin_on_join; /* `burnin on-join`: a GPU node that joins is drained until its burn-in passes */
 } pol;
 
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,

@@ -88,8 +88,9 @@ def test_job_ids_and_node_names_from_the_daemon(daemon_factory):
     assert complete("jz attach --socket %s " % sock) == [running]
     assert d.jz("cancel", running).returncode == 0
     # node: its name, and the subcommand.
-    assert complete("jz node --socket %s " % sock) == ["gpu-node-7", "revoke"]
+    assert complete("jz node --socket %s " % sock) == ["check", "gpu-node-7", "revoke"]
     assert complete("jz node --socket %s revoke g" % sock) == ["gpu-node-7"]
+    assert complete("jz node --socket %s check g" % sock) == ["gpu-node-7"]
     # A daemon that does not answer: nothing, quickly, no error.
     assert complete("jz show --socket %s " % (sock + ".gone")) == []
     assert d.jz("cancel", held).returncode == 0

@@ -479,6 +479,32 @@ TEST(health_policy_lines)
     }
 }
 
+/* The burnin line: on-join or manual (the default), once the file says. */
+TEST(burnin_policy_line)
+{
+    pol p;
+    char err[512];
+    pol_init(&p);
+    CHECK(!p.burnin_on_join);
+    const char *on = "burnin on-join  # new GPU nodes prove themselves\n";
+    REQUIRE(pol_parse(&p, "policy p.conf", on, strlen(on), err, sizeof err) == 0);
+    CHECK(p.burnin_on_join);
+    pol_free(&p);
+    pol_init(&p);
+    REQUIRE(pol_parse(&p, "policy p.conf", "burnin manual\n", 14, err, sizeof err) == 0);
+    CHECK(!p.burnin_on_join);
+    pol_free(&p);
+    static const char *const bad[] = {"burnin\n", "burnin always\n", "burnin on-join now\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        pol_init(&p);
+        err[0] = '\0';
+        int rc = pol_parse(&p, "policy p.conf", bad[i], strlen(bad[i]), err, sizeof err);
+        if (rc == 0 || !strstr(err, "policy p.conf:1: burnin: on-join"))
+            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\"", bad[i], rc, err);
+        pol_free(&p);
+    }
+}
+
 /* What one sample of 8 GPUs costs through the fake (its own cost is part
  * of it: a stat of the state file per GPU, a mutex per call). */
 TEST(health_sample_cost_8_gpus)

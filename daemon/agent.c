@@ -60,24 +60,21 @@ static uint64_t agent__beat_wait(const jzd *d)
 }
 
 /* This node's health conditions as the leader takes them (GPUs by the
- * scheduler's index), into store and ptrs (HLOOP_CONDS_MAX each). */
-static size_t agent__health(jzd *d, Jazari__HealthCondition *store, Jazari__HealthCondition **ptrs)
+ * scheduler's index; one the topology lacks is left out): free with
+ * ghealth_pb_free. */
+static Jazari__HealthCondition **agent__health(jzd *d, size_t *n)
 {
-    const health_cond *c;
-    size_t n = ghealth_conditions(d, &c), k = 0;
-    for (size_t i = 0; i < n && k < HLOOP_CONDS_MAX; i++) {
-        int32_t gpu = c[i].gpu < 0 ? -1 : ghealth_topo_gpu(d, c[i].gpu);
-        if (c[i].gpu >= 0 && gpu < 0)
-            continue; /* a GPU the scheduler does not know of */
-        jazari__health_condition__init(&store[k]);
-        store[k].name = (char *)c[i].name;
-        store[k].gpu = gpu;
-        store[k].text = (char *)c[i].text;
-        store[k].since_ms = c[i].since_ms;
-        ptrs[k] = &store[k];
-        k++;
+    size_t all;
+    Jazari__HealthCondition **p = ghealth_pb(d, &all);
+    *n = 0;
+    for (size_t i = 0; i < all && *n < HLOOP_CONDS_MAX; i++) {
+        int32_t gpu = p[i]->gpu < 0 ? -1 : ghealth_topo_gpu(d, p[i]->gpu);
+        if (p[i]->gpu >= 0 && gpu < 0)
+            continue;
+        p[i]->gpu = gpu;
+        p[(*n)++] = p[i];
     }
-    return k;
+    return p;
 }
 
 /* Whether the conditions go whole with this report: they changed since
@@ -94,13 +91,12 @@ static void agent__heartbeat_send(jzd *d)
     hb.name = (char *)d->cfg->name;
     hb.digest = d->beat_digest;
     hb.wait_ms = (uint32_t)agent__beat_wait(d);
-    static Jazari__HealthCondition store[HLOOP_CONDS_MAX];
-    static Jazari__HealthCondition *ptrs[HLOOP_CONDS_MAX];
     uint64_t now = uv_now(&d->loop);
+    Jazari__HealthCondition **conds = NULL;
     if (agent__health_due(d, d->health_acked, now)) {
         hb.health_sent = true;
-        hb.health = ptrs;
-        hb.n_health = agent__health(d, store, ptrs);
+        conds = agent__health(d, &hb.n_health);
+        hb.health = conds;
         d->health_sent_ms = now;
         d->health_inflight = ghealth_changes(d) + 1;
     } else {
@@ -112,21 +108,22 @@ static void agent__heartbeat_send(jzd *d)
     d->beating = true;
     d->beat_sent_ms = now;
     uplink_request(&d->up, &env, agent__on_heartbeat_reply, d);
+    ghealth_pb_free(conds);
 }
 
 /* The leader's own node: its conditions straight into the loop. */
 static void agent__health_own(jzd *d)
 {
-    static Jazari__HealthCondition store[HLOOP_CONDS_MAX];
-    static Jazari__HealthCondition *ptrs[HLOOP_CONDS_MAX];
     uint64_t now = uv_now(&d->loop), term = d->ctl.raft.current_term;
     if (d->health_term == term && !agent__health_due(d, d->health_own, now))
         return;
-    size_t n = agent__health(d, store, ptrs);
+    size_t n;
+    Jazari__HealthCondition **conds = agent__health(d, &n);
     d->health_term = term;
     d->health_own = ghealth_changes(d) + 1;
     d->health_sent_ms = now;
-    hloop_report(d, d->cfg->name, ptrs, n);
+    hloop_report(d, d->cfg->name, conds, n);
+    ghealth_pb_free(conds);
 }
 
 static void agent__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why, bool sent)

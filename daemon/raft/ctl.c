@@ -319,8 +319,8 @@ static int ctl__parse_peers(ctl *c, const config *cfg, char *err, size_t errlen)
 
 static void ctl__on_raft_closed(struct raft *r);
 
-int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, const sec_ctx *sec, ctl_applied_cb on_applied, void *arg, char *err,
-              size_t errlen)
+int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, const sec_ctx *sec, ctl_applied_cb on_applied,
+              void *arg, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     c->on_applied = on_applied;
@@ -419,6 +419,27 @@ static void ctl__on_raft_closed(struct raft *r)
         c->close_cb(c);
 }
 
+/* How long a closing leader waits for its entries in flight. */
+#define CTL_CLOSE_WAIT_MS 10
+#define CTL_CLOSE_WAITS 300
+
+static void ctl__close_timer_closed(uv_handle_t *h)
+{
+    ctl *c = h->data;
+    raft_close(&c->raft, ctl__on_raft_closed);
+}
+
+static void ctl__close_wait(uv_timer_t *t)
+{
+    ctl *c = t->data;
+    if (c->in_flight > 0 && ++c->close_waits < CTL_CLOSE_WAITS)
+        return;
+    if (c->in_flight > 0)
+        log_warn("raft", "stopping with %u entries still in flight", c->in_flight);
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, ctl__close_timer_closed);
+}
+
 void ctl_close(ctl *c, void (*cb)(ctl *c))
 {
     if (c->closing)
@@ -428,6 +449,17 @@ void ctl_close(ctl *c, void (*cb)(ctl *c))
     ctl_pending *list = c->queue;
     c->queue = c->queue_tail = NULL;
     ctl__fail_all(list, JAZARI__ERROR_CODE__UNAVAILABLE, "the controller is stopping");
+    /* A leader lets the entries it is appending finish first (at most
+     * CTL_CLOSE_WAITS x CTL_CLOSE_WAIT_MS): closing libraft's leader
+     * state under an append in flight crashes libraft 0.15 (a leader
+     * stopped just after its election, with its first entries in flight). */
+    if (c->in_flight > 0 && raft_state(&c->raft) == RAFT_LEADER) {
+        uv_timer_init(c->loop, &c->close_timer);
+        c->close_timer.data = c;
+        c->close_waits = 0;
+        uv_timer_start(&c->close_timer, ctl__close_wait, CTL_CLOSE_WAIT_MS, CTL_CLOSE_WAIT_MS);
+        return;
+    }
     raft_close(&c->raft, ctl__on_raft_closed);
 }
 

@@ -59,6 +59,10 @@ typedef struct ctl {
     unsigned queued;
     unsigned in_flight;
     bool started, closing;
+    /* Closing: the entries in flight are waited for (libraft 0.15 can
+     * crash when a leader is closed with one still being appended). */
+    uv_timer_t close_timer;
+    unsigned close_waits;
     void (*close_cb)(struct ctl *c);
     uint64_t entries_proposed, commands_proposed;
     ctl_applied_cb on_applied;

@@ -174,6 +174,11 @@ int64_t cli_now_ms(void);
 
 /* Slurm's time formats: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S". */
 int cli_parse_time_limit(const char *s, uint64_t *seconds);
+/* "90s", "30m", "1h", "30d", or plain seconds: into seconds. 0 or -1
+ * (client/cmd_trust.c). */
+int cli_parse_ttl(const char *s, uint64_t *out);
+/* client/cmd_web.c */
+int cmd_web(cli *c, int argc, char **argv);
 /* A moment: "now" (0), "+DURATION" or "-DURATION" from now (DURATION as
  * --time), "YYYY-MM-DDTHH:MM[:SS]" in local time, or "@UNIX_SECONDS".
  * Unix ms into out; 0, or -1 when it does not parse. */

@@ -357,3 +357,31 @@ void view_nodes_entry(json *j, const Jazari__NodeInfo *n, const view_node_hw *h)
     json_kv_str(j, "alloc_state", view_node_alloc_state(n, h));
     json_obj_end(j);
 }
+
+void view_status(json *j, const Jazari__StatusReply *r)
+{
+    json_obj_begin(j);
+    view_status_fields(j, r);
+    json_obj_end(j);
+}
+
+void view_status_fields(json *j, const Jazari__StatusReply *r)
+{
+    json_kv_str(j, "leader", r->leader && *r->leader ? r->leader : NULL);
+    json_kv_uint(j, "term", r->term);
+    json_kv_uint(j, "commit_index", r->commit_index);
+    json_key(j, "controllers");
+    json_arr_begin(j);
+    for (size_t i = 0; i < r->n_controllers; i++) {
+        json_obj_begin(j);
+        json_kv_str(j, "name", r->controllers[i]->name);
+        json_kv_str(j, "address", r->controllers[i]->address);
+        json_kv_str(j, "role", r->controllers[i]->role);
+        json_obj_end(j);
+    }
+    json_arr_end(j);
+    json_kv_uint(j, "nodes_up", r->nodes_up);
+    json_kv_uint(j, "nodes_total", r->nodes_total);
+    json_kv_uint(j, "jobs_active", r->jobs_active);
+    json_kv_str(j, "problem", r->problem && *r->problem ? r->problem : NULL);
+}

@@ -49,4 +49,9 @@ void view_node(json *j, const Jazari__NodeInfo *n);
 /* A node as each of jz nodes --json's: its keys, its hardware and use. */
 void view_nodes_entry(json *j, const Jazari__NodeInfo *n, const view_node_hw *h);
 
+/* The network as jz status --json shows it. */
+void view_status(json *j, const Jazari__StatusReply *r);
+/* Its keys, inside an object the caller opened. */
+void view_status_fields(json *j, const Jazari__StatusReply *r);
+
 #endif

@@ -14,13 +14,14 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/xmem.h"
 #include "../lib/hw/health.h"
 #include "jzd.h"
 
 #define GHEALTH__SUBSYS "health"
-#define GHEALTH__OUT_MAX 4096    /* bytes of the program's output kept */
-#define GHEALTH__DRAIN_MS 1000   /* after the program exits, its output may still come this long */
-#define GHEALTH__FIRST_MS 200    /* the first sample and the first run, after start */
+#define GHEALTH__OUT_MAX 4096  /* bytes of the program's output kept */
+#define GHEALTH__DRAIN_MS 1000 /* after the program exits, its output may still come this long */
+#define GHEALTH__FIRST_MS 200  /* the first sample and the first run, after start */
 
 typedef enum ghealth__prog_phase {
     GHEALTH__IDLE,    /* waiting for health_interval */
@@ -62,12 +63,54 @@ struct ghealth {
     bool prog_failing;
     health_cond prog_cond;
     uint64_t prog_runs;
+    /* the history of the last hour (the dashboard's charts): hist_cap
+     * samples of each GPU, a ring of rows (hist[row * n_gpus + gpu]) */
+    struct ghealth__point *hist;
+    int64_t *hist_ms;
+    size_t hist_cap, hist_head, hist_n;
     /* the merged view the leader reads */
     health_cond all[HEALTH_MAX_CONDS + 1];
     size_t n_all;
     uint64_t changes, digest;
     bool closing;
 };
+
+/* One GPU at one sample, for the history. */
+typedef struct ghealth__point {
+    uint32_t temp_c, util_pct, power_mw;
+    uint64_t mem_used;
+} ghealth__point;
+
+#define GHEALTH__HIST_S 3600    /* the history's span */
+#define GHEALTH__HIST_MAX 3600u /* its samples at most (per GPU) */
+
+/* Keeps the latest sample in the history ring (allocated at the first). */
+static void ghealth__remember(struct ghealth *g, int64_t now_ms)
+{
+    if (!g->hist) {
+        uint64_t every = g->d->cfg->gpu_health_interval_ms ? g->d->cfg->gpu_health_interval_ms : 1000;
+        uint64_t cap = GHEALTH__HIST_S * 1000ull / every + 1;
+        g->hist_cap = cap < 2 ? 2 : cap > GHEALTH__HIST_MAX ? GHEALTH__HIST_MAX : (size_t)cap;
+        g->hist = calloc(g->hist_cap * (g->n_gpus ? g->n_gpus : 1), sizeof *g->hist);
+        g->hist_ms = calloc(g->hist_cap, sizeof *g->hist_ms);
+        if (!g->hist || !g->hist_ms)
+            abort();
+    }
+    size_t row = (g->hist_head + g->hist_n) % g->hist_cap;
+    if (g->hist_n == g->hist_cap)
+        g->hist_head = (g->hist_head + 1) % g->hist_cap;
+    else
+        g->hist_n++;
+    g->hist_ms[row] = now_ms;
+    for (size_t i = 0; i < g->n_gpus; i++) {
+        const health_sample *s = &g->last[i];
+        ghealth__point *p = &g->hist[row * g->n_gpus + i];
+        p->temp_c = s->temp_c;
+        p->util_pct = s->util_gpu_pct;
+        p->power_mw = s->power_mw;
+        p->mem_used = s->mem_used;
+    }
+}
 
 static int64_t ghealth__wall_ms(void)
 {
@@ -204,6 +247,7 @@ static void ghealth__sample_done(uv_work_t *w, int status)
     memcpy(g->last, g->work_out, g->n_gpus * sizeof *g->last);
     g->have_last = true;
     g->sampled_ms = ghealth__wall_ms();
+    ghealth__remember(g, g->sampled_ms);
     log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
     ghealth__derive(g);
 }
@@ -246,7 +290,8 @@ static void ghealth__nvml_start(struct ghealth *g)
         log_warn(GHEALTH__SUBSYS, "%s", err);
     uv_timer_init(&g->d->loop, &g->sample_timer);
     g->sample_timer.data = g;
-    uv_timer_start(&g->sample_timer, ghealth__on_sample_timer, GHEALTH__FIRST_MS, cfg->gpu_health_interval_ms);
+    uv_timer_start(&g->sample_timer, ghealth__on_sample_timer, GHEALTH__FIRST_MS,
+                   cfg->gpu_health_interval_ms);
     log_info(GHEALTH__SUBSYS, "sampling the health of %zu GPUs every %llu ms", g->n_gpus,
              (unsigned long long)cfg->gpu_health_interval_ms);
 }
@@ -283,7 +328,8 @@ static void ghealth__prog_text(struct ghealth *g, char *text, size_t len)
     if (g->term_signal)
         snprintf(text, len, "health program killed by signal %d, without output", g->term_signal);
     else
-        snprintf(text, len, "health program exited with status %lld, without output", (long long)g->exit_status);
+        snprintf(text, len, "health program exited with status %lld, without output",
+                 (long long)g->exit_status);
 }
 
 /* The run is over (exited, output read or given up): its verdict. */
@@ -458,7 +504,8 @@ void ghealth_init(jzd *d)
         g->prog_on = true;
         ghealth__prog_schedule(g, GHEALTH__FIRST_MS);
         log_info(GHEALTH__SUBSYS, "health program %s every %llu ms (timeout %llu ms)", prog,
-                 (unsigned long long)d->cfg->health_interval_ms, (unsigned long long)d->cfg->health_timeout_ms);
+                 (unsigned long long)d->cfg->health_interval_ms,
+                 (unsigned long long)d->cfg->health_timeout_ms);
     }
 }
 
@@ -494,6 +541,8 @@ void ghealth_free(jzd *d)
     if (!g)
         return;
     health_close(g->nv);
+    free(g->hist);
+    free(g->hist_ms);
     free(g);
     d->health = NULL;
 }
@@ -546,7 +595,8 @@ typedef enum { GHEALTH__GAUGE, GHEALTH__COUNTER } ghealth__kind;
 
 static void ghealth__family(buf *out, const char *name, ghealth__kind k, const char *help)
 {
-    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, k == GHEALTH__GAUGE ? "gauge" : "counter");
+    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+               k == GHEALTH__GAUGE ? "gauge" : "counter");
 }
 
 /* One line: name{labels[,extra]} value. */
@@ -576,7 +626,8 @@ void ghealth_metrics(const jzd *d, buf *out)
         {"jazari_gpu_utilization_ratio", GHEALTH__GAUGE, "fraction of time the GPU was busy (0-1)"},
         {"jazari_gpu_memory_used_bytes", GHEALTH__GAUGE, "GPU memory in use"},
         {"jazari_gpu_ecc_errors_total", GHEALTH__COUNTER,
-         "ECC errors; type volatile (since the last reset) or aggregate (the GPU's life), bits single or double"},
+         "ECC errors; type volatile (since the last reset) or aggregate (the GPU's life), bits single or "
+         "double"},
         {"jazari_gpu_retired_pages_pending", GHEALTH__GAUGE, "1 when retired pages wait for a GPU reset"},
         {"jazari_gpu_remapped_rows_total", GHEALTH__COUNTER, "memory rows remapped, by kind of error"},
         {"jazari_gpu_throttle", GHEALTH__GAUGE, "1 while the clocks are held down for that reason"},
@@ -586,10 +637,10 @@ void ghealth_metrics(const jzd *d, buf *out)
         uint64_t bit;
         const char *reason;
     } thr[] = {
-        {HEALTH_THROTTLE_GPU_IDLE, "gpu_idle"},           {HEALTH_THROTTLE_APP_CLOCKS, "applications_clocks"},
-        {HEALTH_THROTTLE_SW_POWER_CAP, "sw_power_cap"},   {HEALTH_THROTTLE_HW_SLOWDOWN, "hw_slowdown"},
-        {HEALTH_THROTTLE_SYNC_BOOST, "sync_boost"},       {HEALTH_THROTTLE_SW_THERMAL, "sw_thermal"},
-        {HEALTH_THROTTLE_HW_THERMAL, "hw_thermal"},       {HEALTH_THROTTLE_HW_POWER_BRAKE, "hw_power_brake"},
+        {HEALTH_THROTTLE_GPU_IDLE, "gpu_idle"},         {HEALTH_THROTTLE_APP_CLOCKS, "applications_clocks"},
+        {HEALTH_THROTTLE_SW_POWER_CAP, "sw_power_cap"}, {HEALTH_THROTTLE_HW_SLOWDOWN, "hw_slowdown"},
+        {HEALTH_THROTTLE_SYNC_BOOST, "sync_boost"},     {HEALTH_THROTTLE_SW_THERMAL, "sw_thermal"},
+        {HEALTH_THROTTLE_HW_THERMAL, "hw_thermal"},     {HEALTH_THROTTLE_HW_POWER_BRAKE, "hw_power_brake"},
     };
     char v[64], extra[64];
     for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
@@ -669,9 +720,9 @@ void ghealth_metrics(const jzd *d, buf *out)
 
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    static const char *const known_names[] = {"temp",          "temp_slowdown", "temp_shutdown", "power",
-                                              "power_limit",   "util",          "memory",        "ecc_volatile",
-                                              "ecc_aggregate", "retired",       "remap",         "throttle"};
+    static const char *const known_names[] = {
+        "temp",   "temp_slowdown", "temp_shutdown", "power",   "power_limit", "util",
+        "memory", "ecc_volatile",  "ecc_aggregate", "retired", "remap",       "throttle"};
     authz_who w;
     if (!req_who(d, c, e, &w))
         return;
@@ -760,4 +811,59 @@ int32_t ghealth_topo_gpu(const jzd *d, int nvml_index)
             return (int32_t)i;
     /* Else both go by PCI bus id order. */
     return t && (size_t)nvml_index < t->n_gpus ? (int32_t)nvml_index : -1;
+}
+
+void ghealth_history(const jzd *d, int64_t now_ms, Jazari__WebReply *r)
+{
+    const struct ghealth *g = d->health;
+    r->node = d->cfg->name;
+    r->interval_s = (uint32_t)(d->cfg->gpu_health_interval_ms / 1000);
+    size_t ng = g && g->hist ? g->n_gpus : 0;
+    if (!ng)
+        return;
+    /* The samples of the last hour: the oldest that count first. */
+    size_t skip = 0;
+    while (skip < g->hist_n &&
+           g->hist_ms[(g->hist_head + skip) % g->hist_cap] < now_ms - GHEALTH__HIST_S * 1000)
+        skip++;
+    size_t n = g->hist_n - skip;
+    r->gpus = xcalloc(ng, sizeof *r->gpus);
+    r->n_gpus = ng;
+    for (size_t i = 0; i < ng; i++) {
+        Jazari__GpuHistory *h = xcalloc(1, sizeof *h);
+        jazari__gpu_history__init(h);
+        h->gpu = (int32_t)g->last[i].index;
+        h->time_ms = xcalloc(n + 1, sizeof *h->time_ms);
+        h->temp_c = xcalloc(n + 1, sizeof *h->temp_c);
+        h->util_gpu_pct = xcalloc(n + 1, sizeof *h->util_gpu_pct);
+        h->power_mw = xcalloc(n + 1, sizeof *h->power_mw);
+        h->mem_used = xcalloc(n + 1, sizeof *h->mem_used);
+        for (size_t k = 0; k < n; k++) {
+            size_t row = (g->hist_head + skip + k) % g->hist_cap;
+            const ghealth__point *p = &g->hist[row * g->n_gpus + i];
+            h->time_ms[k] = g->hist_ms[row];
+            h->temp_c[k] = p->temp_c;
+            h->util_gpu_pct[k] = p->util_pct;
+            h->power_mw[k] = p->power_mw;
+            h->mem_used[k] = p->mem_used;
+        }
+        h->n_time_ms = h->n_temp_c = h->n_util_gpu_pct = h->n_power_mw = h->n_mem_used = n;
+        r->gpus[i] = h;
+    }
+}
+
+void ghealth_history_free(Jazari__WebReply *r)
+{
+    for (size_t i = 0; i < r->n_gpus; i++) {
+        Jazari__GpuHistory *h = r->gpus[i];
+        free(h->time_ms);
+        free(h->temp_c);
+        free(h->util_gpu_pct);
+        free(h->power_mw);
+        free(h->mem_used);
+        free(h);
+    }
+    free(r->gpus);
+    r->gpus = NULL;
+    r->n_gpus = 0;
 }

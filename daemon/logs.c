@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/log.h"
 #include "../common/jobdir.h"
+#include "../common/log.h"
 #include "../common/outpath.h"
 #include "../common/xmem.h"
 #include "jzd.h"
@@ -141,7 +141,11 @@ static void logs__as_owner(jzd *d, const Jazari__LogsRequest *r, authz_who *w)
     Jazari__JobSpec *s = rank < j->n_allocs ? jazari__job_spec__unpack(NULL, j->spec_len, j->spec) : NULL;
     if (!s)
         return;
-    outpath_files f = {s->output, s->error, s->workdir, s->tasks_per_node, {j->id, j->array_job_id, s->array_index, s->name, j->user}};
+    outpath_files f = {s->output,
+                       s->error,
+                       s->workdir,
+                       s->tasks_per_node,
+                       {j->id, j->array_job_id, s->array_index, s->name, j->user}};
     logs_match m = {r->path, false};
     outpath_each(&f, rank, r->node, logs__match, &m);
     jazari__job_spec__free_unpacked(s, NULL);
@@ -176,6 +180,11 @@ static jzd_relay *logs__relay(jzd *d, const char *address, const char *node)
     snprintf(r->address, sizeof r->address, "%s", address);
     uplink_retarget(&r->up, address);
     return r;
+}
+
+uplink *logs_link(jzd *d, const char *address, const char *node)
+{
+    return &logs__relay(d, address, node)->up;
 }
 
 static void logs__relayed(void *arg, wire_msg *reply, const char *why, bool sent)
@@ -217,8 +226,8 @@ static bool logs__local(jzd *d, net_conn *c, const Jazari__Envelope *e, const au
     }
     if (logs__read(c, e, uid, gid) == 0)
         return false;
-    req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false, "%s is not an output file of yours",
-              r->path);
+    req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+              "%s is not an output file of yours", r->path);
     return false;
 }
 

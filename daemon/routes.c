@@ -62,6 +62,8 @@ static const route routes[] = {
     {JAZARI__ENVELOPE__BODY_AUDIT_REQUEST, ROUTE_STATE, ROUTE_ANYONE, audit_request, NULL},
     {JAZARI__ENVELOPE__BODY_DRAIN_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, drains_request, NULL},
     {JAZARI__ENVELOPE__BODY_EVENTS_REQUEST, ROUTE_STATE, ROUTE_ANYONE, drains_events, NULL},
+    /* jz web's token (an agent forwards it), a relayed GPU history */
+    {JAZARI__ENVELOPE__BODY_WEB_REQUEST, ROUTE_HERE, ROUTE_ANYONE, NULL, web_request},
 };
 
 static const route *routes__find(Jazari__Envelope__BodyCase body)
@@ -171,6 +173,7 @@ void routes_tick(jzd *d)
         ctl_check_ids(&d->ctl);
     }
     run_tick(d);
+    web_tick(d);
     fwd_applied(d, false);
     live_check(d);
     agent_tick(d);

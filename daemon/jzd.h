@@ -381,6 +381,8 @@ void logs_close(jzd *d);
 /* The link (kept, shared) to the daemon at address, which must prove to be
  * node (NULL: a controller). */
 uplink *logs_link(jzd *d, const char *address, const char *node);
+/* w as a relayed request's caller (pointing into w and d). */
+void logs_caller(const jzd *d, const authz_who *w, Jazari__Caller *out);
 void logs_relay(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__Envelope *copy, const authz_who *w,
                 const char *what, const char *to_node, uint32_t hops);
 

@@ -88,6 +88,17 @@ static bool web__who(jzd *d, const http_request *rq, http_response *rs, authz_wh
     return true;
 }
 
+/* Who asks, on a controller that serves: 0, or the status of the answer
+ * already in rs (401 without a valid token, 503 when not serving). */
+static int web__enter(jzd *d, const http_request *rq, http_response *rs, authz_who *w)
+{
+    if (!web__who(d, rq, rs, w))
+        return 401;
+    if (!d->ctl_running)
+        return web__error(rs, 503, "%s is not serving as a controller now", d->cfg->name);
+    return 0;
+}
+
 static void web__json_begin(json *j, http_response *rs)
 {
     json_init(j, &rs->body, false);
@@ -119,10 +130,9 @@ static int web__status(void *arg, const http_request *rq, http_response *rs)
 {
     jzd *d = arg;
     authz_who w;
-    if (!web__who(d, rq, rs, &w))
-        return 401;
-    if (!d->ctl_running)
-        return web__error(rs, 503, "%s is not a controller", d->cfg->name);
+    int refused = web__enter(d, rq, rs, &w);
+    if (refused)
+        return refused;
     nodes_status_t st;
     nodes_status_make(d, &st);
     json j;
@@ -174,16 +184,16 @@ static int web__nodes(void *arg, const http_request *rq, http_response *rs)
 {
     jzd *d = arg;
     authz_who w;
-    if (!web__who(d, rq, rs, &w))
-        return 401;
+    int refused = web__enter(d, rq, rs, &w);
+    if (refused)
+        return refused;
     nodes_list l;
     nodes_list_make(d, &l);
     view_node_hw *hw = xcalloc(l.r.n_nodes + 1, sizeof *hw);
     for (size_t i = 0; i < l.r.n_nodes; i++)
         view_node_hw_of(l.r.nodes[i], &hw[i]);
     web__use u = {&l, hw};
-    if (d->ctl_running)
-        web__each_job(d, &w, 0, web__use_one, &u);
+    web__each_job(d, &w, 0, web__use_one, &u);
     json j;
     web__json_begin(&j, rs);
     json_obj_begin(&j);
@@ -228,10 +238,9 @@ static int web__queue(void *arg, const http_request *rq, http_response *rs)
 {
     jzd *d = arg;
     authz_who w;
-    if (!web__who(d, rq, rs, &w))
-        return 401;
-    if (!d->ctl_running)
-        return web__error(rs, 503, "%s is not a controller", d->cfg->name);
+    int refused = web__enter(d, rq, rs, &w);
+    if (refused)
+        return refused;
     json j;
     web__json_begin(&j, rs);
     json_obj_begin(&j);
@@ -249,12 +258,11 @@ static int web__events(void *arg, const http_request *rq, http_response *rs)
 {
     jzd *d = arg;
     authz_who w;
-    if (!web__who(d, rq, rs, &w))
-        return 401;
+    int refused = web__enter(d, rq, rs, &w);
+    if (refused)
+        return refused;
     if (!authz_is_admin(&w) || w.via_node)
         return web__error(rs, 403, "the events are for admins, not for %s", w.user);
-    if (!d->ctl_running)
-        return web__error(rs, 503, "%s is not a controller", d->cfg->name);
     char v[32];
     Jazari__EventsRequest q = JAZARI__EVENTS_REQUEST__INIT;
     int has = http_query_get(rq, "since_seq", v, sizeof v);
@@ -284,6 +292,16 @@ static int web__events(void *arg, const http_request *rq, http_response *rs)
 
 /* --- a node's page and its GPUs' history ------------------------------------------------ */
 
+/* key: [v[0], ...], for arrays of any unsigned width (uint32_t, uint64_t). */
+#define WEB__UINTS(j, key, v, n)                                                                             \
+    do {                                                                                                     \
+        json_key(j, key);                                                                                    \
+        json_arr_begin(j);                                                                                   \
+        for (size_t k_ = 0; k_ < (n); k_++)                                                                  \
+            json_uint(j, (v)[k_]);                                                                           \
+        json_arr_end(j);                                                                                     \
+    } while (0)
+
 static void web__history_json(json *j, const Jazari__WebReply *r)
 {
     json_obj_begin(j);
@@ -300,26 +318,10 @@ static void web__history_json(json *j, const Jazari__WebReply *r)
         for (size_t k = 0; k < h->n_time_ms; k++)
             json_int(j, h->time_ms[k]);
         json_arr_end(j);
-        json_key(j, "temp_c");
-        json_arr_begin(j);
-        for (size_t k = 0; k < h->n_temp_c; k++)
-            json_uint(j, h->temp_c[k]);
-        json_arr_end(j);
-        json_key(j, "util_gpu_pct");
-        json_arr_begin(j);
-        for (size_t k = 0; k < h->n_util_gpu_pct; k++)
-            json_uint(j, h->util_gpu_pct[k]);
-        json_arr_end(j);
-        json_key(j, "power_mw");
-        json_arr_begin(j);
-        for (size_t k = 0; k < h->n_power_mw; k++)
-            json_uint(j, h->power_mw[k]);
-        json_arr_end(j);
-        json_key(j, "mem_used");
-        json_arr_begin(j);
-        for (size_t k = 0; k < h->n_mem_used; k++)
-            json_uint(j, h->mem_used[k]);
-        json_arr_end(j);
+        WEB__UINTS(j, "temp_c", h->temp_c, h->n_temp_c);
+        WEB__UINTS(j, "util_gpu_pct", h->util_gpu_pct, h->n_util_gpu_pct);
+        WEB__UINTS(j, "power_mw", h->power_mw, h->n_power_mw);
+        WEB__UINTS(j, "mem_used", h->mem_used, h->n_mem_used);
         json_obj_end(j);
     }
     json_arr_end(j);
@@ -372,13 +374,8 @@ static int web__history(jzd *d, const authz_who *w, const char *name, const http
     q.what = "history";
     q.node = (char *)name;
     q.hops = 1;
-    Jazari__Caller caller = JAZARI__CALLER__INIT;
-    caller.uid = (uint32_t)w->uid;
-    caller.gid = (uint32_t)w->gid;
-    caller.user = (char *)w->user;
-    caller.node = (char *)d->cfg->name;
-    caller.role = (char *)authz_role_name(w->role);
-    caller.from = (char *)w->from;
+    Jazari__Caller caller;
+    logs_caller(d, w, &caller);
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_WEB_REQUEST;
     env.web_request = &q;
@@ -391,8 +388,9 @@ static int web__node(void *arg, const http_request *rq, http_response *rs)
 {
     jzd *d = arg;
     authz_who w;
-    if (!web__who(d, rq, rs, &w))
-        return 401;
+    int refused = web__enter(d, rq, rs, &w);
+    if (refused)
+        return refused;
     char name[80];
     size_t len = rq->rest_len;
     bool history = len > 8 && memcmp(rq->rest + len - 8, "/history", 8) == 0;
@@ -424,8 +422,7 @@ static int web__node(void *arg, const http_request *rq, http_response *rs)
     json_key(&j, "jobs");
     json_arr_begin(&j);
     web__jobs q = {&j, 0, name, false};
-    if (d->ctl_running)
-        web__each_job(d, &w, clock_wall_ms() - WEB__ENDED_MS, web__queue_one, &q);
+    web__each_job(d, &w, clock_wall_ms() - WEB__ENDED_MS, web__queue_one, &q);
     json_arr_end(&j);
     json_kv_str(&j, "history", "history"); /* the page of its GPUs' samples, relative to this one */
     json_obj_end(&j);
@@ -502,10 +499,9 @@ static int web__utilization(void *arg, const http_request *rq, http_response *rs
 {
     jzd *d = arg;
     authz_who w;
-    if (!web__who(d, rq, rs, &w))
-        return 401;
-    if (!d->ctl_running)
-        return web__error(rs, 503, "%s is not a controller", d->cfg->name);
+    int refused = web__enter(d, rq, rs, &w);
+    if (refused)
+        return refused;
     /* The ring's samples, then this moment's (not kept). */
     const struct web *s = d->web;
     uint32_t now_used[WEB__SITES_MAX], now_total[WEB__SITES_MAX];

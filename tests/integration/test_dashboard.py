@@ -68,6 +68,16 @@ def get(port, path, token=None):
     return status, headers, text
 
 
+def gated_job(ctl, gate, name):
+    """A job of two GPUs that runs until gate exists: its id, once running."""
+    r = ctl.jz("submit", "--gpus-per-node", "2", "--name", name, "--", "sh", "-c",
+               "while [ ! -e %s ]; do sleep 0.1; done" % gate)
+    assert r.returncode == 0, r.stderr
+    jid = int(r.stdout.strip())
+    wait_for(lambda: ctl.jz_json("show", str(jid))["state"] == "RUNNING", what="the job to run")
+    return jid
+
+
 def web_token(ctl, *args):
     r = run([JZ, "web", "--json", "--socket", ctl.socket] + list(args))
     assert r.returncode == 0, r.stderr
@@ -95,11 +105,7 @@ def test_api_needs_a_token_and_answers_with_jz_keys(daemon_factory, tmp_path):
     assert [sorted(n) for n in nodes["nodes"]] == [sorted(n) for n in jz_nodes["nodes"]]
     assert sorted(n["name"] for n in nodes["nodes"]) == ["ctl", "gpu1"]
     gate = tmp_path / "gate"
-    r = ctl.jz("submit", "--gpus-per-node", "2", "--name", "api", "--", "sh", "-c",
-               "while [ ! -e %s ]; do sleep 0.1; done" % gate)
-    assert r.returncode == 0, r.stderr
-    jid = int(r.stdout.strip())
-    wait_for(lambda: ctl.jz_json("show", str(jid))["state"] == "RUNNING", what="the job to run")
+    jid = gated_job(ctl, gate, "api")
     status, _, q = get(ctl.http, "/api/queue", token=admin["token"])
     assert status == 200 and q["truncated"] is False, q
     mine = [j for j in q["jobs"] if j["id"] == jid]
@@ -191,11 +197,7 @@ def test_dashboard_in_headless_chromium(daemon_factory, tmp_path):
         pytest.skip("needs playwright-core in build/node (deploy/deps.sh installs it)")
     ctl, agent = network(daemon_factory, tmp_path)
     gate = tmp_path / "gate"
-    r = ctl.jz("submit", "--gpus-per-node", "2", "--name", "web-job", "--", "sh", "-c",
-               "while [ ! -e %s ]; do sleep 0.1; done" % gate)
-    assert r.returncode == 0, r.stderr
-    jid = int(r.stdout.strip())
-    wait_for(lambda: ctl.jz_json("show", str(jid))["state"] == "RUNNING", what="the job to run")
+    jid = gated_job(ctl, gate, "web-job")
     url = run([JZ, "web", "--socket", ctl.socket]).stdout.strip()
     assert url.startswith("http://127.0.0.1:%d/#token=jzw1." % ctl.http), url
     b = Browser()

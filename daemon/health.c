@@ -824,10 +824,10 @@ void ghealth_history(const jzd *d, int64_t now_ms, Jazari__WebReply *r)
     /* The samples of the last hour: the oldest that count first. */
     size_t skip = 0;
     while (skip < g->hist_n &&
-           g->hist_ms[(g->hist_head + skip) % g->hist_cap] < now_ms - GHEALTH__HIST_S * 1000)
+           g->hist_ms[(g->hist_head + skip) % g->hist_cap] < now_ms - (int64_t)GHEALTH__HIST_S * 1000)
         skip++;
     size_t n = g->hist_n - skip;
-    r->gpus = xcalloc(ng, sizeof *r->gpus);
+    r->gpus = xcalloc(ng, sizeof(Jazari__GpuHistory *));
     r->n_gpus = ng;
     for (size_t i = 0; i < ng; i++) {
         Jazari__GpuHistory *h = xcalloc(1, sizeof *h);

@@ -30,7 +30,7 @@
 #define WEB__UTIL_SAMPLES (24u * 3600u / 15u) /* a day of them */
 #define WEB__SITES_MAX 64                     /* sites followed; more are summed as "(others)" */
 #define WEB__QUEUE_MAX 5000                   /* jobs on /api/queue */
-#define WEB__ENDED_MS (3600 * 1000)           /* /api/queue: the jobs that ended in the last hour */
+#define WEB__ENDED_MS 3600000ll               /* /api/queue: the jobs that ended in the last hour */
 
 typedef struct web__site {
     char name[64];

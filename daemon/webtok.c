@@ -12,6 +12,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +51,8 @@ static long webtok__unb64(const char *in, size_t len, unsigned char *out, size_t
     if (len % 4 == 1)
         return -1;
     for (size_t i = 0; i < len; i++) {
-        const char *p = memchr(webtok__alpha, in[i], 64);
-        if (!p || !in[i])
+        const char *p = in[i] ? strchr(webtok__alpha, in[i]) : NULL;
+        if (!p)
             return -1;
         v = v << 6 | (uint32_t)(p - webtok__alpha);
         bits += 6;
@@ -101,7 +103,7 @@ int webtok_make(const jzd *d, const authz_who *w, int64_t expires_ms, char *out,
     unsigned char mac[WEBTOK__MAC];
     if (n < 0 || (size_t)n >= sizeof payload || webtok__mac(d, payload, (size_t)n, mac) != 0)
         return -1;
-    size_t need = sizeof WEBTOK__PREFIX + ((size_t)n + 2) / 3 * 4 + 1 + (WEBTOK__MAC + 2) / 3 * 4 + 1;
+    size_t need = sizeof WEBTOK__PREFIX + ((size_t)n + 2) / 3 * 4 + 1 + (size_t)(WEBTOK__MAC + 2) / 3 * 4 + 1;
     if (need > outlen)
         return -1;
     size_t at = (size_t)snprintf(out, outlen, "%s", WEBTOK__PREFIX);
@@ -139,16 +141,33 @@ int webtok_check(const jzd *d, const char *tok, size_t len, int64_t now_ms, auth
         return -1;
     }
     payload[pn] = '\0';
-    char user[64], role[32];
-    unsigned uid, gid;
-    int via;
-    long long exp;
-    char tail;
-    if (sscanf(payload, "%63[^:]:%u:%u:%31[^:]:%d:%lld%c", user, &uid, &gid, role, &via, &exp, &tail) != 6 ||
-        !config_valid_name(user) || authz_role_parse(role) < 0) {
+    /* user:uid:gid:role:via:expires_ms, each field checked whole. */
+    char *field[6];
+    size_t nf = 0;
+    for (char *p = payload; nf < 6; p++) {
+        field[nf++] = p;
+        p = strchr(p, ':');
+        if (!p)
+            break;
+        *p = '\0';
+    }
+    unsigned long long num[4] = {0}; /* uid, gid, via, expires */
+    static const int num_field[4] = {1, 2, 4, 5};
+    bool ok = nf == 6 && config_valid_name(field[0]) && authz_role_parse(field[3]) >= 0;
+    for (int k = 0; k < 4 && ok; k++) {
+        char *end = NULL;
+        const char *f = field[num_field[k]];
+        num[k] = strtoull(f, &end, 10);
+        ok = *f >= '0' && *f <= '9' && end && *end == '\0' && num[k] <= (k == 3 ? INT64_MAX : UINT32_MAX);
+    }
+    if (!ok || num[2] > 1) {
         snprintf(why, whylen, "a dashboard token that does not parse");
         return -1;
     }
+    const char *user = field[0], *role = field[3];
+    unsigned uid = (unsigned)num[0], gid = (unsigned)num[1];
+    int via = (int)num[2];
+    long long exp = (long long)num[3];
     if (exp <= now_ms) {
         snprintf(why, whylen, "this dashboard token has expired: run jz web for a new one");
         return -1;

@@ -424,7 +424,6 @@ static int web__node(void *arg, const http_request *rq, http_response *rs)
     web__jobs q = {&j, 0, name, false};
     web__each_job(d, &w, clock_wall_ms() - WEB__ENDED_MS, web__queue_one, &q);
     json_arr_end(&j);
-    json_kv_str(&j, "history", "history"); /* the page of its GPUs' samples, relative to this one */
     json_obj_end(&j);
     topo_free(t);
     nodes_one_free(&o);

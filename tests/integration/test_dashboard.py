@@ -148,6 +148,11 @@ def test_api_needs_a_token_and_answers_with_jz_keys(daemon_factory, tmp_path):
     assert status == 200 and len(nodes["nodes"]) == 2, nodes
     status, _, q = get(ctl.http, "/api/queue", token=alice["token"])
     assert status == 200 and q["jobs"] == [], q
+    # Root on an agent's socket is not the network's admin: nor is its token.
+    via = web_token(agent)
+    assert via["user"] == "root" and via["role"] == "tenant-admin", via
+    assert get(ctl.http, "/api/events", token=via["token"])[0] == 403
+    assert get(ctl.http, "/api/nodes", token=via["token"])[0] == 200
     # The agent serves /metrics only, and no token of its own.
     assert get(agent.http, "/api/nodes", token=admin["token"])[0] == 404
     assert get(agent.http, "/metrics")[0] == 200
@@ -216,6 +221,8 @@ def test_dashboard_in_headless_chromium(daemon_factory, tmp_path):
         b("wait", selector=(grid % "gpu1") + '[data-state="draining"]', timeout_ms=30000)
         gate.write_text("")
         b("wait", selector=(grid % "gpu1") + '[data-state="drained"]', timeout_ms=30000)
+        assert b("count", selector=(grid % "gpu1") + " .gpu.drained")["count"] == 8
+        b("screenshot", path=str(tmp_path / "overview.png"))
         b("click", selector=grid % "gpu1")
         b("wait", selector='#node-title[data-node="gpu1"][data-state="drained"]')
         b("wait", selector="table#topology")

@@ -22,7 +22,15 @@ function takeToken() {
 }
 
 async function api(path) {
-  const r = await fetch(path, {headers: {'Authorization': 'Bearer ' + token}, cache: 'no-store'});
+  // A request that hangs must not stop the polling: given up after 15 s.
+  const abort = new AbortController();
+  const t = setTimeout(() => abort.abort(), 15000);
+  let r;
+  try {
+    r = await fetch(path, {headers: {'Authorization': 'Bearer ' + token}, cache: 'no-store', signal: abort.signal});
+  } finally {
+    clearTimeout(t);
+  }
   let body = null;
   try { body = await r.json(); } catch (e) { body = {error: 'not JSON: HTTP ' + r.status}; }
   if (!r.ok) {
@@ -101,6 +109,10 @@ function nodeCard(n, used) {
       cls += ' used';
       title += ', in use';
       others--;
+    } else if (!d && n.state !== 'up') {
+      // A node out of service: its idle GPUs take nothing new either.
+      cls += ' ' + n.state;
+      title += ', ' + n.state + ' with the node';
     } else if (!d) {
       title += ', free';
     }
@@ -140,6 +152,7 @@ function sitesGrid(nodes, jobs) {
     el('span', {}, el('span', {class: 'gpu used'}), 'in use'),
     el('span', {}, el('span', {class: 'gpu draining'}), 'draining'),
     el('span', {}, el('span', {class: 'gpu drained'}), 'drained'),
+    el('span', {}, el('span', {class: 'gpu down'}), 'down'),
     el('span', {}, el('span', {class: 'gpu cond'}), 'health condition'));
   return [legend, sites];
 }

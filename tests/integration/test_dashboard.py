@@ -129,6 +129,12 @@ def test_api_needs_a_token_and_answers_with_jz_keys(daemon_factory, tmp_path):
     assert status == 200 and h["node"] == "ctl", h
     status, _, missing = get(ctl.http, "/api/node/nosuch", token=admin["token"])
     assert status == 404, missing
+    for path in ("/api/node/", "/api/node/gpu1/history/x", "/api/node/a%2Fb",
+                 "/api/node/" + "x" * 200, "/api/nodes/extra"):
+        assert get(ctl.http, path, token=admin["token"])[0] == 404, path
+    status, _, bad = get(ctl.http, "/api/events?since_seq=" + "9" * 40, token=admin["token"])
+    assert status == 400, bad
+    assert get(ctl.http, "/api/events?since_seq=" + "9" * 20000, token=admin["token"])[0] == 431
     status, _, u = get(ctl.http, "/api/utilization", token=admin["token"])
     assert status == 200 and u["interval_s"] == 15 and len(u["time_ms"]) >= 1, u
     site = u["sites"][0]

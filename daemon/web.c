@@ -430,6 +430,18 @@ static int web__node(void *arg, const http_request *rq, http_response *rs)
     return web__json_end(&j, rs);
 }
 
+/* Any other /api path: 401 without a token, as every /api page; else 404. */
+static int web__unknown(void *arg, const http_request *rq, http_response *rs)
+{
+    jzd *d = arg;
+    authz_who w;
+    int refused = web__enter(d, rq, rs, &w);
+    if (refused)
+        return refused;
+    return web__error(rs, 404, "no such page: %.*s", (int)(rq->path_len < 100 ? rq->path_len : 100),
+                      rq->path);
+}
+
 /* --- GPU use per site over time ---------------------------------------------------------- */
 
 static web__site *web__site_of(struct web *s, const char *name)
@@ -554,6 +566,8 @@ int web_routes(jzd *d, char *err, size_t errlen)
         const web_asset *a = &web_assets[i];
         rc = http_route(d->http, strcmp(a->path, "/index.html") == 0 ? "/" : a->path, web__asset, (void *)a);
     }
+    if (rc == 0)
+        rc = http_route(d->http, "/api/", web__unknown, d);
     if (rc == 0)
         rc = http_route(d->http, "/api/status", web__status, d);
     if (rc == 0)

@@ -91,6 +91,8 @@ def test_api_needs_a_token_and_answers_with_jz_keys(daemon_factory, tmp_path):
     assert status == 401 and "jz web" in body["error"], body
     status, _, body = get(ctl.http, "/api/nodes", token="jzw1.e30.AAAA")
     assert status == 401 and body["error"], body
+    status, _, body = get(ctl.http, "/api/nosuch")
+    assert status == 401 and body["error"], body
     admin = web_token(ctl)
     assert admin["user"] == "root" and admin["role"] == "admin", admin
     assert admin["url"] == "http://127.0.0.1:%d/#token=%s" % (ctl.http, admin["token"]), admin
@@ -132,6 +134,8 @@ def test_api_needs_a_token_and_answers_with_jz_keys(daemon_factory, tmp_path):
     for path in ("/api/node/", "/api/node/gpu1/history/x", "/api/node/a%2Fb",
                  "/api/node/" + "x" * 200, "/api/nodes/extra"):
         assert get(ctl.http, path, token=admin["token"])[0] == 404, path
+    status, _, body = get(ctl.http, "/api/nosuch", token=admin["token"])
+    assert status == 404 and "no such page" in body["error"], body
     status, _, bad = get(ctl.http, "/api/events?since_seq=" + "9" * 40, token=admin["token"])
     assert status == 400, bad
     assert get(ctl.http, "/api/events?since_seq=" + "9" * 20000, token=admin["token"])[0] == 431

@@ -818,6 +818,18 @@ void ghealth_history(const jzd *d, int64_t now_ms, Jazari__WebReply *r)
     const struct ghealth *g = d->health;
     r->node = d->cfg->name;
     r->interval_s = (uint32_t)(d->cfg->gpu_health_interval_ms / 1000);
+    size_t nc = g ? g->n_all : 0;
+    r->conditions = nc ? xcalloc(nc, sizeof(Jazari__HealthCondition *)) : NULL;
+    for (size_t i = 0; i < nc; i++) {
+        Jazari__HealthCondition *c = xcalloc(1, sizeof *c);
+        jazari__health_condition__init(c);
+        c->name = (char *)g->all[i].name;
+        c->gpu = g->all[i].gpu;
+        c->text = (char *)g->all[i].text;
+        c->since_ms = g->all[i].since_ms;
+        r->conditions[i] = c;
+    }
+    r->n_conditions = nc;
     size_t ng = g && g->hist ? g->n_gpus : 0;
     if (!ng)
         return;
@@ -866,4 +878,9 @@ void ghealth_history_free(Jazari__WebReply *r)
     free(r->gpus);
     r->gpus = NULL;
     r->n_gpus = 0;
+    for (size_t i = 0; i < r->n_conditions; i++)
+        free(r->conditions[i]);
+    free(r->conditions);
+    r->conditions = NULL;
+    r->n_conditions = 0;
 }

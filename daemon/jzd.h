@@ -413,7 +413,8 @@ int32_t ghealth_topo_gpu(const jzd *d, int nvml_index);
 /* HealthRequest: this node's samples and conditions (jz health). */
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* This node's GPU samples of the last hour (soft state: kept in memory,
- * at most GHEALTH__HIST_MAX per GPU), into r's node, interval_s and gpus;
+ * at most GHEALTH__HIST_MAX per GPU), into r's node, interval_s and gpus,
+ * and its active conditions (pointing into d's: used at once);
  * ghealth_history_free frees what it added. */
 void ghealth_history(const jzd *d, int64_t now_ms, Jazari__WebReply *r);
 void ghealth_history_free(Jazari__WebReply *r);

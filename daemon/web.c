@@ -325,6 +325,23 @@ static void web__history_json(json *j, const Jazari__WebReply *r)
         json_obj_end(j);
     }
     json_arr_end(j);
+    char when[40];
+    json_key(j, "conditions");
+    json_arr_begin(j);
+    for (size_t i = 0; i < r->n_conditions; i++) {
+        const Jazari__HealthCondition *c = r->conditions[i];
+        json_obj_begin(j);
+        json_kv_str(j, "name", c->name);
+        json_key(j, "gpu");
+        if (c->gpu >= 0)
+            json_uint(j, (uint64_t)c->gpu);
+        else
+            json_null(j);
+        json_kv_str(j, "text", c->text);
+        json_kv_str(j, "since", view_utc_time(c->since_ms, when, sizeof when));
+        json_obj_end(j);
+    }
+    json_arr_end(j);
     json_obj_end(j);
 }
 

@@ -266,7 +266,7 @@ def test_gpu_history_is_relayed_from_the_node_and_charted(daemon_factory, tmp_pa
     """The agent keeps its GPUs' samples (the fake NVML's four A100s, every
     200 ms); the controller relays a dashboard's request for them."""
     import test_health_loop
-    ctl, agent, _ = test_health_loop.network(daemon_factory, tmp_path)
+    ctl, agent, state = test_health_loop.network(daemon_factory, tmp_path)
     token = web_token(ctl)["token"]
 
     def history():
@@ -279,6 +279,17 @@ def test_gpu_history_is_relayed_from_the_node_and_charted(daemon_factory, tmp_pa
     assert h["node"] == "gpu1" and g["gpu"] == 0, h
     assert len(g["temp_c"]) == len(g["util_gpu_pct"]) == len(g["power_mw"]) == len(g["time_ms"]), g
     assert g["time_ms"] == sorted(g["time_ms"]) and all(t > 0 for t in g["temp_c"]), g
+    assert h["conditions"] == [], h
+    # A GPU too hot: a condition the node reports with its history.
+    from test_health import write_state
+    write_state(state, "gpu 2 temp=92\n")
+
+    def hot():
+        h = get(ctl.http, "/api/node/gpu1/history", token=token)[2]
+        return [c for c in h["conditions"] if c["gpu"] == 2]
+
+    c = wait_for(hot, what="gpu1's GPU 2 over temperature")[0]
+    assert c["text"] and c["since"].endswith("Z"), c
     # Who may not: no token.
     assert get(ctl.http, "/api/node/gpu1/history")[0] == 401
     if not NODE or not os.path.exists(CHROMIUM) or not os.path.isdir(PLAYWRIGHT):
@@ -288,6 +299,9 @@ def test_gpu_history_is_relayed_from_the_node_and_charted(daemon_factory, tmp_pa
         b("goto", url="http://127.0.0.1:%d/#token=%s" % (ctl.http, token))
         b("click", selector='#grid [data-node="gpu1"]')
         b("wait", selector="#history svg polyline")
+        b("wait", selector="#conditions li[data-condition]")
+        b("screenshot", path=str(tmp_path / "history.png"))
+        assert (tmp_path / "history.png").read_bytes()[:4] == b"\x89PNG"
         assert b("count", selector="#history svg")["count"] == 3  # temperature, utilisation, power
         assert b("errors")["errors"] == []
     finally:

@@ -278,6 +278,14 @@ function gpuTable(topo) {
   return t;
 }
 
+function conditionsList(h) {
+  const c = h.conditions || [];
+  if (!c.length) return el('p', {class: 'muted', id: 'conditions', text: 'No active health condition on ' + h.node + '.'});
+  return el('ul', {id: 'conditions', class: 'error'}, ...c.map(x =>
+    el('li', {'data-condition': x.name, text: (x.gpu === null ? 'the node' : 'GPU ' + x.gpu) + ': ' + x.name + ' — ' + x.text +
+      (x.since ? ' (since ' + fmtTime(x.since) + ')' : '')})));
+}
+
 function historyCharts(h) {
   const box = el('div', {class: 'charts', id: 'history'});
   if (!h.gpus || !h.gpus.length) {
@@ -309,7 +317,8 @@ async function showNode(gen, name) {
     el('h2', {text: 'GPU topology (links between GPUs, as jz node prints them)'}), topologyMatrix(n.topology),
     el('p', {class: 'muted', text: 'X = self, NV# = # NVLinks, PIX/PXB = through PCIe switches, PHB = through a host bridge, NODE = within a NUMA node, SYS = across NUMA nodes.'}),
     gpuTable(n.topology),
-    el('h2', {text: 'GPU health'}), hist ? historyCharts(hist) : el('p', {class: 'error', id: 'history', text: histErr}),
+    el('h2', {text: 'GPU health'}), hist ? conditionsList(hist) : null,
+    hist ? historyCharts(hist) : el('p', {class: 'error', id: 'history', text: histErr}),
     el('h2', {text: 'Jobs on ' + n.name + ' (running, and ended in the last hour)'}), jobsTable(n.jobs || [], 'node-jobs'));
 }
 

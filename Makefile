@@ -53,7 +53,11 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_O   := $(call obj,$(COMMON_SRC)) $(GEN_O)
-DAEMON_O   := $(call obj,$(DAEMON_SRC))
+# The dashboard's files, embedded in jazarid as C arrays (embed.sh).
+WEB_FILES  := $(sort $(wildcard daemon/http/web/*.html daemon/http/web/*.css daemon/http/web/*.js daemon/http/web/*.svg))
+WEB_C      := $(BUILD)/gen/web_assets.c
+WEB_O      := $(BUILD)/obj/gen/web_assets.o
+DAEMON_O   := $(call obj,$(DAEMON_SRC)) $(WEB_O)
 CLIENT_O   := $(call obj,$(CLIENT_SRC))
 UNIT_O     := $(call obj,$(filter-out tests/unit/fake_%.c,$(UNIT_SRC)))
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
@@ -95,6 +99,14 @@ $(GEN_C) $(GEN_H) &: $(PROTO)
 
 # The generated code is not ours: compile it without our extra warnings.
 $(GEN_O): $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c $< -o $@
+
+$(WEB_C): $(WEB_FILES) daemon/http/embed.sh
+	@mkdir -p $(dir $@)
+	sh daemon/http/embed.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(WEB_O): $(WEB_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c $< -o $@
 

@@ -9,6 +9,7 @@
 
 #include "../common/buf.h"
 #include "../common/json.h"
+#include "../common/views.h"
 #include "../common/wire.h"
 
 enum { CLI_OK = 0, CLI_REFUSED = 1, CLI_USAGE = 2 };
@@ -111,20 +112,12 @@ int cmd_node_revoke(cli *c, const char *name);
 /* client/cmd_node.c */
 int cmd_nodes(cli *c, int argc, char **argv);
 int cmd_node(cli *c, int argc, char **argv);
-/* A node as jz nodes --json shows it (one object). */
-void cli_node_json(json *j, const Jazari__NodeInfo *n);
-/* What jz nodes adds to a node from its brief topology and the jobs. */
-typedef struct cli_node_hw {
-    char model[128];    /* "A100-SXM4-80GB", "A100,V100" for a mix; "" none */
-    uint32_t cpus;      /* logical CPUs; 0 unknown */
-    uint64_t mem;       /* bytes; 0 unknown */
-    uint32_t cpus_used; /* by the running jobs the caller sees */
-} cli_node_hw;
+/* What jz nodes adds to a node from its brief topology and the jobs
+ * (common/views.h: the daemon's /api/nodes shows the same). */
+typedef view_node_hw cli_node_hw;
 /* The nodes (a nodes reply: free it), with each one's hardware and use
  * into *hw (parallel to the reply's nodes: free it); NULL after saying why. */
 wire_msg *cli_fetch_nodes(cli *c, cli_node_hw **hw, int *status);
-/* "idle", "mixed" or "allocated". */
-const char *cli_node_alloc_state(const Jazari__NodeInfo *n, const cli_node_hw *h);
 /* client/cmd_info.c */
 int cmd_ping(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
@@ -188,6 +181,11 @@ int64_t cli_now_ms(void);
 
 /* Slurm's time formats: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S". */
 int cli_parse_time_limit(const char *s, uint64_t *seconds);
+/* "90s", "30m", "1h", "30d", or plain seconds: into seconds. 0 or -1
+ * (client/cmd_trust.c). */
+int cli_parse_ttl(const char *s, uint64_t *out);
+/* client/cmd_web.c */
+int cmd_web(cli *c, int argc, char **argv);
 /* A moment: "now" (0), "+DURATION" or "-DURATION" from now (DURATION as
  * --time), "YYYY-MM-DDTHH:MM[:SS]" in local time, or "@UNIX_SECONDS".
  * Unix ms into out; 0, or -1 when it does not parse. */
@@ -209,10 +207,11 @@ int cmd_run(cli *c, int argc, char **argv);
 int cmd_attach(cli *c, int argc, char **argv);
 /* How step_follow follows. */
 typedef struct step_follow_opts {
-    bool label;          /* each line after its task's rank (srun --label) */
-    bool raw;            /* bytes as they come (a terminal's), not whole lines */
-    bool stop_on_signal; /* alloc_interrupted() ends the following: STEP_STOPPED */
-    bool cancel_on_signal; /* SIGINT or SIGTERM cancels the step (jz run inside a job); followed until it ends */
+    bool label;            /* each line after its task's rank (srun --label) */
+    bool raw;              /* bytes as they come (a terminal's), not whole lines */
+    bool stop_on_signal;   /* alloc_interrupted() ends the following: STEP_STOPPED */
+    bool cancel_on_signal; /* SIGINT or SIGTERM cancels the step (jz run inside a job); followed until it ends
+                            */
     /* Between two polls, for up to ms (NULL: a sleep): >0 when there was
      * activity (keys sent: poll again soon), 0 none, <0 stop (STEP_STOPPED). */
     int (*wait)(void *arg, int ms);

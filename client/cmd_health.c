@@ -31,7 +31,7 @@ static int health__say(cli *c, const Jazari__NodeInfo *n, const Jazari__DrainReq
     if (c->json) {
         json j;
         cli_json_begin(&j, &b);
-        cli_node_json(&j, n);
+        view_node(&j, n);
         return cli_flush(&b);
     }
     if (q->has_gpu) {
@@ -100,31 +100,6 @@ int cmd_drain(cli *c, int argc, char **argv)
 int cmd_resume(cli *c, int argc, char **argv)
 {
     return health__drain(c, argc, argv, true);
-}
-
-static void health__event_json(json *j, const Jazari__Event *ev)
-{
-    char when[40];
-    json_obj_begin(j);
-    json_kv_uint(j, "seq", ev->seq);
-    json_kv_str(j, "time", cli_utc_time(ev->time_ms, when, sizeof when));
-    json_kv_int(j, "time_ms", ev->time_ms);
-    json_kv_str(j, "kind", ev->kind);
-    json_kv_str(j, "severity", ev->severity);
-    json_kv_str(j, "node", ev->node[0] ? ev->node : NULL);
-    json_key(j, "gpu");
-    if (ev->gpu >= 0)
-        json_uint(j, (uint64_t)ev->gpu);
-    else
-        json_null(j);
-    json_key(j, "job");
-    if (ev->job)
-        json_uint(j, ev->job);
-    else
-        json_null(j);
-    json_kv_str(j, "text", ev->text);
-    json_kv_str(j, "by", ev->by[0] ? ev->by : NULL);
-    json_obj_end(j);
 }
 
 static void health__event_line(buf *b, const Jazari__Event *ev)
@@ -201,10 +176,10 @@ int cmd_events(cli *c, int argc, char **argv)
         for (size_t i = 0; i < r->n_events; i++) {
             if (c->json && follow) {
                 json_init(&j, &b, false); /* one object per line */
-                health__event_json(&j, r->events[i]);
+                view_event(&j, r->events[i]);
                 buf_puts(&b, "\n");
             } else if (c->json) {
-                health__event_json(&j, r->events[i]);
+                view_event(&j, r->events[i]);
             } else {
                 health__event_line(&b, r->events[i]);
             }

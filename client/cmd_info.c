@@ -48,25 +48,7 @@ int cmd_status(cli *c, int argc, char **argv)
     if (c->json) {
         json j;
         cli_json_begin(&j, &b);
-        json_obj_begin(&j);
-        json_kv_str(&j, "leader", r->leader && *r->leader ? r->leader : NULL);
-        json_kv_uint(&j, "term", r->term);
-        json_kv_uint(&j, "commit_index", r->commit_index);
-        json_key(&j, "controllers");
-        json_arr_begin(&j);
-        for (size_t i = 0; i < r->n_controllers; i++) {
-            json_obj_begin(&j);
-            json_kv_str(&j, "name", r->controllers[i]->name);
-            json_kv_str(&j, "address", r->controllers[i]->address);
-            json_kv_str(&j, "role", r->controllers[i]->role);
-            json_obj_end(&j);
-        }
-        json_arr_end(&j);
-        json_kv_uint(&j, "nodes_up", r->nodes_up);
-        json_kv_uint(&j, "nodes_total", r->nodes_total);
-        json_kv_uint(&j, "jobs_active", r->jobs_active);
-        json_kv_str(&j, "problem", r->problem && *r->problem ? r->problem : NULL);
-        json_obj_end(&j);
+        view_status(&j, r);
     } else {
         buf_printf(&b, "leader:       %s\nterm:         %llu\ncommit index: %llu\n",
                    r->leader && *r->leader ? r->leader : "(none elected)", (unsigned long long)r->term,

@@ -76,18 +76,6 @@ int cli_parse_time_limit(const char *s, uint64_t *seconds)
 
 /* --- showing jobs ----------------------------------------------------------------------------- */
 
-/* ISO 8601 in UTC, or NULL when the time is not set. */
-static const char *job__time_str(int64_t ms, char *s, size_t len)
-{
-    if (ms <= 0)
-        return NULL;
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(s, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return s;
-}
-
 /* As squeue prints times: local, to the second; "N/A" when not set. */
 static const char *job__local_time(int64_t ms, char *s, size_t len)
 {
@@ -102,171 +90,6 @@ static const char *job__local_time(int64_t ms, char *s, size_t len)
     return s;
 }
 
-static void job__time(json *j, const char *key, int64_t ms)
-{
-    char s[32];
-    json_kv_str(j, key, job__time_str(ms, s, sizeof s));
-}
-
-static const char *job__state(Jazari__JobState s)
-{
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&jazari__job_state__descriptor, (int)s);
-    return v ? v->name + 4 : "UNKNOWN"; /* "JOB_PENDING" -> "PENDING" */
-}
-
-static bool job__ended(const Jazari__Job *job)
-{
-    /* A preempted job comes back: it has not ended. */
-    return job->state != JAZARI__JOB_STATE__JOB_PENDING && job->state != JAZARI__JOB_STATE__JOB_RUNNING &&
-           job->state != JAZARI__JOB_STATE__JOB_PREEMPTED;
-}
-
-static const char *job__id_str(const Jazari__Job *job, char *s, size_t len);
-
-/* The steps of the job's run (to those who may act on it). */
-static void job__steps_json(json *j, const Jazari__Job *job)
-{
-    json_key(j, "steps");
-    json_arr_begin(j);
-    for (size_t i = 0; i < job->n_steps; i++) {
-        const Jazari__JobStep *st = job->steps[i];
-        json_obj_begin(j);
-        json_kv_uint(j, "id", st->id);
-        char sid[48];
-        snprintf(sid, sizeof sid, "%llu.%u", (unsigned long long)job->id, st->id);
-        json_kv_str(j, "step_id", sid);
-        json_kv_str(j, "name", st->spec && st->spec->name && *st->spec->name ? st->spec->name : NULL);
-        json_kv_str(j, "state", job__state(st->state));
-        json_key(j, "exit_code");
-        if (st->state == JAZARI__JOB_STATE__JOB_RUNNING)
-            json_null(j);
-        else
-            json_int(j, st->exit_code);
-        json_kv_str(j, "reason", st->reason && *st->reason ? st->reason : NULL);
-        json_kv_uint(j, "ntasks", st->spec ? st->spec->ntasks : 0);
-        json_key(j, "nodes");
-        json_arr_begin(j);
-        for (size_t r = 0; r < st->n_ranks; r++)
-            json_str(j, st->ranks[r] < job->n_allocs ? job->allocs[st->ranks[r]]->node : "?");
-        json_arr_end(j);
-        json_key(j, "command");
-        json_arr_begin(j);
-        for (size_t a = 0; st->spec && a < st->spec->n_argv; a++)
-            json_str(j, st->spec->argv[a]);
-        json_arr_end(j);
-        job__time(j, "start_time", st->start_time_ms);
-        job__time(j, "end_time", st->end_time_ms);
-        json_obj_end(j);
-    }
-    json_arr_end(j);
-}
-
-static void job__json(json *j, const Jazari__Job *job)
-{
-    const Jazari__JobSpec *s = job->spec;
-    json_obj_begin(j);
-    json_kv_uint(j, "id", job->id);
-    char id[48];
-    json_kv_str(j, "job_id", job__id_str(job, id, sizeof id)); /* "ARRAYID_INDEX" for an array's task */
-    json_kv_str(j, "name", s && s->name && *s->name ? s->name : NULL);
-    json_kv_str(j, "user", job->user);
-    json_kv_str(j, "state", job__state(job->state));
-    json_kv_str(j, "reason", job->reason && *job->reason ? job->reason : NULL);
-    json_key(j, "nodes");
-    json_arr_begin(j);
-    for (size_t i = 0; i < job->n_allocs; i++) {
-        const Jazari__JobAlloc *a = job->allocs[i];
-        json_obj_begin(j);
-        json_kv_str(j, "name", a->node);
-        json_key(j, "gpus");
-        json_arr_begin(j);
-        for (size_t g = 0; g < a->n_gpus; g++)
-            json_uint(j, a->gpus[g]);
-        json_arr_end(j);
-        json_kv_str(j, "cpus", a->cpus);
-        json_obj_end(j);
-    }
-    json_arr_end(j);
-    json_key(j, "exit_code");
-    if (job__ended(job) && job->state != JAZARI__JOB_STATE__JOB_CANCELLED)
-        json_int(j, job->exit_code);
-    else
-        json_null(j);
-    job__time(j, "submit_time", job->submit_time_ms);
-    job__time(j, "start_time", job->start_time_ms);
-    job__time(j, "end_time", job->end_time_ms);
-    json_kv_uint(j, "attempt", job->attempt);
-    json_key(j, "array_job_id");
-    if (job->array_job_id)
-        json_uint(j, job->array_job_id);
-    else
-        json_null(j);
-    json_key(j, "array_task_id");
-    if (job->array_job_id && s)
-        json_uint(j, s->array_index);
-    else
-        json_null(j);
-    json_key(j, "priority"); /* the leader's, under multifactor */
-    if (job->state == JAZARI__JOB_STATE__JOB_PENDING && job->priority)
-        json_uint(j, job->priority);
-    else
-        json_null(j);
-    json_kv_uint(j, "preemptions", job->preemptions);
-    /* Pending: when the scheduler's plan expects it to start (null: not known). */
-    job__time(j, "est_start_time", job->state == JAZARI__JOB_STATE__JOB_PENDING ? job->est_start_time_ms : 0);
-    json_key(j, "master_port");
-    if ((job->state == JAZARI__JOB_STATE__JOB_RUNNING || job->state == JAZARI__JOB_STATE__JOB_PREEMPTED) &&
-        job->master_port)
-        json_uint(j, job->master_port);
-    else
-        json_null(j);
-    if (s) {
-        json_kv_uint(j, "nodes_requested", s->nodes ? s->nodes : 1);
-        json_kv_uint(j, "gpus_per_node", s->gpus_per_node);
-        json_kv_uint(j, "tasks_per_node", s->tasks_per_node ? s->tasks_per_node : 1);
-        json_kv_uint(j, "cpus_per_task", s->cpus_per_task ? s->cpus_per_task : 1);
-        json_key(j, "mem");
-        if (s->mem_bytes)
-            json_uint(j, s->mem_bytes);
-        else
-            json_null(j);
-        json_kv_bool(j, "requeue", !s->no_requeue);
-        json_kv_str(j, "account", s->account && *s->account ? s->account : NULL);
-        json_kv_str(j, "qos", s->qos && *s->qos ? s->qos : "normal");
-        json_kv_str(j, "reservation", s->reservation && *s->reservation ? s->reservation : NULL);
-        json_kv_str(j, "constraint", s->constraint && *s->constraint ? s->constraint : NULL);
-        json_key(j, "gpu_mem");
-        if (s->min_gpu_mem)
-            json_uint(j, s->min_gpu_mem);
-        else
-            json_null(j);
-        json_key(j, "after_ok");
-        json_arr_begin(j);
-        for (size_t i = 0; i < s->n_after_ok; i++)
-            json_uint(j, s->after_ok[i]);
-        json_arr_end(j);
-        json_key(j, "after_any");
-        json_arr_begin(j);
-        for (size_t i = 0; i < s->n_after_any; i++)
-            json_uint(j, s->after_any[i]);
-        json_arr_end(j);
-        json_key(j, "time_limit");
-        if (s->time_limit_s)
-            json_uint(j, s->time_limit_s);
-        else
-            json_null(j);
-        json_key(j, "command");
-        json_arr_begin(j);
-        for (size_t i = 0; i < s->n_argv; i++)
-            json_str(j, s->argv[i]);
-        json_arr_end(j);
-        json_kv_str(j, "workdir", s->workdir && *s->workdir ? s->workdir : NULL);
-    }
-    job__steps_json(j, job);
-    json_obj_end(j);
-}
-
 static void job__limit(buf *b, uint64_t s)
 {
     if (!s)
@@ -278,16 +101,6 @@ static void job__limit(buf *b, uint64_t s)
     else
         buf_printf(b, "%llu:%02llu:%02llu", (unsigned long long)(s / 3600),
                    (unsigned long long)(s % 3600 / 60), (unsigned long long)(s % 60));
-}
-
-/* A job's id as Slurm shows it: "ARRAYID_INDEX" for an array's task. */
-static const char *job__id_str(const Jazari__Job *job, char *s, size_t len)
-{
-    if (job->array_job_id && job->spec)
-        snprintf(s, len, "%llu_%u", (unsigned long long)job->array_job_id, job->spec->array_index);
-    else
-        snprintf(s, len, "%llu", (unsigned long long)job->id);
-    return s;
 }
 
 /* Slurm's short state codes, in JobState's order. */
@@ -312,17 +125,17 @@ static void job__secs(buf *b, uint64_t s)
 
 const char *cli_job_state(Jazari__JobState s)
 {
-    return job__state(s);
+    return view_job_state(s);
 }
 
 const char *cli_job_id_str(const Jazari__Job *job, char *s, size_t len)
 {
-    return job__id_str(job, s, len);
+    return view_job_id_str(job, s, len);
 }
 
 bool cli_job_ended(const Jazari__Job *job)
 {
-    return job__ended(job);
+    return view_job_ended(job);
 }
 
 int64_t cli_now_ms(void)
@@ -387,7 +200,7 @@ static int job__filter_ready(cli *c, job_filter *f)
             size_t len = strcspn(p, ",");
             int found = -1;
             for (int s = 0; s < (int)(sizeof job__short_states / sizeof *job__short_states); s++) {
-                const char *name = job__state((Jazari__JobState)s);
+                const char *name = view_job_state((Jazari__JobState)s);
                 if ((strlen(name) == len && strncasecmp(p, name, len) == 0) ||
                     (strlen(job__short_states[s]) == len && strncasecmp(p, job__short_states[s], len) == 0))
                     found = s;
@@ -445,7 +258,7 @@ static bool job__match(const job_filter *f, const Jazari__Job *job)
         snprintf(arr, sizeof arr, "%llu", (unsigned long long)job->array_job_id);
         snprintf(id, sizeof id, "%llu", (unsigned long long)job->id);
         if (!job__in_lists(&f->jobs, id) && !(job->array_job_id && job__in_lists(&f->jobs, arr)) &&
-            !(job->array_job_id && job__in_lists(&f->jobs, job__id_str(job, id, sizeof id))))
+            !(job->array_job_id && job__in_lists(&f->jobs, view_job_id_str(job, id, sizeof id))))
             return false;
     }
     if (f->partitions.n) {
@@ -531,7 +344,7 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
     char id[48];
     switch (type) {
     case 'i':
-        buf_puts(b, job__id_str(job, id, sizeof id));
+        buf_puts(b, view_job_id_str(job, id, sizeof id));
         break;
     case 'j':
         buf_puts(b, s && s->name ? s->name : "");
@@ -543,12 +356,12 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
         buf_puts(b, job__short_state(job->state));
         break;
     case 'T':
-        buf_puts(b, job__state(job->state));
+        buf_puts(b, view_job_state(job->state));
         break;
     case 'M': {
         int64_t used = 0;
         if (job->start_time_ms > 0) {
-            int64_t end = job__ended(job) && job->end_time_ms > 0 ? job->end_time_ms : now_ms;
+            int64_t end = view_job_ended(job) && job->end_time_ms > 0 ? job->end_time_ms : now_ms;
             used = end > job->start_time_ms ? (end - job->start_time_ms) / 1000 : 0;
         }
         job__secs(b, (uint64_t)used);
@@ -591,7 +404,7 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
         job__slurm_time(b, job->submit_time_ms);
         break;
     case 'e':
-        job__slurm_time(b, job__ended(job) ? job->end_time_ms : 0);
+        job__slurm_time(b, view_job_ended(job) ? job->end_time_ms : 0);
         break;
     case 'Z':
         buf_puts(b, s && s->workdir && *s->workdir ? s->workdir : "N/A");
@@ -620,9 +433,9 @@ static int job__field(buf *b, char type, const Jazari__Job *job, int64_t now_ms)
             break;
         }
         int64_t left = (int64_t)s->time_limit_s;
-        if (job->start_time_ms > 0 && !job__ended(job))
+        if (job->start_time_ms > 0 && !view_job_ended(job))
             left -= (now_ms - job->start_time_ms) / 1000;
-        else if (job__ended(job))
+        else if (view_job_ended(job))
             left = 0;
         job__secs(b, left > 0 ? (uint64_t)left : 0);
         break;
@@ -702,9 +515,9 @@ static void job__row(buf *b, const Jazari__Job *job)
 {
     const Jazari__JobSpec *s = job->spec;
     char id[48];
-    buf_printf(b, "%8s  %-20.20s %-10.10s %-10s %5u %5u ", job__id_str(job, id, sizeof id),
-               s && s->name ? s->name : "", job->user, job__state(job->state), s && s->nodes ? s->nodes : 1,
-               s ? s->gpus_per_node : 0);
+    buf_printf(b, "%8s  %-20.20s %-10.10s %-10s %5u %5u ", view_job_id_str(job, id, sizeof id),
+               s && s->name ? s->name : "", job->user, view_job_state(job->state),
+               s && s->nodes ? s->nodes : 1, s ? s->gpus_per_node : 0);
     size_t at = b->len;
     job__limit(b, s ? s->time_limit_s : 0);
     buf_printf(b, "%*s ", (int)(12 - (b->len - at) > 0 ? 12 - (b->len - at) : 0), "");
@@ -750,7 +563,7 @@ static int queue__one(const Jazari__Job *job, void *arg)
     if (!job__match(q->f, job) || (q->pending_only && job->state != JAZARI__JOB_STATE__JOB_PENDING))
         return 0;
     if (q->c->json)
-        job__json(q->j, job);
+        view_job(q->j, job);
     else if (q->format)
         cli_job_format(q->b, q->format, job, q->now_ms);
     else
@@ -965,18 +778,18 @@ int cmd_show(cli *c, int argc, char **argv)
     if (c->json) {
         json j;
         cli_json_begin(&j, &b);
-        job__json(&j, job);
+        view_job(&j, job);
     } else {
         const Jazari__JobSpec *s = job->spec;
         char t[32];
         buf_printf(&b, "id:          %llu\n", (unsigned long long)job->id);
         if (job->array_job_id) {
             char id[48];
-            buf_printf(&b, "array task:  %s\n", job__id_str(job, id, sizeof id));
+            buf_printf(&b, "array task:  %s\n", view_job_id_str(job, id, sizeof id));
         }
         buf_printf(&b, "name:        %s\n", s && s->name ? s->name : "");
         buf_printf(&b, "user:        %s (uid %u)\n", job->user, job->uid);
-        buf_printf(&b, "state:       %s\n", job__state(job->state));
+        buf_printf(&b, "state:       %s\n", view_job_state(job->state));
         if (job->reason && *job->reason)
             buf_printf(&b, "reason:      %s\n", job->reason);
         if (job->state == JAZARI__JOB_STATE__JOB_PENDING) {
@@ -984,7 +797,7 @@ int cmd_show(cli *c, int argc, char **argv)
             buf_printf(&b, "est. start:  %s\n", job__local_time(job->est_start_time_ms, when, sizeof when));
         }
         /* Always there: '-' until the job has ended with a code. */
-        if (job__ended(job) && job->state != JAZARI__JOB_STATE__JOB_CANCELLED)
+        if (view_job_ended(job) && job->state != JAZARI__JOB_STATE__JOB_CANCELLED)
             buf_printf(&b, "exit code:   %d\n", job->exit_code);
         else
             buf_puts(&b, "exit code:   -\n");
@@ -1018,7 +831,7 @@ int cmd_show(cli *c, int argc, char **argv)
         for (size_t i = 0; i < job->n_steps; i++) {
             const Jazari__JobStep *st = job->steps[i];
             buf_printf(&b, "step:        %llu.%u %s %s", (unsigned long long)job->id, st->id,
-                       job__state(st->state), st->spec && st->spec->n_argv ? st->spec->argv[0] : "");
+                       view_job_state(st->state), st->spec && st->spec->n_argv ? st->spec->argv[0] : "");
             if (st->state != JAZARI__JOB_STATE__JOB_RUNNING)
                 buf_printf(&b, " exit code %d", st->exit_code);
             buf_printf(&b, " (%u task%s on %zu node%s)\n", st->spec ? st->spec->ntasks : 0,
@@ -1031,7 +844,7 @@ int cmd_show(cli *c, int argc, char **argv)
         const int64_t times[] = {job->submit_time_ms, job->start_time_ms, job->end_time_ms};
         const char *names[] = {"submitted:", "started:", "ended:"};
         for (size_t k = 0; k < 3; k++)
-            if (job__time_str(times[k], t, sizeof t))
+            if (view_utc_time(times[k], t, sizeof t))
                 buf_printf(&b, "%-12s %s\n", names[k], t);
     }
     wire_msg_free(m);
@@ -1309,7 +1122,7 @@ int cmd_wait(cli *c, int argc, char **argv)
         if (!m)
             return status;
         const Jazari__Job *job = wire_msg_env(m)->show_reply->job;
-        if (job__ended(job)) {
+        if (view_job_ended(job)) {
             int code =
                 job->state == JAZARI__JOB_STATE__JOB_COMPLETED ? 0
                 : job->state == JAZARI__JOB_STATE__JOB_FAILED && job->exit_code > 0 && job->exit_code < 256
@@ -1319,10 +1132,10 @@ int cmd_wait(cli *c, int argc, char **argv)
             if (c->json) {
                 json j;
                 cli_json_begin(&j, &b);
-                job__json(&j, job);
+                view_job(&j, job);
             } else if (code != 0) {
                 fprintf(stderr, "jz wait: job %llu %s%s%s\n", (unsigned long long)job->id,
-                        job__state(job->state), job->reason && *job->reason ? ": " : "",
+                        view_job_state(job->state), job->reason && *job->reason ? ": " : "",
                         job->reason ? job->reason : "");
             }
             wire_msg_free(m);

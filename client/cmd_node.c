@@ -35,102 +35,9 @@ static wire_msg *cmd__node_request(cli *c, const char *name, int *status)
     return m;
 }
 
-static void cmd__node_json_fields(json *j, const Jazari__NodeInfo *n)
-{
-    char when[40];
-    json_kv_str(j, "name", n->name);
-    json_kv_str(j, "site", n->site);
-    json_kv_str(j, "state", n->state);
-    json_kv_str(j, "reason", n->reason && *n->reason ? n->reason : NULL);
-    json_kv_str(j, "reason_by", n->by && *n->by ? n->by : NULL);
-    json_kv_str(j, "since", cli_utc_time(n->since_ms, when, sizeof when));
-    json_kv_uint(j, "gpus_total", n->gpus_total);
-    json_kv_uint(j, "gpus_free", n->gpus_free);
-    json_kv_uint(j, "gpus_drained", n->gpus_drained);
-    json_key(j, "gpu_drains");
-    json_arr_begin(j);
-    for (size_t i = 0; i < n->n_gpu_drains; i++) {
-        const Jazari__GpuDrain *g = n->gpu_drains[i];
-        if (g->gpu < 0)
-            continue;
-        json_obj_begin(j);
-        json_kv_uint(j, "gpu", (uint64_t)g->gpu);
-        json_kv_str(j, "state", g->state);
-        json_kv_str(j, "reason", g->reason);
-        json_kv_str(j, "by", g->by);
-        json_kv_str(j, "source", g->source);
-        json_kv_str(j, "since", cli_utc_time(g->since_ms, when, sizeof when));
-        json_obj_end(j);
-    }
-    json_arr_end(j);
-    json_kv_str(j, "group", n->group && *n->group ? n->group : NULL);
-    json_key(j, "labels");
-    json_arr_begin(j);
-    for (const char *p = n->labels; p && *p;) {
-        size_t len = strcspn(p, ",");
-        char one[128];
-        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
-        json_str(j, one);
-        p += len + (p[len] == ',');
-    }
-    json_arr_end(j);
-}
-
-void cli_node_json(json *j, const Jazari__NodeInfo *n)
-{
-    json_obj_begin(j);
-    cmd__node_json_fields(j, n);
-    json_obj_end(j);
-}
-
 /* What jz nodes adds from a node's brief topology (daemons from 0.4 on
  * send one with each node): its GPU models, CPUs and memory. */
 typedef cli_node_hw node__hw;
-
-static void node__hw_of(const Jazari__NodeInfo *n, node__hw *h)
-{
-    memset(h, 0, sizeof *h);
-    const Jazari__Topology *t = n->topology;
-    if (!t)
-        return;
-    h->cpus = t->pus;
-    for (size_t k = 0; k < t->n_numa_nodes; k++)
-        h->mem += t->numa_nodes[k]->memory_bytes;
-    size_t at = 0;
-    for (size_t g = 0; g < t->n_gpus; g++) {
-        const char *m = t->gpus[g]->model;
-        if (!m || !*m)
-            continue;
-        bool seen = false;
-        for (size_t e = 0; e < g && !seen; e++)
-            seen = t->gpus[e]->model && strcmp(t->gpus[e]->model, m) == 0;
-        if (!seen && at + strlen(m) + 2 < sizeof h->model)
-            at += (size_t)snprintf(h->model + at, sizeof h->model - at, "%s%s", at ? "," : "", m);
-    }
-}
-
-/* Logical CPUs in a list "0-3,8,10-11". */
-static uint32_t node__count_cpus(const char *s)
-{
-    uint32_t n = 0;
-    while (s && *s) {
-        char *end;
-        unsigned long a = strtoul(s, &end, 10), b = a;
-        if (end == s)
-            break;
-        if (*end == '-') {
-            const char *q = end + 1;
-            b = strtoul(q, &end, 10);
-            if (end == q || b < a)
-                break;
-        }
-        n += (uint32_t)(b - a + 1);
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',')
-            break;
-    }
-    return n;
-}
 
 typedef struct node__use {
     const Jazari__NodesReply *r;
@@ -140,32 +47,8 @@ typedef struct node__use {
 static int node__use_one(const Jazari__Job *job, void *arg)
 {
     node__use *u = arg;
-    if (job->state != JAZARI__JOB_STATE__JOB_RUNNING && job->state != JAZARI__JOB_STATE__JOB_PREEMPTED)
-        return 0;
-    const Jazari__JobSpec *s = job->spec;
-    uint32_t per_node =
-        (s && s->tasks_per_node ? s->tasks_per_node : 1) * (s && s->cpus_per_task ? s->cpus_per_task : 1);
-    for (size_t a = 0; a < job->n_allocs; a++)
-        for (size_t i = 0; i < u->r->n_nodes; i++)
-            if (strcmp(u->r->nodes[i]->name, job->allocs[a]->node) == 0) {
-                const char *cpus = job->allocs[a]->cpus;
-                u->hw[i].cpus_used += cpus && *cpus ? node__count_cpus(cpus) : per_node;
-                break;
-            }
+    view_node_use_job(u->r->nodes, u->r->n_nodes, u->hw, job);
     return 0;
-}
-
-/* idle, mixed or allocated: from free and total GPUs, and the CPUs of the
- * running jobs the caller sees. */
-const char *cli_node_alloc_state(const Jazari__NodeInfo *n, const cli_node_hw *h)
-{
-    bool gpus_full = n->gpus_total && n->gpus_free == 0;
-    bool cpus_full = h->cpus && h->cpus_used >= h->cpus;
-    if (gpus_full || cpus_full)
-        return "allocated";
-    if (n->gpus_free < n->gpus_total || h->cpus_used)
-        return "mixed";
-    return "idle";
 }
 
 static void node__mem_str(uint64_t bytes, char *s, size_t len)
@@ -192,7 +75,7 @@ wire_msg *cli_fetch_nodes(cli *c, cli_node_hw **hw_out, int *status)
     if (!hw)
         abort();
     for (size_t i = 0; i < r->n_nodes; i++)
-        node__hw_of(r->nodes[i], &hw[i]);
+        view_node_hw_of(r->nodes[i], &hw[i]);
     node__use use = {r, hw};
     *status = cli_each_job(c, false, 0, node__use_one, &use);
     if (*status != CLI_OK) {
@@ -241,23 +124,8 @@ int cmd_nodes(cli *c, int argc, char **argv)
         json_obj_begin(&j);
         json_key(&j, "nodes");
         json_arr_begin(&j);
-        for (size_t i = 0; i < r->n_nodes; i++) {
-            json_obj_begin(&j);
-            cmd__node_json_fields(&j, r->nodes[i]);
-            json_kv_str(&j, "gpu_model", hw[i].model[0] ? hw[i].model : NULL);
-            json_key(&j, "cpus_total");
-            if (hw[i].cpus)
-                json_uint(&j, hw[i].cpus);
-            else
-                json_null(&j);
-            json_key(&j, "mem_bytes");
-            if (hw[i].mem)
-                json_uint(&j, hw[i].mem);
-            else
-                json_null(&j);
-            json_kv_str(&j, "alloc_state", cli_node_alloc_state(r->nodes[i], &hw[i]));
-            json_obj_end(&j);
-        }
+        for (size_t i = 0; i < r->n_nodes; i++)
+            view_nodes_entry(&j, r->nodes[i], &hw[i]);
         json_arr_end(&j);
         json_obj_end(&j);
     } else {
@@ -275,7 +143,7 @@ int cmd_nodes(cli *c, int argc, char **argv)
             char why[600];
             node__reason(n, why, sizeof why);
             buf_printf(&b, "%-20s %-12s %-8s %-10s %-6s %-20s %5s %7s  %s\n", n->name, n->site, n->state,
-                       cli_node_alloc_state(n, &hw[i]), gpus, hw[i].model[0] ? hw[i].model : "-", cpus, mem,
+                       view_node_alloc_state(n, &hw[i]), gpus, hw[i].model[0] ? hw[i].model : "-", cpus, mem,
                        why);
         }
     }
@@ -405,7 +273,7 @@ int cmd_node(cli *c, int argc, char **argv)
         json j;
         cli_json_begin(&j, &b);
         json_obj_begin(&j);
-        cmd__node_json_fields(&j, n);
+        view_node_fields(&j, n);
         json_key(&j, "topology");
         topo_to_json(t, &j);
         json_obj_end(&j);

@@ -10,7 +10,7 @@
 #include "cli.h"
 
 /* "90s", "30m", "1h", "30d", or plain seconds: into seconds. 0 or -1. */
-static int trust__ttl(const char *s, uint64_t *out)
+int cli_parse_ttl(const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
@@ -61,7 +61,7 @@ static int trust__create(cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     Jazari__TokenCreateRequest q = JAZARI__TOKEN_CREATE_REQUEST__INIT;
-    if (ttl && trust__ttl(ttl, &q.ttl_s) != 0) {
+    if (ttl && cli_parse_ttl(ttl, &q.ttl_s) != 0) {
         cli_error(c, "bad --ttl '%.40s': a duration like 90s, 30m, 12h or 30d (at most ten years)", ttl);
         return CLI_USAGE;
     }

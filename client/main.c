@@ -13,7 +13,9 @@ static const cli_command commands[] = {
      "(salloc) an allocation; runs CMD (else $SHELL) here in it, srun inside runs steps on it"},
     {"attach", cmd_attach, "JOB[.STEP] [--label]",
      "(sattach) a running step's output, all tasks, from the start until it ends"},
-    {"queue", cmd_queue, "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [-j JOBS] [-p PART] [--format F] [--start]",
+    {"queue", cmd_queue,
+     "[--all] [--me] [-u USER] [--state S] [--name N] [--account A] [-j JOBS] [-p PART] [--format F] "
+     "[--start]",
      "pending and running jobs (--all: finished ones too), filtered; --format as squeue -o; --start: when "
      "pending jobs are expected to start"},
     {"show", cmd_show, "JOB", "one job in full (JOB: an id, or ARRAYID_INDEX), with why it waits"},
@@ -39,14 +41,18 @@ static const cli_command commands[] = {
     {"node", cmd_node, "NAME | check NAME | revoke NAME",
      "one node in full, with its topology; (admin) check: run its GPU burn-in; revoke: remove it for good"},
     {"drain", cmd_drain, "NODE [--gpu N] --reason TEXT [--now]",
-     "(admin) take a node (or one GPU) out of service: its jobs finish (--now: requeued), nothing new starts"},
-    {"resume", cmd_resume, "NODE [--gpu N]", "(admin) return a drained node (and its GPUs), or one GPU, to service"},
+     "(admin) take a node (or one GPU) out of service: its jobs finish (--now: requeued), nothing new "
+     "starts"},
+    {"resume", cmd_resume, "NODE [--gpu N]",
+     "(admin) return a drained node (and its GPUs), or one GPU, to service"},
     {"events", cmd_events, "[-f] [--since WHEN] [--node NAME] [--max N]",
      "(admin) what happened: nodes down and up, drains, GPU health, requeues, preemptions, leader changes"},
     {"token", cmd_token, "create|list|revoke ...",
      "(admin) join tokens (--join) and people's credentials (--user NAME --role ROLE)"},
     {"audit", cmd_audit, "[--since WHEN] [--user NAME]",
      "(admin) who changed what, from where and when: submits, cancels, reservations, credentials"},
+    {"web", cmd_web, "[--ttl 12h]",
+     "the dashboard's address, with a session token for you (print it, open it)"},
     {"ping", cmd_ping, "", "check that the local jazarid answers, and which one it is"},
 };
 

@@ -52,11 +52,7 @@ void cli_error(const cli *c, const char *fmt, ...)
 
 const char *cli_utc_time(int64_t ms, char *s, size_t len)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (ms <= 0 || !gmtime_r(&t, &tm) || strftime(s, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return NULL;
-    return s;
+    return view_utc_time(ms, s, len);
 }
 
 const char *cli_local_time(int64_t ms, char *s, size_t len)

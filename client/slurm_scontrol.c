@@ -167,7 +167,7 @@ static int scontrol__show_nodes(cli *c, const char *name, bool partitions, bool 
             if (name && strcmp(name, n->name) != 0)
                 continue;
             found = true;
-            const char *st = strcmp(n->state, "up") != 0 ? n->state : cli_node_alloc_state(n, &hw[i]);
+            const char *st = strcmp(n->state, "up") != 0 ? n->state : view_node_alloc_state(n, &hw[i]);
             buf_printf(&b, "NodeName=%s%sCPUAlloc=%u CPUTot=%u", n->name, sep, hw[i].cpus_used, hw[i].cpus);
             buf_printf(&b, "%sGres=", sep);
             if (n->gpus_total)

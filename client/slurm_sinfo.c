@@ -96,7 +96,7 @@ static void sinfo__state(const Jazari__NodeInfo *n, const cli_node_hw *h, const 
         *shrt = drained ? "drain" : draining ? "drng" : "down";
         return;
     }
-    const char *a = cli_node_alloc_state(n, h);
+    const char *a = view_node_alloc_state(n, h);
     *lng = a;
     *shrt = strcmp(a, "allocated") == 0 ? "alloc" : strcmp(a, "mixed") == 0 ? "mix" : "idle";
 }

@@ -15,6 +15,8 @@
 /* Bumped only when an older peer would misread a newer one. */
 #define WIRE_PROTOCOL_VERSION 1
 #define WIRE_HEADER_SIZE 4
+/* The longest a dashboard token (jz web, WebRequest) may last. */
+#define WIRE_WEB_TTL_MAX_S 604800u /* 7 days */
 /* The default maximum frame (setting `max_frame`), and the bounds a setting
  * may take. */
 #define WIRE_MAX_FRAME_DEFAULT (16u << 20)

@@ -168,8 +168,10 @@ static void jzd__bin_dir(jzd *d)
         snprintf(d->bin_dir, sizeof d->bin_dir, "%s", dir);
     snprintf(probe, sizeof probe, "%s/srun", d->bin_dir);
     if (access(probe, X_OK) != 0)
-        log_warn("daemon", "no srun in %s/slurm: jobs' srun will be whatever their PATH finds (build "
-                 "build/slurm, or install jazari's slurm commands there)", dir);
+        log_warn("daemon",
+                 "no srun in %s/slurm: jobs' srun will be whatever their PATH finds (build "
+                 "build/slurm, or install jazari's slurm commands there)",
+                 dir);
 }
 
 static void jzd__on_applied(void *arg, const fsm_result *res)
@@ -305,6 +307,8 @@ static int jzd__http_start(jzd *d, char *err, size_t errlen)
         snprintf(err, errlen, "http: cannot route /metrics");
         return UV_EINVAL;
     }
+    if (web_routes(d, err, errlen) != 0)
+        return UV_EINVAL;
     return http_listen(d->http, d->cfg->http_host, d->cfg->http_port, err, errlen);
 }
 
@@ -381,12 +385,11 @@ int daemon_run(const config *cfg)
     uplink_init(&d.up, &d.loop, cfg->name, &d.sec);
     run_init(&d);
     ghealth_init(&d);
-    net_handlers h = {
-        .on_message = jzd__on_message,
-        .on_secure = trust_on_secure,
-        .may_idle_close = jzd__may_idle_close,
-        .on_close = jzd__on_conn_close,
-        .data = &d};
+    net_handlers h = {.on_message = jzd__on_message,
+                      .on_secure = trust_on_secure,
+                      .may_idle_close = jzd__may_idle_close,
+                      .on_close = jzd__on_conn_close,
+                      .data = &d};
     net_server_init(&d.server, &d.loop, &h, &d.sec, cfg->max_frame);
     net_limits lim = {.max_tcp = (unsigned)cfg->max_connections,
                       .idle_ms = cfg->idle_timeout_ms,
@@ -430,6 +433,7 @@ int daemon_run(const config *cfg)
     uv_run(&d.loop, UV_RUN_DEFAULT);
     http_free(d.http); /* closes h2o's own handles, on the loop */
     d.http = NULL;
+    web_free(&d);
     int rc = uv_loop_close(&d.loop);
     if (rc != 0) {
         log_error("daemon", "the loop did not close cleanly: %s", uv_strerror(rc));

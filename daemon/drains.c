@@ -161,17 +161,13 @@ void drains_event(jzd *d, const char *kind, const char *severity, const char *no
     ctl_propose(&d->ctl, &cmd, drains__on_own, NULL);
 }
 
-void drains_events(jzd *d, net_conn *c, const Jazari__Envelope *e)
+void drains_events_make(jzd *d, const Jazari__EventsRequest *q, Jazari__EventsReply *r)
 {
-    const Jazari__EventsRequest *q = e->events_request;
-    authz_who w;
-    if (!req_admin(d, c, e, &w, "jz events"))
-        return;
     const edb *v = &d->ctl.state.events;
     size_t want = q->max && q->max < EVENTS_PAGE_MAX ? q->max : EVENTS_PAGE_MAX;
-    Jazari__EventsReply r = JAZARI__EVENTS_REPLY__INIT;
+    jazari__events_reply__init(r);
     Jazari__Event *last = v->ring.n ? edb_get(v, v->ring.n - 1) : NULL;
-    r.last_seq = last ? last->seq : 0;
+    r->last_seq = last ? last->seq : 0;
     if (last)
         jazari__event__free_unpacked(last, NULL);
     /* The newest `want` that match, oldest first: walked back from the
@@ -196,13 +192,27 @@ void drains_events(jzd *d, net_conn *c, const Jazari__Envelope *e)
         }
         found[n++] = ev;
     }
-    r.events = xcalloc(n, sizeof *r.events);
+    r->events = xcalloc(n, sizeof *r->events);
     for (size_t i = 0; i < n; i++)
-        r.events[i] = found[n - 1 - i];
-    r.n_events = n;
-    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_EVENTS_REPLY, &r);
-    for (size_t i = 0; i < n; i++)
-        jazari__event__free_unpacked(found[i], NULL);
+        r->events[i] = found[n - 1 - i];
+    r->n_events = n;
     free(found);
-    free(r.events);
+}
+
+void drains_events_free(Jazari__EventsReply *r)
+{
+    for (size_t i = 0; i < r->n_events; i++)
+        jazari__event__free_unpacked(r->events[i], NULL);
+    free(r->events);
+}
+
+void drains_events(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    authz_who w;
+    if (!req_admin(d, c, e, &w, "jz events"))
+        return;
+    Jazari__EventsReply r;
+    drains_events_make(d, e->events_request, &r);
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_EVENTS_REPLY, &r);
+    drains_events_free(&r);
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/xmem.h"
 #include "../lib/hw/health.h"
 #include "../lib/hw/health_print.h"
 #include "jzd.h"
@@ -40,6 +41,11 @@ struct ghealth {
     bool prog_failing;
     health_cond prog_cond;
     uint64_t prog_runs;
+    /* the history of the last hour (the dashboard's charts): hist_cap
+     * samples of each GPU, a ring of rows (hist[row * n_gpus + gpu]) */
+    struct ghealth__point *hist;
+    int64_t *hist_ms;
+    size_t hist_cap, hist_head, hist_n;
     /* the merged view the leader reads */
     health_cond all[HEALTH_MAX_CONDS + 1];
     size_t n_all;
@@ -47,6 +53,43 @@ struct ghealth {
     unsigned work_slow;
     bool have_last, wake_on, closing;
 };
+
+/* One GPU at one sample, for the history. */
+typedef struct ghealth__point {
+    uint32_t temp_c, util_pct, power_mw;
+    uint64_t mem_used;
+} ghealth__point;
+
+#define GHEALTH__HIST_S 3600    /* the history's span */
+#define GHEALTH__HIST_MAX 3600u /* its samples at most (per GPU) */
+
+/* Keeps the latest sample in the history ring (allocated at the first). */
+static void ghealth__remember(struct ghealth *g, int64_t now_ms)
+{
+    if (!g->hist) {
+        uint64_t every = g->d->cfg->gpu_health_interval_ms ? g->d->cfg->gpu_health_interval_ms : 1000;
+        uint64_t cap = GHEALTH__HIST_S * 1000ull / every + 1;
+        g->hist_cap = cap < 2 ? 2 : cap > GHEALTH__HIST_MAX ? GHEALTH__HIST_MAX : (size_t)cap;
+        g->hist = calloc(g->hist_cap * (g->n_gpus ? g->n_gpus : 1), sizeof *g->hist);
+        g->hist_ms = calloc(g->hist_cap, sizeof *g->hist_ms);
+        if (!g->hist || !g->hist_ms)
+            abort();
+    }
+    size_t row = (g->hist_head + g->hist_n) % g->hist_cap;
+    if (g->hist_n == g->hist_cap)
+        g->hist_head = (g->hist_head + 1) % g->hist_cap;
+    else
+        g->hist_n++;
+    g->hist_ms[row] = now_ms;
+    for (size_t i = 0; i < g->n_gpus; i++) {
+        const health_sample *s = &g->last[i];
+        ghealth__point *p = &g->hist[row * g->n_gpus + i];
+        p->temp_c = s->temp_c;
+        p->util_pct = s->util_gpu_pct;
+        p->power_mw = s->power_mw;
+        p->mem_used = s->mem_used;
+    }
+}
 
 static int64_t ghealth__wall_ms(void)
 {
@@ -159,6 +202,7 @@ static void ghealth__on_wake(uv_async_t *a)
     if (health_sampler_take(g->nv, g->last, g->n_gpus, &g->work_us, &g->work_slow)) {
         g->have_last = true;
         g->sampled_ms = ghealth__wall_ms();
+        ghealth__remember(g, g->sampled_ms);
         log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
     }
     ghealth__derive(g);
@@ -315,6 +359,8 @@ void ghealth_free(jzd *d)
     if (!g)
         return;
     health_close(g->nv);
+    free(g->hist);
+    free(g->hist_ms);
     free(g);
     d->health = NULL;
 }
@@ -598,4 +644,76 @@ int32_t ghealth_topo_gpu(const jzd *d, int nvml_index)
             return (int32_t)i;
     /* Else both go by PCI bus id order. */
     return t && (size_t)nvml_index < t->n_gpus ? (int32_t)nvml_index : -1;
+}
+
+void ghealth_history(const jzd *d, int64_t now_ms, Jazari__WebReply *r)
+{
+    const struct ghealth *g = d->health;
+    r->node = d->cfg->name;
+    r->interval_s = (uint32_t)(d->cfg->gpu_health_interval_ms / 1000);
+    size_t nc = g ? g->n_all : 0;
+    r->conditions = nc ? xcalloc(nc, sizeof(Jazari__HealthCondition *)) : NULL;
+    for (size_t i = 0; i < nc; i++) {
+        Jazari__HealthCondition *c = xcalloc(1, sizeof *c);
+        jazari__health_condition__init(c);
+        c->name = (char *)g->all[i].name;
+        c->gpu = g->all[i].gpu;
+        c->text = (char *)g->all[i].text;
+        c->since_ms = g->all[i].since_ms;
+        r->conditions[i] = c;
+    }
+    r->n_conditions = nc;
+    size_t ng = g && g->hist ? g->n_gpus : 0;
+    if (!ng)
+        return;
+    /* The samples of the last hour: the oldest that count first. */
+    size_t skip = 0;
+    while (skip < g->hist_n &&
+           g->hist_ms[(g->hist_head + skip) % g->hist_cap] < now_ms - (int64_t)GHEALTH__HIST_S * 1000)
+        skip++;
+    size_t n = g->hist_n - skip;
+    r->gpus = xcalloc(ng, sizeof(Jazari__GpuHistory *));
+    r->n_gpus = ng;
+    for (size_t i = 0; i < ng; i++) {
+        Jazari__GpuHistory *h = xcalloc(1, sizeof *h);
+        jazari__gpu_history__init(h);
+        h->gpu = (int32_t)g->last[i].index;
+        h->time_ms = xcalloc(n + 1, sizeof *h->time_ms);
+        h->temp_c = xcalloc(n + 1, sizeof *h->temp_c);
+        h->util_gpu_pct = xcalloc(n + 1, sizeof *h->util_gpu_pct);
+        h->power_mw = xcalloc(n + 1, sizeof *h->power_mw);
+        h->mem_used = xcalloc(n + 1, sizeof *h->mem_used);
+        for (size_t k = 0; k < n; k++) {
+            size_t row = (g->hist_head + skip + k) % g->hist_cap;
+            const ghealth__point *p = &g->hist[row * g->n_gpus + i];
+            h->time_ms[k] = g->hist_ms[row];
+            h->temp_c[k] = p->temp_c;
+            h->util_gpu_pct[k] = p->util_pct;
+            h->power_mw[k] = p->power_mw;
+            h->mem_used[k] = p->mem_used;
+        }
+        h->n_time_ms = h->n_temp_c = h->n_util_gpu_pct = h->n_power_mw = h->n_mem_used = n;
+        r->gpus[i] = h;
+    }
+}
+
+void ghealth_history_free(Jazari__WebReply *r)
+{
+    for (size_t i = 0; i < r->n_gpus; i++) {
+        Jazari__GpuHistory *h = r->gpus[i];
+        free(h->time_ms);
+        free(h->temp_c);
+        free(h->util_gpu_pct);
+        free(h->power_mw);
+        free(h->mem_used);
+        free(h);
+    }
+    free(r->gpus);
+    r->gpus = NULL;
+    r->n_gpus = 0;
+    for (size_t i = 0; i < r->n_conditions; i++)
+        free(r->conditions[i]);
+    free(r->conditions);
+    r->conditions = NULL;
+    r->n_conditions = 0;
 }

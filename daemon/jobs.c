@@ -429,19 +429,21 @@ static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, co
 }
 
 /* Why a job may not be held or requeued as it is now (NULL: it may). */
-static const char *jobs__state_refusal(const fsm_job *j, Jazari__Envelope__BodyCase body, char *why, size_t len)
+static const char *jobs__state_refusal(const fsm_job *j, Jazari__Envelope__BodyCase body, char *why,
+                                       size_t len)
 {
     bool pending = j->state == JAZARI__JOB_STATE__JOB_PENDING;
     if (body == JAZARI__ENVELOPE__BODY_HOLD_REQUEST && !pending) {
-        snprintf(why, len, "job %llu is %s, not pending: only a pending job can be held", (unsigned long long)j->id,
-                 fsm_state_name(j->state));
+        snprintf(why, len, "job %llu is %s, not pending: only a pending job can be held",
+                 (unsigned long long)j->id, fsm_state_name(j->state));
         return why;
     }
     if (body == JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST && pending) {
-        snprintf(why, len,
-                 "job %llu is pending already: requeue takes a running or ended job (jz hold keeps a pending one "
-                 "from starting)",
-                 (unsigned long long)j->id);
+        snprintf(
+            why, len,
+            "job %llu is pending already: requeue takes a running or ended job (jz hold keeps a pending one "
+            "from starting)",
+            (unsigned long long)j->id);
         return why;
     }
     if (body == JAZARI__ENVELOPE__BODY_REQUEUE_REQUEST && j->no_requeue) {
@@ -471,7 +473,8 @@ static void jobs__complete(jzd *d, net_conn *c, const Jazari__Envelope *e, const
     if (!j || !alloc) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "job %llu is not an allocation (jz alloc): only an allocation is completed by its client; "
-                  "cancel it with jz cancel", (unsigned long long)r->ids[0]);
+                  "cancel it with jz cancel",
+                  (unsigned long long)r->ids[0]);
         return;
     }
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
@@ -615,8 +618,8 @@ static void jobs__steps_view(Jazari__Job *m, void **block)
     *block = NULL;
     if (n == 0)
         return;
-    char *b = xcalloc(1, n * (sizeof(Jazari__JobStep *) + sizeof(Jazari__JobStep) +
-                              sizeof(Jazari__StepRequestSpec)));
+    char *b = xcalloc(
+        1, n * (sizeof(Jazari__JobStep *) + sizeof(Jazari__JobStep) + sizeof(Jazari__StepRequestSpec)));
     Jazari__JobStep **ptrs = (Jazari__JobStep **)b;
     Jazari__JobStep *steps = (Jazari__JobStep *)(b + n * sizeof(Jazari__JobStep *));
     Jazari__StepRequestSpec *specs = (Jazari__StepRequestSpec *)(steps + n);
@@ -756,23 +759,21 @@ static void jobs__free(jobs__list *a)
 #define JOBS_PAGE_MAX 10000
 #define JOBS_REPLY_BUDGET ((size_t)8 << 20)
 
-void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
+void jobs_page_make(jzd *d, const authz_who *w, bool all, int64_t ended_since_ms, uint64_t after_id,
+                    size_t limit, jobs_page *pg)
 {
     const fsm *f = &d->ctl.state;
-    authz_who w;
-    if (!req_who(d, c, e, &w))
-        return;
-    jobs__seen vis = {.w = &w, .p = d->cfg->pol};
-    const Jazari__QueueRequest *q = e->queue_request;
-    bool all = q->all;
-    size_t want = q->limit && q->limit < JOBS_PAGE_MAX ? q->limit : JOBS_PAGE_MAX;
+    jobs__seen vis = {.w = w, .p = d->cfg->pol};
+    size_t want = limit && limit < JOBS_PAGE_MAX ? limit : JOBS_PAGE_MAX;
     size_t cap = 0, n = 0;
     const fsm_job **list = NULL;
-    uint64_t i = q->after_id < f->jobs_cap ? q->after_id : f->jobs_cap; /* jobs[id - 1] */
+    uint64_t i = after_id < f->jobs_cap ? after_id : f->jobs_cap; /* jobs[id - 1] */
     bool more = false;
     for (; i < f->jobs_cap; i++) {
         const fsm_job *j = f->jobs[i];
         if (!j || (!all && !fsm_job_active(j)) || jobs__level(&vis, j) == AUTHZ_NONE)
+            continue;
+        if (all && ended_since_ms > 0 && !fsm_job_active(j) && j->end_ms < ended_since_ms)
             continue;
         if (n == want) {
             more = true;
@@ -787,26 +788,45 @@ void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
         }
         list[n++] = j;
     }
-    jobs__list a;
-    jobs__fill(d, &w, &a, list, n, true);
-    Jazari__QueueReply r = JAZARI__QUEUE_REPLY__INIT;
-    r.jobs = a.ptrs;
-    r.n_jobs = a.n;
-    r.truncated = more;
+    jobs__list *a = xcalloc(1, sizeof *a);
+    jobs__fill(d, w, a, list, n, true);
+    free(list);
+    Jazari__QueueReply *r = &pg->r;
+    jazari__queue_reply__init(r);
+    r->jobs = a->ptrs;
+    r->n_jobs = a->n;
+    r->truncated = more;
     size_t bytes = 0;
-    for (size_t k = 0; k < a.n; k++) {
-        bytes += jazari__job__get_packed_size(&a.jobs[k]) + 8;
+    for (size_t k = 0; k < a->n; k++) {
+        bytes += jazari__job__get_packed_size(&a->jobs[k]) + 8;
         if (bytes > JOBS_REPLY_BUDGET && k > 0) {
-            r.n_jobs = k;
-            r.truncated = true;
+            r->n_jobs = k;
+            r->truncated = true;
             break;
         }
     }
-    if (r.truncated)
-        r.next_after = r.jobs[r.n_jobs - 1]->id;
-    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &r);
-    jobs__free(&a);
-    free(list);
+    if (r->truncated)
+        r->next_after = r->jobs[r->n_jobs - 1]->id;
+    pg->priv = a;
+}
+
+void jobs_page_free(jobs_page *pg)
+{
+    jobs__free(pg->priv);
+    free(pg->priv);
+    pg->priv = NULL;
+}
+
+void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    authz_who w;
+    if (!req_who(d, c, e, &w))
+        return;
+    const Jazari__QueueRequest *q = e->queue_request;
+    jobs_page pg;
+    jobs_page_make(d, &w, q->all, 0, q->after_id, q->limit, &pg);
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_QUEUE_REPLY, &pg.r);
+    jobs_page_free(&pg);
 }
 
 void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e)

@@ -103,10 +103,38 @@ typedef struct jzd {
     size_t n_relays;
     /* The HTTP listener (http_listen; NULL: none) and what it shows. */
     http_server *http;
+    struct web *web; /* a controller's dashboard (web.c); NULL: none */
     jzd_metrics metrics;
     bool stopping;
     int status; /* exit status */
 } jzd;
+
+/* --- daemon/webtok.c: the dashboard's session tokens -------------------------------------- */
+
+#define WEBTOK_MAX 400                   /* characters of a token */
+#define WEBTOK_PAYLOAD_MAX 200           /* bytes of what it says */
+#define WEBTOK_TTL_DEFAULT_S (12 * 3600) /* jz web's, unless --ttl */
+#define WEBTOK_TTL_MAX_S WIRE_WEB_TTL_MAX_S
+
+/* A token for w until expires_ms into out (outlen >= WEBTOK_MAX + 1): 0,
+ * or -1 when this daemon holds no CA key (an agent) or w does not fit. */
+int webtok_make(const jzd *d, const authz_who *w, int64_t expires_ms, char *out, size_t outlen);
+/* Who tok (len bytes) is for, into *w: 0, or -1 with why (not a token,
+ * not signed by this network, expired, or this daemon cannot check it). */
+int webtok_check(const jzd *d, const char *tok, size_t len, int64_t now_ms, authz_who *w, char *why,
+                 size_t whylen);
+
+/* --- daemon/web.c: the dashboard and its /api ------------------------------------------------- */
+
+/* On a controller, routes the dashboard's files and /api pages on d->http
+ * (an agent's serves /metrics only): 0, or -1 with err. */
+int web_routes(jzd *d, char *err, size_t errlen);
+/* A controller's sample of GPU use per site, every 15 s (from routes_tick). */
+void web_tick(jzd *d);
+void web_free(jzd *d);
+/* WebRequest (takes m): jz web's token (controllers sign; an agent
+ * forwards), or this node's GPU history (relayed to another node's). */
+void web_request(jzd *d, net_conn *c, wire_msg *m);
 
 /* --- daemon/drains.c: drain, resume, events ---------------------------------------- */
 
@@ -114,6 +142,9 @@ typedef struct jzd {
 void drains_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* jz events (admins; any controller's state). */
 void drains_events(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* The events q asks for into r (a controller's; drains_events_free frees). */
+void drains_events_make(jzd *d, const Jazari__EventsRequest *q, Jazari__EventsReply *r);
+void drains_events_free(Jazari__EventsReply *r);
 /* The leader's own drain or resume, for a health check (source "health",
  * "burnin"): logged, nobody waits. gpu -1: the node. */
 void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
@@ -249,6 +280,17 @@ void jobs_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e); /* and release
 int jobs_check_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__JobSpec *spec, const authz_who *w,
                     buf *partitions);
 void jobs_queue(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* A page of the jobs w may see (all: ended ones too, those that ended
+ * since ended_since_ms when it is not 0), from the id after after_id, at
+ * most limit (0: the most a page holds), as jz queue gets them: pg->r.
+ * jobs_page_free frees. */
+typedef struct jobs_page {
+    Jazari__QueueReply r;
+    void *priv;
+} jobs_page;
+void jobs_page_make(jzd *d, const authz_who *w, bool all, int64_t ended_since_ms, uint64_t after_id,
+                    size_t limit, jobs_page *pg);
+void jobs_page_free(jobs_page *pg);
 void jobs_show(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* ctl_propose's callback for a request's entry (arg: its jzd_wait):
  * answers it, then starts what may start. */
@@ -267,6 +309,30 @@ void jobops_cancel(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* --- daemon/nodes.c --------------------------------------------------------------------- */
 
 void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* One node with its topology, as jz node NAME gets it (NULL or "": this
+ * daemon's own): 0, or -1 when there is no such node. nodes_one_free frees. */
+typedef struct nodes_one {
+    Jazari__NodeInfo ni;
+    char **parts;
+} nodes_one;
+int nodes_one_make(jzd *d, const char *want, nodes_one *o);
+void nodes_one_free(nodes_one *o);
+/* Every node as jz nodes gets them (l->r); nodes_list_free frees. */
+typedef struct nodes_list {
+    Jazari__NodesReply r;
+    Jazari__NodeInfo *infos;
+    char **node_parts, **part_nodes;
+    Jazari__PartitionInfo *pinfo;
+} nodes_list;
+void nodes_list_make(jzd *d, nodes_list *l);
+void nodes_list_free(nodes_list *l);
+/* The controllers and counts, as jz status gets them (pointing into the
+ * state: used at once). */
+typedef struct nodes_status_t {
+    Jazari__StatusReply r;
+    Jazari__ControllerInfo infos[CTL_MAX_PEERS], *ptrs[CTL_MAX_PEERS];
+} nodes_status_t;
+void nodes_status_make(jzd *d, nodes_status_t *st);
 /* What jz nodes says of n, pointing into the state (and arrays of its own:
  * nodes_info_free). */
 void nodes_fill_info(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni);
@@ -322,6 +388,11 @@ void logs_close(jzd *d);
  * certificate is that node's; an agent through its controller. hops: the
  * request's so far (at most 2). The node's reply goes back to c. what
  * names the request in errors. */
+/* The link (kept, shared) to the daemon at address, which must prove to be
+ * node (NULL: a controller). */
+uplink *logs_link(jzd *d, const char *address, const char *node);
+/* w as a relayed request's caller (pointing into w and d). */
+void logs_caller(const jzd *d, const authz_who *w, Jazari__Caller *out);
 void logs_relay(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__Envelope *copy, const authz_who *w,
                 const char *what, const char *to_node, uint32_t hops);
 /* The kept link to the daemon at address, which must prove to be node
@@ -382,13 +453,19 @@ void ghealth_metrics(const jzd *d, buf *out);
 int32_t ghealth_topo_gpu(const jzd *d, int nvml_index);
 /* HealthRequest: this node's samples and conditions (jz health). */
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* This node's GPU samples of the last hour (soft state: kept in memory,
+ * at most GHEALTH__HIST_MAX per GPU), into r's node, interval_s and gpus,
+ * and its active conditions (pointing into d's: used at once);
+ * ghealth_history_free frees what it added. */
+void ghealth_history(const jzd *d, int64_t now_ms, Jazari__WebReply *r);
+void ghealth_history_free(Jazari__WebReply *r);
 
 /* daemon/metrics.c: GET /metrics (the Prometheus text format). */
 /* Appends the metrics of this daemon, and of the network when it is a
  * running controller, to out. */
 void metrics_render(jzd *d, buf *out);
 /* The page's http_handler (arg: the jzd). */
-int metrics_page(void *arg, buf *body, const char **content_type);
+int metrics_page(void *arg, const http_request *rq, http_response *rs);
 /* A scheduling pass took ns nanoseconds. */
 void metrics_pass_observe(jzd_metrics *m, uint64_t ns);
 /* An entry was applied on this controller (what it did: res). */

@@ -182,6 +182,17 @@ static jzd_relay *logs__relay(jzd *d, const char *address, const char *node)
     return r;
 }
 
+void logs_caller(const jzd *d, const authz_who *w, Jazari__Caller *out)
+{
+    jazari__caller__init(out);
+    out->uid = (uint32_t)w->uid;
+    out->gid = (uint32_t)w->gid;
+    out->user = (char *)w->user;
+    out->node = (char *)d->cfg->name;
+    out->role = (char *)authz_role_name(w->role);
+    out->from = (char *)w->from;
+}
+
 uplink *logs_link(jzd *d, const char *address, const char *node)
 {
     return &logs__relay(d, address, node)->up;
@@ -262,13 +273,8 @@ void logs_relay(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__Envelope
         to = d->peers[d->target % d->n_peers].address;
     }
     /* The caller as this daemon decided it, never as it was told. */
-    Jazari__Caller caller = JAZARI__CALLER__INIT;
-    caller.uid = (uint32_t)w->uid;
-    caller.gid = (uint32_t)w->gid;
-    caller.user = (char *)w->user;
-    caller.node = (char *)d->cfg->name;
-    caller.role = (char *)authz_role_name(w->role);
-    caller.from = (char *)w->from;
+    Jazari__Caller caller;
+    logs_caller(d, w, &caller);
     copy->caller = &caller;
     copy->error = NULL;
     logs_relay_req *q = xcalloc(1, sizeof *q);

@@ -279,9 +279,10 @@ void metrics_render(jzd *d, buf *out)
     ghealth_metrics(d, out); /* this node's GPUs (jazari_gpu_*) */
 }
 
-int metrics_page(void *arg, buf *body, const char **content_type)
+int metrics_page(void *arg, const http_request *rq, http_response *rs)
 {
-    metrics_render(arg, body);
-    *content_type = PROM_CONTENT_TYPE;
+    (void)rq;
+    metrics_render(arg, &rs->body);
+    rs->content_type = PROM_CONTENT_TYPE;
     return 200;
 }

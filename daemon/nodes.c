@@ -91,37 +91,51 @@ static void nodes__local_info(jzd *d, Jazari__NodeInfo *ni)
     ni->gpus_free = (uint32_t)d->topo->n_gpus;
 }
 
+int nodes_one_make(jzd *d, const char *want, nodes_one *o)
+{
+    const fsm_node *n = d->ctl_running && want && *want ? fsm_node_get(&d->ctl.state, want) : NULL;
+    const topo *t;
+    const pol *po = d->cfg->pol;
+    o->parts = calloc((po ? po->n_partitions : 0) + 1, sizeof *o->parts);
+    if (!o->parts)
+        abort();
+    if (n) {
+        nodes_fill_info(&d->ctl.state, n, &o->ni);
+        o->ni.partitions = o->parts;
+        o->ni.n_partitions = nodes__partitions(po, n, o->parts);
+        t = n->topo;
+    } else if (!want || !*want || strcmp(want, d->cfg->name) == 0) {
+        nodes__local_info(d, &o->ni);
+        t = d->topo;
+    } else {
+        free(o->parts);
+        o->parts = NULL;
+        return -1;
+    }
+    o->ni.topology = topo_to_pb(t);
+    return 0;
+}
+
+void nodes_one_free(nodes_one *o)
+{
+    topo_pb_free(o->ni.topology);
+    nodes_info_free(&o->ni);
+    free(o->parts);
+}
+
 void nodes_node(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *want = e->node_request->name;
-    const fsm_node *n = d->ctl_running && want && *want ? fsm_node_get(&d->ctl.state, want) : NULL;
-    Jazari__NodeInfo ni;
-    const topo *t;
-    const pol *po = d->cfg->pol;
-    char **parts = calloc((po ? po->n_partitions : 0) + 1, sizeof *parts);
-    if (!parts)
-        abort();
-    if (n) {
-        nodes_fill_info(&d->ctl.state, n, &ni);
-        ni.partitions = parts;
-        ni.n_partitions = nodes__partitions(po, n, parts);
-        t = n->topo;
-    } else if (!want || !*want || strcmp(want, d->cfg->name) == 0) {
-        nodes__local_info(d, &ni);
-        t = d->topo;
-    } else {
+    nodes_one o;
+    if (nodes_one_make(d, want, &o) != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
                   "node '%.64s' not found (jz nodes lists them)", want);
-        free(parts);
         return;
     }
-    ni.topology = topo_to_pb(t);
     Jazari__NodeReply r = JAZARI__NODE_REPLY__INIT;
-    r.node = &ni;
+    r.node = &o.ni;
     req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODE_REPLY, &r);
-    topo_pb_free(ni.topology);
-    nodes_info_free(&ni);
-    free(parts);
+    nodes_one_free(&o);
 }
 
 /* What jz nodes shows of a node's hardware (CPUs, memory, GPU models):
@@ -144,18 +158,7 @@ static Jazari__Topology *nodes__brief_topology(const topo *t)
     return m;
 }
 
-/* jz nodes' reply, built from the state (names point into it and the
- * policy), with what it allocated; nodes__free_reply frees that. */
-typedef struct nodes__reply {
-    Jazari__NodesReply r;
-    Jazari__NodeInfo *infos;
-    Jazari__NodeInfo **ptrs;
-    char **node_parts, **part_nodes;
-    Jazari__PartitionInfo *pinfo;
-    Jazari__PartitionInfo **pptrs;
-} nodes__reply;
-
-static void nodes__build(jzd *d, nodes__reply *out)
+void nodes_list_make(jzd *d, nodes_list *l)
 {
     size_t n = d->ctl_running ? d->ctl.state.n_nodes : 0;
     const pol *po = d->cfg->pol;
@@ -201,60 +204,59 @@ static void nodes__build(jzd *d, nodes__reply *out)
         ptrs[0] = &infos[0];
         n = 1;
     }
-    jazari__nodes_reply__init(&out->r);
-    out->r.nodes = ptrs;
-    out->r.n_nodes = n;
-    out->r.partitions = pptrs;
-    out->r.n_partitions = np;
-    out->infos = infos;
-    out->ptrs = ptrs;
-    out->node_parts = node_parts;
-    out->part_nodes = part_nodes;
-    out->pinfo = pinfo;
-    out->pptrs = pptrs;
+    jazari__nodes_reply__init(&l->r);
+    l->r.nodes = ptrs;
+    l->r.n_nodes = n;
+    l->r.partitions = pptrs;
+    l->r.n_partitions = np;
+    l->infos = infos;
+    l->node_parts = node_parts;
+    l->part_nodes = part_nodes;
+    l->pinfo = pinfo;
 }
 
-static void nodes__free_reply(nodes__reply *x)
+void nodes_list_free(nodes_list *l)
 {
-    for (size_t i = 0; i < x->r.n_nodes; i++) {
-        topo_pb_free(x->infos[i].topology);
-        nodes_info_free(&x->infos[i]);
+    for (size_t i = 0; i < l->r.n_nodes; i++) {
+        topo_pb_free(l->infos[i].topology);
+        nodes_info_free(&l->infos[i]);
     }
-    free(x->infos);
-    free(x->ptrs);
-    free(x->node_parts);
-    free(x->part_nodes);
-    free(x->pinfo);
-    free(x->pptrs);
+    free(l->infos);
+    free(l->r.nodes);
+    free(l->node_parts);
+    free(l->part_nodes);
+    free(l->pinfo);
+    free(l->r.partitions);
 }
 
 void nodes_nodes(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
-    nodes__reply x;
-    nodes__build(d, &x);
-    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &x.r);
-    nodes__free_reply(&x);
+    nodes_list l;
+    nodes_list_make(d, &l);
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_NODES_REPLY, &l.r);
+    nodes_list_free(&l);
 }
 
 size_t nodes_encode(jzd *d, buf *out)
 {
-    nodes__reply x;
-    nodes__build(d, &x);
-    size_t n = jazari__nodes_reply__get_packed_size(&x.r);
-    jazari__nodes_reply__pack(&x.r, buf_extend(out, n));
-    nodes__free_reply(&x);
+    nodes_list l;
+    nodes_list_make(d, &l);
+    size_t n = jazari__nodes_reply__get_packed_size(&l.r);
+    jazari__nodes_reply__pack(&l.r, buf_extend(out, n));
+    nodes_list_free(&l);
     return n;
 }
 
-void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e)
+void nodes_status_make(jzd *d, nodes_status_t *st)
 {
     ctl *k = &d->ctl;
-    Jazari__StatusReply r = JAZARI__STATUS_REPLY__INIT;
-    Jazari__ControllerInfo infos[CTL_MAX_PEERS], *ptrs[CTL_MAX_PEERS];
+    Jazari__StatusReply *rp = &st->r;
+    jazari__status_reply__init(rp);
+    Jazari__ControllerInfo *infos = st->infos, **ptrs = st->ptrs;
     const ctl_peer *leader = ctl_leader(k);
-    r.leader = leader ? (char *)leader->name : "";
-    r.term = k->raft.current_term;
-    r.commit_index = k->raft.commit_index;
+    rp->leader = leader ? (char *)leader->name : "";
+    rp->term = k->raft.current_term;
+    rp->commit_index = k->raft.commit_index;
     for (unsigned i = 0; i < k->n_peers; i++) {
         jazari__controller_info__init(&infos[i]);
         infos[i].name = k->peers[i].name;
@@ -270,14 +272,20 @@ void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e)
             infos[i].role = "follower";
         ptrs[i] = &infos[i];
     }
-    r.controllers = ptrs;
-    r.n_controllers = k->n_peers;
+    rp->controllers = ptrs;
+    rp->n_controllers = k->n_peers;
     for (size_t i = 0; i < k->state.n_nodes; i++)
-        r.nodes_up += strcmp(k->state.nodes[i].state, "up") == 0;
-    r.nodes_total = (uint32_t)k->state.n_nodes;
-    r.jobs_active = k->state.n_active;
-    r.problem = k->broken ? k->broken_why : k->disk_full ? k->disk_why : k->ids_lost ? k->ids_why : "";
-    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_STATUS_REPLY, &r);
+        rp->nodes_up += strcmp(k->state.nodes[i].state, "up") == 0;
+    rp->nodes_total = (uint32_t)k->state.n_nodes;
+    rp->jobs_active = k->state.n_active;
+    rp->problem = k->broken ? k->broken_why : k->disk_full ? k->disk_why : k->ids_lost ? k->ids_why : "";
+}
+
+void nodes_status(jzd *d, net_conn *c, const Jazari__Envelope *e)
+{
+    nodes_status_t st;
+    nodes_status_make(d, &st);
+    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_STATUS_REPLY, &st.r);
 }
 
 void nodes_topology(jzd *d, net_conn *c, const Jazari__Envelope *e)

@@ -64,6 +64,8 @@ static const route routes[] = {
     {JAZARI__ENVELOPE__BODY_EVENTS_REQUEST, ROUTE_STATE, ROUTE_ANYONE, drains_events, NULL},
     {JAZARI__ENVELOPE__BODY_BURN_IN_REQUEST, ROUTE_HERE, ROUTE_ANYONE, burnin_request, NULL},
     {JAZARI__ENVELOPE__BODY_BURN_IN_RESULT, ROUTE_LEADER_NOW, ROUTE_DAEMON, burnin_result, NULL},
+    /* jz web's token (an agent forwards it), a relayed GPU history */
+    {JAZARI__ENVELOPE__BODY_WEB_REQUEST, ROUTE_HERE, ROUTE_ANYONE, NULL, web_request},
 };
 
 static const route *routes__find(Jazari__Envelope__BodyCase body)
@@ -173,6 +175,7 @@ void routes_tick(jzd *d)
         ctl_check_ids(&d->ctl);
     }
     run_tick(d);
+    web_tick(d);
     fwd_applied(d, false);
     live_check(d);
     agent_tick(d);

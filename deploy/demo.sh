@@ -27,6 +27,8 @@ step "jz nodes"
 jz nodes
 step "jz node ctl-1      # its hardware: the tree and the nvidia-smi topo -m matrix"
 jz node ctl-1
+step "jz web   # the dashboard in a browser: its address, with a session token for you"
+jz web
 mkdir -p "$dir/work"
 cd "$dir/work"
 step "jz submit --name train --gpus-per-node 4 --time 1:00:00 -- sh -c 'echo training on GPUs \$CUDA_VISIBLE_DEVICES of \$JAZARI_NODELIST; sleep 600'"

@@ -25,8 +25,29 @@ PKGS="$PKGS snakemake"
 # Prometheus: promtool checks our /metrics, and a real server scrapes a
 # running network (tests/integration/test_metrics.py).
 PKGS="$PKGS prometheus"
+# The dashboard in a real browser (tests/integration/test_dashboard.py):
+# Debian's chromium, driven by npm's playwright-core (below), on Node.
+PKGS="$PKGS chromium"
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # Benchmarks: Slurm is the peer we are measured against, in the same run.
 PKGS="$PKGS slurmctld slurmd slurm-client munge"
+
+# playwright-core, pinned, into the repository's build/node (git-ignored),
+# only when missing. It downloads no browser: the test uses Debian's.
+PLAYWRIGHT_VERSION=1.49.1
+playwright() {
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    have=$(sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$root/build/node/node_modules/playwright-core/package.json" 2>/dev/null || true)
+    if [ "$have" = "$PLAYWRIGHT_VERSION" ]; then
+        echo "deps: playwright-core $have is in build/node"
+    elif command -v npm >/dev/null 2>&1; then
+        echo "deps: installing playwright-core $PLAYWRIGHT_VERSION into build/node"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$root/build/node" --no-audit --no-fund \
+            --no-save "playwright-core@$PLAYWRIGHT_VERSION"
+    else
+        echo "deps: no npm: run deploy/deps.sh again once nodejs and npm are installed (for playwright-core)"
+    fi
+}
 
 missing=""
 for p in $PKGS; do
@@ -36,6 +57,7 @@ for p in $PKGS; do
 done
 if [ -z "$missing" ]; then
     echo "deps: all $(echo $PKGS | wc -w) packages are installed"
+    playwright
     exit 0
 fi
 cmd="apt-get install -y --no-install-recommends$missing"
@@ -66,3 +88,4 @@ if [ -n "$made_policy" ]; then
     rm -f "$policy"
     trap - EXIT INT TERM
 fi
+playwright

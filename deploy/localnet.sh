@@ -51,6 +51,7 @@ start() {
         "$build/jazarid" --config "$dir/network.conf" --name "ctl-$i" --site "site-$i" --listen "127.0.0.1:$(cat "$dir/port-$i")" \
             --http-listen "127.0.0.1:$(cat "$dir/http-$i")" \
             --controllers "$spec" --state-dir "$dir/ctl-$i" --socket "$dir/ctl-$i.sock" \
+            --http-listen "127.0.0.1:$(free_port)" \
             --topology-xml "$xml" --election-timeout 500ms >"$dir/ctl-$i.log" 2>&1 &
         echo $! > "$dir/ctl-$i.pid"
     done

@@ -24,9 +24,30 @@
 
 typedef struct http__route {
     char path[HTTP_PATH_MAX];
+    size_t len;
+    bool prefix; /* ends in '/': serves what follows too */
     http_handler fn;
     void *arg;
 } http__route;
+
+/* A request answered later: the request while its client is there. h2o
+ * frees a request's pool when its connection ends; a small block in that
+ * pool (http__later_slot) tells l so through its dispose callback. */
+typedef struct http__later_slot {
+    struct http_later *l;
+} http__later_slot;
+
+/* What http_request.priv points to while a handler runs. */
+typedef struct http__ctx {
+    http_server *s;
+    h2o_req_t *req;
+} http__ctx;
+
+struct http_later {
+    h2o_req_t *req; /* NULL: gone */
+    http_server *s;
+    http__later_slot *slot;
+};
 
 /* One accepted connection: the uv_tcp_t h2o reads and writes (first, so
  * that h2o's close callback, given the handle, finds the rest). h2o owns
@@ -64,6 +85,7 @@ static void http__unref_timeout(h2o_timeout_t *t)
 }
 
 static int http__on_req(h2o_handler_t *self, h2o_req_t *req);
+static void http__send(http_server *s, h2o_req_t *req, int status, http_response *rs);
 
 http_server *http_new(uv_loop_t *loop, const http_limits *lim)
 {
@@ -119,6 +141,8 @@ int http_route(http_server *s, const char *path, http_handler fn, void *arg)
             return -1;
     http__route *r = &s->routes[s->n_routes++];
     snprintf(r->path, sizeof r->path, "%s", path);
+    r->len = strlen(path);
+    r->prefix = r->len > 1 && path[r->len - 1] == '/';
     r->fn = fn;
     r->arg = arg;
     return 0;
@@ -161,30 +185,172 @@ static int http__on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     /* The path without its query ("/metrics?x" is /metrics), normalized
-     * by h2o ("/a/../metrics" too). */
+     * by h2o ("/a/../metrics" too): an exact route, else the longest
+     * prefix. */
     const h2o_iovec_t p = req->path_normalized;
     const http__route *r = NULL;
-    for (size_t i = 0; i < s->n_routes && !r; i++)
-        if (strlen(s->routes[i].path) == p.len && memcmp(s->routes[i].path, p.base, p.len) == 0)
-            r = &s->routes[i];
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const http__route *t = &s->routes[i];
+        bool exact = !t->prefix && t->len == p.len && memcmp(t->path, p.base, p.len) == 0;
+        bool under = t->prefix && p.len > t->len && memcmp(t->path, p.base, t->len) == 0;
+        if (exact) {
+            r = t;
+            break;
+        }
+        if (under && (!r || t->len > r->len))
+            r = t;
+    }
     if (!r) {
         http__error(s, req, 404, "Not Found", "no such page\n", 0);
         return 0;
     }
-    buf body = BUF_INIT;
-    const char *type = NULL;
-    int status = r->fn(r->arg, &body, &type);
-    if (!type)
-        type = "text/plain; charset=utf-8";
+    http__ctx cx = {s, req};
+    http_request rq = {.path = p.base, .path_len = p.len, .priv = &cx};
+    rq.rest = r->prefix ? p.base + r->len : "";
+    rq.rest_len = r->prefix ? p.len - r->len : 0;
+    if (req->query_at != SIZE_MAX && req->query_at < req->path.len) {
+        rq.query = req->path.base + req->query_at + 1;
+        rq.query_len = req->path.len - req->query_at - 1;
+    }
+    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (at >= 0) {
+        rq.authorization = req->headers.entries[at].value.base;
+        rq.authorization_len = req->headers.entries[at].value.len;
+    }
+    http_response rs = {.body = BUF_INIT};
+    int status = r->fn(r->arg, &rq, &rs);
     s->stats.requests++;
+    if (status != HTTP_LATER)
+        http__send(s, req, status, &rs);
+    return 0;
+}
+
+static const char *http__reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* The answer, with the headers every one carries; frees rs's body. */
+static void http__send(http_server *s, h2o_req_t *req, int status, http_response *rs)
+{
+    (void)s;
+    const char *type = rs->content_type ? rs->content_type : "text/plain; charset=utf-8";
     req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : "Error";
-    req->res.content_length = body.len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    req->res.reason = http__reason(status);
+    req->res.content_length = rs->body.len;
+    h2o_mem_pool_t *pool = &req->pool;
+    h2o_add_header(pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
+    if (rs->cache)
+        h2o_add_header(pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                       H2O_STRLIT("private, max-age=3600"));
+    else
+        h2o_add_header(pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_add_header_by_str(pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
+                          H2O_STRLIT("nosniff"));
+    h2o_add_header_by_str(pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
+                          H2O_STRLIT("no-referrer"));
+    if (rs->page) {
+        /* The page's own script and style files only: nothing inline,
+         * nothing from elsewhere, never in another site's frame. */
+        h2o_add_header_by_str(pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
+                              H2O_STRLIT("default-src 'none'; script-src 'self'; style-src 'self'; "
+                                         "img-src 'self'; connect-src 'self'; base-uri 'none'; "
+                                         "form-action 'none'; frame-ancestors 'none'"));
+        h2o_add_header_by_str(pool, &req->res.headers, H2O_STRLIT("x-frame-options"), 0, NULL,
+                              H2O_STRLIT("DENY"));
+    }
     /* h2o copies the body into the request's pool (and sends none for HEAD). */
-    h2o_send_inline(req, body.data ? body.data : "", body.len);
-    buf_free(&body);
+    h2o_send_inline(req, rs->body.data ? rs->body.data : "", rs->body.len);
+    buf_free(&rs->body);
+}
+
+static void http__later_gone(void *p)
+{
+    http__later_slot *slot = p;
+    if (slot->l)
+        slot->l->req = NULL;
+}
+
+http_later *http_defer(const http_request *rq)
+{
+    const http__ctx *cx = rq->priv;
+    h2o_req_t *req = cx->req;
+    http_later *l = xcalloc(1, sizeof *l);
+    l->req = req;
+    l->s = cx->s;
+    http__later_slot *slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, http__later_gone);
+    slot->l = l;
+    l->slot = slot;
+    return l;
+}
+
+void http_answer(http_later *l, int status, http_response *rs)
+{
+    if (l->req) {
+        l->slot->l = NULL; /* the pool's block outlives l */
+        http__send(l->s, l->req, status, rs);
+    } else {
+        buf_free(&rs->body);
+    }
+    free(l);
+}
+
+static int http__hex(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int http_query_get(const http_request *rq, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    const char *q = rq->query, *end = rq->query ? rq->query + rq->query_len : NULL;
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(stop - q));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - q) == nlen && memcmp(q, name, nlen) == 0) {
+            size_t n = 0;
+            for (const char *v = eq ? eq + 1 : stop; v < stop; v++) {
+                int ch = (unsigned char)*v;
+                if (ch == '+')
+                    ch = ' ';
+                else if (ch == '%') {
+                    int hi = v + 2 < stop ? http__hex(v[1]) : -1, lo = v + 2 < stop ? http__hex(v[2]) : -1;
+                    if (hi < 0 || lo < 0 || hi * 16 + lo == 0)
+                        return -1;
+                    ch = hi * 16 + lo;
+                    v += 2;
+                }
+                if (n + 1 >= outlen)
+                    return -1;
+                out[n++] = (char)ch;
+            }
+            out[n] = '\0';
+            return 1;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
     return 0;
 }
 

@@ -23,7 +23,8 @@ def test_ping_node_and_nodes(daemon_factory):
     assert nodes == [{"name": "gpu-01", "site": "rabat", "state": "up", "gpus_total": 16, "gpus_free": 16,
                       "group": None, "labels": [], "gpu_model": "Tesla V100-SXM3-32GB-H",
                       "cpus_total": nodes[0]["cpus_total"], "mem_bytes": nodes[0]["mem_bytes"],
-                      "alloc_state": "idle"}]
+                      "alloc_state": "idle", "reason": None, "reason_by": None, "since": nodes[0]["since"],
+                      "gpus_drained": 0, "gpu_drains": []}]
     assert nodes[0]["cpus_total"] > 0 and nodes[0]["mem_bytes"] > 0
 
     node = d.jz_json("node", "gpu-01")

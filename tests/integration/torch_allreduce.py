@@ -20,7 +20,10 @@ NEEDED = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOC
 
 
 def say(msg):
-    print(msg, flush=True)
+    # One write per line: the node's tasks share the output file (as under
+    # Slurm), and print() may write the text and its newline apart.
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
 
 
 def main():

@@ -662,7 +662,7 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
             return -1;
     }
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i] ? argv[i] : "";
         if (strncmp(a, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%.100s' (jazarid --help shows the usage)", a);
             return -1;

@@ -172,7 +172,7 @@ void drains_events_make(jzd *d, const Jazari__EventsRequest *q, Jazari__EventsRe
         jazari__event__free_unpacked(last, NULL);
     /* The newest `want` that match, oldest first: walked back from the
      * newest, to the one after after_seq. */
-    Jazari__Event **found = xcalloc(want, sizeof *found);
+    Jazari__Event **found = xcalloc(want, sizeof(Jazari__Event *));
     size_t n = 0, bytes = 0;
     for (size_t i = v->ring.n; i-- > 0 && n < want;) {
         Jazari__Event *ev = edb_get(v, i);
@@ -192,7 +192,7 @@ void drains_events_make(jzd *d, const Jazari__EventsRequest *q, Jazari__EventsRe
         }
         found[n++] = ev;
     }
-    r->events = xcalloc(n, sizeof *r->events);
+    r->events = xcalloc(n, sizeof(Jazari__Event *));
     for (size_t i = 0; i < n; i++)
         r->events[i] = found[n - 1 - i];
     r->n_events = n;

@@ -35,7 +35,7 @@ static void nodes__drains(const fsm *f, const fsm_node *n, Jazari__NodeInfo *ni)
     if (!n->n_drains)
         return;
     Jazari__GpuDrain *gd = xcalloc(n->n_drains, sizeof *gd);
-    ni->gpu_drains = xcalloc(n->n_drains, sizeof *ni->gpu_drains);
+    ni->gpu_drains = xcalloc(n->n_drains, sizeof(Jazari__GpuDrain *));
     for (uint32_t k = 0; k < n->n_drains; k++) {
         const fsm_drain *d = &n->drains[k];
         jazari__gpu_drain__init(&gd[k]);

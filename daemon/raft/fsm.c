@@ -1941,7 +1941,7 @@ void fsm_snapshot(const fsm *f, buf *out)
             continue;
         Jazari__NodeDrains nds = JAZARI__NODE_DRAINS__INIT;
         Jazari__GpuDrain *gd = xcalloc(nd->n_drains, sizeof *gd);
-        Jazari__GpuDrain **gp = xcalloc(nd->n_drains, sizeof *gp);
+        Jazari__GpuDrain **gp = xcalloc(nd->n_drains, sizeof(Jazari__GpuDrain *));
         for (uint32_t k = 0; k < nd->n_drains; k++) {
             jazari__gpu_drain__init(&gd[k]);
             gd[k].gpu = nd->drains[k].gpu;

@@ -1270,7 +1270,8 @@ int step_main(const char *dir)
         spty_close(&s.pty, dir);
     /* What the tasks left behind goes with them. */
     for (uint32_t t = 0; t < s.started; t++)
-        kill(-s.tasks[t].pid, SIGKILL);
+        if (s.tasks[t].pid > 0) /* never kill(0): this supervisor's own group */
+            kill(-s.tasks[t].pid, SIGKILL);
     if (s.cg && s.cg_shared)
         cg_release(s.cg);
     else if (s.cg && cg_destroy(s.cg, err, sizeof err) != 0)

@@ -95,11 +95,14 @@ def test_a_health_programs_hostile_line_is_a_readable_reason(daemon_factory, tmp
     characters."""
     from test_drain import node
     from test_health_loop import network as health_network
+    mode = tmp_path / "mode"
+    mode.write_text("pass")
     prog = tmp_path / "check.sh"
-    prog.write_text("#!/bin/sh\nprintf '\\377\\033[31mdisk\\302\\233 ' ; i=0; "
-                    "while [ $i -lt 200 ]; do printf '\\330\\247'; i=$((i+1)); done; echo; exit 1\n")
+    prog.write_text("#!/bin/sh\n[ \"$(cat %s)\" = pass ] && exit 0\nprintf '\\377\\033[31mdisk\\302\\233 ' ; i=0; "
+                    "while [ $i -lt 200 ]; do printf '\\330\\247'; i=$((i+1)); done; echo; exit 1\n" % mode)
     os.chmod(str(prog), 0o755)
     ctl, agent, _ = health_network(daemon_factory, tmp_path, program=str(prog))
+    mode.write_text("fail")
     wait_for(lambda: node(ctl, "gpu1")["state"] == "drained", what="the node drained by its health program")
     reason = node(ctl, "gpu1")["reason"]
     assert reason.startswith("health_program: ? [31mdisk  "), reason

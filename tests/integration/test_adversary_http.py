@@ -191,3 +191,36 @@ def test_the_listener_survives_malformed_requests_floods_and_clients_that_do_not
     healthy(ctl)
     assert ctl.stop() == 0
     assert "still open at exit" not in ctl.log(), ctl.log()[-2000:]
+
+
+def test_events_paged_after_a_seq_miss_none(daemon_factory, tmp_path):
+    """A page after a seq (the dashboard's since_seq, jz events -f) held
+    the newest --max events: when more had come since, the ones between
+    were dropped, and the next page, asked after the last of these, never
+    showed them. It now holds the oldest after the seq."""
+    ctl = controller(daemon_factory, tmp_path)
+    tok = web_token(ctl)
+    auth = b"Authorization: Bearer " + tok.encode() + b"\r\n"
+
+    def page(after, most):
+        st, r = get1(ctl.http, b"/api/events?since_seq=%d&max=%d" % (after, most), auth)
+        assert st == 200, r[:300]
+        return json.loads(r.split(b"\r\n\r\n", 1)[1])
+
+    start = page(0, 1)["last_seq"]
+    for i in range(8):
+        assert ctl.jz("drain", "ctl", "--reason", "round %d" % i).returncode == 0
+        assert ctl.jz("resume", "ctl").returncode == 0
+    last = page(0, 1)["last_seq"]
+    assert last >= start + 16
+    seen, after = [], start
+    while True:
+        got = page(after, 5)["events"]
+        if not got:
+            break
+        assert len(got) <= 5
+        seen += [e["seq"] for e in got]
+        after = got[-1]["seq"]
+    assert seen == list(range(start + 1, last + 1)), (start, last, seen)
+    # The newest, without a seq, as before.
+    assert [e["seq"] for e in page(0, 3)["events"]] == [last - 2, last - 1, last]

@@ -176,8 +176,8 @@ def test_the_listener_survives_malformed_requests_floods_and_clients_that_do_not
     assert rss_kib(ctl) - before < 128 << 10, (before, rss_kib(ctl))
     for s in hogs:
         s.close()
-    # A flood past the cap of 64: the others are refused, jz is not
-    # affected, and the listener serves again once they go.
+    # A flood past the cap of 64: the oldest are closed to make room, jz
+    # is not affected, and the listener serves on.
     flood = [socket.create_connection(("127.0.0.1", ctl.http)) for _ in range(100)]
     assert ctl.jz("status").returncode == 0
     for s in flood:
@@ -224,3 +224,37 @@ def test_events_paged_after_a_seq_miss_none(daemon_factory, tmp_path):
     assert seen == list(range(start + 1, last + 1)), (start, last, seen)
     # The newest, without a seq, as before.
     assert [e["seq"] for e in page(0, 3)["events"]] == [last - 2, last - 1, last]
+
+
+def test_connections_holding_every_slot_do_not_keep_metrics_out(daemon_factory, tmp_path):
+    """64 connections, each sending a head a byte at a time (or nothing),
+    held every slot of the listener until its idle timeout, over and over:
+    /metrics and the dashboard were out of reach for as long as anyone
+    liked. At the cap the oldest now makes room, as on the daemon's port."""
+    ctl = controller(daemon_factory, tmp_path)
+    hold = []
+    for i in range(64):
+        s = socket.create_connection(("127.0.0.1", ctl.http), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: " if i % 2 else b"")
+        hold.append(s)
+    # Each time, /metrics is served at once; the holder refills the slot.
+    for i in range(10):
+        if i:
+            s = socket.create_connection(("127.0.0.1", ctl.http), timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+            hold.append(s)
+        st, r = get1(ctl.http, b"/metrics")
+        assert st == 200, (i, r[:200])
+    # The oldest were closed to make room (at least one for each), the
+    # newest is open.
+    for s in hold[:10]:
+        assert s.recv(100) == b""
+    hold[-1].settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        hold[-1].recv(100)
+    st, r = get1(ctl.http, b"/metrics")
+    refused = [l for l in r.split(b"\n") if l.startswith(b"jazari_http_connections_refused_total")]
+    assert refused and int(refused[0].split()[-1]) >= 10, refused
+    for s in hold:
+        s.close()
+    healthy(ctl)

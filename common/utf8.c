@@ -52,7 +52,11 @@ bool utf8_is_control(uint32_t cp, bool keep_lines)
 {
     if (keep_lines && (cp == '\n' || cp == '\t'))
         return false;
-    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
+    /* C0, DEL, C1; and the bidirectional embeddings, overrides and
+     * isolates, which make text display in another order than it reads
+     * (a reason or a job name that spoofs what an admin sees). */
+    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
 }
 
 void utf8_term(buf *out, const char *s, size_t len, bool keep_lines)

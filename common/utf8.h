@@ -18,7 +18,8 @@ size_t utf8_seq(const unsigned char *p, size_t left, uint32_t *cp);
 /* Whether s[0..len) is well-formed UTF-8. */
 bool utf8_valid(const char *s, size_t len);
 /* Whether cp is a control character: C0 (but tab and newline when
- * keep_lines), DEL, or C1. */
+ * keep_lines), DEL, C1, or a bidirectional embedding, override or
+ * isolate (U+202A-202E, U+2066-2069). */
 bool utf8_is_control(uint32_t cp, bool keep_lines);
 /* Appends s[0..len) to out as a terminal may show it: control characters
  * and bytes that are not UTF-8 become visible escapes (\x1b, \u009b);

@@ -161,6 +161,49 @@ void drains_event(jzd *d, const char *kind, const char *severity, const char *no
     ctl_propose(&d->ctl, &cmd, drains__on_own, NULL);
 }
 
+static bool drains__event_matches(const Jazari__EventsRequest *q, const Jazari__Event *ev)
+{
+    return ev->time_ms >= q->since_ms && (!q->node || !*q->node || strcmp(q->node, ev->node) == 0);
+}
+
+/* A page after after_seq (jz events -f, the dashboard's since_seq): the
+ * oldest `want` that match after it, so that the next page, asked after
+ * the last of these, misses none. (The newest `want` would drop the ones
+ * between when more than a page came since.) */
+static void drains__events_after(const edb *v, const Jazari__EventsRequest *q, size_t want,
+                                 Jazari__Event **found, size_t *n)
+{
+    /* The first event numbered after after_seq: numbered in order. */
+    size_t lo = 0, hi = v->ring.n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        Jazari__Event *ev = edb_get(v, mid);
+        bool after = ev && ev->seq > q->after_seq;
+        if (ev)
+            jazari__event__free_unpacked(ev, NULL);
+        if (after)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    size_t bytes = 0;
+    for (size_t i = lo; i < v->ring.n && *n < want; i++) {
+        Jazari__Event *ev = edb_get(v, i);
+        if (!ev)
+            continue;
+        if (drains__event_matches(q, ev)) {
+            bytes += jazari__event__get_packed_size(ev) + 8;
+            if (bytes > EVENTS_REPLY_BUDGET && *n > 0) {
+                jazari__event__free_unpacked(ev, NULL);
+                return;
+            }
+            found[(*n)++] = ev;
+        } else {
+            jazari__event__free_unpacked(ev, NULL);
+        }
+    }
+}
+
 void drains_events_make(jzd *d, const Jazari__EventsRequest *q, Jazari__EventsReply *r)
 {
     const edb *v = &d->ctl.state.events;
@@ -170,10 +213,16 @@ void drains_events_make(jzd *d, const Jazari__EventsRequest *q, Jazari__EventsRe
     r->last_seq = last ? last->seq : 0;
     if (last)
         jazari__event__free_unpacked(last, NULL);
-    /* The newest `want` that match, oldest first: walked back from the
-     * newest, to the one after after_seq. */
     Jazari__Event **found = xcalloc(want, sizeof(Jazari__Event *));
     size_t n = 0, bytes = 0;
+    if (q->after_seq) {
+        drains__events_after(v, q, want, found, &n);
+        r->events = found;
+        r->n_events = n;
+        return;
+    }
+    /* The newest `want` that match, oldest first: walked back from the
+     * newest. */
     for (size_t i = v->ring.n; i-- > 0 && n < want;) {
         Jazari__Event *ev = edb_get(v, i);
         if (!ev)

@@ -27,11 +27,19 @@ typedef struct hloop_cond {
     char text[HLOOP_TEXT_MAX + 1];
 } hloop_cond;
 
+/* A node's health events (warnings, clears) per window, at most: a node
+ * whose conditions flap (a broken sensor, a compromised daemon) must not
+ * push the network's history out of the events' ring. */
+#define HLOOP_EVENTS_PER_WINDOW 30
+#define HLOOP_WINDOW_MS 60000
+
 /* What the leader last heard of one node. */
 typedef struct hloop_node {
     char *name;
     hloop_cond *c;
     size_t n;
+    uint64_t window_ms; /* uv_now when the window began */
+    uint32_t events, suppressed;
 } hloop_node;
 
 struct hloop {
@@ -122,10 +130,36 @@ static bool hloop__wanted(const pol *po, const hloop_cond *c, size_t n, int32_t 
     return false;
 }
 
+/* A health event of node h, unless its window's share is spent; the
+ * first of the next window says how many were left out. */
+static void hloop__event(jzd *d, hloop_node *h, const char *kind, const char *severity, int32_t gpu,
+                         const char *text)
+{
+    uint64_t now = uv_now(&d->loop);
+    if (now - h->window_ms >= HLOOP_WINDOW_MS) {
+        if (h->suppressed) {
+            char note[160];
+            snprintf(note, sizeof note,
+                     "%u health events of this node left out in the last %d s (conditions flapping)",
+                     h->suppressed, HLOOP_WINDOW_MS / 1000);
+            drains_event(d, "health", "warning", h->name, -1, note);
+        }
+        h->window_ms = now;
+        h->events = h->suppressed = 0;
+    }
+    if (h->events >= HLOOP_EVENTS_PER_WINDOW) {
+        h->suppressed++;
+        return;
+    }
+    h->events++;
+    drains_event(d, kind, severity, h->name, gpu, text);
+}
+
 /* A new condition: what the policy says it does. drained: the targets
  * this report drains already (-1 the node, GPUs from 0), at most
  * HLOOP_CONDS_MAX, *nd of them: one drain each, whatever else asks. */
-static void hloop__raise(jzd *d, const fsm_node *n, const hloop_cond *c, int32_t *drained, size_t *nd)
+static void hloop__raise(jzd *d, hloop_node *h, const fsm_node *n, const hloop_cond *c, int32_t *drained,
+                         size_t *nd)
 {
     const pol *po = d->cfg->pol;
     pol_hrule r = pol_health_rule(po, c->name);
@@ -138,13 +172,13 @@ static void hloop__raise(jzd *d, const fsm_node *n, const hloop_cond *c, int32_t
     if (r.action == POL_HEALTH_NONE)
         return;
     if (r.action == POL_HEALTH_WARN) {
-        drains_event(d, "health", "warning", n->name, c->gpu, reason);
+        hloop__event(d, h, "health", "warning", c->gpu, reason);
         return;
     }
     int32_t target = r.action == POL_HEALTH_DRAIN_NODE ? -1 : c->gpu;
     for (size_t i = 0; i < *nd; i++)
         if (drained[i] == target || drained[i] == -1) {
-            drains_event(d, "health", "warning", n->name, c->gpu, reason);
+            hloop__event(d, h, "health", "warning", c->gpu, reason);
             return;
         }
     const fsm_drain *have = fsm_drain_get(n, target);
@@ -153,7 +187,7 @@ static void hloop__raise(jzd *d, const fsm_node *n, const hloop_cond *c, int32_t
     /* Drained already (another condition, an admin): only to requeue what
      * still runs there. */
     if (have && !(r.requeue && fsm_node_busy(&d->ctl.state, n->name, target))) {
-        drains_event(d, "health", "warning", n->name, c->gpu, reason);
+        hloop__event(d, h, "health", "warning", c->gpu, reason);
         return;
     }
     drains_propose(d, n->name, target, false, r.requeue, "health", reason);
@@ -187,7 +221,7 @@ void hloop_report(jzd *d, const char *node, Jazari__HealthCondition *const *in, 
             if (hloop__has(h->c, h->n, &now[i]) || node_wide != (pass == 0))
                 continue;
             changed = true;
-            hloop__raise(d, n, &now[i], drained, &nd);
+            hloop__raise(d, h, n, &now[i], drained, &nd);
         }
     for (size_t i = 0; !first && i < h->n; i++) {
         if (hloop__has(now, k, &h->c[i]))
@@ -197,7 +231,7 @@ void hloop_report(jzd *d, const char *node, Jazari__HealthCondition *const *in, 
         if (r.action != POL_HEALTH_NONE) {
             char text[HLOOP_NAME_MAX + 64];
             snprintf(text, sizeof text, "%s cleared", h->c[i].name);
-            drains_event(d, "health_clear", "info", node, h->c[i].gpu, text);
+            hloop__event(d, h, "health_clear", "info", h->c[i].gpu, text);
         }
     }
     /* The health checks' drains no active condition asks for any more:

@@ -271,7 +271,7 @@ void metrics_render(jzd *d, buf *out)
                     "HTTP requests refused: unknown path, method or a head too large.");
         prom_u64(out, "jazari_http_rejected_total", NULL, hs.rejected);
         prom_family(out, "jazari_http_connections_refused_total", "counter",
-                    "HTTP connections closed at once: too many open.");
+                    "HTTP connections closed for too many open: the oldest, to make room.");
         prom_u64(out, "jazari_http_connections_refused_total", NULL, hs.refused);
     }
     if (d->ctl_running)

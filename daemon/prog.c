@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/utf8.h"
+
 #define PROG__DRAIN_MS 1000 /* after the program exits, its output may still come this long */
 
 typedef enum prog__phase {
@@ -219,11 +221,21 @@ void prog_summary(const prog_result *r, const char *what, const char *path, uint
     const char *s = r->out ? r->out : "";
     while (*s == '\n' || *s == '\r' || *s == ' ' || *s == '\t')
         s++;
-    for (; *s && *s != '\n' && n + 1 < len; s++) {
-        if ((*s >= 0x20 && *s < 0x7f) || (unsigned char)*s >= 0x80)
-            text[n++] = *s;
-        else
-            text[n++] = ' '; /* a control character */
+    /* The text becomes a drain's reason, which the state takes only as
+     * printable UTF-8 (fsm_printable), and a line of the log: a control
+     * character (C0, DEL, C1) becomes a space, a byte that is not UTF-8 a
+     * '?', and a character that does not fit whole is left out. */
+    const char *end = s + strcspn(s, "\n");
+    while (s < end) {
+        uint32_t cp;
+        size_t k = utf8_seq((const unsigned char *)s, (size_t)(end - s), &cp);
+        const char *put = k == 0 ? "?" : utf8_is_control(cp, false) ? " " : s;
+        size_t plen = k > 1 && put == s ? k : 1;
+        if (n + plen >= len)
+            break;
+        memcpy(text + n, put, plen);
+        n += plen;
+        s += k ? k : 1;
     }
     while (n && (text[n - 1] == ' ' || text[n - 1] == '\r'))
         n--;

@@ -56,6 +56,7 @@ typedef struct http__conn {
     uv_tcp_t tcp;
     http_server *s;
     bool counted; /* served (in s->conns), not refused */
+    bool evicted; /* shut down to make room: closing */
     struct http__conn *prev, *next;
 } http__conn;
 
@@ -75,7 +76,8 @@ struct http_server {
     bool listener_open, closing;
     http__route routes[HTTP_ROUTES_MAX];
     size_t n_routes;
-    http__conn *conns; /* the ones h2o serves */
+    http__conn *conns; /* the ones h2o serves, newest first */
+    unsigned evicting; /* of them, shut down to make room and not closed yet */
     http_stats stats;
 };
 
@@ -368,6 +370,8 @@ static void http__conn_closed(uv_handle_t *h)
         if (c->next)
             c->next->prev = c->prev;
         s->stats.open--;
+        if (c->evicted)
+            s->evicting--;
     }
     free(c);
 }
@@ -386,8 +390,28 @@ static void http__on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, http__conn_closed);
         return;
     }
-    if (s->closing || s->stats.open >= s->lim.max_conns) {
-        /* Over the cap: closed unread, at no cost beyond the accept. */
+    if (s->stats.open - s->evicting >= s->lim.max_conns && s->evicting < s->lim.max_conns && !s->closing) {
+        /* At the cap, the oldest makes room, as on the daemon's own port:
+         * else whoever holds every slot (idle, or sending a head a byte at
+         * a time until the idle timeout) keeps Prometheus and everyone else
+         * out for as long as they like. h2o closes it as it sees its socket
+         * shut down; those closing count apart, up to a cap of their own. */
+        http__conn *old = s->conns;
+        while (old && old->next)
+            old = old->next;
+        while (old && old->evicted)
+            old = old->prev;
+        uv_os_fd_t fd;
+        if (old && uv_fileno((uv_handle_t *)&old->tcp, &fd) == 0) {
+            shutdown(fd, SHUT_RDWR);
+            old->evicted = true;
+            s->evicting++;
+            s->stats.refused++;
+        }
+    }
+    if (s->closing || s->stats.open - s->evicting >= s->lim.max_conns) {
+        /* Over the cap (with as many closing): closed unread, at no cost
+         * beyond the accept. */
         s->stats.refused++;
         uv_close((uv_handle_t *)&c->tcp, http__conn_closed);
         return;

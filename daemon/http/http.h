@@ -31,7 +31,7 @@
 typedef struct http_server http_server;
 
 typedef struct http_limits {
-    unsigned max_conns; /* connections at once (0: HTTP_DEFAULT_CONNS) */
+    unsigned max_conns; /* connections at once (0: HTTP_DEFAULT_CONNS); at the cap, the oldest is closed */
     uint64_t idle_ms;   /* a connection with no whole request for this long is closed (0: the default) */
     size_t max_head;    /* request line and headers together (0: the default); beyond: 431 */
     size_t max_body;    /* a request's body (GET and HEAD need none); beyond: 413 */
@@ -106,7 +106,7 @@ void http_free(http_server *s);
 /* What the server has done, for its own metrics. */
 typedef struct http_stats {
     uint64_t accepted; /* connections served */
-    uint64_t refused;  /* connections closed at once: over the cap */
+    uint64_t refused;  /* connections closed for too many open: the oldest at the cap, a new one past it */
     uint64_t requests; /* requests answered by a route */
     uint64_t rejected; /* requests answered 4xx by this module (404, 405, 431) */
     unsigned open;     /* connections now */

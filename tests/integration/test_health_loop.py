@@ -195,3 +195,28 @@ def test_the_grafana_dashboard_asks_for_metrics_that_exist(daemon_factory, tmp_p
     asked = {m for e in exprs for m in re.findall(r"\b((?:jazari|process)_[a-z_]+)\b", e)}
     asked = {m[:-len("_bucket")] if m.endswith("_bucket") else m for m in asked}
     assert asked <= served, sorted(asked - served)
+
+
+def test_a_flapping_condition_cannot_flood_the_events(daemon_factory, tmp_path):
+    """A warning that comes and goes with every sample (a broken sensor):
+    at most 30 health events of the node a minute reach the replicated
+    events, not one per flap."""
+    import time
+    ctl, agent, state = network(daemon_factory, tmp_path)
+    flaps, end = 0, time.monotonic() + 60
+    while flaps < 40 and time.monotonic() < end:
+        on = flaps % 2 == 0
+        write_state(state, "gpu 0 throttle=128\n" if on else "")
+        want = ("power_brake", 0)
+        # Each state held until the leader heard it (the node's own view
+        # changes within a sample; its heartbeat carries it).
+        wait_for(lambda: (want in {(c.name, c.gpu) for c in health_of(agent).conditions}) == on,
+                 what="the node to see the flap")
+        flaps += 1
+    mine = [e for e in events(ctl, "--max", "10000") if e["kind"] in ("health", "health_clear")]
+    assert 20 <= len(mine) <= 30, (len(mine), mine[-3:])
+
+
+def health_of(d):
+    from test_health import health
+    return health(d)

@@ -189,7 +189,10 @@ def raw(port, data, timeout=10):
     daemon closes it (or the first response's head, when it keeps it)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        s.sendall(data)
+        try:
+            s.sendall(data)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # answered (and closed) before the rest was sent: its answer may still be read
         got = b""
         while True:
             try:
@@ -227,7 +230,7 @@ def test_bad_requests_get_a_4xx_and_cost_nothing_else(daemon_factory, tmp_path):
     reply = raw(port, b"GET /metrics HTTP/1.1\r\n" + b"X: y\r\n" * 100000, timeout=20)
     assert status_of(reply) in (400, 431, None), reply[:200]
 
-    # 100 connections at once: 64 are served, the others closed at once.
+    # 100 connections at once: 64 are served, the 36 oldest closed to make room.
     conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
     served = closed = 0
     try:

@@ -26,6 +26,11 @@ TEST(utf8_term_escapes_what_would_act)
     buf_reset(&b);
     utf8_term(&b, "a\nb", 3, false);
     CHECK_EQ_STR(buf_str(&b), "a\\x0ab");
+    /* A right-to-left override would show "fan" for "naf": escaped. */
+    buf_reset(&b);
+    utf8_term(&b, "x\xe2\x80\xaey \xe2\x81\xa6z", 10, false);
+    CHECK_EQ_STR(buf_str(&b), "x\\u202ey \\u2066z");
+    CHECK(!utf8_is_control(0x0627, false)); /* an Arabic letter is text */
     buf_free(&b);
 }
 

@@ -39,6 +39,7 @@ int cmd_web(cli *c, int argc, char **argv)
         json_kv_str(&j, "user", r->user);
         json_kv_str(&j, "role", r->role);
         json_kv_str(&j, "expires", cli_utc_time(r->expires_ms, when, sizeof when));
+        json_kv_int(&j, "expires_ms", r->expires_ms);
         json_obj_end(&j);
     } else {
         buf_printf(&b, "%s\n", r->url);

@@ -35,8 +35,9 @@ typedef struct authz_who {
     uid_t uid; /* the account the controller knows the person by */
     gid_t gid;
     authz_role role;
-    bool via_node;  /* forwarded by a node's daemon (not a controller): never an admin */
-    char from[160]; /* where the request came from, for the audit trail */
+    bool via_node;   /* forwarded by a node's daemon (not a controller): never an admin */
+    char from[160];  /* where the request came from, for the audit trail */
+    char serial[33]; /* the credentials' serial when a person's certificate says who; else "" */
 } authz_who;
 
 typedef enum authz_level {

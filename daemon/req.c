@@ -200,6 +200,7 @@ static bool req__remote_user(jzd *d, net_conn *c, const Jazari__Envelope *e, con
     size_t host = strcspn(c->peer, "("); /* the address, without the name the peer proved */
     snprintf(w->from, sizeof w->from, "%.*s (credentials %s)", (int)(host < 64 ? host : 64), c->peer,
              p->serial);
+    snprintf(w->serial, sizeof w->serial, "%s", p->serial);
     return true;
 }
 

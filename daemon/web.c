@@ -80,9 +80,16 @@ static bool web__who(jzd *d, const http_request *rq, http_response *rs, authz_wh
         return false;
     }
     char why[200];
-    if (webtok_check(d, a + sizeof bearer - 1, len - (sizeof bearer - 1), clock_wall_ms(), w, why,
-                     sizeof why) != 0) {
+    int64_t now = clock_wall_ms();
+    if (webtok_check(d, a + sizeof bearer - 1, len - (sizeof bearer - 1), now, w, why, sizeof why) != 0) {
         web__error(rs, 401, "%s", why);
+        return false;
+    }
+    /* Made with a person's credentials: only while they stand. */
+    const Jazari__CredRecord *cr = w->serial[0] ? tdb_cred(&d->ctl.state.trust, w->serial) : NULL;
+    if (w->serial[0] && (!cr || cr->revoked || cr->expires_ms <= now)) {
+        web__error(rs, 401, "the credentials this dashboard token was made with are %s: ask for new ones",
+                   cr && cr->revoked ? "revoked" : "no longer valid");
         return false;
     }
     return true;
@@ -652,6 +659,9 @@ static void web__token(jzd *d, net_conn *c, const Jazari__Envelope *e)
         return;
     }
     int64_t expires = clock_wall_ms() + (int64_t)(q->ttl_s ? q->ttl_s : WEBTOK_TTL_DEFAULT_S) * 1000;
+    const Jazari__CredRecord *cr = w.serial[0] ? tdb_cred(&d->ctl.state.trust, w.serial) : NULL;
+    if (cr && cr->expires_ms > 0 && cr->expires_ms < expires)
+        expires = cr->expires_ms; /* no longer than the credentials */
     char token[WEBTOK_MAX + 1], url[WEBTOK_MAX + 400];
     if (webtok_make(d, &w, expires, token, sizeof token) != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,

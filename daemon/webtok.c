@@ -5,10 +5,10 @@
  * decides who the caller is, as for any request); the controller signs
  * "user:uid:gid:role:via:expires_ms" with HMAC-SHA256 and a key that every
  * controller derives alike from the network CA's private key, which agents
- * never hold: any controller verifies any controller's token, an agent none.
- * A token is "jzw1.PAYLOAD.MAC" (base64url, no padding): it lasts at most
- * WEBTOK_TTL_MAX_S and cannot be revoked before then (a new CA key would
- * void them all). Pure but for OpenSSL: no I/O. */
+ * never hold (with ":serial" when a person's credentials asked: a token
+ * then lives no longer than they do, revoked or expired): any controller verifies any controller's token, an
+ * agent none. A token is "jzw1.PAYLOAD.MAC" (base64url, no padding): it lasts at most WEBTOK_TTL_MAX_S and
+ * cannot be revoked before then (a new CA key would void them all). Pure but for OpenSSL: no I/O. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -98,8 +98,9 @@ static int webtok__mac(const jzd *d, const char *payload, size_t len, unsigned c
 int webtok_make(const jzd *d, const authz_who *w, int64_t expires_ms, char *out, size_t outlen)
 {
     char payload[WEBTOK_PAYLOAD_MAX];
-    int n = snprintf(payload, sizeof payload, "%s:%u:%u:%s:%d:%lld", w->user, (unsigned)w->uid,
-                     (unsigned)w->gid, authz_role_name(w->role), w->via_node ? 1 : 0, (long long)expires_ms);
+    int n = snprintf(payload, sizeof payload, "%s:%u:%u:%s:%d:%lld:%s", w->user, (unsigned)w->uid,
+                     (unsigned)w->gid, authz_role_name(w->role), w->via_node ? 1 : 0, (long long)expires_ms,
+                     w->serial[0] ? w->serial : "-");
     unsigned char mac[WEBTOK__MAC];
     if (n < 0 || (size_t)n >= sizeof payload || webtok__mac(d, payload, (size_t)n, mac) != 0)
         return -1;
@@ -141,10 +142,10 @@ int webtok_check(const jzd *d, const char *tok, size_t len, int64_t now_ms, auth
         return -1;
     }
     payload[pn] = '\0';
-    /* user:uid:gid:role:via:expires_ms, each field checked whole. */
-    char *field[6];
+    /* user:uid:gid:role:via:expires_ms:serial, each field checked whole. */
+    char *field[7];
     size_t nf = 0;
-    for (char *p = payload; nf < 6; p++) {
+    for (char *p = payload; nf < 7; p++) {
         field[nf++] = p;
         p = strchr(p, ':');
         if (!p)
@@ -153,7 +154,10 @@ int webtok_check(const jzd *d, const char *tok, size_t len, int64_t now_ms, auth
     }
     unsigned long long num[4] = {0}; /* uid, gid, via, expires */
     static const int num_field[4] = {1, 2, 4, 5};
-    bool ok = nf == 6 && config_valid_name(field[0]) && authz_role_parse(field[3]) >= 0;
+    bool ok =
+        nf == 7 && config_valid_name(field[0]) && authz_role_parse(field[3]) >= 0 &&
+        (strcmp(field[6], "-") == 0 || (strlen(field[6]) < sizeof w->serial &&
+                                        strspn(field[6], "0123456789abcdefABCDEF") == strlen(field[6])));
     for (int k = 0; k < 4 && ok; k++) {
         char *end = NULL;
         const char *f = field[num_field[k]];
@@ -178,5 +182,7 @@ int webtok_check(const jzd *d, const char *tok, size_t len, int64_t now_ms, auth
     w->role = (authz_role)authz_role_parse(role);
     w->via_node = via != 0;
     snprintf(w->from, sizeof w->from, "the dashboard (token of %s)", user);
+    if (strcmp(field[6], "-") != 0)
+        snprintf(w->serial, sizeof w->serial, "%s", field[6]);
     return 0;
 }

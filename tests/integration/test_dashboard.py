@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -158,6 +159,16 @@ def test_api_needs_a_token_and_answers_with_jz_keys(daemon_factory, tmp_path):
     assert status == 200 and len(nodes["nodes"]) == 2, nodes
     status, _, q = get(ctl.http, "/api/queue", token=alice["token"])
     assert status == 200 and q["jobs"] == [], q
+    # A token lives no longer than the credentials it was made with.
+    carol_creds = ctl.credentials(user="carol", role="researcher", ttl="1h")
+    r = run([JZ, "web", "--json", "--credentials", carol_creds, "--server", "127.0.0.1:%d" % ctl.port])
+    assert r.returncode == 0, r.stderr
+    carol = json.loads(r.stdout)
+    assert carol["expires_ms"] <= (time.time() + 3600) * 1000, carol
+    assert get(ctl.http, "/api/nodes", token=carol["token"])[0] == 200
+    assert ctl.jz("token", "revoke", "user:carol").returncode == 0
+    status, _, body = get(ctl.http, "/api/nodes", token=carol["token"])
+    assert status == 401 and "revoked" in body["error"], body
     # Root on an agent's socket is not the network's admin: nor is its token.
     via = web_token(agent)
     assert via["user"] == "root" and via["role"] == "tenant-admin", via

@@ -154,3 +154,28 @@ int cli_parse_when(const char *s, int64_t *out)
     *out = (int64_t)t * 1000;
     return 0;
 }
+
+int cli_opt_since(const cli *c, const char *since, int64_t *out)
+{
+    if (cli_parse_when(since, out) == 0)
+        return 0;
+    cli_error(c,
+              "bad --since '%.40s': -DURATION (-2:00:00, -90 for minutes, -7-00:00:00), "
+              "YYYY-MM-DDTHH:MM[:SS] or @UNIX_SECONDS",
+              since);
+    return -1;
+}
+
+int cli_opt_count(const cli *c, const char *opt, const char *s, const char *what, unsigned long max,
+                  unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v == 0 || v > max) {
+        cli_error(c, "bad --%s '%.40s': a number of %s, 1 to %lu", opt, s, what, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}

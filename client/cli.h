@@ -190,6 +190,13 @@ int cmd_web(cli *c, int argc, char **argv);
  * --time), "YYYY-MM-DDTHH:MM[:SS]" in local time, or "@UNIX_SECONDS".
  * Unix ms into out; 0, or -1 when it does not parse. */
 int cli_parse_when(const char *s, int64_t *out);
+/* --since WHEN (cli_parse_when) into *out, or one line saying what it
+ * takes: 0, or -1. */
+int cli_opt_since(const cli *c, const char *since, int64_t *out);
+/* --OPT N, a count of what (from 1 to max) into *out, or one line saying
+ * so: 0, or -1. */
+int cli_opt_count(const cli *c, const char *opt, const char *s, const char *what, unsigned long max,
+                  unsigned long *out);
 
 /* client/cmd_health.c */
 int cmd_drain(cli *c, int argc, char **argv);

@@ -129,23 +129,10 @@ int cmd_events(cli *c, int argc, char **argv)
     if (cli_parse(c, argc, argv, opts, pos, 0) < 0)
         return CLI_USAGE;
     Jazari__EventsRequest q = JAZARI__EVENTS_REQUEST__INIT;
-    if (since && cli_parse_when(since, &q.since_ms) != 0) {
-        cli_error(c,
-                  "bad --since '%.40s': -DURATION (-2:00:00, -90 for minutes, -7-00:00:00), "
-                  "YYYY-MM-DDTHH:MM[:SS] or @UNIX_SECONDS",
-                  since);
-        return CLI_USAGE;
-    }
     unsigned long most = since ? 10000 : 100;
-    if (max) {
-        char *end;
-        errno = 0;
-        most = strtoul(max, &end, 10);
-        if (errno || *end || most == 0 || most > 10000) {
-            cli_error(c, "bad --max '%.40s': a number of events, 1 to 10000", max);
-            return CLI_USAGE;
-        }
-    }
+    if ((since && cli_opt_since(c, since, &q.since_ms) != 0) ||
+        (max && cli_opt_count(c, "max", max, "events", 10000, &most) != 0))
+        return CLI_USAGE;
     q.max = (uint32_t)most;
     q.node = (char *)(node ? node : "");
     cli_conn *k = cli_connect(c);

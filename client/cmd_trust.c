@@ -258,23 +258,10 @@ int cmd_audit(cli *c, int argc, char **argv)
     if (cli_parse(c, argc, argv, opts, pos, 0) < 0)
         return CLI_USAGE;
     Jazari__AuditRequest q = JAZARI__AUDIT_REQUEST__INIT;
-    if (since && cli_parse_when(since, &q.since_ms) != 0) {
-        cli_error(c,
-                  "bad --since '%.40s': -DURATION (-2:00:00, -90 for minutes, -7-00:00:00), "
-                  "YYYY-MM-DDTHH:MM[:SS] or @UNIX_SECONDS",
-                  since);
-        return CLI_USAGE;
-    }
     unsigned long most = 0;
-    if (limit) {
-        char *end;
-        errno = 0;
-        most = strtoul(limit, &end, 10);
-        if (errno || *end || most == 0 || most > 1000000) {
-            cli_error(c, "bad --limit '%.40s': a number of records, 1 to 1000000", limit);
-            return CLI_USAGE;
-        }
-    }
+    if ((since && cli_opt_since(c, since, &q.since_ms) != 0) ||
+        (limit && cli_opt_count(c, "limit", limit, "records", 1000000, &most) != 0))
+        return CLI_USAGE;
     q.user = (char *)(user ? user : "");
     buf b = BUF_INIT;
     json j;

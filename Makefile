@@ -118,7 +118,8 @@ $(BUILD)/obj/%.o: %.c | $(GEN_H)
 # --- programs ------------------------------------------------------------------
 # What links daemon/ links h2o.
 $(JAZARID) $(UNIT) $(REPLAY) $(BUILD)/tests/bench-leader: LDLIBS += $(H2O_LIBS)
-$(BUILD)/fuzz-%: LDLIBS += $(H2O_LIBS)
+$(JAZARID) $(UNIT) $(REPLAY) $(BUILD)/tests/bench-leader: LDLIBS += -lsqlite3
+$(BUILD)/fuzz-%: LDLIBS += $(H2O_LIBS) -lsqlite3
 
 $(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -6,7 +6,7 @@ set -eu
 
 # Build
 PKGS="gcc make pkg-config libc6-dev libuv1-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
-libhwloc-dev hwloc libraft-dev liblz4-dev libh2o-dev"
+libhwloc-dev hwloc libraft-dev liblz4-dev libh2o-dev libsqlite3-dev"
 # Tests: Google's protobuf and pytest as foreign peers, clang's libFuzzer and
 # sanitizer runtimes, the linters, iproute2 for network namespaces.
 PKGS="$PKGS protobuf-compiler python3 python3-protobuf python3-pytest clang

@@ -235,7 +235,14 @@ $(BUILD)/tests/bench-leader: $(call obj,tests/bench/bench_leader.c) $(DAEMON_O) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(FAKE_NVML) $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader
+# The job history (issue 14) over SQLite, alone.
+$(BUILD)/tests/bench-hist: LDLIBS += -lsqlite3
+$(BUILD)/tests/bench-hist: $(call obj,tests/bench/bench_hist.c daemon/raft/hist.c) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(FAKE_NVML) $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader \
+       $(BUILD)/tests/bench-hist
 	@tests/bench/run $(BUILD)
 
 clean:

@@ -24,7 +24,9 @@
 #define HIST_APP_ID 0x4a5a4849
 #define HIST_BUSY_MS 5000
 #define HIST_STATE_TEXT_MAX 200
-#define HIST_BINDS_MAX (HIST_SCOPE_MAX + 32)
+/* Projects of one statement made into index ranges of their own: with
+ * the scope's terms, the OR stays below SQLite's expression depth (1000). */
+#define HIST_PROJECTS_MAX 200
 
 /* Version 1. A later version adds its changes as a step from the one
  * before, run by hist__schema on an older file. */
@@ -57,6 +59,8 @@ struct hist {
     size_t pending;
     /* The writer's statements, prepared once. */
     sqlite3_stmt *begin, *commit, *rollback, *put_job, *put_resv, *set_mark;
+    /* Every handle's: the seeks for an account's projects. */
+    sqlite3_stmt *project_first, *project_next;
 };
 
 __attribute__((format(printf, 3, 4))) static int hist__err(char *err, size_t errlen, const char *fmt, ...)
@@ -205,7 +209,8 @@ static int hist__prepare_writer(hist *h, char *err, size_t errlen)
 
 static void hist__free(hist *h)
 {
-    sqlite3_stmt *sts[] = {h->begin, h->commit, h->rollback, h->put_job, h->put_resv, h->set_mark};
+    sqlite3_stmt *sts[] = {h->begin,    h->commit,   h->rollback,      h->put_job,
+                           h->put_resv, h->set_mark, h->project_first, h->project_next};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++)
         sqlite3_finalize(sts[i]);
     sqlite3_close_v2(h->db);
@@ -267,6 +272,14 @@ int hist_open(hist **out, const char *path, bool read_only, char *err, size_t er
     if (hist__schema(h, err, errlen) != 0)
         goto err;
     if (!read_only && hist__prepare_writer(h, err, errlen) != 0)
+        goto err;
+    if (hist__prepare(
+            h, &h->project_first,
+            "SELECT account FROM jobs WHERE account >= ?1 AND account < ?2 ORDER BY account LIMIT 1", err,
+            errlen) != 0 ||
+        hist__prepare(h, &h->project_next,
+                      "SELECT account FROM jobs WHERE account > ?1 AND account < ?2 ORDER BY account LIMIT 1",
+                      err, errlen) != 0)
         goto err;
     *out = h;
     return 0;
@@ -553,33 +566,82 @@ int hist_count(hist *h, uint64_t *jobs, uint64_t *resv, char *err, size_t errlen
 /* --- building queries ----------------------------------------------------------- */
 
 /* A statement's text from fixed fragments, and the values bound to its
- * numbered parameters (strings stay the caller's). */
+ * numbered parameters. Strings are the caller's, but for the projects
+ * found in the table (owned here). The first failure is kept in err and
+ * reported by hsql_prepare. */
 typedef struct hsql {
+    hist *h;
     buf text;
-    int n;
+    int n, cap;
     struct {
         const char *s; /* NULL: an integer */
         int64_t i;
-    } v[HIST_BINDS_MAX];
+    } * v;
+    char **owned;
+    size_t n_owned;
+    size_t expanded; /* projects made into branches so far */
+    bool failed;
+    char *err;
+    size_t errlen;
 } hsql;
+
+static void hsql_init(hsql *q, hist *h, char *err, size_t errlen)
+{
+    memset(q, 0, sizeof *q);
+    q->h = h;
+    q->err = err;
+    q->errlen = errlen;
+}
+
+/* Empties it for the next statement. */
+static void hsql_reset(hsql *q)
+{
+    for (size_t i = 0; i < q->n_owned; i++)
+        free(q->owned[i]);
+    free(q->owned);
+    q->owned = NULL;
+    q->n_owned = 0;
+    q->n = 0;
+    q->expanded = 0;
+    buf_reset(&q->text);
+}
+
+static void hsql_free(hsql *q)
+{
+    hsql_reset(q);
+    free(q->v);
+    buf_free(&q->text);
+}
 
 static void hsql_add(hsql *q, const char *frag)
 {
     buf_puts(&q->text, frag);
 }
 
-/* A new parameter (its number); hist__check_scope bounds how many. */
+/* A new parameter: its number. The scopes, the projects (HIST_PROJECTS_MAX)
+ * and SQLite's own limit (32766 since 3.32) bound how many. */
+static int hsql_param(hsql *q)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 32;
+        q->v = xrealloc_array(q->v, (size_t)q->cap, sizeof *q->v);
+    }
+    return q->n++;
+}
+
 static int hsql_int(hsql *q, int64_t v)
 {
-    q->v[q->n].s = NULL;
-    q->v[q->n].i = v;
-    return ++q->n;
+    int i = hsql_param(q);
+    q->v[i].s = NULL;
+    q->v[i].i = v;
+    return i + 1;
 }
 
 static int hsql_text(hsql *q, const char *s)
 {
-    q->v[q->n].s = s;
-    return ++q->n;
+    int i = hsql_param(q);
+    q->v[i].s = s;
+    return i + 1;
 }
 
 /* Adds "?N", N a parameter. */
@@ -588,23 +650,96 @@ static void hsql_p(hsql *q, int n)
     buf_printf(&q->text, "?%d", n);
 }
 
-/* account (parameter a) or one of its projects: "a" or "a/...", as a
- * range of the index ("a/" <= account < "a0", '0' following '/'). */
-static void hsql_account(hsql *q, int a, int lo, int hi)
+/* "(col = ?p AND end_ms >= ?lo AND end_ms < ?hi)": one range of an index
+ * on (col, end_ms), exactly what is asked. */
+static void hsql_branch(hsql *q, const char *col, int p, int lo, int hi)
 {
-    buf_printf(&q->text, "(account = ?%d", a);
-    if (lo)
-        buf_printf(&q->text, " AND end_ms >= ?%d AND end_ms < ?%d", lo, hi);
-    buf_printf(&q->text, ") OR (account >= ?%d || '/' AND account < ?%d || '0'", a, a);
-    if (lo)
-        buf_printf(&q->text, " AND end_ms >= ?%d AND end_ms < ?%d", lo, hi);
-    hsql_add(q, ")");
+    buf_printf(&q->text, "(%s = ?%d AND end_ms >= ?%d AND end_ms < ?%d)", col, p, lo, hi);
 }
 
-static int hsql_prepare(hist *h, hsql *q, sqlite3_stmt **st, char *err, size_t errlen)
+/* The next project of an account in jobs after (or from) *from, below
+ * hi ("a0"): 1 and its name in *found (owned by q), 0 when none. */
+static int hsql_next_project(hsql *q, const char *from, bool inclusive, const char *hi, char **found)
 {
-    if (sqlite3_prepare_v2(h->db, buf_str(&q->text), -1, st, NULL) != SQLITE_OK)
-        return hist__db_err(h, "prepare a query", err, errlen);
+    hist *h = q->h;
+    sqlite3_stmt *st = inclusive ? h->project_first : h->project_next;
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        *found = xstrdup(t ? (const char *)t : "");
+        q->owned = xrealloc_array(q->owned, q->n_owned + 1, sizeof *q->owned);
+        q->owned[q->n_owned++] = *found;
+        ret = 1;
+    } else if (rc != SQLITE_DONE) {
+        hist__db_err(h, "find an account's projects", q->err, q->errlen);
+        q->failed = true;
+        ret = -1;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* Account a (not "") or one of its projects ("a" or "a/...").
+ *
+ * As a filter (lo 0): "a/" <= account < "a0" ('0' follows '/'), with no
+ * LIKE and so no wildcard to escape.
+ *
+ * As what drives the search (lo, hi: the time range's parameters): one
+ * branch per account (a, and each of its projects in jobs, found by a few
+ * seeks of the account index), each an exact range of that index, time
+ * included. A range over the projects would read every project job of
+ * all time; and SQLite takes an OR whose branches all bound end_ms for a
+ * walk of the end-time index. Past HIST_PROJECTS_MAX projects, the range
+ * (its time checked in the index, +end_ms). */
+static void hsql_account(hsql *q, const char *table, const char *a, int lo, int hi)
+{
+    int pa = hsql_text(q, a);
+    if (!lo) {
+        buf_printf(&q->text, "(account = ?%d OR (account >= ?%d || '/' AND account < ?%d || '0'))", pa, pa,
+                   pa);
+        return;
+    }
+    hsql_branch(q, "account", pa, lo, hi);
+    size_t n = strlen(a);
+    char *from = xcalloc(n + 2, 1), *to = xcalloc(n + 2, 1);
+    memcpy(from, a, n);
+    memcpy(to, a, n);
+    from[n] = '/';
+    to[n] = '0';
+    q->owned = xrealloc_array(q->owned, q->n_owned + 2, sizeof *q->owned);
+    q->owned[q->n_owned++] = from;
+    q->owned[q->n_owned++] = to;
+    bool ranged = strcmp(table, "jobs") != 0;
+    const char *cur = from;
+    for (bool first = true; !ranged; first = false) {
+        char *p = NULL;
+        int r = hsql_next_project(q, cur, first, to, &p);
+        if (r <= 0)
+            break;
+        if (q->expanded == HIST_PROJECTS_MAX) {
+            ranged = true;
+            break;
+        }
+        q->expanded++;
+        hsql_add(q, " OR ");
+        hsql_branch(q, "account", hsql_text(q, p), lo, hi);
+        cur = p;
+    }
+    if (ranged)
+        buf_printf(&q->text, " OR (account >= ?%d AND account < ?%d AND +end_ms >= ?%d AND +end_ms < ?%d)",
+                   hsql_text(q, from), hsql_text(q, to), lo, hi);
+}
+
+static int hsql_prepare(hsql *q, sqlite3_stmt **st)
+{
+    if (q->failed)
+        return -1;
+    if (sqlite3_prepare_v2(q->h->db, buf_str(&q->text), -1, st, NULL) != SQLITE_OK)
+        return hist__db_err(q->h, "prepare a query", q->err, q->errlen);
     for (int i = 0; i < q->n; i++) {
         if (q->v[i].s)
             sqlite3_bind_text(*st, i + 1, q->v[i].s, -1, SQLITE_STATIC);
@@ -644,18 +779,18 @@ static bool hist__scope_empty(const hist_scope *s)
     return true;
 }
 
-/* The scope as an OR of index-driven terms, each with the time range
- * (lo, hi: parameters; 0: none) so that each can use its index fully. */
+/* The scope as an OR: as a filter (lo 0), or driving the search, each of
+ * its terms an index range with the time in it (hsql_account). */
 static void hsql_scope(hsql *q, const hist_scope *s, int lo, int hi)
 {
     const char *sep = "";
     hsql_add(q, "(");
     if (s->user && *s->user) {
         int u = hsql_text(q, s->user);
-        buf_printf(&q->text, "(user = ?%d", u);
         if (lo)
-            buf_printf(&q->text, " AND end_ms >= ?%d AND end_ms < ?%d", lo, hi);
-        hsql_add(q, ")");
+            hsql_branch(q, "user", u, lo, hi);
+        else
+            buf_printf(&q->text, "user = ?%d", u);
         sep = " OR ";
     }
     for (size_t i = 0; i < s->n_accounts; i++) {
@@ -665,9 +800,12 @@ static void hsql_scope(hsql *q, const hist_scope *s, int lo, int hi)
         if (!*s->accounts[i]) {
             /* "" is the jobs without an account, no prefix of any other. */
             int a = hsql_text(q, "");
-            buf_printf(&q->text, "(account = ?%d)", a);
+            if (lo)
+                hsql_branch(q, "account", a, lo, hi);
+            else
+                buf_printf(&q->text, "account = ?%d", a);
         } else {
-            hsql_account(q, hsql_text(q, s->accounts[i]), lo, hi);
+            hsql_account(q, "jobs", s->accounts[i], lo, hi);
         }
         sep = " OR ";
     }
@@ -746,7 +884,8 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
     if (lo >= hi)
         return 0;
 
-    hsql sq = {.text = BUF_INIT};
+    hsql sq;
+    hsql_init(&sq, h, err, errlen);
     int plo = hsql_int(&sq, lo), phi = hsql_int(&sq, hi);
     hsql_add(&sq, "SELECT rec FROM jobs WHERE ");
     /* What drives the search: the most selective filter there is, as an
@@ -761,11 +900,11 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
         buf_printf(&sq.text, "(id = ?%d OR (array_job_id = ?%d AND array_job_id <> 0))", pj, pj);
     } else if (q->user && *q->user) {
         pu = hsql_text(&sq, q->user);
-        buf_printf(&sq.text, "(user = ?%d AND end_ms >= ?%d AND end_ms < ?%d)", pu, plo, phi);
+        hsql_branch(&sq, "user", pu, plo, phi);
     } else if (q->account && *q->account) {
-        pa = hsql_text(&sq, q->account);
+        pa = 1;
         hsql_add(&sq, "(");
-        hsql_account(&sq, pa, plo, phi);
+        hsql_account(&sq, "jobs", q->account, plo, phi);
         hsql_add(&sq, ")");
     } else if (!s->all) {
         hsql_scope(&sq, s, plo, phi);
@@ -779,9 +918,8 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
     if (!pu && q->user && *q->user)
         buf_printf(&sq.text, " AND user = ?%d", hsql_text(&sq, q->user));
     if (!pa && q->account && *q->account) {
-        hsql_add(&sq, " AND (");
-        hsql_account(&sq, hsql_text(&sq, q->account), 0, 0);
-        hsql_add(&sq, ")");
+        hsql_add(&sq, " AND ");
+        hsql_account(&sq, "jobs", q->account, 0, 0);
     }
     if (states)
         buf_printf(&sq.text, " AND ((?%d >> state) & 1) = 1", hsql_int(&sq, states));
@@ -795,7 +933,7 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
 
     sqlite3_stmt *st = NULL;
     int ret = -1;
-    if (hsql_prepare(h, &sq, &st, err, errlen) != 0)
+    if (hsql_prepare(&sq, &st) != 0)
         goto out;
     size_t cap = 0;
     int rc;
@@ -824,7 +962,7 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
     ret = 0;
 out:
     sqlite3_finalize(st);
-    buf_free(&sq.text);
+    hsql_free(&sq);
     if (ret != 0)
         hist_reply_free(out);
     return ret;
@@ -872,7 +1010,8 @@ int hist_usage(hist *h, const Jazari__UsageRequest *q, const hist_scope *s, Jaza
     hist__range(q->since_ms, q->until_ms, &lo, &hi);
     if (lo >= hi)
         return 0;
-    hsql sq = {.text = BUF_INIT};
+    hsql sq;
+    hsql_init(&sq, h, err, errlen);
     int plo = hsql_int(&sq, lo), phi = hsql_int(&sq, hi);
     buf_printf(&sq.text,
                "SELECT %s AS k, count(*), sum(gpu_ms), sum(cpu_alloc_ms), sum(cost_micro), sum(charge_ms)"
@@ -880,7 +1019,7 @@ int hist_usage(hist *h, const Jazari__UsageRequest *q, const hist_scope *s, Jaza
                expr);
     if (q->account && *q->account) {
         hsql_add(&sq, "(");
-        hsql_account(&sq, hsql_text(&sq, q->account), plo, phi);
+        hsql_account(&sq, "jobs", q->account, plo, phi);
         hsql_add(&sq, ")");
         if (!s->all) {
             hsql_add(&sq, " AND ");
@@ -895,7 +1034,7 @@ int hist_usage(hist *h, const Jazari__UsageRequest *q, const hist_scope *s, Jaza
                HIST_USAGE_ROWS_MAX + 1);
     sqlite3_stmt *st = NULL;
     int ret = -1;
-    if (hsql_prepare(h, &sq, &st, err, errlen) != 0)
+    if (hsql_prepare(&sq, &st) != 0)
         goto out;
     size_t cap = 0;
     int rc;
@@ -927,7 +1066,7 @@ int hist_usage(hist *h, const Jazari__UsageRequest *q, const hist_scope *s, Jaza
     ret = 0;
 out:
     sqlite3_finalize(st);
-    buf_free(&sq.text);
+    hsql_free(&sq);
     if (ret != 0)
         hist_usage_free(out);
     return ret;
@@ -983,13 +1122,14 @@ static Jazari__InvoiceLine *hist__line(Jazari__InvoiceReply *out, size_t *cap, c
 }
 
 /* The account's rows (and its projects') ending in [lo, hi) of table. */
-static void hsql_invoice(hsql *q, const char *select, const char *account, int64_t lo, int64_t hi,
-                         const char *rest)
+static void hsql_invoice(hsql *q, const char *table, const char *select, const char *account, int64_t lo,
+                         int64_t hi, const char *rest)
 {
+    hsql_reset(q);
     int plo = hsql_int(q, lo), phi = hsql_int(q, hi);
     hsql_add(q, select);
     hsql_add(q, " WHERE (");
-    hsql_account(q, hsql_text(q, account), plo, phi);
+    hsql_account(q, table, account, plo, phi);
     buf_printf(&q->text, ") AND +end_ms >= ?%d AND +end_ms < ?%d ", plo, phi);
     hsql_add(q, rest);
 }
@@ -1020,16 +1160,17 @@ int hist_invoice(hist *h, const char *account, int64_t month_start_ms, int64_t m
     size_t lines_cap = 0, cap = 0;
     sqlite3_stmt *st = NULL;
     int rc, ret = -1;
-    hsql sq = {.text = BUF_INIT};
+    hsql sq;
+    hsql_init(&sq, h, err, errlen);
     bool overflow = false;
 
     /* The lines, one per model; what is not the GPUs' is the CPUs'. */
     hsql_invoice(
-        &sq,
+        &sq, "jobs",
         "SELECT gpu_model, count(*), sum(gpu_ms > 0 OR gpu_cost_micro > 0), sum(gpu_ms),"
         " sum(gpu_cost_micro), sum(cpu_alloc_ms), sum(max(cost_micro - gpu_cost_micro, 0)) FROM jobs",
         account, month_start_ms, month_end_ms, "GROUP BY gpu_model ORDER BY gpu_model");
-    if (hsql_prepare(h, &sq, &st, err, errlen) != 0)
+    if (hsql_prepare(&sq, &st) != 0)
         goto out;
     uint64_t cpu_jobs = 0, cpu_ms = 0, cpu_micro = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1065,11 +1206,9 @@ int hist_invoice(hist *h, const char *account, int64_t month_start_ms, int64_t m
     st = NULL;
 
     /* The reservations: a line each, and their records. */
-    buf_reset(&sq.text);
-    sq.n = 0;
-    hsql_invoice(&sq, "SELECT name, gpu_ms, cost_micro, rec FROM resv", account, month_start_ms, month_end_ms,
-                 "ORDER BY +end_ms, name, start_ms");
-    if (hsql_prepare(h, &sq, &st, err, errlen) != 0)
+    hsql_invoice(&sq, "resv", "SELECT name, gpu_ms, cost_micro, rec FROM resv", account, month_start_ms,
+                 month_end_ms, "ORDER BY +end_ms, name, start_ms");
+    if (hsql_prepare(&sq, &st) != 0)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (out->n_lines >= HIST_INVOICE_LINES_MAX) {
@@ -1106,12 +1245,10 @@ int hist_invoice(hist *h, const char *account, int64_t month_start_ms, int64_t m
     }
 
     /* The jobs billed, as stored. */
-    buf_reset(&sq.text);
-    sq.n = 0;
-    hsql_invoice(&sq, "SELECT rec FROM jobs", account, month_start_ms, month_end_ms,
+    hsql_invoice(&sq, "jobs", "SELECT rec FROM jobs", account, month_start_ms, month_end_ms,
                  "ORDER BY +end_ms, id LIMIT ");
     hsql_p(&sq, hsql_int(&sq, jobs_max));
-    if (hsql_prepare(h, &sq, &st, err, errlen) != 0)
+    if (hsql_prepare(&sq, &st) != 0)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         Jazari__HistJob *j =
@@ -1133,7 +1270,7 @@ int hist_invoice(hist *h, const char *account, int64_t month_start_ms, int64_t m
     ret = 0;
 out:
     sqlite3_finalize(st);
-    buf_free(&sq.text);
+    hsql_free(&sq);
     if (ret != 0)
         hist_invoice_free(out);
     return ret;

@@ -390,6 +390,54 @@ TEST(hist_scopes)
     tdir_rm(&t);
 }
 
+/* More projects than become index ranges of their own: the rest are
+ * found by the range, and the neighbours in byte order stay out. */
+TEST(hist_many_projects)
+{
+    tdir t;
+    REQUIRE(tdir_make(&t));
+    char err[256];
+    hist *h;
+    REQUIRE(hist_open(&h, t.path, false, err, sizeof err) == 0);
+    enum { P = 250 };
+    static tjob js[P + 4];
+    static char names[P][24];
+    for (int i = 0; i < P; i++) {
+        snprintf(names[i], sizeof names[i], "big/p%04d", i);
+        tjob_set(&js[i], (uint64_t)(i + 1), "ali", names[i], JAN + i, "H100", 10, 1, 3, 2);
+    }
+    tjob_set(&js[P], P + 1, "ali", "big", JAN + 5, "H100", 10, 1, 3, 2);
+    tjob_set(&js[P + 1], P + 2, "ali", "big-x", JAN + 5, "H100", 10, 1, 3, 2);
+    tjob_set(&js[P + 2], P + 3, "ali", "bigx", JAN + 5, "H100", 10, 1, 3, 2);
+    tjob_set(&js[P + 3], P + 4, "ali", "big/p0001", FEB, "H100", 10, 1, 3, 2); /* February's */
+    for (int i = 0; i < P + 4; i++)
+        CHECK(put(h, &js[i]));
+    CHECK(hist_flush(h, err, sizeof err) == 0);
+    Jazari__HistoryRequest q = JAZARI__HISTORY_REQUEST__INIT;
+    q.account = "big";
+    q.until_ms = FEB;
+    CHECK_EQ_INT(query_n(h, &q, &all), P + 1);
+    q.account = "";
+    const char *big[] = {"big"};
+    hist_scope sb = {.accounts = big, .n_accounts = 1};
+    CHECK_EQ_INT(query_n(h, &q, &sb), P + 1);
+    Jazari__UsageRequest uq = JAZARI__USAGE_REQUEST__INIT;
+    uq.account = "big";
+    uq.until_ms = FEB;
+    Jazari__UsageReply ur = JAZARI__USAGE_REPLY__INIT;
+    REQUIRE(hist_usage(h, &uq, &all, &ur, err, sizeof err) == 0);
+    CHECK_EQ_INT(ur.n_rows, P + 1);
+    hist_usage_free(&ur);
+    Jazari__InvoiceReply r = JAZARI__INVOICE_REPLY__INIT;
+    REQUIRE(hist_invoice(h, "big", JAN, FEB, 6, 0, &r, err, sizeof err) == 0);
+    CHECK(r.n_lines == 2 && r.lines[0]->jobs == P + 1 && r.lines[0]->amount_minor == 2 * (P + 1));
+    CHECK(r.n_lines == 2 && r.lines[1]->amount_minor == P + 1);
+    CHECK_EQ_INT(r.n_jobs, P + 1);
+    hist_invoice_free(&r);
+    hist_close(h);
+    tdir_rm(&t);
+}
+
 static const Jazari__UsageRow *row(const Jazari__UsageReply *r, const char *key)
 {
     for (size_t i = 0; i < r->n_rows; i++)

@@ -213,7 +213,7 @@ static void hist__free(hist *h)
 {
     sqlite3_stmt *sts[] = {h->begin,    h->commit,   h->rollback,      h->put_job,
                            h->put_resv, h->set_mark, h->project_first, h->project_next};
-    for (size_t i = 0; i < sizeof sts / sizeof *sts; i++)
+    for (size_t i = 0; i < sizeof sts / sizeof(sqlite3_stmt *); i++)
         sqlite3_finalize(sts[i]);
     sqlite3_close_v2(h->db);
     free(h->path);
@@ -716,11 +716,10 @@ static void hsql_account(hsql *q, const char *table, const char *a, int lo, int 
     }
     hsql_branch(q, "account", pa, lo, hi);
     size_t n = strlen(a);
+    /* "a/" and "a0" */
     char *from = xcalloc(n + 2, 1), *to = xcalloc(n + 2, 1);
-    memcpy(from, a, n);
-    memcpy(to, a, n);
-    from[n] = '/';
-    to[n] = '0';
+    snprintf(from, n + 2, "%s/", a);
+    snprintf(to, n + 2, "%s0", a);
     q->owned = xrealloc_array(q->owned, q->n_owned + 2, sizeof *q->owned);
     q->owned[q->n_owned++] = from;
     q->owned[q->n_owned++] = to;
@@ -838,11 +837,16 @@ static int hist__states(const char *text, int64_t *mask, char *err, size_t errle
     const char *p = text;
     while (*p) {
         const char *e = strchr(p, ',');
+        const char *next = e ? e + 1 : p + strlen(p);
         size_t n = e ? (size_t)(e - p) : strlen(p);
         while (n && isspace((unsigned char)*p))
             p++, n--;
         while (n && isspace((unsigned char)p[n - 1]))
             n--;
+        if (n == 0) { /* "a,,b", "a, " */
+            p = next;
+            continue;
+        }
         size_t k = 0;
         for (; k < sizeof hist_states / sizeof *hist_states; k++)
             if (strlen(hist_states[k]) == n && strncasecmp(hist_states[k], p, n) == 0)
@@ -854,7 +858,7 @@ static int hist__states(const char *text, int64_t *mask, char *err, size_t errle
                 "PREEMPTED)",
                 (int)(n > 40 ? 40 : n), p);
         *mask |= (int64_t)1 << k;
-        p = e ? e + 1 : p + n;
+        p = next;
     }
     return 0;
 }
@@ -905,15 +909,15 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
      * LIMIT stops it early. Else "+end_ms" keeps the planner from walking
      * the end-time index for the order's sake. */
     bool by_end = false;
-    int pj = 0, pu = 0, pa = 0;
+    bool by_user = false, by_account = false;
     if (q->job_id) {
-        pj = hsql_int(&sq, (int64_t)q->job_id);
+        int pj = hsql_int(&sq, (int64_t)q->job_id);
         buf_printf(&sq.text, "(id = ?%d OR (array_job_id = ?%d AND array_job_id <> 0))", pj, pj);
     } else if (q->user && *q->user) {
-        pu = hsql_text(&sq, q->user);
-        hsql_branch(&sq, "user", pu, plo, phi);
+        by_user = true;
+        hsql_branch(&sq, "user", hsql_text(&sq, q->user), plo, phi);
     } else if (q->account && *q->account) {
-        pa = 1;
+        by_account = true;
         hsql_add(&sq, "(");
         hsql_account(&sq, "jobs", q->account, plo, phi);
         hsql_add(&sq, ")");
@@ -926,9 +930,9 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
     }
     const char *e = by_end ? "end_ms" : "+end_ms";
     buf_printf(&sq.text, " AND %s >= ?%d AND %s < ?%d", e, plo, e, phi);
-    if (!pu && q->user && *q->user)
+    if (!by_user && q->user && *q->user)
         buf_printf(&sq.text, " AND user = ?%d", hsql_text(&sq, q->user));
-    if (!pa && q->account && *q->account) {
+    if (!by_account && q->account && *q->account) {
         hsql_add(&sq, " AND ");
         hsql_account(&sq, "jobs", q->account, 0, 0);
     }
@@ -962,7 +966,7 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
         }
         if (out->n_jobs == cap) {
             cap = cap ? 2 * cap : 64;
-            out->jobs = xrealloc_array(out->jobs, cap, sizeof *out->jobs);
+            out->jobs = xrealloc_array(out->jobs, cap, sizeof(Jazari__HistJob *));
         }
         out->jobs[out->n_jobs++] = j;
     }
@@ -1066,7 +1070,7 @@ int hist_usage(hist *h, const Jazari__UsageRequest *q, const hist_scope *s, Jaza
         r->charge_ms = (uint64_t)sqlite3_column_int64(st, 5);
         if (out->n_rows == cap) {
             cap = cap ? 2 * cap : 16;
-            out->rows = xrealloc_array(out->rows, cap, sizeof *out->rows);
+            out->rows = xrealloc_array(out->rows, cap, sizeof(Jazari__UsageRow *));
         }
         out->rows[out->n_rows++] = r;
     }
@@ -1126,7 +1130,7 @@ static Jazari__InvoiceLine *hist__line(Jazari__InvoiceReply *out, size_t *cap, c
     snprintf(l->item, n, name && *name ? "%s %s" : "%s", item, name);
     if (out->n_lines == *cap) {
         *cap = *cap ? 2 * *cap : 8;
-        out->lines = xrealloc_array(out->lines, *cap, sizeof *out->lines);
+        out->lines = xrealloc_array(out->lines, *cap, sizeof(Jazari__InvoiceLine *));
     }
     out->lines[out->n_lines++] = l;
     return l;
@@ -1234,7 +1238,7 @@ int hist_invoice(hist *h, const char *account, int64_t month_start_ms, int64_t m
             goto out;
         }
         out->reservations =
-            xrealloc_array(out->reservations, out->n_reservations + 1, sizeof *out->reservations);
+            xrealloc_array(out->reservations, out->n_reservations + 1, sizeof(Jazari__ResvCharge *));
         out->reservations[out->n_reservations++] = c;
         Jazari__InvoiceLine *l =
             hist__line(out, &lines_cap, "reservation", (const char *)sqlite3_column_text(st, 0));
@@ -1270,7 +1274,7 @@ int hist_invoice(hist *h, const char *account, int64_t month_start_ms, int64_t m
         }
         if (out->n_jobs == cap) {
             cap = cap ? 2 * cap : 64;
-            out->jobs = xrealloc_array(out->jobs, cap, sizeof *out->jobs);
+            out->jobs = xrealloc_array(out->jobs, cap, sizeof(Jazari__HistJob *));
         }
         out->jobs[out->n_jobs++] = j;
     }

@@ -379,6 +379,8 @@ TEST(hist_scopes)
     CHECK_EQ_INT(query_n(h, &q, &all), 4);
     q.state = "COMPLETED, Failed";
     CHECK_EQ_INT(query_n(h, &q, &all), N);
+    q.state = " completed , ,failed ";
+    CHECK_EQ_INT(query_n(h, &q, &all), N);
     q.state = "timeout";
     CHECK_EQ_INT(query_n(h, &q, &all), 0);
     q.state = "done";
@@ -386,6 +388,46 @@ TEST(hist_scopes)
     CHECK(hist_query(h, &q, &all, 0, &r, err, sizeof err) != 0);
     CHECK(strstr(err, "unknown state \"done\"") != NULL);
     q.state = "";
+    hist_close(h);
+    tdir_rm(&t);
+}
+
+/* jz eff JOB: one job, or an array's tasks (the first task's id names the
+ * array), still within what the caller may see. */
+TEST(hist_array_tasks)
+{
+    tdir t;
+    REQUIRE(tdir_make(&t));
+    char err[256];
+    hist *h;
+    REQUIRE(hist_open(&h, t.path, false, err, sizeof err) == 0);
+    tjob js[5];
+    for (int i = 0; i < 4; i++) {
+        tjob_set(&js[i], (uint64_t)(100 + i), i == 3 ? "sara" : "ali", "um6p", JAN + 10 - i, "H100", 1, 1, 1,
+                 1);
+        js[i].j.array_job_id = 100;
+        js[i].j.array_index = (uint32_t)i;
+        CHECK(put(h, &js[i]));
+    }
+    tjob_set(&js[4], 104, "ali", "um6p", JAN, "H100", 1, 1, 1, 1);
+    CHECK(put(h, &js[4]));
+    CHECK(hist_flush(h, err, sizeof err) == 0);
+    Jazari__HistoryRequest q = JAZARI__HISTORY_REQUEST__INIT;
+    q.job_id = 100;
+    Jazari__HistoryReply r = JAZARI__HISTORY_REPLY__INIT;
+    REQUIRE(hist_query(h, &q, &all, 0, &r, err, sizeof err) == 0);
+    REQUIRE(r.n_jobs == 4);
+    CHECK(r.jobs[0]->id == 103 && r.jobs[3]->id == 100); /* by end */
+    hist_reply_free(&r);
+    q.job_id = 102;
+    CHECK_EQ_INT(query_n(h, &q, &all), 1);
+    q.job_id = 104;
+    CHECK_EQ_INT(query_n(h, &q, &all), 1);
+    q.job_id = 100;
+    hist_scope ali = {.user = "ali"};
+    CHECK_EQ_INT(query_n(h, &q, &ali), 3);
+    q.job_id = 0; /* 0 is no job, not the jobs outside arrays */
+    CHECK_EQ_INT(query_n(h, &q, &all), 5);
     hist_close(h);
     tdir_rm(&t);
 }

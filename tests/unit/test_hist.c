@@ -744,6 +744,25 @@ TEST(hist_expire_oldest)
     hist_reply_free(&r);
     CHECK(hist_expire(h, JAN, 0, &deleted, err, sizeof err) == 0 && deleted == 0);
     CHECK(hist_checkpoint(h, err, sizeof err) == 0);
+    /* What expires gives its space back: 2,000 records of 4 KiB, then
+     * none, and the file is small again. */
+    static char nodes[4096];
+    memset(nodes, 'n', sizeof nodes - 1);
+    for (int i = 0; i < 2000; i++) {
+        tjob big;
+        tjob_set(&big, (uint64_t)(1000 + i), "ali", "um6p", FEB + i, "H100", 1, 1, 1, 1);
+        big.j.node_list = nodes;
+        CHECK(put(h, &big));
+    }
+    CHECK(hist_checkpoint(h, err, sizeof err) == 0);
+    struct stat full, after;
+    REQUIRE(stat(t.path, &full) == 0);
+    CHECK(full.st_size > 8 << 20);
+    CHECK(hist_expire(h, FEB + 2000, 0, &deleted, err, sizeof err) == 0);
+    CHECK_EQ_INT(deleted, 2003);
+    CHECK(hist_checkpoint(h, err, sizeof err) == 0);
+    REQUIRE(stat(t.path, &after) == 0);
+    CHECK(after.st_size < 1 << 20);
     hist_close(h);
     tdir_rm(&t);
 }

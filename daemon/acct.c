@@ -269,7 +269,9 @@ static void acct__scope_add(acct__scope *sc, const char *account, size_t len)
         if (strlen(sc->accounts[i]) == len && strncmp(sc->accounts[i], account, len) == 0)
             return;
     sc->accounts = xrealloc_array(sc->accounts, sc->n + 1, sizeof(char *));
-    sc->accounts[sc->n++] = xstrndup(account, len);
+    char *copy = xcalloc(len + 1, 1);
+    memcpy(copy, account, len);
+    sc->accounts[sc->n++] = copy;
 }
 
 /* What w may see of the history: an admin everything; anyone else their

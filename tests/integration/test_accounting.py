@@ -26,6 +26,8 @@ account lab/a 1
 account lab/b 1
 account startup 1
 tenant acme accounts=startup admins=nobody
+qos normal priority=0
+qos high priority=100 preempt=normal grace=1s
 currency MAD 2
 rate H100 2
 price H100 36.00
@@ -97,7 +99,7 @@ def network(daemon_factory, tmp_path, controllers=1):
 def submit(d, *args):
     r = d.jz("submit", *args)
     assert r.returncode == 0, r.stderr
-    return int(r.stdout.strip().split()[-1])
+    return int(r.stdout.strip().split()[0])
 
 
 def expected_cost(h):
@@ -202,3 +204,76 @@ def test_a_grant_is_enforced_and_says_why(daemon_factory, tmp_path):
     t = rpc(ctl, "grant_request", pb.GrantRequest(account="lab/a", gpu_milli_hours=10, from_ms=g.grant.from_ms,
                                                  until_ms=g.grant.until_ms), "grant_reply")
     assert t.grant.id == g.grant.id and t.grant.gpu_ms == 72000 + 36000
+
+
+def snapshot_of(ctl):
+    """What a controller's history says, as bytes: its jobs' records, usage by
+    every key, and this month's invoice of each account."""
+    import time
+    jobs, _ = history(ctl)
+    out = [b"".join(j.SerializeToString() for j in jobs)]
+    for by in ("user", "account", "model", "site", "day"):
+        out.append(rpc(ctl, "usage_request", pb.UsageRequest(by=by), "usage_reply").SerializeToString())
+    month = time.strftime("%Y-%m", time.gmtime())
+    for account in ("lab", "lab/a", "lab/b", "startup"):
+        inv = rpc(ctl, "invoice_request", pb.InvoiceRequest(account=account, month=month), "invoice_reply")
+        assert not isinstance(inv, pb.Error), inv
+        assert inv.total_minor == sum(line.amount_minor for line in inv.lines)
+        out.append(inv.SerializeToString())
+    return jobs, out
+
+
+def test_every_controller_agrees_through_a_failover_and_a_restart(daemon_factory, tmp_path):
+    ctls, agent = network(daemon_factory, tmp_path, controllers=3)
+    c1 = ctls[0]
+    gate = tmp_path / "gate"
+    wait_gate = "while [ ! -e %s ]; do sleep 0.05; done" % gate
+    arr = submit(c1, "--array", "0-2", "--gpus-per-node", "1", "--account", "lab/a", "--", "sleep", "0.2")
+    timed = submit(c1, "--gpus-per-node", "1", "--time", "0:01", "--account", "lab/b", "--", "sleep", "30")
+    # A job requeued by request while running: charged for both runs.
+    req = submit(c1, "--gpus-per-node", "1", "--account", "startup", "--", "sh", "-c", wait_gate)
+    wait_for(lambda: c1.jz_json("show", str(req))["state"] == "RUNNING", what="the job to requeue to run")
+    # (Until every controller has said it reads log format 7, requeues wait.)
+    wait_for(lambda: c1.jz("requeue", str(req)).returncode == 0, what="the requeue to be taken")
+    # It runs again (its second run), on one GPU.
+    wait_for(lambda: "Requeued" in (c1.jz_json("show", str(req)).get("reason") or "") or
+             c1.jz_json("show", str(req))["state"] == "PENDING", what="the requeue")
+    wait_for(lambda: c1.jz_json("show", str(req))["state"] == "RUNNING", what="the requeued job to run again")
+    # A normal job preempted by a high one that needs its GPUs (the other 7).
+    low = submit(c1, "--gpus-per-node", "7", "--account", "lab/b", "--", "sh", "-c", wait_gate)
+    wait_for(lambda: c1.jz_json("show", str(low))["state"] == "RUNNING", what="the low job to run")
+    high = submit(c1, "--gpus-per-node", "7", "--qos", "high", "--account", "lab/a", "--", "sleep", "0.3")
+    wait_for(lambda: c1.jz_json("show", str(high))["state"] == "COMPLETED", what="the high job to preempt and end")
+    # The leader dies in the middle.
+    leader = c1.jz_json("status")["leader"]
+    dead = [c for c in ctls if c.name == leader][0]
+    dead.proc.kill()
+    dead.proc.wait()
+    alive = [c for c in ctls if c is not dead]
+    wait_for(lambda: alive[0].jz_json("status").get("leader") in [c.name for c in alive], timeout=20,
+             what="a new leader")
+    gate.write_text("")
+    for j in [arr, arr + 1, arr + 2, timed, req, low, high]:
+        wait_for(lambda: alive[0].jz_json("show", str(j))["state"] not in ("PENDING", "RUNNING"), timeout=30,
+                 what="job %d to end" % j)
+    wait_for(lambda: all(c.jz_json("status").get("applied", 0) == alive[0].jz_json("status").get("applied", 0)
+                         for c in alive), what="both controllers to apply the same log")
+    jobs, first = snapshot_of(alive[0])
+    got = {h.id: h for h in jobs}
+    assert got[timed].state == pb.JOB_TIMEOUT and got[timed].usage.cost_micro == expected_cost(got[timed])
+    assert got[req].requeues >= 1 and got[req].usage.runs == 2, got[req]
+    assert got[low].usage.runs == 2 and got[low].requeues == 1, got[low]
+    assert [got[arr + i].array_index for i in range(3)] == [0, 1, 2]
+    for h in jobs:  # every run priced from its own figures
+        assert h.usage.cost_micro == expected_cost(h), h
+    wait_for(lambda: snapshot_of(alive[1])[1] == first, what="the other controller's history to agree")
+    assert snapshot_of(alive[0])[1] == first  # the same invoice twice: the same bytes
+    # Every controller restarts (the dead one too): nothing lost, nothing charged twice.
+    for c in alive:
+        c.stop()
+    for c in ctls:
+        c.start()
+    wait_for(lambda: ctls[0].jz_json("status").get("leader") in [c.name for c in ctls], timeout=20,
+             what="a leader after the restart")
+    for c in ctls:
+        wait_for(lambda: snapshot_of(c)[1] == first, timeout=20, what="%s's history after the restart" % c.name)

@@ -307,7 +307,8 @@ int jobs_check_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__JobS
         .account = account,
         .nodes = spec->nodes ? spec->nodes : 1,
         .gpus_per_node = spec->gpus_per_node,
-        .cpus_per_node = (spec->tasks_per_node ? spec->tasks_per_node : 1) * (spec->cpus_per_task ? spec->cpus_per_task : 1),
+        .cpus_per_node = (spec->tasks_per_node ? spec->tasks_per_node : 1) *
+                         (spec->cpus_per_task ? spec->cpus_per_task : 1),
         .gpu_model = spec->gpu_model ? spec->gpu_model : "",
         .time_limit_s = spec->time_limit_s,
     };

@@ -510,10 +510,11 @@ static void fsm__ms_text(int64_t ms, char *out, size_t n)
 
 uint64_t fsm_ask_worst(const fsm *f, const fsm_ask *ask, int64_t now_ms, const facct_grant *g)
 {
-    uint64_t rate = (uint64_t)ask->nodes * ((uint64_t)ask->gpus_per_node * facct_worst_milli(&f->acct, ask->gpu_model) +
-                                            (uint64_t)ask->cpus_per_node * facct_charge_milli(&f->acct, NULL));
+    uint64_t rate =
+        (uint64_t)ask->nodes * ((uint64_t)ask->gpus_per_node * facct_worst_milli(&f->acct, ask->gpu_model) +
+                                (uint64_t)ask->cpus_per_node * facct_charge_milli(&f->acct, NULL));
     int64_t limit = (int64_t)((ask->time_limit_s && ask->time_limit_s <= FSM_TIME_MAX_S ? ask->time_limit_s
-                                                                                         : FSM_TIME_MAX_S) *
+                                                                                        : FSM_TIME_MAX_S) *
                               1000);
     int64_t span = g && g->until_ms - now_ms < limit ? g->until_ms - now_ms : limit;
     return fsm__charge_of(rate, span);
@@ -539,7 +540,8 @@ int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char 
     int64_t left = fsm_grant_left(f, holder, now_ms, NULL, &held, &g);
     const facct_grant *next = facct_grant_next(&f->acct, holder, now_ms);
     if (!g && !next) {
-        snprintf(why, whylen, "account %s has no allocation in force or to come: ask an admin for a grant (jz grant)",
+        snprintf(why, whylen,
+                 "account %s has no allocation in force or to come: ask an admin for a grant (jz grant)",
                  holder);
         return -1;
     }
@@ -551,10 +553,11 @@ int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char 
         char need[64], has[64];
         fsm__ms_text((int64_t)worst, need, sizeof need);
         fsm__ms_text(most, has, sizeof has);
-        snprintf(why, whylen,
-                 "its worst case (GPUs x time limit x rate) is %s, more than account %s's whole allocation of "
-                 "%s: ask for fewer GPUs or a shorter time limit",
-                 need, holder, has);
+        snprintf(
+            why, whylen,
+            "its worst case (GPUs x time limit x rate) is %s, more than account %s's whole allocation of "
+            "%s: ask for fewer GPUs or a shorter time limit",
+            need, holder, has);
         return -1;
     }
     if (!g || left < 0 || worst + held > (uint64_t)left) {
@@ -778,7 +781,6 @@ static void fsm__purge(fsm *f, int64_t now)
         }
         f->ended_head++;
     }
-    facct_resv_expire(&f->acct, now - keep);
 }
 
 static int fsm__ended_cmp(const void *x, const void *y)
@@ -2165,6 +2167,11 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     /* Time never goes back, even if a new leader's clock is behind. */
     int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
     f->time_ms = now;
+    /* Reservation charges are kept (for the history, after a restore) as
+     * long as ended jobs; dropped before this entry may add any, so that
+     * the history is always handed the new ones. */
+    if (e->format >= 9)
+        facct_resv_expire(&f->acct, now - facct_jobs_keep_ms(&f->acct));
     for (size_t i = 0; i < e->n_commands; i++) {
         const Jazari__Command *c = e->commands[i];
         uint32_t before = res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended;

@@ -51,7 +51,19 @@ static const char hist_schema_v1[] =
     " account TEXT NOT NULL, gpu_ms INTEGER NOT NULL, cost_micro INTEGER NOT NULL, rec BLOB NOT NULL,"
     " PRIMARY KEY(name, start_ms));"
     "CREATE INDEX resv_end ON resv(end_ms);"
-    "CREATE INDEX resv_account ON resv(account, end_ms);";
+    "CREATE INDEX resv_account ON resv(account, end_ms);"
+    /* Every run of a job (a requeued job has several), fixed when it
+     * ended: usage and invoices sum these, so a month's figures never
+     * change once its runs have ended (a job requeued after its end moves
+     * its own record, not its old runs). */
+    "CREATE TABLE runs(id INTEGER NOT NULL, attempt INTEGER NOT NULL, end_ms INTEGER NOT NULL,"
+    " user TEXT NOT NULL, account TEXT NOT NULL, gpu_model TEXT NOT NULL, site TEXT NOT NULL,"
+    " gpu_ms INTEGER NOT NULL, cpu_alloc_ms INTEGER NOT NULL, cost_micro INTEGER NOT NULL,"
+    " gpu_cost_micro INTEGER NOT NULL, charge_ms INTEGER NOT NULL, rec BLOB NOT NULL,"
+    " PRIMARY KEY(id, attempt));"
+    "CREATE INDEX runs_end ON runs(end_ms);"
+    "CREATE INDEX runs_account ON runs(account, end_ms);"
+    "CREATE INDEX runs_user ON runs(user, end_ms);";
 
 struct hist {
     sqlite3 *db;
@@ -60,9 +72,10 @@ struct hist {
     bool in_batch;
     size_t pending;
     /* The writer's statements, prepared once. */
-    sqlite3_stmt *begin, *commit, *rollback, *put_job, *put_resv, *set_mark;
-    /* Every handle's: the seeks for an account's projects. */
-    sqlite3_stmt *project_first, *project_next;
+    sqlite3_stmt *begin, *commit, *rollback, *put_job, *put_resv, *put_run, *set_mark;
+    /* Every handle's: the seeks for an account's projects, in jobs and in
+     * runs. */
+    sqlite3_stmt *project_first, *project_next, *run_project_first, *run_project_next;
 };
 
 __attribute__((format(printf, 3, 4))) static int hist__err(char *err, size_t errlen, const char *fmt, ...)
@@ -197,6 +210,15 @@ static int hist__prepare_writer(hist *h, char *err, size_t errlen)
         " ON CONFLICT(name, start_ms) DO UPDATE SET end_ms = excluded.end_ms, account = excluded.account,"
         " gpu_ms = excluded.gpu_ms, cost_micro = excluded.cost_micro, rec = excluded.rec"
         " WHERE rec IS NOT excluded.rec";
+    static const char put_run[] =
+        "INSERT INTO runs(id, attempt, end_ms, user, account, gpu_model, site, gpu_ms, cpu_alloc_ms, "
+        "cost_micro,"
+        " gpu_cost_micro, charge_ms, rec) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " ON CONFLICT(id, attempt) DO UPDATE SET end_ms = excluded.end_ms, user = excluded.user,"
+        " account = excluded.account, gpu_model = excluded.gpu_model, site = excluded.site,"
+        " gpu_ms = excluded.gpu_ms, cpu_alloc_ms = excluded.cpu_alloc_ms, cost_micro = excluded.cost_micro,"
+        " gpu_cost_micro = excluded.gpu_cost_micro, charge_ms = excluded.charge_ms, rec = excluded.rec"
+        " WHERE rec IS NOT excluded.rec";
     static const char set_mark[] = "INSERT INTO meta(key, value) VALUES('mark', ?1)"
                                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value";
     return hist__prepare(h, &h->begin, "BEGIN IMMEDIATE", err, errlen) ||
@@ -204,6 +226,7 @@ static int hist__prepare_writer(hist *h, char *err, size_t errlen)
                    hist__prepare(h, &h->rollback, "ROLLBACK", err, errlen) ||
                    hist__prepare(h, &h->put_job, put_job, err, errlen) ||
                    hist__prepare(h, &h->put_resv, put_resv, err, errlen) ||
+                   hist__prepare(h, &h->put_run, put_run, err, errlen) ||
                    hist__prepare(h, &h->set_mark, set_mark, err, errlen)
                ? -1
                : 0;
@@ -211,8 +234,9 @@ static int hist__prepare_writer(hist *h, char *err, size_t errlen)
 
 static void hist__free(hist *h)
 {
-    sqlite3_stmt *sts[] = {h->begin,    h->commit,   h->rollback,      h->put_job,
-                           h->put_resv, h->set_mark, h->project_first, h->project_next};
+    sqlite3_stmt *sts[] = {
+        h->begin,    h->commit,        h->rollback,     h->put_job,           h->put_resv,        h->put_run,
+        h->set_mark, h->project_first, h->project_next, h->run_project_first, h->run_project_next};
     for (size_t i = 0; i < sizeof sts / sizeof(sqlite3_stmt *); i++)
         sqlite3_finalize(sts[i]);
     sqlite3_close_v2(h->db);
@@ -284,13 +308,16 @@ int hist_open(hist **out, const char *path, bool read_only, char *err, size_t er
         goto err;
     if (!read_only && hist__prepare_writer(h, err, errlen) != 0)
         goto err;
-    if (hist__prepare(
-            h, &h->project_first,
-            "SELECT account FROM jobs WHERE account >= ?1 AND account < ?2 ORDER BY account LIMIT 1", err,
-            errlen) != 0 ||
-        hist__prepare(h, &h->project_next,
-                      "SELECT account FROM jobs WHERE account > ?1 AND account < ?2 ORDER BY account LIMIT 1",
-                      err, errlen) != 0)
+    static const char *const seek[] = {
+        "SELECT account FROM jobs WHERE account >= ?1 AND account < ?2 ORDER BY account LIMIT 1",
+        "SELECT account FROM jobs WHERE account > ?1 AND account < ?2 ORDER BY account LIMIT 1",
+        "SELECT account FROM runs WHERE account >= ?1 AND account < ?2 ORDER BY account LIMIT 1",
+        "SELECT account FROM runs WHERE account > ?1 AND account < ?2 ORDER BY account LIMIT 1",
+    };
+    if (hist__prepare(h, &h->project_first, seek[0], err, errlen) != 0 ||
+        hist__prepare(h, &h->project_next, seek[1], err, errlen) != 0 ||
+        hist__prepare(h, &h->run_project_first, seek[2], err, errlen) != 0 ||
+        hist__prepare(h, &h->run_project_next, seek[3], err, errlen) != 0)
         goto err;
     *out = h;
     return 0;
@@ -426,6 +453,52 @@ int hist_put_job(hist *h, const Jazari__HistJob *j, char *err, size_t errlen)
     return ret;
 }
 
+int hist_put_run(hist *h, const Jazari__RunCharge *r, char *err, size_t errlen)
+{
+    if (hist__writer(h, err, errlen) != 0)
+        return -1;
+    if (r->id == 0 || r->id > INT64_MAX)
+        return hist__err(err, errlen, "history: a run of job %" PRIu64 ": not a job id", r->id);
+    if (hist__text(r->user, HIST_KEY_MAX, "run user", err, errlen) != 0 ||
+        hist__text(r->account, HIST_KEY_MAX, "run account", err, errlen) != 0 ||
+        hist__text(r->gpu_model, HIST_KEY_MAX, "run gpu model", err, errlen) != 0 ||
+        hist__text(r->site, HIST_KEY_MAX, "run site", err, errlen) != 0 ||
+        hist__text(r->how, HIST_KEY_MAX, "run end", err, errlen) != 0 ||
+        hist__text(r->reservation, HIST_KEY_MAX, "run reservation", err, errlen) != 0 ||
+        hist__text(r->grant_account, HIST_KEY_MAX, "run grant account", err, errlen) != 0)
+        return -1;
+    if (r->end_ms < 0 || r->end_ms > HIST_TIME_MAX)
+        return hist__err(err, errlen, "history: job %" PRIu64 " run %u: end %" PRId64 " ms out of range",
+                         r->id, r->attempt, r->end_ms);
+    size_t len = jazari__run_charge__get_packed_size(r);
+    if (len > HIST_RECORD_MAX)
+        return hist__err(err, errlen, "history: job %" PRIu64 " run %u: record of %zu bytes", r->id,
+                         r->attempt, len);
+    if (hist__batch(h, err, errlen) != 0)
+        return -1;
+    uint8_t *rec = xcalloc(len ? len : 1, 1);
+    jazari__run_charge__pack(r, rec);
+    sqlite3_stmt *st = h->put_run;
+    sqlite3_bind_int64(st, 1, (int64_t)r->id);
+    sqlite3_bind_int64(st, 2, r->attempt);
+    sqlite3_bind_int64(st, 3, r->end_ms);
+    sqlite3_bind_text(st, 4, hist__s(r->user), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, hist__s(r->account), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, hist__s(r->gpu_model), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, hist__s(r->site), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, hist__col(r->gpu_ms));
+    sqlite3_bind_int64(st, 9, hist__col(r->cpu_alloc_ms));
+    sqlite3_bind_int64(st, 10, hist__col(r->cost_micro));
+    sqlite3_bind_int64(st, 11, hist__col(r->gpu_cost_micro));
+    sqlite3_bind_int64(st, 12, hist__col(r->charge_ms));
+    sqlite3_bind_blob(st, 13, rec, (int)len, SQLITE_STATIC);
+    int ret = hist__run(h, st, "store a run", err, errlen);
+    free(rec);
+    if (ret == 0)
+        h->pending++;
+    return ret;
+}
+
 int hist_put_resv(hist *h, const Jazari__ResvCharge *c, char *err, size_t errlen)
 {
     if (hist__writer(h, err, errlen) != 0)
@@ -519,9 +592,10 @@ int hist_expire(hist *h, int64_t before_ms, uint64_t max, uint64_t *deleted, cha
     static const char *const sql[] = {
         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE end_ms < ?1 ORDER BY end_ms LIMIT ?2)",
         "DELETE FROM resv WHERE rowid IN (SELECT rowid FROM resv WHERE end_ms < ?1 ORDER BY end_ms LIMIT ?2)",
+        "DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE end_ms < ?1 ORDER BY end_ms LIMIT ?2)",
     };
     uint64_t n = 0;
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(h->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
             hist__db_err(h, "expire", err, errlen);
@@ -670,10 +744,12 @@ static void hsql_branch(hsql *q, const char *col, int p, int lo, int hi)
 
 /* The next project of an account in jobs after (or from) *from, below
  * hi ("a0"): 1 and its name in *found (owned by q), 0 when none. */
-static int hsql_next_project(hsql *q, const char *from, bool inclusive, const char *hi, char **found)
+static int hsql_next_project(hsql *q, bool runs, const char *from, bool inclusive, const char *hi,
+                             char **found)
 {
     hist *h = q->h;
-    sqlite3_stmt *st = inclusive ? h->project_first : h->project_next;
+    sqlite3_stmt *st = runs ? (inclusive ? h->run_project_first : h->run_project_next)
+                            : (inclusive ? h->project_first : h->project_next);
     sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -723,11 +799,12 @@ static void hsql_account(hsql *q, const char *table, const char *a, int lo, int 
     q->owned = xrealloc_array(q->owned, q->n_owned + 2, sizeof *q->owned);
     q->owned[q->n_owned++] = from;
     q->owned[q->n_owned++] = to;
-    bool ranged = strcmp(table, "jobs") != 0;
+    bool runs = strcmp(table, "runs") == 0;
+    bool ranged = !runs && strcmp(table, "jobs") != 0;
     const char *cur = from;
     for (bool first = true; !ranged; first = false) {
         char *p = NULL;
-        int r = hsql_next_project(q, cur, first, to, &p);
+        int r = hsql_next_project(q, runs, cur, first, to, &p);
         if (r <= 0)
             break;
         if (q->expanded == HIST_PROJECTS_MAX) {
@@ -791,7 +868,7 @@ static bool hist__scope_empty(const hist_scope *s)
 
 /* The scope as an OR: as a filter (lo 0), or driving the search, each of
  * its terms an index range with the time in it (hsql_account). */
-static void hsql_scope(hsql *q, const hist_scope *s, int lo, int hi)
+static void hsql_scope(hsql *q, const char *table, const hist_scope *s, int lo, int hi)
 {
     const char *sep = "";
     hsql_add(q, "(");
@@ -815,7 +892,7 @@ static void hsql_scope(hsql *q, const hist_scope *s, int lo, int hi)
             else
                 buf_printf(&q->text, "account = ?%d", a);
         } else {
-            hsql_account(q, "jobs", s->accounts[i], lo, hi);
+            hsql_account(q, table, s->accounts[i], lo, hi);
         }
         sep = " OR ";
     }
@@ -922,7 +999,7 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
         hsql_account(&sq, "jobs", q->account, plo, phi);
         hsql_add(&sq, ")");
     } else if (!s->all) {
-        hsql_scope(&sq, s, plo, phi);
+        hsql_scope(&sq, "jobs", s, plo, phi);
         s = NULL; /* done */
     } else {
         by_end = true;
@@ -940,7 +1017,7 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
         buf_printf(&sq.text, " AND ((?%d >> state) & 1) = 1", hsql_int(&sq, states));
     if (s && !s->all) {
         hsql_add(&sq, " AND ");
-        hsql_scope(&sq, s, 0, 0);
+        hsql_scope(&sq, "jobs", s, 0, 0);
     }
     int pae = hsql_int(&sq, q->after_end_ms), pai = hsql_int(&sq, (int64_t)q->after_id);
     buf_printf(&sq.text, " AND (%s > ?%d OR id > ?%d) ORDER BY %s, id LIMIT ?%d", e, pae, pai, e,
@@ -1029,19 +1106,19 @@ int hist_usage(hist *h, const Jazari__UsageRequest *q, const hist_scope *s, Jaza
     hsql_init(&sq, h, err, errlen);
     int plo = hsql_int(&sq, lo), phi = hsql_int(&sq, hi);
     buf_printf(&sq.text,
-               "SELECT %s AS k, count(*), sum(gpu_ms), sum(cpu_alloc_ms), sum(cost_micro), sum(charge_ms)"
-               " FROM jobs WHERE ",
+               "SELECT %s AS k, count(DISTINCT id), sum(gpu_ms), sum(cpu_alloc_ms), sum(cost_micro),"
+               " sum(charge_ms) FROM runs WHERE ",
                expr);
     if (q->account && *q->account) {
         hsql_add(&sq, "(");
-        hsql_account(&sq, "jobs", q->account, plo, phi);
+        hsql_account(&sq, "runs", q->account, plo, phi);
         hsql_add(&sq, ")");
         if (!s->all) {
             hsql_add(&sq, " AND ");
-            hsql_scope(&sq, s, 0, 0);
+            hsql_scope(&sq, "runs", s, 0, 0);
         }
     } else if (!s->all) {
-        hsql_scope(&sq, s, plo, phi);
+        hsql_scope(&sq, "runs", s, plo, phi);
     } else {
         buf_printf(&sq.text, "end_ms >= ?%d AND end_ms < ?%d", plo, phi);
     }
@@ -1181,9 +1258,10 @@ int hist_invoice(hist *h, const char *account, int64_t month_start_ms, int64_t m
 
     /* The lines, one per model; what is not the GPUs' is the CPUs'. */
     hsql_invoice(
-        &sq, "jobs",
-        "SELECT gpu_model, count(*), sum(gpu_ms > 0 OR gpu_cost_micro > 0), sum(gpu_ms),"
-        " sum(gpu_cost_micro), sum(cpu_alloc_ms), sum(max(cost_micro - gpu_cost_micro, 0)) FROM jobs",
+        &sq, "runs",
+        "SELECT gpu_model, count(DISTINCT id), count(DISTINCT CASE WHEN gpu_ms > 0 OR gpu_cost_micro > 0"
+        " THEN id END), sum(gpu_ms), sum(gpu_cost_micro), sum(cpu_alloc_ms),"
+        " sum(max(cost_micro - gpu_cost_micro, 0)) FROM runs",
         account, month_start_ms, month_end_ms, "GROUP BY gpu_model ORDER BY gpu_model");
     if (hsql_prepare(&sq, &st) != 0)
         goto out;

@@ -53,6 +53,10 @@ void hist_close(hist *h);
  * long, a record over HIST_RECORD_MAX. j and c stay the caller's. */
 int hist_put_job(hist *h, const Jazari__HistJob *j, char *err, size_t errlen);
 int hist_put_resv(hist *h, const Jazari__ResvCharge *c, char *err, size_t errlen);
+/* Records one run of a job (by id and attempt), as hist_put_job does:
+ * usage and invoices sum the runs, the jobs' records are what jz history
+ * lists. */
+int hist_put_run(hist *h, const Jazari__RunCharge *r, char *err, size_t errlen);
 /* Remembers, in the open batch, how far the caller derived records (its
  * log index, say), so that after a crash it knows where to start again:
  * the mark and the puts before it are committed together or not at all. */
@@ -64,7 +68,7 @@ int hist_mark(hist *h, uint64_t *mark, char *err, size_t errlen);
 int hist_flush(hist *h, char *err, size_t errlen);
 /* Puts (and marks) not yet committed. */
 size_t hist_pending(const hist *h);
-/* Drops the jobs and reservation charges that ended before before_ms, at
+/* Drops the jobs, runs and reservation charges that ended before before_ms, at
  * most max of each (0: all; the oldest first), commits (with the open
  * batch), and gives the freed pages back to the file system. *deleted
  * (may be NULL): how many records went. */
@@ -99,7 +103,7 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
                Jazari__HistoryReply *out, char *err, size_t errlen);
 void hist_reply_free(Jazari__HistoryReply *out);
 
-/* The jobs' usage, summed by q->by: "user", "account" (the default for
+/* The runs' usage (jobs: how many jobs they are of), summed by q->by: "user", "account" (the default for
  * ""), "model", "site" or "day" (the UTC date of the end, YYYY-MM-DD),
  * for q->account (with its projects; "": every account s lets the caller
  * see) and q->since_ms <= end < q->until_ms (0: no bound); rows by key.
@@ -115,7 +119,8 @@ void hist_usage_free(Jazari__UsageReply *out);
 uint64_t hist_minor(uint64_t micro, uint32_t digits);
 
 /* The invoice of account (and its projects) for the jobs and reservation
- * charges that ended in [month_start_ms, month_end_ms): one line per GPU
+ * charges that ended in [month_start_ms, month_end_ms), the lines from its
+ * runs that ended then (a job's runs bill in the months they ended): one line per GPU
  * model ("GPU-hours H100": the Σ of gpu_ms, the Σ of gpu_cost_micro
  * rounded), one "CPU-hours" (Σ cpu_alloc_ms, Σ of cost_micro -
  * gpu_cost_micro rounded), one per reservation ("reservation NAME");

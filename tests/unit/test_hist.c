@@ -79,10 +79,33 @@ static void tjob_set(tjob *t, uint64_t id, const char *user, const char *account
     t->j.usage = &t->u;
 }
 
+/* The run (attempt) of a job with its figures, ending at end_ms. */
+static void tjob_run(const tjob *t, uint32_t attempt, int64_t end_ms, Jazari__RunCharge *r)
+{
+    jazari__run_charge__init(r);
+    r->id = t->j.id;
+    r->attempt = attempt;
+    r->user = t->j.user;
+    r->account = t->j.account;
+    r->site = t->j.site;
+    r->gpu_model = t->u.gpu_model;
+    r->start_ms = t->j.start_ms;
+    r->end_ms = end_ms;
+    r->gpu_ms = t->u.gpu_ms;
+    r->cpu_alloc_ms = t->u.cpu_alloc_ms;
+    r->charge_ms = t->u.charge_ms;
+    r->cost_micro = t->u.cost_micro;
+    r->gpu_cost_micro = t->u.gpu_cost_micro;
+    r->how = "ended";
+}
+
+/* A job of one run, as the controller records it: the job and its run. */
 static bool put(hist *h, tjob *t)
 {
     char err[256];
-    if (hist_put_job(h, &t->j, err, sizeof err) != 0) {
+    Jazari__RunCharge r;
+    tjob_run(t, 1, t->j.end_ms, &r);
+    if (hist_put_job(h, &t->j, err, sizeof err) != 0 || hist_put_run(h, &r, err, sizeof err) != 0) {
         printf("    put: %s\n", err);
         return false;
     }
@@ -142,7 +165,7 @@ TEST(hist_put_flush_reopen)
     rc.cost_micro = 123;
     CHECK(hist_put_resv(h, &rc, err, sizeof err) == 0);
     CHECK(hist_set_mark(h, 4242, err, sizeof err) == 0);
-    CHECK_EQ_INT(hist_pending(h), 5);
+    CHECK_EQ_INT(hist_pending(h), 8); /* 3 jobs, their runs, a charge, a mark */
     /* Not committed: another handle sees none of it. */
     Jazari__HistoryRequest q = JAZARI__HISTORY_REQUEST__INIT;
     CHECK_EQ_INT(query_n(ro, &q, &all), 0);
@@ -388,6 +411,56 @@ TEST(hist_scopes)
     CHECK(hist_query(h, &q, &all, 0, &r, err, sizeof err) != 0);
     CHECK(strstr(err, "unknown state \"done\"") != NULL);
     q.state = "";
+    hist_close(h);
+    tdir_rm(&t);
+}
+
+/* A job requeued at the turn of the month: each run bills in the month
+ * it ended, the job counted once in each; usage counts it once. */
+TEST(hist_runs_by_month)
+{
+    tdir t;
+    REQUIRE(tdir_make(&t));
+    char err[256];
+    hist *h;
+    REQUIRE(hist_open(&h, t.path, false, err, sizeof err) == 0);
+    tjob a;
+    tjob_set(&a, 42, "omar", "acme", FEB + DAY, "H100", 3600000, 100, 2000000, 1500000);
+    Jazari__RunCharge r1, r2;
+    tjob_run(&a, 1, FEB - 1000, &r1);
+    r1.how = "requeued";
+    r1.gpu_ms = 1800000;
+    r1.gpu_cost_micro = 750000;
+    r1.cost_micro = 1000000;
+    tjob_run(&a, 2, FEB + DAY, &r2);
+    CHECK(hist_put_job(h, &a.j, err, sizeof err) == 0);
+    CHECK(hist_put_run(h, &r1, err, sizeof err) == 0);
+    CHECK(hist_put_run(h, &r2, err, sizeof err) == 0);
+    CHECK(hist_put_run(h, &r2, err, sizeof err) == 0); /* again: the same */
+    CHECK(hist_flush(h, err, sizeof err) == 0);
+    Jazari__InvoiceReply jan = JAZARI__INVOICE_REPLY__INIT, feb = JAZARI__INVOICE_REPLY__INIT;
+    REQUIRE(hist_invoice(h, "acme", JAN, FEB, 2, 0, &jan, err, sizeof err) == 0);
+    REQUIRE(hist_invoice(h, "acme", FEB, FEB + 28 * DAY, 2, 0, &feb, err, sizeof err) == 0);
+    REQUIRE(jan.n_lines == 2 && feb.n_lines == 2);
+    CHECK_EQ_INT(jan.lines[0]->quantity_ms, 1800000);
+    CHECK_EQ_INT(jan.lines[0]->amount_minor, 75);
+    CHECK_EQ_INT(jan.lines[1]->amount_minor, 25);
+    CHECK_EQ_INT(feb.lines[0]->quantity_ms, 3600000);
+    CHECK_EQ_INT(feb.lines[0]->amount_minor, 150);
+    CHECK_EQ_INT(feb.lines[1]->amount_minor, 50);
+    CHECK(jan.lines[0]->jobs == 1 && feb.lines[0]->jobs == 1);
+    /* The job's record is listed in the month it ended. */
+    CHECK(jan.n_jobs == 0 && feb.n_jobs == 1);
+    hist_invoice_free(&jan);
+    hist_invoice_free(&feb);
+    Jazari__UsageRequest q = JAZARI__USAGE_REQUEST__INIT;
+    Jazari__UsageReply u = JAZARI__USAGE_REPLY__INIT;
+    REQUIRE(hist_usage(h, &q, &all, &u, err, sizeof err) == 0);
+    REQUIRE(u.n_rows == 1);
+    CHECK_EQ_INT(u.rows[0]->jobs, 1);
+    CHECK_EQ_INT(u.rows[0]->gpu_ms, 1800000 + 3600000);
+    CHECK_EQ_INT(u.rows[0]->cost_micro, 3000000);
+    hist_usage_free(&u);
     hist_close(h);
     tdir_rm(&t);
 }
@@ -732,11 +805,11 @@ TEST(hist_expire_oldest)
     /* Expiry commits the batch with it. */
     uint64_t deleted = 0, n = 0, nr = 0;
     CHECK(hist_expire(h, JAN + 3 * DAY, 2, &deleted, err, sizeof err) == 0);
-    CHECK_EQ_INT(deleted, 3); /* the two oldest jobs and the charge */
+    CHECK_EQ_INT(deleted, 5); /* the two oldest jobs, their runs and the charge */
     CHECK_EQ_INT(hist_pending(h), 0);
     CHECK(hist_count(h, &n, &nr, err, sizeof err) == 0 && n == 4 && nr == 0);
     CHECK(hist_expire(h, JAN + 3 * DAY, 0, &deleted, err, sizeof err) == 0);
-    CHECK_EQ_INT(deleted, 1);
+    CHECK_EQ_INT(deleted, 2);
     Jazari__HistoryRequest q = JAZARI__HISTORY_REQUEST__INIT;
     Jazari__HistoryReply r = JAZARI__HISTORY_REPLY__INIT;
     REQUIRE(hist_query(h, &q, &all, 0, &r, err, sizeof err) == 0);
@@ -759,7 +832,7 @@ TEST(hist_expire_oldest)
     REQUIRE(stat(t.path, &full) == 0);
     CHECK(full.st_size > 8 << 20);
     CHECK(hist_expire(h, FEB + 2000, 0, &deleted, err, sizeof err) == 0);
-    CHECK_EQ_INT(deleted, 2003);
+    CHECK_EQ_INT(deleted, 2 * 2003);
     CHECK(hist_checkpoint(h, err, sizeof err) == 0);
     REQUIRE(stat(t.path, &after) == 0);
     CHECK(after.st_size < 1 << 20);

@@ -354,6 +354,8 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint32_t step, uint6
     exec_part *p = exec_start(&d->ex, &sp);
     free(minors);
     p->start_index = index;
+    if (!step) /* the job's own part holds its GPUs here for all its life */
+        usage_part_start(d, p, mine->gpus, mine->n_gpus);
     buf_free(&cpus);
     buf_free(&mems);
 }
@@ -649,6 +651,14 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ec.reason = reason;
     ec.no_account = r->no_account && r->step == 0;
     ec.step = r->step;
+    /* What the part used, as its agent measured it; an older agent's end
+     * has none (the job is then charged its allocation only). */
+    char why[160];
+    if (r->usage && usage_valid(r->usage, why, sizeof why))
+        ec.usage = r->usage;
+    else if (r->usage)
+        log_warn("run", "job %llu on %s: the usage reported is not believed (%s): none recorded",
+                 (unsigned long long)r->id, r->node, why);
     run__propose_end(d, &ec, req_wait(d, c, e));
 }
 
@@ -672,6 +682,9 @@ static void run__report(jzd *d, exec_part *p)
     if (p->running || p->reported || p->in_flight)
         return;
     p->in_flight = true;
+    usage_part_end(d, p); /* once: a report sent again says the same */
+    Jazari__PartUsage usage;
+    usage_pb(&p->end, &usage);
     if (run__is_leader(d)) {
         char reason[600];
         snprintf(reason, sizeof reason, "%s%s%s", p->end.reason[0] ? d->cfg->name : "",
@@ -685,6 +698,7 @@ static void run__report(jzd *d, exec_part *p)
         ec.reason = reason;
         ec.no_account = p->end.no_account;
         ec.step = p->step;
+        ec.usage = &usage;
         run__propose_end(d, &ec, NULL);
         return;
     }
@@ -700,6 +714,7 @@ static void run__report(jzd *d, exec_part *p)
     r.no_account = p->end.no_account;
     r.reason = p->end.reason;
     r.step = p->step;
+    r.usage = &usage;
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;
     env.job_end_request = &r;

@@ -526,6 +526,71 @@ uint64_t cg_oom_kills(const cg_job *g)
     return under ? 1 : 0; /* v1 before Linux 4.13: no counter */
 }
 
+/* text[0..len) as a decimal number, at most CG_USAGE_MAX. */
+static int cg__number(const char *text, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(text[i] - '0');
+        if (v > CG_USAGE_MAX)
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cg_parse_value(const char *text, uint64_t *out)
+{
+    size_t len = strlen(text);
+    while (len > 0 && strchr(" \n\t", text[len - 1]))
+        len--;
+    return cg__number(text, len, out);
+}
+
+int cg_parse_keyed(const char *text, const char *key, uint64_t *out)
+{
+    size_t klen = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        size_t line = strcspn(p, "\n");
+        if (line > klen && strncmp(p, key, klen) == 0 && p[klen] == ' ')
+            return cg__number(p + klen + 1, line - klen - 1, out);
+    }
+    return -1;
+}
+
+void cg_usage_read(const cg_job *g, cg_usage *out)
+{
+    memset(out, 0, sizeof *out);
+    char text[CG__TEXT];
+    uint64_t v;
+    if (g->version == 2) {
+        /* cpu.stat is there in every v2 group, with or without +cpu. */
+        if (cg__read(g->dir[0], "cpu.stat", text) == 0 && cg_parse_keyed(text, "usage_usec", &v) == 0) {
+            out->cpu_ms = v / 1000;
+            out->has_cpu = true;
+        }
+        if (g->mem && cg__read(g->dir[0], "memory.peak", text) == 0 && cg_parse_value(text, &v) == 0) {
+            out->max_rss_bytes = v;
+            out->has_mem = true;
+        }
+        return;
+    }
+    for (int i = 0; i < g->ndirs && !out->has_cpu; i++)
+        if (cg__read(g->dir[i], "cpuacct.usage", text) == 0 && cg_parse_value(text, &v) == 0) {
+            out->cpu_ms = v / 1000000;
+            out->has_cpu = true;
+        }
+    if (g->mem && cg__read(g->dir[0], "memory.max_usage_in_bytes", text) == 0 &&
+        cg_parse_value(text, &v) == 0) {
+        out->max_rss_bytes = v;
+        out->has_mem = true;
+    }
+}
+
 const char *cg_path(const cg_job *g)
 {
     return g->dir[0];
@@ -570,8 +635,8 @@ size_t cg_gpu_prog(const uint32_t *minors, size_t n, struct bpf_insn *out, size_
     size_t len = 11 + m;
     if (!out || cap < len)
         return len;
-    /* allow: the last two instructions; each jump counts from the next one. */
-#define CG__TO_ALLOW(at) ((int16_t)(len - 2 - (size_t)(at) - 1))
+        /* allow: the last two instructions; each jump counts from the next one. */
+#define CG__TO_ALLOW(at) ((int16_t)(len - 2 - (size_t)(at)-1))
     size_t k = 0;
     /* r2 = ctx->access_type & 0xffff (the device type) */
     out[k++] = cg__insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0);
@@ -696,7 +761,8 @@ static int cg__fence_v2(const cg_job *g, const uint32_t *minors, size_t n, char 
         a.attach_type = BPF_CGROUP_DEVICE;
         a.attach_flags = BPF_F_ALLOW_MULTI;
         if (syscall(__NR_bpf, BPF_PROG_ATTACH, &a, sizeof a) != 0)
-            rc = cg__fail(err, errlen, "cannot attach the device program to %s: %s", g->dir[0], strerror(errno));
+            rc = cg__fail(err, errlen, "cannot attach the device program to %s: %s", g->dir[0],
+                          strerror(errno));
         close(cfd);
     }
     close(pfd); /* the group holds the program now */
@@ -705,5 +771,6 @@ static int cg__fence_v2(const cg_job *g, const uint32_t *minors, size_t n, char 
 
 int cg_fence_gpus(const cg_job *g, const uint32_t *minors, size_t n, char *err, size_t errlen)
 {
-    return g->version == 1 ? cg__fence_v1(g, minors, n, err, errlen) : cg__fence_v2(g, minors, n, err, errlen);
+    return g->version == 1 ? cg__fence_v1(g, minors, n, err, errlen)
+                           : cg__fence_v2(g, minors, n, err, errlen);
 }

@@ -77,6 +77,30 @@ bool cg_empty(const cg_job *g);
  * before cg_destroy. */
 uint64_t cg_oom_kills(const cg_job *g);
 
+/* What a group's processes used, read before cg_destroy. */
+typedef struct cg_usage {
+    uint64_t cpu_ms;        /* CPU time, user + system */
+    uint64_t max_rss_bytes; /* the group's peak memory (page cache included, as the kernel counts it) */
+    bool has_cpu, has_mem;  /* which of the two the kernel told */
+} cg_usage;
+
+/* The largest value believed from a kernel file: 2^53 (CPU microseconds:
+ * 285 years; bytes: 8 PiB). Anything above is garbage, not usage. */
+#define CG_USAGE_MAX (1ull << 53)
+
+/* Reads g's usage into out: v2 cpu.stat "usage_usec" and memory.peak
+ * (Linux 5.19 on); v1 cpuacct.usage (nanoseconds) where one of the group's
+ * directories has it (cpuacct mounted with memory, cpuset or devices) and
+ * memory.max_usage_in_bytes. What is missing or does not parse stays
+ * unknown (has_cpu, has_mem false): the caller falls back on getrusage. */
+void cg_usage_read(const cg_job *g, cg_usage *out);
+/* The parsers, for the tests: the value of the line "key N" of text (a
+ * flat-keyed file such as cpu.stat), or text as one number (a single-value
+ * file; "max" is not a number). Return 0 and *out, or -1 when it is
+ * missing, not a decimal number or above CG_USAGE_MAX. */
+int cg_parse_keyed(const char *text, const char *key, uint64_t *out);
+int cg_parse_value(const char *text, uint64_t *out);
+
 /* GPU fences: a job opens only its own GPUs. NVIDIA's GPUs are character
  * devices 195:N (/dev/nvidiaN, N up to 253); 254 (nvidia-modeset) and 255
  * (nvidiactl) every job needs, as it needs nvidia-uvm (another major).

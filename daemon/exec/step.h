@@ -29,9 +29,10 @@
 #define STEP_SCRIPT "script" /* a submitted script, owned by the job's user */
 #define STEP_CGROUP "cgroup" /* "NAME VERSION" of the part's cgroup (version 0: found), when it has one */
 #define STEP_STOP "stop"     /* left by the daemon before it asks the supervisor to stop */
-#define STEP_LIMIT "limit"   /* the job's time limit now, in seconds (jz update --time): the daemon writes
-                                it, then sends SIGUSR2 */
-#define STEP_INPUT "input"   /* srun --pty: a FIFO of keys for the task's terminal (pty.h) */
+#define STEP_LIMIT                                                                                           \
+    "limit"                /* the job's time limit now, in seconds (jz update --time): the daemon writes     \
+                              it, then sends SIGUSR2 */
+#define STEP_INPUT "input" /* srun --pty: a FIFO of keys for the task's terminal (pty.h) */
 #define STEP_SPEC_MAX (8u << 20)
 
 /* How a part ended. exit_code: the first failing task's status, or 128 +
@@ -45,6 +46,17 @@ typedef struct step_end {
     bool preempted;       /* stopped because it was preempted (not written to DIR/end) */
     bool no_account;      /* never started: the job's user has no account on this node */
     char reason[512];
+    /* What the part used (the leader's PartUsage). The supervisor measures
+     * its CPU time and peak memory: its cgroup's (cg_usage_read) where it
+     * has one of its own, else getrusage(RUSAGE_CHILDREN) of its reaped
+     * tasks (ru_maxrss: the largest task's, not their sum). */
+    uint64_t cpu_ms, max_rss_bytes;
+    bool in_job_part; /* a step whose tasks ran in its job's group: the job's part counts them too */
+    /* The daemon adds its GPUs' (usage.c; never in DIR/end). */
+    uint64_t energy_mj;
+    uint32_t gpu_util_pct;
+    bool has_gpu_util;
+    bool gpu_measured; /* the three above are final */
 } step_end;
 
 /* The supervisor's process: returns its exit status. */

@@ -1,0 +1,93 @@
+/* usage.c - what a job's part used on this node, for the end its agent
+ * reports (PartUsage): its supervisor's CPU time and peak memory
+ * (step_end, from the part's cgroup or getrusage), and its GPUs' energy
+ * and mean utilisation from the health sampler's counters, the difference
+ * between the part's start and its end. The samples come every
+ * gpu_health_interval: both ends of that window are the latest sample
+ * before the part started or ended, so a part shorter than an interval
+ * may see none (then no utilisation is claimed) and the energy is off by
+ * at most an interval's at each end. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "jzd.h"
+
+void usage_part_start(jzd *d, exec_part *p, const uint32_t *gpus, size_t n)
+{
+    p->n_gpu_base = 0;
+    for (size_t i = 0; i < n && p->n_gpu_base < EXEC_MAX_GPUS; i++) {
+        ghealth_count c;
+        if (!ghealth_counters(d, gpus[i], &c))
+            continue; /* not sampled: no figure for it, rather than a wrong one */
+        exec_gpu_base *b = &p->gpu_base[p->n_gpu_base++];
+        b->gpu = gpus[i];
+        b->has_energy = c.has_energy;
+        b->energy_mj = c.energy_mj;
+        b->util_sum = c.util_sum;
+        b->util_n = c.util_n;
+    }
+}
+
+void usage_part_end(jzd *d, exec_part *p)
+{
+    step_end *e = &p->end;
+    if (e->gpu_measured)
+        return;
+    e->gpu_measured = true;
+    uint64_t energy = 0, sum = 0, n = 0;
+    for (uint32_t i = 0; i < p->n_gpu_base && i < EXEC_MAX_GPUS; i++) {
+        const exec_gpu_base *b = &p->gpu_base[i];
+        ghealth_count c;
+        if (!ghealth_counters(d, b->gpu, &c))
+            continue;
+        /* A counter that went back (a driver reloaded, a GPU reset) says
+         * nothing of this part. */
+        if (b->has_energy && c.has_energy && c.energy_mj >= b->energy_mj)
+            energy += c.energy_mj - b->energy_mj;
+        if (c.util_n >= b->util_n && c.util_sum >= b->util_sum) {
+            sum += c.util_sum - b->util_sum;
+            n += c.util_n - b->util_n;
+        }
+    }
+    e->energy_mj = energy;
+    e->has_gpu_util = n > 0;
+    /* Each sample is at most 100 (health.c clamps it): so is the mean. */
+    e->gpu_util_pct = n ? (uint32_t)((sum + n / 2) / n) : 0;
+    if (p->n_gpu_base)
+        log_debug("usage", "job %llu attempt %u: %u GPUs used %llu mJ, %s%u%% busy over %llu samples",
+                  (unsigned long long)p->id, p->attempt, p->n_gpu_base, (unsigned long long)energy,
+                  n ? "" : "unknown ", e->gpu_util_pct, (unsigned long long)n);
+}
+
+void usage_pb(const step_end *e, Jazari__PartUsage *out)
+{
+    jazari__part_usage__init(out);
+    out->cpu_ms = e->cpu_ms;
+    out->max_rss_bytes = e->max_rss_bytes;
+    out->energy_mj = e->energy_mj;
+    out->gpu_util_pct = e->has_gpu_util ? e->gpu_util_pct : 0;
+    out->has_gpu_util = e->has_gpu_util;
+    out->in_job_part = e->in_job_part;
+}
+
+/* Bounds of what an agent may claim for one part: a year of 4096 CPUs'
+ * time, 64 TiB, 64 GPUs at 10 kW for a year. Beyond: not believed. */
+#define USAGE_CPU_MS_MAX (4096ull * 366 * 86400 * 1000)
+#define USAGE_RSS_MAX (64ull << 40)
+#define USAGE_ENERGY_MJ_MAX (64ull * 10000 * 366 * 86400 * 1000)
+
+bool usage_valid(const Jazari__PartUsage *u, char *why, size_t len)
+{
+    if (u->cpu_ms > USAGE_CPU_MS_MAX)
+        snprintf(why, len, "cpu_ms %llu is beyond any part's", (unsigned long long)u->cpu_ms);
+    else if (u->max_rss_bytes > USAGE_RSS_MAX)
+        snprintf(why, len, "max_rss_bytes %llu is beyond any node's", (unsigned long long)u->max_rss_bytes);
+    else if (u->energy_mj > USAGE_ENERGY_MJ_MAX)
+        snprintf(why, len, "energy_mj %llu is beyond any part's", (unsigned long long)u->energy_mj);
+    else if (u->gpu_util_pct > 100 || (!u->has_gpu_util && u->gpu_util_pct))
+        snprintf(why, len, "gpu_util_pct %u is not a measured percentage", u->gpu_util_pct);
+    else
+        return true;
+    return false;
+}

@@ -658,13 +658,15 @@ bool ghealth_counters(const jzd *d, uint32_t gpu, ghealth_count *out)
 {
     const struct ghealth *g = d->health;
     memset(out, 0, sizeof *out);
-    if (!g || !g->nv || !g->have_last)
+    if (!g || !g->nv)
         return false;
     for (size_t i = 0; i < g->n_gpus && i < HEALTH_MAX_GPUS; i++) {
         if (ghealth_topo_gpu(d, (int)i) != (int32_t)gpu)
             continue;
+        /* Before the first sample: no energy reading, and no utilisation
+         * sample yet (the sums are 0, which a part's start may count from). */
         const health_sample *s = &g->last[i];
-        out->has_energy = !s->lost && (s->known & HEALTH_K_ENERGY);
+        out->has_energy = g->have_last && !s->lost && (s->known & HEALTH_K_ENERGY);
         out->energy_mj = out->has_energy ? s->energy_mj : 0;
         out->util_sum = g->util_sum[i];
         out->util_n = g->util_n[i];

@@ -455,7 +455,8 @@ int32_t ghealth_topo_gpu(const jzd *d, int nvml_index);
  * its energy counter (NVML's, millijoules; has_energy false where NVML
  * cannot tell) and the sum and number of its utilisation samples since
  * sampling began. gpu: the topology's index. false (all 0) when NVML
- * samples no such GPU (none yet, no NVML, sampling off). */
+ * samples no such GPU (no NVML, sampling off); before the first sample,
+ * true with no energy and no utilisation sample. */
 typedef struct ghealth_count {
     uint64_t energy_mj;
     bool has_energy;

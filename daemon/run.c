@@ -584,6 +584,17 @@ static void run__on_end_committed(void *arg, const ctl_outcome *o)
 
 static void run__propose_end(jzd *d, Jazari__EndCmd *ec, jzd_wait *w)
 {
+    const Jazari__PartUsage *u = ec->usage;
+    if (u) {
+        char step[32] = "";
+        if (ec->step)
+            snprintf(step, sizeof step, " step %u", ec->step - 1);
+        log_info("run",
+                 "job %llu attempt %u%s on %s used %llu ms of CPU, %llu bytes at most, %llu mJ, GPUs %s%u%%",
+                 (unsigned long long)ec->id, ec->attempt, step, ec->node ? ec->node : "?",
+                 (unsigned long long)u->cpu_ms, (unsigned long long)u->max_rss_bytes,
+                 (unsigned long long)u->energy_mj, u->has_gpu_util ? "" : "unmeasured ", u->gpu_util_pct);
+    }
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_END;
     cmd.end = ec;

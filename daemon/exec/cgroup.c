@@ -31,7 +31,7 @@
 #define CG__WAIT_MS 2000 /* how long cg_destroy waits for the group to empty */
 #define CG__POLL_MS 10
 
-#define CG__DIRS 3 /* v1: memory, cpuset, devices */
+#define CG__DIRS 4 /* v1: memory, cpuset, devices, cpuacct */
 
 struct cg_job {
     int version; /* 1 or 2 */
@@ -189,10 +189,11 @@ static void cg__pids(const cg_job *g, buf *b)
 /* --- finding the hierarchies ----------------------------------------------------- */
 
 /* The mounts of /proc/self/mountinfo: the first cgroup2 one, the first whose
- * cgroup.controllers has memory, and the v1 memory, cpuset and devices ones. */
+ * cgroup.controllers has memory, and the v1 memory, cpuset, devices and
+ * cpuacct ones. */
 static void cg__mounts(char v2any[CG__PATH], char v2mem[CG__PATH], char v1[CG__DIRS][CG__PATH])
 {
-    static const char *const want[CG__DIRS] = {"memory", "cpuset", "devices"};
+    static const char *const want[CG__DIRS] = {"memory", "cpuset", "devices", "cpuacct"};
     FILE *f = fopen("/proc/self/mountinfo", "re");
     char line[4096], mnt[CG__PATH], type[64], opts[1024], ctl[CG__TEXT];
     while (f && fgets(line, sizeof line, f)) {
@@ -216,8 +217,9 @@ static void cg__mounts(char v2any[CG__PATH], char v2mem[CG__PATH], char v1[CG__D
         fclose(f);
 }
 
-/* v1: the hierarchies' roots in v1 (memory, cpuset, devices; devices may
- * be "") into base, each mount once; sets ndirs, cs and dev. */
+/* v1: the hierarchies' roots in v1 (memory, cpuset, devices, cpuacct;
+ * the last two may be "") into base, each mount once; sets ndirs, cs and
+ * dev. The job's CPU time is read from cpuacct (cg_usage_read). */
 static void cg__v1_bases(cg_job *g, char v1[CG__DIRS][CG__PATH], char base[CG__DIRS][CG__PATH])
 {
     int at[CG__DIRS];
@@ -240,7 +242,7 @@ static void cg__v1_bases(cg_job *g, char v1[CG__DIRS][CG__PATH], char base[CG__D
 static int cg__find(const cg_opts *o, cg_job *g, char base[CG__DIRS][CG__PATH], char *err, size_t errlen)
 {
     int version = o ? o->version : 0;
-    char path[CG__PATH], v1[CG__DIRS][CG__PATH] = {"", "", ""};
+    char path[CG__PATH], v1[CG__DIRS][CG__PATH] = {"", "", "", ""};
     struct stat st;
     if (version < 0 || version > 2)
         return cg__fail(err, errlen, "unknown cgroup version %d", version);
@@ -250,10 +252,11 @@ static int cg__find(const cg_opts *o, cg_job *g, char base[CG__DIRS][CG__PATH], 
             version = cg__join(path, o->root, "cgroup.controllers") == 0 && access(path, F_OK) == 0 ? 2 : 1;
         if ((version == 2 && snprintf(base[0], CG__PATH, "%s", o->root) >= CG__PATH) ||
             (version == 1 && (cg__join(v1[0], o->root, "memory") || cg__join(v1[1], o->root, "cpuset") ||
-                              cg__join(v1[2], o->root, "devices"))))
+                              cg__join(v1[2], o->root, "devices") || cg__join(v1[3], o->root, "cpuacct"))))
             return cg__fail(err, errlen, "root path too long: %s", o->root);
-        if (version == 1 && (stat(v1[2], &st) != 0 || !S_ISDIR(st.st_mode)))
-            v1[2][0] = '\0'; /* a fake root without devices/ */
+        for (int i = 2; version == 1 && i < CG__DIRS; i++)
+            if (stat(v1[i], &st) != 0 || !S_ISDIR(st.st_mode))
+                v1[i][0] = '\0'; /* a fake root without devices/ or cpuacct/ */
     } else {
         char v2any[CG__PATH] = "", v2mem[CG__PATH] = "";
         cg__mounts(v2any, v2mem, v1);
@@ -428,7 +431,7 @@ int cg_create(const cg_opts *o, const char *name, uint64_t mem_bytes, const char
               cg_job **out, char *err, size_t errlen)
 {
     const char *parent = o && o->parent ? o->parent : "jazari";
-    char base[CG__DIRS][CG__PATH] = {"", "", ""}, scratch[8];
+    char base[CG__DIRS][CG__PATH] = {"", "", "", ""}, scratch[8];
     *out = NULL;
     if (!cg__name_ok(name) || !cg__name_ok(parent))
         return cg__fail(err, errlen, "invalid group name \"%.80s\" (1 to %d of A-Z a-z 0-9 _ . -)",

@@ -8,7 +8,8 @@
  *       cgroup.subtree_control of the root and of <parent> (which must then
  *       hold no process of its own).
  *   v1: a mount per controller: <memory mount>/<parent>/<name> and
- *       <cpuset mount>/<parent>/<name> (one directory if they share a mount).
+ *       <cpuset mount>/<parent>/<name> (one directory if they share a mount),
+ *       and in the devices and cpuacct hierarchies where they are mounted.
  * <parent> is relative to the root of the hierarchy, one path component.
  * v2 is preferred when its mount has the memory controller. Asking for
  * version 2 takes any cgroup2 mount, even one without controllers (a v1
@@ -89,9 +90,8 @@ typedef struct cg_usage {
 #define CG_USAGE_MAX (1ull << 53)
 
 /* Reads g's usage into out: v2 cpu.stat "usage_usec" and memory.peak
- * (Linux 5.19 on); v1 cpuacct.usage (nanoseconds) where one of the group's
- * directories has it (cpuacct mounted with memory, cpuset or devices) and
- * memory.max_usage_in_bytes. What is missing or does not parse stays
+ * (Linux 5.19 on); v1 cpuacct.usage (nanoseconds, where the cpuacct
+ * hierarchy is mounted) and memory.max_usage_in_bytes. What is missing or does not parse stays
  * unknown (has_cpu, has_mem false): the caller falls back on getrusage. */
 void cg_usage_read(const cg_job *g, cg_usage *out);
 /* The parsers, for the tests: the value of the line "key N" of text (a

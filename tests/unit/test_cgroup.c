@@ -719,10 +719,20 @@ TEST(cgroup_usage_fake_v1)
     REQUIRE(cg_create(&o, "job_10", 0, NULL, NULL, &g, err, sizeof err) == 0 && g);
     put(cg_path(g), "memory.max_usage_in_bytes", "209715200\n");
     cg_usage u;
-    cg_usage_read(g, &u); /* cpuacct is not mounted with memory or cpuset here */
+    cg_usage_read(g, &u); /* no cpuacct hierarchy here: the CPU time is unknown */
     CHECK(!u.has_cpu && u.has_mem);
     CHECK_EQ_INT(u.max_rss_bytes, 209715200);
-    snprintf(d, sizeof d, "%s/cpuset/jz/job_10", root); /* cpuacct co-mounted with cpuset */
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+
+    /* With a cpuacct hierarchy, the group has a directory there too. */
+    snprintf(d, sizeof d, "%s/cpuacct", root);
+    REQUIRE(mkdir(d, 0755) == 0);
+    REQUIRE(cg_create(&o, "job_10", 0, NULL, NULL, &g, err, sizeof err) == 0 && g);
+    snprintf(d, sizeof d, "%s/cpuacct/jz/job_10", root);
+    CHECK(exists(d));
+    CHECK_EQ_INT(cg_attach(g, 4243), 0);
+    CHECK(has_line(get(d, "cgroup.procs"), 4243));
+    put(cg_path(g), "memory.max_usage_in_bytes", "209715200\n");
     put(d, "cpuacct.usage", "2500999999\n");
     cg_usage_read(g, &u);
     CHECK(u.has_cpu && u.has_mem);
@@ -731,5 +741,6 @@ TEST(cgroup_usage_fake_v1)
     cg_usage_read(g, &u);
     CHECK(u.has_cpu && !u.has_mem);
     CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+    CHECK(!exists(d));
     rm_tree(root);
 }

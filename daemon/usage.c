@@ -6,12 +6,69 @@
  * gpu_health_interval: both ends of that window are the latest sample
  * before the part started or ended, so a part shorter than an interval
  * may see none (then no utilisation is claimed) and the energy is off by
- * at most an interval's at each end. */
+ * at most an interval's at each end.
+ *
+ * The energy counters at the start are also kept in the part's directory
+ * (USAGE_START), for a daemon restarted while the part runs: it adopts the
+ * part, and at its end counts the energy from them and the utilisation
+ * from its own samples (all taken while the part ran). A part that ended
+ * while the daemon was away gets no GPU figures: the counters have moved
+ * on since. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../common/log.h"
 #include "jzd.h"
+
+#define USAGE_START "usage_start" /* in the part's directory: "gpu TOPO ENERGY_MJ HAS_ENERGY" lines */
+#define USAGE_TOPO_MAX 4096u      /* a topology index believed from that file */
+
+/* Keeps the energy counters of the start in the part's directory. */
+static void usage__save(const exec_part *p)
+{
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", p->dir, USAGE_START);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", p->dir, USAGE_START);
+    FILE *f = fopen(tmp, "we");
+    if (!f) {
+        log_debug("usage", "cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    for (uint32_t i = 0; i < p->n_gpu_base; i++)
+        fprintf(f, "gpu %u %llu %d\n", p->gpu_base[i].gpu, (unsigned long long)p->gpu_base[i].energy_mj,
+                p->gpu_base[i].has_energy);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        log_debug("usage", "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+/* An adopted part's start counters from its directory: the energy as
+ * saved, the utilisation from this daemon's first sample (0). */
+static void usage__load(exec_part *p)
+{
+    char path[PATH_MAX + 32], line[128];
+    snprintf(path, sizeof path, "%s/%s", p->dir, USAGE_START);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    while (p->n_gpu_base < EXEC_MAX_GPUS && fgets(line, sizeof line, f)) {
+        unsigned gpu;
+        unsigned long long mj;
+        int has, end = 0;
+        if (sscanf(line, "gpu %u %llu %d%n", &gpu, &mj, &has, &end) != 3 ||
+            (line[end] && line[end] != '\n') || gpu >= USAGE_TOPO_MAX || (has != 0 && has != 1))
+            continue;
+        exec_gpu_base *b = &p->gpu_base[p->n_gpu_base++];
+        memset(b, 0, sizeof *b);
+        b->gpu = gpu;
+        b->energy_mj = mj;
+        b->has_energy = has == 1;
+    }
+    fclose(f);
+}
 
 void usage_part_start(jzd *d, exec_part *p, const uint32_t *gpus, size_t n)
 {
@@ -27,6 +84,8 @@ void usage_part_start(jzd *d, exec_part *p, const uint32_t *gpus, size_t n)
         b->util_sum = c.util_sum;
         b->util_n = c.util_n;
     }
+    if (p->n_gpu_base)
+        usage__save(p);
 }
 
 void usage_part_end(jzd *d, exec_part *p)
@@ -35,6 +94,10 @@ void usage_part_end(jzd *d, exec_part *p)
     if (e->gpu_measured)
         return;
     e->gpu_measured = true;
+    /* Adopted while it ran (a supervisor this daemon did not start, alive
+     * when found): its start counters are in its directory. */
+    if (p->n_gpu_base == 0 && !p->child && p->pid > 0 && p->step == 0)
+        usage__load(p);
     uint64_t energy = 0, sum = 0, n = 0;
     for (uint32_t i = 0; i < p->n_gpu_base && i < EXEC_MAX_GPUS; i++) {
         const exec_gpu_base *b = &p->gpu_base[i];

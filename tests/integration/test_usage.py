@@ -16,13 +16,17 @@ from conftest import BUILD, frame, hello_env, pb, read_frame, wait_for
 FAST = ["--election-timeout", "200ms", "--heartbeat-interval", "100ms", "--kill-grace", "1s"]
 MB = 1 << 20
 
-# Burns 1.5 s of CPU with 100 MB written (so resident), and says how long
-# it ran (wall clock) in the file named by its argument.
+# Burns 1.5 s of CPU (or its second argument's) with 100 MB written (so
+# resident), and says how long it ran (wall clock) in the file named by its
+# first argument; "started" in that file meanwhile.
 BURN = r"""
 import sys, time
 t0 = time.monotonic()
 x = b"x" * (100 << 20)
-while time.process_time() < 1.5:
+with open(sys.argv[1], "w") as f:
+    f.write("started\n")
+cpu = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5
+while time.process_time() < cpu:
     pass
 with open(sys.argv[1], "w") as f:
     f.write("%.3f %d\n" % (time.monotonic() - t0, len(x)))
@@ -72,9 +76,9 @@ def committed(leader, jid):
             "energy_mj": int(m.group(4)), "gpu_util_pct": None if m.group(5) else int(m.group(6))}
 
 
-def check_cpu_and_memory(u, cpu_s, rss):
+def check_cpu_and_memory(u, cpu_s, rss, burn=1.5):
     # 1.5 s of CPU, a little more for Python's start and the 100 MB's pages.
-    assert 1.45 <= cpu_s <= 3.0, u
+    assert burn - 0.05 <= cpu_s <= burn + 1.5, u
     # 100 MB written: the peak (of the cgroup, or of the largest task) holds it.
     assert 100 * MB <= rss <= 1024 * MB, u
 
@@ -147,3 +151,37 @@ def test_the_leaders_own_part_without_gpus_reports_cpu_and_memory(daemon_factory
     check_cpu_and_memory(u, u["cpu_seconds"], u["max_rss_bytes"])
     assert u["energy_j"] == 0 and u["gpu_seconds"] == 0, u
     assert u.get("gpu_util_pct") is None, u  # not measured: not shown as 0 %
+
+
+def test_a_part_adopted_by_a_restarted_agent_still_reports_its_usage(daemon_factory, tmp_path):
+    """The agent restarts while the part runs: the supervisor's end record
+    carries the CPU time and memory, the part's directory the GPUs' energy
+    counters at its start; the utilisation is the new agent's samples'."""
+    from conftest import free_port
+    state = str(tmp_path / "nvml.state")
+    write_state(state, "gpu 0 power=200000 util=90\ngpu 1 power=100000 util=30\n")
+    port = free_port()
+    spec = "ctl@127.0.0.1:%d" % port
+    ctl = daemon_factory(name="ctl", port=port, extra=["--controllers", spec] + FAST,
+                         env={"JAZARI_NVML_LIB": "/nonexistent/libnvidia-ml.so.1"})
+    fake = os.path.join(BUILD, "tests", "fake", "libnvidia-ml.so.1")
+    gpu = daemon_factory(name="gpu", extra=["--controllers", spec, "--gpu-health-interval", "100ms"] + FAST,
+                         env={"JAZARI_NVML_LIB": fake, "JAZARI_CUDA_LIB": "/nonexistent/libcuda.so.1",
+                              "FAKE_NVML_STATE": state})
+    wait_for(lambda: ctl.jz_json("status")["nodes_up"] == 2, what="both nodes up")
+    wait_for(lambda: sampled_gpus(gpu) == 4, what="the GPU node's first sample")
+    out = str(tmp_path / "burn.out")
+    t0 = time.monotonic()
+    jid = submit(ctl, "--gpus-per-node", "2", "--", "/usr/bin/python3", "-c", BURN, out, "4")
+    wait_for(lambda: os.path.exists(out), what="the job to start")
+    assert gpu.stop() == 0
+    gpu.start()
+    job = ended(ctl, jid)
+    life = time.monotonic() - t0
+    assert job["state"] == "COMPLETED", job
+    assert "adopted" in gpu.log()
+    wall = float(open(out).read().split()[0])
+    c = committed(ctl, jid)
+    check_cpu_and_memory(c, c["cpu_ms"] / 1000, c["max_rss_bytes"], burn=4)
+    assert 300 * (wall - 0.3) * 1000 <= c["energy_mj"] <= 300 * (life + 0.2) * 1000, (c, wall, life)
+    assert c["gpu_util_pct"] == 60, c

@@ -31,10 +31,12 @@
  *       when SEQ is larger than every SEQ delivered before.
  * A GPU the file does not mention: 40 C (slowdown 87, shutdown 92), 60 W
  * of 400, idle, nothing wrong.
- * Energy (nvmlDeviceGetTotalEnergyConsumption): each GPU's counter starts
- * at 0 at its first reading and grows at its power of the moment (power x
- * the time since the last reading), so a test knows what a job's GPUs
- * used from the power it sets. */
+ * Energy (nvmlDeviceGetTotalEnergyConsumption): each GPU's counter grows
+ * at its power of the moment (power x the time since the last reading),
+ * so a test knows what a job's GPUs used from the power it sets. Like the
+ * driver's, it does not start again with each process: the first reading
+ * is the power x the time since boot (CLOCK_MONOTONIC), so that a
+ * restarted daemon reads on from where the last one did. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -611,11 +613,11 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t dev, unsigned long
     clock_gettime(CLOCK_MONOTONIC, &now);
     pthread_mutex_lock(&fake_mu);
     struct timespec *at = &fake_energy_at[i];
-    if (at->tv_sec || at->tv_nsec) {
-        long long us = (now.tv_sec - at->tv_sec) * 1000000LL + (now.tv_nsec - at->tv_nsec) / 1000;
-        if (us > 0) /* mW x us = nJ */
-            fake_energy_uj[i] += (unsigned long long)h.power * (unsigned long long)us / 1000;
-    }
+    struct timespec zero = {0, 0};
+    const struct timespec *from = at->tv_sec || at->tv_nsec ? at : &zero; /* the first: since boot */
+    long long us = (now.tv_sec - from->tv_sec) * 1000000LL + (now.tv_nsec - from->tv_nsec) / 1000;
+    if (us > 0) /* mW x us = nJ */
+        fake_energy_uj[i] += (unsigned long long)h.power * (unsigned long long)us / 1000;
     *at = now;
     *mj = fake_energy_uj[i] / 1000;
     pthread_mutex_unlock(&fake_mu);

@@ -489,6 +489,8 @@ Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
         Jazari__JobAlloc *allocs = xcalloc(j->n_allocs, sizeof *allocs);
         Jazari__JobAlloc **ptrs = xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
         fsm_job_to_pb(j, m, allocs, ptrs);
+        m->usage = NULL; /* the controllers' business, not the node's */
+        m->stop_how = 0;
         /* Only the running steps: what the node has to start or keep. */
         Jazari__JobStep **steps = xcalloc(m->n_steps + 1, sizeof(Jazari__JobStep *));
         size_t ns = 0;

@@ -131,7 +131,6 @@ void usage_pb(const step_end *e, Jazari__PartUsage *out)
     out->energy_mj = e->energy_mj;
     out->gpu_util_pct = e->has_gpu_util ? e->gpu_util_pct : 0;
     out->has_gpu_util = e->has_gpu_util;
-    out->in_job_part = e->in_job_part;
 }
 
 /* Bounds of what an agent may claim for one part: a year of 4096 CPUs'

@@ -65,9 +65,9 @@ int step_end_write(const char *dir, const step_end *e)
             *p = ' ';
     snprintf(text, sizeof text,
              "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nlost %d\ncpu_ms %llu\n"
-             "max_rss_bytes %llu\nin_job_part %d\nreason %s\n",
+             "max_rss_bytes %llu\nreason %s\n",
              e->exit_code, e->failed_to_start, e->timed_out, e->cancelled, e->lost,
-             (unsigned long long)e->cpu_ms, (unsigned long long)e->max_rss_bytes, e->in_job_part, reason);
+             (unsigned long long)e->cpu_ms, (unsigned long long)e->max_rss_bytes, reason);
     return step__write_file(dir, STEP_END, text);
 }
 
@@ -114,8 +114,6 @@ int step_end_read(const char *dir, step_end *e)
             e->cancelled = v != 0;
         else if (strcmp(line, "lost") == 0)
             e->lost = v != 0;
-        else if (strcmp(line, "in_job_part") == 0)
-            e->in_job_part = v != 0;
     }
     fclose(f);
     return seen ? 0 : -1;
@@ -983,7 +981,6 @@ static void step__usage(step *s)
         e->cpu_ms = step__tv_ms(ru.ru_utime) + step__tv_ms(ru.ru_stime);
         e->max_rss_bytes = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0; /* KiB */
     }
-    e->in_job_part = s->cg && s->cg_shared;
     if (!s->cg || s->cg_shared)
         return;
     cg_usage u;

@@ -48,9 +48,10 @@ typedef struct step_end {
     /* What the part used (the leader's PartUsage). The supervisor measures
      * its CPU time and peak memory: its cgroup's (cg_usage_read) where it
      * has one of its own, else getrusage(RUSAGE_CHILDREN) of its reaped
-     * tasks (ru_maxrss: the largest task's, not their sum). */
+     * tasks (ru_maxrss: the largest task's, not their sum). A step's part
+     * runs in its job's group: its figures are its tasks', which the job's
+     * own part on the node counts too. */
     uint64_t cpu_ms, max_rss_bytes;
-    bool in_job_part; /* a step whose tasks ran in its job's group: the job's part counts them too */
     /* The daemon adds its GPUs' (usage.c; never in DIR/end). */
     uint64_t energy_mj;
     uint32_t gpu_util_pct;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/log.h"
@@ -55,17 +56,25 @@ static void usage__load(exec_part *p)
     if (!f)
         return;
     while (p->n_gpu_base < EXEC_MAX_GPUS && fgets(line, sizeof line, f)) {
-        unsigned gpu;
-        unsigned long long mj;
-        int has, end = 0;
-        if (sscanf(line, "gpu %u %llu %d%n", &gpu, &mj, &has, &end) != 3 ||
-            (line[end] && line[end] != '\n') || gpu >= USAGE_TOPO_MAX || (has != 0 && has != 1))
+        uint64_t v[3];
+        const char *at = strncmp(line, "gpu ", 4) == 0 ? line + 4 : NULL;
+        for (int k = 0; k < 3 && at; k++) {
+            char *end;
+            errno = 0;
+            v[k] = strtoull(at, &end, 10);
+            bool last = k == 2;
+            if (errno || end == at || *at < '0' || *at > '9' || *end != (last ? '\n' : ' '))
+                at = NULL;
+            else
+                at = end + 1;
+        }
+        if (!at || v[0] >= USAGE_TOPO_MAX || v[2] > 1)
             continue;
         exec_gpu_base *b = &p->gpu_base[p->n_gpu_base++];
         memset(b, 0, sizeof *b);
-        b->gpu = gpu;
-        b->energy_mj = mj;
-        b->has_energy = has == 1;
+        b->gpu = (uint32_t)v[0];
+        b->energy_mj = v[1];
+        b->has_energy = v[2] == 1;
     }
     fclose(f);
 }

@@ -508,31 +508,51 @@ static void fsm__ms_text(int64_t ms, char *out, size_t n)
     snprintf(out, n, "%lld.%03lld GPU-hours", (long long)(ms / 3600000), (long long)(ms % 3600000 / 3600));
 }
 
-int fsm_job_allocation(const fsm *f, const fsm_job *j, int64_t now_ms, char *why, size_t whylen)
+uint64_t fsm_ask_worst(const fsm *f, const fsm_ask *ask, int64_t now_ms, const facct_grant *g)
 {
-    const char *holder = fsm_job_grant_holder(f, j);
+    uint64_t rate =
+        (uint64_t)ask->nodes * ((uint64_t)ask->gpus_per_node * facct_worst_milli(&f->acct, ask->gpu_model) +
+                                (uint64_t)ask->cpus_per_node * facct_charge_milli(&f->acct, NULL));
+    int64_t limit = (int64_t)((ask->time_limit_s && ask->time_limit_s <= FSM_TIME_MAX_S ? ask->time_limit_s
+                                                                                        : FSM_TIME_MAX_S) *
+                              1000);
+    int64_t span = g && g->until_ms - now_ms < limit ? g->until_ms - now_ms : limit;
+    return fsm__charge_of(rate, span);
+}
+
+void fsm_job_ask(const fsm_job *j, fsm_ask *ask)
+{
+    ask->account = fsm__account(j);
+    ask->nodes = j->nodes;
+    ask->gpus_per_node = j->gpus_per_node;
+    ask->cpus_per_node = j->cpus_per_node;
+    ask->gpu_model = j->cls->gpu_model;
+    ask->time_limit_s = j->time_limit_s;
+}
+
+int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char *why, size_t whylen)
+{
+    const char *holder = facct_grant_holder(&f->acct, ask->account);
     if (!holder)
         return 0;
-    uint64_t rate = fsm_job_charge_rate(f, j), held = 0;
+    uint64_t held = 0;
     const facct_grant *g = NULL;
     int64_t left = fsm_grant_left(f, holder, now_ms, NULL, &held, &g);
-    if (!g) {
-        const facct_grant *next = facct_grant_next(&f->acct, holder, now_ms);
-        if (!next) {
-            snprintf(why, whylen, "account %s has no allocation in force or to come: ask for a grant",
-                     holder);
-            return -1;
-        }
-        snprintf(why, whylen, "AllocationExhausted");
-        return 1;
+    const facct_grant *next = facct_grant_next(&f->acct, holder, now_ms);
+    if (!g && !next) {
+        snprintf(why, whylen,
+                 "account %s has no allocation in force or to come: ask an admin for a grant (jz grant)",
+                 holder);
+        return -1;
     }
-    int64_t span = g->until_ms - now_ms;
-    int64_t limit = (int64_t)fsm__limit_ms(j);
-    uint64_t worst = fsm__charge_of(rate, limit < span ? limit : span);
-    if (worst > (uint64_t)(g->gpu_ms > 0 ? g->gpu_ms : 0) && !facct_grant_next(&f->acct, holder, now_ms)) {
+    uint64_t worst = fsm_ask_worst(f, ask, now_ms, g);
+    int64_t most = g ? g->gpu_ms : 0;
+    if (next && next->gpu_ms > most)
+        most = next->gpu_ms;
+    if (worst > (uint64_t)(most > 0 ? most : 0)) {
         char need[64], has[64];
         fsm__ms_text((int64_t)worst, need, sizeof need);
-        fsm__ms_text(g->gpu_ms, has, sizeof has);
+        fsm__ms_text(most, has, sizeof has);
         snprintf(
             why, whylen,
             "its worst case (GPUs x time limit x rate) is %s, more than account %s's whole allocation of "
@@ -540,7 +560,7 @@ int fsm_job_allocation(const fsm *f, const fsm_job *j, int64_t now_ms, char *why
             need, holder, has);
         return -1;
     }
-    if (left < 0 || worst + held > (uint64_t)left) {
+    if (!g || left < 0 || worst + held > (uint64_t)left) {
         snprintf(why, whylen, "AllocationExhausted");
         return 1;
     }
@@ -761,7 +781,6 @@ static void fsm__purge(fsm *f, int64_t now)
         }
         f->ended_head++;
     }
-    facct_resv_expire(&f->acct, now - keep);
 }
 
 static int fsm__ended_cmp(const void *x, const void *y)
@@ -2148,6 +2167,11 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     /* Time never goes back, even if a new leader's clock is behind. */
     int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
     f->time_ms = now;
+    /* Reservation charges are kept (for the history, after a restore) as
+     * long as ended jobs; dropped before this entry may add any, so that
+     * the history is always handed the new ones. */
+    if (e->format >= 9)
+        facct_resv_expire(&f->acct, now - facct_jobs_keep_ms(&f->acct));
     for (size_t i = 0; i < e->n_commands; i++) {
         const Jazari__Command *c = e->commands[i];
         uint32_t before = res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended;

@@ -317,10 +317,23 @@ const char *fsm_job_grant_holder(const fsm *f, const fsm_job *j);
  * in force (NULL grant). */
 int64_t fsm_grant_left(const fsm *f, const char *holder, int64_t now_ms, uint64_t *running, uint64_t *held,
                        const facct_grant **grant);
-/* Whether a pending job may start now as far as its allocation goes: 0
- * yes; 1 no, not now (AllocationExhausted); -1 never (its worst case is
- * more than any grant of its account gives, or no grant is left to come). */
-int fsm_job_allocation(const fsm *f, const fsm_job *j, int64_t now_ms, char *why, size_t whylen);
+/* What a job asks, as far as its allocation goes. */
+typedef struct fsm_ask {
+    const char *account; /* "default" when none */
+    uint32_t nodes, gpus_per_node, cpus_per_node;
+    const char *gpu_model; /* "" any */
+    uint64_t time_limit_s;
+} fsm_ask;
+void fsm_job_ask(const fsm_job *j, fsm_ask *ask);
+/* Its worst case in charge units: its GPUs at the worst rate of the
+ * models it may get, for its time limit, or until grant g ends when
+ * sooner (g NULL: the limit). */
+uint64_t fsm_ask_worst(const fsm *f, const fsm_ask *ask, int64_t now_ms, const facct_grant *g);
+/* Whether it may start now as far as its allocation goes: 0 yes (or its
+ * account holds no grant: unlimited); 1 not now ("AllocationExhausted" in
+ * why: its worst case is more than what is left); -1 never (more than any
+ * grant of its account gives, or none is in force or to come), with why. */
+int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char *why, size_t whylen);
 /* A usage record's GPU-milliseconds decayed to now_ms by the state's
  * half-life (integer arithmetic: the same on every replica). */
 uint64_t fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms);

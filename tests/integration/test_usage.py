@@ -54,6 +54,27 @@ def sampled_gpus(d):
         s.close()
 
 
+def hist_usage(d, jid):
+    """The job's JobUsage in the controller's history (HistoryRequest), once
+    it is there (the history is fed after each apply)."""
+    def one():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(d.socket)
+            s.sendall(frame(hello_env()))
+            assert read_frame(s).HasField("hello_reply")
+            env = pb.Envelope(request_id=2, version=1)
+            env.history_request.CopyFrom(pb.HistoryRequest(job_id=jid))
+            s.sendall(frame(env))
+            r = read_frame(s, timeout=20)
+            assert r.HasField("history_reply"), r
+            jobs = [j for j in r.history_reply.jobs if j.id == jid]
+            return jobs[0].usage if jobs else None
+        finally:
+            s.close()
+    return wait_for(one, what="job %d in the history" % jid)
+
+
 def submit(d, *args):
     r = d.jz("submit", "--json", "--workdir", d.dir, *args)
     assert r.returncode == 0, r.stderr
@@ -119,6 +140,10 @@ def test_an_agents_part_reports_cpu_memory_and_gpu_energy_and_utilisation(daemon
     # Every sample of its GPUs said 90 % and 30 %: the mean is exact.
     assert c["gpu_util_pct"] == 60, c
     assert "the usage reported is not believed" not in ctl.log()
+    # The same in the job's record kept by the controllers (JobUsage).
+    h = hist_usage(ctl, jid)
+    assert (h.cpu_ms, h.max_rss_bytes, h.energy_mj) == (c["cpu_ms"], c["max_rss_bytes"], c["energy_mj"]), h
+    assert h.util_gpu_ms > 0 and h.gpu_util_ms == h.util_gpu_ms * 60 // 100, h  # 60 % of the GPUs' time
 
     # And what the state shows of it (Job.usage, summed by the leader's state machine).
     u = ctl.jz_json("show", str(jid)).get("usage")
@@ -139,6 +164,8 @@ def test_the_leaders_own_part_without_gpus_reports_cpu_and_memory(daemon_factory
     c = committed(d, jid)
     check_cpu_and_memory(c, c["cpu_ms"] / 1000, c["max_rss_bytes"])
     assert c["energy_mj"] == 0 and c["gpu_util_pct"] is None, c  # no GPU, no NVML: nothing claimed
+    h = hist_usage(d, jid)
+    assert (h.cpu_ms, h.max_rss_bytes, h.energy_mj, h.util_gpu_ms) == (c["cpu_ms"], c["max_rss_bytes"], 0, 0), h
 
     # A job that did nothing used next to nothing.
     idle = submit(d, "--", "true")
@@ -185,3 +212,5 @@ def test_a_part_adopted_by_a_restarted_agent_still_reports_its_usage(daemon_fact
     check_cpu_and_memory(c, c["cpu_ms"] / 1000, c["max_rss_bytes"], burn=4)
     assert 300 * (wall - 0.3) * 1000 <= c["energy_mj"] <= 300 * (life + 0.2) * 1000, (c, wall, life)
     assert c["gpu_util_pct"] == 60, c
+    h = hist_usage(ctl, jid)
+    assert (h.cpu_ms, h.energy_mj, h.gpu_util_ms) == (c["cpu_ms"], c["energy_mj"], h.util_gpu_ms * 60 // 100), h

@@ -668,6 +668,15 @@ bool ghealth_counters(const jzd *d, uint32_t gpu, ghealth_count *out)
         const health_sample *s = &g->last[i];
         out->has_energy = g->have_last && !s->lost && (s->known & HEALTH_K_ENERGY);
         out->energy_mj = out->has_energy ? s->energy_mj : 0;
+        /* The counter now, rather than at the sample: on at the sample's
+         * power for the time since (at most two intervals: a stalled
+         * sampler's old power is not extrapolated further). With the
+         * default interval of 10 s, a part's energy is then right to its
+         * power's changes, not to 10 s of power at each end. */
+        int64_t since = ghealth__wall_ms() - g->sampled_ms;
+        int64_t most = 2 * (int64_t)g->d->cfg->gpu_health_interval_ms;
+        if (out->has_energy && (s->known & HEALTH_K_POWER) && since > 0 && since <= most)
+            out->energy_mj += (uint64_t)s->power_mw * (uint64_t)since / 1000;
         out->util_sum = g->util_sum[i];
         out->util_n = g->util_n[i];
         return true;

@@ -470,10 +470,11 @@ void ghealth_metrics(const jzd *d, buf *out);
 /* The scheduler's index (the topology's) of the GPU NVML numbers
  * nvml_index; -1 when the topology has none such. */
 int32_t ghealth_topo_gpu(const jzd *d, int nvml_index);
-/* A GPU's counters at the latest sample, for what a part used (usage.c):
- * its energy counter (NVML's, millijoules; has_energy false where NVML
- * cannot tell) and the sum and number of its utilisation samples since
- * sampling began. gpu: the topology's index. false (all 0) when NVML
+/* A GPU's counters, for what a part used (usage.c): its energy counter
+ * (NVML's, millijoules: at the latest sample, and on since at that
+ * sample's power; has_energy false where NVML cannot tell) and the sum
+ * and number of its utilisation samples since sampling began. gpu: the
+ * topology's index. false (all 0) when NVML
  * samples no such GPU (no NVML, sampling off); before the first sample,
  * true with no energy and no utilisation sample. */
 typedef struct ghealth_count {

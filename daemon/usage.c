@@ -3,10 +3,11 @@
  * (step_end, from the part's cgroup or getrusage), and its GPUs' energy
  * and mean utilisation from the health sampler's counters, the difference
  * between the part's start and its end. The samples come every
- * gpu_health_interval: both ends of that window are the latest sample
- * before the part started or ended, so a part shorter than an interval
- * may see none (then no utilisation is claimed) and the energy is off by
- * at most an interval's at each end.
+ * gpu_health_interval: the energy counter at either end is the latest
+ * sample's, carried on at its power to that moment (ghealth_counters), so
+ * it is right but for the power's changes since; the utilisation is the
+ * mean of the samples taken while the part ran, and a part shorter than an
+ * interval may see none (then none is claimed).
  *
  * The energy counters at the start are also kept in the part's directory
  * (USAGE_START), for a daemon restarted while the part runs: it adopts the

@@ -214,3 +214,33 @@ def test_a_part_adopted_by_a_restarted_agent_still_reports_its_usage(daemon_fact
     assert c["gpu_util_pct"] == 60, c
     h = hist_usage(ctl, jid)
     assert (h.cpu_ms, h.energy_mj, h.gpu_util_ms) == (c["cpu_ms"], c["energy_mj"], h.util_gpu_ms * 60 // 100), h
+
+
+def test_a_part_shorter_than_the_sampling_interval_still_gets_its_energy(daemon_factory, tmp_path):
+    """gpu_health_interval 10 s (the default) and a part of 2 s: one sample
+    before it started and none since; its energy is the counter carried on
+    at that sample's power, not 0 (nor 10 s of it)."""
+    from conftest import free_port
+    state = str(tmp_path / "nvml.state")
+    write_state(state, "gpu 0 power=200000 util=90\ngpu 1 power=100000 util=30\n")
+    port = free_port()
+    spec = "ctl@127.0.0.1:%d" % port
+    ctl = daemon_factory(name="ctl", port=port, extra=["--controllers", spec] + FAST,
+                         env={"JAZARI_NVML_LIB": "/nonexistent/libnvidia-ml.so.1"})
+    fake = os.path.join(BUILD, "tests", "fake", "libnvidia-ml.so.1")
+    gpu = daemon_factory(name="gpu", extra=["--controllers", spec, "--gpu-health-interval", "10s"] + FAST,
+                         env={"JAZARI_NVML_LIB": fake, "JAZARI_CUDA_LIB": "/nonexistent/libcuda.so.1",
+                              "FAKE_NVML_STATE": state})
+    wait_for(lambda: ctl.jz_json("status")["nodes_up"] == 2, what="both nodes up")
+    wait_for(lambda: sampled_gpus(gpu) == 4, what="the GPU node's first sample")
+    out = str(tmp_path / "burn.out")
+    t0 = time.monotonic()
+    jid = submit(ctl, "--gpus-per-node", "2", "--", "/usr/bin/python3", "-c", BURN, out)
+    assert ended(ctl, jid)["state"] == "COMPLETED"
+    life = time.monotonic() - t0
+    wall = float(open(out).read().split()[0])
+    c = committed(ctl, jid)
+    assert 300 * (wall - 0.1) * 1000 <= c["energy_mj"] <= 300 * (life + 0.1) * 1000, (c, wall, life)
+    # No sample while it ran (unless a slow machine made it last to the next):
+    # no utilisation claimed rather than a made-up one.
+    assert c["gpu_util_pct"] in (None, 60), c

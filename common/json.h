@@ -31,6 +31,9 @@ void json_strn(json *j, const char *s, size_t len);
 void json_int(json *j, int64_t v);
 void json_uint(json *j, uint64_t v);
 void json_double(json *j, double v);
+/* v / 10^decimals, written exactly ("12.340" for 12340, 3): money and
+ * times from integers, never through a double. */
+void json_fixed(json *j, uint64_t v, unsigned decimals);
 void json_bool(json *j, bool v);
 void json_null(json *j);
 
@@ -40,5 +43,6 @@ void json_kv_int(json *j, const char *key, int64_t v);
 void json_kv_uint(json *j, const char *key, uint64_t v);
 void json_kv_bool(json *j, const char *key, bool v);
 void json_kv_double(json *j, const char *key, double v);
+void json_kv_fixed(json *j, const char *key, uint64_t v, unsigned decimals);
 
 #endif

@@ -150,8 +150,9 @@ def test_an_agents_part_reports_cpu_memory_and_gpu_energy_and_utilisation(daemon
     assert u is not None, "jz show --json has no usage object yet"
     check_cpu_and_memory(u, u["cpu_seconds"], u["max_rss_bytes"])
     assert 300 * (wall - 0.3) <= u["energy_j"] <= 300 * (life + 0.2), (u, wall, life)
-    # Tenths of a percent, from the state's GPU-ms weighted sum (whole ms).
-    assert abs(u["gpu_util_pct"] - 60) <= 0.1, u
+    # Tenths of a percent, from the state's GPU-ms weighted sum (whole ms,
+    # rounded down: 59.9 is possible).
+    assert 59.9 <= u["gpu_util_pct"] <= 60.0, u
     assert u["gpu_seconds"] >= 2 * wall * 0.9, u  # 2 GPUs held at least as long as it ran
 
 

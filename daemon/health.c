@@ -32,6 +32,9 @@ struct ghealth {
     uint64_t work_us; /* how long the last sample took */
     health_sample last[HEALTH_MAX_GPUS];
     int64_t sampled_ms;
+    /* Every utilisation sample since sampling began, summed per GPU (a
+     * part's mean is the difference between its end and its start). */
+    uint64_t util_sum[HEALTH_MAX_GPUS], util_n[HEALTH_MAX_GPUS];
     health_cfg cfg;
     health_state st;
     /* the health program */
@@ -203,6 +206,11 @@ static void ghealth__on_wake(uv_async_t *a)
         g->have_last = true;
         g->sampled_ms = ghealth__wall_ms();
         ghealth__remember(g, g->sampled_ms);
+        for (size_t i = 0; i < g->n_gpus && i < HEALTH_MAX_GPUS; i++)
+            if (!g->last[i].lost && (g->last[i].known & HEALTH_K_UTIL)) {
+                g->util_sum[i] += g->last[i].util_gpu_pct;
+                g->util_n[i]++;
+            }
         log_debug(GHEALTH__SUBSYS, "sampled %zu GPUs in %llu us", g->n_gpus, (unsigned long long)g->work_us);
     }
     ghealth__derive(g);
@@ -644,6 +652,36 @@ int32_t ghealth_topo_gpu(const jzd *d, int nvml_index)
             return (int32_t)i;
     /* Else both go by PCI bus id order. */
     return t && (size_t)nvml_index < t->n_gpus ? (int32_t)nvml_index : -1;
+}
+
+bool ghealth_counters(const jzd *d, uint32_t gpu, ghealth_count *out)
+{
+    const struct ghealth *g = d->health;
+    memset(out, 0, sizeof *out);
+    if (!g || !g->nv)
+        return false;
+    for (size_t i = 0; i < g->n_gpus && i < HEALTH_MAX_GPUS; i++) {
+        if (ghealth_topo_gpu(d, (int)i) != (int32_t)gpu)
+            continue;
+        /* Before the first sample: no energy reading, and no utilisation
+         * sample yet (the sums are 0, which a part's start may count from). */
+        const health_sample *s = &g->last[i];
+        out->has_energy = g->have_last && !s->lost && (s->known & HEALTH_K_ENERGY);
+        out->energy_mj = out->has_energy ? s->energy_mj : 0;
+        /* The counter now, rather than at the sample: on at the sample's
+         * power for the time since (at most two intervals: a stalled
+         * sampler's old power is not extrapolated further). With the
+         * default interval of 10 s, a part's energy is then right to its
+         * power's changes, not to 10 s of power at each end. */
+        int64_t since = ghealth__wall_ms() - g->sampled_ms;
+        int64_t most = 2 * (int64_t)g->d->cfg->gpu_health_interval_ms;
+        if (out->has_energy && (s->known & HEALTH_K_POWER) && since > 0 && since <= most)
+            out->energy_mj += (uint64_t)s->power_mw * (uint64_t)since / 1000;
+        out->util_sum = g->util_sum[i];
+        out->util_n = g->util_n[i];
+        return true;
+    }
+    return false;
 }
 
 void ghealth_history(const jzd *d, int64_t now_ms, Jazari__WebReply *r)

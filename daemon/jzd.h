@@ -470,6 +470,19 @@ void ghealth_metrics(const jzd *d, buf *out);
 /* The scheduler's index (the topology's) of the GPU NVML numbers
  * nvml_index; -1 when the topology has none such. */
 int32_t ghealth_topo_gpu(const jzd *d, int nvml_index);
+/* A GPU's counters, for what a part used (usage.c): its energy counter
+ * (NVML's, millijoules: at the latest sample, and on since at that
+ * sample's power; has_energy false where NVML cannot tell) and the sum
+ * and number of its utilisation samples since sampling began. gpu: the
+ * topology's index. false (all 0) when NVML
+ * samples no such GPU (no NVML, sampling off); before the first sample,
+ * true with no energy and no utilisation sample. */
+typedef struct ghealth_count {
+    uint64_t energy_mj;
+    bool has_energy;
+    uint64_t util_sum, util_n;
+} ghealth_count;
+bool ghealth_counters(const jzd *d, uint32_t gpu, ghealth_count *out);
 /* HealthRequest: this node's samples and conditions (jz health). */
 void ghealth_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* This node's GPU samples of the last hour (soft state: kept in memory,
@@ -529,6 +542,22 @@ void run_schedule(jzd *d);
 void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index);
 /* exec's callback: a part here ended; reports it at once. */
 void run_part_ended(void *arg, exec_part *p);
+
+/* daemon/usage.c: what a part used, for its end (PartUsage). CPU time and
+ * peak memory come from its supervisor (step_end); its GPUs' energy and
+ * mean utilisation from the health sampler's counters (ghealth_counters),
+ * taken when the job's own part starts here (usage_part_start: its GPUs,
+ * the topology's indices) and again once when it ends (usage_part_end,
+ * which marks p->end.gpu_measured). A step's part measures no GPU (its
+ * job's part counts them); a part this daemon adopted after a restart has
+ * no start counters, hence no GPU figures. */
+void usage_part_start(jzd *d, exec_part *p, const uint32_t *gpus, size_t n);
+void usage_part_end(jzd *d, exec_part *p);
+/* The PartUsage of an ended part (the caller's message; no allocation). */
+void usage_pb(const step_end *e, Jazari__PartUsage *out);
+/* Whether an agent's PartUsage is within what one part can use (the
+ * leader commits it only then); else false and why. */
+bool usage_valid(const Jazari__PartUsage *u, char *why, size_t len);
 /* Leader: this node's own parts, straight from the state. */
 void run_sync_local(jzd *d);
 /* Leader: the running jobs with a part on node, for its heartbeat reply.

@@ -364,6 +364,8 @@ static void run__start_part(jzd *d, const Jazari__Job *job, uint32_t step, uint6
     exec_part *p = exec_start(&d->ex, &sp);
     free(minors);
     p->start_index = index;
+    if (!step) /* the job's own part holds its GPUs here for all its life */
+        usage_part_start(d, p, mine->gpus, mine->n_gpus);
     buf_free(&cpus);
     buf_free(&mems);
 }
@@ -594,6 +596,17 @@ static void run__on_end_committed(void *arg, const ctl_outcome *o)
 
 static void run__propose_end(jzd *d, Jazari__EndCmd *ec, jzd_wait *w)
 {
+    const Jazari__PartUsage *u = ec->usage;
+    if (u) {
+        char step[32] = "";
+        if (ec->step)
+            snprintf(step, sizeof step, " step %u", ec->step - 1);
+        log_info("run",
+                 "job %llu attempt %u%s on %s used %llu ms of CPU, %llu bytes at most, %llu mJ, GPUs %s%u%%",
+                 (unsigned long long)ec->id, ec->attempt, step, ec->node ? ec->node : "?",
+                 (unsigned long long)u->cpu_ms, (unsigned long long)u->max_rss_bytes,
+                 (unsigned long long)u->energy_mj, u->has_gpu_util ? "" : "unmeasured ", u->gpu_util_pct);
+    }
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_END;
     cmd.end = ec;
@@ -661,6 +674,14 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
     ec.reason = reason;
     ec.no_account = r->no_account && r->step == 0;
     ec.step = r->step;
+    /* What the part used, as its agent measured it; an older agent's end
+     * has none (the job is then charged its allocation only). */
+    char why[160];
+    if (r->usage && usage_valid(r->usage, why, sizeof why))
+        ec.usage = r->usage;
+    else if (r->usage)
+        log_warn("run", "job %llu on %s: the usage reported is not believed (%s): none recorded",
+                 (unsigned long long)r->id, r->node, why);
     run__propose_end(d, &ec, req_wait(d, c, e));
 }
 
@@ -684,6 +705,9 @@ static void run__report(jzd *d, exec_part *p)
     if (p->running || p->reported || p->in_flight)
         return;
     p->in_flight = true;
+    usage_part_end(d, p); /* once: a report sent again says the same */
+    Jazari__PartUsage usage;
+    usage_pb(&p->end, &usage);
     if (run__is_leader(d)) {
         char reason[600];
         snprintf(reason, sizeof reason, "%s%s%s", p->end.reason[0] ? d->cfg->name : "",
@@ -697,6 +721,7 @@ static void run__report(jzd *d, exec_part *p)
         ec.reason = reason;
         ec.no_account = p->end.no_account;
         ec.step = p->step;
+        ec.usage = &usage;
         run__propose_end(d, &ec, NULL);
         return;
     }
@@ -712,6 +737,7 @@ static void run__report(jzd *d, exec_part *p)
     r.no_account = p->end.no_account;
     r.reason = p->end.reason;
     r.step = p->step;
+    r.usage = &usage;
     Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
     env.body_case = JAZARI__ENVELOPE__BODY_JOB_END_REQUEST;
     env.job_end_request = &r;

@@ -31,7 +31,7 @@
 #define CG__WAIT_MS 2000 /* how long cg_destroy waits for the group to empty */
 #define CG__POLL_MS 10
 
-#define CG__DIRS 3 /* v1: memory, cpuset, devices */
+#define CG__DIRS 4 /* v1: memory, cpuset, devices, cpuacct */
 
 struct cg_job {
     int version; /* 1 or 2 */
@@ -189,10 +189,11 @@ static void cg__pids(const cg_job *g, buf *b)
 /* --- finding the hierarchies ----------------------------------------------------- */
 
 /* The mounts of /proc/self/mountinfo: the first cgroup2 one, the first whose
- * cgroup.controllers has memory, and the v1 memory, cpuset and devices ones. */
+ * cgroup.controllers has memory, and the v1 memory, cpuset, devices and
+ * cpuacct ones. */
 static void cg__mounts(char v2any[CG__PATH], char v2mem[CG__PATH], char v1[CG__DIRS][CG__PATH])
 {
-    static const char *const want[CG__DIRS] = {"memory", "cpuset", "devices"};
+    static const char *const want[CG__DIRS] = {"memory", "cpuset", "devices", "cpuacct"};
     FILE *f = fopen("/proc/self/mountinfo", "re");
     char line[4096], mnt[CG__PATH], type[64], opts[1024], ctl[CG__TEXT];
     while (f && fgets(line, sizeof line, f)) {
@@ -216,8 +217,9 @@ static void cg__mounts(char v2any[CG__PATH], char v2mem[CG__PATH], char v1[CG__D
         fclose(f);
 }
 
-/* v1: the hierarchies' roots in v1 (memory, cpuset, devices; devices may
- * be "") into base, each mount once; sets ndirs, cs and dev. */
+/* v1: the hierarchies' roots in v1 (memory, cpuset, devices, cpuacct;
+ * the last two may be "") into base, each mount once; sets ndirs, cs and
+ * dev. The job's CPU time is read from cpuacct (cg_usage_read). */
 static void cg__v1_bases(cg_job *g, char v1[CG__DIRS][CG__PATH], char base[CG__DIRS][CG__PATH])
 {
     int at[CG__DIRS];
@@ -240,7 +242,7 @@ static void cg__v1_bases(cg_job *g, char v1[CG__DIRS][CG__PATH], char base[CG__D
 static int cg__find(const cg_opts *o, cg_job *g, char base[CG__DIRS][CG__PATH], char *err, size_t errlen)
 {
     int version = o ? o->version : 0;
-    char path[CG__PATH], v1[CG__DIRS][CG__PATH] = {"", "", ""};
+    char path[CG__PATH], v1[CG__DIRS][CG__PATH] = {"", "", "", ""};
     struct stat st;
     if (version < 0 || version > 2)
         return cg__fail(err, errlen, "unknown cgroup version %d", version);
@@ -250,10 +252,11 @@ static int cg__find(const cg_opts *o, cg_job *g, char base[CG__DIRS][CG__PATH], 
             version = cg__join(path, o->root, "cgroup.controllers") == 0 && access(path, F_OK) == 0 ? 2 : 1;
         if ((version == 2 && snprintf(base[0], CG__PATH, "%s", o->root) >= CG__PATH) ||
             (version == 1 && (cg__join(v1[0], o->root, "memory") || cg__join(v1[1], o->root, "cpuset") ||
-                              cg__join(v1[2], o->root, "devices"))))
+                              cg__join(v1[2], o->root, "devices") || cg__join(v1[3], o->root, "cpuacct"))))
             return cg__fail(err, errlen, "root path too long: %s", o->root);
-        if (version == 1 && (stat(v1[2], &st) != 0 || !S_ISDIR(st.st_mode)))
-            v1[2][0] = '\0'; /* a fake root without devices/ */
+        for (int i = 2; version == 1 && i < CG__DIRS; i++)
+            if (stat(v1[i], &st) != 0 || !S_ISDIR(st.st_mode))
+                v1[i][0] = '\0'; /* a fake root without devices/ or cpuacct/ */
     } else {
         char v2any[CG__PATH] = "", v2mem[CG__PATH] = "";
         cg__mounts(v2any, v2mem, v1);
@@ -428,7 +431,7 @@ int cg_create(const cg_opts *o, const char *name, uint64_t mem_bytes, const char
               cg_job **out, char *err, size_t errlen)
 {
     const char *parent = o && o->parent ? o->parent : "jazari";
-    char base[CG__DIRS][CG__PATH] = {"", "", ""}, scratch[8];
+    char base[CG__DIRS][CG__PATH] = {"", "", "", ""}, scratch[8];
     *out = NULL;
     if (!cg__name_ok(name) || !cg__name_ok(parent))
         return cg__fail(err, errlen, "invalid group name \"%.80s\" (1 to %d of A-Z a-z 0-9 _ . -)",
@@ -524,6 +527,71 @@ uint64_t cg_oom_kills(const cg_job *g)
             under = strtoull(p + 10, NULL, 10) != 0;
     }
     return under ? 1 : 0; /* v1 before Linux 4.13: no counter */
+}
+
+/* text[0..len) as a decimal number, at most CG_USAGE_MAX. */
+static int cg__number(const char *text, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(text[i] - '0');
+        if (v > CG_USAGE_MAX)
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cg_parse_value(const char *text, uint64_t *out)
+{
+    size_t len = strlen(text);
+    while (len > 0 && strchr(" \n\t", text[len - 1]))
+        len--;
+    return cg__number(text, len, out);
+}
+
+int cg_parse_keyed(const char *text, const char *key, uint64_t *out)
+{
+    size_t klen = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        size_t line = strcspn(p, "\n");
+        if (line > klen && strncmp(p, key, klen) == 0 && p[klen] == ' ')
+            return cg__number(p + klen + 1, line - klen - 1, out);
+    }
+    return -1;
+}
+
+void cg_usage_read(const cg_job *g, cg_usage *out)
+{
+    memset(out, 0, sizeof *out);
+    char text[CG__TEXT];
+    uint64_t v;
+    if (g->version == 2) {
+        /* cpu.stat is there in every v2 group, with or without +cpu. */
+        if (cg__read(g->dir[0], "cpu.stat", text) == 0 && cg_parse_keyed(text, "usage_usec", &v) == 0) {
+            out->cpu_ms = v / 1000;
+            out->has_cpu = true;
+        }
+        if (g->mem && cg__read(g->dir[0], "memory.peak", text) == 0 && cg_parse_value(text, &v) == 0) {
+            out->max_rss_bytes = v;
+            out->has_mem = true;
+        }
+        return;
+    }
+    for (int i = 0; i < g->ndirs && !out->has_cpu; i++)
+        if (cg__read(g->dir[i], "cpuacct.usage", text) == 0 && cg_parse_value(text, &v) == 0) {
+            out->cpu_ms = v / 1000000;
+            out->has_cpu = true;
+        }
+    if (g->mem && cg__read(g->dir[0], "memory.max_usage_in_bytes", text) == 0 &&
+        cg_parse_value(text, &v) == 0) {
+        out->max_rss_bytes = v;
+        out->has_mem = true;
+    }
 }
 
 const char *cg_path(const cg_job *g)

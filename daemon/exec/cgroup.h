@@ -8,7 +8,8 @@
  *       cgroup.subtree_control of the root and of <parent> (which must then
  *       hold no process of its own).
  *   v1: a mount per controller: <memory mount>/<parent>/<name> and
- *       <cpuset mount>/<parent>/<name> (one directory if they share a mount).
+ *       <cpuset mount>/<parent>/<name> (one directory if they share a mount),
+ *       and in the devices and cpuacct hierarchies where they are mounted.
  * <parent> is relative to the root of the hierarchy, one path component.
  * v2 is preferred when its mount has the memory controller. Asking for
  * version 2 takes any cgroup2 mount, even one without controllers (a v1
@@ -76,6 +77,29 @@ bool cg_empty(const cg_job *g);
  * used: it grows whenever reclaim hits the limit, with no kill). Read it
  * before cg_destroy. */
 uint64_t cg_oom_kills(const cg_job *g);
+
+/* What a group's processes used, read before cg_destroy. */
+typedef struct cg_usage {
+    uint64_t cpu_ms;        /* CPU time, user + system */
+    uint64_t max_rss_bytes; /* the group's peak memory (page cache included, as the kernel counts it) */
+    bool has_cpu, has_mem;  /* which of the two the kernel told */
+} cg_usage;
+
+/* The largest value believed from a kernel file: 2^53 (CPU microseconds:
+ * 285 years; bytes: 8 PiB). Anything above is garbage, not usage. */
+#define CG_USAGE_MAX (1ull << 53)
+
+/* Reads g's usage into out: v2 cpu.stat "usage_usec" and memory.peak
+ * (Linux 5.19 on); v1 cpuacct.usage (nanoseconds, where the cpuacct
+ * hierarchy is mounted) and memory.max_usage_in_bytes. What is missing or does not parse stays
+ * unknown (has_cpu, has_mem false): the caller falls back on getrusage. */
+void cg_usage_read(const cg_job *g, cg_usage *out);
+/* The parsers, for the tests: the value of the line "key N" of text (a
+ * flat-keyed file such as cpu.stat), or text as one number (a single-value
+ * file; "max" is not a number). Return 0 and *out, or -1 when it is
+ * missing, not a decimal number or above CG_USAGE_MAX. */
+int cg_parse_keyed(const char *text, const char *key, uint64_t *out);
+int cg_parse_value(const char *text, uint64_t *out);
 
 /* GPU fences: a job opens only its own GPUs. NVIDIA's GPUs are character
  * devices 195:N (/dev/nvidiaN, N up to 253); 254 (nvidia-modeset) and 255

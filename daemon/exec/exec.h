@@ -22,6 +22,15 @@
 
 typedef struct exec exec;
 
+#define EXEC_MAX_GPUS 64 /* of one part (HEALTH_MAX_GPUS) */
+
+/* One GPU's counters at a part's start (usage.c). */
+typedef struct exec_gpu_base {
+    uint32_t gpu; /* the topology's index */
+    bool has_energy;
+    uint64_t energy_mj, util_sum, util_n;
+} exec_gpu_base;
+
 typedef struct exec_part {
     uint64_t id;
     uint32_t attempt;
@@ -36,6 +45,10 @@ typedef struct exec_part {
     uint64_t limit_s; /* the time limit its supervisor was last told (0: none) */
     bool limit_known; /* started by this daemon (an adopted one's supervisor may be of an older release,
                          which a SIGUSR2 would kill: it is never signalled) */
+    /* Kept for usage.c: its GPUs' counters when it started (none: an
+     * adopted part, a step's, a CPU job's). */
+    uint32_t n_gpu_base;
+    exec_gpu_base gpu_base[EXEC_MAX_GPUS];
     /* private */
     exec *x;
     char dir[PATH_MAX];

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -63,8 +64,10 @@ int step_end_write(const char *dir, const step_end *e)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
     snprintf(text, sizeof text,
-             "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nlost %d\nreason %s\n",
-             e->exit_code, e->failed_to_start, e->timed_out, e->cancelled, e->lost, reason);
+             "exit_code %d\nfailed_to_start %d\ntimed_out %d\ncancelled %d\nlost %d\ncpu_ms %llu\n"
+             "max_rss_bytes %llu\nreason %s\n",
+             e->exit_code, e->failed_to_start, e->timed_out, e->cancelled, e->lost,
+             (unsigned long long)e->cpu_ms, (unsigned long long)e->max_rss_bytes, reason);
     return step__write_file(dir, STEP_END, text);
 }
 
@@ -88,6 +91,16 @@ int step_end_read(const char *dir, step_end *e)
         if (!sp)
             continue;
         *sp = '\0';
+        /* The usage: counts, bounded as the kernel's files are (a record
+         * that does not parse says nothing of them). */
+        uint64_t *u = strcmp(line, "cpu_ms") == 0          ? &e->cpu_ms
+                      : strcmp(line, "max_rss_bytes") == 0 ? &e->max_rss_bytes
+                                                           : NULL;
+        if (u) {
+            if (cg_parse_value(sp + 1, u) != 0)
+                *u = 0;
+            continue;
+        }
         v = strtol(sp + 1, &end, 10);
         if (end == sp + 1 || *end || v < INT_MIN || v > INT_MAX)
             continue;
@@ -951,6 +964,36 @@ static void step__supervise(step *s)
     }
 }
 
+static uint64_t step__tv_ms(struct timeval tv)
+{
+    return tv.tv_sec < 0 ? 0 : (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* What the part used, once its tasks are reaped and before its group is
+ * removed: the group's counts where it has one of its own (they hold
+ * what the tasks left behind, and the job's steps), else the reaped
+ * tasks' (getrusage knows only waited-for children). */
+static void step__usage(step *s)
+{
+    step_end *e = &s->end;
+    struct rusage ru;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        e->cpu_ms = step__tv_ms(ru.ru_utime) + step__tv_ms(ru.ru_stime);
+        e->max_rss_bytes = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0; /* KiB */
+    }
+    if (!s->cg || s->cg_shared)
+        return;
+    cg_usage u;
+    cg_usage_read(s->cg, &u);
+    if (u.has_cpu)
+        e->cpu_ms = u.cpu_ms;
+    if (u.has_mem)
+        e->max_rss_bytes = u.max_rss_bytes;
+    log_info("step", "used %llu ms of CPU (%s), %llu bytes at most (%s)", (unsigned long long)e->cpu_ms,
+             u.has_cpu ? "cgroup" : "rusage", (unsigned long long)e->max_rss_bytes,
+             u.has_mem ? "cgroup" : "rusage");
+}
+
 /* The verdict, once every task is gone. */
 static void step__verdict(step *s)
 {
@@ -1272,6 +1315,7 @@ int step_main(const char *dir)
     for (uint32_t t = 0; t < s.started; t++)
         if (s.tasks[t].pid > 0) /* never kill(0): this supervisor's own group */
             kill(-s.tasks[t].pid, SIGKILL);
+    step__usage(&s);
     if (s.cg && s.cg_shared)
         cg_release(s.cg);
     else if (s.cg && cg_destroy(s.cg, err, sizeof err) != 0)

@@ -45,6 +45,18 @@ typedef struct step_end {
     bool preempted;       /* stopped because it was preempted (not written to DIR/end) */
     bool no_account;      /* never started: the job's user has no account on this node */
     char reason[512];
+    /* What the part used (the leader's PartUsage). The supervisor measures
+     * its CPU time and peak memory: its cgroup's (cg_usage_read) where it
+     * has one of its own, else getrusage(RUSAGE_CHILDREN) of its reaped
+     * tasks (ru_maxrss: the largest task's, not their sum). A step's part
+     * runs in its job's group: its figures are its tasks', which the job's
+     * own part on the node counts too. */
+    uint64_t cpu_ms, max_rss_bytes;
+    /* The daemon adds its GPUs' (usage.c; never in DIR/end). */
+    uint64_t energy_mj;
+    uint32_t gpu_util_pct;
+    bool has_gpu_util;
+    bool gpu_measured; /* the three above are final */
 } step_end;
 
 /* The supervisor's process: returns its exit status. */

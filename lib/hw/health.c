@@ -76,6 +76,7 @@ typedef struct health__nvml {
     health__ret (*power)(health__dev, unsigned int *);
     health__ret (*power_limit)(health__dev, unsigned int *);
     health__ret (*util)(health__dev, health__util *);
+    health__ret (*energy)(health__dev, unsigned long long *);
     health__ret (*memory)(health__dev, health__memory *);
     health__ret (*ecc)(health__dev, int, int, unsigned long long *);
     health__ret (*retired_pending)(health__dev, int *);
@@ -182,6 +183,7 @@ static int health__load(health__nvml *n, const char *path, char *err, size_t err
     if (!HEALTH__SYM(power_limit, "nvmlDeviceGetEnforcedPowerLimit"))
         HEALTH__SYM(power_limit, "nvmlDeviceGetPowerManagementLimit");
     HEALTH__SYM(util, "nvmlDeviceGetUtilizationRates");
+    HEALTH__SYM(energy, "nvmlDeviceGetTotalEnergyConsumption");
     HEALTH__SYM(memory, "nvmlDeviceGetMemoryInfo");
     HEALTH__SYM(ecc, "nvmlDeviceGetTotalEccErrors");
     HEALTH__SYM(retired_pending, "nvmlDeviceGetRetiredPagesPendingStatus");
@@ -325,8 +327,11 @@ static void health__sample_one(health *h, size_t i, health_sample *s, unsigned *
     HEALTH__ASK(power_limit, "nvmlDeviceGetEnforcedPowerLimit", HEALTH_K_POWER_LIMIT, &s->power_limit_mw);
     health__util u = {0, 0};
     HEALTH__ASK(util, "nvmlDeviceGetUtilizationRates", HEALTH_K_UTIL, &u);
-    s->util_gpu_pct = u.gpu;
-    s->util_mem_pct = u.memory;
+    s->util_gpu_pct = u.gpu > 100 ? 100 : u.gpu; /* a percentage, whatever a driver says */
+    s->util_mem_pct = u.memory > 100 ? 100 : u.memory;
+    unsigned long long mj = 0;
+    HEALTH__ASK(energy, "nvmlDeviceGetTotalEnergyConsumption", HEALTH_K_ENERGY, &mj);
+    s->energy_mj = mj;
     health__memory m = {0, 0, 0};
     HEALTH__ASK(memory, "nvmlDeviceGetMemoryInfo", HEALTH_K_MEMORY, &m);
     s->mem_used = m.used;

@@ -44,8 +44,9 @@ enum {
     HEALTH_K_RETIRED = 1u << 9,
     HEALTH_K_REMAP = 1u << 10,
     HEALTH_K_THROTTLE = 1u << 11,
+    HEALTH_K_ENERGY = 1u << 12,
 };
-#define HEALTH_K_COUNT 12 /* the bits above */
+#define HEALTH_K_COUNT 13 /* the bits above */
 
 /* nvmlClocksThrottleReasons (the bits of health_sample.throttle). */
 #define HEALTH_THROTTLE_GPU_IDLE 0x1ull
@@ -73,7 +74,8 @@ typedef struct health_sample {
     bool retired_pending;
     uint32_t remap_corrected, remap_uncorrected;
     bool remap_pending, remap_failed;
-    uint64_t throttle; /* HEALTH_THROTTLE_* */
+    uint64_t throttle;  /* HEALTH_THROTTLE_* */
+    uint64_t energy_mj; /* the GPU's energy since its driver was loaded, millijoules (Volta on) */
 } health_sample;
 
 /* One XID event: NVML's eventData on its GPU (by NVML index). */

@@ -6,8 +6,8 @@
 #include "health_print.h"
 
 static const char *const health__known_names[] = {
-    "temp",   "temp_slowdown", "temp_shutdown", "power",   "power_limit", "util",
-    "memory", "ecc_volatile",  "ecc_aggregate", "retired", "remap",       "throttle"};
+    "temp",         "temp_slowdown", "temp_shutdown", "power", "power_limit", "util",  "memory",
+    "ecc_volatile", "ecc_aggregate", "retired",       "remap", "throttle",    "energy"};
 
 const char *health_known_name(unsigned bit)
 {

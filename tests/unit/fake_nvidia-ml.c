@@ -26,11 +26,17 @@
  *       retired_pending throttle (a number, 0x.. allowed) lost (0/1)
  *       delay_ms (its temperature takes that long: a slow driver)
  *       unsupported (a comma list of: temp threshold power util memory ecc
- *       retired remap throttle events: NOT_SUPPORTED for those calls)
+ *       retired remap throttle events energy: NOT_SUPPORTED for those calls)
  *   xid GPU N SEQ         XID N on GPU, delivered once to the event set
  *       when SEQ is larger than every SEQ delivered before.
  * A GPU the file does not mention: 40 C (slowdown 87, shutdown 92), 60 W
- * of 400, idle, nothing wrong. */
+ * of 400, idle, nothing wrong.
+ * Energy (nvmlDeviceGetTotalEnergyConsumption): each GPU's counter grows
+ * at its power of the moment (power x the time since the last reading),
+ * so a test knows what a job's GPUs used from the power it sets. Like the
+ * driver's, it does not start again with each process: the first reading
+ * is the power x the time since boot (CLOCK_MONOTONIC), so that a
+ * restarted daemon reads on from where the last one did. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,7 +344,8 @@ enum {
     U_RETIRED = 64,
     U_REMAP = 128,
     U_THROTTLE = 256,
-    U_EVENTS = 512
+    U_EVENTS = 512,
+    U_ENERGY = 1024
 };
 
 typedef struct fake_health {
@@ -362,6 +369,8 @@ static size_t fake_n_xids;
 static unsigned long long fake_seq_done; /* the largest SEQ delivered */
 static struct stat fake_st;              /* of the file last read */
 static int fake_read_once;
+static unsigned long long fake_energy_uj[FAKE_GPUS_MAX]; /* the energy counters, microjoules */
+static struct timespec fake_energy_at[FAKE_GPUS_MAX];    /* their last reading (0: none) */
 
 struct fake_event_set {
     unsigned registered; /* bit i: GPU i */
@@ -384,8 +393,8 @@ static void fake_defaults(void)
 
 static unsigned fake_unsupported(const char *list)
 {
-    static const char *names[] = {"temp", "threshold", "power", "util",     "memory",
-                                  "ecc",  "retired",   "remap", "throttle", "events"};
+    static const char *names[] = {"temp",    "threshold", "power",    "util",   "memory", "ecc",
+                                  "retired", "remap",     "throttle", "events", "energy"};
     unsigned bits = 0;
     for (unsigned i = 0; i < sizeof names / sizeof *names; i++) {
         size_t l = strlen(names[i]);
@@ -590,6 +599,29 @@ nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilization_t *
         u->memory = h.mem_util;
     }
     return r;
+}
+
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t dev, unsigned long long *mj);
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t dev, unsigned long long *mj)
+{
+    fake_health h;
+    nvmlReturn_t r = fake_get(dev, U_ENERGY, 0, &h);
+    if (r != NVML_SUCCESS)
+        return r;
+    size_t i = (size_t)(dev - fake_devs);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&fake_mu);
+    struct timespec *at = &fake_energy_at[i];
+    struct timespec zero = {0, 0};
+    const struct timespec *from = at->tv_sec || at->tv_nsec ? at : &zero; /* the first: since boot */
+    long long us = (now.tv_sec - from->tv_sec) * 1000000LL + (now.tv_nsec - from->tv_nsec) / 1000;
+    if (us > 0) /* mW x us = nJ */
+        fake_energy_uj[i] += (unsigned long long)h.power * (unsigned long long)us / 1000;
+    *at = now;
+    *mj = fake_energy_uj[i] / 1000;
+    pthread_mutex_unlock(&fake_mu);
+    return NVML_SUCCESS;
 }
 
 /* type 0 corrected (single bit), 1 uncorrected; counter 0 volatile, 1 aggregate. */

@@ -649,3 +649,98 @@ TEST(cgroup_real_gpu_fence_v2)
 {
     real_fence(2);
 }
+
+/* --- usage: what a group used ---------------------------------------------------- */
+
+TEST(cgroup_usage_parse)
+{
+    uint64_t v = 7;
+    const char *stat = "usage_usec 1534000\nuser_usec 1500000\nsystem_usec 34000\nnr_periods 0\n";
+    CHECK_EQ_INT(cg_parse_keyed(stat, "usage_usec", &v), 0);
+    CHECK_EQ_INT(v, 1534000);
+    CHECK_EQ_INT(cg_parse_keyed(stat, "system_usec", &v), 0);
+    CHECK_EQ_INT(v, 34000);
+    CHECK_EQ_INT(cg_parse_keyed(stat, "usage", &v), -1);        /* a prefix of a key is not the key */
+    CHECK_EQ_INT(cg_parse_keyed(stat, "nr_throttled", &v), -1); /* missing */
+    CHECK_EQ_INT(cg_parse_keyed("", "usage_usec", &v), -1);
+    CHECK_EQ_INT(cg_parse_keyed("usage_usec \n", "usage_usec", &v), -1);   /* no number */
+    CHECK_EQ_INT(cg_parse_keyed("usage_usec -5\n", "usage_usec", &v), -1); /* not a count */
+    CHECK_EQ_INT(cg_parse_keyed("usage_usec 12x\n", "usage_usec", &v), -1);
+    CHECK_EQ_INT(cg_parse_keyed("usage_usec 99999999999999999999999\n", "usage_usec", &v), -1); /* too long */
+    CHECK_EQ_INT(cg_parse_keyed("usage_usec 9007199254740993\n", "usage_usec", &v), -1);        /* > 2^53 */
+    CHECK_EQ_INT(cg_parse_keyed("usage_usec 9007199254740992", "usage_usec", &v), 0);           /* 2^53 */
+    CHECK_EQ_INT(v, CG_USAGE_MAX);
+    CHECK_EQ_INT(cg_parse_value("104857600\n", &v), 0);
+    CHECK_EQ_INT(v, 104857600);
+    CHECK_EQ_INT(cg_parse_value("0", &v), 0);
+    CHECK_EQ_INT(v, 0);
+    CHECK_EQ_INT(cg_parse_value("max\n", &v), -1);
+    CHECK_EQ_INT(cg_parse_value("", &v), -1);
+    CHECK_EQ_INT(cg_parse_value("12 34", &v), -1);
+    CHECK_EQ_INT(cg_parse_value("18446744073709551615", &v), -1); /* 2^64-1: garbage, not usage */
+}
+
+TEST(cgroup_usage_fake_v2)
+{
+    char root[64], err[256] = "";
+    REQUIRE(fake_root(root));
+    put(root, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    cg_opts o = {.root = root, .version = 2, .parent = NULL};
+    cg_job *g = NULL;
+    REQUIRE(cg_create(&o, "job_9", 0, NULL, NULL, &g, err, sizeof err) == 0 && g);
+    cg_usage u;
+    cg_usage_read(g, &u); /* no file yet: unknown */
+    CHECK(!u.has_cpu && !u.has_mem);
+    CHECK_EQ_INT(u.cpu_ms, 0);
+    put(cg_path(g), "cpu.stat", "usage_usec 1534999\nuser_usec 1500000\nsystem_usec 34999\n");
+    put(cg_path(g), "memory.peak", "104861696\n");
+    cg_usage_read(g, &u);
+    CHECK(u.has_cpu && u.has_mem);
+    CHECK_EQ_INT(u.cpu_ms, 1534);
+    CHECK_EQ_INT(u.max_rss_bytes, 104861696);
+    /* Before Linux 5.19 there is no memory.peak; garbage is not believed. */
+    char peak[1024];
+    snprintf(peak, sizeof peak, "%s/memory.peak", cg_path(g));
+    CHECK_EQ_INT(unlink(peak), 0);
+    put(cg_path(g), "cpu.stat", "usage_usec garbage\n");
+    cg_usage_read(g, &u);
+    CHECK(!u.has_cpu && !u.has_mem);
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+    rm_tree(root);
+}
+
+TEST(cgroup_usage_fake_v1)
+{
+    char root[64], err[256] = "", d[1024];
+    REQUIRE(fake_root(root));
+    fake_v1(root, "0\n");
+    cg_opts o = {.root = root, .version = 1, .parent = "jz"};
+    cg_job *g = NULL;
+    REQUIRE(cg_create(&o, "job_10", 0, NULL, NULL, &g, err, sizeof err) == 0 && g);
+    put(cg_path(g), "memory.max_usage_in_bytes", "209715200\n");
+    cg_usage u;
+    cg_usage_read(g, &u); /* no cpuacct hierarchy here: the CPU time is unknown */
+    CHECK(!u.has_cpu && u.has_mem);
+    CHECK_EQ_INT(u.max_rss_bytes, 209715200);
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+
+    /* With a cpuacct hierarchy, the group has a directory there too. */
+    snprintf(d, sizeof d, "%s/cpuacct", root);
+    REQUIRE(mkdir(d, 0755) == 0);
+    REQUIRE(cg_create(&o, "job_10", 0, NULL, NULL, &g, err, sizeof err) == 0 && g);
+    snprintf(d, sizeof d, "%s/cpuacct/jz/job_10", root);
+    CHECK(exists(d));
+    CHECK_EQ_INT(cg_attach(g, 4243), 0);
+    CHECK(has_line(get(d, "cgroup.procs"), 4243));
+    put(cg_path(g), "memory.max_usage_in_bytes", "209715200\n");
+    put(d, "cpuacct.usage", "2500999999\n");
+    cg_usage_read(g, &u);
+    CHECK(u.has_cpu && u.has_mem);
+    CHECK_EQ_INT(u.cpu_ms, 2500);
+    put(cg_path(g), "memory.max_usage_in_bytes", "-1\n");
+    cg_usage_read(g, &u);
+    CHECK(u.has_cpu && !u.has_mem);
+    CHECK_EQ_INT(cg_destroy(g, err, sizeof err), 0);
+    CHECK(!exists(d));
+    rm_tree(root);
+}

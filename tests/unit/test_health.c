@@ -78,7 +78,7 @@ TEST(health_samples_from_the_fake)
     state_write("gpu 1 temp=71 power=250500 power_limit=300000 util=93 mem_util=40 mem_used=4096 "
                 "sbe_volatile=5 dbe_volatile=1 sbe_aggregate=50 dbe_aggregate=3 remap_corr=2 remap_unc=1 "
                 "remap_pending=1 retired_pending=1 throttle=0xc0\n"
-                "gpu 2 unsupported=ecc,remap,throttle,retired\n");
+                "gpu 2 unsupported=ecc,remap,throttle,retired,energy\n");
     health *h = open_fake();
     REQUIRE(h);
     REQUIRE(health_gpu_count(h) == 4);
@@ -108,11 +108,20 @@ TEST(health_samples_from_the_fake)
     CHECK_EQ_INT(s[1].throttle, HEALTH_THROTTLE_HW_THERMAL | HEALTH_THROTTLE_HW_POWER_BRAKE);
     uint32_t all = HEALTH_K_TEMP | HEALTH_K_TEMP_SLOWDOWN | HEALTH_K_TEMP_SHUTDOWN | HEALTH_K_POWER |
                    HEALTH_K_POWER_LIMIT | HEALTH_K_UTIL | HEALTH_K_MEMORY | HEALTH_K_ECC_VOLATILE |
-                   HEALTH_K_ECC_AGGREGATE | HEALTH_K_RETIRED | HEALTH_K_REMAP | HEALTH_K_THROTTLE;
+                   HEALTH_K_ECC_AGGREGATE | HEALTH_K_RETIRED | HEALTH_K_REMAP | HEALTH_K_THROTTLE |
+                   HEALTH_K_ENERGY;
     CHECK_EQ_INT(s[1].known, all);
+    /* The energy counter grows at the GPU's power: 250.5 W for 100 ms or
+     * more is 25 J or more; GPU 2 cannot tell (before Volta). */
+    uint64_t e0 = s[1].energy_mj;
+    struct timespec nap = {0, 100 * 1000000L};
+    nanosleep(&nap, NULL);
+    health_sample_all(h, s, 4);
+    CHECK(s[1].energy_mj >= e0 + 25050 && s[1].energy_mj < e0 + 250500);
+    CHECK(!(s[2].known & HEALTH_K_ENERGY) && s[2].energy_mj == 0);
     /* NOT_SUPPORTED: unknown, not an error; the rest is there. */
     CHECK_EQ_INT(s[2].known & (HEALTH_K_ECC_VOLATILE | HEALTH_K_ECC_AGGREGATE | HEALTH_K_REMAP |
-                               HEALTH_K_THROTTLE | HEALTH_K_RETIRED),
+                               HEALTH_K_THROTTLE | HEALTH_K_RETIRED | HEALTH_K_ENERGY),
                  0);
     CHECK(s[2].known & HEALTH_K_TEMP);
     /* GPU3: NVML cannot tell its memory. */

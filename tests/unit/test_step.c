@@ -49,6 +49,33 @@ TEST(step_end_round_trip_and_liveness)
     REQUIRE(step_end_read(dir, &r) == 0);
     CHECK(r.exit_code == 137 && r.timed_out && !r.cancelled && !r.failed_to_start);
     CHECK(strcmp(r.reason, "time limit reached") == 0);
+    CHECK(r.cpu_ms == 0 && r.max_rss_bytes == 0);
+
+    /* The usage the supervisor measured travels in the record (a daemon
+     * restarted meanwhile still gets it); what the daemon adds does not. */
+    e.cpu_ms = 1534;
+    e.max_rss_bytes = 104857600;
+    e.energy_mj = 99;
+    e.has_gpu_util = e.gpu_measured = true;
+    REQUIRE(step_end_write(dir, &e) == 0);
+    REQUIRE(step_end_read(dir, &r) == 0);
+    CHECK(r.cpu_ms == 1534 && r.max_rss_bytes == 104857600 && r.exit_code == 137);
+    CHECK(r.energy_mj == 0 && !r.has_gpu_util && !r.gpu_measured);
+    /* Counts that do not parse or are out of bounds are not believed. */
+    char endp[256];
+    snprintf(endp, sizeof endp, "%s/%s", dir, STEP_END);
+    FILE *bad = fopen(endp, "w");
+    REQUIRE(bad);
+    fputs("exit_code 0\ncpu_ms -12\nmax_rss_bytes 18446744073709551615\nreason\n", bad);
+    fclose(bad);
+    REQUIRE(step_end_read(dir, &r) == 0);
+    CHECK(r.exit_code == 0 && r.cpu_ms == 0 && r.max_rss_bytes == 0);
+    bad = fopen(endp, "w");
+    REQUIRE(bad);
+    fputs("exit_code 3\ncpu_ms 250x\nmax_rss_bytes 4096\n", bad);
+    fclose(bad);
+    REQUIRE(step_end_read(dir, &r) == 0);
+    CHECK(r.exit_code == 3 && r.cpu_ms == 0 && r.max_rss_bytes == 4096);
 
     /* A pid file naming this process (with its start time) is alive; the
      * same pid with another start time is a reused pid, not ours. */

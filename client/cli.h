@@ -262,6 +262,8 @@ int cmd_invoice(cli *c, int argc, char **argv);
 typedef struct cli_hist_info {
     char currency[16];
     unsigned minor_digits;
+    bool allow_unsupported; /* set by the caller: a daemon without a history is no error... */
+    bool unsupported;       /* ...and this says it had none */
 } cli_hist_info;
 typedef int (*cli_hist_fn)(const Jazari__HistJob *job, void *arg);
 /* Calls fn on every finished job of the history that q selects (its

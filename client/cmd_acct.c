@@ -177,10 +177,23 @@ int cli_each_hist(cli *c, Jazari__HistoryRequest *q, cli_hist_fn fn, void *arg, 
         req.body_case = JAZARI__ENVELOPE__BODY_HISTORY_REQUEST;
         req.history_request = q;
         int status;
-        wire_msg *m = cli_request(c, &req, JAZARI__ENVELOPE__BODY_HISTORY_REPLY, &status);
+        wire_msg *m = cli_request_raw(c, &req, &status);
         if (!m)
             return status;
-        const Jazari__HistoryReply *r = wire_msg_env(m)->history_reply;
+        const Jazari__Envelope *e = wire_msg_env(m);
+        if (info && info->allow_unsupported && page == 0 && e->error &&
+            e->error->code == JAZARI__ERROR_CODE__UNSUPPORTED) {
+            info->unsupported = true; /* a daemon from before the history */
+            wire_msg_free(m);
+            return CLI_OK;
+        }
+        if (cli_refused(c, m) || e->body_case != JAZARI__ENVELOPE__BODY_HISTORY_REPLY) {
+            if (!e->error || e->error->code == JAZARI__ERROR_CODE__OK)
+                cli_error(c, "the daemon answered with %s", wire_body_name(e));
+            wire_msg_free(m);
+            return CLI_REFUSED;
+        }
+        const Jazari__HistoryReply *r = e->history_reply;
         if (info) {
             snprintf(info->currency, sizeof info->currency, "%s", r->currency ? r->currency : "");
             info->minor_digits = r->minor_digits > MONEY_DIGITS_MAX ? MONEY_DIGITS_MAX : r->minor_digits;

@@ -150,11 +150,12 @@ static void acct__json_minor(json *j, const char *key, uint64_t minor, unsigned 
     buf_free(&t);
 }
 
-/* key NULL: the value alone (its key was written). */
+/* Hours to the thousandth, as --gpu-hours takes them (key NULL: the value
+ * alone, its key written). */
 static void acct__json_hours(json *j, const char *key, int64_t ms)
 {
     buf t = BUF_INIT;
-    money_put_hours(&t, ms, 2);
+    money_put_hours(&t, ms, 3);
     if (key)
         json_key(j, key);
     json_number(j, buf_str(&t));
@@ -219,7 +220,10 @@ int cli_each_hist(cli *c, Jazari__HistoryRequest *q, cli_hist_fn fn, void *arg, 
 
 /* --- jz history ---------------------------------------------------------------------------------- */
 
-/* The keys of jz history --json's jobs, and of its CSV's header (INTERFACE.md). */
+/* The keys of jz history --json's jobs, and of its CSV's header (INTERFACE.md).
+ * CSV lines end in LF, not RFC 4180's CRLF: what jz prints passes through
+ * utf8_term (cli_write), which shows a CR as an escape; every CSV reader
+ * takes LF. */
 static const char *const hist__keys[] = {
     "id",          "name",       "user",        "account",       "state",       "exit_code",
     "submit_time", "start_time", "end_time",    "elapsed_s",     "nodes",       "gpus",
@@ -286,7 +290,7 @@ static void hist__csv(buf *b, const Jazari__HistJob *h, unsigned d)
     money_put_milli(b, u->gpu_ms);
     buf_putc(b, ',');
     money_put_micro(b, u->cost_micro, d);
-    buf_puts(b, "\r\n");
+    buf_puts(b, "\n");
 }
 
 #define HIST_ROW "%-12.12s %-16.16s %-10.10s %-14.14s %-10.10s %6s %-19s %11s %5s %4s %-10.10s %10s\n"
@@ -362,7 +366,7 @@ int cmd_history(cli *c, int argc, char **argv)
     } else if (o.form == ACCT_CSV) {
         for (size_t i = 0; i < HIST_NKEYS; i++)
             buf_printf(&b, "%s%s", i ? "," : "", hist__keys[i]);
-        buf_puts(&b, "\r\n");
+        buf_puts(&b, "\n");
     }
     int status = cli_each_hist(c, &q, hist__one, &o, &o.info);
     if (status != CLI_OK) {
@@ -700,7 +704,7 @@ int cmd_usage(cli *c, int argc, char **argv)
         json_arr_end(&j);
         json_obj_end(&j);
     } else if (form == ACCT_CSV) {
-        buf_puts(&b, "key,jobs,gpu_seconds,cpu_seconds,cost\r\n");
+        buf_puts(&b, "key,jobs,gpu_seconds,cpu_seconds,cost\n");
         for (size_t i = 0; i < r->n_rows; i++) {
             const Jazari__UsageRow *w = r->rows[i];
             money_csv_cell(&b, w->key);
@@ -710,7 +714,7 @@ int cmd_usage(cli *c, int argc, char **argv)
             money_put_milli(&b, w->cpu_ms);
             buf_putc(&b, ',');
             money_put_micro(&b, w->cost_micro, d);
-            buf_puts(&b, "\r\n");
+            buf_puts(&b, "\n");
         }
     } else {
         char key[16], cost[32];
@@ -1010,7 +1014,7 @@ static void inv__json(buf *b, const Jazari__InvoiceReply *r, unsigned d)
 
 static void inv__csv(buf *b, const Jazari__InvoiceReply *r, unsigned d)
 {
-    buf_puts(b, "item,hours,quantity_ms,jobs,amount\r\n");
+    buf_puts(b, "item,hours,quantity_ms,jobs,amount\n");
     for (size_t i = 0; i < r->n_lines; i++) {
         const Jazari__InvoiceLine *l = r->lines[i];
         money_csv_cell(b, l->item);
@@ -1018,11 +1022,11 @@ static void inv__csv(buf *b, const Jazari__InvoiceReply *r, unsigned d)
         money_put_hours(b, (int64_t)(l->quantity_ms > INT64_MAX ? INT64_MAX : l->quantity_ms), 2);
         buf_printf(b, ",%llu,%llu,", (unsigned long long)l->quantity_ms, (unsigned long long)l->jobs);
         money_put_minor(b, l->amount_minor, d);
-        buf_puts(b, "\r\n");
+        buf_puts(b, "\n");
     }
     buf_puts(b, "total,,,,");
     money_put_minor(b, r->total_minor, d);
-    buf_puts(b, "\r\n");
+    buf_puts(b, "\n");
 }
 
 static void inv__text(buf *b, const Jazari__InvoiceReply *r, unsigned d)

@@ -330,7 +330,7 @@ static int sacct__hist_keep(const Jazari__HistJob *h, void *arg)
         return 0;
     if (a->nhist == a->caphist) {
         a->caphist = a->caphist ? 2 * a->caphist : 64;
-        a->hist = realloc(a->hist, a->caphist * sizeof *a->hist);
+        a->hist = realloc(a->hist, a->caphist * sizeof(Jazari__HistJob *));
         if (!a->hist)
             abort();
     }
@@ -384,7 +384,7 @@ static int sacct__history(sacct *a)
     info.allow_unsupported = true;
     int status = cli_each_hist(a->c, &q, sacct__hist_keep, a, &info);
     if (status == CLI_OK && a->nhist)
-        qsort(a->hist, a->nhist, sizeof *a->hist, sacct__hist_cmp);
+        qsort(a->hist, a->nhist, sizeof(Jazari__HistJob *), sacct__hist_cmp);
     return status;
 }
 

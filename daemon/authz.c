@@ -98,6 +98,25 @@ bool authz_person_admin(const pol *p, const authz_who *w, const char *user, cons
     return false;
 }
 
+bool authz_account_manages(const pol *p, const authz_who *w, const char *account)
+{
+    return !authz__nameless(w) && authz__manages(p, w, account);
+}
+
+bool authz_account_billing(const pol *p, const authz_who *w, const char *account)
+{
+    return authz_is_admin(w) || authz_account_manages(p, w, account);
+}
+
+bool authz_account_balance(const pol *p, const authz_who *w, const char *account)
+{
+    if (authz_account_billing(p, w, account))
+        return true;
+    /* A member (named by the account or its institute): an open account
+     * makes nobody one, so its balance is for its managers alone. */
+    return !authz__nameless(w) && account && pol_account_member(p, account, w->user);
+}
+
 bool authz_account_admin(const pol *p, const authz_who *w, const char *account)
 {
     return authz_is_admin(w) ||

@@ -67,6 +67,15 @@ bool authz_account_sees(const pol *p, const authz_who *w, const char *account);
 /* Whether w administers account: reservations for it (admins, its tenant's
  * admins). */
 bool authz_account_admin(const pol *p, const authz_who *w, const char *account);
+/* Whether w manages account: a coordinator of it, or an admin of the
+ * tenant holding it (what they see of the history: its jobs, its usage). */
+bool authz_account_manages(const pol *p, const authz_who *w, const char *account);
+/* Whether w may read account's invoices: an admin, a coordinator of it,
+ * an admin of its tenant. */
+bool authz_account_billing(const pol *p, const authz_who *w, const char *account);
+/* Whether w may see account's allocation (jz balance): those, and anyone
+ * who may charge jobs to it. */
+bool authz_account_balance(const pol *p, const authz_who *w, const char *account);
 bool authz_is_admin(const authz_who *w);
 /* Whether w may lengthen a running job's time limit (jz update --time):
  * admins only; anyone who may act on the job may shorten it. */

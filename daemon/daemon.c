@@ -183,6 +183,7 @@ static void jzd__on_applied(void *arg, const fsm_result *res)
         beat_wake(d);
     if (res->trust_changed)
         trust_drop_revoked(d);
+    acct_applied(d);
 }
 
 static void jzd__on_handle_closed(uv_handle_t *h)
@@ -219,6 +220,7 @@ static void jzd__stop(jzd *d)
         d->ctl_running = false;
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
+    acct_close(d);
     fwd_applied(d, true);
     uplink_close(&d->up, jzd__on_uplink_closed);
     logs_close(d);
@@ -419,6 +421,10 @@ int daemon_run(const config *cfg)
                                           : "");
         d.status = lrc == UV_EADDRNOTAVAIL || lrc == UV_EINVAL ? 2 : 1;
         jzd__stop(&d);
+    } else if (d.is_controller && acct_open(&d, err, sizeof err) != 0) {
+        log_error("acct", "%s (the controller keeps its job history there: check state_dir)", err);
+        d.status = 1;
+        jzd__stop(&d);
     } else if (d.is_controller &&
                ctl_start(&d.ctl, &d.loop, cfg, &d.sec, jzd__on_applied, &d, err, sizeof err) != 0) {
         log_error("raft", "%s", err);
@@ -440,6 +446,7 @@ int daemon_run(const config *cfg)
         d.status = 1;
     }
     topo_free(d.topo);
+    acct_free(&d);
     trust_free(&d);
     seen_free(&d.seen);
     run_free(&d);

@@ -298,7 +298,24 @@ int jobs_check_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__JobS
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
         return -1;
     }
-    return jobs__policy_check(d, c, e, spec, account, w);
+    if (jobs__policy_check(d, c, e, spec, account, w) != 0)
+        return -1;
+    /* One that could never fit its account's allocation is refused now,
+     * not left waiting for ever (one that fits later waits:
+     * AllocationExhausted). */
+    fsm_ask ask = {
+        .account = account,
+        .nodes = spec->nodes ? spec->nodes : 1,
+        .gpus_per_node = spec->gpus_per_node,
+        .cpus_per_node = (spec->tasks_per_node ? spec->tasks_per_node : 1) * (spec->cpus_per_task ? spec->cpus_per_task : 1),
+        .gpu_model = spec->gpu_model ? spec->gpu_model : "",
+        .time_limit_s = spec->time_limit_s,
+    };
+    if (fsm_allocation_check(&d->ctl.state, &ask, ctl_now_ms(&d->ctl), err, sizeof err) < 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
+        return -1;
+    }
+    return 0;
 }
 
 void jobs_submit(jzd *d, net_conn *c, const Jazari__Envelope *e)
@@ -335,16 +352,9 @@ static void jobs__submit_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, co
                   (unsigned)geteuid(), user);
         return;
     }
+    if (jobs_check_spec(d, c, e, spec, &w, partitions) != 0)
+        return;
     const char *account = spec->account && *spec->account ? spec->account : d->cfg->pol->default_account;
-    if (jobs__partition_check(d, c, e, spec, account, &w, partitions) != 0)
-        return;
-    jobs__who_of who = {.d = d, .w = &w};
-    if (fsm_validate_spec_for(&d->ctl.state, spec, jobs__sees, &who, err, sizeof err) != 0) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "job refused: %s", err);
-        return;
-    }
-    if (jobs__policy_check(d, c, e, spec, account, &w) != 0)
-        return;
     /* An array is one job per index, submitted in one command. */
     static uint32_t idx[FSM_ARRAY_MAX];
     size_t n = 1;

@@ -105,6 +105,7 @@ typedef struct jzd {
     http_server *http;
     struct web *web; /* a controller's dashboard (web.c); NULL: none */
     jzd_metrics metrics;
+    struct jzd_acct *acct; /* a controller's history (acct.c); NULL: none */
     bool stopping;
     int status; /* exit status */
 } jzd;
@@ -135,6 +136,24 @@ void web_free(jzd *d);
 /* WebRequest (takes m): jz web's token (controllers sign; an agent
  * forwards), or this node's GPU history (relayed to another node's). */
 void web_request(jzd *d, net_conn *c, wire_msg *m);
+
+/* --- daemon/acct.c: accounting: the history, grants, balances, invoices --------------- */
+
+/* Opens the controller's history (STATE_DIR/history.db): 0, or -1 with err. */
+int acct_open(jzd *d, char *err, size_t errlen);
+/* After each entry applied (and a snapshot restored): what ended, to the history. */
+void acct_applied(jzd *d);
+/* Writes what is pending and closes its handles (on the loop), then frees. */
+void acct_close(jzd *d);
+void acct_free(jzd *d);
+/* The accounting rules of policy file p, as committed (rates: p->n_rates
+ * slots, the caller's). */
+void acct_policy_of(const pol *p, Jazari__AcctPolicy *out, Jazari__AcctRate *rates, Jazari__AcctRate **ptrs);
+void acct_history(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void acct_usage(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void acct_invoice(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void acct_grant(jzd *d, net_conn *c, const Jazari__Envelope *e);
+void acct_balance(jzd *d, net_conn *c, const Jazari__Envelope *e);
 
 /* --- daemon/drains.c: drain, resume, events ---------------------------------------- */
 

@@ -130,13 +130,23 @@ void run_schedule(jzd *d)
     const fsm *f = &d->ctl.state;
     bool retention =
         f->events.retention_ms != d->cfg->pol->events_retention_ms && ctl_log_format(&d->ctl) >= 8;
-    if ((f->half_life_ms != d->cfg->pol->half_life_ms || retention) && !d->policy_in_flight) {
+    Jazari__AcctPolicy ap;
+    Jazari__AcctRate rates[POL_RATES_MAX], *rate_ptrs[POL_RATES_MAX];
+    acct_policy_of(d->cfg->pol, &ap, rates, rate_ptrs);
+    char aerr[200];
+    bool acct = ctl_log_format(&d->ctl) >= 9 && !facct_policy_same(&f->acct, &ap);
+    if (acct && facct_policy_check(&ap, aerr, sizeof aerr) != 0) {
+        acct = false; /* pol_parse bounds what facct checks: not expected */
+        log_warn("policy", "accounting rules not committed: %s", aerr);
+    }
+    if ((f->half_life_ms != d->cfg->pol->half_life_ms || retention || acct) && !d->policy_in_flight) {
         /* This leader's policy file says another half-life: committed, so
          * that every controller charges usage alike (and keeps events as
          * long). */
         Jazari__PolicyCmd pc = JAZARI__POLICY_CMD__INIT;
         pc.half_life_ms = d->cfg->pol->half_life_ms;
         pc.events_retention_ms = retention ? d->cfg->pol->events_retention_ms : 0;
+        pc.acct = acct ? &ap : NULL;
         Jazari__Command cmd = JAZARI__COMMAND__INIT;
         cmd.cmd_case = JAZARI__COMMAND__CMD_POLICY;
         cmd.policy = &pc;
@@ -487,6 +497,8 @@ Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
         Jazari__JobAlloc *allocs = xcalloc(j->n_allocs, sizeof *allocs);
         Jazari__JobAlloc **ptrs = xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
         fsm_job_to_pb(j, m, allocs, ptrs);
+        m->usage = NULL; /* the controllers' business, not the node's */
+        m->stop_how = 0;
         /* Only the running steps: what the node has to start or keep. */
         Jazari__JobStep **steps = xcalloc(m->n_steps + 1, sizeof(Jazari__JobStep *));
         size_t ns = 0;

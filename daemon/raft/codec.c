@@ -32,6 +32,8 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
     case JAZARI__COMMAND__CMD_DRAIN:
     case JAZARI__COMMAND__CMD_EVENT:
         return 8;
+    case JAZARI__COMMAND__CMD_GRANT:
+        return 9;
     case JAZARI__COMMAND__CMD__NOT_SET:
     default:
         return 0;
@@ -41,7 +43,10 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
 uint32_t codec_command_format(const Jazari__Command *cmd)
 {
     uint32_t need = codec_cmd_format(cmd->cmd_case);
-    /* An older release would drop the events' retention. */
+    /* An older release would drop the accounting policy, or the events'
+     * retention. */
+    if (cmd->cmd_case == JAZARI__COMMAND__CMD_POLICY && cmd->policy && cmd->policy->acct)
+        return 9;
     if (cmd->cmd_case == JAZARI__COMMAND__CMD_POLICY && cmd->policy && cmd->policy->events_retention_ms)
         return 8;
     if (cmd->cmd_case != JAZARI__COMMAND__CMD_SUBMIT || !cmd->submit || need == 0)

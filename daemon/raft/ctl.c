@@ -64,7 +64,8 @@ static int ctl__fsm_apply(struct raft_fsm *ops, const struct raft_buffer *b, voi
     /* libraft calls the apply callback right after this returns, so one
      * result slot serves every entry. */
     *result = &c->result;
-    if (c->on_applied && c->result.n_cmds)
+    /* (An entry of no command may still end a reservation.) */
+    if (c->on_applied && (c->result.n_cmds || c->state.out_resv))
         c->on_applied(c->applied_arg, &c->result);
     return 0;
 }
@@ -107,6 +108,10 @@ static int ctl__fsm_restore(struct raft_fsm *ops, struct raft_buffer *b)
     else
         log_info("raft", "restored snapshot: %llu jobs, %zu nodes", (unsigned long long)c->state.n_jobs,
                  c->state.n_nodes);
+    if (rc == 0 && c->on_applied) { /* what the state holds, to the history again */
+        memset(&c->result, 0, sizeof c->result);
+        c->on_applied(c->applied_arg, &c->result);
+    }
     raft_free(b->base);
     return rc == 0 ? 0 : RAFT_MALFORMED;
 }

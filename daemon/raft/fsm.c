@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "../../common/decay.h"
+#include "../../common/hostlist.h"
 #include "../../common/jobspec.h"
 #include "../../common/utf8.h"
 #include "../../common/xmem.h"
@@ -27,6 +28,7 @@ void fsm_init(fsm *f)
     f->half_life_ms = FSM__HALF_LIFE_MS;
     adb_init(&f->audit);
     edb_init(&f->events);
+    facct_init(&f->acct);
 }
 
 static void fsm__resv_clear(fsm_resv *r)
@@ -183,6 +185,11 @@ static void fsm__job_release(fsm_job *j)
     free(j->reason);
     free(j->partition);
     free(j->spec);
+    if (j->usage)
+        jazari__job_usage__free_unpacked(j->usage, NULL);
+    for (uint32_t i = 0; i < j->n_runs; i++)
+        jazari__run_charge__free_unpacked(j->runs[i], NULL);
+    free(j->runs);
     free(j);
 }
 
@@ -332,6 +339,10 @@ void fsm_free(fsm *f)
         free(f->users[i].name);
     free(f->users);
     strmap_free(&f->user_index);
+    facct_free(&f->acct);
+    free(f->ended);
+    free(f->out_jobs);
+    free(f->out_runs);
     fsm_init(f);
 }
 
@@ -389,6 +400,434 @@ static void fsm__charge(fsm *f, int64_t now, const fsm_job *j)
     fsm__usage_add(f, path, now, fsm_job_gpu_ms(j, j->start_ms, now), now);
 }
 
+/* --- accounting (format 9) ------------------------------------------------------ */
+
+/* An owned copy of a message built on the stack (its strings pointing
+ * anywhere): what the state keeps, freed with its free_unpacked. */
+static void *fsm__pb_own(const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *tmp = xcalloc(n ? n : 1, 1);
+    protobuf_c_message_pack(m, tmp);
+    void *copy = protobuf_c_message_unpack(m->descriptor, NULL, n, tmp);
+    free(tmp);
+    if (!copy)
+        abort();
+    return copy;
+}
+
+/* The model of the GPUs a part holds: its node's first GPU's, "GPU" when
+ * the topology does not name it; NULL for a part without GPUs. */
+static const char *fsm__part_model(const fsm *f, const fsm_alloc *al)
+{
+    if (al->n_gpus == 0)
+        return NULL;
+    const fsm_node *n = al->node ? fsm_node_get(f, al->node) : NULL;
+    if (!n || n->topo->n_gpus == 0)
+        return "GPU";
+    uint32_t g = al->gpus[0] < n->topo->n_gpus ? al->gpus[0] : 0;
+    const char *m = n->topo->gpus[g].model;
+    return m && *m ? m : "GPU";
+}
+
+static const char *fsm__account(const fsm_job *j)
+{
+    return *j->cls->account ? j->cls->account : "default";
+}
+
+const char *fsm_job_grant_holder(const fsm *f, const fsm_job *j)
+{
+    return facct_grant_holder(&f->acct, fsm__account(j));
+}
+
+uint64_t fsm_job_charge_rate(const fsm *f, const fsm_job *j)
+{
+    const facct *a = &f->acct;
+    uint64_t cpu = facct_charge_milli(a, NULL), rate = 0;
+    if (j->state == JAZARI__JOB_STATE__JOB_RUNNING && j->n_allocs > 0) {
+        for (uint32_t i = 0; i < j->n_allocs; i++) {
+            const fsm_alloc *al = &j->allocs[i];
+            if (al->n_gpus)
+                rate += (uint64_t)al->n_gpus * facct_charge_milli(a, fsm__part_model(f, al));
+            rate += (uint64_t)j->cpus_per_node * cpu;
+        }
+        return rate;
+    }
+    return (uint64_t)j->nodes * ((uint64_t)j->gpus_per_node * facct_worst_milli(a, j->cls->gpu_model) +
+                                 (uint64_t)j->cpus_per_node * cpu);
+}
+
+static uint64_t fsm__limit_ms(const fsm_job *j)
+{
+    return (j->time_limit_s && j->time_limit_s <= FSM_TIME_MAX_S ? j->time_limit_s : FSM_TIME_MAX_S) * 1000;
+}
+
+/* rate (thousandths a ms) x ms, in charge units. */
+static uint64_t fsm__charge_of(uint64_t rate, int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    unsigned __int128 c = (unsigned __int128)rate * (uint64_t)ms / 1000;
+    return c > UINT64_MAX ? UINT64_MAX : (uint64_t)c;
+}
+
+int64_t fsm_grant_left(const fsm *f, const char *holder, int64_t now_ms, uint64_t *running, uint64_t *held,
+                       const facct_grant **grant)
+{
+    const facct_grant *g = facct_grant_at(&f->acct, holder, now_ms);
+    uint64_t run = 0, hold = 0;
+    for (uint64_t k = 0, seen = 0; g && seen < f->n_running && k < f->jobs_cap; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+            continue;
+        seen++;
+        const char *h = fsm_job_grant_holder(f, j);
+        if (!h || strcmp(h, holder) != 0)
+            continue;
+        uint64_t rate = fsm_job_charge_rate(f, j);
+        int64_t from = j->start_ms > g->from_ms ? j->start_ms : g->from_ms;
+        int64_t end = j->start_ms + (int64_t)fsm__limit_ms(j);
+        if (end > g->until_ms)
+            end = g->until_ms;
+        run += fsm__charge_of(rate, now_ms - from);
+        hold += fsm__charge_of(rate, end - now_ms);
+    }
+    if (running)
+        *running = run;
+    if (held)
+        *held = hold;
+    if (grant)
+        *grant = g;
+    if (!g)
+        return INT64_MAX;
+    return g->gpu_ms - (int64_t)g->used_ms - (int64_t)run;
+}
+
+static void fsm__ms_text(int64_t ms, char *out, size_t n)
+{
+    snprintf(out, n, "%lld.%03lld GPU-hours", (long long)(ms / 3600000), (long long)(ms % 3600000 / 3600));
+}
+
+uint64_t fsm_ask_worst(const fsm *f, const fsm_ask *ask, int64_t now_ms, const facct_grant *g)
+{
+    uint64_t rate = (uint64_t)ask->nodes * ((uint64_t)ask->gpus_per_node * facct_worst_milli(&f->acct, ask->gpu_model) +
+                                            (uint64_t)ask->cpus_per_node * facct_charge_milli(&f->acct, NULL));
+    int64_t limit = (int64_t)((ask->time_limit_s && ask->time_limit_s <= FSM_TIME_MAX_S ? ask->time_limit_s
+                                                                                         : FSM_TIME_MAX_S) *
+                              1000);
+    int64_t span = g && g->until_ms - now_ms < limit ? g->until_ms - now_ms : limit;
+    return fsm__charge_of(rate, span);
+}
+
+void fsm_job_ask(const fsm_job *j, fsm_ask *ask)
+{
+    ask->account = fsm__account(j);
+    ask->nodes = j->nodes;
+    ask->gpus_per_node = j->gpus_per_node;
+    ask->cpus_per_node = j->cpus_per_node;
+    ask->gpu_model = j->cls->gpu_model;
+    ask->time_limit_s = j->time_limit_s;
+}
+
+int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char *why, size_t whylen)
+{
+    const char *holder = facct_grant_holder(&f->acct, ask->account);
+    if (!holder)
+        return 0;
+    uint64_t held = 0;
+    const facct_grant *g = NULL;
+    int64_t left = fsm_grant_left(f, holder, now_ms, NULL, &held, &g);
+    const facct_grant *next = facct_grant_next(&f->acct, holder, now_ms);
+    if (!g && !next) {
+        snprintf(why, whylen, "account %s has no allocation in force or to come: ask an admin for a grant (jz grant)",
+                 holder);
+        return -1;
+    }
+    uint64_t worst = fsm_ask_worst(f, ask, now_ms, g);
+    int64_t most = g ? g->gpu_ms : 0;
+    if (next && next->gpu_ms > most)
+        most = next->gpu_ms;
+    if (worst > (uint64_t)(most > 0 ? most : 0)) {
+        char need[64], has[64];
+        fsm__ms_text((int64_t)worst, need, sizeof need);
+        fsm__ms_text(most, has, sizeof has);
+        snprintf(why, whylen,
+                 "its worst case (GPUs x time limit x rate) is %s, more than account %s's whole allocation of "
+                 "%s: ask for fewer GPUs or a shorter time limit",
+                 need, holder, has);
+        return -1;
+    }
+    if (!g || left < 0 || worst + held > (uint64_t)left) {
+        snprintf(why, whylen, "AllocationExhausted");
+        return 1;
+    }
+    return 0;
+}
+
+/* A job's usage as plain numbers, to edit. */
+typedef struct fsm__use {
+    uint64_t cpu_ms, max_rss, energy_mj, gpu_ms, cpu_alloc_ms, gpu_util_ms, util_gpu_ms, charge_ms,
+        cost_micro, gpu_cost_micro;
+    uint32_t runs;
+    int64_t first_start_ms;
+} fsm__use;
+
+static void fsm__use_get(const fsm_job *j, fsm__use *u)
+{
+    memset(u, 0, sizeof *u);
+    const Jazari__JobUsage *m = j->usage;
+    if (!m)
+        return;
+    *u = (fsm__use){m->cpu_ms,       m->max_rss_bytes,  m->energy_mj,   m->gpu_ms,
+                    m->cpu_alloc_ms, m->gpu_util_ms,    m->util_gpu_ms, m->charge_ms,
+                    m->cost_micro,   m->gpu_cost_micro, m->runs,        m->first_start_ms};
+}
+
+/* Replaces j's usage with u (and the model and nodes, when given). */
+static void fsm__use_put(fsm_job *j, const fsm__use *u, const char *model, const char *nodes)
+{
+    Jazari__JobUsage m = JAZARI__JOB_USAGE__INIT;
+    m.cpu_ms = u->cpu_ms;
+    m.max_rss_bytes = u->max_rss;
+    m.energy_mj = u->energy_mj;
+    m.gpu_ms = u->gpu_ms;
+    m.cpu_alloc_ms = u->cpu_alloc_ms;
+    m.gpu_util_ms = u->gpu_util_ms;
+    m.util_gpu_ms = u->util_gpu_ms;
+    m.charge_ms = u->charge_ms;
+    m.cost_micro = u->cost_micro;
+    m.gpu_cost_micro = u->gpu_cost_micro;
+    m.runs = u->runs;
+    m.first_start_ms = u->first_start_ms;
+    m.gpu_model = (char *)(model ? model : j->usage && j->usage->gpu_model ? j->usage->gpu_model : "");
+    m.nodes = (char *)(nodes ? nodes : j->usage && j->usage->nodes ? j->usage->nodes : "");
+    Jazari__JobUsage *own = fsm__pb_own(&m.base);
+    if (j->usage)
+        jazari__job_usage__free_unpacked(j->usage, NULL);
+    j->usage = own;
+}
+
+#define FSM__USE_MAX 1000000000000000ull /* a measured figure above this is not believed */
+
+/* What one part measured (EndCmd.usage), added to the job's usage. */
+static void fsm__part_usage(fsm *f, int64_t now, fsm_job *j, const char *node, const Jazari__PartUsage *pu)
+{
+    if (!pu || f->format < 9 || !j->start_ms)
+        return;
+    fsm__use u;
+    fsm__use_get(j, &u);
+    u.cpu_ms += pu->cpu_ms < FSM__USE_MAX ? pu->cpu_ms : 0;
+    if (pu->max_rss_bytes < FSM__USE_MAX && pu->max_rss_bytes > u.max_rss)
+        u.max_rss = pu->max_rss_bytes;
+    u.energy_mj += pu->energy_mj < FSM__USE_MAX ? pu->energy_mj : 0;
+    uint64_t part_gpu_ms = 0;
+    for (uint32_t a = 0; a < j->n_allocs; a++)
+        if (j->allocs[a].node && node && strcmp(j->allocs[a].node, node) == 0 && now > j->start_ms)
+            part_gpu_ms = (uint64_t)j->allocs[a].n_gpus * (uint64_t)(now - j->start_ms);
+    if (pu->has_gpu_util && pu->gpu_util_pct <= 100 && part_gpu_ms) {
+        u.gpu_util_ms += part_gpu_ms * pu->gpu_util_pct / 100;
+        u.util_gpu_ms += part_gpu_ms;
+    }
+    fsm__use_put(j, &u, NULL, NULL);
+}
+
+static void fsm__out_job(fsm *f, uint64_t id)
+{
+    if (f->n_out_jobs == f->out_jobs_cap) {
+        f->out_jobs_cap = f->out_jobs_cap ? 2 * f->out_jobs_cap : 64;
+        f->out_jobs = xrealloc_array(f->out_jobs, f->out_jobs_cap, sizeof *f->out_jobs);
+    }
+    f->out_jobs[f->n_out_jobs++] = id;
+}
+
+static void fsm__out_run(fsm *f, uint64_t id, uint32_t attempt)
+{
+    if (f->n_out_runs == f->out_runs_cap) {
+        f->out_runs_cap = f->out_runs_cap ? 2 * f->out_runs_cap : 64;
+        f->out_runs = xrealloc_array(f->out_runs, f->out_runs_cap, sizeof *f->out_runs);
+    }
+    f->out_runs[f->n_out_runs++] = (struct fsm_out_run){id, attempt};
+}
+
+const Jazari__RunCharge *fsm_job_run(const fsm_job *j, uint32_t attempt)
+{
+    for (uint32_t i = 0; i < j->n_runs; i++)
+        if (j->runs[i]->attempt == attempt)
+            return j->runs[i];
+    return NULL;
+}
+
+/* A run ends as how ("ended", "cancelled", "preempted", "lost",
+ * "requeued"): fair share is charged as before; from format 9 its
+ * allocation charge and its price are fixed here, by the policy in force
+ * now, and kept (the job's usage, its run charge for the history). */
+static void fsm__run_end(fsm *f, int64_t now, fsm_job *j, const char *how)
+{
+    fsm__charge(f, now, j);
+    if (f->format < 9 || j->state != JAZARI__JOB_STATE__JOB_RUNNING || !j->start_ms)
+        return;
+    const facct *a = &f->acct;
+    int64_t ms = now > j->start_ms ? now - j->start_ms : 0;
+    bool charged = !((strcmp(how, "preempted") == 0 && !facct_charges_preempted(a)) ||
+                     (strcmp(how, "lost") == 0 && !facct_charges_lost(a)));
+    /* A run inside a reservation: its GPUs are paid with the reservation. */
+    bool in_resv = *j->cls->reservation != '\0';
+    uint64_t gpu_ms = 0, cpu_ms = 0, gpu_cost = 0, charge = 0;
+    const char *model = NULL;
+    const char **names = xcalloc(j->n_allocs ? j->n_allocs : 1, sizeof(char *));
+    for (uint32_t i = 0; i < j->n_allocs; i++) {
+        const fsm_alloc *al = &j->allocs[i];
+        names[i] = al->node ? al->node : "?";
+        const char *m = fsm__part_model(f, al);
+        uint64_t g = (uint64_t)al->n_gpus * (uint64_t)ms;
+        gpu_ms += g;
+        cpu_ms += (uint64_t)j->cpus_per_node * (uint64_t)ms;
+        if (!m)
+            continue;
+        model = model ? model : m;
+        charge += fsm__charge_of((uint64_t)al->n_gpus * facct_charge_milli(a, m), ms);
+        if (!in_resv)
+            gpu_cost += facct_cost_micro(g, facct_price_micro(a, m));
+    }
+    charge += fsm__charge_of(facct_charge_milli(a, NULL), (int64_t)cpu_ms);
+    uint64_t cost = gpu_cost + facct_cost_micro(cpu_ms, facct_price_micro(a, NULL));
+    if (!charged)
+        charge = cost = gpu_cost = 0;
+    const char *holder = fsm_job_grant_holder(f, j);
+    if (holder)
+        facct_grant_charge(&f->acct, holder, j->start_ms, now, charge);
+
+    buf hosts = BUF_INIT;
+    hostlist_compress(names, j->n_allocs, false, &hosts);
+    free(names);
+    const fsm_node *first = j->n_allocs && j->allocs[0].node ? fsm_node_get(f, j->allocs[0].node) : NULL;
+    Jazari__RunCharge rc = JAZARI__RUN_CHARGE__INIT;
+    rc.id = j->id;
+    rc.attempt = j->attempt;
+    rc.user = j->user ? j->user : "";
+    rc.account = (char *)fsm__account(j);
+    rc.site = first && first->site ? first->site : "";
+    rc.gpu_model = (char *)(model ? model : "");
+    rc.start_ms = j->start_ms;
+    rc.end_ms = now;
+    rc.gpu_ms = gpu_ms;
+    rc.cpu_alloc_ms = cpu_ms;
+    rc.charge_ms = charge;
+    rc.cost_micro = cost;
+    rc.gpu_cost_micro = gpu_cost;
+    rc.how = (char *)how;
+    rc.reservation = (char *)j->cls->reservation;
+    rc.grant_account = (char *)(holder ? holder : "");
+    if (j->n_runs == FSM_RUNS_KEPT) {
+        jazari__run_charge__free_unpacked(j->runs[0], NULL);
+        memmove(j->runs, j->runs + 1, (FSM_RUNS_KEPT - 1) * sizeof *j->runs);
+        j->n_runs--;
+    }
+    j->runs = xrealloc_array(j->runs, j->n_runs + 1, sizeof *j->runs);
+    j->runs[j->n_runs++] = fsm__pb_own(&rc.base);
+
+    fsm__use u;
+    fsm__use_get(j, &u);
+    u.gpu_ms += gpu_ms;
+    u.cpu_alloc_ms += cpu_ms;
+    u.charge_ms += charge;
+    u.cost_micro += cost;
+    u.gpu_cost_micro += gpu_cost;
+    u.runs++;
+    if (!u.first_start_ms)
+        u.first_start_ms = j->start_ms;
+    buf_putc(&hosts, '\0');
+    fsm__use_put(j, &u, model ? model : "", (const char *)hosts.data);
+    buf_free(&hosts);
+    fsm__out_run(f, j->id, j->attempt);
+}
+
+/* A job reached an end state: the history records it, and format 9
+ * forgets it once the policy's jobs_keep has passed. */
+static void fsm__ended(fsm *f, const fsm_job *j)
+{
+    fsm__out_job(f, j->id);
+    if (f->format < 9)
+        return;
+    if (f->ended_head > 0 && f->ended_head >= f->n_ended / 2) {
+        memmove(f->ended, f->ended + f->ended_head, (f->n_ended - f->ended_head) * sizeof *f->ended);
+        f->n_ended -= f->ended_head;
+        f->ended_head = 0;
+    }
+    if (f->n_ended == f->ended_cap) {
+        f->ended_cap = f->ended_cap ? 2 * f->ended_cap : 256;
+        f->ended = xrealloc_array(f->ended, f->ended_cap, sizeof *f->ended);
+    }
+    f->ended[f->n_ended++] = (struct fsm_ended){j->id, j->end_ms};
+}
+
+/* Forgets the jobs that ended jobs_keep ago (a requeued one came back:
+ * its old place is skipped). */
+static void fsm__purge(fsm *f, int64_t now)
+{
+    int64_t keep = facct_jobs_keep_ms(&f->acct);
+    while (f->ended_head < f->n_ended) {
+        const struct fsm_ended *e = &f->ended[f->ended_head];
+        fsm_job *j = e->id && e->id <= f->jobs_cap ? f->jobs[e->id - 1] : NULL;
+        if (j && !fsm_job_active(j) && j->end_ms == e->end_ms) {
+            if (e->end_ms + keep > now)
+                break;
+            fsm__job_free(f, j);
+            f->jobs[e->id - 1] = NULL;
+            f->n_jobs--;
+        }
+        f->ended_head++;
+    }
+    facct_resv_expire(&f->acct, now - keep);
+}
+
+static int fsm__ended_cmp(const void *x, const void *y)
+{
+    const struct fsm_ended *a = x, *b = y;
+    if (a->end_ms != b->end_ms)
+        return a->end_ms < b->end_ms ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* A reservation ends (its window is over, or it is deleted): format 9
+ * charges its owner for the window booked, up to now, used or not. */
+static void fsm__resv_charge(fsm *f, int64_t now, const fsm_resv *r)
+{
+    int64_t end = r->end_ms < now ? r->end_ms : now;
+    if (f->format < 9 || end <= r->start_ms)
+        return;
+    const facct *a = &f->acct;
+    uint64_t gpu_ms = 0, cost = 0;
+    uint32_t gpus = 0;
+    const char *model = NULL;
+    for (size_t i = 0; i < r->n_parts; i++) {
+        const fsm_node *n = fsm_node_get(f, r->parts[i].node);
+        const char *m = n && n->topo->n_gpus && n->topo->gpus[0].model ? n->topo->gpus[0].model : "GPU";
+        model = model ? model : m;
+        uint64_t g = (uint64_t)r->parts[i].gpus * (uint64_t)(end - r->start_ms);
+        gpus += r->parts[i].gpus;
+        gpu_ms += g;
+        cost += facct_cost_micro(g, facct_price_micro(a, m));
+    }
+    buf users = BUF_INIT;
+    for (size_t i = 0; i < r->n_users; i++)
+        buf_printf(&users, "%s%s", i ? "," : "", r->users[i]);
+    buf_putc(&users, '\0');
+    Jazari__ResvCharge c = JAZARI__RESV_CHARGE__INIT;
+    c.name = r->name;
+    c.account = r->account ? r->account : "";
+    c.start_ms = r->start_ms;
+    c.end_ms = end;
+    c.gpus = gpus;
+    c.gpu_model = (char *)(model ? model : "");
+    c.gpu_ms = gpu_ms;
+    c.cost_micro = cost;
+    c.users = (char *)users.data;
+    facct_resv_add(&f->acct, fsm__pb_own(&c.base));
+    buf_free(&users);
+    f->out_resv++;
+}
+
 /* A snapshot's usage record in GPU-milliseconds: format 4 on holds them as
  * integers; format 3 held GPU-seconds as a double, converted once here. */
 static uint64_t fsm__usage_ms(const Jazari__Usage *u)
@@ -432,6 +871,7 @@ static void fsm__end_pending(fsm *f, int64_t now, fsm_job *j, const char *reason
     j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
     j->end_ms = now;
     fsm__set_reason(j, reason);
+    fsm__ended(f, j);
 }
 
 /* A job that is (again) pending in a reservation that is gone can never
@@ -467,6 +907,7 @@ static void fsm__resv_expire(fsm *f, int64_t now)
     size_t k = 0;
     for (size_t i = 0; i < f->n_resv; i++) {
         if (f->resv[i].end_ms <= now) {
+            fsm__resv_charge(f, now, &f->resv[i]);
             fsm__resv_drop_jobs(f, now, f->resv[i].name, "ended");
             fsm__resv_clear(&f->resv[i]);
         } else {
@@ -541,6 +982,7 @@ static void fsm__apply_unreserve(fsm *f, int64_t now, const Jazari__UnreserveCmd
 {
     for (size_t i = 0; c->name && i < f->n_resv; i++) {
         if (strcmp(f->resv[i].name, c->name) == 0) {
+            fsm__resv_charge(f, now, &f->resv[i]);
             fsm__resv_drop_jobs(f, now, f->resv[i].name, "was deleted");
             fsm__resv_clear(&f->resv[i]);
             f->resv[i] = f->resv[--f->n_resv];
@@ -1121,6 +1563,13 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
     }
     fsm__allocs_set(j, m->allocs, m->n_allocs);
     fstep_copy_in(j, m->steps, m->n_steps, m->steps_started);
+    j->stop_how = m->stop_how <= FSM_STOP_DRAINED ? (uint8_t)m->stop_how : FSM_STOP_PREEMPTED;
+    if (m->usage)
+        j->usage = fsm__pb_own(&m->usage->base);
+    for (size_t i = m->n_runs > FSM_RUNS_KEPT ? m->n_runs - FSM_RUNS_KEPT : 0; i < m->n_runs; i++) {
+        j->runs = xrealloc_array(j->runs, j->n_runs + 1, sizeof *j->runs);
+        j->runs[j->n_runs++] = fsm__pb_own(&m->runs[i]->base);
+    }
     return j;
 }
 
@@ -1185,12 +1634,13 @@ static void fsm__apply_cancel(fsm *f, int64_t now, const Jazari__CancelCmd *c, f
             f->n_running--;
             fstep_run_ended(j, now);
         }
-        fsm__charge(f, now, j);
+        fsm__run_end(f, now, j, "cancelled");
         j->held = false; /* a release of it must change nothing */
         j->state = JAZARI__JOB_STATE__JOB_CANCELLED;
         j->end_ms = now;
         fsm__set_reason(j, NULL);
         fsm__count(f, j, -1);
+        fsm__ended(f, j);
         res->cancelled++;
     }
 }
@@ -1237,8 +1687,9 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
 {
     char reason[512];
     f->n_running--;
-    fsm__charge(f, now, j);
+    fsm__run_end(f, now, j, "lost");
     j->preempt_ms = 0;
+    j->stop_how = FSM_STOP_PREEMPTED;
     if (j->no_requeue || j->attempt - j->preemptions + 1 >= FSM_MAX_ATTEMPTS) {
         snprintf(reason, sizeof reason, "NODE_FAIL: %s%s", why,
                  j->no_requeue ? "" : " (lost too many times: not requeued again)");
@@ -1249,6 +1700,7 @@ static void fsm__lose(fsm *f, int64_t now, fsm_job *j, const char *why)
         fsm__set_reason(j, reason);
         edb_note(&f->events, now, "job_failed", "warning", fsm__job_node(j), -1, j->id, "", reason);
         fsm__count(f, j, -1);
+        fsm__ended(f, j);
         return;
     }
     snprintf(reason, sizeof reason, "Requeued after NODE_FAIL: %s", why);
@@ -1276,7 +1728,11 @@ static void fsm__preempted_part_end(fsm *f, int64_t now, fsm_job *j, const char 
     }
     if (left > 0)
         return;
-    fsm__charge(f, now, j);
+    fsm__run_end(f, now, j,
+                 j->stop_how == FSM_STOP_REQUEUED  ? "requeued"
+                 : j->stop_how == FSM_STOP_DRAINED ? "lost"
+                                                   : "preempted");
+    j->stop_how = FSM_STOP_PREEMPTED;
     f->n_running--;
     j->state = JAZARI__JOB_STATE__JOB_PENDING;
     j->attempt++;
@@ -1317,6 +1773,7 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         return;
     }
     res->ended++;
+    fsm__part_usage(f, now, j, c->node, c->usage);
     if (j->preempt_ms) {
         fsm__preempted_part_end(f, now, j, c->node);
         return;
@@ -1347,7 +1804,7 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
         if (left > 0)
             return;
     }
-    fsm__charge(f, now, j);
+    fsm__run_end(f, now, j, "ended");
     fstep_run_ended(j, now);
     j->state = c->state;
     j->end_ms = now;
@@ -1355,6 +1812,7 @@ static void fsm__apply_end(fsm *f, int64_t now, const Jazari__EndCmd *c, fsm_res
     fsm__set_reason(j, c->reason);
     fsm__count(f, j, -1);
     f->n_running--;
+    fsm__ended(f, j);
 }
 
 static void fsm__apply_release(fsm *f, const Jazari__CancelCmd *c, fsm_result *res)
@@ -1388,11 +1846,12 @@ static void fsm__apply_hold(fsm *f, const Jazari__CancelCmd *c, fsm_result *res)
 /* A running job stopped as a preempted one is, to come back as its next
  * attempt once its parts have ended (fsm__preempted_part_end). */
 static void fsm__requeue_running(fsm *f, int64_t now, fsm_job *j, uint32_t grace_s, const char *reason,
-                                 const char *by)
+                                 const char *by, uint8_t how)
 {
     if (!j->preempt_ms) {
         j->preempt_ms = now;
         j->preempt_grace_s = grace_s;
+        j->stop_how = how;
     }
     fsm__set_reason(j, reason);
     edb_note(&f->events, now, "job_requeued", "info", fsm__job_node(j), -1, j->id, by, reason);
@@ -1413,7 +1872,7 @@ static void fsm__apply_requeue(fsm *f, int64_t now, const Jazari__RequeueCmd *c,
         if (j->state == JAZARI__JOB_STATE__JOB_RUNNING) {
             j->held = j->held || c->hold; /* kept until it is pending again */
             fsm__requeue_running(f, now, j, c->grace_s, j->held ? "Held (requeued)" : "Requeued by request",
-                                 "");
+                                 "", FSM_STOP_REQUEUED);
             res->cancelled++;
             continue;
         }
@@ -1594,7 +2053,7 @@ static void fsm__drain_jobs(fsm *f, int64_t now, const fsm_node *n, const Jazari
         if (j->no_requeue)
             fsm__lose(f, now, j, why);
         else
-            fsm__requeue_running(f, now, j, c->grace_s, why, c->by ? c->by : "");
+            fsm__requeue_running(f, now, j, c->grace_s, why, c->by ? c->by : "", FSM_STOP_DRAINED);
     }
 }
 
@@ -1693,6 +2152,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     if (!e)
         return -1; /* checked whole before any command is applied */
     f->format = e->format;
+    f->n_out_jobs = f->n_out_runs = f->out_resv = 0;
     /* Format 4: no id below the leader's high-water mark, for the whole
      * entry at once (its ids stay consecutive); a jump is bounded (the
      * jobs are indexed by id). */
@@ -1756,6 +2216,12 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
             if (c->policy->events_retention_ms >= EDB_RETENTION_MIN_MS &&
                 c->policy->events_retention_ms <= EDB_RETENTION_MAX_MS)
                 f->events.retention_ms = c->policy->events_retention_ms;
+            if (c->policy->acct && e->format >= 9)
+                facct_policy_set(&f->acct, c->policy->acct);
+            break;
+        case JAZARI__COMMAND__CMD_GRANT:
+            if (c->grant->grant && facct_grant_apply(&f->acct, c->grant->grant, now))
+                res->nodes_changed++;
             break;
         case JAZARI__COMMAND__CMD_UNRESERVE:
             fsm__apply_unreserve(f, now, c->unreserve, res);
@@ -1809,6 +2275,8 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     res->n_cmds = (uint32_t)e->n_commands;
     fsm__resv_expire(f, now);
     edb_expire(&f->events, now);
+    if (e->format >= 9)
+        fsm__purge(f, now);
     f->applied++;
     jazari__entry__free_unpacked(e, NULL);
     return 0;
@@ -1843,6 +2311,8 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
     out->steps = j->steps; /* borrowed: j owns them */
     out->n_steps = j->n_steps;
     out->steps_started = j->steps_started;
+    out->usage = j->usage; /* borrowed */
+    out->stop_how = j->stop_how;
     for (uint32_t i = 0; i < j->n_allocs; i++) {
         jazari__job_alloc__init(&allocs[i]);
         allocs[i].node = j->allocs[i].node ? j->allocs[i].node : "";
@@ -1871,6 +2341,8 @@ void fsm_snapshot(const fsm *f, buf *out)
     head.time_ms = f->time_ms;
     head.usage_half_life_ms = f->half_life_ms;
     head.events_retention_ms = f->events.retention_ms;
+    head.acct = f->acct.pol;
+    head.next_grant_id = f->acct.next_grant_id;
     codec_snapshot_begin(out, &head);
 
     buf one = BUF_INIT;
@@ -1883,6 +2355,8 @@ void fsm_snapshot(const fsm *f, buf *out)
         Jazari__JobAlloc **ptrs = xcalloc(j->n_allocs, sizeof(Jazari__JobAlloc *));
         jazari__job__init(&m);
         fsm_job_to_pb(j, &m, allocs, ptrs);
+        m.runs = j->runs; /* borrowed */
+        m.n_runs = j->n_runs;
         Jazari__JobSpec *spec = m.spec;
         m.spec = NULL;
         buf_reset(&one);
@@ -1935,6 +2409,7 @@ void fsm_snapshot(const fsm *f, buf *out)
         codec_put_field(out, 13, one.data, one.len);
     }
     edb_snapshot(&f->events, out);
+    facct_snapshot(&f->acct, out);
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fsm_node *nd = &f->nodes[i];
         if (!nd->n_drains)
@@ -2017,6 +2492,26 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
     for (size_t i = 0; i < s->n_lacks; i++)
         if (s->lacks[i]->node && *s->lacks[i]->node && s->lacks[i]->user && *s->lacks[i]->user)
             fsm__lack_add(f, s->lacks[i]->at_ms, s->lacks[i]->node, s->lacks[i]->user);
+    facct_restore(&f->acct, s);
     jazari__snapshot__free_unpacked(s, NULL);
+    /* The ended jobs, by end time (format 9 forgets them in that order),
+     * and everything the history may lack given to it again. */
+    for (uint64_t i = 0; i < f->jobs_cap; i++) {
+        const fsm_job *j = f->jobs[i];
+        if (!j || fsm_job_active(j))
+            continue;
+        fsm__out_job(f, j->id);
+        if (f->n_ended == f->ended_cap) {
+            f->ended_cap = f->ended_cap ? 2 * f->ended_cap : 256;
+            f->ended = xrealloc_array(f->ended, f->ended_cap, sizeof *f->ended);
+        }
+        f->ended[f->n_ended++] = (struct fsm_ended){j->id, j->end_ms};
+    }
+    for (uint64_t i = 0; i < f->jobs_cap; i++)
+        for (uint32_t r = 0; f->jobs[i] && r < f->jobs[i]->n_runs; r++)
+            fsm__out_run(f, f->jobs[i]->id, f->jobs[i]->runs[r]->attempt);
+    f->out_resv = f->acct.n_resv;
+    if (f->n_ended > 1)
+        qsort(f->ended, f->n_ended, sizeof *f->ended, fsm__ended_cmp);
     return 0;
 }

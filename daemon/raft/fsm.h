@@ -14,11 +14,12 @@
 #include "../../common/buf.h"
 #include "../../common/strmap.h"
 #include "../../lib/hw/topo.h"
-#include "codec.h"
 #include "adb.h"
+#include "codec.h"
 #include "edb.h"
-#include "tdb.h"
+#include "facct.h"
 #include "jazari.pb-c.h"
+#include "tdb.h"
 
 /* The formats of entries and snapshots are codec.h's (CODEC_FORMAT).
  * Format 2 (execution): a lost node requeues its jobs, ends name their run
@@ -95,23 +96,36 @@ typedef struct fsm_job {
     uint32_t preempt_grace_s;
     uint32_t preemptions; /* requeues that were preemptions, not losses */
     bool no_requeue;      /* a lost node fails it instead */
-    bool has_deps;        /* --after-ok, --after-any, --after-notok, --after, singleton: its spec says which */
+    bool has_deps; /* --after-ok, --after-any, --after-notok, --after, singleton: its spec says which */
     const fsm_class *cls; /* never NULL */
     uint64_t time_limit_s;
     Jazari__JobState state;
     bool held; /* pending, not to start until released */
     char *user;
-    char *reason;  /* NULL: none */
+    char *reason;    /* NULL: none */
     char *partition; /* the partition its run started in; NULL: none */
-    uint8_t *spec; /* the encoded JobSpec */
+    uint8_t *spec;   /* the encoded JobSpec */
     uint32_t spec_len;
     fsm_alloc *allocs;
     uint32_t n_allocs;
-    bool batch;                /* the script runs once, on the first node (fstep.h) */
-    Jazari__JobStep **steps;   /* of the running (or last) attempt, owned: fstep.h */
+    bool batch;              /* the script runs once, on the first node (fstep.h) */
+    Jazari__JobStep **steps; /* of the running (or last) attempt, owned: fstep.h */
     uint32_t n_steps;
-    uint32_t steps_started;    /* in this attempt: the next step's id */
+    uint32_t steps_started; /* in this attempt: the next step's id */
+    /* Format 9: what its runs used and cost (NULL: nothing yet), its last
+     * runs' charges (at most FSM_RUNS_KEPT), owned. */
+    Jazari__JobUsage *usage;
+    Jazari__RunCharge **runs;
+    uint32_t n_runs;
+    uint8_t stop_how; /* running and stopping (preempt_ms): FSM_STOP_* */
 } fsm_job;
+
+#define FSM_RUNS_KEPT 16
+/* Why a running job is stopping to go back to the queue: what its run
+ * ends as, and so whether it is charged (the policy's `charge`). */
+#define FSM_STOP_PREEMPTED 0 /* by a QoS: "preempted" */
+#define FSM_STOP_REQUEUED 1  /* jz requeue: "requeued", charged as any end */
+#define FSM_STOP_DRAINED 2   /* jz drain --now, a health drain: "lost" */
 
 /* Format 8: a node, or one GPU of it, out of service (DrainCmd). */
 typedef struct fsm_drain {
@@ -133,7 +147,7 @@ typedef struct fsm_node {
     char *state; /* its liveness: "up" or "down" (fsm_node_state: as shown) */
     char *reason;
     int64_t since_ms;
-    topo *topo; /* never NULL: an empty topo when unknown */
+    topo *topo;        /* never NULL: an empty topo when unknown */
     fsm_drain *drains; /* at most one per target (the node, each GPU) */
     uint32_t n_drains;
 } fsm_node;
@@ -147,7 +161,7 @@ typedef struct fsm_usage {
 } fsm_usage;
 
 #define FSM_RESV_MAX 1024
-#define FSM_LACKS_MAX 4096              /* (node, user) pairs remembered; the oldest go first */
+#define FSM_LACKS_MAX 4096             /* (node, user) pairs remembered; the oldest go first */
 #define FSM_LACK_MS (10ll * 60 * 1000) /* how long a node is avoided for a user it has no account for */
 #define FSM_HALF_LIFE_MIN_MS 1000ll
 #define FSM_HALF_LIFE_MAX_MS (3650ll * 86400 * 1000)
@@ -212,14 +226,34 @@ typedef struct fsm {
     int64_t half_life_ms; /* of usage: replicated (PolicyCmd), the default until one is applied */
     fsm_resv *resv;
     size_t n_resv;
-    tdb trust; /* join tokens, credentials, revoked nodes */
-    adb audit; /* who asked for what */
-    edb events; /* what an admin watches */
+    tdb trust;       /* join tokens, credentials, revoked nodes */
+    adb audit;       /* who asked for what */
+    edb events;      /* what an admin watches */
     fsm_lack *lacks; /* nodes where a user has no account, oldest first */
     size_t n_lacks;
     fsm_user *users; /* every user ever seen (never many: people, not jobs) */
     size_t n_users, users_cap;
     strmap user_index; /* name -> index into users */
+    facct acct;        /* format 9: accounting policy, grants, reservation charges */
+    /* Ended jobs by end time, oldest first: format 9 forgets each once the
+     * policy's jobs_keep has passed (the history keeps it). */
+    struct fsm_ended {
+        uint64_t id;
+        int64_t end_ms;
+    } * ended;
+    size_t ended_head, n_ended, ended_cap;
+    /* What the last fsm_apply (or fsm_restore: everything the state still
+     * holds) gave the history: jobs that ended, runs that ended, and the
+     * reservation charges from acct.resv[acct.n_resv - out_resv] on. Not
+     * replicated; the caller reads it before the next apply. */
+    uint64_t *out_jobs;
+    size_t n_out_jobs, out_jobs_cap;
+    struct fsm_out_run {
+        uint64_t id;
+        uint32_t attempt;
+    } * out_runs;
+    size_t n_out_runs, out_runs_cap;
+    size_t out_resv;
     /* A reader's memo of the state (fsm_memo_set): not replicated. */
     void *memo;
     void (*memo_free)(void *memo);
@@ -268,6 +302,38 @@ void fsm_snapshot(const fsm *f, buf *out);
 int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen);
 
 const fsm_job *fsm_job_get(const fsm *f, uint64_t id);
+/* A job's run charge of that attempt, if the state still holds it. */
+const Jazari__RunCharge *fsm_job_run(const fsm_job *j, uint32_t attempt);
+/* Format 9: what a job's run is charged to its allocation each ms, in
+ * thousandths of charge units (GPU-ms x rate): its GPUs at their models'
+ * rates and its CPUs at the CPU's; a pending job's at the worst rate of
+ * the models it may be placed on. */
+uint64_t fsm_job_charge_rate(const fsm *f, const fsm_job *j);
+/* The account whose grants a job is charged to (facct_grant_holder), or NULL. */
+const char *fsm_job_grant_holder(const fsm *f, const fsm_job *j);
+/* What holder's grant in force at now_ms has left: granted - used - the
+ * charge so far of the running jobs charged to it; and in *held the
+ * running jobs' worst case still to come. INT64_MAX when it holds no grant
+ * in force (NULL grant). */
+int64_t fsm_grant_left(const fsm *f, const char *holder, int64_t now_ms, uint64_t *running, uint64_t *held,
+                       const facct_grant **grant);
+/* What a job asks, as far as its allocation goes. */
+typedef struct fsm_ask {
+    const char *account; /* "default" when none */
+    uint32_t nodes, gpus_per_node, cpus_per_node;
+    const char *gpu_model; /* "" any */
+    uint64_t time_limit_s;
+} fsm_ask;
+void fsm_job_ask(const fsm_job *j, fsm_ask *ask);
+/* Its worst case in charge units: its GPUs at the worst rate of the
+ * models it may get, for its time limit, or until grant g ends when
+ * sooner (g NULL: the limit). */
+uint64_t fsm_ask_worst(const fsm *f, const fsm_ask *ask, int64_t now_ms, const facct_grant *g);
+/* Whether it may start now as far as its allocation goes: 0 yes (or its
+ * account holds no grant: unlimited); 1 not now ("AllocationExhausted" in
+ * why: its worst case is more than what is left); -1 never (more than any
+ * grant of its account gives, or none is in force or to come), with why. */
+int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char *why, size_t whylen);
 /* A usage record's GPU-milliseconds decayed to now_ms by the state's
  * half-life (integer arithmetic: the same on every replica). */
 uint64_t fsm_usage_at(const fsm *f, const fsm_usage *u, int64_t now_ms);

@@ -369,6 +369,38 @@ static pass_gate sched__gate(const fsm *f, const fsm_job *j, int64_t now_ms, siz
     return PASS_READY;
 }
 
+/* The grant a job is charged to, as the pass began (NULL: none, unlimited). */
+static struct sched__grant *sched__grant_of(const fsm *f, sched_view *sv, const fsm_job *j, int64_t now_ms)
+{
+    const char *holder = f->acct.n_grants ? fsm_job_grant_holder(f, j) : NULL;
+    if (!holder)
+        return NULL;
+    for (size_t i = 0; i < sv->n_grants; i++)
+        if (sv->grants[i].holder == holder)
+            return &sv->grants[i];
+    sv->grants = xrealloc_array(sv->grants, sv->n_grants + 1, sizeof *sv->grants);
+    struct sched__grant *g = &sv->grants[sv->n_grants++];
+    g->holder = holder;
+    g->left = fsm_grant_left(f, holder, now_ms, NULL, &g->held, &g->grant);
+    return g;
+}
+
+/* Whether a pending job's worst case fits what its grant has left. */
+static bool sched__fits(const fsm *f, sched_view *sv, const fsm_job *j, int64_t now_ms, bool take)
+{
+    struct sched__grant *g = sched__grant_of(f, sv, j, now_ms);
+    if (!g)
+        return true;
+    fsm_ask ask;
+    fsm_job_ask(j, &ask);
+    uint64_t worst = fsm_ask_worst(f, &ask, now_ms, g->grant);
+    if (!g->grant || g->left < 0 || worst + g->held > (uint64_t)g->left)
+        return false;
+    if (take)
+        g->held += worst;
+    return true;
+}
+
 int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv)
 {
     memset(sv, 0, sizeof *sv);
@@ -489,6 +521,8 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
             if (partitioned)
                 sched__model_mask(f, po, &sv->masks, "", 0, "", "", cls->partition, now_ms, &in_partition);
             pj->gate = sched__gate(f, j, now_ms, in_partition);
+            if (pj->gate == PASS_READY && !sched__fits(f, sv, j, now_ms, false))
+                pj->gate = PASS_ALLOCATION;
             if (j->reason &&
                 (strncmp(j->reason, "Requeued", 8) == 0 || strncmp(j->reason, "Preempted", 9) == 0))
                 pj->note = j->reason;
@@ -514,6 +548,7 @@ void sched_view_free(sched_view *sv, const fsm *f)
     free(sv->usage);
     free(sv->resv_end);
     free(sv->windows);
+    free(sv->grants);
     free(sv->v.nodes);
     sched__tags_free(&sv->tags);
     strmap_free(&sv->masks.index);
@@ -584,6 +619,10 @@ int sched_pass(const fsm *f, sched_state *st, int64_t now_ms, size_t max, sched_
     for (size_t i = 0; i < po.n_starts; i++) {
         const pass_start *ps1 = &po.starts[i];
         const fsm_job *j = sv.of[ps1->job];
+        /* Each fit its grant alone; together they may not: in the pass's
+         * order, what the earlier ones take is no longer left. */
+        if (!sched__fits(f, &sv, j, now_ms, true))
+            continue;
         sched_start *s = &out->starts[out->n_starts++];
         s->id = j->id;
         s->n_parts = sv.jobs[ps1->job].nodes;

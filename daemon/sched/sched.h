@@ -123,6 +123,13 @@ typedef struct sched_view {
     sched__usage u;
     sched__masks masks;
     sched__tags tags;
+    struct sched__grant {  /* what each account with a grant has left, as the pass began */
+        const char *holder; /* into the state */
+        const facct_grant *grant;
+        int64_t left;
+        uint64_t held; /* the running jobs' worst case still to come, and the starts' of this pass */
+    } * grants;
+    size_t n_grants;
 } sched_view;
 
 /* Builds the view of f at now_ms under policy file p (NULL: the

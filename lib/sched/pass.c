@@ -313,6 +313,8 @@ static const char *pass__gate_reason(pass_gate g)
         return "ReservationGone";
     case PASS_PARTITION_NODES:
         return "PartitionNodeLimit";
+    case PASS_ALLOCATION:
+        return "AllocationExhausted";
     case PASS_READY:
         break;
     }

@@ -31,6 +31,7 @@ typedef enum pass_gate {
     PASS_RESV_NOT_BEGUN, /* Reservation */
     PASS_RESV_GONE,      /* ReservationGone */
     PASS_PARTITION_NODES, /* PartitionNodeLimit: its partitions have fewer nodes than it asks */
+    PASS_ALLOCATION,      /* AllocationExhausted: its account's grant has too little left for its worst case */
 } pass_gate;
 
 typedef struct pass_job {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../../common/hostlist.h"
 #include "../../common/xmem.h"
@@ -977,6 +978,134 @@ static int pol__health(pol *p, char **w, size_t n, char *why, size_t whylen)
     return 0;
 }
 
+int pol_decimal(const char *s, unsigned places, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    unsigned frac = 0;
+    bool point = false, digits = false;
+    for (const char *c = s; *c; c++) {
+        if (*c == '.' && !point) {
+            point = true;
+            continue;
+        }
+        if (*c < '0' || *c > '9' || (point && ++frac > places) || v > UINT64_MAX / 10 - 9)
+            return -1;
+        v = v * 10 + (uint64_t)(*c - '0');
+        digits = true;
+    }
+    if (!digits || (point && frac == 0))
+        return -1;
+    for (; frac < places; frac++) {
+        if (v > UINT64_MAX / 10)
+            return -1;
+        v *= 10;
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static pol_rate *pol__rate(pol *p, const char *model, char *why, size_t whylen)
+{
+    bool ok = *model && strlen(model) <= POL_MODEL_MAX;
+    for (const char *c = model; ok && *c; c++)
+        ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+             *c == '_' || *c == '.' || (*c == '*' && model[1] == '\0');
+    if (!ok) {
+        snprintf(why, whylen, "'%.80s': a GPU model word such as H100 or A100-SXM4, '*' (any other model) or cpu",
+                 model);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->n_rates; i++)
+        if (strcasecmp(p->rates[i].model, model) == 0)
+            return &p->rates[i];
+    if (p->n_rates == POL_RATES_MAX) {
+        snprintf(why, whylen, "at most %d models with a rate or a price", POL_RATES_MAX);
+        return NULL;
+    }
+    pol_rate *r = &p->rates[p->n_rates++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->model, sizeof r->model, "%s", model);
+    return r;
+}
+
+/* currency, rate, price, charge, jobs_keep, history_retention: 1 when
+ * the line is not one of them. */
+static int pol__acct_line(pol *p, char **w, size_t n, char *why, size_t whylen)
+{
+    if (strcmp(w[0], "currency") == 0) {
+        bool ok = n >= 2 && n <= 3 && strlen(w[1]) >= 1 && strlen(w[1]) <= 8;
+        for (const char *c = ok ? w[1] : ""; *c && ok; c++)
+            ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z');
+        uint64_t digits = 2;
+        if (!ok || (n == 3 && pol_decimal(w[2], 0, 6, &digits) != 0)) {
+            snprintf(why, whylen, "currency: a code of 1-8 letters (MAD, EUR), then its digits after the point "
+                                  "(0-6; 2 when not said)");
+            return -1;
+        }
+        snprintf(p->currency, sizeof p->currency, "%s", w[1]);
+        p->minor_digits = (uint32_t)digits;
+        return 0;
+    }
+    if (strcmp(w[0], "rate") == 0 || strcmp(w[0], "price") == 0) {
+        bool rate = w[0][0] == 'r';
+        if (n != 3) {
+            snprintf(why, whylen, "%s: %s MODEL %s", w[0], w[0], rate ? "FACTOR (2, 0.5)" : "AMOUNT_AN_HOUR (45.00)");
+            return -1;
+        }
+        pol_rate *r = pol__rate(p, w[1], why, whylen);
+        if (!r)
+            return -1;
+        uint64_t v;
+        if (rate ? pol_decimal(w[2], 3, 1000000, &v) != 0 : pol_decimal(w[2], 6, 1000000000000000ull, &v) != 0) {
+            snprintf(why, whylen, "%s %s '%.40s': %s", w[0], w[1], w[2],
+                     rate ? "a factor from 0 to 1000 with at most 3 decimals"
+                          : "an amount an hour with at most 6 decimals, at most 10^9");
+            return -1;
+        }
+        if (rate ? r->has_rate : r->has_price) {
+            snprintf(why, whylen, "%s %s: said twice", w[0], w[1]);
+            return -1;
+        }
+        if (rate) {
+            r->charge_milli = (uint32_t)v;
+            r->has_rate = true;
+        } else {
+            r->price_micro = v;
+            r->has_price = true;
+        }
+        return 0;
+    }
+    if (strcmp(w[0], "charge") == 0) {
+        for (size_t i = 1; i < n; i++) {
+            bool yes = strcmp(w[i], "preempted=yes") == 0 || strcmp(w[i], "lost=yes") == 0;
+            bool no = strcmp(w[i], "preempted=no") == 0 || strcmp(w[i], "lost=no") == 0;
+            if (!yes && !no) {
+                snprintf(why, whylen, "charge '%.40s': preempted=yes|no or lost=yes|no", w[i]);
+                return -1;
+            }
+            if (w[i][0] == 'p')
+                p->free_preempted = no;
+            else
+                p->charge_lost = yes;
+        }
+        return n > 1 ? 0 : (snprintf(why, whylen, "charge: preempted=yes|no lost=yes|no"), -1);
+    }
+    bool keep = strcmp(w[0], "jobs_keep") == 0;
+    if (keep || strcmp(w[0], "history_retention") == 0) {
+        int64_t ms, lo = keep ? 60000 : 86400000, hi = (keep ? 366ll : 36600ll) * 86400000;
+        if (n != 2 || pol__duration_ms(w[1], &ms) != 0 || ms < lo || ms > hi) {
+            snprintf(why, whylen, "%s: a duration from %s, such as %s", w[0], keep ? "1m to 366d" : "1d to 36600d",
+                     keep ? "1d" : "1830d");
+            return -1;
+        }
+        *(keep ? &p->jobs_keep_ms : &p->history_retention_ms) = ms;
+        return 0;
+    }
+    return 1;
+}
+
 static int pol__line(pol *p, char *line, char *why, size_t whylen)
 {
     char *hash = strchr(line, '#');
@@ -1002,6 +1131,9 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return pol__partition(p, w, n, why, whylen);
     if (strcmp(w[0], "health") == 0)
         return pol__health(p, w, n, why, whylen);
+    int acct = pol__acct_line(p, w, n, why, whylen);
+    if (acct <= 0)
+        return acct;
     if (strcmp(w[0], "burnin") == 0) {
         if (n != 2 || (strcmp(w[1], "on-join") != 0 && strcmp(w[1], "manual") != 0)) {
             snprintf(why, whylen,
@@ -1041,7 +1173,8 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     }
     snprintf(why, whylen,
              "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
-             "tenant, partition, health, burnin or privacy (open|private) lines",
+             "tenant, partition, health, burnin, privacy (open|private), currency, rate, price, charge, "
+             "jobs_keep or history_retention lines",
              w[0]);
     return -1;
 }

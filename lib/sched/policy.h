@@ -163,6 +163,33 @@ typedef struct pol_hrule {
     bool from_file;   /* a line of the file said so (else a default) */
 } pol_hrule;
 
+/* Accounting (daemon/raft/facct.h): what a GPU or CPU hour counts against
+ * an allocation and costs, committed by the leader.
+ *
+ *   currency MAD 2             # its code, and digits after the point (2)
+ *   rate H100 2                # an H100 hour counts 2 GPU-hours of a grant
+ *   rate * 1                   # any other GPU model (the default: 1)
+ *   rate cpu 0.0625            # a CPU-hour (the default: 0, CPUs are free)
+ *   price H100 45.00           # per GPU-hour, in the currency
+ *   price * 20
+ *   price cpu 0.25             # per CPU-hour
+ *   charge preempted=yes lost=no   # the defaults: a preempted run is
+ *                              # charged for its time, a run lost with
+ *                              # its node (or stopped by a drain) is not
+ *   jobs_keep 1d               # ended jobs stay in the queue (then: jz history)
+ *   history_retention 1830d    # the history keeps records this long
+ *
+ * A model is matched by its words in the GPU's name (the first line that
+ * matches; "H100" matches "NVIDIA H100 80GB HBM3"). */
+#define POL_RATES_MAX 64
+#define POL_MODEL_MAX 63
+typedef struct pol_rate {
+    char model[POL_MODEL_MAX + 1]; /* "H100", "*", "cpu" */
+    uint32_t charge_milli;         /* thousandths */
+    uint64_t price_micro;          /* millionths of the currency's unit an hour */
+    bool has_rate, has_price;
+} pol_rate;
+
 typedef struct pol {
     uint32_t w_age, w_fairshare, w_qos, w_size;
     int64_t max_age_ms, half_life_ms;
@@ -181,6 +208,12 @@ typedef struct pol {
     pol_hrule health[POL_HEALTH_MAX]; /* the file's health lines, in order */
     size_t n_health;
     bool burnin_on_join; /* `burnin on-join`: a GPU node that joins is drained until its burn-in passes */
+    char currency[9];    /* "": none named */
+    uint32_t minor_digits;
+    pol_rate rates[POL_RATES_MAX]; /* in the file's order */
+    size_t n_rates;
+    bool free_preempted, charge_lost;
+    int64_t jobs_keep_ms, history_retention_ms; /* 0: the defaults */
 } pol;
 
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,
@@ -239,6 +272,10 @@ int pol_time_parse(const char *s, uint64_t *out_s);
 pol_hrule pol_health_rule(const pol *p, const char *condition);
 /* "none", "warn", "drain-gpu", "drain-node". */
 const char *pol_health_action_name(pol_health_action a);
+
+/* A decimal number with at most `places` digits after the point, scaled
+ * by 10^places ("2.5", 3 -> 2500), at most max once scaled. 0 or -1. */
+int pol_decimal(const char *s, unsigned places, uint64_t max, uint64_t *out);
 
 /* "a", "a/b": 1-2 names of [A-Za-z0-9._-] joined by '/'. */
 bool pol_account_valid(const char *path);

@@ -10,6 +10,7 @@ usage, grants and balances, and invoices printed twice byte for byte.
 Those need the daemon's half of issue 14 (daemon/): on a daemon that
 answers the history requests as UNSUPPORTED they are skipped, saying so."""
 import csv
+import decimal
 import io
 import json
 import os
@@ -19,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import JZ, hwloc_xml, run, wait_for
+from conftest import JZ, hwloc_xml, pb, run, wait_for
 
 HIST_KEYS = ["id", "name", "user", "account", "state", "exit_code", "submit_time", "start_time", "end_time",
              "elapsed_s", "nodes", "gpus", "gpu_model", "cpus", "cpu_seconds", "max_rss_bytes", "gpu_seconds",
@@ -252,3 +253,119 @@ def test_usage_grant_balance_and_invoices_with_a_real_daemon(daemon_factory):
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http" not in page
     r = d.jz("invoice", j["account"], "--month", "2999-01")
     assert r.returncode == 1 and r.stderr.count("\n") == 1  # a month to come: the daemon refuses it
+
+
+# --- exactly what the daemon's integers say ------------------------------------------------------------
+
+def dec(text):
+    return json.loads(text, parse_float=decimal.Decimal)
+
+
+def milli(v):
+    """Thousandths as jz writes them: exact, trailing zeros dropped."""
+    d = decimal.Decimal(v) / 1000
+    return d.quantize(decimal.Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def money(micro, digits=2):
+    unit = 10 ** (6 - digits)
+    minor = (micro + unit // 2) // unit
+    return decimal.Decimal(minor).scaleb(-digits)
+
+
+@pytest.mark.timeout(240)
+def test_figures_are_the_daemons_integers_exactly(daemon_factory, tmp_path):
+    """jz's history, eff, usage and invoice against the replies' own
+    integers (read here from the same daemon with the protocol): seconds to
+    the millisecond, money rounded half up to the centime, the same digits
+    in JSON, CSV and text; and sacct over a job the queue has forgotten."""
+    from test_accounting import history as raw_history, network, rpc, submit as submit_plain
+    (ctl,), agent = network(daemon_factory, tmp_path)
+    if "not a request this daemon serves" in ctl.jz("history").stderr:
+        pytest.skip("the daemon's half of accounting is not in this build")
+    ok = submit_plain(ctl, "--gpus-per-node", "2", "--cpus-per-task", "3", "--account", "lab/a", "--name", "+ok",
+                      "--", "sleep", "1")
+    bad = submit_plain(ctl, "--gpus-per-node", "1", "--account", "lab/b", "--", "sh", "-c", "exit 3")
+    for job in (ok, bad):
+        wait_for(in_history(ctl, job), timeout=60, what="job %d in the history" % job)
+    raw, rep = raw_history(ctl)
+    raw = {h.id: h for h in raw}
+    assert rep.currency == "MAD" and rep.minor_digits == 2
+    out = ctl.jz("history", "--json")
+    assert out.returncode == 0, out.stderr
+    shown = {j["id"]: j for j in dec(out.stdout)["jobs"]}
+    assert set(shown) == set(raw)
+    for jid, h in raw.items():
+        j = shown[jid]
+        assert j["elapsed_s"] == milli(h.elapsed_ms) and j["gpu_seconds"] == milli(h.usage.gpu_ms)
+        assert j["cpu_seconds"] == milli(h.usage.cpu_ms) and j["max_rss_bytes"] == h.usage.max_rss_bytes
+        assert j["cost"] == money(h.usage.cost_micro) and j["cost"].as_tuple().exponent == -2
+        assert j["gpus"] == h.gpus and j["cpus"] == h.cpus and j["exit_code"] == h.exit_code
+    assert raw[ok].usage.cost_micro > 0 and shown[ok]["cost"] > 0  # priced: H100s at 36.00 an hour
+    # CSV: the same digits.
+    rows = list(csv.DictReader(io.StringIO(ctl.jz("history", "--csv").stdout)))
+    for row in rows:
+        j = shown[int(row["id"])]
+        for k in ("elapsed_s", "gpu_seconds", "cpu_seconds", "cost"):
+            assert row[k] == str(j[k]), (k, row[k], j[k])
+    assert [r["name"] for r in rows if int(r["id"]) == ok] == ["'+ok"]
+    # jz eff: its CPU efficiency from the same integers.
+    e = dec(ctl.jz("eff", str(ok), "--json").stdout)
+    u = raw[ok].usage
+    assert e["cost"] == shown[ok]["cost"] and e["cpu_seconds"] == milli(u.cpu_ms)
+    if u.cpu_alloc_ms:
+        want = (decimal.Decimal(u.cpu_ms * 10000 + u.cpu_alloc_ms // 2) // u.cpu_alloc_ms).scaleb(-2)
+        assert e["cpu_efficiency"] == want
+    assert "Cost: %s MAD" % shown[ok]["cost"] in ctl.jz("eff", str(ok)).stdout
+    # jz usage against the UsageReply.
+    raw_u = rpc(ctl, "usage_request", pb.UsageRequest(by="account"), "usage_reply")
+    got_u = dec(ctl.jz("usage", "--by", "account", "--json").stdout)
+    assert got_u["currency"] == "MAD"
+    assert [(r["key"], r["jobs"], r["gpu_seconds"], r["cpu_seconds"], r["cost"]) for r in got_u["rows"]] == [
+        (r.key, r.jobs, milli(r.gpu_ms), milli(r.cpu_ms), money(r.cost_micro)) for r in raw_u.rows]
+    # jz invoice against the InvoiceReply, and the same bytes twice.
+    month = time.strftime("%Y-%m", time.gmtime(raw[ok].end_ms / 1000))
+    raw_i = rpc(ctl, "invoice_request", pb.InvoiceRequest(account="lab", month=month), "invoice_reply")
+    got_i = dec(ctl.jz("invoice", "lab", "--month", month, "--json").stdout)
+    assert got_i["total"] == decimal.Decimal(raw_i.total_minor).scaleb(-2) and raw_i.total_minor > 0
+    assert [(l["item"], l["quantity_ms"], l["amount"]) for l in got_i["lines"]] == [
+        (l.item, l.quantity_ms, decimal.Decimal(l.amount_minor).scaleb(-2)) for l in raw_i.lines]
+    assert {j["id"] for j in got_i["jobs"]} == {ok, bad}
+    text = ctl.jz("invoice", "lab", "--month", month).stdout
+    assert re.search(r"^TOTAL\s+%s MAD$" % re.escape(str(got_i["total"])), text, re.M), text
+    for form in ([], ["--csv"], ["--html"], ["--json"]):
+        assert ctl.jz("invoice", "lab", "--month", month, *form).stdout == \
+            ctl.jz("invoice", "lab", "--month", month, *form).stdout
+    # A grant and the balance it makes (an H100 hour counts 2).
+    r = ctl.jz("grant", "lab", "--gpu-hours", "100.25", "--json")
+    assert r.returncode == 0, r.stderr
+    g = dec(r.stdout)
+    assert g["gpu_ms"] == 100250 * 3600 and g["gpu_hours"] == decimal.Decimal("100.250")
+    bal = dec(ctl.jz("balance", "lab", "--json").stdout)["balances"][0]
+    raw_b = rpc(ctl, "balance_request", pb.BalanceRequest(account="lab"), "balance_reply").balances[0]
+    assert bal["remaining_ms"] == raw_b.remaining_ms and bal["grant"]["id"] == g["id"]
+    assert re.search(r"^lab\s.*\s100\.25\s", ctl.jz("balance", "lab").stdout, re.M)
+    r = ctl.jz("grant", "nosuch", "--gpu-hours", "1")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    # sacct over a job the queue has forgotten (jobs_keep 1m): from the history.
+    sacct = os.path.join(os.path.dirname(JZ), "slurm", "sacct")
+    env = dict(os.environ, JAZARI_SOCKET=ctl.socket)
+    # The state forgets ended jobs when it applies an entry: once jobs_keep
+    # has passed, a held job submitted now and then makes one.
+    pokes = []
+
+    def forgotten():
+        now = time.time()
+        if now * 1000 < raw[bad].end_ms + 61000:
+            return False
+        if not pokes or now - pokes[-1] > 2:
+            pokes.append(now)
+            submit_plain(ctl, "--hold", "--account", "lab/a", "--", "true")
+        return bad not in [j["id"] for j in ctl.jz_json("queue", "--all")["jobs"]]
+
+    wait_for(forgotten, timeout=150, what="the queue to forget job %d" % bad)
+    r = run([sacct, "-a", "-X", "-P", "-n", "-o", "JobIDRaw,Account,State,ExitCode", "-S", "now-1hours"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "%d|lab/b|FAILED|3:0" % bad in r.stdout.splitlines(), r.stdout
+    r = run([sacct, "-j", str(bad), "-X", "-P", "-n", "-o", "JobIDRaw,State"], env=env)
+    assert r.stdout.splitlines() == ["%d|FAILED" % bad], r.stdout

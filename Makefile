@@ -117,8 +117,8 @@ $(BUILD)/obj/%.o: %.c | $(GEN_H)
 
 # --- programs ------------------------------------------------------------------
 # What links daemon/ links h2o.
-$(JAZARID) $(UNIT) $(REPLAY) $(BUILD)/tests/bench-leader: LDLIBS += $(H2O_LIBS)
-$(JAZARID) $(UNIT) $(REPLAY) $(BUILD)/tests/bench-leader: LDLIBS += -lsqlite3
+$(JAZARID) $(UNIT) $(REPLAY) $(BUILD)/tests/bench-leader $(BUILD)/tests/bench-state: LDLIBS += $(H2O_LIBS)
+$(JAZARID) $(UNIT) $(REPLAY) $(BUILD)/tests/bench-leader $(BUILD)/tests/bench-state: LDLIBS += -lsqlite3
 $(BUILD)/fuzz-%: LDLIBS += $(H2O_LIBS) -lsqlite3
 
 $(JAZARID): $(call obj,daemon/main.c) $(DAEMON_O) $(COMMON_O)
@@ -235,7 +235,12 @@ $(BUILD)/tests/bench-leader: $(call obj,tests/bench/bench_leader.c) $(DAEMON_O) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(FAKE_NVML) $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader
+# What finished jobs cost the replicated state.
+$(BUILD)/tests/bench-state: $(call obj,tests/bench/bench_state.c) $(DAEMON_O) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(FAKE_NVML) $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader $(BUILD)/tests/bench-state
 	@tests/bench/run $(BUILD)
 
 clean:

@@ -188,6 +188,23 @@ void json_number(json *j, const char *text)
     }
     json__value(j);
     buf_puts(j->out, text);
+void json_fixed(json *j, uint64_t v, unsigned decimals)
+{
+    uint64_t div = 1;
+    for (unsigned i = 0; i < decimals && i < 18; i++)
+        div *= 10;
+    json__value(j);
+    if (div == 1)
+        buf_printf(j->out, "%llu", (unsigned long long)v);
+    else
+        buf_printf(j->out, "%llu.%0*llu", (unsigned long long)(v / div), (int)decimals,
+                   (unsigned long long)(v % div));
+}
+
+void json_kv_fixed(json *j, const char *key, uint64_t v, unsigned decimals)
+{
+    json_key(j, key);
+    json_fixed(j, v, decimals);
 }
 
 void json_bool(json *j, bool v)

@@ -35,6 +35,9 @@ void json_double(json *j, double v);
  * figures made from integers (money, seconds) keep their digits. Text
  * that is not such a number writes null. */
 void json_number(json *j, const char *text);
+/* v / 10^decimals, written exactly ("12.340" for 12340, 3): money and
+ * times from integers, never through a double. */
+void json_fixed(json *j, uint64_t v, unsigned decimals);
 void json_bool(json *j, bool v);
 void json_null(json *j);
 
@@ -45,5 +48,6 @@ void json_kv_uint(json *j, const char *key, uint64_t v);
 void json_kv_bool(json *j, const char *key, bool v);
 void json_kv_double(json *j, const char *key, double v);
 void json_kv_number(json *j, const char *key, const char *text);
+void json_kv_fixed(json *j, const char *key, uint64_t v, unsigned decimals);
 
 #endif

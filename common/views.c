@@ -137,6 +137,26 @@ void view_job(json *j, const Jazari__Job *job)
     else
         json_null(j);
     json_kv_uint(j, "preemptions", job->preemptions);
+    /* What its runs used so far (format 9): null before any run ended. */
+    json_key(j, "usage");
+    if (job->usage) {
+        const Jazari__JobUsage *u = job->usage;
+        json_obj_begin(j);
+        json_kv_fixed(j, "cpu_seconds", u->cpu_ms, 3);
+        json_kv_uint(j, "max_rss_bytes", u->max_rss_bytes);
+        json_kv_fixed(j, "gpu_seconds", u->gpu_ms, 3);
+        json_kv_fixed(j, "energy_j", u->energy_mj, 3);
+        json_key(j, "gpu_util_pct");
+        if (u->util_gpu_ms)
+            json_fixed(j, u->gpu_util_ms * 1000 / u->util_gpu_ms, 1); /* tenths of a percent */
+        else
+            json_null(j);
+        json_kv_fixed(j, "charged_gpu_hours", u->charge_ms / 3600, 3);
+        json_kv_uint(j, "runs", u->runs);
+        json_obj_end(j);
+    } else {
+        json_null(j);
+    }
     /* Pending: when the scheduler's plan expects it to start (null: not known). */
     view__time(j, "est_start_time",
                job->state == JAZARI__JOB_STATE__JOB_PENDING ? job->est_start_time_ms : 0);

@@ -15,20 +15,20 @@
 #include "jzd.h"
 #include "raft/hist.h"
 
-#define ACCT_FLUSH_MS 200          /* a batch of records is committed this soon */
-#define ACCT_FLUSH_PENDING 5000    /* or at this many */
+#define ACCT_FLUSH_MS 200       /* a batch of records is committed this soon */
+#define ACCT_FLUSH_PENDING 5000 /* or at this many */
 #define ACCT_EXPIRE_EVERY_MS (3600ll * 1000)
-#define ACCT_EXPIRE_BATCH 100000   /* records dropped at once, at most */
-#define ACCT_QUERIES_MAX 4         /* queries running at once */
+#define ACCT_EXPIRE_BATCH 100000 /* records dropped at once, at most */
+#define ACCT_QUERIES_MAX 4       /* queries running at once */
 
 struct jzd_acct {
     hist *h;
     char path[PATH_MAX];
     uv_timer_t timer;
     bool timer_open;
-    bool heal;           /* a flush failed: give the history everything the state holds again */
-    int64_t expired_ms;  /* when records were last expired (the state's time) */
-    unsigned queries;    /* in flight */
+    bool heal;          /* a flush failed: give the history everything the state holds again */
+    int64_t expired_ms; /* when records were last expired (the state's time) */
+    unsigned queries;   /* in flight */
     bool failed_logged;
 };
 
@@ -55,7 +55,8 @@ static void acct__hist_job(const fsm *f, const fsm_job *j, const Jazari__JobSpec
     h->node_list = h->usage->nodes ? h->usage->nodes : "";
     h->nodes = j->nodes;
     h->gpus = j->nodes * j->gpus_per_node;
-    h->gpu_model = h->usage->gpu_model && *h->usage->gpu_model ? h->usage->gpu_model : (char *)j->cls->gpu_model;
+    h->gpu_model =
+        h->usage->gpu_model && *h->usage->gpu_model ? h->usage->gpu_model : (char *)j->cls->gpu_model;
     h->cpus = j->nodes * j->cpus_per_node;
     h->mem_bytes = spec ? spec->mem_bytes : 0;
     h->submit_ms = j->submit_ms;
@@ -74,7 +75,8 @@ static void acct__failed(jzd *d, const char *what, const char *err)
     struct jzd_acct *a = d->acct;
     a->heal = true;
     if (!a->failed_logged)
-        log_error("acct", "history %s: %s: %s (retried; the records stay in the state until they are written)",
+        log_error("acct",
+                  "history %s: %s: %s (retried; the records stay in the state until they are written)",
                   a->path, what, err);
     a->failed_logged = true;
 }
@@ -147,7 +149,8 @@ static void acct__flush(jzd *d)
                         sizeof err) != 0)
             log_warn("acct", "history %s: expiring old records: %s", a->path, err);
         else if (gone)
-            log_info("acct", "history: %llu records older than the retention dropped", (unsigned long long)gone);
+            log_info("acct", "history: %llu records older than the retention dropped",
+                     (unsigned long long)gone);
     }
 }
 
@@ -205,7 +208,8 @@ void acct_close(jzd *d)
     if (a->h) {
         char err[300];
         if (hist_pending(a->h) && hist_flush(a->h, err, sizeof err) != 0)
-            log_error("acct", "history %s: the last records were not written: %s (the state still holds them)",
+            log_error("acct",
+                      "history %s: the last records were not written: %s (the state still holds them)",
                       a->path, err);
     }
     if (a->timer_open) {

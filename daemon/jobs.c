@@ -307,7 +307,8 @@ int jobs_check_spec(jzd *d, net_conn *c, const Jazari__Envelope *e, Jazari__JobS
         .account = account,
         .nodes = spec->nodes ? spec->nodes : 1,
         .gpus_per_node = spec->gpus_per_node,
-        .cpus_per_node = (spec->tasks_per_node ? spec->tasks_per_node : 1) * (spec->cpus_per_task ? spec->cpus_per_task : 1),
+        .cpus_per_node = (spec->tasks_per_node ? spec->tasks_per_node : 1) *
+                         (spec->cpus_per_task ? spec->cpus_per_task : 1),
         .gpu_model = spec->gpu_model ? spec->gpu_model : "",
         .time_limit_s = spec->time_limit_s,
     };
@@ -777,7 +778,9 @@ void jobs_page_make(jzd *d, const authz_who *w, bool all, int64_t ended_since_ms
     size_t want = limit && limit < JOBS_PAGE_MAX ? limit : JOBS_PAGE_MAX;
     size_t cap = 0, n = 0;
     const fsm_job **list = NULL;
-    uint64_t i = after_id < f->jobs_cap ? after_id : f->jobs_cap; /* jobs[id - 1] */
+    /* jobs[id - 1 - jobs_base] */
+    uint64_t i = after_id > f->jobs_base ? after_id - f->jobs_base : 0;
+    i = i < f->jobs_cap ? i : f->jobs_cap;
     bool more = false;
     for (; i < f->jobs_cap; i++) {
         const fsm_job *j = f->jobs[i];

@@ -92,8 +92,8 @@ typedef struct ctl {
 /* Opens the Raft log under state_dir/raft, bootstraps the configuration
  * on first start (the `controllers` setting, or this node alone) and starts
  * the voter. Returns 0, or -1 with one line in err. */
-int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, const sec_ctx *sec, ctl_applied_cb on_applied, void *arg, char *err,
-              size_t errlen);
+int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, const sec_ctx *sec, ctl_applied_cb on_applied,
+              void *arg, char *err, size_t errlen);
 /* Stops; cb runs once every handle is closed. Pending commands get
  * UNAVAILABLE. */
 void ctl_close(ctl *c, void (*cb)(ctl *c));

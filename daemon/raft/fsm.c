@@ -510,10 +510,11 @@ static void fsm__ms_text(int64_t ms, char *out, size_t n)
 
 uint64_t fsm_ask_worst(const fsm *f, const fsm_ask *ask, int64_t now_ms, const facct_grant *g)
 {
-    uint64_t rate = (uint64_t)ask->nodes * ((uint64_t)ask->gpus_per_node * facct_worst_milli(&f->acct, ask->gpu_model) +
-                                            (uint64_t)ask->cpus_per_node * facct_charge_milli(&f->acct, NULL));
+    uint64_t rate =
+        (uint64_t)ask->nodes * ((uint64_t)ask->gpus_per_node * facct_worst_milli(&f->acct, ask->gpu_model) +
+                                (uint64_t)ask->cpus_per_node * facct_charge_milli(&f->acct, NULL));
     int64_t limit = (int64_t)((ask->time_limit_s && ask->time_limit_s <= FSM_TIME_MAX_S ? ask->time_limit_s
-                                                                                         : FSM_TIME_MAX_S) *
+                                                                                        : FSM_TIME_MAX_S) *
                               1000);
     int64_t span = g && g->until_ms - now_ms < limit ? g->until_ms - now_ms : limit;
     return fsm__charge_of(rate, span);
@@ -539,7 +540,8 @@ int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char 
     int64_t left = fsm_grant_left(f, holder, now_ms, NULL, &held, &g);
     const facct_grant *next = facct_grant_next(&f->acct, holder, now_ms);
     if (!g && !next) {
-        snprintf(why, whylen, "account %s has no allocation in force or to come: ask an admin for a grant (jz grant)",
+        snprintf(why, whylen,
+                 "account %s has no allocation in force or to come: ask an admin for a grant (jz grant)",
                  holder);
         return -1;
     }
@@ -551,10 +553,11 @@ int fsm_allocation_check(const fsm *f, const fsm_ask *ask, int64_t now_ms, char 
         char need[64], has[64];
         fsm__ms_text((int64_t)worst, need, sizeof need);
         fsm__ms_text(most, has, sizeof has);
-        snprintf(why, whylen,
-                 "its worst case (GPUs x time limit x rate) is %s, more than account %s's whole allocation of "
-                 "%s: ask for fewer GPUs or a shorter time limit",
-                 need, holder, has);
+        snprintf(
+            why, whylen,
+            "its worst case (GPUs x time limit x rate) is %s, more than account %s's whole allocation of "
+            "%s: ask for fewer GPUs or a shorter time limit",
+            need, holder, has);
         return -1;
     }
     if (!g || left < 0 || worst + held > (uint64_t)left) {
@@ -768,17 +771,28 @@ static void fsm__purge(fsm *f, int64_t now)
     int64_t keep = facct_jobs_keep_ms(&f->acct);
     while (f->ended_head < f->n_ended) {
         const struct fsm_ended *e = &f->ended[f->ended_head];
-        fsm_job *j = e->id && e->id <= f->jobs_cap ? f->jobs[e->id - 1] : NULL;
+        fsm_job *j = (fsm_job *)fsm_job_get(f, e->id);
         if (j && !fsm_job_active(j) && j->end_ms == e->end_ms) {
             if (e->end_ms + keep > now)
                 break;
             fsm__job_free(f, j);
-            f->jobs[e->id - 1] = NULL;
+            f->jobs[e->id - 1 - f->jobs_base] = NULL;
             f->n_jobs--;
         }
         f->ended_head++;
     }
-    facct_resv_expire(&f->acct, now - keep);
+    /* The index drops its leading forgotten ids once they are half of it:
+     * 8 bytes per id ever issued would grow without bound. */
+    uint64_t k = f->jobs_lead; /* (an id is never issued again: empty stays empty) */
+    while (k < f->jobs_cap && !f->jobs[k] && f->jobs_base + k + 1 < f->next_job_id)
+        k++;
+    f->jobs_lead = k;
+    if (k >= 4096 && k >= f->jobs_cap / 2) {
+        memmove(f->jobs, f->jobs + k, (f->jobs_cap - k) * sizeof *f->jobs);
+        memset(f->jobs + (f->jobs_cap - k), 0, k * sizeof *f->jobs);
+        f->jobs_base += k;
+        f->jobs_lead = 0;
+    }
 }
 
 static int fsm__ended_cmp(const void *x, const void *y)
@@ -1006,9 +1020,9 @@ const char *fsm_state_name(Jazari__JobState s)
 
 const fsm_job *fsm_job_get(const fsm *f, uint64_t id)
 {
-    if (id == 0 || id > f->jobs_cap)
+    if (id <= f->jobs_base || id - f->jobs_base > f->jobs_cap)
         return NULL;
-    return f->jobs[id - 1];
+    return f->jobs[id - 1 - f->jobs_base];
 }
 
 uint32_t fsm_node_gpus_used(const fsm *f, const char *node)
@@ -1477,8 +1491,10 @@ int fsm_job_deps_ready(const fsm *f, const fsm_job *j, const Jazari__JobSpec *sp
 
 /* --- applying entries ------------------------------------------------------ */
 
-static void fsm__grow_jobs(fsm *f, uint64_t need)
+/* Room in the index for job id. */
+static void fsm__grow_jobs(fsm *f, uint64_t id)
 {
+    uint64_t need = id - f->jobs_base;
     if (need <= f->jobs_cap)
         return;
     uint64_t cap = f->jobs_cap ? f->jobs_cap : 1024;
@@ -1576,10 +1592,11 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
 static void fsm__insert(fsm *f, fsm_job *j)
 {
     fsm__grow_jobs(f, j->id);
-    fsm__job_free(f, f->jobs[j->id - 1]);
-    if (!f->jobs[j->id - 1])
+    fsm_job **slot = &f->jobs[j->id - 1 - f->jobs_base];
+    fsm__job_free(f, *slot);
+    if (!*slot)
         f->n_jobs++;
-    f->jobs[j->id - 1] = j;
+    *slot = j;
     if (fsm_job_active(j))
         fsm__count(f, j, 1);
     if (j->state == JAZARI__JOB_STATE__JOB_PENDING && !j->held)
@@ -2165,6 +2182,11 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     /* Time never goes back, even if a new leader's clock is behind. */
     int64_t now = e->time_ms > f->time_ms ? e->time_ms : f->time_ms;
     f->time_ms = now;
+    /* Reservation charges are kept (for the history, after a restore) as
+     * long as ended jobs; dropped before this entry may add any, so that
+     * the history is always handed the new ones. */
+    if (e->format >= 9)
+        facct_resv_expire(&f->acct, now - facct_jobs_keep_ms(&f->acct));
     for (size_t i = 0; i < e->n_commands; i++) {
         const Jazari__Command *c = e->commands[i];
         uint32_t before = res->submitted + res->cancelled + res->nodes_changed + res->started + res->ended;
@@ -2456,6 +2478,11 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
     f->time_ms = s->time_ms;
     if (s->usage_half_life_ms >= FSM_HALF_LIFE_MIN_MS && s->usage_half_life_ms <= FSM_HALF_LIFE_MAX_MS)
         f->half_life_ms = s->usage_half_life_ms;
+    /* The index starts at the oldest job the snapshot holds. */
+    uint64_t lowest = s->next_job_id;
+    for (size_t i = 0; i < s->n_jobs; i++)
+        lowest = s->jobs[i]->id < lowest ? s->jobs[i]->id : lowest;
+    f->jobs_base = lowest > 0 ? lowest - 1 : 0;
     for (size_t i = 0; i < s->n_jobs; i++)
         fsm__insert(f, fsm__job_from_pb(f, s->jobs[i]));
     fsm_result res;

@@ -207,8 +207,10 @@ typedef struct fsm_user {
 typedef struct fsm {
     uint64_t next_job_id;
     int64_t time_ms; /* the time of the last applied entry */
-    fsm_job **jobs;  /* by id - 1; NULL where purged */
+    fsm_job **jobs;  /* by id - 1 - jobs_base; NULL where purged */
     uint64_t jobs_cap;
+    uint64_t jobs_base; /* the ids up to it are all forgotten (format 9): the index starts after them */
+    uint64_t jobs_lead; /* slots of jobs known empty from the start (not replicated: derived) */
     uint64_t n_jobs;    /* live entries in jobs */
     uint64_t n_active;  /* pending or running */
     uint64_t n_ready;   /* pending and not held: what a scheduling pass looks at */

@@ -70,11 +70,12 @@ int fstep_validate(const fsm_job *j, const Jazari__StepRequestSpec *s, char *err
         jobspec_tasks(s->ntasks, s->nodes, i, &count, &first);
         uint64_t want = (uint64_t)count * cpt, have = fstep__cpus_on(j, a);
         if (want > have) {
-            snprintf(err, errlen,
-                     "the step needs %llu CPUs on %s (%u task%s x %u); the job holds %llu there (ask for fewer "
-                     "tasks or CPUs per task)",
-                     (unsigned long long)want, j->allocs[a].node, count, count == 1 ? "" : "s", cpt,
-                     (unsigned long long)have);
+            snprintf(
+                err, errlen,
+                "the step needs %llu CPUs on %s (%u task%s x %u); the job holds %llu there (ask for fewer "
+                "tasks or CPUs per task)",
+                (unsigned long long)want, j->allocs[a].node, count, count == 1 ? "" : "s", cpt,
+                (unsigned long long)have);
             return -1;
         }
         if (!s->gpus_none && s->gpus_per_node > j->allocs[a].n_gpus) {
@@ -84,8 +85,8 @@ int fstep_validate(const fsm_job *j, const Jazari__StepRequestSpec *s, char *err
         }
     }
     if (fstep__running(j) >= FSTEP_MAX) {
-        snprintf(err, errlen, "job %llu already runs %u steps: wait for one to end", (unsigned long long)j->id,
-                 FSTEP_MAX);
+        snprintf(err, errlen, "job %llu already runs %u steps: wait for one to end",
+                 (unsigned long long)j->id, FSTEP_MAX);
         return -1;
     }
     if (j->steps_started >= UINT32_MAX - 2) {
@@ -207,7 +208,8 @@ bool fstep_part_end(fsm_job *j, int64_t now, uint32_t id, const char *node, Jaza
     for (size_t k = 0; k < st->n_ended; k++)
         if (!st->ended[k])
             return true;
-    st->state = st->verdict == JAZARI__JOB_STATE__JOB_PENDING ? JAZARI__JOB_STATE__JOB_COMPLETED : st->verdict;
+    st->state =
+        st->verdict == JAZARI__JOB_STATE__JOB_PENDING ? JAZARI__JOB_STATE__JOB_COMPLETED : st->verdict;
     st->end_time_ms = now;
     fstep__forget_env(st);
     return true;

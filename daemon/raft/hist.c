@@ -204,7 +204,8 @@ static int hist__prepare_writer(hist *h, char *err, size_t errlen)
         " gpu_ms = excluded.gpu_ms, cost_micro = excluded.cost_micro, rec = excluded.rec"
         " WHERE rec IS NOT excluded.rec";
     static const char put_run[] =
-        "INSERT INTO runs(id, attempt, end_ms, user, account, gpu_model, site, gpu_ms, cpu_alloc_ms, cost_micro,"
+        "INSERT INTO runs(id, attempt, end_ms, user, account, gpu_model, site, gpu_ms, cpu_alloc_ms, "
+        "cost_micro,"
         " gpu_cost_micro, charge_ms, rec) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
         " ON CONFLICT(id, attempt) DO UPDATE SET end_ms = excluded.end_ms, user = excluded.user,"
         " account = excluded.account, gpu_model = excluded.gpu_model, site = excluded.site,"
@@ -226,7 +227,8 @@ static int hist__prepare_writer(hist *h, char *err, size_t errlen)
 
 static void hist__free(hist *h)
 {
-    sqlite3_stmt *sts[] = {h->begin, h->commit, h->rollback, h->put_job, h->put_resv, h->put_run, h->set_mark};
+    sqlite3_stmt *sts[] = {h->begin,    h->commit,  h->rollback, h->put_job,
+                           h->put_resv, h->put_run, h->set_mark};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++)
         sqlite3_finalize(sts[i]);
     sqlite3_close_v2(h->db);
@@ -438,12 +440,12 @@ int hist_put_run(hist *h, const Jazari__RunCharge *r, char *err, size_t errlen)
         hist__text(r->grant_account, HIST_KEY_MAX, "run grant account", err, errlen) != 0)
         return -1;
     if (r->end_ms < 0 || r->end_ms > HIST_TIME_MAX)
-        return hist__err(err, errlen, "history: job %" PRIu64 " run %u: end %" PRId64 " ms out of range", r->id,
-                         r->attempt, r->end_ms);
+        return hist__err(err, errlen, "history: job %" PRIu64 " run %u: end %" PRId64 " ms out of range",
+                         r->id, r->attempt, r->end_ms);
     size_t len = jazari__run_charge__get_packed_size(r);
     if (len > HIST_RECORD_MAX)
-        return hist__err(err, errlen, "history: job %" PRIu64 " run %u: record of %zu bytes", r->id, r->attempt,
-                         len);
+        return hist__err(err, errlen, "history: job %" PRIu64 " run %u: record of %zu bytes", r->id,
+                         r->attempt, len);
     if (hist__batch(h, err, errlen) != 0)
         return -1;
     uint8_t *rec = xcalloc(len ? len : 1, 1);

@@ -84,15 +84,16 @@ const char *tdb_apply(tdb *t, const Jazari__TrustCmd *c, int64_t now_ms)
 {
     switch (c->op_case) {
     case JAZARI__TRUST_CMD__OP_ADD_TOKEN:
-        if (tdb__text(c->add_token->id, 16) && !tdb_token(t, c->add_token->id) && t->n_tokens < TDB_MAX_TOKENS)
-            tdb__push((void ***)&t->tokens, &t->n_tokens,
-                      tdb__copy(c->add_token));
+        if (tdb__text(c->add_token->id, 16) && !tdb_token(t, c->add_token->id) &&
+            t->n_tokens < TDB_MAX_TOKENS)
+            tdb__push((void ***)&t->tokens, &t->n_tokens, tdb__copy(c->add_token));
         break;
     case JAZARI__TRUST_CMD__OP_ADD_CRED:
         /* Past a limit the record is not added: the leader then refuses
          * (tokens.c), and the credentials it made are never handed out. */
-        if (tdb__text(c->add_cred->serial, 32) && !tdb_cred(t, c->add_cred->serial) && t->n_creds < TDB_MAX_CREDS &&
-            c->add_cred->user && tdb_user_creds(t, c->add_cred->user) < TDB_MAX_CREDS_PER_USER)
+        if (tdb__text(c->add_cred->serial, 32) && !tdb_cred(t, c->add_cred->serial) &&
+            t->n_creds < TDB_MAX_CREDS && c->add_cred->user &&
+            tdb_user_creds(t, c->add_cred->user) < TDB_MAX_CREDS_PER_USER)
             tdb__push((void ***)&t->creds, &t->n_creds, tdb__copy(c->add_cred));
         break;
     case JAZARI__TRUST_CMD__OP_REVOKE_CRED: {
@@ -171,7 +172,8 @@ void tdb_snapshot(const tdb *t, buf *out)
     }
     for (size_t i = 0; i < t->n_creds; i++) {
         buf_reset(&one);
-        jazari__cred_record__pack(t->creds[i], buf_extend(&one, jazari__cred_record__get_packed_size(t->creds[i])));
+        jazari__cred_record__pack(t->creds[i],
+                                  buf_extend(&one, jazari__cred_record__get_packed_size(t->creds[i])));
         codec_put_field(out, 10, one.data, one.len);
     }
     for (size_t i = 0; i < t->n_gens; i++) {
@@ -187,8 +189,7 @@ void tdb_restore(tdb *t, const Jazari__Snapshot *s)
     tdb_free(t);
     for (size_t i = 0; i < s->n_tokens && t->n_tokens < TDB_MAX_TOKENS; i++)
         if (tdb__text(s->tokens[i]->id, 16) && !tdb_token(t, s->tokens[i]->id))
-            tdb__push((void ***)&t->tokens, &t->n_tokens,
-                      tdb__copy(s->tokens[i]));
+            tdb__push((void ***)&t->tokens, &t->n_tokens, tdb__copy(s->tokens[i]));
     for (size_t i = 0; i < s->n_creds && t->n_creds < TDB_MAX_CREDS; i++)
         if (tdb__text(s->creds[i]->serial, 32) && !tdb_cred(t, s->creds[i]->serial))
             tdb__push((void ***)&t->creds, &t->n_creds, tdb__copy(s->creds[i]));

@@ -204,7 +204,6 @@ static void rtx__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     wire_msg_free(m);
 }
 
-
 static void rtx__on_connect(uv_connect_t *c, int status)
 {
     rtx_dial *d = c->data;

@@ -1013,8 +1013,8 @@ static pol_rate *pol__rate(pol *p, const char *model, char *why, size_t whylen)
         ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
              *c == '_' || *c == '.' || (*c == '*' && model[1] == '\0');
     if (!ok) {
-        snprintf(why, whylen, "'%.80s': a GPU model word such as H100 or A100-SXM4, '*' (any other model) or cpu",
-                 model);
+        snprintf(why, whylen,
+                 "'%.80s': a GPU model word such as H100 or A100-SXM4, '*' (any other model) or cpu", model);
         return NULL;
     }
     for (size_t i = 0; i < p->n_rates; i++)
@@ -1040,8 +1040,9 @@ static int pol__acct_line(pol *p, char **w, size_t n, char *why, size_t whylen)
             ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z');
         uint64_t digits = 2;
         if (!ok || (n == 3 && pol_decimal(w[2], 0, 6, &digits) != 0)) {
-            snprintf(why, whylen, "currency: a code of 1-8 letters (MAD, EUR), then its digits after the point "
-                                  "(0-6; 2 when not said)");
+            snprintf(why, whylen,
+                     "currency: a code of 1-8 letters (MAD, EUR), then its digits after the point "
+                     "(0-6; 2 when not said)");
             return -1;
         }
         snprintf(p->currency, sizeof p->currency, "%s", w[1]);
@@ -1051,14 +1052,16 @@ static int pol__acct_line(pol *p, char **w, size_t n, char *why, size_t whylen)
     if (strcmp(w[0], "rate") == 0 || strcmp(w[0], "price") == 0) {
         bool rate = w[0][0] == 'r';
         if (n != 3) {
-            snprintf(why, whylen, "%s: %s MODEL %s", w[0], w[0], rate ? "FACTOR (2, 0.5)" : "AMOUNT_AN_HOUR (45.00)");
+            snprintf(why, whylen, "%s: %s MODEL %s", w[0], w[0],
+                     rate ? "FACTOR (2, 0.5)" : "AMOUNT_AN_HOUR (45.00)");
             return -1;
         }
         pol_rate *r = pol__rate(p, w[1], why, whylen);
         if (!r)
             return -1;
         uint64_t v;
-        if (rate ? pol_decimal(w[2], 3, 1000000, &v) != 0 : pol_decimal(w[2], 6, 1000000000000000ull, &v) != 0) {
+        if (rate ? pol_decimal(w[2], 3, 1000000, &v) != 0
+                 : pol_decimal(w[2], 6, 1000000000000000ull, &v) != 0) {
             snprintf(why, whylen, "%s %s '%.40s': %s", w[0], w[1], w[2],
                      rate ? "a factor from 0 to 1000 with at most 3 decimals"
                           : "an amount an hour with at most 6 decimals, at most 10^9");
@@ -1096,8 +1099,8 @@ static int pol__acct_line(pol *p, char **w, size_t n, char *why, size_t whylen)
     if (keep || strcmp(w[0], "history_retention") == 0) {
         int64_t ms, lo = keep ? 60000 : 86400000, hi = (keep ? 366ll : 36600ll) * 86400000;
         if (n != 2 || pol__duration_ms(w[1], &ms) != 0 || ms < lo || ms > hi) {
-            snprintf(why, whylen, "%s: a duration from %s, such as %s", w[0], keep ? "1m to 366d" : "1d to 36600d",
-                     keep ? "1d" : "1830d");
+            snprintf(why, whylen, "%s: a duration from %s, such as %s", w[0],
+                     keep ? "1m to 366d" : "1d to 36600d", keep ? "1d" : "1830d");
             return -1;
         }
         *(keep ? &p->jobs_keep_ms : &p->history_retention_ms) = ms;

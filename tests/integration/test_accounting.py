@@ -25,7 +25,7 @@ account lab 1 users=root
 account lab/a 1
 account lab/b 1
 account startup 1
-tenant acme accounts=startup admins=nobody
+tenant acme accounts=startup admins=lea
 qos normal priority=0
 qos high priority=100 preempt=normal grace=1s
 currency MAD 2
@@ -39,11 +39,13 @@ GPU_MICRO_PER_MS = 10    # 36.00 MAD / 3,600,000 ms, in millionths
 CPU_MICRO_PER_MS = 1
 
 
-def rpc(d, field, msg, body):
-    """One request on the daemon's socket, its reply's body (or the Error)."""
-    s = socket.socket(socket.AF_UNIX)
+def rpc(d, field, msg, body, user=None, role="researcher"):
+    """One request on the daemon's socket (or over TLS as user, with
+    credentials of role), its reply's body (or the Error)."""
+    s = d.connect(user=user, role=role) if user else socket.socket(socket.AF_UNIX)
     try:
-        s.connect(d.socket)
+        if not user:
+            s.connect(d.socket)
         s.sendall(frame(hello_env()))
         assert read_frame(s).HasField("hello_reply")
         env = pb.Envelope(request_id=2, version=1)
@@ -277,3 +279,53 @@ def test_every_controller_agrees_through_a_failover_and_a_restart(daemon_factory
              what="a leader after the restart")
     for c in ctls:
         wait_for(lambda: snapshot_of(c)[1] == first, timeout=20, what="%s's history after the restart" % c.name)
+
+
+def test_a_startups_month_from_reservation_to_invoice(daemon_factory, tmp_path):
+    import time
+    (ctl,), agent = network(daemon_factory, tmp_path)
+    r = ctl.jz("reserve", "acme-r1", "--gpus", "2", "--duration", "0:04", "--account", "startup")
+    assert r.returncode == 0, r.stderr
+    job = submit(ctl, "--reservation", "acme-r1", "--account", "startup", "--gpus-per-node", "1", "--cpus-per-task",
+                 "2", "--time", "0:02", "--", "sleep", "0.3")
+    wait_for(lambda: ctl.jz_json("show", str(job))["state"] == "COMPLETED", what="the job in the reservation")
+    other = submit(ctl, "--account", "lab/a", "--gpus-per-node", "1", "--", "true")
+    # The window ends; the next entry charges it (an entry comes with any change).
+    month = time.strftime("%Y-%m", time.gmtime())
+
+    def charged():
+        submit(ctl, "--account", "lab/b", "--", "true")
+        inv = rpc(ctl, "invoice_request", pb.InvoiceRequest(account="startup", month=month), "invoice_reply")
+        return not isinstance(inv, pb.Error) and inv.reservations and inv
+    inv = wait_for(charged, timeout=15, what="the reservation's charge")
+    res = inv.reservations[0]
+    assert res.name == "acme-r1" and res.gpus == 2 and res.account == "startup"
+    assert res.gpu_ms == 2 * (res.end_ms - res.start_ms) and res.cost_micro == res.gpu_ms * GPU_MICRO_PER_MS
+    h = {j.id: j for j in history(ctl, account="startup")[0]}[job]
+    # Its GPUs were paid with the reservation; its CPUs are billed.
+    assert h.usage.gpu_cost_micro == 0 and h.usage.cost_micro == h.usage.cpu_alloc_ms * CPU_MICRO_PER_MS > 0
+    lines = {line.item: line for line in inv.lines}
+    assert lines["reservation acme-r1"].amount_minor == (res.cost_micro + 5000) // 10000
+    assert lines["CPU-hours"].quantity_ms == h.usage.cpu_alloc_ms
+    assert inv.total_minor == sum(line.amount_minor for line in inv.lines)
+    assert inv.tenant == "acme" and inv.currency == "MAD" and inv.month == month
+    assert [j.id for j in inv.jobs] == [job]
+    # The tenant's admin sees their startup's invoices and usage, nobody else's.
+    mine = rpc(ctl, "invoice_request", pb.InvoiceRequest(account="startup", month=month), "invoice_reply",
+               user="lea", role="tenant-admin")
+    assert mine.SerializeToString() == inv.SerializeToString()
+    e = rpc(ctl, "invoice_request", pb.InvoiceRequest(account="lab", month=month), "invoice_reply",
+            user="lea", role="tenant-admin")
+    assert isinstance(e, pb.Error) and e.code == pb.PERMISSION_DENIED, e
+    u = rpc(ctl, "usage_request", pb.UsageRequest(by="account"), "usage_reply", user="lea", role="tenant-admin")
+    assert [row.key for row in u.rows] == ["startup"], u
+    lea = rpc(ctl, "history_request", pb.HistoryRequest(), "history_reply", user="lea", role="tenant-admin")
+    assert {j.account for j in lea.jobs} == {"startup"} and other not in [j.id for j in lea.jobs]
+    e = rpc(ctl, "invoice_request", pb.InvoiceRequest(account="startup", month=month), "invoice_reply",
+            user="sam", role="researcher")
+    assert isinstance(e, pb.Error) and e.code == pb.PERMISSION_DENIED, e
+    # Bad input: one clear line.
+    for acct, m, words in (("startup", "2026-13", "a month such as"), ("startup", "2026-1", "a month such as"),
+                           ("startup", "2999-01", "in the future"), ("nosuch", month, "no account")):
+        e = rpc(ctl, "invoice_request", pb.InvoiceRequest(account=acct, month=m), "invoice_reply")
+        assert isinstance(e, pb.Error) and words in e.message, (acct, m, e)

@@ -188,6 +188,8 @@ void json_number(json *j, const char *text)
     }
     json__value(j);
     buf_puts(j->out, text);
+}
+
 void json_fixed(json *j, uint64_t v, unsigned decimals)
 {
     uint64_t div = 1;

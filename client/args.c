@@ -166,6 +166,27 @@ int cli_opt_since(const cli *c, const char *since, int64_t *out)
     return -1;
 }
 
+int cli_opt_when(const cli *c, const char *opt, const char *s, int64_t *out)
+{
+    /* A plain date: its midnight, local time, as the other forms are. */
+    char full[32];
+    const char *as_given = s;
+    if (strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
+        snprintf(full, sizeof full, "%sT00:00", s);
+        s = full;
+    }
+    if (cli_parse_when(s, out) == 0) {
+        if (*out == 0) /* "now", as a moment */
+            *out = cli_now_ms();
+        return 0;
+    }
+    cli_error(c,
+              "bad --%s '%.40s': YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (local time), -DURATION before now "
+              "(-7-00:00:00 for a week), now or @UNIX_SECONDS",
+              opt, as_given);
+    return -1;
+}
+
 int cli_opt_count(const cli *c, const char *opt, const char *s, const char *what, unsigned long max,
                   unsigned long *out)
 {

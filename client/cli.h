@@ -193,6 +193,10 @@ int cli_parse_when(const char *s, int64_t *out);
 /* --since WHEN (cli_parse_when) into *out, or one line saying what it
  * takes: 0, or -1. */
 int cli_opt_since(const cli *c, const char *since, int64_t *out);
+/* --OPT WHEN, a moment (cli_parse_when, or a plain YYYY-MM-DD: its
+ * midnight; "now": this moment, not 0) into *out, or one line naming the
+ * option and what it takes: 0, or -1. */
+int cli_opt_when(const cli *c, const char *opt, const char *s, int64_t *out);
 /* --OPT N, a count of what (from 1 to max) into *out, or one line saying
  * so: 0, or -1. */
 int cli_opt_count(const cli *c, const char *opt, const char *s, const char *what, unsigned long max,
@@ -246,6 +250,27 @@ bool alloc_interrupted(void);
 /* Ends a running allocation COMPLETED (a pending one: cancelled). */
 int alloc_complete(cli *c, uint64_t id);
 int alloc_cancel(cli *c, uint64_t id);
+
+/* client/cmd_acct.c: accounting (issue 14) */
+int cmd_history(cli *c, int argc, char **argv);
+int cmd_eff(cli *c, int argc, char **argv);
+int cmd_usage(cli *c, int argc, char **argv);
+int cmd_grant(cli *c, int argc, char **argv);
+int cmd_balance(cli *c, int argc, char **argv);
+int cmd_invoice(cli *c, int argc, char **argv);
+/* What the history's replies say of money: its currency, minor digits. */
+typedef struct cli_hist_info {
+    char currency[16];
+    unsigned minor_digits;
+    bool allow_unsupported; /* set by the caller: a daemon without a history is no error... */
+    bool unsupported;       /* ...and this says it had none */
+} cli_hist_info;
+typedef int (*cli_hist_fn)(const Jazari__HistJob *job, void *arg);
+/* Calls fn on every finished job of the history that q selects (its
+ * paging fields are the function's), page after page, by end time then
+ * id, until fn returns nonzero; info (may be NULL) gets the currency.
+ * CLI_OK, or the exit status after saying why. */
+int cli_each_hist(cli *c, Jazari__HistoryRequest *q, cli_hist_fn fn, void *arg, cli_hist_info *info);
 
 /* client/cmd_logs.c */
 int cmd_logs(cli *c, int argc, char **argv);

@@ -1,5 +1,7 @@
-/* slurm_sacct.c - sacct: jobs and their steps from the queue's retained
- * history (jz queue --all); a long history is issue 14's. */
+/* slurm_sacct.c - sacct: jobs and their steps from the queue (pending,
+ * running, and the ended ones it still holds, with their steps), and the
+ * jobs it has forgotten from the controllers' history (jz history), so
+ * that sacct -S over last month shows last month. */
 #include <ctype.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -38,6 +40,10 @@ typedef struct sacct {
     int64_t start_ms, end_ms; /* the window; 0: open */
     int64_t now_ms;
     buf *b;
+    /* The history's jobs that pass the filters, by id (copies: freed at the
+     * end); those up to `next` have been printed or met in the queue. */
+    Jazari__HistJob **hist;
+    size_t nhist, caphist, next;
 } sacct;
 
 /* Whether v is one of the comma list's words (NULL list: yes). */
@@ -175,51 +181,233 @@ static void sacct__field(sacct *a, buf *b, int f, const sacct_row *r)
     }
 }
 
+static void sacct__cell(sacct *a, size_t i, const buf *v)
+{
+    const char *t = v->data ? v->data : "";
+    if (a->parsable || a->parsable2) {
+        buf_printf(a->b, "%s%s", i ? "|" : "", t);
+    } else {
+        int w = a->widths[i];
+        if ((int)v->len > w) /* as sacct: cut, with a '+' */
+            buf_printf(a->b, "%s%.*s+", i ? " " : "", w - 1, t);
+        else if (a->cols[i] == SA_JOBID || a->cols[i] == SA_JOBIDRAW)
+            buf_printf(a->b, "%s%-*s", i ? " " : "", w, t);
+        else
+            buf_printf(a->b, "%s%*s", i ? " " : "", w, t);
+    }
+}
+
 static void sacct__row(sacct *a, const sacct_row *r)
 {
     for (size_t i = 0; i < a->ncols; i++) {
         buf v = BUF_INIT;
         sacct__field(a, &v, a->cols[i], r);
-        const char *t = v.data ? v.data : "";
-        if (a->parsable || a->parsable2) {
-            buf_printf(a->b, "%s%s", i ? "|" : "", t);
-        } else {
-            int w = a->widths[i];
-            if ((int)v.len > w) /* as sacct: cut, with a '+' */
-                buf_printf(a->b, "%s%.*s+", i ? " " : "", w - 1, t);
-            else if (a->cols[i] == SA_JOBID || a->cols[i] == SA_JOBIDRAW)
-                buf_printf(a->b, "%s%-*s", i ? " " : "", w, t);
-            else
-                buf_printf(a->b, "%s%*s", i ? " " : "", w, t);
-        }
+        sacct__cell(a, i, &v);
         buf_free(&v);
     }
     buf_puts(a->b, a->parsable ? "|\n" : "\n");
+}
+
+/* --- the jobs the queue has forgotten: from the history ------------------------------------------ */
+
+static void sacct__hist_field(sacct *a, buf *b, int f, const Jazari__HistJob *h)
+{
+    switch (f) {
+    case SA_JOBID:
+        if (h->array_job_id)
+            buf_printf(b, "%llu_%u", (unsigned long long)h->array_job_id, h->array_index);
+        else
+            buf_printf(b, "%llu", (unsigned long long)h->id);
+        break;
+    case SA_JOBIDRAW:
+        buf_printf(b, "%llu", (unsigned long long)h->id);
+        break;
+    case SA_JOBNAME:
+        buf_puts(b, h->name ? h->name : "");
+        break;
+    case SA_USER:
+        buf_puts(b, h->user ? h->user : "");
+        break;
+    case SA_ACCOUNT:
+        buf_puts(b, h->account ? h->account : "");
+        break;
+    case SA_PARTITION:
+        buf_puts(b, h->partition ? h->partition : "");
+        break;
+    case SA_STATE:
+        buf_puts(b, cli_job_state(h->state));
+        break;
+    case SA_EXITCODE:
+        if (h->signal)
+            buf_printf(b, "0:%u", h->signal);
+        else
+            sacct__exit(b, h->state, h->exit_code);
+        break;
+    case SA_ELAPSED:
+        slurm_duration(b, h->elapsed_ms / 1000, false);
+        break;
+    case SA_START:
+        slurm_time(b, h->start_ms, "Unknown");
+        break;
+    case SA_END:
+        slurm_time(b, h->end_ms, "Unknown");
+        break;
+    case SA_SUBMIT:
+        slurm_time(b, h->submit_ms, "Unknown");
+        break;
+    case SA_NNODES:
+        buf_printf(b, "%u", h->nodes);
+        break;
+    case SA_NODELIST:
+        buf_puts(b, h->node_list && *h->node_list ? h->node_list : "None assigned");
+        break;
+    case SA_ALLOCCPUS:
+        buf_printf(b, "%u", h->start_ms > 0 ? h->cpus : 0);
+        break;
+    case SA_ALLOCTRES:
+        if (h->start_ms > 0) {
+            buf_printf(b, "cpu=%u,node=%u", h->cpus, h->nodes);
+            if (h->gpus)
+                buf_printf(b, ",gres/gpu=%u", h->gpus);
+        }
+        break;
+    case SA_TIMELIMIT:
+        slurm_duration(b, h->time_limit_s, true);
+        break;
+    default:
+        break;
+    }
+    (void)a;
+}
+
+static void sacct__hist_row(sacct *a, const Jazari__HistJob *h)
+{
+    for (size_t i = 0; i < a->ncols; i++) {
+        buf v = BUF_INIT;
+        sacct__hist_field(a, &v, a->cols[i], h);
+        sacct__cell(a, i, &v);
+        buf_free(&v);
+    }
+    buf_puts(a->b, a->parsable ? "|\n" : "\n");
+}
+
+/* Whether a job passes -j, -u, --name, -s (by its ids, user, name, state). */
+static bool sacct__wanted(const sacct *a, uint64_t id, uint64_t array_id, const char *id_str,
+                          const char *user, const char *name, Jazari__JobState state)
+{
+    char raw[32], arr[32];
+    if (a->jobs) {
+        snprintf(raw, sizeof raw, "%llu", (unsigned long long)id);
+        snprintf(arr, sizeof arr, "%llu", (unsigned long long)array_id);
+        if (!sacct__in(a->jobs, raw, false) && !(array_id && sacct__in(a->jobs, arr, false)) &&
+            !sacct__in(a->jobs, id_str, false))
+            return false;
+    }
+    if (!sacct__in(a->users, user ? user : "", false) || !sacct__in(a->names, name ? name : "", false))
+        return false;
+    if (a->states) {
+        static const char *const shorts[] = {"PD", "R", "CD", "F", "CA", "TO", "NF", "PR"};
+        const char *sh = (unsigned)state < 8 ? shorts[state] : "";
+        if (!sacct__in(a->states, cli_job_state(state), true) && !sacct__in(a->states, sh, true))
+            return false;
+    }
+    return true;
+}
+
+static int sacct__hist_keep(const Jazari__HistJob *h, void *arg)
+{
+    sacct *a = arg;
+    char id[48];
+    if (h->array_job_id)
+        snprintf(id, sizeof id, "%llu_%u", (unsigned long long)h->array_job_id, h->array_index);
+    else
+        snprintf(id, sizeof id, "%llu", (unsigned long long)h->id);
+    if (!sacct__wanted(a, h->id, h->array_job_id, id, h->user, h->name, h->state))
+        return 0;
+    /* The window: jobs that were there within it (the history gave those
+     * that ended after its start). */
+    if (a->end_ms && h->submit_ms > a->end_ms)
+        return 0;
+    if (a->nhist == a->caphist) {
+        a->caphist = a->caphist ? 2 * a->caphist : 64;
+        a->hist = realloc(a->hist, a->caphist * sizeof(Jazari__HistJob *));
+        if (!a->hist)
+            abort();
+    }
+    /* The page is freed after this: a copy of the job. */
+    size_t len = jazari__hist_job__get_packed_size(h);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!bytes)
+        abort();
+    jazari__hist_job__pack(h, bytes);
+    Jazari__HistJob *copy = jazari__hist_job__unpack(NULL, len, bytes);
+    free(bytes);
+    if (!copy)
+        abort();
+    a->hist[a->nhist++] = copy;
+    return 0;
+}
+
+static int sacct__hist_cmp(const void *x, const void *y)
+{
+    const Jazari__HistJob *p = *(Jazari__HistJob *const *)x, *q = *(Jazari__HistJob *const *)y;
+    return p->id < q->id ? -1 : p->id > q->id;
+}
+
+/* The history's jobs below `below` (not in the queue) are printed; one of
+ * id `below` is the queue's (which has its steps): skipped. */
+static void sacct__hist_upto(sacct *a, uint64_t below)
+{
+    while (a->next < a->nhist && a->hist[a->next]->id < below)
+        sacct__hist_row(a, a->hist[a->next++]);
+    while (a->next < a->nhist && a->hist[a->next]->id == below)
+        a->next++;
+}
+
+/* The history, as narrowed by the daemon as far as one request can:
+ * the rest of sacct's filters apply here. CLI_OK or the exit status. */
+static int sacct__history(sacct *a)
+{
+    Jazari__HistoryRequest q = JAZARI__HISTORY_REQUEST__INIT;
+    q.user = q.account = q.state = "";
+    char one_user[256] = "";
+    if (a->users && !strchr(a->users, ',') && strlen(a->users) < sizeof one_user) {
+        snprintf(one_user, sizeof one_user, "%s", a->users);
+        q.user = one_user;
+    }
+    char *end;
+    unsigned long long id = a->jobs && *a->jobs >= '1' && *a->jobs <= '9' ? strtoull(a->jobs, &end, 10) : 0;
+    if (id && !*end)
+        q.job_id = id; /* one job (or an array: its tasks) */
+    q.since_ms = a->start_ms > 0 ? a->start_ms : 0;
+    cli_hist_info info = {0};
+    info.allow_unsupported = true;
+    int status = cli_each_hist(a->c, &q, sacct__hist_keep, a, &info);
+    if (status == CLI_OK && a->nhist)
+        qsort(a->hist, a->nhist, sizeof(Jazari__HistJob *), sacct__hist_cmp);
+    return status;
+}
+
+static void sacct__hist_free(sacct *a)
+{
+    for (size_t i = 0; i < a->nhist; i++)
+        jazari__hist_job__free_unpacked(a->hist[i], NULL);
+    free(a->hist);
+    a->hist = NULL;
+    a->nhist = a->caphist = a->next = 0;
 }
 
 static int sacct__job(const Jazari__Job *job, void *arg)
 {
     sacct *a = arg;
     const Jazari__JobSpec *s = job->spec;
-    char id[48], raw[32], arr[32];
-    if (a->jobs) {
-        snprintf(raw, sizeof raw, "%llu", (unsigned long long)job->id);
-        snprintf(arr, sizeof arr, "%llu", (unsigned long long)job->array_job_id);
-        if (!sacct__in(a->jobs, raw, false) && !(job->array_job_id && sacct__in(a->jobs, arr, false)) &&
-            !sacct__in(a->jobs, cli_job_id_str(job, id, sizeof id), false))
-            return 0;
-    }
-    if (!sacct__in(a->users, job->user ? job->user : "", false))
+    char id[48];
+    /* The forgotten jobs before this one, in id order; this one's own
+     * record in the history gives way to the queue's (it has its steps). */
+    sacct__hist_upto(a, job->id);
+    if (!sacct__wanted(a, job->id, job->array_job_id, cli_job_id_str(job, id, sizeof id), job->user,
+                       s && s->name ? s->name : "", job->state))
         return 0;
-    if (!sacct__in(a->names, s && s->name ? s->name : "", false))
-        return 0;
-    if (a->states) {
-        const char *st = cli_job_state(job->state);
-        static const char *const shorts[] = {"PD", "R", "CD", "F", "CA", "TO", "NF", "PR"};
-        const char *sh = (unsigned)job->state < 8 ? shorts[job->state] : "";
-        if (!sacct__in(a->states, st, true) && !sacct__in(a->states, sh, true))
-            return 0;
-    }
     /* The window: jobs that were there (submitted, not ended) within it. */
     if (a->end_ms && job->submit_time_ms > a->end_ms)
         return 0;
@@ -415,10 +603,16 @@ int slurm_sacct(cli *c, int argc, char **argv)
             buf_putc(&b, '\n');
         }
     }
-    int status = cli_each_job(c, true, 0, sacct__job, &a);
+    int status = sacct__history(&a);
+    if (status == CLI_OK)
+        status = cli_each_job(c, true, 0, sacct__job, &a);
     if (status != CLI_OK) {
+        sacct__hist_free(&a);
         buf_free(&b);
         return status;
     }
+    while (a.next < a.nhist) /* those after the queue's last */
+        sacct__hist_row(&a, a.hist[a.next++]);
+    sacct__hist_free(&a);
     return cli_flush(&b);
 }

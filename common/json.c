@@ -157,6 +157,39 @@ void json_double(json *j, double v)
     buf_printf(j->out, "%.12g", v);
 }
 
+/* Whether s is a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)? (no exponent:
+ * ours are decimals written from integers). */
+static bool json__is_number(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9')
+            s++;
+    else
+        return false;
+    if (*s == '.') {
+        s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return false;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return *s == '\0';
+}
+
+void json_number(json *j, const char *text)
+{
+    if (!text || !json__is_number(text)) {
+        json_null(j);
+        return;
+    }
+    json__value(j);
+    buf_puts(j->out, text);
+}
+
 void json_fixed(json *j, uint64_t v, unsigned decimals)
 {
     uint64_t div = 1;
@@ -207,6 +240,12 @@ void json_kv_bool(json *j, const char *key, bool v)
 {
     json_key(j, key);
     json_bool(j, v);
+}
+
+void json_kv_number(json *j, const char *key, const char *text)
+{
+    json_key(j, key);
+    json_number(j, text);
 }
 
 void json_kv_double(json *j, const char *key, double v)

@@ -31,6 +31,10 @@ void json_strn(json *j, const char *s, size_t len);
 void json_int(json *j, int64_t v);
 void json_uint(json *j, uint64_t v);
 void json_double(json *j, double v);
+/* A number written as decimal text ("12.30", "-0.5"), as it is: exact
+ * figures made from integers (money, seconds) keep their digits. Text
+ * that is not such a number writes null. */
+void json_number(json *j, const char *text);
 /* v / 10^decimals, written exactly ("12.340" for 12340, 3): money and
  * times from integers, never through a double. */
 void json_fixed(json *j, uint64_t v, unsigned decimals);
@@ -43,6 +47,7 @@ void json_kv_int(json *j, const char *key, int64_t v);
 void json_kv_uint(json *j, const char *key, uint64_t v);
 void json_kv_bool(json *j, const char *key, bool v);
 void json_kv_double(json *j, const char *key, double v);
+void json_kv_number(json *j, const char *key, const char *text);
 void json_kv_fixed(json *j, const char *key, uint64_t v, unsigned decimals);
 
 #endif

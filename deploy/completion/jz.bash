@@ -92,6 +92,16 @@ _jz()
         fi
         return 0
     fi
+    # Values from a fixed list (the accounting commands').
+    local values=''
+    case $cmd:$prev in
+    usage:--by) values='user account model site day' ;;
+    history:--state) values='COMPLETED FAILED CANCELLED TIMEOUT NODE_FAIL PREEMPTED' ;;
+    esac
+    if [[ -n $values ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$values" -- "$cur")
+        return 0
+    fi
     # The value of an option that takes one: nothing to offer but files.
     if [[ $prev == -* ]] && grep -qxF -- "  $prev VALUE" <<<"$opts"; then
         compopt -o default 2>/dev/null
@@ -104,7 +114,7 @@ _jz()
     local words=''
     ((npos == 0)) && words=$(awk '{ print $1 }' <<<"$subs")
     case $cmd in
-    show | logs | wait | requeue)
+    show | logs | wait | requeue | eff)
         words+=" $(_jz_ask queue --all --noheader --format %i)"
         ;;
     cancel | release | hold | update)

@@ -94,3 +94,12 @@ def test_job_ids_and_node_names_from_the_daemon(daemon_factory):
     # A daemon that does not answer: nothing, quickly, no error.
     assert complete("jz show --socket %s " % (sock + ".gone")) == []
     assert d.jz("cancel", held).returncode == 0
+
+
+def test_accounting_values_from_their_lists():
+    assert complete("jz usage --by ") == ["account", "day", "model", "site", "user"]
+    assert complete("jz usage --by mo") == ["model"]
+    assert complete("jz history --state C") == ["CANCELLED", "COMPLETED"]
+    assert complete("jz history --cs") == ["--csv"]
+    assert complete("jz invoice --ht") == ["--html"]
+    assert complete("jz grant --gpu") == ["--gpu-hours"]

@@ -628,7 +628,7 @@ static void fsm__part_usage(fsm *f, int64_t now, fsm_job *j, const char *node, c
         if (j->allocs[a].node && node && strcmp(j->allocs[a].node, node) == 0 && now > j->start_ms)
             part_gpu_ms = (uint64_t)j->allocs[a].n_gpus * (uint64_t)(now - j->start_ms);
     if (pu->has_gpu_util && pu->gpu_util_pct <= 100 && part_gpu_ms) {
-        u.gpu_util_ms += part_gpu_ms * pu->gpu_util_pct / 100;
+        u.gpu_util_ms += (part_gpu_ms * pu->gpu_util_pct + 50) / 100;
         u.util_gpu_ms += part_gpu_ms;
     }
     fsm__use_put(j, &u, NULL, NULL);

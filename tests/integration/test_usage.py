@@ -143,7 +143,7 @@ def test_an_agents_part_reports_cpu_memory_and_gpu_energy_and_utilisation(daemon
     # The same in the job's record kept by the controllers (JobUsage).
     h = hist_usage(ctl, jid)
     assert (h.cpu_ms, h.max_rss_bytes, h.energy_mj) == (c["cpu_ms"], c["max_rss_bytes"], c["energy_mj"]), h
-    assert h.util_gpu_ms > 0 and h.gpu_util_ms == h.util_gpu_ms * 60 // 100, h  # 60 % of the GPUs' time
+    assert h.util_gpu_ms > 0 and h.gpu_util_ms == (h.util_gpu_ms * 60 + 50) // 100, h  # 60 % of the GPUs' time
 
     # And what the state shows of it (Job.usage, summed by the leader's state machine).
     u = ctl.jz_json("show", str(jid)).get("usage")
@@ -151,7 +151,7 @@ def test_an_agents_part_reports_cpu_memory_and_gpu_energy_and_utilisation(daemon
     check_cpu_and_memory(u, u["cpu_seconds"], u["max_rss_bytes"])
     assert 300 * (wall - 0.3) <= u["energy_j"] <= 300 * (life + 0.2), (u, wall, life)
     # Tenths of a percent, from the state's GPU-ms weighted sum (whole ms,
-    # rounded down: 59.9 is possible).
+    # each rounded half up).
     assert 59.9 <= u["gpu_util_pct"] <= 60.0, u
     assert u["gpu_seconds"] >= 2 * wall * 0.9, u  # 2 GPUs held at least as long as it ran
 
@@ -215,7 +215,7 @@ def test_a_part_adopted_by_a_restarted_agent_still_reports_its_usage(daemon_fact
     assert 300 * (wall - 0.3) * 1000 <= c["energy_mj"] <= 300 * (life + 0.2) * 1000, (c, wall, life)
     assert c["gpu_util_pct"] == 60, c
     h = hist_usage(ctl, jid)
-    assert (h.cpu_ms, h.energy_mj, h.gpu_util_ms) == (c["cpu_ms"], c["energy_mj"], h.util_gpu_ms * 60 // 100), h
+    assert (h.cpu_ms, h.energy_mj, h.gpu_util_ms) == (c["cpu_ms"], c["energy_mj"], (h.util_gpu_ms * 60 + 50) // 100), h
 
 
 def test_a_part_shorter_than_the_sampling_interval_still_gets_its_energy(daemon_factory, tmp_path):

@@ -60,7 +60,7 @@ static const char hist_schema_v1[] =
     " user TEXT NOT NULL, account TEXT NOT NULL, gpu_model TEXT NOT NULL, site TEXT NOT NULL,"
     " gpu_ms INTEGER NOT NULL, cpu_alloc_ms INTEGER NOT NULL, cost_micro INTEGER NOT NULL,"
     " gpu_cost_micro INTEGER NOT NULL, charge_ms INTEGER NOT NULL, rec BLOB NOT NULL,"
-    " PRIMARY KEY(id, attempt));"
+    " PRIMARY KEY(id, attempt)) WITHOUT ROWID;"
     "CREATE INDEX runs_end ON runs(end_ms);"
     "CREATE INDEX runs_account ON runs(account, end_ms);"
     "CREATE INDEX runs_user ON runs(user, end_ms);";
@@ -592,7 +592,8 @@ int hist_expire(hist *h, int64_t before_ms, uint64_t max, uint64_t *deleted, cha
     static const char *const sql[] = {
         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE end_ms < ?1 ORDER BY end_ms LIMIT ?2)",
         "DELETE FROM resv WHERE rowid IN (SELECT rowid FROM resv WHERE end_ms < ?1 ORDER BY end_ms LIMIT ?2)",
-        "DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE end_ms < ?1 ORDER BY end_ms LIMIT ?2)",
+        "DELETE FROM runs WHERE (id, attempt) IN (SELECT id, attempt FROM runs WHERE end_ms < ?1 ORDER BY "
+        "end_ms LIMIT ?2)",
     };
     uint64_t n = 0;
     for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {

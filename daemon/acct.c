@@ -28,7 +28,8 @@ struct jzd_acct {
     bool timer_open;
     bool heal;          /* a flush failed: give the history everything the state holds again */
     int64_t expired_ms; /* when records were last expired (the state's time) */
-    unsigned queries;   /* in flight */
+    unsigned queries;    /* in flight */
+    bool tick_in_flight; /* leader: an entry proposed to let time's effects be applied */
     bool failed_logged;
 };
 
@@ -229,6 +230,50 @@ void acct_free(jzd *d)
     hist_close(a->h);
     free(a);
     d->acct = NULL;
+}
+
+/* --- time's effects ----------------------------------------------------------------- */
+
+static void acct__on_ticked(void *arg, const ctl_outcome *o)
+{
+    jzd *d = arg;
+    (void)o;
+    if (d->acct)
+        d->acct->tick_in_flight = false;
+}
+
+/* The state applies what time does (a reservation's window ends and is
+ * charged, ended jobs are forgotten after jobs_keep) only with an entry.
+ * On a quiet network the leader makes one when something is due, so that a
+ * month's invoice does not wait for the next job to include a reservation
+ * that ended in it. */
+void acct_tick(jzd *d)
+{
+    struct jzd_acct *a = d->acct;
+    if (!a || a->tick_in_flight || d->stopping || !d->ctl_running || !req_is_leader(d) ||
+        ctl_log_format(&d->ctl) < 9)
+        return;
+    const fsm *f = &d->ctl.state;
+    int64_t now = ctl_now_ms(&d->ctl);
+    Jazari__Command cmd = JAZARI__COMMAND__INIT;
+    Jazari__UnreserveCmd uc = JAZARI__UNRESERVE_CMD__INIT;
+    Jazari__EventCmd ec = JAZARI__EVENT_CMD__INIT;
+    for (size_t i = 0; i < f->n_resv && cmd.cmd_case == JAZARI__COMMAND__CMD__NOT_SET; i++) {
+        if (f->resv[i].end_ms <= now) {
+            uc.name = f->resv[i].name; /* charged to its end, as the window's end would */
+            cmd.cmd_case = JAZARI__COMMAND__CMD_UNRESERVE;
+            cmd.unreserve = &uc;
+        }
+    }
+    if (cmd.cmd_case == JAZARI__COMMAND__CMD__NOT_SET && f->ended_head < f->n_ended &&
+        f->ended[f->ended_head].end_ms + facct_jobs_keep_ms(&f->acct) <= now) {
+        cmd.cmd_case = JAZARI__COMMAND__CMD_EVENT; /* no event: only the time */
+        cmd.event = &ec;
+    }
+    if (cmd.cmd_case == JAZARI__COMMAND__CMD__NOT_SET)
+        return;
+    a->tick_in_flight = true;
+    ctl_propose(&d->ctl, &cmd, acct__on_ticked, d);
 }
 
 /* --- the policy's accounting rules --------------------------------------------------- */

@@ -254,6 +254,7 @@ static void jzd__on_tick(uv_timer_t *t)
         return;
     }
     routes_tick(d);
+    acct_tick(d);
 }
 
 /* mkdir -p with mode 0700 for the directories we create. */

@@ -141,6 +141,9 @@ void web_request(jzd *d, net_conn *c, wire_msg *m);
 
 /* Opens the controller's history (STATE_DIR/history.db): 0, or -1 with err. */
 int acct_open(jzd *d, char *err, size_t errlen);
+/* Leader, every tick: an entry when time has made something due
+ * (a reservation's end, ended jobs to forget). */
+void acct_tick(jzd *d);
 /* After each entry applied (and a snapshot restored): what ended, to the history. */
 void acct_applied(jzd *d);
 /* Writes what is pending and closes its handles (on the loop), then frees. */

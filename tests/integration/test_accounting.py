@@ -10,10 +10,16 @@ the sums of those; a balance is its grant less the charges."""
 import os
 import socket
 
-from conftest import JZ, fixture_xml, frame, hello_env, read_frame, wait_for
+from conftest import JZ, fixture_xml, frame, hello_env, read_frame
+from conftest import wait_for as _wait_for
 from test_steps import FAST
 
 import jazari_pb2 as pb
+
+
+def wait_for(cond, timeout=30.0, what="condition"):
+    """conftest's, with room for a loaded machine (a failover, SQLite's fsyncs)."""
+    return _wait_for(cond, timeout=max(timeout, 30.0), what=what)
 
 H100 = fixture_xml("hgx-h100-8gpu.xml")
 

@@ -14,19 +14,47 @@
 
 #include "slurm.h"
 
-enum { SA_JOBID, SA_JOBIDRAW, SA_JOBNAME, SA_USER, SA_ACCOUNT, SA_PARTITION, SA_STATE, SA_EXITCODE, SA_ELAPSED,
-       SA_START, SA_END, SA_SUBMIT, SA_NNODES, SA_NODELIST, SA_ALLOCCPUS, SA_ALLOCTRES, SA_TIMELIMIT };
+enum {
+    SA_JOBID,
+    SA_JOBIDRAW,
+    SA_JOBNAME,
+    SA_USER,
+    SA_ACCOUNT,
+    SA_PARTITION,
+    SA_STATE,
+    SA_EXITCODE,
+    SA_ELAPSED,
+    SA_START,
+    SA_END,
+    SA_SUBMIT,
+    SA_NNODES,
+    SA_NODELIST,
+    SA_ALLOCCPUS,
+    SA_ALLOCTRES,
+    SA_TIMELIMIT
+};
 
 static const struct {
     const char *name;
     int width;
 } sacct__fields[] = {
-    [SA_JOBID] = {"JobID", 12},       [SA_JOBIDRAW] = {"JobIDRaw", 12}, [SA_JOBNAME] = {"JobName", 10},
-    [SA_USER] = {"User", 9},          [SA_ACCOUNT] = {"Account", 10},   [SA_PARTITION] = {"Partition", 10},
-    [SA_STATE] = {"State", 10},       [SA_EXITCODE] = {"ExitCode", 8},  [SA_ELAPSED] = {"Elapsed", 10},
-    [SA_START] = {"Start", 19},       [SA_END] = {"End", 19},           [SA_SUBMIT] = {"Submit", 19},
-    [SA_NNODES] = {"NNodes", 8},      [SA_NODELIST] = {"NodeList", 15}, [SA_ALLOCCPUS] = {"AllocCPUS", 10},
-    [SA_ALLOCTRES] = {"AllocTRES", 10}, [SA_TIMELIMIT] = {"Timelimit", 10},
+    [SA_JOBID] = {"JobID", 12},
+    [SA_JOBIDRAW] = {"JobIDRaw", 12},
+    [SA_JOBNAME] = {"JobName", 10},
+    [SA_USER] = {"User", 9},
+    [SA_ACCOUNT] = {"Account", 10},
+    [SA_PARTITION] = {"Partition", 10},
+    [SA_STATE] = {"State", 10},
+    [SA_EXITCODE] = {"ExitCode", 8},
+    [SA_ELAPSED] = {"Elapsed", 10},
+    [SA_START] = {"Start", 19},
+    [SA_END] = {"End", 19},
+    [SA_SUBMIT] = {"Submit", 19},
+    [SA_NNODES] = {"NNodes", 8},
+    [SA_NODELIST] = {"NodeList", 15},
+    [SA_ALLOCCPUS] = {"AllocCPUS", 10},
+    [SA_ALLOCTRES] = {"AllocTRES", 10},
+    [SA_TIMELIMIT] = {"Timelimit", 10},
 };
 #define SACCT_NFIELDS (sizeof sacct__fields / sizeof *sacct__fields)
 #define SACCT_COLS_MAX 64
@@ -121,7 +149,9 @@ static void sacct__field(sacct *a, buf *b, int f, const sacct_row *r)
         break;
     case SA_PARTITION:
         if (!st && !r->batch)
-            buf_puts(b, job->partition && *job->partition ? job->partition : s && s->partition ? s->partition : "");
+            buf_puts(b, job->partition && *job->partition ? job->partition
+                        : s && s->partition               ? s->partition
+                                                          : "");
         break;
     case SA_STATE:
         buf_puts(b, cli_job_state(state));
@@ -144,7 +174,11 @@ static void sacct__field(sacct *a, buf *b, int f, const sacct_row *r)
         slurm_time(b, st ? st->start_time_ms : job->submit_time_ms, "Unknown");
         break;
     case SA_NNODES:
-        buf_printf(b, "%zu", st ? st->n_ranks : r->batch ? 1 : job->n_allocs ? job->n_allocs : (size_t)(s && s->nodes ? s->nodes : 1));
+        buf_printf(b, "%zu",
+                   st              ? st->n_ranks
+                   : r->batch      ? 1
+                   : job->n_allocs ? job->n_allocs
+                                   : (size_t)(s && s->nodes ? s->nodes : 1));
         break;
     case SA_NODELIST:
         if (r->batch)
@@ -450,9 +484,9 @@ static int sacct__when(const char *s, int64_t now_ms, int64_t *out)
         static const struct {
             const char *unit;
             long long secs;
-        } units[] = {{"", 1},        {"s", 1},        {"sec", 1},       {"secs", 1},    {"second", 1},
-                     {"seconds", 1}, {"min", 60},     {"mins", 60},     {"minute", 60}, {"minutes", 60},
-                     {"h", 3600},    {"hour", 3600},  {"hours", 3600},  {"day", 86400}, {"days", 86400},
+        } units[] = {{"", 1},        {"s", 1},         {"sec", 1},       {"secs", 1},    {"second", 1},
+                     {"seconds", 1}, {"min", 60},      {"mins", 60},     {"minute", 60}, {"minutes", 60},
+                     {"h", 3600},    {"hour", 3600},   {"hours", 3600},  {"day", 86400}, {"days", 86400},
                      {"d", 86400},   {"week", 604800}, {"weeks", 604800}};
         for (size_t i = 0; i < sizeof units / sizeof *units; i++)
             if (strcasecmp(end, units[i].unit) == 0) {
@@ -498,9 +532,10 @@ static int sacct__format(sacct *a, const char *spec)
             if (strlen(sacct__fields[i].name) == nlen && strncasecmp(p, sacct__fields[i].name, nlen) == 0)
                 f = (int)i;
         if (f < 0) {
-            cli_error(a->c, "Invalid field requested: \"%.*s\" (these are known: JobID JobIDRaw JobName User "
-                            "Account Partition State ExitCode Elapsed Start End Submit NNodes NodeList AllocCPUS "
-                            "AllocTRES Timelimit)",
+            cli_error(a->c,
+                      "Invalid field requested: \"%.*s\" (these are known: JobID JobIDRaw JobName User "
+                      "Account Partition State ExitCode Elapsed Start End Submit NNodes NodeList AllocCPUS "
+                      "AllocTRES Timelimit)",
                       (int)(nlen > 40 ? 40 : nlen), p);
             return -1;
         }
@@ -523,12 +558,18 @@ static int sacct__format(sacct *a, const char *spec)
 int slurm_sacct(cli *c, int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"jobs", required_argument, NULL, 'j'},      {"user", required_argument, NULL, 'u'},
-        {"starttime", required_argument, NULL, 'S'}, {"endtime", required_argument, NULL, 'E'},
-        {"state", required_argument, NULL, 's'},     {"allocations", no_argument, NULL, 'X'},
-        {"parsable2", no_argument, NULL, 'P'},       {"parsable", no_argument, NULL, 'p'},
-        {"noheader", no_argument, NULL, 'n'},        {"format", required_argument, NULL, 'o'},
-        {"name", required_argument, NULL, 'N' + 256}, {"allusers", no_argument, NULL, 'a'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"user", required_argument, NULL, 'u'},
+        {"starttime", required_argument, NULL, 'S'},
+        {"endtime", required_argument, NULL, 'E'},
+        {"state", required_argument, NULL, 's'},
+        {"allocations", no_argument, NULL, 'X'},
+        {"parsable2", no_argument, NULL, 'P'},
+        {"parsable", no_argument, NULL, 'p'},
+        {"noheader", no_argument, NULL, 'n'},
+        {"format", required_argument, NULL, 'o'},
+        {"name", required_argument, NULL, 'N' + 256},
+        {"allusers", no_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
     sacct a;
@@ -540,22 +581,45 @@ int slurm_sacct(cli *c, int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "j:u:S:E:s:XPpno:a", longs, NULL)) != -1) {
         switch (opt) {
-        case 'j': a.jobs = optarg; break;
-        case 'u': a.users = optarg; break;
-        case 'S': start = optarg; break;
-        case 'E': end = optarg; break;
-        case 's': a.states = optarg; break;
-        case 'X': a.allocations = true; break;
-        case 'P': a.parsable2 = true; break;
-        case 'p': a.parsable = true; break;
-        case 'n': a.noheader = true; break;
-        case 'a': allusers = true; break;
-        case 'N' + 256: a.names = optarg; break;
+        case 'j':
+            a.jobs = optarg;
+            break;
+        case 'u':
+            a.users = optarg;
+            break;
+        case 'S':
+            start = optarg;
+            break;
+        case 'E':
+            end = optarg;
+            break;
+        case 's':
+            a.states = optarg;
+            break;
+        case 'X':
+            a.allocations = true;
+            break;
+        case 'P':
+            a.parsable2 = true;
+            break;
+        case 'p':
+            a.parsable = true;
+            break;
+        case 'n':
+            a.noheader = true;
+            break;
+        case 'a':
+            allusers = true;
+            break;
+        case 'N' + 256:
+            a.names = optarg;
+            break;
         case 'o':
             if (sacct__format(&a, optarg) != 0)
                 return CLI_USAGE;
             break;
-        default: return CLI_USAGE;
+        default:
+            return CLI_USAGE;
         }
     }
     if (optind < argc) {

@@ -148,7 +148,8 @@ void view_job(json *j, const Jazari__Job *job)
         json_kv_fixed(j, "energy_j", u->energy_mj, 3);
         json_key(j, "gpu_util_pct");
         if (u->util_gpu_ms)
-            json_fixed(j, (u->gpu_util_ms * 1000 + u->util_gpu_ms / 2) / u->util_gpu_ms, 1); /* tenths of a percent, rounded */
+            json_fixed(j, (u->gpu_util_ms * 1000 + u->util_gpu_ms / 2) / u->util_gpu_ms,
+                       1); /* tenths of a percent, rounded */
         else
             json_null(j);
         json_kv_fixed(j, "charged_gpu_hours", u->charge_ms / 3600, 3);

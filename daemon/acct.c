@@ -26,8 +26,8 @@ struct jzd_acct {
     char path[PATH_MAX];
     uv_timer_t timer;
     bool timer_open;
-    bool heal;          /* a flush failed: give the history everything the state holds again */
-    int64_t expired_ms; /* when records were last expired (the state's time) */
+    bool heal;           /* a flush failed: give the history everything the state holds again */
+    int64_t expired_ms;  /* when records were last expired (the state's time) */
     unsigned queries;    /* in flight */
     bool tick_in_flight; /* leader: an entry proposed to let time's effects be applied */
     bool failed_logged;

@@ -638,8 +638,8 @@ size_t cg_gpu_prog(const uint32_t *minors, size_t n, struct bpf_insn *out, size_
     size_t len = 11 + m;
     if (!out || cap < len)
         return len;
-    /* allow: the last two instructions; each jump counts from the next one. */
-#define CG__TO_ALLOW(at) ((int16_t)(len - 2 - (size_t)(at) - 1))
+        /* allow: the last two instructions; each jump counts from the next one. */
+#define CG__TO_ALLOW(at) ((int16_t)(len - 2 - (size_t)(at)-1))
     size_t k = 0;
     /* r2 = ctx->access_type & 0xffff (the device type) */
     out[k++] = cg__insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0);
@@ -764,7 +764,8 @@ static int cg__fence_v2(const cg_job *g, const uint32_t *minors, size_t n, char 
         a.attach_type = BPF_CGROUP_DEVICE;
         a.attach_flags = BPF_F_ALLOW_MULTI;
         if (syscall(__NR_bpf, BPF_PROG_ATTACH, &a, sizeof a) != 0)
-            rc = cg__fail(err, errlen, "cannot attach the device program to %s: %s", g->dir[0], strerror(errno));
+            rc = cg__fail(err, errlen, "cannot attach the device program to %s: %s", g->dir[0],
+                          strerror(errno));
         close(cfd);
     }
     close(pfd); /* the group holds the program now */
@@ -773,5 +774,6 @@ static int cg__fence_v2(const cg_job *g, const uint32_t *minors, size_t n, char 
 
 int cg_fence_gpus(const cg_job *g, const uint32_t *minors, size_t n, char *err, size_t errlen)
 {
-    return g->version == 1 ? cg__fence_v1(g, minors, n, err, errlen) : cg__fence_v2(g, minors, n, err, errlen);
+    return g->version == 1 ? cg__fence_v1(g, minors, n, err, errlen)
+                           : cg__fence_v2(g, minors, n, err, errlen);
 }

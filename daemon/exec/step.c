@@ -1,7 +1,7 @@
 /* step.c - the supervisor of a job's part on one node. A plain process: no
  * event loop, one thread, signals taken synchronously with sigtimedwait. */
-#include "pty.h"
 #include "step.h"
+#include "pty.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,10 +22,10 @@
 
 #include "../../common/buf.h"
 #include "../../common/cpulist.h"
-#include "../../common/log.h"
 #include "../../common/hostlist.h"
 #include "../../common/jobdir.h"
 #include "../../common/jobspec.h"
+#include "../../common/log.h"
 #include "../../common/outpath.h"
 #include "../../common/xmem.h"
 #include "../raft/fstep.h"
@@ -250,13 +250,13 @@ typedef struct step {
     bool batch;                   /* the job's own part runs the batch script (first node) */
     bool hold;                    /* the job's own part without tasks: it holds the node for steps */
     uint32_t ntasks, cpus_per_task;
-    uint32_t first_rank, world;   /* the global rank of task 0 here; tasks in all */
-    uint32_t node_index, nnodes;  /* this node among the step's (the job's for its own part) */
-    buf gpus;                     /* CUDA_VISIBLE_DEVICES */
-    buf jobdir;                   /* the job's private directory here (jobdir.h) */
-    bool cg_shared;               /* a step's part in the job's group: never signal the group */
-    char **argv; /* NULL-terminated */
-    buf envbuf;  /* the environment shared by every task, NUL-separated */
+    uint32_t first_rank, world;  /* the global rank of task 0 here; tasks in all */
+    uint32_t node_index, nnodes; /* this node among the step's (the job's for its own part) */
+    buf gpus;                    /* CUDA_VISIBLE_DEVICES */
+    buf jobdir;                  /* the job's private directory here (jobdir.h) */
+    bool cg_shared;              /* a step's part in the job's group: never signal the group */
+    char **argv;                 /* NULL-terminated */
+    buf envbuf;                  /* the environment shared by every task, NUL-separated */
     size_t n_env;
     bool *cpus;     /* the host CPUs of the part, CPULIST_MAX + 1 flags */
     int *cpu_order; /* their indexes, in order */
@@ -265,7 +265,7 @@ typedef struct step {
     step_task *tasks;
     uint32_t started, live;
     step_end end;
-    bool has_pty;  /* srun --pty: its one task on a terminal (pty.h) */
+    bool has_pty; /* srun --pty: its one task on a terminal (pty.h) */
     spty pty;
     int pty_slave; /* until the task has started */
 } step;
@@ -345,9 +345,9 @@ static void step__tasks_per_node(buf *out, uint32_t ntasks, uint32_t nnodes)
  * own, another job's) must not leak into the tasks. */
 static bool step__ours(const char *kv)
 {
-    static const char *const per_task[] = {"RANK=", "LOCAL_RANK=", "WORLD_SIZE=", "LOCAL_WORLD_SIZE=",
-                                           "NODE_RANK=", "GROUP_RANK=", "MASTER_ADDR=", "MASTER_PORT=",
-                                           "CUDA_VISIBLE_DEVICES=", "TMPDIR="};
+    static const char *const per_task[] = {
+        "RANK=",       "LOCAL_RANK=",  "WORLD_SIZE=",  "LOCAL_WORLD_SIZE=",     "NODE_RANK=",
+        "GROUP_RANK=", "MASTER_ADDR=", "MASTER_PORT=", "CUDA_VISIBLE_DEVICES=", "TMPDIR="};
     if (strncmp(kv, "SLURM_", 6) == 0 || strncmp(kv, "SLURMD_", 7) == 0 || strncmp(kv, "JAZARI_", 7) == 0)
         return true;
     for (size_t i = 0; i < sizeof per_task / sizeof *per_task; i++)
@@ -376,7 +376,8 @@ static void step__env(step *s, const struct passwd *pw)
     const Jazari__JobSpec *js = s->js;
     const Jazari__StepSpec *sp = s->spec;
     const Jazari__StepRequestSpec *ss = s->jstep ? s->jstep->spec : NULL;
-    uint32_t job_tasks = js->ntasks ? js->ntasks : (uint32_t)j->n_allocs * (js->tasks_per_node ? js->tasks_per_node : 1);
+    uint32_t job_tasks =
+        js->ntasks ? js->ntasks : (uint32_t)j->n_allocs * (js->tasks_per_node ? js->tasks_per_node : 1);
     buf v = BUF_INIT;
     step__setenvf(s, "JAZARI_JOB_ID=%llu", (unsigned long long)j->id);
     step__setenvf(s, "JAZARI_JOB_NAME=%s", js->name ? js->name : "");
@@ -1124,7 +1125,8 @@ static int step__cgroup(step *s)
     if (strlen(name) > 64)
         snprintf(name, sizeof name, "job_%llu.%u.%d", (unsigned long long)s->job->id, s->job->attempt,
                  (int)getpid());
-    cg_opts o = {.root = getenv("JAZARI_CGROUP_ROOT"), .version = (int)s->spec->cgroup_version, .parent = NULL};
+    cg_opts o = {
+        .root = getenv("JAZARI_CGROUP_ROOT"), .version = (int)s->spec->cgroup_version, .parent = NULL};
     int rc = cg_create(&o, name, s->js->mem_bytes, s->spec->host_cpus, s->spec->host_mems, &s->cg, err,
                        sizeof err);
     if (rc == 0) {
@@ -1160,8 +1162,8 @@ static int step__pty(step *s)
         return 0;
     buf path = BUF_INIT;
     const Jazari__StepSpec *sp = s->spec;
-    jobdir_step_io(&path, sp->tmp_base, sp->node_name, s->job->id, s->job->attempt, s->jstep->id, s->first_rank,
-                   false);
+    jobdir_step_io(&path, sp->tmp_base, sp->node_name, s->job->id, s->job->attempt, s->jstep->id,
+                   s->first_rank, false);
     int rc = spty_open(&s->pty, s->dir, buf_str(&path), (uid_t)s->job->uid, (gid_t)s->job->gid, ss->pty_rows,
                        ss->pty_cols, &s->pty_slave, s->end.reason, sizeof s->end.reason);
     buf_free(&path);
@@ -1186,7 +1188,8 @@ static int step__layout(step *s)
                 s->jstep = j->steps[i];
         const Jazari__JobStep *st = s->jstep;
         if (!st || !st->spec || st->n_ranks == 0) {
-            snprintf(s->end.reason, sizeof s->end.reason, "step %u is not in the part's description", sp->step - 1);
+            snprintf(s->end.reason, sizeof s->end.reason, "step %u is not in the part's description",
+                     sp->step - 1);
             return -1;
         }
         s->nnodes = (uint32_t)st->n_ranks;
@@ -1270,7 +1273,8 @@ int step_main(const char *dir)
     s.tasks = xcalloc(s.ntasks + 1, sizeof *s.tasks);
     /* The job's own part makes its private directory; a step's uses it. */
     if (laid == 0 && !s.jstep &&
-        jobdir_make(buf_str(&s.jobdir), (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason, sizeof s.end.reason) != 0)
+        jobdir_make(buf_str(&s.jobdir), (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason,
+                    sizeof s.end.reason) != 0)
         laid = -1;
     step__env(&s, pw);
     if (laid == 0)
@@ -1323,7 +1327,8 @@ int step_main(const char *dir)
     int rc = step_end_write(dir, &s.end);
     /* The job's private directory goes with its own part, after its end
      * is known (a big TMPDIR must not hold the end back). */
-    if (!s.jstep && s.jobdir.len && jobdir_remove(buf_str(&s.jobdir), (uid_t)s.job->uid, (gid_t)s.job->gid, 10000) != 0)
+    if (!s.jstep && s.jobdir.len &&
+        jobdir_remove(buf_str(&s.jobdir), (uid_t)s.job->uid, (gid_t)s.job->gid, 10000) != 0)
         log_warn("step", "cannot remove %s (left for the system's /tmp cleaning)", buf_str(&s.jobdir));
     if (rc != 0)
         log_error("step", "cannot write %s/%s: %s", dir, STEP_END, strerror(errno));

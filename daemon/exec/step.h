@@ -29,9 +29,10 @@
 #define STEP_SCRIPT "script" /* a submitted script, owned by the job's user */
 #define STEP_CGROUP "cgroup" /* "NAME VERSION" of the part's cgroup (version 0: found), when it has one */
 #define STEP_STOP "stop"     /* left by the daemon before it asks the supervisor to stop */
-#define STEP_LIMIT "limit"   /* the job's time limit now, in seconds (jz update --time): the daemon writes
-                                it, then sends SIGUSR2 */
-#define STEP_INPUT "input"   /* srun --pty: a FIFO of keys for the task's terminal (pty.h) */
+#define STEP_LIMIT                                                                                           \
+    "limit"                /* the job's time limit now, in seconds (jz update --time): the daemon writes     \
+                              it, then sends SIGUSR2 */
+#define STEP_INPUT "input" /* srun --pty: a FIFO of keys for the task's terminal (pty.h) */
 #define STEP_SPEC_MAX (8u << 20)
 
 /* How a part ended. exit_code: the first failing task's status, or 128 +

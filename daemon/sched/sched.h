@@ -33,7 +33,7 @@ typedef struct sched_part {
 typedef struct sched_start {
     uint64_t id;
     const char *partition; /* the partition it starts in (the policy's name), or NULL */
-    uint32_t master_port; /* filled by the leader (run.c) */
+    uint32_t master_port;  /* filled by the leader (run.c) */
     size_t n_parts;
     sched_part *parts;
 } sched_start;
@@ -123,7 +123,7 @@ typedef struct sched_view {
     sched__usage u;
     sched__masks masks;
     sched__tags tags;
-    struct sched__grant {  /* what each account with a grant has left, as the pass began */
+    struct sched__grant {   /* what each account with a grant has left, as the pass began */
         const char *holder; /* into the state */
         const facct_grant *grant;
         int64_t left;

@@ -330,7 +330,8 @@ static void pass__estimate(const pass_view *v, plan *p, plan_job *pj, const bool
     out->est_start_s = xcalloc(nj ? nj : 1, sizeof *out->est_start_s);
     for (size_t k = 0; k < nj && done < PASS_ESTIMATE_MAX; k++) {
         const char *r = out->reasons[k];
-        if (!queued[k] || pj[k].start >= 0 || !r || (strcmp(r, "Resources") != 0 && strcmp(r, "Priority") != 0))
+        if (!queued[k] || pj[k].start >= 0 || !r ||
+            (strcmp(r, "Resources") != 0 && strcmp(r, "Priority") != 0))
             continue;
         done++;
         int64_t at = &pj[k] == p->head ? p->shadow : plan_earliest(p, &pj[k], v->now_s);

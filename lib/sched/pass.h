@@ -28,10 +28,10 @@ typedef enum pass_gate {
     PASS_HELD,       /* Held */
     PASS_DEPENDENCY, /* Dependency */
     PASS_DEPENDENCY_NEVER /* DependencyNeverSatisfied */,
-    PASS_RESV_NOT_BEGUN, /* Reservation */
-    PASS_RESV_GONE,      /* ReservationGone */
+    PASS_RESV_NOT_BEGUN,  /* Reservation */
+    PASS_RESV_GONE,       /* ReservationGone */
     PASS_PARTITION_NODES, /* PartitionNodeLimit: its partitions have fewer nodes than it asks */
-    PASS_ALLOCATION,      /* AllocationExhausted: its account's grant has too little left for its worst case */
+    PASS_ALLOCATION, /* AllocationExhausted: its account's grant has too little left for its worst case */
 } pass_gate;
 
 typedef struct pass_job {

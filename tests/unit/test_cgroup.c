@@ -553,8 +553,8 @@ TEST(cgroup_fake_gpu_fence)
 TEST(cgroup_gpu_prog)
 {
     struct bpf_insn p[300];
-    const uint32_t minors[] = {5, 2, 5, 254, 7};     /* 5 twice; 254 is everyone's anyway */
-    size_t len = cg_gpu_prog(minors, 5, NULL, 0);    /* its length alone */
+    const uint32_t minors[] = {5, 2, 5, 254, 7};  /* 5 twice; 254 is everyone's anyway */
+    size_t len = cg_gpu_prog(minors, 5, NULL, 0); /* its length alone */
     CHECK_EQ_INT(len, 11 + 3);
     CHECK_EQ_INT(cg_gpu_prog(minors, 5, p, 4), len); /* too small: nothing written */
     REQUIRE(cg_gpu_prog(minors, 5, p, 300) == len);

@@ -218,7 +218,8 @@ TEST(fsm_requeue_runs_a_running_or_ended_job_again_as_its_next_attempt)
     fsm_free(&f);
 }
 
-static void update(fsm *f, int64_t t, uint64_t id, const Jazari__JobSpec *spec, uint64_t limit, uint32_t attempt)
+static void update(fsm *f, int64_t t, uint64_t id, const Jazari__JobSpec *spec, uint64_t limit,
+                   uint32_t attempt)
 {
     Jazari__UpdateCmd uc = JAZARI__UPDATE_CMD__INIT;
     uc.id = id;

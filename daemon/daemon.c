@@ -423,7 +423,10 @@ int daemon_run(const config *cfg)
         d.status = lrc == UV_EADDRNOTAVAIL || lrc == UV_EINVAL ? 2 : 1;
         jzd__stop(&d);
     } else if (d.is_controller && acct_open(&d, err, sizeof err) != 0) {
-        log_error("acct", "%s: the controller keeps its job history there; fix its permissions or disk, or move the file aside (a copy of another controller's history.db restores the older records)", err);
+        log_error("acct",
+                  "%s: the controller keeps its job history there; fix its permissions or disk, or move the "
+                  "file aside (a copy of another controller's history.db restores the older records)",
+                  err);
         d.status = 1;
         jzd__stop(&d);
     } else if (d.is_controller &&

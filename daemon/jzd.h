@@ -149,9 +149,6 @@ void acct_applied(jzd *d);
 /* Writes what is pending and closes its handles (on the loop), then frees. */
 void acct_close(jzd *d);
 void acct_free(jzd *d);
-/* The accounting rules of policy file p, as committed (rates: p->n_rates
- * slots, the caller's). */
-void acct_policy_of(const pol *p, Jazari__AcctPolicy *out, Jazari__AcctRate *rates, Jazari__AcctRate **ptrs);
 void acct_history(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void acct_usage(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void acct_invoice(jzd *d, net_conn *c, const Jazari__Envelope *e);

@@ -132,7 +132,7 @@ void run_schedule(jzd *d)
         f->events.retention_ms != d->cfg->pol->events_retention_ms && ctl_log_format(&d->ctl) >= 8;
     Jazari__AcctPolicy ap;
     Jazari__AcctRate rates[POL_RATES_MAX], *rate_ptrs[POL_RATES_MAX];
-    acct_policy_of(d->cfg->pol, &ap, rates, rate_ptrs);
+    facct_policy_of(d->cfg->pol, &ap, rates, rate_ptrs);
     char aerr[200];
     bool acct = ctl_log_format(&d->ctl) >= 9 && !facct_policy_same(&f->acct, &ap);
     if (acct && facct_policy_check(&ap, aerr, sizeof aerr) != 0) {

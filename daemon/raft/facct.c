@@ -114,6 +114,29 @@ void facct_policy_set(facct *a, const Jazari__AcctPolicy *p)
     a->pol_len = n;
 }
 
+void facct_policy_of(const pol *p, Jazari__AcctPolicy *out, Jazari__AcctRate *rates, Jazari__AcctRate **ptrs)
+{
+    jazari__acct_policy__init(out);
+    out->currency = (char *)p->currency;
+    out->minor_digits = *p->currency ? p->minor_digits : 0;
+    out->free_preempted = p->free_preempted;
+    out->charge_lost = p->charge_lost;
+    out->jobs_keep_ms = p->jobs_keep_ms;
+    out->history_retention_ms = p->history_retention_ms;
+    for (size_t i = 0; i < p->n_rates; i++) {
+        jazari__acct_rate__init(&rates[i]);
+        rates[i].model = (char *)p->rates[i].model;
+        /* A model with a price and no rate counts as a GPU does (1), or a
+         * CPU as nothing. */
+        bool cpu = strcmp(p->rates[i].model, "cpu") == 0;
+        rates[i].charge_milli = p->rates[i].has_rate ? p->rates[i].charge_milli : cpu ? 0 : 1000;
+        rates[i].price_micro = p->rates[i].price_micro;
+        ptrs[i] = &rates[i];
+    }
+    out->rates = ptrs;
+    out->n_rates = p->n_rates;
+}
+
 bool facct_policy_same(const facct *a, const Jazari__AcctPolicy *p)
 {
     size_t n = jazari__acct_policy__get_packed_size(p);

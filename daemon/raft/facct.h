@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "../../common/buf.h"
+#include "../../lib/sched/policy.h"
 #include "jazari.pb-c.h"
 
 #define FACCT_GRANTS_MAX 10000 /* in the state, past ones included */
@@ -62,6 +63,9 @@ void facct_free(facct *a);
 int facct_policy_check(const Jazari__AcctPolicy *p, char *err, size_t errlen);
 /* Takes p as the policy (a copy); one that fails the check changes nothing. */
 void facct_policy_set(facct *a, const Jazari__AcctPolicy *p);
+/* The accounting rules of policy file p, as the leader commits them
+ * (rates: POL_RATES_MAX slots, the caller's; strings point into p). */
+void facct_policy_of(const pol *p, Jazari__AcctPolicy *out, Jazari__AcctRate *rates, Jazari__AcctRate **ptrs);
 /* Whether p is what is in force (same encoding). */
 bool facct_policy_same(const facct *a, const Jazari__AcctPolicy *p);
 const char *facct_currency(const facct *a); /* "" when the policy names none */

@@ -662,7 +662,11 @@ void acct_grant(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Grant g = JAZARI__GRANT__INIT;
     g.account = (char *)account;
     g.from_ms = r->from_ms ? r->from_ms : now;
-    g.until_ms = r->until_ms ? r->until_ms : g.from_ms + ACCT_YEAR_MS;
+    /* A start past 9999 has no year after it (int64 would overflow): the
+     * check below refuses the period. */
+    g.until_ms = r->until_ms                                                      ? r->until_ms
+                 : g.from_ms > 0 && g.from_ms <= FACCT_TIME_MAX_MS - ACCT_YEAR_MS ? g.from_ms + ACCT_YEAR_MS
+                                                                                  : 0;
     /* Thousandths of a GPU-hour: 3600 GPU-ms each. */
     if (r->gpu_milli_hours > FACCT_GRANT_MS_MAX / 3600 || r->gpu_milli_hours < -(FACCT_GRANT_MS_MAX / 3600)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,

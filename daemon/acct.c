@@ -289,8 +289,10 @@ static void acct__scope_of(jzd *d, const authz_who *w, acct__scope *sc)
         sc->s.all = true;
         return;
     }
+    /* Root on a node, relayed by its daemon, owns no jobs (authz_owns):
+     * not the network root's, whose name it shares. */
     snprintf(sc->user, sizeof sc->user, "%s", w->user);
-    sc->s.user = sc->user;
+    sc->s.user = authz_owns(w, w->user) ? sc->user : NULL;
     for (size_t i = 0; i < p->n_accounts; i++)
         if (authz_account_manages(p, w, p->accounts[i].path))
             acct__scope_add(sc, p->accounts[i].path, strlen(p->accounts[i].path));

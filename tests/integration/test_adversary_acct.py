@@ -134,3 +134,22 @@ def test_a_flood_of_history_queries(daemon_factory, tmp_path):
     for _ in range(8):
         assert len(history(ctl, account="lab")[0]) == 3
     assert rpc(ctl, "usage_request", pb.UsageRequest(by="day"), "usage_reply").rows
+
+
+def test_root_on_a_node_reads_no_ones_history(daemon_factory, tmp_path):
+    """Root on a node, relayed by that node's daemon, is no one of the
+    policy (authz.c): it does not own the jobs of the network's root, whose
+    name it shares, in the history and usage either."""
+    (ctl,), agent = network(daemon_factory, tmp_path)
+    job = submit(ctl, "--gpus-per-node", "1", "--account", "lab/a", "--name", "secret", "--", "true")
+    wait_for(lambda: [j.id for j in history(ctl)[0]] == [job], what="root's job in the history")
+    r = rpc(agent, "history_request", pb.HistoryRequest(), "history_reply")
+    assert not isinstance(r, pb.Error) and list(r.jobs) == [], r
+    r = rpc(agent, "history_request", pb.HistoryRequest(job_id=job), "history_reply")
+    assert list(r.jobs) == [], r
+    u = rpc(agent, "usage_request", pb.UsageRequest(by="user"), "usage_reply")
+    assert not isinstance(u, pb.Error) and list(u.rows) == [], u
+    out = agent.jz("history", "--json")
+    assert out.returncode == 0 and "secret" not in out.stdout, out.stdout
+    # The controller's root (an admin) still sees it.
+    assert [j.name for j in rpc(ctl, "history_request", pb.HistoryRequest(), "history_reply").jobs] == ["secret"]

@@ -153,3 +153,17 @@ def test_root_on_a_node_reads_no_ones_history(daemon_factory, tmp_path):
     assert out.returncode == 0 and "secret" not in out.stdout, out.stdout
     # The controller's root (an admin) still sees it.
     assert [j.name for j in rpc(ctl, "history_request", pb.HistoryRequest(), "history_reply").jobs] == ["secret"]
+
+
+def test_jz_says_each_refusal_once(daemon_factory, tmp_path):
+    """jz names the command before the daemon's reason; a reason that names
+    it too was printed "jz invoice: jz invoice: ..."."""
+    (ctl,), agent = network(daemon_factory, tmp_path)
+    for args in (("invoice", "lab", "--month", "2999-01"), ("invoice", "nosuch", "--month", "2026-01"),
+                 ("grant", "nosuch", "--gpu-hours", "1"), ("balance", "nosuch"),
+                 ("grant", "lab", "--gpu-hours", "1", "--from", "2026-01-01", "--until", "2040-01-01"),
+                 ("history", "--state", "BOGUS")):
+        r = ctl.jz(*args)
+        lines = r.stderr.splitlines()
+        assert r.returncode != 0 and len(lines) == 1, (args, r.stderr)
+        assert lines[0].startswith("jz %s: " % args[0]) and lines[0].count("jz %s" % args[0]) == 1, (args, r.stderr)

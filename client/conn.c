@@ -35,10 +35,10 @@ struct cli_conn {
 };
 
 /* cli_error, unless another server is still to be tried. */
-#define cli__err(k, ...)                                                                                          \
-    do {                                                                                                         \
-        if (!(k)->quiet)                                                                                         \
-            cli_error((k)->cli, __VA_ARGS__);                                                                    \
+#define cli__err(k, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(k)->quiet)                                                                                     \
+            cli_error((k)->cli, __VA_ARGS__);                                                                \
     } while (0)
 
 static double cli__now(void)
@@ -76,7 +76,7 @@ static wire_msg *cli__read_msg(cli_conn *k)
         }
         if (ws == WIRE_TOO_LARGE) {
             cli__err(k, "jazarid at %s sent a reply of %zu bytes, over the limit of %u", k->path, len,
-                      CLI_MAX_FRAME);
+                     CLI_MAX_FRAME);
             return NULL;
         }
         double left = deadline - cli__now();
@@ -91,14 +91,14 @@ static wire_msg *cli__read_msg(cli_conn *k)
         buf_free(&plain);
         if (rc > 0 && k->tls && !k->hello) {
             cli__err(k,
-                      "jazarid at %s closed the connection before answering: it refused the credentials "
-                      "(revoked, expired, or not of its network; ask an admin for new ones)",
-                      k->path);
+                     "jazarid at %s closed the connection before answering: it refused the credentials "
+                     "(revoked, expired, or not of its network; ask an admin for new ones)",
+                     k->path);
             return NULL;
         }
         if (rc != 0) {
             cli__err(k, "jazarid at %s closed the connection%s%s", k->path, rc < 0 ? ": " : "",
-                      rc < 0 ? err : " (see its log)");
+                     rc < 0 ? err : " (see its log)");
             return NULL;
         }
     }
@@ -117,7 +117,7 @@ wire_msg *cli_call(cli_conn *k, Jazari__Envelope *req)
     wire_msg *m = cli__read_msg(k);
     if (m && wire_msg_env(m)->request_id != req->request_id) {
         cli__err(k, "jazarid at %s answered request %llu instead of %llu", k->path,
-                  (unsigned long long)wire_msg_env(m)->request_id, (unsigned long long)req->request_id);
+                 (unsigned long long)wire_msg_env(m)->request_id, (unsigned long long)req->request_id);
         wire_msg_free(m);
         return NULL;
     }
@@ -130,7 +130,14 @@ bool cli_refused(const cli *c, const wire_msg *reply)
     if (!e->error || e->error->code == JAZARI__ERROR_CODE__OK)
         return false;
     if (e->error->message && *e->error->message) {
-        cli_error(c, "%s", e->error->message);
+        /* A daemon's message may name the command itself ("jz invoice:
+         * ..."): cli_error says it already, once. */
+        const char *m = e->error->message;
+        size_t n = c->command ? strlen(c->command) : 0;
+        if (n && strncmp(m, "jz ", 3) == 0 && strncmp(m + 3, c->command, n) == 0 &&
+            strncmp(m + 3 + n, ": ", 2) == 0)
+            m += 3 + n + 2;
+        cli_error(c, "%s", m);
     } else {
         const ProtobufCEnumValue *v =
             protobuf_c_enum_descriptor_get_value(&jazari__error_code__descriptor, (int)e->error->code);

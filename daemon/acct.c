@@ -309,8 +309,10 @@ static void acct__scope_of(jzd *d, const authz_who *w, acct__scope *sc)
         sc->s.all = true;
         return;
     }
+    /* Root on a node, relayed by its daemon, owns no jobs (authz_owns):
+     * not the network root's, whose name it shares. */
     snprintf(sc->user, sizeof sc->user, "%s", w->user);
-    sc->s.user = sc->user;
+    sc->s.user = authz_owns(w, w->user) ? sc->user : NULL;
     for (size_t i = 0; i < p->n_accounts; i++)
         if (authz_account_manages(p, w, p->accounts[i].path))
             acct__scope_add(sc, p->accounts[i].path, strlen(p->accounts[i].path));
@@ -408,8 +410,7 @@ static void acct__after_work(uv_work_t *req, int status)
     uint64_t id = q->w->request_id;
     if (c && (status != 0 || q->rc != 0)) {
         log_warn("acct", "history query: %s", status ? uv_strerror(status) : q->err);
-        req_error(c, id, JAZARI__ERROR_CODE__INTERNAL, false, "history: %s",
-                  status ? uv_strerror(status) : q->err);
+        req_error(c, id, JAZARI__ERROR_CODE__INTERNAL, false, "%s", status ? uv_strerror(status) : q->err);
     } else if (c && q->kind == ACCT_HISTORY) {
         q->hr.currency = q->currency;
         q->hr.minor_digits = q->minor_digits;
@@ -492,6 +493,15 @@ static void acct__query_start(jzd *d, net_conn *c, const Jazari__Envelope *e, ac
     uv_queue_work(&d->loop, &q->work, acct__on_work, acct__after_work);
 }
 
+/* What the asker typed, to quote in an error: itself when it is printable
+ * text of at most 64 bytes, else a placeholder (raw control characters
+ * would reach their terminal, and "%.64s" could cut a UTF-8 sequence,
+ * which a strict protobuf reader refuses as a string). */
+static const char *acct__shown(const char *s)
+{
+    return !s ? "" : fsm_printable(s, 64) ? s : "(not printable text of at most 64 bytes)";
+}
+
 static bool acct__text_ok(net_conn *c, uint64_t id, const char *what, const char *s)
 {
     if (!s || fsm_printable(s, FSM_NAME_MAX + 64))
@@ -522,6 +532,20 @@ void acct_history(jzd *d, net_conn *c, const Jazari__Envelope *e)
         !acct__text_ok(c, e->request_id, "--state", r->state) ||
         !acct__times_ok(c, e->request_id, r->since_ms, r->until_ms))
         return;
+    /* What the query would refuse is the asker's mistake, said here (not
+     * an internal error from the worker, and a warning in the log). */
+    char err[300];
+    int64_t states;
+    if (hist_state_mask(r->state, &states, err, sizeof err) != 0) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "jz history: --state: %s",
+                  err + (strncmp(err, "history: ", 9) == 0 ? 9 : 0));
+        return;
+    }
+    if (r->job_id > (uint64_t)INT64_MAX || r->after_id > (uint64_t)INT64_MAX) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false, "jz history: no job has id %llu",
+                  (unsigned long long)(r->job_id > (uint64_t)INT64_MAX ? r->job_id : r->after_id));
+        return;
+    }
     acct__query *q = acct__query_new(d, c, e, ACCT_HISTORY);
     if (!q)
         return;
@@ -540,7 +564,7 @@ void acct_usage(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (strcmp(by, "user") != 0 && strcmp(by, "account") != 0 && strcmp(by, "model") != 0 &&
         strcmp(by, "site") != 0 && strcmp(by, "day") != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                  "--by '%.40s': user, account, model, site or day", by);
+                  "--by '%s': user, account, model, site or day", acct__shown(by));
         return;
     }
     if (!acct__text_ok(c, e->request_id, "--account", r->account) ||
@@ -582,7 +606,7 @@ void acct_invoice(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const char *account = r->account ? r->account : "";
     if (!pol_account_valid(account) || !pol_account_known(p, account)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
-                  "jz invoice: no account '%.64s' in the policy (jz shares lists them)", account);
+                  "jz invoice: no account '%s' in the policy (jz shares lists them)", acct__shown(account));
         return;
     }
     if (!authz_account_billing(p, &w, account)) {
@@ -595,7 +619,7 @@ void acct_invoice(jzd *d, net_conn *c, const Jazari__Envelope *e)
     int64_t from, to;
     if (acct__month(r->month, &from, &to) != 0) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                  "jz invoice: --month '%.20s': a month such as 2026-11", r->month ? r->month : "");
+                  "jz invoice: --month '%s': a month such as 2026-11", acct__shown(r->month));
         return;
     }
     if (from > ctl_now_ms(&d->ctl)) {
@@ -669,7 +693,8 @@ void acct_grant(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const char *account = r->account ? r->account : "";
     if (!pol_account_valid(account) || !pol_account_known(p, account)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
-                  "jz grant: no account '%.64s' in the policy file (add an account line first)", account);
+                  "jz grant: no account '%s' in the policy file (add an account line first)",
+                  acct__shown(account));
         return;
     }
     if (ctl_log_format(&d->ctl) < 9) {
@@ -682,7 +707,11 @@ void acct_grant(jzd *d, net_conn *c, const Jazari__Envelope *e)
     Jazari__Grant g = JAZARI__GRANT__INIT;
     g.account = (char *)account;
     g.from_ms = r->from_ms ? r->from_ms : now;
-    g.until_ms = r->until_ms ? r->until_ms : g.from_ms + ACCT_YEAR_MS;
+    /* A start past 9999 has no year after it (int64 would overflow): the
+     * check below refuses the period. */
+    g.until_ms = r->until_ms                                                      ? r->until_ms
+                 : g.from_ms > 0 && g.from_ms <= FACCT_TIME_MAX_MS - ACCT_YEAR_MS ? g.from_ms + ACCT_YEAR_MS
+                                                                                  : 0;
     /* Thousandths of a GPU-hour: 3600 GPU-ms each. */
     if (r->gpu_milli_hours > FACCT_GRANT_MS_MAX / 3600 || r->gpu_milli_hours < -(FACCT_GRANT_MS_MAX / 3600)) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
@@ -725,7 +754,7 @@ void acct_balance(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const char *one = r->account && *r->account ? r->account : NULL;
     if (one && (!pol_account_valid(one) || !pol_account_known(p, one))) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
-                  "jz balance: no account '%.64s' in the policy (jz shares lists them)", one);
+                  "jz balance: no account '%s' in the policy (jz shares lists them)", acct__shown(one));
         return;
     }
     if (one && !authz_account_balance(p, &w, one)) {

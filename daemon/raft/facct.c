@@ -269,9 +269,11 @@ int facct_grant_check(const facct *a, const Jazari__Grant *g, char *err, size_t 
         snprintf(err, errlen, "grant: an account such as inst or inst/project");
         return -1;
     }
-    if (g->from_ms <= 0 || g->until_ms <= g->from_ms ||
+    if (g->from_ms <= 0 || g->until_ms <= g->from_ms || g->until_ms > FACCT_TIME_MAX_MS ||
         g->until_ms - g->from_ms > 10ll * 366 * 86400 * 1000) {
-        snprintf(err, errlen, "grant: the period must end after it begins, and last at most 10 years");
+        snprintf(err, errlen,
+                 "grant: the period must end after it begins, last at most 10 years, and lie between 1970 "
+                 "and 9999");
         return -1;
     }
     if (g->gpu_ms > FACCT_GRANT_MS_MAX || g->gpu_ms < -FACCT_GRANT_MS_MAX || g->gpu_ms == 0) {
@@ -280,6 +282,13 @@ int facct_grant_check(const facct *a, const Jazari__Grant *g, char *err, size_t 
     }
     const facct_grant *same = facct__same_period(a, g);
     if (same) {
+        /* Both within a billion: their sum cannot overflow. */
+        if (same->gpu_ms + g->gpu_ms > FACCT_GRANT_MS_MAX) {
+            snprintf(err, errlen,
+                     "grant %llu of %s: a top-up to more than a billion GPU-hours in all (it has %.3f)",
+                     (unsigned long long)same->id, same->account, (double)same->gpu_ms / 3.6e6);
+            return -1;
+        }
         if (same->gpu_ms + g->gpu_ms < 0 || (uint64_t)(same->gpu_ms + g->gpu_ms) < same->used_ms) {
             snprintf(err, errlen,
                      "grant %llu of %s has %.3f GPU-hours used: it cannot be reduced below that (it would be "
@@ -415,8 +424,11 @@ void facct_grant_pb(const facct_grant *g, Jazari__Grant *out)
 
 uint64_t facct_cost_micro(uint64_t ms, uint64_t price_micro_per_hour)
 {
-    unsigned __int128 n = (unsigned __int128)ms * price_micro_per_hour + FACCT_MS_PER_HOUR / 2;
-    return (uint64_t)(n / FACCT_MS_PER_HOUR);
+    unsigned __int128 n =
+        ((unsigned __int128)ms * price_micro_per_hour + FACCT_MS_PER_HOUR / 2) / FACCT_MS_PER_HOUR;
+    /* At the policy's bound (10^9 an hour), a year of 8 GPUs is beyond 64
+     * bits: the most there is, not what wraps. */
+    return n > UINT64_MAX ? UINT64_MAX : (uint64_t)n;
 }
 
 uint64_t facct_minor(uint64_t micro, uint32_t minor_digits)
@@ -424,7 +436,8 @@ uint64_t facct_minor(uint64_t micro, uint32_t minor_digits)
     uint64_t div = 1;
     for (uint32_t i = minor_digits; i < 6; i++)
         div *= 10;
-    return (micro + div / 2) / div;
+    /* Half up without overflow near UINT64_MAX. */
+    return micro / div + (micro % div >= div - micro % div ? 1 : 0);
 }
 
 /* --- reservations ------------------------------------------------------------- */

@@ -25,7 +25,8 @@
 #define FACCT_RESV_KEPT_MAX 10000
 #define FACCT_CHARGE_MILLI_MAX 1000000u                 /* a rate of at most 1000 */
 #define FACCT_PRICE_MICRO_MAX 1000000000000000ull       /* 10^9 units an hour */
-#define FACCT_GRANT_MS_MAX (1000000000ll * 3600 * 1000) /* a billion GPU-hours */
+#define FACCT_GRANT_MS_MAX (1000000000ll * 3600 * 1000) /* a billion GPU-hours, top-ups included */
+#define FACCT_TIME_MAX_MS 253402300799999ll             /* 9999-12-31T23:59:59.999Z: a grant's latest end */
 #define FACCT_JOBS_KEEP_MS (24ll * 3600 * 1000)
 #define FACCT_JOBS_KEEP_MIN_MS (60ll * 1000)
 #define FACCT_JOBS_KEEP_MAX_MS (366ll * 24 * 3600 * 1000)

@@ -612,11 +612,23 @@ static void fsm__use_put(fsm_job *j, const fsm__use *u, const char *model, const
 
 #define FSM__USE_MAX 1000000000000000ull /* a measured figure above this is not believed */
 
+/* a + b, or UINT64_MAX past it: a price at the policy's bound over long
+ * runs goes beyond 64 bits, and a sum that wrapped would bill little. */
+static uint64_t fsm__sum(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* What one part measured (EndCmd.usage), added to the job's usage. */
 static void fsm__part_usage(fsm *f, int64_t now, fsm_job *j, const char *node, const Jazari__PartUsage *pu)
 {
     if (!pu || f->format < 9 || !j->start_ms)
         return;
+    /* A part that ended already: its agent sent the end again (its
+     * acknowledgement was lost); what it used counts once. */
+    for (uint32_t a = 0; a < j->n_allocs; a++)
+        if (j->allocs[a].done && j->allocs[a].node && node && strcmp(j->allocs[a].node, node) == 0)
+            return;
     fsm__use u;
     fsm__use_get(j, &u);
     u.cpu_ms += pu->cpu_ms < FSM__USE_MAX ? pu->cpu_ms : 0;
@@ -690,10 +702,10 @@ static void fsm__run_end(fsm *f, int64_t now, fsm_job *j, const char *how)
         model = model ? model : m;
         charge += fsm__charge_of((uint64_t)al->n_gpus * facct_charge_milli(a, m), ms);
         if (!in_resv)
-            gpu_cost += facct_cost_micro(g, facct_price_micro(a, m));
+            gpu_cost = fsm__sum(gpu_cost, facct_cost_micro(g, facct_price_micro(a, m)));
     }
     charge += fsm__charge_of(facct_charge_milli(a, NULL), (int64_t)cpu_ms);
-    uint64_t cost = gpu_cost + facct_cost_micro(cpu_ms, facct_price_micro(a, NULL));
+    uint64_t cost = fsm__sum(gpu_cost, facct_cost_micro(cpu_ms, facct_price_micro(a, NULL)));
     if (!charged)
         charge = cost = gpu_cost = 0;
     const char *holder = fsm_job_grant_holder(f, j);
@@ -734,8 +746,8 @@ static void fsm__run_end(fsm *f, int64_t now, fsm_job *j, const char *how)
     u.gpu_ms += gpu_ms;
     u.cpu_alloc_ms += cpu_ms;
     u.charge_ms += charge;
-    u.cost_micro += cost;
-    u.gpu_cost_micro += gpu_cost;
+    u.cost_micro = fsm__sum(u.cost_micro, cost);
+    u.gpu_cost_micro = fsm__sum(u.gpu_cost_micro, gpu_cost);
     u.runs++;
     if (!u.first_start_ms)
         u.first_start_ms = j->start_ms;
@@ -821,7 +833,7 @@ static void fsm__resv_charge(fsm *f, int64_t now, const fsm_resv *r)
         uint64_t g = (uint64_t)r->parts[i].gpus * (uint64_t)(end - r->start_ms);
         gpus += r->parts[i].gpus;
         gpu_ms += g;
-        cost += facct_cost_micro(g, facct_price_micro(a, m));
+        cost = fsm__sum(cost, facct_cost_micro(g, facct_price_micro(a, m)));
     }
     buf users = BUF_INIT;
     for (size_t i = 0; i < r->n_users; i++)

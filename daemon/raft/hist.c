@@ -905,7 +905,7 @@ static const char *const hist_states[] = {"PENDING",   "RUNNING", "COMPLETED", "
                                           "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"};
 
 /* "COMPLETED,failed" -> a mask of 1 << state; 0 for "". */
-static int hist__states(const char *text, int64_t *mask, char *err, size_t errlen)
+int hist_state_mask(const char *text, int64_t *mask, char *err, size_t errlen)
 {
     *mask = 0;
     if (!text || !*text)
@@ -959,7 +959,7 @@ int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, ui
     int64_t states;
     if (hist__check_key(q->user, "user", err, errlen) != 0 ||
         hist__check_key(q->account, "account", err, errlen) || hist__check_scope(s, err, errlen) != 0 ||
-        hist__states(q->state, &states, err, errlen) != 0)
+        hist_state_mask(q->state, &states, err, errlen) != 0)
         return -1;
     if (q->job_id > (uint64_t)INT64_MAX || q->after_id > (uint64_t)INT64_MAX)
         return hist__err(err, errlen, "history: job id out of range");

@@ -99,6 +99,10 @@ typedef struct hist_scope {
  * follows. out is the caller's, initialised (JAZARI__HISTORY_REPLY__INIT);
  * its jobs are filled (exactly the records stored) and freed with
  * hist_reply_free; currency and minor_digits are left to the caller. */
+/* The states of q->state ("COMPLETED,failed": names without "JOB_", any
+ * case, blanks and empty items ignored) as a mask of 1 << state, 0 for
+ * none: the request's own check, before a query. */
+int hist_state_mask(const char *text, int64_t *mask, char *err, size_t errlen);
 int hist_query(hist *h, const Jazari__HistoryRequest *q, const hist_scope *s, uint32_t page_max,
                Jazari__HistoryReply *out, char *err, size_t errlen);
 void hist_reply_free(Jazari__HistoryReply *out);

@@ -188,6 +188,9 @@ static int cmd_token(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* libuv's thread pool carries libraft's disk work and the history's
+     * queries (at most 4 at once): room for both. Before any libuv call. */
+    setenv("UV_THREADPOOL_SIZE", "8", 0);
     if (argc == 3 && strcmp(argv[1], "step") == 0)
         return step_main(argv[2]); /* a job's supervisor, started by the daemon */
     if (argc > 1 && strcmp(argv[1], "token") == 0)

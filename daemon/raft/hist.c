@@ -23,6 +23,10 @@
  * database is never taken for a history, nor written to. */
 #define HIST_APP_ID 0x4a5a4849
 #define HIST_BUSY_MS 5000
+/* The writer runs on the controller's loop: another program holding the
+ * file (a site's report) must not stall it; a write that finds it busy
+ * fails and is retried. */
+#define HIST_WRITER_BUSY_MS 100
 #define HIST_CACHE_KIB_WRITER 65536
 #define HIST_CACHE_KIB_READER 16384
 #define HIST_STATE_TEXT_MAX 200
@@ -263,7 +267,7 @@ int hist_open(hist **out, const char *path, bool read_only, char *err, size_t er
         goto err;
     }
     sqlite3_extended_result_codes(h->db, 1);
-    sqlite3_busy_timeout(h->db, HIST_BUSY_MS);
+    sqlite3_busy_timeout(h->db, read_only ? HIST_BUSY_MS : HIST_WRITER_BUSY_MS);
     /* A file made by someone else runs none of its own SQL in ours
      * (triggers, views with functions) and cannot corrupt itself through
      * us. */

@@ -77,7 +77,7 @@ static void acct__failed(jzd *d, const char *what, const char *err)
     a->heal = true;
     if (!a->failed_logged)
         log_error("acct",
-                  "history %s: %s: %s (retried; the records stay in the state until they are written)",
+                  "history %s: %s: %s (retried; the state keeps what is not written for jobs_keep)",
                   a->path, what, err);
     a->failed_logged = true;
 }

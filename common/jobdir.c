@@ -73,6 +73,26 @@ int jobdir_make(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen
     return 0;
 }
 
+int jobdir_wait(const char *path, uid_t uid, int wait_ms, char *err, size_t errlen)
+{
+    char io[4096];
+    snprintf(io, sizeof io, "%s/io", path);
+    uid_t want = geteuid() == 0 ? uid : geteuid();
+    for (int waited = 0;; waited += 10) {
+        struct stat st, sti;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == want && lstat(io, &sti) == 0 &&
+            S_ISDIR(sti.st_mode))
+            return 0;
+        if (waited >= wait_ms) {
+            snprintf(err, errlen, "the job's directory %s is not there (the job's own part did not make it "
+                     "within %d ms: has the job ended?)", path, wait_ms);
+            return -1;
+        }
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int jobdir__rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;

@@ -32,6 +32,12 @@ void jobdir_step_io(buf *out, const char *base, const char *node, uint64_t id, u
  * a line in err. */
 int jobdir_make(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen);
 
+/* Waits at most wait_ms for the job's own part to have made the directory
+ * (a step's part may start first on a node where both start at once):
+ * ready when io/ is there and the top is a real directory of uid's.
+ * Returns 0, or -1 with a line in err. */
+int jobdir_wait(const char *path, uid_t uid, int wait_ms, char *err, size_t errlen);
+
 /* Removes the directory and all in it, as uid:gid (a child process that
  * becomes the user, so nothing the job left can make root remove another's
  * file), waiting at most wait_ms for it. Returns 0 when it is gone. */

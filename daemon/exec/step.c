@@ -1271,10 +1271,14 @@ int step_main(const char *dir)
     step__cpus(&s);
     int laid = step__layout(&s);
     s.tasks = xcalloc(s.ntasks + 1, sizeof *s.tasks);
-    /* The job's own part makes its private directory; a step's uses it. */
+    /* The job's own part makes its private directory; a step's waits for it
+     * (both may start at once on a node) and uses it. */
     if (laid == 0 && !s.jstep &&
         jobdir_make(buf_str(&s.jobdir), (uid_t)s.job->uid, (gid_t)s.job->gid, s.end.reason,
                     sizeof s.end.reason) != 0)
+        laid = -1;
+    if (laid == 0 && s.jstep &&
+        jobdir_wait(buf_str(&s.jobdir), (uid_t)s.job->uid, 10000, s.end.reason, sizeof s.end.reason) != 0)
         laid = -1;
     step__env(&s, pw);
     if (laid == 0)

@@ -88,7 +88,7 @@ int jobdir_wait(const char *path, uid_t uid, int wait_ms, char *err, size_t errl
                      "within %d ms: has the job ended?)", path, wait_ms);
             return -1;
         }
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10000000L};
         nanosleep(&ts, NULL);
     }
 }

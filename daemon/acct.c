@@ -581,14 +581,15 @@ void acct_usage(jzd *d, net_conn *c, const Jazari__Envelope *e)
 /* "YYYY-MM" into the month's first ms and the next month's (UTC). */
 static int acct__month(const char *s, int64_t *from, int64_t *to)
 {
-    int y, m;
-    char tail;
-    if (!s || strlen(s) != 7 || s[4] != '-' || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2 || y < 1970 ||
-        y > 9998 || m < 1 || m > 12)
+    if (!s || strlen(s) != 7 || s[4] != '-')
         return -1;
     for (int i = 0; i < 7; i++)
         if (i != 4 && (s[i] < '0' || s[i] > '9'))
             return -1;
+    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int m = (s[5] - '0') * 10 + (s[6] - '0');
+    if (y < 1970 || y > 9998 || m < 1 || m > 12)
+        return -1;
     struct tm a = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = 1};
     struct tm b = {.tm_year = (m == 12 ? y + 1 : y) - 1900, .tm_mon = m == 12 ? 0 : m, .tm_mday = 1};
     *from = (int64_t)timegm(&a) * 1000;

@@ -446,10 +446,10 @@ void facct_resv_add(facct *a, Jazari__ResvCharge *c)
 {
     if (a->n_resv >= FACCT_RESV_KEPT_MAX) {
         jazari__resv_charge__free_unpacked(a->resv[0], NULL);
-        memmove(a->resv, a->resv + 1, (a->n_resv - 1) * sizeof *a->resv);
+        memmove(a->resv, a->resv + 1, (a->n_resv - 1) * sizeof(Jazari__ResvCharge *));
         a->n_resv--;
     }
-    a->resv = xrealloc_array(a->resv, a->n_resv + 1, sizeof *a->resv);
+    a->resv = xrealloc_array(a->resv, a->n_resv + 1, sizeof(Jazari__ResvCharge *));
     a->resv[a->n_resv++] = c;
 }
 
@@ -459,7 +459,7 @@ void facct_resv_expire(facct *a, int64_t before_ms)
     while (k < a->n_resv && a->resv[k]->end_ms < before_ms)
         jazari__resv_charge__free_unpacked(a->resv[k++], NULL);
     if (k) {
-        memmove(a->resv, a->resv + k, (a->n_resv - k) * sizeof *a->resv);
+        memmove(a->resv, a->resv + k, (a->n_resv - k) * sizeof(Jazari__ResvCharge *));
         a->n_resv -= k;
     }
 }

@@ -735,10 +735,10 @@ static void fsm__run_end(fsm *f, int64_t now, fsm_job *j, const char *how)
     rc.grant_account = (char *)(holder ? holder : "");
     if (j->n_runs == FSM_RUNS_KEPT) {
         jazari__run_charge__free_unpacked(j->runs[0], NULL);
-        memmove(j->runs, j->runs + 1, (FSM_RUNS_KEPT - 1) * sizeof *j->runs);
+        memmove(j->runs, j->runs + 1, (FSM_RUNS_KEPT - 1) * sizeof(Jazari__RunCharge *));
         j->n_runs--;
     }
-    j->runs = xrealloc_array(j->runs, j->n_runs + 1, sizeof *j->runs);
+    j->runs = xrealloc_array(j->runs, j->n_runs + 1, sizeof(Jazari__RunCharge *));
     j->runs[j->n_runs++] = fsm__pb_own(&rc.base);
 
     fsm__use u;
@@ -800,8 +800,8 @@ static void fsm__purge(fsm *f, int64_t now)
         k++;
     f->jobs_lead = k;
     if (k >= 4096 && k >= f->jobs_cap / 2) {
-        memmove(f->jobs, f->jobs + k, (f->jobs_cap - k) * sizeof *f->jobs);
-        memset(f->jobs + (f->jobs_cap - k), 0, k * sizeof *f->jobs);
+        memmove(f->jobs, f->jobs + k, (f->jobs_cap - k) * sizeof(fsm_job *));
+        memset(f->jobs + (f->jobs_cap - k), 0, k * sizeof(fsm_job *));
         f->jobs_base += k;
         f->jobs_lead = 0;
     }
@@ -1595,7 +1595,7 @@ static fsm_job *fsm__job_from_pb(fsm *f, const Jazari__Job *m)
     if (m->usage)
         j->usage = fsm__pb_own(&m->usage->base);
     for (size_t i = m->n_runs > FSM_RUNS_KEPT ? m->n_runs - FSM_RUNS_KEPT : 0; i < m->n_runs; i++) {
-        j->runs = xrealloc_array(j->runs, j->n_runs + 1, sizeof *j->runs);
+        j->runs = xrealloc_array(j->runs, j->n_runs + 1, sizeof(Jazari__RunCharge *));
         j->runs[j->n_runs++] = fsm__pb_own(&m->runs[i]->base);
     }
     return j;

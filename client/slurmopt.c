@@ -59,6 +59,7 @@ enum {
     /* jz's own (INTERFACE.md) */
     SO_GPU_MODEL,
     SO_SITE,
+    SO_DATA,
     SO_ENV,
     SO_AFTER_OK,
     SO_AFTER_ANY,
@@ -122,6 +123,7 @@ static const so_def so_table[] = {
     {"verbose", 'v', ARG_NONE, SO_VERBOSE},
     {"gpu-model", 0, ARG_REQ, SO_GPU_MODEL},
     {"site", 0, ARG_REQ, SO_SITE},
+    {"data", 0, ARG_REQ, SO_DATA},
     {"env", 0, ARG_REQ, SO_ENV},
     {"after-ok", 0, ARG_REQ, SO_AFTER_OK},
     {"after-any", 0, ARG_REQ, SO_AFTER_ANY},
@@ -999,6 +1001,7 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
     oc = so__get(o, SO_CHDIR);
     s->workdir = (char *)(oc ? oc->value : s->submit_dir);
     s->site = (char *)so__str(o, SO_SITE);
+    s->data = (char *)so__str(o, SO_DATA);
     s->account = (char *)so__str(o, SO_ACCOUNT);
     s->qos = (char *)so__str(o, SO_QOS);
     s->reservation = (char *)so__str(o, SO_RESERVATION);

@@ -123,6 +123,22 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
         buf_free(&names);
         return -1;
     }
+    const char *resident = polsite_residency(&po->sites, account);
+    if (resident && spec->site && *spec->site && !polsite_in(resident, spec->site)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+                  "job refused: account '%.100s' is bound to %s by the policy's residency: --site %.64s is "
+                  "outside them",
+                  account, resident, spec->site);
+        return -1;
+    }
+    if (spec->data && *spec->data && !polsite_dataset(&po->sites, spec->data)) {
+        char names[512];
+        polsite_dataset_names(&po->sites, names, sizeof names);
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "job refused: --data %.64s: no dataset is named so in the policy (%s%s)", spec->data,
+                  *names ? "its datasets: " : "it declares none", names);
+        return -1;
+    }
     if (spec->reservation && *spec->reservation) {
         const fsm_resv *r = fsm_resv_get(&d->ctl.state, spec->reservation);
         if (r && !admin_resv_sees(d, w, r))
@@ -140,6 +156,9 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
         }
         uint32_t most = 0, wide = 0; /* its biggest part; parts as big as the job asks */
         for (size_t i = 0; i < r->n_parts; i++) {
+            const fsm_node *n = fsm_node_get(&d->ctl.state, r->parts[i].node);
+            if (resident && !polsite_in(resident, n ? n->site : NULL))
+                continue; /* where the account's data may not go */
             most = r->parts[i].gpus > most ? r->parts[i].gpus : most;
             wide += r->parts[i].gpus >= spec->gpus_per_node;
         }
@@ -152,8 +171,10 @@ static int jobs__policy_check(jzd *d, net_conn *c, const Jazari__Envelope *e, co
                      (long long)((r->end_ms - from) / 1000));
             bad = why;
         } else if (spec->gpus_per_node > most || (spec->nodes ? spec->nodes : 1) > wide) {
-            snprintf(why, sizeof why, "reservation %s holds %zu nodes with at most %u GPUs each (%u with %u)",
-                     r->name, r->n_parts, most, wide, spec->gpus_per_node);
+            snprintf(why, sizeof why,
+                     "reservation %s holds %zu nodes with at most %u GPUs each (%u with %u)%s%s", r->name,
+                     r->n_parts, most, wide, spec->gpus_per_node,
+                     resident ? " within the account's residency: " : "", resident ? resident : "");
             bad = why;
         }
         if (bad) {

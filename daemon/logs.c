@@ -292,6 +292,52 @@ static void logs__forward(jzd *d, net_conn *c, const Jazari__Envelope *e, const 
     logs_relay(d, c, e, &copy, w, "logs", r->node, r->hops);
 }
 
+/* A controller, before a job's output leaves its node: the policy's
+ * residency binds the job's account to sites, and the output is relayed
+ * only by daemons there: this controller, and the agent that relayed the
+ * request to it (its caller's node). A read that names no job is relayed
+ * to another node only while the policy binds no account (what it reads
+ * could be a bound job's output). Returns true when it may go on; else
+ * it answered. */
+static bool logs__resident(jzd *d, net_conn *c, const Jazari__Envelope *e, const Jazari__LogsRequest *r)
+{
+    const pol *po = d->cfg->pol;
+    if (!po->sites.n_residency)
+        return true;
+    uint64_t id = r->id ? r->id : r->step ? r->step_job : 0;
+    const fsm_job *j = id ? fsm_job_get(&d->ctl.state, id) : NULL;
+    if (!j) {
+        if (strcmp(r->node, d->cfg->name) == 0 && !(e->caller && e->caller->node && *e->caller->node))
+            return true; /* this node's own file, to its own caller: nothing is relayed */
+        req_error(
+            c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+            "logs: name a job the network still holds (jz logs JOB): the policy binds accounts' data to "
+            "sites, and output is relayed only for a known job");
+        return false;
+    }
+    const char *account = *j->cls->account ? j->cls->account : po->default_account;
+    const char *sites = polsite_residency(&po->sites, account);
+    if (!sites)
+        return true;
+    const char *via = e->caller && e->caller->node && *e->caller->node ? e->caller->node : NULL;
+    const fsm_node *vn = via ? fsm_node_get(&d->ctl.state, via) : NULL;
+    const char *out = !polsite_in(sites, d->cfg->site)                  ? d->cfg->name
+                      : via && !polsite_in(sites, vn ? vn->site : NULL) ? via
+                                                                        : NULL;
+    if (!out)
+        return true;
+    req_error(
+        c, e->request_id, JAZARI__ERROR_CODE__PERMISSION_DENIED, false,
+        "logs: job %llu's output stays in %s (the policy's residency of account %s), and %s is at %s: ask a "
+        "daemon there (jz --server HOST:PORT logs %llu)",
+        (unsigned long long)j->id, sites, account, out,
+        out == d->cfg->name ? d->cfg->site
+        : vn && vn->site    ? vn->site
+                            : "no site",
+        (unsigned long long)j->id);
+    return false;
+}
+
 void logs_request(jzd *d, net_conn *c, wire_msg *m)
 {
     const Jazari__Envelope *e = wire_msg_env(m);
@@ -312,7 +358,8 @@ void logs_request(jzd *d, net_conn *c, wire_msg *m)
     if (!r->path || r->path[0] != '/' || strlen(r->path) > 4095 || !r->node || !*r->node) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
                   "logs: a node and an absolute path are needed");
-    } else if (req_who(d, c, e, &w) && req_runs_as(c, e, &w, "reading another node's files as root")) {
+    } else if (req_who(d, c, e, &w) && req_runs_as(c, e, &w, "reading another node's files as root") &&
+               (!d->ctl_running || logs__resident(d, c, e, r))) {
         logs__as_owner(d, r, &w);
         if (strcmp(r->node, d->cfg->name) != 0 || logs__local(d, c, e, &w))
             logs__forward(d, c, e, &w);

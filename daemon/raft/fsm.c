@@ -62,10 +62,10 @@ static void fsm__allocs_clear(fsm_job *j)
  * lookup's text (the NULs made visible), to free. */
 static char *fsm__class_key(const Jazari__JobSpec *s, buf *key)
 {
-    const char *parts[7] = {s ? s->account : NULL,   s ? s->qos : NULL,        s ? s->site : NULL,
+    const char *parts[8] = {s ? s->account : NULL,   s ? s->qos : NULL,        s ? s->site : NULL,
                             s ? s->gpu_model : NULL, s ? s->constraint : NULL, s ? s->reservation : NULL,
-                            s ? s->partition : NULL};
-    for (size_t i = 0; i < 7; i++) {
+                            s ? s->partition : NULL, s ? s->data : NULL};
+    for (size_t i = 0; i < 8; i++) {
         buf_puts(key, parts[i] ? parts[i] : "");
         buf_putc(key, '\0');
     }
@@ -97,10 +97,10 @@ static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
     /* The fields point into a copy of the NUL-separated key. */
     char *fields = xcalloc(key.len + 1, 1);
     memcpy(fields, key.data, key.len);
-    const char **dst[7] = {&c->account,    &c->qos,         &c->site,     &c->gpu_model,
-                           &c->constraint, &c->reservation, &c->partition};
+    const char **dst[8] = {&c->account,    &c->qos,         &c->site,      &c->gpu_model,
+                           &c->constraint, &c->reservation, &c->partition, &c->data};
     const char *at = fields;
-    for (size_t i = 0; i < 7; i++) {
+    for (size_t i = 0; i < 8; i++) {
         *dst[i] = at;
         at += strlen(at) + 1;
     }
@@ -1326,8 +1326,8 @@ int fsm_validate_spec_for(const fsm *f, const Jazari__JobSpec *s, fsm_job_sees s
         snprintf(err, errlen, "--constraint: at most 1024 printable characters");
         return -1;
     }
-    const char *names[] = {s->account, s->qos, s->reservation, s->site, s->gpu_model};
-    static const char *const flags[] = {"account", "qos", "reservation", "site", "gpu-model"};
+    const char *names[] = {s->account, s->qos, s->reservation, s->site, s->gpu_model, s->data};
+    static const char *const flags[] = {"account", "qos", "reservation", "site", "gpu-model", "data"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (names[i] && !fsm_printable(names[i], FSM_NAME_MAX)) {
             snprintf(err, errlen, "--%s: at most %d printable characters of UTF-8", flags[i], FSM_NAME_MAX);

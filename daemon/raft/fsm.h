@@ -66,6 +66,7 @@ typedef struct fsm_class {
     char *key; /* the fields joined, for the lookup */
     const char *account, *qos, *site, *gpu_model, *constraint, *reservation; /* into key; "" none */
     const char *partition; /* into key: the partitions asked for, a comma list; "" none */
+    const char *data;      /* into key: the dataset it reads (--data); "" none */
     bool exclusive;        /* whole nodes */
     uint64_t min_gpu_mem;
     uint32_t array_max; /* an array's throttle (0: none) */

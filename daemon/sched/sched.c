@@ -173,19 +173,21 @@ static bool sched__partitioned(const pol *po, const char *parts)
  * each (0: any), and all these labels ("": any), and an account for user
  * ("": anyone's), in these partitions (sched__in_partitions), made once per
  * such kind in a pass; their count into *count (may be NULL). */
-static const bool *sched__model_mask(const fsm *f, const pol *po, sched__masks *s, const char *model,
-                                     uint64_t mem, const char *labels, const char *user, const char *parts,
-                                     int64_t now_ms, size_t *count)
+/* The mask cached under the key in s->scratch, or NULL (its count into
+ * *count, which may be NULL). */
+static const bool *sched__mask_cached(sched__masks *s, size_t *count)
 {
-    buf_reset(&s->scratch);
-    buf_printf(&s->scratch, "%s\x1f%llu\x1f%s\x1f%s\x1f%s", model, (unsigned long long)mem, labels, user,
-               parts);
     size_t at;
-    if (strmap_get(&s->index, buf_str(&s->scratch), &at)) {
-        if (count)
-            *count = s->m[at].count;
-        return s->m[at].allowed;
-    }
+    if (!strmap_get(&s->index, buf_str(&s->scratch), &at))
+        return NULL;
+    if (count)
+        *count = s->m[at].count;
+    return s->m[at].allowed;
+}
+
+/* Keeps allowed (n of them true) under the key in s->scratch. */
+static const bool *sched__mask_keep(sched__masks *s, bool *allowed, size_t n)
+{
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4;
         void *p = realloc(s->m, s->cap * sizeof *s->m);
@@ -193,6 +195,42 @@ static const bool *sched__model_mask(const fsm *f, const pol *po, sched__masks *
             abort();
         s->m = p;
     }
+    s->m[s->n].key = xstrdup(buf_str(&s->scratch));
+    s->m[s->n].allowed = allowed;
+    s->m[s->n].count = n;
+    strmap_put(&s->index, s->m[s->n].key, s->n); /* the map borrows the entry's key */
+    return s->m[s->n++].allowed;
+}
+
+/* The nodes at the sites of a comma list (the sites that hold a job's
+ * data), made once per list in a pass; NULL when none is there. */
+static const bool *sched__site_mask(const fsm *f, sched__masks *s, const char *sites, size_t *n)
+{
+    buf_reset(&s->scratch);
+    buf_printf(&s->scratch, "\x1esites\x1f%s", sites);
+    size_t count = 0;
+    const bool *m = sched__mask_cached(s, &count);
+    if (!m) {
+        bool *at = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *at);
+        for (size_t i = 0; i < f->n_nodes; i++)
+            count += at[i] = polsite_in(sites, f->nodes[i].site);
+        m = sched__mask_keep(s, at, count);
+    }
+    if (n)
+        *n = count;
+    return count ? m : NULL;
+}
+
+static const bool *sched__model_mask(const fsm *f, const pol *po, sched__masks *s, const char *model,
+                                     uint64_t mem, const char *labels, const char *user, const char *parts,
+                                     const char *resident, int64_t now_ms, size_t *count)
+{
+    buf_reset(&s->scratch);
+    buf_printf(&s->scratch, "%s\x1f%llu\x1f%s\x1f%s\x1f%s\x1f%s", model, (unsigned long long)mem, labels,
+               user, parts, resident ? resident : "\x1e");
+    const bool *cached = sched__mask_cached(s, count);
+    if (cached)
+        return cached;
     bool *allowed = xcalloc(f->n_nodes ? f->n_nodes : 1, sizeof *allowed);
     bool partitioned = sched__partitioned(po, parts);
     size_t n = 0;
@@ -200,16 +238,13 @@ static const bool *sched__model_mask(const fsm *f, const pol *po, sched__masks *
         allowed[i] = fsm_node_has_model(&f->nodes[i], model) && fsm_node_gpu_mem_ok(&f->nodes[i], mem) &&
                      fsm_node_has_labels(&f->nodes[i], labels) &&
                      !(*user && fsm_node_lacks(f, f->nodes[i].name, user, now_ms)) &&
-                     (!partitioned || sched__in_partitions(f, po, parts, i));
+                     (!partitioned || sched__in_partitions(f, po, parts, i)) &&
+                     polsite_in(resident, f->nodes[i].site); /* NULL: no residency binds it */
         n += allowed[i];
     }
     if (count)
         *count = n;
-    s->m[s->n].key = xstrdup(buf_str(&s->scratch));
-    s->m[s->n].allowed = allowed;
-    s->m[s->n].count = n;
-    strmap_put(&s->index, s->m[s->n].key, s->n); /* the map borrows the entry's key */
-    return s->m[s->n++].allowed;
+    return sched__mask_keep(s, allowed, n);
 }
 
 static void sched__tags_init(sched__tags *t, const fsm *f, plan *p)
@@ -512,15 +547,30 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
             size_t one;
             const char *lacked = f->n_lacks && strmap_get(&lacking, j->user, &one) ? j->user : "";
             bool partitioned = sched__partitioned(po, cls->partition);
-            bool narrowed = *cls->gpu_model || cls->min_gpu_mem || *cls->constraint || *lacked || partitioned;
-            pj->allowed = narrowed ? sched__model_mask(f, po, &sv->masks, cls->gpu_model, cls->min_gpu_mem,
-                                                       cls->constraint, lacked, cls->partition, now_ms, NULL)
-                                   : NULL;
+            /* Its account's data stays at these sites (NULL: anywhere). */
+            const char *resident =
+                polsite_residency(&po->sites, *cls->account ? cls->account : po->default_account);
+            bool narrowed =
+                *cls->gpu_model || cls->min_gpu_mem || *cls->constraint || *lacked || partitioned || resident;
+            pj->allowed =
+                narrowed ? sched__model_mask(f, po, &sv->masks, cls->gpu_model, cls->min_gpu_mem,
+                                             cls->constraint, lacked, cls->partition, resident, now_ms, NULL)
+                         : NULL;
+            /* The sites that hold its data first (a dataset gone from the policy: none). */
+            const char *held = *cls->data ? polsite_dataset(&po->sites, cls->data) : NULL;
+            pj->prefer = held ? sched__site_mask(f, &sv->masks, held, NULL) : NULL;
+            /* The nodes where its data may go (Residency when too few). */
+            size_t resident_nodes = SIZE_MAX;
+            if (resident)
+                sched__site_mask(f, &sv->masks, resident, &resident_nodes);
             /* The partitions' nodes alone (PartitionNodeLimit). */
             size_t in_partition = SIZE_MAX;
             if (partitioned)
-                sched__model_mask(f, po, &sv->masks, "", 0, "", "", cls->partition, now_ms, &in_partition);
+                sched__model_mask(f, po, &sv->masks, "", 0, "", "", cls->partition, NULL, now_ms,
+                                  &in_partition);
             pj->gate = sched__gate(f, j, now_ms, in_partition);
+            if (pj->gate == PASS_READY && resident_nodes < (j->nodes ? j->nodes : 1))
+                pj->gate = PASS_RESIDENCY;
             if (pj->gate == PASS_READY && !sched__fits(f, sv, j, now_ms, false))
                 pj->gate = PASS_ALLOCATION;
             if (j->reason &&

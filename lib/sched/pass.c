@@ -315,6 +315,8 @@ static const char *pass__gate_reason(pass_gate g)
         return "PartitionNodeLimit";
     case PASS_ALLOCATION:
         return "AllocationExhausted";
+    case PASS_RESIDENCY:
+        return "Residency";
     case PASS_READY:
         break;
     }
@@ -408,6 +410,7 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         }
         q->tag = j->tag;
         q->allowed = j->allowed;
+        q->prefer = j->prefer;
         if (ranked)
             out->priority[k] = pass__priority(v, tree, j, net_gpus, NULL);
         q->priority = out->priority[k];

@@ -129,8 +129,9 @@ static uint32_t plan__avail(const plan_node *n, const plan_job *j, int64_t now)
 
 static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j)
 {
-    if (j->exclusive ? n->jobs > 0 || n->free < n->slots || (n->cpus != PLAN_UNCOUNTED && n->cpus_free < n->cpus)
-                     : n->whole > 0)
+    if (j->exclusive
+            ? n->jobs > 0 || n->free < n->slots || (n->cpus != PLAN_UNCOUNTED && n->cpus_free < n->cpus)
+            : n->whole > 0)
         return false;
     return n->up && (!p->only_group || n->group == p->only_group) && plan__node_ok(n, j) &&
            plan__avail(n, j, p->now) >= j->per_node &&
@@ -321,11 +322,13 @@ static bool plan__fits(const plan *p, const plan_job *j)
  * slots, then fewest free CPUs: best fit). */
 static uint64_t plan__rank(const plan *p, const plan_node *n, const plan_job *j)
 {
-    if (p->policy.first_fit)
-        return n->index;
-    if (p->node_rank)
-        return p->node_rank(p->rank_arg, n, j);
-    return (uint64_t)n->free << 32 | n->cpus_free;
+    uint64_t r = p->policy.first_fit ? n->index
+                 : p->node_rank      ? p->node_rank(p->rank_arg, n, j)
+                                     : (uint64_t)n->free << 32 | n->cpus_free;
+    /* A node it prefers comes before every other (the rank's top bit). */
+    if (j->prefer)
+        r = j->prefer[n->index] ? r >> 1 : r >> 1 | 1ull << 63;
+    return r;
 }
 
 /* Takes the nodes for j: those of the lowest rank that fit first (then
@@ -337,8 +340,9 @@ static void plan__take(plan *p, plan_job *j, int64_t now)
         size_t best = p->n_nodes;
         uint64_t best_rank = 0;
         /* With the index: the fullest level that fits, its first node. */
-        for (uint32_t l = j->per_node; p->indexed && !p->policy.first_fit && !j->tag && !j->allowed &&
-                                       !j->resv && !j->exclusive && l <= p->max_slots && best == p->n_nodes;
+        for (uint32_t l = j->per_node;
+             p->indexed && !p->policy.first_fit && !j->tag && !j->allowed && !j->prefer && !j->resv &&
+             !j->exclusive && l <= p->max_slots && best == p->n_nodes;
              l++) {
             if (!p->by_free[l])
                 continue;
@@ -383,14 +387,25 @@ static uint32_t plan__gang_group(const plan *p, const plan_job *j)
 {
     if (j->nodes < 2 || !p->grouped)
         return 0;
-    uint32_t *count = xcalloc(p->n_nodes + 1, sizeof *count);
-    for (size_t i = 0; i < p->n_nodes; i++)
-        if (p->nodes[i].group <= p->n_nodes && plan__node_free(p, &p->nodes[i], j))
+    /* count[g]: its nodes that fit; liked[g]: of them, those j prefers. */
+    uint32_t *count = xcalloc(2 * (p->n_nodes + 1), sizeof *count), *liked = count + p->n_nodes + 1;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        if (p->nodes[i].group <= p->n_nodes && plan__node_free(p, &p->nodes[i], j)) {
             count[p->nodes[i].group]++;
+            liked[p->nodes[i].group] += j->prefer && j->prefer[i];
+        }
+    }
     uint32_t best = 0;
-    for (uint32_t g = 1; g <= p->n_nodes; g++)
-        if (count[g] >= j->nodes && (!best || count[g] < count[best]))
+    bool best_liked = false;
+    for (uint32_t g = 1; g <= p->n_nodes; g++) {
+        if (count[g] < j->nodes)
+            continue;
+        bool l = liked[g] >= j->nodes; /* it can be held by preferred nodes alone */
+        if (!best || (l && !best_liked) || (l == best_liked && count[g] < count[best])) {
             best = g;
+            best_liked = l;
+        }
+    }
     free(count);
     return best;
 }

@@ -92,6 +92,10 @@ typedef struct plan_job {
     uint32_t cpus_per_node;
     uint32_t tag;        /* 0: any node */
     const bool *allowed; /* NULL: any node; else which nodes may take it (by index), e.g. a GPU model */
+    /* NULL: none; else the nodes it takes first among those where it fits
+     * now (by index; the sites that hold its data): a gang goes to a group
+     * of them when one can hold it, then to any group as before. */
+    const bool *prefer;
     uint32_t priority;   /* PLAN_PRIORITY: higher first */
     uint32_t resv;  /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own;
                        0: none */

@@ -82,6 +82,7 @@ void pol_free(pol *p)
     free(p->partitions);
     p->partitions = NULL;
     p->n_partitions = 0;
+    polsite_free(&p->sites);
 }
 
 static bool pol__name_char(char c)
@@ -1134,6 +1135,13 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         return pol__partition(p, w, n, why, whylen);
     if (strcmp(w[0], "health") == 0)
         return pol__health(p, w, n, why, whylen);
+    if (strcmp(w[0], "residency") == 0 && n == 3 && !pol_account_known(p, w[1])) {
+        snprintf(why, whylen, "residency %s: no account is named so by an account line above", w[1]);
+        return -1;
+    }
+    int site = polsite_line(&p->sites, w, n, why, whylen);
+    if (site <= 0)
+        return site;
     int acct = pol__acct_line(p, w, n, why, whylen);
     if (acct <= 0)
         return acct;
@@ -1177,7 +1185,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     snprintf(why, whylen,
              "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
              "tenant, partition, health, burnin, privacy (open|private), currency, rate, price, charge, "
-             "jobs_keep or history_retention lines",
+             "jobs_keep, history_retention, site, residency or dataset lines",
              w[0]);
     return -1;
 }

@@ -94,6 +94,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "polsite.h"
+
 #define POL_NAME_MAX 63
 #define POL_PATH_MAX 191 /* institute/project/user */
 #define POL_ACCOUNTS_MAX 10000
@@ -214,6 +216,7 @@ typedef struct pol {
     size_t n_rates;
     bool free_preempted, charge_lost;
     int64_t jobs_keep_ms, history_retention_ms; /* 0: the defaults */
+    polsite sites; /* site, residency and dataset lines (polsite.h) */
 } pol;
 
 /* The defaults: weights age 1000, fairshare 10000, qos 2000, size 500,

@@ -89,7 +89,7 @@ static void usage(FILE *f)
            "\nsubmit options (also as #JZ or #SBATCH lines in a script):\n"
            "  --name NAME  --nodes N  --tasks-per-node T  --gpus-per-node G  --cpus-per-task C\n"
            "  --mem SIZE  --time LIMIT (90, 1:30:00, 2-00:00:00)  --gpu-model MODEL  --site SITE\n"
-           "  --data NAME (a dataset of the policy: the sites that hold it are preferred)\n"
+           "  --data NAME (a dataset of the policy: the sites that hold it are preferred)  --span-sites\n"
            "  --output PATH  --error PATH (%%j job, %%n node rank, %%N node, %%t task)  --workdir DIR\n"
            "  --env KEY=VALUE (repeatable)  --hold  --signal [SIG][@SECS]  --no-requeue\n"
            "  --after-ok JOB[:JOB]  --after-any JOB[:JOB]  --dependency afterok:JOB,afterany:JOB\n"

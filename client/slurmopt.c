@@ -60,6 +60,7 @@ enum {
     SO_GPU_MODEL,
     SO_SITE,
     SO_DATA,
+    SO_SPAN_SITES,
     SO_ENV,
     SO_AFTER_OK,
     SO_AFTER_ANY,
@@ -124,6 +125,7 @@ static const so_def so_table[] = {
     {"gpu-model", 0, ARG_REQ, SO_GPU_MODEL},
     {"site", 0, ARG_REQ, SO_SITE},
     {"data", 0, ARG_REQ, SO_DATA},
+    {"span-sites", 0, ARG_NONE, SO_SPAN_SITES},
     {"env", 0, ARG_REQ, SO_ENV},
     {"after-ok", 0, ARG_REQ, SO_AFTER_OK},
     {"after-any", 0, ARG_REQ, SO_AFTER_ANY},
@@ -1002,6 +1004,7 @@ int slurmopt_build(slurmopt *o, const slurmopt_ctx *ctx)
     s->workdir = (char *)(oc ? oc->value : s->submit_dir);
     s->site = (char *)so__str(o, SO_SITE);
     s->data = (char *)so__str(o, SO_DATA);
+    s->span_sites = so__get(o, SO_SPAN_SITES) != NULL;
     s->account = (char *)so__str(o, SO_ACCOUNT);
     s->qos = (char *)so__str(o, SO_QOS);
     s->reservation = (char *)so__str(o, SO_RESERVATION);

@@ -6,6 +6,7 @@
  * times the arrival first), and after each event the scheduler makes a
  * pass: the event model of the RLScheduler protocol that published
  * figures use (tests/fixtures/traces/README.md), so ours sit beside theirs. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ typedef struct sim_metrics {
     double best_connected_share; /* < 0: not measured */
     double fragmentation;        /* < 0: not measured */
     double stranded_share;       /* < 0: not measured */
+    double one_site_share;       /* of the multi-node jobs, those inside one site; < 0: not measured */
     double fairness;             /* Jain's index of the users' mean bounded slowdowns (1: even) */
     size_t users;
 } sim_metrics;
@@ -51,9 +53,12 @@ static const char *const sim_placements[] = {"jazari", "best-fit", "first-fit"};
  * order of the kinds), their processors or GPUs, their GPUs' links. */
 typedef struct sim_type {
     uint32_t nodes, per_node;
-    topo *topo; /* their GPUs and links, or NULL (unknown; processors) */
-    char *what; /* --cluster: the XML's path (beside the config unless absolute), or NULL */
+    topo *topo;    /* their GPUs and links, or NULL (unknown; processors) */
+    char *what;    /* --cluster: the XML's path (beside the config unless absolute), or NULL */
+    uint32_t site; /* --cluster's site=NAME: 1 + its index among the sites; 0: none */
 } sim_type;
+
+#define SIM_SITES_MAX 64
 
 /* The virtual cluster. */
 typedef struct sim_cluster {
@@ -69,6 +74,8 @@ typedef struct sim_cluster {
      * thousandths (gpushare.h); else NULL. */
     const alibaba *ali;
     const uint32_t *ali_nodes; /* which of ali->nodes make the cluster: nodes of them */
+    size_t n_sites;            /* --cluster's site= names: a gang stays in one site when one can hold it */
+    bool span;                 /* --span-sites: a gang no one site can hold now may span sites */
 } sim_cluster;
 
 typedef struct sim_job {
@@ -136,6 +143,7 @@ typedef struct sim_run {
     gpushare share;          /* the Alibaba trace's GPUs */
     bool *allowed;           /* the Alibaba trace: per gpu_spec, the nodes of its models */
     size_t stranded;         /* jobs that did not start on arrival though enough GPUs were free */
+    size_t gangs, one_site;  /* multi-node jobs started, and those inside one site */
     mf *mf;                  /* multifactor: the leader's pass decides (mf.h); else NULL */
 } sim_run;
 
@@ -181,6 +189,13 @@ static void sim__started(void *arg, plan_job *pj)
             abort();
         gpushare_take(&r->share, pj->where[0], j->t->procs, j->t->milli, j->gpus);
         return;
+    }
+    if (pj->nodes > 1 && r->c->n_sites) {
+        r->gangs++;
+        bool one = true;
+        for (uint32_t k = 1; k < pj->nodes && one; k++)
+            one = r->c->types[r->type_of[pj->where[k]]].site == r->c->types[r->type_of[pj->where[0]]].site;
+        r->one_site += one;
     }
     if (r->c->whole_nodes) { /* whole nodes: all their processors */
         j->held = 0;
@@ -329,6 +344,7 @@ static void sim__types_setup(plan *p, sim_run *run)
         const sim_type *y = &c->types[t];
         for (uint32_t k = 0; k < y->nodes && i < c->nodes; k++, i++) {
             run->type_of[i] = (uint32_t)t;
+            p->nodes[i].tag = p->nodes[i].group = y->site; /* a gang stays in one site when one can hold it */
             run->row[i] = y->topo ? flags : SIZE_MAX;
             flags += y->topo ? y->per_node : 0;
             if (!c->uniform) {
@@ -461,6 +477,18 @@ static void sim__submit(sim_run *r, plan *p, sim_job *j)
     }
 }
 
+/* The most nodes one site has with at least per_node processors or GPUs. */
+static uint32_t sim__site_most(const sim_cluster *c, uint32_t per_node)
+{
+    uint32_t count[SIM_SITES_MAX + 1] = {0}, most = 0;
+    for (size_t t = 0; t < c->n_types; t++) {
+        const sim_type *y = &c->types[t];
+        if (y->per_node >= per_node && y->site <= SIM_SITES_MAX && (count[y->site] += y->nodes) > most)
+            most = count[y->site];
+    }
+    return most;
+}
+
 /* Replays jobs [first, first + n) of t on the cluster c, from an empty
  * cluster at the first one's submit time. */
 static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *policy, const sim_cluster *c,
@@ -514,6 +542,10 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
             j->pj.allowed = s->models ? &run.allowed[(size_t)(s->models - 1) * nodes] : NULL;
         }
         j->pj.user = j;
+        /* Among sites, a gang stays in one; it may span them with
+         * --span-sites, or when no site could ever hold it (it would never
+         * run: as a job larger than the cluster shrinks to it). */
+        j->pj.span = c->span || (c->n_sites && j->pj.nodes > sim__site_most(c, j->pj.per_node));
         j->held = (uint64_t)j->pj.nodes * j->pj.per_node; /* whole nodes: when started */
     }
     free(lv);
@@ -585,6 +617,7 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     m->best_connected_share = run.taken && run.multi ? (double)run.connected / (double)run.multi : -1;
     m->fragmentation = c->whole_nodes ? -1 : (frag_time > 0 ? frag_area / frag_time : 0);
     m->stranded_share = c->whole_nodes ? -1 : (double)run.stranded / (double)n;
+    m->one_site_share = run.gangs ? (double)run.one_site / (double)run.gangs : -1;
     sim__fairness(jobs, n, m);
     free(run.taken);
     free(run.row);
@@ -633,6 +666,11 @@ static void sim__metrics_json(json *j, const sim_metrics *m)
         json_double(j, m->stranded_share);
     else
         json_null(j);
+    json_key(j, "gangs_one_site_share");
+    if (m->one_site_share >= 0)
+        json_double(j, m->one_site_share);
+    else
+        json_null(j);
     json_kv_double(j, "fairness", m->fairness);
     json_kv_uint(j, "users", m->users);
 }
@@ -640,7 +678,8 @@ static void sim__metrics_json(json *j, const sim_metrics *m)
 static void sim__usage(FILE *f)
 {
     fprintf(f, "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
-               "                  [--windows rlscheduler|random:SEED] [--load F] [--cluster CONFIG] [--nodes "
+               "                  [--windows rlscheduler|random:SEED] [--load F] [--cluster CONFIG] "
+               "[--span-sites] [--nodes "
                "N] [--procs-per-node P]\n"
                "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
                "Replays a trace with the scheduler's own core, in simulated time.\n"
@@ -656,6 +695,7 @@ static void sim__usage(FILE *f)
                "  --windows    rlscheduler: the 10 windows of 1,024 jobs of RLScheduler's protocol;\n"
                "               random:SEED: 10 other windows of 1,024, drawn from SEED\n"
                "  --load F     arrivals F times as dense (0.1 to 10), the same jobs\n"
+               "  --span-sites a multi-node job may span sites when no one site can hold it now\n"
                "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
                "  MaxProcs/MaxNodes).\n"
                "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
@@ -680,7 +720,11 @@ static void sim__usage(FILE *f)
                "  GPU traces take XML and gpus= lines, .swf traces procs= lines; 1 to 100000\n"
                "  nodes in all, gpus= and procs= 1 to 4096, an XML 1 to 64 GPUs. A job takes the\n"
                "  fewest nodes that hold it, the same share on each (the largest nodes first);\n"
-               "  on a .swf trace with nodes of several sizes, one job a node.\n");
+               "  on a .swf trace with nodes of several sizes, one job a node.\n"
+               "  A line may end with site=NAME (then every line does): a multi-node job stays\n"
+               "  in one site, waiting for one that can hold it, unless --span-sites lets it\n"
+               "  span the fewest sites when none can now (one larger than every site always\n"
+               "  spans); gangs_one_site_share reports the share of multi-node jobs in one site.\n");
 }
 
 static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *out)
@@ -699,6 +743,7 @@ static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *o
 typedef struct sim_opts {
     const char *trace, *windows, *policy, *placement, *vc, *node_xml, *nodes_csv, *cluster;
     bool json;
+    bool span; /* --span-sites */
     uint32_t nodes, ppn, gpn;
     uint64_t seed; /* --windows random:SEED */
     double load;   /* --load F: arrivals F times as dense; 0: as in the trace */
@@ -715,6 +760,8 @@ static int sim__args(int argc, char **argv, sim_opts *o)
             return 1;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+        } else if (strcmp(a, "--span-sites") == 0) {
+            o->span = true;
         } else if (strcmp(a, "--trace") == 0 && has) {
             o->trace = argv[++i];
         } else if (strcmp(a, "--policy") == 0 && has) {
@@ -785,6 +832,8 @@ typedef struct sim_input {
     swf *jobs;       /* &swf or &ali.pods (--load rescales its arrivals) */
     sim_type *types; /* SWF and Philly: the nodes' kinds (--cluster's lines; else one) */
     size_t n_types;
+    char *sites[SIM_SITES_MAX]; /* --cluster's site= names, in order of appearance */
+    size_t n_sites;
     uint32_t *ali_nodes;
     size_t unplaceable; /* Alibaba pods no node of the cluster can ever hold, dropped */
     char vc[64];
@@ -792,6 +841,8 @@ typedef struct sim_input {
 
 static void sim__done(sim_input *in)
 {
+    for (size_t i = 0; i < in->n_sites; i++)
+        free(in->sites[i]);
     swf_free(&in->swf);
     alibaba_free(&in->ali);
     for (size_t i = 0; i < in->n_types; i++) {
@@ -915,12 +966,29 @@ static int sim__number(const char *s, uint32_t max, uint32_t *out)
 
 /* One line of --cluster (its comment cut, not blank) into y; *procs: a
  * procs= line. Returns 0, or -1 with why (the line's problem). */
-static int sim__cluster_line(const char *path, char *line, sim_type *y, bool *procs, char *why, size_t len)
+static int sim__cluster_line(const char *path, char *line, sim_type *y, bool *procs, const char **site,
+                             char *why, size_t len)
 {
     const char *sep = " \t\r\n\v\f";
     char *save = NULL, *count = strtok_r(line, sep, &save), *spec = strtok_r(NULL, sep, &save);
-    if (!spec || strtok_r(NULL, sep, &save)) {
-        snprintf(why, len, "expected COUNT and what a node is ('16 node.xml', '8 gpus=8' or '4 procs=64')");
+    char *at = spec ? strtok_r(NULL, sep, &save) : NULL;
+    *site = NULL;
+    if (at && strncmp(at, "site=", 5) == 0) {
+        *site = at + 5;
+        size_t l = strlen(*site), ok = l > 0 && l <= 63 && isalnum((unsigned char)(*site)[0]);
+        for (size_t i = 0; ok && i < l; i++)
+            ok = isalnum((unsigned char)(*site)[i]) || strchr("._-", (*site)[i]);
+        if (!ok) {
+            snprintf(why, len, "bad site '%.40s': 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+                     *site);
+            return -1;
+        }
+        at = NULL;
+    }
+    if (!spec || at || strtok_r(NULL, sep, &save)) {
+        snprintf(why, len,
+                 "expected COUNT and what a node is ('16 node.xml', '8 gpus=8' or '4 procs=64'), "
+                 "then site=NAME or nothing");
         return -1;
     }
     if (sim__number(count, SIM_MAX_NODES, &y->nodes) != 0) {
@@ -964,6 +1032,21 @@ static int sim__cluster_line(const char *path, char *line, sim_type *y, bool *pr
     return 0;
 }
 
+/* A site's number (1 + its index), named anew if need be; 0 when there
+ * are too many. */
+static uint32_t sim__site(sim_input *in, const char *name)
+{
+    for (size_t i = 0; i < in->n_sites; i++)
+        if (strcmp(in->sites[i], name) == 0)
+            return (uint32_t)i + 1;
+    if (in->n_sites == SIM_SITES_MAX)
+        return 0;
+    in->sites[in->n_sites] = strdup(name);
+    if (!in->sites[in->n_sites])
+        abort();
+    return (uint32_t)++in->n_sites;
+}
+
 /* --cluster FILE into in->types: one kind of node a line (gpu_trace: GPU
  * lines, else procs= lines). Returns 0 or 2 (said why, FILE:LINE). */
 static int sim__load_cluster(const char *path, bool gpu_trace, sim_input *in)
@@ -1000,8 +1083,16 @@ static int sim__load_cluster(const char *path, bool gpu_trace, sim_input *in)
         sim_type *y = &in->types[in->n_types++];
         memset(y, 0, sizeof *y);
         bool procs = false;
-        if (sim__cluster_line(path, line, y, &procs, why, sizeof why) != 0) {
+        const char *site = NULL;
+        if (sim__cluster_line(path, line, y, &procs, &site, why, sizeof why) != 0) {
             fprintf(stderr, "jazari-sim: %s:%zu: %s\n", path, lineno, why);
+            rc = 2;
+        } else if (in->n_types > 1 && (site != NULL) != (in->types[0].site != 0)) {
+            fprintf(stderr, "jazari-sim: %s:%zu: site= on every line or on none (line %zu %s)\n", path,
+                    lineno, first_right, in->types[0].site ? "has one" : "has none");
+            rc = 2;
+        } else if (site && !(y->site = sim__site(in, site))) {
+            fprintf(stderr, "jazari-sim: %s:%zu: more than %d sites\n", path, lineno, SIM_SITES_MAX);
             rc = 2;
         } else if (procs == gpu_trace) {
             if (first_right)
@@ -1045,6 +1136,7 @@ static void sim__cluster_of(const sim_input *in, sim_cluster *c)
 {
     c->types = in->types;
     c->n_types = in->n_types;
+    c->n_sites = in->n_sites;
     c->nodes = c->per_node = 0;
     c->uniform = true;
     for (size_t i = 0; i < in->n_types; i++) {
@@ -1237,6 +1329,9 @@ static void sim__text(buf *out, const sim_opts *o, const sim_input *in, const si
     if (avg->best_connected_share >= 0)
         buf_printf(out, "best-connected share   %.1f%% of multi-GPU jobs on their best-connected set\n",
                    100 * avg->best_connected_share);
+    if (avg->one_site_share >= 0)
+        buf_printf(out, "gangs in one site      %.1f%% of multi-node jobs (%zu sites%s)\n",
+                   100 * avg->one_site_share, c->n_sites, c->span ? ", spanning allowed" : "");
 }
 
 int main(int argc, char **argv)
@@ -1254,6 +1349,7 @@ int main(int argc, char **argv)
         return 2;
     }
     sim_cluster cluster = {.placement = SIM_JAZARI};
+    cluster.span = o.span;
     while (cluster.placement <= SIM_FIRST_FIT && strcmp(sim_placements[cluster.placement], o.placement) != 0)
         cluster.placement++;
     if (cluster.placement > SIM_FIRST_FIT) {
@@ -1294,6 +1390,7 @@ int main(int argc, char **argv)
         }
     }
     memset(&avg, 0, sizeof avg);
+    size_t sited_windows = 0; /* with gangs to count */
     for (size_t w = 0; w < nwin; w++) {
         size_t first = o.windows ? starts[w] : 0, n = o.windows ? SIM_RL_WINDOW : t->n;
         if (first + n > t->n) {
@@ -1313,9 +1410,14 @@ int main(int argc, char **argv)
         avg.best_connected_share = per[w].best_connected_share; /* GPU traces: one run */
         avg.fragmentation = per[w].fragmentation;
         avg.stranded_share = per[w].stranded_share;
+        if (per[w].one_site_share >= 0) { /* a mean over the windows that had gangs */
+            avg.one_site_share += per[w].one_site_share;
+            sited_windows++;
+        }
         avg.fairness += per[w].fairness / (double)nwin;
         avg.users = per[w].users > avg.users ? per[w].users : avg.users; /* the most in a window */
     }
+    avg.one_site_share = sited_windows ? avg.one_site_share / (double)sited_windows : -1;
     buf out = BUF_INIT;
     if (o.json)
         sim__json(&out, &o, &in, &cluster, &policy, &avg, per, nwin);

@@ -69,8 +69,9 @@ static char *fsm__class_key(const Jazari__JobSpec *s, buf *key)
         buf_puts(key, parts[i] ? parts[i] : "");
         buf_putc(key, '\0');
     }
-    buf_printf(key, "%llu:%u%s", (unsigned long long)(s ? s->min_gpu_mem : 0),
-               s && s->array_task ? s->array_max : 0, s && s->exclusive ? ":x" : "");
+    buf_printf(key, "%llu:%u%s%s", (unsigned long long)(s ? s->min_gpu_mem : 0),
+               s && s->array_task ? s->array_max : 0, s && s->exclusive ? ":x" : "",
+               s && s->span_sites ? ":s" : "");
     char *flat = xcalloc(key->len + 1, 1);
     memcpy(flat, key->data, key->len);
     for (size_t i = 0; i < key->len; i++)
@@ -106,6 +107,7 @@ static const fsm_class *fsm__class_get(fsm *f, const Jazari__JobSpec *s)
     }
     c->min_gpu_mem = s ? s->min_gpu_mem : 0;
     c->exclusive = s && s->exclusive;
+    c->span_sites = s && s->span_sites;
     c->array_max = s && s->array_task ? s->array_max : 0;
     c->refs = 1;
     size_t slot = f->n_class_pool;

@@ -68,6 +68,7 @@ typedef struct fsm_class {
     const char *partition; /* into key: the partitions asked for, a comma list; "" none */
     const char *data;      /* into key: the dataset it reads (--data); "" none */
     bool exclusive;        /* whole nodes */
+    bool span_sites;       /* a gang may span sites (--span-sites) */
     uint64_t min_gpu_mem;
     uint32_t array_max; /* an array's throttle (0: none) */
     uint32_t refs;

@@ -280,6 +280,30 @@ static void sched__tags_free(sched__tags *t)
     buf_free(&t->pairs);
 }
 
+/* The most nodes one site has of those allowed (NULL: all) with at least
+ * per_node slots: whether a gang bound to one site could ever start. */
+static uint32_t sched__site_most(const sched_view *sv, const bool *allowed, uint32_t per_node)
+{
+    size_t n = sv->v.n_nodes;
+    uint32_t *count = xcalloc(n + 1, sizeof *count), most = 0;
+    for (size_t i = 0; i < n; i++) {
+        const plan_node *x = &sv->v.nodes[i];
+        if (x->tag <= n && x->slots >= per_node && (!allowed || allowed[i]) && ++count[x->tag] > most)
+            most = count[x->tag];
+    }
+    free(count);
+    return most;
+}
+
+/* Whether the nodes are at more than one site. */
+static bool sched__sited(const sched_view *sv)
+{
+    for (size_t i = 1; i < sv->v.n_nodes; i++)
+        if (sv->v.nodes[i].tag != sv->v.nodes[0].tag)
+            return true;
+    return false;
+}
+
 /* A job's site as a plan tag: 0 any; UINT32_MAX for a site no node has. */
 static uint32_t sched__site_tag(const sched__tags *t, const char *site)
 {
@@ -490,6 +514,7 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
         u->gpu_s = (double)fsm_usage_at(f, &f->usage[i], now_ms) / 1000.0;
     }
     v->usage = sv->usage;
+    bool sited = sched__sited(sv);
     /* Every running job, and every pending one in id (submit) order. */
     size_t cap = f->n_active + 1; /* running and pending */
     sv->jobs = xcalloc(cap, sizeof *sv->jobs);
@@ -571,6 +596,11 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
             pj->gate = sched__gate(f, j, now_ms, in_partition);
             if (pj->gate == PASS_READY && resident_nodes < (j->nodes ? j->nodes : 1))
                 pj->gate = PASS_RESIDENCY;
+            /* A gang stays in one site unless it (or the policy) lets it span. */
+            pj->span = cls->span_sites || po->span_sites;
+            if (pj->gate == PASS_READY && j->nodes > 1 && !pj->span && !pj->tag && sited &&
+                sched__site_most(sv, pj->allowed, pj->per_node) < j->nodes)
+                pj->gate = PASS_SITE_NODES;
             if (pj->gate == PASS_READY && !sched__fits(f, sv, j, now_ms, false))
                 pj->gate = PASS_ALLOCATION;
             if (j->reason &&

@@ -317,6 +317,8 @@ static const char *pass__gate_reason(pass_gate g)
         return "AllocationExhausted";
     case PASS_RESIDENCY:
         return "Residency";
+    case PASS_SITE_NODES:
+        return "SiteNodeLimit";
     case PASS_READY:
         break;
     }
@@ -411,6 +413,7 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         q->tag = j->tag;
         q->allowed = j->allowed;
         q->prefer = j->prefer;
+        q->span = j->span;
         if (ranked)
             out->priority[k] = pass__priority(v, tree, j, net_gpus, NULL);
         q->priority = out->priority[k];

@@ -33,6 +33,7 @@ typedef enum pass_gate {
     PASS_PARTITION_NODES, /* PartitionNodeLimit: its partitions have fewer nodes than it asks */
     PASS_ALLOCATION, /* AllocationExhausted: its account's grant has too little left for its worst case */
     PASS_RESIDENCY,  /* Residency: its account's sites (the policy's residency) have fewer nodes than it asks */
+    PASS_SITE_NODES, /* SiteNodeLimit: a gang no one site can hold, which may not span sites */
 } pass_gate;
 
 typedef struct pass_job {
@@ -48,6 +49,7 @@ typedef struct pass_job {
     uint32_t tag;        /* site as a plan tag; 0 any */
     const bool *allowed; /* which nodes may take it; NULL any */
     const bool *prefer;  /* of those, which it takes first (its data's sites); NULL none */
+    bool span;           /* a gang that may span sites (plan_job.span) */
     uint32_t resv;       /* 1 + the reservation's index, 0 none */
     bool exclusive;      /* whole nodes */
     uint64_t array_id;   /* 0: not an array task */

@@ -133,7 +133,11 @@ static bool plan__node_free(const plan *p, const plan_node *n, const plan_job *j
             ? n->jobs > 0 || n->free < n->slots || (n->cpus != PLAN_UNCOUNTED && n->cpus_free < n->cpus)
             : n->whole > 0)
         return false;
-    return n->up && (!p->only_group || n->group == p->only_group) && plan__node_ok(n, j) &&
+    /* Among sites, a gang takes no node of none (tag 0). */
+    if (p->sited && n->tag == 0 && j->nodes > 1 && !j->tag)
+        return false;
+    return n->up && (!p->only_group || n->group == p->only_group) &&
+           (!p->only_tag || n->tag == p->only_tag) && plan__node_ok(n, j) &&
            plan__avail(n, j, p->now) >= j->per_node &&
            (n->cpus == PLAN_UNCOUNTED || n->cpus_free >= j->cpus_per_node) &&
            (!p->node_rank || p->node_rank(p->rank_arg, n, j) != PLAN_NO_FIT);
@@ -300,6 +304,15 @@ static void plan__sort(plan *p, plan_order order, int64_t now)
  * with enough free slots is a no at O(slots), whatever else j asks (CPUs,
  * a site, reserved slots only lower what is free); without anything else
  * to check, enough is a yes. Else a scan of the nodes. */
+/* Whether j is a gang bound to one site (it asks none, may not span, and
+ * the nodes are at several). */
+static bool plan__one_site(const plan *p, const plan_job *j)
+{
+    return j->nodes > 1 && p->sited && !j->span && !j->tag;
+}
+
+static uint32_t plan__gang_site(const plan *p, const plan_job *j);
+
 static bool plan__fits(const plan *p, const plan_job *j)
 {
     if (p->counted) {
@@ -308,9 +321,11 @@ static bool plan__fits(const plan *p, const plan_job *j)
             n += p->by_free[l];
         if (n < j->nodes)
             return false;
-        if (p->indexed && !j->tag && !j->allowed && !j->resv && !j->exclusive)
+        if (p->indexed && !j->tag && !j->allowed && !j->resv && !j->exclusive && !(p->sited && j->nodes > 1))
             return true;
     }
+    if (plan__one_site(p, j))
+        return plan__gang_site(p, j) != 0;
     uint32_t n = 0;
     for (size_t i = 0; i < p->n_nodes && n < j->nodes; i++)
         n += plan__node_free(p, &p->nodes[i], j);
@@ -410,22 +425,104 @@ static uint32_t plan__gang_group(const plan *p, const plan_job *j)
     return best;
 }
 
-/* Takes j's nodes: a gang within one group when one can hold it. */
+/* A gang's site when one site can hold it: the one whose preferred nodes
+ * alone can (its data's), else the one with the fewest nodes that fit
+ * (best fit); 0 when none can. Sites are the tags 1..n_nodes (nodes of tag
+ * 0 are at none, and take no gang bound to one). */
+static uint32_t plan__gang_site(const plan *p, const plan_job *j)
+{
+    uint32_t *count = xcalloc(2 * (p->n_nodes + 1), sizeof *count), *liked = count + p->n_nodes + 1;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        uint32_t t = p->nodes[i].tag;
+        if (t && t <= p->n_nodes && plan__node_free(p, &p->nodes[i], j)) {
+            count[t]++;
+            liked[t] += j->prefer && j->prefer[i];
+        }
+    }
+    uint32_t best = 0;
+    bool best_liked = false;
+    for (uint32_t t = 1; t <= p->n_nodes; t++) {
+        if (count[t] < j->nodes)
+            continue;
+        bool l = liked[t] >= j->nodes;
+        if (!best || (l && !best_liked) || (l == best_liked && count[t] < count[best])) {
+            best = t;
+            best_liked = l;
+        }
+    }
+    free(count);
+    return best;
+}
+
+/* Takes j's nodes while only nodes of `only` (a group, or a site) may be
+ * taken: by a scan, the index rebuilt after. */
+static void plan__take_only(plan *p, plan_job *j, int64_t now, uint32_t *only, uint32_t value)
+{
+    bool counted = p->counted;
+    p->indexed = p->counted = false;
+    *only = value;
+    plan__take(p, j, now);
+    *only = 0;
+    if (counted)
+        plan__index(p);
+}
+
+/* A gang that no site can hold, allowed to span: the fewest sites, those
+ * with the most nodes that fit first, each taking what it can. */
+static void plan__take_spread(plan *p, plan_job *j, int64_t now)
+{
+    uint32_t *count = xcalloc(p->n_nodes + 1, sizeof *count);
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].tag <= p->n_nodes && plan__node_free(p, &p->nodes[i], j))
+            count[p->nodes[i].tag]++;
+    uint32_t want = j->nodes, taken = 0;
+    uint32_t *where = xcalloc(want, sizeof *where);
+    bool counted = p->counted;
+    p->indexed = p->counted = false;
+    while (taken < want) {
+        uint32_t best = 0;
+        for (uint32_t t = 1; t <= p->n_nodes; t++)
+            if (count[t] && (!best || count[t] > count[best]))
+                best = t;
+        if (!best)
+            break; /* cannot be: plan__fits said it fits */
+        uint32_t have = count[best];
+        uint32_t part = have < want - taken ? have : want - taken;
+        count[best] = 0;
+        /* Its next part nodes there, as plan__take picks them (the nodes
+         * already taken are full for it: a part per node). */
+        j->nodes = part;
+        p->only_tag = best;
+        plan__take(p, j, now);
+        memcpy(where + taken, j->where, part * sizeof *where);
+        free(j->where);
+        taken += part;
+    }
+    p->only_tag = 0;
+    j->nodes = want;
+    j->where = where;
+    if (counted)
+        plan__index(p);
+    free(count);
+}
+
+/* Takes j's nodes: a gang within one group when one can hold it, else
+ * within one site when one can (and must, unless it may span). */
 static void plan__place(plan *p, plan_job *j, int64_t now)
 {
     uint32_t g = plan__gang_group(p, j);
     if (g) {
-        /* Placed by a scan of the group's nodes; the index is rebuilt after. */
-        bool counted = p->counted;
-        p->indexed = p->counted = false;
-        p->only_group = g;
-        plan__take(p, j, now);
-        p->only_group = 0;
-        if (counted)
-            plan__index(p);
-    } else {
-        plan__take(p, j, now);
+        plan__take_only(p, j, now, &p->only_group, g);
+        return;
     }
+    bool gang = j->nodes > 1 && p->sited && !j->tag;
+    uint32_t s = gang ? plan__gang_site(p, j) : 0;
+    if (s)
+        plan__take_only(p, j, now, &p->only_tag, s);
+    else if (gang)
+        plan__take_spread(p, j, now); /* it may span (else it would not fit) */
+    else
+        plan__take(p, j, now);
 }
 
 /* Starts queued j (it leaves the queue at the end of the pass). */
@@ -530,17 +627,28 @@ static void plan__release(plan *p, const plan_job *x)
         plan__node_take(p, &p->nodes[x->where[k]], x, -1);
 }
 
+/* One more node j fits on: *fit counts them, or, for a gang bound to one
+ * site (site_fit not NULL: per site), the most at one site. */
+static void plan__fit_more(const plan_node *n, uint32_t *site_fit, uint64_t *fit)
+{
+    if (!site_fit)
+        (*fit)++;
+    else if (++site_fit[n->tag] > *fit)
+        *fit = site_fit[n->tag];
+}
+
 /* Releases x, keeping *fit (how many nodes j fits on) up to date from the
  * nodes x frees alone: a shadow costs the nodes once plus its releases,
  * not the nodes at every release. */
-static void plan__release_counting(plan *p, const plan_job *x, const plan_job *j, uint64_t *fit)
+static void plan__release_counting(plan *p, const plan_job *x, const plan_job *j, uint32_t *site_fit,
+                                   uint64_t *fit)
 {
     for (uint32_t k = 0; k < x->nodes; k++) {
         plan_node *n = &p->nodes[x->where[k]];
         bool was = plan__node_free(p, n, j);
         plan__node_take(p, n, x, -1);
-        if (!was && plan__node_free(p, n, j))
-            (*fit)++;
+        if (!was && plan__node_free(p, n, j) && n->tag <= p->n_nodes)
+            plan__fit_more(n, site_fit, fit);
     }
 }
 
@@ -555,15 +663,18 @@ static int64_t plan__shadow_with(plan *p, const plan_job *j, int64_t now, const 
     int64_t t = INT64_MAX;
     /* Where the index alone answers, it does; else the nodes j fits on are
      * counted once and kept up to date release by release. */
-    bool counting = !(p->indexed && !j->tag && !j->allowed && !j->resv && !j->exclusive);
+    bool per_site = plan__one_site(p, j);
+    bool counting = per_site || !(p->indexed && !j->tag && !j->allowed && !j->resv && !j->exclusive);
     uint64_t fit = 0;
+    uint32_t *site_fit = per_site ? xcalloc(p->n_nodes + 1, sizeof *site_fit) : NULL;
     for (size_t i = 0; counting && i < p->n_nodes; i++)
-        fit += plan__node_free(p, &p->nodes[i], j);
+        if (plan__node_free(p, &p->nodes[i], j) && p->nodes[i].tag <= p->n_nodes)
+            plan__fit_more(&p->nodes[i], site_fit, &fit);
     for (size_t r = 0; r <= p->n_running && t == INT64_MAX; r++) {
         const plan_job *x = r < p->n_running ? order[r] : NULL;
         if (extra && (!x || plan__cmp_expected_end(&extra, &x) < 0)) {
             if (counting)
-                plan__release_counting(p, extra, j, &fit);
+                plan__release_counting(p, extra, j, site_fit, &fit);
             else
                 plan__release(p, extra);
             if (counting ? fit >= j->nodes : plan__fits(p, j))
@@ -573,13 +684,14 @@ static int64_t plan__shadow_with(plan *p, const plan_job *j, int64_t now, const 
         if (!x || t != INT64_MAX)
             continue;
         if (counting)
-            plan__release_counting(p, x, j, &fit);
+            plan__release_counting(p, x, j, site_fit, &fit);
         else
             plan__release(p, x);
         if (counting ? fit >= j->nodes : plan__fits(p, j))
             t = x->start + x->limit;
     }
     plan__restore(p, &saved);
+    free(site_fit);
     return t < now ? now : t;
 }
 
@@ -628,9 +740,11 @@ static void plan__index(plan *p)
         cpus = cpus || p->nodes[i].cpus != PLAN_UNCOUNTED || p->nodes[i].n_windows || p->nodes[i].whole;
     }
     p->indexed = p->counted = false;
-    p->grouped = false;
+    p->grouped = p->sited = false;
     for (size_t i = 1; i < p->n_nodes && !p->grouped; i++)
         p->grouped = p->nodes[i].group != p->nodes[0].group;
+    for (size_t i = 1; i < p->n_nodes && !p->sited; i++)
+        p->sited = p->nodes[i].tag != p->nodes[0].tag;
     if (p->node_rank) /* the caller's fit is not in slots */
         return;
     if (most > p->max_slots || !p->by_free) {

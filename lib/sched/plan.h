@@ -72,7 +72,7 @@ typedef struct plan_node {
     uint32_t slots; /* capacity: GPUs (or processors) */
     uint32_t free;
     uint32_t cpus, cpus_free; /* PLAN_UNCOUNTED: not a constraint */
-    uint32_t tag;             /* e.g. its site; a job asking for a tag gets only such nodes */
+    uint32_t tag; /* its site, 0 or at most the number of nodes; a job asking for a tag gets only such nodes */
     uint32_t index;           /* its place in plan.nodes */
     bool up;
     plan_window *windows; /* the caller's; none: NULL */
@@ -96,6 +96,11 @@ typedef struct plan_job {
      * now (by index; the sites that hold its data): a gang goes to a group
      * of them when one can hold it, then to any group as before. */
     const bool *prefer;
+    /* A gang (nodes > 1) stays within one site (plan_node.tag) when the
+     * nodes have several: unless span, it waits until one site can hold
+     * it; with span, it takes one site when one can, else the fewest
+     * sites (the largest share first). */
+    bool span;
     uint32_t priority;   /* PLAN_PRIORITY: higher first */
     uint32_t resv;  /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own;
                        0: none */
@@ -130,6 +135,8 @@ typedef struct plan {
     int64_t now;         /* of the pass under way */
     bool grouped;        /* nodes are in more than one group */
     uint32_t only_group; /* while placing a gang: the group it goes to (0: any) */
+    bool sited;          /* nodes are at more than one site (tag) */
+    uint32_t only_tag;   /* while placing a gang: the site it goes to (0: any) */
     plan_job **by_end;   /* running jobs by expected end (for shadows), while by_end_ok */
     bool by_end_ok;
     /* Optional, for what slots cannot say (a fraction of a GPU must fit in

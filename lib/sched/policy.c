@@ -1155,6 +1155,16 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         p->burnin_on_join = strcmp(w[1], "on-join") == 0;
         return 0;
     }
+    if (strcmp(w[0], "span_sites") == 0) {
+        if (n != 2 || (strcmp(w[1], "yes") != 0 && strcmp(w[1], "no") != 0)) {
+            snprintf(why, whylen,
+                     "span_sites: yes (a gang no one site can hold may span sites) or no (the default: it "
+                     "waits for one site, unless it asks --span-sites)");
+            return -1;
+        }
+        p->span_sites = strcmp(w[1], "yes") == 0;
+        return 0;
+    }
     if (strcmp(w[0], "privacy") == 0 && n == 2 &&
         (strcmp(w[1], "open") == 0 || strcmp(w[1], "private") == 0)) {
         p->open = strcmp(w[1], "open") == 0;
@@ -1185,7 +1195,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     snprintf(why, whylen,
              "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
              "tenant, partition, health, burnin, privacy (open|private), currency, rate, price, charge, "
-             "jobs_keep, history_retention, site, residency or dataset lines",
+             "jobs_keep, history_retention, site, residency, dataset or span_sites lines",
              w[0]);
     return -1;
 }

@@ -210,6 +210,7 @@ typedef struct pol {
     pol_hrule health[POL_HEALTH_MAX]; /* the file's health lines, in order */
     size_t n_health;
     bool burnin_on_join; /* `burnin on-join`: a GPU node that joins is drained until its burn-in passes */
+    bool span_sites;     /* `span_sites yes`: any gang may span sites when no one site can hold it */
     char currency[9];    /* "": none named */
     uint32_t minor_digits;
     pol_rate rates[POL_RATES_MAX]; /* in the file's order */

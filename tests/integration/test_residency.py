@@ -12,6 +12,8 @@ and says the dataset `corpus` is held at rabat:
 * its output is relayed by daemons at casa only: jz logs through casa's
   controller shows it, through rabat's controller or through rabat's agent
   it is refused, saying where to ask;
+* a gang that no one site can hold waits (SiteNodeLimit) unless it asks
+  --span-sites;
 * a policy whose residency names a site nobody declared stops jazarid with
   the file's line."""
 import os
@@ -130,7 +132,15 @@ def test_residency_and_datasets(daemon_factory, tmp_path, public_dir):
     assert "resident-output" not in r.stdout
     # An unbound job's output goes anywhere.
     assert c2.jz("logs", str(plain)).returncode == 0
-    for j in bound + [wide, plain, data]:
+    # A gang of two GPU nodes: no site has two, so it waits, saying why,
+    # unless it may span sites.
+    gang = submit(c1, "--nodes", "2", "--gpus-per-node", "1", "--", "sleep", "30")
+    wait_for(lambda: show(c1, gang)["reason"] == "SiteNodeLimit", what="the gang's reason")
+    spread = submit(c1, "--nodes", "2", "--gpus-per-node", "1", "--span-sites", "--", "sleep", "30")
+    wait_for(lambda: show(c1, spread)["state"] == "RUNNING", what="the spanning gang to run")
+    assert sorted(where(c1, spread)) == ["gcasa", "grabat"], show(c1, spread)
+    assert show(c1, gang)["state"] == "PENDING"
+    for j in bound + [wide, plain, data, gang, spread]:
         c1.jz("cancel", str(j))
 
 

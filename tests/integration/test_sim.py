@@ -288,6 +288,10 @@ def test_cluster_config_of_processor_nodes(tmp_path):
     ("8 missing.xml\n", 1, "No such file"),
     ("8 gpus=8\n4 procs=64\n", 2, "cannot be mixed"),
     ("4 procs=64\n", 1, "procs= is for .swf"),
+    ("8 gpus=8 site=casa\n8 gpus=8\n", 2, "site= on every line or on none"),
+    ("8 gpus=8\n8 gpus=8 site=casa\n", 2, "site= on every line or on none"),
+    ("8 gpus=8 site=../x\n", 1, "bad site '../x'"),
+    ("8 gpus=8 site=\n", 1, "bad site ''"),
 ])
 def test_cluster_config_bad_line_names_it(tmp_path, lines, bad, why):
     config = tmp_path / "cluster.conf"
@@ -346,3 +350,28 @@ def test_multifactor_is_simulated_for_real_with_fair_share(tmp_path):
                for p in ("fcfs-easy", "multifactor")}
     assert figures["multifactor"]["mean_bounded_slowdown"] != figures["fcfs-easy"]["mean_bounded_slowdown"]
     assert 0 < figures["multifactor"]["fairness"] <= 1
+
+
+def test_sites_keep_gangs_in_one_site_unless_they_may_span(tmp_path):
+    """Lublin-1 on 256 one-processor nodes at three sites (128, 64, 64): a
+    multi-node job stays in one site (waiting for one) unless --span-sites,
+    and only those larger than every site span; the same cluster without
+    sites gives no such figure, and the same input the same output."""
+    sited = tmp_path / "sites.conf"
+    sited.write_text("128 procs=1 site=casa\n64 procs=1 site=rabat\n64 procs=1 site=fes\n")
+    plain = tmp_path / "plain.conf"
+    plain.write_text("256 procs=1\n")
+    runs = {}
+    for name, args in (("bound", ["--cluster", str(sited)]), ("span", ["--cluster", str(sited), "--span-sites"]),
+                       ("none", ["--cluster", str(plain)])):
+        r = sim("--trace", LUBLIN, "--json", *args)
+        assert r.returncode == 0, r.stderr
+        runs[name] = json.loads(r.stdout)
+    assert runs["none"]["gangs_one_site_share"] is None
+    bound, span = runs["bound"]["gangs_one_site_share"], runs["span"]["gangs_one_site_share"]
+    # Lublin-1's jobs wider than 128 nodes (a few percent) cannot stay in one.
+    assert 0.9 < bound < 1.0 and span < bound, (bound, span)
+    again = sim("--trace", LUBLIN, "--json", "--cluster", str(sited))
+    assert json.loads(again.stdout) == runs["bound"]
+    text = sim("--trace", LUBLIN, "--cluster", str(sited), "--span-sites").stdout
+    assert "gangs in one site" in text and "3 sites, spanning allowed" in text

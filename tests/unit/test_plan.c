@@ -378,3 +378,50 @@ TEST(plan_ect_does_not_starve_a_wide_job)
     plan_free(&p);
     free(narrow);
 }
+
+/* Sites: a gang stays in one site when one can hold it, waits for one
+ * when none can (its shadow counting one site's nodes, not all), and, when
+ * it may span, takes the fewest sites, the largest share first. */
+TEST(plan_gangs_stay_in_one_site_unless_they_may_span)
+{
+    plan_policy fcfs = {.order = PLAN_FCFS};
+    plan p;
+    plan_init(&p, &fcfs, 7, 8); /* site 1: nodes 0-2; site 2: nodes 3-4; site 3: nodes 5-6 */
+    static const uint32_t site[7] = {1, 1, 1, 2, 2, 3, 3};
+    for (size_t i = 0; i < 7; i++)
+        p.nodes[i].tag = p.nodes[i].group = site[i];
+    /* One node busy at site 1 until 100: a 3-node gang fits nowhere now,
+     * though 6 nodes are free; a spanning one starts now. */
+    plan_job busy = job(1, 0, 100, 1, 8);
+    plan_submit(&p, &busy);
+    CHECK(plan_pass(&p, 0, NULL, NULL) == 1 && site[busy.where[0]] == 1);
+    plan_job bound = job(2, 1, 50, 3, 8);
+    plan_submit(&p, &bound);
+    CHECK(plan_pass(&p, 1, NULL, NULL) == 0 && bound.start == -1);
+    CHECK(p.head == &bound && p.shadow == 100); /* when site 1 is whole again */
+    plan_job wide = job(3, 2, 10, 3, 8);
+    wide.span = true;
+    plan_free(&p); /* the same cluster again, with the spanning gang */
+    plan_init(&p, &fcfs, 7, 8);
+    for (size_t i = 0; i < 7; i++)
+        p.nodes[i].tag = p.nodes[i].group = site[i];
+    busy = job(1, 0, 100, 1, 8);
+    plan_submit(&p, &busy);
+    CHECK(plan_pass(&p, 0, NULL, NULL) == 1);
+    plan_submit(&p, &wide);
+    CHECK(plan_pass(&p, 2, NULL, NULL) == 1);
+    /* Two sites: two nodes of one, one of another (never three sites). */
+    uint32_t per[4] = {0};
+    for (uint32_t k = 0; k < 3; k++)
+        per[site[wide.where[k]]]++;
+    CHECK((per[1] == 2 || per[2] == 2 || per[3] == 2) && (per[1] + per[2] + per[3] == 3));
+    CHECK(wide.where[0] != wide.where[1] && wide.where[1] != wide.where[2] && wide.where[0] != wide.where[2]);
+    /* A 2-node gang goes within one site (one that can hold it). */
+    plan_job pair = job(4, 3, 10, 2, 8);
+    plan_submit(&p, &pair);
+    plan_end(&p, &wide);
+    CHECK(plan_pass(&p, 3, NULL, NULL) == 1 && site[pair.where[0]] == site[pair.where[1]]);
+    plan_end(&p, &pair);
+    plan_end(&p, &busy);
+    plan_free(&p);
+}

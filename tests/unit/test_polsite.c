@@ -24,13 +24,14 @@ TEST(polsite_residency_binds_an_account_and_its_projects)
 {
     pol p;
     char err[512] = "";
-    REQUIRE(parse(&p, "residency um6p casa,rabat\nresidency um6p/health casa\n"
-                      "dataset mimic casa\ndataset crawl rabat,fes\n",
+    REQUIRE(parse(&p,
+                  "residency um6p casa,rabat\nresidency um6p/health casa\n"
+                  "dataset mimic casa\ndataset crawl rabat,fes\n",
                   err, sizeof err) == 0);
     CHECK(p.sites.n_sites == 3 && polsite_declared(&p.sites, "fes") && !polsite_declared(&p.sites, "agadir"));
-    CHECK_EQ_STR(polsite_residency(&p.sites, "um6p/health"), "casa");        /* its own rule */
-    CHECK_EQ_STR(polsite_residency(&p.sites, "um6p/health/alice"), "casa");  /* a user in it */
-    CHECK_EQ_STR(polsite_residency(&p.sites, "um6p/nlp"), "casa,rabat");     /* its institute's */
+    CHECK_EQ_STR(polsite_residency(&p.sites, "um6p/health"), "casa");       /* its own rule */
+    CHECK_EQ_STR(polsite_residency(&p.sites, "um6p/health/alice"), "casa"); /* a user in it */
+    CHECK_EQ_STR(polsite_residency(&p.sites, "um6p/nlp"), "casa,rabat");    /* its institute's */
     CHECK(polsite_residency(&p.sites, "uir") == NULL);                      /* none */
     CHECK(polsite_residency(&p.sites, "um6px") == NULL);                    /* a prefix is not a parent */
     CHECK(polsite_in("casa,rabat", "rabat") && !polsite_in("casa,rabat", "fes"));
@@ -49,8 +50,9 @@ TEST(polsite_bad_lines_say_what_is_wrong)
     static const struct {
         const char *line, *says;
     } bad[] = {
-        {"residency um6p marrakech\n", "site 'marrakech' is not declared by a `site` line above (declared: casa, "
-                                       "rabat, fes)"},
+        {"residency um6p marrakech\n",
+         "site 'marrakech' is not declared by a `site` line above (declared: casa, "
+         "rabat, fes)"},
         {"residency nobody casa\n", "residency nobody: no account is named so"},
         {"residency um6p casa,casa\n", "site 'casa' is named twice"},
         {"residency um6p casa,\n", "expected a comma list of sites"},
@@ -81,7 +83,8 @@ TEST(polsite_bad_lines_say_what_is_wrong)
     char err[512] = "";
     const char *alone = "account a 1\nresidency a casa\n";
     CHECK(pol_parse(&p, "policy.conf", alone, strlen(alone), err, sizeof err) == -1);
-    CHECK(strstr(err, "policy.conf:2: residency a: site 'casa' is not declared by a `site` line above (none is") !=
+    CHECK(strstr(err,
+                 "policy.conf:2: residency a: site 'casa' is not declared by a `site` line above (none is") !=
           NULL);
     pol_free(&p);
 }
@@ -114,8 +117,8 @@ TEST(plan_prefers_the_nodes_of_a_jobs_data_among_those_that_fit)
     plan_submit(&p, &plain);
     plan_submit(&p, &data);
     CHECK(plan_pass(&p, 1, NULL, NULL) == 2);
-    CHECK(plain.where[0] == busy.where[0]);  /* best fit, as before */
-    CHECK(at_second[data.where[0]]);         /* its data's site, though emptier */
+    CHECK(plain.where[0] == busy.where[0]); /* best fit, as before */
+    CHECK(at_second[data.where[0]]);        /* its data's site, though emptier */
     plan_end(&p, &busy);
     plan_end(&p, &plain);
     plan_end(&p, &data);

@@ -63,8 +63,9 @@ mount --rbind /sys "$R/sys"
 mount --rbind /dev "$R/dev"
 mount -t tmpfs -o mode=0755 run "$R/run"
 mount -t tmpfs -o mode=1777 tmp "$R/tmp"
-cp "$2" "$R/tmp/jazari.deb"
-hostname "$3"
+hostname "$2"
+shift 2
+for deb; do cp "$deb" "$R/tmp/"; done
 ip link set lo up
 echo ready
 exec sleep 86400
@@ -148,14 +149,14 @@ class FreshMachine:
     """This machine through an overlay, in namespaces of its own (see the
     module's docstring). run() runs a shell command chrooted there."""
 
-    def __init__(self, deb_path):
+    def __init__(self, debs):
         self.tag = "jz-deb-%d" % os.getpid()
         self.dir = tempfile.mkdtemp(prefix="jazari-deb-")
         self.root = os.path.join(self.dir, "root")
         self.holder = None
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--pid", "--net", "--uts", "--fork", "--kill-child", "--propagation",
-             "private", "sh", "-c", SETUP, "sh", self.dir, deb_path, self.tag],
+             "private", "sh", "-c", SETUP, "sh", self.dir, self.tag] + list(debs),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         line = ""
@@ -215,8 +216,31 @@ class FreshMachine:
 
 
 @pytest.fixture
-def fresh(deb):
-    m = FreshMachine(deb["path"])
+def older(deb, tmp_path):
+    """The same package as an older release whose own controller.conf
+    differs: an upgrade from it to this one meets an edited conffile that
+    the package changed too."""
+    raw = str(tmp_path / "raw")
+    subprocess.run(["dpkg-deb", "-R", deb["path"], raw], check=True, timeout=120)
+    control = os.path.join(raw, "DEBIAN", "control")
+    text = open(control).read().replace("Version: %s\n" % deb["version"], "Version: %s~older\n" % deb["version"])
+    open(control, "w").write(text)
+    with open(os.path.join(raw, "etc/jazari/controller.conf"), "a") as f:
+        f.write("# (as an older release shipped it)\n")
+    sums = subprocess.run(["md5sum", "etc/jazari/controller.conf"], cwd=raw, capture_output=True, text=True,
+                          check=True).stdout
+    md5 = os.path.join(raw, "DEBIAN", "md5sums")
+    lines = [line for line in open(md5) if not line.rstrip().endswith(" etc/jazari/controller.conf")]
+    open(md5, "w").write("".join(lines) + sums)
+    path = str(tmp_path / ("jazari_%s~older_%s.deb" % (deb["version"], deb["arch"])))
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", raw, path], check=True, capture_output=True,
+                   timeout=300)
+    return path
+
+
+@pytest.fixture
+def fresh(deb, older):
+    m = FreshMachine([deb["path"], older])
     try:
         yield m
     finally:
@@ -234,13 +258,17 @@ def state_of(fresh):
     return fresh.ok("cd /var/lib/jazari && find . -type f ! -name '*.sock' -exec md5sum {} + | sort")
 
 
-def test_fresh_machine_installs_runs_upgrades_refuses_a_bad_config_and_purges_clean(deb, fresh):
+@pytest.mark.timeout(600)
+def test_fresh_machine_installs_runs_upgrades_refuses_a_bad_config_and_purges_clean(deb, older, fresh):
     host_has_it = subprocess.run(["dpkg", "-s", "jazari"], capture_output=True).returncode == 0
 
     # --- install: files in place, state made, nothing started ------------------------------
     assert not fresh.exists("/usr/sbin/jazarid"), "jazari is already installed on this machine"
-    fresh.ok("dpkg -i /tmp/jazari.deb")
+    new = "/tmp/" + os.path.basename(deb["path"])
+    old = "/tmp/" + os.path.basename(older)
+    fresh.ok("dpkg -i " + old)
     assert "install ok installed" in fresh.ok("dpkg-query -W -f '${Status}' jazari")
+    assert fresh.ok("dpkg-query -W -f '${Version}' jazari") == deb["version"] + "~older"
     assert deb["version"] in fresh.ok("jz --version; jazarid --version")
     assert fresh.ok("stat -c %a /var/lib/jazari").strip() == "711"
     assert "jazarid" not in fresh.ok("ps -e -o comm="), "the install started a daemon"
@@ -285,15 +313,22 @@ def test_fresh_machine_installs_runs_upgrades_refuses_a_bad_config_and_purges_cl
         assert fresh.ok("cat /tmp/job.out").split() == ["hello", "from", "the", "package",
                                                          "/usr/lib/jazari/slurm/srun"]
 
-        # --- an upgrade over itself keeps the admin's edit of a conffile -------------------
+        # --- the upgrade keeps the admin's edit of a conffile the package changed too ------
+        # (unattended, as apt -o Dpkg::Options::=--force-confold does)
         fresh.ok("sed -i 's/^log_level = info/log_level = debug  # the admin said so/' "
                  "/etc/jazari/controller.conf")
-        r = fresh.run("dpkg -i /tmp/jazari.deb")
+        r = fresh.run("dpkg -i --force-confdef --force-confold %s </dev/null" % new)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "jazari:" not in r.stderr, r.stderr
-        assert "# the admin said so" in fresh.ok("cat /etc/jazari/controller.conf")
-        assert not fresh.exists("/etc/jazari/controller.conf.dpkg-dist")
+        assert fresh.ok("dpkg-query -W -f '${Version}' jazari") == deb["version"]
+        conf = fresh.ok("cat /etc/jazari/controller.conf")
+        assert "# the admin said so" in conf and "older release" in conf, conf
+        assert "older release" not in fresh.ok("cat /etc/jazari/controller.conf.dpkg-dist")
         fresh.ok("jz ping")  # the running daemon was left alone (no systemd here to restart it)
+        # ... and over itself: the edited conffile is kept without a question.
+        r = fresh.run("dpkg -i %s </dev/null" % new)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert fresh.ok("cat /etc/jazari/controller.conf") == conf
     finally:
         fresh.run("kill -TERM $(cat /run/jazarid.pid)")
         try:
@@ -309,7 +344,7 @@ def test_fresh_machine_installs_runs_upgrades_refuses_a_bad_config_and_purges_cl
     assert state.strip(), "the daemon left no state to lose"
     fresh.ok("echo 'bogus_setting = 1' >> /etc/jazari/controller.conf")
     line_no = len(fresh.ok("cat /etc/jazari/controller.conf").splitlines())
-    r = fresh.run("dpkg -i /tmp/jazari.deb")
+    r = fresh.run("dpkg -i %s </dev/null" % new)
     assert r.returncode == 0, r.stdout + r.stderr
     said = [line for line in r.stderr.splitlines() if "controller.conf" in line]
     assert len(said) == 1, r.stderr

@@ -299,6 +299,10 @@ def test_fresh_machine_installs_runs_upgrades_refuses_a_bad_config_and_purges_cl
             return r.returncode == 0 and json.loads(r.stdout).get("nodes_up") == 1
         wait_for(up, timeout=60, what="the packaged daemon to serve a network of one")
 
+        # A user's login shell finds the daemon's socket through the profile snippet.
+        assert fresh.ok(". /etc/profile.d/jazari.sh; echo $JAZARI_SOCKET").strip() == "/var/lib/jazari/jazarid.sock"
+        fresh.ok("setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c '. /etc/profile.d/jazari.sh; jz ping'")
+
         # A job by the packaged jz, which finds the packaged srun on its PATH.
         out = fresh.ok("jz submit --json --workdir /tmp --output /tmp/job.out -- "
                        "sh -c 'echo hello from the package; command -v srun'")

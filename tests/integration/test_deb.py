@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import JAZARID, ROOT, wait_for
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, dpkg -i in the overlay)"),
@@ -378,3 +378,22 @@ def test_fresh_machine_installs_runs_upgrades_refuses_a_bad_config_and_purges_cl
     # ... and this machine was never changed.
     assert (subprocess.run(["dpkg", "-s", "jazari"], capture_output=True).returncode == 0) == host_has_it
     assert host_has_it or not os.path.exists("/usr/lib/jazari")
+
+
+def test_check_config_reads_the_policy_file_too_and_says_one_line(tmp_path):
+    """The units' ExecStartPre and the postinst rely on it: the settings
+    and the policy file they name, checked without starting anything."""
+    policy = tmp_path / "policy.conf"
+    policy.write_text("weight age 1000\nqos normal priority=0\nfrobnicate everything\n")
+    conf = tmp_path / "jazarid.conf"
+    conf.write_text("site = here\nstate_dir = %s\npolicy = %s\n" % (tmp_path / "state", policy))
+    r = subprocess.run([JAZARID, "--check-config", "--config", str(conf)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    assert "%s:3" % policy in r.stderr, r.stderr
+    assert not (tmp_path / "state").exists(), "checking made the state directory"
+    policy.write_text("weight age 1000\nqos normal priority=0\n")
+    r = subprocess.run([JAZARID, "--check-config", "--config", str(conf)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout == "jazarid: settings good (%s)\n" % conf, (r.stdout, r.stderr)
+    assert not (tmp_path / "state").exists(), "checking made the state directory"

@@ -76,7 +76,7 @@ FAKE_NVML  := $(BUILD)/tests/fake/libnvidia-ml.so.1
 FAKE_CUDA  := $(BUILD)/tests/fake/libcuda.so.1
 REPLAY     := $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZ_NAMES))
 
-.PHONY: all test check lint format fuzz deps demo bench clean help
+.PHONY: all test check lint format fuzz deps demo bench deb clean help
 # Keep intermediate objects (and keep make quiet about them).
 .SECONDARY:
 all: $(JAZARID) $(JZ) $(SIM) $(SLURM_CMDS)
@@ -91,6 +91,7 @@ help:
 	@echo "make format     clang-format the sources"
 	@echo "make fuzz       run the libFuzzer drivers (FUZZ_SECONDS=60 each)"
 	@echo "make bench      the benchmarks, as ratios"
+	@echo "make deb        the Debian package build/jazari_<version>_<arch>.deb"
 
 # --- generated protobuf code --------------------------------------------------
 $(GEN_C) $(GEN_H) &: $(PROTO)
@@ -249,6 +250,17 @@ $(BUILD)/tests/bench-hist: $(call obj,tests/bench/bench_hist.c daemon/raft/hist.
 bench: all $(FAKE_NVML) $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader \
        $(BUILD)/tests/bench-state $(BUILD)/tests/bench-hist
 	@tests/bench/run $(BUILD)
+
+# --- the Debian package -------------------------------------------------------------
+# build/jazari_<version>_<arch>.deb with dpkg-deb alone (deploy/deb/build.sh
+# says what goes where; docs/admin.md, "The Debian package").
+DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null || echo unknown)
+DEB        := $(BUILD)/jazari_$(VERSION)_$(DEB_ARCH).deb
+DEB_IN     := $(wildcard deploy/deb/*) deploy/completion/jz.bash deploy/jazarid.conf.example \
+              deploy/policy.conf.example $(wildcard man/man1/*.1 man/man8/*.8 docs/*.md) README.md CHANGELOG.md VERSION
+deb: $(DEB)
+$(DEB): $(JAZARID) $(JZ) $(SLURM_CMDS) $(if $(NVCC),$(BURNIN)) $(DEB_IN)
+	deploy/deb/build.sh $(BUILD) $(VERSION)
 
 clean:
 	rm -rf build

@@ -26,6 +26,7 @@ static void usage(FILE *f)
             "       jazarid topology [--topology-xml FILE] [--name NAME] [--json]\n"
             "       jazarid health [--json] [--xids SECONDS]   (this node's GPU health, once)\n"
             "       jazarid token generate   (a new network's token, for --join-token)\n"
+            "       jazarid --check-config [--config FILE] [--SETTING VALUE ...]\n"
             "       jazarid --help | --version\n"
             "\n"
             "Runs the Jazari daemon in the foreground (logs on stderr; SIGTERM or\n"
@@ -119,7 +120,8 @@ static int cmd_health(int argc, char **argv)
                    "library (default libnvidia-ml.so.1). Exit status 1 when NVML is unusable.\n");
             return 0;
         } else {
-            fprintf(stderr, "jazarid health: unknown or incomplete argument '%.100s' (try --help)\n", argv[i]);
+            fprintf(stderr, "jazarid health: unknown or incomplete argument '%.100s' (try --help)\n",
+                    argv[i]);
             return 2;
         }
     }
@@ -215,12 +217,31 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    /* --check-config: read the settings (and the policy file they name) as
+     * the daemon would, say the first problem in one line and exit: the
+     * package's units and postinst run it before (re)starting a daemon. */
+    bool check_only = false;
+    int n_args = 0;
+    char **args = xcalloc((size_t)argc + 1, sizeof *args);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0)
+            check_only = true;
+        else
+            args[n_args++] = argv[i];
+    }
     config cfg;
     char err[512];
-    if (config_load(&cfg, argc - 1, argv + 1, err, sizeof err) != 0) {
+    int loaded = config_load(&cfg, n_args, args, err, sizeof err);
+    free(args);
+    if (loaded != 0) {
         fprintf(stderr, "jazarid: %s\n", err);
         config_free(&cfg);
         return 2;
+    }
+    if (check_only) {
+        printf("jazarid: settings good (%s)\n", cfg.config_file ? cfg.config_file : "no config file");
+        config_free(&cfg);
+        return fflush(stdout) == 0 ? 0 : 1;
     }
     log_set_level((log_level)cfg.log_level);
     xmem_keep_heap(); /* the leader's pass allocates and frees tens of MiB a pass */

@@ -264,6 +264,52 @@ def _close_all():
         w.close()
 
 
+class Network:
+    """Jazari on a Wan: in every site s a controller ctl-<s> (host 1, also a
+    node) and agents n-<s>[-<h>] (hosts 2..), each daemon on its real
+    address, port 7070, --site s<s> and the label s<s> (agents also
+    `agent`; the controllers of sites 1 and 2 also `x`, so that
+    --constraint x spreads a gang over two sites). Daemon is conftest's."""
+
+    def __init__(self, wan, tmp, extra=(), ctl_extra=()):
+        from conftest import Daemon
+        self.wan = wan
+        self.ctls, self.agents = [], []
+        spec = ",".join("ctl-%d@%s:7070" % (s, wan.addr(s, 1)) for s in range(1, wan.sites + 1))
+        for s in range(1, wan.sites + 1):
+            for h in range(1, wan.hosts + 1):
+                ctl = h == 1
+                name = "ctl-%d" % s if ctl else ("n-%d" % s if wan.hosts == 2 else "n-%d-%d" % (s, h))
+                labels = ["s%d" % s] + (["x"] if ctl and s <= 2 else []) + ([] if ctl else ["agent"])
+                d = Daemon(tmp, name=name, netns=wan.ns(s, h), host=wan.addr(s, h), port=7070,
+                           extra=list(extra) + (list(ctl_extra) if ctl else []) +
+                           ["--controllers", spec, "--site", "s%d" % s, "--labels", ",".join(labels)])
+                d.site = s
+                (self.ctls if ctl else self.agents).append(d)
+        self.everyone = self.ctls + self.agents
+
+    def start(self):
+        for d in self.everyone:
+            d.start()
+        return self
+
+    def shutdown(self):
+        for d in self.everyone:
+            d.shutdown()
+
+    def leader(self, among=None):
+        """The leader's name as the first live controller of among sees it, or None."""
+        for d in among or self.ctls:
+            if d.proc and d.proc.poll() is None:
+                r = d.jz("status", "--json")
+                if r.returncode == 0:
+                    return json.loads(r.stdout).get("leader") or None
+        return None
+
+    def ctl(self, name):
+        return next(d for d in self.ctls if d.name == name)
+
+
 # The shim: run in the router namespace as `wan.py shim CONF`.
 
 TUNSETIFF = 0x400454CA

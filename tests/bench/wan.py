@@ -51,7 +51,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TIMINGS = {"default": [], "lan400": ["--election-timeout", "400ms"], "lan200": ["--election-timeout", "200ms"]}
+# "-fixed": the election timeout is the setting alone (--election-timeout-rtts
+# 0), as before the daemon derived it from round trips: the "before" figures.
+TIMINGS = {"default": [], "fixed": ["--election-timeout-rtts", "0"],
+           "lan400": ["--election-timeout", "400ms"],
+           "lan400-fixed": ["--election-timeout", "400ms", "--election-timeout-rtts", "0"],
+           "lan200": ["--election-timeout", "200ms"],
+           "lan200-fixed": ["--election-timeout", "200ms", "--election-timeout-rtts", "0"]}
 
 EXCHANGE = r'''
 import os, socket, sys, time

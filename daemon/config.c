@@ -64,7 +64,7 @@ static const config__setting config__table[] = {
     {"node_timeout", CT_DURATION, OFF(node_timeout_ms), "5s", "silence after which a node is down"},
     {"election_timeout", CT_DURATION, OFF(election_timeout_ms), "1s",
      "Raft election timeout: how soon a new leader takes over (heartbeats are a tenth)"},
-    {"election_timeout_rtts", CT_COUNT, OFF(election_timeout_rtts), "10",
+    {"election_timeout_rtts", CT_COUNT, OFF(election_timeout_rtts), "5",
      "the election timeout in use is at least this many round trips to the farthest controller, as TCP "
      "measures them (smoothed, plus four deviations), so that a WAN raises it from election_timeout; 0: "
      "election_timeout alone"},
@@ -443,7 +443,8 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         unsigned long long min = rtts ? 1 : 16, max = temp ? 200 : rtts ? 1000 : 10000000;
         zero_ok = zero_ok || rtts;
         if (!isdigit((unsigned char)*value) || *end || (n < min && !(n == 0 && zero_ok)) || n > max) {
-            snprintf(why, sizeof why, "a whole number from %llu to %llu%s", min, max, zero_ok ? ", or 0" : "");
+            snprintf(why, sizeof why, "a whole number from %llu to %llu%s", min, max,
+                     zero_ok ? ", or 0" : "");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = n;

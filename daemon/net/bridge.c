@@ -19,7 +19,7 @@ struct bridge {
     bridge_set *set;
     uv_stream_t *tcp; /* the network side, through t */
     tls *t;
-    uv_pipe_t *ours; /* our end of the socketpair */
+    uv_pipe_t *ours;        /* our end of the socketpair */
     size_t to_tcp, to_ours; /* bytes queued on each side */
     bool tcp_paused, ours_paused;
     bool closing;

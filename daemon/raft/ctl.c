@@ -479,8 +479,12 @@ void ctl_tune_timeouts(ctl *c)
     uint64_t floor = c->cfg->election_timeout_ms, k = c->cfg->election_timeout_rtts;
     c->rtt_ms = rtx_rtt_bound_ms(&c->transport);
     uint64_t want = floor;
-    /* Raft wants heartbeats (a tenth of the timeout) to arrive well within
-     * the timeout: ten round trips give each heartbeat about one. */
+    /* libraft's advice (after Ongaro, ch. 9): a timeout of 10-20 one-way
+     * latencies. The bound (srtt + 4 rttvar) is a pessimistic round trip,
+     * delayed ACKs and jitter included: 5 of them (the default) are at
+     * least 10 one-way latencies. Pre-vote covers the rest: a follower
+     * whose heartbeats stall behind one lost segment (TCP's 200 ms minimum
+     * retransmission timeout) asks before it disrupts a working leader. */
     if (k && c->rtt_ms && k * c->rtt_ms > want)
         want = k * c->rtt_ms;
     if (want > CTL_ELECTION_MAX_MS)
@@ -492,7 +496,8 @@ void ctl_tune_timeouts(ctl *c)
     unsigned election = (unsigned)want;
     raft_set_heartbeat_timeout(&c->raft, election / 10 ? election / 10 : 1);
     raft_set_election_timeout(&c->raft, election);
-    log_info("raft", "election timeout %u ms, heartbeats every %u ms (round trip to the farthest controller %u ms; "
+    log_info("raft",
+             "election timeout %u ms, heartbeats every %u ms (round trip to the farthest controller %u ms; "
              "election_timeout %llu ms, election_timeout_rtts %llu)",
              election, election / 10 ? election / 10 : 1, c->rtt_ms, (unsigned long long)floor,
              (unsigned long long)k);

@@ -111,7 +111,7 @@ uint32_t ctl_log_format(ctl *c);
  * proposal; with twice that much again, it serves again. Once a tick. */
 void ctl_check_disk(ctl *c);
 /* Sets the election timeout (heartbeats a tenth of it) to the larger of
- * election_timeout and election_timeout_rtts x the worst round-trip bound
+ * election_timeout and election_timeout_rtts (5) x the worst round-trip bound
  * TCP measured to the other controllers: a LAN keeps the setting, a WAN
  * raises it. Raised at once; lowered only when it would fall by a fifth.
  * Once a tick. */

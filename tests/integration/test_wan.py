@@ -17,9 +17,33 @@ from wan import Link, Network, Wan, rtt_ok
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
-# The daemon's defaults (election timeout 1 s, heartbeats 1 s, node timeout
-# 5 s) are the ones a WAN deployment keeps; only the kill grace is short.
+# The daemon's defaults (heartbeats 1 s, node timeout 5 s) are the ones a
+# WAN deployment keeps; only the kill grace is short. The controllers' floor
+# for the election timeout is a tight LAN's 200 ms: the WAN's round trips
+# must raise it (election_timeout_rtts, 5 by default).
 EXTRA = ["--kill-grace", "1s"]
+FLOOR = ["--election-timeout", "200ms"]
+
+
+def tuned(d):
+    """(election timeout in use, round-trip bound) once the controller measured one."""
+    s = d.jz_json("status")
+    return (s["election_timeout_ms"], s["peer_rtt_ms"]) if s["peer_rtt_ms"] else None
+
+
+def test_election_timeout_stays_on_a_lan(tmp_path):
+    # The same sites with no delay: the round trips are a LAN's, the
+    # setting is kept.
+    with Wan(sites=3, hosts=1, zero=True) as w:
+        net = Network(w, tmp_path, extra=EXTRA, ctl_extra=FLOOR)
+        try:
+            net.start()
+            wait_for(lambda: net.leader() is not None, timeout=60, what="a leader")
+            for d in net.ctls:
+                election, rtt = wait_for(lambda: tuned(d), timeout=30, what="%s to measure round trips" % d.name)
+                assert rtt < 40 and election == 200, (d.name, election, rtt)
+        finally:
+            net.shutdown()
 
 
 def test_shim_gives_the_asked_round_trips_and_cuts(tmp_path):
@@ -68,11 +92,16 @@ def test_three_sites_remote_start_and_leader_failover(tmp_path):
     work = os.path.join(str(tmp_path), "work")
     os.makedirs(work)
     with Wan(sites=3, hosts=2) as w:
-        net = Network(w, tmp_path, extra=EXTRA)
+        net = Network(w, tmp_path, extra=EXTRA, ctl_extra=FLOOR)
         try:
             net.start()
             wait_for(lambda: net.leader() is not None, timeout=60, what="a leader across three sites")
             wait_for(lambda: net.ctls[0].jz_json("status")["nodes_up"] == 6, timeout=60, what="six nodes up")
+            # Every controller's farthest peer is 55 or 80 ms away (round
+            # trip): the election timeout in use is five of those, not 200 ms.
+            for d in net.ctls:
+                wait_for(lambda: (lambda t: t and t[1] >= 50 and t[0] >= 5 * t[1])(tuned(d)), timeout=30,
+                         what="%s's election timeout to follow its round trips (now %s)" % (d.name, tuned(d)))
 
             # Submitted at site 1 (root on its controller's socket), for site
             # 3's agent: it starts there.

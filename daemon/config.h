@@ -39,12 +39,13 @@ typedef struct config {
     uint64_t max_jobs_per_user, max_spec_bytes_per_user;
     uint64_t cert_ttl_ms; /* certificates issued last this long */
     uint64_t election_timeout_ms;
-    uint64_t election_timeout_rtts; /* at least this many measured round trips; 0: the setting alone */
-    uint64_t snapshot_threshold;    /* entries between snapshots */
-    uint64_t kill_grace_ms;         /* TERM to KILL when a job is stopped */
-    uint64_t gpu_isolation;         /* 1: jobs fenced to their GPUs (the devices cgroup) */
-    uint64_t cgroup_version;        /* 0: the one found, 1 or 2 */
-    uint64_t master_port;           /* MASTER_PORT = this + job id mod 1000 */
+    /* the election timeout in use is at least this many measured round trips; 0: the setting alone */
+    uint64_t election_timeout_rtts;
+    uint64_t snapshot_threshold; /* entries between snapshots */
+    uint64_t kill_grace_ms;      /* TERM to KILL when a job is stopped */
+    uint64_t gpu_isolation;      /* 1: jobs fenced to their GPUs (the devices cgroup) */
+    uint64_t cgroup_version;     /* 0: the one found, 1 or 2 */
+    uint64_t master_port;        /* MASTER_PORT = this + job id mod 1000 */
     uint64_t log_format;
     uint64_t min_free_disk;
     /* below this much free under state_dir, a controller refuses writes */ /* the newest log format

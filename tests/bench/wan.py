@@ -29,12 +29,14 @@ Measured, each N times (after one warm-up that is not counted):
    accepted (committed by the new leader). The killed one is restarted and
    the network settles before the next round.
 
-Timings (--timings, default "default"): each is a set of daemon flags
-("default": the daemon's own; "lan400": --election-timeout 400ms, as a
-LAN-tuned site might set; a comma list of several runs each on both
-networks). The election timeout the daemon uses on the WAN is printed
-beside (jz status: election_timeout_ms, as derived from measured round
-trips).
+Timings (--timings, default "default"): each is a set of daemon flags,
+a comma list runs each on both networks. "default": the daemon's own;
+"lan200" / "lan400": --election-timeout 200ms / 400ms, as a LAN-tuned site
+might set; "-fixed" after a name: with --election-timeout-rtts 0, the
+election timeout the setting alone, as before the daemon derived it from
+measured round trips (the "before" figures). The election timeout each
+network's first controller uses is printed beside (jz status --json:
+election_timeout_ms).
 
 Printed: a table, per figure the median over the rounds with its spread
 (min-max), wan / ref. Needs root (namespaces). Everything started here is

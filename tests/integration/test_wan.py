@@ -47,6 +47,13 @@ def test_election_timeout_stays_on_a_lan(tmp_path):
             net.shutdown()
 
 
+def test_bad_links_are_refused():
+    with pytest.raises(ValueError, match="link 1-4: sites are numbered 1..3"):
+        Wan(sites=3, links={(1, 4): Link(20)})
+    with pytest.raises(ValueError, match="a link needs delay >= 0"):
+        Link(-1)
+
+
 def test_shim_gives_the_asked_round_trips_and_cuts(tmp_path):
     links = {(1, 2): Link(15, 2, 0.005), (1, 3): Link(40, 2, 0.005), (2, 3): Link(25, 0, 0)}
     with Wan(sites=3, hosts=2, links=links) as w:

@@ -114,6 +114,9 @@ class Wan:
         self.links = {p: Link(0) for p in itertools.combinations(range(1, sites + 1), 2)} if zero \
             else default_links(sites)
         for (a, b), link in (links or {}).items():
+            if a == b or not (1 <= a <= sites and 1 <= b <= sites):
+                raise ValueError("link %d-%d: sites are numbered 1..%d, and a link joins two of them"
+                                 % (a, b, sites))
             self.links[(min(a, b), max(a, b))] = link
         self.tag = "jw%d-%d" % (os.getpid(), next(_counter))
         self.rt = self.tag + "-rt"
@@ -137,6 +140,11 @@ class Wan:
         return self.links[(min(a, b), max(a, b))]
 
     def __enter__(self):
+        import shutil
+        missing = [t for t in ("nft", "ping") if not shutil.which(t)]
+        if missing:
+            raise RuntimeError("the WAN emulation needs %s (Debian's nftables and iputils-ping: make deps)"
+                               % " and ".join(missing))
         _live.append(self)
         try:
             self._build()

@@ -165,11 +165,16 @@ def gang(net, work, where, n, exchange_rounds=20):
     script = os.path.join(work, "exchange.py")
     with open(script, "w") as f:
         f.write(EXCHANGE)
+    # Where gangs are kept in one site unless asked (jz submit --span-sites,
+    # issue 15 item 6), the two-site gang asks.
+    span = []
+    if where == "x" and "--span-sites" in c1.jz("submit", "--help").stdout + c1.jz("help").stdout:
+        span = ["--span-sites"]
     starts, ends = [], []
     for i in range(n + 1):
         base = os.path.join(work, "gang-%s.%d" % (where, i))
         t0 = time.time()
-        jid = submit(c1, "--nodes", "2", "--constraint", where, "--workdir", work, "--", "/usr/bin/python3", script,
+        jid = submit(c1, "--nodes", "2", "--constraint", where, *span, "--workdir", work, "--", "/usr/bin/python3", script,
                      base, str(exchange_rounds))
         done(c1, jid)
         s = [read_float("%s.start.%d" % (base, r)) for r in (0, 1)]

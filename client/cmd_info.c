@@ -53,6 +53,9 @@ int cmd_status(cli *c, int argc, char **argv)
         buf_printf(&b, "leader:       %s\nterm:         %llu\ncommit index: %llu\n",
                    r->leader && *r->leader ? r->leader : "(none elected)", (unsigned long long)r->term,
                    (unsigned long long)r->commit_index);
+        if (r->election_timeout_ms)
+            buf_printf(&b, "election:     %u ms timeout (round trip to the farthest controller: %u ms)\n",
+                       r->election_timeout_ms, r->peer_rtt_ms);
         buf_printf(&b, "nodes:        %u up of %u\njobs:         %llu pending or running\ncontrollers:\n",
                    r->nodes_up, r->nodes_total, (unsigned long long)r->jobs_active);
         for (size_t i = 0; i < r->n_controllers; i++)

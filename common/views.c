@@ -391,6 +391,8 @@ void view_status_fields(json *j, const Jazari__StatusReply *r)
     json_kv_str(j, "leader", r->leader && *r->leader ? r->leader : NULL);
     json_kv_uint(j, "term", r->term);
     json_kv_uint(j, "commit_index", r->commit_index);
+    json_kv_uint(j, "election_timeout_ms", r->election_timeout_ms);
+    json_kv_uint(j, "peer_rtt_ms", r->peer_rtt_ms);
     json_key(j, "controllers");
     json_arr_begin(j);
     for (size_t i = 0; i < r->n_controllers; i++) {

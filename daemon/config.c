@@ -64,6 +64,10 @@ static const config__setting config__table[] = {
     {"node_timeout", CT_DURATION, OFF(node_timeout_ms), "5s", "silence after which a node is down"},
     {"election_timeout", CT_DURATION, OFF(election_timeout_ms), "1s",
      "Raft election timeout: how soon a new leader takes over (heartbeats are a tenth)"},
+    {"election_timeout_rtts", CT_COUNT, OFF(election_timeout_rtts), "5",
+     "the election timeout in use is at least this many round trips to the farthest controller, as TCP "
+     "measures them (smoothed, plus four deviations), so that a WAN raises it from election_timeout; 0: "
+     "election_timeout alone"},
     {"snapshot_threshold", CT_COUNT, OFF(snapshot_threshold), "4096", "log entries between state snapshots"},
     {"kill_grace", CT_DURATION, OFF(kill_grace_ms), "30s",
      "a stopped job's tasks get TERM, then KILL this much later (its time limit, jz cancel)"},
@@ -434,9 +438,13 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         /* max_connections 0: from the descriptor limit; gpu_temp_limit 0: none */
         bool temp = strcmp(s->key, "gpu_temp_limit") == 0;
         bool zero_ok = strcmp(s->key, "max_connections") == 0 || temp;
-        unsigned long long max = temp ? 200 : 10000000;
-        if (!isdigit((unsigned char)*value) || *end || (n < 16 && !(n == 0 && zero_ok)) || n > max) {
-            snprintf(why, sizeof why, "a whole number from 16 to %llu%s", max, zero_ok ? ", or 0" : "");
+        /* election_timeout_rtts: a small factor (0: off) */
+        bool rtts = strcmp(s->key, "election_timeout_rtts") == 0;
+        unsigned long long min = rtts ? 1 : 16, max = temp ? 200 : rtts ? 1000 : 10000000;
+        zero_ok = zero_ok || rtts;
+        if (!isdigit((unsigned char)*value) || *end || (n < min && !(n == 0 && zero_ok)) || n > max) {
+            snprintf(why, sizeof why, "a whole number from %llu to %llu%s", min, max,
+                     zero_ok ? ", or 0" : "");
             goto bad;
         }
         *(uint64_t *)((char *)c + s->offset) = n;

@@ -257,6 +257,8 @@ void nodes_status_make(jzd *d, nodes_status_t *st)
     rp->leader = leader ? (char *)leader->name : "";
     rp->term = k->raft.current_term;
     rp->commit_index = k->raft.commit_index;
+    rp->election_timeout_ms = k->election_ms;
+    rp->peer_rtt_ms = k->rtt_ms;
     for (unsigned i = 0; i < k->n_peers; i++) {
         jazari__controller_info__init(&infos[i]);
         infos[i].name = k->peers[i].name;

@@ -177,6 +177,7 @@ void routes_tick(jzd *d)
     trust_tick(d);
     if (d->ctl_running) {
         ctl_check_disk(&d->ctl);
+        ctl_tune_timeouts(&d->ctl);
         ctl_check_ids(&d->ctl);
     }
     run_tick(d);

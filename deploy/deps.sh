@@ -11,6 +11,9 @@ libhwloc-dev hwloc libraft-dev liblz4-dev libh2o-dev libsqlite3-dev"
 # sanitizer runtimes, the linters, iproute2 for network namespaces.
 PKGS="$PKGS protobuf-compiler python3 python3-protobuf python3-pytest clang
 libclang-rt-14-dev cppcheck clang-tidy clang-format iproute2 procps"
+# Sites over a WAN (tests/integration/wan.py): loss and cuts by nftables in
+# the router namespace, round trips measured with ping.
+PKGS="$PKGS nftables iputils-ping"
 # The man pages, read with warnings on (tests/integration/test_man_pages.py).
 PKGS="$PKGS groff-base"
 # A clock far off, for one process (tests/integration/test_trust.py).

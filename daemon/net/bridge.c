@@ -2,6 +2,8 @@
 #include "bridge.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,7 @@ struct bridge {
     bridge_set *set;
     uv_stream_t *tcp; /* the network side, through t */
     tls *t;
-    uv_pipe_t *ours; /* our end of the socketpair */
+    uv_pipe_t *ours;        /* our end of the socketpair */
     size_t to_tcp, to_ours; /* bytes queued on each side */
     bool tcp_paused, ours_paused;
     bool closing;
@@ -30,6 +32,23 @@ void bridge_set_init(bridge_set *s, uv_loop_t *loop)
 {
     memset(s, 0, sizeof *s);
     s->loop = loop;
+}
+
+unsigned bridge_rtt_bound_us(const bridge_set *s)
+{
+    unsigned worst = 0;
+    for (const bridge *b = s->head; b; b = b->next) {
+        uv_os_fd_t fd;
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (b->closing || uv_fileno((const uv_handle_t *)b->tcp, &fd) != 0 ||
+            getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || len < sizeof ti || ti.tcpi_rtt == 0)
+            continue;
+        unsigned bound = ti.tcpi_rtt + 4 * ti.tcpi_rttvar;
+        if (bound > worst)
+            worst = bound;
+    }
+    return worst;
 }
 
 static void bridge__maybe_empty(bridge_set *s)

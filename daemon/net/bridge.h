@@ -34,6 +34,10 @@ void bridge_set_init(bridge_set *s, uv_loop_t *loop);
  * are then closed and freed). */
 uv_stream_t *bridge_start(bridge_set *s, uv_stream_t *tcp, tls *t, const void *rest, size_t n, char *err,
                           size_t errlen);
+/* The worst smoothed round-trip bound (srtt + 4 x rttvar, as the kernel
+ * measures it: TCP_INFO) over the bridged TCP connections, in
+ * microseconds; 0 when there are none or none has a measure yet. */
+unsigned bridge_rtt_bound_us(const bridge_set *s);
 /* Closes every bridge; on_empty runs once all are closed (now, if none). */
 void bridge_close_all(bridge_set *s, void (*on_empty)(bridge_set *s));
 

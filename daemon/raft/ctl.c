@@ -374,6 +374,7 @@ int ctl_start(ctl *c, uv_loop_t *loop, const config *cfg, const sec_ctx *sec, ct
     unsigned election = (unsigned)cfg->election_timeout_ms;
     raft_set_election_timeout(&c->raft, election);
     raft_set_heartbeat_timeout(&c->raft, election / 10 ? election / 10 : 1);
+    c->election_ms = election;
     raft_set_install_snapshot_timeout(&c->raft, 2000);
     raft_set_snapshot_threshold(&c->raft, (unsigned)cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&c->raft, (unsigned)cfg->snapshot_threshold / 2);
@@ -466,6 +467,41 @@ void ctl_close(ctl *c, void (*cb)(ctl *c))
         return;
     }
     raft_close(&c->raft, ctl__on_raft_closed);
+}
+
+/* No timeout from round trips beyond this: a link that slow is broken. */
+#define CTL_ELECTION_MAX_MS 60000u
+
+void ctl_tune_timeouts(ctl *c)
+{
+    if (!c->started || c->closing)
+        return;
+    uint64_t floor = c->cfg->election_timeout_ms, k = c->cfg->election_timeout_rtts;
+    c->rtt_ms = rtx_rtt_bound_ms(&c->transport);
+    uint64_t want = floor;
+    /* libraft's advice (after Ongaro, ch. 9): a timeout of 10-20 one-way
+     * latencies. The bound (srtt + 4 rttvar) is a pessimistic round trip,
+     * delayed ACKs and jitter included: 5 of them (the default) are at
+     * least 10 one-way latencies. Pre-vote covers the rest: a follower
+     * whose heartbeats stall behind one lost segment (TCP's 200 ms minimum
+     * retransmission timeout) asks before it disrupts a working leader. */
+    if (k && c->rtt_ms && k * c->rtt_ms > want)
+        want = k * c->rtt_ms;
+    if (want > CTL_ELECTION_MAX_MS)
+        want = floor > CTL_ELECTION_MAX_MS ? floor : CTL_ELECTION_MAX_MS;
+    /* Up at once (a slower path is here now); down only by a fifth or more,
+     * so the timers do not follow every wobble of the measure. */
+    if (want == c->election_ms || (want < c->election_ms && want * 5 > (uint64_t)c->election_ms * 4))
+        return;
+    unsigned election = (unsigned)want;
+    raft_set_heartbeat_timeout(&c->raft, election / 10 ? election / 10 : 1);
+    raft_set_election_timeout(&c->raft, election);
+    log_info("raft",
+             "election timeout %u ms, heartbeats every %u ms (round trip to the farthest controller %u ms; "
+             "election_timeout %llu ms, election_timeout_rtts %llu)",
+             election, election / 10 ? election / 10 : 1, c->rtt_ms, (unsigned long long)floor,
+             (unsigned long long)k);
+    c->election_ms = election;
 }
 
 void ctl_check_disk(ctl *c)

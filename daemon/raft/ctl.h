@@ -87,6 +87,9 @@ typedef struct ctl {
     int ids_fd;
     bool ids_lost; /* said once: the log holds fewer ids than were issued */
     char ids_why[300];
+    /* Timers derived from measured round trips (ctl_tune_timeouts). */
+    unsigned election_ms; /* the election timeout in use */
+    unsigned rtt_ms;      /* the last round-trip bound to the farthest controller; 0: none */
 } ctl;
 
 /* Opens the Raft log under state_dir/raft, bootstraps the configuration
@@ -107,6 +110,12 @@ uint32_t ctl_log_format(ctl *c);
  * controller is disk_full (logged, said in disk_why) and refuses every
  * proposal; with twice that much again, it serves again. Once a tick. */
 void ctl_check_disk(ctl *c);
+/* Sets the election timeout (heartbeats a tenth of it) to the larger of
+ * election_timeout and election_timeout_rtts (5) x the worst round-trip bound
+ * TCP measured to the other controllers: a LAN keeps the setting, a WAN
+ * raises it. Raised at once; lowered only when it would fall by a fifth.
+ * Once a tick. */
+void ctl_tune_timeouts(ctl *c);
 /* On the leader, with its whole log applied: says loudly (once, and in
  * ids_why) if the state's ids fall short of those this controller saw
  * issued: entries were lost. Once a tick, and before each submission. */

@@ -71,6 +71,15 @@ uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id)
     return x->heard[id - 1].format;
 }
 
+unsigned rtx_rtt_bound_ms(struct raft_uv_transport *t)
+{
+    rtx *x = t->impl;
+    if (!x || x->bridges_closed)
+        return 0;
+    unsigned us = bridge_rtt_bound_us(&x->bridges);
+    return (us + 999) / 1000;
+}
+
 /* --- connecting -------------------------------------------------------------- */
 
 static void rtx__unlink(rtx *x, rtx_dial *d)

@@ -30,6 +30,10 @@ int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name
 /* The log format controller id announced in its last hello or hello
  * reply; 0 if it has said nothing yet (or runs a release that does not). */
 uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id);
+/* The worst round-trip bound to the other controllers, in ms rounded up
+ * (bridge_rtt_bound_us over libraft's connections); 0: not measured (no
+ * connection yet, or plaintext). */
+unsigned rtx_rtt_bound_ms(struct raft_uv_transport *t);
 /* Frees what rtx_init allocated, after libraft has closed t. */
 void rtx_free(struct raft_uv_transport *t);
 

@@ -21,6 +21,8 @@ TEST(config_defaults)
     CHECK_EQ_INT(c.listen_port, 7070);
     CHECK_EQ_INT(c.heartbeat_interval_ms, 1000);
     CHECK_EQ_INT(c.node_timeout_ms, 5000);
+    CHECK_EQ_INT(c.election_timeout_ms, 1000);
+    CHECK_EQ_INT(c.election_timeout_rtts, 5);
     CHECK_EQ_INT(c.max_frame, 16u << 20);
     CHECK(c.topology_xml == NULL);
     CHECK(c.name != NULL && config_valid_name(c.name));
@@ -40,8 +42,9 @@ TEST(config_file_then_flags)
     fclose(f);
     config c;
     char err[512];
-    char *argv[] = {"--config", path, "--site", "fes", "--heartbeat-interval=2s"};
-    int rc = load(&c, err, sizeof err, 5, argv);
+    char *argv[] = {"--config", path, "--site", "fes", "--heartbeat-interval=2s", "--election-timeout-rtts",
+                    "0"};
+    int rc = load(&c, err, sizeof err, 7, argv);
     if (rc != 0)
         printf("    %s\n", err);
     REQUIRE(rc == 0);
@@ -51,6 +54,7 @@ TEST(config_file_then_flags)
     CHECK_EQ_INT(c.listen_port, 7171);
     CHECK_EQ_INT(c.node_timeout_ms, 1500);
     CHECK_EQ_INT(c.heartbeat_interval_ms, 2000);
+    CHECK_EQ_INT(c.election_timeout_rtts, 0); /* off */
     CHECK_EQ_INT(c.max_frame, 65536);
     CHECK_EQ_STR(c.socket, "/tmp/x/jazarid.sock");
     config_free(&c);
@@ -97,6 +101,10 @@ TEST(config_refuses_bad_input)
     expect_refused(2, a12, "bad value 'yes' for gpu_isolation: expected one of: off on");
     char *a13[] = {"--cgroup-version", "3"};
     expect_refused(2, a13, "expected one of: auto 1 2");
+    char *a14[] = {"--election-timeout-rtts", "1001"};
+    expect_refused(2, a14, "for election_timeout_rtts: expected a whole number from 1 to 1000, or 0");
+    char *a15[] = {"--election-timeout-rtts", "-1"};
+    expect_refused(2, a15, "for election_timeout_rtts");
 }
 
 TEST(config_file_errors_name_the_line)

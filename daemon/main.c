@@ -15,6 +15,7 @@
 #include "../lib/hw/topo.h"
 #include "config.h"
 #include "daemon.h"
+#include "emu.h"
 #include "exec/step.h"
 
 static void usage(FILE *f)
@@ -26,6 +27,8 @@ static void usage(FILE *f)
             "       jazarid topology [--topology-xml FILE] [--name NAME] [--json]\n"
             "       jazarid health [--json] [--xids SECONDS]   (this node's GPU health, once)\n"
             "       jazarid token generate   (a new network's token, for --join-token)\n"
+            "       jazarid --emulate-nodes N --topology-xml FILE [--name NAME] [--emulate-cut PCT]\n"
+            "               [--SETTING VALUE ...]   (N emulated agents NAME-00001..., docs/scale.md)\n"
             "       jazarid --help | --version\n"
             "\n"
             "Runs the Jazari daemon in the foreground (logs on stderr; SIGTERM or\n"
@@ -215,6 +218,8 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    if (emu_wanted(argc, argv))
+        return emu_main(argc, argv);
     config cfg;
     char err[512];
     if (config_load(&cfg, argc - 1, argv + 1, err, sizeof err) != 0) {

@@ -99,7 +99,7 @@ struct emu {
     size_t n_nodes, n_cut;
     emu_link *links;
     size_t n_links;
-    bool cut, stopping;
+    bool cut, stopping, warned;
     uint64_t rng;
     uint64_t beats, ends, registrations; /* counters, logged at the end */
 };
@@ -463,6 +463,12 @@ static void emu__on_beat(void *arg, wire_msg *reply, const char *why, bool sent)
     } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && !emu__silent(e, n)) {
         n->digest = 0;
         emu__register(n); /* not known, or marked down: register again */
+    } else if (r->error && !e->warned) {
+        e->warned = true; /* once: every node hears the same */
+        log_warn("emu", "the leader refuses the emulated nodes' heartbeats: %s%s", r->error->message,
+                 r->error->code == JAZARI__ERROR_CODE__PERMISSION_DENIED
+                     ? " (the controllers need emulated_nodes = on to take an emulator's nodes)"
+                     : "");
     }
     (void)why;
     (void)sent;
@@ -610,7 +616,7 @@ static int emu__check(const config *cfg, long n, jzd *d, char *err, size_t errle
     d->n_peers = config_controllers(cfg, d->peers, err, errlen);
     if (d->n_peers < 0)
         return 2;
-    if (d->n_peers == 0) {
+    if (d->n_peers == 0 || !cfg->controllers || !*cfg->controllers) {
         snprintf(err, errlen, "--emulate-nodes needs --controllers (the real controllers the nodes join)");
         return 2;
     }

@@ -202,7 +202,7 @@ def med(xs):
     return "%.3g [%.3g..%.3g]" % (statistics.median(xs), min(xs), max(xs))
 
 
-def one(build, n, seconds, windows):
+def one(build, n, seconds, windows, steady_only=False):
     tmp = tempfile.mkdtemp(prefix="jazari-emu-", dir=os.environ.get("JAZARI_BENCH_DIR", "/var/tmp"))
     net = Net(build, tmp)
     row = {"n": n}
@@ -223,6 +223,8 @@ def one(build, n, seconds, windows):
         cpus, bps = steady(net, leader, n, seconds, windows)
         row.update(ref=ref_cpu, cpu=cpus, bps=bps, rss_node=(rss_kib(net.procs[leader].pid) - rss0) / n,
                    emu_node=rss_kib(net.emu.pid) / n)
+        if steady_only:
+            return row
         # a full queue: twice the GPUs, in whole-node jobs
         jobs, first = 2 * n, None
         while jobs > 0:
@@ -275,14 +277,17 @@ def main():
     ap.add_argument("--sizes", default="1000")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--windows", type=int, default=3)
+    ap.add_argument("--steady-only", action="store_true", help="the storm and steady heartbeats only")
     a = ap.parse_args()
-    rows = [one(a.build, int(s), a.seconds, a.windows) for s in a.sizes.split(",")]
+    rows = [one(a.build, int(s), a.seconds, a.windows, a.steady_only) for s in a.sizes.split(",")]
     print("emulated nodes against 3 controllers on loopback (heartbeat 1 s; %d GPUs a node); "
           "leader CPU %% of a core, median [min..max] of %d windows of %g s" % (GPUS, a.windows, a.seconds))
     print("%7s %8s %20s %22s %10s %12s %10s %9s %8s %8s %8s %8s %9s" %
           ("nodes", "storm_s", "leader_cpu%", "cpu%/node", "KiB/node", "B/s/node", "emuKiB/n",
            "pass_ms", "fill_s", "elect_s", "pass_s", "sched_s", "rejoin_s"))
     for r in rows:
+        for k in ("pass_ms", "fill_s", "elect_s", "pass_s", "sched_s", "rejoin_s"):
+            r.setdefault(k, float("nan"))
         per = [c / r["n"] for c in r["cpu"]]
         print("%7d %8.1f %20s %22s %10.2f %12s %10.2f %9.2f %8.1f %8.1f %8.1f %8.1f %9.1f" %
               (r["n"], r["storm_s"], med(r["cpu"]), "%.2e [%.2e..%.2e]" % (statistics.median(per), min(per), max(per)),

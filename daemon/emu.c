@@ -37,8 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -249,7 +249,8 @@ static emu_job *emu__job_add(emu_node *n, uint64_t id, uint32_t attempt)
     if (n->n_jobs == UINT16_MAX)
         return NULL;
     if (n->n_jobs == n->cap_jobs) {
-        n->cap_jobs = n->cap_jobs ? (uint16_t)(n->cap_jobs * 2 > UINT16_MAX ? UINT16_MAX : n->cap_jobs * 2) : 2;
+        n->cap_jobs =
+            n->cap_jobs ? (uint16_t)(n->cap_jobs * 2 > UINT16_MAX ? UINT16_MAX : n->cap_jobs * 2) : 2;
         n->jobs = xrealloc_array(n->jobs, n->cap_jobs, sizeof *n->jobs);
     }
     emu_job *j = &n->jobs[n->n_jobs++];
@@ -603,14 +604,16 @@ static int emu__check(const config *cfg, long n, jzd *d, char *err, size_t errle
     char longest[CONFIG_NAME_MAX * 2];
     snprintf(longest, sizeof longest, "%s-%05ld", cfg->name, n);
     if (!cfg->topology_xml) {
-        snprintf(err, errlen, "--emulate-nodes needs --topology-xml FILE (the hwloc XML every emulated node has)");
+        snprintf(err, errlen,
+                 "--emulate-nodes needs --topology-xml FILE (the hwloc XML every emulated node has)");
         return 2;
     }
     if (strlen(longest) > CONFIG_NAME_MAX || !config_valid_name(longest)) {
-        snprintf(err, errlen,
-                 "--name %.80s: the emulated nodes' names (%.80s) must be node names of at most %d characters "
-                 "of [A-Za-z0-9._-]: choose a shorter --name",
-                 cfg->name, longest, CONFIG_NAME_MAX);
+        snprintf(
+            err, errlen,
+            "--name %.80s: the emulated nodes' names (%.80s) must be node names of at most %d characters "
+            "of [A-Za-z0-9._-]: choose a shorter --name",
+            cfg->name, longest, CONFIG_NAME_MAX);
         return 2;
     }
     d->n_peers = config_controllers(cfg, d->peers, err, errlen);
@@ -622,7 +625,8 @@ static int emu__check(const config *cfg, long n, jzd *d, char *err, size_t errle
     }
     for (int i = 0; i < d->n_peers; i++) {
         if (strcmp(d->peers[i].name, cfg->name) == 0) {
-            snprintf(err, errlen, "--name %s is a controller's: an emulator is never a controller", cfg->name);
+            snprintf(err, errlen, "--name %s is a controller's: an emulator is never a controller",
+                     cfg->name);
             return 2;
         }
     }
@@ -680,7 +684,8 @@ static int emu__run(emu *e)
         sigs[i]->data = e;
         uv_signal_start(sigs[i], emu__on_signal, nums[i]);
     }
-    log_info("emu", "emulating %zu nodes %s-%05u to %s-%05zu (%zu GPUs each, %s) over %zu connections; "
+    log_info("emu",
+             "emulating %zu nodes %s-%05u to %s-%05zu (%zu GPUs each, %s) over %zu connections; "
              "SIGUSR1 cuts off %zu of them, SIGUSR2 brings them back",
              e->n_nodes, e->cfg->name, 1u, e->cfg->name, e->n_nodes, e->t->n_gpus, e->cfg->topology_xml,
              e->n_links, e->n_cut);

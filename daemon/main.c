@@ -122,7 +122,8 @@ static int cmd_health(int argc, char **argv)
                    "library (default libnvidia-ml.so.1). Exit status 1 when NVML is unusable.\n");
             return 0;
         } else {
-            fprintf(stderr, "jazarid health: unknown or incomplete argument '%.100s' (try --help)\n", argv[i]);
+            fprintf(stderr, "jazarid health: unknown or incomplete argument '%.100s' (try --help)\n",
+                    argv[i]);
             return 2;
         }
     }

@@ -181,8 +181,7 @@ bool req_peer_is_node(jzd *d, const net_conn *c, const char *node)
     if (!req_agent_peer(d, c))
         return false;
     const pki_id *p = net_conn_peer_id(c);
-    return !trust_on(d) ||
-           (p && node && (strcmp(p->name, node) == 0 || req__emulated_by(d, p->name, node)));
+    return !trust_on(d) || (p && node && (strcmp(p->name, node) == 0 || req__emulated_by(d, p->name, node)));
 }
 
 /* A person with a credentials file, over TLS: the certificate's name and

@@ -175,9 +175,16 @@ class Net:
                 p.wait()
 
 
+NET = []  # the network being measured, for the messages of a failed wait
+
+
 def wait(cond, timeout, what):
     deadline = time.time() + timeout
     while time.time() < deadline:
+        gone = [n for n in NET[-1].names if NET[-1].procs[n].poll() not in (None, -9)] if NET else []
+        if gone:
+            raise SystemExit("bench emulate: %s stopped (exit %s) while waiting for %s" %
+                             (gone, [NET[-1].procs[n].returncode for n in gone], what))
         v = cond()
         if v:
             return v
@@ -205,6 +212,7 @@ def med(xs):
 def one(build, n, seconds, windows, steady_only=False):
     tmp = tempfile.mkdtemp(prefix="jazari-emu-", dir=os.environ.get("JAZARI_BENCH_DIR", "/var/tmp"))
     net = Net(build, tmp)
+    NET.append(net)
     row = {"n": n}
     try:
         leader = wait(net.leader, 60, "a leader")
@@ -267,7 +275,8 @@ def one(build, n, seconds, windows, steady_only=False):
         row["rejoin_s"] = time.time() - t0
     finally:
         net.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("JAZARI_BENCH_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
     return row
 
 

@@ -108,6 +108,10 @@ static const config__setting config__table[] = {
      "bytes of incomplete frames held for all connections together; past it the sender is cut off"},
     {"gpu_isolation", CT_CHOICE, OFF(gpu_isolation), "on",
      "on: a job opens only its own GPUs' devices (the devices cgroup); off: every job sees every GPU"},
+    {"emulated_nodes", CT_CHOICE, OFF(emulated_nodes), "off",
+     "on (controllers): an agent's certificate also speaks for the emulated nodes named after it "
+     "(NAME-00001..., jazarid --emulate-nodes), over its shared connections; for measuring the control "
+     "plane at scale, never on a production network"},
     {"cgroup_version", CT_CHOICE, OFF(cgroup_version), "auto",
      "which cgroup hierarchy confines jobs: auto (v2 when it has the memory controller, else v1), 1 or 2"},
     {"gpu_health_interval", CT_DURATION, OFF(gpu_health_interval_ms), "10s",
@@ -143,7 +147,7 @@ static const config__setting config__table[] = {
  * of the one given. */
 static const char *config__choices(const config__setting *s)
 {
-    if (strcmp(s->key, "gpu_isolation") == 0)
+    if (strcmp(s->key, "gpu_isolation") == 0 || strcmp(s->key, "emulated_nodes") == 0)
         return "off on";
     if (strcmp(s->key, "cgroup_version") == 0)
         return "auto 1 2";

@@ -44,6 +44,7 @@ typedef struct config {
     uint64_t snapshot_threshold; /* entries between snapshots */
     uint64_t kill_grace_ms;      /* TERM to KILL when a job is stopped */
     uint64_t gpu_isolation;      /* 1: jobs fenced to their GPUs (the devices cgroup) */
+    uint64_t emulated_nodes;     /* 1: an agent may speak for NAME-00001... (daemon/emu.c) */
     uint64_t cgroup_version;     /* 0: the one found, 1 or 2 */
     uint64_t master_port;        /* MASTER_PORT = this + job id mod 1000 */
     uint64_t log_format;

@@ -15,6 +15,7 @@
 #include "../lib/hw/topo.h"
 #include "config.h"
 #include "daemon.h"
+#include "emu.h"
 #include "exec/step.h"
 
 static void usage(FILE *f)
@@ -27,6 +28,8 @@ static void usage(FILE *f)
             "       jazarid health [--json] [--xids SECONDS]   (this node's GPU health, once)\n"
             "       jazarid token generate   (a new network's token, for --join-token)\n"
             "       jazarid --check-config [--config FILE] [--SETTING VALUE ...]\n"
+            "       jazarid --emulate-nodes N --topology-xml FILE [--name NAME] [--emulate-cut PCT]\n"
+            "               [--SETTING VALUE ...]   (N emulated agents NAME-00001..., docs/scale.md)\n"
             "       jazarid --help | --version\n"
             "\n"
             "Runs the Jazari daemon in the foreground (logs on stderr; SIGTERM or\n"
@@ -220,6 +223,8 @@ int main(int argc, char **argv)
     /* --check-config: read the settings (and the policy file they name) as
      * the daemon would, say the first problem in one line and exit: the
      * package's units and postinst run it before (re)starting a daemon. */
+    if (emu_wanted(argc, argv))
+        return emu_main(argc, argv);
     bool check_only = false;
     int n_args = 0;
     char **args = xcalloc((size_t)argc + 1, sizeof *args);

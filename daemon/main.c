@@ -220,11 +220,11 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    if (emu_wanted(argc, argv))
+        return emu_main(argc, argv);
     /* --check-config: read the settings (and the policy file they name) as
      * the daemon would, say the first problem in one line and exit: the
      * package's units and postinst run it before (re)starting a daemon. */
-    if (emu_wanted(argc, argv))
-        return emu_main(argc, argv);
     bool check_only = false;
     int n_args = 0;
     char **args = xcalloc((size_t)argc + 1, sizeof *args);

@@ -461,8 +461,7 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         if (pj[k].start >= 0) {
             pass_start *s = &out->starts[out->n_starts++];
             s->job = k;
-            s->where = pj[k].where; /* the plan's until plan_free: taken */
-            pj[k].where = NULL;
+            s->where = pj[k].where; /* the plan's until plan_free: taken below, after the estimates */
             out->reasons[k] = NULL;
         } else if (!out->reasons[k]) {
             out->reasons[k] = any_down && pass__nodes_down_cached(v, &v->jobs[k], &downs) ? "NodeDown"
@@ -475,8 +474,13 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         st->shadow = p.shadow;
     }
     out->blocked = head;
+    /* The estimates walk the running jobs, those started in this pass
+     * among them: their nodes are taken from the plan only after. */
     if (v->estimate)
         pass__estimate(v, &p, pj, queued, out);
+    for (size_t k = 0; k < nj; k++)
+        if (queued[k] && pj[k].start >= 0)
+            pj[k].where = NULL;
     for (size_t i = 0; i < v->n_nodes; i++)
         free(p.nodes[i].windows);
     plan_free(&p);

@@ -8,7 +8,7 @@ the router 10.<B>.<s>.254, every host's default route). Inside a site the
 bridge forwards in the kernel: a LAN, no delay. The router namespace
 (<tag>-rt) has one veth into each site's bridge.
 
-Delay: this kernel has no netem (../shared/PLATFORM.md), so the router holds
+Delay: this kernel has no netem (`tc qdisc add ... netem` answers "Specified qdisc kind is unknown": no sch_netem, no loadable modules), so the router holds
 inter-site packets in userspace. It has one TUN device, wan0, and policy
 routing: a packet that arrives from a site (iif s<s>) is looked up in table
 100, whose only route is wan0, so every inter-site packet is read by the

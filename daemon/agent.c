@@ -126,6 +126,35 @@ static void agent__health_own(jzd *d)
     ghealth_pb_free(conds);
 }
 
+/* The leader's run list: started, stopped, and asked for again. */
+static void agent__run_list(jzd *d, const Jazari__HeartbeatReply *hr)
+{
+    if (d->health_inflight)
+        d->health_acked = d->health_inflight;
+    run_sync(d, hr->run, hr->n_run, hr->applied);
+    /* A long poll: ask again at once, unless the answer came too soon
+     * for a held one (a leader that does not hold would spin us). */
+    bool changed = hr->digest != d->beat_digest;
+    d->beat_digest = hr->digest;
+    if (!d->stopping && (changed || uv_now(&d->loop) - d->beat_sent_ms >= agent__beat_wait(d) / 2))
+        agent__heartbeat_send(d);
+}
+
+/* The leader no longer has this node up: register again. */
+static void agent__register_again(jzd *d)
+{
+    Jazari__NodeRecord rec;
+    agent__own_record(d, &rec);
+    Jazari__RegisterRequest rr = JAZARI__REGISTER_REQUEST__INIT;
+    rr.node = &rec;
+    Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
+    env.body_case = JAZARI__ENVELOPE__BODY_REGISTER_REQUEST;
+    env.register_request = &rr;
+    d->beating = true;
+    uplink_request(&d->up, &env, agent__on_register_reply, d);
+    topo_pb_free(rec.topology);
+}
+
 static void agent__on_heartbeat_reply(void *arg, wire_msg *reply, const char *why, bool sent)
 {
     jzd *d = arg;
@@ -138,31 +167,34 @@ static void agent__on_heartbeat_reply(void *arg, wire_msg *reply, const char *wh
     } else if (r->error && r->error->code == JAZARI__ERROR_CODE__NOT_LEADER) {
         d->health_acked = 0;
         fwd_retarget(d, r->error->leader);
-    } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && r->heartbeat_reply->known) {
-        const Jazari__HeartbeatReply *hr = r->heartbeat_reply;
-        if (d->health_inflight)
-            d->health_acked = d->health_inflight;
-        run_sync(d, hr->run, hr->n_run, hr->applied);
-        /* A long poll: ask again at once, unless the answer came too soon
-         * for a held one (a leader that does not hold would spin us). */
-        bool changed = hr->digest != d->beat_digest;
-        d->beat_digest = hr->digest;
-        if (!d->stopping && (changed || uv_now(&d->loop) - d->beat_sent_ms >= agent__beat_wait(d) / 2))
-            agent__heartbeat_send(d);
-    } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY && !r->heartbeat_reply->known &&
-               !d->stopping) {
-        Jazari__NodeRecord rec;
-        agent__own_record(d, &rec);
-        Jazari__RegisterRequest rr = JAZARI__REGISTER_REQUEST__INIT;
-        rr.node = &rec;
-        Jazari__Envelope env = JAZARI__ENVELOPE__INIT;
-        env.body_case = JAZARI__ENVELOPE__BODY_REGISTER_REQUEST;
-        env.register_request = &rr;
-        d->beating = true;
-        uplink_request(&d->up, &env, agent__on_register_reply, d);
-        topo_pb_free(rec.topology);
+    } else if (r->body_case == JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY) {
+        /* A leader answered: the fence counts from when this was sent
+         * (the leader heard it no sooner). */
+        d->leader_heard_ms = d->beat_sent_ms;
+        d->lost_after_ms = r->heartbeat_reply->lost_after_ms;
+        d->fenced = false;
+        if (r->heartbeat_reply->known)
+            agent__run_list(d, r->heartbeat_reply);
+        else if (!d->stopping)
+            agent__register_again(d);
     }
     wire_msg_free(reply);
+}
+
+/* An agent that hears no leader for lost_after stops its jobs: the
+ * leader requeues them no sooner than node_timeout later (live.c). Until
+ * a leader has answered, the local policy's lost_after stands in (an
+ * agent restarted during a cut still fences). */
+static void agent__fence(jzd *d, uint64_t now)
+{
+    if (!d->leader_heard_ms) {
+        d->leader_heard_ms = now;
+        d->lost_after_ms = (uint64_t)d->cfg->pol->lost_after_ms;
+    }
+    if (d->fenced || !d->lost_after_ms || now - d->leader_heard_ms < d->lost_after_ms)
+        return;
+    d->fenced = true;
+    run_fence(d, now - d->leader_heard_ms);
 }
 
 void agent_tick(jzd *d)
@@ -170,6 +202,8 @@ void agent_tick(jzd *d)
     if (d->stopping)
         return;
     if (req_is_leader(d)) {
+        d->leader_heard_ms = uv_now(&d->loop); /* it hears itself */
+        d->fenced = false;
         if (d->registering)
             return;
         const fsm_node *n = fsm_node_get(&d->ctl.state, d->cfg->name);
@@ -193,6 +227,7 @@ void agent_tick(jzd *d)
         return;
     }
     /* Every other daemon is an agent of the leader. */
+    agent__fence(d, uv_now(&d->loop));
     if (d->beating)
         return;
     fwd_retarget(d, NULL);

@@ -58,6 +58,7 @@ static bool beat__answer(jzd *d, net_conn *c, uint64_t request_id, const char *n
     r.run = run;
     r.n_run = nrun;
     r.applied = raft_last_applied(&d->ctl.raft);
+    r.lost_after_ms = d->lost_after_rule_ms;
     wire_reply out;
     wire_reply_init(&out, request_id, JAZARI__ERROR_CODE__OK, NULL);
     out.env.body_case = JAZARI__ENVELOPE__BODY_HEARTBEAT_REPLY;

@@ -69,6 +69,14 @@ typedef struct jzd {
     int target;                         /* the controller the uplink points at */
     bool beating;                       /* a heartbeat or registration is in flight */
     uint64_t beat_digest, beat_sent_ms; /* the long poll (beat.c) */
+    /* The fence (agent.c): when the last heartbeat a leader answered was
+     * sent, the lost_after that leader said, and whether this node's jobs
+     * were stopped for hearing none since. */
+    uint64_t leader_heard_ms, lost_after_ms;
+    bool fenced;
+    uint64_t lost_after_rule_ms; /* leader: the lost_after live.c applies now, which heartbeats tell agents */
+    uint64_t lose_checked_ms; /* leader: when live.c last looked for unreachable nodes' jobs due to be lost */
+    uint64_t stale_event_ms; /* leader: the last event of an end reported after its run was lost */
     /* As the leader: heartbeats held until their node's run list changes. */
     struct jzd_held *held;
     size_t n_held, held_cap;
@@ -560,6 +568,10 @@ void usage_pb(const step_end *e, Jazari__PartUsage *out);
 bool usage_valid(const Jazari__PartUsage *u, char *why, size_t len);
 /* Leader: this node's own parts, straight from the state. */
 void run_sync_local(jzd *d);
+/* Agent: no leader heard for silent_ms, past the policy's lost_after:
+ * every running part is killed, its end reported as lost (when a leader
+ * is heard again), so that none still runs when the leader requeues it. */
+void run_fence(jzd *d, uint64_t silent_ms);
 /* Leader: the running jobs with a part on node, for its heartbeat reply.
  * Returns a list to free with run_jobs_free. */
 Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n);

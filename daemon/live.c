@@ -1,6 +1,16 @@
 /* live.c - the leader's side of liveness: heartbeats (answered by beat.c),
  * registrations, and nodes silent past node_timeout committed as down.
- * When each node was last heard of is seen.c's table. */
+ * When each node was last heard of is seen.c's table.
+ *
+ * A site cut off (docs/national.md): a node silent past node_timeout is
+ * unreachable: down for new jobs, its running jobs kept (NodeDown with
+ * keep_jobs, log format 10). Still down lost_after (the policy) after
+ * that, by the time in the state, its jobs are lost: a second NodeDown,
+ * without keep_jobs. Its agent, hearing no leader for lost_after since
+ * its last answered heartbeat (sent no later than node_timeout before the
+ * node went down here), has stopped them by then (agent.c), so a job
+ * never runs twice. Back before that, the node registers again and goes
+ * on with them; what ended meanwhile is reported as it ended. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,19 +93,88 @@ static void live__on_marked_down(void *arg, const ctl_outcome *o)
     (void)o;
 }
 
-static void live__down(void *arg, const char *name, uint64_t silent_ms)
+static void live__duration(char *out, size_t len, uint64_t ms)
 {
-    jzd *d = arg;
-    char reason[96];
-    snprintf(reason, sizeof reason, "no heartbeat for %.1f s", (double)silent_ms / 1000.0);
-    log_warn("live", "node %s is down: %s", name, reason);
+    if (ms % 3600000 == 0 && ms)
+        snprintf(out, len, "%lluh", (unsigned long long)(ms / 3600000));
+    else if (ms % 60000 == 0 && ms)
+        snprintf(out, len, "%llum", (unsigned long long)(ms / 60000));
+    else
+        snprintf(out, len, "%.1fs", (double)ms / 1000.0);
+}
+
+static void live__propose_down(jzd *d, const char *name, const char *reason, bool keep)
+{
     Jazari__NodeDownCmd down = JAZARI__NODE_DOWN_CMD__INIT;
     down.name = (char *)name;
-    down.reason = reason;
+    down.reason = (char *)reason;
+    down.keep_jobs = keep;
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
     cmd.node_down = &down;
     ctl_propose(&d->ctl, &cmd, live__on_marked_down, NULL);
+}
+
+/* The policy's lost_after, where every voter reads a NodeDown that keeps
+ * jobs; 0 (lost at once, as before format 10) otherwise. */
+static uint64_t live__lost_after(jzd *d)
+{
+    d->lost_after_rule_ms = ctl_log_format(&d->ctl) >= 10 ? (uint64_t)d->cfg->pol->lost_after_ms : 0;
+    return d->lost_after_rule_ms;
+}
+
+static void live__down(void *arg, const char *name, uint64_t silent_ms)
+{
+    jzd *d = arg;
+    char reason[160], after[32];
+    uint64_t lost_after = live__lost_after(d);
+    live__duration(after, sizeof after, lost_after);
+    if (lost_after)
+        snprintf(reason, sizeof reason, "unreachable: no heartbeat for %.1f s; its jobs are kept for %s (lost_after)",
+                 (double)silent_ms / 1000.0, after);
+    else
+        snprintf(reason, sizeof reason, "no heartbeat for %.1f s", (double)silent_ms / 1000.0);
+    log_warn("live", "node %s is down: %s", name, reason);
+    live__propose_down(d, name, reason, lost_after > 0);
+}
+
+/* The unreachable nodes whose jobs are due to be lost: down for
+ * lost_after by the state's clock (a new leader counts from when the node
+ * went down, not from its election), still holding a running part. Once a
+ * second; a proposal again before the last one applied is harmless (the
+ * second finds nothing left to lose). */
+static void live__lose_due(jzd *d, uint64_t now)
+{
+    uint64_t lost_after = live__lost_after(d);
+    if (!lost_after || now - d->lose_checked_ms < 1000)
+        return;
+    d->lose_checked_ms = now;
+    const fsm *f = &d->ctl.state;
+    int64_t wall = ctl_now_ms(&d->ctl);
+    enum { LIVE_LOSE_MAX = 64 }; /* nodes a scan proposes; more wait a second */
+    const char *done[LIVE_LOSE_MAX];
+    size_t n_done = 0;
+    for (uint64_t k = 0; f->n_running && k < f->jobs_cap && n_done < LIVE_LOSE_MAX; k++) {
+        const fsm_job *j = f->jobs[k];
+        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+            continue;
+        for (uint32_t a = 0; a < j->n_allocs && n_done < LIVE_LOSE_MAX; a++) {
+            const fsm_node *n = j->allocs[a].done ? NULL : fsm_node_get(f, j->allocs[a].node);
+            if (!n || strcmp(n->state, "down") != 0 || n->since_ms + (int64_t)lost_after > wall)
+                continue;
+            bool again = false;
+            for (size_t i = 0; i < n_done && !again; i++)
+                again = done[i] == n->name;
+            if (again)
+                continue;
+            char reason[160], after[32];
+            live__duration(after, sizeof after, lost_after);
+            snprintf(reason, sizeof reason, "unreachable for %s (lost_after): its jobs are lost", after);
+            log_warn("live", "node %s: %s", n->name, reason);
+            live__propose_down(d, n->name, reason, false);
+            done[n_done++] = n->name;
+        }
+    }
 }
 
 void live_check(jzd *d)
@@ -115,4 +194,8 @@ void live_check(jzd *d)
     seen_check(&d->seen, leading ? d->ctl.raft.current_term : 0, now, d->cfg->node_timeout_ms, up, n,
                live__down, d);
     free(up);
+    if (leading) {
+        live__lost_after(d);
+        live__lose_due(d, now);
+    }
 }

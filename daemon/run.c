@@ -229,6 +229,14 @@ static void run__report(jzd *d, exec_part *p);
 void run_part_ended(void *arg, exec_part *p)
 {
     jzd *d = arg;
+    if (p->fenced && !p->end.failed_to_start) {
+        /* Lost, not failed: a leader that has not requeued it yet does so
+         * (the verdict NODE_FAIL); one that has acknowledges it. */
+        p->end.lost = true;
+        p->end.cancelled = p->end.timed_out = false;
+        snprintf(p->end.reason, sizeof p->end.reason,
+                 "stopped on its node: no leader heard for the policy's lost_after");
+    }
     if (!d->stopping)
         run__report(d, p);
 }
@@ -536,6 +544,23 @@ void run_sync_local(jzd *d)
     run_jobs_free(jobs, n);
 }
 
+void run_fence(jzd *d, uint64_t silent_ms)
+{
+    unsigned n = 0;
+    for (exec_part *p = d->ex.parts; p; p = p->next) {
+        if (!p->running || p->fenced)
+            continue;
+        p->fenced = p->stop_sent = true;
+        exec_stop(&d->ex, p, true);
+        n += p->step == 0;
+    }
+    if (n)
+        log_warn("run",
+                 "no leader heard for %.0f s (the policy's lost_after is %.0f s): %u job%s stopped here, "
+                 "to be requeued elsewhere; their ends are reported when a leader is heard again",
+                 (double)silent_ms / 1000.0, (double)d->lost_after_ms / 1000.0, n, n == 1 ? "" : "s");
+}
+
 /* --- ends: reported by the node, committed by the leader --------------------------------- */
 
 static Jazari__JobState run__verdict(const step_end *e)
@@ -629,6 +654,25 @@ static void run__end_ack(net_conn *c, uint64_t request_id)
     net_conn_send(c, &out.env);
 }
 
+/* An end of a run the leader had given up on (its node was unreachable
+ * past lost_after, then came back): the record says where that run went,
+ * at most one such event a second (the node's word, bounded). */
+static void run__stale_end(jzd *d, const fsm_job *j, const Jazari__JobEndRequest *r)
+{
+    uint64_t now = uv_now(&d->loop);
+    char text[400];
+    snprintf(text, sizeof text, "job %llu attempt %u ended on %s after it was lost there (now attempt %u): %s%s",
+             (unsigned long long)r->id, r->attempt, r->node, j->attempt, r->lost ? "" : "exit ",
+             r->lost ? (r->reason && *r->reason ? r->reason : "lost") : "");
+    if (!r->lost)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d", r->exit_code);
+    log_warn("run", "%s", text);
+    if (now - d->stale_event_ms < 1000 || ctl_log_format(&d->ctl) < 8)
+        return;
+    d->stale_event_ms = now;
+    drains_event(d, "job_stale_end", "warning", r->node, -1, text);
+}
+
 void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const Jazari__JobEndRequest *r = e->job_end_request;
@@ -640,6 +684,8 @@ void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)
     const fsm_job *j = fsm_job_get(&d->ctl.state, r->id);
     if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING || j->attempt != r->attempt) {
         run__end_ack(c, e->request_id); /* that run is over already: nothing to commit */
+        if (j && r->attempt < j->attempt && r->step == 0)
+            run__stale_end(d, j, r);
         return;
     }
     bool part = false;

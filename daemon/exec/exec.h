@@ -42,6 +42,7 @@ typedef struct exec_part {
      * whether the leader has committed its end. */
     uint64_t start_index;
     bool reported, in_flight, stop_sent;
+    bool fenced; /* stopped because no leader was heard for lost_after: its end says lost */
     uint64_t limit_s; /* the time limit its supervisor was last told (0: none) */
     bool limit_known; /* started by this daemon (an adopted one's supervisor may be of an older release,
                          which a SIGUSR2 would kill: it is never signalled) */

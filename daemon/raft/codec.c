@@ -43,6 +43,9 @@ uint32_t codec_cmd_format(Jazari__Command__CmdCase cmd_case)
 uint32_t codec_command_format(const Jazari__Command *cmd)
 {
     uint32_t need = codec_cmd_format(cmd->cmd_case);
+    /* An older release would lose an unreachable node's jobs at once. */
+    if (cmd->cmd_case == JAZARI__COMMAND__CMD_NODE_DOWN && cmd->node_down && cmd->node_down->keep_jobs)
+        return 10;
     /* An older release would drop the accounting policy, or the events'
      * retention. */
     if (cmd->cmd_case == JAZARI__COMMAND__CMD_POLICY && cmd->policy && cmd->policy->acct)

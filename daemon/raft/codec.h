@@ -22,7 +22,7 @@
 
 /* The newest format of entries and snapshots this code writes; it reads
  * every format from 1 up to this one. */
-#define CODEC_FORMAT 9
+#define CODEC_FORMAT 10
 /* What a controller that never said (releases before 0.4) is taken to
  * read. */
 #define CODEC_FORMAT_ASSUMED 3

@@ -2031,19 +2031,32 @@ static int fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, f
     return strcmp(n->state, "up") == 0 ? came : 0;
 }
 
+/* A node is down: its jobs are lost, unless (format 10) it is only
+ * unreachable and the command keeps them: they stay RUNNING, nothing of
+ * theirs starts elsewhere, until the node comes back (its agent goes on
+ * with them) or a later NodeDown without keep_jobs, for a node already
+ * down, loses what it still holds. */
 static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd *c, fsm_result *res)
 {
     fsm_node *n = c->name ? fsm__node_find(f, c->name) : NULL;
-    if (!n || strcmp(n->state, "down") == 0)
+    if (!n)
         return;
-    free(n->state);
-    free(n->reason);
-    n->state = xstrdup_known("down");
-    n->reason = xstrdup_known(c->reason);
-    n->since_ms = now;
-    res->nodes_changed++;
-    edb_note(&f->events, now, "node_down", "error", n->name, -1, 0, "",
-             c->reason && *c->reason ? c->reason : "down");
+    bool keep = f->format >= 10 && c->keep_jobs;
+    if (strcmp(n->state, "down") == 0) {
+        if (f->format < 10 || keep)
+            return;
+    } else {
+        free(n->state);
+        free(n->reason);
+        n->state = xstrdup_known("down");
+        n->reason = xstrdup_known(c->reason);
+        n->since_ms = now;
+        res->nodes_changed++;
+        edb_note(&f->events, now, "node_down", keep ? "warning" : "error", n->name, -1, 0, "",
+                 c->reason && *c->reason ? c->reason : "down");
+        if (keep)
+            return;
+    }
     char why[300];
     snprintf(why, sizeof why, "node %s was lost (%s)", n->name, c->reason && *c->reason ? c->reason : "down");
     for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
@@ -2054,6 +2067,7 @@ static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd 
             /* A part that already completed there is not lost. */
             if (!j->allocs[a].done && j->allocs[a].node && strcmp(j->allocs[a].node, n->name) == 0) {
                 fsm__lose(f, now, j, why);
+                res->ended++;
                 break;
             }
         }

@@ -22,6 +22,7 @@ void pol_init(pol *p)
     p->max_age_ms = 7ll * 24 * 3600 * 1000;
     p->half_life_ms = 7ll * 24 * 3600 * 1000;
     p->events_retention_ms = POL_EVENTS_RETENTION_MS;
+    p->lost_after_ms = POL_LOST_AFTER_MS;
     snprintf(p->default_account, sizeof p->default_account, "default");
     snprintf(p->qos[0].name, sizeof p->qos[0].name, "normal");
     p->n_qos = 1;
@@ -36,6 +37,7 @@ static const pol pol__defaults = {
     .max_age_ms = 7ll * 24 * 3600 * 1000,
     .half_life_ms = 7ll * 24 * 3600 * 1000,
     .events_retention_ms = POL_EVENTS_RETENTION_MS,
+    .lost_after_ms = POL_LOST_AFTER_MS,
     .default_account = "default",
     .qos = {{.name = "normal"}},
     .n_qos = 1,
@@ -1165,6 +1167,17 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         p->span_sites = strcmp(w[1], "yes") == 0;
         return 0;
     }
+    if (strcmp(w[0], "lost_after") == 0) {
+        int64_t ms;
+        if (n != 2 || pol__duration_ms(w[1], &ms) != 0 || ms > POL_LOST_AFTER_MAX_MS) {
+            snprintf(why, whylen,
+                     "lost_after: how long an unreachable node keeps its jobs before they are requeued, "
+                     "from 0 (at once) to 30d, such as 5m");
+            return -1;
+        }
+        p->lost_after_ms = ms;
+        return 0;
+    }
     if (strcmp(w[0], "privacy") == 0 && n == 2 &&
         (strcmp(w[1], "open") == 0 || strcmp(w[1], "private") == 0)) {
         p->open = strcmp(w[1], "open") == 0;
@@ -1195,7 +1208,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     snprintf(why, whylen,
              "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
              "tenant, partition, health, burnin, privacy (open|private), currency, rate, price, charge, "
-             "jobs_keep, history_retention, site, residency, dataset or span_sites lines",
+             "jobs_keep, history_retention, site, residency, dataset, span_sites or lost_after lines",
              w[0]);
     return -1;
 }

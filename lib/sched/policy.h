@@ -86,7 +86,17 @@
  * it, a failure keeps it drained with the program's first line as the
  * reason. A node that merely restarts or was down, and a node an admin
  * resumes after a health drain, are not burned in again by themselves:
- * `jz node check NAME` runs it by hand (manual: only that). */
+ * `jz node check NAME` runs it by hand (manual: only that).
+ *
+ * A node cut off (docs/national.md, "A site cut off"):
+ *
+ *   lost_after 5m              # the default; 0: lost at node_timeout
+ *
+ * A node silent for the daemon's node_timeout is unreachable: down for
+ * new jobs, its running jobs kept RUNNING (nothing of theirs starts
+ * elsewhere). Still silent lost_after later, its jobs are lost (requeued,
+ * or NODE_FAIL); its agent, hearing no leader for lost_after, has stopped
+ * them by then. */
 #ifndef JZ_POLICY_H
 #define JZ_POLICY_H
 
@@ -98,6 +108,8 @@
 
 #define POL_NAME_MAX 63
 #define POL_PATH_MAX 191 /* institute/project/user */
+#define POL_LOST_AFTER_MS (5ll * 60 * 1000)
+#define POL_LOST_AFTER_MAX_MS (30ll * 86400 * 1000)
 #define POL_ACCOUNTS_MAX 10000
 #define POL_QOS_MAX 64
 #define POL_SHARES_MAX 1000000
@@ -211,6 +223,7 @@ typedef struct pol {
     size_t n_health;
     bool burnin_on_join; /* `burnin on-join`: a GPU node that joins is drained until its burn-in passes */
     bool span_sites;     /* `span_sites yes`: any gang may span sites when no one site can hold it */
+    int64_t lost_after_ms; /* an unreachable node's jobs are lost this long after it went down (0: at once) */
     char currency[9];    /* "": none named */
     uint32_t minor_digits;
     pol_rate rates[POL_RATES_MAX]; /* in the file's order */

@@ -376,6 +376,98 @@ TEST(sched_first_come_first_served_first_fit)
     fsm_free(&f);
 }
 
+/* A NodeDown in that format, keeping the node's jobs or not. */
+static void node_down_in(fsm *f, uint32_t format, int64_t t, const char *name, bool keep, fsm_result *res)
+{
+    Jazari__NodeDownCmd d = JAZARI__NODE_DOWN_CMD__INIT;
+    d.name = (char *)name;
+    d.reason = keep ? "unreachable" : "lost";
+    d.keep_jobs = keep;
+    Jazari__Command c = JAZARI__COMMAND__INIT;
+    c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
+    c.node_down = &d;
+    Jazari__Command *cs[] = {&c};
+    buf b = BUF_INIT;
+    codec_entry_encode(format, t, cs, 1, &b);
+    char err[200];
+    REQUIRE(fsm_apply(f, b.data, b.len, res, err, sizeof err) == 0);
+    buf_free(&b);
+}
+
+/* Format 10: an unreachable node keeps its jobs RUNNING (nothing of theirs
+ * starts elsewhere) until it is back, or a later NodeDown without
+ * keep_jobs loses them; format 9 loses them at once, and a second NodeDown
+ * there changes nothing, as before. */
+TEST(fsm_unreachable_node_keeps_its_jobs_until_lost)
+{
+    CHECK_EQ_INT(codec_cmd_format(JAZARI__COMMAND__CMD_NODE_DOWN), 1);
+    Jazari__NodeDownCmd kd = JAZARI__NODE_DOWN_CMD__INIT;
+    Jazari__Command kc = JAZARI__COMMAND__INIT;
+    kc.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
+    kc.node_down = &kd;
+    CHECK_EQ_INT(codec_command_format(&kc), 1);
+    kd.keep_jobs = true; /* an older release would lose the jobs at once */
+    CHECK_EQ_INT(codec_command_format(&kc), 10);
+    fsm f;
+    fsm_init(&f);
+    fsm_result res;
+    node_up(&f, 1, "a", 2);
+    node_up(&f, 2, "b", 2);
+    Jazari__JobSpec one = JAZARI__JOB_SPEC__INIT;
+    one.gpus_per_node = 2;
+    fsm_step_submit(&f, 3, &one); /* 1 */
+    fsm_step_submit(&f, 4, &one); /* 2 */
+    fsm_step_submit(&f, 5, &one); /* 3: waits */
+    uint64_t blocked;
+    CHECK_EQ_INT(schedule(&f, 6, &blocked), 2);
+    const char *on_a = fsm_job_get(&f, 1)->allocs[0].node;
+    uint64_t ja = strcmp(on_a, "a") == 0 ? 1 : 2;
+    node_down_in(&f, 10, 20, "a", true, &res);
+    CHECK_EQ_STR(fsm_node_get(&f, "a")->state, "down");
+    CHECK_EQ_INT(fsm_node_get(&f, "a")->since_ms, 20);
+    CHECK_EQ_INT(fsm_job_get(&f, ja)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    CHECK_EQ_INT(fsm_job_get(&f, ja)->attempt, 0);
+    CHECK_EQ_INT(f.n_running, 2);
+    /* Kept again: nothing changes, not even since. */
+    node_down_in(&f, 10, 25, "a", true, &res);
+    CHECK_EQ_INT(fsm_node_get(&f, "a")->since_ms, 20);
+    CHECK_EQ_INT(res.nodes_changed + res.ended, 0);
+    CHECK_EQ_INT(schedule(&f, 26, &blocked), 0); /* a is down: 3 still waits */
+    /* Back: the job goes on there. */
+    node_up(&f, 30, "a", 2);
+    CHECK_EQ_INT(fsm_job_get(&f, ja)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    /* Unreachable again, then lost: requeued. */
+    node_down_in(&f, 10, 40, "a", true, &res);
+    node_down_in(&f, 10, 50, "a", false, &res);
+    CHECK_EQ_INT(res.ended, 1);
+    CHECK_EQ_INT(fsm_job_get(&f, ja)->state, JAZARI__JOB_STATE__JOB_PENDING);
+    CHECK_EQ_INT(fsm_job_get(&f, ja)->attempt, 1);
+    CHECK(strstr(fsm_job_get(&f, ja)->reason, "NODE_FAIL") != NULL);
+    CHECK_EQ_INT(fsm_node_get(&f, "a")->since_ms, 40); /* still down since it went */
+    /* Format 9: at once, and a second NodeDown (as a 0.5 leader sends none)
+     * finds the node down and leaves the rest. */
+    uint64_t jb = ja == 1 ? 2 : 1;
+    node_down_in(&f, 9, 60, "b", true, &res); /* keep_jobs means nothing in 9 */
+    CHECK_EQ_INT(fsm_job_get(&f, jb)->state, JAZARI__JOB_STATE__JOB_PENDING);
+    CHECK_EQ_INT(f.n_running, 0);
+    /* The snapshot keeps a down node's kept jobs. */
+    node_up(&f, 70, "a", 2);
+    node_up(&f, 71, "b", 2);
+    CHECK_EQ_INT(schedule(&f, 72, &blocked), 2);
+    node_down_in(&f, 10, 80, "a", true, &res);
+    buf snap = BUF_INIT;
+    fsm_snapshot(&f, &snap);
+    fsm g;
+    fsm_init(&g);
+    char err[200];
+    REQUIRE(fsm_restore(&g, snap.data, snap.len, err, sizeof err) == 0);
+    CHECK_EQ_INT(g.n_running, 2);
+    CHECK_EQ_STR(fsm_node_get(&g, "a")->state, "down");
+    buf_free(&snap);
+    fsm_free(&g);
+    fsm_free(&f);
+}
+
 static void end_part(fsm *f, int64_t t, uint64_t id, uint32_t attempt, const char *node, Jazari__JobState st)
 {
     fsm_step_end(f, t, id, attempt, node, st, 0, "x");
@@ -507,9 +599,13 @@ TEST(fsm_entries_of_format_1_apply_as_they_did)
     REQUIRE(fsm_apply(&f, data, len, NULL, err, sizeof err) == 0);
     CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
     CHECK_EQ_INT(fsm_job_get(&f, 1)->attempt, 0);
-    /* The same in format 2 requeues it. */
-    fsm_step_apply(&f, 5, &c); /* already down: nothing changes */
+    /* Already down: up to format 9 nothing changes... */
+    fsm_result res;
+    node_down_in(&f, 9, 5, "a", false, &res);
     CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    /* ... from 10, a NodeDown that keeps nothing loses what it still holds. */
+    node_down_in(&f, 10, 6, "a", false, &res);
+    CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_PENDING);
     fsm_free(&f);
 }
 

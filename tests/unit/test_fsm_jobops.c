@@ -68,7 +68,7 @@ static void end_job(fsm *f, int64_t t, uint64_t id, uint32_t attempt, Jazari__Jo
 
 TEST(codec_job_operations_need_format_7)
 {
-    CHECK_EQ_INT(CODEC_FORMAT, 9);
+    CHECK_EQ_INT(CODEC_FORMAT, 10);
     CHECK_EQ_INT(codec_cmd_format(JAZARI__COMMAND__CMD_HOLD), 7);
     CHECK_EQ_INT(codec_cmd_format(JAZARI__COMMAND__CMD_REQUEUE), 7);
     CHECK_EQ_INT(codec_cmd_format(JAZARI__COMMAND__CMD_UPDATE), 7);

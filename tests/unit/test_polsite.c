@@ -146,3 +146,29 @@ TEST(plan_prefers_the_nodes_of_a_jobs_data_among_those_that_fit)
     plan_end(&p, &more);
     plan_free(&p);
 }
+
+/* lost_after: 5m unless the file says; 0 (at once) to 30d; anything else
+ * one line naming the rule. */
+TEST(policy_lost_after_line)
+{
+    pol p;
+    char err[512];
+    pol_init(&p);
+    CHECK_EQ_INT(p.lost_after_ms, 300000);
+    CHECK_EQ_INT(pol_default()->lost_after_ms, 300000);
+    REQUIRE(pol_parse(&p, "policy p.conf", "lost_after 10m\n", 15, err, sizeof err) == 0);
+    CHECK_EQ_INT(p.lost_after_ms, 600000);
+    REQUIRE(pol_parse(&p, "policy p.conf", "lost_after 0\n", 13, err, sizeof err) == 0);
+    CHECK_EQ_INT(p.lost_after_ms, 0);
+    pol_free(&p);
+    static const char *const bad[] = {"lost_after\n", "lost_after 31d\n", "lost_after soon\n", "lost_after 5m 6m\n",
+                                      "lost_after -1\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        pol_init(&p);
+        err[0] = '\0';
+        int rc = pol_parse(&p, "policy p.conf", bad[i], strlen(bad[i]), err, sizeof err);
+        if (rc == 0 || !strstr(err, "policy p.conf:1: lost_after: how long an unreachable node keeps its jobs"))
+            test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\"", bad[i], rc, err);
+        pol_free(&p);
+    }
+}

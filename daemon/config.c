@@ -557,6 +557,24 @@ static int config__load_policy(config *c, char *err, size_t errlen)
     return rc;
 }
 
+/* A daemon whose policy declares sites is at one of them: a controller
+ * list and sites that disagree (a node of "tanger" in a network of casa,
+ * rabat and fes) would place and bind jobs by a site nobody declared. */
+static int config__site_declared(const config *c, char *err, size_t errlen)
+{
+    const polsite *ps = &c->pol->sites;
+    if (ps->n_sites == 0 || !c->site || !*c->site || polsite_declared(ps, c->site))
+        return 0;
+    char list[200] = "";
+    for (size_t i = 0; i < ps->n_sites && strlen(list) + strlen(ps->sites[i]) + 3 < sizeof list; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", ps->sites[i]);
+    snprintf(err, errlen,
+             "site %s is not one policy %s declares (%s): add a `site %s` line there, or set this daemon's "
+             "site to one of them",
+             c->site, c->policy, list, c->site);
+    return -1;
+}
+
 /* A config file is text: a NUL byte would end a line early, unseen.
  * Reads f (at most CONFIG_FILE_MAX bytes) and rewinds it. */
 static int config__check_text(FILE *f, const char *path, char *err, size_t errlen)
@@ -721,7 +739,9 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
                  c->socket);
         return -1;
     }
-    return config__load_policy(c, err, errlen);
+    if (config__load_policy(c, err, errlen) != 0)
+        return -1;
+    return config__site_declared(c, err, errlen);
 }
 
 void config_free(config *c)

@@ -68,6 +68,14 @@ void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   rec->name, CONFIG_LABELS_MAX);
         return;
     }
+    const polsite *ps = &d->cfg->pol->sites;
+    if (ps->n_sites && !polsite_declared(ps, rec->site)) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "register %s: its site '%s' is not one the policy declares: set the node's site to a declared "
+                  "one, or add `site %s` to the policy",
+                  rec->name, rec->site ? rec->site : "", rec->site && *rec->site ? rec->site : "NAME");
+        return;
+    }
     log_info("api", "node %s (site %s, %zu GPUs) registers from %s", rec->name, rec->site,
              rec->topology->n_gpus, c->peer);
     if (fsm_node_get(&d->ctl.state, rec->name))

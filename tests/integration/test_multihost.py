@@ -1,7 +1,10 @@
 """Nodes on hosts of their own (network namespaces made by the test, joined
 by a bridge): a gang that loses a node is requeued whole and runs again
 elsewhere, the survivors' old processes are killed, and the lost node,
-when it comes back, kills its stale part before taking new work. All
+when it comes back, kills its stale part before taking new work. The
+policy says `lost_after 0`: the rule of one LAN, where a silent node's jobs
+are lost at node_timeout (test_sitecut has the rule of sites: kept, then
+lost once). All
 addresses live inside this machine; everything is removed at the end."""
 import json
 import os
@@ -39,8 +42,11 @@ def pids(dirpath):
 
 
 def test_lost_node_requeues_the_gang_and_returns_clean(tmp_path, public_dir):
+    policy = tmp_path / "policy"
+    policy.write_text("lost_after 0\n")
     with Hosts(4) as net:
-        ctl = Daemon(tmp_path, name="ctl", netns=net.hosts[0], host=SUBNET + "1", port=7070, extra=FAST)
+        ctl = Daemon(tmp_path, name="ctl", netns=net.hosts[0], host=SUBNET + "1", port=7070,
+                     extra=FAST + ["--policy", str(policy)])
         spec = "ctl@%s1:7070" % SUBNET
         agents = [Daemon(tmp_path, name="n%d" % i, netns=net.hosts[i - 1], host=SUBNET + str(i), port=7070,
                          socket=os.path.join(public_dir, "n%d.sock" % i), extra=FAST + ["--controllers", spec])

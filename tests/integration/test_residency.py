@@ -146,6 +146,16 @@ def test_residency_and_datasets(daemon_factory, tmp_path, public_dir):
     for j in bound + [wide, plain, data, gang, spread]:
         c1.jz("cancel", str(j))
 
+    # A node whose site the policy does not declare (an agent with no policy
+    # of its own): the leader refuses its registration in one line, which
+    # its log shows; it never joins, the rest is untouched.
+    spec = next(a for a in ds["gcasa"].args if "@127.0.0.1:" in a)
+    stray = daemon_factory(name="gtanger", xml=H100, extra=["--controllers", spec, "--gpu-isolation", "off",
+                                                            "--site", "tanger"] + FAST)
+    wait_for(lambda: "its site 'tanger' is not one the policy declares" in stray.log(), timeout=30,
+             what="the leader's refusal in the stray node's log")
+    assert "gtanger" not in {n["name"] for n in c1.jz_json("nodes")["nodes"]}
+
 
 def test_a_residency_naming_an_undeclared_site_stops_jazarid(tmp_path):
     for text, want in (("account a 1\nresidency a marrakech\n",
@@ -158,3 +168,12 @@ def test_a_residency_naming_an_undeclared_site_stops_jazarid(tmp_path):
         r = subprocess.run([JAZARID, "--policy", str(path), "--state-dir", str(tmp_path / "s")],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and want in r.stderr, (text, r.stderr)
+    # A daemon at a site its policy does not declare: one line, nothing started.
+    path = tmp_path / "good.conf"
+    path.write_text("site casa\nsite rabat\n")
+    r = subprocess.run([JAZARID, "--check-config", "--policy", str(path), "--site", "tanger"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and "site tanger is not one policy %s declares (casa, rabat)" % path in r.stderr, r.stderr
+    r = subprocess.run([JAZARID, "--check-config", "--policy", str(path), "--site", "rabat"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr

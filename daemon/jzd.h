@@ -85,6 +85,14 @@ typedef struct jzd {
     exec ex;
     char bin_dir[PATH_MAX];    /* first on jobs' PATH: jz and the Slurm commands (build/slurm) */
     uint64_t synced_index;     /* the state's index of the last run_sync */
+    /* The running jobs by node (run.c), rebuilt when the state changed:
+     * each node's parts at slots[first[i]..first[i+1]) (job table slots). */
+    struct {
+        uint64_t changes; /* fsm.changes it was built at; 0: never */
+        size_t n_nodes;
+        uint32_t *first;
+        uint64_t *slots;
+    } runidx;
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     sched_state sched;         /* leader: the policy and the reserved head */
     bool schedule_again;

@@ -478,23 +478,66 @@ void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
     }
 }
 
+/* The running jobs of every node, from one scan of the job table, kept
+ * until the state changes: the leader answers every held heartbeat after
+ * an entry that starts or ends jobs, and a scan per heartbeat made that
+ * O(nodes x jobs) (at 10,000 nodes a fill of the queue crawled). */
+static void run__index(jzd *d)
+{
+    const fsm *f = &d->ctl.state;
+    if (d->runidx.changes == f->changes + 1)
+        return;
+    free(d->runidx.first);
+    free(d->runidx.slots);
+    size_t nn = f->n_nodes, total = 0;
+    uint32_t *first = xcalloc(nn + 2, sizeof *first);
+    uint64_t *mark = xcalloc(nn + 1, sizeof *mark); /* the last job counted there, + 1 */
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
+            const fsm_job *j = f->jobs[k];
+            if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
+                continue;
+            for (uint32_t a = 0; a < j->n_allocs; a++) {
+                size_t i;
+                if (!j->allocs[a].node || !strmap_get(&f->node_index, j->allocs[a].node, &i) || i >= nn ||
+                    mark[i] == k + 1)
+                    continue;
+                mark[i] = k + 1;
+                if (round == 0)
+                    first[i + 2]++; /* counts, shifted: prefix sums give the starts */
+                else
+                    d->runidx.slots[first[i + 1]++] = k;
+            }
+        }
+        if (round == 0) {
+            for (size_t i = 0; i < nn; i++)
+                first[i + 2] += first[i + 1];
+            total = first[nn + 1];
+            d->runidx.slots = xcalloc(total + 1, sizeof *d->runidx.slots);
+            memset(mark, 0, (nn + 1) * sizeof *mark);
+        }
+    }
+    /* After the fill, first[i + 1] is where node i's parts end, which
+     * is where node i + 1's begin: first[0..nn] are the starts. */
+    free(mark);
+    d->runidx.first = first;
+    d->runidx.n_nodes = nn;
+    d->runidx.changes = f->changes + 1;
+}
+
 Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
 {
     const fsm *f = &d->ctl.state;
-    size_t cap = 0;
+    size_t cap = 0, at;
     Jazari__Job **out = NULL;
     *n = 0;
-    /* A scan of the table, unless nothing runs. (The scheduler milestone
-     * keeps the running jobs in a list of their own.) */
-    for (uint64_t k = 0; f->n_running && k < f->jobs_cap; k++) {
-        const fsm_job *j = f->jobs[k];
-        if (!j || j->state != JAZARI__JOB_STATE__JOB_RUNNING)
-            continue;
-        bool here = false;
-        for (uint32_t a = 0; a < j->n_allocs && !here; a++)
-            here = j->allocs[a].node && strcmp(j->allocs[a].node, node) == 0;
-        if (!here)
-            continue;
+    if (!f->n_running || !strmap_get(&f->node_index, node, &at))
+        return NULL;
+    run__index(d);
+    if (at >= d->runidx.n_nodes)
+        return NULL;
+    for (uint32_t s = d->runidx.first[at]; s < d->runidx.first[at + 1]; s++) {
+        const fsm_job *j = f->jobs[d->runidx.slots[s]];
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             Jazari__Job **p = realloc(out, cap * sizeof(Jazari__Job *));
@@ -512,9 +555,9 @@ Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
         /* Only the running steps: what the node has to start or keep. */
         Jazari__JobStep **steps = xcalloc(m->n_steps + 1, sizeof(Jazari__JobStep *));
         size_t ns = 0;
-        for (size_t s = 0; s < m->n_steps; s++)
-            if (m->steps[s]->state == JAZARI__JOB_STATE__JOB_RUNNING)
-                steps[ns++] = m->steps[s];
+        for (size_t s2 = 0; s2 < m->n_steps; s2++)
+            if (m->steps[s2]->state == JAZARI__JOB_STATE__JOB_RUNNING)
+                steps[ns++] = m->steps[s2];
         m->steps = steps;
         m->n_steps = ns;
         out[(*n)++] = m;
@@ -808,5 +851,7 @@ void run_tick(jzd *d)
 
 void run_free(jzd *d)
 {
-    (void)d;
+    free(d->runidx.first);
+    free(d->runidx.slots);
+    memset(&d->runidx, 0, sizeof d->runidx);
 }

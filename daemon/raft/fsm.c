@@ -2328,6 +2328,7 @@ int fsm_apply(fsm *f, const void *data, size_t len, fsm_result *res, char *err, 
     if (e->format >= 9)
         fsm__purge(f, now);
     f->applied++;
+    f->changes++;
     jazari__entry__free_unpacked(e, NULL);
     return 0;
 }
@@ -2501,7 +2502,9 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
             return -1;
         }
     }
+    uint64_t changes = f->changes;
     fsm_free(f);
+    f->changes = changes + 1;
     f->next_job_id = s->next_job_id;
     f->time_ms = s->time_ms;
     if (s->usage_half_life_ms >= FSM_HALF_LIFE_MIN_MS && s->usage_half_life_ms <= FSM_HALF_LIFE_MAX_MS)

@@ -224,6 +224,7 @@ typedef struct fsm {
     fsm_class **class_pool;
     size_t n_class_pool; /* slots used so far (a freed one is NULL until reused) */
     uint64_t applied;    /* entries applied, for tests and status */
+    uint64_t changes;    /* bumped by every apply and restore: a view built from the state holds while it is the same */
     uint32_t format;     /* of the entry being applied */
     fsm_usage *usage;
     size_t n_usage, usage_cap;

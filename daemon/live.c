@@ -6,7 +6,8 @@
  * unreachable: down for new jobs, its running jobs kept (NodeDown with
  * keep_jobs, log format 10). Still down lost_after (the policy) after
  * that, by the time in the state, its jobs are lost: a second NodeDown,
- * without keep_jobs. Its agent, hearing no leader for lost_after since
+ * lose_kept (which does nothing to a node up again by the time it
+ * applies). Its agent, hearing no leader for lost_after since
  * its last answered heartbeat (sent no later than node_timeout before the
  * node went down here), has stopped them by then (agent.c), so a job
  * never runs twice. Back before that, the node registers again and goes
@@ -111,12 +112,15 @@ static void live__duration(char *out, size_t len, uint64_t ms)
         snprintf(out, len, "%.1fs", (double)ms / 1000.0);
 }
 
-static void live__propose_down(jzd *d, const char *name, const char *reason, bool keep)
+/* keep: the node is unreachable, its jobs stay; lose: the jobs it kept
+ * are given up (neither: down, jobs lost, the rule before format 10). */
+static void live__propose_down(jzd *d, const char *name, const char *reason, bool keep, bool lose)
 {
     Jazari__NodeDownCmd down = JAZARI__NODE_DOWN_CMD__INIT;
     down.name = (char *)name;
     down.reason = (char *)reason;
     down.keep_jobs = keep;
+    down.lose_kept = lose;
     Jazari__Command cmd = JAZARI__COMMAND__INIT;
     cmd.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
     cmd.node_down = &down;
@@ -143,7 +147,7 @@ static void live__down(void *arg, const char *name, uint64_t silent_ms)
     else
         snprintf(reason, sizeof reason, "no heartbeat for %.1f s", (double)silent_ms / 1000.0);
     log_warn("live", "node %s is down: %s", name, reason);
-    live__propose_down(d, name, reason, lost_after > 0);
+    live__propose_down(d, name, reason, lost_after > 0, false);
 }
 
 /* The unreachable nodes whose jobs are due to be lost: down for
@@ -179,7 +183,7 @@ static void live__lose_due(jzd *d, uint64_t now)
             live__duration(after, sizeof after, lost_after);
             snprintf(reason, sizeof reason, "unreachable for %s (lost_after): its jobs are lost", after);
             log_warn("live", "node %s: %s", n->name, reason);
-            live__propose_down(d, n->name, reason, false);
+            live__propose_down(d, n->name, reason, false, true);
             done[n_done++] = n->name;
         }
     }

@@ -44,7 +44,8 @@ uint32_t codec_command_format(const Jazari__Command *cmd)
 {
     uint32_t need = codec_cmd_format(cmd->cmd_case);
     /* An older release would lose an unreachable node's jobs at once. */
-    if (cmd->cmd_case == JAZARI__COMMAND__CMD_NODE_DOWN && cmd->node_down && cmd->node_down->keep_jobs)
+    if (cmd->cmd_case == JAZARI__COMMAND__CMD_NODE_DOWN && cmd->node_down &&
+        (cmd->node_down->keep_jobs || cmd->node_down->lose_kept))
         return 10;
     /* An older release would drop the accounting policy, or the events'
      * retention. */

@@ -2034,17 +2034,20 @@ static int fsm__apply_node_up(fsm *f, int64_t now, const Jazari__NodeUpCmd *c, f
 /* A node is down: its jobs are lost, unless (format 10) it is only
  * unreachable and the command keeps them: they stay RUNNING, nothing of
  * theirs starts elsewhere, until the node comes back (its agent goes on
- * with them) or a later NodeDown without keep_jobs, for a node already
- * down, loses what it still holds. */
+ * with them) or a later NodeDown loses what it still holds: lose_kept
+ * (lost_after passed; nothing if the node is up again by then), or a
+ * plain one (revoked, say). */
 static void fsm__apply_node_down(fsm *f, int64_t now, const Jazari__NodeDownCmd *c, fsm_result *res)
 {
     fsm_node *n = c->name ? fsm__node_find(f, c->name) : NULL;
     if (!n)
         return;
-    bool keep = f->format >= 10 && c->keep_jobs;
+    bool keep = f->format >= 10 && c->keep_jobs && !c->lose_kept;
     if (strcmp(n->state, "down") == 0) {
         if (f->format < 10 || keep)
             return;
+    } else if (f->format >= 10 && c->lose_kept) {
+        return; /* back up before its jobs were given up: they go on */
     } else {
         free(n->state);
         free(n->reason);

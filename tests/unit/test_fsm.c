@@ -376,13 +376,16 @@ TEST(sched_first_come_first_served_first_fit)
     fsm_free(&f);
 }
 
-/* A NodeDown in that format, keeping the node's jobs or not. */
-static void node_down_in(fsm *f, uint32_t format, int64_t t, const char *name, bool keep, fsm_result *res)
+/* A NodeDown in that format: keeping the node's jobs (KEEP), losing
+ * those it kept (LOSE_KEPT), or plain (0). */
+enum { KEEP = 1, LOSE_KEPT = 2 };
+static void node_down_in(fsm *f, uint32_t format, int64_t t, const char *name, int how, fsm_result *res)
 {
     Jazari__NodeDownCmd d = JAZARI__NODE_DOWN_CMD__INIT;
     d.name = (char *)name;
-    d.reason = keep ? "unreachable" : "lost";
-    d.keep_jobs = keep;
+    d.reason = how == KEEP ? "unreachable" : "lost";
+    d.keep_jobs = how == KEEP;
+    d.lose_kept = how == LOSE_KEPT;
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
     c.node_down = &d;
@@ -408,6 +411,9 @@ TEST(fsm_unreachable_node_keeps_its_jobs_until_lost)
     CHECK_EQ_INT(codec_command_format(&kc), 1);
     kd.keep_jobs = true; /* an older release would lose the jobs at once */
     CHECK_EQ_INT(codec_command_format(&kc), 10);
+    kd.keep_jobs = false;
+    kd.lose_kept = true;
+    CHECK_EQ_INT(codec_command_format(&kc), 10);
     fsm f;
     fsm_init(&f);
     fsm_result res;
@@ -422,23 +428,27 @@ TEST(fsm_unreachable_node_keeps_its_jobs_until_lost)
     CHECK_EQ_INT(schedule(&f, 6, &blocked), 2);
     const char *on_a = fsm_job_get(&f, 1)->allocs[0].node;
     uint64_t ja = strcmp(on_a, "a") == 0 ? 1 : 2;
-    node_down_in(&f, 10, 20, "a", true, &res);
+    node_down_in(&f, 10, 20, "a", KEEP, &res);
     CHECK_EQ_STR(fsm_node_get(&f, "a")->state, "down");
     CHECK_EQ_INT(fsm_node_get(&f, "a")->since_ms, 20);
     CHECK_EQ_INT(fsm_job_get(&f, ja)->state, JAZARI__JOB_STATE__JOB_RUNNING);
     CHECK_EQ_INT(fsm_job_get(&f, ja)->attempt, 0);
     CHECK_EQ_INT(f.n_running, 2);
     /* Kept again: nothing changes, not even since. */
-    node_down_in(&f, 10, 25, "a", true, &res);
+    node_down_in(&f, 10, 25, "a", KEEP, &res);
     CHECK_EQ_INT(fsm_node_get(&f, "a")->since_ms, 20);
     CHECK_EQ_INT(res.nodes_changed + res.ended, 0);
     CHECK_EQ_INT(schedule(&f, 26, &blocked), 0); /* a is down: 3 still waits */
     /* Back: the job goes on there. */
     node_up(&f, 30, "a", 2);
     CHECK_EQ_INT(fsm_job_get(&f, ja)->state, JAZARI__JOB_STATE__JOB_RUNNING);
+    /* A late lose_kept for a node up again leaves it and its job alone. */
+    node_down_in(&f, 10, 35, "a", LOSE_KEPT, &res);
+    CHECK_EQ_STR(fsm_node_get(&f, "a")->state, "up");
+    CHECK_EQ_INT(fsm_job_get(&f, ja)->state, JAZARI__JOB_STATE__JOB_RUNNING);
     /* Unreachable again, then lost: requeued. */
-    node_down_in(&f, 10, 40, "a", true, &res);
-    node_down_in(&f, 10, 50, "a", false, &res);
+    node_down_in(&f, 10, 40, "a", KEEP, &res);
+    node_down_in(&f, 10, 50, "a", LOSE_KEPT, &res);
     CHECK_EQ_INT(res.ended, 1);
     CHECK_EQ_INT(fsm_job_get(&f, ja)->state, JAZARI__JOB_STATE__JOB_PENDING);
     CHECK_EQ_INT(fsm_job_get(&f, ja)->attempt, 1);
@@ -447,14 +457,14 @@ TEST(fsm_unreachable_node_keeps_its_jobs_until_lost)
     /* Format 9: at once, and a second NodeDown (as a 0.5 leader sends none)
      * finds the node down and leaves the rest. */
     uint64_t jb = ja == 1 ? 2 : 1;
-    node_down_in(&f, 9, 60, "b", true, &res); /* keep_jobs means nothing in 9 */
+    node_down_in(&f, 9, 60, "b", KEEP, &res); /* keep_jobs means nothing in 9 */
     CHECK_EQ_INT(fsm_job_get(&f, jb)->state, JAZARI__JOB_STATE__JOB_PENDING);
     CHECK_EQ_INT(f.n_running, 0);
     /* The snapshot keeps a down node's kept jobs. */
     node_up(&f, 70, "a", 2);
     node_up(&f, 71, "b", 2);
     CHECK_EQ_INT(schedule(&f, 72, &blocked), 2);
-    node_down_in(&f, 10, 80, "a", true, &res);
+    node_down_in(&f, 10, 80, "a", KEEP, &res);
     buf snap = BUF_INIT;
     fsm_snapshot(&f, &snap);
     fsm g;
@@ -601,10 +611,10 @@ TEST(fsm_entries_of_format_1_apply_as_they_did)
     CHECK_EQ_INT(fsm_job_get(&f, 1)->attempt, 0);
     /* Already down: up to format 9 nothing changes... */
     fsm_result res;
-    node_down_in(&f, 9, 5, "a", false, &res);
+    node_down_in(&f, 9, 5, "a", 0, &res);
     CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_RUNNING);
     /* ... from 10, a NodeDown that keeps nothing loses what it still holds. */
-    node_down_in(&f, 10, 6, "a", false, &res);
+    node_down_in(&f, 10, 6, "a", 0, &res);
     CHECK_EQ_INT(fsm_job_get(&f, 1)->state, JAZARI__JOB_STATE__JOB_PENDING);
     fsm_free(&f);
 }

@@ -124,14 +124,17 @@ class Net:
         return [n for n in self.names if self.procs[n].poll() is None]
 
     def jz(self, *args, via=None, timeout=60):
+        self.last_error = None
         for n in [via] if via else self.alive():
             try:
                 r = subprocess.run([self.jzb, args[0], "--socket", self.sock(n)] + list(args[1:]),
                                    capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
+                self.last_error = "%s: no answer in %d s" % (n, timeout)
                 continue
             if r.returncode == 0:
                 return r.stdout
+            self.last_error = "%s: %s" % (n, r.stderr.strip())
         return None
 
     def status(self, via=None):
@@ -261,7 +264,7 @@ def one(build, n, seconds, windows, steady_only=False):
             k = min(jobs, 10000)
             out = net.jz("submit", "--array", "1-%d" % k, "--gpus", str(GPUS), "--", "sleep", "600", timeout=300)
             if out is None:
-                raise SystemExit("bench emulate: the submission was refused")
+                raise SystemExit("bench emulate: the submission was refused: %s" % net.last_error)
             first = first or int(out.split()[0])
             jobs -= k
         p0 = net.passes(leader)

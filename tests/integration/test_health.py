@@ -11,7 +11,7 @@ import socket
 import stat
 import time
 
-from conftest import BUILD, frame, hello_env, pb, read_frame, wait_for
+from conftest import BUILD, frame, hello_env, pb, pid_alive as alive, read_frame, wait_for
 
 
 def health(d):
@@ -33,16 +33,6 @@ def health(d):
 
 def conditions(d):
     return {(c.name, c.gpu): c for c in health(d).conditions}
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead enough: it runs nothing.
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def write_program(path, mode_file, pids_file):

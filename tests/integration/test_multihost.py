@@ -11,21 +11,13 @@ import os
 
 import pytest
 
-from conftest import Daemon, wait_for
+from conftest import Daemon, pid_alive as alive, wait_for
 from test_partition import SUBNET, Hosts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
 FAST = ["--election-timeout", "400ms", "--heartbeat-interval", "200ms", "--node-timeout", "2s",
         "--kill-grace", "1s"]
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def pids(dirpath):

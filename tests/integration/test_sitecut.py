@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import pid_alive as alive, wait_for
 from wan import Network, Wan
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -28,14 +28,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 LOST_AFTER = 15  # seconds: the policy's
 EXTRA = ["--kill-grace", "1s", "--heartbeat-interval", "500ms", "--node-timeout", "2s"]
 FLOOR = ["--election-timeout", "200ms"]
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def pids(work, tag):

@@ -10,15 +10,20 @@
 
 #include "test.h"
 
-void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c)
+void fsm_step_apply_in(fsm *f, uint32_t format, int64_t t, Jazari__Command *c, fsm_result *res)
 {
     Jazari__Command *cs[] = {c};
     buf b = BUF_INIT;
-    codec_entry_encode(CODEC_FORMAT, t, cs, 1, &b);
+    codec_entry_encode(format, t, cs, 1, &b);
     char err[200];
-    if (fsm_apply(f, b.data, b.len, NULL, err, sizeof err) != 0)
+    if (fsm_apply(f, b.data, b.len, res, err, sizeof err) != 0)
         test_fail(__FILE__, __LINE__, "%s", err);
     buf_free(&b);
+}
+
+void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c)
+{
+    fsm_step_apply_in(f, CODEC_FORMAT, t, c, NULL);
 }
 
 void fsm_step_node_up(fsm *f, int64_t t, const char *name, unsigned gpus)

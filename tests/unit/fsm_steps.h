@@ -9,6 +9,8 @@
 
 /* Applies an entry of one command at t (a failure fails the test). */
 void fsm_step_apply(fsm *f, int64_t t, Jazari__Command *c);
+/* The same in that log format, with what it did into res (may be NULL). */
+void fsm_step_apply_in(fsm *f, uint32_t format, int64_t t, Jazari__Command *c, fsm_result *res);
 /* Node name comes up (site rabat) with gpus GPUs and no links. */
 void fsm_step_node_up(fsm *f, int64_t t, const char *name, unsigned gpus);
 /* An entry (appended to out) that submits n held jobs (`true`, by amina)

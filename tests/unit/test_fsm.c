@@ -389,12 +389,7 @@ static void node_down_in(fsm *f, uint32_t format, int64_t t, const char *name, i
     Jazari__Command c = JAZARI__COMMAND__INIT;
     c.cmd_case = JAZARI__COMMAND__CMD_NODE_DOWN;
     c.node_down = &d;
-    Jazari__Command *cs[] = {&c};
-    buf b = BUF_INIT;
-    codec_entry_encode(format, t, cs, 1, &b);
-    char err[200];
-    REQUIRE(fsm_apply(f, b.data, b.len, res, err, sizeof err) == 0);
-    buf_free(&b);
+    fsm_step_apply_in(f, format, t, &c, res);
 }
 
 /* Format 10: an unreachable node keeps its jobs RUNNING (nothing of theirs

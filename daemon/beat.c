@@ -25,22 +25,6 @@ struct jzd_held {
 
 static void beat__on_timer(uv_timer_t *t);
 
-/* FNV-1a over the (id, attempt) pairs of the list and their running steps, in order. */
-static uint64_t beat__digest(Jazari__Job *const *jobs, size_t n)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t v = jobs[i]->id ^ ((uint64_t)jobs[i]->attempt << 48);
-        for (int k = 0; k < 64; k += 8)
-            h = (h ^ ((v >> k) & 0xff)) * 1099511628211ull;
-        /* and the steps it runs (the list holds the running ones) */
-        for (size_t s = 0; s < jobs[i]->n_steps; s++)
-            for (int k = 0; k < 32; k += 8)
-                h = (h ^ ((jobs[i]->steps[s]->id >> k) & 0xff)) * 1099511628211ull;
-    }
-    return h;
-}
-
 /* Answers with node's run list, unless it still has digest `have` and
  * hold is set. Returns whether it answered. */
 static bool beat__answer(jzd *d, net_conn *c, uint64_t request_id, const char *name, uint64_t have, bool hold)
@@ -48,13 +32,11 @@ static bool beat__answer(jzd *d, net_conn *c, uint64_t request_id, const char *n
     const fsm_node *n = fsm_node_get(&d->ctl.state, name);
     Jazari__HeartbeatReply r = JAZARI__HEARTBEAT_REPLY__INIT;
     r.known = n && strcmp(n->state, "up") == 0;
+    r.digest = run_digest_on(d, r.known ? name : ""); /* not known: the empty list's */
+    if (hold && r.known && r.digest == have)
+        return false;
     size_t nrun = 0;
     Jazari__Job **run = r.known ? run_jobs_on(d, name, &nrun) : NULL;
-    r.digest = beat__digest(run, nrun);
-    if (hold && r.known && r.digest == have) {
-        run_jobs_free(run, nrun);
-        return false;
-    }
     r.run = run;
     r.n_run = nrun;
     r.applied = raft_last_applied(&d->ctl.raft);

@@ -584,6 +584,10 @@ void run_fence(jzd *d, uint64_t silent_ms);
  * Returns a list to free with run_jobs_free. */
 Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n);
 void run_jobs_free(Jazari__Job **jobs, size_t n);
+/* A digest of node's run list (its jobs' runs and running steps, in
+ * order), from the state without building the list: a held heartbeat
+ * whose agent has it already costs no list. */
+uint64_t run_digest_on(jzd *d, const char *node);
 /* Leader: an agent's JobEndRequest. */
 void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* Every tick: report ended parts the leader has not acknowledged. */

@@ -525,19 +525,51 @@ static void run__index(jzd *d)
     d->runidx.changes = f->changes + 1;
 }
 
+/* The running jobs on node (their slots in the job table), or 0 of them. */
+static size_t run__on(jzd *d, const char *node, const uint64_t **slots)
+{
+    const fsm *f = &d->ctl.state;
+    size_t at;
+    *slots = NULL;
+    if (!f->n_running || !strmap_get(&f->node_index, node, &at))
+        return 0;
+    run__index(d);
+    if (at >= d->runidx.n_nodes)
+        return 0;
+    *slots = d->runidx.slots + d->runidx.first[at];
+    return d->runidx.first[at + 1] - d->runidx.first[at];
+}
+
+uint64_t run_digest_on(jzd *d, const char *node)
+{
+    const fsm *f = &d->ctl.state;
+    const uint64_t *slots;
+    size_t n = run__on(d, node, &slots);
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) {
+        const fsm_job *j = f->jobs[slots[i]];
+        uint64_t v = j->id ^ ((uint64_t)j->attempt << 48);
+        for (int k = 0; k < 64; k += 8)
+            h = (h ^ ((v >> k) & 0xff)) * 1099511628211ull;
+        /* and the steps it runs (the list holds the running ones) */
+        for (uint32_t s = 0; s < j->n_steps; s++)
+            if (j->steps[s]->state == JAZARI__JOB_STATE__JOB_RUNNING)
+                for (int k = 0; k < 32; k += 8)
+                    h = (h ^ ((j->steps[s]->id >> k) & 0xff)) * 1099511628211ull;
+    }
+    return h;
+}
+
 Jazari__Job **run_jobs_on(jzd *d, const char *node, size_t *n)
 {
     const fsm *f = &d->ctl.state;
-    size_t cap = 0, at;
+    size_t cap = 0;
     Jazari__Job **out = NULL;
+    const uint64_t *slots;
+    size_t on = run__on(d, node, &slots);
     *n = 0;
-    if (!f->n_running || !strmap_get(&f->node_index, node, &at))
-        return NULL;
-    run__index(d);
-    if (at >= d->runidx.n_nodes)
-        return NULL;
-    for (uint32_t s = d->runidx.first[at]; s < d->runidx.first[at + 1]; s++) {
-        const fsm_job *j = f->jobs[d->runidx.slots[s]];
+    for (size_t s = 0; s < on; s++) {
+        const fsm_job *j = f->jobs[slots[s]];
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             Jazari__Job **p = realloc(out, cap * sizeof(Jazari__Job *));

@@ -190,7 +190,7 @@ static void burnin__decide(jzd *d, const char *node, bool passed, const char *re
     }
     char what[FSM_DRAIN_TEXT_MAX + 64];
     snprintf(what, sizeof what, "burn-in %s: %s", passed ? "passed" : "failed", text);
-    drains_event(d, "burnin", passed ? "info" : "warning", node, -1, what);
+    events_note(d, "burnin", passed ? "info" : "warning", node, -1, what);
     if (dr)
         snprintf(v->note, sizeof v->note, "node %s stays drained by %s (%s): resume it with jz resume", node,
                  dr->source, dr->reason);

@@ -143,24 +143,6 @@ void drains_propose_then(jzd *d, const char *node, int32_t gpu, bool resume, boo
     ctl_propose(&d->ctl, &cmd, cb, arg);
 }
 
-void drains_event(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,
-                  const char *text)
-{
-    Jazari__Event ev = JAZARI__EVENT__INIT;
-    ev.kind = (char *)kind;
-    ev.severity = (char *)severity;
-    ev.node = (char *)(node ? node : "");
-    ev.gpu = gpu;
-    ev.text = (char *)text;
-    ev.by = d->cfg->name;
-    Jazari__EventCmd ec = JAZARI__EVENT_CMD__INIT;
-    ec.event = &ev;
-    Jazari__Command cmd = JAZARI__COMMAND__INIT;
-    cmd.cmd_case = JAZARI__COMMAND__CMD_EVENT;
-    cmd.event = &ec;
-    ctl_propose(&d->ctl, &cmd, drains__on_own, NULL);
-}
-
 static bool drains__event_matches(const Jazari__EventsRequest *q, const Jazari__Event *ev)
 {
     return ev->time_ms >= q->since_ms && (!q->node || !*q->node || strcmp(q->node, ev->node) == 0);

@@ -142,7 +142,7 @@ static void hloop__event(jzd *d, hloop_node *h, const char *kind, const char *se
             snprintf(note, sizeof note,
                      "%u health events of this node left out in the last %d s (conditions flapping)",
                      h->suppressed, HLOOP_WINDOW_MS / 1000);
-            drains_event(d, "health", "warning", h->name, -1, note);
+            events_note(d, "health", "warning", h->name, -1, note);
         }
         h->window_ms = now;
         h->events = h->suppressed = 0;
@@ -152,7 +152,7 @@ static void hloop__event(jzd *d, hloop_node *h, const char *kind, const char *se
         return;
     }
     h->events++;
-    drains_event(d, kind, severity, h->name, gpu, text);
+    events_note(d, kind, severity, h->name, gpu, text);
 }
 
 /* A new condition: what the policy says it does. drained: the targets

@@ -188,9 +188,13 @@ void drains_propose(jzd *d, const char *node, int32_t gpu, bool resume, bool now
  * failed. */
 void drains_propose_then(jzd *d, const char *node, int32_t gpu, bool resume, bool now, const char *source,
                          const char *reason, ctl_done_cb cb, void *arg);
-/* The leader's own event (a leader change, a GPU health warning). */
-void drains_event(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,
-                  const char *text);
+
+/* --- daemon/events.c: the leader's own events ------------------------------------- */
+
+/* An event of this leader's (a leader change, a GPU health warning, a
+ * burn-in's verdict, the late end of a lost run) into the log. */
+void events_note(jzd *d, const char *kind, const char *severity, const char *node, int32_t gpu,
+                 const char *text);
 
 /* --- daemon/hloop.c: the leader's closed loop of health ----------------------------- */
 

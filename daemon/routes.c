@@ -125,7 +125,7 @@ static void routes__role(jzd *d)
         char what[128];
         snprintf(what, sizeof what, "%s leads (term %llu)", d->cfg->name, (unsigned long long)term);
         log_info("daemon", "%s", what);
-        drains_event(d, "leader", "info", d->cfg->name, -1, what);
+        events_note(d, "leader", "info", d->cfg->name, -1, what);
     } else if (d->led_term)
         log_info("daemon", "%s no longer leads", d->cfg->name);
     d->led_term = term;

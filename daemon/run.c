@@ -745,7 +745,7 @@ static void run__stale_end(jzd *d, const fsm_job *j, const Jazari__JobEndRequest
     if (now - d->stale_event_ms < 1000 || ctl_log_format(&d->ctl) < 8)
         return;
     d->stale_event_ms = now;
-    drains_event(d, "job_stale_end", "warning", r->node, -1, text);
+    events_note(d, "job_stale_end", "warning", r->node, -1, text);
 }
 
 void run_job_end(jzd *d, net_conn *c, const Jazari__Envelope *e)

@@ -391,16 +391,20 @@ def test_previous_release_refuses_a_newer_log(tmp_path, prev):
         follower = next(d for d in ds if d is not leader)
         assert follower.stop(timeout=30) == 0
         use(follower, prev.jazarid)
-        follower.logf = open(follower.log_path, "w")
-        follower.proc = subprocess.Popen(follower.args, stdout=follower.logf, stderr=subprocess.STDOUT)
-        try:
-            rc = follower.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail("%s's jazarid kept running on a log in format %d:\n%s" % (prev.tag, cur, follower.log()))
-        follower.logf.close()
-        assert rc != 0
-        lines = [l for l in follower.log().splitlines() if "format %d" % cur in l]
-        assert lines and "upgrade" in lines[0], follower.log()
+        prev_log = follower.log_path + "." + prev.tag  # kept apart: the restart below starts a new log
+        with open(prev_log, "w") as f:
+            follower.proc = subprocess.Popen(follower.args, stdout=f, stderr=subprocess.STDOUT)
+            try:
+                rc = follower.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                follower.proc.kill()
+                follower.proc.wait()
+                rc = None
+        with open(prev_log) as f:
+            text = f.read()
+        assert rc not in (None, 0), "%s's jazarid kept running on a log in format %d:\n%s" % (prev.tag, cur, text)
+        lines = [l for l in text.splitlines() if "format %d" % cur in l]
+        assert lines and "upgrade" in lines[0], text
         # This tree again: it catches up, and the format is back at the newest.
         use(follower, JAZARID)
         follower.start()

@@ -287,8 +287,10 @@ def test_rolling_upgrade_from_the_previous_release(tmp_path, prev):
         leader = net.leader()
         wait_for(lambda: (status(leader) or {}).get("log_format") == cur, timeout=60,
                  what="the leader to write log format %d once every controller runs this tree" % cur)
-        wait_for(lambda: (lambda st: st and all(c["software_version"] == current_version()
-                                                for c in st["controllers"]))(status(leader)), timeout=60, what="the leader to have heard every controller's release")
+        def every_release_heard():
+            st = status(leader)
+            return st and all(c["software_version"] == current_version() for c in st["controllers"])
+        wait_for(every_release_heard, timeout=60, what="the leader to have heard every controller's release")
         text = leader.jz("status").stdout
         assert "log format:   %d (the newest this release writes)" % cur in text, text
         # The old agents against the new controllers.
@@ -371,7 +373,8 @@ def test_log_format_setting_holds_the_format_down(tmp_path):
         ds[2].args = [a for a in ds[2].args if a not in ("--config", conf)]
         ds[2].start()
         leader = wait_for(lambda: leader_of(ds), timeout=60, what="a leader")
-        wait_for(lambda: (status(leader) or {}).get("log_format") == cur, timeout=60, what="the format to rise to %d" % cur)
+        wait_for(lambda: (status(leader) or {}).get("log_format") == cur, timeout=60,
+                 what="the format to rise to %d" % cur)
         for d in ds:
             assert d.stop(timeout=30) == 0, d.log()
     finally:

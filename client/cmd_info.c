@@ -56,11 +56,24 @@ int cmd_status(cli *c, int argc, char **argv)
         if (r->election_timeout_ms)
             buf_printf(&b, "election:     %u ms timeout (round trip to the farthest controller: %u ms)\n",
                        r->election_timeout_ms, r->peer_rtt_ms);
+        /* 0: a controller of a release before 0.6 answered. */
+        if (r->log_format && r->log_format >= r->log_format_newest)
+            buf_printf(&b, "log format:   %u (the newest this release writes)\n", r->log_format);
+        else if (r->log_format)
+            buf_printf(&b,
+                       "log format:   %u (this release writes up to %u: waiting for every controller to "
+                       "announce it, or held back by the log_format setting)\n",
+                       r->log_format, r->log_format_newest);
         buf_printf(&b, "nodes:        %u up of %u\njobs:         %llu pending or running\ncontrollers:\n",
                    r->nodes_up, r->nodes_total, (unsigned long long)r->jobs_active);
-        for (size_t i = 0; i < r->n_controllers; i++)
-            buf_printf(&b, "  %-20s %-22s %s\n", r->controllers[i]->name, r->controllers[i]->address,
-                       r->controllers[i]->role);
+        for (size_t i = 0; i < r->n_controllers; i++) {
+            const Jazari__ControllerInfo *ci = r->controllers[i];
+            if (ci->software_version && *ci->software_version)
+                buf_printf(&b, "  %-20s %-22s %-11s %s\n", ci->name, ci->address, ci->role,
+                           ci->software_version);
+            else
+                buf_printf(&b, "  %-20s %-22s %s\n", ci->name, ci->address, ci->role);
+        }
         if (r->problem && *r->problem)
             buf_printf(&b, "problem:      %s\n", r->problem);
     }

@@ -393,6 +393,8 @@ void view_status_fields(json *j, const Jazari__StatusReply *r)
     json_kv_uint(j, "commit_index", r->commit_index);
     json_kv_uint(j, "election_timeout_ms", r->election_timeout_ms);
     json_kv_uint(j, "peer_rtt_ms", r->peer_rtt_ms);
+    json_kv_uint(j, "log_format", r->log_format);
+    json_kv_uint(j, "log_format_newest", r->log_format_newest);
     json_key(j, "controllers");
     json_arr_begin(j);
     for (size_t i = 0; i < r->n_controllers; i++) {
@@ -400,6 +402,8 @@ void view_status_fields(json *j, const Jazari__StatusReply *r)
         json_kv_str(j, "name", r->controllers[i]->name);
         json_kv_str(j, "address", r->controllers[i]->address);
         json_kv_str(j, "role", r->controllers[i]->role);
+        const char *v = r->controllers[i]->software_version;
+        json_kv_str(j, "software_version", v && *v ? v : NULL);
         json_obj_end(j);
     }
     json_arr_end(j);

@@ -259,10 +259,19 @@ void nodes_status_make(jzd *d, nodes_status_t *st)
     rp->commit_index = k->raft.commit_index;
     rp->election_timeout_ms = k->election_ms;
     rp->peer_rtt_ms = k->rtt_ms;
+    /* The leader writes the newest format every voter announced; a follower
+     * hears from the leader but not always from the other followers, so it
+     * says the format of the last entry it applied (the leader's choice). */
+    if (k->started && (ctl_is_leader(k) || !k->state.format))
+        rp->log_format = ctl_log_format(k);
+    else
+        rp->log_format = k->state.format;
+    rp->log_format_newest = ctl_log_format_newest();
     for (unsigned i = 0; i < k->n_peers; i++) {
         jazari__controller_info__init(&infos[i]);
         infos[i].name = k->peers[i].name;
         infos[i].address = k->peers[i].address;
+        infos[i].software_version = (char *)ctl_peer_version(k, i);
         const fsm_node *n = fsm_node_get(&k->state, k->peers[i].name);
         if (k->peers[i].id == k->id)
             infos[i].role = (char *)ctl_role_name(k);

@@ -605,6 +605,20 @@ uint32_t ctl_log_format(ctl *c)
     return f;
 }
 
+uint32_t ctl_log_format_newest(void)
+{
+    return CODEC_FORMAT;
+}
+
+const char *ctl_peer_version(ctl *c, unsigned i)
+{
+    if (i >= c->n_peers)
+        return "";
+    if (c->peers[i].id == c->id)
+        return JZ_VERSION;
+    return rtx_peer_version(&c->transport, c->peers[i].id);
+}
+
 bool ctl_is_leader(ctl *c)
 {
     return c->started && !c->closing && ctl__leads(c);

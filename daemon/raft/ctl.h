@@ -106,6 +106,12 @@ bool ctl_is_leader(ctl *c);
  * (a voter that has not said is taken to read CODEC_FORMAT_ASSUMED). A
  * command that needs a newer one is refused, not written. */
 uint32_t ctl_log_format(ctl *c);
+/* The newest log format this release writes (codec.h's CODEC_FORMAT): what
+ * ctl_log_format rises to once every voter runs this release. */
+uint32_t ctl_log_format_newest(void);
+/* The release the controller of peer index i (0..n_peers-1) runs: this
+ * one's own for itself, else what its last hello said ("" if none yet). */
+const char *ctl_peer_version(ctl *c, unsigned i);
 /* Checks the free space under the log (statvfs): below min_free_disk the
  * controller is disk_full (logged, said in disk_why) and refuses every
  * proposal; with twice that much again, it serves again. Once a tick. */

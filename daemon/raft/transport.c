@@ -26,6 +26,7 @@ typedef struct rtx {
     struct {
         raft_id id;
         uint32_t format;
+        char version[40];            /* its Hello's software_version, cut short */
     } heard[CONFIG_MAX_CONTROLLERS]; /* what the other controllers announced */
     uv_timer_t closer;               /* fires the close callback asynchronously */
     const sec_ctx *sec;              /* TLS for our dials */
@@ -53,7 +54,9 @@ struct rtx_dial {
 /* --- what the others read --------------------------------------------------- */
 
 /* Controller id announced format (ids are 1..CONFIG_MAX_CONTROLLERS). */
-static void rtx__heard(rtx *x, raft_id id, uint32_t format)
+/* version is what the peer says it runs: shown in jz status only, so it is
+ * cut short and any byte that is not printable ASCII becomes '?'. */
+static void rtx__heard(rtx *x, raft_id id, uint32_t format, const char *version)
 {
     if (id == 0 || id > CONFIG_MAX_CONTROLLERS)
         return;
@@ -61,6 +64,11 @@ static void rtx__heard(rtx *x, raft_id id, uint32_t format)
         log_info("raft", "controller %llu reads log formats up to %u", (unsigned long long)id, format);
     x->heard[id - 1].id = id;
     x->heard[id - 1].format = format;
+    char *v = x->heard[id - 1].version;
+    size_t n = 0;
+    for (; version && version[n] && n + 1 < sizeof x->heard[0].version; n++)
+        v[n] = version[n] >= 0x20 && version[n] < 0x7f ? version[n] : '?';
+    v[n] = 0;
 }
 
 uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id)
@@ -69,6 +77,14 @@ uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id)
     if (!x || id == 0 || id > CONFIG_MAX_CONTROLLERS || x->heard[id - 1].id != id)
         return 0;
     return x->heard[id - 1].format;
+}
+
+const char *rtx_peer_version(struct raft_uv_transport *t, raft_id id)
+{
+    rtx *x = t->impl;
+    if (!x || id == 0 || id > CONFIG_MAX_CONTROLLERS || x->heard[id - 1].id != id)
+        return "";
+    return x->heard[id - 1].version;
 }
 
 unsigned rtx_rtt_bound_ms(struct raft_uv_transport *t)
@@ -207,7 +223,7 @@ static void rtx__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             log_warn("raft", "controller at %s refused us: %s", d->address, e->error->message);
         rtx__dial_fail(d, RAFT_NOCONNECTION, "no valid hello reply");
     } else {
-        rtx__heard(d->x, d->id, e->hello_reply->log_format);
+        rtx__heard(d->x, d->id, e->hello_reply->log_format, e->hello_reply->software_version);
         rtx__dial_succeed(d);
     }
     wire_msg_free(m);
@@ -362,7 +378,7 @@ void rtx_accept(struct raft_uv_transport *t, net_conn *c, const Jazari__Envelope
     hr.name = x->name;
     hr.role = "controller";
     hr.log_format = x->format;
-    rtx__heard(x, h->raft_id, h->log_format);
+    rtx__heard(x, h->raft_id, h->log_format, h->software_version);
     r.env.body_case = JAZARI__ENVELOPE__BODY_HELLO_REPLY;
     r.env.hello_reply = &hr;
     log_debug("raft", "Raft stream from controller %llu (%s)", (unsigned long long)a->id, a->address);

@@ -30,6 +30,9 @@ int rtx_init(struct raft_uv_transport *t, uv_loop_t *loop, const char *node_name
 /* The log format controller id announced in its last hello or hello
  * reply; 0 if it has said nothing yet (or runs a release that does not). */
 uint32_t rtx_peer_format(struct raft_uv_transport *t, raft_id id);
+/* The release controller id said it runs in that hello ("" if none yet);
+ * printable ASCII only, owned by t. */
+const char *rtx_peer_version(struct raft_uv_transport *t, raft_id id);
 /* The worst round-trip bound to the other controllers, in ms rounded up
  * (bridge_rtt_bound_us over libraft's connections); 0: not measured (no
  * connection yet, or plaintext). */

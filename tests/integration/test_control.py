@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import Daemon, fixture_xml, hwloc_xml, wait_for
+from conftest import ROOT, Daemon, fixture_xml, hwloc_xml, wait_for
 
 
 def submit(d, *args):
@@ -23,7 +23,9 @@ def test_network_of_one_submit_queue_show_cancel(daemon_factory):
     wait_for(lambda: d.jz_json("status")["leader"] == "solo", what="solo to lead")
     wait_for(lambda: d.jz_json("status")["nodes_up"] == 1, what="its node to register")
     st = d.jz_json("status")
-    assert st["controllers"] == [{"name": "solo", "address": "127.0.0.1:%d" % d.port, "role": "leader"}]
+    assert st["controllers"] == [{"name": "solo", "address": "127.0.0.1:%d" % d.port, "role": "leader",
+                                  "software_version": open(os.path.join(ROOT, "VERSION")).read().strip()}]
+    assert st["log_format"] == st["log_format_newest"] > 0  # a network of one writes its newest
     assert st["term"] >= 1 and st["commit_index"] >= 2 and st["nodes_total"] == 1
 
     pidfile = os.path.join(d.dir, "a.pid")

@@ -2390,7 +2390,13 @@ Jazari__JobSpec *fsm_job_to_pb(const fsm_job *j, Jazari__Job *out, Jazari__JobAl
 void fsm_snapshot(const fsm *f, buf *out)
 {
     Jazari__Snapshot head = JAZARI__SNAPSHOT__INIT;
-    head.format = CODEC_FORMAT;
+    /* Labelled with the format of the entry last applied, not this
+     * release's newest: until every controller reads a newer one, what a
+     * controller of this release writes is read by the older (a lagging
+     * follower sent the snapshot, a controller taken back to it). Snapshots
+     * are laid out alike from format 4 on, and written for a format-3
+     * reader too (usage in GPU-seconds as well). */
+    head.format = f->format ? f->format : CODEC_FORMAT;
     head.next_job_id = f->next_job_id;
     head.time_ms = f->time_ms;
     head.usage_half_life_ms = f->half_life_ms;
@@ -2508,6 +2514,7 @@ int fsm_restore(fsm *f, const void *data, size_t len, char *err, size_t errlen)
     uint64_t changes = f->changes;
     fsm_free(f);
     f->changes = changes + 1;
+    f->format = s->format; /* until an entry is applied: what a snapshot of it is labelled */
     f->next_job_id = s->next_job_id;
     f->time_ms = s->time_ms;
     if (s->usage_half_life_ms >= FSM_HALF_LIFE_MIN_MS && s->usage_half_life_ms <= FSM_HALF_LIFE_MAX_MS)

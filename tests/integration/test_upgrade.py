@@ -427,9 +427,6 @@ def test_previous_release_refuses_a_newer_log(tmp_path, prev):
             d.shutdown()
 
 
-@pytest.mark.xfail(strict=True, reason="fsm_snapshot (daemon/raft/fsm.c) labels every snapshot with CODEC_FORMAT, "
-                   "not the format the network writes: the previous release refuses a snapshot a controller of "
-                   "this tree took before the format rose (and, sent one by a new leader, would stop)")
 def test_previous_release_reads_snapshots_taken_before_the_rise(tmp_path, prev):
     """Until the format rises, what a controller of this tree writes is
     readable by the previous release, snapshots included: such a controller

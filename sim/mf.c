@@ -83,7 +83,9 @@ size_t mf_pass(mf *m, plan *p, int64_t now, void (*started)(void *arg, plan_job 
                    .usage = usage,
                    .n_usage = m->n_usage,
                    .pol = &m->pol,
-                   .now_s = now};
+                   .now_s = now,
+                   .site_rtt = p->site_rtt,
+                   .rtt_arg = p->rtt_arg};
     pass_out out;
     pass_run(&v, &m->st, &m->policy, p->max_starts, &out);
     for (size_t i = 0; i < out.n_starts; i++) {

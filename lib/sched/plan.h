@@ -99,7 +99,8 @@ typedef struct plan_job {
     /* A gang (nodes > 1) stays within one site (plan_node.tag) when the
      * nodes have several: unless span, it waits until one site can hold
      * it; with span, it takes one site when one can, else the fewest
-     * sites (the largest share first). */
+     * sites: the best-connected such set (plan.site_rtt), else the
+     * largest sites first. */
     bool span;
     uint32_t priority;   /* PLAN_PRIORITY: higher first */
     uint32_t resv;  /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own;
@@ -148,7 +149,18 @@ typedef struct plan {
      * the slots are enough, so that the shadow is never late. */
     uint64_t (*node_rank)(void *arg, const plan_node *n, const plan_job *j);
     void *rank_arg;
+    /* Optional: the round trip (ms) between two sites (tags a != b), or
+     * PLAN_RTT_UNKNOWN. A gang that spans sites takes, of the sets of the
+     * fewest sites that can hold it, the one whose worst pair is the
+     * smallest (an unknown pair is worse than any known one; ties: the
+     * largest sites first). NULL: every pair unknown, so the largest
+     * sites first. Asked O(sites^2 x sites taken) times per spanning gang
+     * placed: it should be a lookup. */
+    uint32_t (*site_rtt)(const void *arg, uint32_t a, uint32_t b);
+    const void *rtt_arg;
 } plan;
+
+#define PLAN_RTT_UNKNOWN UINT32_MAX
 
 /* n_nodes nodes of `slots` slots each, all up. */
 void plan_init(plan *p, const plan_policy *policy, size_t n_nodes, uint32_t slots);

@@ -291,7 +291,8 @@ static void sched__rtt_init(sched_view *sv, const fsm *f, const pol *po)
     sv->rtt->index = xcalloc(f->n_nodes + 1, sizeof *sv->rtt->index);
     sv->rtt->index[0] = -1;
     for (size_t i = 0; i < f->n_nodes; i++)
-        sv->rtt->index[i + 1] = sv->v.nodes[i].tag == i + 1 ? polsite_index(&po->sites, f->nodes[i].site) : -1;
+        sv->rtt->index[i + 1] =
+            sv->v.nodes[i].tag == i + 1 ? polsite_index(&po->sites, f->nodes[i].site) : -1;
     sv->v.site_rtt = sched__site_rtt;
     sv->v.rtt_arg = sv->rtt;
 }

@@ -72,8 +72,9 @@ typedef struct plan_node {
     uint32_t slots; /* capacity: GPUs (or processors) */
     uint32_t free;
     uint32_t cpus, cpus_free; /* PLAN_UNCOUNTED: not a constraint */
-    uint32_t tag; /* its site, 0 or at most the number of nodes; a job asking for a tag gets only such nodes */
-    uint32_t index;           /* its place in plan.nodes */
+    uint32_t
+        tag; /* its site, 0 or at most the number of nodes; a job asking for a tag gets only such nodes */
+    uint32_t index; /* its place in plan.nodes */
     bool up;
     plan_window *windows; /* the caller's; none: NULL */
     uint32_t n_windows;
@@ -102,7 +103,7 @@ typedef struct plan_job {
      * sites: the best-connected such set (plan.site_rtt), else the
      * largest sites first. */
     bool span;
-    uint32_t priority;   /* PLAN_PRIORITY: higher first */
+    uint32_t priority; /* PLAN_PRIORITY: higher first */
     uint32_t resv;  /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own;
                        0: none */
     bool scavenger; /* may use reserved slots nobody uses (and is preempted for them); never the head */

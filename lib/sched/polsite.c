@@ -275,7 +275,8 @@ static void polsite__rtt_grow(polsite *s)
 static int polsite__latency(polsite *s, char **w, size_t n, char *why, size_t whylen)
 {
     int64_t ms = 0;
-    if (n != 4 || strchr(w[1], ',') || strchr(w[2], ',') || dur_ms(w[3], &ms) != 0 || ms > POLSITE_RTT_MAX_MS) {
+    if (n != 4 || strchr(w[1], ',') || strchr(w[2], ',') || dur_ms(w[3], &ms) != 0 ||
+        ms > POLSITE_RTT_MAX_MS) {
         snprintf(why, whylen,
                  "write 'latency SITE SITE DURATION': the round trip between two declared sites, "
                  "from 0 to 60s, such as 'latency casa rabat 30ms'");

@@ -32,8 +32,7 @@ typedef enum pass_gate {
     PASS_RESV_GONE,       /* ReservationGone */
     PASS_PARTITION_NODES, /* PartitionNodeLimit: its partitions have fewer nodes than it asks */
     PASS_ALLOCATION, /* AllocationExhausted: its account's grant has too little left for its worst case */
-    PASS_RESIDENCY,  /* Residency: its account's sites (the policy's residency) have fewer nodes than it asks
-                      */
+    PASS_RESIDENCY,  /* Residency: its account's sites (the policy's residency) have fewer nodes than it asks */
     PASS_SITE_NODES, /* SiteNodeLimit: a gang no one site can hold, which may not span sites */
 } pass_gate;
 

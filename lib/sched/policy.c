@@ -1183,12 +1183,12 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
         snprintf(p->default_account, sizeof p->default_account, "%s", w[1]);
         return 0;
     }
-    snprintf(
-        why, whylen,
-        "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
-        "tenant, partition, health, burnin, privacy (open|private), currency, rate, price, charge, "
-        "jobs_keep, history_retention, site, residency, dataset, latency, span_sites or lost_after lines",
-        w[0]);
+    snprintf(why, whylen,
+             "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
+             "tenant, partition, health, burnin, privacy (open|private), currency, rate, price, charge, "
+             "jobs_keep, history_retention, site, residency, dataset, latency, span_sites or lost_after "
+             "lines",
+             w[0]);
     return -1;
 }
 

@@ -65,6 +65,7 @@ size_t mf_pass(mf *m, plan *p, int64_t now, void (*started)(void *arg, plan_job 
         j->per_node = q->per_node;
         j->cpus_per_node = q->cpus_per_node;
         j->tag = q->tag;
+        j->span = q->span; /* else a gang no site can hold never starts */
         j->allowed = q->allowed;
         j->running = e->running;
         j->start_s = q->start;

@@ -490,7 +490,7 @@ static bool plan__can_finish(const uint32_t *order, size_t m, const uint32_t *co
  * smallest wins (then the earliest). Without round trips, or with every
  * pair unknown, that is the largest sites first, as before. Writes the
  * sites into set, largest first (the order they take their parts), and
- * returns how many: 0 when even all cannot hold it. */
+ * returns how many. */
 static uint32_t plan__spread_sites(const plan *p, const uint32_t *count, uint32_t want, uint32_t *set)
 {
     size_t n = p->n_nodes;
@@ -512,12 +512,10 @@ static uint32_t plan__spread_sites(const plan *p, const uint32_t *count, uint32_
     uint64_t total = 0;
     for (size_t i = 0; i < k; i++)
         total += count[order[i]];
-    if (total < want) {
-        free(order);
-        return 0; /* cannot be: plan__fits said it fits */
-    }
     memcpy(set, order, k * sizeof *set);
-    if (!p->site_rtt || k < 2) {
+    /* (Too few in all cannot be: plan__fits said it fits. Then they take
+     * what they can, as before.) */
+    if (!p->site_rtt || k < 2 || total < want) {
         free(order);
         return k;
     }

@@ -16,6 +16,7 @@
 #include "../common/buf.h"
 #include "../common/json.h"
 #include "../lib/hw/topo.h"
+#include "../lib/sched/dur.h"
 #include "../lib/sched/gpuset.h"
 #include "../lib/sched/plan.h"
 #include "alibaba.h"
@@ -35,6 +36,7 @@ typedef struct sim_metrics {
     double fragmentation;        /* < 0: not measured */
     double stranded_share;       /* < 0: not measured */
     double one_site_share;       /* of the multi-node jobs, those inside one site; < 0: not measured */
+    double span_rtt_ms;          /* the mean worst round trip of the gangs that spanned sites; < 0: none */
     double fairness;             /* Jain's index of the users' mean bounded slowdowns (1: even) */
     size_t users;
 } sim_metrics;
@@ -76,6 +78,12 @@ typedef struct sim_cluster {
     const uint32_t *ali_nodes; /* which of ali->nodes make the cluster: nodes of them */
     size_t n_sites;            /* --cluster's site= names: a gang stays in one site when one can hold it */
     bool span;                 /* --span-sites: a gang no one site can hold now may span sites */
+    /* --cluster's latency lines: round trips (ms) by site number, a row of
+     * SIM_SITES_MAX + 1 per site, PLAN_RTT_UNKNOWN where none; NULL: none.
+     * They guide where spanning gangs go unless --ignore-latency, and
+     * measure span_rtt_ms_mean either way. */
+    const uint32_t *rtt;
+    bool rtt_ignored; /* --ignore-latency */
 } sim_cluster;
 
 typedef struct sim_job {
@@ -144,6 +152,8 @@ typedef struct sim_run {
     bool *allowed;           /* the Alibaba trace: per gpu_spec, the nodes of its models */
     size_t stranded;         /* jobs that did not start on arrival though enough GPUs were free */
     size_t gangs, one_site;  /* multi-node jobs started, and those inside one site */
+    size_t spans;            /* of the others, those whose every pair of sites has a round trip */
+    double span_rtt_ms;      /* the sum of their worst round trips */
     mf *mf;                  /* multifactor: the leader's pass decides (mf.h); else NULL */
 } sim_run;
 
@@ -177,6 +187,31 @@ static void sim__first_free(const bool *row, uint32_t per, uint32_t want, uint32
         abort(); /* the core counted them free */
 }
 
+/* plan.site_rtt: the --cluster's latency lines. */
+static uint32_t sim__site_rtt(const void *arg, uint32_t a, uint32_t b)
+{
+    const uint32_t *rtt = arg;
+    return a <= SIM_SITES_MAX && b <= SIM_SITES_MAX ? rtt[a * (SIM_SITES_MAX + 1) + b] : PLAN_RTT_UNKNOWN;
+}
+
+/* A gang that spans sites: its worst round trip into the mean, when every
+ * pair of its sites has one. */
+static void sim__span_rtt(sim_run *r, const plan_job *pj)
+{
+    bool at[SIM_SITES_MAX + 1] = {false};
+    for (uint32_t k = 0; k < pj->nodes; k++)
+        at[r->c->types[r->type_of[pj->where[k]]].site] = true;
+    uint32_t worst = 0;
+    for (uint32_t a = 1; a <= SIM_SITES_MAX; a++)
+        for (uint32_t b = a + 1; at[a] && b <= SIM_SITES_MAX; b++)
+            if (at[b] && sim__site_rtt(r->c->rtt, a, b) > worst)
+                worst = sim__site_rtt(r->c->rtt, a, b);
+    if (worst != PLAN_RTT_UNKNOWN) {
+        r->spans++;
+        r->span_rtt_ms += worst;
+    }
+}
+
 static void sim__started(void *arg, plan_job *pj)
 {
     sim_run *r = arg;
@@ -196,6 +231,8 @@ static void sim__started(void *arg, plan_job *pj)
         for (uint32_t k = 1; k < pj->nodes && one; k++)
             one = r->c->types[r->type_of[pj->where[k]]].site == r->c->types[r->type_of[pj->where[0]]].site;
         r->one_site += one;
+        if (!one && r->c->rtt)
+            sim__span_rtt(r, pj);
     }
     if (r->c->whole_nodes) { /* whole nodes: all their processors */
         j->held = 0;
@@ -518,6 +555,10 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
         sim__types_setup(&p, &run);
         n_lv = sim__levels(c, lv);
     }
+    if (c->rtt && !c->rtt_ignored) { /* as the leader with the policy's latency lines */
+        p.site_rtt = sim__site_rtt;
+        p.rtt_arg = c->rtt;
+    }
     for (size_t i = 0; i < n; i++) {
         const swf_job *s = &t->jobs[first + i];
         sim_job *j = &jobs[i];
@@ -618,6 +659,7 @@ static void sim_replay(const swf *t, size_t first, size_t n, const plan_policy *
     m->fragmentation = c->whole_nodes ? -1 : (frag_time > 0 ? frag_area / frag_time : 0);
     m->stranded_share = c->whole_nodes ? -1 : (double)run.stranded / (double)n;
     m->one_site_share = run.gangs ? (double)run.one_site / (double)run.gangs : -1;
+    m->span_rtt_ms = run.spans ? run.span_rtt_ms / (double)run.spans : -1;
     sim__fairness(jobs, n, m);
     free(run.taken);
     free(run.row);
@@ -671,6 +713,8 @@ static void sim__metrics_json(json *j, const sim_metrics *m)
         json_double(j, m->one_site_share);
     else
         json_null(j);
+    /* 0 when no gang spanned sites (or no latency lines). */
+    json_kv_double(j, "span_rtt_ms_mean", m->span_rtt_ms >= 0 ? m->span_rtt_ms : 0);
     json_kv_double(j, "fairness", m->fairness);
     json_kv_uint(j, "users", m->users);
 }
@@ -679,8 +723,8 @@ static void sim__usage(FILE *f)
 {
     fprintf(f, "usage: jazari-sim --trace FILE [--policy NAME] [--placement NAME] [--json]\n"
                "                  [--windows rlscheduler|random:SEED] [--load F] [--cluster CONFIG] "
-               "[--span-sites] [--nodes "
-               "N] [--procs-per-node P]\n"
+               "[--span-sites] [--ignore-latency] "
+               "[--nodes N] [--procs-per-node P]\n"
                "                  [--vc NAME] [--gpus-per-node G] [--node-xml FILE] [--nodes-csv FILE]\n"
                "Replays a trace with the scheduler's own core, in simulated time.\n"
                "  --policy     jazari (ours, the default: aged smallest area first, EASY), fcfs,\n"
@@ -696,6 +740,8 @@ static void sim__usage(FILE *f)
                "               random:SEED: 10 other windows of 1,024, drawn from SEED\n"
                "  --load F     arrivals F times as dense (0.1 to 10), the same jobs\n"
                "  --span-sites a multi-node job may span sites when no one site can hold it now\n"
+               "  --ignore-latency  the --cluster's latency lines measure span_rtt_ms_mean but\n"
+               "               do not guide placement (the largest sites first: for comparison)\n"
                "  A .swf: --nodes, --procs-per-node (default: the trace's MaxNodes and\n"
                "  MaxProcs/MaxNodes).\n"
                "  A .csv is the Philly GPU trace: --vc picks its virtual cluster (default: the\n"
@@ -724,7 +770,12 @@ static void sim__usage(FILE *f)
                "  A line may end with site=NAME (then every line does): a multi-node job stays\n"
                "  in one site, waiting for one that can hold it, unless --span-sites lets it\n"
                "  span the fewest sites when none can now (one larger than every site always\n"
-               "  spans); gangs_one_site_share reports the share of multi-node jobs in one site.\n");
+               "  spans); gangs_one_site_share reports the share of multi-node jobs in one site.\n"
+               "  'latency A B DURATION' lines (sites named by site= lines above; ms or s, up to\n"
+               "  60s; a pair once) give round trips: a spanning gang takes the best-connected\n"
+               "  of the fewest sites that hold it, as the leader does with the policy's latency\n"
+               "  lines; span_rtt_ms_mean is the mean worst round trip of the gangs that spanned\n"
+               "  (those with every pair known; 0 when none did).\n");
 }
 
 static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *out)
@@ -743,7 +794,8 @@ static int sim__count(const char *flag, const char *s, uint32_t max, uint32_t *o
 typedef struct sim_opts {
     const char *trace, *windows, *policy, *placement, *vc, *node_xml, *nodes_csv, *cluster;
     bool json;
-    bool span; /* --span-sites */
+    bool span;           /* --span-sites */
+    bool ignore_latency; /* --ignore-latency */
     uint32_t nodes, ppn, gpn;
     uint64_t seed; /* --windows random:SEED */
     double load;   /* --load F: arrivals F times as dense; 0: as in the trace */
@@ -762,6 +814,8 @@ static int sim__args(int argc, char **argv, sim_opts *o)
             o->json = true;
         } else if (strcmp(a, "--span-sites") == 0) {
             o->span = true;
+        } else if (strcmp(a, "--ignore-latency") == 0) {
+            o->ignore_latency = true;
         } else if (strcmp(a, "--trace") == 0 && has) {
             o->trace = argv[++i];
         } else if (strcmp(a, "--policy") == 0 && has) {
@@ -834,6 +888,7 @@ typedef struct sim_input {
     size_t n_types;
     char *sites[SIM_SITES_MAX]; /* --cluster's site= names, in order of appearance */
     size_t n_sites;
+    uint32_t *rtt; /* latency lines: (SIM_SITES_MAX + 1)^2 (sim_cluster.rtt); NULL: none */
     uint32_t *ali_nodes;
     size_t unplaceable; /* Alibaba pods no node of the cluster can ever hold, dropped */
     char vc[64];
@@ -843,6 +898,7 @@ static void sim__done(sim_input *in)
 {
     for (size_t i = 0; i < in->n_sites; i++)
         free(in->sites[i]);
+    free(in->rtt);
     swf_free(&in->swf);
     alibaba_free(&in->ali);
     for (size_t i = 0; i < in->n_types; i++) {
@@ -1047,8 +1103,55 @@ static uint32_t sim__site(sim_input *in, const char *name)
     return (uint32_t)++in->n_sites;
 }
 
+/* A line 'latency A B DURATION' (its comment cut) into in->rtt: the round
+ * trip between two sites named by site= lines above, as the policy's
+ * latency lines. 1: not such a line; 0 taken; -1 with why. */
+static int sim__latency_line(sim_input *in, const char *line, char *why, size_t len)
+{
+    char w[5][80];
+    int n = sscanf(line, " %79s %79s %79s %79s %79s", w[0], w[1], w[2], w[3], w[4]);
+    if (n < 1 || strcmp(w[0], "latency") != 0)
+        return 1;
+    int64_t ms = 0;
+    if (n != 4 || dur_ms(w[3], &ms) != 0 || ms > 60000) {
+        snprintf(why, len,
+                 "expected 'latency SITE SITE DURATION': a round trip from 0 to 60s, such as "
+                 "'latency casa rabat 30ms'");
+        return -1;
+    }
+    uint32_t at[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < in->n_sites && !at[k]; i++)
+            if (strcmp(in->sites[i], w[1 + k]) == 0)
+                at[k] = (uint32_t)i + 1;
+        if (!at[k]) {
+            snprintf(why, len, "latency: site '%.63s' is named by no site= line above", w[1 + k]);
+            return -1;
+        }
+    }
+    if (at[0] == at[1]) {
+        snprintf(why, len, "latency %.63s %.63s: a site with itself; name two different sites", w[1], w[2]);
+        return -1;
+    }
+    size_t row = SIM_SITES_MAX + 1;
+    if (!in->rtt) {
+        in->rtt = malloc(row * row * sizeof *in->rtt);
+        if (!in->rtt)
+            abort();
+        for (size_t i = 0; i < row * row; i++)
+            in->rtt[i] = i / row == i % row ? 0 : PLAN_RTT_UNKNOWN;
+    }
+    if (in->rtt[at[0] * row + at[1]] != PLAN_RTT_UNKNOWN) {
+        snprintf(why, len, "latency %.63s %.63s: the pair has a latency line already; keep one", w[1], w[2]);
+        return -1;
+    }
+    in->rtt[at[0] * row + at[1]] = in->rtt[at[1] * row + at[0]] = (uint32_t)ms;
+    return 0;
+}
+
 /* --cluster FILE into in->types: one kind of node a line (gpu_trace: GPU
- * lines, else procs= lines). Returns 0 or 2 (said why, FILE:LINE). */
+ * lines, else procs= lines), and latency lines into in->rtt. Returns 0 or
+ * 2 (said why, FILE:LINE). */
 static int sim__load_cluster(const char *path, bool gpu_trace, sim_input *in)
 {
     FILE *f = fopen(path, "r");
@@ -1072,6 +1175,14 @@ static int sim__load_cluster(const char *path, bool gpu_trace, sim_input *in)
         if (hash)
             *hash = '\0';
         if (line[strspn(line, " \t\r\n\v\f")] == '\0')
+            continue;
+        int lat = sim__latency_line(in, line, why, sizeof why);
+        if (lat < 0) {
+            fprintf(stderr, "jazari-sim: %s:%zu: %s\n", path, lineno, why);
+            rc = 2;
+            break;
+        }
+        if (lat == 0)
             continue;
         if (in->n_types == cap_types) {
             cap_types = cap_types ? 2 * cap_types : 8;
@@ -1137,6 +1248,7 @@ static void sim__cluster_of(const sim_input *in, sim_cluster *c)
     c->types = in->types;
     c->n_types = in->n_types;
     c->n_sites = in->n_sites;
+    c->rtt = in->rtt;
     c->nodes = c->per_node = 0;
     c->uniform = true;
     for (size_t i = 0; i < in->n_types; i++) {
@@ -1332,6 +1444,9 @@ static void sim__text(buf *out, const sim_opts *o, const sim_input *in, const si
     if (avg->one_site_share >= 0)
         buf_printf(out, "gangs in one site      %.1f%% of multi-node jobs (%zu sites%s)\n",
                    100 * avg->one_site_share, c->n_sites, c->span ? ", spanning allowed" : "");
+    if (c->rtt)
+        buf_printf(out, "spanning round trip    %.1f ms, the mean worst pair of gangs across sites%s\n",
+                   avg->span_rtt_ms >= 0 ? avg->span_rtt_ms : 0, c->rtt_ignored ? " (latency ignored)" : "");
 }
 
 int main(int argc, char **argv)
@@ -1350,6 +1465,7 @@ int main(int argc, char **argv)
     }
     sim_cluster cluster = {.placement = SIM_JAZARI};
     cluster.span = o.span;
+    cluster.rtt_ignored = o.ignore_latency;
     while (cluster.placement <= SIM_FIRST_FIT && strcmp(sim_placements[cluster.placement], o.placement) != 0)
         cluster.placement++;
     if (cluster.placement > SIM_FIRST_FIT) {
@@ -1390,7 +1506,7 @@ int main(int argc, char **argv)
         }
     }
     memset(&avg, 0, sizeof avg);
-    size_t sited_windows = 0; /* with gangs to count */
+    size_t sited_windows = 0, span_windows = 0; /* with gangs to count, with spanning gangs */
     for (size_t w = 0; w < nwin; w++) {
         size_t first = o.windows ? starts[w] : 0, n = o.windows ? SIM_RL_WINDOW : t->n;
         if (first + n > t->n) {
@@ -1414,10 +1530,15 @@ int main(int argc, char **argv)
             avg.one_site_share += per[w].one_site_share;
             sited_windows++;
         }
+        if (per[w].span_rtt_ms >= 0) { /* over the windows where gangs spanned */
+            avg.span_rtt_ms += per[w].span_rtt_ms;
+            span_windows++;
+        }
         avg.fairness += per[w].fairness / (double)nwin;
         avg.users = per[w].users > avg.users ? per[w].users : avg.users; /* the most in a window */
     }
     avg.one_site_share = sited_windows ? avg.one_site_share / (double)sited_windows : -1;
+    avg.span_rtt_ms = span_windows ? avg.span_rtt_ms / (double)span_windows : -1;
     buf out = BUF_INIT;
     if (o.json)
         sim__json(&out, &o, &in, &cluster, &policy, &avg, per, nwin);

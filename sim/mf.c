@@ -65,6 +65,7 @@ size_t mf_pass(mf *m, plan *p, int64_t now, void (*started)(void *arg, plan_job 
         j->per_node = q->per_node;
         j->cpus_per_node = q->cpus_per_node;
         j->tag = q->tag;
+        j->span = q->span; /* else a gang no site can hold never starts */
         j->allowed = q->allowed;
         j->running = e->running;
         j->start_s = q->start;
@@ -83,7 +84,9 @@ size_t mf_pass(mf *m, plan *p, int64_t now, void (*started)(void *arg, plan_job 
                    .usage = usage,
                    .n_usage = m->n_usage,
                    .pol = &m->pol,
-                   .now_s = now};
+                   .now_s = now,
+                   .site_rtt = p->site_rtt,
+                   .rtt_arg = p->rtt_arg};
     pass_out out;
     pass_run(&v, &m->st, &m->policy, p->max_starts, &out);
     for (size_t i = 0; i < out.n_starts; i++) {

@@ -273,6 +273,30 @@ static void sched__tags_init(sched__tags *t, const fsm *f, plan *p)
     free(at);
 }
 
+/* plan.site_rtt: the policy's latency lines, by tag. */
+static uint32_t sched__site_rtt(const void *arg, uint32_t a, uint32_t b)
+{
+    const struct sched__rtt *r = arg;
+    return polsite_rtt(r->sites, r->index[a], r->index[b]);
+}
+
+/* The sites' indexes among the policy's, per tag (the first node of each
+ * site names it), when the policy gives round trips. */
+static void sched__rtt_init(sched_view *sv, const fsm *f, const pol *po)
+{
+    if (!po->sites.rtt)
+        return;
+    sv->rtt = xcalloc(1, sizeof *sv->rtt);
+    sv->rtt->sites = &po->sites;
+    sv->rtt->index = xcalloc(f->n_nodes + 1, sizeof *sv->rtt->index);
+    sv->rtt->index[0] = -1;
+    for (size_t i = 0; i < f->n_nodes; i++)
+        sv->rtt->index[i + 1] =
+            sv->v.nodes[i].tag == i + 1 ? polsite_index(&po->sites, f->nodes[i].site) : -1;
+    sv->v.site_rtt = sched__site_rtt;
+    sv->v.rtt_arg = sv->rtt;
+}
+
 static void sched__tags_free(sched__tags *t)
 {
     strmap_free(&t->sites);
@@ -492,6 +516,7 @@ int sched_view_build(const fsm *f, const pol *po, int64_t now_ms, sched_view *sv
     v->nodes = p.nodes; /* taken from the plan */
     p.nodes = NULL;
     plan_free(&p);
+    sched__rtt_init(sv, f, po);
     /* Reservations' ends, for preemption by their jobs. */
     sv->resv_end = xcalloc(f->n_resv ? f->n_resv : 1, sizeof *sv->resv_end);
     for (size_t r = 0; r < f->n_resv; r++)
@@ -631,6 +656,9 @@ void sched_view_free(sched_view *sv, const fsm *f)
     free(sv->grants);
     free(sv->v.nodes);
     sched__tags_free(&sv->tags);
+    if (sv->rtt)
+        free(sv->rtt->index);
+    free(sv->rtt);
     strmap_free(&sv->masks.index);
     buf_free(&sv->masks.scratch);
     for (size_t i = 0; i < sv->masks.n; i++) {

@@ -123,6 +123,12 @@ typedef struct sched_view {
     sched__usage u;
     sched__masks masks;
     sched__tags tags;
+    /* The policy's round trips between sites, by plan tag (v.rtt_arg);
+     * NULL without latency lines. */
+    struct sched__rtt {
+        const polsite *sites;
+        int *index; /* per tag (0..nodes): the site's among the policy's, -1 none */
+    } * rtt;
     struct sched__grant {   /* what each account with a grant has left, as the pass began */
         const char *holder; /* into the state */
         const facct_grant *grant;

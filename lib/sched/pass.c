@@ -362,6 +362,8 @@ void pass_run(const pass_view *v, pass_state *st, const plan_policy *policy, siz
         }
     }
     p.max_starts = max;
+    p.site_rtt = v->site_rtt;
+    p.rtt_arg = v->rtt_arg;
     const pol *po = v->pol;
     bool ranked = policy->order == PLAN_PRIORITY;
     prio_tree *tree = NULL;

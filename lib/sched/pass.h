@@ -82,6 +82,10 @@ typedef struct pass_view {
     const pol *pol; /* never NULL: pol_default() for the defaults */
     int64_t now_s;
     bool estimate; /* fill pass_out.est_start_s (jz queue --start) */
+    /* The round trips between sites, for gangs that span them
+     * (plan.site_rtt, plan.rtt_arg); NULL: none known. */
+    uint32_t (*site_rtt)(const void *arg, uint32_t a, uint32_t b);
+    const void *rtt_arg;
 } pass_view;
 
 /* What the caller keeps between passes (the leader; a simulator too). */

@@ -467,32 +467,138 @@ static void plan__take_only(plan *p, plan_job *j, int64_t now, uint32_t *only, u
         plan__index(p);
 }
 
-/* A gang that no site can hold, allowed to span: the fewest sites, those
- * with the most nodes that fit first, each taking what it can. */
+/* Whether need more nodes can come from r more sites, of those in order
+ * (m of them, largest first) not yet chosen. */
+static bool plan__can_finish(const uint32_t *order, size_t m, const uint32_t *count, const bool *chosen,
+                             uint64_t need, uint32_t r)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < m && r && sum < need; i++)
+        if (!chosen[order[i]]) {
+            sum += count[order[i]];
+            r--;
+        }
+    return sum >= need;
+}
+
+/* The sites a spanning gang of want nodes takes, count[t] nodes fitting
+ * at site t: as few as can hold it, and of those sets the one whose worst
+ * round trip is the smallest. Tried from each site as a start (largest
+ * first), adding at each step the site whose worst round trip to those
+ * chosen is the smallest (then the largest) among those after which the
+ * fewest sites can still hold it; the start whose set's worst pair is the
+ * smallest wins (then the earliest). Without round trips, or with every
+ * pair unknown, that is the largest sites first, as before. Writes the
+ * sites into set, largest first (the order they take their parts), and
+ * returns how many. */
+static uint32_t plan__spread_sites(const plan *p, const uint32_t *count, uint32_t want, uint32_t *set)
+{
+    size_t n = p->n_nodes;
+    /* The sites with room, largest first, then by tag: an insertion sort
+     * (sites are tens). */
+    uint32_t *order = xcalloc(n + 1, sizeof *order);
+    size_t m = 0;
+    for (uint32_t t = 1; t <= n; t++) {
+        if (!count[t])
+            continue;
+        size_t i = m++;
+        for (; i > 0 && count[order[i - 1]] < count[t]; i--)
+            order[i] = order[i - 1];
+        order[i] = t;
+    }
+    uint32_t k = 0;
+    for (uint64_t sum = 0; k < m && sum < want; k++)
+        sum += count[order[k]];
+    uint64_t total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += count[order[i]];
+    memcpy(set, order, k * sizeof *set);
+    /* (Too few in all cannot be: plan__fits said it fits. Then they take
+     * what they can, as before.) */
+    if (!p->site_rtt || k < 2 || total < want) {
+        free(order);
+        return k;
+    }
+    bool *chosen = xcalloc(n + 1, sizeof *chosen);
+    uint32_t *cost = xcalloc(n + 1, sizeof *cost); /* a site's worst round trip to those chosen */
+    uint32_t *pick = xcalloc(k, sizeof *pick);
+    uint32_t best_worst = 0;
+    bool found = false;
+    for (size_t s = 0; s < m; s++) {
+        memset(chosen, 0, (n + 1) * sizeof *chosen);
+        for (size_t i = 0; i < m; i++)
+            cost[order[i]] = 0;
+        uint32_t at = order[s], worst = 0, got = 0;
+        uint64_t need = want;
+        for (;;) {
+            chosen[at] = true;
+            pick[got++] = at;
+            need = count[at] >= need ? 0 : need - count[at];
+            if (got == k)
+                break;
+            for (size_t i = 0; i < m; i++) {
+                uint32_t c = order[i];
+                if (!chosen[c]) {
+                    uint32_t r = p->site_rtt(p->rtt_arg, c, at);
+                    cost[c] = r > cost[c] ? r : cost[c];
+                }
+            }
+            /* The best of those after which k - got - 1 more sites can
+             * still hold the rest (the largest one always can). */
+            uint32_t next = 0;
+            for (size_t i = 0; i < m; i++) {
+                uint32_t c = order[i];
+                if (chosen[c] || (next && cost[c] >= cost[next]))
+                    continue;
+                uint64_t left = count[c] >= need ? 0 : need - count[c];
+                chosen[c] = true;
+                bool ok = plan__can_finish(order, m, count, chosen, left, k - got - 1);
+                chosen[c] = false;
+                if (ok)
+                    next = c;
+            }
+            if (!next)
+                break; /* the start cannot be part of a set of k */
+            worst = cost[next] > worst ? cost[next] : worst;
+            at = next;
+        }
+        if (got == k && need == 0 && (!found || worst < best_worst)) {
+            found = true;
+            best_worst = worst;
+            /* Largest first, as they take their parts. */
+            for (size_t i = 0, w = 0; i < m; i++)
+                for (uint32_t c = 0; c < k; c++)
+                    if (pick[c] == order[i])
+                        set[w++] = order[i];
+        }
+    }
+    free(pick);
+    free(cost);
+    free(chosen);
+    free(order);
+    return k;
+}
+
+/* A gang that no site can hold, allowed to span: the sites
+ * plan__spread_sites chooses, each taking what it can, largest first. */
 static void plan__take_spread(plan *p, plan_job *j, int64_t now)
 {
-    uint32_t *count = xcalloc(p->n_nodes + 1, sizeof *count);
+    uint32_t *count = xcalloc(2 * (p->n_nodes + 1), sizeof *count), *sites = count + p->n_nodes + 1;
     for (size_t i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].tag <= p->n_nodes && plan__node_free(p, &p->nodes[i], j))
             count[p->nodes[i].tag]++;
+    uint32_t n_sites = plan__spread_sites(p, count, j->nodes, sites);
     uint32_t want = j->nodes, taken = 0;
     uint32_t *where = xcalloc(want, sizeof *where);
     bool counted = p->counted;
     p->indexed = p->counted = false;
-    while (taken < want) {
-        uint32_t best = 0;
-        for (uint32_t t = 1; t <= p->n_nodes; t++)
-            if (count[t] && (!best || count[t] > count[best]))
-                best = t;
-        if (!best)
-            break; /* cannot be: plan__fits said it fits */
-        uint32_t have = count[best];
+    for (uint32_t s = 0; s < n_sites && taken < want; s++) {
+        uint32_t have = count[sites[s]];
         uint32_t part = have < want - taken ? have : want - taken;
-        count[best] = 0;
         /* Its next part nodes there, as plan__take picks them (the nodes
          * already taken are full for it: a part per node). */
         j->nodes = part;
-        p->only_tag = best;
+        p->only_tag = sites[s];
         plan__take(p, j, now);
         memcpy(where + taken, j->where, part * sizeof *where);
         free(j->where);

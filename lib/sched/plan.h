@@ -72,8 +72,9 @@ typedef struct plan_node {
     uint32_t slots; /* capacity: GPUs (or processors) */
     uint32_t free;
     uint32_t cpus, cpus_free; /* PLAN_UNCOUNTED: not a constraint */
-    uint32_t tag; /* its site, 0 or at most the number of nodes; a job asking for a tag gets only such nodes */
-    uint32_t index;           /* its place in plan.nodes */
+    uint32_t
+        tag; /* its site, 0 or at most the number of nodes; a job asking for a tag gets only such nodes */
+    uint32_t index; /* its place in plan.nodes */
     bool up;
     plan_window *windows; /* the caller's; none: NULL */
     uint32_t n_windows;
@@ -99,9 +100,10 @@ typedef struct plan_job {
     /* A gang (nodes > 1) stays within one site (plan_node.tag) when the
      * nodes have several: unless span, it waits until one site can hold
      * it; with span, it takes one site when one can, else the fewest
-     * sites (the largest share first). */
+     * sites: the best-connected such set (plan.site_rtt), else the
+     * largest sites first. */
     bool span;
-    uint32_t priority;   /* PLAN_PRIORITY: higher first */
+    uint32_t priority; /* PLAN_PRIORITY: higher first */
     uint32_t resv;  /* runs only inside this reservation's windows (plan_window.owner), in a lane of its own;
                        0: none */
     bool scavenger; /* may use reserved slots nobody uses (and is preempted for them); never the head */
@@ -148,7 +150,18 @@ typedef struct plan {
      * the slots are enough, so that the shadow is never late. */
     uint64_t (*node_rank)(void *arg, const plan_node *n, const plan_job *j);
     void *rank_arg;
+    /* Optional: the round trip (ms) between two sites (tags a != b), or
+     * PLAN_RTT_UNKNOWN. A gang that spans sites takes, of the sets of the
+     * fewest sites that can hold it, the one whose worst pair is the
+     * smallest (an unknown pair is worse than any known one; ties: the
+     * largest sites first). NULL: every pair unknown, so the largest
+     * sites first. Asked O(sites^2 x sites taken) times per spanning gang
+     * placed: it should be a lookup. */
+    uint32_t (*site_rtt)(const void *arg, uint32_t a, uint32_t b);
+    const void *rtt_arg;
 } plan;
+
+#define PLAN_RTT_UNKNOWN UINT32_MAX
 
 /* n_nodes nodes of `slots` slots each, all up. */
 void plan_init(plan *p, const plan_policy *policy, size_t n_nodes, uint32_t slots);

@@ -11,6 +11,7 @@
 #include "../../common/hostlist.h"
 #include "../../common/xmem.h"
 #include "../hw/health.h"
+#include "dur.h"
 
 void pol_init(pol *p)
 {
@@ -250,29 +251,6 @@ bool pol_account_known(const pol *p, const char *path)
         return true;
     /* With accounts configured, only those; else any name. */
     return p->n_accounts == 0 || pol_shares(p, path) > 0;
-}
-
-/* A duration: digits then s, m, h or d (no suffix: seconds). */
-static int pol__duration_ms(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    int64_t mult = 1000;
-    if (*end == 'm')
-        mult = 60000;
-    else if (*end == 'h')
-        mult = 3600000;
-    else if (*end == 'd')
-        mult = 86400000;
-    else if (*end && *end != 's')
-        return -1;
-    if (errno || (*end && end[1]) || v > 3650ull * 86400000 / (unsigned long long)mult)
-        return -1;
-    *out = (int64_t)v * mult;
-    return 0;
 }
 
 static int pol__number(const char *s, unsigned long max, uint32_t *out)
@@ -542,7 +520,7 @@ static int pol__qos(pol *p, char **w, size_t n, char *why, size_t whylen)
         else if (strcmp(w[i], "max_gpus_per_user") == 0 && eq)
             bad = pol__number(eq, 1000000, &q.max_gpus_user);
         else if (strcmp(w[i], "grace") == 0 && eq) {
-            bad = pol__duration_ms(eq, &ms) != 0 || ms > 86400000ll;
+            bad = dur_ms(eq, &ms) != 0 || ms > 86400000ll;
             q.grace_s = (uint32_t)(ms / 1000);
         } else if (strcmp(w[i], "preempt") == 0 && eq) {
             if (pol__preempts(p, eq, &q.preempts, why, whylen) != 0) {
@@ -599,8 +577,8 @@ int pol_time_parse(const char *s, uint64_t *out_s)
     }
     size_t len = strlen(s);
     if (len && strchr("smhd", s[len - 1]) && !strchr(s, ':') && !strchr(s, '-')) {
-        int64_t ms;
-        if (pol__duration_ms(s, &ms) != 0)
+        int64_t ms; /* whole seconds: "500ms" would be 0, unlimited */
+        if (dur_ms(s, &ms) != 0 || (len > 2 && strcmp(s + len - 2, "ms") == 0))
             return -1;
         *out_s = (uint64_t)ms / 1000;
         return 0;
@@ -1101,7 +1079,7 @@ static int pol__acct_line(pol *p, char **w, size_t n, char *why, size_t whylen)
     bool keep = strcmp(w[0], "jobs_keep") == 0;
     if (keep || strcmp(w[0], "history_retention") == 0) {
         int64_t ms, lo = keep ? 60000 : 86400000, hi = (keep ? 366ll : 36600ll) * 86400000;
-        if (n != 2 || pol__duration_ms(w[1], &ms) != 0 || ms < lo || ms > hi) {
+        if (n != 2 || dur_ms(w[1], &ms) != 0 || ms < lo || ms > hi) {
             snprintf(why, whylen, "%s: a duration from %s, such as %s", w[0],
                      keep ? "1m to 366d" : "1d to 36600d", keep ? "1d" : "1830d");
             return -1;
@@ -1169,7 +1147,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     }
     if (strcmp(w[0], "lost_after") == 0) {
         int64_t ms;
-        if (n != 2 || pol__duration_ms(w[1], &ms) != 0 || ms > POL_LOST_AFTER_MAX_MS) {
+        if (n != 2 || dur_ms(w[1], &ms) != 0 || ms > POL_LOST_AFTER_MAX_MS) {
             snprintf(why, whylen,
                      "lost_after: how long an unreachable node keeps its jobs before they are requeued, "
                      "from 0 (at once) to 30d, such as 5m");
@@ -1185,7 +1163,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     }
     if ((strcmp(w[0], "max_age") == 0 || strcmp(w[0], "half_life") == 0) && n == 2) {
         int64_t ms;
-        if (pol__duration_ms(w[1], &ms) != 0 || ms < 1000) {
+        if (dur_ms(w[1], &ms) != 0 || ms < 1000) {
             snprintf(why, whylen, "%s '%s': a duration such as 7d, 12h, 90m (at least 1s)", w[0], w[1]);
             return -1;
         }
@@ -1194,7 +1172,7 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     }
     if (strcmp(w[0], "events_retention") == 0 && n == 2) {
         int64_t ms;
-        if (pol__duration_ms(w[1], &ms) != 0 || ms < 60000 || ms > 3650ll * 24 * 3600 * 1000) {
+        if (dur_ms(w[1], &ms) != 0 || ms < 60000 || ms > 3650ll * 24 * 3600 * 1000) {
             snprintf(why, whylen, "events_retention '%s': a duration from 1m to 3650d, such as 30d", w[1]);
             return -1;
         }
@@ -1208,7 +1186,8 @@ static int pol__line(pol *p, char *line, char *why, size_t whylen)
     snprintf(why, whylen,
              "'%s': expected weight, max_age, half_life, events_retention, default_account, account, qos, "
              "tenant, partition, health, burnin, privacy (open|private), currency, rate, price, charge, "
-             "jobs_keep, history_retention, site, residency, dataset, span_sites or lost_after lines",
+             "jobs_keep, history_retention, site, residency, dataset, latency, span_sites or lost_after "
+             "lines",
              w[0]);
     return -1;
 }

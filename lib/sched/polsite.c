@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../common/xmem.h"
+#include "dur.h"
 
 void polsite_free(polsite *s)
 {
@@ -23,6 +24,7 @@ void polsite_free(polsite *s)
         free(s->datasets[i].sites);
     }
     free(s->datasets);
+    free(s->rtt);
     memset(s, 0, sizeof *s);
 }
 
@@ -72,12 +74,28 @@ bool polsite_in(const char *list, const char *site)
     return false;
 }
 
-bool polsite_declared(const polsite *s, const char *site)
+int polsite_index(const polsite *s, const char *site)
 {
     for (size_t i = 0; site && i < s->n_sites; i++)
         if (strcmp(s->sites[i], site) == 0)
-            return true;
-    return false;
+            return (int)i;
+    return -1;
+}
+
+bool polsite_declared(const polsite *s, const char *site)
+{
+    return polsite_index(s, site) >= 0;
+}
+
+uint32_t polsite_rtt(const polsite *s, int a, int b)
+{
+    if (a < 0 || b < 0 || (size_t)a >= s->n_sites || (size_t)b >= s->n_sites)
+        return POLSITE_RTT_UNKNOWN;
+    if (a == b)
+        return 0;
+    if ((size_t)a >= s->n_rtt || (size_t)b >= s->n_rtt)
+        return POLSITE_RTT_UNKNOWN;
+    return s->rtt[(size_t)a * s->n_rtt + (size_t)b];
 }
 
 /* The declared sites, ", "-joined, for a message. */
@@ -239,6 +257,51 @@ static int polsite__dataset(polsite *s, char **w, size_t n, char *why, size_t wh
     return 0;
 }
 
+/* The matrix grown to the sites declared so far, the known pairs kept. */
+static void polsite__rtt_grow(polsite *s)
+{
+    size_t n = s->n_sites;
+    uint32_t *m = xcalloc(n * n, sizeof *m);
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b < n; b++)
+            m[a * n + b] = a < s->n_rtt && b < s->n_rtt ? s->rtt[a * s->n_rtt + b]
+                           : a == b                     ? 0
+                                                        : POLSITE_RTT_UNKNOWN;
+    free(s->rtt);
+    s->rtt = m;
+    s->n_rtt = n;
+}
+
+static int polsite__latency(polsite *s, char **w, size_t n, char *why, size_t whylen)
+{
+    int64_t ms = 0;
+    if (n != 4 || strchr(w[1], ',') || strchr(w[2], ',') || dur_ms(w[3], &ms) != 0 ||
+        ms > POLSITE_RTT_MAX_MS) {
+        snprintf(why, whylen,
+                 "write 'latency SITE SITE DURATION': the round trip between two declared sites, "
+                 "from 0 to 60s, such as 'latency casa rabat 30ms'");
+        return -1;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "latency %.63s %.63s", w[1], w[2]);
+    if (polsite__sites(s, w[1], what, why, whylen) != 0 || polsite__sites(s, w[2], what, why, whylen) != 0)
+        return -1;
+    int a = polsite_index(s, w[1]), b = polsite_index(s, w[2]);
+    if (a == b) {
+        snprintf(why, whylen, "%s: a site with itself; name two different sites", what);
+        return -1;
+    }
+    if (polsite_rtt(s, a, b) != POLSITE_RTT_UNKNOWN) {
+        snprintf(why, whylen, "%s: the pair has a latency line already (%ums); keep one", what,
+                 polsite_rtt(s, a, b));
+        return -1;
+    }
+    if (s->n_rtt < s->n_sites)
+        polsite__rtt_grow(s);
+    s->rtt[(size_t)a * s->n_rtt + (size_t)b] = s->rtt[(size_t)b * s->n_rtt + (size_t)a] = (uint32_t)ms;
+    return 0;
+}
+
 int polsite_line(polsite *s, char **w, size_t n, char *why, size_t whylen)
 {
     if (strcmp(w[0], "site") == 0)
@@ -247,6 +310,8 @@ int polsite_line(polsite *s, char **w, size_t n, char *why, size_t whylen)
         return polsite__residency(s, w, n, why, whylen);
     if (strcmp(w[0], "dataset") == 0)
         return polsite__dataset(s, w, n, why, whylen);
+    if (strcmp(w[0], "latency") == 0)
+        return polsite__latency(s, w, n, why, whylen);
     return 1;
 }
 

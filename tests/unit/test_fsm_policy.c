@@ -4,12 +4,14 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "lib/hw/topo_pb.h"
 #include "daemon/raft/fsm.h"
 #include "daemon/sched/resv.h"
 #include "daemon/sched/sched.h"
 #include "fsm_steps.h"
+#include "lib/hw/topo_pb.h"
 #include "test.h"
+
+static const char *up_site = "rabat"; /* where up_in's nodes are */
 
 static void up_in(fsm *f, int64_t t, const char *name, unsigned gpus, const char *group, const char *labels)
 {
@@ -26,7 +28,7 @@ static void up_in(fsm *f, int64_t t, const char *name, unsigned gpus, const char
     }
     Jazari__NodeRecord r = JAZARI__NODE_RECORD__INIT;
     r.name = (char *)name;
-    r.site = "rabat";
+    r.site = (char *)up_site;
     r.address = "127.0.0.1:7070";
     r.group = (char *)group;
     r.labels = (char *)labels;
@@ -570,4 +572,46 @@ TEST(sched_thousands_of_kinds_each_get_their_nodes)
     CHECK(sv.v.jobs[3000].allowed && !sv.v.jobs[3000].allowed[0]);
     sched_view_free(&sv, &f);
     fsm_free(&f);
+}
+
+/* The policy's latency lines reach the leader's plan: a gang no site can
+ * hold, allowed to span (span_sites yes), takes the best-connected sites
+ * (casa and rabat, 8ms apart) rather than the largest (dakhla, far from
+ * both); without the lines, the largest first as before. */
+TEST(sched_a_spanning_gang_takes_the_best_connected_sites)
+{
+    static const char *const sites = "site dakhla\nsite casa\nsite rabat\nspan_sites yes\n";
+    static const char *const lat =
+        "latency casa rabat 8ms\nlatency dakhla casa 40ms\nlatency dakhla rabat 45ms\n";
+    for (int with = 0; with < 2; with++) {
+        char text[512], err[256] = "";
+        snprintf(text, sizeof text, "%s%s", sites, with ? lat : "");
+        pol p;
+        pol_init(&p);
+        REQUIRE(pol_parse(&p, "t", text, strlen(text), err, sizeof err) == 0);
+        fsm f;
+        fsm_init(&f);
+        static const char *const name[] = {"d1", "d2", "d3", "c1", "c2", "r1", "r2"};
+        static const char *const at[] = {"dakhla", "dakhla", "dakhla", "casa", "casa", "rabat", "rabat"};
+        for (int i = 0; i < 7; i++) {
+            up_site = at[i];
+            up(&f, 1 + i, name[i], 8);
+        }
+        up_site = "rabat";
+        sched_view sv;
+        sched_view_build(&f, &p, 50, &sv);
+        CHECK((sv.v.site_rtt != NULL) == with);
+        sched_view_free(&sv, &f);
+        sched_state st = {.policy = {.order = PLAN_FCFS, .backfill = true}, .pol = &p};
+        submit_gang(&f, 100, 4, "");
+        size_t s, pr;
+        pass(&f, &st, 1000, &s, &pr);
+        REQUIRE(s == 1 && fsm_job_get(&f, 1)->n_allocs == 4);
+        int far = 0;
+        for (uint32_t k = 0; k < 4; k++)
+            far += node_of(&f, 1, k)[0] == 'd';
+        CHECK_EQ_INT(far, with ? 0 : 3);
+        fsm_free(&f);
+        pol_free(&p);
+    }
 }

@@ -425,3 +425,98 @@ TEST(plan_gangs_stay_in_one_site_unless_they_may_span)
     plan_end(&p, &busy);
     plan_free(&p);
 }
+
+/* Round trips between the four sites of the test below (tags 1-4), in ms;
+ * 0 off the diagonal: no figure (PLAN_RTT_UNKNOWN). */
+static uint32_t rtt_table[5][5];
+
+static uint32_t rtt_of(const void *arg, uint32_t a, uint32_t b)
+{
+    (void)arg;
+    return rtt_table[a][b] ? rtt_table[a][b] : PLAN_RTT_UNKNOWN;
+}
+
+static void rtt_set(const uint32_t ab, const uint32_t ac, const uint32_t ad, const uint32_t bc,
+                    const uint32_t bd, const uint32_t cd)
+{
+    memset(rtt_table, 0, sizeof rtt_table);
+    rtt_table[1][2] = rtt_table[2][1] = ab;
+    rtt_table[1][3] = rtt_table[3][1] = ac;
+    rtt_table[1][4] = rtt_table[4][1] = ad;
+    rtt_table[2][3] = rtt_table[3][2] = bc;
+    rtt_table[2][4] = rtt_table[4][2] = bd;
+    rtt_table[3][4] = rtt_table[4][3] = cd;
+}
+
+/* A spanning gang's nodes per site (tags 1-4) on the cluster of the test
+ * below: site 1 has nodes 0-3, site 2 nodes 4-6, site 3 nodes 7-8, site 4
+ * nodes 9-10; with the round trips of rtt_table unless rtt is false. */
+static void spread(uint32_t nodes, bool rtt, uint32_t per[5], uint32_t *first_site)
+{
+    static const uint32_t site[11] = {1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4};
+    plan_policy fcfs = {.order = PLAN_FCFS};
+    plan p;
+    plan_init(&p, &fcfs, 11, 8);
+    for (size_t i = 0; i < 11; i++)
+        p.nodes[i].tag = p.nodes[i].group = site[i];
+    if (rtt)
+        p.site_rtt = rtt_of;
+    plan_job gang = job(1, 0, 10, nodes, 8);
+    gang.span = true;
+    plan_submit(&p, &gang);
+    CHECK(plan_pass(&p, 0, NULL, NULL) == 1);
+    memset(per, 0, 5 * sizeof *per);
+    for (uint32_t k = 0; k < nodes; k++)
+        per[site[gang.where[k]]]++;
+    *first_site = site[gang.where[0]];
+    plan_end(&p, &gang);
+    plan_free(&p);
+}
+
+/* A gang no site can hold, allowed to span: of the sets of the fewest
+ * sites that hold it, the one whose worst round trip is the smallest, the
+ * larger sites taking their parts first; an unknown pair is worse than
+ * any known one; without round trips (or on a tie) the largest sites
+ * first, as before. */
+TEST(plan_spanning_gangs_take_the_best_connected_sites)
+{
+    uint32_t per[5], first;
+    /* Without round trips: 5 nodes on the largest two sites, 4 + 1. */
+    spread(5, false, per, &first);
+    CHECK(per[1] == 4 && per[2] == 1 && per[3] == 0 && per[4] == 0 && first == 1);
+    /* Site 1, the largest, is far from the others; 2 and 3 are 5ms apart:
+     * the pair 2 + 3 (3 + 2 nodes), though 1 is larger. */
+    rtt_set(80, 90, 90, 5, 20, 10);
+    spread(5, true, per, &first);
+    CHECK(per[1] == 0 && per[2] == 3 && per[3] == 2 && per[4] == 0 && first == 2);
+    /* 8 nodes need three sites: 1 + 3 + 4 (worst pair 10ms) rather than
+     * 1 + 2 + 3 (60ms), the largest taking its part first. */
+    rtt_set(50, 10, 10, 60, 60, 5);
+    spread(8, true, per, &first);
+    CHECK(per[1] == 4 && per[2] == 0 && per[3] == 2 && per[4] == 2 && first == 1);
+    /* Without round trips, the largest three: 4 + 3 + 1. */
+    spread(8, false, per, &first);
+    CHECK(per[1] == 4 && per[2] == 3 && per[3] == 1 && per[4] == 0);
+    /* Every pair equal: a tie, the largest first as without figures. */
+    rtt_set(10, 10, 10, 10, 10, 10);
+    spread(5, true, per, &first);
+    CHECK(per[1] == 4 && per[2] == 1 && per[3] == 0 && per[4] == 0);
+    /* A table with no figure at all: the same. */
+    rtt_set(0, 0, 0, 0, 0, 0);
+    spread(5, true, per, &first);
+    CHECK(per[1] == 4 && per[2] == 1 && per[3] == 0 && per[4] == 0);
+    /* One known pair (3 and 4, 40ms) beats every unknown one, but 3 + 4
+     * cannot hold 5: a set of two that can (any, all unknown): the largest. */
+    rtt_set(0, 0, 0, 0, 0, 40);
+    spread(5, true, per, &first);
+    CHECK(per[1] == 4 && per[2] == 1);
+    /* One known pair that can: 2 and 4 (3 + 2). */
+    rtt_set(0, 0, 0, 0, 40, 0);
+    spread(5, true, per, &first);
+    CHECK(per[1] == 0 && per[2] == 3 && per[3] == 0 && per[4] == 2);
+    /* Equal worst pairs among sets: the largest sites first (2 + 3 and
+     * 2 + 4 at 5ms: 3, the lower tag of two sites of 2 nodes). */
+    rtt_set(80, 90, 90, 5, 5, 10);
+    spread(5, true, per, &first);
+    CHECK(per[2] == 3 && per[3] == 2 && per[4] == 0);
+}

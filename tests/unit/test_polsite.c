@@ -161,14 +161,80 @@ TEST(policy_lost_after_line)
     REQUIRE(pol_parse(&p, "policy p.conf", "lost_after 0\n", 13, err, sizeof err) == 0);
     CHECK_EQ_INT(p.lost_after_ms, 0);
     pol_free(&p);
-    static const char *const bad[] = {"lost_after\n", "lost_after 31d\n", "lost_after soon\n", "lost_after 5m 6m\n",
-                                      "lost_after -1\n"};
+    static const char *const bad[] = {"lost_after\n", "lost_after 31d\n", "lost_after soon\n",
+                                      "lost_after 5m 6m\n", "lost_after -1\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         pol_init(&p);
         err[0] = '\0';
         int rc = pol_parse(&p, "policy p.conf", bad[i], strlen(bad[i]), err, sizeof err);
-        if (rc == 0 || !strstr(err, "policy p.conf:1: lost_after: how long an unreachable node keeps its jobs"))
+        if (rc == 0 ||
+            !strstr(err, "policy p.conf:1: lost_after: how long an unreachable node keeps its jobs"))
             test_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\"", bad[i], rc, err);
+        pol_free(&p);
+    }
+}
+
+/* latency: the round trip between two declared sites, symmetric, a pair
+ * once; sites declared after a latency line may have lines of their own
+ * (the matrix grows). */
+TEST(polsite_latency_lines)
+{
+    pol p;
+    char err[512] = "";
+    REQUIRE(parse(&p, "latency casa rabat 30ms\nlatency fes rabat 1s\nsite agadir\nlatency agadir casa 45\n",
+                  err, sizeof err) == 0);
+    int casa = polsite_index(&p.sites, "casa"), rabat = polsite_index(&p.sites, "rabat"),
+        fes = polsite_index(&p.sites, "fes"), agadir = polsite_index(&p.sites, "agadir");
+    CHECK(casa == 0 && rabat == 1 && fes == 2 && agadir == 3 && polsite_index(&p.sites, "oujda") == -1);
+    CHECK_EQ_INT(polsite_rtt(&p.sites, casa, rabat), 30);
+    CHECK_EQ_INT(polsite_rtt(&p.sites, rabat, casa), 30); /* symmetric */
+    CHECK_EQ_INT(polsite_rtt(&p.sites, rabat, fes), 1000);
+    CHECK_EQ_INT(polsite_rtt(&p.sites, casa, agadir), 45000); /* no unit: seconds, as every duration */
+    CHECK_EQ_INT(polsite_rtt(&p.sites, casa, casa), 0);
+    CHECK(polsite_rtt(&p.sites, casa, fes) == POLSITE_RTT_UNKNOWN); /* no line */
+    CHECK(polsite_rtt(&p.sites, casa, -1) == POLSITE_RTT_UNKNOWN);
+    CHECK(polsite_rtt(&p.sites, casa, 9) == POLSITE_RTT_UNKNOWN);
+    CHECK(p.sites.n_rtt == 4);
+    pol_free(&p);
+    /* Without a latency line: no matrix, every pair unknown. */
+    REQUIRE(parse(&p, "", err, sizeof err) == 0);
+    CHECK(p.sites.rtt == NULL && polsite_rtt(&p.sites, 0, 1) == POLSITE_RTT_UNKNOWN);
+    pol_free(&p);
+    /* "ms" is a duration's unit everywhere now, but a job's time limit
+     * stays in whole seconds (500ms is not 0, unlimited). */
+    uint64_t s = 0;
+    CHECK(pol_time_parse("500ms", &s) == -1);
+    CHECK(pol_time_parse("90s", &s) == 0 && s == 90);
+    CHECK(pol_time_parse("2m", &s) == 0 && s == 120);
+}
+
+TEST(polsite_bad_latency_lines)
+{
+    static const struct {
+        const char *line, *says;
+    } bad[] = {
+        {"latency casa marrakech 10ms\n",
+         "policy.conf:8: latency casa marrakech: site 'marrakech' is not declared by a `site` line above "
+         "(declared: casa, rabat, fes)"},
+        {"latency casa rabat 10ms\nsite oujda\nlatency oujda tanger 5ms\n", "site 'tanger' is not declared"},
+        {"latency casa casa 1ms\n", "latency casa casa: a site with itself"},
+        {"latency casa rabat 10ms\nlatency rabat casa 12ms\n",
+         "policy.conf:9: latency rabat casa: the pair has a latency line already (10ms); keep one"},
+        {"latency casa rabat\n", "write 'latency SITE SITE DURATION'"},
+        {"latency casa rabat 10us\n", "write 'latency SITE SITE DURATION'"},
+        {"latency casa rabat 61s\n", "from 0 to 60s"},
+        {"latency casa rabat -1ms\n", "from 0 to 60s"},
+        {"latency casa,fes rabat 1ms\n", "write 'latency SITE SITE DURATION'"},
+        {"latency casa rabat 1ms 2ms\n", "write 'latency SITE SITE DURATION'"},
+        {"latency ../x rabat 1ms\n", "'../x' is not a site's name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        pol p;
+        char err[512] = "";
+        CHECK(parse(&p, bad[i].line, err, sizeof err) == -1);
+        if (!strstr(err, bad[i].says) || !strstr(err, "policy.conf:"))
+            printf("    line %zu said: %s\n", i, err);
+        CHECK(strstr(err, bad[i].says) != NULL);
         pol_free(&p);
     }
 }

@@ -456,6 +456,7 @@ int daemon_run(const config *cfg)
     run_free(&d);
     ghealth_free(&d);
     burnin_free(&d);
+    backup_free(&d);
     hloop_free(&d);
     free(d.relays);
     if (d.status == 0)

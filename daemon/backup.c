@@ -236,6 +236,43 @@ static int backup__read(const char *path, uint64_t max, buf *b, char *err, size_
     return 0;
 }
 
+/* Makes every missing directory of path (0700). 0, or -1 with err. */
+static int backup__mkdirs(const char *path, char *err, size_t errlen)
+{
+    char p[CONFIG_PATH_MAX + 1];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s)
+            continue;
+        char was = *s;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+            return -1;
+        }
+        if (!was)
+            return 0;
+        *s = was;
+    }
+}
+
+/* The CA a network token (join_token = jzn1...) makes, as trust.c makes
+ * it: its hash into out, true; false for no such token. */
+static bool backup__token_ca(const config *cfg, char out[PKI_HASH_HEX + 1])
+{
+    pki_token tok;
+    char why[200];
+    if (!cfg->join_token || !*cfg->join_token || pki_token_parse(cfg->join_token, &tok, why, sizeof why) != 0 ||
+        tok.kind != PKI_TOKEN_NETWORK)
+        return false;
+    EVP_PKEY *key = pki_key_from_network(&tok);
+    X509 *ca = key ? pki_ca_make(key) : NULL;
+    bool ok = ca && pki_cert_hash(ca, out) == 0;
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
 int backup_restore(const config *cfg, const char *path, char *err, size_t errlen)
 {
     config_peer peers[CONFIG_MAX_CONTROLLERS];
@@ -295,18 +332,24 @@ int backup_restore(const config *cfg, const char *path, char *err, size_t errlen
         X509_free(ca);
     }
     buf_free(&pem);
+    const char *from = ca_path;
+    if (!have[0] && v.head->ca_hash && *v.head->ca_hash && backup__token_ca(cfg, have))
+        from = "the join token";
     if (have[0] && !pki_equal(have, v.head->ca_hash)) {
         snprintf(err, errlen,
-                 "--restore: %s is a backup of the network with CA %.12s, but %s is CA %.12s: restore it with "
-                 "that network's CA (its tls/ca.crt and ca.key, or its join token)",
-                 path, v.head->ca_hash, ca_path, have);
+                 "--restore: %s is a backup of the network with CA %.12s, but %s gives CA %.12s: restore it "
+                 "with that network's CA (its tls/ca.crt and ca.key, or its network token)",
+                 path, v.head->ca_hash, from, have);
         goto done;
     }
     if (!have[0] && v.head->ca_hash && *v.head->ca_hash)
         log_warn("backup",
-                 "%s holds no CA: this controller makes one from its join token, or a new one; the nodes of "
-                 "the backup's network (CA %.12s) are believed only if it is the same",
+                 "%s holds no CA and there is no network token: this controller makes a new CA, and the "
+                 "nodes of the backup's network (CA %.12s) must join it anew; to keep them, copy the old "
+                 "tls/ca.crt and ca.key there first",
                  ca_path, v.head->ca_hash);
+    if (backup__mkdirs(cfg->state_dir, err, errlen) != 0)
+        goto done;
     if (seed_log(raft_dir, id, peers, (unsigned)n, v.head->index, v.head->term ? v.head->term : 1, v.snap,
                  v.snap_len, why, sizeof why) != 0) {
         snprintf(err, errlen, "--restore: %s", why);

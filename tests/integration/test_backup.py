@@ -197,3 +197,50 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
     assert c1.stop() == 0
     r = run(c1.args + ["--restore", f])
     one_line(r, 2, "already holds a Raft log")
+
+
+def test_three_controllers_restored_from_one_backup(tmp_path):
+    """Every controller of three lost: the first is restored from the
+    backup, the others start with empty state directories and the same
+    settings, and copy the state from it as a controller whose log was
+    moved aside does (docs/admin.md, "Backups and restoring")."""
+    names = ["c1", "c2", "c3"]
+    ports = [free_port() for _ in names]
+    spec = ",".join("%s@127.0.0.1:%d" % (n, p) for n, p in zip(names, ports))
+    started = []
+
+    def ctl(name, *extra):
+        d = Daemon(tmp_path, name=name, port=ports[names.index(name)], extra=[
+            "--controllers", spec, "--election-timeout", "300ms", "--gpu-isolation", "off"] + FAST + list(extra))
+        started.append(d)
+        return d
+
+    try:
+        old = [ctl(n).start() for n in names]
+        wait_for(lambda: old[0].jz_json("status").get("leader") in names, what="a leader")
+        done = submit(old[0], "--", "true")
+        held = submit(old[0], "--hold", "--", "true")
+        wait_for(lambda: jobs_of(old[0])[done]["state"] == "COMPLETED", what="job done")
+        f = str(tmp_path / "net.jzbackup")
+        # Asked of a controller that may be a follower: it forwards to the leader.
+        r = old[2].jz("admin", "backup", f)
+        assert r.returncode == 0, r.stderr
+        for d in old:
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait()
+            d.logf.close()
+            shutil.rmtree(os.path.join(d.dir, "state"))
+            d.kill_jobs()
+        first = ctl("c1", "--restore", f).start()
+        second = ctl("c2").start()
+        wait_for(lambda: first.jz_json("status").get("leader") == "c1", what="the restored c1 to lead")
+        third = ctl("c3").start()
+        for d in (first, second, third):
+            # Each answers from its own copy of the state.
+            wait_for(lambda: sorted(jobs_of(d)) == [done, held], what="%s to hold the jobs" % d.name)
+        assert jobs_of(third)[held]["state"] == "PENDING"
+        new = submit(third, "--", "true")
+        assert new > held
+    finally:
+        for d in started:
+            d.shutdown()

@@ -350,15 +350,17 @@ int backup_restore(const config *cfg, const char *path, char *err, size_t errlen
                  ca_path, v.head->ca_hash);
     if (backup__mkdirs(cfg->state_dir, err, errlen) != 0)
         goto done;
-    if (seed_log(raft_dir, id, peers, (unsigned)n, v.head->index, v.head->term ? v.head->term : 1, v.snap,
-                 v.snap_len, why, sizeof why) != 0) {
+    uint64_t at = v.head->index + BACKUP_EPOCH;
+    if (seed_log(raft_dir, id, peers, (unsigned)n, at, v.head->term ? v.head->term : 1, v.snap, v.snap_len,
+                 why, sizeof why) != 0) {
         snprintf(err, errlen, "--restore: %s", why);
         goto done;
     }
     log_info("backup",
-             "restored %s into %s: log index %llu (term %llu), %llu jobs, next job id %llu, taken by %s; %d "
-             "controller%s in this network's configuration",
-             path, raft_dir, (unsigned long long)v.head->index, (unsigned long long)v.head->term,
+             "restored %s into %s: log index %llu of the backup (the restored log goes on from %llu), term "
+             "%llu, %llu jobs, next job id %llu, taken by %s; %d controller%s in this network's configuration",
+             path, raft_dir, (unsigned long long)v.head->index, (unsigned long long)at,
+             (unsigned long long)v.head->term,
              (unsigned long long)jobs, (unsigned long long)next, v.head->taken_by, n, n == 1 ? "" : "s");
     rc = 0;
 done:

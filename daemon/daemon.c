@@ -315,12 +315,13 @@ static int jzd__http_start(jzd *d, char *err, size_t errlen)
     return http_listen(d->http, d->cfg->http_host, d->cfg->http_port, err, errlen);
 }
 
-int daemon_run(const config *cfg)
+int daemon_run(const config *cfg, bool restored)
 {
     jzd d;
     char err[512];
     memset(&d, 0, sizeof d);
     d.cfg = cfg;
+    d.restored = restored;
     d.status = 1;
     d.is_controller = jzd__is_controller(cfg);
     d.metrics.start_s = (uint64_t)time(NULL);

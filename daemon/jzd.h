@@ -93,6 +93,7 @@ typedef struct jzd {
         uint32_t *first;
         uint64_t *slots;
     } runidx;
+    bool restored;             /* started with --restore: the first run_sync reconciles (run.c) */
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     sched_state sched;         /* leader: the policy and the reserved head */
     bool schedule_again;
@@ -539,6 +540,11 @@ void backup_free(jzd *d);
  * with the backup's state (the daemon then starts as usual and loads it).
  * 0, or -1 with one line in err. Before daemon_run. */
 int backup_restore(const config *cfg, const char *path, char *err, size_t errlen);
+/* A restored log starts this far past the backup's index: a new epoch, so
+ * that the nodes of the lost network, which saw later entries of its log,
+ * take the restored leader's views as newer (run.c), and a copied
+ * history.db's mark is behind it. */
+#define BACKUP_EPOCH (1ull << 40)
 
 /* daemon/admin.c: advance reservations (jz reserve, reservations,
  * unreserve) and the fair-share tree (jz shares). */

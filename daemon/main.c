@@ -272,7 +272,7 @@ int main(int argc, char **argv)
         return 2;
     }
     xmem_keep_heap(); /* the leader's pass allocates and frees tens of MiB a pass */
-    int status = daemon_run(&cfg);
+    int status = daemon_run(&cfg, restore != NULL);
     config_free(&cfg);
     return status;
 }

@@ -111,9 +111,12 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
     failed = submit(c1, "--name", "failed", "--", "sh", "-c", "exit 3")
     held = submit(c1, "--hold", "--name", "held", "--", "true")
     running = submit(c1, "--name", "running", "--gpus-per-node", "1", "--gpu-model", "H100", "--", "sleep", "600")
+    late = submit(c1, "--name", "ends-after-the-backup", "--gpus-per-node", "1", "--gpu-model", "H100", "--",
+                  "sleep", "600")
     wait_for(lambda: jobs_of(c1)[done]["state"] == "COMPLETED", what="job done")
     wait_for(lambda: jobs_of(c1)[failed]["state"] == "FAILED", what="job failed")
     wait_for(lambda: jobs_of(c1)[running]["state"] == "RUNNING", what="job running")
+    wait_for(lambda: jobs_of(c1)[late]["state"] == "RUNNING", what="job late running")
     alice = c1.credentials("alice", "researcher")
     lea = c1.credentials("lea", "tenant-admin")
     r = c1.jz("grant", "lab/a", "--gpu-hours", "12.5")
@@ -134,14 +137,14 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
     # An admin's, on a controller's socket.
     r = c1.jz("admin", "backup", f)
     assert r.returncode == 0, r.stderr
-    assert "log index" in r.stdout and "4 jobs" in r.stdout, r.stdout
+    assert "log index" in r.stdout and "5 jobs" in r.stdout, r.stdout
     assert os.stat(f).st_mode & 0o777 == 0o600
     assert not [n for n in os.listdir(str(tmp_path)) if ".tmp." in n]
     # Offline: what it holds.
     v = json.loads(run([JZ, "admin", "backup", "--verify", f, "--json"]).stdout)
-    assert v["jobs"] == 4 and v["jobs_pending"] == 1 and v["jobs_running"] == 1 and v["jobs_ended"] == 2
+    assert v["jobs"] == 5 and v["jobs_pending"] == 1 and v["jobs_running"] == 2 and v["jobs_ended"] == 2
     assert v["grants"] == 1 and v["credentials"] >= 2 and v["nodes"] == 2 and v["index"] > 0
-    assert v["next_job_id"] == running + 1 and v["cluster_name"] == "jazari" and len(v["ca_hash"]) == 64
+    assert v["next_job_id"] == late + 1 and v["cluster_name"] == "jazari" and len(v["ca_hash"]) == 64
     # An existing FILE is kept unless --force.
     r = c1.jz("admin", "backup", f)
     one_line(r, 1, f, "--force")
@@ -159,6 +162,11 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
             out.write(content)
         one_line(run([JZ, "admin", "backup", "--verify", p]), 1, p, words[name])
 
+    # A job that ends after the backup: the restored state will think it runs.
+    r = c1.jz("cancel", str(late))
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: jobs_of(c1)[late]["state"] == "CANCELLED", what="job late cancelled")
+
     # Every controller lost: killed, its state gone. The agent goes on.
     c1.proc.send_signal(signal.SIGKILL)
     c1.proc.wait()
@@ -173,6 +181,8 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
     c1 = controller("--restore", f).start()
     assert "restored" in c1.log()
     wait_for(lambda: c1.jz_json("status").get("leader") == "c1", what="the restored c1 to lead")
+    status = c1.jz_json("status")
+    assert status["commit_index"] > 1 << 40  # a new epoch of the log (BACKUP_EPOCH)
     after = jobs_of(c1)
     assert sorted(after) == sorted(before)
     for i in (done, failed, held):
@@ -180,6 +190,9 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
     # The agent, with the certificate it had, rejoins and keeps its job.
     wait_for(up(c1, "gpu1"), what="gpu1 back")
     assert jobs_of(c1)[running]["state"] == "RUNNING"
+    # The job that ended after the backup: the agent says so again.
+    wait_for(lambda: jobs_of(c1)[late]["state"] == "CANCELLED", what="job late cancelled again")
+    assert "its end is reported again" in agent.log()
     assert {c["user"] for c in c1.jz_json("token", "list")["credentials"]} == creds
     assert grants(c1) == granted
     # Alice's credentials are still believed.
@@ -187,7 +200,7 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
     assert r.returncode == 0, r.stderr
     # New jobs get ids after the old ones.
     new = submit(c1, "--", "true")
-    assert new > running
+    assert new > late
     wait_for(lambda: jobs_of(c1)[new]["state"] == "COMPLETED", what="a new job done")
     r = c1.jz("cancel", str(running))
     assert r.returncode == 0, r.stderr

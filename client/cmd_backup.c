@@ -239,6 +239,10 @@ int cmd_admin(cli *c, int argc, char **argv)
 {
     bool force = false, verify = false;
     const char *pos[2];
+    if (c->describe && (argc < 1 || strcmp(argv[0], "backup") != 0)) {
+        printf("subcommands:\n  backup\n");
+        return CLI_OK;
+    }
     const cli_opt opts[] = {{"force", CLI_FLAG, &force}, {"verify", CLI_FLAG, &verify}, {NULL, 0, NULL}};
     int n = cli_parse(c, argc, argv, opts, pos, 2);
     if (n < 0)

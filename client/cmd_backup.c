@@ -91,8 +91,9 @@ static int backup__describe(cli *c, const char *path, const bkfile_view *v, size
                    "%zu credentials, %zu join tokens; %zu grants, %zu reservations; %zu bytes",
                    path, verb, h->cluster_name, h->ca_hash && *h->ca_hash ? h->ca_hash : "none", h->taken_by,
                    h->version, when, (unsigned long long)h->index, (unsigned long long)h->term,
-                   h->snapshot_format, n.jobs, n.pending, n.running, n.ended, (unsigned long long)n.next_job_id,
-                   n.nodes, n.creds, n.tokens, n.grants, n.reservations, size);
+                   h->snapshot_format, n.jobs, n.pending, n.running, n.ended,
+                   (unsigned long long)n.next_job_id, n.nodes, n.creds, n.tokens, n.grants, n.reservations,
+                   size);
     }
     return cli_flush(&b);
 }
@@ -103,8 +104,7 @@ static int backup__verify(cli *c, const char *path)
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         (uint64_t)st.st_size > BKFILE_MAX + BKFILE_HEAD_MAX + 64) {
-        cli_error(c, "%s: %s", path,
-                  fd < 0 || errno ? strerror(errno) : "not a file of a backup's size");
+        cli_error(c, "%s: %s", path, fd < 0 || errno ? strerror(errno) : "not a file of a backup's size");
         if (fd >= 0)
             close(fd);
         return CLI_REFUSED;
@@ -208,7 +208,8 @@ static int backup__take(cli *c, const char *path, bool force)
                    r->size > BKFILE_MAX + BKFILE_HEAD_MAX + 64 || r->chunk.len > r->size - file.len ||
                    (r->chunk.len == 0 && file.len < r->size);
         if (bad) {
-            cli_error(c, "the daemon sent a chunk that does not fit the backup (offset %llu of %llu): try again",
+            cli_error(c,
+                      "the daemon sent a chunk that does not fit the backup (offset %llu of %llu): try again",
                       (unsigned long long)r->offset, (unsigned long long)r->size);
             wire_msg_free(m);
             goto done;

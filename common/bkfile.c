@@ -82,7 +82,8 @@ int bkfile_decode(const void *data, size_t len, uint32_t max_format, bkfile_view
         goto fail;
     }
     if (h->snapshot_format == 0 || h->snapshot_format > max_format) {
-        snprintf(err, errlen, "its state is in log format %u: this release reads formats 1 to %u (upgrade it)",
+        snprintf(err, errlen,
+                 "its state is in log format %u: this release reads formats 1 to %u (upgrade it)",
                  h->snapshot_format, max_format);
         goto fail;
     }

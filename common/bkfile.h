@@ -44,7 +44,8 @@ void bkfile_encode(Jazari__BackupHead *head, const void *snap, size_t len, buf *
 /* Checks data (len bytes) is a whole, undamaged backup whose snapshot is in
  * a codec format from 1 to max_format, and fills v. 0, or -1 with one line
  * in err saying what is wrong (v then holds nothing to free). */
-int bkfile_decode(const void *data, size_t len, uint32_t max_format, bkfile_view *v, char *err, size_t errlen);
+int bkfile_decode(const void *data, size_t len, uint32_t max_format, bkfile_view *v, char *err,
+                  size_t errlen);
 void bkfile_view_free(bkfile_view *v);
 
 #endif

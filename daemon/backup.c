@@ -165,8 +165,8 @@ void backup_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
     }
     if (r->offset > h->file.len) {
         req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                  "jz admin backup: offset %llu is past the backup's %zu bytes", (unsigned long long)r->offset,
-                  h->file.len);
+                  "jz admin backup: offset %llu is past the backup's %zu bytes",
+                  (unsigned long long)r->offset, h->file.len);
         return;
     }
     h->used_ms = clock_mono_ms();
@@ -262,8 +262,8 @@ static bool backup__token_ca(const config *cfg, char out[PKI_HASH_HEX + 1])
 {
     pki_token tok;
     char why[200];
-    if (!cfg->join_token || !*cfg->join_token || pki_token_parse(cfg->join_token, &tok, why, sizeof why) != 0 ||
-        tok.kind != PKI_TOKEN_NETWORK)
+    if (!cfg->join_token || !*cfg->join_token ||
+        pki_token_parse(cfg->join_token, &tok, why, sizeof why) != 0 || tok.kind != PKI_TOKEN_NETWORK)
         return false;
     EVP_PKEY *key = pki_key_from_network(&tok);
     X509 *ca = key ? pki_ca_make(key) : NULL;
@@ -281,7 +281,8 @@ int backup_restore(const config *cfg, const char *path, char *err, size_t errlen
         return -1;
     unsigned long long id = config_controller_id(cfg, peers, n);
     if (id == 0) {
-        snprintf(err, errlen, "--restore: %s is not in controllers: only a controller restores a network", cfg->name);
+        snprintf(err, errlen, "--restore: %s is not in controllers: only a controller restores a network",
+                 cfg->name);
         return -1;
     }
     char raft_dir[CONFIG_PATH_MAX + 8];
@@ -325,7 +326,8 @@ int backup_restore(const config *cfg, const char *path, char *err, size_t errlen
     char ca_path[CONFIG_PATH_MAX + 16], have[PKI_HASH_HEX + 1] = "";
     snprintf(ca_path, sizeof ca_path, "%s/tls/ca.crt", cfg->state_dir);
     buf pem = BUF_INIT;
-    if (v.head->ca_hash && *v.head->ca_hash && pki_read_file(ca_path, 64u << 10, &pem, why, sizeof why) == 0) {
+    if (v.head->ca_hash && *v.head->ca_hash &&
+        pki_read_file(ca_path, 64u << 10, &pem, why, sizeof why) == 0) {
         X509 *ca = pki_cert_from_pem(pem.data, pem.len, why, sizeof why);
         if (ca)
             pki_cert_hash(ca, have);
@@ -356,12 +358,13 @@ int backup_restore(const config *cfg, const char *path, char *err, size_t errlen
         snprintf(err, errlen, "--restore: %s", why);
         goto done;
     }
-    log_info("backup",
-             "restored %s into %s: log index %llu of the backup (the restored log goes on from %llu), term "
-             "%llu, %llu jobs, next job id %llu, taken by %s; %d controller%s in this network's configuration",
-             path, raft_dir, (unsigned long long)v.head->index, (unsigned long long)at,
-             (unsigned long long)v.head->term,
-             (unsigned long long)jobs, (unsigned long long)next, v.head->taken_by, n, n == 1 ? "" : "s");
+    log_info(
+        "backup",
+        "restored %s into %s: log index %llu of the backup (the restored log goes on from %llu), term "
+        "%llu, %llu jobs, next job id %llu, taken by %s; %d controller%s in this network's configuration",
+        path, raft_dir, (unsigned long long)v.head->index, (unsigned long long)at,
+        (unsigned long long)v.head->term, (unsigned long long)jobs, (unsigned long long)next,
+        v.head->taken_by, n, n == 1 ? "" : "s");
     rc = 0;
 done:
     bkfile_view_free(&v);

@@ -122,7 +122,7 @@ typedef struct jzd {
     http_server *http;
     struct web *web; /* a controller's dashboard (web.c); NULL: none */
     jzd_metrics metrics;
-    struct jzd_acct *acct; /* a controller's history (acct.c); NULL: none */
+    struct jzd_acct *acct;       /* a controller's history (acct.c); NULL: none */
     struct jzd_backups *backups; /* backups being read (backup.c); NULL: none */
     bool stopping;
     int status; /* exit status */

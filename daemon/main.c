@@ -16,8 +16,8 @@
 #include "config.h"
 #include "daemon.h"
 #include "emu.h"
-#include "jzd.h"
 #include "exec/step.h"
+#include "jzd.h"
 
 static void usage(FILE *f)
 {

@@ -472,7 +472,8 @@ static int run__reconcile(jzd *d, const Jazari__Job *job, exec_part *p, int64_t 
     }
     if (p || !job->start_time_ms || job->start_time_ms >= stale_before)
         return 0;
-    log_warn("run", "job %llu: the state says it runs here, but it does not (it started before this node "
+    log_warn("run",
+             "job %llu: the state says it runs here, but it does not (it started before this node "
              "could know): reported lost",
              (unsigned long long)job->id);
     exec_part *s = exec_skip(&d->ex, job->id, job->attempt,
@@ -490,7 +491,8 @@ void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
     if (index < d->synced_index)
         return; /* an older view than one already acted on */
     if (stale_before && d->synced_index)
-        log_warn("run", "the network was restored from a backup (log index %llu, this node last saw %llu): "
+        log_warn("run",
+                 "the network was restored from a backup (log index %llu, this node last saw %llu): "
                  "its jobs here are reconciled with the restored state",
                  (unsigned long long)index, (unsigned long long)d->synced_index);
     d->synced_index = index;

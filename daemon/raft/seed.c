@@ -119,11 +119,13 @@ int seed_log(const char *raft_dir, unsigned long long self, const config_peer *p
     raft_configuration_close(&s.configuration);
     if (r != 0 || !put.done || put.status != 0) {
         snprintf(err, errlen, "raft log in %s: cannot write the snapshot: %s", raft_dir,
-                 raft_strerror(r ? r : put.status ? put.status : RAFT_IOERR));
+                 raft_strerror(r            ? r
+                               : put.status ? put.status
+                                            : RAFT_IOERR));
         goto close;
     }
     rc = 0;
-close: {
+close : {
     seed__op closing = {0};
     io.data = &closing;
     io.close(&io, seed__closed);

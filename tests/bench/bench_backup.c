@@ -32,8 +32,8 @@ static void apply(fsm *f, int64_t t, Jazari__Command **cs, size_t n)
     buf_free(&b);
 }
 
-static char *argv_job[] = {"python3", "train.py", "--epochs", "90", "--batch-size", "256", "--data",
-                           "/datasets/imagenet"};
+static char *argv_job[] = {"python3",      "train.py", "--epochs", "90",
+                           "--batch-size", "256",      "--data",   "/datasets/imagenet"};
 static char *env_job[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/u", "OMP_NUM_THREADS=8",
                           "WANDB_PROJECT=vision"};
 

@@ -96,6 +96,17 @@ fail:
     return -1;
 }
 
+Jazari__BackupHead *bkfile_head(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    if (len < BKFILE__PRE || memcmp(p, BKFILE_MAGIC, 8) != 0 || bkfile__get32(p + 8) != BKFILE_VERSION)
+        return NULL;
+    uint32_t hlen = bkfile__get32(p + 12);
+    if (hlen > BKFILE_HEAD_MAX || hlen > len - BKFILE__PRE)
+        return NULL;
+    return jazari__backup_head__unpack(NULL, hlen, p + BKFILE__PRE);
+}
+
 void bkfile_view_free(bkfile_view *v)
 {
     if (v->head)

@@ -47,5 +47,10 @@ void bkfile_encode(Jazari__BackupHead *head, const void *snap, size_t len, buf *
 int bkfile_decode(const void *data, size_t len, uint32_t max_format, bkfile_view *v, char *err,
                   size_t errlen);
 void bkfile_view_free(bkfile_view *v);
+/* The head alone of a file (its length and checksum unchecked: for one
+ * this process just made, where checking would cost a second pass over a
+ * large state). Free with jazari__backup_head__free_unpacked; NULL if data
+ * does not start as a backup. */
+Jazari__BackupHead *bkfile_head(const void *data, size_t len);
 
 #endif

@@ -6,15 +6,24 @@
  * A backup is taken whole when asked (backup_id 0) and held here, so that
  * its chunks are one consistent state however long the client takes to
  * read them; it is dropped BACKUP_IDLE_MS after its last read, and at most
- * BACKUP_HELD are held (a new one pushes out the oldest). The file's
- * layout is common/bkfile.h. Above req.c and the raft glue, below routes.c. */
+ * BACKUP_HELD are held (a new one pushes out the oldest that is done).
+ *
+ * The state is encoded by a forked child (as Redis' BGSAVE): the child
+ * sees the state as it was at the fork, copy-on-write, encodes it and
+ * writes the file down a pipe, while the leader's loop goes on (a large
+ * state takes seconds to encode: longer than an election timeout). The
+ * leader reads the pipe on its loop and answers the first chunk once the
+ * child is done. The file's layout is common/bkfile.h. Above req.c and the
+ * raft glue, below routes.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/bkfile.h"
@@ -32,10 +41,18 @@
 #define BACKUP_IDLE_MS (120 * 1000)
 
 typedef struct backup_held {
+    jzd *d;
     uint64_t id;
     buf file;
     Jazari__BackupHead *head; /* unpacked from file, for the first reply */
     int64_t used_ms;          /* the last read (monotonic) */
+    /* While its child encodes it (taking): */
+    bool taking;
+    pid_t child;
+    uv_pipe_t pipe;
+    bool pipe_open;   /* until its close callback */
+    jzd_wait *waiter; /* the request that asked for it */
+    int64_t started_ms;
 } backup_held;
 
 struct jzd_backups {
@@ -43,12 +60,55 @@ struct jzd_backups {
     uint64_t next_id;
 };
 
+/* Frees what h holds (not a pipe still open: see backup__end). */
 static void backup__drop(backup_held *h)
 {
     buf_free(&h->file);
     if (h->head)
         jazari__backup_head__free_unpacked(h->head, NULL);
-    memset(h, 0, sizeof *h);
+    h->head = NULL;
+    h->id = 0;
+    h->used_ms = 0;
+}
+
+static void backup__pipe_closed(uv_handle_t *hd)
+{
+    backup_held *h = hd->data;
+    h->pipe_open = false;
+}
+
+/* Ends the child's part: the pipe closed, the child reaped (killed first
+ * when kill is set: the daemon stops, or the backup failed). */
+static void backup__end(backup_held *h, bool kill_it)
+{
+    if (h->pipe_open && !uv_is_closing((uv_handle_t *)&h->pipe))
+        uv_close((uv_handle_t *)&h->pipe, backup__pipe_closed);
+    if (h->child > 0) {
+        if (kill_it)
+            kill(h->child, SIGKILL);
+        int st;
+        while (waitpid(h->child, &st, 0) < 0 && errno == EINTR)
+            ;
+        h->child = 0;
+    }
+    h->taking = false;
+}
+
+void backup_close(jzd *d)
+{
+    for (int i = 0; d->backups && i < BACKUP_HELD; i++) {
+        backup_held *h = &d->backups->held[i];
+        if (!h->taking)
+            continue;
+        net_conn *c = req_unwait(h->waiter);
+        if (c)
+            req_error(c, h->waiter->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false,
+                      "jz admin backup: the controller is stopping");
+        free(h->waiter);
+        h->waiter = NULL;
+        backup__end(h, true);
+        backup__drop(h);
+    }
 }
 
 void backup_free(jzd *d)
@@ -66,29 +126,145 @@ void backup_tick(jzd *d)
     if (!d->backups)
         return;
     int64_t now = clock_mono_ms();
-    for (int i = 0; i < BACKUP_HELD; i++)
-        if (d->backups->held[i].id && now - d->backups->held[i].used_ms > BACKUP_IDLE_MS)
-            backup__drop(&d->backups->held[i]);
+    for (int i = 0; i < BACKUP_HELD; i++) {
+        backup_held *h = &d->backups->held[i];
+        if (h->id && !h->taking && now - h->used_ms > BACKUP_IDLE_MS)
+            backup__drop(h);
+    }
 }
 
-/* Takes a backup of the state as applied now into a free slot (or the
- * oldest one's). NULL only if it could not be read back (a bug). */
-static backup_held *backup__take(jzd *d)
+/* Answers request id on c with the chunk of h at offset. */
+static void backup__reply(backup_held *h, net_conn *c, uint64_t id, uint64_t offset)
+{
+    if (offset > h->file.len) {
+        req_error(c, id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+                  "jz admin backup: offset %llu is past the backup's %zu bytes", (unsigned long long)offset,
+                  h->file.len);
+        return;
+    }
+    h->used_ms = clock_mono_ms();
+    size_t left = h->file.len - (size_t)offset;
+    Jazari__BackupReply rep = JAZARI__BACKUP_REPLY__INIT;
+    rep.backup_id = h->id;
+    rep.size = h->file.len;
+    rep.offset = offset;
+    rep.chunk.data = (uint8_t *)h->file.data + offset;
+    rep.chunk.len = left < BACKUP_CHUNK ? left : BACKUP_CHUNK;
+    rep.head = offset == 0 ? h->head : NULL;
+    req_reply(c, id, JAZARI__ENVELOPE__BODY_BACKUP_REPLY, &rep);
+}
+
+/* The child is done (or failed: why): the first chunk, or the reason, to
+ * the request that asked. */
+static void backup__taken(backup_held *h, const char *why)
+{
+    char msg[300] = "";
+    int64_t took = clock_mono_ms() - h->started_ms;
+    int st = 0;
+    if (!why && h->child > 0) {
+        while (waitpid(h->child, &st, 0) < 0 && errno == EINTR)
+            ;
+        h->child = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            why = "its encoder did not finish (out of memory?)";
+    }
+    if (!why && !(h->head = bkfile_head(h->file.data, h->file.len)))
+        why = "what its encoder wrote is not a backup";
+    backup__end(h, why != NULL);
+    if (why)
+        snprintf(msg, sizeof msg, "%s", why);
+    net_conn *c = req_unwait(h->waiter);
+    uint64_t rid = h->waiter->request_id;
+    free(h->waiter);
+    h->waiter = NULL;
+    if (msg[0]) {
+        log_error("backup", "backup %llu failed: %s", (unsigned long long)h->id, msg);
+        if (c)
+            req_error(c, rid, JAZARI__ERROR_CODE__INTERNAL, false,
+                      "jz admin backup: %s (see the leader's log)", msg);
+        backup__drop(h);
+        return;
+    }
+    log_info("backup", "backup %llu: log index %llu, %llu jobs, %llu nodes, %zu bytes, encoded in %lld ms",
+             (unsigned long long)h->id, (unsigned long long)h->head->index, (unsigned long long)h->head->jobs,
+             (unsigned long long)h->head->nodes, h->file.len, (long long)took);
+    if (c)
+        backup__reply(h, c, rid, 0);
+}
+
+static void backup__alloc(uv_handle_t *hd, size_t want, uv_buf_t *b)
+{
+    backup_held *h = hd->data;
+    (void)want;
+    b->base = buf_extend(&h->file, 64u << 10);
+    b->len = 64u << 10;
+    h->file.len -= b->len; /* claimed by the read below, if any */
+}
+
+static void backup__read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    backup_held *h = s->data;
+    (void)b;
+    if (n > 0) {
+        h->file.len += (size_t)n;
+        if (h->file.len > BKFILE_MAX + BKFILE_HEAD_MAX + 64)
+            backup__taken(h, "the state is larger than any backup");
+        return;
+    }
+    if (n == UV_EOF)
+        backup__taken(h, NULL);
+    else if (n < 0)
+        backup__taken(h, uv_strerror((int)n));
+}
+
+/* In the child: encodes the state as it was at the fork into fd, and
+ * exits. Nothing of the daemon's loop, locks or files is touched. */
+__attribute__((noreturn)) static void backup__child(const fsm *f, Jazari__BackupHead *head, int fd)
+{
+    signal(SIGTERM, SIG_DFL); /* the daemon's handlers write to its loop's pipe */
+    signal(SIGINT, SIG_DFL);
+    buf snap = BUF_INIT, file = BUF_INIT;
+    fsm_snapshot(f, &snap);
+    bkfile_encode(head, snap.data, snap.len, &file);
+    buf_free(&snap);
+    size_t off = 0;
+    while (off < file.len) {
+        ssize_t w = write(fd, file.data + off, file.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(1);
+        off += (size_t)w;
+    }
+    _exit(0); /* no atexit handlers: they are the daemon's */
+}
+
+/* Starts a backup of the state as applied now into a free slot: NULL with
+ * why when none is free or the child cannot be made. */
+static backup_held *backup__take(jzd *d, char *why, size_t whylen)
 {
     if (!d->backups) {
         d->backups = calloc(1, sizeof *d->backups);
         if (!d->backups)
             abort();
     }
-    backup_held *h = &d->backups->held[0];
-    for (int i = 1; i < BACKUP_HELD && h->id; i++)
-        if (!d->backups->held[i].id || d->backups->held[i].used_ms < h->used_ms)
-            h = &d->backups->held[i];
+    backup_held *h = NULL;
+    for (int i = 0; i < BACKUP_HELD; i++) {
+        backup_held *o = &d->backups->held[i];
+        if (o->taking) {
+            snprintf(why, whylen, "backup %llu is being taken: wait for it, then ask again",
+                     (unsigned long long)o->id);
+            return NULL;
+        }
+        if (!o->pipe_open && (!h || !o->id || (h->id && o->used_ms < h->used_ms)))
+            h = o;
+    }
+    if (!h) {
+        snprintf(why, whylen, "the last backups are still being closed: ask again");
+        return NULL;
+    }
     backup__drop(h);
     const fsm *f = &d->ctl.state;
-    int64_t t0 = clock_mono_ms();
-    buf snap = BUF_INIT;
-    fsm_snapshot(f, &snap);
     Jazari__BackupHead head = JAZARI__BACKUP_HEAD__INIT;
     head.snapshot_format = CODEC_FORMAT;
     head.index = ctl_applied(&d->ctl);
@@ -104,24 +280,47 @@ static backup_held *backup__take(jzd *d)
     head.tokens = f->trust.n_tokens;
     head.grants = f->acct.n_grants;
     head.next_job_id = f->next_job_id;
-    bkfile_encode(&head, snap.data, snap.len, &h->file);
-    buf_free(&snap);
-    int64_t took = clock_mono_ms() - t0;
-    bkfile_view v;
-    char err[300];
-    if (bkfile_decode(h->file.data, h->file.len, CODEC_FORMAT, &v, err, sizeof err) != 0) {
-        log_error("backup", "a backup just made does not read back: %s", err);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "cannot make a pipe: %s", strerror(errno));
+        return NULL;
+    }
+    int64_t t0 = clock_mono_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        backup__child(f, &head, fds[1]);
+    }
+    int64_t forked = clock_mono_ms() - t0;
+    close(fds[1]);
+    if (pid < 0) {
+        snprintf(why, whylen, "cannot fork its encoder: %s", strerror(errno));
+        close(fds[0]);
+        return NULL;
+    }
+    h->d = d;
+    h->child = pid;
+    h->taking = true;
+    h->started_ms = t0;
+    h->id = ++d->backups->next_id;
+    h->used_ms = clock_mono_ms();
+    uv_pipe_init(&d->loop, &h->pipe, 0);
+    h->pipe.data = h;
+    h->pipe_open = true;
+    int rc = uv_pipe_open(&h->pipe, fds[0]);
+    if (rc != 0)
+        close(fds[0]); /* the handle did not take it */
+    else
+        rc = uv_read_start((uv_stream_t *)&h->pipe, backup__alloc, backup__read);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot read its encoder: %s", uv_strerror(rc));
+        backup__end(h, true);
         backup__drop(h);
         return NULL;
     }
-    h->head = v.head;
-    h->id = ++d->backups->next_id;
-    h->used_ms = clock_mono_ms();
-    /* The loop stood still for `took`: said, so that an admin sees what a
-     * backup of a big state costs the leader. */
-    log_info("backup", "backup %llu: log index %llu, %llu jobs, %zu nodes, %zu bytes, encoded in %lld ms",
-             (unsigned long long)h->id, (unsigned long long)head.index, (unsigned long long)head.jobs,
-             (size_t)head.nodes, h->file.len, (long long)took);
+    /* The loop stood still for the fork alone (the page tables' copy). */
+    log_info("backup", "backup %llu: encoder %d forked in %lld ms", (unsigned long long)h->id, (int)pid,
+             (long long)forked);
     return h;
 }
 
@@ -138,49 +337,33 @@ void backup_request(jzd *d, net_conn *c, const Jazari__Envelope *e)
                   w.user);
         return;
     }
-    backup_held *h = NULL;
     if (r->backup_id == 0) {
         if (!d->ctl_running || !ctl_is_leader(&d->ctl)) {
             req_not_leader(d, c, e->request_id);
             return;
         }
-        h = backup__take(d);
+        char why[300];
+        backup_held *h = backup__take(d, why, sizeof why);
         if (!h) {
-            req_error(c, e->request_id, JAZARI__ERROR_CODE__INTERNAL, false,
-                      "jz admin backup: the backup did not read back (see the leader's log)");
+            req_error(c, e->request_id, JAZARI__ERROR_CODE__UNAVAILABLE, false, "jz admin backup: %s", why);
             return;
         }
+        h->waiter = req_wait(d, c, e);
         log_info("backup", "backup %llu for %s (%s)", (unsigned long long)h->id, w.user, w.from);
-    } else {
-        for (int i = 0; d->backups && i < BACKUP_HELD; i++)
-            if (d->backups->held[i].id == r->backup_id)
-                h = &d->backups->held[i];
-        if (!h) {
-            req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
-                      "jz admin backup: backup %llu is no longer held here (the leader changed, or it waited "
-                      "over %d s): run jz admin backup again",
-                      (unsigned long long)r->backup_id, BACKUP_IDLE_MS / 1000);
-            return;
-        }
-    }
-    if (r->offset > h->file.len) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                  "jz admin backup: offset %llu is past the backup's %zu bytes",
-                  (unsigned long long)r->offset, h->file.len);
         return;
     }
-    h->used_ms = clock_mono_ms();
-    size_t left = h->file.len - (size_t)r->offset;
-    Jazari__BackupReply rep = JAZARI__BACKUP_REPLY__INIT;
-    rep.backup_id = h->id;
-    rep.size = h->file.len;
-    rep.offset = r->offset;
-    rep.chunk.data = (uint8_t *)h->file.data + r->offset;
-    rep.chunk.len = left < BACKUP_CHUNK ? left : BACKUP_CHUNK;
-    rep.head = r->offset == 0 ? h->head : NULL;
-    req_reply(c, e->request_id, JAZARI__ENVELOPE__BODY_BACKUP_REPLY, &rep);
-    if (rep.chunk.len == left)
-        log_debug("backup", "backup %llu read to its end", (unsigned long long)h->id);
+    backup_held *h = NULL;
+    for (int i = 0; d->backups && i < BACKUP_HELD; i++)
+        if (d->backups->held[i].id == r->backup_id && !d->backups->held[i].taking)
+            h = &d->backups->held[i];
+    if (!h) {
+        req_error(c, e->request_id, JAZARI__ERROR_CODE__NOT_FOUND, false,
+                  "jz admin backup: backup %llu is no longer held here (the leader changed, or it waited "
+                  "over %d s): run jz admin backup again",
+                  (unsigned long long)r->backup_id, BACKUP_IDLE_MS / 1000);
+        return;
+    }
+    backup__reply(h, c, e->request_id, r->offset);
 }
 
 /* --- jazarid --restore FILE ------------------------------------------------------------ */
@@ -205,7 +388,7 @@ static int backup__dir_used(const char *dir, char *err, size_t errlen)
 }
 
 /* Reads a whole file of at most max bytes into b: 0, or -1 with err. */
-static int backup__read(const char *path, uint64_t max, buf *b, char *err, size_t errlen)
+static int backup__read_file(const char *path, uint64_t max, buf *b, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -301,7 +484,7 @@ int backup_restore(const config *cfg, const char *path, char *err, size_t errlen
     bkfile_view v = {0};
     char why[300];
     int rc = -1;
-    if (backup__read(path, BKFILE_MAX + BKFILE_HEAD_MAX + 64, &file, why, sizeof why) != 0) {
+    if (backup__read_file(path, BKFILE_MAX + BKFILE_HEAD_MAX + 64, &file, why, sizeof why) != 0) {
         snprintf(err, errlen, "--restore: %s", why);
         goto done;
     }

@@ -221,6 +221,7 @@ static void jzd__stop(jzd *d)
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
     acct_close(d);
+    backup_close(d);
     fwd_applied(d, true);
     uplink_close(&d->up, jzd__on_uplink_closed);
     logs_close(d);

@@ -534,6 +534,8 @@ void ptyin_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void backup_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
 /* Drops the backups nobody has read for a while. Once a tick. */
 void backup_tick(jzd *d);
+/* Stopping: a backup being taken is abandoned (its encoder killed). */
+void backup_close(jzd *d);
 void backup_free(jzd *d);
 /* jazarid --restore FILE: checks the backup in path, that this daemon is a
  * controller and that its state_dir holds no Raft log, and seeds the log

@@ -55,6 +55,12 @@ TEST(bkfile_reads_back_what_it_wrote)
     CHECK_EQ_INT(v.head->jobs, 2);
     CHECK_EQ_STR(v.head->cluster_name, "jazari");
     CHECK_EQ_INT(v.head->snapshot_len, v.snap_len);
+    Jazari__BackupHead *h = bkfile_head(b.data, b.len);
+    REQUIRE(h != NULL);
+    CHECK_EQ_INT(h->index, 42);
+    jazari__backup_head__free_unpacked(h, NULL);
+    CHECK(bkfile_head(b.data, 15) == NULL);
+    CHECK(bkfile_head("JZBACKUP\0\0\0\1\0\1\0\0", 16) == NULL);
     Jazari__Snapshot *s = jazari__snapshot__unpack(NULL, v.snap_len, v.snap);
     REQUIRE(s != NULL);
     CHECK_EQ_INT(s->n_jobs, 2);

@@ -142,12 +142,18 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
         r = run([JZ, "admin", "backup", f, "--credentials", cred, "--server", server])
         one_line(r, 1, "for the network's admins")
         assert not os.path.exists(f)
+    # An admin's credentials, from another machine.
+    remote = str(tmp_path / "remote.jzbackup")
+    r = run([JZ, "admin", "backup", remote, "--credentials", c1.credentials("root", "admin"), "--server", server])
+    assert r.returncode == 0 and "a backup of jazari" in r.stdout, (r.stdout, r.stderr)
     # An admin's, on a controller's socket, while a job that will end
     # after it runs.
     late = submit(c1, "--name", "ends-after-the-backup", "--gpus-per-node", "1", "--gpu-model", "H100", "--",
                   "sleep", "4")
     wait_for(lambda: jobs_of(c1)[late]["state"] == "RUNNING", what="job late running")
     before = jobs_of(c1)
+    creds = {c["user"] for c in c1.jz_json("token", "list")["credentials"]}
+    assert creds == {"alice", "lea", "root"}
     r = c1.jz("admin", "backup", f)
     assert r.returncode == 0, r.stderr
     assert "log index" in r.stdout and "5 jobs" in r.stdout, r.stdout

@@ -200,6 +200,14 @@ def test_backup_then_restore_after_every_controller_is_lost(net, tmp_path):
         assert not os.path.exists(os.path.join(c1.dir, "state", "raft")) or \
             not os.listdir(os.path.join(c1.dir, "state", "raft"))
 
+    # Another network's token makes another CA: its nodes would not be believed.
+    other = list(c1.args)
+    other[other.index("--join-token") + 1] = run([JAZARID, "token", "generate"]).stdout.strip()
+    one_line(run(other + ["--restore", f]), 2, "--restore", "CA", "network token")
+    # Only a controller restores.
+    one_line(run(agent.args + ["--restore", f]), 2, "--restore", "gpu1 is not in controllers")
+    shutil.rmtree(os.path.join(c1.dir, "state"), True)
+
     c1 = controller("--restore", f).start()
     assert "restored" in c1.log()
     wait_for(lambda: c1.jz_json("status").get("leader") == "c1", what="the restored c1 to lead")

@@ -241,6 +241,12 @@ $(BUILD)/tests/bench-state: $(call obj,tests/bench/bench_state.c) $(DAEMON_O) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# What jz admin backup costs the leader, at 100,000 jobs.
+$(BUILD)/tests/bench-backup: LDLIBS += $(H2O_LIBS) -lsqlite3
+$(BUILD)/tests/bench-backup: $(call obj,tests/bench/bench_backup.c) $(DAEMON_O) $(COMMON_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # The job history (issue 14) over SQLite, alone.
 $(BUILD)/tests/bench-hist: LDLIBS += -lsqlite3
 $(BUILD)/tests/bench-hist: $(call obj,tests/bench/bench_hist.c daemon/raft/hist.c) $(COMMON_O)
@@ -248,7 +254,7 @@ $(BUILD)/tests/bench-hist: $(call obj,tests/bench/bench_hist.c daemon/raft/hist.
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 bench: all $(FAKE_NVML) $(BUILD)/tests/bench-wire $(BUILD)/tests/bench-submit $(BUILD)/tests/bench-sched $(BUILD)/tests/bench-leader \
-       $(BUILD)/tests/bench-state $(BUILD)/tests/bench-hist
+       $(BUILD)/tests/bench-state $(BUILD)/tests/bench-hist $(BUILD)/tests/bench-backup
 	@tests/bench/run $(BUILD)
 
 # --- the Debian package -------------------------------------------------------------

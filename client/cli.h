@@ -207,6 +207,9 @@ int cmd_drain(cli *c, int argc, char **argv);
 int cmd_resume(cli *c, int argc, char **argv);
 int cmd_events(cli *c, int argc, char **argv);
 
+/* client/cmd_backup.c: jz admin backup FILE, jz admin backup --verify FILE */
+int cmd_admin(cli *c, int argc, char **argv);
+
 /* client/cmd_admin.c */
 int cmd_reserve(cli *c, int argc, char **argv);
 int cmd_unreserve(cli *c, int argc, char **argv);

@@ -60,6 +60,8 @@ static const cli_command commands[] = {
      "(admin) what happened: nodes down and up, drains, GPU health, requeues, preemptions, leader changes"},
     {"token", cmd_token, "create|list|revoke ...",
      "(admin) join tokens (--join) and people's credentials (--user NAME --role ROLE)"},
+    {"admin", cmd_admin, "backup FILE [--force] | backup --verify FILE",
+     "(admin) a backup of the network's state from the leader, written atomically; --verify: check one"},
     {"audit", cmd_audit, "[--since WHEN] [--user NAME]",
      "(admin) who changed what, from where and when: submits, cancels, reservations, credentials"},
     {"web", cmd_web, "[--ttl 12h]",

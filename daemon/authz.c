@@ -24,6 +24,12 @@ bool authz_is_admin(const authz_who *w)
     return w->role == AUTHZ_ADMIN;
 }
 
+bool authz_backup(const authz_who *w)
+{
+    /* The whole state: every tenant's jobs and every credential's record. */
+    return authz_is_admin(w) && !w->via_node;
+}
+
 bool authz_time_extend(const authz_who *w)
 {
     return authz_is_admin(w) && !w->via_node;

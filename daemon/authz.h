@@ -77,6 +77,9 @@ bool authz_account_billing(const pol *p, const authz_who *w, const char *account
  * who may charge jobs to it. */
 bool authz_account_balance(const pol *p, const authz_who *w, const char *account);
 bool authz_is_admin(const authz_who *w);
+/* Whether w may take a backup of the whole state (jz admin backup): the
+ * network's admins, never a tenant's, never through a node. */
+bool authz_backup(const authz_who *w);
 /* Whether w may lengthen a running job's time limit (jz update --time):
  * admins only; anyone who may act on the job may shorten it. */
 bool authz_time_extend(const authz_who *w);

@@ -221,6 +221,7 @@ static void jzd__stop(jzd *d)
         ctl_close(&d->ctl, jzd__on_ctl_closed);
     }
     acct_close(d);
+    backup_close(d);
     fwd_applied(d, true);
     uplink_close(&d->up, jzd__on_uplink_closed);
     logs_close(d);
@@ -315,12 +316,13 @@ static int jzd__http_start(jzd *d, char *err, size_t errlen)
     return http_listen(d->http, d->cfg->http_host, d->cfg->http_port, err, errlen);
 }
 
-int daemon_run(const config *cfg)
+int daemon_run(const config *cfg, bool restored)
 {
     jzd d;
     char err[512];
     memset(&d, 0, sizeof d);
     d.cfg = cfg;
+    d.restored = restored;
     d.status = 1;
     d.is_controller = jzd__is_controller(cfg);
     d.metrics.start_s = (uint64_t)time(NULL);
@@ -456,6 +458,7 @@ int daemon_run(const config *cfg)
     run_free(&d);
     ghealth_free(&d);
     burnin_free(&d);
+    backup_free(&d);
     hloop_free(&d);
     free(d.relays);
     if (d.status == 0)

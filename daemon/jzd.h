@@ -93,6 +93,7 @@ typedef struct jzd {
         uint32_t *first;
         uint64_t *slots;
     } runidx;
+    bool restored;             /* started with --restore: the first run_sync reconciles (run.c) */
     unsigned starts_in_flight; /* leader: StartCmds proposed, not applied */
     sched_state sched;         /* leader: the policy and the reserved head */
     bool schedule_again;
@@ -121,7 +122,8 @@ typedef struct jzd {
     http_server *http;
     struct web *web; /* a controller's dashboard (web.c); NULL: none */
     jzd_metrics metrics;
-    struct jzd_acct *acct; /* a controller's history (acct.c); NULL: none */
+    struct jzd_acct *acct;       /* a controller's history (acct.c); NULL: none */
+    struct jzd_backups *backups; /* backups being read (backup.c); NULL: none */
     bool stopping;
     int status; /* exit status */
 } jzd;
@@ -526,6 +528,25 @@ void metrics_applied(jzd_metrics *m, const fsm_result *res);
 /* daemon/ptyin.c: srun --pty's keys and window sizes, for the terminal of
  * a step's task on this node (exec/pty.h), or relayed to its node. */
 void ptyin_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
+
+/* daemon/backup.c: jz admin backup (the leader takes a backup of the
+ * state it has applied and hands it out in chunks) and jazarid --restore. */
+void backup_request(jzd *d, net_conn *c, const Jazari__Envelope *e);
+/* Drops the backups nobody has read for a while. Once a tick. */
+void backup_tick(jzd *d);
+/* Stopping: a backup being taken is abandoned (its encoder killed). */
+void backup_close(jzd *d);
+void backup_free(jzd *d);
+/* jazarid --restore FILE: checks the backup in path, that this daemon is a
+ * controller and that its state_dir holds no Raft log, and seeds the log
+ * with the backup's state (the daemon then starts as usual and loads it).
+ * 0, or -1 with one line in err. Before daemon_run. */
+int backup_restore(const config *cfg, const char *path, char *err, size_t errlen);
+/* A restored log starts this far past the backup's index: a new epoch, so
+ * that the nodes of the lost network, which saw later entries of its log,
+ * take the restored leader's views as newer (run.c), and a copied
+ * history.db's mark is behind it. */
+#define BACKUP_EPOCH (1ull << 40)
 
 /* daemon/admin.c: advance reservations (jz reserve, reservations,
  * unreserve) and the fair-share tree (jz shares). */

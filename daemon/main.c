@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "emu.h"
 #include "exec/step.h"
+#include "jzd.h"
 
 static void usage(FILE *f)
 {
@@ -28,6 +29,8 @@ static void usage(FILE *f)
             "       jazarid health [--json] [--xids SECONDS]   (this node's GPU health, once)\n"
             "       jazarid token generate   (a new network's token, for --join-token)\n"
             "       jazarid --check-config [--config FILE] [--SETTING VALUE ...]\n"
+            "       jazarid --restore FILE [--config FILE] [--SETTING VALUE ...]   (a controller's\n"
+            "               fresh state_dir seeded from a backup of jz admin backup; then runs)\n"
             "       jazarid --emulate-nodes N --topology-xml FILE [--name NAME] [--emulate-cut PCT]\n"
             "               [--SETTING VALUE ...]   (N emulated agents NAME-00001..., docs/scale.md)\n"
             "       jazarid --help | --version\n"
@@ -226,13 +229,27 @@ int main(int argc, char **argv)
      * the daemon would, say the first problem in one line and exit: the
      * package's units and postinst run it before (re)starting a daemon. */
     bool check_only = false;
+    /* --restore FILE: a flag, never a setting (a config file that kept it
+     * would restore on every start). */
+    const char *restore = NULL;
     int n_args = 0;
     char **args = xcalloc((size_t)argc + 1, sizeof *args);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--check-config") == 0)
+        if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;
-        else
+        } else if (strcmp(argv[i], "--restore") == 0 || strncmp(argv[i], "--restore=", 10) == 0) {
+            if (argv[i][9] == '=') {
+                restore = argv[i] + 10;
+            } else if (i + 1 < argc) {
+                restore = argv[++i];
+            } else {
+                fprintf(stderr, "jazarid: --restore needs a backup file (from jz admin backup FILE)\n");
+                free(args);
+                return 2;
+            }
+        } else {
             args[n_args++] = argv[i];
+        }
     }
     config cfg;
     char err[512];
@@ -249,8 +266,13 @@ int main(int argc, char **argv)
         return fflush(stdout) == 0 ? 0 : 1;
     }
     log_set_level((log_level)cfg.log_level);
+    if (restore && backup_restore(&cfg, restore, err, sizeof err) != 0) {
+        fprintf(stderr, "jazarid: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
     xmem_keep_heap(); /* the leader's pass allocates and frees tens of MiB a pass */
-    int status = daemon_run(&cfg);
+    int status = daemon_run(&cfg, restore != NULL);
     config_free(&cfg);
     return status;
 }

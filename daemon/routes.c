@@ -67,6 +67,9 @@ static const route routes[] = {
     {JAZARI__ENVELOPE__BODY_INVOICE_REQUEST, ROUTE_STATE, ROUTE_ANYONE, acct_invoice, NULL},
     {JAZARI__ENVELOPE__BODY_BALANCE_REQUEST, ROUTE_STATE, ROUTE_ANYONE, acct_balance, NULL},
     {JAZARI__ENVELOPE__BODY_GRANT_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, acct_grant, NULL},
+    /* The state as the leader applied it; the chunks of one backup are
+     * read from where it was taken, the leader. */
+    {JAZARI__ENVELOPE__BODY_BACKUP_REQUEST, ROUTE_LEADER, ROUTE_ANYONE, backup_request, NULL},
     {JAZARI__ENVELOPE__BODY_BURN_IN_REQUEST, ROUTE_HERE, ROUTE_ANYONE, burnin_request, NULL},
     {JAZARI__ENVELOPE__BODY_BURN_IN_RESULT, ROUTE_LEADER_NOW, ROUTE_DAEMON, burnin_result, NULL},
     /* jz web's token (an agent forwards it), a relayed GPU history */
@@ -186,4 +189,5 @@ void routes_tick(jzd *d)
     live_check(d);
     agent_tick(d);
     burnin_tick(d);
+    backup_tick(d);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "../common/cpulist.h"
 #include "../common/log.h"
 #include "../common/xmem.h"
@@ -433,15 +434,73 @@ static void run__limits(jzd *d, const Jazari__Job *job, exec_part *own)
     }
 }
 
+/* A job the state says runs here, that this node neither runs nor
+ * remembers, and that was started before this node could have been told
+ * (by RUN_STALE_MS): it is reported lost (NODE_FAIL, requeued as any lost
+ * part), never started a second time. That is the first view of
+ *   - a daemon that starts (its parts' supervisors, which outlive it, are
+ *     adopted first): a job started RUN_STALE_MS before it started;
+ *   - a network restored from a backup (backup.c): the log jumped by
+ *     BACKUP_EPOCH (so that the view is not taken for an older one), or
+ *     this controller was started with --restore. The state is the
+ *     backup's, older than what this node saw: a job started RUN_STALE_MS
+ *     before now was started by the lost network, not by the restored
+ *     leader; and one this node ended and reported is reported again.
+ * Returns the time before which a job counts as stale, or 0 for an
+ * ordinary view. */
+#define RUN_STALE_MS (60 * 1000)
+
+static int64_t run__stale_before(jzd *d, uint64_t index)
+{
+    bool jumped = d->synced_index && index > d->synced_index && index - d->synced_index >= BACKUP_EPOCH / 2;
+    if (jumped || (!d->synced_index && d->restored))
+        return clock_wall_ms() - RUN_STALE_MS;
+    if (!d->synced_index)
+        return (int64_t)d->metrics.start_s * 1000 - RUN_STALE_MS;
+    return 0;
+}
+
+/* In such a view: 1 when job (p its part here, or NULL) was dealt with as
+ * the comment above says, else 0. */
+static int run__reconcile(jzd *d, const Jazari__Job *job, exec_part *p, int64_t stale_before)
+{
+    if (p && !p->running && p->reported) {
+        log_warn("run", "job %llu: the restored network thinks it runs here; its end is reported again",
+                 (unsigned long long)job->id);
+        p->reported = false; /* run_tick reports it */
+        return 1;
+    }
+    if (p || !job->start_time_ms || job->start_time_ms >= stale_before)
+        return 0;
+    log_warn("run",
+             "job %llu: the state says it runs here, but it does not (it started before this node "
+             "could know): reported lost",
+             (unsigned long long)job->id);
+    exec_part *s = exec_skip(&d->ex, job->id, job->attempt,
+                             "not running on this node (restarted, or the network restored from a backup)");
+    s->end.cancelled = false;
+    s->end.lost = true;
+    return 1;
+}
+
 void run_sync(jzd *d, Jazari__Job *const *jobs, size_t n, uint64_t index)
 {
     if (d->stopping)
         return;
+    int64_t stale_before = run__stale_before(d, index);
     if (index < d->synced_index)
         return; /* an older view than one already acted on */
+    if (stale_before && d->synced_index)
+        log_warn("run",
+                 "the network was restored from a backup (log index %llu, this node last saw %llu): "
+                 "its jobs here are reconciled with the restored state",
+                 (unsigned long long)index, (unsigned long long)d->synced_index);
     d->synced_index = index;
+    d->restored = false;
     for (size_t i = 0; i < n; i++) {
         exec_part *p = exec_find(&d->ex, jobs[i]->id, jobs[i]->attempt, 0);
+        if (stale_before && run__reconcile(d, jobs[i], p, stale_before))
+            continue;
         run__limits(d, jobs[i], p);
         if (!p && !jobs[i]->preempt_time_ms) {
             /* The job's own part first: a step the same view lists (srun

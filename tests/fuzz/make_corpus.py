@@ -114,7 +114,31 @@ def entries():
     yield "announces-too-much", struct.pack("<I", 1 << 20) + b"\0" * 12
 
 
+def backups():
+    """Backup files (common/bkfile.h): (name, first byte, bytes). First byte
+    even: the bytes are a whole file; odd: a state the driver wraps."""
+    import hashlib
+    snap = pb.Snapshot(format=9, next_job_id=3, time_ms=1000)
+    job = snap.jobs.add(id=1, user="amina", state=pb.JOB_PENDING)
+    job.spec.argv.append("true")
+    snap.jobs.add(id=2, user="omar", state=pb.JOB_COMPLETED)
+    snap.nodes.add(name="g1", site="rabat")
+    s = snap.SerializeToString()
+    head = pb.BackupHead(snapshot_format=9, index=17, term=2, time_ms=1000, cluster_name="jazari",
+                         snapshot_len=len(s), jobs=2, nodes=1).SerializeToString()
+    body = b"JZBACKUP" + struct.pack(">II", 1, len(head)) + head + s
+    whole = body + hashlib.sha256(body).digest()
+    yield "whole", 0, whole
+    yield "truncated", 0, whole[:-9]
+    yield "flipped", 0, whole[:40] + bytes([whole[40] ^ 1]) + whole[41:]
+    yield "version-2", 0, whole[:11] + b"\x02" + whole[12:]
+    yield "state", 17, s
+    yield "state-garbage", 17, b"\x22\xff\xff\xff\xff\x0f"
+
+
 def main():
+    for name, first, raw in backups():
+        write("backup", name, bytes([first]) + raw)
     for name, raw in entries():
         for times in (0, 3):
             write("entry", "%s-x%d" % (name, times + 1), bytes([times]) + raw)

@@ -12,7 +12,6 @@
 #include "../common/xmem.h"
 #include "jzd.h"
 
-#define BEAT_WAIT_MAX_MS 2000 /* well under the uplink's request timeout */
 #define BEAT_CHECK_MS 100
 
 struct jzd_held {

@@ -62,6 +62,10 @@ static const config__setting config__table[] = {
      "emulate the node in this hwloc XML instead of probing"},
     {"heartbeat_interval", CT_DURATION, OFF(heartbeat_interval_ms), "1s", "agent to leader liveness period"},
     {"node_timeout", CT_DURATION, OFF(node_timeout_ms), "5s", "silence after which a node is down"},
+    {"node_timeout_rtts", CT_COUNT, OFF(node_timeout_rtts), "10",
+     "a node may be silent at least its heartbeat's hold plus this many of its round trips, as TCP measures "
+     "them (smoothed, plus four deviations), so that a far node on a slow link is not found silent; 0: "
+     "node_timeout alone"},
     {"election_timeout", CT_DURATION, OFF(election_timeout_ms), "1s",
      "Raft election timeout: how soon a new leader takes over (heartbeats are a tenth)"},
     {"election_timeout_rtts", CT_COUNT, OFF(election_timeout_rtts), "5",
@@ -443,7 +447,7 @@ static int config__set(config *c, const config__setting *s, const char *value, c
         bool temp = strcmp(s->key, "gpu_temp_limit") == 0;
         bool zero_ok = strcmp(s->key, "max_connections") == 0 || temp;
         /* election_timeout_rtts: a small factor (0: off) */
-        bool rtts = strcmp(s->key, "election_timeout_rtts") == 0;
+        bool rtts = strcmp(s->key, "election_timeout_rtts") == 0 || strcmp(s->key, "node_timeout_rtts") == 0;
         unsigned long long min = rtts ? 1 : 16, max = temp ? 200 : rtts ? 1000 : 10000000;
         zero_ok = zero_ok || rtts;
         if (!isdigit((unsigned char)*value) || *end || (n < min && !(n == 0 && zero_ok)) || n > max) {

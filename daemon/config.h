@@ -41,6 +41,7 @@ typedef struct config {
     uint64_t election_timeout_ms;
     /* the election timeout in use is at least this many measured round trips; 0: the setting alone */
     uint64_t election_timeout_rtts;
+    uint64_t node_timeout_rtts;
     uint64_t snapshot_threshold; /* entries between snapshots */
     uint64_t kill_grace_ms;      /* TERM to KILL when a job is stopped */
     uint64_t gpu_isolation;      /* 1: jobs fenced to their GPUs (the devices cgroup) */

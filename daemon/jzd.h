@@ -414,6 +414,9 @@ void agent_tick(jzd *d);
 /* daemon/beat.c: heartbeats as long polls. Answers (or holds) a heartbeat;
  * answers the held ones whose list changed (after an entry is applied);
  * answers all (at shutdown). */
+/* The longest the leader holds a heartbeat: well under the uplink's request
+ * timeout. */
+#define BEAT_WAIT_MAX_MS 2000
 void beat_answer(jzd *d, net_conn *c, const Jazari__Envelope *e);
 void beat_wake(jzd *d);
 void beat_close(jzd *d);

@@ -21,6 +21,12 @@
 #include "../lib/hw/topo_pb.h"
 #include "jzd.h"
 
+/* The round-trip bound of the connection a node was heard on, in ms. */
+static uint32_t live__rtt_ms(const net_conn *c)
+{
+    return (net_conn_rtt_bound_us(c) + 999) / 1000;
+}
+
 void live_heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
 {
     const char *name = e->heartbeat_request->name;
@@ -37,7 +43,9 @@ void live_heartbeat(jzd *d, net_conn *c, const Jazari__Envelope *e)
     if (n && strcmp(n->state, "up") == 0) {
         /* Only nodes in the state get a clock: names from a stranger do
          * not grow the table. */
-        seen_heard(&d->seen, name, uv_now(&d->loop));
+        uint32_t hold = e->heartbeat_request->wait_ms < BEAT_WAIT_MAX_MS ? e->heartbeat_request->wait_ms
+                                                                         : BEAT_WAIT_MAX_MS;
+        seen_heard(&d->seen, name, uv_now(&d->loop), live__rtt_ms(c), hold);
         if (e->heartbeat_request->health_sent)
             hloop_report(d, name, e->heartbeat_request->health, e->heartbeat_request->n_health);
     }
@@ -71,16 +79,17 @@ void live_register(jzd *d, net_conn *c, const Jazari__Envelope *e)
     }
     const polsite *ps = &d->cfg->pol->sites;
     if (ps->n_sites && !polsite_declared(ps, rec->site)) {
-        req_error(c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
-                  "register %s: its site '%s' is not one the policy declares: set the node's site to a declared "
-                  "one, or add `site %s` to the policy",
-                  rec->name, rec->site ? rec->site : "", rec->site && *rec->site ? rec->site : "NAME");
+        req_error(
+            c, e->request_id, JAZARI__ERROR_CODE__BAD_REQUEST, false,
+            "register %s: its site '%s' is not one the policy declares: set the node's site to a declared "
+            "one, or add `site %s` to the policy",
+            rec->name, rec->site ? rec->site : "", rec->site && *rec->site ? rec->site : "NAME");
         return;
     }
     log_info("api", "node %s (site %s, %zu GPUs) registers from %s", rec->name, rec->site,
              rec->topology->n_gpus, c->peer);
     if (fsm_node_get(&d->ctl.state, rec->name))
-        seen_heard(&d->seen, rec->name, uv_now(&d->loop));
+        seen_heard(&d->seen, rec->name, uv_now(&d->loop), live__rtt_ms(c), 0);
     bool burn = burnin_wants(d, rec);
     Jazari__NodeRecord copy = *rec;
     copy.state = "up";
@@ -142,7 +151,8 @@ static void live__down(void *arg, const char *name, uint64_t silent_ms)
     uint64_t lost_after = live__lost_after(d);
     live__duration(after, sizeof after, lost_after);
     if (lost_after)
-        snprintf(reason, sizeof reason, "unreachable: no heartbeat for %.1f s; its jobs are kept for %s (lost_after)",
+        snprintf(reason, sizeof reason,
+                 "unreachable: no heartbeat for %.1f s; its jobs are kept for %s (lost_after)",
                  (double)silent_ms / 1000.0, after);
     else
         snprintf(reason, sizeof reason, "no heartbeat for %.1f s", (double)silent_ms / 1000.0);
@@ -202,9 +212,9 @@ void live_check(jzd *d)
         if (strcmp(f->nodes[i].state, "up") == 0)
             up[n++] = f->nodes[i].name;
     if (leading)
-        seen_heard(&d->seen, d->cfg->name, now); /* the leader hears itself */
-    seen_check(&d->seen, leading ? d->ctl.raft.current_term : 0, now, d->cfg->node_timeout_ms, up, n,
-               live__down, d);
+        seen_heard(&d->seen, d->cfg->name, now, 0, 0); /* the leader hears itself */
+    seen_limit limit = {.timeout_ms = d->cfg->node_timeout_ms, .rtts = d->cfg->node_timeout_rtts};
+    seen_check(&d->seen, leading ? d->ctl.raft.current_term : 0, now, &limit, up, n, live__down, d);
     free(up);
     if (leading) {
         live__lost_after(d);

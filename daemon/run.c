@@ -795,7 +795,8 @@ static void run__stale_end(jzd *d, const fsm_job *j, const Jazari__JobEndRequest
 {
     uint64_t now = uv_now(&d->loop);
     char text[400];
-    snprintf(text, sizeof text, "job %llu attempt %u ended on %s after it was lost there (now attempt %u): %s%s",
+    snprintf(text, sizeof text,
+             "job %llu attempt %u ended on %s after it was lost there (now attempt %u): %s%s",
              (unsigned long long)r->id, r->attempt, r->node, j->attempt, r->lost ? "" : "exit ",
              r->lost ? (r->reason && *r->reason ? r->reason : "lost") : "");
     if (!r->lost)

@@ -46,14 +46,22 @@ void seen_free(seen *s)
     memset(s, 0, sizeof *s);
 }
 
-void seen_heard(seen *s, const char *name, uint64_t now)
+void seen_heard(seen *s, const char *name, uint64_t now, uint32_t rtt_ms, uint32_t hold_ms)
 {
     seen_node *e = seen__get(s, name, now);
     e->last_ms = now;
+    e->rtt_ms = rtt_ms;
+    e->hold_ms = hold_ms;
     e->down_proposed = false;
 }
 
-void seen_check(seen *s, uint64_t leading_term, uint64_t now, uint64_t timeout_ms, const char *const *up,
+uint64_t seen_limit_of(const seen_limit *l, uint32_t rtt_ms, uint32_t hold_ms)
+{
+    uint64_t by_rtt = l->rtts && rtt_ms ? hold_ms + l->rtts * (uint64_t)rtt_ms : 0;
+    return by_rtt > l->timeout_ms ? by_rtt : l->timeout_ms;
+}
+
+void seen_check(seen *s, uint64_t leading_term, uint64_t now, const seen_limit *limit, const char *const *up,
                 size_t n_up, seen_down_cb down, void *arg)
 {
     if (leading_term != s->term) {
@@ -67,7 +75,8 @@ void seen_check(seen *s, uint64_t leading_term, uint64_t now, uint64_t timeout_m
         return;
     for (size_t i = 0; i < n_up; i++) {
         seen_node *e = seen__get(s, up[i], now);
-        if (e->down_proposed || now < e->last_ms || now - e->last_ms <= timeout_ms)
+        if (e->down_proposed || now < e->last_ms ||
+            now - e->last_ms <= seen_limit_of(limit, e->rtt_ms, e->hold_ms))
             continue;
         e->down_proposed = true;
         down(arg, e->name, now - e->last_ms);

@@ -2,8 +2,6 @@
 #include "bridge.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +9,7 @@
 #include <unistd.h>
 
 #include "../../common/log.h"
+#include "net.h"
 #include "sec.h"
 
 #define BRIDGE_READ_BUF (64u << 10)
@@ -38,13 +37,7 @@ unsigned bridge_rtt_bound_us(const bridge_set *s)
 {
     unsigned worst = 0;
     for (const bridge *b = s->head; b; b = b->next) {
-        uv_os_fd_t fd;
-        struct tcp_info ti;
-        socklen_t len = sizeof ti;
-        if (b->closing || uv_fileno((const uv_handle_t *)b->tcp, &fd) != 0 ||
-            getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || len < sizeof ti || ti.tcpi_rtt == 0)
-            continue;
-        unsigned bound = ti.tcpi_rtt + 4 * ti.tcpi_rttvar;
+        unsigned bound = b->closing ? 0 : net_tcp_rtt_bound_us((const uv_handle_t *)b->tcp);
         if (bound > worst)
             worst = bound;
     }

@@ -154,6 +154,12 @@ struct net_server {
 /* Nodelay, keepalive probes every second, and NET_TCP_DEAD_MS as the limit
  * for unacknowledged data, on a connected TCP handle. */
 void net_tcp_tune(uv_tcp_t *tcp);
+/* The connection's round-trip bound as the kernel measures it (TCP_INFO:
+ * smoothed, plus four deviations: its retransmission timeout), in
+ * microseconds; 0 when it has no measure yet or is not TCP. */
+unsigned net_tcp_rtt_bound_us(const uv_handle_t *tcp);
+/* The same for a connection of the server (0 for a local one). */
+unsigned net_conn_rtt_bound_us(const net_conn *c);
 
 /* sec: the TLS contexts (the server keeps the pointer; its contents may change). */
 void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, const sec_ctx *sec, size_t max_frame);

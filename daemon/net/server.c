@@ -19,7 +19,8 @@ void net__conn_start(net_conn *c);
 #define NET_BACKLOG 511
 #define NET_READ_BUF (64u << 10)
 
-void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, const sec_ctx *sec, size_t max_frame)
+void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, const sec_ctx *sec,
+                     size_t max_frame)
 {
     memset(s, 0, sizeof *s);
     s->loop = loop;
@@ -67,7 +68,8 @@ void net_server_limits(net_server *s, const net_limits *l)
     if (!s->limits.frame_ms)
         s->limits.frame_ms = 60000;
     if (!s->limits.buffered_max)
-        s->limits.buffered_max = 4 * (uint64_t)s->max_frame > (256u << 20) ? 4 * (uint64_t)s->max_frame : (256u << 20);
+        s->limits.buffered_max =
+            4 * (uint64_t)s->max_frame > (256u << 20) ? 4 * (uint64_t)s->max_frame : (256u << 20);
 }
 
 /* Whether c has shown a certificate (or is local, or the network runs
@@ -192,7 +194,8 @@ static void net__on_sweep(uv_timer_t *t)
         } else if (tcp && c->tls && !tls_ready(c->tls) && now - c->since_ms > l->handshake_ms)
             net_conn_close(c, "no TLS handshake within %llu ms", (unsigned long long)l->handshake_ms);
         else if (tcp && !net__proven(c) && now - c->since_ms > l->handshake_ms)
-            net_conn_close(c, "no certificate, and nothing asked within %llu ms", (unsigned long long)l->handshake_ms);
+            net_conn_close(c, "no certificate, and nothing asked within %llu ms",
+                           (unsigned long long)l->handshake_ms);
         else if (!tcp && !c->frames && !c->frame_from_ms && now - c->since_ms > l->frame_ms)
             net_conn_close(c, "nothing asked within %llu ms (frame_timeout)",
                            (unsigned long long)l->frame_ms);
@@ -444,6 +447,22 @@ void net_tcp_tune(uv_tcp_t *tcp)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &one, sizeof one);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &dead, sizeof dead);
+}
+
+unsigned net_tcp_rtt_bound_us(const uv_handle_t *tcp)
+{
+    uv_os_fd_t fd;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (!tcp || tcp->type != UV_TCP || uv_fileno(tcp, &fd) != 0 ||
+        getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || len < sizeof ti || ti.tcpi_rtt == 0)
+        return 0;
+    return ti.tcpi_rtt + 4 * ti.tcpi_rttvar;
+}
+
+unsigned net_conn_rtt_bound_us(const net_conn *c)
+{
+    return c->kind == NET_TCP && c->h && !c->closing ? net_tcp_rtt_bound_us(&c->h->handle) : 0;
 }
 
 static void net__on_connection(uv_stream_t *listener, int status)

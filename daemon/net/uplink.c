@@ -75,12 +75,20 @@ static bool uplink__peer_ok(uplink *l, char *why, size_t len)
         return true;
     const pki_id *p = tls_peer(l->tls);
     bool daemon = p && (strcmp(p->kind, "controller") == 0 || strcmp(p->kind, "agent") == 0);
-    if (daemon && (l->expect_node[0] ? strcmp(p->name, l->expect_node) == 0 : strcmp(p->kind, "controller") == 0))
+    if (daemon &&
+        (l->expect_node[0] ? strcmp(p->name, l->expect_node) == 0 : strcmp(p->kind, "controller") == 0))
         return true;
     snprintf(why, len, "%s is not %s%s (its certificate says %s %s)", l->target,
-             l->expect_node[0] ? "node " : "a controller of this network", l->expect_node, p ? p->kind : "nothing",
-             p ? p->name : "");
+             l->expect_node[0] ? "node " : "a controller of this network", l->expect_node,
+             p ? p->kind : "nothing", p ? p->name : "");
     return false;
+}
+
+static uint64_t uplink__timeout_ms(const uplink *l)
+{
+    unsigned rtt_us =
+        l->tcp && l->state == UPLINK_READY ? net_tcp_rtt_bound_us((const uv_handle_t *)l->tcp) : 0;
+    return UPLINK_TIMEOUT_MS + 4 * (uint64_t)((rtt_us + 999) / 1000);
 }
 
 static void uplink__flush(uplink *l)
@@ -95,15 +103,18 @@ static void uplink__flush(uplink *l)
         *l->sent_tail = r;
         l->sent_tail = &r->next;
     }
-    if (l->sent)
+    if (l->sent) {
+        uv_timer_set_repeat(&l->timer, uplink__timeout_ms(l));
         uv_timer_again(&l->timer);
+    }
 }
 
 static void uplink__on_timeout(uv_timer_t *t)
 {
     uplink *l = t->data;
     char why[300];
-    snprintf(why, sizeof why, "%s did not answer within %d ms", l->target, UPLINK_TIMEOUT_MS);
+    snprintf(why, sizeof why, "%s did not answer within %llu ms", l->target,
+             (unsigned long long)uv_timer_get_repeat(t));
     uplink__drop(l, why, true);
 }
 

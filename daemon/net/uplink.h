@@ -12,7 +12,10 @@
 #include "../../common/wire.h"
 #include "sec.h"
 
-/* A connection or a request that makes no progress in this time fails. */
+/* A connection or a request that makes no progress in this time fails;
+ * on a connection with long round trips, four of them more (a held
+ * heartbeat is answered after its hold plus a round trip, or two when a
+ * segment was lost). */
 #define UPLINK_TIMEOUT_MS 5000
 
 /* reply is the callee's (free with wire_msg_free); NULL with why when the

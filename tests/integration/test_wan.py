@@ -9,6 +9,7 @@ processes are removed whatever happens."""
 import json
 import os
 import signal
+import time
 
 import pytest
 
@@ -142,3 +143,51 @@ def test_three_sites_remote_start_and_leader_failover(tmp_path):
                 assert here.jz("cancel", str(x)).returncode == 0
         finally:
             net.shutdown()
+
+
+@pytest.mark.timeout(300)
+def test_a_far_node_is_not_found_silent_on_a_slow_link(tmp_path):
+    """A node behind a 1.5 s round trip (750 ms one way), heartbeats held 1 s:
+    they arrive 2.5 s apart. With node_timeout 2 s alone (node_timeout_rtts
+    0, the rule before) the leader finds it silent and marks it down; with
+    its limit derived from its own round trips (the default) it stays up.
+    One controller in site 1; agents n-1 (site 1, the LAN) and n-2 (site 2)."""
+    from conftest import Daemon
+    with Wan(sites=2, hosts=2, links={(1, 2): Link(750)}) as w:
+        spec = "ctl@%s:7070" % w.addr(1, 1)
+        common = EXTRA + ["--controllers", spec, "--node-timeout", "2s"]
+
+        def controller(extra):
+            return Daemon(tmp_path, name="ctl", netns=w.ns(1, 1), host=w.addr(1, 1), port=7070,
+                          extra=common + ["--site", "s1"] + extra)
+        agents = [Daemon(tmp_path, name="n-%d" % s, netns=w.ns(s, 2), host=w.addr(s, 2), port=7070,
+                         extra=common + ["--site", "s%d" % s]) for s in (1, 2)]
+        ctl = controller(["--node-timeout-rtts", "0"])
+        everyone = [ctl] + agents
+
+        def downs(name):
+            return [e for e in ctl.jz_json("events")["events"] if e["kind"] == "node_down" and e["node"] == name]
+        try:
+            ctl.start()
+            for a in agents:
+                a.start()
+            wait_for(lambda: ctl.jz_json("status")["nodes_up"] == 3, timeout=60, what="three nodes up")
+            # Before: node_timeout alone. The far node flaps down.
+            wait_for(lambda: downs("n-2"), timeout=60, what="the far node found silent with node_timeout alone")
+            assert not downs("n-1")
+            ctl.stop()
+            ctl = controller([])  # after: the default, node_timeout_rtts 10
+            everyone[0] = ctl
+            ctl.start()
+            wait_for(lambda: ctl.jz_json("status")["nodes_up"] == 3, timeout=60, what="three nodes up again")
+            before = len(downs("n-2"))
+            # The scenario, not a wait: 25 s of heartbeats 2.5 s apart, ten
+            # silences longer than node_timeout.
+            t_end = time.monotonic() + 25
+            while time.monotonic() < t_end:
+                assert ctl.jz_json("node", "n-2")["state"] == "up", ctl.jz_json("node", "n-2")
+                time.sleep(1)
+            assert len(downs("n-2")) == before and not downs("n-1")
+        finally:
+            for d in everyone:
+                d.shutdown()

@@ -24,6 +24,8 @@ typedef struct replica {
     int errors;
 } replica;
 
+static const seen_limit cl_limit = {.timeout_ms = 1000, .rtts = 10};
+
 static void cl_down(void *arg, const char *name, uint64_t silent_ms)
 {
     (void)name;
@@ -163,8 +165,8 @@ TEST(cluster_replicas_agree_through_elections_on_a_fake_clock)
         struct raft *r = raft_fixture_get(&f, i);
         uint64_t term = raft_state(r) == RAFT_LEADER ? r->current_term : 0;
         if (term)
-            seen_heard(&s[i], "n1", raft_fixture_time(&f));
-        seen_check(&s[i], term, raft_fixture_time(&f), 1000, up, 1, cl_down, &downs);
+            seen_heard(&s[i], "n1", raft_fixture_time(&f), 0, 0);
+        seen_check(&s[i], term, raft_fixture_time(&f), &cl_limit, up, 1, cl_down, &downs);
     }
 
     /* The leader dies: another is elected on the fake clock; it goes on. */
@@ -184,9 +186,9 @@ TEST(cluster_replicas_agree_through_elections_on_a_fake_clock)
             continue;
         struct raft *r = raft_fixture_get(&f, i);
         uint64_t term = raft_state(r) == RAFT_LEADER ? r->current_term : 0;
-        seen_check(&s[i], term, raft_fixture_time(&f), 1000, up, 1, cl_down, &downs);
+        seen_check(&s[i], term, raft_fixture_time(&f), &cl_limit, up, 1, cl_down, &downs);
     }
-    seen_check(&s[first], 0, raft_fixture_time(&f), 1000, up, 1, cl_down, &downs);
+    seen_check(&s[first], 0, raft_fixture_time(&f), &cl_limit, up, 1, cl_down, &downs);
     raft_fixture_depose(&f);
     raft_fixture_elect(&f, first);
     REQUIRE(raft_fixture_leader_index(&f) == first);
@@ -194,9 +196,9 @@ TEST(cluster_replicas_agree_through_elections_on_a_fake_clock)
         struct raft *r = raft_fixture_get(&f, first);
         /* Re-elected: its clocks restart; n1 heartbeats from now on. */
         uint64_t now = raft_fixture_time(&f);
-        seen_check(&s[first], r->current_term, now, 1000, up, 1, cl_down, &downs);
-        seen_heard(&s[first], "n1", now + 500);
-        seen_check(&s[first], r->current_term, now + 900, 1000, up, 1, cl_down, &downs);
+        seen_check(&s[first], r->current_term, now, &cl_limit, up, 1, cl_down, &downs);
+        seen_heard(&s[first], "n1", now + 500, 0, 0);
+        seen_check(&s[first], r->current_term, now + 900, &cl_limit, up, 1, cl_down, &downs);
     }
     CHECK(cl_propose(&f, 4000, 1));
     CHECK_EQ_INT(downs, 0); /* n1 never stopped: nobody marks it down */

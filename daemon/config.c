@@ -16,6 +16,7 @@
 #include "../common/paths.h"
 #include "../common/wire.h"
 #include "../common/xmem.h"
+#include "../lib/sched/dur.h"
 #include "../lib/sched/policy.h"
 
 typedef enum {
@@ -198,30 +199,12 @@ static const config__setting *config__find(const char *key, size_t keylen)
 
 int config_parse_duration_ms(const char *s, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
+    /* The policy's parser (lib/sched/dur.h): one meaning for "30ms"
+     * wherever a duration is read; at most ten years. */
+    int64_t ms;
+    if (dur_ms(s, &ms) != 0 || ms < 0)
         return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    uint64_t mult;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else if (strcmp(end, "d") == 0)
-        mult = 86400000;
-    else
-        return -1;
-    /* Ten years: longer than any certificate or liveness setting needs. */
-    if (v > 3650ull * 24 * 3600 * 1000 / mult)
-        return -1;
-    *out = v * mult;
+    *out = (uint64_t)ms;
     return 0;
 }
 

@@ -45,11 +45,28 @@ TEST(polsite_residency_binds_an_account_and_its_projects)
     pol_free(&p);
 }
 
+/* A policy line, and what the refusal must say. */
+typedef struct bad_line {
+    const char *line, *says;
+} bad_line;
+
+/* Each refused, naming the file and line and saying what it must. */
+static void bad_lines(const bad_line *bad, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        pol p;
+        char err[512] = "";
+        CHECK(parse(&p, bad[i].line, err, sizeof err) == -1);
+        if (!strstr(err, bad[i].says) || !strstr(err, "policy.conf:"))
+            printf("    line %zu said: %s\n", i, err);
+        CHECK(strstr(err, bad[i].says) != NULL);
+        pol_free(&p);
+    }
+}
+
 TEST(polsite_bad_lines_say_what_is_wrong)
 {
-    static const struct {
-        const char *line, *says;
-    } bad[] = {
+    static const bad_line bad[] = {
         {"residency um6p marrakech\n",
          "site 'marrakech' is not declared by a `site` line above (declared: casa, "
          "rabat, fes)"},
@@ -68,15 +85,7 @@ TEST(polsite_bad_lines_say_what_is_wrong)
         {"dataset d casa\ndataset d rabat\n", "dataset d is declared twice"},
         {"dataset ../x casa\n", "write 'dataset NAME SITE,...'"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        pol p;
-        char err[512] = "";
-        CHECK(parse(&p, bad[i].line, err, sizeof err) == -1);
-        if (!strstr(err, bad[i].says) || !strstr(err, "policy.conf:"))
-            printf("    line %zu said: %s\n", i, err);
-        CHECK(strstr(err, bad[i].says) != NULL);
-        pol_free(&p);
-    }
+    bad_lines(bad, sizeof bad / sizeof *bad);
     /* Sites must be declared before use, even with no site line at all. */
     pol p;
     pol_init(&p);
@@ -210,9 +219,7 @@ TEST(polsite_latency_lines)
 
 TEST(polsite_bad_latency_lines)
 {
-    static const struct {
-        const char *line, *says;
-    } bad[] = {
+    static const bad_line bad[] = {
         {"latency casa marrakech 10ms\n",
          "policy.conf:8: latency casa marrakech: site 'marrakech' is not declared by a `site` line above "
          "(declared: casa, rabat, fes)"},
@@ -228,13 +235,5 @@ TEST(polsite_bad_latency_lines)
         {"latency casa rabat 1ms 2ms\n", "write 'latency SITE SITE DURATION'"},
         {"latency ../x rabat 1ms\n", "'../x' is not a site's name"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        pol p;
-        char err[512] = "";
-        CHECK(parse(&p, bad[i].line, err, sizeof err) == -1);
-        if (!strstr(err, bad[i].says) || !strstr(err, "policy.conf:"))
-            printf("    line %zu said: %s\n", i, err);
-        CHECK(strstr(err, bad[i].says) != NULL);
-        pol_free(&p);
-    }
+    bad_lines(bad, sizeof bad / sizeof *bad);
 }

@@ -271,6 +271,7 @@ typedef struct step {
 } step;
 
 #define STEP_PTY_POLL_MS 10 /* a terminal's keys and output wait at most this */
+#define STEP_GROUP_WAIT_MS 10000 /* a step waits this long for its job's group (as for its directory) */
 
 static int64_t step__now_ms(void)
 {
@@ -1086,7 +1087,15 @@ static int step__cgroup(step *s)
             *dot = '\0';
         size_t len = strlen(path);
         snprintf(path + len, sizeof path - len, "/%s", STEP_CGROUP);
+        /* The job's own part writes it once its group is made, which may
+         * be a moment after the private directory the step waited for: a
+         * step that must be fenced waits for it as long (bounded). */
         FILE *f = fopen(path, "r");
+        for (int waited = 0; !f && s->spec->gpu_fence && waited < STEP_GROUP_WAIT_MS; waited += 20) {
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
+            nanosleep(&ts, NULL);
+            f = fopen(path, "r");
+        }
         unsigned long version = 0;
         name[0] = '\0';
         if (f) {

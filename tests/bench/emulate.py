@@ -20,7 +20,9 @@
     node is up again.
 
 The reference, measured in the same run: the same leader's CPU with no
-emulated nodes (three controllers only). Printed: one table, a row per N,
+emulated nodes (three controllers only). Also, before the emulator starts,
+one real idle agent (a jazarid of the same topology, no jobs): its CPU and
+resident memory, which the emulation must not have made heavier. Printed: one table, a row per N,
 per-node costs so that their growth shows; median and spread (min..max)
 over the windows.
 
@@ -225,6 +227,36 @@ def steady(net, leader, n_nodes, seconds, windows):
     return cpus, bps
 
 
+def cpu_shares(pid, seconds, windows):
+    """pid's CPU as a share of one core (%), over each window."""
+    out = []
+    for _ in range(windows):
+        c0, t0 = cpu_s(pid), time.time()
+        time.sleep(seconds)
+        out.append(100.0 * (cpu_s(pid) - c0) / (time.time() - t0))
+    return out
+
+
+def idle_agent(net, tmp, seconds, windows):
+    """(CPU shares, MiB resident) of one real agent with nothing to do."""
+    agent = subprocess.Popen(
+        [net.jazarid, "--name", "idle", "--listen", "127.0.0.1:%d" % port(), "--controllers", net.spec,
+         "--topology-xml", XML, "--state-dir", os.path.join(tmp, "idle"), "--socket", os.path.join(tmp, "idle.sock"),
+         "--log-level", "warn", "--join-token", net.token], stderr=open(os.path.join(tmp, "idle.log"), "w"))
+    try:
+        wait(lambda: net.up() >= 4, 60, "the idle agent up")
+        time.sleep(3)  # past its registration
+        cpus = cpu_shares(agent.pid, seconds, windows)
+        return cpus, rss_kib(agent.pid) / 1024.0
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+
+
 def med(xs):
     return "%.3g [%.3g..%.3g]" % (statistics.median(xs), min(xs), max(xs))
 
@@ -237,6 +269,8 @@ def one(build, n, seconds, windows, steady_only=False):
     try:
         leader = wait(net.leader, 60, "a leader")
         ref_cpu, _ = steady(net, leader, 1, seconds, windows)
+        row["agent_cpu"], row["agent_mib"] = idle_agent(net, tmp, seconds, windows)
+        wait(lambda: 0 <= net.up() <= 3, 60, "the idle agent down")
         rss0 = rss_kib(net.procs[leader].pid)
         # the registration storm
         t0 = time.time()
@@ -329,6 +363,8 @@ def main():
         print("  at %d nodes: the leader's steady CPU is %.2fx its own with no nodes (%s%% of a core); target "
               "at 10,000: at most 10%%" % (r["n"], statistics.median(r["cpu"]) / max(statistics.median(r["ref"]), 1e-9),
                                            med(r["ref"])))
+        print("  idle agent (a real jazarid of the same machine, no jobs, heartbeat 1 s): %s%% of a core, "
+              "%.1f MiB resident" % (med(r["agent_cpu"]), r["agent_mib"]))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@
 #include "jzd.h"
 
 /* The round-trip bound of the connection a node was heard on, in ms. */
-static uint32_t live__rtt_ms(const net_conn *c)
+static uint32_t live__rtt_ms(net_conn *c)
 {
     return (net_conn_rtt_bound_us(c) + 999) / 1000;
 }

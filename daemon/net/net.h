@@ -106,6 +106,8 @@ struct net_conn {
     net_detach_cb detach_cb; /* hand the stream over once writes are done */
     void *detach_arg;
     uint64_t frames; /* frames received */
+    unsigned rtt_us;    /* net_conn_rtt_bound_us's last measure */
+    uint64_t rtt_at_ms; /* when it was taken (uv_now; 0: never) */
     uint64_t since_ms;       /* accepted (uv_now) */
     uint64_t last_frame_ms;  /* the last whole frame, or since_ms */
     uint64_t frame_from_ms;  /* the first byte of the frame in progress, 0 if none */
@@ -158,8 +160,10 @@ void net_tcp_tune(uv_tcp_t *tcp);
  * smoothed, plus four deviations: its retransmission timeout), in
  * microseconds; 0 when it has no measure yet or is not TCP. */
 unsigned net_tcp_rtt_bound_us(const uv_handle_t *tcp);
-/* The same for a connection of the server (0 for a local one). */
-unsigned net_conn_rtt_bound_us(const net_conn *c);
+/* The same for a connection of the server (0 for a local one), measured
+ * at most once a second: a heartbeat each second from 10,000 nodes over
+ * shared connections asks for it far more often than it changes. */
+unsigned net_conn_rtt_bound_us(net_conn *c);
 
 /* sec: the TLS contexts (the server keeps the pointer; its contents may change). */
 void net_server_init(net_server *s, uv_loop_t *loop, const net_handlers *h, const sec_ctx *sec, size_t max_frame);

@@ -460,9 +460,16 @@ unsigned net_tcp_rtt_bound_us(const uv_handle_t *tcp)
     return ti.tcpi_rtt + 4 * ti.tcpi_rttvar;
 }
 
-unsigned net_conn_rtt_bound_us(const net_conn *c)
+unsigned net_conn_rtt_bound_us(net_conn *c)
 {
-    return c->kind == NET_TCP && c->h && !c->closing ? net_tcp_rtt_bound_us(&c->h->handle) : 0;
+    if (c->kind != NET_TCP || !c->h || c->closing)
+        return 0;
+    uint64_t now = uv_now(c->server->loop);
+    if (!c->rtt_at_ms || now - c->rtt_at_ms >= 1000) {
+        c->rtt_us = net_tcp_rtt_bound_us(&c->h->handle);
+        c->rtt_at_ms = now ? now : 1;
+    }
+    return c->rtt_us;
 }
 
 static void net__on_connection(uv_stream_t *listener, int status)

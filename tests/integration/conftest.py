@@ -348,6 +348,25 @@ def public_dir():
     shutil.rmtree(path, True)
 
 
+def stop_all(daemons):
+    """SIGTERM to those still running (SIGKILL after 20 s), their jobs
+    killed; what did not exit 0 (under ASan: leaked), with its log's end."""
+    bad = []
+    for d in daemons:
+        if d.proc and d.proc.poll() is None:
+            d.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = d.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                d.proc.wait()
+                rc = "no exit 20 s after SIGTERM"
+            if rc != 0:
+                bad.append("%s: %s\n%s" % (d.name, rc, d.log()[-3000:]))
+        d.kill_jobs()
+    return bad
+
+
 @pytest.fixture
 def daemon_factory(tmp_path):
     started = []
@@ -361,19 +380,7 @@ def daemon_factory(tmp_path):
     # SIGTERM first, so that the shutdown path runs (and, under make check,
     # ASan reports its leaks); a daemon that does not stop cleanly fails
     # the test.
-    bad = []
-    for d in started:
-        if d.proc and d.proc.poll() is None:
-            d.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = d.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                d.proc.kill()
-                d.proc.wait()
-                rc = "no exit 20 s after SIGTERM"
-            if rc != 0:
-                bad.append("%s: %s\n%s" % (d.name, rc, d.log()[-3000:]))
-        d.kill_jobs()
+    bad = stop_all(started)
     assert not bad, "a daemon did not shut down cleanly:\n" + "\n".join(bad)
 
 

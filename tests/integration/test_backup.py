@@ -18,7 +18,7 @@ import signal
 
 import pytest
 
-from conftest import JAZARID, JZ, Daemon, fixture_xml, free_port, run, wait_for as _wait_for
+from conftest import JAZARID, JZ, Daemon, fixture_xml, free_port, run, stop_all, wait_for as _wait_for
 from test_steps import FAST
 
 H100 = fixture_xml("hgx-h100-8gpu.xml")
@@ -80,25 +80,6 @@ def net(tmp_path):
     yield controller, agent
     bad = stop_all(started)
     assert not bad, "a daemon did not shut down cleanly:\n" + "\n".join(bad)
-
-
-def stop_all(daemons):
-    """SIGTERM to those still running (SIGKILL after 20 s), their jobs
-    killed; what did not exit 0 (under ASan: leaked), with its log's end."""
-    bad = []
-    for d in daemons:
-        if d.proc and d.proc.poll() is None:
-            d.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = d.proc.wait(timeout=20)
-            except Exception:
-                d.proc.kill()
-                d.proc.wait()
-                rc = "no exit 20 s after SIGTERM"
-            if rc != 0:
-                bad.append("%s: %s\n%s" % (d.name, rc, d.log()[-3000:]))
-        d.kill_jobs()
-    return bad
 
 
 def grants(d):
